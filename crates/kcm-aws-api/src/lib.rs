@@ -1,0 +1,1 @@
+//! kcm-aws-api (work in progress)

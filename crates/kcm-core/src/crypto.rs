@@ -1,0 +1,311 @@
+//! Cryptographic building blocks, all from aws-lc-rs (DESIGN.md §4).
+//!
+//! - [`seal`] / [`open`]: AES-256-GCM with a random 96-bit nonce and associated data;
+//!   used to wrap a child key with its parent.
+//! - [`WrapBinding`]: the associated data that ties a wrapped blob to its identity, so
+//!   a blob moved to another key or version does not unwrap.
+//! - [`encrypt_data`] / [`decrypt_data`]: customer data under a service key version,
+//!   with a per-request HKDF-derived key, in the self-describing [`CiphertextHeader`]
+//!   format.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hkdf;
+
+use crate::model::KeyId;
+use crate::secret::SecretBytes;
+
+/// Length of every symmetric key kcm makes (AES-256).
+pub const KEY_LEN: usize = 32;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+
+/// Fills `buf` from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    // aws-lc-rs only fails here if the OS RNG is broken; continuing would be unsafe.
+    aws_lc_rs::rand::fill(buf).expect("operating system random source failed");
+}
+
+/// A decryption or authentication failure. Deliberately carries no detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("authentication failed")]
+pub struct AuthenticationFailed;
+
+fn gcm_key(key: &[u8]) -> Result<LessSafeKey, AuthenticationFailed> {
+    UnboundKey::new(&AES_256_GCM, key)
+        .map(LessSafeKey::new)
+        .map_err(|_| AuthenticationFailed)
+}
+
+/// AES-256-GCM: returns `nonce || ciphertext || tag`.
+pub fn seal(key: &SecretBytes, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    let key = gcm_key(key.expose_secret()).expect("AES-256 keys are 32 bytes");
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[NONCE_LEN..],
+        )
+        .expect("AES-GCM seal of a bounded input");
+    out.extend_from_slice(tag.as_ref());
+    out
+}
+
+/// Opens a blob made by [`seal`] with the same key and `aad`.
+pub fn open(
+    key: &SecretBytes,
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<SecretBytes, AuthenticationFailed> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(AuthenticationFailed);
+    }
+    let key = gcm_key(key.expose_secret())?;
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AuthenticationFailed)?;
+    let mut buf = SecretBytes::copy_from(body).expose_secret().to_vec();
+    let plain_len = key
+        .open_in_place(nonce, Aad::from(aad), &mut buf)
+        .map_err(|_| AuthenticationFailed)?
+        .len();
+    buf.truncate(plain_len);
+    Ok(SecretBytes::new(buf))
+}
+
+/// Which level a wrapped key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyLevel {
+    /// L2, wrapped by a root key.
+    SystemKey,
+    /// L3, wrapped by a system key.
+    ServiceKey,
+    /// An access key secret, wrapped by the service's credential root.
+    AccessKeySecret,
+}
+
+/// The identity a wrapped blob is bound to (its associated data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrapBinding<'a> {
+    /// Level of the wrapped key.
+    pub level: KeyLevel,
+    /// Owning tenant, if any (hyphenated id).
+    pub tenant: &'a str,
+    /// Id of the wrapped key.
+    pub id: &'a str,
+    /// Version of the wrapped key.
+    pub version: u32,
+    /// Id of the wrapping (parent) key.
+    pub parent_id: &'a str,
+    /// Version of the wrapping key.
+    pub parent_version: u32,
+}
+
+impl WrapBinding<'_> {
+    /// Unambiguous, length-prefixed encoding used as AEAD associated data.
+    pub fn to_aad(&self) -> Vec<u8> {
+        let level: &[u8] = match self.level {
+            KeyLevel::SystemKey => b"L2",
+            KeyLevel::ServiceKey => b"L3",
+            KeyLevel::AccessKeySecret => b"AK",
+        };
+        let mut out = Vec::with_capacity(96);
+        out.extend_from_slice(b"kcm-wrap-v1");
+        for field in [level, self.tenant.as_bytes(), self.id.as_bytes()] {
+            push_len_prefixed(&mut out, field);
+        }
+        out.extend_from_slice(&self.version.to_be_bytes());
+        push_len_prefixed(&mut out, self.parent_id.as_bytes());
+        out.extend_from_slice(&self.parent_version.to_be_bytes());
+        out
+    }
+}
+
+fn push_len_prefixed(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+    out.extend_from_slice(field);
+}
+
+/// Canonical bytes of an encryption context: pairs sorted by key, each length-prefixed.
+/// An empty context encodes to nothing, so it equals "no context", as in AWS.
+pub fn canonical_context(context: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in context {
+        push_len_prefixed(&mut out, k.as_bytes());
+        push_len_prefixed(&mut out, v.as_bytes());
+    }
+    out
+}
+
+/// Current ciphertext format version.
+pub const CIPHERTEXT_FORMAT_V1: u8 = 1;
+const SALT_LEN: usize = 32;
+/// Bytes of the header in front of every ciphertext.
+pub const HEADER_LEN: usize = 1 + 16 + 4 + SALT_LEN + NONCE_LEN;
+/// Bytes a ciphertext adds to its plaintext.
+pub const CIPHERTEXT_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+
+/// The self-describing header of a kcm ciphertext blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CiphertextHeader {
+    /// The service key that encrypted it.
+    pub key_id: KeyId,
+    /// The key version used.
+    pub key_version: u32,
+}
+
+impl CiphertextHeader {
+    /// Reads the header of `blob` without decrypting; `None` if it is not a kcm ciphertext.
+    pub fn parse(blob: &[u8]) -> Option<CiphertextHeader> {
+        if blob.len() < CIPHERTEXT_OVERHEAD || blob[0] != CIPHERTEXT_FORMAT_V1 {
+            return None;
+        }
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).ok()?);
+        let key_version = u32::from_be_bytes(blob[17..21].try_into().ok()?);
+        Some(CiphertextHeader {
+            key_id,
+            key_version,
+        })
+    }
+}
+
+struct DerivedKeyLen;
+impl hkdf::KeyType for DerivedKeyLen {
+    fn len(&self) -> usize {
+        KEY_LEN
+    }
+}
+
+fn derive_data_key(version_key: &SecretBytes, salt: &[u8]) -> LessSafeKey {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(version_key.expose_secret());
+    let mut derived = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+    prk.expand(&[b"kcm data encryption v1"], DerivedKeyLen)
+        .and_then(|okm| okm.fill(derived.as_mut()))
+        .expect("HKDF output of 32 bytes");
+    gcm_key(derived.as_ref()).expect("32-byte key")
+}
+
+fn data_aad(header: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len() + context.len());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(context);
+    aad
+}
+
+/// Encrypts `plaintext` under one service key version, binding the canonical `context`.
+pub fn encrypt_data(
+    version_key: &SecretBytes,
+    header: CiphertextHeader,
+    plaintext: &[u8],
+    context: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CIPHERTEXT_OVERHEAD + plaintext.len());
+    out.push(CIPHERTEXT_FORMAT_V1);
+    out.extend_from_slice(header.key_id.0.as_bytes());
+    out.extend_from_slice(&header.key_version.to_be_bytes());
+    let mut salt_nonce = [0u8; SALT_LEN + NONCE_LEN];
+    fill_random(&mut salt_nonce);
+    out.extend_from_slice(&salt_nonce);
+    let key = derive_data_key(version_key, &salt_nonce[..SALT_LEN]);
+    let nonce = Nonce::try_assume_unique_for_key(&salt_nonce[SALT_LEN..]).expect("12 bytes");
+    let aad = data_aad(&out, context);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(nonce, Aad::from(&aad), &mut out[HEADER_LEN..])
+        .expect("AES-GCM seal of a bounded input");
+    out.extend_from_slice(tag.as_ref());
+    out
+}
+
+/// Decrypts a blob made by [`encrypt_data`] with the version key its header names.
+pub fn decrypt_data(
+    version_key: &SecretBytes,
+    blob: &[u8],
+    context: &[u8],
+) -> Result<SecretBytes, AuthenticationFailed> {
+    CiphertextHeader::parse(blob).ok_or(AuthenticationFailed)?;
+    let (header, body) = blob.split_at(HEADER_LEN);
+    let key = derive_data_key(version_key, &header[21..21 + SALT_LEN]);
+    let nonce = Nonce::try_assume_unique_for_key(&header[21 + SALT_LEN..])
+        .map_err(|_| AuthenticationFailed)?;
+    let aad = data_aad(header, context);
+    let mut buf = body.to_vec();
+    let plain_len = key
+        .open_in_place(nonce, Aad::from(&aad), &mut buf)
+        .map_err(|_| AuthenticationFailed)?
+        .len();
+    buf.truncate(plain_len);
+    Ok(SecretBytes::new(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding<'a>(id: &'a str, version: u32) -> WrapBinding<'a> {
+        WrapBinding {
+            level: KeyLevel::ServiceKey,
+            tenant: "t1",
+            id,
+            version,
+            parent_id: "sys",
+            parent_version: 1,
+        }
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_binding() {
+        let parent = SecretBytes::random(KEY_LEN);
+        let child = SecretBytes::random(KEY_LEN);
+        let aad = binding("k1", 1).to_aad();
+        let wrapped = seal(&parent, child.expose_secret(), &aad);
+        assert_eq!(open(&parent, &wrapped, &aad).unwrap(), child);
+        // Moved to another key id, another version, or another parent: refused.
+        assert!(open(&parent, &wrapped, &binding("k2", 1).to_aad()).is_err());
+        assert!(open(&parent, &wrapped, &binding("k1", 2).to_aad()).is_err());
+        let other = SecretBytes::random(KEY_LEN);
+        assert!(open(&other, &wrapped, &aad).is_err());
+        let mut tampered = wrapped.clone();
+        tampered[20] ^= 1;
+        assert!(open(&parent, &tampered, &aad).is_err());
+        assert!(open(&parent, &wrapped[..10], &aad).is_err());
+    }
+
+    #[test]
+    fn data_round_trip_with_context() {
+        let key = SecretBytes::random(KEY_LEN);
+        let header = CiphertextHeader {
+            key_id: KeyId::new_random(),
+            key_version: 7,
+        };
+        let mut ctx = BTreeMap::new();
+        ctx.insert("purpose".to_string(), "test".to_string());
+        let ctx = canonical_context(&ctx);
+        let blob = encrypt_data(&key, header, b"hello", &ctx);
+        assert_eq!(blob.len(), 5 + CIPHERTEXT_OVERHEAD);
+        assert_eq!(CiphertextHeader::parse(&blob), Some(header));
+        assert_eq!(
+            decrypt_data(&key, &blob, &ctx).unwrap().expose_secret(),
+            b"hello"
+        );
+        assert!(decrypt_data(&key, &blob, &[]).is_err());
+        for i in [0usize, 5, 20, 30, 60, blob.len() - 1] {
+            let mut t = blob.clone();
+            t[i] ^= 0x80;
+            assert!(decrypt_data(&key, &t, &ctx).is_err(), "flip at {i}");
+        }
+    }
+
+    #[test]
+    fn context_encoding_is_unambiguous() {
+        let a: BTreeMap<_, _> = [("ab".to_string(), "c".to_string())].into();
+        let b: BTreeMap<_, _> = [("a".to_string(), "bc".to_string())].into();
+        assert_ne!(canonical_context(&a), canonical_context(&b));
+        assert!(canonical_context(&BTreeMap::new()).is_empty());
+    }
+}

@@ -1,0 +1,77 @@
+//! The keystore-provider trait: where root keys (L1) live and how they wrap.
+//!
+//! The trait is shaped by kcm's operations, not by any one vendor API: create a root
+//! key and get back an opaque handle, wrap and unwrap with it (AEAD with associated
+//! data), destroy it. Root key material never leaves a provider in plaintext.
+
+use async_trait::async_trait;
+
+use crate::secret::SecretBytes;
+
+/// What a provider can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Can generate root keys.
+    pub generate: bool,
+    /// Can import customer material (BYOK).
+    pub import: bool,
+    /// Can reference keys that live elsewhere (HYOK).
+    pub reference: bool,
+}
+
+/// Why a keystore call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeystoreError {
+    /// The keystore cannot be reached right now; the caller may retry.
+    #[error("keystore unavailable: {0}")]
+    Unavailable(String),
+    /// The handle names no usable key (destroyed, revoked by its holder, wrong keystore).
+    #[error("root key not usable: {0}")]
+    KeyUnusable(String),
+    /// Unwrap failed authentication: wrong key, wrong associated data, or tampering.
+    #[error("unwrap failed: wrapped blob does not authenticate")]
+    UnwrapFailed,
+    /// The keystore's own configuration or state is wrong (bad master key, …).
+    #[error("keystore misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+/// Result of keystore calls.
+pub type KeystoreResult<T> = Result<T, KeystoreError>;
+
+/// A keystore provider instance.
+#[async_trait]
+pub trait KeystoreProvider: Send + Sync + 'static {
+    /// The kind of provider (`software`, `pkcs11`, …).
+    fn kind(&self) -> &'static str;
+
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks the keystore is reachable and usable.
+    async fn health(&self) -> KeystoreResult<()>;
+
+    /// Creates a new AES-256 root key; `label` names it inside the keystore.
+    /// Returns an opaque handle to store.
+    async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>>;
+
+    /// Wraps `plaintext` with the root key behind `handle`, binding `aad`.
+    async fn wrap(
+        &self,
+        handle: &[u8],
+        plaintext: &SecretBytes,
+        aad: &[u8],
+    ) -> KeystoreResult<Vec<u8>>;
+
+    /// Unwraps a blob made by [`KeystoreProvider::wrap`] with the same handle and `aad`.
+    async fn unwrap(
+        &self,
+        handle: &[u8],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> KeystoreResult<SecretBytes>;
+
+    /// Erases the root key behind `handle` where the keystore supports it.
+    async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()>;
+}

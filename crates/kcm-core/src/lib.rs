@@ -1,0 +1,19 @@
+//! # kcm-core
+//!
+//! The service core of kcm, the key chain manager: tenants, principals and roles,
+//! the keychain (root → system → service → data keys), the lifecycle table,
+//! authorisation, and the cryptographic operations.
+//!
+//! The core knows nothing of HTTP, gRPC or SQL. It depends on two traits it owns:
+//! [`store::Store`] (durable state, wrapped material only) and
+//! [`keystore::KeystoreProvider`] (where root keys live). Front doors translate their
+//! protocol into calls on [`service::Service`] and map [`error::Error`] back.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod keystore;
+pub mod lifecycle;
+pub mod model;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,337 @@
+//! Identifiers and the records the core keeps in its store.
+//!
+//! Records hold only wrapped key material (`wrapped` fields): a dump of the store
+//! never contains plaintext keys.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::lifecycle::KeyState;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh random identifier.
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// Parses the hyphenated form.
+            pub fn parse(s: &str) -> Option<Self> {
+                Uuid::try_parse(s).ok().map(Self)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A tenant (customer); the isolation boundary.
+    TenantId
+);
+uuid_id!(
+    /// A root key (L1).
+    RootKeyId
+);
+uuid_id!(
+    /// A system (consumer environment) and, with a version, its system key (L2).
+    SystemId
+);
+uuid_id!(
+    /// A service key (L3), the "KMS key" of the AWS API.
+    KeyId
+);
+
+/// Milliseconds since the Unix epoch.
+pub type UnixMillis = i64;
+
+/// A role, as in DESIGN.md §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything in the tenant.
+    TenantAdmin,
+    /// Manage keys; no data-plane use.
+    KeyAdmin,
+    /// Cryptographic operations (and reading key metadata).
+    KeyUser,
+    /// Read metadata and audit only.
+    Auditor,
+    /// The operator: manages tenants and keystores; cannot use tenant keys.
+    SystemAdmin,
+}
+
+/// Every role (for exhaustive tests and `--help`).
+pub const ALL_ROLES: [Role; 5] = [
+    Role::TenantAdmin,
+    Role::KeyAdmin,
+    Role::KeyUser,
+    Role::Auditor,
+    Role::SystemAdmin,
+];
+
+impl Role {
+    /// Stable name (`tenant-admin`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::TenantAdmin => "tenant-admin",
+            Role::KeyAdmin => "key-admin",
+            Role::KeyUser => "key-user",
+            Role::Auditor => "auditor",
+            Role::SystemAdmin => "system-admin",
+        }
+    }
+
+    /// Parses [`Role::as_str`].
+    pub fn parse(s: &str) -> Option<Role> {
+        ALL_ROLES.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Identifier.
+    pub id: TenantId,
+    /// Unique, human-chosen name.
+    pub name: String,
+    /// The 12-digit account id used in ARNs.
+    pub account_id: String,
+    /// The root key new systems of this tenant are linked to.
+    pub default_root_key_id: RootKeyId,
+    /// The tenant's `default` system.
+    pub default_system_id: SystemId,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// An access key: who calls. The secret is stored only sealed by the keystore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    /// The public access key id (20 characters, `KCM…`).
+    pub id: String,
+    /// Owning tenant; `None` for the operator's system-admin keys.
+    pub tenant_id: Option<TenantId>,
+    /// Role.
+    pub role: Role,
+    /// When set, the key may only touch this system.
+    pub system_id: Option<SystemId>,
+    /// The secret, wrapped by the service's credential root key.
+    pub sealed_secret: Vec<u8>,
+    /// Free text.
+    pub description: String,
+    /// Disabled keys are refused.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// Where a root key's material came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootKeyOrigin {
+    /// Made by kcm inside the keystore.
+    Generated,
+    /// The customer's material, imported wrapped (BYOK).
+    Imported,
+    /// Lives only in the customer's keystore (HYOK).
+    External,
+}
+
+impl RootKeyOrigin {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootKeyOrigin::Generated => "generated",
+            RootKeyOrigin::Imported => "imported",
+            RootKeyOrigin::External => "external",
+        }
+    }
+
+    /// Parses [`RootKeyOrigin::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Generated, Self::Imported, Self::External]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// A root key (L1): a handle to material that lives in a keystore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootKeyRecord {
+    /// Identifier.
+    pub id: RootKeyId,
+    /// Owning tenant; `None` for the service's own credential-sealing root.
+    pub tenant_id: Option<TenantId>,
+    /// Name of the keystore instance that holds it.
+    pub keystore: String,
+    /// The keystore's opaque handle (for `software`: the material sealed under the master key).
+    pub handle: Vec<u8>,
+    /// Origin.
+    pub origin: RootKeyOrigin,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Free text.
+    pub description: String,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// A system: a consumer environment linked to one root key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemRecord {
+    /// Identifier.
+    pub id: SystemId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Unique within the tenant.
+    pub name: String,
+    /// Free-form kind (`kubernetes`, `storage`, `application`, …).
+    pub kind: String,
+    /// Free text.
+    pub description: String,
+    /// Version of the active system key (L2).
+    pub active_key_version: u32,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// A system key (L2) version, wrapped by a root key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemKeyRecord {
+    /// The system it belongs to.
+    pub system_id: SystemId,
+    /// Version, from 1.
+    pub version: u32,
+    /// The root key that wraps it.
+    pub root_key_id: RootKeyId,
+    /// The key material wrapped by the root key.
+    pub wrapped: Vec<u8>,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// Automatic rotation settings of a service key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationSchedule {
+    /// Period in days (90–2560, as in AWS).
+    pub period_days: u32,
+    /// When the next automatic rotation is due.
+    pub next_rotation_at: UnixMillis,
+}
+
+/// A service key (L3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceKeyRecord {
+    /// Identifier.
+    pub id: KeyId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The system whose system key wraps it.
+    pub system_id: SystemId,
+    /// Free text.
+    pub description: String,
+    /// Key usage (`ENCRYPT_DECRYPT`, …).
+    pub usage: String,
+    /// Key spec (`SYMMETRIC_DEFAULT`, …).
+    pub spec: String,
+    /// Origin (`AWS_KMS` for generated, `EXTERNAL` for imported).
+    pub origin: String,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// When a pending deletion takes effect.
+    pub deletion_at: Option<UnixMillis>,
+    /// Automatic rotation, when enabled.
+    pub rotation: Option<RotationSchedule>,
+    /// The version used to encrypt.
+    pub primary_version: u32,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// How a key version came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionOrigin {
+    /// The first version, made with the key.
+    Creation,
+    /// Made by the automatic rotation schedule.
+    AutomaticRotation,
+    /// Made by RotateKeyOnDemand.
+    OnDemandRotation,
+}
+
+impl VersionOrigin {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionOrigin::Creation => "creation",
+            VersionOrigin::AutomaticRotation => "automatic",
+            VersionOrigin::OnDemandRotation => "on-demand",
+        }
+    }
+
+    /// Parses [`VersionOrigin::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Creation,
+            Self::AutomaticRotation,
+            Self::OnDemandRotation,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// One version of a service key's material, wrapped by a system key version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyVersionRecord {
+    /// The key.
+    pub key_id: KeyId,
+    /// Version, from 1.
+    pub version: u32,
+    /// The system key version that wraps it.
+    pub system_key_version: u32,
+    /// The material wrapped by that system key.
+    pub wrapped: Vec<u8>,
+    /// How it was made.
+    pub origin: VersionOrigin,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// An alias (`alias/…`) naming a service key within a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasRecord {
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Full name including the `alias/` prefix.
+    pub name: String,
+    /// Target key.
+    pub key_id: KeyId,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Last change of target.
+    pub updated_at: UnixMillis,
+}

@@ -1,0 +1,139 @@
+//! The store trait: what the core needs from durable storage.
+//!
+//! Reads are individual methods; every change goes through [`Store::commit`], which
+//! applies a list of [`Write`]s atomically and returns only once they are durable.
+//! Implementations live in their own crates (SQLite, PostgreSQL) and pass one shared
+//! conformance suite.
+
+use async_trait::async_trait;
+
+use crate::model::*;
+
+/// A change to the store. `Put*` writes insert or replace by primary key.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Sets a service-wide setting.
+    PutMeta {
+        /// Setting name.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Inserts or replaces a tenant (its name and account id are unique).
+    PutTenant(TenantRecord),
+    /// Inserts or replaces an access key.
+    PutAccessKey(AccessKeyRecord),
+    /// Deletes an access key.
+    DeleteAccessKey(String),
+    /// Inserts or replaces a root key.
+    PutRootKey(RootKeyRecord),
+    /// Inserts or replaces a system (its name is unique within the tenant).
+    PutSystem(SystemRecord),
+    /// Inserts or replaces a system key version.
+    PutSystemKey(SystemKeyRecord),
+    /// Inserts or replaces a service key.
+    PutServiceKey(ServiceKeyRecord),
+    /// Inserts or replaces a service key version.
+    PutKeyVersion(KeyVersionRecord),
+    /// Erases every version (the wrapped material) of a key.
+    DeleteKeyVersions(KeyId),
+    /// Inserts an alias; fails with [`StoreError::Conflict`] if the name is taken.
+    InsertAlias(AliasRecord),
+    /// Replaces an existing alias.
+    PutAlias(AliasRecord),
+    /// Deletes an alias.
+    DeleteAlias {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// Full alias name.
+        name: String,
+    },
+    /// Deletes every alias pointing at a key.
+    DeleteAliasesOf(KeyId),
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule was broken (name taken, alias exists). Nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store could not be reached or did not confirm durability. Nothing is assumed written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("store data corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable storage for tenants, keys (wrapped only), aliases and settings.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies `writes` atomically and durably: all or none, and durable before `Ok`.
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()>;
+
+    /// Checks the store is reachable.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A service-wide setting.
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// A tenant by id.
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>>;
+    /// A tenant by name.
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>>;
+    /// All tenants, by name.
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
+
+    /// An access key by id.
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>>;
+    /// Access keys of a tenant (`None`: the operator's keys), by id.
+    async fn access_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<AccessKeyRecord>>;
+
+    /// A root key by id.
+    async fn root_key(&self, id: RootKeyId) -> StoreResult<Option<RootKeyRecord>>;
+    /// Root keys of a tenant (`None`: the service's own), by creation time.
+    async fn root_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<RootKeyRecord>>;
+
+    /// A system by id.
+    async fn system(&self, id: SystemId) -> StoreResult<Option<SystemRecord>>;
+    /// A system by tenant and name.
+    async fn system_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<SystemRecord>>;
+    /// Systems of a tenant, by name.
+    async fn systems(&self, tenant: TenantId) -> StoreResult<Vec<SystemRecord>>;
+    /// One version of a system key.
+    async fn system_key(
+        &self,
+        system: SystemId,
+        version: u32,
+    ) -> StoreResult<Option<SystemKeyRecord>>;
+
+    /// A service key by id.
+    async fn service_key(&self, id: KeyId) -> StoreResult<Option<ServiceKeyRecord>>;
+    /// Up to `limit` service keys of a tenant with id greater than `after`, by id.
+    async fn service_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ServiceKeyRecord>>;
+    /// Every version of a service key, by version.
+    async fn key_versions(&self, key: KeyId) -> StoreResult<Vec<KeyVersionRecord>>;
+    /// Ids of keys pending deletion whose `deletion_at` is at or before `now`.
+    async fn keys_due_for_deletion(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>>;
+    /// Ids of keys whose automatic rotation is due at or before `now`.
+    async fn keys_due_for_rotation(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>>;
+
+    /// An alias by tenant and full name.
+    async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>>;
+    /// Aliases of a tenant (optionally only those of one key), by name.
+    async fn aliases(&self, tenant: TenantId, key: Option<KeyId>) -> StoreResult<Vec<AliasRecord>>;
+}

@@ -1,0 +1,1 @@
+//! kcm-keystore-software (work in progress)

@@ -1,0 +1,1 @@
+//! kcm-rest-api (work in progress)

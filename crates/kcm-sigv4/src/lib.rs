@@ -1,0 +1,1 @@
+//! kcm-sigv4 (work in progress)

@@ -1,0 +1,1 @@
+//! kcm-store-sqlite (work in progress)
