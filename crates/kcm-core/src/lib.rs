@@ -11,9 +11,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
+mod cache;
+pub mod config;
 pub mod crypto;
+pub mod error;
 pub mod keystore;
 pub mod lifecycle;
 pub mod model;
 pub mod secret;
+pub mod service;
 pub mod store;
+#[cfg(feature = "conformance")]
+pub mod store_conformance;

@@ -1,0 +1,37 @@
+//! Settings the core needs (the binary fills them from TOML and `KCM_*`).
+
+use std::time::Duration;
+
+/// Service-level settings.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Region shown in ARNs and required in SigV4 scopes.
+    pub region: String,
+    /// Upper bound for how long unwrapped material and credentials are trusted from
+    /// the cache before the chain's states are read again (DESIGN.md §2).
+    pub revocation_bound: Duration,
+    /// Length of one "day" for deletion waiting periods and rotation periods.
+    /// Always 24 h in production; tests shorten it through configuration so that the
+    /// public API's rules (7–30 day windows, 90+ day periods) stay unchanged.
+    pub day: Duration,
+    /// Name of the keystore new root keys are created in.
+    pub default_keystore: String,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            revocation_bound: Duration::from_secs(1),
+            day: Duration::from_secs(86_400),
+            default_keystore: "software".into(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Milliseconds in `days` configured days.
+    pub fn days_ms(&self, days: u32) -> i64 {
+        (self.day.as_secs_f64() * 1000.0 * f64::from(days)).round() as i64
+    }
+}

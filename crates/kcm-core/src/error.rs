@@ -1,0 +1,148 @@
+//! The core's typed errors, sorted by who is at fault.
+//!
+//! Front doors map [`ErrorKind`] to their protocol in one exhaustive function each.
+//! Messages are safe to return to the caller: they name what was wrong and never
+//! contain key material, secrets or internal details (those are logged instead).
+
+use crate::keystore::KeystoreError;
+use crate::store::StoreError;
+
+/// What went wrong, by cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // --- the caller's fault ---
+    /// A parameter is missing, malformed or out of range.
+    InvalidInput,
+    /// An alias name breaks the alias rules.
+    InvalidAliasName,
+    /// A paging marker was not one this server issued.
+    InvalidMarker,
+    /// A tag key or value breaks the tag rules.
+    InvalidTag,
+    /// A key, alias, tenant, system or access key does not exist (or is not visible).
+    NotFound,
+    /// A name is already taken.
+    AlreadyExists,
+    /// The principal is not allowed to do this.
+    AccessDenied,
+    /// The access key id is unknown or disabled.
+    UnknownAccessKey,
+    /// A ciphertext is malformed, tampered with, or its context does not match.
+    InvalidCiphertext,
+    /// The ciphertext was made by a different key than the one named.
+    IncorrectKey,
+    /// The key is disabled.
+    KeyDisabled,
+    /// The key (or a key above it in the chain) is in a state that forbids this.
+    InvalidState,
+    /// The key's usage or spec does not allow this operation.
+    InvalidKeyUsage,
+    /// The request asks for something kcm does not support.
+    Unsupported,
+    /// A limit was reached.
+    LimitExceeded,
+    // --- a dependency's fault ---
+    /// The store is unreachable; nothing was changed.
+    StoreUnavailable,
+    /// A keystore is unreachable; nothing was changed.
+    KeystoreUnavailable,
+    // --- ours ---
+    /// A bug or corrupt data; details are in the server log.
+    Internal,
+}
+
+/// An error returned by the core.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind` whose message is shown to the caller.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind, for mapping to a protocol.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The caller-safe message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Shorthand for [`ErrorKind::InvalidInput`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Shorthand for [`ErrorKind::NotFound`].
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// Shorthand for [`ErrorKind::AccessDenied`].
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::AccessDenied, message)
+    }
+
+    /// An internal error: `detail` is logged, the caller sees a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(ErrorKind::Internal, "internal error; see the server log")
+    }
+
+    /// True when the caller caused it (4xx in HTTP terms).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(
+            self.kind,
+            ErrorKind::StoreUnavailable | ErrorKind::KeystoreUnavailable | ErrorKind::Internal
+        )
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(msg) => Error::new(ErrorKind::AlreadyExists, msg),
+            StoreError::Unavailable(msg) => {
+                tracing::warn!(%msg, "store unavailable");
+                Error::new(
+                    ErrorKind::StoreUnavailable,
+                    "the key store is unavailable; nothing was changed, retry later",
+                )
+            }
+            other => Error::internal(other),
+        }
+    }
+}
+
+impl From<KeystoreError> for Error {
+    fn from(e: KeystoreError) -> Self {
+        match e {
+            KeystoreError::Unavailable(msg) => {
+                tracing::warn!(%msg, "keystore unavailable");
+                Error::new(
+                    ErrorKind::KeystoreUnavailable,
+                    "the keystore holding the root key is unavailable; retry later",
+                )
+            }
+            KeystoreError::KeyUnusable(msg) => Error::new(
+                ErrorKind::InvalidState,
+                format!("the root key is not usable: {msg}"),
+            ),
+            other => Error::internal(other),
+        }
+    }
+}
+
+/// Result of core calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

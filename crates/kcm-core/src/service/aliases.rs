@@ -1,0 +1,143 @@
+//! Aliases: friendly names (`alias/…`) for service keys, unique within a tenant.
+
+use super::keys::{page_limit, require};
+use super::{now_ms, KeyRef, Service};
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::Operation;
+use crate::model::*;
+use crate::store::{StoreError, Write};
+
+/// Checks an alias name by AWS's rules: `alias/` followed by 1–250 characters of
+/// letters, digits, `/`, `_`, `-`; the `alias/aws/` prefix is reserved.
+pub fn validate_alias_name(name: &str) -> Result<()> {
+    let invalid = |why: &str| Error::new(ErrorKind::InvalidAliasName, format!("alias name {name:?} {why}"));
+    let Some(rest) = name.strip_prefix("alias/") else {
+        return Err(invalid("must begin with alias/"));
+    };
+    if rest.is_empty() || name.len() > 256 {
+        return Err(invalid("must have 1 to 250 characters after alias/"));
+    }
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+    {
+        return Err(invalid("may contain only letters, digits, '/', '_' and '-'"));
+    }
+    if rest.starts_with("aws/") {
+        return Err(invalid("uses the reserved prefix alias/aws/"));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// The target of a new or updated alias: a live key of the caller's tenant, by id.
+    async fn alias_target_record(&self, principal: &Principal, target: &KeyRef) -> Result<ServiceKeyRecord> {
+        if let KeyRef::Alias(_) = target {
+            return Err(Error::invalid("an alias must point at a key id or key ARN, not another alias"));
+        }
+        let record = self.fresh_record(principal, target, Action::ManageKeys).await?;
+        require(&record, Operation::UpdateMetadata)?;
+        Ok(record)
+    }
+
+    /// Creates `name` pointing at `target`.
+    pub async fn create_alias(&self, principal: &Principal, name: &str, target: &KeyRef) -> Result<()> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ManageKeys, Target::tenant(tenant))?;
+        validate_alias_name(name)?;
+        let _guard = self.writes.lock().await;
+        let record = self.alias_target_record(principal, target).await?;
+        let now = now_ms();
+        let alias = AliasRecord {
+            tenant_id: tenant,
+            name: name.to_string(),
+            key_id: record.id,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .commit(vec![Write::InsertAlias(alias)])
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => Error::new(ErrorKind::AlreadyExists, format!("alias {name} already exists")),
+                other => other.into(),
+            })?;
+        self.aliases.remove(&(tenant, name.to_string()));
+        Ok(())
+    }
+
+    async fn existing_alias(&self, principal: &Principal, name: &str) -> Result<AliasRecord> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ManageKeys, Target::tenant(tenant))?;
+        validate_alias_name(name)?;
+        let alias = self
+            .store
+            .alias(tenant, name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
+        // The caller must be allowed to manage the key it currently points at.
+        self.fresh_record(principal, &KeyRef::Id(alias.key_id), Action::ManageKeys)
+            .await?;
+        Ok(alias)
+    }
+
+    /// Points an existing alias at another key.
+    pub async fn update_alias(&self, principal: &Principal, name: &str, target: &KeyRef) -> Result<()> {
+        let _guard = self.writes.lock().await;
+        let mut alias = self.existing_alias(principal, name).await?;
+        let record = self.alias_target_record(principal, target).await?;
+        alias.key_id = record.id;
+        alias.updated_at = now_ms();
+        let tenant = alias.tenant_id;
+        self.store.commit(vec![Write::PutAlias(alias)]).await?;
+        self.aliases.remove(&(tenant, name.to_string()));
+        Ok(())
+    }
+
+    /// Deletes an alias (the key is untouched).
+    pub async fn delete_alias(&self, principal: &Principal, name: &str) -> Result<()> {
+        let _guard = self.writes.lock().await;
+        let alias = self.existing_alias(principal, name).await?;
+        let tenant = alias.tenant_id;
+        self.store
+            .commit(vec![Write::DeleteAlias {
+                tenant_id: tenant,
+                name: name.to_string(),
+            }])
+            .await?;
+        self.aliases.remove(&(tenant, name.to_string()));
+        Ok(())
+    }
+
+    /// Aliases of the caller's tenant, or of one key, paged by name.
+    pub async fn list_aliases(
+        &self,
+        principal: &Principal,
+        key: Option<&KeyRef>,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<(Vec<AliasRecord>, Option<String>)> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ReadKeys, Target::tenant(tenant))?;
+        let limit = page_limit(limit, 100, 50)?;
+        let key_id = match key {
+            Some(k) => Some(self.fresh_record(principal, k, Action::ReadKeys).await?.id),
+            None => None,
+        };
+        let all = self.store.aliases(tenant, key_id).await?;
+        let start = match marker {
+            None => 0,
+            Some(m) => {
+                if !m.starts_with("alias/") {
+                    return Err(Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid")));
+                }
+                all.partition_point(|a| a.name.as_str() <= m)
+            }
+        };
+        let rest = &all[start..];
+        let page: Vec<AliasRecord> = rest.iter().take(limit).cloned().collect();
+        let next = (rest.len() > limit).then(|| page[limit - 1].name.clone());
+        Ok((page, next))
+    }
+}

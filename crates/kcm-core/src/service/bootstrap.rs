@@ -1,0 +1,82 @@
+//! First start: the service's credential root key, the operator's system-admin key,
+//! and the `default` tenant with its tenant-admin key.
+
+use super::access_keys::CREDENTIAL_ROOT_META;
+use super::{now_ms, Service};
+use crate::error::Result;
+use crate::lifecycle::KeyState;
+use crate::model::*;
+use crate::secret::SecretString;
+use crate::store::Write;
+
+const BOOTSTRAPPED_META: &str = "bootstrapped_at";
+
+/// The credentials made at first start, to be written to the `credentials` file.
+#[derive(Debug)]
+pub struct BootstrapCredentials {
+    /// Tenant-admin of the `default` tenant (profile `default`).
+    pub tenant_admin: (String, SecretString),
+    /// The operator (profile `system-admin`).
+    pub system_admin: (String, SecretString),
+}
+
+impl Service {
+    /// On a fresh store, creates everything a first start needs and hands the new
+    /// credentials to `persist` *before* committing, so an acknowledged bootstrap
+    /// always has its credentials on disk. Returns `false` if already bootstrapped.
+    pub async fn bootstrap_if_fresh(
+        &self,
+        persist: impl FnOnce(&BootstrapCredentials) -> std::io::Result<()>,
+    ) -> Result<bool> {
+        let _guard = self.writes.lock().await;
+        if self.store.meta(BOOTSTRAPPED_META).await?.is_some() {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let root_id = RootKeyId::new_random();
+        let credential_root = RootKeyRecord {
+            id: root_id,
+            tenant_id: None,
+            keystore: self.config.default_keystore.clone(),
+            handle: self
+                .default_keystore()
+                .create_root_key(&format!("kcm-credentials-{root_id}"))
+                .await?,
+            origin: RootKeyOrigin::Generated,
+            state: KeyState::Active,
+            description: "seals access key secrets".into(),
+            created_at: now,
+        };
+        let (operator, operator_secret) = self
+            .mint_access_key(
+                &credential_root,
+                None,
+                Role::SystemAdmin,
+                None,
+                "bootstrap system-admin key".into(),
+            )
+            .await?;
+        let (mut writes, tenant) = self.mint_tenant("default", &credential_root).await?;
+        let credentials = BootstrapCredentials {
+            tenant_admin: (tenant.access_key.info.id.clone(), tenant.access_key.secret),
+            system_admin: (operator.id.clone(), operator_secret),
+        };
+        persist(&credentials).map_err(|e| {
+            crate::error::Error::internal(format!("cannot write the credentials file: {e}"))
+        })?;
+        writes.extend([
+            Write::PutRootKey(credential_root),
+            Write::PutAccessKey(operator),
+            Write::PutMeta {
+                key: CREDENTIAL_ROOT_META.into(),
+                value: root_id.to_string(),
+            },
+            Write::PutMeta {
+                key: BOOTSTRAPPED_META.into(),
+                value: now.to_string(),
+            },
+        ]);
+        self.store.commit(writes).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,285 @@
+//! Loading a service key with its chain: states of every key above it, and its
+//! unwrapped versions, cached for at most the revocation bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Service;
+use crate::crypto::{self, KeyLevel, WrapBinding};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::{chain_allows, KeyState, Operation};
+use crate::model::*;
+use crate::secret::SecretBytes;
+
+/// A system key version with its root's state and, when the chain allows, its material.
+pub(crate) struct LoadedSystemKey {
+    pub(crate) state: KeyState,
+    pub(crate) root_id: RootKeyId,
+    pub(crate) root_state: KeyState,
+    pub(crate) material: Option<SecretBytes>,
+}
+
+/// A service key as the hot path sees it: its record, the states above it, and the
+/// unwrapped material of each version (only while the chain allows using it).
+pub struct LoadedKey {
+    /// The stored record.
+    pub record: ServiceKeyRecord,
+    pub(crate) system_key_state: KeyState,
+    pub(crate) root_id: RootKeyId,
+    pub(crate) root_state: KeyState,
+    versions: HashMap<u32, SecretBytes>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey")
+            .field("id", &self.record.id)
+            .field("state", &self.record.state)
+            .field("versions", &self.versions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedKey {
+    /// The unwrapped material of `version`, if loaded.
+    pub(crate) fn version(&self, version: u32) -> Option<&SecretBytes> {
+        self.versions.get(&version)
+    }
+
+    /// Whether `op` is allowed on this key given the whole chain; if not, the error
+    /// names the key and the state that forbids it.
+    pub(crate) fn check(&self, op: Operation) -> Result<()> {
+        let own = self.record.state;
+        let ancestors = [self.system_key_state, self.root_state];
+        if chain_allows(own, &ancestors, op) {
+            return Ok(());
+        }
+        let id = self.record.id;
+        if !own.allows(op) {
+            return Err(match own {
+                KeyState::Disabled => {
+                    Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled"))
+                }
+                KeyState::Destroyed | KeyState::DestroyedCompromised => {
+                    Error::not_found(format!("key {id} has been deleted"))
+                }
+                KeyState::PreActive => Error::new(
+                    ErrorKind::InvalidState,
+                    format!("key {id} is pending import and cannot be used yet"),
+                ),
+                state => Error::new(
+                    ErrorKind::InvalidState,
+                    format!("key {id} is {state} and does not allow this operation"),
+                ),
+            });
+        }
+        let needed = op.required_of_ancestors();
+        let (what, state) = if !self.system_key_state.allows(needed) {
+            ("its system key".to_string(), self.system_key_state)
+        } else {
+            (format!("its root key {}", self.root_id), self.root_state)
+        };
+        let kind = if state == KeyState::Disabled {
+            ErrorKind::KeyDisabled
+        } else {
+            ErrorKind::InvalidState
+        };
+        Err(Error::new(
+            kind,
+            format!("key {id} cannot be used: {what} is {state}"),
+        ))
+    }
+}
+
+pub(crate) fn system_key_binding<'a>(
+    tenant: &'a str,
+    system: &'a str,
+    version: u32,
+    root: &'a str,
+) -> WrapBinding<'a> {
+    WrapBinding {
+        level: KeyLevel::SystemKey,
+        tenant,
+        id: system,
+        version,
+        parent_id: root,
+        parent_version: 1,
+    }
+}
+
+pub(crate) fn service_key_binding<'a>(
+    tenant: &'a str,
+    key: &'a str,
+    version: u32,
+    system: &'a str,
+    system_version: u32,
+) -> WrapBinding<'a> {
+    WrapBinding {
+        level: KeyLevel::ServiceKey,
+        tenant,
+        id: key,
+        version,
+        parent_id: system,
+        parent_version: system_version,
+    }
+}
+
+impl Service {
+    /// The key with its chain, from the cache or the store. `NotFound` if absent.
+    pub(crate) async fn load_key(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
+        if let Some(key) = self.keys.get(&id) {
+            return Ok(key);
+        }
+        let key = Arc::new(self.fetch_key(id).await?);
+        self.keys.insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+
+    async fn fetch_key(&self, id: KeyId) -> Result<LoadedKey> {
+        let record = self
+            .store
+            .service_key(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("key {id} does not exist")))?;
+        let system = self.system_record(record.system_id).await?;
+        let active = self
+            .load_system_key(&system, system.active_key_version)
+            .await?;
+        let mut key = LoadedKey {
+            system_key_state: active.state,
+            root_id: active.root_id,
+            root_state: active.root_state,
+            versions: HashMap::new(),
+            record,
+        };
+        let ancestors = [key.system_key_state, key.root_state];
+        let usable = [Operation::Encrypt, Operation::Decrypt]
+            .into_iter()
+            .any(|op| chain_allows(key.record.state, &ancestors, op));
+        if !usable {
+            // Material stays wrapped while nothing may use it.
+            return Ok(key);
+        }
+        let tenant = key.record.tenant_id.to_string();
+        let key_id = id.to_string();
+        let system_id = system.id.to_string();
+        for version in self.store.key_versions(id).await? {
+            let parent = if version.system_key_version == system.active_key_version {
+                Arc::clone(&active)
+            } else {
+                self.load_system_key(&system, version.system_key_version)
+                    .await?
+            };
+            let Some(parent_material) = parent.material.as_ref() else {
+                continue;
+            };
+            let aad = service_key_binding(
+                &tenant,
+                &key_id,
+                version.version,
+                &system_id,
+                version.system_key_version,
+            )
+            .to_aad();
+            let material = crypto::open(parent_material, &version.wrapped, &aad).map_err(|_| {
+                Error::internal(format!(
+                    "version {} of key {id} does not unwrap under its system key",
+                    version.version
+                ))
+            })?;
+            key.versions.insert(version.version, material);
+        }
+        Ok(key)
+    }
+
+    pub(crate) async fn system_record(&self, id: SystemId) -> Result<SystemRecord> {
+        self.store
+            .system(id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("system {id} is missing")))
+    }
+
+    /// A system key version with its root state; unwrapped if the chain allows.
+    pub(crate) async fn load_system_key(
+        &self,
+        system: &SystemRecord,
+        version: u32,
+    ) -> Result<Arc<LoadedSystemKey>> {
+        let cache_key = (system.id, version);
+        if let Some(loaded) = self.system_keys.get(&cache_key) {
+            return Ok(loaded);
+        }
+        let record = self
+            .store
+            .system_key(system.id, version)
+            .await?
+            .ok_or_else(|| {
+                Error::internal(format!("system key {} v{version} is missing", system.id))
+            })?;
+        let root = self
+            .store
+            .root_key(record.root_key_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("root key {} is missing", record.root_key_id)))?;
+        let material = if record.state.allows(Operation::Unwrap) && root.state.allows(Operation::Unwrap)
+        {
+            let aad = system_key_binding(
+                &system.tenant_id.to_string(),
+                &system.id.to_string(),
+                version,
+                &root.id.to_string(),
+            )
+            .to_aad();
+            Some(
+                self.keystore(&root.keystore)?
+                    .unwrap(&root.handle, &record.wrapped, &aad)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let loaded = Arc::new(LoadedSystemKey {
+            state: record.state,
+            root_id: root.id,
+            root_state: root.state,
+            material,
+        });
+        self.system_keys.insert(cache_key, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Wraps new service key material under the system's active system key.
+    pub(crate) async fn wrap_service_key(
+        &self,
+        system: &SystemRecord,
+        key: KeyId,
+        version: u32,
+        material: &SecretBytes,
+    ) -> Result<Vec<u8>> {
+        let parent = self
+            .load_system_key(system, system.active_key_version)
+            .await?;
+        if !(parent.state.allows(Operation::Wrap) && parent.root_state.allows(Operation::Wrap)) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "system {} cannot protect new keys: its system key is {} and its root key is {}",
+                    system.name, parent.state, parent.root_state
+                ),
+            ));
+        }
+        let parent_material = parent
+            .material
+            .as_ref()
+            .ok_or_else(|| Error::internal("system key material not loaded"))?;
+        let aad = service_key_binding(
+            &system.tenant_id.to_string(),
+            &key.to_string(),
+            version,
+            &system.id.to_string(),
+            system.active_key_version,
+        )
+        .to_aad();
+        Ok(crypto::seal(parent_material, material.expose_secret(), &aad))
+    }
+}

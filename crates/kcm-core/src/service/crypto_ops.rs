@@ -1,0 +1,234 @@
+//! The hot path: Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateRandom.
+//!
+//! These read only the in-memory chain (see `chain.rs`); no store round trip and no
+//! keystore call happens unless a cache entry is older than the revocation bound.
+
+use std::collections::BTreeMap;
+
+use super::chain::LoadedKey;
+use super::{KeyRef, Service};
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::crypto::{self, CiphertextHeader};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::Operation;
+use crate::model::KeyId;
+use crate::secret::SecretBytes;
+
+/// Largest plaintext Encrypt accepts (as AWS).
+pub const MAX_PLAINTEXT: usize = 4096;
+/// Largest ciphertext Decrypt accepts (as AWS).
+pub const MAX_CIPHERTEXT: usize = 6144;
+
+/// A decrypted plaintext and the key that decrypted it.
+#[derive(Debug)]
+pub struct Decrypted {
+    /// The key that had encrypted it.
+    pub key_id: KeyId,
+    /// The plaintext.
+    pub plaintext: SecretBytes,
+}
+
+/// A data key: its plaintext (unless asked without) and its ciphertext.
+#[derive(Debug)]
+pub struct DataKey {
+    /// The service key that wraps it.
+    pub key_id: KeyId,
+    /// The data key in plaintext.
+    pub plaintext: SecretBytes,
+    /// The data key encrypted under `key_id`.
+    pub ciphertext: Vec<u8>,
+}
+
+/// Result of ReEncrypt.
+#[derive(Debug)]
+pub struct ReEncrypted {
+    /// The key that had encrypted the source.
+    pub source_key_id: KeyId,
+    /// The key that encrypted the result.
+    pub key_id: KeyId,
+    /// The new ciphertext.
+    pub ciphertext: Vec<u8>,
+}
+
+fn invalid_ciphertext() -> Error {
+    Error::new(
+        ErrorKind::InvalidCiphertext,
+        "the ciphertext is invalid, was altered, or its encryption context does not match",
+    )
+}
+
+impl Service {
+    fn encrypt_with(&self, key: &LoadedKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+        key.check(Operation::Encrypt)?;
+        let version = key.record.primary_version;
+        let material = key
+            .version(version)
+            .ok_or_else(|| Error::internal(format!("primary version of {} not loaded", key.record.id)))?;
+        let header = CiphertextHeader {
+            key_id: key.record.id,
+            key_version: version,
+        };
+        Ok(crypto::encrypt_data(
+            material,
+            header,
+            plaintext,
+            &crypto::canonical_context(context),
+        ))
+    }
+
+    /// Encrypts up to 4096 bytes under `key`'s primary version, binding `context`.
+    pub async fn encrypt(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<(KeyId, Vec<u8>)> {
+        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
+            return Err(Error::invalid(format!(
+                "Plaintext must be 1 to {MAX_PLAINTEXT} bytes, got {}",
+                plaintext.len()
+            )));
+        }
+        let loaded = self.resolve(principal, key, Action::UseKeys).await?;
+        let blob = self.encrypt_with(&loaded, plaintext, context)?;
+        Ok((loaded.record.id, blob))
+    }
+
+    /// Finds and authorises the key a ciphertext names; `expected`, when given, must
+    /// be that key.
+    async fn key_for_ciphertext(
+        &self,
+        principal: &Principal,
+        blob: &[u8],
+        expected: Option<&KeyRef>,
+    ) -> Result<(std::sync::Arc<LoadedKey>, CiphertextHeader)> {
+        if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
+            return Err(Error::invalid(format!(
+                "CiphertextBlob must be 1 to {MAX_CIPHERTEXT} bytes, got {}",
+                blob.len()
+            )));
+        }
+        let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
+        let tenant = Self::own_tenant(principal)?;
+        if let Some(expected) = expected {
+            let expected_id = self.key_id_of(tenant, expected).await?;
+            if expected_id != header.key_id {
+                // Make sure the named key exists for the caller before saying "incorrect".
+                self.resolve(principal, expected, Action::UseKeys).await?;
+                return Err(Error::new(
+                    ErrorKind::IncorrectKey,
+                    format!("the ciphertext was not encrypted under key {expected}"),
+                ));
+            }
+        }
+        let loaded = match self.load_key(header.key_id).await {
+            Ok(loaded) => loaded,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(invalid_ciphertext()),
+            Err(e) => return Err(e),
+        };
+        let record = &loaded.record;
+        if record.tenant_id != tenant {
+            return Err(Error::denied(format!(
+                "access key {} may not use the key this ciphertext was encrypted under",
+                principal.access_key_id
+            )));
+        }
+        if record.state.is_destroyed() {
+            return Err(Error::not_found(format!(
+                "key {} that encrypted this ciphertext has been deleted",
+                record.id
+            )));
+        }
+        authorize(principal, Action::UseKeys, Target::system(tenant, record.system_id))?;
+        Ok((loaded, header))
+    }
+
+    fn decrypt_with(
+        &self,
+        key: &LoadedKey,
+        header: CiphertextHeader,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<SecretBytes> {
+        key.check(Operation::Decrypt)?;
+        let material = key.version(header.key_version).ok_or_else(invalid_ciphertext)?;
+        crypto::decrypt_data(material, blob, &crypto::canonical_context(context))
+            .map_err(|_| invalid_ciphertext())
+    }
+
+    /// Decrypts a ciphertext made by [`Service::encrypt`] (or a data key). The key is
+    /// read from the ciphertext; `key`, when given, must match it.
+    pub async fn decrypt(
+        &self,
+        principal: &Principal,
+        key: Option<&KeyRef>,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Decrypted> {
+        let (loaded, header) = self.key_for_ciphertext(principal, blob, key).await?;
+        let plaintext = self.decrypt_with(&loaded, header, blob, context)?;
+        Ok(Decrypted {
+            key_id: loaded.record.id,
+            plaintext,
+        })
+    }
+
+    /// Decrypts under the source key and encrypts under `destination`, without the
+    /// plaintext leaving the service.
+    pub async fn re_encrypt(
+        &self,
+        principal: &Principal,
+        blob: &[u8],
+        source_context: &BTreeMap<String, String>,
+        source_key: Option<&KeyRef>,
+        destination: &KeyRef,
+        destination_context: &BTreeMap<String, String>,
+    ) -> Result<ReEncrypted> {
+        let (source, header) = self.key_for_ciphertext(principal, blob, source_key).await?;
+        let target = self.resolve(principal, destination, Action::UseKeys).await?;
+        let plaintext = self.decrypt_with(&source, header, blob, source_context)?;
+        let ciphertext = self.encrypt_with(&target, plaintext.expose_secret(), destination_context)?;
+        Ok(ReEncrypted {
+            source_key_id: source.record.id,
+            key_id: target.record.id,
+            ciphertext,
+        })
+    }
+
+    /// A fresh data key of `len` bytes (1–1024), returned in plaintext and encrypted
+    /// under `key`.
+    pub async fn generate_data_key(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        len: usize,
+        context: &BTreeMap<String, String>,
+    ) -> Result<DataKey> {
+        if !(1..=1024).contains(&len) {
+            return Err(Error::invalid(format!(
+                "NumberOfBytes must be between 1 and 1024, got {len}"
+            )));
+        }
+        let loaded = self.resolve(principal, key, Action::UseKeys).await?;
+        let plaintext = SecretBytes::random(len);
+        let ciphertext = self.encrypt_with(&loaded, plaintext.expose_secret(), context)?;
+        Ok(DataKey {
+            key_id: loaded.record.id,
+            plaintext,
+            ciphertext,
+        })
+    }
+
+    /// `len` random bytes (1–1024).
+    pub async fn generate_random(&self, principal: &Principal, len: usize) -> Result<SecretBytes> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::GenerateRandom, Target::tenant(tenant))?;
+        if !(1..=1024).contains(&len) {
+            return Err(Error::invalid(format!(
+                "NumberOfBytes must be between 1 and 1024, got {len}"
+            )));
+        }
+        Ok(SecretBytes::random(len))
+    }
+}

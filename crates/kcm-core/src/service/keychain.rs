@@ -1,0 +1,137 @@
+//! A read-only view of a tenant's keychain: root keys → systems → service keys.
+
+use std::collections::BTreeMap;
+
+use super::Service;
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::error::Result;
+use crate::lifecycle::KeyState;
+use crate::model::*;
+
+/// A service key in the keychain view.
+#[derive(Clone, Debug)]
+pub struct KeychainServiceKey {
+    /// Key id.
+    pub id: KeyId,
+    /// Description.
+    pub description: String,
+    /// State.
+    pub state: KeyState,
+    /// Primary version.
+    pub primary_version: u32,
+    /// Aliases naming it.
+    pub aliases: Vec<String>,
+}
+
+/// A system in the keychain view.
+#[derive(Clone, Debug)]
+pub struct KeychainSystem {
+    /// System id.
+    pub id: SystemId,
+    /// Name.
+    pub name: String,
+    /// State of its active system key.
+    pub state: KeyState,
+    /// Active system key version.
+    pub system_key_version: u32,
+    /// `connected` or `locked: …`.
+    pub status: String,
+    /// Its service keys (not destroyed).
+    pub service_keys: Vec<KeychainServiceKey>,
+}
+
+/// A root key in the keychain view.
+#[derive(Clone, Debug)]
+pub struct KeychainRoot {
+    /// Root key id.
+    pub id: RootKeyId,
+    /// Keystore instance.
+    pub keystore: String,
+    /// Origin.
+    pub origin: RootKeyOrigin,
+    /// State.
+    pub state: KeyState,
+    /// Systems linked to it.
+    pub systems: Vec<KeychainSystem>,
+}
+
+/// The whole tree of a tenant.
+#[derive(Clone, Debug)]
+pub struct KeychainView {
+    /// The tenant.
+    pub tenant: TenantRecord,
+    /// Its root keys with everything below.
+    pub roots: Vec<KeychainRoot>,
+}
+
+impl Service {
+    /// The caller's keychain (a scoped access key sees only its system).
+    pub async fn keychain(&self, principal: &Principal) -> Result<KeychainView> {
+        let tenant_id = Self::own_tenant(principal)?;
+        authorize(principal, Action::ReadTenant, Target::tenant(tenant_id))?;
+        let tenant = self
+            .store
+            .tenant(tenant_id)
+            .await?
+            .ok_or_else(|| crate::error::Error::internal("caller's tenant is missing"))?;
+        let mut keys_by_system: BTreeMap<SystemId, Vec<ServiceKeyRecord>> = BTreeMap::new();
+        let mut after = None;
+        loop {
+            let batch = self.store.service_keys(tenant_id, after, 500).await?;
+            let done = batch.len() < 500;
+            for k in batch {
+                after = Some(k.id);
+                if !k.state.is_destroyed() {
+                    keys_by_system.entry(k.system_id).or_default().push(k);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let mut aliases_by_key: BTreeMap<KeyId, Vec<String>> = BTreeMap::new();
+        for alias in self.store.aliases(tenant_id, None).await? {
+            aliases_by_key.entry(alias.key_id).or_default().push(alias.name);
+        }
+        let mut roots: Vec<KeychainRoot> = self
+            .store
+            .root_keys(Some(tenant_id))
+            .await?
+            .into_iter()
+            .map(|r| KeychainRoot {
+                id: r.id,
+                keystore: r.keystore,
+                origin: r.origin,
+                state: r.state,
+                systems: Vec::new(),
+            })
+            .collect();
+        for info in self.list_systems(principal).await? {
+            let system = &info.record;
+            let service_keys = keys_by_system
+                .remove(&system.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| KeychainServiceKey {
+                    aliases: aliases_by_key.remove(&k.id).unwrap_or_default(),
+                    id: k.id,
+                    description: k.description,
+                    state: k.state,
+                    primary_version: k.primary_version,
+                })
+                .collect();
+            let node = KeychainSystem {
+                id: system.id,
+                name: system.name.clone(),
+                state: info.system_key_state,
+                system_key_version: system.active_key_version,
+                status: info.status.describe(),
+                service_keys,
+            };
+            if let Some(root) = roots.iter_mut().find(|r| r.id == info.root_key_id) {
+                root.systems.push(node);
+            }
+        }
+        Ok(KeychainView { tenant, roots })
+    }
+}

@@ -1,0 +1,474 @@
+//! Service key (L3) management: create, describe, list, state changes, description,
+//! tags and deletion scheduling.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::chain::LoadedKey;
+use super::{now_ms, KeyRef, Service};
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::{KeyState, Operation, Transition};
+use crate::model::*;
+use crate::secret::SecretBytes;
+use crate::store::Write;
+
+/// The only key spec of this release.
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+/// The only key usage of this release.
+pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
+/// Origin of keys whose material kcm generated.
+pub const ORIGIN_KCM: &str = "AWS_KMS";
+const MAX_TAGS: usize = 50;
+
+/// Parameters of [`Service::create_key`].
+#[derive(Clone, Debug, Default)]
+pub struct CreateKeyRequest {
+    /// Free text (at most 8192 characters).
+    pub description: String,
+    /// `ENCRYPT_DECRYPT` (default).
+    pub key_usage: Option<String>,
+    /// `SYMMETRIC_DEFAULT` (default).
+    pub key_spec: Option<String>,
+    /// `AWS_KMS` (default).
+    pub origin: Option<String>,
+    /// Initial tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A key as shown to callers, with what a front door needs to build ARNs.
+#[derive(Clone, Debug)]
+pub struct KeyInfo {
+    /// The stored record.
+    pub record: ServiceKeyRecord,
+    /// The owning tenant's account id.
+    pub account_id: String,
+}
+
+/// One page of a key listing.
+#[derive(Clone, Debug)]
+pub struct KeyPage {
+    /// Keys on this page.
+    pub keys: Vec<KeyId>,
+    /// Marker for the next page, if there is one.
+    pub next_marker: Option<String>,
+}
+
+fn lifecycle_error(id: KeyId, e: crate::lifecycle::IllegalTransition) -> Error {
+    if e.from == KeyState::Disabled {
+        return Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled"));
+    }
+    Error::new(
+        ErrorKind::InvalidState,
+        format!("key {id} is {} and cannot be changed that way", e.from),
+    )
+}
+
+/// Validates tags by AWS's rules (key 1–128 characters not starting with `aws:`,
+/// value at most 256 characters).
+pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(Error::new(
+                ErrorKind::InvalidTag,
+                format!("tag key {k:?} must be 1–128 characters"),
+            ));
+        }
+        if k.starts_with("aws:") {
+            return Err(Error::new(
+                ErrorKind::InvalidTag,
+                format!("tag key {k:?} uses the reserved prefix aws:"),
+            ));
+        }
+        if v.chars().count() > 256 {
+            return Err(Error::new(
+                ErrorKind::InvalidTag,
+                format!("the value of tag {k:?} is longer than 256 characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Service {
+    pub(crate) fn own_tenant(principal: &Principal) -> Result<TenantId> {
+        principal.tenant_id.ok_or_else(|| {
+            Error::denied(format!(
+                "access key {} belongs to no tenant and cannot use or manage keys",
+                principal.access_key_id
+            ))
+        })
+    }
+
+    async fn alias_target(&self, tenant: TenantId, name: &str) -> Result<KeyId> {
+        let cache_key = (tenant, name.to_string());
+        if let Some(id) = self.aliases.get(&cache_key) {
+            return Ok(*id);
+        }
+        let alias = self
+            .store
+            .alias(tenant, name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
+        self.aliases.insert(cache_key, Arc::new(alias.key_id));
+        Ok(alias.key_id)
+    }
+
+    /// The id a reference names within the caller's tenant (not checking existence).
+    pub(crate) async fn key_id_of(&self, tenant: TenantId, key: &KeyRef) -> Result<KeyId> {
+        match key {
+            KeyRef::Id(id) => Ok(*id),
+            KeyRef::Alias(name) => self.alias_target(tenant, name).await,
+        }
+    }
+
+    /// Resolves `key` for the hot path and authorises `action` on it. Keys of other
+    /// tenants, and destroyed keys, are reported as not found.
+    pub(crate) async fn resolve(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        action: Action,
+    ) -> Result<Arc<LoadedKey>> {
+        let tenant = Self::own_tenant(principal)?;
+        let id = self.key_id_of(tenant, key).await?;
+        let loaded = self.load_key(id).await?;
+        let record = &loaded.record;
+        if record.tenant_id != tenant || record.state.is_destroyed() {
+            return Err(Error::not_found(format!("key {key} does not exist")));
+        }
+        authorize(principal, action, Target::system(tenant, record.system_id))?;
+        Ok(loaded)
+    }
+
+    /// Reads the current record of `key` from the store (for changes) and authorises.
+    pub(crate) async fn fresh_record(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        action: Action,
+    ) -> Result<ServiceKeyRecord> {
+        let tenant = Self::own_tenant(principal)?;
+        let id = self.key_id_of(tenant, key).await?;
+        let record = self
+            .store
+            .service_key(id)
+            .await?
+            .filter(|r| r.tenant_id == tenant && !r.state.is_destroyed())
+            .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
+        authorize(principal, action, Target::system(tenant, record.system_id))?;
+        Ok(record)
+    }
+
+    /// Applies `change` to the current record of `key` under the write lock, commits
+    /// it, and drops the cached copy. Nothing is written if `change` fails.
+    pub(crate) async fn change_key(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        action: Action,
+        change: impl FnOnce(&mut ServiceKeyRecord) -> Result<()>,
+    ) -> Result<KeyInfo> {
+        let _guard = self.writes.lock().await;
+        let mut record = self.fresh_record(principal, key, action).await?;
+        change(&mut record)?;
+        self.store
+            .commit(vec![Write::PutServiceKey(record.clone())])
+            .await?;
+        self.keys.remove(&record.id);
+        Ok(self.key_info(principal, record))
+    }
+
+    pub(crate) fn key_info(&self, principal: &Principal, record: ServiceKeyRecord) -> KeyInfo {
+        KeyInfo {
+            record,
+            account_id: principal.account_id.clone(),
+        }
+    }
+
+    /// Creates a symmetric service key in the caller's system (its scope, or the
+    /// tenant's `default` system).
+    pub async fn create_key(&self, principal: &Principal, req: CreateKeyRequest) -> Result<KeyInfo> {
+        let tenant_id = Self::own_tenant(principal)?;
+        // Authorise before looking anything up, so denied callers learn nothing.
+        authorize(principal, Action::ManageKeys, Target::tenant(tenant_id))?;
+        let usage = req.key_usage.as_deref().unwrap_or(ENCRYPT_DECRYPT);
+        let spec = req.key_spec.as_deref().unwrap_or(SYMMETRIC_DEFAULT);
+        let origin = req.origin.as_deref().unwrap_or(ORIGIN_KCM);
+        if spec != SYMMETRIC_DEFAULT {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("key spec {spec} is not supported yet; use SYMMETRIC_DEFAULT"),
+            ));
+        }
+        if usage != ENCRYPT_DECRYPT {
+            return Err(Error::invalid(format!(
+                "key usage {usage} is not valid for a SYMMETRIC_DEFAULT key; use ENCRYPT_DECRYPT"
+            )));
+        }
+        if origin != ORIGIN_KCM {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("origin {origin} is not supported yet; use AWS_KMS"),
+            ));
+        }
+        if req.description.chars().count() > 8192 {
+            return Err(Error::invalid("description is longer than 8192 characters"));
+        }
+        validate_tags(&req.tags)?;
+        if req.tags.len() > MAX_TAGS {
+            return Err(Error::new(
+                ErrorKind::InvalidTag,
+                format!("a key can have at most {MAX_TAGS} tags"),
+            ));
+        }
+        let tenant = self
+            .store
+            .tenant(tenant_id)
+            .await?
+            .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
+        let system_id = principal.system_scope.unwrap_or(tenant.default_system_id);
+        authorize(principal, Action::ManageKeys, Target::system(tenant_id, system_id))?;
+        let system = self.system_record(system_id).await?;
+        let now = now_ms();
+        let id = KeyId::new_random();
+        let material = SecretBytes::random(crate::crypto::KEY_LEN);
+        let wrapped = self.wrap_service_key(&system, id, 1, &material).await?;
+        let record = ServiceKeyRecord {
+            id,
+            tenant_id,
+            system_id,
+            description: req.description,
+            usage: usage.to_string(),
+            spec: spec.to_string(),
+            origin: origin.to_string(),
+            state: KeyState::Active,
+            created_at: now,
+            deletion_at: None,
+            rotation: None,
+            primary_version: 1,
+            tags: req.tags,
+        };
+        let version = KeyVersionRecord {
+            key_id: id,
+            version: 1,
+            system_key_version: system.active_key_version,
+            wrapped,
+            origin: VersionOrigin::Creation,
+            created_at: now,
+        };
+        self.store
+            .commit(vec![
+                Write::PutServiceKey(record.clone()),
+                Write::PutKeyVersion(version),
+            ])
+            .await?;
+        Ok(self.key_info(principal, record))
+    }
+
+    /// Metadata of a key.
+    pub async fn describe_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
+        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
+        Ok(self.key_info(principal, record))
+    }
+
+    /// A page of the caller's keys (a scoped access key sees only its system's keys).
+    /// `limit` is 1–1000; `marker` is the `next_marker` of the previous page.
+    pub async fn list_keys(
+        &self,
+        principal: &Principal,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<KeyPage> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ReadKeys, Target::tenant(tenant))?;
+        let limit = page_limit(limit, 1000, 100)?;
+        let mut after = match marker {
+            None => None,
+            Some(m) => Some(KeyId::parse(m).ok_or_else(|| {
+                Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid"))
+            })?),
+        };
+        let mut keys = Vec::with_capacity(limit);
+        loop {
+            let batch = self.store.service_keys(tenant, after, limit + 1).await?;
+            let exhausted = batch.len() <= limit;
+            for record in batch {
+                after = Some(record.id);
+                let visible = !record.state.is_destroyed()
+                    && principal.system_scope.is_none_or(|s| s == record.system_id);
+                if visible {
+                    if keys.len() == limit {
+                        // One more visible key exists: this page is truncated.
+                        let last = *keys.last().expect("limit >= 1");
+                        return Ok(KeyPage {
+                            keys,
+                            next_marker: Some(KeyId::to_string(&last)),
+                        });
+                    }
+                    keys.push(record.id);
+                }
+            }
+            if exhausted {
+                return Ok(KeyPage {
+                    keys,
+                    next_marker: None,
+                });
+            }
+        }
+    }
+
+    /// Changes a key's description.
+    pub async fn update_key_description(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        description: String,
+    ) -> Result<KeyInfo> {
+        if description.chars().count() > 8192 {
+            return Err(Error::invalid("description is longer than 8192 characters"));
+        }
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            require(r, Operation::UpdateMetadata)?;
+            r.description = description;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Enables a disabled key.
+    pub async fn enable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
+        self.transition_key(principal, key, Transition::Enable).await
+    }
+
+    /// Disables a key: every operation is refused until it is enabled again.
+    pub async fn disable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
+        self.transition_key(principal, key, Transition::Disable).await
+    }
+
+    async fn transition_key(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        transition: Transition,
+    ) -> Result<KeyInfo> {
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            r.state = r
+                .state
+                .transition(transition)
+                .map_err(|e| lifecycle_error(r.id, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Schedules deletion after `days` (7–30, default 30) configured days.
+    pub async fn schedule_key_deletion(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        days: Option<u32>,
+    ) -> Result<KeyInfo> {
+        let days = days.unwrap_or(30);
+        if !(7..=30).contains(&days) {
+            return Err(Error::invalid(format!(
+                "PendingWindowInDays must be between 7 and 30, got {days}"
+            )));
+        }
+        let when = now_ms() + self.config.days_ms(days);
+        let info = self
+            .change_key(principal, key, Action::ManageKeys, |r| {
+                r.state = r
+                    .state
+                    .transition(Transition::ScheduleDeletion)
+                    .map_err(|e| match e.from {
+                        KeyState::PendingDeletion => Error::new(
+                            ErrorKind::InvalidState,
+                            format!("key {} is already pending deletion", r.id),
+                        ),
+                        _ => lifecycle_error(r.id, e),
+                    })?;
+                r.deletion_at = Some(when);
+                Ok(())
+            })
+            .await?;
+        Ok(info)
+    }
+
+    /// Cancels a scheduled deletion; the key becomes disabled, as in AWS KMS.
+    pub async fn cancel_key_deletion(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            r.state = r
+                .state
+                .transition(Transition::CancelDeletion)
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidState,
+                        format!("key {} is not pending deletion", r.id),
+                    )
+                })?;
+            r.deletion_at = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Adds or replaces tags.
+    pub async fn tag_key(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        tags: BTreeMap<String, String>,
+    ) -> Result<()> {
+        validate_tags(&tags)?;
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            require(r, Operation::UpdateMetadata)?;
+            r.tags.extend(tags);
+            if r.tags.len() > MAX_TAGS {
+                return Err(Error::new(
+                    ErrorKind::InvalidTag,
+                    format!("a key can have at most {MAX_TAGS} tags"),
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes tags by key (absent keys are ignored, as in AWS).
+    pub async fn untag_key(&self, principal: &Principal, key: &KeyRef, tag_keys: Vec<String>) -> Result<()> {
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            require(r, Operation::UpdateMetadata)?;
+            for k in &tag_keys {
+                r.tags.remove(k);
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Refuses `op` if the key's own state does not allow it.
+pub(crate) fn require(record: &ServiceKeyRecord, op: Operation) -> Result<()> {
+    if record.state.allows(op) {
+        return Ok(());
+    }
+    Err(match record.state {
+        KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {} is disabled", record.id)),
+        state => Error::new(
+            ErrorKind::InvalidState,
+            format!("key {} is {state} and does not allow this operation", record.id),
+        ),
+    })
+}
+
+/// Validates a page size: 1..=max, `default` when absent.
+pub(crate) fn page_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(Error::invalid(format!("Limit must be between 1 and {max}, got {limit}")));
+    }
+    Ok(limit as usize)
+}

@@ -1,0 +1,168 @@
+//! Rotation of service keys: on demand, and on an automatic schedule.
+//!
+//! A rotation adds a version and makes it primary; older versions stay so that
+//! every existing ciphertext still decrypts.
+
+use super::keys::{page_limit, require};
+use super::{now_ms, KeyRef, Service};
+use crate::auth::{Action, Principal};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::Operation;
+use crate::model::*;
+use crate::secret::SecretBytes;
+use crate::store::Write;
+
+/// Default automatic rotation period (days), as in AWS.
+pub const DEFAULT_ROTATION_DAYS: u32 = 365;
+
+/// Rotation settings of a key.
+#[derive(Clone, Debug)]
+pub struct RotationStatus {
+    /// The key.
+    pub key_id: KeyId,
+    /// Whether automatic rotation is on.
+    pub enabled: bool,
+    /// Period in days, when on.
+    pub period_days: Option<u32>,
+    /// When the next automatic rotation is due, when on.
+    pub next_rotation_at: Option<UnixMillis>,
+}
+
+/// One completed rotation.
+#[derive(Clone, Debug)]
+pub struct RotationInfo {
+    /// The key.
+    pub key_id: KeyId,
+    /// The version it created.
+    pub version: u32,
+    /// When.
+    pub rotated_at: UnixMillis,
+    /// Automatic or on demand.
+    pub origin: VersionOrigin,
+}
+
+impl Service {
+    /// Turns on automatic rotation every `period_days` (90–2560, default 365).
+    pub async fn enable_key_rotation(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        period_days: Option<u32>,
+    ) -> Result<()> {
+        let period = period_days.unwrap_or(DEFAULT_ROTATION_DAYS);
+        if !(90..=2560).contains(&period) {
+            return Err(Error::invalid(format!(
+                "RotationPeriodInDays must be between 90 and 2560, got {period}"
+            )));
+        }
+        let next = now_ms() + self.config.days_ms(period);
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            require(r, Operation::Rotate)?;
+            r.rotation = Some(RotationSchedule {
+                period_days: period,
+                next_rotation_at: next,
+            });
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Turns off automatic rotation.
+    pub async fn disable_key_rotation(&self, principal: &Principal, key: &KeyRef) -> Result<()> {
+        self.change_key(principal, key, Action::ManageKeys, |r| {
+            require(r, Operation::Rotate)?;
+            r.rotation = None;
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Automatic rotation settings.
+    pub async fn key_rotation_status(&self, principal: &Principal, key: &KeyRef) -> Result<RotationStatus> {
+        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
+        Ok(RotationStatus {
+            key_id: record.id,
+            enabled: record.rotation.is_some(),
+            period_days: record.rotation.map(|r| r.period_days),
+            next_rotation_at: record.rotation.map(|r| r.next_rotation_at),
+        })
+    }
+
+    /// Rotates now: a new primary version; the automatic schedule is unchanged.
+    pub async fn rotate_key_on_demand(&self, principal: &Principal, key: &KeyRef) -> Result<KeyId> {
+        let _guard = self.writes.lock().await;
+        let record = self.fresh_record(principal, key, Action::ManageKeys).await?;
+        let id = record.id;
+        self.rotate(record, VersionOrigin::OnDemandRotation).await?;
+        Ok(id)
+    }
+
+    /// Adds a version to `record` and commits it. Caller holds the write lock.
+    pub(crate) async fn rotate(&self, mut record: ServiceKeyRecord, origin: VersionOrigin) -> Result<u32> {
+        require(&record, Operation::Rotate)?;
+        let system = self.system_record(record.system_id).await?;
+        let versions = self.store.key_versions(record.id).await?;
+        let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        let material = SecretBytes::random(crate::crypto::KEY_LEN);
+        let wrapped = self
+            .wrap_service_key(&system, record.id, version, &material)
+            .await?;
+        let now = now_ms();
+        record.primary_version = version;
+        if origin == VersionOrigin::AutomaticRotation {
+            if let Some(schedule) = record.rotation.as_mut() {
+                schedule.next_rotation_at = now + self.config.days_ms(schedule.period_days);
+            }
+        }
+        self.store
+            .commit(vec![
+                Write::PutKeyVersion(KeyVersionRecord {
+                    key_id: record.id,
+                    version,
+                    system_key_version: system.active_key_version,
+                    wrapped,
+                    origin,
+                    created_at: now,
+                }),
+                Write::PutServiceKey(record.clone()),
+            ])
+            .await?;
+        self.keys.remove(&record.id);
+        Ok(version)
+    }
+
+    /// Completed rotations of a key, oldest first, paged by version.
+    pub async fn list_key_rotations(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<(Vec<RotationInfo>, Option<String>)> {
+        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
+        let limit = page_limit(limit, 1000, 100)?;
+        let after: u32 = match marker {
+            None => 0,
+            Some(m) => m.parse().map_err(|_| {
+                Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid"))
+            })?,
+        };
+        let rotations: Vec<RotationInfo> = self
+            .store
+            .key_versions(record.id)
+            .await?
+            .into_iter()
+            .filter(|v| v.origin != VersionOrigin::Creation && v.version > after)
+            .map(|v| RotationInfo {
+                key_id: record.id,
+                version: v.version,
+                rotated_at: v.created_at,
+                origin: v.origin,
+            })
+            .collect();
+        let next = (rotations.len() > limit).then(|| rotations[limit - 1].version.to_string());
+        Ok((rotations.into_iter().take(limit).collect(), next))
+    }
+}

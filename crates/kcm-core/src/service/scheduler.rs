@@ -1,0 +1,85 @@
+//! Background work the server does by itself: ending deletion waiting periods and
+//! automatic rotation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{now_ms, Service};
+use crate::error::Result;
+use crate::lifecycle::{KeyState, Transition};
+use crate::model::VersionOrigin;
+use crate::store::Write;
+
+impl Service {
+    /// Destroys keys whose deletion window has ended and rotates keys whose automatic
+    /// rotation is due. Returns how many keys it changed.
+    pub async fn run_due_work(&self) -> Result<usize> {
+        let now = now_ms();
+        let mut changed = 0;
+        for id in self.store.keys_due_for_deletion(now).await? {
+            let _guard = self.writes.lock().await;
+            let Some(mut record) = self.store.service_key(id).await? else {
+                continue;
+            };
+            // Re-check under the lock: the deletion may have been cancelled meanwhile.
+            if record.state != KeyState::PendingDeletion || record.deletion_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            record.state = record.state.transition(Transition::Destroy).unwrap_or(KeyState::Destroyed);
+            self.store
+                .commit(vec![
+                    Write::DeleteKeyVersions(id),
+                    Write::DeleteAliasesOf(id),
+                    Write::PutServiceKey(record),
+                ])
+                .await?;
+            self.keys.remove(&id);
+            self.aliases.clear();
+            tracing::info!(key = %id, "deletion window ended: key material destroyed");
+            changed += 1;
+        }
+        for id in self.store.keys_due_for_rotation(now).await? {
+            let _guard = self.writes.lock().await;
+            let Some(record) = self.store.service_key(id).await? else {
+                continue;
+            };
+            if record.rotation.is_none_or(|r| r.next_rotation_at > now) {
+                continue;
+            }
+            match self.rotate(record, VersionOrigin::AutomaticRotation).await {
+                Ok(version) => {
+                    tracing::info!(key = %id, version, "automatic rotation");
+                    changed += 1;
+                }
+                Err(e) => tracing::warn!(key = %id, error = %e, "automatic rotation failed; will retry"),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Runs [`Service::run_due_work`] every `interval` until `shutdown` turns true.
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        interval: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = service.run_due_work().await {
+                            tracing::warn!(error = %e, "background work failed; will retry");
+                        }
+                    }
+                    _ = shutdown.changed() => break,
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! Systems: consumer environments, each with a system key (L2) wrapped by a root key.
+
+use super::chain::system_key_binding;
+use super::{now_ms, Service};
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::error::{Error, Result};
+use crate::lifecycle::{KeyState, Operation};
+use crate::model::*;
+use crate::secret::SecretBytes;
+use crate::store::Write;
+
+/// Whether a system's chain lets it work, derived from its keys' states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SystemStatus {
+    /// Every key above the system's service keys is active.
+    Connected,
+    /// Some key above is not active; the reason names it.
+    Locked(String),
+}
+
+impl SystemStatus {
+    /// `connected`, or `locked: <reason>`.
+    pub fn describe(&self) -> String {
+        match self {
+            SystemStatus::Connected => "connected".into(),
+            SystemStatus::Locked(reason) => format!("locked: {reason}"),
+        }
+    }
+}
+
+/// A system as shown to callers.
+#[derive(Clone, Debug)]
+pub struct SystemInfo {
+    /// The stored record.
+    pub record: SystemRecord,
+    /// The root key its system key is wrapped by.
+    pub root_key_id: RootKeyId,
+    /// State of its active system key.
+    pub system_key_state: KeyState,
+    /// Derived status.
+    pub status: SystemStatus,
+}
+
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{what} name {name:?} is invalid: use 1–64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+impl Service {
+    /// Builds a system with a fresh system key wrapped by `root` (not yet written).
+    pub(crate) async fn mint_system(
+        &self,
+        tenant: TenantId,
+        root: &RootKeyRecord,
+        name: &str,
+        kind: &str,
+        description: &str,
+    ) -> Result<(SystemRecord, SystemKeyRecord)> {
+        let now = now_ms();
+        let system = SystemRecord {
+            id: SystemId::new_random(),
+            tenant_id: tenant,
+            name: name.to_string(),
+            kind: kind.to_string(),
+            description: description.to_string(),
+            active_key_version: 1,
+            created_at: now,
+        };
+        let aad = system_key_binding(
+            &tenant.to_string(),
+            &system.id.to_string(),
+            1,
+            &root.id.to_string(),
+        )
+        .to_aad();
+        let material = SecretBytes::random(crate::crypto::KEY_LEN);
+        let wrapped = self
+            .keystore(&root.keystore)?
+            .wrap(&root.handle, &material, &aad)
+            .await?;
+        let key = SystemKeyRecord {
+            system_id: system.id,
+            version: 1,
+            root_key_id: root.id,
+            wrapped,
+            state: KeyState::Active,
+            created_at: now,
+        };
+        Ok((system, key))
+    }
+
+    pub(crate) async fn find_system(&self, tenant: TenantId, name_or_id: &str) -> Result<SystemRecord> {
+        let found = match SystemId::parse(name_or_id) {
+            Some(id) => self.store.system(id).await?.filter(|s| s.tenant_id == tenant),
+            None => self.store.system_by_name(tenant, name_or_id).await?,
+        };
+        found.ok_or_else(|| Error::not_found(format!("system {name_or_id} does not exist")))
+    }
+
+    async fn system_info(&self, record: SystemRecord) -> Result<SystemInfo> {
+        let key = self
+            .store
+            .system_key(record.id, record.active_key_version)
+            .await?
+            .ok_or_else(|| Error::internal(format!("system key of {} missing", record.id)))?;
+        let root = self
+            .store
+            .root_key(key.root_key_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("root key {} missing", key.root_key_id)))?;
+        let status = if !root.state.allows(Operation::Wrap) {
+            SystemStatus::Locked(format!("root key {} is {}", root.id, root.state))
+        } else if !key.state.allows(Operation::Wrap) {
+            SystemStatus::Locked(format!("system key is {}", key.state))
+        } else {
+            SystemStatus::Connected
+        };
+        Ok(SystemInfo {
+            record,
+            root_key_id: root.id,
+            system_key_state: key.state,
+            status,
+        })
+    }
+
+    /// Registers a system in the caller's tenant, linked to the tenant's default root key.
+    pub async fn create_system(
+        &self,
+        principal: &Principal,
+        name: &str,
+        kind: &str,
+        description: &str,
+    ) -> Result<SystemInfo> {
+        let tenant_id = Self::own_tenant(principal)?;
+        authorize(principal, Action::ManageTenant, Target::tenant(tenant_id))?;
+        validate_name("system", name)?;
+        if kind.len() > 64 || description.len() > 256 {
+            return Err(Error::invalid(
+                "system kind must be at most 64 and description at most 256 characters",
+            ));
+        }
+        let tenant = self
+            .store
+            .tenant(tenant_id)
+            .await?
+            .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
+        let root = self
+            .store
+            .root_key(tenant.default_root_key_id)
+            .await?
+            .ok_or_else(|| Error::internal("tenant's default root key is missing"))?;
+        let (system, key) = self
+            .mint_system(tenant_id, &root, name, kind, description)
+            .await?;
+        self.store
+            .commit(vec![Write::PutSystem(system.clone()), Write::PutSystemKey(key)])
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => Error::new(
+                    crate::error::ErrorKind::AlreadyExists,
+                    format!("a system named {name} already exists"),
+                ),
+                other => other.into(),
+            })?;
+        self.system_info(system).await
+    }
+
+    /// Systems of the caller's tenant (a scoped key sees only its own system).
+    pub async fn list_systems(&self, principal: &Principal) -> Result<Vec<SystemInfo>> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ReadTenant, Target::tenant(tenant))?;
+        let mut out = Vec::new();
+        for record in self.store.systems(tenant).await? {
+            if principal.system_scope.is_none_or(|s| s == record.id) {
+                out.push(self.system_info(record).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One system of the caller's tenant, by id or name.
+    pub async fn get_system(&self, principal: &Principal, name_or_id: &str) -> Result<SystemInfo> {
+        let tenant = Self::own_tenant(principal)?;
+        authorize(principal, Action::ReadTenant, Target::tenant(tenant))?;
+        let record = self.find_system(tenant, name_or_id).await?;
+        authorize(principal, Action::ReadTenant, Target::system(tenant, record.id))?;
+        self.system_info(record).await
+    }
+}

@@ -1,0 +1,147 @@
+//! Tenants: created by the operator, each with a root key, a `default` system and a
+//! first tenant-admin access key.
+
+use super::access_keys::NewAccessKey;
+use super::systems::validate_name;
+use super::{now_ms, Service};
+use crate::auth::{authorize, Action, Principal, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::KeyState;
+use crate::model::*;
+use crate::store::{StoreError, Write};
+
+/// Name of the system every tenant gets.
+pub const DEFAULT_SYSTEM: &str = "default";
+
+/// A newly created tenant and its first tenant-admin access key.
+#[derive(Debug)]
+pub struct NewTenant {
+    /// The tenant.
+    pub tenant: TenantRecord,
+    /// Its first tenant-admin access key (secret shown once).
+    pub access_key: NewAccessKey,
+}
+
+impl Service {
+    /// The writes that create a tenant with its root key, default system and first
+    /// tenant-admin key, sealing the key's secret under `credential_root`.
+    pub(crate) async fn mint_tenant(
+        &self,
+        name: &str,
+        credential_root: &RootKeyRecord,
+    ) -> Result<(Vec<Write>, NewTenant)> {
+        validate_name("tenant", name)?;
+        let now = now_ms();
+        let tenant_id = TenantId::new_random();
+        let root_id = RootKeyId::new_random();
+        let handle = self
+            .default_keystore()
+            .create_root_key(&format!("kcm-root-{root_id}"))
+            .await?;
+        let root = RootKeyRecord {
+            id: root_id,
+            tenant_id: Some(tenant_id),
+            keystore: self.config.default_keystore.clone(),
+            handle,
+            origin: RootKeyOrigin::Generated,
+            state: KeyState::Active,
+            description: format!("default root key of tenant {name}"),
+            created_at: now,
+        };
+        let (system, system_key) = self
+            .mint_system(tenant_id, &root, DEFAULT_SYSTEM, "default", "the tenant's default system")
+            .await?;
+        let mut account = [0u8; 8];
+        crate::crypto::fill_random(&mut account);
+        let tenant = TenantRecord {
+            id: tenant_id,
+            name: name.to_string(),
+            account_id: format!("{:012}", u64::from_be_bytes(account) % 1_000_000_000_000),
+            default_root_key_id: root.id,
+            default_system_id: system.id,
+            created_at: now,
+        };
+        let (key, secret) = self
+            .mint_access_key(
+                credential_root,
+                Some(tenant_id),
+                Role::TenantAdmin,
+                None,
+                format!("first tenant-admin key of {name}"),
+            )
+            .await?;
+        let writes = vec![
+            Write::PutTenant(tenant.clone()),
+            Write::PutRootKey(root),
+            Write::PutSystem(system.clone()),
+            Write::PutSystemKey(system_key),
+            Write::PutAccessKey(key.clone()),
+        ];
+        let info = AccessKeyInfo {
+            id: key.id,
+            tenant_id: Some(tenant_id),
+            role: Role::TenantAdmin,
+            system: None,
+            description: key.description,
+            enabled: true,
+            created_at: key.created_at,
+        };
+        Ok((
+            writes,
+            NewTenant {
+                tenant,
+                access_key: NewAccessKey {
+                    info,
+                    secret,
+                },
+            },
+        ))
+    }
+
+    /// Creates a tenant (system-admin only).
+    pub async fn create_tenant(&self, principal: &Principal, name: &str) -> Result<NewTenant> {
+        authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+        let _guard = self.writes.lock().await;
+        if self.store.tenant_by_name(name).await?.is_some() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a tenant named {name} already exists"),
+            ));
+        }
+        let root = self.credential_root().await?;
+        let (writes, new) = self.mint_tenant(name, &root).await?;
+        self.store.commit(writes).await.map_err(|e| match e {
+            StoreError::Conflict(_) => Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a tenant named {name} already exists"),
+            ),
+            other => other.into(),
+        })?;
+        Ok(new)
+    }
+
+    /// Every tenant (system-admin only).
+    pub async fn list_tenants(&self, principal: &Principal) -> Result<Vec<TenantRecord>> {
+        authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+        Ok(self.store.tenants().await?)
+    }
+
+    /// One tenant by id or name: the operator sees any; a tenant principal only its own.
+    pub async fn get_tenant(&self, principal: &Principal, name_or_id: &str) -> Result<TenantRecord> {
+        let found = match TenantId::parse(name_or_id) {
+            Some(id) => self.store.tenant(id).await?,
+            None => self.store.tenant_by_name(name_or_id).await?,
+        };
+        let not_found = || Error::not_found(format!("tenant {name_or_id} does not exist"));
+        let tenant = found.ok_or_else(not_found)?;
+        if principal.tenant_id.is_some() {
+            authorize(principal, Action::ReadTenant, Target::tenant(tenant.id))
+                .map_err(|_| not_found())?;
+        } else {
+            authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+        }
+        Ok(tenant)
+    }
+}
+
+use super::access_keys::AccessKeyInfo;

@@ -1,0 +1,1130 @@
+//! The shared conformance suite every [`Store`] implementation must pass.
+//!
+//! The suite tests behaviour through the trait only, so it runs unchanged against
+//! SQLite, PostgreSQL or an in-memory store. Each check starts from an **empty**
+//! store and panics (with a message) on the first deviation.
+//!
+//! Preferred use, from a backend crate's `tests/` (needs `tokio` with `macros` and
+//! `rt` as a dev-dependency, and kcm-core's `conformance` feature):
+//!
+//! ```ignore
+//! kcm_core::store_conformance_tests!(|| async { make_store().await });
+//! ```
+//!
+//! This generates one `#[tokio::test]` per check, named after the check, calling
+//! the constructor afresh for each. The constructor returns a [`StoreFixture`]:
+//! either the store itself, or a `(store, guard)` pair whose guard (a temporary
+//! directory, a database handle, …) lives as long as the check runs.
+//!
+//! Without the macro, [`run_all`] runs every check in sequence, one fresh store each.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::lifecycle::{KeyState, ALL_STATES};
+use crate::model::*;
+use crate::store::{Store, StoreError, Write};
+
+/// What a conformance constructor returns: something that lends a store.
+pub trait StoreFixture {
+    /// The store under test.
+    fn store(&self) -> &dyn Store;
+}
+
+impl<S: Store> StoreFixture for S {
+    fn store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl<S: Store, G> StoreFixture for (S, G) {
+    fn store(&self) -> &dyn Store {
+        &self.0
+    }
+}
+
+/// Lists every check, calling back the macro named `$callback` (an exported macro of
+/// this crate) with `{ $args } check_a, check_b, …`. The single source of the list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_checks {
+    ($callback:ident { $($args:tt)* }) => {
+        $crate::$callback! { { $($args)* }
+            ping_succeeds,
+            empty_commit_succeeds,
+            meta_round_trip,
+            tenant_round_trip,
+            tenant_upsert_replaces,
+            tenant_name_is_unique,
+            tenant_account_id_is_unique,
+            access_key_round_trip,
+            access_keys_are_listed_per_owner,
+            access_key_upsert_and_delete,
+            root_key_round_trip,
+            root_keys_are_listed_per_owner,
+            system_round_trip,
+            system_name_is_unique_within_tenant,
+            system_key_round_trip,
+            service_key_round_trip,
+            service_key_upsert_replaces,
+            service_keys_page_by_id,
+            service_keys_are_tenant_isolated,
+            key_versions_round_trip,
+            delete_key_versions_erases_one_key,
+            keys_due_for_deletion,
+            keys_due_for_rotation,
+            alias_round_trip,
+            insert_alias_conflicts,
+            put_alias_replaces,
+            delete_alias,
+            delete_aliases_of_key,
+            commit_is_atomic,
+            commit_conflict_within_batch_is_atomic,
+            writes_apply_in_order,
+            concurrent_commits_all_apply,
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a store constructor.
+///
+/// `$make` is anything callable with no arguments that returns a future of a
+/// [`StoreFixture`](crate::store_conformance::StoreFixture): an async closure, a
+/// closure returning an async block, or the path of an `async fn`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::__store_conformance_checks!(__store_conformance_emit_tests { $make });
+    };
+}
+
+/// Emits the tests for [`store_conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit_tests {
+    ({ $make:expr } $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let fixture = ($make)().await;
+                $crate::store_conformance::checks::$name(
+                    $crate::store_conformance::StoreFixture::store(&fixture),
+                )
+                .await;
+            }
+        )*
+    };
+}
+
+/// Emits [`run_all`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit_run_all {
+    ({} $($name:ident),* $(,)?) => {
+        /// Runs every check in sequence, each on a fresh store from `make`.
+        pub async fn run_all<F, Fut, X>(make: F)
+        where
+            F: Fn() -> Fut,
+            Fut: Future<Output = X>,
+            X: StoreFixture,
+        {
+            $(
+                {
+                    let fixture = make().await;
+                    checks::$name(fixture.store()).await;
+                }
+            )*
+        }
+    };
+}
+
+crate::__store_conformance_checks!(__store_conformance_emit_run_all {});
+
+/// Record builders with every field set to something distinctive.
+pub mod fixtures {
+    use super::*;
+
+    /// Every byte value, so blob columns are checked for binary safety.
+    pub fn blob(seed: u8) -> Vec<u8> {
+        (0..=255u8).map(|b| b.wrapping_add(seed)).collect()
+    }
+
+    /// A tenant with random ids.
+    pub fn tenant(name: &str, account_id: &str) -> TenantRecord {
+        TenantRecord {
+            id: TenantId::new_random(),
+            name: name.to_owned(),
+            account_id: account_id.to_owned(),
+            default_root_key_id: RootKeyId::new_random(),
+            default_system_id: SystemId::new_random(),
+            created_at: 1_700_000_000_123,
+        }
+    }
+
+    /// An access key.
+    pub fn access_key(id: &str, tenant: Option<TenantId>) -> AccessKeyRecord {
+        AccessKeyRecord {
+            id: id.to_owned(),
+            tenant_id: tenant,
+            role: if tenant.is_some() {
+                Role::KeyUser
+            } else {
+                Role::SystemAdmin
+            },
+            system_id: tenant.map(|_| SystemId::new_random()),
+            sealed_secret: blob(7),
+            description: format!("key {id} — ünïcødé"),
+            enabled: true,
+            created_at: 1_700_000_000_456,
+        }
+    }
+
+    /// A root key.
+    pub fn root_key(tenant: Option<TenantId>, created_at: UnixMillis) -> RootKeyRecord {
+        RootKeyRecord {
+            id: RootKeyId::new_random(),
+            tenant_id: tenant,
+            keystore: "software".to_owned(),
+            handle: blob(3),
+            origin: RootKeyOrigin::Generated,
+            state: KeyState::Active,
+            description: "root".to_owned(),
+            created_at,
+        }
+    }
+
+    /// A system.
+    pub fn system(tenant: TenantId, name: &str) -> SystemRecord {
+        SystemRecord {
+            id: SystemId::new_random(),
+            tenant_id: tenant,
+            name: name.to_owned(),
+            kind: "kubernetes".to_owned(),
+            description: format!("system {name}"),
+            active_key_version: 1,
+            created_at: 1_700_000_000_789,
+        }
+    }
+
+    /// A system key version.
+    pub fn system_key(system: SystemId, version: u32) -> SystemKeyRecord {
+        SystemKeyRecord {
+            system_id: system,
+            version,
+            root_key_id: RootKeyId::new_random(),
+            wrapped: blob(version as u8),
+            state: KeyState::Active,
+            created_at: 1_700_000_001_000 + i64::from(version),
+        }
+    }
+
+    /// An active service key without deletion date, rotation or tags.
+    pub fn service_key(tenant: TenantId) -> ServiceKeyRecord {
+        ServiceKeyRecord {
+            id: KeyId::new_random(),
+            tenant_id: tenant,
+            system_id: SystemId::new_random(),
+            description: String::new(),
+            usage: "ENCRYPT_DECRYPT".to_owned(),
+            spec: "SYMMETRIC_DEFAULT".to_owned(),
+            origin: "AWS_KMS".to_owned(),
+            state: KeyState::Active,
+            created_at: 1_700_000_002_000,
+            deletion_at: None,
+            rotation: None,
+            primary_version: 1,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// A service key with every optional field set.
+    pub fn full_service_key(tenant: TenantId) -> ServiceKeyRecord {
+        let mut tags = BTreeMap::new();
+        tags.insert("env".to_owned(), "prod".to_owned());
+        tags.insert("owner".to_owned(), "team \"a\" / ü".to_owned());
+        tags.insert("empty".to_owned(), String::new());
+        ServiceKeyRecord {
+            description: "all fields".to_owned(),
+            state: KeyState::PendingDeletion,
+            deletion_at: Some(1_800_000_000_000),
+            rotation: Some(RotationSchedule {
+                period_days: 365,
+                next_rotation_at: 1_750_000_000_000,
+            }),
+            primary_version: 3,
+            tags,
+            ..service_key(tenant)
+        }
+    }
+
+    /// A key version.
+    pub fn key_version(key: KeyId, version: u32, origin: VersionOrigin) -> KeyVersionRecord {
+        KeyVersionRecord {
+            key_id: key,
+            version,
+            system_key_version: version + 10,
+            wrapped: blob(version as u8 + 100),
+            origin,
+            created_at: 1_700_000_003_000 + i64::from(version),
+        }
+    }
+
+    /// An alias.
+    pub fn alias(tenant: TenantId, name: &str, key: KeyId) -> AliasRecord {
+        AliasRecord {
+            tenant_id: tenant,
+            name: name.to_owned(),
+            key_id: key,
+            created_at: 1_700_000_004_000,
+            updated_at: 1_700_000_004_500,
+        }
+    }
+}
+
+/// Commits, panicking with context on failure.
+async fn ok(store: &dyn Store, writes: Vec<Write>) {
+    if let Err(e) = store.commit(writes).await {
+        panic!("commit failed: {e}");
+    }
+}
+
+/// Commits, asserting the result is [`StoreError::Conflict`].
+async fn conflict(store: &dyn Store, writes: Vec<Write>, what: &str) {
+    match store.commit(writes).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// The individual checks; each expects an empty store.
+pub mod checks {
+    use super::fixtures::*;
+    use super::*;
+
+    /// `ping` answers on a healthy store.
+    pub async fn ping_succeeds(store: &dyn Store) {
+        store.ping().await.expect("ping");
+    }
+
+    /// An empty batch is a no-op that succeeds.
+    pub async fn empty_commit_succeeds(store: &dyn Store) {
+        ok(store, vec![]).await;
+        assert!(store.tenants().await.unwrap().is_empty());
+    }
+
+    /// Meta settings: missing → `None`, put, overwrite.
+    pub async fn meta_round_trip(store: &dyn Store) {
+        assert_eq!(store.meta("k").await.unwrap(), None);
+        let put = |v: &str| Write::PutMeta {
+            key: "k".into(),
+            value: v.into(),
+        };
+        ok(store, vec![put("v1")]).await;
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v1"));
+        ok(store, vec![put("v2 — ü")]).await;
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v2 — ü"));
+        assert_eq!(store.meta("other").await.unwrap(), None);
+    }
+
+    /// Tenants round-trip by id and name, and list by name.
+    pub async fn tenant_round_trip(store: &dyn Store) {
+        let b = tenant("bravo", "000000000002");
+        let a = tenant("alpha", "000000000001");
+        ok(
+            store,
+            vec![Write::PutTenant(b.clone()), Write::PutTenant(a.clone())],
+        )
+        .await;
+        assert_eq!(store.tenant(a.id).await.unwrap(), Some(a.clone()));
+        assert_eq!(
+            store.tenant_by_name("bravo").await.unwrap(),
+            Some(b.clone())
+        );
+        assert_eq!(store.tenants().await.unwrap(), vec![a, b]);
+        assert_eq!(store.tenant(TenantId::new_random()).await.unwrap(), None);
+        assert_eq!(store.tenant_by_name("charlie").await.unwrap(), None);
+    }
+
+    /// Putting a tenant with an existing id replaces it (including its name).
+    pub async fn tenant_upsert_replaces(store: &dyn Store) {
+        let t = tenant("old", "000000000001");
+        ok(store, vec![Write::PutTenant(t.clone())]).await;
+        let renamed = TenantRecord {
+            name: "new".into(),
+            account_id: "000000000009".into(),
+            default_root_key_id: RootKeyId::new_random(),
+            created_at: t.created_at + 1,
+            ..t.clone()
+        };
+        ok(store, vec![Write::PutTenant(renamed.clone())]).await;
+        assert_eq!(store.tenant(t.id).await.unwrap(), Some(renamed.clone()));
+        assert_eq!(store.tenant_by_name("old").await.unwrap(), None);
+        assert_eq!(store.tenants().await.unwrap(), vec![renamed]);
+    }
+
+    /// A second tenant with a taken name (new or renamed) is a conflict.
+    pub async fn tenant_name_is_unique(store: &dyn Store) {
+        let a = tenant("alpha", "000000000001");
+        let b = tenant("bravo", "000000000002");
+        ok(
+            store,
+            vec![Write::PutTenant(a.clone()), Write::PutTenant(b.clone())],
+        )
+        .await;
+        let dup = tenant("alpha", "000000000003");
+        conflict(
+            store,
+            vec![Write::PutTenant(dup.clone())],
+            "new tenant, taken name",
+        )
+        .await;
+        let rename = TenantRecord {
+            name: "alpha".into(),
+            ..b.clone()
+        };
+        conflict(
+            store,
+            vec![Write::PutTenant(rename)],
+            "rename onto taken name",
+        )
+        .await;
+        assert_eq!(store.tenant(dup.id).await.unwrap(), None);
+        assert_eq!(store.tenants().await.unwrap(), vec![a, b]);
+    }
+
+    /// A second tenant with a taken account id is a conflict.
+    pub async fn tenant_account_id_is_unique(store: &dyn Store) {
+        let a = tenant("alpha", "000000000001");
+        ok(store, vec![Write::PutTenant(a.clone())]).await;
+        let dup = tenant("bravo", "000000000001");
+        conflict(
+            store,
+            vec![Write::PutTenant(dup.clone())],
+            "taken account id",
+        )
+        .await;
+        assert_eq!(store.tenants().await.unwrap(), vec![a]);
+    }
+
+    /// Access keys round-trip with optional fields set and unset.
+    pub async fn access_key_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let tenant_key = access_key("KCMTENANT00000000001", Some(t));
+        let operator_key = AccessKeyRecord {
+            enabled: false,
+            description: String::new(),
+            sealed_secret: vec![],
+            ..access_key("KCMOPERATOR000000001", None)
+        };
+        assert!(tenant_key.system_id.is_some() && operator_key.system_id.is_none());
+        ok(
+            store,
+            vec![
+                Write::PutAccessKey(tenant_key.clone()),
+                Write::PutAccessKey(operator_key.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            store.access_key(&tenant_key.id).await.unwrap(),
+            Some(tenant_key)
+        );
+        assert_eq!(
+            store.access_key(&operator_key.id).await.unwrap(),
+            Some(operator_key)
+        );
+        assert_eq!(
+            store.access_key("KCMMISSING0000000000").await.unwrap(),
+            None
+        );
+        for role in ALL_ROLES {
+            let k = AccessKeyRecord {
+                role,
+                ..access_key(&format!("KCMROLE-{role}"), Some(t))
+            };
+            ok(store, vec![Write::PutAccessKey(k.clone())]).await;
+            assert_eq!(store.access_key(&k.id).await.unwrap(), Some(k));
+        }
+    }
+
+    /// `access_keys(None)` lists the operator's keys, `Some(t)` only t's, by id.
+    pub async fn access_keys_are_listed_per_owner(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let keys = [
+            access_key("KCMC", Some(t1)),
+            access_key("KCMA", Some(t1)),
+            access_key("KCMB", Some(t2)),
+            access_key("KCMZ", None),
+            access_key("KCMY", None),
+        ];
+        ok(
+            store,
+            keys.iter().cloned().map(Write::PutAccessKey).collect(),
+        )
+        .await;
+        let ids = |v: Vec<AccessKeyRecord>| v.into_iter().map(|k| k.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.access_keys(Some(t1)).await.unwrap()),
+            ["KCMA", "KCMC"]
+        );
+        assert_eq!(ids(store.access_keys(Some(t2)).await.unwrap()), ["KCMB"]);
+        assert_eq!(
+            ids(store.access_keys(None).await.unwrap()),
+            ["KCMY", "KCMZ"]
+        );
+        let none = store.access_keys(Some(TenantId::new_random())).await;
+        assert!(none.unwrap().is_empty());
+    }
+
+    /// Putting an access key again replaces it; deleting removes it.
+    pub async fn access_key_upsert_and_delete(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let k = access_key("KCMKEY", Some(t));
+        let other = access_key("KCMOTHER", Some(t));
+        ok(
+            store,
+            vec![
+                Write::PutAccessKey(k.clone()),
+                Write::PutAccessKey(other.clone()),
+            ],
+        )
+        .await;
+        let changed = AccessKeyRecord {
+            enabled: false,
+            role: Role::Auditor,
+            system_id: None,
+            description: "changed".into(),
+            ..k.clone()
+        };
+        ok(store, vec![Write::PutAccessKey(changed.clone())]).await;
+        assert_eq!(store.access_key("KCMKEY").await.unwrap(), Some(changed));
+        ok(store, vec![Write::DeleteAccessKey("KCMKEY".into())]).await;
+        assert_eq!(store.access_key("KCMKEY").await.unwrap(), None);
+        assert_eq!(store.access_keys(Some(t)).await.unwrap(), vec![other]);
+    }
+
+    /// Root keys round-trip with every origin and state.
+    pub async fn root_key_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let origins = [
+            RootKeyOrigin::Generated,
+            RootKeyOrigin::Imported,
+            RootKeyOrigin::External,
+        ];
+        for (i, state) in ALL_STATES.into_iter().enumerate() {
+            let k = RootKeyRecord {
+                origin: origins[i % origins.len()],
+                state,
+                tenant_id: (i % 2 == 0).then_some(t),
+                ..root_key(None, i as i64)
+            };
+            ok(store, vec![Write::PutRootKey(k.clone())]).await;
+            assert_eq!(store.root_key(k.id).await.unwrap(), Some(k.clone()));
+            let replaced = RootKeyRecord {
+                state: KeyState::Disabled,
+                description: "replaced".into(),
+                ..k.clone()
+            };
+            ok(store, vec![Write::PutRootKey(replaced.clone())]).await;
+            assert_eq!(store.root_key(k.id).await.unwrap(), Some(replaced));
+        }
+        assert_eq!(store.root_key(RootKeyId::new_random()).await.unwrap(), None);
+    }
+
+    /// `root_keys(None)` lists the service's roots, `Some(t)` only t's, by creation.
+    pub async fn root_keys_are_listed_per_owner(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let late = root_key(Some(t1), 300);
+        let early = root_key(Some(t1), 100);
+        let other = root_key(Some(t2), 200);
+        let service = root_key(None, 50);
+        let writes = [&late, &early, &other, &service]
+            .into_iter()
+            .cloned()
+            .map(Write::PutRootKey)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(store.root_keys(Some(t1)).await.unwrap(), vec![early, late]);
+        assert_eq!(store.root_keys(Some(t2)).await.unwrap(), vec![other]);
+        assert_eq!(store.root_keys(None).await.unwrap(), vec![service]);
+    }
+
+    /// Systems round-trip by id and by (tenant, name), list by name per tenant.
+    pub async fn system_round_trip(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let zulu = system(t1, "zulu");
+        let alpha = system(t1, "alpha");
+        let foreign = system(t2, "alpha");
+        let writes = [&zulu, &alpha, &foreign]
+            .into_iter()
+            .cloned()
+            .map(Write::PutSystem)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(store.system(zulu.id).await.unwrap(), Some(zulu.clone()));
+        assert_eq!(
+            store.system_by_name(t1, "alpha").await.unwrap(),
+            Some(alpha.clone())
+        );
+        assert_eq!(
+            store.system_by_name(t2, "alpha").await.unwrap(),
+            Some(foreign.clone())
+        );
+        assert_eq!(store.system_by_name(t2, "zulu").await.unwrap(), None);
+        assert_eq!(store.systems(t1).await.unwrap(), vec![alpha, zulu.clone()]);
+        assert_eq!(store.systems(t2).await.unwrap(), vec![foreign]);
+        assert_eq!(store.system(SystemId::new_random()).await.unwrap(), None);
+        let bumped = SystemRecord {
+            active_key_version: 2,
+            name: "yankee".into(),
+            ..zulu.clone()
+        };
+        ok(store, vec![Write::PutSystem(bumped.clone())]).await;
+        assert_eq!(store.system(zulu.id).await.unwrap(), Some(bumped));
+        assert_eq!(store.system_by_name(t1, "zulu").await.unwrap(), None);
+    }
+
+    /// A system name is unique within its tenant only.
+    pub async fn system_name_is_unique_within_tenant(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let a = system(t1, "default");
+        let b = system(t1, "other");
+        ok(
+            store,
+            vec![Write::PutSystem(a.clone()), Write::PutSystem(b.clone())],
+        )
+        .await;
+        let dup = system(t1, "default");
+        conflict(
+            store,
+            vec![Write::PutSystem(dup.clone())],
+            "taken system name",
+        )
+        .await;
+        let rename = SystemRecord {
+            name: "default".into(),
+            ..b.clone()
+        };
+        conflict(
+            store,
+            vec![Write::PutSystem(rename)],
+            "rename onto taken name",
+        )
+        .await;
+        assert_eq!(store.system(dup.id).await.unwrap(), None);
+        assert_eq!(store.systems(t1).await.unwrap(), vec![a, b]);
+        ok(store, vec![Write::PutSystem(system(t2, "default"))]).await;
+    }
+
+    /// System key versions round-trip and replace by (system, version).
+    pub async fn system_key_round_trip(store: &dyn Store) {
+        let s = SystemId::new_random();
+        let v1 = system_key(s, 1);
+        let v2 = system_key(s, 2);
+        let other = system_key(SystemId::new_random(), 1);
+        let writes = [&v1, &v2, &other]
+            .into_iter()
+            .cloned()
+            .map(Write::PutSystemKey)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(store.system_key(s, 1).await.unwrap(), Some(v1.clone()));
+        assert_eq!(store.system_key(s, 2).await.unwrap(), Some(v2));
+        assert_eq!(store.system_key(s, 3).await.unwrap(), None);
+        assert_eq!(
+            store.system_key(other.system_id, 1).await.unwrap(),
+            Some(other)
+        );
+        let suspended = SystemKeyRecord {
+            state: KeyState::Suspended,
+            wrapped: vec![0],
+            ..v1
+        };
+        ok(store, vec![Write::PutSystemKey(suspended.clone())]).await;
+        assert_eq!(store.system_key(s, 1).await.unwrap(), Some(suspended));
+    }
+
+    /// Service keys round-trip with optional fields unset and set (tags, rotation).
+    pub async fn service_key_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let bare = service_key(t);
+        let full = full_service_key(t);
+        ok(
+            store,
+            vec![
+                Write::PutServiceKey(bare.clone()),
+                Write::PutServiceKey(full.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(store.service_key(bare.id).await.unwrap(), Some(bare));
+        assert_eq!(store.service_key(full.id).await.unwrap(), Some(full));
+        assert_eq!(store.service_key(KeyId::new_random()).await.unwrap(), None);
+        for state in ALL_STATES {
+            let k = ServiceKeyRecord {
+                state,
+                ..service_key(t)
+            };
+            ok(store, vec![Write::PutServiceKey(k.clone())]).await;
+            assert_eq!(store.service_key(k.id).await.unwrap(), Some(k));
+        }
+    }
+
+    /// Putting a service key again replaces every field, including clearing options.
+    pub async fn service_key_upsert_replaces(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let full = full_service_key(t);
+        ok(store, vec![Write::PutServiceKey(full.clone())]).await;
+        let cleared = ServiceKeyRecord {
+            state: KeyState::Active,
+            deletion_at: None,
+            rotation: None,
+            tags: BTreeMap::new(),
+            primary_version: 4,
+            ..full.clone()
+        };
+        ok(store, vec![Write::PutServiceKey(cleared.clone())]).await;
+        assert_eq!(
+            store.service_key(full.id).await.unwrap(),
+            Some(cleared.clone())
+        );
+        ok(store, vec![Write::PutServiceKey(full.clone())]).await;
+        assert_eq!(store.service_key(full.id).await.unwrap(), Some(full));
+        assert_eq!(store.service_keys(t, None, 10).await.unwrap().len(), 1);
+    }
+
+    /// `service_keys` pages by id: `after` is exclusive, `limit` caps the page.
+    pub async fn service_keys_page_by_id(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let keys: Vec<_> = (0..7).map(|_| service_key(t)).collect();
+        ok(
+            store,
+            keys.iter().cloned().map(Write::PutServiceKey).collect(),
+        )
+        .await;
+        let expected = sorted(keys.iter().map(|k| k.id).collect());
+        let all = store.service_keys(t, None, 100).await.unwrap();
+        assert_eq!(all.iter().map(|k| k.id).collect::<Vec<_>>(), expected);
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.service_keys(t, after, 3).await.unwrap();
+            assert!(page.len() <= 3, "page larger than limit");
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            seen.extend(page.iter().map(|k| k.id));
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(store.service_keys(t, None, 2).await.unwrap().len(), 2);
+        let from_mid = store.service_keys(t, Some(expected[3]), 100).await.unwrap();
+        assert_eq!(
+            from_mid.iter().map(|k| k.id).collect::<Vec<_>>(),
+            expected[4..]
+        );
+        // `after` need not be an existing key.
+        let unknown = KeyId::new_random();
+        let rest = store.service_keys(t, Some(unknown), 100).await.unwrap();
+        let want: Vec<_> = expected
+            .iter()
+            .copied()
+            .filter(|id| *id > unknown)
+            .collect();
+        assert_eq!(rest.iter().map(|k| k.id).collect::<Vec<_>>(), want);
+        assert!(store.service_keys(t, None, 0).await.unwrap().is_empty());
+    }
+
+    /// `service_keys` never returns another tenant's keys.
+    pub async fn service_keys_are_tenant_isolated(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let mine: Vec<_> = (0..3).map(|_| service_key(t1)).collect();
+        let theirs: Vec<_> = (0..3).map(|_| service_key(t2)).collect();
+        let writes = mine
+            .iter()
+            .chain(&theirs)
+            .cloned()
+            .map(Write::PutServiceKey);
+        ok(store, writes.collect()).await;
+        let got = store.service_keys(t1, None, 100).await.unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|k| k.tenant_id == t1));
+        let empty = store.service_keys(TenantId::new_random(), None, 100).await;
+        assert!(empty.unwrap().is_empty());
+    }
+
+    /// Key versions round-trip with every origin, list by version, replace by (key, version).
+    pub async fn key_versions_round_trip(store: &dyn Store) {
+        let k = KeyId::new_random();
+        let v3 = key_version(k, 3, VersionOrigin::OnDemandRotation);
+        let v1 = key_version(k, 1, VersionOrigin::Creation);
+        let v2 = key_version(k, 2, VersionOrigin::AutomaticRotation);
+        let other = key_version(KeyId::new_random(), 1, VersionOrigin::Creation);
+        let writes = [&v3, &v1, &v2, &other]
+            .into_iter()
+            .cloned()
+            .map(Write::PutKeyVersion)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(
+            store.key_versions(k).await.unwrap(),
+            vec![v1, v2.clone(), v3.clone()]
+        );
+        let rewrapped = KeyVersionRecord {
+            system_key_version: 99,
+            wrapped: vec![1, 2, 3],
+            ..v2.clone()
+        };
+        ok(store, vec![Write::PutKeyVersion(rewrapped.clone())]).await;
+        assert_eq!(store.key_versions(k).await.unwrap()[1], rewrapped);
+        assert_eq!(store.key_versions(k).await.unwrap().len(), 3);
+        assert!(store
+            .key_versions(KeyId::new_random())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    /// `DeleteKeyVersions` erases every version of one key and nothing else.
+    pub async fn delete_key_versions_erases_one_key(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (doomed, kept) = (service_key(t), service_key(t));
+        let mut writes = vec![
+            Write::PutServiceKey(doomed.clone()),
+            Write::PutServiceKey(kept.clone()),
+        ];
+        for v in 1..=3 {
+            writes.push(Write::PutKeyVersion(key_version(
+                doomed.id,
+                v,
+                VersionOrigin::Creation,
+            )));
+            writes.push(Write::PutKeyVersion(key_version(
+                kept.id,
+                v,
+                VersionOrigin::Creation,
+            )));
+        }
+        ok(store, writes).await;
+        ok(store, vec![Write::DeleteKeyVersions(doomed.id)]).await;
+        assert!(store.key_versions(doomed.id).await.unwrap().is_empty());
+        assert_eq!(store.key_versions(kept.id).await.unwrap().len(), 3);
+        assert_eq!(store.service_key(doomed.id).await.unwrap(), Some(doomed));
+    }
+
+    /// Only pending-deletion keys whose `deletion_at` is at or before `now` are due.
+    pub async fn keys_due_for_deletion(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let now = 1_800_000_000_000;
+        let pending = |at| ServiceKeyRecord {
+            state: KeyState::PendingDeletion,
+            deletion_at: Some(at),
+            ..service_key(t)
+        };
+        let past = pending(now - 1);
+        let exact = pending(now);
+        let future = pending(now + 1);
+        let other_tenant = ServiceKeyRecord {
+            tenant_id: TenantId::new_random(),
+            ..pending(now - 5)
+        };
+        // A date left behind by a cancelled deletion must not make a key due.
+        let wrong_state = ServiceKeyRecord {
+            state: KeyState::Disabled,
+            ..pending(now - 1)
+        };
+        let no_date = ServiceKeyRecord {
+            state: KeyState::PendingDeletion,
+            ..service_key(t)
+        };
+        let all = [
+            &past,
+            &exact,
+            &future,
+            &other_tenant,
+            &wrong_state,
+            &no_date,
+        ];
+        ok(
+            store,
+            all.into_iter().cloned().map(Write::PutServiceKey).collect(),
+        )
+        .await;
+        let due = sorted(store.keys_due_for_deletion(now).await.unwrap());
+        assert_eq!(due, sorted(vec![past.id, exact.id, other_tenant.id]));
+        assert!(store.keys_due_for_deletion(0).await.unwrap().is_empty());
+    }
+
+    /// Only active keys with a rotation schedule due at or before `now` are due.
+    pub async fn keys_due_for_rotation(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let now = 1_800_000_000_000;
+        let scheduled = |at| ServiceKeyRecord {
+            rotation: Some(RotationSchedule {
+                period_days: 90,
+                next_rotation_at: at,
+            }),
+            ..service_key(t)
+        };
+        let past = scheduled(now - 1);
+        let exact = scheduled(now);
+        let future = scheduled(now + 1);
+        let unscheduled = service_key(t);
+        let mut due_states = vec![past.id, exact.id];
+        let mut writes: Vec<_> = [&past, &exact, &future, &unscheduled]
+            .into_iter()
+            .cloned()
+            .map(Write::PutServiceKey)
+            .collect();
+        for state in ALL_STATES.into_iter().filter(|s| *s != KeyState::Active) {
+            writes.push(Write::PutServiceKey(ServiceKeyRecord {
+                state,
+                ..scheduled(now - 10)
+            }));
+        }
+        let elsewhere = ServiceKeyRecord {
+            tenant_id: TenantId::new_random(),
+            ..scheduled(0)
+        };
+        due_states.push(elsewhere.id);
+        writes.push(Write::PutServiceKey(elsewhere));
+        ok(store, writes).await;
+        let due = sorted(store.keys_due_for_rotation(now).await.unwrap());
+        assert_eq!(due, sorted(due_states));
+        assert_eq!(store.keys_due_for_rotation(-1).await.unwrap(), vec![]);
+    }
+
+    /// Aliases round-trip and list by name, per tenant and per key.
+    pub async fn alias_round_trip(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let (k1, k2) = (KeyId::new_random(), KeyId::new_random());
+        let b = alias(t1, "alias/bravo", k1);
+        let a = alias(t1, "alias/alpha", k2);
+        let c = alias(t1, "alias/charlie", k1);
+        let foreign = alias(t2, "alias/alpha", KeyId::new_random());
+        let writes = [&b, &a, &c, &foreign]
+            .into_iter()
+            .cloned()
+            .map(Write::InsertAlias)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(
+            store.alias(t1, "alias/alpha").await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            store.alias(t2, "alias/alpha").await.unwrap(),
+            Some(foreign.clone())
+        );
+        assert_eq!(store.alias(t2, "alias/bravo").await.unwrap(), None);
+        assert_eq!(
+            store.aliases(t1, None).await.unwrap(),
+            vec![a.clone(), b.clone(), c.clone()]
+        );
+        assert_eq!(store.aliases(t1, Some(k1)).await.unwrap(), vec![b, c]);
+        assert_eq!(store.aliases(t1, Some(k2)).await.unwrap(), vec![a]);
+        assert_eq!(store.aliases(t2, None).await.unwrap(), vec![foreign]);
+        assert!(store.aliases(t2, Some(k1)).await.unwrap().is_empty());
+    }
+
+    /// Inserting a taken alias name is a conflict; the same name in another tenant is not.
+    pub async fn insert_alias_conflicts(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let original = alias(t1, "alias/foo", KeyId::new_random());
+        ok(store, vec![Write::InsertAlias(original.clone())]).await;
+        let dup = alias(t1, "alias/foo", KeyId::new_random());
+        conflict(store, vec![Write::InsertAlias(dup)], "taken alias").await;
+        assert_eq!(store.alias(t1, "alias/foo").await.unwrap(), Some(original));
+        ok(
+            store,
+            vec![Write::InsertAlias(alias(
+                t2,
+                "alias/foo",
+                KeyId::new_random(),
+            ))],
+        )
+        .await;
+    }
+
+    /// `PutAlias` retargets an existing alias.
+    pub async fn put_alias_replaces(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (k1, k2) = (KeyId::new_random(), KeyId::new_random());
+        let a = alias(t, "alias/x", k1);
+        ok(store, vec![Write::InsertAlias(a.clone())]).await;
+        let moved = AliasRecord {
+            key_id: k2,
+            updated_at: a.updated_at + 10,
+            ..a
+        };
+        ok(store, vec![Write::PutAlias(moved.clone())]).await;
+        assert_eq!(
+            store.alias(t, "alias/x").await.unwrap(),
+            Some(moved.clone())
+        );
+        assert!(store.aliases(t, Some(k1)).await.unwrap().is_empty());
+        assert_eq!(store.aliases(t, Some(k2)).await.unwrap(), vec![moved]);
+    }
+
+    /// `DeleteAlias` removes exactly one alias of one tenant.
+    pub async fn delete_alias(store: &dyn Store) {
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let k = KeyId::new_random();
+        let gone = alias(t1, "alias/a", k);
+        let kept = alias(t1, "alias/b", k);
+        let foreign = alias(t2, "alias/a", KeyId::new_random());
+        let writes = [&gone, &kept, &foreign]
+            .into_iter()
+            .cloned()
+            .map(Write::InsertAlias)
+            .collect();
+        ok(store, writes).await;
+        let delete = Write::DeleteAlias {
+            tenant_id: t1,
+            name: "alias/a".into(),
+        };
+        ok(store, vec![delete]).await;
+        assert_eq!(store.alias(t1, "alias/a").await.unwrap(), None);
+        assert_eq!(store.aliases(t1, None).await.unwrap(), vec![kept]);
+        assert_eq!(store.alias(t2, "alias/a").await.unwrap(), Some(foreign));
+        // The name is free again.
+        ok(store, vec![Write::InsertAlias(gone)]).await;
+    }
+
+    /// `DeleteAliasesOf` removes every alias of one key and no other.
+    pub async fn delete_aliases_of_key(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (doomed, kept) = (KeyId::new_random(), KeyId::new_random());
+        let keep = alias(t, "alias/keep", kept);
+        let writes = vec![
+            Write::InsertAlias(alias(t, "alias/d1", doomed)),
+            Write::InsertAlias(alias(t, "alias/d2", doomed)),
+            Write::InsertAlias(keep.clone()),
+        ];
+        ok(store, writes).await;
+        ok(store, vec![Write::DeleteAliasesOf(doomed)]).await;
+        assert!(store.aliases(t, Some(doomed)).await.unwrap().is_empty());
+        assert_eq!(store.aliases(t, None).await.unwrap(), vec![keep]);
+    }
+
+    /// A batch whose last write conflicts leaves nothing written.
+    pub async fn commit_is_atomic(store: &dyn Store) {
+        let t = tenant("alpha", "000000000001");
+        let existing = alias(t.id, "alias/taken", KeyId::new_random());
+        ok(store, vec![Write::InsertAlias(existing.clone())]).await;
+        let key = service_key(t.id);
+        let batch = vec![
+            Write::PutMeta {
+                key: "m".into(),
+                value: "v".into(),
+            },
+            Write::PutTenant(t.clone()),
+            Write::PutAccessKey(access_key("KCMATOMIC", Some(t.id))),
+            Write::PutRootKey(root_key(Some(t.id), 1)),
+            Write::PutSystem(system(t.id, "default")),
+            Write::PutServiceKey(key.clone()),
+            Write::PutKeyVersion(key_version(key.id, 1, VersionOrigin::Creation)),
+            Write::InsertAlias(alias(t.id, "alias/new", key.id)),
+            Write::DeleteAlias {
+                tenant_id: t.id,
+                name: "alias/taken".into(),
+            },
+            Write::InsertAlias(alias(t.id, "alias/taken", key.id)),
+            Write::InsertAlias(alias(t.id, "alias/new", key.id)),
+        ];
+        conflict(store, batch, "batch ending in a taken alias").await;
+        assert_eq!(store.meta("m").await.unwrap(), None);
+        assert!(store.tenants().await.unwrap().is_empty());
+        assert_eq!(store.access_key("KCMATOMIC").await.unwrap(), None);
+        assert!(store.root_keys(Some(t.id)).await.unwrap().is_empty());
+        assert!(store.systems(t.id).await.unwrap().is_empty());
+        assert_eq!(store.service_key(key.id).await.unwrap(), None);
+        assert!(store.key_versions(key.id).await.unwrap().is_empty());
+        assert_eq!(store.aliases(t.id, None).await.unwrap(), vec![existing]);
+        // The store is still usable afterwards.
+        ok(store, vec![Write::PutServiceKey(key.clone())]).await;
+        assert_eq!(store.service_key(key.id).await.unwrap(), Some(key));
+    }
+
+    /// Two writes in one batch that conflict with each other leave nothing written.
+    pub async fn commit_conflict_within_batch_is_atomic(store: &dyn Store) {
+        let t = tenant("alpha", "000000000001");
+        let twin = tenant("alpha", "000000000002");
+        let a = alias(t.id, "alias/twice", KeyId::new_random());
+        conflict(
+            store,
+            vec![Write::PutTenant(t.clone()), Write::PutTenant(twin)],
+            "two tenants with one name",
+        )
+        .await;
+        assert!(store.tenants().await.unwrap().is_empty());
+        conflict(
+            store,
+            vec![Write::InsertAlias(a.clone()), Write::InsertAlias(a.clone())],
+            "one alias inserted twice",
+        )
+        .await;
+        assert_eq!(store.alias(t.id, "alias/twice").await.unwrap(), None);
+    }
+
+    /// Writes in a batch apply in order: later writes see and override earlier ones.
+    pub async fn writes_apply_in_order(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let key = service_key(t);
+        let disabled = ServiceKeyRecord {
+            state: KeyState::Disabled,
+            ..key.clone()
+        };
+        let first = alias(t, "alias/a", KeyId::new_random());
+        let second = alias(t, "alias/a", key.id);
+        let batch = vec![
+            Write::PutServiceKey(key.clone()),
+            Write::PutServiceKey(disabled.clone()),
+            Write::InsertAlias(first),
+            Write::DeleteAlias {
+                tenant_id: t,
+                name: "alias/a".into(),
+            },
+            Write::InsertAlias(second.clone()),
+            Write::PutKeyVersion(key_version(key.id, 1, VersionOrigin::Creation)),
+            Write::DeleteKeyVersions(key.id),
+            Write::PutKeyVersion(key_version(key.id, 2, VersionOrigin::OnDemandRotation)),
+        ];
+        ok(store, batch).await;
+        assert_eq!(store.service_key(key.id).await.unwrap(), Some(disabled));
+        assert_eq!(store.alias(t, "alias/a").await.unwrap(), Some(second));
+        let versions = store.key_versions(key.id).await.unwrap();
+        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2]);
+    }
+
+    /// Concurrent commits all apply (none lost, none failed).
+    pub async fn concurrent_commits_all_apply(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let keys: Vec<_> = (0..8).map(|_| service_key(t)).collect();
+        let put = |i: usize| store.commit(vec![Write::PutServiceKey(keys[i].clone())]);
+        let results = tokio::join!(
+            put(0),
+            put(1),
+            put(2),
+            put(3),
+            put(4),
+            put(5),
+            put(6),
+            put(7)
+        );
+        let results = [
+            results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+        ];
+        for r in results {
+            r.expect("concurrent commit");
+        }
+        let got = store.service_keys(t, None, 100).await.unwrap();
+        assert_eq!(
+            got.iter().map(|k| k.id).collect::<Vec<_>>(),
+            sorted(keys.iter().map(|k| k.id).collect())
+        );
+    }
+}
