@@ -712,10 +712,14 @@ pub mod checks {
         assert_eq!(all.iter().map(|k| k.id).collect::<Vec<_>>(), expected);
         let mut seen = Vec::new();
         let mut after = None;
-        loop {
+        for _ in 0..=expected.len() {
             let page = store.service_keys(t, after, 3).await.unwrap();
             assert!(page.len() <= 3, "page larger than limit");
             let Some(last) = page.last() else { break };
+            assert!(
+                after.is_none_or(|a| page[0].id > a),
+                "`after` must be exclusive"
+            );
             after = Some(last.id);
             seen.extend(page.iter().map(|k| k.id));
         }

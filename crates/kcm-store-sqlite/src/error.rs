@@ -1,0 +1,61 @@
+//! Mapping SQLite errors onto [`StoreError`].
+
+use kcm_core::store::{StoreError, Write};
+use rusqlite::ffi;
+use rusqlite::ErrorCode;
+
+/// Maps an error from a read or a transaction statement.
+pub(crate) fn from_sqlite(e: rusqlite::Error) -> StoreError {
+    use rusqlite::Error as E;
+    match &e {
+        E::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+        {
+            StoreError::Corrupt(e.to_string())
+        }
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::InvalidColumnType(..)
+        | E::Utf8Error(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// True for a UNIQUE or PRIMARY KEY violation.
+fn is_uniqueness_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Maps an error from applying `write`; uniqueness violations become a
+/// [`StoreError::Conflict`] naming what was taken.
+pub(crate) fn from_write(write: &Write, e: rusqlite::Error) -> StoreError {
+    if !is_uniqueness_violation(&e) {
+        return from_sqlite(e);
+    }
+    let detail = e.to_string();
+    let message = match write {
+        Write::PutTenant(t) if detail.contains("tenants.account_id") => {
+            format!(
+                "account id {} is already used by another tenant",
+                t.account_id
+            )
+        }
+        Write::PutTenant(t) => format!("tenant name {} is already taken", t.name),
+        Write::PutSystem(s) => {
+            format!("system {} already exists in tenant {}", s.name, s.tenant_id)
+        }
+        Write::InsertAlias(a) => format!("alias {} already exists", a.name),
+        _ => format!("uniqueness violated ({detail})"),
+    };
+    StoreError::Conflict(message)
+}
+
+/// A join failure of a blocking task (it panicked or was cancelled).
+pub(crate) fn from_join(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Unavailable(format!("store task failed: {e}"))
+}

@@ -1,0 +1,138 @@
+//! Schema migrations: an ordered list of SQL scripts, recorded in `schema_migrations`.
+//!
+//! Migration `n` (1-based) is `MIGRATIONS[n - 1]`. Each is applied in its own
+//! `BEGIN IMMEDIATE` transaction together with its `schema_migrations` row, so a
+//! crash mid-migration leaves the previous version intact. Migrations are only ever
+//! appended; a released script never changes.
+
+use kcm_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::from_sqlite;
+
+/// Every migration this build knows, in order.
+pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+/// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<u32> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Applies the missing ones of `migrations`; refuses a schema newer than they reach.
+pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> StoreResult<u32> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY NOT NULL,
+             applied_at INTEGER NOT NULL
+         )",
+    )
+    .map_err(from_sqlite)?;
+    let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    for (index, sql) in migrations.iter().enumerate() {
+        let version = index as u32 + 1;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(from_sqlite)?;
+        // Checked inside the write lock, so concurrent openers apply each script once.
+        let current = current_version(&tx)?;
+        if current > known {
+            return Err(too_new(current, known));
+        }
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Unavailable(format!("schema migration {version} failed: {e}"))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            (version, now_millis()),
+        )
+        .map_err(from_sqlite)?;
+        tx.commit().map_err(from_sqlite)?;
+        tracing::info!(version, "applied store schema migration");
+    }
+    let current = current_version(conn)?;
+    if current > known {
+        return Err(too_new(current, known));
+    }
+    Ok(current)
+}
+
+/// The highest applied migration (0 for a fresh database).
+pub(crate) fn current_version(conn: &Connection) -> StoreResult<u32> {
+    let v: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(from_sqlite)?
+        .flatten();
+    let v = v.unwrap_or(0);
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("schema version {v} out of range")))
+}
+
+fn too_new(found: u32, known: u32) -> StoreError {
+    StoreError::Unavailable(format!(
+        "database schema version {found} is newer than this kcm build supports \
+         (up to {known}); run a newer kcm or restore a matching backup"
+    ))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M1: &str = "CREATE TABLE one (x INTEGER);";
+    const M2: &str = "CREATE TABLE two (x INTEGER);";
+
+    #[test]
+    fn applies_only_missing_migrations() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate_with(&mut conn, &[M1]).unwrap(), 1);
+        // Re-running M1 would fail ("table one already exists"): it must be skipped.
+        assert_eq!(migrate_with(&mut conn, &[M1, M2]).unwrap(), 2);
+        assert_eq!(migrate_with(&mut conn, &[M1, M2]).unwrap(), 2);
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_with(&mut conn, &[M1, M2]).unwrap();
+        let err = migrate_with(&mut conn, &[M1]).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn failed_migration_leaves_previous_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let broken = "CREATE TABLE three (x INTEGER); NOT SQL;";
+        assert!(migrate_with(&mut conn, &[M1, broken]).is_err());
+        assert_eq!(current_version(&conn).unwrap(), 1);
+        let three: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'three'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(three, 0);
+    }
+
+    #[test]
+    fn real_migrations_apply_cleanly() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap() as usize, MIGRATIONS.len());
+    }
+}

@@ -1,0 +1,199 @@
+//! [`SqliteStore`] and its [`Store`] implementation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use kcm_core::model::*;
+use kcm_core::store::{Store, StoreResult, Write};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::conn::{self, ReaderPool};
+use crate::error::{from_join, from_sqlite};
+use crate::{migrations, read, write};
+
+/// A [`Store`] on one SQLite database file. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: ReaderPool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    ///
+    /// The parent directory must exist. Fails if the database was written by a newer
+    /// kcm whose schema this build does not know. This blocks; from async code, call
+    /// it inside `spawn_blocking` if the runtime must stay responsive meanwhile.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        conn::prepare_file(path)?;
+        let mut writer = conn::open_writer(path)?;
+        let version = migrations::migrate(&mut writer)?;
+        let readers = ReaderPool::open(path)?;
+        tracing::debug!(path = %path.display(), version, "opened sqlite store");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner.readers.get()))
+            .await
+            .map_err(from_join)?
+    }
+}
+
+fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(from_sqlite)?;
+    // On error `tx` is dropped, which rolls back.
+    write::apply_all(&tx, writes)?;
+    tx.commit().map_err(from_sqlite)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            commit_blocking(&mut conn::lock(&inner.writer), &writes)
+        })
+        .await
+        .map_err(from_join)?
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(read::ping).await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| read::meta(c, &key)).await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>> {
+        self.read(move |c| read::tenant(c, id)).await
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        let name = name.to_owned();
+        self.read(move |c| read::tenant_by_name(c, &name)).await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
+        self.read(read::tenants).await
+    }
+
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| read::access_key(c, &id)).await
+    }
+
+    async fn access_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.read(move |c| read::access_keys(c, tenant)).await
+    }
+
+    async fn root_key(&self, id: RootKeyId) -> StoreResult<Option<RootKeyRecord>> {
+        self.read(move |c| read::root_key(c, id)).await
+    }
+
+    async fn root_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<RootKeyRecord>> {
+        self.read(move |c| read::root_keys(c, tenant)).await
+    }
+
+    async fn system(&self, id: SystemId) -> StoreResult<Option<SystemRecord>> {
+        self.read(move |c| read::system(c, id)).await
+    }
+
+    async fn system_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<SystemRecord>> {
+        let name = name.to_owned();
+        self.read(move |c| read::system_by_name(c, tenant, &name))
+            .await
+    }
+
+    async fn systems(&self, tenant: TenantId) -> StoreResult<Vec<SystemRecord>> {
+        self.read(move |c| read::systems(c, tenant)).await
+    }
+
+    async fn system_key(
+        &self,
+        system: SystemId,
+        version: u32,
+    ) -> StoreResult<Option<SystemKeyRecord>> {
+        self.read(move |c| read::system_key(c, system, version))
+            .await
+    }
+
+    async fn service_key(&self, id: KeyId) -> StoreResult<Option<ServiceKeyRecord>> {
+        self.read(move |c| read::service_key(c, id)).await
+    }
+
+    async fn service_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ServiceKeyRecord>> {
+        self.read(move |c| read::service_keys(c, tenant, after, limit))
+            .await
+    }
+
+    async fn key_versions(&self, key: KeyId) -> StoreResult<Vec<KeyVersionRecord>> {
+        self.read(move |c| read::key_versions(c, key)).await
+    }
+
+    async fn keys_due_for_deletion(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        self.read(move |c| read::keys_due_for_deletion(c, now))
+            .await
+    }
+
+    async fn keys_due_for_rotation(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        self.read(move |c| read::keys_due_for_rotation(c, now))
+            .await
+    }
+
+    async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>> {
+        let name = name.to_owned();
+        self.read(move |c| read::alias(c, tenant, &name)).await
+    }
+
+    async fn aliases(&self, tenant: TenantId, key: Option<KeyId>) -> StoreResult<Vec<AliasRecord>> {
+        self.read(move |c| read::aliases(c, tenant, key)).await
+    }
+}
