@@ -1,1 +1,182 @@
-//! kcm-aws-api (work in progress)
+//! # kcm-aws-api
+//!
+//! The AWS KMS JSON front door: `POST /` with `X-Amz-Target: TrentService.<Operation>`,
+//! `application/x-amz-json-1.1` bodies, SigV4 (service `kms`), and AWS's error shapes.
+//!
+//! It is thin by design: authenticate (through [`kcm_frontdoor::Authenticator`]),
+//! parse the operation's JSON, call [`kcm_core::service::Service`], shape the answer.
+//! Authorisation, lifecycle rules and crypto are the core's; the mapping of core
+//! errors to AWS error types is in one function ([`error`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod codec;
+pub mod error;
+pub mod ids;
+mod ops;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use kcm_core::service::Service;
+use kcm_frontdoor::{Authenticator, Metrics};
+
+use error::AwsError;
+use ops::Ctx;
+
+/// The AWS JSON 1.1 content type.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "TrentService.";
+/// SigV4 service name of the AWS KMS API.
+pub const SIGNING_SERVICE: &str = "kms";
+
+/// What the front door needs, shared by all requests.
+#[derive(Clone)]
+pub struct AwsApi {
+    service: Arc<Service>,
+    auth: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+}
+
+impl AwsApi {
+    /// A front door over `service`.
+    pub fn new(service: Arc<Service>, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            service,
+            auth,
+            metrics,
+        }
+    }
+}
+
+/// Every operation this front door serves, by its `X-Amz-Target` suffix.
+pub const OPERATIONS: &[&str] = &[
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "UpdateKeyDescription",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateRandom",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+];
+
+/// Runs one operation.
+async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    use ops::*;
+    match operation {
+        "CreateKey" => keys::create_key(ctx, body).await,
+        "DescribeKey" => keys::describe_key(ctx, body).await,
+        "ListKeys" => keys::list_keys(ctx, body).await,
+        "UpdateKeyDescription" => keys::update_key_description(ctx, body).await,
+        "EnableKey" => keys::enable_key(ctx, body).await,
+        "DisableKey" => keys::disable_key(ctx, body).await,
+        "ScheduleKeyDeletion" => keys::schedule_key_deletion(ctx, body).await,
+        "CancelKeyDeletion" => keys::cancel_key_deletion(ctx, body).await,
+        "CreateAlias" => aliases::create_alias(ctx, body).await,
+        "UpdateAlias" => aliases::update_alias(ctx, body).await,
+        "DeleteAlias" => aliases::delete_alias(ctx, body).await,
+        "ListAliases" => aliases::list_aliases(ctx, body).await,
+        "TagResource" => tags::tag_resource(ctx, body).await,
+        "UntagResource" => tags::untag_resource(ctx, body).await,
+        "ListResourceTags" => tags::list_resource_tags(ctx, body).await,
+        "Encrypt" => crypto::encrypt(ctx, body).await,
+        "Decrypt" => crypto::decrypt(ctx, body).await,
+        "ReEncrypt" => crypto::re_encrypt(ctx, body).await,
+        "GenerateDataKey" => crypto::generate_data_key(ctx, body).await,
+        "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key_without_plaintext(ctx, body).await,
+        "GenerateRandom" => crypto::generate_random(ctx, body).await,
+        "EnableKeyRotation" => rotation::enable_key_rotation(ctx, body).await,
+        "DisableKeyRotation" => rotation::disable_key_rotation(ctx, body).await,
+        "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, body).await,
+        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(ctx, body).await,
+        "ListKeyRotations" => rotation::list_key_rotations(ctx, body).await,
+        other => Err(AwsError::bad_request(
+            "UnknownOperationException",
+            format!("operation {other} is not supported"),
+        )),
+    }
+}
+
+/// The axum handler for `POST /`.
+pub async fn handle(State(api): State<AwsApi>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .and_then(|op| OPERATIONS.iter().copied().find(|known| *known == op));
+    let result = match operation {
+        None => Err(AwsError::bad_request(
+            "UnknownOperationException",
+            "X-Amz-Target must name a supported TrentService operation",
+        )),
+        Some(op) => run(&api, op, &method, &uri, &headers, &body).await,
+    };
+    let mut response = match result {
+        Ok(body) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Err(e) => {
+            tracing::debug!(operation = operation.unwrap_or("unknown"), error_type = e.error_type, message = %e.message, "request refused");
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    api.metrics.record(
+        "aws",
+        operation.unwrap_or("Unknown"),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn run(
+    api: &AwsApi,
+    operation: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, AwsError> {
+    let principal = api
+        .auth
+        .authenticate_sigv4(method, uri, headers, body, SIGNING_SERVICE)
+        .await?;
+    let ctx = Ctx {
+        service: &api.service,
+        principal,
+    };
+    dispatch(operation, &ctx, body).await
+}
+
+/// The router of this front door: `POST /`.
+pub fn router(api: AwsApi) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(handle))
+        .with_state(api)
+}

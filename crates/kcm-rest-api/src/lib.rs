@@ -1,1 +1,244 @@
-//! kcm-rest-api (work in progress)
+//! # kcm-rest-api
+//!
+//! kcm's native REST management API, under `/v1`, described by an OpenAPI 3 document
+//! served at `GET /v1/openapi.json` (DESIGN.md §5).
+//!
+//! | route | operation |
+//! |---|---|
+//! | `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{id_or_name}` | tenants (the operator) |
+//! | `POST /v1/access-keys`, `GET /v1/access-keys` | access keys of the caller's tenant |
+//! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
+//! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
+//! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
+//! | `GET /v1/openapi.json` | this API's description (no authentication) |
+//!
+//! Every other route authenticates with the same credentials as the AWS API: either
+//! `Authorization: Bearer <access key id>:<secret>` (for scripts) or an AWS SigV4
+//! signature with signing service `kcm`.
+//!
+//! The front door is thin by design: read and authenticate the request (through
+//! [`kcm_frontdoor::Authenticator`]), parse its JSON, call one
+//! [`kcm_core::service::Service`] method, shape the answer. Authorisation,
+//! validation and lifecycle rules are the core's. Core errors become
+//! `{"error": {"code": …, "message": …}}` bodies through one mapping,
+//! [`error::status_and_code`]. Secrets appear only in the responses that create
+//! them (`POST /v1/tenants`, `POST /v1/access-keys`) and never in logs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+mod handlers;
+mod request;
+pub mod types;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use kcm_core::service::Service;
+use kcm_frontdoor::{Authenticator, Metrics};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi as _;
+
+use error::RestError;
+
+/// Label of this front door in the request metrics.
+pub const METRICS_DOOR: &str = "rest";
+
+/// SigV4 signing service name of the REST API.
+pub const SIGNING_SERVICE: &str = request::SIGNING_SERVICE;
+
+/// What the REST front door needs, shared by all requests.
+#[derive(Clone)]
+pub struct RestApi {
+    service: Arc<Service>,
+    auth: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for RestApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestApi").finish_non_exhaustive()
+    }
+}
+
+impl RestApi {
+    /// A front door over `service`, authenticating with `auth` and recording into `metrics`.
+    pub fn new(service: Arc<Service>, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            service,
+            auth,
+            metrics,
+        }
+    }
+
+    /// Turns a handler's outcome into the response, logging refusals (code and
+    /// message only: never headers or bodies) and recording the request's metrics.
+    fn finish(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: Result<Response, RestError>,
+    ) -> Response {
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::warn!(operation, code = e.code, message = %e.message, "request failed");
+                } else {
+                    tracing::debug!(operation, code = e.code, message = %e.message, "request refused");
+                }
+                e.into_response()
+            }
+        };
+        self.metrics.record(
+            METRICS_DOOR,
+            operation,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
+    }
+}
+
+/// The router of this front door: every `/v1` route, with JSON 404 and 405 answers
+/// for paths and methods it does not serve. It carries no fallback of its own, so it
+/// merges with the other front doors' routers.
+pub fn router(api: RestApi) -> axum::Router {
+    use handlers::*;
+    axum::Router::new()
+        .route(
+            "/v1/openapi.json",
+            get(openapi_json).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/tenants",
+            post(create_tenant)
+                .get(list_tenants)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/tenants/{id_or_name}",
+            get(get_tenant).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/access-keys",
+            post(create_access_key)
+                .get(list_access_keys)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/access-keys/{id}",
+            delete(delete_access_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/access-keys/{id}/disable",
+            post(disable_access_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/access-keys/{id}/enable",
+            post(enable_access_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/systems",
+            post(create_system)
+                .get(list_systems)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/systems/{id_or_name}",
+            get(get_system).fallback(method_not_allowed),
+        )
+        .route("/v1/keychain", get(keychain).fallback(method_not_allowed))
+        .route("/v1", any(unknown_path))
+        .route("/v1/", any(unknown_path))
+        .route("/v1/{*rest}", any(unknown_path))
+        .with_state(api)
+}
+
+/// Adds the two authentication schemes to the document's components.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("<access key id>:<secret>")
+                    .description(Some(
+                        "An access key id and its secret joined by a colon: \
+                         `Authorization: Bearer KCMEXAMPLE:secret`. Meant for scripts; \
+                         prefer SigV4 where the client supports it.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "sigv4",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "AWS Signature Version 4 (`AWS4-HMAC-SHA256 Credential=<access key id>/<date>/<region>/kcm/aws4_request, …`) \
+                 with signing service `kcm` and the server's region; the body is part of the signature \
+                 (`x-amz-content-sha256` optional). Any AWS SDK signer works.",
+            ))),
+        );
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "kcm REST API",
+        description = "Native management API of kcm, the key chain manager: tenants, access keys, \
+                       systems and the keychain. Errors are `{\"error\": {\"code\", \"message\"}}` with \
+                       codes InvalidInput (400), Unauthenticated (401), AccessDenied (403), NotFound (404), \
+                       AlreadyExists (409), InvalidState (409), Unavailable (503) and Internal (500).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        handlers::create_tenant,
+        handlers::list_tenants,
+        handlers::get_tenant,
+        handlers::create_access_key,
+        handlers::list_access_keys,
+        handlers::disable_access_key,
+        handlers::enable_access_key,
+        handlers::delete_access_key,
+        handlers::create_system,
+        handlers::list_systems,
+        handlers::get_system,
+        handlers::keychain,
+        handlers::openapi_json,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),
+        (name = "access-keys", description = "Access keys of the caller's tenant"),
+        (name = "systems", description = "Systems: consumer environments, each with a system key under a root key"),
+        (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
+        (name = "meta", description = "About this API"),
+    ),
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3 document of the REST API (served at `GET /v1/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The serialized document, built once.
+fn openapi_json() -> &'static Bytes {
+    static JSON: OnceLock<Bytes> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let json = openapi()
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot render the OpenAPI document: {e}\"}}"));
+        Bytes::from(json)
+    })
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! `kcm`: the key chain manager — server (`kcm serve`) and command-line client.
+//!
+//! `main` parses, runs, and maps errors to an exit code; nothing else happens here.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod serve;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! AWS KMS error shapes and the one mapping from core errors to them.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kcm_core::error::{Error, ErrorKind};
+
+/// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`.
+#[derive(Debug)]
+pub struct AwsError {
+    /// The AWS error type (`NotFoundException`, …).
+    pub error_type: &'static str,
+    /// Human-readable message naming what was wrong.
+    pub message: String,
+    /// HTTP status.
+    pub status: StatusCode,
+}
+
+impl AwsError {
+    /// A 400 error of `error_type`.
+    pub fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            error_type,
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// `ValidationException`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::bad_request("ValidationException", message)
+    }
+}
+
+/// The AWS error type and status for each core error kind.
+fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
+    use ErrorKind::*;
+    let bad = StatusCode::BAD_REQUEST;
+    match kind {
+        InvalidInput => ("ValidationException", bad),
+        InvalidAliasName => ("InvalidAliasNameException", bad),
+        InvalidMarker => ("InvalidMarkerException", bad),
+        InvalidTag => ("TagException", bad),
+        NotFound => ("NotFoundException", bad),
+        AlreadyExists => ("AlreadyExistsException", bad),
+        AccessDenied => ("AccessDeniedException", bad),
+        UnknownAccessKey => ("UnrecognizedClientException", bad),
+        InvalidCiphertext => ("InvalidCiphertextException", bad),
+        IncorrectKey => ("IncorrectKeyException", bad),
+        KeyDisabled => ("DisabledException", bad),
+        InvalidState => ("KMSInvalidStateException", bad),
+        InvalidKeyUsage => ("InvalidKeyUsageException", bad),
+        Unsupported => ("UnsupportedOperationException", bad),
+        LimitExceeded => ("LimitExceededException", bad),
+        StoreUnavailable | KeystoreUnavailable => {
+            ("DependencyTimeoutException", StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Internal => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
+        // ErrorKind is non-exhaustive: a kind added later is an internal error until mapped.
+        _ => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+impl From<Error> for AwsError {
+    fn from(e: Error) -> Self {
+        let (error_type, status) = aws_type(e.kind());
+        Self {
+            error_type,
+            message: e.message().to_string(),
+            status,
+        }
+    }
+}
+
+impl From<kcm_frontdoor::AuthError> for AwsError {
+    fn from(e: kcm_frontdoor::AuthError) -> Self {
+        match e {
+            kcm_frontdoor::AuthError::Core(core) => core.into(),
+            kcm_frontdoor::AuthError::Signature { error_type, message } => Self {
+                error_type,
+                message,
+                status: StatusCode::BAD_REQUEST,
+            },
+        }
+    }
+}
+
+impl IntoResponse for AwsError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "__type": self.error_type, "message": self.message });
+        (
+            self.status,
+            [(http::header::CONTENT_TYPE, crate::CONTENT_TYPE)],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,62 @@
+//! Key identifiers as the AWS API spells them: key id, key ARN, alias name, alias ARN.
+
+use kcm_core::auth::Principal;
+use kcm_core::model::KeyId;
+use kcm_core::service::KeyRef;
+
+use crate::error::AwsError;
+
+/// The ARN of a key.
+pub fn key_arn(region: &str, account: &str, id: KeyId) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{id}")
+}
+
+/// The ARN of an alias (`name` includes `alias/`).
+pub fn alias_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:{name}")
+}
+
+fn not_found(input: &str) -> AwsError {
+    AwsError::bad_request("NotFoundException", format!("Invalid keyId '{input}'"))
+}
+
+/// Parses any AWS key identifier. ARNs must name this region and the caller's account;
+/// anything else cannot name one of the caller's keys and is reported as not found.
+pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result<KeyRef, AwsError> {
+    if input.is_empty() || input.len() > 2048 {
+        return Err(AwsError::validation("KeyId must be 1 to 2048 characters"));
+    }
+    if let Some(rest) = input.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let [partition, service, arn_region, account, resource] = parts[..] else {
+            return Err(AwsError::bad_request("InvalidArnException", format!("'{input}' is not a valid ARN")));
+        };
+        if partition != "aws" || service != "kms" {
+            return Err(AwsError::bad_request("InvalidArnException", format!("'{input}' is not a KMS ARN")));
+        }
+        if arn_region != region || account != principal.account_id {
+            return Err(not_found(input));
+        }
+        if let Some(id) = resource.strip_prefix("key/") {
+            return KeyId::parse(id).map(KeyRef::Id).ok_or_else(|| not_found(input));
+        }
+        if resource.starts_with("alias/") {
+            return Ok(KeyRef::Alias(resource.to_string()));
+        }
+        return Err(not_found(input));
+    }
+    if input.starts_with("alias/") {
+        return Ok(KeyRef::Alias(input.to_string()));
+    }
+    KeyId::parse(input).map(KeyRef::Id).ok_or_else(|| not_found(input))
+}
+
+/// Parses a key identifier that must name a key directly (no alias), as `TargetKeyId`.
+pub fn parse_key_id_only(input: &str, region: &str, principal: &Principal) -> Result<KeyRef, AwsError> {
+    match parse_key_ref(input, region, principal)? {
+        KeyRef::Alias(_) => Err(AwsError::validation(format!(
+            "'{input}' is an alias; this parameter takes a key id or key ARN"
+        ))),
+        id => Ok(id),
+    }
+}

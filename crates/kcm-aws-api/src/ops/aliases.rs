@@ -1,0 +1,104 @@
+//! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+
+use serde::{Deserialize, Serialize};
+
+use super::{check_limit, empty, parse, reply, Ctx};
+use crate::error::AwsError;
+use crate::ids;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasTarget {
+    alias_name: String,
+    target_key_id: String,
+}
+
+/// CreateAlias.
+pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: AliasTarget = parse(body)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.principal)?;
+    ctx.service
+        .create_alias(&ctx.principal, &req.alias_name, &target)
+        .await?;
+    empty()
+}
+
+/// UpdateAlias.
+pub async fn update_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: AliasTarget = parse(body)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.principal)?;
+    ctx.service
+        .update_alias(&ctx.principal, &req.alias_name, &target)
+        .await?;
+    empty()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteAlias {
+    alias_name: String,
+}
+
+/// DeleteAlias.
+pub async fn delete_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: DeleteAlias = parse(body)?;
+    ctx.service.delete_alias(&ctx.principal, &req.alias_name).await?;
+    empty()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAliases {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasEntry {
+    alias_name: String,
+    alias_arn: String,
+    target_key_id: String,
+    creation_date: f64,
+    last_updated_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAliasesResponse {
+    aliases: Vec<AliasEntry>,
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+}
+
+/// ListAliases.
+pub async fn list_aliases(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: ListAliases = parse(body)?;
+    let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let (aliases, next_marker) = ctx
+        .service
+        .list_aliases(
+            &ctx.principal,
+            key.as_ref(),
+            check_limit(req.limit, 100)?,
+            req.marker.as_deref(),
+        )
+        .await?;
+    let account = &ctx.principal.account_id;
+    reply(&ListAliasesResponse {
+        aliases: aliases
+            .into_iter()
+            .map(|a| AliasEntry {
+                alias_arn: ids::alias_arn(ctx.region(), account, &a.name),
+                alias_name: a.name,
+                target_key_id: a.key_id.to_string(),
+                creation_date: crate::codec::epoch_seconds(a.created_at),
+                last_updated_date: crate::codec::epoch_seconds(a.updated_at),
+            })
+            .collect(),
+        truncated: next_marker.is_some(),
+        next_marker,
+    })
+}

@@ -1,0 +1,235 @@
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{parse, reply, Context, Ctx};
+use crate::codec::{b64, blob};
+use crate::error::AwsError;
+
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(AwsError::bad_request(
+            "InvalidKeyUsageException",
+            format!("encryption algorithm {other} is not valid for a SYMMETRIC_DEFAULT key"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Encrypt {
+    key_id: String,
+    #[serde(deserialize_with = "blob")]
+    plaintext: Zeroizing<Vec<u8>>,
+    #[serde(default)]
+    encryption_context: Context,
+    encryption_algorithm: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptResponse {
+    ciphertext_blob: String,
+    key_id: String,
+    encryption_algorithm: &'static str,
+}
+
+/// Encrypt.
+pub async fn encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: Encrypt = parse(body)?;
+    check_algorithm(req.encryption_algorithm.as_deref())?;
+    let (key_id, blob) = ctx
+        .service
+        .encrypt(&ctx.principal, &ctx.key(&req.key_id)?, &req.plaintext, &req.encryption_context)
+        .await?;
+    reply(&EncryptResponse {
+        ciphertext_blob: b64(&blob),
+        key_id: ctx.arn(key_id),
+        encryption_algorithm: SYMMETRIC_DEFAULT,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Decrypt {
+    #[serde(deserialize_with = "blob")]
+    ciphertext_blob: Zeroizing<Vec<u8>>,
+    #[serde(default)]
+    encryption_context: Context,
+    key_id: Option<String>,
+    encryption_algorithm: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptResponse {
+    key_id: String,
+    plaintext: Zeroizing<String>,
+    encryption_algorithm: &'static str,
+}
+
+/// Decrypt.
+pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: Decrypt = parse(body)?;
+    check_algorithm(req.encryption_algorithm.as_deref())?;
+    let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let out = ctx
+        .service
+        .decrypt(&ctx.principal, key.as_ref(), &req.ciphertext_blob, &req.encryption_context)
+        .await?;
+    reply(&DecryptResponse {
+        key_id: ctx.arn(out.key_id),
+        plaintext: Zeroizing::new(b64(out.plaintext.expose_secret())),
+        encryption_algorithm: SYMMETRIC_DEFAULT,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReEncrypt {
+    #[serde(deserialize_with = "blob")]
+    ciphertext_blob: Zeroizing<Vec<u8>>,
+    #[serde(default)]
+    source_encryption_context: Context,
+    source_key_id: Option<String>,
+    destination_key_id: String,
+    #[serde(default)]
+    destination_encryption_context: Context,
+    source_encryption_algorithm: Option<String>,
+    destination_encryption_algorithm: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReEncryptResponse {
+    ciphertext_blob: String,
+    source_key_id: String,
+    key_id: String,
+    source_encryption_algorithm: &'static str,
+    destination_encryption_algorithm: &'static str,
+}
+
+/// ReEncrypt.
+pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: ReEncrypt = parse(body)?;
+    check_algorithm(req.source_encryption_algorithm.as_deref())?;
+    check_algorithm(req.destination_encryption_algorithm.as_deref())?;
+    let source = req.source_key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let destination = ctx.key(&req.destination_key_id)?;
+    let out = ctx
+        .service
+        .re_encrypt(
+            &ctx.principal,
+            &req.ciphertext_blob,
+            &req.source_encryption_context,
+            source.as_ref(),
+            &destination,
+            &req.destination_encryption_context,
+        )
+        .await?;
+    reply(&ReEncryptResponse {
+        ciphertext_blob: b64(&out.ciphertext),
+        source_key_id: ctx.arn(out.source_key_id),
+        key_id: ctx.arn(out.key_id),
+        source_encryption_algorithm: SYMMETRIC_DEFAULT,
+        destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateDataKey {
+    key_id: String,
+    #[serde(default)]
+    encryption_context: Context,
+    number_of_bytes: Option<i64>,
+    key_spec: Option<String>,
+}
+
+/// The data key length a request asks for: exactly one of `KeySpec` and `NumberOfBytes`.
+fn data_key_len(req: &GenerateDataKey) -> Result<usize, AwsError> {
+    match (req.key_spec.as_deref(), req.number_of_bytes) {
+        (Some(_), Some(_)) => Err(AwsError::validation("specify KeySpec or NumberOfBytes, not both")),
+        (None, None) => Err(AwsError::validation("specify KeySpec or NumberOfBytes")),
+        (Some("AES_256"), None) => Ok(32),
+        (Some("AES_128"), None) => Ok(16),
+        (Some(other), None) => Err(AwsError::validation(format!(
+            "KeySpec must be AES_256 or AES_128, got {other}"
+        ))),
+        (None, Some(n)) if (1..=1024).contains(&n) => Ok(n as usize),
+        (None, Some(n)) => Err(AwsError::validation(format!(
+            "NumberOfBytes must be between 1 and 1024, got {n}"
+        ))),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateDataKeyResponse {
+    ciphertext_blob: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<Zeroizing<String>>,
+    key_id: String,
+}
+
+async fn generate(ctx: &Ctx<'_>, body: &[u8], with_plaintext: bool) -> Result<Vec<u8>, AwsError> {
+    let req: GenerateDataKey = parse(body)?;
+    let len = data_key_len(&req)?;
+    let key = ctx
+        .service
+        .generate_data_key(&ctx.principal, &ctx.key(&req.key_id)?, len, &req.encryption_context)
+        .await?;
+    reply(&GenerateDataKeyResponse {
+        ciphertext_blob: b64(&key.ciphertext),
+        plaintext: with_plaintext.then(|| Zeroizing::new(b64(key.plaintext.expose_secret()))),
+        key_id: ctx.arn(key.key_id),
+    })
+}
+
+/// GenerateDataKey.
+pub async fn generate_data_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    generate(ctx, body, true).await
+}
+
+/// GenerateDataKeyWithoutPlaintext.
+pub async fn generate_data_key_without_plaintext(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    generate(ctx, body, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateRandom {
+    number_of_bytes: Option<i64>,
+    custom_key_store_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateRandomResponse {
+    plaintext: Zeroizing<String>,
+}
+
+/// GenerateRandom.
+pub async fn generate_random(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: GenerateRandom = parse(body)?;
+    if req.custom_key_store_id.is_some() {
+        return Err(AwsError::bad_request(
+            "UnsupportedOperationException",
+            "CustomKeyStoreId is not supported by this kcm release",
+        ));
+    }
+    let n = req
+        .number_of_bytes
+        .ok_or_else(|| AwsError::validation("NumberOfBytes is required"))?;
+    let n = usize::try_from(n)
+        .map_err(|_| AwsError::validation(format!("NumberOfBytes must be between 1 and 1024, got {n}")))?;
+    let bytes = ctx.service.generate_random(&ctx.principal, n).await?;
+    reply(&GenerateRandomResponse {
+        plaintext: Zeroizing::new(b64(bytes.expose_secret())),
+    })
+}
+

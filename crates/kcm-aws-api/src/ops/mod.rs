@@ -1,0 +1,165 @@
+//! One module per group of operations; each operation parses its request, calls the
+//! core, and shapes the AWS response. No business rule lives here.
+
+pub mod aliases;
+pub mod crypto;
+pub mod keys;
+pub mod rotation;
+pub mod tags;
+
+use std::collections::BTreeMap;
+
+use kcm_core::auth::Principal;
+use kcm_core::service::{KeyInfo, KeyRef, Service};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::AwsError;
+use crate::ids;
+
+/// What every operation gets: the core, the authenticated caller, and the region.
+pub struct Ctx<'a> {
+    /// The core.
+    pub service: &'a Service,
+    /// Who signed the request.
+    pub principal: Principal,
+}
+
+impl Ctx<'_> {
+    /// The region in ARNs.
+    pub fn region(&self) -> &str {
+        self.service.region()
+    }
+
+    /// Parses any key identifier.
+    pub fn key(&self, input: &str) -> Result<KeyRef, AwsError> {
+        ids::parse_key_ref(input, self.region(), &self.principal)
+    }
+
+    /// The ARN of a key of the caller.
+    pub fn arn(&self, id: kcm_core::model::KeyId) -> String {
+        ids::key_arn(self.region(), &self.principal.account_id, id)
+    }
+}
+
+/// Parses a JSON request body; a malformed body is a `ValidationException` naming the problem.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            AwsError::bad_request("SerializationException", format!("request body is not valid JSON: {e}"))
+        } else {
+            AwsError::validation(format!("invalid request: {e}"))
+        }
+    })
+}
+
+/// Serialises a response body.
+pub fn reply<T: Serialize>(value: &T) -> Result<Vec<u8>, AwsError> {
+    serde_json::to_vec(value).map_err(|e| kcm_core::error::Error::internal(e).into())
+}
+
+/// An encryption context as sent (absent = empty).
+pub type Context = BTreeMap<String, String>;
+
+/// `KeyMetadata` as AWS returns it.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    aws_account_id: String,
+    key_id: String,
+    arn: String,
+    creation_date: f64,
+    enabled: bool,
+    description: String,
+    key_usage: String,
+    key_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_date: Option<f64>,
+    origin: String,
+    key_manager: &'static str,
+    customer_master_key_spec: String,
+    key_spec: String,
+    encryption_algorithms: Vec<&'static str>,
+    multi_region: bool,
+    /// kcm's own lifecycle state, finer than AWS's `KeyState` (extra members are
+    /// ignored by AWS SDKs).
+    kcm_key_state: &'static str,
+}
+
+/// AWS's `KeyState` for a kcm lifecycle state. Suspended and compromised keys have no
+/// AWS equivalent; `Unavailable` is what AWS reports for keys that cannot be used normally.
+pub fn aws_key_state(state: kcm_core::lifecycle::KeyState) -> &'static str {
+    use kcm_core::lifecycle::KeyState::*;
+    match state {
+        PreActive => "PendingImport",
+        Active => "Enabled",
+        Suspended | Compromised => "Unavailable",
+        Disabled => "Disabled",
+        PendingDeletion | Destroyed | DestroyedCompromised => "PendingDeletion",
+    }
+}
+
+impl KeyMetadata {
+    /// Builds the metadata of `info` in `region`.
+    pub fn new(region: &str, info: &KeyInfo) -> Self {
+        let r = &info.record;
+        Self {
+            aws_account_id: info.account_id.clone(),
+            key_id: r.id.to_string(),
+            arn: ids::key_arn(region, &info.account_id, r.id),
+            creation_date: crate::codec::epoch_seconds(r.created_at),
+            enabled: r.state == kcm_core::lifecycle::KeyState::Active,
+            description: r.description.clone(),
+            key_usage: r.usage.clone(),
+            key_state: aws_key_state(r.state),
+            deletion_date: r.deletion_at.map(crate::codec::epoch_seconds),
+            origin: r.origin.clone(),
+            key_manager: "CUSTOMER",
+            customer_master_key_spec: r.spec.clone(),
+            key_spec: r.spec.clone(),
+            encryption_algorithms: vec!["SYMMETRIC_DEFAULT"],
+            multi_region: false,
+            kcm_key_state: r.state.as_str(),
+        }
+    }
+}
+
+/// `{"KeyMetadata": …}`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadataResponse {
+    key_metadata: KeyMetadata,
+}
+
+impl KeyMetadataResponse {
+    /// Wraps metadata of `info`.
+    pub fn new(region: &str, info: &KeyInfo) -> Self {
+        Self {
+            key_metadata: KeyMetadata::new(region, info),
+        }
+    }
+}
+
+/// A request that only names a key.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdRequest {
+    /// The key.
+    pub key_id: String,
+}
+
+/// An empty response body.
+pub fn empty() -> Result<Vec<u8>, AwsError> {
+    Ok(b"{}".to_vec())
+}
+
+/// Validates an AWS page size given as `Limit` (1..=`max`).
+pub fn check_limit(limit: Option<i64>, max: u32) -> Result<Option<u32>, AwsError> {
+    match limit {
+        None => Ok(None),
+        Some(l) if l >= 1 && l <= i64::from(max) => Ok(Some(l as u32)),
+        Some(l) => Err(AwsError::validation(format!("Limit must be between 1 and {max}, got {l}"))),
+    }
+}

@@ -1,0 +1,1 @@
+//! kcm-client (work in progress)

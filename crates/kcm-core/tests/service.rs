@@ -1,0 +1,268 @@
+//! The core against the real embedded store and the real software keystore:
+//! lifecycle at the service level, chain usability, rotation, wrap binding,
+//! tenant isolation, and denials that change nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kcm_core::auth::Principal;
+use kcm_core::config::ServiceConfig;
+use kcm_core::error::ErrorKind;
+use kcm_core::keystore::KeystoreProvider;
+use kcm_core::lifecycle::{KeyState, ALL_STATES};
+use kcm_core::model::*;
+use kcm_core::service::{CreateKeyRequest, KeyRef, Service};
+use kcm_core::store::{Store, Write};
+use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
+use kcm_store_sqlite::SqliteStore;
+
+const BOUND: Duration = Duration::from_millis(40);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    service: Service,
+    admin: Principal,
+    operator: Principal,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
+    let keystore =
+        SoftwareKeystore::open(dir.path(), MasterKeySource::File(dir.path().join("master.key"))).unwrap();
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), Arc::new(keystore));
+    let config = ServiceConfig {
+        revocation_bound: BOUND,
+        ..ServiceConfig::default()
+    };
+    let service = Service::new(store.clone(), keystores, config).unwrap();
+    let mut ids = None;
+    assert!(service
+        .bootstrap_if_fresh(|c| {
+            ids = Some((c.tenant_admin.0.clone(), c.system_admin.0.clone()));
+            Ok(())
+        })
+        .await
+        .unwrap());
+    let (admin_id, operator_id) = ids.unwrap();
+    let admin = service.credential(&admin_id).await.unwrap().principal.clone();
+    let operator = service.credential(&operator_id).await.unwrap().principal.clone();
+    Fixture {
+        _dir: dir,
+        store,
+        service,
+        admin,
+        operator,
+    }
+}
+
+fn ctx() -> BTreeMap<String, String> {
+    [("purpose".to_string(), "test".to_string())].into()
+}
+
+async fn new_key(f: &Fixture) -> KeyRef {
+    let info = f
+        .service
+        .create_key(&f.admin, CreateKeyRequest::default())
+        .await
+        .unwrap();
+    KeyRef::Id(info.record.id)
+}
+
+async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
+    let KeyRef::Id(id) = key else { unreachable!() };
+    let mut record = f.store.service_key(*id).await.unwrap().unwrap();
+    record.state = state;
+    f.store.commit(vec![Write::PutServiceKey(record)]).await.unwrap();
+    tokio::time::sleep(BOUND * 2).await;
+}
+
+#[tokio::test]
+async fn every_key_state_times_every_crypto_operation() {
+    let f = fixture().await;
+    for state in ALL_STATES {
+        let key = new_key(&f).await;
+        let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
+        set_key_state(&f, &key, state).await;
+        let encrypt = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await;
+        let decrypt = f.service.decrypt(&f.admin, None, &blob, &ctx()).await;
+        let datakey = f.service.generate_data_key(&f.admin, &key, 32, &ctx()).await;
+        let can_encrypt = state == KeyState::Active;
+        let can_decrypt = matches!(state, KeyState::Active | KeyState::Suspended | KeyState::Compromised);
+        assert_eq!(encrypt.is_ok(), can_encrypt, "encrypt in {state}");
+        assert_eq!(datakey.is_ok(), can_encrypt, "data key in {state}");
+        assert_eq!(decrypt.is_ok(), can_decrypt, "decrypt in {state}");
+        if state == KeyState::Disabled {
+            assert_eq!(encrypt.unwrap_err().kind(), ErrorKind::KeyDisabled);
+        }
+        if state == KeyState::PendingDeletion {
+            assert_eq!(encrypt.unwrap_err().kind(), ErrorKind::InvalidState);
+        }
+    }
+}
+
+/// Sets the state of the default system's key and root, as the kill switch will.
+async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
+    let tenant = f.store.tenant(f.admin.tenant_id.unwrap()).await.unwrap().unwrap();
+    let mut sk = f.store.system_key(tenant.default_system_id, 1).await.unwrap().unwrap();
+    let mut rk = f.store.root_key(tenant.default_root_key_id).await.unwrap().unwrap();
+    sk.state = system_key;
+    rk.state = root;
+    f.store
+        .commit(vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)])
+        .await
+        .unwrap();
+    tokio::time::sleep(BOUND * 2).await;
+}
+
+#[tokio::test]
+async fn a_key_is_usable_only_if_every_key_above_it_is() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
+    let cases = [
+        (KeyState::Active, KeyState::Active, true, true),
+        (KeyState::Active, KeyState::Disabled, false, false),
+        (KeyState::Active, KeyState::Suspended, false, true),
+        (KeyState::Disabled, KeyState::Active, false, false),
+        (KeyState::Suspended, KeyState::Active, false, true),
+        (KeyState::Active, KeyState::Compromised, false, true),
+        (KeyState::Active, KeyState::Active, true, true),
+    ];
+    for (system_key, root, encrypt_ok, decrypt_ok) in cases {
+        set_chain(&f, system_key, root).await;
+        let enc = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await;
+        let dec = f.service.decrypt(&f.admin, None, &blob, &ctx()).await;
+        assert_eq!(enc.is_ok(), encrypt_ok, "encrypt under L2={system_key} L1={root}");
+        assert_eq!(dec.is_ok(), decrypt_ok, "decrypt under L2={system_key} L1={root}");
+        if root == KeyState::Disabled {
+            let e = enc.unwrap_err();
+            assert!(e.message().contains("root key"), "{e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn old_ciphertexts_decrypt_after_rotation() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let mut blobs = Vec::new();
+    for i in 0..4u8 {
+        let (_, blob) = f.service.encrypt(&f.admin, &key, &[i; 16], &ctx()).await.unwrap();
+        blobs.push(blob);
+        f.service.rotate_key_on_demand(&f.admin, &key).await.unwrap();
+    }
+    let info = f.service.describe_key(&f.admin, &key).await.unwrap();
+    assert_eq!(info.record.primary_version, 5);
+    for (i, blob) in blobs.iter().enumerate() {
+        let header = kcm_core::crypto::CiphertextHeader::parse(blob).unwrap();
+        assert_eq!(header.key_version, i as u32 + 1);
+        let out = f.service.decrypt(&f.admin, Some(&key), blob, &ctx()).await.unwrap();
+        assert_eq!(out.plaintext.expose_secret(), &[i as u8; 16]);
+    }
+    let (_, fresh) = f.service.encrypt(&f.admin, &key, b"new", &ctx()).await.unwrap();
+    assert_eq!(kcm_core::crypto::CiphertextHeader::parse(&fresh).unwrap().key_version, 5);
+    let (rotations, _) = f.service.list_key_rotations(&f.admin, &key, None, None).await.unwrap();
+    assert_eq!(rotations.len(), 4);
+}
+
+#[tokio::test]
+async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
+    let f = fixture().await;
+    let a = new_key(&f).await;
+    let b = new_key(&f).await;
+    let (KeyRef::Id(a_id), KeyRef::Id(b_id)) = (&a, &b) else { unreachable!() };
+    let a_version = f.store.key_versions(*a_id).await.unwrap().remove(0);
+    f.store
+        .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
+            key_id: *b_id,
+            ..a_version
+        })])
+        .await
+        .unwrap();
+    tokio::time::sleep(BOUND * 2).await;
+    let err = f.service.encrypt(&f.admin, &b, b"data", &ctx()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    // The original key is unaffected.
+    f.service.encrypt(&f.admin, &a, b"data", &ctx()).await.unwrap();
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let f = fixture().await;
+    let other = f.service.create_tenant(&f.operator, "other").await.unwrap();
+    let other_admin = f
+        .service
+        .credential(&other.access_key.info.id)
+        .await
+        .unwrap()
+        .principal
+        .clone();
+    let key = new_key(&f).await;
+    let (_, blob) = f.service.encrypt(&f.admin, &key, b"secret", &ctx()).await.unwrap();
+    let err = f.service.decrypt(&other_admin, None, &blob, &ctx()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let err = f.service.describe_key(&other_admin, &key).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let err = f.service.encrypt(&other_admin, &key, b"x", &ctx()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    // The operator manages tenants but cannot use or see tenant keys.
+    let err = f.service.encrypt(&f.operator, &key, b"x", &ctx()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+}
+
+#[tokio::test]
+async fn denials_change_nothing() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let user = f
+        .service
+        .create_access_key(&f.admin, Role::KeyUser, None, String::new())
+        .await
+        .unwrap();
+    let user = f.service.credential(&user.info.id).await.unwrap().principal.clone();
+    let before = f.service.describe_key(&f.admin, &key).await.unwrap().record;
+    let err = f.service.disable_key(&user, &key).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let err = f
+        .service
+        .schedule_key_deletion(&user, &key, Some(7))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let err = f
+        .service
+        .create_key(&user, CreateKeyRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let after = f.service.describe_key(&f.admin, &key).await.unwrap().record;
+    assert_eq!(before, after);
+    let page = f.service.list_keys(&f.admin, None, None).await.unwrap();
+    assert_eq!(page.keys.len(), 1);
+}
+
+#[tokio::test]
+async fn deletion_window_end_destroys_material() {
+    let dir_fixture = fixture().await;
+    let f = &dir_fixture;
+    let key = new_key(f).await;
+    let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
+    f.service.schedule_key_deletion(&f.admin, &key, Some(7)).await.unwrap();
+    // The window has not ended: nothing is destroyed.
+    assert_eq!(f.service.run_due_work().await.unwrap(), 0);
+    let KeyRef::Id(id) = key else { unreachable!() };
+    let mut record = f.store.service_key(id).await.unwrap().unwrap();
+    record.deletion_at = Some(0);
+    f.store.commit(vec![Write::PutServiceKey(record)]).await.unwrap();
+    assert_eq!(f.service.run_due_work().await.unwrap(), 1);
+    assert!(f.store.key_versions(id).await.unwrap().is_empty());
+    assert_eq!(
+        f.service.describe_key(&f.admin, &key).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(f.service.decrypt(&f.admin, None, &blob, &ctx()).await.is_err());
+}

@@ -1,0 +1,105 @@
+//! Authentication of HTTP requests against the core's credentials.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, Uri};
+use kcm_core::auth::Principal;
+use kcm_core::error::{Error, ErrorKind};
+use kcm_core::service::Service;
+use kcm_sigv4::{AuthorizationHeader, SigV4Error, SigningKeyCache};
+
+/// Why a request could not be authenticated.
+#[derive(Debug)]
+pub enum AuthError {
+    /// The core refused (unknown or disabled access key, store unavailable, …).
+    Core(Error),
+    /// The signature is missing, malformed, wrong or expired.
+    Signature {
+        /// The AWS error type (`InvalidSignatureException`, …).
+        error_type: &'static str,
+        /// What was wrong (never the secret or the expected signature).
+        message: String,
+    },
+}
+
+impl From<Error> for AuthError {
+    fn from(e: Error) -> Self {
+        AuthError::Core(e)
+    }
+}
+
+impl From<SigV4Error> for AuthError {
+    fn from(e: SigV4Error) -> Self {
+        AuthError::Signature {
+            error_type: e.aws_error_type(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Authenticates requests: SigV4 for every front door, bearer tokens for `/v1`.
+pub struct Authenticator {
+    service: Arc<Service>,
+    signing_keys: SigningKeyCache,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authenticator")
+    }
+}
+
+impl Authenticator {
+    /// An authenticator asking `service` for credentials.
+    pub fn new(service: Arc<Service>) -> Self {
+        Self {
+            service,
+            signing_keys: SigningKeyCache::new(10_000),
+        }
+    }
+
+    /// Verifies a SigV4-signed request for `signing_service` in the service's region.
+    pub async fn authenticate_sigv4(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        signing_service: &str,
+    ) -> Result<Principal, AuthError> {
+        let auth: AuthorizationHeader = kcm_sigv4::parse_authorization(headers)?;
+        let credential = self.service.credential(&auth.access_key_id).await?;
+        let region = self.service.region();
+        let key = self.signing_keys.get_or_derive(
+            &auth.access_key_id,
+            credential.secret().expose_secret(),
+            &auth.scope.date,
+            region,
+            signing_service,
+        );
+        kcm_sigv4::verify(
+            method,
+            uri,
+            headers,
+            body,
+            &auth,
+            &key,
+            region,
+            signing_service,
+            time::OffsetDateTime::now_utc(),
+            kcm_sigv4::MAX_CLOCK_SKEW,
+        )?;
+        Ok(credential.principal.clone())
+    }
+
+    /// Verifies `Authorization: Bearer <access key id>:<secret>`.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+        let (id, secret) = token.split_once(':').ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownAccessKey,
+                "bearer token must be <access key id>:<secret>",
+            )
+        })?;
+        Ok(self.service.authenticate_bearer(id, secret).await?)
+    }
+}

@@ -1,0 +1,16 @@
+//! # kcm-frontdoor
+//!
+//! What every HTTP front door of kcm shares, so none of them re-implements it:
+//!
+//! - [`Authenticator`]: proves which access key signed a request (AWS SigV4, or a
+//!   bearer `id:secret` for scripts) by asking the core for the credential. It only
+//!   authenticates; authorisation is the core's.
+//! - [`Metrics`]: request counters and latency histograms in Prometheus text format.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod metrics;
+
+pub use auth::{AuthError, Authenticator};
+pub use metrics::Metrics;

@@ -1,0 +1,274 @@
+//! The `/v1` error body and the one mapping from core errors to HTTP.
+//!
+//! Every error the REST API returns has the shape
+//! `{"error": {"code": "<Code>", "message": "<what was wrong>"}}`. Core errors are
+//! mapped by [`status_and_code`], the only place that decides a status for an
+//! [`ErrorKind`]; authentication failures by [`RestError::from`] on
+//! [`kcm_frontdoor::AuthError`].
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kcm_core::error::{Error, ErrorKind};
+use kcm_frontdoor::AuthError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Stable error codes of the REST API (the `code` field of [`ErrorDetail`]).
+pub mod code {
+    /// A parameter or the request body is missing, malformed or out of range.
+    pub const INVALID_INPUT: &str = "InvalidInput";
+    /// An alias name breaks the alias rules.
+    pub const INVALID_ALIAS_NAME: &str = "InvalidAliasName";
+    /// A paging marker was not issued by this server.
+    pub const INVALID_MARKER: &str = "InvalidMarker";
+    /// A tag key or value breaks the tag rules.
+    pub const INVALID_TAG: &str = "InvalidTag";
+    /// A ciphertext is malformed, tampered with, or its context does not match.
+    pub const INVALID_CIPHERTEXT: &str = "InvalidCiphertext";
+    /// The ciphertext was made by another key than the one named.
+    pub const INCORRECT_KEY: &str = "IncorrectKey";
+    /// The key's usage or spec does not allow the operation.
+    pub const INVALID_KEY_USAGE: &str = "InvalidKeyUsage";
+    /// The request asks for something kcm does not support.
+    pub const UNSUPPORTED: &str = "Unsupported";
+    /// A limit was reached.
+    pub const LIMIT_EXCEEDED: &str = "LimitExceeded";
+    /// The resource does not exist (or is not visible to the caller), or the path is unknown.
+    pub const NOT_FOUND: &str = "NotFound";
+    /// The path exists but not with this HTTP method.
+    pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
+    /// The request body is larger than the API accepts.
+    pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
+    /// A name is already taken.
+    pub const ALREADY_EXISTS: &str = "AlreadyExists";
+    /// The caller is authenticated but not allowed to do this.
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// No valid credentials: missing, malformed, unknown, disabled or wrongly signed.
+    pub const UNAUTHENTICATED: &str = "Unauthenticated";
+    /// The resource (or a key above it in the chain) is in a state that forbids this.
+    pub const INVALID_STATE: &str = "InvalidState";
+    /// The store or a keystore cannot be reached; nothing was changed.
+    pub const UNAVAILABLE: &str = "Unavailable";
+    /// A bug or corrupt data; details are in the server log.
+    pub const INTERNAL: &str = "Internal";
+}
+
+/// The HTTP status and REST error code of each core error kind.
+///
+/// This is the one place that decides them. [`ErrorKind`] is `#[non_exhaustive]`, so a
+/// kind added to the core later is reported as `500 Internal` until it is mapped here.
+pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
+    use ErrorKind::*;
+    let bad = StatusCode::BAD_REQUEST;
+    match kind {
+        InvalidInput => (bad, code::INVALID_INPUT),
+        InvalidAliasName => (bad, code::INVALID_ALIAS_NAME),
+        InvalidMarker => (bad, code::INVALID_MARKER),
+        InvalidTag => (bad, code::INVALID_TAG),
+        InvalidCiphertext => (bad, code::INVALID_CIPHERTEXT),
+        IncorrectKey => (bad, code::INCORRECT_KEY),
+        InvalidKeyUsage => (bad, code::INVALID_KEY_USAGE),
+        Unsupported => (bad, code::UNSUPPORTED),
+        LimitExceeded => (bad, code::LIMIT_EXCEEDED),
+        NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND),
+        AlreadyExists => (StatusCode::CONFLICT, code::ALREADY_EXISTS),
+        AccessDenied => (StatusCode::FORBIDDEN, code::ACCESS_DENIED),
+        UnknownAccessKey => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
+        KeyDisabled | InvalidState => (StatusCode::CONFLICT, code::INVALID_STATE),
+        StoreUnavailable | KeystoreUnavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE)
+        }
+        Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
+    }
+}
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "NotFound", "message": "system payments does not exist"}}))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (`InvalidInput`, `NotFound`, `AlreadyExists`,
+    /// `AccessDenied`, `Unauthenticated`, `InvalidState`, `Unavailable`, `Internal`, …).
+    pub code: String,
+    /// Human-readable message naming what was wrong.
+    pub message: String,
+}
+
+/// An error on its way to becoming an HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable error code (see [`code`]).
+    pub code: &'static str,
+    /// Message naming what was wrong; never contains a secret.
+    pub message: String,
+}
+
+impl RestError {
+    /// An error with an explicit status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `400 InvalidInput`.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, message)
+    }
+
+    /// `401 Unauthenticated`.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+    }
+
+    /// `404 NotFound`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
+    }
+
+    /// The response body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl From<Error> for RestError {
+    fn from(e: Error) -> Self {
+        let (status, code) = status_and_code(e.kind());
+        Self::new(status, code, e.message())
+    }
+}
+
+impl From<AuthError> for RestError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Core(core) => core.into(),
+            // The AWS error type is meaningful to AWS clients only; the message already
+            // says what was wrong with the signature.
+            AuthError::Signature { message, .. } => Self::unauthenticated(message),
+        }
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kcm\""),
+            );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_KINDS: [ErrorKind; 18] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::InvalidAliasName,
+        ErrorKind::InvalidMarker,
+        ErrorKind::InvalidTag,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::AccessDenied,
+        ErrorKind::UnknownAccessKey,
+        ErrorKind::InvalidCiphertext,
+        ErrorKind::IncorrectKey,
+        ErrorKind::KeyDisabled,
+        ErrorKind::InvalidState,
+        ErrorKind::InvalidKeyUsage,
+        ErrorKind::Unsupported,
+        ErrorKind::LimitExceeded,
+        ErrorKind::StoreUnavailable,
+        ErrorKind::KeystoreUnavailable,
+        ErrorKind::Internal,
+    ];
+
+    #[test]
+    fn every_kind_has_the_documented_status_and_code() {
+        use ErrorKind::*;
+        for kind in ALL_KINDS {
+            let (status, code) = status_and_code(kind);
+            let expected = match kind {
+                InvalidInput => (400, "InvalidInput"),
+                InvalidAliasName => (400, "InvalidAliasName"),
+                InvalidMarker => (400, "InvalidMarker"),
+                InvalidTag => (400, "InvalidTag"),
+                NotFound => (404, "NotFound"),
+                AlreadyExists => (409, "AlreadyExists"),
+                AccessDenied => (403, "AccessDenied"),
+                UnknownAccessKey => (401, "Unauthenticated"),
+                InvalidCiphertext => (400, "InvalidCiphertext"),
+                IncorrectKey => (400, "IncorrectKey"),
+                KeyDisabled | InvalidState => (409, "InvalidState"),
+                InvalidKeyUsage => (400, "InvalidKeyUsage"),
+                Unsupported => (400, "Unsupported"),
+                LimitExceeded => (400, "LimitExceeded"),
+                StoreUnavailable | KeystoreUnavailable => (503, "Unavailable"),
+                _ => (500, "Internal"),
+            };
+            assert_eq!((status.as_u16(), code), expected, "{kind:?}");
+            // Only dependency and internal failures are 5xx, exactly as the core says.
+            let core_error = Error::new(kind, "x");
+            assert_eq!(
+                status.is_client_error(),
+                core_error.is_client_error(),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn core_errors_keep_their_message() {
+        let e = RestError::from(Error::not_found("system payments does not exist"));
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            serde_json::to_value(e.body()).unwrap(),
+            serde_json::json!({"error": {"code": "NotFound", "message": "system payments does not exist"}})
+        );
+    }
+
+    #[test]
+    fn signature_failures_are_unauthenticated() {
+        let e = RestError::from(AuthError::Signature {
+            error_type: "InvalidSignatureException",
+            message: "the request signature does not match".into(),
+        });
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(e.code, "Unauthenticated");
+        let response = e.into_response();
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry() {
+        let e = RestError::from(Error::new(ErrorKind::StoreUnavailable, "down"));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,441 @@
+//! One handler per route. Each reads and authenticates the request, parses its
+//! JSON, calls one [`kcm_core::service::Service`] method and shapes the answer;
+//! every decision (authorisation, validation, lifecycle) is the core's.
+
+use std::time::Instant;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kcm_core::model::{Role, ALL_ROLES};
+
+use crate::error::{code, ErrorBody, RestError};
+use crate::request::parse_json;
+use crate::types::*;
+use crate::RestApi;
+
+type Outcome = Result<Response, RestError>;
+
+/// The path parameter, or a JSON 400 naming the problem.
+fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
+    param
+        .map(|Path(p)| p)
+        .map_err(|e| RestError::invalid_input(format!("invalid path parameter: {e}")))
+}
+
+fn ok<T: serde::Serialize>(body: T) -> Outcome {
+    Ok(Json(body).into_response())
+}
+
+fn created<T: serde::Serialize>(body: T) -> Outcome {
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+// ---------------------------------------------------------------- tenants
+
+/// Create a tenant (system-admin only).
+///
+/// Creates the tenant with its own root key, a `default` system and a first
+/// tenant-admin access key, whose secret is returned only in this response.
+#[utoipa::path(
+    post, path = "/v1/tenants", tag = "tenants", operation_id = "CreateTenant",
+    request_body = CreateTenantRequest,
+    responses(
+        (status = 201, description = "Tenant created", body = CreateTenantResponse),
+        (status = 400, description = "Invalid name or body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller is not system-admin", body = ErrorBody),
+        (status = 409, description = "A tenant with this name exists", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (req, principal) = api.accept(request).await?;
+        let body: CreateTenantRequest = parse_json(&req.body)?;
+        let new = api.service.create_tenant(&principal, &body.name).await?;
+        created(CreateTenantResponse::from(new))
+    }
+    .await;
+    api.finish("CreateTenant", started, result)
+}
+
+/// List every tenant (system-admin only).
+#[utoipa::path(
+    get, path = "/v1/tenants", tag = "tenants", operation_id = "ListTenants",
+    responses(
+        (status = 200, description = "All tenants", body = TenantList),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller is not system-admin", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (_, principal) = api.accept(request).await?;
+        let tenants = api.service.list_tenants(&principal).await?;
+        ok(TenantList {
+            tenants: tenants.iter().map(Tenant::from).collect(),
+        })
+    }
+    .await;
+    api.finish("ListTenants", started, result)
+}
+
+/// Get one tenant by id or name.
+///
+/// The operator sees every tenant; a tenant's access key sees only its own tenant.
+#[utoipa::path(
+    get, path = "/v1/tenants/{id_or_name}", tag = "tenants", operation_id = "GetTenant",
+    params(("id_or_name" = String, Path, description = "Tenant id (UUID) or name")),
+    responses(
+        (status = 200, description = "The tenant", body = Tenant),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such tenant (or not visible)", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn get_tenant(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, principal) = api.accept(request).await?;
+        let tenant = api.service.get_tenant(&principal, &id).await?;
+        ok(Tenant::from(&tenant))
+    }
+    .await;
+    api.finish("GetTenant", started, result)
+}
+
+// ---------------------------------------------------------------- access keys
+
+fn parse_role(name: &str) -> Result<Role, RestError> {
+    Role::parse(name).ok_or_else(|| {
+        let valid: Vec<&str> = ALL_ROLES.iter().map(|r| r.as_str()).collect();
+        RestError::invalid_input(format!(
+            "unknown role {name:?}: valid roles are {}",
+            valid.join(", ")
+        ))
+    })
+}
+
+/// Create an access key in the caller's tenant (tenant-admin).
+///
+/// The secret access key is returned only in this response.
+#[utoipa::path(
+    post, path = "/v1/access-keys", tag = "access-keys", operation_id = "CreateAccessKey",
+    request_body = CreateAccessKeyRequest,
+    responses(
+        (status = 201, description = "Access key created; the secret is shown once", body = CreatedAccessKey),
+        (status = 400, description = "Unknown role, invalid description or body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
+        (status = 404, description = "The named system does not exist", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (req, principal) = api.accept(request).await?;
+        let body: CreateAccessKeyRequest = parse_json(&req.body)?;
+        let role = parse_role(&body.role)?;
+        let new = api
+            .service
+            .create_access_key(
+                &principal,
+                role,
+                body.system.as_deref(),
+                body.description.unwrap_or_default(),
+            )
+            .await?;
+        created(CreatedAccessKey::from(new))
+    }
+    .await;
+    api.finish("CreateAccessKey", started, result)
+}
+
+/// List the access keys of the caller's tenant (never with secrets).
+#[utoipa::path(
+    get, path = "/v1/access-keys", tag = "access-keys", operation_id = "ListAccessKeys",
+    responses(
+        (status = 200, description = "Access keys, without secrets", body = AccessKeyList),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (_, principal) = api.accept(request).await?;
+        let keys = api.service.list_access_keys(&principal).await?;
+        ok(AccessKeyList {
+            access_keys: keys.iter().map(AccessKey::from).collect(),
+        })
+    }
+    .await;
+    api.finish("ListAccessKeys", started, result)
+}
+
+async fn set_enabled(
+    api: &RestApi,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+    enabled: bool,
+) -> Outcome {
+    let id = path_param(id)?;
+    let (_, principal) = api.accept(request).await?;
+    let info = api
+        .service
+        .set_access_key_enabled(&principal, &id, enabled)
+        .await?;
+    ok(AccessKey::from(&info))
+}
+
+/// Disable an access key of the caller's tenant; it is refused from then on.
+#[utoipa::path(
+    post, path = "/v1/access-keys/{id}/disable", tag = "access-keys", operation_id = "DisableAccessKey",
+    params(("id" = String, Path, description = "Access key id")),
+    responses(
+        (status = 200, description = "The access key, now disabled", body = AccessKey),
+        (status = 400, description = "A key cannot disable itself", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
+        (status = 404, description = "No such access key in the tenant", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn disable_access_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let result = set_enabled(&api, id, request, false).await;
+    api.finish("DisableAccessKey", started, result)
+}
+
+/// Enable an access key of the caller's tenant.
+#[utoipa::path(
+    post, path = "/v1/access-keys/{id}/enable", tag = "access-keys", operation_id = "EnableAccessKey",
+    params(("id" = String, Path, description = "Access key id")),
+    responses(
+        (status = 200, description = "The access key, now enabled", body = AccessKey),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
+        (status = 404, description = "No such access key in the tenant", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn enable_access_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let result = set_enabled(&api, id, request, true).await;
+    api.finish("EnableAccessKey", started, result)
+}
+
+/// Delete an access key of the caller's tenant.
+#[utoipa::path(
+    delete, path = "/v1/access-keys/{id}", tag = "access-keys", operation_id = "DeleteAccessKey",
+    params(("id" = String, Path, description = "Access key id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "A key cannot delete itself", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
+        (status = 404, description = "No such access key in the tenant", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn delete_access_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, principal) = api.accept(request).await?;
+        api.service.delete_access_key(&principal, &id).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+    .await;
+    api.finish("DeleteAccessKey", started, result)
+}
+
+// ---------------------------------------------------------------- systems
+
+/// Register a system in the caller's tenant (tenant-admin).
+///
+/// The system gets a fresh system key wrapped by the tenant's default root key.
+#[utoipa::path(
+    post, path = "/v1/systems", tag = "systems", operation_id = "CreateSystem",
+    request_body = CreateSystemRequest,
+    responses(
+        (status = 201, description = "System created", body = System),
+        (status = 400, description = "Invalid name, kind, description or body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 409, description = "A system with this name exists", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (req, principal) = api.accept(request).await?;
+        let body: CreateSystemRequest = parse_json(&req.body)?;
+        let info = api
+            .service
+            .create_system(
+                &principal,
+                &body.name,
+                body.kind.as_deref().unwrap_or(DEFAULT_SYSTEM_KIND),
+                body.description.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        created(System::from(&info))
+    }
+    .await;
+    api.finish("CreateSystem", started, result)
+}
+
+/// List the systems of the caller's tenant (a scoped key sees only its system).
+#[utoipa::path(
+    get, path = "/v1/systems", tag = "systems", operation_id = "ListSystems",
+    responses(
+        (status = 200, description = "Systems", body = SystemList),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (_, principal) = api.accept(request).await?;
+        let systems = api.service.list_systems(&principal).await?;
+        ok(SystemList {
+            systems: systems.iter().map(System::from).collect(),
+        })
+    }
+    .await;
+    api.finish("ListSystems", started, result)
+}
+
+/// Get one system of the caller's tenant by id or name.
+#[utoipa::path(
+    get, path = "/v1/systems/{id_or_name}", tag = "systems", operation_id = "GetSystem",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
+    responses(
+        (status = 200, description = "The system", body = System),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such system", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn get_system(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, principal) = api.accept(request).await?;
+        let info = api.service.get_system(&principal, &id).await?;
+        ok(System::from(&info))
+    }
+    .await;
+    api.finish("GetSystem", started, result)
+}
+
+// ---------------------------------------------------------------- keychain
+
+/// The caller's keychain: root keys → systems → service keys.
+#[utoipa::path(
+    get, path = "/v1/keychain", tag = "keychain", operation_id = "GetKeychain",
+    responses(
+        (status = 200, description = "The tenant's keychain", body = Keychain),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let result: Outcome = async {
+        let (_, principal) = api.accept(request).await?;
+        let view = api.service.keychain(&principal).await?;
+        ok(Keychain::from(&view))
+    }
+    .await;
+    api.finish("GetKeychain", started, result)
+}
+
+// ---------------------------------------------------------------- meta
+
+/// This API's OpenAPI document (no authentication).
+#[utoipa::path(
+    get, path = "/v1/openapi.json", tag = "meta", operation_id = "GetOpenApi",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)),
+)]
+pub(crate) async fn openapi_json(State(api): State<RestApi>) -> Response {
+    let started = Instant::now();
+    let response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi_json().clone(),
+    )
+        .into_response();
+    api.finish("GetOpenApi", started, Ok(response))
+}
+
+/// Any path under `/v1` that no route serves.
+pub(crate) async fn unknown_path(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let message = format!(
+        "no such API path: {} {}; see /v1/openapi.json",
+        request.method(),
+        request.uri().path()
+    );
+    api.finish("UnknownPath", started, Err(RestError::not_found(message)))
+}
+
+/// A known path called with a method it does not serve.
+pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Request) -> Response {
+    let started = Instant::now();
+    let message = format!(
+        "{} is not allowed on {}; see /v1/openapi.json",
+        request.method(),
+        request.uri().path()
+    );
+    let error = RestError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, message);
+    api.finish("MethodNotAllowed", started, Err(error))
+}
+

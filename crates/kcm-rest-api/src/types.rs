@@ -1,0 +1,422 @@
+//! Request and response bodies of the `/v1` API.
+//!
+//! Field names are snake_case; times are RFC 3339 strings in UTC. Every type is
+//! `Serialize + Deserialize` so that clients (the `kcm` CLI) can reuse them, and
+//! `ToSchema` so that the OpenAPI document describes exactly what is sent.
+
+use kcm_core::model::{Role, TenantRecord, UnixMillis};
+use kcm_core::service::{
+    AccessKeyInfo, KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView, NewAccessKey,
+    NewTenant, SystemInfo,
+};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use zeroize::Zeroize;
+
+/// Formats milliseconds since the Unix epoch as an RFC 3339 UTC timestamp.
+pub fn rfc3339(ms: UnixMillis) -> String {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or_else(|_| {
+            tracing::warn!(ms, "timestamp out of range; shown as the epoch");
+            OffsetDateTime::UNIX_EPOCH
+        });
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// A role name, as accepted and returned by the API (documentation type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleName {
+    /// Everything in the tenant.
+    TenantAdmin,
+    /// Manage keys; no data-plane use.
+    KeyAdmin,
+    /// Cryptographic operations (and reading key metadata).
+    KeyUser,
+    /// Read metadata and audit only.
+    Auditor,
+    /// The operator: manages tenants; cannot use tenant keys.
+    SystemAdmin,
+}
+
+// ---------------------------------------------------------------- tenants
+
+/// Body of `POST /v1/tenants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "acme"}))]
+pub struct CreateTenantRequest {
+    /// Unique tenant name: 1–64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    /// Tenant id (UUID).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// The 12-digit account id used in key ARNs.
+    pub account_id: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&TenantRecord> for Tenant {
+    fn from(t: &TenantRecord) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            account_id: t.account_id.clone(),
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+/// Response of `POST /v1/tenants`: the tenant and its first tenant-admin access key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateTenantResponse {
+    /// The new tenant.
+    pub tenant: Tenant,
+    /// Its first tenant-admin access key; the secret is shown only here.
+    pub access_key: CreatedAccessKey,
+}
+
+impl From<NewTenant> for CreateTenantResponse {
+    fn from(new: NewTenant) -> Self {
+        Self {
+            tenant: Tenant::from(&new.tenant),
+            access_key: CreatedAccessKey::from(new.access_key),
+        }
+    }
+}
+
+/// Response of `GET /v1/tenants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TenantList {
+    /// Every tenant.
+    pub tenants: Vec<Tenant>,
+}
+
+// ---------------------------------------------------------------- access keys
+
+/// Body of `POST /v1/access-keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "key-user", "system": "payments", "description": "payments service"}))]
+pub struct CreateAccessKeyRequest {
+    /// Role of the new key.
+    #[schema(value_type = RoleName)]
+    pub role: String,
+    /// Name or id of the system the key is scoped to; unscoped when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// An access key, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccessKey {
+    /// The public access key id.
+    pub access_key_id: String,
+    /// Role.
+    #[schema(value_type = RoleName)]
+    pub role: String,
+    /// Owning tenant id; `null` for the operator's system-admin keys.
+    pub tenant_id: Option<String>,
+    /// Name of the system the key is scoped to; `null` when unscoped.
+    pub system: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Whether the key may be used.
+    pub enabled: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&AccessKeyInfo> for AccessKey {
+    fn from(k: &AccessKeyInfo) -> Self {
+        Self {
+            access_key_id: k.id.clone(),
+            role: role_name(k.role),
+            tenant_id: k.tenant_id.map(|t| t.to_string()),
+            system: k.system.clone(),
+            description: k.description.clone(),
+            enabled: k.enabled,
+            created_at: rfc3339(k.created_at),
+        }
+    }
+}
+
+fn role_name(role: Role) -> String {
+    role.as_str().to_string()
+}
+
+/// A newly created access key with its secret: the only response that carries one.
+///
+/// The secret is wiped from this value's memory when it is dropped, and its `Debug`
+/// output is redacted.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CreatedAccessKey {
+    /// The key's public details.
+    #[serde(flatten)]
+    pub access_key: AccessKey,
+    /// The secret access key. Shown once: store it now, it cannot be read again.
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for CreatedAccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedAccessKey")
+            .field("access_key", &self.access_key)
+            .field("secret_access_key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Drop for CreatedAccessKey {
+    fn drop(&mut self) {
+        self.secret_access_key.zeroize();
+    }
+}
+
+impl From<NewAccessKey> for CreatedAccessKey {
+    fn from(new: NewAccessKey) -> Self {
+        Self {
+            access_key: AccessKey::from(&new.info),
+            secret_access_key: new.secret.expose_secret().to_string(),
+        }
+    }
+}
+
+/// Response of `GET /v1/access-keys` (never with secrets).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccessKeyList {
+    /// The caller's tenant's access keys (for the operator: the operator's keys).
+    pub access_keys: Vec<AccessKey>,
+}
+
+// ---------------------------------------------------------------- systems
+
+/// The kind given to a system when the request names none.
+pub const DEFAULT_SYSTEM_KIND: &str = "application";
+
+/// Body of `POST /v1/systems`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "payments", "kind": "kubernetes", "description": "payments cluster"}))]
+pub struct CreateSystemRequest {
+    /// Name, unique in the tenant: 1–64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// What kind of environment it is (free text, at most 64 characters); default `application`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(default = "application")]
+    pub kind: Option<String>,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A system: a consumer environment linked to one root key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct System {
+    /// System id (UUID).
+    pub id: String,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Kind of environment.
+    pub kind: String,
+    /// Free text.
+    pub description: String,
+    /// The root key its system key is wrapped by.
+    pub root_key_id: String,
+    /// Lifecycle state of its active system key (`active`, `disabled`, …).
+    #[schema(example = "active")]
+    pub system_key_state: String,
+    /// Version of its active system key.
+    pub system_key_version: u32,
+    /// `connected`, or `locked: <reason>` when a key above it is not usable.
+    #[schema(example = "connected")]
+    pub status: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&SystemInfo> for System {
+    fn from(s: &SystemInfo) -> Self {
+        Self {
+            id: s.record.id.to_string(),
+            name: s.record.name.clone(),
+            kind: s.record.kind.clone(),
+            description: s.record.description.clone(),
+            root_key_id: s.root_key_id.to_string(),
+            system_key_state: s.system_key_state.to_string(),
+            system_key_version: s.record.active_key_version,
+            status: s.status.describe(),
+            created_at: rfc3339(s.record.created_at),
+        }
+    }
+}
+
+/// Response of `GET /v1/systems`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SystemList {
+    /// The systems the caller can see.
+    pub systems: Vec<System>,
+}
+
+// ---------------------------------------------------------------- keychain
+
+/// Response of `GET /v1/keychain`: the caller's tenant as a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Keychain {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its root keys, with the systems and service keys below them.
+    pub root_keys: Vec<KeychainRootKey>,
+}
+
+/// A root key (L1) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeychainRootKey {
+    /// Root key id.
+    pub id: String,
+    /// Keystore instance holding it.
+    pub keystore: String,
+    /// `generated`, `imported` or `external`.
+    #[schema(example = "generated")]
+    pub origin: String,
+    /// Lifecycle state.
+    #[schema(example = "active")]
+    pub state: String,
+    /// Systems linked to it.
+    pub systems: Vec<KeychainSystemNode>,
+}
+
+/// A system (with its system key, L2) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeychainSystemNode {
+    /// System id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// State of its active system key.
+    #[schema(example = "active")]
+    pub state: String,
+    /// Active system key version.
+    pub system_key_version: u32,
+    /// `connected` or `locked: <reason>`.
+    #[schema(example = "connected")]
+    pub status: String,
+    /// Its service keys (L3), destroyed ones excluded.
+    pub service_keys: Vec<KeychainServiceKeyNode>,
+}
+
+/// A service key (L3) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeychainServiceKeyNode {
+    /// Key id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Lifecycle state.
+    #[schema(example = "active")]
+    pub state: String,
+    /// Primary (encrypting) version.
+    pub primary_version: u32,
+    /// Aliases naming it (`alias/…`).
+    pub aliases: Vec<String>,
+}
+
+impl From<&KeychainServiceKey> for KeychainServiceKeyNode {
+    fn from(k: &KeychainServiceKey) -> Self {
+        Self {
+            id: k.id.to_string(),
+            description: k.description.clone(),
+            state: k.state.to_string(),
+            primary_version: k.primary_version,
+            aliases: k.aliases.clone(),
+        }
+    }
+}
+
+impl From<&KeychainSystem> for KeychainSystemNode {
+    fn from(s: &KeychainSystem) -> Self {
+        Self {
+            id: s.id.to_string(),
+            name: s.name.clone(),
+            state: s.state.to_string(),
+            system_key_version: s.system_key_version,
+            status: s.status.clone(),
+            service_keys: s.service_keys.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&KeychainRoot> for KeychainRootKey {
+    fn from(r: &KeychainRoot) -> Self {
+        Self {
+            id: r.id.to_string(),
+            keystore: r.keystore.clone(),
+            origin: r.origin.as_str().to_string(),
+            state: r.state.to_string(),
+            systems: r.systems.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&KeychainView> for Keychain {
+    fn from(v: &KeychainView) -> Self {
+        Self {
+            tenant: Tenant::from(&v.tenant),
+            root_keys: v.roots.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        // Out of range: never panics.
+        assert_eq!(rfc3339(i64::MAX), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn role_names_match_the_core() {
+        for role in kcm_core::model::ALL_ROLES {
+            let doc: RoleName = serde_json::from_value(serde_json::json!(role.as_str())).unwrap();
+            assert_eq!(serde_json::to_value(doc).unwrap(), role.as_str());
+        }
+    }
+
+    #[test]
+    fn created_access_key_is_flat_and_redacted_in_debug() {
+        let key = CreatedAccessKey {
+            access_key: AccessKey {
+                access_key_id: "KCMAAAA".into(),
+                role: "key-user".into(),
+                tenant_id: None,
+                system: None,
+                description: String::new(),
+                enabled: true,
+                created_at: rfc3339(0),
+            },
+            secret_access_key: "s3cr3t".into(),
+        };
+        let json = serde_json::to_value(&key).unwrap();
+        assert_eq!(json["access_key_id"], "KCMAAAA");
+        assert_eq!(json["secret_access_key"], "s3cr3t");
+        assert!(!format!("{key:?}").contains("s3cr3t"));
+    }
+}

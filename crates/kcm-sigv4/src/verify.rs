@@ -1,0 +1,160 @@
+//! Verifying a signed request (the server side).
+
+use http::header::DATE;
+use http::{HeaderMap, Method, Uri};
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+
+use crate::canonical::{canonical_request, string_to_sign};
+use crate::date::{parse_http_date, truncated};
+use crate::{
+    format_amz_date, parse_amz_date, AuthorizationHeader, SigV4Error, SigningKey, TERMINATOR,
+};
+
+/// The clock skew AWS allows between a request's date and the server's clock.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(15);
+
+const X_AMZ_DATE: &str = "x-amz-date";
+const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+
+/// Verifies a request signed with SigV4.
+///
+/// `key` must be derived for `auth.access_key_id`'s secret, `auth.scope.date`,
+/// `expected_region` and `expected_service`. Checks, in order: the scope's
+/// terminator, service and region; the request date (`X-Amz-Date`, else `Date`)
+/// and that its day is the scope date; the clock skew against `now`; that `host`,
+/// the date header and every `x-amz-*` header are signed; `x-amz-content-sha256`
+/// (when present) against the body; and finally the signature, in constant time.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &AuthorizationHeader,
+    key: &SigningKey,
+    expected_region: &str,
+    expected_service: &str,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<(), SigV4Error> {
+    check_scope(auth, expected_region, expected_service)?;
+    let (date_header, request_time) = request_date(headers)?;
+    let amz_date = format_amz_date(request_time);
+    if auth.scope.date != amz_date[..8] {
+        return Err(SigV4Error::ScopeDateMismatch {
+            scope: auth.scope.date.clone(),
+            request: amz_date[..8].to_owned(),
+        });
+    }
+    check_skew(request_time, now, max_skew)?;
+    check_signed_headers(headers, auth, date_header)?;
+
+    let payload_hash = crate::sha256_hex(body);
+    if let Some(claimed) = headers.get(X_AMZ_CONTENT_SHA256) {
+        if !claimed
+            .as_bytes()
+            .eq_ignore_ascii_case(payload_hash.as_bytes())
+        {
+            return Err(SigV4Error::PayloadHashMismatch);
+        }
+    }
+    let creq = canonical_request(method, uri, headers, &auth.signed_headers, &payload_hash)?;
+    let sts = string_to_sign(&amz_date, &auth.scope.to_scope_string(), &creq);
+    let expected = key.sign(sts.as_bytes());
+    if bool::from(expected.ct_eq(&auth.signature)) {
+        Ok(())
+    } else {
+        Err(SigV4Error::SignatureMismatch)
+    }
+}
+
+fn check_scope(
+    auth: &AuthorizationHeader,
+    expected_region: &str,
+    expected_service: &str,
+) -> Result<(), SigV4Error> {
+    let scope = &auth.scope;
+    if scope.terminator != TERMINATOR {
+        return Err(SigV4Error::WrongTerminator(truncated(&scope.terminator)));
+    }
+    if scope.service != expected_service {
+        return Err(SigV4Error::WrongService {
+            expected: expected_service.to_owned(),
+            got: truncated(&scope.service),
+        });
+    }
+    if scope.region != expected_region {
+        return Err(SigV4Error::WrongRegion {
+            expected: expected_region.to_owned(),
+            got: truncated(&scope.region),
+        });
+    }
+    Ok(())
+}
+
+fn text(v: &http::HeaderValue) -> Result<&str, SigV4Error> {
+    v.to_str()
+        .map_err(|_| SigV4Error::InvalidDate("<non-ASCII>".into()))
+}
+
+/// The date header used (`x-amz-date` or `date`) and the time it gives.
+fn request_date(headers: &HeaderMap) -> Result<(&'static str, OffsetDateTime), SigV4Error> {
+    if let Some(v) = headers.get(X_AMZ_DATE) {
+        Ok((X_AMZ_DATE, parse_amz_date(text(v)?.trim())?))
+    } else if let Some(v) = headers.get(DATE) {
+        Ok(("date", parse_http_date(text(v)?.trim())?))
+    } else {
+        Err(SigV4Error::MissingDate)
+    }
+}
+
+fn check_skew(
+    request: OffsetDateTime,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<(), SigV4Error> {
+    let skew_minutes = max_skew.whole_minutes();
+    if request < now - max_skew {
+        return Err(SigV4Error::Expired {
+            request: format_amz_date(request),
+            earliest: format_amz_date(now - max_skew),
+            now: format_amz_date(now),
+            skew_minutes,
+        });
+    }
+    if request > now + max_skew {
+        return Err(SigV4Error::NotYetCurrent {
+            request: format_amz_date(request),
+            latest: format_amz_date(now + max_skew),
+            now: format_amz_date(now),
+            skew_minutes,
+        });
+    }
+    Ok(())
+}
+
+fn check_signed_headers(
+    headers: &HeaderMap,
+    auth: &AuthorizationHeader,
+    date_header: &str,
+) -> Result<(), SigV4Error> {
+    let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    for required in ["host", date_header] {
+        if !signed(required) {
+            return Err(SigV4Error::HeaderNotSigned(required.to_owned()));
+        }
+    }
+    for name in headers.keys() {
+        let name = name.as_str();
+        if name.starts_with("x-amz-") && !signed(name) {
+            return Err(SigV4Error::HeaderNotSigned(name.to_owned()));
+        }
+    }
+    if signed("authorization") {
+        return Err(SigV4Error::MalformedAuthorization(
+            "The Authorization header cannot be a signed header.".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,535 @@
+//! Management commands: keys and aliases (through the AWS KMS API), tenants, access
+//! keys, systems and the keychain (through `/v1`).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::client::Clients;
+use super::output;
+use super::ClientOptions;
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+/// `kcm key …`
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create a symmetric key (AES-256) in your system.
+    Create {
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Tag as KEY=VALUE (repeatable).
+        #[arg(long = "tag", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// List your keys.
+    List,
+    /// Show a key (id, ARN, alias or alias ARN).
+    Describe {
+        /// The key.
+        key: String,
+    },
+    /// Enable a disabled key.
+    Enable {
+        /// The key.
+        key: String,
+    },
+    /// Disable a key: every operation with it is refused until it is enabled.
+    Disable {
+        /// The key.
+        key: String,
+    },
+    /// Schedule deletion after a waiting period (7–30 days).
+    ScheduleDeletion {
+        /// The key.
+        key: String,
+        /// Waiting period in days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// Cancel a scheduled deletion (the key becomes disabled).
+    CancelDeletion {
+        /// The key.
+        key: String,
+    },
+    /// Rotate now: a new key version encrypts from now on; old ciphertexts still decrypt.
+    Rotate {
+        /// The key.
+        key: String,
+    },
+    /// Turn on automatic rotation.
+    EnableRotation {
+        /// The key.
+        key: String,
+        /// Rotation period in days (90–2560).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Turn off automatic rotation.
+    DisableRotation {
+        /// The key.
+        key: String,
+    },
+    /// Show automatic rotation settings and past rotations.
+    Rotations {
+        /// The key.
+        key: String,
+    },
+}
+
+impl KeyArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let f = self.client.output;
+        match self.command {
+            KeyCommand::Create { description, tags } => {
+                let tags: Vec<Value> = tags
+                    .into_iter()
+                    .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
+                    .collect();
+                let out = c
+                    .kms("CreateKey", json!({"Description": description, "Tags": tags}))
+                    .await?;
+                output::object(f, &out["KeyMetadata"]);
+            }
+            KeyCommand::List => {
+                let mut keys = Vec::new();
+                let mut marker: Option<String> = None;
+                loop {
+                    let mut req = json!({"Limit": 1000});
+                    if let Some(m) = &marker {
+                        req["Marker"] = json!(m);
+                    }
+                    let page = c.kms("ListKeys", req).await?;
+                    keys.extend(page["Keys"].as_array().cloned().unwrap_or_default());
+                    match page["NextMarker"].as_str() {
+                        Some(m) if page["Truncated"] == json!(true) => marker = Some(m.to_string()),
+                        _ => break,
+                    }
+                }
+                let mut rows = Vec::new();
+                for k in &keys {
+                    let meta = c.kms("DescribeKey", json!({"KeyId": k["KeyId"]})).await?;
+                    rows.push(meta["KeyMetadata"].clone());
+                }
+                output::table(f, &json!({"Keys": rows}), &rows, &["KeyId", "KeyState", "Description"]);
+            }
+            KeyCommand::Describe { key } => {
+                let out = c.kms("DescribeKey", json!({"KeyId": key})).await?;
+                output::object(f, &out["KeyMetadata"]);
+            }
+            KeyCommand::Enable { key } => done(&c, f, "EnableKey", &key, "enabled").await?,
+            KeyCommand::Disable { key } => done(&c, f, "DisableKey", &key, "disabled").await?,
+            KeyCommand::ScheduleDeletion { key, days } => {
+                let out = c
+                    .kms("ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": days}))
+                    .await?;
+                output::object(f, &out);
+            }
+            KeyCommand::CancelDeletion { key } => {
+                let out = c.kms("CancelKeyDeletion", json!({"KeyId": key})).await?;
+                output::object(f, &out);
+            }
+            KeyCommand::Rotate { key } => {
+                let out = c.kms("RotateKeyOnDemand", json!({"KeyId": key})).await?;
+                output::object(f, &out);
+            }
+            KeyCommand::EnableRotation { key, days } => {
+                c.kms("EnableKeyRotation", json!({"KeyId": key, "RotationPeriodInDays": days}))
+                    .await?;
+                let out = c.kms("GetKeyRotationStatus", json!({"KeyId": key})).await?;
+                output::object(f, &out);
+            }
+            KeyCommand::DisableRotation { key } => {
+                done(&c, f, "DisableKeyRotation", &key, "automatic rotation disabled").await?
+            }
+            KeyCommand::Rotations { key } => {
+                let status = c.kms("GetKeyRotationStatus", json!({"KeyId": key})).await?;
+                let list = c.kms("ListKeyRotations", json!({"KeyId": key})).await?;
+                output::object(f, &json!({"Status": status, "Rotations": list["Rotations"]}));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+async fn done(c: &Clients, f: output::Format, op: &str, key: &str, what: &str) -> Result<()> {
+    c.kms(op, json!({"KeyId": key})).await?;
+    output::object(f, &json!({"KeyId": key, "result": what}));
+    Ok(())
+}
+
+/// `kcm alias …`
+#[derive(Args, Debug)]
+pub struct AliasArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: AliasCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AliasCommand {
+    /// Create alias NAME (alias/…) for KEY.
+    Create {
+        /// Alias name, starting with alias/.
+        name: String,
+        /// Key id or ARN.
+        key: String,
+    },
+    /// Point alias NAME at another KEY.
+    Update {
+        /// Alias name.
+        name: String,
+        /// Key id or ARN.
+        key: String,
+    },
+    /// Delete alias NAME.
+    Delete {
+        /// Alias name.
+        name: String,
+    },
+    /// List aliases.
+    List,
+}
+
+impl AliasArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let f = self.client.output;
+        match self.command {
+            AliasCommand::Create { name, key } => {
+                c.kms("CreateAlias", json!({"AliasName": name, "TargetKeyId": key})).await?;
+                output::object(f, &json!({"AliasName": name, "TargetKeyId": key}));
+            }
+            AliasCommand::Update { name, key } => {
+                c.kms("UpdateAlias", json!({"AliasName": name, "TargetKeyId": key})).await?;
+                output::object(f, &json!({"AliasName": name, "TargetKeyId": key}));
+            }
+            AliasCommand::Delete { name } => {
+                c.kms("DeleteAlias", json!({"AliasName": name})).await?;
+                output::object(f, &json!({"AliasName": name, "result": "deleted"}));
+            }
+            AliasCommand::List => {
+                let out = c.kms("ListAliases", json!({"Limit": 100})).await?;
+                let rows = out["Aliases"].as_array().cloned().unwrap_or_default();
+                output::table(f, &out, &rows, &["AliasName", "TargetKeyId"]);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `kcm tenant …`
+#[derive(Args, Debug)]
+pub struct TenantArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: TenantCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant with its root key, default system and first tenant-admin key.
+    Create {
+        /// Tenant name.
+        name: String,
+    },
+    /// List tenants.
+    List,
+    /// Show a tenant.
+    Show {
+        /// Tenant id or name.
+        tenant: String,
+    },
+}
+
+impl TenantArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let f = self.client.output;
+        match self.command {
+            TenantCommand::Create { name } => {
+                let out = c.post("/v1/tenants", json!({"name": name})).await?;
+                output::object(f, &out);
+                if f == output::Format::Text {
+                    eprintln!("note: the secret access key is shown only once; store it now.");
+                }
+            }
+            TenantCommand::List => {
+                let out = c.get("/v1/tenants").await?;
+                let rows = out["tenants"].as_array().cloned().unwrap_or_default();
+                output::table(f, &out, &rows, &["id", "name", "account_id"]);
+            }
+            TenantCommand::Show { tenant } => {
+                output::object(f, &c.get(&format!("/v1/tenants/{tenant}")).await?);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `kcm access-key …`
+#[derive(Args, Debug)]
+pub struct AccessKeyArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: AccessKeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccessKeyCommand {
+    /// Create an access key (its secret is shown once).
+    Create {
+        /// tenant-admin, key-admin, key-user or auditor.
+        #[arg(long)]
+        role: String,
+        /// Restrict the key to one system (name or id).
+        #[arg(long)]
+        system: Option<String>,
+        /// Description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List access keys.
+    List,
+    /// Disable an access key.
+    Disable {
+        /// Access key id.
+        id: String,
+    },
+    /// Enable an access key.
+    Enable {
+        /// Access key id.
+        id: String,
+    },
+    /// Delete an access key.
+    Delete {
+        /// Access key id.
+        id: String,
+    },
+}
+
+impl AccessKeyArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let f = self.client.output;
+        match self.command {
+            AccessKeyCommand::Create {
+                role,
+                system,
+                description,
+            } => {
+                let out = c
+                    .post(
+                        "/v1/access-keys",
+                        json!({"role": role, "system": system, "description": description}),
+                    )
+                    .await?;
+                output::object(f, &out);
+            }
+            AccessKeyCommand::List => {
+                let out = c.get("/v1/access-keys").await?;
+                let rows = out["access_keys"].as_array().cloned().unwrap_or_default();
+                output::table(f, &out, &rows, &["access_key_id", "role", "system", "enabled", "description"]);
+            }
+            AccessKeyCommand::Disable { id } => {
+                output::object(f, &c.post(&format!("/v1/access-keys/{id}/disable"), json!({})).await?)
+            }
+            AccessKeyCommand::Enable { id } => {
+                output::object(f, &c.post(&format!("/v1/access-keys/{id}/enable"), json!({})).await?)
+            }
+            AccessKeyCommand::Delete { id } => {
+                c.delete(&format!("/v1/access-keys/{id}")).await?;
+                output::object(f, &json!({"access_key_id": id, "result": "deleted"}));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `kcm system …`
+#[derive(Args, Debug)]
+pub struct SystemArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: SystemCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Register a system, linked to your tenant's root key.
+    Create {
+        /// System name.
+        name: String,
+        /// Kind (kubernetes, storage, application, …).
+        #[arg(long, default_value = "application")]
+        kind: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List systems.
+    List,
+    /// Show a system.
+    Show {
+        /// System id or name.
+        system: String,
+    },
+}
+
+impl SystemArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let f = self.client.output;
+        match self.command {
+            SystemCommand::Create {
+                name,
+                kind,
+                description,
+            } => {
+                let out = c
+                    .post("/v1/systems", json!({"name": name, "kind": kind, "description": description}))
+                    .await?;
+                output::object(f, &out);
+            }
+            SystemCommand::List => {
+                let out = c.get("/v1/systems").await?;
+                let rows = out["systems"].as_array().cloned().unwrap_or_default();
+                output::table(f, &out, &rows, &["id", "name", "kind", "status"]);
+            }
+            SystemCommand::Show { system } => {
+                output::object(f, &c.get(&format!("/v1/systems/{system}")).await?)
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `kcm keychain …`
+#[derive(Args, Debug)]
+pub struct KeychainArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    #[command(subcommand)]
+    command: KeychainCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeychainCommand {
+    /// Draw the tree: root keys → systems → service keys, with states.
+    Show,
+}
+
+impl KeychainArgs {
+    /// Runs the command.
+    pub async fn run(self) -> Result<ExitCode> {
+        let c = Clients::new(&self.client)?;
+        let KeychainCommand::Show = self.command;
+        let out = c.get("/v1/keychain").await?;
+        if self.client.output == output::Format::Json {
+            output::object(self.client.output, &out);
+        } else {
+            print!("{}", draw_keychain(&out)?);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("?")
+}
+
+/// Renders the keychain JSON as an indented tree.
+fn draw_keychain(v: &Value) -> Result<String> {
+    let Some(roots) = v["root_keys"].as_array() else {
+        bail!("unexpected keychain response: no root_keys");
+    };
+    let mut out = format!("tenant {} ({})\n", s(&v["tenant"]["name"]), s(&v["tenant"]["id"]));
+    for (ri, root) in roots.iter().enumerate() {
+        let last_root = ri + 1 == roots.len();
+        let (branch, indent) = if last_root { ("└─", "   ") } else { ("├─", "│  ") };
+        out += &format!(
+            "{branch} root key {} [{}] keystore={} origin={}\n",
+            s(&root["id"]),
+            s(&root["state"]),
+            s(&root["keystore"]),
+            s(&root["origin"])
+        );
+        let systems = root["systems"].as_array().cloned().unwrap_or_default();
+        for (si, sys) in systems.iter().enumerate() {
+            let last_sys = si + 1 == systems.len();
+            let (b2, i2) = if last_sys { ("└─", "   ") } else { ("├─", "│  ") };
+            out += &format!(
+                "{indent}{b2} system {} [{}] system key v{} [{}]\n",
+                s(&sys["name"]),
+                s(&sys["status"]),
+                sys["system_key_version"],
+                s(&sys["state"])
+            );
+            let keys = sys["service_keys"].as_array().cloned().unwrap_or_default();
+            for (ki, key) in keys.iter().enumerate() {
+                let b3 = if ki + 1 == keys.len() { "└─" } else { "├─" };
+                let aliases: Vec<&str> = key["aliases"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                let aliases = if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", aliases.join(","))
+                };
+                out += &format!(
+                    "{indent}{i2}{b3} key {} [{}] v{}{aliases}\n",
+                    s(&key["id"]),
+                    s(&key["state"]),
+                    key["primary_version"]
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keychain_tree_shows_every_level() {
+        let v = json!({
+            "tenant": {"id": "t1", "name": "acme"},
+            "root_keys": [{"id": "r1", "state": "active", "keystore": "software", "origin": "generated",
+                "systems": [{"name": "default", "status": "connected", "system_key_version": 1, "state": "active",
+                    "service_keys": [{"id": "k1", "state": "active", "primary_version": 2, "aliases": ["alias/app"]}]}]}]
+        });
+        let text = draw_keychain(&v).unwrap();
+        assert!(text.contains("tenant acme"));
+        assert!(text.contains("root key r1 [active]"));
+        assert!(text.contains("system default [connected]"));
+        assert!(text.contains("key k1 [active] v2 alias/app"), "{text}");
+    }
+}

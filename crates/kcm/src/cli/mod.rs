@@ -1,0 +1,136 @@
+//! The command line: `kcm serve` and the client commands.
+
+mod bench;
+mod client;
+mod envelope;
+mod manage;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// kcm — the key chain manager: a self-hosted key management service.
+///
+/// Run `kcm serve` to start the server; every other command is a client of a
+/// running server (by default http://127.0.0.1:8990, with the credentials in
+/// ./kcm-data/credentials).
+#[derive(Parser, Debug)]
+#[command(name = "kcm", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every client command takes.
+#[derive(Args, Debug, Clone)]
+pub struct ClientOptions {
+    /// Server URL.
+    #[arg(long, global = true, env = "KCM_ENDPOINT", default_value = "http://127.0.0.1:8990")]
+    pub endpoint: String,
+    /// Profile in the credentials file.
+    #[arg(long, global = true, env = "KCM_PROFILE", default_value = "default")]
+    pub profile: String,
+    /// Credentials file (AWS shared-credentials format). Default: $KCM_CREDENTIALS_FILE,
+    /// $AWS_SHARED_CREDENTIALS_FILE, or ./kcm-data/credentials.
+    #[arg(long, global = true)]
+    pub credentials_file: Option<PathBuf>,
+    /// Region used to sign requests.
+    #[arg(long, global = true, env = "KCM_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = output::Format::Text)]
+    pub output: output::Format,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Service keys (the "KMS keys" of the AWS API).
+    Key(manage::KeyArgs),
+    /// Aliases of service keys.
+    Alias(manage::AliasArgs),
+    /// Tenants (system-admin).
+    Tenant(manage::TenantArgs),
+    /// Access keys of your tenant.
+    #[command(name = "access-key")]
+    AccessKey(manage::AccessKeyArgs),
+    /// Systems of your tenant.
+    System(manage::SystemArgs),
+    /// Your tenant's keychain.
+    Keychain(manage::KeychainArgs),
+    /// Encrypt a file or stdin with a fresh data key (envelope encryption, streamed).
+    Encrypt(envelope::EncryptArgs),
+    /// Decrypt a file or stdin made by `kcm encrypt`.
+    Decrypt(envelope::DecryptArgs),
+    /// Load generator: drive Encrypt, Decrypt or GenerateDataKey and report throughput
+    /// and latency percentiles.
+    Bench(bench::BenchArgs),
+    /// Serve a minimal HTTP server that answers every POST with a fixed 200 body
+    /// (the baseline `kcm bench` compares kcm with).
+    #[command(hide = true)]
+    BenchBaseline(bench::BaselineArgs),
+}
+
+/// Arguments of `kcm serve`.
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Data directory (embedded store, software keystore, credentials file).
+    #[arg(long, env = "KCM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (host:port).
+    #[arg(long, env = "KCM_LISTEN")]
+    listen: Option<String>,
+    /// TOML configuration file (see README for every key).
+    #[arg(long, env = "KCM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let mut settings = Settings::load(args.config.as_deref())?;
+            if let Some(d) = args.data_dir {
+                settings.data_dir = d;
+            }
+            if let Some(l) = args.listen {
+                settings.listen = l;
+            }
+            settings.validate()?;
+            init_logging(&settings.log, settings.log_format == "json");
+            runtime()?.block_on(crate::serve::run(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(c) => runtime()?.block_on(c.run()),
+        Command::Alias(c) => runtime()?.block_on(c.run()),
+        Command::Tenant(c) => runtime()?.block_on(c.run()),
+        Command::AccessKey(c) => runtime()?.block_on(c.run()),
+        Command::System(c) => runtime()?.block_on(c.run()),
+        Command::Keychain(c) => runtime()?.block_on(c.run()),
+        Command::Encrypt(a) => runtime()?.block_on(a.run()),
+        Command::Decrypt(a) => runtime()?.block_on(a.run()),
+        Command::Bench(a) => runtime()?.block_on(a.run()),
+        Command::BenchBaseline(a) => runtime()?.block_on(a.run()),
+    }
+}

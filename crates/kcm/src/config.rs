@@ -1,0 +1,204 @@
+//! Server settings: built-in defaults, then the TOML file, then `KCM_*` environment
+//! variables, then command-line flags (each overriding the one before).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// The `[tls]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// The `[keystore]` table: the software keystore's master key.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeystoreSettings {
+    /// Master key file (default `<data-dir>/master.key`). Ignored when a passphrase is set.
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// Everything `kcm serve` can be configured with. Field names are the TOML keys;
+/// each also has a `KCM_<UPPER_NAME>` environment variable.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Data directory: embedded store, software keystore, credentials file.
+    pub data_dir: PathBuf,
+    /// Listen address (`host:port`).
+    pub listen: String,
+    /// Region in ARNs and SigV4 scopes.
+    pub region: String,
+    /// Log filter (`info`, `kcm=debug`, …).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Revocation bound in milliseconds (DESIGN.md §2).
+    pub revocation_bound_ms: u64,
+    /// Seconds in a "day" for deletion windows and rotation periods. Testing only.
+    pub day_seconds: f64,
+    /// How often background work (deletions, rotations) runs, in milliseconds.
+    pub scheduler_interval_ms: u64,
+    /// TLS.
+    pub tls: TlsSettings,
+    /// Software keystore.
+    pub keystore: KeystoreSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./kcm-data"),
+            listen: "127.0.0.1:8990".into(),
+            region: "us-east-1".into(),
+            log: "info".into(),
+            log_format: "text".into(),
+            revocation_bound_ms: 1000,
+            day_seconds: 86_400.0,
+            scheduler_interval_ms: 1000,
+            tls: TlsSettings::default(),
+            keystore: KeystoreSettings::default(),
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, into: &mut T) -> Result<()>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(v) = env(name) {
+        *into = v
+            .parse()
+            .map_err(|e| anyhow::anyhow!("environment variable {name}={v:?} is invalid: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Loads settings: defaults, then `config` (TOML), then the environment.
+    /// Flags are applied by the caller afterwards.
+    pub fn load(config: Option<&Path>) -> Result<Settings> {
+        let mut s = match config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("config file {} is invalid", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        if let Some(v) = env("KCM_DATA_DIR") {
+            s.data_dir = v.into();
+        }
+        if let Some(v) = env("KCM_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = env("KCM_REGION") {
+            s.region = v;
+        }
+        if let Some(v) = env("KCM_LOG") {
+            s.log = v;
+        }
+        if let Some(v) = env("KCM_LOG_FORMAT") {
+            s.log_format = v;
+        }
+        env_parse("KCM_REVOCATION_BOUND_MS", &mut s.revocation_bound_ms)?;
+        env_parse("KCM_DAY_SECONDS", &mut s.day_seconds)?;
+        env_parse("KCM_SCHEDULER_INTERVAL_MS", &mut s.scheduler_interval_ms)?;
+        if let Some(v) = env("KCM_TLS_CERT") {
+            s.tls.cert = Some(v.into());
+        }
+        if let Some(v) = env("KCM_TLS_KEY") {
+            s.tls.key = Some(v.into());
+        }
+        if let Some(v) = env("KCM_MASTER_KEY_FILE") {
+            s.keystore.master_key_file = Some(v.into());
+        }
+        Ok(s)
+    }
+
+    /// Checks values that would otherwise fail later and less clearly.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.day_seconds > 0.0 && self.day_seconds.is_finite()) {
+            bail!("day_seconds must be a positive number, got {}", self.day_seconds);
+        }
+        if self.revocation_bound_ms == 0 {
+            bail!("revocation_bound_ms must be at least 1");
+        }
+        if self.scheduler_interval_ms == 0 {
+            bail!("scheduler_interval_ms must be at least 1");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be text or json, got {:?}", self.log_format);
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");
+        }
+        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bail!("region {:?} is invalid", self.region);
+        }
+        Ok(())
+    }
+
+    /// The revocation bound.
+    pub fn revocation_bound(&self) -> Duration {
+        Duration::from_millis(self.revocation_bound_ms)
+    }
+
+    /// The configured length of a day.
+    pub fn day(&self) -> Duration {
+        Duration::from_secs_f64(self.day_seconds)
+    }
+
+    /// The background work interval.
+    pub fn scheduler_interval(&self) -> Duration {
+        Duration::from_millis(self.scheduler_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_file_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nday_seconds = 0.5\n[tls]\n").unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.day_seconds, 0.5);
+        assert_eq!(s.region, "us-east-1");
+        std::fs::write(&path, "lissten = \"x\"\n").unwrap();
+        let err = format!("{:#}", Settings::load(Some(&path)).unwrap_err());
+        assert!(err.contains("lissten"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_bad_setting() {
+        let s = Settings {
+            day_seconds: 0.0,
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("day_seconds"));
+        let s = Settings {
+            tls: TlsSettings {
+                cert: Some("c.pem".into()),
+                key: None,
+            },
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("TLS"));
+    }
+}

@@ -1,0 +1,195 @@
+//! `kcm serve`: wires the store, keystore, core and front doors together and runs
+//! the HTTP(S) server until SIGTERM or Ctrl-C.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use kcm_core::config::ServiceConfig;
+use kcm_core::keystore::KeystoreProvider;
+use kcm_core::secret::SecretString;
+use kcm_core::service::{BootstrapCredentials, Service};
+use kcm_frontdoor::{Authenticator, Metrics};
+use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
+use kcm_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+/// Name of the embedded database file in the data directory.
+pub const DB_FILE: &str = "kcm.db";
+/// Name of the bootstrap credentials file in the data directory.
+pub const CREDENTIALS_FILE: &str = "credentials";
+
+/// State of the unauthenticated operational endpoints.
+#[derive(Clone)]
+struct Ops {
+    service: Arc<Service>,
+    metrics: Arc<Metrics>,
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
+    match ops.service.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+    }
+}
+
+async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ops.metrics.render(),
+    )
+}
+
+/// The whole HTTP application: operational endpoints, `/v1`, and the AWS API on `/`.
+pub fn app(service: Arc<Service>) -> Router {
+    let metrics = Arc::new(Metrics::default());
+    let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
+    let aws = kcm_aws_api::AwsApi::new(Arc::clone(&service), Arc::clone(&auth), Arc::clone(&metrics));
+    let rest = kcm_rest_api::RestApi::new(Arc::clone(&service), auth, Arc::clone(&metrics));
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(Ops { service, metrics })
+        .merge(kcm_aws_api::router(aws))
+        .merge(kcm_rest_api::router(rest))
+}
+
+/// Opens the data directory and builds the core over it.
+pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
+    let dir = &settings.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let store = SqliteStore::open(&dir.join(DB_FILE))
+        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    let source = match std::env::var("KCM_MASTER_PASSPHRASE") {
+        Ok(passphrase) if !passphrase.is_empty() => {
+            // Keep the passphrase out of the environment of anything we might start.
+            std::env::remove_var("KCM_MASTER_PASSPHRASE");
+            MasterKeySource::Passphrase(SecretString::new(passphrase))
+        }
+        _ => MasterKeySource::File(
+            settings
+                .keystore
+                .master_key_file
+                .clone()
+                .unwrap_or_else(|| dir.join("master.key")),
+        ),
+    };
+    let keystore = SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), Arc::new(keystore));
+    let config = ServiceConfig {
+        region: settings.region.clone(),
+        revocation_bound: settings.revocation_bound(),
+        day: settings.day(),
+        default_keystore: "software".into(),
+    };
+    let service = Service::new(Arc::new(store), keystores, config)
+        .map_err(|e| anyhow::anyhow!("cannot start the service: {e}"))?;
+    Ok(Arc::new(service))
+}
+
+/// Writes the bootstrap credentials in the AWS shared-credentials format, mode 0600,
+/// atomically (temporary file, fsync, rename).
+pub fn write_credentials(path: &Path, creds: &BootstrapCredentials) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut text = zeroize::Zeroizing::new(String::new());
+    for (profile, (id, secret)) in [
+        ("default", &creds.tenant_admin),
+        ("system-admin", &creds.system_admin),
+    ] {
+        text.push_str(&format!(
+            "[{profile}]\naws_access_key_id = {id}\naws_secret_access_key = {}\n\n",
+            secret.expose_secret()
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(settings: Settings) -> Result<()> {
+    let service = open_service(&settings).await?;
+    let credentials = settings.data_dir.join(CREDENTIALS_FILE);
+    let fresh = service
+        .bootstrap_if_fresh(|creds| write_credentials(&credentials, creds))
+        .await
+        .map_err(|e| anyhow::anyhow!("first-start bootstrap failed: {e}"))?;
+    if fresh {
+        tracing::info!(
+            path = %credentials.display(),
+            "first start: created the default tenant; its tenant-admin (profile default) and the operator's system-admin (profile system-admin) credentials are in this file"
+        );
+    }
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let local = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
+    let app = app(Arc::clone(&service));
+    match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => {
+            let acceptor = crate::tls::acceptor(cert, key)?;
+            tracing::info!(address = %local, "kcm listening (HTTPS)");
+            crate::tls::serve(listener, acceptor, app, shutdown_signal()).await?;
+        }
+        _ => {
+            tracing::info!(address = %local, "kcm listening (HTTP)");
+            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("server failed")?;
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = background.await;
+    tracing::info!("stopped");
+    Ok(())
+}

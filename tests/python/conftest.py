@@ -1,0 +1,115 @@
+"""Fixtures for the kcm integration tests.
+
+* `server`      - one `kcm serve` for the whole session (real "days": nothing expires by itself).
+* `fast_server` - one `kcm serve` for the whole session with KCM_DAY_SECONDS=0.05, for
+                  deletion windows that end and automatic rotation that comes due.
+* `spawn_server`- a factory for extra servers owned by one test (restart, kill -9, disk scans);
+                  every server it made is stopped when the test ends.
+* `kms`         - boto3 KMS client of the session server's `[default]` profile (tenant-admin).
+* `new_key`     - creates a key on the session server (keys are left behind: the session
+                  server's data dir is discarded at the end).
+* `other_tenant`- a second tenant on the session server, with its tenant-admin KMS client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kcmtest import FAST_DAY_SECONDS, Server, ServerStartError, unique  # noqa: E402
+
+
+def pytest_configure(config):
+    # Never let a developer's own AWS configuration leak into the tests.
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"):
+        os.environ.pop(var, None)
+
+
+@pytest.fixture(scope="session")
+def tmp_root():
+    d = Path(tempfile.mkdtemp(prefix="kcm-pytest-"))
+    yield d
+    if os.environ.get("KCM_TEST_KEEP") != "1":
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _start(root: Path, name: str, env: dict | None = None) -> Server:
+    srv = Server(root / name / "data", root / name / "logs", env=env, name=name)
+    try:
+        srv.start()
+    except ServerStartError as e:
+        pytest.fail(str(e), pytrace=False)
+    return srv
+
+
+@pytest.fixture(scope="session")
+def server(tmp_root):
+    srv = _start(tmp_root, "session")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_server(tmp_root):
+    srv = _start(tmp_root, "fast", env={"KCM_DAY_SECONDS": str(FAST_DAY_SECONDS)})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def spawn_server(tmp_path):
+    """Factory: spawn_server(data_dir=None, env=None, start=True) -> Server.
+
+    Servers are stopped (SIGTERM, then SIGKILL after 10 s) when the test ends."""
+    made: list[Server] = []
+
+    def make(data_dir: Path | None = None, env: dict | None = None, start: bool = True) -> Server:
+        name = f"extra{len(made)}"
+        srv = Server(Path(data_dir) if data_dir else tmp_path / name / "data", tmp_path / name / "logs",
+                     env=env, name=name)
+        made.append(srv)
+        if start:
+            try:
+                srv.start()
+            except ServerStartError as e:
+                pytest.fail(str(e), pytrace=False)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def kms(server):
+    return server.client("default")
+
+
+@pytest.fixture
+def new_key(kms):
+    """new_key(**create_key_kwargs) -> KeyId of a fresh key on the session server."""
+
+    def make(**kw):
+        kw.setdefault("Description", unique("key"))
+        return kms.create_key(**kw)["KeyMetadata"]["KeyId"]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def other_tenant(server):
+    """A second tenant (created via /v1/tenants as system-admin) and a KMS client for it."""
+    body = server.create_tenant(unique("other"))
+    ak = body["access_key"]
+    return {"tenant": body["tenant"], "access_key": ak, "kms": server.client_for(ak)}

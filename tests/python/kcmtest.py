@@ -1,0 +1,500 @@
+"""Helpers for the kcm integration tests: starting real `kcm serve` processes,
+talking to them with boto3 / requests, and hand-made SigV4 signing.
+
+Everything here binds and connects to 127.0.0.1 only, and every wait loop is
+bounded in both count and time.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import contextlib
+import ctypes
+import datetime as _dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REPO = Path(__file__).resolve().parents[2]
+KCM_BIN = Path(os.environ.get("KCM_BIN", str(REPO / "target" / "release" / "kcm")))
+REGION = "us-east-1"
+# Length of a "day" on the `fast_server` (deletion windows, rotation periods).
+FAST_DAY_SECONDS = 0.05
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+KEY_ARN_RE = re.compile(
+    r"^arn:aws:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>"
+    + UUID_RE.pattern
+    + r")$"
+)
+ALIAS_ARN_RE = re.compile(r"^arn:aws:kms:[a-z0-9-]+:\d{12}:alias/.+$")
+
+# Environment given to every server unless a test overrides it.
+BASE_SERVER_ENV = {
+    "KCM_SCHEDULER_INTERVAL_MS": "100",
+    "KCM_REGION": REGION,
+    "KCM_LOG": os.environ.get("KCM_TEST_LOG", "info"),
+}
+
+_BOTO_SESSION = boto3.session.Session()
+_BOTO_LOCK = threading.Lock()
+
+
+def unique(prefix: str = "t") -> str:
+    """A short unique name, safe for aliases, tenant and system names."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (bind to port 0 and read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
+    """Make the server die with the test process, so no server is orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+def read_credentials(path: Path) -> dict[str, tuple[str, str]]:
+    """Profiles of an AWS shared-credentials file: name -> (access key id, secret)."""
+    cp = configparser.ConfigParser()
+    cp.read(path)
+    out = {}
+    for section in cp.sections():
+        name = section
+        if name.startswith("profile "):
+            name = name[len("profile ") :]
+        kid = cp.get(section, "aws_access_key_id", fallback=None)
+        sec = cp.get(section, "aws_secret_access_key", fallback=None)
+        if kid and sec:
+            out[name.strip()] = (kid.strip(), sec.strip())
+    return out
+
+
+# ---------------------------------------------------------------------------
+# SigV4, by hand (so tests can sign with a wrong time / service / region).
+# test_auth.py checks this against botocore's signer.
+# ---------------------------------------------------------------------------
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def sigv4_headers(
+    method: str,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    access_key: str,
+    secret: str,
+    region: str = REGION,
+    service: str = "kms",
+    when: Optional[_dt.datetime] = None,
+) -> dict[str, str]:
+    """Return `headers` plus Host, X-Amz-Date and a SigV4 Authorization header.
+
+    Signs the same way botocore does for the KMS JSON protocol: signed headers
+    are every given header plus host and x-amz-date, lower-cased and sorted.
+    """
+    when = when or _dt.datetime.now(_dt.timezone.utc)
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    datestamp = when.strftime("%Y%m%d")
+    parts = urlsplit(url)
+    host = parts.netloc
+    path = parts.path or "/"
+    query = parts.query
+    hdrs = dict(headers)
+    hdrs["Host"] = host
+    hdrs["X-Amz-Date"] = amz_date
+    canon = {k.lower(): " ".join(str(v).strip().split()) for k, v in hdrs.items()}
+    signed = sorted(canon)
+    canonical_headers = "".join(f"{k}:{canon[k]}\n" for k in signed)
+    signed_headers = ";".join(signed)
+    if query:
+        pairs = sorted(tuple(p.split("=", 1) + [""])[:2] for p in query.split("&"))
+        canonical_query = "&".join(f"{k}={v}" for k, v in pairs)
+    else:
+        canonical_query = ""
+    payload_hash = hashlib.sha256(body).hexdigest()
+    canonical_request = "\n".join(
+        [method, path, canonical_query, canonical_headers, signed_headers, payload_hash]
+    )
+    scope = f"{datestamp}/{region}/{service}/aws4_request"
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
+    )
+    k = _hmac(("AWS4" + secret).encode(), datestamp)
+    k = _hmac(k, region)
+    k = _hmac(k, service)
+    k = _hmac(k, "aws4_request")
+    sig = hmac.new(k, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    hdrs["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed_headers}, Signature={sig}"
+    )
+    return hdrs
+
+
+# ---------------------------------------------------------------------------
+# The server under test
+# ---------------------------------------------------------------------------
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+class Server:
+    """One real `kcm serve` process on 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, env: Optional[dict] = None, name: str = "kcm"):
+        self.data_dir = Path(data_dir)
+        self.log_dir = Path(log_dir)
+        self.extra_env = dict(env or {})
+        self.name = name
+        self.proc: Optional[subprocess.Popen] = None
+        self.port: Optional[int] = None
+        self.starts = 0
+        self._clients: dict[tuple, Any] = {}
+        self.stderr_path: Optional[Path] = None
+        self.stdout_path: Optional[Path] = None
+
+    # -- paths and urls ----------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+    def credentials(self) -> dict[str, tuple[str, str]]:
+        return read_credentials(self.credentials_path)
+
+    def creds(self, profile: str = "default") -> tuple[str, str]:
+        profiles = self.credentials()
+        assert profile in profiles, f"profile {profile!r} missing from {self.credentials_path}: {sorted(profiles)}"
+        return profiles[profile]
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, timeout: float = 30.0, port: Optional[int] = None) -> "Server":
+        """Start on a fresh free port (or `port`), wait for /health, /ready and the credentials file."""
+        if not KCM_BIN.exists():
+            raise ServerStartError(
+                f"kcm binary not found at {KCM_BIN}; build it with `cargo build --release -p kcm` "
+                "or set KCM_BIN"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        last_err = None
+        for attempt in range(3):  # a picked port can be taken before the server binds it
+            self.port = port or free_port()
+            try:
+                self._spawn_and_wait(timeout)
+                self._clients.clear()
+                return self
+            except ServerStartError as e:
+                last_err = e
+                if port is not None or "in use" not in str(e).lower():
+                    raise
+        raise last_err  # type: ignore[misc]
+
+    def _spawn_and_wait(self, timeout: float) -> None:
+        self.starts += 1
+        tag = f"{self.name}-{self.starts}"
+        self.stdout_path = self.log_dir / f"{tag}.stdout.log"
+        self.stderr_path = self.log_dir / f"{tag}.stderr.log"
+        env = dict(os.environ)
+        env.update(BASE_SERVER_ENV)
+        env.update(self.extra_env)
+        cmd = [str(KCM_BIN), "serve", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"]
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=str(self.log_dir),
+                preexec_fn=_set_pdeathsig,
+            )
+        deadline = time.monotonic() + timeout
+        stage = "/health"
+        for _ in range(int(timeout / 0.05) + 10):
+            if time.monotonic() > deadline:
+                break
+            rc = self.proc.poll()
+            if rc is not None:
+                raise ServerStartError(
+                    f"kcm serve exited with code {rc} before becoming ready\n{self.log_tail()}"
+                )
+            try:
+                r = requests.get(self.url + stage, timeout=2)
+                if r.status_code == 200:
+                    if stage == "/health":
+                        stage = "/ready"
+                        continue
+                    if self.credentials_path.exists() and self.credentials():
+                        return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise ServerStartError(f"kcm serve not ready ({stage}) within {timeout}s\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 60) -> str:
+        out = []
+        for p in (self.stderr_path, self.stdout_path):
+            if p and p.exists():
+                lines = p.read_text(errors="replace").splitlines()[-n:]
+                out.append(f"--- tail of {p} ---\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL (kill -9) and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self, timeout: float = 30.0) -> "Server":
+        self.stop()
+        return self.start(timeout=timeout)
+
+    # -- clients -----------------------------------------------------------
+    def client(
+        self,
+        profile: Optional[str] = "default",
+        access_key: Optional[str] = None,
+        secret: Optional[str] = None,
+        region: str = REGION,
+        service: str = "kms",
+    ):
+        """A boto3 client for this server, for a profile of its credentials file or explicit keys.
+
+        Client-side parameter validation is off (so the server's validation is what
+        is tested) and retries are off (so every request is sent exactly once).
+        """
+        if access_key is None:
+            access_key, secret = self.creds(profile or "default")
+        key = (self.port, access_key, secret, region, service)
+        with _BOTO_LOCK:
+            c = self._clients.get(key)
+            if c is None:
+                c = _BOTO_SESSION.client(
+                    service,
+                    endpoint_url=self.url,
+                    region_name=region,
+                    aws_access_key_id=access_key,
+                    aws_secret_access_key=secret,
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 1, "mode": "standard"},
+                        connect_timeout=5,
+                        read_timeout=30,
+                    ),
+                )
+                self._clients[key] = c
+        return c
+
+    def new_client(self, access_key: str, secret: str, **kw):
+        return self.client(profile=None, access_key=access_key, secret=secret, **kw)
+
+    # -- native REST API ---------------------------------------------------
+    def v1(
+        self,
+        method: str,
+        path: str,
+        profile: Optional[str] = "default",
+        creds: Optional[tuple[str, str]] = None,
+        json_body: Any = None,
+        data: Optional[bytes] = None,
+        headers: Optional[dict] = None,
+        auth: bool = True,
+        timeout: float = 30,
+    ) -> requests.Response:
+        """Call the native API with `Authorization: Bearer <id>:<secret>`."""
+        h = dict(headers or {})
+        if auth:
+            kid, sec = creds if creds is not None else self.creds(profile or "default")
+            h["Authorization"] = f"Bearer {kid}:{sec}"
+        if not path.startswith("/"):
+            path = "/" + path
+        if not path.startswith("/v1"):
+            path = "/v1" + path
+        return requests.request(
+            method, self.url + path, json=json_body, data=data, headers=h, timeout=timeout
+        )
+
+    def v1_ok(self, method: str, path: str, expect: Iterable[int] = (200, 201, 204), **kw) -> Any:
+        r = self.v1(method, path, **kw)
+        assert r.status_code in tuple(expect), f"{method} {path} -> {r.status_code}: {r.text[:500]}"
+        if r.status_code == 204 or not r.content:
+            return None
+        return r.json()
+
+    # -- raw AWS JSON protocol ---------------------------------------------
+    def aws_raw(
+        self,
+        operation: str,
+        body: bytes | dict | None,
+        creds: Optional[tuple[str, str]] = None,
+        sign: bool = True,
+        region: str = REGION,
+        service: str = "kms",
+        when: Optional[_dt.datetime] = None,
+        extra_headers: Optional[dict] = None,
+    ) -> requests.Response:
+        """Send one TrentService request by hand (optionally signed with a chosen time/scope)."""
+        if isinstance(body, dict) or body is None:
+            body = json.dumps(body or {}).encode()
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"TrentService.{operation}",
+        }
+        headers.update(extra_headers or {})
+        url = self.url + "/"
+        if sign:
+            kid, sec = creds if creds is not None else self.creds("default")
+            headers = sigv4_headers("POST", url, body, headers, kid, sec, region=region, service=service, when=when)
+        return requests.post(url, data=body, headers=headers, timeout=30)
+
+    # -- tenants and access keys (native API) ------------------------------
+    def create_tenant(self, name: Optional[str] = None) -> dict:
+        """Create a tenant as system-admin. Returns the response body ({tenant, access_key})."""
+        body = self.v1_ok("POST", "/v1/tenants", expect=(201,), profile="system-admin",
+                          json_body={"name": name or unique("tenant")})
+        assert body["access_key"]["secret_access_key"], body
+        return body
+
+    def create_access_key(
+        self,
+        role: str,
+        system: Optional[str] = None,
+        profile: str = "default",
+        creds: Optional[tuple[str, str]] = None,
+        description: Optional[str] = None,
+    ) -> dict:
+        payload: dict[str, Any] = {"role": role}
+        if system is not None:
+            payload["system"] = system
+        if description is not None:
+            payload["description"] = description
+        body = self.v1_ok("POST", "/v1/access-keys", expect=(201,), profile=profile, creds=creds,
+                          json_body=payload)
+        ak = body.get("access_key", body)
+        assert ak["access_key_id"] and ak["secret_access_key"], body
+        return ak
+
+    def client_for(self, access_key_obj: dict, **kw):
+        return self.new_client(access_key_obj["access_key_id"], access_key_obj["secret_access_key"], **kw)
+
+
+# ---------------------------------------------------------------------------
+# Assertion helpers
+# ---------------------------------------------------------------------------
+
+
+def error_code(e: ClientError) -> str:
+    return e.response.get("Error", {}).get("Code", "")
+
+
+@contextlib.contextmanager
+def kms_error(*codes: str):
+    """Expect the block to fail with a botocore ClientError whose code is one of `codes`,
+    a 4xx HTTP status and a non-empty message."""
+    assert codes, "name at least one expected error code"
+    with pytest.raises(ClientError) as ei:
+        yield ei
+    code = error_code(ei.value)
+    err = ei.value.response.get("Error", {})
+    status = ei.value.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    assert code in codes, f"expected one of {codes}, got {code!r} ({status}): {err.get('Message')!r}"
+    assert status is not None and 400 <= status < 500, f"{code} came with HTTP status {status}"
+    assert (err.get("Message") or "").strip(), f"{code} came without a message"
+
+
+def raw_error_type(r: requests.Response) -> str:
+    """The AWS error type of a raw response (body `__type`, or the x-amzn-ErrorType header)."""
+    t = ""
+    try:
+        t = r.json().get("__type", "")
+    except ValueError:
+        pass
+    if not t:
+        t = r.headers.get("x-amzn-ErrorType", "")
+    # AWS sometimes sends "com.amazon...#Type" or "Type:http://..."
+    t = t.split("#")[-1].split(":")[0]
+    return t
+
+
+def v1_error_code(r: requests.Response) -> str:
+    try:
+        return r.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    """Call fn until it returns a truthy value; bounded in time and count."""
+    deadline = time.monotonic() + timeout
+    last = None
+    for _ in range(int(timeout / interval) + 2):
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()

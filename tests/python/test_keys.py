@@ -1,0 +1,376 @@
+"""Key lifecycle through the AWS KMS API (boto3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+
+from kcmtest import FAST_DAY_SECONDS, ALIAS_ARN_RE, KEY_ARN_RE, REGION, UUID_RE, kms_error, poll, unique
+from botocore.exceptions import ClientError
+
+
+def meta(kms, key_id):
+    return kms.describe_key(KeyId=key_id)["KeyMetadata"]
+
+
+def now():
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --------------------------------------------------------------------- CreateKey
+
+
+def test_create_key_metadata(kms):
+    desc = unique("create")
+    before = now() - dt.timedelta(minutes=5)
+    md = kms.create_key(
+        Description=desc,
+        Tags=[{"TagKey": "team", "TagValue": "storage"}, {"TagKey": "env", "TagValue": ""}],
+    )["KeyMetadata"]
+    assert UUID_RE.fullmatch(md["KeyId"]), md["KeyId"]
+    m = KEY_ARN_RE.match(md["Arn"])
+    assert m, md["Arn"]
+    assert m["id"] == md["KeyId"]
+    assert m["region"] == REGION
+    assert md["AWSAccountId"] == m["account"]
+    assert md["Description"] == desc
+    assert md["Enabled"] is True
+    assert md["KeyState"] == "Enabled"
+    assert md["KeyUsage"] == "ENCRYPT_DECRYPT"
+    assert md["KeySpec"] == "SYMMETRIC_DEFAULT"
+    assert md["Origin"] == "AWS_KMS"
+    assert md["KeyManager"] == "CUSTOMER"
+    assert md["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"]
+    assert before <= md["CreationDate"] <= now() + dt.timedelta(minutes=5)
+    assert "DeletionDate" not in md
+
+    tags = kms.list_resource_tags(KeyId=md["KeyId"])["Tags"]
+    assert sorted((t["TagKey"], t["TagValue"]) for t in tags) == [("env", ""), ("team", "storage")]
+
+    # DescribeKey returns the same facts.
+    d = meta(kms, md["KeyId"])
+    for field in ("KeyId", "Arn", "AWSAccountId", "Description", "KeyState", "KeySpec", "KeyUsage",
+                  "Origin", "KeyManager", "Enabled"):
+        assert d[field] == md[field], field
+
+
+def test_create_key_defaults(kms):
+    md = kms.create_key()["KeyMetadata"]
+    assert md["KeyState"] == "Enabled"
+    assert md.get("Description", "") == ""
+    assert md["KeySpec"] == "SYMMETRIC_DEFAULT"
+    assert kms.list_resource_tags(KeyId=md["KeyId"])["Tags"] == []
+
+
+def test_create_key_ids_are_unique(kms):
+    ids = {kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "ECC_NIST_P256", "HMAC_256"])
+def test_create_key_unsupported_spec(kms, spec):
+    n_before = _count_keys(kms)
+    with kms_error("UnsupportedOperationException", "ValidationException"):
+        kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY" if not spec.startswith("HMAC") else "GENERATE_VERIFY_MAC")
+    assert _count_keys(kms) == n_before, "a refused CreateKey must not create a key"
+
+
+def test_create_key_bad_usage_for_symmetric(kms):
+    with kms_error("ValidationException", "UnsupportedOperationException"):
+        kms.create_key(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="SIGN_VERIFY")
+
+
+def test_create_key_description_too_long(kms):
+    with kms_error("ValidationException"):
+        kms.create_key(Description="x" * 8193)
+
+
+def _count_keys(kms):
+    n, marker = 0, None
+    for _ in range(10_000):
+        kw = {"Limit": 1000}
+        if marker:
+            kw["Marker"] = marker
+        r = kms.list_keys(**kw)
+        n += len(r["Keys"])
+        if not r.get("Truncated"):
+            return n
+        marker = r["NextMarker"]
+    raise AssertionError("ListKeys did not end")
+
+
+# --------------------------------------------------------------------- DescribeKey
+
+
+def test_describe_key_by_every_identifier(kms, new_key):
+    kid = new_key()
+    md = meta(kms, kid)
+    alias = "alias/" + unique("desc")
+    kms.create_alias(AliasName=alias, TargetKeyId=kid)
+    alias_arn = f"arn:aws:kms:{REGION}:{md['AWSAccountId']}:alias/{alias[len('alias/'):]}"
+    assert ALIAS_ARN_RE.match(alias_arn)
+    for ident in (kid, md["Arn"], alias, alias_arn):
+        got = meta(kms, ident)
+        assert got["KeyId"] == kid, ident
+        assert got["Arn"] == md["Arn"], ident
+
+
+def test_describe_unknown_key(kms):
+    with kms_error("NotFoundException"):
+        kms.describe_key(KeyId=str(uuid.uuid4()))
+    acct = kms.describe_key(KeyId=kms.create_key()["KeyMetadata"]["KeyId"])["KeyMetadata"]["AWSAccountId"]
+    with kms_error("NotFoundException"):
+        kms.describe_key(KeyId=f"arn:aws:kms:{REGION}:{acct}:key/{uuid.uuid4()}")
+    with kms_error("NotFoundException"):
+        kms.describe_key(KeyId="alias/" + unique("nosuch"))
+
+
+@pytest.mark.parametrize("bad", ["not-a-key", "1234", "arn:aws:kms:us-east-1:abc:key/zzz", "key/", "../../etc/passwd"])
+def test_describe_malformed_key_id(kms, bad):
+    with kms_error("NotFoundException", "ValidationException"):
+        kms.describe_key(KeyId=bad)
+
+
+def test_describe_empty_key_id(kms):
+    with kms_error("ValidationException"):
+        kms.describe_key(KeyId="")
+
+
+def test_missing_required_parameter(kms):
+    # KeyId missing altogether (client-side validation is off in these tests).
+    with kms_error("ValidationException"):
+        kms.describe_key()
+
+
+def test_keys_are_tenant_isolated(kms, new_key, other_tenant):
+    kid = new_key()
+    arn = meta(kms, kid)["Arn"]
+    okms = other_tenant["kms"]
+    for ident in (kid, arn):
+        with kms_error("NotFoundException", "AccessDeniedException"):
+            okms.describe_key(KeyId=ident)
+    seen = set()
+    marker = None
+    for _ in range(1000):
+        r = okms.list_keys(**({"Marker": marker} if marker else {}))
+        seen.update(k["KeyId"] for k in r["Keys"])
+        if not r.get("Truncated"):
+            break
+        marker = r["NextMarker"]
+    assert kid not in seen
+    with kms_error("NotFoundException", "AccessDeniedException"):
+        okms.disable_key(KeyId=arn)
+    assert meta(kms, kid)["KeyState"] == "Enabled"
+
+
+# --------------------------------------------------------------------- ListKeys
+
+
+def test_list_keys_paging(kms):
+    created = [kms.create_key(Description=unique("page"))["KeyMetadata"] for _ in range(5)]
+    arns = {m["KeyId"]: m["Arn"] for m in created}
+    seen = []
+    marker = None
+    pages = 0
+    for _ in range(5000):
+        kw = {"Limit": 2}
+        if marker:
+            kw["Marker"] = marker
+        r = kms.list_keys(**kw)
+        pages += 1
+        assert len(r["Keys"]) <= 2
+        for k in r["Keys"]:
+            seen.append(k["KeyId"])
+            if k["KeyId"] in arns:
+                assert k["KeyArn"] == arns[k["KeyId"]]
+        if r.get("Truncated"):
+            assert r.get("NextMarker"), "Truncated without NextMarker"
+            marker = r["NextMarker"]
+        else:
+            assert not r.get("NextMarker")
+            break
+    else:
+        raise AssertionError("ListKeys paging did not end")
+    assert len(seen) == len(set(seen)), "a key was listed twice"
+    for kid in arns:
+        assert seen.count(kid) == 1, kid
+    assert pages >= 3
+    # Unpaged listing agrees with the paged one.
+    assert _count_keys(kms) == len(seen)
+
+
+def test_list_keys_bad_marker(kms):
+    kms.create_key()
+    with kms_error("InvalidMarkerException", "ValidationException"):
+        kms.list_keys(Limit=1, Marker="this-is-not-a-marker!!")
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_list_keys_bad_limit(kms, limit):
+    with kms_error("ValidationException"):
+        kms.list_keys(Limit=limit)
+
+
+# --------------------------------------------------------------------- description, enable/disable
+
+
+def test_update_key_description(kms, new_key):
+    kid = new_key(Description="before")
+    kms.update_key_description(KeyId=kid, Description="after")
+    assert meta(kms, kid)["Description"] == "after"
+    with kms_error("ValidationException"):
+        kms.update_key_description(KeyId=kid, Description="y" * 8193)
+    assert meta(kms, kid)["Description"] == "after"
+    with kms_error("NotFoundException"):
+        kms.update_key_description(KeyId=str(uuid.uuid4()), Description="x")
+
+
+def test_disable_and_enable(kms, new_key):
+    kid = new_key()
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"hello")["CiphertextBlob"]
+    kms.disable_key(KeyId=kid)
+    md = meta(kms, kid)
+    assert md["KeyState"] == "Disabled"
+    assert md["Enabled"] is False
+    with kms_error("DisabledException"):
+        kms.encrypt(KeyId=kid, Plaintext=b"hello")
+    with kms_error("DisabledException"):
+        kms.decrypt(CiphertextBlob=ct)
+    with kms_error("DisabledException"):
+        kms.generate_data_key(KeyId=kid, KeySpec="AES_256")
+    # Disabling twice is fine (AWS: idempotent).
+    kms.disable_key(KeyId=kid)
+    kms.enable_key(KeyId=kid)
+    md = meta(kms, kid)
+    assert md["KeyState"] == "Enabled" and md["Enabled"] is True
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"hello"
+
+
+def test_enable_unknown_key(kms):
+    for op in (kms.enable_key, kms.disable_key):
+        with kms_error("NotFoundException"):
+            op(KeyId=str(uuid.uuid4()))
+
+
+# --------------------------------------------------------------------- deletion
+
+
+def test_schedule_and_cancel_deletion(kms, new_key):
+    kid = new_key()
+    arn = meta(kms, kid)["Arn"]
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"keep me")["CiphertextBlob"]
+    t0 = now()
+    r = kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert r["KeyId"] in (kid, arn)
+    assert r["KeyState"] == "PendingDeletion"
+    assert r["PendingWindowInDays"] == 7
+    expected = t0 + dt.timedelta(days=7)
+    assert abs((r["DeletionDate"] - expected).total_seconds()) < 2 * 86400, r["DeletionDate"]
+
+    md = meta(kms, kid)
+    assert md["KeyState"] == "PendingDeletion"
+    assert md["Enabled"] is False
+    assert "DeletionDate" in md
+    with kms_error("KMSInvalidStateException"):
+        kms.encrypt(KeyId=kid, Plaintext=b"x")
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=ct)
+    with kms_error("KMSInvalidStateException"):
+        kms.enable_key(KeyId=kid)
+    with kms_error("KMSInvalidStateException"):
+        kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert meta(kms, kid)["KeyState"] == "PendingDeletion"
+
+    r = kms.cancel_key_deletion(KeyId=kid)
+    assert r["KeyId"] in (kid, arn)
+    md = meta(kms, kid)
+    assert md["KeyState"] == "Disabled"
+    assert "DeletionDate" not in md
+    kms.enable_key(KeyId=kid)
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"keep me"
+
+
+def test_schedule_deletion_default_window_is_30_days(kms, new_key):
+    kid = new_key()
+    t0 = now()
+    r = kms.schedule_key_deletion(KeyId=kid)
+    assert r.get("PendingWindowInDays", 30) == 30
+    assert abs((r["DeletionDate"] - (t0 + dt.timedelta(days=30))).total_seconds()) < 2 * 86400
+    kms.cancel_key_deletion(KeyId=kid)
+
+
+@pytest.mark.parametrize("days", [0, 6, 31, 365])
+def test_schedule_deletion_window_out_of_range(kms, new_key, days):
+    kid = new_key()
+    with kms_error("ValidationException"):
+        kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=days)
+    assert meta(kms, kid)["KeyState"] == "Enabled", "a refused ScheduleKeyDeletion changed the key"
+
+
+def test_cancel_deletion_of_key_not_pending(kms, new_key):
+    kid = new_key()
+    with kms_error("KMSInvalidStateException"):
+        kms.cancel_key_deletion(KeyId=kid)
+    assert meta(kms, kid)["KeyState"] == "Enabled"
+
+
+def test_schedule_deletion_of_disabled_key(kms, new_key):
+    kid = new_key()
+    kms.disable_key(KeyId=kid)
+    kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert meta(kms, kid)["KeyState"] == "PendingDeletion"
+    kms.cancel_key_deletion(KeyId=kid)
+    assert meta(kms, kid)["KeyState"] == "Disabled"
+
+
+@pytest.mark.slow
+def test_key_destroyed_after_window(fast_server):
+    """With KCM_DAY_SECONDS=0.05 a 7-day window is 0.35 s (30 days: 1.5 s)."""
+    kms = fast_server.client("default")
+    kid = kms.create_key(Description="doomed")["KeyMetadata"]["KeyId"]
+    survivor = kms.create_key(Description="survivor")["KeyMetadata"]["KeyId"]
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"gone soon")["CiphertextBlob"]
+    ct_survivor = kms.encrypt(KeyId=survivor, Plaintext=b"stays")["CiphertextBlob"]
+    kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=30)
+    assert meta(kms, kid)["KeyState"] == "PendingDeletion"
+
+    def destroyed():
+        try:
+            kms.describe_key(KeyId=kid)
+            return False
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "NotFoundException", e.response["Error"]
+            return True
+
+    poll(destroyed, timeout=30, interval=0.2, what="the key to be destroyed")
+    with kms_error("NotFoundException", "InvalidCiphertextException", "KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=ct)
+    with kms_error("NotFoundException", "KMSInvalidStateException"):
+        kms.encrypt(KeyId=kid, Plaintext=b"x")
+    with kms_error("NotFoundException", "KMSInvalidStateException"):
+        kms.cancel_key_deletion(KeyId=kid)
+    listed = set()
+    marker = None
+    for _ in range(1000):
+        r = kms.list_keys(**({"Marker": marker} if marker else {}))
+        listed.update(k["KeyId"] for k in r["Keys"])
+        if not r.get("Truncated"):
+            break
+        marker = r["NextMarker"]
+    assert kid not in listed
+    assert survivor in listed
+    # Other keys are untouched.
+    assert kms.decrypt(CiphertextBlob=ct_survivor)["Plaintext"] == b"stays"
+
+
+@pytest.mark.slow
+def test_cancelled_deletion_is_not_carried_out(fast_server):
+    kms = fast_server.client("default")
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=30)  # 1.5 s
+    kms.cancel_key_deletion(KeyId=kid)
+    time.sleep(30 * FAST_DAY_SECONDS + 1.0)
+    assert meta(kms, kid)["KeyState"] == "Disabled"
