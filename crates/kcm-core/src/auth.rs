@@ -110,6 +110,13 @@ pub fn authorize(principal: &Principal, action: Action, target: Target) -> Resul
             action_phrase(action)
         )));
     }
+    if principal.system_scope.is_some() && action == Action::ManageTenant {
+        // A key limited to one system must not mint keys or systems for the whole tenant.
+        return Err(Error::denied(format!(
+            "access key {} is scoped to one system and cannot manage the tenant's systems or access keys",
+            principal.access_key_id
+        )));
+    }
     if target.tenant.is_some() && target.tenant != principal.tenant_id {
         // Another tenant's resources are invisible; callers turn this into NotFound
         // where AWS would, so existence does not leak.
@@ -189,6 +196,9 @@ mod tests {
         let scoped = principal(Role::KeyUser, Some(t1), Some(s1));
         assert!(authorize(&scoped, Action::UseKeys, Target::system(t1, s1)).is_ok());
         assert!(authorize(&scoped, Action::UseKeys, Target::system(t1, s2)).is_err());
+        let scoped_admin = principal(Role::TenantAdmin, Some(t1), Some(s1));
+        assert!(authorize(&scoped_admin, Action::ManageTenant, Target::tenant(t1)).is_err());
+        assert!(authorize(&scoped_admin, Action::ManageKeys, Target::system(t1, s1)).is_ok());
         let operator = principal(Role::SystemAdmin, None, None);
         assert!(authorize(&operator, Action::ManageTenants, Target::OPERATOR).is_ok());
         assert!(authorize(&operator, Action::UseKeys, Target::system(t1, s1)).is_err());

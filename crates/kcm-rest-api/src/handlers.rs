@@ -435,7 +435,10 @@ pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Requ
         request.method(),
         request.uri().path()
     );
-    let error = RestError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, message);
+    let error = RestError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::METHOD_NOT_ALLOWED,
+        message,
+    );
     api.finish("MethodNotAllowed", started, Err(error))
 }
-

@@ -31,6 +31,9 @@ mod handlers;
 mod request;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -236,9 +239,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn openapi_json() -> &'static Bytes {
     static JSON: OnceLock<Bytes> = OnceLock::new();
     JSON.get_or_init(|| {
-        let json = openapi()
-            .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot render the OpenAPI document: {e}\"}}"));
+        let json = openapi().to_json().unwrap_or_else(|e| {
+            format!("{{\"error\":\"cannot render the OpenAPI document: {e}\"}}")
+        });
         Bytes::from(json)
     })
 }

@@ -56,7 +56,10 @@ impl Incoming {
 
 impl RestApi {
     /// Reads `request` and authenticates it: bearer token or SigV4 (service `kcm`).
-    pub(crate) async fn accept(&self, request: Request) -> Result<(Incoming, Principal), RestError> {
+    pub(crate) async fn accept(
+        &self,
+        request: Request,
+    ) -> Result<(Incoming, Principal), RestError> {
         let incoming = Incoming::read(request).await?;
         let principal = self.authenticate(&incoming).await?;
         Ok((incoming, principal))
@@ -129,7 +132,11 @@ mod tests {
         let e = parse_json::<CreateSystemRequest>(b"").unwrap_err();
         assert!(e.message.contains("empty"), "{}", e.message);
         let e = parse_json::<CreateSystemRequest>(b"{\"name\": ").unwrap_err();
-        assert!(e.message.starts_with("request body is not valid JSON"), "{}", e.message);
+        assert!(
+            e.message.starts_with("request body is not valid JSON"),
+            "{}",
+            e.message
+        );
         let e = parse_json::<CreateSystemRequest>(b"{}").unwrap_err();
         assert!(e.message.contains("missing field `name`"), "{}", e.message);
         let e = parse_json::<CreateSystemRequest>(b"{\"name\":\"a\",\"nmae\":1}").unwrap_err();

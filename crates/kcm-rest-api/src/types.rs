@@ -17,16 +17,17 @@ use zeroize::Zeroize;
 
 /// Formats milliseconds since the Unix epoch as an RFC 3339 UTC timestamp.
 pub fn rfc3339(ms: UnixMillis) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or_else(|_| {
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or_else(
+        |_| {
             tracing::warn!(ms, "timestamp out of range; shown as the epoch");
             OffsetDateTime::UNIX_EPOCH
-        });
+        },
+    );
     at.format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
-/// A role name, as accepted and returned by the API (documentation type).
+/// A role name, as accepted and returned by the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoleName {
@@ -159,9 +160,7 @@ fn role_name(role: Role) -> String {
 }
 
 /// A newly created access key with its secret: the only response that carries one.
-///
-/// The secret is wiped from this value's memory when it is dropped, and its `Debug`
-/// output is redacted.
+// The secret is wiped from memory when this value is dropped; `Debug` redacts it.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedAccessKey {
     /// The key's public details.

@@ -132,6 +132,10 @@ impl Service {
                 root.systems.push(node);
             }
         }
+        if principal.system_scope.is_some() {
+            // A scoped key sees only the chain above its own system.
+            roots.retain(|r| !r.systems.is_empty());
+        }
         Ok(KeychainView { tenant, roots })
     }
 }

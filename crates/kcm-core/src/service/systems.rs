@@ -47,6 +47,11 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok && uuid::Uuid::try_parse(name).is_ok() {
+        return Err(Error::invalid(format!(
+            "{what} name {name:?} looks like an id; choose a name that is not a UUID"
+        )));
+    }
     if ok {
         Ok(())
     } else {

@@ -135,8 +135,11 @@ impl Service {
         let not_found = || Error::not_found(format!("tenant {name_or_id} does not exist"));
         let tenant = found.ok_or_else(not_found)?;
         if principal.tenant_id.is_some() {
-            authorize(principal, Action::ReadTenant, Target::tenant(tenant.id))
-                .map_err(|_| not_found())?;
+            // Other tenants are invisible; the caller's own tenant needs ReadTenant.
+            if principal.tenant_id != Some(tenant.id) {
+                return Err(not_found());
+            }
+            authorize(principal, Action::ReadTenant, Target::tenant(tenant.id))?;
         } else {
             authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
         }

@@ -1,0 +1,792 @@
+//! The router against a real core over the real SQLite store, driven request by request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use kcm_core::config::ServiceConfig;
+use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
+use kcm_core::secret::SecretBytes;
+use kcm_core::service::Service;
+use kcm_frontdoor::{Authenticator, Metrics};
+use kcm_store_sqlite::SqliteStore;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::{router, RestApi};
+
+/// A keystore double for this module's tests: it "wraps" by prefixing the associated
+/// data, and refuses to unwrap with other associated data. The keychain's crypto is
+/// tested in the core and the keystore crates; here only the HTTP layer is under test.
+struct TestKeystore;
+
+#[async_trait::async_trait]
+impl KeystoreProvider for TestKeystore {
+    fn kind(&self) -> &'static str {
+        "software"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            generate: true,
+            import: false,
+            reference: false,
+        }
+    }
+
+    async fn health(&self) -> KeystoreResult<()> {
+        Ok(())
+    }
+
+    async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
+        Ok(label.as_bytes().to_vec())
+    }
+
+    async fn wrap(
+        &self,
+        handle: &[u8],
+        plaintext: &SecretBytes,
+        aad: &[u8],
+    ) -> KeystoreResult<Vec<u8>> {
+        let mut blob = Vec::new();
+        for part in [handle, aad] {
+            blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            blob.extend_from_slice(part);
+        }
+        blob.extend_from_slice(plaintext.expose_secret());
+        Ok(blob)
+    }
+
+    async fn unwrap(
+        &self,
+        handle: &[u8],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> KeystoreResult<SecretBytes> {
+        let mut rest = wrapped;
+        for expected in [handle, aad] {
+            let len = rest
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .ok_or(KeystoreError::UnwrapFailed)?;
+            let part = rest.get(4..4 + len).ok_or(KeystoreError::UnwrapFailed)?;
+            if part != expected {
+                return Err(KeystoreError::UnwrapFailed);
+            }
+            rest = &rest[4 + len..];
+        }
+        Ok(SecretBytes::copy_from(rest))
+    }
+
+    async fn destroy(&self, _handle: &[u8]) -> KeystoreResult<()> {
+        Ok(())
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    app: axum::Router,
+    metrics: Arc<Metrics>,
+    /// `<id>:<secret>` of the default tenant's tenant-admin.
+    admin: String,
+    /// `<id>:<secret>` of the operator's system-admin.
+    operator: String,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), Arc::new(TestKeystore));
+    let service = Arc::new(Service::new(store, keystores, ServiceConfig::default()).unwrap());
+    let mut tokens = None;
+    assert!(service
+        .bootstrap_if_fresh(|c| {
+            tokens = Some((
+                format!("{}:{}", c.tenant_admin.0, c.tenant_admin.1.expose_secret()),
+                format!("{}:{}", c.system_admin.0, c.system_admin.1.expose_secret()),
+            ));
+            Ok(())
+        })
+        .await
+        .unwrap());
+    let (admin, operator) = tokens.unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
+    let app = router(RestApi::new(service, auth, Arc::clone(&metrics)));
+    Fixture {
+        _dir: dir,
+        app,
+        metrics,
+        admin,
+        operator,
+    }
+}
+
+impl Fixture {
+    /// Sends one request; `token` becomes `Authorization: Bearer <token>`.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Body::from(body.unwrap_or_default().to_string()))
+            .unwrap();
+        send(&self.app, request).await
+    }
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, value)
+}
+
+fn token_of(access_key: &Value) -> String {
+    format!(
+        "{}:{}",
+        access_key["access_key_id"].as_str().unwrap(),
+        access_key["secret_access_key"].as_str().unwrap()
+    )
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn operator_creates_tenants_and_tenant_admins_cannot() {
+    let f = fixture().await;
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(&f.operator),
+            Some(r#"{"name":"acme"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let tenant = &body["tenant"];
+    assert_eq!(tenant["name"], "acme");
+    assert_eq!(tenant["account_id"].as_str().unwrap().len(), 12);
+    assert!(tenant["created_at"].as_str().unwrap().ends_with('Z'));
+    let key = &body["access_key"];
+    assert_eq!(key["role"], "tenant-admin");
+    assert_eq!(key["tenant_id"], tenant["id"]);
+    assert_eq!(key["enabled"], true);
+    assert!(key["system"].is_null());
+    assert!(key["secret_access_key"].as_str().unwrap().len() >= 40);
+
+    // The new tenant's key works, and sees its own tenant.
+    let acme = token_of(key);
+    let (status, body) = f.call(Method::GET, "/v1/keychain", Some(&acme), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tenant"]["name"], "acme");
+
+    // Names are unique.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(&f.operator),
+            Some(r#"{"name":"acme"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "AlreadyExists");
+
+    // A tenant-admin is not the operator.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(&f.admin),
+            Some(r#"{"name":"evil"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "AccessDenied");
+
+    // Listing and reading.
+    let (status, body) = f
+        .call(Method::GET, "/v1/tenants", Some(&f.operator), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"acme"),
+        "{names:?}"
+    );
+    let (status, body) = f
+        .call(Method::GET, "/v1/tenants/acme", Some(&f.operator), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "acme");
+    let id = body["id"].as_str().unwrap().to_string();
+    let (status, body) = f
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{id}"),
+            Some(&f.operator),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (StatusCode::OK, Some("acme"))
+    );
+    // Another tenant is invisible to a tenant's key.
+    let (status, body) = f
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{id}"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+    let (status, _) = f
+        .call(Method::GET, "/v1/tenants", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Invalid name: a 400 naming the rule.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(&f.operator),
+            Some(r#"{"name":"no spaces"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "InvalidInput");
+}
+
+#[tokio::test]
+async fn access_key_lifecycle() {
+    let f = fixture().await;
+    let (status, created) = f
+        .call(
+            Method::POST,
+            "/v1/access-keys",
+            Some(&f.admin),
+            Some(r#"{"role":"key-user","system":"default","description":"ci"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["role"], "key-user");
+    assert_eq!(created["system"], "default");
+    assert_eq!(created["description"], "ci");
+    assert_eq!(created["enabled"], true);
+    let id = created["access_key_id"].as_str().unwrap().to_string();
+    let token = token_of(&created);
+
+    // Listed, but never with a secret.
+    let (status, body) = f
+        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let keys = body["access_keys"].as_array().unwrap();
+    assert!(keys.iter().any(|k| k["access_key_id"] == id.as_str()));
+    assert!(
+        keys.iter().all(|k| k.get("secret_access_key").is_none()),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(token.split(':').nth(1).unwrap()));
+
+    // A key-user may not manage access keys.
+    let (status, body) = f
+        .call(Method::GET, "/v1/access-keys", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "AccessDenied");
+
+    // Disable: the key is refused from then on; enable: accepted again.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            &format!("/v1/access-keys/{id}/disable"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["enabled"], false);
+    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_error(&body, "Unauthenticated");
+    let (status, body) = f
+        .call(
+            Method::POST,
+            &format!("/v1/access-keys/{id}/enable"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["enabled"]), (StatusCode::OK, &json!(true)));
+
+    // Delete: gone from the list, and a second delete is a 404.
+    let (status, body) = f
+        .call(
+            Method::DELETE,
+            &format!("/v1/access-keys/{id}"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (_, body) = f
+        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
+        .await;
+    assert!(!body["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["access_key_id"] == id.as_str()));
+    let (status, body) = f
+        .call(
+            Method::DELETE,
+            &format!("/v1/access-keys/{id}"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+
+    // Unknown roles are named, with the valid ones.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/access-keys",
+            Some(&f.admin),
+            Some(r#"{"role":"superuser"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "InvalidInput");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("superuser") && message.contains("key-user"),
+        "{message}"
+    );
+
+    // An unknown system is a 404.
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/access-keys",
+            Some(&f.admin),
+            Some(r#"{"role":"auditor","system":"nope"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+}
+
+#[tokio::test]
+async fn systems_create_duplicate_list_get() {
+    let f = fixture().await;
+    let (status, system) = f
+        .call(
+            Method::POST,
+            "/v1/systems",
+            Some(&f.admin),
+            Some(r#"{"name":"payments","description":"payments cluster"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{system}");
+    assert_eq!(system["name"], "payments");
+    assert_eq!(system["kind"], "application");
+    assert_eq!(system["description"], "payments cluster");
+    assert_eq!(system["system_key_state"], "active");
+    assert_eq!(system["system_key_version"], 1);
+    assert_eq!(system["status"], "connected");
+    assert!(system["root_key_id"].as_str().is_some());
+    assert!(system["created_at"].as_str().unwrap().contains('T'));
+
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/systems",
+            Some(&f.admin),
+            Some(r#"{"name":"payments","kind":"kubernetes"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "AlreadyExists");
+
+    let (status, body) = f
+        .call(Method::GET, "/v1/systems", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"payments"),
+        "{names:?}"
+    );
+
+    let (status, body) = f
+        .call(Method::GET, "/v1/systems/payments", Some(&f.admin), None)
+        .await;
+    assert_eq!((status, &body), (StatusCode::OK, &system));
+    let path = format!("/v1/systems/{}", system["id"].as_str().unwrap());
+    let (status, body) = f.call(Method::GET, &path, Some(&f.admin), None).await;
+    assert_eq!((status, &body), (StatusCode::OK, &system));
+    let (status, body) = f
+        .call(Method::GET, "/v1/systems/nope", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+
+    // The operator has no tenant, hence no systems.
+    let (status, body) = f
+        .call(Method::GET, "/v1/systems", Some(&f.operator), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "AccessDenied");
+}
+
+#[tokio::test]
+async fn keychain_has_the_documented_shape() {
+    let f = fixture().await;
+    let (status, _) = f
+        .call(
+            Method::POST,
+            "/v1/systems",
+            Some(&f.admin),
+            Some(r#"{"name":"payments"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = f
+        .call(Method::GET, "/v1/keychain", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tenant"]["name"], "default");
+    for field in ["id", "account_id", "created_at"] {
+        assert!(body["tenant"][field].is_string(), "tenant.{field}: {body}");
+    }
+    let roots = body["root_keys"].as_array().unwrap();
+    assert_eq!(roots.len(), 1, "{body}");
+    let root = &roots[0];
+    assert_eq!(root["keystore"], "software");
+    assert_eq!(root["origin"], "generated");
+    assert_eq!(root["state"], "active");
+    assert!(root["id"].is_string());
+    let systems = root["systems"].as_array().unwrap();
+    let mut names: Vec<&str> = systems
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["default", "payments"]);
+    for s in systems {
+        assert!(s["id"].is_string());
+        assert_eq!(s["state"], "active");
+        assert_eq!(s["system_key_version"], 1);
+        assert_eq!(s["status"], "connected");
+        assert_eq!(s["service_keys"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_named() {
+    let f = fixture().await;
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/systems",
+            Some(&f.admin),
+            Some(r#"{"name": "x""#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "InvalidInput");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("request body is not valid JSON"),
+        "{message}"
+    );
+
+    let (status, body) = f
+        .call(
+            Method::POST,
+            "/v1/systems",
+            Some(&f.admin),
+            Some(r#"{"name": 7}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{body}"
+    );
+
+    let (status, body) = f
+        .call(Method::POST, "/v1/systems", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("empty"),
+        "{body}"
+    );
+
+    // Unknown paths and methods answer in the same JSON shape.
+    let (status, body) = f.call(Method::GET, "/v1/nope", Some(&f.admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+    let (status, body) = f.call(Method::GET, "/v1/tenants/a/b", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+    let (status, body) = f.call(Method::GET, "/v1", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "NotFound");
+    let (status, body) = f
+        .call(Method::PUT, "/v1/systems", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&body, "MethodNotAllowed");
+
+    // Oversized bodies are refused before parsing.
+    let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(crate::request::MAX_BODY));
+    let (status, body) = f
+        .call(Method::POST, "/v1/systems", Some(&f.admin), Some(&big))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&body, "PayloadTooLarge");
+}
+
+#[tokio::test]
+async fn authentication_is_required_and_checked() {
+    let f = fixture().await;
+    let (status, body) = f.call(Method::GET, "/v1/systems", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "Unauthenticated");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Bearer") && message.contains("SigV4")
+            || message.contains("Signature Version 4"),
+        "{message}"
+    );
+
+    let (id, secret) = f.admin.split_once(':').unwrap();
+    let wrong = format!("{id}:{}x", &secret[..secret.len() - 1]);
+    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&wrong), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "Unauthenticated");
+    assert!(!body.to_string().contains(secret));
+
+    let (status, body) = f
+        .call(
+            Method::GET,
+            "/v1/systems",
+            Some("KCMNOSUCHKEY:whatever"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "Unauthenticated");
+
+    let (status, body) = f
+        .call(Method::GET, "/v1/systems", Some("no-colon"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "Unauthenticated");
+
+    let request = Request::builder()
+        .uri("/v1/systems")
+        .header(header::AUTHORIZATION, "Basic dXNlcjpwYXNz")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&f.app, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("Basic"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("dXNlcjpwYXNz"));
+
+    // Authentication failures are counted like any other request.
+    let metrics = f.metrics.render();
+    assert!(
+        metrics
+            .contains(r#"kcm_requests_total{door="rest",operation="ListSystems",status="401"} 5"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn sigv4_signed_requests_are_accepted() {
+    let f = fixture().await;
+    let (id, secret) = f.admin.split_once(':').unwrap();
+    let creds = kcm_sigv4::Credentials::new(id, secret);
+    let body = br#"{"name":"signed"}"#;
+    let uri: axum::http::Uri = "http://127.0.0.1:8990/v1/systems".parse().unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    let now = time::OffsetDateTime::now_utc();
+    kcm_sigv4::sign(
+        &Method::POST,
+        &uri,
+        &mut headers,
+        body,
+        &creds,
+        "us-east-1",
+        "kcm",
+        now,
+    )
+    .unwrap();
+    let build = |headers: &axum::http::HeaderMap, body: &[u8]| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/systems")
+            .body(Body::from(body.to_vec()))
+            .unwrap();
+        *request.headers_mut() = headers.clone();
+        request
+    };
+    let (status, answer) = send(&f.app, build(&headers, body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["name"], "signed");
+
+    // A changed body no longer matches the signature.
+    let (status, answer) = send(&f.app, build(&headers, br#"{"name":"tampered"}"#)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_error(&answer, "Unauthenticated");
+
+    // Signed for the AWS API's service name: refused here.
+    let mut headers = axum::http::HeaderMap::new();
+    kcm_sigv4::sign(
+        &Method::GET,
+        &"http://127.0.0.1:8990/v1/systems".parse().unwrap(),
+        &mut headers,
+        b"",
+        &creds,
+        "us-east-1",
+        "kms",
+        now,
+    )
+    .unwrap();
+    let mut request = Request::builder()
+        .uri("/v1/systems")
+        .body(Body::empty())
+        .unwrap();
+    *request.headers_mut() = headers;
+    let (status, answer) = send(&f.app, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_without_auth_and_complete() {
+    let f = fixture().await;
+    let (status, doc) = f.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with('3'),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc, serde_json::to_value(crate::openapi()).unwrap());
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/v1/tenants", vec!["get", "post"]),
+        ("/v1/tenants/{id_or_name}", vec!["get"]),
+        ("/v1/access-keys", vec!["get", "post"]),
+        ("/v1/access-keys/{id}", vec!["delete"]),
+        ("/v1/access-keys/{id}/disable", vec!["post"]),
+        ("/v1/access-keys/{id}/enable", vec!["post"]),
+        ("/v1/systems", vec!["get", "post"]),
+        ("/v1/systems/{id_or_name}", vec!["get"]),
+        ("/v1/keychain", vec!["get"]),
+        ("/v1/openapi.json", vec!["get"]),
+    ];
+    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
+    for (path, methods) in expected {
+        let item = &paths[path];
+        for method in methods {
+            let op = &item[method];
+            assert!(op.is_object(), "{method} {path} missing");
+            assert!(op["responses"].as_object().unwrap().len() >= 2 || path == "/v1/openapi.json");
+            if path != "/v1/openapi.json" {
+                assert_eq!(
+                    op["security"],
+                    json!([{"bearer": []}, {"sigv4": []}]),
+                    "{method} {path}"
+                );
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            }
+        }
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["sigv4"]["in"], "header");
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "ErrorBody",
+        "CreateTenantRequest",
+        "CreateTenantResponse",
+        "Tenant",
+        "CreatedAccessKey",
+        "AccessKey",
+        "System",
+        "Keychain",
+        "KeychainRootKey",
+        "KeychainSystemNode",
+        "KeychainServiceKeyNode",
+        "RoleName",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    // Every schema reference resolves.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling $ref to {name}");
+    }
+}
