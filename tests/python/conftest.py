@@ -31,6 +31,9 @@ def pytest_configure(config):
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    # Servers under test are on loopback: never send that traffic through a proxy.
+    no_proxy = ",".join(x for x in (os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost") if x)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = no_proxy
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                 "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"):
         os.environ.pop(var, None)
@@ -46,11 +49,18 @@ def tmp_root():
 
 def _start(root: Path, name: str, env: dict | None = None) -> Server:
     srv = Server(root / name / "data", root / name / "logs", env=env, name=name)
+    _start_or_fail(srv)
+    return srv
+
+
+def _start_or_fail(srv: Server) -> None:
+    err = None
     try:
         srv.start()
     except ServerStartError as e:
-        pytest.fail(str(e), pytrace=False)
-    return srv
+        err = str(e)
+    if err is not None:
+        pytest.fail(err, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +90,7 @@ def spawn_server(tmp_path):
                      env=env, name=name)
         made.append(srv)
         if start:
-            try:
-                srv.start()
-            except ServerStartError as e:
-                pytest.fail(str(e), pytrace=False)
+            _start_or_fail(srv)
         return srv
 
     yield make

@@ -235,7 +235,8 @@ class Server:
         tag = f"{self.name}-{self.starts}"
         self.stdout_path = self.log_dir / f"{tag}.stdout.log"
         self.stderr_path = self.log_dir / f"{tag}.stderr.log"
-        env = dict(os.environ)
+        # Only the settings chosen here reach the server (a developer's KCM_* must not).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KCM_")}
         env.update(BASE_SERVER_ENV)
         env.update(self.extra_env)
         cmd = [str(KCM_BIN), "serve", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"]

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from kcmtest import KEY_ARN_RE, unique, v1_error_code
+from kcmtest import KEY_ARN_RE, unique
 
 
 def assert_v1_error(r: requests.Response, statuses, codes=None):

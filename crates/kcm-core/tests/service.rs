@@ -95,11 +95,14 @@ async fn every_key_state_times_every_crypto_operation() {
         assert_eq!(encrypt.is_ok(), can_encrypt, "encrypt in {state}");
         assert_eq!(datakey.is_ok(), can_encrypt, "data key in {state}");
         assert_eq!(decrypt.is_ok(), can_decrypt, "decrypt in {state}");
-        if state == KeyState::Disabled {
-            assert_eq!(encrypt.unwrap_err().kind(), ErrorKind::KeyDisabled);
-        }
-        if state == KeyState::PendingDeletion {
-            assert_eq!(encrypt.unwrap_err().kind(), ErrorKind::InvalidState);
+        let expected_kind = match state {
+            KeyState::Disabled => Some(ErrorKind::KeyDisabled),
+            KeyState::PendingDeletion | KeyState::PreActive => Some(ErrorKind::InvalidState),
+            KeyState::Destroyed | KeyState::DestroyedCompromised => Some(ErrorKind::NotFound),
+            _ => None,
+        };
+        if let (Some(kind), Err(e)) = (expected_kind, encrypt) {
+            assert_eq!(e.kind(), kind, "encrypt error in {state}");
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::store::Write;
 /// Default automatic rotation period (days), as in AWS.
 pub const DEFAULT_ROTATION_DAYS: u32 = 365;
 
+/// How many on-demand rotations a key may have (AWS KMS's limit).
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 10;
+
 /// Rotation settings of a key.
 #[derive(Clone, Debug)]
 pub struct RotationStatus {
@@ -95,6 +98,19 @@ impl Service {
         let _guard = self.writes.lock().await;
         let record = self.fresh_record(principal, key, Action::ManageKeys).await?;
         let id = record.id;
+        let on_demand = self
+            .store
+            .key_versions(id)
+            .await?
+            .iter()
+            .filter(|v| v.origin == VersionOrigin::OnDemandRotation)
+            .count();
+        if on_demand >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("key {id} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most allowed (as in AWS KMS)"),
+            ));
+        }
         self.rotate(record, VersionOrigin::OnDemandRotation).await?;
         Ok(id)
     }
