@@ -23,3 +23,20 @@ pub fn b64(bytes: &[u8]) -> String {
 pub fn epoch_seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
+
+/// Base64 text of secret bytes (plaintexts, data keys), zeroized after the response
+/// body has been serialised.
+pub struct SecretB64(Zeroizing<String>);
+
+impl SecretB64 {
+    /// Encodes `bytes`.
+    pub fn new(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(b64(bytes)))
+    }
+}
+
+impl serde::Serialize for SecretB64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}

@@ -51,9 +51,10 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         InvalidKeyUsage => ("InvalidKeyUsageException", bad),
         Unsupported => ("UnsupportedOperationException", bad),
         LimitExceeded => ("LimitExceededException", bad),
-        StoreUnavailable | KeystoreUnavailable => {
-            ("DependencyTimeoutException", StatusCode::SERVICE_UNAVAILABLE)
-        }
+        StoreUnavailable | KeystoreUnavailable => (
+            "DependencyTimeoutException",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
         Internal => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
         // ErrorKind is non-exhaustive: a kind added later is an internal error until mapped.
         _ => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
@@ -75,7 +76,10 @@ impl From<kcm_frontdoor::AuthError> for AwsError {
     fn from(e: kcm_frontdoor::AuthError) -> Self {
         match e {
             kcm_frontdoor::AuthError::Core(core) => core.into(),
-            kcm_frontdoor::AuthError::Signature { error_type, message } => Self {
+            kcm_frontdoor::AuthError::Signature {
+                error_type,
+                message,
+            } => Self {
                 error_type,
                 message,
                 status: StatusCode::BAD_REQUEST,

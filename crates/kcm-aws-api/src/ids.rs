@@ -29,16 +29,24 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
     if let Some(rest) = input.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         let [partition, service, arn_region, account, resource] = parts[..] else {
-            return Err(AwsError::bad_request("InvalidArnException", format!("'{input}' is not a valid ARN")));
+            return Err(AwsError::bad_request(
+                "InvalidArnException",
+                format!("'{input}' is not a valid ARN"),
+            ));
         };
         if partition != "aws" || service != "kms" {
-            return Err(AwsError::bad_request("InvalidArnException", format!("'{input}' is not a KMS ARN")));
+            return Err(AwsError::bad_request(
+                "InvalidArnException",
+                format!("'{input}' is not a KMS ARN"),
+            ));
         }
         if arn_region != region || account != principal.account_id {
             return Err(not_found(input));
         }
         if let Some(id) = resource.strip_prefix("key/") {
-            return KeyId::parse(id).map(KeyRef::Id).ok_or_else(|| not_found(input));
+            return KeyId::parse(id)
+                .map(KeyRef::Id)
+                .ok_or_else(|| not_found(input));
         }
         if resource.starts_with("alias/") {
             return Ok(KeyRef::Alias(resource.to_string()));
@@ -48,11 +56,17 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
     if input.starts_with("alias/") {
         return Ok(KeyRef::Alias(input.to_string()));
     }
-    KeyId::parse(input).map(KeyRef::Id).ok_or_else(|| not_found(input))
+    KeyId::parse(input)
+        .map(KeyRef::Id)
+        .ok_or_else(|| not_found(input))
 }
 
 /// Parses a key identifier that must name a key directly (no alias), as `TargetKeyId`.
-pub fn parse_key_id_only(input: &str, region: &str, principal: &Principal) -> Result<KeyRef, AwsError> {
+pub fn parse_key_id_only(
+    input: &str,
+    region: &str,
+    principal: &Principal,
+) -> Result<KeyRef, AwsError> {
     match parse_key_ref(input, region, principal)? {
         KeyRef::Alias(_) => Err(AwsError::validation(format!(
             "'{input}' is an alias; this parameter takes a key id or key ARN"

@@ -106,7 +106,9 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
         "Decrypt" => crypto::decrypt(ctx, body).await,
         "ReEncrypt" => crypto::re_encrypt(ctx, body).await,
         "GenerateDataKey" => crypto::generate_data_key(ctx, body).await,
-        "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key_without_plaintext(ctx, body).await,
+        "GenerateDataKeyWithoutPlaintext" => {
+            crypto::generate_data_key_without_plaintext(ctx, body).await
+        }
         "GenerateRandom" => crypto::generate_random(ctx, body).await,
         "EnableKeyRotation" => rotation::enable_key_rotation(ctx, body).await,
         "DisableKeyRotation" => rotation::disable_key_rotation(ctx, body).await,
@@ -121,7 +123,13 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
 }
 
 /// The axum handler for `POST /`.
-pub async fn handle(State(api): State<AwsApi>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(api): State<AwsApi>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let operation = headers

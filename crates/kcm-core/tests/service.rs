@@ -30,8 +30,11 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
-    let keystore =
-        SoftwareKeystore::open(dir.path(), MasterKeySource::File(dir.path().join("master.key"))).unwrap();
+    let keystore = SoftwareKeystore::open(
+        dir.path(),
+        MasterKeySource::File(dir.path().join("master.key")),
+    )
+    .unwrap();
     let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
     keystores.insert("software".into(), Arc::new(keystore));
     let config = ServiceConfig {
@@ -48,8 +51,18 @@ async fn fixture() -> Fixture {
         .await
         .unwrap());
     let (admin_id, operator_id) = ids.unwrap();
-    let admin = service.credential(&admin_id).await.unwrap().principal.clone();
-    let operator = service.credential(&operator_id).await.unwrap().principal.clone();
+    let admin = service
+        .credential(&admin_id)
+        .await
+        .unwrap()
+        .principal
+        .clone();
+    let operator = service
+        .credential(&operator_id)
+        .await
+        .unwrap()
+        .principal
+        .clone();
     Fixture {
         _dir: dir,
         store,
@@ -76,7 +89,10 @@ async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
     let KeyRef::Id(id) = key else { unreachable!() };
     let mut record = f.store.service_key(*id).await.unwrap().unwrap();
     record.state = state;
-    f.store.commit(vec![Write::PutServiceKey(record)]).await.unwrap();
+    f.store
+        .commit(vec![Write::PutServiceKey(record)])
+        .await
+        .unwrap();
     tokio::time::sleep(BOUND * 2).await;
 }
 
@@ -85,13 +101,23 @@ async fn every_key_state_times_every_crypto_operation() {
     let f = fixture().await;
     for state in ALL_STATES {
         let key = new_key(&f).await;
-        let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
+        let (_, blob) = f
+            .service
+            .encrypt(&f.admin, &key, b"data", &ctx())
+            .await
+            .unwrap();
         set_key_state(&f, &key, state).await;
         let encrypt = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await;
         let decrypt = f.service.decrypt(&f.admin, None, &blob, &ctx()).await;
-        let datakey = f.service.generate_data_key(&f.admin, &key, 32, &ctx()).await;
+        let datakey = f
+            .service
+            .generate_data_key(&f.admin, &key, 32, &ctx())
+            .await;
         let can_encrypt = state == KeyState::Active;
-        let can_decrypt = matches!(state, KeyState::Active | KeyState::Suspended | KeyState::Compromised);
+        let can_decrypt = matches!(
+            state,
+            KeyState::Active | KeyState::Suspended | KeyState::Compromised
+        );
         assert_eq!(encrypt.is_ok(), can_encrypt, "encrypt in {state}");
         assert_eq!(datakey.is_ok(), can_encrypt, "data key in {state}");
         assert_eq!(decrypt.is_ok(), can_decrypt, "decrypt in {state}");
@@ -109,9 +135,24 @@ async fn every_key_state_times_every_crypto_operation() {
 
 /// Sets the state of the default system's key and root, as the kill switch will.
 async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
-    let tenant = f.store.tenant(f.admin.tenant_id.unwrap()).await.unwrap().unwrap();
-    let mut sk = f.store.system_key(tenant.default_system_id, 1).await.unwrap().unwrap();
-    let mut rk = f.store.root_key(tenant.default_root_key_id).await.unwrap().unwrap();
+    let tenant = f
+        .store
+        .tenant(f.admin.tenant_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut sk = f
+        .store
+        .system_key(tenant.default_system_id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rk = f
+        .store
+        .root_key(tenant.default_root_key_id)
+        .await
+        .unwrap()
+        .unwrap();
     sk.state = system_key;
     rk.state = root;
     f.store
@@ -125,7 +166,11 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
 async fn a_key_is_usable_only_if_every_key_above_it_is() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
     let cases = [
         (KeyState::Active, KeyState::Active, true, true),
         (KeyState::Active, KeyState::Disabled, false, false),
@@ -139,8 +184,16 @@ async fn a_key_is_usable_only_if_every_key_above_it_is() {
         set_chain(&f, system_key, root).await;
         let enc = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await;
         let dec = f.service.decrypt(&f.admin, None, &blob, &ctx()).await;
-        assert_eq!(enc.is_ok(), encrypt_ok, "encrypt under L2={system_key} L1={root}");
-        assert_eq!(dec.is_ok(), decrypt_ok, "decrypt under L2={system_key} L1={root}");
+        assert_eq!(
+            enc.is_ok(),
+            encrypt_ok,
+            "encrypt under L2={system_key} L1={root}"
+        );
+        assert_eq!(
+            dec.is_ok(),
+            decrypt_ok,
+            "decrypt under L2={system_key} L1={root}"
+        );
         if root == KeyState::Disabled {
             let e = enc.unwrap_err();
             assert!(e.message().contains("root key"), "{e}");
@@ -154,21 +207,45 @@ async fn old_ciphertexts_decrypt_after_rotation() {
     let key = new_key(&f).await;
     let mut blobs = Vec::new();
     for i in 0..4u8 {
-        let (_, blob) = f.service.encrypt(&f.admin, &key, &[i; 16], &ctx()).await.unwrap();
+        let (_, blob) = f
+            .service
+            .encrypt(&f.admin, &key, &[i; 16], &ctx())
+            .await
+            .unwrap();
         blobs.push(blob);
-        f.service.rotate_key_on_demand(&f.admin, &key).await.unwrap();
+        f.service
+            .rotate_key_on_demand(&f.admin, &key)
+            .await
+            .unwrap();
     }
     let info = f.service.describe_key(&f.admin, &key).await.unwrap();
     assert_eq!(info.record.primary_version, 5);
     for (i, blob) in blobs.iter().enumerate() {
         let header = kcm_core::crypto::CiphertextHeader::parse(blob).unwrap();
         assert_eq!(header.key_version, i as u32 + 1);
-        let out = f.service.decrypt(&f.admin, Some(&key), blob, &ctx()).await.unwrap();
+        let out = f
+            .service
+            .decrypt(&f.admin, Some(&key), blob, &ctx())
+            .await
+            .unwrap();
         assert_eq!(out.plaintext.expose_secret(), &[i as u8; 16]);
     }
-    let (_, fresh) = f.service.encrypt(&f.admin, &key, b"new", &ctx()).await.unwrap();
-    assert_eq!(kcm_core::crypto::CiphertextHeader::parse(&fresh).unwrap().key_version, 5);
-    let (rotations, _) = f.service.list_key_rotations(&f.admin, &key, None, None).await.unwrap();
+    let (_, fresh) = f
+        .service
+        .encrypt(&f.admin, &key, b"new", &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        kcm_core::crypto::CiphertextHeader::parse(&fresh)
+            .unwrap()
+            .key_version,
+        5
+    );
+    let (rotations, _) = f
+        .service
+        .list_key_rotations(&f.admin, &key, None, None)
+        .await
+        .unwrap();
     assert_eq!(rotations.len(), 4);
 }
 
@@ -177,7 +254,9 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
     let f = fixture().await;
     let a = new_key(&f).await;
     let b = new_key(&f).await;
-    let (KeyRef::Id(a_id), KeyRef::Id(b_id)) = (&a, &b) else { unreachable!() };
+    let (KeyRef::Id(a_id), KeyRef::Id(b_id)) = (&a, &b) else {
+        unreachable!()
+    };
     let a_version = f.store.key_versions(*a_id).await.unwrap().remove(0);
     f.store
         .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
@@ -187,10 +266,17 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
         .await
         .unwrap();
     tokio::time::sleep(BOUND * 2).await;
-    let err = f.service.encrypt(&f.admin, &b, b"data", &ctx()).await.unwrap_err();
+    let err = f
+        .service
+        .encrypt(&f.admin, &b, b"data", &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Internal);
     // The original key is unaffected.
-    f.service.encrypt(&f.admin, &a, b"data", &ctx()).await.unwrap();
+    f.service
+        .encrypt(&f.admin, &a, b"data", &ctx())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -205,15 +291,35 @@ async fn tenants_are_isolated() {
         .principal
         .clone();
     let key = new_key(&f).await;
-    let (_, blob) = f.service.encrypt(&f.admin, &key, b"secret", &ctx()).await.unwrap();
-    let err = f.service.decrypt(&other_admin, None, &blob, &ctx()).await.unwrap_err();
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"secret", &ctx())
+        .await
+        .unwrap();
+    let err = f
+        .service
+        .decrypt(&other_admin, None, &blob, &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
-    let err = f.service.describe_key(&other_admin, &key).await.unwrap_err();
+    let err = f
+        .service
+        .describe_key(&other_admin, &key)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let err = f.service.encrypt(&other_admin, &key, b"x", &ctx()).await.unwrap_err();
+    let err = f
+        .service
+        .encrypt(&other_admin, &key, b"x", &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // The operator manages tenants but cannot use or see tenant keys.
-    let err = f.service.encrypt(&f.operator, &key, b"x", &ctx()).await.unwrap_err();
+    let err = f
+        .service
+        .encrypt(&f.operator, &key, b"x", &ctx())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
 }
 
@@ -226,7 +332,13 @@ async fn denials_change_nothing() {
         .create_access_key(&f.admin, Role::KeyUser, None, String::new())
         .await
         .unwrap();
-    let user = f.service.credential(&user.info.id).await.unwrap().principal.clone();
+    let user = f
+        .service
+        .credential(&user.info.id)
+        .await
+        .unwrap()
+        .principal
+        .clone();
     let before = f.service.describe_key(&f.admin, &key).await.unwrap().record;
     let err = f.service.disable_key(&user, &key).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
@@ -253,19 +365,37 @@ async fn deletion_window_end_destroys_material() {
     let dir_fixture = fixture().await;
     let f = &dir_fixture;
     let key = new_key(f).await;
-    let (_, blob) = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await.unwrap();
-    f.service.schedule_key_deletion(&f.admin, &key, Some(7)).await.unwrap();
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    f.service
+        .schedule_key_deletion(&f.admin, &key, Some(7))
+        .await
+        .unwrap();
     // The window has not ended: nothing is destroyed.
     assert_eq!(f.service.run_due_work().await.unwrap(), 0);
     let KeyRef::Id(id) = key else { unreachable!() };
     let mut record = f.store.service_key(id).await.unwrap().unwrap();
     record.deletion_at = Some(0);
-    f.store.commit(vec![Write::PutServiceKey(record)]).await.unwrap();
+    f.store
+        .commit(vec![Write::PutServiceKey(record)])
+        .await
+        .unwrap();
     assert_eq!(f.service.run_due_work().await.unwrap(), 1);
     assert!(f.store.key_versions(id).await.unwrap().is_empty());
     assert_eq!(
-        f.service.describe_key(&f.admin, &key).await.unwrap_err().kind(),
+        f.service
+            .describe_key(&f.admin, &key)
+            .await
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
-    assert!(f.service.decrypt(&f.admin, None, &blob, &ctx()).await.is_err());
+    assert!(f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .is_err());
 }

@@ -37,7 +37,13 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// Records one request.
-    pub fn record(&self, door: &'static str, operation: &'static str, status: u16, elapsed: Duration) {
+    pub fn record(
+        &self,
+        door: &'static str,
+        operation: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let key = (door, operation, status);
         let series = {
             let map = self.series.read().unwrap_or_else(|e| e.into_inner());
@@ -81,13 +87,22 @@ impl Metrics {
             let mut cumulative = 0;
             for (bound, bucket) in BUCKETS.iter().zip(&s.buckets) {
                 cumulative += bucket.load(Ordering::Relaxed);
-                let _ = writeln!(out, "kcm_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "kcm_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
             }
             let count = s.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "kcm_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "kcm_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
             let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
             let _ = writeln!(out, "kcm_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "kcm_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "kcm_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         out
     }
@@ -104,7 +119,8 @@ mod tests {
         m.record("aws", "Encrypt", 200, Duration::from_millis(3));
         m.record("aws", "Decrypt", 400, Duration::from_secs(2));
         let text = m.render();
-        assert!(text.contains("kcm_requests_total{door=\"aws\",operation=\"Encrypt\",status=\"200\"} 2"));
+        assert!(text
+            .contains("kcm_requests_total{door=\"aws\",operation=\"Encrypt\",status=\"200\"} 2"));
         assert!(text.contains("operation=\"Encrypt\",status=\"200\",le=\"0.0005\"} 1"));
         assert!(text.contains("operation=\"Encrypt\",status=\"200\",le=\"0.005\"} 2"));
         assert!(text.contains("operation=\"Decrypt\",status=\"400\",le=\"1\"} 0"));

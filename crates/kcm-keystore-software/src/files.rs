@@ -41,12 +41,17 @@ pub fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBytes> {
                     path.display()
                 )));
             }
-            let text = Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .map_err(|e| bad(format!("cannot read master key file {}: {e}", path.display())))?,
-            );
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                bad(format!(
+                    "cannot read master key file {}: {e}",
+                    path.display()
+                ))
+            })?);
             let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| {
-                bad(format!("master key file {} must hold 64 hex characters", path.display()))
+                bad(format!(
+                    "master key file {} must hold 64 hex characters",
+                    path.display()
+                ))
             })?);
             if bytes.len() != KEY_LEN {
                 return Err(bad(format!(
@@ -60,8 +65,12 @@ pub fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBytes> {
             let key = SecretBytes::random(KEY_LEN);
             let mut text = Zeroizing::new(hex::encode(key.expose_secret()));
             text.push('\n');
-            write_private_atomically(path, text.as_bytes())
-                .map_err(|e| bad(format!("cannot create master key file {}: {e}", path.display())))?;
+            write_private_atomically(path, text.as_bytes()).map_err(|e| {
+                bad(format!(
+                    "cannot create master key file {}: {e}",
+                    path.display()
+                ))
+            })?;
             tracing::warn!(
                 path = %path.display(),
                 "DEVELOPMENT ONLY: created a file-based master key. Anyone who can read this file can unseal \
@@ -69,6 +78,9 @@ pub fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBytes> {
             );
             Ok(key)
         }
-        Err(e) => Err(bad(format!("cannot read master key file {}: {e}", path.display()))),
+        Err(e) => Err(bad(format!(
+            "cannot read master key file {}: {e}",
+            path.display()
+        ))),
     }
 }

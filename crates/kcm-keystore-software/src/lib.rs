@@ -116,10 +116,14 @@ impl SoftwareKeystore {
     pub fn open(dir: &Path, source: MasterKeySource) -> KeystoreResult<Self> {
         let kind = source.kind();
         let (master, description) = match source {
-            MasterKeySource::File(path) => (files::load_or_create_master_file(&path)?, format!("file {}", path.display())),
-            MasterKeySource::Passphrase(passphrase) => {
-                (derive_from_passphrase(dir, &passphrase)?, "passphrase (Argon2id)".to_string())
-            }
+            MasterKeySource::File(path) => (
+                files::load_or_create_master_file(&path)?,
+                format!("file {}", path.display()),
+            ),
+            MasterKeySource::Passphrase(passphrase) => (
+                derive_from_passphrase(dir, &passphrase)?,
+                "passphrase (Argon2id)".to_string(),
+            ),
         };
         verify_or_create_check(dir, kind, &master)?;
         Ok(Self {
@@ -137,10 +141,19 @@ impl SoftwareKeystore {
 
     /// The unsealed root key behind `handle`.
     fn root_key(&self, handle: &[u8]) -> KeystoreResult<Arc<SecretBytes>> {
-        if let Some(key) = self.opened.read().unwrap_or_else(|e| e.into_inner()).get(handle) {
+        if let Some(key) = self
+            .opened
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(handle)
+        {
             return Ok(Arc::clone(key));
         }
-        let unusable = || KeystoreError::KeyUnusable("the handle is not a root key of this software keystore".into());
+        let unusable = || {
+            KeystoreError::KeyUnusable(
+                "the handle is not a root key of this software keystore".into(),
+            )
+        };
         let (&format, rest) = handle.split_first().ok_or_else(unusable)?;
         if format != HANDLE_FORMAT_V1 || rest.len() < 2 {
             return Err(unusable());
@@ -151,7 +164,8 @@ impl SoftwareKeystore {
             return Err(unusable());
         }
         let (label, sealed) = rest.split_at(label_len);
-        let key = crypto::open(&self.master, sealed, &Self::root_aad(label)).map_err(|_| unusable())?;
+        let key =
+            crypto::open(&self.master, sealed, &Self::root_aad(label)).map_err(|_| unusable())?;
         if key.len() != KEY_LEN {
             return Err(unusable());
         }
@@ -188,14 +202,25 @@ fn derive_from_passphrase(dir: &Path, passphrase: &SecretString) -> KeystoreResu
                 .map_err(|e| misconfigured(format!("cannot write {}: {e}", path.display())))?;
             params
         }
-        Err(e) => return Err(misconfigured(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(misconfigured(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
     };
-    let salt = hex::decode(&params.salt_hex).map_err(|_| misconfigured(format!("{} has a bad salt", path.display())))?;
+    let salt = hex::decode(&params.salt_hex)
+        .map_err(|_| misconfigured(format!("{} has a bad salt", path.display())))?;
     let argon = argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
-        argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(KEY_LEN))
-            .map_err(|e| misconfigured(format!("{} has bad Argon2 parameters: {e}", path.display())))?,
+        argon2::Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.lanes,
+            Some(KEY_LEN),
+        )
+        .map_err(|e| misconfigured(format!("{} has bad Argon2 parameters: {e}", path.display())))?,
     );
     let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
     argon
@@ -234,7 +259,10 @@ fn verify_or_create_check(dir: &Path, kind: &str, master: &SecretBytes) -> Keyst
             files::write_private_atomically(&path, &json)
                 .map_err(|e| misconfigured(format!("cannot write {}: {e}", path.display())))
         }
-        Err(e) => Err(misconfigured(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(misconfigured(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -271,19 +299,32 @@ impl KeystoreProvider for SoftwareKeystore {
         Ok(handle)
     }
 
-    async fn wrap(&self, handle: &[u8], plaintext: &SecretBytes, aad: &[u8]) -> KeystoreResult<Vec<u8>> {
+    async fn wrap(
+        &self,
+        handle: &[u8],
+        plaintext: &SecretBytes,
+        aad: &[u8],
+    ) -> KeystoreResult<Vec<u8>> {
         let root = self.root_key(handle)?;
         Ok(crypto::seal(&root, plaintext.expose_secret(), aad))
     }
 
-    async fn unwrap(&self, handle: &[u8], wrapped: &[u8], aad: &[u8]) -> KeystoreResult<SecretBytes> {
+    async fn unwrap(
+        &self,
+        handle: &[u8],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> KeystoreResult<SecretBytes> {
         let root = self.root_key(handle)?;
         crypto::open(&root, wrapped, aad).map_err(|_| KeystoreError::UnwrapFailed)
     }
 
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()> {
         // The material exists only inside the handle, which the core erases from the store.
-        self.opened.write().unwrap_or_else(|e| e.into_inner()).remove(handle);
+        self.opened
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(handle);
         Ok(())
     }
 }

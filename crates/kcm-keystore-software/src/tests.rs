@@ -35,7 +35,10 @@ async fn reopen_with_same_master_key_unwraps_old_blobs() {
     };
     let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
     assert_eq!(ks.unwrap(&handle, &wrapped, b"x").await.unwrap(), secret);
-    let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -66,7 +69,11 @@ fn world_readable_master_key_is_refused() {
 fn replaced_master_key_is_refused_at_open() {
     let dir = tempfile::tempdir().unwrap();
     drop(SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap());
-    files::write_private_atomically(&dir.path().join("master.key"), hex::encode([7u8; 32]).as_bytes()).unwrap();
+    files::write_private_atomically(
+        &dir.path().join("master.key"),
+        hex::encode([7u8; 32]).as_bytes(),
+    )
+    .unwrap();
     let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
 }

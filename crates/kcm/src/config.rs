@@ -131,7 +131,10 @@ impl Settings {
     /// Checks values that would otherwise fail later and less clearly.
     pub fn validate(&self) -> Result<()> {
         if !(self.day_seconds > 0.0 && self.day_seconds.is_finite()) {
-            bail!("day_seconds must be a positive number, got {}", self.day_seconds);
+            bail!(
+                "day_seconds must be a positive number, got {}",
+                self.day_seconds
+            );
         }
         if self.revocation_bound_ms == 0 {
             bail!("revocation_bound_ms must be at least 1");
@@ -145,7 +148,12 @@ impl Settings {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");
         }
-        if self.region.is_empty() || !self.region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             bail!("region {:?} is invalid", self.region);
         }
         Ok(())
@@ -175,7 +183,11 @@ mod tests {
     fn toml_file_overrides_defaults_and_rejects_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kcm.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nday_seconds = 0.5\n[tls]\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nday_seconds = 0.5\n[tls]\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.day_seconds, 0.5);
@@ -191,7 +203,11 @@ mod tests {
             day_seconds: 0.0,
             ..Settings::default()
         };
-        assert!(s.validate().unwrap_err().to_string().contains("day_seconds"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("day_seconds"));
         let s = Settings {
             tls: TlsSettings {
                 cert: Some("c.pem".into()),

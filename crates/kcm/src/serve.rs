@@ -47,9 +47,12 @@ async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
+async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         ops.metrics.render(),
     )
 }
@@ -58,12 +61,16 @@ async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
 pub fn app(service: Arc<Service>) -> Router {
     let metrics = Arc::new(Metrics::default());
     let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
-    let aws = kcm_aws_api::AwsApi::new(Arc::clone(&service), Arc::clone(&auth), Arc::clone(&metrics));
+    let aws = kcm_aws_api::AwsApi::new(
+        Arc::clone(&service),
+        Arc::clone(&auth),
+        Arc::clone(&metrics),
+    );
     let rest = kcm_rest_api::RestApi::new(Arc::clone(&service), auth, Arc::clone(&metrics));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(render_metrics))
         .with_state(Ops { service, metrics })
         .merge(kcm_aws_api::router(aws))
         .merge(kcm_rest_api::router(rest))
@@ -93,7 +100,8 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
                 .unwrap_or_else(|| dir.join("master.key")),
         ),
     };
-    let keystore = SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
+    let keystore =
+        SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
     let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
     keystores.insert("software".into(), Arc::new(keystore));
     let config = ServiceConfig {
@@ -182,10 +190,13 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
         _ => {
             tracing::info!(address = %local, "kcm listening (HTTP)");
-            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("server failed")?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")?;
         }
     }
     let _ = stop_tx.send(true);

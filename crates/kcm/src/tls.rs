@@ -13,12 +13,14 @@ use tokio_rustls::TlsAcceptor;
 /// A TLS acceptor from PEM files.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert).with_context(|| format!("cannot open TLS certificate {}", cert.display()))?,
+        std::fs::File::open(cert)
+            .with_context(|| format!("cannot open TLS certificate {}", cert.display()))?,
     ))
     .collect::<Result<Vec<_>, _>>()
     .with_context(|| format!("TLS certificate {} is not valid PEM", cert.display()))?;
     let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key).with_context(|| format!("cannot open TLS key {}", key.display()))?,
+        std::fs::File::open(key)
+            .with_context(|| format!("cannot open TLS key {}", key.display()))?,
     ))
     .with_context(|| format!("TLS key {} is not valid PEM", key.display()))?
     .with_context(|| format!("no private key found in {}", key.display()))?;

@@ -42,7 +42,9 @@ struct DeleteAlias {
 /// DeleteAlias.
 pub async fn delete_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: DeleteAlias = parse(body)?;
-    ctx.service.delete_alias(&ctx.principal, &req.alias_name).await?;
+    ctx.service
+        .delete_alias(&ctx.principal, &req.alias_name)
+        .await?;
     empty()
 }
 

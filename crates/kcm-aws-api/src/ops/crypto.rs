@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{parse, reply, Context, Ctx};
-use crate::codec::{b64, blob};
+use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
@@ -44,7 +44,12 @@ pub async fn encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     check_algorithm(req.encryption_algorithm.as_deref())?;
     let (key_id, blob) = ctx
         .service
-        .encrypt(&ctx.principal, &ctx.key(&req.key_id)?, &req.plaintext, &req.encryption_context)
+        .encrypt(
+            &ctx.principal,
+            &ctx.key(&req.key_id)?,
+            &req.plaintext,
+            &req.encryption_context,
+        )
         .await?;
     reply(&EncryptResponse {
         ciphertext_blob: b64(&blob),
@@ -68,7 +73,7 @@ struct Decrypt {
 #[serde(rename_all = "PascalCase")]
 struct DecryptResponse {
     key_id: String,
-    plaintext: Zeroizing<String>,
+    plaintext: SecretB64,
     encryption_algorithm: &'static str,
 }
 
@@ -79,11 +84,16 @@ pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
     let out = ctx
         .service
-        .decrypt(&ctx.principal, key.as_ref(), &req.ciphertext_blob, &req.encryption_context)
+        .decrypt(
+            &ctx.principal,
+            key.as_ref(),
+            &req.ciphertext_blob,
+            &req.encryption_context,
+        )
         .await?;
     reply(&DecryptResponse {
         key_id: ctx.arn(out.key_id),
-        plaintext: Zeroizing::new(b64(out.plaintext.expose_secret())),
+        plaintext: SecretB64::new(out.plaintext.expose_secret()),
         encryption_algorithm: SYMMETRIC_DEFAULT,
     })
 }
@@ -118,7 +128,11 @@ pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
     let req: ReEncrypt = parse(body)?;
     check_algorithm(req.source_encryption_algorithm.as_deref())?;
     check_algorithm(req.destination_encryption_algorithm.as_deref())?;
-    let source = req.source_key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let source = req
+        .source_key_id
+        .as_deref()
+        .map(|k| ctx.key(k))
+        .transpose()?;
     let destination = ctx.key(&req.destination_key_id)?;
     let out = ctx
         .service
@@ -153,7 +167,9 @@ struct GenerateDataKey {
 /// The data key length a request asks for: exactly one of `KeySpec` and `NumberOfBytes`.
 fn data_key_len(req: &GenerateDataKey) -> Result<usize, AwsError> {
     match (req.key_spec.as_deref(), req.number_of_bytes) {
-        (Some(_), Some(_)) => Err(AwsError::validation("specify KeySpec or NumberOfBytes, not both")),
+        (Some(_), Some(_)) => Err(AwsError::validation(
+            "specify KeySpec or NumberOfBytes, not both",
+        )),
         (None, None) => Err(AwsError::validation("specify KeySpec or NumberOfBytes")),
         (Some("AES_256"), None) => Ok(32),
         (Some("AES_128"), None) => Ok(16),
@@ -172,7 +188,7 @@ fn data_key_len(req: &GenerateDataKey) -> Result<usize, AwsError> {
 struct GenerateDataKeyResponse {
     ciphertext_blob: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    plaintext: Option<Zeroizing<String>>,
+    plaintext: Option<SecretB64>,
     key_id: String,
 }
 
@@ -181,11 +197,16 @@ async fn generate(ctx: &Ctx<'_>, body: &[u8], with_plaintext: bool) -> Result<Ve
     let len = data_key_len(&req)?;
     let key = ctx
         .service
-        .generate_data_key(&ctx.principal, &ctx.key(&req.key_id)?, len, &req.encryption_context)
+        .generate_data_key(
+            &ctx.principal,
+            &ctx.key(&req.key_id)?,
+            len,
+            &req.encryption_context,
+        )
         .await?;
     reply(&GenerateDataKeyResponse {
         ciphertext_blob: b64(&key.ciphertext),
-        plaintext: with_plaintext.then(|| Zeroizing::new(b64(key.plaintext.expose_secret()))),
+        plaintext: with_plaintext.then(|| SecretB64::new(key.plaintext.expose_secret())),
         key_id: ctx.arn(key.key_id),
     })
 }
@@ -196,7 +217,10 @@ pub async fn generate_data_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, Aw
 }
 
 /// GenerateDataKeyWithoutPlaintext.
-pub async fn generate_data_key_without_plaintext(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn generate_data_key_without_plaintext(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+) -> Result<Vec<u8>, AwsError> {
     generate(ctx, body, false).await
 }
 
@@ -210,7 +234,7 @@ struct GenerateRandom {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct GenerateRandomResponse {
-    plaintext: Zeroizing<String>,
+    plaintext: SecretB64,
 }
 
 /// GenerateRandom.
@@ -225,11 +249,11 @@ pub async fn generate_random(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsE
     let n = req
         .number_of_bytes
         .ok_or_else(|| AwsError::validation("NumberOfBytes is required"))?;
-    let n = usize::try_from(n)
-        .map_err(|_| AwsError::validation(format!("NumberOfBytes must be between 1 and 1024, got {n}")))?;
+    let n = usize::try_from(n).map_err(|_| {
+        AwsError::validation(format!("NumberOfBytes must be between 1 and 1024, got {n}"))
+    })?;
     let bytes = ctx.service.generate_random(&ctx.principal, n).await?;
     reply(&GenerateRandomResponse {
-        plaintext: Zeroizing::new(b64(bytes.expose_secret())),
+        plaintext: SecretB64::new(bytes.expose_secret()),
     })
 }
-

@@ -67,7 +67,10 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
 /// DescribeKey.
 pub async fn describe_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
-    let info = ctx.service.describe_key(&ctx.principal, &ctx.key(&req.key_id)?).await?;
+    let info = ctx
+        .service
+        .describe_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .await?;
     reply(&KeyMetadataResponse::new(ctx.region(), &info))
 }
 
@@ -99,7 +102,11 @@ pub async fn list_keys(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> 
     let req: Paging = parse(body)?;
     let page = ctx
         .service
-        .list_keys(&ctx.principal, check_limit(req.limit, 1000)?, req.marker.as_deref())
+        .list_keys(
+            &ctx.principal,
+            check_limit(req.limit, 1000)?,
+            req.marker.as_deref(),
+        )
         .await?;
     reply(&ListKeysResponse {
         keys: page
@@ -134,14 +141,18 @@ pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8
 /// EnableKey.
 pub async fn enable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
-    ctx.service.enable_key(&ctx.principal, &ctx.key(&req.key_id)?).await?;
+    ctx.service
+        .enable_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .await?;
     empty()
 }
 
 /// DisableKey.
 pub async fn disable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
-    ctx.service.disable_key(&ctx.principal, &ctx.key(&req.key_id)?).await?;
+    ctx.service
+        .disable_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .await?;
     empty()
 }
 
@@ -166,7 +177,9 @@ pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
     let req: ScheduleKeyDeletion = parse(body)?;
     let days = req.pending_window_in_days.unwrap_or(30);
     let days_u32 = u32::try_from(days).map_err(|_| {
-        AwsError::validation(format!("PendingWindowInDays must be between 7 and 30, got {days}"))
+        AwsError::validation(format!(
+            "PendingWindowInDays must be between 7 and 30, got {days}"
+        ))
     })?;
     let info = ctx
         .service

@@ -44,10 +44,17 @@ impl Ctx<'_> {
 
 /// Parses a JSON request body; a malformed body is a `ValidationException` naming the problem.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            AwsError::bad_request("SerializationException", format!("request body is not valid JSON: {e}"))
+            AwsError::bad_request(
+                "SerializationException",
+                format!("request body is not valid JSON: {e}"),
+            )
         } else {
             AwsError::validation(format!("invalid request: {e}"))
         }
@@ -160,6 +167,8 @@ pub fn check_limit(limit: Option<i64>, max: u32) -> Result<Option<u32>, AwsError
     match limit {
         None => Ok(None),
         Some(l) if l >= 1 && l <= i64::from(max) => Ok(Some(l as u32)),
-        Some(l) => Err(AwsError::validation(format!("Limit must be between 1 and {max}, got {l}"))),
+        Some(l) => Err(AwsError::validation(format!(
+            "Limit must be between 1 and {max}, got {l}"
+        ))),
     }
 }

@@ -21,7 +21,9 @@ pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
         .rotation_period_in_days
         .map(|d| {
             u32::try_from(d).map_err(|_| {
-                AwsError::validation(format!("RotationPeriodInDays must be between 90 and 2560, got {d}"))
+                AwsError::validation(format!(
+                    "RotationPeriodInDays must be between 90 and 2560, got {d}"
+                ))
             })
         })
         .transpose()?;

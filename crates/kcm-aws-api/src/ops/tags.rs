@@ -57,7 +57,9 @@ struct UntagResource {
 pub async fn untag_resource(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: UntagResource = parse(body)?;
     let key = ctx.key(&req.key_id)?;
-    ctx.service.untag_key(&ctx.principal, &key, req.tag_keys).await?;
+    ctx.service
+        .untag_key(&ctx.principal, &key, req.tag_keys)
+        .await?;
     empty()
 }
 
@@ -89,11 +91,16 @@ pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
     let tags = &info.record.tags;
     if let Some(m) = &req.marker {
         if !tags.contains_key(m) {
-            return Err(AwsError::bad_request("InvalidMarkerException", format!("marker {m:?} is not valid")));
+            return Err(AwsError::bad_request(
+                "InvalidMarkerException",
+                format!("marker {m:?} is not valid"),
+            ));
         }
     }
     let rest: Vec<(&String, &String)> = match &req.marker {
-        Some(m) => tags.range::<String, _>((std::ops::Bound::Excluded(m), std::ops::Bound::Unbounded)).collect(),
+        Some(m) => tags
+            .range::<String, _>((std::ops::Bound::Excluded(m), std::ops::Bound::Unbounded))
+            .collect(),
         None => tags.iter().collect(),
     };
     let truncated = rest.len() > limit;
@@ -112,4 +119,3 @@ pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
         next_marker,
     })
 }
-

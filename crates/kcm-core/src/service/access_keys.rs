@@ -131,7 +131,11 @@ impl Service {
             .ok_or_else(|| Error::internal("credential root key missing"))
     }
 
-    fn secret_binding<'a>(record: &'a AccessKeyRecord, tenant: &'a str, root: &'a str) -> WrapBinding<'a> {
+    fn secret_binding<'a>(
+        record: &'a AccessKeyRecord,
+        tenant: &'a str,
+        root: &'a str,
+    ) -> WrapBinding<'a> {
         WrapBinding {
             level: KeyLevel::AccessKeySecret,
             tenant,
@@ -202,7 +206,6 @@ impl Service {
             created_at: record.created_at,
         })
     }
-
 
     /// Creates an access key in the caller's tenant, optionally scoped to a system.
     pub async fn create_access_key(

@@ -11,7 +11,12 @@ use crate::store::{StoreError, Write};
 /// Checks an alias name by AWS's rules: `alias/` followed by 1–250 characters of
 /// letters, digits, `/`, `_`, `-`; the `alias/aws/` prefix is reserved.
 pub fn validate_alias_name(name: &str) -> Result<()> {
-    let invalid = |why: &str| Error::new(ErrorKind::InvalidAliasName, format!("alias name {name:?} {why}"));
+    let invalid = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidAliasName,
+            format!("alias name {name:?} {why}"),
+        )
+    };
     let Some(rest) = name.strip_prefix("alias/") else {
         return Err(invalid("must begin with alias/"));
     };
@@ -22,7 +27,9 @@ pub fn validate_alias_name(name: &str) -> Result<()> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
     {
-        return Err(invalid("may contain only letters, digits, '/', '_' and '-'"));
+        return Err(invalid(
+            "may contain only letters, digits, '/', '_' and '-'",
+        ));
     }
     if rest.starts_with("aws/") {
         return Err(invalid("uses the reserved prefix alias/aws/"));
@@ -32,17 +39,30 @@ pub fn validate_alias_name(name: &str) -> Result<()> {
 
 impl Service {
     /// The target of a new or updated alias: a live key of the caller's tenant, by id.
-    async fn alias_target_record(&self, principal: &Principal, target: &KeyRef) -> Result<ServiceKeyRecord> {
+    async fn alias_target_record(
+        &self,
+        principal: &Principal,
+        target: &KeyRef,
+    ) -> Result<ServiceKeyRecord> {
         if let KeyRef::Alias(_) = target {
-            return Err(Error::invalid("an alias must point at a key id or key ARN, not another alias"));
+            return Err(Error::invalid(
+                "an alias must point at a key id or key ARN, not another alias",
+            ));
         }
-        let record = self.fresh_record(principal, target, Action::ManageKeys).await?;
+        let record = self
+            .fresh_record(principal, target, Action::ManageKeys)
+            .await?;
         require(&record, Operation::UpdateMetadata)?;
         Ok(record)
     }
 
     /// Creates `name` pointing at `target`.
-    pub async fn create_alias(&self, principal: &Principal, name: &str, target: &KeyRef) -> Result<()> {
+    pub async fn create_alias(
+        &self,
+        principal: &Principal,
+        name: &str,
+        target: &KeyRef,
+    ) -> Result<()> {
         let tenant = Self::own_tenant(principal)?;
         authorize(principal, Action::ManageKeys, Target::tenant(tenant))?;
         validate_alias_name(name)?;
@@ -60,7 +80,10 @@ impl Service {
             .commit(vec![Write::InsertAlias(alias)])
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(_) => Error::new(ErrorKind::AlreadyExists, format!("alias {name} already exists")),
+                StoreError::Conflict(_) => Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("alias {name} already exists"),
+                ),
                 other => other.into(),
             })?;
         self.aliases.remove(&(tenant, name.to_string()));
@@ -83,7 +106,12 @@ impl Service {
     }
 
     /// Points an existing alias at another key.
-    pub async fn update_alias(&self, principal: &Principal, name: &str, target: &KeyRef) -> Result<()> {
+    pub async fn update_alias(
+        &self,
+        principal: &Principal,
+        name: &str,
+        target: &KeyRef,
+    ) -> Result<()> {
         let _guard = self.writes.lock().await;
         let mut alias = self.existing_alias(principal, name).await?;
         let record = self.alias_target_record(principal, target).await?;
@@ -130,7 +158,10 @@ impl Service {
             None => 0,
             Some(m) => {
                 if !m.starts_with("alias/") {
-                    return Err(Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid")));
+                    return Err(Error::new(
+                        ErrorKind::InvalidMarker,
+                        format!("marker {m:?} is not valid"),
+                    ));
                 }
                 all.partition_point(|a| a.name.as_str() <= m)
             }

@@ -220,24 +220,26 @@ impl Service {
             .store
             .root_key(record.root_key_id)
             .await?
-            .ok_or_else(|| Error::internal(format!("root key {} is missing", record.root_key_id)))?;
-        let material = if record.state.allows(Operation::Unwrap) && root.state.allows(Operation::Unwrap)
-        {
-            let aad = system_key_binding(
-                &system.tenant_id.to_string(),
-                &system.id.to_string(),
-                version,
-                &root.id.to_string(),
-            )
-            .to_aad();
-            Some(
-                self.keystore(&root.keystore)?
-                    .unwrap(&root.handle, &record.wrapped, &aad)
-                    .await?,
-            )
-        } else {
-            None
-        };
+            .ok_or_else(|| {
+                Error::internal(format!("root key {} is missing", record.root_key_id))
+            })?;
+        let material =
+            if record.state.allows(Operation::Unwrap) && root.state.allows(Operation::Unwrap) {
+                let aad = system_key_binding(
+                    &system.tenant_id.to_string(),
+                    &system.id.to_string(),
+                    version,
+                    &root.id.to_string(),
+                )
+                .to_aad();
+                Some(
+                    self.keystore(&root.keystore)?
+                        .unwrap(&root.handle, &record.wrapped, &aad)
+                        .await?,
+                )
+            } else {
+                None
+            };
         let loaded = Arc::new(LoadedSystemKey {
             state: record.state,
             root_id: root.id,
@@ -280,6 +282,10 @@ impl Service {
             system.active_key_version,
         )
         .to_aad();
-        Ok(crypto::seal(parent_material, material.expose_secret(), &aad))
+        Ok(crypto::seal(
+            parent_material,
+            material.expose_secret(),
+            &aad,
+        ))
     }
 }

@@ -58,12 +58,17 @@ fn invalid_ciphertext() -> Error {
 }
 
 impl Service {
-    fn encrypt_with(&self, key: &LoadedKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    fn encrypt_with(
+        &self,
+        key: &LoadedKey,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>> {
         key.check(Operation::Encrypt)?;
         let version = key.record.primary_version;
-        let material = key
-            .version(version)
-            .ok_or_else(|| Error::internal(format!("primary version of {} not loaded", key.record.id)))?;
+        let material = key.version(version).ok_or_else(|| {
+            Error::internal(format!("primary version of {} not loaded", key.record.id))
+        })?;
         let header = CiphertextHeader {
             key_id: key.record.id,
             key_version: version,
@@ -140,7 +145,11 @@ impl Service {
                 record.id
             )));
         }
-        authorize(principal, Action::UseKeys, Target::system(tenant, record.system_id))?;
+        authorize(
+            principal,
+            Action::UseKeys,
+            Target::system(tenant, record.system_id),
+        )?;
         Ok((loaded, header))
     }
 
@@ -152,7 +161,9 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes> {
         key.check(Operation::Decrypt)?;
-        let material = key.version(header.key_version).ok_or_else(invalid_ciphertext)?;
+        let material = key
+            .version(header.key_version)
+            .ok_or_else(invalid_ciphertext)?;
         crypto::decrypt_data(material, blob, &crypto::canonical_context(context))
             .map_err(|_| invalid_ciphertext())
     }
@@ -186,9 +197,12 @@ impl Service {
         destination_context: &BTreeMap<String, String>,
     ) -> Result<ReEncrypted> {
         let (source, header) = self.key_for_ciphertext(principal, blob, source_key).await?;
-        let target = self.resolve(principal, destination, Action::UseKeys).await?;
+        let target = self
+            .resolve(principal, destination, Action::UseKeys)
+            .await?;
         let plaintext = self.decrypt_with(&source, header, blob, source_context)?;
-        let ciphertext = self.encrypt_with(&target, plaintext.expose_secret(), destination_context)?;
+        let ciphertext =
+            self.encrypt_with(&target, plaintext.expose_secret(), destination_context)?;
         Ok(ReEncrypted {
             source_key_id: source.record.id,
             key_id: target.record.id,

@@ -91,7 +91,10 @@ impl Service {
         }
         let mut aliases_by_key: BTreeMap<KeyId, Vec<String>> = BTreeMap::new();
         for alias in self.store.aliases(tenant_id, None).await? {
-            aliases_by_key.entry(alias.key_id).or_default().push(alias.name);
+            aliases_by_key
+                .entry(alias.key_id)
+                .or_default()
+                .push(alias.name);
         }
         let mut roots: Vec<KeychainRoot> = self
             .store

@@ -188,7 +188,11 @@ impl Service {
 
     /// Creates a symmetric service key in the caller's system (its scope, or the
     /// tenant's `default` system).
-    pub async fn create_key(&self, principal: &Principal, req: CreateKeyRequest) -> Result<KeyInfo> {
+    pub async fn create_key(
+        &self,
+        principal: &Principal,
+        req: CreateKeyRequest,
+    ) -> Result<KeyInfo> {
         let tenant_id = Self::own_tenant(principal)?;
         // Authorise before looking anything up, so denied callers learn nothing.
         authorize(principal, Action::ManageKeys, Target::tenant(tenant_id))?;
@@ -228,7 +232,11 @@ impl Service {
             .await?
             .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
         let system_id = principal.system_scope.unwrap_or(tenant.default_system_id);
-        authorize(principal, Action::ManageKeys, Target::system(tenant_id, system_id))?;
+        authorize(
+            principal,
+            Action::ManageKeys,
+            Target::system(tenant_id, system_id),
+        )?;
         let system = self.system_record(system_id).await?;
         let now = now_ms();
         let id = KeyId::new_random();
@@ -286,7 +294,10 @@ impl Service {
         let mut after = match marker {
             None => None,
             Some(m) => Some(KeyId::parse(m).ok_or_else(|| {
-                Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid"))
+                Error::new(
+                    ErrorKind::InvalidMarker,
+                    format!("marker {m:?} is not valid"),
+                )
             })?),
         };
         let mut keys = Vec::with_capacity(limit);
@@ -338,12 +349,14 @@ impl Service {
 
     /// Enables a disabled key.
     pub async fn enable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
-        self.transition_key(principal, key, Transition::Enable).await
+        self.transition_key(principal, key, Transition::Enable)
+            .await
     }
 
     /// Disables a key: every operation is refused until it is enabled again.
     pub async fn disable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
-        self.transition_key(principal, key, Transition::Disable).await
+        self.transition_key(principal, key, Transition::Disable)
+            .await
     }
 
     async fn transition_key(
@@ -378,16 +391,16 @@ impl Service {
         let when = now_ms() + self.config.days_ms(days);
         let info = self
             .change_key(principal, key, Action::ManageKeys, |r| {
-                r.state = r
-                    .state
-                    .transition(Transition::ScheduleDeletion)
-                    .map_err(|e| match e.from {
-                        KeyState::PendingDeletion => Error::new(
-                            ErrorKind::InvalidState,
-                            format!("key {} is already pending deletion", r.id),
-                        ),
-                        _ => lifecycle_error(r.id, e),
-                    })?;
+                r.state =
+                    r.state
+                        .transition(Transition::ScheduleDeletion)
+                        .map_err(|e| match e.from {
+                            KeyState::PendingDeletion => Error::new(
+                                ErrorKind::InvalidState,
+                                format!("key {} is already pending deletion", r.id),
+                            ),
+                            _ => lifecycle_error(r.id, e),
+                        })?;
                 r.deletion_at = Some(when);
                 Ok(())
             })
@@ -396,7 +409,11 @@ impl Service {
     }
 
     /// Cancels a scheduled deletion; the key becomes disabled, as in AWS KMS.
-    pub async fn cancel_key_deletion(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
+    pub async fn cancel_key_deletion(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+    ) -> Result<KeyInfo> {
         self.change_key(principal, key, Action::ManageKeys, |r| {
             r.state = r
                 .state
@@ -437,7 +454,12 @@ impl Service {
     }
 
     /// Removes tags by key (absent keys are ignored, as in AWS).
-    pub async fn untag_key(&self, principal: &Principal, key: &KeyRef, tag_keys: Vec<String>) -> Result<()> {
+    pub async fn untag_key(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+        tag_keys: Vec<String>,
+    ) -> Result<()> {
         self.change_key(principal, key, Action::ManageKeys, |r| {
             require(r, Operation::UpdateMetadata)?;
             for k in &tag_keys {
@@ -456,10 +478,16 @@ pub(crate) fn require(record: &ServiceKeyRecord, op: Operation) -> Result<()> {
         return Ok(());
     }
     Err(match record.state {
-        KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {} is disabled", record.id)),
+        KeyState::Disabled => Error::new(
+            ErrorKind::KeyDisabled,
+            format!("key {} is disabled", record.id),
+        ),
         state => Error::new(
             ErrorKind::InvalidState,
-            format!("key {} is {state} and does not allow this operation", record.id),
+            format!(
+                "key {} is {state} and does not allow this operation",
+                record.id
+            ),
         ),
     })
 }
@@ -468,7 +496,9 @@ pub(crate) fn require(record: &ServiceKeyRecord, op: Operation) -> Result<()> {
 pub(crate) fn page_limit(limit: Option<u32>, max: u32, default: u32) -> Result<usize> {
     let limit = limit.unwrap_or(default);
     if !(1..=max).contains(&limit) {
-        return Err(Error::invalid(format!("Limit must be between 1 and {max}, got {limit}")));
+        return Err(Error::invalid(format!(
+            "Limit must be between 1 and {max}, got {limit}"
+        )));
     }
     Ok(limit as usize)
 }

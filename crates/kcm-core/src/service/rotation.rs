@@ -83,7 +83,11 @@ impl Service {
     }
 
     /// Automatic rotation settings.
-    pub async fn key_rotation_status(&self, principal: &Principal, key: &KeyRef) -> Result<RotationStatus> {
+    pub async fn key_rotation_status(
+        &self,
+        principal: &Principal,
+        key: &KeyRef,
+    ) -> Result<RotationStatus> {
         let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
         Ok(RotationStatus {
             key_id: record.id,
@@ -96,7 +100,9 @@ impl Service {
     /// Rotates now: a new primary version; the automatic schedule is unchanged.
     pub async fn rotate_key_on_demand(&self, principal: &Principal, key: &KeyRef) -> Result<KeyId> {
         let _guard = self.writes.lock().await;
-        let record = self.fresh_record(principal, key, Action::ManageKeys).await?;
+        let record = self
+            .fresh_record(principal, key, Action::ManageKeys)
+            .await?;
         let id = record.id;
         let on_demand = self
             .store
@@ -116,7 +122,11 @@ impl Service {
     }
 
     /// Adds a version to `record` and commits it. Caller holds the write lock.
-    pub(crate) async fn rotate(&self, mut record: ServiceKeyRecord, origin: VersionOrigin) -> Result<u32> {
+    pub(crate) async fn rotate(
+        &self,
+        mut record: ServiceKeyRecord,
+        origin: VersionOrigin,
+    ) -> Result<u32> {
         require(&record, Operation::Rotate)?;
         let system = self.system_record(record.system_id).await?;
         let versions = self.store.key_versions(record.id).await?;
@@ -162,7 +172,10 @@ impl Service {
         let after: u32 = match marker {
             None => 0,
             Some(m) => m.parse().map_err(|_| {
-                Error::new(ErrorKind::InvalidMarker, format!("marker {m:?} is not valid"))
+                Error::new(
+                    ErrorKind::InvalidMarker,
+                    format!("marker {m:?} is not valid"),
+                )
             })?,
         };
         let rotations: Vec<RotationInfo> = self

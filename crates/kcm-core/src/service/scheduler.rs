@@ -22,10 +22,15 @@ impl Service {
                 continue;
             };
             // Re-check under the lock: the deletion may have been cancelled meanwhile.
-            if record.state != KeyState::PendingDeletion || record.deletion_at.is_none_or(|at| at > now) {
+            if record.state != KeyState::PendingDeletion
+                || record.deletion_at.is_none_or(|at| at > now)
+            {
                 continue;
             }
-            record.state = record.state.transition(Transition::Destroy).unwrap_or(KeyState::Destroyed);
+            record.state = record
+                .state
+                .transition(Transition::Destroy)
+                .unwrap_or(KeyState::Destroyed);
             self.store
                 .commit(vec![
                     Write::DeleteKeyVersions(id),
@@ -51,7 +56,9 @@ impl Service {
                     tracing::info!(key = %id, version, "automatic rotation");
                     changed += 1;
                 }
-                Err(e) => tracing::warn!(key = %id, error = %e, "automatic rotation failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(key = %id, error = %e, "automatic rotation failed; will retry")
+                }
             }
         }
         Ok(changed)

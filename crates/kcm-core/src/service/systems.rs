@@ -104,9 +104,17 @@ impl Service {
         Ok((system, key))
     }
 
-    pub(crate) async fn find_system(&self, tenant: TenantId, name_or_id: &str) -> Result<SystemRecord> {
+    pub(crate) async fn find_system(
+        &self,
+        tenant: TenantId,
+        name_or_id: &str,
+    ) -> Result<SystemRecord> {
         let found = match SystemId::parse(name_or_id) {
-            Some(id) => self.store.system(id).await?.filter(|s| s.tenant_id == tenant),
+            Some(id) => self
+                .store
+                .system(id)
+                .await?
+                .filter(|s| s.tenant_id == tenant),
             None => self.store.system_by_name(tenant, name_or_id).await?,
         };
         found.ok_or_else(|| Error::not_found(format!("system {name_or_id} does not exist")))
@@ -168,7 +176,10 @@ impl Service {
             .mint_system(tenant_id, &root, name, kind, description)
             .await?;
         self.store
-            .commit(vec![Write::PutSystem(system.clone()), Write::PutSystemKey(key)])
+            .commit(vec![
+                Write::PutSystem(system.clone()),
+                Write::PutSystemKey(key),
+            ])
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(_) => Error::new(
@@ -198,7 +209,11 @@ impl Service {
         let tenant = Self::own_tenant(principal)?;
         authorize(principal, Action::ReadTenant, Target::tenant(tenant))?;
         let record = self.find_system(tenant, name_or_id).await?;
-        authorize(principal, Action::ReadTenant, Target::system(tenant, record.id))?;
+        authorize(
+            principal,
+            Action::ReadTenant,
+            Target::system(tenant, record.id),
+        )?;
         self.system_info(record).await
     }
 }

@@ -49,7 +49,13 @@ impl Service {
             created_at: now,
         };
         let (system, system_key) = self
-            .mint_system(tenant_id, &root, DEFAULT_SYSTEM, "default", "the tenant's default system")
+            .mint_system(
+                tenant_id,
+                &root,
+                DEFAULT_SYSTEM,
+                "default",
+                "the tenant's default system",
+            )
             .await?;
         let mut account = [0u8; 8];
         crate::crypto::fill_random(&mut account);
@@ -90,10 +96,7 @@ impl Service {
             writes,
             NewTenant {
                 tenant,
-                access_key: NewAccessKey {
-                    info,
-                    secret,
-                },
+                access_key: NewAccessKey { info, secret },
             },
         ))
     }
@@ -127,7 +130,11 @@ impl Service {
     }
 
     /// One tenant by id or name: the operator sees any; a tenant principal only its own.
-    pub async fn get_tenant(&self, principal: &Principal, name_or_id: &str) -> Result<TenantRecord> {
+    pub async fn get_tenant(
+        &self,
+        principal: &Principal,
+        name_or_id: &str,
+    ) -> Result<TenantRecord> {
         let found = match TenantId::parse(name_or_id) {
             Some(id) => self.store.tenant(id).await?,
             None => self.store.tenant_by_name(name_or_id).await?,

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::client::Clients;
+use super::client::{seg, Clients};
 use super::output;
 use super::ClientOptions;
 
@@ -104,7 +104,10 @@ impl KeyArgs {
                     .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
                     .collect();
                 let out = c
-                    .kms("CreateKey", json!({"Description": description, "Tags": tags}))
+                    .kms(
+                        "CreateKey",
+                        json!({"Description": description, "Tags": tags}),
+                    )
                     .await?;
                 output::object(f, &out["KeyMetadata"]);
             }
@@ -128,7 +131,12 @@ impl KeyArgs {
                     let meta = c.kms("DescribeKey", json!({"KeyId": k["KeyId"]})).await?;
                     rows.push(meta["KeyMetadata"].clone());
                 }
-                output::table(f, &json!({"Keys": rows}), &rows, &["KeyId", "KeyState", "Description"]);
+                output::table(
+                    f,
+                    &json!({"Keys": rows}),
+                    &rows,
+                    &["KeyId", "KeyState", "Description"],
+                );
             }
             KeyCommand::Describe { key } => {
                 let out = c.kms("DescribeKey", json!({"KeyId": key})).await?;
@@ -138,7 +146,10 @@ impl KeyArgs {
             KeyCommand::Disable { key } => done(&c, f, "DisableKey", &key, "disabled").await?,
             KeyCommand::ScheduleDeletion { key, days } => {
                 let out = c
-                    .kms("ScheduleKeyDeletion", json!({"KeyId": key, "PendingWindowInDays": days}))
+                    .kms(
+                        "ScheduleKeyDeletion",
+                        json!({"KeyId": key, "PendingWindowInDays": days}),
+                    )
                     .await?;
                 output::object(f, &out);
             }
@@ -151,18 +162,31 @@ impl KeyArgs {
                 output::object(f, &out);
             }
             KeyCommand::EnableRotation { key, days } => {
-                c.kms("EnableKeyRotation", json!({"KeyId": key, "RotationPeriodInDays": days}))
-                    .await?;
+                c.kms(
+                    "EnableKeyRotation",
+                    json!({"KeyId": key, "RotationPeriodInDays": days}),
+                )
+                .await?;
                 let out = c.kms("GetKeyRotationStatus", json!({"KeyId": key})).await?;
                 output::object(f, &out);
             }
             KeyCommand::DisableRotation { key } => {
-                done(&c, f, "DisableKeyRotation", &key, "automatic rotation disabled").await?
+                done(
+                    &c,
+                    f,
+                    "DisableKeyRotation",
+                    &key,
+                    "automatic rotation disabled",
+                )
+                .await?
             }
             KeyCommand::Rotations { key } => {
                 let status = c.kms("GetKeyRotationStatus", json!({"KeyId": key})).await?;
                 let list = c.kms("ListKeyRotations", json!({"KeyId": key})).await?;
-                output::object(f, &json!({"Status": status, "Rotations": list["Rotations"]}));
+                output::object(
+                    f,
+                    &json!({"Status": status, "Rotations": list["Rotations"]}),
+                );
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -216,11 +240,19 @@ impl AliasArgs {
         let f = self.client.output;
         match self.command {
             AliasCommand::Create { name, key } => {
-                c.kms("CreateAlias", json!({"AliasName": name, "TargetKeyId": key})).await?;
+                c.kms(
+                    "CreateAlias",
+                    json!({"AliasName": name, "TargetKeyId": key}),
+                )
+                .await?;
                 output::object(f, &json!({"AliasName": name, "TargetKeyId": key}));
             }
             AliasCommand::Update { name, key } => {
-                c.kms("UpdateAlias", json!({"AliasName": name, "TargetKeyId": key})).await?;
+                c.kms(
+                    "UpdateAlias",
+                    json!({"AliasName": name, "TargetKeyId": key}),
+                )
+                .await?;
                 output::object(f, &json!({"AliasName": name, "TargetKeyId": key}));
             }
             AliasCommand::Delete { name } => {
@@ -281,7 +313,7 @@ impl TenantArgs {
                 output::table(f, &out, &rows, &["id", "name", "account_id"]);
             }
             TenantCommand::Show { tenant } => {
-                output::object(f, &c.get(&format!("/v1/tenants/{tenant}")).await?);
+                output::object(f, &c.get(&format!("/v1/tenants/{}", seg(&tenant))).await?);
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -352,16 +384,25 @@ impl AccessKeyArgs {
             AccessKeyCommand::List => {
                 let out = c.get("/v1/access-keys").await?;
                 let rows = out["access_keys"].as_array().cloned().unwrap_or_default();
-                output::table(f, &out, &rows, &["access_key_id", "role", "system", "enabled", "description"]);
+                output::table(
+                    f,
+                    &out,
+                    &rows,
+                    &["access_key_id", "role", "system", "enabled", "description"],
+                );
             }
-            AccessKeyCommand::Disable { id } => {
-                output::object(f, &c.post(&format!("/v1/access-keys/{id}/disable"), json!({})).await?)
-            }
-            AccessKeyCommand::Enable { id } => {
-                output::object(f, &c.post(&format!("/v1/access-keys/{id}/enable"), json!({})).await?)
-            }
+            AccessKeyCommand::Disable { id } => output::object(
+                f,
+                &c.post(&format!("/v1/access-keys/{}/disable", seg(&id)), json!({}))
+                    .await?,
+            ),
+            AccessKeyCommand::Enable { id } => output::object(
+                f,
+                &c.post(&format!("/v1/access-keys/{}/enable", seg(&id)), json!({}))
+                    .await?,
+            ),
             AccessKeyCommand::Delete { id } => {
-                c.delete(&format!("/v1/access-keys/{id}")).await?;
+                c.delete(&format!("/v1/access-keys/{}", seg(&id))).await?;
                 output::object(f, &json!({"access_key_id": id, "result": "deleted"}));
             }
         }
@@ -412,7 +453,10 @@ impl SystemArgs {
                 description,
             } => {
                 let out = c
-                    .post("/v1/systems", json!({"name": name, "kind": kind, "description": description}))
+                    .post(
+                        "/v1/systems",
+                        json!({"name": name, "kind": kind, "description": description}),
+                    )
                     .await?;
                 output::object(f, &out);
             }
@@ -422,7 +466,7 @@ impl SystemArgs {
                 output::table(f, &out, &rows, &["id", "name", "kind", "status"]);
             }
             SystemCommand::Show { system } => {
-                output::object(f, &c.get(&format!("/v1/systems/{system}")).await?)
+                output::object(f, &c.get(&format!("/v1/systems/{}", seg(&system))).await?)
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -468,10 +512,18 @@ fn draw_keychain(v: &Value) -> Result<String> {
     let Some(roots) = v["root_keys"].as_array() else {
         bail!("unexpected keychain response: no root_keys");
     };
-    let mut out = format!("tenant {} ({})\n", s(&v["tenant"]["name"]), s(&v["tenant"]["id"]));
+    let mut out = format!(
+        "tenant {} ({})\n",
+        s(&v["tenant"]["name"]),
+        s(&v["tenant"]["id"])
+    );
     for (ri, root) in roots.iter().enumerate() {
         let last_root = ri + 1 == roots.len();
-        let (branch, indent) = if last_root { ("└─", "   ") } else { ("├─", "│  ") };
+        let (branch, indent) = if last_root {
+            ("└─", "   ")
+        } else {
+            ("├─", "│  ")
+        };
         out += &format!(
             "{branch} root key {} [{}] keystore={} origin={}\n",
             s(&root["id"]),
@@ -482,7 +534,11 @@ fn draw_keychain(v: &Value) -> Result<String> {
         let systems = root["systems"].as_array().cloned().unwrap_or_default();
         for (si, sys) in systems.iter().enumerate() {
             let last_sys = si + 1 == systems.len();
-            let (b2, i2) = if last_sys { ("└─", "   ") } else { ("├─", "│  ") };
+            let (b2, i2) = if last_sys {
+                ("└─", "   ")
+            } else {
+                ("├─", "│  ")
+            };
             out += &format!(
                 "{indent}{b2} system {} [{}] system key v{} [{}]\n",
                 s(&sys["name"]),
@@ -492,7 +548,11 @@ fn draw_keychain(v: &Value) -> Result<String> {
             );
             let keys = sys["service_keys"].as_array().cloned().unwrap_or_default();
             for (ki, key) in keys.iter().enumerate() {
-                let b3 = if ki + 1 == keys.len() { "└─" } else { "├─" };
+                let b3 = if ki + 1 == keys.len() {
+                    "└─"
+                } else {
+                    "├─"
+                };
                 let aliases: Vec<&str> = key["aliases"]
                     .as_array()
                     .map(|a| a.iter().filter_map(|x| x.as_str()).collect())

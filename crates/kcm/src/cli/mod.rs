@@ -30,7 +30,12 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct ClientOptions {
     /// Server URL.
-    #[arg(long, global = true, env = "KCM_ENDPOINT", default_value = "http://127.0.0.1:8990")]
+    #[arg(
+        long,
+        global = true,
+        env = "KCM_ENDPOINT",
+        default_value = "http://127.0.0.1:8990"
+    )]
     pub endpoint: String,
     /// Profile in the credentials file.
     #[arg(long, global = true, env = "KCM_PROFILE", default_value = "default")]
@@ -92,13 +97,17 @@ struct ServeArgs {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn init_logging(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -14,7 +14,10 @@ pub enum Format {
 /// Prints `value` as JSON, or as `name: value` lines.
 pub fn object(format: Format, value: &Value) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
         Format::Text => print_fields(value, 0),
     }
 }
@@ -63,12 +66,24 @@ pub fn table(format: Format, value: &Value, rows: &[Value], columns: &[&str]) {
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|c| scalar(r.get(*c).unwrap_or(&Value::Null))).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| scalar(r.get(*c).unwrap_or(&Value::Null)))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].len()).max().unwrap_or(0).max(c.len()))
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
         .collect();
     let line = |items: Vec<String>| {
         let padded: Vec<String> = items

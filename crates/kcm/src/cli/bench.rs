@@ -1,0 +1,109 @@
+//! `kcm bench` (the load generator) and `kcm bench-baseline` (the server it is
+//! compared with).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kcm_client::bench::{self, BenchConfig, BenchOperation};
+use serde_json::json;
+
+use super::client::Clients;
+use super::output::Format;
+use super::ClientOptions;
+
+/// `kcm bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    client: ClientOptions,
+    /// encrypt, decrypt, generate-data-key, or post (an unsigned POST, for a baseline server).
+    #[arg(long, default_value = "encrypt")]
+    operation: String,
+    /// Key to use; a new key is created when omitted.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// Concurrent connections (each runs one request at a time).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds (not measured).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Plaintext bytes per Encrypt (and of the ciphertext Decrypt uses).
+    #[arg(long, default_value_t = 32)]
+    payload_bytes: usize,
+}
+
+impl BenchArgs {
+    /// Runs the load and prints the report.
+    pub async fn run(self) -> Result<ExitCode> {
+        let operation: BenchOperation = self.operation.parse()?;
+        let mut config = BenchConfig::new(self.client.endpoint.clone(), operation);
+        config.region = self.client.region.clone();
+        config.concurrency = self.concurrency.max(1);
+        config.duration = Duration::from_secs_f64(self.duration.max(0.1));
+        config.warmup = Duration::from_secs_f64(self.warmup.max(0.0));
+        config.payload_size = self.payload_bytes;
+        if operation != BenchOperation::Post {
+            let clients = Clients::new(&self.client)?;
+            let key_id = match self.key_id {
+                Some(k) => k,
+                None => {
+                    let out = clients
+                        .kms("CreateKey", json!({"Description": "kcm bench"}))
+                        .await
+                        .context("cannot create a key for the benchmark")?;
+                    out["KeyMetadata"]["KeyId"]
+                        .as_str()
+                        .context("CreateKey returned no KeyId")?
+                        .to_string()
+                }
+            };
+            config.key_id = Some(key_id);
+            config.credentials = Some(
+                kcm_client::load_credentials(
+                    Some(&self.client.profile),
+                    self.client.credentials_file.as_deref(),
+                )
+                .context("cannot load credentials")?,
+            );
+        }
+        eprintln!(
+            "driving {operation} at {} connections for {:.1} s (after {:.1} s warm-up) against {}",
+            config.concurrency,
+            config.duration.as_secs_f64(),
+            config.warmup.as_secs_f64(),
+            config.endpoint
+        );
+        let report = bench::run(config).await?;
+        match self.client.output {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Text => println!("{report}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `kcm bench-baseline`.
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8991")]
+    listen: String,
+}
+
+impl BaselineArgs {
+    /// Serves until killed.
+    pub async fn run(self) -> Result<ExitCode> {
+        let listener = tokio::net::TcpListener::bind(&self.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.listen))?;
+        eprintln!("baseline server listening on {}", listener.local_addr()?);
+        bench::serve_baseline(listener).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
