@@ -40,7 +40,21 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
                 format!("'{input}' is not a KMS ARN"),
             ));
         }
-        if arn_region != region || account != principal.account_id {
+        let well_formed = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        if !well_formed {
+            return Err(not_found(input));
+        }
+        if account != principal.account_id {
+            // As AWS does for another account's ARN: denied, without saying whether it exists.
+            return Err(AwsError::bad_request(
+                "AccessDeniedException",
+                format!(
+                    "access key {} is not authorized to use resources of account {account}",
+                    principal.access_key_id
+                ),
+            ));
+        }
+        if arn_region != region {
             return Err(not_found(input));
         }
         if let Some(id) = resource.strip_prefix("key/") {

@@ -1,86 +1,175 @@
-//! Files of the keystore: the master key file and atomic private writes.
+//! Files of the keystore: private, atomically created files and the master key file.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-use kcm_core::crypto::KEY_LEN;
+use kcm_core::crypto::{self, KEY_LEN};
 use kcm_core::keystore::{KeystoreError, KeystoreResult};
 use kcm_core::secret::SecretBytes;
 use zeroize::Zeroizing;
 
-/// Writes `bytes` to `path` with mode 0600: temporary file, fsync, rename, fsync dir.
-pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+/// Longest master key file accepted (64 hex characters plus generous whitespace).
+const MAX_MASTER_FILE_LEN: u64 = 256;
+
+/// Creates `path` holding `bytes`, mode 0600, atomically and without replacing an
+/// existing file.
+///
+/// The bytes go to a fresh temporary file in the same directory (created with
+/// `O_EXCL` and mode 0600), which is fsynced and then published with a hard link,
+/// so a reader sees either no file or the complete file, and two processes racing
+/// to create the same file cannot overwrite each other (the loser gets
+/// [`std::io::ErrorKind::AlreadyExists`]). On file systems without hard links it
+/// falls back to `rename`. The directory is fsynced afterwards.
+pub(crate) fn create_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
+    let mut nonce = [0u8; 8];
+    crypto::fill_random(&mut nonce);
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        hex::encode(nonce)
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+            Err(_) => std::fs::rename(&tmp, path)?,
+        }
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    // The temporary name is gone after a rename; after a link or a failure, remove it.
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
-/// Reads the master key file, creating it (32 random bytes, hex, 0600) if missing.
-pub fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBytes> {
-    let bad = |msg: String| KeystoreError::Misconfigured(msg);
-    match std::fs::metadata(path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(bad(format!(
-                    "master key file {} is readable by others (mode {:o}); run `chmod 600 {}`",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                )));
-            }
-            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                bad(format!(
-                    "cannot read master key file {}: {e}",
-                    path.display()
-                ))
-            })?);
-            let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| {
-                bad(format!(
-                    "master key file {} must hold 64 hex characters",
-                    path.display()
-                ))
-            })?);
-            if bytes.len() != KEY_LEN {
-                return Err(bad(format!(
-                    "master key file {} must hold 64 hex characters (32 bytes)",
-                    path.display()
-                )));
-            }
-            Ok(SecretBytes::copy_from(&bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SecretBytes::random(KEY_LEN);
-            let mut text = Zeroizing::new(hex::encode(key.expose_secret()));
-            text.push('\n');
-            write_private_atomically(path, text.as_bytes()).map_err(|e| {
-                bad(format!(
-                    "cannot create master key file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            tracing::warn!(
-                path = %path.display(),
-                "DEVELOPMENT ONLY: created a file-based master key. Anyone who can read this file can unseal \
-                 every root key. Back it up separately from the data directory, or use KCM_MASTER_PASSPHRASE."
-            );
-            Ok(key)
-        }
-        Err(e) => Err(bad(format!(
-            "cannot read master key file {}: {e}",
-            path.display()
-        ))),
+/// Reads the master key file, creating it (32 random bytes, hex, mode 0600) if
+/// missing. Refuses a file that group or others can access, or that does not hold
+/// exactly 32 bytes of hex.
+pub(crate) fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBytes> {
+    match load_master_file(path) {
+        Err(LoadError::NotFound) => {}
+        Err(LoadError::Refused(e)) => return Err(e),
+        Ok(key) => return Ok(key),
     }
+    let key = SecretBytes::random(KEY_LEN);
+    let mut text = Zeroizing::new(hex::encode(key.expose_secret()));
+    text.push('\n');
+    match create_private_file(path, text.as_bytes()) {
+        Ok(()) => {}
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return load_master_file(path).map_err(LoadError::into_keystore_error);
+        }
+        Err(e) => {
+            return Err(KeystoreError::Misconfigured(format!(
+                "cannot create master key file {}: {e}",
+                path.display()
+            )))
+        }
+    }
+    tracing::warn!(
+        path = %path.display(),
+        "!!! DEVELOPMENT ONLY: created a FILE-BASED MASTER KEY at {}. Anyone who can read this file \
+         can unseal EVERY root key and so decrypt every key and all data in this kcm. Back it up \
+         SEPARATELY from the data directory (if it is lost, every root key is unrecoverable; if it \
+         is stored with the data, the encryption protects nothing). For anything but development, \
+         set KCM_MASTER_PASSPHRASE instead. !!!",
+        path.display()
+    );
+    Ok(key)
+}
+
+enum LoadError {
+    NotFound,
+    Refused(KeystoreError),
+}
+
+impl LoadError {
+    fn into_keystore_error(self) -> KeystoreError {
+        match self {
+            LoadError::NotFound => {
+                KeystoreError::Misconfigured("master key file disappeared while opening".into())
+            }
+            LoadError::Refused(e) => e,
+        }
+    }
+}
+
+fn load_master_file(path: &Path) -> Result<SecretBytes, LoadError> {
+    let refuse = |msg: String| LoadError::Refused(KeystoreError::Misconfigured(msg));
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
+        Err(e) => {
+            return Err(refuse(format!(
+                "cannot read master key file {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    // Check the file we actually opened, not the path (no check-then-read race).
+    let meta = file.metadata().map_err(|e| {
+        refuse(format!(
+            "cannot inspect master key file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "master key file {} is not a regular file",
+            path.display()
+        )));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(refuse(format!(
+            "master key file {} is accessible by group or others (mode {mode:o}); \
+             restrict it with `chmod 600 {}` and check who may have read it",
+            path.display(),
+            path.display()
+        )));
+    }
+    let wrong_content = || {
+        refuse(format!(
+            "master key file {} must hold exactly 32 bytes as 64 hex characters (one line)",
+            path.display()
+        ))
+    };
+    if meta.len() > MAX_MASTER_FILE_LEN {
+        return Err(wrong_content());
+    }
+    let mut raw = Zeroizing::new(Vec::with_capacity(MAX_MASTER_FILE_LEN as usize));
+    (&mut file)
+        .take(MAX_MASTER_FILE_LEN + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| {
+            refuse(format!(
+                "cannot read master key file {}: {e}",
+                path.display()
+            ))
+        })?;
+    let text = std::str::from_utf8(&raw).map_err(|_| wrong_content())?;
+    let hex_text = text.trim();
+    if hex_text.len() != 2 * KEY_LEN {
+        return Err(wrong_content());
+    }
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    hex::decode_to_slice(hex_text, key.as_mut()).map_err(|_| wrong_content())?;
+    Ok(SecretBytes::copy_from(key.as_ref()))
 }

@@ -1,64 +1,129 @@
 //! # kcm-keystore-software
 //!
-//! The embedded development keystore. Root keys are random AES-256 keys **sealed
-//! under a master key** (AES-256-GCM); the sealed blob *is* the opaque handle the
-//! core stores, so the store only ever holds sealed material. Wrap and unwrap open
-//! the root key in memory (cached, zeroized on drop) and use it for AES-256-GCM
-//! with the caller's associated data.
+//! The embedded software keystore: kcm's keystore provider for development and
+//! single-machine use, needing no hardware and no external service.
+//!
+//! ## Security model
+//!
+//! Root keys (L1) are random AES-256 keys from aws-lc-rs's random source. Each is
+//! **sealed under a master key** (AES-256-GCM, bound to its label) and the sealed
+//! blob *is* the opaque handle the core stores. The store therefore only ever holds
+//! sealed material: a copy of the database alone unwraps nothing. To use a root key,
+//! the keystore opens its handle with the master key, keeps the plaintext root key
+//! in memory (in zeroize-on-drop storage, cached by the SHA-256 of the handle) and
+//! wraps/unwraps with AES-256-GCM and the caller's associated data.
+//!
+//! What this protects against: theft or leak of the data directory's database or its
+//! backups **without** the master key. What it does not protect against: anyone who
+//! has both the master key and the data, or who controls the running process or host
+//! (the master key and open root keys are in its memory). For that, use a hardware
+//! keystore (PKCS#11) or keep root keys outside kcm (HYOK).
+//!
+//! `destroy` only drops a root key from the memory cache: its material exists
+//! nowhere but in the handle, and the core erases the handle from the store.
 //!
 //! ## Master key sources
-//! - [`MasterKeySource::File`] (default `<data-dir>/master.key`): 32 random bytes,
-//!   hex, created at first start with mode 0600 and a loud warning — for
-//!   development: whoever reads the file can unseal every root key. A file readable
-//!   by group or others is refused.
-//! - [`MasterKeySource::Passphrase`]: Argon2id (64 MiB, 3 passes, 1 lane) over a
-//!   passphrase of at least 12 characters, with a random salt kept (with the
-//!   parameters, not secret) in `<data-dir>/keystore-params.json`.
 //!
-//! Either way a check value (`<data-dir>/keystore-check`) is written at first
-//! start, so a wrong master key is refused at open with a clear message instead of
-//! failing on every unwrap later.
+//! ### Master key file (default, development only)
 //!
-//! **Keep** the master key (file or passphrase) *and* the data directory: without
-//! the master key every root key, and so every key below it, is unrecoverable.
-//! Keep it apart from backups of the data directory. Switching an existing data
-//! directory from one source to the other is not supported yet.
+//! [`MasterKeySource::File`], by default `<data-dir>/master.key` (see
+//! [`MasterKeySource::default_file`]). On first start kcm creates it with 32 random
+//! bytes written as 64 hex characters on one line, mode 0600, atomically, and logs
+//! a loud warning. kcm refuses to start if the file is readable or writable by group
+//! or others (fix with `chmod 600 <path>`) or does not hold exactly 32 bytes of hex.
+//! **Anyone who can read this file can unseal every root key.** Keeping it in the
+//! data directory is convenient for development but means a copy of the data
+//! directory is a copy of everything; move it elsewhere (`master_key_file` setting)
+//! or use a passphrase for anything that matters.
+//!
+//! ### Passphrase
+//!
+//! [`MasterKeySource::Passphrase`], which the server takes from the environment
+//! variable `KCM_MASTER_PASSPHRASE`. The master key is derived with **Argon2id**
+//! (64 MiB of memory, 3 passes, 1 lane) from the passphrase and a random 16-byte
+//! salt. The salt and the parameters are not secret; they are recorded in
+//! `<data-dir>/keystore-params.json` (mode 0600) at first start so the cost can be
+//! raised for new data directories without breaking existing ones. Passphrases
+//! shorter than 12 characters are refused.
+//!
+//! ### Check value
+//!
+//! With either source, the first start writes `<data-dir>/keystore-check`: a fixed
+//! constant sealed under the master key, and which kind of source made it. Every
+//! later start opens it, so a wrong passphrase or a replaced `master.key` is refused
+//! immediately ("the master key does not match the one this data directory was
+//! created with") instead of making every unwrap fail later, and a data directory is
+//! never opened with the other kind of source.
+//!
+//! ### What to back up
+//!
+//! - The data directory (store, `keystore-check`, `keystore-params.json`).
+//! - **Separately**, the master key: the `master.key` file, or the passphrase.
+//!   A backup that holds both is as sensitive as all the keys in it.
+//!
+//! **If the master key is lost, every root key is unrecoverable**, and with them
+//! every system key, service key and all data encrypted under them. There is no
+//! recovery path and no back door.
+//!
+//! Switching an existing data directory from a master key file to a passphrase (or
+//! back), or changing the passphrase, is **not supported yet**; kcm refuses to open
+//! a data directory with the other kind of source.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod files;
+mod passphrase;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use aws_lc_rs::digest;
 use kcm_core::crypto::{self, KEY_LEN};
 use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
 use kcm_core::secret::{SecretBytes, SecretString};
 use serde::{Deserialize, Serialize};
 
+pub use passphrase::{ARGON2_ITERATIONS, ARGON2_LANES, ARGON2_MEMORY_KIB};
+
+/// Format byte of version-1 root key handles.
 const HANDLE_FORMAT_V1: u8 = 1;
+/// Associated-data prefix of sealed root keys; the label follows it.
 const ROOT_AAD_PREFIX: &[u8] = b"kcm-software-root-v1";
+/// Associated data of the check value.
 const CHECK_AAD: &[u8] = b"kcm-software-check-v1";
+/// The constant sealed in the check value.
 const CHECK_PLAINTEXT: &[u8] = b"kcm software keystore master key check";
-/// Name of the check-value file in the keystore directory.
+/// Format of the check file.
+const CHECK_FORMAT_V1: u32 = 1;
+
+/// Name of the default master key file in the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// Name of the check-value file in the data directory.
 pub const CHECK_FILE: &str = "keystore-check";
-/// Name of the passphrase parameters file in the keystore directory.
+/// Name of the passphrase parameters file (salt and Argon2id cost) in the data directory.
 pub const PARAMS_FILE: &str = "keystore-params.json";
-/// Shortest passphrase accepted.
+/// Shortest master passphrase accepted, in characters.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
 
-/// Where the master key comes from.
+/// Where the master key that seals every root key comes from.
 pub enum MasterKeySource {
-    /// A file holding 32 bytes in hex; created (mode 0600) if missing.
+    /// A file holding 32 bytes as hex; created (mode 0600) if missing. Development only.
     File(PathBuf),
-    /// A passphrase, stretched with Argon2id.
+    /// A passphrase (at least [`MIN_PASSPHRASE_CHARS`] characters), stretched with Argon2id.
     Passphrase(SecretString),
 }
 
 impl MasterKeySource {
-    fn kind(&self) -> &'static str {
+    /// The default file source: `<data_dir>/master.key`.
+    pub fn default_file(data_dir: &Path) -> Self {
+        MasterKeySource::File(data_dir.join(MASTER_KEY_FILE))
+    }
+
+    /// `"file"` or `"passphrase"`, as recorded in the check file.
+    pub fn kind(&self) -> &'static str {
         match self {
             MasterKeySource::File(_) => "file",
             MasterKeySource::Passphrase(_) => "passphrase",
@@ -69,40 +134,58 @@ impl MasterKeySource {
 impl std::fmt::Debug for MasterKeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MasterKeySource::File(p) => write!(f, "File({})", p.display()),
+            MasterKeySource::File(p) => f.debug_tuple("File").field(p).finish(),
             MasterKeySource::Passphrase(_) => f.write_str("Passphrase([REDACTED])"),
         }
     }
 }
 
-/// Argon2id parameters and salt, recorded so they can be raised later.
-#[derive(Serialize, Deserialize)]
-struct PassphraseParams {
-    salt_hex: String,
-    memory_kib: u32,
-    iterations: u32,
-    lanes: u32,
+/// Human-readable name of a source kind, for error messages.
+fn describe_kind(kind: &str) -> &str {
+    match kind {
+        "file" => "a master key file",
+        "passphrase" => "a passphrase (KCM_MASTER_PASSPHRASE)",
+        other => other,
+    }
 }
 
 /// What the check file records.
 #[derive(Serialize, Deserialize)]
 struct CheckFile {
+    /// Format of this file.
+    #[serde(default = "check_format_v1")]
+    format: u32,
+    /// Kind of master key source that made it.
     source: String,
+    /// `seal(master, CHECK_PLAINTEXT, CHECK_AAD)`, hex.
     sealed_hex: String,
 }
 
-/// The software keystore provider.
+fn check_format_v1() -> u32 {
+    CHECK_FORMAT_V1
+}
+
+/// Cache key: SHA-256 of a handle.
+type HandleDigest = [u8; 32];
+
+/// The software keystore provider. See the crate documentation for its security model.
 pub struct SoftwareKeystore {
-    source_description: String,
+    source_kind: &'static str,
+    master_key_file: Option<PathBuf>,
     master: SecretBytes,
-    /// Unsealed root keys by handle, so the hot path does not re-open them.
-    opened: RwLock<HashMap<Vec<u8>, Arc<SecretBytes>>>,
+    /// Unsealed root keys by SHA-256 of their handle, so the hot path does not
+    /// re-open them. Zeroized when evicted and when the keystore is dropped.
+    opened: RwLock<HashMap<HandleDigest, Arc<SecretBytes>>>,
 }
 
 impl std::fmt::Debug for SoftwareKeystore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `try_read`: formatting must never block or deadlock on the cache lock.
+        let cached = self.opened.try_read().map(|m| m.len()).ok();
         f.debug_struct("SoftwareKeystore")
-            .field("master_key", &self.source_description)
+            .field("master_key_source", &self.source_kind)
+            .field("master_key_file", &self.master_key_file)
+            .field("cached_root_keys", &cached)
             .finish_non_exhaustive()
     }
 }
@@ -112,54 +195,87 @@ fn misconfigured(msg: impl Into<String>) -> KeystoreError {
 }
 
 impl SoftwareKeystore {
-    /// Opens (creating on first use) the keystore whose files live in `dir`.
+    /// Opens the keystore whose files live in `dir`, creating them on first use.
+    ///
+    /// Fails with [`KeystoreError::Misconfigured`] when the master key file is
+    /// accessible by group or others or malformed, the passphrase is too short, the
+    /// master key does not match the check value, or `dir` was set up with the other
+    /// kind of source. With [`MasterKeySource::Passphrase`] this runs Argon2id
+    /// (about 64 MiB and a fraction of a second); call it at start-up, not per request.
     pub fn open(dir: &Path, source: MasterKeySource) -> KeystoreResult<Self> {
         let kind = source.kind();
-        let (master, description) = match source {
-            MasterKeySource::File(path) => (
-                files::load_or_create_master_file(&path)?,
-                format!("file {}", path.display()),
-            ),
+        let check_path = dir.join(CHECK_FILE);
+        // Refuse the wrong kind of source before creating anything for it.
+        let existing = read_check(&check_path)?;
+        if let Some(check) = &existing {
+            if check.source != kind {
+                return Err(misconfigured(format!(
+                    "the data directory {} was set up with {}, but {} was given; switching \
+                     master key sources is not supported yet",
+                    dir.display(),
+                    describe_kind(&check.source),
+                    describe_kind(kind)
+                )));
+            }
+        }
+        let (master, master_key_file) = match source {
+            MasterKeySource::File(path) => (files::load_or_create_master_file(&path)?, Some(path)),
             MasterKeySource::Passphrase(passphrase) => (
-                derive_from_passphrase(dir, &passphrase)?,
-                "passphrase (Argon2id)".to_string(),
+                passphrase::derive_master_key(dir, &passphrase, MIN_PASSPHRASE_CHARS)?,
+                None,
             ),
         };
-        verify_or_create_check(dir, kind, &master)?;
+        match existing {
+            Some(check) => verify_check(&check, &check_path, &master)?,
+            None => create_check(&check_path, kind, &master)?,
+        }
         Ok(Self {
-            source_description: description,
+            source_kind: kind,
+            master_key_file,
             master,
             opened: RwLock::new(HashMap::new()),
         })
     }
 
     fn root_aad(label: &[u8]) -> Vec<u8> {
-        let mut aad = ROOT_AAD_PREFIX.to_vec();
+        let mut aad = Vec::with_capacity(ROOT_AAD_PREFIX.len() + label.len());
+        aad.extend_from_slice(ROOT_AAD_PREFIX);
         aad.extend_from_slice(label);
         aad
     }
 
-    /// The unsealed root key behind `handle`.
+    fn digest(handle: &[u8]) -> HandleDigest {
+        let d = digest::digest(&digest::SHA256, handle);
+        d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+    }
+
+    /// The unsealed root key behind `handle`, from the cache or by opening it.
+    ///
+    /// Handle format v1: `[1][label length: u16 BE][label][seal(master, root key,
+    /// "kcm-software-root-v1" || label)]`.
     fn root_key(&self, handle: &[u8]) -> KeystoreResult<Arc<SecretBytes>> {
+        let id = Self::digest(handle);
         if let Some(key) = self
             .opened
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(handle)
+            .get(&id)
         {
             return Ok(Arc::clone(key));
         }
         let unusable = || {
             KeystoreError::KeyUnusable(
-                "the handle is not a root key of this software keystore".into(),
+                "the handle is not a root key of this software keystore (wrong master key, \
+                 damaged, or from another keystore)"
+                    .into(),
             )
         };
         let (&format, rest) = handle.split_first().ok_or_else(unusable)?;
         if format != HANDLE_FORMAT_V1 || rest.len() < 2 {
             return Err(unusable());
         }
-        let label_len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        let rest = &rest[2..];
+        let (len, rest) = rest.split_at(2);
+        let label_len = usize::from(u16::from_be_bytes([len[0], len[1]]));
         if rest.len() < label_len {
             return Err(unusable());
         }
@@ -170,97 +286,73 @@ impl SoftwareKeystore {
             return Err(unusable());
         }
         let key = Arc::new(key);
-        self.opened
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(handle.to_vec(), Arc::clone(&key));
-        Ok(key)
+        let mut cache = self.opened.write().unwrap_or_else(|e| e.into_inner());
+        Ok(Arc::clone(cache.entry(id).or_insert(key)))
     }
 }
 
-fn derive_from_passphrase(dir: &Path, passphrase: &SecretString) -> KeystoreResult<SecretBytes> {
-    if passphrase.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
-        return Err(misconfigured(format!(
-            "the master passphrase must be at least {MIN_PASSPHRASE_CHARS} characters"
-        )));
-    }
-    let path = dir.join(PARAMS_FILE);
-    let params: PassphraseParams = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| misconfigured(format!("{} is not valid: {e}", path.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut salt = [0u8; 16];
-            crypto::fill_random(&mut salt);
-            let params = PassphraseParams {
-                salt_hex: hex::encode(salt),
-                memory_kib: 64 * 1024,
-                iterations: 3,
-                lanes: 1,
-            };
-            let json = serde_json::to_vec_pretty(&params).expect("params serialise");
-            files::write_private_atomically(&path, &json)
-                .map_err(|e| misconfigured(format!("cannot write {}: {e}", path.display())))?;
-            params
-        }
-        Err(e) => {
-            return Err(misconfigured(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let salt = hex::decode(&params.salt_hex)
-        .map_err(|_| misconfigured(format!("{} has a bad salt", path.display())))?;
-    let argon = argon2::Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        argon2::Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.lanes,
-            Some(KEY_LEN),
-        )
-        .map_err(|e| misconfigured(format!("{} has bad Argon2 parameters: {e}", path.display())))?,
-    );
-    let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
-    argon
-        .hash_password_into(passphrase.expose_secret().as_bytes(), &salt, out.as_mut())
-        .map_err(|e| misconfigured(format!("Argon2id failed: {e}")))?;
-    Ok(SecretBytes::copy_from(out.as_ref()))
-}
-
-fn verify_or_create_check(dir: &Path, kind: &str, master: &SecretBytes) -> KeystoreResult<()> {
-    let path = dir.join(CHECK_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let check: CheckFile = serde_json::from_slice(&bytes)
-                .map_err(|e| misconfigured(format!("{} is not valid: {e}", path.display())))?;
-            if check.source != kind {
-                return Err(misconfigured(format!(
-                    "this data directory's master key comes from a {}, but a {kind} was given; switching sources is not supported",
-                    check.source
-                )));
-            }
-            let sealed = hex::decode(&check.sealed_hex)
-                .map_err(|_| misconfigured(format!("{} is not valid", path.display())))?;
-            match crypto::open(master, &sealed, CHECK_AAD) {
-                Ok(plain) if plain.expose_secret() == CHECK_PLAINTEXT => Ok(()),
-                _ => Err(misconfigured(
-                    "the master key does not match the one this data directory was created with",
-                )),
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let check = CheckFile {
-                source: kind.to_string(),
-                sealed_hex: hex::encode(crypto::seal(master, CHECK_PLAINTEXT, CHECK_AAD)),
-            };
-            let json = serde_json::to_vec_pretty(&check).expect("check serialises");
-            files::write_private_atomically(&path, &json)
-                .map_err(|e| misconfigured(format!("cannot write {}: {e}", path.display())))
-        }
+fn read_check(path: &Path) -> KeystoreResult<Option<CheckFile>> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse_check(&bytes, path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(misconfigured(format!(
             "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn parse_check(bytes: &[u8], path: &Path) -> KeystoreResult<CheckFile> {
+    let check: CheckFile = serde_json::from_slice(bytes)
+        .map_err(|e| misconfigured(format!("{} is not valid: {e}", path.display())))?;
+    if check.format != CHECK_FORMAT_V1 {
+        return Err(misconfigured(format!(
+            "{} has unsupported format {}",
+            path.display(),
+            check.format
+        )));
+    }
+    Ok(check)
+}
+
+fn verify_check(check: &CheckFile, path: &Path, master: &SecretBytes) -> KeystoreResult<()> {
+    let sealed = hex::decode(&check.sealed_hex)
+        .map_err(|_| misconfigured(format!("{} is not valid", path.display())))?;
+    match crypto::open(master, &sealed, CHECK_AAD) {
+        Ok(plain) if plain.expose_secret() == CHECK_PLAINTEXT => Ok(()),
+        _ => Err(misconfigured(format!(
+            "the master key does not match the one this data directory was created with \
+             (checked against {}): wrong passphrase, or a replaced master key file",
+            path.display()
+        ))),
+    }
+}
+
+fn create_check(path: &Path, kind: &'static str, master: &SecretBytes) -> KeystoreResult<()> {
+    let check = CheckFile {
+        format: CHECK_FORMAT_V1,
+        source: kind.to_string(),
+        sealed_hex: hex::encode(crypto::seal(master, CHECK_PLAINTEXT, CHECK_AAD)),
+    };
+    let mut json = serde_json::to_vec_pretty(&check).expect("check value serialises");
+    json.push(b'\n');
+    match files::create_private_file(path, &json) {
+        Ok(()) => Ok(()),
+        // Another process opening the same directory wrote it first: verify against theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let theirs = read_check(path)?
+                .ok_or_else(|| misconfigured(format!("{} disappeared", path.display())))?;
+            if theirs.source != kind {
+                return Err(misconfigured(format!(
+                    "{} was just created for {}; switching master key sources is not supported yet",
+                    path.display(),
+                    describe_kind(&theirs.source)
+                )));
+            }
+            verify_check(&theirs, path, master)
+        }
+        Err(e) => Err(misconfigured(format!(
+            "cannot write {}: {e}",
             path.display()
         ))),
     }
@@ -286,14 +378,13 @@ impl KeystoreProvider for SoftwareKeystore {
 
     async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
         let label = label.as_bytes();
-        if label.len() > usize::from(u16::MAX) {
-            return Err(misconfigured("root key label is too long"));
-        }
+        let label_len = u16::try_from(label.len())
+            .map_err(|_| misconfigured("root key label is longer than 65535 bytes"))?;
         let key = SecretBytes::random(KEY_LEN);
         let sealed = crypto::seal(&self.master, key.expose_secret(), &Self::root_aad(label));
         let mut handle = Vec::with_capacity(3 + label.len() + sealed.len());
         handle.push(HANDLE_FORMAT_V1);
-        handle.extend_from_slice(&(label.len() as u16).to_be_bytes());
+        handle.extend_from_slice(&label_len.to_be_bytes());
         handle.extend_from_slice(label);
         handle.extend_from_slice(&sealed);
         Ok(handle)
@@ -320,11 +411,12 @@ impl KeystoreProvider for SoftwareKeystore {
     }
 
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()> {
-        // The material exists only inside the handle, which the core erases from the store.
+        // The material exists only inside the handle, which the core erases from the
+        // store; here it only leaves the cache (and is zeroized once no call uses it).
         self.opened
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(handle);
+            .remove(&Self::digest(handle));
         Ok(())
     }
 }

@@ -2,29 +2,133 @@ use super::*;
 use std::os::unix::fs::PermissionsExt;
 
 fn file_source(dir: &Path) -> MasterKeySource {
-    MasterKeySource::File(dir.join("master.key"))
+    MasterKeySource::default_file(dir)
+}
+
+fn pass(s: &str) -> MasterKeySource {
+    MasterKeySource::Passphrase(SecretString::new(s.into()))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 #[tokio::test]
-async fn wrap_unwrap_round_trip_and_aad_binding() {
+async fn create_wrap_unwrap_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    assert_eq!(ks.kind(), "software");
+    assert_eq!(
+        ks.capabilities(),
+        Capabilities {
+            generate: true,
+            import: false,
+            reference: false
+        }
+    );
+    ks.health().await.unwrap();
     let handle = ks.create_root_key("root-1").await.unwrap();
+    assert_eq!(handle[0], HANDLE_FORMAT_V1);
     let secret = SecretBytes::random(32);
     let wrapped = ks.wrap(&handle, &secret, b"aad").await.unwrap();
+    assert_ne!(&wrapped[..], secret.expose_secret());
     assert_eq!(ks.unwrap(&handle, &wrapped, b"aad").await.unwrap(), secret);
+    // Two root keys are different keys.
+    let other = ks.create_root_key("root-1").await.unwrap();
     assert!(matches!(
-        ks.unwrap(&handle, &wrapped, b"other").await,
+        ks.unwrap(&other, &wrapped, b"aad").await,
         Err(KeystoreError::UnwrapFailed)
     ));
-    let mut tampered = handle.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
-    assert!(ks.wrap(&tampered, &secret, b"aad").await.is_err());
 }
 
 #[tokio::test]
-async fn reopen_with_same_master_key_unwraps_old_blobs() {
+async fn aad_mismatch_and_tampered_blob_fail_to_unwrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let handle = ks.create_root_key("r").await.unwrap();
+    let secret = SecretBytes::random(32);
+    let wrapped = ks.wrap(&handle, &secret, b"aad").await.unwrap();
+    for aad in [&b"other"[..], b"", b"aad\0"] {
+        assert!(matches!(
+            ks.unwrap(&handle, &wrapped, aad).await,
+            Err(KeystoreError::UnwrapFailed)
+        ));
+    }
+    let mut tampered = wrapped.clone();
+    tampered[20] ^= 1;
+    assert!(matches!(
+        ks.unwrap(&handle, &tampered, b"aad").await,
+        Err(KeystoreError::UnwrapFailed)
+    ));
+    assert!(matches!(
+        ks.unwrap(&handle, &wrapped[..5], b"aad").await,
+        Err(KeystoreError::UnwrapFailed)
+    ));
+}
+
+#[tokio::test]
+async fn tampered_handle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let handle = ks.create_root_key("label").await.unwrap();
+    let secret = SecretBytes::random(32);
+    let wrapped = ks.wrap(&handle, &secret, b"").await.unwrap();
+    // Flip a bit anywhere: format byte, label length, label, nonce, sealed key, tag.
+    for i in 0..handle.len() {
+        let mut tampered = handle.clone();
+        tampered[i] ^= 0x01;
+        assert!(
+            matches!(
+                ks.unwrap(&tampered, &wrapped, b"").await,
+                Err(KeystoreError::KeyUnusable(_))
+            ),
+            "flip at {i}"
+        );
+    }
+    // A relabelled handle (same sealed key, other label) does not open.
+    let mut relabelled = vec![HANDLE_FORMAT_V1, 0, 5];
+    relabelled.extend_from_slice(b"LABEL");
+    relabelled.extend_from_slice(&handle[3 + 5..]);
+    assert!(matches!(
+        ks.wrap(&relabelled, &secret, b"").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    for bad in [
+        &[][..],
+        &[1u8][..],
+        &[1, 0][..],
+        &handle[..handle.len() - 1],
+    ] {
+        assert!(matches!(
+            ks.wrap(bad, &secret, b"").await,
+            Err(KeystoreError::KeyUnusable(_))
+        ));
+    }
+    // The genuine handle still works (nothing bad was cached).
+    assert_eq!(ks.unwrap(&handle, &wrapped, b"").await.unwrap(), secret);
+}
+
+#[tokio::test]
+async fn handle_from_another_keystore_is_refused() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let ka = SoftwareKeystore::open(a.path(), file_source(a.path())).unwrap();
+    let kb = SoftwareKeystore::open(b.path(), file_source(b.path())).unwrap();
+    let handle = ka.create_root_key("r").await.unwrap();
+    let secret = SecretBytes::random(32);
+    let wrapped = ka.wrap(&handle, &secret, b"x").await.unwrap();
+    assert!(matches!(
+        kb.wrap(&handle, &secret, b"x").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    assert!(matches!(
+        kb.unwrap(&handle, &wrapped, b"x").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+}
+
+#[tokio::test]
+async fn reopen_with_same_master_key_file_unwraps_old_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let (handle, wrapped, secret) = {
         let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
@@ -35,69 +139,210 @@ async fn reopen_with_same_master_key_unwraps_old_blobs() {
     };
     let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
     assert_eq!(ks.unwrap(&handle, &wrapped, b"x").await.unwrap(), secret);
-    let mode = std::fs::metadata(dir.path().join("master.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[tokio::test]
-async fn handle_from_another_master_key_is_refused() {
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
-    let ka = SoftwareKeystore::open(a.path(), file_source(a.path())).unwrap();
-    let kb = SoftwareKeystore::open(b.path(), file_source(b.path())).unwrap();
-    let handle = ka.create_root_key("r").await.unwrap();
-    assert!(matches!(
-        kb.wrap(&handle, &SecretBytes::random(32), b"").await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-}
-
-#[test]
-fn world_readable_master_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap());
-    let path = dir.path().join("master.key");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
-    assert!(err.to_string().contains("chmod 600"), "{err}");
-}
-
-#[test]
-fn replaced_master_key_is_refused_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap());
-    files::write_private_atomically(
-        &dir.path().join("master.key"),
-        hex::encode([7u8; 32]).as_bytes(),
-    )
-    .unwrap();
-    let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
-    assert!(err.to_string().contains("does not match"), "{err}");
-}
-
-#[test]
-fn passphrase_source() {
-    let dir = tempfile::tempdir().unwrap();
-    let pass = |s: &str| MasterKeySource::Passphrase(SecretString::new(s.into()));
-    let err = SoftwareKeystore::open(dir.path(), pass("short")).unwrap_err();
-    assert!(err.to_string().contains("at least 12"), "{err}");
-    SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap();
-    SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap();
-    let err = SoftwareKeystore::open(dir.path(), pass("wrong horse battery")).unwrap_err();
-    assert!(err.to_string().contains("does not match"), "{err}");
-    let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
-    assert!(err.to_string().contains("switching sources"), "{err}");
-}
-
-#[test]
-fn debug_shows_no_key_material() {
+async fn destroy_drops_the_cached_root_key() {
     let dir = tempfile::tempdir().unwrap();
     let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
-    let master_hex = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
-    let shown = format!("{ks:?}");
-    assert!(!shown.contains(master_hex.trim()), "{shown}");
-    assert!(shown.contains("master.key"));
+    let handle = ks.create_root_key("r").await.unwrap();
+    ks.wrap(&handle, &SecretBytes::random(32), b"")
+        .await
+        .unwrap();
+    assert_eq!(ks.opened.read().unwrap().len(), 1);
+    ks.destroy(&handle).await.unwrap();
+    assert!(ks.opened.read().unwrap().is_empty());
+    // Destroying an unknown handle is not an error.
+    ks.destroy(b"nothing").await.unwrap();
+}
+
+#[test]
+fn master_key_file_is_created_0600_with_32_hex_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let path = dir.path().join(MASTER_KEY_FILE);
+    assert_eq!(mode(&path), 0o600);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert_eq!(hex::decode(text.trim()).unwrap().len(), 32);
+    assert!(dir.path().join(CHECK_FILE).exists());
+    // No temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn group_or_world_readable_master_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap());
+    let path = dir.path().join(MASTER_KEY_FILE);
+    for bad_mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bad_mode)).unwrap();
+        let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
+        assert!(matches!(err, KeystoreError::Misconfigured(_)));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("chmod 600 {}", path.display())),
+            "{msg}"
+        );
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+    SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+}
+
+#[test]
+fn malformed_master_key_file_is_refused_without_echoing_it() {
+    for content in [
+        "abcd".to_string(),
+        "zz".repeat(32),
+        hex::encode([9u8; 33]),
+        format!("{}\n{}", hex::encode([1u8; 32]), hex::encode([2u8; 32])),
+        String::new(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MASTER_KEY_FILE);
+        files::create_private_file(&path, content.as_bytes()).unwrap();
+        let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("exactly 32 bytes"), "{msg}");
+        if !content.is_empty() {
+            assert!(!msg.contains(&content), "{msg}");
+        }
+    }
+}
+
+#[test]
+fn replaced_master_key_file_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap());
+    let path = dir.path().join(MASTER_KEY_FILE);
+    std::fs::remove_file(&path).unwrap();
+    files::create_private_file(&path, hex::encode([7u8; 32]).as_bytes()).unwrap();
+    let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the master key does not match the one this data directory was created with"),
+        "{err}"
+    );
+}
+
+#[test]
+fn short_passphrase_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 11 characters (multi-byte ones count as one).
+    for short in ["short", "", "ééééééééééé"] {
+        let err = SoftwareKeystore::open(dir.path(), pass(short)).unwrap_err();
+        assert!(matches!(err, KeystoreError::Misconfigured(_)));
+        assert!(err.to_string().contains("at least 12 characters"), "{err}");
+    }
+    // Nothing was written for a refused passphrase.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn passphrase_reopen_works_and_wrong_passphrase_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, wrapped, secret) = {
+        let ks = SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap();
+        let handle = ks.create_root_key("r").await.unwrap();
+        let secret = SecretBytes::random(32);
+        let wrapped = ks.wrap(&handle, &secret, b"ctx").await.unwrap();
+        (handle, wrapped, secret)
+    };
+    // Parameters recorded (not secret), written 0600, with the agreed cost.
+    let params_path = dir.path().join(PARAMS_FILE);
+    assert_eq!(mode(&params_path), 0o600);
+    let params: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&params_path).unwrap()).unwrap();
+    assert_eq!(params["algorithm"], "argon2id");
+    assert_eq!(params["memory_kib"], 65536);
+    assert_eq!(params["iterations"], 3);
+    assert_eq!(params["lanes"], 1);
+    assert_eq!(params["salt_hex"].as_str().unwrap().len(), 32);
+    assert!(!std::fs::read_to_string(&params_path)
+        .unwrap()
+        .contains("correct horse"));
+
+    let ks = SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap();
+    assert_eq!(ks.unwrap(&handle, &wrapped, b"ctx").await.unwrap(), secret);
+
+    let err = SoftwareKeystore::open(dir.path(), pass("wrong horse battery")).unwrap_err();
+    assert!(matches!(err, KeystoreError::Misconfigured(_)));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the master key does not match the one this data directory was created with"),
+        "{msg}"
+    );
+    assert!(!msg.contains("horse"), "{msg}");
+}
+
+#[test]
+fn switching_master_key_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let err = SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap_err();
+    assert!(err.to_string().contains("not supported yet"), "{err}");
+    // Refused before deriving anything: no parameters file was created.
+    assert!(!dir.path().join(PARAMS_FILE).exists());
+
+    let dir = tempfile::tempdir().unwrap();
+    SoftwareKeystore::open(dir.path(), pass("correct horse battery")).unwrap();
+    let err = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap_err();
+    assert!(err.to_string().contains("not supported yet"), "{err}");
+    // Refused before creating a master key file.
+    assert!(!dir.path().join(MASTER_KEY_FILE).exists());
+}
+
+#[tokio::test]
+async fn debug_shows_no_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let handle = ks.create_root_key("r").await.unwrap();
+    ks.wrap(&handle, &SecretBytes::random(32), b"")
+        .await
+        .unwrap();
+    let master_hex = std::fs::read_to_string(dir.path().join(MASTER_KEY_FILE)).unwrap();
+    let master_hex = master_hex.trim();
+    let root_hex = hex::encode(
+        ks.opened
+            .read()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .expose_secret(),
+    );
+    for shown in [format!("{ks:?}"), format!("{ks:#?}")] {
+        assert!(!shown.to_lowercase().contains(master_hex), "{shown}");
+        assert!(!shown.to_lowercase().contains(&root_hex), "{shown}");
+        // Not even as a decimal byte list.
+        let master_bytes = hex::decode(master_hex).unwrap();
+        assert!(
+            !shown.contains(&format!("{:?}", &master_bytes[..4])),
+            "{shown}"
+        );
+        assert!(shown.contains("master.key"), "{shown}");
+        assert!(shown.contains("file"), "{shown}");
+    }
+    let shown = format!("{:?}", pass("correct horse battery"));
+    assert!(!shown.contains("horse"), "{shown}");
+}
+
+#[test]
+fn concurrent_first_open_agrees_on_one_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || SoftwareKeystore::open(&path, file_source(&path)))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    SoftwareKeystore::open(&path, file_source(&path)).unwrap();
 }

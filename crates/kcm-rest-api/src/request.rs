@@ -111,9 +111,15 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestErro
             "request body is empty: expected a JSON object",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         use serde_json::error::Category;
+        let path = e.path().to_string();
+        let e = e.into_inner();
         match e.classify() {
+            Category::Data if path != "." => {
+                RestError::invalid_input(format!("request body is invalid: field `{path}`: {e}"))
+            }
             Category::Data => RestError::invalid_input(format!("request body is invalid: {e}")),
             Category::Syntax | Category::Eof | Category::Io => {
                 RestError::invalid_input(format!("request body is not valid JSON: {e}"))

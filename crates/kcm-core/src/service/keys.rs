@@ -80,6 +80,13 @@ pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
                 format!("tag key {k:?} uses the reserved prefix aws:"),
             ));
         }
+        let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+        if !k.chars().all(allowed) || !v.chars().all(allowed) {
+            return Err(Error::new(
+                ErrorKind::InvalidTag,
+                format!("tag {k:?} may contain only letters, digits, spaces and _ . : / = + - @"),
+            ));
+        }
         if v.chars().count() > 256 {
             return Err(Error::new(
                 ErrorKind::InvalidTag,

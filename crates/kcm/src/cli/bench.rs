@@ -16,8 +16,6 @@ use super::ClientOptions;
 /// `kcm bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     /// encrypt, decrypt, generate-data-key, or post (an unsigned POST, for a baseline server).
     #[arg(long, default_value = "encrypt")]
     operation: String,
@@ -40,16 +38,16 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     /// Runs the load and prints the report.
-    pub async fn run(self) -> Result<ExitCode> {
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
         let operation: BenchOperation = self.operation.parse()?;
-        let mut config = BenchConfig::new(self.client.endpoint.clone(), operation);
-        config.region = self.client.region.clone();
+        let mut config = BenchConfig::new(client.endpoint.clone(), operation);
+        config.region = client.region.clone();
         config.concurrency = self.concurrency.max(1);
         config.duration = Duration::from_secs_f64(self.duration.max(0.1));
         config.warmup = Duration::from_secs_f64(self.warmup.max(0.0));
         config.payload_size = self.payload_bytes;
         if operation != BenchOperation::Post {
-            let clients = Clients::new(&self.client)?;
+            let clients = Clients::new(client)?;
             let key_id = match self.key_id {
                 Some(k) => k,
                 None => {
@@ -66,8 +64,8 @@ impl BenchArgs {
             config.key_id = Some(key_id);
             config.credentials = Some(
                 kcm_client::load_credentials(
-                    Some(&self.client.profile),
-                    self.client.credentials_file.as_deref(),
+                    Some(&client.profile),
+                    client.credentials_file.as_deref(),
                 )
                 .context("cannot load credentials")?,
             );
@@ -80,7 +78,7 @@ impl BenchArgs {
             config.endpoint
         );
         let report = bench::run(config).await?;
-        match self.client.output {
+        match client.output {
             Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             Format::Text => println!("{report}"),
         }

@@ -22,8 +22,6 @@ use super::ClientOptions;
 /// `kcm encrypt`.
 #[derive(Args, Debug)]
 pub struct EncryptArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     /// Key id, ARN or alias to protect the data key with.
     #[arg(long)]
     key_id: String,
@@ -31,21 +29,19 @@ pub struct EncryptArgs {
     #[arg(short, long)]
     input: Option<PathBuf>,
     /// Output file (default: stdout). Written to a temporary file and renamed on success.
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    #[arg(short = 'o', long = "out")]
+    out_path: Option<PathBuf>,
 }
 
 /// `kcm decrypt`.
 #[derive(Args, Debug)]
 pub struct DecryptArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     /// Input file made by `kcm encrypt` (default: stdin).
     #[arg(short, long)]
     input: Option<PathBuf>,
     /// Output file (default: stdout). Created only if the whole input authenticates.
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    #[arg(short = 'o', long = "out")]
+    out_path: Option<PathBuf>,
 }
 
 fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
@@ -144,8 +140,8 @@ fn decode_b64(v: &serde_json::Value, field: &str) -> Result<Zeroizing<Vec<u8>>> 
 
 impl EncryptArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let clients = Clients::new(&self.client)?;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let clients = Clients::new(client)?;
         let out = clients
             .kms(
                 "GenerateDataKey",
@@ -157,7 +153,7 @@ impl EncryptArgs {
         let key_id = out["KeyId"].as_str().unwrap_or(&self.key_id).to_string();
         let data_key = DataKey::from_slice(&plaintext)?;
         let (mut reader, len) = open_input(self.input.as_deref())?;
-        let mut output = Output::create(self.output.as_deref())?;
+        let mut output = Output::create(self.out_path.as_deref())?;
         let bar = progress_bar(len);
         let bar2 = bar.clone();
         let (output, total) = tokio::task::spawn_blocking(move || -> Result<(Output, u64)> {
@@ -181,8 +177,8 @@ impl EncryptArgs {
 
 impl DecryptArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let clients = Clients::new(&self.client)?;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let clients = Clients::new(client)?;
         let (mut reader, len) = open_input(self.input.as_deref())?;
         let (reader, header) = tokio::task::spawn_blocking(move || {
             let header = envelope::read_header(&mut reader);
@@ -201,7 +197,7 @@ impl DecryptArgs {
             bail!("the data key in this envelope is not an AES-256 key");
         }
         let data_key = DataKey::from_slice(&plaintext)?;
-        let mut output = Output::create(self.output.as_deref())?;
+        let mut output = Output::create(self.out_path.as_deref())?;
         let bar = progress_bar(len);
         let bar2 = bar.clone();
         let mut reader = reader;

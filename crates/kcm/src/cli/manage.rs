@@ -20,8 +20,6 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 /// `kcm key …`
 #[derive(Args, Debug)]
 pub struct KeyArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: KeyCommand,
 }
@@ -94,9 +92,9 @@ enum KeyCommand {
 
 impl KeyArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
-        let f = self.client.output;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
         match self.command {
             KeyCommand::Create { description, tags } => {
                 let tags: Vec<Value> = tags
@@ -202,8 +200,6 @@ async fn done(c: &Clients, f: output::Format, op: &str, key: &str, what: &str) -
 /// `kcm alias …`
 #[derive(Args, Debug)]
 pub struct AliasArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: AliasCommand,
 }
@@ -235,9 +231,9 @@ enum AliasCommand {
 
 impl AliasArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
-        let f = self.client.output;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
         match self.command {
             AliasCommand::Create { name, key } => {
                 c.kms(
@@ -272,8 +268,6 @@ impl AliasArgs {
 /// `kcm tenant …`
 #[derive(Args, Debug)]
 pub struct TenantArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: TenantCommand,
 }
@@ -296,9 +290,9 @@ enum TenantCommand {
 
 impl TenantArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
-        let f = self.client.output;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
         match self.command {
             TenantCommand::Create { name } => {
                 let out = c.post("/v1/tenants", json!({"name": name})).await?;
@@ -323,8 +317,6 @@ impl TenantArgs {
 /// `kcm access-key …`
 #[derive(Args, Debug)]
 pub struct AccessKeyArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: AccessKeyCommand,
 }
@@ -364,9 +356,9 @@ enum AccessKeyCommand {
 
 impl AccessKeyArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
-        let f = self.client.output;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
         match self.command {
             AccessKeyCommand::Create {
                 role,
@@ -413,8 +405,6 @@ impl AccessKeyArgs {
 /// `kcm system …`
 #[derive(Args, Debug)]
 pub struct SystemArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: SystemCommand,
 }
@@ -443,9 +433,9 @@ enum SystemCommand {
 
 impl SystemArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
-        let f = self.client.output;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
         match self.command {
             SystemCommand::Create {
                 name,
@@ -476,8 +466,6 @@ impl SystemArgs {
 /// `kcm keychain …`
 #[derive(Args, Debug)]
 pub struct KeychainArgs {
-    #[command(flatten)]
-    client: ClientOptions,
     #[command(subcommand)]
     command: KeychainCommand,
 }
@@ -490,12 +478,12 @@ enum KeychainCommand {
 
 impl KeychainArgs {
     /// Runs the command.
-    pub async fn run(self) -> Result<ExitCode> {
-        let c = Clients::new(&self.client)?;
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
         let KeychainCommand::Show = self.command;
         let out = c.get("/v1/keychain").await?;
-        if self.client.output == output::Format::Json {
-            output::object(self.client.output, &out);
+        if client.output == output::Format::Json {
+            output::object(client.output, &out);
         } else {
             print!("{}", draw_keychain(&out)?);
         }

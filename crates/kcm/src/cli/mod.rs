@@ -22,11 +22,13 @@ use crate::config::Settings;
 #[derive(Parser, Debug)]
 #[command(name = "kcm", version, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    client: ClientOptions,
     #[command(subcommand)]
     command: Command,
 }
 
-/// Options every client command takes.
+/// Options every client command takes (accepted before or after the command).
 #[derive(Args, Debug, Clone)]
 pub struct ClientOptions {
     /// Server URL.
@@ -131,15 +133,40 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(crate::serve::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(c) => runtime()?.block_on(c.run()),
-        Command::Alias(c) => runtime()?.block_on(c.run()),
-        Command::Tenant(c) => runtime()?.block_on(c.run()),
-        Command::AccessKey(c) => runtime()?.block_on(c.run()),
-        Command::System(c) => runtime()?.block_on(c.run()),
-        Command::Keychain(c) => runtime()?.block_on(c.run()),
-        Command::Encrypt(a) => runtime()?.block_on(a.run()),
-        Command::Decrypt(a) => runtime()?.block_on(a.run()),
-        Command::Bench(a) => runtime()?.block_on(a.run()),
+        Command::Key(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Alias(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Tenant(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::AccessKey(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::System(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Keychain(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),
+        Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),
+        Command::Bench(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::BenchBaseline(a) => runtime()?.block_on(a.run()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_options_go_before_or_after_the_command() {
+        for args in [
+            vec!["kcm", "--endpoint", "http://x:1", "--output", "json", "key", "list"],
+            vec!["kcm", "key", "list", "--endpoint", "http://x:1", "--output", "json"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.client.endpoint, "http://x:1");
+            assert_eq!(cli.client.output, output::Format::Json);
+        }
+        let cli = Cli::try_parse_from(["kcm", "encrypt", "--key-id", "k", "-o", "f.kcm"]).unwrap();
+        assert!(matches!(cli.command, Command::Encrypt(_)));
     }
 }
