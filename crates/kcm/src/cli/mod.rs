@@ -159,8 +159,24 @@ mod tests {
     #[test]
     fn client_options_go_before_or_after_the_command() {
         for args in [
-            vec!["kcm", "--endpoint", "http://x:1", "--output", "json", "key", "list"],
-            vec!["kcm", "key", "list", "--endpoint", "http://x:1", "--output", "json"],
+            vec![
+                "kcm",
+                "--endpoint",
+                "http://x:1",
+                "--output",
+                "json",
+                "key",
+                "list",
+            ],
+            vec![
+                "kcm",
+                "key",
+                "list",
+                "--endpoint",
+                "http://x:1",
+                "--output",
+                "json",
+            ],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
             assert_eq!(cli.client.endpoint, "http://x:1");
