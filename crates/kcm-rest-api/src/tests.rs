@@ -1,4 +1,5 @@
-//! The router against a real core over the real SQLite store, driven request by request.
+//! The router against a real core over the real SQLite store and software keystore,
+//! driven request by request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,8 +8,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use kcm_core::config::ServiceConfig;
-use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
-use kcm_core::secret::SecretBytes;
+use kcm_core::keystore::KeystoreProvider;
 use kcm_core::service::Service;
 use kcm_frontdoor::{Authenticator, Metrics};
 use kcm_store_sqlite::SqliteStore;
@@ -16,74 +16,6 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::{router, RestApi};
-
-/// A keystore double for this module's tests: it "wraps" by prefixing the associated
-/// data, and refuses to unwrap with other associated data. The keychain's crypto is
-/// tested in the core and the keystore crates; here only the HTTP layer is under test.
-struct TestKeystore;
-
-#[async_trait::async_trait]
-impl KeystoreProvider for TestKeystore {
-    fn kind(&self) -> &'static str {
-        "software"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            generate: true,
-            import: false,
-            reference: false,
-        }
-    }
-
-    async fn health(&self) -> KeystoreResult<()> {
-        Ok(())
-    }
-
-    async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
-        Ok(label.as_bytes().to_vec())
-    }
-
-    async fn wrap(
-        &self,
-        handle: &[u8],
-        plaintext: &SecretBytes,
-        aad: &[u8],
-    ) -> KeystoreResult<Vec<u8>> {
-        let mut blob = Vec::new();
-        for part in [handle, aad] {
-            blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            blob.extend_from_slice(part);
-        }
-        blob.extend_from_slice(plaintext.expose_secret());
-        Ok(blob)
-    }
-
-    async fn unwrap(
-        &self,
-        handle: &[u8],
-        wrapped: &[u8],
-        aad: &[u8],
-    ) -> KeystoreResult<SecretBytes> {
-        let mut rest = wrapped;
-        for expected in [handle, aad] {
-            let len = rest
-                .get(..4)
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                .ok_or(KeystoreError::UnwrapFailed)?;
-            let part = rest.get(4..4 + len).ok_or(KeystoreError::UnwrapFailed)?;
-            if part != expected {
-                return Err(KeystoreError::UnwrapFailed);
-            }
-            rest = &rest[4 + len..];
-        }
-        Ok(SecretBytes::copy_from(rest))
-    }
-
-    async fn destroy(&self, _handle: &[u8]) -> KeystoreResult<()> {
-        Ok(())
-    }
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -99,7 +31,12 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
     let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), Arc::new(TestKeystore));
+    let keystore = kcm_keystore_software::SoftwareKeystore::open(
+        dir.path(),
+        kcm_keystore_software::MasterKeySource::File(dir.path().join("master.key")),
+    )
+    .unwrap();
+    keystores.insert("software".into(), Arc::new(keystore));
     let service = Arc::new(Service::new(store, keystores, ServiceConfig::default()).unwrap());
     let mut tokens = None;
     assert!(service
