@@ -122,16 +122,32 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
     }
 }
 
+/// Largest request body accepted (a 6 KiB ciphertext in base64 fits many times over).
+const MAX_BODY: usize = 1 << 20;
+
+/// A request id unique within this process without a random-number call per request.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_string());
+    format!("{prefix}-{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 /// The axum handler for `POST /`.
-pub async fn handle(
-    State(api): State<AwsApi>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = next_request_id();
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return AwsError::validation(format!("request body is larger than {MAX_BODY} bytes"))
+                .into_response()
+        }
+    };
     let operation = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -142,7 +158,7 @@ pub async fn handle(
             "UnknownOperationException",
             "X-Amz-Target must name a supported TrentService operation",
         )),
-        Some(op) => run(&api, op, &method, &uri, &headers, &body).await,
+        Some(op) => run(&api, op, method, uri, headers, &body).await,
     };
     let mut response = match result {
         Ok(body) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),

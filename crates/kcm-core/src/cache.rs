@@ -26,7 +26,11 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     }
 
     /// The entry if present and younger than the TTL.
-    pub(crate) fn get(&self, key: &K) -> Option<Arc<V>> {
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
@@ -44,7 +48,11 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
-    pub(crate) fn remove(&self, key: &K) {
+    pub(crate) fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         self.entries
             .write()
             .unwrap_or_else(|e| e.into_inner())

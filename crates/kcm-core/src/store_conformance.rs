@@ -7,7 +7,7 @@
 //! Preferred use, from a backend crate's `tests/` (needs `tokio` with `macros` and
 //! `rt` as a dev-dependency, and kcm-core's `conformance` feature):
 //!
-//! ```ignore
+//! ```text
 //! kcm_core::store_conformance_tests!(|| async { make_store().await });
 //! ```
 //!

@@ -70,7 +70,7 @@ pub struct NewAccessKey {
 impl Service {
     /// The credential for `access_key_id`, cached for at most the revocation bound.
     pub async fn credential(&self, access_key_id: &str) -> Result<Arc<Credential>> {
-        if let Some(c) = self.credentials.get(&access_key_id.to_string()) {
+        if let Some(c) = self.credentials.get(access_key_id) {
             return Ok(c);
         }
         let unknown = || {
