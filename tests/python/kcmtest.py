@@ -192,8 +192,14 @@ class Server:
 
     # -- paths and urls ----------------------------------------------------
     @property
+    def tls_ca(self) -> Optional[str]:
+        """The certificate to trust when the server was started with TLS (KCM_TLS_CERT)."""
+        return self.extra_env.get("KCM_TLS_CERT")
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls_ca else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def credentials_path(self) -> Path:
@@ -261,7 +267,7 @@ class Server:
                     f"kcm serve exited with code {rc} before becoming ready\n{self.log_tail()}"
                 )
             try:
-                r = requests.get(self.url + stage, timeout=2)
+                r = requests.get(self.url + stage, timeout=2, verify=self.tls_ca or True)
                 if r.status_code == 200:
                     if stage == "/health":
                         stage = "/ready"
@@ -332,6 +338,7 @@ class Server:
                 c = _BOTO_SESSION.client(
                     service,
                     endpoint_url=self.url,
+                    verify=self.tls_ca,
                     region_name=region,
                     aws_access_key_id=access_key,
                     aws_secret_access_key=secret,
