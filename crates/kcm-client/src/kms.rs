@@ -4,7 +4,7 @@ use http::Method;
 use kcm_sigv4::Credentials;
 
 use crate::error::kms_error;
-use crate::signing::{kms_headers, signed_headers, Endpoint};
+use crate::signing::{kms_headers, send_signed, Endpoint};
 use crate::ClientError;
 
 /// The region used when none is configured.
@@ -59,28 +59,17 @@ impl KmsClient {
             detail: format!("cannot serialise the request: {e}"),
         })?;
         let url = self.endpoint.url("/");
-        let headers = signed_headers(
-            &Method::POST,
+        let (status, bytes) = send_signed(
+            &self.http,
+            Method::POST,
             &url,
             kms_headers(operation)?,
-            &body,
+            body,
             &self.credentials,
             &self.region,
             "kms",
-        )?;
-        let response = self
-            .http
-            .post(&url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::transport(&url, &e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::transport(&url, &e))?;
+        )
+        .await?;
         if !(200..300).contains(&status) {
             return Err(kms_error(status, &bytes));
         }

@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use kcm_sigv4::Credentials;
 
 use crate::error::rest_error;
-use crate::signing::{signed_headers, Endpoint};
+use crate::signing::{send_signed, Endpoint};
 use crate::{ClientError, DEFAULT_REGION};
 
 /// The SigV4 service name of the REST API.
@@ -99,28 +99,17 @@ impl RestClient {
             }
             None => Vec::new(),
         };
-        let headers = signed_headers(
-            &method,
+        let (status, bytes) = send_signed(
+            &self.http,
+            method,
             &url,
             headers,
-            &body,
+            body,
             &self.credentials,
             &self.region,
             SERVICE,
-        )?;
-        let response = self
-            .http
-            .request(method, &url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ClientError::transport(&url, &e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::transport(&url, &e))?;
+        )
+        .await?;
         if !(200..300).contains(&status) {
             return Err(rest_error(status, &bytes));
         }

@@ -77,6 +77,34 @@ pub(crate) fn signed_headers(
     Ok(headers)
 }
 
+/// Signs a request to `url` for `service`, sends it, and returns the status and body.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_signed(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+) -> Result<(u16, bytes::Bytes), ClientError> {
+    let headers = signed_headers(&method, url, headers, &body, creds, region, service)?;
+    let response = http
+        .request(method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ClientError::transport(url, &e))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::transport(url, &e))?;
+    Ok((status, bytes))
+}
+
 /// The headers of a KMS JSON request for `operation`.
 pub(crate) fn kms_headers(operation: &str) -> Result<HeaderMap, ClientError> {
     let mut h = HeaderMap::with_capacity(6);
