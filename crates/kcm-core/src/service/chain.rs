@@ -56,22 +56,7 @@ impl LoadedKey {
         }
         let id = self.record.id;
         if !own.allows(op) {
-            return Err(match own {
-                KeyState::Disabled => {
-                    Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled"))
-                }
-                KeyState::Destroyed | KeyState::DestroyedCompromised => {
-                    Error::not_found(format!("key {id} has been deleted"))
-                }
-                KeyState::PreActive => Error::new(
-                    ErrorKind::InvalidState,
-                    format!("key {id} is pending import and cannot be used yet"),
-                ),
-                state => Error::new(
-                    ErrorKind::InvalidState,
-                    format!("key {id} is {state} and does not allow this operation"),
-                ),
-            });
+            return Err(own_state_refusal(id, own));
         }
         let needed = op.required_of_ancestors();
         let (what, state) = if !self.system_key_state.allows(needed) {
@@ -88,6 +73,25 @@ impl LoadedKey {
             kind,
             format!("key {id} cannot be used: {what} is {state}"),
         ))
+    }
+}
+
+/// Why a key whose own state forbids an operation is refused: the one mapping from
+/// a service key's state to the error its caller sees.
+pub(crate) fn own_state_refusal(id: KeyId, state: KeyState) -> Error {
+    match state {
+        KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled")),
+        KeyState::Destroyed | KeyState::DestroyedCompromised => {
+            Error::not_found(format!("key {id} has been deleted"))
+        }
+        KeyState::PreActive => Error::new(
+            ErrorKind::InvalidState,
+            format!("key {id} is pending import and cannot be used yet"),
+        ),
+        state => Error::new(
+            ErrorKind::InvalidState,
+            format!("key {id} is {state} and does not allow this operation"),
+        ),
     }
 }
 

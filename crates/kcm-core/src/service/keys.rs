@@ -56,7 +56,7 @@ pub struct KeyPage {
 
 fn lifecycle_error(id: KeyId, e: crate::lifecycle::IllegalTransition) -> Error {
     if e.from == KeyState::Disabled {
-        return Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled"));
+        return super::chain::own_state_refusal(id, e.from);
     }
     Error::new(
         ErrorKind::InvalidState,
@@ -482,21 +482,10 @@ impl Service {
 /// Refuses `op` if the key's own state does not allow it.
 pub(crate) fn require(record: &ServiceKeyRecord, op: Operation) -> Result<()> {
     if record.state.allows(op) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(super::chain::own_state_refusal(record.id, record.state))
     }
-    Err(match record.state {
-        KeyState::Disabled => Error::new(
-            ErrorKind::KeyDisabled,
-            format!("key {} is disabled", record.id),
-        ),
-        state => Error::new(
-            ErrorKind::InvalidState,
-            format!(
-                "key {} is {state} and does not allow this operation",
-                record.id
-            ),
-        ),
-    })
 }
 
 /// Validates a page size: 1..=max, `default` when absent.
