@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
+use kcm_core::model::AuditOutcome;
 
 /// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`.
 #[derive(Debug)]
@@ -28,6 +29,19 @@ impl AwsError {
     /// `ValidationException`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::bad_request("ValidationException", message)
+    }
+
+    /// How the audit log classifies this refusal: authentication and
+    /// authorisation failures are `denied`, the rest `failed`.
+    pub fn audit_outcome(&self) -> AuditOutcome {
+        match self.error_type {
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "IncompleteSignatureException"
+            | "MissingAuthenticationTokenException" => AuditOutcome::Denied,
+            _ => AuditOutcome::Failed,
+        }
     }
 }
 

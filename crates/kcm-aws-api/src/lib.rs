@@ -18,12 +18,12 @@ mod ops;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use kcm_core::auth::Caller;
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Metrics};
+use kcm_frontdoor::{Authenticator, Metrics, RequestAudit};
 
 use error::AwsError;
 use ops::Ctx;
@@ -31,6 +31,8 @@ use ops::Ctx;
 /// The AWS JSON 1.1 content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "TrentService.";
+/// How audit records name this front door.
+pub const AUDIT_DOOR: &str = "aws";
 /// SigV4 service name of the AWS KMS API.
 pub const SIGNING_SERVICE: &str = "kms";
 
@@ -81,6 +83,14 @@ pub const OPERATIONS: &[&str] = &[
     "GetKeyRotationStatus",
     "RotateKeyOnDemand",
     "ListKeyRotations",
+    "GetKeyPolicy",
+    "PutKeyPolicy",
+    "ListKeyPolicies",
+    "CreateGrant",
+    "ListGrants",
+    "ListRetirableGrants",
+    "RetireGrant",
+    "RevokeGrant",
 ];
 
 /// Runs one operation.
@@ -115,6 +125,14 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
         "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, body).await,
         "RotateKeyOnDemand" => rotation::rotate_key_on_demand(ctx, body).await,
         "ListKeyRotations" => rotation::list_key_rotations(ctx, body).await,
+        "GetKeyPolicy" => policies::get_key_policy(ctx, body).await,
+        "PutKeyPolicy" => policies::put_key_policy(ctx, body).await,
+        "ListKeyPolicies" => policies::list_key_policies(ctx, body).await,
+        "CreateGrant" => policies::create_grant(ctx, body).await,
+        "ListGrants" => policies::list_grants(ctx, body).await,
+        "ListRetirableGrants" => policies::list_retirable_grants(ctx, body).await,
+        "RetireGrant" => policies::retire_grant(ctx, body).await,
+        "RevokeGrant" => policies::revoke_grant(ctx, body).await,
         other => Err(AwsError::bad_request(
             "UnknownOperationException",
             format!("operation {other} is not supported"),
@@ -125,45 +143,43 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
 /// Largest request body accepted (a 6 KiB ciphertext in base64 fits many times over).
 const MAX_BODY: usize = 1 << 20;
 
-/// A request id unique within this process without a random-number call per request.
-fn next_request_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_string());
-    format!("{prefix}-{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The axum handler for `POST /`.
+/// The axum handler for `POST /`: authenticate, run the operation, write its audit
+/// record (durable before the response goes out), answer.
 pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    let request_id = next_request_id();
+    let request_id = kcm_frontdoor::next_request_id();
+    let audit = RequestAudit::of(AUDIT_DOOR, request_id.clone(), &request);
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return AwsError::validation(format!("request body is larger than {MAX_BODY} bytes"))
-                .into_response()
-        }
-    };
     let operation = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .and_then(|op| OPERATIONS.iter().copied().find(|known| *known == op));
-    let result = match operation {
-        None => Err(AwsError::bad_request(
+    let mut caller = None;
+    let result = match (axum::body::to_bytes(body, MAX_BODY).await, operation) {
+        (Err(_), _) => Err(AwsError::validation(format!(
+            "request body is larger than {MAX_BODY} bytes"
+        ))),
+        (Ok(_), None) => Err(AwsError::bad_request(
             "UnknownOperationException",
             "X-Amz-Target must name a supported TrentService operation",
         )),
-        Some(op) => run(&api, op, method, uri, headers, &body).await,
+        (Ok(body), Some(op)) => run(&api, op, method, uri, headers, &body, &mut caller).await,
     };
-    let mut response = match result {
-        Ok(body) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Err(e) => {
-            tracing::debug!(operation = operation.unwrap_or("unknown"), error_type = e.error_type, message = %e.message, "request refused");
+    let operation_name = operation.unwrap_or("Unknown");
+    let refusal = result
+        .as_ref()
+        .err()
+        .map(|e| (e.audit_outcome(), e.error_type));
+    let audited = audit
+        .finish(&api.service, operation_name, caller.as_ref(), refusal)
+        .await;
+    let mut response = match (result, audited) {
+        (_, Err(e)) => AwsError::from(e).into_response(),
+        (Ok(body), Ok(())) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        (Err(e), Ok(())) => {
+            tracing::debug!(operation = operation_name, error_type = e.error_type, message = %e.message, "request refused");
             e.into_response()
         }
     };
@@ -172,7 +188,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
     }
     api.metrics.record(
         "aws",
-        operation.unwrap_or("Unknown"),
+        operation_name,
         response.status().as_u16(),
         started.elapsed(),
     );
@@ -186,6 +202,7 @@ async fn run(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    caller: &mut Option<Caller>,
 ) -> Result<Vec<u8>, AwsError> {
     let principal = api
         .auth
@@ -193,7 +210,7 @@ async fn run(
         .await?;
     let ctx = Ctx {
         service: &api.service,
-        principal,
+        caller: caller.insert(Caller::new(principal)),
     };
     dispatch(operation, &ctx, body).await
 }

@@ -1,11 +1,23 @@
 //! Principals and the authorisation decision — made here, in the core, and nowhere else.
 //!
-//! Every service method names the [`Action`] it performs and the tenant (and system)
-//! it touches, and calls [`authorize`] before it reads or changes anything. Front doors
-//! only authenticate (prove which access key signed); they never decide.
+//! Every service method names the [`Op`] it performs and the tenant (and system, and
+//! key) it touches, and calls [`authorize`] before it reads or changes anything. Front
+//! doors only authenticate (prove which access key signed); they never decide.
+//!
+//! The decision, in order (the first "no" wins):
+//! 1. the **role** must allow the operation's [`Action`] class (the role table);
+//! 2. an access key limited to **a set of operations** must list this one;
+//! 3. a key limited to **one system** cannot manage the tenant, nor touch other systems;
+//! 4. nothing crosses **tenants**;
+//! 5. on a service key with a **key policy** ([`crate::policy`]), a `Deny` statement
+//!    matching the caller refuses; otherwise an `Allow` statement or an active
+//!    **grant** must admit the caller. A key without a policy is governed by roles alone.
+
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::model::{Role, SystemId, TenantId};
+use crate::model::{KeyId, Role, SystemId, TenantId};
+use crate::policy::KeyAccess;
 
 /// Who is calling: an authenticated access key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,14 +32,63 @@ pub struct Principal {
     pub role: Role,
     /// When set, only this system's keys may be touched.
     pub system_scope: Option<SystemId>,
+    /// When set, only these operations may be called.
+    pub operations: Option<OpSet>,
+}
+
+/// A caller of one request: the principal, and what the core noted about the request
+/// while serving it (the keys it touched), for the audit record the front door writes.
+#[derive(Debug)]
+pub struct Caller {
+    /// Who signed the request.
+    pub principal: Principal,
+    notes: Mutex<Vec<KeyNote>>,
+}
+
+/// A key a request touched, as the audit record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyNote {
+    /// The service key.
+    pub id: KeyId,
+    /// The version used, when one was.
+    pub version: Option<u32>,
+    /// The key's system.
+    pub system: SystemId,
+    /// Whether the key is flagged compromised.
+    pub compromised: bool,
+}
+
+impl Caller {
+    /// A caller with nothing noted yet.
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            principal,
+            notes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Notes that the request touched `note.id` (a second note of the same key and
+    /// version is dropped).
+    pub(crate) fn note_key(&self, note: KeyNote) {
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        match notes.iter_mut().find(|n| n.id == note.id) {
+            Some(n) if n.version.is_none() || n.version == note.version => *n = note,
+            Some(_) | None => notes.push(note),
+        }
+    }
+
+    /// The keys noted so far.
+    pub fn noted_keys(&self) -> Vec<KeyNote> {
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// The class of thing a request does; roles are defined by which classes they may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Read key metadata, aliases, tags, rotation status; list keys.
+    /// Read key metadata, aliases, tags, rotation status, policies, grants; list keys.
     ReadKeys,
-    /// Create keys; change state, description, aliases, tags, rotation; schedule deletion.
+    /// Create keys; change state, description, aliases, tags, rotation, policy, grants.
     ManageKeys,
     /// Cryptographic use: encrypt, decrypt, data keys, re-encrypt.
     UseKeys,
@@ -37,19 +98,25 @@ pub enum Action {
     ReadTenant,
     /// Create systems and access keys in the tenant.
     ManageTenant,
+    /// Read the audit log (a tenant's, or the operator's own).
+    ReadAudit,
     /// Create and list tenants (operator only).
     ManageTenants,
+    /// Take a backup of the whole store (operator only).
+    Backup,
 }
 
 /// Every action (for exhaustive tests).
-pub const ALL_ACTIONS: [Action; 7] = [
+pub const ALL_ACTIONS: [Action; 9] = [
     Action::ReadKeys,
     Action::ManageKeys,
     Action::UseKeys,
     Action::GenerateRandom,
     Action::ReadTenant,
     Action::ManageTenant,
+    Action::ReadAudit,
     Action::ManageTenants,
+    Action::Backup,
 ];
 
 /// The role table: which actions each role may take (within its own tenant).
@@ -58,80 +125,273 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     match role {
         Role::TenantAdmin => matches!(
             action,
-            ReadKeys | ManageKeys | UseKeys | GenerateRandom | ReadTenant | ManageTenant
+            ReadKeys
+                | ManageKeys
+                | UseKeys
+                | GenerateRandom
+                | ReadTenant
+                | ManageTenant
+                | ReadAudit
         ),
         Role::KeyAdmin => matches!(action, ReadKeys | ManageKeys | ReadTenant),
         Role::KeyUser => matches!(action, ReadKeys | UseKeys | GenerateRandom),
-        Role::Auditor => matches!(action, ReadKeys | ReadTenant),
-        Role::SystemAdmin => matches!(action, ManageTenants),
+        Role::Auditor => matches!(action, ReadKeys | ReadTenant | ReadAudit),
+        Role::SystemAdmin => matches!(action, ManageTenants | ReadAudit | Backup),
     }
 }
 
-/// What a request touches: the tenant, and the system when a key is involved.
+/// Declares [`Op`]: every operation of every front door, its stable name (the AWS
+/// operation name where AWS has one) and its [`Action`] class — one table.
+macro_rules! operations {
+    ($($op:ident => $class:ident,)*) => {
+        /// One operation a caller can ask for, on any front door.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Op {
+            $(
+                #[doc = concat!("`", stringify!($op), "`.")]
+                $op,
+            )*
+        }
+
+        /// Every operation, in declaration order.
+        pub const ALL_OPS: &[Op] = &[$(Op::$op,)*];
+
+        impl Op {
+            /// The stable name (`Encrypt`, `CreateSystem`, …).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Op::$op => stringify!($op),)*
+                }
+            }
+
+            /// The class the role table judges it by.
+            pub fn action(self) -> Action {
+                match self {
+                    $(Op::$op => Action::$class,)*
+                }
+            }
+        }
+    };
+}
+
+operations! {
+    // Keys: reading.
+    DescribeKey => ReadKeys,
+    ListKeys => ReadKeys,
+    ListAliases => ReadKeys,
+    ListResourceTags => ReadKeys,
+    GetKeyRotationStatus => ReadKeys,
+    ListKeyRotations => ReadKeys,
+    GetKeyPolicy => ReadKeys,
+    ListKeyPolicies => ReadKeys,
+    ListGrants => ReadKeys,
+    ListRetirableGrants => ReadKeys,
+    // Keys: managing.
+    CreateKey => ManageKeys,
+    UpdateKeyDescription => ManageKeys,
+    EnableKey => ManageKeys,
+    DisableKey => ManageKeys,
+    ScheduleKeyDeletion => ManageKeys,
+    CancelKeyDeletion => ManageKeys,
+    CreateAlias => ManageKeys,
+    UpdateAlias => ManageKeys,
+    DeleteAlias => ManageKeys,
+    TagResource => ManageKeys,
+    UntagResource => ManageKeys,
+    EnableKeyRotation => ManageKeys,
+    DisableKeyRotation => ManageKeys,
+    RotateKeyOnDemand => ManageKeys,
+    PutKeyPolicy => ManageKeys,
+    CreateGrant => ManageKeys,
+    RetireGrant => ManageKeys,
+    RevokeGrant => ManageKeys,
+    // Keys: using.
+    Encrypt => UseKeys,
+    Decrypt => UseKeys,
+    ReEncrypt => UseKeys,
+    GenerateDataKey => UseKeys,
+    GenerateDataKeyWithoutPlaintext => UseKeys,
+    GenerateRandom => GenerateRandom,
+    // The tenant.
+    ListAccessKeys => ReadTenant,
+    ListSystems => ReadTenant,
+    DescribeSystem => ReadTenant,
+    ShowKeychain => ReadTenant,
+    DescribeTenant => ReadTenant,
+    CreateAccessKey => ManageTenant,
+    EnableAccessKey => ManageTenant,
+    DisableAccessKey => ManageTenant,
+    DeleteAccessKey => ManageTenant,
+    CreateSystem => ManageTenant,
+    // Audit.
+    ListAuditRecords => ReadAudit,
+    ListAuditCheckpoints => ReadAudit,
+    GetAuditSigningKey => ReadAudit,
+    // The operator.
+    CreateTenant => ManageTenants,
+    ListTenants => ManageTenants,
+    Backup => Backup,
+}
+
+impl Op {
+    /// Parses [`Op::as_str`] (an optional `kms:` prefix is accepted, as in AWS policies).
+    pub fn parse(s: &str) -> Option<Op> {
+        let s = s.strip_prefix("kms:").unwrap_or(s);
+        ALL_OPS.iter().copied().find(|op| op.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of operations, as a bit set (an access key's allowed operations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OpSet(u64);
+
+const _: () = assert!(ALL_OPS.len() <= 64, "OpSet holds at most 64 operations");
+
+impl OpSet {
+    /// No operations.
+    pub const EMPTY: OpSet = OpSet(0);
+
+    /// Adds `op`.
+    pub fn insert(&mut self, op: Op) {
+        self.0 |= 1 << op as u8;
+    }
+
+    /// Whether `op` is in the set.
+    pub fn contains(self, op: Op) -> bool {
+        self.0 & (1 << op as u8) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The operations, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Op> {
+        ALL_OPS.iter().copied().filter(move |op| self.contains(*op))
+    }
+
+    /// Parses a list of operation names; an unknown name is an error naming it.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<OpSet> {
+        let mut set = OpSet::EMPTY;
+        for name in names {
+            let op = Op::parse(name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown operation {name:?}; operations are named as in the API, e.g. Encrypt, Decrypt, DescribeKey"
+                ))
+            })?;
+            set.insert(op);
+        }
+        Ok(set)
+    }
+}
+
+impl FromIterator<Op> for OpSet {
+    fn from_iter<I: IntoIterator<Item = Op>>(iter: I) -> Self {
+        let mut set = OpSet::EMPTY;
+        for op in iter {
+            set.insert(op);
+        }
+        set
+    }
+}
+
+/// What a request touches: the tenant, the system and the key's access rules when a
+/// key is involved.
 #[derive(Clone, Copy, Debug)]
-pub struct Target {
+pub struct Target<'a> {
     /// Tenant owning the resource (`None` for operator-level resources).
     pub tenant: Option<TenantId>,
     /// System of the key, if a key is involved.
     pub system: Option<SystemId>,
+    /// The key's policy and grants, if a key is involved.
+    pub key: Option<(KeyId, &'a KeyAccess)>,
 }
 
-impl Target {
-    /// The operator's own resources (tenants).
-    pub const OPERATOR: Target = Target {
+impl<'a> Target<'a> {
+    /// The operator's own resources (tenants, the operator's audit chain, backups).
+    pub const OPERATOR: Target<'static> = Target {
         tenant: None,
         system: None,
+        key: None,
     };
 
     /// A tenant-level resource.
-    pub fn tenant(tenant: TenantId) -> Target {
+    pub fn tenant(tenant: TenantId) -> Target<'a> {
         Target {
             tenant: Some(tenant),
             system: None,
+            key: None,
         }
     }
 
-    /// A key (or other resource) in a system of a tenant.
-    pub fn system(tenant: TenantId, system: SystemId) -> Target {
+    /// A resource in a system of a tenant.
+    pub fn system(tenant: TenantId, system: SystemId) -> Target<'a> {
         Target {
             tenant: Some(tenant),
             system: Some(system),
+            key: None,
+        }
+    }
+
+    /// A service key, with its policy and grants.
+    pub fn key(tenant: TenantId, system: SystemId, id: KeyId, access: &'a KeyAccess) -> Self {
+        Target {
+            tenant: Some(tenant),
+            system: Some(system),
+            key: Some((id, access)),
         }
     }
 }
 
-/// The one authorisation decision. Denials name the role and the action.
-pub fn authorize(principal: &Principal, action: Action, target: Target) -> Result<()> {
-    if !role_allows(principal.role, action) {
+/// The one authorisation decision (see the module documentation for the order).
+/// Denials name the access key, and what refused it.
+pub fn authorize(principal: &Principal, op: Op, target: Target<'_>) -> Result<()> {
+    let id = &principal.access_key_id;
+    if !role_allows(principal.role, op.action()) {
         return Err(Error::denied(format!(
-            "access key {} with role {} is not allowed to {}",
-            principal.access_key_id,
+            "access key {id} with role {} is not allowed to {} ({op})",
             principal.role,
-            action_phrase(action)
+            action_phrase(op.action())
         )));
     }
-    if principal.system_scope.is_some() && action == Action::ManageTenant {
+    if let Some(allowed) = principal.operations {
+        if !allowed.contains(op) {
+            return Err(Error::denied(format!(
+                "access key {id} is limited to a set of operations that does not include {op}"
+            )));
+        }
+    }
+    if principal.system_scope.is_some() && op.action() == Action::ManageTenant {
         // A key limited to one system must not mint keys or systems for the whole tenant.
         return Err(Error::denied(format!(
-            "access key {} is scoped to one system and cannot manage the tenant's systems or access keys",
-            principal.access_key_id
+            "access key {id} is scoped to one system and cannot manage the tenant's systems or access keys"
         )));
     }
-    if target.tenant.is_some() && target.tenant != principal.tenant_id {
+    if target.tenant != principal.tenant_id {
         // Another tenant's resources are invisible; callers turn this into NotFound
-        // where AWS would, so existence does not leak.
+        // where AWS would, so existence does not leak. The operator's resources
+        // (tenant `None`) are likewise closed to tenant principals.
         return Err(Error::denied(format!(
-            "access key {} cannot access resources of another tenant",
-            principal.access_key_id
+            "access key {id} cannot access resources of another tenant"
         )));
     }
     if let (Some(scope), Some(system)) = (principal.system_scope, target.system) {
         if scope != system {
             return Err(Error::denied(format!(
-                "access key {} is scoped to another system",
-                principal.access_key_id
+                "access key {id} is scoped to another system"
             )));
         }
+    }
+    if let Some((key, access)) = target.key {
+        access.admits(principal, op, key)?;
     }
     Ok(())
 }
@@ -144,7 +404,9 @@ fn action_phrase(action: Action) -> &'static str {
         Action::GenerateRandom => "generate random bytes",
         Action::ReadTenant => "read the tenant's systems, access keys and keychain",
         Action::ManageTenant => "manage the tenant's systems and access keys",
+        Action::ReadAudit => "read the audit log",
         Action::ManageTenants => "manage tenants",
+        Action::Backup => "back up the store",
     }
 }
 
@@ -160,20 +422,20 @@ mod tests {
             account_id: String::new(),
             role,
             system_scope: scope,
+            operations: None,
         }
     }
 
     #[test]
     fn role_table_every_role_times_every_action() {
-        use Action::*;
         #[rustfmt::skip]
-        let expected: [(Role, [bool; 7]); 5] = [
-            //                  ReadKeys ManageKeys UseKeys Random ReadTenant ManageTenant ManageTenants
-            (Role::TenantAdmin, [true,   true,      true,   true,  true,      true,        false]),
-            (Role::KeyAdmin,    [true,   true,      false,  false, true,      false,       false]),
-            (Role::KeyUser,     [true,   false,     true,   true,  false,     false,       false]),
-            (Role::Auditor,     [true,   false,     false,  false, true,      false,       false]),
-            (Role::SystemAdmin, [false,  false,     false,  false, false,     false,       true]),
+        let expected: [(Role, [bool; 9]); 5] = [
+            //                  ReadKeys ManageKeys UseKeys Random ReadTenant ManageTenant ReadAudit ManageTenants Backup
+            (Role::TenantAdmin, [true,   true,      true,   true,  true,      true,        true,     false,        false]),
+            (Role::KeyAdmin,    [true,   true,      false,  false, true,      false,       false,    false,        false]),
+            (Role::KeyUser,     [true,   false,     true,   true,  false,     false,       false,    false,        false]),
+            (Role::Auditor,     [true,   false,     false,  false, true,      false,       true,     false,        false]),
+            (Role::SystemAdmin, [false,  false,     false,  false, false,     false,       true,     true,         true]),
         ];
         assert_eq!(expected.len(), ALL_ROLES.len());
         for (role, row) in expected {
@@ -181,7 +443,43 @@ mod tests {
                 assert_eq!(role_allows(role, *action), allowed, "{role} × {action:?}");
             }
         }
-        let _ = (ReadKeys, ManageTenants);
+    }
+
+    #[test]
+    fn every_op_has_a_unique_name_that_parses_back() {
+        let mut names = std::collections::HashSet::new();
+        for op in ALL_OPS {
+            assert!(names.insert(op.as_str()), "duplicate name {op}");
+            assert_eq!(Op::parse(op.as_str()), Some(*op));
+            assert_eq!(Op::parse(&format!("kms:{op}")), Some(*op));
+        }
+        assert_eq!(Op::parse("Encrypt*"), None);
+    }
+
+    #[test]
+    fn op_sets_hold_exactly_what_was_put_in() {
+        let set = OpSet::parse(["Encrypt", "kms:Decrypt"]).unwrap();
+        assert!(set.contains(Op::Encrypt) && set.contains(Op::Decrypt));
+        assert_eq!(set.iter().count(), 2);
+        assert!(ALL_OPS
+            .iter()
+            .filter(|op| !matches!(op, Op::Encrypt | Op::Decrypt))
+            .all(|op| !set.contains(*op)));
+        let err = OpSet::parse(["Encrypt", "Fly"]).unwrap_err();
+        assert!(err.message().contains("\"Fly\""));
+    }
+
+    #[test]
+    fn operation_limited_keys_may_call_only_their_operations() {
+        let t = TenantId::new_random();
+        let mut p = principal(Role::KeyUser, Some(t), None);
+        p.operations = Some(OpSet::parse(["Decrypt"]).unwrap());
+        assert!(authorize(&p, Op::Decrypt, Target::tenant(t)).is_ok());
+        let err = authorize(&p, Op::Encrypt, Target::tenant(t)).unwrap_err();
+        assert!(err.message().contains("Encrypt"), "{err}");
+        // The role still bounds the set: listing an operation does not grant it.
+        p.operations = Some(OpSet::parse(["CreateKey"]).unwrap());
+        assert!(authorize(&p, Op::CreateKey, Target::tenant(t)).is_err());
     }
 
     #[test]
@@ -191,17 +489,20 @@ mod tests {
         let s1 = SystemId::new_random();
         let s2 = SystemId::new_random();
         let admin = principal(Role::TenantAdmin, Some(t1), None);
-        assert!(authorize(&admin, Action::UseKeys, Target::system(t1, s1)).is_ok());
-        assert!(authorize(&admin, Action::UseKeys, Target::system(t2, s1)).is_err());
+        assert!(authorize(&admin, Op::Encrypt, Target::system(t1, s1)).is_ok());
+        assert!(authorize(&admin, Op::Encrypt, Target::system(t2, s1)).is_err());
+        assert!(authorize(&admin, Op::ListAuditRecords, Target::OPERATOR).is_err());
         let scoped = principal(Role::KeyUser, Some(t1), Some(s1));
-        assert!(authorize(&scoped, Action::UseKeys, Target::system(t1, s1)).is_ok());
-        assert!(authorize(&scoped, Action::UseKeys, Target::system(t1, s2)).is_err());
+        assert!(authorize(&scoped, Op::Encrypt, Target::system(t1, s1)).is_ok());
+        assert!(authorize(&scoped, Op::Encrypt, Target::system(t1, s2)).is_err());
         let scoped_admin = principal(Role::TenantAdmin, Some(t1), Some(s1));
-        assert!(authorize(&scoped_admin, Action::ManageTenant, Target::tenant(t1)).is_err());
-        assert!(authorize(&scoped_admin, Action::ManageKeys, Target::system(t1, s1)).is_ok());
+        assert!(authorize(&scoped_admin, Op::CreateSystem, Target::tenant(t1)).is_err());
+        assert!(authorize(&scoped_admin, Op::DisableKey, Target::system(t1, s1)).is_ok());
         let operator = principal(Role::SystemAdmin, None, None);
-        assert!(authorize(&operator, Action::ManageTenants, Target::OPERATOR).is_ok());
-        assert!(authorize(&operator, Action::UseKeys, Target::system(t1, s1)).is_err());
-        assert!(authorize(&operator, Action::ReadKeys, Target::tenant(t1)).is_err());
+        assert!(authorize(&operator, Op::CreateTenant, Target::OPERATOR).is_ok());
+        assert!(authorize(&operator, Op::ListAuditRecords, Target::OPERATOR).is_ok());
+        assert!(authorize(&operator, Op::ListAuditRecords, Target::tenant(t1)).is_err());
+        assert!(authorize(&operator, Op::Encrypt, Target::system(t1, s1)).is_err());
+        assert!(authorize(&operator, Op::DescribeKey, Target::tenant(t1)).is_err());
     }
 }

@@ -16,6 +16,11 @@ pub struct ServiceConfig {
     pub day: Duration,
     /// Name of the keystore new root keys are created in.
     pub default_keystore: String,
+    /// Whether requests are recorded in the audit log. Only for measuring its cost:
+    /// a KMS without an audit log cannot prove who did what.
+    pub audit: bool,
+    /// How often a signed checkpoint is written for each audit chain that grew.
+    pub audit_checkpoint_interval: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -25,6 +30,8 @@ impl Default for ServiceConfig {
             revocation_bound: Duration::from_secs(1),
             day: Duration::from_secs(86_400),
             default_keystore: "software".into(),
+            audit: true,
+            audit_checkpoint_interval: Duration::from_secs(60),
         }
     }
 }

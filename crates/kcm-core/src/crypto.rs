@@ -87,6 +87,11 @@ pub enum KeyLevel {
     ServiceKey,
     /// An access key secret, wrapped by the service's credential root.
     AccessKeySecret,
+    /// The service's credential key (from which access key secrets are derived),
+    /// wrapped by the credential root.
+    CredentialKey,
+    /// The Ed25519 audit signing key (PKCS#8), wrapped by the credential root.
+    AuditSigningKey,
 }
 
 /// The identity a wrapped blob is bound to (its associated data).
@@ -113,6 +118,8 @@ impl WrapBinding<'_> {
             KeyLevel::SystemKey => b"L2",
             KeyLevel::ServiceKey => b"L3",
             KeyLevel::AccessKeySecret => b"AK",
+            KeyLevel::CredentialKey => b"CK",
+            KeyLevel::AuditSigningKey => b"AS",
         };
         let mut out = Vec::with_capacity(96);
         out.extend_from_slice(b"kcm-wrap-v1");

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 mod cache;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod keystore;
 pub mod lifecycle;
 pub mod model;
+pub mod policy;
 pub mod secret;
 pub mod service;
 pub mod store;

@@ -251,6 +251,11 @@ impl KeyState {
     pub fn is_destroyed(self) -> bool {
         matches!(self, S::Destroyed | S::DestroyedCompromised)
     }
+
+    /// True for keys flagged compromised (flagged in every audit record).
+    pub fn is_compromised(self) -> bool {
+        matches!(self, S::Compromised | S::DestroyedCompromised)
+    }
 }
 
 impl std::fmt::Display for KeyState {

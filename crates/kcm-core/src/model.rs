@@ -123,7 +123,24 @@ pub struct TenantRecord {
     pub created_at: UnixMillis,
 }
 
-/// An access key: who calls. The secret is stored only sealed by the keystore.
+/// What the store keeps of an access key's secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredSecret {
+    /// The secret is derived when needed from the service's credential key (which
+    /// exists only wrapped by a keystore root key) and this salt; the store keeps the
+    /// salt and a one-way verifier (SHA-256) of the secret, neither of which can sign.
+    Derived {
+        /// Random per-key salt (not secret).
+        salt: Vec<u8>,
+        /// SHA-256 over a label, the key id and the secret.
+        verifier: Vec<u8>,
+    },
+    /// Keys made by kcm before derived secrets: the secret sealed by the credential
+    /// root key. Still accepted; new keys are never stored this way.
+    Sealed(Vec<u8>),
+}
+
+/// An access key: who calls. The store never holds its secret in a usable form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessKeyRecord {
     /// The public access key id (20 characters, `KCM…`).
@@ -134,8 +151,10 @@ pub struct AccessKeyRecord {
     pub role: Role,
     /// When set, the key may only touch this system.
     pub system_id: Option<SystemId>,
-    /// The secret, wrapped by the service's credential root key.
-    pub sealed_secret: Vec<u8>,
+    /// How the request signatures of this key are checked; never the secret itself.
+    pub secret: StoredSecret,
+    /// When set, the only operations this key may call (stable operation names).
+    pub operations: Option<Vec<String>>,
     /// Free text.
     pub description: String,
     /// Disabled keys are refused.
@@ -269,6 +288,8 @@ pub struct ServiceKeyRecord {
     pub primary_version: u32,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// The key policy document (`None`: roles alone decide), see [`crate::policy`].
+    pub policy: Option<String>,
 }
 
 /// How a key version came to be.
@@ -334,4 +355,122 @@ pub struct AliasRecord {
     pub created_at: UnixMillis,
     /// Last change of target.
     pub updated_at: UnixMillis,
+}
+
+/// The audit chain a record belongs to: a tenant's, or the operator's (`None`).
+pub type AuditChain = Option<TenantId>;
+
+/// One audit record: who did what with which key, and how it ended. Never any
+/// plaintext, ciphertext or secret. Records of one chain are hash-linked by `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// When the request was served (Unix milliseconds).
+    pub time: UnixMillis,
+    /// The chain: the caller's tenant (`None`: the operator's chain).
+    pub tenant: Option<TenantId>,
+    /// Access key id of the caller (as claimed, when authentication failed).
+    pub principal: String,
+    /// The caller's role, once authenticated.
+    pub role: Option<Role>,
+    /// `aws`, `rest`, …
+    pub front_door: String,
+    /// Operation name (`Encrypt`, `CreateSystem`, …).
+    pub operation: String,
+    /// Keys involved.
+    pub keys: Vec<AuditKey>,
+    /// The system of the (first) key involved.
+    pub system: Option<SystemId>,
+    /// `success`, `denied` or `failed`.
+    pub outcome: AuditOutcome,
+    /// The error type the caller saw, if refused.
+    pub error: Option<String>,
+    /// Request id returned to the caller.
+    pub request_id: String,
+    /// Client address.
+    pub source: Option<String>,
+    /// Hex SHA-256 of the previous record of the chain (64 zeros for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256 of this record's content (every field above), see `crate::audit`.
+    pub hash: String,
+}
+
+/// A key named by an audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditKey {
+    /// Key id.
+    pub id: KeyId,
+    /// Version used, if one was.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<u32>,
+    /// Set when the key is flagged compromised.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub compromised: bool,
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditOutcome {
+    /// Done.
+    Success,
+    /// Refused by authentication or authorisation.
+    Denied,
+    /// Refused for any other reason (bad input, not found, wrong state, outage).
+    Failed,
+}
+
+impl AuditOutcome {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Failed => "failed",
+        }
+    }
+
+    /// Parses [`AuditOutcome::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Success, Self::Denied, Self::Failed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// A signed statement that a chain had `seq` records ending in `hash` at `time`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// The chain.
+    pub tenant: Option<TenantId>,
+    /// Last record covered.
+    pub seq: u64,
+    /// That record's hash.
+    pub hash: String,
+    /// When it was signed.
+    pub time: UnixMillis,
+    /// Hex Ed25519 signature by the audit signing key (see `crate::audit`).
+    pub signature: String,
+}
+
+/// A query over one audit chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// The chain.
+    pub tenant: Option<TenantId>,
+    /// Only records with `seq` greater than this.
+    pub after_seq: u64,
+    /// At most this many.
+    pub limit: usize,
+    /// Only records at or after this time.
+    pub from: Option<UnixMillis>,
+    /// Only records before this time.
+    pub to: Option<UnixMillis>,
+    /// Only records naming this key.
+    pub key: Option<KeyId>,
+    /// Only records of this access key.
+    pub principal: Option<String>,
+    /// Only records of this operation.
+    pub operation: Option<String>,
 }

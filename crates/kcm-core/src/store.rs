@@ -8,12 +8,21 @@
 use async_trait::async_trait;
 
 use crate::model::*;
+use crate::policy::GrantRecord;
 
 /// A change to the store. `Put*` writes insert or replace by primary key.
 #[derive(Clone, Debug)]
 pub enum Write {
     /// Sets a service-wide setting.
     PutMeta {
+        /// Setting name.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Sets a service-wide setting that must not exist yet; fails with
+    /// [`StoreError::Conflict`] if it does (so two nodes cannot both create it).
+    InsertMeta {
         /// Setting name.
         key: String,
         /// Value.
@@ -50,6 +59,17 @@ pub enum Write {
     },
     /// Deletes every alias pointing at a key.
     DeleteAliasesOf(KeyId),
+    /// Inserts or replaces a grant.
+    PutGrant(GrantRecord),
+    /// Deletes a grant by id.
+    DeleteGrant(String),
+    /// Deletes every grant of a key.
+    DeleteGrantsOf(KeyId),
+    /// Appends an audit record; fails with [`StoreError::Conflict`] if its chain
+    /// already has a record at that `seq` (another writer got there first).
+    AppendAudit(AuditRecord),
+    /// Inserts or replaces an audit checkpoint (by chain and `seq`).
+    PutAuditCheckpoint(AuditCheckpoint),
 }
 
 /// Why a store call failed.
@@ -136,4 +156,34 @@ pub trait Store: Send + Sync + 'static {
     async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>>;
     /// Aliases of a tenant (optionally only those of one key), by name.
     async fn aliases(&self, tenant: TenantId, key: Option<KeyId>) -> StoreResult<Vec<AliasRecord>>;
+
+    /// A grant by id.
+    async fn grant(&self, id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Grants of a key, by creation time.
+    async fn grants(&self, key: KeyId) -> StoreResult<Vec<GrantRecord>>;
+    /// Grants of a tenant that `principal` may retire, by creation time.
+    async fn grants_retirable_by(
+        &self,
+        tenant: TenantId,
+        principal: &str,
+    ) -> StoreResult<Vec<GrantRecord>>;
+
+    /// The last record of a chain: its `seq` and `hash` (`None` for an empty chain).
+    async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>>;
+    /// Records of one chain matching `query`, by `seq`.
+    async fn audit_records(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Every chain that has records, with its last `seq`.
+    async fn audit_chains(&self) -> StoreResult<Vec<(AuditChain, u64)>>;
+    /// Up to `limit` checkpoints of a chain with `seq` greater than `after_seq`, by `seq`.
+    async fn audit_checkpoints(
+        &self,
+        chain: AuditChain,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// The newest checkpoint of a chain.
+    async fn last_audit_checkpoint(
+        &self,
+        chain: AuditChain,
+    ) -> StoreResult<Option<AuditCheckpoint>>;
 }

@@ -21,8 +21,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::auth::{Op, OpSet, ALL_OPS};
 use crate::lifecycle::{KeyState, ALL_STATES};
 use crate::model::*;
+use crate::policy::GrantRecord;
 use crate::store::{Store, StoreError, Write};
 
 /// What a conformance constructor returns: something that lends a store.
@@ -53,6 +55,7 @@ macro_rules! __store_conformance_checks {
             ping_succeeds,
             empty_commit_succeeds,
             meta_round_trip,
+            insert_meta_conflicts,
             tenant_round_trip,
             tenant_upsert_replaces,
             tenant_name_is_unique,
@@ -60,6 +63,8 @@ macro_rules! __store_conformance_checks {
             access_key_round_trip,
             access_keys_are_listed_per_owner,
             access_key_upsert_and_delete,
+            access_key_secret_forms_round_trip,
+            access_key_operations_round_trip,
             root_key_round_trip,
             root_keys_are_listed_per_owner,
             system_round_trip,
@@ -67,6 +72,7 @@ macro_rules! __store_conformance_checks {
             system_key_round_trip,
             service_key_round_trip,
             service_key_upsert_replaces,
+            service_key_policy_round_trip,
             service_keys_page_by_id,
             service_keys_are_tenant_isolated,
             key_versions_round_trip,
@@ -78,6 +84,18 @@ macro_rules! __store_conformance_checks {
             put_alias_replaces,
             delete_alias,
             delete_aliases_of_key,
+            grant_round_trip,
+            grants_list_by_key,
+            grants_retirable_by_principal,
+            delete_grant,
+            delete_grants_of_key,
+            audit_record_round_trip,
+            append_audit_duplicate_seq_conflicts,
+            audit_tail_is_last_record,
+            audit_chains_lists_every_chain,
+            audit_records_filters,
+            audit_records_page_by_seq,
+            audit_checkpoints_round_trip,
             commit_is_atomic,
             commit_conflict_within_batch_is_atomic,
             writes_apply_in_order,
@@ -161,7 +179,15 @@ pub mod fixtures {
         }
     }
 
-    /// An access key.
+    /// A derived access key secret (salt and verifier binary, distinct).
+    pub fn derived_secret(seed: u8) -> StoredSecret {
+        StoredSecret::Derived {
+            salt: blob(seed)[..16].to_vec(),
+            verifier: blob(seed.wrapping_add(100)),
+        }
+    }
+
+    /// An access key with a derived secret and no operation limit.
     pub fn access_key(id: &str, tenant: Option<TenantId>) -> AccessKeyRecord {
         AccessKeyRecord {
             id: id.to_owned(),
@@ -172,7 +198,8 @@ pub mod fixtures {
                 Role::SystemAdmin
             },
             system_id: tenant.map(|_| SystemId::new_random()),
-            sealed_secret: blob(7),
+            secret: derived_secret(7),
+            operations: None,
             description: format!("key {id} — ünïcødé"),
             enabled: true,
             created_at: 1_700_000_000_456,
@@ -234,6 +261,7 @@ pub mod fixtures {
             rotation: None,
             primary_version: 1,
             tags: BTreeMap::new(),
+            policy: None,
         }
     }
 
@@ -253,6 +281,7 @@ pub mod fixtures {
             }),
             primary_version: 3,
             tags,
+            policy: Some(policy_document()),
             ..service_key(tenant)
         }
     }
@@ -266,6 +295,85 @@ pub mod fixtures {
             wrapped: blob(version as u8 + 100),
             origin,
             created_at: 1_700_000_003_000 + i64::from(version),
+        }
+    }
+
+    /// A key policy document (not parsed by the store; quotes and non-ASCII included).
+    pub fn policy_document() -> String {
+        r#"{"Version":"kcm-2026-11","Statement":[{"Sid":"apps — ü","Effect":"Allow","Principal":["KCMAPPAAAAAAAAAAAAAA","role:key-admin"],"Action":["Encrypt","kms:Decrypt"]}]}"#
+            .to_owned()
+    }
+
+    /// A grant with every optional field set and several operations.
+    pub fn grant(tenant: TenantId, key: KeyId, id: &str, created_at: UnixMillis) -> GrantRecord {
+        GrantRecord {
+            id: id.to_owned(),
+            tenant_id: tenant,
+            key_id: key,
+            grantee: "KCMGRANTEE0000000001".to_owned(),
+            retiring_principal: Some("KCMRETIRER0000000001".to_owned()),
+            operations: [Op::Encrypt, Op::Decrypt, Op::RetireGrant]
+                .into_iter()
+                .collect(),
+            name: Some("grant — ü, \"quoted\"".to_owned()),
+            issuing_principal: "KCMISSUER00000000001".to_owned(),
+            created_at,
+        }
+    }
+
+    /// An audit record of `chain` at `seq` with every optional field set.
+    pub fn audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
+        AuditRecord {
+            seq,
+            time: 1_700_000_010_000 + seq as i64 * 1000,
+            tenant: chain,
+            principal: "KCMPRINCIPAL00000001".to_owned(),
+            role: Some(Role::KeyUser),
+            front_door: "aws".to_owned(),
+            operation: "Decrypt".to_owned(),
+            keys: vec![
+                AuditKey {
+                    id: KeyId::new_random(),
+                    version: Some(3),
+                    compromised: false,
+                },
+                AuditKey {
+                    id: KeyId::new_random(),
+                    version: None,
+                    compromised: true,
+                },
+            ],
+            system: Some(SystemId::new_random()),
+            outcome: AuditOutcome::Denied,
+            error: Some("AccessDeniedException: ü, \"quoted\"".to_owned()),
+            request_id: format!("req-{seq}"),
+            source: Some("192.0.2.7:4431".to_owned()),
+            prev_hash: format!("{:064x}", seq.saturating_sub(1)),
+            hash: format!("{seq:064x}"),
+        }
+    }
+
+    /// An audit record of `chain` at `seq` with every optional field unset.
+    pub fn bare_audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
+        AuditRecord {
+            role: None,
+            keys: vec![],
+            system: None,
+            outcome: AuditOutcome::Success,
+            error: None,
+            source: None,
+            ..audit_record(chain, seq)
+        }
+    }
+
+    /// An audit checkpoint of `chain` at `seq`.
+    pub fn audit_checkpoint(chain: AuditChain, seq: u64) -> AuditCheckpoint {
+        AuditCheckpoint {
+            tenant: chain,
+            seq,
+            hash: format!("{seq:064x}"),
+            time: 1_700_000_020_000 + seq as i64,
+            signature: "ab".repeat(64),
         }
     }
 
@@ -329,6 +437,42 @@ pub mod checks {
         ok(store, vec![put("v2 — ü")]).await;
         assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v2 — ü"));
         assert_eq!(store.meta("other").await.unwrap(), None);
+    }
+
+    /// `InsertMeta` creates a setting once; a second insert is a conflict that
+    /// leaves the first value (and the rest of its batch) unwritten.
+    pub async fn insert_meta_conflicts(store: &dyn Store) {
+        let insert = |k: &str, v: &str| Write::InsertMeta {
+            key: k.into(),
+            value: v.into(),
+        };
+        ok(store, vec![insert("k", "v1")]).await;
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v1"));
+        conflict(store, vec![insert("k", "v2")], "setting inserted twice").await;
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v1"));
+        conflict(
+            store,
+            vec![insert("fresh", "x"), insert("k", "v3")],
+            "batch ending in a taken setting",
+        )
+        .await;
+        assert_eq!(store.meta("fresh").await.unwrap(), None);
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v1"));
+        conflict(
+            store,
+            vec![insert("twice", "a"), insert("twice", "b")],
+            "one setting inserted twice in a batch",
+        )
+        .await;
+        assert_eq!(store.meta("twice").await.unwrap(), None);
+        // `PutMeta` still overwrites, and a free name can be inserted.
+        let put = Write::PutMeta {
+            key: "k".into(),
+            value: "v4".into(),
+        };
+        ok(store, vec![put, insert("fresh", "y")]).await;
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v4"));
+        assert_eq!(store.meta("fresh").await.unwrap().as_deref(), Some("y"));
     }
 
     /// Tenants round-trip by id and name, and list by name.
@@ -418,7 +562,7 @@ pub mod checks {
         let operator_key = AccessKeyRecord {
             enabled: false,
             description: String::new(),
-            sealed_secret: vec![],
+            secret: StoredSecret::Sealed(vec![]),
             ..access_key("KCMOPERATOR000000001", None)
         };
         assert!(tenant_key.system_id.is_some() && operator_key.system_id.is_none());
@@ -506,6 +650,97 @@ pub mod checks {
         ok(store, vec![Write::DeleteAccessKey("KCMKEY".into())]).await;
         assert_eq!(store.access_key("KCMKEY").await.unwrap(), None);
         assert_eq!(store.access_keys(Some(t)).await.unwrap(), vec![other]);
+    }
+
+    /// Both forms of a stored secret round-trip (binary-safe), and an upsert can
+    /// switch a key from one form to the other.
+    pub async fn access_key_secret_forms_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let derived = access_key("KCMDERIVED0000000001", Some(t));
+        assert!(matches!(derived.secret, StoredSecret::Derived { .. }));
+        let sealed = AccessKeyRecord {
+            secret: StoredSecret::Sealed(blob(42)),
+            ..access_key("KCMSEALED00000000001", Some(t))
+        };
+        let empty_salt = AccessKeyRecord {
+            secret: StoredSecret::Derived {
+                salt: vec![],
+                verifier: vec![0; 32],
+            },
+            ..access_key("KCMEMPTYSALT00000001", None)
+        };
+        let keys = [&derived, &sealed, &empty_salt];
+        ok(
+            store,
+            keys.into_iter().cloned().map(Write::PutAccessKey).collect(),
+        )
+        .await;
+        for k in keys {
+            assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));
+        }
+        assert_eq!(
+            store.access_keys(Some(t)).await.unwrap(),
+            vec![derived.clone(), sealed.clone()]
+        );
+        let now_sealed = AccessKeyRecord {
+            secret: StoredSecret::Sealed(blob(1)),
+            ..derived.clone()
+        };
+        ok(store, vec![Write::PutAccessKey(now_sealed.clone())]).await;
+        assert_eq!(
+            store.access_key(&derived.id).await.unwrap(),
+            Some(now_sealed)
+        );
+        let now_derived = AccessKeyRecord {
+            secret: derived_secret(9),
+            ..sealed.clone()
+        };
+        ok(store, vec![Write::PutAccessKey(now_derived.clone())]).await;
+        assert_eq!(
+            store.access_key(&sealed.id).await.unwrap(),
+            Some(now_derived)
+        );
+    }
+
+    /// An access key's operation limit round-trips: none, one, several (in order),
+    /// and an empty list; an upsert can set and clear it.
+    pub async fn access_key_operations_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let limited = |id: &str, ops: Option<&[&str]>| AccessKeyRecord {
+            operations: ops.map(|ops| ops.iter().map(|s| (*s).to_owned()).collect()),
+            ..access_key(id, Some(t))
+        };
+        let all_ops: Vec<&str> = ALL_OPS.iter().map(|op| op.as_str()).collect();
+        let keys = [
+            limited("KCMOPSNONE0000000001", None),
+            limited("KCMOPSONE00000000001", Some(&["Encrypt"])),
+            limited(
+                "KCMOPSMANY0000000001",
+                Some(&["GenerateDataKey", "Decrypt", "Encrypt"]),
+            ),
+            limited("KCMOPSALL00000000001", Some(&all_ops)),
+            limited("KCMOPSEMPTY000000001", Some(&[])),
+        ];
+        ok(
+            store,
+            keys.iter().cloned().map(Write::PutAccessKey).collect(),
+        )
+        .await;
+        for k in &keys {
+            assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));
+        }
+        let cleared = AccessKeyRecord {
+            operations: None,
+            ..keys[2].clone()
+        };
+        ok(store, vec![Write::PutAccessKey(cleared.clone())]).await;
+        assert_eq!(store.access_key(&cleared.id).await.unwrap(), Some(cleared));
+        let set = AccessKeyRecord {
+            operations: Some(vec!["DescribeKey".into()]),
+            ..keys[0].clone()
+        };
+        ok(store, vec![Write::PutAccessKey(set.clone())]).await;
+        assert_eq!(store.access_key(&set.id).await.unwrap(), Some(set));
     }
 
     /// Root keys round-trip with every origin and state.
@@ -696,6 +931,58 @@ pub mod checks {
         ok(store, vec![Write::PutServiceKey(full.clone())]).await;
         assert_eq!(store.service_key(full.id).await.unwrap(), Some(full));
         assert_eq!(store.service_keys(t, None, 10).await.unwrap().len(), 1);
+    }
+
+    /// A key policy round-trips as written; an upsert sets, replaces and clears it.
+    pub async fn service_key_policy_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let bare = service_key(t);
+        let with_policy = ServiceKeyRecord {
+            policy: Some(policy_document()),
+            ..service_key(t)
+        };
+        assert!(bare.policy.is_none());
+        ok(
+            store,
+            vec![
+                Write::PutServiceKey(bare.clone()),
+                Write::PutServiceKey(with_policy.clone()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            store.service_key(bare.id).await.unwrap(),
+            Some(bare.clone())
+        );
+        assert_eq!(
+            store.service_key(with_policy.id).await.unwrap(),
+            Some(with_policy.clone())
+        );
+        let replaced = ServiceKeyRecord {
+            policy: Some(format!("{}\n", policy_document().replace("Allow", "Deny"))),
+            ..with_policy.clone()
+        };
+        ok(store, vec![Write::PutServiceKey(replaced.clone())]).await;
+        assert_eq!(
+            store.service_key(with_policy.id).await.unwrap(),
+            Some(replaced)
+        );
+        let cleared = ServiceKeyRecord {
+            policy: None,
+            ..with_policy.clone()
+        };
+        ok(store, vec![Write::PutServiceKey(cleared.clone())]).await;
+        assert_eq!(
+            store.service_key(with_policy.id).await.unwrap(),
+            Some(cleared)
+        );
+        let set = ServiceKeyRecord {
+            policy: Some(policy_document()),
+            ..bare.clone()
+        };
+        ok(store, vec![Write::PutServiceKey(set.clone())]).await;
+        assert_eq!(store.service_keys(t, None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.service_key(bare.id).await.unwrap(), Some(set));
     }
 
     /// `service_keys` pages by id: `after` is exclusive, `limit` caps the page.
@@ -1014,6 +1301,701 @@ pub mod checks {
         assert_eq!(store.aliases(t, None).await.unwrap(), vec![keep]);
     }
 
+    /// Grants round-trip by id with optional fields set and unset and any set of
+    /// operations; putting one again replaces it.
+    pub async fn grant_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let k = KeyId::new_random();
+        let full = grant(t, k, &"a".repeat(64), 100);
+        let bare = GrantRecord {
+            retiring_principal: None,
+            name: None,
+            operations: [Op::Encrypt].into_iter().collect(),
+            ..grant(t, k, &"b".repeat(64), 200)
+        };
+        let every_op = GrantRecord {
+            operations: ALL_OPS.iter().copied().collect(),
+            ..grant(t, k, &"c".repeat(64), 300)
+        };
+        let no_op = GrantRecord {
+            operations: OpSet::EMPTY,
+            ..grant(t, k, &"d".repeat(64), 400)
+        };
+        let grants = [&full, &bare, &every_op, &no_op];
+        ok(
+            store,
+            grants.into_iter().cloned().map(Write::PutGrant).collect(),
+        )
+        .await;
+        for g in grants {
+            assert_eq!(store.grant(&g.id).await.unwrap().as_ref(), Some(g));
+        }
+        assert_eq!(store.grant(&"e".repeat(64)).await.unwrap(), None);
+        let replaced = GrantRecord {
+            grantee: "KCMOTHERGRANTEE00001".into(),
+            retiring_principal: None,
+            operations: [Op::DescribeKey, Op::CreateGrant].into_iter().collect(),
+            name: None,
+            ..full.clone()
+        };
+        ok(store, vec![Write::PutGrant(replaced.clone())]).await;
+        assert_eq!(store.grant(&full.id).await.unwrap(), Some(replaced));
+        let restored = GrantRecord {
+            name: Some("again".into()),
+            ..bare.clone()
+        };
+        ok(store, vec![Write::PutGrant(restored.clone())]).await;
+        assert_eq!(store.grant(&bare.id).await.unwrap(), Some(restored));
+        assert_eq!(store.grants(k).await.unwrap().len(), 4);
+    }
+
+    /// `grants(key)` lists one key's grants by creation time (then id).
+    pub async fn grants_list_by_key(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (k, other) = (KeyId::new_random(), KeyId::new_random());
+        let late = grant(t, k, "g-late", 300);
+        let early = grant(t, k, "g-early", 100);
+        let tie_b = grant(t, k, "g-tie-b", 200);
+        let tie_a = grant(t, k, "g-tie-a", 200);
+        let elsewhere = grant(t, other, "g-other", 50);
+        let writes = [&late, &tie_b, &early, &elsewhere, &tie_a]
+            .into_iter()
+            .cloned()
+            .map(Write::PutGrant)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(
+            store.grants(k).await.unwrap(),
+            vec![early, tie_a, tie_b, late]
+        );
+        assert_eq!(store.grants(other).await.unwrap(), vec![elsewhere]);
+        assert!(store.grants(KeyId::new_random()).await.unwrap().is_empty());
+    }
+
+    /// `grants_retirable_by` lists the tenant's grants naming that retiring
+    /// principal (not its grantee's), by creation time.
+    pub async fn grants_retirable_by_principal(store: &dyn Store) {
+        let (t, other_tenant) = (TenantId::new_random(), TenantId::new_random());
+        let p = "KCMRETIRER0000000001";
+        let second = grant(t, KeyId::new_random(), "r-second", 200);
+        let first = grant(t, KeyId::new_random(), "r-first", 100);
+        assert_eq!(first.retiring_principal.as_deref(), Some(p));
+        let someone_else = GrantRecord {
+            retiring_principal: Some("KCMSOMEONEELSE000001".into()),
+            ..grant(t, KeyId::new_random(), "r-else", 150)
+        };
+        let unretirable = GrantRecord {
+            retiring_principal: None,
+            grantee: p.into(),
+            ..grant(t, KeyId::new_random(), "r-none", 120)
+        };
+        let foreign = grant(other_tenant, KeyId::new_random(), "r-foreign", 50);
+        let writes = [&second, &first, &someone_else, &unretirable, &foreign]
+            .into_iter()
+            .cloned()
+            .map(Write::PutGrant)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(
+            store.grants_retirable_by(t, p).await.unwrap(),
+            vec![first, second]
+        );
+        assert_eq!(
+            store
+                .grants_retirable_by(t, "KCMSOMEONEELSE000001")
+                .await
+                .unwrap(),
+            vec![someone_else]
+        );
+        assert_eq!(
+            store.grants_retirable_by(other_tenant, p).await.unwrap(),
+            vec![foreign]
+        );
+        assert!(store
+            .grants_retirable_by(t, "KCMRETIRER")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .grants_retirable_by(TenantId::new_random(), p)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    /// `DeleteGrant` removes exactly one grant; deleting a missing one is no error.
+    pub async fn delete_grant(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let k = KeyId::new_random();
+        let gone = grant(t, k, "gone", 100);
+        let kept = grant(t, k, "kept", 200);
+        ok(
+            store,
+            vec![Write::PutGrant(gone.clone()), Write::PutGrant(kept.clone())],
+        )
+        .await;
+        ok(store, vec![Write::DeleteGrant(gone.id.clone())]).await;
+        assert_eq!(store.grant(&gone.id).await.unwrap(), None);
+        assert_eq!(store.grants(k).await.unwrap(), vec![kept.clone()]);
+        assert_eq!(
+            store
+                .grants_retirable_by(t, "KCMRETIRER0000000001")
+                .await
+                .unwrap(),
+            vec![kept]
+        );
+        ok(store, vec![Write::DeleteGrant("missing".into())]).await;
+    }
+
+    /// `DeleteGrantsOf` removes every grant of one key and no other.
+    pub async fn delete_grants_of_key(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (doomed, kept) = (KeyId::new_random(), KeyId::new_random());
+        let keep = grant(t, kept, "keep", 300);
+        let writes = vec![
+            Write::PutGrant(grant(t, doomed, "d1", 100)),
+            Write::PutGrant(grant(t, doomed, "d2", 200)),
+            Write::PutGrant(keep.clone()),
+        ];
+        ok(store, writes).await;
+        ok(store, vec![Write::DeleteGrantsOf(doomed)]).await;
+        assert!(store.grants(doomed).await.unwrap().is_empty());
+        assert_eq!(store.grant("d1").await.unwrap(), None);
+        assert_eq!(store.grants(kept).await.unwrap(), vec![keep.clone()]);
+        assert_eq!(
+            store
+                .grants_retirable_by(t, "KCMRETIRER0000000001")
+                .await
+                .unwrap(),
+            vec![keep]
+        );
+    }
+
+    /// Every query of a whole chain.
+    fn whole_chain(chain: AuditChain) -> AuditQuery {
+        AuditQuery {
+            tenant: chain,
+            limit: 1000,
+            ..AuditQuery::default()
+        }
+    }
+
+    /// Audit records round-trip field for field, with every option set and unset,
+    /// in a tenant's chain and in the operator's (the same `seq` in two chains).
+    pub async fn audit_record_round_trip(store: &dyn Store) {
+        let t = TenantId::new_random();
+        assert!(store
+            .audit_records(&whole_chain(Some(t)))
+            .await
+            .unwrap()
+            .is_empty());
+        let tenant_records = vec![
+            audit_record(Some(t), 1),
+            bare_audit_record(Some(t), 2),
+            AuditRecord {
+                role: Some(Role::TenantAdmin),
+                outcome: AuditOutcome::Failed,
+                keys: vec![AuditKey {
+                    id: KeyId::new_random(),
+                    version: Some(u32::MAX),
+                    compromised: false,
+                }],
+                front_door: "rest".into(),
+                ..audit_record(Some(t), 3)
+            },
+        ];
+        let operator_records = vec![
+            AuditRecord {
+                role: Some(Role::SystemAdmin),
+                principal: "KCMOPERATOR000000001".into(),
+                operation: "CreateTenant".into(),
+                ..audit_record(None, 1)
+            },
+            bare_audit_record(None, 2),
+        ];
+        let writes = tenant_records
+            .iter()
+            .chain(&operator_records)
+            .cloned()
+            .map(Write::AppendAudit)
+            .collect();
+        ok(store, writes).await;
+        assert_eq!(
+            store.audit_records(&whole_chain(Some(t))).await.unwrap(),
+            tenant_records
+        );
+        assert_eq!(
+            store.audit_records(&whole_chain(None)).await.unwrap(),
+            operator_records
+        );
+        assert!(store
+            .audit_records(&whole_chain(Some(TenantId::new_random())))
+            .await
+            .unwrap()
+            .is_empty());
+        // Later appends come after, in separate commits too.
+        let next = audit_record(Some(t), 4);
+        ok(store, vec![Write::AppendAudit(next.clone())]).await;
+        let all = store.audit_records(&whole_chain(Some(t))).await.unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[3], next);
+    }
+
+    /// Appending at a `seq` its chain already has is a conflict that leaves the
+    /// existing record and every other write of the batch unwritten.
+    pub async fn append_audit_duplicate_seq_conflicts(store: &dyn Store) {
+        let (t, other) = (TenantId::new_random(), TenantId::new_random());
+        let existing = vec![audit_record(Some(t), 1), audit_record(Some(t), 2)];
+        ok(
+            store,
+            existing.iter().cloned().map(Write::AppendAudit).collect(),
+        )
+        .await;
+        let taken = AuditRecord {
+            hash: "f".repeat(64),
+            ..bare_audit_record(Some(t), 2)
+        };
+        let batch = vec![
+            Write::PutMeta {
+                key: "m".into(),
+                value: "v".into(),
+            },
+            Write::PutGrant(grant(t, KeyId::new_random(), "g", 1)),
+            Write::AppendAudit(audit_record(Some(other), 1)),
+            Write::AppendAudit(audit_record(None, 1)),
+            Write::AppendAudit(audit_record(Some(t), 3)),
+            Write::PutAuditCheckpoint(audit_checkpoint(Some(t), 3)),
+            Write::AppendAudit(taken),
+        ];
+        conflict(store, batch, "batch ending in a taken seq").await;
+        assert_eq!(store.meta("m").await.unwrap(), None);
+        assert_eq!(store.grant("g").await.unwrap(), None);
+        assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
+        assert_eq!(store.audit_tail(None).await.unwrap(), None);
+        assert_eq!(
+            store.audit_records(&whole_chain(Some(t))).await.unwrap(),
+            existing
+        );
+        assert_eq!(store.last_audit_checkpoint(Some(t)).await.unwrap(), None);
+        conflict(
+            store,
+            vec![
+                Write::AppendAudit(audit_record(Some(other), 1)),
+                Write::AppendAudit(bare_audit_record(Some(other), 1)),
+            ],
+            "one seq appended twice in a batch",
+        )
+        .await;
+        assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
+        // The same seq in another chain is no conflict.
+        ok(
+            store,
+            vec![Write::AppendAudit(audit_record(Some(other), 1))],
+        )
+        .await;
+        ok(store, vec![Write::AppendAudit(audit_record(None, 1))]).await;
+    }
+
+    /// `audit_tail` is the `seq` and `hash` of a chain's last record.
+    pub async fn audit_tail_is_last_record(store: &dyn Store) {
+        let t = TenantId::new_random();
+        assert_eq!(store.audit_tail(Some(t)).await.unwrap(), None);
+        assert_eq!(store.audit_tail(None).await.unwrap(), None);
+        let records: Vec<_> = (1..=3).map(|seq| audit_record(Some(t), seq)).collect();
+        ok(
+            store,
+            records.iter().cloned().map(Write::AppendAudit).collect(),
+        )
+        .await;
+        assert_eq!(
+            store.audit_tail(Some(t)).await.unwrap(),
+            Some((3, records[2].hash.clone()))
+        );
+        assert_eq!(store.audit_tail(None).await.unwrap(), None);
+        let operator = bare_audit_record(None, 1);
+        ok(store, vec![Write::AppendAudit(operator.clone())]).await;
+        assert_eq!(
+            store.audit_tail(None).await.unwrap(),
+            Some((1, operator.hash))
+        );
+        let fourth = audit_record(Some(t), 4);
+        ok(store, vec![Write::AppendAudit(fourth.clone())]).await;
+        assert_eq!(
+            store.audit_tail(Some(t)).await.unwrap(),
+            Some((4, fourth.hash))
+        );
+        assert_eq!(
+            store
+                .audit_tail(Some(TenantId::new_random()))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    /// `audit_chains` names every chain that has records, with its last `seq`.
+    pub async fn audit_chains_lists_every_chain(store: &dyn Store) {
+        assert!(store.audit_chains().await.unwrap().is_empty());
+        let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
+        let mut writes = Vec::new();
+        for seq in 1..=5 {
+            writes.push(Write::AppendAudit(audit_record(Some(t1), seq)));
+        }
+        for seq in 1..=2 {
+            writes.push(Write::AppendAudit(bare_audit_record(None, seq)));
+        }
+        writes.push(Write::AppendAudit(audit_record(Some(t2), 1)));
+        // A checkpoint alone does not make a chain.
+        writes.push(Write::PutAuditCheckpoint(audit_checkpoint(
+            Some(TenantId::new_random()),
+            9,
+        )));
+        ok(store, writes).await;
+        let chains = sorted(store.audit_chains().await.unwrap());
+        assert_eq!(
+            chains,
+            sorted(vec![(Some(t1), 5), (None, 2), (Some(t2), 1)])
+        );
+        ok(store, vec![Write::AppendAudit(audit_record(Some(t2), 2))]).await;
+        let chains = sorted(store.audit_chains().await.unwrap());
+        assert_eq!(
+            chains,
+            sorted(vec![(Some(t1), 5), (None, 2), (Some(t2), 2)])
+        );
+    }
+
+    /// The seqs of some records.
+    fn seqs(records: Vec<AuditRecord>) -> Vec<u64> {
+        records.into_iter().map(|r| r.seq).collect()
+    }
+
+    /// Every filter of `audit_records`, alone and combined: time (`from` inclusive,
+    /// `to` exclusive), key named anywhere in `keys`, principal, operation; and
+    /// only ever the one chain.
+    pub async fn audit_records_filters(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let (k1, k2, k3) = (
+            KeyId::new_random(),
+            KeyId::new_random(),
+            KeyId::new_random(),
+        );
+        let (a, b) = ("KCMPRINCIPALA0000001", "KCMPRINCIPALB0000001");
+        let key = |id| AuditKey {
+            id,
+            version: Some(1),
+            compromised: false,
+        };
+        // Times are not in seq order: the time filters must use the time.
+        let rows: [(u64, i64, &str, &str, Vec<KeyId>); 6] = [
+            (1, 1000, a, "Encrypt", vec![k1]),
+            (2, 2000, b, "Decrypt", vec![k2, k1]),
+            (3, 3000, a, "Decrypt", vec![]),
+            (4, 4000, a, "Encrypt", vec![k3]),
+            (5, 2500, b, "Encrypt", vec![k1, k3]),
+            (6, 5000, a, "CreateKey", vec![k2]),
+        ];
+        let mut writes = Vec::new();
+        for (seq, time, principal, operation, keys) in rows {
+            let r = AuditRecord {
+                time,
+                principal: principal.into(),
+                operation: operation.into(),
+                keys: keys.into_iter().map(key).collect(),
+                ..audit_record(Some(t), seq)
+            };
+            writes.push(Write::AppendAudit(r.clone()));
+            // Look-alike records in other chains must never show.
+            writes.push(Write::AppendAudit(AuditRecord {
+                tenant: None,
+                ..r.clone()
+            }));
+            writes.push(Write::AppendAudit(AuditRecord {
+                tenant: Some(TenantId::new_random()),
+                ..r
+            }));
+        }
+        ok(store, writes).await;
+        let all = whole_chain(Some(t));
+        let cases: Vec<(&str, AuditQuery, Vec<u64>)> = vec![
+            ("no filter", all.clone(), vec![1, 2, 3, 4, 5, 6]),
+            (
+                "from",
+                AuditQuery {
+                    from: Some(2500),
+                    ..all.clone()
+                },
+                vec![3, 4, 5, 6],
+            ),
+            (
+                "to",
+                AuditQuery {
+                    to: Some(2500),
+                    ..all.clone()
+                },
+                vec![1, 2],
+            ),
+            (
+                "from and to",
+                AuditQuery {
+                    from: Some(2000),
+                    to: Some(4000),
+                    ..all.clone()
+                },
+                vec![2, 3, 5],
+            ),
+            (
+                "empty time range",
+                AuditQuery {
+                    from: Some(3000),
+                    to: Some(3000),
+                    ..all.clone()
+                },
+                vec![],
+            ),
+            (
+                "after every time",
+                AuditQuery {
+                    from: Some(5001),
+                    ..all.clone()
+                },
+                vec![],
+            ),
+            (
+                "principal",
+                AuditQuery {
+                    principal: Some(a.into()),
+                    ..all.clone()
+                },
+                vec![1, 3, 4, 6],
+            ),
+            (
+                "principal prefix",
+                AuditQuery {
+                    principal: Some("KCMPRINCIPAL".into()),
+                    ..all.clone()
+                },
+                vec![],
+            ),
+            (
+                "operation",
+                AuditQuery {
+                    operation: Some("Encrypt".into()),
+                    ..all.clone()
+                },
+                vec![1, 4, 5],
+            ),
+            (
+                "unknown operation",
+                AuditQuery {
+                    operation: Some("Fly".into()),
+                    ..all.clone()
+                },
+                vec![],
+            ),
+            (
+                "principal, operation and time",
+                AuditQuery {
+                    principal: Some(b.into()),
+                    operation: Some("Encrypt".into()),
+                    from: Some(2000),
+                    ..all.clone()
+                },
+                vec![5],
+            ),
+        ];
+        for (what, q, want) in cases {
+            let got = seqs(store.audit_records(&q).await.unwrap());
+            assert_eq!(got, want, "{what}: {q:?}");
+        }
+        let by_key = |k: KeyId| AuditQuery {
+            key: Some(k),
+            ..whole_chain(Some(t))
+        };
+        for (k, want) in [
+            (k1, vec![1, 2, 5]),
+            (k2, vec![2, 6]),
+            (k3, vec![4, 5]),
+            (KeyId::new_random(), vec![]),
+        ] {
+            let got = seqs(store.audit_records(&by_key(k)).await.unwrap());
+            assert_eq!(got, want, "key {k}");
+        }
+        let combined = AuditQuery {
+            principal: Some(a.into()),
+            operation: Some("Encrypt".into()),
+            from: Some(1000),
+            to: Some(5000),
+            ..by_key(k3)
+        };
+        assert_eq!(seqs(store.audit_records(&combined).await.unwrap()), [4]);
+        // Paging within a time window, resuming inside it, before it and after it.
+        let window = |after_seq, limit, to| AuditQuery {
+            after_seq,
+            limit,
+            from: Some(2000),
+            to,
+            ..whole_chain(Some(t))
+        };
+        for (after_seq, limit, to, want) in [
+            (0, 1, None, vec![2]),
+            (2, 1, None, vec![3]),
+            (3, 2, None, vec![4, 5]),
+            (5, 10, None, vec![6]),
+            (6, 10, None, vec![]),
+            (1, 10, Some(4000), vec![2, 3, 5]),
+            (3, 10, Some(4000), vec![5]),
+            (5, 10, Some(4000), vec![]),
+            (0, 2, Some(2600), vec![2, 5]),
+        ] {
+            let q = window(after_seq, limit, to);
+            let got = seqs(store.audit_records(&q).await.unwrap());
+            assert_eq!(got, want, "{q:?}");
+        }
+        let other_chain = AuditQuery {
+            principal: Some(a.into()),
+            ..whole_chain(Some(TenantId::new_random()))
+        };
+        assert!(store.audit_records(&other_chain).await.unwrap().is_empty());
+        let operator = AuditQuery {
+            key: Some(k1),
+            ..whole_chain(None)
+        };
+        let got = store.audit_records(&operator).await.unwrap();
+        assert_eq!(seqs(got.clone()), [1, 2, 5]);
+        assert!(got.iter().all(|r| r.tenant.is_none()));
+    }
+
+    /// `audit_records` pages by `seq`: `after_seq` is exclusive, `limit` caps the
+    /// page, with and without filters.
+    pub async fn audit_records_page_by_seq(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let k = KeyId::new_random();
+        let records: Vec<_> = (1..=7)
+            .map(|seq| {
+                let mut r = audit_record(Some(t), seq);
+                if seq % 2 == 1 {
+                    r.keys[1].id = k;
+                }
+                r
+            })
+            .collect();
+        ok(
+            store,
+            records.iter().cloned().map(Write::AppendAudit).collect(),
+        )
+        .await;
+        let page = |after_seq, limit, key| AuditQuery {
+            after_seq,
+            limit,
+            key,
+            ..whole_chain(Some(t))
+        };
+        let mut seen = Vec::new();
+        let mut after = 0;
+        for _ in 0..=records.len() {
+            let got = store.audit_records(&page(after, 3, None)).await.unwrap();
+            assert!(got.len() <= 3, "page larger than limit");
+            let Some(last) = got.last() else { break };
+            assert!(got[0].seq > after, "`after_seq` must be exclusive");
+            after = last.seq;
+            seen.extend(got);
+        }
+        assert_eq!(seen, records);
+        let get = |q| async move { seqs(store.audit_records(&q).await.unwrap()) };
+        assert_eq!(get(page(2, 2, None)).await, [3, 4]);
+        assert_eq!(get(page(6, 100, None)).await, [7]);
+        assert_eq!(get(page(7, 100, None)).await, Vec::<u64>::new());
+        assert_eq!(get(page(u64::MAX, 100, None)).await, Vec::<u64>::new());
+        assert_eq!(get(page(0, 0, None)).await, Vec::<u64>::new());
+        assert_eq!(get(page(0, usize::MAX, None)).await, [1, 2, 3, 4, 5, 6, 7]);
+        // With a filter, the limit counts matching records only.
+        assert_eq!(get(page(0, 2, Some(k))).await, [1, 3]);
+        assert_eq!(get(page(3, 2, Some(k))).await, [5, 7]);
+        assert_eq!(get(page(4, 1, Some(k))).await, [5]);
+        assert_eq!(get(page(7, 2, Some(k))).await, Vec::<u64>::new());
+    }
+
+    /// Checkpoints round-trip, list by `seq` after `after_seq` up to `limit`, replace
+    /// by (chain, seq), and `last_audit_checkpoint` is the highest `seq`.
+    pub async fn audit_checkpoints_round_trip(store: &dyn Store) {
+        let (t, other) = (TenantId::new_random(), TenantId::new_random());
+        assert!(store
+            .audit_checkpoints(Some(t), 0, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.last_audit_checkpoint(Some(t)).await.unwrap(), None);
+        assert_eq!(store.last_audit_checkpoint(None).await.unwrap(), None);
+        let (c10, c20, c30) = (
+            audit_checkpoint(Some(t), 10),
+            audit_checkpoint(Some(t), 20),
+            audit_checkpoint(Some(t), 30),
+        );
+        let operator = audit_checkpoint(None, 5);
+        let foreign = audit_checkpoint(Some(other), 40);
+        let writes = [&c30, &c10, &operator, &c20, &foreign]
+            .into_iter()
+            .cloned()
+            .map(Write::PutAuditCheckpoint)
+            .collect();
+        ok(store, writes).await;
+        let list = |chain, after, limit| store.audit_checkpoints(chain, after, limit);
+        assert_eq!(
+            list(Some(t), 0, 100).await.unwrap(),
+            vec![c10.clone(), c20.clone(), c30.clone()]
+        );
+        assert_eq!(
+            list(Some(t), 10, 100).await.unwrap(),
+            vec![c20.clone(), c30.clone()]
+        );
+        assert_eq!(list(Some(t), 15, 1).await.unwrap(), vec![c20.clone()]);
+        assert_eq!(
+            list(Some(t), 0, 2).await.unwrap(),
+            vec![c10.clone(), c20.clone()]
+        );
+        assert!(list(Some(t), 30, 100).await.unwrap().is_empty());
+        assert!(list(Some(t), u64::MAX, 100).await.unwrap().is_empty());
+        assert!(list(Some(t), 0, 0).await.unwrap().is_empty());
+        assert_eq!(list(None, 0, 100).await.unwrap(), vec![operator.clone()]);
+        assert_eq!(
+            list(Some(other), 0, 100).await.unwrap(),
+            vec![foreign.clone()]
+        );
+        assert!(list(Some(TenantId::new_random()), 0, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.last_audit_checkpoint(Some(t)).await.unwrap(),
+            Some(c30.clone())
+        );
+        assert_eq!(
+            store.last_audit_checkpoint(None).await.unwrap(),
+            Some(operator)
+        );
+        assert_eq!(
+            store.last_audit_checkpoint(Some(other)).await.unwrap(),
+            Some(foreign)
+        );
+        let resigned = AuditCheckpoint {
+            time: c20.time + 1,
+            signature: "cd".repeat(64),
+            hash: "e".repeat(64),
+            ..c20.clone()
+        };
+        ok(store, vec![Write::PutAuditCheckpoint(resigned.clone())]).await;
+        assert_eq!(
+            list(Some(t), 0, 100).await.unwrap(),
+            vec![c10, resigned, c30.clone()]
+        );
+        let c31 = audit_checkpoint(Some(t), 31);
+        ok(store, vec![Write::PutAuditCheckpoint(c31.clone())]).await;
+        assert_eq!(
+            store.last_audit_checkpoint(Some(t)).await.unwrap(),
+            Some(c31)
+        );
+    }
+
     /// A batch whose last write conflicts leaves nothing written.
     pub async fn commit_is_atomic(store: &dyn Store) {
         let t = tenant("alpha", "000000000001");
@@ -1032,6 +2014,13 @@ pub mod checks {
             Write::PutServiceKey(key.clone()),
             Write::PutKeyVersion(key_version(key.id, 1, VersionOrigin::Creation)),
             Write::InsertAlias(alias(t.id, "alias/new", key.id)),
+            Write::InsertMeta {
+                key: "inserted".into(),
+                value: "v".into(),
+            },
+            Write::PutGrant(grant(t.id, key.id, "atomic-grant", 1)),
+            Write::AppendAudit(audit_record(Some(t.id), 1)),
+            Write::PutAuditCheckpoint(audit_checkpoint(Some(t.id), 1)),
             Write::DeleteAlias {
                 tenant_id: t.id,
                 name: "alias/taken".into(),
@@ -1048,6 +2037,11 @@ pub mod checks {
         assert_eq!(store.service_key(key.id).await.unwrap(), None);
         assert!(store.key_versions(key.id).await.unwrap().is_empty());
         assert_eq!(store.aliases(t.id, None).await.unwrap(), vec![existing]);
+        assert_eq!(store.meta("inserted").await.unwrap(), None);
+        assert!(store.grants(key.id).await.unwrap().is_empty());
+        assert_eq!(store.audit_tail(Some(t.id)).await.unwrap(), None);
+        assert!(store.audit_chains().await.unwrap().is_empty());
+        assert_eq!(store.last_audit_checkpoint(Some(t.id)).await.unwrap(), None);
         // The store is still usable afterwards.
         ok(store, vec![Write::PutServiceKey(key.clone())]).await;
         assert_eq!(store.service_key(key.id).await.unwrap(), Some(key));
@@ -1096,8 +2090,18 @@ pub mod checks {
             Write::PutKeyVersion(key_version(key.id, 1, VersionOrigin::Creation)),
             Write::DeleteKeyVersions(key.id),
             Write::PutKeyVersion(key_version(key.id, 2, VersionOrigin::OnDemandRotation)),
+            Write::PutGrant(grant(t, key.id, "first", 1)),
+            Write::DeleteGrantsOf(key.id),
+            Write::PutGrant(grant(t, key.id, "second", 2)),
+            Write::DeleteGrant("second".into()),
+            Write::PutGrant(grant(t, key.id, "third", 3)),
         ];
         ok(store, batch).await;
+        let grants = store.grants(key.id).await.unwrap();
+        assert_eq!(
+            grants.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            ["third"]
+        );
         assert_eq!(store.service_key(key.id).await.unwrap(), Some(disabled));
         assert_eq!(store.alias(t, "alias/a").await.unwrap(), Some(second));
         let versions = store.key_versions(key.id).await.unwrap();

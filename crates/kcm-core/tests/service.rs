@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcm_core::auth::Principal;
+use kcm_core::auth::Caller;
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
 use kcm_core::keystore::KeystoreProvider;
@@ -23,8 +23,8 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
     service: Service,
-    admin: Principal,
-    operator: Principal,
+    admin: Caller,
+    operator: Caller,
 }
 
 async fn fixture() -> Fixture {
@@ -57,12 +57,14 @@ async fn fixture() -> Fixture {
         .unwrap()
         .principal
         .clone();
+    let admin = Caller::new(admin);
     let operator = service
         .credential(&operator_id)
         .await
         .unwrap()
         .principal
         .clone();
+    let operator = Caller::new(operator);
     Fixture {
         _dir: dir,
         store,
@@ -137,7 +139,7 @@ async fn every_key_state_times_every_crypto_operation() {
 async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
     let tenant = f
         .store
-        .tenant(f.admin.tenant_id.unwrap())
+        .tenant(f.admin.principal.tenant_id.unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -290,6 +292,7 @@ async fn tenants_are_isolated() {
         .unwrap()
         .principal
         .clone();
+    let other_admin = Caller::new(other_admin);
     let key = new_key(&f).await;
     let (_, blob) = f
         .service
@@ -329,7 +332,7 @@ async fn denials_change_nothing() {
     let key = new_key(&f).await;
     let user = f
         .service
-        .create_access_key(&f.admin, Role::KeyUser, None, String::new())
+        .create_access_key(&f.admin, Role::KeyUser, None, None, String::new())
         .await
         .unwrap();
     let user = f
@@ -339,6 +342,7 @@ async fn denials_change_nothing() {
         .unwrap()
         .principal
         .clone();
+    let user = Caller::new(user);
     let before = f.service.describe_key(&f.admin, &key).await.unwrap().record;
     let err = f.service.disable_key(&user, &key).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);

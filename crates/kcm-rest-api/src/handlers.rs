@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_core::model::{Role, ALL_ROLES};
 
+use crate::call::Call;
 use crate::error::{code, ErrorBody, RestError};
 use crate::request::parse_json;
 use crate::types::*;
@@ -25,7 +26,7 @@ fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, Rest
         .map_err(|e| RestError::invalid_input(format!("invalid path parameter: {e}")))
 }
 
-fn ok<T: serde::Serialize>(body: T) -> Outcome {
+pub(crate) fn ok<T: serde::Serialize>(body: T) -> Outcome {
     Ok(Json(body).into_response())
 }
 
@@ -53,15 +54,15 @@ fn created<T: serde::Serialize>(body: T) -> Outcome {
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("CreateTenant", &request);
     let result: Outcome = async {
-        let (req, principal) = api.accept(request).await?;
+        let (req, caller) = call.accept(request).await?;
         let body: CreateTenantRequest = parse_json(&req.body)?;
-        let new = api.service.create_tenant(&principal, &body.name).await?;
+        let new = api.service.create_tenant(caller, &body.name).await?;
         created(CreateTenantResponse::from(new))
     }
     .await;
-    api.finish("CreateTenant", started, result)
+    call.finish(result).await
 }
 
 /// List every tenant (system-admin only).
@@ -76,16 +77,16 @@ pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) 
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("ListTenants", &request);
     let result: Outcome = async {
-        let (_, principal) = api.accept(request).await?;
-        let tenants = api.service.list_tenants(&principal).await?;
+        let (_, caller) = call.accept(request).await?;
+        let tenants = api.service.list_tenants(caller).await?;
         ok(TenantList {
             tenants: tenants.iter().map(Tenant::from).collect(),
         })
     }
     .await;
-    api.finish("ListTenants", started, result)
+    call.finish(result).await
 }
 
 /// Get one tenant by id or name.
@@ -108,15 +109,15 @@ pub(crate) async fn get_tenant(
     id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("GetTenant", &request);
     let result: Outcome = async {
         let id = path_param(id)?;
-        let (_, principal) = api.accept(request).await?;
-        let tenant = api.service.get_tenant(&principal, &id).await?;
+        let (_, caller) = call.accept(request).await?;
+        let tenant = api.service.get_tenant(caller, &id).await?;
         ok(Tenant::from(&tenant))
     }
     .await;
-    api.finish("GetTenant", started, result)
+    call.finish(result).await
 }
 
 // ---------------------------------------------------------------- access keys
@@ -148,24 +149,25 @@ fn parse_role(name: &str) -> Result<Role, RestError> {
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("CreateAccessKey", &request);
     let result: Outcome = async {
-        let (req, principal) = api.accept(request).await?;
+        let (req, caller) = call.accept(request).await?;
         let body: CreateAccessKeyRequest = parse_json(&req.body)?;
         let role = parse_role(&body.role)?;
         let new = api
             .service
             .create_access_key(
-                &principal,
+                caller,
                 role,
                 body.system.as_deref(),
+                body.operations.as_deref(),
                 body.description.unwrap_or_default(),
             )
             .await?;
         created(CreatedAccessKey::from(new))
     }
     .await;
-    api.finish("CreateAccessKey", started, result)
+    call.finish(result).await
 }
 
 /// List the access keys of the caller's tenant (never with secrets).
@@ -180,29 +182,30 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("ListAccessKeys", &request);
     let result: Outcome = async {
-        let (_, principal) = api.accept(request).await?;
-        let keys = api.service.list_access_keys(&principal).await?;
+        let (_, caller) = call.accept(request).await?;
+        let keys = api.service.list_access_keys(caller).await?;
         ok(AccessKeyList {
             access_keys: keys.iter().map(AccessKey::from).collect(),
         })
     }
     .await;
-    api.finish("ListAccessKeys", started, result)
+    call.finish(result).await
 }
 
 async fn set_enabled(
     api: &RestApi,
+    call: &mut Call,
     id: Result<Path<String>, PathRejection>,
     request: Request,
     enabled: bool,
 ) -> Outcome {
     let id = path_param(id)?;
-    let (_, principal) = api.accept(request).await?;
+    let (_, caller) = call.accept(request).await?;
     let info = api
         .service
-        .set_access_key_enabled(&principal, &id, enabled)
+        .set_access_key_enabled(caller, &id, enabled)
         .await?;
     ok(AccessKey::from(&info))
 }
@@ -226,9 +229,9 @@ pub(crate) async fn disable_access_key(
     id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = set_enabled(&api, id, request, false).await;
-    api.finish("DisableAccessKey", started, result)
+    let mut call = api.begin("DisableAccessKey", &request);
+    let result = set_enabled(&api, &mut call, id, request, false).await;
+    call.finish(result).await
 }
 
 /// Enable an access key of the caller's tenant.
@@ -249,9 +252,9 @@ pub(crate) async fn enable_access_key(
     id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
-    let result = set_enabled(&api, id, request, true).await;
-    api.finish("EnableAccessKey", started, result)
+    let mut call = api.begin("EnableAccessKey", &request);
+    let result = set_enabled(&api, &mut call, id, request, true).await;
+    call.finish(result).await
 }
 
 /// Delete an access key of the caller's tenant.
@@ -273,15 +276,15 @@ pub(crate) async fn delete_access_key(
     id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("DeleteAccessKey", &request);
     let result: Outcome = async {
         let id = path_param(id)?;
-        let (_, principal) = api.accept(request).await?;
-        api.service.delete_access_key(&principal, &id).await?;
+        let (_, caller) = call.accept(request).await?;
+        api.service.delete_access_key(caller, &id).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;
-    api.finish("DeleteAccessKey", started, result)
+    call.finish(result).await
 }
 
 // ---------------------------------------------------------------- systems
@@ -303,14 +306,14 @@ pub(crate) async fn delete_access_key(
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("CreateSystem", &request);
     let result: Outcome = async {
-        let (req, principal) = api.accept(request).await?;
+        let (req, caller) = call.accept(request).await?;
         let body: CreateSystemRequest = parse_json(&req.body)?;
         let info = api
             .service
             .create_system(
-                &principal,
+                caller,
                 &body.name,
                 body.kind.as_deref().unwrap_or(DEFAULT_SYSTEM_KIND),
                 body.description.as_deref().unwrap_or_default(),
@@ -319,7 +322,7 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
         created(System::from(&info))
     }
     .await;
-    api.finish("CreateSystem", started, result)
+    call.finish(result).await
 }
 
 /// List the systems of the caller's tenant (a scoped key sees only its system).
@@ -334,16 +337,16 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("ListSystems", &request);
     let result: Outcome = async {
-        let (_, principal) = api.accept(request).await?;
-        let systems = api.service.list_systems(&principal).await?;
+        let (_, caller) = call.accept(request).await?;
+        let systems = api.service.list_systems(caller).await?;
         ok(SystemList {
             systems: systems.iter().map(System::from).collect(),
         })
     }
     .await;
-    api.finish("ListSystems", started, result)
+    call.finish(result).await
 }
 
 /// Get one system of the caller's tenant by id or name.
@@ -364,15 +367,15 @@ pub(crate) async fn get_system(
     id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("GetSystem", &request);
     let result: Outcome = async {
         let id = path_param(id)?;
-        let (_, principal) = api.accept(request).await?;
-        let info = api.service.get_system(&principal, &id).await?;
+        let (_, caller) = call.accept(request).await?;
+        let info = api.service.get_system(caller, &id).await?;
         ok(System::from(&info))
     }
     .await;
-    api.finish("GetSystem", started, result)
+    call.finish(result).await
 }
 
 // ---------------------------------------------------------------- keychain
@@ -389,14 +392,14 @@ pub(crate) async fn get_system(
     security(("bearer" = []), ("sigv4" = []))
 )]
 pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let mut call = api.begin("GetKeychain", &request);
     let result: Outcome = async {
-        let (_, principal) = api.accept(request).await?;
-        let view = api.service.keychain(&principal).await?;
+        let (_, caller) = call.accept(request).await?;
+        let view = api.service.keychain(caller).await?;
         ok(Keychain::from(&view))
     }
     .await;
-    api.finish("GetKeychain", started, result)
+    call.finish(result).await
 }
 
 // ---------------------------------------------------------------- meta
@@ -407,29 +410,32 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)),
 )]
 pub(crate) async fn openapi_json(State(api): State<RestApi>) -> Response {
+    // Public and unauthenticated, like /health: counted, not audited.
     let started = Instant::now();
     let response = (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         crate::openapi_json().clone(),
     )
         .into_response();
-    api.finish("GetOpenApi", started, Ok(response))
+    api.metrics
+        .record(crate::METRICS_DOOR, "GetOpenApi", 200, started.elapsed());
+    response
 }
 
 /// Any path under `/v1` that no route serves.
 pub(crate) async fn unknown_path(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let call = api.begin("UnknownPath", &request);
     let message = format!(
         "no such API path: {} {}; see /v1/openapi.json",
         request.method(),
         request.uri().path()
     );
-    api.finish("UnknownPath", started, Err(RestError::not_found(message)))
+    call.finish(Err(RestError::not_found(message))).await
 }
 
 /// A known path called with a method it does not serve.
 pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Request) -> Response {
-    let started = Instant::now();
+    let call = api.begin("MethodNotAllowed", &request);
     let message = format!(
         "{} is not allowed on {}; see /v1/openapi.json",
         request.method(),
@@ -440,5 +446,5 @@ pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Requ
         code::METHOD_NOT_ALLOWED,
         message,
     );
-    api.finish("MethodNotAllowed", started, Err(error))
+    call.finish(Err(error)).await
 }

@@ -10,6 +10,7 @@
 //! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
+//! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
 //! | `GET /v1/openapi.json` | this API's description (no authentication) |
 //!
 //! Every other route authenticates with the same credentials as the AWS API: either
@@ -26,6 +27,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
+mod call;
 pub mod error;
 mod handlers;
 mod request;
@@ -35,17 +38,13 @@ pub mod types;
 mod tests;
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use kcm_core::service::Service;
 use kcm_frontdoor::{Authenticator, Metrics};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi as _;
-
-use error::RestError;
 
 /// Label of this front door in the request metrics.
 pub const METRICS_DOOR: &str = "rest";
@@ -75,34 +74,6 @@ impl RestApi {
             auth,
             metrics,
         }
-    }
-
-    /// Turns a handler's outcome into the response, logging refusals (code and
-    /// message only: never headers or bodies) and recording the request's metrics.
-    fn finish(
-        &self,
-        operation: &'static str,
-        started: Instant,
-        result: Result<Response, RestError>,
-    ) -> Response {
-        let response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::warn!(operation, code = e.code, message = %e.message, "request failed");
-                } else {
-                    tracing::debug!(operation, code = e.code, message = %e.message, "request refused");
-                }
-                e.into_response()
-            }
-        };
-        self.metrics.record(
-            METRICS_DOOR,
-            operation,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
-        response
     }
 }
 
@@ -155,6 +126,18 @@ pub fn router(api: RestApi) -> axum::Router {
             get(get_system).fallback(method_not_allowed),
         )
         .route("/v1/keychain", get(keychain).fallback(method_not_allowed))
+        .route(
+            "/v1/audit",
+            get(crate::audit::list_records).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/audit/checkpoints",
+            get(crate::audit::list_checkpoints).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/audit/signing-key",
+            get(crate::audit::signing_key).fallback(method_not_allowed),
+        )
         .route("/v1", any(unknown_path))
         .route("/v1/", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))
@@ -216,6 +199,9 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::list_systems,
         handlers::get_system,
         handlers::keychain,
+        audit::list_records,
+        audit::list_checkpoints,
+        audit::signing_key,
         handlers::openapi_json,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName)),
@@ -225,6 +211,7 @@ impl utoipa::Modify for SecuritySchemes {
         (name = "access-keys", description = "Access keys of the caller's tenant"),
         (name = "systems", description = "Systems: consumer environments, each with a system key under a root key"),
         (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
+        (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, the signing key"),
         (name = "meta", description = "About this API"),
     ),
 )]

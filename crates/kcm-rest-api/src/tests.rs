@@ -681,6 +681,9 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/systems", vec!["get", "post"]),
         ("/v1/systems/{id_or_name}", vec!["get"]),
         ("/v1/keychain", vec!["get"]),
+        ("/v1/audit", vec!["get"]),
+        ("/v1/audit/checkpoints", vec!["get"]),
+        ("/v1/audit/signing-key", vec!["get"]),
         ("/v1/openapi.json", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());

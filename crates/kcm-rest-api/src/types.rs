@@ -119,6 +119,10 @@ pub struct CreateAccessKeyRequest {
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The only operations the key may call (names as in the API: `Encrypt`,
+    /// `Decrypt`, `DescribeKey`, …); unlimited (within its role) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<String>>,
 }
 
 /// An access key, without its secret.
@@ -137,6 +141,9 @@ pub struct AccessKey {
     pub description: String,
     /// Whether the key may be used.
     pub enabled: bool,
+    /// The only operations the key may call; `null` when unlimited.
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
     /// Creation time (RFC 3339).
     pub created_at: String,
 }
@@ -150,6 +157,7 @@ impl From<&AccessKeyInfo> for AccessKey {
             system: k.system.clone(),
             description: k.description.clone(),
             enabled: k.enabled,
+            operations: k.operations.clone(),
             created_at: rfc3339(k.created_at),
         }
     }
@@ -409,6 +417,7 @@ mod tests {
                 system: None,
                 description: String::new(),
                 enabled: true,
+                operations: None,
                 created_at: rfc3339(0),
             },
             secret_access_key: "s3cr3t".into(),

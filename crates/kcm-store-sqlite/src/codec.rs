@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use kcm_core::auth::OpSet;
 use kcm_core::lifecycle::KeyState;
 use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
 use kcm_core::store::{StoreError, StoreResult};
 use rusqlite::types::FromSql;
 use rusqlite::Row;
@@ -66,17 +68,60 @@ pub(crate) fn tenant(row: &Row<'_>) -> StoreResult<TenantRecord> {
 }
 
 /// Column list for [`access_key`].
-pub(crate) const ACCESS_KEY_COLS: &str =
-    "id, tenant_id, role, system_id, sealed_secret, description, enabled, created_at";
+pub(crate) const ACCESS_KEY_COLS: &str = "id, tenant_id, role, system_id, sealed_secret, \
+     description, enabled, created_at, secret_salt, secret_verifier, operations";
+
+/// Splits a stored secret into its columns: `(sealed_secret, secret_salt,
+/// secret_verifier)`. A derived secret keeps an empty `sealed_secret`.
+pub(crate) fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
+    match secret {
+        StoredSecret::Derived { salt, verifier } => (&[], Some(salt), Some(verifier)),
+        StoredSecret::Sealed(sealed) => (sealed, None, None),
+    }
+}
+
+/// Encodes an access key's operation limit: `None` stays NULL (unlimited), a list
+/// becomes its names joined by commas (the empty list: the empty string).
+///
+/// A name that is empty or contains a comma could not be read back as written, so
+/// it fails the write instead.
+pub(crate) fn operation_names(ops: Option<&[String]>) -> rusqlite::Result<Option<String>> {
+    let Some(ops) = ops else { return Ok(None) };
+    if let Some(bad) = ops.iter().find(|op| op.is_empty() || op.contains(',')) {
+        return Err(rusqlite::Error::ToSqlConversionFailure(
+            format!("operation name {bad:?} cannot be stored (empty or contains a comma)").into(),
+        ));
+    }
+    Ok(Some(ops.join(",")))
+}
 
 /// Decodes an access key.
 pub(crate) fn access_key(row: &Row<'_>) -> StoreResult<AccessKeyRecord> {
+    let sealed: Vec<u8> = get(row, 4, "sealed secret")?;
+    let salt: Option<Vec<u8>> = get(row, 8, "secret salt")?;
+    let verifier: Option<Vec<u8>> = get(row, 9, "secret verifier")?;
+    let secret = match (salt, verifier) {
+        (Some(salt), Some(verifier)) => StoredSecret::Derived { salt, verifier },
+        (None, None) => StoredSecret::Sealed(sealed),
+        _ => {
+            return Err(corrupt(
+                "access key secret",
+                "salt and verifier not both set",
+            ))
+        }
+    };
+    let operations: Option<String> = get(row, 10, "operations")?;
+    let operations = operations.map(|s| match s.as_str() {
+        "" => Vec::new(),
+        s => s.split(',').map(str::to_owned).collect(),
+    });
     Ok(AccessKeyRecord {
         id: get(row, 0, "access key id")?,
         tenant_id: parsed_opt(row, 1, "tenant id", TenantId::parse)?,
         role: parsed(row, 2, "role", Role::parse)?,
         system_id: parsed_opt(row, 3, "system id", SystemId::parse)?,
-        sealed_secret: get(row, 4, "sealed secret")?,
+        secret,
+        operations,
         description: get(row, 5, "description")?,
         enabled: get(row, 6, "enabled")?,
         created_at: get(row, 7, "created_at")?,
@@ -137,7 +182,7 @@ pub(crate) fn system_key(row: &Row<'_>) -> StoreResult<SystemKeyRecord> {
 /// Column list for [`service_key`].
 pub(crate) const SERVICE_KEY_COLS: &str = "id, tenant_id, system_id, description, usage, spec, \
      origin, state, created_at, deletion_at, rotation_period_days, next_rotation_at, \
-     primary_version, tags";
+     primary_version, tags, policy";
 
 /// Decodes a service key.
 pub(crate) fn service_key(row: &Row<'_>) -> StoreResult<ServiceKeyRecord> {
@@ -166,6 +211,7 @@ pub(crate) fn service_key(row: &Row<'_>) -> StoreResult<ServiceKeyRecord> {
         rotation,
         primary_version: get(row, 12, "primary version")?,
         tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
+        policy: get(row, 14, "policy")?,
     })
 }
 
@@ -197,6 +243,127 @@ pub(crate) fn alias(row: &Row<'_>) -> StoreResult<AliasRecord> {
         created_at: get(row, 3, "created_at")?,
         updated_at: get(row, 4, "updated_at")?,
     })
+}
+
+/// Encodes an operation set as its operation names joined by commas (never the bit
+/// pattern, whose positions may change between releases).
+pub(crate) fn op_set_names(ops: OpSet) -> String {
+    let mut out = String::new();
+    for op in ops.iter() {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(op.as_str());
+    }
+    out
+}
+
+/// Column list for [`grant`].
+pub(crate) const GRANT_COLS: &str = "id, tenant_id, key_id, grantee, retiring_principal, \
+     operations, name, issuing_principal, created_at";
+
+/// Decodes a grant.
+pub(crate) fn grant(row: &Row<'_>) -> StoreResult<GrantRecord> {
+    let names: String = get(row, 5, "grant operations")?;
+    let operations = if names.is_empty() {
+        OpSet::EMPTY
+    } else {
+        OpSet::parse(names.split(',')).map_err(|e| corrupt("grant operations", e))?
+    };
+    Ok(GrantRecord {
+        id: get(row, 0, "grant id")?,
+        tenant_id: parsed(row, 1, "tenant id", TenantId::parse)?,
+        key_id: parsed(row, 2, "key id", KeyId::parse)?,
+        grantee: get(row, 3, "grantee")?,
+        retiring_principal: get(row, 4, "retiring principal")?,
+        operations,
+        name: get(row, 6, "grant name")?,
+        issuing_principal: get(row, 7, "issuing principal")?,
+        created_at: get(row, 8, "created_at")?,
+    })
+}
+
+/// The `chain` column value of an audit chain: `''` for the operator's, else the
+/// tenant id.
+pub(crate) fn chain_key(chain: AuditChain) -> String {
+    chain.map(|t| t.to_string()).unwrap_or_default()
+}
+
+fn chain(row: &Row<'_>, idx: usize) -> StoreResult<AuditChain> {
+    let s: String = get(row, idx, "audit chain")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    TenantId::parse(&s)
+        .map(Some)
+        .ok_or_else(|| corrupt("audit chain", format!("unrecognised value {s:?}")))
+}
+
+/// Encodes an audit record's keys as a JSON array.
+pub(crate) fn audit_keys_json(keys: &[AuditKey]) -> String {
+    serde_json::to_string(keys).expect("audit keys always serialise")
+}
+
+/// The `key_ids` column of an audit record: the key ids wrapped and separated by
+/// commas (`,id1,id2,`; `,` for none), so `instr(key_ids, ',' || ?id || ',')` finds one.
+pub(crate) fn audit_key_ids(keys: &[AuditKey]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(1 + keys.len() * 37);
+    out.push(',');
+    for k in keys {
+        let _ = write!(out, "{},", k.id);
+    }
+    out
+}
+
+/// Column list for [`audit_record`].
+pub(crate) const AUDIT_RECORD_COLS: &str = "chain, seq, time, principal, role, front_door, \
+     operation, keys, system_id, outcome, error, request_id, source, prev_hash, hash";
+
+/// Decodes an audit record.
+pub(crate) fn audit_record(row: &Row<'_>) -> StoreResult<AuditRecord> {
+    let keys: String = get(row, 7, "audit keys")?;
+    Ok(AuditRecord {
+        tenant: chain(row, 0)?,
+        seq: get(row, 1, "seq")?,
+        time: get(row, 2, "time")?,
+        principal: get(row, 3, "principal")?,
+        role: parsed_opt(row, 4, "role", Role::parse)?,
+        front_door: get(row, 5, "front door")?,
+        operation: get(row, 6, "operation")?,
+        keys: serde_json::from_str(&keys).map_err(|e| corrupt("audit keys", e))?,
+        system: parsed_opt(row, 8, "system id", SystemId::parse)?,
+        outcome: parsed(row, 9, "audit outcome", AuditOutcome::parse)?,
+        error: get(row, 10, "error")?,
+        request_id: get(row, 11, "request id")?,
+        source: get(row, 12, "source")?,
+        prev_hash: get(row, 13, "prev hash")?,
+        hash: get(row, 14, "hash")?,
+    })
+}
+
+/// Column list for [`audit_checkpoint`].
+pub(crate) const AUDIT_CHECKPOINT_COLS: &str = "chain, seq, hash, time, signature";
+
+/// Decodes an audit checkpoint.
+pub(crate) fn audit_checkpoint(row: &Row<'_>) -> StoreResult<AuditCheckpoint> {
+    Ok(AuditCheckpoint {
+        tenant: chain(row, 0)?,
+        seq: get(row, 1, "seq")?,
+        hash: get(row, 2, "hash")?,
+        time: get(row, 3, "time")?,
+        signature: get(row, 4, "signature")?,
+    })
+}
+
+/// Decodes an audit chain (first column) and its last `seq` (second).
+pub(crate) fn audit_chain(row: &Row<'_>) -> StoreResult<(AuditChain, u64)> {
+    Ok((chain(row, 0)?, get(row, 1, "seq")?))
+}
+
+/// Decodes a `seq` (first column) and `hash` (second).
+pub(crate) fn seq_and_hash(row: &Row<'_>) -> StoreResult<(u64, String)> {
+    Ok((get(row, 0, "seq")?, get(row, 1, "hash")?))
 }
 
 /// Decodes a bare key id (first column).

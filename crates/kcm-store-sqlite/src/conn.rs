@@ -13,6 +13,10 @@ use crate::error::from_sqlite;
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements each connection keeps (every write, every read and each shape
+/// of the audit query fit, so hot statements are never re-prepared).
+const STATEMENT_CACHE: usize = 128;
+
 /// Read connections kept open; WAL lets them run alongside the writer.
 pub(crate) const READERS: usize = 4;
 
@@ -44,6 +48,7 @@ fn open(path: &Path) -> StoreResult<Connection> {
         StoreError::Unavailable(format!("cannot open database {}: {e}", path.display()))
     })?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(from_sqlite)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // FULL: the WAL is fsynced at every commit, so an acknowledged commit survives
     // kill -9 and power loss.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")

@@ -50,6 +50,17 @@ pub(crate) fn from_write(write: &Write, e: rusqlite::Error) -> StoreError {
             format!("system {} already exists in tenant {}", s.name, s.tenant_id)
         }
         Write::InsertAlias(a) => format!("alias {} already exists", a.name),
+        Write::InsertMeta { key, .. } => format!("setting {key} already exists"),
+        Write::AppendAudit(r) => match r.tenant {
+            Some(t) => format!(
+                "the audit chain of tenant {t} already has a record at seq {}",
+                r.seq
+            ),
+            None => format!(
+                "the operator's audit chain already has a record at seq {}",
+                r.seq
+            ),
+        },
         _ => format!("uniqueness violated ({detail})"),
     };
     StoreError::Conflict(message)

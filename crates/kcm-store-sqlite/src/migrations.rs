@@ -11,7 +11,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::from_sqlite;
 
 /// Every migration this build knows, in order.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_audit_policies_grants.sql"),
+];
 
 /// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<u32> {
@@ -128,6 +131,91 @@ mod tests {
             )
             .unwrap();
         assert_eq!(three, 0);
+    }
+
+    /// A database made by a version-1 kcm, with rows, migrates and reads back: old
+    /// access keys as sealed secrets without an operation limit, old keys without a
+    /// policy; the new tables work.
+    #[tokio::test]
+    async fn version_1_database_with_rows_migrates() {
+        use kcm_core::model::*;
+        use kcm_core::store::{Store, Write};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.db");
+        let (tenant, system, key) = (
+            TenantId::new_random(),
+            SystemId::new_random(),
+            KeyId::new_random(),
+        );
+        let sealed: Vec<u8> = (0..=255u8).collect();
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            assert_eq!(migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap(), 1);
+            conn.execute(
+                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                          description, enabled, created_at)
+                 VALUES ('KCMOLDKEY00000000001', ?1, 'key-user', ?2, ?3, 'old', 1, 17)",
+                (tenant.to_string(), system.to_string(), &sealed),
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
+                                           origin, state, created_at, primary_version, tags)
+                 VALUES (?1, ?2, ?3, '', 'ENCRYPT_DECRYPT', 'SYMMETRIC_DEFAULT', 'AWS_KMS',
+                         'active', 18, 1, '{}')",
+                (key.to_string(), tenant.to_string(), system.to_string()),
+            )
+            .unwrap();
+        }
+        let store = crate::SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(current_version(&conn).unwrap() as usize, MIGRATIONS.len());
+        let old = store.access_key("KCMOLDKEY00000000001").await.unwrap();
+        assert_eq!(
+            old,
+            Some(AccessKeyRecord {
+                id: "KCMOLDKEY00000000001".into(),
+                tenant_id: Some(tenant),
+                role: Role::KeyUser,
+                system_id: Some(system),
+                secret: StoredSecret::Sealed(sealed),
+                operations: None,
+                description: "old".into(),
+                enabled: true,
+                created_at: 17,
+            })
+        );
+        let old_key = store.service_key(key).await.unwrap().unwrap();
+        assert_eq!(old_key.policy, None);
+        assert_eq!(old_key.created_at, 18);
+
+        // New rows of every new kind sit beside the old ones.
+        let new = AccessKeyRecord {
+            id: "KCMNEWKEY00000000001".into(),
+            secret: StoredSecret::Derived {
+                salt: vec![1; 16],
+                verifier: vec![2; 32],
+            },
+            operations: Some(vec!["Encrypt".into()]),
+            ..old.clone().unwrap()
+        };
+        let policied = ServiceKeyRecord {
+            policy: Some("{}".into()),
+            ..old_key
+        };
+        store
+            .commit(vec![
+                Write::PutAccessKey(new.clone()),
+                Write::PutServiceKey(policied.clone()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.access_key(&new.id).await.unwrap(), Some(new));
+        assert_eq!(store.access_key("KCMOLDKEY00000000001").await.unwrap(), old);
+        assert_eq!(store.service_key(key).await.unwrap(), Some(policied));
+        assert!(store.grants(key).await.unwrap().is_empty());
+        assert!(store.audit_chains().await.unwrap().is_empty());
     }
 
     #[test]

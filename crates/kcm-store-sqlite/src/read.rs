@@ -1,8 +1,9 @@
 //! The read queries of the store trait, each on a borrowed connection.
 
 use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
 use kcm_core::store::StoreResult;
-use rusqlite::{Connection, Params, Row};
+use rusqlite::{params, Connection, Params, Row};
 
 use crate::codec::{self, *};
 use crate::error::from_sqlite;
@@ -219,4 +220,196 @@ pub(crate) fn aliases(
         (tenant.to_string(), key.map(|k| k.to_string())),
         codec::alias,
     )
+}
+
+/// See [`kcm_core::store::Store::grant`].
+pub(crate) fn grant(conn: &Connection, id: &str) -> StoreResult<Option<GrantRecord>> {
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE id = ?1");
+    one(conn, &sql, [id], codec::grant)
+}
+
+/// See [`kcm_core::store::Store::grants`].
+pub(crate) fn grants(conn: &Connection, key: KeyId) -> StoreResult<Vec<GrantRecord>> {
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE key_id = ?1 ORDER BY created_at, id");
+    all(conn, &sql, [key.to_string()], codec::grant)
+}
+
+/// See [`kcm_core::store::Store::grants_retirable_by`].
+pub(crate) fn grants_retirable_by(
+    conn: &Connection,
+    tenant: TenantId,
+    principal: &str,
+) -> StoreResult<Vec<GrantRecord>> {
+    let sql = format!(
+        "SELECT {GRANT_COLS} FROM grants
+         WHERE tenant_id = ?1 AND retiring_principal = ?2
+         ORDER BY created_at, id"
+    );
+    all(conn, &sql, (tenant.to_string(), principal), codec::grant)
+}
+
+/// A `seq` bound as SQLite stores it: every stored `seq` fits an `i64`, so a larger
+/// bound is past all of them.
+fn seq_bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A `LIMIT` as SQLite takes it.
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// See [`kcm_core::store::Store::audit_tail`].
+pub(crate) fn audit_tail(
+    conn: &Connection,
+    chain: AuditChain,
+) -> StoreResult<Option<(u64, String)>> {
+    one(
+        conn,
+        "SELECT seq, hash FROM audit_records WHERE chain = ?1 ORDER BY seq DESC LIMIT 1",
+        [chain_key(chain)],
+        codec::seq_and_hash,
+    )
+}
+
+/// See [`kcm_core::store::Store::audit_records`].
+///
+/// Records are walked in primary key order from `after_seq` until `limit` match, so
+/// paging costs about one page of reads. Only the filters the query sets appear in
+/// the SQL (at most 32 shapes, each a cached statement).
+pub(crate) fn audit_records(conn: &Connection, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+    let chain = chain_key(q.tenant);
+    let mut after = seq_bound(q.after_seq);
+    if let Some(from) = q.from {
+        match audit_window_start(conn, &chain, after, from, q.to)? {
+            Some(start) => after = after.max(start - 1),
+            None => return Ok(Vec::new()),
+        }
+    }
+    // NOT INDEXED: walk the primary key (the table itself), never the time index.
+    let mut sql = format!(
+        "SELECT {AUDIT_RECORD_COLS} FROM audit_records NOT INDEXED WHERE chain = ?1 AND seq > ?2"
+    );
+    if q.from.is_some() {
+        sql.push_str(" AND time >= ?3");
+    }
+    if q.to.is_some() {
+        sql.push_str(" AND time < ?4");
+    }
+    if q.key.is_some() {
+        sql.push_str(" AND instr(key_ids, ',' || ?5 || ',') > 0");
+    }
+    if q.principal.is_some() {
+        sql.push_str(" AND principal = ?6");
+    }
+    if q.operation.is_some() {
+        sql.push_str(" AND operation = ?7");
+    }
+    // ?8 is always present, so every shape has eight parameters (unused ones are
+    // bound but never read).
+    sql.push_str(" ORDER BY seq LIMIT ?8");
+    all(
+        conn,
+        &sql,
+        params![
+            chain,
+            after,
+            q.from,
+            q.to,
+            q.key.map(|k| k.to_string()),
+            q.principal,
+            q.operation,
+            limit(q.limit)
+        ],
+        codec::audit_record,
+    )
+}
+
+/// Where a walk for records of the time window `[from, to)` after `after` should
+/// start: the lowest such `seq` (`None`: there is none), so the walk does not read
+/// the chain's whole history before the window.
+///
+/// Times follow `seq` closely but not strictly, so the answer comes from the
+/// `(chain, time)` index (read alone, without the records). When the next record
+/// after `after` already lies in the window (a caller paging on), that read is
+/// skipped and the walk starts at `after`.
+fn audit_window_start(
+    conn: &Connection,
+    chain: &str,
+    after: i64,
+    from: UnixMillis,
+    to: Option<UnixMillis>,
+) -> StoreResult<Option<i64>> {
+    let next: Option<i64> = one(
+        conn,
+        "SELECT time FROM audit_records WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT 1",
+        (chain, after),
+        |r| r.get(0).map_err(from_sqlite),
+    )?;
+    match next {
+        None => return Ok(None),
+        Some(time) if time >= from && to.is_none_or(|to| time < to) => {
+            return Ok(Some(after.saturating_add(1)))
+        }
+        Some(_) => {}
+    }
+    let start: Option<i64> = one(
+        conn,
+        "SELECT MIN(seq) FROM audit_records INDEXED BY audit_records_by_time
+         WHERE chain = ?1 AND time >= ?2 AND (?3 IS NULL OR time < ?3) AND seq > ?4",
+        (chain, from, to, after),
+        |r| r.get(0).map_err(from_sqlite),
+    )?
+    .flatten();
+    Ok(start)
+}
+
+/// See [`kcm_core::store::Store::audit_chains`].
+///
+/// Walks the primary key from one chain to the next (one index seek per chain)
+/// rather than scanning every record; chains come in `chain` order, the operator's
+/// first.
+pub(crate) fn audit_chains(conn: &Connection) -> StoreResult<Vec<(AuditChain, u64)>> {
+    all(
+        conn,
+        "WITH RECURSIVE chains(chain) AS (
+             SELECT (SELECT chain FROM audit_records ORDER BY chain LIMIT 1)
+             UNION ALL
+             SELECT (SELECT a.chain FROM audit_records a
+                     WHERE a.chain > chains.chain ORDER BY a.chain LIMIT 1)
+             FROM chains WHERE chains.chain IS NOT NULL
+         )
+         SELECT chain, (SELECT MAX(seq) FROM audit_records a WHERE a.chain = chains.chain)
+         FROM chains WHERE chain IS NOT NULL
+         ORDER BY chain",
+        [],
+        codec::audit_chain,
+    )
+}
+
+/// See [`kcm_core::store::Store::audit_checkpoints`].
+pub(crate) fn audit_checkpoints(
+    conn: &Connection,
+    chain: AuditChain,
+    after_seq: u64,
+    max: usize,
+) -> StoreResult<Vec<AuditCheckpoint>> {
+    let sql = format!(
+        "SELECT {AUDIT_CHECKPOINT_COLS} FROM audit_checkpoints
+         WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    );
+    let params = (chain_key(chain), seq_bound(after_seq), limit(max));
+    all(conn, &sql, params, codec::audit_checkpoint)
+}
+
+/// See [`kcm_core::store::Store::last_audit_checkpoint`].
+pub(crate) fn last_audit_checkpoint(
+    conn: &Connection,
+    chain: AuditChain,
+) -> StoreResult<Option<AuditCheckpoint>> {
+    let sql = format!(
+        "SELECT {AUDIT_CHECKPOINT_COLS} FROM audit_checkpoints
+         WHERE chain = ?1 ORDER BY seq DESC LIMIT 1"
+    );
+    one(conn, &sql, [chain_key(chain)], codec::audit_checkpoint)
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
 use kcm_core::store::{Store, StoreResult, Write};
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -195,5 +196,55 @@ impl Store for SqliteStore {
 
     async fn aliases(&self, tenant: TenantId, key: Option<KeyId>) -> StoreResult<Vec<AliasRecord>> {
         self.read(move |c| read::aliases(c, tenant, key)).await
+    }
+
+    async fn grant(&self, id: &str) -> StoreResult<Option<GrantRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| read::grant(c, &id)).await
+    }
+
+    async fn grants(&self, key: KeyId) -> StoreResult<Vec<GrantRecord>> {
+        self.read(move |c| read::grants(c, key)).await
+    }
+
+    async fn grants_retirable_by(
+        &self,
+        tenant: TenantId,
+        principal: &str,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        let principal = principal.to_owned();
+        self.read(move |c| read::grants_retirable_by(c, tenant, &principal))
+            .await
+    }
+
+    async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
+        self.read(move |c| read::audit_tail(c, chain)).await
+    }
+
+    async fn audit_records(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let query = query.clone();
+        self.read(move |c| read::audit_records(c, &query)).await
+    }
+
+    async fn audit_chains(&self) -> StoreResult<Vec<(AuditChain, u64)>> {
+        self.read(read::audit_chains).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        chain: AuditChain,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditCheckpoint>> {
+        self.read(move |c| read::audit_checkpoints(c, chain, after_seq, limit))
+            .await
+    }
+
+    async fn last_audit_checkpoint(
+        &self,
+        chain: AuditChain,
+    ) -> StoreResult<Option<AuditCheckpoint>> {
+        self.read(move |c| read::last_audit_checkpoint(c, chain))
+            .await
     }
 }

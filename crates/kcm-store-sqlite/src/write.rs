@@ -3,12 +3,16 @@
 //! `Put*` writes are upserts on the primary key only (`ON CONFLICT (pk) DO UPDATE`),
 //! never `INSERT OR REPLACE`: a clash on any *other* unique column (a tenant's name,
 //! a system's name) must fail as a conflict rather than silently delete the row
-//! that holds it.
+//! that holds it. `Insert*` and `AppendAudit` are plain inserts, so a taken key
+//! fails the write and [`from_write`] reports it as a conflict.
 
 use kcm_core::store::{StoreResult, Write};
 use rusqlite::{params, Transaction};
 
-use crate::codec::tags_json;
+use crate::codec::{
+    audit_key_ids, audit_keys_json, chain_key, op_set_names, operation_names, secret_columns,
+    tags_json,
+};
 use crate::error::from_write;
 
 /// Applies every write in order within `tx`; the caller commits or rolls back.
@@ -30,6 +34,10 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
         ),
+        Write::InsertMeta { key, value } => run(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        ),
         Write::PutTenant(t) => run(
             "INSERT INTO tenants (id, name, account_id, default_root_key_id,
                                   default_system_id, created_at)
@@ -48,26 +56,35 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 t.created_at
             ],
         ),
-        Write::PutAccessKey(k) => run(
-            "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
-                                      description, enabled, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET
-                 tenant_id = excluded.tenant_id, role = excluded.role,
-                 system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
-                 description = excluded.description, enabled = excluded.enabled,
-                 created_at = excluded.created_at",
-            params![
-                k.id,
-                k.tenant_id.map(|t| t.to_string()),
-                k.role.as_str(),
-                k.system_id.map(|s| s.to_string()),
-                k.sealed_secret,
-                k.description,
-                k.enabled,
-                k.created_at
-            ],
-        ),
+        Write::PutAccessKey(k) => {
+            let (sealed, salt, verifier) = secret_columns(&k.secret);
+            run(
+                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                          description, enabled, created_at, secret_salt,
+                                          secret_verifier, operations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO UPDATE SET
+                     tenant_id = excluded.tenant_id, role = excluded.role,
+                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                     description = excluded.description, enabled = excluded.enabled,
+                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                     secret_verifier = excluded.secret_verifier,
+                     operations = excluded.operations",
+                params![
+                    k.id,
+                    k.tenant_id.map(|t| t.to_string()),
+                    k.role.as_str(),
+                    k.system_id.map(|s| s.to_string()),
+                    sealed,
+                    k.description,
+                    k.enabled,
+                    k.created_at,
+                    salt,
+                    verifier,
+                    operation_names(k.operations.as_deref())?
+                ],
+            )
+        }
         Write::DeleteAccessKey(id) => run("DELETE FROM access_keys WHERE id = ?1", params![id]),
         Write::PutRootKey(k) => run(
             "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
@@ -128,8 +145,8 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
                                        origin, state, created_at, deletion_at,
                                        rotation_period_days, next_rotation_at,
-                                       primary_version, tags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                       primary_version, tags, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, system_id = excluded.system_id,
                  description = excluded.description, usage = excluded.usage,
@@ -137,7 +154,8 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  created_at = excluded.created_at, deletion_at = excluded.deletion_at,
                  rotation_period_days = excluded.rotation_period_days,
                  next_rotation_at = excluded.next_rotation_at,
-                 primary_version = excluded.primary_version, tags = excluded.tags",
+                 primary_version = excluded.primary_version, tags = excluded.tags,
+                 policy = excluded.policy",
             params![
                 k.id.to_string(),
                 k.tenant_id.to_string(),
@@ -152,7 +170,8 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 k.rotation.map(|r| r.period_days),
                 k.rotation.map(|r| r.next_rotation_at),
                 k.primary_version,
-                tags_json(&k.tags)
+                tags_json(&k.tags),
+                k.policy
             ],
         ),
         Write::PutKeyVersion(v) => run(
@@ -208,6 +227,68 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
         Write::DeleteAliasesOf(key) => run(
             "DELETE FROM aliases WHERE key_id = ?1",
             params![key.to_string()],
+        ),
+        Write::PutGrant(g) => run(
+            "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
+                                 operations, name, issuing_principal, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, key_id = excluded.key_id,
+                 grantee = excluded.grantee,
+                 retiring_principal = excluded.retiring_principal,
+                 operations = excluded.operations, name = excluded.name,
+                 issuing_principal = excluded.issuing_principal,
+                 created_at = excluded.created_at",
+            params![
+                g.id,
+                g.tenant_id.to_string(),
+                g.key_id.to_string(),
+                g.grantee,
+                g.retiring_principal,
+                op_set_names(g.operations),
+                g.name,
+                g.issuing_principal,
+                g.created_at
+            ],
+        ),
+        Write::DeleteGrant(id) => run("DELETE FROM grants WHERE id = ?1", params![id]),
+        Write::DeleteGrantsOf(key) => run(
+            "DELETE FROM grants WHERE key_id = ?1",
+            params![key.to_string()],
+        ),
+        // The hot path (every request, up to thousands per commit): one cached
+        // statement, no reads.
+        Write::AppendAudit(r) => run(
+            "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
+                                        operation, keys, key_ids, system_id, outcome, error,
+                                        request_id, source, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                chain_key(r.tenant),
+                r.seq,
+                r.time,
+                r.principal,
+                r.role.map(|role| role.as_str()),
+                r.front_door,
+                r.operation,
+                audit_keys_json(&r.keys),
+                audit_key_ids(&r.keys),
+                r.system.map(|s| s.to_string()),
+                r.outcome.as_str(),
+                r.error,
+                r.request_id,
+                r.source,
+                r.prev_hash,
+                r.hash
+            ],
+        ),
+        Write::PutAuditCheckpoint(c) => run(
+            "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (chain, seq) DO UPDATE SET
+                 hash = excluded.hash, time = excluded.time,
+                 signature = excluded.signature",
+            params![chain_key(c.tenant), c.seq, c.hash, c.time, c.signature],
         ),
     }
 }

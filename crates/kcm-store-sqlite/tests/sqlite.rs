@@ -173,6 +173,212 @@ async fn conflict_names_what_conflicted() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("account id 000000000001"), "{err}");
+
+    let insert = || Write::InsertMeta {
+        key: "signing_key".into(),
+        value: "v".into(),
+    };
+    store.commit(vec![insert()]).await.unwrap();
+    let err = store.commit(vec![insert()]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("setting signing_key already exists"),
+        "{err}"
+    );
+
+    let record = fixtures::audit_record(Some(t), 7);
+    store
+        .commit(vec![Write::AppendAudit(record.clone())])
+        .await
+        .unwrap();
+    let err = store
+        .commit(vec![Write::AppendAudit(record)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&t.to_string()) && msg.contains("seq 7"),
+        "{msg}"
+    );
+    let operator = fixtures::audit_record(None, 1);
+    store
+        .commit(vec![Write::AppendAudit(operator.clone())])
+        .await
+        .unwrap();
+    let err = store
+        .commit(vec![Write::AppendAudit(operator)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("operator's audit chain"), "{err}");
+}
+
+/// Operation lists are stored as names (never bits), audit chains and key ids in
+/// the documented column forms.
+#[tokio::test]
+async fn stored_forms_are_as_documented() {
+    let (_dir, path) = db();
+    let store = SqliteStore::open(&path).unwrap();
+    let t = TenantId::new_random();
+    let g = fixtures::grant(t, KeyId::new_random(), "g1", 1);
+    let k = AccessKeyRecord {
+        operations: Some(vec!["Encrypt".into(), "DescribeKey".into()]),
+        ..fixtures::access_key("KCMFORMS000000000001", Some(t))
+    };
+    let sealed = AccessKeyRecord {
+        secret: StoredSecret::Sealed(vec![9; 8]),
+        ..fixtures::access_key("KCMFORMS000000000002", None)
+    };
+    let tenant_record = fixtures::audit_record(Some(t), 1);
+    let operator_record = fixtures::bare_audit_record(None, 1);
+    store
+        .commit(vec![
+            Write::PutGrant(g),
+            Write::PutAccessKey(k),
+            Write::PutAccessKey(sealed),
+            Write::AppendAudit(tenant_record.clone()),
+            Write::AppendAudit(operator_record),
+            Write::PutAuditCheckpoint(fixtures::audit_checkpoint(None, 1)),
+        ])
+        .await
+        .unwrap();
+    let conn = raw(&path);
+    let text = |sql: &str| -> Option<String> { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    // In `OpSet` order (declaration order), by name.
+    assert_eq!(
+        text("SELECT operations FROM grants").as_deref(),
+        Some("RetireGrant,Encrypt,Decrypt")
+    );
+    assert_eq!(
+        text("SELECT operations FROM access_keys WHERE id = 'KCMFORMS000000000001'").as_deref(),
+        Some("Encrypt,DescribeKey")
+    );
+    let (sealed_len, salt_null): (i64, bool) = conn
+        .query_row(
+            "SELECT length(sealed_secret), secret_salt IS NULL FROM access_keys
+             WHERE id = 'KCMFORMS000000000001'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((sealed_len, salt_null), (0, false));
+    let salt_null: bool = conn
+        .query_row(
+            "SELECT secret_salt IS NULL AND secret_verifier IS NULL FROM access_keys
+             WHERE id = 'KCMFORMS000000000002'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(salt_null);
+    let mut chains: Vec<String> = conn
+        .prepare("SELECT chain FROM audit_records ORDER BY chain")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    chains.sort();
+    assert_eq!(chains, ["".to_string(), t.to_string()]);
+    let ids = tenant_record
+        .keys
+        .iter()
+        .map(|k| k.id.to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        text("SELECT key_ids FROM audit_records WHERE chain != ''"),
+        Some(format!(",{},{},", ids[0], ids[1]))
+    );
+    assert_eq!(
+        text("SELECT key_ids FROM audit_records WHERE chain = ''").as_deref(),
+        Some(",")
+    );
+    assert_eq!(
+        text("SELECT chain FROM audit_checkpoints").as_deref(),
+        Some("")
+    );
+}
+
+/// Rows the decoder cannot make sense of are reported as corrupt, naming the value.
+#[tokio::test]
+async fn undecodable_new_rows_are_corrupt() {
+    let (_dir, path) = db();
+    let store = SqliteStore::open(&path).unwrap();
+    let t = TenantId::new_random();
+    let key = KeyId::new_random();
+    store
+        .commit(vec![
+            Write::PutGrant(fixtures::grant(t, key, "g1", 1)),
+            Write::PutAccessKey(fixtures::access_key("KCMHALF0000000000001", Some(t))),
+            Write::AppendAudit(fixtures::audit_record(Some(t), 1)),
+        ])
+        .await
+        .unwrap();
+    let conn = raw(&path);
+    let corrupt = |err: StoreError, needle: &str| {
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().contains(needle), "{err}");
+    };
+
+    conn.execute("UPDATE grants SET operations = 'Encrypt,Fly'", [])
+        .unwrap();
+    corrupt(store.grant("g1").await.unwrap_err(), "Fly");
+    corrupt(store.grants(key).await.unwrap_err(), "Fly");
+
+    conn.execute("UPDATE access_keys SET secret_verifier = NULL", [])
+        .unwrap();
+    corrupt(
+        store.access_key("KCMHALF0000000000001").await.unwrap_err(),
+        "salt and verifier",
+    );
+
+    conn.execute("UPDATE audit_records SET outcome = 'maybe'", [])
+        .unwrap();
+    let query = AuditQuery {
+        tenant: Some(t),
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    corrupt(store.audit_records(&query).await.unwrap_err(), "maybe");
+    conn.execute(
+        "UPDATE audit_records SET outcome = 'success', keys = 'not json'",
+        [],
+    )
+    .unwrap();
+    corrupt(store.audit_records(&query).await.unwrap_err(), "audit keys");
+
+    conn.execute("UPDATE audit_records SET chain = 'no-tenant'", [])
+        .unwrap();
+    corrupt(store.audit_chains().await.unwrap_err(), "no-tenant");
+}
+
+/// An operation name that could not be read back as written fails the commit, and
+/// nothing of it is written.
+#[tokio::test]
+async fn unstorable_operation_names_fail_the_commit() {
+    let (_dir, path) = db();
+    let store = SqliteStore::open(&path).unwrap();
+    for bad in ["Encrypt,Decrypt", ""] {
+        let k = AccessKeyRecord {
+            operations: Some(vec!["DescribeKey".into(), bad.into()]),
+            ..fixtures::access_key("KCMBADOPS00000000001", None)
+        };
+        let writes = vec![
+            Write::PutMeta {
+                key: "m".into(),
+                value: "v".into(),
+            },
+            Write::PutAccessKey(k),
+        ];
+        let err = store.commit(writes).await.unwrap_err();
+        assert!(err.to_string().contains("cannot be stored"), "{err}");
+        assert_eq!(store.meta("m").await.unwrap(), None);
+        assert_eq!(
+            store.access_key("KCMBADOPS00000000001").await.unwrap(),
+            None
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

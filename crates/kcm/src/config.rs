@@ -46,6 +46,11 @@ pub struct Settings {
     pub day_seconds: f64,
     /// How often background work (deletions, rotations) runs, in milliseconds.
     pub scheduler_interval_ms: u64,
+    /// Record every request in the audit log. Turn off only to measure its cost.
+    pub audit: bool,
+    /// How often a signed checkpoint is written for each audit chain that grew, in
+    /// milliseconds.
+    pub audit_checkpoint_interval_ms: u64,
     /// TLS.
     pub tls: TlsSettings,
     /// Software keystore.
@@ -63,6 +68,8 @@ impl Default for Settings {
             revocation_bound_ms: 1000,
             day_seconds: 86_400.0,
             scheduler_interval_ms: 1000,
+            audit: true,
+            audit_checkpoint_interval_ms: 60_000,
             tls: TlsSettings::default(),
             keystore: KeystoreSettings::default(),
         }
@@ -116,6 +123,11 @@ impl Settings {
         env_parse("KCM_REVOCATION_BOUND_MS", &mut s.revocation_bound_ms)?;
         env_parse("KCM_DAY_SECONDS", &mut s.day_seconds)?;
         env_parse("KCM_SCHEDULER_INTERVAL_MS", &mut s.scheduler_interval_ms)?;
+        env_parse("KCM_AUDIT", &mut s.audit)?;
+        env_parse(
+            "KCM_AUDIT_CHECKPOINT_INTERVAL_MS",
+            &mut s.audit_checkpoint_interval_ms,
+        )?;
         if let Some(v) = env("KCM_TLS_CERT") {
             s.tls.cert = Some(v.into());
         }
@@ -138,6 +150,9 @@ impl Settings {
         }
         if self.revocation_bound_ms == 0 {
             bail!("revocation_bound_ms must be at least 1");
+        }
+        if self.audit_checkpoint_interval_ms == 0 {
+            bail!("audit_checkpoint_interval_ms must be at least 1");
         }
         if self.scheduler_interval_ms == 0 {
             bail!("scheduler_interval_ms must be at least 1");

@@ -109,7 +109,14 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         revocation_bound: settings.revocation_bound(),
         day: settings.day(),
         default_keystore: "software".into(),
+        audit: settings.audit,
+        audit_checkpoint_interval: std::time::Duration::from_millis(
+            settings.audit_checkpoint_interval_ms,
+        ),
     };
+    if !settings.audit {
+        tracing::warn!("the audit log is OFF (audit = false): requests are not recorded");
+    }
     let service = Service::new(Arc::new(store), keystores, config)
         .map_err(|e| anyhow::anyhow!("cannot start the service: {e}"))?;
     Ok(Arc::new(service))

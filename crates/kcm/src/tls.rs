@@ -57,7 +57,11 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let acceptor = acceptor.clone();
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The client's address, for audit records (as axum's ConnectInfo gives it on plain HTTP).
+        let app = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(app);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {

@@ -16,9 +16,9 @@ struct AliasTarget {
 /// CreateAlias.
 pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.principal)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.caller.principal)?;
     ctx.service
-        .create_alias(&ctx.principal, &req.alias_name, &target)
+        .create_alias(ctx.caller, &req.alias_name, &target)
         .await?;
     empty()
 }
@@ -26,9 +26,9 @@ pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
 /// UpdateAlias.
 pub async fn update_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.principal)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.caller.principal)?;
     ctx.service
-        .update_alias(&ctx.principal, &req.alias_name, &target)
+        .update_alias(ctx.caller, &req.alias_name, &target)
         .await?;
     empty()
 }
@@ -43,7 +43,7 @@ struct DeleteAlias {
 pub async fn delete_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: DeleteAlias = parse(body)?;
     ctx.service
-        .delete_alias(&ctx.principal, &req.alias_name)
+        .delete_alias(ctx.caller, &req.alias_name)
         .await?;
     empty()
 }
@@ -82,13 +82,13 @@ pub async fn list_aliases(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
     let (aliases, next_marker) = ctx
         .service
         .list_aliases(
-            &ctx.principal,
+            ctx.caller,
             key.as_ref(),
             check_limit(req.limit, 100)?,
             req.marker.as_deref(),
         )
         .await?;
-    let account = &ctx.principal.account_id;
+    let account = &ctx.caller.principal.account_id;
     reply(&ListAliasesResponse {
         aliases: aliases
             .into_iter()

@@ -45,7 +45,7 @@ pub async fn encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let (key_id, blob) = ctx
         .service
         .encrypt(
-            &ctx.principal,
+            ctx.caller,
             &ctx.key(&req.key_id)?,
             &req.plaintext,
             &req.encryption_context,
@@ -85,7 +85,7 @@ pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let out = ctx
         .service
         .decrypt(
-            &ctx.principal,
+            ctx.caller,
             key.as_ref(),
             &req.ciphertext_blob,
             &req.encryption_context,
@@ -137,7 +137,7 @@ pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
     let out = ctx
         .service
         .re_encrypt(
-            &ctx.principal,
+            ctx.caller,
             &req.ciphertext_blob,
             &req.source_encryption_context,
             source.as_ref(),
@@ -195,20 +195,29 @@ struct GenerateDataKeyResponse {
 async fn generate(ctx: &Ctx<'_>, body: &[u8], with_plaintext: bool) -> Result<Vec<u8>, AwsError> {
     let req: GenerateDataKey = parse(body)?;
     let len = data_key_len(&req)?;
-    let key = ctx
-        .service
-        .generate_data_key(
-            &ctx.principal,
-            &ctx.key(&req.key_id)?,
-            len,
-            &req.encryption_context,
-        )
-        .await?;
-    reply(&GenerateDataKeyResponse {
-        ciphertext_blob: b64(&key.ciphertext),
-        plaintext: with_plaintext.then(|| SecretB64::new(key.plaintext.expose_secret())),
-        key_id: ctx.arn(key.key_id),
-    })
+    let key_ref = ctx.key(&req.key_id)?;
+    let context = &req.encryption_context;
+    if with_plaintext {
+        let key = ctx
+            .service
+            .generate_data_key(ctx.caller, &key_ref, len, context)
+            .await?;
+        reply(&GenerateDataKeyResponse {
+            ciphertext_blob: b64(&key.ciphertext),
+            plaintext: Some(SecretB64::new(key.plaintext.expose_secret())),
+            key_id: ctx.arn(key.key_id),
+        })
+    } else {
+        let (key_id, ciphertext) = ctx
+            .service
+            .generate_data_key_without_plaintext(ctx.caller, &key_ref, len, context)
+            .await?;
+        reply(&GenerateDataKeyResponse {
+            ciphertext_blob: b64(&ciphertext),
+            plaintext: None,
+            key_id: ctx.arn(key_id),
+        })
+    }
 }
 
 /// GenerateDataKey.
@@ -252,7 +261,7 @@ pub async fn generate_random(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsE
     let n = usize::try_from(n).map_err(|_| {
         AwsError::validation(format!("NumberOfBytes must be between 1 and 1024, got {n}"))
     })?;
-    let bytes = ctx.service.generate_random(&ctx.principal, n).await?;
+    let bytes = ctx.service.generate_random(ctx.caller, n).await?;
     reply(&GenerateRandomResponse {
         plaintext: SecretB64::new(bytes.expose_secret()),
     })

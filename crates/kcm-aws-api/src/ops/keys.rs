@@ -22,6 +22,11 @@ struct CreateKey {
     policy: Option<String>,
     #[serde(default)]
     multi_region: bool,
+    /// Accepted for compatibility: a tenant-admin can always replace a policy,
+    /// so kcm needs no lockout check to bypass.
+    #[serde(default)]
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: bool,
     custom_key_store_id: Option<String>,
 }
 
@@ -34,9 +39,6 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
             format!("{what} is not supported by this kcm release"),
         )
     };
-    if req.policy.is_some() {
-        return Err(unsupported("a key policy"));
-    }
     if req.multi_region {
         return Err(unsupported("a multi-Region key"));
     }
@@ -51,13 +53,14 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
     let info = ctx
         .service
         .create_key(
-            &ctx.principal,
+            ctx.caller,
             CreateKeyRequest {
                 description: req.description,
                 key_usage: req.key_usage,
                 key_spec: req.key_spec.or(req.customer_master_key_spec),
                 origin: req.origin,
                 tags: tags_to_map(req.tags)?,
+                policy: req.policy,
             },
         )
         .await?;
@@ -69,7 +72,7 @@ pub async fn describe_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
     let req: KeyIdRequest = parse(body)?;
     let info = ctx
         .service
-        .describe_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .describe_key(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     reply(&KeyMetadataResponse::new(ctx.region(), &info))
 }
@@ -103,7 +106,7 @@ pub async fn list_keys(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> 
     let page = ctx
         .service
         .list_keys(
-            &ctx.principal,
+            ctx.caller,
             check_limit(req.limit, 1000)?,
             req.marker.as_deref(),
         )
@@ -133,7 +136,7 @@ struct UpdateKeyDescription {
 pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: UpdateKeyDescription = parse(body)?;
     ctx.service
-        .update_key_description(&ctx.principal, &ctx.key(&req.key_id)?, req.description)
+        .update_key_description(ctx.caller, &ctx.key(&req.key_id)?, req.description)
         .await?;
     empty()
 }
@@ -142,7 +145,7 @@ pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8
 pub async fn enable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
     ctx.service
-        .enable_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .enable_key(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     empty()
 }
@@ -151,7 +154,7 @@ pub async fn enable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
 pub async fn disable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
     ctx.service
-        .disable_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .disable_key(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     empty()
 }
@@ -183,7 +186,7 @@ pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
     })?;
     let info = ctx
         .service
-        .schedule_key_deletion(&ctx.principal, &ctx.key(&req.key_id)?, Some(days_u32))
+        .schedule_key_deletion(ctx.caller, &ctx.key(&req.key_id)?, Some(days_u32))
         .await?;
     reply(&ScheduleKeyDeletionResponse {
         key_id: ctx.arn(info.record.id),
@@ -204,7 +207,7 @@ pub async fn cancel_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
     let req: KeyIdRequest = parse(body)?;
     let info = ctx
         .service
-        .cancel_key_deletion(&ctx.principal, &ctx.key(&req.key_id)?)
+        .cancel_key_deletion(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     reply(&KeyIdResponse {
         key_id: ctx.arn(info.record.id),

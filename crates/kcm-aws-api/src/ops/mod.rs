@@ -4,12 +4,13 @@
 pub mod aliases;
 pub mod crypto;
 pub mod keys;
+pub mod policies;
 pub mod rotation;
 pub mod tags;
 
 use std::collections::BTreeMap;
 
-use kcm_core::auth::Principal;
+use kcm_core::auth::Caller;
 use kcm_core::service::{KeyInfo, KeyRef, Service};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,8 +22,8 @@ use crate::ids;
 pub struct Ctx<'a> {
     /// The core.
     pub service: &'a Service,
-    /// Who signed the request.
-    pub principal: Principal,
+    /// Who signed the request (and what the core notes for its audit record).
+    pub caller: &'a Caller,
 }
 
 impl Ctx<'_> {
@@ -33,12 +34,12 @@ impl Ctx<'_> {
 
     /// Parses any key identifier.
     pub fn key(&self, input: &str) -> Result<KeyRef, AwsError> {
-        ids::parse_key_ref(input, self.region(), &self.principal)
+        ids::parse_key_ref(input, self.region(), &self.caller.principal)
     }
 
     /// The ARN of a key of the caller.
     pub fn arn(&self, id: kcm_core::model::KeyId) -> String {
-        ids::key_arn(self.region(), &self.principal.account_id, id)
+        ids::key_arn(self.region(), &self.caller.principal.account_id, id)
     }
 }
 

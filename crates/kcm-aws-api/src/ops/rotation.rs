@@ -28,7 +28,7 @@ pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
         })
         .transpose()?;
     ctx.service
-        .enable_key_rotation(&ctx.principal, &ctx.key(&req.key_id)?, period)
+        .enable_key_rotation(ctx.caller, &ctx.key(&req.key_id)?, period)
         .await?;
     empty()
 }
@@ -37,7 +37,7 @@ pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
 pub async fn disable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: KeyIdRequest = parse(body)?;
     ctx.service
-        .disable_key_rotation(&ctx.principal, &ctx.key(&req.key_id)?)
+        .disable_key_rotation(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     empty()
 }
@@ -58,7 +58,7 @@ pub async fn get_key_rotation_status(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u
     let req: KeyIdRequest = parse(body)?;
     let status = ctx
         .service
-        .key_rotation_status(&ctx.principal, &ctx.key(&req.key_id)?)
+        .key_rotation_status(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     reply(&RotationStatusResponse {
         key_rotation_enabled: status.enabled,
@@ -79,7 +79,7 @@ pub async fn rotate_key_on_demand(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>,
     let req: KeyIdRequest = parse(body)?;
     let id = ctx
         .service
-        .rotate_key_on_demand(&ctx.principal, &ctx.key(&req.key_id)?)
+        .rotate_key_on_demand(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     reply(&RotateResponse {
         key_id: id.to_string(),
@@ -117,7 +117,7 @@ pub async fn list_key_rotations(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
     let (rotations, next_marker) = ctx
         .service
         .list_key_rotations(
-            &ctx.principal,
+            ctx.caller,
             &ctx.key(&req.key_id)?,
             check_limit(req.limit, 1000)?,
             req.marker.as_deref(),

@@ -41,7 +41,7 @@ pub async fn tag_resource(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
     let req: TagResource = parse(body)?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
-        .tag_key(&ctx.principal, &key, tags_to_map(req.tags)?)
+        .tag_key(ctx.caller, &key, tags_to_map(req.tags)?)
         .await?;
     empty()
 }
@@ -58,7 +58,7 @@ pub async fn untag_resource(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsEr
     let req: UntagResource = parse(body)?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
-        .untag_key(&ctx.principal, &key, req.tag_keys)
+        .untag_key(ctx.caller, &key, req.tag_keys)
         .await?;
     empty()
 }
@@ -86,7 +86,7 @@ pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
     let limit = check_limit(req.limit, 50)?.unwrap_or(50) as usize;
     let info = ctx
         .service
-        .describe_key(&ctx.principal, &ctx.key(&req.key_id)?)
+        .describe_key(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
     let tags = &info.record.tags;
     if let Some(m) = &req.marker {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{now_ms, random_token, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, Op, OpSet, Principal, Target};
 use crate::crypto::{KeyLevel, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
@@ -15,6 +15,8 @@ const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// Meta key naming the service's credential root key.
 pub(crate) const CREDENTIAL_ROOT_META: &str = "credential_root_key_id";
+/// Meta key holding the credential key, wrapped by the credential root (hex).
+pub(crate) const CREDENTIAL_KEY_META: &str = "credential_key";
 
 /// An authenticated identity with the secret needed to check its signatures.
 pub struct Credential {
@@ -54,6 +56,8 @@ pub struct AccessKeyInfo {
     pub description: String,
     /// Whether it may be used.
     pub enabled: bool,
+    /// The only operations it may call, when limited.
+    pub operations: Option<Vec<String>>,
     /// Creation time.
     pub created_at: UnixMillis,
 }
@@ -63,7 +67,7 @@ pub struct AccessKeyInfo {
 pub struct NewAccessKey {
     /// The key's public details.
     pub info: AccessKeyInfo,
-    /// The secret access key; shown once, stored only sealed.
+    /// The secret access key; shown once, never stored (only a verifier is).
     pub secret: SecretString,
 }
 
@@ -89,7 +93,11 @@ impl Service {
             Some(t) => self.store.tenant(t).await?.ok_or_else(unknown)?.account_id,
             None => String::new(),
         };
-        let secret = self.unseal_secret(&record).await?;
+        let secret = self.recover_secret(&record).await?;
+        let operations = match &record.operations {
+            Some(names) => Some(OpSet::parse(names.iter().map(String::as_str))?),
+            None => None,
+        };
         let credential = Arc::new(Credential {
             principal: Principal {
                 access_key_id: record.id.clone(),
@@ -97,6 +105,7 @@ impl Service {
                 account_id,
                 role: record.role,
                 system_scope: record.system_id,
+                operations,
             },
             secret,
         });
@@ -131,63 +140,130 @@ impl Service {
             .ok_or_else(|| Error::internal("credential root key missing"))
     }
 
-    fn secret_binding<'a>(
-        record: &'a AccessKeyRecord,
-        tenant: &'a str,
-        root: &'a str,
-    ) -> WrapBinding<'a> {
-        WrapBinding {
-            level: KeyLevel::AccessKeySecret,
-            tenant,
-            id: &record.id,
-            version: 1,
-            parent_id: root,
-            parent_version: 1,
+    /// A new credential key wrapped by `root`, and the write that stores it; the
+    /// key also becomes this service's credential key. Used at first start, when
+    /// the root is committed together with it.
+    pub(crate) async fn new_credential_key(&self, root: &RootKeyRecord) -> Result<Write> {
+        let key = SecretBytes::random(crate::crypto::KEY_LEN);
+        let root_id = root.id.to_string();
+        let wrapped = self
+            .keystore(&root.keystore)?
+            .wrap(
+                &root.handle,
+                &key,
+                &credential_key_binding(&root_id).to_aad(),
+            )
+            .await?;
+        let _ = self.credential_key.set(key);
+        Ok(Write::PutMeta {
+            key: CREDENTIAL_KEY_META.into(),
+            value: hex::encode(wrapped),
+        })
+    }
+
+    /// The credential key, from which access key secrets are derived: unwrapped once
+    /// through the keystore. A store made before derived secrets gets one now.
+    async fn credential_key(&self) -> Result<&SecretBytes> {
+        self.credential_key
+            .get_or_try_init(|| async {
+                let root = self.credential_root().await?;
+                let root_id = root.id.to_string();
+                let aad = credential_key_binding(&root_id).to_aad();
+                let keystore = self.keystore(&root.keystore)?;
+                let wrapped = match self.store.meta(CREDENTIAL_KEY_META).await? {
+                    Some(hex_value) => hex_value,
+                    None => {
+                        let key = SecretBytes::random(crate::crypto::KEY_LEN);
+                        let wrapped = hex::encode(keystore.wrap(&root.handle, &key, &aad).await?);
+                        let insert = Write::InsertMeta {
+                            key: CREDENTIAL_KEY_META.into(),
+                            value: wrapped.clone(),
+                        };
+                        match self.store.commit(vec![insert]).await {
+                            Ok(()) => return Ok(key),
+                            // Another node made one first: use theirs.
+                            Err(crate::store::StoreError::Conflict(_)) => self
+                                .store
+                                .meta(CREDENTIAL_KEY_META)
+                                .await?
+                                .ok_or_else(|| Error::internal("credential key vanished"))?,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
+                let wrapped = hex::decode(wrapped)
+                    .map_err(|_| Error::internal("stored credential key is not hex"))?;
+                Ok(keystore.unwrap(&root.handle, &wrapped, &aad).await?)
+            })
+            .await
+    }
+
+    /// The secret of `record`: derived from the credential key (and checked against
+    /// the stored verifier), or for keys made before derived secrets, unsealed.
+    async fn recover_secret(&self, record: &AccessKeyRecord) -> Result<SecretBytes> {
+        match &record.secret {
+            StoredSecret::Derived { salt, verifier } => {
+                let secret = derive_secret(self.credential_key().await?, &record.id, salt);
+                let expected = secret_verifier(&record.id, secret.expose_secret().as_bytes());
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    expected.as_slice(),
+                    verifier.as_slice(),
+                )) {
+                    return Err(Error::internal(format!(
+                        "access key {}: the derived secret does not match its verifier (wrong credential key or altered record)",
+                        record.id
+                    )));
+                }
+                Ok(SecretBytes::copy_from(secret.expose_secret().as_bytes()))
+            }
+            StoredSecret::Sealed(sealed) => {
+                let root = self.credential_root().await?;
+                let tenant = record.tenant_id.map(|t| t.to_string()).unwrap_or_default();
+                let root_id = root.id.to_string();
+                let aad = WrapBinding {
+                    level: KeyLevel::AccessKeySecret,
+                    tenant: &tenant,
+                    id: &record.id,
+                    version: 1,
+                    parent_id: &root_id,
+                    parent_version: 1,
+                }
+                .to_aad();
+                Ok(self
+                    .keystore(&root.keystore)?
+                    .unwrap(&root.handle, sealed, &aad)
+                    .await?)
+            }
         }
     }
 
-    async fn unseal_secret(&self, record: &AccessKeyRecord) -> Result<SecretBytes> {
-        let root = self.credential_root().await?;
-        let tenant = record.tenant_id.map(|t| t.to_string()).unwrap_or_default();
-        let root_id = root.id.to_string();
-        let aad = Self::secret_binding(record, &tenant, &root_id).to_aad();
-        Ok(self
-            .keystore(&root.keystore)?
-            .unwrap(&root.handle, &record.sealed_secret, &aad)
-            .await?)
-    }
-
-    /// Builds a new access key record with a fresh secret sealed under `root`.
+    /// Builds a new access key record: its secret is derived from the credential
+    /// key and a fresh salt, and only the salt and a verifier are stored.
     pub(crate) async fn mint_access_key(
         &self,
-        root: &RootKeyRecord,
         tenant: Option<TenantId>,
         role: Role,
         system: Option<SystemId>,
+        operations: Option<OpSet>,
         description: String,
     ) -> Result<(AccessKeyRecord, SecretString)> {
-        let secret = SecretString::new(random_token(SECRET_ALPHABET, 40));
-        let mut record = AccessKeyRecord {
-            id: format!("KCM{}", random_token(ID_ALPHABET, 17)),
+        let id = format!("KCM{}", random_token(ID_ALPHABET, 17));
+        let mut salt = vec![0u8; 16];
+        crate::crypto::fill_random(&mut salt);
+        let secret = derive_secret(self.credential_key().await?, &id, &salt);
+        let verifier = secret_verifier(&id, secret.expose_secret().as_bytes());
+        let record = AccessKeyRecord {
+            id,
             tenant_id: tenant,
             role,
             system_id: system,
-            sealed_secret: Vec::new(),
+            secret: StoredSecret::Derived { salt, verifier },
+            operations: operations
+                .map(|set| set.iter().map(|op| op.as_str().to_string()).collect()),
             description,
             enabled: true,
             created_at: now_ms(),
         };
-        let tenant_str = tenant.map(|t| t.to_string()).unwrap_or_default();
-        let root_id = root.id.to_string();
-        let aad = Self::secret_binding(&record, &tenant_str, &root_id).to_aad();
-        record.sealed_secret = self
-            .keystore(&root.keystore)?
-            .wrap(
-                &root.handle,
-                &SecretBytes::copy_from(secret.expose_secret().as_bytes()),
-                &aad,
-            )
-            .await?;
         Ok((record, secret))
     }
 
@@ -203,20 +279,27 @@ impl Service {
             system,
             description: record.description.clone(),
             enabled: record.enabled,
+            operations: record.operations.clone(),
             created_at: record.created_at,
         })
     }
 
-    /// Creates an access key in the caller's tenant, optionally scoped to a system.
+    /// Creates an access key in the caller's tenant, optionally scoped to a system
+    /// and to a set of operations (by name: `Encrypt`, `Decrypt`, …).
     pub async fn create_access_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         role: Role,
         system: Option<&str>,
+        operations: Option<&[String]>,
         description: String,
     ) -> Result<NewAccessKey> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ManageTenant, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::CreateAccessKey,
+            Target::tenant(tenant),
+        )?;
         if role == Role::SystemAdmin {
             return Err(Error::invalid(
                 "role system-admin cannot be given to a tenant access key",
@@ -229,9 +312,20 @@ impl Service {
             Some(name) => Some(self.find_system(tenant, name).await?.id),
             None => None,
         };
-        let root = self.credential_root().await?;
+        let operations = match operations {
+            Some(names) => {
+                let set = OpSet::parse(names.iter().map(String::as_str))?;
+                if set.is_empty() {
+                    return Err(Error::invalid(
+                        "operations must name at least one operation (omit it for no limit)",
+                    ));
+                }
+                Some(set)
+            }
+            None => None,
+        };
         let (record, secret) = self
-            .mint_access_key(&root, Some(tenant), role, system_id, description)
+            .mint_access_key(Some(tenant), role, system_id, operations, description)
             .await?;
         self.store
             .commit(vec![Write::PutAccessKey(record.clone())])
@@ -243,21 +337,22 @@ impl Service {
     }
 
     /// Access keys of the caller's tenant (the operator sees the operator's keys).
-    pub async fn list_access_keys(&self, principal: &Principal) -> Result<Vec<AccessKeyInfo>> {
-        match principal.tenant_id {
-            Some(t) => authorize(principal, Action::ReadTenant, Target::tenant(t))?,
-            None => authorize(principal, Action::ManageTenants, Target::OPERATOR)?,
+    pub async fn list_access_keys(&self, caller: &Caller) -> Result<Vec<AccessKeyInfo>> {
+        match caller.principal.tenant_id {
+            Some(t) => authorize(&caller.principal, Op::ListAccessKeys, Target::tenant(t))?,
+            // The operator's own keys: judged as the operator's tenant management.
+            None => authorize(&caller.principal, Op::ListTenants, Target::OPERATOR)?,
         }
         let mut out = Vec::new();
-        for record in self.store.access_keys(principal.tenant_id).await? {
+        for record in self.store.access_keys(caller.principal.tenant_id).await? {
             out.push(self.access_key_info(&record).await?);
         }
         Ok(out)
     }
 
-    async fn own_access_key(&self, principal: &Principal, id: &str) -> Result<AccessKeyRecord> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ManageTenant, Target::tenant(tenant))?;
+    async fn own_access_key(&self, caller: &Caller, id: &str, op: Op) -> Result<AccessKeyRecord> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant))?;
         self.store
             .access_key(id)
             .await?
@@ -268,13 +363,18 @@ impl Service {
     /// Enables or disables an access key of the caller's tenant.
     pub async fn set_access_key_enabled(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         id: &str,
         enabled: bool,
     ) -> Result<AccessKeyInfo> {
         let _guard = self.writes.lock().await;
-        let mut record = self.own_access_key(principal, id).await?;
-        if !enabled && record.id == principal.access_key_id {
+        let op = if enabled {
+            Op::EnableAccessKey
+        } else {
+            Op::DisableAccessKey
+        };
+        let mut record = self.own_access_key(caller, id, op).await?;
+        if !enabled && record.id == caller.principal.access_key_id {
             return Err(Error::invalid(
                 "an access key cannot disable itself; use another tenant-admin key",
             ));
@@ -288,10 +388,10 @@ impl Service {
     }
 
     /// Deletes an access key of the caller's tenant.
-    pub async fn delete_access_key(&self, principal: &Principal, id: &str) -> Result<()> {
+    pub async fn delete_access_key(&self, caller: &Caller, id: &str) -> Result<()> {
         let _guard = self.writes.lock().await;
-        let record = self.own_access_key(principal, id).await?;
-        if record.id == principal.access_key_id {
+        let record = self.own_access_key(caller, id, Op::DeleteAccessKey).await?;
+        if record.id == caller.principal.access_key_id {
             return Err(Error::invalid(
                 "an access key cannot delete itself; use another tenant-admin key",
             ));
@@ -302,4 +402,47 @@ impl Service {
         self.credentials.remove(&record.id);
         Ok(())
     }
+}
+
+fn credential_key_binding(root_id: &str) -> WrapBinding<'_> {
+    WrapBinding {
+        level: KeyLevel::CredentialKey,
+        tenant: "",
+        id: "credential-key",
+        version: 1,
+        parent_id: root_id,
+        parent_version: 1,
+    }
+}
+
+/// The secret of access key `id`: HMAC-SHA256 of the id and salt under the
+/// credential key, as 40 characters of base64 (240 bits).
+fn derive_secret(credential_key: &SecretBytes, id: &str, salt: &[u8]) -> SecretString {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, credential_key.expose_secret());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(b"kcm-access-key-secret-v1\n");
+    ctx.update(id.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(salt);
+    let tag = ctx.sign();
+    let mut out = String::with_capacity(40);
+    // 30 bytes → 40 base64 characters; no padding.
+    for chunk in tag.as_ref()[..30].chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        for shift in [18, 12, 6, 0] {
+            out.push(SECRET_ALPHABET[((n >> shift) & 63) as usize] as char);
+        }
+    }
+    SecretString::new(out)
+}
+
+/// The one-way verifier stored for a secret: SHA-256 over a label, the id and it.
+fn secret_verifier(id: &str, secret: &[u8]) -> Vec<u8> {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(b"kcm-access-key-verifier-v1\n");
+    ctx.update(id.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(secret);
+    ctx.finish().as_ref().to_vec()
 }

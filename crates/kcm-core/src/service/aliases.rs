@@ -2,7 +2,7 @@
 
 use super::keys::{page_limit, require};
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
 use crate::model::*;
@@ -41,33 +41,29 @@ impl Service {
     /// The target of a new or updated alias: a live key of the caller's tenant, by id.
     async fn alias_target_record(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         target: &KeyRef,
+        op: Op,
     ) -> Result<ServiceKeyRecord> {
         if let KeyRef::Alias(_) = target {
             return Err(Error::invalid(
                 "an alias must point at a key id or key ARN, not another alias",
             ));
         }
-        let record = self
-            .fresh_record(principal, target, Action::ManageKeys)
-            .await?;
+        let record = self.fresh_record(caller, target, op).await?;
         require(&record, Operation::UpdateMetadata)?;
         Ok(record)
     }
 
     /// Creates `name` pointing at `target`.
-    pub async fn create_alias(
-        &self,
-        principal: &Principal,
-        name: &str,
-        target: &KeyRef,
-    ) -> Result<()> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ManageKeys, Target::tenant(tenant))?;
+    pub async fn create_alias(&self, caller: &Caller, name: &str, target: &KeyRef) -> Result<()> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, Op::CreateAlias, Target::tenant(tenant))?;
         validate_alias_name(name)?;
         let _guard = self.writes.lock().await;
-        let record = self.alias_target_record(principal, target).await?;
+        let record = self
+            .alias_target_record(caller, target, Op::CreateAlias)
+            .await?;
         let now = now_ms();
         let alias = AliasRecord {
             tenant_id: tenant,
@@ -90,9 +86,9 @@ impl Service {
         Ok(())
     }
 
-    async fn existing_alias(&self, principal: &Principal, name: &str) -> Result<AliasRecord> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ManageKeys, Target::tenant(tenant))?;
+    async fn existing_alias(&self, caller: &Caller, name: &str, op: Op) -> Result<AliasRecord> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant))?;
         validate_alias_name(name)?;
         let alias = self
             .store
@@ -100,21 +96,18 @@ impl Service {
             .await?
             .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
         // The caller must be allowed to manage the key it currently points at.
-        self.fresh_record(principal, &KeyRef::Id(alias.key_id), Action::ManageKeys)
+        self.fresh_record(caller, &KeyRef::Id(alias.key_id), op)
             .await?;
         Ok(alias)
     }
 
     /// Points an existing alias at another key.
-    pub async fn update_alias(
-        &self,
-        principal: &Principal,
-        name: &str,
-        target: &KeyRef,
-    ) -> Result<()> {
+    pub async fn update_alias(&self, caller: &Caller, name: &str, target: &KeyRef) -> Result<()> {
         let _guard = self.writes.lock().await;
-        let mut alias = self.existing_alias(principal, name).await?;
-        let record = self.alias_target_record(principal, target).await?;
+        let mut alias = self.existing_alias(caller, name, Op::UpdateAlias).await?;
+        let record = self
+            .alias_target_record(caller, target, Op::UpdateAlias)
+            .await?;
         alias.key_id = record.id;
         alias.updated_at = now_ms();
         let tenant = alias.tenant_id;
@@ -124,9 +117,9 @@ impl Service {
     }
 
     /// Deletes an alias (the key is untouched).
-    pub async fn delete_alias(&self, principal: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_alias(&self, caller: &Caller, name: &str) -> Result<()> {
         let _guard = self.writes.lock().await;
-        let alias = self.existing_alias(principal, name).await?;
+        let alias = self.existing_alias(caller, name, Op::DeleteAlias).await?;
         let tenant = alias.tenant_id;
         self.store
             .commit(vec![Write::DeleteAlias {
@@ -141,16 +134,16 @@ impl Service {
     /// Aliases of the caller's tenant, or of one key, paged by name.
     pub async fn list_aliases(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: Option<&KeyRef>,
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<(Vec<AliasRecord>, Option<String>)> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ReadKeys, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, Op::ListAliases, Target::tenant(tenant))?;
         let limit = page_limit(limit, 100, 50)?;
         let key_id = match key {
-            Some(k) => Some(self.fresh_record(principal, k, Action::ReadKeys).await?.id),
+            Some(k) => Some(self.fresh_record(caller, k, Op::ListAliases).await?.id),
             None => None,
         };
         let all = self.store.aliases(tenant, key_id).await?;

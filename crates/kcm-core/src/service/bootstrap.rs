@@ -44,19 +44,20 @@ impl Service {
                 .await?,
             origin: RootKeyOrigin::Generated,
             state: KeyState::Active,
-            description: "seals access key secrets".into(),
+            description: "wraps the credential key and the audit signing key".into(),
             created_at: now,
         };
+        let credential_key = self.new_credential_key(&credential_root).await?;
         let (operator, operator_secret) = self
             .mint_access_key(
-                &credential_root,
                 None,
                 Role::SystemAdmin,
+                None,
                 None,
                 "bootstrap system-admin key".into(),
             )
             .await?;
-        let (mut writes, tenant) = self.mint_tenant("default", &credential_root).await?;
+        let (mut writes, tenant) = self.mint_tenant("default").await?;
         let credentials = BootstrapCredentials {
             tenant_admin: (tenant.access_key.info.id.clone(), tenant.access_key.secret),
             system_admin: (operator.id.clone(), operator_secret),
@@ -66,6 +67,7 @@ impl Service {
         })?;
         writes.extend([
             Write::PutRootKey(credential_root),
+            credential_key,
             Write::PutAccessKey(operator),
             Write::PutMeta {
                 key: CREDENTIAL_ROOT_META.into(),

@@ -9,6 +9,7 @@ use crate::crypto::{self, KeyLevel, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{chain_allows, KeyState, Operation};
 use crate::model::*;
+use crate::policy::{KeyAccess, KeyPolicy};
 use crate::secret::SecretBytes;
 
 /// A system key version with its root's state and, when the chain allows, its material.
@@ -27,6 +28,8 @@ pub struct LoadedKey {
     pub(crate) system_key_state: KeyState,
     pub(crate) root_id: RootKeyId,
     pub(crate) root_state: KeyState,
+    /// The key's policy and grants, for authorisation.
+    pub(crate) access: KeyAccess,
     versions: HashMap<u32, SecretBytes>,
 }
 
@@ -149,7 +152,9 @@ impl Service {
         let active = self
             .load_system_key(&system, system.active_key_version)
             .await?;
+        let access = self.key_access(&record).await?;
         let mut key = LoadedKey {
+            access,
             system_key_state: active.state,
             root_id: active.root_id,
             root_state: active.root_state,
@@ -194,6 +199,24 @@ impl Service {
             key.versions.insert(version.version, material);
         }
         Ok(key)
+    }
+
+    /// A key's policy (parsed) and grants, as authorisation needs them.
+    pub(crate) async fn key_access(&self, record: &ServiceKeyRecord) -> Result<KeyAccess> {
+        let Some(document) = &record.policy else {
+            // Grants only matter when a policy restricts the key.
+            return Ok(KeyAccess::default());
+        };
+        let policy = KeyPolicy::parse(document).map_err(|e| {
+            Error::internal(format!(
+                "stored policy of key {} is invalid: {e}",
+                record.id
+            ))
+        })?;
+        Ok(KeyAccess {
+            policy: Some(policy),
+            grants: self.store.grants(record.id).await?,
+        })
     }
 
     pub(crate) async fn system_record(&self, id: SystemId) -> Result<SystemRecord> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
 use super::{KeyRef, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, KeyNote, Op, Target};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
@@ -60,12 +60,14 @@ fn invalid_ciphertext() -> Error {
 impl Service {
     fn encrypt_with(
         &self,
+        caller: &Caller,
         key: &LoadedKey,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<Vec<u8>> {
         key.check(Operation::Encrypt)?;
         let version = key.record.primary_version;
+        caller.note_key(note(key, Some(version)));
         let material = key.version(version).ok_or_else(|| {
             Error::internal(format!("primary version of {} not loaded", key.record.id))
         })?;
@@ -84,7 +86,7 @@ impl Service {
     /// Encrypts up to 4096 bytes under `key`'s primary version, binding `context`.
     pub async fn encrypt(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
@@ -95,8 +97,8 @@ impl Service {
                 plaintext.len()
             )));
         }
-        let loaded = self.resolve(principal, key, Action::UseKeys).await?;
-        let blob = self.encrypt_with(&loaded, plaintext, context)?;
+        let loaded = self.resolve(caller, key, Op::Encrypt).await?;
+        let blob = self.encrypt_with(caller, &loaded, plaintext, context)?;
         Ok((loaded.record.id, blob))
     }
 
@@ -104,9 +106,10 @@ impl Service {
     /// be that key.
     async fn key_for_ciphertext(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         blob: &[u8],
         expected: Option<&KeyRef>,
+        op: Op,
     ) -> Result<(std::sync::Arc<LoadedKey>, CiphertextHeader)> {
         if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
             return Err(Error::invalid(format!(
@@ -115,12 +118,12 @@ impl Service {
             )));
         }
         let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
-        let tenant = Self::own_tenant(principal)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
         if let Some(expected) = expected {
             let expected_id = self.key_id_of(tenant, expected).await?;
             if expected_id != header.key_id {
                 // Make sure the named key exists for the caller before saying "incorrect".
-                self.resolve(principal, expected, Action::UseKeys).await?;
+                self.resolve(caller, expected, op).await?;
                 return Err(Error::new(
                     ErrorKind::IncorrectKey,
                     format!("the ciphertext was not encrypted under key {expected}"),
@@ -136,7 +139,7 @@ impl Service {
         if record.tenant_id != tenant {
             return Err(Error::denied(format!(
                 "access key {} may not use the key this ciphertext was encrypted under",
-                principal.access_key_id
+                caller.principal.access_key_id
             )));
         }
         if record.state.is_destroyed() {
@@ -145,21 +148,24 @@ impl Service {
                 record.id
             )));
         }
+        caller.note_key(note(&loaded, Some(header.key_version)));
         authorize(
-            principal,
-            Action::UseKeys,
-            Target::system(tenant, record.system_id),
+            &caller.principal,
+            op,
+            Target::key(tenant, record.system_id, record.id, &loaded.access),
         )?;
         Ok((loaded, header))
     }
 
     fn decrypt_with(
         &self,
+        caller: &Caller,
         key: &LoadedKey,
         header: CiphertextHeader,
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes> {
+        caller.note_key(note(key, Some(header.key_version)));
         key.check(Operation::Decrypt)?;
         let material = key
             .version(header.key_version)
@@ -172,13 +178,15 @@ impl Service {
     /// read from the ciphertext; `key`, when given, must match it.
     pub async fn decrypt(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: Option<&KeyRef>,
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<Decrypted> {
-        let (loaded, header) = self.key_for_ciphertext(principal, blob, key).await?;
-        let plaintext = self.decrypt_with(&loaded, header, blob, context)?;
+        let (loaded, header) = self
+            .key_for_ciphertext(caller, blob, key, Op::Decrypt)
+            .await?;
+        let plaintext = self.decrypt_with(caller, &loaded, header, blob, context)?;
         Ok(Decrypted {
             key_id: loaded.record.id,
             plaintext,
@@ -189,20 +197,24 @@ impl Service {
     /// plaintext leaving the service.
     pub async fn re_encrypt(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         blob: &[u8],
         source_context: &BTreeMap<String, String>,
         source_key: Option<&KeyRef>,
         destination: &KeyRef,
         destination_context: &BTreeMap<String, String>,
     ) -> Result<ReEncrypted> {
-        let (source, header) = self.key_for_ciphertext(principal, blob, source_key).await?;
-        let target = self
-            .resolve(principal, destination, Action::UseKeys)
+        let (source, header) = self
+            .key_for_ciphertext(caller, blob, source_key, Op::ReEncrypt)
             .await?;
-        let plaintext = self.decrypt_with(&source, header, blob, source_context)?;
-        let ciphertext =
-            self.encrypt_with(&target, plaintext.expose_secret(), destination_context)?;
+        let target = self.resolve(caller, destination, Op::ReEncrypt).await?;
+        let plaintext = self.decrypt_with(caller, &source, header, blob, source_context)?;
+        let ciphertext = self.encrypt_with(
+            caller,
+            &target,
+            plaintext.expose_secret(),
+            destination_context,
+        )?;
         Ok(ReEncrypted {
             source_key_id: source.record.id,
             key_id: target.record.id,
@@ -214,19 +226,51 @@ impl Service {
     /// under `key`.
     pub async fn generate_data_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         len: usize,
         context: &BTreeMap<String, String>,
+    ) -> Result<DataKey> {
+        self.data_key(caller, key, len, context, Op::GenerateDataKey)
+            .await
+    }
+
+    /// A fresh data key of `len` bytes (1–1024), returned only encrypted under `key`.
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        len: usize,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(KeyId, Vec<u8>)> {
+        let data_key = self
+            .data_key(
+                caller,
+                key,
+                len,
+                context,
+                Op::GenerateDataKeyWithoutPlaintext,
+            )
+            .await?;
+        Ok((data_key.key_id, data_key.ciphertext))
+    }
+
+    async fn data_key(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        len: usize,
+        context: &BTreeMap<String, String>,
+        op: Op,
     ) -> Result<DataKey> {
         if !(1..=1024).contains(&len) {
             return Err(Error::invalid(format!(
                 "NumberOfBytes must be between 1 and 1024, got {len}"
             )));
         }
-        let loaded = self.resolve(principal, key, Action::UseKeys).await?;
+        let loaded = self.resolve(caller, key, op).await?;
         let plaintext = SecretBytes::random(len);
-        let ciphertext = self.encrypt_with(&loaded, plaintext.expose_secret(), context)?;
+        let ciphertext = self.encrypt_with(caller, &loaded, plaintext.expose_secret(), context)?;
         Ok(DataKey {
             key_id: loaded.record.id,
             plaintext,
@@ -235,14 +279,28 @@ impl Service {
     }
 
     /// `len` random bytes (1–1024).
-    pub async fn generate_random(&self, principal: &Principal, len: usize) -> Result<SecretBytes> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::GenerateRandom, Target::tenant(tenant))?;
+    pub async fn generate_random(&self, caller: &Caller, len: usize) -> Result<SecretBytes> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::GenerateRandom,
+            Target::tenant(tenant),
+        )?;
         if !(1..=1024).contains(&len) {
             return Err(Error::invalid(format!(
                 "NumberOfBytes must be between 1 and 1024, got {len}"
             )));
         }
         Ok(SecretBytes::random(len))
+    }
+}
+
+/// What the audit record says of a key used at `version`.
+fn note(key: &LoadedKey, version: Option<u32>) -> KeyNote {
+    KeyNote {
+        id: key.record.id,
+        version,
+        system: key.record.system_id,
+        compromised: key.record.state.is_compromised(),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Service;
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, Op, Target};
 use crate::error::Result;
 use crate::lifecycle::KeyState;
 use crate::model::*;
@@ -66,9 +66,13 @@ pub struct KeychainView {
 
 impl Service {
     /// The caller's keychain (a scoped access key sees only its system).
-    pub async fn keychain(&self, principal: &Principal) -> Result<KeychainView> {
-        let tenant_id = Self::own_tenant(principal)?;
-        authorize(principal, Action::ReadTenant, Target::tenant(tenant_id))?;
+    pub async fn keychain(&self, caller: &Caller) -> Result<KeychainView> {
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::ShowKeychain,
+            Target::tenant(tenant_id),
+        )?;
         let tenant = self
             .store
             .tenant(tenant_id)
@@ -109,7 +113,7 @@ impl Service {
                 systems: Vec::new(),
             })
             .collect();
-        for info in self.list_systems(principal).await? {
+        for info in self.list_systems(caller).await? {
             let system = &info.record;
             let service_keys = keys_by_system
                 .remove(&system.id)
@@ -135,7 +139,7 @@ impl Service {
                 root.systems.push(node);
             }
         }
-        if principal.system_scope.is_some() {
+        if caller.principal.system_scope.is_some() {
             // A scoped key sees only the chain above its own system.
             roots.retain(|r| !r.systems.is_empty());
         }

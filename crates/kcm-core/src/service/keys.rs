@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::chain::LoadedKey;
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{KeyState, Operation, Transition};
 use crate::model::*;
+use crate::policy::KeyPolicy;
 use crate::secret::SecretBytes;
 use crate::store::Write;
 
@@ -34,6 +35,8 @@ pub struct CreateKeyRequest {
     pub origin: Option<String>,
     /// Initial tags.
     pub tags: BTreeMap<String, String>,
+    /// Key policy document (see [`crate::policy`]); `None`: roles alone decide.
+    pub policy: Option<String>,
 }
 
 /// A key as shown to callers, with what a front door needs to build ARNs.
@@ -98,7 +101,7 @@ pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
 }
 
 impl Service {
-    pub(crate) fn own_tenant(principal: &Principal) -> Result<TenantId> {
+    pub(crate) fn own_tenant(principal: &crate::auth::Principal) -> Result<TenantId> {
         principal.tenant_id.ok_or_else(|| {
             Error::denied(format!(
                 "access key {} belongs to no tenant and cannot use or manage keys",
@@ -129,33 +132,43 @@ impl Service {
         }
     }
 
-    /// Resolves `key` for the hot path and authorises `action` on it. Keys of other
+    /// Resolves `key` for the hot path and authorises `op` on it. Keys of other
     /// tenants, and destroyed keys, are reported as not found.
     pub(crate) async fn resolve(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
-        action: Action,
+        op: Op,
     ) -> Result<Arc<LoadedKey>> {
-        let tenant = Self::own_tenant(principal)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
         let id = self.key_id_of(tenant, key).await?;
         let loaded = self.load_key(id).await?;
         let record = &loaded.record;
         if record.tenant_id != tenant || record.state.is_destroyed() {
             return Err(Error::not_found(format!("key {key} does not exist")));
         }
-        authorize(principal, action, Target::system(tenant, record.system_id))?;
+        caller.note_key(KeyNote {
+            id: record.id,
+            version: None,
+            system: record.system_id,
+            compromised: record.state.is_compromised(),
+        });
+        authorize(
+            &caller.principal,
+            op,
+            Target::key(tenant, record.system_id, record.id, &loaded.access),
+        )?;
         Ok(loaded)
     }
 
     /// Reads the current record of `key` from the store (for changes) and authorises.
     pub(crate) async fn fresh_record(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
-        action: Action,
+        op: Op,
     ) -> Result<ServiceKeyRecord> {
-        let tenant = Self::own_tenant(principal)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
         let id = self.key_id_of(tenant, key).await?;
         let record = self
             .store
@@ -163,7 +176,18 @@ impl Service {
             .await?
             .filter(|r| r.tenant_id == tenant && !r.state.is_destroyed())
             .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
-        authorize(principal, action, Target::system(tenant, record.system_id))?;
+        caller.note_key(KeyNote {
+            id: record.id,
+            version: None,
+            system: record.system_id,
+            compromised: record.state.is_compromised(),
+        });
+        let access = self.key_access(&record).await?;
+        authorize(
+            &caller.principal,
+            op,
+            Target::key(tenant, record.system_id, record.id, &access),
+        )?;
         Ok(record)
     }
 
@@ -171,38 +195,34 @@ impl Service {
     /// it, and drops the cached copy. Nothing is written if `change` fails.
     pub(crate) async fn change_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
-        action: Action,
+        op: Op,
         change: impl FnOnce(&mut ServiceKeyRecord) -> Result<()>,
     ) -> Result<KeyInfo> {
         let _guard = self.writes.lock().await;
-        let mut record = self.fresh_record(principal, key, action).await?;
+        let mut record = self.fresh_record(caller, key, op).await?;
         change(&mut record)?;
         self.store
             .commit(vec![Write::PutServiceKey(record.clone())])
             .await?;
         self.keys.remove(&record.id);
-        Ok(self.key_info(principal, record))
+        Ok(self.key_info(caller, record))
     }
 
-    pub(crate) fn key_info(&self, principal: &Principal, record: ServiceKeyRecord) -> KeyInfo {
+    pub(crate) fn key_info(&self, caller: &Caller, record: ServiceKeyRecord) -> KeyInfo {
         KeyInfo {
             record,
-            account_id: principal.account_id.clone(),
+            account_id: caller.principal.account_id.clone(),
         }
     }
 
     /// Creates a symmetric service key in the caller's system (its scope, or the
     /// tenant's `default` system).
-    pub async fn create_key(
-        &self,
-        principal: &Principal,
-        req: CreateKeyRequest,
-    ) -> Result<KeyInfo> {
-        let tenant_id = Self::own_tenant(principal)?;
+    pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
+        let tenant_id = Self::own_tenant(&caller.principal)?;
         // Authorise before looking anything up, so denied callers learn nothing.
-        authorize(principal, Action::ManageKeys, Target::tenant(tenant_id))?;
+        authorize(&caller.principal, Op::CreateKey, Target::tenant(tenant_id))?;
         let usage = req.key_usage.as_deref().unwrap_or(ENCRYPT_DECRYPT);
         let spec = req.key_spec.as_deref().unwrap_or(SYMMETRIC_DEFAULT);
         let origin = req.origin.as_deref().unwrap_or(ORIGIN_KCM);
@@ -227,6 +247,10 @@ impl Service {
             return Err(Error::invalid("description is longer than 8192 characters"));
         }
         validate_tags(&req.tags)?;
+        let policy = match req.policy {
+            Some(doc) => Some(KeyPolicy::parse(&doc)?.document),
+            None => None,
+        };
         if req.tags.len() > MAX_TAGS {
             return Err(Error::new(
                 ErrorKind::InvalidTag,
@@ -238,10 +262,13 @@ impl Service {
             .tenant(tenant_id)
             .await?
             .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
-        let system_id = principal.system_scope.unwrap_or(tenant.default_system_id);
+        let system_id = caller
+            .principal
+            .system_scope
+            .unwrap_or(tenant.default_system_id);
         authorize(
-            principal,
-            Action::ManageKeys,
+            &caller.principal,
+            Op::CreateKey,
             Target::system(tenant_id, system_id),
         )?;
         let system = self.system_record(system_id).await?;
@@ -263,6 +290,7 @@ impl Service {
             rotation: None,
             primary_version: 1,
             tags: req.tags,
+            policy,
         };
         let version = KeyVersionRecord {
             key_id: id,
@@ -278,25 +306,25 @@ impl Service {
                 Write::PutKeyVersion(version),
             ])
             .await?;
-        Ok(self.key_info(principal, record))
+        Ok(self.key_info(caller, record))
     }
 
     /// Metadata of a key.
-    pub async fn describe_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
-        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
-        Ok(self.key_info(principal, record))
+    pub async fn describe_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        let record = self.fresh_record(caller, key, Op::DescribeKey).await?;
+        Ok(self.key_info(caller, record))
     }
 
     /// A page of the caller's keys (a scoped access key sees only its system's keys).
     /// `limit` is 1–1000; `marker` is the `next_marker` of the previous page.
     pub async fn list_keys(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<KeyPage> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ReadKeys, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, Op::ListKeys, Target::tenant(tenant))?;
         let limit = page_limit(limit, 1000, 100)?;
         let mut after = match marker {
             None => None,
@@ -314,7 +342,10 @@ impl Service {
             for record in batch {
                 after = Some(record.id);
                 let visible = !record.state.is_destroyed()
-                    && principal.system_scope.is_none_or(|s| s == record.system_id);
+                    && caller
+                        .principal
+                        .system_scope
+                        .is_none_or(|s| s == record.system_id);
                 if visible {
                     if keys.len() == limit {
                         // One more visible key exists: this page is truncated.
@@ -339,14 +370,14 @@ impl Service {
     /// Changes a key's description.
     pub async fn update_key_description(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         description: String,
     ) -> Result<KeyInfo> {
         if description.chars().count() > 8192 {
             return Err(Error::invalid("description is longer than 8192 characters"));
         }
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+        self.change_key(caller, key, Op::UpdateKeyDescription, |r| {
             require(r, Operation::UpdateMetadata)?;
             r.description = description;
             Ok(())
@@ -355,24 +386,25 @@ impl Service {
     }
 
     /// Enables a disabled key.
-    pub async fn enable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
-        self.transition_key(principal, key, Transition::Enable)
+    pub async fn enable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        self.transition_key(caller, key, Transition::Enable, Op::EnableKey)
             .await
     }
 
     /// Disables a key: every operation is refused until it is enabled again.
-    pub async fn disable_key(&self, principal: &Principal, key: &KeyRef) -> Result<KeyInfo> {
-        self.transition_key(principal, key, Transition::Disable)
+    pub async fn disable_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        self.transition_key(caller, key, Transition::Disable, Op::DisableKey)
             .await
     }
 
     async fn transition_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         transition: Transition,
+        op: Op,
     ) -> Result<KeyInfo> {
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+        self.change_key(caller, key, op, |r| {
             r.state = r
                 .state
                 .transition(transition)
@@ -385,7 +417,7 @@ impl Service {
     /// Schedules deletion after `days` (7–30, default 30) configured days.
     pub async fn schedule_key_deletion(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         days: Option<u32>,
     ) -> Result<KeyInfo> {
@@ -397,7 +429,7 @@ impl Service {
         }
         let when = now_ms() + self.config.days_ms(days);
         let info = self
-            .change_key(principal, key, Action::ManageKeys, |r| {
+            .change_key(caller, key, Op::ScheduleKeyDeletion, |r| {
                 r.state =
                     r.state
                         .transition(Transition::ScheduleDeletion)
@@ -416,12 +448,8 @@ impl Service {
     }
 
     /// Cancels a scheduled deletion; the key becomes disabled, as in AWS KMS.
-    pub async fn cancel_key_deletion(
-        &self,
-        principal: &Principal,
-        key: &KeyRef,
-    ) -> Result<KeyInfo> {
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+    pub async fn cancel_key_deletion(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        self.change_key(caller, key, Op::CancelKeyDeletion, |r| {
             r.state = r
                 .state
                 .transition(Transition::CancelDeletion)
@@ -440,12 +468,12 @@ impl Service {
     /// Adds or replaces tags.
     pub async fn tag_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         tags: BTreeMap<String, String>,
     ) -> Result<()> {
         validate_tags(&tags)?;
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+        self.change_key(caller, key, Op::TagResource, |r| {
             require(r, Operation::UpdateMetadata)?;
             r.tags.extend(tags);
             if r.tags.len() > MAX_TAGS {
@@ -463,11 +491,11 @@ impl Service {
     /// Removes tags by key (absent keys are ignored, as in AWS).
     pub async fn untag_key(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         tag_keys: Vec<String>,
     ) -> Result<()> {
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+        self.change_key(caller, key, Op::UntagResource, |r| {
             require(r, Operation::UpdateMetadata)?;
             for k in &tag_keys {
                 r.tags.remove(k);

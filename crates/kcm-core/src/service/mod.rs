@@ -10,11 +10,13 @@
 
 mod access_keys;
 mod aliases;
+mod audit;
 mod bootstrap;
 mod chain;
 mod crypto_ops;
 mod keychain;
 mod keys;
+mod policies;
 mod rotation;
 mod scheduler;
 mod systems;
@@ -25,11 +27,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey};
+pub use audit::MAX_AUDIT_PAGE;
 pub use bootstrap::BootstrapCredentials;
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
 pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
+pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use rotation::{RotationInfo, RotationStatus};
 pub use systems::{SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
@@ -68,6 +72,9 @@ pub struct Service {
     system_keys: TtlMap<(SystemId, u32), chain::LoadedSystemKey>,
     aliases: TtlMap<(TenantId, String), KeyId>,
     credentials: TtlMap<String, Credential>,
+    credential_key: tokio::sync::OnceCell<crate::secret::SecretBytes>,
+    audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
+    audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
 }
 
@@ -102,6 +109,9 @@ impl Service {
             system_keys: TtlMap::new(bound),
             aliases: TtlMap::new(bound),
             credentials: TtlMap::new(bound),
+            credential_key: tokio::sync::OnceCell::new(),
+            audit_writer: std::sync::OnceLock::new(),
+            audit_signer: tokio::sync::OnceCell::new(),
             config,
             writes: tokio::sync::Mutex::new(()),
         })

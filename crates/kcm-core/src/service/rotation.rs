@@ -5,7 +5,7 @@
 
 use super::keys::{page_limit, require};
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{Action, Principal};
+use crate::auth::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
 use crate::model::*;
@@ -48,7 +48,7 @@ impl Service {
     /// Turns on automatic rotation every `period_days` (90–2560, default 365).
     pub async fn enable_key_rotation(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         period_days: Option<u32>,
     ) -> Result<()> {
@@ -59,7 +59,7 @@ impl Service {
             )));
         }
         let next = now_ms() + self.config.days_ms(period);
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+        self.change_key(caller, key, Op::EnableKeyRotation, |r| {
             require(r, Operation::Rotate)?;
             r.rotation = Some(RotationSchedule {
                 period_days: period,
@@ -72,8 +72,8 @@ impl Service {
     }
 
     /// Turns off automatic rotation.
-    pub async fn disable_key_rotation(&self, principal: &Principal, key: &KeyRef) -> Result<()> {
-        self.change_key(principal, key, Action::ManageKeys, |r| {
+    pub async fn disable_key_rotation(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
+        self.change_key(caller, key, Op::DisableKeyRotation, |r| {
             require(r, Operation::Rotate)?;
             r.rotation = None;
             Ok(())
@@ -85,10 +85,12 @@ impl Service {
     /// Automatic rotation settings.
     pub async fn key_rotation_status(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
     ) -> Result<RotationStatus> {
-        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
+        let record = self
+            .fresh_record(caller, key, Op::GetKeyRotationStatus)
+            .await?;
         Ok(RotationStatus {
             key_id: record.id,
             enabled: record.rotation.is_some(),
@@ -98,10 +100,10 @@ impl Service {
     }
 
     /// Rotates now: a new primary version; the automatic schedule is unchanged.
-    pub async fn rotate_key_on_demand(&self, principal: &Principal, key: &KeyRef) -> Result<KeyId> {
+    pub async fn rotate_key_on_demand(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId> {
         let _guard = self.writes.lock().await;
         let record = self
-            .fresh_record(principal, key, Action::ManageKeys)
+            .fresh_record(caller, key, Op::RotateKeyOnDemand)
             .await?;
         let id = record.id;
         let on_demand = self
@@ -162,12 +164,12 @@ impl Service {
     /// Completed rotations of a key, oldest first, paged by version.
     pub async fn list_key_rotations(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         key: &KeyRef,
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<(Vec<RotationInfo>, Option<String>)> {
-        let record = self.fresh_record(principal, key, Action::ReadKeys).await?;
+        let record = self.fresh_record(caller, key, Op::ListKeyRotations).await?;
         let limit = page_limit(limit, 1000, 100)?;
         let after: u32 = match marker {
             None => 0,

@@ -1,5 +1,5 @@
-//! Background work the server does by itself: ending deletion waiting periods and
-//! automatic rotation.
+//! Background work the server does by itself: ending deletion waiting periods,
+//! automatic rotation, and signing audit checkpoints.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,7 @@ impl Service {
                 .commit(vec![
                     Write::DeleteKeyVersions(id),
                     Write::DeleteAliasesOf(id),
+                    Write::DeleteGrantsOf(id),
                     Write::PutServiceKey(record),
                 ])
                 .await?;
@@ -64,7 +65,9 @@ impl Service {
         Ok(changed)
     }
 
-    /// Runs [`Service::run_due_work`] every `interval` until `shutdown` turns true.
+    /// Runs [`Service::run_due_work`] every `interval`, and writes audit checkpoints
+    /// every `audit_checkpoint_interval` (and once more at shutdown), until
+    /// `shutdown` turns true.
     pub fn spawn_background(
         self: &Arc<Self>,
         interval: Duration,
@@ -74,6 +77,8 @@ impl Service {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut checkpoints = tokio::time::interval(service.config.audit_checkpoint_interval);
+            checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
@@ -81,12 +86,22 @@ impl Service {
                             tracing::warn!(error = %e, "background work failed; will retry");
                         }
                     }
+                    _ = checkpoints.tick() => service.checkpoint_audit_chains().await,
                     _ = shutdown.changed() => break,
                 }
                 if *shutdown.borrow() {
                     break;
                 }
             }
+            service.checkpoint_audit_chains().await;
         })
+    }
+
+    async fn checkpoint_audit_chains(&self) {
+        match self.write_audit_checkpoints().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(chains = n, "signed audit checkpoints"),
+            Err(e) => tracing::warn!(error = %e, "audit checkpoint failed; will retry"),
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::chain::system_key_binding;
 use super::{now_ms, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, Op, Target};
 use crate::error::{Error, Result};
 use crate::lifecycle::{KeyState, Operation};
 use crate::model::*;
@@ -149,13 +149,17 @@ impl Service {
     /// Registers a system in the caller's tenant, linked to the tenant's default root key.
     pub async fn create_system(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         name: &str,
         kind: &str,
         description: &str,
     ) -> Result<SystemInfo> {
-        let tenant_id = Self::own_tenant(principal)?;
-        authorize(principal, Action::ManageTenant, Target::tenant(tenant_id))?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::CreateSystem,
+            Target::tenant(tenant_id),
+        )?;
         validate_name("system", name)?;
         if kind.len() > 64 || description.len() > 256 {
             return Err(Error::invalid(
@@ -192,12 +196,12 @@ impl Service {
     }
 
     /// Systems of the caller's tenant (a scoped key sees only its own system).
-    pub async fn list_systems(&self, principal: &Principal) -> Result<Vec<SystemInfo>> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ReadTenant, Target::tenant(tenant))?;
+    pub async fn list_systems(&self, caller: &Caller) -> Result<Vec<SystemInfo>> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, Op::ListSystems, Target::tenant(tenant))?;
         let mut out = Vec::new();
         for record in self.store.systems(tenant).await? {
-            if principal.system_scope.is_none_or(|s| s == record.id) {
+            if caller.principal.system_scope.is_none_or(|s| s == record.id) {
                 out.push(self.system_info(record).await?);
             }
         }
@@ -205,13 +209,17 @@ impl Service {
     }
 
     /// One system of the caller's tenant, by id or name.
-    pub async fn get_system(&self, principal: &Principal, name_or_id: &str) -> Result<SystemInfo> {
-        let tenant = Self::own_tenant(principal)?;
-        authorize(principal, Action::ReadTenant, Target::tenant(tenant))?;
+    pub async fn get_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::DescribeSystem,
+            Target::tenant(tenant),
+        )?;
         let record = self.find_system(tenant, name_or_id).await?;
         authorize(
-            principal,
-            Action::ReadTenant,
+            &caller.principal,
+            Op::DescribeSystem,
             Target::system(tenant, record.id),
         )?;
         self.system_info(record).await

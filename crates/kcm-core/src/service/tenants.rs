@@ -4,7 +4,7 @@
 use super::access_keys::NewAccessKey;
 use super::systems::validate_name;
 use super::{now_ms, Service};
-use crate::auth::{authorize, Action, Principal, Target};
+use crate::auth::{authorize, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::KeyState;
 use crate::model::*;
@@ -24,12 +24,8 @@ pub struct NewTenant {
 
 impl Service {
     /// The writes that create a tenant with its root key, default system and first
-    /// tenant-admin key, sealing the key's secret under `credential_root`.
-    pub(crate) async fn mint_tenant(
-        &self,
-        name: &str,
-        credential_root: &RootKeyRecord,
-    ) -> Result<(Vec<Write>, NewTenant)> {
+    /// tenant-admin key.
+    pub(crate) async fn mint_tenant(&self, name: &str) -> Result<(Vec<Write>, NewTenant)> {
         validate_name("tenant", name)?;
         let now = now_ms();
         let tenant_id = TenantId::new_random();
@@ -69,9 +65,9 @@ impl Service {
         };
         let (key, secret) = self
             .mint_access_key(
-                credential_root,
                 Some(tenant_id),
                 Role::TenantAdmin,
+                None,
                 None,
                 format!("first tenant-admin key of {name}"),
             )
@@ -90,6 +86,7 @@ impl Service {
             system: None,
             description: key.description,
             enabled: true,
+            operations: None,
             created_at: key.created_at,
         };
         Ok((
@@ -102,8 +99,8 @@ impl Service {
     }
 
     /// Creates a tenant (system-admin only).
-    pub async fn create_tenant(&self, principal: &Principal, name: &str) -> Result<NewTenant> {
-        authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+    pub async fn create_tenant(&self, caller: &Caller, name: &str) -> Result<NewTenant> {
+        authorize(&caller.principal, Op::CreateTenant, Target::OPERATOR)?;
         let _guard = self.writes.lock().await;
         if self.store.tenant_by_name(name).await?.is_some() {
             return Err(Error::new(
@@ -111,8 +108,7 @@ impl Service {
                 format!("a tenant named {name} already exists"),
             ));
         }
-        let root = self.credential_root().await?;
-        let (writes, new) = self.mint_tenant(name, &root).await?;
+        let (writes, new) = self.mint_tenant(name).await?;
         self.store.commit(writes).await.map_err(|e| match e {
             StoreError::Conflict(_) => Error::new(
                 ErrorKind::AlreadyExists,
@@ -124,31 +120,31 @@ impl Service {
     }
 
     /// Every tenant (system-admin only).
-    pub async fn list_tenants(&self, principal: &Principal) -> Result<Vec<TenantRecord>> {
-        authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+    pub async fn list_tenants(&self, caller: &Caller) -> Result<Vec<TenantRecord>> {
+        authorize(&caller.principal, Op::ListTenants, Target::OPERATOR)?;
         Ok(self.store.tenants().await?)
     }
 
     /// One tenant by id or name: the operator sees any; a tenant principal only its own.
-    pub async fn get_tenant(
-        &self,
-        principal: &Principal,
-        name_or_id: &str,
-    ) -> Result<TenantRecord> {
+    pub async fn get_tenant(&self, caller: &Caller, name_or_id: &str) -> Result<TenantRecord> {
         let found = match TenantId::parse(name_or_id) {
             Some(id) => self.store.tenant(id).await?,
             None => self.store.tenant_by_name(name_or_id).await?,
         };
         let not_found = || Error::not_found(format!("tenant {name_or_id} does not exist"));
         let tenant = found.ok_or_else(not_found)?;
-        if principal.tenant_id.is_some() {
+        if caller.principal.tenant_id.is_some() {
             // Other tenants are invisible; the caller's own tenant needs ReadTenant.
-            if principal.tenant_id != Some(tenant.id) {
+            if caller.principal.tenant_id != Some(tenant.id) {
                 return Err(not_found());
             }
-            authorize(principal, Action::ReadTenant, Target::tenant(tenant.id))?;
+            authorize(
+                &caller.principal,
+                Op::DescribeTenant,
+                Target::tenant(tenant.id),
+            )?;
         } else {
-            authorize(principal, Action::ManageTenants, Target::OPERATOR)?;
+            authorize(&caller.principal, Op::ListTenants, Target::OPERATOR)?;
         }
         Ok(tenant)
     }

@@ -331,6 +331,10 @@ enum AccessKeyCommand {
         /// Restrict the key to one system (name or id).
         #[arg(long)]
         system: Option<String>,
+        /// Restrict the key to these operations (comma-separated API names, e.g.
+        /// Encrypt,Decrypt,GenerateDataKey). Its role still bounds what it may do.
+        #[arg(long, value_delimiter = ',')]
+        operations: Option<Vec<String>>,
         /// Description.
         #[arg(long)]
         description: Option<String>,
@@ -363,12 +367,13 @@ impl AccessKeyArgs {
             AccessKeyCommand::Create {
                 role,
                 system,
+                operations,
                 description,
             } => {
                 let out = c
                     .post(
                         "/v1/access-keys",
-                        json!({"role": role, "system": system, "description": description}),
+                        json!({"role": role, "system": system, "operations": operations, "description": description}),
                     )
                     .await?;
                 output::object(f, &out);

@@ -1,5 +1,6 @@
 //! The command line: `kcm serve` and the client commands.
 
+mod audit;
 mod bench;
 mod client;
 mod envelope;
@@ -71,6 +72,8 @@ enum Command {
     System(manage::SystemArgs),
     /// Your tenant's keychain.
     Keychain(manage::KeychainArgs),
+    /// The tamper-evident audit log: export it, verify it.
+    Audit(audit::AuditArgs),
     /// Encrypt a file or stdin with a fresh data key (envelope encryption, streamed).
     Encrypt(envelope::EncryptArgs),
     /// Decrypt a file or stdin made by `kcm encrypt`.
@@ -139,6 +142,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::AccessKey(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::System(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Keychain(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Audit(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Bench(a) => runtime()?.block_on(a.run(&cli.client)),

@@ -1,0 +1,236 @@
+//! The audit log as the service sees it: appending a request's record, signing
+//! checkpoints, and reading chains back (tenant-admins and auditors their tenant's,
+//! the operator the operator's).
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+
+use super::{now_ms, Service};
+use crate::audit::writer::AuditWriter;
+use crate::audit::{checkpoint_message, AuditEvent};
+use crate::auth::{authorize, Caller, Op, Target};
+use crate::crypto::{KeyLevel, WrapBinding};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::secret::SecretBytes;
+use crate::store::Write;
+
+/// Meta key holding the audit signing key, wrapped by the credential root (hex).
+const SIGNING_KEY_META: &str = "audit_signing_key";
+/// Meta key holding the audit signing key's public half (hex, raw Ed25519).
+const PUBLIC_KEY_META: &str = "audit_signing_public_key";
+/// Most records or checkpoints one read returns.
+pub const MAX_AUDIT_PAGE: usize = 1000;
+
+/// The audit signing key, unwrapped.
+pub(crate) struct AuditSigner {
+    key: Ed25519KeyPair,
+}
+
+impl Service {
+    fn audit_writer(&self) -> &AuditWriter {
+        self.audit_writer
+            .get_or_init(|| AuditWriter::start(std::sync::Arc::clone(&self.store)))
+    }
+
+    /// Appends the record of one request and returns once it is durable. A front
+    /// door calls this exactly once per request, before it sends the response; if
+    /// it fails, the response must be an error (nothing unaudited goes out).
+    pub async fn record_audit(&self, event: AuditEvent<'_>) -> Result<()> {
+        if !self.config.audit {
+            return Ok(());
+        }
+        let (tenant, principal, role) = match event.caller {
+            Some(c) => (
+                c.principal.tenant_id,
+                c.principal.access_key_id.clone(),
+                Some(c.principal.role),
+            ),
+            None => (
+                None,
+                event.claimed_access_key.unwrap_or("-").to_string(),
+                None,
+            ),
+        };
+        let noted = event.caller.map(Caller::noted_keys).unwrap_or_default();
+        let record = AuditRecord {
+            seq: 0,
+            time: now_ms(),
+            tenant,
+            principal,
+            role,
+            front_door: event.front_door.to_string(),
+            operation: event.operation.to_string(),
+            system: noted.first().map(|n| n.system),
+            keys: noted
+                .iter()
+                .map(|n| AuditKey {
+                    id: n.id,
+                    version: n.version,
+                    compromised: n.compromised,
+                })
+                .collect(),
+            outcome: event.outcome,
+            error: event.error.map(str::to_string),
+            request_id: event.request_id.to_string(),
+            source: event.source,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.audit_writer().append(record).await
+    }
+
+    /// The chain a caller may read: its tenant's, or the operator's.
+    fn audit_chain_of(caller: &Caller, op: Op) -> Result<AuditChain> {
+        let target = match caller.principal.tenant_id {
+            Some(t) => Target::tenant(t),
+            None => Target::OPERATOR,
+        };
+        authorize(&caller.principal, op, target)?;
+        Ok(caller.principal.tenant_id)
+    }
+
+    /// Records of the caller's chain matching `query` (its `tenant` is ignored: a
+    /// caller reads its own chain). `limit` is capped at [`MAX_AUDIT_PAGE`].
+    pub async fn list_audit_records(
+        &self,
+        caller: &Caller,
+        mut query: AuditQuery,
+    ) -> Result<Vec<AuditRecord>> {
+        query.tenant = Self::audit_chain_of(caller, Op::ListAuditRecords)?;
+        if query.limit == 0 || query.limit > MAX_AUDIT_PAGE {
+            return Err(Error::invalid(format!(
+                "limit must be between 1 and {MAX_AUDIT_PAGE}, got {}",
+                query.limit
+            )));
+        }
+        Ok(self.store.audit_records(&query).await?)
+    }
+
+    /// Checkpoints of the caller's chain after `after_seq`.
+    pub async fn list_audit_checkpoints(
+        &self,
+        caller: &Caller,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditCheckpoint>> {
+        let chain = Self::audit_chain_of(caller, Op::ListAuditCheckpoints)?;
+        if limit == 0 || limit > MAX_AUDIT_PAGE {
+            return Err(Error::invalid(format!(
+                "limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}"
+            )));
+        }
+        Ok(self
+            .store
+            .audit_checkpoints(chain, after_seq, limit)
+            .await?)
+    }
+
+    /// The public half of the audit signing key (raw Ed25519, 32 bytes), creating
+    /// the key if this server has none yet.
+    pub async fn audit_signing_public_key(&self, caller: &Caller) -> Result<Vec<u8>> {
+        Self::audit_chain_of(caller, Op::GetAuditSigningKey)?;
+        let signer = self.audit_signer().await?;
+        Ok(signer.key.public_key().as_ref().to_vec())
+    }
+
+    /// Signs a checkpoint for every chain that grew since its last one. Returns how
+    /// many it wrote.
+    pub async fn write_audit_checkpoints(&self) -> Result<usize> {
+        if !self.config.audit {
+            return Ok(0);
+        }
+        let signer = self.audit_signer().await?;
+        let mut written = 0;
+        for (chain, last_seq) in self.store.audit_chains().await? {
+            let covered = self
+                .store
+                .last_audit_checkpoint(chain)
+                .await?
+                .map_or(0, |c| c.seq);
+            if covered >= last_seq {
+                continue;
+            }
+            let Some(record) = self
+                .store
+                .audit_records(&AuditQuery {
+                    tenant: chain,
+                    after_seq: last_seq - 1,
+                    limit: 1,
+                    ..AuditQuery::default()
+                })
+                .await?
+                .pop()
+            else {
+                continue;
+            };
+            let time = now_ms();
+            let message = checkpoint_message(chain, record.seq, &record.hash, time);
+            let checkpoint = AuditCheckpoint {
+                tenant: chain,
+                seq: record.seq,
+                hash: record.hash,
+                time,
+                signature: hex::encode(signer.key.sign(&message).as_ref()),
+            };
+            self.store
+                .commit(vec![Write::PutAuditCheckpoint(checkpoint)])
+                .await?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// The audit signing key: unwrapped once from the store, or created (inside the
+    /// write lock, so two callers cannot both create one).
+    async fn audit_signer(&self) -> Result<&AuditSigner> {
+        self.audit_signer
+            .get_or_try_init(|| async {
+                let _guard = self.writes.lock().await;
+                let root = self.credential_root().await?;
+                let root_id = root.id.to_string();
+                let aad = signing_key_binding(&root_id).to_aad();
+                let keystore = self.keystore(&root.keystore)?;
+                if let Some(wrapped) = self.store.meta(SIGNING_KEY_META).await? {
+                    let wrapped = hex::decode(wrapped)
+                        .map_err(|_| Error::internal("stored audit signing key is not hex"))?;
+                    let pkcs8 = keystore.unwrap(&root.handle, &wrapped, &aad).await?;
+                    let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose_secret())
+                        .map_err(|_| Error::internal("stored audit signing key is invalid"))?;
+                    return Ok(AuditSigner { key });
+                }
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| Error::internal("could not generate the audit signing key"))?;
+                let pkcs8 = SecretBytes::copy_from(pkcs8.as_ref());
+                let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose_secret())
+                    .map_err(|_| Error::internal("generated audit signing key is invalid"))?;
+                let wrapped = keystore.wrap(&root.handle, &pkcs8, &aad).await?;
+                self.store
+                    .commit(vec![
+                        Write::PutMeta {
+                            key: SIGNING_KEY_META.into(),
+                            value: hex::encode(wrapped),
+                        },
+                        Write::PutMeta {
+                            key: PUBLIC_KEY_META.into(),
+                            value: hex::encode(key.public_key().as_ref()),
+                        },
+                    ])
+                    .await?;
+                tracing::info!("created the audit signing key");
+                Ok(AuditSigner { key })
+            })
+            .await
+    }
+}
+
+fn signing_key_binding(root_id: &str) -> WrapBinding<'_> {
+    WrapBinding {
+        level: KeyLevel::AuditSigningKey,
+        tenant: "",
+        id: "audit-signing-key",
+        version: 1,
+        parent_id: root_id,
+        parent_version: 1,
+    }
+}

@@ -1,0 +1,347 @@
+//! Key policies and grants (see [`crate::policy`] for what they mean): reading and
+//! replacing a key's policy, and creating, listing, retiring and revoking grants.
+
+use super::{now_ms, KeyRef, Service};
+use crate::auth::{authorize, Caller, Op, OpSet, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::Operation;
+use crate::model::*;
+use crate::policy::{GrantRecord, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME};
+use crate::store::Write;
+
+/// Prefix of the grant tokens this server issues.
+const GRANT_TOKEN_PREFIX: &str = "kcm-grant-token-v1.";
+
+/// Parameters of [`Service::create_grant`].
+#[derive(Clone, Debug, Default)]
+pub struct CreateGrantRequest {
+    /// Access key id the grant admits.
+    pub grantee: String,
+    /// Operations (names) it admits.
+    pub operations: Vec<String>,
+    /// Access key id that may retire it.
+    pub retiring_principal: Option<String>,
+    /// Optional name; creating the same named grant again returns the existing one.
+    pub name: Option<String>,
+}
+
+/// A grant as created: its id and the token naming it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGrant {
+    /// Grant id.
+    pub id: String,
+    /// Grant token (usable with RetireGrant).
+    pub token: String,
+}
+
+/// A page of grants.
+#[derive(Clone, Debug)]
+pub struct GrantPage {
+    /// Grants on this page.
+    pub grants: Vec<GrantRecord>,
+    /// Marker for the next page, if any.
+    pub next_marker: Option<String>,
+}
+
+/// How RetireGrant names the grant.
+#[derive(Clone, Debug)]
+pub enum GrantRef {
+    /// By the token CreateGrant returned.
+    Token(String),
+    /// By key and grant id.
+    Id {
+        /// The key.
+        key: KeyRef,
+        /// The grant id.
+        grant_id: String,
+    },
+}
+
+/// The token for grant `id`.
+pub fn grant_token(id: &str) -> String {
+    format!("{GRANT_TOKEN_PREFIX}{id}")
+}
+
+fn check_policy_name(name: Option<&str>) -> Result<()> {
+    match name {
+        None | Some(POLICY_NAME) => Ok(()),
+        Some(other) => Err(Error::not_found(format!(
+            "key policy {other:?} does not exist; the only policy name is {POLICY_NAME:?}"
+        ))),
+    }
+}
+
+impl Service {
+    /// The key's policy document (for a key without one, the role-based default).
+    pub async fn get_key_policy(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        name: Option<&str>,
+    ) -> Result<String> {
+        let record = self.fresh_record(caller, key, Op::GetKeyPolicy).await?;
+        check_policy_name(name)?;
+        Ok(record.policy.unwrap_or_else(KeyPolicy::role_based_document))
+    }
+
+    /// The names of the key's policies (always `default`).
+    pub async fn list_key_policies(&self, caller: &Caller, key: &KeyRef) -> Result<Vec<String>> {
+        self.fresh_record(caller, key, Op::ListKeyPolicies).await?;
+        Ok(vec![POLICY_NAME.to_string()])
+    }
+
+    /// Replaces the key's policy. Takes effect on every node within the revocation bound.
+    pub async fn put_key_policy(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        name: Option<&str>,
+        document: &str,
+    ) -> Result<()> {
+        check_policy_name(name)?;
+        let policy = KeyPolicy::parse(document)?;
+        self.change_key(caller, key, Op::PutKeyPolicy, |r| {
+            super::keys::require(r, Operation::UpdateMetadata)?;
+            r.policy = Some(policy.document);
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Creates a grant on `key` (or returns the existing grant of the same name and
+    /// parameters).
+    pub async fn create_grant(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        req: CreateGrantRequest,
+    ) -> Result<NewGrant> {
+        let _guard = self.writes.lock().await;
+        let record = self.fresh_record(caller, key, Op::CreateGrant).await?;
+        super::keys::require(&record, Operation::UpdateMetadata)?;
+        let operations = OpSet::parse(req.operations.iter().map(String::as_str))?;
+        if operations.is_empty() {
+            return Err(Error::invalid(
+                "Operations must name at least one operation",
+            ));
+        }
+        if let Some(op) = operations.iter().find(|op| !GRANTABLE.contains(op)) {
+            return Err(Error::invalid(format!(
+                "{op} cannot be granted; grantable operations are {}",
+                GRANTABLE
+                    .iter()
+                    .map(|o| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        self.grant_principal(record.tenant_id, &req.grantee, "GranteePrincipal")
+            .await?;
+        if let Some(retiring) = &req.retiring_principal {
+            self.grant_principal(record.tenant_id, retiring, "RetiringPrincipal")
+                .await?;
+        }
+        if let Some(name) = &req.name {
+            if name.is_empty()
+                || name.len() > 256
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":/_-".contains(c))
+            {
+                return Err(Error::invalid(
+                    "Name must be 1–256 characters of letters, digits and : / _ -",
+                ));
+            }
+        }
+        let existing = self.store.grants(record.id).await?;
+        if let Some(name) = &req.name {
+            if let Some(same) = existing.iter().find(|g| {
+                g.name.as_deref() == Some(name)
+                    && g.grantee == req.grantee
+                    && g.retiring_principal == req.retiring_principal
+                    && g.operations == operations
+            }) {
+                return Ok(NewGrant {
+                    id: same.id.clone(),
+                    token: grant_token(&same.id),
+                });
+            }
+        }
+        if existing.len() >= MAX_GRANTS_PER_KEY {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("key {} already has {MAX_GRANTS_PER_KEY} grants", record.id),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        crate::crypto::fill_random(&mut raw);
+        let grant = GrantRecord {
+            id: hex::encode(raw),
+            tenant_id: record.tenant_id,
+            key_id: record.id,
+            grantee: req.grantee,
+            retiring_principal: req.retiring_principal,
+            operations,
+            name: req.name,
+            issuing_principal: caller.principal.access_key_id.clone(),
+            created_at: now_ms(),
+        };
+        let new = NewGrant {
+            id: grant.id.clone(),
+            token: grant_token(&grant.id),
+        };
+        self.store.commit(vec![Write::PutGrant(grant)]).await?;
+        self.keys.remove(&record.id);
+        Ok(new)
+    }
+
+    /// A grant's grantee or retiring principal must be an access key of the tenant.
+    async fn grant_principal(&self, tenant: TenantId, id: &str, field: &str) -> Result<()> {
+        match self.store.access_key(id).await? {
+            Some(k) if k.tenant_id == Some(tenant) => Ok(()),
+            _ => Err(Error::invalid(format!(
+                "{field} {id:?} is not an access key of this tenant"
+            ))),
+        }
+    }
+
+    /// Grants of `key`, optionally one grant or one grantee's; paged like AWS.
+    pub async fn list_grants(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        grant_id: Option<&str>,
+        grantee: Option<&str>,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<GrantPage> {
+        let record = self.fresh_record(caller, key, Op::ListGrants).await?;
+        let limit = super::keys::page_limit(limit, 100, 50)?;
+        let grants: Vec<GrantRecord> = self
+            .store
+            .grants(record.id)
+            .await?
+            .into_iter()
+            .filter(|g| grant_id.is_none_or(|id| g.id == id))
+            .filter(|g| grantee.is_none_or(|p| g.grantee == p))
+            .collect();
+        page(grants, limit, marker)
+    }
+
+    /// Grants of the caller's tenant that `retiring_principal` may retire.
+    pub async fn list_retirable_grants(
+        &self,
+        caller: &Caller,
+        retiring_principal: &str,
+        limit: Option<u32>,
+        marker: Option<&str>,
+    ) -> Result<GrantPage> {
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::ListRetirableGrants,
+            Target::tenant(tenant),
+        )?;
+        let limit = super::keys::page_limit(limit, 100, 50)?;
+        let mut grants = self
+            .store
+            .grants_retirable_by(tenant, retiring_principal)
+            .await?;
+        if let Some(scope) = caller.principal.system_scope {
+            // A system-scoped caller sees only grants on its system's keys.
+            let mut visible = Vec::with_capacity(grants.len());
+            for g in grants {
+                if let Some(k) = self.store.service_key(g.key_id).await? {
+                    if k.system_id == scope {
+                        visible.push(g);
+                    }
+                }
+            }
+            grants = visible;
+        }
+        page(grants, limit, marker)
+    }
+
+    /// Retires a grant. Its retiring principal, or its grantee when the grant
+    /// includes RetireGrant, may do so whatever their role (it only takes rights
+    /// away); anyone else needs to be allowed RetireGrant on the key.
+    pub async fn retire_grant(&self, caller: &Caller, grant: &GrantRef) -> Result<()> {
+        let _guard = self.writes.lock().await;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        let found = match grant {
+            GrantRef::Token(token) => {
+                let id = token.strip_prefix(GRANT_TOKEN_PREFIX).ok_or_else(|| {
+                    Error::invalid("GrantToken is not a grant token issued by this server")
+                })?;
+                self.store.grant(id).await?
+            }
+            GrantRef::Id { key, grant_id } => {
+                let key_id = self.key_id_of(tenant, key).await?;
+                self.store
+                    .grant(grant_id)
+                    .await?
+                    .filter(|g| g.key_id == key_id)
+            }
+        };
+        let grant = found
+            .filter(|g| g.tenant_id == tenant)
+            .ok_or_else(|| Error::not_found("the grant does not exist"))?;
+        let me = &caller.principal.access_key_id;
+        let named = grant.retiring_principal.as_ref() == Some(me)
+            || (grant.grantee == *me && grant.operations.contains(Op::RetireGrant));
+        let limited_out = caller
+            .principal
+            .operations
+            .is_some_and(|ops| !ops.contains(Op::RetireGrant));
+        if !named || limited_out {
+            self.fresh_record(caller, &KeyRef::Id(grant.key_id), Op::RetireGrant)
+                .await?;
+        }
+        self.store
+            .commit(vec![Write::DeleteGrant(grant.id.clone())])
+            .await?;
+        self.keys.remove(&grant.key_id);
+        Ok(())
+    }
+
+    /// Revokes a grant of `key` (a key manager's action).
+    pub async fn revoke_grant(&self, caller: &Caller, key: &KeyRef, grant_id: &str) -> Result<()> {
+        let _guard = self.writes.lock().await;
+        let record = self.fresh_record(caller, key, Op::RevokeGrant).await?;
+        let grant = self
+            .store
+            .grant(grant_id)
+            .await?
+            .filter(|g| g.key_id == record.id)
+            .ok_or_else(|| {
+                Error::not_found(format!("grant {grant_id} does not exist on key {key}"))
+            })?;
+        self.store
+            .commit(vec![Write::DeleteGrant(grant.id)])
+            .await?;
+        self.keys.remove(&record.id);
+        Ok(())
+    }
+}
+
+/// One page of `grants` after `marker` (the id of the last grant of the previous page).
+fn page(grants: Vec<GrantRecord>, limit: usize, marker: Option<&str>) -> Result<GrantPage> {
+    let start = match marker {
+        None => 0,
+        Some(m) => {
+            grants.iter().position(|g| g.id == m).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidMarker,
+                    format!("marker {m:?} is not valid"),
+                )
+            })? + 1
+        }
+    };
+    let rest = &grants[start.min(grants.len())..];
+    let next_marker = (rest.len() > limit).then(|| rest[limit - 1].id.clone());
+    Ok(GrantPage {
+        grants: rest.iter().take(limit).cloned().collect(),
+        next_marker,
+    })
+}

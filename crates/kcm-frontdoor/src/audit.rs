@@ -1,0 +1,98 @@
+//! The audit step every front door takes once per request, before it responds.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, Request};
+use kcm_core::audit::AuditEvent;
+use kcm_core::auth::Caller;
+use kcm_core::error::Error;
+use kcm_core::model::AuditOutcome;
+use kcm_core::service::Service;
+
+/// What a front door knows about a request for its audit record.
+#[derive(Debug)]
+pub struct RequestAudit {
+    /// `aws` or `rest`.
+    pub front_door: &'static str,
+    /// The request id sent back to the caller.
+    pub request_id: String,
+    /// The client's address.
+    pub source: Option<SocketAddr>,
+    /// The access key id the request claimed (for requests that fail authentication).
+    pub claimed_access_key: Option<String>,
+}
+
+impl RequestAudit {
+    /// Reads what is needed from a request before its parts are consumed.
+    pub fn of<B>(front_door: &'static str, request_id: String, request: &Request<B>) -> Self {
+        Self {
+            front_door,
+            request_id,
+            source: request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            claimed_access_key: claimed_access_key(request.headers()),
+        }
+    }
+
+    /// Writes the audit record of the request and waits until it is durable. An
+    /// `Err` means the record could not be written: the front door must then answer
+    /// with that error instead of the result (nothing unaudited goes out).
+    pub async fn finish(
+        self,
+        service: &Service,
+        operation: &str,
+        caller: Option<&Caller>,
+        refusal: Option<(AuditOutcome, &str)>,
+    ) -> Result<(), Error> {
+        let (outcome, error) = match refusal {
+            None => (AuditOutcome::Success, None),
+            Some((outcome, error)) => (outcome, Some(error)),
+        };
+        let result = service
+            .record_audit(AuditEvent {
+                front_door: self.front_door,
+                operation,
+                request_id: &self.request_id,
+                source: self.source.map(|a| a.ip().to_string()),
+                caller,
+                claimed_access_key: self.claimed_access_key.as_deref(),
+                outcome,
+                error,
+            })
+            .await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, request_id = %self.request_id, "audit record could not be written; refusing the response");
+        }
+        result
+    }
+}
+
+/// The access key id a request claims, from a SigV4 `Authorization` header or a
+/// bearer token (never the secret).
+pub fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        let id = token.split(':').next()?.trim();
+        return valid_id(id);
+    }
+    let auth = kcm_sigv4::parse_authorization(headers).ok()?;
+    valid_id(&auth.access_key_id)
+}
+
+/// Claimed ids go into audit records: keep them short and printable.
+fn valid_id(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| id.to_string())
+}
+
+/// A request id unique within this process without a random-number call per request.
+pub fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_string());
+    format!("{prefix}-{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

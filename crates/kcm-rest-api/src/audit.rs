@@ -1,0 +1,229 @@
+//! `/v1/audit`: the caller's audit chain (a tenant's for tenant-admins and auditors,
+//! the operator's for system-admin), its signed checkpoints and the signing key.
+//!
+//! Records are served exactly as stored and hashed (see `kcm_core::audit`), so what
+//! a client fetches here can be verified offline (`kcm audit verify`).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::response::Response;
+use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ErrorBody, RestError};
+use crate::RestApi;
+
+type Outcome = Result<Response, RestError>;
+
+/// Filters and paging of `GET /v1/audit`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only records with a sequence number greater than this (paging: pass the
+    /// previous page's `next_after`).
+    pub after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<usize>,
+    /// Only records at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Only records before this time (RFC 3339).
+    pub to: Option<String>,
+    /// Only records naming this key id.
+    pub key: Option<String>,
+    /// Only records of this access key id.
+    pub principal: Option<String>,
+    /// Only records of this operation (`Encrypt`, `CreateSystem`, …).
+    pub operation: Option<String>,
+}
+
+/// Paging of `GET /v1/audit/checkpoints`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointParams {
+    /// Only checkpoints covering records after this sequence number.
+    pub after: Option<u64>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// A page of audit records.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Records, by sequence number. Each is an object with `seq`, `time` (Unix ms),
+    /// `tenant`, `principal`, `role`, `front_door`, `operation`, `keys`, `system`,
+    /// `outcome`, `error`, `request_id`, `source`, `prev_hash`, `hash`.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<AuditRecord>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+/// A page of signed checkpoints.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointPage {
+    /// Checkpoints (`tenant`, `seq`, `hash`, `time`, `signature`), by `seq`.
+    #[schema(value_type = Vec<Object>)]
+    pub checkpoints: Vec<AuditCheckpoint>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+/// The audit signing key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SigningKey {
+    /// Algorithm (`Ed25519`).
+    pub algorithm: String,
+    /// The raw 32-byte public key, hex.
+    pub public_key: String,
+}
+
+const DEFAULT_PAGE: usize = 100;
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, RestError> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|e| {
+                    RestError::invalid_input(format!(
+                        "query parameter `{name}` must be an RFC 3339 time such as 2026-12-01T10:00:00Z: {e}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| RestError::invalid_input(format!("invalid query: {}", e.body_text())))
+}
+
+/// Read the caller's audit chain, with filters.
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "audit", operation_id = "ListAuditRecords",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of records", body = AuditPage),
+        (status = 400, description = "Invalid filter", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Role may not read the audit log", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn list_records(
+    State(api): State<RestApi>,
+    params: Result<Query<AuditParams>, QueryRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("ListAuditRecords", &request);
+    let result: Outcome = async {
+        let (_, caller) = call.accept(request).await?;
+        let p = query(params)?;
+        let key = p
+            .key
+            .as_deref()
+            .map(|k| {
+                KeyId::parse(k).ok_or_else(|| {
+                    RestError::invalid_input(format!(
+                        "query parameter `key` is not a key id: {k:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let limit = p.limit.unwrap_or(DEFAULT_PAGE);
+        let records = api
+            .service
+            .list_audit_records(
+                caller,
+                AuditQuery {
+                    tenant: None,
+                    after_seq: p.after.unwrap_or(0),
+                    limit,
+                    from: time_param("from", p.from.as_deref())?,
+                    to: time_param("to", p.to.as_deref())?,
+                    key,
+                    principal: p.principal,
+                    operation: p.operation,
+                },
+            )
+            .await?;
+        let next_after = (records.len() == limit)
+            .then(|| records.last().map(|r| r.seq))
+            .flatten();
+        crate::handlers::ok(AuditPage {
+            records,
+            next_after,
+        })
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// Read the signed checkpoints of the caller's audit chain.
+#[utoipa::path(
+    get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "ListAuditCheckpoints",
+    params(CheckpointParams),
+    responses(
+        (status = 200, description = "A page of checkpoints", body = CheckpointPage),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Role may not read the audit log", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn list_checkpoints(
+    State(api): State<RestApi>,
+    params: Result<Query<CheckpointParams>, QueryRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("ListAuditCheckpoints", &request);
+    let result: Outcome = async {
+        let (_, caller) = call.accept(request).await?;
+        let p = query(params)?;
+        let limit = p.limit.unwrap_or(DEFAULT_PAGE);
+        let checkpoints = api
+            .service
+            .list_audit_checkpoints(caller, p.after.unwrap_or(0), limit)
+            .await?;
+        let next_after = (checkpoints.len() == limit)
+            .then(|| checkpoints.last().map(|c| c.seq))
+            .flatten();
+        crate::handlers::ok(CheckpointPage {
+            checkpoints,
+            next_after,
+        })
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// The public key that signs audit checkpoints.
+#[utoipa::path(
+    get, path = "/v1/audit/signing-key", tag = "audit", operation_id = "GetAuditSigningKey",
+    responses(
+        (status = 200, description = "The Ed25519 public key", body = SigningKey),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Role may not read the audit log", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn signing_key(State(api): State<RestApi>, request: Request) -> Response {
+    let mut call = api.begin("GetAuditSigningKey", &request);
+    let result: Outcome = async {
+        let (_, caller) = call.accept(request).await?;
+        let key = api.service.audit_signing_public_key(caller).await?;
+        crate::handlers::ok(SigningKey {
+            algorithm: "Ed25519".into(),
+            public_key: hex::encode(key),
+        })
+    }
+    .await;
+    call.finish(result).await
+}
