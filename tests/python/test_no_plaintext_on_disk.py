@@ -162,6 +162,20 @@ def derive_key_material(data_dir: Path) -> dict[str, bytes]:
     for kid, ver, sver, wrapped, tid, sid in rows:
         aad = _wrap_aad(b"L3", tid, kid, ver, sid, sver)
         out[f"service key {kid} v{ver}"] = _open(l2[(sid, sver)], wrapped, aad)
+    # Service secrets wrapped by the credential root: the key access-key secrets are
+    # derived from, and the audit signing key (the 32-byte Ed25519 seed inside its PKCS#8,
+    # which follows the OCTET STRING headers 04 22 04 20; the public key is not secret).
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    credential_root = meta["credential_root_key_id"]
+    for meta_key, level, ident in (("credential_key", b"CK", "credential-key"),
+                                   ("audit_signing_key", b"AS", "audit-signing-key")):
+        if meta_key in meta:
+            aad = _wrap_aad(level, "", ident, 1, credential_root, 1)
+            plain = _open(roots[credential_root], bytes.fromhex(meta[meta_key]), aad)
+            if meta_key == "audit_signing_key":
+                at = plain.index(b"\x04\x22\x04\x20") + 4
+                plain = plain[at:at + 32]
+            out[f"{meta_key.replace('_', ' ')}"] = plain
     db.close()
     return out
 
@@ -171,12 +185,36 @@ def test_no_key_material_of_the_chain_on_disk(spawn_server):
     the data directory in plaintext (raw, hex or base64) — only its sealed/wrapped form is there."""
     srv = spawn_server()
     exercise(srv)
+    # Make sure the audit signing key exists, so it is part of the scan.
+    srv.v1_ok("GET", "/v1/audit/signing-key")
     assert srv.stop() == 0
     material = derive_key_material(srv.data_dir)
     kinds = {label.split(" ")[0] for label in material}
     # The derivation itself must have worked, or the scan below would prove nothing.
-    assert {"root", "system", "service"} <= kinds, kinds
+    assert {"root", "system", "service", "credential", "audit"} <= kinds, kinds
     assert sum(1 for k in material if k.startswith("service")) >= 4  # 3 keys + 1 rotation
     assert all(len(v) == 32 for v in material.values())
     leaks = find_leaks(srv.data_dir, material)
     assert not leaks, "\n".join(leaks[:20])
+
+
+def test_access_keys_are_stored_only_as_verifiers(spawn_server):
+    """A new access key's secret is not in the store in any form: its row holds a salt and
+    a SHA-256 verifier, which together cannot sign a request (the secret is derived from a
+    key that exists only wrapped by the keystore)."""
+    import hashlib
+    import sqlite3
+
+    srv = spawn_server()
+    ak = srv.create_access_key("key-user")
+    kid, secret = ak["access_key_id"], ak["secret_access_key"]
+    assert srv.stop() == 0
+    db = sqlite3.connect(f"file:{srv.data_dir / 'kcm.db'}?mode=ro", uri=True)
+    sealed, salt, verifier = db.execute(
+        "SELECT sealed_secret, secret_salt, secret_verifier FROM access_keys WHERE id = ?", (kid,)
+    ).fetchone()
+    db.close()
+    assert sealed == b"" and len(salt) == 16 and len(verifier) == 32
+    expected = hashlib.sha256(b"kcm-access-key-verifier-v1\n" + kid.encode() + b"\n" + secret.encode())
+    assert verifier == expected.digest()
+    assert not find_leaks(srv.data_dir, {"secret": secret.encode()}, exclude_names={"credentials"})

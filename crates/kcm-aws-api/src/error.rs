@@ -54,6 +54,7 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         InvalidAliasName => ("InvalidAliasNameException", bad),
         InvalidMarker => ("InvalidMarkerException", bad),
         InvalidTag => ("TagException", bad),
+        MalformedPolicy => ("MalformedPolicyDocumentException", bad),
         NotFound => ("NotFoundException", bad),
         AlreadyExists => ("AlreadyExistsException", bad),
         AccessDenied => ("AccessDeniedException", bad),

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     InvalidMarker,
     /// A tag key or value breaks the tag rules.
     InvalidTag,
+    /// A key policy document is not valid.
+    MalformedPolicy,
     /// A key, alias, tenant, system or access key does not exist (or is not visible).
     NotFound,
     /// A name is already taken.

@@ -32,7 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Op, OpSet, Principal, ALL_OPS};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{KeyId, Role, TenantId, UnixMillis};
 
 /// The only policy name (as in AWS).
@@ -55,6 +55,10 @@ pub const GRANTABLE: &[Op] = &[
     Op::CreateGrant,
     Op::RetireGrant,
 ];
+
+fn malformed(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::MalformedPolicy, message)
+}
 
 /// Allow or deny.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +87,7 @@ impl PrincipalMatch {
         }
         if let Some(role) = s.strip_prefix("role:") {
             return Role::parse(role).map(PrincipalMatch::Role).ok_or_else(|| {
-                Error::invalid(format!(
+                malformed(format!(
                     "policy principal {s:?} names an unknown role; roles are tenant-admin, key-admin, key-user, auditor"
                 ))
             });
@@ -91,7 +95,7 @@ impl PrincipalMatch {
         if s.len() == 20 && s.starts_with("KCM") && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Ok(PrincipalMatch::AccessKey(s.to_string()));
         }
-        Err(Error::invalid(format!(
+        Err(malformed(format!(
             "policy principal {s:?} is not \"*\", \"role:<role>\" or an access key id (KCM…, 20 characters)"
         )))
     }
@@ -183,22 +187,21 @@ impl KeyPolicy {
     /// Parses and validates a policy document; errors name what is wrong.
     pub fn parse(document: &str) -> Result<Self> {
         if document.len() > MAX_POLICY_BYTES {
-            return Err(Error::invalid(format!(
+            return Err(malformed(format!(
                 "the policy is {} bytes; at most {MAX_POLICY_BYTES} are allowed",
                 document.len()
             )));
         }
-        let doc: PolicyDocument = serde_json::from_str(document).map_err(|e| {
-            Error::invalid(format!("the policy is not a valid kcm key policy: {e}"))
-        })?;
+        let doc: PolicyDocument = serde_json::from_str(document)
+            .map_err(|e| malformed(format!("the policy is not a valid kcm key policy: {e}")))?;
         if doc.version != POLICY_VERSION {
-            return Err(Error::invalid(format!(
+            return Err(malformed(format!(
                 "policy Version must be {POLICY_VERSION:?}, got {:?}",
                 doc.version
             )));
         }
         if doc.statement.is_empty() {
-            return Err(Error::invalid("the policy has no statements"));
+            return Err(malformed("the policy has no statements"));
         }
         let mut statements = Vec::with_capacity(doc.statement.len());
         for s in &doc.statement {
@@ -209,20 +212,16 @@ impl KeyPolicy {
                 .map(PrincipalMatch::parse)
                 .collect::<Result<Vec<_>>>()?;
             if principals.is_empty() {
-                return Err(Error::invalid(
-                    "a policy statement has an empty Principal list",
-                ));
+                return Err(malformed("a policy statement has an empty Principal list"));
             }
             let actions = s.action.items();
             let operations = if actions.iter().any(|a| *a == "*" || *a == "kms:*") {
                 ALL_OPS.iter().copied().collect()
             } else {
-                OpSet::parse(actions)?
+                OpSet::parse(actions).map_err(|e| malformed(e.message()))?
             };
             if operations.is_empty() {
-                return Err(Error::invalid(
-                    "a policy statement has an empty Action list",
-                ));
+                return Err(malformed("a policy statement has an empty Action list"));
             }
             statements.push(Statement {
                 sid: s.sid.clone(),

@@ -65,6 +65,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         InvalidAliasName => (bad, code::INVALID_ALIAS_NAME),
         InvalidMarker => (bad, code::INVALID_MARKER),
         InvalidTag => (bad, code::INVALID_TAG),
+        MalformedPolicy => (bad, code::INVALID_INPUT),
         InvalidCiphertext => (bad, code::INVALID_CIPHERTEXT),
         IncorrectKey => (bad, code::INCORRECT_KEY),
         InvalidKeyUsage => (bad, code::INVALID_KEY_USAGE),
@@ -187,8 +188,9 @@ impl IntoResponse for RestError {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 18] = [
+    const ALL_KINDS: [ErrorKind; 19] = [
         ErrorKind::InvalidInput,
+        ErrorKind::MalformedPolicy,
         ErrorKind::InvalidAliasName,
         ErrorKind::InvalidMarker,
         ErrorKind::InvalidTag,
@@ -214,7 +216,7 @@ mod tests {
         for kind in ALL_KINDS {
             let (status, code) = status_and_code(kind);
             let expected = match kind {
-                InvalidInput => (400, "InvalidInput"),
+                InvalidInput | MalformedPolicy => (400, "InvalidInput"),
                 InvalidAliasName => (400, "InvalidAliasName"),
                 InvalidMarker => (400, "InvalidMarker"),
                 InvalidTag => (400, "InvalidTag"),
