@@ -39,10 +39,12 @@ pub enum Action {
     ManageTenant,
     /// Create and list tenants (operator only).
     ManageTenants,
+    /// Take a backup of the whole store, every tenant included (operator only).
+    Backup,
 }
 
 /// Every action (for exhaustive tests).
-pub const ALL_ACTIONS: [Action; 7] = [
+pub const ALL_ACTIONS: [Action; 8] = [
     Action::ReadKeys,
     Action::ManageKeys,
     Action::UseKeys,
@@ -50,6 +52,7 @@ pub const ALL_ACTIONS: [Action; 7] = [
     Action::ReadTenant,
     Action::ManageTenant,
     Action::ManageTenants,
+    Action::Backup,
 ];
 
 /// The role table: which actions each role may take (within its own tenant).
@@ -63,7 +66,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Role::KeyAdmin => matches!(action, ReadKeys | ManageKeys | ReadTenant),
         Role::KeyUser => matches!(action, ReadKeys | UseKeys | GenerateRandom),
         Role::Auditor => matches!(action, ReadKeys | ReadTenant),
-        Role::SystemAdmin => matches!(action, ManageTenants),
+        Role::SystemAdmin => matches!(action, ManageTenants | Backup),
     }
 }
 
@@ -145,6 +148,7 @@ fn action_phrase(action: Action) -> &'static str {
         Action::ReadTenant => "read the tenant's systems, access keys and keychain",
         Action::ManageTenant => "manage the tenant's systems and access keys",
         Action::ManageTenants => "manage tenants",
+        Action::Backup => "back up the whole store",
     }
 }
 
@@ -167,13 +171,13 @@ mod tests {
     fn role_table_every_role_times_every_action() {
         use Action::*;
         #[rustfmt::skip]
-        let expected: [(Role, [bool; 7]); 5] = [
-            //                  ReadKeys ManageKeys UseKeys Random ReadTenant ManageTenant ManageTenants
-            (Role::TenantAdmin, [true,   true,      true,   true,  true,      true,        false]),
-            (Role::KeyAdmin,    [true,   true,      false,  false, true,      false,       false]),
-            (Role::KeyUser,     [true,   false,     true,   true,  false,     false,       false]),
-            (Role::Auditor,     [true,   false,     false,  false, true,      false,       false]),
-            (Role::SystemAdmin, [false,  false,     false,  false, false,     false,       true]),
+        let expected: [(Role, [bool; 8]); 5] = [
+            //                  ReadKeys ManageKeys UseKeys Random ReadTenant ManageTenant ManageTenants Backup
+            (Role::TenantAdmin, [true,   true,      true,   true,  true,      true,        false,        false]),
+            (Role::KeyAdmin,    [true,   true,      false,  false, true,      false,       false,        false]),
+            (Role::KeyUser,     [true,   false,     true,   true,  false,     false,       false,        false]),
+            (Role::Auditor,     [true,   false,     false,  false, true,      false,       false,        false]),
+            (Role::SystemAdmin, [false,  false,     false,  false, false,     false,       true,         true]),
         ];
         assert_eq!(expected.len(), ALL_ROLES.len());
         for (role, row) in expected {
@@ -181,7 +185,7 @@ mod tests {
                 assert_eq!(role_allows(role, *action), allowed, "{role} × {action:?}");
             }
         }
-        let _ = (ReadKeys, ManageTenants);
+        let _ = (ReadKeys, ManageTenants, Backup);
     }
 
     #[test]
@@ -201,6 +205,8 @@ mod tests {
         assert!(authorize(&scoped_admin, Action::ManageKeys, Target::system(t1, s1)).is_ok());
         let operator = principal(Role::SystemAdmin, None, None);
         assert!(authorize(&operator, Action::ManageTenants, Target::OPERATOR).is_ok());
+        assert!(authorize(&operator, Action::Backup, Target::OPERATOR).is_ok());
+        assert!(authorize(&admin, Action::Backup, Target::OPERATOR).is_err());
         assert!(authorize(&operator, Action::UseKeys, Target::system(t1, s1)).is_err());
         assert!(authorize(&operator, Action::ReadKeys, Target::tenant(t1)).is_err());
     }

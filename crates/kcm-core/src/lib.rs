@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backup;
 mod cache;
 pub mod config;
 pub mod crypto;

@@ -10,6 +10,7 @@
 
 mod access_keys;
 mod aliases;
+mod backup;
 mod bootstrap;
 mod chain;
 mod crypto_ops;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey};
+pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};
