@@ -68,7 +68,7 @@ pub struct RestoreArgs {
     config: Option<PathBuf>,
     /// The kept copy of the software keystore's master key file, when it is not
     /// where the server's settings say (KCM_MASTER_KEY_FILE, keystore.master_key_file,
-    /// default <data-dir>/master.key).
+    /// default DATA_DIR/master.key).
     #[arg(long, value_name = "FILE")]
     master_key_file: Option<PathBuf>,
 }
