@@ -48,7 +48,10 @@ kms create-alias --alias-name "$ALIAS" --target-key-id "$KEY_ID"
   || fail "alias does not resolve to the key"
 
 step "list keys"
-kms list-keys --output text --query 'Keys[].KeyId' | tr '\t' '\n' | grep -qx "$KEY_ID" || fail "key not listed"
+# Read the whole listing first: `grep -q` stops at the first match, and under
+# pipefail the writer's SIGPIPE would fail the pipeline when the listing is long.
+LISTED="$(kms list-keys --output text --query 'Keys[].KeyId' | tr '\t' '\n')"
+grep -qx "$KEY_ID" <<<"$LISTED" || fail "key not listed"
 echo "listed"
 
 step "encrypt a file (fileb://) under the alias"

@@ -39,6 +39,9 @@ pub enum ClientError {
     /// A setting is missing or invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Writing what was received failed.
+    #[error("cannot write the download: {0}")]
+    Io(String),
     /// The request could not be signed.
     #[error("cannot sign the request: {0}")]
     Signing(#[from] kcm_sigv4::SigV4Error),

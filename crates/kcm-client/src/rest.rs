@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use kcm_sigv4::Credentials;
 
 use crate::error::rest_error;
-use crate::signing::{send_signed, Endpoint};
+use crate::signing::{send_signed, send_signed_streaming, Endpoint};
 use crate::{ClientError, DEFAULT_REGION};
 
 /// The SigV4 service name of the REST API.
@@ -75,6 +75,61 @@ impl RestClient {
     /// `DELETE /v1<path>`.
     pub async fn delete(&self, path: &str) -> Result<serde_json::Value, ClientError> {
         self.request(Method::DELETE, path, None).await
+    }
+
+    /// `GET /v1<path>` of a binary resource (e.g. `/backup`), written to `sink` as it
+    /// arrives. `progress(received, total)` is called after each piece, with the
+    /// `Content-Length` as `total` when the server sent one. Fails if the body ends
+    /// before the announced length. Returns the bytes received.
+    pub async fn download(
+        &self,
+        path: &str,
+        sink: &mut impl std::io::Write,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<u64, ClientError> {
+        let url = self.endpoint.url(&format!("/v1{path}"));
+        let mut response = send_signed_streaming(
+            &self.http,
+            Method::GET,
+            &url,
+            HeaderMap::new(),
+            Vec::new(),
+            &self.credentials,
+            &self.region,
+            SERVICE,
+        )
+        .await?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::transport(&url, &e))?;
+            return Err(rest_error(status, &bytes));
+        }
+        let total = response.content_length();
+        let mut received = 0u64;
+        progress(0, total);
+        while let Some(piece) = response
+            .chunk()
+            .await
+            .map_err(|e| ClientError::transport(&url, &e))?
+        {
+            sink.write_all(&piece)
+                .map_err(|e| ClientError::Io(e.to_string()))?;
+            received += piece.len() as u64;
+            progress(received, total);
+        }
+        if let Some(total) = total {
+            if received != total {
+                return Err(ClientError::InvalidResponse {
+                    status,
+                    detail: format!("the download ended after {received} of {total} bytes; retry"),
+                });
+            }
+        }
+        sink.flush().map_err(|e| ClientError::Io(e.to_string()))?;
+        Ok(received)
     }
 
     /// Any method on `/v1<path>`, with an optional JSON body.

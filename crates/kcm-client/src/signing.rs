@@ -89,20 +89,36 @@ pub(crate) async fn send_signed(
     region: &str,
     service: &str,
 ) -> Result<(u16, bytes::Bytes), ClientError> {
-    let headers = signed_headers(&method, url, headers, &body, creds, region, service)?;
-    let response = http
-        .request(method, url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| ClientError::transport(url, &e))?;
+    let response =
+        send_signed_streaming(http, method, url, headers, body, creds, region, service).await?;
     let status = response.status().as_u16();
     let bytes = response
         .bytes()
         .await
         .map_err(|e| ClientError::transport(url, &e))?;
     Ok((status, bytes))
+}
+
+/// Signs and sends a request like [`send_signed`], and returns the response with
+/// its body not yet read (for large downloads).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_signed_streaming(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+) -> Result<reqwest::Response, ClientError> {
+    let headers = signed_headers(&method, url, headers, &body, creds, region, service)?;
+    http.request(method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| ClientError::transport(url, &e))
 }
 
 /// The headers of a KMS JSON request for `operation`.

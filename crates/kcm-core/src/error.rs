@@ -122,6 +122,7 @@ impl From<StoreError> for Error {
                     "the key store is unavailable; nothing was changed, retry later",
                 )
             }
+            StoreError::Refused(msg) => Error::new(ErrorKind::InvalidState, msg),
             other => Error::internal(other),
         }
     }

@@ -74,4 +74,13 @@ pub trait KeystoreProvider: Send + Sync + 'static {
 
     /// Erases the root key behind `handle` where the keystore supports it.
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()>;
+
+    /// Non-secret settings a fresh installation needs, besides the keystore's own
+    /// secret (master key, passphrase, HSM access), to reach the same root keys
+    /// again — e.g. the software keystore's passphrase salt. Backup archives carry
+    /// them so a restore into an empty data directory can use them. `None` (the
+    /// default) when there are none.
+    fn recovery_parameters(&self) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 mod cache;
 pub mod config;
 pub mod crypto;

@@ -6,6 +6,7 @@
 //! conformance suite.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::model::*;
 use crate::policy::GrantRecord;
@@ -85,6 +86,10 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// The store refused a whole-store operation as it stands (restoring into a store
+    /// that is not empty, or a snapshot of another schema version). Nothing was written.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Result of store calls.
@@ -186,4 +191,83 @@ pub trait Store: Send + Sync + 'static {
         &self,
         chain: AuditChain,
     ) -> StoreResult<Option<AuditCheckpoint>>;
+    /// Every row of every table (except the backend's migration bookkeeping), read
+    /// as of one instant: inside one read transaction, so it is consistent while
+    /// writes continue. Tables and rows come in a deterministic order.
+    async fn snapshot(&self) -> StoreResult<Snapshot>;
+
+    /// Writes every row of `snapshot` into this store, in one transaction: all or
+    /// nothing. Refuses ([`StoreError::Refused`]) when the store holds any row, or
+    /// when the snapshot's schema version, tables or columns are not this store's.
+    async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()>;
+}
+
+/// The whole content of a store, table by table, in portable values.
+///
+/// Made by [`Store::snapshot`] and written back by [`Store::restore_snapshot`]. It is
+/// generic on purpose: a table added by a later migration (audit records, policies,
+/// grants, …) is carried without any change here. It holds what the store holds —
+/// wrapped key material only — and is serialisable for backup archives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The store's schema version (the backend's highest applied migration).
+    pub schema_version: u32,
+    /// Every table, by name.
+    pub tables: Vec<TableDump>,
+}
+
+impl Snapshot {
+    /// Number of rows per table, in table order.
+    pub fn row_counts(&self) -> Vec<(String, u64)> {
+        self.tables
+            .iter()
+            .map(|t| (t.name.clone(), t.rows.len() as u64))
+            .collect()
+    }
+
+    /// Total number of rows.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows.len() as u64).sum()
+    }
+}
+
+/// One table of a [`Snapshot`]: its column names and every row, cells in column order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDump {
+    /// Table name.
+    pub name: String,
+    /// Column names, in the order of each row's cells.
+    pub columns: Vec<String>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// One cell of a [`TableDump`] row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit signed integer.
+    Integer(i64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes (base64 in JSON).
+    Blob(#[serde(with = "base64_bytes")] Vec<u8>),
+}
+
+/// Serde for blobs as standard base64 strings (compact and readable in JSON).
+pub(crate) mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }

@@ -25,7 +25,7 @@ use crate::auth::{Op, OpSet, ALL_OPS};
 use crate::lifecycle::{KeyState, ALL_STATES};
 use crate::model::*;
 use crate::policy::GrantRecord;
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Snapshot, Store, StoreError, TableDump, Value, Write};
 
 /// What a conformance constructor returns: something that lends a store.
 pub trait StoreFixture {
@@ -100,6 +100,23 @@ macro_rules! __store_conformance_checks {
             commit_conflict_within_batch_is_atomic,
             writes_apply_in_order,
             concurrent_commits_all_apply,
+            snapshot_of_an_empty_store_has_no_rows,
+            restore_refuses_a_non_empty_store,
+            restore_refuses_another_schema_version,
+        }
+    };
+}
+
+/// Lists every check that needs two fresh stores (snapshot one, restore into the
+/// other), in the same callback style as the single-store list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_pair_checks {
+    ($callback:ident { $($args:tt)* }) => {
+        $crate::$callback! { { $($args)* }
+            snapshot_restores_every_record_into_a_fresh_store,
+            restore_is_all_or_nothing,
+            snapshot_during_concurrent_writes_is_consistent,
         }
     };
 }
@@ -113,6 +130,7 @@ macro_rules! __store_conformance_checks {
 macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::__store_conformance_checks!(__store_conformance_emit_tests { $make });
+        $crate::__store_conformance_pair_checks!(__store_conformance_emit_pair_tests { $make });
     };
 }
 
@@ -134,12 +152,34 @@ macro_rules! __store_conformance_emit_tests {
     };
 }
 
+/// Emits the two-store tests for [`store_conformance_tests!`]: the constructor is
+/// called twice, and the check gets both stores.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit_pair_tests {
+    ({ $make:expr } $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let first = ($make)().await;
+                let second = ($make)().await;
+                $crate::store_conformance::pair_checks::$name(
+                    $crate::store_conformance::StoreFixture::store(&first),
+                    $crate::store_conformance::StoreFixture::store(&second),
+                )
+                .await;
+            }
+        )*
+    };
+}
+
 /// Emits [`run_all`].
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_conformance_emit_run_all {
     ({} $($name:ident),* $(,)?) => {
-        /// Runs every check in sequence, each on a fresh store from `make`.
+        /// Runs every check in sequence, each on a fresh store from `make` (two
+        /// fresh stores for the snapshot-and-restore checks).
         pub async fn run_all<F, Fut, X>(make: F)
         where
             F: Fn() -> Fut,
@@ -152,11 +192,36 @@ macro_rules! __store_conformance_emit_run_all {
                     checks::$name(fixture.store()).await;
                 }
             )*
+            run_all_pairs(make).await;
+        }
+    };
+}
+
+/// Emits `run_all_pairs`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit_run_all_pairs {
+    ({} $($name:ident),* $(,)?) => {
+        /// Runs every two-store check in sequence, each on two fresh stores from `make`.
+        pub async fn run_all_pairs<F, Fut, X>(make: F)
+        where
+            F: Fn() -> Fut,
+            Fut: Future<Output = X>,
+            X: StoreFixture,
+        {
+            $(
+                {
+                    let first = make().await;
+                    let second = make().await;
+                    pair_checks::$name(first.store(), second.store()).await;
+                }
+            )*
         }
     };
 }
 
 crate::__store_conformance_checks!(__store_conformance_emit_run_all {});
+crate::__store_conformance_pair_checks!(__store_conformance_emit_run_all_pairs {});
 
 /// Record builders with every field set to something distinctive.
 pub mod fixtures {
@@ -2134,5 +2199,362 @@ pub mod checks {
             got.iter().map(|k| k.id).collect::<Vec<_>>(),
             sorted(keys.iter().map(|k| k.id).collect())
         );
+    }
+    /// A snapshot of an empty store has no rows, and restores into it as a no-op.
+    pub async fn snapshot_of_an_empty_store_has_no_rows(store: &dyn Store) {
+        let snapshot = store.snapshot().await.expect("snapshot");
+        assert_eq!(snapshot.total_rows(), 0, "{snapshot:?}");
+        assert!(
+            !snapshot.tables.is_empty(),
+            "a snapshot lists the store's tables even when they are empty"
+        );
+        store
+            .restore_snapshot(snapshot.clone())
+            .await
+            .expect("an empty snapshot restores into an empty store");
+        assert_eq!(store.snapshot().await.unwrap(), snapshot);
+    }
+
+    /// Restoring into a store that holds anything is refused and changes nothing.
+    pub async fn restore_refuses_a_non_empty_store(store: &dyn Store) {
+        super::populate(store).await;
+        let before = store.snapshot().await.expect("snapshot");
+        assert!(before.total_rows() > 0);
+        match store.restore_snapshot(before.clone()).await {
+            Err(StoreError::Refused(msg)) => assert!(msg.contains("not empty"), "{msg}"),
+            other => panic!("restore into a non-empty store: expected Refused, got {other:?}"),
+        }
+        // Even one meta row makes a store non-empty.
+        let empty = Snapshot {
+            tables: before
+                .tables
+                .iter()
+                .map(|t| TableDump {
+                    rows: vec![],
+                    ..t.clone()
+                })
+                .collect(),
+            ..before.clone()
+        };
+        assert!(matches!(
+            store.restore_snapshot(empty).await,
+            Err(StoreError::Refused(_))
+        ));
+        assert_eq!(store.snapshot().await.unwrap(), before);
+    }
+
+    /// A snapshot of another schema version is refused.
+    pub async fn restore_refuses_another_schema_version(store: &dyn Store) {
+        let mut snapshot = store.snapshot().await.expect("snapshot");
+        snapshot.schema_version += 1;
+        match store.restore_snapshot(snapshot.clone()).await {
+            Err(StoreError::Refused(msg)) => assert!(msg.contains("schema version"), "{msg}"),
+            other => panic!("restore of another schema version: expected Refused, got {other:?}"),
+        }
+        snapshot.schema_version -= 1;
+        assert_eq!(store.snapshot().await.unwrap(), snapshot);
+    }
+}
+
+/// Fills a store with at least one record of every kind, through [`Store::commit`].
+async fn populate(store: &dyn Store) -> Population {
+    use fixtures::*;
+    let alpha = tenant("alpha", "000000000001");
+    let bravo = tenant("bravo", "000000000002");
+    let system_a = system(alpha.id, "default");
+    let system_b = system(bravo.id, "default");
+    let key_a = service_key(alpha.id);
+    let key_full = full_service_key(alpha.id);
+    let key_b = service_key(bravo.id);
+    let mut writes = vec![
+        Write::PutMeta {
+            key: "credential_root_key_id".into(),
+            value: "x".into(),
+        },
+        Write::PutMeta {
+            key: "ünïcødé".into(),
+            value: "välue — \"quoted\"".into(),
+        },
+        Write::PutTenant(alpha.clone()),
+        Write::PutTenant(bravo.clone()),
+        Write::PutAccessKey(access_key("KCMOPERATOR", None)),
+        Write::PutAccessKey(access_key("KCMALPHA1", Some(alpha.id))),
+        Write::PutAccessKey(AccessKeyRecord {
+            enabled: false,
+            system_id: None,
+            role: Role::Auditor,
+            ..access_key("KCMALPHA2", Some(alpha.id))
+        }),
+        Write::PutAccessKey(access_key("KCMBRAVO1", Some(bravo.id))),
+        Write::PutRootKey(root_key(None, 1)),
+        Write::PutRootKey(root_key(Some(alpha.id), 2)),
+        Write::PutRootKey(RootKeyRecord {
+            state: KeyState::Suspended,
+            origin: RootKeyOrigin::External,
+            ..root_key(Some(bravo.id), 3)
+        }),
+        Write::PutSystem(system_a.clone()),
+        Write::PutSystem(system(alpha.id, "second")),
+        Write::PutSystem(system_b.clone()),
+        Write::PutSystemKey(system_key(system_a.id, 1)),
+        Write::PutSystemKey(system_key(system_a.id, 2)),
+        Write::PutSystemKey(system_key(system_b.id, 1)),
+        Write::PutServiceKey(key_a.clone()),
+        Write::PutServiceKey(key_full.clone()),
+        Write::PutServiceKey(key_b.clone()),
+        Write::PutKeyVersion(key_version(key_a.id, 1, VersionOrigin::Creation)),
+        Write::PutKeyVersion(key_version(key_full.id, 1, VersionOrigin::Creation)),
+        Write::PutKeyVersion(key_version(
+            key_full.id,
+            2,
+            VersionOrigin::AutomaticRotation,
+        )),
+        Write::PutKeyVersion(key_version(key_full.id, 3, VersionOrigin::OnDemandRotation)),
+        Write::PutKeyVersion(key_version(key_b.id, 1, VersionOrigin::Creation)),
+        Write::InsertAlias(alias(alpha.id, "alias/a", key_a.id)),
+        Write::InsertAlias(alias(alpha.id, "alias/full", key_full.id)),
+        Write::InsertAlias(alias(bravo.id, "alias/a", key_b.id)),
+    ];
+    for i in 0..20u32 {
+        let k = service_key(alpha.id);
+        writes.push(Write::PutKeyVersion(key_version(
+            k.id,
+            1,
+            VersionOrigin::Creation,
+        )));
+        writes.push(Write::PutServiceKey(ServiceKeyRecord {
+            description: format!("bulk key {i}"),
+            ..k
+        }));
+    }
+    ok(store, writes).await;
+    Population {
+        tenants: vec![alpha, bravo],
+        systems: vec![system_a, system_b],
+    }
+}
+
+/// What [`populate`] made that the comparison needs to start from.
+struct Population {
+    tenants: Vec<TenantRecord>,
+    systems: Vec<SystemRecord>,
+}
+
+/// Asserts every read of the trait gives the same answer on `a` and `b`.
+async fn assert_same_records(a: &dyn Store, b: &dyn Store, population: &Population) {
+    let meta_keys = ["credential_root_key_id", "ünïcødé", "missing"];
+    for key in meta_keys {
+        assert_eq!(
+            a.meta(key).await.unwrap(),
+            b.meta(key).await.unwrap(),
+            "meta {key}"
+        );
+    }
+    let tenants = a.tenants().await.unwrap();
+    assert_eq!(tenants, b.tenants().await.unwrap(), "tenants");
+    assert_eq!(tenants.len(), population.tenants.len());
+    assert_eq!(
+        a.access_keys(None).await.unwrap(),
+        b.access_keys(None).await.unwrap()
+    );
+    assert_eq!(
+        a.root_keys(None).await.unwrap(),
+        b.root_keys(None).await.unwrap()
+    );
+    for t in &tenants {
+        assert_eq!(Some(t.clone()), b.tenant(t.id).await.unwrap());
+        assert_eq!(Some(t.clone()), b.tenant_by_name(&t.name).await.unwrap());
+        let access_keys = a.access_keys(Some(t.id)).await.unwrap();
+        assert!(!access_keys.is_empty());
+        assert_eq!(access_keys, b.access_keys(Some(t.id)).await.unwrap());
+        for k in &access_keys {
+            assert_eq!(Some(k.clone()), b.access_key(&k.id).await.unwrap());
+        }
+        let roots = a.root_keys(Some(t.id)).await.unwrap();
+        assert_eq!(roots, b.root_keys(Some(t.id)).await.unwrap());
+        for r in &roots {
+            assert_eq!(Some(r.clone()), b.root_key(r.id).await.unwrap());
+        }
+        let systems = a.systems(t.id).await.unwrap();
+        assert_eq!(systems, b.systems(t.id).await.unwrap());
+        for s in &systems {
+            assert_eq!(Some(s.clone()), b.system(s.id).await.unwrap());
+            assert_eq!(
+                Some(s.clone()),
+                b.system_by_name(t.id, &s.name).await.unwrap()
+            );
+            for v in 1..=3 {
+                assert_eq!(
+                    a.system_key(s.id, v).await.unwrap(),
+                    b.system_key(s.id, v).await.unwrap()
+                );
+            }
+        }
+        let keys = a.service_keys(t.id, None, 1000).await.unwrap();
+        assert!(!keys.is_empty());
+        assert_eq!(keys, b.service_keys(t.id, None, 1000).await.unwrap());
+        for k in &keys {
+            assert_eq!(Some(k.clone()), b.service_key(k.id).await.unwrap());
+            let versions = a.key_versions(k.id).await.unwrap();
+            assert!(!versions.is_empty());
+            assert_eq!(versions, b.key_versions(k.id).await.unwrap());
+            assert_eq!(
+                a.aliases(t.id, Some(k.id)).await.unwrap(),
+                b.aliases(t.id, Some(k.id)).await.unwrap()
+            );
+        }
+        let aliases = a.aliases(t.id, None).await.unwrap();
+        assert!(!aliases.is_empty());
+        assert_eq!(aliases, b.aliases(t.id, None).await.unwrap());
+        for al in &aliases {
+            assert_eq!(Some(al.clone()), b.alias(t.id, &al.name).await.unwrap());
+        }
+    }
+    for s in &population.systems {
+        assert!(b.system_key(s.id, 1).await.unwrap().is_some());
+    }
+    let far = 4_000_000_000_000;
+    assert_eq!(
+        sorted(a.keys_due_for_deletion(far).await.unwrap()),
+        sorted(b.keys_due_for_deletion(far).await.unwrap())
+    );
+    assert_eq!(
+        sorted(a.keys_due_for_rotation(far).await.unwrap()),
+        sorted(b.keys_due_for_rotation(far).await.unwrap())
+    );
+    assert!(!b.keys_due_for_deletion(far).await.unwrap().is_empty());
+}
+
+/// Asserts a store holds nothing, through the trait and its snapshot.
+async fn assert_empty(store: &dyn Store, population: &Population) {
+    assert_eq!(store.snapshot().await.unwrap().total_rows(), 0);
+    assert!(store.tenants().await.unwrap().is_empty());
+    assert!(store.access_keys(None).await.unwrap().is_empty());
+    assert_eq!(store.meta("credential_root_key_id").await.unwrap(), None);
+    for t in &population.tenants {
+        assert!(store.service_keys(t.id, None, 10).await.unwrap().is_empty());
+        assert!(store.aliases(t.id, None).await.unwrap().is_empty());
+    }
+}
+
+/// The checks that need two fresh stores: `a` is snapshotted, `b` restored into.
+pub mod pair_checks {
+    use super::fixtures::*;
+    use super::*;
+
+    /// Snapshot → restore into a fresh store → every read answers the same, the
+    /// snapshots of both stores are equal, and a second restore is refused.
+    pub async fn snapshot_restores_every_record_into_a_fresh_store(a: &dyn Store, b: &dyn Store) {
+        let population = populate(a).await;
+        let snapshot = a.snapshot().await.expect("snapshot");
+        assert!(snapshot.total_rows() > 40, "{:?}", snapshot.row_counts());
+        // The snapshot survives its serialised form (what a backup archive carries).
+        let json = serde_json::to_vec(&snapshot).expect("serialise");
+        let decoded: Snapshot = serde_json::from_slice(&json).expect("deserialise");
+        assert_eq!(decoded, snapshot);
+        b.restore_snapshot(decoded)
+            .await
+            .expect("restore into a fresh store");
+        assert_same_records(a, b, &population).await;
+        assert_eq!(b.snapshot().await.unwrap(), snapshot, "snapshots differ");
+        // Taking a snapshot changes nothing, and is deterministic.
+        assert_eq!(a.snapshot().await.unwrap(), snapshot);
+        match b.restore_snapshot(snapshot.clone()).await {
+            Err(StoreError::Refused(_)) => {}
+            other => panic!("second restore: expected Refused, got {other:?}"),
+        }
+        assert_eq!(b.snapshot().await.unwrap(), snapshot);
+        // The restored store works as a store.
+        let extra = service_key(population.tenants[0].id);
+        ok(b, vec![Write::PutServiceKey(extra.clone())]).await;
+        assert_eq!(b.service_key(extra.id).await.unwrap(), Some(extra));
+    }
+
+    /// A snapshot that fails part-way (an unknown table after the real ones;
+    /// duplicated rows) leaves the target store empty.
+    pub async fn restore_is_all_or_nothing(a: &dyn Store, b: &dyn Store) {
+        let population = populate(a).await;
+        let snapshot = a.snapshot().await.expect("snapshot");
+
+        let mut unknown_table = snapshot.clone();
+        unknown_table.tables.push(TableDump {
+            name: "zz_no_such_table".into(),
+            columns: vec!["x".into()],
+            rows: vec![vec![Value::Integer(1)]],
+        });
+        assert!(b.restore_snapshot(unknown_table).await.is_err());
+        assert_empty(b, &population).await;
+
+        let mut doubled = snapshot.clone();
+        for table in &mut doubled.tables {
+            let rows = table.rows.clone();
+            table.rows.extend(rows);
+        }
+        assert!(b.restore_snapshot(doubled).await.is_err());
+        assert_empty(b, &population).await;
+
+        let mut short_row = snapshot.clone();
+        let last = short_row
+            .tables
+            .iter_mut()
+            .rev()
+            .find(|t| !t.rows.is_empty())
+            .expect("a table with rows");
+        last.rows.last_mut().expect("a row").pop();
+        assert!(b.restore_snapshot(short_row).await.is_err());
+        assert_empty(b, &population).await;
+
+        // After the refusals the store is still usable for a good restore.
+        b.restore_snapshot(snapshot).await.expect("restore");
+        assert_same_records(a, b, &population).await;
+    }
+
+    /// A snapshot taken while commits go on sees each commit whole or not at all.
+    ///
+    /// `a` takes snapshots while the commits run; then the same commits are replayed
+    /// one at a time on `b`, with a snapshot after each (the only states a
+    /// consistent snapshot may show). Every snapshot of `a` must equal one of them.
+    pub async fn snapshot_during_concurrent_writes_is_consistent(a: &dyn Store, b: &dyn Store) {
+        const COMMITS: usize = 60;
+        let t = TenantId::new_random();
+        let keys: Vec<_> = (0..COMMITS).map(|_| service_key(t)).collect();
+        // Three tables in one commit: a torn read would see some and not others.
+        let batch = |i: usize| {
+            vec![
+                Write::PutKeyVersion(key_version(keys[i].id, 1, VersionOrigin::Creation)),
+                Write::PutMeta {
+                    key: "generation".into(),
+                    value: i.to_string(),
+                },
+                Write::PutServiceKey(keys[i].clone()),
+            ]
+        };
+        let writer = async {
+            for i in 0..COMMITS {
+                ok(a, batch(i)).await;
+            }
+        };
+        let reader = async {
+            let mut snapshots = Vec::new();
+            for _ in 0..COMMITS {
+                snapshots.push(a.snapshot().await.expect("snapshot during writes"));
+                tokio::task::yield_now().await;
+            }
+            snapshots
+        };
+        let ((), snapshots) = tokio::join!(writer, reader);
+        let mut states = vec![b.snapshot().await.expect("snapshot")];
+        for i in 0..COMMITS {
+            ok(b, batch(i)).await;
+            states.push(b.snapshot().await.expect("snapshot"));
+        }
+        assert_eq!(a.snapshot().await.unwrap(), states[COMMITS]);
+        for (n, snapshot) in snapshots.iter().enumerate() {
+            assert!(
+                states.contains(snapshot),
+                "snapshot {n} taken during the writes is not the state after any commit: {:?}",
+                snapshot.row_counts()
+            );
+        }
     }
 }

@@ -57,7 +57,12 @@
 //!
 //! ### What to back up
 //!
-//! - The data directory (store, `keystore-check`, `keystore-params.json`).
+//! - The store: `kcm backup` makes an archive of a running server (wrapped material
+//!   only). Its header carries this keystore's non-secret recovery parameters
+//!   ([`KeystoreProvider::recovery_parameters`]: the kind of master key source and,
+//!   for a passphrase, the Argon2id salt and cost), which `kcm restore` puts back
+//!   with [`SoftwareKeystore::prepare_restore`]. (Copying the stopped server's data
+//!   directory — store, `keystore-check`, `keystore-params.json` — works as well.)
 //! - **Separately**, the master key: the `master.key` file, or the passphrase.
 //!   A backup that holds both is as sensitive as all the keys in it.
 //!
@@ -107,6 +112,10 @@ pub const CHECK_FILE: &str = "keystore-check";
 pub const PARAMS_FILE: &str = "keystore-params.json";
 /// Shortest master passphrase accepted, in characters.
 pub const MIN_PASSPHRASE_CHARS: usize = 12;
+/// Recovery parameter naming the kind of master key source (`file` or `passphrase`).
+const RECOVERY_SOURCE: &str = "master_key_source";
+/// Recovery parameter holding the passphrase derivation (salt and cost).
+const RECOVERY_PASSPHRASE_PARAMS: &str = "passphrase_parameters";
 
 /// Where the master key that seals every root key comes from.
 pub enum MasterKeySource {
@@ -171,6 +180,8 @@ type HandleDigest = [u8; 32];
 /// The software keystore provider. See the crate documentation for its security model.
 pub struct SoftwareKeystore {
     source_kind: &'static str,
+    /// What a restore into a new data directory needs besides the master key.
+    recovery: serde_json::Value,
     master_key_file: Option<PathBuf>,
     master: SecretBytes,
     /// Unsealed root keys by SHA-256 of their handle, so the hot path does not
@@ -229,12 +240,57 @@ impl SoftwareKeystore {
             Some(check) => verify_check(&check, &check_path, &master)?,
             None => create_check(&check_path, kind, &master)?,
         }
+        let mut recovery = serde_json::json!({ RECOVERY_SOURCE: kind });
+        if kind == "passphrase" {
+            recovery[RECOVERY_PASSPHRASE_PARAMS] = passphrase::recorded_params(dir)?;
+        }
         Ok(Self {
             source_kind: kind,
+            recovery,
             master_key_file,
             master,
             opened: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Prepares an empty data directory `dir` for a restore of a backup whose
+    /// archive carries `parameters` (this keystore's
+    /// [`KeystoreProvider::recovery_parameters`] when the backup was made), before
+    /// [`SoftwareKeystore::open`] with `source`.
+    ///
+    /// Refuses a `source` of the other kind than the one the backup was made with.
+    /// For a passphrase, writes the recorded Argon2id salt and cost to
+    /// `<dir>/keystore-params.json`, so the same passphrase gives the same master key
+    /// again. A master key file needs nothing here: it must be the kept copy.
+    pub fn prepare_restore(
+        dir: &Path,
+        parameters: Option<&serde_json::Value>,
+        source: &MasterKeySource,
+    ) -> KeystoreResult<()> {
+        let Some(parameters) = parameters else {
+            return Ok(());
+        };
+        let made_with = parameters
+            .get(RECOVERY_SOURCE)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                misconfigured("the backup's software keystore parameters are invalid")
+            })?;
+        if made_with != source.kind() {
+            return Err(misconfigured(format!(
+                "the backup was made by a software keystore whose master key came from {}, \
+                 but {} was given",
+                describe_kind(made_with),
+                describe_kind(source.kind())
+            )));
+        }
+        if let MasterKeySource::Passphrase(_) = source {
+            let params = parameters.get(RECOVERY_PASSPHRASE_PARAMS).ok_or_else(|| {
+                misconfigured("the backup does not carry the passphrase parameters (salt)")
+            })?;
+            passphrase::install_params(dir, params)?;
+        }
+        Ok(())
     }
 
     fn root_aad(label: &[u8]) -> Vec<u8> {
@@ -408,6 +464,10 @@ impl KeystoreProvider for SoftwareKeystore {
     ) -> KeystoreResult<SecretBytes> {
         let root = self.root_key(handle)?;
         crypto::open(&root, wrapped, aad).map_err(|_| KeystoreError::UnwrapFailed)
+    }
+
+    fn recovery_parameters(&self) -> Option<serde_json::Value> {
+        Some(self.recovery.clone())
     }
 
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()> {

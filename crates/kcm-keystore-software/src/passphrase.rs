@@ -102,6 +102,53 @@ fn load_or_create_params(path: &Path) -> KeystoreResult<PassphraseParams> {
     }
 }
 
+/// The parameters recorded in `dir` (after [`derive_master_key`]), as JSON.
+pub(crate) fn recorded_params(dir: &Path) -> KeystoreResult<serde_json::Value> {
+    let path = dir.join(crate::PARAMS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| cannot_read(&path, e))?;
+    let params = parse_params(&bytes, &path)?;
+    Ok(serde_json::to_value(&params).expect("parameters serialise"))
+}
+
+/// Writes `params` (from [`recorded_params`] of another data directory) as the
+/// parameters file of `dir`. An existing identical file is accepted; a different
+/// one is refused.
+pub(crate) fn install_params(dir: &Path, params: &serde_json::Value) -> KeystoreResult<()> {
+    let path = dir.join(crate::PARAMS_FILE);
+    let params: PassphraseParams = serde_json::from_value(params.clone()).map_err(|e| {
+        KeystoreError::Misconfigured(format!(
+            "the backup's passphrase parameters are invalid: {e}"
+        ))
+    })?;
+    let mut json = serde_json::to_vec_pretty(&params).expect("parameters serialise");
+    json.push(b'\n');
+    // Checked like a file read at start, so a restore never records what a start refuses.
+    parse_params(&json, &path)?;
+    match files::create_private_file(&path, &json) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = std::fs::read(&path).map_err(|e| cannot_read(&path, e))?;
+            let existing = parse_params(&existing, &path)?;
+            if existing.salt_hex == params.salt_hex
+                && existing.memory_kib == params.memory_kib
+                && existing.iterations == params.iterations
+                && existing.lanes == params.lanes
+            {
+                Ok(())
+            } else {
+                Err(KeystoreError::Misconfigured(format!(
+                    "{} already holds other passphrase parameters",
+                    path.display()
+                )))
+            }
+        }
+        Err(e) => Err(KeystoreError::Misconfigured(format!(
+            "cannot write {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn cannot_read(path: &Path, e: std::io::Error) -> KeystoreError {
     KeystoreError::Misconfigured(format!("cannot read {}: {e}", path.display()))
 }

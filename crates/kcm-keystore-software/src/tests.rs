@@ -346,3 +346,68 @@ fn concurrent_first_open_agrees_on_one_master_key() {
     }
     SoftwareKeystore::open(&path, file_source(&path)).unwrap();
 }
+
+#[tokio::test]
+async fn recovery_parameters_let_a_passphrase_reach_the_same_root_keys_in_a_new_directory() {
+    let old = tempfile::tempdir().unwrap();
+    let passphrase = "correct horse battery staple";
+    let ks = SoftwareKeystore::open(old.path(), pass(passphrase)).unwrap();
+    let handle = ks.create_root_key("root").await.unwrap();
+    let secret = SecretBytes::random(32);
+    let wrapped = ks.wrap(&handle, &secret, b"aad").await.unwrap();
+    let params = ks.recovery_parameters().unwrap();
+    assert_eq!(params["master_key_source"], "passphrase");
+    assert!(params["passphrase_parameters"]["salt_hex"].is_string());
+    let text = params.to_string();
+    assert!(!text.contains(passphrase), "{text}");
+
+    // Without the recorded salt, the same passphrase gives another master key.
+    let bare = tempfile::tempdir().unwrap();
+    let other = SoftwareKeystore::open(bare.path(), pass(passphrase)).unwrap();
+    assert!(other.unwrap(&handle, &wrapped, b"aad").await.is_err());
+
+    // With it, the root keys are reachable again.
+    let new = tempfile::tempdir().unwrap();
+    SoftwareKeystore::prepare_restore(new.path(), Some(&params), &pass(passphrase)).unwrap();
+    assert_eq!(mode(&new.path().join(PARAMS_FILE)), 0o600);
+    // Idempotent for the same parameters.
+    SoftwareKeystore::prepare_restore(new.path(), Some(&params), &pass(passphrase)).unwrap();
+    let restored = SoftwareKeystore::open(new.path(), pass(passphrase)).unwrap();
+    assert_eq!(
+        restored.unwrap(&handle, &wrapped, b"aad").await.unwrap(),
+        secret
+    );
+
+    // The other kind of source is refused with a message naming both.
+    let e = SoftwareKeystore::prepare_restore(
+        tempfile::tempdir().unwrap().path(),
+        Some(&params),
+        &file_source(new.path()),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("passphrase"), "{e}");
+    // Other parameters over existing ones are refused.
+    let mut changed = params.clone();
+    changed["passphrase_parameters"]["salt_hex"] = "00".repeat(16).into();
+    assert!(
+        SoftwareKeystore::prepare_restore(new.path(), Some(&changed), &pass(passphrase)).is_err()
+    );
+}
+
+#[tokio::test]
+async fn recovery_parameters_of_a_master_key_file_name_only_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let params = ks.recovery_parameters().unwrap();
+    assert_eq!(params, serde_json::json!({"master_key_source": "file"}));
+    let new = tempfile::tempdir().unwrap();
+    SoftwareKeystore::prepare_restore(new.path(), Some(&params), &file_source(dir.path())).unwrap();
+    assert!(!new.path().join(PARAMS_FILE).exists());
+    let e = SoftwareKeystore::prepare_restore(
+        new.path(),
+        Some(&params),
+        &pass("a long enough passphrase"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("master key file"), "{e}");
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_core::model::{Role, ALL_ROLES};
@@ -397,6 +397,55 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
         let (_, caller) = call.accept(request).await?;
         let view = api.service.keychain(caller).await?;
         ok(Keychain::from(&view))
+    }
+    .await;
+    call.finish(result).await
+}
+
+// ---------------------------------------------------------------- backup
+
+/// Download a backup archive of the whole store (system-admin only).
+///
+/// A consistent snapshot of every table, taken without stopping the server, in
+/// one encrypted, integrity-protected archive whose key is wrapped by the
+/// service's root key. It holds only wrapped material: restoring it
+/// (`kcm restore`, offline) needs the keystore — the software keystore's master key
+/// file or passphrase. The archive is built in memory and sent with its length.
+#[utoipa::path(
+    get, path = "/v1/backup", tag = "backup", operation_id = "GetBackup",
+    responses(
+        (status = 200, description = "The backup archive (format KCMBAK1)",
+         content_type = "application/octet-stream", body = BackupArchiveBody,
+         headers(
+             ("Content-Length" = u64, description = "Archive size in bytes"),
+             ("Content-Disposition" = String, description = "attachment; filename=\"kcm-backup-<unix ms>.kcmbak\""),
+         )),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller is not system-admin", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn backup(State(api): State<RestApi>, request: Request) -> Response {
+    let mut call = api.begin("GetBackup", &request);
+    let result: Outcome = async {
+        let (_, caller) = call.accept(request).await?;
+        let archive = api.service.backup(caller).await?;
+        let disposition = format!(
+            "attachment; filename=\"kcm-backup-{}.kcmbak\"",
+            archive.created_at
+        );
+        let length = archive.bytes.len().to_string();
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, length),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            archive.bytes,
+        )
+            .into_response())
     }
     .await;
     call.finish(result).await

@@ -11,6 +11,7 @@
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
 //! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
+//! | `GET /v1/backup` | a backup archive of the whole store (the operator; binary) |
 //! | `GET /v1/openapi.json` | this API's description (no authentication) |
 //!
 //! Every other route authenticates with the same credentials as the AWS API: either
@@ -138,6 +139,7 @@ pub fn router(api: RestApi) -> axum::Router {
             "/v1/audit/signing-key",
             get(crate::audit::signing_key).fallback(method_not_allowed),
         )
+        .route("/v1/backup", get(backup).fallback(method_not_allowed))
         .route("/v1", any(unknown_path))
         .route("/v1/", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))
@@ -181,7 +183,7 @@ impl utoipa::Modify for SecuritySchemes {
     info(
         title = "kcm REST API",
         description = "Native management API of kcm, the key chain manager: tenants, access keys, \
-                       systems and the keychain. Errors are `{\"error\": {\"code\", \"message\"}}` with \
+                       systems, the keychain and backups. Errors are `{\"error\": {\"code\", \"message\"}}` with \
                        codes InvalidInput (400), Unauthenticated (401), AccessDenied (403), NotFound (404), \
                        AlreadyExists (409), InvalidState (409), Unavailable (503) and Internal (500).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -202,9 +204,10 @@ impl utoipa::Modify for SecuritySchemes {
         audit::list_records,
         audit::list_checkpoints,
         audit::signing_key,
+        handlers::backup,
         handlers::openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName, types::BackupArchiveBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),
@@ -212,6 +215,7 @@ impl utoipa::Modify for SecuritySchemes {
         (name = "systems", description = "Systems: consumer environments, each with a system key under a root key"),
         (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
         (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, the signing key"),
+        (name = "backup", description = "Backup archives of the whole store, for the operator (system-admin)"),
         (name = "meta", description = "About this API"),
     ),
 )]

@@ -684,6 +684,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/audit", vec!["get"]),
         ("/v1/audit/checkpoints", vec!["get"]),
         ("/v1/audit/signing-key", vec!["get"]),
+        ("/v1/backup", vec!["get"]),
         ("/v1/openapi.json", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
@@ -720,6 +721,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         "KeychainSystemNode",
         "KeychainServiceKeyNode",
         "RoleName",
+        "BackupArchiveBody",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
@@ -729,4 +731,57 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         let name = reference.split('"').next().unwrap();
         assert!(schemas.contains_key(name), "dangling $ref to {name}");
     }
+}
+
+#[tokio::test]
+async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
+    let f = fixture().await;
+    // A tenant-admin is denied with the usual JSON error, decided in the core.
+    let (status, body) = f
+        .call(Method::GET, "/v1/backup", Some(&f.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "AccessDenied");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("back up the whole store"),
+        "{body}"
+    );
+    let (status, body) = f.call(Method::GET, "/v1/backup", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "Unauthenticated");
+    let (status, body) = f
+        .call(Method::POST, "/v1/backup", Some(&f.operator), None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&body, "MethodNotAllowed");
+
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/v1/backup")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.operator))
+        .body(Body::empty())
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert!(headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"kcm-backup-"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let length: usize = headers[header::CONTENT_LENGTH]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(length, bytes.len());
+    assert!(bytes.starts_with(kcm_core::backup::MAGIC));
+    let archive = kcm_core::backup::ArchiveReader::open(&bytes[..]).unwrap();
+    assert_eq!(archive.header().tables["tenants"], 1);
+    assert!(f.metrics.render().contains("GetBackup"));
 }

@@ -428,3 +428,12 @@ mod tests {
         assert!(!format!("{key:?}").contains("s3cr3t"));
     }
 }
+
+// ---------------------------------------------------------------- backup
+
+/// Body of `GET /v1/backup`: a kcm backup archive (`KCMBAK1`), binary.
+///
+/// Only for the OpenAPI document; the handler sends the archive bytes as they are.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BackupArchiveBody(pub Vec<u8>);

@@ -11,6 +11,10 @@
 //!   every call runs on tokio's blocking pool, never on the async workers.
 //! - **Schema.** Versioned migrations (`migrations/*.sql`) applied at open; a
 //!   database from a newer kcm is refused rather than misread.
+//! - **Snapshots.** [`Store::snapshot`](kcm_core::store::Store::snapshot) reads every
+//!   table (listed from `sqlite_master`) in one read transaction;
+//!   [`Store::restore_snapshot`](kcm_core::store::Store::restore_snapshot) writes one
+//!   back into an empty store in one transaction.
 //! - **Privacy.** The database file (and so its `-wal`/`-shm` files) is mode 0600.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,6 +24,7 @@ mod conn;
 mod error;
 mod migrations;
 mod read;
+mod snapshot;
 mod store;
 mod write;
 

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
-use kcm_core::store::{Store, StoreResult, Write};
+use kcm_core::store::{Snapshot, Store, StoreResult, Write};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::conn::{self, ReaderPool};
 use crate::error::{from_join, from_sqlite};
-use crate::{migrations, read, write};
+use crate::{migrations, read, snapshot, write};
 
 /// A [`Store`] on one SQLite database file. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -246,5 +246,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<AuditCheckpoint>> {
         self.read(move |c| read::last_audit_checkpoint(c, chain))
             .await
+    }
+
+    async fn snapshot(&self) -> StoreResult<Snapshot> {
+        self.read(snapshot::snapshot).await
+    }
+
+    async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            snapshot::restore(&mut conn::lock(&inner.writer), &snapshot)
+        })
+        .await
+        .map_err(from_join)?
     }
 }

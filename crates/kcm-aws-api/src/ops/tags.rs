@@ -84,11 +84,11 @@ struct ListResourceTagsResponse {
 pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ListResourceTags = parse(body)?;
     let limit = check_limit(req.limit, 50)?.unwrap_or(50) as usize;
-    let info = ctx
+    let tags = ctx
         .service
-        .describe_key(ctx.caller, &ctx.key(&req.key_id)?)
+        .list_resource_tags(ctx.caller, &ctx.key(&req.key_id)?)
         .await?;
-    let tags = &info.record.tags;
+    let tags = &tags;
     if let Some(m) = &req.marker {
         if !tags.contains_key(m) {
             return Err(AwsError::bad_request(

@@ -154,6 +154,20 @@ fn walk(records: &[AuditRecord]) -> Option<Problem> {
                 );
             }
             if record_hash_at(r, expected + 1) == r.hash {
+                // Record N+1's content at position N: either N was removed and the rest
+                // renumbered, or N and N+1 swapped places (then N's content is next).
+                if let Some(next) = records.get(i + 1) {
+                    if record_hash_at(next, expected) == next.hash {
+                        return problem(
+                            ProblemKind::Reordered,
+                            expected,
+                            format!(
+                                "records {expected} and {} were reordered: each holds the other's content",
+                                expected + 1
+                            ),
+                        );
+                    }
+                }
                 return problem(
                     ProblemKind::Removed,
                     expected,
@@ -335,6 +349,13 @@ mod tests {
         c.swap(2, 3);
         let p = first_problem(&c);
         assert_eq!((p.kind, p.seq), (ProblemKind::Reordered, 3), "{p:?}");
+        // Swapped in a store that keeps positions: contents trade places, numbers stay.
+        let mut c = chain(10);
+        c.swap(4, 5);
+        c[4].seq = 5;
+        c[5].seq = 6;
+        let p = first_problem(&c);
+        assert_eq!((p.kind, p.seq), (ProblemKind::Reordered, 5), "{p:?}");
     }
 
     #[test]

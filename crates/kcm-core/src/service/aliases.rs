@@ -146,7 +146,22 @@ impl Service {
             Some(k) => Some(self.fresh_record(caller, k, Op::ListAliases).await?.id),
             None => None,
         };
-        let all = self.store.aliases(tenant, key_id).await?;
+        let mut all = self.store.aliases(tenant, key_id).await?;
+        if let Some(scope) = caller.principal.system_scope {
+            // A key scoped to one system sees only the aliases of that system's keys.
+            let mut visible = Vec::with_capacity(all.len());
+            for alias in all {
+                let system = self
+                    .store
+                    .service_key(alias.key_id)
+                    .await?
+                    .map(|k| k.system_id);
+                if system == Some(scope) {
+                    visible.push(alias);
+                }
+            }
+            all = visible;
+        }
         let start = match marker {
             None => 0,
             Some(m) => {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
 use super::{KeyRef, Service};
-use crate::auth::{authorize, Caller, KeyNote, Op, Target};
+use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
@@ -117,6 +117,7 @@ impl Service {
                 blob.len()
             )));
         }
+        authorize_op(&caller.principal, op)?;
         let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
         let tenant = Self::own_tenant(&caller.principal)?;
         if let Some(expected) = expected {

@@ -70,7 +70,7 @@ impl Service {
         let tenant_id = Self::own_tenant(&caller.principal)?;
         authorize(
             &caller.principal,
-            Op::ShowKeychain,
+            Op::GetKeychain,
             Target::tenant(tenant_id),
         )?;
         let tenant = self
@@ -113,7 +113,7 @@ impl Service {
                 systems: Vec::new(),
             })
             .collect();
-        for info in self.list_systems(caller).await? {
+        for info in self.visible_systems(caller, tenant_id).await? {
             let system = &info.record;
             let service_keys = keys_by_system
                 .remove(&system.id)

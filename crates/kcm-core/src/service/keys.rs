@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::chain::LoadedKey;
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, Caller, KeyNote, Op, Target};
+use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{KeyState, Operation, Transition};
 use crate::model::*;
@@ -140,6 +140,7 @@ impl Service {
         key: &KeyRef,
         op: Op,
     ) -> Result<Arc<LoadedKey>> {
+        authorize_op(&caller.principal, op)?;
         let tenant = Self::own_tenant(&caller.principal)?;
         let id = self.key_id_of(tenant, key).await?;
         let loaded = self.load_key(id).await?;
@@ -168,6 +169,7 @@ impl Service {
         key: &KeyRef,
         op: Op,
     ) -> Result<ServiceKeyRecord> {
+        authorize_op(&caller.principal, op)?;
         let tenant = Self::own_tenant(&caller.principal)?;
         let id = self.key_id_of(tenant, key).await?;
         let record = self
@@ -306,6 +308,12 @@ impl Service {
                 Write::PutKeyVersion(version),
             ])
             .await?;
+        caller.note_key(KeyNote {
+            id: record.id,
+            version: Some(1),
+            system: record.system_id,
+            compromised: false,
+        });
         Ok(self.key_info(caller, record))
     }
 
@@ -463,6 +471,18 @@ impl Service {
             Ok(())
         })
         .await
+    }
+
+    /// The key's tags.
+    pub async fn list_resource_tags(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+    ) -> Result<BTreeMap<String, String>> {
+        Ok(self
+            .fresh_record(caller, key, Op::ListResourceTags)
+            .await?
+            .tags)
     }
 
     /// Adds or replaces tags.

@@ -11,6 +11,7 @@
 mod access_keys;
 mod aliases;
 mod audit;
+mod backup;
 mod bootstrap;
 mod chain;
 mod crypto_ops;
@@ -28,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey};
 pub use audit::MAX_AUDIT_PAGE;
+pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};

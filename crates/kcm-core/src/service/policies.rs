@@ -2,7 +2,7 @@
 //! replacing a key's policy, and creating, listing, retiring and revoking grants.
 
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, Caller, Op, OpSet, Target};
+use crate::auth::{authorize, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
 use crate::model::*;
@@ -284,9 +284,12 @@ impl Service {
                     .filter(|g| g.key_id == key_id)
             }
         };
-        let grant = found
-            .filter(|g| g.tenant_id == tenant)
-            .ok_or_else(|| Error::not_found("the grant does not exist"))?;
+        let Some(grant) = found.filter(|g| g.tenant_id == tenant) else {
+            // Say "denied" before "not found" to callers whose role could never
+            // retire someone else's grant, so they learn nothing about what exists.
+            authorize_op(&caller.principal, Op::RetireGrant)?;
+            return Err(Error::not_found("the grant does not exist"));
+        };
         let me = &caller.principal.access_key_id;
         let named = grant.retiring_principal.as_ref() == Some(me)
             || (grant.grantee == *me && grant.operations.contains(Op::RetireGrant));

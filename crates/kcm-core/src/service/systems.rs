@@ -199,6 +199,16 @@ impl Service {
     pub async fn list_systems(&self, caller: &Caller) -> Result<Vec<SystemInfo>> {
         let tenant = Self::own_tenant(&caller.principal)?;
         authorize(&caller.principal, Op::ListSystems, Target::tenant(tenant))?;
+        self.visible_systems(caller, tenant).await
+    }
+
+    /// The tenant's systems the caller may see (a scoped key: only its own), already
+    /// authorised by the calling operation.
+    pub(crate) async fn visible_systems(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+    ) -> Result<Vec<SystemInfo>> {
         let mut out = Vec::new();
         for record in self.store.systems(tenant).await? {
             if caller.principal.system_scope.is_none_or(|s| s == record.id) {
@@ -211,15 +221,11 @@ impl Service {
     /// One system of the caller's tenant, by id or name.
     pub async fn get_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
         let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::DescribeSystem,
-            Target::tenant(tenant),
-        )?;
+        authorize(&caller.principal, Op::GetSystem, Target::tenant(tenant))?;
         let record = self.find_system(tenant, name_or_id).await?;
         authorize(
             &caller.principal,
-            Op::DescribeSystem,
+            Op::GetSystem,
             Target::system(tenant, record.id),
         )?;
         self.system_info(record).await

@@ -4,7 +4,7 @@
 use super::access_keys::NewAccessKey;
 use super::systems::validate_name;
 use super::{now_ms, Service};
-use crate::auth::{authorize, Caller, Op, Target};
+use crate::auth::{authorize, authorize_op, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::KeyState;
 use crate::model::*;
@@ -127,6 +127,12 @@ impl Service {
 
     /// One tenant by id or name: the operator sees any; a tenant principal only its own.
     pub async fn get_tenant(&self, caller: &Caller, name_or_id: &str) -> Result<TenantRecord> {
+        let op = if caller.principal.tenant_id.is_some() {
+            Op::GetTenant
+        } else {
+            Op::ListTenants
+        };
+        authorize_op(&caller.principal, op)?;
         let found = match TenantId::parse(name_or_id) {
             Some(id) => self.store.tenant(id).await?,
             None => self.store.tenant_by_name(name_or_id).await?,
@@ -138,11 +144,7 @@ impl Service {
             if caller.principal.tenant_id != Some(tenant.id) {
                 return Err(not_found());
             }
-            authorize(
-                &caller.principal,
-                Op::DescribeTenant,
-                Target::tenant(tenant.id),
-            )?;
+            authorize(&caller.principal, Op::GetTenant, Target::tenant(tenant.id))?;
         } else {
             authorize(&caller.principal, Op::ListTenants, Target::OPERATOR)?;
         }

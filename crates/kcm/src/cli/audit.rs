@@ -116,17 +116,21 @@ impl AuditArgs {
                     None => Box::new(std::io::stdout().lock()),
                 };
                 let mut sink = BufWriter::new(sink);
+                // Checkpoints before records, for the reason given in `verify`.
+                let checkpoints = if checkpoints {
+                    fetch_checkpoints(&c).await?
+                } else {
+                    Vec::new()
+                };
                 let mut written = 0u64;
                 for record in fetch_records(&c, &filters).await? {
                     serde_json::to_writer(&mut sink, &Line::Record(record))?;
                     sink.write_all(b"\n")?;
                     written += 1;
                 }
-                if checkpoints {
-                    for cp in fetch_checkpoints(&c).await? {
-                        serde_json::to_writer(&mut sink, &Line::Checkpoint(cp))?;
-                        sink.write_all(b"\n")?;
-                    }
+                for cp in checkpoints {
+                    serde_json::to_writer(&mut sink, &Line::Checkpoint(cp))?;
+                    sink.write_all(b"\n")?;
                 }
                 sink.flush()?;
                 if let Some(path) = out {
@@ -162,8 +166,11 @@ impl AuditArgs {
                     }
                     None => {
                         let c = Clients::new(client)?;
-                        let records = fetch_records(&c, "").await?;
+                        // Checkpoints first: reading records appends a record (this
+                        // read's own), which a checkpoint signed in between would
+                        // vouch for although the records fetched end before it.
                         let checkpoints = fetch_checkpoints(&c).await?;
+                        let records = fetch_records(&c, "").await?;
                         (records, checkpoints, client.endpoint.clone())
                     }
                 };

@@ -37,6 +37,17 @@ impl Clients {
         Ok(self.rest.post(below_v1(path), &body).await?)
     }
 
+    /// `GET /v1/…` of a binary resource, streamed into `sink`; `progress(received,
+    /// total)` after each piece. Returns the bytes received.
+    pub async fn download(
+        &self,
+        path: &str,
+        sink: &mut impl std::io::Write,
+        progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<u64> {
+        Ok(self.rest.download(below_v1(path), sink, progress).await?)
+    }
+
     /// `DELETE /v1/…`.
     pub async fn delete(&self, path: &str) -> Result<Value> {
         Ok(self.rest.delete(below_v1(path)).await?)

@@ -1,6 +1,7 @@
 //! The command line: `kcm serve` and the client commands.
 
 mod audit;
+mod backup;
 mod bench;
 mod client;
 mod envelope;
@@ -78,6 +79,12 @@ enum Command {
     Encrypt(envelope::EncryptArgs),
     /// Decrypt a file or stdin made by `kcm encrypt`.
     Decrypt(envelope::DecryptArgs),
+    /// Download an encrypted backup archive of the whole store from a running server
+    /// (system-admin: `kcm --profile system-admin backup -o FILE`).
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into a new data directory (offline; needs the
+    /// master key or passphrase of the server that made it).
+    Restore(backup::RestoreArgs),
     /// Load generator: drive Encrypt, Decrypt or GenerateDataKey and report throughput
     /// and latency percentiles.
     Bench(bench::BenchArgs),
@@ -145,6 +152,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),
+        Command::Backup(a) => runtime()?.block_on(a.run(&cli.client)),
+        Command::Restore(a) => runtime()?.block_on(a.run(cli.client.output)),
         Command::Bench(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::BenchBaseline(a) => runtime()?.block_on(a.run()),
     }
@@ -188,5 +197,12 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["kcm", "encrypt", "--key-id", "k", "-o", "f.kcm"]).unwrap();
         assert!(matches!(cli.command, Command::Encrypt(_)));
+        let cli =
+            Cli::try_parse_from(["kcm", "--profile", "system-admin", "backup", "-o", "b"]).unwrap();
+        assert!(matches!(cli.command, Command::Backup(_)));
+        assert_eq!(cli.client.profile, "system-admin");
+        let cli =
+            Cli::try_parse_from(["kcm", "restore", "--input", "b", "--data-dir", "d"]).unwrap();
+        assert!(matches!(cli.command, Command::Restore(_)));
     }
 }

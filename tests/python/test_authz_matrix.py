@@ -1,0 +1,1052 @@
+"""The authorisation matrix: every operation of every front door × every role × every
+context that applies: own tenant (no policy), other tenant (by id and by ARN), a key or
+object that does not exist (the control for "existence is not revealed"), own / other
+system (for keys scoped to a system), denied by policy, granted, an access key limited to
+a set of operations, and an access key limited to exactly the operation under test (so an
+operation authorised under another operation's name shows up).
+
+Each cell asserts
+
+1. the outcome an independent table in this file predicts (success, or the exact AWS
+   error type / REST status and code);
+2. for a denial, that nothing changed: a fingerprint of both tenants and of the
+   operator's tenant list (as their tenant-admins / the system-admin) is taken before and
+   after each batch of cells that must not change anything, and compared;
+3. that it was audited: the record with the response's request id is in the caller's
+   audit chain (the operator's chain for the system-admin) with the operation, the
+   error code and the outcome: ``denied`` for AccessDenied, ``success`` for allowed
+   calls; for a NotFound answer about another tenant's object, the same outcome as the
+   NotFound of an object that does not exist (else the audit log reveals existence).
+
+The expected outcome comes only from the role table and the rules below (`expect_aws`,
+`expect_rest`), never from asking the server. The rules, in order (the first "no" wins):
+
+* the role must allow the operation's class (ROLE_MAY);
+* an access key limited to a set of operations may call only those;
+* a key scoped to one system cannot manage the tenant (access keys, systems) and is
+  refused keys and systems of another system of its tenant;
+* another tenant's key named by id is ``NotFoundException`` (existence is not revealed:
+  the same answer, and the same audit outcome, as for a key that does not exist); by a
+  full ARN of the other account ``AccessDeniedException``; another tenant's ciphertext
+  ``AccessDeniedException``; REST paths naming another tenant's objects 404;
+* on a key with a policy, a matching Deny refuses; otherwise an Allow statement or an
+  active grant for the caller must admit it (a tenant-admin may always Get/PutKeyPolicy);
+  roles stay the ceiling. A key without a policy is governed by roles alone.
+
+Cells that are allowed and change state (key management, access keys, systems, tenants)
+run after the denial batch, each on throwaway objects made for it, so cells never
+interfere with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import pytest
+from botocore import xform_name
+from botocore.exceptions import ClientError
+
+from kcmtest import REPO, Server, ServerStartError, error_code, unique, v1_error_code
+
+# =====================================================================================
+# The oracle: roles, classes, operations. Written from the rules, not from the code.
+# =====================================================================================
+
+TA, KA, KU, AU, SA = "tenant-admin", "key-admin", "key-user", "auditor", "system-admin"
+
+READ_KEYS = "ReadKeys"
+MANAGE_KEYS = "ManageKeys"
+USE_KEYS = "UseKeys"
+RANDOM = "GenerateRandom"
+READ_TENANT = "ReadTenant"
+MANAGE_TENANT = "ManageTenant"
+READ_AUDIT = "ReadAudit"
+MANAGE_TENANTS = "ManageTenants"
+
+ROLE_MAY: dict[str, set[str]] = {
+    TA: {READ_KEYS, MANAGE_KEYS, USE_KEYS, RANDOM, READ_TENANT, MANAGE_TENANT, READ_AUDIT},
+    KA: {READ_KEYS, MANAGE_KEYS, READ_TENANT},
+    KU: {READ_KEYS, USE_KEYS, RANDOM},
+    AU: {READ_KEYS, READ_TENANT, READ_AUDIT},
+    SA: {READ_AUDIT, MANAGE_TENANTS},
+}
+
+OK = "ok"
+AWS_DENIED = "AccessDeniedException"
+AWS_NOT_FOUND = "NotFoundException"
+REST_DENIED = "AccessDenied"
+REST_NOT_FOUND = "NotFound"
+# Error codes whose audit outcome must be "denied". NotFound answers to "another
+# tenant's object" must look exactly like answers for objects that do not exist, in the
+# caller's audit chain too: their outcome must equal that of the nonexistent-object cell.
+DENIAL_CODES = {AWS_DENIED, REST_DENIED}
+NOT_FOUND_CODES = {AWS_NOT_FOUND, REST_NOT_FOUND}
+
+POLICY_VERSION = "kcm-2026-11"
+ALLOW_ALL = json.dumps({"Version": POLICY_VERSION, "Statement": [
+    {"Sid": "everyone", "Effect": "Allow", "Principal": "*", "Action": "*"}]})
+# The "granted" key: only tenant-admins by policy; the others through grants.
+ADMINS_ONLY = json.dumps({"Version": POLICY_VERSION, "Statement": [
+    {"Sid": "admins-only", "Effect": "Allow", "Principal": "role:tenant-admin", "Action": "*"}]})
+
+
+def deny_policy(denied_admin_ids: list[str]) -> str:
+    """Everyone is allowed, then every matrix caller is denied everything: the other roles
+    by role, the matrix tenant-admins by access key id (so the fingerprinting tenant-admin
+    can still read the key)."""
+    return json.dumps({"Version": POLICY_VERSION, "Statement": [
+        {"Sid": "everyone", "Effect": "Allow", "Principal": "*", "Action": "*"},
+        {"Sid": "deny-roles", "Effect": "Deny",
+         "Principal": ["role:key-admin", "role:key-user", "role:auditor"], "Action": "*"},
+        {"Sid": "deny-admins", "Effect": "Deny", "Principal": denied_admin_ids, "Action": "*"},
+    ]})
+
+
+# Grants on the "granted" key (whose policy admits only tenant-admins), per caller. Some
+# name operations the grantee's role may not do: roles stay the ceiling.
+GRANTED_OPS = {
+    "key-admin": ["DescribeKey", "CreateGrant", "Encrypt"],
+    "key-user": ["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"],
+    "auditor": ["DescribeKey", "Decrypt"],
+}
+# A grant to the key-user on the "denied by policy" key: the Deny wins over it.
+DENY_KEY_GRANT = ["Encrypt", "DescribeKey"]
+
+# The access key limited to a set of operations (a tenant-admin, so only the limit refuses).
+LIMITED_OPS = ["Encrypt", "Decrypt", "DescribeKey", "ListKeys", "ListSystems", "GetSystem"]
+
+
+@dataclass
+class Tgt:
+    """What a cell names, in one context (see World.shared_target / World.fresh_target)."""
+    key: Optional[str]                 # KeyId to send (id or ARN)
+    alias: Optional[str] = None        # an alias name (DeleteAlias)
+    update_alias: Optional[str] = None  # AliasName for UpdateAlias
+    grant: Optional[str] = None        # a grant id on `key` (RetireGrant/RevokeGrant)
+    ct: Optional[bytes] = None         # a ciphertext for Decrypt
+    decrypt_key: Optional[str] = None  # KeyId sent with Decrypt, if any
+    reenc_ct: Optional[bytes] = None   # CiphertextBlob for ReEncrypt
+    dest: Optional[str] = None         # DestinationKeyId for ReEncrypt
+    policy: str = ALLOW_ALL            # what PutKeyPolicy sends
+
+
+def _key(t: Tgt, w) -> dict:
+    return {"KeyId": t.key}
+
+
+def _decrypt(t: Tgt, w) -> Optional[dict]:
+    if t.ct is None:
+        return None
+    p: dict[str, Any] = {"CiphertextBlob": t.ct}
+    if t.decrypt_key:
+        p["KeyId"] = t.decrypt_key
+    return p
+
+
+def _alias_or_none(t: Tgt, w) -> Optional[dict]:
+    return {"AliasName": t.alias} if t.alias else None
+
+
+def _update_alias(t: Tgt, w) -> Optional[dict]:
+    return {"AliasName": t.update_alias, "TargetKeyId": t.key} if t.update_alias else None
+
+
+def _grant_ref(t: Tgt, w) -> Optional[dict]:
+    return {"KeyId": t.key, "GrantId": t.grant} if t.grant else None
+
+
+@dataclass(frozen=True)
+class AwsOp:
+    cls: str
+    # Parameters when the operation names a key (contexts KEY_CONTEXTS), or None.
+    key: Optional[Callable[[Tgt, Any], Optional[dict]]]
+    # Parameters when it is called without naming a key (contexts PLAIN_CONTEXTS), or None.
+    plain: Optional[Callable[[Any], dict]] = None
+
+
+AWS_OPS: dict[str, AwsOp] = {
+    # ReadKeys
+    "DescribeKey": AwsOp(READ_KEYS, _key),
+    "ListKeys": AwsOp(READ_KEYS, None, lambda w: {}),
+    "ListAliases": AwsOp(READ_KEYS, _key, lambda w: {}),
+    "ListResourceTags": AwsOp(READ_KEYS, _key),
+    "GetKeyRotationStatus": AwsOp(READ_KEYS, _key),
+    "ListKeyRotations": AwsOp(READ_KEYS, _key),
+    "GetKeyPolicy": AwsOp(READ_KEYS, lambda t, w: {"KeyId": t.key, "PolicyName": "default"}),
+    "ListKeyPolicies": AwsOp(READ_KEYS, _key),
+    "ListGrants": AwsOp(READ_KEYS, _key),
+    "ListRetirableGrants": AwsOp(READ_KEYS, None, lambda w: {"RetiringPrincipal": w.victim_id}),
+    # ManageKeys
+    "CreateKey": AwsOp(MANAGE_KEYS, None, lambda w: {"Description": unique("mx-created")}),
+    "UpdateKeyDescription": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "Description": unique("changed")}),
+    "EnableKey": AwsOp(MANAGE_KEYS, _key),
+    "DisableKey": AwsOp(MANAGE_KEYS, _key),
+    "ScheduleKeyDeletion": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "PendingWindowInDays": 7}),
+    "CancelKeyDeletion": AwsOp(MANAGE_KEYS, _key),
+    "CreateAlias": AwsOp(MANAGE_KEYS, lambda t, w: {"AliasName": "alias/" + unique("mx-new"), "TargetKeyId": t.key}),
+    "UpdateAlias": AwsOp(MANAGE_KEYS, _update_alias),
+    "DeleteAlias": AwsOp(MANAGE_KEYS, _alias_or_none),
+    "TagResource": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "Tags": [{"TagKey": "k1", "TagValue": "v1"}]}),
+    "UntagResource": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "TagKeys": ["k0"]}),
+    "EnableKeyRotation": AwsOp(MANAGE_KEYS, _key),
+    "DisableKeyRotation": AwsOp(MANAGE_KEYS, _key),
+    "RotateKeyOnDemand": AwsOp(MANAGE_KEYS, _key),
+    "PutKeyPolicy": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "PolicyName": "default", "Policy": t.policy}),
+    "CreateGrant": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "GranteePrincipal": w.victim_id,
+                                                    "Operations": ["Encrypt"]}),
+    "RetireGrant": AwsOp(MANAGE_KEYS, _grant_ref),
+    "RevokeGrant": AwsOp(MANAGE_KEYS, _grant_ref),
+    # UseKeys
+    "Encrypt": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "Plaintext": b"matrix plaintext"}),
+    "Decrypt": AwsOp(USE_KEYS, _decrypt),
+    "ReEncrypt": AwsOp(USE_KEYS, lambda t, w: {"CiphertextBlob": t.reenc_ct, "DestinationKeyId": t.dest}
+                       if t.reenc_ct is not None else None),
+    "GenerateDataKey": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "KeySpec": "AES_256"}),
+    "GenerateDataKeyWithoutPlaintext": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "KeySpec": "AES_256"}),
+    # GenerateRandom
+    "GenerateRandom": AwsOp(RANDOM, None, lambda w: {"NumberOfBytes": 16}),
+}
+
+# What a fresh target needs before an allowed state-changing cell can succeed on it.
+FRESH_PREP = {"EnableKey": "disable", "CancelKeyDeletion": "pending"}
+
+# Callers (names): unscoped roles, roles scoped to system A, and the limited key.
+UNSCOPED = ("tenant-admin", "key-admin", "key-user", "auditor", "system-admin")
+SCOPED = ("tenant-admin@sys-a", "key-admin@sys-a", "key-user@sys-a", "auditor@sys-a")
+LIMITED = ("tenant-admin/limited",)
+# Stands for "a tenant-admin access key limited to exactly the operation of the cell": it
+# must be allowed, so an operation authorised under another operation's name shows up.
+SELF_LIMITED = ("tenant-admin/only-<op>",)
+
+
+def self_limited_name(op: str) -> str:
+    return f"tenant-admin/only-{op}"
+
+# Contexts of operations that name a key, and who is tried in each.
+KEY_CONTEXTS: dict[str, tuple[str, ...]] = {
+    "own/no-policy": UNSCOPED,          # a key of the caller's tenant without a policy
+    "nonexistent": UNSCOPED,            # control: a key / alias / grant that does not exist
+    "other-tenant": UNSCOPED,           # another tenant's key, alias, grant, ciphertext (by id)
+    "other-tenant-arn": UNSCOPED,       # another tenant's key by its full ARN
+    "policy-deny": UNSCOPED,            # a key whose policy denies the caller
+    "granted": UNSCOPED,                # a key whose policy admits only tenant-admins, plus grants
+    "own-system": SCOPED,               # a scoped caller, a key of its own system
+    "other-system": SCOPED,             # a scoped caller, a key of another system of its tenant
+    "op-limited": LIMITED,              # an access key limited to LIMITED_OPS, a key without policy
+    "op-limited-self": SELF_LIMITED,    # an access key limited to [this operation], same key
+}
+# Contexts of operations called without naming a key.
+PLAIN_CONTEXTS: dict[str, tuple[str, ...]] = {
+    "own/no-key": UNSCOPED,
+    "own-system/no-key": SCOPED,
+    "op-limited/no-key": LIMITED,
+    "op-limited-self/no-key": SELF_LIMITED,
+}
+
+
+def expect_aws(op: str, caller: "Caller", ctx: str) -> str:
+    """The expected outcome of AWS operation `op` by `caller` in `ctx` (OK or an error type)."""
+    if AWS_OPS[op].cls not in ROLE_MAY[caller.role]:
+        return AWS_DENIED
+    if caller.ops is not None and op not in caller.ops:
+        return AWS_DENIED
+    base = ctx.split("/")[0]
+    if base == "nonexistent":
+        return AWS_NOT_FOUND
+    if base == "other-tenant":
+        # Decrypting (ReEncrypt decrypts) another tenant's ciphertext is denied; naming
+        # its key by id is "not found".
+        return AWS_DENIED if op in ("Decrypt", "ReEncrypt") else AWS_NOT_FOUND
+    if base == "other-tenant-arn":
+        return AWS_DENIED
+    if base == "other-system":
+        return AWS_DENIED
+    if base == "policy-deny":
+        if caller.role == TA and op in ("GetKeyPolicy", "PutKeyPolicy"):
+            return OK
+        return AWS_DENIED
+    if base == "granted":
+        if caller.role == TA:
+            return OK  # the policy allows role:tenant-admin everything
+        return OK if op in GRANTED_OPS.get(caller.name, ()) else AWS_DENIED
+    return OK
+
+
+# ----------------------------------------------------------------------------- REST
+
+@dataclass(frozen=True)
+class RestRoute:
+    method: str
+    template: str          # path with {} for the parameter
+    audit_op: str          # operation name in the audit log (the OpenAPI operationId)
+    core_op: str           # operation name an access key's `operations` list uses
+    cls: str
+    ok_status: int
+    # which Rtgt field fills the {} / the body; None: the route names nothing
+    param: Optional[str] = None
+
+
+REST_ROUTES: list[RestRoute] = [
+    RestRoute("POST", "/v1/tenants", "CreateTenant", "CreateTenant", MANAGE_TENANTS, 201),
+    RestRoute("GET", "/v1/tenants", "ListTenants", "ListTenants", MANAGE_TENANTS, 200),
+    # For the operator this is tenant management (it may read any tenant); for a tenant's
+    # access key it is reading its own tenant.
+    RestRoute("GET", "/v1/tenants/{}", "GetTenant", "GetTenant", READ_TENANT, 200, "tenant"),
+    RestRoute("POST", "/v1/access-keys", "CreateAccessKey", "CreateAccessKey", MANAGE_TENANT, 201, "ak_system"),
+    # ReadTenant for a tenant's keys; for the operator it lists the operator's own access
+    # keys and is judged as tenant management (see rest_class).
+    RestRoute("GET", "/v1/access-keys", "ListAccessKeys", "ListAccessKeys", READ_TENANT, 200),
+    RestRoute("DELETE", "/v1/access-keys/{}", "DeleteAccessKey", "DeleteAccessKey", MANAGE_TENANT, 204, "access_key"),
+    RestRoute("POST", "/v1/access-keys/{}/disable", "DisableAccessKey", "DisableAccessKey", MANAGE_TENANT, 200,
+              "access_key"),
+    RestRoute("POST", "/v1/access-keys/{}/enable", "EnableAccessKey", "EnableAccessKey", MANAGE_TENANT, 200,
+              "access_key"),
+    RestRoute("POST", "/v1/systems", "CreateSystem", "CreateSystem", MANAGE_TENANT, 201),
+    RestRoute("GET", "/v1/systems", "ListSystems", "ListSystems", READ_TENANT, 200),
+    RestRoute("GET", "/v1/systems/{}", "GetSystem", "GetSystem", READ_TENANT, 200, "system"),
+    RestRoute("GET", "/v1/keychain", "GetKeychain", "GetKeychain", READ_TENANT, 200),
+    RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
+    RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
+    RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
+]
+REST_BY_KEY = {(r.method, r.template): r for r in REST_ROUTES}
+# Routes of the REST router this matrix does not cover (public or operator backup).
+REST_IGNORED_PATHS = {"/v1/openapi.json", "/v1/backup"}
+
+
+@dataclass
+class Rtgt:
+    """What a REST cell names in one context."""
+    tenant: Optional[str] = None       # tenant id for GET /v1/tenants/{}
+    system: Optional[str] = None       # system id for GET /v1/systems/{}
+    access_key: Optional[str] = None   # access key id for …/access-keys/{}…
+    ak_system: Optional[str] = ""      # "": POST /v1/access-keys without a system; None: not applicable
+
+
+REST_CONTEXTS: dict[str, tuple[str, ...]] = {
+    "own": UNSCOPED,
+    "nonexistent": UNSCOPED,
+    "other-tenant": UNSCOPED,
+    "own-system": SCOPED,
+    "other-system": SCOPED,
+    "op-limited": LIMITED,
+    "op-limited-self": SELF_LIMITED,
+}
+# Contexts in which routes that name nothing are tried (naming nothing, "other tenant"
+# and "nonexistent" mean nothing).
+REST_PLAIN_CONTEXTS = {"own", "own-system", "op-limited", "op-limited-self"}
+
+
+def rest_class(route: RestRoute, caller: "Caller") -> str:
+    if route.template == "/v1/tenants/{}" and caller.role == SA:
+        return MANAGE_TENANTS
+    if (route.method, route.template) == ("GET", "/v1/access-keys") and caller.role == SA:
+        return MANAGE_TENANTS
+    return route.cls
+
+
+def expect_rest(route: RestRoute, caller: "Caller", ctx: str) -> tuple[int, str]:
+    """(HTTP status, code) expected of `route` by `caller` in `ctx` (code OK on success)."""
+    cls = rest_class(route, caller)
+    if cls not in ROLE_MAY[caller.role]:
+        return 403, REST_DENIED
+    if caller.ops is not None and route.core_op not in caller.ops:
+        return 403, REST_DENIED
+    if caller.scoped and cls == MANAGE_TENANT:
+        return 403, REST_DENIED
+    if ctx == "nonexistent":
+        return 404, REST_NOT_FOUND
+    if ctx == "other-tenant":
+        if caller.role == SA:
+            return route.ok_status, OK  # the operator may read every tenant
+        return 404, REST_NOT_FOUND
+    if ctx == "other-system":
+        return 403, REST_DENIED
+    return route.ok_status, OK
+
+
+# =====================================================================================
+# The world: one server, two tenants, systems, callers and keys for every context.
+# =====================================================================================
+
+
+@dataclass
+class Caller:
+    name: str
+    role: str
+    akid: str
+    secret: str
+    kms: Any
+    scoped: bool = False
+    ops: Optional[frozenset] = None
+    operator: bool = False
+
+    @property
+    def creds(self) -> tuple[str, str]:
+        return (self.akid, self.secret)
+
+
+@dataclass
+class KeyFix:
+    id: str
+    arn: str
+    alias: str
+    grant: str
+    ct: Optional[bytes]
+    policy: Optional[str]
+
+
+class World:
+    def __init__(self, srv: Server):
+        self.srv = srv
+        self.kms = srv.client("default")            # tenant A's tenant-admin: setup + fingerprints
+        self.creds = srv.creds("default")
+        sa_id, sa_secret = srv.creds("system-admin")
+        self.sa_creds = (sa_id, sa_secret)
+        tenant = srv.v1_ok("GET", "/v1/keychain")["tenant"]
+        self.tenant_a = tenant["id"]
+
+        # Systems of tenant A.
+        self.sys_a = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("sys-a")})
+        self.sys_b = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("sys-b")})
+
+        # Access keys of tenant A.
+        victim = srv.create_access_key(KU, description="matrix victim (grantee, target of access-key ops)")
+        self.victim_id = victim["access_key_id"]
+        self.callers: dict[str, Caller] = {}
+        for role in (TA, KA, KU, AU):
+            ak = srv.create_access_key(role, description=f"matrix {role}")
+            self._add(Caller(role, role, ak["access_key_id"], ak["secret_access_key"], None))
+        for role in (TA, KA, KU, AU):
+            ak = srv.create_access_key(role, system=self.sys_a["name"], description=f"matrix {role}@sys-a")
+            self._add(Caller(f"{role}@sys-a", role, ak["access_key_id"], ak["secret_access_key"], None,
+                             scoped=True))
+        lim = srv.v1_ok("POST", "/v1/access-keys", expect=(201,),
+                        json_body={"role": TA, "operations": LIMITED_OPS, "description": "matrix limited"})
+        self._add(Caller("tenant-admin/limited", TA, lim["access_key_id"], lim["secret_access_key"], None,
+                         ops=frozenset(LIMITED_OPS)))
+        self._add(Caller("system-admin", SA, sa_id, sa_secret, None, operator=True))
+        for op in sorted(set(AWS_OPS) | {r.core_op for r in REST_ROUTES}):
+            one = srv.v1_ok("POST", "/v1/access-keys", expect=(201,),
+                            json_body={"role": TA, "operations": [op], "description": f"matrix only {op}"})
+            self._add(Caller(self_limited_name(op), TA, one["access_key_id"], one["secret_access_key"], None,
+                             ops=frozenset([op])))
+        setup_a = srv.create_access_key(TA, system=self.sys_a["name"], description="matrix setup sys-a")
+        setup_b = srv.create_access_key(TA, system=self.sys_b["name"], description="matrix setup sys-b")
+        self.kms_sys_a = srv.client_for(setup_a)
+        self.kms_sys_b = srv.client_for(setup_b)
+
+        # Tenant B, made by the operator.
+        tb = srv.create_tenant(unique("tenant-b"))
+        self.tenant_b = tb["tenant"]["id"]
+        b_ak = tb["access_key"]
+        self.b_creds = (b_ak["access_key_id"], b_ak["secret_access_key"])
+        self.b_kms = srv.client_for(b_ak)
+        self.b_system = srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=self.b_creds,
+                                  json_body={"name": unique("b-only")})
+        self.b_victim_id = srv.create_access_key(KU, creds=self.b_creds)["access_key_id"]
+        self.b_key = self.make_key(self.b_kms, admin=self.b_kms, victim=b_ak["access_key_id"])
+
+        # Keys of tenant A, one per context.
+        ta_ids = [self.callers["tenant-admin"].akid]
+        self.deny_doc = deny_policy(ta_ids)
+        self.key_plain = self.make_key(self.kms)
+        self.key_sys_a = self.make_key(self.kms_sys_a)
+        self.key_sys_b = self.make_key(self.kms_sys_b)
+        self.key_deny = self.make_key(self.kms, policy=self.deny_doc,
+                                      grants=[(self.callers["key-user"].akid, DENY_KEY_GRANT)])
+        self.key_granted = self.make_key(self.kms, policy=ADMINS_ONLY, grants=self._granted_grants())
+
+        # Ids that must never show up in tenant A's answers or audit records.
+        self.tenant_b_ids = [self.tenant_b, self.b_key.id, self.b_key.grant, self.b_system["id"],
+                             self.b_victim_id, b_ak["access_key_id"]]
+
+    def _add(self, c: Caller) -> None:
+        c.kms = self.srv.new_client(c.akid, c.secret)
+        self.callers[c.name] = c
+
+    def _granted_grants(self):
+        return [(self.callers[name].akid, ops) for name, ops in GRANTED_OPS.items()]
+
+    def make_key(self, creator, admin=None, victim=None, policy=None, grants=(), with_ct=True,
+                 prep=None) -> KeyFix:
+        """A key with an alias, a tag k0, a grant to the victim and (optionally) a ciphertext,
+        then its policy, then `prep` (disable / schedule deletion)."""
+        admin = admin or self.kms
+        victim = victim or self.victim_id
+        md = creator.create_key(Description=unique("mx-key"),
+                                Tags=[{"TagKey": "k0", "TagValue": "v0"}])["KeyMetadata"]
+        kid = md["KeyId"]
+        alias = "alias/" + unique("mx")
+        admin.create_alias(AliasName=alias, TargetKeyId=kid)
+        grant = admin.create_grant(KeyId=kid, GranteePrincipal=victim, Operations=["Encrypt"])["GrantId"]
+        for grantee, ops in grants:
+            admin.create_grant(KeyId=kid, GranteePrincipal=grantee, Operations=list(ops))
+        ct = admin.encrypt(KeyId=kid, Plaintext=b"matrix secret")["CiphertextBlob"] if with_ct else None
+        if policy:
+            admin.put_key_policy(KeyId=kid, PolicyName="default", Policy=policy)
+        if prep == "disable":
+            admin.disable_key(KeyId=kid)
+        elif prep == "pending":
+            admin.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+        return KeyFix(kid, md["Arn"], alias, grant, ct, policy)
+
+    # -- targets ------------------------------------------------------------------------
+    @staticmethod
+    def _tgt(k: KeyFix) -> Tgt:
+        return Tgt(key=k.id, alias=k.alias, update_alias=k.alias, grant=k.grant, ct=k.ct,
+                   reenc_ct=k.ct, dest=k.id, policy=ALLOW_ALL)
+
+    def shared_target(self, ctx: str) -> Tgt:
+        """Targets of the denial batch (and of allowed cells that change nothing)."""
+        p, b = self.key_plain, self.b_key
+        if ctx in ("own/no-policy", "op-limited", "op-limited-self"):
+            return self._tgt(p)
+        if ctx == "own-system":
+            return self._tgt(self.key_sys_a)
+        if ctx == "other-system":
+            return self._tgt(self.key_sys_b)
+        if ctx == "policy-deny":
+            return self._tgt(self.key_deny)
+        if ctx == "granted":
+            return self._tgt(self.key_granted)
+        if ctx == "other-tenant":
+            # B's key / alias / grant / ciphertext; ReEncrypt of B's ciphertext into our key;
+            # UpdateAlias of our alias onto B's key.
+            return Tgt(key=b.id, alias=b.alias, update_alias=p.alias, grant=b.grant, ct=b.ct,
+                       reenc_ct=b.ct, dest=p.id)
+        if ctx == "other-tenant-arn":
+            return Tgt(key=b.arn, alias=None, update_alias=p.alias, grant=b.grant, ct=b.ct,
+                       decrypt_key=b.arn, reenc_ct=p.ct, dest=b.arn)
+        if ctx == "nonexistent":
+            return Tgt(key=str(uuid.uuid4()), alias="alias/" + unique("mx-missing"), update_alias=p.alias,
+                       grant=secrets.token_hex(32), ct=None, reenc_ct=p.ct, dest=str(uuid.uuid4()))
+        raise AssertionError(ctx)
+
+    def fresh_target(self, ctx: str, op: str) -> Tgt:
+        """A throwaway key for one allowed, state-changing cell, set up like the context's."""
+        prep = FRESH_PREP.get(op)
+        if ctx in ("own/no-policy", "op-limited", "op-limited-self"):
+            k = self.make_key(self.kms, with_ct=False, prep=prep)
+        elif ctx == "own-system":
+            k = self.make_key(self.kms_sys_a, with_ct=False, prep=prep)
+        elif ctx == "policy-deny":
+            k = self.make_key(self.kms, policy=self.deny_doc, with_ct=False, prep=prep,
+                              grants=[(self.callers["key-user"].akid, DENY_KEY_GRANT)])
+        elif ctx == "granted":
+            k = self.make_key(self.kms, policy=ADMINS_ONLY, with_ct=False, prep=prep,
+                              grants=self._granted_grants())
+        else:
+            raise AssertionError(f"no allowed state-changing cell expected in context {ctx}")
+        t = self._tgt(k)
+        t.policy = k.policy or ALLOW_ALL
+        return t
+
+    def rest_target(self, ctx: str) -> Rtgt:
+        if ctx in ("own", "op-limited", "op-limited-self", "own-system"):
+            return Rtgt(tenant=self.tenant_a, system=self.sys_a["id"], access_key=self.victim_id, ak_system="")
+        if ctx == "other-system":
+            return Rtgt(system=self.sys_b["id"], ak_system=self.sys_b["name"])
+        if ctx == "other-tenant":
+            return Rtgt(tenant=self.tenant_b, system=self.b_system["id"], access_key=self.b_victim_id,
+                        ak_system=self.b_system["name"])
+        if ctx == "nonexistent":
+            return Rtgt(tenant=str(uuid.uuid4()), system=str(uuid.uuid4()),
+                        access_key="KCM" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                                                   for _ in range(17)),
+                        ak_system=unique("no-such-system"))
+        raise AssertionError(ctx)
+
+    # -- fingerprints ---------------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {
+            "tenant A": fingerprint_tenant(self.srv, self.kms, self.creds),
+            "tenant B": fingerprint_tenant(self.srv, self.b_kms, self.b_creds),
+            "operator": _strip(self.srv.v1_ok("GET", "/v1/tenants", creds=self.sa_creds)),
+        }
+
+
+def _strip(v):
+    if isinstance(v, dict):
+        return {k: _strip(x) for k, x in v.items() if k != "ResponseMetadata"}
+    if isinstance(v, list):
+        return [_strip(x) for x in v]
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def _snap(fn, **kw):
+    try:
+        return _strip(fn(**kw))
+    except ClientError as e:
+        return {"error": error_code(e)}
+
+
+def fingerprint_tenant(srv: Server, kms, creds) -> dict:
+    """Everything a tenant-admin can see of a tenant's keys, aliases, systems, access keys."""
+    keys: list[str] = []
+    marker = None
+    for _ in range(100):
+        page = kms.list_keys(Limit=1000, **({"Marker": marker} if marker else {}))
+        keys += [k["KeyId"] for k in page["Keys"]]
+        marker = page.get("NextMarker")
+        if not page.get("Truncated"):
+            break
+    out: dict[str, Any] = {"keys": {}}
+    for kid in sorted(keys):
+        out["keys"][kid] = {
+            "describe": _snap(kms.describe_key, KeyId=kid),
+            "tags": _snap(kms.list_resource_tags, KeyId=kid, Limit=50),
+            "policy": _snap(kms.get_key_policy, KeyId=kid, PolicyName="default"),
+            "grants": _snap(kms.list_grants, KeyId=kid, Limit=100),
+            "rotation": _snap(kms.get_key_rotation_status, KeyId=kid),
+            "rotations": _snap(kms.list_key_rotations, KeyId=kid),
+        }
+    aliases = []
+    marker = None
+    for _ in range(100):
+        page = kms.list_aliases(Limit=100, **({"Marker": marker} if marker else {}))
+        aliases += _strip(page["Aliases"])
+        marker = page.get("NextMarker")
+        if not page.get("Truncated"):
+            break
+    out["aliases"] = sorted(aliases, key=lambda a: a["AliasName"])
+    out["systems"] = srv.v1_ok("GET", "/v1/systems", creds=creds)
+    out["access_keys"] = srv.v1_ok("GET", "/v1/access-keys", creds=creds)
+    return out
+
+
+def fingerprint_diff(before: dict, after: dict, path: str = "") -> list[str]:
+    """Paths at which two fingerprints differ (short, for the failure report)."""
+    if type(before) is not type(after):
+        return [f"{path}: {str(before)[:150]} -> {str(after)[:150]}"]
+    if isinstance(before, dict):
+        out = []
+        for k in sorted(set(before) | set(after), key=str):
+            if k not in before:
+                out.append(f"{path}/{k}: appeared: {str(after[k])[:200]}")
+            elif k not in after:
+                out.append(f"{path}/{k}: disappeared")
+            else:
+                out += fingerprint_diff(before[k], after[k], f"{path}/{k}")
+        return out
+    if before != after:
+        return [f"{path}: {str(before)[:200]} -> {str(after)[:200]}"]
+    return []
+
+
+# =====================================================================================
+# Cells
+# =====================================================================================
+
+
+@dataclass
+class Cell:
+    door: str                      # "aws" or "rest"
+    op: str                        # AWS operation, or "METHOD /v1/template"
+    caller: str
+    ctx: str
+    expect: str                    # OK or the error code
+    status: Optional[int] = None   # REST: expected status
+    audit_op: str = ""
+    phase: int = 1                 # 1: denial batch (and allowed read/use), 2: allowed changes
+    params: Any = None             # phase 1: the request, built in advance
+    # results
+    got: str = ""
+    got_status: Optional[int] = None
+    message: str = ""
+    request_id: Optional[str] = None
+    text: str = ""
+
+    def coord(self) -> str:
+        return f"[{self.door}] {self.op} × {self.caller} × {self.ctx}"
+
+    def expected_str(self) -> str:
+        return f"{self.status} {self.expect}" if self.door == "rest" else self.expect
+
+    def got_str(self) -> str:
+        return f"{self.got_status} {self.got}" if self.door == "rest" else self.got
+
+
+def build_aws_cells(w: World) -> list[Cell]:
+    cells = []
+    for op, spec in AWS_OPS.items():
+        variants = []
+        if spec.key:
+            variants += [(ctx, names, True) for ctx, names in KEY_CONTEXTS.items()]
+        if spec.plain:
+            variants += [(ctx, names, False) for ctx, names in PLAIN_CONTEXTS.items()]
+        for ctx, names, keyed in variants:
+            for name in names:
+                name = self_limited_name(op) if name == SELF_LIMITED[0] else name
+                caller = w.callers[name]
+                params = spec.key(w.shared_target(ctx), w) if keyed else spec.plain(w)
+                if params is None:
+                    continue  # the operation names nothing this context has (e.g. Decrypt of a missing key)
+                expect = expect_aws(op, caller, ctx)
+                phase = 2 if expect == OK and spec.cls == MANAGE_KEYS else 1
+                cells.append(Cell("aws", op, name, ctx, expect, audit_op=op, phase=phase,
+                                  params=params if phase == 1 else None))
+    return cells
+
+
+def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
+    """(path, json body) of `route` naming what `t` holds, or None if `t` holds nothing for it."""
+    body = None
+    if route.param in ("tenant", "system", "access_key"):
+        value = getattr(t, route.param)
+        if value is None:
+            return None
+        path = route.template.replace("{}", value)
+    else:
+        path = route.template
+    if route.template == "/v1/access-keys" and route.method == "POST":
+        if t.ak_system is None:
+            return None
+        body = {"role": KU, "description": "matrix: must not exist"}
+        if t.ak_system:
+            body["system"] = t.ak_system
+    elif route.template == "/v1/systems" and route.method == "POST":
+        body = {"name": unique("mx-sys")}
+    elif route.template == "/v1/tenants" and route.method == "POST":
+        body = {"name": unique("mx-tenant")}
+    return path, body
+
+
+def build_rest_cells(w: World) -> list[Cell]:
+    cells = []
+    for route in REST_ROUTES:
+        key = f"{route.method} {route.template}"
+        for ctx, names in REST_CONTEXTS.items():
+            if route.param is None and ctx not in REST_PLAIN_CONTEXTS:
+                continue
+            req = rest_request(route, w.rest_target(ctx))
+            if req is None:
+                continue
+            for name in names:
+                name = self_limited_name(route.core_op) if name == SELF_LIMITED[0] else name
+                caller = w.callers[name]
+                status, code = expect_rest(route, caller, ctx)
+                phase = 2 if code == OK and route.cls in (MANAGE_TENANT, MANAGE_TENANTS) and route.method != "GET" \
+                    else 1
+                cells.append(Cell("rest", key, name, ctx, code, status=status, audit_op=route.audit_op,
+                                  phase=phase, params=req if phase == 1 else None))
+    return cells
+
+
+def run_aws(w: World, cell: Cell, params: dict) -> None:
+    caller = w.callers[cell.caller]
+    fn = getattr(caller.kms, xform_name(cell.op))
+    try:
+        resp = fn(**params)
+        cell.got = OK
+        cell.request_id = resp.get("ResponseMetadata", {}).get("RequestId")
+        cell.text = json.dumps(_strip(resp), default=str)
+    except ClientError as e:
+        cell.got = error_code(e)
+        cell.message = e.response.get("Error", {}).get("Message", "")
+        cell.request_id = e.response.get("ResponseMetadata", {}).get("RequestId")
+        cell.got_status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def run_rest(w: World, cell: Cell, path: str, body: Any) -> None:
+    caller = w.callers[cell.caller]
+    method = cell.op.split(" ", 1)[0]
+    r = w.srv.v1(method, path, creds=caller.creds, json_body=body)
+    cell.got_status = r.status_code
+    cell.request_id = r.headers.get("x-kcm-request-id")
+    cell.text = r.text
+    if r.status_code >= 400:
+        cell.got = v1_error_code(r)
+        cell.message = r.text[:300]
+    else:
+        cell.got = OK
+
+
+def check_outcome(cell: Cell) -> Optional[str]:
+    if cell.door == "aws":
+        if cell.got == cell.expect:
+            return None
+    elif cell.got == cell.expect and cell.got_status == cell.status:
+        return None
+    return f"{cell.coord()}: expected {cell.expected_str()}, got {cell.got_str()} {cell.message[:200]!r}"
+
+
+def check_no_leak(w: World, cell: Cell) -> Optional[str]:
+    """Allowed answers show nothing of the other tenant, nor a scoped caller other systems'."""
+    if cell.got != OK or not cell.text:
+        return None
+    caller = w.callers[cell.caller]
+    forbidden = [] if caller.operator else list(w.tenant_b_ids)
+    if caller.scoped and cell.op in ("ListKeys", "GET /v1/systems", "GET /v1/keychain"):
+        # documented: a scoped key sees only its own system's keys and systems
+        forbidden += [w.sys_b["id"], w.key_sys_b.id, w.key_plain.id]
+    hits = [f for f in forbidden if f and f in cell.text]
+    if hits:
+        return f"{cell.coord()}: the answer shows what the caller must not see: {hits}"
+    if cell.op == "GET /v1/audit":
+        want = None if caller.operator else w.tenant_a
+        other = {r.get("tenant") for r in json.loads(cell.text)["records"]} - {want}
+        if other:
+            return f"{cell.coord()}: the audit page holds records of other chains: {sorted(map(str, other))}"
+    return None
+
+
+# =====================================================================================
+# Audit
+# =====================================================================================
+
+
+def audit_records(w: World, caller: Caller) -> dict[str, dict]:
+    """request_id -> record, of every record of `caller` in its chain."""
+    creds = w.sa_creds if caller.operator else w.creds
+    out: dict[str, dict] = {}
+    after = None
+    for _ in range(1000):
+        q = f"/v1/audit?principal={caller.akid}&limit=1000" + (f"&after={after}" if after else "")
+        page = w.srv.v1_ok("GET", q, creds=creds)
+        for rec in page["records"]:
+            out[rec["request_id"]] = rec
+        after = page.get("next_after")
+        if not after:
+            break
+    return out
+
+
+def check_audit(w: World, cells: list[Cell]) -> list[str]:
+    failures = []
+    by_caller: dict[str, dict[str, dict]] = {}
+    for name in {c.caller for c in cells}:
+        by_caller[name] = audit_records(w, w.callers[name])
+    # audit outcome of the "nonexistent" control cells, by (door, op, caller)
+    control = {}
+    for c in cells:
+        if c.ctx.startswith("nonexistent") and c.request_id in by_caller[c.caller]:
+            control[(c.door, c.op, c.caller)] = by_caller[c.caller][c.request_id]["outcome"]
+    for c in cells:
+        caller = w.callers[c.caller]
+        if not c.request_id:
+            failures.append(f"{c.coord()}: the response carries no request id")
+            continue
+        rec = by_caller[c.caller].get(c.request_id)
+        if rec is None:
+            failures.append(f"{c.coord()}: no audit record with request id {c.request_id} "
+                            f"in the {'operator' if caller.operator else 'tenant'} chain")
+            continue
+        problems = []
+        if rec.get("operation") != c.audit_op:
+            problems.append(f"operation {rec.get('operation')!r} != {c.audit_op!r}")
+        if rec.get("front_door") != c.door:
+            problems.append(f"front_door {rec.get('front_door')!r} != {c.door!r}")
+        want_tenant = None if caller.operator else w.tenant_a
+        if rec.get("tenant") != want_tenant:
+            problems.append(f"tenant {rec.get('tenant')!r} != {want_tenant!r}")
+        if c.got == OK:
+            if rec.get("outcome") != "success" or rec.get("error") is not None:
+                problems.append(f"allowed call audited as {rec.get('outcome')!r} / {rec.get('error')!r}")
+        else:
+            if rec.get("error") != c.got:
+                problems.append(f"error {rec.get('error')!r} != {c.got!r}")
+            if c.got in DENIAL_CODES and rec.get("outcome") != "denied":
+                problems.append(f"outcome {rec.get('outcome')!r} != 'denied'")
+            if c.got in NOT_FOUND_CODES:
+                ctl = control.get((c.door, c.op, c.caller))
+                if rec.get("outcome") not in ("denied", "failed"):
+                    problems.append(f"outcome {rec.get('outcome')!r}")
+                elif ctl is not None and rec.get("outcome") != ctl:
+                    problems.append(f"outcome {rec.get('outcome')!r} differs from a nonexistent object's "
+                                    f"({ctl!r}): the audit log reveals existence")
+            if c.ctx.startswith("other-tenant"):
+                text = json.dumps(rec)
+                hits = [i for i in w.tenant_b_ids if i in text]
+                if hits:
+                    problems.append(f"the record names the other tenant's objects {hits}")
+        if problems:
+            failures.append(f"{c.coord()}: audit record {c.request_id}: " + "; ".join(problems))
+    return failures
+
+
+# =====================================================================================
+# Running a matrix
+# =====================================================================================
+
+
+def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
+    failures: list[str] = []
+    started = time.monotonic()
+    phase1 = [c for c in cells if c.phase == 1]
+    phase2 = [c for c in cells if c.phase == 2]
+
+    before = w.fingerprint()
+    for c in phase1:
+        if c.door == "aws":
+            run_aws(w, c, c.params)
+        else:
+            run_rest(w, c, *c.params)
+    after = w.fingerprint()
+    diff = fingerprint_diff(before, after)
+    if diff:
+        denied = sorted({c.coord() for c in phase1 if c.expect != OK and c.got == OK})
+        failures.append(
+            "the batch of denied cells changed state:\n    " + "\n    ".join(diff[:40])
+            + ("\n  cells that were expected denied but succeeded:\n    " + "\n    ".join(denied[:40])
+               if denied else ""))
+
+    for c in phase2:  # allowed, state-changing: each on its own throwaway objects
+        if c.door == "aws":
+            spec = AWS_OPS[c.op]
+            if c.ctx.endswith("/no-key"):
+                params = spec.plain(w)
+            else:
+                params = spec.key(w.fresh_target(c.ctx, c.op), w)
+            run_aws(w, c, params)
+        else:
+            route = REST_BY_KEY[tuple(c.op.split(" ", 1))]
+            t = w.rest_target(c.ctx)
+            if route.param == "access_key":
+                ak = w.srv.create_access_key(KU, description="matrix throwaway")["access_key_id"]
+                if route.audit_op == "EnableAccessKey":
+                    w.srv.v1_ok("POST", f"/v1/access-keys/{ak}/disable", creds=w.creds)
+                t.access_key = ak
+            run_rest(w, c, *rest_request(route, t))
+
+    if any(c.got == OK for c in phase2) and w.fingerprint() == after:
+        failures.append("self-check: the fingerprint did not see the allowed state changes of phase 2")
+
+    for c in cells:
+        for check in (check_outcome(c), check_no_leak(w, c)):
+            if check:
+                failures.append(check)
+    failures += check_audit(w, cells)
+    stats = {
+        "cells": len(cells),
+        "allowed": sum(c.expect == OK for c in cells),
+        "denied": sum(c.expect != OK for c in cells),
+        "phase-2 (fresh objects)": len(phase2),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return failures, stats
+
+
+def report(failures: list[str], cells: list[Cell], stats: dict) -> str:
+    wrong = Counter((c.ctx, c.expected_str(), c.got_str()) for c in cells
+                    if (c.got != c.expect) or (c.door == "rest" and c.got_status != c.status))
+    summary = "\n".join(f"  {n:4d} × context {ctx}: expected {e}, got {g}" for (ctx, e, g), n in wrong.most_common())
+    return (f"{len(failures)} failure(s) in {stats}\n"
+            + (f"wrong outcomes by context:\n{summary}\n" if summary else "")
+            + "\n".join(failures))
+
+
+# =====================================================================================
+# Fixtures and tests
+# =====================================================================================
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("authz-matrix")
+    srv = Server(root / "data", root / "logs", name="authz-matrix")
+    err = None
+    try:
+        srv.start()
+    except ServerStartError as e:
+        err = str(e)
+    if err is not None:
+        pytest.fail(err, pytrace=False)
+    try:
+        yield World(srv)
+    finally:
+        srv.stop()
+
+
+def _aws_operations_in_source() -> list[str]:
+    src = (REPO / "crates" / "kcm-aws-api" / "src" / "lib.rs").read_text()
+    m = re.search(r"pub const OPERATIONS: &\[&str\] = &\[(.*?)\];", src, re.S)
+    assert m, "OPERATIONS not found in crates/kcm-aws-api/src/lib.rs"
+    return re.findall(r'"([A-Za-z]+)"', m.group(1))
+
+
+def _rest_routes_in_source() -> set[tuple[str, str]]:
+    src = (REPO / "crates" / "kcm-rest-api" / "src" / "lib.rs").read_text()
+    start = src.index("pub fn router(")
+    body = src[start:src.index("\n}\n", start)]
+    routes = set()
+    for chunk in body.split(".route(")[1:]:
+        m = re.match(r'\s*"([^"]+)"\s*,(.*)', chunk, re.S)
+        assert m, chunk[:200]
+        path, handlers = m.group(1), m.group(2)
+        if path in REST_IGNORED_PATHS or any(path.startswith(p + "/") for p in REST_IGNORED_PATHS):
+            continue
+        for method in re.findall(r"(?<![A-Za-z_])(get|post|put|patch|delete)\s*\(", handlers):
+            routes.add((method.upper(), re.sub(r"\{[^}]*\}", "{}", path)))
+    return routes
+
+
+def test_matrix_covers_every_aws_operation():
+    """A new AWS operation without a row in AWS_OPS fails here."""
+    served = _aws_operations_in_source()
+    assert len(served) == len(set(served)), f"duplicate names in OPERATIONS: {served}"
+    assert set(served) == set(AWS_OPS), (
+        f"operations without a matrix row: {sorted(set(served) - set(AWS_OPS))}; "
+        f"rows for operations not served: {sorted(set(AWS_OPS) - set(served))}")
+
+
+def test_matrix_covers_every_rest_route(world):
+    """A new REST route without a row in REST_ROUTES fails here (router source and OpenAPI)."""
+    in_source = _rest_routes_in_source()
+    mine = set(REST_BY_KEY)
+    assert in_source == mine, (
+        f"routes without a matrix row: {sorted(in_source - mine)}; rows for no route: {sorted(mine - in_source)}")
+    doc = world.srv.v1_ok("GET", "/v1/openapi.json", auth=False)
+    documented = {}
+    for path, item in doc["paths"].items():
+        if path in REST_IGNORED_PATHS:
+            continue
+        for method, op in item.items():
+            if method.lower() in ("get", "post", "put", "patch", "delete"):
+                documented[(method.upper(), re.sub(r"\{[^}]*\}", "{}", path))] = op.get("operationId")
+    assert set(documented) == mine, f"OpenAPI paths {sorted(documented)} != matrix rows {sorted(mine)}"
+    wrong = {k: (v, REST_BY_KEY[k].audit_op) for k, v in documented.items() if v != REST_BY_KEY[k].audit_op}
+    assert not wrong, f"operationId differs from the matrix's audit name: {wrong}"
+
+
+def test_every_cell_of_the_matrix_is_built(world):
+    """Every AWS operation and REST route is tried by every role, and each context has cells."""
+    aws = build_aws_cells(world)
+    rest = build_rest_cells(world)
+    roles_by_op: dict[str, set] = {}
+    for c in aws + rest:
+        roles_by_op.setdefault(c.op, set()).add(world.callers[c.caller].role)
+    missing = {op: sorted({TA, KA, KU, AU, SA} - roles) for op, roles in roles_by_op.items()
+               if {TA, KA, KU, AU, SA} - roles}
+    assert not missing, f"operations not tried by every role: {missing}"
+    assert set(roles_by_op) == set(AWS_OPS) | {f"{m} {t}" for m, t in REST_BY_KEY}
+    contexts = Counter(c.ctx for c in aws) + Counter("rest:" + c.ctx for c in rest)
+    for ctx in list(KEY_CONTEXTS) + list(PLAIN_CONTEXTS) + ["rest:" + c for c in REST_CONTEXTS]:
+        assert contexts[ctx] > 0, f"context {ctx} has no cells"
+
+
+def test_aws_api_matrix(world):
+    """Every AWS operation × role × context: outcome, nothing changed on denial, audited."""
+    cells = build_aws_cells(world)
+    failures, stats = run_matrix(world, cells)
+    print(f"\nAWS matrix: {stats}")
+    assert not failures, report(failures, cells, stats)
+
+
+def test_rest_api_matrix(world):
+    """Every REST route × role × context: outcome, nothing changed on denial, audited."""
+    cells = build_rest_cells(world)
+    failures, stats = run_matrix(world, cells)
+    print(f"\nREST matrix: {stats}")
+    assert not failures, report(failures, cells, stats)
