@@ -25,6 +25,7 @@ struct Fixture {
     service: Service,
     admin: Caller,
     operator: Caller,
+    keystore: Arc<SoftwareKeystore>,
 }
 
 async fn fixture() -> Fixture {
@@ -35,8 +36,9 @@ async fn fixture() -> Fixture {
         MasterKeySource::File(dir.path().join("master.key")),
     )
     .unwrap();
+    let keystore = Arc::new(keystore);
     let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), Arc::new(keystore));
+    keystores.insert("software".into(), keystore.clone());
     let config = ServiceConfig {
         revocation_bound: BOUND,
         ..ServiceConfig::default()
@@ -71,6 +73,7 @@ async fn fixture() -> Fixture {
         service,
         admin,
         operator,
+        keystore,
     }
 }
 
@@ -402,4 +405,117 @@ async fn deletion_window_end_destroys_material() {
         .decrypt(&f.admin, None, &blob, &ctx())
         .await
         .is_err());
+}
+
+/// Access keys made before secrets were derived (stored sealed by the credential
+/// root) keep authenticating after an upgrade; new keys store only a verifier.
+#[tokio::test]
+async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
+    use kcm_core::crypto::{KeyLevel, WrapBinding};
+    use kcm_core::secret::SecretBytes;
+    let f = fixture().await;
+    let root_id = f.store.meta("credential_root_key_id").await.unwrap().unwrap();
+    let root = f
+        .store
+        .root_key(RootKeyId::parse(&root_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let tenant = f.admin.principal.tenant_id.unwrap();
+    let id = "KCMLEGACYLEGACY00001";
+    let secret = "legacy-secret-legacy-secret-legacy-secre";
+    let tenant_str = tenant.to_string();
+    let aad = WrapBinding {
+        level: KeyLevel::AccessKeySecret,
+        tenant: &tenant_str,
+        id,
+        version: 1,
+        parent_id: &root_id,
+        parent_version: 1,
+    }
+    .to_aad();
+    let sealed = f
+        .keystore
+        .wrap(&root.handle, &SecretBytes::copy_from(secret.as_bytes()), &aad)
+        .await
+        .unwrap();
+    f.store
+        .commit(vec![kcm_core::store::Write::PutAccessKey(AccessKeyRecord {
+            id: id.into(),
+            tenant_id: Some(tenant),
+            role: Role::KeyUser,
+            system_id: None,
+            secret: StoredSecret::Sealed(sealed),
+            operations: None,
+            description: "made by an older kcm".into(),
+            enabled: true,
+            created_at: 0,
+        })])
+        .await
+        .unwrap();
+    let principal = f.service.authenticate_bearer(id, secret).await.unwrap();
+    assert_eq!(principal.role, Role::KeyUser);
+    assert!(f.service.authenticate_bearer(id, "wrong").await.is_err());
+    // A new key: derived secret, verifier only.
+    let new = f
+        .service
+        .create_access_key(&f.admin, Role::KeyUser, None, None, String::new())
+        .await
+        .unwrap();
+    let stored = f.store.access_key(&new.info.id).await.unwrap().unwrap();
+    assert!(matches!(stored.secret, StoredSecret::Derived { .. }), "{stored:?}");
+    f.service
+        .authenticate_bearer(&new.info.id, new.secret.expose_secret())
+        .await
+        .unwrap();
+}
+
+/// Many requests recording at once share group commits, and the chain they make
+/// is contiguous and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_audit_records_form_one_intact_chain() {
+    use kcm_core::audit::verify::verify_chain;
+    use kcm_core::audit::AuditEvent;
+    let f = Arc::new(fixture().await);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let f = Arc::clone(&f);
+        tasks.push(tokio::spawn(async move {
+            let caller = Caller::new(f.admin.principal.clone());
+            f.service
+                .record_audit(AuditEvent {
+                    front_door: "test",
+                    operation: "Encrypt",
+                    request_id: &format!("req-{i}"),
+                    source: None,
+                    caller: Some(&caller),
+                    claimed_access_key: None,
+                    outcome: AuditOutcome::Success,
+                    error: None,
+                })
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let tenant = f.admin.principal.tenant_id;
+    let records = f
+        .store
+        .audit_records(&AuditQuery {
+            tenant,
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 200);
+    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1));
+    let report = verify_chain(&records, &[], None);
+    assert!(report.is_intact(), "{report:?}");
+    // A signed checkpoint covers the chain's end.
+    assert!(f.service.write_audit_checkpoints().await.unwrap() >= 1);
+    let last = f.store.last_audit_checkpoint(tenant).await.unwrap().unwrap();
+    assert_eq!(last.seq, 200);
 }
