@@ -414,7 +414,12 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
     use kcm_core::crypto::{KeyLevel, WrapBinding};
     use kcm_core::secret::SecretBytes;
     let f = fixture().await;
-    let root_id = f.store.meta("credential_root_key_id").await.unwrap().unwrap();
+    let root_id = f
+        .store
+        .meta("credential_root_key_id")
+        .await
+        .unwrap()
+        .unwrap();
     let root = f
         .store
         .root_key(RootKeyId::parse(&root_id).unwrap())
@@ -436,21 +441,27 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
     .to_aad();
     let sealed = f
         .keystore
-        .wrap(&root.handle, &SecretBytes::copy_from(secret.as_bytes()), &aad)
+        .wrap(
+            &root.handle,
+            &SecretBytes::copy_from(secret.as_bytes()),
+            &aad,
+        )
         .await
         .unwrap();
     f.store
-        .commit(vec![kcm_core::store::Write::PutAccessKey(AccessKeyRecord {
-            id: id.into(),
-            tenant_id: Some(tenant),
-            role: Role::KeyUser,
-            system_id: None,
-            secret: StoredSecret::Sealed(sealed),
-            operations: None,
-            description: "made by an older kcm".into(),
-            enabled: true,
-            created_at: 0,
-        })])
+        .commit(vec![kcm_core::store::Write::PutAccessKey(
+            AccessKeyRecord {
+                id: id.into(),
+                tenant_id: Some(tenant),
+                role: Role::KeyUser,
+                system_id: None,
+                secret: StoredSecret::Sealed(sealed),
+                operations: None,
+                description: "made by an older kcm".into(),
+                enabled: true,
+                created_at: 0,
+            },
+        )])
         .await
         .unwrap();
     let principal = f.service.authenticate_bearer(id, secret).await.unwrap();
@@ -463,7 +474,10 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
         .await
         .unwrap();
     let stored = f.store.access_key(&new.info.id).await.unwrap().unwrap();
-    assert!(matches!(stored.secret, StoredSecret::Derived { .. }), "{stored:?}");
+    assert!(
+        matches!(stored.secret, StoredSecret::Derived { .. }),
+        "{stored:?}"
+    );
     f.service
         .authenticate_bearer(&new.info.id, new.secret.expose_secret())
         .await
@@ -511,11 +525,19 @@ async fn concurrent_audit_records_form_one_intact_chain() {
         .await
         .unwrap();
     assert_eq!(records.len(), 200);
-    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1));
+    assert!(records
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.seq == i as u64 + 1));
     let report = verify_chain(&records, &[], None);
     assert!(report.is_intact(), "{report:?}");
     // A signed checkpoint covers the chain's end.
     assert!(f.service.write_audit_checkpoints().await.unwrap() >= 1);
-    let last = f.store.last_audit_checkpoint(tenant).await.unwrap().unwrap();
+    let last = f
+        .store
+        .last_audit_checkpoint(tenant)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last.seq, 200);
 }

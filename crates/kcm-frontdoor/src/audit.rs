@@ -18,8 +18,9 @@ pub struct RequestAudit {
     pub request_id: String,
     /// The client's address.
     pub source: Option<SocketAddr>,
-    /// The access key id the request claimed (for requests that fail authentication).
-    pub claimed_access_key: Option<String>,
+    /// The request's `Authorization` header, read only if authentication fails
+    /// (to name the access key the request claimed).
+    authorization: Option<http::HeaderValue>,
 }
 
 impl RequestAudit {
@@ -32,7 +33,7 @@ impl RequestAudit {
                 .extensions()
                 .get::<axum::extract::ConnectInfo<SocketAddr>>()
                 .map(|c| c.0),
-            claimed_access_key: claimed_access_key(request.headers()),
+            authorization: request.headers().get(http::header::AUTHORIZATION).cloned(),
         }
     }
 
@@ -50,6 +51,15 @@ impl RequestAudit {
             None => (AuditOutcome::Success, None),
             Some((outcome, error)) => (outcome, Some(error)),
         };
+        // Only unauthenticated requests need the claimed id: parse it only for them.
+        let claimed = match (caller, self.authorization) {
+            (None, Some(value)) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(http::header::AUTHORIZATION, value);
+                claimed_access_key(&headers)
+            }
+            _ => None,
+        };
         let result = service
             .record_audit(AuditEvent {
                 front_door: self.front_door,
@@ -57,7 +67,7 @@ impl RequestAudit {
                 request_id: &self.request_id,
                 source: self.source.map(|a| a.ip().to_string()),
                 caller,
-                claimed_access_key: self.claimed_access_key.as_deref(),
+                claimed_access_key: claimed.as_deref(),
                 outcome,
                 error,
             })
