@@ -385,7 +385,14 @@ impl AccessKeyArgs {
                     f,
                     &out,
                     &rows,
-                    &["access_key_id", "role", "system", "enabled", "description"],
+                    &[
+                        "access_key_id",
+                        "role",
+                        "system",
+                        "operations",
+                        "enabled",
+                        "description",
+                    ],
                 );
             }
             AccessKeyCommand::Disable { id } => output::object(
