@@ -83,11 +83,13 @@ async fn commit_batch(
     batch: &mut [Pending],
 ) -> Result<()> {
     for attempt in 0..=CONFLICT_RETRIES {
-        let mut next = tails.clone();
+        // The tails this batch moves, on top of the known ones (only the chains it
+        // touches: cloning every tenant's tail per batch would cost O(tenants)).
+        let mut next: HashMap<AuditChain, (u64, String)> = HashMap::new();
         let mut writes = Vec::with_capacity(batch.len());
         for p in batch.iter_mut() {
             let chain = p.record.tenant;
-            let (seq, prev) = match next.get(&chain) {
+            let (seq, prev) = match next.get(&chain).or_else(|| tails.get(&chain)) {
                 Some(tail) => tail.clone(),
                 None => store
                     .audit_tail(chain)
@@ -102,7 +104,7 @@ async fn commit_batch(
         }
         match store.commit(writes).await {
             Ok(()) => {
-                *tails = next;
+                tails.extend(next);
                 return Ok(());
             }
             Err(StoreError::Conflict(_)) if attempt < CONFLICT_RETRIES => tails.clear(),
