@@ -541,3 +541,22 @@ async fn concurrent_audit_records_form_one_intact_chain() {
         .unwrap();
     assert_eq!(last.seq, 200);
 }
+
+/// Two services on one store (two nodes) end up with one audit signing key: the
+/// second to create one uses the first's.
+#[tokio::test]
+async fn two_services_on_one_store_share_one_audit_signing_key() {
+    let f = fixture().await;
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), f.keystore.clone());
+    let config = ServiceConfig {
+        revocation_bound: BOUND,
+        ..ServiceConfig::default()
+    };
+    let other = Service::new(f.store.clone(), keystores, config).unwrap();
+    let (a, b) = tokio::join!(
+        f.service.audit_signing_public_key(&f.admin),
+        other.audit_signing_public_key(&f.admin)
+    );
+    assert_eq!(a.unwrap(), b.unwrap());
+}

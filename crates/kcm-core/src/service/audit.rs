@@ -180,23 +180,28 @@ impl Service {
         Ok(written)
     }
 
-    /// The audit signing key: unwrapped once from the store, or created (inside the
-    /// write lock, so two callers cannot both create one).
+    /// The audit signing key: unwrapped once from the store, or created. Creation
+    /// inserts only if no key exists, so two nodes cannot both make one (the second
+    /// uses the first's).
     async fn audit_signer(&self) -> Result<&AuditSigner> {
         self.audit_signer
             .get_or_try_init(|| async {
-                let _guard = self.writes.lock().await;
                 let root = self.credential_root().await?;
                 let root_id = root.id.to_string();
                 let aad = signing_key_binding(&root_id).to_aad();
                 let keystore = self.keystore(&root.keystore)?;
-                if let Some(wrapped) = self.store.meta(SIGNING_KEY_META).await? {
+                let (handle, key_aad) = (&root.handle, &aad);
+                let stored = |wrapped: String| async move {
+                    let (root_handle, aad) = (handle, key_aad);
                     let wrapped = hex::decode(wrapped)
                         .map_err(|_| Error::internal("stored audit signing key is not hex"))?;
-                    let pkcs8 = keystore.unwrap(&root.handle, &wrapped, &aad).await?;
+                    let pkcs8 = keystore.unwrap(root_handle, &wrapped, aad).await?;
                     let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose_secret())
                         .map_err(|_| Error::internal("stored audit signing key is invalid"))?;
-                    return Ok(AuditSigner { key });
+                    Ok::<_, Error>(AuditSigner { key })
+                };
+                if let Some(wrapped) = self.store.meta(SIGNING_KEY_META).await? {
+                    return stored(wrapped).await;
                 }
                 let rng = aws_lc_rs::rand::SystemRandom::new();
                 let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
@@ -205,20 +210,35 @@ impl Service {
                 let key = Ed25519KeyPair::from_pkcs8(pkcs8.expose_secret())
                     .map_err(|_| Error::internal("generated audit signing key is invalid"))?;
                 let wrapped = keystore.wrap(&root.handle, &pkcs8, &aad).await?;
-                self.store
+                let created = self
+                    .store
                     .commit(vec![
-                        Write::PutMeta {
+                        Write::InsertMeta {
                             key: SIGNING_KEY_META.into(),
                             value: hex::encode(wrapped),
                         },
-                        Write::PutMeta {
+                        Write::InsertMeta {
                             key: PUBLIC_KEY_META.into(),
                             value: hex::encode(key.public_key().as_ref()),
                         },
                     ])
-                    .await?;
-                tracing::info!("created the audit signing key");
-                Ok(AuditSigner { key })
+                    .await;
+                match created {
+                    Ok(()) => {
+                        tracing::info!("created the audit signing key");
+                        Ok(AuditSigner { key })
+                    }
+                    Err(crate::store::StoreError::Conflict(_)) => {
+                        let wrapped =
+                            self.store.meta(SIGNING_KEY_META).await?.ok_or_else(|| {
+                                Error::internal(
+                                    "the audit signing key vanished while being created",
+                                )
+                            })?;
+                        stored(wrapped).await
+                    }
+                    Err(e) => Err(e.into()),
+                }
             })
             .await
     }
