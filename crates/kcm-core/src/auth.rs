@@ -58,6 +58,18 @@ pub struct KeyNote {
     pub compromised: bool,
 }
 
+impl KeyNote {
+    /// The note for `record`, used at `version` (if a version was used).
+    pub(crate) fn of(record: &crate::model::ServiceKeyRecord, version: Option<u32>) -> Self {
+        Self {
+            id: record.id,
+            version,
+            system: record.system_id,
+            compromised: record.state.is_compromised(),
+        }
+    }
+}
+
 impl Caller {
     /// A caller with nothing noted yet.
     pub fn new(principal: Principal) -> Self {

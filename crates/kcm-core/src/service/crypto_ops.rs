@@ -67,7 +67,7 @@ impl Service {
     ) -> Result<Vec<u8>> {
         key.check(Operation::Encrypt)?;
         let version = key.record.primary_version;
-        caller.note_key(note(key, Some(version)));
+        caller.note_key(KeyNote::of(&key.record, Some(version)));
         let material = key.version(version).ok_or_else(|| {
             Error::internal(format!("primary version of {} not loaded", key.record.id))
         })?;
@@ -149,7 +149,7 @@ impl Service {
                 record.id
             )));
         }
-        caller.note_key(note(&loaded, Some(header.key_version)));
+        caller.note_key(KeyNote::of(&loaded.record, Some(header.key_version)));
         authorize(
             &caller.principal,
             op,
@@ -166,7 +166,7 @@ impl Service {
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes> {
-        caller.note_key(note(key, Some(header.key_version)));
+        caller.note_key(KeyNote::of(&key.record, Some(header.key_version)));
         key.check(Operation::Decrypt)?;
         let material = key
             .version(header.key_version)
@@ -293,15 +293,5 @@ impl Service {
             )));
         }
         Ok(SecretBytes::random(len))
-    }
-}
-
-/// What the audit record says of a key used at `version`.
-fn note(key: &LoadedKey, version: Option<u32>) -> KeyNote {
-    KeyNote {
-        id: key.record.id,
-        version,
-        system: key.record.system_id,
-        compromised: key.record.state.is_compromised(),
     }
 }

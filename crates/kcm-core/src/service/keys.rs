@@ -148,12 +148,7 @@ impl Service {
         if record.tenant_id != tenant || record.state.is_destroyed() {
             return Err(Error::not_found(format!("key {key} does not exist")));
         }
-        caller.note_key(KeyNote {
-            id: record.id,
-            version: None,
-            system: record.system_id,
-            compromised: record.state.is_compromised(),
-        });
+        caller.note_key(KeyNote::of(record, None));
         authorize(
             &caller.principal,
             op,
@@ -178,12 +173,7 @@ impl Service {
             .await?
             .filter(|r| r.tenant_id == tenant && !r.state.is_destroyed())
             .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
-        caller.note_key(KeyNote {
-            id: record.id,
-            version: None,
-            system: record.system_id,
-            compromised: record.state.is_compromised(),
-        });
+        caller.note_key(KeyNote::of(&record, None));
         let access = self.key_access(&record).await?;
         authorize(
             &caller.principal,
@@ -308,12 +298,7 @@ impl Service {
                 Write::PutKeyVersion(version),
             ])
             .await?;
-        caller.note_key(KeyNote {
-            id: record.id,
-            version: Some(1),
-            system: record.system_id,
-            compromised: false,
-        });
+        caller.note_key(KeyNote::of(&record, Some(1)));
         Ok(self.key_info(caller, record))
     }
 

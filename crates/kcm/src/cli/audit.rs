@@ -198,32 +198,30 @@ fn parse_public_key(hex_key: &str) -> Result<Vec<u8>> {
 }
 
 async fn fetch_records(c: &Clients, filters: &str) -> Result<Vec<AuditRecord>> {
-    let mut out = Vec::new();
-    let mut after = 0u64;
-    loop {
-        let page = c
-            .get(&format!("/v1/audit?limit=1000&after={after}{filters}"))
-            .await?;
-        let records: Vec<AuditRecord> = serde_json::from_value(page["records"].clone())
-            .context("the server sent audit records this client cannot read")?;
-        out.extend(records);
-        match page["next_after"].as_u64() {
-            Some(next) => after = next,
-            None => return Ok(out),
-        }
-    }
+    fetch_all(c, "/v1/audit", filters, "records").await
 }
 
 async fn fetch_checkpoints(c: &Clients) -> Result<Vec<AuditCheckpoint>> {
+    fetch_all(c, "/v1/audit/checkpoints", "", "checkpoints").await
+}
+
+/// Every item of a paged `/v1/audit…` listing (`field` of each page, following
+/// `next_after` until the last page).
+async fn fetch_all<T: serde::de::DeserializeOwned>(
+    c: &Clients,
+    path: &str,
+    filters: &str,
+    field: &str,
+) -> Result<Vec<T>> {
     let mut out = Vec::new();
     let mut after = 0u64;
     loop {
         let page = c
-            .get(&format!("/v1/audit/checkpoints?limit=1000&after={after}"))
+            .get(&format!("{path}?limit=1000&after={after}{filters}"))
             .await?;
-        let checkpoints: Vec<AuditCheckpoint> = serde_json::from_value(page["checkpoints"].clone())
-            .context("the server sent checkpoints this client cannot read")?;
-        out.extend(checkpoints);
+        let items: Vec<T> = serde_json::from_value(page[field].clone())
+            .with_context(|| format!("the server sent {field} this client cannot read"))?;
+        out.extend(items);
         match page["next_after"].as_u64() {
             Some(next) => after = next,
             None => return Ok(out),
