@@ -1,6 +1,7 @@
 //! Server settings: built-in defaults, then the TOML file, then `KCM_*` environment
 //! variables, then command-line flags (each overriding the one before).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +24,41 @@ pub struct TlsSettings {
 pub struct KeystoreSettings {
     /// Master key file (default `<data-dir>/master.key`). Ignored when a passphrase is set.
     pub master_key_file: Option<PathBuf>,
+}
+
+/// The name of the embedded keystore, always present.
+pub const SOFTWARE_KEYSTORE: &str = "software";
+
+/// One `[keystores.<name>]` table: a keystore provider besides the embedded
+/// `software` one. `kind` says which.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum KeystoreConfig {
+    /// A PKCS#11 token (an HSM, or SoftHSM2 for development).
+    Pkcs11(Pkcs11Settings),
+}
+
+/// A `kind = "pkcs11"` keystore table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Settings {
+    /// The vendor's PKCS#11 module (shared library).
+    pub module: PathBuf,
+    /// Label of the token to use; the slot is found by it.
+    pub token_label: String,
+    /// File holding the user PIN (mode 0600; one line). Exactly one of `pin_file`
+    /// and `pin_env` is set: the PIN is never written in the configuration itself.
+    pub pin_file: Option<PathBuf>,
+    /// Name of the environment variable holding the user PIN (removed from the
+    /// environment once read).
+    pub pin_env: Option<String>,
+    /// Most sessions kept open with the token.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+fn default_max_sessions() -> usize {
+    8
 }
 
 /// Everything `kcm serve` can be configured with. Field names are the TOML keys;
@@ -55,6 +91,11 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Software keystore.
     pub keystore: KeystoreSettings,
+    /// The keystore new root keys are created in: `software` or the name of a
+    /// `[keystores.<name>]` table.
+    pub default_keystore: String,
+    /// Keystores besides the embedded `software` one, by name.
+    pub keystores: BTreeMap<String, KeystoreConfig>,
 }
 
 impl Default for Settings {
@@ -72,6 +113,8 @@ impl Default for Settings {
             audit_checkpoint_interval_ms: 60_000,
             tls: TlsSettings::default(),
             keystore: KeystoreSettings::default(),
+            default_keystore: SOFTWARE_KEYSTORE.into(),
+            keystores: BTreeMap::new(),
         }
     }
 }
@@ -137,6 +180,9 @@ impl Settings {
         if let Some(v) = env("KCM_MASTER_KEY_FILE") {
             s.keystore.master_key_file = Some(v.into());
         }
+        if let Some(v) = env("KCM_DEFAULT_KEYSTORE") {
+            s.default_keystore = v;
+        }
         Ok(s)
     }
 
@@ -170,6 +216,45 @@ impl Settings {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             bail!("region {:?} is invalid", self.region);
+        }
+        self.validate_keystores()
+    }
+
+    fn validate_keystores(&self) -> Result<()> {
+        for (name, keystore) in &self.keystores {
+            if name == SOFTWARE_KEYSTORE {
+                bail!("keystores.{name}: the name {SOFTWARE_KEYSTORE:?} is the embedded keystore's; choose another");
+            }
+            if name.is_empty()
+                || name.len() > 32
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                bail!("keystores.{name}: a keystore name is 1 to 32 of a-z, 0-9 and '-'");
+            }
+            match keystore {
+                KeystoreConfig::Pkcs11(p) => {
+                    if p.pin_file.is_some() == p.pin_env.is_some() {
+                        bail!("keystores.{name}: set exactly one of pin_file and pin_env");
+                    }
+                    let label = p.token_label.trim();
+                    if label.is_empty() || label.len() > 32 {
+                        bail!("keystores.{name}: token_label must be 1 to 32 characters");
+                    }
+                    if !(1..=256).contains(&p.max_sessions) {
+                        bail!("keystores.{name}: max_sessions must be between 1 and 256");
+                    }
+                }
+            }
+        }
+        if self.default_keystore != SOFTWARE_KEYSTORE
+            && !self.keystores.contains_key(&self.default_keystore)
+        {
+            bail!(
+                "default_keystore {:?} is neither {SOFTWARE_KEYSTORE:?} nor a [keystores.<name>] table",
+                self.default_keystore
+            );
         }
         Ok(())
     }
@@ -231,5 +316,40 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.validate().unwrap_err().to_string().contains("TLS"));
+    }
+
+    #[test]
+    fn pkcs11_keystore_tables_parse_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let table = "[keystores.hsm]\nkind = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"kcm\"\n";
+        std::fs::write(
+            &path,
+            format!("default_keystore = \"hsm\"\n{table}pin_env = \"HSM_PIN\"\n"),
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        let KeystoreConfig::Pkcs11(p) = &s.keystores["hsm"];
+        assert_eq!((p.token_label.as_str(), p.max_sessions), ("kcm", 8));
+
+        let invalid = |text: String| {
+            std::fs::write(&path, text).unwrap();
+            match Settings::load(Some(&path)) {
+                Ok(s) => s.validate().unwrap_err().to_string(),
+                Err(e) => format!("{e:#}"),
+            }
+        };
+        assert!(invalid(table.to_string()).contains("exactly one of pin_file and pin_env"));
+        assert!(invalid(format!("{table}pin_env = \"P\"\npin_file = \"/p\"\n"))
+            .contains("exactly one"));
+        assert!(invalid(format!("{table}pin_env = \"P\"\npin = \"1234\"\n")).contains("pin"));
+        assert!(invalid("default_keystore = \"nope\"\n".into()).contains("nope"));
+        assert!(invalid(
+            "[keystores.software]\nkind = \"pkcs11\"\nmodule = \"/m\"\ntoken_label = \"t\"\npin_env = \"P\"\n"
+                .into()
+        )
+        .contains("embedded"));
+        assert!(invalid("[keystores.x]\nkind = \"vault\"\n".into()).contains("vault"));
     }
 }

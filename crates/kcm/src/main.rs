@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod keystores;
 mod serve;
 mod tls;
 

@@ -14,7 +14,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use kcm_core::config::ServiceConfig;
-use kcm_core::keystore::KeystoreProvider;
 use kcm_core::secret::SecretString;
 use kcm_core::service::{BootstrapCredentials, Service};
 use kcm_frontdoor::{Authenticator, Metrics};
@@ -22,7 +21,8 @@ use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
 use kcm_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{Settings, SOFTWARE_KEYSTORE};
+use crate::keystores::{self, Keystores};
 
 /// Name of the embedded database file in the data directory.
 pub const DB_FILE: &str = "kcm.db";
@@ -102,13 +102,14 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     };
     let keystore =
         SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), Arc::new(keystore));
+    let mut keystores: Keystores = HashMap::new();
+    keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
+    keystores::open_configured(settings, &mut keystores)?;
     let config = ServiceConfig {
         region: settings.region.clone(),
         revocation_bound: settings.revocation_bound(),
         day: settings.day(),
-        default_keystore: "software".into(),
+        default_keystore: settings.default_keystore.clone(),
         audit: settings.audit,
         audit_checkpoint_interval: std::time::Duration::from_millis(
             settings.audit_checkpoint_interval_ms,

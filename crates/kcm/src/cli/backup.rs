@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kcm_core::backup::{self, ArchiveHeader, ArchiveReader};
-use kcm_core::keystore::KeystoreProvider;
 use kcm_core::secret::SecretString;
 use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
 use kcm_store_sqlite::SqliteStore;
@@ -21,7 +20,8 @@ use serde_json::{json, Value};
 
 use super::client::Clients;
 use super::{output, ClientOptions};
-use crate::config::Settings;
+use crate::config::{Settings, SOFTWARE_KEYSTORE};
+use crate::keystores::{self, Keystores};
 use crate::serve::{CREDENTIALS_FILE, DB_FILE};
 
 /// `kcm backup`.
@@ -63,7 +63,8 @@ pub struct RestoreArgs {
     /// server's setting, ./kcm-data).
     #[arg(long, env = "KCM_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// The server's TOML configuration file (for data_dir and keystore.master_key_file).
+    /// The server's TOML configuration file (for data_dir, keystore.master_key_file and
+    /// the [keystores.<name>] tables: an archive whose key is in an HSM needs them).
     #[arg(long, env = "KCM_CONFIG")]
     config: Option<PathBuf>,
     /// The kept copy of the software keystore's master key file, when it is not
@@ -382,6 +383,7 @@ async fn restore_into(
     staging: &Path,
     archive: ArchiveReader<BufReader<File>>,
     master: MasterKey,
+    settings: &Settings,
 ) -> Result<backup::RestoreReport> {
     let header = archive.header().clone();
     if header.keystore_kind == "software" {
@@ -398,8 +400,9 @@ async fn restore_into(
     };
     let keystore = SoftwareKeystore::open(staging, master.source)
         .context("cannot open the software keystore")?;
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), Arc::new(keystore));
+    let mut keystores: Keystores = HashMap::new();
+    keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
+    keystores::open_configured(settings, &mut keystores)?;
     let store = SqliteStore::open(&staging.join(DB_FILE)).context("cannot create the store")?;
     let report = backup::restore_from(archive, &keystores, &store).await?;
     drop(store);
@@ -474,7 +477,7 @@ impl RestoreArgs {
             .with_context(|| format!("cannot create {}", staging.display()))?;
         let staging_cleanup = Cleanup::new(staging.clone());
 
-        let report = restore_into(&staging, archive, master)
+        let report = restore_into(&staging, archive, master, &settings)
             .await
             .with_context(|| {
                 format!(

@@ -1,0 +1,130 @@
+"""kcm with its root keys in a PKCS#11 token (SoftHSM2), end to end.
+
+The server runs with `default_keystore` set to a `kind = "pkcs11"` keystore, so the
+service's credential root and every tenant's root key are generated inside the token.
+boto3 drives the AWS API; OpenSC's pkcs11-tool, a client independent of kcm, looks
+inside the token to check what kcm created there.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from kcmtest import ServerStartError, unique
+from softhsm import Token
+
+
+@pytest.fixture
+def token(tmp_path):
+    return Token(tmp_path / "hsm")
+
+
+def start_on_token(spawn_server, token: Token, tmp_path, **config):
+    pin_file = token.write_pin_file(tmp_path / "hsm.pin") if "pin_env" not in config else None
+    conf = token.kcm_config(tmp_path / "kcm.toml", pin_file=pin_file, **config)
+    env = dict(token.env, KCM_CONFIG=str(conf))
+    if "pin_env" in config:
+        env[config["pin_env"]] = token.pin
+    return spawn_server(env=env)
+
+
+def test_root_keys_are_generated_in_the_token_and_never_leave_it(spawn_server, token, tmp_path):
+    srv = start_on_token(spawn_server, token, tmp_path)
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("hsm"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"under an HSM root")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under an HSM root"
+
+    # The keychain names the token's keystore as the home of the tenant's root key.
+    chain = srv.v1_ok("GET", "/v1/keychain")
+    roots = chain["roots"]
+    assert roots and all(r["keystore"] == "hsm" for r in roots), chain
+
+    # Inside the token: AES-256 keys kcm generated, sensitive and never extractable.
+    keys = token.secret_keys()
+    kcm_keys = {label: text for label, text in keys.items() if label.startswith("kcm-")}
+    assert any(label.startswith("kcm-root-") for label in kcm_keys), keys
+    assert any(label.startswith("kcm-credentials-") for label in kcm_keys), keys
+    for label, text in kcm_keys.items():
+        assert "AES length 32" in text, (label, text)
+        assert "never extractable" in text, (label, text)
+        assert "sensitive" in text, (label, text)
+
+    # A restart logs in again and unwraps the chain from the token.
+    srv.restart()
+    kms = srv.client("default")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under an HSM root"
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+
+    # A second tenant gets its own root key in the token.
+    before = {label for label in token.secret_keys() if label.startswith("kcm-root-")}
+    srv.create_tenant(unique("tenant"))
+    after = {label for label in token.secret_keys() if label.startswith("kcm-root-")}
+    assert len(after - before) == 1, (before, after)
+
+
+def test_pin_from_the_environment_works(spawn_server, token, tmp_path):
+    srv = start_on_token(spawn_server, token, tmp_path, pin_env="KCM_TEST_HSM_PIN")
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("env-pin"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    log = srv.stderr_path.read_text()
+    assert token.pin not in log
+
+
+@pytest.mark.parametrize(
+    "problem, expected",
+    [
+        ("wrong-pin", "PIN"),
+        ("open-pin-file", "chmod 600"),
+        ("unknown-label", "no-such-token"),
+        ("missing-pin-env", "KCM_TEST_UNSET_PIN"),
+        ("bad-module", "/nonexistent/libpkcs11.so"),
+    ],
+)
+def test_a_keystore_that_cannot_be_opened_stops_the_start_with_a_clear_error(
+    spawn_server, token, tmp_path, problem, expected
+):
+    pin_file = tmp_path / "hsm.pin"
+    config = {"pin_file": pin_file}
+    if problem == "wrong-pin":
+        pin_file.write_text("not-the-pin\n")
+        pin_file.chmod(0o600)
+    else:
+        token.write_pin_file(pin_file, mode=0o644 if problem == "open-pin-file" else 0o600)
+    if problem == "unknown-label":
+        config["label"] = "no-such-token"
+    if problem == "missing-pin-env":
+        config = {"pin_env": "KCM_TEST_UNSET_PIN"}
+    conf = token.kcm_config(tmp_path / "kcm.toml", **config)
+    if problem == "bad-module":
+        conf.write_text(conf.read_text().replace(token.module, "/nonexistent/libpkcs11.so"))
+    env = dict(token.env, KCM_CONFIG=str(conf))
+    srv = spawn_server(env=env, start=False)
+    with pytest.raises(ServerStartError) as e:
+        srv.start(timeout=20)
+    message = str(e.value)
+    assert 'keystore "hsm"' in message, message
+    assert expected in message, message
+    assert token.pin not in message and "not-the-pin" not in message, message
+    if problem == "unknown-label":
+        assert token.label in message, "the error should list the tokens it found: " + message
+
+
+def test_a_token_that_is_gone_at_start_is_named(spawn_server, token, tmp_path):
+    srv = start_on_token(spawn_server, token, tmp_path)
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("gone"))["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    srv.stop()
+    for f in token.tokendir.rglob("*"):
+        if f.is_file():
+            f.unlink()
+    for d in sorted(token.tokendir.glob("*"), reverse=True):
+        d.rmdir()
+    with pytest.raises(ServerStartError) as e:
+        srv.start(timeout=20)
+    assert "kcm-test" in str(e.value), str(e.value)
