@@ -560,3 +560,86 @@ async fn two_services_on_one_store_share_one_audit_signing_key() {
     );
     assert_eq!(a.unwrap(), b.unwrap());
 }
+
+/// A keystore that remembers which root keys were created and destroyed.
+struct Recording {
+    inner: Arc<SoftwareKeystore>,
+    created: std::sync::Mutex<Vec<Vec<u8>>>,
+    destroyed: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+#[async_trait::async_trait]
+impl KeystoreProvider for Recording {
+    fn kind(&self) -> &'static str {
+        "recording"
+    }
+    fn capabilities(&self) -> kcm_core::keystore::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn health(&self) -> kcm_core::keystore::KeystoreResult<()> {
+        self.inner.health().await
+    }
+    async fn create_root_key(&self, label: &str) -> kcm_core::keystore::KeystoreResult<Vec<u8>> {
+        let handle = self.inner.create_root_key(label).await?;
+        self.created.lock().unwrap().push(handle.clone());
+        Ok(handle)
+    }
+    async fn wrap(
+        &self,
+        handle: &[u8],
+        plaintext: &kcm_core::secret::SecretBytes,
+        aad: &[u8],
+    ) -> kcm_core::keystore::KeystoreResult<Vec<u8>> {
+        self.inner.wrap(handle, plaintext, aad).await
+    }
+    async fn unwrap(
+        &self,
+        handle: &[u8],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> kcm_core::keystore::KeystoreResult<kcm_core::secret::SecretBytes> {
+        self.inner.unwrap(handle, wrapped, aad).await
+    }
+    async fn destroy(&self, handle: &[u8]) -> kcm_core::keystore::KeystoreResult<()> {
+        self.destroyed.lock().unwrap().push(handle.to_vec());
+        self.inner.destroy(handle).await
+    }
+}
+
+/// A first start that fails before its commit erases the root keys it generated
+/// (in an HSM they would otherwise stay behind, unused), and commits nothing.
+#[tokio::test]
+async fn a_failed_bootstrap_erases_the_root_keys_it_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
+    let software = SoftwareKeystore::open(
+        dir.path(),
+        MasterKeySource::File(dir.path().join("master.key")),
+    )
+    .unwrap();
+    let recording = Arc::new(Recording {
+        inner: Arc::new(software),
+        created: Default::default(),
+        destroyed: Default::default(),
+    });
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), recording.clone());
+    let service = Service::new(store.clone(), keystores, ServiceConfig::default()).unwrap();
+    let err = service
+        .bootstrap_if_fresh(|_| Err(std::io::Error::other("disk full")))
+        .await
+        .unwrap_err();
+    // The detail ("disk full") goes to the log; the caller sees an internal error.
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    let mut created = recording.created.lock().unwrap().clone();
+    let mut destroyed = recording.destroyed.lock().unwrap().clone();
+    created.sort();
+    destroyed.sort();
+    assert_eq!(
+        created.len(),
+        2,
+        "the credential root and the default tenant's root"
+    );
+    assert_eq!(created, destroyed);
+    assert!(store.root_keys(None).await.unwrap().is_empty());
+}

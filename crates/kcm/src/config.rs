@@ -322,7 +322,8 @@ mod tests {
     fn pkcs11_keystore_tables_parse_and_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kcm.toml");
-        let table = "[keystores.hsm]\nkind = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"kcm\"\n";
+        let table =
+            "[keystores.hsm]\nkind = \"pkcs11\"\nmodule = \"/m.so\"\ntoken_label = \"kcm\"\n";
         std::fs::write(
             &path,
             format!("default_keystore = \"hsm\"\n{table}pin_env = \"HSM_PIN\"\n"),
@@ -341,8 +342,9 @@ mod tests {
             }
         };
         assert!(invalid(table.to_string()).contains("exactly one of pin_file and pin_env"));
-        assert!(invalid(format!("{table}pin_env = \"P\"\npin_file = \"/p\"\n"))
-            .contains("exactly one"));
+        assert!(
+            invalid(format!("{table}pin_env = \"P\"\npin_file = \"/p\"\n")).contains("exactly one")
+        );
         assert!(invalid(format!("{table}pin_env = \"P\"\npin = \"1234\"\n")).contains("pin"));
         assert!(invalid("default_keystore = \"nope\"\n".into()).contains("nope"));
         assert!(invalid(

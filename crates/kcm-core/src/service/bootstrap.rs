@@ -2,6 +2,7 @@
 //! and the `default` tenant with its tenant-admin key.
 
 use super::access_keys::CREDENTIAL_ROOT_META;
+use super::tenants::new_roots;
 use super::{now_ms, Service};
 use crate::error::Result;
 use crate::lifecycle::KeyState;
@@ -47,6 +48,31 @@ impl Service {
             description: "wraps the credential key and the audit signing key".into(),
             created_at: now,
         };
+        let writes = match self
+            .bootstrap_writes(credential_root.clone(), now, persist)
+            .await
+        {
+            Ok(writes) => writes,
+            Err(e) => {
+                // Nothing was committed: the new credential root is of no use.
+                self.discard_new_roots(&[credential_root]).await;
+                return Err(e);
+            }
+        };
+        // On a refused commit the credential root and the tenant's root are erased.
+        self.commit_with_new_roots(writes).await?;
+        Ok(true)
+    }
+
+    /// Everything a bootstrap writes, once the credential root key exists; the
+    /// credentials are persisted before this returns.
+    async fn bootstrap_writes(
+        &self,
+        credential_root: RootKeyRecord,
+        now: UnixMillis,
+        persist: impl FnOnce(&BootstrapCredentials) -> std::io::Result<()>,
+    ) -> Result<Vec<Write>> {
+        let root_id = credential_root.id;
         let credential_key = self.new_credential_key(&credential_root).await?;
         let (operator, operator_secret) = self
             .mint_access_key(
@@ -62,9 +88,13 @@ impl Service {
             tenant_admin: (tenant.access_key.info.id.clone(), tenant.access_key.secret),
             system_admin: (operator.id.clone(), operator_secret),
         };
-        persist(&credentials).map_err(|e| {
-            crate::error::Error::internal(format!("cannot write the credentials file: {e}"))
-        })?;
+        if let Err(e) = persist(&credentials) {
+            // The default tenant's root key is new too, and now of no use.
+            self.discard_new_roots(&new_roots(&writes)).await;
+            return Err(crate::error::Error::internal(format!(
+                "cannot write the credentials file: {e}"
+            )));
+        }
         writes.extend([
             Write::PutRootKey(credential_root),
             credential_key,
@@ -78,7 +108,6 @@ impl Service {
                 value: now.to_string(),
             },
         ]);
-        self.store.commit(writes).await?;
-        Ok(true)
+        Ok(writes)
     }
 }

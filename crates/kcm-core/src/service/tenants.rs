@@ -8,7 +8,18 @@ use crate::auth::{authorize, authorize_op, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::KeyState;
 use crate::model::*;
-use crate::store::{StoreError, Write};
+use crate::store::{StoreError, StoreResult, Write};
+
+/// The root keys `writes` would record.
+pub(crate) fn new_roots(writes: &[Write]) -> Vec<RootKeyRecord> {
+    writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::PutRootKey(root) => Some(root.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Name of the system every tenant gets.
 pub const DEFAULT_SYSTEM: &str = "default";
@@ -44,6 +55,25 @@ impl Service {
             description: format!("default root key of tenant {name}"),
             created_at: now,
         };
+        match self.mint_tenant_below(root.clone(), name, now).await {
+            Ok(minted) => Ok(minted),
+            Err(e) => {
+                self.discard_new_roots(&[root]).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Service::mint_tenant`] once its root key exists.
+    async fn mint_tenant_below(
+        &self,
+        root: RootKeyRecord,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<(Vec<Write>, NewTenant)> {
+        let tenant_id = root
+            .tenant_id
+            .expect("a tenant's root key names its tenant");
         let (system, system_key) = self
             .mint_system(
                 tenant_id,
@@ -109,14 +139,45 @@ impl Service {
             ));
         }
         let (writes, new) = self.mint_tenant(name).await?;
-        self.store.commit(writes).await.map_err(|e| match e {
-            StoreError::Conflict(_) => Error::new(
-                ErrorKind::AlreadyExists,
-                format!("a tenant named {name} already exists"),
-            ),
-            other => other.into(),
-        })?;
+        self.commit_with_new_roots(writes)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("a tenant named {name} already exists"),
+                ),
+                other => other.into(),
+            })?;
         Ok(new)
+    }
+
+    /// Commits `writes`; if the store refuses them outright (a conflict: nothing was
+    /// written), erases the root keys they would have recorded, so a failed creation
+    /// leaves no key behind in an HSM. After any other failure the outcome is not
+    /// known for certain, and a stray key is far better than erasing a live one.
+    pub(crate) async fn commit_with_new_roots(&self, writes: Vec<Write>) -> StoreResult<()> {
+        let roots = new_roots(&writes);
+        let outcome = self.store.commit(writes).await;
+        if let Err(StoreError::Conflict(_)) = &outcome {
+            self.discard_new_roots(&roots).await;
+        }
+        outcome
+    }
+
+    /// Erases root keys generated for a creation that failed before anything was
+    /// committed. Best effort: a failure is logged, not returned (the caller is
+    /// already reporting the error that matters).
+    pub(crate) async fn discard_new_roots(&self, roots: &[RootKeyRecord]) {
+        for root in roots {
+            let outcome = match self.keystore(&root.keystore) {
+                Ok(keystore) => keystore.destroy(&root.handle).await.map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(root_key = %root.id, keystore = %root.keystore, error = %e,
+                    "could not erase the root key of a failed creation; it is unused");
+            }
+        }
     }
 
     /// Every tenant (system-admin only).
