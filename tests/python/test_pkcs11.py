@@ -38,7 +38,7 @@ def test_root_keys_are_generated_in_the_token_and_never_leave_it(spawn_server, t
 
     # The keychain names the token's keystore as the home of the tenant's root key.
     chain = srv.v1_ok("GET", "/v1/keychain")
-    roots = chain["roots"]
+    roots = chain["root_keys"]
     assert roots and all(r["keystore"] == "hsm" for r in roots), chain
 
     # Inside the token: AES-256 keys kcm generated, sensitive and never extractable.
@@ -50,6 +50,8 @@ def test_root_keys_are_generated_in_the_token_and_never_leave_it(spawn_server, t
         assert "AES length 32" in text, (label, text)
         assert "never extractable" in text, (label, text)
         assert "sensitive" in text, (label, text)
+        usage = next(line for line in text.splitlines() if "Usage:" in line)
+        assert usage.split(":", 1)[1].strip() == "encrypt, decrypt", (label, usage)
 
     # A restart logs in again and unwraps the chain from the token.
     srv.restart()
