@@ -106,9 +106,9 @@ pub enum Action {
     UseKeys,
     /// Random bytes (GenerateRandom): needs no key, but is a data-plane call.
     GenerateRandom,
-    /// Read the tenant's systems, access keys and keychain.
+    /// Read the tenant's root keys, systems, access keys and keychain.
     ReadTenant,
-    /// Create systems and access keys in the tenant.
+    /// Create root keys, systems and access keys in the tenant; the kill switch.
     ManageTenant,
     /// Read the audit log (a tenant's, or the operator's own).
     ReadAudit,
@@ -231,11 +231,17 @@ operations! {
     GetSystem => ReadTenant,
     GetKeychain => ReadTenant,
     GetTenant => ReadTenant,
+    ListRootKeys => ReadTenant,
+    GetRootKey => ReadTenant,
     CreateAccessKey => ManageTenant,
     EnableAccessKey => ManageTenant,
     DisableAccessKey => ManageTenant,
     DeleteAccessKey => ManageTenant,
     CreateSystem => ManageTenant,
+    CreateRootKey => ManageTenant,
+    EnableRootKey => ManageTenant,
+    DisableRootKey => ManageTenant,
+    SuspendRootKey => ManageTenant,
     // Audit.
     ListAuditRecords => ReadAudit,
     ListAuditCheckpoints => ReadAudit,
@@ -371,7 +377,7 @@ pub fn authorize(principal: &Principal, op: Op, target: Target<'_>) -> Result<()
     if principal.system_scope.is_some() && op.action() == Action::ManageTenant {
         // A key limited to one system must not mint keys or systems for the whole tenant.
         return Err(Error::denied(format!(
-            "access key {id} is scoped to one system and cannot manage the tenant's systems or access keys"
+            "access key {id} is scoped to one system and cannot manage the tenant's root keys, systems or access keys"
         )));
     }
     if target.tenant != principal.tenant_id {
@@ -423,8 +429,8 @@ fn action_phrase(action: Action) -> &'static str {
         Action::ManageKeys => "manage keys",
         Action::UseKeys => "use keys for cryptographic operations",
         Action::GenerateRandom => "generate random bytes",
-        Action::ReadTenant => "read the tenant's systems, access keys and keychain",
-        Action::ManageTenant => "manage the tenant's systems and access keys",
+        Action::ReadTenant => "read the tenant's root keys, systems, access keys and keychain",
+        Action::ManageTenant => "manage the tenant's root keys, systems and access keys",
         Action::ReadAudit => "read the audit log",
         Action::ManageTenants => "manage tenants",
         Action::Backup => "back up the whole store",

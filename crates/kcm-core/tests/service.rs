@@ -12,7 +12,7 @@ use kcm_core::error::ErrorKind;
 use kcm_core::keystore::KeystoreProvider;
 use kcm_core::lifecycle::{KeyState, ALL_STATES};
 use kcm_core::model::*;
-use kcm_core::service::{CreateKeyRequest, KeyRef, Service};
+use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, Service};
 use kcm_core::store::{Store, Write};
 use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
 use kcm_store_sqlite::SqliteStore;
@@ -642,4 +642,67 @@ async fn a_failed_bootstrap_erases_the_root_keys_it_generated() {
     );
     assert_eq!(created, destroyed);
     assert!(store.root_keys(None).await.unwrap().is_empty());
+}
+
+/// The kill switch takes effect on the node that threw it at once, whatever the
+/// revocation bound (its caches are dropped), and a dry run changes nothing.
+#[tokio::test]
+async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    // Load the key into the hot-path cache.
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
+    let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
+
+    let preview = f
+        .service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, true)
+        .await
+        .unwrap();
+    assert!(!preview.applied);
+    assert_eq!(preview.new_state, KeyState::Disabled);
+    assert_eq!(preview.systems.len(), 1);
+    assert_eq!(preview.systems[0].service_keys.len(), 1);
+    f.service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .expect("a dry run changes nothing");
+
+    f.service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, false)
+        .await
+        .unwrap();
+    // No sleep: the bound of the fixture is irrelevant on this node.
+    let refused = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::KeyDisabled);
+    let refused = f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::KeyDisabled);
+
+    let err = f
+        .service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::Suspend, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    f.service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::Enable, false)
+        .await
+        .unwrap();
+    f.service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap();
 }

@@ -98,7 +98,7 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, RestError>
         .transpose()
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestError> {
     q.map(|Query(q)| q)
         .map_err(|e| RestError::invalid_input(format!("invalid query: {}", e.body_text())))
 }

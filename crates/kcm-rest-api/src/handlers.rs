@@ -17,10 +17,10 @@ use crate::request::parse_json;
 use crate::types::*;
 use crate::RestApi;
 
-type Outcome = Result<Response, RestError>;
+pub(crate) type Outcome = Result<Response, RestError>;
 
 /// The path parameter, or a JSON 400 naming the problem.
-fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
+pub(crate) fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
     param
         .map(|Path(p)| p)
         .map_err(|e| RestError::invalid_input(format!("invalid path parameter: {e}")))
@@ -30,7 +30,7 @@ pub(crate) fn ok<T: serde::Serialize>(body: T) -> Outcome {
     Ok(Json(body).into_response())
 }
 
-fn created<T: serde::Serialize>(body: T) -> Outcome {
+pub(crate) fn created<T: serde::Serialize>(body: T) -> Outcome {
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -317,6 +317,7 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
                 &body.name,
                 body.kind.as_deref().unwrap_or(DEFAULT_SYSTEM_KIND),
                 body.description.as_deref().unwrap_or_default(),
+                body.root_key_id.as_deref(),
             )
             .await?;
         created(System::from(&info))

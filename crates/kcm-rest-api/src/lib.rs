@@ -9,6 +9,8 @@
 //! | `POST /v1/access-keys`, `GET /v1/access-keys` | access keys of the caller's tenant |
 //! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
+//! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
+//! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
 //! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
 //! | `GET /v1/backup` | a backup archive of the whole store (the operator; binary) |
@@ -33,6 +35,7 @@ mod call;
 pub mod error;
 mod handlers;
 mod request;
+mod root_keys;
 pub mod types;
 
 #[cfg(test)]
@@ -126,6 +129,28 @@ pub fn router(api: RestApi) -> axum::Router {
             "/v1/systems/{id_or_name}",
             get(get_system).fallback(method_not_allowed),
         )
+        .route(
+            "/v1/root-keys",
+            post(root_keys::create_root_key)
+                .get(root_keys::list_root_keys)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/root-keys/{id}",
+            get(root_keys::get_root_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/root-keys/{id}/enable",
+            post(root_keys::enable_root_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/root-keys/{id}/disable",
+            post(root_keys::disable_root_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/root-keys/{id}/suspend",
+            post(root_keys::suspend_root_key).fallback(method_not_allowed),
+        )
         .route("/v1/keychain", get(keychain).fallback(method_not_allowed))
         .route(
             "/v1/audit",
@@ -183,7 +208,7 @@ impl utoipa::Modify for SecuritySchemes {
     info(
         title = "kcm REST API",
         description = "Native management API of kcm, the key chain manager: tenants, access keys, \
-                       systems, the keychain and backups. Errors are `{\"error\": {\"code\", \"message\"}}` with \
+                       root keys, systems, the keychain, the audit log and backups. Errors are `{\"error\": {\"code\", \"message\"}}` with \
                        codes InvalidInput (400), Unauthenticated (401), AccessDenied (403), NotFound (404), \
                        AlreadyExists (409), InvalidState (409), Unavailable (503) and Internal (500).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -201,6 +226,12 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::list_systems,
         handlers::get_system,
         handlers::keychain,
+        root_keys::create_root_key,
+        root_keys::list_root_keys,
+        root_keys::get_root_key,
+        root_keys::enable_root_key,
+        root_keys::disable_root_key,
+        root_keys::suspend_root_key,
         audit::list_records,
         audit::list_checkpoints,
         audit::signing_key,
@@ -213,6 +244,7 @@ impl utoipa::Modify for SecuritySchemes {
         (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),
         (name = "access-keys", description = "Access keys of the caller's tenant"),
         (name = "systems", description = "Systems: consumer environments, each with a system key under a root key"),
+        (name = "root-keys", description = "Root keys (L1) in keystores, and the kill switch: disable, suspend, enable with an impact preview"),
         (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
         (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, the signing key"),
         (name = "backup", description = "Backup archives of the whole store, for the operator (system-admin)"),

@@ -7,7 +7,7 @@
 use kcm_core::model::{Role, TenantRecord, UnixMillis};
 use kcm_core::service::{
     AccessKeyInfo, KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView, NewAccessKey,
-    NewTenant, SystemInfo,
+    NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -228,6 +228,9 @@ pub struct CreateSystemRequest {
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Id of the tenant's root key to link it to; default the tenant's default root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key_id: Option<String>,
 }
 
 /// A system: a consumer environment linked to one root key.
@@ -383,6 +386,98 @@ impl From<&KeychainView> for Keychain {
         Self {
             tenant: Tenant::from(&v.tenant),
             root_keys: v.roots.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- root keys
+
+/// Body of `POST /v1/root-keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRootKeyRequest {
+    /// Name of the keystore to generate it in (`software`, or a configured
+    /// `[keystores.<name>]`); default the server's `default_keystore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<String>,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A root key (L1): its material never leaves its keystore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RootKey {
+    /// Root key id (UUID).
+    pub id: String,
+    /// Name of the keystore holding it.
+    pub keystore: String,
+    /// Kind of that keystore (`software`, `pkcs11`, …).
+    #[schema(example = "pkcs11")]
+    pub keystore_kind: String,
+    /// `generated`, `imported` or `external`.
+    #[schema(example = "generated")]
+    pub origin: String,
+    /// Lifecycle state (`active`, `suspended`, `disabled`, …).
+    #[schema(example = "active")]
+    pub state: String,
+    /// Free text.
+    pub description: String,
+    /// Whether new systems are linked to it unless told otherwise.
+    pub default: bool,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&RootKeyInfo> for RootKey {
+    fn from(r: &RootKeyInfo) -> Self {
+        Self {
+            id: r.id.to_string(),
+            keystore: r.keystore.clone(),
+            keystore_kind: r.keystore_kind.to_string(),
+            origin: r.origin.as_str().to_string(),
+            state: r.state.to_string(),
+            description: r.description.clone(),
+            default: r.is_default,
+            created_at: rfc3339(r.created_at),
+        }
+    }
+}
+
+/// Response of `GET /v1/root-keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RootKeyList {
+    /// The tenant's root keys.
+    pub root_keys: Vec<RootKey>,
+}
+
+/// Response of `POST /v1/root-keys/{id}/enable|disable|suspend`: what the change
+/// did (or, for a dry run, would do) to the keychain below the root key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RootKeyImpactBody {
+    /// The root key, after the change (as it is, for a dry run).
+    pub root_key: RootKey,
+    /// Its state before.
+    #[schema(example = "active")]
+    pub previous_state: String,
+    /// The state the change leads (or would lead) to.
+    #[schema(example = "disabled")]
+    pub new_state: String,
+    /// `false` for a dry run (and when the root key was already in that state).
+    pub applied: bool,
+    /// Every system linked to the root key, with its service keys: what is cut off
+    /// (disable), made decrypt-only (suspend) or restored (enable).
+    pub systems: Vec<KeychainSystemNode>,
+}
+
+impl From<&RootKeyImpact> for RootKeyImpactBody {
+    fn from(i: &RootKeyImpact) -> Self {
+        Self {
+            root_key: RootKey::from(&i.root),
+            previous_state: i.previous_state.to_string(),
+            new_state: i.new_state.to_string(),
+            applied: i.applied,
+            systems: i.systems.iter().map(Into::into).collect(),
         }
     }
 }

@@ -73,6 +73,16 @@ impl Service {
             Op::GetKeychain,
             Target::tenant(tenant_id),
         )?;
+        self.keychain_of(caller, tenant_id).await
+    }
+
+    /// The keychain of `tenant_id` as `caller` may see it (a scoped access key: only
+    /// its system), for an operation the caller was already authorised for.
+    pub(crate) async fn keychain_of(
+        &self,
+        caller: &Caller,
+        tenant_id: TenantId,
+    ) -> Result<KeychainView> {
         let tenant = self
             .store
             .tenant(tenant_id)

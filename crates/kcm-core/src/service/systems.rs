@@ -71,6 +71,15 @@ impl Service {
         kind: &str,
         description: &str,
     ) -> Result<(SystemRecord, SystemKeyRecord)> {
+        if !root.state.allows(Operation::Wrap) {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!(
+                    "root key {} is {}: no new system key can be wrapped by it",
+                    root.id, root.state
+                ),
+            ));
+        }
         let now = now_ms();
         let system = SystemRecord {
             id: SystemId::new_random(),
@@ -146,13 +155,15 @@ impl Service {
         })
     }
 
-    /// Registers a system in the caller's tenant, linked to the tenant's default root key.
+    /// Registers a system in the caller's tenant, linked to `root_key` (an id of one
+    /// of the tenant's root keys) or, when `None`, to the tenant's default root key.
     pub async fn create_system(
         &self,
         caller: &Caller,
         name: &str,
         kind: &str,
         description: &str,
+        root_key: Option<&str>,
     ) -> Result<SystemInfo> {
         let tenant_id = Self::own_tenant(&caller.principal)?;
         authorize(
@@ -171,11 +182,17 @@ impl Service {
             .tenant(tenant_id)
             .await?
             .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
+        let root = match root_key {
+            Some(id) => RootKeyId::parse(id)
+                .ok_or_else(|| Error::not_found(format!("root key {id} does not exist")))?,
+            None => tenant.default_root_key_id,
+        };
         let root = self
             .store
-            .root_key(tenant.default_root_key_id)
+            .root_key(root)
             .await?
-            .ok_or_else(|| Error::internal("tenant's default root key is missing"))?;
+            .filter(|r| r.tenant_id == Some(tenant_id))
+            .ok_or_else(|| Error::not_found(format!("root key {root} does not exist")))?;
         let (system, key) = self
             .mint_system(tenant_id, &root, name, kind, description)
             .await?;

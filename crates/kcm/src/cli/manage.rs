@@ -423,7 +423,8 @@ pub struct SystemArgs {
 
 #[derive(Subcommand, Debug)]
 enum SystemCommand {
-    /// Register a system, linked to your tenant's root key.
+    /// Register a system, linked to a root key of your tenant (its system key is
+    /// wrapped by that root key).
     Create {
         /// System name.
         name: String,
@@ -433,6 +434,10 @@ enum SystemCommand {
         /// Description.
         #[arg(long, default_value = "")]
         description: String,
+        /// Id of the root key to link it to (`kcm root-key list`); default your
+        /// tenant's default root key.
+        #[arg(long)]
+        root_key: Option<String>,
     },
     /// List systems.
     List,
@@ -453,13 +458,13 @@ impl SystemArgs {
                 name,
                 kind,
                 description,
+                root_key,
             } => {
-                let out = c
-                    .post(
-                        "/v1/systems",
-                        json!({"name": name, "kind": kind, "description": description}),
-                    )
-                    .await?;
+                let mut body = json!({"name": name, "kind": kind, "description": description});
+                if let Some(root) = root_key {
+                    body["root_key_id"] = json!(root);
+                }
+                let out = c.post("/v1/systems", body).await?;
                 output::object(f, &out);
             }
             SystemCommand::List => {
@@ -473,6 +478,162 @@ impl SystemArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `kcm root-key …`
+#[derive(Args, Debug)]
+pub struct RootKeyArgs {
+    #[command(subcommand)]
+    command: RootKeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RootKeyCommand {
+    /// Generate a root key inside a keystore (tenant-admin). Its material never
+    /// leaves the keystore.
+    Create {
+        /// Keystore to generate it in: `software` or a configured `[keystores.<name>]`
+        /// (default: the server's default keystore).
+        #[arg(long)]
+        keystore: Option<String>,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List your tenant's root keys.
+    List,
+    /// Show a root key.
+    Show {
+        /// Root key id.
+        root_key: String,
+    },
+    /// The kill switch: every system and key below the root key refuses every
+    /// operation until it is enabled again.
+    Disable(RootKeyChangeArgs),
+    /// Every system and key below the root key may only decrypt.
+    Suspend(RootKeyChangeArgs),
+    /// Undo a disable or suspend: everything below works again.
+    Enable(RootKeyChangeArgs),
+}
+
+#[derive(Args, Debug)]
+struct RootKeyChangeArgs {
+    /// Root key id.
+    root_key: String,
+    /// Change nothing; list the systems and keys the change would affect.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl RootKeyArgs {
+    /// Runs the command.
+    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
+        let c = Clients::new(client)?;
+        let f = client.output;
+        let (verb, change) = match self.command {
+            RootKeyCommand::Create {
+                keystore,
+                description,
+            } => {
+                let mut body = json!({"description": description});
+                if let Some(keystore) = keystore {
+                    body["keystore"] = json!(keystore);
+                }
+                output::object(f, &c.post("/v1/root-keys", body).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::List => {
+                let out = c.get("/v1/root-keys").await?;
+                let rows = out["root_keys"].as_array().cloned().unwrap_or_default();
+                output::table(
+                    f,
+                    &out,
+                    &rows,
+                    &[
+                        "id",
+                        "keystore",
+                        "keystore_kind",
+                        "origin",
+                        "state",
+                        "default",
+                    ],
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::Show { root_key } => {
+                let path = format!("/v1/root-keys/{}", seg(&root_key));
+                output::object(f, &c.get(&path).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::Disable(a) => ("disable", a),
+            RootKeyCommand::Suspend(a) => ("suspend", a),
+            RootKeyCommand::Enable(a) => ("enable", a),
+        };
+        let path = format!(
+            "/v1/root-keys/{}/{verb}{}",
+            seg(&change.root_key),
+            if change.dry_run { "?dry_run=true" } else { "" }
+        );
+        let out = c.post(&path, json!({})).await?;
+        if f == output::Format::Json {
+            output::object(f, &out);
+        } else {
+            print!("{}", describe_impact(&out));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The impact of a root key state change as text: what changed (or would), and
+/// every system and key below.
+fn describe_impact(v: &Value) -> String {
+    let root = &v["root_key"];
+    let (from, to) = (s(&v["previous_state"]), s(&v["new_state"]));
+    let applied = v["applied"].as_bool().unwrap_or(false);
+    let mut out = if applied {
+        format!("root key {} is now {to} (was {from})\n", s(&root["id"]))
+    } else if from == to {
+        format!(
+            "root key {} is already {to}; nothing changed\n",
+            s(&root["id"])
+        )
+    } else {
+        format!(
+            "dry run: root key {} would go from {from} to {to}; nothing changed\n",
+            s(&root["id"])
+        )
+    };
+    let systems = v["systems"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let keys: usize = systems
+        .iter()
+        .map(|sys| sys["service_keys"].as_array().map_or(0, Vec::len))
+        .sum();
+    out.push_str(&format!(
+        "below it: {} system(s), {keys} service key(s)\n",
+        systems.len()
+    ));
+    for sys in systems {
+        out.push_str(&format!(
+            "  system {} ({})\n",
+            s(&sys["name"]),
+            s(&sys["id"])
+        ));
+        for key in sys["service_keys"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            out.push_str(&format!(
+                "    key {} [{}]\n",
+                s(&key["id"]),
+                s(&key["state"])
+            ));
+        }
+    }
+    out
 }
 
 /// `kcm keychain …`

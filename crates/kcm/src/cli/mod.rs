@@ -71,6 +71,8 @@ enum Command {
     AccessKey(manage::AccessKeyArgs),
     /// Systems of your tenant.
     System(manage::SystemArgs),
+    /// Root keys of your tenant, and the kill switch.
+    RootKey(manage::RootKeyArgs),
     /// Your tenant's keychain.
     Keychain(manage::KeychainArgs),
     /// The tamper-evident audit log: export it, verify it.
@@ -148,6 +150,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tenant(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::AccessKey(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::System(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::RootKey(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Keychain(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Audit(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),

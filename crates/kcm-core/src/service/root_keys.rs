@@ -1,0 +1,297 @@
+//! Root keys (L1) as a tenant manages them: created in a keystore of its choice,
+//! listed, and switched on and off — the kill switch. Disabling a root key makes
+//! every system and key below it refuse every operation; suspending makes them
+//! decrypt-only; enabling restores them. A dry run shows what would be cut off
+//! without changing anything.
+
+use super::keychain::KeychainSystem;
+use super::{now_ms, Service};
+use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::{KeyState, Transition};
+use crate::model::*;
+use crate::store::Write;
+
+/// Longest root key description.
+const MAX_DESCRIPTION: usize = 256;
+
+/// A root key as shown to its tenant (never its handle).
+#[derive(Clone, Debug)]
+pub struct RootKeyInfo {
+    /// Identifier.
+    pub id: RootKeyId,
+    /// Name of the keystore that holds it.
+    pub keystore: String,
+    /// Kind of that keystore (`software`, `pkcs11`, …).
+    pub keystore_kind: &'static str,
+    /// Origin.
+    pub origin: RootKeyOrigin,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Free text.
+    pub description: String,
+    /// Whether new systems of the tenant are linked to it unless told otherwise.
+    pub is_default: bool,
+    /// Creation time.
+    pub created_at: UnixMillis,
+}
+
+/// A state change of a root key: applied, or only previewed (a dry run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootKeyChange {
+    /// Disabled or suspended → active: everything below works again.
+    Enable,
+    /// → disabled: everything below refuses every operation.
+    Disable,
+    /// Active → suspended: everything below may only decrypt.
+    Suspend,
+}
+
+impl RootKeyChange {
+    fn op(self) -> Op {
+        match self {
+            RootKeyChange::Enable => Op::EnableRootKey,
+            RootKeyChange::Disable => Op::DisableRootKey,
+            RootKeyChange::Suspend => Op::SuspendRootKey,
+        }
+    }
+
+    fn transition(self) -> Transition {
+        match self {
+            RootKeyChange::Enable => Transition::Enable,
+            RootKeyChange::Disable => Transition::Disable,
+            RootKeyChange::Suspend => Transition::Suspend,
+        }
+    }
+}
+
+/// What a state change of a root key does to the keychain below it.
+#[derive(Clone, Debug)]
+pub struct RootKeyImpact {
+    /// The root key, in its state after the change (or, for a dry run, as it is).
+    pub root: RootKeyInfo,
+    /// The state before the change.
+    pub previous_state: KeyState,
+    /// The state the change leads (or would lead) to.
+    pub new_state: KeyState,
+    /// Whether the change was made (`false`: a dry run).
+    pub applied: bool,
+    /// Every system linked to the root key, with its service keys.
+    pub systems: Vec<KeychainSystem>,
+}
+
+impl Service {
+    /// Creates a root key for the caller's tenant, generated inside `keystore` (the
+    /// service's default keystore when `None`).
+    pub async fn create_root_key(
+        &self,
+        caller: &Caller,
+        keystore: Option<&str>,
+        description: &str,
+    ) -> Result<RootKeyInfo> {
+        authorize_op(&caller.principal, Op::CreateRootKey)?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::CreateRootKey,
+            Target::tenant(tenant_id),
+        )?;
+        if description.chars().count() > MAX_DESCRIPTION {
+            return Err(Error::invalid(format!(
+                "description must be at most {MAX_DESCRIPTION} characters"
+            )));
+        }
+        let name = keystore.unwrap_or(&self.config.default_keystore);
+        let provider = self.keystores.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.keystores.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Error::invalid(format!(
+                "keystore {name:?} is not configured (configured: {})",
+                known.join(", ")
+            ))
+        })?;
+        if !provider.capabilities().generate {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("keystore {name:?} cannot generate root keys"),
+            ));
+        }
+        let id = RootKeyId::new_random();
+        let handle = provider.create_root_key(&format!("kcm-root-{id}")).await?;
+        let record = RootKeyRecord {
+            id,
+            tenant_id: Some(tenant_id),
+            keystore: name.to_string(),
+            handle,
+            origin: RootKeyOrigin::Generated,
+            state: KeyState::Active,
+            description: description.to_string(),
+            created_at: now_ms(),
+        };
+        let info = self.root_key_info(&record, None);
+        self.commit_with_new_roots(vec![Write::PutRootKey(record)])
+            .await?;
+        Ok(info)
+    }
+
+    /// The root keys of the caller's tenant.
+    pub async fn list_root_keys(&self, caller: &Caller) -> Result<Vec<RootKeyInfo>> {
+        authorize_op(&caller.principal, Op::ListRootKeys)?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::ListRootKeys,
+            Target::tenant(tenant_id),
+        )?;
+        let default = self.default_root_of(tenant_id).await?;
+        let visible = self.scope_root(caller).await?;
+        Ok(self
+            .store
+            .root_keys(Some(tenant_id))
+            .await?
+            .iter()
+            .filter(|r| visible.is_none_or(|v| v == r.id))
+            .map(|r| self.root_key_info(r, Some(default)))
+            .collect())
+    }
+
+    /// One root key of the caller's tenant.
+    pub async fn get_root_key(&self, caller: &Caller, id: &str) -> Result<RootKeyInfo> {
+        let (record, tenant_id) = self.find_root_key(caller, Op::GetRootKey, id).await?;
+        let default = self.default_root_of(tenant_id).await?;
+        Ok(self.root_key_info(&record, Some(default)))
+    }
+
+    /// The kill switch: enables, disables or suspends a root key of the caller's
+    /// tenant, or with `dry_run` only reports what that would do. Every system and
+    /// key below follows at once on this node (its caches are dropped) and within
+    /// the revocation bound on every other node.
+    pub async fn change_root_key_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: RootKeyChange,
+        dry_run: bool,
+    ) -> Result<RootKeyImpact> {
+        let op = change.op();
+        let _guard = self.writes.lock().await;
+        let (mut record, tenant_id) = self.find_root_key(caller, op, id).await?;
+        let previous_state = record.state;
+        let new_state = previous_state
+            .transition(change.transition())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    format!("root key {} is {}: {e}", record.id, record.state),
+                )
+            })?;
+        let systems = self.systems_below(caller, tenant_id, record.id).await?;
+        let applied = !dry_run && new_state != previous_state;
+        if applied {
+            record.state = new_state;
+            self.store
+                .commit(vec![Write::PutRootKey(record.clone())])
+                .await?;
+            // Unwrapped material below this root must not outlive the change here.
+            self.keys.clear();
+            self.system_keys.clear();
+        }
+        let default = self.default_root_of(tenant_id).await?;
+        Ok(RootKeyImpact {
+            root: self.root_key_info(&record, Some(default)),
+            previous_state,
+            new_state,
+            applied,
+            systems,
+        })
+    }
+
+    /// A root key of the caller's tenant by id, after authorising `op` on it.
+    /// Another tenant's root key, or the service's own, is reported as absent.
+    async fn find_root_key(
+        &self,
+        caller: &Caller,
+        op: Op,
+        id: &str,
+    ) -> Result<(RootKeyRecord, TenantId)> {
+        authorize_op(&caller.principal, op)?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant_id))?;
+        let not_found = || Error::not_found(format!("root key {id} does not exist"));
+        let parsed = RootKeyId::parse(id).ok_or_else(not_found)?;
+        let record = self
+            .store
+            .root_key(parsed)
+            .await?
+            .filter(|r| r.tenant_id == Some(tenant_id))
+            .ok_or_else(not_found)?;
+        if self
+            .scope_root(caller)
+            .await?
+            .is_some_and(|v| v != record.id)
+        {
+            return Err(Error::denied(format!(
+                "access key {} is scoped to a system that is not below root key {}",
+                caller.principal.access_key_id, record.id
+            )));
+        }
+        Ok((record, tenant_id))
+    }
+
+    /// For an access key scoped to one system, the root key above that system (the
+    /// only one it may see, as in the keychain); `None` for an unscoped key.
+    async fn scope_root(&self, caller: &Caller) -> Result<Option<RootKeyId>> {
+        let Some(system) = caller.principal.system_scope else {
+            return Ok(None);
+        };
+        let record = self.system_record(system).await?;
+        let key = self
+            .store
+            .system_key(system, record.active_key_version)
+            .await?
+            .ok_or_else(|| Error::internal(format!("system key of {system} is missing")))?;
+        Ok(Some(key.root_key_id))
+    }
+
+    /// The systems linked to `root`, with their service keys (as the keychain shows
+    /// them, so a scoped caller sees only its own system).
+    async fn systems_below(
+        &self,
+        caller: &Caller,
+        tenant_id: TenantId,
+        root: RootKeyId,
+    ) -> Result<Vec<KeychainSystem>> {
+        let view = self.keychain_of(caller, tenant_id).await?;
+        Ok(view
+            .roots
+            .into_iter()
+            .find(|r| r.id == root)
+            .map(|r| r.systems)
+            .unwrap_or_default())
+    }
+
+    async fn default_root_of(&self, tenant_id: TenantId) -> Result<RootKeyId> {
+        Ok(self
+            .store
+            .tenant(tenant_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("tenant {tenant_id} is missing")))?
+            .default_root_key_id)
+    }
+
+    fn root_key_info(&self, record: &RootKeyRecord, default: Option<RootKeyId>) -> RootKeyInfo {
+        RootKeyInfo {
+            id: record.id,
+            keystore: record.keystore.clone(),
+            keystore_kind: self
+                .keystores
+                .get(&record.keystore)
+                .map_or("unconfigured", |k| k.kind()),
+            origin: record.origin,
+            state: record.state,
+            description: record.description.clone(),
+            is_default: default == Some(record.id),
+            created_at: record.created_at,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+"""Root keys and the kill switch, end to end: the REST API and the kcm CLI change a
+root key's state, boto3 sees every key below it follow — and only those keys.
+
+Each test gets its own server, since the kill switch cuts off everything below a root.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+from kcmtest import KCM_BIN, kms_error, unique
+
+REFUSED = ("DisabledException", "KMSInvalidStateException")
+# How long a refusal may take to show on the node that made the change: that node
+# drops its caches at once, so this is only slack for a slow machine.
+SLACK_S = 2.0
+
+
+@pytest.fixture
+def estate(spawn_server):
+    """A server with two root keys: the tenant's default (with key `k1` in the default
+    system) and a second one (with system `s2` and key `k2` in it, made through an access
+    key scoped to `s2`)."""
+    srv = spawn_server(env={"KCM_REVOCATION_BOUND_MS": "500"})
+    admin = srv.client("default")
+    k1 = admin.create_key(Description=unique("k1"))["KeyMetadata"]["KeyId"]
+    root2 = srv.v1_ok("POST", "/v1/root-keys", expect=(201,), json_body={"description": "second root"})
+    s2 = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                   json_body={"name": unique("s2"), "root_key_id": root2["id"]})
+    assert s2["root_key_id"] == root2["id"] and s2["status"] == "connected", s2
+    scoped = srv.client_for(srv.create_access_key("tenant-admin", system=s2["id"]))
+    k2 = scoped.create_key(Description=unique("k2"))["KeyMetadata"]["KeyId"]
+    default_root = next(r for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    return {
+        "srv": srv, "admin": admin, "scoped": scoped, "k1": k1, "k2": k2,
+        "root1": default_root, "root2": root2, "s2": s2,
+        "blob1": admin.encrypt(KeyId=k1, Plaintext=b"one")["CiphertextBlob"],
+        "blob2": scoped.encrypt(KeyId=k2, Plaintext=b"two")["CiphertextBlob"],
+    }
+
+
+def works(kms, key_id: str, blob: bytes, plaintext: bytes) -> None:
+    kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+
+
+def change(srv, root_id: str, verb: str, dry_run: bool = False, expect=(200,)):
+    path = f"/v1/root-keys/{root_id}/{verb}" + ("?dry_run=true" if dry_run else "")
+    return srv.v1_ok("POST", path, expect=expect)
+
+
+def test_root_keys_are_listed_created_and_shown(estate):
+    srv, root2 = estate["srv"], estate["root2"]
+    assert root2["keystore"] == "software" and root2["keystore_kind"] == "software"
+    assert root2["origin"] == "generated" and root2["state"] == "active" and not root2["default"]
+    listed = {r["id"]: r for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"]}
+    assert set(listed) == {estate["root1"]["id"], root2["id"]}
+    assert srv.v1_ok("GET", f"/v1/root-keys/{root2['id']}") == listed[root2["id"]]
+    # An unknown keystore is a 400 naming the configured ones; nothing is created.
+    r = srv.v1("POST", "/v1/root-keys", json_body={"keystore": "nope"})
+    assert r.status_code == 400 and "software" in r.json()["error"]["message"], r.text
+    assert len(srv.v1_ok("GET", "/v1/root-keys")["root_keys"]) == 2
+    # The service's own credential root is not one of the tenant's.
+    assert srv.v1("GET", f"/v1/root-keys/{'0' * 8}-0000-4000-8000-{'0' * 12}").status_code == 404
+    # A key scoped to s2 sees only the root key above s2.
+    scoped_ak = srv.create_access_key("auditor", system=estate["s2"]["id"])
+    creds = (scoped_ak["access_key_id"], scoped_ak["secret_access_key"])
+    seen = srv.v1_ok("GET", "/v1/root-keys", creds=creds)["root_keys"]
+    assert [r["id"] for r in seen] == [root2["id"]]
+    assert srv.v1("GET", f"/v1/root-keys/{estate['root1']['id']}", creds=creds).status_code == 403
+
+
+def test_dry_run_lists_what_would_be_cut_off_and_changes_nothing(estate):
+    srv, root2 = estate["srv"], estate["root2"]
+    impact = change(srv, root2["id"], "disable", dry_run=True)
+    assert impact["applied"] is False
+    assert (impact["previous_state"], impact["new_state"]) == ("active", "disabled")
+    assert [s["id"] for s in impact["systems"]] == [estate["s2"]["id"]]
+    assert [k["id"] for k in impact["systems"][0]["service_keys"]] == [estate["k2"]]
+    assert srv.v1_ok("GET", f"/v1/root-keys/{root2['id']}")["state"] == "active"
+    works(estate["scoped"], estate["k2"], estate["blob2"], b"two")
+
+
+def test_disable_cuts_off_everything_below_and_only_that(estate):
+    srv, scoped, admin = estate["srv"], estate["scoped"], estate["admin"]
+    impact = change(srv, estate["root2"]["id"], "disable")
+    disabled_at = time.monotonic()
+    assert impact["applied"] is True and impact["root_key"]["state"] == "disabled"
+
+    # Poll until refused: the bound is measured, not assumed.
+    while True:
+        try:
+            scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
+        except Exception:  # noqa: BLE001 - the refusal is checked precisely below
+            break
+        assert time.monotonic() - disabled_at < 0.5 + SLACK_S, "Encrypt still allowed after the bound"
+    with kms_error(*REFUSED):
+        scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
+    with kms_error(*REFUSED):
+        scoped.decrypt(CiphertextBlob=estate["blob2"])
+    with kms_error(*REFUSED):
+        scoped.generate_data_key(KeyId=estate["k2"], KeySpec="AES_256")
+    # The other root's keys are untouched.
+    works(admin, estate["k1"], estate["blob1"], b"one")
+    # The system says why it is locked; no new system can hang below the root.
+    system = srv.v1_ok("GET", f"/v1/systems/{estate['s2']['id']}")
+    assert system["status"].startswith("locked") and "disabled" in system["status"], system
+    r = srv.v1("POST", "/v1/systems", json_body={"name": unique("s3"), "root_key_id": estate["root2"]["id"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "InvalidState", r.text
+
+    # A disabled root cannot be suspended; enabling restores everything.
+    r = srv.v1("POST", f"/v1/root-keys/{estate['root2']['id']}/suspend")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "InvalidState", r.text
+    impact = change(srv, estate["root2"]["id"], "enable")
+    assert (impact["previous_state"], impact["new_state"], impact["applied"]) == ("disabled", "active", True)
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+    assert srv.v1_ok("GET", f"/v1/systems/{estate['s2']['id']}")["status"] == "connected"
+
+
+def test_suspend_leaves_everything_below_decrypt_only(estate):
+    srv, scoped = estate["srv"], estate["scoped"]
+    change(srv, estate["root2"]["id"], "suspend")
+    assert scoped.decrypt(CiphertextBlob=estate["blob2"])["Plaintext"] == b"two"
+    with kms_error(*REFUSED):
+        scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
+    with kms_error(*REFUSED):
+        scoped.generate_data_key(KeyId=estate["k2"], KeySpec="AES_256")
+    change(srv, estate["root2"]["id"], "enable")
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+
+
+def test_the_kill_switch_is_for_the_tenant_admin_and_is_audited(estate):
+    srv, root2 = estate["srv"], estate["root2"]
+    for role in ("key-admin", "key-user", "auditor"):
+        ak = srv.create_access_key(role)
+        r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/disable",
+                   creds=(ak["access_key_id"], ak["secret_access_key"]))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "AccessDenied", (role, r.text)
+    r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/disable", profile="system-admin")
+    assert r.status_code == 403, r.text
+    # The tenant-admin's scoped key may use keys but not throw the switch.
+    scoped_admin = srv.create_access_key("tenant-admin", system=estate["s2"]["id"])
+    r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/disable",
+               creds=(scoped_admin["access_key_id"], scoped_admin["secret_access_key"]))
+    assert r.status_code == 403, r.text
+    assert srv.v1_ok("GET", f"/v1/root-keys/{root2['id']}")["state"] == "active"
+    # Another tenant cannot see it at all.
+    other = srv.create_tenant(unique("other"))["access_key"]
+    r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/disable",
+               creds=(other["access_key_id"], other["secret_access_key"]))
+    assert r.status_code == 404, r.text
+
+    r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/disable")
+    assert r.status_code == 200, r.text
+    request_id = r.headers["x-kcm-request-id"]
+    records = srv.v1_ok("GET", "/v1/audit?operation=DisableRootKey&limit=100")["records"]
+    record = next(x for x in records if x["request_id"] == request_id)
+    assert record["outcome"] == "success" and record["front_door"] == "rest", record
+
+
+def test_the_cli_previews_and_throws_the_switch(estate):
+    srv, root2 = estate["srv"], estate["root2"]
+    base = [str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path)]
+
+    def kcm(*args: str) -> str:
+        r = subprocess.run(base + list(args), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    listing = kcm("root-key", "list")
+    assert root2["id"] in listing and "software" in listing
+    preview = kcm("root-key", "disable", root2["id"], "--dry-run")
+    assert "dry run" in preview and estate["k2"] in preview and estate["s2"]["name"] in preview, preview
+    assert srv.v1_ok("GET", f"/v1/root-keys/{root2['id']}")["state"] == "active"
+    out = json.loads(kcm("--output", "json", "root-key", "disable", root2["id"]))
+    assert out["applied"] is True and out["new_state"] == "disabled"
+    with kms_error(*REFUSED):
+        estate["scoped"].encrypt(KeyId=estate["k2"], Plaintext=b"x")
+    assert "now active" in kcm("root-key", "enable", root2["id"])
+    created = json.loads(kcm("--output", "json", "root-key", "create", "--description", "from the cli"))
+    assert created["state"] == "active" and created["description"] == "from the cli"
+    shown = json.loads(kcm("--output", "json", "root-key", "show", created["id"]))
+    assert shown["id"] == created["id"]
