@@ -23,19 +23,22 @@ The expected outcome comes only from the role table and the rules below (`expect
 
 * the role must allow the operation's class (ROLE_MAY);
 * an access key limited to a set of operations may call only those;
-* a key scoped to one system cannot manage the tenant (access keys, systems) and is
-  refused keys and systems of another system of its tenant;
+* a key scoped to one system cannot manage the tenant (access keys, systems, root keys)
+  and is refused keys and systems of another system of its tenant, and root keys other
+  than the one above its own system;
 * another tenant's key named by id is ``NotFoundException`` (existence is not revealed:
   the same answer, and the same audit outcome, as for a key that does not exist); by a
   full ARN of the other account ``AccessDeniedException``; another tenant's ciphertext
-  ``AccessDeniedException``; REST paths naming another tenant's objects 404;
+  ``AccessDeniedException``; REST paths naming another tenant's objects 404 (a root key
+  of another tenant like one that does not exist);
 * on a key with a policy, a matching Deny refuses; otherwise an Allow statement or an
   active grant for the caller must admit it (a tenant-admin may always Get/PutKeyPolicy);
   roles stay the ceiling. A key without a policy is governed by roles alone.
 
-Cells that are allowed and change state (key management, access keys, systems, tenants)
-run after the denial batch, each on throwaway objects made for it, so cells never
-interfere with each other.
+Cells that are allowed and change state (key management, access keys, systems, root
+keys, tenants) run after the denial batch, each on throwaway objects made for it, so cells
+never interfere with each other (no cell ever disables or suspends a root key with
+systems below it).
 """
 
 from __future__ import annotations
@@ -311,7 +314,20 @@ REST_ROUTES: list[RestRoute] = [
     RestRoute("POST", "/v1/systems", "CreateSystem", "CreateSystem", MANAGE_TENANT, 201),
     RestRoute("GET", "/v1/systems", "ListSystems", "ListSystems", READ_TENANT, 200),
     RestRoute("GET", "/v1/systems/{}", "GetSystem", "GetSystem", READ_TENANT, 200, "system"),
+    # Moves the named system below the root key of the same context (body root_key_id).
+    RestRoute("POST", "/v1/systems/{}/switch-root-key", "SwitchSystemRootKey", "SwitchSystemRootKey",
+              MANAGE_TENANT, 200, "system"),
     RestRoute("GET", "/v1/keychain", "GetKeychain", "GetKeychain", READ_TENANT, 200),
+    RestRoute("POST", "/v1/root-keys", "CreateRootKey", "CreateRootKey", MANAGE_TENANT, 201),
+    RestRoute("GET", "/v1/root-keys", "ListRootKeys", "ListRootKeys", READ_TENANT, 200),
+    RestRoute("GET", "/v1/root-keys/{}", "GetRootKey", "GetRootKey", READ_TENANT, 200, "root_key"),
+    # The kill switch. Allowed cells run on a fresh root key without systems (phase 2).
+    RestRoute("POST", "/v1/root-keys/{}/disable", "DisableRootKey", "DisableRootKey", MANAGE_TENANT, 200,
+              "root_key"),
+    RestRoute("POST", "/v1/root-keys/{}/suspend", "SuspendRootKey", "SuspendRootKey", MANAGE_TENANT, 200,
+              "root_key"),
+    RestRoute("POST", "/v1/root-keys/{}/enable", "EnableRootKey", "EnableRootKey", MANAGE_TENANT, 200,
+              "root_key"),
     RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
@@ -327,6 +343,7 @@ class Rtgt:
     tenant: Optional[str] = None       # tenant id for GET /v1/tenants/{}
     system: Optional[str] = None       # system id for GET /v1/systems/{}
     access_key: Optional[str] = None   # access key id for …/access-keys/{}…
+    root_key: Optional[str] = None     # root key id for …/root-keys/{}…
     ak_system: Optional[str] = ""      # "": POST /v1/access-keys without a system; None: not applicable
 
 
@@ -413,9 +430,18 @@ class World:
         tenant = srv.v1_ok("GET", "/v1/keychain")["tenant"]
         self.tenant_a = tenant["id"]
 
+        # Root keys of tenant A: the default one (above sys-a, created without naming a root),
+        # one above sys-b, and a spare without systems (the target of the "own" context).
+        self.root_default = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+        self.root_b = srv.v1_ok("POST", "/v1/root-keys", expect=(201,),
+                                json_body={"description": "matrix root above sys-b"})["id"]
+        self.root_spare = srv.v1_ok("POST", "/v1/root-keys", expect=(201,),
+                                    json_body={"description": "matrix spare root, no systems"})["id"]
+
         # Systems of tenant A.
         self.sys_a = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("sys-a")})
-        self.sys_b = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("sys-b")})
+        self.sys_b = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                               json_body={"name": unique("sys-b"), "root_key_id": self.root_b})
 
         # Access keys of tenant A.
         victim = srv.create_access_key(KU, description="matrix victim (grantee, target of access-key ops)")
@@ -451,6 +477,8 @@ class World:
         self.b_kms = srv.client_for(b_ak)
         self.b_system = srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=self.b_creds,
                                   json_body={"name": unique("b-only")})
+        self.b_root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys", creds=self.b_creds)["root_keys"]
+                           if r["default"])
         self.b_victim_id = srv.create_access_key(KU, creds=self.b_creds)["access_key_id"]
         self.b_key = self.make_key(self.b_kms, admin=self.b_kms, victim=b_ak["access_key_id"])
 
@@ -466,7 +494,7 @@ class World:
 
         # Ids that must never show up in tenant A's answers or audit records.
         self.tenant_b_ids = [self.tenant_b, self.b_key.id, self.b_key.grant, self.b_system["id"],
-                             self.b_victim_id, b_ak["access_key_id"]]
+                             self.b_victim_id, b_ak["access_key_id"], self.b_root]
 
     def _add(self, c: Caller) -> None:
         c.kms = self.srv.new_client(c.akid, c.secret)
@@ -551,17 +579,21 @@ class World:
 
     def rest_target(self, ctx: str) -> Rtgt:
         if ctx in ("own", "op-limited", "op-limited-self", "own-system"):
-            return Rtgt(tenant=self.tenant_a, system=self.sys_a["id"], access_key=self.victim_id, ak_system="")
+            # A scoped caller names the root key above its own system; the others a root key
+            # without systems (denied state changes on it must change nothing).
+            root = self.root_default if ctx == "own-system" else self.root_spare
+            return Rtgt(tenant=self.tenant_a, system=self.sys_a["id"], access_key=self.victim_id, ak_system="",
+                        root_key=root)
         if ctx == "other-system":
-            return Rtgt(system=self.sys_b["id"], ak_system=self.sys_b["name"])
+            return Rtgt(system=self.sys_b["id"], ak_system=self.sys_b["name"], root_key=self.root_b)
         if ctx == "other-tenant":
             return Rtgt(tenant=self.tenant_b, system=self.b_system["id"], access_key=self.b_victim_id,
-                        ak_system=self.b_system["name"])
+                        ak_system=self.b_system["name"], root_key=self.b_root)
         if ctx == "nonexistent":
             return Rtgt(tenant=str(uuid.uuid4()), system=str(uuid.uuid4()),
                         access_key="KCM" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
                                                    for _ in range(17)),
-                        ak_system=unique("no-such-system"))
+                        ak_system=unique("no-such-system"), root_key=str(uuid.uuid4()))
         raise AssertionError(ctx)
 
     # -- fingerprints ---------------------------------------------------------------------
@@ -593,7 +625,8 @@ def _snap(fn, **kw):
 
 
 def fingerprint_tenant(srv: Server, kms, creds) -> dict:
-    """Everything a tenant-admin can see of a tenant's keys, aliases, systems, access keys."""
+    """Everything a tenant-admin can see of a tenant's keys, aliases, systems, access keys,
+    root keys (ids, states, descriptions)."""
     keys: list[str] = []
     marker = None
     for _ in range(100):
@@ -623,6 +656,7 @@ def fingerprint_tenant(srv: Server, kms, creds) -> dict:
     out["aliases"] = sorted(aliases, key=lambda a: a["AliasName"])
     out["systems"] = srv.v1_ok("GET", "/v1/systems", creds=creds)
     out["access_keys"] = srv.v1_ok("GET", "/v1/access-keys", creds=creds)
+    out["root_keys"] = {r["id"]: r for r in srv.v1_ok("GET", "/v1/root-keys", creds=creds)["root_keys"]}
     return out
 
 
@@ -703,7 +737,7 @@ def build_aws_cells(w: World) -> list[Cell]:
 def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
     """(path, json body) of `route` naming what `t` holds, or None if `t` holds nothing for it."""
     body = None
-    if route.param in ("tenant", "system", "access_key"):
+    if route.param in ("tenant", "system", "access_key", "root_key"):
         value = getattr(t, route.param)
         if value is None:
             return None
@@ -720,6 +754,12 @@ def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
         body = {"name": unique("mx-sys")}
     elif route.template == "/v1/tenants" and route.method == "POST":
         body = {"name": unique("mx-tenant")}
+    elif route.template == "/v1/root-keys" and route.method == "POST":
+        body = {"description": unique("mx-root")}
+    elif route.template == "/v1/systems/{}/switch-root-key":
+        if t.root_key is None:
+            return None
+        body = {"root_key_id": t.root_key}
     return path, body
 
 
@@ -788,9 +828,10 @@ def check_no_leak(w: World, cell: Cell) -> Optional[str]:
         return None
     caller = w.callers[cell.caller]
     forbidden = [] if caller.operator else list(w.tenant_b_ids)
-    if caller.scoped and cell.op in ("ListKeys", "GET /v1/systems", "GET /v1/keychain"):
-        # documented: a scoped key sees only its own system's keys and systems
-        forbidden += [w.sys_b["id"], w.key_sys_b.id, w.key_plain.id]
+    if caller.scoped and cell.op in ("ListKeys", "GET /v1/systems", "GET /v1/keychain", "GET /v1/root-keys"):
+        # documented: a scoped key sees only its own system's keys and systems, and the
+        # root key above its own system
+        forbidden += [w.sys_b["id"], w.key_sys_b.id, w.key_plain.id, w.root_b, w.root_spare]
     hits = [f for f in forbidden if f and f in cell.text]
     if hits:
         return f"{cell.coord()}: the answer shows what the caller must not see: {hits}"
@@ -918,6 +959,19 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 if route.audit_op == "EnableAccessKey":
                     w.srv.v1_ok("POST", f"/v1/access-keys/{ak}/disable", creds=w.creds)
                 t.access_key = ak
+            elif route.param == "root_key":
+                # never the default root nor one with systems: a fresh root key of its own
+                rk = w.srv.v1_ok("POST", "/v1/root-keys", expect=(201,), creds=w.creds,
+                                 json_body={"description": "matrix throwaway root"})["id"]
+                if route.audit_op == "EnableRootKey":
+                    w.srv.v1_ok("POST", f"/v1/root-keys/{rk}/disable", creds=w.creds)
+                t.root_key = rk
+            elif route.audit_op == "SwitchSystemRootKey":
+                # a throwaway system (below the default root) moved below a fresh root key
+                t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,
+                                       json_body={"name": unique("mx-switch")})["id"]
+                t.root_key = w.srv.v1_ok("POST", "/v1/root-keys", expect=(201,), creds=w.creds,
+                                         json_body={"description": "matrix throwaway root"})["id"]
             run_rest(w, c, *rest_request(route, t))
 
     if any(c.got == OK for c in phase2) and w.fingerprint() == after:

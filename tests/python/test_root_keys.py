@@ -31,11 +31,12 @@ def estate(spawn_server):
     s2 = srv.v1_ok("POST", "/v1/systems", expect=(201,),
                    json_body={"name": unique("s2"), "root_key_id": root2["id"]})
     assert s2["root_key_id"] == root2["id"] and s2["status"] == "connected", s2
-    scoped = srv.client_for(srv.create_access_key("tenant-admin", system=s2["id"]))
+    scoped_ak = srv.create_access_key("tenant-admin", system=s2["id"])
+    scoped = srv.client_for(scoped_ak)
     k2 = scoped.create_key(Description=unique("k2"))["KeyMetadata"]["KeyId"]
     default_root = next(r for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
     return {
-        "srv": srv, "admin": admin, "scoped": scoped, "k1": k1, "k2": k2,
+        "srv": srv, "admin": admin, "scoped": scoped, "scoped_ak": scoped_ak, "k1": k1, "k2": k2,
         "root1": default_root, "root2": root2, "s2": s2,
         "blob1": admin.encrypt(KeyId=k1, Plaintext=b"one")["CiphertextBlob"],
         "blob2": scoped.encrypt(KeyId=k2, Plaintext=b"two")["CiphertextBlob"],
@@ -185,3 +186,36 @@ def test_the_cli_previews_and_throws_the_switch(estate):
     assert created["state"] == "active" and created["description"] == "from the cli"
     shown = json.loads(kcm("--output", "json", "root-key", "show", created["id"]))
     assert shown["id"] == created["id"]
+
+
+def test_switching_a_system_to_another_root_rewraps_only_its_system_key(estate):
+    srv, scoped = estate["srv"], estate["scoped"]
+    root3 = srv.v1_ok("POST", "/v1/root-keys", expect=(201,), json_body={"description": "third"})
+    s2 = estate["s2"]
+    moved = srv.v1_ok("POST", f"/v1/systems/{s2['id']}/switch-root-key", json_body={"root_key_id": root3["id"]})
+    assert moved["root_key_id"] == root3["id"] and moved["status"] == "connected", moved
+    assert moved["system_key_version"] == s2["system_key_version"]
+    # The service key and every ciphertext are untouched.
+    described = scoped.describe_key(KeyId=estate["k2"])["KeyMetadata"]
+    assert described["KeyState"] == "Enabled"
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+    # The old root no longer reaches s2; the new one does.
+    assert change(srv, estate["root2"]["id"], "disable", dry_run=True)["systems"] == []
+    change(srv, estate["root2"]["id"], "disable")
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+    change(srv, root3["id"], "disable")
+    with kms_error(*REFUSED):
+        scoped.decrypt(CiphertextBlob=estate["blob2"])
+    # A system cannot move below a root key that is not active (nothing changes).
+    change(srv, root3["id"], "enable")
+    r = srv.v1("POST", f"/v1/systems/{s2['id']}/switch-root-key", json_body={"root_key_id": estate["root2"]["id"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "InvalidState", r.text
+    assert srv.v1_ok("GET", f"/v1/systems/{s2['id']}")["root_key_id"] == root3["id"]
+    # Unknown root keys and systems are 404s.
+    r = srv.v1("POST", f"/v1/systems/{s2['id']}/switch-root-key", json_body={"root_key_id": "nope"})
+    assert r.status_code == 404, r.text
+    r = srv.v1("POST", "/v1/systems/no-such-system/switch-root-key", json_body={"root_key_id": root3["id"]})
+    assert r.status_code == 404, r.text
+    # A restart unwraps s2's system key through root3.
+    srv.restart()
+    works(srv.client_for(estate["scoped_ak"]), estate["k2"], estate["blob2"], b"two")

@@ -238,6 +238,7 @@ operations! {
     DisableAccessKey => ManageTenant,
     DeleteAccessKey => ManageTenant,
     CreateSystem => ManageTenant,
+    SwitchSystemRootKey => ManageTenant,
     CreateRootKey => ManageTenant,
     EnableRootKey => ManageTenant,
     DisableRootKey => ManageTenant,

@@ -379,6 +379,46 @@ pub(crate) async fn get_system(
     call.finish(result).await
 }
 
+/// Link a system to another root key of the tenant (tenant-admin).
+///
+/// Every version of its system key is re-wrapped by the new root key; no service key
+/// or ciphertext changes, so everything encrypted before still decrypts.
+#[utoipa::path(
+    post, path = "/v1/systems/{id_or_name}/switch-root-key", tag = "systems",
+    operation_id = "SwitchSystemRootKey",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
+    request_body = SwitchRootKeyRequest,
+    responses(
+        (status = 200, description = "The system, now below the new root key", body = System),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 404, description = "No such system or root key in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "A root key involved is not active", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn switch_system_root_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("SwitchSystemRootKey", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (req, caller) = call.accept(request).await?;
+        let body: SwitchRootKeyRequest = parse_json(&req.body)?;
+        let info = api
+            .service
+            .switch_system_root(caller, &id, &body.root_key_id)
+            .await?;
+        ok(System::from(&info))
+    }
+    .await;
+    call.finish(result).await
+}
+
 // ---------------------------------------------------------------- keychain
 
 /// The caller's keychain: root keys → systems → service keys.

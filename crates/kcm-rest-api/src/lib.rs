@@ -9,6 +9,7 @@
 //! | `POST /v1/access-keys`, `GET /v1/access-keys` | access keys of the caller's tenant |
 //! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
+//! | `POST /v1/systems/{id_or_name}/switch-root-key` | re-wrap a system's key under another root key |
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
@@ -130,6 +131,10 @@ pub fn router(api: RestApi) -> axum::Router {
             get(get_system).fallback(method_not_allowed),
         )
         .route(
+            "/v1/systems/{id_or_name}/switch-root-key",
+            post(switch_system_root_key).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/root-keys",
             post(root_keys::create_root_key)
                 .get(root_keys::list_root_keys)
@@ -225,6 +230,7 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::create_system,
         handlers::list_systems,
         handlers::get_system,
+        handlers::switch_system_root_key,
         handlers::keychain,
         root_keys::create_root_key,
         root_keys::list_root_keys,

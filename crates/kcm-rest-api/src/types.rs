@@ -233,6 +233,14 @@ pub struct CreateSystemRequest {
     pub root_key_id: Option<String>,
 }
 
+/// Body of `POST /v1/systems/{id_or_name}/switch-root-key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchRootKeyRequest {
+    /// Id of the tenant's root key the system is to hang below.
+    pub root_key_id: String,
+}
+
 /// A system: a consumer environment linked to one root key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct System {

@@ -247,4 +247,83 @@ impl Service {
         )?;
         self.system_info(record).await
     }
+
+    /// Links a system of the caller's tenant to another of its root keys: every
+    /// version of the system key is unwrapped by the old root and wrapped by the new
+    /// one, in one commit. Nothing below changes — no service key, no ciphertext —
+    /// so everything encrypted before still decrypts. Both root keys must be active.
+    pub async fn switch_system_root(
+        &self,
+        caller: &Caller,
+        name_or_id: &str,
+        root_key: &str,
+    ) -> Result<SystemInfo> {
+        crate::auth::authorize_op(&caller.principal, Op::SwitchSystemRootKey)?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::SwitchSystemRootKey,
+            Target::tenant(tenant_id),
+        )?;
+        let _guard = self.writes.lock().await;
+        let system = self.find_system(tenant_id, name_or_id).await?;
+        let new_root = RootKeyId::parse(root_key)
+            .ok_or_else(|| Error::not_found(format!("root key {root_key} does not exist")))?;
+        let new_root = self
+            .store
+            .root_key(new_root)
+            .await?
+            .filter(|r| r.tenant_id == Some(tenant_id))
+            .ok_or_else(|| Error::not_found(format!("root key {root_key} does not exist")))?;
+        let refuse = |root: &RootKeyRecord, what: &str| {
+            Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!("root key {} is {}: {what}", root.id, root.state),
+            )
+        };
+        if !new_root.state.allows(Operation::Wrap) {
+            return Err(refuse(&new_root, "it cannot wrap the system key"));
+        }
+        let tenant = tenant_id.to_string();
+        let system_id = system.id.to_string();
+        let mut writes = Vec::new();
+        for version in 1..=system.active_key_version {
+            let Some(mut key) = self.store.system_key(system.id, version).await? else {
+                continue;
+            };
+            if key.root_key_id == new_root.id {
+                continue;
+            }
+            let old_root = self.store.root_key(key.root_key_id).await?.ok_or_else(|| {
+                Error::internal(format!("root key {} is missing", key.root_key_id))
+            })?;
+            if !old_root.state.allows(Operation::Unwrap) {
+                return Err(refuse(
+                    &old_root,
+                    "it cannot unwrap the system key to move it",
+                ));
+            }
+            let old_aad =
+                system_key_binding(&tenant, &system_id, version, &old_root.id.to_string()).to_aad();
+            let material = self
+                .keystore(&old_root.keystore)?
+                .unwrap(&old_root.handle, &key.wrapped, &old_aad)
+                .await?;
+            let new_aad =
+                system_key_binding(&tenant, &system_id, version, &new_root.id.to_string()).to_aad();
+            key.wrapped = self
+                .keystore(&new_root.keystore)?
+                .wrap(&new_root.handle, &material, &new_aad)
+                .await?;
+            key.root_key_id = new_root.id;
+            writes.push(Write::PutSystemKey(key));
+        }
+        if !writes.is_empty() {
+            self.store.commit(writes).await?;
+            // Cached chains still name the old root and its state.
+            self.keys.clear();
+            self.system_keys.clear();
+        }
+        self.system_info(system).await
+    }
 }

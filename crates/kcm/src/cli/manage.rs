@@ -446,6 +446,15 @@ enum SystemCommand {
         /// System id or name.
         system: String,
     },
+    /// Move a system below another root key: its system key is re-wrapped; no
+    /// service key or ciphertext changes.
+    SwitchRoot {
+        /// System id or name.
+        system: String,
+        /// Id of the root key to move it below.
+        #[arg(long)]
+        root_key: String,
+    },
 }
 
 impl SystemArgs {
@@ -474,6 +483,11 @@ impl SystemArgs {
             }
             SystemCommand::Show { system } => {
                 output::object(f, &c.get(&format!("/v1/systems/{}", seg(&system))).await?)
+            }
+            SystemCommand::SwitchRoot { system, root_key } => {
+                let path = format!("/v1/systems/{}/switch-root-key", seg(&system));
+                let out = c.post(&path, json!({"root_key_id": root_key})).await?;
+                output::object(f, &out);
             }
         }
         Ok(ExitCode::SUCCESS)
