@@ -78,11 +78,12 @@ class Token:
         return path
 
     def kcm_config(self, path: Path, pin_file: Path | None = None, pin_env: str | None = None,
-                   name: str = "hsm", label: str | None = None) -> Path:
-        """A kcm config file whose default keystore is this token."""
+                   name: str = "hsm", label: str | None = None, default: str | None = None) -> Path:
+        """A kcm config file with this token as keystore `name`, which is also the default
+        keystore unless `default` names another (e.g. "software")."""
         pin = f'pin_file = "{pin_file}"' if pin_file else f'pin_env = "{pin_env}"'
         path.write_text(
-            f'default_keystore = "{name}"\n\n'
+            f'default_keystore = "{default or name}"\n\n'
             f"[keystores.{name}]\n"
             'kind = "pkcs11"\n'
             f'module = "{self.module}"\n'

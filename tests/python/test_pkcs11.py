@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from botocore.exceptions import ClientError
 from kcmtest import ServerStartError, unique
 from softhsm import Token
 
@@ -130,3 +131,32 @@ def test_a_token_that_is_gone_at_start_is_named(spawn_server, token, tmp_path):
     with pytest.raises(ServerStartError) as e:
         srv.start(timeout=20)
     assert "kcm-test" in str(e.value), str(e.value)
+
+
+def test_a_system_moves_from_the_software_keystore_into_the_hsm(spawn_server, token, tmp_path):
+    """The migration path: a tenant that started on the software keystore generates a
+    root key in the HSM and moves its system below it; nothing encrypted before changes."""
+    srv = start_on_token(spawn_server, token, tmp_path, default="software")
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("migrate"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"before the move")["CiphertextBlob"]
+    roots = srv.v1_ok("GET", "/v1/root-keys")["root_keys"]
+    assert [r["keystore"] for r in roots] == ["software"], roots
+
+    hsm_root = srv.v1_ok("POST", "/v1/root-keys", expect=(201,), json_body={"keystore": "hsm"})
+    assert (hsm_root["keystore"], hsm_root["keystore_kind"]) == ("hsm", "pkcs11"), hsm_root
+    assert f"kcm-root-{hsm_root['id']}" in token.secret_keys()
+    system = srv.v1_ok("GET", "/v1/systems/default")
+    moved = srv.v1_ok("POST", f"/v1/systems/{system['id']}/switch-root-key",
+                      json_body={"root_key_id": hsm_root["id"]})
+    assert moved["root_key_id"] == hsm_root["id"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the move"
+
+    srv.restart()
+    kms = srv.client("default")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the move"
+    # The HSM root now holds the switch: disabling it cuts the key off.
+    srv.v1_ok("POST", f"/v1/root-keys/{hsm_root['id']}/disable")
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=blob)
+    assert e.value.response["Error"]["Code"] == "DisabledException"
