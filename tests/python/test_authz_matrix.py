@@ -43,19 +43,24 @@ systems below it).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
+import shutil
+import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from byok import new_material, wrap
 from kcmtest import REPO, Server, ServerStartError, error_code, unique, v1_error_code
 
 # =====================================================================================
@@ -328,6 +333,10 @@ REST_ROUTES: list[RestRoute] = [
               "root_key"),
     RestRoute("POST", "/v1/root-keys/{}/enable", "EnableRootKey", "EnableRootKey", MANAGE_TENANT, 200,
               "root_key"),
+    RestRoute("POST", "/v1/root-keys/import-parameters", "GetRootKeyImportParameters",
+              "GetRootKeyImportParameters", MANAGE_TENANT, 200),
+    # Denied cells send a made-up token; allowed ones a real import wrapped with openssl.
+    RestRoute("POST", "/v1/root-keys/import", "ImportRootKey", "ImportRootKey", MANAGE_TENANT, 201),
     RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
@@ -756,11 +765,28 @@ def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
         body = {"name": unique("mx-tenant")}
     elif route.template == "/v1/root-keys" and route.method == "POST":
         body = {"description": unique("mx-root")}
+    elif route.template == "/v1/root-keys/import-parameters":
+        body = {}
+    elif route.template == "/v1/root-keys/import":
+        body = {"import_token": "kcm-import-v1.matrix-made-up",
+                "wrapped_key_material": base64.b64encode(b"\0" * 384).decode()}
     elif route.template == "/v1/systems/{}/switch-root-key":
         if t.root_key is None:
             return None
         body = {"root_key_id": t.root_key}
     return path, body
+
+
+def real_import(w: World) -> dict:
+    """The body of an import that succeeds: parameters for tenant A (as its tenant-admin)
+    and fresh key material wrapped to them with openssl, as a customer does."""
+    params = w.srv.v1_ok("POST", "/v1/root-keys/import-parameters", creds=w.creds, json_body={})
+    work = Path(tempfile.mkdtemp(prefix="kcm-matrix-byok-"))
+    pem = work / "wrapping.pem"
+    pem.write_text(params["public_key_pem"])
+    wrapped = wrap("RSAES_OAEP_SHA_256", pem, new_material(work / "key.bin"), work / "key.wrapped")
+    shutil.rmtree(work, ignore_errors=True)
+    return {"import_token": params["import_token"], "wrapped_key_material": base64.b64encode(wrapped).decode()}
 
 
 def build_rest_cells(w: World) -> list[Cell]:
@@ -966,6 +992,10 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 if route.audit_op == "EnableRootKey":
                     w.srv.v1_ok("POST", f"/v1/root-keys/{rk}/disable", creds=w.creds)
                 t.root_key = rk
+            elif route.audit_op == "ImportRootKey":
+                path, _ = rest_request(route, t)
+                run_rest(w, c, path, real_import(w))
+                continue
             elif route.audit_op == "SwitchSystemRootKey":
                 # a throwaway system (below the default root) moved below a fresh root key
                 t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,

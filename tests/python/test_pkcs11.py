@@ -8,6 +8,7 @@ inside the token to check what kcm created there.
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
@@ -160,3 +161,35 @@ def test_a_system_moves_from_the_software_keystore_into_the_hsm(spawn_server, to
     with pytest.raises(ClientError) as e:
         kms.decrypt(CiphertextBlob=blob)
     assert e.value.response["Error"]["Code"] == "DisabledException"
+
+
+def test_byok_into_the_token(spawn_server, token, tmp_path):
+    """A customer's own key material, wrapped with openssl, imported into the token as
+    a sensitive, non-extractable key; keys below it work through the token."""
+    from byok import new_material, wrap
+
+    srv = start_on_token(spawn_server, token, tmp_path)
+    params = srv.v1_ok("POST", "/v1/root-keys/import-parameters",
+                       json_body={"keystore": "hsm", "wrapping_algorithm": "RSA_AES_KEY_WRAP_SHA_256"})
+    pem = tmp_path / "wrapping.pem"
+    pem.write_text(params["public_key_pem"])
+    wrapped = wrap("RSA_AES_KEY_WRAP_SHA_256", pem, new_material(tmp_path / "key.bin"), tmp_path / "key.w")
+    root = srv.v1_ok("POST", "/v1/root-keys/import", expect=(201,), json_body={
+        "import_token": params["import_token"], "wrapped_key_material": base64.b64encode(wrapped).decode()})
+    assert (root["keystore_kind"], root["origin"]) == ("pkcs11", "imported"), root
+
+    text = token.secret_keys()[f"kcm-root-{root['id']}"]
+    access = next(line for line in text.splitlines() if "Access:" in line).split(":", 1)[1]
+    flags = [f.strip() for f in access.split(",")]
+    assert "sensitive" in flags and "extractable" not in flags, text
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    assert usage.split(":", 1)[1].strip() == "encrypt, decrypt", usage
+
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                       json_body={"name": unique("byok-hsm"), "root_key_id": root["id"]})
+    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
+    key_id = kms.create_key(Description=unique("byok-hsm"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"under an imported HSM root")["CiphertextBlob"]
+    srv.restart()
+    kms = srv.client_for(srv.create_access_key("key-user", system=system["id"]))
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under an imported HSM root"

@@ -243,6 +243,8 @@ operations! {
     EnableRootKey => ManageTenant,
     DisableRootKey => ManageTenant,
     SuspendRootKey => ManageTenant,
+    GetRootKeyImportParameters => ManageTenant,
+    ImportRootKey => ManageTenant,
     // Audit.
     ListAuditRecords => ReadAudit,
     ListAuditCheckpoints => ReadAudit,
@@ -269,9 +271,9 @@ impl std::fmt::Display for Op {
 
 /// A set of operations, as a bit set (an access key's allowed operations).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct OpSet(u64);
+pub struct OpSet(u128);
 
-const _: () = assert!(ALL_OPS.len() <= 64, "OpSet holds at most 64 operations");
+const _: () = assert!(ALL_OPS.len() <= 128, "OpSet holds at most 128 operations");
 
 impl OpSet {
     /// No operations.

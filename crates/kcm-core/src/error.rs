@@ -142,6 +142,7 @@ impl From<KeystoreError> for Error {
                 ErrorKind::InvalidState,
                 format!("the root key is not usable: {msg}"),
             ),
+            KeystoreError::Unsupported(msg) => Error::new(ErrorKind::Unsupported, msg),
             other => Error::internal(other),
         }
     }

@@ -35,6 +35,9 @@ pub enum KeystoreError {
     /// The keystore's own configuration or state is wrong (bad master key, …).
     #[error("keystore misconfigured: {0}")]
     Misconfigured(String),
+    /// The keystore cannot do this at all (see [`Capabilities`]).
+    #[error("not supported by this keystore: {0}")]
+    Unsupported(String),
 }
 
 /// Result of keystore calls.
@@ -55,6 +58,22 @@ pub trait KeystoreProvider: Send + Sync + 'static {
     /// Creates a new AES-256 root key; `label` names it inside the keystore.
     /// Returns an opaque handle to store.
     async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>>;
+
+    /// Stores `material` (32 bytes of a customer's own AES-256 key, BYOK) as a new
+    /// root key, as non-extractable as a generated one; `label` names it inside the
+    /// keystore. Returns an opaque handle to store. The default refuses: only
+    /// providers whose [`Capabilities::import`] is true implement it.
+    async fn import_root_key(
+        &self,
+        label: &str,
+        material: &SecretBytes,
+    ) -> KeystoreResult<Vec<u8>> {
+        let _ = (label, material);
+        Err(KeystoreError::Unsupported(format!(
+            "the {} keystore cannot import key material",
+            self.kind()
+        )))
+    }
 
     /// Wraps `plaintext` with the root key behind `handle`, binding `aad`.
     async fn wrap(

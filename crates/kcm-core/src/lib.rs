@@ -18,6 +18,7 @@ mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod import;
 pub mod keystore;
 pub mod lifecycle;
 pub mod model;

@@ -33,6 +33,11 @@ impl SecretBytes {
         &self.0
     }
 
+    /// The secret bytes, writable in place (an output buffer for decryption).
+    pub fn expose_secret_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
     /// Number of bytes.
     pub fn len(&self) -> usize {
         self.0.len()

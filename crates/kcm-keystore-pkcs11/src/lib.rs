@@ -137,6 +137,7 @@ use kcm_core::crypto::fill_random;
 use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
 use kcm_core::secret::{SecretBytes, SecretString};
 use tokio::sync::Semaphore;
+use zeroize::Zeroize;
 
 /// Format byte of version-1 root key handles: `[1][CKA_ID]`.
 const HANDLE_FORMAT_V1: u8 = 1;
@@ -622,6 +623,36 @@ impl Inner {
     }
 }
 
+/// The attributes every root key gets, generated or imported: an AES key kept in the
+/// token, sensitive, never extractable, usable only to encrypt and decrypt.
+fn root_key_template(label: &str, id: &KeyId) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ]
+}
+
+/// The handle the core stores for the key with `id`.
+fn handle_of(id: &KeyId) -> Vec<u8> {
+    let mut handle = Vec::with_capacity(1 + KEY_ID_LEN);
+    handle.push(HANDLE_FORMAT_V1);
+    handle.extend_from_slice(id);
+    handle
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -635,7 +666,7 @@ impl KeystoreProvider for Pkcs11Keystore {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             generate: true,
-            import: false,
+            import: true,
             reference: false,
         }
     }
@@ -655,24 +686,8 @@ impl KeystoreProvider for Pkcs11Keystore {
     async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
         let mut id: KeyId = [0; KEY_ID_LEN];
         fill_random(&mut id);
-        let template = vec![
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::ValueLen(AES_256_LEN.into()),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-            Attribute::Wrap(false),
-            Attribute::Unwrap(false),
-            Attribute::Derive(false),
-            Attribute::Sign(false),
-            Attribute::Verify(false),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-        ];
+        let mut template = root_key_template(label, &id);
+        template.push(Attribute::ValueLen(AES_256_LEN.into()));
         self.run("key generation", move |inner, lease| {
             let handle = lease
                 .session
@@ -681,10 +696,37 @@ impl KeystoreProvider for Pkcs11Keystore {
             Ok(())
         })
         .await?;
-        let mut handle = Vec::with_capacity(1 + KEY_ID_LEN);
-        handle.push(HANDLE_FORMAT_V1);
-        handle.extend_from_slice(&id);
-        Ok(handle)
+        Ok(handle_of(&id))
+    }
+
+    async fn import_root_key(
+        &self,
+        label: &str,
+        material: &SecretBytes,
+    ) -> KeystoreResult<Vec<u8>> {
+        if material.len() != AES_256_LEN as usize {
+            return Err(misconfigured(format!(
+                "imported key material must be {AES_256_LEN} bytes, got {}",
+                material.len()
+            )));
+        }
+        let mut id: KeyId = [0; KEY_ID_LEN];
+        fill_random(&mut id);
+        let mut template = root_key_template(label, &id);
+        template.push(Attribute::Value(material.expose_secret().to_vec()));
+        self.run("key import", move |inner, lease| {
+            let created = lease.session.create_object(&template);
+            // The template holds the material: wipe it whatever happened.
+            for attribute in &mut template {
+                if let Attribute::Value(value) = attribute {
+                    value.zeroize();
+                }
+            }
+            inner.remember(&id, created?);
+            Ok(())
+        })
+        .await?;
+        Ok(handle_of(&id))
     }
 
     async fn wrap(

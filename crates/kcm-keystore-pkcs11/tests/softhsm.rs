@@ -445,3 +445,34 @@ async fn health_notices_a_lost_login_and_recovers() {
     );
     ks.health().await.unwrap();
 }
+
+/// An imported root key is the customer's material itself (what the token wraps
+/// opens with that material outside it), kept as non-extractable as a generated one.
+#[tokio::test]
+async fn imported_material_is_the_root_key_and_stays_in_the_token() {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let hsm = hsm();
+    let ks = hsm.open(&hsm.token());
+    assert!(ks.capabilities().import);
+    let material = [42u8; 32];
+    let handle = ks
+        .import_root_key("byok-1", &secret(&material))
+        .await
+        .unwrap();
+    let blob = ks
+        .wrap(&handle, &secret(b"a system key"), b"aad")
+        .await
+        .unwrap();
+    // The blob is format byte ‖ IV ‖ ciphertext ‖ tag: open it with the material.
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &material).unwrap());
+    let nonce = Nonce::try_assume_unique_for_key(&blob[1..13]).unwrap();
+    let mut sealed = blob[13..].to_vec();
+    let opened = key
+        .open_in_place(nonce, Aad::from(b"aad"), &mut sealed)
+        .unwrap();
+    assert_eq!(opened, b"a system key");
+    assert!(ks
+        .import_root_key("byok-2", &secret(&[1u8; 16]))
+        .await
+        .is_err());
+}

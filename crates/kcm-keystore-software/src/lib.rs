@@ -293,6 +293,21 @@ impl SoftwareKeystore {
         Ok(())
     }
 
+    /// The handle of a root key whose material is `key`: the label and the key
+    /// sealed under the master key (bound to the label).
+    fn seal_root_key(&self, label: &str, key: &SecretBytes) -> KeystoreResult<Vec<u8>> {
+        let label = label.as_bytes();
+        let label_len = u16::try_from(label.len())
+            .map_err(|_| misconfigured("root key label is longer than 65535 bytes"))?;
+        let sealed = crypto::seal(&self.master, key.expose_secret(), &Self::root_aad(label));
+        let mut handle = Vec::with_capacity(3 + label.len() + sealed.len());
+        handle.push(HANDLE_FORMAT_V1);
+        handle.extend_from_slice(&label_len.to_be_bytes());
+        handle.extend_from_slice(label);
+        handle.extend_from_slice(&sealed);
+        Ok(handle)
+    }
+
     fn root_aad(label: &[u8]) -> Vec<u8> {
         let mut aad = Vec::with_capacity(ROOT_AAD_PREFIX.len() + label.len());
         aad.extend_from_slice(ROOT_AAD_PREFIX);
@@ -423,7 +438,7 @@ impl KeystoreProvider for SoftwareKeystore {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             generate: true,
-            import: false,
+            import: true,
             reference: false,
         }
     }
@@ -433,17 +448,21 @@ impl KeystoreProvider for SoftwareKeystore {
     }
 
     async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
-        let label = label.as_bytes();
-        let label_len = u16::try_from(label.len())
-            .map_err(|_| misconfigured("root key label is longer than 65535 bytes"))?;
-        let key = SecretBytes::random(KEY_LEN);
-        let sealed = crypto::seal(&self.master, key.expose_secret(), &Self::root_aad(label));
-        let mut handle = Vec::with_capacity(3 + label.len() + sealed.len());
-        handle.push(HANDLE_FORMAT_V1);
-        handle.extend_from_slice(&label_len.to_be_bytes());
-        handle.extend_from_slice(label);
-        handle.extend_from_slice(&sealed);
-        Ok(handle)
+        self.seal_root_key(label, &SecretBytes::random(KEY_LEN))
+    }
+
+    async fn import_root_key(
+        &self,
+        label: &str,
+        material: &SecretBytes,
+    ) -> KeystoreResult<Vec<u8>> {
+        if material.len() != KEY_LEN {
+            return Err(misconfigured(format!(
+                "imported key material must be {KEY_LEN} bytes, got {}",
+                material.len()
+            )));
+        }
+        self.seal_root_key(label, material)
     }
 
     async fn wrap(

@@ -22,7 +22,7 @@ async fn create_wrap_unwrap_round_trip() {
         ks.capabilities(),
         Capabilities {
             generate: true,
-            import: false,
+            import: true,
             reference: false
         }
     );
@@ -410,4 +410,25 @@ async fn recovery_parameters_of_a_master_key_file_name_only_the_source() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("master key file"), "{e}");
+}
+
+/// An imported root key is the customer's material itself: what it wraps opens with
+/// that material, and anything but 32 bytes is refused.
+#[tokio::test]
+async fn imported_material_is_the_root_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = SoftwareKeystore::open(dir.path(), file_source(dir.path())).unwrap();
+    let material = SecretBytes::random(32);
+    let handle = ks.import_root_key("byok-1", &material).await.unwrap();
+    assert!(!handle
+        .windows(material.len())
+        .any(|w| w == material.expose_secret()));
+    let secret = SecretBytes::copy_from(b"a system key");
+    let wrapped = ks.wrap(&handle, &secret, b"aad").await.unwrap();
+    let opened = kcm_core::crypto::open(&material, &wrapped, b"aad").unwrap();
+    assert_eq!(opened.expose_secret(), secret.expose_secret());
+    assert!(ks
+        .import_root_key("byok-2", &SecretBytes::random(16))
+        .await
+        .is_err());
 }

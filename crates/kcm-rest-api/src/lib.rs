@@ -12,6 +12,7 @@
 //! | `POST /v1/systems/{id_or_name}/switch-root-key` | re-wrap a system's key under another root key |
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
+//! | `POST /v1/root-keys/import-parameters`, `POST /v1/root-keys/import` | bring your own root key (BYOK) |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
 //! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
 //! | `GET /v1/backup` | a backup archive of the whole store (the operator; binary) |
@@ -141,6 +142,14 @@ pub fn router(api: RestApi) -> axum::Router {
                 .fallback(method_not_allowed),
         )
         .route(
+            "/v1/root-keys/import-parameters",
+            post(root_keys::import_parameters).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/root-keys/import",
+            post(root_keys::import_root_key).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/root-keys/{id}",
             get(root_keys::get_root_key).fallback(method_not_allowed),
         )
@@ -238,6 +247,8 @@ impl utoipa::Modify for SecuritySchemes {
         root_keys::enable_root_key,
         root_keys::disable_root_key,
         root_keys::suspend_root_key,
+        root_keys::import_parameters,
+        root_keys::import_root_key,
         audit::list_records,
         audit::list_checkpoints,
         audit::signing_key,

@@ -226,3 +226,80 @@ pub(crate) async fn suspend_root_key(
     )
     .await
 }
+
+/// Import parameters for bringing your own root key (tenant-admin): an RSA wrapping
+/// public key and a single-use token that expires after 24 hours (or a restart).
+#[utoipa::path(
+    post, path = "/v1/root-keys/import-parameters", tag = "root-keys",
+    operation_id = "GetRootKeyImportParameters",
+    request_body = RootKeyImportParametersRequest,
+    responses(
+        (status = 200, description = "Wrap your key material to this key", body = RootKeyImportParameters),
+        (status = 400, description = "Unknown keystore or algorithm, a keystore that cannot import, too many open imports", body = crate::error::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Request) -> Response {
+    let mut call = api.begin("GetRootKeyImportParameters", &request);
+    let result: Outcome = async {
+        let (req, caller) = call.accept(request).await?;
+        let body: RootKeyImportParametersRequest = parse_json(&req.body)?;
+        let params = api
+            .service
+            .root_key_import_parameters(
+                caller,
+                body.keystore.as_deref(),
+                body.wrapping_algorithm
+                    .as_deref()
+                    .unwrap_or("RSAES_OAEP_SHA_256"),
+                body.wrapping_key_spec.as_deref().unwrap_or("RSA_3072"),
+            )
+            .await?;
+        ok(RootKeyImportParameters::from(&params))
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// Import your own AES-256 key material as a root key (BYOK): the material, wrapped
+/// to the import parameters' public key, is unwrapped and stored in the keystore as
+/// non-extractable. The token is used up whatever the outcome.
+#[utoipa::path(
+    post, path = "/v1/root-keys/import", tag = "root-keys", operation_id = "ImportRootKey",
+    request_body = ImportRootKeyRequest,
+    responses(
+        (status = 201, description = "Root key imported", body = RootKey),
+        (status = 400, description = "Unknown, used or expired token; material that does not unwrap to 32 bytes", body = crate::error::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request) -> Response {
+    let mut call = api.begin("ImportRootKey", &request);
+    let result: Outcome = async {
+        use base64::Engine as _;
+        let (req, caller) = call.accept(request).await?;
+        let body: ImportRootKeyRequest = parse_json(&req.body)?;
+        let wrapped = base64::engine::general_purpose::STANDARD
+            .decode(body.wrapped_key_material.trim())
+            .map_err(|_| {
+                crate::error::RestError::invalid_input("wrapped_key_material is not base64")
+            })?;
+        let info = api
+            .service
+            .import_root_key(
+                caller,
+                &body.import_token,
+                &wrapped,
+                body.description.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        created(RootKey::from(&info))
+    }
+    .await;
+    call.finish(result).await
+}

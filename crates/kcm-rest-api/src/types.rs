@@ -6,8 +6,8 @@
 
 use kcm_core::model::{Role, TenantRecord, UnixMillis};
 use kcm_core::service::{
-    AccessKeyInfo, KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView, NewAccessKey,
-    NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
+    AccessKeyInfo, ImportParameters, KeychainRoot, KeychainServiceKey, KeychainSystem,
+    KeychainView, NewAccessKey, NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -449,6 +449,86 @@ impl From<&RootKeyInfo> for RootKey {
             default: r.is_default,
             created_at: rfc3339(r.created_at),
         }
+    }
+}
+
+/// Body of `POST /v1/root-keys/import-parameters`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RootKeyImportParametersRequest {
+    /// Keystore to import into; default the server's `default_keystore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<String>,
+    /// `RSAES_OAEP_SHA_256` (default) or `RSA_AES_KEY_WRAP_SHA_256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "RSAES_OAEP_SHA_256")]
+    pub wrapping_algorithm: Option<String>,
+    /// `RSA_3072` (default) or `RSA_4096`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "RSA_3072")]
+    pub wrapping_key_spec: Option<String>,
+}
+
+/// Response of `POST /v1/root-keys/import-parameters`: wrap 32 bytes of AES-256 key
+/// material to `public_key` with `wrapping_algorithm`, then call
+/// `POST /v1/root-keys/import` with the token before `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RootKeyImportParameters {
+    /// Single-use token naming this import.
+    pub import_token: String,
+    /// The RSA wrapping public key, DER (SubjectPublicKeyInfo), base64.
+    pub public_key: String,
+    /// The same key as PEM, for `openssl pkeyutl -pubin -inkey`.
+    pub public_key_pem: String,
+    /// The wrapping the material must have.
+    pub wrapping_algorithm: String,
+    /// Size of the RSA key.
+    pub wrapping_key_spec: String,
+    /// When the token stops working (RFC 3339); it also ends with a server restart.
+    pub expires_at: String,
+}
+
+impl From<&ImportParameters> for RootKeyImportParameters {
+    fn from(p: &ImportParameters) -> Self {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&p.public_key_der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        Self {
+            import_token: p.import_token.clone(),
+            public_key: b64,
+            public_key_pem: pem,
+            wrapping_algorithm: p.algorithm.as_str().to_string(),
+            wrapping_key_spec: p.key_spec.as_str().to_string(),
+            expires_at: rfc3339(p.expires_at),
+        }
+    }
+}
+
+/// Body of `POST /v1/root-keys/import`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRootKeyRequest {
+    /// The token from the import parameters (single-use).
+    pub import_token: String,
+    /// The wrapped key material, base64.
+    pub wrapped_key_material: String,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl std::fmt::Debug for ImportRootKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRootKeyRequest")
+            .field("import_token", &"[REDACTED]")
+            .field("wrapped_key_material", &"[REDACTED]")
+            .field("description", &self.description)
+            .finish()
     }
 }
 

@@ -15,6 +15,7 @@ mod backup;
 mod bootstrap;
 mod chain;
 mod crypto_ops;
+mod import;
 mod keychain;
 mod keys;
 mod policies;
@@ -34,6 +35,7 @@ pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};
+pub use import::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
 pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
@@ -80,6 +82,7 @@ pub struct Service {
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
+    imports: import::Imports,
 }
 
 impl std::fmt::Debug for Service {
@@ -118,6 +121,7 @@ impl Service {
             audit_signer: tokio::sync::OnceCell::new(),
             config,
             writes: tokio::sync::Mutex::new(()),
+            imports: import::Imports::default(),
         })
     }
 

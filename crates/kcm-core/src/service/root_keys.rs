@@ -80,6 +80,16 @@ pub struct RootKeyImpact {
     pub systems: Vec<KeychainSystem>,
 }
 
+/// Refuses a root key description that is too long.
+pub(crate) fn check_description(description: &str) -> Result<()> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(Error::invalid(format!(
+            "description must be at most {MAX_DESCRIPTION} characters"
+        )));
+    }
+    Ok(())
+}
+
 impl Service {
     /// Creates a root key for the caller's tenant, generated inside `keystore` (the
     /// service's default keystore when `None`).
@@ -96,20 +106,9 @@ impl Service {
             Op::CreateRootKey,
             Target::tenant(tenant_id),
         )?;
-        if description.chars().count() > MAX_DESCRIPTION {
-            return Err(Error::invalid(format!(
-                "description must be at most {MAX_DESCRIPTION} characters"
-            )));
-        }
+        check_description(description)?;
         let name = keystore.unwrap_or(&self.config.default_keystore);
-        let provider = self.keystores.get(name).ok_or_else(|| {
-            let mut known: Vec<&str> = self.keystores.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            Error::invalid(format!(
-                "keystore {name:?} is not configured (configured: {})",
-                known.join(", ")
-            ))
-        })?;
+        let provider = self.configured_keystore(name)?;
         if !provider.capabilities().generate {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -279,7 +278,27 @@ impl Service {
             .default_root_key_id)
     }
 
-    fn root_key_info(&self, record: &RootKeyRecord, default: Option<RootKeyId>) -> RootKeyInfo {
+    /// A keystore a caller named: unknown names are the caller's mistake (a 400
+    /// listing the configured ones), unlike a stored root key naming one.
+    pub(crate) fn configured_keystore(
+        &self,
+        name: &str,
+    ) -> Result<&std::sync::Arc<dyn crate::keystore::KeystoreProvider>> {
+        self.keystores.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.keystores.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            Error::invalid(format!(
+                "keystore {name:?} is not configured (configured: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    pub(crate) fn root_key_info(
+        &self,
+        record: &RootKeyRecord,
+        default: Option<RootKeyId>,
+    ) -> RootKeyInfo {
         RootKeyInfo {
             id: record.id,
             keystore: record.keystore.clone(),

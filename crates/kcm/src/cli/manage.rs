@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -514,6 +514,34 @@ enum RootKeyCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// Bring your own key, step 1: an RSA public key to wrap your 32 bytes of AES-256
+    /// key material to, and a single-use import token (valid 24 hours).
+    ImportParams {
+        /// Keystore to import into (default: the server's default keystore).
+        #[arg(long)]
+        keystore: Option<String>,
+        /// RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.
+        #[arg(long, default_value = "RSAES_OAEP_SHA_256")]
+        algorithm: String,
+        /// RSA_3072 or RSA_4096.
+        #[arg(long, default_value = "RSA_3072")]
+        key_spec: String,
+        /// Also write the wrapping public key here, as PEM (for `openssl pkeyutl`).
+        #[arg(long)]
+        public_key_out: Option<std::path::PathBuf>,
+    },
+    /// Bring your own key, step 2: import the wrapped material as a root key.
+    Import {
+        /// The token from `kcm root-key import-params`.
+        #[arg(long)]
+        import_token: String,
+        /// File with the wrapped key material (raw bytes, as openssl writes them).
+        #[arg(long)]
+        wrapped_material: std::path::PathBuf,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
     /// List your tenant's root keys.
     List,
     /// Show a root key.
@@ -554,6 +582,44 @@ impl RootKeyArgs {
                     body["keystore"] = json!(keystore);
                 }
                 output::object(f, &c.post("/v1/root-keys", body).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::ImportParams {
+                keystore,
+                algorithm,
+                key_spec,
+                public_key_out,
+            } => {
+                let mut body =
+                    json!({"wrapping_algorithm": algorithm, "wrapping_key_spec": key_spec});
+                if let Some(keystore) = keystore {
+                    body["keystore"] = json!(keystore);
+                }
+                let out = c.post("/v1/root-keys/import-parameters", body).await?;
+                if let Some(path) = public_key_out {
+                    let pem = out["public_key_pem"]
+                        .as_str()
+                        .ok_or_else(|| anyhow::anyhow!("the server sent no public_key_pem"))?;
+                    std::fs::write(&path, pem)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                output::object(f, &out);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::Import {
+                import_token,
+                wrapped_material,
+                description,
+            } => {
+                use base64::Engine as _;
+                let wrapped = std::fs::read(&wrapped_material)
+                    .with_context(|| format!("cannot read {}", wrapped_material.display()))?;
+                let body = json!({
+                    "import_token": import_token,
+                    "wrapped_key_material": base64::engine::general_purpose::STANDARD.encode(wrapped),
+                    "description": description,
+                });
+                output::object(f, &c.post("/v1/root-keys/import", body).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             RootKeyCommand::List => {

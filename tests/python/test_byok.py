@@ -1,0 +1,170 @@
+"""Bring your own root key (BYOK), end to end: import parameters from kcm, key
+material generated and wrapped with the `openssl` command line exactly as the README
+shows, the import through the kcm CLI and the REST API, and keys below the imported
+root used with boto3. (Importing into a PKCS#11 token: test_pkcs11.py.)"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+from byok import new_material, wrap
+from kcmtest import KCM_BIN, unique
+
+
+def kcm(srv, *args: str) -> dict:
+    base = [str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path),
+            "--output", "json"]
+    r = subprocess.run(base + list(args), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def use_root(srv, root_id: str):
+    """A system below `root_id`, a key in it, and a client scoped to that system."""
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("byok"), "root_key_id": root_id})
+    client = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
+    key_id = client.create_key(Description=unique("byok"))["KeyMetadata"]["KeyId"]
+    return system, client, key_id
+
+
+@pytest.fixture
+def srv(spawn_server):
+    return spawn_server()
+
+
+def test_import_with_openssl_and_the_cli(srv, tmp_path):
+    pem = tmp_path / "wrapping.pem"
+    params = kcm(srv, "root-key", "import-params", "--public-key-out", str(pem))
+    assert params["wrapping_algorithm"] == "RSAES_OAEP_SHA_256" and params["wrapping_key_spec"] == "RSA_3072"
+    assert pem.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    material = new_material(tmp_path / "key.bin")
+    wrapped = tmp_path / "key.wrapped"
+    wrap("RSAES_OAEP_SHA_256", pem, material, wrapped)
+    root = kcm(srv, "root-key", "import", "--import-token", params["import_token"],
+               "--wrapped-material", str(wrapped), "--description", "our own key")
+    assert (root["origin"], root["state"], root["keystore"]) == ("imported", "active", "software"), root
+    assert root["description"] == "our own key"
+
+    system, client, key_id = use_root(srv, root["id"])
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"under our own root")["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under our own root"
+
+    # The token was single-use.
+    r = srv.v1("POST", "/v1/root-keys/import", json_body={
+        "import_token": params["import_token"],
+        "wrapped_key_material": base64.b64encode(wrapped.read_bytes()).decode()})
+    assert r.status_code == 400 and "unknown, used or expired" in r.json()["error"]["message"], r.text
+
+    # The imported root survives a restart and holds the kill switch.
+    srv.restart()
+    client = srv.client_for(srv.create_access_key("key-user", system=system["id"]))
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under our own root"
+    node = next(r for r in srv.v1_ok("GET", "/v1/keychain")["root_keys"] if r["id"] == root["id"])
+    assert node["origin"] == "imported" and [s["id"] for s in node["systems"]] == [system["id"]]
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+    with pytest.raises(Exception) as refused:
+        client.decrypt(CiphertextBlob=blob)
+    assert "DisabledException" in str(refused.value)
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under our own root"
+
+
+@pytest.mark.parametrize("algorithm,key_spec", [
+    ("RSAES_OAEP_SHA_256", "RSA_4096"),
+    ("RSA_AES_KEY_WRAP_SHA_256", "RSA_3072"),
+    ("RSA_AES_KEY_WRAP_SHA_256", "RSA_4096"),
+])
+def test_both_wrapping_schemes_and_key_sizes(srv, tmp_path, algorithm, key_spec):
+    params = srv.v1_ok("POST", "/v1/root-keys/import-parameters",
+                       json_body={"wrapping_algorithm": algorithm, "wrapping_key_spec": key_spec})
+    assert (params["wrapping_algorithm"], params["wrapping_key_spec"]) == (algorithm, key_spec)
+    pem = tmp_path / "wrapping.pem"
+    pem.write_text(params["public_key_pem"])
+    # The PEM and the DER name the same key.
+    assert base64.b64decode(params["public_key"]) == base64.b64decode(
+        "".join(pem.read_text().splitlines()[1:-1]))
+    wrapped = wrap(algorithm, pem, new_material(tmp_path / "key.bin"), tmp_path / "key.wrapped")
+    root = srv.v1_ok("POST", "/v1/root-keys/import", expect=(201,), json_body={
+        "import_token": params["import_token"], "wrapped_key_material": base64.b64encode(wrapped).decode()})
+    assert root["origin"] == "imported"
+    _, client, key_id = use_root(srv, root["id"])
+    dk = client.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert client.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+
+
+def test_bad_imports_are_refused_and_create_nothing(srv, spawn_server, tmp_path):
+    def roots():
+        return sorted(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"])
+
+    before = roots()
+
+    def params(**body):
+        p = srv.v1_ok("POST", "/v1/root-keys/import-parameters", json_body=body)
+        pem = tmp_path / f"{p['import_token'][-8:]}.pem"
+        pem.write_text(p["public_key_pem"])
+        return p, pem
+
+    def attempt(token: str, wrapped: bytes, creds=None):
+        return srv.v1("POST", "/v1/root-keys/import", creds=creds, json_body={
+            "import_token": token, "wrapped_key_material": base64.b64encode(wrapped).decode()})
+
+    # 16 bytes of material: not an AES-256 key. The token is used up by the attempt.
+    p, pem = params()
+    short = wrap("RSAES_OAEP_SHA_256", pem, new_material(tmp_path / "short.bin", 16), tmp_path / "short.w")
+    r = attempt(p["import_token"], short)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidCiphertext", r.text
+    assert "32 bytes" in r.json()["error"]["message"]
+    good = wrap("RSAES_OAEP_SHA_256", pem, new_material(tmp_path / "k.bin"), tmp_path / "k.w")
+    assert attempt(p["import_token"], good).status_code == 400
+
+    # Material wrapped to another import's key, or with the other scheme.
+    p1, pem1 = params()
+    p2, _ = params()
+    r = attempt(p2["import_token"], wrap("RSAES_OAEP_SHA_256", pem1, new_material(tmp_path / "a.bin"), tmp_path / "a.w"))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidCiphertext", r.text
+    p3, pem3 = params(wrapping_algorithm="RSA_AES_KEY_WRAP_SHA_256")
+    r = attempt(p3["import_token"], wrap("RSAES_OAEP_SHA_256", pem3, new_material(tmp_path / "b.bin"), tmp_path / "b.w"))
+    assert r.status_code == 400, r.text
+
+    # Tampered bytes.
+    p4, pem4 = params()
+    tampered = bytearray(wrap("RSAES_OAEP_SHA_256", pem4, new_material(tmp_path / "c.bin"), tmp_path / "c.w"))
+    tampered[10] ^= 1
+    assert attempt(p4["import_token"], bytes(tampered)).status_code == 400
+
+    # Another tenant's token is unknown to this one, and stays usable by its owner.
+    other = srv.create_tenant(unique("other"))["access_key"]
+    other_creds = (other["access_key_id"], other["secret_access_key"])
+    p5, pem5 = params()
+    wrapped5 = wrap("RSAES_OAEP_SHA_256", pem5, new_material(tmp_path / "d.bin"), tmp_path / "d.w")
+    r = attempt(p5["import_token"], wrapped5, creds=other_creds)
+    assert r.status_code == 400 and "unknown" in r.json()["error"]["message"], r.text
+
+    # Malformed requests name the problem.
+    r = srv.v1("POST", "/v1/root-keys/import", json_body={"import_token": "x", "wrapped_key_material": "%%%"})
+    assert r.status_code == 400 and "base64" in r.json()["error"]["message"], r.text
+    r = srv.v1("POST", "/v1/root-keys/import-parameters", json_body={"wrapping_algorithm": "RSAES_PKCS1_V1_5"})
+    assert r.status_code == 400 and "RSAES_OAEP_SHA_256" in r.json()["error"]["message"], r.text
+    r = srv.v1("POST", "/v1/root-keys/import-parameters", json_body={"wrapping_key_spec": "RSA_2048"})
+    assert r.status_code == 400, r.text
+    r = srv.v1("POST", "/v1/root-keys/import-parameters", json_body={"keystore": "nope"})
+    assert r.status_code == 400 and "software" in r.json()["error"]["message"], r.text
+
+    assert roots() == before
+    # The owner's token still works after the other tenant tried it.
+    assert attempt(p5["import_token"], wrapped5).status_code == 201
+    assert len(roots()) == len(before) + 1
+
+    # Only a tenant-admin imports; a restart ends every outstanding token.
+    ak = srv.create_access_key("key-admin")
+    r = srv.v1("POST", "/v1/root-keys/import-parameters", json_body={},
+               creds=(ak["access_key_id"], ak["secret_access_key"]))
+    assert r.status_code == 403, r.text
+    p6, pem6 = params()
+    wrapped6 = wrap("RSAES_OAEP_SHA_256", pem6, new_material(tmp_path / "e.bin"), tmp_path / "e.w")
+    srv.restart()
+    r = attempt(p6["import_token"], wrapped6)
+    assert r.status_code == 400 and "restart" in r.json()["error"]["message"], r.text
