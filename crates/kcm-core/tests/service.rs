@@ -566,6 +566,7 @@ struct Recording {
     inner: Arc<SoftwareKeystore>,
     created: std::sync::Mutex<Vec<Vec<u8>>>,
     destroyed: std::sync::Mutex<Vec<Vec<u8>>>,
+    unreachable: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -577,6 +578,11 @@ impl KeystoreProvider for Recording {
         self.inner.capabilities()
     }
     async fn health(&self) -> kcm_core::keystore::KeystoreResult<()> {
+        if self.unreachable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(kcm_core::keystore::KeystoreError::Unavailable(
+                "switched off by the test".into(),
+            ));
+        }
         self.inner.health().await
     }
     async fn create_root_key(&self, label: &str) -> kcm_core::keystore::KeystoreResult<Vec<u8>> {
@@ -621,6 +627,7 @@ async fn a_failed_bootstrap_erases_the_root_keys_it_generated() {
         inner: Arc::new(software),
         created: Default::default(),
         destroyed: Default::default(),
+        unreachable: Default::default(),
     });
     let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
     keystores.insert("software".into(), recording.clone());
@@ -705,4 +712,49 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
         .decrypt(&f.admin, None, &blob, &ctx())
         .await
         .unwrap();
+}
+
+/// A system whose root key's keystore does not answer says so in its status.
+#[tokio::test]
+async fn a_system_below_an_unreachable_keystore_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
+    let software = SoftwareKeystore::open(
+        dir.path(),
+        MasterKeySource::File(dir.path().join("master.key")),
+    )
+    .unwrap();
+    let recording = Arc::new(Recording {
+        inner: Arc::new(software),
+        created: Default::default(),
+        destroyed: Default::default(),
+        unreachable: Default::default(),
+    });
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), recording.clone());
+    let service = Service::new(store, keystores, ServiceConfig::default()).unwrap();
+    let mut admin = None;
+    service
+        .bootstrap_if_fresh(|c| {
+            admin = Some(c.tenant_admin.0.clone());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let admin = Caller::new(
+        service
+            .credential(&admin.unwrap())
+            .await
+            .unwrap()
+            .principal
+            .clone(),
+    );
+    let status = |info: kcm_core::service::SystemInfo| info.status.describe();
+    let system = service.get_system(&admin, "default").await.unwrap();
+    assert_eq!(status(system), "connected");
+    recording
+        .unreachable
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let system = service.get_system(&admin, "default").await.unwrap();
+    assert_eq!(status(system), "locked: keystore software is unreachable");
 }

@@ -144,6 +144,11 @@ impl Service {
             SystemStatus::Locked(format!("root key {} is {}", root.id, root.state))
         } else if !key.state.allows(Operation::Wrap) {
             SystemStatus::Locked(format!("system key is {}", key.state))
+        } else if let Err(e) = self.keystore(&root.keystore)?.health().await {
+            // Cached material may still serve requests for a while, but nothing new
+            // can be unwrapped: say so before the cache runs out.
+            tracing::warn!(keystore = %root.keystore, error = %e, "keystore health check failed");
+            SystemStatus::Locked(format!("keystore {} is unreachable", root.keystore))
         } else {
             SystemStatus::Connected
         };
