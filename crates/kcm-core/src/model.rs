@@ -290,6 +290,10 @@ pub struct ServiceKeyRecord {
     pub tags: BTreeMap<String, String>,
     /// The key policy document (`None`: roles alone decide), see [`crate::policy`].
     pub policy: Option<String>,
+    /// For origin `EXTERNAL`: a check value of the material imported (HMAC-SHA-256
+    /// keyed by it, hex; reveals nothing about it), so that a re-import must bring
+    /// the same material. `None` until the first import.
+    pub import_check: Option<String>,
 }
 
 /// How a key version came to be.

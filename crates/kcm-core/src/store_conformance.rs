@@ -327,6 +327,7 @@ pub mod fixtures {
             primary_version: 1,
             tags: BTreeMap::new(),
             policy: None,
+            import_check: None,
         }
     }
 
@@ -347,6 +348,8 @@ pub mod fixtures {
             primary_version: 3,
             tags,
             policy: Some(policy_document()),
+            origin: "EXTERNAL".to_owned(),
+            import_check: Some("5f".repeat(32)),
             ..service_key(tenant)
         }
     }

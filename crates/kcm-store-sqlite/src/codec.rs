@@ -182,7 +182,7 @@ pub(crate) fn system_key(row: &Row<'_>) -> StoreResult<SystemKeyRecord> {
 /// Column list for [`service_key`].
 pub(crate) const SERVICE_KEY_COLS: &str = "id, tenant_id, system_id, description, usage, spec, \
      origin, state, created_at, deletion_at, rotation_period_days, next_rotation_at, \
-     primary_version, tags, policy";
+     primary_version, tags, policy, import_check";
 
 /// Decodes a service key.
 pub(crate) fn service_key(row: &Row<'_>) -> StoreResult<ServiceKeyRecord> {
@@ -212,6 +212,7 @@ pub(crate) fn service_key(row: &Row<'_>) -> StoreResult<ServiceKeyRecord> {
         primary_version: get(row, 12, "primary version")?,
         tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
         policy: get(row, 14, "policy")?,
+        import_check: get(row, 15, "import check")?,
     })
 }
 

@@ -14,6 +14,7 @@ use crate::error::from_sqlite;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_audit_policies_grants.sql"),
+    include_str!("../migrations/0003_imported_key_material.sql"),
 ];
 
 /// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.

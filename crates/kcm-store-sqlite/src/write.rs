@@ -145,8 +145,8 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
                                        origin, state, created_at, deletion_at,
                                        rotation_period_days, next_rotation_at,
-                                       primary_version, tags, policy)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                       primary_version, tags, policy, import_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, system_id = excluded.system_id,
                  description = excluded.description, usage = excluded.usage,
@@ -155,7 +155,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  rotation_period_days = excluded.rotation_period_days,
                  next_rotation_at = excluded.next_rotation_at,
                  primary_version = excluded.primary_version, tags = excluded.tags,
-                 policy = excluded.policy",
+                 policy = excluded.policy, import_check = excluded.import_check",
             params![
                 k.id.to_string(),
                 k.tenant_id.to_string(),
@@ -171,7 +171,8 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 k.rotation.map(|r| r.next_rotation_at),
                 k.primary_version,
                 tags_json(&k.tags),
-                k.policy
+                k.policy,
+                k.import_check
             ],
         ),
         Write::PutKeyVersion(v) => run(

@@ -283,6 +283,7 @@ impl Service {
             primary_version: 1,
             tags: req.tags,
             policy,
+            import_check: None,
         };
         let version = KeyVersionRecord {
             key_id: id,
