@@ -42,3 +42,12 @@ def wrap(algorithm: str, public_key_pem: Path, material: Path, out: Path) -> byt
 def new_material(path: Path, size: int = 32) -> Path:
     openssl("rand", "-out", str(path), str(size))
     return path
+
+
+def der_to_pem(der: bytes, path: Path) -> Path:
+    """Writes a DER public key (as the AWS API returns it) as PEM for openssl."""
+    import base64
+    body = base64.b64encode(der).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    path.write_text("-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n")
+    return path

@@ -60,7 +60,7 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from byok import new_material, wrap
+from byok import der_to_pem, new_material, wrap
 from kcmtest import REPO, Server, ServerStartError, error_code, unique, v1_error_code
 
 # =====================================================================================
@@ -143,6 +143,7 @@ class Tgt:
     reenc_ct: Optional[bytes] = None   # CiphertextBlob for ReEncrypt
     dest: Optional[str] = None         # DestinationKeyId for ReEncrypt
     policy: str = ALLOW_ALL            # what PutKeyPolicy sends
+    external: bool = False             # `key` has Origin EXTERNAL and waits for its material
 
 
 def _key(t: Tgt, w) -> dict:
@@ -164,6 +165,24 @@ def _alias_or_none(t: Tgt, w) -> Optional[dict]:
 
 def _update_alias(t: Tgt, w) -> Optional[dict]:
     return {"AliasName": t.update_alias, "TargetKeyId": t.key} if t.update_alias else None
+
+
+def _import_material(t: Tgt, w) -> dict:
+    """ImportKeyMaterial naming `t.key`: a real import (parameters fetched by tenant A's
+    admin, fresh material wrapped with openssl) when the key waits for material, else a
+    made-up token (a denial is decided before the token is looked at)."""
+    if not t.external:
+        return {"KeyId": t.key, "ImportToken": b"kcm-import-v1.matrix-made-up",
+                "EncryptedKeyMaterial": b"\0" * 384}
+    params = w.kms.get_parameters_for_import(KeyId=t.key, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                             WrappingKeySpec="RSA_3072")
+    work = Path(tempfile.mkdtemp(prefix="kcm-matrix-byok-"))
+    try:
+        pem = der_to_pem(params["PublicKey"], work / "wrapping.pem")
+        wrapped = wrap("RSAES_OAEP_SHA_256", pem, new_material(work / "key.bin"), work / "key.wrapped")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"KeyId": t.key, "ImportToken": params["ImportToken"], "EncryptedKeyMaterial": wrapped}
 
 
 def _grant_ref(t: Tgt, w) -> Optional[dict]:
@@ -211,6 +230,10 @@ AWS_OPS: dict[str, AwsOp] = {
                                                     "Operations": ["Encrypt"]}),
     "RetireGrant": AwsOp(MANAGE_KEYS, _grant_ref),
     "RevokeGrant": AwsOp(MANAGE_KEYS, _grant_ref),
+    "GetParametersForImport": AwsOp(MANAGE_KEYS, lambda t, w: {
+        "KeyId": t.key, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_3072"}),
+    "ImportKeyMaterial": AwsOp(MANAGE_KEYS, _import_material),
+    "DeleteImportedKeyMaterial": AwsOp(MANAGE_KEYS, _key),
     # UseKeys
     "Encrypt": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "Plaintext": b"matrix plaintext"}),
     "Decrypt": AwsOp(USE_KEYS, _decrypt),
@@ -223,7 +246,10 @@ AWS_OPS: dict[str, AwsOp] = {
 }
 
 # What a fresh target needs before an allowed state-changing cell can succeed on it.
-FRESH_PREP = {"EnableKey": "disable", "CancelKeyDeletion": "pending"}
+FRESH_PREP = {"EnableKey": "disable", "CancelKeyDeletion": "pending",
+              # Import operations act only on keys created with Origin EXTERNAL.
+              "GetParametersForImport": "external", "ImportKeyMaterial": "external",
+              "DeleteImportedKeyMaterial": "external"}
 
 # Callers (names): unscoped roles, roles scoped to system A, and the limited key.
 UNSCOPED = ("tenant-admin", "key-admin", "key-user", "auditor", "system-admin")
@@ -515,11 +541,13 @@ class World:
     def make_key(self, creator, admin=None, victim=None, policy=None, grants=(), with_ct=True,
                  prep=None) -> KeyFix:
         """A key with an alias, a tag k0, a grant to the victim and (optionally) a ciphertext,
-        then its policy, then `prep` (disable / schedule deletion)."""
+        then its policy, then `prep` (disable / schedule deletion; "external": the key is
+        created with Origin EXTERNAL and left waiting for its material)."""
         admin = admin or self.kms
         victim = victim or self.victim_id
+        origin = {"Origin": "EXTERNAL"} if prep == "external" else {}
         md = creator.create_key(Description=unique("mx-key"),
-                                Tags=[{"TagKey": "k0", "TagValue": "v0"}])["KeyMetadata"]
+                                Tags=[{"TagKey": "k0", "TagValue": "v0"}], **origin)["KeyMetadata"]
         kid = md["KeyId"]
         alias = "alias/" + unique("mx")
         admin.create_alias(AliasName=alias, TargetKeyId=kid)
@@ -584,6 +612,7 @@ class World:
             raise AssertionError(f"no allowed state-changing cell expected in context {ctx}")
         t = self._tgt(k)
         t.policy = k.policy or ALLOW_ALL
+        t.external = prep == "external"
         return t
 
     def rest_target(self, ctx: str) -> Rtgt:

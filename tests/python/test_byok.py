@@ -56,7 +56,7 @@ def test_import_with_openssl_and_the_cli(srv, tmp_path):
     r = srv.v1("POST", "/v1/root-keys/import", json_body={
         "import_token": params["import_token"],
         "wrapped_key_material": base64.b64encode(wrapped.read_bytes()).decode()})
-    assert r.status_code == 400 and "unknown, used or expired" in r.json()["error"]["message"], r.text
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidImportToken", r.text
 
     # The imported root survives a restart and holds the kill switch.
     srv.restart()
@@ -168,3 +168,89 @@ def test_bad_imports_are_refused_and_create_nothing(srv, spawn_server, tmp_path)
     srv.restart()
     r = attempt(p6["import_token"], wrapped6)
     assert r.status_code == 400 and "restart" in r.json()["error"]["message"], r.text
+
+
+# ----------------------------------------------------------------- the AWS API (Origin EXTERNAL)
+
+def aws_import(kms, key_id: str, material, tmp_path, algorithm="RSAES_OAEP_SHA_256", spec="RSA_3072"):
+    from byok import der_to_pem
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+    pem = der_to_pem(params["PublicKey"], tmp_path / f"{unique('pub')}.pem")
+    wrapped = wrap(algorithm, pem, material, tmp_path / f"{unique('w')}.bin")
+    return params, wrapped
+
+
+@pytest.mark.parametrize("algorithm,spec", [("RSAES_OAEP_SHA_256", "RSA_3072"),
+                                            ("RSA_AES_KEY_WRAP_SHA_256", "RSA_4096")])
+def test_aws_import_key_material_with_boto3_and_openssl(srv, tmp_path, algorithm, spec):
+    from kcmtest import kms_error
+    kms = srv.client("default")
+    meta = kms.create_key(Origin="EXTERNAL", Description=unique("ext"))["KeyMetadata"]
+    key_id = meta["KeyId"]
+    assert (meta["Origin"], meta["KeyState"], meta["Enabled"]) == ("EXTERNAL", "PendingImport", False)
+    with kms_error("KMSInvalidStateException"):
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")
+
+    material = new_material(tmp_path / "key.bin")
+    params, wrapped = aws_import(kms, key_id, material, tmp_path, algorithm, spec)
+    assert params["KeyId"].endswith(key_id) and params["ImportToken"]
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["ExpirationModel"]) == ("Enabled", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+    # The token was single-use; a second import while active is refused.
+    with kms_error("KMSInvalidStateException", "InvalidImportTokenException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
+
+    # Deleting the material makes every ciphertext undecryptable until it comes back.
+    kms.delete_imported_key_material(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=blob)
+    # Other material is refused; the same material restores everything.
+    params, other = aws_import(kms, key_id, new_material(tmp_path / "other.bin"), tmp_path)
+    with kms_error("IncorrectKeyMaterialException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=other)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    params, again = aws_import(kms, key_id, material, tmp_path)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=again)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    srv.restart()
+    kms = srv.client("default")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+
+def test_aws_import_refusals(srv, tmp_path):
+    from kcmtest import kms_error
+    kms = srv.client("default")
+    generated = kms.create_key()["KeyMetadata"]["KeyId"]
+    with kms_error("UnsupportedOperationException"):
+        kms.get_parameters_for_import(KeyId=generated, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                      WrappingKeySpec="RSA_3072")
+    with kms_error("UnsupportedOperationException"):
+        kms.delete_imported_key_material(KeyId=generated)
+    a = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    b = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    with kms_error("UnsupportedOperationException"):
+        kms.get_parameters_for_import(KeyId=a, WrappingAlgorithm="RSAES_PKCS1_V1_5", WrappingKeySpec="RSA_3072")
+    # A token for key a does not import into key b (and stays usable for a).
+    params, wrapped = aws_import(kms, a, new_material(tmp_path / "a.bin"), tmp_path)
+    with kms_error("InvalidImportTokenException"):
+        kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
+    with kms_error("UnsupportedOperationException"):
+        kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=2_000_000_000)
+    kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
+    # Material kcm cannot make: no rotation.
+    with kms_error("UnsupportedOperationException"):
+        kms.enable_key_rotation(KeyId=a)
+    with kms_error("UnsupportedOperationException"):
+        kms.rotate_key_on_demand(KeyId=a)
+    # Garbage material uses up the token and changes nothing.
+    params, _ = aws_import(kms, b, new_material(tmp_path / "b.bin"), tmp_path)
+    with kms_error("InvalidCiphertextException"):
+        kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=b"\0" * 384)
+    assert kms.describe_key(KeyId=b)["KeyMetadata"]["KeyState"] == "PendingImport"

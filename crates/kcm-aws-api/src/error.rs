@@ -66,6 +66,8 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         InvalidKeyUsage => ("InvalidKeyUsageException", bad),
         Unsupported => ("UnsupportedOperationException", bad),
         LimitExceeded => ("LimitExceededException", bad),
+        InvalidImportToken => ("InvalidImportTokenException", bad),
+        IncorrectKeyMaterial => ("IncorrectKeyMaterialException", bad),
         StoreUnavailable | KeystoreUnavailable => (
             "DependencyTimeoutException",
             StatusCode::SERVICE_UNAVAILABLE,

@@ -91,6 +91,9 @@ pub const OPERATIONS: &[&str] = &[
     "ListRetirableGrants",
     "RetireGrant",
     "RevokeGrant",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
 ];
 
 /// Runs one operation.
@@ -133,6 +136,9 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
         "ListRetirableGrants" => policies::list_retirable_grants(ctx, body).await,
         "RetireGrant" => policies::retire_grant(ctx, body).await,
         "RevokeGrant" => policies::revoke_grant(ctx, body).await,
+        "GetParametersForImport" => import::get_parameters_for_import(ctx, body).await,
+        "ImportKeyMaterial" => import::import_key_material(ctx, body).await,
+        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(ctx, body).await,
         other => Err(AwsError::bad_request(
             "UnknownOperationException",
             format!("operation {other} is not supported"),

@@ -218,6 +218,9 @@ operations! {
     CreateGrant => ManageKeys,
     RetireGrant => ManageKeys,
     RevokeGrant => ManageKeys,
+    GetParametersForImport => ManageKeys,
+    ImportKeyMaterial => ManageKeys,
+    DeleteImportedKeyMaterial => ManageKeys,
     // Keys: using.
     Encrypt => UseKeys,
     Decrypt => UseKeys,

@@ -44,6 +44,10 @@ pub enum ErrorKind {
     Unsupported,
     /// A limit was reached.
     LimitExceeded,
+    /// An import token is unknown, used, expired, or for another key.
+    InvalidImportToken,
+    /// Imported key material is not the material imported into this key before.
+    IncorrectKeyMaterial,
     // --- a dependency's fault ---
     /// The store is unreachable; nothing was changed.
     StoreUnavailable,

@@ -33,6 +33,10 @@ pub mod code {
     pub const UNSUPPORTED: &str = "Unsupported";
     /// A limit was reached.
     pub const LIMIT_EXCEEDED: &str = "LimitExceeded";
+    /// An import token is unknown, used, expired, or for another key.
+    pub const INVALID_IMPORT_TOKEN: &str = "InvalidImportToken";
+    /// Imported key material is not what was imported before.
+    pub const INCORRECT_KEY_MATERIAL: &str = "IncorrectKeyMaterial";
     /// The resource does not exist (or is not visible to the caller), or the path is unknown.
     pub const NOT_FOUND: &str = "NotFound";
     /// The path exists but not with this HTTP method.
@@ -71,6 +75,8 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         InvalidKeyUsage => (bad, code::INVALID_KEY_USAGE),
         Unsupported => (bad, code::UNSUPPORTED),
         LimitExceeded => (bad, code::LIMIT_EXCEEDED),
+        InvalidImportToken => (bad, code::INVALID_IMPORT_TOKEN),
+        IncorrectKeyMaterial => (bad, code::INCORRECT_KEY_MATERIAL),
         NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND),
         AlreadyExists => (StatusCode::CONFLICT, code::ALREADY_EXISTS),
         AccessDenied => (StatusCode::FORBIDDEN, code::ACCESS_DENIED),
@@ -188,7 +194,7 @@ impl IntoResponse for RestError {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 19] = [
+    const ALL_KINDS: [ErrorKind; 21] = [
         ErrorKind::InvalidInput,
         ErrorKind::MalformedPolicy,
         ErrorKind::InvalidAliasName,
@@ -205,6 +211,8 @@ mod tests {
         ErrorKind::InvalidKeyUsage,
         ErrorKind::Unsupported,
         ErrorKind::LimitExceeded,
+        ErrorKind::InvalidImportToken,
+        ErrorKind::IncorrectKeyMaterial,
         ErrorKind::StoreUnavailable,
         ErrorKind::KeystoreUnavailable,
         ErrorKind::Internal,
@@ -230,6 +238,8 @@ mod tests {
                 InvalidKeyUsage => (400, "InvalidKeyUsage"),
                 Unsupported => (400, "Unsupported"),
                 LimitExceeded => (400, "LimitExceeded"),
+                InvalidImportToken => (400, "InvalidImportToken"),
+                IncorrectKeyMaterial => (400, "IncorrectKeyMaterial"),
                 StoreUnavailable | KeystoreUnavailable => (503, "Unavailable"),
                 _ => (500, "Internal"),
             };

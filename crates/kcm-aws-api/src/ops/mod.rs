@@ -3,6 +3,7 @@
 
 pub mod aliases;
 pub mod crypto;
+pub mod import;
 pub mod keys;
 pub mod policies;
 pub mod rotation;
@@ -91,6 +92,9 @@ pub struct KeyMetadata {
     key_spec: String,
     encryption_algorithms: Vec<&'static str>,
     multi_region: bool,
+    /// For origin EXTERNAL: whether the imported material expires (it never does in kcm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_model: Option<&'static str>,
     /// kcm's own lifecycle state, finer than AWS's `KeyState` (extra members are
     /// ignored by AWS SDKs).
     kcm_key_state: &'static str,
@@ -129,6 +133,8 @@ impl KeyMetadata {
             key_spec: r.spec.clone(),
             encryption_algorithms: vec!["SYMMETRIC_DEFAULT"],
             multi_region: false,
+            expiration_model: (r.origin == kcm_core::service::ORIGIN_EXTERNAL)
+                .then_some("KEY_MATERIAL_DOES_NOT_EXPIRE"),
             kcm_key_state: r.state.as_str(),
         }
     }

@@ -11,13 +11,16 @@ use std::time::Duration;
 
 use aws_lc_rs::rsa::PrivateDecryptingKey;
 use base64::Engine as _;
+use subtle::ConstantTimeEq;
 
+use super::keys::ORIGIN_EXTERNAL;
 use super::root_keys::RootKeyInfo;
 use super::{now_ms, Service};
+use super::{KeyInfo, KeyRef};
 use crate::auth::{authorize, authorize_op, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
-use crate::lifecycle::KeyState;
+use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
 use crate::store::Write;
 
@@ -43,10 +46,19 @@ pub struct ImportParameters {
     pub expires_at: UnixMillis,
 }
 
+/// What an import brings material for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ImportTarget {
+    /// A new root key in this keystore.
+    RootKey { keystore: String },
+    /// This service key (origin `EXTERNAL`).
+    ServiceKey(KeyId),
+}
+
 /// One outstanding import.
 pub(crate) struct ImportSession {
     tenant: TenantId,
-    keystore: String,
+    target: ImportTarget,
     algorithm: WrappingAlgorithm,
     key: PrivateDecryptingKey,
     expires_at: UnixMillis,
@@ -85,6 +97,25 @@ impl Service {
                 format!("keystore {keystore:?} cannot import key material"),
             ));
         }
+        self.open_import(
+            tenant,
+            ImportTarget::RootKey {
+                keystore: keystore.to_string(),
+            },
+            algorithm,
+            key_spec,
+        )
+        .await
+    }
+
+    /// Makes an RSA wrapping key and a token for one import, and remembers them.
+    async fn open_import(
+        &self,
+        tenant: TenantId,
+        target: ImportTarget,
+        algorithm: WrappingAlgorithm,
+        key_spec: WrappingKeySpec,
+    ) -> Result<ImportParameters> {
         let now = now_ms();
         {
             let mut sessions = self.imports.sessions();
@@ -115,7 +146,7 @@ impl Service {
             import_token.clone(),
             ImportSession {
                 tenant,
-                keystore: keystore.to_string(),
+                target,
                 algorithm,
                 key,
                 expires_at,
@@ -130,6 +161,37 @@ impl Service {
         })
     }
 
+    /// Takes the import `token` names, if it is the caller's tenant's, for what
+    /// `fits` accepts, and unexpired; and unwraps `wrapped` with it. The token is
+    /// used up whatever the outcome (as AWS KMS does), so wrapped material cannot be
+    /// tried against it again; another tenant's token stays usable by its owner.
+    fn take_import(
+        &self,
+        tenant: TenantId,
+        token: &str,
+        fits: impl Fn(&ImportTarget) -> bool,
+        wrapped: &[u8],
+    ) -> Result<(ImportTarget, crate::secret::SecretBytes)> {
+        let session = {
+            let mut sessions = self.imports.sessions();
+            match sessions.get(token) {
+                Some(s) if s.tenant == tenant && fits(&s.target) => sessions.remove(token),
+                _ => None,
+            }
+        }
+        .filter(|s| s.expires_at > now_ms())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidImportToken,
+                "the import token is unknown, used, expired or for another key (tokens are \
+                 single-use, last 24 hours and do not survive a restart): get new import \
+                 parameters",
+            )
+        })?;
+        let material = import::unwrap_material(session.algorithm, &session.key, wrapped)?;
+        Ok((session.target, material))
+    }
+
     /// Imports the caller's own key material as a root key of its tenant. The token
     /// is used up whatever the outcome, as AWS KMS does, so wrapped material cannot
     /// be tried against it again.
@@ -142,25 +204,16 @@ impl Service {
     ) -> Result<RootKeyInfo> {
         let tenant = self.authorize_root_import(caller, Op::ImportRootKey)?;
         super::root_keys::check_description(description)?;
-        let unknown = || {
-            Error::invalid(
-                "the import token is unknown, used or expired (tokens are single-use, last 24 \
-                 hours and do not survive a restart): get new import parameters",
-            )
+        let (target, material) = self.take_import(
+            tenant,
+            import_token,
+            |t| matches!(t, ImportTarget::RootKey { .. }),
+            wrapped_material,
+        )?;
+        let ImportTarget::RootKey { keystore } = target else {
+            unreachable!("take_import returns only fitting targets");
         };
-        let session = {
-            let mut sessions = self.imports.sessions();
-            // Another tenant's token is as unknown as a made-up one, and stays usable.
-            match sessions.get(import_token) {
-                Some(s) if s.tenant == tenant => sessions.remove(import_token),
-                _ => None,
-            }
-        }
-        .filter(|s| s.expires_at > now_ms())
-        .ok_or_else(unknown)?;
-        let material = import::unwrap_material(session.algorithm, &session.key, wrapped_material)?;
-        drop(session.key);
-        let provider = self.configured_keystore(&session.keystore)?;
+        let provider = self.configured_keystore(&keystore)?;
         let id = RootKeyId::new_random();
         let handle = provider
             .import_root_key(&format!("kcm-root-{id}"), &material)
@@ -168,7 +221,7 @@ impl Service {
         let record = RootKeyRecord {
             id,
             tenant_id: Some(tenant),
-            keystore: session.keystore,
+            keystore,
             handle,
             origin: RootKeyOrigin::Imported,
             state: KeyState::Active,
@@ -188,4 +241,153 @@ impl Service {
         authorize(&caller.principal, op, Target::tenant(tenant))?;
         Ok(tenant)
     }
+
+    /// Import parameters for a service key with origin `EXTERNAL` that is waiting
+    /// for its material (AWS GetParametersForImport).
+    pub async fn key_import_parameters(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: &str,
+        key_spec: &str,
+    ) -> Result<(KeyId, ImportParameters)> {
+        let record = self
+            .fresh_record(caller, key, Op::GetParametersForImport)
+            .await?;
+        let algorithm = WrappingAlgorithm::parse(algorithm)?;
+        let key_spec = WrappingKeySpec::parse(key_spec)?;
+        require_pending_import(&record)?;
+        let params = self
+            .open_import(
+                record.tenant_id,
+                ImportTarget::ServiceKey(record.id),
+                algorithm,
+                key_spec,
+            )
+            .await?;
+        Ok((record.id, params))
+    }
+
+    /// Imports a customer's material into a service key with origin `EXTERNAL`
+    /// (AWS ImportKeyMaterial): it becomes the key's version 1, wrapped by the
+    /// system key, and the key becomes active. After DeleteImportedKeyMaterial only
+    /// the same material is accepted again.
+    pub async fn import_key_material(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        import_token: &str,
+        wrapped_material: &[u8],
+    ) -> Result<KeyInfo> {
+        let _guard = self.writes.lock().await;
+        let mut record = self
+            .fresh_record(caller, key, Op::ImportKeyMaterial)
+            .await?;
+        require_pending_import(&record)?;
+        let id = record.id;
+        let (_, material) = self.take_import(
+            record.tenant_id,
+            import_token,
+            |t| *t == ImportTarget::ServiceKey(id),
+            wrapped_material,
+        )?;
+        let check = import::material_check(&material);
+        match &record.import_check {
+            Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {
+                return Err(Error::new(
+                    ErrorKind::IncorrectKeyMaterial,
+                    format!(
+                        "key {id} had other key material before: import the same material again"
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        let system = self.system_record(record.system_id).await?;
+        let wrapped = self
+            .wrap_service_key(&system, id, record.primary_version, &material)
+            .await?;
+        record.state = record
+            .state
+            .transition(Transition::Activate)
+            .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
+        record.import_check = Some(check);
+        let version = KeyVersionRecord {
+            key_id: id,
+            version: record.primary_version,
+            system_key_version: system.active_key_version,
+            wrapped,
+            origin: VersionOrigin::Creation,
+            created_at: now_ms(),
+        };
+        self.store
+            .commit(vec![
+                Write::PutServiceKey(record.clone()),
+                Write::PutKeyVersion(version),
+            ])
+            .await?;
+        self.keys.remove(&id);
+        caller.note_key(crate::auth::KeyNote::of(
+            &record,
+            Some(record.primary_version),
+        ));
+        Ok(self.key_info(caller, record))
+    }
+
+    /// Erases the imported material of a service key with origin `EXTERNAL` (AWS
+    /// DeleteImportedKeyMaterial): its ciphertexts stay undecryptable until the same
+    /// material is imported again; the key waits for it.
+    pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
+        let _guard = self.writes.lock().await;
+        let mut record = self
+            .fresh_record(caller, key, Op::DeleteImportedKeyMaterial)
+            .await?;
+        require_external(&record)?;
+        if record.state == KeyState::PendingDeletion {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!("key {} is pending deletion", record.id),
+            ));
+        }
+        record.state = KeyState::PreActive;
+        self.store
+            .commit(vec![
+                Write::PutServiceKey(record.clone()),
+                Write::DeleteKeyVersions(record.id),
+            ])
+            .await?;
+        self.keys.remove(&record.id);
+        Ok(())
+    }
+}
+
+/// Only keys created with origin `EXTERNAL` take imported material.
+fn require_external(record: &ServiceKeyRecord) -> Result<()> {
+    if record.origin != ORIGIN_EXTERNAL {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "key {} has origin {}: only keys created with origin EXTERNAL take imported \
+                 key material",
+                record.id, record.origin
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An `EXTERNAL` key takes material while it waits for it (PendingImport).
+fn require_pending_import(record: &ServiceKeyRecord) -> Result<()> {
+    require_external(record)?;
+    if record.state != KeyState::PreActive {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "key {} is {}: key material can be imported only while the key is pending \
+                 import (delete the imported material first)",
+                record.id, record.state
+            ),
+        ));
+    }
+    Ok(())
 }

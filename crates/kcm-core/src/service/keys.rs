@@ -20,6 +20,8 @@ pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 /// Origin of keys whose material kcm generated.
 pub const ORIGIN_KCM: &str = "AWS_KMS";
+/// Origin of a key whose material the customer imports (BYOK).
+pub const ORIGIN_EXTERNAL: &str = "EXTERNAL";
 const MAX_TAGS: usize = 50;
 
 /// Parameters of [`Service::create_key`].
@@ -229,10 +231,10 @@ impl Service {
                 "key usage {usage} is not valid for a SYMMETRIC_DEFAULT key; use ENCRYPT_DECRYPT"
             )));
         }
-        if origin != ORIGIN_KCM {
+        if origin != ORIGIN_KCM && origin != ORIGIN_EXTERNAL {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("origin {origin} is not supported yet; use AWS_KMS"),
+                format!("origin {origin} is not supported; use AWS_KMS or EXTERNAL"),
             ));
         }
         if req.description.chars().count() > 8192 {
@@ -266,8 +268,7 @@ impl Service {
         let system = self.system_record(system_id).await?;
         let now = now_ms();
         let id = KeyId::new_random();
-        let material = SecretBytes::random(crate::crypto::KEY_LEN);
-        let wrapped = self.wrap_service_key(&system, id, 1, &material).await?;
+        let external = origin == ORIGIN_EXTERNAL;
         let record = ServiceKeyRecord {
             id,
             tenant_id,
@@ -276,7 +277,12 @@ impl Service {
             usage: usage.to_string(),
             spec: spec.to_string(),
             origin: origin.to_string(),
-            state: KeyState::Active,
+            // A key for imported material waits for it (AWS: PendingImport).
+            state: if external {
+                KeyState::PreActive
+            } else {
+                KeyState::Active
+            },
             created_at: now,
             deletion_at: None,
             rotation: None,
@@ -285,21 +291,21 @@ impl Service {
             policy,
             import_check: None,
         };
-        let version = KeyVersionRecord {
-            key_id: id,
-            version: 1,
-            system_key_version: system.active_key_version,
-            wrapped,
-            origin: VersionOrigin::Creation,
-            created_at: now,
-        };
-        self.store
-            .commit(vec![
-                Write::PutServiceKey(record.clone()),
-                Write::PutKeyVersion(version),
-            ])
-            .await?;
-        caller.note_key(KeyNote::of(&record, Some(1)));
+        let mut writes = vec![Write::PutServiceKey(record.clone())];
+        if !external {
+            let material = SecretBytes::random(crate::crypto::KEY_LEN);
+            let wrapped = self.wrap_service_key(&system, id, 1, &material).await?;
+            writes.push(Write::PutKeyVersion(KeyVersionRecord {
+                key_id: id,
+                version: 1,
+                system_key_version: system.active_key_version,
+                wrapped,
+                origin: VersionOrigin::Creation,
+                created_at: now,
+            }));
+        }
+        self.store.commit(writes).await?;
+        caller.note_key(KeyNote::of(&record, (!external).then_some(1)));
         Ok(self.key_info(caller, record))
     }
 

@@ -37,7 +37,7 @@ pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};
 pub use import::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
-pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
+pub use keys::{CreateKeyRequest, KeyInfo, KeyPage, ORIGIN_EXTERNAL, ORIGIN_KCM};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};

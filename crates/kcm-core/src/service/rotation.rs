@@ -61,6 +61,7 @@ impl Service {
         let next = now_ms() + self.config.days_ms(period);
         self.change_key(caller, key, Op::EnableKeyRotation, |r| {
             require(r, Operation::Rotate)?;
+            refuse_imported(r)?;
             r.rotation = Some(RotationSchedule {
                 period_days: period,
                 next_rotation_at: next,
@@ -105,6 +106,7 @@ impl Service {
         let record = self
             .fresh_record(caller, key, Op::RotateKeyOnDemand)
             .await?;
+        refuse_imported(&record)?;
         let id = record.id;
         let on_demand = self
             .store
@@ -196,4 +198,18 @@ impl Service {
         let next = (rotations.len() > limit).then(|| rotations[limit - 1].version.to_string());
         Ok((rotations.into_iter().take(limit).collect(), next))
     }
+}
+
+/// Keys with imported material get new material only by import: kcm cannot make it.
+fn refuse_imported(record: &ServiceKeyRecord) -> Result<()> {
+    if record.origin == super::keys::ORIGIN_EXTERNAL {
+        return Err(Error::new(
+            crate::error::ErrorKind::Unsupported,
+            format!(
+                "key {} has imported key material (origin EXTERNAL), which kcm cannot rotate",
+                record.id
+            ),
+        ));
+    }
+    Ok(())
 }
