@@ -10,6 +10,10 @@ pub struct ServiceConfig {
     /// Upper bound for how long unwrapped material and credentials are trusted from
     /// the cache before the chain's states are read again (DESIGN.md §2).
     pub revocation_bound: Duration,
+    /// How often material below a root key held only in the customer's keystore
+    /// (HYOK) is unwrapped afresh, so that the holder revoking the key is noticed
+    /// within this time even if it is shorter than `revocation_bound`.
+    pub external_check_interval: Duration,
     /// Length of one "day" for deletion waiting periods and rotation periods.
     /// Always 24 h in production; tests shorten it through configuration so that the
     /// public API's rules (7–30 day windows, 90+ day periods) stay unchanged.
@@ -28,6 +32,7 @@ impl Default for ServiceConfig {
         Self {
             region: "us-east-1".into(),
             revocation_bound: Duration::from_secs(1),
+            external_check_interval: Duration::from_secs(5),
             day: Duration::from_secs(86_400),
             default_keystore: "software".into(),
             audit: true,

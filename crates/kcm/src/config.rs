@@ -78,6 +78,9 @@ pub struct Settings {
     pub log_format: String,
     /// Revocation bound in milliseconds (DESIGN.md §2).
     pub revocation_bound_ms: u64,
+    /// How often material below a root key held in the customer's own keystore
+    /// (HYOK) is unwrapped afresh, in milliseconds (DESIGN.md §2).
+    pub external_check_interval_ms: u64,
     /// Seconds in a "day" for deletion windows and rotation periods. Testing only.
     pub day_seconds: f64,
     /// How often background work (deletions, rotations) runs, in milliseconds.
@@ -107,6 +110,7 @@ impl Default for Settings {
             log: "info".into(),
             log_format: "text".into(),
             revocation_bound_ms: 1000,
+            external_check_interval_ms: 5000,
             day_seconds: 86_400.0,
             scheduler_interval_ms: 1000,
             audit: true,
@@ -164,6 +168,10 @@ impl Settings {
             s.log_format = v;
         }
         env_parse("KCM_REVOCATION_BOUND_MS", &mut s.revocation_bound_ms)?;
+        env_parse(
+            "KCM_EXTERNAL_CHECK_INTERVAL_MS",
+            &mut s.external_check_interval_ms,
+        )?;
         env_parse("KCM_DAY_SECONDS", &mut s.day_seconds)?;
         env_parse("KCM_SCHEDULER_INTERVAL_MS", &mut s.scheduler_interval_ms)?;
         env_parse("KCM_AUDIT", &mut s.audit)?;
@@ -196,6 +204,9 @@ impl Settings {
         }
         if self.revocation_bound_ms == 0 {
             bail!("revocation_bound_ms must be at least 1");
+        }
+        if self.external_check_interval_ms == 0 {
+            bail!("external_check_interval_ms must be at least 1");
         }
         if self.audit_checkpoint_interval_ms == 0 {
             bail!("audit_checkpoint_interval_ms must be at least 1");

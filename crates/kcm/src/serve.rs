@@ -108,6 +108,9 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     let config = ServiceConfig {
         region: settings.region.clone(),
         revocation_bound: settings.revocation_bound(),
+        external_check_interval: std::time::Duration::from_millis(
+            settings.external_check_interval_ms,
+        ),
         day: settings.day(),
         default_keystore: settings.default_keystore.clone(),
         audit: settings.audit,

@@ -87,9 +87,11 @@ pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
                 "key material that expires (KEY_MATERIAL_EXPIRES)",
             ))
         }
-        Some(other) => return Err(AwsError::validation(format!(
+        Some(other) => {
+            return Err(AwsError::validation(format!(
             "ExpirationModel {other:?} is not KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE"
-        ))),
+        )))
+        }
     }
     if req
         .import_type

@@ -18,6 +18,10 @@ pub(crate) struct LoadedSystemKey {
     pub(crate) root_id: RootKeyId,
     pub(crate) root_state: KeyState,
     pub(crate) material: Option<SecretBytes>,
+    /// Until when this may be trusted: the revocation bound, or for a root key held
+    /// by the customer (HYOK) the external check interval if shorter, since only a
+    /// fresh unwrap tells whether the holder has revoked it.
+    pub(crate) trusted_until: std::time::Instant,
 }
 
 /// A service key as the hot path sees it: its record, the states above it, and the
@@ -137,12 +141,14 @@ impl Service {
         if let Some(key) = self.keys.get(&id) {
             return Ok(key);
         }
-        let key = Arc::new(self.fetch_key(id).await?);
-        self.keys.insert(id, Arc::clone(&key));
+        let (key, trusted_until) = self.fetch_key(id).await?;
+        let key = Arc::new(key);
+        // Never trust the key longer than the system keys it was unwrapped with.
+        self.keys.insert_until(id, Arc::clone(&key), trusted_until);
         Ok(key)
     }
 
-    async fn fetch_key(&self, id: KeyId) -> Result<LoadedKey> {
+    async fn fetch_key(&self, id: KeyId) -> Result<(LoadedKey, std::time::Instant)> {
         let record = self
             .store
             .service_key(id)
@@ -152,6 +158,7 @@ impl Service {
         let active = self
             .load_system_key(&system, system.active_key_version)
             .await?;
+        let mut trusted_until = active.trusted_until;
         let access = self.key_access(&record).await?;
         let mut key = LoadedKey {
             access,
@@ -167,7 +174,7 @@ impl Service {
             .any(|op| chain_allows(key.record.state, &ancestors, op));
         if !usable {
             // Material stays wrapped while nothing may use it.
-            return Ok(key);
+            return Ok((key, trusted_until));
         }
         let tenant = key.record.tenant_id.to_string();
         let key_id = id.to_string();
@@ -179,6 +186,7 @@ impl Service {
                 self.load_system_key(&system, version.system_key_version)
                     .await?
             };
+            trusted_until = trusted_until.min(parent.trusted_until);
             let Some(parent_material) = parent.material.as_ref() else {
                 continue;
             };
@@ -198,7 +206,7 @@ impl Service {
             })?;
             key.versions.insert(version.version, material);
         }
-        Ok(key)
+        Ok((key, trusted_until))
     }
 
     /// A key's policy (parsed) and grants, as authorisation needs them.
@@ -267,13 +275,23 @@ impl Service {
             } else {
                 None
             };
+        let trust = match root.origin {
+            RootKeyOrigin::External => self
+                .config
+                .revocation_bound
+                .min(self.config.external_check_interval),
+            _ => self.config.revocation_bound,
+        };
+        let trusted_until = std::time::Instant::now() + trust;
         let loaded = Arc::new(LoadedSystemKey {
             state: record.state,
             root_id: root.id,
             root_state: root.state,
             material,
+            trusted_until,
         });
-        self.system_keys.insert(cache_key, Arc::clone(&loaded));
+        self.system_keys
+            .insert_until(cache_key, Arc::clone(&loaded), trusted_until);
         Ok(loaded)
     }
 
