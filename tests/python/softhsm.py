@@ -91,3 +91,16 @@ class Token:
             f"{pin}\n"
         )
         return path
+
+    def _tool(self, *args: str) -> str:
+        return self._run(["pkcs11-tool", "--module", self.module, "--token-label", self.label,
+                          "--login", "--pin", self.pin, *args])
+
+    def customer_key(self, label: str, id_hex: str) -> None:
+        """An AES-256 key the customer makes in the token themselves (HYOK)."""
+        self._tool("--keygen", "--key-type", "AES:32", "--label", label, "--id", id_hex,
+                   "--usage-decrypt", "--sensitive")
+
+    def delete_key(self, label: str) -> None:
+        """The customer revokes their key: it is gone from the token."""
+        self._tool("--delete-object", "--type", "secrkey", "--label", label)

@@ -61,6 +61,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from byok import der_to_pem, new_material, wrap
+from softhsm import Token
 from kcmtest import REPO, Server, ServerStartError, error_code, unique, v1_error_code
 
 # =====================================================================================
@@ -363,6 +364,8 @@ REST_ROUTES: list[RestRoute] = [
               "GetRootKeyImportParameters", MANAGE_TENANT, 200),
     # Denied cells send a made-up token; allowed ones a real import wrapped with openssl.
     RestRoute("POST", "/v1/root-keys/import", "ImportRootKey", "ImportRootKey", MANAGE_TENANT, 201),
+    # Denied cells name a key the token does not have; allowed ones a fresh customer key.
+    RestRoute("POST", "/v1/root-keys/reference", "ReferenceRootKey", "ReferenceRootKey", MANAGE_TENANT, 201),
     RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
@@ -796,6 +799,8 @@ def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
         body = {"description": unique("mx-root")}
     elif route.template == "/v1/root-keys/import-parameters":
         body = {}
+    elif route.template == "/v1/root-keys/reference":
+        body = {"keystore": "hsm", "reference": "label:matrix-no-such-key"}
     elif route.template == "/v1/root-keys/import":
         body = {"import_token": "kcm-import-v1.matrix-made-up",
                 "wrapped_key_material": base64.b64encode(b"\0" * 384).decode()}
@@ -1021,6 +1026,11 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 if route.audit_op == "EnableRootKey":
                     w.srv.v1_ok("POST", f"/v1/root-keys/{rk}/disable", creds=w.creds)
                 t.root_key = rk
+            elif route.audit_op == "ReferenceRootKey":
+                label = unique("mx-customer")
+                w.srv.token.customer_key(label, secrets.token_hex(8))
+                run_rest(w, c, route.template, {"keystore": "hsm", "reference": f"label:{label}"})
+                continue
             elif route.audit_op == "ImportRootKey":
                 path, _ = rest_request(route, t)
                 run_rest(w, c, path, real_import(w))
@@ -1068,7 +1078,13 @@ def report(failures: list[str], cells: list[Cell], stats: dict) -> str:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("authz-matrix")
-    srv = Server(root / "data", root / "logs", name="authz-matrix")
+    # A SoftHSM2 token as a second keystore ("hsm"), for ReferenceRootKey (HYOK).
+    token = Token(root / "hsm")
+    conf = token.kcm_config(root / "kcm.toml", pin_file=token.write_pin_file(root / "hsm.pin"),
+                            default="software")
+    srv = Server(root / "data", root / "logs", name="authz-matrix",
+                 env=dict(token.env, KCM_CONFIG=str(conf)))
+    srv.token = token
     err = None
     try:
         srv.start()

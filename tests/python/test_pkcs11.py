@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -193,3 +194,52 @@ def test_byok_into_the_token(spawn_server, token, tmp_path):
     srv.restart()
     kms = srv.client_for(srv.create_access_key("key-user", system=system["id"]))
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under an imported HSM root"
+
+
+def test_hyok_a_customer_key_in_the_token_and_its_revocation(spawn_server, token, tmp_path):
+    """The customer's own key, made with pkcs11-tool, becomes a root key by reference;
+    when the customer deletes it, everything below is refused within the external
+    check interval — without any call to kcm."""
+    token.customer_key("customer-root", "c0ffee01")
+    check_ms = 500
+    pin_file = token.write_pin_file(tmp_path / "hsm.pin")
+    conf = token.kcm_config(tmp_path / "kcm.toml", pin_file=pin_file)
+    srv = spawn_server(env=dict(token.env, KCM_CONFIG=str(conf),
+                                KCM_EXTERNAL_CHECK_INTERVAL_MS=str(check_ms),
+                                KCM_REVOCATION_BOUND_MS="60000"))
+
+    # Refusals first: nothing by that name, not a usable key.
+    for reference in ("label:nobody", "id:zz", "nonsense"):
+        r = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "hsm", "reference": reference})
+        assert r.status_code == 400, (reference, r.text)
+    r = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "software", "reference": "label:x"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Unsupported", r.text
+
+    root = srv.v1_ok("POST", "/v1/root-keys/reference", expect=(201,),
+                     json_body={"keystore": "hsm", "reference": "label:customer-root", "description": "ours"})
+    assert (root["origin"], root["keystore_kind"]) == ("external", "pkcs11"), root
+    again = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "hsm", "reference": "id:c0ffee01"})
+    assert again.status_code == 409, again.text
+
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                       json_body={"name": unique("hyok"), "root_key_id": root["id"]})
+    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
+    key_id = kms.create_key(Description=unique("hyok"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"held by the customer")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"held by the customer"
+
+    # The holder revokes the key in their own token. The revocation bound is a minute,
+    # so only the external check interval can explain a refusal within seconds.
+    token.delete_key("customer-root")
+    revoked = time.monotonic()
+    while True:
+        try:
+            kms.decrypt(CiphertextBlob=blob)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] in ("KMSInvalidStateException", "DependencyTimeoutException"), e
+            break
+        elapsed = time.monotonic() - revoked
+        assert elapsed < check_ms / 1000 + 3.0, f"still decrypting {elapsed:.1f} s after the holder revoked"
+        time.sleep(0.05)
+    with pytest.raises(ClientError):
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")

@@ -248,6 +248,7 @@ operations! {
     SuspendRootKey => ManageTenant,
     GetRootKeyImportParameters => ManageTenant,
     ImportRootKey => ManageTenant,
+    ReferenceRootKey => ManageTenant,
     // Audit.
     ListAuditRecords => ReadAudit,
     ListAuditCheckpoints => ReadAudit,

@@ -75,6 +75,20 @@ pub trait KeystoreProvider: Send + Sync + 'static {
         )))
     }
 
+    /// Refers to a key that already lives in the keystore and stays the customer's
+    /// (HYOK): `reference` names it in the keystore's own terms (for PKCS#11
+    /// `label:<CKA_LABEL>` or `id:<CKA_ID in hex>`). Checks the key can wrap and
+    /// unwrap, and returns a handle to store. kcm never destroys such a key. The
+    /// default refuses: only providers whose [`Capabilities::reference`] is true
+    /// implement it.
+    async fn reference_root_key(&self, reference: &str) -> KeystoreResult<Vec<u8>> {
+        let _ = reference;
+        Err(KeystoreError::Unsupported(format!(
+            "the {} keystore cannot refer to keys it does not hold",
+            self.kind()
+        )))
+    }
+
     /// Wraps `plaintext` with the root key behind `handle`, binding `aad`.
     async fn wrap(
         &self,
@@ -91,7 +105,9 @@ pub trait KeystoreProvider: Send + Sync + 'static {
         aad: &[u8],
     ) -> KeystoreResult<SecretBytes>;
 
-    /// Erases the root key behind `handle` where the keystore supports it.
+    /// Erases the root key behind `handle` where the keystore supports it. A key
+    /// the provider only refers to ([`KeystoreProvider::reference_root_key`]) is the
+    /// customer's: for it this must change nothing.
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()>;
 
     /// Non-secret settings a fresh installation needs, besides the keystore's own

@@ -129,7 +129,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -139,8 +139,13 @@ use kcm_core::secret::{SecretBytes, SecretString};
 use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
-/// Format byte of version-1 root key handles: `[1][CKA_ID]`.
+/// Format byte of root key handles kcm made (generated or imported): `[1][CKA_ID]`.
 const HANDLE_FORMAT_V1: u8 = 1;
+/// Format byte of handles of keys kcm only refers to (HYOK, the customer's own key
+/// in the token): `[2][CKA_ID]`. kcm never destroys such a key.
+const HANDLE_FORMAT_REFERENCE: u8 = 2;
+/// Longest CKA_ID of a referenced key kcm accepts.
+const MAX_REFERENCED_ID_LEN: usize = 64;
 /// Format byte of version-1 wrapped blobs: `[1][IV][ciphertext ‖ tag]`.
 const BLOB_FORMAT_V1: u8 = 1;
 /// Length of the random CKA_ID given to each root key.
@@ -153,7 +158,7 @@ const TAG_LEN: usize = 16;
 const AES_256_LEN: u64 = 32;
 
 /// A root key's CKA_ID.
-type KeyId = [u8; KEY_ID_LEN];
+type KeyId = Vec<u8>;
 
 /// How to reach one token.
 #[derive(Debug)]
@@ -173,11 +178,19 @@ pub struct Pkcs11Config {
 ///
 /// Fails with [`KeystoreError::KeyUnusable`] when `handle` is not a handle of this
 /// keystore.
-pub fn key_id(handle: &[u8]) -> KeystoreResult<[u8; KEY_ID_LEN]> {
+pub fn key_id(handle: &[u8]) -> KeystoreResult<Vec<u8>> {
     match handle.split_first() {
-        Some((&HANDLE_FORMAT_V1, id)) => id.try_into().map_err(|_| bad_handle()),
+        Some((&HANDLE_FORMAT_V1, id)) if id.len() == KEY_ID_LEN => Ok(id.to_vec()),
+        Some((&HANDLE_FORMAT_REFERENCE, id)) if (1..=MAX_REFERENCED_ID_LEN).contains(&id.len()) => {
+            Ok(id.to_vec())
+        }
         _ => Err(bad_handle()),
     }
+}
+
+/// Whether `handle` names a key kcm only refers to (the customer's own, HYOK).
+fn is_reference(handle: &[u8]) -> bool {
+    handle.first() == Some(&HANDLE_FORMAT_REFERENCE)
 }
 
 fn bad_handle() -> KeystoreError {
@@ -602,7 +615,7 @@ impl Inner {
             return Err(KeystoreError::KeyUnusable(format!(
                 "pkcs11 token \"{}\" has no root key with CKA_ID {} (destroyed, or another token)",
                 self.token_label,
-                hex(id)
+                hex::encode(id)
             ))
             .into());
         };
@@ -612,7 +625,7 @@ impl Inner {
 
     fn remember(&self, id: &KeyId, handle: ObjectHandle) {
         if let Some(conn) = lock(&self.state).conn.as_mut() {
-            conn.objects.insert(*id, handle);
+            conn.objects.insert(id.clone(), handle);
         }
     }
 
@@ -646,15 +659,8 @@ fn root_key_template(label: &str, id: &KeyId) -> Vec<Attribute> {
 }
 
 /// The handle the core stores for the key with `id`.
-fn handle_of(id: &KeyId) -> Vec<u8> {
-    let mut handle = Vec::with_capacity(1 + KEY_ID_LEN);
-    handle.push(HANDLE_FORMAT_V1);
-    handle.extend_from_slice(id);
-    handle
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn handle_of(id: &[u8]) -> Vec<u8> {
+    [&[HANDLE_FORMAT_V1][..], id].concat()
 }
 
 #[async_trait]
@@ -667,7 +673,7 @@ impl KeystoreProvider for Pkcs11Keystore {
         Capabilities {
             generate: true,
             import: true,
-            reference: false,
+            reference: true,
         }
     }
 
@@ -684,10 +690,11 @@ impl KeystoreProvider for Pkcs11Keystore {
     }
 
     async fn create_root_key(&self, label: &str) -> KeystoreResult<Vec<u8>> {
-        let mut id: KeyId = [0; KEY_ID_LEN];
+        let mut id: KeyId = vec![0; KEY_ID_LEN];
         fill_random(&mut id);
         let mut template = root_key_template(label, &id);
         template.push(Attribute::ValueLen(AES_256_LEN.into()));
+        let handle = handle_of(&id);
         self.run("key generation", move |inner, lease| {
             let handle = lease
                 .session
@@ -696,7 +703,7 @@ impl KeystoreProvider for Pkcs11Keystore {
             Ok(())
         })
         .await?;
-        Ok(handle_of(&id))
+        Ok(handle)
     }
 
     async fn import_root_key(
@@ -710,10 +717,11 @@ impl KeystoreProvider for Pkcs11Keystore {
                 material.len()
             )));
         }
-        let mut id: KeyId = [0; KEY_ID_LEN];
+        let mut id: KeyId = vec![0; KEY_ID_LEN];
         fill_random(&mut id);
         let mut template = root_key_template(label, &id);
         template.push(Attribute::Value(material.expose_secret().to_vec()));
+        let handle = handle_of(&id);
         self.run("key import", move |inner, lease| {
             let created = lease.session.create_object(&template);
             // The template holds the material: wipe it whatever happened.
@@ -726,7 +734,103 @@ impl KeystoreProvider for Pkcs11Keystore {
             Ok(())
         })
         .await?;
-        Ok(handle_of(&id))
+        Ok(handle)
+    }
+
+    async fn reference_root_key(&self, reference: &str) -> KeystoreResult<Vec<u8>> {
+        let named = match reference.split_once(':') {
+            Some(("label", label)) if !label.is_empty() => {
+                Attribute::Label(label.as_bytes().to_vec())
+            }
+            Some(("id", hex_id)) => Attribute::Id(
+                hex::decode(hex_id)
+                    .ok()
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| {
+                        KeystoreError::KeyUnusable(format!(
+                            "{hex_id:?} is not a CKA_ID in hex (e.g. id:c0ffee01)"
+                        ))
+                    })?,
+            ),
+            _ => {
+                return Err(KeystoreError::KeyUnusable(format!(
+                    "{reference:?} names no key: use label:<CKA_LABEL> or id:<CKA_ID in hex>"
+                )))
+            }
+        };
+        let label = self.inner.token_label.clone();
+        let id = self
+            .run("key lookup", move |_, lease| {
+                let s = &lease.session;
+                let found = s.find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Token(true),
+                    named,
+                ])?;
+                let unusable = |why: String| Failure::Ks(KeystoreError::KeyUnusable(why));
+                let object = match found.as_slice() {
+                    [one] => *one,
+                    [] => {
+                        return Err(unusable(format!(
+                            "token \"{label}\" has no such secret key"
+                        )))
+                    }
+                    _ => {
+                        return Err(unusable(format!(
+                            "token \"{label}\" has {} secret keys by that name; refer to one by id",
+                            found.len()
+                        )))
+                    }
+                };
+                let wanted = [
+                    AttributeType::KeyType,
+                    AttributeType::ValueLen,
+                    AttributeType::Encrypt,
+                    AttributeType::Decrypt,
+                    AttributeType::Id,
+                ];
+                let (mut aes256, mut encrypt, mut decrypt, mut id) = (0, false, false, Vec::new());
+                for attribute in s.get_attributes(object, &wanted)? {
+                    match attribute {
+                        Attribute::KeyType(t) if t == KeyType::AES => aes256 += 1,
+                        Attribute::ValueLen(len) if u64::from(len) == AES_256_LEN => aes256 += 1,
+                        Attribute::Encrypt(v) => encrypt = v,
+                        Attribute::Decrypt(v) => decrypt = v,
+                        Attribute::Id(v) => id = v,
+                        _ => {}
+                    }
+                }
+                if aes256 != 2 {
+                    return Err(unusable("the key is not an AES-256 key".into()));
+                }
+                if !(encrypt && decrypt) {
+                    return Err(unusable(
+                        "the key does not allow both encrypt and decrypt (CKA_ENCRYPT, CKA_DECRYPT)"
+                            .into(),
+                    ));
+                }
+                if id.is_empty() || id.len() > MAX_REFERENCED_ID_LEN {
+                    return Err(unusable(format!(
+                        "the key needs a CKA_ID of 1 to {MAX_REFERENCED_ID_LEN} bytes, unique \
+                         among the token's keys"
+                    )));
+                }
+                let same_id = s.find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::Token(true),
+                    Attribute::Id(id.clone()),
+                ])?;
+                if same_id.len() != 1 {
+                    return Err(unusable(format!(
+                        "{} secret keys share its CKA_ID {}; give it a unique one",
+                        same_id.len(),
+                        hex::encode(&id)
+                    )));
+                }
+                Ok(id)
+            })
+            .await?;
+        Ok([&[HANDLE_FORMAT_REFERENCE][..], &id].concat())
     }
 
     async fn wrap(
@@ -798,6 +902,10 @@ impl KeystoreProvider for Pkcs11Keystore {
 
     async fn destroy(&self, handle: &[u8]) -> KeystoreResult<()> {
         let id = key_id(handle)?;
+        if is_reference(handle) {
+            // The customer's own key: kcm only forgets it, it never destroys it.
+            return Ok(());
+        }
         self.run("destroy", move |inner, lease| {
             // Always look it up afresh (not the hot path). No key: already destroyed,
             // which is success, so that destroy is idempotent.

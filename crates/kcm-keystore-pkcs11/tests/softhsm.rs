@@ -25,7 +25,7 @@ use kcm_keystore_pkcs11::{key_id, Pkcs11Config, Pkcs11Keystore};
 const PIN: &str = "user-pin-4711";
 const SO_PIN: &str = "so-pin-0815";
 /// Tokens created up front; at least the number of tests that call `token()`.
-const TOKENS: usize = 16;
+const TOKENS: usize = 24;
 
 struct Hsm {
     _dir: tempfile::TempDir,
@@ -475,4 +475,64 @@ async fn imported_material_is_the_root_key_and_stays_in_the_token() {
         .import_root_key("byok-2", &secret(&[1u8; 16]))
         .await
         .is_err());
+}
+
+/// A customer's own key in the token (HYOK) is referred to by label or id; kcm wraps
+/// with it, and destroying the reference leaves the key alone.
+#[tokio::test]
+async fn a_referenced_customer_key_is_used_and_never_destroyed() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{KeyType, ObjectClass};
+    let hsm = hsm();
+    let label = hsm.token();
+    let session = hsm.session(&label);
+    let customer = |name: &str, id: &[u8], decrypt: bool| {
+        session
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(decrypt),
+                    Attribute::Label(name.as_bytes().to_vec()),
+                    Attribute::Id(id.to_vec()),
+                ],
+            )
+            .unwrap()
+    };
+    customer("customer-root", &[0xc0, 0xff, 0xee], true);
+    customer("encrypt-only", &[0xe0], false);
+    let ks = hsm.open(&label);
+    assert!(ks.capabilities().reference);
+
+    let by_label = ks.reference_root_key("label:customer-root").await.unwrap();
+    let by_id = ks.reference_root_key("id:c0ffee").await.unwrap();
+    assert_eq!(by_label, by_id);
+    assert_eq!(key_id(&by_label).unwrap(), vec![0xc0, 0xff, 0xee]);
+    let blob = ks
+        .wrap(&by_label, &secret(b"system key"), b"aad")
+        .await
+        .unwrap();
+
+    for bad in [
+        "label:nobody",
+        "label:encrypt-only",
+        "id:zz",
+        "id:",
+        "customer-root",
+    ] {
+        let err = ks.reference_root_key(bad).await.unwrap_err();
+        assert!(
+            matches!(err, KeystoreError::KeyUnusable(_)),
+            "{bad}: {err:?}"
+        );
+    }
+
+    // Forgetting the reference leaves the customer's key in place and working.
+    ks.destroy(&by_label).await.unwrap();
+    let back = ks.unwrap(&by_id, &blob, b"aad").await.unwrap();
+    assert!(back.ct_eq(b"system key"));
 }

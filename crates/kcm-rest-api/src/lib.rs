@@ -13,6 +13,7 @@
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
 //! | `POST /v1/root-keys/import-parameters`, `POST /v1/root-keys/import` | bring your own root key (BYOK) |
+//! | `POST /v1/root-keys/reference` | hold your own root key (HYOK): refer to a key in a keystore |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
 //! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
 //! | `GET /v1/backup` | a backup archive of the whole store (the operator; binary) |
@@ -146,6 +147,10 @@ pub fn router(api: RestApi) -> axum::Router {
             post(root_keys::import_parameters).fallback(method_not_allowed),
         )
         .route(
+            "/v1/root-keys/reference",
+            post(root_keys::reference_root_key).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/root-keys/import",
             post(root_keys::import_root_key).fallback(method_not_allowed),
         )
@@ -249,6 +254,7 @@ impl utoipa::Modify for SecuritySchemes {
         root_keys::suspend_root_key,
         root_keys::import_parameters,
         root_keys::import_root_key,
+        root_keys::reference_root_key,
         audit::list_records,
         audit::list_checkpoints,
         audit::signing_key,

@@ -303,3 +303,39 @@ pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request
     .await;
     call.finish(result).await
 }
+
+/// Hold your own key (HYOK): make a key that already lives in a keystore, and stays
+/// yours there, a root key. kcm keeps only a reference; every unwrap below it calls
+/// the keystore, and revoking the key there cuts everything below off.
+#[utoipa::path(
+    post, path = "/v1/root-keys/reference", tag = "root-keys", operation_id = "ReferenceRootKey",
+    request_body = ReferenceRootKeyRequest,
+    responses(
+        (status = 201, description = "The key is now a root key (origin external)", body = RootKey),
+        (status = 400, description = "Unknown keystore, a keystore that cannot refer, or a key that is missing, ambiguous, not AES-256 or not usable to encrypt and decrypt", body = crate::error::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
+        (status = 409, description = "That key is already a root key of the tenant", body = crate::error::ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Request) -> Response {
+    let mut call = api.begin("ReferenceRootKey", &request);
+    let result: Outcome = async {
+        let (req, caller) = call.accept(request).await?;
+        let body: ReferenceRootKeyRequest = parse_json(&req.body)?;
+        let info = api
+            .service
+            .reference_root_key(
+                caller,
+                body.keystore.as_deref(),
+                &body.reference,
+                body.description.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        created(RootKey::from(&info))
+    }
+    .await;
+    call.finish(result).await
+}

@@ -688,6 +688,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/root-keys/{id}/enable", vec!["post"]),
         ("/v1/root-keys/import-parameters", vec!["post"]),
         ("/v1/root-keys/import", vec!["post"]),
+        ("/v1/root-keys/reference", vec!["post"]),
         ("/v1/keychain", vec!["get"]),
         ("/v1/audit", vec!["get"]),
         ("/v1/audit/checkpoints", vec!["get"]),

@@ -452,6 +452,21 @@ impl From<&RootKeyInfo> for RootKey {
     }
 }
 
+/// Body of `POST /v1/root-keys/reference`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceRootKeyRequest {
+    /// Keystore holding the key; default the server's `default_keystore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore: Option<String>,
+    /// The key in the keystore's terms: PKCS#11 `label:<CKA_LABEL>` or `id:<CKA_ID hex>`.
+    #[schema(example = "label:customer-root")]
+    pub reference: String,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// Body of `POST /v1/root-keys/import-parameters`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -133,6 +133,85 @@ impl Service {
         Ok(info)
     }
 
+    /// Makes a key that already lives in a keystore, and stays the customer's, a
+    /// root key of the caller's tenant (HYOK): kcm holds only a reference, every
+    /// unwrap below it calls the keystore, and the holder can revoke it there at any
+    /// time (noticed within `external_check_interval`). `reference` names the key in
+    /// the keystore's terms (PKCS#11: `label:…` or `id:<hex>`).
+    pub async fn reference_root_key(
+        &self,
+        caller: &Caller,
+        keystore: Option<&str>,
+        reference: &str,
+        description: &str,
+    ) -> Result<RootKeyInfo> {
+        authorize_op(&caller.principal, Op::ReferenceRootKey)?;
+        let tenant_id = Self::own_tenant(&caller.principal)?;
+        authorize(
+            &caller.principal,
+            Op::ReferenceRootKey,
+            Target::tenant(tenant_id),
+        )?;
+        check_description(description)?;
+        let name = keystore.unwrap_or(&self.config.default_keystore);
+        let provider = self.configured_keystore(name)?;
+        if !provider.capabilities().reference {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("keystore {name:?} cannot refer to keys it does not hold"),
+            ));
+        }
+        let unusable = |e: crate::keystore::KeystoreError| match e {
+            crate::keystore::KeystoreError::KeyUnusable(why) => {
+                Error::invalid(format!("keystore {name:?} cannot use {reference:?}: {why}"))
+            }
+            other => other.into(),
+        };
+        let handle = provider
+            .reference_root_key(reference)
+            .await
+            .map_err(unusable)?;
+        // Prove the key wraps and unwraps before anything hangs below it.
+        let probe = crate::secret::SecretBytes::random(crate::crypto::KEY_LEN);
+        let wrapped = provider
+            .wrap(&handle, &probe, b"kcm reference probe")
+            .await
+            .map_err(unusable)?;
+        let back = provider
+            .unwrap(&handle, &wrapped, b"kcm reference probe")
+            .await
+            .map_err(unusable)?;
+        if !back.ct_eq(probe.expose_secret()) {
+            return Err(Error::internal("the referenced key does not round-trip"));
+        }
+        if self
+            .store
+            .root_keys(Some(tenant_id))
+            .await?
+            .iter()
+            .any(|r| r.keystore == name && r.handle == handle)
+        {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{reference:?} in keystore {name:?} is already a root key of the tenant"),
+            ));
+        }
+        let record = RootKeyRecord {
+            id: RootKeyId::new_random(),
+            tenant_id: Some(tenant_id),
+            keystore: name.to_string(),
+            handle,
+            origin: RootKeyOrigin::External,
+            state: KeyState::Active,
+            description: description.to_string(),
+            created_at: now_ms(),
+        };
+        let info = self.root_key_info(&record, None);
+        // A plain commit: the key is the customer's, and kcm never erases it.
+        self.store.commit(vec![Write::PutRootKey(record)]).await?;
+        Ok(info)
+    }
+
     /// The root keys of the caller's tenant.
     pub async fn list_root_keys(&self, caller: &Caller) -> Result<Vec<RootKeyInfo>> {
         authorize_op(&caller.principal, Op::ListRootKeys)?;

@@ -542,6 +542,19 @@ enum RootKeyCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// Hold your own key (HYOK): make a key that already lives in a keystore, and
+    /// stays yours there, a root key; revoking it there cuts off everything below.
+    Reference {
+        /// Keystore holding the key (default: the server's default keystore).
+        #[arg(long)]
+        keystore: Option<String>,
+        /// The key in the keystore's terms: for PKCS#11 `label:<CKA_LABEL>` or
+        /// `id:<CKA_ID in hex>`.
+        reference: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
     /// List your tenant's root keys.
     List,
     /// Show a root key.
@@ -620,6 +633,18 @@ impl RootKeyArgs {
                     "description": description,
                 });
                 output::object(f, &c.post("/v1/root-keys/import", body).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::Reference {
+                keystore,
+                reference,
+                description,
+            } => {
+                let mut body = json!({"reference": reference, "description": description});
+                if let Some(keystore) = keystore {
+                    body["keystore"] = json!(keystore);
+                }
+                output::object(f, &c.post("/v1/root-keys/reference", body).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             RootKeyCommand::List => {
