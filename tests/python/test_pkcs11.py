@@ -243,3 +243,46 @@ def test_hyok_a_customer_key_in_the_token_and_its_revocation(spawn_server, token
         time.sleep(0.05)
     with pytest.raises(ClientError):
         kms.encrypt(KeyId=key_id, Plaintext=b"x")
+
+
+def test_backup_and_restore_with_the_root_keys_in_the_token(spawn_server, token, tmp_path):
+    """The archive's key is wrapped by the service's root key in the token, so a
+    restore needs the same keystore configuration and the token; with them, every
+    ciphertext decrypts on the restored server."""
+    import shutil
+    import subprocess
+    from kcmtest import KCM_BIN
+
+    srv = start_on_token(spawn_server, token, tmp_path)
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("backup"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"kept in the token")["CiphertextBlob"]
+    archive = tmp_path / "kcm.kcmbak"
+    conf = tmp_path / "kcm.toml"
+    env = dict(os.environ, **token.env)
+
+    def kcm(*args):
+        return subprocess.run([str(KCM_BIN), *args], capture_output=True, text=True, timeout=120, env=env)
+
+    r = kcm("--endpoint", srv.url, "--credentials-file", str(srv.credentials_path), "--profile", "system-admin",
+            "backup", "-o", str(archive))
+    assert r.returncode == 0, r.stderr
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in ("master.key", "credentials"):
+        shutil.copy2(srv.data_dir / name, kept / name)
+    assert srv.stop() == 0
+    shutil.rmtree(srv.data_dir)
+
+    # Without the keystore configuration, the archive's key cannot be unwrapped.
+    r = kcm("restore", "--input", str(archive), "--data-dir", str(srv.data_dir),
+            "--master-key-file", str(kept / "master.key"))
+    assert r.returncode != 0 and "hsm" in r.stderr, r.stderr
+    assert not srv.data_dir.exists() or not any(srv.data_dir.iterdir())
+
+    r = kcm("restore", "--input", str(archive), "--data-dir", str(srv.data_dir), "--config", str(conf),
+            "--master-key-file", str(kept / "master.key"))
+    assert r.returncode == 0, r.stderr
+    shutil.copy2(kept / "credentials", srv.credentials_path)
+    srv.start()
+    assert srv.client("default").decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept in the token"
