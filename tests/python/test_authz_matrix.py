@@ -346,6 +346,10 @@ REST_ROUTES: list[RestRoute] = [
     RestRoute("POST", "/v1/systems", "CreateSystem", "CreateSystem", MANAGE_TENANT, 201),
     RestRoute("GET", "/v1/systems", "ListSystems", "ListSystems", READ_TENANT, 200),
     RestRoute("GET", "/v1/systems/{}", "GetSystem", "GetSystem", READ_TENANT, 200, "system"),
+    RestRoute("POST", "/v1/systems/{}/rotate-key", "RotateSystemKey", "RotateSystemKey", MANAGE_TENANT, 200,
+              "system"),
+    RestRoute("POST", "/v1/systems/{}/rewrap", "RewrapSystemKeys", "RewrapSystemKeys", MANAGE_TENANT, 200,
+              "system"),
     # Moves the named system below the root key of the same context (body root_key_id).
     RestRoute("POST", "/v1/systems/{}/switch-root-key", "SwitchSystemRootKey", "SwitchSystemRootKey",
               MANAGE_TENANT, 200, "system"),
@@ -1035,6 +1039,10 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 path, _ = rest_request(route, t)
                 run_rest(w, c, path, real_import(w))
                 continue
+            elif route.audit_op in ("RotateSystemKey", "RewrapSystemKeys"):
+                # a throwaway system: rotating a shared one would move other cells' keys
+                t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,
+                                       json_body={"name": unique("mx-rotate")})["id"]
             elif route.audit_op == "SwitchSystemRootKey":
                 # a throwaway system (below the default root) moved below a fresh root key
                 t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,

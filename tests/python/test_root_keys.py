@@ -219,3 +219,50 @@ def test_switching_a_system_to_another_root_rewraps_only_its_system_key(estate):
     # A restart unwraps s2's system key through root3.
     srv.restart()
     works(srv.client_for(estate["scoped_ak"]), estate["k2"], estate["blob2"], b"two")
+
+
+def test_rotating_a_system_key_online_rewraps_everything_below(estate):
+    srv, scoped = estate["srv"], estate["scoped"]
+    s2 = estate["s2"]
+    sealed = [(estate["k2"], estate["blob2"], b"two")]
+    for i in range(3):
+        kid = scoped.create_key(Description=unique("rot"))["KeyMetadata"]["KeyId"]
+        scoped.rotate_key_on_demand(KeyId=kid)  # two versions each
+        sealed.append((kid, scoped.encrypt(KeyId=kid, Plaintext=b"p%d" % i)["CiphertextBlob"], b"p%d" % i))
+    before = srv.v1_ok("GET", f"/v1/systems/{s2['id']}")["system_key_version"]
+
+    # Start by hand and stop half-way: a second start is refused until it is finished.
+    started = srv.v1_ok("POST", f"/v1/systems/{s2['id']}/rotate-key")
+    assert started["system"]["system_key_version"] == before + 1
+    assert started["remaining"] == 1 + 3 * 2, started
+    step = srv.v1_ok("POST", f"/v1/systems/{s2['id']}/rewrap?limit=2")
+    assert (step["rewrapped"], step["remaining"]) == (2, 5), step
+    r = srv.v1("POST", f"/v1/systems/{s2['id']}/rotate-key")
+    assert r.status_code == 409 and "re-wrap" in r.json()["error"]["message"], r.text
+    for kid, blob, plaintext in sealed:  # everything decrypts mid-rotation
+        assert scoped.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    assert srv.v1("POST", f"/v1/systems/{s2['id']}/rewrap?limit=0").status_code == 400
+
+    # The CLI resumes it to the end, in batches.
+    out = subprocess.run([str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path),
+                          "--output", "json", "system", "rotate-key", s2["name"], "--batch", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    done = json.loads(out.stdout)
+    assert done["remaining"] == 0 and done["system"]["system_key_version"] == before + 1, done
+    srv.restart()
+    scoped = srv.client_for(srv.create_access_key("key-user", system=s2["id"]))
+    for kid, blob, plaintext in sealed:
+        assert scoped.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    # A full rotation with nothing left over starts afresh from the CLI.
+    out = subprocess.run([str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path),
+                          "--output", "json", "system", "rotate-key", s2["name"]],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["system"]["system_key_version"] == before + 2
+    for kid, blob, plaintext in sealed:
+        assert scoped.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    # Only a tenant-admin rotates.
+    ak = srv.create_access_key("key-admin")
+    r = srv.v1("POST", f"/v1/systems/{s2['id']}/rotate-key", creds=(ak["access_key_id"], ak["secret_access_key"]))
+    assert r.status_code == 403, r.text

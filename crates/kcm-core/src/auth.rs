@@ -242,6 +242,8 @@ operations! {
     DeleteAccessKey => ManageTenant,
     CreateSystem => ManageTenant,
     SwitchSystemRootKey => ManageTenant,
+    RotateSystemKey => ManageTenant,
+    RewrapSystemKeys => ManageTenant,
     CreateRootKey => ManageTenant,
     EnableRootKey => ManageTenant,
     DisableRootKey => ManageTenant,

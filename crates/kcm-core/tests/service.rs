@@ -758,3 +758,62 @@ async fn a_system_below_an_unreachable_keystore_is_locked() {
     let system = service.get_system(&admin, "default").await.unwrap();
     assert_eq!(status(system), "locked: keystore software is unreachable");
 }
+
+/// A system key rotation re-wraps every key version below it and then erases the
+/// old system key; ciphertexts made before decrypt throughout and after.
+#[tokio::test]
+async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"before", &ctx())
+        .await
+        .unwrap();
+    let started = f
+        .service
+        .rotate_system_key(&f.admin, "default")
+        .await
+        .unwrap();
+    assert_eq!(started.system.record.active_key_version, 2);
+    assert_eq!(started.remaining, 1);
+    let system = started.system.record.id;
+    assert!(!f
+        .store
+        .system_key(system, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .is_destroyed());
+    f.service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .expect("decrypts mid-rotation");
+    let done = f
+        .service
+        .rewrap_system_keys(&f.admin, "default", 10)
+        .await
+        .unwrap();
+    assert_eq!((done.rewrapped, done.remaining), (1, 0));
+    let old = f.store.system_key(system, 1).await.unwrap().unwrap();
+    assert_eq!(old.state, KeyState::Destroyed);
+    assert!(
+        old.wrapped.is_empty(),
+        "the old system key's material is erased"
+    );
+    let KeyRef::Id(id) = key else { unreachable!() };
+    assert!(f
+        .store
+        .key_versions(id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|v| v.system_key_version == 2));
+    let plain = f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext.expose_secret(), b"before");
+}

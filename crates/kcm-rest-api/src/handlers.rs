@@ -419,6 +419,89 @@ pub(crate) async fn switch_system_root_key(
     call.finish(result).await
 }
 
+/// Options of `POST /v1/systems/{id_or_name}/rewrap`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapParams {
+    /// Most key versions to re-wrap in this call (1–1000, default 100).
+    #[serde(default = "default_rewrap_limit")]
+    pub limit: usize,
+}
+
+fn default_rewrap_limit() -> usize {
+    100
+}
+
+/// Start rotating a system's key (tenant-admin): a fresh system key version becomes
+/// active at once; then call `…/rewrap` until `remaining` is 0.
+#[utoipa::path(
+    post, path = "/v1/systems/{id_or_name}/rotate-key", tag = "systems",
+    operation_id = "RotateSystemKey",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
+    responses(
+        (status = 200, description = "Rotation started", body = SystemKeyRotationBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 404, description = "No such system", body = ErrorBody),
+        (status = 409, description = "An earlier rotation is not finished, or the root key is not active", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn rotate_system_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("RotateSystemKey", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, caller) = call.accept(request).await?;
+        let rotation = api.service.rotate_system_key(caller, &id).await?;
+        ok(SystemKeyRotationBody::from(&rotation))
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// Re-wrap up to `limit` of a system's key versions that an older system key
+/// version still wraps (one commit); when none is left, the older versions are erased.
+#[utoipa::path(
+    post, path = "/v1/systems/{id_or_name}/rewrap", tag = "systems",
+    operation_id = "RewrapSystemKeys",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name"), RewrapParams),
+    responses(
+        (status = 200, description = "Progress", body = SystemKeyRotationBody),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 404, description = "No such system", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn rewrap_system_keys(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<axum::extract::Query<RewrapParams>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("RewrapSystemKeys", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, caller) = call.accept(request).await?;
+        let params = crate::audit::query(params)?;
+        let rotation = api
+            .service
+            .rewrap_system_keys(caller, &id, params.limit)
+            .await?;
+        ok(SystemKeyRotationBody::from(&rotation))
+    }
+    .await;
+    call.finish(result).await
+}
+
 // ---------------------------------------------------------------- keychain
 
 /// The caller's keychain: root keys → systems → service keys.

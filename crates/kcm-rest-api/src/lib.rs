@@ -10,6 +10,7 @@
 //! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
 //! | `POST /v1/systems/{id_or_name}/switch-root-key` | re-wrap a system's key under another root key |
+//! | `POST /v1/systems/{id_or_name}/rotate-key`, `…/rewrap?limit=N` | rotate a system key online, re-wrapping the keys below in batches |
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
 //! | `POST /v1/root-keys/import-parameters`, `POST /v1/root-keys/import` | bring your own root key (BYOK) |
@@ -133,6 +134,14 @@ pub fn router(api: RestApi) -> axum::Router {
             get(get_system).fallback(method_not_allowed),
         )
         .route(
+            "/v1/systems/{id_or_name}/rotate-key",
+            post(rotate_system_key).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/systems/{id_or_name}/rewrap",
+            post(rewrap_system_keys).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/systems/{id_or_name}/switch-root-key",
             post(switch_system_root_key).fallback(method_not_allowed),
         )
@@ -245,6 +254,8 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::list_systems,
         handlers::get_system,
         handlers::switch_system_root_key,
+        handlers::rotate_system_key,
+        handlers::rewrap_system_keys,
         handlers::keychain,
         root_keys::create_root_key,
         root_keys::list_root_keys,

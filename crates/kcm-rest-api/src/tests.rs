@@ -681,6 +681,8 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/systems", vec!["get", "post"]),
         ("/v1/systems/{id_or_name}", vec!["get"]),
         ("/v1/systems/{id_or_name}/switch-root-key", vec!["post"]),
+        ("/v1/systems/{id_or_name}/rotate-key", vec!["post"]),
+        ("/v1/systems/{id_or_name}/rewrap", vec!["post"]),
         ("/v1/root-keys", vec!["get", "post"]),
         ("/v1/root-keys/{id}", vec!["get"]),
         ("/v1/root-keys/{id}/disable", vec!["post"]),

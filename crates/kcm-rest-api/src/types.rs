@@ -8,6 +8,7 @@ use kcm_core::model::{Role, TenantRecord, UnixMillis};
 use kcm_core::service::{
     AccessKeyInfo, ImportParameters, KeychainRoot, KeychainServiceKey, KeychainSystem,
     KeychainView, NewAccessKey, NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
+    SystemKeyRotation,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -239,6 +240,28 @@ pub struct CreateSystemRequest {
 pub struct SwitchRootKeyRequest {
     /// Id of the tenant's root key the system is to hang below.
     pub root_key_id: String,
+}
+
+/// Response of the system key rotation routes: where the rotation stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SystemKeyRotationBody {
+    /// The system, with its active system key version.
+    pub system: System,
+    /// Key versions re-wrapped by this call.
+    pub rewrapped: usize,
+    /// Key versions still wrapped by an older system key version; 0: done (the older
+    /// versions are erased).
+    pub remaining: usize,
+}
+
+impl From<&SystemKeyRotation> for SystemKeyRotationBody {
+    fn from(r: &SystemKeyRotation) -> Self {
+        Self {
+            system: System::from(&r.system),
+            rewrapped: r.rewrapped,
+            remaining: r.remaining,
+        }
+    }
 }
 
 /// A system: a consumer environment linked to one root key.

@@ -22,6 +22,7 @@ mod policies;
 mod root_keys;
 mod rotation;
 mod scheduler;
+mod system_rotation;
 mod systems;
 mod tenants;
 
@@ -41,6 +42,7 @@ pub use keys::{CreateKeyRequest, KeyInfo, KeyPage, ORIGIN_EXTERNAL, ORIGIN_KCM};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};
+pub use system_rotation::{SystemKeyRotation, MAX_REWRAP_BATCH};
 pub use systems::{SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
 

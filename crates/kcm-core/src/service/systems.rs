@@ -129,7 +129,7 @@ impl Service {
         found.ok_or_else(|| Error::not_found(format!("system {name_or_id} does not exist")))
     }
 
-    async fn system_info(&self, record: SystemRecord) -> Result<SystemInfo> {
+    pub(crate) async fn system_info(&self, record: SystemRecord) -> Result<SystemInfo> {
         let key = self
             .store
             .system_key(record.id, record.active_key_version)

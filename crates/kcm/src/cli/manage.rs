@@ -446,6 +446,17 @@ enum SystemCommand {
         /// System id or name.
         system: String,
     },
+    /// Rotate a system's key, online: a fresh system key version is active at once,
+    /// then every service key version below is re-wrapped in batches (with a
+    /// progress bar), and the old system key versions are erased. Run it again to
+    /// resume an interrupted rotation.
+    RotateKey {
+        /// System id or name.
+        system: String,
+        /// Key versions re-wrapped per request (1–1000).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+    },
     /// Move a system below another root key: its system key is re-wrapped; no
     /// service key or ciphertext changes.
     SwitchRoot {
@@ -484,6 +495,10 @@ impl SystemArgs {
             SystemCommand::Show { system } => {
                 output::object(f, &c.get(&format!("/v1/systems/{}", seg(&system))).await?)
             }
+            SystemCommand::RotateKey { system, batch } => {
+                let out = rotate_system_key(&c, &system, batch).await?;
+                output::object(f, &out);
+            }
             SystemCommand::SwitchRoot { system, root_key } => {
                 let path = format!("/v1/systems/{}/switch-root-key", seg(&system));
                 let out = c.post(&path, json!({"root_key_id": root_key})).await?;
@@ -492,6 +507,40 @@ impl SystemArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Starts a system key rotation (or finds one in progress) and re-wraps every key
+/// version below it in batches, showing progress on a terminal.
+async fn rotate_system_key(c: &Clients, system: &str, batch: usize) -> Result<Value> {
+    use std::io::IsTerminal as _;
+    let base = format!("/v1/systems/{}", seg(system));
+    // A rotation left unfinished is resumed rather than started again.
+    let mut state = c.post(&format!("{base}/rewrap?limit=1"), json!({})).await?;
+    if state["rewrapped"].as_u64() == Some(0) && state["remaining"].as_u64() == Some(0) {
+        state = c.post(&format!("{base}/rotate-key"), json!({})).await?;
+    }
+    let remaining = |v: &Value| v["remaining"].as_u64().unwrap_or(0);
+    let total = remaining(&state);
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "re-wrapping key versions {bar:30} {pos}/{len} ({eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    while remaining(&state) > 0 {
+        state = c
+            .post(&format!("{base}/rewrap?limit={batch}"), json!({}))
+            .await?;
+        bar.set_position(total.saturating_sub(remaining(&state)));
+    }
+    // The call that leaves nothing to re-wrap also erased the old system key versions.
+    bar.finish_and_clear();
+    Ok(state)
 }
 
 /// `kcm root-key …`

@@ -1,0 +1,270 @@
+//! Rotating a system key (L2), online: a new system key version becomes active at
+//! once (new keys and versions are wrapped by it), then the service key versions
+//! below the older ones are re-wrapped in bounded batches — each batch one commit,
+//! so a caller can show progress and resume after any interruption. When none is
+//! left, the old system key versions are erased. No ciphertext changes: each key
+//! version records which system key version wraps it, so everything decrypts
+//! throughout.
+
+use super::chain::{service_key_binding, system_key_binding};
+use super::systems::SystemInfo;
+use super::{now_ms, Service};
+use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::crypto;
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::{KeyState, Operation};
+use crate::model::*;
+use crate::secret::SecretBytes;
+use crate::store::Write;
+
+/// Most key versions one re-wrap call handles.
+pub const MAX_REWRAP_BATCH: usize = 1000;
+
+/// Where a system key rotation stands.
+#[derive(Clone, Debug)]
+pub struct SystemKeyRotation {
+    /// The system, with its active system key version.
+    pub system: SystemInfo,
+    /// Key versions re-wrapped by this call.
+    pub rewrapped: usize,
+    /// Key versions still wrapped by an older system key version.
+    pub remaining: usize,
+}
+
+impl Service {
+    /// Starts a rotation of a system's key: a fresh system key version, wrapped by
+    /// the same root key, becomes active. Refused while an earlier rotation still
+    /// has key versions to re-wrap.
+    pub async fn rotate_system_key(
+        &self,
+        caller: &Caller,
+        name_or_id: &str,
+    ) -> Result<SystemKeyRotation> {
+        let _guard = self.writes.lock().await;
+        let (mut system, tenant) = self
+            .system_for(caller, Op::RotateSystemKey, name_or_id)
+            .await?;
+        let pending = self.pending_rewraps(&system, usize::MAX).await?;
+        if !pending.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "system {} is still being rotated: {} key versions to re-wrap first",
+                    system.name,
+                    pending.len()
+                ),
+            ));
+        }
+        let current = self
+            .store
+            .system_key(system.id, system.active_key_version)
+            .await?
+            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
+        let root = self
+            .store
+            .root_key(current.root_key_id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("root key {} missing", current.root_key_id)))?;
+        if !root.state.allows(Operation::Wrap) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "root key {} is {}: no new system key can be wrapped by it",
+                    root.id, root.state
+                ),
+            ));
+        }
+        let version = system.active_key_version + 1;
+        let aad = system_key_binding(
+            &tenant.to_string(),
+            &system.id.to_string(),
+            version,
+            &root.id.to_string(),
+        )
+        .to_aad();
+        let material = SecretBytes::random(crypto::KEY_LEN);
+        let wrapped = self
+            .keystore(&root.keystore)?
+            .wrap(&root.handle, &material, &aad)
+            .await?;
+        system.active_key_version = version;
+        self.store
+            .commit(vec![
+                Write::PutSystemKey(SystemKeyRecord {
+                    system_id: system.id,
+                    version,
+                    root_key_id: root.id,
+                    wrapped,
+                    state: KeyState::Active,
+                    created_at: now_ms(),
+                }),
+                Write::PutSystem(system.clone()),
+            ])
+            .await?;
+        self.keys.clear();
+        self.system_keys.clear();
+        let remaining = self.pending_rewraps(&system, usize::MAX).await?.len();
+        Ok(SystemKeyRotation {
+            system: self.system_info(system).await?,
+            rewrapped: 0,
+            remaining,
+        })
+    }
+
+    /// Re-wraps up to `limit` service key versions of a system that an older system
+    /// key version still wraps, in one commit; when none is left, erases the older
+    /// system key versions.
+    pub async fn rewrap_system_keys(
+        &self,
+        caller: &Caller,
+        name_or_id: &str,
+        limit: usize,
+    ) -> Result<SystemKeyRotation> {
+        if limit == 0 || limit > MAX_REWRAP_BATCH {
+            return Err(Error::invalid(format!(
+                "limit must be between 1 and {MAX_REWRAP_BATCH}, got {limit}"
+            )));
+        }
+        let _guard = self.writes.lock().await;
+        let (system, tenant) = self
+            .system_for(caller, Op::RewrapSystemKeys, name_or_id)
+            .await?;
+        let batch = self.pending_rewraps(&system, limit).await?;
+        let (tenant, system_id) = (tenant.to_string(), system.id.to_string());
+        let mut writes = Vec::with_capacity(batch.len() + 1);
+        for mut version in batch {
+            let old = self
+                .load_system_key(&system, version.system_key_version)
+                .await?;
+            let old = old.material.as_ref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "system key version {} of {} cannot be unwrapped (its root key or it \
+                         is not usable), so the keys below it cannot be moved",
+                        version.system_key_version, system.name
+                    ),
+                )
+            })?;
+            let key_id = version.key_id.to_string();
+            let aad = |system_version| {
+                service_key_binding(
+                    &tenant,
+                    &key_id,
+                    version.version,
+                    &system_id,
+                    system_version,
+                )
+                .to_aad()
+            };
+            let material = crypto::open(old, &version.wrapped, &aad(version.system_key_version))
+                .map_err(|_| {
+                    Error::internal(format!(
+                        "version {} of key {} does not unwrap under its system key",
+                        version.version, version.key_id
+                    ))
+                })?;
+            let active = self
+                .load_system_key(&system, system.active_key_version)
+                .await?;
+            let active = active
+                .material
+                .as_ref()
+                .ok_or_else(|| Error::internal("the active system key is not loaded"))?;
+            version.wrapped = crypto::seal(
+                active,
+                material.expose_secret(),
+                &aad(system.active_key_version),
+            );
+            version.system_key_version = system.active_key_version;
+            writes.push(Write::PutKeyVersion(version));
+        }
+        let rewrapped = writes.len();
+        let remaining = if rewrapped < limit {
+            0
+        } else {
+            // Counted before this batch's commit: subtract what it moves.
+            self.pending_rewraps(&system, usize::MAX)
+                .await?
+                .len()
+                .saturating_sub(rewrapped)
+        };
+        if remaining == 0 {
+            writes.extend(self.retired_system_keys(&system).await?);
+        }
+        if !writes.is_empty() {
+            self.store.commit(writes).await?;
+            self.keys.clear();
+            self.system_keys.clear();
+        }
+        Ok(SystemKeyRotation {
+            system: self.system_info(system).await?,
+            rewrapped,
+            remaining,
+        })
+    }
+
+    /// The system named, after authorising `op` (which manages the tenant).
+    async fn system_for(
+        &self,
+        caller: &Caller,
+        op: Op,
+        name_or_id: &str,
+    ) -> Result<(SystemRecord, TenantId)> {
+        authorize_op(&caller.principal, op)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        Ok((self.find_system(tenant, name_or_id).await?, tenant))
+    }
+
+    /// Up to `limit` key versions below the system that an older system key version
+    /// wraps.
+    async fn pending_rewraps(
+        &self,
+        system: &SystemRecord,
+        limit: usize,
+    ) -> Result<Vec<KeyVersionRecord>> {
+        let mut pending = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .service_keys(system.tenant_id, after, 500)
+                .await?;
+            let last_page = page.len() < 500;
+            for key in page {
+                after = Some(key.id);
+                if key.system_id != system.id || key.state.is_destroyed() {
+                    continue;
+                }
+                for version in self.store.key_versions(key.id).await? {
+                    if version.system_key_version < system.active_key_version {
+                        pending.push(version);
+                        if pending.len() >= limit {
+                            return Ok(pending);
+                        }
+                    }
+                }
+            }
+            if last_page {
+                return Ok(pending);
+            }
+        }
+    }
+
+    /// Writes that erase every system key version older than the active one (nothing
+    /// is wrapped by them any more).
+    async fn retired_system_keys(&self, system: &SystemRecord) -> Result<Vec<Write>> {
+        let mut writes = Vec::new();
+        for version in 1..system.active_key_version {
+            if let Some(mut old) = self.store.system_key(system.id, version).await? {
+                if !old.state.is_destroyed() {
+                    old.state = KeyState::Destroyed;
+                    old.wrapped = Vec::new();
+                    writes.push(Write::PutSystemKey(old));
+                }
+            }
+        }
+        Ok(writes)
+    }
+}
