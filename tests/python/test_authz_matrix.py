@@ -364,6 +364,8 @@ REST_ROUTES: list[RestRoute] = [
               "root_key"),
     RestRoute("POST", "/v1/root-keys/{}/enable", "EnableRootKey", "EnableRootKey", MANAGE_TENANT, 200,
               "root_key"),
+    RestRoute("POST", "/v1/root-keys/{}/rotate", "RotateRootKey", "RotateRootKey", MANAGE_TENANT, 200,
+              "root_key"),
     RestRoute("POST", "/v1/root-keys/import-parameters", "GetRootKeyImportParameters",
               "GetRootKeyImportParameters", MANAGE_TENANT, 200),
     # Denied cells send a made-up token; allowed ones a real import wrapped with openssl.

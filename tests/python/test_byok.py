@@ -50,6 +50,9 @@ def test_import_with_openssl_and_the_cli(srv, tmp_path):
 
     system, client, key_id = use_root(srv, root["id"])
     blob = client.encrypt(KeyId=key_id, Plaintext=b"under our own root")["CiphertextBlob"]
+    # Its material is the customer's: kcm does not replace it.
+    r = srv.v1("POST", f"/v1/root-keys/{root['id']}/rotate")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Unsupported", r.text
     assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under our own root"
 
     # The token was single-use.

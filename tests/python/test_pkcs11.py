@@ -157,6 +157,15 @@ def test_a_system_moves_from_the_software_keystore_into_the_hsm(spawn_server, to
     srv.restart()
     kms = srv.client("default")
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the move"
+    # Rotating the HSM root: new material in the token, the old object destroyed.
+    label = f"kcm-root-{hsm_root['id']}"
+    old_id = next(line for line in token.secret_keys()[label].splitlines() if "ID:" in line)
+    srv.v1_ok("POST", f"/v1/root-keys/{hsm_root['id']}/rotate")
+    listing = token._tool("--list-objects", "--type", "secrkey")
+    objects = [block for block in listing.split("Secret Key Object")[1:] if label in block]
+    assert len(objects) == 1, listing
+    assert old_id not in token.secret_keys()[label], "the old material is destroyed"
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before the move"
     # The HSM root now holds the switch: disabling it cuts the key off.
     srv.v1_ok("POST", f"/v1/root-keys/{hsm_root['id']}/disable")
     with pytest.raises(ClientError) as e:

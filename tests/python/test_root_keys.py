@@ -266,3 +266,20 @@ def test_rotating_a_system_key_online_rewraps_everything_below(estate):
     ak = srv.create_access_key("key-admin")
     r = srv.v1("POST", f"/v1/systems/{s2['id']}/rotate-key", creds=(ak["access_key_id"], ak["secret_access_key"]))
     assert r.status_code == 403, r.text
+
+
+def test_rotating_a_root_key_rewraps_the_system_keys_below(estate):
+    srv, scoped, root2 = estate["srv"], estate["scoped"], estate["root2"]
+    rotated = srv.v1_ok("POST", f"/v1/root-keys/{root2['id']}/rotate")
+    assert rotated["root_key"]["id"] == root2["id"] and rotated["applied"] is True
+    assert [s["id"] for s in rotated["systems"]] == [estate["s2"]["id"]]
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+    srv.restart()
+    scoped = srv.client_for(estate["scoped_ak"])
+    works(scoped, estate["k2"], estate["blob2"], b"two")
+    # The switch still works on the rotated root; a disabled root cannot be rotated.
+    change(srv, root2["id"], "disable")
+    r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/rotate")
+    assert r.status_code == 409, r.text
+    with kms_error(*REFUSED):
+        scoped.decrypt(CiphertextBlob=estate["blob2"])

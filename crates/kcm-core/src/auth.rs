@@ -248,6 +248,7 @@ operations! {
     EnableRootKey => ManageTenant,
     DisableRootKey => ManageTenant,
     SuspendRootKey => ManageTenant,
+    RotateRootKey => ManageTenant,
     GetRootKeyImportParameters => ManageTenant,
     ImportRootKey => ManageTenant,
     ReferenceRootKey => ManageTenant,

@@ -817,3 +817,56 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .unwrap();
     assert_eq!(plain.plaintext.expose_secret(), b"before");
 }
+
+/// Rotating a root key re-wraps the system keys below it with new material; the
+/// keys below keep working, and an imported root key is not rotated by kcm.
+#[tokio::test]
+async fn rotating_a_root_key_rewraps_its_system_keys() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    let root = f
+        .service
+        .list_root_keys(&f.admin)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.is_default)
+        .unwrap();
+    let system = f.service.get_system(&f.admin, "default").await.unwrap();
+    let before = f
+        .store
+        .system_key(system.record.id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let old_handle = f.store.root_key(root.id).await.unwrap().unwrap().handle;
+    f.service
+        .rotate_root_key(&f.admin, &root.id.to_string())
+        .await
+        .unwrap();
+    let after = f
+        .store
+        .system_key(system.record.id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        before.wrapped, after.wrapped,
+        "the system key is re-wrapped"
+    );
+    assert_ne!(
+        old_handle,
+        f.store.root_key(root.id).await.unwrap().unwrap().handle
+    );
+    let plain = f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext.expose_secret(), b"data");
+}

@@ -13,6 +13,7 @@
 //! | `POST /v1/systems/{id_or_name}/rotate-key`, `…/rewrap?limit=N` | rotate a system key online, re-wrapping the keys below in batches |
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
+//! | `POST /v1/root-keys/{id}/rotate` | new root material; the system keys below are re-wrapped |
 //! | `POST /v1/root-keys/import-parameters`, `POST /v1/root-keys/import` | bring your own root key (BYOK) |
 //! | `POST /v1/root-keys/reference` | hold your own root key (HYOK): refer to a key in a keystore |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
@@ -176,6 +177,10 @@ pub fn router(api: RestApi) -> axum::Router {
             post(root_keys::disable_root_key).fallback(method_not_allowed),
         )
         .route(
+            "/v1/root-keys/{id}/rotate",
+            post(root_keys::rotate_root_key).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/root-keys/{id}/suspend",
             post(root_keys::suspend_root_key).fallback(method_not_allowed),
         )
@@ -263,6 +268,7 @@ impl utoipa::Modify for SecuritySchemes {
         root_keys::enable_root_key,
         root_keys::disable_root_key,
         root_keys::suspend_root_key,
+        root_keys::rotate_root_key,
         root_keys::import_parameters,
         root_keys::import_root_key,
         root_keys::reference_root_key,

@@ -339,3 +339,36 @@ pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Requ
     .await;
     call.finish(result).await
 }
+
+/// Rotate a generated root key: new material in the same keystore re-wraps every
+/// system key below it (one commit); the old material is then destroyed. The root
+/// key keeps its id; nothing below the system keys changes.
+#[utoipa::path(
+    post, path = "/v1/root-keys/{id}/rotate", tag = "root-keys", operation_id = "RotateRootKey",
+    params(("id" = String, Path, description = "Root key id (UUID)")),
+    responses(
+        (status = 200, description = "Rotated; the systems below it", body = RootKeyImpactBody),
+        (status = 400, description = "An imported or external root key (its material is the customer's)", body = crate::error::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
+        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
+        (status = 409, description = "The root key is not active", body = crate::error::ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn rotate_root_key(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("RotateRootKey", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, caller) = call.accept(request).await?;
+        let impact = api.service.rotate_root_key(caller, &id).await?;
+        ok(RootKeyImpactBody::from(&impact))
+    }
+    .await;
+    call.finish(result).await
+}

@@ -688,6 +688,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/root-keys/{id}/disable", vec!["post"]),
         ("/v1/root-keys/{id}/suspend", vec!["post"]),
         ("/v1/root-keys/{id}/enable", vec!["post"]),
+        ("/v1/root-keys/{id}/rotate", vec!["post"]),
         ("/v1/root-keys/import-parameters", vec!["post"]),
         ("/v1/root-keys/import", vec!["post"]),
         ("/v1/root-keys/reference", vec!["post"]),

@@ -284,6 +284,94 @@ impl Service {
         })
     }
 
+    /// Rotates a generated root key: new material is generated in the same keystore,
+    /// every system key version below is re-wrapped by it in one commit (nothing
+    /// further down changes), and the old material is then destroyed in the
+    /// keystore. The root key keeps its id. Returns the systems below it.
+    pub async fn rotate_root_key(&self, caller: &Caller, id: &str) -> Result<RootKeyImpact> {
+        let _guard = self.writes.lock().await;
+        let (mut record, tenant_id) = self.find_root_key(caller, Op::RotateRootKey, id).await?;
+        if record.origin != RootKeyOrigin::Generated {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "root key {} is {}: its material is the customer's, so rotate it by \
+                     importing or referencing a new key and switching systems to it",
+                    record.id,
+                    record.origin.as_str()
+                ),
+            ));
+        }
+        if !record.state.allows(crate::lifecycle::Operation::Wrap) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "root key {} is {} and cannot be rotated",
+                    record.id, record.state
+                ),
+            ));
+        }
+        let keystore = self.keystore(&record.keystore)?;
+        let new_handle = keystore
+            .create_root_key(&format!("kcm-root-{}", record.id))
+            .await?;
+        let rewraps = async {
+            let mut writes = Vec::new();
+            for system in self.store.systems(tenant_id).await? {
+                for version in 1..=system.active_key_version {
+                    let Some(mut key) = self.store.system_key(system.id, version).await? else {
+                        continue;
+                    };
+                    if key.root_key_id != record.id || key.state.is_destroyed() {
+                        continue;
+                    }
+                    let aad = super::chain::system_key_binding(
+                        &tenant_id.to_string(),
+                        &system.id.to_string(),
+                        version,
+                        &record.id.to_string(),
+                    )
+                    .to_aad();
+                    let material = keystore.unwrap(&record.handle, &key.wrapped, &aad).await?;
+                    key.wrapped = keystore.wrap(&new_handle, &material, &aad).await?;
+                    writes.push(Write::PutSystemKey(key));
+                }
+            }
+            Ok::<_, Error>(writes)
+        }
+        .await;
+        let mut writes = match rewraps {
+            Ok(writes) => writes,
+            Err(e) => {
+                // Nothing was committed: the new material is of no use.
+                let unused = RootKeyRecord {
+                    handle: new_handle,
+                    ..record
+                };
+                self.discard_new_roots(&[unused]).await;
+                return Err(e);
+            }
+        };
+        let old_handle = std::mem::replace(&mut record.handle, new_handle);
+        writes.push(Write::PutRootKey(record.clone()));
+        self.store.commit(writes).await?;
+        self.keys.clear();
+        self.system_keys.clear();
+        if let Err(e) = keystore.destroy(&old_handle).await {
+            tracing::warn!(root_key = %record.id, error = %e,
+                "could not destroy the old material of a rotated root key; it is no longer used");
+        }
+        let systems = self.systems_below(caller, tenant_id, record.id).await?;
+        let default = self.default_root_of(tenant_id).await?;
+        Ok(RootKeyImpact {
+            root: self.root_key_info(&record, Some(default)),
+            previous_state: record.state,
+            new_state: record.state,
+            applied: true,
+            systems,
+        })
+    }
+
     /// A root key of the caller's tenant by id, after authorising `op` on it.
     /// Another tenant's root key, or the service's own, is reported as absent.
     async fn find_root_key(

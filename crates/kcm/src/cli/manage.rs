@@ -618,6 +618,12 @@ enum RootKeyCommand {
     Suspend(RootKeyChangeArgs),
     /// Undo a disable or suspend: everything below works again.
     Enable(RootKeyChangeArgs),
+    /// New material for a generated root key: the system keys below are re-wrapped
+    /// and the old material is destroyed in the keystore.
+    Rotate {
+        /// Root key id.
+        root_key: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -717,6 +723,20 @@ impl RootKeyArgs {
             RootKeyCommand::Show { root_key } => {
                 let path = format!("/v1/root-keys/{}", seg(&root_key));
                 output::object(f, &c.get(&path).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            RootKeyCommand::Rotate { root_key } => {
+                let path = format!("/v1/root-keys/{}/rotate", seg(&root_key));
+                let out = c.post(&path, json!({})).await?;
+                if f == output::Format::Json {
+                    output::object(f, &out);
+                } else {
+                    let systems = out["systems"].as_array().map_or(0, Vec::len);
+                    println!(
+                        "root key {} rotated: the system keys of {systems} system(s) are re-wrapped",
+                        s(&out["root_key"]["id"])
+                    );
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             RootKeyCommand::Disable(a) => ("disable", a),
