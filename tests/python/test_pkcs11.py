@@ -232,6 +232,7 @@ def test_hyok_a_customer_key_in_the_token_and_its_revocation(spawn_server, token
 
     system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
                        json_body={"name": unique("hyok"), "root_key_id": root["id"]})
+    assert system["status"] == "connected", system
     kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
     key_id = kms.create_key(Description=unique("hyok"))["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"held by the customer")["CiphertextBlob"]
@@ -252,6 +253,9 @@ def test_hyok_a_customer_key_in_the_token_and_its_revocation(spawn_server, token
         time.sleep(0.05)
     with pytest.raises(ClientError):
         kms.encrypt(KeyId=key_id, Plaintext=b"x")
+    # The system says why.
+    status = srv.v1_ok("GET", f"/v1/systems/{system['id']}")["status"]
+    assert status == f"locked: root key {root['id']} is revoked by its holder", status
 
 
 def test_backup_and_restore_with_the_root_keys_in_the_token(spawn_server, token, tmp_path):

@@ -89,6 +89,14 @@ pub trait KeystoreProvider: Send + Sync + 'static {
         )))
     }
 
+    /// Whether the root key behind `handle` is still there and usable, without
+    /// using it (for status pages; a referenced key's holder may have revoked it).
+    /// The default trusts the handle.
+    async fn check_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
+        let _ = handle;
+        Ok(())
+    }
+
     /// Wraps `plaintext` with the root key behind `handle`, binding `aad`.
     async fn wrap(
         &self,

@@ -833,6 +833,22 @@ impl KeystoreProvider for Pkcs11Keystore {
         Ok([&[HANDLE_FORMAT_REFERENCE][..], &id].concat())
     }
 
+    async fn check_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
+        let id = key_id(handle)?;
+        self.run("key check", move |inner, lease| {
+            match inner.find_key(&lease.session, &id)? {
+                Some(_) => Ok(()),
+                None => Err(KeystoreError::KeyUnusable(format!(
+                    "token \"{}\" has no key with CKA_ID {}",
+                    inner.token_label,
+                    hex::encode(&id)
+                ))
+                .into()),
+            }
+        })
+        .await
+    }
+
     async fn wrap(
         &self,
         handle: &[u8],

@@ -293,7 +293,11 @@ async fn destroy_makes_the_key_unusable_and_is_idempotent() {
     let keep = ks.create_root_key("root-kept").await.unwrap();
     let blob = ks.wrap(&handle, &secret(b"k"), b"a").await.unwrap();
     let kept_blob = ks.wrap(&keep, &secret(b"k2"), b"a").await.unwrap();
+    ks.check_root_key(&handle).await.unwrap();
     ks.destroy(&handle).await.unwrap();
+    let r = ks.check_root_key(&handle).await;
+    assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
+    ks.check_root_key(&keep).await.unwrap();
     let r = ks.unwrap(&handle, &blob, b"a").await;
     assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
     let r = ks.wrap(&handle, &secret(b"k"), b"a").await;

@@ -149,6 +149,18 @@ impl Service {
             // can be unwrapped: say so before the cache runs out.
             tracing::warn!(keystore = %root.keystore, error = %e, "keystore health check failed");
             SystemStatus::Locked(format!("keystore {} is unreachable", root.keystore))
+        } else if let Err(crate::keystore::KeystoreError::KeyUnusable(why)) = self
+            .keystore(&root.keystore)?
+            .check_root_key(&root.handle)
+            .await
+        {
+            let whose = if root.origin == RootKeyOrigin::External {
+                "revoked by its holder"
+            } else {
+                "gone from its keystore"
+            };
+            tracing::warn!(root_key = %root.id, %why, "root key unusable");
+            SystemStatus::Locked(format!("root key {} is {whose}", root.id))
         } else {
             SystemStatus::Connected
         };
