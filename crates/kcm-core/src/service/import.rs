@@ -17,7 +17,7 @@ use super::keys::ORIGIN_EXTERNAL;
 use super::root_keys::RootKeyInfo;
 use super::{now_ms, Service};
 use super::{KeyInfo, KeyRef};
-use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::auth::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
 use crate::lifecycle::{KeyState, Transition};
@@ -86,7 +86,7 @@ impl Service {
         algorithm: &str,
         key_spec: &str,
     ) -> Result<ImportParameters> {
-        let tenant = self.authorize_root_import(caller, Op::GetRootKeyImportParameters)?;
+        let tenant = Self::authorize_in_own_tenant(caller, Op::GetRootKeyImportParameters)?;
         let algorithm = WrappingAlgorithm::parse(algorithm)?;
         let key_spec = WrappingKeySpec::parse(key_spec)?;
         let keystore = keystore.unwrap_or(&self.config.default_keystore);
@@ -202,7 +202,7 @@ impl Service {
         wrapped_material: &[u8],
         description: &str,
     ) -> Result<RootKeyInfo> {
-        let tenant = self.authorize_root_import(caller, Op::ImportRootKey)?;
+        let tenant = Self::authorize_in_own_tenant(caller, Op::ImportRootKey)?;
         super::root_keys::check_description(description)?;
         let (target, material) = self.take_import(
             tenant,
@@ -232,14 +232,6 @@ impl Service {
         self.commit_with_new_roots(vec![Write::PutRootKey(record)])
             .await?;
         Ok(info)
-    }
-
-    /// Role and operation limit, then tenant: the import calls manage the tenant.
-    fn authorize_root_import(&self, caller: &Caller, op: Op) -> Result<TenantId> {
-        authorize_op(&caller.principal, op)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant))?;
-        Ok(tenant)
     }
 
     /// Import parameters for a service key with origin `EXTERNAL` that is waiting

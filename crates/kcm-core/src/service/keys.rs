@@ -112,6 +112,16 @@ impl Service {
         })
     }
 
+    /// Authorises `op` on the caller's own tenant: role and operation limit first
+    /// (so a forbidden caller learns nothing), then the tenant as the target.
+    /// Returns the tenant.
+    pub(crate) fn authorize_in_own_tenant(caller: &Caller, op: Op) -> Result<TenantId> {
+        authorize_op(&caller.principal, op)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        Ok(tenant)
+    }
+
     async fn alias_target(&self, tenant: TenantId, name: &str) -> Result<KeyId> {
         let cache_key = (tenant, name.to_string());
         if let Some(id) = self.aliases.get(&cache_key) {

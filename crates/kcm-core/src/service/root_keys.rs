@@ -6,7 +6,7 @@
 
 use super::keychain::KeychainSystem;
 use super::{now_ms, Service};
-use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::auth::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
@@ -99,13 +99,7 @@ impl Service {
         keystore: Option<&str>,
         description: &str,
     ) -> Result<RootKeyInfo> {
-        authorize_op(&caller.principal, Op::CreateRootKey)?;
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::CreateRootKey,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::CreateRootKey)?;
         check_description(description)?;
         let name = keystore.unwrap_or(&self.config.default_keystore);
         let provider = self.configured_keystore(name)?;
@@ -145,13 +139,7 @@ impl Service {
         reference: &str,
         description: &str,
     ) -> Result<RootKeyInfo> {
-        authorize_op(&caller.principal, Op::ReferenceRootKey)?;
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::ReferenceRootKey,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::ReferenceRootKey)?;
         check_description(description)?;
         let name = keystore.unwrap_or(&self.config.default_keystore);
         let provider = self.configured_keystore(name)?;
@@ -214,13 +202,7 @@ impl Service {
 
     /// The root keys of the caller's tenant.
     pub async fn list_root_keys(&self, caller: &Caller) -> Result<Vec<RootKeyInfo>> {
-        authorize_op(&caller.principal, Op::ListRootKeys)?;
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::ListRootKeys,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::ListRootKeys)?;
         let default = self.default_root_of(tenant_id).await?;
         let visible = self.scope_root(caller).await?;
         Ok(self
@@ -380,9 +362,7 @@ impl Service {
         op: Op,
         id: &str,
     ) -> Result<(RootKeyRecord, TenantId)> {
-        authorize_op(&caller.principal, op)?;
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant_id))?;
+        let tenant_id = Self::authorize_in_own_tenant(caller, op)?;
         let not_found = || Error::not_found(format!("root key {id} does not exist"));
         let parsed = RootKeyId::parse(id).ok_or_else(not_found)?;
         let record = self

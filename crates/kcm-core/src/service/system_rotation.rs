@@ -9,7 +9,7 @@
 use super::chain::{service_key_binding, system_key_binding};
 use super::systems::SystemInfo;
 use super::{now_ms, Service};
-use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::auth::{Caller, Op};
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{KeyState, Operation};
@@ -211,9 +211,7 @@ impl Service {
         op: Op,
         name_or_id: &str,
     ) -> Result<(SystemRecord, TenantId)> {
-        authorize_op(&caller.principal, op)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        let tenant = Self::authorize_in_own_tenant(caller, op)?;
         Ok((self.find_system(tenant, name_or_id).await?, tenant))
     }
 

@@ -275,13 +275,7 @@ impl Service {
         name_or_id: &str,
         root_key: &str,
     ) -> Result<SystemInfo> {
-        crate::auth::authorize_op(&caller.principal, Op::SwitchSystemRootKey)?;
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::SwitchSystemRootKey,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::SwitchSystemRootKey)?;
         let _guard = self.writes.lock().await;
         let system = self.find_system(tenant_id, name_or_id).await?;
         let new_root = RootKeyId::parse(root_key)
