@@ -218,20 +218,15 @@ impl Service {
         let handle = provider
             .import_root_key(&format!("kcm-root-{id}"), &material)
             .await?;
-        let record = RootKeyRecord {
+        self.record_new_root(
+            tenant,
             id,
-            tenant_id: Some(tenant),
-            keystore,
+            &keystore,
             handle,
-            origin: RootKeyOrigin::Imported,
-            state: KeyState::Active,
-            description: description.to_string(),
-            created_at: now_ms(),
-        };
-        let info = self.root_key_info(&record, None);
-        self.commit_with_new_roots(vec![Write::PutRootKey(record)])
-            .await?;
-        Ok(info)
+            RootKeyOrigin::Imported,
+            description,
+        )
+        .await
     }
 
     /// Import parameters for a service key with origin `EXTERNAL` that is waiting

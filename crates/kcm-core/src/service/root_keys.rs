@@ -111,19 +111,48 @@ impl Service {
         }
         let id = RootKeyId::new_random();
         let handle = provider.create_root_key(&format!("kcm-root-{id}")).await?;
+        self.record_new_root(
+            tenant_id,
+            id,
+            name,
+            handle,
+            RootKeyOrigin::Generated,
+            description,
+        )
+        .await
+    }
+
+    /// Records a tenant's new, active root key whose material (or reference) the
+    /// keystore already holds. For material kcm created or imported, a commit the
+    /// store refuses erases it again; a reference (HYOK) is the customer's key, so it
+    /// is committed plainly and never erased.
+    pub(crate) async fn record_new_root(
+        &self,
+        tenant_id: TenantId,
+        id: RootKeyId,
+        keystore: &str,
+        handle: Vec<u8>,
+        origin: RootKeyOrigin,
+        description: &str,
+    ) -> Result<RootKeyInfo> {
         let record = RootKeyRecord {
             id,
             tenant_id: Some(tenant_id),
-            keystore: name.to_string(),
+            keystore: keystore.to_string(),
             handle,
-            origin: RootKeyOrigin::Generated,
+            origin,
             state: KeyState::Active,
             description: description.to_string(),
             created_at: now_ms(),
         };
         let info = self.root_key_info(&record, None);
-        self.commit_with_new_roots(vec![Write::PutRootKey(record)])
-            .await?;
+        let writes = vec![Write::PutRootKey(record)];
+        match origin {
+            RootKeyOrigin::External => self.store.commit(writes).await?,
+            RootKeyOrigin::Generated | RootKeyOrigin::Imported => {
+                self.commit_with_new_roots(writes).await?
+            }
+        }
         Ok(info)
     }
 
@@ -184,20 +213,15 @@ impl Service {
                 format!("{reference:?} in keystore {name:?} is already a root key of the tenant"),
             ));
         }
-        let record = RootKeyRecord {
-            id: RootKeyId::new_random(),
-            tenant_id: Some(tenant_id),
-            keystore: name.to_string(),
+        self.record_new_root(
+            tenant_id,
+            RootKeyId::new_random(),
+            name,
             handle,
-            origin: RootKeyOrigin::External,
-            state: KeyState::Active,
-            description: description.to_string(),
-            created_at: now_ms(),
-        };
-        let info = self.root_key_info(&record, None);
-        // A plain commit: the key is the customer's, and kcm never erases it.
-        self.store.commit(vec![Write::PutRootKey(record)]).await?;
-        Ok(info)
+            RootKeyOrigin::External,
+            description,
+        )
+        .await
     }
 
     /// The root keys of the caller's tenant.
