@@ -97,6 +97,22 @@ pub trait KeystoreProvider: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Tells the keystore the root key behind `handle` was disabled in kcm (the kill
+    /// switch), so a keystore that can refuses to use it too. kcm's own state is
+    /// the authority: kcm refuses every use below a disabled root whatever this
+    /// returns. The default does nothing.
+    async fn disable_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
+        let _ = handle;
+        Ok(())
+    }
+
+    /// Undoes [`KeystoreProvider::disable_root_key`] before kcm enables the root key
+    /// again. The default does nothing.
+    async fn enable_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
+        let _ = handle;
+        Ok(())
+    }
+
     /// Wraps `plaintext` with the root key behind `handle`, binding `aad`.
     async fn wrap(
         &self,
