@@ -101,13 +101,11 @@ import json
 import os
 import re
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -725,7 +723,7 @@ def main(argv=None) -> int:
 
     try:
         hsm = Hsm(a.module, a.token_label, pin)
-    except (TokenUnavailable, Exception) as e:
+    except Exception as e:  # TokenUnavailable, a wrong PIN, a missing module, ...
         log(f"cannot use token {a.token_label!r}: {type(e).__name__}: {e}")
         return 2
     proxy = Proxy(hsm, credentials, a.region, a.service, prefix, not a.no_ciphertext_metadata)
