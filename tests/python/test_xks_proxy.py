@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from unittest import mock
 
@@ -485,7 +486,7 @@ def test_script_refuses_a_wrong_pin(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(random_secret())
     r = subprocess.run(
-        [os.sys.executable, str(XksProxy.SCRIPT), "--module", token.module, "--token-label", token.label,
+        [sys.executable, str(XksProxy.SCRIPT), "--module", token.module, "--token-label", token.label,
          "--pin-file", str(pin_file), "--access-key-id", random_access_key_id(), "--secret-file", str(secret_file),
          "--region", "us-east-1"],
         env=dict(os.environ, **token.env), capture_output=True, text=True, timeout=30)
