@@ -1,0 +1,459 @@
+//! Drives [`PluginKeystore`] against the real example plugin binary
+//! (`plugins/example-keystore`): the trait round trip, the error contract,
+//! supervision (restart after SIGKILL, fail-fast while down, call timeouts) and
+//! start-up failures.
+//!
+//! The binary is `$KCM_EXAMPLE_PLUGIN` if set, else `kcm-keystore-example` in the
+//! target directory these tests run from (`cargo test --workspace`, or
+//! `cargo test -p kcm-keystore-plugin -p kcm-keystore-example`, builds it).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kcm_core::keystore::{KeystoreError, KeystoreProvider};
+use kcm_core::secret::SecretBytes;
+use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
+
+fn example_plugin() -> PathBuf {
+    if let Some(path) = std::env::var_os("KCM_EXAMPLE_PLUGIN") {
+        return PathBuf::from(path);
+    }
+    // <target>/<profile>/deps/<this test> → <target>/<profile>/kcm-keystore-example
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in <target>/<profile>/deps");
+    let path = profile_dir.join("kcm-keystore-example");
+    assert!(
+        path.exists(),
+        "{} is missing: build it (`cargo build -p kcm-keystore-example`, or run \
+         `cargo test -p kcm-keystore-plugin -p kcm-keystore-example`) or set KCM_EXAMPLE_PLUGIN",
+        path.display()
+    );
+    path
+}
+
+/// A temp dir with a key directory, a KEK file and a socket directory.
+struct Setup {
+    tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let kek = tmp.path().join("kek");
+        std::fs::write(&kek, [0x42u8; 32]).unwrap();
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Self { tmp }
+    }
+
+    fn kek(&self) -> PathBuf {
+        self.tmp.path().join("kek")
+    }
+
+    fn config(&self, name: &str, extra_args: &[&str]) -> PluginConfig {
+        let mut config = PluginConfig::new(name, example_plugin(), self.tmp.path().join("run"));
+        config.args = vec![
+            "--dir".into(),
+            self.tmp.path().join("keys").display().to_string(),
+        ];
+        config.args.extend(extra_args.iter().map(|s| s.to_string()));
+        // Through `env`, to exercise it.
+        config.env.insert(
+            "KCM_EXAMPLE_KEYSTORE_KEK_FILE".into(),
+            self.kek().display().to_string(),
+        );
+        config.env.insert("RUST_LOG".into(), "warn".into());
+        config.start_timeout = Duration::from_secs(15);
+        config
+    }
+
+    async fn start(&self) -> PluginKeystore {
+        PluginKeystore::start(self.config("example", &[]))
+            .await
+            .expect("the example plugin starts")
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid}");
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds; panics after `limit`.
+async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn secret(bytes: &[u8]) -> SecretBytes {
+    SecretBytes::copy_from(bytes)
+}
+
+#[tokio::test]
+async fn trait_round_trip() {
+    let setup = Setup::new();
+    let ks = setup.start().await;
+    assert_eq!(ks.kind(), "plugin");
+    assert_eq!(ks.name(), "example");
+    assert_eq!(ks.plugin_name(), "kcm-keystore-example");
+    assert!(!ks.plugin_version().is_empty());
+    let caps = ks.capabilities();
+    assert!(caps.generate && caps.import && caps.reference);
+    ks.health().await.unwrap();
+    assert!(ks.child_pid().is_some());
+
+    // The socket lives in a private directory kcm created.
+    let socket_dir = ks.socket_path().parent().unwrap();
+    let mode = std::fs::metadata(socket_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "socket dir mode {mode:o}");
+    assert!(socket_dir.starts_with(setup.tmp.path().join("run")));
+
+    // Generated.
+    let h = ks.create_root_key("root-1").await.unwrap();
+    let blob = ks
+        .wrap(&h, &secret(b"system key bytes"), b"aad-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        ks.unwrap(&h, &blob, b"aad-1")
+            .await
+            .unwrap()
+            .expose_secret(),
+        b"system key bytes"
+    );
+    ks.check_root_key(&h).await.unwrap();
+
+    // Imported (BYOK).
+    let imported = ks
+        .import_root_key("byok", &secret(&[9u8; 32]))
+        .await
+        .unwrap();
+    assert_ne!(imported, h);
+    let blob2 = ks.wrap(&imported, &secret(b"x"), b"").await.unwrap();
+    assert_eq!(
+        ks.unwrap(&imported, &blob2, b"")
+            .await
+            .unwrap()
+            .expose_secret(),
+        b"x"
+    );
+
+    // Referenced (HYOK): the example's reference is the key id inside the handle.
+    let id = std::str::from_utf8(&h).unwrap().split_once(':').unwrap().1;
+    let referenced = ks.reference_root_key(id).await.unwrap();
+    assert_eq!(
+        ks.unwrap(&referenced, &blob, b"aad-1")
+            .await
+            .unwrap()
+            .expose_secret(),
+        b"system key bytes"
+    );
+    // Destroying a reference leaves the key.
+    ks.destroy(&referenced).await.unwrap();
+    ks.check_root_key(&h).await.unwrap();
+}
+
+#[tokio::test]
+async fn error_mapping() {
+    let setup = Setup::new();
+    let ks = setup.start().await;
+    let h = ks.create_root_key("root").await.unwrap();
+    let blob = ks.wrap(&h, &secret(b"k"), b"right").await.unwrap();
+
+    // INVALID_ARGUMENT on Unwrap → UnwrapFailed.
+    assert!(matches!(
+        ks.unwrap(&h, &blob, b"wrong").await,
+        Err(KeystoreError::UnwrapFailed)
+    ));
+    let mut tampered = blob.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert!(matches!(
+        ks.unwrap(&h, &tampered, b"right").await,
+        Err(KeystoreError::UnwrapFailed)
+    ));
+
+    // FAILED_PRECONDITION (disabled) → KeyUnusable; enable undoes it.
+    ks.disable_root_key(&h).await.unwrap();
+    assert!(matches!(
+        ks.unwrap(&h, &blob, b"right").await,
+        Err(KeystoreError::KeyUnusable(m)) if m.contains("disabled")
+    ));
+    assert!(matches!(
+        ks.wrap(&h, &secret(b"k"), b"").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    assert!(matches!(
+        ks.check_root_key(&h).await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    ks.enable_root_key(&h).await.unwrap();
+    assert_eq!(
+        ks.unwrap(&h, &blob, b"right")
+            .await
+            .unwrap()
+            .expose_secret(),
+        b"k"
+    );
+
+    // NOT_FOUND (destroyed) → KeyUnusable; destroy is idempotent.
+    ks.destroy(&h).await.unwrap();
+    assert!(matches!(
+        ks.unwrap(&h, &blob, b"right").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    assert!(matches!(
+        ks.check_root_key(&h).await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    ks.destroy(&h).await.unwrap();
+    assert!(matches!(
+        ks.reference_root_key("0123456789abcdef0123456789abcdef")
+            .await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    // A handle that is not the plugin's.
+    assert!(matches!(
+        ks.wrap(b"not-a-handle", &secret(b"k"), b"").await,
+        Err(KeystoreError::KeyUnusable(_))
+    ));
+    // INVALID_ARGUMENT elsewhere is not an unwrap failure.
+    let short = ks.import_root_key("byok", &secret(&[1u8; 31])).await;
+    assert!(
+        matches!(&short, Err(KeystoreError::Unavailable(m)) if m.contains("32 bytes")),
+        "{short:?}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_capabilities() {
+    let setup = Setup::new();
+    let ks = PluginKeystore::start(setup.config("limited", &["--no-import", "--no-reference"]))
+        .await
+        .unwrap();
+    let caps = ks.capabilities();
+    assert!(caps.generate && !caps.import && !caps.reference);
+    assert!(matches!(
+        ks.import_root_key("byok", &secret(&[1u8; 32])).await,
+        Err(KeystoreError::Unsupported(m)) if m.contains("limited")
+    ));
+    assert!(matches!(
+        ks.reference_root_key("anything").await,
+        Err(KeystoreError::Unsupported(_))
+    ));
+    // Generation still works.
+    ks.create_root_key("root").await.unwrap();
+}
+
+#[tokio::test]
+async fn killed_plugin_is_restarted() {
+    let setup = Setup::new();
+    let ks = setup.start().await;
+    let h = ks.create_root_key("root").await.unwrap();
+    let blob = ks.wrap(&h, &secret(b"survives"), b"a").await.unwrap();
+    let old_pid = ks.child_pid().unwrap();
+
+    signal(old_pid, "KILL");
+    wait_for("the plugin to come back", Duration::from_secs(20), || {
+        ks.is_up() && ks.child_pid().is_some_and(|p| p != old_pid)
+    })
+    .await;
+    assert_eq!(ks.restarts(), 1);
+    ks.health().await.unwrap();
+    assert_eq!(
+        ks.unwrap(&h, &blob, b"a").await.unwrap().expose_secret(),
+        b"survives"
+    );
+    wait_for(
+        "the old process to be reaped",
+        Duration::from_secs(5),
+        || process_gone(old_pid),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn calls_fail_fast_while_the_plugin_is_down_and_recover() {
+    let setup = Setup::new();
+    let mut config = setup.config("flaky", &[]);
+    config.call_timeout = Duration::from_secs(3);
+    let ks = PluginKeystore::start(config).await.unwrap();
+    let h = ks.create_root_key("root").await.unwrap();
+    let blob = ks.wrap(&h, &secret(b"k"), b"").await.unwrap();
+
+    // Make every restart fail (the plugin refuses a KEK file others can read), then kill it.
+    std::fs::set_permissions(setup.kek(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let old_pid = ks.child_pid().unwrap();
+    signal(old_pid, "KILL");
+    wait_for("the plugin to be seen down", Duration::from_secs(5), || {
+        !ks.is_up()
+    })
+    .await;
+    for _ in 0..3 {
+        let began = Instant::now();
+        let result = ks.unwrap(&h, &blob, b"").await;
+        assert!(
+            matches!(&result, Err(KeystoreError::Unavailable(m)) if m.contains("flaky") && m.contains("restarting")),
+            "{result:?}"
+        );
+        assert!(began.elapsed() < Duration::from_millis(500), "failed fast");
+        assert!(matches!(
+            ks.health().await,
+            Err(KeystoreError::Unavailable(_))
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        !ks.is_up(),
+        "restarts keep failing while the KEK file is refused"
+    );
+    assert_eq!(ks.restarts(), 0);
+
+    // Repair: a later restart succeeds (bounded backoff: at most 5 s between tries).
+    std::fs::set_permissions(setup.kek(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    wait_for("the plugin to recover", Duration::from_secs(20), || {
+        ks.is_up()
+    })
+    .await;
+    assert_eq!(ks.restarts(), 1);
+    assert_eq!(
+        ks.unwrap(&h, &blob, b"").await.unwrap().expose_secret(),
+        b"k"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_plugin_times_out() {
+    let setup = Setup::new();
+    let mut config = setup.config("hung", &[]);
+    config.call_timeout = Duration::from_millis(500);
+    let ks = PluginKeystore::start(config).await.unwrap();
+    let h = ks.create_root_key("root").await.unwrap();
+    let pid = ks.child_pid().unwrap();
+
+    signal(pid, "STOP");
+    let began = Instant::now();
+    let result = ks.wrap(&h, &secret(b"k"), b"").await;
+    let took = began.elapsed();
+    signal(pid, "CONT");
+    assert!(
+        matches!(&result, Err(KeystoreError::Unavailable(m)) if m.contains("did not answer")),
+        "{result:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    // A stopped process has not exited: no restart, and it answers again.
+    ks.wrap(&h, &secret(b"k"), b"").await.unwrap();
+    assert_eq!(ks.child_pid(), Some(pid));
+    assert_eq!(ks.restarts(), 0);
+}
+
+#[tokio::test]
+async fn missing_command_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = PluginConfig::new("ghost", "/nonexistent/kcm-plugin-ghost", tmp.path());
+    let err = PluginKeystore::start(config).await.unwrap_err();
+    let KeystoreError::Misconfigured(message) = &err else {
+        panic!("wrong error: {err:?}");
+    };
+    assert!(
+        message.contains("/nonexistent/kcm-plugin-ghost"),
+        "{message}"
+    );
+    assert!(message.contains("ghost"), "{message}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_never_listens_fails_within_the_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = PluginConfig::new("silent", "sleep", tmp.path());
+    config.args = vec!["30".into()];
+    config.start_timeout = Duration::from_secs(1);
+    let began = Instant::now();
+    let err = PluginKeystore::start(config).await.unwrap_err();
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let KeystoreError::Unavailable(message) = &err else {
+        panic!("wrong error: {err:?}");
+    };
+    assert!(
+        message.contains("silent") && message.contains("sleep"),
+        "{message}"
+    );
+    assert!(message.contains("did not answer Health"), "{message}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_exits_at_once_fails_start_quickly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = PluginConfig::new("quitter", "false", tmp.path());
+    config.start_timeout = Duration::from_secs(10);
+    let began = Instant::now();
+    let err = PluginKeystore::start(config).await.unwrap_err();
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&err, KeystoreError::Misconfigured(m) if m.contains("exited during start-up")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn drop_and_shutdown_kill_the_plugin() {
+    let setup = Setup::new();
+    let ks = setup.start().await;
+    let pid = ks.child_pid().unwrap();
+    let socket_dir = ks.socket_path().parent().unwrap().to_owned();
+    drop(ks);
+    wait_for("the dropped plugin to die", Duration::from_secs(5), || {
+        process_gone(pid)
+    })
+    .await;
+    wait_for(
+        "the socket dir to be removed",
+        Duration::from_secs(5),
+        || !socket_dir.exists(),
+    )
+    .await;
+
+    let ks = setup.start().await;
+    let pid = ks.child_pid().unwrap();
+    ks.shutdown().await;
+    assert!(!ks.is_up());
+    assert_eq!(ks.child_pid(), None);
+    assert!(matches!(
+        ks.health().await,
+        Err(KeystoreError::Unavailable(m)) if m.contains("shut down")
+    ));
+    wait_for(
+        "the shut-down plugin to die",
+        Duration::from_secs(5),
+        || process_gone(pid),
+    )
+    .await;
+    ks.shutdown().await; // idempotent
+}
