@@ -36,6 +36,49 @@ pub const SOFTWARE_KEYSTORE: &str = "software";
 pub enum KeystoreConfig {
     /// A PKCS#11 token (an HSM, or SoftHSM2 for development).
     Pkcs11(Pkcs11Settings),
+    /// An AWS KMS External Key Store (XKS) proxy in front of the customer's own
+    /// key manager (HYOK: keys are referenced, never held).
+    Xks(XksSettings),
+}
+
+/// A `kind = "xks"` keystore table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksSettings {
+    /// `https://<server>[:port]` of the proxy.
+    pub endpoint: String,
+    /// `[/<prefix>]/kms/xks/v1`, as the proxy serves it.
+    #[serde(default = "default_xks_uri_path")]
+    pub uri_path: String,
+    /// The SigV4 access key id the proxy issued to kcm.
+    pub access_key_id: String,
+    /// File holding the SigV4 secret access key (mode 0600; one line). Exactly
+    /// one of `secret_file` and `secret_env` is set.
+    pub secret_file: Option<PathBuf>,
+    /// Name of the environment variable holding the secret access key (removed
+    /// from the environment once read).
+    pub secret_env: Option<String>,
+    /// The region kcm signs for; the proxy checks it.
+    #[serde(default = "default_xks_region")]
+    pub region: String,
+    /// PEM file of the CA certificates that sign the proxy's certificate (else
+    /// the operating system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// How long one call to the proxy may take, in milliseconds.
+    #[serde(default = "default_xks_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_xks_uri_path() -> String {
+    "/kms/xks/v1".into()
+}
+
+fn default_xks_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_xks_timeout_ms() -> u64 {
+    2000
 }
 
 /// A `kind = "pkcs11"` keystore table.
@@ -257,6 +300,14 @@ impl Settings {
                         bail!("keystores.{name}: max_sessions must be between 1 and 256");
                     }
                 }
+                KeystoreConfig::Xks(x) => {
+                    if x.secret_file.is_some() == x.secret_env.is_some() {
+                        bail!("keystores.{name}: set exactly one of secret_file and secret_env");
+                    }
+                    if !(100..=60_000).contains(&x.timeout_ms) {
+                        bail!("keystores.{name}: timeout_ms must be between 100 and 60000");
+                    }
+                }
             }
         }
         if self.default_keystore != SOFTWARE_KEYSTORE
@@ -342,7 +393,9 @@ mod tests {
         .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
         s.validate().unwrap();
-        let KeystoreConfig::Pkcs11(p) = &s.keystores["hsm"];
+        let KeystoreConfig::Pkcs11(p) = &s.keystores["hsm"] else {
+            panic!("not a pkcs11 table: {:?}", s.keystores["hsm"]);
+        };
         assert_eq!((p.token_label.as_str(), p.max_sessions), ("kcm", 8));
 
         let invalid = |text: String| {
@@ -364,5 +417,35 @@ mod tests {
         )
         .contains("embedded"));
         assert!(invalid("[keystores.x]\nkind = \"vault\"\n".into()).contains("vault"));
+    }
+
+    #[test]
+    fn xks_keystore_tables_parse_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let table = "[keystores.xks]\nkind = \"xks\"\nendpoint = \"https://xks.example.com\"\naccess_key_id = \"AKIDAKIDAKIDAKIDAKID\"\n";
+        std::fs::write(&path, format!("{table}secret_env = \"XKS_SECRET\"\n")).unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        let KeystoreConfig::Xks(x) = &s.keystores["xks"] else {
+            panic!("not an xks table: {:?}", s.keystores["xks"]);
+        };
+        assert_eq!(
+            (x.uri_path.as_str(), x.region.as_str(), x.timeout_ms),
+            ("/kms/xks/v1", "us-east-1", 2000)
+        );
+
+        let invalid = |text: String| {
+            std::fs::write(&path, text).unwrap();
+            match Settings::load(Some(&path)) {
+                Ok(s) => s.validate().unwrap_err().to_string(),
+                Err(e) => format!("{e:#}"),
+            }
+        };
+        assert!(invalid(table.to_string()).contains("exactly one of secret_file and secret_env"));
+        assert!(
+            invalid(format!("{table}secret_env = \"S\"\ntimeout_ms = 5\n")).contains("timeout_ms")
+        );
+        assert!(invalid(format!("{table}secret_env = \"S\"\nsecret = \"x\"\n")).contains("secret"));
     }
 }

@@ -5,15 +5,19 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use kcm_core::keystore::KeystoreProvider;
 use kcm_core::secret::SecretString;
 use kcm_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
+use kcm_keystore_xks::{XksConfig, XksKeystore};
+use kcm_sigv4::Credentials;
 use zeroize::Zeroizing;
 
-use crate::config::{KeystoreConfig, Pkcs11Settings, Settings};
+use crate::config::{KeystoreConfig, Pkcs11Settings, Settings, XksSettings, SOFTWARE_KEYSTORE};
 
 /// Keystore providers by name, as the core takes them.
 pub type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
@@ -25,6 +29,7 @@ pub fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result
     for (name, config) in &settings.keystores {
         let provider: Arc<dyn KeystoreProvider> = match config {
             KeystoreConfig::Pkcs11(p) => Arc::new(open_pkcs11(name, p)?),
+            KeystoreConfig::Xks(x) => Arc::new(open_xks(name, x)?),
         };
         tracing::info!(keystore = %name, kind = provider.kind(), "keystore opened");
         keystores.insert(name.clone(), provider);
@@ -32,8 +37,24 @@ pub fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result
     Ok(())
 }
 
+/// Asks every keystore besides the embedded one for its health once and logs a
+/// warning for each that is not usable, so a wrong endpoint, credential or
+/// token shows at start rather than at the first request below it. A keystore
+/// that is down does not stop the server: only the systems below its root keys
+/// are locked until it is back.
+pub async fn report_health(keystores: &Keystores) {
+    for (name, keystore) in keystores {
+        if name == SOFTWARE_KEYSTORE {
+            continue;
+        }
+        if let Err(e) = keystore.health().await {
+            tracing::warn!(keystore = %name, error = %e, "keystore is not usable now; systems below its root keys are locked until it is");
+        }
+    }
+}
+
 fn open_pkcs11(name: &str, settings: &Pkcs11Settings) -> Result<Pkcs11Keystore> {
-    let pin = read_pin(name, settings)?;
+    let pin = read_secret(name, "PIN", &settings.pin_file, &settings.pin_env)?;
     Pkcs11Keystore::open(Pkcs11Config {
         module: settings.module.clone(),
         token_label: settings.token_label.trim().to_string(),
@@ -43,38 +64,67 @@ fn open_pkcs11(name: &str, settings: &Pkcs11Settings) -> Result<Pkcs11Keystore> 
     .map_err(|e| anyhow!("keystore {name:?}: {e}"))
 }
 
-/// The PIN from `pin_file` (which must be private to its owner) or from the
-/// environment variable `pin_env` (removed once read, so nothing kcm starts
-/// inherits it).
-fn read_pin(name: &str, settings: &Pkcs11Settings) -> Result<SecretString> {
-    let pin = match (&settings.pin_file, &settings.pin_env) {
+/// An XKS proxy client. It does not call the proxy: a proxy that is down only
+/// locks the systems below its keys until it is back ([`report_health`] says so
+/// at start).
+fn open_xks(name: &str, settings: &XksSettings) -> Result<XksKeystore> {
+    let secret = read_secret(
+        name,
+        "secret access key",
+        &settings.secret_file,
+        &settings.secret_env,
+    )?;
+    XksKeystore::new(XksConfig {
+        name: name.to_string(),
+        endpoint: settings.endpoint.clone(),
+        uri_path: settings.uri_path.clone(),
+        credentials: Credentials::new(settings.access_key_id.clone(), secret.expose_secret()),
+        region: settings.region.clone(),
+        ca_file: settings.ca_file.clone(),
+        timeout: Duration::from_millis(settings.timeout_ms),
+    })
+    .map_err(|e| anyhow!("keystore {name:?}: {e}"))
+}
+
+/// A secret (a PIN, an access key) from `file` (which must be private to its
+/// owner) or from the environment variable `env` (removed once read, so nothing
+/// kcm starts inherits it). Exactly one is set (checked with the settings).
+fn read_secret(
+    name: &str,
+    what: &str,
+    file: &Option<PathBuf>,
+    env: &Option<String>,
+) -> Result<SecretString> {
+    let secret = match (file, env) {
         (Some(path), _) => {
             let shown = path.display();
             let meta = std::fs::metadata(path)
-                .with_context(|| format!("keystore {name:?}: cannot read PIN file {shown}"))?;
+                .with_context(|| format!("keystore {name:?}: cannot read {what} file {shown}"))?;
             if meta.permissions().mode() & 0o077 != 0 {
                 bail!(
-                    "keystore {name:?}: PIN file {shown} is accessible by group or others; \
+                    "keystore {name:?}: {what} file {shown} is accessible by group or others; \
                      fix with: chmod 600 {shown}"
                 );
             }
-            let text = Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("keystore {name:?}: cannot read PIN file {shown}"))?,
-            );
+            let text =
+                Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                    format!("keystore {name:?}: cannot read {what} file {shown}")
+                })?);
             Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string())
         }
         (None, Some(var)) => {
             let value = std::env::var(var).map_err(|_| {
-                anyhow!("keystore {name:?}: environment variable {var} (pin_env) is not set")
+                anyhow!(
+                    "keystore {name:?}: environment variable {var} (holding the {what}) is not set"
+                )
             })?;
             std::env::remove_var(var);
             Zeroizing::new(value)
         }
-        (None, None) => bail!("keystore {name:?}: set pin_file or pin_env"),
+        (None, None) => bail!("keystore {name:?}: no {what} configured"),
     };
-    if pin.is_empty() {
-        bail!("keystore {name:?}: the PIN is empty");
+    if secret.is_empty() {
+        bail!("keystore {name:?}: the {what} is empty");
     }
-    Ok(SecretString::new(pin.to_string()))
+    Ok(SecretString::new(secret.to_string()))
 }

@@ -105,6 +105,7 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     let mut keystores: Keystores = HashMap::new();
     keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
     keystores::open_configured(settings, &mut keystores)?;
+    keystores::report_health(&keystores).await;
     let config = ServiceConfig {
         region: settings.region.clone(),
         revocation_bound: settings.revocation_bound(),

@@ -1,0 +1,391 @@
+//! The `xks` keystore: root keys that stay in the customer's own key manager,
+//! reached through an AWS KMS External Key Store (XKS) proxy (HYOK).
+//!
+//! kcm never holds such a key's material. Every wrap and unwrap of a system key
+//! is a SigV4-signed HTTPS call to the proxy's `encrypt` or `decrypt` API, so the
+//! customer can cut kcm off by disabling the key on their side (or turning the
+//! proxy off); kcm notices within its `external_check_interval` because material
+//! below such a root is cached no longer than that. The proxy API cannot create,
+//! import or destroy keys: this keystore only refers to keys the customer made
+//! ([`KeystoreProvider::reference_root_key`] with the `externalKeyId`).
+//!
+//! The protocol is the public "AWS KMS External Key Store Proxy API"
+//! specification, version 1: `POST <uri_path>/keys/<externalKeyId>/metadata|encrypt|decrypt`
+//! and `POST <uri_path>/health`, JSON bodies, SigV4 with service `kms-xks-proxy`.
+
+mod blob;
+mod http;
+mod wire;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
+use kcm_core::secret::SecretBytes;
+use kcm_sigv4::Credentials;
+use zeroize::Zeroizing;
+
+use crate::blob::Sealed;
+use crate::http::{Failure, Proxy};
+
+/// How kcm reaches one XKS proxy.
+#[derive(Debug, Clone)]
+pub struct XksConfig {
+    /// The keystore's name in kcm's settings (for messages and request metadata).
+    pub name: String,
+    /// `https://<server>[:port]`, without a path.
+    pub endpoint: String,
+    /// `[/<prefix>]/kms/xks/v1`, as configured at the proxy.
+    pub uri_path: String,
+    /// The proxy's SigV4 access key id and secret access key.
+    pub credentials: Credentials,
+    /// The region kcm signs for (the proxy checks the credential scope).
+    pub region: String,
+    /// A PEM file of the CA certificates to trust for the proxy instead of the
+    /// operating system's roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// How long one call may take before it fails as unavailable.
+    pub timeout: Duration,
+}
+
+/// The SigV4 service name the XKS specification fixes.
+pub const SIGV4_SERVICE: &str = "kms-xks-proxy";
+
+/// The longest `externalKeyId` the specification allows.
+const MAX_KEY_ID: usize = 128;
+/// The first byte of every handle this keystore issues.
+const HANDLE_V1: u8 = 1;
+
+/// A keystore backed by one XKS proxy.
+#[derive(Debug)]
+pub struct XksKeystore {
+    proxy: Proxy,
+    name: String,
+}
+
+impl XksKeystore {
+    /// Checks the settings and builds the HTTPS client. Does not call the proxy:
+    /// a proxy that is down when kcm starts only locks the systems below its keys.
+    pub fn new(config: XksConfig) -> KeystoreResult<Self> {
+        let name = config.name.clone();
+        Ok(Self {
+            proxy: Proxy::new(config)?,
+            name,
+        })
+    }
+
+    fn key_id<'h>(&self, handle: &'h [u8]) -> KeystoreResult<&'h str> {
+        match handle.split_first() {
+            Some((&HANDLE_V1, id)) => std::str::from_utf8(id)
+                .ok()
+                .filter(|id| valid_key_id(id))
+                .ok_or_else(|| self.bad_handle()),
+            _ => Err(self.bad_handle()),
+        }
+    }
+
+    fn bad_handle(&self) -> KeystoreError {
+        KeystoreError::KeyUnusable(format!(
+            "the handle does not name a key of the xks keystore {:?}",
+            self.name
+        ))
+    }
+
+    /// The key's metadata, refused unless it is an enabled AES-256 key usable to
+    /// encrypt and decrypt.
+    async fn usable_key(&self, key_id: &str) -> KeystoreResult<()> {
+        let meta: wire::MetadataResponse = self
+            .proxy
+            .call(key_id, "metadata", "DescribeKey", &wire::Empty {})
+            .await
+            .map_err(|f| self.key_error(key_id, f))?;
+        let usage = |u: &str| meta.key_usage.iter().any(|k| k == u);
+        if meta.key_spec != "AES_256" || !usage("ENCRYPT") || !usage("DECRYPT") {
+            return Err(KeystoreError::KeyUnusable(format!(
+                "external key {key_id:?} is {} with usage {:?}; kcm needs an AES_256 key usable to ENCRYPT and DECRYPT",
+                meta.key_spec, meta.key_usage
+            )));
+        }
+        if meta.key_status != "ENABLED" {
+            return Err(KeystoreError::KeyUnusable(format!(
+                "external key {key_id:?} is {} in the customer's key manager",
+                meta.key_status
+            )));
+        }
+        Ok(())
+    }
+
+    /// What a failed call means for kcm.
+    fn key_error(&self, key_id: &str, failure: Failure) -> KeystoreError {
+        let name = &self.name;
+        match failure {
+            Failure::Transport(why) => {
+                KeystoreError::Unavailable(format!("xks proxy {name:?}: {why}"))
+            }
+            Failure::Proxy {
+                status,
+                error_name,
+                message,
+            } => {
+                let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+                match error_name.as_str() {
+                    "InvalidCiphertextException" => KeystoreError::UnwrapFailed,
+                    "KeyNotFoundException" => KeystoreError::KeyUnusable(format!(
+                        "external key {key_id:?} is not found at xks proxy {name:?}"
+                    )),
+                    "InvalidStateException" => KeystoreError::KeyUnusable(format!(
+                        "external key {key_id:?} is disabled by its holder (xks proxy {name:?}{detail})"
+                    )),
+                    "InvalidKeyUsageException" | "AccessDeniedException" => {
+                        KeystoreError::KeyUnusable(format!(
+                            "xks proxy {name:?} refused to use external key {key_id:?}: {error_name}{detail}"
+                        ))
+                    }
+                    "AuthenticationFailedException" => KeystoreError::Misconfigured(format!(
+                        "xks proxy {name:?} rejected kcm's SigV4 credentials (check access_key_id, the secret and region){detail}"
+                    )),
+                    "InvalidUriPathException" => KeystoreError::Misconfigured(format!(
+                        "xks proxy {name:?} does not serve uri_path {:?}{detail}",
+                        self.proxy.uri_path()
+                    )),
+                    "ValidationException" | "UnsupportedOperationException" => {
+                        KeystoreError::Misconfigured(format!(
+                            "xks proxy {name:?} refused kcm's request: {error_name}{detail}"
+                        ))
+                    }
+                    _ => KeystoreError::Unavailable(format!(
+                        "xks proxy {name:?} answered {status} {error_name}{detail}"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Whether `id` is an `externalKeyId` the specification allows: 1 to 128 of
+/// letters, digits, `-`, `.` and `_`.
+pub fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_KEY_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// SHA-256 over aad ‖ metadata ‖ iv ‖ ciphertext ‖ tag (the spec's Appendix C).
+fn integrity_value(aad: &[u8], sealed: &Sealed<'_>) -> digest::Digest {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in [
+        aad,
+        sealed.metadata,
+        sealed.iv,
+        sealed.ciphertext,
+        sealed.tag,
+    ] {
+        ctx.update(part);
+    }
+    ctx.finish()
+}
+
+fn decode_field(field: &str, value: &str) -> Result<Vec<u8>, String> {
+    B64.decode(value)
+        .map_err(|_| format!("the proxy's {field} is not Base64"))
+}
+
+/// Base64 of `aad`, or nothing when it is empty (the field is optional).
+fn aad_field(aad: &[u8]) -> Option<String> {
+    (!aad.is_empty()).then(|| B64.encode(aad))
+}
+
+#[async_trait]
+impl KeystoreProvider for XksKeystore {
+    fn kind(&self) -> &'static str {
+        "xks"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            generate: false,
+            import: false,
+            reference: true,
+        }
+    }
+
+    async fn health(&self) -> KeystoreResult<()> {
+        let health: wire::HealthResponse = self
+            .proxy
+            .call_health()
+            .await
+            .map_err(|f| self.key_error("", f))?;
+        let serving = health
+            .ekm_fleet_details
+            .iter()
+            .any(|e| e.health_status == "ACTIVE" || e.health_status == "DEGRADED");
+        if serving {
+            Ok(())
+        } else {
+            let states: Vec<String> = health
+                .ekm_fleet_details
+                .iter()
+                .map(|e| format!("{}={}", e.id, e.health_status))
+                .collect();
+            Err(KeystoreError::Unavailable(format!(
+                "xks proxy {:?}: no key manager can serve ({})",
+                self.name,
+                states.join(", ")
+            )))
+        }
+    }
+
+    async fn create_root_key(&self, _label: &str) -> KeystoreResult<Vec<u8>> {
+        Err(KeystoreError::Unsupported(format!(
+            "the xks keystore {:?} cannot create keys: create the key in your key manager and reference it by its externalKeyId",
+            self.name
+        )))
+    }
+
+    async fn reference_root_key(&self, reference: &str) -> KeystoreResult<Vec<u8>> {
+        if !valid_key_id(reference) {
+            return Err(KeystoreError::KeyUnusable(format!(
+                "{reference:?} is not an XKS externalKeyId (1 to {MAX_KEY_ID} of letters, digits, '-', '.', '_')"
+            )));
+        }
+        self.usable_key(reference).await?;
+        let mut handle = Vec::with_capacity(1 + reference.len());
+        handle.push(HANDLE_V1);
+        handle.extend_from_slice(reference.as_bytes());
+        Ok(handle)
+    }
+
+    async fn check_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
+        let key_id = self.key_id(handle)?;
+        self.usable_key(key_id).await
+    }
+
+    async fn wrap(
+        &self,
+        handle: &[u8],
+        plaintext: &SecretBytes,
+        aad: &[u8],
+    ) -> KeystoreResult<Vec<u8>> {
+        let key_id = self.key_id(handle)?;
+        let encoded = Zeroizing::new(B64.encode(plaintext.expose_secret()));
+        let aad_b64 = aad_field(aad);
+        let response: wire::EncryptResponse = self
+            .proxy
+            .call(
+                key_id,
+                "encrypt",
+                "Encrypt",
+                &wire::EncryptRequest {
+                    plaintext: &encoded,
+                    encryption_algorithm: "AES_GCM",
+                    additional_authenticated_data: aad_b64.as_deref(),
+                    ciphertext_data_integrity_value_algorithm: "SHA_256",
+                },
+            )
+            .await
+            .map_err(|f| self.key_error(key_id, f))?;
+
+        let invalid = |why: String| {
+            KeystoreError::Unavailable(format!(
+                "xks proxy {:?} gave an unusable encrypt response: {why}",
+                self.name
+            ))
+        };
+        let ciphertext = decode_field("ciphertext", &response.ciphertext).map_err(invalid)?;
+        let iv = decode_field("initializationVector", &response.initialization_vector)
+            .map_err(invalid)?;
+        let tag =
+            decode_field("authenticationTag", &response.authentication_tag).map_err(invalid)?;
+        let metadata = match &response.ciphertext_metadata {
+            Some(m) => decode_field("ciphertextMetadata", m).map_err(invalid)?,
+            None => Vec::new(),
+        };
+        if ciphertext.len() != plaintext.len()
+            || !blob::valid_iv(&iv)
+            || tag.len() != blob::TAG_LEN
+            || metadata.len() > blob::MAX_METADATA
+        {
+            return Err(invalid(
+                "a field has the wrong length (ciphertext, IV, tag or metadata)".into(),
+            ));
+        }
+        let sealed = Sealed {
+            iv: &iv,
+            metadata: &metadata,
+            tag: &tag,
+            ciphertext: &ciphertext,
+        };
+        // The integrity value is the proxy's promise that this output decrypts;
+        // kcm stores the wrapped key only if it matches.
+        let expected = integrity_value(aad, &sealed);
+        let given = response
+            .ciphertext_data_integrity_value
+            .as_deref()
+            .ok_or_else(|| invalid("no ciphertextDataIntegrityValue".into()))
+            .and_then(|v| decode_field("ciphertextDataIntegrityValue", v).map_err(invalid))?;
+        if given != expected.as_ref() {
+            return Err(invalid(
+                "ciphertextDataIntegrityValue does not match the output".into(),
+            ));
+        }
+        Ok(sealed.encode())
+    }
+
+    async fn unwrap(
+        &self,
+        handle: &[u8],
+        wrapped: &[u8],
+        aad: &[u8],
+    ) -> KeystoreResult<SecretBytes> {
+        let key_id = self.key_id(handle)?;
+        let sealed = blob::decode(wrapped)?;
+        let ciphertext = B64.encode(sealed.ciphertext);
+        let metadata = (!sealed.metadata.is_empty()).then(|| B64.encode(sealed.metadata));
+        let tag = B64.encode(sealed.tag);
+        let iv = B64.encode(sealed.iv);
+        let aad_b64 = aad_field(aad);
+        let response: wire::DecryptResponse = self
+            .proxy
+            .call(
+                key_id,
+                "decrypt",
+                "Decrypt",
+                &wire::DecryptRequest {
+                    ciphertext: &ciphertext,
+                    ciphertext_metadata: metadata.as_deref(),
+                    encryption_algorithm: "AES_GCM",
+                    additional_authenticated_data: aad_b64.as_deref(),
+                    authentication_tag: &tag,
+                    initialization_vector: &iv,
+                },
+            )
+            .await
+            .map_err(|f| self.key_error(key_id, f))?;
+        let encoded = Zeroizing::new(response.plaintext);
+        let plaintext = SecretBytes::new(B64.decode(encoded.as_bytes()).map_err(|_| {
+            KeystoreError::Unavailable(format!(
+                "xks proxy {:?} gave a plaintext that is not Base64",
+                self.name
+            ))
+        })?);
+        if plaintext.len() != sealed.ciphertext.len() {
+            return Err(KeystoreError::Unavailable(format!(
+                "xks proxy {:?} gave a plaintext of the wrong length",
+                self.name
+            )));
+        }
+        Ok(plaintext)
+    }
+
+    /// The key is the customer's: kcm forgets its handle and changes nothing at
+    /// the proxy (the API has no way to, by design).
+    async fn destroy(&self, _handle: &[u8]) -> KeystoreResult<()> {
+        Ok(())
+    }
+}
