@@ -242,6 +242,8 @@ operations! {
     DeleteAccessKey => ManageTenant,
     CreateSystem => ManageTenant,
     SwitchSystemRootKey => ManageTenant,
+    LinkSystem => ManageTenant,
+    UnlinkSystem => ManageTenant,
     RotateSystemKey => ManageTenant,
     RewrapSystemKeys => ManageTenant,
     CreateRootKey => ManageTenant,

@@ -227,7 +227,12 @@ pub struct SystemRecord {
     pub kind: String,
     /// Free text.
     pub description: String,
-    /// Version of the active system key (L2).
+    /// Where the system runs (free form, e.g. `eu-west-1` or `dc2`); may be empty.
+    pub region: String,
+    /// Labels for selecting and grouping systems.
+    pub labels: BTreeMap<String, String>,
+    /// Version of the active system key (L2). 0 for a system registered without a
+    /// root key; a system whose active version is erased is unlinked too.
     pub active_key_version: u32,
     /// Creation time.
     pub created_at: UnixMillis,

@@ -293,6 +293,8 @@ pub mod fixtures {
             name: name.to_owned(),
             kind: "kubernetes".to_owned(),
             description: format!("system {name}"),
+            region: "eu-west-1".to_owned(),
+            labels: [("team".to_owned(), name.to_owned())].into(),
             active_key_version: 1,
             created_at: 1_700_000_000_789,
         }

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_core::model::{Role, ALL_ROLES};
+use kcm_core::service::NewSystem;
 
 use crate::call::Call;
 use crate::error::{code, ErrorBody, RestError};
@@ -291,13 +292,14 @@ pub(crate) async fn delete_access_key(
 
 /// Register a system in the caller's tenant (tenant-admin).
 ///
-/// The system gets a fresh system key wrapped by the tenant's default root key.
+/// The system gets a fresh system key wrapped by the root key named (default: the
+/// tenant's default root key), or, with `"link": false`, none until it is linked.
 #[utoipa::path(
     post, path = "/v1/systems", tag = "systems", operation_id = "CreateSystem",
     request_body = CreateSystemRequest,
     responses(
         (status = 201, description = "System created", body = System),
-        (status = 400, description = "Invalid name, kind, description or body", body = ErrorBody),
+        (status = 400, description = "Invalid name, kind, description, region, labels or body", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 409, description = "A system with this name exists", body = ErrorBody),
@@ -310,16 +312,16 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
     let result: Outcome = async {
         let (req, caller) = call.accept(request).await?;
         let body: CreateSystemRequest = parse_json(&req.body)?;
-        let info = api
-            .service
-            .create_system(
-                caller,
-                &body.name,
-                body.kind.as_deref().unwrap_or(DEFAULT_SYSTEM_KIND),
-                body.description.as_deref().unwrap_or_default(),
-                body.root_key_id.as_deref(),
-            )
-            .await?;
+        let new = NewSystem {
+            name: body.name,
+            kind: body.kind.unwrap_or_else(|| DEFAULT_SYSTEM_KIND.into()),
+            description: body.description.unwrap_or_default(),
+            region: body.region.unwrap_or_default(),
+            labels: body.labels.unwrap_or_default(),
+            link: body.link.unwrap_or(true),
+            root_key: body.root_key_id,
+        };
+        let info = api.service.create_system(caller, &new).await?;
         created(System::from(&info))
     }
     .await;
@@ -413,6 +415,76 @@ pub(crate) async fn switch_system_root_key(
             .service
             .switch_system_root(caller, &id, &body.root_key_id)
             .await?;
+        ok(System::from(&info))
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// Link an unlinked system to a root key of the tenant (tenant-admin): a fresh
+/// system key, wrapped by that root key, becomes its next version.
+#[utoipa::path(
+    post, path = "/v1/systems/{id_or_name}/link", tag = "systems",
+    operation_id = "LinkSystem",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
+    request_body = LinkSystemRequest,
+    responses(
+        (status = 200, description = "The system, now linked", body = System),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 404, description = "No such system or root key in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Already linked, or the root key is not active", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn link_system(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("LinkSystem", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (req, caller) = call.accept(request).await?;
+        let body: LinkSystemRequest = parse_json(&req.body)?;
+        let info = api
+            .service
+            .link_system(caller, &id, body.root_key_id.as_deref())
+            .await?;
+        ok(System::from(&info))
+    }
+    .await;
+    call.finish(result).await
+}
+
+/// Unlink a system from its root key (tenant-admin): every version of its system
+/// key is erased. Refused while it holds service keys that are not deleted.
+#[utoipa::path(
+    post, path = "/v1/systems/{id_or_name}/unlink", tag = "systems",
+    operation_id = "UnlinkSystem",
+    params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
+    responses(
+        (status = 200, description = "The system, now unlinked", body = System),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Caller may not manage systems", body = ErrorBody),
+        (status = 404, description = "No such system in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Not linked, or it still holds service keys", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("sigv4" = []))
+)]
+pub(crate) async fn unlink_system(
+    State(api): State<RestApi>,
+    id: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    let mut call = api.begin("UnlinkSystem", &request);
+    let result: Outcome = async {
+        let id = path_param(id)?;
+        let (_, caller) = call.accept(request).await?;
+        let info = api.service.unlink_system(caller, &id).await?;
         ok(System::from(&info))
     }
     .await;

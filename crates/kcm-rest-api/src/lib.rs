@@ -10,6 +10,7 @@
 //! | `POST /v1/access-keys/{id}/disable`, `…/enable`, `DELETE /v1/access-keys/{id}` | |
 //! | `POST /v1/systems`, `GET /v1/systems`, `GET /v1/systems/{id_or_name}` | systems |
 //! | `POST /v1/systems/{id_or_name}/switch-root-key` | re-wrap a system's key under another root key |
+//! | `POST /v1/systems/{id_or_name}/link`, `…/unlink` | link a system to a root key, or erase its system key |
 //! | `POST /v1/systems/{id_or_name}/rotate-key`, `…/rewrap?limit=N` | rotate a system key online, re-wrapping the keys below in batches |
 //! | `POST /v1/root-keys`, `GET /v1/root-keys`, `GET /v1/root-keys/{id}` | root keys of the caller's tenant |
 //! | `POST /v1/root-keys/{id}/disable`, `…/suspend`, `…/enable` (`?dry_run=true`) | the kill switch, with an impact preview |
@@ -147,6 +148,14 @@ pub fn router(api: RestApi) -> axum::Router {
             post(switch_system_root_key).fallback(method_not_allowed),
         )
         .route(
+            "/v1/systems/{id_or_name}/link",
+            post(link_system).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/systems/{id_or_name}/unlink",
+            post(unlink_system).fallback(method_not_allowed),
+        )
+        .route(
             "/v1/root-keys",
             post(root_keys::create_root_key)
                 .get(root_keys::list_root_keys)
@@ -259,6 +268,8 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::list_systems,
         handlers::get_system,
         handlers::switch_system_root_key,
+        handlers::link_system,
+        handlers::unlink_system,
         handlers::rotate_system_key,
         handlers::rewrap_system_keys,
         handlers::keychain,

@@ -683,6 +683,8 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/systems", vec!["get", "post"]),
         ("/v1/systems/{id_or_name}", vec!["get"]),
         ("/v1/systems/{id_or_name}/switch-root-key", vec!["post"]),
+        ("/v1/systems/{id_or_name}/link", vec!["post"]),
+        ("/v1/systems/{id_or_name}/unlink", vec!["post"]),
         ("/v1/systems/{id_or_name}/rotate-key", vec!["post"]),
         ("/v1/systems/{id_or_name}/rewrap", vec!["post"]),
         ("/v1/root-keys", vec!["get", "post"]),

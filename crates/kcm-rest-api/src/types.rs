@@ -4,6 +4,8 @@
 //! `Serialize + Deserialize` so that clients (the `kcm` CLI) can reuse them, and
 //! `ToSchema` so that the OpenAPI document describes exactly what is sent.
 
+use std::collections::BTreeMap;
+
 use kcm_core::model::{Role, TenantRecord, UnixMillis};
 use kcm_core::service::{
     AccessKeyInfo, ImportParameters, KeychainRoot, KeychainServiceKey, KeychainSystem,
@@ -229,6 +231,28 @@ pub struct CreateSystemRequest {
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Where it runs (free form: `eu-west-1`, `dc2`, …), at most 64 letters,
+    /// digits, `-`, `_` or `.`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Labels (at most 32; names 1–63 of letters, digits, `-`, `_`, `.`, `/`;
+    /// values at most 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Link it to a root key now (default `true`); `false` registers it unlinked,
+    /// to be linked later with `…/link`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(default = true)]
+    pub link: Option<bool>,
+    /// Id of the tenant's root key to link it to; default the tenant's default root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key_id: Option<String>,
+}
+
+/// Body of `POST /v1/systems/{id_or_name}/link`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSystemRequest {
     /// Id of the tenant's root key to link it to; default the tenant's default root key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_key_id: Option<String>,
@@ -275,14 +299,20 @@ pub struct System {
     pub kind: String,
     /// Free text.
     pub description: String,
-    /// The root key its system key is wrapped by.
-    pub root_key_id: String,
-    /// Lifecycle state of its active system key (`active`, `disabled`, …).
+    /// Where it runs (may be empty).
+    pub region: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// The root key its system key is wrapped by; `null` when unlinked.
+    pub root_key_id: Option<String>,
+    /// Lifecycle state of its active system key (`active`, `disabled`, …); `null`
+    /// when unlinked.
     #[schema(example = "active")]
-    pub system_key_state: String,
-    /// Version of its active system key.
+    pub system_key_state: Option<String>,
+    /// Version of its latest system key (0: never linked).
     pub system_key_version: u32,
-    /// `connected`, or `locked: <reason>` when a key above it is not usable.
+    /// `connected`; `locked: <reason>` when a key above it is not usable;
+    /// `unlinked` when it has no root key.
     #[schema(example = "connected")]
     pub status: String,
     /// Creation time (RFC 3339).
@@ -296,8 +326,10 @@ impl From<&SystemInfo> for System {
             name: s.record.name.clone(),
             kind: s.record.kind.clone(),
             description: s.record.description.clone(),
-            root_key_id: s.root_key_id.to_string(),
-            system_key_state: s.system_key_state.to_string(),
+            region: s.record.region.clone(),
+            labels: s.record.labels.clone(),
+            root_key_id: s.root_key_id.map(|id| id.to_string()),
+            system_key_state: s.system_key_state.map(|state| state.to_string()),
             system_key_version: s.record.active_key_version,
             status: s.status.describe(),
             created_at: rfc3339(s.record.created_at),
@@ -321,6 +353,8 @@ pub struct Keychain {
     pub tenant: Tenant,
     /// Its root keys, with the systems and service keys below them.
     pub root_keys: Vec<KeychainRootKey>,
+    /// Systems linked to no root key.
+    pub unlinked_systems: Vec<KeychainSystemNode>,
 }
 
 /// A root key (L1) in the keychain.
@@ -347,12 +381,12 @@ pub struct KeychainSystemNode {
     pub id: String,
     /// Name.
     pub name: String,
-    /// State of its active system key.
+    /// State of its active system key; `null` when unlinked.
     #[schema(example = "active")]
-    pub state: String,
+    pub state: Option<String>,
     /// Active system key version.
     pub system_key_version: u32,
-    /// `connected` or `locked: <reason>`.
+    /// `connected`, `locked: <reason>` or `unlinked`.
     #[schema(example = "connected")]
     pub status: String,
     /// Its service keys (L3), destroyed ones excluded.
@@ -392,7 +426,7 @@ impl From<&KeychainSystem> for KeychainSystemNode {
         Self {
             id: s.id.to_string(),
             name: s.name.clone(),
-            state: s.state.to_string(),
+            state: s.state.map(|state| state.to_string()),
             system_key_version: s.system_key_version,
             status: s.status.clone(),
             service_keys: s.service_keys.iter().map(Into::into).collect(),
@@ -417,6 +451,7 @@ impl From<&KeychainView> for Keychain {
         Self {
             tenant: Tenant::from(&v.tenant),
             root_keys: v.roots.iter().map(Into::into).collect(),
+            unlinked_systems: v.unlinked.iter().map(Into::into).collect(),
         }
     }
 }

@@ -148,7 +148,7 @@ pub(crate) fn root_key(row: &Row<'_>) -> StoreResult<RootKeyRecord> {
 
 /// Column list for [`system`].
 pub(crate) const SYSTEM_COLS: &str =
-    "id, tenant_id, name, kind, description, active_key_version, created_at";
+    "id, tenant_id, name, kind, description, active_key_version, created_at, region, labels";
 
 /// Decodes a system.
 pub(crate) fn system(row: &Row<'_>) -> StoreResult<SystemRecord> {
@@ -160,6 +160,8 @@ pub(crate) fn system(row: &Row<'_>) -> StoreResult<SystemRecord> {
         description: get(row, 4, "description")?,
         active_key_version: get(row, 5, "active key version")?,
         created_at: get(row, 6, "created_at")?,
+        region: get(row, 7, "region")?,
+        labels: parsed(row, 8, "system labels", |s| serde_json::from_str(s).ok())?,
     })
 }
 

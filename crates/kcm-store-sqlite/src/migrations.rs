@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_audit_policies_grants.sql"),
     include_str!("../migrations/0003_imported_key_material.sql"),
+    include_str!("../migrations/0004_system_region_labels.sql"),
 ];
 
 /// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.

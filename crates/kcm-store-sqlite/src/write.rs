@@ -108,13 +108,14 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
         ),
         Write::PutSystem(s) => run(
             "INSERT INTO systems (id, tenant_id, name, kind, description,
-                                  active_key_version, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                  active_key_version, created_at, region, labels)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, name = excluded.name,
                  kind = excluded.kind, description = excluded.description,
                  active_key_version = excluded.active_key_version,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, region = excluded.region,
+                 labels = excluded.labels",
             params![
                 s.id.to_string(),
                 s.tenant_id.to_string(),
@@ -122,7 +123,9 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                 s.kind,
                 s.description,
                 s.active_key_version,
-                s.created_at
+                s.created_at,
+                s.region,
+                serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into())
             ],
         ),
         Write::PutSystemKey(k) => run(

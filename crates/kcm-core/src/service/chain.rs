@@ -244,6 +244,15 @@ impl Service {
         if let Some(loaded) = self.system_keys.get(&cache_key) {
             return Ok(loaded);
         }
+        if version == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "system {} is not linked to a root key: link it before using keys in it",
+                    system.name
+                ),
+            ));
+        }
         let record = self
             .store
             .system_key(system.id, version)

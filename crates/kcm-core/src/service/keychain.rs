@@ -30,11 +30,11 @@ pub struct KeychainSystem {
     pub id: SystemId,
     /// Name.
     pub name: String,
-    /// State of its active system key.
-    pub state: KeyState,
+    /// State of its active system key (`None` when unlinked).
+    pub state: Option<KeyState>,
     /// Active system key version.
     pub system_key_version: u32,
-    /// `connected` or `locked: …`.
+    /// `connected`, `locked: …` or `unlinked`.
     pub status: String,
     /// Its service keys (not destroyed).
     pub service_keys: Vec<KeychainServiceKey>,
@@ -62,6 +62,8 @@ pub struct KeychainView {
     pub tenant: TenantRecord,
     /// Its root keys with everything below.
     pub roots: Vec<KeychainRoot>,
+    /// Systems linked to no root key.
+    pub unlinked: Vec<KeychainSystem>,
 }
 
 impl Service {
@@ -123,6 +125,7 @@ impl Service {
                 systems: Vec::new(),
             })
             .collect();
+        let mut unlinked = Vec::new();
         for info in self.visible_systems(caller, tenant_id).await? {
             let system = &info.record;
             let service_keys = keys_by_system
@@ -145,14 +148,23 @@ impl Service {
                 status: info.status.describe(),
                 service_keys,
             };
-            if let Some(root) = roots.iter_mut().find(|r| r.id == info.root_key_id) {
-                root.systems.push(node);
+            match info.root_key_id {
+                Some(id) => {
+                    if let Some(root) = roots.iter_mut().find(|r| r.id == id) {
+                        root.systems.push(node);
+                    }
+                }
+                None => unlinked.push(node),
             }
         }
         if caller.principal.system_scope.is_some() {
             // A scoped key sees only the chain above its own system.
             roots.retain(|r| !r.systems.is_empty());
         }
-        Ok(KeychainView { tenant, roots })
+        Ok(KeychainView {
+            tenant,
+            roots,
+            unlinked,
+        })
     }
 }

@@ -43,7 +43,7 @@ pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGran
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};
 pub use system_rotation::{SystemKeyRotation, MAX_REWRAP_BATCH};
-pub use systems::{SystemInfo, SystemStatus};
+pub use systems::{NewSystem, SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
 
 use crate::cache::TtlMap;

@@ -234,7 +234,7 @@ impl Service {
             .root_keys(Some(tenant_id))
             .await?
             .iter()
-            .filter(|r| visible.is_none_or(|v| v == r.id))
+            .filter(|r| visible.is_none_or(|v| v == Some(r.id)))
             .map(|r| self.root_key_info(r, Some(default)))
             .collect())
     }
@@ -398,7 +398,7 @@ impl Service {
         if self
             .scope_root(caller)
             .await?
-            .is_some_and(|v| v != record.id)
+            .is_some_and(|v| v != Some(record.id))
         {
             return Err(Error::denied(format!(
                 "access key {} is scoped to a system that is not below root key {}",
@@ -409,18 +409,15 @@ impl Service {
     }
 
     /// For an access key scoped to one system, the root key above that system (the
-    /// only one it may see, as in the keychain); `None` for an unscoped key.
-    async fn scope_root(&self, caller: &Caller) -> Result<Option<RootKeyId>> {
+    /// only one it may see, as in the keychain), or `Some(None)` when that system
+    /// is unlinked (it sees none); `None` for an unscoped key.
+    async fn scope_root(&self, caller: &Caller) -> Result<Option<Option<RootKeyId>>> {
         let Some(system) = caller.principal.system_scope else {
             return Ok(None);
         };
         let record = self.system_record(system).await?;
-        let key = self
-            .store
-            .system_key(system, record.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {system} is missing")))?;
-        Ok(Some(key.root_key_id))
+        let key = self.active_system_key(&record).await?;
+        Ok(Some(key.map(|k| k.root_key_id)))
     }
 
     /// The systems linked to `root`, with their service keys (as the keychain shows
@@ -440,7 +437,7 @@ impl Service {
             .unwrap_or_default())
     }
 
-    async fn default_root_of(&self, tenant_id: TenantId) -> Result<RootKeyId> {
+    pub(crate) async fn default_root_of(&self, tenant_id: TenantId) -> Result<RootKeyId> {
         Ok(self
             .store
             .tenant(tenant_id)

@@ -16,6 +16,9 @@ pub enum SystemStatus {
     Connected,
     /// Some key above is not active; the reason names it.
     Locked(String),
+    /// Not linked to any root key: it holds no system key, so nothing can be
+    /// created or used in it until it is linked.
+    Unlinked,
 }
 
 impl SystemStatus {
@@ -24,6 +27,7 @@ impl SystemStatus {
         match self {
             SystemStatus::Connected => "connected".into(),
             SystemStatus::Locked(reason) => format!("locked: {reason}"),
+            SystemStatus::Unlinked => "unlinked".into(),
         }
     }
 }
@@ -33,10 +37,10 @@ impl SystemStatus {
 pub struct SystemInfo {
     /// The stored record.
     pub record: SystemRecord,
-    /// The root key its system key is wrapped by.
-    pub root_key_id: RootKeyId,
-    /// State of its active system key.
-    pub system_key_state: KeyState,
+    /// The root key its system key is wrapped by (`None` when unlinked).
+    pub root_key_id: Option<RootKeyId>,
+    /// State of its active system key (`None` when unlinked).
+    pub system_key_state: Option<KeyState>,
     /// Derived status.
     pub status: SystemStatus,
 }
@@ -62,15 +66,40 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
 }
 
 impl Service {
-    /// Builds a system with a fresh system key wrapped by `root` (not yet written).
+    /// Builds a system (not yet written) and, when `root` is given, its first
+    /// system key wrapped by it.
     pub(crate) async fn mint_system(
         &self,
         tenant: TenantId,
+        root: Option<&RootKeyRecord>,
+        new: &NewSystem,
+    ) -> Result<(SystemRecord, Option<SystemKeyRecord>)> {
+        let now = now_ms();
+        let mut system = SystemRecord {
+            id: SystemId::new_random(),
+            tenant_id: tenant,
+            name: new.name.clone(),
+            kind: new.kind.clone(),
+            description: new.description.clone(),
+            region: new.region.clone(),
+            labels: new.labels.clone(),
+            active_key_version: 0,
+            created_at: now,
+        };
+        let key = match root {
+            Some(root) => Some(self.mint_system_key(&mut system, root).await?),
+            None => None,
+        };
+        Ok((system, key))
+    }
+
+    /// A fresh system key for `system`, wrapped by `root`, as the next version
+    /// (which `system` now names as active). Nothing is written.
+    pub(crate) async fn mint_system_key(
+        &self,
+        system: &mut SystemRecord,
         root: &RootKeyRecord,
-        name: &str,
-        kind: &str,
-        description: &str,
-    ) -> Result<(SystemRecord, SystemKeyRecord)> {
+    ) -> Result<SystemKeyRecord> {
         if !root.state.allows(Operation::Wrap) {
             return Err(Error::new(
                 crate::error::ErrorKind::InvalidState,
@@ -80,20 +109,13 @@ impl Service {
                 ),
             ));
         }
-        let now = now_ms();
-        let system = SystemRecord {
-            id: SystemId::new_random(),
-            tenant_id: tenant,
-            name: name.to_string(),
-            kind: kind.to_string(),
-            description: description.to_string(),
-            active_key_version: 1,
-            created_at: now,
-        };
+        // Versions only grow, so a relinked system never reuses the binding of a
+        // key it had before.
+        let version = system.active_key_version + 1;
         let aad = system_key_binding(
-            &tenant.to_string(),
+            &system.tenant_id.to_string(),
             &system.id.to_string(),
-            1,
+            version,
             &root.id.to_string(),
         )
         .to_aad();
@@ -102,15 +124,32 @@ impl Service {
             .keystore(&root.keystore)?
             .wrap(&root.handle, &material, &aad)
             .await?;
-        let key = SystemKeyRecord {
+        system.active_key_version = version;
+        Ok(SystemKeyRecord {
             system_id: system.id,
-            version: 1,
+            version,
             root_key_id: root.id,
             wrapped,
             state: KeyState::Active,
-            created_at: now,
-        };
-        Ok((system, key))
+            created_at: now_ms(),
+        })
+    }
+
+    /// The system's active system key, or `None` when the system is unlinked
+    /// (registered without a root key, or its keys erased by an unlink).
+    pub(crate) async fn active_system_key(
+        &self,
+        system: &SystemRecord,
+    ) -> Result<Option<SystemKeyRecord>> {
+        if system.active_key_version == 0 {
+            return Ok(None);
+        }
+        let key = self
+            .store
+            .system_key(system.id, system.active_key_version)
+            .await?
+            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
+        Ok((!key.state.is_destroyed()).then_some(key))
     }
 
     pub(crate) async fn find_system(
@@ -130,11 +169,14 @@ impl Service {
     }
 
     pub(crate) async fn system_info(&self, record: SystemRecord) -> Result<SystemInfo> {
-        let key = self
-            .store
-            .system_key(record.id, record.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {} missing", record.id)))?;
+        let Some(key) = self.active_system_key(&record).await? else {
+            return Ok(SystemInfo {
+                record,
+                root_key_id: None,
+                system_key_state: None,
+                status: SystemStatus::Unlinked,
+            });
+        };
         let root = self
             .store
             .root_key(key.root_key_id)
@@ -166,66 +208,66 @@ impl Service {
         };
         Ok(SystemInfo {
             record,
-            root_key_id: root.id,
-            system_key_state: key.state,
+            root_key_id: Some(root.id),
+            system_key_state: Some(key.state),
             status,
         })
     }
 
-    /// Registers a system in the caller's tenant, linked to `root_key` (an id of one
-    /// of the tenant's root keys) or, when `None`, to the tenant's default root key.
-    pub async fn create_system(
+    /// A root key of the tenant to link a system to: `root_key` (an id) or, when
+    /// `None`, the tenant's default root key.
+    async fn root_to_link(
         &self,
-        caller: &Caller,
-        name: &str,
-        kind: &str,
-        description: &str,
+        tenant_id: TenantId,
         root_key: Option<&str>,
-    ) -> Result<SystemInfo> {
+    ) -> Result<RootKeyRecord> {
+        let root = match root_key {
+            Some(id) => RootKeyId::parse(id)
+                .ok_or_else(|| Error::not_found(format!("root key {id} does not exist")))?,
+            None => self.default_root_of(tenant_id).await?,
+        };
+        self.store
+            .root_key(root)
+            .await?
+            .filter(|r| r.tenant_id == Some(tenant_id))
+            .ok_or_else(|| Error::not_found(format!("root key {root} does not exist")))
+    }
+
+    /// Registers a system in the caller's tenant. When `new.link` is set it is
+    /// linked at once to `new.root_key` (an id of one of the tenant's root keys)
+    /// or, when that is `None`, to the tenant's default root key; otherwise it is
+    /// registered unlinked, to be linked later ([`Service::link_system`]).
+    pub async fn create_system(&self, caller: &Caller, new: &NewSystem) -> Result<SystemInfo> {
         let tenant_id = Self::own_tenant(&caller.principal)?;
         authorize(
             &caller.principal,
             Op::CreateSystem,
             Target::tenant(tenant_id),
         )?;
-        validate_name("system", name)?;
-        if kind.len() > 64 || description.len() > 256 {
+        new.validate()?;
+        let root = if new.link {
+            Some(
+                self.root_to_link(tenant_id, new.root_key.as_deref())
+                    .await?,
+            )
+        } else if new.root_key.is_some() {
             return Err(Error::invalid(
-                "system kind must be at most 64 and description at most 256 characters",
+                "a system registered without a link cannot name a root key",
             ));
-        }
-        let tenant = self
-            .store
-            .tenant(tenant_id)
-            .await?
-            .ok_or_else(|| Error::internal("caller's tenant is missing"))?;
-        let root = match root_key {
-            Some(id) => RootKeyId::parse(id)
-                .ok_or_else(|| Error::not_found(format!("root key {id} does not exist")))?,
-            None => tenant.default_root_key_id,
+        } else {
+            None
         };
-        let root = self
-            .store
-            .root_key(root)
-            .await?
-            .filter(|r| r.tenant_id == Some(tenant_id))
-            .ok_or_else(|| Error::not_found(format!("root key {root} does not exist")))?;
-        let (system, key) = self
-            .mint_system(tenant_id, &root, name, kind, description)
-            .await?;
-        self.store
-            .commit(vec![
-                Write::PutSystem(system.clone()),
-                Write::PutSystemKey(key),
-            ])
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(_) => Error::new(
-                    crate::error::ErrorKind::AlreadyExists,
-                    format!("a system named {name} already exists"),
-                ),
-                other => other.into(),
-            })?;
+        let (system, key) = self.mint_system(tenant_id, root.as_ref(), new).await?;
+        let name = &new.name;
+        let mut writes = vec![Write::PutSystem(system.clone())];
+        writes.extend(key.map(Write::PutSystemKey));
+        self.store.commit(writes).await.map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => Error::new(
+                crate::error::ErrorKind::AlreadyExists,
+                format!("a system named {name} already exists"),
+            ),
+            other => other.into(),
+        })?;
         self.system_info(system).await
     }
 
@@ -278,6 +320,15 @@ impl Service {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::SwitchSystemRootKey)?;
         let _guard = self.writes.lock().await;
         let system = self.find_system(tenant_id, name_or_id).await?;
+        if self.active_system_key(&system).await?.is_none() {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!(
+                    "system {} is not linked to a root key: link it instead of switching",
+                    system.name
+                ),
+            ));
+        }
         let new_root = RootKeyId::parse(root_key)
             .ok_or_else(|| Error::not_found(format!("root key {root_key} does not exist")))?;
         let new_root = self
@@ -302,7 +353,7 @@ impl Service {
             let Some(mut key) = self.store.system_key(system.id, version).await? else {
                 continue;
             };
-            if key.root_key_id == new_root.id {
+            if key.root_key_id == new_root.id || key.state.is_destroyed() {
                 continue;
             }
             let old_root = self.store.root_key(key.root_key_id).await?.ok_or_else(|| {
@@ -336,5 +387,168 @@ impl Service {
             self.system_keys.clear();
         }
         self.system_info(system).await
+    }
+
+    /// Links an unlinked system of the caller's tenant to `root_key` (else the
+    /// tenant's default root key): a fresh system key, wrapped by that root,
+    /// becomes its next version. A linked system is switched, not linked again.
+    pub async fn link_system(
+        &self,
+        caller: &Caller,
+        name_or_id: &str,
+        root_key: Option<&str>,
+    ) -> Result<SystemInfo> {
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::LinkSystem)?;
+        let _guard = self.writes.lock().await;
+        let mut system = self.find_system(tenant_id, name_or_id).await?;
+        if let Some(key) = self.active_system_key(&system).await? {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!(
+                    "system {} is already linked to root key {}; switch it to another root key instead",
+                    system.name, key.root_key_id
+                ),
+            ));
+        }
+        let root = self.root_to_link(tenant_id, root_key).await?;
+        let key = self.mint_system_key(&mut system, &root).await?;
+        self.store
+            .commit(vec![
+                Write::PutSystem(system.clone()),
+                Write::PutSystemKey(key),
+            ])
+            .await?;
+        self.system_keys.clear();
+        self.system_info(system).await
+    }
+
+    /// Unlinks a system of the caller's tenant from its root key: every version
+    /// of its system key is erased, so nothing below it can be used again.
+    /// Refused while the system still holds service keys that are not deleted:
+    /// unlinking would destroy them without the waiting period a deletion has.
+    /// The system stays registered and can be linked again.
+    pub async fn unlink_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
+        let tenant_id = Self::authorize_in_own_tenant(caller, Op::UnlinkSystem)?;
+        let _guard = self.writes.lock().await;
+        let system = self.find_system(tenant_id, name_or_id).await?;
+        if self.active_system_key(&system).await?.is_none() {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!("system {} is not linked to a root key", system.name),
+            ));
+        }
+        let live = self.live_service_keys_in(tenant_id, system.id).await?;
+        if live > 0 {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!(
+                    "system {} still holds {live} service key(s) that are not deleted; \
+                     schedule their deletion and wait for it to complete (or switch the \
+                     system to another root key) before unlinking",
+                    system.name
+                ),
+            ));
+        }
+        let mut writes = Vec::new();
+        for version in 1..=system.active_key_version {
+            if let Some(mut key) = self.store.system_key(system.id, version).await? {
+                if !key.state.is_destroyed() {
+                    key.state = KeyState::Destroyed;
+                    key.wrapped = Vec::new();
+                    writes.push(Write::PutSystemKey(key));
+                }
+            }
+        }
+        self.store.commit(writes).await?;
+        self.keys.clear();
+        self.system_keys.clear();
+        self.system_info(system).await
+    }
+
+    /// How many service keys of `system` are not yet destroyed.
+    async fn live_service_keys_in(&self, tenant: TenantId, system: SystemId) -> Result<usize> {
+        let mut live = 0;
+        let mut after = None;
+        loop {
+            let batch = self.store.service_keys(tenant, after, 500).await?;
+            let done = batch.len() < 500;
+            for key in &batch {
+                if key.system_id == system && !key.state.is_destroyed() {
+                    live += 1;
+                }
+            }
+            after = batch.last().map(|k| k.id);
+            if done {
+                return Ok(live);
+            }
+        }
+    }
+}
+
+/// What a new system is registered with.
+#[derive(Clone, Debug, Default)]
+pub struct NewSystem {
+    /// Unique within the tenant.
+    pub name: String,
+    /// Free-form kind (`kubernetes`, `storage`, `application`, …).
+    pub kind: String,
+    /// Free text.
+    pub description: String,
+    /// Where it runs (free form); may be empty.
+    pub region: String,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Link it to a root key now (else it is registered unlinked).
+    pub link: bool,
+    /// The root key to link to (else the tenant's default root key).
+    pub root_key: Option<String>,
+}
+
+/// Most labels on one system.
+const MAX_LABELS: usize = 32;
+
+impl NewSystem {
+    fn validate(&self) -> Result<()> {
+        validate_name("system", &self.name)?;
+        if self.kind.len() > 64 || self.description.len() > 256 {
+            return Err(Error::invalid(
+                "system kind must be at most 64 and description at most 256 characters",
+            ));
+        }
+        let region_ok = self.region.len() <= 64
+            && self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !region_ok {
+            return Err(Error::invalid(format!(
+                "system region {:?} is invalid: use at most 64 letters, digits, '-', '_' or '.'",
+                self.region
+            )));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(Error::invalid(format!(
+                "a system has at most {MAX_LABELS} labels, not {}",
+                self.labels.len()
+            )));
+        }
+        for (key, value) in &self.labels {
+            let key_ok = !key.is_empty()
+                && key.len() <= 63
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+            if !key_ok {
+                return Err(Error::invalid(format!(
+                    "label name {key:?} is invalid: use 1–63 letters, digits, '-', '_', '.' or '/'"
+                )));
+            }
+            if value.len() > 256 || value.chars().any(char::is_control) {
+                return Err(Error::invalid(format!(
+                    "label {key:?}: the value must be at most 256 printable characters"
+                )));
+            }
+        }
+        Ok(())
     }
 }

@@ -74,15 +74,17 @@ impl Service {
         let tenant_id = root
             .tenant_id
             .expect("a tenant's root key names its tenant");
+        let default_system = super::NewSystem {
+            name: DEFAULT_SYSTEM.into(),
+            kind: "default".into(),
+            description: "the tenant's default system".into(),
+            link: true,
+            ..Default::default()
+        };
         let (system, system_key) = self
-            .mint_system(
-                tenant_id,
-                &root,
-                DEFAULT_SYSTEM,
-                "default",
-                "the tenant's default system",
-            )
+            .mint_system(tenant_id, Some(&root), &default_system)
             .await?;
+        let system_key = system_key.expect("a linked system has a system key");
         let mut account = [0u8; 8];
         crate::crypto::fill_random(&mut account);
         let tenant = TenantRecord {

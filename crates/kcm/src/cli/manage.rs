@@ -424,7 +424,7 @@ pub struct SystemArgs {
 #[derive(Subcommand, Debug)]
 enum SystemCommand {
     /// Register a system, linked to a root key of your tenant (its system key is
-    /// wrapped by that root key).
+    /// wrapped by that root key), or with --unlinked, linked to none yet.
     Create {
         /// System name.
         name: String,
@@ -434,10 +434,34 @@ enum SystemCommand {
         /// Description.
         #[arg(long, default_value = "")]
         description: String,
+        /// Where it runs (free form: eu-west-1, dc2, …).
+        #[arg(long, default_value = "")]
+        region: String,
+        /// A label, as name=value; repeat for more.
+        #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
         /// Id of the root key to link it to (`kcm root-key list`); default your
         /// tenant's default root key.
+        #[arg(long, conflicts_with = "unlinked")]
+        root_key: Option<String>,
+        /// Register it without a root key; link it later with `kcm system link`.
+        #[arg(long)]
+        unlinked: bool,
+    },
+    /// Link an unlinked system to a root key: it gets a fresh system key wrapped
+    /// by that root key.
+    Link {
+        /// System id or name.
+        system: String,
+        /// Id of the root key; default your tenant's default root key.
         #[arg(long)]
         root_key: Option<String>,
+    },
+    /// Unlink a system from its root key: its system key is erased. Refused while
+    /// the system holds service keys that are not deleted.
+    Unlink {
+        /// System id or name.
+        system: String,
     },
     /// List systems.
     List,
@@ -478,14 +502,34 @@ impl SystemArgs {
                 name,
                 kind,
                 description,
+                region,
+                labels,
                 root_key,
+                unlinked,
             } => {
-                let mut body = json!({"name": name, "kind": kind, "description": description});
+                let labels: serde_json::Map<String, Value> =
+                    labels.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                let mut body = json!({
+                    "name": name, "kind": kind, "description": description,
+                    "region": region, "labels": labels, "link": !unlinked,
+                });
                 if let Some(root) = root_key {
                     body["root_key_id"] = json!(root);
                 }
                 let out = c.post("/v1/systems", body).await?;
                 output::object(f, &out);
+            }
+            SystemCommand::Link { system, root_key } => {
+                let path = format!("/v1/systems/{}/link", seg(&system));
+                let body = match root_key {
+                    Some(root) => json!({"root_key_id": root}),
+                    None => json!({}),
+                };
+                output::object(f, &c.post(&path, body).await?);
+            }
+            SystemCommand::Unlink { system } => {
+                let path = format!("/v1/systems/{}/unlink", seg(&system));
+                output::object(f, &c.post(&path, json!({})).await?);
             }
             SystemCommand::List => {
                 let out = c.get("/v1/systems").await?;
@@ -506,6 +550,14 @@ impl SystemArgs {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// A `--label name=value` argument.
+fn parse_label(arg: &str) -> std::result::Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{arg:?} is not NAME=VALUE")),
     }
 }
 
@@ -852,8 +904,12 @@ fn draw_keychain(v: &Value) -> Result<String> {
         s(&v["tenant"]["name"]),
         s(&v["tenant"]["id"])
     );
+    let unlinked = v["unlinked_systems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (ri, root) in roots.iter().enumerate() {
-        let last_root = ri + 1 == roots.len();
+        let last_root = ri + 1 == roots.len() && unlinked.is_empty();
         let (branch, indent) = if last_root {
             ("└─", "   ")
         } else {
@@ -867,46 +923,57 @@ fn draw_keychain(v: &Value) -> Result<String> {
             s(&root["origin"])
         );
         let systems = root["systems"].as_array().cloned().unwrap_or_default();
-        for (si, sys) in systems.iter().enumerate() {
-            let last_sys = si + 1 == systems.len();
-            let (b2, i2) = if last_sys {
-                ("└─", "   ")
-            } else {
-                ("├─", "│  ")
-            };
-            out += &format!(
-                "{indent}{b2} system {} [{}] system key v{} [{}]\n",
-                s(&sys["name"]),
-                s(&sys["status"]),
-                sys["system_key_version"],
-                s(&sys["state"])
-            );
-            let keys = sys["service_keys"].as_array().cloned().unwrap_or_default();
-            for (ki, key) in keys.iter().enumerate() {
-                let b3 = if ki + 1 == keys.len() {
-                    "└─"
-                } else {
-                    "├─"
-                };
-                let aliases: Vec<&str> = key["aliases"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-                    .unwrap_or_default();
-                let aliases = if aliases.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", aliases.join(","))
-                };
-                out += &format!(
-                    "{indent}{i2}{b3} key {} [{}] v{}{aliases}\n",
-                    s(&key["id"]),
-                    s(&key["state"]),
-                    key["primary_version"]
-                );
-            }
-        }
+        draw_systems(&mut out, indent, &systems);
+    }
+    if !unlinked.is_empty() {
+        out += "└─ unlinked systems (no root key)\n";
+        draw_systems(&mut out, "   ", &unlinked);
     }
     Ok(out)
+}
+
+/// Draws systems with their service keys below a branch indented by `indent`.
+fn draw_systems(out: &mut String, indent: &str, systems: &[Value]) {
+    for (si, sys) in systems.iter().enumerate() {
+        let last_sys = si + 1 == systems.len();
+        let (b2, i2) = if last_sys {
+            ("└─", "   ")
+        } else {
+            ("├─", "│  ")
+        };
+        let key = match sys["state"].as_str() {
+            Some(state) => format!(" system key v{} [{state}]", sys["system_key_version"]),
+            None => String::new(),
+        };
+        *out += &format!(
+            "{indent}{b2} system {} [{}]{key}\n",
+            s(&sys["name"]),
+            s(&sys["status"]),
+        );
+        let keys = sys["service_keys"].as_array().cloned().unwrap_or_default();
+        for (ki, key) in keys.iter().enumerate() {
+            let b3 = if ki + 1 == keys.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            let aliases: Vec<&str> = key["aliases"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            let aliases = if aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", aliases.join(","))
+            };
+            *out += &format!(
+                "{indent}{i2}{b3} key {} [{}] v{}{aliases}\n",
+                s(&key["id"]),
+                s(&key["state"]),
+                key["primary_version"]
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -926,5 +993,19 @@ mod tests {
         assert!(text.contains("root key r1 [active]"));
         assert!(text.contains("system default [connected]"));
         assert!(text.contains("key k1 [active] v2 alias/app"), "{text}");
+        assert!(!text.contains("unlinked"), "{text}");
+    }
+
+    #[test]
+    fn keychain_tree_shows_unlinked_systems() {
+        let v = json!({
+            "tenant": {"id": "t1", "name": "acme"},
+            "root_keys": [{"id": "r1", "state": "active", "keystore": "software", "origin": "generated", "systems": []}],
+            "unlinked_systems": [{"name": "edge", "status": "unlinked", "system_key_version": 0, "state": null, "service_keys": []}]
+        });
+        let text = draw_keychain(&v).unwrap();
+        assert!(text.contains("├─ root key r1"), "{text}");
+        assert!(text.contains("└─ unlinked systems"), "{text}");
+        assert!(text.contains("   └─ system edge [unlinked]\n"), "{text}");
     }
 }

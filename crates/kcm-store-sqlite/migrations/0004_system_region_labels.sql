@@ -1,0 +1,4 @@
+-- Systems carry where they run and labels (a JSON object of strings), and may
+-- exist without a root key (active_key_version 0 until linked).
+ALTER TABLE systems ADD COLUMN region TEXT NOT NULL DEFAULT '';
+ALTER TABLE systems ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
