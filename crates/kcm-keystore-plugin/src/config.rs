@@ -7,6 +7,11 @@ use std::time::Duration;
 /// The environment variable that tells a plugin which Unix socket to listen on.
 pub const SOCKET_ENV: &str = "KCM_PLUGIN_SOCKET";
 
+/// The only variables of kcm's environment a plugin inherits (when set).
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+];
+
 /// Default for [`PluginConfig::start_timeout`].
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -15,8 +20,9 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How kcm starts and talks to one keystore plugin.
 ///
-/// kcm runs `command args…` with the environment of kcm plus `env` plus
-/// `KCM_PLUGIN_SOCKET=<socket path>`, where the socket path lies in a fresh private
+/// kcm runs `command args…` with a minimal environment — of kcm's own variables
+/// only [`crate::INHERITED_ENV`] (`PATH`, `HOME`, locale, …), never the rest, which
+/// may hold kcm's secrets — plus `env` plus `KCM_PLUGIN_SOCKET=<socket path>`, where the socket path lies in a fresh private
 /// directory (mode 0700) that kcm creates inside `socket_dir`.
 ///
 /// `Debug` shows the names of `env` entries but never their values (they may hold
@@ -29,7 +35,8 @@ pub struct PluginConfig {
     pub command: PathBuf,
     /// Arguments passed to the plugin.
     pub args: Vec<String>,
-    /// Extra environment variables for the plugin (added to kcm's own environment).
+    /// Environment variables for the plugin (added to the few it inherits from kcm,
+    /// [`crate::INHERITED_ENV`]; these win).
     pub env: BTreeMap<String, String>,
     /// The directory in which kcm creates the plugin's private socket directory.
     /// Created if missing. Keep it short: a Unix socket path is limited to 107 bytes.

@@ -9,7 +9,9 @@
 //!
 //! [`PluginKeystore::start`] creates a private directory (mode 0700) inside
 //! [`PluginConfig::socket_dir`], runs `command args…` with
-//! `KCM_PLUGIN_SOCKET=<that directory>/plugin.sock` (plus [`PluginConfig::env`]),
+//! `KCM_PLUGIN_SOCKET=<that directory>/plugin.sock` and [`PluginConfig::env`] in
+//! a minimal environment (of kcm's own variables only [`INHERITED_ENV`]: kcm's
+//! environment may hold kcm's secrets),
 //! and polls until the plugin answers `Health` on that socket — at most
 //! [`PluginConfig::start_timeout`] (default 10 s). It then asks `GetCapabilities`
 //! once; [`KeystoreProvider::capabilities`](kcm_core::keystore::KeystoreProvider::capabilities)
@@ -55,7 +57,9 @@ mod plugin;
 mod process;
 mod provider;
 
-pub use config::{PluginConfig, DEFAULT_CALL_TIMEOUT, DEFAULT_START_TIMEOUT, SOCKET_ENV};
+pub use config::{
+    PluginConfig, DEFAULT_CALL_TIMEOUT, DEFAULT_START_TIMEOUT, INHERITED_ENV, SOCKET_ENV,
+};
 pub use plugin::{PluginKeystore, RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX};
 
 /// The `kcm.keystore.v1` protocol types and the generated gRPC client, compiled

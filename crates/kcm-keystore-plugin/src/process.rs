@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::config::{PluginConfig, SOCKET_ENV};
+use crate::config::{PluginConfig, INHERITED_ENV, SOCKET_ENV};
 use crate::proto::keystore_plugin_client::KeystorePluginClient;
 use crate::proto::HealthRequest;
 
@@ -80,7 +80,15 @@ pub(crate) async fn launch(
             )))
         }
     }
-    let mut child = Command::new(&config.command)
+    let mut command_line = Command::new(&config.command);
+    // A minimal environment: kcm's own may hold kcm's secrets (a master passphrase).
+    command_line.env_clear();
+    for var in INHERITED_ENV {
+        if let Some(value) = std::env::var_os(var) {
+            command_line.env(var, value);
+        }
+    }
+    let mut child = command_line
         .args(&config.args)
         .envs(&config.env)
         .env(SOCKET_ENV, socket)

@@ -457,3 +457,48 @@ async fn drop_and_shutdown_kill_the_plugin() {
     .await;
     ks.shutdown().await; // idempotent
 }
+
+#[tokio::test]
+async fn the_plugin_gets_a_minimal_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = tmp.path().join("env.txt");
+    let mut config = PluginConfig::new("env", "sh", tmp.path().join("run"));
+    config.args = vec!["-c".into(), "env > \"$DUMP\"; exit 3".into()];
+    config.env.insert("DUMP".into(), dump.display().to_string());
+    config.env.insert("PLUGIN_SETTING".into(), "value-1".into());
+    let err = PluginKeystore::start(config).await.unwrap_err();
+    assert!(
+        matches!(&err, KeystoreError::Misconfigured(m) if m.contains("exit status: 3")),
+        "{err:?}"
+    );
+    let env = std::fs::read_to_string(&dump).unwrap();
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert!(env.contains("PLUGIN_SETTING=value-1"), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("KCM_PLUGIN_SOCKET=") && l.ends_with("/plugin.sock")),
+        "{env}"
+    );
+    // cargo sets these for this test process; the plugin must not inherit them.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    assert!(!names.contains(&"CARGO_PKG_NAME"), "{env}");
+    for name in names {
+        assert!(
+            kcm_keystore_plugin::INHERITED_ENV.contains(&name)
+                || [
+                    "DUMP",
+                    "PLUGIN_SETTING",
+                    "KCM_PLUGIN_SOCKET",
+                    "PWD",
+                    "SHLVL",
+                    "_",
+                    "OLDPWD"
+                ]
+                .contains(&name),
+            "unexpected variable {name} in the plugin's environment"
+        );
+    }
+}
