@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     socket: PathBuf,
     state: Mutex<State>,
     restarts: AtomicU64,
+    /// What the plugin reported at start; kcm keeps using it.
+    capabilities: Capabilities,
     /// The private directory holding the socket; removed when the last user goes.
     _socket_dir: tempfile::TempDir,
 }
@@ -191,6 +193,7 @@ impl PluginKeystore {
             socket,
             state: Mutex::new(State::Up { client, pid }),
             restarts: AtomicU64::new(0),
+            capabilities,
             _socket_dir: socket_dir,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -294,6 +297,51 @@ async fn kill(name: &str, child: &mut Child) {
     }
 }
 
+/// Asks a restarted plugin `GetCapabilities` again, for the log: kcm keeps the
+/// capabilities from the first start, and warns if they changed.
+async fn recheck_capabilities(inner: &Inner, client: &Client) {
+    let name = &inner.config.name;
+    let answer = tokio::time::timeout(
+        inner.config.call_timeout,
+        client.clone().get_capabilities(GetCapabilitiesRequest {}),
+    )
+    .await;
+    match answer {
+        Ok(Ok(response)) => {
+            let response = response.into_inner();
+            let now = Capabilities {
+                generate: response.generate,
+                import: response.import,
+                reference: response.reference,
+            };
+            tracing::info!(
+                keystore = %name,
+                plugin = %response.plugin_name,
+                plugin_version = %response.plugin_version,
+                "restarted keystore plugin identified itself"
+            );
+            if now != inner.capabilities {
+                tracing::warn!(
+                    keystore = %name,
+                    before = ?inner.capabilities,
+                    now = ?now,
+                    "keystore plugin capabilities changed across a restart; kcm keeps those from its start"
+                );
+            }
+        }
+        Ok(Err(status)) => tracing::warn!(
+            keystore = %name,
+            code = ?status.code(),
+            message = %status.message(),
+            "restarted keystore plugin failed GetCapabilities"
+        ),
+        Err(_) => tracing::warn!(
+            keystore = %name,
+            "restarted keystore plugin did not answer GetCapabilities in time"
+        ),
+    }
+}
+
 /// Watches the child; when it exits, restarts it with bounded exponential backoff.
 async fn supervise(inner: Arc<Inner>, mut child: Child, mut shutdown: watch::Receiver<bool>) {
     let name = inner.config.name.clone();
@@ -351,6 +399,7 @@ async fn supervise(inner: Arc<Inner>, mut child: Child, mut shutdown: watch::Rec
                 }) => {
                     child = new_child;
                     let pid = child.id();
+                    recheck_capabilities(&inner, &client).await;
                     inner.restarts.fetch_add(1, Ordering::Relaxed);
                     inner.set_state(State::Up { client, pid });
                     up_since = Instant::now();
