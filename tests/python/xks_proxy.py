@@ -750,33 +750,48 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------------------- test helper
 
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed EC certificate for 127.0.0.1 / localhost (it is also its own CA file)."""
+def test_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signs for 127.0.0.1 / localhost, as a
+    customer's private PKI would give (strict TLS clients such as rustls refuse a CA
+    certificate used as the server's own). Returns (ca_file, cert_file, key_file)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+
+    def builder(subject: str, issuer: str, public_key):
+        return (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                .public_key(public_key)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1)))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (builder("xks test CA", "xks test CA", ca_key.public_key())
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (builder("localhost", "xks test CA", key.public_key())
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_path = directory / "xks-ca.pem"
     cert_path, key_path = directory / "xks-cert.pem", directory / "xks-key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     key_path.chmod(0o600)
-    return cert_path, key_path
+    return ca_path, cert_path, key_path
 
 
 def random_access_key_id() -> str:
@@ -855,8 +870,8 @@ class XksProxy:
         if self.uri_prefix:
             cmd += ["--uri-prefix", self.uri_prefix]
         if self.tls:
-            cert, key = self_signed_cert(self.root)
-            self.ca_file = str(cert)
+            ca, cert, key = test_certificates(self.root)
+            self.ca_file = str(ca)
             cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         if not self.ciphertext_metadata:
             cmd.append("--no-ciphertext-metadata")

@@ -147,6 +147,15 @@ impl From<KeystoreError> for Error {
                 format!("the root key is not usable: {msg}"),
             ),
             KeystoreError::Unsupported(msg) => Error::new(ErrorKind::Unsupported, msg),
+            // The operator's settings (credentials, paths) are the operator's to see:
+            // the caller learns which side must act, the log says what is wrong.
+            KeystoreError::Misconfigured(msg) => {
+                tracing::error!(%msg, "keystore misconfigured");
+                Error::new(
+                    ErrorKind::KeystoreUnavailable,
+                    "the keystore holding the root key is misconfigured; the operator must fix its settings (see the server log)",
+                )
+            }
             other => Error::internal(other),
         }
     }

@@ -140,9 +140,11 @@ impl Service {
     /// Readiness: the store and every keystore answer.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await?;
-        for ks in self.keystores.values() {
-            ks.health().await?;
-        }
+        // Only the default keystore (which holds the service's own credential root)
+        // decides readiness: a customer's HSM or XKS proxy that is down locks the
+        // systems below its keys, and must not take the node away from every other
+        // tenant. Their state shows in each system's status.
+        self.default_keystore().health().await?;
         Ok(())
     }
 

@@ -272,6 +272,14 @@ impl Service {
         let systems = self.systems_below(caller, tenant_id, record.id).await?;
         let applied = !dry_run && new_state != previous_state;
         if applied {
+            use crate::lifecycle::Operation::Unwrap;
+            let keystore = self.keystore(&record.keystore)?;
+            let cut_off = previous_state.allows(Unwrap) && !new_state.allows(Unwrap);
+            let restored = !previous_state.allows(Unwrap) && new_state.allows(Unwrap);
+            if restored {
+                // The keystore must serve the key again before kcm says it is usable.
+                keystore.enable_root_key(&record.handle).await?;
+            }
             record.state = new_state;
             self.store
                 .commit(vec![Write::PutRootKey(record.clone())])
@@ -279,6 +287,14 @@ impl Service {
             // Unwrapped material below this root must not outlive the change here.
             self.keys.clear();
             self.system_keys.clear();
+            if cut_off {
+                // A second lock, in the keystore; kcm's own state already refuses
+                // everything below, so a keystore that cannot be told is only logged.
+                if let Err(e) = keystore.disable_root_key(&record.handle).await {
+                    tracing::warn!(root_key = %record.id, keystore = %record.keystore, error = %e,
+                        "the keystore was not told the root key is disabled; kcm refuses it anyway");
+                }
+            }
         }
         let default = self.default_root_of(tenant_id).await?;
         Ok(RootKeyImpact {
