@@ -39,6 +39,41 @@ pub enum KeystoreConfig {
     /// An AWS KMS External Key Store (XKS) proxy in front of the customer's own
     /// key manager (HYOK: keys are referenced, never held).
     Xks(XksSettings),
+    /// An external keystore plugin: a process kcm starts and supervises, speaking
+    /// the `kcm.keystore.v1` gRPC protocol (docs/keystore-plugins.md).
+    Plugin(PluginSettings),
+}
+
+/// A `kind = "plugin"` keystore table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// The plugin executable (an absolute path).
+    pub command: PathBuf,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables for it (it inherits only PATH, HOME and the locale
+    /// from kcm). Put secrets in files the plugin reads, not here.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Where kcm creates the plugin's private socket directory (default: the
+    /// system's temporary directory; a Unix socket path is limited to 107 bytes).
+    pub socket_dir: Option<PathBuf>,
+    /// How long a (re)started plugin has to become healthy, in milliseconds.
+    #[serde(default = "default_plugin_start_timeout_ms")]
+    pub start_timeout_ms: u64,
+    /// How long one call to the plugin may take, in milliseconds.
+    #[serde(default = "default_plugin_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+}
+
+fn default_plugin_start_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_plugin_call_timeout_ms() -> u64 {
+    5_000
 }
 
 /// A `kind = "xks"` keystore table.
@@ -306,6 +341,19 @@ impl Settings {
                     }
                     if !(100..=60_000).contains(&x.timeout_ms) {
                         bail!("keystores.{name}: timeout_ms must be between 100 and 60000");
+                    }
+                }
+                KeystoreConfig::Plugin(p) => {
+                    if !p.command.is_absolute() {
+                        bail!(
+                            "keystores.{name}: command {} must be an absolute path",
+                            p.command.display()
+                        );
+                    }
+                    if !(100..=600_000).contains(&p.start_timeout_ms)
+                        || !(100..=60_000).contains(&p.call_timeout_ms)
+                    {
+                        bail!("keystores.{name}: start_timeout_ms must be 100 to 600000 and call_timeout_ms 100 to 60000");
                     }
                 }
             }

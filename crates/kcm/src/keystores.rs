@@ -13,11 +13,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use kcm_core::keystore::KeystoreProvider;
 use kcm_core::secret::SecretString;
 use kcm_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
+use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
 use kcm_keystore_xks::{XksConfig, XksKeystore};
 use kcm_sigv4::Credentials;
 use zeroize::Zeroizing;
 
-use crate::config::{KeystoreConfig, Pkcs11Settings, Settings, XksSettings, SOFTWARE_KEYSTORE};
+use crate::config::{
+    KeystoreConfig, Pkcs11Settings, PluginSettings, Settings, XksSettings, SOFTWARE_KEYSTORE,
+};
 
 /// Keystore providers by name, as the core takes them.
 pub type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
@@ -25,11 +28,12 @@ pub type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
 /// Opens every configured keystore (loading its module and logging in) and adds it
 /// to `keystores`. Fails, naming the keystore, if any cannot be opened: a server
 /// that silently lacked a keystore would refuse every key below its root keys.
-pub fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result<()> {
+pub async fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result<()> {
     for (name, config) in &settings.keystores {
         let provider: Arc<dyn KeystoreProvider> = match config {
             KeystoreConfig::Pkcs11(p) => Arc::new(open_pkcs11(name, p)?),
             KeystoreConfig::Xks(x) => Arc::new(open_xks(name, x)?),
+            KeystoreConfig::Plugin(p) => Arc::new(start_plugin(name, p).await?),
         };
         tracing::info!(keystore = %name, kind = provider.kind(), "keystore opened");
         keystores.insert(name.clone(), provider);
@@ -51,6 +55,28 @@ pub async fn report_health(keystores: &Keystores) {
             tracing::warn!(keystore = %name, error = %e, "keystore is not usable now; systems below its root keys are locked until it is");
         }
     }
+}
+
+/// Starts a plugin and waits until it is healthy; kcm supervises it from then on
+/// (restarting it if it exits) and stops it when kcm stops.
+async fn start_plugin(name: &str, settings: &PluginSettings) -> Result<PluginKeystore> {
+    let mut config = PluginConfig::new(
+        name,
+        &settings.command,
+        settings
+            .socket_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir),
+    );
+    config.args = settings.args.clone();
+    config.env = settings.env.clone();
+    config.start_timeout = Duration::from_millis(settings.start_timeout_ms);
+    config.call_timeout = Duration::from_millis(settings.call_timeout_ms);
+    let plugin = PluginKeystore::start(config)
+        .await
+        .map_err(|e| anyhow!("keystore {name:?}: {e}"))?;
+    tracing::info!(keystore = %name, plugin = plugin.plugin_name(), version = plugin.plugin_version(), "keystore plugin started");
+    Ok(plugin)
 }
 
 fn open_pkcs11(name: &str, settings: &Pkcs11Settings) -> Result<Pkcs11Keystore> {

@@ -104,7 +104,7 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
     let mut keystores: Keystores = HashMap::new();
     keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
-    keystores::open_configured(settings, &mut keystores)?;
+    keystores::open_configured(settings, &mut keystores).await?;
     keystores::report_health(&keystores).await;
     let config = ServiceConfig {
         region: settings.region.clone(),

@@ -402,7 +402,7 @@ async fn restore_into(
         .context("cannot open the software keystore")?;
     let mut keystores: Keystores = HashMap::new();
     keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
-    keystores::open_configured(settings, &mut keystores)?;
+    keystores::open_configured(settings, &mut keystores).await?;
     let store = SqliteStore::open(&staging.join(DB_FILE)).context("cannot create the store")?;
     let report = backup::restore_from(archive, &keystores, &store).await?;
     drop(store);
