@@ -353,6 +353,9 @@ REST_ROUTES: list[RestRoute] = [
     # Moves the named system below the root key of the same context (body root_key_id).
     RestRoute("POST", "/v1/systems/{}/switch-root-key", "SwitchSystemRootKey", "SwitchSystemRootKey",
               MANAGE_TENANT, 200, "system"),
+    # Link a registered-but-unlinked system (to the default root); unlink a system without keys.
+    RestRoute("POST", "/v1/systems/{}/link", "LinkSystem", "LinkSystem", MANAGE_TENANT, 200, "system"),
+    RestRoute("POST", "/v1/systems/{}/unlink", "UnlinkSystem", "UnlinkSystem", MANAGE_TENANT, 200, "system"),
     RestRoute("GET", "/v1/keychain", "GetKeychain", "GetKeychain", READ_TENANT, 200),
     RestRoute("POST", "/v1/root-keys", "CreateRootKey", "CreateRootKey", MANAGE_TENANT, 201),
     RestRoute("GET", "/v1/root-keys", "ListRootKeys", "ListRootKeys", READ_TENANT, 200),
@@ -814,6 +817,8 @@ def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
         if t.root_key is None:
             return None
         body = {"root_key_id": t.root_key}
+    elif route.template in ("/v1/systems/{}/link", "/v1/systems/{}/unlink"):
+        body = {}
     return path, body
 
 
@@ -1045,6 +1050,11 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 # a throwaway system: rotating a shared one would move other cells' keys
                 t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,
                                        json_body={"name": unique("mx-rotate")})["id"]
+            elif route.audit_op in ("LinkSystem", "UnlinkSystem"):
+                # a throwaway system: unlinked to be linked, or linked (and empty) to be unlinked
+                t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,
+                                       json_body={"name": unique("mx-link"),
+                                                  "link": route.audit_op == "UnlinkSystem"})["id"]
             elif route.audit_op == "SwitchSystemRootKey":
                 # a throwaway system (below the default root) moved below a fresh root key
                 t.system = w.srv.v1_ok("POST", "/v1/systems", expect=(201,), creds=w.creds,

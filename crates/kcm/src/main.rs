@@ -14,6 +14,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (server, CLI client, XKS
+    // client): aws-lc-rs. Fails only if one is already installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -434,9 +434,10 @@ enum SystemCommand {
         /// Description.
         #[arg(long, default_value = "")]
         description: String,
-        /// Where it runs (free form: eu-west-1, dc2, …).
-        #[arg(long, default_value = "")]
-        region: String,
+        /// The system's region: where it runs (free form: eu-west-1, dc2, …).
+        /// (The global --region is the region kcm's own API calls are signed for.)
+        #[arg(long, value_name = "REGION", default_value = "")]
+        system_region: String,
         /// A label, as name=value; repeat for more.
         #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
         labels: Vec<(String, String)>,
@@ -502,7 +503,7 @@ impl SystemArgs {
                 name,
                 kind,
                 description,
-                region,
+                system_region,
                 labels,
                 root_key,
                 unlinked,
@@ -511,7 +512,7 @@ impl SystemArgs {
                     labels.into_iter().map(|(k, v)| (k, json!(v))).collect();
                 let mut body = json!({
                     "name": name, "kind": kind, "description": description,
-                    "region": region, "labels": labels, "link": !unlinked,
+                    "region": system_region, "labels": labels, "link": !unlinked,
                 });
                 if let Some(root) = root_key {
                     body["root_key_id"] = json!(root);
