@@ -5,14 +5,11 @@ use kcm_sigv4::Credentials;
 
 use crate::ClientError;
 
-/// A `reqwest` client builder; with the `rustls` feature, first makes aws-lc-rs the
-/// process-wide TLS crypto provider (if none is installed yet).
+/// A `reqwest` client builder (HTTPS through rustls); first makes aws-lc-rs the
+/// process-wide TLS crypto provider if none is installed yet.
 pub(crate) fn http_builder() -> reqwest::ClientBuilder {
-    #[cfg(feature = "rustls")]
-    {
-        // Fails only when a provider is already installed, which is fine.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    }
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
 }
 
