@@ -173,6 +173,40 @@ def test_a_system_moves_from_the_software_keystore_into_the_hsm(spawn_server, to
     assert e.value.response["Error"]["Code"] == "DisabledException"
 
 
+def test_the_kill_switch_on_a_root_key_in_the_token(spawn_server, token, tmp_path):
+    """boto3 under a root key generated in the token: disabled, every operation is
+    refused; suspended, only Decrypt works; enabled again, everything works."""
+    srv = start_on_token(spawn_server, token, tmp_path)
+    kms = srv.client("default")
+    key_id = kms.create_key(Description=unique("switch"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"behind the switch")["CiphertextBlob"]
+    root = next(r for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    assert root["keystore"] == "hsm", root
+
+    def refused(call, codes=("DisabledException", "KMSInvalidStateException")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] in codes, e.value
+
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+    refused(lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"))
+    refused(lambda: kms.decrypt(CiphertextBlob=blob))
+    refused(lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"))
+    assert srv.v1_ok("GET", "/v1/systems/default")["status"].startswith("locked: root key")
+
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/suspend")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"behind the switch"
+    refused(lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x"), ("KMSInvalidStateException",))
+    refused(lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"), ("KMSInvalidStateException",))
+
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"behind the switch"
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+    assert srv.v1_ok("GET", "/v1/systems/default")["status"] == "connected"
+
+
 def test_byok_into_the_token(spawn_server, token, tmp_path):
     """A customer's own key material, wrapped with openssl, imported into the token as
     a sensitive, non-extractable key; keys below it work through the token."""
