@@ -96,6 +96,17 @@ def test_a_root_key_held_behind_an_xks_proxy_and_its_revocation_by_the_holder(sp
     dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
     assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
 
+    # Listing systems asks the proxy once per listing, not once per system: one health
+    # check and one metadata lookup for three systems below the same key.
+    for _ in range(2):
+        srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("xks"), "root_key_id": root["id"]})
+    before = proxy.output()
+    listed = srv.v1_ok("GET", "/v1/systems")["systems"]
+    assert sum(s["root_key_id"] == root["id"] and s["status"] == "connected" for s in listed) == 3, listed
+    calls = proxy.output()[len(before):]
+    assert calls.count("/kms/xks/v1/health") == 1, calls
+    assert calls.count("/keys/customer-root/metadata") == 1, calls
+
     # kcm called the proxy with SigV4 (the proxy refuses anything else), and the proxy
     # saw encrypt and decrypt for the customer's key.
     log = proxy.output()

@@ -169,6 +169,17 @@ impl Service {
     }
 
     pub(crate) async fn system_info(&self, record: SystemRecord) -> Result<SystemInfo> {
+        self.probed_system_info(record, &mut KeystoreProbe::default())
+            .await
+    }
+
+    /// [`Service::system_info`], asking the keystores through `probe`, so a listing
+    /// asks each keystore and root key once however many systems hang below.
+    async fn probed_system_info(
+        &self,
+        record: SystemRecord,
+        probe: &mut KeystoreProbe,
+    ) -> Result<SystemInfo> {
         let Some(key) = self.active_system_key(&record).await? else {
             return Ok(SystemInfo {
                 record,
@@ -186,23 +197,8 @@ impl Service {
             SystemStatus::Locked(format!("root key {} is {}", root.id, root.state))
         } else if !key.state.allows(Operation::Wrap) {
             SystemStatus::Locked(format!("system key is {}", key.state))
-        } else if let Err(e) = self.keystore(&root.keystore)?.health().await {
-            // Cached material may still serve requests for a while, but nothing new
-            // can be unwrapped: say so before the cache runs out.
-            tracing::warn!(keystore = %root.keystore, error = %e, "keystore health check failed");
-            SystemStatus::Locked(format!("keystore {} is unreachable", root.keystore))
-        } else if let Err(crate::keystore::KeystoreError::KeyUnusable(why)) = self
-            .keystore(&root.keystore)?
-            .check_root_key(&root.handle)
-            .await
-        {
-            let whose = if root.origin == RootKeyOrigin::External {
-                "revoked by its holder"
-            } else {
-                "gone from its keystore"
-            };
-            tracing::warn!(root_key = %root.id, %why, "root key unusable");
-            SystemStatus::Locked(format!("root key {} is {whose}", root.id))
+        } else if let Some(reason) = self.keystore_lock(&root, probe).await? {
+            SystemStatus::Locked(reason)
         } else {
             SystemStatus::Connected
         };
@@ -212,6 +208,50 @@ impl Service {
             system_key_state: Some(key.state),
             status,
         })
+    }
+
+    /// Why the keystore side locks systems below `root` (unreachable keystore, root
+    /// key gone or revoked by its holder), or `None`; asked once per keystore and
+    /// root key per `probe`.
+    async fn keystore_lock(
+        &self,
+        root: &RootKeyRecord,
+        probe: &mut KeystoreProbe,
+    ) -> Result<Option<String>> {
+        if let Some(known) = probe.roots.get(&root.id) {
+            return Ok(known.clone());
+        }
+        let keystore = self.keystore(&root.keystore)?;
+        let healthy = match probe.healthy.get(&root.keystore) {
+            Some(healthy) => *healthy,
+            None => {
+                let result = keystore.health().await;
+                if let Err(e) = &result {
+                    tracing::warn!(keystore = %root.keystore, error = %e, "keystore health check failed");
+                }
+                probe.healthy.insert(root.keystore.clone(), result.is_ok());
+                result.is_ok()
+            }
+        };
+        let lock = if !healthy {
+            // Cached material may still serve requests for a while, but nothing new
+            // can be unwrapped: say so before the cache runs out.
+            Some(format!("keystore {} is unreachable", root.keystore))
+        } else if let Err(crate::keystore::KeystoreError::KeyUnusable(why)) =
+            keystore.check_root_key(&root.handle).await
+        {
+            let whose = if root.origin == RootKeyOrigin::External {
+                "revoked by its holder"
+            } else {
+                "gone from its keystore"
+            };
+            tracing::warn!(root_key = %root.id, %why, "root key unusable");
+            Some(format!("root key {} is {whose}", root.id))
+        } else {
+            None
+        };
+        probe.roots.insert(root.id, lock.clone());
+        Ok(lock)
     }
 
     /// A root key of the tenant to link a system to: `root_key` (an id) or, when
@@ -286,9 +326,10 @@ impl Service {
         tenant: TenantId,
     ) -> Result<Vec<SystemInfo>> {
         let mut out = Vec::new();
+        let mut probe = KeystoreProbe::default();
         for record in self.store.systems(tenant).await? {
             if caller.principal.system_scope.is_none_or(|s| s == record.id) {
-                out.push(self.system_info(record).await?);
+                out.push(self.probed_system_info(record, &mut probe).await?);
             }
         }
         Ok(out)
@@ -483,6 +524,15 @@ impl Service {
             }
         }
     }
+}
+
+/// What the keystores said about root keys during one listing: each keystore's
+/// health and each root key's lock reason, asked once (for an HSM or an XKS
+/// proxy every question is a round trip).
+#[derive(Default)]
+struct KeystoreProbe {
+    healthy: std::collections::HashMap<String, bool>,
+    roots: std::collections::HashMap<RootKeyId, Option<String>>,
 }
 
 /// What a new system is registered with.
