@@ -389,3 +389,76 @@ impl KeystoreProvider for XksKeystore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str, uri_path: &str) -> XksConfig {
+        XksConfig {
+            name: "xks".into(),
+            endpoint: endpoint.into(),
+            uri_path: uri_path.into(),
+            credentials: Credentials::new("AKIDEXAMPLEAKIDEXAMPLE", "secret"),
+            region: "us-east-1".into(),
+            ca_file: None,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn refused(config: XksConfig) -> String {
+        match XksKeystore::new(config) {
+            Err(KeystoreError::Misconfigured(why)) => why,
+            other => panic!("expected Misconfigured, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_before_anything_is_called() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        assert!(XksKeystore::new(config("https://xks.example.com", "/kms/xks/v1")).is_ok());
+        assert!(
+            XksKeystore::new(config("https://xks.example.com:8443/", "/p-1/kms/xks/v1/")).is_ok()
+        );
+        assert!(refused(config("http://xks.example.com", "/kms/xks/v1")).contains("https"));
+        assert!(refused(config("https://xks.example.com/p", "/kms/xks/v1")).contains("uri_path"));
+        assert!(refused(config("https://xks.example.com", "/kms/xks/v2")).contains("uri_path"));
+        assert!(refused(config("https://xks.example.com", "/a b/kms/xks/v1")).contains("uri_path"));
+        let mut no_region = config("https://xks.example.com", "/kms/xks/v1");
+        no_region.region.clear();
+        assert!(refused(no_region).contains("region"));
+        let mut missing_ca = config("https://xks.example.com", "/kms/xks/v1");
+        missing_ca.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(refused(missing_ca).contains("/nonexistent/ca.pem"));
+    }
+
+    #[test]
+    fn external_key_ids_follow_the_spec() {
+        assert!(valid_key_id("customer-key_1.v2"));
+        assert!(valid_key_id(&"a".repeat(128)));
+        assert!(!valid_key_id(""));
+        assert!(!valid_key_id(&"a".repeat(129)));
+        assert!(!valid_key_id("a/b"));
+        assert!(!valid_key_id("a b"));
+    }
+
+    #[test]
+    fn the_integrity_value_is_the_specs_example() {
+        // Appendix C of the XKS proxy API specification.
+        let aad = b"project=nile,department=marketing";
+        let iv = B64.decode("HMrlRw85cAJUd5Ax").unwrap();
+        let ciphertext = B64.decode("ghxkK1txeDNn3q8Y").unwrap();
+        let tag = B64.decode("vBxN2ncH1oEkR8WVXpmyYQ==").unwrap();
+        let metadata = B64.decode("a2V5X3ZlcnNpb249MQ==").unwrap();
+        let sealed = Sealed {
+            iv: &iv,
+            metadata: &metadata,
+            tag: &tag,
+            ciphertext: &ciphertext,
+        };
+        assert_eq!(
+            B64.encode(integrity_value(aad, &sealed)),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
+    }
+}
