@@ -7,6 +7,7 @@ it, supervises it and calls it over a private Unix socket; boto3 drives the AWS 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from byok import new_material, wrap
 from kcmtest import REPO, ServerStartError, unique
 
 PLUGIN = Path(os.environ.get("KCM_EXAMPLE_PLUGIN", str(REPO / "target" / "release" / "kcm-keystore-example")))
@@ -163,3 +165,39 @@ def test_a_plugin_that_cannot_start_stops_kcm_with_its_name(spawn_server, plugin
     with pytest.raises(ServerStartError) as e:
         srv.start(timeout=20)
     assert "absolute path" in str(e.value), e.value
+
+
+def test_byok_and_a_referenced_key_in_the_plugin(spawn_server, plugin_dirs, tmp_path):
+    """Root keys the plugin did not generate: the customer's own material, wrapped with
+    openssl and imported into the plugin; and a key already in the plugin's store,
+    referenced (HYOK), which kcm never destroys."""
+    keys, kek = plugin_dirs
+    srv = spawn_server(env={"KCM_CONFIG": plugin_config(tmp_path / "kcm.toml", keys, kek)})
+
+    params = srv.v1_ok("POST", "/v1/root-keys/import-parameters", json_body={"keystore": "ext"})
+    pem = tmp_path / "wrapping.pem"
+    pem.write_text(params["public_key_pem"])
+    material = new_material(tmp_path / "key.bin")
+    wrapped = wrap(params["wrapping_algorithm"], pem, material, tmp_path / "key.wrapped")
+    imported = srv.v1_ok("POST", "/v1/root-keys/import", expect=(201,), json_body={
+        "import_token": params["import_token"], "wrapped_key_material": base64.b64encode(wrapped).decode()})
+    assert (imported["keystore"], imported["origin"]) == ("ext", "imported"), imported
+    files = key_files(keys)
+    assert [r["origin"] for r in files.values()] == ["imported"], files
+    assert material.read_bytes().hex() not in json.dumps(files), "the material is sealed on disk"
+
+    # The imported key becomes the root of a system: boto3 round trip through it.
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                       json_body={"name": unique("byok-plugin"), "root_key_id": imported["id"]})
+    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
+    key_id = kms.create_key(Description=unique("byok"))["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"own material")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"own material"
+
+    # Referencing the plugin's existing key (by the id the plugin gave it).
+    (plugin_key_id,) = [r["id"] for r in files.values()]
+    ref = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "ext", "reference": plugin_key_id})
+    assert ref.status_code == 201, ref.text
+    assert ref.json()["origin"] == "external"
+    bad = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "ext", "reference": "0" * 32})
+    assert bad.status_code == 400, bad.text
