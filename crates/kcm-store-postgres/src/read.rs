@@ -1,0 +1,509 @@
+//! The read queries of the store trait, each on the pool (one connection per query).
+
+use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
+use kcm_core::store::StoreResult;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres};
+
+use crate::codec::{self, *};
+use crate::error::DbError;
+
+type Q<'q> = Query<'q, Postgres, PgArguments>;
+
+/// Result of a read: a [`DbError`] keeps connection failures recognisable for a retry.
+pub(crate) type ReadResult<T> = Result<T, DbError>;
+
+/// Runs `q` and decodes every row.
+async fn all<T>(
+    pool: &PgPool,
+    q: Q<'_>,
+    decode: fn(&PgRow) -> StoreResult<T>,
+) -> ReadResult<Vec<T>> {
+    let rows = q.fetch_all(pool).await?;
+    Ok(rows.iter().map(decode).collect::<StoreResult<_>>()?)
+}
+
+/// Runs `q` and decodes the first row, if any.
+async fn one<T>(
+    pool: &PgPool,
+    q: Q<'_>,
+    decode: fn(&PgRow) -> StoreResult<T>,
+) -> ReadResult<Option<T>> {
+    let row = q.fetch_optional(pool).await?;
+    Ok(row.as_ref().map(decode).transpose()?)
+}
+
+/// A `seq` bound as stored: every stored `seq` fits an `i64`, so a larger bound is
+/// past all of them.
+fn seq_bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A `LIMIT` as PostgreSQL takes it.
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Checks a connection answers.
+pub(crate) async fn ping(pool: &PgPool) -> ReadResult<()> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+/// See [`kcm_core::store::Store::meta`].
+pub(crate) async fn meta(pool: &PgPool, key: &str) -> ReadResult<Option<String>> {
+    let q = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key.to_owned());
+    one(pool, q, codec::text).await
+}
+
+/// See [`kcm_core::store::Store::tenant`].
+pub(crate) async fn tenant(pool: &PgPool, id: TenantId) -> ReadResult<Option<TenantRecord>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
+    one(pool, sqlx::query(&sql).bind(id.to_string()), codec::tenant).await
+}
+
+/// See [`kcm_core::store::Store::tenant_by_name`].
+pub(crate) async fn tenant_by_name(pool: &PgPool, name: &str) -> ReadResult<Option<TenantRecord>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
+    one(pool, sqlx::query(&sql).bind(name.to_owned()), codec::tenant).await
+}
+
+/// See [`kcm_core::store::Store::tenants`].
+pub(crate) async fn tenants(pool: &PgPool) -> ReadResult<Vec<TenantRecord>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY name");
+    all(pool, sqlx::query(&sql), codec::tenant).await
+}
+
+/// See [`kcm_core::store::Store::access_key`].
+pub(crate) async fn access_key(pool: &PgPool, id: &str) -> ReadResult<Option<AccessKeyRecord>> {
+    let sql = format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE id = $1");
+    one(
+        pool,
+        sqlx::query(&sql).bind(id.to_owned()),
+        codec::access_key,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::access_keys`].
+pub(crate) async fn access_keys(
+    pool: &PgPool,
+    tenant: Option<TenantId>,
+) -> ReadResult<Vec<AccessKeyRecord>> {
+    match tenant {
+        Some(t) => {
+            let sql = format!(
+                "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id = $1 ORDER BY id"
+            );
+            all(
+                pool,
+                sqlx::query(&sql).bind(t.to_string()),
+                codec::access_key,
+            )
+            .await
+        }
+        None => {
+            let sql = format!(
+                "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id IS NULL ORDER BY id"
+            );
+            all(pool, sqlx::query(&sql), codec::access_key).await
+        }
+    }
+}
+
+/// See [`kcm_core::store::Store::root_key`].
+pub(crate) async fn root_key(pool: &PgPool, id: RootKeyId) -> ReadResult<Option<RootKeyRecord>> {
+    let sql = format!("SELECT {ROOT_KEY_COLS} FROM root_keys WHERE id = $1");
+    one(
+        pool,
+        sqlx::query(&sql).bind(id.to_string()),
+        codec::root_key,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::root_keys`].
+pub(crate) async fn root_keys(
+    pool: &PgPool,
+    tenant: Option<TenantId>,
+) -> ReadResult<Vec<RootKeyRecord>> {
+    match tenant {
+        Some(t) => {
+            let sql = format!(
+                "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id = $1
+                 ORDER BY created_at, id"
+            );
+            all(pool, sqlx::query(&sql).bind(t.to_string()), codec::root_key).await
+        }
+        None => {
+            let sql = format!(
+                "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id IS NULL
+                 ORDER BY created_at, id"
+            );
+            all(pool, sqlx::query(&sql), codec::root_key).await
+        }
+    }
+}
+
+/// See [`kcm_core::store::Store::system`].
+pub(crate) async fn system(pool: &PgPool, id: SystemId) -> ReadResult<Option<SystemRecord>> {
+    let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE id = $1");
+    one(pool, sqlx::query(&sql).bind(id.to_string()), codec::system).await
+}
+
+/// See [`kcm_core::store::Store::system_by_name`].
+pub(crate) async fn system_by_name(
+    pool: &PgPool,
+    tenant: TenantId,
+    name: &str,
+) -> ReadResult<Option<SystemRecord>> {
+    let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE tenant_id = $1 AND name = $2");
+    let q = sqlx::query(&sql)
+        .bind(tenant.to_string())
+        .bind(name.to_owned());
+    one(pool, q, codec::system).await
+}
+
+/// See [`kcm_core::store::Store::systems`].
+pub(crate) async fn systems(pool: &PgPool, tenant: TenantId) -> ReadResult<Vec<SystemRecord>> {
+    let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE tenant_id = $1 ORDER BY name");
+    all(
+        pool,
+        sqlx::query(&sql).bind(tenant.to_string()),
+        codec::system,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::system_key`].
+pub(crate) async fn system_key(
+    pool: &PgPool,
+    system: SystemId,
+    version: u32,
+) -> ReadResult<Option<SystemKeyRecord>> {
+    let sql =
+        format!("SELECT {SYSTEM_KEY_COLS} FROM system_keys WHERE system_id = $1 AND version = $2");
+    let q = sqlx::query(&sql)
+        .bind(system.to_string())
+        .bind(i64::from(version));
+    one(pool, q, codec::system_key).await
+}
+
+/// See [`kcm_core::store::Store::service_key`].
+pub(crate) async fn service_key(pool: &PgPool, id: KeyId) -> ReadResult<Option<ServiceKeyRecord>> {
+    let sql = format!("SELECT {SERVICE_KEY_COLS} FROM service_keys WHERE id = $1");
+    one(
+        pool,
+        sqlx::query(&sql).bind(id.to_string()),
+        codec::service_key,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::service_keys`].
+pub(crate) async fn service_keys(
+    pool: &PgPool,
+    tenant: TenantId,
+    after: Option<KeyId>,
+    max: usize,
+) -> ReadResult<Vec<ServiceKeyRecord>> {
+    // Hyphenated lower-case UUID text sorts (bytewise, the "C" collation) exactly
+    // like the UUID bytes (`KeyId`'s `Ord`).
+    match after {
+        Some(after) => {
+            let sql = format!(
+                "SELECT {SERVICE_KEY_COLS} FROM service_keys
+                 WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            );
+            let q = sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(after.to_string())
+                .bind(limit(max));
+            all(pool, q, codec::service_key).await
+        }
+        None => {
+            let sql = format!(
+                "SELECT {SERVICE_KEY_COLS} FROM service_keys
+                 WHERE tenant_id = $1 ORDER BY id LIMIT $2"
+            );
+            let q = sqlx::query(&sql).bind(tenant.to_string()).bind(limit(max));
+            all(pool, q, codec::service_key).await
+        }
+    }
+}
+
+/// See [`kcm_core::store::Store::key_versions`].
+pub(crate) async fn key_versions(pool: &PgPool, key: KeyId) -> ReadResult<Vec<KeyVersionRecord>> {
+    let sql =
+        format!("SELECT {KEY_VERSION_COLS} FROM key_versions WHERE key_id = $1 ORDER BY version");
+    all(
+        pool,
+        sqlx::query(&sql).bind(key.to_string()),
+        codec::key_version,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::keys_due_for_deletion`].
+pub(crate) async fn keys_due_for_deletion(
+    pool: &PgPool,
+    now: UnixMillis,
+) -> ReadResult<Vec<KeyId>> {
+    let q = sqlx::query(
+        "SELECT id FROM service_keys
+         WHERE state = 'pending-deletion' AND deletion_at <= $1
+         ORDER BY deletion_at, id",
+    )
+    .bind(now);
+    all(pool, q, codec::key_id).await
+}
+
+/// See [`kcm_core::store::Store::keys_due_for_rotation`].
+pub(crate) async fn keys_due_for_rotation(
+    pool: &PgPool,
+    now: UnixMillis,
+) -> ReadResult<Vec<KeyId>> {
+    let q = sqlx::query(
+        "SELECT id FROM service_keys
+         WHERE state = 'active' AND next_rotation_at <= $1
+         ORDER BY next_rotation_at, id",
+    )
+    .bind(now);
+    all(pool, q, codec::key_id).await
+}
+
+/// See [`kcm_core::store::Store::alias`].
+pub(crate) async fn alias(
+    pool: &PgPool,
+    tenant: TenantId,
+    name: &str,
+) -> ReadResult<Option<AliasRecord>> {
+    let sql = format!("SELECT {ALIAS_COLS} FROM aliases WHERE tenant_id = $1 AND name = $2");
+    let q = sqlx::query(&sql)
+        .bind(tenant.to_string())
+        .bind(name.to_owned());
+    one(pool, q, codec::alias).await
+}
+
+/// See [`kcm_core::store::Store::aliases`].
+pub(crate) async fn aliases(
+    pool: &PgPool,
+    tenant: TenantId,
+    key: Option<KeyId>,
+) -> ReadResult<Vec<AliasRecord>> {
+    match key {
+        Some(key) => {
+            let sql = format!(
+                "SELECT {ALIAS_COLS} FROM aliases WHERE tenant_id = $1 AND key_id = $2
+                 ORDER BY name"
+            );
+            let q = sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(key.to_string());
+            all(pool, q, codec::alias).await
+        }
+        None => {
+            let sql =
+                format!("SELECT {ALIAS_COLS} FROM aliases WHERE tenant_id = $1 ORDER BY name");
+            all(
+                pool,
+                sqlx::query(&sql).bind(tenant.to_string()),
+                codec::alias,
+            )
+            .await
+        }
+    }
+}
+
+/// See [`kcm_core::store::Store::grant`].
+pub(crate) async fn grant(pool: &PgPool, id: &str) -> ReadResult<Option<GrantRecord>> {
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE id = $1");
+    one(pool, sqlx::query(&sql).bind(id.to_owned()), codec::grant).await
+}
+
+/// See [`kcm_core::store::Store::grants`].
+pub(crate) async fn grants(pool: &PgPool, key: KeyId) -> ReadResult<Vec<GrantRecord>> {
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE key_id = $1 ORDER BY created_at, id");
+    all(pool, sqlx::query(&sql).bind(key.to_string()), codec::grant).await
+}
+
+/// See [`kcm_core::store::Store::grants_retirable_by`].
+pub(crate) async fn grants_retirable_by(
+    pool: &PgPool,
+    tenant: TenantId,
+    principal: &str,
+) -> ReadResult<Vec<GrantRecord>> {
+    let sql = format!(
+        "SELECT {GRANT_COLS} FROM grants
+         WHERE tenant_id = $1 AND retiring_principal = $2
+         ORDER BY created_at, id"
+    );
+    let q = sqlx::query(&sql)
+        .bind(tenant.to_string())
+        .bind(principal.to_owned());
+    all(pool, q, codec::grant).await
+}
+
+/// See [`kcm_core::store::Store::audit_tail`].
+pub(crate) async fn audit_tail(
+    pool: &PgPool,
+    chain: AuditChain,
+) -> ReadResult<Option<(u64, String)>> {
+    let q = sqlx::query(
+        "SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(chain_key(chain));
+    one(pool, q, codec::seq_and_hash).await
+}
+
+/// See [`kcm_core::store::Store::audit_records`].
+///
+/// Records are walked in primary key order from `after_seq` until `limit` match, so
+/// paging costs about one page of reads. Only the filters the query sets appear in
+/// the SQL (at most 32 shapes, each a cached statement).
+pub(crate) async fn audit_records(pool: &PgPool, q: &AuditQuery) -> ReadResult<Vec<AuditRecord>> {
+    let chain = chain_key(q.tenant);
+    let mut after = seq_bound(q.after_seq);
+    if let Some(from) = q.from {
+        match audit_window_start(pool, &chain, after, from, q.to).await? {
+            Some(start) => after = after.max(start - 1),
+            None => return Ok(Vec::new()),
+        }
+    }
+    let mut sql =
+        format!("SELECT {AUDIT_RECORD_COLS} FROM audit_records WHERE chain = $1 AND seq > $2");
+    // Every shape binds all eight parameters (an unused one is cast so its type is
+    // known), so the binds below are the same for each.
+    sql.push_str(if q.from.is_some() {
+        " AND time >= $3"
+    } else {
+        " AND $3::bigint IS NULL"
+    });
+    sql.push_str(if q.to.is_some() {
+        " AND time < $4"
+    } else {
+        " AND $4::bigint IS NULL"
+    });
+    sql.push_str(if q.key.is_some() {
+        " AND strpos(key_ids, ',' || $5 || ',') > 0"
+    } else {
+        " AND $5::text IS NULL"
+    });
+    sql.push_str(if q.principal.is_some() {
+        " AND principal = $6"
+    } else {
+        " AND $6::text IS NULL"
+    });
+    sql.push_str(if q.operation.is_some() {
+        " AND operation = $7"
+    } else {
+        " AND $7::text IS NULL"
+    });
+    sql.push_str(" ORDER BY seq LIMIT $8");
+    let query = sqlx::query(&sql)
+        .bind(chain)
+        .bind(after)
+        .bind(q.from)
+        .bind(q.to)
+        .bind(q.key.map(|k| k.to_string()))
+        .bind(q.principal.clone())
+        .bind(q.operation.clone())
+        .bind(limit(q.limit));
+    all(pool, query, codec::audit_record).await
+}
+
+/// Where a walk for records of the time window `[from, to)` after `after` should
+/// start: the lowest such `seq` (`None`: there is none), so the walk does not read
+/// the chain's whole history before the window.
+///
+/// Times follow `seq` closely but not strictly, so the answer comes from the
+/// `(chain, time)` index. When the next record after `after` already lies in the
+/// window (a caller paging on), that read is skipped and the walk starts at `after`.
+async fn audit_window_start(
+    pool: &PgPool,
+    chain: &str,
+    after: i64,
+    from: UnixMillis,
+    to: Option<UnixMillis>,
+) -> ReadResult<Option<i64>> {
+    let q = sqlx::query(
+        "SELECT time FROM audit_records WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT 1",
+    )
+    .bind(chain.to_owned())
+    .bind(after);
+    let next = one(pool, q, codec::opt_int).await?.flatten();
+    match next {
+        None => return Ok(None),
+        Some(time) if time >= from && to.is_none_or(|to| time < to) => {
+            return Ok(Some(after.saturating_add(1)))
+        }
+        Some(_) => {}
+    }
+    let q = sqlx::query(
+        "SELECT MIN(seq) FROM audit_records
+         WHERE chain = $1 AND time >= $2 AND ($3::bigint IS NULL OR time < $3) AND seq > $4",
+    )
+    .bind(chain.to_owned())
+    .bind(from)
+    .bind(to)
+    .bind(after);
+    Ok(one(pool, q, codec::opt_int).await?.flatten())
+}
+
+/// See [`kcm_core::store::Store::audit_chains`].
+///
+/// Walks the primary key from one chain to the next (one index seek per chain)
+/// rather than scanning every record; chains come in `chain` order, the operator's
+/// first.
+pub(crate) async fn audit_chains(pool: &PgPool) -> ReadResult<Vec<(AuditChain, u64)>> {
+    let q = sqlx::query(
+        "WITH RECURSIVE chains(chain) AS (
+             SELECT (SELECT chain FROM audit_records ORDER BY chain LIMIT 1)
+             UNION ALL
+             SELECT (SELECT a.chain FROM audit_records a
+                     WHERE a.chain > chains.chain ORDER BY a.chain LIMIT 1)
+             FROM chains WHERE chains.chain IS NOT NULL
+         )
+         SELECT chain, (SELECT MAX(seq) FROM audit_records a WHERE a.chain = chains.chain)
+         FROM chains WHERE chain IS NOT NULL
+         ORDER BY chain",
+    );
+    all(pool, q, codec::audit_chain).await
+}
+
+/// See [`kcm_core::store::Store::audit_checkpoints`].
+pub(crate) async fn audit_checkpoints(
+    pool: &PgPool,
+    chain: AuditChain,
+    after_seq: u64,
+    max: usize,
+) -> ReadResult<Vec<AuditCheckpoint>> {
+    let sql = format!(
+        "SELECT {AUDIT_CHECKPOINT_COLS} FROM audit_checkpoints
+         WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    );
+    let q = sqlx::query(&sql)
+        .bind(chain_key(chain))
+        .bind(seq_bound(after_seq))
+        .bind(limit(max));
+    all(pool, q, codec::audit_checkpoint).await
+}
+
+/// See [`kcm_core::store::Store::last_audit_checkpoint`].
+pub(crate) async fn last_audit_checkpoint(
+    pool: &PgPool,
+    chain: AuditChain,
+) -> ReadResult<Option<AuditCheckpoint>> {
+    let sql = format!(
+        "SELECT {AUDIT_CHECKPOINT_COLS} FROM audit_checkpoints
+         WHERE chain = $1 ORDER BY seq DESC LIMIT 1"
+    );
+    one(
+        pool,
+        sqlx::query(&sql).bind(chain_key(chain)),
+        codec::audit_checkpoint,
+    )
+    .await
+}

@@ -1,0 +1,449 @@
+//! [`PostgresStore`] and its [`Store`] implementation.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
+use kcm_core::store::{Snapshot, Store, StoreError, StoreResult, Write};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::error::{
+    from_sqlx, from_write, is_connection_failure, is_transaction_rollback, DbError,
+};
+use crate::options::{display_target, Redactor};
+use crate::read::{self, ReadResult};
+use crate::{migrations, snapshot, write, PostgresOptions};
+
+/// Attempts of a read whose connection fails (the pool hands out another one).
+const READ_ATTEMPTS: u32 = 3;
+/// Attempts of a commit whose transaction certainly did not commit (the connection
+/// failed before COMMIT was sent, or the server rolled it back as a deadlock or
+/// serialisation failure). A failure *at* COMMIT is never retried.
+const COMMIT_ATTEMPTS: u32 = 3;
+/// The first pause before another attempt; it grows fourfold up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest pause between attempts.
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
+/// The longest a single attempt (acquire included) may take before it is abandoned
+/// as [`StoreError::Unavailable`]: a server that stopped answering without closing
+/// the connection must not hang callers forever.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A [`Store`] in a PostgreSQL database, shared by every kcm node of a cluster.
+///
+/// Cheap to clone; clones share the connection pool. Its `Debug` shows the server
+/// and database, never the password.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// The URL without its password, for messages.
+    target: String,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.inner.target)
+            .finish_non_exhaustive()
+    }
+}
+
+enum CommitError {
+    /// Certainly not committed, and worth another attempt.
+    Retry(sqlx::Error),
+    /// Final.
+    Failed(StoreError),
+}
+
+/// The next pause between attempts.
+fn grow(backoff: Duration) -> Duration {
+    (backoff * 4).min(MAX_BACKOFF)
+}
+
+impl PostgresStore {
+    /// Connects to the PostgreSQL database at `url` and migrates its schema.
+    ///
+    /// `url` is a libpq-style URL (`postgres://user:password@host:port/database?sslmode=…`);
+    /// its password never appears in an error, a log line or `Debug` output. Tables
+    /// live in the connection's current schema (`public` unless the URL's `options`
+    /// set a `search_path`). Several nodes may open one database at once: migrations
+    /// are serialised by an advisory lock.
+    ///
+    /// Fails with [`StoreError::Unavailable`] if the server cannot be reached within
+    /// `options.acquire_timeout`, if the database's encoding is not UTF8, or if its
+    /// schema is newer than this build knows.
+    pub async fn open(url: &str, options: PostgresOptions) -> StoreResult<Self> {
+        let redactor = Redactor::from_url(url);
+        let target = display_target(url);
+        let scrub = |e: StoreError| scrub_error(&redactor, e);
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                scrub(StoreError::Unavailable(format!(
+                    "invalid PostgreSQL URL {target}: {e}"
+                )))
+            })?
+            .application_name("kcm");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(true)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // A commit is acknowledged only once durable: never with
+                    // synchronous_commit off (stronger settings are kept).
+                    sqlx::query(
+                        "SELECT set_config('synchronous_commit', 'on', false)
+                         WHERE current_setting('synchronous_commit') = 'off'",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(|e| {
+                scrub(StoreError::Unavailable(format!(
+                    "cannot connect to {target}: {}",
+                    from_sqlx(e)
+                )))
+            })?;
+        let encoding: String = sqlx::query_scalar("SELECT current_setting('server_encoding')")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| scrub(from_sqlx(e)))?;
+        if encoding != "UTF8" {
+            return Err(StoreError::Unavailable(format!(
+                "the database at {target} has encoding {encoding}; kcm needs UTF8 \
+                 (CREATE DATABASE … ENCODING 'UTF8')"
+            )));
+        }
+        let version = migrations::migrate(&pool)
+            .await
+            .map_err(|e| scrub(e.into_store()))?;
+        tracing::debug!(target = %target, version, "opened postgres store");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                target,
+                redactor,
+            }),
+        })
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    fn scrub(&self, e: StoreError) -> StoreError {
+        scrub_error(&self.inner.redactor, e)
+    }
+
+    /// Runs a read, again (after a pause) if its connection failed, up to
+    /// [`READ_ATTEMPTS`] times.
+    async fn read<T, F, Fut>(&self, f: F) -> StoreResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ReadResult<T>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = match tokio::time::timeout(OPERATION_TIMEOUT, f()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} did not answer within {OPERATION_TIMEOUT:?}",
+                        self.inner.target
+                    )))
+                }
+            };
+            match result {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_connection_failure() && attempt < READ_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %self.scrub(e.into_store()), "store read failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = grow(backoff);
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.scrub(e.into_store())),
+            }
+        }
+    }
+
+    /// One attempt at a commit: BEGIN, every write, COMMIT.
+    async fn try_commit(&self, writes: &[Write]) -> Result<(), CommitError> {
+        let mut tx = self.pool().begin().await.map_err(|e| {
+            if is_connection_failure(&e) {
+                CommitError::Retry(e)
+            } else {
+                CommitError::Failed(from_sqlx(e))
+            }
+        })?;
+        if let Err((index, e)) = write::apply_all(&mut tx, writes).await {
+            // Dropping `tx` rolls back (COMMIT was never sent).
+            return Err(match e {
+                DbError::Sql(e) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
+                    CommitError::Retry(e)
+                }
+                e => CommitError::Failed(from_write(&writes[index], e)),
+            });
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(()),
+            // The server answered: it rolled the transaction back.
+            Err(e) if is_transaction_rollback(&e) => Err(CommitError::Retry(e)),
+            Err(e) if is_connection_failure(&e) => {
+                Err(CommitError::Failed(StoreError::Unavailable(format!(
+                    "the connection to {} failed during COMMIT, so whether the commit \
+                     is durable is unknown: {e}",
+                    self.inner.target
+                ))))
+            }
+            Err(e) => Err(CommitError::Failed(from_sqlx(e))),
+        }
+    }
+}
+
+fn scrub_error(redactor: &Redactor, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(m) => StoreError::Conflict(redactor.scrub(&m)),
+        StoreError::Unavailable(m) => StoreError::Unavailable(redactor.scrub(&m)),
+        StoreError::Corrupt(m) => StoreError::Corrupt(redactor.scrub(&m)),
+        StoreError::Refused(m) => StoreError::Refused(redactor.scrub(&m)),
+        other => StoreError::Unavailable(redactor.scrub(&other.to_string())),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = tokio::time::timeout(OPERATION_TIMEOUT, self.try_commit(&writes)).await;
+            match result {
+                Ok(Ok(())) => return Ok(()),
+                Err(_) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} did not confirm the commit within {OPERATION_TIMEOUT:?}; \
+                         whether it is durable is unknown",
+                        self.inner.target
+                    )))
+                }
+                Ok(Err(CommitError::Retry(e))) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %self.scrub(from_sqlx(e)), "store commit did not apply; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = grow(backoff);
+                    attempt += 1;
+                }
+                Ok(Err(CommitError::Retry(e))) => return Err(self.scrub(from_sqlx(e))),
+                Ok(Err(CommitError::Failed(e))) => return Err(self.scrub(e)),
+            }
+        }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let p = self.pool();
+        self.read(move || read::ping(p)).await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let p = self.pool();
+        self.read(move || read::meta(p, key)).await
+    }
+
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>> {
+        let p = self.pool();
+        self.read(move || read::tenant(p, id)).await
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        let p = self.pool();
+        self.read(move || read::tenant_by_name(p, name)).await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
+        let p = self.pool();
+        self.read(move || read::tenants(p)).await
+    }
+
+    async fn access_key(&self, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::access_key(p, id)).await
+    }
+
+    async fn access_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<AccessKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::access_keys(p, tenant)).await
+    }
+
+    async fn root_key(&self, id: RootKeyId) -> StoreResult<Option<RootKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::root_key(p, id)).await
+    }
+
+    async fn root_keys(&self, tenant: Option<TenantId>) -> StoreResult<Vec<RootKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::root_keys(p, tenant)).await
+    }
+
+    async fn system(&self, id: SystemId) -> StoreResult<Option<SystemRecord>> {
+        let p = self.pool();
+        self.read(move || read::system(p, id)).await
+    }
+
+    async fn system_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<SystemRecord>> {
+        let p = self.pool();
+        self.read(move || read::system_by_name(p, tenant, name))
+            .await
+    }
+
+    async fn systems(&self, tenant: TenantId) -> StoreResult<Vec<SystemRecord>> {
+        let p = self.pool();
+        self.read(move || read::systems(p, tenant)).await
+    }
+
+    async fn system_key(
+        &self,
+        system: SystemId,
+        version: u32,
+    ) -> StoreResult<Option<SystemKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::system_key(p, system, version))
+            .await
+    }
+
+    async fn service_key(&self, id: KeyId) -> StoreResult<Option<ServiceKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::service_key(p, id)).await
+    }
+
+    async fn service_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<KeyId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ServiceKeyRecord>> {
+        let p = self.pool();
+        self.read(move || read::service_keys(p, tenant, after, limit))
+            .await
+    }
+
+    async fn key_versions(&self, key: KeyId) -> StoreResult<Vec<KeyVersionRecord>> {
+        let p = self.pool();
+        self.read(move || read::key_versions(p, key)).await
+    }
+
+    async fn keys_due_for_deletion(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        let p = self.pool();
+        self.read(move || read::keys_due_for_deletion(p, now)).await
+    }
+
+    async fn keys_due_for_rotation(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        let p = self.pool();
+        self.read(move || read::keys_due_for_rotation(p, now)).await
+    }
+
+    async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>> {
+        let p = self.pool();
+        self.read(move || read::alias(p, tenant, name)).await
+    }
+
+    async fn aliases(&self, tenant: TenantId, key: Option<KeyId>) -> StoreResult<Vec<AliasRecord>> {
+        let p = self.pool();
+        self.read(move || read::aliases(p, tenant, key)).await
+    }
+
+    async fn grant(&self, id: &str) -> StoreResult<Option<GrantRecord>> {
+        let p = self.pool();
+        self.read(move || read::grant(p, id)).await
+    }
+
+    async fn grants(&self, key: KeyId) -> StoreResult<Vec<GrantRecord>> {
+        let p = self.pool();
+        self.read(move || read::grants(p, key)).await
+    }
+
+    async fn grants_retirable_by(
+        &self,
+        tenant: TenantId,
+        principal: &str,
+    ) -> StoreResult<Vec<GrantRecord>> {
+        let p = self.pool();
+        self.read(move || read::grants_retirable_by(p, tenant, principal))
+            .await
+    }
+
+    async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
+        let p = self.pool();
+        self.read(move || read::audit_tail(p, chain)).await
+    }
+
+    async fn audit_records(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let p = self.pool();
+        self.read(move || read::audit_records(p, query)).await
+    }
+
+    async fn audit_chains(&self) -> StoreResult<Vec<(AuditChain, u64)>> {
+        let p = self.pool();
+        self.read(move || read::audit_chains(p)).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        chain: AuditChain,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditCheckpoint>> {
+        let p = self.pool();
+        self.read(move || read::audit_checkpoints(p, chain, after_seq, limit))
+            .await
+    }
+
+    async fn last_audit_checkpoint(
+        &self,
+        chain: AuditChain,
+    ) -> StoreResult<Option<AuditCheckpoint>> {
+        let p = self.pool();
+        self.read(move || read::last_audit_checkpoint(p, chain))
+            .await
+    }
+
+    async fn snapshot(&self) -> StoreResult<Snapshot> {
+        let p = self.pool();
+        self.read(move || snapshot::snapshot(p)).await
+    }
+
+    async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()> {
+        let result = tokio::time::timeout(
+            OPERATION_TIMEOUT * 10,
+            snapshot::restore(self.pool(), &snapshot),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbError::Store(StoreError::Unavailable(
+                "the restore did not finish in time; whether it was committed is unknown".into(),
+            )))
+        });
+        result.map_err(|e| self.scrub(e.into_store()))
+    }
+}

@@ -1,0 +1,282 @@
+//! Applying [`Write`]s inside a transaction.
+//!
+//! `Put*` writes are upserts on the primary key only (`ON CONFLICT (pk) DO UPDATE`):
+//! a clash on any *other* unique column (a tenant's name, a system's name) fails as
+//! a conflict rather than touching the row that holds it. `Insert*` and
+//! `AppendAudit` are plain inserts, so a taken key fails the write and
+//! [`from_write`](crate::error::from_write) reports it as a conflict.
+
+use kcm_core::store::Write;
+use sqlx::PgConnection;
+
+use crate::codec::{
+    audit_key_ids, audit_keys_json, chain_key, int, op_set_names, operation_names, secret_columns,
+    tags_json,
+};
+use crate::error::DbError;
+
+/// Applies every write in order on `conn` (inside the caller's transaction); on
+/// failure returns the index of the write that failed with its error.
+pub(crate) async fn apply_all(
+    conn: &mut PgConnection,
+    writes: &[Write],
+) -> Result<(), (usize, DbError)> {
+    for (i, write) in writes.iter().enumerate() {
+        apply(conn, write).await.map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
+    let q = match write {
+        Write::PutMeta { key, value } => sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value),
+        Write::InsertMeta { key, value } => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+                .bind(key)
+                .bind(value)
+        }
+        Write::PutTenant(t) => sqlx::query(
+            "INSERT INTO tenants (id, name, account_id, default_root_key_id,
+                                  default_system_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name, account_id = excluded.account_id,
+                 default_root_key_id = excluded.default_root_key_id,
+                 default_system_id = excluded.default_system_id,
+                 created_at = excluded.created_at",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(&t.account_id)
+        .bind(t.default_root_key_id.to_string())
+        .bind(t.default_system_id.to_string())
+        .bind(t.created_at),
+        Write::PutAccessKey(k) => {
+            let (sealed, salt, verifier) = secret_columns(&k.secret);
+            sqlx::query(
+                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                          description, enabled, created_at, secret_salt,
+                                          secret_verifier, operations)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (id) DO UPDATE SET
+                     tenant_id = excluded.tenant_id, role = excluded.role,
+                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                     description = excluded.description, enabled = excluded.enabled,
+                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                     secret_verifier = excluded.secret_verifier,
+                     operations = excluded.operations",
+            )
+            .bind(&k.id)
+            .bind(k.tenant_id.map(|t| t.to_string()))
+            .bind(k.role.as_str())
+            .bind(k.system_id.map(|s| s.to_string()))
+            .bind(sealed)
+            .bind(&k.description)
+            .bind(k.enabled)
+            .bind(k.created_at)
+            .bind(salt)
+            .bind(verifier)
+            .bind(operation_names(k.operations.as_deref())?)
+        }
+        Write::DeleteAccessKey(id) => sqlx::query("DELETE FROM access_keys WHERE id = $1").bind(id),
+        Write::PutRootKey(k) => sqlx::query(
+            "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
+                                    description, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, keystore = excluded.keystore,
+                 handle = excluded.handle, origin = excluded.origin,
+                 state = excluded.state, description = excluded.description,
+                 created_at = excluded.created_at",
+        )
+        .bind(k.id.to_string())
+        .bind(k.tenant_id.map(|t| t.to_string()))
+        .bind(&k.keystore)
+        .bind(&k.handle)
+        .bind(k.origin.as_str())
+        .bind(k.state.as_str())
+        .bind(&k.description)
+        .bind(k.created_at),
+        Write::PutSystem(s) => sqlx::query(
+            "INSERT INTO systems (id, tenant_id, name, kind, description,
+                                  active_key_version, created_at, region, labels)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, name = excluded.name,
+                 kind = excluded.kind, description = excluded.description,
+                 active_key_version = excluded.active_key_version,
+                 created_at = excluded.created_at, region = excluded.region,
+                 labels = excluded.labels",
+        )
+        .bind(s.id.to_string())
+        .bind(s.tenant_id.to_string())
+        .bind(&s.name)
+        .bind(&s.kind)
+        .bind(&s.description)
+        .bind(i64::from(s.active_key_version))
+        .bind(s.created_at)
+        .bind(&s.region)
+        .bind(serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into())),
+        Write::PutSystemKey(k) => sqlx::query(
+            "INSERT INTO system_keys (system_id, version, root_key_id, wrapped, state,
+                                      created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (system_id, version) DO UPDATE SET
+                 root_key_id = excluded.root_key_id, wrapped = excluded.wrapped,
+                 state = excluded.state, created_at = excluded.created_at",
+        )
+        .bind(k.system_id.to_string())
+        .bind(i64::from(k.version))
+        .bind(k.root_key_id.to_string())
+        .bind(&k.wrapped)
+        .bind(k.state.as_str())
+        .bind(k.created_at),
+        Write::PutServiceKey(k) => sqlx::query(
+            "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
+                                       origin, state, created_at, deletion_at,
+                                       rotation_period_days, next_rotation_at,
+                                       primary_version, tags, policy, import_check)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, system_id = excluded.system_id,
+                 description = excluded.description, usage = excluded.usage,
+                 spec = excluded.spec, origin = excluded.origin, state = excluded.state,
+                 created_at = excluded.created_at, deletion_at = excluded.deletion_at,
+                 rotation_period_days = excluded.rotation_period_days,
+                 next_rotation_at = excluded.next_rotation_at,
+                 primary_version = excluded.primary_version, tags = excluded.tags,
+                 policy = excluded.policy, import_check = excluded.import_check",
+        )
+        .bind(k.id.to_string())
+        .bind(k.tenant_id.to_string())
+        .bind(k.system_id.to_string())
+        .bind(&k.description)
+        .bind(&k.usage)
+        .bind(&k.spec)
+        .bind(&k.origin)
+        .bind(k.state.as_str())
+        .bind(k.created_at)
+        .bind(k.deletion_at)
+        .bind(k.rotation.map(|r| i64::from(r.period_days)))
+        .bind(k.rotation.map(|r| r.next_rotation_at))
+        .bind(i64::from(k.primary_version))
+        .bind(tags_json(&k.tags))
+        .bind(&k.policy)
+        .bind(&k.import_check),
+        Write::PutKeyVersion(v) => sqlx::query(
+            "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
+                                       created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (key_id, version) DO UPDATE SET
+                 system_key_version = excluded.system_key_version,
+                 wrapped = excluded.wrapped, origin = excluded.origin,
+                 created_at = excluded.created_at",
+        )
+        .bind(v.key_id.to_string())
+        .bind(i64::from(v.version))
+        .bind(i64::from(v.system_key_version))
+        .bind(&v.wrapped)
+        .bind(v.origin.as_str())
+        .bind(v.created_at),
+        Write::DeleteKeyVersions(key) => {
+            sqlx::query("DELETE FROM key_versions WHERE key_id = $1").bind(key.to_string())
+        }
+        Write::InsertAlias(a) => sqlx::query(
+            "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(a.tenant_id.to_string())
+        .bind(&a.name)
+        .bind(a.key_id.to_string())
+        .bind(a.created_at)
+        .bind(a.updated_at),
+        Write::PutAlias(a) => sqlx::query(
+            "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, name) DO UPDATE SET
+                 key_id = excluded.key_id, created_at = excluded.created_at,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(a.tenant_id.to_string())
+        .bind(&a.name)
+        .bind(a.key_id.to_string())
+        .bind(a.created_at)
+        .bind(a.updated_at),
+        Write::DeleteAlias { tenant_id, name } => {
+            sqlx::query("DELETE FROM aliases WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant_id.to_string())
+                .bind(name)
+        }
+        Write::DeleteAliasesOf(key) => {
+            sqlx::query("DELETE FROM aliases WHERE key_id = $1").bind(key.to_string())
+        }
+        Write::PutGrant(g) => sqlx::query(
+            "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
+                                 operations, name, issuing_principal, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, key_id = excluded.key_id,
+                 grantee = excluded.grantee,
+                 retiring_principal = excluded.retiring_principal,
+                 operations = excluded.operations, name = excluded.name,
+                 issuing_principal = excluded.issuing_principal,
+                 created_at = excluded.created_at",
+        )
+        .bind(&g.id)
+        .bind(g.tenant_id.to_string())
+        .bind(g.key_id.to_string())
+        .bind(&g.grantee)
+        .bind(&g.retiring_principal)
+        .bind(op_set_names(g.operations))
+        .bind(&g.name)
+        .bind(&g.issuing_principal)
+        .bind(g.created_at),
+        Write::DeleteGrant(id) => sqlx::query("DELETE FROM grants WHERE id = $1").bind(id),
+        Write::DeleteGrantsOf(key) => {
+            sqlx::query("DELETE FROM grants WHERE key_id = $1").bind(key.to_string())
+        }
+        // The hot path (every request, up to thousands per commit): one prepared
+        // statement, no reads.
+        Write::AppendAudit(r) => sqlx::query(
+            "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
+                                        operation, keys, key_ids, system_id, outcome, error,
+                                        request_id, source, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(chain_key(r.tenant))
+        .bind(int(r.seq, "audit seq")?)
+        .bind(r.time)
+        .bind(&r.principal)
+        .bind(r.role.map(|role| role.as_str()))
+        .bind(&r.front_door)
+        .bind(&r.operation)
+        .bind(audit_keys_json(&r.keys))
+        .bind(audit_key_ids(&r.keys))
+        .bind(r.system.map(|s| s.to_string()))
+        .bind(r.outcome.as_str())
+        .bind(&r.error)
+        .bind(&r.request_id)
+        .bind(&r.source)
+        .bind(&r.prev_hash)
+        .bind(&r.hash),
+        Write::PutAuditCheckpoint(c) => sqlx::query(
+            "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (chain, seq) DO UPDATE SET
+                 hash = excluded.hash, time = excluded.time,
+                 signature = excluded.signature",
+        )
+        .bind(chain_key(c.tenant))
+        .bind(int(c.seq, "audit checkpoint seq")?)
+        .bind(&c.hash)
+        .bind(c.time)
+        .bind(&c.signature),
+    };
+    q.execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The shared store conformance suite, run against a fresh PostgreSQL database per
+//! check (see `support` for where the server comes from).
+
+mod support;
+
+use support::make_store;
+
+kcm_core::store_conformance_tests!(make_store);
