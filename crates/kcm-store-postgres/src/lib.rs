@@ -33,6 +33,7 @@
 
 mod codec;
 mod error;
+mod gate;
 mod migrations;
 mod options;
 mod read;

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use crate::error::{
     from_sqlx, from_write, is_connection_failure, is_transaction_rollback, DbError,
 };
+use crate::gate::OutageGate;
 use crate::options::{display_target, Redactor};
 use crate::read::{self, ReadResult};
 use crate::{migrations, snapshot, write, PostgresOptions};
@@ -45,6 +46,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: PgPool,
+    /// Fails calls at once while the database is known to be unreachable.
+    gate: OutageGate,
     /// The URL without its password, for messages.
     target: String,
     redactor: Redactor,
@@ -59,6 +62,8 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 enum CommitError {
+    /// No connection could be had: the database is unreachable. Not committed.
+    Unreachable(sqlx::Error),
     /// Certainly not committed, and worth another attempt.
     Retry(sqlx::Error),
     /// Final.
@@ -136,6 +141,7 @@ impl PostgresStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                gate: OutageGate::default(),
                 target,
                 redactor,
             }),
@@ -157,27 +163,77 @@ impl PostgresStore {
         F: Fn() -> Fut,
         Fut: Future<Output = ReadResult<T>>,
     {
+        let pass = self.inner.gate.enter(&self.inner.target)?;
+        let (result, unreachable) = self.read_attempts(f).await;
+        self.inner.gate.report(pass, unreachable);
+        result
+    }
+
+    /// [`PostgresStore::read`] without the gate; also says whether the database
+    /// proved unreachable.
+    async fn read_attempts<T, F, Fut>(&self, f: F) -> (StoreResult<T>, bool)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ReadResult<T>>,
+    {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
             let result = match tokio::time::timeout(OPERATION_TIMEOUT, f()).await {
                 Ok(result) => result,
                 Err(_) => {
-                    return Err(StoreError::Unavailable(format!(
+                    let e = StoreError::Unavailable(format!(
                         "{} did not answer within {OPERATION_TIMEOUT:?}",
                         self.inner.target
-                    )))
+                    ));
+                    return (Err(e), true);
                 }
             };
             match result {
-                Ok(value) => return Ok(value),
+                Ok(value) => return (Ok(value), false),
                 Err(e) if e.is_connection_failure() && attempt < READ_ATTEMPTS => {
                     tracing::debug!(attempt, error = %self.scrub(e.into_store()), "store read failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = grow(backoff);
                     attempt += 1;
                 }
-                Err(e) => return Err(self.scrub(e.into_store())),
+                Err(e) => {
+                    let unreachable = matches!(e, DbError::Sql(sqlx::Error::PoolTimedOut));
+                    return (Err(self.scrub(e.into_store())), unreachable);
+                }
+            }
+        }
+    }
+
+    /// Commits, again (after a pause) while the transaction certainly did not
+    /// apply, up to [`COMMIT_ATTEMPTS`] times.
+    /// Also says whether the database proved unreachable.
+    async fn commit_attempts(&self, writes: &[Write]) -> (StoreResult<()>, bool) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let result = tokio::time::timeout(OPERATION_TIMEOUT, self.try_commit(writes)).await;
+            match result {
+                Ok(Ok(())) => return (Ok(()), false),
+                Err(_) => {
+                    let e = StoreError::Unavailable(format!(
+                        "{} did not confirm the commit within {OPERATION_TIMEOUT:?}; \
+                         whether it is durable is unknown",
+                        self.inner.target
+                    ));
+                    return (Err(e), true);
+                }
+                Ok(Err(CommitError::Unreachable(e))) => {
+                    return (Err(self.scrub(from_sqlx(e))), true)
+                }
+                Ok(Err(CommitError::Retry(e))) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %self.scrub(from_sqlx(e)), "store commit did not apply; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = grow(backoff);
+                    attempt += 1;
+                }
+                Ok(Err(CommitError::Retry(e))) => return (Err(self.scrub(from_sqlx(e))), false),
+                Ok(Err(CommitError::Failed(e))) => return (Err(self.scrub(e)), false),
             }
         }
     }
@@ -185,7 +241,9 @@ impl PostgresStore {
     /// One attempt at a commit: BEGIN, every write, COMMIT.
     async fn try_commit(&self, writes: &[Write]) -> Result<(), CommitError> {
         let mut tx = self.pool().begin().await.map_err(|e| {
-            if is_connection_failure(&e) {
+            if matches!(e, sqlx::Error::PoolTimedOut) {
+                CommitError::Unreachable(e)
+            } else if is_connection_failure(&e) {
                 CommitError::Retry(e)
             } else {
                 CommitError::Failed(from_sqlx(e))
@@ -232,29 +290,10 @@ impl Store for PostgresStore {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        loop {
-            let result = tokio::time::timeout(OPERATION_TIMEOUT, self.try_commit(&writes)).await;
-            match result {
-                Ok(Ok(())) => return Ok(()),
-                Err(_) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "{} did not confirm the commit within {OPERATION_TIMEOUT:?}; \
-                         whether it is durable is unknown",
-                        self.inner.target
-                    )))
-                }
-                Ok(Err(CommitError::Retry(e))) if attempt < COMMIT_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %self.scrub(from_sqlx(e)), "store commit did not apply; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = grow(backoff);
-                    attempt += 1;
-                }
-                Ok(Err(CommitError::Retry(e))) => return Err(self.scrub(from_sqlx(e))),
-                Ok(Err(CommitError::Failed(e))) => return Err(self.scrub(e)),
-            }
-        }
+        let pass = self.inner.gate.enter(&self.inner.target)?;
+        let (result, unreachable) = self.commit_attempts(&writes).await;
+        self.inner.gate.report(pass, unreachable);
+        result
     }
 
     async fn ping(&self) -> StoreResult<()> {

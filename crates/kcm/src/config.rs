@@ -177,6 +177,35 @@ pub struct Settings {
     pub default_keystore: String,
     /// Keystores besides the embedded `software` one, by name.
     pub keystores: BTreeMap<String, KeystoreConfig>,
+    /// A PostgreSQL URL: the store shared by every node of a cluster, instead of
+    /// the embedded SQLite file in the data directory.
+    pub database_url: Option<DatabaseUrl>,
+    /// Most connections this node keeps to PostgreSQL.
+    pub database_max_connections: u32,
+}
+
+/// A database URL: it may hold a password, so `Debug` shows only its scheme.
+#[derive(Clone)]
+pub struct DatabaseUrl(zeroize::Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(|url| Self(zeroize::Zeroizing::new(url)))
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL, password included. Every call site handles a secret.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once("://").map_or("?", |(s, _)| s);
+        write!(f, "DatabaseUrl({scheme}://[REDACTED])")
+    }
 }
 
 impl Default for Settings {
@@ -197,6 +226,8 @@ impl Default for Settings {
             keystore: KeystoreSettings::default(),
             default_keystore: SOFTWARE_KEYSTORE.into(),
             keystores: BTreeMap::new(),
+            database_url: None,
+            database_max_connections: 16,
         }
     }
 }
@@ -269,6 +300,13 @@ impl Settings {
         if let Some(v) = env("KCM_DEFAULT_KEYSTORE") {
             s.default_keystore = v;
         }
+        if let Some(v) = env("KCM_DATABASE_URL") {
+            s.database_url = Some(DatabaseUrl(zeroize::Zeroizing::new(v)));
+        }
+        env_parse(
+            "KCM_DATABASE_MAX_CONNECTIONS",
+            &mut s.database_max_connections,
+        )?;
         Ok(s)
     }
 
@@ -294,6 +332,15 @@ impl Settings {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json, got {:?}", self.log_format);
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!("database_url must be a postgres:// or postgresql:// URL");
+            }
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            bail!("database_max_connections must be between 1 and 1000");
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");

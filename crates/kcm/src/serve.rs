@@ -16,8 +16,10 @@ use axum::Router;
 use kcm_core::config::ServiceConfig;
 use kcm_core::secret::SecretString;
 use kcm_core::service::{BootstrapCredentials, Service};
+use kcm_core::store::Store;
 use kcm_frontdoor::{Authenticator, Metrics};
 use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
+use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -84,8 +86,7 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let store = SqliteStore::open(&dir.join(DB_FILE))
-        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    let store = open_store(settings).await?;
     let source = match std::env::var("KCM_MASTER_PASSPHRASE") {
         Ok(passphrase) if !passphrase.is_empty() => {
             // Keep the passphrase out of the environment of anything we might start.
@@ -122,9 +123,33 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     if !settings.audit {
         tracing::warn!("the audit log is OFF (audit = false): requests are not recorded");
     }
-    let service = Service::new(Arc::new(store), keystores, config)
+    let service = Service::new(store, keystores, config)
         .map_err(|e| anyhow::anyhow!("cannot start the service: {e}"))?;
     Ok(Arc::new(service))
+}
+
+/// The store: PostgreSQL when `database_url` is set (shared by every node of a
+/// cluster), else the SQLite file in the data directory.
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
+    match &settings.database_url {
+        Some(url) => {
+            let options = PostgresOptions {
+                max_connections: settings.database_max_connections,
+                ..PostgresOptions::default()
+            };
+            let store = PostgresStore::open(url.expose_secret(), options)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+            tracing::info!(store = ?store, "store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
+        None => {
+            let dir = &settings.data_dir;
+            let store = SqliteStore::open(&dir.join(DB_FILE))
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Writes the bootstrap credentials in the AWS shared-credentials format, mode 0600,

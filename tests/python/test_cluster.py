@@ -1,0 +1,169 @@
+"""Three kcm nodes on one PostgreSQL, end to end.
+
+A private PostgreSQL (tests/python/postgres.py) holds the store; the nodes share it and
+the software keystore's master key file, nothing else. boto3 talks to each node
+directly, as a load balancer would send requests anywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from kcmtest import unique
+from postgres import Postgres
+
+BOUND_MS = 500
+SLACK_S = 2.0
+
+
+@pytest.fixture
+def cluster(tmp_path, spawn_server):
+    pg = Postgres(tmp_path / "pg")
+    url = pg.create_database("kcm")
+    env = {"KCM_DATABASE_URL": url, "KCM_REVOCATION_BOUND_MS": str(BOUND_MS)}
+    a = spawn_server(data_dir=tmp_path / "a", env=env)
+    # The other nodes use the first node's master key and the credentials it wrote
+    # when it set the cluster up (they find the store already set up).
+    shared = dict(env, KCM_MASTER_KEY_FILE=str(a.data_dir / "master.key"))
+    nodes = [a]
+    for name in ("b", "c"):
+        data = tmp_path / name
+        data.mkdir(mode=0o700)
+        shutil.copy(a.credentials_path, data / "credentials")
+        nodes.append(spawn_server(data_dir=data, env=shared))
+    yield pg, nodes
+    for node in nodes:
+        node.stop()
+    pg.stop("immediate")
+
+
+def refused_within(fn, seconds: float) -> float:
+    start = time.monotonic()
+    while True:
+        try:
+            fn()
+        except ClientError as e:
+            assert e.response["Error"]["Code"] in ("DisabledException", "KMSInvalidStateException"), e
+            return time.monotonic() - start
+        elapsed = time.monotonic() - start
+        assert elapsed < seconds, f"still allowed {elapsed:.2f} s after the change"
+        time.sleep(0.02)
+
+
+def test_any_node_serves_any_request_and_revocation_reaches_every_node(cluster):
+    _, (a, b, c) = cluster
+    ka, kb, kc = (n.client("default") for n in (a, b, c))
+
+    # Made on A, used on B and C at once; an alias made on B resolves on C and A.
+    key_id = ka.create_key(Description=unique("cluster"))["KeyMetadata"]["KeyId"]
+    blob = kb.encrypt(KeyId=key_id, Plaintext=b"anywhere")["CiphertextBlob"]
+    assert kc.decrypt(CiphertextBlob=blob)["Plaintext"] == b"anywhere"
+    alias = f"alias/{unique('shared')}"
+    kb.create_alias(AliasName=alias, TargetKeyId=key_id)
+    assert kc.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key_id
+    assert ka.decrypt(CiphertextBlob=kc.encrypt(KeyId=alias, Plaintext=b"x")["CiphertextBlob"])["Plaintext"] == b"x"
+    # A rotation on C: B encrypts with the new version, A still decrypts the old blob.
+    kc.rotate_key_on_demand(KeyId=key_id)
+    assert len(ka.list_key_rotations(KeyId=key_id)["Rotations"]) == 1
+    assert ka.decrypt(CiphertextBlob=blob)["Plaintext"] == b"anywhere"
+
+    # The kill switch thrown on A is enforced on B and C within the revocation bound,
+    # though both had the key cached.
+    root = next(r for r in a.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    for node in (kb, kc):
+        node.encrypt(KeyId=key_id, Plaintext=b"warm")
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+    for name, node in (("b", kb), ("c", kc)):
+        took = refused_within(lambda: node.encrypt(KeyId=key_id, Plaintext=b"x"), BOUND_MS / 1000 + SLACK_S)
+        print(f"disable on a refused on {name} after {took * 1000:.0f} ms (bound {BOUND_MS} ms)")
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    deadline = time.monotonic() + BOUND_MS / 1000 + SLACK_S
+    while True:
+        try:
+            assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"anywhere"
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "B still refuses after the re-enable"
+            time.sleep(0.05)
+
+    # A key disabled on B is refused on A within the bound.
+    ka.encrypt(KeyId=key_id, Plaintext=b"warm")
+    kb.disable_key(KeyId=key_id)
+    refused_within(lambda: ka.encrypt(KeyId=key_id, Plaintext=b"x"), BOUND_MS / 1000 + SLACK_S)
+    kb.enable_key(KeyId=key_id)
+
+
+def test_killing_a_node_mid_load_loses_nothing_acknowledged(cluster):
+    _, (a, b, c) = cluster
+    key_id = a.client("default").create_key(Description=unique("load"))["KeyMetadata"]["KeyId"]
+    acknowledged: list[tuple[bytes, bytes]] = []
+    stop = threading.Event()
+
+    def load():
+        kms = b.client("default")
+        i = 0
+        while not stop.is_set() and i < 5000:
+            plaintext = f"record {i}".encode()
+            try:
+                blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
+            except Exception:  # the node died under us: what was answered before counts
+                return
+            acknowledged.append((plaintext, blob))
+            i += 1
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    time.sleep(1.0)
+    b.kill()
+    stop.set()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert len(acknowledged) > 10, len(acknowledged)
+    kc = c.client("default")
+    for plaintext, blob in acknowledged:
+        assert kc.decrypt(CiphertextBlob=blob)["Plaintext"] == plaintext
+    # Management work acknowledged by B before it died is there too.
+    assert kc.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
+
+
+def test_postgresql_going_away_fails_requests_cleanly_and_the_cluster_recovers(cluster):
+    pg, (a, b, _) = cluster
+    ka, kb = a.client("default"), b.client("default")
+    key_id = ka.create_key(Description=unique("outage"))["KeyMetadata"]["KeyId"]
+    blob = kb.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+
+    pg.stop("immediate")
+    # Management needs the store: a clean 5xx error, not a hang or a lie.
+    started = time.monotonic()
+    with pytest.raises(ClientError) as e:
+        ka.create_key(Description="during the outage")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 500, e.value.response
+    failed_after = time.monotonic() - started
+    print(f"CreateKey failed {failed_after:.2f} s into the outage")
+    assert failed_after < 10, "the first call waits at most the pool's acquire timeout (5 s)"
+    # Once the node knows PostgreSQL is down, calls fail at once instead of each
+    # waiting for a connection.
+    started = time.monotonic()
+    with pytest.raises(ClientError):
+        ka.describe_key(KeyId=unique("no-such-alias").join(["alias/", ""]))
+    assert time.monotonic() - started < 2.0, "a call during a known outage should fail fast"
+    # The node says it is not ready, so a load balancer stops sending it work.
+    assert requests.get(a.url + "/ready", timeout=30).status_code == 503
+
+    pg.start()
+    # No restart: every node serves again once PostgreSQL is back.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            made = ka.create_key(Description="after the outage")["KeyMetadata"]["KeyId"]
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "the cluster did not recover"
+            time.sleep(0.2)
+    assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
+    assert kb.decrypt(CiphertextBlob=kb.encrypt(KeyId=made, Plaintext=b"y")["CiphertextBlob"])["Plaintext"] == b"y"
