@@ -7,6 +7,7 @@ directly, as a load balancer would send requests anywhere.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -14,7 +15,7 @@ import time
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from kcmtest import unique
+from kcmtest import FAST_DAY_SECONDS, unique
 from postgres import Postgres
 
 BOUND_MS = 500
@@ -25,7 +26,8 @@ SLACK_S = 2.0
 def cluster(tmp_path, spawn_server):
     pg = Postgres(tmp_path / "pg")
     url = pg.create_database("kcm")
-    env = {"KCM_DATABASE_URL": url, "KCM_REVOCATION_BOUND_MS": str(BOUND_MS)}
+    env = {"KCM_DATABASE_URL": url, "KCM_REVOCATION_BOUND_MS": str(BOUND_MS),
+           "KCM_DAY_SECONDS": str(FAST_DAY_SECONDS)}
     a = spawn_server(data_dir=tmp_path / "a", env=env)
     # The other nodes use the first node's master key and the credentials it wrote
     # when it set the cluster up (they find the store already set up).
@@ -167,3 +169,38 @@ def test_postgresql_going_away_fails_requests_cleanly_and_the_cluster_recovers(c
             time.sleep(0.2)
     assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
     assert kb.decrypt(CiphertextBlob=kb.encrypt(KeyId=made, Plaintext=b"y")["CiphertextBlob"])["Plaintext"] == b"y"
+
+
+def test_background_work_happens_once_and_moves_when_its_node_stops(cluster):
+    """Automatic rotation (90 short days = 4.5 s here) is done by the one node that
+    holds the scheduler lease: one new version per period, not one per node; when
+    that node dies, another takes the lease over and the next rotation still comes."""
+    _, nodes = cluster
+    kms = nodes[0].client("default")
+    key_id = kms.create_key(Description=unique("rotating"))["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+    period = 90 * FAST_DAY_SECONDS
+
+    def rotations(client) -> int:
+        return len(client.list_key_rotations(KeyId=key_id)["Rotations"])
+
+    deadline = time.monotonic() + period + 10
+    while rotations(kms) < 1:
+        assert time.monotonic() < deadline, "no automatic rotation"
+        time.sleep(0.1)
+    first = time.monotonic()
+    time.sleep(1.0)
+    assert rotations(kms) == 1, "rotated more than once for one period: several nodes did the work"
+
+    def log(node) -> str:
+        return re.sub(r"\x1b\[[0-9;]*m", "", node.stderr_path.read_text())
+
+    leaders = [n for n in nodes if "scheduler lease" in log(n) and "held=true" in log(n)]
+    assert len(leaders) == 1, [n.name for n in leaders]
+    (leader,) = leaders
+    leader.kill()
+    survivor = next(n for n in nodes if n is not leader).client("default")
+    while rotations(survivor) < 2:
+        assert time.monotonic() < first + period + 10, "the lease did not move to another node"
+        time.sleep(0.1)
+    assert rotations(survivor) == 2

@@ -29,6 +29,17 @@ pub enum Write {
         /// Value.
         value: String,
     },
+    /// Replaces a service-wide setting only if it still holds `expected`; fails
+    /// with [`StoreError::Conflict`] otherwise (it changed, or does not exist), so
+    /// two nodes cannot both take it over (compare-and-set, e.g. a lease).
+    ReplaceMeta {
+        /// Setting name.
+        key: String,
+        /// The value it must hold now.
+        expected: String,
+        /// The new value.
+        value: String,
+    },
     /// Inserts or replaces a tenant (its name and account id are unique).
     PutTenant(TenantRecord),
     /// Inserts or replaces an access key.

@@ -56,6 +56,7 @@ macro_rules! __store_conformance_checks {
             empty_commit_succeeds,
             meta_round_trip,
             insert_meta_conflicts,
+            replace_meta_is_compare_and_set,
             tenant_round_trip,
             tenant_upsert_replaces,
             tenant_name_is_unique,
@@ -507,6 +508,69 @@ pub mod checks {
         ok(store, vec![put("v2 — ü")]).await;
         assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v2 — ü"));
         assert_eq!(store.meta("other").await.unwrap(), None);
+    }
+
+    /// `ReplaceMeta` changes a setting only from the value it holds: a stale
+    /// expectation, or a setting that does not exist, is a conflict that leaves the
+    /// setting (and the rest of its batch) unwritten.
+    pub async fn replace_meta_is_compare_and_set(store: &dyn Store) {
+        let replace = |k: &str, expected: &str, v: &str| Write::ReplaceMeta {
+            key: k.into(),
+            expected: expected.into(),
+            value: v.into(),
+        };
+        conflict(
+            store,
+            vec![replace("lease", "", "a")],
+            "replacing a missing setting",
+        )
+        .await;
+        assert_eq!(store.meta("lease").await.unwrap(), None);
+        ok(
+            store,
+            vec![Write::InsertMeta {
+                key: "lease".into(),
+                value: "node-a 1".into(),
+            }],
+        )
+        .await;
+        ok(store, vec![replace("lease", "node-a 1", "node-a 2")]).await;
+        assert_eq!(
+            store.meta("lease").await.unwrap().as_deref(),
+            Some("node-a 2")
+        );
+        // Node B read "node-a 1" before A renewed: its takeover must fail.
+        conflict(
+            store,
+            vec![
+                Write::PutMeta {
+                    key: "side".into(),
+                    value: "x".into(),
+                },
+                replace("lease", "node-a 1", "node-b 9"),
+            ],
+            "stale compare-and-set",
+        )
+        .await;
+        assert_eq!(
+            store.meta("lease").await.unwrap().as_deref(),
+            Some("node-a 2")
+        );
+        assert_eq!(store.meta("side").await.unwrap(), None);
+        // Two takeovers from the same value in one batch: only the first can apply.
+        conflict(
+            store,
+            vec![
+                replace("lease", "node-a 2", "node-b 3"),
+                replace("lease", "node-a 2", "node-c 3"),
+            ],
+            "second compare-and-set of a batch",
+        )
+        .await;
+        assert_eq!(
+            store.meta("lease").await.unwrap().as_deref(),
+            Some("node-a 2")
+        );
     }
 
     /// `InsertMeta` creates a setting once; a second insert is a conflict that

@@ -870,3 +870,41 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
         .unwrap();
     assert_eq!(plain.plaintext.expose_secret(), b"data");
 }
+
+#[tokio::test]
+async fn one_node_at_a_time_holds_the_scheduler_lease() {
+    let f = fixture().await;
+    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
+    keystores.insert("software".into(), f.keystore.clone());
+    // A second node on the same store.
+    let other = Service::new(f.store.clone(), keystores, ServiceConfig::default()).unwrap();
+    assert_ne!(f.service.node_id(), other.node_id());
+    let period = Duration::from_millis(300);
+
+    assert!(f.service.hold_scheduler_lease(period).await);
+    assert!(
+        !other.hold_scheduler_lease(period).await,
+        "held by the first node"
+    );
+    assert!(
+        f.service.hold_scheduler_lease(period).await,
+        "the holder renews"
+    );
+    assert!(!other.hold_scheduler_lease(period).await);
+
+    // Given up: the other node takes it at once.
+    f.service.release_scheduler_lease().await;
+    assert!(other.hold_scheduler_lease(period).await);
+    assert!(!f.service.hold_scheduler_lease(period).await);
+
+    // A holder that stops renewing loses it once it runs out.
+    tokio::time::sleep(period + Duration::from_millis(100)).await;
+    assert!(
+        f.service.hold_scheduler_lease(period).await,
+        "taken over after expiry"
+    );
+    assert!(
+        !other.hold_scheduler_lease(period).await,
+        "the old holder learns it lost"
+    );
+}

@@ -40,6 +40,26 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                 .bind(key)
                 .bind(value)
         }
+        Write::ReplaceMeta {
+            key,
+            expected,
+            value,
+        } => {
+            let changed = sqlx::query("UPDATE meta SET value = $3 WHERE key = $1 AND value = $2")
+                .bind(key)
+                .bind(expected)
+                .bind(value)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            return if changed == 1 {
+                Ok(())
+            } else {
+                Err(DbError::Store(kcm_core::store::StoreError::Conflict(
+                    format!("setting {key} no longer holds the expected value"),
+                )))
+            };
+        }
         Write::PutTenant(t) => sqlx::query(
             "INSERT INTO tenants (id, name, account_id, default_root_key_id,
                                   default_system_id, created_at)

@@ -34,6 +34,10 @@ fn is_uniqueness_violation(e: &rusqlite::Error) -> bool {
 /// Maps an error from applying `write`; uniqueness violations become a
 /// [`StoreError::Conflict`] naming what was taken.
 pub(crate) fn from_write(write: &Write, e: rusqlite::Error) -> StoreError {
+    if let (Write::ReplaceMeta { key, .. }, rusqlite::Error::StatementChangedRows(_)) = (write, &e)
+    {
+        return StoreError::Conflict(format!("setting {key} no longer holds the expected value"));
+    }
     if !is_uniqueness_violation(&e) {
         return from_sqlite(e);
     }

@@ -38,6 +38,20 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             "INSERT INTO meta (key, value) VALUES (?1, ?2)",
             params![key, value],
         ),
+        Write::ReplaceMeta {
+            key,
+            expected,
+            value,
+        } => {
+            let changed = tx
+                .prepare_cached("UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2")?
+                .execute(params![key, expected, value])?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(rusqlite::Error::StatementChangedRows(changed))
+            }
+        }
         Write::PutTenant(t) => run(
             "INSERT INTO tenants (id, name, account_id, default_root_key_id,
                                   default_system_id, created_at)

@@ -18,6 +18,7 @@ mod crypto_ops;
 mod import;
 mod keychain;
 mod keys;
+mod lease;
 mod policies;
 mod root_keys;
 mod rotation;
@@ -85,6 +86,8 @@ pub struct Service {
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
     imports: import::Imports,
+    /// This node's id in a cluster (random per start), for the scheduler lease.
+    node_id: String,
 }
 
 impl std::fmt::Debug for Service {
@@ -124,6 +127,7 @@ impl Service {
             config,
             writes: tokio::sync::Mutex::new(()),
             imports: import::Imports::default(),
+            node_id: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
 

@@ -67,7 +67,9 @@ impl Service {
 
     /// Runs [`Service::run_due_work`] every `interval`, and writes audit checkpoints
     /// every `audit_checkpoint_interval` (and once more at shutdown), until
-    /// `shutdown` turns true.
+    /// `shutdown` turns true — while this node holds the scheduler lease, so that
+    /// in a cluster the work is done by one node at a time (another takes over
+    /// within a few intervals when it stops).
     pub fn spawn_background(
         self: &Arc<Self>,
         interval: Duration,
@@ -79,21 +81,35 @@ impl Service {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut checkpoints = tokio::time::interval(service.config.audit_checkpoint_interval);
             checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Renewed every tick, so it outlives a few slow ticks but passes to
+            // another node soon after this one stops renewing it.
+            let lease = (interval * 3).max(Duration::from_secs(2));
+            let mut leader = false;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(e) = service.run_due_work().await {
-                            tracing::warn!(error = %e, "background work failed; will retry");
+                        let held = service.hold_scheduler_lease(lease).await;
+                        if held != leader {
+                            tracing::info!(node = %service.node_id, held, "scheduler lease");
+                            leader = held;
+                        }
+                        if leader {
+                            if let Err(e) = service.run_due_work().await {
+                                tracing::warn!(error = %e, "background work failed; will retry");
+                            }
                         }
                     }
-                    _ = checkpoints.tick() => service.checkpoint_audit_chains().await,
+                    _ = checkpoints.tick(), if leader => service.checkpoint_audit_chains().await,
                     _ = shutdown.changed() => break,
                 }
                 if *shutdown.borrow() {
                     break;
                 }
             }
-            service.checkpoint_audit_chains().await;
+            if leader {
+                service.checkpoint_audit_chains().await;
+                service.release_scheduler_lease().await;
+            }
         })
     }
 
