@@ -22,11 +22,10 @@ BOUND_MS = 500
 SLACK_S = 2.0
 
 
-@pytest.fixture
-def cluster(tmp_path, spawn_server):
+def start_cluster(tmp_path, spawn_server, bound_ms: int = BOUND_MS):
     pg = Postgres(tmp_path / "pg")
     url = pg.create_database("kcm")
-    env = {"KCM_DATABASE_URL": url, "KCM_REVOCATION_BOUND_MS": str(BOUND_MS),
+    env = {"KCM_DATABASE_URL": url, "KCM_REVOCATION_BOUND_MS": str(bound_ms),
            "KCM_DAY_SECONDS": str(FAST_DAY_SECONDS)}
     a = spawn_server(data_dir=tmp_path / "a", env=env)
     # The other nodes use the first node's master key and the credentials it wrote
@@ -38,6 +37,12 @@ def cluster(tmp_path, spawn_server):
         data.mkdir(mode=0o700)
         shutil.copy(a.credentials_path, data / "credentials")
         nodes.append(spawn_server(data_dir=data, env=shared))
+    return pg, nodes
+
+
+@pytest.fixture
+def cluster(tmp_path, spawn_server):
+    pg, nodes = start_cluster(tmp_path, spawn_server)
     yield pg, nodes
     for node in nodes:
         node.stop()
@@ -204,3 +209,49 @@ def test_background_work_happens_once_and_moves_when_its_node_stops(cluster):
         assert time.monotonic() < first + period + 10, "the lease did not move to another node"
         time.sleep(0.1)
     assert rotations(survivor) == 2
+
+
+def test_changes_reach_other_nodes_at_once_through_postgresql_notifications(tmp_path, spawn_server):
+    """With a revocation bound of a minute, only the change notices PostgreSQL
+    delivers to every node can explain B and C refusing within seconds of a disable
+    on A — for a root key, a service key and an alias moved to another key."""
+    pg, (a, b, c) = start_cluster(tmp_path, spawn_server, bound_ms=60_000)
+    try:
+        ka, kb, kc = (n.client("default") for n in (a, b, c))
+        key_id = ka.create_key(Description=unique("notified"))["KeyMetadata"]["KeyId"]
+        for node in (kb, kc):
+            node.encrypt(KeyId=key_id, Plaintext=b"warm")
+
+        root = next(r for r in a.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+        a.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+        for node in (kb, kc):
+            took = refused_within(lambda: node.encrypt(KeyId=key_id, Plaintext=b"x"), 5.0)
+            print(f"root key disable reached another node in {took * 1000:.0f} ms (bound 60 s)")
+        a.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                kb.encrypt(KeyId=key_id, Plaintext=b"x")
+                break
+            except ClientError:
+                assert time.monotonic() < deadline, "the re-enable did not reach B"
+                time.sleep(0.05)
+
+        kc.disable_key(KeyId=key_id)
+        refused_within(lambda: kb.encrypt(KeyId=key_id, Plaintext=b"x"), 5.0)
+        kc.enable_key(KeyId=key_id)
+
+        # An alias moved on A resolves to the new key on B within seconds.
+        other = ka.create_key(Description=unique("other"))["KeyMetadata"]["KeyId"]
+        alias = f"alias/{unique('moving')}"
+        ka.create_alias(AliasName=alias, TargetKeyId=key_id)
+        assert kb.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key_id
+        ka.update_alias(AliasName=alias, TargetKeyId=other)
+        deadline = time.monotonic() + 5
+        while kb.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] != other:
+            assert time.monotonic() < deadline, "the alias change did not reach B"
+            time.sleep(0.05)
+    finally:
+        for node in (a, b, c):
+            node.stop()
+        pg.stop("immediate")

@@ -211,6 +211,66 @@ pub trait Store: Send + Sync + 'static {
     /// nothing. Refuses ([`StoreError::Refused`]) when the store holds any row, or
     /// when the snapshot's schema version, tables or columns are not this store's.
     async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()>;
+
+    /// Changes committed by any node (this one included), for a store shared by
+    /// several nodes: each node drops what it cached of a changed record at once
+    /// instead of when the entry's `revocation_bound` runs out. A notice may be
+    /// lost (a dropped connection); the bound still holds then. `None` (the
+    /// default) for a store only one node uses.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+}
+
+/// What a committed change may have made stale in a node's caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A service key: its state, versions or material.
+    Key(KeyId),
+    /// An alias of a tenant.
+    Alias(TenantId),
+    /// An access key (its state or deletion).
+    AccessKey(String),
+    /// A root key, system or system key: anything cached below may be stale.
+    Chain,
+}
+
+impl Change {
+    /// What `write` may make stale, if anything.
+    pub fn of(write: &Write) -> Option<Change> {
+        Some(match write {
+            Write::PutServiceKey(k) => Change::Key(k.id),
+            Write::PutKeyVersion(v) => Change::Key(v.key_id),
+            Write::DeleteKeyVersions(id) | Write::DeleteAliasesOf(id) => Change::Key(*id),
+            Write::InsertAlias(a) | Write::PutAlias(a) => Change::Alias(a.tenant_id),
+            Write::DeleteAlias { tenant_id, .. } => Change::Alias(*tenant_id),
+            Write::PutAccessKey(a) => Change::AccessKey(a.id.clone()),
+            Write::DeleteAccessKey(id) => Change::AccessKey(id.clone()),
+            Write::PutRootKey(_) | Write::PutSystem(_) | Write::PutSystemKey(_) => Change::Chain,
+            _ => return None,
+        })
+    }
+
+    /// The compact text form carried by a notification.
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Key(id) => format!("k {id}"),
+            Change::Alias(t) => format!("a {t}"),
+            Change::AccessKey(id) => format!("c {id}"),
+            Change::Chain => "chain".into(),
+        }
+    }
+
+    /// Parses [`Change::encode`]'s form; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Change> {
+        match text.split_once(' ') {
+            Some(("k", id)) => KeyId::parse(id).map(Change::Key),
+            Some(("a", t)) => TenantId::parse(t).map(Change::Alias),
+            Some(("c", id)) => Some(Change::AccessKey(id.to_string())),
+            None if text == "chain" => Some(Change::Chain),
+            _ => None,
+        }
+    }
 }
 
 /// The whole content of a store, table by table, in portable values.
@@ -280,5 +340,38 @@ pub(crate) mod base64_bytes {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_round_trip_through_their_text_form() {
+        let key = KeyId::new_random();
+        let tenant = TenantId::new_random();
+        for change in [
+            Change::Key(key),
+            Change::Alias(tenant),
+            Change::AccessKey("KCMABCDEF".into()),
+            Change::Chain,
+        ] {
+            assert_eq!(Change::decode(&change.encode()), Some(change));
+        }
+        for junk in ["", "k", "k not-a-uuid", "x y", "chain2"] {
+            assert_eq!(Change::decode(junk), None, "{junk:?}");
+        }
+        assert_eq!(
+            Change::of(&Write::DeleteKeyVersions(key)),
+            Some(Change::Key(key))
+        );
+        assert_eq!(
+            Change::of(&Write::PutMeta {
+                key: "k".into(),
+                value: "v".into()
+            }),
+            None
+        );
     }
 }

@@ -35,6 +35,7 @@ mod codec;
 mod error;
 mod gate;
 mod migrations;
+mod notify;
 mod options;
 mod read;
 mod snapshot;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
-use kcm_core::store::{Snapshot, Store, StoreError, StoreResult, Write};
+use kcm_core::store::{Change, Snapshot, Store, StoreError, StoreResult, Write};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
@@ -18,7 +18,7 @@ use crate::error::{
 use crate::gate::OutageGate;
 use crate::options::{display_target, Redactor};
 use crate::read::{self, ReadResult};
-use crate::{migrations, snapshot, write, PostgresOptions};
+use crate::{migrations, notify, snapshot, write, PostgresOptions};
 
 /// Attempts of a read whose connection fails (the pool hands out another one).
 const READ_ATTEMPTS: u32 = 3;
@@ -46,6 +46,8 @@ pub struct PostgresStore {
 
 struct Inner {
     pool: PgPool,
+    /// Changes committed by any node, as PostgreSQL notified them.
+    changes: tokio::sync::broadcast::Sender<Change>,
     /// Fails calls at once while the database is known to be unreachable.
     gate: OutageGate,
     /// The URL without its password, for messages.
@@ -138,8 +140,11 @@ impl PostgresStore {
             .await
             .map_err(|e| scrub(e.into_store()))?;
         tracing::debug!(target = %target, version, "opened postgres store");
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        tokio::spawn(notify::listen(pool.clone(), changes.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
+                changes,
                 pool,
                 gate: OutageGate::default(),
                 target,
@@ -258,6 +263,14 @@ impl PostgresStore {
                 e => CommitError::Failed(from_write(&writes[index], e)),
             });
         }
+        // Delivered to every listening node when (and only if) the commit is.
+        if let Err(e) = notify::announce(&mut tx, writes).await {
+            return Err(if is_connection_failure(&e) {
+                CommitError::Retry(e)
+            } else {
+                CommitError::Failed(from_sqlx(e))
+            });
+        }
         match tx.commit().await {
             Ok(()) => Ok(()),
             // The server answered: it rolled the transaction back.
@@ -294,6 +307,10 @@ impl Store for PostgresStore {
         let (result, unreachable) = self.commit_attempts(&writes).await;
         self.inner.gate.report(pass, unreachable);
         result
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        Some(self.inner.changes.subscribe())
     }
 
     async fn ping(&self) -> StoreResult<()> {

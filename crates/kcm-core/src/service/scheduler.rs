@@ -8,7 +8,7 @@ use super::{now_ms, Service};
 use crate::error::Result;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::VersionOrigin;
-use crate::store::Write;
+use crate::store::{Change, Write};
 
 impl Service {
     /// Destroys keys whose deletion window has ended and rotates keys whose automatic
@@ -75,6 +75,9 @@ impl Service {
         interval: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
+        if let Some(changes) = self.store.changes() {
+            tokio::spawn(Arc::clone(self).follow_changes(changes, shutdown.clone()));
+        }
         let service = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
@@ -111,6 +114,40 @@ impl Service {
                 service.release_scheduler_lease().await;
             }
         })
+    }
+
+    /// Drops what this node cached of every record another node changed, as the
+    /// store reports it, until `shutdown`. A lost or lagging feed drops
+    /// everything (the revocation bound holds regardless).
+    async fn follow_changes(
+        self: Arc<Self>,
+        mut changes: tokio::sync::broadcast::Receiver<Change>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(Change::Key(id)) => self.keys.remove(&id),
+                    Ok(Change::Alias(_)) => self.aliases.clear(),
+                    Ok(Change::AccessKey(id)) => self.credentials.remove(&id),
+                    Ok(Change::Chain) => {
+                        self.keys.clear();
+                        self.system_keys.clear();
+                    }
+                    Err(RecvError::Lagged(_)) => self.drop_caches(),
+                    Err(RecvError::Closed) => return,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn drop_caches(&self) {
+        self.keys.clear();
+        self.system_keys.clear();
+        self.aliases.clear();
+        self.credentials.clear();
     }
 
     async fn checkpoint_audit_chains(&self) {
