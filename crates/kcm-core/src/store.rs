@@ -84,6 +84,38 @@ pub enum Write {
     PutAuditCheckpoint(AuditCheckpoint),
 }
 
+impl Write {
+    /// The [`StoreError::Conflict`] message for this write breaking a uniqueness
+    /// rule, in the same words for every backend. `account_id_taken` says a
+    /// tenant clashed on its account id rather than its name; `detail` is the
+    /// backend's own description, used for writes with no wording of their own.
+    pub fn conflict_message(&self, account_id_taken: bool, detail: &str) -> String {
+        match self {
+            Write::PutTenant(t) if account_id_taken => format!(
+                "account id {} is already used by another tenant",
+                t.account_id
+            ),
+            Write::PutTenant(t) => format!("tenant name {} is already taken", t.name),
+            Write::PutSystem(s) => {
+                format!("system {} already exists in tenant {}", s.name, s.tenant_id)
+            }
+            Write::InsertAlias(a) => format!("alias {} already exists", a.name),
+            Write::InsertMeta { key, .. } => format!("setting {key} already exists"),
+            Write::AppendAudit(r) => match r.tenant {
+                Some(t) => format!(
+                    "the audit chain of tenant {t} already has a record at seq {}",
+                    r.seq
+                ),
+                None => format!(
+                    "the operator's audit chain already has a record at seq {}",
+                    r.seq
+                ),
+            },
+            _ => format!("uniqueness violated ({detail})"),
+        }
+    }
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

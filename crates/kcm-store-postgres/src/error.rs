@@ -112,30 +112,6 @@ pub(crate) fn from_write(write: &Write, e: DbError) -> StoreError {
         sqlx::Error::Database(d) => d.constraint().unwrap_or_default().to_owned(),
         _ => String::new(),
     };
-    let message = match write {
-        Write::PutTenant(t) if constraint.contains("account_id") => {
-            format!(
-                "account id {} is already used by another tenant",
-                t.account_id
-            )
-        }
-        Write::PutTenant(t) => format!("tenant name {} is already taken", t.name),
-        Write::PutSystem(s) => {
-            format!("system {} already exists in tenant {}", s.name, s.tenant_id)
-        }
-        Write::InsertAlias(a) => format!("alias {} already exists", a.name),
-        Write::InsertMeta { key, .. } => format!("setting {key} already exists"),
-        Write::AppendAudit(r) => match r.tenant {
-            Some(t) => format!(
-                "the audit chain of tenant {t} already has a record at seq {}",
-                r.seq
-            ),
-            None => format!(
-                "the operator's audit chain already has a record at seq {}",
-                r.seq
-            ),
-        },
-        _ => format!("uniqueness violated ({e})"),
-    };
+    let message = write.conflict_message(constraint.contains("account_id"), &e.to_string());
     StoreError::Conflict(message)
 }

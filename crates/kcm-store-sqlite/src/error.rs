@@ -42,31 +42,7 @@ pub(crate) fn from_write(write: &Write, e: rusqlite::Error) -> StoreError {
         return from_sqlite(e);
     }
     let detail = e.to_string();
-    let message = match write {
-        Write::PutTenant(t) if detail.contains("tenants.account_id") => {
-            format!(
-                "account id {} is already used by another tenant",
-                t.account_id
-            )
-        }
-        Write::PutTenant(t) => format!("tenant name {} is already taken", t.name),
-        Write::PutSystem(s) => {
-            format!("system {} already exists in tenant {}", s.name, s.tenant_id)
-        }
-        Write::InsertAlias(a) => format!("alias {} already exists", a.name),
-        Write::InsertMeta { key, .. } => format!("setting {key} already exists"),
-        Write::AppendAudit(r) => match r.tenant {
-            Some(t) => format!(
-                "the audit chain of tenant {t} already has a record at seq {}",
-                r.seq
-            ),
-            None => format!(
-                "the operator's audit chain already has a record at seq {}",
-                r.seq
-            ),
-        },
-        _ => format!("uniqueness violated ({detail})"),
-    };
+    let message = write.conflict_message(detail.contains("tenants.account_id"), &detail);
     StoreError::Conflict(message)
 }
 
