@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from kcmtest import FAST_DAY_SECONDS, unique
+from kcmtest import FAST_DAY_SECONDS, ServerStartError, unique
 from postgres import Postgres
 
 BOUND_MS = 500
@@ -255,3 +255,51 @@ def test_changes_reach_other_nodes_at_once_through_postgresql_notifications(tmp_
         for node in (a, b, c):
             node.stop()
         pg.stop("immediate")
+
+
+def test_concurrent_changes_on_different_nodes_lose_nothing(cluster):
+    """Read-modify-write changes of one key made at once on three nodes all survive:
+    the cluster-wide change lock keeps two nodes from acting on the same old state."""
+    _, nodes = cluster
+    key_id = nodes[0].client("default").create_key(Description=unique("race"))["KeyMetadata"]["KeyId"]
+    per_node = 15
+    errors: list[Exception] = []
+    start = threading.Barrier(len(nodes))
+
+    def tag_from(index: int, node) -> None:
+        kms = node.client("default")
+        start.wait(10)
+        try:
+            for i in range(per_node):
+                kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": f"n{index}-{i}", "TagValue": "v"}])
+        except Exception as e:  # reported below, with the lost tags
+            errors.append(e)
+
+    workers = [threading.Thread(target=tag_from, args=(i, n)) for i, n in enumerate(nodes)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert not errors, errors
+    tags = nodes[1].client("default").list_resource_tags(KeyId=key_id)["Tags"]
+    expected = {f"n{n}-{i}" for n in range(len(nodes)) for i in range(per_node)}
+    assert {t["TagKey"] for t in tags} == expected, f"lost {sorted(expected - {t['TagKey'] for t in tags})}"
+
+
+def test_a_node_with_another_master_key_refuses_to_start(cluster, spawn_server, tmp_path):
+    """A node whose master key is not the cluster's would wrap new keys no other node can
+    open: it refuses to start, naming the cause, and the cluster is untouched."""
+    pg, (a, _, _) = cluster
+    key_id = a.client("default").create_key(Description=unique("before"))["KeyMetadata"]["KeyId"]
+    stranger_dir = tmp_path / "stranger"
+    stranger_dir.mkdir(mode=0o700)
+    shutil.copy(a.credentials_path, stranger_dir / "credentials")
+    # Its own data directory, so it makes a master.key of its own.
+    stranger = spawn_server(data_dir=stranger_dir, start=False,
+                            env={"KCM_DATABASE_URL": pg.url("kcm"), "KCM_REVOCATION_BOUND_MS": str(BOUND_MS)})
+    with pytest.raises(ServerStartError) as e:
+        stranger.start(timeout=30)
+    message = str(e.value)
+    assert "cannot open the keys in this store" in message, message
+    assert "same master key" in message, message
+    assert a.client("default").describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]

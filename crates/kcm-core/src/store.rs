@@ -244,6 +244,20 @@ pub trait Store: Send + Sync + 'static {
     /// when the snapshot's schema version, tables or columns are not this store's.
     async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()>;
 
+    /// Takes the store's cluster-wide lock on management changes, for a store shared
+    /// by several nodes. A change that reads, decides and writes (disable a key,
+    /// move an alias, rotate) holds it from its first read to its commit, so two
+    /// nodes changing one record at once cannot both act on the same old state and
+    /// lose one of the changes. Commits under it go through [`ChangeLock::commit`],
+    /// which fails if the lock was lost meanwhile. It is given up when dropped, and
+    /// by the database itself when the node holding it dies.
+    ///
+    /// `None` (the default) for a store only one node uses: the node's own lock is
+    /// enough there.
+    async fn lock_changes(&self) -> StoreResult<Option<Box<dyn ChangeLock>>> {
+        Ok(None)
+    }
+
     /// Changes committed by any node (this one included), for a store shared by
     /// several nodes: each node drops what it cached of a changed record at once
     /// instead of when the entry's `revocation_bound` runs out. A notice may be
@@ -252,6 +266,15 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }
+}
+
+/// A held cluster-wide lock on management changes (see [`Store::lock_changes`]).
+#[async_trait]
+pub trait ChangeLock: Send + Sync {
+    /// Applies `writes` as [`Store::commit`] does, and only while this lock is
+    /// still held: if it was lost (the connection holding it broke), nothing is
+    /// written and the commit fails with [`StoreError::Unavailable`].
+    async fn commit(&mut self, writes: Vec<Write>) -> StoreResult<()>;
 }
 
 /// What a committed change may have made stale in a node's caches.

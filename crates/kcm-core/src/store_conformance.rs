@@ -57,6 +57,7 @@ macro_rules! __store_conformance_checks {
             meta_round_trip,
             insert_meta_conflicts,
             replace_meta_is_compare_and_set,
+            change_lock_commits_and_is_given_up,
             tenant_round_trip,
             tenant_upsert_replaces,
             tenant_name_is_unique,
@@ -508,6 +509,33 @@ pub mod checks {
         ok(store, vec![put("v2 — ü")]).await;
         assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("v2 — ü"));
         assert_eq!(store.meta("other").await.unwrap(), None);
+    }
+
+    /// A store's change lock, if it has one, commits like `commit` (a conflict
+    /// included, which leaves the lock usable) and is given up when dropped, so it
+    /// can be taken again at once.
+    pub async fn change_lock_commits_and_is_given_up(store: &dyn Store) {
+        let Some(mut lock) = store.lock_changes().await.expect("lock_changes") else {
+            return; // a single-node store: nothing more to check
+        };
+        let insert = |v: &str| Write::InsertMeta {
+            key: "locked".into(),
+            value: v.into(),
+        };
+        lock.commit(vec![]).await.expect("an empty commit");
+        lock.commit(vec![insert("v1")])
+            .await
+            .expect("commit under the lock");
+        assert!(matches!(
+            lock.commit(vec![insert("v2")]).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.meta("locked").await.unwrap().as_deref(), Some("v1"));
+        drop(lock);
+        let again = tokio::time::timeout(std::time::Duration::from_secs(10), store.lock_changes())
+            .await
+            .expect("the lock was given up when dropped");
+        assert!(again.expect("lock_changes").is_some());
     }
 
     /// `ReplaceMeta` changes a setting only from the value it holds: a stale

@@ -23,6 +23,10 @@
 //!   several nodes may start at once; uniqueness (names, aliases, the audit chain's
 //!   `(chain, seq)`) is enforced by the database, so concurrent nodes get
 //!   [`StoreError::Conflict`](kcm_core::store::StoreError) rather than duplicates.
+//!   Management changes (read, decide, write) hold a cluster-wide advisory lock
+//!   and commit on the connection that holds it
+//!   ([`Store::lock_changes`](kcm_core::store::Store::lock_changes)), so two nodes
+//!   never act on the same old state.
 //! - **Snapshots.** Read in one `REPEATABLE READ` read-only transaction; restored in
 //!   one transaction, into an empty store only.
 //! - **Privacy.** The URL's password never appears in errors, logs or `Debug`.
@@ -31,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod change_lock;
 mod codec;
 mod error;
 mod gate;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
-use kcm_core::store::{Change, Snapshot, Store, StoreError, StoreResult, Write};
+use kcm_core::store::{Change, ChangeLock, Snapshot, Store, StoreError, StoreResult, Write};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
@@ -18,7 +18,7 @@ use crate::error::{
 use crate::gate::OutageGate;
 use crate::options::{display_target, Redactor};
 use crate::read::{self, ReadResult};
-use crate::{migrations, notify, snapshot, write, PostgresOptions};
+use crate::{change_lock, migrations, notify, snapshot, write, PostgresOptions};
 
 /// Attempts of a read whose connection fails (the pool hands out another one).
 const READ_ATTEMPTS: u32 = 3;
@@ -33,7 +33,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(400);
 /// The longest a single attempt (acquire included) may take before it is abandoned
 /// as [`StoreError::Unavailable`]: a server that stopped answering without closing
 /// the connection must not hang callers forever.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A [`Store`] in a PostgreSQL database, shared by every kcm node of a cluster.
 ///
@@ -63,7 +63,7 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-enum CommitError {
+pub(crate) enum CommitError {
     /// No connection could be had: the database is unreachable. Not committed.
     Unreachable(sqlx::Error),
     /// Certainly not committed, and worth another attempt.
@@ -153,11 +153,21 @@ impl PostgresStore {
         })
     }
 
-    fn pool(&self) -> &PgPool {
+    pub(crate) fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
 
-    fn scrub(&self, e: StoreError) -> StoreError {
+    /// The outage gate in front of every call.
+    pub(crate) fn gate(&self) -> &OutageGate {
+        &self.inner.gate
+    }
+
+    /// The server and database, without the password, for messages.
+    pub(crate) fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    pub(crate) fn scrub(&self, e: StoreError) -> StoreError {
         scrub_error(&self.inner.redactor, e)
     }
 
@@ -243,9 +253,9 @@ impl PostgresStore {
         }
     }
 
-    /// One attempt at a commit: BEGIN, every write, COMMIT.
+    /// One attempt at a commit on a pooled connection: BEGIN, every write, COMMIT.
     async fn try_commit(&self, writes: &[Write]) -> Result<(), CommitError> {
-        let mut tx = self.pool().begin().await.map_err(|e| {
+        let tx = self.pool().begin().await.map_err(|e| {
             if matches!(e, sqlx::Error::PoolTimedOut) {
                 CommitError::Unreachable(e)
             } else if is_connection_failure(&e) {
@@ -254,6 +264,15 @@ impl PostgresStore {
                 CommitError::Failed(from_sqlx(e))
             }
         })?;
+        self.commit_in(tx, writes).await
+    }
+
+    /// Every write and COMMIT, in the begun transaction `tx`.
+    pub(crate) async fn commit_in(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        writes: &[Write],
+    ) -> Result<(), CommitError> {
         if let Err((index, e)) = write::apply_all(&mut tx, writes).await {
             // Dropping `tx` rolls back (COMMIT was never sent).
             return Err(match e {
@@ -307,6 +326,10 @@ impl Store for PostgresStore {
         let (result, unreachable) = self.commit_attempts(&writes).await;
         self.inner.gate.report(pass, unreachable);
         result
+    }
+
+    async fn lock_changes(&self) -> StoreResult<Option<Box<dyn ChangeLock>>> {
+        Ok(Some(Box::new(change_lock::take(self).await?)))
     }
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {

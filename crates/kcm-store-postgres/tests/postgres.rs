@@ -174,6 +174,101 @@ async fn nodes_racing_get_one_winner_and_conflicts() {
     assert_eq!(b.aliases(t, None).await.unwrap().len(), 10);
 }
 
+/// The change lock is cluster-wide: while one node holds it, another node's
+/// `lock_changes` waits; once it is dropped, the other gets it at once. Commits
+/// made under it are ordinary commits (durable, visible to every node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_change_lock_is_held_by_one_node_at_a_time() {
+    let server = shared();
+    let (a, db) = server.fresh_store().await;
+    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
+        .await
+        .unwrap();
+    let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let mut lock = b.lock_changes().await.unwrap().expect("a cluster lock");
+            let got_at = Instant::now();
+            lock.commit(vec![Write::PutMeta {
+                key: "order".into(),
+                value: "b".into(),
+            }])
+            .await
+            .unwrap();
+            got_at
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiter.is_finished(), "B took the lock while A held it");
+    held.commit(vec![Write::PutMeta {
+        key: "order".into(),
+        value: "a".into(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(b.meta("order").await.unwrap().as_deref(), Some("a"));
+    let released_at = Instant::now();
+    drop(held);
+    let got_at = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("B got the lock once A dropped it")
+        .unwrap();
+    assert!(got_at >= released_at);
+    assert_eq!(a.meta("order").await.unwrap().as_deref(), Some("b"));
+}
+
+/// A node whose lock connection breaks (a network cut, the database ending its
+/// session) has lost the lock: its commit fails and writes nothing, and another
+/// node can take the lock at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_change_lock_commits_nothing() {
+    let server = shared();
+    let (a, db) = server.fresh_store().await;
+    let url = server.url(&db.name);
+    let b = PostgresStore::open(&url, PostgresOptions::default())
+        .await
+        .unwrap();
+    let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
+    let killed = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND database =
+               (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(&mut raw(&url).await)
+    .await
+    .unwrap();
+    assert_eq!(killed.len(), 1, "exactly one session holds the lock");
+    let mut other = tokio::time::timeout(Duration::from_secs(5), b.lock_changes())
+        .await
+        .expect("the lock was released with the session")
+        .unwrap()
+        .unwrap();
+    let write = || {
+        vec![Write::PutMeta {
+            key: "who".into(),
+            value: "a".into(),
+        }]
+    };
+    match held.commit(write()).await {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("lock"), "{msg}"),
+        other => panic!("a commit under a lost lock must fail, got {other:?}"),
+    }
+    match held.commit(write()).await {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("nothing was written"), "{msg}"),
+        other => panic!("a lost lock stays lost, got {other:?}"),
+    }
+    assert_eq!(a.meta("who").await.unwrap(), None);
+    other
+        .commit(vec![Write::PutMeta {
+            key: "who".into(),
+            value: "b".into(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(a.meta("who").await.unwrap().as_deref(), Some("b"));
+}
+
 /// A connection lost while COMMIT is in flight is reported as `Unavailable` (the
 /// outcome is unknown) and not retried; a connection lost before COMMIT is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

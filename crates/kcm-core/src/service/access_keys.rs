@@ -7,6 +7,7 @@ use super::{now_ms, random_token, Service};
 use crate::auth::{authorize, Caller, Op, OpSet, Principal, Target};
 use crate::crypto::{KeyLevel, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
+use crate::keystore::KeystoreError;
 use crate::model::*;
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::Write;
@@ -159,6 +160,48 @@ impl Service {
             key: CREDENTIAL_KEY_META.into(),
             value: hex::encode(wrapped),
         })
+    }
+
+    /// Checks, at start, that this node's keystore opens the service's own key in
+    /// the store (the credential key). A node started with another master key (a
+    /// `master.key` of its own, a passphrase with another salt, another HSM token)
+    /// would otherwise serve no signed request and, worse, wrap new keys that no
+    /// other node can open. Fails only when the keystore says the key is not its
+    /// own; a keystore that cannot be reached right now is `/ready`'s to report.
+    pub async fn check_keystore_opens_store(&self) -> Result<()> {
+        let Some(wrapped) = self.store.meta(CREDENTIAL_KEY_META).await? else {
+            return Ok(()); // made on first use (a store from before derived secrets)
+        };
+        let root = self.credential_root().await?;
+        let aad = credential_key_binding(&root.id.to_string()).to_aad();
+        let wrapped = hex::decode(wrapped)
+            .map_err(|_| Error::internal("stored credential key is not hex"))?;
+        match self
+            .keystore(&root.keystore)?
+            .unwrap(&root.handle, &wrapped, &aad)
+            .await
+        {
+            Ok(key) => {
+                let _ = self.credential_key.set(key);
+                Ok(())
+            }
+            Err(e @ (KeystoreError::UnwrapFailed | KeystoreError::KeyUnusable(_))) => {
+                Err(Error::new(
+                    ErrorKind::KeystoreUnavailable,
+                    format!(
+                        "keystore {:?} cannot open the keys in this store ({e}): this node's \
+                         master key (or HSM token) is not the one the store was made with. \
+                         Every node of a cluster needs the same master key file (or, with a \
+                         passphrase, the same passphrase and the same keystore-params.json)",
+                        root.keystore
+                    ),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, keystore = %root.keystore, "could not check at start that the keystore opens the keys in the store");
+                Ok(())
+            }
+        }
     }
 
     /// The credential key, from which access key secrets are derived: unwrapped once
@@ -367,7 +410,7 @@ impl Service {
         id: &str,
         enabled: bool,
     ) -> Result<AccessKeyInfo> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let op = if enabled {
             Op::EnableAccessKey
         } else {
@@ -380,7 +423,7 @@ impl Service {
             ));
         }
         record.enabled = enabled;
-        self.store
+        changes
             .commit(vec![Write::PutAccessKey(record.clone())])
             .await?;
         self.credentials.remove(&record.id);
@@ -389,14 +432,14 @@ impl Service {
 
     /// Deletes an access key of the caller's tenant.
     pub async fn delete_access_key(&self, caller: &Caller, id: &str) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let record = self.own_access_key(caller, id, Op::DeleteAccessKey).await?;
         if record.id == caller.principal.access_key_id {
             return Err(Error::invalid(
                 "an access key cannot delete itself; use another tenant-admin key",
             ));
         }
-        self.store
+        changes
             .commit(vec![Write::DeleteAccessKey(record.id.clone())])
             .await?;
         self.credentials.remove(&record.id);

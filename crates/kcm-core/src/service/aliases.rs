@@ -60,7 +60,7 @@ impl Service {
         let tenant = Self::own_tenant(&caller.principal)?;
         authorize(&caller.principal, Op::CreateAlias, Target::tenant(tenant))?;
         validate_alias_name(name)?;
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let record = self
             .alias_target_record(caller, target, Op::CreateAlias)
             .await?;
@@ -72,7 +72,7 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store
+        changes
             .commit(vec![Write::InsertAlias(alias)])
             .await
             .map_err(|e| match e {
@@ -103,7 +103,7 @@ impl Service {
 
     /// Points an existing alias at another key.
     pub async fn update_alias(&self, caller: &Caller, name: &str, target: &KeyRef) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let mut alias = self.existing_alias(caller, name, Op::UpdateAlias).await?;
         let record = self
             .alias_target_record(caller, target, Op::UpdateAlias)
@@ -111,17 +111,17 @@ impl Service {
         alias.key_id = record.id;
         alias.updated_at = now_ms();
         let tenant = alias.tenant_id;
-        self.store.commit(vec![Write::PutAlias(alias)]).await?;
+        changes.commit(vec![Write::PutAlias(alias)]).await?;
         self.aliases.remove(&(tenant, name.to_string()));
         Ok(())
     }
 
     /// Deletes an alias (the key is untouched).
     pub async fn delete_alias(&self, caller: &Caller, name: &str) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let alias = self.existing_alias(caller, name, Op::DeleteAlias).await?;
         let tenant = alias.tenant_id;
-        self.store
+        changes
             .commit(vec![Write::DeleteAlias {
                 tenant_id: tenant,
                 name: name.to_string(),

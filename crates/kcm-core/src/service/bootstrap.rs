@@ -29,7 +29,7 @@ impl Service {
         &self,
         persist: impl FnOnce(&BootstrapCredentials) -> std::io::Result<()>,
     ) -> Result<bool> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         if self.store.meta(BOOTSTRAPPED_META).await?.is_some() {
             return Ok(false);
         }
@@ -60,7 +60,7 @@ impl Service {
             }
         };
         // On a refused commit the credential root and the tenant's root are erased.
-        self.commit_with_new_roots(writes).await?;
+        self.commit_with_new_roots(&mut changes, writes).await?;
         Ok(true)
     }
 

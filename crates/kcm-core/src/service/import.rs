@@ -266,7 +266,7 @@ impl Service {
         import_token: &str,
         wrapped_material: &[u8],
     ) -> Result<KeyInfo> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let mut record = self
             .fresh_record(caller, key, Op::ImportKeyMaterial)
             .await?;
@@ -307,7 +307,7 @@ impl Service {
             origin: VersionOrigin::Creation,
             created_at: now_ms(),
         };
-        self.store
+        changes
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
                 Write::PutKeyVersion(version),
@@ -325,7 +325,7 @@ impl Service {
     /// DeleteImportedKeyMaterial): its ciphertexts stay undecryptable until the same
     /// material is imported again; the key waits for it.
     pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let mut record = self
             .fresh_record(caller, key, Op::DeleteImportedKeyMaterial)
             .await?;
@@ -337,7 +337,7 @@ impl Service {
             ));
         }
         record.state = KeyState::PreActive;
-        self.store
+        changes
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
                 Write::DeleteKeyVersions(record.id),

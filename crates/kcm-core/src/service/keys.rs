@@ -204,10 +204,10 @@ impl Service {
         op: Op,
         change: impl FnOnce(&mut ServiceKeyRecord) -> Result<()>,
     ) -> Result<KeyInfo> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let mut record = self.fresh_record(caller, key, op).await?;
         change(&mut record)?;
-        self.store
+        changes
             .commit(vec![Write::PutServiceKey(record.clone())])
             .await?;
         self.keys.remove(&record.id);
@@ -275,6 +275,10 @@ impl Service {
             Op::CreateKey,
             Target::system(tenant_id, system_id),
         )?;
+        // Held from reading the system's active key version to the commit: a
+        // system key rewrap (on any node) retires old versions once every key has
+        // left them, and must not retire the one this new key is wrapped under.
+        let mut changes = self.lock_changes().await?;
         let system = self.system_record(system_id).await?;
         let now = now_ms();
         let id = KeyId::new_random();
@@ -314,7 +318,7 @@ impl Service {
                 created_at: now,
             }));
         }
-        self.store.commit(writes).await?;
+        changes.commit(writes).await?;
         caller.note_key(KeyNote::of(&record, (!external).then_some(1)));
         Ok(self.key_info(caller, record))
     }

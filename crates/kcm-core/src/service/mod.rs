@@ -5,8 +5,9 @@
 //! [`crate::auth::authorize`], checks the lifecycle through
 //! [`crate::lifecycle::chain_allows`], and only then reads material or writes.
 //!
-//! Management changes are serialised by one async mutex (`writes`) so a
-//! read-modify-write of a record cannot lose a concurrent update on this node.
+//! Management changes are serialised by [`Service::lock_changes`] (this node's
+//! mutex, plus the store's cluster-wide lock when nodes share the store), so a
+//! read-modify-write of a record cannot lose a concurrent update on any node.
 
 mod access_keys;
 mod aliases;
@@ -14,6 +15,7 @@ mod audit;
 mod backup;
 mod bootstrap;
 mod chain;
+mod change_lock;
 mod crypto_ops;
 mod import;
 mod keychain;

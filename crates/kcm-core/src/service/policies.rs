@@ -117,7 +117,7 @@ impl Service {
         key: &KeyRef,
         req: CreateGrantRequest,
     ) -> Result<NewGrant> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let record = self.fresh_record(caller, key, Op::CreateGrant).await?;
         super::keys::require(&record, Operation::UpdateMetadata)?;
         let operations = OpSet::parse(req.operations.iter().map(String::as_str))?;
@@ -191,7 +191,7 @@ impl Service {
             id: grant.id.clone(),
             token: grant_token(&grant.id),
         };
-        self.store.commit(vec![Write::PutGrant(grant)]).await?;
+        changes.commit(vec![Write::PutGrant(grant)]).await?;
         self.keys.remove(&record.id);
         Ok(new)
     }
@@ -267,7 +267,7 @@ impl Service {
     /// includes RetireGrant, may do so whatever their role (it only takes rights
     /// away); anyone else needs to be allowed RetireGrant on the key.
     pub async fn retire_grant(&self, caller: &Caller, grant: &GrantRef) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let tenant = Self::own_tenant(&caller.principal)?;
         let found = match grant {
             GrantRef::Token(token) => {
@@ -301,7 +301,7 @@ impl Service {
             self.fresh_record(caller, &KeyRef::Id(grant.key_id), Op::RetireGrant)
                 .await?;
         }
-        self.store
+        changes
             .commit(vec![Write::DeleteGrant(grant.id.clone())])
             .await?;
         self.keys.remove(&grant.key_id);
@@ -310,7 +310,7 @@ impl Service {
 
     /// Revokes a grant of `key` (a key manager's action).
     pub async fn revoke_grant(&self, caller: &Caller, key: &KeyRef, grant_id: &str) -> Result<()> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let record = self.fresh_record(caller, key, Op::RevokeGrant).await?;
         let grant = self
             .store
@@ -320,9 +320,7 @@ impl Service {
             .ok_or_else(|| {
                 Error::not_found(format!("grant {grant_id} does not exist on key {key}"))
             })?;
-        self.store
-            .commit(vec![Write::DeleteGrant(grant.id)])
-            .await?;
+        changes.commit(vec![Write::DeleteGrant(grant.id)]).await?;
         self.keys.remove(&record.id);
         Ok(())
     }

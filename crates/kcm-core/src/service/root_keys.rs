@@ -147,10 +147,11 @@ impl Service {
         };
         let info = self.root_key_info(&record, None);
         let writes = vec![Write::PutRootKey(record)];
+        let mut changes = self.lock_changes().await?;
         match origin {
-            RootKeyOrigin::External => self.store.commit(writes).await?,
+            RootKeyOrigin::External => changes.commit(writes).await?,
             RootKeyOrigin::Generated | RootKeyOrigin::Imported => {
-                self.commit_with_new_roots(writes).await?
+                self.commit_with_new_roots(&mut changes, writes).await?
             }
         }
         Ok(info)
@@ -258,7 +259,7 @@ impl Service {
         dry_run: bool,
     ) -> Result<RootKeyImpact> {
         let op = change.op();
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let (mut record, tenant_id) = self.find_root_key(caller, op, id).await?;
         let previous_state = record.state;
         let new_state = previous_state
@@ -281,7 +282,7 @@ impl Service {
                 keystore.enable_root_key(&record.handle).await?;
             }
             record.state = new_state;
-            self.store
+            changes
                 .commit(vec![Write::PutRootKey(record.clone())])
                 .await?;
             // Unwrapped material below this root must not outlive the change here.
@@ -311,7 +312,7 @@ impl Service {
     /// further down changes), and the old material is then destroyed in the
     /// keystore. The root key keeps its id. Returns the systems below it.
     pub async fn rotate_root_key(&self, caller: &Caller, id: &str) -> Result<RootKeyImpact> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let (mut record, tenant_id) = self.find_root_key(caller, Op::RotateRootKey, id).await?;
         if record.origin != RootKeyOrigin::Generated {
             return Err(Error::new(
@@ -376,7 +377,7 @@ impl Service {
         };
         let old_handle = std::mem::replace(&mut record.handle, new_handle);
         writes.push(Write::PutRootKey(record.clone()));
-        self.store.commit(writes).await?;
+        changes.commit(writes).await?;
         self.keys.clear();
         self.system_keys.clear();
         if let Err(e) = keystore.destroy(&old_handle).await {

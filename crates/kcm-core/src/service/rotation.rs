@@ -3,6 +3,7 @@
 //! A rotation adds a version and makes it primary; older versions stay so that
 //! every existing ciphertext still decrypts.
 
+use super::change_lock::ChangeGuard;
 use super::keys::{page_limit, require};
 use super::{now_ms, KeyRef, Service};
 use crate::auth::{Caller, Op};
@@ -102,7 +103,7 @@ impl Service {
 
     /// Rotates now: a new primary version; the automatic schedule is unchanged.
     pub async fn rotate_key_on_demand(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let record = self
             .fresh_record(caller, key, Op::RotateKeyOnDemand)
             .await?;
@@ -121,13 +122,15 @@ impl Service {
                 format!("key {id} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most allowed (as in AWS KMS)"),
             ));
         }
-        self.rotate(record, VersionOrigin::OnDemandRotation).await?;
+        self.rotate(&mut changes, record, VersionOrigin::OnDemandRotation)
+            .await?;
         Ok(id)
     }
 
-    /// Adds a version to `record` and commits it. Caller holds the write lock.
+    /// Adds a version to `record` and commits it under `changes`.
     pub(crate) async fn rotate(
         &self,
+        changes: &mut ChangeGuard<'_>,
         mut record: ServiceKeyRecord,
         origin: VersionOrigin,
     ) -> Result<u32> {
@@ -146,7 +149,7 @@ impl Service {
                 schedule.next_rotation_at = now + self.config.days_ms(schedule.period_days);
             }
         }
-        self.store
+        changes
             .commit(vec![
                 Write::PutKeyVersion(KeyVersionRecord {
                     key_id: record.id,

@@ -17,7 +17,7 @@ impl Service {
         let now = now_ms();
         let mut changed = 0;
         for id in self.store.keys_due_for_deletion(now).await? {
-            let _guard = self.writes.lock().await;
+            let mut changes = self.lock_changes().await?;
             let Some(mut record) = self.store.service_key(id).await? else {
                 continue;
             };
@@ -31,7 +31,7 @@ impl Service {
                 .state
                 .transition(Transition::Destroy)
                 .unwrap_or(KeyState::Destroyed);
-            self.store
+            changes
                 .commit(vec![
                     Write::DeleteKeyVersions(id),
                     Write::DeleteAliasesOf(id),
@@ -45,14 +45,17 @@ impl Service {
             changed += 1;
         }
         for id in self.store.keys_due_for_rotation(now).await? {
-            let _guard = self.writes.lock().await;
+            let mut changes = self.lock_changes().await?;
             let Some(record) = self.store.service_key(id).await? else {
                 continue;
             };
             if record.rotation.is_none_or(|r| r.next_rotation_at > now) {
                 continue;
             }
-            match self.rotate(record, VersionOrigin::AutomaticRotation).await {
+            match self
+                .rotate(&mut changes, record, VersionOrigin::AutomaticRotation)
+                .await
+            {
                 Ok(version) => {
                     tracing::info!(key = %id, version, "automatic rotation");
                     changed += 1;

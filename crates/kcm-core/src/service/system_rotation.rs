@@ -40,7 +40,7 @@ impl Service {
         caller: &Caller,
         name_or_id: &str,
     ) -> Result<SystemKeyRotation> {
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let (mut system, tenant) = self
             .system_for(caller, Op::RotateSystemKey, name_or_id)
             .await?;
@@ -88,7 +88,7 @@ impl Service {
             .wrap(&root.handle, &material, &aad)
             .await?;
         system.active_key_version = version;
-        self.store
+        changes
             .commit(vec![
                 Write::PutSystemKey(SystemKeyRecord {
                     system_id: system.id,
@@ -125,7 +125,7 @@ impl Service {
                 "limit must be between 1 and {MAX_REWRAP_BATCH}, got {limit}"
             )));
         }
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let (system, tenant) = self
             .system_for(caller, Op::RewrapSystemKeys, name_or_id)
             .await?;
@@ -193,7 +193,7 @@ impl Service {
             writes.extend(self.retired_system_keys(&system).await?);
         }
         if !writes.is_empty() {
-            self.store.commit(writes).await?;
+            changes.commit(writes).await?;
             self.keys.clear();
             self.system_keys.clear();
         }

@@ -359,7 +359,7 @@ impl Service {
         root_key: &str,
     ) -> Result<SystemInfo> {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::SwitchSystemRootKey)?;
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let system = self.find_system(tenant_id, name_or_id).await?;
         if self.active_system_key(&system).await?.is_none() {
             return Err(Error::new(
@@ -422,7 +422,7 @@ impl Service {
             writes.push(Write::PutSystemKey(key));
         }
         if !writes.is_empty() {
-            self.store.commit(writes).await?;
+            changes.commit(writes).await?;
             // Cached chains still name the old root and its state.
             self.keys.clear();
             self.system_keys.clear();
@@ -440,7 +440,7 @@ impl Service {
         root_key: Option<&str>,
     ) -> Result<SystemInfo> {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::LinkSystem)?;
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let mut system = self.find_system(tenant_id, name_or_id).await?;
         if let Some(key) = self.active_system_key(&system).await? {
             return Err(Error::new(
@@ -453,7 +453,7 @@ impl Service {
         }
         let root = self.root_to_link(tenant_id, root_key).await?;
         let key = self.mint_system_key(&mut system, &root).await?;
-        self.store
+        changes
             .commit(vec![
                 Write::PutSystem(system.clone()),
                 Write::PutSystemKey(key),
@@ -470,7 +470,7 @@ impl Service {
     /// The system stays registered and can be linked again.
     pub async fn unlink_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::UnlinkSystem)?;
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         let system = self.find_system(tenant_id, name_or_id).await?;
         if self.active_system_key(&system).await?.is_none() {
             return Err(Error::new(
@@ -500,7 +500,7 @@ impl Service {
                 }
             }
         }
-        self.store.commit(writes).await?;
+        changes.commit(writes).await?;
         self.keys.clear();
         self.system_keys.clear();
         self.system_info(system).await

@@ -2,6 +2,7 @@
 //! first tenant-admin access key.
 
 use super::access_keys::NewAccessKey;
+use super::change_lock::ChangeGuard;
 use super::systems::validate_name;
 use super::{now_ms, Service};
 use crate::auth::{authorize, authorize_op, Caller, Op, Target};
@@ -133,7 +134,7 @@ impl Service {
     /// Creates a tenant (system-admin only).
     pub async fn create_tenant(&self, caller: &Caller, name: &str) -> Result<NewTenant> {
         authorize(&caller.principal, Op::CreateTenant, Target::OPERATOR)?;
-        let _guard = self.writes.lock().await;
+        let mut changes = self.lock_changes().await?;
         if self.store.tenant_by_name(name).await?.is_some() {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
@@ -141,7 +142,7 @@ impl Service {
             ));
         }
         let (writes, new) = self.mint_tenant(name).await?;
-        self.commit_with_new_roots(writes)
+        self.commit_with_new_roots(&mut changes, writes)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => Error::new(
@@ -157,9 +158,13 @@ impl Service {
     /// written), erases the root keys they would have recorded, so a failed creation
     /// leaves no key behind in an HSM. After any other failure the outcome is not
     /// known for certain, and a stray key is far better than erasing a live one.
-    pub(crate) async fn commit_with_new_roots(&self, writes: Vec<Write>) -> StoreResult<()> {
+    pub(crate) async fn commit_with_new_roots(
+        &self,
+        changes: &mut ChangeGuard<'_>,
+        writes: Vec<Write>,
+    ) -> StoreResult<()> {
         let roots = new_roots(&writes);
-        let outcome = self.store.commit(writes).await;
+        let outcome = changes.commit(writes).await;
         if let Err(StoreError::Conflict(_)) = &outcome {
             self.discard_new_roots(&roots).await;
         }
