@@ -206,6 +206,12 @@ pub async fn run(settings: Settings) -> Result<()> {
         .bootstrap_if_fresh(|creds| write_credentials(&credentials, creds))
         .await
         .map_err(|e| anyhow::anyhow!("first-start bootstrap failed: {e}"))?;
+    if !fresh {
+        service
+            .check_keystore_opens_store()
+            .await
+            .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    }
     if fresh {
         tracing::info!(
             path = %credentials.display(),
