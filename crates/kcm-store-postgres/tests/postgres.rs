@@ -174,6 +174,41 @@ async fn nodes_racing_get_one_winner_and_conflicts() {
     assert_eq!(b.aliases(t, None).await.unwrap().len(), 10);
 }
 
+/// A run of audit appends is one multi-row statement; when it trips on a taken
+/// `seq`, the conflict still names that record's chain and `seq`, and nothing of
+/// the batch is written.
+#[tokio::test]
+async fn a_conflict_in_a_run_of_audit_appends_names_the_taken_seq() {
+    let server = shared();
+    let (store, _db) = server.fresh_store().await;
+    let (t, other) = (TenantId::new_random(), TenantId::new_random());
+    store
+        .commit(
+            (1..=3)
+                .map(|seq| Write::AppendAudit(fixtures::audit_record(Some(t), seq)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let batch = vec![
+        Write::AppendAudit(fixtures::audit_record(Some(other), 1)),
+        Write::AppendAudit(fixtures::audit_record(Some(t), 4)),
+        Write::AppendAudit(fixtures::bare_audit_record(Some(t), 2)),
+        Write::AppendAudit(fixtures::audit_record(Some(t), 5)),
+    ];
+    match store.commit(batch).await {
+        Err(StoreError::Conflict(msg)) => {
+            assert!(
+                msg.contains(&format!("tenant {t}")) && msg.contains("seq 2"),
+                "{msg}"
+            )
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.audit_tail(Some(t)).await.unwrap().unwrap().0, 3);
+    assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
+}
+
 /// The change lock is cluster-wide: while one node holds it, another node's
 /// `lock_changes` waits; once it is dropped, the other gets it at once. Commits
 /// made under it are ordinary commits (durable, visible to every node).

@@ -91,19 +91,8 @@ impl Service {
             .await?
             .ok_or_else(|| crate::error::Error::internal("caller's tenant is missing"))?;
         let mut keys_by_system: BTreeMap<SystemId, Vec<ServiceKeyRecord>> = BTreeMap::new();
-        let mut after = None;
-        loop {
-            let batch = self.store.service_keys(tenant_id, after, 500).await?;
-            let done = batch.len() < 500;
-            for k in batch {
-                after = Some(k.id);
-                if !k.state.is_destroyed() {
-                    keys_by_system.entry(k.system_id).or_default().push(k);
-                }
-            }
-            if done {
-                break;
-            }
+        for k in self.live_service_keys(tenant_id, None).await? {
+            keys_by_system.entry(k.system_id).or_default().push(k);
         }
         let mut aliases_by_key: BTreeMap<KeyId, Vec<String>> = BTreeMap::new();
         for alias in self.store.aliases(tenant_id, None).await? {

@@ -223,31 +223,20 @@ impl Service {
         limit: usize,
     ) -> Result<Vec<KeyVersionRecord>> {
         let mut pending = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .service_keys(system.tenant_id, after, 500)
-                .await?;
-            let last_page = page.len() < 500;
-            for key in page {
-                after = Some(key.id);
-                if key.system_id != system.id || key.state.is_destroyed() {
-                    continue;
-                }
-                for version in self.store.key_versions(key.id).await? {
-                    if version.system_key_version < system.active_key_version {
-                        pending.push(version);
-                        if pending.len() >= limit {
-                            return Ok(pending);
-                        }
+        for key in self
+            .live_service_keys(system.tenant_id, Some(system.id))
+            .await?
+        {
+            for version in self.store.key_versions(key.id).await? {
+                if version.system_key_version < system.active_key_version {
+                    pending.push(version);
+                    if pending.len() >= limit {
+                        return Ok(pending);
                     }
                 }
             }
-            if last_page {
-                return Ok(pending);
-            }
         }
+        Ok(pending)
     }
 
     /// Writes that erase every system key version older than the active one (nothing

@@ -508,18 +508,28 @@ impl Service {
 
     /// How many service keys of `system` are not yet destroyed.
     async fn live_service_keys_in(&self, tenant: TenantId, system: SystemId) -> Result<usize> {
-        let mut live = 0;
+        Ok(self.live_service_keys(tenant, Some(system)).await?.len())
+    }
+
+    /// Every service key of `tenant` that is not destroyed (only those below
+    /// `system`, when given), by id.
+    pub(crate) async fn live_service_keys(
+        &self,
+        tenant: TenantId,
+        system: Option<SystemId>,
+    ) -> Result<Vec<ServiceKeyRecord>> {
+        const PAGE: usize = 500;
+        let mut live = Vec::new();
         let mut after = None;
         loop {
-            let batch = self.store.service_keys(tenant, after, 500).await?;
-            let done = batch.len() < 500;
-            for key in &batch {
-                if key.system_id == system && !key.state.is_destroyed() {
-                    live += 1;
-                }
-            }
-            after = batch.last().map(|k| k.id);
-            if done {
+            let page = self.store.service_keys(tenant, after, PAGE).await?;
+            let last_page = page.len() < PAGE;
+            after = page.last().map(|k| k.id);
+            live.extend(
+                page.into_iter()
+                    .filter(|k| !k.state.is_destroyed() && system.is_none_or(|s| k.system_id == s)),
+            );
+            if last_page {
                 return Ok(live);
             }
         }
