@@ -199,6 +199,25 @@ impl DatabaseUrl {
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+
+    /// The URL as it may be printed: scheme, user, host, port and database. The
+    /// password and the query (which may carry `password=`) are left out, so this
+    /// is built from the parts that are kept rather than by cutting the secret out.
+    pub fn display_target(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "(a database URL without a scheme)".into();
+        };
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        // The last `@` ends the user information (a password may contain `@` or `/`).
+        let (user, place) = match rest.rsplit_once('@') {
+            Some((userinfo, place)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                (format!("{user}@"), place)
+            }
+            None => (String::new(), rest),
+        };
+        format!("{scheme}://{user}{place}")
+    }
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -452,6 +471,26 @@ mod tests {
         std::fs::write(&path, "lissten = \"x\"\n").unwrap();
         let err = format!("{:#}", Settings::load(Some(&path)).unwrap_err());
         assert!(err.contains("lissten"), "{err}");
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        let shown = |url: &str| DatabaseUrl(zeroize::Zeroizing::new(url.into())).display_target();
+        assert_eq!(
+            shown("postgres://kcm:s3cret@db.example:5432/kcm?sslmode=require&password=s3cret"),
+            "postgres://kcm@db.example:5432/kcm"
+        );
+        assert_eq!(shown("postgresql://db/kcm"), "postgresql://db/kcm");
+        assert_eq!(
+            shown("postgres:///kcm?host=/run/postgresql&password=s3cret"),
+            "postgres:///kcm"
+        );
+        for odd in [
+            "postgres://kcm:s3/cr@et@db/kcm",
+            "postgres://kcm:s3cret@[::1/kcm",
+        ] {
+            assert!(!shown(odd).contains("s3"), "{}", shown(odd));
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `kcm backup` (a client of a running server) and `kcm restore` (offline, into a
-//! new data directory).
+//! new data directory and, when the settings name one, an empty PostgreSQL database).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,7 +14,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kcm_core::backup::{self, ArchiveHeader, ArchiveReader};
 use kcm_core::secret::SecretString;
+use kcm_core::store::{Store, StoreError};
 use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
+use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
@@ -60,11 +62,13 @@ pub struct RestoreArgs {
     #[arg(short = 'i', long = "input", value_name = "FILE")]
     input: PathBuf,
     /// Data directory to restore into; it must not hold a store (default: the
-    /// server's setting, ./kcm-data).
+    /// server's setting, ./kcm-data). With a database it receives only the node's
+    /// keystore files.
     #[arg(long, env = "KCM_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// The server's TOML configuration file (for data_dir, keystore.master_key_file and
-    /// the [keystores.<name>] tables: an archive whose key is in an HSM needs them).
+    /// The server's TOML configuration file (for data_dir, database_url,
+    /// keystore.master_key_file and the [keystores.<name>] tables: an archive whose
+    /// key is in an HSM needs them).
     #[arg(long, env = "KCM_CONFIG")]
     config: Option<PathBuf>,
     /// The kept copy of the software keystore's master key file, when it is not
@@ -75,22 +79,39 @@ pub struct RestoreArgs {
 }
 
 const RESTORE_HELP: &str = "\
-Restores an archive made by `kcm backup` into a new data directory, offline (no \
-server runs on it during the restore):
+Restores an archive made by `kcm backup`, offline (no server runs on the store during \
+the restore). The store goes where the server's settings put it:
+
+  - SQLite (the default): a new store in the data directory.
 
     kcm restore --input kcm-backup.kcmbak --data-dir /var/lib/kcm --master-key-file /safe/master.key
     KCM_MASTER_PASSPHRASE=... kcm restore --input kcm-backup.kcmbak --data-dir /var/lib/kcm
+
+  - PostgreSQL, when database_url (in --config) or KCM_DATABASE_URL is set: the rows \
+go into that database, which must be empty (a new database; the schema is created \
+if missing). The data directory receives only this node's keystore files.
+
+    KCM_DATABASE_URL=postgres://kcm@db/kcm kcm restore --input kcm-backup.kcmbak \\
+        --data-dir /var/lib/kcm --master-key-file /safe/master.key
 
 The master key must be the one the backed-up server used: the kept master key file, \
 or the same passphrase (the archive carries the passphrase's salt). The whole archive \
 is read and checked before anything is written; a modified, truncated or foreign \
 archive, or the wrong master key, is refused and the data directory is left as it \
-was (not created). The restore refuses a data directory that already holds a store.
+was (not created). The restore refuses a data directory that already holds a store, \
+and a database that holds any row. The database is written last, in one transaction, \
+once this node's files are ready: a failure up to then leaves the data directory as it \
+was and adds no row to the database.
 
 When the server reads its master key file from the data directory (the default), the \
 kept copy given with --master-key-file is copied there, so `kcm serve --data-dir DIR` \
 works as before. Clients keep using their own credentials: access keys are restored, \
-but the `credentials` file of the first start is not part of the archive.";
+but the `credentials` file of the first start is not part of the archive.
+
+A cluster is restored once, from one node: stop every node, restore into an empty \
+database with that node's settings, give every other node the same master key file \
+(or, with a passphrase, the restored keystore-params.json) in a new data directory, \
+then start the nodes.";
 
 // ---------------------------------------------------------------- shared
 
@@ -378,14 +399,65 @@ fn create_parents(dir: &Path) -> Result<Option<PathBuf>> {
     Ok(topmost)
 }
 
-/// Restores into `staging`: keystore files, the store, and the master key copy.
-async fn restore_into(
+/// Where the restored store goes.
+enum Destination {
+    /// A new SQLite file in the data directory (through the staging directory).
+    Sqlite,
+    /// An empty PostgreSQL database, written after every local file is staged.
+    Postgres {
+        store: PostgresStore,
+        /// The URL without its password, for messages.
+        target: String,
+    },
+}
+
+impl Destination {
+    /// Opens the database the settings name, if any, and refuses one that already
+    /// holds a store, before the archive is read or anything is written.
+    async fn open(settings: &Settings) -> Result<Self> {
+        let Some(url) = &settings.database_url else {
+            return Ok(Destination::Sqlite);
+        };
+        let target = url.display_target();
+        let options = PostgresOptions {
+            max_connections: settings.database_max_connections,
+            ..PostgresOptions::default()
+        };
+        // PostgresStore's errors never hold the password.
+        let store = PostgresStore::open(url.expose_secret(), options)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+        // Every store a server has started holds the service's own root key and the
+        // default tenant. The restore itself refuses any row; this only says so early.
+        let read = |e: StoreError| anyhow::anyhow!("cannot read the database at {target}: {e}");
+        let holds_store = !store.root_keys(None).await.map_err(read)?.is_empty()
+            || !store.tenants().await.map_err(read)?.is_empty();
+        if holds_store {
+            bail!(
+                "the database at {target} already holds a kcm store; restore only into an \
+                 empty database (nothing was written)"
+            );
+        }
+        Ok(Destination::Postgres { store, target })
+    }
+
+    /// Where the store went, for the report.
+    fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            Destination::Sqlite => data_dir.join(DB_FILE).display().to_string(),
+            Destination::Postgres { target, .. } => target.clone(),
+        }
+    }
+}
+
+/// Writes the node-local files into `staging` (the software keystore's check and
+/// passphrase files, the master key copy) and returns the opened keystores.
+async fn stage_files(
     staging: &Path,
-    archive: ArchiveReader<BufReader<File>>,
+    header: &ArchiveHeader,
     master: MasterKey,
     settings: &Settings,
-) -> Result<backup::RestoreReport> {
-    let header = archive.header().clone();
+) -> Result<Keystores> {
     if header.keystore_kind == "software" {
         SoftwareKeystore::prepare_restore(
             staging,
@@ -403,9 +475,6 @@ async fn restore_into(
     let mut keystores: Keystores = HashMap::new();
     keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
     keystores::open_configured(settings, &mut keystores).await?;
-    let store = SqliteStore::open(&staging.join(DB_FILE)).context("cannot create the store")?;
-    let report = backup::restore_from(archive, &keystores, &store).await?;
-    drop(store);
     if let Some((from, to)) = copy_from {
         let bytes = zeroize::Zeroizing::new(
             std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?,
@@ -419,7 +488,46 @@ async fn restore_into(
         file.write_all(&bytes)?;
         file.sync_all()?;
     }
-    Ok(report)
+    Ok(keystores)
+}
+
+/// Restores the store: the last step, so that a refusal (an occupied database)
+/// comes before anything is in place, and the database is written only once every
+/// local file is staged. `nothing_written` is the context of an error that left
+/// everything as it was.
+async fn restore_store(
+    staging: &Path,
+    archive: ArchiveReader<BufReader<File>>,
+    keystores: &Keystores,
+    destination: &Destination,
+    nothing_written: &str,
+) -> Result<backup::RestoreReport> {
+    match destination {
+        Destination::Sqlite => async {
+            let store =
+                SqliteStore::open(&staging.join(DB_FILE)).context("cannot create the store")?;
+            anyhow::Ok(backup::restore_from(archive, keystores, &store).await?)
+        }
+        .await
+        .context(nothing_written.to_owned()),
+        Destination::Postgres { store, target } => {
+            match backup::restore_from(archive, keystores, store).await {
+                Ok(report) => Ok(report),
+                // A lost connection or a timeout may come after the COMMIT was sent:
+                // the restore is one transaction, so the database holds all or none.
+                Err(e @ backup::BackupError::Store(StoreError::Unavailable(_))) => Err(e)
+                    .with_context(|| {
+                        format!(
+                            "the database at {target} did not confirm the restore: it holds \
+                             either the whole restored store or nothing (nothing was written \
+                             to the data directory). Drop and recreate the database if it \
+                             holds a kcm store, then restore again"
+                        )
+                    }),
+                Err(e) => Err(e).context(nothing_written.to_owned()),
+            }
+        }
+    }
 }
 
 /// Moves everything in `staging` into the existing directory `dir`, refusing to
@@ -458,6 +566,7 @@ impl RestoreArgs {
         let data_dir = settings.data_dir.clone();
         let existed = check_data_dir(&data_dir)?;
         let master = master_key(&self, &settings)?;
+        let destination = Destination::open(&settings).await?;
         let input = File::open(&self.input)
             .with_context(|| format!("cannot open {}", self.input.display()))?;
         let archive = ArchiveReader::open(BufReader::with_capacity(1 << 20, input))
@@ -477,39 +586,82 @@ impl RestoreArgs {
             .with_context(|| format!("cannot create {}", staging.display()))?;
         let staging_cleanup = Cleanup::new(staging.clone());
 
-        let report = restore_into(&staging, archive, master, &settings)
+        let nothing_written = match &destination {
+            Destination::Sqlite => format!(
+                "cannot restore {}; nothing was written to {}",
+                self.input.display(),
+                data_dir.display()
+            ),
+            Destination::Postgres { target, .. } => format!(
+                "cannot restore {}; nothing was written to {} or to the database at {target}",
+                self.input.display(),
+                data_dir.display()
+            ),
+        };
+        let keystores = stage_files(&staging, archive.header(), master, &settings)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot restore {}; nothing was written to {}",
-                    self.input.display(),
-                    data_dir.display()
-                )
-            })?;
+            .context(nothing_written.clone())?;
+        let report = restore_store(
+            &staging,
+            archive,
+            &keystores,
+            &destination,
+            &nothing_written,
+        )
+        .await?;
+
+        let placed = if existed {
+            move_contents(&staging, &data_dir)
+        } else {
+            std::fs::rename(&staging, &data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))
+        };
+        if let Err(e) = placed {
+            if let Destination::Postgres { target, .. } = &destination {
+                // The database is committed: keep the staged files, which this node
+                // needs (a passphrase's salt is nowhere else but the archive).
+                staging_cleanup.keep();
+                if let Some(c) = parent_cleanup {
+                    c.keep();
+                }
+                return Err(e.context(format!(
+                    "the store was restored into the database at {target}, but this node's \
+                     files could not be moved into {}. They are in {}: move them there by \
+                     hand (or drop and recreate the database and restore again)",
+                    data_dir.display(),
+                    staging.display()
+                )));
+            }
+            return Err(e);
+        }
         if existed {
-            move_contents(&staging, &data_dir)?;
             drop(staging_cleanup);
             sync_dir(&data_dir)?;
         } else {
-            std::fs::rename(&staging, &data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
             staging_cleanup.keep();
             sync_dir(&parent_of(&data_dir))?;
         }
         if let Some(c) = parent_cleanup {
             c.keep();
         }
-        print_report(format, &report, &data_dir);
+        print_report(format, &report, &data_dir, &destination);
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn print_report(format: output::Format, report: &backup::RestoreReport, data_dir: &Path) {
+fn print_report(
+    format: output::Format,
+    report: &backup::RestoreReport,
+    data_dir: &Path,
+    destination: &Destination,
+) {
     let h: &ArchiveHeader = &report.header;
     let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    let store = destination.describe(data_dir);
     output::object(
         format,
         &json!({
+            "store": store,
             "data_dir": data_dir.display().to_string(),
             "backup_created_at": rfc3339(h.created_at),
             "backup_kcm_version": h.kcm_version,
@@ -519,8 +671,12 @@ fn print_report(format: output::Format, report: &backup::RestoreReport, data_dir
         }),
     );
     if format == output::Format::Text {
+        let serve = match destination {
+            Destination::Sqlite => String::new(),
+            Destination::Postgres { .. } => "KCM_DATABASE_URL=... ".into(),
+        };
         eprintln!(
-            "restored {rows} rows; start the server with: kcm serve --data-dir {}",
+            "restored {rows} rows into {store}; start the server with: {serve}kcm serve --data-dir {}",
             data_dir.display()
         );
     }

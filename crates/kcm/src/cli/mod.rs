@@ -84,8 +84,9 @@ enum Command {
     /// Download an encrypted backup archive of the whole store from a running server
     /// (system-admin: `kcm --profile system-admin backup -o FILE`).
     Backup(backup::BackupArgs),
-    /// Restore a backup archive into a new data directory (offline; needs the
-    /// master key or passphrase of the server that made it).
+    /// Restore a backup archive into a new data directory, or into an empty
+    /// PostgreSQL database when KCM_DATABASE_URL is set (offline; needs the master
+    /// key or passphrase of the server that made it).
     Restore(backup::RestoreArgs),
     /// Load generator: drive Encrypt, Decrypt or GenerateDataKey and report throughput
     /// and latency percentiles.
