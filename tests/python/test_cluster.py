@@ -7,15 +7,18 @@ directly, as a load balancer would send requests anywhere.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from kcmtest import FAST_DAY_SECONDS, ServerStartError, unique
+from kcmtest import FAST_DAY_SECONDS, KCM_BIN, ServerStartError, unique
 from postgres import Postgres
 
 BOUND_MS = 500
@@ -303,3 +306,40 @@ def test_a_node_with_another_master_key_refuses_to_start(cluster, spawn_server, 
     assert "cannot open the keys in this store" in message, message
     assert "same master key" in message, message
     assert a.client("default").describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
+
+
+def test_nodes_audit_one_tenant_at_once_into_one_whole_chain(cluster):
+    """Every node appends to the same tenant's audit chain: under load on two nodes
+    at once no request fails on it, and the chain verifies, one record per request."""
+    _, (a, b, c) = cluster
+    key_id = a.client("default").create_key(Description=unique("audit"))["KeyMetadata"]["KeyId"]
+    errors: list[Exception] = []
+    done: list[int] = []
+    start = threading.Barrier(4)
+
+    def load(node) -> None:
+        kms = node.client("default")
+        start.wait(10)
+        count = 0
+        try:
+            for _ in range(150):
+                kms.encrypt(KeyId=key_id, Plaintext=b"audited")
+                count += 1
+        except Exception as e:  # reported below
+            errors.append(e)
+        done.append(count)
+
+    workers = [threading.Thread(target=load, args=(n,)) for n in (a, b, b, c)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert not errors, errors[:3]
+    assert sum(done) == 600
+    report = subprocess.run(
+        [str(KCM_BIN), "--endpoint", c.url, "--credentials-file", str(c.credentials_path),
+         "--output", "json", "audit", "verify"],
+        capture_output=True, text=True, timeout=120, env={"PATH": os.environ.get("PATH", "")})
+    assert report.returncode == 0, report.stdout + report.stderr
+    verdict = json.loads(report.stdout)
+    assert verdict["intact"], verdict

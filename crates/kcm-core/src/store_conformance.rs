@@ -93,6 +93,8 @@ macro_rules! __store_conformance_checks {
             delete_grants_of_key,
             audit_record_round_trip,
             append_audit_duplicate_seq_conflicts,
+            append_audit_links_after_the_stored_tail,
+            concurrent_audit_appends_form_one_chain,
             audit_tail_is_last_record,
             audit_chains_lists_every_chain,
             audit_records_filters,
@@ -1701,6 +1703,86 @@ pub mod checks {
         let all = store.audit_records(&whole_chain(Some(t))).await.unwrap();
         assert_eq!(all.len(), 4);
         assert_eq!(all[3], next);
+    }
+
+    /// `append_audit` links each record after its chain's stored tail (the
+    /// genesis hash for an empty chain), whatever `seq` and hashes it came with,
+    /// and keeps chains apart within one batch.
+    pub async fn append_audit_links_after_the_stored_tail(store: &dyn Store) {
+        use crate::audit::hash::{record_hash, GENESIS_HASH};
+        let (t, other) = (TenantId::new_random(), TenantId::new_random());
+        ok(
+            store,
+            vec![
+                Write::AppendAudit(linked(Some(t), 1, GENESIS_HASH)),
+                Write::AppendAudit(linked(
+                    Some(t),
+                    2,
+                    &record_hash(&linked(Some(t), 1, GENESIS_HASH)),
+                )),
+            ],
+        )
+        .await;
+        store.append_audit(vec![]).await.expect("an empty append");
+        let unlinked = |chain| AuditRecord {
+            seq: 99,
+            prev_hash: "junk".into(),
+            hash: "junk".into(),
+            ..bare_audit_record(chain, 0)
+        };
+        store
+            .append_audit(vec![unlinked(Some(t)), unlinked(None), unlinked(Some(t))])
+            .await
+            .expect("append_audit");
+        store
+            .append_audit(vec![unlinked(Some(other))])
+            .await
+            .expect("append_audit");
+        for (chain, len) in [(Some(t), 4), (None, 1), (Some(other), 1)] {
+            let records = store.audit_records(&whole_chain(chain)).await.unwrap();
+            assert_eq!(records.len(), len, "chain {chain:?}");
+            assert_chain_is_whole(&records);
+        }
+    }
+
+    /// Appends racing on one chain (from one node or several) all succeed and
+    /// form one chain: consecutive `seq`s, each linked to the one before.
+    pub async fn concurrent_audit_appends_form_one_chain(store: &dyn Store) {
+        let t = Some(TenantId::new_random());
+        let append = |n: u64| async move {
+            for i in 0..10 {
+                let batch = (0..n).map(|_| bare_audit_record(t, i)).collect();
+                store.append_audit(batch).await.expect("append_audit");
+            }
+        };
+        tokio::join!(append(1), append(3));
+        let records = store.audit_records(&whole_chain(t)).await.unwrap();
+        assert_eq!(records.len(), 40);
+        assert_chain_is_whole(&records);
+    }
+
+    /// A record of `chain` at `seq` linked after `prev`.
+    fn linked(chain: AuditChain, seq: u64, prev: &str) -> AuditRecord {
+        let mut r = AuditRecord {
+            prev_hash: prev.to_string(),
+            ..bare_audit_record(chain, seq)
+        };
+        r.hash = crate::audit::hash::record_hash(&r);
+        r
+    }
+
+    /// Panics unless `records` (one chain, by `seq`) start at 1 after the genesis
+    /// hash, have consecutive `seq`s, and each carry its own hash and the hash of
+    /// the record before.
+    fn assert_chain_is_whole(records: &[AuditRecord]) {
+        use crate::audit::hash::{record_hash, GENESIS_HASH};
+        let mut prev = GENESIS_HASH.to_string();
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1, "seq");
+            assert_eq!(r.prev_hash, prev, "prev_hash of seq {}", r.seq);
+            assert_eq!(r.hash, record_hash(r), "hash of seq {}", r.seq);
+            prev = r.hash.clone();
+        }
     }
 
     /// Appending at a `seq` its chain already has is a conflict that leaves the

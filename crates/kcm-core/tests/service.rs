@@ -879,7 +879,9 @@ async fn one_node_at_a_time_holds_the_scheduler_lease() {
     // A second node on the same store.
     let other = Service::new(f.store.clone(), keystores, ServiceConfig::default()).unwrap();
     assert_ne!(f.service.node_id(), other.node_id());
-    let period = Duration::from_millis(300);
+    // Long enough never to run out between two calls on a loaded machine.
+    let period = Duration::from_secs(30);
+    let short = Duration::from_millis(300);
 
     assert!(f.service.hold_scheduler_lease(period).await);
     assert!(
@@ -892,13 +894,13 @@ async fn one_node_at_a_time_holds_the_scheduler_lease() {
     );
     assert!(!other.hold_scheduler_lease(period).await);
 
-    // Given up: the other node takes it at once.
+    // Given up: the other node takes it at once (for a short lease this time).
     f.service.release_scheduler_lease().await;
-    assert!(other.hold_scheduler_lease(period).await);
+    assert!(other.hold_scheduler_lease(short).await);
     assert!(!f.service.hold_scheduler_lease(period).await);
 
     // A holder that stops renewing loses it once it runs out.
-    tokio::time::sleep(period + Duration::from_millis(100)).await;
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
     assert!(
         f.service.hold_scheduler_lease(period).await,
         "taken over after expiry"

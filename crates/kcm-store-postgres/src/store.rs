@@ -223,11 +223,15 @@ impl PostgresStore {
     /// Commits, again (after a pause) while the transaction certainly did not
     /// apply, up to [`COMMIT_ATTEMPTS`] times.
     /// Also says whether the database proved unreachable.
-    async fn commit_attempts(&self, writes: &[Write]) -> (StoreResult<()>, bool) {
+    async fn commit_attempts<F, Fut>(&self, try_commit: F) -> (StoreResult<()>, bool)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(), CommitError>>,
+    {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let result = tokio::time::timeout(OPERATION_TIMEOUT, self.try_commit(writes)).await;
+            let result = tokio::time::timeout(OPERATION_TIMEOUT, try_commit()).await;
             match result {
                 Ok(Ok(())) => return (Ok(()), false),
                 Err(_) => {
@@ -253,9 +257,9 @@ impl PostgresStore {
         }
     }
 
-    /// One attempt at a commit on a pooled connection: BEGIN, every write, COMMIT.
-    async fn try_commit(&self, writes: &[Write]) -> Result<(), CommitError> {
-        let tx = self.pool().begin().await.map_err(|e| {
+    /// BEGIN on a pooled connection.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, CommitError> {
+        self.pool().begin().await.map_err(|e| {
             if matches!(e, sqlx::Error::PoolTimedOut) {
                 CommitError::Unreachable(e)
             } else if is_connection_failure(&e) {
@@ -263,8 +267,38 @@ impl PostgresStore {
             } else {
                 CommitError::Failed(from_sqlx(e))
             }
-        })?;
+        })
+    }
+
+    /// One attempt at a commit on a pooled connection: BEGIN, every write, COMMIT.
+    async fn try_commit(&self, writes: &[Write]) -> Result<(), CommitError> {
+        let tx = self.begin().await?;
         self.commit_in(tx, writes).await
+    }
+
+    /// One attempt at an audit append: BEGIN, lock the chains and read their
+    /// tails, link, one multi-row INSERT, COMMIT.
+    async fn try_append_audit(&self, records: &[AuditRecord]) -> Result<(), CommitError> {
+        let mut tx = self.begin().await?;
+        let tails = match write::lock_audit_tails(&mut tx, records).await {
+            Ok(tails) => tails,
+            Err(DbError::Sql(e)) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
+                return Err(CommitError::Retry(e))
+            }
+            Err(e) => return Err(CommitError::Failed(e.into_store())),
+        };
+        let mut linked = records.to_vec();
+        kcm_core::audit::hash::link_all(&mut linked, tails);
+        let linked: Vec<&AuditRecord> = linked.iter().collect();
+        if let Err(e) = write::append_audit_records(&mut tx, &linked).await {
+            return Err(match e {
+                DbError::Sql(e) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
+                    CommitError::Retry(e)
+                }
+                e => CommitError::Failed(from_write(&Write::AppendAudit(linked[0].clone()), e)),
+            });
+        }
+        self.finish(tx).await
     }
 
     /// Every write and COMMIT, in the begun transaction `tx`.
@@ -290,6 +324,12 @@ impl PostgresStore {
                 CommitError::Failed(from_sqlx(e))
             });
         }
+        self.finish(tx).await
+    }
+
+    /// COMMIT, telling a failure the server answered (certainly not committed) from
+    /// a connection lost during it (outcome unknown).
+    async fn finish(&self, tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), CommitError> {
         match tx.commit().await {
             Ok(()) => Ok(()),
             // The server answered: it rolled the transaction back.
@@ -323,7 +363,19 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let pass = self.inner.gate.enter(&self.inner.target)?;
-        let (result, unreachable) = self.commit_attempts(&writes).await;
+        let (result, unreachable) = self.commit_attempts(|| self.try_commit(&writes)).await;
+        self.inner.gate.report(pass, unreachable);
+        result
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let pass = self.inner.gate.enter(&self.inner.target)?;
+        let (result, unreachable) = self
+            .commit_attempts(|| self.try_append_audit(&records))
+            .await;
         self.inner.gate.report(pass, unreachable);
         result
     }

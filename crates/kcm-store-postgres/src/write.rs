@@ -6,9 +6,11 @@
 //! `AppendAudit` are plain inserts, so a taken key fails the write and
 //! [`from_write`](crate::error::from_write) reports it as a conflict.
 
-use kcm_core::model::AuditRecord;
-use kcm_core::store::Write;
-use sqlx::PgConnection;
+use std::collections::HashMap;
+
+use kcm_core::model::{AuditChain, AuditRecord};
+use kcm_core::store::{StoreError, Write};
+use sqlx::{PgConnection, Row};
 
 use crate::codec::{
     audit_key_ids, audit_keys_json, chain_key, int, op_set_names, operation_names, secret_columns,
@@ -53,7 +55,7 @@ pub(crate) async fn apply_all(
 }
 
 /// Appends `records` in one statement (see [`apply_all`]).
-async fn append_audit_records(
+pub(crate) async fn append_audit_records(
     conn: &mut PgConnection,
     records: &[&AuditRecord],
 ) -> Result<(), DbError> {
@@ -389,4 +391,65 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
     };
     q.execute(conn).await?;
     Ok(())
+}
+
+/// The advisory lock class of audit chains (the two-key form, apart from the
+/// single-key locks of migrations and management changes).
+const AUDIT_CHAIN_LOCK_CLASS: i32 = i32::from_be_bytes(*b"kcma");
+
+/// Locks the chains of `records` until the transaction ends (so appenders of one
+/// chain, on any node, take turns) and returns their tails as committed now.
+///
+/// The lock and the read are two statements on purpose: a statement reads as of
+/// its start, so a read in the statement that waited for the lock could miss the
+/// append it waited for.
+pub(crate) async fn lock_audit_tails(
+    conn: &mut PgConnection,
+    records: &[AuditRecord],
+) -> Result<HashMap<AuditChain, (u64, String)>, DbError> {
+    let mut chains: Vec<AuditChain> = records.iter().map(|r| r.tenant).collect();
+    chains.sort();
+    chains.dedup();
+    let keys: Vec<String> = chains.iter().map(|c| chain_key(*c)).collect();
+    // Locks are taken in one order (by lock key) in every transaction, so two
+    // appenders cannot deadlock; if one did, PostgreSQL would roll it back and the
+    // commit would be tried again.
+    let mut lock_keys: Vec<i32> = keys.iter().map(|k| chain_lock_key(k)).collect();
+    lock_keys.sort_unstable();
+    lock_keys.dedup();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k")
+        .bind(AUDIT_CHAIN_LOCK_CLASS)
+        .bind(&lock_keys)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT c.chain, t.seq, t.hash FROM unnest($1::text[]) AS c(chain)
+         CROSS JOIN LATERAL (SELECT seq, hash FROM audit_records
+                             WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) AS t",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tails = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get(0)?;
+        let seq: i64 = row.try_get(1)?;
+        let hash: String = row.try_get(2)?;
+        let Some(chain) = chains.iter().find(|c| chain_key(**c) == key) else {
+            continue;
+        };
+        let seq = u64::try_from(seq)
+            .map_err(|_| StoreError::Corrupt(format!("audit seq {seq} is negative")))?;
+        tails.insert(*chain, (seq, hash));
+    }
+    Ok(tails)
+}
+
+/// A chain's advisory lock key: FNV-1a of its key (collisions only make two
+/// chains take turns).
+fn chain_lock_key(chain: &str) -> i32 {
+    let hash = chain.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    i32::from_ne_bytes(hash.to_ne_bytes())
 }

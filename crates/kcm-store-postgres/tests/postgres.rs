@@ -209,6 +209,57 @@ async fn a_conflict_in_a_run_of_audit_appends_names_the_taken_seq() {
     assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
 }
 
+/// Nodes appending to one audit chain at once never conflict: each append locks
+/// the chain and links after the tail it reads inside its transaction. Six
+/// appenders on two nodes make one whole chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_appending_to_one_audit_chain_take_turns() {
+    use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
+    let server = shared();
+    let (a, db) = server.fresh_store().await;
+    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
+        .await
+        .unwrap();
+    let t = Some(TenantId::new_random());
+    let mut appenders = Vec::new();
+    for node in [
+        a.clone(),
+        b.clone(),
+        a.clone(),
+        b.clone(),
+        a.clone(),
+        b.clone(),
+    ] {
+        appenders.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let batch = (0..4).map(|_| fixtures::bare_audit_record(t, i)).collect();
+                node.append_audit(batch)
+                    .await
+                    .expect("no conflict between nodes");
+            }
+        }));
+    }
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    let records = b
+        .audit_records(&AuditQuery {
+            tenant: t,
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 6 * 20 * 4);
+    let mut prev = GENESIS_HASH.to_string();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        assert_eq!(r.prev_hash, prev, "seq {}", r.seq);
+        assert_eq!(r.hash, record_hash(r), "seq {}", r.seq);
+        prev = r.hash.clone();
+    }
+}
+
 /// The change lock is cluster-wide: while one node holds it, another node's
 /// `lock_changes` waits; once it is dropped, the other gets it at once. Commits
 /// made under it are ordinary commits (durable, visible to every node).

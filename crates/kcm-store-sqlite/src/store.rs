@@ -81,8 +81,40 @@ fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
     tx.commit().map_err(from_sqlite)
 }
 
+/// Links `records` after their chains' tails, read inside the transaction, and
+/// appends them (see [`Store::append_audit`]).
+fn append_audit_blocking(conn: &mut Connection, mut records: Vec<AuditRecord>) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(from_sqlite)?;
+    let mut tails = std::collections::HashMap::new();
+    for record in &records {
+        if let std::collections::hash_map::Entry::Vacant(entry) = tails.entry(record.tenant) {
+            if let Some(tail) = read::audit_tail(&tx, record.tenant)? {
+                entry.insert(tail);
+            }
+        }
+    }
+    kcm_core::audit::hash::link_all(&mut records, tails);
+    let writes: Vec<Write> = records.into_iter().map(Write::AppendAudit).collect();
+    write::apply_all(&tx, &writes)?;
+    tx.commit().map_err(from_sqlite)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            append_audit_blocking(&mut conn::lock(&inner.writer), records)
+        })
+        .await
+        .map_err(from_join)?
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
         if writes.is_empty() {
             return Ok(());

@@ -27,6 +27,29 @@ struct Content<'a> {
     prev_hash: &'a str,
 }
 
+/// Links `record` after `tail` (its chain's last record's `seq` and `hash`; `None`
+/// for an empty chain): sets its `seq`, `prev_hash` and `hash`.
+pub fn link_after(record: &mut AuditRecord, tail: Option<(u64, &str)>) {
+    let (seq, prev) = tail.unwrap_or((0, GENESIS_HASH));
+    record.seq = seq + 1;
+    record.prev_hash = prev.to_string();
+    record.hash = record_hash(record);
+}
+
+/// Links `records`, in order, after the chain tails `tails` gives (the tails the
+/// store holds, read inside the appending transaction), moving each tail along.
+/// For [`crate::store::Store::append_audit`] implementations.
+pub fn link_all(
+    records: &mut [AuditRecord],
+    mut tails: std::collections::HashMap<crate::model::AuditChain, (u64, String)>,
+) {
+    for record in records {
+        let tail = tails.get(&record.tenant);
+        link_after(record, tail.map(|(seq, hash)| (*seq, hash.as_str())));
+        tails.insert(record.tenant, (record.seq, record.hash.clone()));
+    }
+}
+
 /// Hex SHA-256 of a record's content (every field but `hash`), labelled and
 /// serialised as JSON in a fixed field order, so an exported record can be checked
 /// by anyone with the same definition.
