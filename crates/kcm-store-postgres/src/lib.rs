@@ -47,7 +47,7 @@ mod snapshot;
 mod store;
 mod write;
 
-pub use options::PostgresOptions;
+pub use options::{display_target, PostgresOptions};
 pub use store::PostgresStore;
 
 /// `open` must be usable from a spawned task.

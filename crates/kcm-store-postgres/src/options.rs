@@ -75,7 +75,7 @@ impl Redactor {
 
 /// The URL as it may be shown: scheme, user, host, port and database; no password,
 /// no query.
-pub(crate) fn display_target(raw: &str) -> String {
+pub fn display_target(raw: &str) -> String {
     let Ok(url) = url::Url::parse(raw) else {
         return "(an unparseable PostgreSQL URL)".to_owned();
     };

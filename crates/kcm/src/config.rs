@@ -204,19 +204,7 @@ impl DatabaseUrl {
     /// password and the query (which may carry `password=`) are left out, so this
     /// is built from the parts that are kept rather than by cutting the secret out.
     pub fn display_target(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return "(a database URL without a scheme)".into();
-        };
-        let rest = rest.split(['?', '#']).next().unwrap_or_default();
-        // The last `@` ends the user information (a password may contain `@` or `/`).
-        let (user, place) = match rest.rsplit_once('@') {
-            Some((userinfo, place)) => {
-                let user = userinfo.split(':').next().unwrap_or_default();
-                (format!("{user}@"), place)
-            }
-            None => (String::new(), rest),
-        };
-        format!("{scheme}://{user}{place}")
+        kcm_store_postgres::display_target(self.expose_secret())
     }
 }
 

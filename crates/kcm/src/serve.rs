@@ -133,13 +133,7 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
     match &settings.database_url {
         Some(url) => {
-            let options = PostgresOptions {
-                max_connections: settings.database_max_connections,
-                ..PostgresOptions::default()
-            };
-            let store = PostgresStore::open(url.expose_secret(), options)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+            let store = open_postgres(url, settings).await?;
             tracing::info!(store = ?store, "store: PostgreSQL");
             Ok(Arc::new(store))
         }
@@ -150,6 +144,21 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
     }
+}
+
+/// Opens (and migrates) the PostgreSQL store at `url` with the settings' pool
+/// size. Its errors never hold the password.
+pub(crate) async fn open_postgres(
+    url: &crate::config::DatabaseUrl,
+    settings: &Settings,
+) -> Result<PostgresStore> {
+    let options = PostgresOptions {
+        max_connections: settings.database_max_connections,
+        ..PostgresOptions::default()
+    };
+    PostgresStore::open(url.expose_secret(), options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))
 }
 
 /// Writes the bootstrap credentials in the AWS shared-credentials format, mode 0600,
@@ -206,17 +215,17 @@ pub async fn run(settings: Settings) -> Result<()> {
         .bootstrap_if_fresh(|creds| write_credentials(&credentials, creds))
         .await
         .map_err(|e| anyhow::anyhow!("first-start bootstrap failed: {e}"))?;
-    if !fresh {
-        service
-            .check_keystore_opens_store()
-            .await
-            .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
-    }
     if fresh {
         tracing::info!(
             path = %credentials.display(),
             "first start: created the default tenant; its tenant-admin (profile default) and the operator's system-admin (profile system-admin) credentials are in this file"
         );
+    } else {
+        // A node joining a cluster (or restarted) must hold the store's master key.
+        service
+            .check_keystore_opens_store()
+            .await
+            .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     }
     let listener = TcpListener::bind(&settings.listen)
         .await

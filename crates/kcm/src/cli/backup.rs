@@ -16,7 +16,7 @@ use kcm_core::backup::{self, ArchiveHeader, ArchiveReader};
 use kcm_core::secret::SecretString;
 use kcm_core::store::{Store, StoreError};
 use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
-use kcm_store_postgres::{PostgresOptions, PostgresStore};
+use kcm_store_postgres::PostgresStore;
 use kcm_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
 
@@ -419,14 +419,7 @@ impl Destination {
             return Ok(Destination::Sqlite);
         };
         let target = url.display_target();
-        let options = PostgresOptions {
-            max_connections: settings.database_max_connections,
-            ..PostgresOptions::default()
-        };
-        // PostgresStore's errors never hold the password.
-        let store = PostgresStore::open(url.expose_secret(), options)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+        let store = crate::serve::open_postgres(url, settings).await?;
         // Every store a server has started holds the service's own root key and the
         // default tenant. The restore itself refuses any row; this only says so early.
         let read = |e: StoreError| anyhow::anyhow!("cannot read the database at {target}: {e}");
