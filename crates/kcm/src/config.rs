@@ -346,8 +346,13 @@ impl Settings {
                 bail!("database_url must be a postgres:// or postgresql:// URL");
             }
         }
-        if !(1..=1000).contains(&self.database_max_connections) {
-            bail!("database_max_connections must be between 1 and 1000");
+        // A management change holds one connection (the cluster-wide change lock)
+        // while it reads through others, and the change listener holds one more.
+        if !(4..=1000).contains(&self.database_max_connections) {
+            bail!(
+                "database_max_connections must be between 4 and 1000 (a node holds one \
+                 connection for a management change while it reads through others)"
+            );
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");
@@ -500,6 +505,15 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.validate().unwrap_err().to_string().contains("TLS"));
+        let s = Settings {
+            database_max_connections: 2,
+            ..Settings::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("database_max_connections must be between 4 and 1000"));
     }
 
     #[test]
