@@ -161,16 +161,24 @@ def test_bad_imports_are_refused_and_create_nothing(srv, spawn_server, tmp_path)
     assert attempt(p5["import_token"], wrapped5).status_code == 201
     assert len(roots()) == len(before) + 1
 
-    # Only a tenant-admin imports; a restart ends every outstanding token.
+    # Only a tenant-admin imports. A token carries its own import: it survives a
+    # restart, works once, and an altered token is refused and creates nothing.
     ak = srv.create_access_key("key-admin")
     r = srv.v1("POST", "/v1/root-keys/import-parameters", json_body={},
                creds=(ak["access_key_id"], ak["secret_access_key"]))
     assert r.status_code == 403, r.text
     p6, pem6 = params()
     wrapped6 = wrap("RSAES_OAEP_SHA_256", pem6, new_material(tmp_path / "e.bin"), tmp_path / "e.w")
+    token6 = p6["import_token"]
+    flipped = token6[:40] + ("A" if token6[40] != "A" else "B") + token6[41:]
+    r = attempt(flipped, wrapped6)
+    assert r.status_code == 400 and "unknown" in r.json()["error"]["message"], r.text
+    counted = len(roots())
     srv.restart()
-    r = attempt(p6["import_token"], wrapped6)
-    assert r.status_code == 400 and "restart" in r.json()["error"]["message"], r.text
+    assert attempt(token6, wrapped6).status_code == 201
+    r = attempt(token6, wrapped6)
+    assert r.status_code == 400 and "used" in r.json()["error"]["message"], r.text
+    assert len(roots()) == counted + 1
 
 
 # ----------------------------------------------------------------- the AWS API (Origin EXTERNAL)

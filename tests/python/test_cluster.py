@@ -343,3 +343,26 @@ def test_nodes_audit_one_tenant_at_once_into_one_whole_chain(cluster):
     assert report.returncode == 0, report.stdout + report.stderr
     verdict = json.loads(report.stdout)
     assert verdict["intact"], verdict
+
+
+def test_an_import_token_from_one_node_works_once_on_any_node(cluster, tmp_path):
+    """BYOK across nodes: parameters from A, the import on B; the same token is then
+    refused on C (single use holds across the cluster)."""
+    from byok import der_to_pem, new_material, wrap
+    _, (a, b, c) = cluster
+    key_id = a.client("default").create_key(Origin="EXTERNAL", Description=unique("byok"))["KeyMetadata"]["KeyId"]
+    params = a.client("default").get_parameters_for_import(
+        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+    pem = der_to_pem(params["PublicKey"], tmp_path / "wrapping.pem")
+    wrapped = wrap("RSAES_OAEP_SHA_256", pem, new_material(tmp_path / "key.bin"), tmp_path / "key.w")
+    b.client("default").import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
+                                            EncryptedKeyMaterial=wrapped,
+                                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = c.client("default").encrypt(KeyId=key_id, Plaintext=b"byok")["CiphertextBlob"]
+    assert a.client("default").decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
+    c.client("default").delete_imported_key_material(KeyId=key_id)
+    with pytest.raises(ClientError) as e:
+        c.client("default").import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
+                                                EncryptedKeyMaterial=wrapped,
+                                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.response["Error"]["Code"] == "InvalidImportTokenException", e.value.response

@@ -206,7 +206,7 @@ impl Service {
 
     /// The credential key, from which access key secrets are derived: unwrapped once
     /// through the keystore. A store made before derived secrets gets one now.
-    async fn credential_key(&self) -> Result<&SecretBytes> {
+    pub(crate) async fn credential_key(&self) -> Result<&SecretBytes> {
         self.credential_key
             .get_or_try_init(|| async {
                 let root = self.credential_root().await?;

@@ -1,17 +1,21 @@
 //! BYOK for root keys: import parameters (an RSA wrapping key and a single-use token
 //! that expires) and the import itself, into a keystore that can import.
 //!
-//! The RSA private key of an import lives only in this process's memory, for
-//! [`IMPORT_TOKEN_LIFETIME`] at most and until its token is used once; a restart
-//! invalidates outstanding tokens (the customer asks for new parameters).
+//! The token carries its own import: the RSA private key, what it imports into and
+//! when it expires, sealed (AES-256-GCM) under a key derived from the service's
+//! credential key and bound to the tenant. So any node of a cluster takes a token
+//! another node issued, and tokens survive restarts, while no node holds anything
+//! in memory. Single use is recorded in the store (an insert that only one node can
+//! make), so a token works once across the whole cluster.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::PrivateDecryptingKey;
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use super::keys::ORIGIN_EXTERNAL;
 use super::root_keys::RootKeyInfo;
@@ -22,14 +26,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
-use crate::store::Write;
+use crate::secret::SecretBytes;
+use crate::store::{StoreError, Write};
 
 /// How long import parameters stay usable (as AWS KMS: 24 hours).
 pub const IMPORT_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-/// Outstanding imports a tenant may hold at once (each holds an RSA key in memory).
-const MAX_OPEN_IMPORTS: usize = 16;
 /// Prefix of import tokens, so they are recognisable in logs and support requests.
-const TOKEN_PREFIX: &str = "kcm-import-v1.";
+const TOKEN_PREFIX: &str = "kcm-import-v2.";
+/// Settings recording used tokens: this prefix and the SHA-256 of the token.
+const USED_TOKEN_META: &str = "import-token-used/";
 
 /// What a customer needs to wrap their key material for one import.
 #[derive(Clone, Debug)]
@@ -47,7 +52,8 @@ pub struct ImportParameters {
 }
 
 /// What an import brings material for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum ImportTarget {
     /// A new root key in this keystore.
     RootKey { keystore: String },
@@ -55,25 +61,38 @@ enum ImportTarget {
     ServiceKey(KeyId),
 }
 
-/// One outstanding import.
-pub(crate) struct ImportSession {
-    tenant: TenantId,
+/// One import, as sealed inside its token: this header (JSON, after its length
+/// as 4 bytes big-endian), then the RSA private key (PKCS#8 DER).
+#[derive(Serialize, Deserialize)]
+struct ImportHeader {
     target: ImportTarget,
-    algorithm: WrappingAlgorithm,
-    key: PrivateDecryptingKey,
+    algorithm: String,
     expires_at: UnixMillis,
 }
 
-/// Outstanding imports by token.
-#[derive(Default)]
-pub(crate) struct Imports(Mutex<HashMap<String, ImportSession>>);
-
-impl Imports {
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, ImportSession>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The header and the private key of an opened token; `None` if malformed.
+fn split_sealed_import(plain: &[u8]) -> Option<(ImportHeader, &[u8])> {
+    let (len, rest) = plain.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    if rest.len() < len {
+        return None;
     }
+    let (header, pkcs8) = rest.split_at(len);
+    Some((serde_json::from_slice(header).ok()?, pkcs8))
+}
+
+/// The associated data binding a sealed import to its tenant.
+fn token_aad(tenant: TenantId) -> Vec<u8> {
+    format!("kcm-import-token-v2\n{tenant}").into_bytes()
+}
+
+/// The token's invalid-token error, one wording for every way a token is unusable.
+fn unusable_token() -> Error {
+    Error::new(
+        ErrorKind::InvalidImportToken,
+        "the import token is unknown, used, expired or for another key (tokens are \
+         single-use and last 24 hours): get new import parameters",
+    )
 }
 
 impl Service {
@@ -108,7 +127,7 @@ impl Service {
         .await
     }
 
-    /// Makes an RSA wrapping key and a token for one import, and remembers them.
+    /// Makes an RSA wrapping key and the token that carries it for one import.
     async fn open_import(
         &self,
         tenant: TenantId,
@@ -116,41 +135,30 @@ impl Service {
         algorithm: WrappingAlgorithm,
         key_spec: WrappingKeySpec,
     ) -> Result<ImportParameters> {
-        let now = now_ms();
-        {
-            let mut sessions = self.imports.sessions();
-            sessions.retain(|_, s| s.expires_at > now);
-            if sessions.values().filter(|s| s.tenant == tenant).count() >= MAX_OPEN_IMPORTS {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!(
-                        "the tenant has {MAX_OPEN_IMPORTS} unused import tokens; use or let \
-                         them expire first"
-                    ),
-                ));
-            }
-        }
+        let token_key = self.import_token_key().await?;
         // RSA key generation takes tens to hundreds of milliseconds of CPU.
         let key = tokio::task::spawn_blocking(move || import::generate_wrapping_key(key_spec))
             .await
             .map_err(|e| Error::internal(format!("key generation task failed: {e}")))??;
         let public_key_der = import::public_key_der(&key)?;
-        let mut raw = [0u8; 32];
-        crate::crypto::fill_random(&mut raw);
+        let pkcs8 = key
+            .as_der()
+            .map_err(|_| Error::internal("cannot encode the RSA wrapping key"))?;
+        let expires_at = now_ms() + IMPORT_TOKEN_LIFETIME.as_millis() as UnixMillis;
+        let header = serde_json::to_vec(&ImportHeader {
+            target,
+            algorithm: algorithm.as_str().to_string(),
+            expires_at,
+        })
+        .map_err(|e| Error::internal(format!("cannot encode an import: {e}")))?;
+        let mut plain = Zeroizing::new(Vec::with_capacity(4 + header.len() + pkcs8.as_ref().len()));
+        plain.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        plain.extend_from_slice(&header);
+        plain.extend_from_slice(pkcs8.as_ref());
+        let sealed = crate::crypto::seal(&token_key, &plain, &token_aad(tenant));
         let import_token = format!(
             "{TOKEN_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-        );
-        let expires_at = now + IMPORT_TOKEN_LIFETIME.as_millis() as UnixMillis;
-        self.imports.sessions().insert(
-            import_token.clone(),
-            ImportSession {
-                tenant,
-                target,
-                algorithm,
-                key,
-                expires_at,
-            },
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
         );
         Ok(ImportParameters {
             import_token,
@@ -161,34 +169,58 @@ impl Service {
         })
     }
 
-    /// Takes the import `token` names, if it is the caller's tenant's, for what
-    /// `fits` accepts, and unexpired; and unwraps `wrapped` with it. The token is
-    /// used up whatever the outcome (as AWS KMS does), so wrapped material cannot be
-    /// tried against it again; another tenant's token stays usable by its owner.
-    fn take_import(
+    /// The key that seals import tokens: derived from the credential key, which
+    /// every node of a cluster unwraps from the store, and used for nothing else.
+    async fn import_token_key(&self) -> Result<SecretBytes> {
+        use aws_lc_rs::hmac;
+        let credential_key = self.credential_key().await?;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, credential_key.expose_secret());
+        let derived = hmac::sign(&key, b"kcm-import-token-key-v1");
+        Ok(SecretBytes::copy_from(derived.as_ref()))
+    }
+
+    /// Takes the import `token` carries, if it is the caller's tenant's, for what
+    /// `fits` accepts, unexpired and unused; and unwraps `wrapped` with it. The token
+    /// is used up whatever the outcome (as AWS KMS does), on every node, so wrapped
+    /// material cannot be tried against it again.
+    async fn take_import(
         &self,
         tenant: TenantId,
         token: &str,
         fits: impl Fn(&ImportTarget) -> bool,
         wrapped: &[u8],
-    ) -> Result<(ImportTarget, crate::secret::SecretBytes)> {
-        let session = {
-            let mut sessions = self.imports.sessions();
-            match sessions.get(token) {
-                Some(s) if s.tenant == tenant && fits(&s.target) => sessions.remove(token),
-                _ => None,
-            }
+    ) -> Result<(ImportTarget, SecretBytes)> {
+        let sealed = token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|b64| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(b64)
+                    .ok()
+            })
+            .ok_or_else(unusable_token)?;
+        // Another tenant's token does not open: its tenant is in the associated data.
+        let plain =
+            crate::crypto::open(&self.import_token_key().await?, &sealed, &token_aad(tenant))
+                .map_err(|_| unusable_token())?;
+        let (session, pkcs8) =
+            split_sealed_import(plain.expose_secret()).ok_or_else(unusable_token)?;
+        if session.expires_at <= now_ms() || !fits(&session.target) {
+            return Err(unusable_token());
         }
-        .filter(|s| s.expires_at > now_ms())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidImportToken,
-                "the import token is unknown, used, expired or for another key (tokens are \
-                 single-use, last 24 hours and do not survive a restart): get new import \
-                 parameters",
-            )
-        })?;
-        let material = import::unwrap_material(session.algorithm, &session.key, wrapped)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let used = Write::InsertMeta {
+            key: format!("{USED_TOKEN_META}{}", hex::encode(digest.as_ref())),
+            value: session.expires_at.to_string(),
+        };
+        match self.store.commit(vec![used]).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(unusable_token()),
+            Err(e) => return Err(e.into()),
+        }
+        let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
+            .map_err(|_| Error::internal("an import token holds an unusable key"))?;
+        let algorithm = WrappingAlgorithm::parse(&session.algorithm)?;
+        let material = import::unwrap_material(algorithm, &key, wrapped)?;
         Ok((session.target, material))
     }
 
@@ -204,12 +236,14 @@ impl Service {
     ) -> Result<RootKeyInfo> {
         let tenant = Self::authorize_in_own_tenant(caller, Op::ImportRootKey)?;
         super::root_keys::check_description(description)?;
-        let (target, material) = self.take_import(
-            tenant,
-            import_token,
-            |t| matches!(t, ImportTarget::RootKey { .. }),
-            wrapped_material,
-        )?;
+        let (target, material) = self
+            .take_import(
+                tenant,
+                import_token,
+                |t| matches!(t, ImportTarget::RootKey { .. }),
+                wrapped_material,
+            )
+            .await?;
         let ImportTarget::RootKey { keystore } = target else {
             unreachable!("take_import returns only fitting targets");
         };
@@ -272,12 +306,14 @@ impl Service {
             .await?;
         require_pending_import(&record)?;
         let id = record.id;
-        let (_, material) = self.take_import(
-            record.tenant_id,
-            import_token,
-            |t| *t == ImportTarget::ServiceKey(id),
-            wrapped_material,
-        )?;
+        let (_, material) = self
+            .take_import(
+                record.tenant_id,
+                import_token,
+                |t| *t == ImportTarget::ServiceKey(id),
+                wrapped_material,
+            )
+            .await?;
         let check = import::material_check(&material);
         match &record.import_check {
             Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {

@@ -87,7 +87,6 @@ pub struct Service {
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
-    imports: import::Imports,
     /// This node's id in a cluster (random per start), for the scheduler lease.
     node_id: String,
 }
@@ -128,7 +127,6 @@ impl Service {
             audit_signer: tokio::sync::OnceCell::new(),
             config,
             writes: tokio::sync::Mutex::new(()),
-            imports: import::Imports::default(),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
