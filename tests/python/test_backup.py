@@ -136,6 +136,18 @@ class Busy:
         self.thread.join(timeout=30)
 
 
+def decrypt_all(srv, second_key, sealed):
+    """Decrypts everything `fill` sealed, through `srv`; returns the clients of the
+    default tenant and of the second key."""
+    kms = srv.client("default")
+    second = srv.client_for(second_key)
+    for owner, ct, plaintext, context in sealed:
+        client = kms if owner == "default" else second
+        kw = {"EncryptionContext": context} if context else {}
+        assert client.decrypt(CiphertextBlob=ct, **kw)["Plaintext"] == plaintext
+    return kms, second
+
+
 def keep(path: Path, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     kept = into / path.name
@@ -183,12 +195,7 @@ def test_backup_while_serving_destroy_restore_decrypt_everything(spawn_server, t
     shutil.copy2(credentials, srv.credentials_path)
 
     srv.start()
-    kms = srv.client("default")
-    second = srv.client_for(second_key)
-    for owner, ct, plaintext, context in sealed:
-        client = kms if owner == "default" else second
-        kw = {"EncryptionContext": context} if context else {}
-        assert client.decrypt(CiphertextBlob=ct, **kw)["Plaintext"] == plaintext
+    kms, second = decrypt_all(srv, second_key, sealed)
     # Aliases, key metadata and the operator's access came back too.
     assert kms.describe_key(KeyId="alias/backup-7")["KeyMetadata"]["Description"] == "backup key 7"
     assert second.describe_key(KeyId="alias/backup-0")["KeyMetadata"]["KeyState"] == "Enabled"

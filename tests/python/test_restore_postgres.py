@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from postgres import Postgres
-from test_backup import N_KEYS, backup, failed, fill, keep, ok, restore, run
+from test_backup import N_KEYS, backup, decrypt_all, failed, fill, keep, ok, restore, run
 
 pytestmark = pytest.mark.slow
 
@@ -113,12 +113,7 @@ def test_restore_into_an_empty_postgresql_database_then_serve_from_it(spawn_serv
     # A node on the database serves everything that was encrypted before.
     shutil.copy2(credentials, node / "credentials")
     pg_node = spawn_server(data_dir=node, env={"KCM_DATABASE_URL": url})
-    kms = pg_node.client("default")
-    second = pg_node.client_for(second_key)
-    for owner, ct, plaintext, context in sealed:
-        client = kms if owner == "default" else second
-        kw = {"EncryptionContext": context} if context else {}
-        assert client.decrypt(CiphertextBlob=ct, **kw)["Plaintext"] == plaintext
+    kms, _ = decrypt_all(pg_node, second_key, sealed)
     assert kms.describe_key(KeyId="alias/backup-7")["KeyMetadata"]["Description"] == "backup key 7"
     assert len(kms.list_keys(Limit=1000)["Keys"]) >= N_KEYS
     cp = ok(run(["--endpoint", pg_node.url, "--credentials-file", str(pg_node.credentials_path),
