@@ -121,9 +121,13 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(|e| {
+                // The cause's own words, without a second "store unavailable".
+                let cause = match from_sqlx(e) {
+                    StoreError::Unavailable(m) => m,
+                    other => other.to_string(),
+                };
                 scrub(StoreError::Unavailable(format!(
-                    "cannot connect to {target}: {}",
-                    from_sqlx(e)
+                    "cannot connect to {target}: {cause}"
                 )))
             })?;
         let encoding: String = sqlx::query_scalar("SELECT current_setting('server_encoding')")

@@ -480,6 +480,8 @@ async fn the_password_never_shows() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains(&password), "{text}");
     assert!(text.contains("127.0.0.1:1"), "{text}");
+    let shown = err.to_string();
+    assert_eq!(shown.matches("store unavailable").count(), 1, "{shown}");
 
     let garbled = format!("postgres://kcm:{password}@[::1/kcm");
     let err = PostgresStore::open(&garbled, quick).await.unwrap_err();
