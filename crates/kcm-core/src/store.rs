@@ -222,30 +222,7 @@ pub trait Store: Send + Sync + 'static {
     /// one chain are serialised — across every node sharing the store — so an
     /// append never conflicts with another node's. `seq`, `prev_hash` and `hash`
     /// of the given records are ignored.
-    ///
-    /// The default reads the tails, links and commits [`Write::AppendAudit`]s,
-    /// again on a [`StoreError::Conflict`]: right for a store one node uses.
-    async fn append_audit(&self, mut records: Vec<AuditRecord>) -> StoreResult<()> {
-        const ATTEMPTS: usize = 5;
-        for attempt in 1..=ATTEMPTS {
-            let mut tails = std::collections::HashMap::new();
-            for record in &records {
-                if let std::collections::hash_map::Entry::Vacant(entry) = tails.entry(record.tenant)
-                {
-                    if let Some(tail) = self.audit_tail(record.tenant).await? {
-                        entry.insert(tail);
-                    }
-                }
-            }
-            crate::audit::hash::link_all(&mut records, tails);
-            let writes = records.iter().cloned().map(Write::AppendAudit).collect();
-            match self.commit(writes).await {
-                Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => continue,
-                outcome => return outcome,
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
 
     /// The last record of a chain: its `seq` and `hash` (`None` for an empty chain).
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>>;

@@ -281,28 +281,16 @@ impl PostgresStore {
     }
 
     /// One attempt at an audit append: BEGIN, lock the chains and read their
-    /// tails, link, one multi-row INSERT, COMMIT.
+    /// tails, link, then the appends (one multi-row INSERT) and COMMIT.
     async fn try_append_audit(&self, records: &[AuditRecord]) -> Result<(), CommitError> {
         let mut tx = self.begin().await?;
-        let tails = match write::lock_audit_tails(&mut tx, records).await {
-            Ok(tails) => tails,
-            Err(DbError::Sql(e)) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
-                return Err(CommitError::Retry(e))
-            }
-            Err(e) => return Err(CommitError::Failed(e.into_store())),
-        };
+        let tails = write::lock_audit_tails(&mut tx, records)
+            .await
+            .map_err(|e| retry_or_fail(e, DbError::into_store))?;
         let mut linked = records.to_vec();
         kcm_core::audit::hash::link_all(&mut linked, tails);
-        let linked: Vec<&AuditRecord> = linked.iter().collect();
-        if let Err(e) = write::append_audit_records(&mut tx, &linked).await {
-            return Err(match e {
-                DbError::Sql(e) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
-                    CommitError::Retry(e)
-                }
-                e => CommitError::Failed(from_write(&Write::AppendAudit(linked[0].clone()), e)),
-            });
-        }
-        self.finish(tx).await
+        let writes: Vec<Write> = linked.into_iter().map(Write::AppendAudit).collect();
+        self.commit_in(tx, &writes).await
     }
 
     /// Every write and COMMIT, in the begun transaction `tx`.
@@ -313,12 +301,7 @@ impl PostgresStore {
     ) -> Result<(), CommitError> {
         if let Err((index, e)) = write::apply_all(&mut tx, writes).await {
             // Dropping `tx` rolls back (COMMIT was never sent).
-            return Err(match e {
-                DbError::Sql(e) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
-                    CommitError::Retry(e)
-                }
-                e => CommitError::Failed(from_write(&writes[index], e)),
-            });
+            return Err(retry_or_fail(e, |e| from_write(&writes[index], e)));
         }
         // Delivered to every listening node when (and only if) the commit is.
         if let Err(e) = notify::announce(&mut tx, writes).await {
@@ -347,6 +330,18 @@ impl PostgresStore {
             }
             Err(e) => Err(CommitError::Failed(from_sqlx(e))),
         }
+    }
+}
+
+/// A statement inside a transaction failed: worth another attempt when the
+/// connection broke or the server rolled the transaction back (nothing was
+/// committed either way); otherwise final, as `fail` words it.
+fn retry_or_fail(e: DbError, fail: impl FnOnce(DbError) -> StoreError) -> CommitError {
+    match e {
+        DbError::Sql(e) if is_connection_failure(&e) || is_transaction_rollback(&e) => {
+            CommitError::Retry(e)
+        }
+        e => CommitError::Failed(fail(e)),
     }
 }
 

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 
 use kcm_core::model::{AuditChain, AuditRecord};
-use kcm_core::store::{StoreError, Write};
+use kcm_core::store::Write;
 use sqlx::{PgConnection, Row};
 
 use crate::codec::{
     audit_key_ids, audit_keys_json, chain_key, int, op_set_names, operation_names, secret_columns,
-    tags_json,
+    seq_and_hash, tags_json,
 };
 use crate::error::DbError;
 
@@ -55,7 +55,7 @@ pub(crate) async fn apply_all(
 }
 
 /// Appends `records` in one statement (see [`apply_all`]).
-pub(crate) async fn append_audit_records(
+async fn append_audit_records(
     conn: &mut PgConnection,
     records: &[&AuditRecord],
 ) -> Result<(), DbError> {
@@ -423,7 +423,7 @@ pub(crate) async fn lock_audit_tails(
         .execute(&mut *conn)
         .await?;
     let rows = sqlx::query(
-        "SELECT c.chain, t.seq, t.hash FROM unnest($1::text[]) AS c(chain)
+        "SELECT t.seq, t.hash, c.chain FROM unnest($1::text[]) AS c(chain)
          CROSS JOIN LATERAL (SELECT seq, hash FROM audit_records
                              WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) AS t",
     )
@@ -432,15 +432,10 @@ pub(crate) async fn lock_audit_tails(
     .await?;
     let mut tails = HashMap::with_capacity(rows.len());
     for row in rows {
-        let key: String = row.try_get(0)?;
-        let seq: i64 = row.try_get(1)?;
-        let hash: String = row.try_get(2)?;
-        let Some(chain) = chains.iter().find(|c| chain_key(**c) == key) else {
-            continue;
-        };
-        let seq = u64::try_from(seq)
-            .map_err(|_| StoreError::Corrupt(format!("audit seq {seq} is negative")))?;
-        tails.insert(*chain, (seq, hash));
+        let key: String = row.try_get(2)?;
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            tails.insert(chains[i], seq_and_hash(&row)?);
+        }
     }
     Ok(tails)
 }

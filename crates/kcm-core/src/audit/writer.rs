@@ -52,7 +52,8 @@ impl AuditWriter {
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
-    let mut records: Vec<AuditRecord> = Vec::with_capacity(MAX_BATCH);
+    // Handed to the store whole each batch, so it starts empty each time.
+    let mut records: Vec<AuditRecord> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
