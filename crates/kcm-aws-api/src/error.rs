@@ -64,6 +64,8 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         KeyDisabled => ("DisabledException", bad),
         InvalidState => ("KMSInvalidStateException", bad),
         InvalidKeyUsage => ("InvalidKeyUsageException", bad),
+        InvalidSignature => ("KMSInvalidSignatureException", bad),
+        InvalidMac => ("KMSInvalidMacException", bad),
         Unsupported => ("UnsupportedOperationException", bad),
         LimitExceeded => ("LimitExceededException", bad),
         InvalidImportToken => ("InvalidImportTokenException", bad),

@@ -78,6 +78,14 @@ pub const OPERATIONS: &[&str] = &[
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
     "GenerateRandom",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
     "EnableKeyRotation",
     "DisableKeyRotation",
     "GetKeyRotationStatus",
@@ -123,6 +131,16 @@ async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
             crypto::generate_data_key_without_plaintext(ctx, body).await
         }
         "GenerateRandom" => crypto::generate_random(ctx, body).await,
+        "GenerateDataKeyPair" => asymmetric::generate_data_key_pair(ctx, body).await,
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            asymmetric::generate_data_key_pair_without_plaintext(ctx, body).await
+        }
+        "Sign" => asymmetric::sign(ctx, body).await,
+        "Verify" => asymmetric::verify(ctx, body).await,
+        "GetPublicKey" => asymmetric::get_public_key(ctx, body).await,
+        "GenerateMac" => asymmetric::generate_mac(ctx, body).await,
+        "VerifyMac" => asymmetric::verify_mac(ctx, body).await,
+        "DeriveSharedSecret" => asymmetric::derive_shared_secret(ctx, body).await,
         "EnableKeyRotation" => rotation::enable_key_rotation(ctx, body).await,
         "DisableKeyRotation" => rotation::disable_key_rotation(ctx, body).await,
         "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, body).await,

@@ -40,6 +40,10 @@ pub enum ErrorKind {
     InvalidState,
     /// The key's usage or spec does not allow this operation.
     InvalidKeyUsage,
+    /// A signature did not verify (Verify).
+    InvalidSignature,
+    /// A MAC did not verify (VerifyMac).
+    InvalidMac,
     /// The request asks for something kcm does not support.
     Unsupported,
     /// A limit was reached.

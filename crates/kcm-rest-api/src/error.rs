@@ -29,6 +29,10 @@ pub mod code {
     pub const INCORRECT_KEY: &str = "IncorrectKey";
     /// The key's usage or spec does not allow the operation.
     pub const INVALID_KEY_USAGE: &str = "InvalidKeyUsage";
+    /// A signature did not verify.
+    pub const INVALID_SIGNATURE: &str = "InvalidSignature";
+    /// A MAC did not verify.
+    pub const INVALID_MAC: &str = "InvalidMac";
     /// The request asks for something kcm does not support.
     pub const UNSUPPORTED: &str = "Unsupported";
     /// A limit was reached.
@@ -73,6 +77,8 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         InvalidCiphertext => (bad, code::INVALID_CIPHERTEXT),
         IncorrectKey => (bad, code::INCORRECT_KEY),
         InvalidKeyUsage => (bad, code::INVALID_KEY_USAGE),
+        InvalidSignature => (bad, code::INVALID_SIGNATURE),
+        InvalidMac => (bad, code::INVALID_MAC),
         Unsupported => (bad, code::UNSUPPORTED),
         LimitExceeded => (bad, code::LIMIT_EXCEEDED),
         InvalidImportToken => (bad, code::INVALID_IMPORT_TOKEN),
@@ -194,7 +200,9 @@ impl IntoResponse for RestError {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 21] = [
+    const ALL_KINDS: [ErrorKind; 23] = [
+        ErrorKind::InvalidSignature,
+        ErrorKind::InvalidMac,
         ErrorKind::InvalidInput,
         ErrorKind::MalformedPolicy,
         ErrorKind::InvalidAliasName,
@@ -236,6 +244,8 @@ mod tests {
                 IncorrectKey => (400, "IncorrectKey"),
                 KeyDisabled | InvalidState => (409, "InvalidState"),
                 InvalidKeyUsage => (400, "InvalidKeyUsage"),
+                InvalidSignature => (400, "InvalidSignature"),
+                InvalidMac => (400, "InvalidMac"),
                 Unsupported => (400, "Unsupported"),
                 LimitExceeded => (400, "LimitExceeded"),
                 InvalidImportToken => (400, "InvalidImportToken"),

@@ -3,18 +3,37 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use kcm_core::keyspec::{parse_encryption_algorithm, EncryptionAlgorithm};
+
 use super::{parse, reply, Context, Ctx};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
-fn check_algorithm(algorithm: Option<&str>) -> Result<(), AwsError> {
-    match algorithm {
-        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some(other) => Err(AwsError::bad_request(
-            "InvalidKeyUsageException",
-            format!("encryption algorithm {other} is not valid for a SYMMETRIC_DEFAULT key"),
+/// The encryption algorithm a request names: `None` for SYMMETRIC_DEFAULT (kcm's
+/// ciphertext format), else an RSAES-OAEP algorithm, with which an encryption
+/// context cannot be bound.
+fn rsa_algorithm(
+    algorithm: Option<&str>,
+    context: &Context,
+) -> Result<Option<EncryptionAlgorithm>, AwsError> {
+    match parse_encryption_algorithm(algorithm)? {
+        EncryptionAlgorithm::SymmetricDefault => Ok(None),
+        rsa if context.is_empty() => Ok(Some(rsa)),
+        rsa => Err(AwsError::validation(format!(
+            "EncryptionContext cannot be used with {rsa}: RSA encryption binds no context"
+        ))),
+    }
+}
+
+/// ReEncrypt works on SYMMETRIC_DEFAULT ciphertexts only.
+fn check_symmetric(algorithm: Option<&str>) -> Result<(), AwsError> {
+    match parse_encryption_algorithm(algorithm)? {
+        EncryptionAlgorithm::SymmetricDefault => Ok(()),
+        other => Err(AwsError::bad_request(
+            "UnsupportedOperationException",
+            format!("ReEncrypt with {other} is not supported: Decrypt, then Encrypt"),
         )),
     }
 }
@@ -41,20 +60,24 @@ struct EncryptResponse {
 /// Encrypt.
 pub async fn encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Encrypt = parse(body)?;
-    check_algorithm(req.encryption_algorithm.as_deref())?;
-    let (key_id, blob) = ctx
-        .service
-        .encrypt(
-            ctx.caller,
-            &ctx.key(&req.key_id)?,
-            &req.plaintext,
-            &req.encryption_context,
-        )
-        .await?;
+    let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
+    let key = ctx.key(&req.key_id)?;
+    let (key_id, blob) = match rsa {
+        None => {
+            ctx.service
+                .encrypt(ctx.caller, &key, &req.plaintext, &req.encryption_context)
+                .await?
+        }
+        Some(algorithm) => {
+            ctx.service
+                .encrypt_asymmetric(ctx.caller, &key, algorithm, &req.plaintext)
+                .await?
+        }
+    };
     reply(&EncryptResponse {
         ciphertext_blob: b64(&blob),
         key_id: ctx.arn(key_id),
-        encryption_algorithm: SYMMETRIC_DEFAULT,
+        encryption_algorithm: rsa.map_or(SYMMETRIC_DEFAULT, |a| a.as_str()),
     })
 }
 
@@ -80,8 +103,23 @@ struct DecryptResponse {
 /// Decrypt.
 pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Decrypt = parse(body)?;
-    check_algorithm(req.encryption_algorithm.as_deref())?;
+    let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
     let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    if let Some(algorithm) = rsa {
+        // An RSA ciphertext is bare OAEP output: it does not name its key.
+        let key = key.ok_or_else(|| {
+            AwsError::validation(format!("KeyId is required to decrypt with {algorithm}"))
+        })?;
+        let (key_id, plaintext) = ctx
+            .service
+            .decrypt_asymmetric(ctx.caller, &key, algorithm, &req.ciphertext_blob)
+            .await?;
+        return reply(&DecryptResponse {
+            key_id: ctx.arn(key_id),
+            plaintext: SecretB64::new(plaintext.expose_secret()),
+            encryption_algorithm: algorithm.as_str(),
+        });
+    }
     let out = ctx
         .service
         .decrypt(
@@ -126,8 +164,8 @@ struct ReEncryptResponse {
 /// ReEncrypt.
 pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ReEncrypt = parse(body)?;
-    check_algorithm(req.source_encryption_algorithm.as_deref())?;
-    check_algorithm(req.destination_encryption_algorithm.as_deref())?;
+    check_symmetric(req.source_encryption_algorithm.as_deref())?;
+    check_symmetric(req.destination_encryption_algorithm.as_deref())?;
     let source = req
         .source_key_id
         .as_deref()

@@ -2,6 +2,7 @@
 //! core, and shapes the AWS response. No business rule lives here.
 
 pub mod aliases;
+pub mod asymmetric;
 pub mod crypto;
 pub mod import;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod tags;
 use std::collections::BTreeMap;
 
 use kcm_core::auth::Caller;
+use kcm_core::keyspec::KeyAlgorithms;
 use kcm_core::service::{KeyInfo, KeyRef, Service};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -90,7 +92,14 @@ pub struct KeyMetadata {
     key_manager: &'static str,
     customer_master_key_spec: String,
     key_spec: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mac_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    key_agreement_algorithms: Vec<&'static str>,
     multi_region: bool,
     /// For origin EXTERNAL: whether the imported material expires (it never does in kcm).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +126,7 @@ impl KeyMetadata {
     /// Builds the metadata of `info` in `region`.
     pub fn new(region: &str, info: &KeyInfo) -> Self {
         let r = &info.record;
+        let algorithms = KeyAlgorithms::of_stored(&r.spec, &r.usage);
         Self {
             aws_account_id: info.account_id.clone(),
             key_id: r.id.to_string(),
@@ -131,7 +141,10 @@ impl KeyMetadata {
             key_manager: "CUSTOMER",
             customer_master_key_spec: r.spec.clone(),
             key_spec: r.spec.clone(),
-            encryption_algorithms: vec!["SYMMETRIC_DEFAULT"],
+            encryption_algorithms: algorithms.encryption,
+            signing_algorithms: algorithms.signing,
+            mac_algorithms: algorithms.mac,
+            key_agreement_algorithms: algorithms.key_agreement,
             multi_region: false,
             expiration_model: (r.origin == kcm_core::service::ORIGIN_EXTERNAL)
                 .then_some("KEY_MATERIAL_DOES_NOT_EXPIRE"),

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::Service;
 use crate::crypto::{self, KeyLevel, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
+use crate::key_material::VersionKey;
+use crate::keyspec::{wrong_usage, KeySpec, KeyUsage};
 use crate::lifecycle::{chain_allows, KeyState, Operation};
 use crate::model::*;
 use crate::policy::{KeyAccess, KeyPolicy};
@@ -25,16 +27,21 @@ pub(crate) struct LoadedSystemKey {
 }
 
 /// A service key as the hot path sees it: its record, the states above it, and the
-/// unwrapped material of each version (only while the chain allows using it).
+/// unwrapped material of each version, parsed for use (only while the chain allows
+/// using it).
 pub struct LoadedKey {
     /// The stored record.
     pub record: ServiceKeyRecord,
+    /// The record's key spec, parsed.
+    pub(crate) spec: KeySpec,
+    /// The record's key usage, parsed.
+    pub(crate) usage: KeyUsage,
     pub(crate) system_key_state: KeyState,
     pub(crate) root_id: RootKeyId,
     pub(crate) root_state: KeyState,
     /// The key's policy and grants, for authorisation.
     pub(crate) access: KeyAccess,
-    versions: HashMap<u32, SecretBytes>,
+    versions: HashMap<u32, VersionKey>,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -49,8 +56,41 @@ impl std::fmt::Debug for LoadedKey {
 
 impl LoadedKey {
     /// The unwrapped material of `version`, if loaded.
-    pub(crate) fn version(&self, version: u32) -> Option<&SecretBytes> {
+    pub(crate) fn version(&self, version: u32) -> Option<&VersionKey> {
         self.versions.get(&version)
+    }
+
+    /// The primary version's material (the one that signs, encrypts and MACs).
+    pub(crate) fn primary(&self) -> Result<&VersionKey> {
+        self.version(self.record.primary_version).ok_or_else(|| {
+            Error::internal(format!("primary version of {} not loaded", self.record.id))
+        })
+    }
+
+    /// The loaded versions, the primary first and then newest to oldest: the order
+    /// in which Verify and an asymmetric Decrypt, which cannot tell the version from
+    /// their input, try them.
+    pub(crate) fn versions_primary_first(&self) -> impl Iterator<Item = (u32, &VersionKey)> {
+        let primary = self.record.primary_version;
+        let mut others: Vec<u32> = self
+            .versions
+            .keys()
+            .copied()
+            .filter(|v| *v != primary)
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        std::iter::once(primary)
+            .chain(others)
+            .filter_map(|v| self.versions.get(&v).map(|key| (v, key)))
+    }
+
+    /// Refuses a key whose usage is not `needed` (InvalidKeyUsage, naming both).
+    pub(crate) fn require_usage(&self, needed: KeyUsage) -> Result<()> {
+        if self.usage == needed {
+            Ok(())
+        } else {
+            Err(wrong_usage(self.record.id, self.usage.as_str(), needed))
+        }
     }
 
     /// Whether `op` is allowed on this key given the whole chain; if not, the error
@@ -160,7 +200,18 @@ impl Service {
             .await?;
         let mut trusted_until = active.trusted_until;
         let access = self.key_access(&record).await?;
+        let (spec, usage) = match (KeySpec::parse(&record.spec), KeyUsage::parse(&record.usage)) {
+            (Some(spec), Some(usage)) => (spec, usage),
+            _ => {
+                return Err(Error::internal(format!(
+                    "key {id} has an unknown spec {} or usage {}",
+                    record.spec, record.usage
+                )))
+            }
+        };
         let mut key = LoadedKey {
+            spec,
+            usage,
             access,
             system_key_state: active.state,
             root_id: active.root_id,
@@ -204,7 +255,10 @@ impl Service {
                     version.version
                 ))
             })?;
-            key.versions.insert(version.version, material);
+            key.versions.insert(
+                version.version,
+                VersionKey::parse(spec, usage, material.expose_secret())?,
+            );
         }
         Ok((key, trusted_until))
     }

@@ -10,6 +10,7 @@ use super::{KeyRef, Service};
 use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
+use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::Operation;
 use crate::model::KeyId;
 use crate::secret::SecretBytes;
@@ -50,7 +51,23 @@ pub struct ReEncrypted {
     pub ciphertext: Vec<u8>,
 }
 
-fn invalid_ciphertext() -> Error {
+/// Refuses the symmetric operations on a key that is not a SYMMETRIC_DEFAULT
+/// encryption key, naming what the key is for.
+pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
+    key.require_usage(KeyUsage::EncryptDecrypt)?;
+    if key.spec == KeySpec::SymmetricDefault {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidKeyUsage,
+        format!(
+            "key {} is an {} key: encrypt with EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256; data keys need a SYMMETRIC_DEFAULT key",
+            key.record.id, key.spec
+        ),
+    ))
+}
+
+pub(crate) fn invalid_ciphertext() -> Error {
     Error::new(
         ErrorKind::InvalidCiphertext,
         "the ciphertext is invalid, was altered, or its encryption context does not match",
@@ -58,7 +75,7 @@ fn invalid_ciphertext() -> Error {
 }
 
 impl Service {
-    fn encrypt_with(
+    pub(crate) fn encrypt_with(
         &self,
         caller: &Caller,
         key: &LoadedKey,
@@ -66,10 +83,11 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<Vec<u8>> {
         key.check(Operation::Encrypt)?;
+        require_symmetric(key)?;
         let version = key.record.primary_version;
         caller.note_key(KeyNote::of(&key.record, Some(version)));
-        let material = key.version(version).ok_or_else(|| {
-            Error::internal(format!("primary version of {} not loaded", key.record.id))
+        let material = key.primary()?.aes().ok_or_else(|| {
+            Error::internal(format!("primary version of {} is not AES", key.record.id))
         })?;
         let header = CiphertextHeader {
             key_id: key.record.id,
@@ -170,6 +188,7 @@ impl Service {
         key.check(Operation::Decrypt)?;
         let material = key
             .version(header.key_version)
+            .and_then(|v| v.aes())
             .ok_or_else(invalid_ciphertext)?;
         crypto::decrypt_data(material, blob, &crypto::canonical_context(context))
             .map_err(|_| invalid_ciphertext())

@@ -8,16 +8,12 @@ use super::chain::LoadedKey;
 use super::{now_ms, KeyRef, Service};
 use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
+use crate::keyspec::{parse_key_spec, parse_key_usage, KeySpec};
 use crate::lifecycle::{KeyState, Operation, Transition};
 use crate::model::*;
 use crate::policy::KeyPolicy;
-use crate::secret::SecretBytes;
 use crate::store::Write;
 
-/// The only key spec of this release.
-pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
-/// The only key usage of this release.
-pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 /// Origin of keys whose material kcm generated.
 pub const ORIGIN_KCM: &str = "AWS_KMS";
 /// Origin of a key whose material the customer imports (BYOK).
@@ -29,9 +25,10 @@ const MAX_TAGS: usize = 50;
 pub struct CreateKeyRequest {
     /// Free text (at most 8192 characters).
     pub description: String,
-    /// `ENCRYPT_DECRYPT` (default).
+    /// A [`crate::keyspec::KeyUsage`] name; default: `ENCRYPT_DECRYPT` where the
+    /// spec allows it, else the spec's only usage.
     pub key_usage: Option<String>,
-    /// `SYMMETRIC_DEFAULT` (default).
+    /// A [`KeySpec`] name; default `SYMMETRIC_DEFAULT`.
     pub key_spec: Option<String>,
     /// `AWS_KMS` (default).
     pub origin: Option<String>,
@@ -221,25 +218,31 @@ impl Service {
         }
     }
 
-    /// Creates a symmetric service key in the caller's system (its scope, or the
+    /// Creates a service key (symmetric, asymmetric or HMAC) in the caller's system (its scope, or the
     /// tenant's `default` system).
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
         let tenant_id = Self::own_tenant(&caller.principal)?;
         // Authorise before looking anything up, so denied callers learn nothing.
         authorize(&caller.principal, Op::CreateKey, Target::tenant(tenant_id))?;
-        let usage = req.key_usage.as_deref().unwrap_or(ENCRYPT_DECRYPT);
-        let spec = req.key_spec.as_deref().unwrap_or(SYMMETRIC_DEFAULT);
+        let spec = match req.key_spec.as_deref() {
+            None => KeySpec::SymmetricDefault,
+            Some(s) => parse_key_spec(s)?,
+        };
+        let usage = match req.key_usage.as_deref() {
+            Some(u) => parse_key_usage(u)?,
+            None => spec.default_usage().ok_or_else(|| {
+                Error::invalid(format!(
+                    "a {spec} key needs a KeyUsage: SIGN_VERIFY or KEY_AGREEMENT"
+                ))
+            })?,
+        };
+        spec.check_usage(usage)?;
         let origin = req.origin.as_deref().unwrap_or(ORIGIN_KCM);
-        if spec != SYMMETRIC_DEFAULT {
+        if origin == ORIGIN_EXTERNAL && spec != KeySpec::SymmetricDefault {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("key spec {spec} is not supported yet; use SYMMETRIC_DEFAULT"),
+                format!("importing key material is supported for SYMMETRIC_DEFAULT keys only, not {spec}"),
             ));
-        }
-        if usage != ENCRYPT_DECRYPT {
-            return Err(Error::invalid(format!(
-                "key usage {usage} is not valid for a SYMMETRIC_DEFAULT key; use ENCRYPT_DECRYPT"
-            )));
         }
         if origin != ORIGIN_KCM && origin != ORIGIN_EXTERNAL {
             return Err(Error::new(
@@ -275,6 +278,12 @@ impl Service {
             Op::CreateKey,
             Target::system(tenant_id, system_id),
         )?;
+        let material = if origin == ORIGIN_EXTERNAL {
+            None
+        } else {
+            // Made before the change lock is taken: RSA generation can take a second.
+            Some(crate::key_material::generate_off_thread(spec).await?)
+        };
         // Held from reading the system's active key version to the commit: a
         // system key rewrap (on any node) retires old versions once every key has
         // left them, and must not retire the one this new key is wrapped under.
@@ -288,8 +297,8 @@ impl Service {
             tenant_id,
             system_id,
             description: req.description,
-            usage: usage.to_string(),
-            spec: spec.to_string(),
+            usage: usage.as_str().to_string(),
+            spec: spec.as_str().to_string(),
             origin: origin.to_string(),
             // A key for imported material waits for it (AWS: PendingImport).
             state: if external {
@@ -306,8 +315,7 @@ impl Service {
             import_check: None,
         };
         let mut writes = vec![Write::PutServiceKey(record.clone())];
-        if !external {
-            let material = SecretBytes::random(crate::crypto::KEY_LEN);
+        if let Some(material) = material {
             let wrapped = self.wrap_service_key(&system, id, 1, &material).await?;
             writes.push(Write::PutKeyVersion(KeyVersionRecord {
                 key_id: id,

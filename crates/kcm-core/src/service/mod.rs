@@ -11,6 +11,7 @@
 
 mod access_keys;
 mod aliases;
+mod asymmetric;
 mod audit;
 mod backup;
 mod bootstrap;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey};
+pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNATURE};
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;

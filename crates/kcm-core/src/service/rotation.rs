@@ -10,7 +10,6 @@ use crate::auth::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::Operation;
 use crate::model::*;
-use crate::secret::SecretBytes;
 use crate::store::Write;
 
 /// Default automatic rotation period (days), as in AWS.
@@ -138,7 +137,8 @@ impl Service {
         let system = self.system_record(record.system_id).await?;
         let versions = self.store.key_versions(record.id).await?;
         let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        let material = SecretBytes::random(crate::crypto::KEY_LEN);
+        let spec = crate::keyspec::parse_key_spec(&record.spec)?;
+        let material = crate::key_material::generate_off_thread(spec).await?;
         let wrapped = self
             .wrap_service_key(&system, record.id, version, &material)
             .await?;

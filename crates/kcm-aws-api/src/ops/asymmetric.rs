@@ -1,0 +1,318 @@
+//! Sign, Verify, GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret,
+//! GenerateDataKeyPair(WithoutPlaintext).
+
+use kcm_core::keyspec::{
+    parse_data_key_pair_spec, parse_mac_algorithm, parse_message_type, parse_signing_algorithm,
+    ECDH,
+};
+use kcm_core::service::ORIGIN_KCM;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{parse, reply, Context, Ctx};
+use crate::codec::{b64, blob, SecretB64};
+use crate::error::AwsError;
+
+/// Refuses the AWS Nitro Enclaves `Recipient` parameter, which kcm has no use for.
+fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), AwsError> {
+    match recipient {
+        None => Ok(()),
+        Some(_) => Err(AwsError::bad_request(
+            "UnsupportedOperationException",
+            "Recipient (AWS Nitro Enclaves attestation) is not supported by kcm",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Sign {
+    key_id: String,
+    #[serde(deserialize_with = "blob")]
+    message: Zeroizing<Vec<u8>>,
+    message_type: Option<String>,
+    signing_algorithm: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignResponse {
+    key_id: String,
+    signature: String,
+    signing_algorithm: &'static str,
+}
+
+/// Sign.
+pub async fn sign(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: Sign = parse(body)?;
+    let algorithm = parse_signing_algorithm(&req.signing_algorithm)?;
+    let message_type = parse_message_type(req.message_type.as_deref())?;
+    let out = ctx
+        .service
+        .sign(
+            ctx.caller,
+            &ctx.key(&req.key_id)?,
+            algorithm,
+            message_type,
+            &req.message,
+        )
+        .await?;
+    reply(&SignResponse {
+        key_id: ctx.arn(out.key_id),
+        signature: b64(&out.signature),
+        signing_algorithm: algorithm.as_str(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Verify {
+    key_id: String,
+    #[serde(deserialize_with = "blob")]
+    message: Zeroizing<Vec<u8>>,
+    message_type: Option<String>,
+    #[serde(deserialize_with = "blob")]
+    signature: Zeroizing<Vec<u8>>,
+    signing_algorithm: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyResponse {
+    key_id: String,
+    signature_valid: bool,
+    signing_algorithm: &'static str,
+}
+
+/// Verify. An invalid signature is `KMSInvalidSignatureException`, as in AWS.
+pub async fn verify(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: Verify = parse(body)?;
+    let algorithm = parse_signing_algorithm(&req.signing_algorithm)?;
+    let message_type = parse_message_type(req.message_type.as_deref())?;
+    let key_id = ctx
+        .service
+        .verify(
+            ctx.caller,
+            &ctx.key(&req.key_id)?,
+            algorithm,
+            message_type,
+            &req.message,
+            &req.signature,
+        )
+        .await?;
+    reply(&VerifyResponse {
+        key_id: ctx.arn(key_id),
+        signature_valid: true,
+        signing_algorithm: algorithm.as_str(),
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetPublicKeyResponse {
+    key_id: String,
+    public_key: String,
+    customer_master_key_spec: &'static str,
+    key_spec: &'static str,
+    key_usage: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    key_agreement_algorithms: Vec<&'static str>,
+}
+
+/// GetPublicKey (the primary version's public key, as SubjectPublicKeyInfo DER).
+pub async fn get_public_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: super::KeyIdRequest = parse(body)?;
+    let out = ctx
+        .service
+        .get_public_key(ctx.caller, &ctx.key(&req.key_id)?, None)
+        .await?;
+    reply(&GetPublicKeyResponse {
+        key_id: ctx.arn(out.key_id),
+        public_key: b64(&out.public_key),
+        customer_master_key_spec: out.spec.as_str(),
+        key_spec: out.spec.as_str(),
+        key_usage: out.usage.as_str(),
+        encryption_algorithms: out.algorithms.encryption,
+        signing_algorithms: out.algorithms.signing,
+        key_agreement_algorithms: out.algorithms.key_agreement,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateMac {
+    key_id: String,
+    #[serde(deserialize_with = "blob")]
+    message: Zeroizing<Vec<u8>>,
+    mac_algorithm: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateMacResponse {
+    mac: String,
+    mac_algorithm: &'static str,
+    key_id: String,
+}
+
+/// GenerateMac.
+pub async fn generate_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: GenerateMac = parse(body)?;
+    let algorithm = parse_mac_algorithm(&req.mac_algorithm)?;
+    let out = ctx
+        .service
+        .generate_mac(ctx.caller, &ctx.key(&req.key_id)?, algorithm, &req.message)
+        .await?;
+    reply(&GenerateMacResponse {
+        mac: b64(&out.signature),
+        mac_algorithm: algorithm.as_str(),
+        key_id: ctx.arn(out.key_id),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyMac {
+    key_id: String,
+    #[serde(deserialize_with = "blob")]
+    message: Zeroizing<Vec<u8>>,
+    #[serde(deserialize_with = "blob")]
+    mac: Zeroizing<Vec<u8>>,
+    mac_algorithm: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyMacResponse {
+    key_id: String,
+    mac_valid: bool,
+    mac_algorithm: &'static str,
+}
+
+/// VerifyMac. A wrong MAC is `KMSInvalidMacException`, as in AWS.
+pub async fn verify_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: VerifyMac = parse(body)?;
+    let algorithm = parse_mac_algorithm(&req.mac_algorithm)?;
+    let key_id = ctx
+        .service
+        .verify_mac(
+            ctx.caller,
+            &ctx.key(&req.key_id)?,
+            algorithm,
+            &req.message,
+            &req.mac,
+        )
+        .await?;
+    reply(&VerifyMacResponse {
+        key_id: ctx.arn(key_id),
+        mac_valid: true,
+        mac_algorithm: algorithm.as_str(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeriveSharedSecret {
+    key_id: String,
+    key_agreement_algorithm: String,
+    #[serde(deserialize_with = "blob")]
+    public_key: Zeroizing<Vec<u8>>,
+    recipient: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeriveSharedSecretResponse {
+    key_id: String,
+    shared_secret: SecretB64,
+    key_agreement_algorithm: &'static str,
+    key_origin: &'static str,
+}
+
+/// DeriveSharedSecret (ECDH; the secret is the shared point's x-coordinate).
+pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    let req: DeriveSharedSecret = parse(body)?;
+    refuse_recipient(&req.recipient)?;
+    if req.key_agreement_algorithm != ECDH {
+        return Err(AwsError::validation(format!(
+            "KeyAgreementAlgorithm must be ECDH, got {:?}",
+            req.key_agreement_algorithm
+        )));
+    }
+    let (key_id, secret) = ctx
+        .service
+        .derive_shared_secret(ctx.caller, &ctx.key(&req.key_id)?, &req.public_key)
+        .await?;
+    reply(&DeriveSharedSecretResponse {
+        key_id: ctx.arn(key_id),
+        shared_secret: SecretB64::new(secret.expose_secret()),
+        key_agreement_algorithm: ECDH,
+        key_origin: ORIGIN_KCM,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateDataKeyPair {
+    key_id: String,
+    key_pair_spec: String,
+    #[serde(default)]
+    encryption_context: Context,
+    recipient: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GenerateDataKeyPairResponse {
+    private_key_ciphertext_blob: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key_plaintext: Option<SecretB64>,
+    public_key: String,
+    key_id: String,
+    key_pair_spec: &'static str,
+}
+
+async fn data_key_pair(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+    without_plaintext: bool,
+) -> Result<Vec<u8>, AwsError> {
+    let req: GenerateDataKeyPair = parse(body)?;
+    refuse_recipient(&req.recipient)?;
+    let spec = parse_data_key_pair_spec(&req.key_pair_spec)?;
+    let out = ctx
+        .service
+        .generate_data_key_pair(
+            ctx.caller,
+            &ctx.key(&req.key_id)?,
+            spec,
+            &req.encryption_context,
+            without_plaintext,
+        )
+        .await?;
+    reply(&GenerateDataKeyPairResponse {
+        private_key_ciphertext_blob: b64(&out.private_key_ciphertext),
+        private_key_plaintext: (!without_plaintext)
+            .then(|| SecretB64::new(out.private_key.expose_secret())),
+        public_key: b64(&out.public_key),
+        key_id: ctx.arn(out.key_id),
+        key_pair_spec: spec.as_str(),
+    })
+}
+
+/// GenerateDataKeyPair.
+pub async fn generate_data_key_pair(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+    data_key_pair(ctx, body, false).await
+}
+
+/// GenerateDataKeyPairWithoutPlaintext.
+pub async fn generate_data_key_pair_without_plaintext(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+) -> Result<Vec<u8>, AwsError> {
+    data_key_pair(ctx, body, true).await
+}

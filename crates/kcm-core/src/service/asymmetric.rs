@@ -1,0 +1,447 @@
+//! The operations of asymmetric and HMAC keys: Sign, Verify, GetPublicKey,
+//! RSAES-OAEP Encrypt and Decrypt, GenerateMac, VerifyMac, DeriveSharedSecret, and
+//! data key pairs.
+//!
+//! Like the symmetric hot path, these read only the in-memory chain: each version's
+//! private key is parsed once when the chain is loaded. Signing, MACs, encryption
+//! and key agreement use the primary version. Verify, VerifyMac and an RSA Decrypt
+//! cannot tell from their input which version made it, so they try the primary
+//! version first and then the older ones, newest first: rotation never breaks a
+//! signature, MAC or ciphertext made before it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::chain::LoadedKey;
+use super::crypto_ops::invalid_ciphertext;
+use super::{KeyRef, Service};
+use crate::auth::{Caller, KeyNote, Op};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key_material::{self, VersionKey};
+use crate::keyspec::{
+    DataKeyPairSpec, EncryptionAlgorithm, KeyAlgorithms, KeySpec, KeyUsage, MacAlgorithm,
+    MessageType, SigningAlgorithm,
+};
+use crate::lifecycle::Operation;
+use crate::model::KeyId;
+use crate::secret::SecretBytes;
+
+/// Largest message Sign, Verify, GenerateMac and VerifyMac take (as AWS).
+pub const MAX_MESSAGE: usize = 4096;
+/// Largest signature or MAC Verify and VerifyMac take (as AWS).
+pub const MAX_SIGNATURE: usize = 6144;
+/// Largest peer public key DeriveSharedSecret takes.
+const MAX_PEER_KEY: usize = 8192;
+
+/// A signature or MAC and the key that made it.
+#[derive(Debug)]
+pub struct Signed {
+    /// The key.
+    pub key_id: KeyId,
+    /// The signature (or MAC).
+    pub signature: Vec<u8>,
+}
+
+/// A key's public key and what it may be used for (GetPublicKey).
+#[derive(Debug)]
+pub struct PublicKeyInfo {
+    /// The key.
+    pub key_id: KeyId,
+    /// The version whose public key this is.
+    pub version: u32,
+    /// SubjectPublicKeyInfo, DER.
+    pub public_key: Vec<u8>,
+    /// The key's spec.
+    pub spec: KeySpec,
+    /// The key's usage.
+    pub usage: KeyUsage,
+    /// The algorithms the key offers.
+    pub algorithms: KeyAlgorithms,
+}
+
+/// A data key pair (GenerateDataKeyPair).
+#[derive(Debug)]
+pub struct DataKeyPair {
+    /// The symmetric key that encrypted the private key.
+    pub key_id: KeyId,
+    /// The private key, PKCS#8 DER.
+    pub private_key: SecretBytes,
+    /// The private key encrypted under `key_id` (a ciphertext Decrypt opens).
+    pub private_key_ciphertext: Vec<u8>,
+    /// The public key, SubjectPublicKeyInfo DER.
+    pub public_key: Vec<u8>,
+}
+
+fn check_message(message: &[u8]) -> Result<()> {
+    if message.is_empty() || message.len() > MAX_MESSAGE {
+        return Err(Error::invalid(format!(
+            "Message must be 1 to {MAX_MESSAGE} bytes, got {}; to sign more, sign its digest with MessageType DIGEST",
+            message.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_signature_len(what: &str, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() || bytes.len() > MAX_SIGNATURE {
+        return Err(Error::invalid(format!(
+            "{what} must be 1 to {MAX_SIGNATURE} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Result<()> {
+    key.require_usage(KeyUsage::SignVerify)?;
+    let offered = key.spec.signing_algorithms();
+    if offered.contains(&algorithm) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidKeyUsage,
+        format!(
+            "signing algorithm {algorithm} is not valid for {} key {}; use {}",
+            key.spec,
+            key.record.id,
+            offered
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+fn check_mac_algorithm(key: &LoadedKey, algorithm: MacAlgorithm) -> Result<()> {
+    key.require_usage(KeyUsage::GenerateVerifyMac)?;
+    match key.spec.mac_algorithm() {
+        Some(own) if own == algorithm => Ok(()),
+        own => Err(Error::new(
+            ErrorKind::InvalidKeyUsage,
+            format!(
+                "MAC algorithm {algorithm} is not valid for {} key {}; use {}",
+                key.spec,
+                key.record.id,
+                own.map(|a| a.as_str()).unwrap_or("none")
+            ),
+        )),
+    }
+}
+
+fn check_rsa_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> Result<()> {
+    key.require_usage(KeyUsage::EncryptDecrypt)?;
+    if key.spec.encryption_algorithms().contains(&algorithm) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidKeyUsage,
+        format!(
+            "encryption algorithm {algorithm} is not valid for {} key {}",
+            key.spec, key.record.id
+        ),
+    ))
+}
+
+impl Service {
+    /// Resolves `key` for `op`, checks the chain allows `lifecycle`, and notes the
+    /// key for the audit record.
+    async fn usable(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        op: Op,
+        lifecycle: Operation,
+    ) -> Result<Arc<LoadedKey>> {
+        let loaded = self.resolve(caller, key, op).await?;
+        loaded.check(lifecycle)?;
+        Ok(loaded)
+    }
+
+    /// The first version, primary first then newest to oldest, for which `accepts`
+    /// holds; noted for the audit record.
+    fn find_version<T>(
+        caller: &Caller,
+        key: &LoadedKey,
+        mut accepts: impl FnMut(&VersionKey) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        for (version, material) in key.versions_primary_first() {
+            if let Some(found) = accepts(material)? {
+                caller.note_key(KeyNote::of(&key.record, Some(version)));
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Signs `message` (or its digest, per `message_type`) with the primary version.
+    pub async fn sign(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Signed> {
+        check_message(message)?;
+        let loaded = self.usable(caller, key, Op::Sign, Operation::Sign).await?;
+        check_signing_algorithm(&loaded, algorithm)?;
+        caller.note_key(KeyNote::of(
+            &loaded.record,
+            Some(loaded.record.primary_version),
+        ));
+        let signature = loaded.primary()?.sign(algorithm, message_type, message)?;
+        Ok(Signed {
+            key_id: loaded.record.id,
+            signature,
+        })
+    }
+
+    /// Checks a signature made by any version of `key`. An invalid signature is an
+    /// [`ErrorKind::InvalidSignature`] error, as AWS reports it.
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: SigningAlgorithm,
+        message_type: MessageType,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<KeyId> {
+        check_message(message)?;
+        check_signature_len("Signature", signature)?;
+        let loaded = self
+            .usable(caller, key, Op::Verify, Operation::Verify)
+            .await?;
+        check_signing_algorithm(&loaded, algorithm)?;
+        let found = Self::find_version(caller, &loaded, |v| {
+            Ok(v.verify(algorithm, message_type, message, signature)?
+                .then_some(()))
+        })?;
+        match found {
+            Some(()) => Ok(loaded.record.id),
+            None => Err(Error::new(
+                ErrorKind::InvalidSignature,
+                format!(
+                    "the signature is not valid for this message under key {}",
+                    loaded.record.id
+                ),
+            )),
+        }
+    }
+
+    /// The public key of `key`'s primary version, or of `version` when given (every
+    /// version's public key stays retrievable after a rotation).
+    pub async fn get_public_key(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        version: Option<u32>,
+    ) -> Result<PublicKeyInfo> {
+        let loaded = self
+            .usable(caller, key, Op::GetPublicKey, Operation::Verify)
+            .await?;
+        if !loaded.spec.is_asymmetric() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "key {} is a {} key and has no public key",
+                    loaded.record.id, loaded.spec
+                ),
+            ));
+        }
+        let version = version.unwrap_or(loaded.record.primary_version);
+        let public_key = loaded
+            .version(version)
+            .and_then(|v| v.public_key())
+            .ok_or_else(|| {
+                Error::not_found(format!("key {} has no version {version}", loaded.record.id))
+            })?
+            .to_vec();
+        caller.note_key(KeyNote::of(&loaded.record, Some(version)));
+        Ok(PublicKeyInfo {
+            key_id: loaded.record.id,
+            version,
+            public_key,
+            spec: loaded.spec,
+            usage: loaded.usage,
+            algorithms: KeyAlgorithms::of(loaded.spec, loaded.usage),
+        })
+    }
+
+    /// RSAES-OAEP encryption with the primary version of an RSA ENCRYPT_DECRYPT key.
+    /// The result is the bare OAEP ciphertext, as anyone holding the public key
+    /// would produce it.
+    pub async fn encrypt_asymmetric(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<(KeyId, Vec<u8>)> {
+        let loaded = self
+            .usable(caller, key, Op::Encrypt, Operation::Encrypt)
+            .await?;
+        check_rsa_encryption(&loaded, algorithm)?;
+        let primary = loaded.primary()?;
+        let max = primary.max_oaep_plaintext(algorithm);
+        if plaintext.is_empty() || plaintext.len() > max {
+            return Err(Error::invalid(format!(
+                "Plaintext must be 1 to {max} bytes for {algorithm} with a {} key, got {}",
+                loaded.spec,
+                plaintext.len()
+            )));
+        }
+        caller.note_key(KeyNote::of(
+            &loaded.record,
+            Some(loaded.record.primary_version),
+        ));
+        let ciphertext = primary.oaep_encrypt(algorithm, plaintext)?;
+        Ok((loaded.record.id, ciphertext))
+    }
+
+    /// RSAES-OAEP decryption of a ciphertext made with any version's public key.
+    pub async fn decrypt_asymmetric(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<(KeyId, SecretBytes)> {
+        if ciphertext.is_empty() || ciphertext.len() > super::crypto_ops::MAX_CIPHERTEXT {
+            return Err(Error::invalid(format!(
+                "CiphertextBlob must be 1 to {} bytes, got {}",
+                super::crypto_ops::MAX_CIPHERTEXT,
+                ciphertext.len()
+            )));
+        }
+        let loaded = self
+            .usable(caller, key, Op::Decrypt, Operation::Decrypt)
+            .await?;
+        check_rsa_encryption(&loaded, algorithm)?;
+        let plaintext = Self::find_version(caller, &loaded, |v| {
+            Ok(v.oaep_decrypt(algorithm, ciphertext))
+        })?
+        .ok_or_else(invalid_ciphertext)?;
+        Ok((loaded.record.id, plaintext))
+    }
+
+    /// The MAC of `message` under the primary version of an HMAC key.
+    pub async fn generate_mac(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+    ) -> Result<Signed> {
+        check_message(message)?;
+        let loaded = self
+            .usable(caller, key, Op::GenerateMac, Operation::Sign)
+            .await?;
+        check_mac_algorithm(&loaded, algorithm)?;
+        caller.note_key(KeyNote::of(
+            &loaded.record,
+            Some(loaded.record.primary_version),
+        ));
+        let signature = loaded.primary()?.mac(message)?;
+        Ok(Signed {
+            key_id: loaded.record.id,
+            signature,
+        })
+    }
+
+    /// Checks a MAC made by any version of an HMAC key (constant-time comparison).
+    /// A wrong MAC is an [`ErrorKind::InvalidMac`] error, as AWS reports it.
+    pub async fn verify_mac(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        algorithm: MacAlgorithm,
+        message: &[u8],
+        mac: &[u8],
+    ) -> Result<KeyId> {
+        check_message(message)?;
+        check_signature_len("Mac", mac)?;
+        let loaded = self
+            .usable(caller, key, Op::VerifyMac, Operation::Verify)
+            .await?;
+        check_mac_algorithm(&loaded, algorithm)?;
+        let found = Self::find_version(caller, &loaded, |v| {
+            Ok(v.verify_mac(message, mac)?.then_some(()))
+        })?;
+        match found {
+            Some(()) => Ok(loaded.record.id),
+            None => Err(Error::new(
+                ErrorKind::InvalidMac,
+                format!(
+                    "the MAC is not valid for this message under key {}",
+                    loaded.record.id
+                ),
+            )),
+        }
+    }
+
+    /// ECDH between the primary version of a KEY_AGREEMENT key and a peer's public
+    /// key. The chain must allow decryption: like Decrypt, it reads what was sent to
+    /// the key, so a suspended (decrypt-only) chain still derives.
+    pub async fn derive_shared_secret(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        peer_public_key: &[u8],
+    ) -> Result<(KeyId, SecretBytes)> {
+        if peer_public_key.is_empty() || peer_public_key.len() > MAX_PEER_KEY {
+            return Err(Error::invalid(format!(
+                "PublicKey must be 1 to {MAX_PEER_KEY} bytes, got {}",
+                peer_public_key.len()
+            )));
+        }
+        let loaded = self
+            .usable(caller, key, Op::DeriveSharedSecret, Operation::Decrypt)
+            .await?;
+        loaded.require_usage(KeyUsage::KeyAgreement)?;
+        caller.note_key(KeyNote::of(
+            &loaded.record,
+            Some(loaded.record.primary_version),
+        ));
+        let secret = loaded.primary()?.derive_shared_secret(peer_public_key)?;
+        Ok((loaded.record.id, secret))
+    }
+
+    /// A new key pair of `spec`: the private key returned in plaintext (unless the
+    /// front door drops it) and encrypted under the symmetric `key` with `context`.
+    pub async fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        spec: DataKeyPairSpec,
+        context: &BTreeMap<String, String>,
+        without_plaintext: bool,
+    ) -> Result<DataKeyPair> {
+        let op = if without_plaintext {
+            Op::GenerateDataKeyPairWithoutPlaintext
+        } else {
+            Op::GenerateDataKeyPair
+        };
+        let loaded = self.usable(caller, key, op, Operation::Encrypt).await?;
+        super::crypto_ops::require_symmetric(&loaded)?;
+        let (private_key, public_key) = if matches!(
+            spec,
+            DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096
+        ) {
+            tokio::task::spawn_blocking(move || key_material::generate_data_key_pair(spec))
+                .await
+                .map_err(|e| Error::internal(format!("key generation task failed: {e}")))??
+        } else {
+            key_material::generate_data_key_pair(spec)?
+        };
+        let private_key_ciphertext =
+            self.encrypt_with(caller, &loaded, private_key.expose_secret(), context)?;
+        Ok(DataKeyPair {
+            key_id: loaded.record.id,
+            private_key,
+            private_key_ciphertext,
+            public_key,
+        })
+    }
+}
