@@ -116,4 +116,20 @@ kms enable-key --key-id "$KEY_ID"
 STATE="$(kms describe-key --key-id "$KEY_ID" --query KeyMetadata.KeyState --output text)"
 [[ "$STATE" == "Enabled" ]] || fail "state is $STATE, expected Enabled"
 
+step "sign a release digest with an ECC key; verify offline with openssl"
+SIGN_KEY="$(kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text)"
+head -c 100000 /dev/urandom > "$WORK/release.tar"
+openssl dgst -sha256 -binary "$WORK/release.tar" > "$WORK/release.sha256"
+kms sign --key-id "$SIGN_KEY" --message "fileb://$WORK/release.sha256" --message-type DIGEST \
+  --signing-algorithm ECDSA_SHA_256 --query Signature --output text | base64 -d > "$WORK/release.sig"
+kms get-public-key --key-id "$SIGN_KEY" --query PublicKey --output text | base64 -d > "$WORK/pub.der"
+openssl pkey -pubin -inform DER -in "$WORK/pub.der" -out "$WORK/pub.pem"
+openssl dgst -sha256 -verify "$WORK/pub.pem" -signature "$WORK/release.sig" "$WORK/release.tar" \
+  || fail "openssl does not verify kcm's signature"
+printf 'x' >> "$WORK/release.tar"
+if openssl dgst -sha256 -verify "$WORK/pub.pem" -signature "$WORK/release.sig" "$WORK/release.tar" >/dev/null 2>&1; then
+  fail "a changed release still verifies"
+fi
+echo "signature verified offline; a changed file fails"
+
 printf '\ntour complete\n'

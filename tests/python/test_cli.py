@@ -256,3 +256,36 @@ def test_keychain_show(server, cli_key):
     json.loads(text)
     assert cli_key in text
     assert "default" in text
+
+
+def test_key_create_with_spec_and_public_key_of_every_version(server):
+    """`kcm key create --key-spec` makes an asymmetric key; `kcm key public-key` prints
+    its public key as PEM, and `--version N` keeps giving an old version's public key
+    after a rotation (the versions `kcm key rotations` numbers in KcmKeyVersion)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    meta = json_out(ok(run(base(server) + ["key", "create", "--key-spec", "ECC_NIST_P256",
+                                           "--key-usage", "SIGN_VERIFY"])))
+    key_id = meta["KeyId"]
+    assert meta["KeySpec"] == "ECC_NIST_P256" and meta["SigningAlgorithms"] == ["ECDSA_SHA_256"]
+    kms = server.client("default")
+    old_sig = kms.sign(KeyId=key_id, Message=b"v1", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    v1_pem = ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
+    assert v1_pem.startswith(b"-----BEGIN PUBLIC KEY-----"), v1_pem[:80]
+    load_pem_public_key(v1_pem).verify(old_sig, b"v1", ec.ECDSA(hashes.SHA256()))
+
+    ok(run(base(server) + ["key", "rotate", key_id]))
+    rotations = json_out(ok(run(base(server) + ["key", "rotations", key_id])))["Rotations"]
+    assert [r["KcmKeyVersion"] for r in rotations] == [2]
+    current = ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
+    assert current != v1_pem, "rotation must make a new key pair"
+    again_v1 = ok(run(base(server, json_output=False) + ["key", "public-key", key_id, "--version", "1"])).stdout
+    assert again_v1 == v1_pem
+    missing = run(base(server) + ["key", "public-key", key_id, "--version", "7"])
+    assert missing.returncode != 0 and b"no version 7" in missing.stderr, missing.stderr
+
+    symmetric = json_out(ok(run(base(server) + key_create(unique("sym")))))["KeyId"]
+    refused = run(base(server) + ["key", "public-key", symmetric])
+    assert refused.returncode != 0 and b"has no public key" in refused.stderr, refused.stderr

@@ -70,11 +70,14 @@ def test_create_key_ids_are_unique(kms):
     assert len(ids) == 5
 
 
-@pytest.mark.parametrize("spec", ["RSA_2048", "ECC_NIST_P256", "HMAC_256"])
-def test_create_key_unsupported_spec(kms, spec):
+@pytest.mark.parametrize("spec,usage", [("SM2", "SIGN_VERIFY"), ("ML_KEM_768", "KEY_AGREEMENT"),
+                                        ("ECC_SECG_P256K1", "KEY_AGREEMENT"), ("HMAC_256", "SIGN_VERIFY")])
+def test_create_key_unsupported_spec_or_usage(kms, spec, usage):
+    """Specs kcm does not offer (SM2, ML-KEM) and usages a spec does not allow are
+    refused, and nothing is created."""
     n_before = _count_keys(kms)
     with kms_error("UnsupportedOperationException", "ValidationException"):
-        kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY" if not spec.startswith("HMAC") else "GENERATE_VERIFY_MAC")
+        kms.create_key(KeySpec=spec, KeyUsage=usage)
     assert _count_keys(kms) == n_before, "a refused CreateKey must not create a key"
 
 

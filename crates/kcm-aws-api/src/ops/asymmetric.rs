@@ -111,6 +111,8 @@ pub async fn verify(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
 #[serde(rename_all = "PascalCase")]
 struct GetPublicKeyResponse {
     key_id: String,
+    /// The version whose public key this is (a kcm extension).
+    kcm_key_version: u32,
     public_key: String,
     customer_master_key_spec: &'static str,
     key_spec: &'static str,
@@ -123,15 +125,26 @@ struct GetPublicKeyResponse {
     key_agreement_algorithms: Vec<&'static str>,
 }
 
-/// GetPublicKey (the primary version's public key, as SubjectPublicKeyInfo DER).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetPublicKey {
+    key_id: String,
+    /// A kcm extension: the public key of this version (as `ListKeyRotations`
+    /// numbers them in `KcmKeyVersion`) rather than the current one.
+    kcm_key_version: Option<u32>,
+}
+
+/// GetPublicKey (the current version's public key, or `KcmKeyVersion`'s, as
+/// SubjectPublicKeyInfo DER).
 pub async fn get_public_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: super::KeyIdRequest = parse(body)?;
+    let req: GetPublicKey = parse(body)?;
     let out = ctx
         .service
-        .get_public_key(ctx.caller, &ctx.key(&req.key_id)?, None)
+        .get_public_key(ctx.caller, &ctx.key(&req.key_id)?, req.kcm_key_version)
         .await?;
     reply(&GetPublicKeyResponse {
         key_id: ctx.arn(out.key_id),
+        kcm_key_version: out.version,
         public_key: b64(&out.public_key),
         customer_master_key_spec: out.spec.as_str(),
         key_spec: out.spec.as_str(),

@@ -100,6 +100,9 @@ struct RotationEntry {
     key_id: String,
     rotation_date: f64,
     rotation_type: &'static str,
+    /// The key version the rotation made (a kcm extension: GetPublicKey's
+    /// `KcmKeyVersion` takes it; AWS SDKs ignore members they do not know).
+    kcm_key_version: u32,
 }
 
 #[derive(Serialize)]
@@ -129,6 +132,7 @@ pub async fn list_key_rotations(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
             .map(|r| RotationEntry {
                 key_id: r.key_id.to_string(),
                 rotation_date: epoch_seconds(r.rotated_at),
+                kcm_key_version: r.version,
                 rotation_type: match r.origin {
                     kcm_core::model::VersionOrigin::AutomaticRotation => "AUTOMATIC",
                     _ => "ON_DEMAND",

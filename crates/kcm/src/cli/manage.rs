@@ -26,11 +26,22 @@ pub struct KeyArgs {
 
 #[derive(Subcommand, Debug)]
 enum KeyCommand {
-    /// Create a symmetric key (AES-256) in your system.
+    /// Create a key in your system: symmetric (AES-256, the default), RSA, ECC,
+    /// Ed25519, HMAC or ML-DSA.
     Create {
         /// Description.
         #[arg(long, default_value = "")]
         description: String,
+        /// SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256,
+        /// ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519,
+        /// HMAC_224, HMAC_256, HMAC_384, HMAC_512, ML_DSA_44, ML_DSA_65 or ML_DSA_87.
+        #[arg(long, default_value = "SYMMETRIC_DEFAULT")]
+        key_spec: String,
+        /// ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT; by
+        /// default ENCRYPT_DECRYPT where the spec allows it, else the spec's only
+        /// usage (ECC NIST keys must choose SIGN_VERIFY or KEY_AGREEMENT).
+        #[arg(long)]
+        key_usage: Option<String>,
         /// Tag as KEY=VALUE (repeatable).
         #[arg(long = "tag", value_parser = parse_pair)]
         tags: Vec<(String, String)>,
@@ -88,6 +99,32 @@ enum KeyCommand {
         /// The key.
         key: String,
     },
+    /// Print an asymmetric key's public key as PEM (text output) or its details
+    /// (JSON output). Every version's public key stays available after rotation.
+    PublicKey {
+        /// The key.
+        key: String,
+        /// The key version (`kcm key rotations` lists them); the current one by default.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+/// PEM text of a DER SubjectPublicKeyInfo given in base64.
+fn public_key_pem(der_base64: &str) -> Result<String> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let der = engine
+        .decode(der_base64)
+        .context("the server returned a public key that is not base64")?;
+    let body = engine.encode(der);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----");
+    Ok(pem)
 }
 
 impl KeyArgs {
@@ -96,17 +133,22 @@ impl KeyArgs {
         let c = Clients::new(client)?;
         let f = client.output;
         match self.command {
-            KeyCommand::Create { description, tags } => {
+            KeyCommand::Create {
+                description,
+                tags,
+                key_spec,
+                key_usage,
+            } => {
                 let tags: Vec<Value> = tags
                     .into_iter()
                     .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
                     .collect();
-                let out = c
-                    .kms(
-                        "CreateKey",
-                        json!({"Description": description, "Tags": tags}),
-                    )
-                    .await?;
+                let mut request =
+                    json!({"Description": description, "Tags": tags, "KeySpec": key_spec});
+                if let Some(usage) = key_usage {
+                    request["KeyUsage"] = json!(usage);
+                }
+                let out = c.kms("CreateKey", request).await?;
                 output::object(f, &out["KeyMetadata"]);
             }
             KeyCommand::List => {
@@ -185,6 +227,20 @@ impl KeyArgs {
                     f,
                     &json!({"Status": status, "Rotations": list["Rotations"]}),
                 );
+            }
+            KeyCommand::PublicKey { key, version } => {
+                let mut request = json!({"KeyId": key});
+                if let Some(v) = version {
+                    request["KcmKeyVersion"] = json!(v);
+                }
+                let out = c.kms("GetPublicKey", request).await?;
+                match f {
+                    output::Format::Json => output::object(f, &out),
+                    output::Format::Text => println!(
+                        "{}",
+                        public_key_pem(out["PublicKey"].as_str().unwrap_or_default())?
+                    ),
+                }
             }
         }
         Ok(ExitCode::SUCCESS)
