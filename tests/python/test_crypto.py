@@ -298,3 +298,17 @@ def test_cross_tenant_ciphertext_refused(kms, key, other_tenant):
         okms.encrypt(KeyId=key["arn"], Plaintext=b"x")
     with kms_error("AccessDeniedException", "NotFoundException"):
         okms.generate_data_key(KeyId=key["arn"], KeySpec="AES_256")
+
+
+def test_dry_run_is_refused_and_does_nothing(kms, new_key):
+    """kcm does not offer AWS's DryRun: a request with DryRun=true is refused, and
+    is not carried out either (no grant is created, no ciphertext returned)."""
+    key = new_key()
+    with kms_error("UnsupportedOperationException"):
+        kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=True)
+    with kms_error("UnsupportedOperationException"):
+        kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::111122223333:root",
+                         Operations=["Encrypt"], DryRun=True)
+    assert kms.list_grants(KeyId=key)["Grants"] == []
+    # DryRun=false is an ordinary call.
+    assert kms.encrypt(KeyId=key, Plaintext=b"x", DryRun=False)["CiphertextBlob"]

@@ -219,12 +219,12 @@ def test_named_grants_are_idempotent_and_paged(kms, users):
 
 
 @pytest.mark.parametrize("kwargs, code, needle", [
-    ({"Operations": ["Sign"]}, "ValidationException", "Sign"),
+    ({"Operations": ["SignEverything"]}, "ValidationException", "SignEverything"),
     ({"Operations": ["ScheduleKeyDeletion"]}, "ValidationException", "cannot be granted"),
     ({"Operations": []}, "ValidationException", "at least one"),
     ({"GranteePrincipal": "KCMNOTAREALKEY000000"}, "ValidationException", "GranteePrincipal"),
     ({"Constraints": {"EncryptionContextEquals": {"a": "b"}}}, "UnsupportedOperationException", "Constraints"),
-], ids=["sign", "not-grantable", "no-operations", "unknown-grantee", "constraints"])
+], ids=["unknown-operation", "not-grantable", "no-operations", "unknown-grantee", "constraints"])
 def test_bad_grants_are_refused_and_change_nothing(kms, users, kwargs, code, needle):
     alice_id, _ = users["alice"]
     key = restricted_key(kms)

@@ -236,7 +236,30 @@ async fn run(
         service: &api.service,
         caller: caller.insert(Caller::new(principal)),
     };
+    refuse_dry_run(body)?;
     dispatch(operation, &ctx, body).await
+}
+
+/// AWS's `DryRun` asks whether a call would be allowed without making it. kcm does
+/// not answer that question, and must not make the call either: such a request is
+/// refused whatever the operation. (A byte search first, so ordinary requests are
+/// not parsed twice.)
+fn refuse_dry_run(body: &[u8]) -> Result<(), AwsError> {
+    if !body.windows(6).any(|w| w == b"DryRun") {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct DryRun {
+        #[serde(rename = "DryRun", default)]
+        dry_run: bool,
+    }
+    match serde_json::from_slice::<DryRun>(body) {
+        Ok(DryRun { dry_run: true }) => Err(AwsError::bad_request(
+            "UnsupportedOperationException",
+            "DryRun is not supported by kcm: send the request without it",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The router of this front door: `POST /`.

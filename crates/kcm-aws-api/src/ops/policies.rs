@@ -131,8 +131,6 @@ struct CreateGrant {
     retiring_principal: Option<String>,
     constraints: Option<serde_json::Value>,
     name: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
     /// Grants take effect at once in kcm, so tokens are not needed; accepted and ignored.
     #[serde(default)]
     #[allow(dead_code)]
@@ -158,9 +156,6 @@ pub async fn create_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
     let req: CreateGrant = parse(body)?;
     if req.constraints.is_some() {
         return Err(unsupported("grant Constraints"));
-    }
-    if req.dry_run {
-        return Err(unsupported("DryRun"));
     }
     let grant = ctx
         .service
@@ -285,16 +280,11 @@ struct RetireGrant {
     grant_token: Option<String>,
     key_id: Option<String>,
     grant_id: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
 }
 
 /// RetireGrant.
 pub async fn retire_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: RetireGrant = parse(body)?;
-    if req.dry_run {
-        return Err(unsupported("DryRun"));
-    }
     let grant = match (req.grant_token, req.key_id, req.grant_id) {
         (Some(token), None, None) => GrantRef::Token(token),
         (None, Some(key), Some(grant_id)) => GrantRef::Id {
@@ -316,16 +306,11 @@ pub async fn retire_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
 struct RevokeGrant {
     key_id: String,
     grant_id: String,
-    #[serde(default)]
-    dry_run: bool,
 }
 
 /// RevokeGrant.
 pub async fn revoke_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: RevokeGrant = parse(body)?;
-    if req.dry_run {
-        return Err(unsupported("DryRun"));
-    }
     ctx.service
         .revoke_grant(ctx.caller, &ctx.key(&req.key_id)?, &req.grant_id)
         .await?;
