@@ -79,6 +79,7 @@ def exercise(srv) -> tuple[dict[str, bytes], dict[str, bytes]]:
         material[f"encrypted plaintext #{i}"] = pt
     for i in range(10):
         material[f"random #{i}"] = kms.generate_random(NumberOfBytes=32)["Plaintext"]
+    material.update(exercise_asymmetric(kms, keys[0]))
 
     secrets: dict[str, bytes] = {}
     for role in ("key-user", "key-admin", "auditor", "tenant-admin"):
@@ -89,6 +90,38 @@ def exercise(srv) -> tuple[dict[str, bytes], dict[str, bytes]]:
     for profile, (kid, sec) in srv.credentials().items():
         secrets[f"secret of bootstrap profile [{profile}]"] = sec.encode()
     return material, secrets
+
+
+def exercise_asymmetric(kms, symmetric_key: str) -> dict[str, bytes]:
+    """Asymmetric keys: what must never be written. kcm stores no public keys (it
+    derives them from the wrapped private key when the chain loads), so an RSA
+    key's modulus found on disk would mean its private key (PKCS#8 holds the
+    modulus) or something derived from it was stored unwrapped. Data key pairs'
+    private keys and ECDH shared secrets are returned to the caller only."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat,
+                                                              load_der_public_key)
+    found: dict[str, bytes] = {}
+    def modulus(key_id: str) -> bytes:
+        n = load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"]).public_numbers().n
+        return n.to_bytes(256, "big")
+
+    for usage in ("SIGN_VERIFY", "ENCRYPT_DECRYPT"):
+        rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage=usage)["KeyMetadata"]["KeyId"]
+        found[f"modulus of RSA {usage} key v1"] = modulus(rsa)
+        kms.rotate_key_on_demand(KeyId=rsa)
+        found[f"modulus of RSA {usage} key v2"] = modulus(rsa)
+        if usage == "SIGN_VERIFY":
+            kms.sign(KeyId=rsa, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")
+    for spec in ("RSA_2048", "ECC_NIST_P256", "ECC_NIST_EDWARDS25519"):
+        pair = kms.generate_data_key_pair(KeyId=symmetric_key, KeyPairSpec=spec)
+        found[f"data key pair {spec} private key"] = pair["PrivateKeyPlaintext"]
+    agree = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]["KeyId"]
+    peer = ec.generate_private_key(ec.SECP256R1()).public_key()
+    spki = peer.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    found["ECDH shared secret"] = kms.derive_shared_secret(
+        KeyId=agree, KeyAgreementAlgorithm="ECDH", PublicKey=spki)["SharedSecret"]
+    return found
 
 
 def test_no_plaintext_or_secrets_on_disk(spawn_server):
@@ -137,7 +170,8 @@ def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes:
 
 def derive_key_material(data_dir: Path) -> dict[str, bytes]:
     """Unseal every root, system and service key the way an attacker holding the master key
-    would: from the store file and the master key only. Returns label -> 32-byte key."""
+    would: from the store file and the master key only. Returns label -> key (32 bytes, or
+    an asymmetric service key version's PKCS#8)."""
     import sqlite3
 
     master = bytes.fromhex((data_dir / "master.key").read_text().strip())
@@ -193,7 +227,11 @@ def test_no_key_material_of_the_chain_on_disk(spawn_server):
     # The derivation itself must have worked, or the scan below would prove nothing.
     assert {"root", "system", "service", "credential", "audit"} <= kinds, kinds
     assert sum(1 for k in material if k.startswith("service")) >= 4  # 3 keys + 1 rotation
-    assert all(len(v) == 32 for v in material.values())
+    # Symmetric keys are 32 bytes; asymmetric service key versions are their private
+    # key as PKCS#8 DER (a SEQUENCE), scanned whole, like the AES keys.
+    pkcs8 = [k for k, v in material.items() if k.startswith("service") and v[:1] == b"\x30" and len(v) > 100]
+    assert len(pkcs8) >= 4, f"expected the RSA keys' versions as PKCS#8: {pkcs8}"
+    assert all(len(v) == 32 or k in pkcs8 for k, v in material.items())
     leaks = find_leaks(srv.data_dir, material)
     assert not leaks, "\n".join(leaks[:20])
 
