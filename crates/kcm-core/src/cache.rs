@@ -40,6 +40,17 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     }
 
     /// Caches `value` for the map's TTL.
+    /// The entry under `key` even if it has expired (entries stay until replaced,
+    /// removed or cleared; a change the node learns of removes them).
+    pub(crate) fn get_even_expired<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).map(|(_, v)| Arc::clone(v))
+    }
+
     pub(crate) fn insert(&self, key: K, value: Arc<V>) {
         self.insert_until(key, value, Instant::now() + self.ttl);
     }
