@@ -958,9 +958,11 @@ def _refused_within(call, seconds: float = 2.5) -> None:
 
 
 def test_root_key_kill_switch_on_asymmetric_and_hmac_keys(spawn_server):
-    """Disabling the tenant's root key refuses Sign, Verify, GenerateMac and VerifyMac;
-    suspending it (decrypt-only) refuses Sign and GenerateMac but keeps Verify and
-    VerifyMac; enabling it restores everything."""
+    """Disabling the tenant's root key refuses Sign, Verify, GenerateMac, VerifyMac, RSA
+    Decrypt, DeriveSharedSecret and GetPublicKey; suspending it (decrypt-only) refuses
+    Sign, GenerateMac and RSA Encrypt but keeps Verify, VerifyMac, RSA Decrypt,
+    DeriveSharedSecret (it reads what was sent to the key) and GetPublicKey; enabling
+    it restores everything."""
     srv = spawn_server(env={"KCM_REVOCATION_BOUND_MS": "500"})
     kms = srv.client("default")
     root = next(r for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
@@ -969,6 +971,28 @@ def test_root_key_kill_switch_on_asymmetric_and_hmac_keys(spawn_server):
     pub = kms.get_public_key(KeyId=sk)["PublicKey"]
     sig = kms.sign(KeyId=sk, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
     mac = kms.generate_mac(KeyId=hk, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    rk = kms.create_key(KeySpec="RSA_2048", KeyUsage=ED)["KeyMetadata"]["KeyId"]
+    rsa_pub = serialization.load_der_public_key(kms.get_public_key(KeyId=rk)["PublicKey"])
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    rsa_ct = rsa_pub.encrypt(b"for the key", oaep)
+    ak = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage=KA)["KeyMetadata"]["KeyId"]
+    peer = ec.generate_private_key(ec.SECP256R1())
+    peer_spki = peer.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    expected_secret = peer.exchange(ec.ECDH(), serialization.load_der_public_key(
+        kms.get_public_key(KeyId=ak)["PublicKey"]))
+
+    def rsa_decrypt():
+        return kms.decrypt(KeyId=rk, CiphertextBlob=rsa_ct, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+
+    def rsa_encrypt():
+        return kms.encrypt(KeyId=rk, Plaintext=b"new", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+
+    def derive():
+        return kms.derive_shared_secret(KeyId=ak, KeyAgreementAlgorithm="ECDH", PublicKey=peer_spki)
+
+    def public_key():
+        return kms.get_public_key(KeyId=sk)
 
     def sign():
         return kms.sign(KeyId=sk, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
@@ -984,17 +1008,21 @@ def test_root_key_kill_switch_on_asymmetric_and_hmac_keys(spawn_server):
 
     srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
     _refused_within(sign)
-    for call in (verify, gen_mac, verify_mac):
+    for call in (verify, gen_mac, verify_mac, rsa_decrypt, rsa_encrypt, derive, public_key):
         with kms_error(*REFUSED):
             call()
 
     srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
     srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/suspend")
     _refused_within(sign)
-    with kms_error(*REFUSED):
-        gen_mac()
+    for call in (gen_mac, rsa_encrypt):
+        with kms_error(*REFUSED):
+            call()
     assert verify()["SignatureValid"] is True
     assert verify_mac()["MacValid"] is True
+    assert rsa_decrypt()["Plaintext"] == b"for the key"
+    assert derive()["SharedSecret"] == expected_secret
+    assert public_key()["PublicKey"] == pub
 
     srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
     verify_offline(pub, "ECDSA_SHA_256", b"m", sign()["Signature"])
