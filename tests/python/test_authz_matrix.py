@@ -35,6 +35,13 @@ The expected outcome comes only from the role table and the rules below (`expect
   active grant for the caller must admit it (a tenant-admin may always Get/PutKeyPolicy);
   roles stay the ceiling. A key without a policy is governed by roles alone.
 
+Every key context with real keys has, beside its symmetric key, a signing key (ECC_NIST_P256,
+SIGN_VERIFY), an HMAC_256 key and a key-agreement key (ECC_NIST_P256, KEY_AGREEMENT) of
+the same tenant and system, with the same policy and grants, so each operation names a key
+of the type it needs and can succeed for allowed callers (a key of the wrong type would be
+InvalidKeyUsageException). Verify and VerifyMac send a signature / MAC of the message made
+by a tenant-admin during setup, so an allowed call succeeds.
+
 Cells that are allowed and change state (key management, access keys, systems, root
 keys, tenants) run after the denial batch, each on throwaway objects made for it, so cells
 never interfere with each other (no cell ever disables or suspends a root key with
@@ -59,6 +66,8 @@ from typing import Any, Callable, Optional
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from byok import der_to_pem, new_material, wrap
 from softhsm import Token
@@ -120,13 +129,26 @@ def deny_policy(denied_admin_ids: list[str]) -> str:
 
 # Grants on the "granted" key (whose policy admits only tenant-admins), per caller. Some
 # name operations the grantee's role may not do: roles stay the ceiling.
+# The key-user's grant names some operations next to ones it leaves out (Sign but not
+# Verify, GenerateMac but not VerifyMac, GenerateDataKey(Pair) but not the
+# WithoutPlaintext twins), so one admitted under another's name shows up.
 GRANTED_OPS = {
-    "key-admin": ["DescribeKey", "CreateGrant", "Encrypt"],
-    "key-user": ["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey"],
-    "auditor": ["DescribeKey", "Decrypt"],
+    "key-admin": ["DescribeKey", "CreateGrant", "Encrypt", "Sign"],
+    "key-user": ["Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey", "GenerateDataKeyPair",
+                 "Sign", "GetPublicKey", "GenerateMac", "DeriveSharedSecret"],
+    "auditor": ["DescribeKey", "Decrypt", "GetPublicKey", "VerifyMac"],
 }
-# A grant to the key-user on the "denied by policy" key: the Deny wins over it.
-DENY_KEY_GRANT = ["Encrypt", "DescribeKey"]
+# A grant to the key-user on the "denied by policy" keys: the Deny wins over it.
+DENY_KEY_GRANT = ["Encrypt", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+                  "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret"]
+
+# What the operations on keys of other types send.
+SIGN_KEY = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
+MAC_KEY = {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}
+AGREE_KEY = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"}
+SIGNING_ALGORITHM = "ECDSA_SHA_256"
+MAC_ALGORITHM = "HMAC_SHA_256"
+MESSAGE = b"matrix message"
 
 # The access key limited to a set of operations (a tenant-admin, so only the limit refuses).
 LIMITED_OPS = ["Encrypt", "Decrypt", "DescribeKey", "ListKeys", "ListSystems", "GetSystem"]
@@ -145,6 +167,12 @@ class Tgt:
     dest: Optional[str] = None         # DestinationKeyId for ReEncrypt
     policy: str = ALLOW_ALL            # what PutKeyPolicy sends
     external: bool = False             # `key` has Origin EXTERNAL and waits for its material
+    # Keys of other types in the same context (see TypedKeys); None on fresh targets.
+    sign_key: Optional[str] = None     # Sign, Verify, GetPublicKey
+    signature: Optional[bytes] = None  # a valid signature of MESSAGE by sign_key
+    mac_key: Optional[str] = None      # GenerateMac, VerifyMac
+    mac: Optional[bytes] = None        # a valid MAC of MESSAGE by mac_key
+    agree_key: Optional[str] = None    # DeriveSharedSecret
 
 
 def _key(t: Tgt, w) -> dict:
@@ -188,6 +216,26 @@ def _import_material(t: Tgt, w) -> dict:
 
 def _grant_ref(t: Tgt, w) -> Optional[dict]:
     return {"KeyId": t.key, "GrantId": t.grant} if t.grant else None
+
+
+def _sign(t: Tgt, w) -> dict:
+    return {"KeyId": t.sign_key, "Message": MESSAGE, "MessageType": "RAW", "SigningAlgorithm": SIGNING_ALGORITHM}
+
+
+def _verify(t: Tgt, w) -> dict:
+    return dict(_sign(t, w), Signature=t.signature)
+
+
+def _generate_mac(t: Tgt, w) -> dict:
+    return {"KeyId": t.mac_key, "Message": MESSAGE, "MacAlgorithm": MAC_ALGORITHM}
+
+
+def _verify_mac(t: Tgt, w) -> dict:
+    return dict(_generate_mac(t, w), Mac=t.mac)
+
+
+def _derive(t: Tgt, w) -> dict:
+    return {"KeyId": t.agree_key, "KeyAgreementAlgorithm": "ECDH", "PublicKey": w.peer_public_key}
 
 
 @dataclass(frozen=True)
@@ -242,6 +290,16 @@ AWS_OPS: dict[str, AwsOp] = {
                        if t.reenc_ct is not None else None),
     "GenerateDataKey": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "KeySpec": "AES_256"}),
     "GenerateDataKeyWithoutPlaintext": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "KeySpec": "AES_256"}),
+    # A data key pair is encrypted under the context's symmetric key.
+    "GenerateDataKeyPair": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key, "KeyPairSpec": "ECC_NIST_P256"}),
+    "GenerateDataKeyPairWithoutPlaintext": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.key,
+                                                                         "KeyPairSpec": "ECC_NIST_P256"}),
+    "Sign": AwsOp(USE_KEYS, _sign),
+    "Verify": AwsOp(USE_KEYS, _verify),
+    "GetPublicKey": AwsOp(USE_KEYS, lambda t, w: {"KeyId": t.sign_key}),
+    "GenerateMac": AwsOp(USE_KEYS, _generate_mac),
+    "VerifyMac": AwsOp(USE_KEYS, _verify_mac),
+    "DeriveSharedSecret": AwsOp(USE_KEYS, _derive),
     # GenerateRandom
     "GenerateRandom": AwsOp(RANDOM, None, lambda w: {"NumberOfBytes": 16}),
 }
@@ -458,6 +516,23 @@ class Caller:
 
 
 @dataclass
+class TypedKeys:
+    """A signing, an HMAC and a key-agreement key beside a context's symmetric key, with
+    a signature and a MAC of MESSAGE made at setup."""
+    sign: str
+    sign_arn: str
+    signature: bytes
+    mac: str
+    mac_arn: str
+    mac_value: bytes
+    agree: str
+    agree_arn: str
+
+    def ids(self) -> list[str]:
+        return [self.sign, self.mac, self.agree]
+
+
+@dataclass
 class KeyFix:
     id: str
     arn: str
@@ -465,6 +540,7 @@ class KeyFix:
     grant: str
     ct: Optional[bytes]
     policy: Optional[str]
+    typed: Optional[TypedKeys] = None
 
 
 class World:
@@ -527,21 +603,25 @@ class World:
         self.b_root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys", creds=self.b_creds)["root_keys"]
                            if r["default"])
         self.b_victim_id = srv.create_access_key(KU, creds=self.b_creds)["access_key_id"]
-        self.b_key = self.make_key(self.b_kms, admin=self.b_kms, victim=b_ak["access_key_id"])
+        self.b_key = self.make_key(self.b_kms, admin=self.b_kms, victim=b_ak["access_key_id"], typed=True)
 
         # Keys of tenant A, one per context.
         ta_ids = [self.callers["tenant-admin"].akid]
         self.deny_doc = deny_policy(ta_ids)
-        self.key_plain = self.make_key(self.kms)
-        self.key_sys_a = self.make_key(self.kms_sys_a)
-        self.key_sys_b = self.make_key(self.kms_sys_b)
-        self.key_deny = self.make_key(self.kms, policy=self.deny_doc,
+        self.key_plain = self.make_key(self.kms, typed=True)
+        self.key_sys_a = self.make_key(self.kms_sys_a, typed=True)
+        self.key_sys_b = self.make_key(self.kms_sys_b, typed=True)
+        self.key_deny = self.make_key(self.kms, policy=self.deny_doc, typed=True,
                                       grants=[(self.callers["key-user"].akid, DENY_KEY_GRANT)])
-        self.key_granted = self.make_key(self.kms, policy=ADMINS_ONLY, grants=self._granted_grants())
+        self.key_granted = self.make_key(self.kms, policy=ADMINS_ONLY, grants=self._granted_grants(), typed=True)
+
+        # A peer's public key (P-256, SubjectPublicKeyInfo DER) for DeriveSharedSecret.
+        self.peer_public_key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
         # Ids that must never show up in tenant A's answers or audit records.
         self.tenant_b_ids = [self.tenant_b, self.b_key.id, self.b_key.grant, self.b_system["id"],
-                             self.b_victim_id, b_ak["access_key_id"], self.b_root]
+                             self.b_victim_id, b_ak["access_key_id"], self.b_root] + self.b_key.typed.ids()
 
     def _add(self, c: Caller) -> None:
         c.kms = self.srv.new_client(c.akid, c.secret)
@@ -551,10 +631,12 @@ class World:
         return [(self.callers[name].akid, ops) for name, ops in GRANTED_OPS.items()]
 
     def make_key(self, creator, admin=None, victim=None, policy=None, grants=(), with_ct=True,
-                 prep=None) -> KeyFix:
+                 prep=None, typed=False) -> KeyFix:
         """A key with an alias, a tag k0, a grant to the victim and (optionally) a ciphertext,
         then its policy, then `prep` (disable / schedule deletion; "external": the key is
-        created with Origin EXTERNAL and left waiting for its material)."""
+        created with Origin EXTERNAL and left waiting for its material). With `typed`, also
+        a signing, an HMAC and a key-agreement key made by the same creator with the same
+        grants and policy (TypedKeys)."""
         admin = admin or self.kms
         victim = victim or self.victim_id
         origin = {"Origin": "EXTERNAL"} if prep == "external" else {}
@@ -573,13 +655,37 @@ class World:
             admin.disable_key(KeyId=kid)
         elif prep == "pending":
             admin.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
-        return KeyFix(kid, md["Arn"], alias, grant, ct, policy)
+        return KeyFix(kid, md["Arn"], alias, grant, ct, policy,
+                      self.make_typed_keys(creator, admin, policy, grants) if typed else None)
+
+    @staticmethod
+    def make_typed_keys(creator, admin, policy, grants) -> TypedKeys:
+        made = {}
+        for kind, spec in (("sign", SIGN_KEY), ("mac", MAC_KEY), ("agree", AGREE_KEY)):
+            md = creator.create_key(Description=unique(f"mx-{kind}"), **spec)["KeyMetadata"]
+            for grantee, ops in grants:
+                admin.create_grant(KeyId=md["KeyId"], GranteePrincipal=grantee, Operations=list(ops))
+            made[kind] = md
+        signature = admin.sign(KeyId=made["sign"]["KeyId"], Message=MESSAGE, MessageType="RAW",
+                               SigningAlgorithm=SIGNING_ALGORITHM)["Signature"]
+        mac = admin.generate_mac(KeyId=made["mac"]["KeyId"], Message=MESSAGE, MacAlgorithm=MAC_ALGORITHM)["Mac"]
+        if policy:
+            for md in made.values():
+                admin.put_key_policy(KeyId=md["KeyId"], PolicyName="default", Policy=policy)
+        return TypedKeys(made["sign"]["KeyId"], made["sign"]["Arn"], signature,
+                         made["mac"]["KeyId"], made["mac"]["Arn"], mac,
+                         made["agree"]["KeyId"], made["agree"]["Arn"])
 
     # -- targets ------------------------------------------------------------------------
     @staticmethod
     def _tgt(k: KeyFix) -> Tgt:
-        return Tgt(key=k.id, alias=k.alias, update_alias=k.alias, grant=k.grant, ct=k.ct,
-                   reenc_ct=k.ct, dest=k.id, policy=ALLOW_ALL)
+        t = Tgt(key=k.id, alias=k.alias, update_alias=k.alias, grant=k.grant, ct=k.ct,
+                reenc_ct=k.ct, dest=k.id, policy=ALLOW_ALL)
+        if k.typed:
+            ty = k.typed
+            t.sign_key, t.signature, t.mac_key, t.mac, t.agree_key = (
+                ty.sign, ty.signature, ty.mac, ty.mac_value, ty.agree)
+        return t
 
     def shared_target(self, ctx: str) -> Tgt:
         """Targets of the denial batch (and of allowed cells that change nothing)."""
@@ -597,14 +703,22 @@ class World:
         if ctx == "other-tenant":
             # B's key / alias / grant / ciphertext; ReEncrypt of B's ciphertext into our key;
             # UpdateAlias of our alias onto B's key.
+            # B's keys of other types, with B's own valid signature / MAC.
+            bt = b.typed
             return Tgt(key=b.id, alias=b.alias, update_alias=p.alias, grant=b.grant, ct=b.ct,
-                       reenc_ct=b.ct, dest=p.id)
+                       reenc_ct=b.ct, dest=p.id, sign_key=bt.sign, signature=bt.signature,
+                       mac_key=bt.mac, mac=bt.mac_value, agree_key=bt.agree)
         if ctx == "other-tenant-arn":
+            bt = b.typed
             return Tgt(key=b.arn, alias=None, update_alias=p.alias, grant=b.grant, ct=b.ct,
-                       decrypt_key=b.arn, reenc_ct=p.ct, dest=b.arn)
+                       decrypt_key=b.arn, reenc_ct=p.ct, dest=b.arn, sign_key=bt.sign_arn,
+                       signature=bt.signature, mac_key=bt.mac_arn, mac=bt.mac_value, agree_key=bt.agree_arn)
         if ctx == "nonexistent":
+            # Well-formed signature / MAC (our own key's), for a key that does not exist.
             return Tgt(key=str(uuid.uuid4()), alias="alias/" + unique("mx-missing"), update_alias=p.alias,
-                       grant=secrets.token_hex(32), ct=None, reenc_ct=p.ct, dest=str(uuid.uuid4()))
+                       grant=secrets.token_hex(32), ct=None, reenc_ct=p.ct, dest=str(uuid.uuid4()),
+                       sign_key=str(uuid.uuid4()), signature=p.typed.signature,
+                       mac_key=str(uuid.uuid4()), mac=p.typed.mac_value, agree_key=str(uuid.uuid4()))
         raise AssertionError(ctx)
 
     def fresh_target(self, ctx: str, op: str) -> Tgt:
@@ -903,6 +1017,7 @@ def check_no_leak(w: World, cell: Cell) -> Optional[str]:
         # documented: a scoped key sees only its own system's keys and systems, and the
         # root key above its own system
         forbidden += [w.sys_b["id"], w.key_sys_b.id, w.key_plain.id, w.root_b, w.root_spare]
+        forbidden += w.key_sys_b.typed.ids() + w.key_plain.typed.ids()
     hits = [f for f in forbidden if f and f in cell.text]
     if hits:
         return f"{cell.coord()}: the answer shows what the caller must not see: {hits}"
