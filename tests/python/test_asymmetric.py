@@ -618,6 +618,45 @@ def test_rsa_encryption_context_refused(kms, keys):
                     EncryptionContext={"a": "b"})
 
 
+def test_re_encrypt_between_rsa_and_symmetric_keys(kms, keys, sym_key):
+    """ReEncrypt moves data from an RSA key (offline OAEP ciphertext, named by
+    SourceKeyId) to a symmetric key, and from a symmetric key to an RSA key (an OAEP
+    ciphertext kcm's Decrypt opens), without the plaintext leaving kcm."""
+    md = keys.md("RSA_2048", ED)
+    pt = os.urandom(64)
+    offline = load_public(keys.pub("RSA_2048", ED)).encrypt(pt, oaep("RSAES_OAEP_SHA_256"))
+    r = kms.re_encrypt(CiphertextBlob=offline, SourceKeyId=md["KeyId"],
+                       SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+                       DestinationKeyId=sym_key, DestinationEncryptionContext={"to": "sym"})
+    assert r["SourceEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256", r
+    assert r["DestinationEncryptionAlgorithm"] == "SYMMETRIC_DEFAULT", r
+    assert r["SourceKeyId"] in ids(md), r
+    assert kms.decrypt(CiphertextBlob=r["CiphertextBlob"], EncryptionContext={"to": "sym"})["Plaintext"] == pt
+
+    sym_ct = kms.encrypt(KeyId=sym_key, Plaintext=pt, EncryptionContext={"from": "sym"})["CiphertextBlob"]
+    r = kms.re_encrypt(CiphertextBlob=sym_ct, SourceEncryptionContext={"from": "sym"},
+                       DestinationKeyId=md["Arn"], DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_1")
+    assert r["DestinationEncryptionAlgorithm"] == "RSAES_OAEP_SHA_1" and r["KeyId"] in ids(md), r
+    assert kms.decrypt(KeyId=md["KeyId"], CiphertextBlob=r["CiphertextBlob"],
+                       EncryptionAlgorithm="RSAES_OAEP_SHA_1")["Plaintext"] == pt
+
+    # An RSA source must be named; an RSA side takes no context; a wrong algorithm for a
+    # key is InvalidKeyUsageException; an altered RSA ciphertext InvalidCiphertextException.
+    with kms_error("ValidationException"):
+        kms.re_encrypt(CiphertextBlob=offline, SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+                       DestinationKeyId=sym_key)
+    with kms_error("ValidationException"):
+        kms.re_encrypt(CiphertextBlob=sym_ct, SourceEncryptionContext={"from": "sym"},
+                       DestinationKeyId=md["KeyId"], DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_1",
+                       DestinationEncryptionContext={"a": "b"})
+    with kms_error("InvalidKeyUsageException"):
+        kms.re_encrypt(CiphertextBlob=sym_ct, SourceEncryptionContext={"from": "sym"},
+                       DestinationKeyId=sym_key, DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    with kms_error("InvalidCiphertextException"):
+        kms.re_encrypt(CiphertextBlob=flip(offline, 3), SourceKeyId=md["KeyId"],
+                       SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256", DestinationKeyId=sym_key)
+
+
 @pytest.mark.parametrize("spec,usage", [("RSA_2048", SV), ("ECC_NIST_P256", SV), ("ML_DSA_44", SV),
                                         ("ECC_NIST_P256", KA), ("HMAC_256", MAC), ("RSA_2048", ED)])
 def test_symmetric_operations_refused_on_non_symmetric_keys(kms, keys, spec, usage):

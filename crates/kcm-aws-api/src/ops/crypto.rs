@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use kcm_core::keyspec::{parse_encryption_algorithm, EncryptionAlgorithm};
+use kcm_core::service::ReEncryptRequest;
 
 use super::{parse, reply, Context, Ctx};
 use crate::codec::{b64, blob, SecretB64};
@@ -24,17 +25,6 @@ fn rsa_algorithm(
         rsa => Err(AwsError::validation(format!(
             "EncryptionContext cannot be used with {rsa}: RSA encryption binds no context"
         ))),
-    }
-}
-
-/// ReEncrypt works on SYMMETRIC_DEFAULT ciphertexts only.
-fn check_symmetric(algorithm: Option<&str>) -> Result<(), AwsError> {
-    match parse_encryption_algorithm(algorithm)? {
-        EncryptionAlgorithm::SymmetricDefault => Ok(()),
-        other => Err(AwsError::bad_request(
-            "UnsupportedOperationException",
-            format!("ReEncrypt with {other} is not supported: Decrypt, then Encrypt"),
-        )),
     }
 }
 
@@ -161,11 +151,17 @@ struct ReEncryptResponse {
     destination_encryption_algorithm: &'static str,
 }
 
-/// ReEncrypt.
+/// ReEncrypt (either side may be SYMMETRIC_DEFAULT or RSAES-OAEP).
 pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ReEncrypt = parse(body)?;
-    check_symmetric(req.source_encryption_algorithm.as_deref())?;
-    check_symmetric(req.destination_encryption_algorithm.as_deref())?;
+    let source_rsa = rsa_algorithm(
+        req.source_encryption_algorithm.as_deref(),
+        &req.source_encryption_context,
+    )?;
+    let destination_rsa = rsa_algorithm(
+        req.destination_encryption_algorithm.as_deref(),
+        &req.destination_encryption_context,
+    )?;
     let source = req
         .source_key_id
         .as_deref()
@@ -176,19 +172,24 @@ pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
         .service
         .re_encrypt(
             ctx.caller,
-            &req.ciphertext_blob,
-            &req.source_encryption_context,
-            source.as_ref(),
-            &destination,
-            &req.destination_encryption_context,
+            ReEncryptRequest {
+                ciphertext: &req.ciphertext_blob,
+                source_key: source.as_ref(),
+                source_context: &req.source_encryption_context,
+                source_algorithm: source_rsa.unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+                destination: &destination,
+                destination_context: &req.destination_encryption_context,
+                destination_algorithm: destination_rsa
+                    .unwrap_or(EncryptionAlgorithm::SymmetricDefault),
+            },
         )
         .await?;
     reply(&ReEncryptResponse {
         ciphertext_blob: b64(&out.ciphertext),
         source_key_id: ctx.arn(out.source_key_id),
         key_id: ctx.arn(out.key_id),
-        source_encryption_algorithm: SYMMETRIC_DEFAULT,
-        destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+        source_encryption_algorithm: source_rsa.map_or(SYMMETRIC_DEFAULT, |a| a.as_str()),
+        destination_encryption_algorithm: destination_rsa.map_or(SYMMETRIC_DEFAULT, |a| a.as_str()),
     })
 }
 

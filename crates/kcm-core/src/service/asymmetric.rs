@@ -282,7 +282,19 @@ impl Service {
         let loaded = self
             .usable(caller, key, Op::Encrypt, Operation::Encrypt)
             .await?;
-        check_rsa_encryption(&loaded, algorithm)?;
+        let ciphertext = Self::rsa_encrypt(caller, &loaded, algorithm, plaintext)?;
+        Ok((loaded.record.id, ciphertext))
+    }
+
+    /// RSAES-OAEP under the primary version of `loaded` (whose chain the caller has
+    /// checked), after checking the key, algorithm and plaintext length.
+    pub(crate) fn rsa_encrypt(
+        caller: &Caller,
+        loaded: &LoadedKey,
+        algorithm: EncryptionAlgorithm,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        check_rsa_encryption(loaded, algorithm)?;
         let primary = loaded.primary()?;
         let max = primary.max_oaep_plaintext(algorithm);
         if plaintext.is_empty() || plaintext.len() > max {
@@ -296,8 +308,7 @@ impl Service {
             &loaded.record,
             Some(loaded.record.primary_version),
         ));
-        let ciphertext = primary.oaep_encrypt(algorithm, plaintext)?;
-        Ok((loaded.record.id, ciphertext))
+        primary.oaep_encrypt(algorithm, plaintext)
     }
 
     /// RSAES-OAEP decryption of a ciphertext made with any version's public key.
@@ -318,12 +329,25 @@ impl Service {
         let loaded = self
             .usable(caller, key, Op::Decrypt, Operation::Decrypt)
             .await?;
-        check_rsa_encryption(&loaded, algorithm)?;
-        let plaintext = Self::find_version(caller, &loaded, |v| {
-            Ok(v.oaep_decrypt(algorithm, ciphertext))
-        })?
-        .ok_or_else(invalid_ciphertext)?;
+        let plaintext = Self::rsa_decrypt(caller, &loaded, algorithm, ciphertext)?;
         Ok((loaded.record.id, plaintext))
+    }
+
+    /// RSAES-OAEP decryption under any version of `loaded` (whose chain the caller
+    /// has checked), primary first.
+    pub(crate) fn rsa_decrypt(
+        caller: &Caller,
+        loaded: &LoadedKey,
+        algorithm: EncryptionAlgorithm,
+        ciphertext: &[u8],
+    ) -> Result<SecretBytes> {
+        check_rsa_encryption(loaded, algorithm)?;
+        Self::find_version(
+            caller,
+            loaded,
+            |v| Ok(v.oaep_decrypt(algorithm, ciphertext)),
+        )?
+        .ok_or_else(invalid_ciphertext)
     }
 
     /// The MAC of `message` under the primary version of an HMAC key.

@@ -10,7 +10,7 @@ use super::{KeyRef, Service};
 use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keyspec::{KeySpec, KeyUsage};
+use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage};
 use crate::lifecycle::Operation;
 use crate::model::KeyId;
 use crate::secret::SecretBytes;
@@ -38,6 +38,26 @@ pub struct DataKey {
     pub plaintext: SecretBytes,
     /// The data key encrypted under `key_id`.
     pub ciphertext: Vec<u8>,
+}
+
+/// What ReEncrypt re-encrypts, from where to where.
+#[derive(Debug)]
+pub struct ReEncryptRequest<'a> {
+    /// The ciphertext.
+    pub ciphertext: &'a [u8],
+    /// The key it was encrypted under: optional for kcm's symmetric format (which
+    /// names its key; if given it must match), required for RSAES-OAEP.
+    pub source_key: Option<&'a KeyRef>,
+    /// The source's encryption context (symmetric only).
+    pub source_context: &'a BTreeMap<String, String>,
+    /// How the source was encrypted.
+    pub source_algorithm: EncryptionAlgorithm,
+    /// The key to encrypt under.
+    pub destination: &'a KeyRef,
+    /// The destination's encryption context (symmetric only).
+    pub destination_context: &'a BTreeMap<String, String>,
+    /// How to encrypt.
+    pub destination_algorithm: EncryptionAlgorithm,
 }
 
 /// Result of ReEncrypt.
@@ -213,30 +233,48 @@ impl Service {
         })
     }
 
-    /// Decrypts under the source key and encrypts under `destination`, without the
-    /// plaintext leaving the service.
+    /// Decrypts under the source key and encrypts under the destination key, without
+    /// the plaintext leaving the service. Either side may be kcm's symmetric format
+    /// or RSAES-OAEP (an RSA source must be named: its ciphertext does not say).
     pub async fn re_encrypt(
         &self,
         caller: &Caller,
-        blob: &[u8],
-        source_context: &BTreeMap<String, String>,
-        source_key: Option<&KeyRef>,
-        destination: &KeyRef,
-        destination_context: &BTreeMap<String, String>,
+        req: ReEncryptRequest<'_>,
     ) -> Result<ReEncrypted> {
-        let (source, header) = self
-            .key_for_ciphertext(caller, blob, source_key, Op::ReEncrypt)
-            .await?;
-        let target = self.resolve(caller, destination, Op::ReEncrypt).await?;
-        let plaintext = self.decrypt_with(caller, &source, header, blob, source_context)?;
-        let ciphertext = self.encrypt_with(
-            caller,
-            &target,
-            plaintext.expose_secret(),
-            destination_context,
-        )?;
+        let (source_key_id, plaintext) = match req.source_algorithm {
+            EncryptionAlgorithm::SymmetricDefault => {
+                let (source, header) = self
+                    .key_for_ciphertext(caller, req.ciphertext, req.source_key, Op::ReEncrypt)
+                    .await?;
+                let plaintext =
+                    self.decrypt_with(caller, &source, header, req.ciphertext, req.source_context)?;
+                (source.record.id, plaintext)
+            }
+            rsa => {
+                let key = req.source_key.ok_or_else(|| {
+                    Error::invalid(format!("SourceKeyId is required to re-encrypt from {rsa}"))
+                })?;
+                let source = self.resolve(caller, key, Op::ReEncrypt).await?;
+                source.check(Operation::Decrypt)?;
+                let plaintext = Self::rsa_decrypt(caller, &source, rsa, req.ciphertext)?;
+                (source.record.id, plaintext)
+            }
+        };
+        let target = self.resolve(caller, req.destination, Op::ReEncrypt).await?;
+        let ciphertext = match req.destination_algorithm {
+            EncryptionAlgorithm::SymmetricDefault => self.encrypt_with(
+                caller,
+                &target,
+                plaintext.expose_secret(),
+                req.destination_context,
+            )?,
+            rsa => {
+                target.check(Operation::Encrypt)?;
+                Self::rsa_encrypt(caller, &target, rsa, plaintext.expose_secret())?
+            }
+        };
         Ok(ReEncrypted {
-            source_key_id: source.record.id,
+            source_key_id,
             key_id: target.record.id,
             ciphertext,
         })

@@ -40,7 +40,7 @@ pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
 pub use chain::LoadedKey;
-pub use crypto_ops::{DataKey, Decrypted, ReEncrypted};
+pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
 pub use import::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
 pub use keys::{CreateKeyRequest, KeyInfo, KeyPage, ORIGIN_EXTERNAL, ORIGIN_KCM};
