@@ -417,19 +417,31 @@ def test_digest_not_allowed_for_pure_signatures(kms, keys, spec, alg):
 
 @pytest.mark.parametrize("spec", ML_DSA_SPECS)
 def test_ml_dsa_external_mu(kms, keys, spec):
-    """MessageType EXTERNAL_MU (a precomputed 64-byte mu) may be unsupported; if kcm does
-    sign it, the result must be a valid ML-DSA signature of the original message."""
+    """MessageType EXTERNAL_MU: the caller computes mu (FIPS 204 §6.2) from the public
+    key and the message; kcm's signature of mu is a valid ML-DSA signature of the
+    message itself, offline. Verify takes the mu too, and a signature of another
+    message fails; a mu that is not 64 bytes, or EXTERNAL_MU with another algorithm,
+    is a ValidationException."""
     kid = keys.id(spec, SV)
     message = os.urandom(100)
     hasher = mldsa.MLDSAMuHasher(load_public(keys.pub(spec, SV)))
     hasher.update(message)
     mu = hasher.finalize()
-    try:
-        r = kms.sign(KeyId=kid, Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")
-    except ClientError as e:
-        assert error_code(e) in ("UnsupportedOperationException", "ValidationException"), e.response
-        return
+    r = kms.sign(KeyId=kid, Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")
     verify_offline(keys.pub(spec, SV), "ML_DSA_SHAKE_256", message, r["Signature"])
+    assert kms.verify(KeyId=kid, Message=mu, MessageType="EXTERNAL_MU", Signature=r["Signature"],
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    raw_sig = kms.sign(KeyId=kid, Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    assert kms.verify(KeyId=kid, Message=mu, MessageType="EXTERNAL_MU", Signature=raw_sig,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    with kms_error("KMSInvalidSignatureException"):
+        kms.verify(KeyId=kid, Message=flip(mu, 5), MessageType="EXTERNAL_MU", Signature=r["Signature"],
+                   SigningAlgorithm="ML_DSA_SHAKE_256")
+    with kms_error("ValidationException"):
+        kms.sign(KeyId=kid, Message=mu[:63], MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")
+    with kms_error("ValidationException"):
+        kms.sign(KeyId=keys.id("ECC_NIST_P256", SV), Message=mu, MessageType="EXTERNAL_MU",
+                 SigningAlgorithm="ECDSA_SHA_256")
 
 
 @pytest.mark.parametrize("spec,alg", SIGN_CASES, ids=[f"{s}-{a}" for s, a in SIGN_CASES])

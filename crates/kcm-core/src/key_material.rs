@@ -20,7 +20,7 @@ use aws_lc_rs::rsa::{
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::keyspec::{
     DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm,
 };
@@ -67,7 +67,13 @@ pub(crate) enum VersionKey {
         public: Vec<u8>,
     },
     /// ML-DSA.
-    MlDsa { pair: PqdsaKeyPair, public: Vec<u8> },
+    MlDsa {
+        pair: PqdsaKeyPair,
+        public: Vec<u8>,
+        /// The PKCS#8 it came from: signing an external μ goes through AWS-LC
+        /// directly (`ml_dsa_mu`), which parses it again.
+        pkcs8: SecretBytes,
+    },
 }
 
 fn internal(what: &str) -> Error {
@@ -292,7 +298,11 @@ impl VersionKey {
         if let Some(algorithm) = ml_dsa(spec) {
             let pair = PqdsaKeyPair::from_pkcs8(algorithm, material).map_err(rejected(spec))?;
             let public = der(pair.public_key().as_der())?;
-            return Ok(VersionKey::MlDsa { pair, public });
+            return Ok(VersionKey::MlDsa {
+                pair,
+                public,
+                pkcs8: SecretBytes::copy_from(material),
+            });
         }
         Err(internal("no parser for this key spec"))
     }
@@ -339,6 +349,7 @@ impl VersionKey {
                     SignedInput::Digest(d) => {
                         pair.sign_digest(encoding, &d, &mut out).map_err(failed)?
                     }
+                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
                 }
                 Ok(out)
             }
@@ -346,16 +357,17 @@ impl VersionKey {
                 let signature = match input {
                     SignedInput::Raw(m) => pair.sign(&SystemRandom::new(), m).map_err(failed)?,
                     SignedInput::Digest(d) => pair.sign_digest(&d).map_err(failed)?,
+                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
                 };
                 Ok(signature.as_ref().to_vec())
             }
             (VersionKey::Ed25519 { pair, expanded, .. }, input) => match algorithm {
                 SigningAlgorithm::Ed25519Sha512 => match input {
                     SignedInput::Raw(m) => Ok(pair.sign(m).as_ref().to_vec()),
-                    SignedInput::Digest(_) => Err(internal("Ed25519 takes no digest")),
+                    _ => Err(internal("pure Ed25519 takes no digest")),
                 },
                 _ => {
-                    let digest = input.sha512_digest();
+                    let digest = input.sha512_digest()?;
                     ed25519ph::sign_digest(expanded, &digest)
                         .map(|s| s.to_vec())
                         .ok_or_else(|| internal("Ed25519ph signing failed"))
@@ -366,6 +378,10 @@ impl VersionKey {
                 let len = pair.sign(m, &mut out).map_err(failed)?;
                 out.truncate(len);
                 Ok(out)
+            }
+            (VersionKey::MlDsa { pkcs8, .. }, SignedInput::Mu(mu)) => {
+                ml_dsa_mu::sign(pkcs8.expose_secret(), mu)
+                    .ok_or_else(|| internal("ML-DSA signing of an external mu failed"))
             }
             _ => Err(internal("signing with a key that cannot sign")),
         }
@@ -386,6 +402,7 @@ impl VersionKey {
                 match input {
                     SignedInput::Raw(m) => key.verify(m, signature_bytes),
                     SignedInput::Digest(d) => key.verify_digest(&d, signature_bytes),
+                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
                 }
                 .is_ok()
             }
@@ -394,6 +411,7 @@ impl VersionKey {
                 match input {
                     SignedInput::Raw(m) => key.verify(m, signature_bytes),
                     SignedInput::Digest(d) => key.verify_digest(&d, signature_bytes),
+                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
                 }
                 .is_ok()
             }
@@ -404,15 +422,18 @@ impl VersionKey {
                             .verify(m, signature_bytes)
                             .is_ok()
                     }
-                    SignedInput::Digest(_) => false,
+                    _ => return Err(internal("pure Ed25519 takes no digest")),
                 },
-                _ => ed25519ph::verify_digest(raw_public, &input.sha512_digest(), signature_bytes),
+                _ => ed25519ph::verify_digest(raw_public, &input.sha512_digest()?, signature_bytes),
             },
             (VersionKey::MlDsa { pair, .. }, SignedInput::Raw(m)) => {
                 let algorithm = ml_dsa_verification(ml_dsa_spec(pair));
                 signature::UnparsedPublicKey::new(algorithm, pair.public_key().as_ref())
                     .verify(m, signature_bytes)
                     .is_ok()
+            }
+            (VersionKey::MlDsa { public, .. }, SignedInput::Mu(mu)) => {
+                ml_dsa_mu::verify(public, mu, signature_bytes)
             }
             _ => return Err(internal("verifying with a key that cannot verify")),
         };
@@ -577,10 +598,17 @@ fn signing_digest(algorithm: SigningAlgorithm) -> Option<&'static digest::Algori
     }
 }
 
-/// A Sign/Verify input: the message, or its digest.
+/// A Sign/Verify input: the message, its digest, or ML-DSA's message representative.
 enum SignedInput<'a> {
     Raw(&'a [u8]),
     Digest(digest::Digest),
+    Mu(&'a [u8; 64]),
+}
+
+/// An EXTERNAL_MU input reaching a key that is not ML-DSA (`SignedInput::new` and
+/// the algorithm check before it make this unreachable).
+fn not_ml_dsa() -> Error {
+    internal("an external mu for a key that is not ML-DSA")
 }
 
 impl<'a> SignedInput<'a> {
@@ -608,21 +636,111 @@ impl<'a> SignedInput<'a> {
                         ))
                     })
             }
-            MessageType::ExternalMu => Err(Error::new(
-                ErrorKind::Unsupported,
-                "MessageType EXTERNAL_MU is not supported; send the message as RAW",
-            )),
+            MessageType::ExternalMu if algorithm == SigningAlgorithm::MlDsaShake256 => {
+                message.try_into().map(SignedInput::Mu).map_err(|_| {
+                    Error::invalid(format!(
+                        "an EXTERNAL_MU message must be the 64-byte mu of FIPS 204, got {} bytes",
+                        message.len()
+                    ))
+                })
+            }
+            MessageType::ExternalMu => Err(Error::invalid(format!(
+                "MessageType EXTERNAL_MU is only for ML_DSA_SHAKE_256, not {algorithm}"
+            ))),
         }
     }
 
     /// The SHA-512 digest (Ed25519ph): hashed here for RAW, as given for DIGEST.
-    fn sha512_digest(&self) -> [u8; 64] {
+    fn sha512_digest(&self) -> Result<[u8; 64]> {
         let mut out = [0u8; 64];
         match self {
             SignedInput::Raw(m) => out.copy_from_slice(digest::digest(&digest::SHA512, m).as_ref()),
             SignedInput::Digest(d) => out.copy_from_slice(d.as_ref()),
+            SignedInput::Mu(_) => return Err(not_ml_dsa()),
         }
-        out
+        Ok(out)
+    }
+}
+
+/// ML-DSA signing and verification of an external μ (FIPS 204 §6.2: the caller has
+/// computed μ = SHAKE256(SHAKE256(pk) ‖ 0 ‖ 0 ‖ M)), which aws-lc-rs does not
+/// expose: AWS-LC's EVP interface, whose sign and verify take μ for ML-DSA keys.
+#[allow(unsafe_code)]
+mod ml_dsa_mu {
+    use aws_lc_sys as lc;
+
+    /// Parses DER with `parse` into an EVP_PKEY, runs `body` with a context for it,
+    /// and frees both. `None` when parsing fails.
+    fn with_key<T>(
+        der: &[u8],
+        parse: unsafe extern "C" fn(*mut lc::CBS) -> *mut lc::EVP_PKEY,
+        body: impl FnOnce(*mut lc::EVP_PKEY_CTX) -> Option<T>,
+    ) -> Option<T> {
+        // SAFETY: the CBS points into `der`, which outlives every use here; `parse`
+        // returns an owned EVP_PKEY (or null), freed below exactly once; the context
+        // is created from it, used only inside `body`, and freed before the key.
+        unsafe {
+            let mut cbs = lc::CBS {
+                data: std::ptr::null(),
+                len: 0,
+            };
+            lc::CBS_init(&mut cbs, der.as_ptr(), der.len());
+            let key = parse(&mut cbs);
+            if key.is_null() {
+                lc::ERR_clear_error();
+                return None;
+            }
+            let ctx = lc::EVP_PKEY_CTX_new(key, std::ptr::null_mut());
+            let out = if ctx.is_null() { None } else { body(ctx) };
+            if !ctx.is_null() {
+                lc::EVP_PKEY_CTX_free(ctx);
+            }
+            lc::EVP_PKEY_free(key);
+            if out.is_none() {
+                lc::ERR_clear_error();
+            }
+            out
+        }
+    }
+
+    /// The signature of `mu` under the private key in `pkcs8`.
+    pub(super) fn sign(pkcs8: &[u8], mu: &[u8; 64]) -> Option<Vec<u8>> {
+        with_key(pkcs8, lc::EVP_parse_private_key, |ctx| {
+            let mut signature = vec![0u8; super::MAX_ML_DSA_SIGNATURE];
+            let mut len = signature.len();
+            // SAFETY: `ctx` is a live context for an ML-DSA private key; AWS-LC writes
+            // at most `len` bytes to `signature` (its capacity, the largest ML-DSA
+            // signature) and reads 64 bytes of `mu`.
+            let ok = unsafe {
+                lc::EVP_PKEY_sign_init(ctx) == 1
+                    && lc::EVP_PKEY_sign(ctx, signature.as_mut_ptr(), &mut len, mu.as_ptr(), 64)
+                        == 1
+            };
+            ok.then(|| {
+                signature.truncate(len);
+                signature
+            })
+        })
+    }
+
+    /// Whether `signature` is valid for `mu` under the public key `spki`.
+    pub(super) fn verify(spki: &[u8], mu: &[u8; 64], signature: &[u8]) -> bool {
+        with_key(spki, lc::EVP_parse_public_key, |ctx| {
+            // SAFETY: `ctx` is a live context for an ML-DSA public key; AWS-LC reads
+            // `signature.len()` bytes of `signature` and 64 of `mu`.
+            let ok = unsafe {
+                lc::EVP_PKEY_verify_init(ctx) == 1
+                    && lc::EVP_PKEY_verify(
+                        ctx,
+                        signature.as_ptr(),
+                        signature.len(),
+                        mu.as_ptr(),
+                        64,
+                    ) == 1
+            };
+            ok.then_some(())
+        })
+        .is_some()
     }
 }
 
@@ -671,6 +789,7 @@ mod ed25519ph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn version(spec: KeySpec, usage: KeyUsage) -> VersionKey {
         let material = generate(spec).unwrap();
@@ -714,6 +833,30 @@ mod tests {
                 assert!(key.public_key().is_some());
             }
         }
+    }
+
+    #[test]
+    fn ml_dsa_signs_and_verifies_an_external_mu() {
+        let key = version(KeySpec::MlDsa44, KeyUsage::SignVerify);
+        let mu = [7u8; 64];
+        let alg = SigningAlgorithm::MlDsaShake256;
+        let signature = key.sign(alg, MessageType::ExternalMu, &mu).unwrap();
+        assert!(key
+            .verify(alg, MessageType::ExternalMu, &mu, &signature)
+            .unwrap());
+        assert!(!key
+            .verify(alg, MessageType::ExternalMu, &[8u8; 64], &signature)
+            .unwrap());
+        // A mu is not the message: the same bytes signed RAW give another signature.
+        assert!(!key.verify(alg, MessageType::Raw, &mu, &signature).unwrap());
+        let e = key
+            .sign(alg, MessageType::ExternalMu, &[0; 63])
+            .unwrap_err();
+        assert!(e.message().contains("64-byte"), "{e}");
+        let ecdsa = version(KeySpec::EccNistP256, KeyUsage::SignVerify);
+        assert!(ecdsa
+            .sign(SigningAlgorithm::EcdsaSha256, MessageType::ExternalMu, &mu)
+            .is_err());
     }
 
     #[test]
