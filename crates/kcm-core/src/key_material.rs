@@ -21,9 +21,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKey
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::keyspec::{
-    DataKeyPairSpec, EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm,
-};
+use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 use crate::secret::SecretBytes;
 
 /// Largest ML-DSA signature (ML-DSA-87).
@@ -194,21 +192,34 @@ pub fn generate(spec: KeySpec) -> Result<SecretBytes> {
     Err(internal("no generator for this key spec"))
 }
 
-/// [`generate`] on a blocking thread (RSA generation must not stall the async
-/// threads that serve other requests).
+/// [`generate`], on a blocking thread for RSA (whose generation must not stall the
+/// async threads that serve other requests).
 pub(crate) async fn generate_off_thread(spec: KeySpec) -> Result<SecretBytes> {
-    if !matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) {
-        return generate(spec);
+    off_thread_if_rsa(spec, generate).await
+}
+
+/// [`generate_data_key_pair`], on a blocking thread for RSA.
+pub(crate) async fn generate_data_key_pair_off_thread(
+    spec: KeySpec,
+) -> Result<(SecretBytes, Vec<u8>)> {
+    off_thread_if_rsa(spec, generate_data_key_pair).await
+}
+
+async fn off_thread_if_rsa<T: Send + 'static>(
+    spec: KeySpec,
+    make: fn(KeySpec) -> Result<T>,
+) -> Result<T> {
+    if !spec.is_rsa() {
+        return make(spec);
     }
-    tokio::task::spawn_blocking(move || generate(spec))
+    tokio::task::spawn_blocking(move || make(spec))
         .await
         .map_err(|e| Error::internal(format!("key generation task failed: {e}")))?
 }
 
-/// A data key pair: the private key as PKCS#8 DER and the public key as
-/// SubjectPublicKeyInfo DER.
-pub fn generate_data_key_pair(spec: DataKeyPairSpec) -> Result<(SecretBytes, Vec<u8>)> {
-    let spec = spec.key_spec();
+/// A data key pair of `spec` (one of [`crate::keyspec::DATA_KEY_PAIR_SPECS`]): the
+/// private key as PKCS#8 DER and the public key as SubjectPublicKeyInfo DER.
+pub fn generate_data_key_pair(spec: KeySpec) -> Result<(SecretBytes, Vec<u8>)> {
     let private = generate(spec)?;
     let parsed = VersionKey::parse(spec, KeyUsage::SignVerify, private.expose_secret())?;
     let public = parsed
@@ -921,17 +932,10 @@ mod tests {
 
     #[test]
     fn data_key_pairs_have_matching_public_keys() {
-        for spec in [
-            DataKeyPairSpec::EccSecgP256k1,
-            DataKeyPairSpec::EccNistEdwards25519,
-        ] {
+        for spec in [KeySpec::EccSecgP256k1, KeySpec::EccNistEdwards25519] {
             let (private, public) = generate_data_key_pair(spec).unwrap();
-            let parsed = VersionKey::parse(
-                spec.key_spec(),
-                KeyUsage::SignVerify,
-                private.expose_secret(),
-            )
-            .unwrap();
+            let parsed =
+                VersionKey::parse(spec, KeyUsage::SignVerify, private.expose_secret()).unwrap();
             assert_eq!(parsed.public_key().unwrap(), public.as_slice());
         }
     }

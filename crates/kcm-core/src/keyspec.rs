@@ -31,6 +31,17 @@ macro_rules! named {
             pub fn parse(s: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == s)
             }
+
+            /// Parses request field `field`; an unknown value is a validation
+            /// error naming the valid ones.
+            pub fn parse_field(field: &str, s: &str) -> Result<Self> {
+                Self::parse(s).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{field} {s:?} is not valid; use one of {}",
+                        join(Self::ALL.iter().map(|v| v.as_str()))
+                    ))
+                })
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -161,27 +172,17 @@ named!(
     }
 );
 
-named!(
-    /// The spec of a data key pair (GenerateDataKeyPair).
-    DataKeyPairSpec {
-        /// RSA, 2048-bit.
-        Rsa2048 = "RSA_2048",
-        /// RSA, 3072-bit.
-        Rsa3072 = "RSA_3072",
-        /// RSA, 4096-bit.
-        Rsa4096 = "RSA_4096",
-        /// NIST P-256.
-        EccNistP256 = "ECC_NIST_P256",
-        /// NIST P-384.
-        EccNistP384 = "ECC_NIST_P384",
-        /// NIST P-521.
-        EccNistP521 = "ECC_NIST_P521",
-        /// secp256k1.
-        EccSecgP256k1 = "ECC_SECG_P256K1",
-        /// Ed25519.
-        EccNistEdwards25519 = "ECC_NIST_EDWARDS25519",
-    }
-);
+/// The specs GenerateDataKeyPair makes (AWS's `DataKeyPairSpec`, less SM2 and ML-KEM).
+pub const DATA_KEY_PAIR_SPECS: &[KeySpec] = &[
+    KeySpec::Rsa2048,
+    KeySpec::Rsa3072,
+    KeySpec::Rsa4096,
+    KeySpec::EccNistP256,
+    KeySpec::EccNistP384,
+    KeySpec::EccNistP521,
+    KeySpec::EccSecgP256k1,
+    KeySpec::EccNistEdwards25519,
+];
 
 /// The only key agreement algorithm.
 pub const ECDH: &str = "ECDH";
@@ -199,6 +200,11 @@ impl KeySpec {
             EccSecgP256k1 | EccNistEdwards25519 | MlDsa44 | MlDsa65 | MlDsa87 => &[SignVerify],
             Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[GenerateVerifyMac],
         }
+    }
+
+    /// Whether this is an RSA spec (whose keys are slow to generate).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
     }
 
     /// Whether this is an asymmetric spec (it has a public key).
@@ -337,79 +343,30 @@ impl KeyAlgorithms {
     }
 }
 
-/// Parses a request's key spec; an unknown one is an error naming the valid ones.
-pub fn parse_key_spec(s: &str) -> Result<KeySpec> {
-    KeySpec::parse(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "KeySpec {s:?} is not valid; use one of {}",
-            join(KeySpec::ALL.iter().map(|s| s.as_str()))
-        ))
-    })
-}
-
-/// Parses a request's key usage.
-pub fn parse_key_usage(s: &str) -> Result<KeyUsage> {
-    KeyUsage::parse(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "KeyUsage {s:?} is not valid; use one of {}",
-            join(KeyUsage::ALL.iter().map(|u| u.as_str()))
-        ))
-    })
-}
-
-/// Parses a signing algorithm (unknown: a validation error naming the valid ones).
-pub fn parse_signing_algorithm(s: &str) -> Result<SigningAlgorithm> {
-    SigningAlgorithm::parse(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "SigningAlgorithm {s:?} is not valid; use one of {}",
-            join(SigningAlgorithm::ALL.iter().map(|a| a.as_str()))
-        ))
-    })
-}
-
-/// Parses a message type (absent: RAW).
+/// Parses a request's message type (absent: RAW).
 pub fn parse_message_type(s: Option<&str>) -> Result<MessageType> {
-    match s {
-        None => Ok(MessageType::Raw),
-        Some(s) => MessageType::parse(s).ok_or_else(|| {
-            Error::invalid(format!(
-                "MessageType {s:?} is not valid; use RAW, DIGEST or EXTERNAL_MU"
-            ))
-        }),
-    }
-}
-
-/// Parses a MAC algorithm.
-pub fn parse_mac_algorithm(s: &str) -> Result<MacAlgorithm> {
-    MacAlgorithm::parse(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "MacAlgorithm {s:?} is not valid; use one of {}",
-            join(MacAlgorithm::ALL.iter().map(|a| a.as_str()))
-        ))
+    s.map_or(Ok(MessageType::Raw), |s| {
+        MessageType::parse_field("MessageType", s)
     })
 }
 
-/// Parses an encryption algorithm (absent: SYMMETRIC_DEFAULT, as AWS).
+/// Parses a request's encryption algorithm (absent: SYMMETRIC_DEFAULT, as AWS).
 pub fn parse_encryption_algorithm(s: Option<&str>) -> Result<EncryptionAlgorithm> {
-    match s {
-        None => Ok(EncryptionAlgorithm::SymmetricDefault),
-        Some(s) => EncryptionAlgorithm::parse(s).ok_or_else(|| {
-            Error::invalid(format!(
-                "EncryptionAlgorithm {s:?} is not valid; use one of {}",
-                join(EncryptionAlgorithm::ALL.iter().map(|a| a.as_str()))
-            ))
-        }),
-    }
+    s.map_or(Ok(EncryptionAlgorithm::SymmetricDefault), |s| {
+        EncryptionAlgorithm::parse_field("EncryptionAlgorithm", s)
+    })
 }
 
-/// Parses a data key pair spec.
-pub fn parse_data_key_pair_spec(s: &str) -> Result<DataKeyPairSpec> {
-    DataKeyPairSpec::parse(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "KeyPairSpec {s:?} is not valid; use one of {}",
-            join(DataKeyPairSpec::ALL.iter().map(|a| a.as_str()))
-        ))
-    })
+/// Parses a request's data key pair spec (one of [`DATA_KEY_PAIR_SPECS`]).
+pub fn parse_data_key_pair_spec(s: &str) -> Result<KeySpec> {
+    KeySpec::parse(s)
+        .filter(|spec| DATA_KEY_PAIR_SPECS.contains(spec))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "KeyPairSpec {s:?} is not valid; use one of {}",
+                join(DATA_KEY_PAIR_SPECS.iter().map(|s| s.as_str()))
+            ))
+        })
 }
 
 /// The refusal for using a key in a way its usage does not allow.
@@ -422,22 +379,6 @@ pub fn wrong_usage(key: impl std::fmt::Display, usage: &str, needed: KeyUsage) -
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(", ")
-}
-
-impl DataKeyPairSpec {
-    /// The key spec whose key pairs this makes.
-    pub fn key_spec(self) -> KeySpec {
-        match self {
-            DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
-            DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
-            DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
-            DataKeyPairSpec::EccNistP256 => KeySpec::EccNistP256,
-            DataKeyPairSpec::EccNistP384 => KeySpec::EccNistP384,
-            DataKeyPairSpec::EccNistP521 => KeySpec::EccNistP521,
-            DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
-            DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
-        }
-    }
 }
 
 #[cfg(test)]

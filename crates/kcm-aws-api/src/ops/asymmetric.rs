@@ -2,8 +2,7 @@
 //! GenerateDataKeyPair(WithoutPlaintext).
 
 use kcm_core::keyspec::{
-    parse_data_key_pair_spec, parse_mac_algorithm, parse_message_type, parse_signing_algorithm,
-    ECDH,
+    parse_data_key_pair_spec, parse_message_type, MacAlgorithm, SigningAlgorithm, ECDH,
 };
 use kcm_core::service::ORIGIN_KCM;
 use serde::{Deserialize, Serialize};
@@ -45,7 +44,7 @@ struct SignResponse {
 /// Sign.
 pub async fn sign(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Sign = parse(body)?;
-    let algorithm = parse_signing_algorithm(&req.signing_algorithm)?;
+    let algorithm = SigningAlgorithm::parse_field("SigningAlgorithm", &req.signing_algorithm)?;
     let message_type = parse_message_type(req.message_type.as_deref())?;
     let out = ctx
         .service
@@ -87,7 +86,7 @@ struct VerifyResponse {
 /// Verify. An invalid signature is `KMSInvalidSignatureException`, as in AWS.
 pub async fn verify(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Verify = parse(body)?;
-    let algorithm = parse_signing_algorithm(&req.signing_algorithm)?;
+    let algorithm = SigningAlgorithm::parse_field("SigningAlgorithm", &req.signing_algorithm)?;
     let message_type = parse_message_type(req.message_type.as_deref())?;
     let key_id = ctx
         .service
@@ -175,7 +174,7 @@ struct GenerateMacResponse {
 /// GenerateMac.
 pub async fn generate_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: GenerateMac = parse(body)?;
-    let algorithm = parse_mac_algorithm(&req.mac_algorithm)?;
+    let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let out = ctx
         .service
         .generate_mac(ctx.caller, &ctx.key(&req.key_id)?, algorithm, &req.message)
@@ -209,7 +208,7 @@ struct VerifyMacResponse {
 /// VerifyMac. A wrong MAC is `KMSInvalidMacException`, as in AWS.
 pub async fn verify_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: VerifyMac = parse(body)?;
-    let algorithm = parse_mac_algorithm(&req.mac_algorithm)?;
+    let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let key_id = ctx
         .service
         .verify_mac(

@@ -19,8 +19,8 @@ use crate::auth::{Caller, KeyNote, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key_material::{self, VersionKey};
 use crate::keyspec::{
-    DataKeyPairSpec, EncryptionAlgorithm, KeyAlgorithms, KeySpec, KeyUsage, MacAlgorithm,
-    MessageType, SigningAlgorithm,
+    EncryptionAlgorithm, KeyAlgorithms, KeySpec, KeyUsage, MacAlgorithm, MessageType,
+    SigningAlgorithm,
 };
 use crate::lifecycle::Operation;
 use crate::model::KeyId;
@@ -319,13 +319,7 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
-        if ciphertext.is_empty() || ciphertext.len() > super::crypto_ops::MAX_CIPHERTEXT {
-            return Err(Error::invalid(format!(
-                "CiphertextBlob must be 1 to {} bytes, got {}",
-                super::crypto_ops::MAX_CIPHERTEXT,
-                ciphertext.len()
-            )));
-        }
+        super::crypto_ops::check_ciphertext_len(ciphertext)?;
         let loaded = self
             .usable(caller, key, Op::Decrypt, Operation::Decrypt)
             .await?;
@@ -438,7 +432,7 @@ impl Service {
         &self,
         caller: &Caller,
         key: &KeyRef,
-        spec: DataKeyPairSpec,
+        spec: KeySpec,
         context: &BTreeMap<String, String>,
         without_plaintext: bool,
     ) -> Result<DataKeyPair> {
@@ -449,16 +443,13 @@ impl Service {
         };
         let loaded = self.usable(caller, key, op, Operation::Encrypt).await?;
         super::crypto_ops::require_symmetric(&loaded)?;
-        let (private_key, public_key) = if matches!(
-            spec,
-            DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096
-        ) {
-            tokio::task::spawn_blocking(move || key_material::generate_data_key_pair(spec))
-                .await
-                .map_err(|e| Error::internal(format!("key generation task failed: {e}")))??
-        } else {
-            key_material::generate_data_key_pair(spec)?
-        };
+        if !crate::keyspec::DATA_KEY_PAIR_SPECS.contains(&spec) {
+            return Err(Error::invalid(format!(
+                "{spec} is not a data key pair spec"
+            )));
+        }
+        let (private_key, public_key) =
+            key_material::generate_data_key_pair_off_thread(spec).await?;
         let private_key_ciphertext =
             self.encrypt_with(caller, &loaded, private_key.expose_secret(), context)?;
         Ok(DataKeyPair {

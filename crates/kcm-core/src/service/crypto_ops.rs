@@ -87,6 +87,17 @@ pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
     ))
 }
 
+/// Refuses an empty or oversized ciphertext (ValidationException, as AWS).
+pub(crate) fn check_ciphertext_len(blob: &[u8]) -> Result<()> {
+    if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
+        return Err(Error::invalid(format!(
+            "CiphertextBlob must be 1 to {MAX_CIPHERTEXT} bytes, got {}",
+            blob.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn invalid_ciphertext() -> Error {
     Error::new(
         ErrorKind::InvalidCiphertext,
@@ -149,12 +160,7 @@ impl Service {
         expected: Option<&KeyRef>,
         op: Op,
     ) -> Result<(std::sync::Arc<LoadedKey>, CiphertextHeader)> {
-        if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
-            return Err(Error::invalid(format!(
-                "CiphertextBlob must be 1 to {MAX_CIPHERTEXT} bytes, got {}",
-                blob.len()
-            )));
-        }
+        check_ciphertext_len(blob)?;
         authorize_op(&caller.principal, op)?;
         let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
         let tenant = Self::own_tenant(&caller.principal)?;

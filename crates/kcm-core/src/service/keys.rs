@@ -8,7 +8,7 @@ use super::chain::LoadedKey;
 use super::{now_ms, KeyRef, Service};
 use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keyspec::{parse_key_spec, parse_key_usage, KeySpec};
+use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::{KeyState, Operation, Transition};
 use crate::model::*;
 use crate::policy::KeyPolicy;
@@ -226,10 +226,10 @@ impl Service {
         authorize(&caller.principal, Op::CreateKey, Target::tenant(tenant_id))?;
         let spec = match req.key_spec.as_deref() {
             None => KeySpec::SymmetricDefault,
-            Some(s) => parse_key_spec(s)?,
+            Some(s) => KeySpec::parse_field("KeySpec", s)?,
         };
         let usage = match req.key_usage.as_deref() {
-            Some(u) => parse_key_usage(u)?,
+            Some(u) => KeyUsage::parse_field("KeyUsage", u)?,
             None => spec.default_usage().ok_or_else(|| {
                 Error::invalid(format!(
                     "a {spec} key needs a KeyUsage: SIGN_VERIFY or KEY_AGREEMENT"

@@ -137,7 +137,7 @@ impl Service {
         let system = self.system_record(record.system_id).await?;
         let versions = self.store.key_versions(record.id).await?;
         let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        let spec = crate::keyspec::parse_key_spec(&record.spec)?;
+        let spec = crate::keyspec::KeySpec::parse_field("KeySpec", &record.spec)?;
         let material = crate::key_material::generate_off_thread(spec).await?;
         let wrapped = self
             .wrap_service_key(&system, record.id, version, &material)
