@@ -173,14 +173,7 @@ impl Service {
             return Ok(()); // made on first use (a store from before derived secrets)
         };
         let root = self.credential_root().await?;
-        let aad = credential_key_binding(&root.id.to_string()).to_aad();
-        let wrapped = hex::decode(wrapped)
-            .map_err(|_| Error::internal("stored credential key is not hex"))?;
-        match self
-            .keystore(&root.keystore)?
-            .unwrap(&root.handle, &wrapped, &aad)
-            .await
-        {
+        match self.open_credential_key(&root, &wrapped).await? {
             Ok(key) => {
                 let _ = self.credential_key.set(key);
                 Ok(())
@@ -234,11 +227,26 @@ impl Service {
                         }
                     }
                 };
-                let wrapped = hex::decode(wrapped)
-                    .map_err(|_| Error::internal("stored credential key is not hex"))?;
-                Ok(keystore.unwrap(&root.handle, &wrapped, &aad).await?)
+                Ok(self.open_credential_key(&root, &wrapped).await??)
             })
             .await
+    }
+
+    /// Unwraps the stored credential key (`wrapped_hex`) under `root` through its
+    /// keystore. The keystore's own error is kept apart, so that a caller can tell
+    /// "not this keystore's key" from "keystore unreachable".
+    async fn open_credential_key(
+        &self,
+        root: &RootKeyRecord,
+        wrapped_hex: &str,
+    ) -> Result<std::result::Result<SecretBytes, KeystoreError>> {
+        let aad = credential_key_binding(&root.id.to_string()).to_aad();
+        let wrapped = hex::decode(wrapped_hex)
+            .map_err(|_| Error::internal("stored credential key is not hex"))?;
+        Ok(self
+            .keystore(&root.keystore)?
+            .unwrap(&root.handle, &wrapped, &aad)
+            .await)
     }
 
     /// The secret of `record`: derived from the credential key (and checked against
