@@ -29,6 +29,11 @@ pub enum BenchOperation {
     Decrypt,
     /// KMS `GenerateDataKey` with `NumberOfBytes = payload_size`.
     GenerateDataKey,
+    /// KMS `Sign` of a `payload_size`-byte message (`MessageType` RAW) with an
+    /// asymmetric key.
+    Sign,
+    /// KMS `GenerateMac` of a `payload_size`-byte message with an HMAC key.
+    GenerateMac,
     /// An unsigned `POST /` with body `{}`: measures a baseline server.
     Post,
 }
@@ -39,6 +44,8 @@ impl std::fmt::Display for BenchOperation {
             BenchOperation::Encrypt => "Encrypt",
             BenchOperation::Decrypt => "Decrypt",
             BenchOperation::GenerateDataKey => "GenerateDataKey",
+            BenchOperation::Sign => "Sign",
+            BenchOperation::GenerateMac => "GenerateMac",
             BenchOperation::Post => "Post",
         })
     }
@@ -48,15 +55,17 @@ impl std::str::FromStr for BenchOperation {
     type Err = ClientError;
 
     /// Case-insensitive: `encrypt`, `decrypt`, `generate-data-key` (or
-    /// `GenerateDataKey`), `post`.
+    /// `GenerateDataKey`), `sign`, `generate-mac`, `post`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "encrypt" => Ok(BenchOperation::Encrypt),
             "decrypt" => Ok(BenchOperation::Decrypt),
             "generatedatakey" => Ok(BenchOperation::GenerateDataKey),
+            "sign" => Ok(BenchOperation::Sign),
+            "generatemac" => Ok(BenchOperation::GenerateMac),
             "post" => Ok(BenchOperation::Post),
             _ => Err(ClientError::Config(format!(
-                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key or post"
+                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key, sign, generate-mac or post"
             ))),
         }
     }
@@ -75,8 +84,12 @@ pub struct BenchConfig {
     pub operation: BenchOperation,
     /// The KMS key (required for every operation but [`BenchOperation::Post`]).
     pub key_id: Option<String>,
-    /// Plaintext bytes for `Encrypt`/`Decrypt`, data-key bytes for `GenerateDataKey`.
+    /// Plaintext bytes for `Encrypt`/`Decrypt`, data-key bytes for `GenerateDataKey`,
+    /// message bytes for `Sign`/`GenerateMac`.
     pub payload_size: usize,
+    /// The `SigningAlgorithm` (`Sign`) or `MacAlgorithm` (`GenerateMac`); when
+    /// `None`, the first one the key's `DescribeKey` lists.
+    pub algorithm: Option<String>,
     /// Connections and concurrent requests.
     pub concurrency: usize,
     /// How long to measure.
@@ -96,6 +109,7 @@ impl BenchConfig {
             operation,
             key_id: None,
             payload_size: 32,
+            algorithm: None,
             concurrency: 32,
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
@@ -129,6 +143,9 @@ pub struct BenchReport {
     pub concurrency: usize,
     /// The payload size setting.
     pub payload_size: usize,
+    /// The signing or MAC algorithm (`Sign`, `GenerateMac`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
     /// The measured time, in seconds.
     pub duration_secs: f64,
     /// Successful (2xx) requests measured.
@@ -146,9 +163,14 @@ pub struct BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let l = &self.latency_us;
+        let algorithm = self
+            .algorithm
+            .as_ref()
+            .map(|a| format!(" {a}"))
+            .unwrap_or_default();
         writeln!(
             f,
-            "operation     {} ({} bytes)",
+            "operation     {}{algorithm} ({} bytes)",
             self.operation, self.payload_size
         )?;
         writeln!(f, "endpoint      {}", self.endpoint)?;
@@ -180,6 +202,8 @@ struct Prepared {
     body: Bytes,
     /// Credentials and region, when the request is signed.
     signer: Option<(Credentials, String)>,
+    /// The signing or MAC algorithm.
+    algorithm: Option<String>,
 }
 
 /// What one worker measured.
@@ -221,6 +245,7 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             headers,
             body: Bytes::from_static(b"{}"),
             signer: None,
+            algorithm: None,
         });
     }
     let creds = required(&config.credentials, "credentials", op)?;
@@ -232,6 +257,10 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             .map_err(|_| ClientError::Config("the random generator failed".into()))?;
         Ok(b64.encode(p))
     };
+    let kms = || -> Result<KmsClient, ClientError> {
+        Ok(KmsClient::new(&config.endpoint, creds.clone())?.with_region(config.region.clone()))
+    };
+    let mut algorithm = None;
     let (operation, body) = match op {
         BenchOperation::Encrypt => (
             "Encrypt",
@@ -249,9 +278,7 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             )
         }
         BenchOperation::Decrypt => {
-            let client =
-                KmsClient::new(&config.endpoint, creds.clone())?.with_region(config.region.clone());
-            let encrypted = client
+            let encrypted = kms()?
                 .call(
                     "Encrypt",
                     &serde_json::json!({"KeyId": key_id, "Plaintext": random_payload()?}),
@@ -268,6 +295,38 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
                 serde_json::json!({"KeyId": key_id, "CiphertextBlob": blob}),
             )
         }
+        BenchOperation::Sign | BenchOperation::GenerateMac => {
+            if !(1..=4096).contains(&config.payload_size) {
+                return Err(ClientError::Config(format!(
+                    "{op} needs a payload size from 1 to 4096 bytes"
+                )));
+            }
+            let (operation, field, listed) = if op == BenchOperation::Sign {
+                ("Sign", "SigningAlgorithm", "SigningAlgorithms")
+            } else {
+                ("GenerateMac", "MacAlgorithm", "MacAlgorithms")
+            };
+            let chosen = match &config.algorithm {
+                Some(a) => a.clone(),
+                None => {
+                    let described = kms()?
+                        .call("DescribeKey", &serde_json::json!({"KeyId": key_id}))
+                        .await?;
+                    described["KeyMetadata"][listed][0]
+                        .as_str()
+                        .ok_or_else(|| {
+                            ClientError::Config(format!(
+                                "key {key_id} lists no {listed}: {op} needs a key of a usage that has them"
+                            ))
+                        })?
+                        .to_owned()
+                }
+            };
+            let body =
+                serde_json::json!({"KeyId": key_id, "Message": random_payload()?, field: chosen});
+            algorithm = Some(chosen);
+            (operation, body)
+        }
         BenchOperation::Post => unreachable!("handled above"),
     };
     let body = serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?;
@@ -277,6 +336,7 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
         headers: kms_headers(operation)?,
         body: Bytes::from(body),
         signer: Some((creds.clone(), config.region.clone())),
+        algorithm,
     })
 }
 
@@ -349,7 +409,8 @@ async fn worker(
 /// Runs the benchmark described by `config`.
 ///
 /// Fails only when the configuration is unusable or the setup (the `Encrypt`
-/// before a `Decrypt` run) fails; request failures during the run are counted.
+/// before a `Decrypt` run, the `DescribeKey` that picks a `Sign` or `GenerateMac`
+/// algorithm) fails; request failures during the run are counted.
 pub async fn run(config: BenchConfig) -> Result<BenchReport, ClientError> {
     let concurrency = config.concurrency.max(1);
     let prepared = Arc::new(prepare(&config).await?);
@@ -393,6 +454,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, ClientError> {
         endpoint: config.endpoint,
         concurrency,
         payload_size: config.payload_size,
+        algorithm: prepared.algorithm.clone(),
         duration_secs: elapsed,
         requests,
         errors: total.errors,
@@ -460,6 +522,41 @@ mod tests {
         assert!(err.to_string().contains("credentials"));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sign_and_generate_mac_take_or_look_up_an_algorithm() {
+        // The baseline answers every POST with `{}`: a Sign with a given algorithm
+        // succeeds, a DescribeKey lists no algorithm.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve_baseline(listener));
+        let config = |op, algorithm: Option<&str>, payload_size| {
+            let mut c = BenchConfig::new(format!("http://{addr}"), op);
+            c.credentials = Some(Credentials::new("AKID", "secret"));
+            c.key_id = Some("k".into());
+            c.algorithm = algorithm.map(str::to_owned);
+            c.payload_size = payload_size;
+            c.concurrency = 2;
+            c.duration = Duration::from_millis(300);
+            c.warmup = Duration::ZERO;
+            c
+        };
+        let report = run(config(BenchOperation::Sign, Some("ECDSA_SHA_256"), 32))
+            .await
+            .unwrap();
+        assert!(report.requests > 0 && report.errors == 0, "{report}");
+        assert_eq!(report.algorithm.as_deref(), Some("ECDSA_SHA_256"));
+        assert!(report.to_string().contains("Sign ECDSA_SHA_256"));
+        let err = run(config(BenchOperation::GenerateMac, None, 32))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("MacAlgorithms"), "{err}");
+        let err = run(config(BenchOperation::Sign, Some("ECDSA_SHA_256"), 4097))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("1 to 4096"), "{err}");
+        server.abort();
+    }
+
     #[tokio::test]
     async fn errors_are_counted_and_reported() {
         // Nothing listens on this port: every request is a transport error.
@@ -486,6 +583,14 @@ mod tests {
             "Decrypt".parse::<BenchOperation>().unwrap(),
             BenchOperation::Decrypt
         );
-        assert!("sign".parse::<BenchOperation>().is_err());
+        assert_eq!(
+            "sign".parse::<BenchOperation>().unwrap(),
+            BenchOperation::Sign
+        );
+        assert_eq!(
+            "GenerateMac".parse::<BenchOperation>().unwrap(),
+            BenchOperation::GenerateMac
+        );
+        assert!("verify".parse::<BenchOperation>().is_err());
     }
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use kcm_client::bench::{self, BenchConfig, BenchOperation};
 use serde_json::json;
@@ -16,12 +16,30 @@ use super::ClientOptions;
 /// `kcm bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// encrypt, decrypt, generate-data-key, or post (an unsigned POST, for a baseline server).
+    /// encrypt, decrypt, generate-data-key, sign, generate-mac, or post (an unsigned
+    /// POST, for a baseline server).
     #[arg(long, default_value = "encrypt")]
     operation: String,
-    /// Key to use; a new key is created when omitted.
+    /// Key to use; a new key is created when omitted (see --key-spec).
     #[arg(long)]
     key_id: Option<String>,
+    /// KeySpec of the key created when --key-id is omitted. encrypt, decrypt and
+    /// generate-data-key: SYMMETRIC_DEFAULT. sign: an asymmetric spec (default
+    /// ECC_NIST_P256; also ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1,
+    /// ECC_NIST_EDWARDS25519, RSA_2048/3072/4096, ML_DSA_44/65/87), created with
+    /// KeyUsage SIGN_VERIFY. generate-mac: an HMAC spec (default HMAC_256; also
+    /// HMAC_224, HMAC_384, HMAC_512), created with KeyUsage GENERATE_VERIFY_MAC.
+    #[arg(long, conflicts_with = "key_id")]
+    key_spec: Option<String>,
+    /// sign only: the SigningAlgorithm, e.g. ECDSA_SHA_256, ED25519_SHA_512,
+    /// RSASSA_PKCS1_V1_5_SHA_256, RSASSA_PSS_SHA_256, ML_DSA_SHAKE_256. Default: the
+    /// first of the key's SigningAlgorithms (DescribeKey).
+    #[arg(long)]
+    signing_algorithm: Option<String>,
+    /// generate-mac only: the MacAlgorithm (HMAC_SHA_256 for an HMAC_256 key, …).
+    /// Default: the key's own, from DescribeKey.
+    #[arg(long)]
+    mac_algorithm: Option<String>,
     /// Concurrent connections (each runs one request at a time).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -31,7 +49,9 @@ pub struct BenchArgs {
     /// Warm-up seconds (not measured).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// Plaintext bytes per Encrypt (and of the ciphertext Decrypt uses).
+    /// Plaintext bytes per Encrypt (and of the ciphertext Decrypt uses), data-key
+    /// bytes per GenerateDataKey, message bytes (RAW, 1 to 4096) per Sign and
+    /// GenerateMac.
     #[arg(long, default_value_t = 32)]
     payload_bytes: usize,
 }
@@ -46,13 +66,34 @@ impl BenchArgs {
         config.duration = Duration::from_secs_f64(self.duration.max(0.1));
         config.warmup = Duration::from_secs_f64(self.warmup.max(0.0));
         config.payload_size = self.payload_bytes;
+        // The usage a created key needs, and the spec it gets by default.
+        let (usage, default_spec) = match operation {
+            BenchOperation::Sign => (Some("SIGN_VERIFY"), Some("ECC_NIST_P256")),
+            BenchOperation::GenerateMac => (Some("GENERATE_VERIFY_MAC"), Some("HMAC_256")),
+            _ => (None, None),
+        };
+        config.algorithm = match (operation, self.signing_algorithm, self.mac_algorithm) {
+            (BenchOperation::Sign, algorithm, None)
+            | (BenchOperation::GenerateMac, None, algorithm) => algorithm,
+            (_, None, None) => None,
+            _ => bail!(
+                "--signing-algorithm goes with --operation sign, --mac-algorithm with generate-mac"
+            ),
+        };
         if operation != BenchOperation::Post {
             let clients = Clients::new(client)?;
             let key_id = match self.key_id {
                 Some(k) => k,
                 None => {
+                    let mut request = json!({"Description": "kcm bench"});
+                    if let Some(spec) = self.key_spec.as_deref().or(default_spec) {
+                        request["KeySpec"] = json!(spec);
+                    }
+                    if let Some(usage) = usage {
+                        request["KeyUsage"] = json!(usage);
+                    }
                     let out = clients
-                        .kms("CreateKey", json!({"Description": "kcm bench"}))
+                        .kms("CreateKey", request)
                         .await
                         .context("cannot create a key for the benchmark")?;
                     out["KeyMetadata"]["KeyId"]
