@@ -88,8 +88,8 @@ enum Command {
     /// PostgreSQL database when KCM_DATABASE_URL is set (offline; needs the master
     /// key or passphrase of the server that made it).
     Restore(backup::RestoreArgs),
-    /// Load generator: drive Encrypt, Decrypt or GenerateDataKey and report throughput
-    /// and latency percentiles.
+    /// Load generator: drive Encrypt, Decrypt, GenerateDataKey, Sign or GenerateMac and
+    /// report throughput and latency percentiles.
     Bench(bench::BenchArgs),
     /// Serve a minimal HTTP server that answers every POST with a fixed 200 body
     /// (the baseline `kcm bench` compares kcm with).
