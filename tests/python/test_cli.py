@@ -261,7 +261,8 @@ def test_keychain_show(server, cli_key):
 def test_key_create_with_spec_and_public_key_of_every_version(server):
     """`kcm key create --key-spec` makes an asymmetric key; `kcm key public-key` prints
     its public key as PEM, and `--version N` keeps giving an old version's public key
-    after a rotation (the versions `kcm key rotations` numbers in KcmKeyVersion)."""
+    after a rotation (`--key-version N`, the versions `kcm key rotations` numbers in
+    KcmKeyVersion)."""
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -281,9 +282,9 @@ def test_key_create_with_spec_and_public_key_of_every_version(server):
     assert [r["KcmKeyVersion"] for r in rotations] == [2]
     current = ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
     assert current != v1_pem, "rotation must make a new key pair"
-    again_v1 = ok(run(base(server, json_output=False) + ["key", "public-key", key_id, "--version", "1"])).stdout
+    again_v1 = ok(run(base(server, json_output=False) + ["key", "public-key", key_id, "--key-version", "1"])).stdout
     assert again_v1 == v1_pem
-    missing = run(base(server) + ["key", "public-key", key_id, "--version", "7"])
+    missing = run(base(server) + ["key", "public-key", key_id, "--key-version", "7"])
     assert missing.returncode != 0 and b"no version 7" in missing.stderr, missing.stderr
 
     symmetric = json_out(ok(run(base(server) + key_create(unique("sym")))))["KeyId"]

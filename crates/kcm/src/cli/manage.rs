@@ -104,9 +104,10 @@ enum KeyCommand {
     PublicKey {
         /// The key.
         key: String,
-        /// The key version (`kcm key rotations` lists them); the current one by default.
+        /// The key version (`kcm key rotations` lists them as KcmKeyVersion); the
+        /// current one by default.
         #[arg(long)]
-        version: Option<u32>,
+        key_version: Option<u32>,
     },
 }
 
@@ -228,9 +229,9 @@ impl KeyArgs {
                     &json!({"Status": status, "Rotations": list["Rotations"]}),
                 );
             }
-            KeyCommand::PublicKey { key, version } => {
+            KeyCommand::PublicKey { key, key_version } => {
                 let mut request = json!({"KeyId": key});
-                if let Some(v) = version {
+                if let Some(v) = key_version {
                     request["KcmKeyVersion"] = json!(v);
                 }
                 let out = c.kms("GetPublicKey", request).await?;
