@@ -47,7 +47,7 @@ pub(crate) enum VersionKey {
     /// ECC (NIST curves, secp256k1), SIGN_VERIFY.
     Ecdsa {
         pair: EcdsaKeyPair,
-        curve: KeySpec,
+        verification: &'static signature::EcdsaVerificationAlgorithm,
         public: Vec<u8>,
     },
     /// ECC NIST curves, KEY_AGREEMENT.
@@ -67,6 +67,7 @@ pub(crate) enum VersionKey {
     /// ML-DSA.
     MlDsa {
         pair: PqdsaKeyPair,
+        verification: &'static signature::PqdsaVerificationAlgorithm,
         public: Vec<u8>,
         /// The PKCS#8 it came from: signing an external μ goes through AWS-LC
         /// directly (`ml_dsa_mu`), which parses it again.
@@ -78,22 +79,22 @@ fn internal(what: &str) -> Error {
     Error::internal(format!("key material: {what}"))
 }
 
-fn ecdsa_signing(spec: KeySpec) -> Option<&'static signature::EcdsaSigningAlgorithm> {
+/// The ECDSA signing and verification algorithms of an ECC spec.
+fn ecdsa(
+    spec: KeySpec,
+) -> Option<(
+    &'static signature::EcdsaSigningAlgorithm,
+    &'static signature::EcdsaVerificationAlgorithm,
+)> {
+    use signature::*;
     match spec {
-        KeySpec::EccNistP256 => Some(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
-        KeySpec::EccNistP384 => Some(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
-        KeySpec::EccNistP521 => Some(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
-        KeySpec::EccSecgP256k1 => Some(&signature::ECDSA_P256K1_SHA256_ASN1_SIGNING),
+        KeySpec::EccNistP256 => Some((&ECDSA_P256_SHA256_ASN1_SIGNING, &ECDSA_P256_SHA256_ASN1)),
+        KeySpec::EccNistP384 => Some((&ECDSA_P384_SHA384_ASN1_SIGNING, &ECDSA_P384_SHA384_ASN1)),
+        KeySpec::EccNistP521 => Some((&ECDSA_P521_SHA512_ASN1_SIGNING, &ECDSA_P521_SHA512_ASN1)),
+        KeySpec::EccSecgP256k1 => {
+            Some((&ECDSA_P256K1_SHA256_ASN1_SIGNING, &ECDSA_P256K1_SHA256_ASN1))
+        }
         _ => None,
-    }
-}
-
-fn ecdsa_verification(spec: KeySpec) -> &'static signature::EcdsaVerificationAlgorithm {
-    match spec {
-        KeySpec::EccNistP384 => &signature::ECDSA_P384_SHA384_ASN1,
-        KeySpec::EccNistP521 => &signature::ECDSA_P521_SHA512_ASN1,
-        KeySpec::EccSecgP256k1 => &signature::ECDSA_P256K1_SHA256_ASN1,
-        _ => &signature::ECDSA_P256_SHA256_ASN1,
     }
 }
 
@@ -106,20 +107,19 @@ fn ecdh_algorithm(spec: KeySpec) -> Option<&'static agreement::Algorithm> {
     }
 }
 
-fn ml_dsa(spec: KeySpec) -> Option<&'static signature::PqdsaSigningAlgorithm> {
+/// The ML-DSA signing and verification algorithms of an ML-DSA spec.
+fn ml_dsa(
+    spec: KeySpec,
+) -> Option<(
+    &'static signature::PqdsaSigningAlgorithm,
+    &'static signature::PqdsaVerificationAlgorithm,
+)> {
+    use signature::*;
     match spec {
-        KeySpec::MlDsa44 => Some(&signature::ML_DSA_44_SIGNING),
-        KeySpec::MlDsa65 => Some(&signature::ML_DSA_65_SIGNING),
-        KeySpec::MlDsa87 => Some(&signature::ML_DSA_87_SIGNING),
+        KeySpec::MlDsa44 => Some((&ML_DSA_44_SIGNING, &ML_DSA_44)),
+        KeySpec::MlDsa65 => Some((&ML_DSA_65_SIGNING, &ML_DSA_65)),
+        KeySpec::MlDsa87 => Some((&ML_DSA_87_SIGNING, &ML_DSA_87)),
         _ => None,
-    }
-}
-
-fn ml_dsa_verification(spec: KeySpec) -> &'static signature::PqdsaVerificationAlgorithm {
-    match spec {
-        KeySpec::MlDsa44 => &signature::ML_DSA_44,
-        KeySpec::MlDsa87 => &signature::ML_DSA_87,
-        _ => &signature::ML_DSA_65,
     }
 }
 
@@ -174,7 +174,7 @@ pub fn generate(spec: KeySpec) -> Result<SecretBytes> {
             .map_err(|_| internal("cannot encode a private key"))?;
         return Ok(SecretBytes::copy_from(pkcs8.as_ref()));
     }
-    if let Some(algorithm) = ecdsa_signing(spec) {
+    if let Some((algorithm, _)) = ecdsa(spec) {
         let pair =
             EcdsaKeyPair::generate(algorithm).map_err(|_| internal("EC key generation failed"))?;
         return secret_der(pair.to_pkcs8v1());
@@ -184,7 +184,7 @@ pub fn generate(spec: KeySpec) -> Result<SecretBytes> {
             Ed25519KeyPair::generate().map_err(|_| internal("Ed25519 key generation failed"))?;
         return secret_der(pair.to_pkcs8v1());
     }
-    if let Some(algorithm) = ml_dsa(spec) {
+    if let Some((algorithm, _)) = ml_dsa(spec) {
         let pair = PqdsaKeyPair::generate(algorithm)
             .map_err(|_| internal("ML-DSA key generation failed"))?;
         return secret_der(pair.to_pkcs8v1());
@@ -278,12 +278,12 @@ impl VersionKey {
                 public,
             });
         }
-        if let Some(algorithm) = ecdsa_signing(spec) {
+        if let Some((algorithm, verification)) = ecdsa(spec) {
             let pair = EcdsaKeyPair::from_pkcs8(algorithm, material).map_err(rejected(spec))?;
             let public = der(pair.public_key().as_der())?;
             return Ok(VersionKey::Ecdsa {
                 pair,
-                curve: spec,
+                verification,
                 public,
             });
         }
@@ -306,11 +306,12 @@ impl VersionKey {
                 public,
             });
         }
-        if let Some(algorithm) = ml_dsa(spec) {
+        if let Some((algorithm, verification)) = ml_dsa(spec) {
             let pair = PqdsaKeyPair::from_pkcs8(algorithm, material).map_err(rejected(spec))?;
             let public = der(pair.public_key().as_der())?;
             return Ok(VersionKey::MlDsa {
                 pair,
+                verification,
                 public,
                 pkcs8: SecretBytes::copy_from(material),
             });
@@ -409,23 +410,16 @@ impl VersionKey {
         let input = SignedInput::new(algorithm, message_type, message)?;
         let ok = match (self, input) {
             (VersionKey::RsaSign { public, .. }, input) => {
-                let key = signature::UnparsedPublicKey::new(rsa_parameters(algorithm), public);
-                match input {
-                    SignedInput::Raw(m) => key.verify(m, signature_bytes),
-                    SignedInput::Digest(d) => key.verify_digest(&d, signature_bytes),
-                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
-                }
-                .is_ok()
+                verify_public(rsa_parameters(algorithm), public, input, signature_bytes)?
             }
-            (VersionKey::Ecdsa { curve, public, .. }, input) => {
-                let key = signature::UnparsedPublicKey::new(ecdsa_verification(*curve), public);
-                match input {
-                    SignedInput::Raw(m) => key.verify(m, signature_bytes),
-                    SignedInput::Digest(d) => key.verify_digest(&d, signature_bytes),
-                    SignedInput::Mu(_) => return Err(not_ml_dsa()),
-                }
-                .is_ok()
-            }
+            (
+                VersionKey::Ecdsa {
+                    verification,
+                    public,
+                    ..
+                },
+                input,
+            ) => verify_public(*verification, public, input, signature_bytes)?,
             (VersionKey::Ed25519 { raw_public, .. }, input) => match algorithm {
                 SigningAlgorithm::Ed25519Sha512 => match input {
                     SignedInput::Raw(m) => {
@@ -437,12 +431,14 @@ impl VersionKey {
                 },
                 _ => ed25519ph::verify_digest(raw_public, &input.sha512_digest()?, signature_bytes),
             },
-            (VersionKey::MlDsa { pair, .. }, SignedInput::Raw(m)) => {
-                let algorithm = ml_dsa_verification(ml_dsa_spec(pair));
-                signature::UnparsedPublicKey::new(algorithm, pair.public_key().as_ref())
-                    .verify(m, signature_bytes)
-                    .is_ok()
-            }
+            (
+                VersionKey::MlDsa {
+                    verification,
+                    public,
+                    ..
+                },
+                input @ SignedInput::Raw(_),
+            ) => verify_public(*verification, public, input, signature_bytes)?,
             (VersionKey::MlDsa { public, .. }, SignedInput::Mu(mu)) => {
                 ml_dsa_mu::verify(public, mu, signature_bytes)
             }
@@ -553,15 +549,21 @@ impl std::fmt::Debug for VersionKey {
     }
 }
 
-fn ml_dsa_spec(pair: &PqdsaKeyPair) -> KeySpec {
-    let algorithm = pair.algorithm();
-    if std::ptr::eq(algorithm, &signature::ML_DSA_44_SIGNING) {
-        KeySpec::MlDsa44
-    } else if std::ptr::eq(algorithm, &signature::ML_DSA_87_SIGNING) {
-        KeySpec::MlDsa87
-    } else {
-        KeySpec::MlDsa65
-    }
+/// Verifies a RAW or DIGEST input against a public key (SubjectPublicKeyInfo DER)
+/// with one of aws-lc-rs's verification algorithms.
+fn verify_public(
+    algorithm: &'static dyn signature::VerificationAlgorithm,
+    public: &[u8],
+    input: SignedInput<'_>,
+    signature_bytes: &[u8],
+) -> Result<bool> {
+    let key = signature::UnparsedPublicKey::new(algorithm, public);
+    let outcome = match input {
+        SignedInput::Raw(m) => key.verify(m, signature_bytes),
+        SignedInput::Digest(d) => key.verify_digest(&d, signature_bytes),
+        SignedInput::Mu(_) => return Err(not_ml_dsa()),
+    };
+    Ok(outcome.is_ok())
 }
 
 fn oaep_algorithm(algorithm: EncryptionAlgorithm) -> &'static rsa::OaepAlgorithm {
