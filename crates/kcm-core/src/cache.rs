@@ -39,7 +39,6 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
             .map(|(_, v)| Arc::clone(v))
     }
 
-    /// Caches `value` for the map's TTL.
     /// The entry under `key` even if it has expired (entries stay until replaced,
     /// removed or cleared; a change the node learns of removes them).
     pub(crate) fn get_even_expired<Q>(&self, key: &Q) -> Option<Arc<V>>
@@ -51,6 +50,7 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         entries.get(key).map(|(_, v)| Arc::clone(v))
     }
 
+    /// Caches `value` for the map's TTL.
     pub(crate) fn insert(&self, key: K, value: Arc<V>) {
         self.insert_until(key, value, Instant::now() + self.ttl);
     }

@@ -186,11 +186,9 @@ impl Service {
         check_message(message)?;
         let loaded = self.usable(caller, key, Op::Sign, Operation::Sign).await?;
         check_signing_algorithm(&loaded, algorithm)?;
-        caller.note_key(KeyNote::of(
-            &loaded.record,
-            Some(loaded.record.primary_version),
-        ));
-        let signature = loaded.primary()?.sign(algorithm, message_type, message)?;
+        let signature = loaded
+            .use_primary(caller)?
+            .sign(algorithm, message_type, message)?;
         Ok(Signed {
             key_id: loaded.record.id,
             signature,
@@ -279,24 +277,22 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<(KeyId, Vec<u8>)> {
-        let loaded = self
-            .usable(caller, key, Op::Encrypt, Operation::Encrypt)
-            .await?;
+        let loaded = self.resolve(caller, key, Op::Encrypt).await?;
         let ciphertext = Self::rsa_encrypt(caller, &loaded, algorithm, plaintext)?;
         Ok((loaded.record.id, ciphertext))
     }
 
-    /// RSAES-OAEP under the primary version of `loaded` (whose chain the caller has
-    /// checked), after checking the key, algorithm and plaintext length.
+    /// RSAES-OAEP under the primary version of `loaded`, after checking the chain,
+    /// the key, the algorithm and the plaintext length (the twin of `encrypt_with`).
     pub(crate) fn rsa_encrypt(
         caller: &Caller,
         loaded: &LoadedKey,
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>> {
+        loaded.check(Operation::Encrypt)?;
         check_rsa_encryption(loaded, algorithm)?;
-        let primary = loaded.primary()?;
-        let max = primary.max_oaep_plaintext(algorithm);
+        let max = loaded.primary()?.max_oaep_plaintext(algorithm);
         if plaintext.is_empty() || plaintext.len() > max {
             return Err(Error::invalid(format!(
                 "Plaintext must be 1 to {max} bytes for {algorithm} with a {} key, got {}",
@@ -304,11 +300,9 @@ impl Service {
                 plaintext.len()
             )));
         }
-        caller.note_key(KeyNote::of(
-            &loaded.record,
-            Some(loaded.record.primary_version),
-        ));
-        primary.oaep_encrypt(algorithm, plaintext)
+        loaded
+            .use_primary(caller)?
+            .oaep_encrypt(algorithm, plaintext)
     }
 
     /// RSAES-OAEP decryption of a ciphertext made with any version's public key.
@@ -320,21 +314,20 @@ impl Service {
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
         super::crypto_ops::check_ciphertext_len(ciphertext)?;
-        let loaded = self
-            .usable(caller, key, Op::Decrypt, Operation::Decrypt)
-            .await?;
+        let loaded = self.resolve(caller, key, Op::Decrypt).await?;
         let plaintext = Self::rsa_decrypt(caller, &loaded, algorithm, ciphertext)?;
         Ok((loaded.record.id, plaintext))
     }
 
-    /// RSAES-OAEP decryption under any version of `loaded` (whose chain the caller
-    /// has checked), primary first.
+    /// RSAES-OAEP decryption under any version of `loaded`, primary first, after
+    /// checking the chain, the key and the algorithm (the twin of `decrypt_with`).
     pub(crate) fn rsa_decrypt(
         caller: &Caller,
         loaded: &LoadedKey,
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<SecretBytes> {
+        loaded.check(Operation::Decrypt)?;
         check_rsa_encryption(loaded, algorithm)?;
         Self::find_version(
             caller,
@@ -357,11 +350,7 @@ impl Service {
             .usable(caller, key, Op::GenerateMac, Operation::Sign)
             .await?;
         check_mac_algorithm(&loaded, algorithm)?;
-        caller.note_key(KeyNote::of(
-            &loaded.record,
-            Some(loaded.record.primary_version),
-        ));
-        let signature = loaded.primary()?.mac(message)?;
+        let signature = loaded.use_primary(caller)?.mac(message)?;
         Ok(Signed {
             key_id: loaded.record.id,
             signature,
@@ -418,11 +407,9 @@ impl Service {
             .usable(caller, key, Op::DeriveSharedSecret, Operation::Decrypt)
             .await?;
         loaded.require_usage(KeyUsage::KeyAgreement)?;
-        caller.note_key(KeyNote::of(
-            &loaded.record,
-            Some(loaded.record.primary_version),
-        ));
-        let secret = loaded.primary()?.derive_shared_secret(peer_public_key)?;
+        let secret = loaded
+            .use_primary(caller)?
+            .derive_shared_secret(peer_public_key)?;
         Ok((loaded.record.id, secret))
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Service;
+use crate::auth::{Caller, KeyNote};
 use crate::crypto::{self, KeyLevel, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key_material::VersionKey;
@@ -72,6 +73,14 @@ impl LoadedKey {
         self.version(self.record.primary_version).ok_or_else(|| {
             Error::internal(format!("primary version of {} not loaded", self.record.id))
         })
+    }
+
+    /// [`Self::primary`], noted as the version `caller`'s request used, for its
+    /// audit record.
+    pub(crate) fn use_primary(&self, caller: &Caller) -> Result<&VersionKey> {
+        let material = self.primary()?;
+        caller.note_key(KeyNote::of(&self.record, Some(self.record.primary_version)));
+        Ok(material)
     }
 
     /// The loaded versions, the primary first and then newest to oldest: the order

@@ -115,14 +115,12 @@ impl Service {
     ) -> Result<Vec<u8>> {
         key.check(Operation::Encrypt)?;
         require_symmetric(key)?;
-        let version = key.record.primary_version;
-        caller.note_key(KeyNote::of(&key.record, Some(version)));
-        let material = key.primary()?.aes().ok_or_else(|| {
+        let material = key.use_primary(caller)?.aes().ok_or_else(|| {
             Error::internal(format!("primary version of {} is not AES", key.record.id))
         })?;
         let header = CiphertextHeader {
             key_id: key.record.id,
-            key_version: version,
+            key_version: key.record.primary_version,
         };
         Ok(crypto::encrypt_data(
             material,
@@ -261,7 +259,6 @@ impl Service {
                     Error::invalid(format!("SourceKeyId is required to re-encrypt from {rsa}"))
                 })?;
                 let source = self.resolve(caller, key, Op::ReEncrypt).await?;
-                source.check(Operation::Decrypt)?;
                 let plaintext = Self::rsa_decrypt(caller, &source, rsa, req.ciphertext)?;
                 (source.record.id, plaintext)
             }
@@ -274,10 +271,7 @@ impl Service {
                 plaintext.expose_secret(),
                 req.destination_context,
             )?,
-            rsa => {
-                target.check(Operation::Encrypt)?;
-                Self::rsa_encrypt(caller, &target, rsa, plaintext.expose_secret())?
-            }
+            rsa => Self::rsa_encrypt(caller, &target, rsa, plaintext.expose_secret())?,
         };
         Ok(ReEncrypted {
             source_key_id,
