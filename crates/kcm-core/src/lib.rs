@@ -30,5 +30,3 @@ pub mod policy;
 pub mod secret;
 pub mod service;
 pub mod store;
-#[cfg(feature = "conformance")]
-pub mod store_conformance;

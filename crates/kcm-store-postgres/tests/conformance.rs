@@ -5,4 +5,4 @@ mod support;
 
 use support::make_store;
 
-kcm_core::store_conformance_tests!(make_store);
+kcm_test_support::store_conformance_tests!(make_store);

@@ -10,4 +10,4 @@ async fn make_store() -> (SqliteStore, TempDir) {
     (store, dir)
 }
 
-kcm_core::store_conformance_tests!(make_store);
+kcm_test_support::store_conformance_tests!(make_store);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use kcm_core::model::*;
 use kcm_core::store::{Store, StoreError, Write};
-use kcm_core::store_conformance::fixtures;
+use kcm_test_support::store_conformance::fixtures;
 use kcm_store_sqlite::SqliteStore;
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -404,7 +404,7 @@ async fn clones_share_one_database_under_load() {
 
 #[tokio::test]
 async fn run_all_passes() {
-    kcm_core::store_conformance::run_all(|| async {
+    kcm_test_support::store_conformance::run_all(|| async {
         let (dir, path) = db();
         (SqliteStore::open(&path).unwrap(), dir)
     })
