@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use kcm_core::lifecycle::KeyState;
 use kcm_core::model::*;
 use kcm_core::store::{Snapshot, Store, StoreError, Write};
-use kcm_test_support::store_conformance::fixtures;
 use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
+use kcm_test_support::store_conformance::fixtures;
 use sqlx::{Connection, PgConnection, Row};
 use support::shared;
 

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use kcm_core::model::*;
 use kcm_core::store::{Store, StoreError, Write};
-use kcm_test_support::store_conformance::fixtures;
 use kcm_store_sqlite::SqliteStore;
+use kcm_test_support::store_conformance::fixtures;
 use rusqlite::Connection;
 use tempfile::TempDir;
 

@@ -1,9 +1,27 @@
 //! # kcm-test-support
 //!
-//! What kcm's tests share. A normal library crate, only ever a dev-dependency.
-
-// The suite was moved here from kcm-core unchanged; these let its `crate::` paths
-// resolve until they are rewritten to `kcm_core::`.
-use kcm_core::{audit, auth, lifecycle, model, policy, store};
+//! What kcm's tests share, so each behaviour is tested once and every
+//! implementation is held to it:
+//!
+//! - [`store_conformance`]: the suite every [`Store`](kcm_core::store::Store)
+//!   backend runs (SQLite, PostgreSQL).
+//!
+//! ## How it fits into the build
+//!
+//! This is a normal library crate that is only ever a **dev-dependency**. It depends
+//! on kcm-core (and, for the Service fixture, on kcm-store-sqlite and
+//! kcm-keystore-software), while those crates' own tests depend on it. Cargo allows
+//! that cycle because it runs through dev-dependencies: a crate's integration tests
+//! (`tests/*.rs`) are separate crates linked against the one build of the library
+//! that this crate was built against too, so `kcm_core::store::Store` here and there
+//! is the same trait. The rule that follows: use this crate from `tests/`, not from a
+//! crate's own unit tests (`#[cfg(test)]` in `src/`). In a unit-test build the crate
+//! under test is compiled a second time, with its test code, and its types differ
+//! from the ones this crate sees. That is why the suites live here and not behind a
+//! cargo feature of kcm-core: the test code is no longer compiled into kcm-core, and
+//! no crate needs a feature of kcm-core to test itself.
+//!
+//! Nothing here may be used outside tests: it panics on failure, writes temporary
+//! files and starts processes.
 
 pub mod store_conformance;

@@ -5,15 +5,15 @@
 //! store and panics (with a message) on the first deviation.
 //!
 //! Preferred use, from a backend crate's `tests/` (needs `tokio` with `macros` and
-//! `rt` as a dev-dependency, and kcm-core's `conformance` feature):
+//! `rt`, and this crate, as dev-dependencies):
 //!
 //! ```text
-//! kcm_core::store_conformance_tests!(|| async { make_store().await });
+//! kcm_test_support::store_conformance_tests!(|| async { make_store().await });
 //! ```
 //!
 //! This generates one `#[tokio::test]` per check, named after the check, calling
 //! the constructor afresh for each. The constructor returns a [`StoreFixture`]:
-//! either the store itself, or a `(store, guard)` pair whose guard (a temporary
+//! either a boxed store, or a `(store, guard)` pair whose guard (a temporary
 //! directory, a database handle, …) lives as long as the check runs.
 //!
 //! Without the macro, [`run_all`] runs every check in sequence, one fresh store each.
@@ -21,11 +21,11 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::auth::{Op, OpSet, ALL_OPS};
-use crate::lifecycle::{KeyState, ALL_STATES};
-use crate::model::*;
-use crate::policy::GrantRecord;
-use crate::store::{Snapshot, Store, StoreError, TableDump, Value, Write};
+use kcm_core::auth::{Op, OpSet, ALL_OPS};
+use kcm_core::lifecycle::{KeyState, ALL_STATES};
+use kcm_core::model::*;
+use kcm_core::policy::GrantRecord;
+use kcm_core::store::{Snapshot, Store, StoreError, TableDump, Value, Write};
 
 /// What a conformance constructor returns: something that lends a store.
 pub trait StoreFixture {
@@ -33,9 +33,11 @@ pub trait StoreFixture {
     fn store(&self) -> &dyn Store;
 }
 
-impl<S: Store> StoreFixture for S {
+// Not `impl<S: Store> StoreFixture for S`: with `Store` a foreign trait that would
+// overlap the pair below (kcm-core could implement `Store` for a pair).
+impl StoreFixture for Box<dyn Store> {
     fn store(&self) -> &dyn Store {
-        self
+        self.as_ref()
     }
 }
 
@@ -478,6 +480,21 @@ async fn conflict(store: &dyn Store, writes: Vec<Write>, what: &str) {
     }
 }
 
+/// One `make` write per record, in the order given.
+fn puts<'a, T: Clone + 'a>(
+    make: fn(T) -> Write,
+    records: impl IntoIterator<Item = &'a T>,
+) -> Vec<Write> {
+    records.into_iter().cloned().map(make).collect()
+}
+
+/// Asserts that a new record taking a name in use (`new`) and a record renamed onto
+/// one (`renamed`) are both conflicts.
+async fn taken_name_conflicts(store: &dyn Store, new: Write, renamed: Write) {
+    conflict(store, vec![new], "new record, taken name").await;
+    conflict(store, vec![renamed], "rename onto a taken name").await;
+}
+
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v
@@ -685,22 +702,12 @@ pub mod checks {
         )
         .await;
         let dup = tenant("alpha", "000000000003");
-        conflict(
-            store,
-            vec![Write::PutTenant(dup.clone())],
-            "new tenant, taken name",
-        )
-        .await;
         let rename = TenantRecord {
             name: "alpha".into(),
             ..b.clone()
         };
-        conflict(
-            store,
-            vec![Write::PutTenant(rename)],
-            "rename onto taken name",
-        )
-        .await;
+        let (dup_write, rename_write) = (Write::PutTenant(dup.clone()), Write::PutTenant(rename));
+        taken_name_conflicts(store, dup_write, rename_write).await;
         assert_eq!(store.tenant(dup.id).await.unwrap(), None);
         assert_eq!(store.tenants().await.unwrap(), vec![a, b]);
     }
@@ -770,11 +777,7 @@ pub mod checks {
             access_key("KCMZ", None),
             access_key("KCMY", None),
         ];
-        ok(
-            store,
-            keys.iter().cloned().map(Write::PutAccessKey).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutAccessKey, &keys)).await;
         let ids = |v: Vec<AccessKeyRecord>| v.into_iter().map(|k| k.id).collect::<Vec<_>>();
         assert_eq!(
             ids(store.access_keys(Some(t1)).await.unwrap()),
@@ -834,11 +837,7 @@ pub mod checks {
             ..access_key("KCMEMPTYSALT00000001", None)
         };
         let keys = [&derived, &sealed, &empty_salt];
-        ok(
-            store,
-            keys.into_iter().cloned().map(Write::PutAccessKey).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutAccessKey, keys)).await;
         for k in keys {
             assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));
         }
@@ -885,11 +884,7 @@ pub mod checks {
             limited("KCMOPSALL00000000001", Some(&all_ops)),
             limited("KCMOPSEMPTY000000001", Some(&[])),
         ];
-        ok(
-            store,
-            keys.iter().cloned().map(Write::PutAccessKey).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutAccessKey, &keys)).await;
         for k in &keys {
             assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));
         }
@@ -942,12 +937,11 @@ pub mod checks {
         let early = root_key(Some(t1), 100);
         let other = root_key(Some(t2), 200);
         let service = root_key(None, 50);
-        let writes = [&late, &early, &other, &service]
-            .into_iter()
-            .cloned()
-            .map(Write::PutRootKey)
-            .collect();
-        ok(store, writes).await;
+        ok(
+            store,
+            puts(Write::PutRootKey, [&late, &early, &other, &service]),
+        )
+        .await;
         assert_eq!(store.root_keys(Some(t1)).await.unwrap(), vec![early, late]);
         assert_eq!(store.root_keys(Some(t2)).await.unwrap(), vec![other]);
         assert_eq!(store.root_keys(None).await.unwrap(), vec![service]);
@@ -959,12 +953,7 @@ pub mod checks {
         let zulu = system(t1, "zulu");
         let alpha = system(t1, "alpha");
         let foreign = system(t2, "alpha");
-        let writes = [&zulu, &alpha, &foreign]
-            .into_iter()
-            .cloned()
-            .map(Write::PutSystem)
-            .collect();
-        ok(store, writes).await;
+        ok(store, puts(Write::PutSystem, [&zulu, &alpha, &foreign])).await;
         assert_eq!(store.system(zulu.id).await.unwrap(), Some(zulu.clone()));
         assert_eq!(
             store.system_by_name(t1, "alpha").await.unwrap(),
@@ -999,22 +988,12 @@ pub mod checks {
         )
         .await;
         let dup = system(t1, "default");
-        conflict(
-            store,
-            vec![Write::PutSystem(dup.clone())],
-            "taken system name",
-        )
-        .await;
         let rename = SystemRecord {
             name: "default".into(),
             ..b.clone()
         };
-        conflict(
-            store,
-            vec![Write::PutSystem(rename)],
-            "rename onto taken name",
-        )
-        .await;
+        let (dup_write, rename_write) = (Write::PutSystem(dup.clone()), Write::PutSystem(rename));
+        taken_name_conflicts(store, dup_write, rename_write).await;
         assert_eq!(store.system(dup.id).await.unwrap(), None);
         assert_eq!(store.systems(t1).await.unwrap(), vec![a, b]);
         ok(store, vec![Write::PutSystem(system(t2, "default"))]).await;
@@ -1026,12 +1005,7 @@ pub mod checks {
         let v1 = system_key(s, 1);
         let v2 = system_key(s, 2);
         let other = system_key(SystemId::new_random(), 1);
-        let writes = [&v1, &v2, &other]
-            .into_iter()
-            .cloned()
-            .map(Write::PutSystemKey)
-            .collect();
-        ok(store, writes).await;
+        ok(store, puts(Write::PutSystemKey, [&v1, &v2, &other])).await;
         assert_eq!(store.system_key(s, 1).await.unwrap(), Some(v1.clone()));
         assert_eq!(store.system_key(s, 2).await.unwrap(), Some(v2));
         assert_eq!(store.system_key(s, 3).await.unwrap(), None);
@@ -1153,11 +1127,7 @@ pub mod checks {
     pub async fn service_keys_page_by_id(store: &dyn Store) {
         let t = TenantId::new_random();
         let keys: Vec<_> = (0..7).map(|_| service_key(t)).collect();
-        ok(
-            store,
-            keys.iter().cloned().map(Write::PutServiceKey).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutServiceKey, &keys)).await;
         let expected = sorted(keys.iter().map(|k| k.id).collect());
         let all = store.service_keys(t, None, 100).await.unwrap();
         assert_eq!(all.iter().map(|k| k.id).collect::<Vec<_>>(), expected);
@@ -1218,12 +1188,7 @@ pub mod checks {
         let v1 = key_version(k, 1, VersionOrigin::Creation);
         let v2 = key_version(k, 2, VersionOrigin::AutomaticRotation);
         let other = key_version(KeyId::new_random(), 1, VersionOrigin::Creation);
-        let writes = [&v3, &v1, &v2, &other]
-            .into_iter()
-            .cloned()
-            .map(Write::PutKeyVersion)
-            .collect();
-        ok(store, writes).await;
+        ok(store, puts(Write::PutKeyVersion, [&v3, &v1, &v2, &other])).await;
         assert_eq!(
             store.key_versions(k).await.unwrap(),
             vec![v1, v2.clone(), v3.clone()]
@@ -1303,11 +1268,7 @@ pub mod checks {
             &wrong_state,
             &no_date,
         ];
-        ok(
-            store,
-            all.into_iter().cloned().map(Write::PutServiceKey).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutServiceKey, all)).await;
         let due = sorted(store.keys_due_for_deletion(now).await.unwrap());
         assert_eq!(due, sorted(vec![past.id, exact.id, other_tenant.id]));
         assert!(store.keys_due_for_deletion(0).await.unwrap().is_empty());
@@ -1329,11 +1290,7 @@ pub mod checks {
         let future = scheduled(now + 1);
         let unscheduled = service_key(t);
         let mut due_states = vec![past.id, exact.id];
-        let mut writes: Vec<_> = [&past, &exact, &future, &unscheduled]
-            .into_iter()
-            .cloned()
-            .map(Write::PutServiceKey)
-            .collect();
+        let mut writes: Vec<_> = puts(Write::PutServiceKey, [&past, &exact, &future, &unscheduled]);
         for state in ALL_STATES.into_iter().filter(|s| *s != KeyState::Active) {
             writes.push(Write::PutServiceKey(ServiceKeyRecord {
                 state,
@@ -1360,12 +1317,7 @@ pub mod checks {
         let a = alias(t1, "alias/alpha", k2);
         let c = alias(t1, "alias/charlie", k1);
         let foreign = alias(t2, "alias/alpha", KeyId::new_random());
-        let writes = [&b, &a, &c, &foreign]
-            .into_iter()
-            .cloned()
-            .map(Write::InsertAlias)
-            .collect();
-        ok(store, writes).await;
+        ok(store, puts(Write::InsertAlias, [&b, &a, &c, &foreign])).await;
         assert_eq!(
             store.alias(t1, "alias/alpha").await.unwrap(),
             Some(a.clone())
@@ -1431,12 +1383,7 @@ pub mod checks {
         let gone = alias(t1, "alias/a", k);
         let kept = alias(t1, "alias/b", k);
         let foreign = alias(t2, "alias/a", KeyId::new_random());
-        let writes = [&gone, &kept, &foreign]
-            .into_iter()
-            .cloned()
-            .map(Write::InsertAlias)
-            .collect();
-        ok(store, writes).await;
+        ok(store, puts(Write::InsertAlias, [&gone, &kept, &foreign])).await;
         let delete = Write::DeleteAlias {
             tenant_id: t1,
             name: "alias/a".into(),
@@ -1486,11 +1433,7 @@ pub mod checks {
             ..grant(t, k, &"d".repeat(64), 400)
         };
         let grants = [&full, &bare, &every_op, &no_op];
-        ok(
-            store,
-            grants.into_iter().cloned().map(Write::PutGrant).collect(),
-        )
-        .await;
+        ok(store, puts(Write::PutGrant, grants)).await;
         for g in grants {
             assert_eq!(store.grant(&g.id).await.unwrap().as_ref(), Some(g));
         }
@@ -1522,12 +1465,11 @@ pub mod checks {
         let tie_b = grant(t, k, "g-tie-b", 200);
         let tie_a = grant(t, k, "g-tie-a", 200);
         let elsewhere = grant(t, other, "g-other", 50);
-        let writes = [&late, &tie_b, &early, &elsewhere, &tie_a]
-            .into_iter()
-            .cloned()
-            .map(Write::PutGrant)
-            .collect();
-        ok(store, writes).await;
+        ok(
+            store,
+            puts(Write::PutGrant, [&late, &tie_b, &early, &elsewhere, &tie_a]),
+        )
+        .await;
         assert_eq!(
             store.grants(k).await.unwrap(),
             vec![early, tie_a, tie_b, late]
@@ -1554,12 +1496,14 @@ pub mod checks {
             ..grant(t, KeyId::new_random(), "r-none", 120)
         };
         let foreign = grant(other_tenant, KeyId::new_random(), "r-foreign", 50);
-        let writes = [&second, &first, &someone_else, &unretirable, &foreign]
-            .into_iter()
-            .cloned()
-            .map(Write::PutGrant)
-            .collect();
-        ok(store, writes).await;
+        ok(
+            store,
+            puts(
+                Write::PutGrant,
+                [&second, &first, &someone_else, &unretirable, &foreign],
+            ),
+        )
+        .await;
         assert_eq!(
             store.grants_retirable_by(t, p).await.unwrap(),
             vec![first, second]
@@ -1709,7 +1653,7 @@ pub mod checks {
     /// genesis hash for an empty chain), whatever `seq` and hashes it came with,
     /// and keeps chains apart within one batch.
     pub async fn append_audit_links_after_the_stored_tail(store: &dyn Store) {
-        use crate::audit::hash::{record_hash, GENESIS_HASH};
+        use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
         let (t, other) = (TenantId::new_random(), TenantId::new_random());
         ok(
             store,
@@ -1767,7 +1711,7 @@ pub mod checks {
             prev_hash: prev.to_string(),
             ..bare_audit_record(chain, seq)
         };
-        r.hash = crate::audit::hash::record_hash(&r);
+        r.hash = kcm_core::audit::hash::record_hash(&r);
         r
     }
 
@@ -1775,7 +1719,7 @@ pub mod checks {
     /// hash, have consecutive `seq`s, and each carry its own hash and the hash of
     /// the record before.
     fn assert_chain_is_whole(records: &[AuditRecord]) {
-        use crate::audit::hash::{record_hash, GENESIS_HASH};
+        use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
         let mut prev = GENESIS_HASH.to_string();
         for (i, r) in records.iter().enumerate() {
             assert_eq!(r.seq, i as u64 + 1, "seq");
@@ -1790,11 +1734,7 @@ pub mod checks {
     pub async fn append_audit_duplicate_seq_conflicts(store: &dyn Store) {
         let (t, other) = (TenantId::new_random(), TenantId::new_random());
         let existing = vec![audit_record(Some(t), 1), audit_record(Some(t), 2)];
-        ok(
-            store,
-            existing.iter().cloned().map(Write::AppendAudit).collect(),
-        )
-        .await;
+        ok(store, puts(Write::AppendAudit, &existing)).await;
         let taken = AuditRecord {
             hash: "f".repeat(64),
             ..bare_audit_record(Some(t), 2)
@@ -1846,11 +1786,7 @@ pub mod checks {
         assert_eq!(store.audit_tail(Some(t)).await.unwrap(), None);
         assert_eq!(store.audit_tail(None).await.unwrap(), None);
         let records: Vec<_> = (1..=3).map(|seq| audit_record(Some(t), seq)).collect();
-        ok(
-            store,
-            records.iter().cloned().map(Write::AppendAudit).collect(),
-        )
-        .await;
+        ok(store, puts(Write::AppendAudit, &records)).await;
         assert_eq!(
             store.audit_tail(Some(t)).await.unwrap(),
             Some((3, records[2].hash.clone()))
@@ -2123,11 +2059,7 @@ pub mod checks {
                 r
             })
             .collect();
-        ok(
-            store,
-            records.iter().cloned().map(Write::AppendAudit).collect(),
-        )
-        .await;
+        ok(store, puts(Write::AppendAudit, &records)).await;
         let page = |after_seq, limit, key| AuditQuery {
             after_seq,
             limit,
@@ -2177,12 +2109,14 @@ pub mod checks {
         );
         let operator = audit_checkpoint(None, 5);
         let foreign = audit_checkpoint(Some(other), 40);
-        let writes = [&c30, &c10, &operator, &c20, &foreign]
-            .into_iter()
-            .cloned()
-            .map(Write::PutAuditCheckpoint)
-            .collect();
-        ok(store, writes).await;
+        ok(
+            store,
+            puts(
+                Write::PutAuditCheckpoint,
+                [&c30, &c10, &operator, &c20, &foreign],
+            ),
+        )
+        .await;
         let list = |chain, after, limit| store.audit_checkpoints(chain, after, limit);
         assert_eq!(
             list(Some(t), 0, 100).await.unwrap(),
