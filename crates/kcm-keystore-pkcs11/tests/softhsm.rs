@@ -1,127 +1,65 @@
-//! The PKCS#11 keystore against a real SoftHSM2 (no mocks).
+//! The PKCS#11 keystore against a real SoftHSM2 (no mocks): the shared keystore
+//! conformance suite, and what is the PKCS#11 keystore's own (handle and blob
+//! layout, attributes in the token, configuration errors, the session pool, and
+//! recovery after the token went away).
 //!
 //! SoftHSM2 reads `SOFTHSM2_CONF` and discovers its tokens once, at `C_Initialize`,
 //! and a module is initialised once per process. So this one test binary sets up one
-//! temporary token directory before anything loads the module: [`hsm`] writes the
-//! config, sets the variable and creates a pool of fresh tokens with
-//! `softhsm2-util`, all inside a `OnceLock`, so tests running in parallel all wait
-//! for it. Each test then takes a token of its own ([`Hsm::token`]), so tests never
-//! share a token or its login state.
+//! temporary token directory with a pool of fresh tokens before anything loads the
+//! module ([`hsm`], with `kcm_test_support::softhsm`), inside a `OnceLock`, so tests
+//! running in parallel all wait for it. Each test then takes a token of its own
+//! ([`Hsm::token`]), so tests never share a token or its login state.
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::object::{Attribute, AttributeType};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
-use kcm_core::keystore::{KeystoreError, KeystoreProvider};
+use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider};
 use kcm_core::secret::{SecretBytes, SecretString};
 use kcm_keystore_pkcs11::{key_id, Pkcs11Config, Pkcs11Keystore};
+use kcm_test_support::keystore_conformance::{Destroy, Disable, Expected, KeyHolder, Subject};
+use kcm_test_support::softhsm::{SoftHsm, PIN};
 
-const PIN: &str = "user-pin-4711";
-const SO_PIN: &str = "so-pin-0815";
-/// Tokens created up front; at least the number of tests that call `token()`.
-const TOKENS: usize = 24;
+/// Tokens created up front; at least the number of tests that call `token()`
+/// (the conformance suite's checks included).
+const TOKENS: usize = 40;
 
 struct Hsm {
-    _dir: tempfile::TempDir,
-    module: PathBuf,
-    next: AtomicUsize,
+    tokens: SoftHsm,
     /// The test's own view of the module (the same library instance as the
     /// keystore's), for inspecting the token behind the keystore's back.
     ctx: Pkcs11,
 }
 
-/// Where SoftHSM2's module is; fails (not skips) when it is not installed.
-fn module_path() -> PathBuf {
-    if let Ok(p) = std::env::var("KCM_TEST_PKCS11_MODULE") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "KCM_TEST_PKCS11_MODULE={} does not exist",
-            p.display()
-        );
-        return p;
-    }
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect(
-        "SoftHSM2 is not installed: these tests need it. Install the `softhsm2` package \
-         (apt-get install softhsm2) or set KCM_TEST_PKCS11_MODULE to libsofthsm2.so",
-    )
-}
-
-fn token_label(i: usize) -> String {
-    format!("kcm-test-{i:02}")
-}
-
 fn hsm() -> &'static Hsm {
     static HSM: OnceLock<Hsm> = OnceLock::new();
     HSM.get_or_init(|| {
-        let module = module_path();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens).expect("token dir");
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .expect("write softhsm2.conf");
+        let tokens = SoftHsm::with_tokens(TOKENS);
         // Set before any thread loads the module; every test waits for this OnceLock.
-        std::env::set_var("SOFTHSM2_CONF", &conf);
-        for i in 0..TOKENS {
-            let out = Command::new("softhsm2-util")
-                .env("SOFTHSM2_CONF", &conf)
-                .args(["--init-token", "--free", "--label", &token_label(i)])
-                .args(["--pin", PIN, "--so-pin", SO_PIN])
-                .output()
-                .expect("softhsm2-util not found: install the `softhsm2` package");
-            assert!(
-                out.status.success(),
-                "softhsm2-util --init-token failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let ctx = Pkcs11::new(&module).expect("load SoftHSM2");
+        std::env::set_var("SOFTHSM2_CONF", tokens.conf());
+        let ctx = Pkcs11::new(tokens.module()).expect("load SoftHSM2");
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
             Err(e) => panic!("C_Initialize: {e}"),
         }
-        Hsm {
-            _dir: dir,
-            module,
-            next: AtomicUsize::new(0),
-            ctx,
-        }
+        Hsm { tokens, ctx }
     })
 }
 
 impl Hsm {
     /// A fresh token no other test uses; returns its label.
     fn token(&self) -> String {
-        let i = self.next.fetch_add(1, Ordering::SeqCst);
-        assert!(i < TOKENS, "more tests than tokens: raise TOKENS");
-        token_label(i)
+        self.tokens.token()
     }
 
     fn config(&self, label: &str, pin: &str, max_sessions: usize) -> Pkcs11Config {
         Pkcs11Config {
-            module: self.module.clone(),
+            module: self.tokens.module().to_owned(),
             token_label: label.to_string(),
             pin: SecretString::new(pin.to_string()),
             max_sessions,
@@ -148,7 +86,70 @@ impl Hsm {
         }
         session
     }
+
+    /// Makes an AES-256 key in token `token` the way its holder would, outside kcm.
+    fn customer_key(&self, token: &str, name: &str, id: &[u8], decrypt: bool) {
+        self.session(token)
+            .generate_key(
+                &Mechanism::AesKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(decrypt),
+                    Attribute::Label(name.as_bytes().to_vec()),
+                    Attribute::Id(id.to_vec()),
+                ],
+            )
+            .unwrap();
+    }
 }
+
+/// The customer, making keys in the token kcm uses (HYOK), referred to by label.
+struct Customer {
+    token: String,
+    made: std::sync::atomic::AtomicU8,
+}
+
+#[async_trait::async_trait]
+impl KeyHolder for Customer {
+    async fn new_key(&self) -> String {
+        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("customer-{n}");
+        hsm().customer_key(&self.token, &name, &[0xc0, n], true);
+        format!("label:{name}")
+    }
+
+    fn missing_reference(&self) -> String {
+        "label:nobody".into()
+    }
+}
+
+/// A keystore on a fresh token, as a conformance subject.
+async fn subject() -> Subject {
+    let hsm = hsm();
+    let token = hsm.token();
+    let expected = Expected {
+        kind: "pkcs11",
+        capabilities: Capabilities {
+            generate: true,
+            import: true,
+            reference: true,
+        },
+        destroy: Destroy::ErasesKey,
+        // The token keeps no switch of kcm's: kcm's own state refuses the key.
+        disable: Disable::KcmOnly,
+    };
+    let customer = Customer {
+        token: token.clone(),
+        made: Default::default(),
+    };
+    Subject::new(Arc::new(hsm.open(&token)), expected, ()).with_holder(customer)
+}
+
+kcm_test_support::keystore_conformance_tests!(subject);
 
 fn secret(bytes: &[u8]) -> SecretBytes {
     SecretBytes::copy_from(bytes)
@@ -162,58 +163,19 @@ fn misconfigured_message(result: Result<Pkcs11Keystore, KeystoreError>) -> Strin
     }
 }
 
+/// Handles and blobs are laid out as the crate documentation says; an empty
+/// plaintext wraps too (the suite wraps 1 to 64 bytes).
 #[tokio::test]
-async fn generate_wrap_unwrap_round_trip() {
+async fn handles_and_blobs_have_the_documented_layout() {
     let hsm = hsm();
     let ks = hsm.open(&hsm.token());
-    assert_eq!(ks.kind(), "pkcs11");
-    ks.health().await.unwrap();
     let handle = ks.create_root_key("root-1").await.unwrap();
     assert_eq!(handle.len(), 17, "format byte and 16-byte CKA_ID");
     let key = secret(&[7u8; 32]);
     let blob = ks.wrap(&handle, &key, b"system-1").await.unwrap();
     assert_eq!(blob.len(), 1 + 12 + 32 + 16);
-    assert!(
-        !blob.windows(32).any(|w| w == [7u8; 32]),
-        "plaintext in blob"
-    );
-    let back = ks.unwrap(&handle, &blob, b"system-1").await.unwrap();
-    assert!(back.ct_eq(key.expose_secret()));
-    // A fresh IV every time.
-    let again = ks.wrap(&handle, &key, b"system-1").await.unwrap();
-    assert_ne!(blob, again);
-    // Empty plaintext and empty aad work too.
     let empty = ks.wrap(&handle, &secret(b""), b"").await.unwrap();
     assert!(ks.unwrap(&handle, &empty, b"").await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn unwrap_rejects_wrong_aad_tampering_and_other_keys() {
-    let hsm = hsm();
-    let ks = hsm.open(&hsm.token());
-    let handle = ks.create_root_key("root-a").await.unwrap();
-    let other = ks.create_root_key("root-b").await.unwrap();
-    let blob = ks
-        .wrap(&handle, &secret(b"data key"), b"aad")
-        .await
-        .unwrap();
-
-    let fails = |r: Result<SecretBytes, KeystoreError>| {
-        assert!(matches!(r, Err(KeystoreError::UnwrapFailed)), "{r:?}")
-    };
-    fails(ks.unwrap(&handle, &blob, b"other aad").await);
-    fails(ks.unwrap(&other, &blob, b"aad").await);
-    for i in 0..blob.len() {
-        let mut tampered = blob.clone();
-        tampered[i] ^= 0x01;
-        fails(ks.unwrap(&handle, &tampered, b"aad").await);
-    }
-    fails(ks.unwrap(&handle, &blob[..blob.len() - 1], b"aad").await);
-    fails(ks.unwrap(&handle, &blob[..20], b"aad").await);
-    fails(ks.unwrap(&handle, b"", b"aad").await);
-    // The sessions stay usable after all those failures.
-    let back = ks.unwrap(&handle, &blob, b"aad").await.unwrap();
-    assert_eq!(back.expose_secret(), b"data key");
 }
 
 #[tokio::test]
@@ -272,40 +234,16 @@ async fn generated_key_stays_inside_the_token() {
     );
 }
 
+/// Handles of this keystore's format that name no key: a reference handle of an
+/// unknown CKA_ID, and a handle too short for a CKA_ID.
 #[tokio::test]
-async fn unknown_and_malformed_handles_are_unusable() {
+async fn malformed_handles_are_unusable() {
     let hsm = hsm();
     let ks = hsm.open(&hsm.token());
-    let unknown = [&[1u8][..], &[0xAB; 16]].concat();
-    let r = ks.wrap(&unknown, &secret(b"k"), b"").await;
-    assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
-    for bad in [&b""[..], &[2u8; 17], &[1u8; 5]] {
+    for bad in [&[2u8; 17][..], &[1u8; 5]] {
         let r = ks.wrap(bad, &secret(b"k"), b"").await;
         assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
     }
-}
-
-#[tokio::test]
-async fn destroy_makes_the_key_unusable_and_is_idempotent() {
-    let hsm = hsm();
-    let ks = hsm.open(&hsm.token());
-    let handle = ks.create_root_key("root-doomed").await.unwrap();
-    let keep = ks.create_root_key("root-kept").await.unwrap();
-    let blob = ks.wrap(&handle, &secret(b"k"), b"a").await.unwrap();
-    let kept_blob = ks.wrap(&keep, &secret(b"k2"), b"a").await.unwrap();
-    ks.check_root_key(&handle).await.unwrap();
-    ks.destroy(&handle).await.unwrap();
-    let r = ks.check_root_key(&handle).await;
-    assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
-    ks.check_root_key(&keep).await.unwrap();
-    let r = ks.unwrap(&handle, &blob, b"a").await;
-    assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
-    let r = ks.wrap(&handle, &secret(b"k"), b"a").await;
-    assert!(matches!(r, Err(KeystoreError::KeyUnusable(_))), "{r:?}");
-    ks.destroy(&handle).await.unwrap();
-    // Only that key is gone.
-    let back = ks.unwrap(&keep, &kept_blob, b"a").await.unwrap();
-    assert_eq!(back.expose_secret(), b"k2");
 }
 
 #[tokio::test]
@@ -457,7 +395,6 @@ async fn imported_material_is_the_root_key_and_stays_in_the_token() {
     use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
     let hsm = hsm();
     let ks = hsm.open(&hsm.token());
-    assert!(ks.capabilities().import);
     let material = [42u8; 32];
     let handle = ks
         .import_root_key("byok-1", &secret(&material))
@@ -475,42 +412,19 @@ async fn imported_material_is_the_root_key_and_stays_in_the_token() {
         .open_in_place(nonce, Aad::from(b"aad"), &mut sealed)
         .unwrap();
     assert_eq!(opened, b"a system key");
-    assert!(ks
-        .import_root_key("byok-2", &secret(&[1u8; 16]))
-        .await
-        .is_err());
 }
 
-/// A customer's own key in the token (HYOK) is referred to by label or id; kcm wraps
-/// with it, and destroying the reference leaves the key alone.
+/// A customer's own key in the token (HYOK) is referred to by label or by CKA_ID,
+/// both naming the same key; references that do not name one AES-256 key usable to
+/// encrypt and decrypt are refused. (Using it, and destroying the reference leaving
+/// it alone, is the conformance suite's.)
 #[tokio::test]
-async fn a_referenced_customer_key_is_used_and_never_destroyed() {
-    use cryptoki::mechanism::Mechanism;
-    use cryptoki::object::{KeyType, ObjectClass};
+async fn a_customer_key_is_referred_to_by_label_or_id() {
     let hsm = hsm();
     let label = hsm.token();
-    let session = hsm.session(&label);
-    let customer = |name: &str, id: &[u8], decrypt: bool| {
-        session
-            .generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(decrypt),
-                    Attribute::Label(name.as_bytes().to_vec()),
-                    Attribute::Id(id.to_vec()),
-                ],
-            )
-            .unwrap()
-    };
-    customer("customer-root", &[0xc0, 0xff, 0xee], true);
-    customer("encrypt-only", &[0xe0], false);
+    hsm.customer_key(&label, "customer-root", &[0xc0, 0xff, 0xee], true);
+    hsm.customer_key(&label, "encrypt-only", &[0xe0], false);
     let ks = hsm.open(&label);
-    assert!(ks.capabilities().reference);
 
     let by_label = ks.reference_root_key("label:customer-root").await.unwrap();
     let by_id = ks.reference_root_key("id:c0ffee").await.unwrap();
@@ -520,6 +434,8 @@ async fn a_referenced_customer_key_is_used_and_never_destroyed() {
         .wrap(&by_label, &secret(b"system key"), b"aad")
         .await
         .unwrap();
+    let back = ks.unwrap(&by_id, &blob, b"aad").await.unwrap();
+    assert!(back.ct_eq(b"system key"));
 
     for bad in [
         "label:nobody",
@@ -534,9 +450,4 @@ async fn a_referenced_customer_key_is_used_and_never_destroyed() {
             "{bad}: {err:?}"
         );
     }
-
-    // Forgetting the reference leaves the customer's key in place and working.
-    ks.destroy(&by_label).await.unwrap();
-    let back = ks.unwrap(&by_id, &blob, b"aad").await.unwrap();
-    assert!(back.ct_eq(b"system key"));
 }

@@ -1,39 +1,21 @@
 //! Drives [`PluginKeystore`] against the real example plugin binary
-//! (`plugins/example-keystore`): the trait round trip, the error contract,
-//! supervision (restart after SIGKILL, fail-fast while down, call timeouts) and
-//! start-up failures.
+//! (`plugins/example-keystore`): the shared keystore conformance suite (with every
+//! capability, and with generation only), what the plugin reports about itself,
+//! the error contract where it is the plugin's own, supervision (restart after
+//! SIGKILL, fail-fast while down, call timeouts) and start-up failures.
 //!
-//! The binary is `$KCM_EXAMPLE_PLUGIN` if set, else `kcm-keystore-example` in the
-//! target directory these tests run from (`cargo test --workspace`, or
-//! `cargo test -p kcm-keystore-plugin -p kcm-keystore-example`, builds it).
+//! The binary is found by `kcm_test_support::process::example_plugin`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kcm_core::keystore::{KeystoreError, KeystoreProvider};
+use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider};
 use kcm_core::secret::SecretBytes;
 use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
-
-fn example_plugin() -> PathBuf {
-    if let Some(path) = std::env::var_os("KCM_EXAMPLE_PLUGIN") {
-        return PathBuf::from(path);
-    }
-    // <target>/<profile>/deps/<this test> → <target>/<profile>/kcm-keystore-example
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps");
-    let path = profile_dir.join("kcm-keystore-example");
-    assert!(
-        path.exists(),
-        "{} is missing: build it (`cargo build -p kcm-keystore-example`, or run \
-         `cargo test -p kcm-keystore-plugin -p kcm-keystore-example`) or set KCM_EXAMPLE_PLUGIN",
-        path.display()
-    );
-    path
-}
+use kcm_test_support::keystore_conformance::{Destroy, Disable, Expected, KeyHolder, Subject};
+use kcm_test_support::process::example_plugin;
 
 /// A temp dir with a key directory, a KEK file and a socket directory.
 struct Setup {
@@ -126,159 +108,122 @@ fn secret(bytes: &[u8]) -> SecretBytes {
     SecretBytes::copy_from(bytes)
 }
 
+/// The plugin's own keys stand for the holder's: in the example plugin a reference
+/// is the id of a key in its key directory.
+struct PluginHolder(Arc<PluginKeystore>);
+
+#[async_trait::async_trait]
+impl KeyHolder for PluginHolder {
+    async fn new_key(&self) -> String {
+        let handle = self.0.create_root_key("holder").await.unwrap();
+        let handle = String::from_utf8(handle).expect("the example's handles are text");
+        let (_, id) = handle.split_once(':').expect("o1:<key id>");
+        id.to_owned()
+    }
+
+    fn missing_reference(&self) -> String {
+        "0123456789abcdef0123456789abcdef".into()
+    }
+}
+
+/// The example plugin started with `args`, as a conformance subject offering the
+/// capabilities `capabilities`.
+async fn conformance_subject(args: &[&str], capabilities: Capabilities) -> Subject {
+    let setup = Setup::new();
+    let keystore = Arc::new(
+        PluginKeystore::start(setup.config("conformance", args))
+            .await
+            .expect("the example plugin starts"),
+    );
+    let expected = Expected {
+        kind: "plugin",
+        capabilities,
+        destroy: Destroy::ErasesKey,
+        disable: Disable::RefusesUse,
+    };
+    let subject = Subject::new(keystore.clone(), expected, setup);
+    if capabilities.reference {
+        subject.with_holder(PluginHolder(keystore))
+    } else {
+        subject
+    }
+}
+
+/// The suite against the example plugin with every capability.
+mod conformance {
+    use super::*;
+
+    async fn subject() -> Subject {
+        let all = Capabilities {
+            generate: true,
+            import: true,
+            reference: true,
+        };
+        conformance_subject(&[], all).await
+    }
+
+    kcm_test_support::keystore_conformance_tests!(subject);
+}
+
+/// The suite against the example plugin without import and reference: both are
+/// refused as `Unsupported`.
+mod conformance_generate_only {
+    use super::*;
+
+    async fn subject() -> Subject {
+        let generate_only = Capabilities {
+            generate: true,
+            import: false,
+            reference: false,
+        };
+        conformance_subject(&["--no-import", "--no-reference"], generate_only).await
+    }
+
+    kcm_test_support::keystore_conformance_tests!(subject);
+}
+
+/// What the plugin reports about itself, and the private directory its socket
+/// lives in.
 #[tokio::test]
-async fn trait_round_trip() {
+async fn the_plugin_names_itself_and_its_socket_is_private() {
     let setup = Setup::new();
     let ks = setup.start().await;
-    assert_eq!(ks.kind(), "plugin");
     assert_eq!(ks.name(), "example");
     assert_eq!(ks.plugin_name(), "kcm-keystore-example");
     assert!(!ks.plugin_version().is_empty());
-    let caps = ks.capabilities();
-    assert!(caps.generate && caps.import && caps.reference);
-    ks.health().await.unwrap();
     assert!(ks.child_pid().is_some());
-
-    // The socket lives in a private directory kcm created.
     let socket_dir = ks.socket_path().parent().unwrap();
     let mode = std::fs::metadata(socket_dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "socket dir mode {mode:o}");
     assert!(socket_dir.starts_with(setup.tmp.path().join("run")));
-
-    // Generated.
-    let h = ks.create_root_key("root-1").await.unwrap();
-    let blob = ks
-        .wrap(&h, &secret(b"system key bytes"), b"aad-1")
-        .await
-        .unwrap();
-    assert_eq!(
-        ks.unwrap(&h, &blob, b"aad-1")
-            .await
-            .unwrap()
-            .expose_secret(),
-        b"system key bytes"
-    );
-    ks.check_root_key(&h).await.unwrap();
-
-    // Imported (BYOK).
-    let imported = ks
-        .import_root_key("byok", &secret(&[9u8; 32]))
-        .await
-        .unwrap();
-    assert_ne!(imported, h);
-    let blob2 = ks.wrap(&imported, &secret(b"x"), b"").await.unwrap();
-    assert_eq!(
-        ks.unwrap(&imported, &blob2, b"")
-            .await
-            .unwrap()
-            .expose_secret(),
-        b"x"
-    );
-
-    // Referenced (HYOK): the example's reference is the key id inside the handle.
-    let id = std::str::from_utf8(&h).unwrap().split_once(':').unwrap().1;
-    let referenced = ks.reference_root_key(id).await.unwrap();
-    assert_eq!(
-        ks.unwrap(&referenced, &blob, b"aad-1")
-            .await
-            .unwrap()
-            .expose_secret(),
-        b"system key bytes"
-    );
-    // Destroying a reference leaves the key.
-    ks.destroy(&referenced).await.unwrap();
-    ks.check_root_key(&h).await.unwrap();
 }
 
+/// Where the error contract carries the plugin's own words: a disabled key says so;
+/// INVALID_ARGUMENT on anything but Unwrap is no unwrap failure; a refused
+/// capability names the keystore. (The rest of the contract is the suite's.)
 #[tokio::test]
 async fn error_mapping() {
     let setup = Setup::new();
     let ks = setup.start().await;
     let h = ks.create_root_key("root").await.unwrap();
     let blob = ks.wrap(&h, &secret(b"k"), b"right").await.unwrap();
-
-    // INVALID_ARGUMENT on Unwrap → UnwrapFailed.
-    assert!(matches!(
-        ks.unwrap(&h, &blob, b"wrong").await,
-        Err(KeystoreError::UnwrapFailed)
-    ));
-    let mut tampered = blob.clone();
-    *tampered.last_mut().unwrap() ^= 1;
-    assert!(matches!(
-        ks.unwrap(&h, &tampered, b"right").await,
-        Err(KeystoreError::UnwrapFailed)
-    ));
-
-    // FAILED_PRECONDITION (disabled) → KeyUnusable; enable undoes it.
     ks.disable_root_key(&h).await.unwrap();
     assert!(matches!(
         ks.unwrap(&h, &blob, b"right").await,
         Err(KeystoreError::KeyUnusable(m)) if m.contains("disabled")
     ));
-    assert!(matches!(
-        ks.wrap(&h, &secret(b"k"), b"").await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    assert!(matches!(
-        ks.check_root_key(&h).await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    ks.enable_root_key(&h).await.unwrap();
-    assert_eq!(
-        ks.unwrap(&h, &blob, b"right")
-            .await
-            .unwrap()
-            .expose_secret(),
-        b"k"
-    );
-
-    // NOT_FOUND (destroyed) → KeyUnusable; destroy is idempotent.
-    ks.destroy(&h).await.unwrap();
-    assert!(matches!(
-        ks.unwrap(&h, &blob, b"right").await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    assert!(matches!(
-        ks.check_root_key(&h).await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    ks.destroy(&h).await.unwrap();
-    assert!(matches!(
-        ks.reference_root_key("0123456789abcdef0123456789abcdef")
-            .await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    // A handle that is not the plugin's.
-    assert!(matches!(
-        ks.wrap(b"not-a-handle", &secret(b"k"), b"").await,
-        Err(KeystoreError::KeyUnusable(_))
-    ));
-    // INVALID_ARGUMENT elsewhere is not an unwrap failure.
     let short = ks.import_root_key("byok", &secret(&[1u8; 31])).await;
     assert!(
         matches!(&short, Err(KeystoreError::Unavailable(m)) if m.contains("32 bytes")),
         "{short:?}"
     );
-}
-
-#[tokio::test]
-async fn unsupported_capabilities() {
-    let setup = Setup::new();
-    let ks = PluginKeystore::start(setup.config("limited", &["--no-import", "--no-reference"]))
+    let limited = PluginKeystore::start(setup.config("limited", &["--no-import"]))
         .await
         .unwrap();
-    let caps = ks.capabilities();
-    assert!(caps.generate && !caps.import && !caps.reference);
     assert!(matches!(
-        ks.import_root_key("byok", &secret(&[1u8; 32])).await,
+        limited.import_root_key("byok", &secret(&[1u8; 32])).await,
         Err(KeystoreError::Unsupported(m)) if m.contains("limited")
     ));
-    assert!(matches!(
-        ks.reference_root_key("anything").await,
-        Err(KeystoreError::Unsupported(_))
-    ));
-    // Generation still works.
-    ks.create_root_key("root").await.unwrap();
 }
 
 #[tokio::test]

@@ -6,31 +6,12 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kcm_core::keystore::KeystoreError;
 use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
-
-/// See `example_plugin.rs`.
-fn example_plugin() -> PathBuf {
-    if let Some(path) = std::env::var_os("KCM_EXAMPLE_PLUGIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in <target>/<profile>/deps")
-        .join("kcm-keystore-example");
-    assert!(
-        path.exists(),
-        "{} is missing: build it (`cargo build -p kcm-keystore-example`) or set KCM_EXAMPLE_PLUGIN",
-        path.display()
-    );
-    path
-}
+use kcm_test_support::process::example_plugin;
 
 /// Collects formatted log output.
 #[derive(Clone, Default)]

@@ -5,6 +5,13 @@
 //!
 //! - [`store_conformance`]: the suite every [`Store`](kcm_core::store::Store)
 //!   backend runs (SQLite, PostgreSQL).
+//! - [`keystore_conformance`]: the suite every
+//!   [`KeystoreProvider`](kcm_core::keystore::KeystoreProvider) runs (software,
+//!   PKCS#11, plugin, XKS).
+//! - [`service`]: the one way a test builds a [`Service`](kcm_core::service::Service)
+//!   over a temporary SQLite store and software keystore, bootstrapped.
+//! - [`softhsm`], [`xks_proxy`], [`process`]: SoftHSM2 tokens, the project's test
+//!   XKS proxy, and child processes that must not outlive a test binary.
 //!
 //! ## How it fits into the build
 //!
@@ -24,4 +31,9 @@
 //! Nothing here may be used outside tests: it panics on failure, writes temporary
 //! files and starts processes.
 
+pub mod keystore_conformance;
+pub mod process;
+pub mod service;
+pub mod softhsm;
 pub mod store_conformance;
+pub mod xks_proxy;

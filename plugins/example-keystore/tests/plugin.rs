@@ -145,6 +145,23 @@ async fn unwrap(
     .map(|r| r.into_inner().plaintext)
 }
 
+async fn import(c: &mut Client, material: &[u8]) -> Result<Vec<u8>, tonic::Status> {
+    c.import_key(ImportKeyRequest {
+        label: "byok".into(),
+        material: material.to_vec(),
+    })
+    .await
+    .map(|r| r.into_inner().handle)
+}
+
+async fn reference(c: &mut Client, reference: &str) -> Result<Vec<u8>, tonic::Status> {
+    c.reference_key(ReferenceKeyRequest {
+        reference: reference.into(),
+    })
+    .await
+    .map(|r| r.into_inner().handle)
+}
+
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
     r.expect_err("expected a failure status").code()
 }
@@ -307,26 +324,13 @@ async fn import_checks_length_and_uses_the_material() {
     let mut p = start(&setup).await;
     let c = &mut p.client;
     for len in [0usize, 31, 33] {
-        let r = c
-            .import_key(ImportKeyRequest {
-                label: "byok".into(),
-                material: vec![7u8; len],
-            })
-            .await;
+        let r = import(c, &vec![7u8; len]).await;
         assert_eq!(code(r), Code::InvalidArgument, "{len} bytes");
     }
     assert_eq!(std::fs::read_dir(setup.keys()).unwrap().count(), 0);
 
     let material = [0x5au8; 32];
-    let h = c
-        .import_key(ImportKeyRequest {
-            label: "byok".into(),
-            material: material.to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .handle;
+    let h = import(c, &material).await.unwrap();
     let blob = wrap(c, &h, b"payload", b"aad").await.unwrap();
     // The blob is AES-256-GCM under exactly the imported material.
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &material).unwrap());
@@ -355,14 +359,7 @@ async fn reference_uses_an_existing_key_and_destroy_leaves_it() {
         .1
         .to_owned();
 
-    let referenced = c
-        .reference_key(ReferenceKeyRequest {
-            reference: id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .handle;
+    let referenced = reference(c, &id).await.unwrap();
     assert_ne!(referenced, owned);
     let blob = wrap(c, &referenced, b"k", b"a").await.unwrap();
     assert_eq!(unwrap(c, &owned, &blob, b"a").await.unwrap(), b"k");
@@ -375,17 +372,9 @@ async fn reference_uses_an_existing_key_and_destroy_leaves_it() {
     .unwrap();
     assert_eq!(unwrap(c, &referenced, &blob, b"a").await.unwrap(), b"k");
 
-    let unknown = c
-        .reference_key(ReferenceKeyRequest {
-            reference: "0123456789abcdef0123456789abcdef".into(),
-        })
-        .await;
+    let unknown = reference(c, "0123456789abcdef0123456789abcdef").await;
     assert_eq!(code(unknown), Code::NotFound);
-    let malformed = c
-        .reference_key(ReferenceKeyRequest {
-            reference: "../kek".into(),
-        })
-        .await;
+    let malformed = reference(c, "../kek").await;
     assert_eq!(code(malformed), Code::InvalidArgument);
 
     // Revoked by its holder (here: the owned handle destroyed): the reference is gone too.
@@ -405,15 +394,7 @@ async fn keys_survive_a_restart_and_are_sealed_on_disk() {
     let (imported, generated, blob_i, blob_g) = {
         let mut p = start(&setup).await;
         let c = &mut p.client;
-        let imported = c
-            .import_key(ImportKeyRequest {
-                label: "byok".into(),
-                material: material.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .handle;
+        let imported = import(c, &material).await.unwrap();
         let generated = create(c).await;
         let blob_i = wrap(c, &imported, b"one", b"x").await.unwrap();
         let blob_g = wrap(c, &generated, b"two", b"y").await.unwrap();
@@ -495,19 +476,8 @@ async fn capability_switches() {
         .unwrap()
         .into_inner();
     assert!(caps.generate && !caps.import && !caps.reference);
-    let r = c
-        .import_key(ImportKeyRequest {
-            label: "x".into(),
-            material: vec![1; 32],
-        })
-        .await;
-    assert_eq!(code(r), Code::Unimplemented);
-    let r = c
-        .reference_key(ReferenceKeyRequest {
-            reference: "x".into(),
-        })
-        .await;
-    assert_eq!(code(r), Code::Unimplemented);
+    assert_eq!(code(import(c, &[1; 32]).await), Code::Unimplemented);
+    assert_eq!(code(reference(c, "x").await), Code::Unimplemented);
 }
 
 #[test]
