@@ -4,7 +4,7 @@
 //! one with only the master key kept, and decrypt every ciphertext. Also: only the
 //! operator may back up; damaged archives and the wrong master key restore nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,69 +12,15 @@ use kcm_core::auth::{Caller, Principal};
 use kcm_core::backup::{self, BackupError};
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
-use kcm_core::keystore::KeystoreProvider;
 use kcm_core::service::{CreateKeyRequest, KeyRef, Service};
 use kcm_core::store::Store;
-use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
-use kcm_store_sqlite::SqliteStore;
+use kcm_test_support::service::{DataDir, ServiceFixture};
 
-type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
-
-fn keystores(dir: &Path, master: &Path) -> Keystores {
-    let keystore = SoftwareKeystore::open(dir, MasterKeySource::File(master.to_owned())).unwrap();
-    let mut map: Keystores = HashMap::new();
-    map.insert("software".into(), Arc::new(keystore));
-    map
-}
-
-fn store(dir: &Path) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(&dir.join("kcm.db")).unwrap())
-}
-
-struct Running {
-    service: Arc<Service>,
-    /// Bearer tokens (`id:secret`) of the default tenant-admin and the operator.
-    admin_token: (String, String),
-    admin: Principal,
-    operator: Principal,
-}
-
-async fn start(dir: &Path, master: &Path) -> Running {
-    let service =
-        Service::new(store(dir), keystores(dir, master), ServiceConfig::default()).unwrap();
-    let mut tokens = None;
-    assert!(service
-        .bootstrap_if_fresh(|c| {
-            tokens = Some((
-                (
-                    c.tenant_admin.0.clone(),
-                    c.tenant_admin.1.expose_secret().to_owned(),
-                ),
-                c.system_admin.0.clone(),
-            ));
-            Ok(())
-        })
-        .await
-        .unwrap());
-    let (admin_token, operator_id) = tokens.unwrap();
-    let admin = service
-        .credential(&admin_token.0)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    let operator = service
-        .credential(&operator_id)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    Running {
-        service: Arc::new(service),
-        admin_token,
-        admin,
-        operator,
-    }
+/// A bootstrapped service whose data directory is `dir` and master key file `master`.
+async fn start(dir: &Path, master: &Path) -> ServiceFixture {
+    let data = DataDir::open(dir, master);
+    let service = data.service(ServiceConfig::default());
+    ServiceFixture::bootstrap(data, service).await
 }
 
 fn ctx(i: usize) -> BTreeMap<String, String> {
@@ -91,10 +37,10 @@ struct Sealed {
 
 /// Twenty keys in the default tenant and three in a second one; several
 /// ciphertexts each; aliases; one key rotated after its first ciphertexts.
-async fn populate(r: &Running) -> (Vec<Sealed>, Principal, (String, String)) {
+async fn populate(r: &ServiceFixture) -> (Vec<Sealed>, Principal, (String, String)) {
     let other = r
         .service
-        .create_tenant(&Caller::new(r.operator.clone()), "second")
+        .create_tenant(&r.operator, "second")
         .await
         .unwrap();
     let other_token = (
@@ -109,7 +55,7 @@ async fn populate(r: &Running) -> (Vec<Sealed>, Principal, (String, String)) {
         .principal
         .clone();
     let mut sealed = Vec::new();
-    for (principal, keys) in [(&r.admin, 20), (&other_admin, 3)] {
+    for (principal, keys) in [(&r.admin.principal, 20), (&other_admin, 3)] {
         for k in 0..keys {
             let info = r
                 .service
@@ -186,7 +132,7 @@ async fn backup_destroy_restore_decrypts_everything() {
     // Back up while encryptions go on, as on a live server.
     let busy = {
         let service = Arc::clone(&running.service);
-        let admin = running.admin.clone();
+        let admin = running.admin.principal.clone();
         tokio::spawn(async move {
             let key = KeyRef::Alias("alias/k0".into());
             for i in 0..50 {
@@ -197,43 +143,42 @@ async fn backup_destroy_restore_decrypts_everything() {
             }
         })
     };
-    let archive = running
-        .service
-        .backup(&Caller::new(running.operator.clone()))
-        .await
-        .unwrap();
+    let archive = running.service.backup(&running.operator).await.unwrap();
     busy.await.unwrap();
     let total: u64 = archive.tables.iter().map(|(_, n)| n).sum();
     assert!(total > 60, "{:?}", archive.tables);
 
     // Destroy the data directory; keep only the archive and the master key.
     let kept = keep_master(&data.join("master.key"), root.path());
-    let admin_token = running.admin_token.clone();
-    let operator = running.operator.clone();
+    let admin_key = running.admin_key.clone();
+    let operator = running.operator();
     drop(running);
     std::fs::remove_dir_all(&data).unwrap();
 
     let restored_dir = root.path().join("restored");
     std::fs::create_dir(&restored_dir).unwrap();
-    let ks = keystores(&restored_dir, &kept);
-    let restored_store = store(&restored_dir);
-    let report = backup::restore(archive.bytes.as_slice(), &ks, restored_store.as_ref())
-        .await
-        .unwrap();
+    let restored = DataDir::open(&restored_dir, &kept);
+    let report = backup::restore(
+        archive.bytes.as_slice(),
+        &restored.keystores(),
+        restored.store.as_ref(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.tables, archive.tables);
 
-    let service = Service::new(restored_store, ks, ServiceConfig::default()).unwrap();
+    let service = restored.service(ServiceConfig::default());
     // Already bootstrapped: the restored store is the old one.
     assert!(!service.bootstrap_if_fresh(|_| Ok(())).await.unwrap());
     decrypt_all(&service, &sealed).await;
     // Access keys (sealed secrets) and aliases came back too.
     let admin = service
-        .authenticate_bearer(&admin_token.0, &admin_token.1)
+        .authenticate_bearer(&admin_key.id, &admin_key.secret)
         .await
         .unwrap();
     assert_eq!(admin.tenant_id, sealed[0].principal.tenant_id);
     assert!(service
-        .authenticate_bearer(&admin_token.0, "wrong secret")
+        .authenticate_bearer(&admin_key.id, "wrong secret")
         .await
         .is_err());
     let other = service
@@ -256,25 +201,14 @@ async fn backup_destroy_restore_decrypts_everything() {
         .await
         .unwrap();
     assert_eq!(back.plaintext.expose_secret(), b"new");
-    assert_eq!(
-        service
-            .list_tenants(&Caller::new(operator.clone()))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(service.list_tenants(&operator).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn only_the_operator_may_back_up() {
     let root = tempfile::tempdir().unwrap();
     let running = start(root.path(), &root.path().join("master.key")).await;
-    let e = running
-        .service
-        .backup(&Caller::new(running.admin.clone()))
-        .await
-        .unwrap_err();
+    let e = running.service.backup(&running.admin).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AccessDenied);
     assert!(e.message().contains("back up"), "{}", e.message());
 }
@@ -288,7 +222,7 @@ async fn damaged_archives_and_the_wrong_master_key_restore_nothing() {
     populate(&running).await;
     let archive = running
         .service
-        .backup(&Caller::new(running.operator.clone()))
+        .backup(&running.operator)
         .await
         .unwrap()
         .bytes;
@@ -296,8 +230,8 @@ async fn damaged_archives_and_the_wrong_master_key_restore_nothing() {
 
     let target = root.path().join("target");
     std::fs::create_dir(&target).unwrap();
-    let ks = keystores(&target, &kept);
-    let fresh = store(&target);
+    let target = DataDir::open(&target, &kept);
+    let (ks, fresh) = (target.keystores(), &target.store);
     let mut damaged = Vec::new();
     let mut flipped = archive.clone();
     let middle = flipped.len() / 2;
@@ -324,7 +258,7 @@ async fn damaged_archives_and_the_wrong_master_key_restore_nothing() {
     // Another master key: a clear refusal, nothing written.
     let elsewhere = root.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
-    let wrong = keystores(&elsewhere, &elsewhere.join("another-master.key"));
+    let wrong = DataDir::open(&elsewhere, &elsewhere.join("another-master.key")).keystores();
     let e = backup::restore(archive.as_slice(), &wrong, fresh.as_ref())
         .await
         .unwrap_err();

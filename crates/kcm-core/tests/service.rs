@@ -2,7 +2,7 @@
 //! lifecycle at the service level, chain usability, rotation, wrap binding,
 //! tenant isolation, and denials that change nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,67 +14,24 @@ use kcm_core::lifecycle::{KeyState, ALL_STATES};
 use kcm_core::model::*;
 use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, Service};
 use kcm_core::store::{Store, Write};
-use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
-use kcm_store_sqlite::SqliteStore;
+use kcm_keystore_software::SoftwareKeystore;
+use kcm_test_support::service::{DataDir, ServiceFixture};
 
 const BOUND: Duration = Duration::from_millis(40);
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
-    service: Service,
-    admin: Caller,
-    operator: Caller,
-    keystore: Arc<SoftwareKeystore>,
+/// The fixture every test here starts from: a bootstrapped service whose caches
+/// live at most [`BOUND`].
+type Fixture = ServiceFixture;
+
+fn config() -> ServiceConfig {
+    ServiceConfig {
+        revocation_bound: BOUND,
+        ..ServiceConfig::default()
+    }
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
-    let keystore = SoftwareKeystore::open(
-        dir.path(),
-        MasterKeySource::File(dir.path().join("master.key")),
-    )
-    .unwrap();
-    let keystore = Arc::new(keystore);
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), keystore.clone());
-    let config = ServiceConfig {
-        revocation_bound: BOUND,
-        ..ServiceConfig::default()
-    };
-    let service = Service::new(store.clone(), keystores, config).unwrap();
-    let mut ids = None;
-    assert!(service
-        .bootstrap_if_fresh(|c| {
-            ids = Some((c.tenant_admin.0.clone(), c.system_admin.0.clone()));
-            Ok(())
-        })
-        .await
-        .unwrap());
-    let (admin_id, operator_id) = ids.unwrap();
-    let admin = service
-        .credential(&admin_id)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    let admin = Caller::new(admin);
-    let operator = service
-        .credential(&operator_id)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    let operator = Caller::new(operator);
-    Fixture {
-        _dir: dir,
-        store,
-        service,
-        admin,
-        operator,
-        keystore,
-    }
+    ServiceFixture::with_config(config()).await
 }
 
 fn ctx() -> BTreeMap<String, String> {
@@ -547,13 +504,7 @@ async fn concurrent_audit_records_form_one_intact_chain() {
 #[tokio::test]
 async fn two_services_on_one_store_share_one_audit_signing_key() {
     let f = fixture().await;
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), f.keystore.clone());
-    let config = ServiceConfig {
-        revocation_bound: BOUND,
-        ..ServiceConfig::default()
-    };
-    let other = Service::new(f.store.clone(), keystores, config).unwrap();
+    let other = f.another_node(config());
     let (a, b) = tokio::join!(
         f.service.audit_signing_public_key(&f.admin),
         other.audit_signing_public_key(&f.admin)
@@ -567,6 +518,22 @@ struct Recording {
     created: std::sync::Mutex<Vec<Vec<u8>>>,
     destroyed: std::sync::Mutex<Vec<Vec<u8>>>,
     unreachable: std::sync::atomic::AtomicBool,
+}
+
+impl Recording {
+    /// A fresh data directory whose software keystore is wrapped in a `Recording`,
+    /// and a service over both.
+    fn service() -> (DataDir, Arc<Recording>, Service) {
+        let data = DataDir::new();
+        let recording = Arc::new(Recording {
+            inner: data.keystore.clone(),
+            created: Default::default(),
+            destroyed: Default::default(),
+            unreachable: Default::default(),
+        });
+        let service = data.service_with(recording.clone(), ServiceConfig::default());
+        (data, recording, service)
+    }
 }
 
 #[async_trait::async_trait]
@@ -616,22 +583,7 @@ impl KeystoreProvider for Recording {
 /// (in an HSM they would otherwise stay behind, unused), and commits nothing.
 #[tokio::test]
 async fn a_failed_bootstrap_erases_the_root_keys_it_generated() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
-    let software = SoftwareKeystore::open(
-        dir.path(),
-        MasterKeySource::File(dir.path().join("master.key")),
-    )
-    .unwrap();
-    let recording = Arc::new(Recording {
-        inner: Arc::new(software),
-        created: Default::default(),
-        destroyed: Default::default(),
-        unreachable: Default::default(),
-    });
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), recording.clone());
-    let service = Service::new(store.clone(), keystores, ServiceConfig::default()).unwrap();
+    let (data, recording, service) = Recording::service();
     let err = service
         .bootstrap_if_fresh(|_| Err(std::io::Error::other("disk full")))
         .await
@@ -648,7 +600,7 @@ async fn a_failed_bootstrap_erases_the_root_keys_it_generated() {
         "the credential root and the default tenant's root"
     );
     assert_eq!(created, destroyed);
-    assert!(store.root_keys(None).await.unwrap().is_empty());
+    assert!(data.store.root_keys(None).await.unwrap().is_empty());
 }
 
 /// The kill switch takes effect on the node that threw it at once, whatever the
@@ -717,38 +669,8 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
 /// A system whose root key's keystore does not answer says so in its status.
 #[tokio::test]
 async fn a_system_below_an_unreachable_keystore_is_locked() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
-    let software = SoftwareKeystore::open(
-        dir.path(),
-        MasterKeySource::File(dir.path().join("master.key")),
-    )
-    .unwrap();
-    let recording = Arc::new(Recording {
-        inner: Arc::new(software),
-        created: Default::default(),
-        destroyed: Default::default(),
-        unreachable: Default::default(),
-    });
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), recording.clone());
-    let service = Service::new(store, keystores, ServiceConfig::default()).unwrap();
-    let mut admin = None;
-    service
-        .bootstrap_if_fresh(|c| {
-            admin = Some(c.tenant_admin.0.clone());
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let admin = Caller::new(
-        service
-            .credential(&admin.unwrap())
-            .await
-            .unwrap()
-            .principal
-            .clone(),
-    );
+    let (data, recording, service) = Recording::service();
+    let ServiceFixture { service, admin, .. } = ServiceFixture::bootstrap(data, service).await;
     let status = |info: kcm_core::service::SystemInfo| info.status.describe();
     let system = service.get_system(&admin, "default").await.unwrap();
     assert_eq!(status(system), "connected");
@@ -874,10 +796,8 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
 #[tokio::test]
 async fn one_node_at_a_time_holds_the_scheduler_lease() {
     let f = fixture().await;
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    keystores.insert("software".into(), f.keystore.clone());
     // A second node on the same store.
-    let other = Service::new(f.store.clone(), keystores, ServiceConfig::default()).unwrap();
+    let other = f.another_node(ServiceConfig::default());
     assert_ne!(f.service.node_id(), other.node_id());
     // Long enough never to run out between two calls on a loaded machine.
     let period = Duration::from_secs(30);

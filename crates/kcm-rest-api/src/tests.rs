@@ -1,24 +1,21 @@
 //! The router against a real core over the real SQLite store and software keystore,
 //! driven request by request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use kcm_core::config::ServiceConfig;
-use kcm_core::keystore::KeystoreProvider;
-use kcm_core::service::Service;
 use kcm_frontdoor::{Authenticator, Metrics};
-use kcm_store_sqlite::SqliteStore;
+use kcm_test_support::service::ServiceFixture;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::{router, RestApi};
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    /// Keeps the service's data directory.
+    _service: ServiceFixture,
     app: axum::Router,
     metrics: Arc<Metrics>,
     /// `<id>:<secret>` of the default tenant's tenant-admin.
@@ -28,37 +25,20 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("kcm.db")).unwrap());
-    let mut keystores: HashMap<String, Arc<dyn KeystoreProvider>> = HashMap::new();
-    let keystore = kcm_keystore_software::SoftwareKeystore::open(
-        dir.path(),
-        kcm_keystore_software::MasterKeySource::File(dir.path().join("master.key")),
-    )
-    .unwrap();
-    keystores.insert("software".into(), Arc::new(keystore));
-    let service = Arc::new(Service::new(store, keystores, ServiceConfig::default()).unwrap());
-    let mut tokens = None;
-    assert!(service
-        .bootstrap_if_fresh(|c| {
-            tokens = Some((
-                format!("{}:{}", c.tenant_admin.0, c.tenant_admin.1.expose_secret()),
-                format!("{}:{}", c.system_admin.0, c.system_admin.1.expose_secret()),
-            ));
-            Ok(())
-        })
-        .await
-        .unwrap());
-    let (admin, operator) = tokens.unwrap();
+    let service = ServiceFixture::new().await;
     let metrics = Arc::new(Metrics::default());
-    let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
-    let app = router(RestApi::new(service, auth, Arc::clone(&metrics)));
+    let auth = Arc::new(Authenticator::new(Arc::clone(&service.service)));
+    let app = router(RestApi::new(
+        Arc::clone(&service.service),
+        auth,
+        Arc::clone(&metrics),
+    ));
     Fixture {
-        _dir: dir,
         app,
         metrics,
-        admin,
-        operator,
+        admin: service.admin_key.bearer(),
+        operator: service.operator_key.bearer(),
+        _service: service,
     }
 }
 
