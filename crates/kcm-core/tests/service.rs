@@ -38,6 +38,26 @@ fn ctx() -> BTreeMap<String, String> {
     [("purpose".to_string(), "test".to_string())].into()
 }
 
+/// A ciphertext of `data` under `key`, made by the tenant-admin.
+async fn encrypt(f: &Fixture, key: &KeyRef, data: &[u8]) -> Vec<u8> {
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, key, data, &ctx())
+        .await
+        .unwrap();
+    blob
+}
+
+/// Asserts the tenant-admin decrypts `blob` to `data`.
+async fn assert_decrypts(f: &Fixture, blob: &[u8], data: &[u8]) {
+    let plain = f
+        .service
+        .decrypt(&f.admin, None, blob, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext.expose_secret(), data);
+}
+
 async fn new_key(f: &Fixture) -> KeyRef {
     let info = f
         .service
@@ -63,11 +83,7 @@ async fn every_key_state_times_every_crypto_operation() {
     let f = fixture().await;
     for state in ALL_STATES {
         let key = new_key(&f).await;
-        let (_, blob) = f
-            .service
-            .encrypt(&f.admin, &key, b"data", &ctx())
-            .await
-            .unwrap();
+        let blob = encrypt(&f, &key, b"data").await;
         set_key_state(&f, &key, state).await;
         let encrypt = f.service.encrypt(&f.admin, &key, b"data", &ctx()).await;
         let decrypt = f.service.decrypt(&f.admin, None, &blob, &ctx()).await;
@@ -128,11 +144,7 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
 async fn a_key_is_usable_only_if_every_key_above_it_is() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(&f, &key, b"data").await;
     let cases = [
         (KeyState::Active, KeyState::Active, true, true),
         (KeyState::Active, KeyState::Disabled, false, false),
@@ -254,11 +266,7 @@ async fn tenants_are_isolated() {
         .clone();
     let other_admin = Caller::new(other_admin);
     let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"secret", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(&f, &key, b"secret").await;
     let err = f
         .service
         .decrypt(&other_admin, None, &blob, &ctx())
@@ -329,11 +337,7 @@ async fn deletion_window_end_destroys_material() {
     let dir_fixture = fixture().await;
     let f = &dir_fixture;
     let key = new_key(f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(f, &key, b"data").await;
     f.service
         .schedule_key_deletion(&f.admin, &key, Some(7))
         .await
@@ -610,11 +614,7 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
     let f = fixture().await;
     let key = new_key(&f).await;
     // Load the key into the hot-path cache.
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(&f, &key, b"data").await;
     let roots = f.service.list_root_keys(&f.admin).await.unwrap();
     let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
 
@@ -687,11 +687,7 @@ async fn a_system_below_an_unreachable_keystore_is_locked() {
 async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"before", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(&f, &key, b"before").await;
     let started = f
         .service
         .rotate_system_key(&f.admin, "default")
@@ -732,12 +728,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .unwrap()
         .iter()
         .all(|v| v.system_key_version == 2));
-    let plain = f
-        .service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .unwrap();
-    assert_eq!(plain.plaintext.expose_secret(), b"before");
+    assert_decrypts(&f, &blob, b"before").await;
 }
 
 /// Rotating a root key re-wraps the system keys below it with new material; the
@@ -746,11 +737,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
 async fn rotating_a_root_key_rewraps_its_system_keys() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
+    let blob = encrypt(&f, &key, b"data").await;
     let root = f
         .service
         .list_root_keys(&f.admin)
@@ -785,12 +772,7 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
         old_handle,
         f.store.root_key(root.id).await.unwrap().unwrap().handle
     );
-    let plain = f
-        .service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .unwrap();
-    assert_eq!(plain.plaintext.expose_secret(), b"data");
+    assert_decrypts(&f, &blob, b"data").await;
 }
 
 #[tokio::test]

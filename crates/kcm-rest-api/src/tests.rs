@@ -43,6 +43,11 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Sends `GET path` with `token` as the bearer token.
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
     /// Sends one request; `token` becomes `Authorization: Bearer <token>`.
     async fn call(
         &self,
@@ -63,6 +68,16 @@ impl Fixture {
             .unwrap();
         send(&self.app, request).await
     }
+}
+
+/// The `name` of every entry of the list `list` in a response body.
+fn names<'a>(body: &'a Value, list: &str) -> Vec<&'a str> {
+    body[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect()
 }
 
 async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -126,7 +141,7 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
 
     // The new tenant's key works, and sees its own tenant.
     let acme = token_of(key);
-    let (status, body) = f.call(Method::GET, "/v1/keychain", Some(&acme), None).await;
+    let (status, body) = f.get("/v1/keychain", &acme).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tenant"]["name"], "acme");
 
@@ -155,52 +170,27 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
     assert_error(&body, "AccessDenied");
 
     // Listing and reading.
-    let (status, body) = f
-        .call(Method::GET, "/v1/tenants", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/tenants", &f.operator).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = body["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = names(&body, "tenants");
     assert!(
         names.contains(&"default") && names.contains(&"acme"),
         "{names:?}"
     );
-    let (status, body) = f
-        .call(Method::GET, "/v1/tenants/acme", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/tenants/acme", &f.operator).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["name"], "acme");
     let id = body["id"].as_str().unwrap().to_string();
-    let (status, body) = f
-        .call(
-            Method::GET,
-            &format!("/v1/tenants/{id}"),
-            Some(&f.operator),
-            None,
-        )
-        .await;
+    let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.operator).await;
     assert_eq!(
         (status, body["name"].as_str()),
         (StatusCode::OK, Some("acme"))
     );
     // Another tenant is invisible to a tenant's key.
-    let (status, body) = f
-        .call(
-            Method::GET,
-            &format!("/v1/tenants/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
+    let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
-    let (status, _) = f
-        .call(Method::GET, "/v1/tenants", Some(&f.admin), None)
-        .await;
+    let (status, _) = f.get("/v1/tenants", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Invalid name: a 400 naming the rule.
@@ -236,9 +226,7 @@ async fn access_key_lifecycle() {
     let token = token_of(&created);
 
     // Listed, but never with a secret.
-    let (status, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/access-keys", &f.admin).await;
     assert_eq!(status, StatusCode::OK);
     let keys = body["access_keys"].as_array().unwrap();
     assert!(keys.iter().any(|k| k["access_key_id"] == id.as_str()));
@@ -249,9 +237,7 @@ async fn access_key_lifecycle() {
     assert!(!body.to_string().contains(token.split(':').nth(1).unwrap()));
 
     // A key-user may not manage access keys.
-    let (status, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&token), None)
-        .await;
+    let (status, body) = f.get("/v1/access-keys", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
 
@@ -266,7 +252,7 @@ async fn access_key_lifecycle() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], false);
-    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&token), None).await;
+    let (status, body) = f.get("/v1/systems", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_error(&body, "Unauthenticated");
     let (status, body) = f
@@ -289,9 +275,7 @@ async fn access_key_lifecycle() {
         )
         .await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
-    let (_, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
-        .await;
+    let (_, body) = f.get("/v1/access-keys", &f.admin).await;
     assert!(!body["access_keys"]
         .as_array()
         .unwrap()
@@ -370,38 +354,25 @@ async fn systems_create_duplicate_list_get() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "AlreadyExists");
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", &f.admin).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = body["systems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = names(&body, "systems");
     assert!(
         names.contains(&"default") && names.contains(&"payments"),
         "{names:?}"
     );
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems/payments", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems/payments", &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
     let path = format!("/v1/systems/{}", system["id"].as_str().unwrap());
-    let (status, body) = f.call(Method::GET, &path, Some(&f.admin), None).await;
+    let (status, body) = f.get(&path, &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems/nope", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems/nope", &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
 
     // The operator has no tenant, hence no systems.
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", &f.operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
 }
@@ -418,9 +389,7 @@ async fn keychain_has_the_documented_shape() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = f
-        .call(Method::GET, "/v1/keychain", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/keychain", &f.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tenant"]["name"], "default");
     for field in ["id", "account_id", "created_at"] {
@@ -495,7 +464,7 @@ async fn bad_requests_are_named() {
     );
 
     // Unknown paths and methods answer in the same JSON shape.
-    let (status, body) = f.call(Method::GET, "/v1/nope", Some(&f.admin), None).await;
+    let (status, body) = f.get("/v1/nope", &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1/tenants/a/b", None, None).await;
@@ -536,25 +505,16 @@ async fn authentication_is_required_and_checked() {
     // Change the last character to one it is not, so the secret is always wrong.
     let last = if secret.ends_with('x') { 'y' } else { 'x' };
     let wrong = format!("{id}:{}{last}", &secret[..secret.len() - 1]);
-    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&wrong), None).await;
+    let (status, body) = f.get("/v1/systems", &wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
     assert!(!body.to_string().contains(secret));
 
-    let (status, body) = f
-        .call(
-            Method::GET,
-            "/v1/systems",
-            Some("KCMNOSUCHKEY:whatever"),
-            None,
-        )
-        .await;
+    let (status, body) = f.get("/v1/systems", "KCMNOSUCHKEY:whatever").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some("no-colon"), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", "no-colon").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
 
@@ -733,9 +693,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
 async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
     let f = fixture().await;
     // A tenant-admin is denied with the usual JSON error, decided in the core.
-    let (status, body) = f
-        .call(Method::GET, "/v1/backup", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/backup", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
     assert!(

@@ -208,38 +208,55 @@ fn ok<T>(result: KeystoreResult<T>) -> T {
     result.unwrap_or_else(|e| panic!("expected success, got {e:?}"))
 }
 
+/// The name of `e`'s variant, for comparing errors by kind.
+fn kind_of(e: &KeystoreError) -> &'static str {
+    match e {
+        KeystoreError::Unavailable(_) => "Unavailable",
+        KeystoreError::KeyUnusable(_) => "KeyUnusable",
+        KeystoreError::UnwrapFailed => "UnwrapFailed",
+        KeystoreError::Misconfigured(_) => "Misconfigured",
+        KeystoreError::Unsupported(_) => "Unsupported",
+        _ => "an error kind this suite does not know",
+    }
+}
+
+/// Asserts `result` failed with the [`KeystoreError`] variant named `expected`.
+#[track_caller]
+fn fails_as<T>(result: KeystoreResult<T>, expected: &str, what: &str) {
+    let error = result.err();
+    assert_eq!(
+        error.as_ref().map(kind_of),
+        Some(expected),
+        "{what}: expected {expected}, got {error:?}"
+    );
+}
+
 /// Asserts `result` is [`KeystoreError::UnwrapFailed`].
 #[track_caller]
 fn unwrap_failed<T>(result: KeystoreResult<T>, what: &str) {
-    assert!(
-        matches!(result, Err(KeystoreError::UnwrapFailed)),
-        "{what}: expected UnwrapFailed, got {:?}",
-        result.err()
-    );
+    fails_as(result, "UnwrapFailed", what)
 }
 
 /// Asserts `result` is [`KeystoreError::KeyUnusable`].
 #[track_caller]
 fn unusable<T>(result: KeystoreResult<T>, what: &str) {
-    assert!(
-        matches!(result, Err(KeystoreError::KeyUnusable(_))),
-        "{what}: expected KeyUnusable, got {:?}",
-        result.err()
-    );
+    fails_as(result, "KeyUnusable", what)
 }
 
 /// Asserts `result` is [`KeystoreError::Unsupported`].
 #[track_caller]
 fn unsupported<T>(result: KeystoreResult<T>, what: &str) {
-    assert!(
-        matches!(result, Err(KeystoreError::Unsupported(_))),
-        "{what}: expected Unsupported, got {:?}",
-        result.err()
-    );
+    fails_as(result, "Unsupported", what)
 }
 
-/// Handles no provider issues: the wrong format byte, too short, plain text.
-const FOREIGN_HANDLES: [&[u8]; 4] = [b"\x00", b"\x7fnot a handle", b"not-a-handle", &[0xAB; 17]];
+/// Handles no provider issues: empty, the wrong format byte, too short, plain text.
+const FOREIGN_HANDLES: [&[u8]; 5] = [
+    b"",
+    b"\x00",
+    b"\x7fnot a handle",
+    b"not-a-handle",
+    &[0xAB; 17],
+];
 
 /// Lists every check, calling back the macro named `$callback` (an exported macro of
 /// this crate) with `{ $args } check_a, check_b, …`. The single source of the list.
@@ -270,7 +287,7 @@ macro_rules! __keystore_conformance_checks {
 /// Generates one `#[tokio::test]` per keystore conformance check.
 ///
 /// `$make` is anything callable with no arguments that returns a future of a
-/// [`Subject`](crate::keystore_conformance::Subject): a closure returning an
+/// [`Subject`]: a closure returning an
 /// async block, or the path of an `async fn`.
 #[macro_export]
 macro_rules! keystore_conformance_tests {

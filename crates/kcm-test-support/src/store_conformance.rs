@@ -130,7 +130,7 @@ macro_rules! __store_conformance_pair_checks {
 /// Generates one `#[tokio::test]` per conformance check for a store constructor.
 ///
 /// `$make` is anything callable with no arguments that returns a future of a
-/// [`StoreFixture`](crate::store_conformance::StoreFixture): an async closure, a
+/// [`StoreFixture`]: an async closure, a
 /// closure returning an async block, or the path of an `async fn`.
 #[macro_export]
 macro_rules! store_conformance_tests {

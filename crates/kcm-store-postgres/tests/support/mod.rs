@@ -14,7 +14,6 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -160,32 +159,18 @@ impl Private {
 
     /// Starts a process that waits for this one to exit, then stops the server and
     /// deletes its directory.
-    // Never waited for: it is meant to outlive this process.
-    #[allow(clippy::zombie_processes)]
     fn spawn_watchdog(&self) {
         let stop = if self.as_postgres {
             "runuser -u postgres -- "
         } else {
             ""
         };
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; \
-             {stop}'{pg_ctl}' -D '{data}' -m immediate stop >/dev/null 2>&1; rm -rf '{dir}'",
-            pid = std::process::id(),
+        kcm_test_support::process::after_exit(&format!(
+            "{stop}'{pg_ctl}' -D '{data}' -m immediate stop >/dev/null 2>&1; rm -rf '{dir}'",
             pg_ctl = self.bin.join("pg_ctl").display(),
             data = self.data().display(),
             dir = self.dir.display(),
-        );
-        // Its own process group: a Ctrl-C (SIGINT to the terminal's foreground
-        // group) or a harness killing the test's group must not take it along.
-        Command::new("sh")
-            .args(["-c", &script])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| fail(format!("cannot start the watchdog: {e}")));
+        ));
     }
 }
 
