@@ -21,7 +21,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::service::Service;
 use kcm_frontdoor::{Authenticator, Metrics, RequestAudit};
 

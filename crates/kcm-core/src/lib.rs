@@ -14,7 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-pub mod auth;
+pub mod authz;
 pub mod backup;
 mod cache;
 pub mod config;

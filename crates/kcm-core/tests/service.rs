@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
 use kcm_core::keystore::KeystoreProvider;
-use kcm_core::lifecycle::{KeyState, ALL_STATES};
+use kcm_core::lifecycle::{KeyState, Lifecycle, ALL_STATES};
 use kcm_core::model::*;
 use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, Service};
 use kcm_core::store::{Store, Write};
@@ -93,7 +93,7 @@ async fn new_key(f: &Fixture) -> KeyRef {
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
     let KeyRef::Id(id) = key else { unreachable!() };
     let mut record = f.store.service_key(*id).await.unwrap().unwrap();
-    record.state = state;
+    record.lifecycle = Lifecycle::stored(state);
     f.store
         .commit(vec![Write::PutServiceKey(record)])
         .await
@@ -158,8 +158,8 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
         .await
         .unwrap()
         .unwrap();
-    sk.state = system_key;
-    rk.state = root;
+    sk.lifecycle = Lifecycle::stored(system_key);
+    rk.lifecycle = Lifecycle::stored(root);
     f.store
         .commit(vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)])
         .await
@@ -302,12 +302,28 @@ async fn tenants_are_isolated() {
         .encrypt(&f.admin, &key, b"secret", &ctx())
         .await
         .unwrap();
+    // Another tenant's key is answered exactly as a key that does not exist: by
+    // reference NotFound, through a ciphertext InvalidCiphertext — the same error,
+    // word for word, as a ciphertext naming a key id no tenant has.
     let err = f
         .service
         .decrypt(&other_admin, None, &blob, &ctx())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let mut unknown_key = blob.clone();
+    let header_key = &mut unknown_key[1..17];
+    header_key.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let absent = f
+        .service
+        .decrypt(&other_admin, None, &unknown_key, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidCiphertext);
+    assert_eq!(err, absent);
+    assert!(
+        other_admin.noted_keys().is_empty(),
+        "another tenant's key must not be named in the caller's audit record"
+    );
     let err = f
         .service
         .describe_key(&other_admin, &key)
@@ -411,7 +427,7 @@ async fn deletion_window_end_destroys_material() {
 /// root) keep authenticating after an upgrade; new keys store only a verifier.
 #[tokio::test]
 async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
-    use kcm_core::crypto::{KeyLevel, WrapBinding};
+    use kcm_core::crypto::WrapBinding;
     use kcm_core::secret::SecretBytes;
     let f = fixture().await;
     let root_id = f
@@ -429,14 +445,10 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
     let tenant = f.admin.principal.tenant_id.unwrap();
     let id = "KCMLEGACYLEGACY00001";
     let secret = "legacy-secret-legacy-secret-legacy-secre";
-    let tenant_str = tenant.to_string();
-    let aad = WrapBinding {
-        level: KeyLevel::AccessKeySecret,
-        tenant: &tenant_str,
-        id,
-        version: 1,
-        parent_id: &root_id,
-        parent_version: 1,
+    let aad = WrapBinding::AccessKeySecret {
+        tenant: Some(tenant),
+        access_key_id: id,
+        root: root.id,
     }
     .to_aad();
     let sealed = f
@@ -784,7 +796,8 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .await
         .unwrap()
         .unwrap()
-        .state
+        .lifecycle
+        .state()
         .is_destroyed());
     f.service
         .decrypt(&f.admin, None, &blob, &ctx())
@@ -797,7 +810,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .unwrap();
     assert_eq!((done.rewrapped, done.remaining), (1, 0));
     let old = f.store.system_key(system, 1).await.unwrap().unwrap();
-    assert_eq!(old.state, KeyState::Destroyed);
+    assert_eq!(old.lifecycle.state(), KeyState::Destroyed);
     assert!(
         old.wrapped.is_empty(),
         "the old system key's material is erased"

@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::keys::ORIGIN_EXTERNAL;
 use super::root_keys::RootKeyInfo;
 use super::{now_ms, Service};
 use super::{KeyInfo, KeyRef};
-use crate::auth::{Caller, Op};
+use crate::authz::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
+use crate::keyspec::KeyOrigin;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
 use crate::secret::SecretBytes;
@@ -273,7 +273,7 @@ impl Service {
         key_spec: &str,
     ) -> Result<(KeyId, ImportParameters)> {
         let record = self
-            .fresh_record(caller, key, Op::GetParametersForImport)
+            .authorized_record(caller, Op::GetParametersForImport, key)
             .await?;
         let algorithm = WrappingAlgorithm::parse(algorithm)?;
         let key_spec = WrappingKeySpec::parse(key_spec)?;
@@ -302,7 +302,7 @@ impl Service {
     ) -> Result<KeyInfo> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
-            .fresh_record(caller, key, Op::ImportKeyMaterial)
+            .authorized_record(caller, Op::ImportKeyMaterial, key)
             .await?;
         require_pending_import(&record)?;
         let id = record.id;
@@ -330,9 +330,9 @@ impl Service {
         let wrapped = self
             .wrap_service_key(&system, id, record.primary_version, &material)
             .await?;
-        record.state = record
-            .state
-            .transition(Transition::Activate)
+        record
+            .lifecycle
+            .apply(Transition::Activate)
             .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
         record.import_check = Some(check);
         let version = KeyVersionRecord {
@@ -350,7 +350,7 @@ impl Service {
             ])
             .await?;
         self.keys.remove(&id);
-        caller.note_key(crate::auth::KeyNote::of(
+        caller.note_key(crate::authz::KeyNote::of(
             &record,
             Some(record.primary_version),
         ));
@@ -363,16 +363,21 @@ impl Service {
     pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
-            .fresh_record(caller, key, Op::DeleteImportedKeyMaterial)
+            .authorized_record(caller, Op::DeleteImportedKeyMaterial, key)
             .await?;
         require_external(&record)?;
-        if record.state == KeyState::PendingDeletion {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!("key {} is pending deletion", record.id),
-            ));
-        }
-        record.state = KeyState::PreActive;
+        record
+            .lifecycle
+            .apply(Transition::EraseImportedMaterial)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "key {} is {}: its imported key material cannot be deleted",
+                        record.id, e.from
+                    ),
+                )
+            })?;
         changes
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
@@ -386,7 +391,7 @@ impl Service {
 
 /// Only keys created with origin `EXTERNAL` take imported material.
 fn require_external(record: &ServiceKeyRecord) -> Result<()> {
-    if record.origin != ORIGIN_EXTERNAL {
+    if record.origin != KeyOrigin::External {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -402,13 +407,14 @@ fn require_external(record: &ServiceKeyRecord) -> Result<()> {
 /// An `EXTERNAL` key takes material while it waits for it (PendingImport).
 fn require_pending_import(record: &ServiceKeyRecord) -> Result<()> {
     require_external(record)?;
-    if record.state != KeyState::PreActive {
+    if record.lifecycle.state() != KeyState::PreActive {
         return Err(Error::new(
             ErrorKind::InvalidState,
             format!(
                 "key {} is {}: key material can be imported only while the key is pending \
                  import (delete the imported material first)",
-                record.id, record.state
+                record.id,
+                record.lifecycle.state()
             ),
         ));
     }

@@ -2,7 +2,7 @@
 //!
 //! Each public method authenticates nothing (front doors prove who signed) but
 //! authorises everything: it resolves what it touches, calls
-//! [`crate::auth::authorize`], checks the lifecycle through
+//! [`crate::authz::authorize`], checks the lifecycle through
 //! [`crate::lifecycle::chain_allows`], and only then reads material or writes.
 //!
 //! Management changes are serialised by [`Service::lock_changes`] (this node's
@@ -23,6 +23,7 @@ mod keychain;
 mod keys;
 mod lease;
 mod policies;
+mod resolve;
 mod root_keys;
 mod rotation;
 mod scheduler;
@@ -43,7 +44,7 @@ pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
 pub use import::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
-pub use keys::{CreateKeyRequest, KeyInfo, KeyPage, ORIGIN_EXTERNAL, ORIGIN_KCM};
+pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};

@@ -22,15 +22,17 @@ impl Service {
                 continue;
             };
             // Re-check under the lock: the deletion may have been cancelled meanwhile.
-            if record.state != KeyState::PendingDeletion
+            if record.lifecycle.state() != KeyState::PendingDeletion
                 || record.deletion_at.is_none_or(|at| at > now)
             {
                 continue;
             }
-            record.state = record
-                .state
-                .transition(Transition::Destroy)
-                .unwrap_or(KeyState::Destroyed);
+            if let Err(e) = record.lifecycle.apply(Transition::Destroy) {
+                // The store's list of due keys and the table disagree: leave the key
+                // as it is, loudly, rather than destroy something the table forbids.
+                tracing::error!(key = %id, error = %e, "a key due for deletion cannot be destroyed; left as it is");
+                continue;
+            }
             changes
                 .commit(vec![
                     Write::DeleteKeyVersions(id),
