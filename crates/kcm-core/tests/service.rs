@@ -923,3 +923,212 @@ async fn one_node_at_a_time_holds_the_scheduler_lease() {
         "the old holder learns it lost"
     );
 }
+
+/// Every operator transition of a service key, from every state, through the
+/// service: what the transition table allows happens (and only that), and a refused
+/// transition leaves the key as it was. Destroyed keys are invisible (NotFound);
+/// only a compromised key is destroyed at once (others wait out a deletion window).
+#[tokio::test]
+async fn every_key_state_times_every_operator_transition() {
+    use kcm_core::lifecycle::Transition as T;
+    let f = fixture().await;
+    let transitions = [
+        T::Enable,
+        T::Disable,
+        T::ScheduleDeletion,
+        T::CancelDeletion,
+        T::MarkCompromised,
+        T::Destroy,
+    ];
+    for from in ALL_STATES {
+        for transition in transitions {
+            let key = new_key(&f).await;
+            set_key_state(&f, &key, from).await;
+            let (s, admin) = (&f.service, &f.admin);
+            let result = match transition {
+                T::Enable => s.enable_key(admin, &key).await,
+                T::Disable => s.disable_key(admin, &key).await,
+                T::ScheduleDeletion => s.schedule_key_deletion(admin, &key, Some(7)).await,
+                T::CancelDeletion => s.cancel_key_deletion(admin, &key).await,
+                T::MarkCompromised => s.mark_key_compromised(admin, &key).await,
+                T::Destroy => s.destroy_compromised_key(admin, &key).await,
+                other => unreachable!("{other:?} is not an operator transition"),
+            };
+            let expected = match (from, transition) {
+                _ if from.is_destroyed() => None,
+                (KeyState::PendingDeletion, T::Destroy) => None,
+                _ => from.transition(transition).ok(),
+            };
+            let KeyRef::Id(id) = key else { unreachable!() };
+            let stored = f.store.service_key(id).await.unwrap().unwrap();
+            let label = format!("{from} -{transition:?}->");
+            match (result, expected) {
+                (Ok(info), Some(to)) => {
+                    assert_eq!(info.record.lifecycle.state(), to, "{label}");
+                    assert_eq!(stored.lifecycle.state(), to, "{label} (stored)");
+                }
+                (Err(e), None) => {
+                    let kinds = if from.is_destroyed() {
+                        vec![ErrorKind::NotFound]
+                    } else {
+                        vec![ErrorKind::InvalidState, ErrorKind::KeyDisabled]
+                    };
+                    assert!(kinds.contains(&e.kind()), "{label}: {e:?}");
+                    assert_eq!(stored.lifecycle.state(), from, "{label} changed the key");
+                }
+                (got, want) => panic!("{label}: got {got:?}, expected {want:?}"),
+            }
+        }
+    }
+}
+
+/// A compromised key decrypts (to recover data) and does nothing new; every audit
+/// note of it says compromised; it cannot be enabled, rescheduled or re-imported
+/// into use; destroying it keeps the mark.
+#[tokio::test]
+async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    f.service
+        .schedule_key_deletion(&f.admin, &key, Some(7))
+        .await
+        .unwrap();
+    let marked = f
+        .service
+        .mark_key_compromised(&f.admin, &key)
+        .await
+        .unwrap();
+    assert_eq!(marked.record.lifecycle.state(), KeyState::Compromised);
+    assert_eq!(
+        marked.record.deletion_at, None,
+        "marking cancels a scheduled deletion"
+    );
+
+    // Decrypt works at once on this node (its cache was dropped), and its audit note
+    // carries the mark.
+    let caller = Caller::new(f.admin.principal.clone());
+    let plain = f
+        .service
+        .decrypt(&caller, None, &blob, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext.expose_secret(), b"data");
+    let notes = caller.noted_keys();
+    assert!(notes.len() == 1 && notes[0].compromised, "{notes:?}");
+
+    let refused = f
+        .service
+        .encrypt(&f.admin, &key, b"more", &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidState);
+    assert!(refused.message().contains("compromised"), "{refused}");
+    for refused in [
+        f.service.enable_key(&f.admin, &key).await.unwrap_err(),
+        f.service
+            .schedule_key_deletion(&f.admin, &key, Some(7))
+            .await
+            .unwrap_err(),
+        f.service
+            .cancel_key_deletion(&f.admin, &key)
+            .await
+            .unwrap_err(),
+        f.service
+            .generate_data_key(&f.admin, &key, 32, &ctx())
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(refused.kind(), ErrorKind::InvalidState, "{refused}");
+    }
+
+    let destroyed = f
+        .service
+        .destroy_compromised_key(&f.admin, &key)
+        .await
+        .unwrap();
+    assert_eq!(
+        destroyed.record.lifecycle.state(),
+        KeyState::DestroyedCompromised
+    );
+    let KeyRef::Id(id) = key else { unreachable!() };
+    assert!(
+        f.store.key_versions(id).await.unwrap().is_empty(),
+        "material erased"
+    );
+    let gone = f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+}
+
+/// Only a compromised key is destroyed at once; a key pending deletion waits.
+#[tokio::test]
+async fn only_a_compromised_key_is_destroyed_at_once() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    f.service
+        .schedule_key_deletion(&f.admin, &key, Some(7))
+        .await
+        .unwrap();
+    let err = f
+        .service
+        .destroy_compromised_key(&f.admin, &key)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    let KeyRef::Id(id) = key else { unreachable!() };
+    let stored = f.store.service_key(id).await.unwrap().unwrap();
+    assert_eq!(stored.lifecycle.state(), KeyState::PendingDeletion);
+    assert!(!f.store.key_versions(id).await.unwrap().is_empty());
+}
+
+/// A root key marked compromised leaves everything below it decrypt-only for good:
+/// it cannot be enabled again.
+#[tokio::test]
+async fn a_compromised_root_key_leaves_everything_below_decrypt_only() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
+    let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
+    let impact = f
+        .service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::MarkCompromised, false)
+        .await
+        .unwrap();
+    assert!(impact.applied);
+    assert_eq!(impact.new_state, KeyState::Compromised);
+    let refused = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidState);
+    f.service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .expect("data below a compromised root can be recovered");
+    for change in [
+        RootKeyChange::Enable,
+        RootKeyChange::Suspend,
+        RootKeyChange::Disable,
+    ] {
+        let err = f
+            .service
+            .change_root_key_state(&f.admin, &root, change, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidState, "{change:?}");
+    }
+}

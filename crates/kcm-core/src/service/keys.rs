@@ -385,6 +385,58 @@ impl Service {
         .await
     }
 
+    /// Marks a key compromised (NIST SP 800-57 §5.3.7): from now on it only
+    /// decrypts and verifies, so that data can be recovered and re-protected under
+    /// another key, and every audit record naming it says so. It never becomes
+    /// usable again; a scheduled deletion is cancelled (a compromised key is
+    /// destroyed with [`Service::destroy_compromised_key`], which keeps its mark).
+    pub async fn mark_key_compromised(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        let info = self
+            .change_key(caller, key, Op::MarkKeyCompromised, |r| {
+                r.lifecycle
+                    .apply(Transition::MarkCompromised)
+                    .map_err(|e| lifecycle_error(r.id, e))?;
+                r.deletion_at = None;
+                Ok(())
+            })
+            .await?;
+        caller.note_key(KeyNote::of(&info.record, None));
+        tracing::warn!(key = %info.record.id, "key marked compromised");
+        Ok(info)
+    }
+
+    /// Destroys a compromised key at once: its material, aliases and grants are
+    /// erased and it becomes destroyed-compromised, its metadata kept for audit.
+    /// Only a compromised key is destroyed this way; others are scheduled for
+    /// deletion with a waiting period.
+    pub async fn destroy_compromised_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        let mut changes = self.lock_changes().await?;
+        let mut record = self
+            .authorized_record(caller, Op::DestroyCompromisedKey, key)
+            .await?;
+        if !record.lifecycle.state().is_compromised() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "key {} is {}: only a compromised key is destroyed at once; schedule the \
+                     deletion of others",
+                    record.id,
+                    record.lifecycle.state()
+                ),
+            ));
+        }
+        record
+            .lifecycle
+            .apply(Transition::Destroy)
+            .map_err(|e| lifecycle_error(record.id, e))?;
+        changes.commit(destroy_writes(&record)).await?;
+        self.keys.remove(&record.id);
+        self.aliases.clear();
+        caller.note_key(KeyNote::of(&record, None));
+        tracing::warn!(key = %record.id, "compromised key destroyed");
+        Ok(self.key_info(caller, record))
+    }
+
     /// The key's tags.
     pub async fn list_resource_tags(
         &self,
@@ -435,6 +487,17 @@ impl Service {
         .await
         .map(|_| ())
     }
+}
+
+/// The writes that destroy `record` (already in a destroyed state): its material,
+/// aliases and grants are erased; the record stays, for audit.
+pub(crate) fn destroy_writes(record: &ServiceKeyRecord) -> Vec<Write> {
+    vec![
+        Write::DeleteKeyVersions(record.id),
+        Write::DeleteAliasesOf(record.id),
+        Write::DeleteGrantsOf(record.id),
+        Write::PutServiceKey(record.clone()),
+    ]
 }
 
 /// Validates a page size: 1..=max, `default` when absent.

@@ -46,6 +46,9 @@ pub enum RootKeyChange {
     Disable,
     /// Active → suspended: everything below may only decrypt.
     Suspend,
+    /// → compromised: everything below may only decrypt, to recover data, and
+    /// never protects anything again (NIST SP 800-57 §5.3.7).
+    MarkCompromised,
 }
 
 impl RootKeyChange {
@@ -54,6 +57,7 @@ impl RootKeyChange {
             RootKeyChange::Enable => Op::EnableRootKey,
             RootKeyChange::Disable => Op::DisableRootKey,
             RootKeyChange::Suspend => Op::SuspendRootKey,
+            RootKeyChange::MarkCompromised => Op::MarkRootKeyCompromised,
         }
     }
 
@@ -62,6 +66,7 @@ impl RootKeyChange {
             RootKeyChange::Enable => Transition::Enable,
             RootKeyChange::Disable => Transition::Disable,
             RootKeyChange::Suspend => Transition::Suspend,
+            RootKeyChange::MarkCompromised => Transition::MarkCompromised,
         }
     }
 }

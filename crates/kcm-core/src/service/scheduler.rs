@@ -8,7 +8,7 @@ use super::{now_ms, Service};
 use crate::error::Result;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::VersionOrigin;
-use crate::store::{Change, Write};
+use crate::store::Change;
 
 impl Service {
     /// Destroys keys whose deletion window has ended and rotates keys whose automatic
@@ -33,14 +33,7 @@ impl Service {
                 tracing::error!(key = %id, error = %e, "a key due for deletion cannot be destroyed; left as it is");
                 continue;
             }
-            changes
-                .commit(vec![
-                    Write::DeleteKeyVersions(id),
-                    Write::DeleteAliasesOf(id),
-                    Write::DeleteGrantsOf(id),
-                    Write::PutServiceKey(record),
-                ])
-                .await?;
+            changes.commit(super::keys::destroy_writes(&record)).await?;
             self.keys.remove(&id);
             self.aliases.clear();
             tracing::info!(key = %id, "deletion window ended: key material destroyed");
