@@ -16,11 +16,11 @@
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod byok;
 mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
-pub mod import;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;

@@ -64,9 +64,8 @@ pub(crate) fn int<T: TryInto<i64> + Copy + std::fmt::Display>(
     v: T,
     what: &str,
 ) -> StoreResult<i64> {
-    v.try_into().map_err(|_| {
-        StoreError::Unavailable(format!("{what} {v} cannot be stored (larger than 2^63-1)"))
-    })
+    v.try_into()
+        .map_err(|_| StoreError::Unencodable(format!("{what} {v} is larger than 2^63-1")))
 }
 
 /// Encodes tags as a JSON object.
@@ -111,8 +110,8 @@ pub(crate) fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Op
 pub(crate) fn operation_names(ops: Option<&[String]>) -> StoreResult<Option<String>> {
     let Some(ops) = ops else { return Ok(None) };
     if let Some(bad) = ops.iter().find(|op| op.is_empty() || op.contains(',')) {
-        return Err(StoreError::Unavailable(format!(
-            "operation name {bad:?} cannot be stored (empty or contains a comma)"
+        return Err(StoreError::Unencodable(format!(
+            "operation name {bad:?} is empty or contains a comma"
         )));
     }
     Ok(Some(ops.join(",")))

@@ -21,8 +21,8 @@ use super::root_keys::RootKeyInfo;
 use super::{now_ms, Service};
 use super::{KeyInfo, KeyRef};
 use crate::authz::{Caller, Op};
+use crate::byok::{self, WrappingAlgorithm, WrappingKeySpec};
 use crate::error::{Error, ErrorKind, Result};
-use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
 use crate::keyspec::KeyOrigin;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
@@ -137,10 +137,10 @@ impl Service {
     ) -> Result<ImportParameters> {
         let token_key = self.import_token_key().await?;
         // RSA key generation takes tens to hundreds of milliseconds of CPU.
-        let key = tokio::task::spawn_blocking(move || import::generate_wrapping_key(key_spec))
+        let key = tokio::task::spawn_blocking(move || byok::generate_wrapping_key(key_spec))
             .await
             .map_err(|e| Error::internal(format!("key generation task failed: {e}")))??;
-        let public_key_der = import::public_key_der(&key)?;
+        let public_key_der = byok::public_key_der(&key)?;
         let pkcs8 = key
             .as_der()
             .map_err(|_| Error::internal("cannot encode the RSA wrapping key"))?;
@@ -220,7 +220,7 @@ impl Service {
         let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
             .map_err(|_| Error::internal("an import token holds an unusable key"))?;
         let algorithm = WrappingAlgorithm::parse(&session.algorithm)?;
-        let material = import::unwrap_material(algorithm, &key, wrapped)?;
+        let material = byok::unwrap_material(algorithm, &key, wrapped)?;
         Ok((session.target, material))
     }
 
@@ -314,7 +314,7 @@ impl Service {
                 wrapped_material,
             )
             .await?;
-        let check = import::material_check(&material);
+        let check = byok::material_check(&material);
         match &record.import_check {
             Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {
                 return Err(Error::new(
