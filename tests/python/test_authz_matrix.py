@@ -29,7 +29,8 @@ The expected outcome comes only from the role table and the rules below (`expect
 * another tenant's key named by id is ``NotFoundException`` (existence is not revealed:
   the same answer, and the same audit outcome, as for a key that does not exist); by a
   full ARN of the other account ``AccessDeniedException``; another tenant's ciphertext
-  ``AccessDeniedException``; REST paths naming another tenant's objects 404 (a root key
+  ``InvalidCiphertextException`` (the answer for a ciphertext naming a key that does not
+  exist, so again nothing is revealed); REST paths naming another tenant's objects 404 (a root key
   of another tenant like one that does not exist);
 * on a key with a policy, a matching Deny refuses; otherwise an Allow statement or an
   active grant for the caller must admit it (a tenant-admin may always Get/PutKeyPolicy);
@@ -99,13 +100,14 @@ ROLE_MAY: dict[str, set[str]] = {
 OK = "ok"
 AWS_DENIED = "AccessDeniedException"
 AWS_NOT_FOUND = "NotFoundException"
+AWS_INVALID_CIPHERTEXT = "InvalidCiphertextException"
 REST_DENIED = "AccessDenied"
 REST_NOT_FOUND = "NotFound"
 # Error codes whose audit outcome must be "denied". NotFound answers to "another
 # tenant's object" must look exactly like answers for objects that do not exist, in the
 # caller's audit chain too: their outcome must equal that of the nonexistent-object cell.
 DENIAL_CODES = {AWS_DENIED, REST_DENIED}
-NOT_FOUND_CODES = {AWS_NOT_FOUND, REST_NOT_FOUND}
+NOT_FOUND_CODES = {AWS_NOT_FOUND, AWS_INVALID_CIPHERTEXT, REST_NOT_FOUND}
 
 POLICY_VERSION = "kcm-2026-11"
 ALLOW_ALL = json.dumps({"Version": POLICY_VERSION, "Statement": [
@@ -354,9 +356,10 @@ def expect_aws(op: str, caller: "Caller", ctx: str) -> str:
     if base == "nonexistent":
         return AWS_NOT_FOUND
     if base == "other-tenant":
-        # Decrypting (ReEncrypt decrypts) another tenant's ciphertext is denied; naming
-        # its key by id is "not found".
-        return AWS_DENIED if op in ("Decrypt", "ReEncrypt") else AWS_NOT_FOUND
+        # Another tenant's key is answered as a key that does not exist: through its
+        # ciphertext (Decrypt, and ReEncrypt, which decrypts) as an invalid ciphertext,
+        # by id as "not found".
+        return AWS_INVALID_CIPHERTEXT if op in ("Decrypt", "ReEncrypt") else AWS_NOT_FOUND
     if base == "other-tenant-arn":
         return AWS_DENIED
     if base == "other-system":

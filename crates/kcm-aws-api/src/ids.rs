@@ -1,6 +1,6 @@
 //! Key identifiers as the AWS API spells them: key id, key ARN, alias name, alias ARN.
 
-use kcm_core::auth::Principal;
+use kcm_core::authz::Principal;
 use kcm_core::model::KeyId;
 use kcm_core::service::KeyRef;
 

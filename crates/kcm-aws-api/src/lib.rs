@@ -21,7 +21,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use kcm_core::auth::Caller;
+use kcm_core::authz::{Caller, Op};
 use kcm_core::service::Service;
 use kcm_frontdoor::{Authenticator, Metrics, RequestAudit};
 
@@ -55,113 +55,70 @@ impl AwsApi {
     }
 }
 
-/// Every operation this front door serves, by its `X-Amz-Target` suffix.
-pub const OPERATIONS: &[&str] = &[
-    "CreateKey",
-    "DescribeKey",
-    "ListKeys",
-    "UpdateKeyDescription",
-    "EnableKey",
-    "DisableKey",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "ListAliases",
-    "TagResource",
-    "UntagResource",
-    "ListResourceTags",
-    "Encrypt",
-    "Decrypt",
-    "ReEncrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateRandom",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "GenerateMac",
-    "VerifyMac",
-    "DeriveSharedSecret",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "GetKeyRotationStatus",
-    "RotateKeyOnDemand",
-    "ListKeyRotations",
-    "GetKeyPolicy",
-    "PutKeyPolicy",
-    "ListKeyPolicies",
-    "CreateGrant",
-    "ListGrants",
-    "ListRetirableGrants",
-    "RetireGrant",
-    "RevokeGrant",
-    "GetParametersForImport",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
-];
-
-/// Runs one operation.
-async fn dispatch(operation: &str, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+/// Runs one operation of the AWS KMS API (those whose `Op::aws_target` is set).
+async fn dispatch(op: Op, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     use ops::*;
-    match operation {
-        "CreateKey" => keys::create_key(ctx, body).await,
-        "DescribeKey" => keys::describe_key(ctx, body).await,
-        "ListKeys" => keys::list_keys(ctx, body).await,
-        "UpdateKeyDescription" => keys::update_key_description(ctx, body).await,
-        "EnableKey" => keys::enable_key(ctx, body).await,
-        "DisableKey" => keys::disable_key(ctx, body).await,
-        "ScheduleKeyDeletion" => keys::schedule_key_deletion(ctx, body).await,
-        "CancelKeyDeletion" => keys::cancel_key_deletion(ctx, body).await,
-        "CreateAlias" => aliases::create_alias(ctx, body).await,
-        "UpdateAlias" => aliases::update_alias(ctx, body).await,
-        "DeleteAlias" => aliases::delete_alias(ctx, body).await,
-        "ListAliases" => aliases::list_aliases(ctx, body).await,
-        "TagResource" => tags::tag_resource(ctx, body).await,
-        "UntagResource" => tags::untag_resource(ctx, body).await,
-        "ListResourceTags" => tags::list_resource_tags(ctx, body).await,
-        "Encrypt" => crypto::encrypt(ctx, body).await,
-        "Decrypt" => crypto::decrypt(ctx, body).await,
-        "ReEncrypt" => crypto::re_encrypt(ctx, body).await,
-        "GenerateDataKey" => crypto::generate_data_key(ctx, body).await,
-        "GenerateDataKeyWithoutPlaintext" => {
+    match op {
+        Op::CreateKey => keys::create_key(ctx, body).await,
+        Op::DescribeKey => keys::describe_key(ctx, body).await,
+        Op::ListKeys => keys::list_keys(ctx, body).await,
+        Op::UpdateKeyDescription => keys::update_key_description(ctx, body).await,
+        Op::EnableKey => keys::enable_key(ctx, body).await,
+        Op::DisableKey => keys::disable_key(ctx, body).await,
+        Op::ScheduleKeyDeletion => keys::schedule_key_deletion(ctx, body).await,
+        Op::CancelKeyDeletion => keys::cancel_key_deletion(ctx, body).await,
+        Op::CreateAlias => aliases::create_alias(ctx, body).await,
+        Op::UpdateAlias => aliases::update_alias(ctx, body).await,
+        Op::DeleteAlias => aliases::delete_alias(ctx, body).await,
+        Op::ListAliases => aliases::list_aliases(ctx, body).await,
+        Op::TagResource => tags::tag_resource(ctx, body).await,
+        Op::UntagResource => tags::untag_resource(ctx, body).await,
+        Op::ListResourceTags => tags::list_resource_tags(ctx, body).await,
+        Op::Encrypt => crypto::encrypt(ctx, body).await,
+        Op::Decrypt => crypto::decrypt(ctx, body).await,
+        Op::ReEncrypt => crypto::re_encrypt(ctx, body).await,
+        Op::GenerateDataKey => crypto::generate_data_key(ctx, body).await,
+        Op::GenerateDataKeyWithoutPlaintext => {
             crypto::generate_data_key_without_plaintext(ctx, body).await
         }
-        "GenerateRandom" => crypto::generate_random(ctx, body).await,
-        "GenerateDataKeyPair" => asymmetric::generate_data_key_pair(ctx, body).await,
-        "GenerateDataKeyPairWithoutPlaintext" => {
+        Op::GenerateRandom => crypto::generate_random(ctx, body).await,
+        Op::GenerateDataKeyPair => asymmetric::generate_data_key_pair(ctx, body).await,
+        Op::GenerateDataKeyPairWithoutPlaintext => {
             asymmetric::generate_data_key_pair_without_plaintext(ctx, body).await
         }
-        "Sign" => asymmetric::sign(ctx, body).await,
-        "Verify" => asymmetric::verify(ctx, body).await,
-        "GetPublicKey" => asymmetric::get_public_key(ctx, body).await,
-        "GenerateMac" => asymmetric::generate_mac(ctx, body).await,
-        "VerifyMac" => asymmetric::verify_mac(ctx, body).await,
-        "DeriveSharedSecret" => asymmetric::derive_shared_secret(ctx, body).await,
-        "EnableKeyRotation" => rotation::enable_key_rotation(ctx, body).await,
-        "DisableKeyRotation" => rotation::disable_key_rotation(ctx, body).await,
-        "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, body).await,
-        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(ctx, body).await,
-        "ListKeyRotations" => rotation::list_key_rotations(ctx, body).await,
-        "GetKeyPolicy" => policies::get_key_policy(ctx, body).await,
-        "PutKeyPolicy" => policies::put_key_policy(ctx, body).await,
-        "ListKeyPolicies" => policies::list_key_policies(ctx, body).await,
-        "CreateGrant" => policies::create_grant(ctx, body).await,
-        "ListGrants" => policies::list_grants(ctx, body).await,
-        "ListRetirableGrants" => policies::list_retirable_grants(ctx, body).await,
-        "RetireGrant" => policies::retire_grant(ctx, body).await,
-        "RevokeGrant" => policies::revoke_grant(ctx, body).await,
-        "GetParametersForImport" => import::get_parameters_for_import(ctx, body).await,
-        "ImportKeyMaterial" => import::import_key_material(ctx, body).await,
-        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(ctx, body).await,
-        other => Err(AwsError::bad_request(
-            "UnknownOperationException",
-            format!("operation {other} is not supported"),
-        )),
+        Op::Sign => asymmetric::sign(ctx, body).await,
+        Op::Verify => asymmetric::verify(ctx, body).await,
+        Op::GetPublicKey => asymmetric::get_public_key(ctx, body).await,
+        Op::GenerateMac => asymmetric::generate_mac(ctx, body).await,
+        Op::VerifyMac => asymmetric::verify_mac(ctx, body).await,
+        Op::DeriveSharedSecret => asymmetric::derive_shared_secret(ctx, body).await,
+        Op::EnableKeyRotation => rotation::enable_key_rotation(ctx, body).await,
+        Op::DisableKeyRotation => rotation::disable_key_rotation(ctx, body).await,
+        Op::GetKeyRotationStatus => rotation::get_key_rotation_status(ctx, body).await,
+        Op::RotateKeyOnDemand => rotation::rotate_key_on_demand(ctx, body).await,
+        Op::ListKeyRotations => rotation::list_key_rotations(ctx, body).await,
+        Op::GetKeyPolicy => policies::get_key_policy(ctx, body).await,
+        Op::PutKeyPolicy => policies::put_key_policy(ctx, body).await,
+        Op::ListKeyPolicies => policies::list_key_policies(ctx, body).await,
+        Op::CreateGrant => policies::create_grant(ctx, body).await,
+        Op::ListGrants => policies::list_grants(ctx, body).await,
+        Op::ListRetirableGrants => policies::list_retirable_grants(ctx, body).await,
+        Op::RetireGrant => policies::retire_grant(ctx, body).await,
+        Op::RevokeGrant => policies::revoke_grant(ctx, body).await,
+        Op::GetParametersForImport => import::get_parameters_for_import(ctx, body).await,
+        Op::ImportKeyMaterial => import::import_key_material(ctx, body).await,
+        Op::DeleteImportedKeyMaterial => import::delete_imported_key_material(ctx, body).await,
+        // Operations of other front doors: `Op::from_aws_target` never names them.
+        other => Err(unknown_operation(other.as_str())),
     }
+}
+
+/// The error for an `X-Amz-Target` this front door does not serve.
+fn unknown_operation(target: &str) -> AwsError {
+    AwsError::bad_request(
+        "UnknownOperationException",
+        format!("operation {target} is not supported"),
+    )
 }
 
 /// Largest request body accepted (a 6 KiB ciphertext in base64 fits many times over).
@@ -179,7 +136,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .and_then(|op| OPERATIONS.iter().copied().find(|known| *known == op));
+        .and_then(Op::from_aws_target);
     let mut caller = None;
     let result = match (axum::body::to_bytes(body, MAX_BODY).await, operation) {
         (Err(_), _) => Err(AwsError::validation(format!(
@@ -191,7 +148,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
         )),
         (Ok(body), Some(op)) => run(&api, op, method, uri, headers, &body, &mut caller).await,
     };
-    let operation_name = operation.unwrap_or("Unknown");
+    let operation_name = operation.map_or("Unknown", Op::as_str);
     let refusal = result
         .as_ref()
         .err()
@@ -221,7 +178,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
 
 async fn run(
     api: &AwsApi,
-    operation: &str,
+    operation: Op,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

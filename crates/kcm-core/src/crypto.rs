@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hkdf;
 
-use crate::model::KeyId;
+use crate::model::{KeyId, RootKeyId, SystemId, TenantId};
 use crate::secret::SecretBytes;
 
 /// Length of every symmetric key kcm makes (AES-256).
@@ -78,57 +78,147 @@ pub fn open(
     Ok(SecretBytes::new(buf))
 }
 
-/// Which level a wrapped key belongs to.
+/// The identity a wrapped blob is bound to (its associated data): which key it is,
+/// at which level, and which key wraps it. Each level names its ids by type, so a
+/// tenant id cannot be passed where a system id belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyLevel {
-    /// L2, wrapped by a root key.
-    SystemKey,
-    /// L3, wrapped by a system key.
-    ServiceKey,
-    /// An access key secret, wrapped by the service's credential root.
-    AccessKeySecret,
+pub enum WrapBinding<'a> {
+    /// L2: a system key version, wrapped by its system's root key.
+    SystemKey {
+        /// The system's tenant.
+        tenant: TenantId,
+        /// The system.
+        system: SystemId,
+        /// The system key version.
+        version: u32,
+        /// The root key that wraps it.
+        root: RootKeyId,
+    },
+    /// L3: a service key version, wrapped by a version of its system's key.
+    ServiceKey {
+        /// The key's tenant.
+        tenant: TenantId,
+        /// The service key.
+        key: KeyId,
+        /// The service key version.
+        version: u32,
+        /// The system whose key wraps it.
+        system: SystemId,
+        /// The system key version that wraps it.
+        system_version: u32,
+    },
+    /// An access key secret of a key made before secrets were derived, sealed by
+    /// the service's credential root.
+    AccessKeySecret {
+        /// The access key's tenant (`None`: the operator's key).
+        tenant: Option<TenantId>,
+        /// The access key id.
+        access_key_id: &'a str,
+        /// The credential root.
+        root: RootKeyId,
+    },
     /// The service's credential key (from which access key secrets are derived),
     /// wrapped by the credential root.
-    CredentialKey,
+    CredentialKey {
+        /// The credential root.
+        root: RootKeyId,
+    },
     /// The Ed25519 audit signing key (PKCS#8), wrapped by the credential root.
-    AuditSigningKey,
+    AuditSigningKey {
+        /// The credential root.
+        root: RootKeyId,
+    },
 }
 
-/// The identity a wrapped blob is bound to (its associated data).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WrapBinding<'a> {
-    /// Level of the wrapped key.
-    pub level: KeyLevel,
-    /// Owning tenant, if any (hyphenated id).
-    pub tenant: &'a str,
-    /// Id of the wrapped key.
-    pub id: &'a str,
-    /// Version of the wrapped key.
-    pub version: u32,
-    /// Id of the wrapping (parent) key.
-    pub parent_id: &'a str,
-    /// Version of the wrapping key.
-    pub parent_version: u32,
+/// A UUID as its 36 hyphenated lower-case characters, without allocating.
+fn uuid_text(id: uuid::Uuid, buf: &mut [u8; 36]) -> &[u8] {
+    id.hyphenated().encode_lower(buf).as_bytes()
+}
+
+/// A binding's fields in the order they are encoded.
+struct AadFields<'b> {
+    level: &'static [u8],
+    tenant: &'b [u8],
+    id: &'b [u8],
+    version: u32,
+    parent: &'b [u8],
+    parent_version: u32,
 }
 
 impl WrapBinding<'_> {
-    /// Unambiguous, length-prefixed encoding used as AEAD associated data.
+    /// Unambiguous, length-prefixed encoding used as AEAD associated data:
+    /// `kcm-wrap-v1`, then the level tag, tenant, id, version, parent id and parent
+    /// version (the fields a level does not have are empty, or version 1).
     pub fn to_aad(&self) -> Vec<u8> {
-        let level: &[u8] = match self.level {
-            KeyLevel::SystemKey => b"L2",
-            KeyLevel::ServiceKey => b"L3",
-            KeyLevel::AccessKeySecret => b"AK",
-            KeyLevel::CredentialKey => b"CK",
-            KeyLevel::AuditSigningKey => b"AS",
+        let (mut tenant_buf, mut id_buf, mut parent_buf) = ([0u8; 36], [0u8; 36], [0u8; 36]);
+        let f = match *self {
+            WrapBinding::SystemKey {
+                tenant,
+                system,
+                version,
+                root,
+            } => AadFields {
+                level: b"L2",
+                tenant: uuid_text(tenant.0, &mut tenant_buf),
+                id: uuid_text(system.0, &mut id_buf),
+                version,
+                parent: uuid_text(root.0, &mut parent_buf),
+                parent_version: 1,
+            },
+            WrapBinding::ServiceKey {
+                tenant,
+                key,
+                version,
+                system,
+                system_version,
+            } => AadFields {
+                level: b"L3",
+                tenant: uuid_text(tenant.0, &mut tenant_buf),
+                id: uuid_text(key.0, &mut id_buf),
+                version,
+                parent: uuid_text(system.0, &mut parent_buf),
+                parent_version: system_version,
+            },
+            WrapBinding::AccessKeySecret {
+                tenant,
+                access_key_id,
+                root,
+            } => AadFields {
+                level: b"AK",
+                tenant: match tenant {
+                    Some(t) => uuid_text(t.0, &mut tenant_buf),
+                    None => b"",
+                },
+                id: access_key_id.as_bytes(),
+                version: 1,
+                parent: uuid_text(root.0, &mut parent_buf),
+                parent_version: 1,
+            },
+            WrapBinding::CredentialKey { root } => AadFields {
+                level: b"CK",
+                tenant: b"",
+                id: b"credential-key",
+                version: 1,
+                parent: uuid_text(root.0, &mut parent_buf),
+                parent_version: 1,
+            },
+            WrapBinding::AuditSigningKey { root } => AadFields {
+                level: b"AS",
+                tenant: b"",
+                id: b"audit-signing-key",
+                version: 1,
+                parent: uuid_text(root.0, &mut parent_buf),
+                parent_version: 1,
+            },
         };
-        let mut out = Vec::with_capacity(96);
+        let mut out = Vec::with_capacity(160);
         out.extend_from_slice(b"kcm-wrap-v1");
-        for field in [level, self.tenant.as_bytes(), self.id.as_bytes()] {
+        for field in [f.level, f.tenant, f.id] {
             push_len_prefixed(&mut out, field);
         }
-        out.extend_from_slice(&self.version.to_be_bytes());
-        push_len_prefixed(&mut out, self.parent_id.as_bytes());
-        out.extend_from_slice(&self.parent_version.to_be_bytes());
+        out.extend_from_slice(&f.version.to_be_bytes());
+        push_len_prefixed(&mut out, f.parent);
+        out.extend_from_slice(&f.parent_version.to_be_bytes());
         out
     }
 }
@@ -254,14 +344,89 @@ pub fn decrypt_data(
 mod tests {
     use super::*;
 
-    fn binding<'a>(id: &'a str, version: u32) -> WrapBinding<'a> {
-        WrapBinding {
-            level: KeyLevel::ServiceKey,
-            tenant: "t1",
-            id,
+    fn binding(key: KeyId, version: u32) -> WrapBinding<'static> {
+        WrapBinding::ServiceKey {
+            tenant: TenantId(uuid::Uuid::from_u128(1)),
+            key,
             version,
-            parent_id: "sys",
-            parent_version: 1,
+            system: SystemId(uuid::Uuid::from_u128(2)),
+            system_version: 1,
+        }
+    }
+
+    /// The associated data of every level, byte for byte as kcm has always written
+    /// it: a change here would make every stored wrapped key unreadable.
+    #[test]
+    fn binding_encoding_is_stable() {
+        let t = TenantId(uuid::Uuid::from_u128(0x11));
+        let root = RootKeyId(uuid::Uuid::from_u128(0x22));
+        let system = SystemId(uuid::Uuid::from_u128(0x33));
+        let key = KeyId(uuid::Uuid::from_u128(0x44));
+        let expected = |level: &str, tenant: &str, id: &str, v: u32, parent: &str, pv: u32| {
+            let mut out = b"kcm-wrap-v1".to_vec();
+            for f in [level, tenant, id] {
+                out.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                out.extend_from_slice(f.as_bytes());
+            }
+            out.extend_from_slice(&v.to_be_bytes());
+            out.extend_from_slice(&(parent.len() as u32).to_be_bytes());
+            out.extend_from_slice(parent.as_bytes());
+            out.extend_from_slice(&pv.to_be_bytes());
+            out
+        };
+        let (ts, rs, ss, ks) = (
+            t.to_string(),
+            root.to_string(),
+            system.to_string(),
+            key.to_string(),
+        );
+        let cases = [
+            (
+                WrapBinding::SystemKey {
+                    tenant: t,
+                    system,
+                    version: 3,
+                    root,
+                },
+                expected("L2", &ts, &ss, 3, &rs, 1),
+            ),
+            (
+                WrapBinding::ServiceKey {
+                    tenant: t,
+                    key,
+                    version: 5,
+                    system,
+                    system_version: 2,
+                },
+                expected("L3", &ts, &ks, 5, &ss, 2),
+            ),
+            (
+                WrapBinding::AccessKeySecret {
+                    tenant: Some(t),
+                    access_key_id: "KCMABC",
+                    root,
+                },
+                expected("AK", &ts, "KCMABC", 1, &rs, 1),
+            ),
+            (
+                WrapBinding::AccessKeySecret {
+                    tenant: None,
+                    access_key_id: "KCMOP",
+                    root,
+                },
+                expected("AK", "", "KCMOP", 1, &rs, 1),
+            ),
+            (
+                WrapBinding::CredentialKey { root },
+                expected("CK", "", "credential-key", 1, &rs, 1),
+            ),
+            (
+                WrapBinding::AuditSigningKey { root },
+                expected("AS", "", "audit-signing-key", 1, &rs, 1),
+            ),
+        ];
+        for (binding, bytes) in cases {
+            assert_eq!(binding.to_aad(), bytes, "{binding:?}");
         }
     }
 
@@ -269,12 +434,13 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let parent = SecretBytes::random(KEY_LEN);
         let child = SecretBytes::random(KEY_LEN);
-        let aad = binding("k1", 1).to_aad();
+        let (k1, k2) = (KeyId::new_random(), KeyId::new_random());
+        let aad = binding(k1, 1).to_aad();
         let wrapped = seal(&parent, child.expose_secret(), &aad);
         assert_eq!(open(&parent, &wrapped, &aad).unwrap(), child);
         // Moved to another key id, another version, or another parent: refused.
-        assert!(open(&parent, &wrapped, &binding("k2", 1).to_aad()).is_err());
-        assert!(open(&parent, &wrapped, &binding("k1", 2).to_aad()).is_err());
+        assert!(open(&parent, &wrapped, &binding(k2, 1).to_aad()).is_err());
+        assert!(open(&parent, &wrapped, &binding(k1, 2).to_aad()).is_err());
         let other = SecretBytes::random(KEY_LEN);
         assert!(open(&other, &wrapped, &aad).is_err());
         let mut tampered = wrapped.clone();

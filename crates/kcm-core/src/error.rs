@@ -131,7 +131,8 @@ impl From<StoreError> for Error {
                 )
             }
             StoreError::Refused(msg) => Error::new(ErrorKind::InvalidState, msg),
-            other => Error::internal(other),
+            // Deterministic: retrying cannot help, so not "unavailable" (503).
+            e @ (StoreError::Corrupt(_) | StoreError::Unencodable(_)) => Error::internal(e),
         }
     }
 }
@@ -167,3 +168,35 @@ impl From<KeystoreError> for Error {
 
 /// Result of core calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a store that cannot be reached is "retry later"; a value it cannot hold
+    /// or data it cannot read fail the same way every time, and say so.
+    #[test]
+    fn only_an_unreachable_store_is_unavailable() {
+        let kind = |e: StoreError| Error::from(e).kind();
+        assert_eq!(
+            kind(StoreError::Unavailable("down".into())),
+            ErrorKind::StoreUnavailable
+        );
+        assert_eq!(
+            kind(StoreError::Unencodable("too large".into())),
+            ErrorKind::Internal
+        );
+        assert_eq!(
+            kind(StoreError::Corrupt("bad row".into())),
+            ErrorKind::Internal
+        );
+        assert_eq!(
+            kind(StoreError::Conflict("taken".into())),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind(StoreError::Refused("not empty".into())),
+            ErrorKind::InvalidState
+        );
+    }
+}

@@ -14,13 +14,13 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-pub mod auth;
+pub mod authz;
 pub mod backup;
+pub mod byok;
 mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
-pub mod import;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;

@@ -1,10 +1,11 @@
 //! The NIST SP 800-57 key lifecycle, shared by every key level (root, system, service).
 //!
 //! Two tables live here as data, so that they are read (and tested) in one place:
-//! which [`Operation`]s each [`KeyState`] allows, and which [`Transition`]s lead from
+//! which [`KeyUse`]s each [`KeyState`] allows, and which [`Transition`]s lead from
 //! each state to which. Everything in the core that asks "may this key do X" asks
-//! [`KeyState::allows`]; everything that changes a state goes through
-//! [`KeyState::transition`].
+//! [`KeyState::allows`]; a stored key's state is a [`Lifecycle`], which changes only
+//! through [`Lifecycle::apply`], so no state is ever written that the transition
+//! table does not lead to.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,8 @@ pub enum KeyState {
     Suspended,
     /// Nothing; reversible with enable.
     Disabled,
-    /// Decrypt and verify only; flagged in every response.
+    /// Marked compromised by an operator: decrypt, verify and unwrap only, so data
+    /// can be recovered; flagged in every audit record. Never usable again.
     Compromised,
     /// Nothing; cancellable until the waiting period ends.
     PendingDeletion,
@@ -42,12 +44,13 @@ pub const ALL_STATES: [KeyState; 8] = [
     KeyState::DestroyedCompromised,
 ];
 
-/// What a caller (or a child key) wants to do with a key.
+/// What a key itself is used for by a request (or by a child key): the column of
+/// the allowed-uses table. A request's [`crate::authz::Op`] names its use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Operation {
+pub enum KeyUse {
     /// Protect new data: Encrypt, GenerateDataKey, the destination side of ReEncrypt.
     Encrypt,
-    /// Read protected data: Decrypt, the source side of ReEncrypt.
+    /// Read protected data: Decrypt, the source side of ReEncrypt, key agreement.
     Decrypt,
     /// As a parent key: wrap a new or rotated child key.
     Wrap,
@@ -55,76 +58,76 @@ pub enum Operation {
     Unwrap,
     /// Produce a signature or MAC.
     Sign,
-    /// Check a signature or MAC.
+    /// Check a signature or MAC; read a public key.
     Verify,
     /// Create a new key version.
     Rotate,
-    /// Change description, tags, aliases or the rotation schedule.
+    /// Change description, tags, aliases, grants, policy or the rotation schedule.
     UpdateMetadata,
     /// Read metadata.
     Describe,
 }
 
-/// Every operation (used by exhaustive tests).
-pub const ALL_OPERATIONS: [Operation; 9] = [
-    Operation::Encrypt,
-    Operation::Decrypt,
-    Operation::Wrap,
-    Operation::Unwrap,
-    Operation::Sign,
-    Operation::Verify,
-    Operation::Rotate,
-    Operation::UpdateMetadata,
-    Operation::Describe,
+/// Every use (used by exhaustive tests).
+pub const ALL_USES: [KeyUse; 9] = [
+    KeyUse::Encrypt,
+    KeyUse::Decrypt,
+    KeyUse::Wrap,
+    KeyUse::Unwrap,
+    KeyUse::Sign,
+    KeyUse::Verify,
+    KeyUse::Rotate,
+    KeyUse::UpdateMetadata,
+    KeyUse::Describe,
 ];
 
 use KeyState as S;
-use Operation as O;
+use KeyUse as U;
 
-/// The allowed-operations table: the single source of truth.
-const ALLOWED: [(KeyState, &[Operation]); 8] = [
-    (S::PreActive, &[O::UpdateMetadata, O::Describe]),
+/// The allowed-uses table: the single source of truth.
+const ALLOWED: [(KeyState, &[KeyUse]); 8] = [
+    (S::PreActive, &[U::UpdateMetadata, U::Describe]),
     (
         S::Active,
         &[
-            O::Encrypt,
-            O::Decrypt,
-            O::Wrap,
-            O::Unwrap,
-            O::Sign,
-            O::Verify,
-            O::Rotate,
-            O::UpdateMetadata,
-            O::Describe,
+            U::Encrypt,
+            U::Decrypt,
+            U::Wrap,
+            U::Unwrap,
+            U::Sign,
+            U::Verify,
+            U::Rotate,
+            U::UpdateMetadata,
+            U::Describe,
         ],
     ),
     (
         S::Suspended,
         &[
-            O::Decrypt,
-            O::Unwrap,
-            O::Verify,
-            O::UpdateMetadata,
-            O::Describe,
+            U::Decrypt,
+            U::Unwrap,
+            U::Verify,
+            U::UpdateMetadata,
+            U::Describe,
         ],
     ),
-    (S::Disabled, &[O::UpdateMetadata, O::Describe]),
+    (S::Disabled, &[U::UpdateMetadata, U::Describe]),
     (
         S::Compromised,
         &[
-            O::Decrypt,
-            O::Unwrap,
-            O::Verify,
-            O::UpdateMetadata,
-            O::Describe,
+            U::Decrypt,
+            U::Unwrap,
+            U::Verify,
+            U::UpdateMetadata,
+            U::Describe,
         ],
     ),
-    (S::PendingDeletion, &[O::Describe]),
-    (S::Destroyed, &[O::Describe]),
-    (S::DestroyedCompromised, &[O::Describe]),
+    (S::PendingDeletion, &[U::Describe]),
+    (S::Destroyed, &[U::Describe]),
+    (S::DestroyedCompromised, &[U::Describe]),
 ];
 
-/// A change of lifecycle state requested by an operator or the scheduler.
+/// A change of lifecycle state requested by an operator, a request or the scheduler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transition {
     /// Pre-active → active (material present).
@@ -135,18 +138,27 @@ pub enum Transition {
     Disable,
     /// Active → suspended (decrypt-only).
     Suspend,
-    /// Any live state → compromised.
+    /// Any state a key can be found in → compromised (NIST SP 800-57 §5.3.7); a
+    /// destroyed key found compromised afterwards becomes destroyed-compromised.
     MarkCompromised,
-    /// Any live state → pending deletion.
+    /// A live, uncompromised key → pending deletion. A compromised key is not
+    /// scheduled: that would drop its mark, and cancelling would make it usable.
     ScheduleDeletion,
     /// Pending deletion → disabled (as AWS KMS does).
     CancelDeletion,
-    /// Pending deletion → destroyed (or destroyed-compromised).
+    /// Pending deletion → destroyed, when the waiting period ends; compromised →
+    /// destroyed-compromised, when an operator destroys a compromised key.
     Destroy,
+    /// A key holding imported material goes back to waiting for it (AWS
+    /// DeleteImportedKeyMaterial). Not from compromised: re-importing would revive it.
+    EraseImportedMaterial,
+    /// A system key version that nothing is wrapped under any more (superseded by a
+    /// rotation, or its system unlinked) is erased at once.
+    Retire,
 }
 
 /// Every transition (used by exhaustive tests).
-pub const ALL_TRANSITIONS: [Transition; 8] = [
+pub const ALL_TRANSITIONS: [Transition; 10] = [
     Transition::Activate,
     Transition::Enable,
     Transition::Disable,
@@ -155,46 +167,48 @@ pub const ALL_TRANSITIONS: [Transition; 8] = [
     Transition::ScheduleDeletion,
     Transition::CancelDeletion,
     Transition::Destroy,
+    Transition::EraseImportedMaterial,
+    Transition::Retire,
 ];
 
+use Transition as T;
+
 /// The transition table: `(from, transition, to)`. Anything absent is refused.
+#[rustfmt::skip]
 const TRANSITIONS: &[(KeyState, Transition, KeyState)] = &[
-    (S::PreActive, Transition::Activate, S::Active),
-    (S::Active, Transition::Enable, S::Active),
-    (S::Disabled, Transition::Enable, S::Active),
-    (S::Suspended, Transition::Enable, S::Active),
-    (S::Active, Transition::Disable, S::Disabled),
-    (S::Disabled, Transition::Disable, S::Disabled),
-    (S::Suspended, Transition::Disable, S::Disabled),
-    (S::Active, Transition::Suspend, S::Suspended),
-    (S::Suspended, Transition::Suspend, S::Suspended),
-    (S::Active, Transition::MarkCompromised, S::Compromised),
-    (S::Suspended, Transition::MarkCompromised, S::Compromised),
-    (S::Disabled, Transition::MarkCompromised, S::Compromised),
-    (S::Compromised, Transition::MarkCompromised, S::Compromised),
-    (
-        S::PreActive,
-        Transition::ScheduleDeletion,
-        S::PendingDeletion,
-    ),
-    (S::Active, Transition::ScheduleDeletion, S::PendingDeletion),
-    (
-        S::Suspended,
-        Transition::ScheduleDeletion,
-        S::PendingDeletion,
-    ),
-    (
-        S::Disabled,
-        Transition::ScheduleDeletion,
-        S::PendingDeletion,
-    ),
-    (
-        S::Compromised,
-        Transition::ScheduleDeletion,
-        S::PendingDeletion,
-    ),
-    (S::PendingDeletion, Transition::CancelDeletion, S::Disabled),
-    (S::PendingDeletion, Transition::Destroy, S::Destroyed),
+    (S::PreActive,       T::Activate,              S::Active),
+    (S::Active,          T::Enable,                S::Active),
+    (S::Disabled,        T::Enable,                S::Active),
+    (S::Suspended,       T::Enable,                S::Active),
+    (S::Active,          T::Disable,               S::Disabled),
+    (S::Disabled,        T::Disable,               S::Disabled),
+    (S::Suspended,       T::Disable,               S::Disabled),
+    (S::Active,          T::Suspend,               S::Suspended),
+    (S::Suspended,       T::Suspend,               S::Suspended),
+    (S::PreActive,       T::MarkCompromised,       S::Compromised),
+    (S::Active,          T::MarkCompromised,       S::Compromised),
+    (S::Suspended,       T::MarkCompromised,       S::Compromised),
+    (S::Disabled,        T::MarkCompromised,       S::Compromised),
+    (S::Compromised,     T::MarkCompromised,       S::Compromised),
+    (S::PendingDeletion, T::MarkCompromised,       S::Compromised),
+    (S::Destroyed,       T::MarkCompromised,       S::DestroyedCompromised),
+    (S::DestroyedCompromised, T::MarkCompromised,  S::DestroyedCompromised),
+    (S::PreActive,       T::ScheduleDeletion,      S::PendingDeletion),
+    (S::Active,          T::ScheduleDeletion,      S::PendingDeletion),
+    (S::Suspended,       T::ScheduleDeletion,      S::PendingDeletion),
+    (S::Disabled,        T::ScheduleDeletion,      S::PendingDeletion),
+    (S::PendingDeletion, T::CancelDeletion,        S::Disabled),
+    (S::PendingDeletion, T::Destroy,               S::Destroyed),
+    (S::Compromised,     T::Destroy,               S::DestroyedCompromised),
+    (S::PreActive,       T::EraseImportedMaterial, S::PreActive),
+    (S::Active,          T::EraseImportedMaterial, S::PreActive),
+    (S::Suspended,       T::EraseImportedMaterial, S::PreActive),
+    (S::Disabled,        T::EraseImportedMaterial, S::PreActive),
+    (S::PreActive,       T::Retire,                S::Destroyed),
+    (S::Active,          T::Retire,                S::Destroyed),
+    (S::Suspended,       T::Retire,                S::Destroyed),
+    (S::Disabled,        T::Retire,                S::Destroyed),
+    (S::Compromised,     T::Retire,                S::DestroyedCompromised),
 ];
 
 /// A transition the current state does not allow.
@@ -208,15 +222,15 @@ pub struct IllegalTransition {
 }
 
 impl KeyState {
-    /// Whether a key in this state may perform `op` itself.
-    pub fn allows(self, op: Operation) -> bool {
+    /// Whether a key in this state may itself be used for `use_`.
+    pub fn allows(self, use_: KeyUse) -> bool {
         ALLOWED
             .iter()
             .find(|(state, _)| *state == self)
-            .is_some_and(|(_, ops)| ops.contains(&op))
+            .is_some_and(|(_, uses)| uses.contains(&use_))
     }
 
-    /// The state after `transition`, consuming the old one; refused if the table has no such edge.
+    /// The state after `transition`; refused if the table has no such edge.
     pub fn transition(self, transition: Transition) -> Result<KeyState, IllegalTransition> {
         TRANSITIONS
             .iter()
@@ -264,25 +278,62 @@ impl std::fmt::Display for KeyState {
     }
 }
 
-impl Operation {
+/// The lifecycle state a stored key record holds. It is born [`Lifecycle::active`]
+/// or [`Lifecycle::pending_material`] and changes only through [`Lifecycle::apply`],
+/// which follows the transition table; the one other way in,
+/// [`Lifecycle::stored`], is for reading back what a store holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Lifecycle(KeyState);
+
+impl Lifecycle {
+    /// A key whose material exists from the start.
+    pub const fn active() -> Self {
+        Self(S::Active)
+    }
+
+    /// A key that waits for material to be imported (AWS: PendingImport).
+    pub const fn pending_material() -> Self {
+        Self(S::PreActive)
+    }
+
+    /// The lifecycle a store holds for a record: for store backends decoding a row
+    /// (and tests setting up one), never for changing a state.
+    pub const fn stored(state: KeyState) -> Self {
+        Self(state)
+    }
+
+    /// The current state.
+    pub const fn state(self) -> KeyState {
+        self.0
+    }
+
+    /// Applies `transition` if the table allows it from the current state, and
+    /// returns the new state; otherwise changes nothing.
+    pub fn apply(&mut self, transition: Transition) -> Result<KeyState, IllegalTransition> {
+        self.0 = self.0.transition(transition)?;
+        Ok(self.0)
+    }
+}
+
+impl KeyUse {
     /// What an ancestor key (system key, root key) must allow for a descendant to do `self`.
     ///
     /// This is what makes the kill switch work: a suspended root allows `Unwrap` but
     /// not `Wrap`, so every key below it becomes decrypt-only.
-    pub fn required_of_ancestors(self) -> Operation {
+    pub fn required_of_ancestors(self) -> KeyUse {
         match self {
-            O::Decrypt | O::Verify | O::Unwrap | O::Describe => O::Unwrap,
-            O::Encrypt | O::Sign | O::Wrap | O::Rotate => O::Wrap,
-            O::UpdateMetadata => O::Describe,
+            U::Decrypt | U::Verify | U::Unwrap | U::Describe => U::Unwrap,
+            U::Encrypt | U::Sign | U::Wrap | U::Rotate => U::Wrap,
+            U::UpdateMetadata => U::Describe,
         }
     }
 }
 
-/// Whether `op` on a key is allowed given its own state and its ancestors' states
+/// Whether `use_` of a key is allowed given its own state and its ancestors' states
 /// (nearest first). A key is usable only if every key above it is usable.
-pub fn chain_allows(own: KeyState, ancestors: &[KeyState], op: Operation) -> bool {
-    let needed = op.required_of_ancestors();
-    own.allows(op) && ancestors.iter().all(|state| state.allows(needed))
+pub fn chain_allows(own: KeyState, ancestors: &[KeyState], use_: KeyUse) -> bool {
+    let needed = use_.required_of_ancestors();
+    own.allows(use_) && ancestors.iter().all(|state| state.allows(needed))
 }
 
 #[cfg(test)]
@@ -290,7 +341,7 @@ mod tests {
     use super::*;
 
     /// The expected table, written out cell by cell independently of `ALLOWED`:
-    /// rows are states, columns follow `ALL_OPERATIONS`.
+    /// rows are states, columns follow `ALL_USES`.
     #[rustfmt::skip]
     const EXPECTED: [(KeyState, [bool; 9]); 8] = [
         //                         Enc    Dec    Wrap   Unwrap Sign   Verify Rotate Meta   Describe
@@ -305,39 +356,98 @@ mod tests {
     ];
 
     #[test]
-    fn every_state_times_every_operation() {
+    fn every_state_times_every_use() {
         for (state, row) in EXPECTED {
-            for (op, expected) in ALL_OPERATIONS.iter().zip(row) {
-                assert_eq!(state.allows(*op), expected, "{state} × {op:?}");
+            for (use_, expected) in ALL_USES.iter().zip(row) {
+                assert_eq!(state.allows(*use_), expected, "{state} × {use_:?}");
             }
+        }
+    }
+
+    /// The transition table written out as a match, independently of `TRANSITIONS`.
+    fn expected_transition(from: KeyState, t: Transition) -> Option<KeyState> {
+        use Transition as T;
+        match (from, t) {
+            (S::PreActive, T::Activate) => Some(S::Active),
+            (S::Active | S::Disabled | S::Suspended, T::Enable) => Some(S::Active),
+            (S::Active | S::Disabled | S::Suspended, T::Disable) => Some(S::Disabled),
+            (S::Active | S::Suspended, T::Suspend) => Some(S::Suspended),
+            (
+                S::PreActive
+                | S::Active
+                | S::Suspended
+                | S::Disabled
+                | S::Compromised
+                | S::PendingDeletion,
+                T::MarkCompromised,
+            ) => Some(S::Compromised),
+            (S::Destroyed | S::DestroyedCompromised, T::MarkCompromised) => {
+                Some(S::DestroyedCompromised)
+            }
+            (S::PreActive | S::Active | S::Suspended | S::Disabled, T::ScheduleDeletion) => {
+                Some(S::PendingDeletion)
+            }
+            (S::PendingDeletion, T::CancelDeletion) => Some(S::Disabled),
+            (S::PendingDeletion, T::Destroy) => Some(S::Destroyed),
+            (S::Compromised, T::Destroy) => Some(S::DestroyedCompromised),
+            (S::PreActive | S::Active | S::Suspended | S::Disabled, T::EraseImportedMaterial) => {
+                Some(S::PreActive)
+            }
+            (S::PreActive | S::Active | S::Suspended | S::Disabled, T::Retire) => {
+                Some(S::Destroyed)
+            }
+            (S::Compromised, T::Retire) => Some(S::DestroyedCompromised),
+            _ => None,
         }
     }
 
     #[test]
     fn every_state_times_every_transition() {
-        use Transition as T;
         for from in ALL_STATES {
             for t in ALL_TRANSITIONS {
-                let expected = match (from, t) {
-                    (S::PreActive, T::Activate) => Some(S::Active),
-                    (S::Active | S::Disabled | S::Suspended, T::Enable) => Some(S::Active),
-                    (S::Active | S::Disabled | S::Suspended, T::Disable) => Some(S::Disabled),
-                    (S::Active | S::Suspended, T::Suspend) => Some(S::Suspended),
-                    (
-                        S::Active | S::Suspended | S::Disabled | S::Compromised,
-                        T::MarkCompromised,
-                    ) => Some(S::Compromised),
-                    (
-                        S::PreActive | S::Active | S::Suspended | S::Disabled | S::Compromised,
-                        T::ScheduleDeletion,
-                    ) => Some(S::PendingDeletion),
-                    (S::PendingDeletion, T::CancelDeletion) => Some(S::Disabled),
-                    (S::PendingDeletion, T::Destroy) => Some(S::Destroyed),
-                    _ => None,
-                };
+                let expected = expected_transition(from, t);
                 assert_eq!(from.transition(t).ok(), expected, "{from} -{t:?}->");
+                // `apply` follows the table, and a refused transition changes nothing.
+                let mut lifecycle = Lifecycle::stored(from);
+                match (lifecycle.apply(t), expected) {
+                    (Ok(to), Some(want)) => assert_eq!((to, lifecycle.state()), (want, want)),
+                    (Err(e), None) => {
+                        assert_eq!((e.from, e.transition), (from, t));
+                        assert_eq!(lifecycle.state(), from, "{from} -{t:?}-> changed the state");
+                    }
+                    (got, want) => panic!("{from} -{t:?}->: got {got:?}, expected {want:?}"),
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_compromised_key_never_becomes_usable_or_loses_its_mark() {
+        // From compromised, every reachable state is compromised or destroyed-compromised:
+        // nothing leads back to protecting data, and nothing erases the flag.
+        let mut seen = vec![S::Compromised];
+        let mut i = 0;
+        while i < seen.len() {
+            for t in ALL_TRANSITIONS {
+                if let Ok(to) = seen[i].transition(t) {
+                    if !seen.contains(&to) {
+                        seen.push(to);
+                    }
+                }
+            }
+            i += 1;
+        }
+        assert_eq!(seen, vec![S::Compromised, S::DestroyedCompromised]);
+        for state in seen {
+            assert!(state.is_compromised());
+            assert!(!state.allows(KeyUse::Encrypt) && !state.allows(KeyUse::Sign));
+        }
+    }
+
+    #[test]
+    fn new_keys_start_active_or_waiting_for_material() {
+        assert_eq!(Lifecycle::active().state(), S::Active);
+        assert_eq!(Lifecycle::pending_material().state(), S::PreActive);
     }
 
     #[test]
@@ -345,11 +455,11 @@ mod tests {
         for own in ALL_STATES {
             for parent in ALL_STATES {
                 for root in ALL_STATES {
-                    for op in ALL_OPERATIONS {
-                        let needed = op.required_of_ancestors();
+                    for use_ in ALL_USES {
+                        let needed = use_.required_of_ancestors();
                         let expected =
-                            own.allows(op) && parent.allows(needed) && root.allows(needed);
-                        assert_eq!(chain_allows(own, &[parent, root], op), expected);
+                            own.allows(use_) && parent.allows(needed) && root.allows(needed);
+                        assert_eq!(chain_allows(own, &[parent, root], use_), expected);
                     }
                 }
             }
@@ -359,19 +469,19 @@ mod tests {
         assert!(!chain_allows(
             S::Active,
             &[S::Active, S::Disabled],
-            O::Decrypt
+            U::Decrypt
         ));
         assert!(!chain_allows(
             S::Active,
             &[S::Active, S::Suspended],
-            O::Encrypt
+            U::Encrypt
         ));
         assert!(chain_allows(
             S::Active,
             &[S::Active, S::Suspended],
-            O::Decrypt
+            U::Decrypt
         ));
-        assert!(chain_allows(S::Active, &[S::Active, S::Active], O::Encrypt));
+        assert!(chain_allows(S::Active, &[S::Active, S::Active], U::Encrypt));
     }
 
     #[test]

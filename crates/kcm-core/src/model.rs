@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::lifecycle::KeyState;
+use crate::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use crate::lifecycle::Lifecycle;
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -206,8 +207,8 @@ pub struct RootKeyRecord {
     pub handle: Vec<u8>,
     /// Origin.
     pub origin: RootKeyOrigin,
-    /// Lifecycle state.
-    pub state: KeyState,
+    /// Lifecycle state (the kill switch changes it).
+    pub lifecycle: Lifecycle,
     /// Free text.
     pub description: String,
     /// Creation time.
@@ -250,7 +251,7 @@ pub struct SystemKeyRecord {
     /// The key material wrapped by the root key.
     pub wrapped: Vec<u8>,
     /// Lifecycle state.
-    pub state: KeyState,
+    pub lifecycle: Lifecycle,
     /// Creation time.
     pub created_at: UnixMillis,
 }
@@ -275,14 +276,14 @@ pub struct ServiceKeyRecord {
     pub system_id: SystemId,
     /// Free text.
     pub description: String,
-    /// Key usage (`ENCRYPT_DECRYPT`, …).
-    pub usage: String,
-    /// Key spec (`SYMMETRIC_DEFAULT`, …).
-    pub spec: String,
-    /// Origin (`AWS_KMS` for generated, `EXTERNAL` for imported).
-    pub origin: String,
+    /// Key usage.
+    pub usage: KeyUsage,
+    /// Key spec.
+    pub spec: KeySpec,
+    /// Where its material comes from.
+    pub origin: KeyOrigin,
     /// Lifecycle state.
-    pub state: KeyState,
+    pub lifecycle: Lifecycle,
     /// Creation time.
     pub created_at: UnixMillis,
     /// When a pending deletion takes effect.

@@ -31,7 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Op, OpSet, Principal, ALL_OPS};
+use crate::authz::{Op, OpSet, Principal, ALL_OPS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{KeyId, Role, TenantId, UnixMillis};
 

@@ -116,9 +116,9 @@ impl Write {
     }
 }
 
-/// Why a store call failed.
+/// Why a store call failed. Exhaustive on purpose: a new cause must be sorted by
+/// every backend and by the core, not fall into a catch-all.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// A uniqueness rule was broken (name taken, alias exists). Nothing was written.
     #[error("conflict: {0}")]
@@ -129,6 +129,12 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
+    /// A write carried a value the store cannot hold as given (out of range, too
+    /// large, a character it cannot read back, a broken constraint). Retrying fails
+    /// the same way: this is a fault of the caller's data or of kcm, never of the
+    /// store's availability. Nothing was written.
+    #[error("value cannot be stored: {0}")]
+    Unencodable(String),
     /// The store refused a whole-store operation as it stands (restoring into a store
     /// that is not empty, or a snapshot of another schema version). Nothing was written.
     #[error("{0}")]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kcm_core::auth::{Caller, Principal};
+use kcm_core::authz::{Caller, Principal};
 use kcm_core::backup::{self, BackupError};
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
 use kcm_core::keystore::KeystoreProvider;
-use kcm_core::lifecycle::{KeyState, ALL_STATES};
+use kcm_core::lifecycle::{KeyState, Lifecycle, ALL_STATES};
 use kcm_core::model::*;
 use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, Service};
 use kcm_core::store::{Store, Write};
@@ -70,7 +70,7 @@ async fn new_key(f: &Fixture) -> KeyRef {
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
     let KeyRef::Id(id) = key else { unreachable!() };
     let mut record = f.store.service_key(*id).await.unwrap().unwrap();
-    record.state = state;
+    record.lifecycle = Lifecycle::stored(state);
     f.store
         .commit(vec![Write::PutServiceKey(record)])
         .await
@@ -131,8 +131,8 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
         .await
         .unwrap()
         .unwrap();
-    sk.state = system_key;
-    rk.state = root;
+    sk.lifecycle = Lifecycle::stored(system_key);
+    rk.lifecycle = Lifecycle::stored(root);
     f.store
         .commit(vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)])
         .await
@@ -267,12 +267,28 @@ async fn tenants_are_isolated() {
     let other_admin = Caller::new(other_admin);
     let key = new_key(&f).await;
     let blob = encrypt(&f, &key, b"secret").await;
+    // Another tenant's key is answered exactly as a key that does not exist: by
+    // reference NotFound, through a ciphertext InvalidCiphertext — the same error,
+    // word for word, as a ciphertext naming a key id no tenant has.
     let err = f
         .service
         .decrypt(&other_admin, None, &blob, &ctx())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AccessDenied);
+    let mut unknown_key = blob.clone();
+    let header_key = &mut unknown_key[1..17];
+    header_key.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let absent = f
+        .service
+        .decrypt(&other_admin, None, &unknown_key, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidCiphertext);
+    assert_eq!(err, absent);
+    assert!(
+        other_admin.noted_keys().is_empty(),
+        "another tenant's key must not be named in the caller's audit record"
+    );
     let err = f
         .service
         .describe_key(&other_admin, &key)
@@ -372,7 +388,7 @@ async fn deletion_window_end_destroys_material() {
 /// root) keep authenticating after an upgrade; new keys store only a verifier.
 #[tokio::test]
 async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
-    use kcm_core::crypto::{KeyLevel, WrapBinding};
+    use kcm_core::crypto::WrapBinding;
     use kcm_core::secret::SecretBytes;
     let f = fixture().await;
     let root_id = f
@@ -390,14 +406,10 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
     let tenant = f.admin.principal.tenant_id.unwrap();
     let id = "KCMLEGACYLEGACY00001";
     let secret = "legacy-secret-legacy-secret-legacy-secre";
-    let tenant_str = tenant.to_string();
-    let aad = WrapBinding {
-        level: KeyLevel::AccessKeySecret,
-        tenant: &tenant_str,
-        id,
-        version: 1,
-        parent_id: &root_id,
-        parent_version: 1,
+    let aad = WrapBinding::AccessKeySecret {
+        tenant: Some(tenant),
+        access_key_id: id,
+        root: root.id,
     }
     .to_aad();
     let sealed = f
@@ -702,7 +714,8 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .await
         .unwrap()
         .unwrap()
-        .state
+        .lifecycle
+        .state()
         .is_destroyed());
     f.service
         .decrypt(&f.admin, None, &blob, &ctx())
@@ -715,7 +728,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .unwrap();
     assert_eq!((done.rewrapped, done.remaining), (1, 0));
     let old = f.store.system_key(system, 1).await.unwrap().unwrap();
-    assert_eq!(old.state, KeyState::Destroyed);
+    assert_eq!(old.lifecycle.state(), KeyState::Destroyed);
     assert!(
         old.wrapped.is_empty(),
         "the old system key's material is erased"
@@ -811,4 +824,213 @@ async fn one_node_at_a_time_holds_the_scheduler_lease() {
         !other.hold_scheduler_lease(period).await,
         "the old holder learns it lost"
     );
+}
+
+/// Every operator transition of a service key, from every state, through the
+/// service: what the transition table allows happens (and only that), and a refused
+/// transition leaves the key as it was. Destroyed keys are invisible (NotFound);
+/// only a compromised key is destroyed at once (others wait out a deletion window).
+#[tokio::test]
+async fn every_key_state_times_every_operator_transition() {
+    use kcm_core::lifecycle::Transition as T;
+    let f = fixture().await;
+    let transitions = [
+        T::Enable,
+        T::Disable,
+        T::ScheduleDeletion,
+        T::CancelDeletion,
+        T::MarkCompromised,
+        T::Destroy,
+    ];
+    for from in ALL_STATES {
+        for transition in transitions {
+            let key = new_key(&f).await;
+            set_key_state(&f, &key, from).await;
+            let (s, admin) = (&f.service, &f.admin);
+            let result = match transition {
+                T::Enable => s.enable_key(admin, &key).await,
+                T::Disable => s.disable_key(admin, &key).await,
+                T::ScheduleDeletion => s.schedule_key_deletion(admin, &key, Some(7)).await,
+                T::CancelDeletion => s.cancel_key_deletion(admin, &key).await,
+                T::MarkCompromised => s.mark_key_compromised(admin, &key).await,
+                T::Destroy => s.destroy_compromised_key(admin, &key).await,
+                other => unreachable!("{other:?} is not an operator transition"),
+            };
+            let expected = match (from, transition) {
+                _ if from.is_destroyed() => None,
+                (KeyState::PendingDeletion, T::Destroy) => None,
+                _ => from.transition(transition).ok(),
+            };
+            let KeyRef::Id(id) = key else { unreachable!() };
+            let stored = f.store.service_key(id).await.unwrap().unwrap();
+            let label = format!("{from} -{transition:?}->");
+            match (result, expected) {
+                (Ok(info), Some(to)) => {
+                    assert_eq!(info.record.lifecycle.state(), to, "{label}");
+                    assert_eq!(stored.lifecycle.state(), to, "{label} (stored)");
+                }
+                (Err(e), None) => {
+                    let kinds = if from.is_destroyed() {
+                        vec![ErrorKind::NotFound]
+                    } else {
+                        vec![ErrorKind::InvalidState, ErrorKind::KeyDisabled]
+                    };
+                    assert!(kinds.contains(&e.kind()), "{label}: {e:?}");
+                    assert_eq!(stored.lifecycle.state(), from, "{label} changed the key");
+                }
+                (got, want) => panic!("{label}: got {got:?}, expected {want:?}"),
+            }
+        }
+    }
+}
+
+/// A compromised key decrypts (to recover data) and does nothing new; every audit
+/// note of it says compromised; it cannot be enabled, rescheduled or re-imported
+/// into use; destroying it keeps the mark.
+#[tokio::test]
+async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    f.service
+        .schedule_key_deletion(&f.admin, &key, Some(7))
+        .await
+        .unwrap();
+    let marked = f
+        .service
+        .mark_key_compromised(&f.admin, &key)
+        .await
+        .unwrap();
+    assert_eq!(marked.record.lifecycle.state(), KeyState::Compromised);
+    assert_eq!(
+        marked.record.deletion_at, None,
+        "marking cancels a scheduled deletion"
+    );
+
+    // Decrypt works at once on this node (its cache was dropped), and its audit note
+    // carries the mark.
+    let caller = Caller::new(f.admin.principal.clone());
+    let plain = f
+        .service
+        .decrypt(&caller, None, &blob, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext.expose_secret(), b"data");
+    let notes = caller.noted_keys();
+    assert!(notes.len() == 1 && notes[0].compromised, "{notes:?}");
+
+    let refused = f
+        .service
+        .encrypt(&f.admin, &key, b"more", &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidState);
+    assert!(refused.message().contains("compromised"), "{refused}");
+    for refused in [
+        f.service.enable_key(&f.admin, &key).await.unwrap_err(),
+        f.service
+            .schedule_key_deletion(&f.admin, &key, Some(7))
+            .await
+            .unwrap_err(),
+        f.service
+            .cancel_key_deletion(&f.admin, &key)
+            .await
+            .unwrap_err(),
+        f.service
+            .generate_data_key(&f.admin, &key, 32, &ctx())
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(refused.kind(), ErrorKind::InvalidState, "{refused}");
+    }
+
+    let destroyed = f
+        .service
+        .destroy_compromised_key(&f.admin, &key)
+        .await
+        .unwrap();
+    assert_eq!(
+        destroyed.record.lifecycle.state(),
+        KeyState::DestroyedCompromised
+    );
+    let KeyRef::Id(id) = key else { unreachable!() };
+    assert!(
+        f.store.key_versions(id).await.unwrap().is_empty(),
+        "material erased"
+    );
+    let gone = f
+        .service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+}
+
+/// Only a compromised key is destroyed at once; a key pending deletion waits.
+#[tokio::test]
+async fn only_a_compromised_key_is_destroyed_at_once() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    f.service
+        .schedule_key_deletion(&f.admin, &key, Some(7))
+        .await
+        .unwrap();
+    let err = f
+        .service
+        .destroy_compromised_key(&f.admin, &key)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    let KeyRef::Id(id) = key else { unreachable!() };
+    let stored = f.store.service_key(id).await.unwrap().unwrap();
+    assert_eq!(stored.lifecycle.state(), KeyState::PendingDeletion);
+    assert!(!f.store.key_versions(id).await.unwrap().is_empty());
+}
+
+/// A root key marked compromised leaves everything below it decrypt-only for good:
+/// it cannot be enabled again.
+#[tokio::test]
+async fn a_compromised_root_key_leaves_everything_below_decrypt_only() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let (_, blob) = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap();
+    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
+    let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
+    let impact = f
+        .service
+        .change_root_key_state(&f.admin, &root, RootKeyChange::MarkCompromised, false)
+        .await
+        .unwrap();
+    assert!(impact.applied);
+    assert_eq!(impact.new_state, KeyState::Compromised);
+    let refused = f
+        .service
+        .encrypt(&f.admin, &key, b"data", &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidState);
+    f.service
+        .decrypt(&f.admin, None, &blob, &ctx())
+        .await
+        .expect("data below a compromised root can be recovered");
+    for change in [
+        RootKeyChange::Enable,
+        RootKeyChange::Suspend,
+        RootKeyChange::Disable,
+    ] {
+        let err = f
+            .service
+            .change_root_key_state(&f.admin, &root, change, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidState, "{change:?}");
+    }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use http::{HeaderMap, Request};
 use kcm_core::audit::AuditEvent;
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::error::Error;
 use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
-use kcm_core::auth::Principal;
+use kcm_core::authz::Principal;
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::service::Service;
 use kcm_sigv4::{AuthorizationHeader, SigV4Error, SigningKeyCache};

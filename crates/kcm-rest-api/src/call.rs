@@ -21,7 +21,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::model::AuditOutcome;
 use kcm_frontdoor::RequestAudit;
 

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use kcm_core::auth::Principal;
+use kcm_core::authz::Principal;
 use serde::de::DeserializeOwned;
 
 use crate::error::{code, RestError};

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use kcm_core::auth::OpSet;
-use kcm_core::lifecycle::KeyState;
+use kcm_core::authz::OpSet;
+use kcm_core::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use kcm_core::lifecycle::{KeyState, Lifecycle};
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{StoreError, StoreResult};
@@ -54,8 +55,8 @@ fn parsed_opt<T>(
         .transpose()
 }
 
-fn state(row: &PgRow, idx: usize) -> StoreResult<KeyState> {
-    parsed(row, idx, "key state", KeyState::parse)
+fn lifecycle(row: &PgRow, idx: usize) -> StoreResult<Lifecycle> {
+    parsed(row, idx, "key state", KeyState::parse).map(Lifecycle::stored)
 }
 
 /// A `u32` or `u64` as BIGINT; values past `i64::MAX` cannot be stored.
@@ -63,9 +64,8 @@ pub(crate) fn int<T: TryInto<i64> + Copy + std::fmt::Display>(
     v: T,
     what: &str,
 ) -> StoreResult<i64> {
-    v.try_into().map_err(|_| {
-        StoreError::Unavailable(format!("{what} {v} cannot be stored (larger than 2^63-1)"))
-    })
+    v.try_into()
+        .map_err(|_| StoreError::Unencodable(format!("{what} {v} is larger than 2^63-1")))
 }
 
 /// Encodes tags as a JSON object.
@@ -110,8 +110,8 @@ pub(crate) fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Op
 pub(crate) fn operation_names(ops: Option<&[String]>) -> StoreResult<Option<String>> {
     let Some(ops) = ops else { return Ok(None) };
     if let Some(bad) = ops.iter().find(|op| op.is_empty() || op.contains(',')) {
-        return Err(StoreError::Unavailable(format!(
-            "operation name {bad:?} cannot be stored (empty or contains a comma)"
+        return Err(StoreError::Unencodable(format!(
+            "operation name {bad:?} is empty or contains a comma"
         )));
     }
     Ok(Some(ops.join(",")))
@@ -162,7 +162,7 @@ pub(crate) fn root_key(row: &PgRow) -> StoreResult<RootKeyRecord> {
         keystore: get(row, 2, "keystore")?,
         handle: get(row, 3, "handle")?,
         origin: parsed(row, 4, "root key origin", RootKeyOrigin::parse)?,
-        state: state(row, 5)?,
+        lifecycle: lifecycle(row, 5)?,
         description: get(row, 6, "description")?,
         created_at: get(row, 7, "created_at")?,
     })
@@ -198,7 +198,7 @@ pub(crate) fn system_key(row: &PgRow) -> StoreResult<SystemKeyRecord> {
         version: get_u32(row, 1, "version")?,
         root_key_id: parsed(row, 2, "root key id", RootKeyId::parse)?,
         wrapped: get(row, 3, "wrapped")?,
-        state: state(row, 4)?,
+        lifecycle: lifecycle(row, 4)?,
         created_at: get(row, 5, "created_at")?,
     })
 }
@@ -227,10 +227,10 @@ pub(crate) fn service_key(row: &PgRow) -> StoreResult<ServiceKeyRecord> {
         tenant_id: parsed(row, 1, "tenant id", TenantId::parse)?,
         system_id: parsed(row, 2, "system id", SystemId::parse)?,
         description: get(row, 3, "description")?,
-        usage: get(row, 4, "usage")?,
-        spec: get(row, 5, "spec")?,
-        origin: get(row, 6, "origin")?,
-        state: state(row, 7)?,
+        usage: parsed(row, 4, "key usage", KeyUsage::parse)?,
+        spec: parsed(row, 5, "key spec", KeySpec::parse)?,
+        origin: parsed(row, 6, "key origin", KeyOrigin::parse)?,
+        lifecycle: lifecycle(row, 7)?,
         created_at: get(row, 8, "created_at")?,
         deletion_at: get(row, 9, "deletion_at")?,
         rotation,

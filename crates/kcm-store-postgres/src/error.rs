@@ -92,6 +92,15 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
         E::Database(_) if sqlstate(&e).is_some_and(|c| c.starts_with("XX")) => {
             StoreError::Corrupt(e.to_string())
         }
+        // Class 22 (data exception) and 23 (integrity constraint violation; unique
+        // violations are told apart by the write path first): the same statement
+        // fails the same way every time, so the store is not "unavailable".
+        E::Encode(_) => StoreError::Unencodable(e.to_string()),
+        E::Database(_)
+            if sqlstate(&e).is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            StoreError::Unencodable(e.to_string())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }

@@ -351,7 +351,7 @@ fn scrub_error(redactor: &Redactor, e: StoreError) -> StoreError {
         StoreError::Unavailable(m) => StoreError::Unavailable(redactor.scrub(&m)),
         StoreError::Corrupt(m) => StoreError::Corrupt(redactor.scrub(&m)),
         StoreError::Refused(m) => StoreError::Refused(redactor.scrub(&m)),
-        other => StoreError::Unavailable(redactor.scrub(&other.to_string())),
+        StoreError::Unencodable(m) => StoreError::Unencodable(redactor.scrub(&m)),
     }
 }
 

@@ -211,7 +211,7 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         .bind(&k.keystore)
         .bind(&k.handle)
         .bind(k.origin.as_str())
-        .bind(k.state.as_str())
+        .bind(k.lifecycle.state().as_str())
         .bind(&k.description)
         .bind(k.created_at),
         Write::PutSystem(s) => sqlx::query(
@@ -246,7 +246,7 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         .bind(i64::from(k.version))
         .bind(k.root_key_id.to_string())
         .bind(&k.wrapped)
-        .bind(k.state.as_str())
+        .bind(k.lifecycle.state().as_str())
         .bind(k.created_at),
         Write::PutServiceKey(k) => sqlx::query(
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
@@ -268,10 +268,10 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         .bind(k.tenant_id.to_string())
         .bind(k.system_id.to_string())
         .bind(&k.description)
-        .bind(&k.usage)
-        .bind(&k.spec)
-        .bind(&k.origin)
-        .bind(k.state.as_str())
+        .bind(k.usage.as_str())
+        .bind(k.spec.as_str())
+        .bind(k.origin.as_str())
+        .bind(k.lifecycle.state().as_str())
         .bind(k.created_at)
         .bind(k.deletion_at)
         .bind(k.rotation.map(|r| i64::from(r.period_days)))

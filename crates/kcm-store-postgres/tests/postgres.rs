@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use kcm_core::lifecycle::KeyState;
+use kcm_core::lifecycle::{KeyState, Lifecycle};
 use kcm_core::model::*;
 use kcm_core::store::{Snapshot, Store, StoreError, Write};
 use kcm_store_postgres::{PostgresOptions, PostgresStore};
@@ -590,7 +590,7 @@ fn every_kind_of_row() -> Vec<Write> {
         }),
         Write::PutRootKey(fixtures::root_key(None, 1)),
         Write::PutRootKey(RootKeyRecord {
-            state: KeyState::Suspended,
+            lifecycle: Lifecycle::stored(KeyState::Suspended),
             origin: RootKeyOrigin::External,
             ..fixtures::root_key(Some(alpha.id), 2)
         }),

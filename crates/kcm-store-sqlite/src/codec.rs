@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use kcm_core::auth::OpSet;
-use kcm_core::lifecycle::KeyState;
+use kcm_core::authz::OpSet;
+use kcm_core::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use kcm_core::lifecycle::{KeyState, Lifecycle};
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{StoreError, StoreResult};
@@ -42,8 +43,8 @@ fn parsed_opt<T>(
         .transpose()
 }
 
-fn state(row: &Row<'_>, idx: usize) -> StoreResult<KeyState> {
-    parsed(row, idx, "key state", KeyState::parse)
+fn lifecycle(row: &Row<'_>, idx: usize) -> StoreResult<Lifecycle> {
+    parsed(row, idx, "key state", KeyState::parse).map(Lifecycle::stored)
 }
 
 /// Encodes tags as a JSON object.
@@ -140,7 +141,7 @@ pub(crate) fn root_key(row: &Row<'_>) -> StoreResult<RootKeyRecord> {
         keystore: get(row, 2, "keystore")?,
         handle: get(row, 3, "handle")?,
         origin: parsed(row, 4, "root key origin", RootKeyOrigin::parse)?,
-        state: state(row, 5)?,
+        lifecycle: lifecycle(row, 5)?,
         description: get(row, 6, "description")?,
         created_at: get(row, 7, "created_at")?,
     })
@@ -176,7 +177,7 @@ pub(crate) fn system_key(row: &Row<'_>) -> StoreResult<SystemKeyRecord> {
         version: get(row, 1, "version")?,
         root_key_id: parsed(row, 2, "root key id", RootKeyId::parse)?,
         wrapped: get(row, 3, "wrapped")?,
-        state: state(row, 4)?,
+        lifecycle: lifecycle(row, 4)?,
         created_at: get(row, 5, "created_at")?,
     })
 }
@@ -204,10 +205,10 @@ pub(crate) fn service_key(row: &Row<'_>) -> StoreResult<ServiceKeyRecord> {
         tenant_id: parsed(row, 1, "tenant id", TenantId::parse)?,
         system_id: parsed(row, 2, "system id", SystemId::parse)?,
         description: get(row, 3, "description")?,
-        usage: get(row, 4, "usage")?,
-        spec: get(row, 5, "spec")?,
-        origin: get(row, 6, "origin")?,
-        state: state(row, 7)?,
+        usage: parsed(row, 4, "key usage", KeyUsage::parse)?,
+        spec: parsed(row, 5, "key spec", KeySpec::parse)?,
+        origin: parsed(row, 6, "key origin", KeyOrigin::parse)?,
+        lifecycle: lifecycle(row, 7)?,
         created_at: get(row, 8, "created_at")?,
         deletion_at: get(row, 9, "deletion_at")?,
         rotation,

@@ -17,6 +17,14 @@ pub(crate) fn from_sqlite(e: rusqlite::Error) -> StoreError {
         | E::IntegralValueOutOfRange(..)
         | E::InvalidColumnType(..)
         | E::Utf8Error(..) => StoreError::Corrupt(e.to_string()),
+        // A value that cannot be bound, or one SQLite refuses every time (too big,
+        // a CHECK or NOT NULL constraint): retrying would fail the same way.
+        E::ToSqlConversionFailure(..) => StoreError::Unencodable(e.to_string()),
+        E::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::TooBig | ErrorCode::ConstraintViolation) =>
+        {
+            StoreError::Unencodable(e.to_string())
+        }
         _ => StoreError::Unavailable(e.to_string()),
     }
 }

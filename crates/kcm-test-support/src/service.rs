@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::config::ServiceConfig;
 use kcm_core::keystore::KeystoreProvider;
 use kcm_core::service::Service;

@@ -21,8 +21,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use kcm_core::auth::{Op, OpSet, ALL_OPS};
-use kcm_core::lifecycle::{KeyState, ALL_STATES};
+use kcm_core::authz::{Op, OpSet, ALL_OPS};
+use kcm_core::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use kcm_core::lifecycle::{KeyState, Lifecycle, ALL_STATES};
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{Snapshot, Store, StoreError, TableDump, Value, Write};
@@ -285,7 +286,7 @@ pub mod fixtures {
             keystore: "software".to_owned(),
             handle: blob(3),
             origin: RootKeyOrigin::Generated,
-            state: KeyState::Active,
+            lifecycle: Lifecycle::stored(KeyState::Active),
             description: "root".to_owned(),
             created_at,
         }
@@ -313,7 +314,7 @@ pub mod fixtures {
             version,
             root_key_id: RootKeyId::new_random(),
             wrapped: blob(version as u8),
-            state: KeyState::Active,
+            lifecycle: Lifecycle::stored(KeyState::Active),
             created_at: 1_700_000_001_000 + i64::from(version),
         }
     }
@@ -325,10 +326,10 @@ pub mod fixtures {
             tenant_id: tenant,
             system_id: SystemId::new_random(),
             description: String::new(),
-            usage: "ENCRYPT_DECRYPT".to_owned(),
-            spec: "SYMMETRIC_DEFAULT".to_owned(),
-            origin: "AWS_KMS".to_owned(),
-            state: KeyState::Active,
+            usage: KeyUsage::EncryptDecrypt,
+            spec: KeySpec::SymmetricDefault,
+            origin: KeyOrigin::AwsKms,
+            lifecycle: Lifecycle::stored(KeyState::Active),
             created_at: 1_700_000_002_000,
             deletion_at: None,
             rotation: None,
@@ -347,7 +348,7 @@ pub mod fixtures {
         tags.insert("empty".to_owned(), String::new());
         ServiceKeyRecord {
             description: "all fields".to_owned(),
-            state: KeyState::PendingDeletion,
+            lifecycle: Lifecycle::stored(KeyState::PendingDeletion),
             deletion_at: Some(1_800_000_000_000),
             rotation: Some(RotationSchedule {
                 period_days: 365,
@@ -356,7 +357,7 @@ pub mod fixtures {
             primary_version: 3,
             tags,
             policy: Some(policy_document()),
-            origin: "EXTERNAL".to_owned(),
+            origin: KeyOrigin::External,
             import_check: Some("5f".repeat(32)),
             ..service_key(tenant)
         }
@@ -913,14 +914,14 @@ pub mod checks {
         for (i, state) in ALL_STATES.into_iter().enumerate() {
             let k = RootKeyRecord {
                 origin: origins[i % origins.len()],
-                state,
+                lifecycle: Lifecycle::stored(state),
                 tenant_id: (i % 2 == 0).then_some(t),
                 ..root_key(None, i as i64)
             };
             ok(store, vec![Write::PutRootKey(k.clone())]).await;
             assert_eq!(store.root_key(k.id).await.unwrap(), Some(k.clone()));
             let replaced = RootKeyRecord {
-                state: KeyState::Disabled,
+                lifecycle: Lifecycle::stored(KeyState::Disabled),
                 description: "replaced".into(),
                 ..k.clone()
             };
@@ -1014,7 +1015,7 @@ pub mod checks {
             Some(other)
         );
         let suspended = SystemKeyRecord {
-            state: KeyState::Suspended,
+            lifecycle: Lifecycle::stored(KeyState::Suspended),
             wrapped: vec![0],
             ..v1
         };
@@ -1040,7 +1041,7 @@ pub mod checks {
         assert_eq!(store.service_key(KeyId::new_random()).await.unwrap(), None);
         for state in ALL_STATES {
             let k = ServiceKeyRecord {
-                state,
+                lifecycle: Lifecycle::stored(state),
                 ..service_key(t)
             };
             ok(store, vec![Write::PutServiceKey(k.clone())]).await;
@@ -1054,7 +1055,7 @@ pub mod checks {
         let full = full_service_key(t);
         ok(store, vec![Write::PutServiceKey(full.clone())]).await;
         let cleared = ServiceKeyRecord {
-            state: KeyState::Active,
+            lifecycle: Lifecycle::stored(KeyState::Active),
             deletion_at: None,
             rotation: None,
             tags: BTreeMap::new(),
@@ -1240,7 +1241,7 @@ pub mod checks {
         let t = TenantId::new_random();
         let now = 1_800_000_000_000;
         let pending = |at| ServiceKeyRecord {
-            state: KeyState::PendingDeletion,
+            lifecycle: Lifecycle::stored(KeyState::PendingDeletion),
             deletion_at: Some(at),
             ..service_key(t)
         };
@@ -1253,11 +1254,11 @@ pub mod checks {
         };
         // A date left behind by a cancelled deletion must not make a key due.
         let wrong_state = ServiceKeyRecord {
-            state: KeyState::Disabled,
+            lifecycle: Lifecycle::stored(KeyState::Disabled),
             ..pending(now - 1)
         };
         let no_date = ServiceKeyRecord {
-            state: KeyState::PendingDeletion,
+            lifecycle: Lifecycle::stored(KeyState::PendingDeletion),
             ..service_key(t)
         };
         let all = [
@@ -1293,7 +1294,7 @@ pub mod checks {
         let mut writes: Vec<_> = puts(Write::PutServiceKey, [&past, &exact, &future, &unscheduled]);
         for state in ALL_STATES.into_iter().filter(|s| *s != KeyState::Active) {
             writes.push(Write::PutServiceKey(ServiceKeyRecord {
-                state,
+                lifecycle: Lifecycle::stored(state),
                 ..scheduled(now - 10)
             }));
         }
@@ -2251,7 +2252,7 @@ pub mod checks {
         let t = TenantId::new_random();
         let key = service_key(t);
         let disabled = ServiceKeyRecord {
-            state: KeyState::Disabled,
+            lifecycle: Lifecycle::stored(KeyState::Disabled),
             ..key.clone()
         };
         let first = alias(t, "alias/a", KeyId::new_random());
@@ -2402,7 +2403,7 @@ async fn populate(store: &dyn Store) -> Population {
         Write::PutRootKey(root_key(None, 1)),
         Write::PutRootKey(root_key(Some(alpha.id), 2)),
         Write::PutRootKey(RootKeyRecord {
-            state: KeyState::Suspended,
+            lifecycle: Lifecycle::stored(KeyState::Suspended),
             origin: RootKeyOrigin::External,
             ..root_key(Some(bravo.id), 3)
         }),

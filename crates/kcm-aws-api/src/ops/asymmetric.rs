@@ -4,7 +4,6 @@
 use kcm_core::keyspec::{
     parse_data_key_pair_spec, parse_message_type, MacAlgorithm, SigningAlgorithm, ECDH,
 };
-use kcm_core::service::ORIGIN_KCM;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -263,7 +262,7 @@ pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>,
         key_id: ctx.arn(key_id),
         shared_secret: SecretB64::new(secret.expose_secret()),
         key_agreement_algorithm: ECDH,
-        key_origin: ORIGIN_KCM,
+        key_origin: kcm_core::keyspec::KeyOrigin::AwsKms.as_str(),
     })
 }
 

@@ -191,7 +191,7 @@ pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>
     reply(&ScheduleKeyDeletionResponse {
         key_id: ctx.arn(info.record.id),
         deletion_date: info.record.deletion_at.map(crate::codec::epoch_seconds),
-        key_state: super::aws_key_state(info.record.state),
+        key_state: super::aws_key_state(info.record.lifecycle.state()),
         pending_window_in_days: days,
     })
 }

@@ -12,7 +12,7 @@ pub mod tags;
 
 use std::collections::BTreeMap;
 
-use kcm_core::auth::Caller;
+use kcm_core::authz::Caller;
 use kcm_core::keyspec::KeyAlgorithms;
 use kcm_core::service::{KeyInfo, KeyRef, Service};
 use serde::de::DeserializeOwned;
@@ -84,14 +84,14 @@ pub struct KeyMetadata {
     creation_date: f64,
     enabled: bool,
     description: String,
-    key_usage: String,
+    key_usage: &'static str,
     key_state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     deletion_date: Option<f64>,
-    origin: String,
+    origin: &'static str,
     key_manager: &'static str,
-    customer_master_key_spec: String,
-    key_spec: String,
+    customer_master_key_spec: &'static str,
+    key_spec: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     encryption_algorithms: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -126,29 +126,30 @@ impl KeyMetadata {
     /// Builds the metadata of `info` in `region`.
     pub fn new(region: &str, info: &KeyInfo) -> Self {
         let r = &info.record;
-        let algorithms = KeyAlgorithms::of_stored(&r.spec, &r.usage);
+        let state = r.lifecycle.state();
+        let algorithms = KeyAlgorithms::of(r.spec, r.usage);
         Self {
             aws_account_id: info.account_id.clone(),
             key_id: r.id.to_string(),
             arn: ids::key_arn(region, &info.account_id, r.id),
             creation_date: crate::codec::epoch_seconds(r.created_at),
-            enabled: r.state == kcm_core::lifecycle::KeyState::Active,
+            enabled: state == kcm_core::lifecycle::KeyState::Active,
             description: r.description.clone(),
-            key_usage: r.usage.clone(),
-            key_state: aws_key_state(r.state),
+            key_usage: r.usage.as_str(),
+            key_state: aws_key_state(state),
             deletion_date: r.deletion_at.map(crate::codec::epoch_seconds),
-            origin: r.origin.clone(),
+            origin: r.origin.as_str(),
             key_manager: "CUSTOMER",
-            customer_master_key_spec: r.spec.clone(),
-            key_spec: r.spec.clone(),
+            customer_master_key_spec: r.spec.as_str(),
+            key_spec: r.spec.as_str(),
             encryption_algorithms: algorithms.encryption,
             signing_algorithms: algorithms.signing,
             mac_algorithms: algorithms.mac,
             key_agreement_algorithms: algorithms.key_agreement,
             multi_region: false,
-            expiration_model: (r.origin == kcm_core::service::ORIGIN_EXTERNAL)
+            expiration_model: (r.origin == kcm_core::keyspec::KeyOrigin::External)
                 .then_some("KEY_MATERIAL_DOES_NOT_EXPIRE"),
-            kcm_key_state: r.state.as_str(),
+            kcm_key_state: state.as_str(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every request on every front door ends in exactly one [`AuditRecord`]: the front
 //! door reports how it ended ([`AuditEvent`]), the core adds what it noted while
-//! serving it (the keys touched, see [`crate::auth::Caller`]), and the group-commit
+//! serving it (the keys touched, see [`crate::authz::Caller`]), and the group-commit
 //! [`writer`] makes it durable before the front door sends its response.
 //!
 //! **Chains.** Each tenant has its own chain (the operator has one too). A record
@@ -28,14 +28,14 @@ pub use hash::{record_hash, GENESIS_HASH};
 pub struct AuditEvent<'a> {
     /// `aws`, `rest`, …
     pub front_door: &'static str,
-    /// Operation name (the core's [`crate::auth::Op`] name where one was reached).
+    /// Operation name (the core's [`crate::authz::Op`] name where one was reached).
     pub operation: &'a str,
     /// The request id returned to the caller.
     pub request_id: &'a str,
     /// Client address, when known.
     pub source: Option<String>,
     /// The authenticated caller, if authentication succeeded.
-    pub caller: Option<&'a crate::auth::Caller>,
+    pub caller: Option<&'a crate::authz::Caller>,
     /// The access key id the request claimed, if authentication failed.
     pub claimed_access_key: Option<&'a str>,
     /// The outcome.

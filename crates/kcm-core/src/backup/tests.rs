@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::crypto;
 use crate::keystore::{Capabilities, KeystoreResult};
-use crate::lifecycle::KeyState;
+use crate::lifecycle::Lifecycle;
 use crate::model::{RootKeyId, RootKeyOrigin};
 use crate::store::{TableDump, Value};
 
@@ -139,7 +139,7 @@ async fn setup() -> Setup {
         keystore: "primary".into(),
         handle,
         origin: RootKeyOrigin::Generated,
-        state: KeyState::Active,
+        lifecycle: Lifecycle::active(),
         description: String::new(),
         created_at: 1,
     };

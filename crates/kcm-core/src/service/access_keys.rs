@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{now_ms, random_token, Service};
-use crate::auth::{authorize, Caller, Op, OpSet, Principal, Target};
-use crate::crypto::{KeyLevel, WrapBinding};
+use crate::authz::{authorize, Caller, Op, OpSet, Principal, Target};
+use crate::crypto::WrapBinding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keystore::KeystoreError;
 use crate::model::*;
@@ -146,13 +146,12 @@ impl Service {
     /// the root is committed together with it.
     pub(crate) async fn new_credential_key(&self, root: &RootKeyRecord) -> Result<Write> {
         let key = SecretBytes::random(crate::crypto::KEY_LEN);
-        let root_id = root.id.to_string();
         let wrapped = self
             .keystore(&root.keystore)?
             .wrap(
                 &root.handle,
                 &key,
-                &credential_key_binding(&root_id).to_aad(),
+                &WrapBinding::CredentialKey { root: root.id }.to_aad(),
             )
             .await?;
         let _ = self.credential_key.set(key);
@@ -203,8 +202,7 @@ impl Service {
         self.credential_key
             .get_or_try_init(|| async {
                 let root = self.credential_root().await?;
-                let root_id = root.id.to_string();
-                let aad = credential_key_binding(&root_id).to_aad();
+                let aad = WrapBinding::CredentialKey { root: root.id }.to_aad();
                 let keystore = self.keystore(&root.keystore)?;
                 let wrapped = match self.store.meta(CREDENTIAL_KEY_META).await? {
                     Some(hex_value) => hex_value,
@@ -240,7 +238,7 @@ impl Service {
         root: &RootKeyRecord,
         wrapped_hex: &str,
     ) -> Result<std::result::Result<SecretBytes, KeystoreError>> {
-        let aad = credential_key_binding(&root.id.to_string()).to_aad();
+        let aad = WrapBinding::CredentialKey { root: root.id }.to_aad();
         let wrapped = hex::decode(wrapped_hex)
             .map_err(|_| Error::internal("stored credential key is not hex"))?;
         Ok(self
@@ -269,15 +267,10 @@ impl Service {
             }
             StoredSecret::Sealed(sealed) => {
                 let root = self.credential_root().await?;
-                let tenant = record.tenant_id.map(|t| t.to_string()).unwrap_or_default();
-                let root_id = root.id.to_string();
-                let aad = WrapBinding {
-                    level: KeyLevel::AccessKeySecret,
-                    tenant: &tenant,
-                    id: &record.id,
-                    version: 1,
-                    parent_id: &root_id,
-                    parent_version: 1,
+                let aad = WrapBinding::AccessKeySecret {
+                    tenant: record.tenant_id,
+                    access_key_id: &record.id,
+                    root: root.id,
                 }
                 .to_aad();
                 Ok(self
@@ -452,17 +445,6 @@ impl Service {
             .await?;
         self.credentials.remove(&record.id);
         Ok(())
-    }
-}
-
-fn credential_key_binding(root_id: &str) -> WrapBinding<'_> {
-    WrapBinding {
-        level: KeyLevel::CredentialKey,
-        tenant: "",
-        id: "credential-key",
-        version: 1,
-        parent_id: root_id,
-        parent_version: 1,
     }
 }
 

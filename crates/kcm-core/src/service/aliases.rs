@@ -1,10 +1,10 @@
 //! Aliases: friendly names (`alias/…`) for service keys, unique within a tenant.
 
-use super::keys::{page_limit, require};
+use super::keys::page_limit;
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, Caller, Op, Target};
+use crate::authz::{authorize, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::Operation;
+use crate::lifecycle::KeyUse;
 use crate::model::*;
 use crate::store::{StoreError, Write};
 
@@ -50,9 +50,7 @@ impl Service {
                 "an alias must point at a key id or key ARN, not another alias",
             ));
         }
-        let record = self.fresh_record(caller, target, op).await?;
-        require(&record, Operation::UpdateMetadata)?;
-        Ok(record)
+        self.authorized_record(caller, op, target).await
     }
 
     /// Creates `name` pointing at `target`.
@@ -95,9 +93,15 @@ impl Service {
             .alias(tenant, name)
             .await?
             .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
-        // The caller must be allowed to manage the key it currently points at.
-        self.fresh_record(caller, &KeyRef::Id(alias.key_id), op)
-            .await?;
+        // The caller must be allowed to manage the key it currently points at,
+        // whatever its state (an alias may leave a key pending deletion).
+        self.authorized_record_for(
+            caller,
+            op,
+            Some(KeyUse::Describe),
+            &KeyRef::Id(alias.key_id),
+        )
+        .await?;
         Ok(alias)
     }
 
@@ -143,7 +147,7 @@ impl Service {
         authorize(&caller.principal, Op::ListAliases, Target::tenant(tenant))?;
         let limit = page_limit(limit, 100, 50)?;
         let key_id = match key {
-            Some(k) => Some(self.fresh_record(caller, k, Op::ListAliases).await?.id),
+            Some(k) => Some(self.authorized_record(caller, Op::ListAliases, k).await?.id),
             None => None,
         };
         let mut all = self.store.aliases(tenant, key_id).await?;

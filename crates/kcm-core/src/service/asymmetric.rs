@@ -10,19 +10,17 @@
 //! signature, MAC or ciphertext made before it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::chain::LoadedKey;
-use super::crypto_ops::invalid_ciphertext;
+use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
-use crate::auth::{Caller, KeyNote, Op};
+use crate::authz::{Caller, KeyNote, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key_material::{self, VersionKey};
 use crate::keyspec::{
     EncryptionAlgorithm, KeyAlgorithms, KeySpec, KeyUsage, MacAlgorithm, MessageType,
     SigningAlgorithm,
 };
-use crate::lifecycle::Operation;
 use crate::model::KeyId;
 use crate::secret::SecretBytes;
 
@@ -94,7 +92,7 @@ fn check_signature_len(what: &str, bytes: &[u8]) -> Result<()> {
 
 fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Result<()> {
     key.require_usage(KeyUsage::SignVerify)?;
-    let offered = key.spec.signing_algorithms();
+    let offered = key.record.spec.signing_algorithms();
     if offered.contains(&algorithm) {
         return Ok(());
     }
@@ -102,7 +100,7 @@ fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Resu
         ErrorKind::InvalidKeyUsage,
         format!(
             "signing algorithm {algorithm} is not valid for {} key {}; use {}",
-            key.spec,
+            key.record.spec,
             key.record.id,
             offered
                 .iter()
@@ -115,13 +113,13 @@ fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Resu
 
 fn check_mac_algorithm(key: &LoadedKey, algorithm: MacAlgorithm) -> Result<()> {
     key.require_usage(KeyUsage::GenerateVerifyMac)?;
-    match key.spec.mac_algorithm() {
+    match key.record.spec.mac_algorithm() {
         Some(own) if own == algorithm => Ok(()),
         own => Err(Error::new(
             ErrorKind::InvalidKeyUsage,
             format!(
                 "MAC algorithm {algorithm} is not valid for {} key {}; use {}",
-                key.spec,
+                key.record.spec,
                 key.record.id,
                 own.map(|a| a.as_str()).unwrap_or("none")
             ),
@@ -131,33 +129,19 @@ fn check_mac_algorithm(key: &LoadedKey, algorithm: MacAlgorithm) -> Result<()> {
 
 fn check_rsa_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> Result<()> {
     key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.spec.encryption_algorithms().contains(&algorithm) {
+    if key.record.spec.encryption_algorithms().contains(&algorithm) {
         return Ok(());
     }
     Err(Error::new(
         ErrorKind::InvalidKeyUsage,
         format!(
             "encryption algorithm {algorithm} is not valid for {} key {}",
-            key.spec, key.record.id
+            key.record.spec, key.record.id
         ),
     ))
 }
 
 impl Service {
-    /// Resolves `key` for `op`, checks the chain allows `lifecycle`, and notes the
-    /// key for the audit record.
-    async fn usable(
-        &self,
-        caller: &Caller,
-        key: &KeyRef,
-        op: Op,
-        lifecycle: Operation,
-    ) -> Result<Arc<LoadedKey>> {
-        let loaded = self.resolve(caller, key, op).await?;
-        loaded.check(lifecycle)?;
-        Ok(loaded)
-    }
-
     /// The first version, primary first then newest to oldest, for which `accepts`
     /// holds; noted for the audit record.
     fn find_version<T>(
@@ -184,7 +168,9 @@ impl Service {
         message: &[u8],
     ) -> Result<Signed> {
         check_message(message)?;
-        let loaded = self.usable(caller, key, Op::Sign, Operation::Sign).await?;
+        let loaded = self
+            .authorized_key(caller, Op::Sign, KeyBy::Ref(key))
+            .await?;
         check_signing_algorithm(&loaded, algorithm)?;
         let signature = loaded
             .use_primary(caller)?
@@ -209,7 +195,7 @@ impl Service {
         check_message(message)?;
         check_signature_len("Signature", signature)?;
         let loaded = self
-            .usable(caller, key, Op::Verify, Operation::Verify)
+            .authorized_key(caller, Op::Verify, KeyBy::Ref(key))
             .await?;
         check_signing_algorithm(&loaded, algorithm)?;
         let found = Self::find_version(caller, &loaded, |v| {
@@ -237,14 +223,14 @@ impl Service {
         version: Option<u32>,
     ) -> Result<PublicKeyInfo> {
         let loaded = self
-            .usable(caller, key, Op::GetPublicKey, Operation::Verify)
+            .authorized_key(caller, Op::GetPublicKey, KeyBy::Ref(key))
             .await?;
-        if !loaded.spec.is_asymmetric() {
+        if !loaded.record.spec.is_asymmetric() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
                     "key {} is a {} key and has no public key",
-                    loaded.record.id, loaded.spec
+                    loaded.record.id, loaded.record.spec
                 ),
             ));
         }
@@ -261,9 +247,9 @@ impl Service {
             key_id: loaded.record.id,
             version,
             public_key,
-            spec: loaded.spec,
-            usage: loaded.usage,
-            algorithms: KeyAlgorithms::of(loaded.spec, loaded.usage),
+            spec: loaded.record.spec,
+            usage: loaded.record.usage,
+            algorithms: KeyAlgorithms::of(loaded.record.spec, loaded.record.usage),
         })
     }
 
@@ -277,26 +263,28 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<(KeyId, Vec<u8>)> {
-        let loaded = self.resolve(caller, key, Op::Encrypt).await?;
+        let loaded = self
+            .authorized_key(caller, Op::Encrypt, KeyBy::Ref(key))
+            .await?;
         let ciphertext = Self::rsa_encrypt(caller, &loaded, algorithm, plaintext)?;
         Ok((loaded.record.id, ciphertext))
     }
 
-    /// RSAES-OAEP under the primary version of `loaded`, after checking the chain,
-    /// the key, the algorithm and the plaintext length (the twin of `encrypt_with`).
+    /// RSAES-OAEP under the primary version of `loaded` (admitted for encryption by
+    /// the preamble), after checking the key, the algorithm and the plaintext length
+    /// (the twin of `encrypt_with`).
     pub(crate) fn rsa_encrypt(
         caller: &Caller,
         loaded: &LoadedKey,
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>> {
-        loaded.check(Operation::Encrypt)?;
         check_rsa_encryption(loaded, algorithm)?;
         let max = loaded.primary()?.max_oaep_plaintext(algorithm);
         if plaintext.is_empty() || plaintext.len() > max {
             return Err(Error::invalid(format!(
                 "Plaintext must be 1 to {max} bytes for {algorithm} with a {} key, got {}",
-                loaded.spec,
+                loaded.record.spec,
                 plaintext.len()
             )));
         }
@@ -314,20 +302,22 @@ impl Service {
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
         super::crypto_ops::check_ciphertext_len(ciphertext)?;
-        let loaded = self.resolve(caller, key, Op::Decrypt).await?;
+        let loaded = self
+            .authorized_key(caller, Op::Decrypt, KeyBy::Ref(key))
+            .await?;
         let plaintext = Self::rsa_decrypt(caller, &loaded, algorithm, ciphertext)?;
         Ok((loaded.record.id, plaintext))
     }
 
-    /// RSAES-OAEP decryption under any version of `loaded`, primary first, after
-    /// checking the chain, the key and the algorithm (the twin of `decrypt_with`).
+    /// RSAES-OAEP decryption under any version of `loaded` (admitted for decryption
+    /// by the preamble), primary first, after checking the key and the algorithm
+    /// (the twin of `decrypt_with`).
     pub(crate) fn rsa_decrypt(
         caller: &Caller,
         loaded: &LoadedKey,
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<SecretBytes> {
-        loaded.check(Operation::Decrypt)?;
         check_rsa_encryption(loaded, algorithm)?;
         Self::find_version(
             caller,
@@ -347,7 +337,7 @@ impl Service {
     ) -> Result<Signed> {
         check_message(message)?;
         let loaded = self
-            .usable(caller, key, Op::GenerateMac, Operation::Sign)
+            .authorized_key(caller, Op::GenerateMac, KeyBy::Ref(key))
             .await?;
         check_mac_algorithm(&loaded, algorithm)?;
         let signature = loaded.use_primary(caller)?.mac(message)?;
@@ -370,7 +360,7 @@ impl Service {
         check_message(message)?;
         check_signature_len("Mac", mac)?;
         let loaded = self
-            .usable(caller, key, Op::VerifyMac, Operation::Verify)
+            .authorized_key(caller, Op::VerifyMac, KeyBy::Ref(key))
             .await?;
         check_mac_algorithm(&loaded, algorithm)?;
         let found = Self::find_version(caller, &loaded, |v| {
@@ -404,7 +394,7 @@ impl Service {
             )));
         }
         let loaded = self
-            .usable(caller, key, Op::DeriveSharedSecret, Operation::Decrypt)
+            .authorized_key(caller, Op::DeriveSharedSecret, KeyBy::Ref(key))
             .await?;
         loaded.require_usage(KeyUsage::KeyAgreement)?;
         let secret = loaded
@@ -428,7 +418,7 @@ impl Service {
         } else {
             Op::GenerateDataKeyPair
         };
-        let loaded = self.usable(caller, key, op, Operation::Encrypt).await?;
+        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
         super::crypto_ops::require_symmetric(&loaded)?;
         if !crate::keyspec::DATA_KEY_PAIR_SPECS.contains(&spec) {
             return Err(Error::invalid(format!(

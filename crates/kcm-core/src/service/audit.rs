@@ -7,8 +7,8 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use super::{now_ms, Service};
 use crate::audit::writer::AuditWriter;
 use crate::audit::{checkpoint_message, AuditEvent};
-use crate::auth::{authorize, Caller, Op, Target};
-use crate::crypto::{KeyLevel, WrapBinding};
+use crate::authz::{authorize, Caller, Op, Target};
+use crate::crypto::WrapBinding;
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::secret::SecretBytes;
@@ -187,8 +187,7 @@ impl Service {
         self.audit_signer
             .get_or_try_init(|| async {
                 let root = self.credential_root().await?;
-                let root_id = root.id.to_string();
-                let aad = signing_key_binding(&root_id).to_aad();
+                let aad = WrapBinding::AuditSigningKey { root: root.id }.to_aad();
                 let keystore = self.keystore(&root.keystore)?;
                 let (handle, key_aad) = (&root.handle, &aad);
                 let stored = |wrapped: String| async move {
@@ -241,16 +240,5 @@ impl Service {
                 }
             })
             .await
-    }
-}
-
-fn signing_key_binding(root_id: &str) -> WrapBinding<'_> {
-    WrapBinding {
-        level: KeyLevel::AuditSigningKey,
-        tenant: "",
-        id: "audit-signing-key",
-        version: 1,
-        parent_id: root_id,
-        parent_version: 1,
     }
 }

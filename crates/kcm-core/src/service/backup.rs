@@ -4,10 +4,10 @@
 //! setting `credential_root_key_id`.
 
 use super::{now_ms, Service};
-use crate::auth::{authorize, Caller, Op, Target};
+use crate::authz::{authorize, Caller, Op, Target};
 use crate::backup;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::Operation;
+use crate::lifecycle::KeyUse;
 use crate::model::UnixMillis;
 
 /// A backup archive made by [`Service::backup`].
@@ -29,12 +29,13 @@ impl Service {
         let principal = &caller.principal;
         authorize(principal, Op::GetBackup, Target::OPERATOR)?;
         let root = self.credential_root().await?;
-        if !root.state.allows(Operation::Wrap) {
+        if !root.lifecycle.state().allows(KeyUse::Wrap) {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
                     "the service root key {} is {} and cannot wrap a backup's key",
-                    root.id, root.state
+                    root.id,
+                    root.lifecycle.state()
                 ),
             ));
         }

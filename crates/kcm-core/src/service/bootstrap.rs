@@ -5,7 +5,7 @@ use super::access_keys::CREDENTIAL_ROOT_META;
 use super::tenants::new_roots;
 use super::{now_ms, Service};
 use crate::error::Result;
-use crate::lifecycle::KeyState;
+use crate::lifecycle::Lifecycle;
 use crate::model::*;
 use crate::secret::SecretString;
 use crate::store::Write;
@@ -44,7 +44,7 @@ impl Service {
                 .create_root_key(&format!("kcm-credentials-{root_id}"))
                 .await?,
             origin: RootKeyOrigin::Generated,
-            state: KeyState::Active,
+            lifecycle: Lifecycle::active(),
             description: "wraps the credential key and the audit signing key".into(),
             created_at: now,
         };

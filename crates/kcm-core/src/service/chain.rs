@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Service;
-use crate::auth::{Caller, KeyNote};
-use crate::crypto::{self, KeyLevel, WrapBinding};
+use crate::authz::{Caller, KeyNote};
+use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key_material::VersionKey;
-use crate::keyspec::{wrong_usage, KeySpec, KeyUsage};
-use crate::lifecycle::{chain_allows, KeyState, Operation};
+use crate::keyspec::{wrong_usage, KeyUsage};
+use crate::lifecycle::{chain_allows, KeyState, KeyUse};
 use crate::model::*;
 use crate::policy::{KeyAccess, KeyPolicy};
 use crate::secret::SecretBytes;
@@ -33,10 +33,6 @@ pub(crate) struct LoadedSystemKey {
 pub struct LoadedKey {
     /// The stored record.
     pub record: ServiceKeyRecord,
-    /// The record's key spec, parsed.
-    pub(crate) spec: KeySpec,
-    /// The record's key usage, parsed.
-    pub(crate) usage: KeyUsage,
     pub(crate) system_key_state: KeyState,
     pub(crate) root_id: RootKeyId,
     pub(crate) root_state: KeyState,
@@ -56,7 +52,7 @@ impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedKey")
             .field("id", &self.record.id)
-            .field("state", &self.record.state)
+            .field("state", &self.record.lifecycle.state())
             .field("versions", &self.versions.len())
             .finish_non_exhaustive()
     }
@@ -102,24 +98,28 @@ impl LoadedKey {
 
     /// Refuses a key whose usage is not `needed` (InvalidKeyUsage, naming both).
     pub(crate) fn require_usage(&self, needed: KeyUsage) -> Result<()> {
-        if self.usage == needed {
+        if self.record.usage == needed {
             Ok(())
         } else {
-            Err(wrong_usage(self.record.id, self.usage.as_str(), needed))
+            Err(wrong_usage(
+                self.record.id,
+                self.record.usage.as_str(),
+                needed,
+            ))
         }
     }
 
     /// Whether `op` is allowed on this key given the whole chain; if not, the error
     /// names the key and the state that forbids it.
-    pub(crate) fn check(&self, op: Operation) -> Result<()> {
-        let own = self.record.state;
+    pub(crate) fn check(&self, op: KeyUse) -> Result<()> {
+        let own = self.record.lifecycle.state();
         let ancestors = [self.system_key_state, self.root_state];
         if chain_allows(own, &ancestors, op) {
             return Ok(());
         }
         let id = self.record.id;
         if !own.allows(op) {
-            return Err(own_state_refusal(id, own));
+            return Err(super::resolve::own_state_refusal(id, own));
         }
         let needed = op.required_of_ancestors();
         let (what, state) = if !self.system_key_state.allows(needed) {
@@ -136,58 +136,6 @@ impl LoadedKey {
             kind,
             format!("key {id} cannot be used: {what} is {state}"),
         ))
-    }
-}
-
-/// Why a key whose own state forbids an operation is refused: the one mapping from
-/// a service key's state to the error its caller sees.
-pub(crate) fn own_state_refusal(id: KeyId, state: KeyState) -> Error {
-    match state {
-        KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled")),
-        KeyState::Destroyed | KeyState::DestroyedCompromised => {
-            Error::not_found(format!("key {id} has been deleted"))
-        }
-        KeyState::PreActive => Error::new(
-            ErrorKind::InvalidState,
-            format!("key {id} is pending import and cannot be used yet"),
-        ),
-        state => Error::new(
-            ErrorKind::InvalidState,
-            format!("key {id} is {state} and does not allow this operation"),
-        ),
-    }
-}
-
-pub(crate) fn system_key_binding<'a>(
-    tenant: &'a str,
-    system: &'a str,
-    version: u32,
-    root: &'a str,
-) -> WrapBinding<'a> {
-    WrapBinding {
-        level: KeyLevel::SystemKey,
-        tenant,
-        id: system,
-        version,
-        parent_id: root,
-        parent_version: 1,
-    }
-}
-
-pub(crate) fn service_key_binding<'a>(
-    tenant: &'a str,
-    key: &'a str,
-    version: u32,
-    system: &'a str,
-    system_version: u32,
-) -> WrapBinding<'a> {
-    WrapBinding {
-        level: KeyLevel::ServiceKey,
-        tenant,
-        id: key,
-        version,
-        parent_id: system,
-        parent_version: system_version,
     }
 }
 
@@ -224,18 +172,7 @@ impl Service {
             .await?;
         let mut trusted_until = active.trusted_until;
         let access = self.key_access(&record).await?;
-        let (spec, usage) = match (KeySpec::parse(&record.spec), KeyUsage::parse(&record.usage)) {
-            (Some(spec), Some(usage)) => (spec, usage),
-            _ => {
-                return Err(Error::internal(format!(
-                    "key {id} has an unknown spec {} or usage {}",
-                    record.spec, record.usage
-                )))
-            }
-        };
         let mut key = LoadedKey {
-            spec,
-            usage,
             access,
             system_key_state: active.state,
             root_id: active.root_id,
@@ -244,16 +181,13 @@ impl Service {
             record,
         };
         let ancestors = [key.system_key_state, key.root_state];
-        let usable = [Operation::Encrypt, Operation::Decrypt]
+        let usable = [KeyUse::Encrypt, KeyUse::Decrypt]
             .into_iter()
-            .any(|op| chain_allows(key.record.state, &ancestors, op));
+            .any(|op| chain_allows(key.record.lifecycle.state(), &ancestors, op));
         if !usable {
             // Material stays wrapped while nothing may use it.
             return Ok((key, trusted_until));
         }
-        let tenant = key.record.tenant_id.to_string();
-        let key_id = id.to_string();
-        let system_id = system.id.to_string();
         for version in self.store.key_versions(id).await? {
             let parent = if version.system_key_version == system.active_key_version {
                 Arc::clone(&active)
@@ -265,13 +199,13 @@ impl Service {
             let Some(parent_material) = parent.material.as_ref() else {
                 continue;
             };
-            let aad = service_key_binding(
-                &tenant,
-                &key_id,
-                version.version,
-                &system_id,
-                version.system_key_version,
-            )
+            let aad = WrapBinding::ServiceKey {
+                tenant: key.record.tenant_id,
+                key: id,
+                version: version.version,
+                system: system.id,
+                system_version: version.system_key_version,
+            }
             .to_aad();
             let material = crypto::open(parent_material, &version.wrapped, &aad).map_err(|_| {
                 Error::internal(format!(
@@ -288,7 +222,11 @@ impl Service {
                 .map(|p| Arc::clone(&p.key));
             let parsed = match reusable {
                 Some(parsed) => parsed,
-                None => Arc::new(VersionKey::parse(spec, usage, material.expose_secret())?),
+                None => Arc::new(VersionKey::parse(
+                    key.record.spec,
+                    key.record.usage,
+                    material.expose_secret(),
+                )?),
             };
             key.versions.insert(
                 version.version,
@@ -359,23 +297,24 @@ impl Service {
             .ok_or_else(|| {
                 Error::internal(format!("root key {} is missing", record.root_key_id))
             })?;
-        let material =
-            if record.state.allows(Operation::Unwrap) && root.state.allows(Operation::Unwrap) {
-                let aad = system_key_binding(
-                    &system.tenant_id.to_string(),
-                    &system.id.to_string(),
-                    version,
-                    &root.id.to_string(),
-                )
-                .to_aad();
-                Some(
-                    self.keystore(&root.keystore)?
-                        .unwrap(&root.handle, &record.wrapped, &aad)
-                        .await?,
-                )
-            } else {
-                None
-            };
+        let material = if record.lifecycle.state().allows(KeyUse::Unwrap)
+            && root.lifecycle.state().allows(KeyUse::Unwrap)
+        {
+            let aad = WrapBinding::SystemKey {
+                tenant: system.tenant_id,
+                system: system.id,
+                version,
+                root: root.id,
+            }
+            .to_aad();
+            Some(
+                self.keystore(&root.keystore)?
+                    .unwrap(&root.handle, &record.wrapped, &aad)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let trust = match root.origin {
             RootKeyOrigin::External => self
                 .config
@@ -385,9 +324,9 @@ impl Service {
         };
         let trusted_until = std::time::Instant::now() + trust;
         let loaded = Arc::new(LoadedSystemKey {
-            state: record.state,
+            state: record.lifecycle.state(),
             root_id: root.id,
-            root_state: root.state,
+            root_state: root.lifecycle.state(),
             material,
             trusted_until,
         });
@@ -407,7 +346,7 @@ impl Service {
         let parent = self
             .load_system_key(system, system.active_key_version)
             .await?;
-        if !(parent.state.allows(Operation::Wrap) && parent.root_state.allows(Operation::Wrap)) {
+        if !(parent.state.allows(KeyUse::Wrap) && parent.root_state.allows(KeyUse::Wrap)) {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
@@ -420,13 +359,13 @@ impl Service {
             .material
             .as_ref()
             .ok_or_else(|| Error::internal("system key material not loaded"))?;
-        let aad = service_key_binding(
-            &system.tenant_id.to_string(),
-            &key.to_string(),
+        let aad = WrapBinding::ServiceKey {
+            tenant: system.tenant_id,
+            key,
             version,
-            &system.id.to_string(),
-            system.active_key_version,
-        )
+            system: system.id,
+            system_version: system.active_key_version,
+        }
         .to_aad();
         Ok(crypto::seal(
             parent_material,

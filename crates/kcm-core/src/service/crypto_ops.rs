@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
+use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
-use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
+use crate::authz::{authorize, Caller, Op, Target};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage};
-use crate::lifecycle::Operation;
+use crate::lifecycle::KeyUse;
 use crate::model::KeyId;
 use crate::secret::SecretBytes;
 
@@ -75,14 +76,14 @@ pub struct ReEncrypted {
 /// encryption key, naming what the key is for.
 pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
     key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.spec == KeySpec::SymmetricDefault {
+    if key.record.spec == KeySpec::SymmetricDefault {
         return Ok(());
     }
     Err(Error::new(
         ErrorKind::InvalidKeyUsage,
         format!(
             "key {} is an {} key: encrypt with EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256; data keys need a SYMMETRIC_DEFAULT key",
-            key.record.id, key.spec
+            key.record.id, key.record.spec
         ),
     ))
 }
@@ -98,14 +99,9 @@ pub(crate) fn check_ciphertext_len(blob: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn invalid_ciphertext() -> Error {
-    Error::new(
-        ErrorKind::InvalidCiphertext,
-        "the ciphertext is invalid, was altered, or its encryption context does not match",
-    )
-}
-
 impl Service {
+    /// kcm's symmetric format under `key`'s primary version, binding `context`.
+    /// `key` has passed the preamble for encryption (`KeyUse::Encrypt`).
     pub(crate) fn encrypt_with(
         &self,
         caller: &Caller,
@@ -113,7 +109,6 @@ impl Service {
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<Vec<u8>> {
-        key.check(Operation::Encrypt)?;
         require_symmetric(key)?;
         let material = key.use_primary(caller)?.aes().ok_or_else(|| {
             Error::internal(format!("primary version of {} is not AES", key.record.id))
@@ -144,72 +139,22 @@ impl Service {
                 plaintext.len()
             )));
         }
-        let loaded = self.resolve(caller, key, Op::Encrypt).await?;
+        let loaded = self
+            .authorized_key(caller, Op::Encrypt, KeyBy::Ref(key))
+            .await?;
         let blob = self.encrypt_with(caller, &loaded, plaintext, context)?;
         Ok((loaded.record.id, blob))
     }
 
-    /// Finds and authorises the key a ciphertext names; `expected`, when given, must
-    /// be that key.
-    async fn key_for_ciphertext(
-        &self,
-        caller: &Caller,
-        blob: &[u8],
-        expected: Option<&KeyRef>,
-        op: Op,
-    ) -> Result<(std::sync::Arc<LoadedKey>, CiphertextHeader)> {
-        check_ciphertext_len(blob)?;
-        authorize_op(&caller.principal, op)?;
-        let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        if let Some(expected) = expected {
-            let expected_id = self.key_id_of(tenant, expected).await?;
-            if expected_id != header.key_id {
-                // Make sure the named key exists for the caller before saying "incorrect".
-                self.resolve(caller, expected, op).await?;
-                return Err(Error::new(
-                    ErrorKind::IncorrectKey,
-                    format!("the ciphertext was not encrypted under key {expected}"),
-                ));
-            }
-        }
-        let loaded = match self.load_key(header.key_id).await {
-            Ok(loaded) => loaded,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(invalid_ciphertext()),
-            Err(e) => return Err(e),
-        };
-        let record = &loaded.record;
-        if record.tenant_id != tenant {
-            return Err(Error::denied(format!(
-                "access key {} may not use the key this ciphertext was encrypted under",
-                caller.principal.access_key_id
-            )));
-        }
-        if record.state.is_destroyed() {
-            return Err(Error::not_found(format!(
-                "key {} that encrypted this ciphertext has been deleted",
-                record.id
-            )));
-        }
-        caller.note_key(KeyNote::of(&loaded.record, Some(header.key_version)));
-        authorize(
-            &caller.principal,
-            op,
-            Target::key(tenant, record.system_id, record.id, &loaded.access),
-        )?;
-        Ok((loaded, header))
-    }
-
+    /// Opens kcm's symmetric format with the version of `key` the ciphertext names.
+    /// `key` has passed the preamble for decryption (`KeyUse::Decrypt`) with this
+    /// ciphertext.
     fn decrypt_with(
-        &self,
-        caller: &Caller,
         key: &LoadedKey,
-        header: CiphertextHeader,
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes> {
-        caller.note_key(KeyNote::of(&key.record, Some(header.key_version)));
-        key.check(Operation::Decrypt)?;
+        let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
         let material = key
             .version(header.key_version)
             .and_then(|v| v.aes())
@@ -227,10 +172,10 @@ impl Service {
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<Decrypted> {
-        let (loaded, header) = self
-            .key_for_ciphertext(caller, blob, key, Op::Decrypt)
-            .await?;
-        let plaintext = self.decrypt_with(caller, &loaded, header, blob, context)?;
+        check_ciphertext_len(blob)?;
+        let by = KeyBy::Ciphertext { blob, named: key };
+        let loaded = self.authorized_key(caller, Op::Decrypt, by).await?;
+        let plaintext = Self::decrypt_with(&loaded, blob, context)?;
         Ok(Decrypted {
             key_id: loaded.record.id,
             plaintext,
@@ -247,23 +192,35 @@ impl Service {
     ) -> Result<ReEncrypted> {
         let (source_key_id, plaintext) = match req.source_algorithm {
             EncryptionAlgorithm::SymmetricDefault => {
-                let (source, header) = self
-                    .key_for_ciphertext(caller, req.ciphertext, req.source_key, Op::ReEncrypt)
-                    .await?;
-                let plaintext =
-                    self.decrypt_with(caller, &source, header, req.ciphertext, req.source_context)?;
+                check_ciphertext_len(req.ciphertext)?;
+                let by = KeyBy::Ciphertext {
+                    blob: req.ciphertext,
+                    named: req.source_key,
+                };
+                let source = self.authorized_key(caller, Op::ReEncrypt, by).await?;
+                let plaintext = Self::decrypt_with(&source, req.ciphertext, req.source_context)?;
                 (source.record.id, plaintext)
             }
             rsa => {
                 let key = req.source_key.ok_or_else(|| {
                     Error::invalid(format!("SourceKeyId is required to re-encrypt from {rsa}"))
                 })?;
-                let source = self.resolve(caller, key, Op::ReEncrypt).await?;
+                let source = self
+                    .authorized_key(caller, Op::ReEncrypt, KeyBy::Ref(key))
+                    .await?;
                 let plaintext = Self::rsa_decrypt(caller, &source, rsa, req.ciphertext)?;
                 (source.record.id, plaintext)
             }
         };
-        let target = self.resolve(caller, req.destination, Op::ReEncrypt).await?;
+        // ReEncrypt is named for its source; its destination is used to encrypt.
+        let target = self
+            .authorized_key_for(
+                caller,
+                Op::ReEncrypt,
+                Some(KeyUse::Encrypt),
+                KeyBy::Ref(req.destination),
+            )
+            .await?;
         let ciphertext = match req.destination_algorithm {
             EncryptionAlgorithm::SymmetricDefault => self.encrypt_with(
                 caller,
@@ -326,7 +283,7 @@ impl Service {
                 "NumberOfBytes must be between 1 and 1024, got {len}"
             )));
         }
-        let loaded = self.resolve(caller, key, op).await?;
+        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
         let plaintext = SecretBytes::random(len);
         let ciphertext = self.encrypt_with(caller, &loaded, plaintext.expose_secret(), context)?;
         Ok(DataKey {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Service;
-use crate::auth::{authorize, Caller, Op, Target};
+use crate::authz::{authorize, Caller, Op, Target};
 use crate::error::Result;
 use crate::lifecycle::KeyState;
 use crate::model::*;
@@ -110,7 +110,7 @@ impl Service {
                 id: r.id,
                 keystore: r.keystore,
                 origin: r.origin,
-                state: r.state,
+                state: r.lifecycle.state(),
                 systems: Vec::new(),
             })
             .collect();
@@ -125,7 +125,7 @@ impl Service {
                     aliases: aliases_by_key.remove(&k.id).unwrap_or_default(),
                     id: k.id,
                     description: k.description,
-                    state: k.state,
+                    state: k.lifecycle.state(),
                     primary_version: k.primary_version,
                 })
                 .collect();

@@ -2,22 +2,16 @@
 //! tags and deletion scheduling.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::chain::LoadedKey;
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, authorize_op, Caller, KeyNote, Op, Target};
+use crate::authz::{authorize, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keyspec::{KeySpec, KeyUsage};
-use crate::lifecycle::{KeyState, Operation, Transition};
+use crate::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use crate::lifecycle::{KeyState, Lifecycle, Transition};
 use crate::model::*;
 use crate::policy::KeyPolicy;
 use crate::store::Write;
 
-/// Origin of keys whose material kcm generated.
-pub const ORIGIN_KCM: &str = "AWS_KMS";
-/// Origin of a key whose material the customer imports (BYOK).
-pub const ORIGIN_EXTERNAL: &str = "EXTERNAL";
 const MAX_TAGS: usize = 50;
 
 /// Parameters of [`Service::create_key`].
@@ -30,7 +24,7 @@ pub struct CreateKeyRequest {
     pub key_usage: Option<String>,
     /// A [`KeySpec`] name; default `SYMMETRIC_DEFAULT`.
     pub key_spec: Option<String>,
-    /// `AWS_KMS` (default).
+    /// A [`KeyOrigin`] name: `AWS_KMS` (default) or `EXTERNAL`.
     pub origin: Option<String>,
     /// Initial tags.
     pub tags: BTreeMap<String, String>,
@@ -58,7 +52,7 @@ pub struct KeyPage {
 
 fn lifecycle_error(id: KeyId, e: crate::lifecycle::IllegalTransition) -> Error {
     if e.from == KeyState::Disabled {
-        return super::chain::own_state_refusal(id, e.from);
+        return super::resolve::own_state_refusal(id, e.from);
     }
     Error::new(
         ErrorKind::InvalidState,
@@ -100,98 +94,6 @@ pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
 }
 
 impl Service {
-    pub(crate) fn own_tenant(principal: &crate::auth::Principal) -> Result<TenantId> {
-        principal.tenant_id.ok_or_else(|| {
-            Error::denied(format!(
-                "access key {} belongs to no tenant and cannot use or manage keys",
-                principal.access_key_id
-            ))
-        })
-    }
-
-    /// Authorises `op` on the caller's own tenant: role and operation limit first
-    /// (so a forbidden caller learns nothing), then the tenant as the target.
-    /// Returns the tenant.
-    pub(crate) fn authorize_in_own_tenant(caller: &Caller, op: Op) -> Result<TenantId> {
-        authorize_op(&caller.principal, op)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant))?;
-        Ok(tenant)
-    }
-
-    async fn alias_target(&self, tenant: TenantId, name: &str) -> Result<KeyId> {
-        let cache_key = (tenant, name.to_string());
-        if let Some(id) = self.aliases.get(&cache_key) {
-            return Ok(*id);
-        }
-        let alias = self
-            .store
-            .alias(tenant, name)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
-        self.aliases.insert(cache_key, Arc::new(alias.key_id));
-        Ok(alias.key_id)
-    }
-
-    /// The id a reference names within the caller's tenant (not checking existence).
-    pub(crate) async fn key_id_of(&self, tenant: TenantId, key: &KeyRef) -> Result<KeyId> {
-        match key {
-            KeyRef::Id(id) => Ok(*id),
-            KeyRef::Alias(name) => self.alias_target(tenant, name).await,
-        }
-    }
-
-    /// Resolves `key` for the hot path and authorises `op` on it. Keys of other
-    /// tenants, and destroyed keys, are reported as not found.
-    pub(crate) async fn resolve(
-        &self,
-        caller: &Caller,
-        key: &KeyRef,
-        op: Op,
-    ) -> Result<Arc<LoadedKey>> {
-        authorize_op(&caller.principal, op)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        let id = self.key_id_of(tenant, key).await?;
-        let loaded = self.load_key(id).await?;
-        let record = &loaded.record;
-        if record.tenant_id != tenant || record.state.is_destroyed() {
-            return Err(Error::not_found(format!("key {key} does not exist")));
-        }
-        caller.note_key(KeyNote::of(record, None));
-        authorize(
-            &caller.principal,
-            op,
-            Target::key(tenant, record.system_id, record.id, &loaded.access),
-        )?;
-        Ok(loaded)
-    }
-
-    /// Reads the current record of `key` from the store (for changes) and authorises.
-    pub(crate) async fn fresh_record(
-        &self,
-        caller: &Caller,
-        key: &KeyRef,
-        op: Op,
-    ) -> Result<ServiceKeyRecord> {
-        authorize_op(&caller.principal, op)?;
-        let tenant = Self::own_tenant(&caller.principal)?;
-        let id = self.key_id_of(tenant, key).await?;
-        let record = self
-            .store
-            .service_key(id)
-            .await?
-            .filter(|r| r.tenant_id == tenant && !r.state.is_destroyed())
-            .ok_or_else(|| Error::not_found(format!("key {key} does not exist")))?;
-        caller.note_key(KeyNote::of(&record, None));
-        let access = self.key_access(&record).await?;
-        authorize(
-            &caller.principal,
-            op,
-            Target::key(tenant, record.system_id, record.id, &access),
-        )?;
-        Ok(record)
-    }
-
     /// Applies `change` to the current record of `key` under the write lock, commits
     /// it, and drops the cached copy. Nothing is written if `change` fails.
     pub(crate) async fn change_key(
@@ -202,7 +104,7 @@ impl Service {
         change: impl FnOnce(&mut ServiceKeyRecord) -> Result<()>,
     ) -> Result<KeyInfo> {
         let mut changes = self.lock_changes().await?;
-        let mut record = self.fresh_record(caller, key, op).await?;
+        let mut record = self.authorized_record(caller, op, key).await?;
         change(&mut record)?;
         changes
             .commit(vec![Write::PutServiceKey(record.clone())])
@@ -237,17 +139,20 @@ impl Service {
             })?,
         };
         spec.check_usage(usage)?;
-        let origin = req.origin.as_deref().unwrap_or(ORIGIN_KCM);
-        if origin == ORIGIN_EXTERNAL && spec != KeySpec::SymmetricDefault {
+        let origin = match req.origin.as_deref() {
+            None => KeyOrigin::AwsKms,
+            Some(name) => KeyOrigin::parse(name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unsupported,
+                    format!("origin {name} is not supported; use AWS_KMS or EXTERNAL"),
+                )
+            })?,
+        };
+        let external = origin == KeyOrigin::External;
+        if external && spec != KeySpec::SymmetricDefault {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!("importing key material is supported for SYMMETRIC_DEFAULT keys only, not {spec}"),
-            ));
-        }
-        if origin != ORIGIN_KCM && origin != ORIGIN_EXTERNAL {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("origin {origin} is not supported; use AWS_KMS or EXTERNAL"),
             ));
         }
         if req.description.chars().count() > 8192 {
@@ -278,7 +183,7 @@ impl Service {
             Op::CreateKey,
             Target::system(tenant_id, system_id),
         )?;
-        let material = if origin == ORIGIN_EXTERNAL {
+        let material = if external {
             None
         } else {
             // Made before the change lock is taken: RSA generation can take a second.
@@ -291,20 +196,19 @@ impl Service {
         let system = self.system_record(system_id).await?;
         let now = now_ms();
         let id = KeyId::new_random();
-        let external = origin == ORIGIN_EXTERNAL;
         let record = ServiceKeyRecord {
             id,
             tenant_id,
             system_id,
             description: req.description,
-            usage: usage.as_str().to_string(),
-            spec: spec.as_str().to_string(),
-            origin: origin.to_string(),
+            usage,
+            spec,
+            origin,
             // A key for imported material waits for it (AWS: PendingImport).
-            state: if external {
-                KeyState::PreActive
+            lifecycle: if external {
+                Lifecycle::pending_material()
             } else {
-                KeyState::Active
+                Lifecycle::active()
             },
             created_at: now,
             deletion_at: None,
@@ -333,7 +237,7 @@ impl Service {
 
     /// Metadata of a key.
     pub async fn describe_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
-        let record = self.fresh_record(caller, key, Op::DescribeKey).await?;
+        let record = self.authorized_record(caller, Op::DescribeKey, key).await?;
         Ok(self.key_info(caller, record))
     }
 
@@ -363,7 +267,7 @@ impl Service {
             let exhausted = batch.len() <= limit;
             for record in batch {
                 after = Some(record.id);
-                let visible = !record.state.is_destroyed()
+                let visible = !record.lifecycle.state().is_destroyed()
                     && caller
                         .principal
                         .system_scope
@@ -400,7 +304,6 @@ impl Service {
             return Err(Error::invalid("description is longer than 8192 characters"));
         }
         self.change_key(caller, key, Op::UpdateKeyDescription, |r| {
-            require(r, Operation::UpdateMetadata)?;
             r.description = description;
             Ok(())
         })
@@ -427,9 +330,8 @@ impl Service {
         op: Op,
     ) -> Result<KeyInfo> {
         self.change_key(caller, key, op, |r| {
-            r.state = r
-                .state
-                .transition(transition)
+            r.lifecycle
+                .apply(transition)
                 .map_err(|e| lifecycle_error(r.id, e))?;
             Ok(())
         })
@@ -452,16 +354,15 @@ impl Service {
         let when = now_ms() + self.config.days_ms(days);
         let info = self
             .change_key(caller, key, Op::ScheduleKeyDeletion, |r| {
-                r.state =
-                    r.state
-                        .transition(Transition::ScheduleDeletion)
-                        .map_err(|e| match e.from {
-                            KeyState::PendingDeletion => Error::new(
-                                ErrorKind::InvalidState,
-                                format!("key {} is already pending deletion", r.id),
-                            ),
-                            _ => lifecycle_error(r.id, e),
-                        })?;
+                r.lifecycle
+                    .apply(Transition::ScheduleDeletion)
+                    .map_err(|e| match e.from {
+                        KeyState::PendingDeletion => Error::new(
+                            ErrorKind::InvalidState,
+                            format!("key {} is already pending deletion", r.id),
+                        ),
+                        _ => lifecycle_error(r.id, e),
+                    })?;
                 r.deletion_at = Some(when);
                 Ok(())
             })
@@ -472,19 +373,68 @@ impl Service {
     /// Cancels a scheduled deletion; the key becomes disabled, as in AWS KMS.
     pub async fn cancel_key_deletion(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
         self.change_key(caller, key, Op::CancelKeyDeletion, |r| {
-            r.state = r
-                .state
-                .transition(Transition::CancelDeletion)
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidState,
-                        format!("key {} is not pending deletion", r.id),
-                    )
-                })?;
+            r.lifecycle.apply(Transition::CancelDeletion).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    format!("key {} is not pending deletion", r.id),
+                )
+            })?;
             r.deletion_at = None;
             Ok(())
         })
         .await
+    }
+
+    /// Marks a key compromised (NIST SP 800-57 §5.3.7): from now on it only
+    /// decrypts and verifies, so that data can be recovered and re-protected under
+    /// another key, and every audit record naming it says so. It never becomes
+    /// usable again; a scheduled deletion is cancelled (a compromised key is
+    /// destroyed with [`Service::destroy_compromised_key`], which keeps its mark).
+    pub async fn mark_key_compromised(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        let info = self
+            .change_key(caller, key, Op::MarkKeyCompromised, |r| {
+                r.lifecycle
+                    .apply(Transition::MarkCompromised)
+                    .map_err(|e| lifecycle_error(r.id, e))?;
+                r.deletion_at = None;
+                Ok(())
+            })
+            .await?;
+        caller.note_key(KeyNote::of(&info.record, None));
+        tracing::warn!(key = %info.record.id, "key marked compromised");
+        Ok(info)
+    }
+
+    /// Destroys a compromised key at once: its material, aliases and grants are
+    /// erased and it becomes destroyed-compromised, its metadata kept for audit.
+    /// Only a compromised key is destroyed this way; others are scheduled for
+    /// deletion with a waiting period.
+    pub async fn destroy_compromised_key(&self, caller: &Caller, key: &KeyRef) -> Result<KeyInfo> {
+        let mut changes = self.lock_changes().await?;
+        let mut record = self
+            .authorized_record(caller, Op::DestroyCompromisedKey, key)
+            .await?;
+        if !record.lifecycle.state().is_compromised() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "key {} is {}: only a compromised key is destroyed at once; schedule the \
+                     deletion of others",
+                    record.id,
+                    record.lifecycle.state()
+                ),
+            ));
+        }
+        record
+            .lifecycle
+            .apply(Transition::Destroy)
+            .map_err(|e| lifecycle_error(record.id, e))?;
+        changes.commit(destroy_writes(&record)).await?;
+        self.keys.remove(&record.id);
+        self.aliases.clear();
+        caller.note_key(KeyNote::of(&record, None));
+        tracing::warn!(key = %record.id, "compromised key destroyed");
+        Ok(self.key_info(caller, record))
     }
 
     /// The key's tags.
@@ -494,7 +444,7 @@ impl Service {
         key: &KeyRef,
     ) -> Result<BTreeMap<String, String>> {
         Ok(self
-            .fresh_record(caller, key, Op::ListResourceTags)
+            .authorized_record(caller, Op::ListResourceTags, key)
             .await?
             .tags)
     }
@@ -508,7 +458,6 @@ impl Service {
     ) -> Result<()> {
         validate_tags(&tags)?;
         self.change_key(caller, key, Op::TagResource, |r| {
-            require(r, Operation::UpdateMetadata)?;
             r.tags.extend(tags);
             if r.tags.len() > MAX_TAGS {
                 return Err(Error::new(
@@ -530,7 +479,6 @@ impl Service {
         tag_keys: Vec<String>,
     ) -> Result<()> {
         self.change_key(caller, key, Op::UntagResource, |r| {
-            require(r, Operation::UpdateMetadata)?;
             for k in &tag_keys {
                 r.tags.remove(k);
             }
@@ -541,13 +489,15 @@ impl Service {
     }
 }
 
-/// Refuses `op` if the key's own state does not allow it.
-pub(crate) fn require(record: &ServiceKeyRecord, op: Operation) -> Result<()> {
-    if record.state.allows(op) {
-        Ok(())
-    } else {
-        Err(super::chain::own_state_refusal(record.id, record.state))
-    }
+/// The writes that destroy `record` (already in a destroyed state): its material,
+/// aliases and grants are erased; the record stays, for audit.
+pub(crate) fn destroy_writes(record: &ServiceKeyRecord) -> Vec<Write> {
+    vec![
+        Write::DeleteKeyVersions(record.id),
+        Write::DeleteAliasesOf(record.id),
+        Write::DeleteGrantsOf(record.id),
+        Write::PutServiceKey(record.clone()),
+    ]
 }
 
 /// Validates a page size: 1..=max, `default` when absent.

@@ -2,7 +2,7 @@
 //!
 //! Each public method authenticates nothing (front doors prove who signed) but
 //! authorises everything: it resolves what it touches, calls
-//! [`crate::auth::authorize`], checks the lifecycle through
+//! [`crate::authz::authorize`], checks the lifecycle through
 //! [`crate::lifecycle::chain_allows`], and only then reads material or writes.
 //!
 //! Management changes are serialised by [`Service::lock_changes`] (this node's
@@ -15,14 +15,15 @@ mod asymmetric;
 mod audit;
 mod backup;
 mod bootstrap;
+mod byok;
 mod chain;
 mod change_lock;
 mod crypto_ops;
-mod import;
 mod keychain;
 mod keys;
 mod lease;
 mod policies;
+mod resolve;
 mod root_keys;
 mod rotation;
 mod scheduler;
@@ -39,11 +40,11 @@ pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNAT
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
+pub use byok::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
-pub use import::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
-pub use keys::{CreateKeyRequest, KeyInfo, KeyPage, ORIGIN_EXTERNAL, ORIGIN_KCM};
+pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};

@@ -2,9 +2,8 @@
 //! replacing a key's policy, and creating, listing, retiring and revoking grants.
 
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{authorize, authorize_op, Caller, Op, OpSet, Target};
+use crate::authz::{authorize, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::Operation;
 use crate::model::*;
 use crate::policy::{GrantRecord, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME};
 use crate::store::Write;
@@ -79,14 +78,17 @@ impl Service {
         key: &KeyRef,
         name: Option<&str>,
     ) -> Result<String> {
-        let record = self.fresh_record(caller, key, Op::GetKeyPolicy).await?;
+        let record = self
+            .authorized_record(caller, Op::GetKeyPolicy, key)
+            .await?;
         check_policy_name(name)?;
         Ok(record.policy.unwrap_or_else(KeyPolicy::role_based_document))
     }
 
     /// The names of the key's policies (always `default`).
     pub async fn list_key_policies(&self, caller: &Caller, key: &KeyRef) -> Result<Vec<String>> {
-        self.fresh_record(caller, key, Op::ListKeyPolicies).await?;
+        self.authorized_record(caller, Op::ListKeyPolicies, key)
+            .await?;
         Ok(vec![POLICY_NAME.to_string()])
     }
 
@@ -101,7 +103,6 @@ impl Service {
         check_policy_name(name)?;
         let policy = KeyPolicy::parse(document)?;
         self.change_key(caller, key, Op::PutKeyPolicy, |r| {
-            super::keys::require(r, Operation::UpdateMetadata)?;
             r.policy = Some(policy.document);
             Ok(())
         })
@@ -118,8 +119,7 @@ impl Service {
         req: CreateGrantRequest,
     ) -> Result<NewGrant> {
         let mut changes = self.lock_changes().await?;
-        let record = self.fresh_record(caller, key, Op::CreateGrant).await?;
-        super::keys::require(&record, Operation::UpdateMetadata)?;
+        let record = self.authorized_record(caller, Op::CreateGrant, key).await?;
         let operations = OpSet::parse(req.operations.iter().map(String::as_str))?;
         if operations.is_empty() {
             return Err(Error::invalid(
@@ -216,7 +216,7 @@ impl Service {
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<GrantPage> {
-        let record = self.fresh_record(caller, key, Op::ListGrants).await?;
+        let record = self.authorized_record(caller, Op::ListGrants, key).await?;
         let limit = super::keys::page_limit(limit, 100, 50)?;
         let grants: Vec<GrantRecord> = self
             .store
@@ -298,7 +298,7 @@ impl Service {
             .operations
             .is_some_and(|ops| !ops.contains(Op::RetireGrant));
         if !named || limited_out {
-            self.fresh_record(caller, &KeyRef::Id(grant.key_id), Op::RetireGrant)
+            self.authorized_record(caller, Op::RetireGrant, &KeyRef::Id(grant.key_id))
                 .await?;
         }
         changes
@@ -311,7 +311,7 @@ impl Service {
     /// Revokes a grant of `key` (a key manager's action).
     pub async fn revoke_grant(&self, caller: &Caller, key: &KeyRef, grant_id: &str) -> Result<()> {
         let mut changes = self.lock_changes().await?;
-        let record = self.fresh_record(caller, key, Op::RevokeGrant).await?;
+        let record = self.authorized_record(caller, Op::RevokeGrant, key).await?;
         let grant = self
             .store
             .grant(grant_id)

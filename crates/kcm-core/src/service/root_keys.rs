@@ -6,9 +6,10 @@
 
 use super::keychain::KeychainSystem;
 use super::{now_ms, Service};
-use crate::auth::{Caller, Op};
+use crate::authz::{Caller, Op};
+use crate::crypto::WrapBinding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::{KeyState, Transition};
+use crate::lifecycle::{KeyState, Lifecycle, Transition};
 use crate::model::*;
 use crate::store::Write;
 
@@ -45,6 +46,9 @@ pub enum RootKeyChange {
     Disable,
     /// Active → suspended: everything below may only decrypt.
     Suspend,
+    /// → compromised: everything below may only decrypt, to recover data, and
+    /// never protects anything again (NIST SP 800-57 §5.3.7).
+    MarkCompromised,
 }
 
 impl RootKeyChange {
@@ -53,6 +57,7 @@ impl RootKeyChange {
             RootKeyChange::Enable => Op::EnableRootKey,
             RootKeyChange::Disable => Op::DisableRootKey,
             RootKeyChange::Suspend => Op::SuspendRootKey,
+            RootKeyChange::MarkCompromised => Op::MarkRootKeyCompromised,
         }
     }
 
@@ -61,6 +66,7 @@ impl RootKeyChange {
             RootKeyChange::Enable => Transition::Enable,
             RootKeyChange::Disable => Transition::Disable,
             RootKeyChange::Suspend => Transition::Suspend,
+            RootKeyChange::MarkCompromised => Transition::MarkCompromised,
         }
     }
 }
@@ -141,7 +147,7 @@ impl Service {
             keystore: keystore.to_string(),
             handle,
             origin,
-            state: KeyState::Active,
+            lifecycle: Lifecycle::active(),
             description: description.to_string(),
             created_at: now_ms(),
         };
@@ -261,19 +267,23 @@ impl Service {
         let op = change.op();
         let mut changes = self.lock_changes().await?;
         let (mut record, tenant_id) = self.find_root_key(caller, op, id).await?;
-        let previous_state = record.state;
+        let previous_state = record.lifecycle.state();
         let new_state = previous_state
             .transition(change.transition())
             .map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidState,
-                    format!("root key {} is {}: {e}", record.id, record.state),
+                    format!(
+                        "root key {} is {}: {e}",
+                        record.id,
+                        record.lifecycle.state()
+                    ),
                 )
             })?;
         let systems = self.systems_below(caller, tenant_id, record.id).await?;
         let applied = !dry_run && new_state != previous_state;
         if applied {
-            use crate::lifecycle::Operation::Unwrap;
+            use crate::lifecycle::KeyUse::Unwrap;
             let keystore = self.keystore(&record.keystore)?;
             let cut_off = previous_state.allows(Unwrap) && !new_state.allows(Unwrap);
             let restored = !previous_state.allows(Unwrap) && new_state.allows(Unwrap);
@@ -281,7 +291,10 @@ impl Service {
                 // The keystore must serve the key again before kcm says it is usable.
                 keystore.enable_root_key(&record.handle).await?;
             }
-            record.state = new_state;
+            record
+                .lifecycle
+                .apply(change.transition())
+                .map_err(|e| Error::internal(format!("root key {}: {e}", record.id)))?;
             changes
                 .commit(vec![Write::PutRootKey(record.clone())])
                 .await?;
@@ -325,12 +338,17 @@ impl Service {
                 ),
             ));
         }
-        if !record.state.allows(crate::lifecycle::Operation::Wrap) {
+        if !record
+            .lifecycle
+            .state()
+            .allows(crate::lifecycle::KeyUse::Wrap)
+        {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
                     "root key {} is {} and cannot be rotated",
-                    record.id, record.state
+                    record.id,
+                    record.lifecycle.state()
                 ),
             ));
         }
@@ -345,15 +363,15 @@ impl Service {
                     let Some(mut key) = self.store.system_key(system.id, version).await? else {
                         continue;
                     };
-                    if key.root_key_id != record.id || key.state.is_destroyed() {
+                    if key.root_key_id != record.id || key.lifecycle.state().is_destroyed() {
                         continue;
                     }
-                    let aad = super::chain::system_key_binding(
-                        &tenant_id.to_string(),
-                        &system.id.to_string(),
+                    let aad = WrapBinding::SystemKey {
+                        tenant: tenant_id,
+                        system: system.id,
                         version,
-                        &record.id.to_string(),
-                    )
+                        root: record.id,
+                    }
                     .to_aad();
                     let material = keystore.unwrap(&record.handle, &key.wrapped, &aad).await?;
                     key.wrapped = keystore.wrap(&new_handle, &material, &aad).await?;
@@ -388,8 +406,8 @@ impl Service {
         let default = self.default_root_of(tenant_id).await?;
         Ok(RootKeyImpact {
             root: self.root_key_info(&record, Some(default)),
-            previous_state: record.state,
-            new_state: record.state,
+            previous_state: record.lifecycle.state(),
+            new_state: record.lifecycle.state(),
             applied: true,
             systems,
         })
@@ -492,7 +510,7 @@ impl Service {
                 .get(&record.keystore)
                 .map_or("unconfigured", |k| k.kind()),
             origin: record.origin,
-            state: record.state,
+            state: record.lifecycle.state(),
             description: record.description.clone(),
             is_default: default == Some(record.id),
             created_at: record.created_at,

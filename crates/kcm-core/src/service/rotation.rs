@@ -4,11 +4,12 @@
 //! every existing ciphertext still decrypts.
 
 use super::change_lock::ChangeGuard;
-use super::keys::{page_limit, require};
+use super::keys::page_limit;
+use super::resolve::require;
 use super::{now_ms, KeyRef, Service};
-use crate::auth::{Caller, Op};
+use crate::authz::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::Operation;
+use crate::lifecycle::KeyUse;
 use crate::model::*;
 use crate::store::Write;
 
@@ -60,7 +61,6 @@ impl Service {
         }
         let next = now_ms() + self.config.days_ms(period);
         self.change_key(caller, key, Op::EnableKeyRotation, |r| {
-            require(r, Operation::Rotate)?;
             refuse_imported(r)?;
             r.rotation = Some(RotationSchedule {
                 period_days: period,
@@ -75,7 +75,6 @@ impl Service {
     /// Turns off automatic rotation.
     pub async fn disable_key_rotation(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
         self.change_key(caller, key, Op::DisableKeyRotation, |r| {
-            require(r, Operation::Rotate)?;
             r.rotation = None;
             Ok(())
         })
@@ -90,7 +89,7 @@ impl Service {
         key: &KeyRef,
     ) -> Result<RotationStatus> {
         let record = self
-            .fresh_record(caller, key, Op::GetKeyRotationStatus)
+            .authorized_record(caller, Op::GetKeyRotationStatus, key)
             .await?;
         Ok(RotationStatus {
             key_id: record.id,
@@ -104,7 +103,7 @@ impl Service {
     pub async fn rotate_key_on_demand(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId> {
         let mut changes = self.lock_changes().await?;
         let record = self
-            .fresh_record(caller, key, Op::RotateKeyOnDemand)
+            .authorized_record(caller, Op::RotateKeyOnDemand, key)
             .await?;
         refuse_imported(&record)?;
         let id = record.id;
@@ -133,12 +132,11 @@ impl Service {
         mut record: ServiceKeyRecord,
         origin: VersionOrigin,
     ) -> Result<u32> {
-        require(&record, Operation::Rotate)?;
+        require(&record, KeyUse::Rotate)?;
         let system = self.system_record(record.system_id).await?;
         let versions = self.store.key_versions(record.id).await?;
         let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        let spec = crate::keyspec::KeySpec::parse_field("KeySpec", &record.spec)?;
-        let material = crate::key_material::generate_off_thread(spec).await?;
+        let material = crate::key_material::generate_off_thread(record.spec).await?;
         let wrapped = self
             .wrap_service_key(&system, record.id, version, &material)
             .await?;
@@ -174,7 +172,9 @@ impl Service {
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<(Vec<RotationInfo>, Option<String>)> {
-        let record = self.fresh_record(caller, key, Op::ListKeyRotations).await?;
+        let record = self
+            .authorized_record(caller, Op::ListKeyRotations, key)
+            .await?;
         let limit = page_limit(limit, 1000, 100)?;
         let after: u32 = match marker {
             None => 0,
@@ -205,7 +205,7 @@ impl Service {
 
 /// Keys with imported material get new material only by import: kcm cannot make it.
 fn refuse_imported(record: &ServiceKeyRecord) -> Result<()> {
-    if record.origin == super::keys::ORIGIN_EXTERNAL {
+    if record.origin == crate::keyspec::KeyOrigin::External {
         return Err(Error::new(
             crate::error::ErrorKind::Unsupported,
             format!(

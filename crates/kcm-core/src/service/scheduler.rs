@@ -8,7 +8,7 @@ use super::{now_ms, Service};
 use crate::error::Result;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::VersionOrigin;
-use crate::store::{Change, Write};
+use crate::store::Change;
 
 impl Service {
     /// Destroys keys whose deletion window has ended and rotates keys whose automatic
@@ -22,23 +22,18 @@ impl Service {
                 continue;
             };
             // Re-check under the lock: the deletion may have been cancelled meanwhile.
-            if record.state != KeyState::PendingDeletion
+            if record.lifecycle.state() != KeyState::PendingDeletion
                 || record.deletion_at.is_none_or(|at| at > now)
             {
                 continue;
             }
-            record.state = record
-                .state
-                .transition(Transition::Destroy)
-                .unwrap_or(KeyState::Destroyed);
-            changes
-                .commit(vec![
-                    Write::DeleteKeyVersions(id),
-                    Write::DeleteAliasesOf(id),
-                    Write::DeleteGrantsOf(id),
-                    Write::PutServiceKey(record),
-                ])
-                .await?;
+            if let Err(e) = record.lifecycle.apply(Transition::Destroy) {
+                // The store's list of due keys and the table disagree: leave the key
+                // as it is, loudly, rather than destroy something the table forbids.
+                tracing::error!(key = %id, error = %e, "a key due for deletion cannot be destroyed; left as it is");
+                continue;
+            }
+            changes.commit(super::keys::destroy_writes(&record)).await?;
             self.keys.remove(&id);
             self.aliases.clear();
             tracing::info!(key = %id, "deletion window ended: key material destroyed");

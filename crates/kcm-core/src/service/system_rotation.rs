@@ -6,13 +6,12 @@
 //! version records which system key version wraps it, so everything decrypts
 //! throughout.
 
-use super::chain::{service_key_binding, system_key_binding};
 use super::systems::SystemInfo;
 use super::{now_ms, Service};
-use crate::auth::{Caller, Op};
-use crate::crypto;
+use crate::authz::{Caller, Op};
+use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::{KeyState, Operation};
+use crate::lifecycle::{KeyUse, Lifecycle, Transition};
 use crate::model::*;
 use crate::secret::SecretBytes;
 use crate::store::Write;
@@ -65,22 +64,23 @@ impl Service {
             .root_key(current.root_key_id)
             .await?
             .ok_or_else(|| Error::internal(format!("root key {} missing", current.root_key_id)))?;
-        if !root.state.allows(Operation::Wrap) {
+        if !root.lifecycle.state().allows(KeyUse::Wrap) {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
                     "root key {} is {}: no new system key can be wrapped by it",
-                    root.id, root.state
+                    root.id,
+                    root.lifecycle.state()
                 ),
             ));
         }
         let version = system.active_key_version + 1;
-        let aad = system_key_binding(
-            &tenant.to_string(),
-            &system.id.to_string(),
+        let aad = WrapBinding::SystemKey {
+            tenant,
+            system: system.id,
             version,
-            &root.id.to_string(),
-        )
+            root: root.id,
+        }
         .to_aad();
         let material = SecretBytes::random(crypto::KEY_LEN);
         let wrapped = self
@@ -95,7 +95,7 @@ impl Service {
                     version,
                     root_key_id: root.id,
                     wrapped,
-                    state: KeyState::Active,
+                    lifecycle: Lifecycle::active(),
                     created_at: now_ms(),
                 }),
                 Write::PutSystem(system.clone()),
@@ -130,7 +130,6 @@ impl Service {
             .system_for(caller, Op::RewrapSystemKeys, name_or_id)
             .await?;
         let batch = self.pending_rewraps(&system, limit).await?;
-        let (tenant, system_id) = (tenant.to_string(), system.id.to_string());
         let mut writes = Vec::with_capacity(batch.len() + 1);
         for mut version in batch {
             let old = self
@@ -146,15 +145,14 @@ impl Service {
                     ),
                 )
             })?;
-            let key_id = version.key_id.to_string();
             let aad = |system_version| {
-                service_key_binding(
-                    &tenant,
-                    &key_id,
-                    version.version,
-                    &system_id,
+                WrapBinding::ServiceKey {
+                    tenant,
+                    key: version.key_id,
+                    version: version.version,
+                    system: system.id,
                     system_version,
-                )
+                }
                 .to_aad()
             };
             let material = crypto::open(old, &version.wrapped, &aad(version.system_key_version))
@@ -245,8 +243,10 @@ impl Service {
         let mut writes = Vec::new();
         for version in 1..system.active_key_version {
             if let Some(mut old) = self.store.system_key(system.id, version).await? {
-                if !old.state.is_destroyed() {
-                    old.state = KeyState::Destroyed;
+                if !old.lifecycle.state().is_destroyed() {
+                    old.lifecycle.apply(Transition::Retire).map_err(|e| {
+                        Error::internal(format!("system key {} v{version}: {e}", system.id))
+                    })?;
                     old.wrapped = Vec::new();
                     writes.push(Write::PutSystemKey(old));
                 }

@@ -1,10 +1,10 @@
 //! Systems: consumer environments, each with a system key (L2) wrapped by a root key.
 
-use super::chain::system_key_binding;
 use super::{now_ms, Service};
-use crate::auth::{authorize, Caller, Op, Target};
+use crate::authz::{authorize, Caller, Op, Target};
+use crate::crypto::WrapBinding;
 use crate::error::{Error, Result};
-use crate::lifecycle::{KeyState, Operation};
+use crate::lifecycle::{KeyState, KeyUse, Lifecycle, Transition};
 use crate::model::*;
 use crate::secret::SecretBytes;
 use crate::store::Write;
@@ -100,24 +100,25 @@ impl Service {
         system: &mut SystemRecord,
         root: &RootKeyRecord,
     ) -> Result<SystemKeyRecord> {
-        if !root.state.allows(Operation::Wrap) {
+        if !root.lifecycle.state().allows(KeyUse::Wrap) {
             return Err(Error::new(
                 crate::error::ErrorKind::InvalidState,
                 format!(
                     "root key {} is {}: no new system key can be wrapped by it",
-                    root.id, root.state
+                    root.id,
+                    root.lifecycle.state()
                 ),
             ));
         }
         // Versions only grow, so a relinked system never reuses the binding of a
         // key it had before.
         let version = system.active_key_version + 1;
-        let aad = system_key_binding(
-            &system.tenant_id.to_string(),
-            &system.id.to_string(),
+        let aad = WrapBinding::SystemKey {
+            tenant: system.tenant_id,
+            system: system.id,
             version,
-            &root.id.to_string(),
-        )
+            root: root.id,
+        }
         .to_aad();
         let material = SecretBytes::random(crate::crypto::KEY_LEN);
         let wrapped = self
@@ -130,7 +131,7 @@ impl Service {
             version,
             root_key_id: root.id,
             wrapped,
-            state: KeyState::Active,
+            lifecycle: Lifecycle::active(),
             created_at: now_ms(),
         })
     }
@@ -149,7 +150,7 @@ impl Service {
             .system_key(system.id, system.active_key_version)
             .await?
             .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
-        Ok((!key.state.is_destroyed()).then_some(key))
+        Ok((!key.lifecycle.state().is_destroyed()).then_some(key))
     }
 
     pub(crate) async fn find_system(
@@ -193,10 +194,14 @@ impl Service {
             .root_key(key.root_key_id)
             .await?
             .ok_or_else(|| Error::internal(format!("root key {} missing", key.root_key_id)))?;
-        let status = if !root.state.allows(Operation::Wrap) {
-            SystemStatus::Locked(format!("root key {} is {}", root.id, root.state))
-        } else if !key.state.allows(Operation::Wrap) {
-            SystemStatus::Locked(format!("system key is {}", key.state))
+        let status = if !root.lifecycle.state().allows(KeyUse::Wrap) {
+            SystemStatus::Locked(format!(
+                "root key {} is {}",
+                root.id,
+                root.lifecycle.state()
+            ))
+        } else if !key.lifecycle.state().allows(KeyUse::Wrap) {
+            SystemStatus::Locked(format!("system key is {}", key.lifecycle.state()))
         } else if let Some(reason) = self.keystore_lock(&root, probe).await? {
             SystemStatus::Locked(reason)
         } else {
@@ -205,7 +210,7 @@ impl Service {
         Ok(SystemInfo {
             record,
             root_key_id: Some(root.id),
-            system_key_state: Some(key.state),
+            system_key_state: Some(key.lifecycle.state()),
             status,
         })
     }
@@ -381,39 +386,41 @@ impl Service {
         let refuse = |root: &RootKeyRecord, what: &str| {
             Error::new(
                 crate::error::ErrorKind::InvalidState,
-                format!("root key {} is {}: {what}", root.id, root.state),
+                format!("root key {} is {}: {what}", root.id, root.lifecycle.state()),
             )
         };
-        if !new_root.state.allows(Operation::Wrap) {
+        if !new_root.lifecycle.state().allows(KeyUse::Wrap) {
             return Err(refuse(&new_root, "it cannot wrap the system key"));
         }
-        let tenant = tenant_id.to_string();
-        let system_id = system.id.to_string();
         let mut writes = Vec::new();
         for version in 1..=system.active_key_version {
             let Some(mut key) = self.store.system_key(system.id, version).await? else {
                 continue;
             };
-            if key.root_key_id == new_root.id || key.state.is_destroyed() {
+            if key.root_key_id == new_root.id || key.lifecycle.state().is_destroyed() {
                 continue;
             }
             let old_root = self.store.root_key(key.root_key_id).await?.ok_or_else(|| {
                 Error::internal(format!("root key {} is missing", key.root_key_id))
             })?;
-            if !old_root.state.allows(Operation::Unwrap) {
+            if !old_root.lifecycle.state().allows(KeyUse::Unwrap) {
                 return Err(refuse(
                     &old_root,
                     "it cannot unwrap the system key to move it",
                 ));
             }
-            let old_aad =
-                system_key_binding(&tenant, &system_id, version, &old_root.id.to_string()).to_aad();
+            let binding = |root| WrapBinding::SystemKey {
+                tenant: tenant_id,
+                system: system.id,
+                version,
+                root,
+            };
+            let old_aad = binding(old_root.id).to_aad();
             let material = self
                 .keystore(&old_root.keystore)?
                 .unwrap(&old_root.handle, &key.wrapped, &old_aad)
                 .await?;
-            let new_aad =
-                system_key_binding(&tenant, &system_id, version, &new_root.id.to_string()).to_aad();
+            let new_aad = binding(new_root.id).to_aad();
             key.wrapped = self
                 .keystore(&new_root.keystore)?
                 .wrap(&new_root.handle, &material, &new_aad)
@@ -493,8 +500,10 @@ impl Service {
         let mut writes = Vec::new();
         for version in 1..=system.active_key_version {
             if let Some(mut key) = self.store.system_key(system.id, version).await? {
-                if !key.state.is_destroyed() {
-                    key.state = KeyState::Destroyed;
+                if !key.lifecycle.state().is_destroyed() {
+                    key.lifecycle.apply(Transition::Retire).map_err(|e| {
+                        Error::internal(format!("system key {} v{version}: {e}", system.id))
+                    })?;
                     key.wrapped = Vec::new();
                     writes.push(Write::PutSystemKey(key));
                 }
@@ -525,10 +534,9 @@ impl Service {
             let page = self.store.service_keys(tenant, after, PAGE).await?;
             let last_page = page.len() < PAGE;
             after = page.last().map(|k| k.id);
-            live.extend(
-                page.into_iter()
-                    .filter(|k| !k.state.is_destroyed() && system.is_none_or(|s| k.system_id == s)),
-            );
+            live.extend(page.into_iter().filter(|k| {
+                !k.lifecycle.state().is_destroyed() && system.is_none_or(|s| k.system_id == s)
+            }));
             if last_page {
                 return Ok(live);
             }

@@ -5,9 +5,9 @@ use super::access_keys::NewAccessKey;
 use super::change_lock::ChangeGuard;
 use super::systems::validate_name;
 use super::{now_ms, Service};
-use crate::auth::{authorize, authorize_op, Caller, Op, Target};
+use crate::authz::{authorize, authorize_op, Caller, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::KeyState;
+use crate::lifecycle::Lifecycle;
 use crate::model::*;
 use crate::store::{StoreError, StoreResult, Write};
 
@@ -52,7 +52,7 @@ impl Service {
             keystore: self.config.default_keystore.clone(),
             handle,
             origin: RootKeyOrigin::Generated,
-            state: KeyState::Active,
+            lifecycle: Lifecycle::active(),
             description: format!("default root key of tenant {name}"),
             created_at: now,
         };

@@ -17,13 +17,13 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::keys::ORIGIN_EXTERNAL;
 use super::root_keys::RootKeyInfo;
 use super::{now_ms, Service};
 use super::{KeyInfo, KeyRef};
-use crate::auth::{Caller, Op};
+use crate::authz::{Caller, Op};
+use crate::byok::{self, WrappingAlgorithm, WrappingKeySpec};
 use crate::error::{Error, ErrorKind, Result};
-use crate::import::{self, WrappingAlgorithm, WrappingKeySpec};
+use crate::keyspec::KeyOrigin;
 use crate::lifecycle::{KeyState, Transition};
 use crate::model::*;
 use crate::secret::SecretBytes;
@@ -137,10 +137,10 @@ impl Service {
     ) -> Result<ImportParameters> {
         let token_key = self.import_token_key().await?;
         // RSA key generation takes tens to hundreds of milliseconds of CPU.
-        let key = tokio::task::spawn_blocking(move || import::generate_wrapping_key(key_spec))
+        let key = tokio::task::spawn_blocking(move || byok::generate_wrapping_key(key_spec))
             .await
             .map_err(|e| Error::internal(format!("key generation task failed: {e}")))??;
-        let public_key_der = import::public_key_der(&key)?;
+        let public_key_der = byok::public_key_der(&key)?;
         let pkcs8 = key
             .as_der()
             .map_err(|_| Error::internal("cannot encode the RSA wrapping key"))?;
@@ -220,7 +220,7 @@ impl Service {
         let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
             .map_err(|_| Error::internal("an import token holds an unusable key"))?;
         let algorithm = WrappingAlgorithm::parse(&session.algorithm)?;
-        let material = import::unwrap_material(algorithm, &key, wrapped)?;
+        let material = byok::unwrap_material(algorithm, &key, wrapped)?;
         Ok((session.target, material))
     }
 
@@ -273,7 +273,7 @@ impl Service {
         key_spec: &str,
     ) -> Result<(KeyId, ImportParameters)> {
         let record = self
-            .fresh_record(caller, key, Op::GetParametersForImport)
+            .authorized_record(caller, Op::GetParametersForImport, key)
             .await?;
         let algorithm = WrappingAlgorithm::parse(algorithm)?;
         let key_spec = WrappingKeySpec::parse(key_spec)?;
@@ -302,7 +302,7 @@ impl Service {
     ) -> Result<KeyInfo> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
-            .fresh_record(caller, key, Op::ImportKeyMaterial)
+            .authorized_record(caller, Op::ImportKeyMaterial, key)
             .await?;
         require_pending_import(&record)?;
         let id = record.id;
@@ -314,7 +314,7 @@ impl Service {
                 wrapped_material,
             )
             .await?;
-        let check = import::material_check(&material);
+        let check = byok::material_check(&material);
         match &record.import_check {
             Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {
                 return Err(Error::new(
@@ -330,9 +330,9 @@ impl Service {
         let wrapped = self
             .wrap_service_key(&system, id, record.primary_version, &material)
             .await?;
-        record.state = record
-            .state
-            .transition(Transition::Activate)
+        record
+            .lifecycle
+            .apply(Transition::Activate)
             .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
         record.import_check = Some(check);
         let version = KeyVersionRecord {
@@ -350,7 +350,7 @@ impl Service {
             ])
             .await?;
         self.keys.remove(&id);
-        caller.note_key(crate::auth::KeyNote::of(
+        caller.note_key(crate::authz::KeyNote::of(
             &record,
             Some(record.primary_version),
         ));
@@ -363,16 +363,21 @@ impl Service {
     pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
-            .fresh_record(caller, key, Op::DeleteImportedKeyMaterial)
+            .authorized_record(caller, Op::DeleteImportedKeyMaterial, key)
             .await?;
         require_external(&record)?;
-        if record.state == KeyState::PendingDeletion {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!("key {} is pending deletion", record.id),
-            ));
-        }
-        record.state = KeyState::PreActive;
+        record
+            .lifecycle
+            .apply(Transition::EraseImportedMaterial)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "key {} is {}: its imported key material cannot be deleted",
+                        record.id, e.from
+                    ),
+                )
+            })?;
         changes
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
@@ -386,7 +391,7 @@ impl Service {
 
 /// Only keys created with origin `EXTERNAL` take imported material.
 fn require_external(record: &ServiceKeyRecord) -> Result<()> {
-    if record.origin != ORIGIN_EXTERNAL {
+    if record.origin != KeyOrigin::External {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -402,13 +407,14 @@ fn require_external(record: &ServiceKeyRecord) -> Result<()> {
 /// An `EXTERNAL` key takes material while it waits for it (PendingImport).
 fn require_pending_import(record: &ServiceKeyRecord) -> Result<()> {
     require_external(record)?;
-    if record.state != KeyState::PreActive {
+    if record.lifecycle.state() != KeyState::PreActive {
         return Err(Error::new(
             ErrorKind::InvalidState,
             format!(
                 "key {} is {}: key material can be imported only while the key is pending \
                  import (delete the imported material first)",
-                record.id, record.state
+                record.id,
+                record.lifecycle.state()
             ),
         ));
     }

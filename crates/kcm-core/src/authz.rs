@@ -5,7 +5,7 @@
 //! doors only authenticate (prove which access key signed); they never decide.
 //!
 //! The decision, in order (the first "no" wins):
-//! 1. the **role** must allow the operation's [`Action`] class (the role table);
+//! 1. the **role** must allow the operation's class ([`OpClass`]) (the role table);
 //! 2. an access key limited to **a set of operations** must list this one;
 //! 3. a key limited to **one system** cannot manage the tenant, nor touch other systems;
 //! 4. nothing crosses **tenants**;
@@ -16,6 +16,7 @@
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::lifecycle::KeyUse;
 use crate::model::{KeyId, Role, SystemId, TenantId};
 use crate::policy::KeyAccess;
 
@@ -65,7 +66,7 @@ impl KeyNote {
             id: record.id,
             version,
             system: record.system_id,
-            compromised: record.state.is_compromised(),
+            compromised: record.lifecycle.state().is_compromised(),
         }
     }
 }
@@ -95,9 +96,10 @@ impl Caller {
     }
 }
 
-/// The class of thing a request does; roles are defined by which classes they may do.
+/// The class of operation a request does; roles are defined by which classes they
+/// may do (the role table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum OpClass {
     /// Read key metadata, aliases, tags, rotation status, policies, grants; list keys.
     ReadKeys,
     /// Create keys; change state, description, aliases, tags, rotation, policy, grants.
@@ -118,25 +120,25 @@ pub enum Action {
     Backup,
 }
 
-/// Every action (for exhaustive tests).
-pub const ALL_ACTIONS: [Action; 9] = [
-    Action::ReadKeys,
-    Action::ManageKeys,
-    Action::UseKeys,
-    Action::GenerateRandom,
-    Action::ReadTenant,
-    Action::ManageTenant,
-    Action::ReadAudit,
-    Action::ManageTenants,
-    Action::Backup,
+/// Every class (for exhaustive tests).
+pub const ALL_CLASSES: [OpClass; 9] = [
+    OpClass::ReadKeys,
+    OpClass::ManageKeys,
+    OpClass::UseKeys,
+    OpClass::GenerateRandom,
+    OpClass::ReadTenant,
+    OpClass::ManageTenant,
+    OpClass::ReadAudit,
+    OpClass::ManageTenants,
+    OpClass::Backup,
 ];
 
-/// The role table: which actions each role may take (within its own tenant).
-pub fn role_allows(role: Role, action: Action) -> bool {
-    use Action::*;
+/// The role table: which classes of operation each role may do (within its own tenant).
+pub fn role_allows(role: Role, class: OpClass) -> bool {
+    use OpClass::*;
     match role {
         Role::TenantAdmin => matches!(
-            action,
+            class,
             ReadKeys
                 | ManageKeys
                 | UseKeys
@@ -145,17 +147,19 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | ManageTenant
                 | ReadAudit
         ),
-        Role::KeyAdmin => matches!(action, ReadKeys | ManageKeys | ReadTenant),
-        Role::KeyUser => matches!(action, ReadKeys | UseKeys | GenerateRandom),
-        Role::Auditor => matches!(action, ReadKeys | ReadTenant | ReadAudit),
-        Role::SystemAdmin => matches!(action, ManageTenants | ReadAudit | Backup),
+        Role::KeyAdmin => matches!(class, ReadKeys | ManageKeys | ReadTenant),
+        Role::KeyUser => matches!(class, ReadKeys | UseKeys | GenerateRandom),
+        Role::Auditor => matches!(class, ReadKeys | ReadTenant | ReadAudit),
+        Role::SystemAdmin => matches!(class, ManageTenants | ReadAudit | Backup),
     }
 }
 
-/// Declares [`Op`]: every operation of every front door, its stable name (the AWS
-/// operation name where AWS has one) and its [`Action`] class — one table.
+/// Declares [`Op`] from one table: every operation of every front door, with its
+/// stable name (the AWS operation name where AWS has one), its [`OpClass`], what it
+/// uses the service key it acts on for ([`KeyUse`], `-` when it acts on no key or
+/// only changes its state) and whether the AWS KMS API serves it (`aws`).
 macro_rules! operations {
-    ($($op:ident => $class:ident,)*) => {
+    ($($op:ident => $class:ident, $key_use:tt, $aws:tt;)*) => {
         /// One operation a caller can ask for, on any front door.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
@@ -170,7 +174,8 @@ macro_rules! operations {
         pub const ALL_OPS: &[Op] = &[$(Op::$op,)*];
 
         impl Op {
-            /// The stable name (`Encrypt`, `CreateSystem`, …).
+            /// The stable name (`Encrypt`, `CreateSystem`, …): in audit records,
+            /// access keys' operation lists, grants and key policies.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Op::$op => stringify!($op),)*
@@ -178,98 +183,124 @@ macro_rules! operations {
             }
 
             /// The class the role table judges it by.
-            pub fn action(self) -> Action {
+            pub fn class(self) -> OpClass {
                 match self {
-                    $(Op::$op => Action::$class,)*
+                    $(Op::$op => OpClass::$class,)*
+                }
+            }
+
+            /// What the operation uses the key it acts on for, which that key's
+            /// lifecycle state (and, for a cryptographic use, its chain's) must
+            /// allow; `None` for operations on no key or on its state alone.
+            pub fn key_use(self) -> Option<KeyUse> {
+                match self {
+                    $(Op::$op => operations!(@use $key_use),)*
+                }
+            }
+
+            /// The name of the operation on the AWS KMS API (`X-Amz-Target:
+            /// TrentService.<name>`), if that API serves it.
+            pub fn aws_target(self) -> Option<&'static str> {
+                match self {
+                    $(Op::$op => operations!(@aws $aws, $op),)*
                 }
             }
         }
     };
+    (@use -) => { None };
+    (@use $use_:ident) => { Some(KeyUse::$use_) };
+    (@aws -, $op:ident) => { None };
+    (@aws aws, $op:ident) => { Some(stringify!($op)) };
 }
 
 operations! {
+    // operation                        class           key use         AWS API
     // Keys: reading.
-    DescribeKey => ReadKeys,
-    ListKeys => ReadKeys,
-    ListAliases => ReadKeys,
-    ListResourceTags => ReadKeys,
-    GetKeyRotationStatus => ReadKeys,
-    ListKeyRotations => ReadKeys,
-    GetKeyPolicy => ReadKeys,
-    ListKeyPolicies => ReadKeys,
-    ListGrants => ReadKeys,
-    ListRetirableGrants => ReadKeys,
+    DescribeKey                         => ReadKeys,     Describe,       aws;
+    ListKeys                            => ReadKeys,     -,              aws;
+    ListAliases                         => ReadKeys,     Describe,       aws;
+    ListResourceTags                    => ReadKeys,     Describe,       aws;
+    GetKeyRotationStatus                => ReadKeys,     Describe,       aws;
+    ListKeyRotations                    => ReadKeys,     Describe,       aws;
+    GetKeyPolicy                        => ReadKeys,     Describe,       aws;
+    ListKeyPolicies                     => ReadKeys,     Describe,       aws;
+    ListGrants                          => ReadKeys,     Describe,       aws;
+    ListRetirableGrants                 => ReadKeys,     -,              aws;
     // Keys: managing.
-    CreateKey => ManageKeys,
-    UpdateKeyDescription => ManageKeys,
-    EnableKey => ManageKeys,
-    DisableKey => ManageKeys,
-    ScheduleKeyDeletion => ManageKeys,
-    CancelKeyDeletion => ManageKeys,
-    CreateAlias => ManageKeys,
-    UpdateAlias => ManageKeys,
-    DeleteAlias => ManageKeys,
-    TagResource => ManageKeys,
-    UntagResource => ManageKeys,
-    EnableKeyRotation => ManageKeys,
-    DisableKeyRotation => ManageKeys,
-    RotateKeyOnDemand => ManageKeys,
-    PutKeyPolicy => ManageKeys,
-    CreateGrant => ManageKeys,
-    RetireGrant => ManageKeys,
-    RevokeGrant => ManageKeys,
-    GetParametersForImport => ManageKeys,
-    ImportKeyMaterial => ManageKeys,
-    DeleteImportedKeyMaterial => ManageKeys,
-    // Keys: using.
-    Encrypt => UseKeys,
-    Decrypt => UseKeys,
-    ReEncrypt => UseKeys,
-    GenerateDataKey => UseKeys,
-    GenerateDataKeyWithoutPlaintext => UseKeys,
-    GenerateDataKeyPair => UseKeys,
-    GenerateDataKeyPairWithoutPlaintext => UseKeys,
-    Sign => UseKeys,
-    Verify => UseKeys,
-    GetPublicKey => UseKeys,
-    GenerateMac => UseKeys,
-    VerifyMac => UseKeys,
-    DeriveSharedSecret => UseKeys,
-    GenerateRandom => GenerateRandom,
+    CreateKey                           => ManageKeys,   -,              aws;
+    UpdateKeyDescription                => ManageKeys,   UpdateMetadata, aws;
+    EnableKey                           => ManageKeys,   -,              aws;
+    DisableKey                          => ManageKeys,   -,              aws;
+    ScheduleKeyDeletion                 => ManageKeys,   -,              aws;
+    CancelKeyDeletion                   => ManageKeys,   -,              aws;
+    MarkKeyCompromised                  => ManageKeys,   -,              -;
+    DestroyCompromisedKey               => ManageKeys,   -,              -;
+    CreateAlias                         => ManageKeys,   UpdateMetadata, aws;
+    UpdateAlias                         => ManageKeys,   UpdateMetadata, aws;
+    DeleteAlias                         => ManageKeys,   Describe,       aws;
+    TagResource                         => ManageKeys,   UpdateMetadata, aws;
+    UntagResource                       => ManageKeys,   UpdateMetadata, aws;
+    EnableKeyRotation                   => ManageKeys,   Rotate,         aws;
+    DisableKeyRotation                  => ManageKeys,   Rotate,         aws;
+    RotateKeyOnDemand                   => ManageKeys,   Rotate,         aws;
+    PutKeyPolicy                        => ManageKeys,   UpdateMetadata, aws;
+    CreateGrant                         => ManageKeys,   UpdateMetadata, aws;
+    RetireGrant                         => ManageKeys,   -,              aws;
+    RevokeGrant                         => ManageKeys,   -,              aws;
+    GetParametersForImport              => ManageKeys,   -,              aws;
+    ImportKeyMaterial                   => ManageKeys,   -,              aws;
+    DeleteImportedKeyMaterial           => ManageKeys,   -,              aws;
+    // Keys: using. ReEncrypt names the use of its source; its destination is
+    // used to encrypt.
+    Encrypt                             => UseKeys,      Encrypt,        aws;
+    Decrypt                             => UseKeys,      Decrypt,        aws;
+    ReEncrypt                           => UseKeys,      Decrypt,        aws;
+    GenerateDataKey                     => UseKeys,      Encrypt,        aws;
+    GenerateDataKeyWithoutPlaintext     => UseKeys,      Encrypt,        aws;
+    GenerateDataKeyPair                 => UseKeys,      Encrypt,        aws;
+    GenerateDataKeyPairWithoutPlaintext => UseKeys,      Encrypt,        aws;
+    Sign                                => UseKeys,      Sign,           aws;
+    Verify                              => UseKeys,      Verify,         aws;
+    GetPublicKey                        => UseKeys,      Verify,         aws;
+    GenerateMac                         => UseKeys,      Sign,           aws;
+    VerifyMac                           => UseKeys,      Verify,         aws;
+    DeriveSharedSecret                  => UseKeys,      Decrypt,        aws;
+    GenerateRandom                      => GenerateRandom, -,            aws;
     // The tenant.
-    ListAccessKeys => ReadTenant,
-    ListSystems => ReadTenant,
-    GetSystem => ReadTenant,
-    GetKeychain => ReadTenant,
-    GetTenant => ReadTenant,
-    ListRootKeys => ReadTenant,
-    GetRootKey => ReadTenant,
-    CreateAccessKey => ManageTenant,
-    EnableAccessKey => ManageTenant,
-    DisableAccessKey => ManageTenant,
-    DeleteAccessKey => ManageTenant,
-    CreateSystem => ManageTenant,
-    SwitchSystemRootKey => ManageTenant,
-    LinkSystem => ManageTenant,
-    UnlinkSystem => ManageTenant,
-    RotateSystemKey => ManageTenant,
-    RewrapSystemKeys => ManageTenant,
-    CreateRootKey => ManageTenant,
-    EnableRootKey => ManageTenant,
-    DisableRootKey => ManageTenant,
-    SuspendRootKey => ManageTenant,
-    RotateRootKey => ManageTenant,
-    GetRootKeyImportParameters => ManageTenant,
-    ImportRootKey => ManageTenant,
-    ReferenceRootKey => ManageTenant,
+    ListAccessKeys                      => ReadTenant,   -,              -;
+    ListSystems                         => ReadTenant,   -,              -;
+    GetSystem                           => ReadTenant,   -,              -;
+    GetKeychain                         => ReadTenant,   -,              -;
+    GetTenant                           => ReadTenant,   -,              -;
+    ListRootKeys                        => ReadTenant,   -,              -;
+    GetRootKey                          => ReadTenant,   -,              -;
+    CreateAccessKey                     => ManageTenant, -,              -;
+    EnableAccessKey                     => ManageTenant, -,              -;
+    DisableAccessKey                    => ManageTenant, -,              -;
+    DeleteAccessKey                     => ManageTenant, -,              -;
+    CreateSystem                        => ManageTenant, -,              -;
+    SwitchSystemRootKey                 => ManageTenant, -,              -;
+    LinkSystem                          => ManageTenant, -,              -;
+    UnlinkSystem                        => ManageTenant, -,              -;
+    RotateSystemKey                     => ManageTenant, -,              -;
+    RewrapSystemKeys                    => ManageTenant, -,              -;
+    CreateRootKey                       => ManageTenant, -,              -;
+    EnableRootKey                       => ManageTenant, -,              -;
+    DisableRootKey                      => ManageTenant, -,              -;
+    SuspendRootKey                      => ManageTenant, -,              -;
+    MarkRootKeyCompromised              => ManageTenant, -,              -;
+    RotateRootKey                       => ManageTenant, -,              -;
+    GetRootKeyImportParameters          => ManageTenant, -,              -;
+    ImportRootKey                       => ManageTenant, -,              -;
+    ReferenceRootKey                    => ManageTenant, -,              -;
     // Audit.
-    ListAuditRecords => ReadAudit,
-    ListAuditCheckpoints => ReadAudit,
-    GetAuditSigningKey => ReadAudit,
+    ListAuditRecords                    => ReadAudit,    -,              -;
+    ListAuditCheckpoints                => ReadAudit,    -,              -;
+    GetAuditSigningKey                  => ReadAudit,    -,              -;
     // The operator.
-    CreateTenant => ManageTenants,
-    ListTenants => ManageTenants,
-    GetBackup => Backup,
+    CreateTenant                        => ManageTenants, -,             -;
+    ListTenants                         => ManageTenants, -,             -;
+    GetBackup                           => Backup,       -,              -;
 }
 
 impl Op {
@@ -277,6 +308,15 @@ impl Op {
     pub fn parse(s: &str) -> Option<Op> {
         let s = s.strip_prefix("kms:").unwrap_or(s);
         ALL_OPS.iter().copied().find(|op| op.as_str() == s)
+    }
+
+    /// The operation an AWS KMS API request names in `X-Amz-Target` (without the
+    /// `TrentService.` prefix), if that API serves it.
+    pub fn from_aws_target(target: &str) -> Option<Op> {
+        ALL_OPS
+            .iter()
+            .copied()
+            .find(|op| op.aws_target() == Some(target))
     }
 }
 
@@ -394,7 +434,7 @@ impl<'a> Target<'a> {
 pub fn authorize(principal: &Principal, op: Op, target: Target<'_>) -> Result<()> {
     let id = &principal.access_key_id;
     authorize_op(principal, op)?;
-    if principal.system_scope.is_some() && op.action() == Action::ManageTenant {
+    if principal.system_scope.is_some() && op.class() == OpClass::ManageTenant {
         // A key limited to one system must not mint keys or systems for the whole tenant.
         return Err(Error::denied(format!(
             "access key {id} is scoped to one system and cannot manage the tenant's root keys, systems or access keys"
@@ -426,11 +466,11 @@ pub fn authorize(principal: &Principal, op: Op, target: Target<'_>) -> Result<()
 /// whose role forbids the operation learns nothing about what exists.
 pub fn authorize_op(principal: &Principal, op: Op) -> Result<()> {
     let id = &principal.access_key_id;
-    if !role_allows(principal.role, op.action()) {
+    if !role_allows(principal.role, op.class()) {
         return Err(Error::denied(format!(
             "access key {id} with role {} is not allowed to {} ({op})",
             principal.role,
-            action_phrase(op.action())
+            class_phrase(op.class())
         )));
     }
     if let Some(allowed) = principal.operations {
@@ -443,17 +483,17 @@ pub fn authorize_op(principal: &Principal, op: Op) -> Result<()> {
     Ok(())
 }
 
-fn action_phrase(action: Action) -> &'static str {
-    match action {
-        Action::ReadKeys => "read key metadata",
-        Action::ManageKeys => "manage keys",
-        Action::UseKeys => "use keys for cryptographic operations",
-        Action::GenerateRandom => "generate random bytes",
-        Action::ReadTenant => "read the tenant's root keys, systems, access keys and keychain",
-        Action::ManageTenant => "manage the tenant's root keys, systems and access keys",
-        Action::ReadAudit => "read the audit log",
-        Action::ManageTenants => "manage tenants",
-        Action::Backup => "back up the whole store",
+fn class_phrase(class: OpClass) -> &'static str {
+    match class {
+        OpClass::ReadKeys => "read key metadata",
+        OpClass::ManageKeys => "manage keys",
+        OpClass::UseKeys => "use keys for cryptographic operations",
+        OpClass::GenerateRandom => "generate random bytes",
+        OpClass::ReadTenant => "read the tenant's root keys, systems, access keys and keychain",
+        OpClass::ManageTenant => "manage the tenant's root keys, systems and access keys",
+        OpClass::ReadAudit => "read the audit log",
+        OpClass::ManageTenants => "manage tenants",
+        OpClass::Backup => "back up the whole store",
     }
 }
 
@@ -474,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn role_table_every_role_times_every_action() {
+    fn role_table_every_role_times_every_class() {
         #[rustfmt::skip]
         let expected: [(Role, [bool; 9]); 5] = [
             //                  ReadKeys ManageKeys UseKeys Random ReadTenant ManageTenant ReadAudit ManageTenants Backup
@@ -486,8 +526,8 @@ mod tests {
         ];
         assert_eq!(expected.len(), ALL_ROLES.len());
         for (role, row) in expected {
-            for (action, allowed) in ALL_ACTIONS.iter().zip(row) {
-                assert_eq!(role_allows(role, *action), allowed, "{role} × {action:?}");
+            for (class, allowed) in ALL_CLASSES.iter().zip(row) {
+                assert_eq!(role_allows(role, *class), allowed, "{role} × {class:?}");
             }
         }
     }

@@ -1,0 +1,301 @@
+//! The one authorisation preamble: what a request names — a key id or alias, or the
+//! key a ciphertext was made under — becomes an authorised service key here, and
+//! nowhere else.
+//!
+//! The decision is [`Service::admit`], in this order (the first "no" wins):
+//! 1. the role and the access key's operation limit ([`authorize_op`]), before
+//!    anything is looked up, so a caller whose role forbids the operation learns
+//!    nothing about what exists;
+//! 2. the caller's tenant;
+//! 3. the key itself: **another tenant's key, or a destroyed one, is answered exactly
+//!    as a key that does not exist** — `NotFound` for a reference, `InvalidCiphertext`
+//!    for a ciphertext — so nothing about other tenants' keys leaks;
+//! 4. the key is noted for the request's audit record;
+//! 5. [`authorize`] with the key's system, policy and grants;
+//! 6. the lifecycle: what the operation uses the key for ([`Op::key_use`], one table
+//!    in `authz.rs`) must be allowed by the key's state — and, for a cryptographic
+//!    use, by every key above it.
+//!
+//! Two readers feed it. Cryptographic operations read the cached chain
+//! ([`Service::authorized_key`]); management reads the current record from the
+//! store ([`Service::authorized_record`]), because a change must not be based on a
+//! record up to the revocation bound old, and because managing a key's metadata must
+//! not need the keystore that holds its root.
+
+use std::sync::Arc;
+
+use super::chain::LoadedKey;
+use super::{KeyRef, Service};
+use crate::authz::{authorize, authorize_op, Caller, KeyNote, Op, Principal, Target};
+use crate::crypto::CiphertextHeader;
+use crate::error::{Error, ErrorKind, Result};
+use crate::lifecycle::{KeyState, KeyUse};
+use crate::model::{KeyId, ServiceKeyRecord, TenantId};
+use crate::policy::KeyAccess;
+
+/// How a request names the service key it acts on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KeyBy<'a> {
+    /// By key id or alias.
+    Ref(&'a KeyRef),
+    /// By a ciphertext in kcm's format, which names the key it was made under.
+    /// `named`, when the caller also named a key, must be that key.
+    Ciphertext {
+        /// The ciphertext.
+        blob: &'a [u8],
+        /// The key the caller said it was made under.
+        named: Option<&'a KeyRef>,
+    },
+}
+
+impl KeyBy<'_> {
+    /// The answer for a key that does not exist — or that the caller may not know of.
+    fn absent(self) -> Error {
+        match self {
+            KeyBy::Ref(key) => Error::not_found(format!("key {key} does not exist")),
+            KeyBy::Ciphertext { .. } => invalid_ciphertext(),
+        }
+    }
+}
+
+/// The one error of a ciphertext that is malformed, altered, made under a key the
+/// caller cannot see, or whose encryption context does not match.
+pub(crate) fn invalid_ciphertext() -> Error {
+    Error::new(
+        ErrorKind::InvalidCiphertext,
+        "the ciphertext is invalid, was altered, or its encryption context does not match",
+    )
+}
+
+impl Service {
+    /// The caller's tenant; the operator's keys belong to none and use no keys.
+    pub(crate) fn own_tenant(principal: &Principal) -> Result<TenantId> {
+        principal.tenant_id.ok_or_else(|| {
+            Error::denied(format!(
+                "access key {} belongs to no tenant and cannot use or manage keys",
+                principal.access_key_id
+            ))
+        })
+    }
+
+    /// Authorises `op` on the caller's own tenant: role and operation limit first
+    /// (so a forbidden caller learns nothing), then the tenant as the target.
+    /// Returns the tenant.
+    pub(crate) fn authorize_in_own_tenant(caller: &Caller, op: Op) -> Result<TenantId> {
+        authorize_op(&caller.principal, op)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        Ok(tenant)
+    }
+
+    async fn alias_target(&self, tenant: TenantId, name: &str) -> Result<KeyId> {
+        let cache_key = (tenant, name.to_string());
+        if let Some(id) = self.aliases.get(&cache_key) {
+            return Ok(*id);
+        }
+        let alias = self
+            .store
+            .alias(tenant, name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
+        self.aliases.insert(cache_key, Arc::new(alias.key_id));
+        Ok(alias.key_id)
+    }
+
+    /// The id a reference names within the caller's tenant (not checking existence).
+    pub(crate) async fn key_id_of(&self, tenant: TenantId, key: &KeyRef) -> Result<KeyId> {
+        match key {
+            KeyRef::Id(id) => Ok(*id),
+            KeyRef::Alias(name) => self.alias_target(tenant, name).await,
+        }
+    }
+
+    /// The key `by` names, with its chain, authorised for `op` and usable for what
+    /// `op` uses it for.
+    pub(crate) async fn authorized_key(
+        &self,
+        caller: &Caller,
+        op: Op,
+        by: KeyBy<'_>,
+    ) -> Result<Arc<LoadedKey>> {
+        self.authorized_key_for(caller, op, op.key_use(), by).await
+    }
+
+    /// [`Self::authorized_key`] for a use other than `op`'s own: the destination of
+    /// ReEncrypt, which `op` (named for its source) uses to encrypt.
+    pub(crate) async fn authorized_key_for(
+        &self,
+        caller: &Caller,
+        op: Op,
+        key_use: Option<KeyUse>,
+        by: KeyBy<'_>,
+    ) -> Result<Arc<LoadedKey>> {
+        authorize_op(&caller.principal, op)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        // A ciphertext also says which version made it: the audit record names it.
+        let (id, version) = match by {
+            KeyBy::Ref(key) => (self.key_id_of(tenant, key).await?, None),
+            KeyBy::Ciphertext { blob, named } => {
+                let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
+                if let Some(named) = named {
+                    let named_id = self.key_id_of(tenant, named).await?;
+                    if named_id != header.key_id {
+                        // The named key must exist for the caller before "incorrect"
+                        // may say anything about it.
+                        self.found(caller, op, tenant, named_id, KeyBy::Ref(named), None)
+                            .await?;
+                        return Err(Error::new(
+                            ErrorKind::IncorrectKey,
+                            format!("the ciphertext was not encrypted under key {named}"),
+                        ));
+                    }
+                }
+                (header.key_id, Some(header.key_version))
+            }
+        };
+        let loaded = self.found(caller, op, tenant, id, by, version).await?;
+        if let Some(key_use) = key_use {
+            loaded.check(key_use)?;
+        }
+        Ok(loaded)
+    }
+
+    /// Key `id` with its chain, admitted for `op`.
+    async fn found(
+        &self,
+        caller: &Caller,
+        op: Op,
+        tenant: TenantId,
+        id: KeyId,
+        by: KeyBy<'_>,
+        version: Option<u32>,
+    ) -> Result<Arc<LoadedKey>> {
+        let loaded = match self.load_key(id).await {
+            Ok(loaded) => loaded,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(by.absent()),
+            Err(e) => return Err(e),
+        };
+        self.admit(
+            caller,
+            op,
+            tenant,
+            &loaded.record,
+            &loaded.access,
+            by,
+            version,
+        )?;
+        Ok(loaded)
+    }
+
+    /// The current record of `key` from the store, authorised for `op`, whose own
+    /// state allows what `op` uses it for: the start of every management change
+    /// (under the change lock) and of every metadata read.
+    pub(crate) async fn authorized_record(
+        &self,
+        caller: &Caller,
+        op: Op,
+        key: &KeyRef,
+    ) -> Result<ServiceKeyRecord> {
+        self.authorized_record_for(caller, op, op.key_use(), key)
+            .await
+    }
+
+    /// [`Self::authorized_record`] for a use other than `op`'s own: the key an
+    /// alias points at before UpdateAlias or DeleteAlias moves it, which the caller
+    /// must be allowed to manage whatever its state.
+    pub(crate) async fn authorized_record_for(
+        &self,
+        caller: &Caller,
+        op: Op,
+        key_use: Option<KeyUse>,
+        key: &KeyRef,
+    ) -> Result<ServiceKeyRecord> {
+        let by = KeyBy::Ref(key);
+        authorize_op(&caller.principal, op)?;
+        let tenant = Self::own_tenant(&caller.principal)?;
+        let id = self.key_id_of(tenant, key).await?;
+        let record = self
+            .store
+            .service_key(id)
+            .await?
+            .ok_or_else(|| by.absent())?;
+        let access = if record.tenant_id == tenant {
+            self.key_access(&record).await?
+        } else {
+            KeyAccess::default()
+        };
+        self.admit(caller, op, tenant, &record, &access, by, None)?;
+        if let Some(key_use) = key_use {
+            require(&record, key_use)?;
+        }
+        Ok(record)
+    }
+
+    /// The decision on one key, once found (steps 3 to 5 of the module's list);
+    /// `version` is the version the request names, for its audit record.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &self,
+        caller: &Caller,
+        op: Op,
+        tenant: TenantId,
+        record: &ServiceKeyRecord,
+        access: &KeyAccess,
+        by: KeyBy<'_>,
+        version: Option<u32>,
+    ) -> Result<()> {
+        if record.tenant_id != tenant {
+            return Err(by.absent());
+        }
+        if record.lifecycle.state().is_destroyed() {
+            return Err(match by {
+                KeyBy::Ref(_) => by.absent(),
+                KeyBy::Ciphertext { .. } => Error::not_found(format!(
+                    "key {} that encrypted this ciphertext has been deleted",
+                    record.id
+                )),
+            });
+        }
+        caller.note_key(KeyNote::of(record, version));
+        authorize(
+            &caller.principal,
+            op,
+            Target::key(tenant, record.system_id, record.id, access),
+        )
+    }
+}
+
+/// Refuses `key_use` if the key's own state does not allow it.
+pub(crate) fn require(record: &ServiceKeyRecord, key_use: KeyUse) -> Result<()> {
+    let state = record.lifecycle.state();
+    if state.allows(key_use) {
+        Ok(())
+    } else {
+        Err(own_state_refusal(record.id, state))
+    }
+}
+
+/// Why a key whose own state forbids an operation is refused: the one mapping from
+/// a service key's state to the error its caller sees.
+pub(crate) fn own_state_refusal(id: KeyId, state: KeyState) -> Error {
+    match state {
+        KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled")),
+        KeyState::Destroyed | KeyState::DestroyedCompromised => {
+            Error::not_found(format!("key {id} has been deleted"))
+        }
+        KeyState::PreActive => Error::new(
+            ErrorKind::InvalidState,
+            format!("key {id} is pending import and cannot be used yet"),
+        ),
+        KeyState::Compromised => Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "key {id} is marked compromised: it only decrypts and verifies, to recover data"
+            ),
+        ),
+        state => Error::new(
+            ErrorKind::InvalidState,
+            format!("key {id} is {state} and does not allow this operation"),
+        ),
+    }
+}
