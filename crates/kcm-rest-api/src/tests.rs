@@ -43,6 +43,16 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Sends `POST path` with the JSON `body` and `token` as the bearer token.
+    async fn post(&self, path: &str, token: &str, body: &str) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Sends `DELETE path` with `token` as the bearer token.
+    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
     /// Sends `GET path` with `token` as the bearer token.
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(token), None).await
@@ -105,6 +115,12 @@ fn token_of(access_key: &Value) -> String {
     )
 }
 
+/// Asserts a request was refused with `status` and the error code `code`.
+fn assert_refused(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_error(body, code);
+}
+
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
@@ -120,12 +136,7 @@ fn assert_error(body: &Value, code: &str) {
 async fn operator_creates_tenants_and_tenant_admins_cannot() {
     let f = fixture().await;
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"acme"}"#),
-        )
+        .post("/v1/tenants", &f.operator, r#"{"name":"acme"}"#)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let tenant = &body["tenant"];
@@ -147,27 +158,13 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
 
     // Names are unique.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"acme"}"#),
-        )
+        .post("/v1/tenants", &f.operator, r#"{"name":"acme"}"#)
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_error(&body, "AlreadyExists");
+    assert_refused(status, &body, StatusCode::CONFLICT, "AlreadyExists");
 
     // A tenant-admin is not the operator.
-    let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.admin),
-            Some(r#"{"name":"evil"}"#),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    let (status, body) = f.post("/v1/tenants", &f.admin, r#"{"name":"evil"}"#).await;
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 
     // Listing and reading.
     let (status, body) = f.get("/v1/tenants", &f.operator).await;
@@ -188,33 +185,25 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
     );
     // Another tenant is invisible to a tenant's key.
     let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, _) = f.get("/v1/tenants", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Invalid name: a 400 naming the rule.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"no spaces"}"#),
-        )
+        .post("/v1/tenants", &f.operator, r#"{"name":"no spaces"}"#)
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "InvalidInput");
+    assert_refused(status, &body, StatusCode::BAD_REQUEST, "InvalidInput");
 }
 
 #[tokio::test]
 async fn access_key_lifecycle() {
     let f = fixture().await;
     let (status, created) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/access-keys",
-            Some(&f.admin),
-            Some(r#"{"role":"key-user","system":"default","description":"ci"}"#),
+            &f.admin,
+            r#"{"role":"key-user","system":"default","description":"ci"}"#,
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -238,8 +227,7 @@ async fn access_key_lifecycle() {
 
     // A key-user may not manage access keys.
     let (status, body) = f.get("/v1/access-keys", &token).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 
     // Disable: the key is refused from then on; enable: accepted again.
     let (status, body) = f
@@ -266,14 +254,7 @@ async fn access_key_lifecycle() {
     assert_eq!((status, &body["enabled"]), (StatusCode::OK, &json!(true)));
 
     // Delete: gone from the list, and a second delete is a 404.
-    let (status, body) = f
-        .call(
-            Method::DELETE,
-            &format!("/v1/access-keys/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
+    let (status, body) = f.delete(&format!("/v1/access-keys/{id}"), &f.admin).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     let (_, body) = f.get("/v1/access-keys", &f.admin).await;
     assert!(!body["access_keys"]
@@ -281,28 +262,14 @@ async fn access_key_lifecycle() {
         .unwrap()
         .iter()
         .any(|k| k["access_key_id"] == id.as_str()));
-    let (status, body) = f
-        .call(
-            Method::DELETE,
-            &format!("/v1/access-keys/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    let (status, body) = f.delete(&format!("/v1/access-keys/{id}"), &f.admin).await;
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
 
     // Unknown roles are named, with the valid ones.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/access-keys",
-            Some(&f.admin),
-            Some(r#"{"role":"superuser"}"#),
-        )
+        .post("/v1/access-keys", &f.admin, r#"{"role":"superuser"}"#)
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "InvalidInput");
+    assert_refused(status, &body, StatusCode::BAD_REQUEST, "InvalidInput");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("superuser") && message.contains("key-user"),
@@ -311,26 +278,23 @@ async fn access_key_lifecycle() {
 
     // An unknown system is a 404.
     let (status, body) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/access-keys",
-            Some(&f.admin),
-            Some(r#"{"role":"auditor","system":"nope"}"#),
+            &f.admin,
+            r#"{"role":"auditor","system":"nope"}"#,
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
 }
 
 #[tokio::test]
 async fn systems_create_duplicate_list_get() {
     let f = fixture().await;
     let (status, system) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name":"payments","description":"payments cluster"}"#),
+            &f.admin,
+            r#"{"name":"payments","description":"payments cluster"}"#,
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{system}");
@@ -344,11 +308,10 @@ async fn systems_create_duplicate_list_get() {
     assert!(system["created_at"].as_str().unwrap().contains('T'));
 
     let (status, body) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name":"payments","kind":"kubernetes"}"#),
+            &f.admin,
+            r#"{"name":"payments","kind":"kubernetes"}"#,
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -368,25 +331,18 @@ async fn systems_create_duplicate_list_get() {
     let (status, body) = f.get(&path, &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
     let (status, body) = f.get("/v1/systems/nope", &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
 
     // The operator has no tenant, hence no systems.
     let (status, body) = f.get("/v1/systems", &f.operator).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 }
 
 #[tokio::test]
 async fn keychain_has_the_documented_shape() {
     let f = fixture().await;
     let (status, _) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name":"payments"}"#),
-        )
+        .post("/v1/systems", &f.admin, r#"{"name":"payments"}"#)
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) = f.get("/v1/keychain", &f.admin).await;
@@ -421,30 +377,15 @@ async fn keychain_has_the_documented_shape() {
 #[tokio::test]
 async fn bad_requests_are_named() {
     let f = fixture().await;
-    let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name": "x""#),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "InvalidInput");
+    let (status, body) = f.post("/v1/systems", &f.admin, r#"{"name": "x""#).await;
+    assert_refused(status, &body, StatusCode::BAD_REQUEST, "InvalidInput");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.starts_with("request body is not valid JSON"),
         "{message}"
     );
 
-    let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name": 7}"#),
-        )
-        .await;
+    let (status, body) = f.post("/v1/systems", &f.admin, r#"{"name": 7}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"]["message"]
@@ -465,35 +406,37 @@ async fn bad_requests_are_named() {
 
     // Unknown paths and methods answer in the same JSON shape.
     let (status, body) = f.get("/v1/nope", &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1/tenants/a/b", None, None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1", None, None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, body) = f
         .call(Method::PUT, "/v1/systems", Some(&f.admin), None)
         .await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_error(&body, "MethodNotAllowed");
+    assert_refused(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+    );
 
     // Oversized bodies are refused before parsing.
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(crate::request::MAX_BODY));
-    let (status, body) = f
-        .call(Method::POST, "/v1/systems", Some(&f.admin), Some(&big))
-        .await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_error(&body, "PayloadTooLarge");
+    let (status, body) = f.post("/v1/systems", &f.admin, &big).await;
+    assert_refused(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+    );
 }
 
 #[tokio::test]
 async fn authentication_is_required_and_checked() {
     let f = fixture().await;
     let (status, body) = f.call(Method::GET, "/v1/systems", None, None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("Bearer") && message.contains("SigV4")
@@ -506,17 +449,14 @@ async fn authentication_is_required_and_checked() {
     let last = if secret.ends_with('x') { 'y' } else { 'x' };
     let wrong = format!("{id}:{}{last}", &secret[..secret.len() - 1]);
     let (status, body) = f.get("/v1/systems", &wrong).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     assert!(!body.to_string().contains(secret));
 
     let (status, body) = f.get("/v1/systems", "KCMNOSUCHKEY:whatever").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
 
     let (status, body) = f.get("/v1/systems", "no-colon").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
 
     let request = Request::builder()
         .uri("/v1/systems")
@@ -694,8 +634,7 @@ async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
     let f = fixture().await;
     // A tenant-admin is denied with the usual JSON error, decided in the core.
     let (status, body) = f.get("/v1/backup", &f.admin).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -704,13 +643,16 @@ async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
         "{body}"
     );
     let (status, body) = f.call(Method::GET, "/v1/backup", None, None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     let (status, body) = f
         .call(Method::POST, "/v1/backup", Some(&f.operator), None)
         .await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_error(&body, "MethodNotAllowed");
+    assert_refused(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+    );
 
     let request = Request::builder()
         .method(Method::GET)
