@@ -1237,10 +1237,13 @@ def world(tmp_path_factory):
 
 
 def _aws_operations_in_source() -> list[str]:
-    src = (REPO / "crates" / "kcm-aws-api" / "src" / "lib.rs").read_text()
-    m = re.search(r"pub const OPERATIONS: &\[&str\] = &\[(.*?)\];", src, re.S)
-    assert m, "OPERATIONS not found in crates/kcm-aws-api/src/lib.rs"
-    return re.findall(r'"([A-Za-z]+)"', m.group(1))
+    """The operations the core's one table (crates/kcm-core/src/authz.rs) marks `aws`."""
+    src = (REPO / "crates" / "kcm-core" / "src" / "authz.rs").read_text()
+    m = re.search(r"^operations! \{(.*?)^\}", src, re.S | re.M)
+    assert m, "the operations! table not found in crates/kcm-core/src/authz.rs"
+    ops = re.findall(r"^\s*([A-Za-z]+)\s*=>\s*\w+,\s*[-\w]+,\s*aws;", m.group(1), re.M)
+    assert len(ops) > 40, ops
+    return ops
 
 
 def _rest_routes_in_source() -> set[tuple[str, str]]:
