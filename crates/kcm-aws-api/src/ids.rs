@@ -1,6 +1,5 @@
 //! Key identifiers as the AWS API spells them: key id, key ARN, alias name, alias ARN.
 
-use kcm_core::authz::Principal;
 use kcm_core::model::KeyId;
 use kcm_core::service::KeyRef;
 
@@ -20,9 +19,10 @@ fn not_found(input: &str) -> AwsError {
     AwsError::bad_request("NotFoundException", format!("Invalid keyId '{input}'"))
 }
 
-/// Parses any AWS key identifier. ARNs must name this region and the caller's account;
-/// anything else cannot name one of the caller's keys and is reported as not found.
-pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result<KeyRef, AwsError> {
+/// Parses any AWS key identifier. ARNs must name this region (anything else cannot
+/// name a key this server holds and is reported as not found); the account they name
+/// is kept in the reference for the core to judge.
+pub fn parse_key_ref(input: &str, region: &str) -> Result<KeyRef, AwsError> {
     if input.is_empty() || input.len() > 2048 {
         return Err(AwsError::validation("KeyId must be 1 to 2048 characters"));
     }
@@ -44,28 +44,24 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
         if !well_formed {
             return Err(not_found(input));
         }
-        if account != principal.account_id {
-            // As AWS does for another account's ARN: denied, without saying whether it exists.
-            return Err(AwsError::bad_request(
-                "AccessDeniedException",
-                format!(
-                    "access key {} is not authorized to use resources of account {account}",
-                    principal.access_key_id
-                ),
-            ));
-        }
         if arn_region != region {
             return Err(not_found(input));
         }
-        if let Some(id) = resource.strip_prefix("key/") {
-            return KeyId::parse(id)
+        let key = if let Some(id) = resource.strip_prefix("key/") {
+            KeyId::parse(id)
                 .map(KeyRef::Id)
-                .ok_or_else(|| not_found(input));
-        }
-        if resource.starts_with("alias/") {
-            return Ok(KeyRef::Alias(resource.to_string()));
-        }
-        return Err(not_found(input));
+                .ok_or_else(|| not_found(input))?
+        } else if resource.starts_with("alias/") {
+            KeyRef::Alias(resource.to_string())
+        } else {
+            return Err(not_found(input));
+        };
+        // Whether the account is the caller's is the core's to decide (another
+        // account's ARN is denied, as AWS does, without saying whether it exists).
+        return Ok(KeyRef::InAccount {
+            account: account.to_string(),
+            key: Box::new(key),
+        });
     }
     if input.starts_with("alias/") {
         return Ok(KeyRef::Alias(input.to_string()));
@@ -76,15 +72,12 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
 }
 
 /// Parses a key identifier that must name a key directly (no alias), as `TargetKeyId`.
-pub fn parse_key_id_only(
-    input: &str,
-    region: &str,
-    principal: &Principal,
-) -> Result<KeyRef, AwsError> {
-    match parse_key_ref(input, region, principal)? {
+pub fn parse_key_id_only(input: &str, region: &str) -> Result<KeyRef, AwsError> {
+    let key = parse_key_ref(input, region)?;
+    match key.unqualified() {
         KeyRef::Alias(_) => Err(AwsError::validation(format!(
             "'{input}' is an alias; this parameter takes a key id or key ARN"
         ))),
-        id => Ok(id),
+        _ => Ok(key),
     }
 }

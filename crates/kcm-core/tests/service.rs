@@ -1034,3 +1034,41 @@ async fn a_compromised_root_key_leaves_everything_below_decrypt_only() {
         assert_eq!(err.kind(), ErrorKind::InvalidState, "{change:?}");
     }
 }
+
+/// A key named with an account (as an AWS ARN names one) is the caller's key when the
+/// account is its tenant's; any other account is denied, existing key or not, so
+/// nothing says whether it exists.
+#[tokio::test]
+async fn a_key_named_in_another_account_is_denied_whether_it_exists_or_not() {
+    let f = fixture().await;
+    let key = new_key(&f).await;
+    let own = f.admin.principal.account_id.clone();
+    let in_account = |account: &str, key: &KeyRef| KeyRef::InAccount {
+        account: account.to_string(),
+        key: Box::new(key.clone()),
+    };
+    f.service
+        .encrypt(&f.admin, &in_account(&own, &key), b"data", &ctx())
+        .await
+        .expect("the caller's own account");
+    let missing = KeyRef::Id(KeyId::new_random());
+    let mut answers = Vec::new();
+    for target in [&key, &missing] {
+        let err = f
+            .service
+            .encrypt(
+                &f.admin,
+                &in_account("999999999999", target),
+                b"data",
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+        answers.push(err.message().to_string());
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the answer must not depend on existence"
+    );
+}

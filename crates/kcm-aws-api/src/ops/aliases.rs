@@ -16,7 +16,7 @@ struct AliasTarget {
 /// CreateAlias.
 pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.caller.principal)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
     ctx.service
         .create_alias(ctx.caller, &req.alias_name, &target)
         .await?;
@@ -26,7 +26,7 @@ pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
 /// UpdateAlias.
 pub async fn update_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region(), &ctx.caller.principal)?;
+    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
     ctx.service
         .update_alias(ctx.caller, &req.alias_name, &target)
         .await?;

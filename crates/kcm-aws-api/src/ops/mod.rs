@@ -37,7 +37,7 @@ impl Ctx<'_> {
 
     /// Parses any key identifier.
     pub fn key(&self, input: &str) -> Result<KeyRef, AwsError> {
-        ids::parse_key_ref(input, self.region(), &self.caller.principal)
+        ids::parse_key_ref(input, self.region())
     }
 
     /// The ARN of a key of the caller.

@@ -45,7 +45,7 @@ impl Service {
         target: &KeyRef,
         op: Op,
     ) -> Result<ServiceKeyRecord> {
-        if let KeyRef::Alias(_) = target {
+        if let KeyRef::Alias(_) = target.unqualified() {
             return Err(Error::invalid(
                 "an alias must point at a key id or key ARN, not another alias",
             ));

@@ -66,6 +66,26 @@ pub enum KeyRef {
     Id(KeyId),
     /// By full alias name (`alias/…`).
     Alias(String),
+    /// By a name qualified with an account (an AWS key or alias ARN names the
+    /// account that owns the key). The core refuses any account but the caller's
+    /// tenant's, as AWS refuses another account's ARN: without saying whether the
+    /// key exists.
+    InAccount {
+        /// The 12-digit account id the name was qualified with.
+        account: String,
+        /// The key id or alias within that account.
+        key: Box<KeyRef>,
+    },
+}
+
+impl KeyRef {
+    /// The key id or alias this names, whatever account qualifies it.
+    pub fn unqualified(&self) -> &KeyRef {
+        match self {
+            KeyRef::InAccount { key, .. } => key.unqualified(),
+            plain => plain,
+        }
+    }
 }
 
 impl std::fmt::Display for KeyRef {
@@ -73,6 +93,7 @@ impl std::fmt::Display for KeyRef {
         match self {
             KeyRef::Id(id) => id.fmt(f),
             KeyRef::Alias(name) => f.write_str(name),
+            KeyRef::InAccount { key, .. } => key.fmt(f),
         }
     }
 }

@@ -277,7 +277,7 @@ impl Service {
                 self.store.grant(id).await?
             }
             GrantRef::Id { key, grant_id } => {
-                let key_id = self.key_id_of(tenant, key).await?;
+                let key_id = self.key_id_of(&caller.principal, tenant, key).await?;
                 self.store
                     .grant(grant_id)
                     .await?

@@ -103,10 +103,25 @@ impl Service {
     }
 
     /// The id a reference names within the caller's tenant (not checking existence).
-    pub(crate) async fn key_id_of(&self, tenant: TenantId, key: &KeyRef) -> Result<KeyId> {
-        match key {
+    /// A reference qualified with another account than the tenant's is denied.
+    pub(crate) async fn key_id_of(
+        &self,
+        principal: &Principal,
+        tenant: TenantId,
+        key: &KeyRef,
+    ) -> Result<KeyId> {
+        if let KeyRef::InAccount { account, .. } = key {
+            if *account != principal.account_id {
+                return Err(Error::denied(format!(
+                    "access key {} is not authorized to use resources of account {account}",
+                    principal.access_key_id
+                )));
+            }
+        }
+        match key.unqualified() {
             KeyRef::Id(id) => Ok(*id),
             KeyRef::Alias(name) => self.alias_target(tenant, name).await,
+            KeyRef::InAccount { .. } => unreachable!("unqualified() removes every account"),
         }
     }
 
@@ -134,11 +149,11 @@ impl Service {
         let tenant = Self::own_tenant(&caller.principal)?;
         // A ciphertext also says which version made it: the audit record names it.
         let (id, version) = match by {
-            KeyBy::Ref(key) => (self.key_id_of(tenant, key).await?, None),
+            KeyBy::Ref(key) => (self.key_id_of(&caller.principal, tenant, key).await?, None),
             KeyBy::Ciphertext { blob, named } => {
                 let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
                 if let Some(named) = named {
-                    let named_id = self.key_id_of(tenant, named).await?;
+                    let named_id = self.key_id_of(&caller.principal, tenant, named).await?;
                     if named_id != header.key_id {
                         // The named key must exist for the caller before "incorrect"
                         // may say anything about it.
@@ -213,7 +228,7 @@ impl Service {
         let by = KeyBy::Ref(key);
         authorize_op(&caller.principal, op)?;
         let tenant = Self::own_tenant(&caller.principal)?;
-        let id = self.key_id_of(tenant, key).await?;
+        let id = self.key_id_of(&caller.principal, tenant, key).await?;
         let record = self
             .store
             .service_key(id)
