@@ -352,18 +352,30 @@ pub fn write_archive(
 
 fn write_chunked(
     out: &mut impl Write,
+    header: ArchiveHeader,
+    archive_key: &SecretBytes,
+    snapshot: &Snapshot,
+    chunk_size: u32,
+) -> Result<u64, BackupError> {
+    let mut prefix = [0u8; NONCE_PREFIX_LEN];
+    fill_random(&mut prefix);
+    write_with_prefix(out, header, archive_key, snapshot, chunk_size, prefix)
+}
+
+/// [`write_chunked`] with a given nonce prefix (a fixed one in the format tests).
+fn write_with_prefix(
+    out: &mut impl Write,
     mut header: ArchiveHeader,
     archive_key: &SecretBytes,
     snapshot: &Snapshot,
     chunk_size: u32,
+    prefix: [u8; NONCE_PREFIX_LEN],
 ) -> Result<u64, BackupError> {
     let key = chunk_key(archive_key)?;
     let mut plaintext = Chunks::new(chunk_size as usize);
     serde_json::to_writer(&mut plaintext, snapshot)
         .map_err(|e| BackupError::Create(format!("cannot encode the snapshot: {e}")))?;
     plaintext.finish();
-    let mut prefix = [0u8; NONCE_PREFIX_LEN];
-    fill_random(&mut prefix);
     header.payload = PAYLOAD_JSON.into();
     header.payload_len = plaintext.len();
     header.chunk_size = chunk_size;

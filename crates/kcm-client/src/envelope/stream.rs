@@ -47,16 +47,28 @@ pub fn encrypt_stream(
     data_key: &DataKey,
     wrapped_data_key: &[u8],
     key_id: &str,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, EnvelopeError> {
     let mut prefix = [0u8; 7];
     aws_lc_rs::rand::fill(&mut prefix)
         .map_err(|_| std::io::Error::other("the random generator failed"))?;
     let header = Header::new(wrapped_data_key, key_id, CHUNK_SIZE, prefix)?;
+    encrypt_with_header(reader, writer, data_key, &header, progress)
+}
+
+/// [`encrypt_stream`] under a given header (a fixed nonce prefix and chunk size in
+/// the format tests).
+pub(super) fn encrypt_with_header(
+    reader: &mut impl Read,
+    writer: &mut impl Write,
+    data_key: &DataKey,
+    header: &Header,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, EnvelopeError> {
     writer.write_all(header.as_bytes())?;
 
     let key = aead_key(data_key)?;
-    let chunk_size = CHUNK_SIZE as usize;
+    let chunk_size = header.chunk_size as usize;
     let mut buf = zeroize::Zeroizing::new(vec![0u8; chunk_size]);
     let mut total = 0u64;
     let mut counter = 0u32;
