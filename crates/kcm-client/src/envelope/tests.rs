@@ -228,7 +228,8 @@ fn envelopes_written_by_an_earlier_build_still_open() {
 #[test]
 fn this_build_writes_the_bytes_an_earlier_build_wrote() {
     for (file, chunk_size, plain) in earlier_envelopes() {
-        let header = Header::new(WRAPPED, KEY_ID, chunk_size, VECTOR_PREFIX).unwrap();
+        let prefix = kcm_aead_stream::NoncePrefix::from_bytes(VECTOR_PREFIX);
+        let header = Header::new(WRAPPED, KEY_ID, chunk_size, prefix).unwrap();
         let mut out = Vec::new();
         stream::encrypt_with_header(&mut &plain[..], &mut out, &key(7), &header, |_| {}).unwrap();
         assert!(

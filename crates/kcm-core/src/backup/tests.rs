@@ -13,6 +13,7 @@ use crate::keystore::{Capabilities, KeystoreResult};
 use crate::lifecycle::KeyState;
 use crate::model::{RootKeyId, RootKeyOrigin};
 use crate::store::{TableDump, Value};
+use kcm_aead_stream::TAG_LEN;
 
 /// Root keys are random keys sealed under this keystore's own master key.
 struct TestKeystore {
