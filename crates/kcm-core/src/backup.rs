@@ -18,11 +18,11 @@
 //! ```
 //!
 //! The body is the snapshot as JSON, encrypted under a fresh random 256-bit
-//! *archive key* with the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár),
-//! as in the envelope format of `kcm encrypt`: chunk `i` (from 0) is sealed with the
-//! nonce `nonce_prefix (7 bytes) || i as u32 || last` (`last` is 1 for the final
-//! chunk, else 0), and the associated data of **every** chunk is the exact header
-//! bytes (`magic || header_len || header`). Every chunk but the last holds exactly
+//! *archive key* with the STREAM construction (Hoang, Reyhanitabar, Rogaway, Vizár)
+//! of `kcm-aead-stream`, as in the envelope format of `kcm encrypt`: chunk `i` (from
+//! 0) is sealed with the nonce `nonce_prefix (7 bytes) || i as u32 || last` (`last`
+//! is 1 for the final chunk, else 0), and the associated data of **every** chunk is
+//! the exact header bytes (`magic || header_len || header`). Every chunk but the last holds exactly
 //! `chunk_size` plaintext bytes; the last holds fewer, possibly none. So:
 //!
 //! * editing the header fails every chunk (it is associated data);
@@ -42,16 +42,17 @@
 //! Reading authenticates the **whole** archive (every chunk, and the final one)
 //! before it returns anything, so a restore writes nothing from a damaged archive.
 
+mod plaintext;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::digest;
+use kcm_aead_stream::{read_full, ChunkSize, NoncePrefix, Stream, StreamKey};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
-use crate::crypto::{fill_random, KEY_LEN, TAG_LEN};
+use self::plaintext::Plaintext;
+use crate::crypto::KEY_LEN;
 use crate::keystore::{KeystoreError, KeystoreProvider};
 use crate::model::{RootKeyRecord, UnixMillis};
 use crate::secret::SecretBytes;
@@ -67,10 +68,7 @@ pub const CHUNK_SIZE: u32 = 64 * 1024;
 pub const PAYLOAD_JSON: &str = "json";
 /// Largest header accepted.
 pub const MAX_HEADER_LEN: u32 = 1024 * 1024;
-/// Largest chunk size accepted.
-const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 const CHECKSUM_LEN: usize = 32;
-const NONCE_PREFIX_LEN: usize = 7;
 /// Domain separation of the archive key's associated data.
 const ARCHIVE_KEY_AAD_PREFIX: &[u8] = b"kcm-backup-archive-key-v1";
 
@@ -206,116 +204,29 @@ pub fn archive_key_aad(header: &ArchiveHeader) -> Vec<u8> {
     out
 }
 
-fn chunk_key(archive_key: &SecretBytes) -> Result<LessSafeKey, BackupError> {
-    if archive_key.len() != KEY_LEN {
-        return Err(BackupError::Modified(
-            "its archive key does not have the right length".into(),
-        ));
-    }
-    UnboundKey::new(&AES_256_GCM, archive_key.expose_secret())
-        .map(LessSafeKey::new)
-        .map_err(|_| BackupError::Modified("its archive key is not usable".into()))
+fn stream_key(archive_key: &SecretBytes) -> Result<StreamKey, BackupError> {
+    StreamKey::new(archive_key.expose_secret())
+        .map_err(|_| BackupError::Modified("its archive key does not have the right length".into()))
 }
 
-fn nonce(prefix: &[u8; NONCE_PREFIX_LEN], counter: u32, last: bool) -> Nonce {
-    let mut n = [0u8; 12];
-    n[..NONCE_PREFIX_LEN].copy_from_slice(prefix);
-    n[7..11].copy_from_slice(&counter.to_be_bytes());
-    n[11] = u8::from(last);
-    Nonce::assume_unique_for_key(n)
-}
-
-fn parse_nonce_prefix(hex_text: &str) -> Result<[u8; NONCE_PREFIX_LEN], BackupError> {
+fn parse_nonce_prefix(hex_text: &str) -> Result<NoncePrefix, BackupError> {
     hex::decode(hex_text)
         .ok()
-        .and_then(|b| b.try_into().ok())
+        .and_then(|b| NoncePrefix::try_from(b.as_slice()).ok())
         .ok_or_else(|| BackupError::InvalidHeader("nonce_prefix is not 7 bytes of hex".into()))
 }
 
-/// Number of chunks for `payload_len` bytes: every chunk is full but the last, which
+/// The header's chunk size, within the stream's bounds.
+fn chunk_size(header: &ArchiveHeader) -> Result<ChunkSize, BackupError> {
+    ChunkSize::new(header.chunk_size).map_err(|e| BackupError::InvalidHeader(e.to_string()))
+}
+
+/// Number of chunks of the header's payload: every chunk is full but the last, which
 /// is short (possibly empty).
-fn chunk_count(payload_len: u64, chunk_size: u32) -> Result<u32, BackupError> {
-    u32::try_from(payload_len / u64::from(chunk_size) + 1)
+fn chunk_count(header: &ArchiveHeader) -> Result<u64, BackupError> {
+    chunk_size(header)?
+        .chunk_count(header.payload_len)
         .map_err(|_| BackupError::InvalidHeader("the payload is too large".into()))
-}
-
-/// Plaintext that is written in chunk-sized, zeroize-on-drop buffers which never
-/// reallocate, so no copy of it is left behind in freed memory.
-struct Chunks {
-    chunk_size: usize,
-    chunks: Vec<Zeroizing<Vec<u8>>>,
-}
-
-impl Chunks {
-    fn new(chunk_size: usize) -> Self {
-        Self {
-            chunk_size,
-            chunks: vec![Zeroizing::new(Vec::with_capacity(chunk_size + TAG_LEN))],
-        }
-    }
-
-    fn len(&self) -> u64 {
-        self.chunks.iter().map(|c| c.len() as u64).sum()
-    }
-
-    /// Adds the empty final chunk when the last one is full (the last must be short).
-    fn finish(&mut self) {
-        if self
-            .chunks
-            .last()
-            .is_some_and(|c| c.len() == self.chunk_size)
-        {
-            self.chunks.push(Zeroizing::new(Vec::with_capacity(
-                self.chunk_size + TAG_LEN,
-            )));
-        }
-    }
-}
-
-impl Write for Chunks {
-    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
-        let written = buf.len();
-        while !buf.is_empty() {
-            let chunk_size = self.chunk_size;
-            let last = self.chunks.last_mut().expect("always one chunk");
-            if last.len() == chunk_size {
-                self.chunks
-                    .push(Zeroizing::new(Vec::with_capacity(chunk_size + TAG_LEN)));
-                continue;
-            }
-            let n = (chunk_size - last.len()).min(buf.len());
-            last.extend_from_slice(&buf[..n]);
-            buf = &buf[n..];
-        }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Reads decrypted chunks in order, as one stream (for the JSON parser).
-struct ChunkReader<'a> {
-    chunks: &'a [Zeroizing<Vec<u8>>],
-    index: usize,
-    offset: usize,
-}
-
-impl Read for ChunkReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while let Some(chunk) = self.chunks.get(self.index) {
-            if self.offset < chunk.len() {
-                let n = (chunk.len() - self.offset).min(buf.len());
-                buf[..n].copy_from_slice(&chunk[self.offset..self.offset + n]);
-                self.offset += n;
-                return Ok(n);
-            }
-            self.index += 1;
-            self.offset = 0;
-        }
-        Ok(0)
-    }
 }
 
 /// The header bytes: `magic || header_len || JSON`.
@@ -352,44 +263,47 @@ pub fn write_archive(
 
 fn write_chunked(
     out: &mut impl Write,
-    mut header: ArchiveHeader,
+    header: ArchiveHeader,
     archive_key: &SecretBytes,
     snapshot: &Snapshot,
     chunk_size: u32,
 ) -> Result<u64, BackupError> {
-    let key = chunk_key(archive_key)?;
-    let mut plaintext = Chunks::new(chunk_size as usize);
+    let prefix = NoncePrefix::random().map_err(|e| BackupError::Create(e.to_string()))?;
+    write_with_prefix(out, header, archive_key, snapshot, chunk_size, prefix)
+}
+
+/// [`write_chunked`] with a given nonce prefix (a fixed one in the format tests).
+fn write_with_prefix(
+    out: &mut impl Write,
+    mut header: ArchiveHeader,
+    archive_key: &SecretBytes,
+    snapshot: &Snapshot,
+    chunk_size: u32,
+    prefix: NoncePrefix,
+) -> Result<u64, BackupError> {
+    let key = stream_key(archive_key)?;
+    let chunk_size = ChunkSize::new(chunk_size).map_err(|e| BackupError::Create(e.to_string()))?;
+    let mut plaintext = Plaintext::new(chunk_size.get() as usize);
     serde_json::to_writer(&mut plaintext, snapshot)
         .map_err(|e| BackupError::Create(format!("cannot encode the snapshot: {e}")))?;
-    plaintext.finish();
-    let mut prefix = [0u8; NONCE_PREFIX_LEN];
-    fill_random(&mut prefix);
     header.payload = PAYLOAD_JSON.into();
     header.payload_len = plaintext.len();
-    header.chunk_size = chunk_size;
-    header.nonce_prefix = hex::encode(prefix);
-    let count = chunk_count(header.payload_len, chunk_size)?;
-    debug_assert_eq!(count as usize, plaintext.chunks.len());
+    header.chunk_size = chunk_size.get();
+    header.nonce_prefix = hex::encode(prefix.as_bytes());
+    let body_len = chunk_size
+        .sealed_len(header.payload_len)
+        .map_err(|_| BackupError::InvalidHeader("the payload is too large".into()))?;
 
     let raw = encode_header(&header)?;
     out.write_all(&raw)?;
     out.write_all(checksum(&raw).as_ref())?;
-    let mut written = (raw.len() + CHECKSUM_LEN) as u64;
-    let last_index = plaintext.chunks.len() - 1;
-    for (i, chunk) in plaintext.chunks.iter_mut().enumerate() {
-        let tag = key
-            .seal_in_place_separate_tag(
-                nonce(&prefix, i as u32, i == last_index),
-                Aad::from(raw.as_slice()),
-                chunk.as_mut_slice(),
-            )
-            .map_err(|_| BackupError::Create("AES-GCM sealing failed".into()))?;
-        out.write_all(chunk)?;
-        out.write_all(tag.as_ref())?;
-        written += (chunk.len() + TAG_LEN) as u64;
-    }
-    out.flush()?;
-    Ok(written)
+    Stream::new(key, prefix, chunk_size, &raw)
+        .encrypt(&mut plaintext.reader(), out, |_| {})
+        .map_err(|e| match e {
+            kcm_aead_stream::Error::Io(e) => BackupError::Io(e),
+            other => BackupError::Create(other.to_string()),
+        })?;
+    Ok((raw.len() + CHECKSUM_LEN) as u64 + body_len)
 }
 
 /// Makes the archive of `snapshot`: a fresh archive key, wrapped by `root` through
@@ -449,20 +363,6 @@ async fn seal_archive_key(
             other => BackupError::Create(format!("cannot wrap the archive key: {other}")),
         })?;
     Ok((header, archive_key))
-}
-
-/// Reads `buf.len()` bytes unless the input ends first; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn header_truncated() -> BackupError {
@@ -531,14 +431,9 @@ impl<R: Read> ArchiveReader<R> {
                 header.payload
             )));
         }
-        if header.chunk_size == 0 || header.chunk_size > MAX_CHUNK_SIZE {
-            return Err(BackupError::InvalidHeader(format!(
-                "chunk size {} is not in 1..={MAX_CHUNK_SIZE}",
-                header.chunk_size
-            )));
-        }
+        chunk_size(&header)?;
         parse_nonce_prefix(&header.nonce_prefix)?;
-        chunk_count(header.payload_len, header.chunk_size)?;
+        chunk_count(&header)?;
         Ok(Self {
             header,
             raw_header: raw,
@@ -590,49 +485,33 @@ impl<R: Read> ArchiveReader<R> {
     }
 
     /// Decrypts and authenticates the whole body: every chunk, the final-chunk flag,
-    /// and that nothing follows. Returns the plaintext chunks only if all of it is
-    /// intact.
-    fn decrypt(
-        &mut self,
-        archive_key: &SecretBytes,
-    ) -> Result<Vec<Zeroizing<Vec<u8>>>, BackupError> {
-        let key = chunk_key(archive_key)?;
+    /// and that nothing follows. Returns the plaintext only if all of it is intact.
+    fn decrypt(&mut self, archive_key: &SecretBytes) -> Result<Plaintext, BackupError> {
+        let key = stream_key(archive_key)?;
         let h = &self.header;
         let prefix = parse_nonce_prefix(&h.nonce_prefix)?;
-        let chunk_size = h.chunk_size as usize;
-        let count = chunk_count(h.payload_len, h.chunk_size)?;
-        let last_len = (h.payload_len % u64::from(h.chunk_size)) as usize;
-        let mut chunks = Vec::new();
-        for i in 0..count {
-            let last = i + 1 == count;
-            let plain_len = if last { last_len } else { chunk_size };
-            let mut buf = Zeroizing::new(vec![0u8; plain_len + TAG_LEN]);
-            let got = read_full(&mut self.reader, &mut buf)?;
-            if got < buf.len() {
-                return Err(BackupError::Truncated(format!(
-                    "it ends in chunk {i} of {count} (the header announces {} bytes of \
+        let chunk_size = chunk_size(h)?;
+        let count = chunk_count(h)?;
+        // Segments no larger than the payload: the header is not authenticated yet.
+        let mut plaintext = Plaintext::new(u64::from(chunk_size.get()).min(h.payload_len) as usize);
+        Stream::new(key, prefix, chunk_size, &self.raw_header)
+            .decrypt_exact(h.payload_len, &mut self.reader, &mut plaintext, |_| {})
+            .map_err(|e| match e {
+                kcm_aead_stream::Error::Truncated { chunk } => BackupError::Truncated(format!(
+                    "it ends in chunk {chunk} of {count} (the header announces {} bytes of \
                      content)",
                     h.payload_len
-                )));
-            }
-            key.open_in_place(
-                nonce(&prefix, i, last),
-                Aad::from(self.raw_header.as_slice()),
-                buf.as_mut_slice(),
-            )
-            .map_err(|_| {
-                BackupError::Modified(format!("chunk {i} of {count} failed authentication"))
+                )),
+                kcm_aead_stream::Error::Authentication { chunk } => {
+                    BackupError::Modified(format!("chunk {chunk} of {count} failed authentication"))
+                }
+                kcm_aead_stream::Error::TrailingData => {
+                    BackupError::Modified("there are bytes after its final chunk".into())
+                }
+                kcm_aead_stream::Error::Io(e) => BackupError::Io(e),
+                other => BackupError::InvalidHeader(other.to_string()),
             })?;
-            buf.truncate(plain_len);
-            chunks.push(buf);
-        }
-        let mut extra = [0u8; 1];
-        if read_full(&mut self.reader, &mut extra)? > 0 {
-            return Err(BackupError::Modified(
-                "there are bytes after its final chunk".into(),
-            ));
-        }
-        Ok(chunks)
+        Ok(plaintext)
     }
 
     /// Unwraps the archive key, authenticates and decrypts the whole archive, and
@@ -642,17 +521,12 @@ impl<R: Read> ArchiveReader<R> {
         keystores: &HashMap<String, Arc<dyn KeystoreProvider>>,
     ) -> Result<(ArchiveHeader, Snapshot), BackupError> {
         let archive_key = self.unwrap_key(keystores).await?;
-        let chunks = self.decrypt(&archive_key)?;
+        let plaintext = self.decrypt(&archive_key)?;
         drop(archive_key);
-        let snapshot: Snapshot = serde_json::from_reader(ChunkReader {
-            chunks: &chunks,
-            index: 0,
-            offset: 0,
-        })
-        .map_err(|e| {
+        let snapshot: Snapshot = serde_json::from_reader(plaintext.reader()).map_err(|e| {
             BackupError::InvalidHeader(format!("the content does not decode as a snapshot: {e}"))
         })?;
-        drop(chunks);
+        drop(plaintext);
         let counts: BTreeMap<String, u64> = snapshot.row_counts().into_iter().collect();
         if snapshot.schema_version != self.header.schema_version || counts != self.header.tables {
             return Err(BackupError::InvalidHeader(

@@ -8,9 +8,8 @@
 //! [`store::Store`] (durable state, wrapped material only) and
 //! [`keystore::KeystoreProvider`] (where root keys live). Front doors translate their
 //! protocol into calls on [`service::Service`] and map [`error::Error`] back.
-// `deny`, not `forbid`: the exceptions are `key_material::ed25519ph` and
-// `key_material::ml_dsa_mu`, calls into AWS-LC for what aws-lc-rs does not expose.
-#![deny(unsafe_code)]
+// The calls into AWS-LC that aws-lc-rs does not wrap live in kcm-awslc-ext.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod audit;

@@ -2,7 +2,9 @@
 
 use std::io::Read;
 
-use super::{EnvelopeError, MAGIC, MAX_CHUNK_SIZE, MAX_KEY_ID_LEN, MAX_WRAPPED_KEY_LEN};
+use kcm_aead_stream::{ChunkSize, NoncePrefix};
+
+use super::{EnvelopeError, MAGIC, MAX_KEY_ID_LEN, MAX_WRAPPED_KEY_LEN};
 
 /// Size of the fixed part of the header: magic, chunk size, nonce prefix, two lengths.
 const FIXED_LEN: usize = 8 + 4 + 7 + 2 + 4;
@@ -16,7 +18,7 @@ pub struct Header {
     pub key_id: String,
     /// Plaintext bytes per full chunk.
     pub chunk_size: u32,
-    pub(super) nonce_prefix: [u8; 7],
+    pub(super) nonce_prefix: NoncePrefix,
     /// The exact header bytes (the associated data of every chunk).
     pub(super) raw: Vec<u8>,
 }
@@ -27,7 +29,7 @@ impl Header {
         wrapped_data_key: &[u8],
         key_id: &str,
         chunk_size: u32,
-        nonce_prefix: [u8; 7],
+        nonce_prefix: NoncePrefix,
     ) -> Result<Self, EnvelopeError> {
         if key_id.len() > MAX_KEY_ID_LEN {
             return Err(EnvelopeError::InvalidHeader(format!(
@@ -42,7 +44,7 @@ impl Header {
         let mut raw = Vec::with_capacity(FIXED_LEN + key_id.len() + wrapped_data_key.len());
         raw.extend_from_slice(MAGIC);
         raw.extend_from_slice(&chunk_size.to_be_bytes());
-        raw.extend_from_slice(&nonce_prefix);
+        raw.extend_from_slice(nonce_prefix.as_bytes());
         raw.extend_from_slice(&(key_id.len() as u16).to_be_bytes());
         raw.extend_from_slice(&(wrapped_data_key.len() as u32).to_be_bytes());
         raw.extend_from_slice(key_id.as_bytes());
@@ -90,11 +92,7 @@ pub fn read_header(reader: &mut impl Read) -> Result<Header, EnvelopeError> {
     nonce_prefix.copy_from_slice(&fixed[12..19]);
     let key_id_len = u16::from_be_bytes([fixed[19], fixed[20]]) as usize;
     let wrapped_len = u32::from_be_bytes([fixed[21], fixed[22], fixed[23], fixed[24]]) as usize;
-    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-        return Err(EnvelopeError::InvalidHeader(format!(
-            "chunk size {chunk_size} is not in 1..={MAX_CHUNK_SIZE}"
-        )));
-    }
+    ChunkSize::new(chunk_size)?;
     if key_id_len > MAX_KEY_ID_LEN || wrapped_len > MAX_WRAPPED_KEY_LEN {
         return Err(EnvelopeError::InvalidHeader(
             "key id or wrapped data key too long".into(),
@@ -106,5 +104,10 @@ pub fn read_header(reader: &mut impl Read) -> Result<Header, EnvelopeError> {
         .map_err(|_| EnvelopeError::InvalidHeader("key id is not UTF-8".into()))?;
     let mut wrapped = vec![0u8; wrapped_len];
     read_exact_or_truncated(reader, &mut wrapped)?;
-    Header::new(&wrapped, &key_id, chunk_size, nonce_prefix)
+    Header::new(
+        &wrapped,
+        &key_id,
+        chunk_size,
+        NoncePrefix::from_bytes(nonce_prefix),
+    )
 }

@@ -17,7 +17,8 @@
 //! body: chunks, each AES-256-GCM(plaintext) || 16-byte tag
 //! ```
 //!
-//! Chunk `i` (from 0) is sealed with the data key, the nonce
+//! The body is the chunk stream of `kcm-aead-stream` (the same as in backup
+//! archives): chunk `i` (from 0) is sealed with the data key, the nonce
 //! `nonce_prefix || i as u32 || last` (`last` is 1 for the final chunk, else 0) and
 //! the whole header as associated data: the STREAM construction (Hoang, Reyhanitabar,
 //! Rogaway, Vizár). Every chunk but the last holds exactly `chunk_size` plaintext
@@ -45,8 +46,8 @@ use zeroize::Zeroizing;
 pub const MAGIC: &[u8; 8] = b"KCMENV1\0";
 /// The plaintext bytes per chunk that [`encrypt_stream`] writes.
 pub const CHUNK_SIZE: u32 = 64 * 1024;
-/// The largest chunk size [`read_header`] accepts.
-pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// The largest chunk size [`read_header`] accepts (the stream's own bound).
+pub const MAX_CHUNK_SIZE: u32 = kcm_aead_stream::MAX_CHUNK_SIZE;
 /// The longest key id the header can carry.
 pub const MAX_KEY_ID_LEN: usize = 2048;
 /// The longest wrapped data key the header can carry.
@@ -106,6 +107,22 @@ pub enum EnvelopeError {
     /// Too many chunks for the 32-bit counter.
     #[error("the input is too large for one envelope")]
     TooLarge,
+}
+
+impl From<kcm_aead_stream::Error> for EnvelopeError {
+    fn from(e: kcm_aead_stream::Error) -> Self {
+        use kcm_aead_stream::Error as E;
+        match e {
+            E::Io(e) => EnvelopeError::Io(e),
+            E::Truncated { .. } => EnvelopeError::Truncated("the final chunk is missing"),
+            E::Authentication { chunk } => EnvelopeError::Authentication { chunk },
+            E::TooLarge => EnvelopeError::TooLarge,
+            E::InvalidKey { len } => EnvelopeError::InvalidDataKey { len },
+            E::InvalidChunkSize(_) => EnvelopeError::InvalidHeader(e.to_string()),
+            // The random generator, AES-GCM sealing: failures of this machine.
+            other => EnvelopeError::Io(std::io::Error::other(other.to_string())),
+        }
+    }
 }
 
 #[cfg(test)]

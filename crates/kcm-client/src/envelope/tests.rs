@@ -185,3 +185,56 @@ fn bad_headers_and_keys_are_refused() {
     ));
     assert_eq!(format!("{:?}", key(1)), "DataKey([REDACTED])");
 }
+
+/// Envelopes written by the code before the chunk stream moved to kcm-aead-stream,
+/// under `key(7)`, nonce prefix a0..a6, [`WRAPPED`] and [`KEY_ID`]: (file, chunk
+/// size, plaintext). Files already on disk must keep opening, and this build must
+/// write the same bytes from the same inputs.
+fn earlier_envelopes() -> [(&'static [u8], u32, Vec<u8>); 3] {
+    [
+        // The chunk size `kcm encrypt` writes: one short chunk.
+        (
+            include_bytes!("testdata/v1-chunk65536-5.kcmenv"),
+            CHUNK_SIZE,
+            b"hello".to_vec(),
+        ),
+        // Two full chunks and a short one.
+        (
+            include_bytes!("testdata/v1-chunk16-40.kcmenv"),
+            16,
+            data(40),
+        ),
+        // A multiple of the chunk size: ends with an empty final chunk.
+        (
+            include_bytes!("testdata/v1-chunk16-32.kcmenv"),
+            16,
+            data(32),
+        ),
+    ]
+}
+
+const VECTOR_PREFIX: [u8; 7] = [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6];
+
+#[test]
+fn envelopes_written_by_an_earlier_build_still_open() {
+    for (file, chunk_size, plain) in earlier_envelopes() {
+        let header = read_header(&mut &file[..]).unwrap();
+        assert_eq!(header.chunk_size, chunk_size);
+        assert_eq!(header.key_id, KEY_ID);
+        assert_eq!(open(file).unwrap(), plain, "chunk size {chunk_size}");
+    }
+}
+
+#[test]
+fn this_build_writes_the_bytes_an_earlier_build_wrote() {
+    for (file, chunk_size, plain) in earlier_envelopes() {
+        let prefix = kcm_aead_stream::NoncePrefix::from_bytes(VECTOR_PREFIX);
+        let header = Header::new(WRAPPED, KEY_ID, chunk_size, prefix).unwrap();
+        let mut out = Vec::new();
+        stream::encrypt_with_header(&mut &plain[..], &mut out, &key(7), &header, |_| {}).unwrap();
+        assert!(
+            out == file,
+            "the envelope format changed (chunk size {chunk_size})"
+        );
+    }
+}

@@ -13,6 +13,7 @@ use crate::keystore::{Capabilities, KeystoreResult};
 use crate::lifecycle::Lifecycle;
 use crate::model::{RootKeyId, RootKeyOrigin};
 use crate::store::{TableDump, Value};
+use kcm_aead_stream::TAG_LEN;
 
 /// Root keys are random keys sealed under this keystore's own master key.
 struct TestKeystore {
@@ -455,4 +456,64 @@ async fn create_archive_uses_full_chunks() {
     assert_eq!(header.chunk_size, CHUNK_SIZE);
     assert!(header.payload_len > u64::from(CHUNK_SIZE));
     assert_eq!(header.created_at, 1_700_000_000_000);
+}
+
+/// An archive written by the code before the chunk stream moved to kcm-aead-stream:
+/// `snapshot(1)` in 64-byte chunks under the archive key [`VECTOR_ARCHIVE_KEY`],
+/// nonce prefix a0..a6, wrapped by a [`TestKeystore`] whose master key is
+/// [`VECTOR_MASTER_KEY`]. Archives already on disk must keep opening, and this build
+/// must write the same bytes from the same inputs.
+const V1_CHUNK64: &[u8] = include_bytes!("testdata/v1-chunk64.kcmbak");
+const VECTOR_MASTER_KEY: [u8; 32] = [0x11; 32];
+const VECTOR_ARCHIVE_KEY: [u8; 32] = [0x22; 32];
+
+fn vector_keystores() -> HashMap<String, Arc<dyn KeystoreProvider>> {
+    let keystore = TestKeystore {
+        master: SecretBytes::copy_from(&VECTOR_MASTER_KEY),
+    };
+    HashMap::from([(
+        "primary".to_string(),
+        Arc::new(keystore) as Arc<dyn KeystoreProvider>,
+    )])
+}
+
+#[tokio::test]
+async fn an_archive_written_by_an_earlier_build_still_opens() {
+    let keystores = vector_keystores();
+    let archive = ArchiveReader::open(V1_CHUNK64).unwrap();
+    let header = archive.header().clone();
+    assert_eq!(header.chunk_size, 64);
+    assert_eq!(header.nonce_prefix, "a0a1a2a3a4a5a6");
+    assert_eq!(
+        archive
+            .unwrap_key(&keystores)
+            .await
+            .unwrap()
+            .expose_secret(),
+        VECTOR_ARCHIVE_KEY
+    );
+    let (read_header, back) = archive.read_snapshot(&keystores).await.unwrap();
+    assert_eq!(read_header, header);
+    assert_eq!(back, snapshot(1));
+    assert!(
+        header.payload_len > 8 * 64,
+        "the vector spans several chunks"
+    );
+}
+
+#[test]
+fn this_build_writes_the_bytes_an_earlier_build_wrote() {
+    let header = ArchiveReader::open(V1_CHUNK64).unwrap().header().clone();
+    let prefix = parse_nonce_prefix(&header.nonce_prefix).unwrap();
+    let mut out = Vec::new();
+    write_with_prefix(
+        &mut out,
+        header,
+        &SecretBytes::copy_from(&VECTOR_ARCHIVE_KEY),
+        &snapshot(1),
+        64,
+        prefix,
+    )
+    .unwrap();
+    assert!(out == V1_CHUNK64, "the archive format changed");
 }
