@@ -15,8 +15,10 @@
 //!   cannot hold as written fails with
 //!   [`StoreError::Unencodable`](kcm_core::store::StoreError::Unencodable) before
 //!   anything is sent.
-//! - **Bookkeeping both stores do alike.** Linking a batch of audit records
-//!   after their chains' tails ([`audit`]).
+//! - **Bookkeeping both stores do alike.** The schema version rules of
+//!   migrations ([`schema`]), the checks a restore makes before it writes
+//!   ([`snapshot`]), and linking a batch of audit records after their chains'
+//!   tails ([`audit`]).
 //!
 //! What is not here: SQL. Statements, placeholders, transactions, locking and
 //! connections differ between the two databases and stay in each store.
@@ -31,6 +33,8 @@ pub mod cols;
 pub mod decode;
 pub mod encode;
 mod row;
+pub mod schema;
+pub mod snapshot;
 
 pub use encode::Param;
 pub use row::{CellError, Row};
