@@ -47,7 +47,7 @@ impl kcm_store_rows::Row for PgCells<'_> {
 
 /// Binds `param` as the next parameter of `q`, typed as its column (a NULL too:
 /// PostgreSQL types every parameter).
-pub(crate) fn bind<'q>(q: Q<'q>, param: Param<'q>) -> Q<'q> {
+fn bind<'q>(q: Q<'q>, param: Param<'q>) -> Q<'q> {
     match param {
         Param::Text(s) => q.bind(s),
         Param::Integer(v) => q.bind(v),
@@ -56,12 +56,9 @@ pub(crate) fn bind<'q>(q: Q<'q>, param: Param<'q>) -> Q<'q> {
     }
 }
 
-/// Binds every parameter of one row, in order, as `$1`, `$2`, ….
-pub(crate) fn bind_all<'q, const N: usize>(mut q: Q<'q>, params: [Param<'q>; N]) -> Q<'q> {
-    for param in params {
-        q = bind(q, param);
-    }
-    q
+/// The query `sql` with one row's parameters bound in order, as `$1`, `$2`, ….
+pub(crate) fn query<'q, const N: usize>(sql: &'q str, params: [Param<'q>; N]) -> Q<'q> {
+    params.into_iter().fold(sqlx::query(sql), bind)
 }
 
 /// Binds each column of `rows` as one array parameter (`$1::text[]`,

@@ -14,7 +14,7 @@ use kcm_store_rows::encode::{self, chain_key};
 use kcm_store_rows::{audit, decode};
 use sqlx::{PgConnection, Row};
 
-use crate::codec::{bind_all, bind_columns, PgCells};
+use crate::codec::{bind_columns, query, PgCells};
 use crate::error::DbError;
 
 /// Applies every write in order on `conn` (inside the caller's transaction); on
@@ -128,9 +128,8 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                 )))
             };
         }
-        Write::PutTenant(t) => bind_all(
-            sqlx::query(
-                "INSERT INTO tenants (id, name, account_id, default_root_key_id,
+        Write::PutTenant(t) => query(
+            "INSERT INTO tenants (id, name, account_id, default_root_key_id,
                                   default_system_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (id) DO UPDATE SET
@@ -138,29 +137,25 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  default_root_key_id = excluded.default_root_key_id,
                  default_system_id = excluded.default_system_id,
                  created_at = excluded.created_at",
-            ),
             encode::tenant(t),
         ),
-        Write::PutAccessKey(k) => bind_all(
-            sqlx::query(
-                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
-                                          description, enabled, created_at, secret_salt,
-                                          secret_verifier, operations)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (id) DO UPDATE SET
-                     tenant_id = excluded.tenant_id, role = excluded.role,
-                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
-                     description = excluded.description, enabled = excluded.enabled,
-                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
-                     secret_verifier = excluded.secret_verifier,
-                     operations = excluded.operations",
-            ),
+        Write::PutAccessKey(k) => query(
+            "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                      description, enabled, created_at, secret_salt,
+                                      secret_verifier, operations)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, role = excluded.role,
+                 system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                 description = excluded.description, enabled = excluded.enabled,
+                 created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                 secret_verifier = excluded.secret_verifier,
+                 operations = excluded.operations",
             encode::access_key(k)?,
         ),
         Write::DeleteAccessKey(id) => sqlx::query("DELETE FROM access_keys WHERE id = $1").bind(id),
-        Write::PutRootKey(k) => bind_all(
-            sqlx::query(
-                "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
+        Write::PutRootKey(k) => query(
+            "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
                                     description, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (id) DO UPDATE SET
@@ -168,12 +163,10 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  handle = excluded.handle, origin = excluded.origin,
                  state = excluded.state, description = excluded.description,
                  created_at = excluded.created_at",
-            ),
             encode::root_key(k),
         ),
-        Write::PutSystem(s) => bind_all(
-            sqlx::query(
-                "INSERT INTO systems (id, tenant_id, name, kind, description,
+        Write::PutSystem(s) => query(
+            "INSERT INTO systems (id, tenant_id, name, kind, description,
                                   active_key_version, created_at, region, labels)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET
@@ -182,23 +175,19 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  active_key_version = excluded.active_key_version,
                  created_at = excluded.created_at, region = excluded.region,
                  labels = excluded.labels",
-            ),
             encode::system(s),
         ),
-        Write::PutSystemKey(k) => bind_all(
-            sqlx::query(
-                "INSERT INTO system_keys (system_id, version, root_key_id, wrapped, state,
+        Write::PutSystemKey(k) => query(
+            "INSERT INTO system_keys (system_id, version, root_key_id, wrapped, state,
                                       created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (system_id, version) DO UPDATE SET
                  root_key_id = excluded.root_key_id, wrapped = excluded.wrapped,
                  state = excluded.state, created_at = excluded.created_at",
-            ),
             encode::system_key(k),
         ),
-        Write::PutServiceKey(k) => bind_all(
-            sqlx::query(
-                "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
+        Write::PutServiceKey(k) => query(
+            "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
                                        origin, state, created_at, deletion_at,
                                        rotation_period_days, next_rotation_at,
                                        primary_version, tags, policy, import_check)
@@ -212,39 +201,32 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  next_rotation_at = excluded.next_rotation_at,
                  primary_version = excluded.primary_version, tags = excluded.tags,
                  policy = excluded.policy, import_check = excluded.import_check",
-            ),
             encode::service_key(k),
         ),
-        Write::PutKeyVersion(v) => bind_all(
-            sqlx::query(
-                "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
+        Write::PutKeyVersion(v) => query(
+            "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
                                        created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (key_id, version) DO UPDATE SET
                  system_key_version = excluded.system_key_version,
                  wrapped = excluded.wrapped, origin = excluded.origin,
                  created_at = excluded.created_at",
-            ),
             encode::key_version(v),
         ),
         Write::DeleteKeyVersions(key) => {
             sqlx::query("DELETE FROM key_versions WHERE key_id = $1").bind(key.to_string())
         }
-        Write::InsertAlias(a) => bind_all(
-            sqlx::query(
-                "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
+        Write::InsertAlias(a) => query(
+            "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5)",
-            ),
             encode::alias(a),
         ),
-        Write::PutAlias(a) => bind_all(
-            sqlx::query(
-                "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
+        Write::PutAlias(a) => query(
+            "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tenant_id, name) DO UPDATE SET
                  key_id = excluded.key_id, created_at = excluded.created_at,
                  updated_at = excluded.updated_at",
-            ),
             encode::alias(a),
         ),
         Write::DeleteAlias { tenant_id, name } => {
@@ -255,9 +237,8 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         Write::DeleteAliasesOf(key) => {
             sqlx::query("DELETE FROM aliases WHERE key_id = $1").bind(key.to_string())
         }
-        Write::PutGrant(g) => bind_all(
-            sqlx::query(
-                "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
+        Write::PutGrant(g) => query(
+            "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
                                  operations, name, issuing_principal, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET
@@ -267,7 +248,6 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  operations = excluded.operations, name = excluded.name,
                  issuing_principal = excluded.issuing_principal,
                  created_at = excluded.created_at",
-            ),
             encode::grant(g),
         ),
         Write::DeleteGrant(id) => sqlx::query("DELETE FROM grants WHERE id = $1").bind(id),
@@ -276,14 +256,12 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         }
         // Normally reached through `apply_all`'s runs; one record is a run of one.
         Write::AppendAudit(r) => return append_audit_records(conn, &[r]).await,
-        Write::PutAuditCheckpoint(c) => bind_all(
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
+        Write::PutAuditCheckpoint(c) => query(
+            "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (chain, seq) DO UPDATE SET
                  hash = excluded.hash, time = excluded.time,
                  signature = excluded.signature",
-            ),
             encode::audit_checkpoint(c)?,
         ),
     };

@@ -76,16 +76,16 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
         ),
         Write::PutAccessKey(k) => run(
             "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
-                                          description, enabled, created_at, secret_salt,
-                                          secret_verifier, operations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (id) DO UPDATE SET
-                     tenant_id = excluded.tenant_id, role = excluded.role,
-                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
-                     description = excluded.description, enabled = excluded.enabled,
-                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
-                     secret_verifier = excluded.secret_verifier,
-                     operations = excluded.operations",
+                                      description, enabled, created_at, secret_salt,
+                                      secret_verifier, operations)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, role = excluded.role,
+                 system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                 description = excluded.description, enabled = excluded.enabled,
+                 created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                 secret_verifier = excluded.secret_verifier,
+                 operations = excluded.operations",
             &encode::access_key(k)?,
         ),
         Write::DeleteAccessKey(id) => sql("DELETE FROM access_keys WHERE id = ?1", params![id]),
