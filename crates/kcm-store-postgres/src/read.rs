@@ -5,8 +5,8 @@ use kcm_core::policy::GrantRecord;
 use kcm_core::store::StoreResult;
 use kcm_store_rows::audit::{window_start, WindowStart};
 use kcm_store_rows::cols::*;
+use kcm_store_rows::decode::{self, Decoder};
 use kcm_store_rows::encode::{chain_key, limit, seq_bound};
-use kcm_store_rows::{decode, Row};
 use sqlx::PgPool;
 
 use crate::codec::{PgCells, Q};
@@ -15,11 +15,8 @@ use crate::error::DbError;
 /// Result of a read: a [`DbError`] keeps connection failures recognisable for a retry.
 pub(crate) type ReadResult<T> = Result<T, DbError>;
 
-/// A decoder of [`kcm_store_rows::decode`].
-type Decode<T> = fn(&dyn Row) -> StoreResult<T>;
-
 /// Runs `q` and decodes every row.
-async fn all<T>(pool: &PgPool, q: Q<'_>, decode: Decode<T>) -> ReadResult<Vec<T>> {
+async fn all<T>(pool: &PgPool, q: Q<'_>, decode: Decoder<T>) -> ReadResult<Vec<T>> {
     let rows = q.fetch_all(pool).await?;
     Ok(rows
         .iter()
@@ -28,7 +25,7 @@ async fn all<T>(pool: &PgPool, q: Q<'_>, decode: Decode<T>) -> ReadResult<Vec<T>
 }
 
 /// Runs `q` and decodes the first row, if any.
-async fn one<T>(pool: &PgPool, q: Q<'_>, decode: Decode<T>) -> ReadResult<Option<T>> {
+async fn one<T>(pool: &PgPool, q: Q<'_>, decode: Decoder<T>) -> ReadResult<Option<T>> {
     let row = q.fetch_optional(pool).await?;
     Ok(row.as_ref().map(|row| decode(&PgCells(row))).transpose()?)
 }

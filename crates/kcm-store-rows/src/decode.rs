@@ -13,6 +13,10 @@ use kcm_core::store::{StoreError, StoreResult};
 
 use crate::row::{CellError, Row};
 
+/// The shape of every decoder here, for stores that take one as an argument
+/// (`fn all<T>(…, decode: Decoder<T>)`).
+pub type Decoder<T> = fn(&dyn Row) -> StoreResult<T>;
+
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
 }

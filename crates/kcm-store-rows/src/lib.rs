@@ -20,8 +20,10 @@
 //!   ([`snapshot`]), and linking a batch of audit records after their chains'
 //!   tails ([`audit`]).
 //!
-//! What is not here: SQL. Statements, placeholders, transactions, locking and
-//! connections differ between the two databases and stay in each store.
+//! What is not here: the statements. Placeholders, casts, batching, transactions,
+//! locking and connections differ between the two databases and stay in each
+//! store, where its SQL can be read and tuned in one place. Only what is the same
+//! text in both dialects is shared: the column lists and identifier quoting.
 //!
 //! > **Architecture invariant:** this crate depends on neither rusqlite nor sqlx;
 //! > a store adapts its driver to [`Row`] and [`Param`], never the other way round.

@@ -5,22 +5,19 @@ use kcm_core::policy::GrantRecord;
 use kcm_core::store::StoreResult;
 use kcm_store_rows::audit::{window_start, WindowStart};
 use kcm_store_rows::cols::*;
+use kcm_store_rows::decode::{self, Decoder};
 use kcm_store_rows::encode::{chain_key, limit, seq_bound};
-use kcm_store_rows::{decode, Row};
 use rusqlite::{params, Connection, Params};
 
 use crate::codec::SqliteRow;
 use crate::error::from_sqlite;
-
-/// A decoder of [`kcm_store_rows::decode`].
-type Decode<T> = fn(&dyn Row) -> StoreResult<T>;
 
 /// Runs `sql` and decodes every row.
 fn all<T>(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-    decode: Decode<T>,
+    decode: Decoder<T>,
 ) -> StoreResult<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut rows = stmt.query(params).map_err(from_sqlite)?;
@@ -36,7 +33,7 @@ fn one<T>(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-    decode: Decode<T>,
+    decode: Decoder<T>,
 ) -> StoreResult<Option<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut rows = stmt.query(params).map_err(from_sqlite)?;
