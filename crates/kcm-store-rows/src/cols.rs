@@ -70,11 +70,12 @@ const WRITTEN: &[(&str, &str)] = &[
 /// Checks every `INSERT INTO <table> (<columns>)` in `source` (a store's SQL, or
 /// the source file that holds it) for a table above: it must name exactly the
 /// columns of the table's list, in order, because that is the order in which the
-/// encoders hand over their parameters. Returns how many statements it checked.
+/// encoders hand over their parameters. `expected` is how many such statements
+/// the source holds, so one this check cannot see (another layout) is noticed.
 ///
 /// For the stores' tests: a column out of place would otherwise store one field
 /// in another's column, and could go unseen until a value failed to decode.
-pub fn check_inserts(source: &str) -> Result<usize, String> {
+pub fn check_inserts(source: &str, expected: usize) -> Result<(), String> {
     let names =
         |list: &str| -> Vec<String> { list.split(',').map(|c| c.trim().to_owned()).collect() };
     let mut checked = 0;
@@ -96,7 +97,12 @@ pub fn check_inserts(source: &str) -> Result<usize, String> {
             checked += 1;
         }
     }
-    Ok(checked)
+    if checked != expected {
+        return Err(format!(
+            "found {checked} INSERTs of records where {expected} were expected"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,10 +112,13 @@ mod tests {
     #[test]
     fn inserts_are_checked_against_the_lists() {
         let good = "INSERT INTO aliases (tenant_id, name,\n key_id, created_at, updated_at) VALUES";
-        assert_eq!(check_inserts(good), Ok(1));
+        assert_eq!(check_inserts(good, 1), Ok(()));
+        assert!(check_inserts(good, 2)
+            .unwrap_err()
+            .contains("2 were expected"));
         let swapped = "INSERT INTO aliases (name, tenant_id, key_id, created_at, updated_at)";
-        let err = check_inserts(swapped).unwrap_err();
+        let err = check_inserts(swapped, 1).unwrap_err();
         assert!(err.contains("aliases"), "{err}");
-        assert_eq!(check_inserts("INSERT INTO meta (key, value)"), Ok(0));
+        assert_eq!(check_inserts("INSERT INTO meta (key, value)", 0), Ok(()));
     }
 }
