@@ -7,7 +7,8 @@
 //!   one (same tables, columns, meaning and schema version), with PostgreSQL types
 //!   (TEXT with the bytewise "C" collation, BIGINT, BYTEA, BOOLEAN), so a
 //!   [`Snapshot`](kcm_core::store::Snapshot) from either backend restores into the
-//!   other.
+//!   other. Both turn records into columns and back with `kcm-store-rows`, so the
+//!   stored forms cannot drift apart; this crate keeps the SQL and the sqlx side.
 //! - **Durability.** [`Store::commit`](kcm_core::store::Store::commit) runs its whole
 //!   batch in one transaction and returns `Ok` only once COMMIT succeeded (sessions
 //!   never run with `synchronous_commit = off`). A connection lost *during* COMMIT

@@ -10,6 +10,7 @@
 //! ever appended; a released script never changes.
 
 use kcm_core::store::StoreError;
+use kcm_store_rows::schema::{known_version, now_millis, refuse_newer, stored_version};
 use sqlx::{Executor, PgConnection, PgPool, Row};
 
 use crate::error::DbError;
@@ -26,9 +27,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// the bytes of "kcm-migr" as a big-endian integer.
 pub(crate) const LOCK_KEY: i64 = i64::from_be_bytes(*b"kcm-migr");
 
-/// The bookkeeping table (never part of a snapshot).
-pub(crate) const MIGRATIONS_TABLE: &str = "schema_migrations";
-
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT PRIMARY KEY NOT NULL,
     applied_at BIGINT NOT NULL
@@ -41,7 +39,7 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<u32, DbError> {
 
 /// Applies the missing ones of `migrations`; refuses a schema newer than they reach.
 pub(crate) async fn migrate_with(pool: &PgPool, migrations: &[&str]) -> Result<u32, DbError> {
-    let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let known = known_version(migrations);
     for (index, sql) in migrations.iter().enumerate() {
         let version = index as u32 + 1;
         let mut tx = pool.begin().await?;
@@ -53,9 +51,7 @@ pub(crate) async fn migrate_with(pool: &PgPool, migrations: &[&str]) -> Result<u
             .await?;
         (&mut *tx).execute(sqlx::raw_sql(CREATE_TABLE)).await?;
         let current = current_version(&mut tx).await?;
-        if current > known {
-            return Err(too_new(current, known).into());
-        }
+        refuse_newer(current, known)?;
         if current >= version {
             tx.commit().await?;
             continue;
@@ -73,9 +69,7 @@ pub(crate) async fn migrate_with(pool: &PgPool, migrations: &[&str]) -> Result<u
     }
     let mut conn = pool.acquire().await?;
     let current = current_version(&mut conn).await?;
-    if current > known {
-        return Err(too_new(current, known).into());
-    }
+    refuse_newer(current, known)?;
     Ok(current)
 }
 
@@ -87,23 +81,7 @@ pub(crate) async fn current_version(conn: &mut PgConnection) -> Result<u32, DbEr
     let v: Option<i64> = row
         .try_get(0)
         .map_err(|e| StoreError::Corrupt(format!("schema version: {e}")))?;
-    let v = v.unwrap_or(0);
-    Ok(u32::try_from(v)
-        .map_err(|_| StoreError::Corrupt(format!("schema version {v} out of range")))?)
-}
-
-fn too_new(found: u32, known: u32) -> StoreError {
-    StoreError::Unavailable(format!(
-        "database schema version {found} is newer than this kcm build supports \
-         (up to {known}); run a newer kcm or restore a matching backup"
-    ))
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    Ok(stored_version(v)?)
 }
 
 /// Checks the migrations mirror the SQLite store's one to one (a cheap guard; the

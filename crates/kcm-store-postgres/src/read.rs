@@ -3,47 +3,31 @@
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::StoreResult;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::Query;
-use sqlx::{PgPool, Postgres};
+use kcm_store_rows::audit::{window_start, WindowStart};
+use kcm_store_rows::cols::*;
+use kcm_store_rows::decode::{self, Decoder};
+use kcm_store_rows::encode::{chain_key, limit, seq_bound};
+use sqlx::PgPool;
 
-use crate::codec::{self, *};
+use crate::codec::{PgCells, Q};
 use crate::error::DbError;
-
-type Q<'q> = Query<'q, Postgres, PgArguments>;
 
 /// Result of a read: a [`DbError`] keeps connection failures recognisable for a retry.
 pub(crate) type ReadResult<T> = Result<T, DbError>;
 
 /// Runs `q` and decodes every row.
-async fn all<T>(
-    pool: &PgPool,
-    q: Q<'_>,
-    decode: fn(&PgRow) -> StoreResult<T>,
-) -> ReadResult<Vec<T>> {
+async fn all<T>(pool: &PgPool, q: Q<'_>, decode: Decoder<T>) -> ReadResult<Vec<T>> {
     let rows = q.fetch_all(pool).await?;
-    Ok(rows.iter().map(decode).collect::<StoreResult<_>>()?)
+    Ok(rows
+        .iter()
+        .map(|row| decode(&PgCells(row)))
+        .collect::<StoreResult<_>>()?)
 }
 
 /// Runs `q` and decodes the first row, if any.
-async fn one<T>(
-    pool: &PgPool,
-    q: Q<'_>,
-    decode: fn(&PgRow) -> StoreResult<T>,
-) -> ReadResult<Option<T>> {
+async fn one<T>(pool: &PgPool, q: Q<'_>, decode: Decoder<T>) -> ReadResult<Option<T>> {
     let row = q.fetch_optional(pool).await?;
-    Ok(row.as_ref().map(decode).transpose()?)
-}
-
-/// A `seq` bound as stored: every stored `seq` fits an `i64`, so a larger bound is
-/// past all of them.
-fn seq_bound(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// A `LIMIT` as PostgreSQL takes it.
-fn limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
+    Ok(row.as_ref().map(|row| decode(&PgCells(row))).transpose()?)
 }
 
 /// Checks a connection answers.
@@ -55,25 +39,30 @@ pub(crate) async fn ping(pool: &PgPool) -> ReadResult<()> {
 /// See [`kcm_core::store::Store::meta`].
 pub(crate) async fn meta(pool: &PgPool, key: &str) -> ReadResult<Option<String>> {
     let q = sqlx::query("SELECT value FROM meta WHERE key = $1").bind(key.to_owned());
-    one(pool, q, codec::text).await
+    one(pool, q, decode::first_text).await
 }
 
 /// See [`kcm_core::store::Store::tenant`].
 pub(crate) async fn tenant(pool: &PgPool, id: TenantId) -> ReadResult<Option<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
-    one(pool, sqlx::query(&sql).bind(id.to_string()), codec::tenant).await
+    one(pool, sqlx::query(&sql).bind(id.to_string()), decode::tenant).await
 }
 
 /// See [`kcm_core::store::Store::tenant_by_name`].
 pub(crate) async fn tenant_by_name(pool: &PgPool, name: &str) -> ReadResult<Option<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
-    one(pool, sqlx::query(&sql).bind(name.to_owned()), codec::tenant).await
+    one(
+        pool,
+        sqlx::query(&sql).bind(name.to_owned()),
+        decode::tenant,
+    )
+    .await
 }
 
 /// See [`kcm_core::store::Store::tenants`].
 pub(crate) async fn tenants(pool: &PgPool) -> ReadResult<Vec<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY name");
-    all(pool, sqlx::query(&sql), codec::tenant).await
+    all(pool, sqlx::query(&sql), decode::tenant).await
 }
 
 /// See [`kcm_core::store::Store::access_key`].
@@ -82,7 +71,7 @@ pub(crate) async fn access_key(pool: &PgPool, id: &str) -> ReadResult<Option<Acc
     one(
         pool,
         sqlx::query(&sql).bind(id.to_owned()),
-        codec::access_key,
+        decode::access_key,
     )
     .await
 }
@@ -100,7 +89,7 @@ pub(crate) async fn access_keys(
             all(
                 pool,
                 sqlx::query(&sql).bind(t.to_string()),
-                codec::access_key,
+                decode::access_key,
             )
             .await
         }
@@ -108,7 +97,7 @@ pub(crate) async fn access_keys(
             let sql = format!(
                 "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id IS NULL ORDER BY id"
             );
-            all(pool, sqlx::query(&sql), codec::access_key).await
+            all(pool, sqlx::query(&sql), decode::access_key).await
         }
     }
 }
@@ -119,7 +108,7 @@ pub(crate) async fn root_key(pool: &PgPool, id: RootKeyId) -> ReadResult<Option<
     one(
         pool,
         sqlx::query(&sql).bind(id.to_string()),
-        codec::root_key,
+        decode::root_key,
     )
     .await
 }
@@ -135,14 +124,19 @@ pub(crate) async fn root_keys(
                 "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id = $1
                  ORDER BY created_at, id"
             );
-            all(pool, sqlx::query(&sql).bind(t.to_string()), codec::root_key).await
+            all(
+                pool,
+                sqlx::query(&sql).bind(t.to_string()),
+                decode::root_key,
+            )
+            .await
         }
         None => {
             let sql = format!(
                 "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id IS NULL
                  ORDER BY created_at, id"
             );
-            all(pool, sqlx::query(&sql), codec::root_key).await
+            all(pool, sqlx::query(&sql), decode::root_key).await
         }
     }
 }
@@ -150,7 +144,7 @@ pub(crate) async fn root_keys(
 /// See [`kcm_core::store::Store::system`].
 pub(crate) async fn system(pool: &PgPool, id: SystemId) -> ReadResult<Option<SystemRecord>> {
     let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE id = $1");
-    one(pool, sqlx::query(&sql).bind(id.to_string()), codec::system).await
+    one(pool, sqlx::query(&sql).bind(id.to_string()), decode::system).await
 }
 
 /// See [`kcm_core::store::Store::system_by_name`].
@@ -163,7 +157,7 @@ pub(crate) async fn system_by_name(
     let q = sqlx::query(&sql)
         .bind(tenant.to_string())
         .bind(name.to_owned());
-    one(pool, q, codec::system).await
+    one(pool, q, decode::system).await
 }
 
 /// See [`kcm_core::store::Store::systems`].
@@ -172,7 +166,7 @@ pub(crate) async fn systems(pool: &PgPool, tenant: TenantId) -> ReadResult<Vec<S
     all(
         pool,
         sqlx::query(&sql).bind(tenant.to_string()),
-        codec::system,
+        decode::system,
     )
     .await
 }
@@ -188,7 +182,7 @@ pub(crate) async fn system_key(
     let q = sqlx::query(&sql)
         .bind(system.to_string())
         .bind(i64::from(version));
-    one(pool, q, codec::system_key).await
+    one(pool, q, decode::system_key).await
 }
 
 /// See [`kcm_core::store::Store::service_key`].
@@ -197,7 +191,7 @@ pub(crate) async fn service_key(pool: &PgPool, id: KeyId) -> ReadResult<Option<S
     one(
         pool,
         sqlx::query(&sql).bind(id.to_string()),
-        codec::service_key,
+        decode::service_key,
     )
     .await
 }
@@ -221,7 +215,7 @@ pub(crate) async fn service_keys(
                 .bind(tenant.to_string())
                 .bind(after.to_string())
                 .bind(limit(max));
-            all(pool, q, codec::service_key).await
+            all(pool, q, decode::service_key).await
         }
         None => {
             let sql = format!(
@@ -229,7 +223,7 @@ pub(crate) async fn service_keys(
                  WHERE tenant_id = $1 ORDER BY id LIMIT $2"
             );
             let q = sqlx::query(&sql).bind(tenant.to_string()).bind(limit(max));
-            all(pool, q, codec::service_key).await
+            all(pool, q, decode::service_key).await
         }
     }
 }
@@ -241,7 +235,7 @@ pub(crate) async fn key_versions(pool: &PgPool, key: KeyId) -> ReadResult<Vec<Ke
     all(
         pool,
         sqlx::query(&sql).bind(key.to_string()),
-        codec::key_version,
+        decode::key_version,
     )
     .await
 }
@@ -257,7 +251,7 @@ pub(crate) async fn keys_due_for_deletion(
          ORDER BY deletion_at, id",
     )
     .bind(now);
-    all(pool, q, codec::key_id).await
+    all(pool, q, decode::key_id).await
 }
 
 /// See [`kcm_core::store::Store::keys_due_for_rotation`].
@@ -271,7 +265,7 @@ pub(crate) async fn keys_due_for_rotation(
          ORDER BY next_rotation_at, id",
     )
     .bind(now);
-    all(pool, q, codec::key_id).await
+    all(pool, q, decode::key_id).await
 }
 
 /// See [`kcm_core::store::Store::alias`].
@@ -284,7 +278,7 @@ pub(crate) async fn alias(
     let q = sqlx::query(&sql)
         .bind(tenant.to_string())
         .bind(name.to_owned());
-    one(pool, q, codec::alias).await
+    one(pool, q, decode::alias).await
 }
 
 /// See [`kcm_core::store::Store::aliases`].
@@ -302,7 +296,7 @@ pub(crate) async fn aliases(
             let q = sqlx::query(&sql)
                 .bind(tenant.to_string())
                 .bind(key.to_string());
-            all(pool, q, codec::alias).await
+            all(pool, q, decode::alias).await
         }
         None => {
             let sql =
@@ -310,7 +304,7 @@ pub(crate) async fn aliases(
             all(
                 pool,
                 sqlx::query(&sql).bind(tenant.to_string()),
-                codec::alias,
+                decode::alias,
             )
             .await
         }
@@ -320,13 +314,13 @@ pub(crate) async fn aliases(
 /// See [`kcm_core::store::Store::grant`].
 pub(crate) async fn grant(pool: &PgPool, id: &str) -> ReadResult<Option<GrantRecord>> {
     let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE id = $1");
-    one(pool, sqlx::query(&sql).bind(id.to_owned()), codec::grant).await
+    one(pool, sqlx::query(&sql).bind(id.to_owned()), decode::grant).await
 }
 
 /// See [`kcm_core::store::Store::grants`].
 pub(crate) async fn grants(pool: &PgPool, key: KeyId) -> ReadResult<Vec<GrantRecord>> {
     let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE key_id = $1 ORDER BY created_at, id");
-    all(pool, sqlx::query(&sql).bind(key.to_string()), codec::grant).await
+    all(pool, sqlx::query(&sql).bind(key.to_string()), decode::grant).await
 }
 
 /// See [`kcm_core::store::Store::grants_retirable_by`].
@@ -343,7 +337,7 @@ pub(crate) async fn grants_retirable_by(
     let q = sqlx::query(&sql)
         .bind(tenant.to_string())
         .bind(principal.to_owned());
-    all(pool, q, codec::grant).await
+    all(pool, q, decode::grant).await
 }
 
 /// See [`kcm_core::store::Store::audit_tail`].
@@ -355,7 +349,7 @@ pub(crate) async fn audit_tail(
         "SELECT seq, hash FROM audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(chain_key(chain));
-    one(pool, q, codec::seq_and_hash).await
+    one(pool, q, decode::seq_and_hash).await
 }
 
 /// See [`kcm_core::store::Store::audit_records`].
@@ -411,7 +405,7 @@ pub(crate) async fn audit_records(pool: &PgPool, q: &AuditQuery) -> ReadResult<V
         .bind(q.principal.clone())
         .bind(q.operation.clone())
         .bind(limit(q.limit));
-    all(pool, query, codec::audit_record).await
+    all(pool, query, decode::audit_record).await
 }
 
 /// Where a walk for records of the time window `[from, to)` after `after` should
@@ -433,13 +427,11 @@ async fn audit_window_start(
     )
     .bind(chain.to_owned())
     .bind(after);
-    let next = one(pool, q, codec::opt_int).await?.flatten();
-    match next {
-        None => return Ok(None),
-        Some(time) if time >= from && to.is_none_or(|to| time < to) => {
-            return Ok(Some(after.saturating_add(1)))
-        }
-        Some(_) => {}
+    let next = one(pool, q, decode::first_opt_int).await?.flatten();
+    match window_start(next, from, to) {
+        WindowStart::Nothing => return Ok(None),
+        WindowStart::Here => return Ok(Some(after.saturating_add(1))),
+        WindowStart::Search => {}
     }
     let q = sqlx::query(
         "SELECT MIN(seq) FROM audit_records
@@ -449,7 +441,7 @@ async fn audit_window_start(
     .bind(from)
     .bind(to)
     .bind(after);
-    Ok(one(pool, q, codec::opt_int).await?.flatten())
+    Ok(one(pool, q, decode::first_opt_int).await?.flatten())
 }
 
 /// See [`kcm_core::store::Store::audit_chains`].
@@ -470,7 +462,7 @@ pub(crate) async fn audit_chains(pool: &PgPool) -> ReadResult<Vec<(AuditChain, u
          FROM chains WHERE chain IS NOT NULL
          ORDER BY chain",
     );
-    all(pool, q, codec::audit_chain).await
+    all(pool, q, decode::audit_chain).await
 }
 
 /// See [`kcm_core::store::Store::audit_checkpoints`].
@@ -488,7 +480,7 @@ pub(crate) async fn audit_checkpoints(
         .bind(chain_key(chain))
         .bind(seq_bound(after_seq))
         .bind(limit(max));
-    all(pool, q, codec::audit_checkpoint).await
+    all(pool, q, decode::audit_checkpoint).await
 }
 
 /// See [`kcm_core::store::Store::last_audit_checkpoint`].
@@ -503,7 +495,7 @@ pub(crate) async fn last_audit_checkpoint(
     one(
         pool,
         sqlx::query(&sql).bind(chain_key(chain)),
-        codec::audit_checkpoint,
+        decode::audit_checkpoint,
     )
     .await
 }

@@ -16,17 +16,16 @@
 use std::collections::BTreeMap;
 
 use kcm_core::store::{Snapshot, StoreError, TableDump, Value};
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::query::Query;
-use sqlx::{PgConnection, PgPool, Postgres, Row};
+use kcm_store_rows::schema::MIGRATIONS_TABLE;
+use kcm_store_rows::snapshot::{
+    check_empty, check_schema_version, insert_head, quote, quote_all, restore_plan,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
 
+use crate::codec::Q;
 use crate::error::{sqlstate, DbError};
-use crate::migrations::{self, LOCK_KEY, MIGRATIONS_TABLE};
-
-/// Quotes an identifier for SQL (`"name"`, doubling inner quotes).
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
+use crate::migrations::{self, LOCK_KEY};
 
 /// The kinds of column a snapshot carries, from PostgreSQL's type name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +56,12 @@ impl Kind {
 struct Column {
     name: String,
     type_name: String,
+}
+
+impl AsRef<str> for Column {
+    fn as_ref(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The relation of `$1` in the current schema (as a `regclass` expression).
@@ -182,10 +187,9 @@ async fn dump(conn: &mut PgConnection, table: &str) -> Result<TableDump, DbError
             }
         })
         .collect::<Vec<_>>();
-    let select = columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>();
     let sql = format!(
         "SELECT {} FROM {} ORDER BY {}",
-        select.join(", "),
+        quote_all(&columns),
         quote(table),
         order.join(", ")
     );
@@ -229,11 +233,7 @@ fn refused(message: String) -> DbError {
 }
 
 /// Binds `value` as the type of a column of `kind`; `None` if the column cannot hold it.
-fn bind<'q>(
-    q: Query<'q, Postgres, PgArguments>,
-    kind: Kind,
-    value: &Value,
-) -> Option<Query<'q, Postgres, PgArguments>> {
+fn bind<'q>(q: Q<'q>, kind: Kind, value: &Value) -> Option<Q<'q>> {
     Some(match (kind, value) {
         (Kind::Int8, Value::Null) => q.bind(None::<i64>),
         (Kind::Int4, Value::Null) => q.bind(None::<i32>),
@@ -277,26 +277,14 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
         .await?;
     let names = tables(&mut tx).await?;
     if !names.is_empty() {
-        let list = names
-            .iter()
-            .map(|t| quote(t))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let lock = format!("LOCK TABLE {list} IN EXCLUSIVE MODE");
+        let lock = format!("LOCK TABLE {} IN EXCLUSIVE MODE", quote_all(&names));
         sqlx::query(&lock)
             .persistent(false)
             .execute(&mut *tx)
             .await?;
     }
-    let version = migrations::current_version(&mut tx).await?;
-    if snapshot.schema_version != version {
-        return Err(refused(format!(
-            "the snapshot has store schema version {}, but this store has version {version}; \
-             restore it with the kcm release that made it",
-            snapshot.schema_version
-        )));
-    }
-    let mut expected: BTreeMap<String, Vec<Column>> = BTreeMap::new();
+    check_schema_version(snapshot, migrations::current_version(&mut tx).await?)?;
+    let mut store = BTreeMap::new();
     for table in names {
         let count = format!("SELECT COUNT(*) FROM {}", quote(&table));
         let rows: i64 = sqlx::query(&count)
@@ -304,38 +292,11 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        if rows > 0 {
-            return Err(refused(format!(
-                "the store is not empty (table {table} has {rows} rows): a snapshot is only \
-                 restored into an empty store"
-            )));
-        }
+        check_empty(&table, rows)?;
         let (columns, _) = columns(&mut tx, &table).await?;
-        expected.insert(table, columns);
+        store.insert(table, columns);
     }
-    for dump in &snapshot.tables {
-        let Some(columns) = expected.remove(&dump.name) else {
-            return Err(refused(format!(
-                "the snapshot has a table {:?} that this store does not have (or has twice)",
-                dump.name
-            )));
-        };
-        let mut want: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        let mut got: Vec<&str> = dump.columns.iter().map(String::as_str).collect();
-        want.sort_unstable();
-        got.sort_unstable();
-        if want != got {
-            return Err(refused(format!(
-                "the columns of table {} in the snapshot ({}) are not this store's ({})",
-                dump.name,
-                dump.columns.join(", "),
-                columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+    for (dump, columns) in restore_plan(snapshot, store)? {
         if dump.rows.is_empty() {
             continue;
         }
@@ -348,30 +309,14 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
                 kind(&dump.name, column)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let head = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            quote(&dump.name),
-            dump.columns
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let head = insert_head(dump);
         let width = dump.columns.len();
         let per_statement = rows_per_statement(width);
         for (chunk_index, chunk) in dump.rows.chunks(per_statement).enumerate() {
             let first = chunk_index * per_statement;
             let mut sql = head.clone();
             let mut n = 0;
-            for (r, row) in chunk.iter().enumerate() {
-                if row.len() != width {
-                    return Err(refused(format!(
-                        "row {} of table {} has {} values for {width} columns",
-                        first + r,
-                        dump.name,
-                        row.len()
-                    )));
-                }
+            for r in 0..chunk.len() {
                 sql.push_str(if r == 0 { "(" } else { ", (" });
                 for c in 0..width {
                     n += 1;
@@ -412,11 +357,6 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
                 }
             })?;
         }
-    }
-    if let Some(missing) = expected.keys().next() {
-        return Err(refused(format!(
-            "the snapshot has no table {missing}, which this store has"
-        )));
     }
     // On any error above `tx` is dropped, which rolls back: nothing is written.
     tx.commit().await?;

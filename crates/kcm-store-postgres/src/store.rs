@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{Change, ChangeLock, Snapshot, Store, StoreError, StoreResult, Write};
+use kcm_store_rows::audit;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
@@ -287,9 +288,7 @@ impl PostgresStore {
         let tails = write::lock_audit_tails(&mut tx, records)
             .await
             .map_err(|e| retry_or_fail(e, DbError::into_store))?;
-        let mut linked = records.to_vec();
-        kcm_core::audit::hash::link_all(&mut linked, tails);
-        let writes: Vec<Write> = linked.into_iter().map(Write::AppendAudit).collect();
+        let writes = audit::linked_appends(records.to_vec(), tails);
         self.commit_in(tx, &writes).await
     }
 

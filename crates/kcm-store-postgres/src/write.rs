@@ -9,13 +9,12 @@
 use std::collections::HashMap;
 
 use kcm_core::model::{AuditChain, AuditRecord};
-use kcm_core::store::Write;
+use kcm_core::store::{StoreResult, Write};
+use kcm_store_rows::encode::{self, chain_key};
+use kcm_store_rows::{audit, decode};
 use sqlx::{PgConnection, Row};
 
-use crate::codec::{
-    audit_key_ids, audit_keys_json, chain_key, int, op_set_names, operation_names, secret_columns,
-    seq_and_hash, tags_json,
-};
+use crate::codec::{bind_columns, query, PgCells};
 use crate::error::DbError;
 
 /// Applies every write in order on `conn` (inside the caller's transaction); on
@@ -30,43 +29,37 @@ pub(crate) async fn apply_all(
 ) -> Result<(), (usize, DbError)> {
     let mut i = 0;
     while i < writes.len() {
-        let run = writes[i..]
+        let records: Vec<&AuditRecord> = writes[i..]
             .iter()
-            .take_while(|w| matches!(w, Write::AppendAudit(_)))
-            .count();
-        if run > 1 {
-            let records: Vec<&AuditRecord> = writes[i..i + run]
-                .iter()
-                .filter_map(|w| match w {
-                    Write::AppendAudit(r) => Some(r),
-                    _ => None,
-                })
-                .collect();
+            .map_while(|w| match w {
+                Write::AppendAudit(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        if records.is_empty() {
+            apply(conn, &writes[i]).await.map_err(|e| (i, e))?;
+            i += 1;
+        } else {
             append_audit_records(conn, &records)
                 .await
                 .map_err(|e| (i + conflicting_record(&records, &e), e))?;
-            i += run;
-        } else {
-            apply(conn, &writes[i]).await.map_err(|e| (i, e))?;
-            i += 1;
+            i += records.len();
         }
     }
     Ok(())
 }
 
-/// Appends `records` in one statement (see [`apply_all`]).
+/// Appends `records` in one statement (see [`apply_all`]): each column of the
+/// records, as [`kcm_store_rows::encode`] makes it, is bound as one array.
 async fn append_audit_records(
     conn: &mut PgConnection,
     records: &[&AuditRecord],
 ) -> Result<(), DbError> {
-    fn column<'r, T>(records: &[&'r AuditRecord], f: impl Fn(&'r AuditRecord) -> T) -> Vec<T> {
-        records.iter().map(|r| f(r)).collect()
-    }
-    let seqs = records
+    let rows = records
         .iter()
-        .map(|r| int(r.seq, "audit seq"))
-        .collect::<Result<Vec<i64>, _>>()?;
-    sqlx::query(
+        .map(|r| encode::audit_record(r))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let q = sqlx::query(
         "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
                                     operation, keys, key_ids, system_id, outcome, error,
                                     request_id, source, prev_hash, hash)
@@ -74,25 +67,8 @@ async fn append_audit_records(
                               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                               $11::text[], $12::text[], $13::text[], $14::text[],
                               $15::text[], $16::text[])",
-    )
-    .bind(column(records, |r| chain_key(r.tenant)))
-    .bind(seqs)
-    .bind(column(records, |r| r.time))
-    .bind(column(records, |r| r.principal.as_str()))
-    .bind(column(records, |r| r.role.map(|role| role.as_str())))
-    .bind(column(records, |r| r.front_door.as_str()))
-    .bind(column(records, |r| r.operation.as_str()))
-    .bind(column(records, |r| audit_keys_json(&r.keys)))
-    .bind(column(records, |r| audit_key_ids(&r.keys)))
-    .bind(column(records, |r| r.system.map(|s| s.to_string())))
-    .bind(column(records, |r| r.outcome.as_str()))
-    .bind(column(records, |r| r.error.as_deref()))
-    .bind(column(records, |r| r.request_id.as_str()))
-    .bind(column(records, |r| r.source.as_deref()))
-    .bind(column(records, |r| r.prev_hash.as_str()))
-    .bind(column(records, |r| r.hash.as_str()))
-    .execute(conn)
-    .await?;
+    );
+    bind_columns(q, &rows)?.execute(conn).await?;
     Ok(())
 }
 
@@ -152,7 +128,7 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                 )))
             };
         }
-        Write::PutTenant(t) => sqlx::query(
+        Write::PutTenant(t) => query(
             "INSERT INTO tenants (id, name, account_id, default_root_key_id,
                                   default_system_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -161,42 +137,24 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  default_root_key_id = excluded.default_root_key_id,
                  default_system_id = excluded.default_system_id,
                  created_at = excluded.created_at",
-        )
-        .bind(t.id.to_string())
-        .bind(&t.name)
-        .bind(&t.account_id)
-        .bind(t.default_root_key_id.to_string())
-        .bind(t.default_system_id.to_string())
-        .bind(t.created_at),
-        Write::PutAccessKey(k) => {
-            let (sealed, salt, verifier) = secret_columns(&k.secret);
-            sqlx::query(
-                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
-                                          description, enabled, created_at, secret_salt,
-                                          secret_verifier, operations)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (id) DO UPDATE SET
-                     tenant_id = excluded.tenant_id, role = excluded.role,
-                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
-                     description = excluded.description, enabled = excluded.enabled,
-                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
-                     secret_verifier = excluded.secret_verifier,
-                     operations = excluded.operations",
-            )
-            .bind(&k.id)
-            .bind(k.tenant_id.map(|t| t.to_string()))
-            .bind(k.role.as_str())
-            .bind(k.system_id.map(|s| s.to_string()))
-            .bind(sealed)
-            .bind(&k.description)
-            .bind(k.enabled)
-            .bind(k.created_at)
-            .bind(salt)
-            .bind(verifier)
-            .bind(operation_names(k.operations.as_deref())?)
-        }
+            encode::tenant(t),
+        ),
+        Write::PutAccessKey(k) => query(
+            "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                      description, enabled, created_at, secret_salt,
+                                      secret_verifier, operations)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, role = excluded.role,
+                 system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                 description = excluded.description, enabled = excluded.enabled,
+                 created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                 secret_verifier = excluded.secret_verifier,
+                 operations = excluded.operations",
+            encode::access_key(k)?,
+        ),
         Write::DeleteAccessKey(id) => sqlx::query("DELETE FROM access_keys WHERE id = $1").bind(id),
-        Write::PutRootKey(k) => sqlx::query(
+        Write::PutRootKey(k) => query(
             "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
                                     description, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -205,16 +163,9 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  handle = excluded.handle, origin = excluded.origin,
                  state = excluded.state, description = excluded.description,
                  created_at = excluded.created_at",
-        )
-        .bind(k.id.to_string())
-        .bind(k.tenant_id.map(|t| t.to_string()))
-        .bind(&k.keystore)
-        .bind(&k.handle)
-        .bind(k.origin.as_str())
-        .bind(k.lifecycle.state().as_str())
-        .bind(&k.description)
-        .bind(k.created_at),
-        Write::PutSystem(s) => sqlx::query(
+            encode::root_key(k),
+        ),
+        Write::PutSystem(s) => query(
             "INSERT INTO systems (id, tenant_id, name, kind, description,
                                   active_key_version, created_at, region, labels)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -224,31 +175,18 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  active_key_version = excluded.active_key_version,
                  created_at = excluded.created_at, region = excluded.region,
                  labels = excluded.labels",
-        )
-        .bind(s.id.to_string())
-        .bind(s.tenant_id.to_string())
-        .bind(&s.name)
-        .bind(&s.kind)
-        .bind(&s.description)
-        .bind(i64::from(s.active_key_version))
-        .bind(s.created_at)
-        .bind(&s.region)
-        .bind(serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into())),
-        Write::PutSystemKey(k) => sqlx::query(
+            encode::system(s),
+        ),
+        Write::PutSystemKey(k) => query(
             "INSERT INTO system_keys (system_id, version, root_key_id, wrapped, state,
                                       created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (system_id, version) DO UPDATE SET
                  root_key_id = excluded.root_key_id, wrapped = excluded.wrapped,
                  state = excluded.state, created_at = excluded.created_at",
-        )
-        .bind(k.system_id.to_string())
-        .bind(i64::from(k.version))
-        .bind(k.root_key_id.to_string())
-        .bind(&k.wrapped)
-        .bind(k.lifecycle.state().as_str())
-        .bind(k.created_at),
-        Write::PutServiceKey(k) => sqlx::query(
+            encode::system_key(k),
+        ),
+        Write::PutServiceKey(k) => query(
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
                                        origin, state, created_at, deletion_at,
                                        rotation_period_days, next_rotation_at,
@@ -263,24 +201,9 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  next_rotation_at = excluded.next_rotation_at,
                  primary_version = excluded.primary_version, tags = excluded.tags,
                  policy = excluded.policy, import_check = excluded.import_check",
-        )
-        .bind(k.id.to_string())
-        .bind(k.tenant_id.to_string())
-        .bind(k.system_id.to_string())
-        .bind(&k.description)
-        .bind(k.usage.as_str())
-        .bind(k.spec.as_str())
-        .bind(k.origin.as_str())
-        .bind(k.lifecycle.state().as_str())
-        .bind(k.created_at)
-        .bind(k.deletion_at)
-        .bind(k.rotation.map(|r| i64::from(r.period_days)))
-        .bind(k.rotation.map(|r| r.next_rotation_at))
-        .bind(i64::from(k.primary_version))
-        .bind(tags_json(&k.tags))
-        .bind(&k.policy)
-        .bind(&k.import_check),
-        Write::PutKeyVersion(v) => sqlx::query(
+            encode::service_key(k),
+        ),
+        Write::PutKeyVersion(v) => query(
             "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
                                        created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -288,37 +211,24 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  system_key_version = excluded.system_key_version,
                  wrapped = excluded.wrapped, origin = excluded.origin,
                  created_at = excluded.created_at",
-        )
-        .bind(v.key_id.to_string())
-        .bind(i64::from(v.version))
-        .bind(i64::from(v.system_key_version))
-        .bind(&v.wrapped)
-        .bind(v.origin.as_str())
-        .bind(v.created_at),
+            encode::key_version(v),
+        ),
         Write::DeleteKeyVersions(key) => {
             sqlx::query("DELETE FROM key_versions WHERE key_id = $1").bind(key.to_string())
         }
-        Write::InsertAlias(a) => sqlx::query(
+        Write::InsertAlias(a) => query(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(a.tenant_id.to_string())
-        .bind(&a.name)
-        .bind(a.key_id.to_string())
-        .bind(a.created_at)
-        .bind(a.updated_at),
-        Write::PutAlias(a) => sqlx::query(
+            encode::alias(a),
+        ),
+        Write::PutAlias(a) => query(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tenant_id, name) DO UPDATE SET
                  key_id = excluded.key_id, created_at = excluded.created_at,
                  updated_at = excluded.updated_at",
-        )
-        .bind(a.tenant_id.to_string())
-        .bind(&a.name)
-        .bind(a.key_id.to_string())
-        .bind(a.created_at)
-        .bind(a.updated_at),
+            encode::alias(a),
+        ),
         Write::DeleteAlias { tenant_id, name } => {
             sqlx::query("DELETE FROM aliases WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id.to_string())
@@ -327,7 +237,7 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         Write::DeleteAliasesOf(key) => {
             sqlx::query("DELETE FROM aliases WHERE key_id = $1").bind(key.to_string())
         }
-        Write::PutGrant(g) => sqlx::query(
+        Write::PutGrant(g) => query(
             "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
                                  operations, name, issuing_principal, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -338,56 +248,22 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  operations = excluded.operations, name = excluded.name,
                  issuing_principal = excluded.issuing_principal,
                  created_at = excluded.created_at",
-        )
-        .bind(&g.id)
-        .bind(g.tenant_id.to_string())
-        .bind(g.key_id.to_string())
-        .bind(&g.grantee)
-        .bind(&g.retiring_principal)
-        .bind(op_set_names(g.operations))
-        .bind(&g.name)
-        .bind(&g.issuing_principal)
-        .bind(g.created_at),
+            encode::grant(g),
+        ),
         Write::DeleteGrant(id) => sqlx::query("DELETE FROM grants WHERE id = $1").bind(id),
         Write::DeleteGrantsOf(key) => {
             sqlx::query("DELETE FROM grants WHERE key_id = $1").bind(key.to_string())
         }
-        // The hot path (every request, up to thousands per commit): one prepared
-        // statement, no reads.
-        Write::AppendAudit(r) => sqlx::query(
-            "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
-                                        operation, keys, key_ids, system_id, outcome, error,
-                                        request_id, source, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(chain_key(r.tenant))
-        .bind(int(r.seq, "audit seq")?)
-        .bind(r.time)
-        .bind(&r.principal)
-        .bind(r.role.map(|role| role.as_str()))
-        .bind(&r.front_door)
-        .bind(&r.operation)
-        .bind(audit_keys_json(&r.keys))
-        .bind(audit_key_ids(&r.keys))
-        .bind(r.system.map(|s| s.to_string()))
-        .bind(r.outcome.as_str())
-        .bind(&r.error)
-        .bind(&r.request_id)
-        .bind(&r.source)
-        .bind(&r.prev_hash)
-        .bind(&r.hash),
-        Write::PutAuditCheckpoint(c) => sqlx::query(
+        // Normally reached through `apply_all`'s runs; one record is a run of one.
+        Write::AppendAudit(r) => return append_audit_records(conn, &[r]).await,
+        Write::PutAuditCheckpoint(c) => query(
             "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (chain, seq) DO UPDATE SET
                  hash = excluded.hash, time = excluded.time,
                  signature = excluded.signature",
-        )
-        .bind(chain_key(c.tenant))
-        .bind(int(c.seq, "audit checkpoint seq")?)
-        .bind(&c.hash)
-        .bind(c.time)
-        .bind(&c.signature),
+            encode::audit_checkpoint(c)?,
+        ),
     };
     q.execute(conn).await?;
     Ok(())
@@ -407,9 +283,7 @@ pub(crate) async fn lock_audit_tails(
     conn: &mut PgConnection,
     records: &[AuditRecord],
 ) -> Result<HashMap<AuditChain, (u64, String)>, DbError> {
-    let mut chains: Vec<AuditChain> = records.iter().map(|r| r.tenant).collect();
-    chains.sort();
-    chains.dedup();
+    let chains = audit::chains_of(records);
     let keys: Vec<String> = chains.iter().map(|c| chain_key(*c)).collect();
     // Locks are taken in one order (by lock key) in every transaction, so two
     // appenders cannot deadlock; if one did, PostgreSQL would roll it back and the
@@ -434,7 +308,7 @@ pub(crate) async fn lock_audit_tails(
     for row in rows {
         let key: String = row.try_get(2)?;
         if let Some(i) = keys.iter().position(|k| *k == key) {
-            tails.insert(chains[i], seq_and_hash(&row)?);
+            tails.insert(chains[i], decode::seq_and_hash(&PgCells(&row))?);
         }
     }
     Ok(tails)
@@ -447,4 +321,12 @@ fn chain_lock_key(chain: &str) -> i32 {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     i32::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// The parameters come from `kcm_store_rows::encode` in the order of its column
+/// lists, so every INSERT of a record above must name its columns in that order.
+#[cfg(test)]
+#[test]
+fn inserts_name_the_encoders_columns_in_order() {
+    kcm_store_rows::cols::check_inserts(include_str!("write.rs"), 12).unwrap();
 }

@@ -10,7 +10,9 @@
 //! - **Concurrency.** One writer connection and a small pool of read connections;
 //!   every call runs on tokio's blocking pool, never on the async workers.
 //! - **Schema.** Versioned migrations (`migrations/*.sql`) applied at open; a
-//!   database from a newer kcm is refused rather than misread.
+//!   database from a newer kcm is refused rather than misread. Records become
+//!   columns and rows become records through `kcm-store-rows`, shared with the
+//!   PostgreSQL store; this crate keeps the SQL and the rusqlite side.
 //! - **Snapshots.** [`Store::snapshot`](kcm_core::store::Store::snapshot) reads every
 //!   table (listed from `sqlite_master`) in one read transaction;
 //!   [`Store::restore_snapshot`](kcm_core::store::Store::restore_snapshot) writes one

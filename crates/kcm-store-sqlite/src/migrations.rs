@@ -6,6 +6,7 @@
 //! appended; a released script never changes.
 
 use kcm_core::store::{StoreError, StoreResult};
+use kcm_store_rows::schema::{known_version, now_millis, refuse_newer, stored_version};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::from_sqlite;
@@ -32,7 +33,7 @@ pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> StoreR
          )",
     )
     .map_err(from_sqlite)?;
-    let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let known = known_version(migrations);
     for (index, sql) in migrations.iter().enumerate() {
         let version = index as u32 + 1;
         let tx = conn
@@ -40,9 +41,7 @@ pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> StoreR
             .map_err(from_sqlite)?;
         // Checked inside the write lock, so concurrent openers apply each script once.
         let current = current_version(&tx)?;
-        if current > known {
-            return Err(too_new(current, known));
-        }
+        refuse_newer(current, known)?;
         if current >= version {
             continue;
         }
@@ -58,9 +57,7 @@ pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> StoreR
         tracing::info!(version, "applied store schema migration");
     }
     let current = current_version(conn)?;
-    if current > known {
-        return Err(too_new(current, known));
-    }
+    refuse_newer(current, known)?;
     Ok(current)
 }
 
@@ -73,22 +70,7 @@ pub(crate) fn current_version(conn: &Connection) -> StoreResult<u32> {
         .optional()
         .map_err(from_sqlite)?
         .flatten();
-    let v = v.unwrap_or(0);
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("schema version {v} out of range")))
-}
-
-fn too_new(found: u32, known: u32) -> StoreError {
-    StoreError::Unavailable(format!(
-        "database schema version {found} is newer than this kcm build supports \
-         (up to {known}); run a newer kcm or restore a matching backup"
-    ))
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    stored_version(v)
 }
 
 #[cfg(test)]

@@ -3,9 +3,13 @@
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::StoreResult;
-use rusqlite::{params, Connection, Params, Row};
+use kcm_store_rows::audit::{window_start, WindowStart};
+use kcm_store_rows::cols::*;
+use kcm_store_rows::decode::{self, Decoder};
+use kcm_store_rows::encode::{chain_key, limit, seq_bound};
+use rusqlite::{params, Connection, Params};
 
-use crate::codec::{self, *};
+use crate::codec::SqliteRow;
 use crate::error::from_sqlite;
 
 /// Runs `sql` and decodes every row.
@@ -13,13 +17,13 @@ fn all<T>(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-    decode: fn(&Row<'_>) -> StoreResult<T>,
+    decode: Decoder<T>,
 ) -> StoreResult<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut rows = stmt.query(params).map_err(from_sqlite)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(from_sqlite)? {
-        out.push(decode(row)?);
+        out.push(decode(&SqliteRow(row))?);
     }
     Ok(out)
 }
@@ -29,11 +33,14 @@ fn one<T>(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-    decode: fn(&Row<'_>) -> StoreResult<T>,
+    decode: Decoder<T>,
 ) -> StoreResult<Option<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
     let mut rows = stmt.query(params).map_err(from_sqlite)?;
-    rows.next().map_err(from_sqlite)?.map(decode).transpose()
+    match rows.next().map_err(from_sqlite)? {
+        Some(row) => decode(&SqliteRow(row)).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Checks the connection answers.
@@ -44,33 +51,36 @@ pub(crate) fn ping(conn: &Connection) -> StoreResult<()> {
 
 /// See [`kcm_core::store::Store::meta`].
 pub(crate) fn meta(conn: &Connection, key: &str) -> StoreResult<Option<String>> {
-    one(conn, "SELECT value FROM meta WHERE key = ?1", [key], |r| {
-        r.get(0).map_err(from_sqlite)
-    })
+    one(
+        conn,
+        "SELECT value FROM meta WHERE key = ?1",
+        [key],
+        decode::first_text,
+    )
 }
 
 /// See [`kcm_core::store::Store::tenant`].
 pub(crate) fn tenant(conn: &Connection, id: TenantId) -> StoreResult<Option<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1");
-    one(conn, &sql, [id.to_string()], codec::tenant)
+    one(conn, &sql, [id.to_string()], decode::tenant)
 }
 
 /// See [`kcm_core::store::Store::tenant_by_name`].
 pub(crate) fn tenant_by_name(conn: &Connection, name: &str) -> StoreResult<Option<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = ?1");
-    one(conn, &sql, [name], codec::tenant)
+    one(conn, &sql, [name], decode::tenant)
 }
 
 /// See [`kcm_core::store::Store::tenants`].
 pub(crate) fn tenants(conn: &Connection) -> StoreResult<Vec<TenantRecord>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY name");
-    all(conn, &sql, [], codec::tenant)
+    all(conn, &sql, [], decode::tenant)
 }
 
 /// See [`kcm_core::store::Store::access_key`].
 pub(crate) fn access_key(conn: &Connection, id: &str) -> StoreResult<Option<AccessKeyRecord>> {
     let sql = format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE id = ?1");
-    one(conn, &sql, [id], codec::access_key)
+    one(conn, &sql, [id], decode::access_key)
 }
 
 /// See [`kcm_core::store::Store::access_keys`].
@@ -84,14 +94,14 @@ pub(crate) fn access_keys(
         conn,
         &sql,
         [tenant.map(|t| t.to_string())],
-        codec::access_key,
+        decode::access_key,
     )
 }
 
 /// See [`kcm_core::store::Store::root_key`].
 pub(crate) fn root_key(conn: &Connection, id: RootKeyId) -> StoreResult<Option<RootKeyRecord>> {
     let sql = format!("SELECT {ROOT_KEY_COLS} FROM root_keys WHERE id = ?1");
-    one(conn, &sql, [id.to_string()], codec::root_key)
+    one(conn, &sql, [id.to_string()], decode::root_key)
 }
 
 /// See [`kcm_core::store::Store::root_keys`].
@@ -102,13 +112,18 @@ pub(crate) fn root_keys(
     let sql = format!(
         "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id IS ?1 ORDER BY created_at, id"
     );
-    all(conn, &sql, [tenant.map(|t| t.to_string())], codec::root_key)
+    all(
+        conn,
+        &sql,
+        [tenant.map(|t| t.to_string())],
+        decode::root_key,
+    )
 }
 
 /// See [`kcm_core::store::Store::system`].
 pub(crate) fn system(conn: &Connection, id: SystemId) -> StoreResult<Option<SystemRecord>> {
     let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE id = ?1");
-    one(conn, &sql, [id.to_string()], codec::system)
+    one(conn, &sql, [id.to_string()], decode::system)
 }
 
 /// See [`kcm_core::store::Store::system_by_name`].
@@ -118,13 +133,13 @@ pub(crate) fn system_by_name(
     name: &str,
 ) -> StoreResult<Option<SystemRecord>> {
     let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE tenant_id = ?1 AND name = ?2");
-    one(conn, &sql, (tenant.to_string(), name), codec::system)
+    one(conn, &sql, (tenant.to_string(), name), decode::system)
 }
 
 /// See [`kcm_core::store::Store::systems`].
 pub(crate) fn systems(conn: &Connection, tenant: TenantId) -> StoreResult<Vec<SystemRecord>> {
     let sql = format!("SELECT {SYSTEM_COLS} FROM systems WHERE tenant_id = ?1 ORDER BY name");
-    all(conn, &sql, [tenant.to_string()], codec::system)
+    all(conn, &sql, [tenant.to_string()], decode::system)
 }
 
 /// See [`kcm_core::store::Store::system_key`].
@@ -135,13 +150,18 @@ pub(crate) fn system_key(
 ) -> StoreResult<Option<SystemKeyRecord>> {
     let sql =
         format!("SELECT {SYSTEM_KEY_COLS} FROM system_keys WHERE system_id = ?1 AND version = ?2");
-    one(conn, &sql, (system.to_string(), version), codec::system_key)
+    one(
+        conn,
+        &sql,
+        (system.to_string(), version),
+        decode::system_key,
+    )
 }
 
 /// See [`kcm_core::store::Store::service_key`].
 pub(crate) fn service_key(conn: &Connection, id: KeyId) -> StoreResult<Option<ServiceKeyRecord>> {
     let sql = format!("SELECT {SERVICE_KEY_COLS} FROM service_keys WHERE id = ?1");
-    one(conn, &sql, [id.to_string()], codec::service_key)
+    one(conn, &sql, [id.to_string()], decode::service_key)
 }
 
 /// See [`kcm_core::store::Store::service_keys`].
@@ -159,14 +179,14 @@ pub(crate) fn service_keys(
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let params = (tenant.to_string(), after.map(|a| a.to_string()), limit);
-    all(conn, &sql, params, codec::service_key)
+    all(conn, &sql, params, decode::service_key)
 }
 
 /// See [`kcm_core::store::Store::key_versions`].
 pub(crate) fn key_versions(conn: &Connection, key: KeyId) -> StoreResult<Vec<KeyVersionRecord>> {
     let sql =
         format!("SELECT {KEY_VERSION_COLS} FROM key_versions WHERE key_id = ?1 ORDER BY version");
-    all(conn, &sql, [key.to_string()], codec::key_version)
+    all(conn, &sql, [key.to_string()], decode::key_version)
 }
 
 /// See [`kcm_core::store::Store::keys_due_for_deletion`].
@@ -177,7 +197,7 @@ pub(crate) fn keys_due_for_deletion(conn: &Connection, now: UnixMillis) -> Store
          WHERE state = 'pending-deletion' AND deletion_at <= ?1
          ORDER BY deletion_at, id",
         [now],
-        codec::key_id,
+        decode::key_id,
     )
 }
 
@@ -189,7 +209,7 @@ pub(crate) fn keys_due_for_rotation(conn: &Connection, now: UnixMillis) -> Store
          WHERE state = 'active' AND next_rotation_at <= ?1
          ORDER BY next_rotation_at, id",
         [now],
-        codec::key_id,
+        decode::key_id,
     )
 }
 
@@ -200,7 +220,7 @@ pub(crate) fn alias(
     name: &str,
 ) -> StoreResult<Option<AliasRecord>> {
     let sql = format!("SELECT {ALIAS_COLS} FROM aliases WHERE tenant_id = ?1 AND name = ?2");
-    one(conn, &sql, (tenant.to_string(), name), codec::alias)
+    one(conn, &sql, (tenant.to_string(), name), decode::alias)
 }
 
 /// See [`kcm_core::store::Store::aliases`].
@@ -218,20 +238,20 @@ pub(crate) fn aliases(
         conn,
         &sql,
         (tenant.to_string(), key.map(|k| k.to_string())),
-        codec::alias,
+        decode::alias,
     )
 }
 
 /// See [`kcm_core::store::Store::grant`].
 pub(crate) fn grant(conn: &Connection, id: &str) -> StoreResult<Option<GrantRecord>> {
     let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE id = ?1");
-    one(conn, &sql, [id], codec::grant)
+    one(conn, &sql, [id], decode::grant)
 }
 
 /// See [`kcm_core::store::Store::grants`].
 pub(crate) fn grants(conn: &Connection, key: KeyId) -> StoreResult<Vec<GrantRecord>> {
     let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE key_id = ?1 ORDER BY created_at, id");
-    all(conn, &sql, [key.to_string()], codec::grant)
+    all(conn, &sql, [key.to_string()], decode::grant)
 }
 
 /// See [`kcm_core::store::Store::grants_retirable_by`].
@@ -245,18 +265,7 @@ pub(crate) fn grants_retirable_by(
          WHERE tenant_id = ?1 AND retiring_principal = ?2
          ORDER BY created_at, id"
     );
-    all(conn, &sql, (tenant.to_string(), principal), codec::grant)
-}
-
-/// A `seq` bound as SQLite stores it: every stored `seq` fits an `i64`, so a larger
-/// bound is past all of them.
-fn seq_bound(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// A `LIMIT` as SQLite takes it.
-fn limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
+    all(conn, &sql, (tenant.to_string(), principal), decode::grant)
 }
 
 /// See [`kcm_core::store::Store::audit_tail`].
@@ -268,7 +277,7 @@ pub(crate) fn audit_tail(
         conn,
         "SELECT seq, hash FROM audit_records WHERE chain = ?1 ORDER BY seq DESC LIMIT 1",
         [chain_key(chain)],
-        codec::seq_and_hash,
+        decode::seq_and_hash,
     )
 }
 
@@ -321,7 +330,7 @@ pub(crate) fn audit_records(conn: &Connection, q: &AuditQuery) -> StoreResult<Ve
             q.operation,
             limit(q.limit)
         ],
-        codec::audit_record,
+        decode::audit_record,
     )
 }
 
@@ -340,25 +349,24 @@ fn audit_window_start(
     from: UnixMillis,
     to: Option<UnixMillis>,
 ) -> StoreResult<Option<i64>> {
-    let next: Option<i64> = one(
+    let next = one(
         conn,
         "SELECT time FROM audit_records WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT 1",
         (chain, after),
-        |r| r.get(0).map_err(from_sqlite),
-    )?;
-    match next {
-        None => return Ok(None),
-        Some(time) if time >= from && to.is_none_or(|to| time < to) => {
-            return Ok(Some(after.saturating_add(1)))
-        }
-        Some(_) => {}
+        decode::first_opt_int,
+    )?
+    .flatten();
+    match window_start(next, from, to) {
+        WindowStart::Nothing => return Ok(None),
+        WindowStart::Here => return Ok(Some(after.saturating_add(1))),
+        WindowStart::Search => {}
     }
     let start: Option<i64> = one(
         conn,
         "SELECT MIN(seq) FROM audit_records INDEXED BY audit_records_by_time
          WHERE chain = ?1 AND time >= ?2 AND (?3 IS NULL OR time < ?3) AND seq > ?4",
         (chain, from, to, after),
-        |r| r.get(0).map_err(from_sqlite),
+        decode::first_opt_int,
     )?
     .flatten();
     Ok(start)
@@ -383,7 +391,7 @@ pub(crate) fn audit_chains(conn: &Connection) -> StoreResult<Vec<(AuditChain, u6
          FROM chains WHERE chain IS NOT NULL
          ORDER BY chain",
         [],
-        codec::audit_chain,
+        decode::audit_chain,
     )
 }
 
@@ -399,7 +407,7 @@ pub(crate) fn audit_checkpoints(
          WHERE chain = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
     );
     let params = (chain_key(chain), seq_bound(after_seq), limit(max));
-    all(conn, &sql, params, codec::audit_checkpoint)
+    all(conn, &sql, params, decode::audit_checkpoint)
 }
 
 /// See [`kcm_core::store::Store::last_audit_checkpoint`].
@@ -411,5 +419,5 @@ pub(crate) fn last_audit_checkpoint(
         "SELECT {AUDIT_CHECKPOINT_COLS} FROM audit_checkpoints
          WHERE chain = ?1 ORDER BY seq DESC LIMIT 1"
     );
-    one(conn, &sql, [chain_key(chain)], codec::audit_checkpoint)
+    one(conn, &sql, [chain_key(chain)], decode::audit_checkpoint)
 }

@@ -9,19 +9,15 @@
 use std::collections::BTreeMap;
 
 use kcm_core::store::{Snapshot, StoreError, StoreResult, TableDump, Value};
+use kcm_store_rows::schema::MIGRATIONS_TABLE;
+use kcm_store_rows::snapshot::{
+    check_empty, check_schema_version, insert_head, quote, quote_all, restore_plan,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::from_sqlite;
 use crate::migrations;
-
-/// The table that records applied migrations; never part of a snapshot.
-const MIGRATIONS_TABLE: &str = "schema_migrations";
-
-/// Quotes an identifier for SQL (`"name"`, doubling inner quotes).
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
 
 /// The data tables, by name.
 fn tables(conn: &Connection) -> StoreResult<Vec<String>> {
@@ -84,13 +80,11 @@ fn cell(value: ValueRef<'_>, table: &str, column: &str) -> StoreResult<Value> {
 fn dump(conn: &Connection, table: &str) -> StoreResult<TableDump> {
     let (columns, key) = columns(conn, table)?;
     let order = if key.is_empty() { &columns } else { &key };
-    let select = columns.iter().map(|c| quote(c)).collect::<Vec<_>>();
-    let order = order.iter().map(|c| quote(c)).collect::<Vec<_>>();
     let sql = format!(
         "SELECT {} FROM {} ORDER BY {}",
-        select.join(", "),
+        quote_all(&columns),
         quote(table),
-        order.join(", ")
+        quote_all(order)
     );
     let mut stmt = conn.prepare(&sql).map_err(from_sqlite)?;
     let mut rows = stmt.query([]).map_err(from_sqlite)?;
@@ -126,10 +120,6 @@ pub(crate) fn snapshot(conn: &Connection) -> StoreResult<Snapshot> {
     })
 }
 
-fn refused(message: String) -> StoreError {
-    StoreError::Refused(message)
-}
-
 fn to_sql(value: &Value) -> rusqlite::types::Value {
     use rusqlite::types::Value as V;
     match value {
@@ -146,15 +136,8 @@ pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(from_sqlite)?;
     // Every check runs inside the write lock, so nothing can slip in between.
-    let version = migrations::current_version(&tx)?;
-    if snapshot.schema_version != version {
-        return Err(refused(format!(
-            "the snapshot has store schema version {}, but this store has version {version}; \
-             restore it with the kcm release that made it",
-            snapshot.schema_version
-        )));
-    }
-    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    check_schema_version(snapshot, migrations::current_version(&tx)?)?;
+    let mut store = BTreeMap::new();
     for table in tables(&tx)? {
         let rows: i64 = tx
             .query_row(
@@ -163,63 +146,27 @@ pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult
                 |r| r.get(0),
             )
             .map_err(from_sqlite)?;
-        if rows > 0 {
-            return Err(refused(format!(
-                "the store is not empty (table {table} has {rows} rows): a snapshot is only \
-                 restored into an empty store"
-            )));
-        }
+        check_empty(&table, rows)?;
         let (columns, _) = columns(&tx, &table)?;
-        expected.insert(table, columns);
+        store.insert(table, columns);
     }
-    for dump in &snapshot.tables {
-        let Some(columns) = expected.remove(&dump.name) else {
-            return Err(refused(format!(
-                "the snapshot has a table {:?} that this store does not have (or has twice)",
-                dump.name
-            )));
-        };
-        let mut want = columns.clone();
-        let mut got = dump.columns.clone();
-        want.sort();
-        got.sort();
-        if want != got {
-            return Err(refused(format!(
-                "the columns of table {} in the snapshot ({}) are not this store's ({})",
-                dump.name,
-                dump.columns.join(", "),
-                columns.join(", ")
-            )));
-        }
+    for (dump, _) in restore_plan(snapshot, store)? {
         if dump.rows.is_empty() {
             continue;
         }
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quote(&dump.name),
-            dump.columns
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "{}({})",
+            insert_head(dump),
             vec!["?"; dump.columns.len()].join(", ")
         );
         let mut stmt = tx.prepare(&sql).map_err(from_sqlite)?;
         for (i, row) in dump.rows.iter().enumerate() {
-            if row.len() != dump.columns.len() {
-                return Err(refused(format!(
-                    "row {i} of table {} has {} values for {} columns",
-                    dump.name,
-                    row.len(),
-                    dump.columns.len()
-                )));
-            }
             stmt.execute(rusqlite::params_from_iter(row.iter().map(to_sql)))
                 .map_err(|e| match &e {
                     rusqlite::Error::SqliteFailure(f, _)
                         if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                     {
-                        refused(format!(
+                        StoreError::Refused(format!(
                             "row {i} of table {} breaks a rule of the table: {e}",
                             dump.name
                         ))
@@ -227,11 +174,6 @@ pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult
                     _ => from_sqlite(e),
                 })?;
         }
-    }
-    if let Some(missing) = expected.keys().next() {
-        return Err(refused(format!(
-            "the snapshot has no table {missing}, which this store has"
-        )));
     }
     // On any error above `tx` is dropped, which rolls back: nothing is written.
     tx.commit().map_err(from_sqlite)

@@ -1,5 +1,6 @@
 //! [`SqliteStore`] and its [`Store`] implementation.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -7,6 +8,7 @@ use async_trait::async_trait;
 use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{Snapshot, Store, StoreResult, Write};
+use kcm_store_rows::audit;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::conn::{self, ReaderPool};
@@ -82,22 +84,19 @@ fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
 }
 
 /// Links `records` after their chains' tails, read inside the transaction, and
-/// appends them (see [`Store::append_audit`]).
-fn append_audit_blocking(conn: &mut Connection, mut records: Vec<AuditRecord>) -> StoreResult<()> {
+/// appends them (see [`Store::append_audit`]). The write lock of `BEGIN IMMEDIATE`
+/// keeps every other appender out until COMMIT, so the tails cannot move meanwhile.
+fn append_audit_blocking(conn: &mut Connection, records: Vec<AuditRecord>) -> StoreResult<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(from_sqlite)?;
-    let mut tails = std::collections::HashMap::new();
-    for record in &records {
-        if let std::collections::hash_map::Entry::Vacant(entry) = tails.entry(record.tenant) {
-            if let Some(tail) = read::audit_tail(&tx, record.tenant)? {
-                entry.insert(tail);
-            }
+    let mut tails = HashMap::new();
+    for chain in audit::chains_of(&records) {
+        if let Some(tail) = read::audit_tail(&tx, chain)? {
+            tails.insert(chain, tail);
         }
     }
-    kcm_core::audit::hash::link_all(&mut records, tails);
-    let writes: Vec<Write> = records.into_iter().map(Write::AppendAudit).collect();
-    write::apply_all(&tx, &writes)?;
+    write::apply_all(&tx, &audit::linked_appends(records, tails))?;
     tx.commit().map_err(from_sqlite)
 }
 

@@ -7,34 +7,42 @@
 //! fails the write and [`from_write`] reports it as a conflict.
 
 use kcm_core::store::{StoreResult, Write};
-use rusqlite::{params, Transaction};
+use kcm_store_rows::{encode, Param};
+use rusqlite::{params, Params, Transaction};
 
-use crate::codec::{
-    audit_key_ids, audit_keys_json, chain_key, op_set_names, operation_names, secret_columns,
-    tags_json,
-};
+use crate::codec::bind_all;
 use crate::error::from_write;
 
 /// Applies every write in order within `tx`; the caller commits or rolls back.
 pub(crate) fn apply_all(tx: &Transaction<'_>, writes: &[Write]) -> StoreResult<()> {
     for write in writes {
-        apply(tx, write).map_err(|e| from_write(write, e))?;
+        apply(tx, write)?;
     }
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
-    let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<()> {
-        tx.prepare_cached(sql)?.execute(params)?;
-        Ok(())
+/// Runs one statement through the connection's statement cache.
+fn execute(tx: &Transaction<'_>, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+/// Applies `write`: records go in as [`kcm_store_rows::encode`] makes them, so
+/// each INSERT names its columns in the order of `kcm_store_rows::cols`.
+fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
+    let failed = |e| from_write(write, e);
+    let sql = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
+        execute(tx, sql, params).map(drop).map_err(failed)
+    };
+    let run = |sql: &str, params: &[Param<'_>]| -> StoreResult<()> {
+        execute(tx, sql, bind_all(params)).map(drop).map_err(failed)
     };
     match write {
-        Write::PutMeta { key, value } => run(
+        Write::PutMeta { key, value } => sql(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
         ),
-        Write::InsertMeta { key, value } => run(
+        Write::InsertMeta { key, value } => sql(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)",
             params![key, value],
         ),
@@ -43,13 +51,16 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
             expected,
             value,
         } => {
-            let changed = tx
-                .prepare_cached("UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2")?
-                .execute(params![key, expected, value])?;
+            let changed = execute(
+                tx,
+                "UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2",
+                params![key, expected, value],
+            )
+            .map_err(failed)?;
             if changed == 1 {
                 Ok(())
             } else {
-                Err(rusqlite::Error::StatementChangedRows(changed))
+                Err(failed(rusqlite::Error::StatementChangedRows(changed)))
             }
         }
         Write::PutTenant(t) => run(
@@ -61,45 +72,23 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  default_root_key_id = excluded.default_root_key_id,
                  default_system_id = excluded.default_system_id,
                  created_at = excluded.created_at",
-            params![
-                t.id.to_string(),
-                t.name,
-                t.account_id,
-                t.default_root_key_id.to_string(),
-                t.default_system_id.to_string(),
-                t.created_at
-            ],
+            &encode::tenant(t),
         ),
-        Write::PutAccessKey(k) => {
-            let (sealed, salt, verifier) = secret_columns(&k.secret);
-            run(
-                "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
-                                          description, enabled, created_at, secret_salt,
-                                          secret_verifier, operations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (id) DO UPDATE SET
-                     tenant_id = excluded.tenant_id, role = excluded.role,
-                     system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
-                     description = excluded.description, enabled = excluded.enabled,
-                     created_at = excluded.created_at, secret_salt = excluded.secret_salt,
-                     secret_verifier = excluded.secret_verifier,
-                     operations = excluded.operations",
-                params![
-                    k.id,
-                    k.tenant_id.map(|t| t.to_string()),
-                    k.role.as_str(),
-                    k.system_id.map(|s| s.to_string()),
-                    sealed,
-                    k.description,
-                    k.enabled,
-                    k.created_at,
-                    salt,
-                    verifier,
-                    operation_names(k.operations.as_deref())?
-                ],
-            )
-        }
-        Write::DeleteAccessKey(id) => run("DELETE FROM access_keys WHERE id = ?1", params![id]),
+        Write::PutAccessKey(k) => run(
+            "INSERT INTO access_keys (id, tenant_id, role, system_id, sealed_secret,
+                                      description, enabled, created_at, secret_salt,
+                                      secret_verifier, operations)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, role = excluded.role,
+                 system_id = excluded.system_id, sealed_secret = excluded.sealed_secret,
+                 description = excluded.description, enabled = excluded.enabled,
+                 created_at = excluded.created_at, secret_salt = excluded.secret_salt,
+                 secret_verifier = excluded.secret_verifier,
+                 operations = excluded.operations",
+            &encode::access_key(k)?,
+        ),
+        Write::DeleteAccessKey(id) => sql("DELETE FROM access_keys WHERE id = ?1", params![id]),
         Write::PutRootKey(k) => run(
             "INSERT INTO root_keys (id, tenant_id, keystore, handle, origin, state,
                                     description, created_at)
@@ -109,16 +98,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  handle = excluded.handle, origin = excluded.origin,
                  state = excluded.state, description = excluded.description,
                  created_at = excluded.created_at",
-            params![
-                k.id.to_string(),
-                k.tenant_id.map(|t| t.to_string()),
-                k.keystore,
-                k.handle,
-                k.origin.as_str(),
-                k.lifecycle.state().as_str(),
-                k.description,
-                k.created_at
-            ],
+            &encode::root_key(k),
         ),
         Write::PutSystem(s) => run(
             "INSERT INTO systems (id, tenant_id, name, kind, description,
@@ -130,17 +110,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  active_key_version = excluded.active_key_version,
                  created_at = excluded.created_at, region = excluded.region,
                  labels = excluded.labels",
-            params![
-                s.id.to_string(),
-                s.tenant_id.to_string(),
-                s.name,
-                s.kind,
-                s.description,
-                s.active_key_version,
-                s.created_at,
-                s.region,
-                serde_json::to_string(&s.labels).unwrap_or_else(|_| "{}".into())
-            ],
+            &encode::system(s),
         ),
         Write::PutSystemKey(k) => run(
             "INSERT INTO system_keys (system_id, version, root_key_id, wrapped, state,
@@ -149,14 +119,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
              ON CONFLICT (system_id, version) DO UPDATE SET
                  root_key_id = excluded.root_key_id, wrapped = excluded.wrapped,
                  state = excluded.state, created_at = excluded.created_at",
-            params![
-                k.system_id.to_string(),
-                k.version,
-                k.root_key_id.to_string(),
-                k.wrapped,
-                k.lifecycle.state().as_str(),
-                k.created_at
-            ],
+            &encode::system_key(k),
         ),
         Write::PutServiceKey(k) => run(
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
@@ -173,24 +136,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  next_rotation_at = excluded.next_rotation_at,
                  primary_version = excluded.primary_version, tags = excluded.tags,
                  policy = excluded.policy, import_check = excluded.import_check",
-            params![
-                k.id.to_string(),
-                k.tenant_id.to_string(),
-                k.system_id.to_string(),
-                k.description,
-                k.usage.as_str(),
-                k.spec.as_str(),
-                k.origin.as_str(),
-                k.lifecycle.state().as_str(),
-                k.created_at,
-                k.deletion_at,
-                k.rotation.map(|r| r.period_days),
-                k.rotation.map(|r| r.next_rotation_at),
-                k.primary_version,
-                tags_json(&k.tags),
-                k.policy,
-                k.import_check
-            ],
+            &encode::service_key(k),
         ),
         Write::PutKeyVersion(v) => run(
             "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
@@ -200,29 +146,16 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  system_key_version = excluded.system_key_version,
                  wrapped = excluded.wrapped, origin = excluded.origin,
                  created_at = excluded.created_at",
-            params![
-                v.key_id.to_string(),
-                v.version,
-                v.system_key_version,
-                v.wrapped,
-                v.origin.as_str(),
-                v.created_at
-            ],
+            &encode::key_version(v),
         ),
-        Write::DeleteKeyVersions(key) => run(
+        Write::DeleteKeyVersions(key) => sql(
             "DELETE FROM key_versions WHERE key_id = ?1",
             params![key.to_string()],
         ),
         Write::InsertAlias(a) => run(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                a.tenant_id.to_string(),
-                a.name,
-                a.key_id.to_string(),
-                a.created_at,
-                a.updated_at
-            ],
+            &encode::alias(a),
         ),
         Write::PutAlias(a) => run(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)
@@ -230,19 +163,13 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
              ON CONFLICT (tenant_id, name) DO UPDATE SET
                  key_id = excluded.key_id, created_at = excluded.created_at,
                  updated_at = excluded.updated_at",
-            params![
-                a.tenant_id.to_string(),
-                a.name,
-                a.key_id.to_string(),
-                a.created_at,
-                a.updated_at
-            ],
+            &encode::alias(a),
         ),
-        Write::DeleteAlias { tenant_id, name } => run(
+        Write::DeleteAlias { tenant_id, name } => sql(
             "DELETE FROM aliases WHERE tenant_id = ?1 AND name = ?2",
             params![tenant_id.to_string(), name],
         ),
-        Write::DeleteAliasesOf(key) => run(
+        Write::DeleteAliasesOf(key) => sql(
             "DELETE FROM aliases WHERE key_id = ?1",
             params![key.to_string()],
         ),
@@ -257,20 +184,10 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                  operations = excluded.operations, name = excluded.name,
                  issuing_principal = excluded.issuing_principal,
                  created_at = excluded.created_at",
-            params![
-                g.id,
-                g.tenant_id.to_string(),
-                g.key_id.to_string(),
-                g.grantee,
-                g.retiring_principal,
-                op_set_names(g.operations),
-                g.name,
-                g.issuing_principal,
-                g.created_at
-            ],
+            &encode::grant(g),
         ),
-        Write::DeleteGrant(id) => run("DELETE FROM grants WHERE id = ?1", params![id]),
-        Write::DeleteGrantsOf(key) => run(
+        Write::DeleteGrant(id) => sql("DELETE FROM grants WHERE id = ?1", params![id]),
+        Write::DeleteGrantsOf(key) => sql(
             "DELETE FROM grants WHERE key_id = ?1",
             params![key.to_string()],
         ),
@@ -281,24 +198,7 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
                                         operation, keys, key_ids, system_id, outcome, error,
                                         request_id, source, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            params![
-                chain_key(r.tenant),
-                r.seq,
-                r.time,
-                r.principal,
-                r.role.map(|role| role.as_str()),
-                r.front_door,
-                r.operation,
-                audit_keys_json(&r.keys),
-                audit_key_ids(&r.keys),
-                r.system.map(|s| s.to_string()),
-                r.outcome.as_str(),
-                r.error,
-                r.request_id,
-                r.source,
-                r.prev_hash,
-                r.hash
-            ],
+            &encode::audit_record(r)?,
         ),
         Write::PutAuditCheckpoint(c) => run(
             "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
@@ -306,7 +206,15 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
              ON CONFLICT (chain, seq) DO UPDATE SET
                  hash = excluded.hash, time = excluded.time,
                  signature = excluded.signature",
-            params![chain_key(c.tenant), c.seq, c.hash, c.time, c.signature],
+            &encode::audit_checkpoint(c)?,
         ),
     }
+}
+
+/// The parameters come from `kcm_store_rows::encode` in the order of its column
+/// lists, so every INSERT of a record above must name its columns in that order.
+#[cfg(test)]
+#[test]
+fn inserts_name_the_encoders_columns_in_order() {
+    kcm_store_rows::cols::check_inserts(include_str!("write.rs"), 12).unwrap();
 }
