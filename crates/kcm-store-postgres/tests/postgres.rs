@@ -88,7 +88,8 @@ async fn refuses_a_newer_schema() {
 
 /// A batch that fails part-way for a reason other than a conflict (a value
 /// PostgreSQL cannot store; an operation name that could not be read back) writes
-/// nothing, and the store goes on working.
+/// nothing, nor does an audit append whose last record cannot be stored; and the
+/// store goes on working.
 #[tokio::test]
 async fn a_commit_failing_midway_leaves_nothing_written() {
     let (store, _db) = support::make_store().await;
@@ -102,7 +103,6 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
         meta("m", "v"),
         Write::PutTenant(t.clone()),
         Write::PutServiceKey(key.clone()),
-        Write::AppendAudit(fixtures::audit_record(Some(t.id), 1)),
         // PostgreSQL text cannot hold a NUL character.
         meta("nul", "a\0b"),
         meta("after", "v"),
@@ -118,6 +118,16 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cannot be stored"), "{err}");
+    let records = vec![
+        fixtures::audit_record(Some(t.id), 1),
+        fixtures::bare_audit_record(None, 1),
+        AuditRecord {
+            principal: "a\0b".into(),
+            ..fixtures::bare_audit_record(Some(t.id), 2)
+        },
+    ];
+    let err = store.append_audit(records).await.unwrap_err();
+    assert!(!matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(store.snapshot().await.unwrap().total_rows(), 0);
     assert_eq!(store.meta("m").await.unwrap(), None);
     store
@@ -558,9 +568,9 @@ async fn outage_and_recovery_without_reopening() {
     store.ping().await.unwrap();
 }
 
-/// Writes at least one row of every table, with every optional column both set and
-/// unset, through the trait.
-fn every_kind_of_row() -> Vec<Write> {
+/// At least one row of every table, with every optional column both set and unset:
+/// the writes to commit and the audit records to append (see [`write_rows`]).
+fn every_kind_of_row() -> (Vec<Write>, Vec<AuditRecord>) {
     let alpha = fixtures::tenant("alpha", "000000000001");
     let bravo = fixtures::tenant("bravo", "000000000002");
     let system = fixtures::system(alpha.id, "default");
@@ -624,9 +634,6 @@ fn every_kind_of_row() -> Vec<Write> {
             name: None,
             ..fixtures::grant(alpha.id, full_key.id, "g-2", 11)
         }),
-        Write::AppendAudit(fixtures::audit_record(Some(alpha.id), 1)),
-        Write::AppendAudit(fixtures::bare_audit_record(Some(alpha.id), 2)),
-        Write::AppendAudit(fixtures::audit_record(None, 1)),
         Write::PutAuditCheckpoint(fixtures::audit_checkpoint(Some(alpha.id), 2)),
         Write::PutAuditCheckpoint(fixtures::audit_checkpoint(None, 1)),
     ];
@@ -636,7 +643,19 @@ fn every_kind_of_row() -> Vec<Write> {
             ..fixtures::service_key(bravo.id)
         }));
     }
-    writes
+    let records = vec![
+        fixtures::audit_record(Some(alpha.id), 1),
+        fixtures::bare_audit_record(Some(alpha.id), 2),
+        fixtures::audit_record(None, 1),
+    ];
+    (writes, records)
+}
+
+/// Writes [`every_kind_of_row`]'s rows through the trait. Appends link the same
+/// records the same way in every empty store, so the stored rows match too.
+async fn write_rows(store: &dyn Store, (writes, records): &(Vec<Write>, Vec<AuditRecord>)) {
+    store.commit(writes.clone()).await.unwrap();
+    store.append_audit(records.clone()).await.unwrap();
 }
 
 /// Every read of the trait that the rows above touch gives the same answer.
@@ -712,8 +731,8 @@ async fn assert_same_reads(a: &dyn Store, b: &dyn Store) {
 async fn snapshots_are_portable_between_sqlite_and_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("kcm.db")).unwrap();
-    let writes = every_kind_of_row();
-    sqlite.commit(writes.clone()).await.unwrap();
+    let rows = every_kind_of_row();
+    write_rows(&sqlite, &rows).await;
     let from_sqlite = sqlite.snapshot().await.unwrap();
     assert!(
         from_sqlite.total_rows() > 30,
@@ -735,7 +754,7 @@ async fn snapshots_are_portable_between_sqlite_and_postgres() {
 
     // The same writes give the same snapshot.
     let (written, _g1) = support::make_store().await;
-    written.commit(writes).await.unwrap();
+    write_rows(&written, &rows).await;
     assert_eq!(written.snapshot().await.unwrap(), from_sqlite);
 
     // SQLite → PostgreSQL.

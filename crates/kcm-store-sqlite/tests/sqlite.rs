@@ -237,10 +237,12 @@ async fn stored_forms_are_as_documented() {
             Write::PutGrant(g),
             Write::PutAccessKey(k),
             Write::PutAccessKey(sealed),
-            Write::AppendAudit(tenant_record.clone()),
-            Write::AppendAudit(operator_record),
             Write::PutAuditCheckpoint(fixtures::audit_checkpoint(None, 1)),
         ])
+        .await
+        .unwrap();
+    store
+        .append_audit(vec![tenant_record.clone(), operator_record])
         .await
         .unwrap();
     let conn = raw(&path);
@@ -311,8 +313,11 @@ async fn undecodable_new_rows_are_corrupt() {
         .commit(vec![
             Write::PutGrant(fixtures::grant(t, key, "g1", 1)),
             Write::PutAccessKey(fixtures::access_key("KCMHALF0000000000001", Some(t))),
-            Write::AppendAudit(fixtures::audit_record(Some(t), 1)),
         ])
+        .await
+        .unwrap();
+    store
+        .append_audit(vec![fixtures::audit_record(Some(t), 1)])
         .await
         .unwrap();
     let conn = raw(&path);

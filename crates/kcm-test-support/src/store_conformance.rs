@@ -18,7 +18,7 @@
 //!
 //! Without the macro, [`run_all`] runs every check in sequence, one fresh store each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use kcm_core::authz::{Op, OpSet, ALL_OPS};
@@ -398,7 +398,9 @@ pub mod fixtures {
         }
     }
 
-    /// An audit record of `chain` at `seq` with every optional field set.
+    /// An audit record of `chain` with every optional field set. `seq` sets its
+    /// time and request id; its `seq`, `prev_hash` and `hash` are placeholders,
+    /// which [`Store::append_audit`] replaces when it links the record.
     pub fn audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
         AuditRecord {
             seq,
@@ -430,7 +432,8 @@ pub mod fixtures {
         }
     }
 
-    /// An audit record of `chain` at `seq` with every optional field unset.
+    /// An audit record of `chain` with every optional field unset (see
+    /// [`audit_record`] for what `seq` means).
     pub fn bare_audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
         AuditRecord {
             role: None,
@@ -487,6 +490,32 @@ fn puts<'a, T: Clone + 'a>(
     records: impl IntoIterator<Item = &'a T>,
 ) -> Vec<Write> {
     records.into_iter().cloned().map(make).collect()
+}
+
+/// What each audit chain of the store under test must hold, worked out apart from
+/// the store: [`Chains::append`] appends through [`Store::append_audit`] and returns
+/// the records linked by the core's own
+/// [`link_all`](kcm_core::audit::hash::link_all) after the tails of the records
+/// appended before, which is what the store must now hold.
+#[derive(Default)]
+struct Chains {
+    tails: HashMap<AuditChain, (u64, String)>,
+}
+
+impl Chains {
+    /// Appends `records` (whatever `seq` and hashes they carry) and returns them as
+    /// stored: each linked after its chain's last record.
+    async fn append(&mut self, store: &dyn Store, records: Vec<AuditRecord>) -> Vec<AuditRecord> {
+        let mut linked = records.clone();
+        kcm_core::audit::hash::link_all(&mut linked, self.tails.clone());
+        for r in &linked {
+            self.tails.insert(r.tenant, (r.seq, r.hash.clone()));
+        }
+        if let Err(e) = store.append_audit(records).await {
+            panic!("append_audit failed: {e}");
+        }
+        linked
+    }
 }
 
 /// Asserts that a new record taking a name in use (`new`) and a record renamed onto
@@ -1581,7 +1610,7 @@ pub mod checks {
     }
 
     /// Every query of a whole chain.
-    fn whole_chain(chain: AuditChain) -> AuditQuery {
+    pub(super) fn whole_chain(chain: AuditChain) -> AuditQuery {
         AuditQuery {
             tenant: chain,
             limit: 1000,
@@ -1592,6 +1621,7 @@ pub mod checks {
     /// Audit records round-trip field for field, with every option set and unset,
     /// in a tenant's chain and in the operator's (the same `seq` in two chains).
     pub async fn audit_record_round_trip(store: &dyn Store) {
+        let mut chains = Chains::default();
         let t = TenantId::new_random();
         assert!(store
             .audit_records(&whole_chain(Some(t)))
@@ -1622,13 +1652,12 @@ pub mod checks {
             },
             bare_audit_record(None, 2),
         ];
-        let writes = tenant_records
-            .iter()
-            .chain(&operator_records)
-            .cloned()
-            .map(Write::AppendAudit)
-            .collect();
-        ok(store, writes).await;
+        let stored = chains
+            .append(store, [tenant_records, operator_records].concat())
+            .await;
+        let (tenant_records, operator_records): (Vec<_>, Vec<_>) =
+            stored.into_iter().partition(|r| r.tenant.is_some());
+        assert_eq!(seqs(operator_records.clone()), [1, 2]);
         assert_eq!(
             store.audit_records(&whole_chain(Some(t))).await.unwrap(),
             tenant_records
@@ -1642,32 +1671,26 @@ pub mod checks {
             .await
             .unwrap()
             .is_empty());
-        // Later appends come after, in separate commits too.
-        let next = audit_record(Some(t), 4);
-        ok(store, vec![Write::AppendAudit(next.clone())]).await;
+        // Later appends come after, in separate appends too.
+        let next = chains.append(store, vec![audit_record(Some(t), 4)]).await;
         let all = store.audit_records(&whole_chain(Some(t))).await.unwrap();
         assert_eq!(all.len(), 4);
-        assert_eq!(all[3], next);
+        assert_eq!(all[3..], next);
+        assert_chain_is_whole(&all);
     }
 
     /// `append_audit` links each record after its chain's stored tail (the
     /// genesis hash for an empty chain), whatever `seq` and hashes it came with,
     /// and keeps chains apart within one batch.
     pub async fn append_audit_links_after_the_stored_tail(store: &dyn Store) {
-        use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
+        let mut chains = Chains::default();
         let (t, other) = (TenantId::new_random(), TenantId::new_random());
-        ok(
-            store,
-            vec![
-                Write::AppendAudit(linked(Some(t), 1, GENESIS_HASH)),
-                Write::AppendAudit(linked(
-                    Some(t),
-                    2,
-                    &record_hash(&linked(Some(t), 1, GENESIS_HASH)),
-                )),
-            ],
-        )
-        .await;
+        let first = chains
+            .append(
+                store,
+                vec![bare_audit_record(Some(t), 1), bare_audit_record(Some(t), 2)],
+            )
+            .await;
         store.append_audit(vec![]).await.expect("an empty append");
         let unlinked = |chain| AuditRecord {
             seq: 99,
@@ -1675,17 +1698,21 @@ pub mod checks {
             hash: "junk".into(),
             ..bare_audit_record(chain, 0)
         };
-        store
-            .append_audit(vec![unlinked(Some(t)), unlinked(None), unlinked(Some(t))])
-            .await
-            .expect("append_audit");
-        store
-            .append_audit(vec![unlinked(Some(other))])
-            .await
-            .expect("append_audit");
-        for (chain, len) in [(Some(t), 4), (None, 1), (Some(other), 1)] {
+        let mixed = chains
+            .append(
+                store,
+                vec![unlinked(Some(t)), unlinked(None), unlinked(Some(t))],
+            )
+            .await;
+        let apart = chains.append(store, vec![unlinked(Some(other))]).await;
+        let expected = [
+            (Some(t), vec![&first[0], &first[1], &mixed[0], &mixed[2]]),
+            (None, vec![&mixed[1]]),
+            (Some(other), vec![&apart[0]]),
+        ];
+        for (chain, want) in expected {
             let records = store.audit_records(&whole_chain(chain)).await.unwrap();
-            assert_eq!(records.len(), len, "chain {chain:?}");
+            assert_eq!(records.iter().collect::<Vec<_>>(), want, "chain {chain:?}");
             assert_chain_is_whole(&records);
         }
     }
@@ -1706,20 +1733,10 @@ pub mod checks {
         assert_chain_is_whole(&records);
     }
 
-    /// A record of `chain` at `seq` linked after `prev`.
-    fn linked(chain: AuditChain, seq: u64, prev: &str) -> AuditRecord {
-        let mut r = AuditRecord {
-            prev_hash: prev.to_string(),
-            ..bare_audit_record(chain, seq)
-        };
-        r.hash = kcm_core::audit::hash::record_hash(&r);
-        r
-    }
-
     /// Panics unless `records` (one chain, by `seq`) start at 1 after the genesis
     /// hash, have consecutive `seq`s, and each carry its own hash and the hash of
     /// the record before.
-    fn assert_chain_is_whole(records: &[AuditRecord]) {
+    pub(super) fn assert_chain_is_whole(records: &[AuditRecord]) {
         use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
         let mut prev = GENESIS_HASH.to_string();
         for (i, r) in records.iter().enumerate() {
@@ -1783,27 +1800,26 @@ pub mod checks {
 
     /// `audit_tail` is the `seq` and `hash` of a chain's last record.
     pub async fn audit_tail_is_last_record(store: &dyn Store) {
+        let mut chains = Chains::default();
         let t = TenantId::new_random();
         assert_eq!(store.audit_tail(Some(t)).await.unwrap(), None);
         assert_eq!(store.audit_tail(None).await.unwrap(), None);
-        let records: Vec<_> = (1..=3).map(|seq| audit_record(Some(t), seq)).collect();
-        ok(store, puts(Write::AppendAudit, &records)).await;
+        let records = (1..=3).map(|seq| audit_record(Some(t), seq)).collect();
+        let records = chains.append(store, records).await;
         assert_eq!(
             store.audit_tail(Some(t)).await.unwrap(),
             Some((3, records[2].hash.clone()))
         );
         assert_eq!(store.audit_tail(None).await.unwrap(), None);
-        let operator = bare_audit_record(None, 1);
-        ok(store, vec![Write::AppendAudit(operator.clone())]).await;
+        let operator = chains.append(store, vec![bare_audit_record(None, 1)]).await;
         assert_eq!(
             store.audit_tail(None).await.unwrap(),
-            Some((1, operator.hash))
+            Some((1, operator[0].hash.clone()))
         );
-        let fourth = audit_record(Some(t), 4);
-        ok(store, vec![Write::AppendAudit(fourth.clone())]).await;
+        let fourth = chains.append(store, vec![audit_record(Some(t), 4)]).await;
         assert_eq!(
             store.audit_tail(Some(t)).await.unwrap(),
-            Some((4, fourth.hash))
+            Some((4, fourth[0].hash.clone()))
         );
         assert_eq!(
             store
@@ -1818,26 +1834,27 @@ pub mod checks {
     pub async fn audit_chains_lists_every_chain(store: &dyn Store) {
         assert!(store.audit_chains().await.unwrap().is_empty());
         let (t1, t2) = (TenantId::new_random(), TenantId::new_random());
-        let mut writes = Vec::new();
+        let mut records = Vec::new();
         for seq in 1..=5 {
-            writes.push(Write::AppendAudit(audit_record(Some(t1), seq)));
+            records.push(audit_record(Some(t1), seq));
         }
         for seq in 1..=2 {
-            writes.push(Write::AppendAudit(bare_audit_record(None, seq)));
+            records.push(bare_audit_record(None, seq));
         }
-        writes.push(Write::AppendAudit(audit_record(Some(t2), 1)));
+        records.push(audit_record(Some(t2), 1));
+        store.append_audit(records).await.expect("append_audit");
         // A checkpoint alone does not make a chain.
-        writes.push(Write::PutAuditCheckpoint(audit_checkpoint(
-            Some(TenantId::new_random()),
-            9,
-        )));
-        ok(store, writes).await;
+        let checkpoint = audit_checkpoint(Some(TenantId::new_random()), 9);
+        ok(store, vec![Write::PutAuditCheckpoint(checkpoint)]).await;
         let chains = sorted(store.audit_chains().await.unwrap());
         assert_eq!(
             chains,
             sorted(vec![(Some(t1), 5), (None, 2), (Some(t2), 1)])
         );
-        ok(store, vec![Write::AppendAudit(audit_record(Some(t2), 2))]).await;
+        store
+            .append_audit(vec![audit_record(Some(t2), 2)])
+            .await
+            .expect("append_audit");
         let chains = sorted(store.audit_chains().await.unwrap());
         assert_eq!(
             chains,
@@ -1875,7 +1892,7 @@ pub mod checks {
             (5, 2500, b, "Encrypt", vec![k1, k3]),
             (6, 5000, a, "CreateKey", vec![k2]),
         ];
-        let mut writes = Vec::new();
+        let mut records = Vec::new();
         for (seq, time, principal, operation, keys) in rows {
             let r = AuditRecord {
                 time,
@@ -1884,18 +1901,21 @@ pub mod checks {
                 keys: keys.into_iter().map(key).collect(),
                 ..audit_record(Some(t), seq)
             };
-            writes.push(Write::AppendAudit(r.clone()));
+            records.push(r.clone());
             // Look-alike records in other chains must never show.
-            writes.push(Write::AppendAudit(AuditRecord {
+            records.push(AuditRecord {
                 tenant: None,
                 ..r.clone()
-            }));
-            writes.push(Write::AppendAudit(AuditRecord {
+            });
+            records.push(AuditRecord {
                 tenant: Some(TenantId::new_random()),
                 ..r
-            }));
+            });
         }
-        ok(store, writes).await;
+        let stored = Chains::default().append(store, records).await;
+        // Appended in row order, the tenant's records take the seqs of the rows.
+        let tenant_seqs = stored.into_iter().filter(|r| r.tenant == Some(t));
+        assert_eq!(seqs(tenant_seqs.collect()), [1, 2, 3, 4, 5, 6]);
         let all = whole_chain(Some(t));
         let cases: Vec<(&str, AuditQuery, Vec<u64>)> = vec![
             ("no filter", all.clone(), vec![1, 2, 3, 4, 5, 6]),
@@ -2060,7 +2080,7 @@ pub mod checks {
                 r
             })
             .collect();
-        ok(store, puts(Write::AppendAudit, &records)).await;
+        let records = Chains::default().append(store, records).await;
         let page = |after_seq, limit, key| AuditQuery {
             after_seq,
             limit,
@@ -2370,7 +2390,8 @@ pub mod checks {
     }
 }
 
-/// Fills a store with at least one record of every kind, through [`Store::commit`].
+/// Fills a store with at least one record of every kind, through [`Store::commit`]
+/// and (audit records) [`Store::append_audit`].
 async fn populate(store: &dyn Store) -> Population {
     use fixtures::*;
     let alpha = tenant("alpha", "000000000001");
@@ -2428,6 +2449,7 @@ async fn populate(store: &dyn Store) -> Population {
         Write::InsertAlias(alias(alpha.id, "alias/a", key_a.id)),
         Write::InsertAlias(alias(alpha.id, "alias/full", key_full.id)),
         Write::InsertAlias(alias(bravo.id, "alias/a", key_b.id)),
+        Write::PutAuditCheckpoint(audit_checkpoint(Some(alpha.id), 2)),
     ];
     for i in 0..20u32 {
         let k = service_key(alpha.id);
@@ -2442,6 +2464,13 @@ async fn populate(store: &dyn Store) -> Population {
         }));
     }
     ok(store, writes).await;
+    let records = vec![
+        audit_record(Some(alpha.id), 1),
+        bare_audit_record(None, 1),
+        bare_audit_record(Some(alpha.id), 2),
+        audit_record(Some(bravo.id), 1),
+    ];
+    store.append_audit(records).await.expect("append_audit");
     Population {
         tenants: vec![alpha, bravo],
         systems: vec![system_a, system_b],
@@ -2537,6 +2566,24 @@ async fn assert_same_records(a: &dyn Store, b: &dyn Store, population: &Populati
         sorted(b.keys_due_for_rotation(far).await.unwrap())
     );
     assert!(!b.keys_due_for_deletion(far).await.unwrap().is_empty());
+    let chains = a.audit_chains().await.unwrap();
+    assert!(!chains.is_empty());
+    assert_eq!(
+        sorted(chains.clone()),
+        sorted(b.audit_chains().await.unwrap())
+    );
+    for (chain, _) in chains {
+        let query = checks::whole_chain(chain);
+        assert_eq!(
+            a.audit_records(&query).await.unwrap(),
+            b.audit_records(&query).await.unwrap(),
+            "audit chain {chain:?}"
+        );
+        assert_eq!(
+            a.last_audit_checkpoint(chain).await.unwrap(),
+            b.last_audit_checkpoint(chain).await.unwrap()
+        );
+    }
 }
 
 /// Asserts a store holds nothing, through the trait and its snapshot.
@@ -2578,10 +2625,24 @@ pub mod pair_checks {
             other => panic!("second restore: expected Refused, got {other:?}"),
         }
         assert_eq!(b.snapshot().await.unwrap(), snapshot);
-        // The restored store works as a store.
+        // The restored store works as a store, and appends go on the restored
+        // chains: linked after the last record the snapshot carried.
         let extra = service_key(population.tenants[0].id);
         ok(b, vec![Write::PutServiceKey(extra.clone())]).await;
         assert_eq!(b.service_key(extra.id).await.unwrap(), Some(extra));
+        let chain = Some(population.tenants[0].id);
+        let tail = a
+            .audit_tail(chain)
+            .await
+            .unwrap()
+            .expect("a restored chain");
+        b.append_audit(vec![bare_audit_record(chain, 0)])
+            .await
+            .expect("append_audit");
+        let records = b.audit_records(&checks::whole_chain(chain)).await.unwrap();
+        assert_eq!(records.len() as u64, tail.0 + 1);
+        assert_eq!(records.last().unwrap().prev_hash, tail.1);
+        checks::assert_chain_is_whole(&records);
     }
 
     /// A snapshot that fails part-way (an unknown table after the real ones;
