@@ -12,6 +12,12 @@ use crate::model::*;
 use crate::policy::GrantRecord;
 
 /// A change to the store. `Put*` writes insert or replace by primary key.
+///
+/// Audit records are not among them: a record that enters the log must be linked
+/// after its chain's tail as the store holds it, so the only way in is
+/// [`Store::append_audit`], which links inside the appending transaction (and
+/// [`Store::restore_snapshot`], which copies chains that were linked already). A
+/// write that inserted a record as given could break a chain or fork it.
 #[derive(Clone, Debug)]
 pub enum Write {
     /// Sets a service-wide setting.
@@ -77,9 +83,6 @@ pub enum Write {
     DeleteGrant(String),
     /// Deletes every grant of a key.
     DeleteGrantsOf(KeyId),
-    /// Appends an audit record; fails with [`StoreError::Conflict`] if its chain
-    /// already has a record at that `seq` (another writer got there first).
-    AppendAudit(AuditRecord),
     /// Inserts or replaces an audit checkpoint (by chain and `seq`).
     PutAuditCheckpoint(AuditCheckpoint),
 }
@@ -101,16 +104,6 @@ impl Write {
             }
             Write::InsertAlias(a) => format!("alias {} already exists", a.name),
             Write::InsertMeta { key, .. } => format!("setting {key} already exists"),
-            Write::AppendAudit(r) => match r.tenant {
-                Some(t) => format!(
-                    "the audit chain of tenant {t} already has a record at seq {}",
-                    r.seq
-                ),
-                None => format!(
-                    "the operator's audit chain already has a record at seq {}",
-                    r.seq
-                ),
-            },
             _ => format!("uniqueness violated ({detail})"),
         }
     }
@@ -228,6 +221,14 @@ pub trait Store: Send + Sync + 'static {
     /// one chain are serialised — across every node sharing the store — so an
     /// append never conflicts with another node's. `seq`, `prev_hash` and `hash`
     /// of the given records are ignored.
+    ///
+    /// The only way records enter the log apart from
+    /// [`restore_snapshot`](Store::restore_snapshot): there is no [`Write`] for
+    /// them, so no caller can insert a record that is not linked. Fails with
+    /// [`StoreError::Conflict`] only if a row reached a `seq` it was taking by a
+    /// path outside this serialisation (SQL from outside kcm; on PostgreSQL, a
+    /// restore committed between its read of the tail and its insert); nothing is
+    /// written then.
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
 
     /// The last record of a chain: its `seq` and `hash` (`None` for an empty chain).

@@ -1,7 +1,9 @@
 //! Mapping sqlx errors onto [`StoreError`], and telling connection failures (worth a
 //! retry on another connection) from everything else.
 
+use kcm_core::model::AuditRecord;
 use kcm_core::store::{StoreError, Write};
+use kcm_store_rows::audit;
 
 /// An error inside the store: from PostgreSQL (still to be classified) or already a
 /// [`StoreError`] (a row that does not decode, a value that cannot be stored).
@@ -123,4 +125,16 @@ pub(crate) fn from_write(write: &Write, e: DbError) -> StoreError {
     };
     let message = write.conflict_message(constraint.contains("account_id"), &e.to_string());
     StoreError::Conflict(message)
+}
+
+/// Maps an error from inserting the linked audit record `record`; a taken
+/// `(chain, seq)` becomes a [`StoreError::Conflict`] naming them (the same words
+/// as the SQLite store).
+pub(crate) fn from_audit_insert(record: &AuditRecord, e: DbError) -> StoreError {
+    match e {
+        DbError::Sql(e) if is_uniqueness_violation(&e) => {
+            StoreError::Conflict(audit::conflict_message(record))
+        }
+        other => other.into_store(),
+    }
 }

@@ -21,9 +21,12 @@
 //!   back, the pool reconnects by itself (connections are tested before use). Reads
 //!   whose connection fails are retried on another one with a short backoff.
 //! - **Cluster safety.** Migrations and restores take a PostgreSQL advisory lock, so
-//!   several nodes may start at once; uniqueness (names, aliases, the audit chain's
-//!   `(chain, seq)`) is enforced by the database, so concurrent nodes get
+//!   several nodes may start at once; uniqueness (names, aliases) is enforced by
+//!   the database, so concurrent nodes get
 //!   [`StoreError::Conflict`](kcm_core::store::StoreError) rather than duplicates.
+//!   Audit appends never race that way: each takes an advisory lock per chain and
+//!   links its records after the tail it then reads, with the audit chain's
+//!   `(chain, seq)` key as the database's backstop.
 //!   Management changes (read, decide, write) hold a cluster-wide advisory lock
 //!   and commit on the connection that holds it
 //!   ([`Store::lock_changes`](kcm_core::store::Store::lock_changes)), so two nodes

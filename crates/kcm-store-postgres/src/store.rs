@@ -14,7 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::error::{
-    from_sqlx, from_write, is_connection_failure, is_transaction_rollback, DbError,
+    from_audit_insert, from_sqlx, from_write, is_connection_failure, is_transaction_rollback,
+    DbError,
 };
 use crate::gate::OutageGate;
 use crate::options::{display_target, Redactor};
@@ -282,14 +283,19 @@ impl PostgresStore {
     }
 
     /// One attempt at an audit append: BEGIN, lock the chains and read their
-    /// tails, link, then the appends (one multi-row INSERT) and COMMIT.
+    /// tails, link, then the records (one multi-row INSERT) and COMMIT. No change
+    /// notice: an audit record is in no node's cache.
     async fn try_append_audit(&self, records: &[AuditRecord]) -> Result<(), CommitError> {
         let mut tx = self.begin().await?;
         let tails = write::lock_audit_tails(&mut tx, records)
             .await
             .map_err(|e| retry_or_fail(e, DbError::into_store))?;
-        let writes = audit::linked_appends(records.to_vec(), tails);
-        self.commit_in(tx, &writes).await
+        let records = audit::linked(records.to_vec(), tails);
+        if let Err((index, e)) = write::insert_linked_audit_records(&mut tx, &records).await {
+            // Dropping `tx` rolls back (COMMIT was never sent).
+            return Err(retry_or_fail(e, |e| from_audit_insert(&records[index], e)));
+        }
+        self.finish(tx).await
     }
 
     /// Every write and COMMIT, in the begun transaction `tx`.

@@ -1,10 +1,14 @@
-//! Applying [`Write`]s inside a transaction.
+//! Applying [`Write`]s inside a transaction, and appending linked audit records.
 //!
 //! `Put*` writes are upserts on the primary key only (`ON CONFLICT (pk) DO UPDATE`):
 //! a clash on any *other* unique column (a tenant's name, a system's name) fails as
-//! a conflict rather than touching the row that holds it. `Insert*` and
-//! `AppendAudit` are plain inserts, so a taken key fails the write and
+//! a conflict rather than touching the row that holds it. `Insert*` writes are
+//! plain inserts, so a taken key fails the write and
 //! [`from_write`](crate::error::from_write) reports it as a conflict.
+//!
+//! Audit records are not a [`Write`]: [`lock_audit_tails`] and
+//! [`insert_linked_audit_records`] are private to this crate and used only by
+//! `append_audit`, which links the records between the two.
 
 use std::collections::HashMap;
 
@@ -19,45 +23,43 @@ use crate::error::DbError;
 
 /// Applies every write in order on `conn` (inside the caller's transaction); on
 /// failure returns the index of the write that failed with its error.
-///
-/// A run of consecutive audit appends (the audit writer's group commits are made
-/// of them) is one multi-row INSERT: one round trip to the server instead of one
-/// per record, which is most of what a durable audit record costs a request.
 pub(crate) async fn apply_all(
     conn: &mut PgConnection,
     writes: &[Write],
 ) -> Result<(), (usize, DbError)> {
-    let mut i = 0;
-    while i < writes.len() {
-        let records: Vec<&AuditRecord> = writes[i..]
-            .iter()
-            .map_while(|w| match w {
-                Write::AppendAudit(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        if records.is_empty() {
-            apply(conn, &writes[i]).await.map_err(|e| (i, e))?;
-            i += 1;
-        } else {
-            append_audit_records(conn, &records)
-                .await
-                .map_err(|e| (i + conflicting_record(&records, &e), e))?;
-            i += records.len();
-        }
+    for (i, write) in writes.iter().enumerate() {
+        apply(conn, write).await.map_err(|e| (i, e))?;
     }
     Ok(())
 }
 
-/// Appends `records` in one statement (see [`apply_all`]): each column of the
-/// records, as [`kcm_store_rows::encode`] makes it, is bound as one array.
-async fn append_audit_records(
+/// Inserts `records`, which [`kcm_store_rows::audit::linked`] linked after the
+/// tails [`lock_audit_tails`] read in the same transaction, as they are; on
+/// failure returns the index of the record it tripped on with the error. Only
+/// `append_audit` calls it: being the store's one way to add a record is what
+/// keeps every stored chain linked.
+///
+/// One statement for the whole batch (each column of the records, as
+/// [`kcm_store_rows::encode`] makes it, bound as one array): one round trip to the
+/// server instead of one per record, which is most of what a durable audit record
+/// costs a request.
+pub(crate) async fn insert_linked_audit_records(
     conn: &mut PgConnection,
-    records: &[&AuditRecord],
+    records: &[AuditRecord],
+) -> Result<(), (usize, DbError)> {
+    insert_audit_rows(conn, records)
+        .await
+        .map_err(|e| (conflicting_record(records, &e), e))
+}
+
+/// The multi-row INSERT of [`insert_linked_audit_records`].
+async fn insert_audit_rows(
+    conn: &mut PgConnection,
+    records: &[AuditRecord],
 ) -> Result<(), DbError> {
     let rows = records
         .iter()
-        .map(|r| encode::audit_record(r))
+        .map(encode::audit_record)
         .collect::<StoreResult<Vec<_>>>()?;
     let q = sqlx::query(
         "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
@@ -75,7 +77,7 @@ async fn append_audit_records(
 /// Which of `records` a failed multi-row append tripped on, so the conflict names
 /// its chain and `seq`: PostgreSQL's detail says `Key (chain, seq)=(<chain>, <seq>)
 /// already exists`. The first record when the detail says nothing usable.
-fn conflicting_record(records: &[&AuditRecord], e: &DbError) -> usize {
+fn conflicting_record(records: &[AuditRecord], e: &DbError) -> usize {
     let detail = match e {
         DbError::Sql(sqlx::Error::Database(d)) => d
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
@@ -254,8 +256,6 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         Write::DeleteGrantsOf(key) => {
             sqlx::query("DELETE FROM grants WHERE key_id = $1").bind(key.to_string())
         }
-        // Normally reached through `apply_all`'s runs; one record is a run of one.
-        Write::AppendAudit(r) => return append_audit_records(conn, &[r]).await,
         Write::PutAuditCheckpoint(c) => query(
             "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
              VALUES ($1, $2, $3, $4, $5)

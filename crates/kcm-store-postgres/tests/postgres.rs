@@ -19,6 +19,21 @@ async fn raw(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("raw connection")
 }
 
+/// Runs `sql` on `conn` until it returns a row (it watches another session reach
+/// a state, or acts on it once it has); fails after two seconds, naming `what`.
+async fn until_a_row(conn: &mut PgConnection, sql: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while sqlx::query(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn migration_rows(url: &str) -> (i64, i64) {
     let row = sqlx::query("SELECT COUNT(*), MAX(version) FROM schema_migrations")
         .fetch_one(&mut raw(url).await)
@@ -137,8 +152,9 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
     assert_eq!(store.tenants().await.unwrap(), vec![t]);
 }
 
-/// Two nodes racing for the same alias name and the same audit `seq`: exactly one
-/// wins each, the other gets a conflict.
+/// Two nodes racing for the same alias name: exactly one wins, the other gets a
+/// conflict. (Nodes appending to one audit chain never race for a `seq`: see
+/// `nodes_appending_to_one_audit_chain_take_turns`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_racing_get_one_winner_and_conflicts() {
     let server = shared();
@@ -166,56 +182,81 @@ async fn nodes_racing_get_one_winner_and_conflicts() {
             .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
             .count();
         assert!(ra.is_ok() != rb.is_ok() && conflicts == 1, "{ra:?} {rb:?}");
-        let (ra, rb) = tokio::join!(
-            a.commit(vec![Write::AppendAudit(fixtures::audit_record(
-                Some(t),
-                round + 1
-            ))]),
-            b.commit(vec![Write::AppendAudit(fixtures::bare_audit_record(
-                Some(t),
-                round + 1
-            ))]),
-        );
-        assert!(ra.is_ok() != rb.is_ok(), "{ra:?} {rb:?}");
-        let msg = ra.err().or(rb.err()).unwrap().to_string();
-        assert!(msg.contains(&format!("seq {}", round + 1)), "{msg}");
     }
-    assert_eq!(a.audit_tail(Some(t)).await.unwrap().unwrap().0, 10);
     assert_eq!(b.aliases(t, None).await.unwrap().len(), 10);
 }
 
-/// A run of audit appends is one multi-row statement; when it trips on a taken
-/// `seq`, the conflict still names that record's chain and `seq`, and nothing of
-/// the batch is written.
-#[tokio::test]
-async fn a_conflict_in_a_run_of_audit_appends_names_the_taken_seq() {
+/// A row put at a `seq` by a writer that does not take the chain lock (plain SQL
+/// here; a restore committing meanwhile would do the same) while an append inserts
+/// makes the append a conflict, never a forked chain: its one multi-row INSERT
+/// waits for that row, then fails. The conflict names the record it tripped on
+/// (here the third, not the first, of the batch), and nothing of the batch is
+/// written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it() {
     let server = shared();
-    let (store, _db) = server.fresh_store().await;
+    let (store, db) = server.fresh_store().await;
+    let url = server.url(&db.name);
     let (t, other) = (TenantId::new_random(), TenantId::new_random());
-    store
-        .commit(
-            (1..=3)
-                .map(|seq| Write::AppendAudit(fixtures::audit_record(Some(t), seq)))
-                .collect(),
-        )
-        .await
-        .unwrap();
-    let batch = vec![
-        Write::AppendAudit(fixtures::audit_record(Some(other), 1)),
-        Write::AppendAudit(fixtures::audit_record(Some(t), 4)),
-        Write::AppendAudit(fixtures::bare_audit_record(Some(t), 2)),
-        Write::AppendAudit(fixtures::audit_record(Some(t), 5)),
-    ];
-    match store.commit(batch).await {
+    let first = (1..=3)
+        .map(|seq| fixtures::audit_record(Some(t), seq))
+        .collect();
+    store.append_audit(first).await.unwrap();
+    let mut planter = raw(&url).await;
+    sqlx::raw_sql("BEGIN").execute(&mut planter).await.unwrap();
+    sqlx::query(
+        "INSERT INTO audit_records (chain, seq, time, principal, front_door, operation,
+                                    keys, key_ids, outcome, request_id, prev_hash, hash)
+         VALUES ($1, 5, 0, 'planted', 'aws', 'Encrypt', '[]', ',', 'success', 'planted',
+                 '', 'planted')",
+    )
+    .bind(t.to_string())
+    .execute(&mut planter)
+    .await
+    .unwrap();
+    // Linked after the committed tail (3): t's 4, other's 1, t's 5 — the planted seq.
+    let append = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append_audit(vec![
+                    fixtures::audit_record(Some(t), 0),
+                    fixtures::audit_record(Some(other), 0),
+                    fixtures::bare_audit_record(Some(t), 0),
+                ])
+                .await
+        })
+    };
+    let mut admin = raw(&url).await;
+    let waiting = "SELECT pid FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'
+                     AND query ILIKE 'INSERT INTO audit_records%'";
+    until_a_row(
+        &mut admin,
+        waiting,
+        "the append waiting for the planted row",
+    )
+    .await;
+    sqlx::raw_sql("COMMIT").execute(&mut planter).await.unwrap();
+    match append.await.unwrap() {
         Err(StoreError::Conflict(msg)) => {
             assert!(
-                msg.contains(&format!("tenant {t}")) && msg.contains("seq 2"),
+                msg.contains(&format!("tenant {t}")) && msg.contains("seq 5"),
                 "{msg}"
             )
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(store.audit_tail(Some(t)).await.unwrap().unwrap().0, 3);
+    let chain = store
+        .audit_records(&AuditQuery {
+            tenant: Some(t),
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = chain.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 5]);
     assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
 }
 
@@ -397,15 +438,7 @@ async fn a_connection_lost_during_commit_is_unavailable_never_ok() {
     let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE datname = current_database() AND pid <> pg_backend_pid()
                   AND query ILIKE 'COMMIT%' AND state = 'active'";
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let killed = sqlx::query(kill).fetch_all(&mut admin).await.unwrap();
-        if !killed.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never saw the COMMIT running");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_a_row(&mut admin, kill, "the COMMIT running").await;
     match commit.await.unwrap() {
         Err(StoreError::Unavailable(msg)) => assert!(msg.contains("unknown"), "{msg}"),
         other => panic!("expected Unavailable, got {other:?}"),
@@ -433,19 +466,7 @@ async fn a_connection_lost_during_commit_is_unavailable_never_ok() {
     let waiting = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                    WHERE datname = current_database() AND wait_event_type = 'Lock'
                      AND query ILIKE 'INSERT INTO tenants%'";
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        if !sqlx::query(waiting)
-            .fetch_all(&mut admin)
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never saw the INSERT waiting");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_a_row(&mut admin, waiting, "the INSERT waiting").await;
     sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
     commit
         .await

@@ -1,15 +1,17 @@
 //! The store-side steps of the audit log that do not depend on the database:
-//! which chains a batch touches, linking a batch after its chains' tails, and
-//! where a time-window query starts walking.
+//! which chains a batch touches, linking a batch after its chains' tails, the
+//! words of a conflict on a taken `seq`, and where a time-window query starts
+//! walking.
 //!
 //! How the tails are read (SQLite: inside its one write transaction; PostgreSQL:
 //! after taking an advisory lock per chain) and how the records are inserted stay
-//! in each store.
+//! in each store. The insert is private to each store and used only by its
+//! `append_audit` on records [`linked`] returned: there is no
+//! [`Write`](kcm_core::store::Write) that inserts a record as given.
 
 use std::collections::HashMap;
 
 use kcm_core::model::{AuditChain, AuditRecord, UnixMillis};
-use kcm_core::store::Write;
 
 /// The distinct chains of `records`, sorted: the tails an append must read, in
 /// the order PostgreSQL takes its chain locks (one order everywhere, so two
@@ -22,17 +24,38 @@ pub fn chains_of(records: &[AuditRecord]) -> Vec<AuditChain> {
 }
 
 /// Links `records`, in order, after `tails` (each chain's last `seq` and hash as
-/// read inside the appending transaction; a chain without one starts at 1) and
-/// makes them the writes that append them.
+/// read inside the appending transaction; a chain without one starts at 1): the
+/// records as the store inserts them.
 ///
 /// See [`kcm_core::audit::hash::link_all`]: the core decides how records link; the
 /// store only supplies tails it read under its own isolation.
-pub fn linked_appends(
+pub fn linked(
     mut records: Vec<AuditRecord>,
     tails: HashMap<AuditChain, (u64, String)>,
-) -> Vec<Write> {
+) -> Vec<AuditRecord> {
     kcm_core::audit::hash::link_all(&mut records, tails);
-    records.into_iter().map(Write::AppendAudit).collect()
+    records
+}
+
+/// The [`StoreError::Conflict`](kcm_core::store::StoreError::Conflict) message
+/// for inserting `record` at a `seq` its chain already holds, in the same words
+/// for both stores.
+///
+/// A linked append meets this only when a row reached that `seq` outside the
+/// store's serialisation of appenders (see
+/// [`Store::append_audit`](kcm_core::store::Store::append_audit)); the message
+/// says which chain and `seq`, so the operator can find the row.
+pub fn conflict_message(record: &AuditRecord) -> String {
+    match record.tenant {
+        Some(t) => format!(
+            "the audit chain of tenant {t} already has a record at seq {}",
+            record.seq
+        ),
+        None => format!(
+            "the operator's audit chain already has a record at seq {}",
+            record.seq
+        ),
+    }
 }
 
 /// Where a walk for the records of a time window should start, after looking at
@@ -89,19 +112,26 @@ mod tests {
     fn appends_link_after_the_tails_given() {
         let t = Some(TenantId::new_random());
         let tails = HashMap::from([(t, (7, "tail".to_string()))]);
-        let writes = linked_appends(vec![record(t), record(None), record(t)], tails);
-        let seqs: Vec<(AuditChain, u64)> = writes
-            .iter()
-            .map(|w| match w {
-                Write::AppendAudit(r) => (r.tenant, r.seq),
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let records = linked(vec![record(t), record(None), record(t)], tails);
+        let seqs: Vec<(AuditChain, u64)> = records.iter().map(|r| (r.tenant, r.seq)).collect();
         assert_eq!(seqs, [(t, 8), (None, 1), (t, 9)]);
-        let Write::AppendAudit(first) = &writes[0] else {
-            unreachable!()
-        };
-        assert_eq!(first.prev_hash, "tail");
+        assert_eq!(records[0].prev_hash, "tail");
+        assert_eq!(records[2].prev_hash, records[0].hash);
+    }
+
+    #[test]
+    fn a_conflict_names_the_chain_and_seq() {
+        let t = TenantId::new_random();
+        let msg = conflict_message(&crate::tests::audit_record(Some(t), 7));
+        assert!(
+            msg.contains(&format!("tenant {t}")) && msg.contains("seq 7"),
+            "{msg}"
+        );
+        let msg = conflict_message(&crate::tests::audit_record(None, 1));
+        assert!(
+            msg.contains("operator's audit chain") && msg.contains("seq 1"),
+            "{msg}"
+        );
     }
 
     #[test]

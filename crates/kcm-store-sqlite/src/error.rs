@@ -1,6 +1,8 @@
 //! Mapping SQLite errors onto [`StoreError`].
 
+use kcm_core::model::AuditRecord;
 use kcm_core::store::{StoreError, Write};
+use kcm_store_rows::audit;
 use rusqlite::ffi;
 use rusqlite::ErrorCode;
 
@@ -52,6 +54,17 @@ pub(crate) fn from_write(write: &Write, e: rusqlite::Error) -> StoreError {
     let detail = e.to_string();
     let message = write.conflict_message(detail.contains("tenants.account_id"), &detail);
     StoreError::Conflict(message)
+}
+
+/// Maps an error from inserting the linked audit record `record`; a taken
+/// `(chain, seq)` becomes a [`StoreError::Conflict`] naming them, in the words
+/// both stores use.
+pub(crate) fn from_audit_insert(record: &AuditRecord, e: rusqlite::Error) -> StoreError {
+    if is_uniqueness_violation(&e) {
+        StoreError::Conflict(audit::conflict_message(record))
+    } else {
+        from_sqlite(e)
+    }
 }
 
 /// A join failure of a blocking task (it panicked or was cancelled).

@@ -96,7 +96,7 @@ fn append_audit_blocking(conn: &mut Connection, records: Vec<AuditRecord>) -> St
             tails.insert(chain, tail);
         }
     }
-    write::apply_all(&tx, &audit::linked_appends(records, tails))?;
+    write::insert_linked_audit_records(&tx, &audit::linked(records, tails))?;
     tx.commit().map_err(from_sqlite)
 }
 
@@ -290,5 +290,36 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(from_join)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcm_core::store::StoreError;
+    use kcm_test_support::store_conformance::fixtures::bare_audit_record;
+
+    /// Inserting a linked record at a `seq` its chain holds — which `append_audit`
+    /// never does, as it reads the tail under the write lock, but a row put there
+    /// from outside kcm would make happen — is a conflict naming the chain and
+    /// `seq`, in the words the PostgreSQL store uses.
+    #[test]
+    fn a_taken_seq_is_a_conflict_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kcm.db")).unwrap();
+        let mut conn = conn::lock(&store.inner.writer);
+        let t = TenantId::new_random();
+        for chain in [Some(t), None] {
+            let records = audit::linked(vec![bare_audit_record(chain, 0)], HashMap::new());
+            let tx = conn.transaction().unwrap();
+            write::insert_linked_audit_records(&tx, &records).unwrap();
+            match write::insert_linked_audit_records(&tx, &records) {
+                Err(StoreError::Conflict(msg)) => {
+                    assert_eq!(msg, audit::conflict_message(&records[0]));
+                    assert!(msg.contains("seq 1"), "{msg}");
+                }
+                other => panic!("expected a conflict, got {other:?}"),
+            }
+        }
     }
 }

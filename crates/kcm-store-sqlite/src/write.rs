@@ -1,17 +1,22 @@
-//! Applying [`Write`]s inside a transaction.
+//! Applying [`Write`]s inside a transaction, and inserting linked audit records.
 //!
 //! `Put*` writes are upserts on the primary key only (`ON CONFLICT (pk) DO UPDATE`),
 //! never `INSERT OR REPLACE`: a clash on any *other* unique column (a tenant's name,
 //! a system's name) must fail as a conflict rather than silently delete the row
-//! that holds it. `Insert*` and `AppendAudit` are plain inserts, so a taken key
-//! fails the write and [`from_write`] reports it as a conflict.
+//! that holds it. `Insert*` writes are plain inserts, so a taken key fails the
+//! write and [`from_write`] reports it as a conflict.
+//!
+//! Audit records are not a [`Write`]: [`insert_linked_audit_records`] is private to
+//! this crate and called only by `append_audit`, on records linked inside the
+//! same transaction.
 
+use kcm_core::model::AuditRecord;
 use kcm_core::store::{StoreResult, Write};
 use kcm_store_rows::{encode, Param};
 use rusqlite::{params, Params, Transaction};
 
 use crate::codec::bind_all;
-use crate::error::from_write;
+use crate::error::{from_audit_insert, from_write};
 
 /// Applies every write in order within `tx`; the caller commits or rolls back.
 pub(crate) fn apply_all(tx: &Transaction<'_>, writes: &[Write]) -> StoreResult<()> {
@@ -191,15 +196,6 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
             "DELETE FROM grants WHERE key_id = ?1",
             params![key.to_string()],
         ),
-        // The hot path (every request, up to thousands per commit): one cached
-        // statement, no reads.
-        Write::AppendAudit(r) => run(
-            "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
-                                        operation, keys, key_ids, system_id, outcome, error,
-                                        request_id, source, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            &encode::audit_record(r)?,
-        ),
         Write::PutAuditCheckpoint(c) => run(
             "INSERT INTO audit_checkpoints (chain, seq, hash, time, signature)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -209,6 +205,30 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
             &encode::audit_checkpoint(c)?,
         ),
     }
+}
+
+/// Inserts `records`, which [`kcm_store_rows::audit::linked`] linked after the
+/// tails read inside `tx`, as they are. Only `append_audit` calls it: being the
+/// store's one way to add a record is what keeps every stored chain linked.
+///
+/// The hot path (every request, up to thousands per append): one cached
+/// statement, no reads.
+pub(crate) fn insert_linked_audit_records(
+    tx: &Transaction<'_>,
+    records: &[AuditRecord],
+) -> StoreResult<()> {
+    for r in records {
+        execute(
+            tx,
+            "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
+                                        operation, keys, key_ids, system_id, outcome, error,
+                                        request_id, source, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            bind_all(&encode::audit_record(r)?),
+        )
+        .map_err(|e| from_audit_insert(r, e))?;
+    }
+    Ok(())
 }
 
 /// The parameters come from `kcm_store_rows::encode` in the order of its column

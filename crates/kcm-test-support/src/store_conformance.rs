@@ -95,7 +95,7 @@ macro_rules! __store_conformance_checks {
             delete_grant,
             delete_grants_of_key,
             audit_record_round_trip,
-            append_audit_duplicate_seq_conflicts,
+            append_audit_never_reuses_a_taken_seq,
             append_audit_links_after_the_stored_tail,
             concurrent_audit_appends_form_one_chain,
             audit_tail_is_last_record,
@@ -1747,55 +1747,42 @@ pub mod checks {
         }
     }
 
-    /// Appending at a `seq` its chain already has is a conflict that leaves the
-    /// existing record and every other write of the batch unwritten.
-    pub async fn append_audit_duplicate_seq_conflicts(store: &dyn Store) {
+    /// Records that come with a `seq` their chain already holds (a copy of a
+    /// stored record; one record twice in one append) go after the chain's last
+    /// record, never over or beside a stored one, which stays as it was. Each chain
+    /// counts on its own: the same `seq` in another chain is no clash.
+    pub async fn append_audit_never_reuses_a_taken_seq(store: &dyn Store) {
+        let mut chains = Chains::default();
         let (t, other) = (TenantId::new_random(), TenantId::new_random());
-        let existing = vec![audit_record(Some(t), 1), audit_record(Some(t), 2)];
-        ok(store, puts(Write::AppendAudit, &existing)).await;
+        let existing = chains
+            .append(
+                store,
+                vec![audit_record(Some(t), 1), audit_record(Some(t), 2)],
+            )
+            .await;
         let taken = AuditRecord {
             hash: "f".repeat(64),
-            ..bare_audit_record(Some(t), 2)
+            ..existing[1].clone()
         };
-        let batch = vec![
-            Write::PutMeta {
-                key: "m".into(),
-                value: "v".into(),
-            },
-            Write::PutGrant(grant(t, KeyId::new_random(), "g", 1)),
-            Write::AppendAudit(audit_record(Some(other), 1)),
-            Write::AppendAudit(audit_record(None, 1)),
-            Write::AppendAudit(audit_record(Some(t), 3)),
-            Write::PutAuditCheckpoint(audit_checkpoint(Some(t), 3)),
-            Write::AppendAudit(taken),
-        ];
-        conflict(store, batch, "batch ending in a taken seq").await;
-        assert_eq!(store.meta("m").await.unwrap(), None);
-        assert_eq!(store.grant("g").await.unwrap(), None);
-        assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
-        assert_eq!(store.audit_tail(None).await.unwrap(), None);
-        assert_eq!(
-            store.audit_records(&whole_chain(Some(t))).await.unwrap(),
-            existing
-        );
-        assert_eq!(store.last_audit_checkpoint(Some(t)).await.unwrap(), None);
-        conflict(
-            store,
-            vec![
-                Write::AppendAudit(audit_record(Some(other), 1)),
-                Write::AppendAudit(bare_audit_record(Some(other), 1)),
-            ],
-            "one seq appended twice in a batch",
-        )
-        .await;
-        assert_eq!(store.audit_tail(Some(other)).await.unwrap(), None);
-        // The same seq in another chain is no conflict.
-        ok(
-            store,
-            vec![Write::AppendAudit(audit_record(Some(other), 1))],
-        )
-        .await;
-        ok(store, vec![Write::AppendAudit(audit_record(None, 1))]).await;
+        let twice = audit_record(Some(other), 1);
+        let appended = chains
+            .append(
+                store,
+                vec![twice.clone(), audit_record(None, 1), taken, twice],
+            )
+            .await;
+        assert_eq!(seqs(appended.clone()), [1, 1, 3, 2]);
+        let records = store.audit_records(&whole_chain(Some(t))).await.unwrap();
+        assert_eq!(records, [&existing[..], &appended[2..3]].concat());
+        assert_chain_is_whole(&records);
+        let records = store
+            .audit_records(&whole_chain(Some(other)))
+            .await
+            .unwrap();
+        assert_eq!(records, [appended[0].clone(), appended[3].clone()]);
+        assert_chain_is_whole(&records);
+        let records = store.audit_records(&whole_chain(None)).await.unwrap();
+        assert_eq!(records, appended[1..2]);
     }
 
     /// `audit_tail` is the `seq` and `hash` of a chain's last record.
@@ -2218,7 +2205,6 @@ pub mod checks {
                 value: "v".into(),
             },
             Write::PutGrant(grant(t.id, key.id, "atomic-grant", 1)),
-            Write::AppendAudit(audit_record(Some(t.id), 1)),
             Write::PutAuditCheckpoint(audit_checkpoint(Some(t.id), 1)),
             Write::DeleteAlias {
                 tenant_id: t.id,
@@ -2238,8 +2224,6 @@ pub mod checks {
         assert_eq!(store.aliases(t.id, None).await.unwrap(), vec![existing]);
         assert_eq!(store.meta("inserted").await.unwrap(), None);
         assert!(store.grants(key.id).await.unwrap().is_empty());
-        assert_eq!(store.audit_tail(Some(t.id)).await.unwrap(), None);
-        assert!(store.audit_chains().await.unwrap().is_empty());
         assert_eq!(store.last_audit_checkpoint(Some(t.id)).await.unwrap(), None);
         // The store is still usable afterwards.
         ok(store, vec![Write::PutServiceKey(key.clone())]).await;
