@@ -428,6 +428,16 @@ impl Settings {
         Ok(())
     }
 
+    /// The file the server reads the software keystore's master key from when no
+    /// passphrase is set: `keystore.master_key_file`, else `<data-dir>/master.key`.
+    /// The restore asks here too, so it puts the key where the server will look.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.keystore
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(kcm_keystore_software::MASTER_KEY_FILE))
+    }
+
     /// The revocation bound.
     pub fn revocation_bound(&self) -> Duration {
         Duration::from_millis(self.revocation_bound_ms)
@@ -447,6 +457,16 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why the configuration `text`, written to `path`, is refused: by the parser
+    /// or by validation.
+    fn refusal(path: &Path, text: &str) -> String {
+        std::fs::write(path, text).unwrap();
+        match Settings::load(Some(path)) {
+            Ok(s) => s.validate().unwrap_err().to_string(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
 
     #[test]
     fn toml_file_overrides_defaults_and_rejects_unknown_keys() {
@@ -534,13 +554,7 @@ mod tests {
         };
         assert_eq!((p.token_label.as_str(), p.max_sessions), ("kcm", 8));
 
-        let invalid = |text: String| {
-            std::fs::write(&path, text).unwrap();
-            match Settings::load(Some(&path)) {
-                Ok(s) => s.validate().unwrap_err().to_string(),
-                Err(e) => format!("{e:#}"),
-            }
-        };
+        let invalid = |text: String| refusal(&path, &text);
         assert!(invalid(table.to_string()).contains("exactly one of pin_file and pin_env"));
         assert!(
             invalid(format!("{table}pin_env = \"P\"\npin_file = \"/p\"\n")).contains("exactly one")
@@ -571,13 +585,7 @@ mod tests {
             ("/kms/xks/v1", "us-east-1", 2000)
         );
 
-        let invalid = |text: String| {
-            std::fs::write(&path, text).unwrap();
-            match Settings::load(Some(&path)) {
-                Ok(s) => s.validate().unwrap_err().to_string(),
-                Err(e) => format!("{e:#}"),
-            }
-        };
+        let invalid = |text: String| refusal(&path, &text);
         assert!(invalid(table.to_string()).contains("exactly one of secret_file and secret_env"));
         assert!(
             invalid(format!("{table}secret_env = \"S\"\ntimeout_ms = 5\n")).contains("timeout_ms")
