@@ -243,6 +243,9 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Sets `into` from the environment variable `name` when it is set and not empty.
+/// A value that does not parse is an error naming the variable; strings and paths
+/// always parse.
 fn env_parse<T: std::str::FromStr>(name: &str, into: &mut T) -> Result<()>
 where
     T::Err: std::fmt::Display,
@@ -268,21 +271,11 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        if let Some(v) = env("KCM_DATA_DIR") {
-            s.data_dir = v.into();
-        }
-        if let Some(v) = env("KCM_LISTEN") {
-            s.listen = v;
-        }
-        if let Some(v) = env("KCM_REGION") {
-            s.region = v;
-        }
-        if let Some(v) = env("KCM_LOG") {
-            s.log = v;
-        }
-        if let Some(v) = env("KCM_LOG_FORMAT") {
-            s.log_format = v;
-        }
+        env_parse("KCM_DATA_DIR", &mut s.data_dir)?;
+        env_parse("KCM_LISTEN", &mut s.listen)?;
+        env_parse("KCM_REGION", &mut s.region)?;
+        env_parse("KCM_LOG", &mut s.log)?;
+        env_parse("KCM_LOG_FORMAT", &mut s.log_format)?;
         env_parse("KCM_REVOCATION_BOUND_MS", &mut s.revocation_bound_ms)?;
         env_parse(
             "KCM_EXTERNAL_CHECK_INTERVAL_MS",
@@ -304,9 +297,7 @@ impl Settings {
         if let Some(v) = env("KCM_MASTER_KEY_FILE") {
             s.keystore.master_key_file = Some(v.into());
         }
-        if let Some(v) = env("KCM_DEFAULT_KEYSTORE") {
-            s.default_keystore = v;
-        }
+        env_parse("KCM_DEFAULT_KEYSTORE", &mut s.default_keystore)?;
         if let Some(v) = env("KCM_DATABASE_URL") {
             s.database_url = Some(DatabaseUrl(zeroize::Zeroizing::new(v)));
         }
