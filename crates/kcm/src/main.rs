@@ -1,13 +1,11 @@
 //! `kcm`: the key chain manager — server (`kcm serve`) and command-line client.
 //!
 //! `main` parses, runs, and maps errors to an exit code; nothing else happens here.
+//! The server is the `kcm-server` library; `cli` turns each command's flags into a
+//! call on it or on a client.
 #![forbid(unsafe_code)]
 
 mod cli;
-mod config;
-mod keystores;
-mod serve;
-mod tls;
 
 use std::process::ExitCode;
 

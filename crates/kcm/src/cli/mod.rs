@@ -1,4 +1,6 @@
-//! The command line: `kcm serve` and the client commands.
+//! The command line: `kcm serve` (flags over the settings, then
+//! [`kcm_server::launch`]), `kcm restore` (likewise, then [`kcm_server::restore`])
+//! and the client commands.
 
 mod audit;
 mod backup;
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Settings;
+use kcm_server::{Listen, Settings};
 
 /// kcm — the key chain manager: a self-hosted key management service.
 ///
@@ -117,19 +119,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_logging(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -142,8 +131,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 settings.listen = l;
             }
             settings.validate()?;
-            init_logging(&settings.log, settings.log_format == "json");
-            runtime()?.block_on(crate::serve::run(settings))?;
+            kcm_server::init_logging(&settings);
+            let shutdown = kcm_server::shutdown_signal();
+            runtime()?.block_on(kcm_server::launch(settings, Listen::Configured, shutdown))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(c) => runtime()?.block_on(c.run(&cli.client)),

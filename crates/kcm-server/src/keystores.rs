@@ -1,11 +1,11 @@
-//! The keystore providers a server uses besides the embedded `software` one: one
-//! per `[keystores.<name>]` table of its settings. `kcm serve` and `kcm restore`
-//! both open them, so an archive whose key lives in an HSM restores with the same
-//! configuration the server runs with.
+//! The keystore providers a server uses: the embedded `software` one and one per
+//! `[keystores.<name>]` table of its settings. [`launch`](crate::launch) and the
+//! [restore](crate::restore) both open them here, so an archive whose key lives in
+//! an HSM restores with the same configuration the server runs with.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use kcm_core::keystore::KeystoreProvider;
 use kcm_core::secret::SecretString;
 use kcm_keystore_pkcs11::{Pkcs11Config, Pkcs11Keystore};
 use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
+use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
 use kcm_keystore_xks::{XksConfig, XksKeystore};
 use kcm_sigv4::Credentials;
 use zeroize::Zeroizing;
@@ -25,10 +26,36 @@ use crate::config::{
 /// Keystore providers by name, as the core takes them.
 pub type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
 
+/// The software keystore's passphrase, from `KCM_MASTER_PASSPHRASE` when it is set
+/// and not empty. It is removed from the environment once read, so nothing kcm
+/// starts (a keystore plugin) inherits it.
+pub fn take_passphrase() -> Option<SecretString> {
+    let passphrase = std::env::var("KCM_MASTER_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    std::env::remove_var("KCM_MASTER_PASSPHRASE");
+    Some(SecretString::new(passphrase))
+}
+
+/// Opens the software keystore in `dir` with the master key from `source`, then
+/// every configured one: all the keystores the core is given.
+pub async fn open_all(
+    dir: &Path,
+    source: MasterKeySource,
+    settings: &Settings,
+) -> Result<Keystores> {
+    let keystore =
+        SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
+    let mut keystores: Keystores = HashMap::new();
+    keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
+    open_configured(settings, &mut keystores).await?;
+    Ok(keystores)
+}
+
 /// Opens every configured keystore (loading its module and logging in) and adds it
 /// to `keystores`. Fails, naming the keystore, if any cannot be opened: a server
 /// that silently lacked a keystore would refuse every key below its root keys.
-pub async fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result<()> {
+async fn open_configured(settings: &Settings, keystores: &mut Keystores) -> Result<()> {
     for (name, config) in &settings.keystores {
         let provider: Arc<dyn KeystoreProvider> = match config {
             KeystoreConfig::Pkcs11(p) => Arc::new(open_pkcs11(name, p)?),

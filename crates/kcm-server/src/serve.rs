@@ -1,7 +1,8 @@
-//! `kcm serve`: wires the store, keystore, core and front doors together and runs
-//! the HTTP(S) server until SIGTERM or Ctrl-C.
+//! The server itself: the core over its store and keystores, the HTTP application
+//! (operational endpoints, `/v1`, the AWS API), and [`launch`], which runs them
+//! until a shutdown signal.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
@@ -14,22 +15,21 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use kcm_core::config::ServiceConfig;
-use kcm_core::secret::SecretString;
 use kcm_core::service::{BootstrapCredentials, Service};
 use kcm_core::store::Store;
 use kcm_frontdoor::{Authenticator, Metrics};
-use kcm_keystore_software::{MasterKeySource, SoftwareKeystore};
+use kcm_keystore_software::MasterKeySource;
 use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::{Settings, SOFTWARE_KEYSTORE};
-use crate::keystores::{self, Keystores};
+use crate::config::{DatabaseUrl, Settings};
+use crate::keystores;
 
 /// Name of the embedded database file in the data directory.
-pub const DB_FILE: &str = "kcm.db";
+pub(crate) const DB_FILE: &str = "kcm.db";
 /// Name of the bootstrap credentials file in the data directory.
-pub const CREDENTIALS_FILE: &str = "credentials";
+pub(crate) const CREDENTIALS_FILE: &str = "credentials";
 
 /// State of the unauthenticated operational endpoints.
 #[derive(Clone)]
@@ -60,7 +60,7 @@ async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
 }
 
 /// The whole HTTP application: operational endpoints, `/v1`, and the AWS API on `/`.
-pub fn app(service: Arc<Service>) -> Router {
+fn app(service: Arc<Service>) -> Router {
     let metrics = Arc::new(Metrics::default());
     let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
     let aws = kcm_aws_api::AwsApi::new(
@@ -79,7 +79,7 @@ pub fn app(service: Arc<Service>) -> Router {
 }
 
 /// Opens the data directory and builds the core over it.
-pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
+async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     let dir = &settings.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -87,25 +87,11 @@ pub async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         .create(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let store = open_store(settings).await?;
-    let source = match std::env::var("KCM_MASTER_PASSPHRASE") {
-        Ok(passphrase) if !passphrase.is_empty() => {
-            // Keep the passphrase out of the environment of anything we might start.
-            std::env::remove_var("KCM_MASTER_PASSPHRASE");
-            MasterKeySource::Passphrase(SecretString::new(passphrase))
-        }
-        _ => MasterKeySource::File(
-            settings
-                .keystore
-                .master_key_file
-                .clone()
-                .unwrap_or_else(|| dir.join("master.key")),
-        ),
+    let source = match keystores::take_passphrase() {
+        Some(passphrase) => MasterKeySource::Passphrase(passphrase),
+        None => MasterKeySource::File(settings.master_key_file()),
     };
-    let keystore =
-        SoftwareKeystore::open(dir, source).context("cannot open the software keystore")?;
-    let mut keystores: Keystores = HashMap::new();
-    keystores.insert(SOFTWARE_KEYSTORE.into(), Arc::new(keystore));
-    keystores::open_configured(settings, &mut keystores).await?;
+    let keystores = keystores::open_all(dir, source, settings).await?;
     keystores::report_health(&keystores).await;
     let config = ServiceConfig {
         region: settings.region.clone(),
@@ -148,10 +134,7 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
 
 /// Opens (and migrates) the PostgreSQL store at `url` with the settings' pool
 /// size. Its errors never hold the password.
-pub(crate) async fn open_postgres(
-    url: &crate::config::DatabaseUrl,
-    settings: &Settings,
-) -> Result<PostgresStore> {
+pub(crate) async fn open_postgres(url: &DatabaseUrl, settings: &Settings) -> Result<PostgresStore> {
     let options = PostgresOptions {
         max_connections: settings.database_max_connections,
         ..PostgresOptions::default()
@@ -163,7 +146,7 @@ pub(crate) async fn open_postgres(
 
 /// Writes the bootstrap credentials in the AWS shared-credentials format, mode 0600,
 /// atomically (temporary file, fsync, rename).
-pub fn write_credentials(path: &Path, creds: &BootstrapCredentials) -> std::io::Result<()> {
+fn write_credentials(path: &Path, creds: &BootstrapCredentials) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut text = zeroize::Zeroizing::new(String::new());
     for (profile, (id, secret)) in [
@@ -190,7 +173,9 @@ pub fn write_credentials(path: &Path, creds: &BootstrapCredentials) -> std::io::
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or Ctrl-C: what stops `kcm serve`. Other callers of
+/// [`launch`] (tests) pass a future of their own instead.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -204,11 +189,37 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// Runs the server until a shutdown signal.
-pub async fn run(settings: Settings) -> Result<()> {
+/// Where [`launch`] accepts connections.
+#[derive(Debug)]
+pub enum Listen {
+    /// Bind the settings' `listen` address once the service is ready, so that the
+    /// port opens only when requests can be served (what `kcm serve` does).
+    Configured,
+    /// Accept on a listener the caller bound already: a test binds port 0 and knows
+    /// the address before the server starts.
+    On(TcpListener),
+}
+
+/// Runs a kcm server with `settings` until `shutdown` resolves, then finishes the
+/// requests in flight and stops the background work.
+///
+/// In order: opens (creating if needed) the data directory, the store and every
+/// keystore, and builds the core; on a fresh store bootstraps it and writes the
+/// `credentials` file into the data directory, otherwise refuses to start unless the
+/// keystore opens this store; listens (see [`Listen`]); serves HTTP, or HTTPS when
+/// the settings name a certificate and key; runs deletions, rotations and
+/// checkpoints in the background.
+///
+/// The settings are used as given: call [`Settings::validate`] first. Logging is the
+/// caller's (see [`init_logging`](crate::init_logging)), as is the rustls crypto
+/// provider of the process, which the XKS client uses.
+pub async fn launch(
+    settings: Settings,
+    listen: Listen,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let service = open_service(&settings).await?;
     let credentials = settings.data_dir.join(CREDENTIALS_FILE);
     let fresh = service
@@ -227,10 +238,17 @@ pub async fn run(settings: Settings) -> Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     }
-    let listener = TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listener = match listen {
+        Listen::Configured => TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?,
+        Listen::On(listener) => listener,
+    };
     let local = listener.local_addr()?;
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service));
@@ -238,7 +256,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         (Some(cert), Some(key)) => {
             let acceptor = crate::tls::acceptor(cert, key)?;
             tracing::info!(address = %local, "kcm listening (HTTPS)");
-            crate::tls::serve(listener, acceptor, app, shutdown_signal()).await?;
+            crate::tls::serve(listener, acceptor, app, shutdown).await?;
         }
         _ => {
             tracing::info!(address = %local, "kcm listening (HTTP)");
@@ -246,7 +264,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
         }
@@ -255,4 +273,21 @@ pub async fn run(settings: Settings) -> Result<()> {
     let _ = background.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sends the server's log to stderr with the settings' filter (`log`) and format
+/// (`log_format`: text or JSON). Once per process, before [`launch`]: it installs
+/// the process-wide subscriber, which is why `launch` does not do it (a test may
+/// launch several servers in one process).
+pub fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -243,6 +243,9 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Sets `into` from the environment variable `name` when it is set and not empty.
+/// A value that does not parse is an error naming the variable; strings and paths
+/// always parse.
 fn env_parse<T: std::str::FromStr>(name: &str, into: &mut T) -> Result<()>
 where
     T::Err: std::fmt::Display,
@@ -268,21 +271,11 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        if let Some(v) = env("KCM_DATA_DIR") {
-            s.data_dir = v.into();
-        }
-        if let Some(v) = env("KCM_LISTEN") {
-            s.listen = v;
-        }
-        if let Some(v) = env("KCM_REGION") {
-            s.region = v;
-        }
-        if let Some(v) = env("KCM_LOG") {
-            s.log = v;
-        }
-        if let Some(v) = env("KCM_LOG_FORMAT") {
-            s.log_format = v;
-        }
+        env_parse("KCM_DATA_DIR", &mut s.data_dir)?;
+        env_parse("KCM_LISTEN", &mut s.listen)?;
+        env_parse("KCM_REGION", &mut s.region)?;
+        env_parse("KCM_LOG", &mut s.log)?;
+        env_parse("KCM_LOG_FORMAT", &mut s.log_format)?;
         env_parse("KCM_REVOCATION_BOUND_MS", &mut s.revocation_bound_ms)?;
         env_parse(
             "KCM_EXTERNAL_CHECK_INTERVAL_MS",
@@ -304,9 +297,7 @@ impl Settings {
         if let Some(v) = env("KCM_MASTER_KEY_FILE") {
             s.keystore.master_key_file = Some(v.into());
         }
-        if let Some(v) = env("KCM_DEFAULT_KEYSTORE") {
-            s.default_keystore = v;
-        }
+        env_parse("KCM_DEFAULT_KEYSTORE", &mut s.default_keystore)?;
         if let Some(v) = env("KCM_DATABASE_URL") {
             s.database_url = Some(DatabaseUrl(zeroize::Zeroizing::new(v)));
         }
@@ -428,6 +419,16 @@ impl Settings {
         Ok(())
     }
 
+    /// The file the server reads the software keystore's master key from when no
+    /// passphrase is set: `keystore.master_key_file`, else `<data-dir>/master.key`.
+    /// The restore asks here too, so it puts the key where the server will look.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.keystore
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(kcm_keystore_software::MASTER_KEY_FILE))
+    }
+
     /// The revocation bound.
     pub fn revocation_bound(&self) -> Duration {
         Duration::from_millis(self.revocation_bound_ms)
@@ -447,6 +448,16 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Why the configuration `text`, written to `path`, is refused: by the parser
+    /// or by validation.
+    fn refusal(path: &Path, text: &str) -> String {
+        std::fs::write(path, text).unwrap();
+        match Settings::load(Some(path)) {
+            Ok(s) => s.validate().unwrap_err().to_string(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
 
     #[test]
     fn toml_file_overrides_defaults_and_rejects_unknown_keys() {
@@ -534,13 +545,7 @@ mod tests {
         };
         assert_eq!((p.token_label.as_str(), p.max_sessions), ("kcm", 8));
 
-        let invalid = |text: String| {
-            std::fs::write(&path, text).unwrap();
-            match Settings::load(Some(&path)) {
-                Ok(s) => s.validate().unwrap_err().to_string(),
-                Err(e) => format!("{e:#}"),
-            }
-        };
+        let invalid = |text: String| refusal(&path, &text);
         assert!(invalid(table.to_string()).contains("exactly one of pin_file and pin_env"));
         assert!(
             invalid(format!("{table}pin_env = \"P\"\npin_file = \"/p\"\n")).contains("exactly one")
@@ -571,13 +576,7 @@ mod tests {
             ("/kms/xks/v1", "us-east-1", 2000)
         );
 
-        let invalid = |text: String| {
-            std::fs::write(&path, text).unwrap();
-            match Settings::load(Some(&path)) {
-                Ok(s) => s.validate().unwrap_err().to_string(),
-                Err(e) => format!("{e:#}"),
-            }
-        };
+        let invalid = |text: String| refusal(&path, &text);
         assert!(invalid(table.to_string()).contains("exactly one of secret_file and secret_env"));
         assert!(
             invalid(format!("{table}secret_env = \"S\"\ntimeout_ms = 5\n")).contains("timeout_ms")
