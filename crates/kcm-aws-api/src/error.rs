@@ -90,11 +90,11 @@ impl From<Error> for AwsError {
     }
 }
 
-impl From<kcm_frontdoor::AuthError> for AwsError {
-    fn from(e: kcm_frontdoor::AuthError) -> Self {
+impl From<kcm_frontdoor::AuthnError> for AwsError {
+    fn from(e: kcm_frontdoor::AuthnError) -> Self {
         match e {
-            kcm_frontdoor::AuthError::Core(core) => core.into(),
-            kcm_frontdoor::AuthError::Signature {
+            kcm_frontdoor::AuthnError::Core(core) => core.into(),
+            kcm_frontdoor::AuthnError::Signature {
                 error_type,
                 message,
             } => Self {

@@ -12,9 +12,9 @@
 #![warn(missing_docs)]
 
 mod audit;
-mod auth;
+mod authn;
 mod metrics;
 
 pub use audit::{claimed_access_key, next_request_id, RequestAudit};
-pub use auth::{AuthError, Authenticator};
+pub use authn::{Authenticator, AuthnError};
 pub use metrics::Metrics;

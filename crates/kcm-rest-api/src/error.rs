@@ -4,12 +4,12 @@
 //! `{"error": {"code": "<Code>", "message": "<what was wrong>"}}`. Core errors are
 //! mapped by [`status_and_code`], the only place that decides a status for an
 //! [`ErrorKind`]; authentication failures by [`RestError::from`] on
-//! [`kcm_frontdoor::AuthError`].
+//! [`kcm_frontdoor::AuthnError`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
-use kcm_frontdoor::AuthError;
+use kcm_frontdoor::AuthnError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -167,13 +167,13 @@ impl From<Error> for RestError {
     }
 }
 
-impl From<AuthError> for RestError {
-    fn from(e: AuthError) -> Self {
+impl From<AuthnError> for RestError {
+    fn from(e: AuthnError) -> Self {
         match e {
-            AuthError::Core(core) => core.into(),
+            AuthnError::Core(core) => core.into(),
             // The AWS error type is meaningful to AWS clients only; the message already
             // says what was wrong with the signature.
-            AuthError::Signature { message, .. } => Self::unauthenticated(message),
+            AuthnError::Signature { message, .. } => Self::unauthenticated(message),
         }
     }
 }
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn signature_failures_are_unauthenticated() {
-        let e = RestError::from(AuthError::Signature {
+        let e = RestError::from(AuthnError::Signature {
             error_type: "InvalidSignatureException",
             message: "the request signature does not match".into(),
         });
