@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::model::AuditOutcome;
+use kcm_frontdoor::{AuthnError, DoorError};
 
 /// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`.
 #[derive(Debug)]
@@ -14,34 +15,27 @@ pub struct AwsError {
     pub message: String,
     /// HTTP status.
     pub status: StatusCode,
+    /// How the audit log classifies it, decided where the error was made (see
+    /// [`kcm_frontdoor::DoorError`]).
+    outcome: AuditOutcome,
 }
 
 impl AwsError {
-    /// A 400 error of `error_type`.
+    /// A 400 error of `error_type`: a refusal by this door itself (`failed` in the
+    /// audit log; authentication and authorisation refusals come from
+    /// [`AuthnError`] and the core).
     pub fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
         Self {
             error_type,
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
+            outcome: AuditOutcome::Failed,
         }
     }
 
     /// `ValidationException`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::bad_request("ValidationException", message)
-    }
-
-    /// How the audit log classifies this refusal: authentication and
-    /// authorisation failures are `denied`, the rest `failed`.
-    pub fn audit_outcome(&self) -> AuditOutcome {
-        match self.error_type {
-            "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "IncompleteSignatureException"
-            | "MissingAuthenticationTokenException" => AuditOutcome::Denied,
-            _ => AuditOutcome::Failed,
-        }
     }
 }
 
@@ -86,21 +80,24 @@ impl From<Error> for AwsError {
             error_type,
             message: e.message().to_string(),
             status,
+            outcome: kcm_core::audit::outcome_of(e.kind()),
         }
     }
 }
 
-impl From<kcm_frontdoor::AuthnError> for AwsError {
-    fn from(e: kcm_frontdoor::AuthnError) -> Self {
+impl From<AuthnError> for AwsError {
+    fn from(e: AuthnError) -> Self {
+        let outcome = e.audit_outcome();
         match e {
-            kcm_frontdoor::AuthnError::Core(core) => core.into(),
-            kcm_frontdoor::AuthnError::Signature {
+            AuthnError::Core(core) => core.into(),
+            AuthnError::Signature {
                 error_type,
                 message,
             } => Self {
                 error_type,
                 message,
                 status: StatusCode::BAD_REQUEST,
+                outcome,
             },
         }
     }
@@ -115,6 +112,30 @@ impl IntoResponse for AwsError {
             body.to_string(),
         )
             .into_response()
+    }
+}
+
+impl DoorError for AwsError {
+    type Answer = Response;
+
+    fn audit_outcome(&self) -> AuditOutcome {
+        self.outcome
+    }
+
+    fn code(&self) -> &str {
+        self.error_type
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+
+    fn into_answer(self) -> Response {
+        self.into_response()
     }
 }
 
@@ -134,5 +155,29 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn refusals_are_classified_by_origin() {
+        let denied = |e: AwsError| e.audit_outcome() == AuditOutcome::Denied;
+        assert!(denied(Error::denied("no").into()));
+        assert!(denied(
+            Error::new(ErrorKind::UnknownAccessKey, "who").into()
+        ));
+        assert!(denied(
+            AuthnError::Signature {
+                error_type: "InvalidSignatureException",
+                message: "the request signature does not match".into(),
+            }
+            .into()
+        ));
+        assert!(!denied(Error::not_found("gone").into()));
+        assert!(!denied(
+            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
+        ));
+        // An error is classified by how it was made, never by its type name: the door's
+        // own refusals are failures (its authorisation refusals it makes through the
+        // core's Error::denied, as ids.rs does for another account's ARN).
+        assert!(!denied(AwsError::bad_request("AccessDeniedException", "x")));
     }
 }

@@ -1,6 +1,7 @@
 //! Key identifiers as the AWS API spells them: key id, key ARN, alias name, alias ARN.
 
 use kcm_core::auth::Principal;
+use kcm_core::error::Error;
 use kcm_core::model::KeyId;
 use kcm_core::service::KeyRef;
 
@@ -45,14 +46,14 @@ pub fn parse_key_ref(input: &str, region: &str, principal: &Principal) -> Result
             return Err(not_found(input));
         }
         if account != principal.account_id {
-            // As AWS does for another account's ARN: denied, without saying whether it exists.
-            return Err(AwsError::bad_request(
-                "AccessDeniedException",
-                format!(
-                    "access key {} is not authorized to use resources of account {account}",
-                    principal.access_key_id
-                ),
-            ));
+            // As AWS does for another account's ARN: denied, without saying whether it
+            // exists. An authorisation refusal, so made as the core's: AccessDenied on
+            // the wire and `denied` in the audit log.
+            return Err(Error::denied(format!(
+                "access key {} is not authorized to use resources of account {account}",
+                principal.access_key_id
+            ))
+            .into());
         }
         if arn_region != region {
             return Err(not_found(input));
@@ -86,5 +87,29 @@ pub fn parse_key_id_only(
             "'{input}' is an alias; this parameter takes a key id or key ARN"
         ))),
         id => Ok(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcm_core::model::{AuditOutcome, Role};
+    use kcm_frontdoor::DoorError;
+
+    #[test]
+    fn another_accounts_arn_is_an_audited_denial() {
+        let principal = Principal {
+            access_key_id: "KCMTEST".into(),
+            tenant_id: None,
+            account_id: "111111111111".into(),
+            role: Role::TenantAdmin,
+            system_scope: None,
+            operations: None,
+        };
+        let arn = "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000";
+        let e = parse_key_ref(arn, "us-east-1", &principal).unwrap_err();
+        assert_eq!(e.error_type, "AccessDeniedException");
+        assert_eq!(e.status.as_u16(), 400);
+        assert_eq!(e.audit_outcome(), AuditOutcome::Denied);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 use kcm_core::auth::Principal;
 use kcm_core::error::{Error, ErrorKind};
+use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 use kcm_sigv4::{AuthorizationHeader, SigV4Error, SigningKeyCache};
 
@@ -22,6 +23,18 @@ pub enum AuthnError {
         /// What was wrong (never the secret or the expected signature).
         message: String,
     },
+}
+
+impl AuthnError {
+    /// How the audit log classifies it: a signature that is missing, malformed or
+    /// wrong is `denied`, and so is an unknown or disabled access key; when the core
+    /// could not check the credential at all (its store is down), the request `failed`.
+    pub fn audit_outcome(&self) -> AuditOutcome {
+        match self {
+            AuthnError::Core(e) => kcm_core::audit::outcome_of(e.kind()),
+            AuthnError::Signature { .. } => AuditOutcome::Denied,
+        }
+    }
 }
 
 impl From<Error> for AuthnError {

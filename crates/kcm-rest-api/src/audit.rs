@@ -138,7 +138,7 @@ pub(crate) async fn list_records(
             .transpose()?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
         let records = api
-            .service
+            .service()
             .list_audit_records(
                 caller,
                 AuditQuery {
@@ -188,7 +188,7 @@ pub(crate) async fn list_checkpoints(
         let p = query(params)?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
         let checkpoints = api
-            .service
+            .service()
             .list_audit_checkpoints(caller, p.after.unwrap_or(0), limit)
             .await?;
         let next_after = (checkpoints.len() == limit)
@@ -218,7 +218,7 @@ pub(crate) async fn signing_key(State(api): State<RestApi>, request: Request) ->
     let mut call = api.begin("GetAuditSigningKey", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let key = api.service.audit_signing_public_key(caller).await?;
+        let key = api.service().audit_signing_public_key(caller).await?;
         crate::handlers::ok(SigningKey {
             algorithm: "Ed25519".into(),
             public_key: hex::encode(key),

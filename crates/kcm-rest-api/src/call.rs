@@ -1,4 +1,6 @@
-//! One REST call from start to finish: authenticate, run, audit, answer.
+//! One REST call from start to finish: the request path every door shares
+//! ([`kcm_frontdoor::Call`]), plus what is REST's own: reading the body and choosing
+//! between bearer and SigV4 authentication.
 //!
 //! Every handler has the same shape:
 //!
@@ -12,103 +14,45 @@
 //! call.finish(result).await
 //! ```
 //!
-//! [`Call::finish`] writes the request's audit record — durable before the response
-//! goes out; if it cannot be written, the caller gets that error instead — logs
-//! refusals (code and message only) and records metrics.
-
-use std::time::Instant;
+//! [`Call::finish`] is [`kcm_frontdoor::Call::finish`]: the audit record (durable
+//! before the response goes out; if it cannot be written, the caller gets that error
+//! instead), the log line of a refusal, the `x-kcm-request-id` header and the metrics.
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kcm_core::auth::Caller;
-use kcm_core::model::AuditOutcome;
-use kcm_frontdoor::RequestAudit;
 
-use crate::error::{code, RestError};
+use crate::error::RestError;
 use crate::request::Incoming;
-use crate::{RestApi, METRICS_DOOR};
-
-/// Response header carrying the request id (also in the audit record).
-pub const REQUEST_ID_HEADER: &str = "x-kcm-request-id";
+use crate::RestApi;
 
 /// A request in progress.
-pub(crate) struct Call {
-    api: RestApi,
-    operation: &'static str,
-    started: Instant,
-    audit: RequestAudit,
-    caller: Option<Caller>,
+pub(crate) struct Call<'a> {
+    inner: kcm_frontdoor::Call<'a>,
 }
 
 impl RestApi {
     /// Starts serving `operation` (its stable name, as in the audit log).
-    pub(crate) fn begin(&self, operation: &'static str, request: &Request) -> Call {
+    pub(crate) fn begin(&self, operation: &'static str, request: &Request) -> Call<'_> {
         Call {
-            api: self.clone(),
-            operation,
-            started: Instant::now(),
-            audit: RequestAudit::of(METRICS_DOOR, kcm_frontdoor::next_request_id(), request),
-            caller: None,
+            inner: self.front.begin_http(operation, request),
         }
     }
 }
 
-impl Call {
+impl Call<'_> {
     /// Reads and authenticates the request; the caller is kept for the audit record.
     pub(crate) async fn accept(
         &mut self,
         request: Request,
     ) -> Result<(Incoming, &Caller), RestError> {
-        let (incoming, principal) = self.api.accept(request).await?;
-        Ok((incoming, self.caller.insert(Caller::new(principal))))
+        let incoming = Incoming::read(request).await?;
+        let caller = incoming.authenticate(&mut self.inner).await?;
+        Ok((incoming, caller))
     }
 
     /// Audits the outcome and turns it into the response.
     pub(crate) async fn finish(self, result: Result<Response, RestError>) -> Response {
-        let refusal = result.as_ref().err().map(|e| {
-            let outcome = if e.code == code::UNAUTHENTICATED || e.code == code::ACCESS_DENIED {
-                AuditOutcome::Denied
-            } else {
-                AuditOutcome::Failed
-            };
-            (outcome, e.code)
-        });
-        let request_id = self.audit.request_id.clone();
-        let audited = self
-            .audit
-            .finish(
-                &self.api.service,
-                self.operation,
-                self.caller.as_ref(),
-                refusal,
-            )
-            .await;
-        let result = match audited {
-            Ok(()) => result,
-            Err(e) => Err(RestError::from(e)),
-        };
-        let operation = self.operation;
-        let mut response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::warn!(operation, code = e.code, message = %e.message, "request failed");
-                } else {
-                    tracing::debug!(operation, code = e.code, message = %e.message, "request refused");
-                }
-                e.into_response()
-            }
-        };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, v);
-        }
-        self.api.metrics.record(
-            METRICS_DOOR,
-            operation,
-            response.status().as_u16(),
-            self.started.elapsed(),
-        );
-        response
+        self.inner.finish(result).await
     }
 }

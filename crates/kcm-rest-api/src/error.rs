@@ -9,7 +9,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
-use kcm_frontdoor::AuthnError;
+use kcm_core::model::AuditOutcome;
+use kcm_frontdoor::{AuthnError, DoorError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -122,15 +123,20 @@ pub struct RestError {
     pub code: &'static str,
     /// Message naming what was wrong; never contains a secret.
     pub message: String,
+    /// How the audit log classifies it, decided where the error was made (see
+    /// [`kcm_frontdoor::DoorError`]).
+    outcome: AuditOutcome,
 }
 
 impl RestError {
-    /// An error with an explicit status and code.
+    /// An error with an explicit status and code: a refusal by this door itself
+    /// (`failed` in the audit log).
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
+            outcome: AuditOutcome::Failed,
         }
     }
 
@@ -139,9 +145,13 @@ impl RestError {
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, message)
     }
 
-    /// `401 Unauthenticated`.
+    /// `401 Unauthenticated`: the request carries no usable credentials (`denied` in
+    /// the audit log, like every authentication failure).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+        Self {
+            outcome: AuditOutcome::Denied,
+            ..Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+        }
     }
 
     /// `404 NotFound`.
@@ -163,7 +173,10 @@ impl RestError {
 impl From<Error> for RestError {
     fn from(e: Error) -> Self {
         let (status, code) = status_and_code(e.kind());
-        Self::new(status, code, e.message())
+        Self {
+            outcome: kcm_core::audit::outcome_of(e.kind()),
+            ..Self::new(status, code, e.message())
+        }
     }
 }
 
@@ -192,6 +205,30 @@ impl IntoResponse for RestError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+impl DoorError for RestError {
+    type Answer = Response;
+
+    fn audit_outcome(&self) -> AuditOutcome {
+        self.outcome
+    }
+
+    fn code(&self) -> &str {
+        self.code
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+
+    fn into_answer(self) -> Response {
+        self.into_response()
     }
 }
 
@@ -257,6 +294,28 @@ mod tests {
         assert_eq!(e.code, "Unauthenticated");
         let response = e.into_response();
         assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn refusals_are_classified_by_origin() {
+        let denied = |e: RestError| e.audit_outcome() == AuditOutcome::Denied;
+        assert!(denied(Error::denied("no").into()));
+        assert!(denied(
+            Error::new(ErrorKind::UnknownAccessKey, "who").into()
+        ));
+        assert!(denied(RestError::unauthenticated("no credentials")));
+        assert!(denied(
+            AuthnError::Signature {
+                error_type: "InvalidSignatureException",
+                message: "the request signature does not match".into(),
+            }
+            .into()
+        ));
+        assert!(!denied(Error::not_found("gone").into()));
+        assert!(!denied(
+            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
+        ));
+        assert!(!denied(RestError::invalid_input("bad")));
     }
 
     #[test]

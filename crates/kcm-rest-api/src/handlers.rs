@@ -59,7 +59,7 @@ pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) 
     let result: Outcome = async {
         let (req, caller) = call.accept(request).await?;
         let body: CreateTenantRequest = parse_json(&req.body)?;
-        let new = api.service.create_tenant(caller, &body.name).await?;
+        let new = api.service().create_tenant(caller, &body.name).await?;
         created(CreateTenantResponse::from(new))
     }
     .await;
@@ -81,7 +81,7 @@ pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -
     let mut call = api.begin("ListTenants", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let tenants = api.service.list_tenants(caller).await?;
+        let tenants = api.service().list_tenants(caller).await?;
         ok(TenantList {
             tenants: tenants.iter().map(Tenant::from).collect(),
         })
@@ -114,7 +114,7 @@ pub(crate) async fn get_tenant(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let tenant = api.service.get_tenant(caller, &id).await?;
+        let tenant = api.service().get_tenant(caller, &id).await?;
         ok(Tenant::from(&tenant))
     }
     .await;
@@ -156,7 +156,7 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
         let body: CreateAccessKeyRequest = parse_json(&req.body)?;
         let role = parse_role(&body.role)?;
         let new = api
-            .service
+            .service()
             .create_access_key(
                 caller,
                 role,
@@ -186,7 +186,7 @@ pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Reques
     let mut call = api.begin("ListAccessKeys", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let keys = api.service.list_access_keys(caller).await?;
+        let keys = api.service().list_access_keys(caller).await?;
         ok(AccessKeyList {
             access_keys: keys.iter().map(AccessKey::from).collect(),
         })
@@ -197,7 +197,7 @@ pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Reques
 
 async fn set_enabled(
     api: &RestApi,
-    call: &mut Call,
+    call: &mut Call<'_>,
     id: Result<Path<String>, PathRejection>,
     request: Request,
     enabled: bool,
@@ -205,7 +205,7 @@ async fn set_enabled(
     let id = path_param(id)?;
     let (_, caller) = call.accept(request).await?;
     let info = api
-        .service
+        .service()
         .set_access_key_enabled(caller, &id, enabled)
         .await?;
     ok(AccessKey::from(&info))
@@ -281,7 +281,7 @@ pub(crate) async fn delete_access_key(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        api.service.delete_access_key(caller, &id).await?;
+        api.service().delete_access_key(caller, &id).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;
@@ -321,7 +321,7 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
             link: body.link.unwrap_or(true),
             root_key: body.root_key_id,
         };
-        let info = api.service.create_system(caller, &new).await?;
+        let info = api.service().create_system(caller, &new).await?;
         created(System::from(&info))
     }
     .await;
@@ -343,7 +343,7 @@ pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -
     let mut call = api.begin("ListSystems", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let systems = api.service.list_systems(caller).await?;
+        let systems = api.service().list_systems(caller).await?;
         ok(SystemList {
             systems: systems.iter().map(System::from).collect(),
         })
@@ -374,7 +374,7 @@ pub(crate) async fn get_system(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let info = api.service.get_system(caller, &id).await?;
+        let info = api.service().get_system(caller, &id).await?;
         ok(System::from(&info))
     }
     .await;
@@ -412,7 +412,7 @@ pub(crate) async fn switch_system_root_key(
         let (req, caller) = call.accept(request).await?;
         let body: SwitchRootKeyRequest = parse_json(&req.body)?;
         let info = api
-            .service
+            .service()
             .switch_system_root(caller, &id, &body.root_key_id)
             .await?;
         ok(System::from(&info))
@@ -450,7 +450,7 @@ pub(crate) async fn link_system(
         let (req, caller) = call.accept(request).await?;
         let body: LinkSystemRequest = parse_json(&req.body)?;
         let info = api
-            .service
+            .service()
             .link_system(caller, &id, body.root_key_id.as_deref())
             .await?;
         ok(System::from(&info))
@@ -484,7 +484,7 @@ pub(crate) async fn unlink_system(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let info = api.service.unlink_system(caller, &id).await?;
+        let info = api.service().unlink_system(caller, &id).await?;
         ok(System::from(&info))
     }
     .await;
@@ -530,7 +530,7 @@ pub(crate) async fn rotate_system_key(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let rotation = api.service.rotate_system_key(caller, &id).await?;
+        let rotation = api.service().rotate_system_key(caller, &id).await?;
         ok(SystemKeyRotationBody::from(&rotation))
     }
     .await;
@@ -565,7 +565,7 @@ pub(crate) async fn rewrap_system_keys(
         let (_, caller) = call.accept(request).await?;
         let params = crate::audit::query(params)?;
         let rotation = api
-            .service
+            .service()
             .rewrap_system_keys(caller, &id, params.limit)
             .await?;
         ok(SystemKeyRotationBody::from(&rotation))
@@ -591,7 +591,7 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     let mut call = api.begin("GetKeychain", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let view = api.service.keychain(caller).await?;
+        let view = api.service().keychain(caller).await?;
         ok(Keychain::from(&view))
     }
     .await;
@@ -626,7 +626,7 @@ pub(crate) async fn backup(State(api): State<RestApi>, request: Request) -> Resp
     let mut call = api.begin("GetBackup", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let archive = api.service.backup(caller).await?;
+        let archive = api.service().backup(caller).await?;
         let disposition = format!(
             "attachment; filename=\"kcm-backup-{}.kcmbak\"",
             archive.created_at
@@ -662,8 +662,9 @@ pub(crate) async fn openapi_json(State(api): State<RestApi>) -> Response {
         crate::openapi_json().clone(),
     )
         .into_response();
-    api.metrics
-        .record(crate::METRICS_DOOR, "GetOpenApi", 200, started.elapsed());
+    api.front
+        .metrics()
+        .record(crate::DOOR.name, "GetOpenApi", 200, started.elapsed());
     response
 }
 

@@ -26,9 +26,10 @@
 //! `Authorization: Bearer <access key id>:<secret>` (for scripts) or an AWS SigV4
 //! signature with signing service `kcm`.
 //!
-//! The front door is thin by design: read and authenticate the request (through
-//! [`kcm_frontdoor::Authenticator`]), parse its JSON, call one
-//! [`kcm_core::service::Service`] method, shape the answer. Authorisation,
+//! The front door is thin by design: each request takes the path every door shares
+//! ([`kcm_frontdoor::Call`]: authenticate, one core call, finish with the audit
+//! record, request id and metrics); between those steps it parses the JSON, calls one
+//! [`kcm_core::service::Service`] method and shapes the answer. Authorisation,
 //! validation and lifecycle rules are the core's. Core errors become
 //! `{"error": {"code": …, "message": …}}` bodies through one mapping,
 //! [`error::status_and_code`]. Secrets appear only in the responses that create
@@ -52,38 +53,37 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 use axum::routing::{any, delete, get, post};
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Metrics};
+use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi as _;
 
-/// Label of this front door in the request metrics.
-pub const METRICS_DOOR: &str = "rest";
+/// How audit records and metrics name this front door, and the header that carries
+/// the request id back.
+pub const DOOR: Door = Door {
+    name: "rest",
+    request_id_header: "x-kcm-request-id",
+};
 
 /// SigV4 signing service name of the REST API.
 pub const SIGNING_SERVICE: &str = request::SIGNING_SERVICE;
 
 /// What the REST front door needs, shared by all requests.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RestApi {
-    service: Arc<Service>,
-    auth: Arc<Authenticator>,
-    metrics: Arc<Metrics>,
-}
-
-impl std::fmt::Debug for RestApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RestApi").finish_non_exhaustive()
-    }
+    front: FrontDoor,
 }
 
 impl RestApi {
     /// A front door over `service`, authenticating with `auth` and recording into `metrics`.
     pub fn new(service: Arc<Service>, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Self {
         Self {
-            service,
-            auth,
-            metrics,
+            front: FrontDoor::new(DOOR, service, auth, metrics),
         }
+    }
+
+    /// The core.
+    fn service(&self) -> &Service {
+        self.front.service()
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request
         let (req, caller) = call.accept(request).await?;
         let body: CreateRootKeyRequest = parse_json(&req.body)?;
         let info = api
-            .service
+            .service()
             .create_root_key(
                 caller,
                 body.keystore.as_deref(),
@@ -71,7 +71,7 @@ pub(crate) async fn list_root_keys(State(api): State<RestApi>, request: Request)
     let mut call = api.begin("ListRootKeys", &request);
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
-        let roots = api.service.list_root_keys(caller).await?;
+        let roots = api.service().list_root_keys(caller).await?;
         ok(RootKeyList {
             root_keys: roots.iter().map(RootKey::from).collect(),
         })
@@ -102,7 +102,7 @@ pub(crate) async fn get_root_key(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let info = api.service.get_root_key(caller, &id).await?;
+        let info = api.service().get_root_key(caller, &id).await?;
         ok(RootKey::from(&info))
     }
     .await;
@@ -124,7 +124,7 @@ async fn change_state(
         let (_, caller) = call.accept(request).await?;
         let params = query(params)?;
         let impact = api
-            .service
+            .service()
             .change_root_key_state(caller, &id, change, params.dry_run)
             .await?;
         ok(RootKeyImpactBody::from(&impact))
@@ -247,7 +247,7 @@ pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Reque
         let (req, caller) = call.accept(request).await?;
         let body: RootKeyImportParametersRequest = parse_json(&req.body)?;
         let params = api
-            .service
+            .service()
             .root_key_import_parameters(
                 caller,
                 body.keystore.as_deref(),
@@ -290,7 +290,7 @@ pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request
                 crate::error::RestError::invalid_input("wrapped_key_material is not base64")
             })?;
         let info = api
-            .service
+            .service()
             .import_root_key(
                 caller,
                 &body.import_token,
@@ -326,7 +326,7 @@ pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Requ
         let (req, caller) = call.accept(request).await?;
         let body: ReferenceRootKeyRequest = parse_json(&req.body)?;
         let info = api
-            .service
+            .service()
             .reference_root_key(
                 caller,
                 body.keystore.as_deref(),
@@ -366,7 +366,7 @@ pub(crate) async fn rotate_root_key(
     let result: Outcome = async {
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
-        let impact = api.service.rotate_root_key(caller, &id).await?;
+        let impact = api.service().rotate_root_key(caller, &id).await?;
         ok(RootKeyImpactBody::from(&impact))
     }
     .await;
