@@ -4,7 +4,7 @@ use http::Method;
 use kcm_sigv4::Credentials;
 
 use crate::error::kms_error;
-use crate::signing::{kms_headers, send_signed, Endpoint};
+use crate::signing::{kms_headers, Connection};
 use crate::ClientError;
 
 /// The region used when none is configured.
@@ -13,38 +13,31 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// A client for the KMS JSON API (`POST /`, `X-Amz-Target: TrentService.<Operation>`).
 #[derive(Debug, Clone)]
 pub struct KmsClient {
-    http: reqwest::Client,
-    endpoint: Endpoint,
-    credentials: Credentials,
-    region: String,
+    conn: Connection,
 }
 
 impl KmsClient {
     /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in [`DEFAULT_REGION`].
     pub fn new(endpoint: &str, credentials: Credentials) -> Result<Self, ClientError> {
-        Ok(Self {
-            http: crate::signing::http_client()?,
-            endpoint: Endpoint::parse(endpoint)?,
-            credentials,
-            region: DEFAULT_REGION.to_owned(),
-        })
+        let conn = Connection::new(endpoint, credentials, "kms")?;
+        Ok(Self { conn })
     }
 
     /// Uses `region` for signing instead of [`DEFAULT_REGION`].
-    pub fn with_region(mut self, region: impl Into<String>) -> Self {
-        self.region = region.into();
-        self
+    pub fn with_region(self, region: impl Into<String>) -> Self {
+        let conn = self.conn.with_region(region.into());
+        Self { conn }
     }
 
     /// Uses a caller-configured HTTP client (timeouts, pool sizes, …).
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
+    pub fn with_http_client(self, http: reqwest::Client) -> Self {
+        let conn = self.conn.with_http_client(http);
+        Self { conn }
     }
 
     /// The signing region.
     pub fn region(&self) -> &str {
-        &self.region
+        self.conn.region()
     }
 
     /// Calls `operation` (e.g. `"Encrypt"`) with the JSON `body` and returns the
@@ -58,18 +51,11 @@ impl KmsClient {
             status: 0,
             detail: format!("cannot serialise the request: {e}"),
         })?;
-        let url = self.endpoint.url("/");
-        let (status, bytes) = send_signed(
-            &self.http,
-            Method::POST,
-            &url,
-            kms_headers(operation)?,
-            body,
-            &self.credentials,
-            &self.region,
-            "kms",
-        )
-        .await?;
+        let url = self.conn.url("/");
+        let (status, bytes) = self
+            .conn
+            .send(Method::POST, &url, kms_headers(operation)?, body)
+            .await?;
         if !(200..300).contains(&status) {
             return Err(kms_error(status, &bytes));
         }

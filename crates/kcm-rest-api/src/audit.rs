@@ -7,80 +7,21 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::response::Response;
+use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, SigningKey};
 use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
-use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ErrorBody, RestError};
 use crate::RestApi;
 
 type Outcome = Result<Response, RestError>;
 
-/// Filters and paging of `GET /v1/audit`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    /// Only records with a sequence number greater than this (paging: pass the
-    /// previous page's `next_after`).
-    pub after: Option<u64>,
-    /// Page size, 1–1000 (default 100).
-    pub limit: Option<usize>,
-    /// Only records at or after this time (RFC 3339).
-    pub from: Option<String>,
-    /// Only records before this time (RFC 3339).
-    pub to: Option<String>,
-    /// Only records naming this key id.
-    pub key: Option<String>,
-    /// Only records of this access key id.
-    pub principal: Option<String>,
-    /// Only records of this operation (`Encrypt`, `CreateSystem`, …).
-    pub operation: Option<String>,
-}
-
-/// Paging of `GET /v1/audit/checkpoints`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CheckpointParams {
-    /// Only checkpoints covering records after this sequence number.
-    pub after: Option<u64>,
-    /// Page size, 1–1000 (default 100).
-    pub limit: Option<usize>,
-}
-
-/// A page of audit records.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditPage {
-    /// Records, by sequence number. Each is an object with `seq`, `time` (Unix ms),
-    /// `tenant`, `principal`, `role`, `front_door`, `operation`, `keys`, `system`,
-    /// `outcome`, `error`, `request_id`, `source`, `prev_hash`, `hash`.
-    #[schema(value_type = Vec<Object>)]
-    pub records: Vec<AuditRecord>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
-}
-
-/// A page of signed checkpoints.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CheckpointPage {
-    /// Checkpoints (`tenant`, `seq`, `hash`, `time`, `signature`), by `seq`.
-    #[schema(value_type = Vec<Object>)]
-    pub checkpoints: Vec<AuditCheckpoint>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
-}
-
-/// The audit signing key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SigningKey {
-    /// Algorithm (`Ed25519`).
-    pub algorithm: String,
-    /// The raw 32-byte public key, hex.
-    pub public_key: String,
-}
+// The pages as this server fills them. Named through aliases because utoipa names a
+// generic type spelled out in `body = …` after its arguments (`AuditPage_AuditRecord`);
+// through an alias the schema keeps the page's own name, `AuditPage`.
+type RecordPage = AuditPage<AuditRecord>;
+type CheckpointPageOf = CheckpointPage<AuditCheckpoint>;
 
 const DEFAULT_PAGE: usize = 100;
 
@@ -108,7 +49,7 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestErr
     get, path = "/v1/audit", tag = "audit", operation_id = "ListAuditRecords",
     params(AuditParams),
     responses(
-        (status = 200, description = "A page of records", body = AuditPage),
+        (status = 200, description = "A page of records", body = RecordPage),
         (status = 400, description = "Invalid filter", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
@@ -156,7 +97,7 @@ pub(crate) async fn list_records(
         let next_after = (records.len() == limit)
             .then(|| records.last().map(|r| r.seq))
             .flatten();
-        crate::handlers::ok(AuditPage {
+        crate::handlers::ok(RecordPage {
             records,
             next_after,
         })
@@ -170,7 +111,7 @@ pub(crate) async fn list_records(
     get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "ListAuditCheckpoints",
     params(CheckpointParams),
     responses(
-        (status = 200, description = "A page of checkpoints", body = CheckpointPage),
+        (status = 200, description = "A page of checkpoints", body = CheckpointPageOf),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -194,7 +135,7 @@ pub(crate) async fn list_checkpoints(
         let next_after = (checkpoints.len() == limit)
             .then(|| checkpoints.last().map(|c| c.seq))
             .flatten();
-        crate::handlers::ok(CheckpointPage {
+        crate::handlers::ok(CheckpointPageOf {
             checkpoints,
             next_after,
         })

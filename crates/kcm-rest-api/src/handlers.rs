@@ -15,7 +15,9 @@ use kcm_core::service::NewSystem;
 use crate::call::Call;
 use crate::error::{code, ErrorBody, RestError};
 use crate::request::parse_json;
-use crate::types::*;
+use kcm_api_types::*;
+
+use crate::wire::{all, ToWire};
 use crate::RestApi;
 
 pub(crate) type Outcome = Result<Response, RestError>;
@@ -60,7 +62,7 @@ pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) 
         let (req, caller) = call.accept(request).await?;
         let body: CreateTenantRequest = parse_json(&req.body)?;
         let new = api.service().create_tenant(caller, &body.name).await?;
-        created(CreateTenantResponse::from(new))
+        created(new.to_wire())
     }
     .await;
     call.finish(result).await
@@ -83,7 +85,7 @@ pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -
         let (_, caller) = call.accept(request).await?;
         let tenants = api.service().list_tenants(caller).await?;
         ok(TenantList {
-            tenants: tenants.iter().map(Tenant::from).collect(),
+            tenants: all(&tenants),
         })
     }
     .await;
@@ -115,7 +117,7 @@ pub(crate) async fn get_tenant(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let tenant = api.service().get_tenant(caller, &id).await?;
-        ok(Tenant::from(&tenant))
+        ok(tenant.to_wire())
     }
     .await;
     call.finish(result).await
@@ -165,7 +167,7 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
                 body.description.unwrap_or_default(),
             )
             .await?;
-        created(CreatedAccessKey::from(new))
+        created(new.to_wire())
     }
     .await;
     call.finish(result).await
@@ -188,7 +190,7 @@ pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Reques
         let (_, caller) = call.accept(request).await?;
         let keys = api.service().list_access_keys(caller).await?;
         ok(AccessKeyList {
-            access_keys: keys.iter().map(AccessKey::from).collect(),
+            access_keys: all(&keys),
         })
     }
     .await;
@@ -208,7 +210,7 @@ async fn set_enabled(
         .service()
         .set_access_key_enabled(caller, &id, enabled)
         .await?;
-    ok(AccessKey::from(&info))
+    ok(info.to_wire())
 }
 
 /// Disable an access key of the caller's tenant; it is refused from then on.
@@ -322,7 +324,7 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
             root_key: body.root_key_id,
         };
         let info = api.service().create_system(caller, &new).await?;
-        created(System::from(&info))
+        created(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -345,7 +347,7 @@ pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -
         let (_, caller) = call.accept(request).await?;
         let systems = api.service().list_systems(caller).await?;
         ok(SystemList {
-            systems: systems.iter().map(System::from).collect(),
+            systems: all(&systems),
         })
     }
     .await;
@@ -375,7 +377,7 @@ pub(crate) async fn get_system(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let info = api.service().get_system(caller, &id).await?;
-        ok(System::from(&info))
+        ok(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -415,7 +417,7 @@ pub(crate) async fn switch_system_root_key(
             .service()
             .switch_system_root(caller, &id, &body.root_key_id)
             .await?;
-        ok(System::from(&info))
+        ok(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -453,7 +455,7 @@ pub(crate) async fn link_system(
             .service()
             .link_system(caller, &id, body.root_key_id.as_deref())
             .await?;
-        ok(System::from(&info))
+        ok(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -485,24 +487,10 @@ pub(crate) async fn unlink_system(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let info = api.service().unlink_system(caller, &id).await?;
-        ok(System::from(&info))
+        ok(info.to_wire())
     }
     .await;
     call.finish(result).await
-}
-
-/// Options of `POST /v1/systems/{id_or_name}/rewrap`.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct RewrapParams {
-    /// Most key versions to re-wrap in this call (1–1000, default 100).
-    #[serde(default = "default_rewrap_limit")]
-    pub limit: usize,
-}
-
-fn default_rewrap_limit() -> usize {
-    100
 }
 
 /// Start rotating a system's key (tenant-admin): a fresh system key version becomes
@@ -531,7 +519,7 @@ pub(crate) async fn rotate_system_key(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let rotation = api.service().rotate_system_key(caller, &id).await?;
-        ok(SystemKeyRotationBody::from(&rotation))
+        ok(rotation.to_wire())
     }
     .await;
     call.finish(result).await
@@ -568,7 +556,7 @@ pub(crate) async fn rewrap_system_keys(
             .service()
             .rewrap_system_keys(caller, &id, params.limit)
             .await?;
-        ok(SystemKeyRotationBody::from(&rotation))
+        ok(rotation.to_wire())
     }
     .await;
     call.finish(result).await
@@ -592,7 +580,7 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     let result: Outcome = async {
         let (_, caller) = call.accept(request).await?;
         let view = api.service().keychain(caller).await?;
-        ok(Keychain::from(&view))
+        ok(view.to_wire())
     }
     .await;
     call.finish(result).await
@@ -611,7 +599,7 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     get, path = "/v1/backup", tag = "backup", operation_id = "GetBackup",
     responses(
         (status = 200, description = "The backup archive (format KCMBAK1)",
-         content_type = "application/octet-stream", body = BackupArchiveBody,
+         content_type = "application/octet-stream", body = crate::BackupArchiveBody,
          headers(
              ("Content-Length" = u64, description = "Archive size in bytes"),
              ("Content-Disposition" = String, description = "attachment; filename=\"kcm-backup-<unix ms>.kcmbak\""),

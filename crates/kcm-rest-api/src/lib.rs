@@ -43,7 +43,7 @@ pub mod error;
 mod handlers;
 mod request;
 mod root_keys;
-pub mod types;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -213,6 +213,13 @@ pub fn router(api: RestApi) -> axum::Router {
         .with_state(api)
 }
 
+/// Body of `GET /v1/backup`: a kcm backup archive (`KCMBAK1`), binary.
+///
+/// Only for the OpenAPI document; the handler sends the archive bytes as they are.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BackupArchiveBody(pub Vec<u8>);
+
 /// Adds the two authentication schemes to the document's components.
 struct SecuritySchemes;
 
@@ -289,7 +296,7 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::backup,
         handlers::openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName, types::BackupArchiveBody)),
+    components(schemas(kcm_api_types::ErrorBody, kcm_api_types::ErrorDetail, kcm_api_types::RoleName, BackupArchiveBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),

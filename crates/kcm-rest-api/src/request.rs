@@ -124,7 +124,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::CreateSystemRequest;
+    use kcm_api_types::CreateSystemRequest;
 
     #[test]
     fn json_problems_are_named() {

@@ -4,25 +4,14 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::response::Response;
 use kcm_core::service::RootKeyChange;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::audit::query;
 use crate::handlers::{created, ok, path_param, Outcome};
 use crate::request::parse_json;
-use crate::types::*;
-use crate::RestApi;
+use kcm_api_types::*;
 
-/// Options of a root key state change.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct StateChangeParams {
-    /// `true`: change nothing, only report the systems and keys the change would
-    /// affect (the impact preview).
-    #[serde(default)]
-    pub dry_run: bool,
-}
+use crate::wire::{all, ToWire};
+use crate::RestApi;
 
 /// Create a root key in the caller's tenant (tenant-admin), generated inside a keystore.
 #[utoipa::path(
@@ -50,7 +39,7 @@ pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request
                 body.description.as_deref().unwrap_or_default(),
             )
             .await?;
-        created(RootKey::from(&info))
+        created(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -73,7 +62,7 @@ pub(crate) async fn list_root_keys(State(api): State<RestApi>, request: Request)
         let (_, caller) = call.accept(request).await?;
         let roots = api.service().list_root_keys(caller).await?;
         ok(RootKeyList {
-            root_keys: roots.iter().map(RootKey::from).collect(),
+            root_keys: all(&roots),
         })
     }
     .await;
@@ -103,7 +92,7 @@ pub(crate) async fn get_root_key(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let info = api.service().get_root_key(caller, &id).await?;
-        ok(RootKey::from(&info))
+        ok(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -127,7 +116,7 @@ async fn change_state(
             .service()
             .change_root_key_state(caller, &id, change, params.dry_run)
             .await?;
-        ok(RootKeyImpactBody::from(&impact))
+        ok(impact.to_wire())
     }
     .await;
     call.finish(result).await
@@ -257,7 +246,7 @@ pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Reque
                 body.wrapping_key_spec.as_deref().unwrap_or("RSA_3072"),
             )
             .await?;
-        ok(RootKeyImportParameters::from(&params))
+        ok(params.to_wire())
     }
     .await;
     call.finish(result).await
@@ -298,7 +287,7 @@ pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request
                 body.description.as_deref().unwrap_or_default(),
             )
             .await?;
-        created(RootKey::from(&info))
+        created(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -334,7 +323,7 @@ pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Requ
                 body.description.as_deref().unwrap_or_default(),
             )
             .await?;
-        created(RootKey::from(&info))
+        created(info.to_wire())
     }
     .await;
     call.finish(result).await
@@ -367,7 +356,7 @@ pub(crate) async fn rotate_root_key(
         let id = path_param(id)?;
         let (_, caller) = call.accept(request).await?;
         let impact = api.service().rotate_root_key(caller, &id).await?;
-        ok(RootKeyImpactBody::from(&impact))
+        ok(impact.to_wire())
     }
     .await;
     call.finish(result).await
