@@ -37,6 +37,15 @@ impl AwsError {
     pub fn validation(message: impl Into<String>) -> Self {
         Self::bad_request("ValidationException", message)
     }
+
+    /// `UnsupportedOperationException`: `what` is a part of the AWS API that kcm does
+    /// not implement.
+    pub fn unsupported(what: &str) -> Self {
+        Self::bad_request(
+            "UnsupportedOperationException",
+            format!("{what} is not supported by this kcm release"),
+        )
+    }
 }
 
 /// The AWS error type and status for each core error kind. The match has no

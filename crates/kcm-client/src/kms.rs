@@ -1,10 +1,9 @@
 //! The AWS KMS JSON protocol client.
 
 use http::Method;
-use kcm_sigv4::Credentials;
 
 use crate::error::kms_error;
-use crate::signing::{kms_headers, Connection};
+use crate::signing::{connection_setup, kms_headers, Connection};
 use crate::ClientError;
 
 /// The region used when none is configured.
@@ -17,28 +16,7 @@ pub struct KmsClient {
 }
 
 impl KmsClient {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in [`DEFAULT_REGION`].
-    pub fn new(endpoint: &str, credentials: Credentials) -> Result<Self, ClientError> {
-        let conn = Connection::new(endpoint, credentials, "kms")?;
-        Ok(Self { conn })
-    }
-
-    /// Uses `region` for signing instead of [`DEFAULT_REGION`].
-    pub fn with_region(self, region: impl Into<String>) -> Self {
-        let conn = self.conn.with_region(region.into());
-        Self { conn }
-    }
-
-    /// Uses a caller-configured HTTP client (timeouts, pool sizes, …).
-    pub fn with_http_client(self, http: reqwest::Client) -> Self {
-        let conn = self.conn.with_http_client(http);
-        Self { conn }
-    }
-
-    /// The signing region.
-    pub fn region(&self) -> &str {
-        self.conn.region()
-    }
+    connection_setup!("kms");
 
     /// Calls `operation` (e.g. `"Encrypt"`) with the JSON `body` and returns the
     /// JSON response; an error response becomes [`ClientError::Api`].
@@ -75,6 +53,7 @@ mod tests {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode, Uri};
     use axum::response::IntoResponse;
+    use kcm_sigv4::Credentials;
 
     const SECRET: &str = "server-known-secret";
 

@@ -4,12 +4,11 @@
 
 use http::{HeaderMap, HeaderValue, Method};
 use kcm_api_types::*;
-use kcm_sigv4::Credentials;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::rest_error;
-use crate::signing::Connection;
+use crate::signing::{connection_setup, Connection};
 use crate::ClientError;
 
 /// The SigV4 service name of the REST API.
@@ -43,24 +42,7 @@ impl RootKeyChange {
 }
 
 impl RestClient {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in
-    /// [`DEFAULT_REGION`](crate::DEFAULT_REGION).
-    pub fn new(endpoint: &str, credentials: Credentials) -> Result<Self, ClientError> {
-        let conn = Connection::new(endpoint, credentials, SERVICE)?;
-        Ok(Self { conn })
-    }
-
-    /// Uses `region` for signing instead of [`DEFAULT_REGION`](crate::DEFAULT_REGION).
-    pub fn with_region(self, region: impl Into<String>) -> Self {
-        let conn = self.conn.with_region(region.into());
-        Self { conn }
-    }
-
-    /// Uses a caller-configured HTTP client.
-    pub fn with_http_client(self, http: reqwest::Client) -> Self {
-        let conn = self.conn.with_http_client(http);
-        Self { conn }
-    }
+    connection_setup!(SERVICE);
 
     /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
     pub fn encode_segment(segment: &str) -> String {
@@ -419,6 +401,7 @@ fn query(params: &impl Serialize) -> Result<String, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kcm_sigv4::Credentials;
 
     #[test]
     fn segments_are_encoded() {

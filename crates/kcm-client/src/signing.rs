@@ -147,6 +147,40 @@ impl Connection {
     }
 }
 
+/// The constructor and settings every client over a [`Connection`] has (a `conn`
+/// field), written once for the KMS and the REST client.
+macro_rules! connection_setup {
+    ($service:expr) => {
+        /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in
+        /// [`DEFAULT_REGION`](crate::DEFAULT_REGION).
+        pub fn new(
+            endpoint: &str,
+            credentials: kcm_sigv4::Credentials,
+        ) -> Result<Self, crate::ClientError> {
+            let conn = crate::signing::Connection::new(endpoint, credentials, $service)?;
+            Ok(Self { conn })
+        }
+
+        /// Uses `region` for signing instead of [`DEFAULT_REGION`](crate::DEFAULT_REGION).
+        pub fn with_region(self, region: impl Into<String>) -> Self {
+            let conn = self.conn.with_region(region.into());
+            Self { conn }
+        }
+
+        /// Uses a caller-configured HTTP client (timeouts, pool sizes, …).
+        pub fn with_http_client(self, http: reqwest::Client) -> Self {
+            let conn = self.conn.with_http_client(http);
+            Self { conn }
+        }
+
+        /// The signing region.
+        pub fn region(&self) -> &str {
+            self.conn.region()
+        }
+    };
+}
+pub(crate) use connection_setup;
+
 /// The headers of a KMS JSON request for `operation`.
 pub(crate) fn kms_headers(operation: &str) -> Result<HeaderMap, ClientError> {
     let mut h = HeaderMap::with_capacity(6);

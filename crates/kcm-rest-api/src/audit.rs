@@ -4,18 +4,16 @@
 //! Records are served exactly as stored and hashed (see `kcm_core::audit`), so what
 //! a client fetches here can be verified offline (`kcm audit verify`).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
 use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, SigningKey};
 use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::call::{ok, query, QueryParams};
 use crate::error::{ErrorBody, RestError};
 use crate::RestApi;
-
-type Outcome = Result<Response, RestError>;
 
 // The pages as this server fills them. Named through aliases because utoipa names a
 // generic type spelled out in `body = …` after its arguments (`AuditPage_AuditRecord`);
@@ -39,9 +37,12 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, RestError>
         .transpose()
 }
 
-pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| RestError::invalid_input(format!("invalid query: {}", e.body_text())))
+/// Where the next page starts: after the last item of a full page, none after a
+/// shorter one (the last).
+fn next_after<T>(items: &[T], limit: usize, seq: impl Fn(&T) -> u64) -> Option<u64> {
+    (items.len() == limit)
+        .then(|| items.last().map(seq))
+        .flatten()
 }
 
 /// Read the caller's audit chain, with filters.
@@ -51,20 +52,16 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestErr
     responses(
         (status = 200, description = "A page of records", body = RecordPage),
         (status = 400, description = "Invalid filter", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_records(
     State(api): State<RestApi>,
-    params: Result<Query<AuditParams>, QueryRejection>,
+    params: QueryParams<AuditParams>,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("ListAuditRecords", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
+    api.serve("ListAuditRecords", request, async |call| {
         let p = query(params)?;
         let key = p
             .key
@@ -78,32 +75,24 @@ pub(crate) async fn list_records(
             })
             .transpose()?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-        let records = api
-            .service()
-            .list_audit_records(
-                caller,
-                AuditQuery {
-                    tenant: None,
-                    after_seq: p.after.unwrap_or(0),
-                    limit,
-                    from: time_param("from", p.from.as_deref())?,
-                    to: time_param("to", p.to.as_deref())?,
-                    key,
-                    principal: p.principal,
-                    operation: p.operation,
-                },
-            )
-            .await?;
-        let next_after = (records.len() == limit)
-            .then(|| records.last().map(|r| r.seq))
-            .flatten();
-        crate::handlers::ok(RecordPage {
+        let query = AuditQuery {
+            tenant: None,
+            after_seq: p.after.unwrap_or(0),
+            limit,
+            from: time_param("from", p.from.as_deref())?,
+            to: time_param("to", p.to.as_deref())?,
+            key,
+            principal: p.principal,
+            operation: p.operation,
+        };
+        let records = call.service.list_audit_records(call.caller, query).await?;
+        let next_after = next_after(&records, limit, |r| r.seq);
+        ok(RecordPage {
             records,
             next_after,
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 /// Read the signed checkpoints of the caller's audit chain.
@@ -112,36 +101,30 @@ pub(crate) async fn list_records(
     params(CheckpointParams),
     responses(
         (status = 200, description = "A page of checkpoints", body = CheckpointPageOf),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_checkpoints(
     State(api): State<RestApi>,
-    params: Result<Query<CheckpointParams>, QueryRejection>,
+    params: QueryParams<CheckpointParams>,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("ListAuditCheckpoints", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
+    api.serve("ListAuditCheckpoints", request, async |call| {
         let p = query(params)?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-        let checkpoints = api
-            .service()
-            .list_audit_checkpoints(caller, p.after.unwrap_or(0), limit)
-            .await?;
-        let next_after = (checkpoints.len() == limit)
-            .then(|| checkpoints.last().map(|c| c.seq))
-            .flatten();
-        crate::handlers::ok(CheckpointPageOf {
+        let after = p.after.unwrap_or(0);
+        let checkpoints = call
+            .service
+            .list_audit_checkpoints(call.caller, after, limit);
+        let checkpoints = checkpoints.await?;
+        let next_after = next_after(&checkpoints, limit, |c| c.seq);
+        ok(CheckpointPageOf {
             checkpoints,
             next_after,
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 /// The public key that signs audit checkpoints.
@@ -149,22 +132,17 @@ pub(crate) async fn list_checkpoints(
     get, path = "/v1/audit/signing-key", tag = "audit", operation_id = "GetAuditSigningKey",
     responses(
         (status = 200, description = "The Ed25519 public key", body = SigningKey),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn signing_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("GetAuditSigningKey", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let key = api.service().audit_signing_public_key(caller).await?;
-        crate::handlers::ok(SigningKey {
+    api.serve("GetAuditSigningKey", request, async |call| {
+        let key = call.service.audit_signing_public_key(call.caller).await?;
+        ok(SigningKey {
             algorithm: "Ed25519".into(),
             public_key: hex::encode(key),
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }

@@ -63,6 +63,21 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// `GET path` as `token`.
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// `POST path` as `token`, with a JSON `body` or none.
+    async fn post(&self, path: &str, token: &str, body: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), body).await
+    }
+
+    /// `DELETE path` as `token`.
+    async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
     /// Sends one request; `token` becomes `Authorization: Bearer <token>`.
     async fn call(
         &self,
@@ -110,6 +125,12 @@ fn token_of(access_key: &Value) -> String {
     )
 }
 
+/// The `name` of each object in a JSON list.
+fn names(list: &Value) -> Vec<&str> {
+    let items = list.as_array().unwrap();
+    items.iter().map(|i| i["name"].as_str().unwrap()).collect()
+}
+
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
@@ -125,12 +146,7 @@ fn assert_error(body: &Value, code: &str) {
 async fn operator_creates_tenants_and_tenant_admins_cannot() {
     let f = fixture().await;
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"acme"}"#),
-        )
+        .post("/v1/tenants", &f.operator, Some(r#"{"name":"acme"}"#))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let tenant = &body["tenant"];
@@ -146,91 +162,51 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
 
     // The new tenant's key works, and sees its own tenant.
     let acme = token_of(key);
-    let (status, body) = f.call(Method::GET, "/v1/keychain", Some(&acme), None).await;
+    let (status, body) = f.get("/v1/keychain", &acme).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tenant"]["name"], "acme");
 
     // Names are unique.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"acme"}"#),
-        )
+        .post("/v1/tenants", &f.operator, Some(r#"{"name":"acme"}"#))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "AlreadyExists");
 
     // A tenant-admin is not the operator.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.admin),
-            Some(r#"{"name":"evil"}"#),
-        )
+        .post("/v1/tenants", &f.admin, Some(r#"{"name":"evil"}"#))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
 
     // Listing and reading.
-    let (status, body) = f
-        .call(Method::GET, "/v1/tenants", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/tenants", &f.operator).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = body["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = names(&body["tenants"]);
     assert!(
         names.contains(&"default") && names.contains(&"acme"),
         "{names:?}"
     );
-    let (status, body) = f
-        .call(Method::GET, "/v1/tenants/acme", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/tenants/acme", &f.operator).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["name"], "acme");
     let id = body["id"].as_str().unwrap().to_string();
-    let (status, body) = f
-        .call(
-            Method::GET,
-            &format!("/v1/tenants/{id}"),
-            Some(&f.operator),
-            None,
-        )
-        .await;
+    let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.operator).await;
     assert_eq!(
         (status, body["name"].as_str()),
         (StatusCode::OK, Some("acme"))
     );
     // Another tenant is invisible to a tenant's key.
-    let (status, body) = f
-        .call(
-            Method::GET,
-            &format!("/v1/tenants/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
+    let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
-    let (status, _) = f
-        .call(Method::GET, "/v1/tenants", Some(&f.admin), None)
-        .await;
+    let (status, _) = f.get("/v1/tenants", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Invalid name: a 400 naming the rule.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/tenants",
-            Some(&f.operator),
-            Some(r#"{"name":"no spaces"}"#),
-        )
+        .post("/v1/tenants", &f.operator, Some(r#"{"name":"no spaces"}"#))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "InvalidInput");
@@ -240,10 +216,9 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
 async fn access_key_lifecycle() {
     let f = fixture().await;
     let (status, created) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/access-keys",
-            Some(&f.admin),
+            &f.admin,
             Some(r#"{"role":"key-user","system":"default","description":"ci"}"#),
         )
         .await;
@@ -256,9 +231,7 @@ async fn access_key_lifecycle() {
     let token = token_of(&created);
 
     // Listed, but never with a secret.
-    let (status, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/access-keys", &f.admin).await;
     assert_eq!(status, StatusCode::OK);
     let keys = body["access_keys"].as_array().unwrap();
     assert!(keys.iter().any(|k| k["access_key_id"] == id.as_str()));
@@ -269,73 +242,40 @@ async fn access_key_lifecycle() {
     assert!(!body.to_string().contains(token.split(':').nth(1).unwrap()));
 
     // A key-user may not manage access keys.
-    let (status, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&token), None)
-        .await;
+    let (status, body) = f.get("/v1/access-keys", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
 
     // Disable: the key is refused from then on; enable: accepted again.
     let (status, body) = f
-        .call(
-            Method::POST,
-            &format!("/v1/access-keys/{id}/disable"),
-            Some(&f.admin),
-            None,
-        )
+        .post(&format!("/v1/access-keys/{id}/disable"), &f.admin, None)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], false);
-    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&token), None).await;
+    let (status, body) = f.get("/v1/systems", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_error(&body, "Unauthenticated");
     let (status, body) = f
-        .call(
-            Method::POST,
-            &format!("/v1/access-keys/{id}/enable"),
-            Some(&f.admin),
-            None,
-        )
+        .post(&format!("/v1/access-keys/{id}/enable"), &f.admin, None)
         .await;
     assert_eq!((status, &body["enabled"]), (StatusCode::OK, &json!(true)));
 
     // Delete: gone from the list, and a second delete is a 404.
-    let (status, body) = f
-        .call(
-            Method::DELETE,
-            &format!("/v1/access-keys/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
+    let (status, body) = f.delete(&format!("/v1/access-keys/{id}"), &f.admin).await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
-    let (_, body) = f
-        .call(Method::GET, "/v1/access-keys", Some(&f.admin), None)
-        .await;
+    let (_, body) = f.get("/v1/access-keys", &f.admin).await;
     assert!(!body["access_keys"]
         .as_array()
         .unwrap()
         .iter()
         .any(|k| k["access_key_id"] == id.as_str()));
-    let (status, body) = f
-        .call(
-            Method::DELETE,
-            &format!("/v1/access-keys/{id}"),
-            Some(&f.admin),
-            None,
-        )
-        .await;
+    let (status, body) = f.delete(&format!("/v1/access-keys/{id}"), &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
 
     // Unknown roles are named, with the valid ones.
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/access-keys",
-            Some(&f.admin),
-            Some(r#"{"role":"superuser"}"#),
-        )
+        .post("/v1/access-keys", &f.admin, Some(r#"{"role":"superuser"}"#))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "InvalidInput");
@@ -347,10 +287,9 @@ async fn access_key_lifecycle() {
 
     // An unknown system is a 404.
     let (status, body) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/access-keys",
-            Some(&f.admin),
+            &f.admin,
             Some(r#"{"role":"auditor","system":"nope"}"#),
         )
         .await;
@@ -362,10 +301,9 @@ async fn access_key_lifecycle() {
 async fn systems_create_duplicate_list_get() {
     let f = fixture().await;
     let (status, system) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/systems",
-            Some(&f.admin),
+            &f.admin,
             Some(r#"{"name":"payments","description":"payments cluster"}"#),
         )
         .await;
@@ -380,48 +318,34 @@ async fn systems_create_duplicate_list_get() {
     assert!(system["created_at"].as_str().unwrap().contains('T'));
 
     let (status, body) = f
-        .call(
-            Method::POST,
+        .post(
             "/v1/systems",
-            Some(&f.admin),
+            &f.admin,
             Some(r#"{"name":"payments","kind":"kubernetes"}"#),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "AlreadyExists");
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", &f.admin).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = body["systems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = names(&body["systems"]);
     assert!(
         names.contains(&"default") && names.contains(&"payments"),
         "{names:?}"
     );
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems/payments", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems/payments", &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
     let path = format!("/v1/systems/{}", system["id"].as_str().unwrap());
-    let (status, body) = f.call(Method::GET, &path, Some(&f.admin), None).await;
+    let (status, body) = f.get(&path, &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems/nope", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/systems/nope", &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
 
     // The operator has no tenant, hence no systems.
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", &f.operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
 }
@@ -430,17 +354,10 @@ async fn systems_create_duplicate_list_get() {
 async fn keychain_has_the_documented_shape() {
     let f = fixture().await;
     let (status, _) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name":"payments"}"#),
-        )
+        .post("/v1/systems", &f.admin, Some(r#"{"name":"payments"}"#))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = f
-        .call(Method::GET, "/v1/keychain", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/keychain", &f.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tenant"]["name"], "default");
     for field in ["id", "account_id", "created_at"] {
@@ -454,10 +371,7 @@ async fn keychain_has_the_documented_shape() {
     assert_eq!(root["state"], "active");
     assert!(root["id"].is_string());
     let systems = root["systems"].as_array().unwrap();
-    let mut names: Vec<&str> = systems
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let mut names = names(&root["systems"]);
     names.sort_unstable();
     assert_eq!(names, ["default", "payments"]);
     for s in systems {
@@ -473,12 +387,7 @@ async fn keychain_has_the_documented_shape() {
 async fn bad_requests_are_named() {
     let f = fixture().await;
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name": "x""#),
-        )
+        .post("/v1/systems", &f.admin, Some(r#"{"name": "x""#))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "InvalidInput");
@@ -489,12 +398,7 @@ async fn bad_requests_are_named() {
     );
 
     let (status, body) = f
-        .call(
-            Method::POST,
-            "/v1/systems",
-            Some(&f.admin),
-            Some(r#"{"name": 7}"#),
-        )
+        .post("/v1/systems", &f.admin, Some(r#"{"name": 7}"#))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -505,9 +409,7 @@ async fn bad_requests_are_named() {
         "{body}"
     );
 
-    let (status, body) = f
-        .call(Method::POST, "/v1/systems", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.post("/v1/systems", &f.admin, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"]["message"].as_str().unwrap().contains("empty"),
@@ -515,7 +417,7 @@ async fn bad_requests_are_named() {
     );
 
     // Unknown paths and methods answer in the same JSON shape.
-    let (status, body) = f.call(Method::GET, "/v1/nope", Some(&f.admin), None).await;
+    let (status, body) = f.get("/v1/nope", &f.admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1/tenants/a/b", None, None).await;
@@ -532,9 +434,7 @@ async fn bad_requests_are_named() {
 
     // Oversized bodies are refused before parsing.
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(crate::request::MAX_BODY));
-    let (status, body) = f
-        .call(Method::POST, "/v1/systems", Some(&f.admin), Some(&big))
-        .await;
+    let (status, body) = f.post("/v1/systems", &f.admin, Some(&big)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "PayloadTooLarge");
 }
@@ -556,25 +456,16 @@ async fn authentication_is_required_and_checked() {
     // Change the last character to one it is not, so the secret is always wrong.
     let last = if secret.ends_with('x') { 'y' } else { 'x' };
     let wrong = format!("{id}:{}{last}", &secret[..secret.len() - 1]);
-    let (status, body) = f.call(Method::GET, "/v1/systems", Some(&wrong), None).await;
+    let (status, body) = f.get("/v1/systems", &wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
     assert!(!body.to_string().contains(secret));
 
-    let (status, body) = f
-        .call(
-            Method::GET,
-            "/v1/systems",
-            Some("KCMNOSUCHKEY:whatever"),
-            None,
-        )
-        .await;
+    let (status, body) = f.get("/v1/systems", "KCMNOSUCHKEY:whatever").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
 
-    let (status, body) = f
-        .call(Method::GET, "/v1/systems", Some("no-colon"), None)
-        .await;
+    let (status, body) = f.get("/v1/systems", "no-colon").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
 
@@ -753,9 +644,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
 async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
     let f = fixture().await;
     // A tenant-admin is denied with the usual JSON error, decided in the core.
-    let (status, body) = f
-        .call(Method::GET, "/v1/backup", Some(&f.admin), None)
-        .await;
+    let (status, body) = f.get("/v1/backup", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error(&body, "AccessDenied");
     assert!(
@@ -768,9 +657,7 @@ async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
     let (status, body) = f.call(Method::GET, "/v1/backup", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, "Unauthenticated");
-    let (status, body) = f
-        .call(Method::POST, "/v1/backup", Some(&f.operator), None)
-        .await;
+    let (status, body) = f.post("/v1/backup", &f.operator, None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_error(&body, "MethodNotAllowed");
 

@@ -5,9 +5,10 @@
 //! type is this crate's), hence the small [`ToWire`] trait.
 
 use kcm_api_types::{
-    AccessKey, CreateTenantResponse, CreatedAccessKey, Keychain, KeychainRootKey,
+    AccessKey, AccessKeyList, CreateTenantResponse, CreatedAccessKey, Keychain, KeychainRootKey,
     KeychainServiceKeyNode, KeychainSystemNode, RootKey, RootKeyImpactBody,
-    RootKeyImportParameters, System, SystemKeyRotationBody, Tenant,
+    RootKeyImportParameters, RootKeyList, System, SystemKeyRotationBody, SystemList, Tenant,
+    TenantList,
 };
 use kcm_core::model::{TenantRecord, UnixMillis};
 use kcm_core::service::{
@@ -29,6 +30,25 @@ pub(crate) trait ToWire {
 /// The bodies of a list of core values.
 pub(crate) fn all<T: ToWire>(items: &[T]) -> Vec<T::Wire> {
     items.iter().map(ToWire::to_wire).collect()
+}
+
+/// The list bodies: what `GET` of a collection answers with.
+macro_rules! list_bodies {
+    ($($item:ty => $list:ident { $field:ident }),+ $(,)?) => {$(
+        impl ToWire for Vec<$item> {
+            type Wire = $list;
+            fn to_wire(&self) -> $list {
+                $list { $field: all(self) }
+            }
+        }
+    )+};
+}
+
+list_bodies! {
+    TenantRecord => TenantList { tenants },
+    AccessKeyInfo => AccessKeyList { access_keys },
+    SystemInfo => SystemList { systems },
+    RootKeyInfo => RootKeyList { root_keys },
 }
 
 /// Formats milliseconds since the Unix epoch as an RFC 3339 UTC timestamp.

@@ -1,8 +1,6 @@
 //! Management commands: keys and aliases (through the AWS KMS API), tenants, access
 //! keys, systems and the keychain (through `/v1`).
 
-use std::process::ExitCode;
-
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kcm_api_types::{
@@ -16,8 +14,7 @@ use kcm_client::RootKeyChange;
 use serde_json::{json, Value};
 
 use super::client::Clients;
-use super::output::{self, columns};
-use super::ClientOptions;
+use super::output::{self, columns, Format};
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
@@ -138,9 +135,7 @@ fn public_key_pem(der_base64: &str) -> Result<String> {
 
 impl KeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             KeyCommand::Create {
                 description,
@@ -191,8 +186,8 @@ impl KeyArgs {
                 let out = c.kms("DescribeKey", json!({"KeyId": key})).await?;
                 output::object(f, &out["KeyMetadata"]);
             }
-            KeyCommand::Enable { key } => done(&c, f, "EnableKey", &key, "enabled").await?,
-            KeyCommand::Disable { key } => done(&c, f, "DisableKey", &key, "disabled").await?,
+            KeyCommand::Enable { key } => done(c, f, "EnableKey", &key, "enabled").await?,
+            KeyCommand::Disable { key } => done(c, f, "DisableKey", &key, "disabled").await?,
             KeyCommand::ScheduleDeletion { key, days } => {
                 let out = c
                     .kms(
@@ -221,7 +216,7 @@ impl KeyArgs {
             }
             KeyCommand::DisableRotation { key } => {
                 done(
-                    &c,
+                    c,
                     f,
                     "DisableKeyRotation",
                     &key,
@@ -244,19 +239,19 @@ impl KeyArgs {
                 }
                 let out = c.kms("GetPublicKey", request).await?;
                 match f {
-                    output::Format::Json => output::object(f, &out),
-                    output::Format::Text => println!(
+                    Format::Json => output::object(f, &out),
+                    Format::Text => println!(
                         "{}",
                         public_key_pem(out["PublicKey"].as_str().unwrap_or_default())?
                     ),
                 }
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
-async fn done(c: &Clients, f: output::Format, op: &str, key: &str, what: &str) -> Result<()> {
+async fn done(c: &Clients, f: Format, op: &str, key: &str, what: &str) -> Result<()> {
     c.kms(op, json!({"KeyId": key})).await?;
     output::object(f, &json!({"KeyId": key, "result": what}));
     Ok(())
@@ -296,9 +291,7 @@ enum AliasCommand {
 
 impl AliasArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             AliasCommand::Create { name, key } => {
                 c.kms(
@@ -327,7 +320,7 @@ impl AliasArgs {
                 output::table(f, &out, &rows, &columns);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -356,9 +349,7 @@ enum TenantCommand {
 
 impl TenantArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             TenantCommand::Create { name } => {
                 let out = c
@@ -366,7 +357,7 @@ impl TenantArgs {
                     .create_tenant(&CreateTenantRequest { name })
                     .await?;
                 output::object(f, &out);
-                if f == output::Format::Text {
+                if f == Format::Text {
                     eprintln!("note: the secret access key is shown only once; store it now.");
                 }
             }
@@ -379,7 +370,7 @@ impl TenantArgs {
                 output::object(f, &c.rest().get_tenant(&tenant).await?);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -429,9 +420,7 @@ enum AccessKeyCommand {
 
 impl AccessKeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             AccessKeyCommand::Create {
                 role,
@@ -464,7 +453,7 @@ impl AccessKeyArgs {
                 output::object(f, &json!({"access_key_id": id, "result": "deleted"}));
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -549,9 +538,7 @@ enum SystemCommand {
 
 impl SystemArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             SystemCommand::Create {
                 name,
@@ -591,7 +578,7 @@ impl SystemArgs {
                 output::object(f, &c.rest().get_system(&system).await?)
             }
             SystemCommand::RotateKey { system, batch } => {
-                output::object(f, &rotate_system_key(&c, &system, batch).await?)
+                output::object(f, &rotate_system_key(c, &system, batch).await?)
             }
             SystemCommand::SwitchRoot { system, root_key } => {
                 let body = SwitchRootKeyRequest {
@@ -600,7 +587,7 @@ impl SystemArgs {
                 output::object(f, &c.rest().switch_system_root_key(&system, &body).await?);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -745,10 +732,8 @@ struct RootKeyChangeArgs {
 
 impl RootKeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         let rest = c.rest();
-        let f = client.output;
         let (change, args) = match self.command {
             RootKeyCommand::Create {
                 keystore,
@@ -759,7 +744,7 @@ impl RootKeyArgs {
                     description: Some(description),
                 };
                 output::object(f, &rest.create_root_key(&body).await?);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::ImportParams {
                 keystore,
@@ -778,7 +763,7 @@ impl RootKeyArgs {
                         .with_context(|| format!("cannot write {}", path.display()))?;
                 }
                 output::object(f, &out);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Import {
                 import_token,
@@ -794,7 +779,7 @@ impl RootKeyArgs {
                     description: Some(description),
                 };
                 output::object(f, &rest.import_root_key(&body).await?);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Reference {
                 keystore,
@@ -807,22 +792,22 @@ impl RootKeyArgs {
                     description: Some(description),
                 };
                 output::object(f, &rest.reference_root_key(&body).await?);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::List => {
                 let out = rest.list_root_keys().await?;
                 let columns =
                     columns!(RootKey: id, keystore, keystore_kind, origin, state, default);
                 output::table(f, &out, &out.root_keys, &columns);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Show { root_key } => {
                 output::object(f, &rest.get_root_key(&root_key).await?);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Rotate { root_key } => {
                 let out = rest.rotate_root_key(&root_key).await?;
-                if f == output::Format::Json {
+                if f == Format::Json {
                     output::object(f, &out);
                 } else {
                     println!(
@@ -831,7 +816,7 @@ impl RootKeyArgs {
                         out.systems.len()
                     );
                 }
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Disable(a) => (RootKeyChange::Disable, a),
             RootKeyCommand::Suspend(a) => (RootKeyChange::Suspend, a),
@@ -843,12 +828,12 @@ impl RootKeyArgs {
         let out = rest
             .change_root_key_state(&args.root_key, change, &params)
             .await?;
-        if f == output::Format::Json {
+        if f == Format::Json {
             output::object(f, &out);
         } else {
             print!("{}", describe_impact(&out));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -893,16 +878,15 @@ enum KeychainCommand {
 
 impl KeychainArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         let KeychainCommand::Show = self.command;
         let out = c.rest().keychain().await?;
-        if client.output == output::Format::Json {
-            output::object(client.output, &out);
+        if f == Format::Json {
+            output::object(f, &out);
         } else {
             print!("{}", draw_keychain(&out));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 

@@ -130,6 +130,19 @@ fn init_logging(filter: &str, json: bool) {
     }
 }
 
+/// Runs a management command: the clients are built from the common options first
+/// (a command without credentials fails before it sends anything).
+fn with_clients(
+    opts: &ClientOptions,
+    command: impl AsyncFnOnce(&client::Clients, output::Format) -> Result<()>,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let clients = client::Clients::new(opts)?;
+        command(&clients, opts.output).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -146,13 +159,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(crate::serve::run(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Alias(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Tenant(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::AccessKey(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::System(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::RootKey(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Keychain(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Key(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Alias(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Tenant(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::AccessKey(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::System(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::RootKey(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Keychain(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
         Command::Audit(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),
