@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::model::AuditOutcome;
+use kcm_frontdoor::{AuthnError, DoorError};
 
 /// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`.
 #[derive(Debug)]
@@ -14,15 +15,21 @@ pub struct AwsError {
     pub message: String,
     /// HTTP status.
     pub status: StatusCode,
+    /// How the audit log classifies it, decided where the error was made (see
+    /// [`kcm_frontdoor::DoorError`]).
+    outcome: AuditOutcome,
 }
 
 impl AwsError {
-    /// A 400 error of `error_type`.
+    /// A 400 error of `error_type`: a refusal by this door itself (`failed` in the
+    /// audit log; authentication and authorisation refusals come from
+    /// [`AuthnError`] and the core).
     pub fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
         Self {
             error_type,
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
+            outcome: AuditOutcome::Failed,
         }
     }
 
@@ -31,21 +38,18 @@ impl AwsError {
         Self::bad_request("ValidationException", message)
     }
 
-    /// How the audit log classifies this refusal: authentication and
-    /// authorisation failures are `denied`, the rest `failed`.
-    pub fn audit_outcome(&self) -> AuditOutcome {
-        match self.error_type {
-            "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "IncompleteSignatureException"
-            | "MissingAuthenticationTokenException" => AuditOutcome::Denied,
-            _ => AuditOutcome::Failed,
-        }
+    /// `UnsupportedOperationException`: `what` is a part of the AWS API that kcm does
+    /// not implement.
+    pub fn unsupported(what: &str) -> Self {
+        Self::bad_request(
+            "UnsupportedOperationException",
+            format!("{what} is not supported by this kcm release"),
+        )
     }
 }
 
-/// The AWS error type and status for each core error kind.
+/// The AWS error type and status for each core error kind. The match has no
+/// catch-all: a kind added to the core does not compile until it is mapped here.
 fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
     use ErrorKind::*;
     let bad = StatusCode::BAD_REQUEST;
@@ -75,8 +79,6 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
             StatusCode::SERVICE_UNAVAILABLE,
         ),
         Internal => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
-        // ErrorKind is non-exhaustive: a kind added later is an internal error until mapped.
-        _ => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -87,21 +89,24 @@ impl From<Error> for AwsError {
             error_type,
             message: e.message().to_string(),
             status,
+            outcome: kcm_core::audit::outcome_of(e.kind()),
         }
     }
 }
 
-impl From<kcm_frontdoor::AuthError> for AwsError {
-    fn from(e: kcm_frontdoor::AuthError) -> Self {
+impl From<AuthnError> for AwsError {
+    fn from(e: AuthnError) -> Self {
+        let outcome = e.audit_outcome();
         match e {
-            kcm_frontdoor::AuthError::Core(core) => core.into(),
-            kcm_frontdoor::AuthError::Signature {
+            AuthnError::Core(core) => core.into(),
+            AuthnError::Signature {
                 error_type,
                 message,
             } => Self {
                 error_type,
                 message,
                 status: StatusCode::BAD_REQUEST,
+                outcome,
             },
         }
     }
@@ -116,5 +121,72 @@ impl IntoResponse for AwsError {
             body.to_string(),
         )
             .into_response()
+    }
+}
+
+impl DoorError for AwsError {
+    type Answer = Response;
+
+    fn audit_outcome(&self) -> AuditOutcome {
+        self.outcome
+    }
+
+    fn code(&self) -> &str {
+        self.error_type
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+
+    fn into_answer(self) -> Response {
+        self.into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_an_aws_type_with_the_cores_fault_split() {
+        for kind in ErrorKind::ALL {
+            let e = AwsError::from(Error::new(kind, "x"));
+            assert!(e.error_type.ends_with("Exception"), "{kind:?}");
+            // Only dependency and internal failures are 5xx, exactly as the core says.
+            assert_eq!(
+                e.status.is_client_error(),
+                Error::new(kind, "x").is_client_error(),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_are_classified_by_origin() {
+        let denied = |e: AwsError| e.audit_outcome() == AuditOutcome::Denied;
+        assert!(denied(Error::denied("no").into()));
+        assert!(denied(
+            Error::new(ErrorKind::UnknownAccessKey, "who").into()
+        ));
+        assert!(denied(
+            AuthnError::Signature {
+                error_type: "InvalidSignatureException",
+                message: "the request signature does not match".into(),
+            }
+            .into()
+        ));
+        assert!(!denied(Error::not_found("gone").into()));
+        assert!(!denied(
+            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
+        ));
+        // An error is classified by how it was made, never by its type name: the door's
+        // own refusals are failures (its authorisation refusals it makes through the
+        // core's Error::denied, as ids.rs does for another account's ARN).
+        assert!(!denied(AwsError::bad_request("AccessDeniedException", "x")));
     }
 }

@@ -3,8 +3,10 @@
 //! The AWS KMS JSON front door: `POST /` with `X-Amz-Target: TrentService.<Operation>`,
 //! `application/x-amz-json-1.1` bodies, SigV4 (service `kms`), and AWS's error shapes.
 //!
-//! It is thin by design: authenticate (through [`kcm_frontdoor::Authenticator`]),
-//! parse the operation's JSON, call [`kcm_core::service::Service`], shape the answer.
+//! It is thin by design: each request takes the path every door shares
+//! ([`kcm_frontdoor::Call`]: authenticate, one call on [`kcm_core::service::Service`],
+//! finish with the audit record, request id and metrics); between those steps the door
+//! parses the operation's JSON and shapes the answer.
 //! Authorisation, lifecycle rules and crypto are the core's; the mapping of core
 //! errors to AWS error types is in one function ([`error`]).
 #![forbid(unsafe_code)]
@@ -16,14 +18,12 @@ pub mod ids;
 mod ops;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use kcm_core::authz::{Caller, Op};
+use kcm_core::authz::Op;
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Metrics, RequestAudit};
+use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics};
 
 use error::AwsError;
 use ops::Ctx;
@@ -31,26 +31,26 @@ use ops::Ctx;
 /// The AWS JSON 1.1 content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "TrentService.";
-/// How audit records name this front door.
-pub const AUDIT_DOOR: &str = "aws";
+/// How audit records and metrics name this front door, and the header AWS SDKs read
+/// the request id from.
+pub const DOOR: Door = Door {
+    name: "aws",
+    request_id_header: "x-amzn-requestid",
+};
 /// SigV4 service name of the AWS KMS API.
 pub const SIGNING_SERVICE: &str = "kms";
 
 /// What the front door needs, shared by all requests.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AwsApi {
-    service: Arc<Service>,
-    auth: Arc<Authenticator>,
-    metrics: Arc<Metrics>,
+    front: FrontDoor,
 }
 
 impl AwsApi {
     /// A front door over `service`.
     pub fn new(service: Arc<Service>, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Self {
         Self {
-            service,
-            auth,
-            metrics,
+            front: FrontDoor::new(DOOR, service, auth, metrics),
         }
     }
 }
@@ -124,77 +124,49 @@ fn unknown_operation(target: &str) -> AwsError {
 /// Largest request body accepted (a 6 KiB ciphertext in base64 fits many times over).
 const MAX_BODY: usize = 1 << 20;
 
-/// The axum handler for `POST /`: authenticate, run the operation, write its audit
-/// record (durable before the response goes out), answer.
+/// The axum handler for `POST /`: the request path every door takes
+/// ([`kcm_frontdoor::Call`]): begin, authenticate (SigV4), one operation on the core,
+/// finish (audit record durable before the response goes out, request id, metrics).
 pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) -> Response {
-    let started = Instant::now();
-    let request_id = kcm_frontdoor::next_request_id();
-    let audit = RequestAudit::of(AUDIT_DOOR, request_id.clone(), &request);
-    let (parts, body) = request.into_parts();
-    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
-    let operation = headers
+    let operation = request
+        .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .and_then(Op::from_aws_target);
-    let mut caller = None;
-    let result = match (axum::body::to_bytes(body, MAX_BODY).await, operation) {
-        (Err(_), _) => Err(AwsError::validation(format!(
-            "request body is larger than {MAX_BODY} bytes"
-        ))),
-        (Ok(_), None) => Err(AwsError::bad_request(
-            "UnknownOperationException",
-            "X-Amz-Target must name a supported TrentService operation",
-        )),
-        (Ok(body), Some(op)) => run(&api, op, method, uri, headers, &body, &mut caller).await,
-    };
-    let operation_name = operation.map_or("Unknown", Op::as_str);
-    let refusal = result
-        .as_ref()
-        .err()
-        .map(|e| (e.audit_outcome(), e.error_type));
-    let audited = audit
-        .finish(&api.service, operation_name, caller.as_ref(), refusal)
-        .await;
-    let mut response = match (result, audited) {
-        (_, Err(e)) => AwsError::from(e).into_response(),
-        (Ok(body), Ok(())) => ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        (Err(e), Ok(())) => {
-            tracing::debug!(operation = operation_name, error_type = e.error_type, message = %e.message, "request refused");
-            e.into_response()
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-amzn-requestid", v);
+    let mut call = api
+        .front
+        .begin_http(operation.map_or("Unknown", Op::as_str), &request);
+    let result = async {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+            AwsError::validation(format!("request body is larger than {MAX_BODY} bytes"))
+        })?;
+        let operation = operation.ok_or_else(|| {
+            AwsError::bad_request(
+                "UnknownOperationException",
+                "X-Amz-Target must name a supported TrentService operation",
+            )
+        })?;
+        let caller = call
+            .sigv4(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &body,
+                SIGNING_SERVICE,
+            )
+            .await?;
+        let ctx = Ctx {
+            service: api.front.service(),
+            caller,
+        };
+        refuse_dry_run(&body)?;
+        dispatch(operation, &ctx, &body).await
     }
-    api.metrics.record(
-        "aws",
-        operation_name,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-async fn run(
-    api: &AwsApi,
-    operation: Op,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    caller: &mut Option<Caller>,
-) -> Result<Vec<u8>, AwsError> {
-    let principal = api
-        .auth
-        .authenticate_sigv4(method, uri, headers, body, SIGNING_SERVICE)
-        .await?;
-    let ctx = Ctx {
-        service: &api.service,
-        caller: caller.insert(Caller::new(principal)),
-    };
-    refuse_dry_run(body)?;
-    dispatch(operation, &ctx, body).await
+    .await
+    .map(|body| ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response());
+    call.finish(result).await
 }
 
 /// AWS's `DryRun` asks whether a call would be allowed without making it. kcm does

@@ -1,10 +1,9 @@
 //! The AWS KMS JSON protocol client.
 
 use http::Method;
-use kcm_sigv4::Credentials;
 
 use crate::error::kms_error;
-use crate::signing::{kms_headers, send_signed, Endpoint};
+use crate::signing::{connection_setup, kms_headers, Connection};
 use crate::ClientError;
 
 /// The region used when none is configured.
@@ -13,39 +12,11 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// A client for the KMS JSON API (`POST /`, `X-Amz-Target: TrentService.<Operation>`).
 #[derive(Debug, Clone)]
 pub struct KmsClient {
-    http: reqwest::Client,
-    endpoint: Endpoint,
-    credentials: Credentials,
-    region: String,
+    conn: Connection,
 }
 
 impl KmsClient {
-    /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in [`DEFAULT_REGION`].
-    pub fn new(endpoint: &str, credentials: Credentials) -> Result<Self, ClientError> {
-        Ok(Self {
-            http: crate::signing::http_client()?,
-            endpoint: Endpoint::parse(endpoint)?,
-            credentials,
-            region: DEFAULT_REGION.to_owned(),
-        })
-    }
-
-    /// Uses `region` for signing instead of [`DEFAULT_REGION`].
-    pub fn with_region(mut self, region: impl Into<String>) -> Self {
-        self.region = region.into();
-        self
-    }
-
-    /// Uses a caller-configured HTTP client (timeouts, pool sizes, …).
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// The signing region.
-    pub fn region(&self) -> &str {
-        &self.region
-    }
+    connection_setup!("kms");
 
     /// Calls `operation` (e.g. `"Encrypt"`) with the JSON `body` and returns the
     /// JSON response; an error response becomes [`ClientError::Api`].
@@ -58,18 +29,11 @@ impl KmsClient {
             status: 0,
             detail: format!("cannot serialise the request: {e}"),
         })?;
-        let url = self.endpoint.url("/");
-        let (status, bytes) = send_signed(
-            &self.http,
-            Method::POST,
-            &url,
-            kms_headers(operation)?,
-            body,
-            &self.credentials,
-            &self.region,
-            "kms",
-        )
-        .await?;
+        let url = self.conn.url("/");
+        let (status, bytes) = self
+            .conn
+            .send(Method::POST, &url, kms_headers(operation)?, body)
+            .await?;
         if !(200..300).contains(&status) {
             return Err(kms_error(status, &bytes));
         }
@@ -89,6 +53,7 @@ mod tests {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode, Uri};
     use axum::response::IntoResponse;
+    use kcm_sigv4::Credentials;
 
     const SECRET: &str = "server-known-secret";
 

@@ -1,9 +1,9 @@
-//! Building signed requests shared by the KMS client, the REST client and the bench.
+//! Signed requests: what the KMS client, the REST client and the bench share.
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use kcm_sigv4::Credentials;
 
-use crate::ClientError;
+use crate::{ClientError, DEFAULT_REGION};
 
 /// A `reqwest` client builder (HTTPS through rustls); first makes aws-lc-rs the
 /// process-wide TLS crypto provider if none is installed yet.
@@ -46,77 +46,140 @@ impl Endpoint {
     }
 }
 
-/// Signs a request for `url` and returns its headers (including `host`,
-/// `x-amz-date` and `authorization`). `headers` are the caller's extra headers.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn signed_headers(
-    method: &Method,
-    url: &str,
-    mut headers: HeaderMap,
-    body: &[u8],
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-) -> Result<HeaderMap, ClientError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| ClientError::InvalidEndpoint(url.to_owned()))?;
-    kcm_sigv4::sign(
-        method,
-        &uri,
-        &mut headers,
-        body,
-        creds,
-        region,
-        service,
-        time::OffsetDateTime::now_utc(),
-    )?;
-    Ok(headers)
+/// Where and as whom a client sends signed requests: what the KMS and REST clients
+/// share (each adds its protocol: the KMS target header, the `/v1` paths).
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    credentials: Credentials,
+    region: String,
+    /// The SigV4 service name (`kms`, `kcm`).
+    service: &'static str,
 }
 
-/// Signs a request to `url` for `service`, sends it, and returns the status and body.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_signed(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-) -> Result<(u16, bytes::Bytes), ClientError> {
-    let response =
-        send_signed_streaming(http, method, url, headers, body, creds, region, service).await?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ClientError::transport(url, &e))?;
-    Ok((status, bytes))
+impl Connection {
+    /// A connection to `endpoint` (e.g. `http://127.0.0.1:8990`) in [`DEFAULT_REGION`],
+    /// signing for `service`.
+    pub(crate) fn new(
+        endpoint: &str,
+        credentials: Credentials,
+        service: &'static str,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            http: http_client()?,
+            endpoint: Endpoint::parse(endpoint)?,
+            credentials,
+            region: DEFAULT_REGION.to_owned(),
+            service,
+        })
+    }
+
+    /// Signs for `region` instead.
+    pub(crate) fn with_region(mut self, region: String) -> Self {
+        self.region = region;
+        self
+    }
+
+    /// Sends through a caller-configured HTTP client instead.
+    pub(crate) fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// The signing region.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The full URL of `path_and_query` (which starts with `/`).
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
+        self.endpoint.url(path_and_query)
+    }
+
+    /// Signs a request to `url` (`headers` are the caller's extra headers), sends it,
+    /// and returns the status and body.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(u16, bytes::Bytes), ClientError> {
+        let response = self.send_streaming(method, url, headers, body).await?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::transport(url, &e))?;
+        Ok((status, bytes))
+    }
+
+    /// Signs and sends a request like [`Connection::send`], and returns the response
+    /// with its body not yet read (for large downloads).
+    pub(crate) async fn send_streaming(
+        &self,
+        method: Method,
+        url: &str,
+        mut headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| ClientError::InvalidEndpoint(url.to_owned()))?;
+        kcm_sigv4::sign(
+            &method,
+            &uri,
+            &mut headers,
+            &body,
+            &self.credentials,
+            &self.region,
+            self.service,
+            time::OffsetDateTime::now_utc(),
+        )?;
+        self.http
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ClientError::transport(url, &e))
+    }
 }
 
-/// Signs and sends a request like [`send_signed`], and returns the response with
-/// its body not yet read (for large downloads).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_signed_streaming(
-    http: &reqwest::Client,
-    method: Method,
-    url: &str,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    creds: &Credentials,
-    region: &str,
-    service: &str,
-) -> Result<reqwest::Response, ClientError> {
-    let headers = signed_headers(&method, url, headers, &body, creds, region, service)?;
-    http.request(method, url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| ClientError::transport(url, &e))
+/// The constructor and settings every client over a [`Connection`] has (a `conn`
+/// field), written once for the KMS and the REST client.
+macro_rules! connection_setup {
+    ($service:expr) => {
+        /// A client for `endpoint` (e.g. `http://127.0.0.1:8990`) in
+        /// [`DEFAULT_REGION`](crate::DEFAULT_REGION).
+        pub fn new(
+            endpoint: &str,
+            credentials: kcm_sigv4::Credentials,
+        ) -> Result<Self, crate::ClientError> {
+            let conn = crate::signing::Connection::new(endpoint, credentials, $service)?;
+            Ok(Self { conn })
+        }
+
+        /// Uses `region` for signing instead of [`DEFAULT_REGION`](crate::DEFAULT_REGION).
+        pub fn with_region(self, region: impl Into<String>) -> Self {
+            let conn = self.conn.with_region(region.into());
+            Self { conn }
+        }
+
+        /// Uses a caller-configured HTTP client (timeouts, pool sizes, …).
+        pub fn with_http_client(self, http: reqwest::Client) -> Self {
+            let conn = self.conn.with_http_client(http);
+            Self { conn }
+        }
+
+        /// The signing region.
+        pub fn region(&self) -> &str {
+            self.conn.region()
+        }
+    };
 }
+pub(crate) use connection_setup;
 
 /// The headers of a KMS JSON request for `operation`.
 pub(crate) fn kms_headers(operation: &str) -> Result<HeaderMap, ClientError> {

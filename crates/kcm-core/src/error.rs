@@ -1,6 +1,9 @@
 //! The core's typed errors, sorted by who is at fault.
 //!
 //! Front doors map [`ErrorKind`] to their protocol in one exhaustive function each.
+//! The enum is deliberately *not* `#[non_exhaustive]`: every front door is in this
+//! workspace, so a new kind must fail to compile in each door's mapping rather than
+//! fall silently into a catch-all 500.
 //! Messages are safe to return to the caller: they name what was wrong and never
 //! contain key material, secrets or internal details (those are logged instead).
 
@@ -8,8 +11,11 @@ use crate::keystore::KeystoreError;
 use crate::store::StoreError;
 
 /// What went wrong, by cause.
+///
+/// Adding a kind: give it a place in [`ErrorKind::ALL`] and in `position` below, then
+/// map it in every `match` the compiler points to (each front door, the audit
+/// classification, [`Error::is_client_error`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorKind {
     // --- the caller's fault ---
     /// A parameter is missing, malformed or out of range.
@@ -62,6 +68,81 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// Every kind, each once: what tests iterate over when they check that a mapping
+    /// covers all kinds, instead of keeping their own copy of the list.
+    pub const ALL: [ErrorKind; 23] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::InvalidAliasName,
+        ErrorKind::InvalidMarker,
+        ErrorKind::InvalidTag,
+        ErrorKind::MalformedPolicy,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::AccessDenied,
+        ErrorKind::UnknownAccessKey,
+        ErrorKind::InvalidCiphertext,
+        ErrorKind::IncorrectKey,
+        ErrorKind::KeyDisabled,
+        ErrorKind::InvalidState,
+        ErrorKind::InvalidKeyUsage,
+        ErrorKind::InvalidSignature,
+        ErrorKind::InvalidMac,
+        ErrorKind::Unsupported,
+        ErrorKind::LimitExceeded,
+        ErrorKind::InvalidImportToken,
+        ErrorKind::IncorrectKeyMaterial,
+        ErrorKind::StoreUnavailable,
+        ErrorKind::KeystoreUnavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind's index in [`ErrorKind::ALL`]. An exhaustive match, so a new kind does
+    /// not compile until it has a position here; the check below then holds only if
+    /// `ALL` lists it at that position.
+    const fn position(self) -> usize {
+        use ErrorKind::*;
+        match self {
+            InvalidInput => 0,
+            InvalidAliasName => 1,
+            InvalidMarker => 2,
+            InvalidTag => 3,
+            MalformedPolicy => 4,
+            NotFound => 5,
+            AlreadyExists => 6,
+            AccessDenied => 7,
+            UnknownAccessKey => 8,
+            InvalidCiphertext => 9,
+            IncorrectKey => 10,
+            KeyDisabled => 11,
+            InvalidState => 12,
+            InvalidKeyUsage => 13,
+            InvalidSignature => 14,
+            InvalidMac => 15,
+            Unsupported => 16,
+            LimitExceeded => 17,
+            InvalidImportToken => 18,
+            IncorrectKeyMaterial => 19,
+            StoreUnavailable => 20,
+            KeystoreUnavailable => 21,
+            Internal => 22,
+        }
+    }
+}
+
+// `ALL` holds every position exactly once (checked when the crate compiles): with
+// `position` exhaustive and its values distinct, no kind can be missing or repeated.
+const _: () = {
+    let mut i = 0;
+    while i < ErrorKind::ALL.len() {
+        assert!(
+            ErrorKind::ALL[i].position() == i,
+            "ErrorKind::ALL is out of step with ErrorKind::position"
+        );
+        i += 1;
+    }
+};
+
 /// An error returned by the core.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -112,10 +193,15 @@ impl Error {
 
     /// True when the caller caused it (4xx in HTTP terms).
     pub fn is_client_error(&self) -> bool {
-        !matches!(
-            self.kind,
-            ErrorKind::StoreUnavailable | ErrorKind::KeystoreUnavailable | ErrorKind::Internal
-        )
+        use ErrorKind::*;
+        match self.kind {
+            InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
+            | NotFound | AlreadyExists | AccessDenied | UnknownAccessKey | InvalidCiphertext
+            | IncorrectKey | KeyDisabled | InvalidState | InvalidKeyUsage | InvalidSignature
+            | InvalidMac | Unsupported | LimitExceeded | InvalidImportToken
+            | IncorrectKeyMaterial => true,
+            StoreUnavailable | KeystoreUnavailable | Internal => false,
+        }
     }
 }
 

@@ -1,47 +1,36 @@
-//! The audit step every front door takes once per request, before it responds.
+//! The audit record every request ends with, written before the answer goes out.
 
 use std::net::SocketAddr;
 
-use http::{HeaderMap, Request};
+use http::HeaderMap;
 use kcm_core::audit::AuditEvent;
 use kcm_core::authz::Caller;
 use kcm_core::error::Error;
 use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 
-/// What a front door knows about a request for its audit record.
+/// What a front door knows about a request for its audit record. Made by
+/// [`FrontDoor::begin`](crate::FrontDoor::begin), written by
+/// [`Call::finish`](crate::Call::finish).
 #[derive(Debug)]
-pub struct RequestAudit {
-    /// `aws` or `rest`.
-    pub front_door: &'static str,
+pub(crate) struct RequestAudit {
+    /// The door's name (`aws`, `rest`, …).
+    pub(crate) front_door: &'static str,
     /// The request id sent back to the caller.
-    pub request_id: String,
+    pub(crate) request_id: String,
     /// The client's address.
-    pub source: Option<SocketAddr>,
-    /// The request's `Authorization` header, read only if authentication fails
+    pub(crate) source: Option<SocketAddr>,
+    /// The request's credential (`Authorization`), read only if authentication fails
     /// (to name the access key the request claimed).
-    authorization: Option<http::HeaderValue>,
+    pub(crate) authorization: Option<http::HeaderValue>,
 }
 
 impl RequestAudit {
-    /// Reads what is needed from a request before its parts are consumed.
-    pub fn of<B>(front_door: &'static str, request_id: String, request: &Request<B>) -> Self {
-        Self {
-            front_door,
-            request_id,
-            source: request
-                .extensions()
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-            authorization: request.headers().get(http::header::AUTHORIZATION).cloned(),
-        }
-    }
-
     /// Writes the audit record of the request and waits until it is durable. An
     /// `Err` means the record could not be written: the front door must then answer
     /// with that error instead of the result (nothing unaudited goes out).
-    pub async fn finish(
-        self,
+    pub(crate) async fn finish(
+        &self,
         service: &Service,
         operation: &str,
         caller: Option<&Caller>,
@@ -52,10 +41,10 @@ impl RequestAudit {
             Some((outcome, error)) => (outcome, Some(error)),
         };
         // Only unauthenticated requests need the claimed id: parse it only for them.
-        let claimed = match (caller, self.authorization) {
+        let claimed = match (caller, &self.authorization) {
             (None, Some(value)) => {
                 let mut headers = HeaderMap::new();
-                headers.insert(http::header::AUTHORIZATION, value);
+                headers.insert(http::header::AUTHORIZATION, value.clone());
                 claimed_access_key(&headers)
             }
             _ => None,
@@ -81,7 +70,7 @@ impl RequestAudit {
 
 /// The access key id a request claims, from a SigV4 `Authorization` header or a
 /// bearer token (never the secret).
-pub fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     if let Some(token) = value.strip_prefix("Bearer ") {
         let id = token.split(':').next()?.trim();
@@ -98,7 +87,7 @@ fn valid_id(id: &str) -> Option<String> {
 }
 
 /// A request id unique within this process without a random-number call per request.
-pub fn next_request_id() -> String {
+pub(crate) fn next_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static PREFIX: OnceLock<String> = OnceLock::new();

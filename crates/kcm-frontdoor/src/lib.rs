@@ -1,20 +1,39 @@
 //! # kcm-frontdoor
 //!
-//! What every HTTP front door of kcm shares, so none of them re-implements it:
+//! What every front door of kcm shares, so that none of them re-implements it — and
+//! the doors to come (Kubernetes KMS v2, Barbican, KMIP, XKS, console) copy nothing.
+//! Every request of every door goes one way:
 //!
-//! - [`Authenticator`]: proves which access key signed a request (AWS SigV4, or a
+//! ```text
+//! FrontDoor::begin(_http) ─► Call::sigv4 / bearer / admit ─► one core call ─► Call::finish
+//! ```
+//!
+//! - [`FrontDoor`]: a door's shared state (its [`Door`] names, the core, the
+//!   authenticator, the metrics); [`FrontDoor::begin`] starts a [`Call`].
+//! - [`Call`]: one request. It authenticates and keeps the caller; [`Call::finish`]
+//!   is the single exit: the audit record (durable before the answer goes out, or
+//!   the caller gets that error instead), the log line of a refusal, the request-id
+//!   header and the metrics.
+//! - [`DoorError`] and [`Answer`]: what `finish` needs from a door's errors (the
+//!   audit classification they carry from where they were made, their code) and
+//!   responses (a status, a place for the request id). The HTTP doors' responses
+//!   implement `Answer` here; a gRPC door implements it for tonic's result type.
+//! - [`Authenticator`]: proves which access key sent a request (AWS SigV4, or a
 //!   bearer `id:secret` for scripts) by asking the core for the credential. It only
 //!   authenticates; authorisation is the core's.
-//! - [`RequestAudit`]: the one audit record each request ends with, written before
-//!   the response goes out.
 //! - [`Metrics`]: request counters and latency histograms in Prometheus text format.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod audit;
-mod auth;
+mod authn;
+mod call;
+mod http_layer;
 mod metrics;
 
-pub use audit::{claimed_access_key, next_request_id, RequestAudit};
-pub use auth::{AuthError, Authenticator};
+#[cfg(test)]
+mod tests;
+
+pub use authn::{Authenticator, AuthnError};
+pub use call::{Answer, Call, Door, DoorError, FrontDoor};
 pub use metrics::Metrics;

@@ -4,83 +4,22 @@
 //! Records are served exactly as stored and hashed (see `kcm_core::audit`), so what
 //! a client fetches here can be verified offline (`kcm audit verify`).
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
+use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, SigningKey};
 use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
-use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
 
+use crate::call::{ok, query, QueryParams};
 use crate::error::{ErrorBody, RestError};
 use crate::RestApi;
 
-type Outcome = Result<Response, RestError>;
-
-/// Filters and paging of `GET /v1/audit`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditParams {
-    /// Only records with a sequence number greater than this (paging: pass the
-    /// previous page's `next_after`).
-    pub after: Option<u64>,
-    /// Page size, 1–1000 (default 100).
-    pub limit: Option<usize>,
-    /// Only records at or after this time (RFC 3339).
-    pub from: Option<String>,
-    /// Only records before this time (RFC 3339).
-    pub to: Option<String>,
-    /// Only records naming this key id.
-    pub key: Option<String>,
-    /// Only records of this access key id.
-    pub principal: Option<String>,
-    /// Only records of this operation (`Encrypt`, `CreateSystem`, …).
-    pub operation: Option<String>,
-}
-
-/// Paging of `GET /v1/audit/checkpoints`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CheckpointParams {
-    /// Only checkpoints covering records after this sequence number.
-    pub after: Option<u64>,
-    /// Page size, 1–1000 (default 100).
-    pub limit: Option<usize>,
-}
-
-/// A page of audit records.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditPage {
-    /// Records, by sequence number. Each is an object with `seq`, `time` (Unix ms),
-    /// `tenant`, `principal`, `role`, `front_door`, `operation`, `keys`, `system`,
-    /// `outcome`, `error`, `request_id`, `source`, `prev_hash`, `hash`.
-    #[schema(value_type = Vec<Object>)]
-    pub records: Vec<AuditRecord>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
-}
-
-/// A page of signed checkpoints.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CheckpointPage {
-    /// Checkpoints (`tenant`, `seq`, `hash`, `time`, `signature`), by `seq`.
-    #[schema(value_type = Vec<Object>)]
-    pub checkpoints: Vec<AuditCheckpoint>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<u64>,
-}
-
-/// The audit signing key.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SigningKey {
-    /// Algorithm (`Ed25519`).
-    pub algorithm: String,
-    /// The raw 32-byte public key, hex.
-    pub public_key: String,
-}
+// The pages as this server fills them. Named through aliases because utoipa names a
+// generic type spelled out in `body = …` after its arguments (`AuditPage_AuditRecord`);
+// through an alias the schema keeps the page's own name, `AuditPage`.
+type RecordPage = AuditPage<AuditRecord>;
+type CheckpointPageOf = CheckpointPage<AuditCheckpoint>;
 
 const DEFAULT_PAGE: usize = 100;
 
@@ -98,9 +37,12 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, RestError>
         .transpose()
 }
 
-pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| RestError::invalid_input(format!("invalid query: {}", e.body_text())))
+/// Where the next page starts: after the last item of a full page, none after a
+/// shorter one (the last).
+fn next_after<T>(items: &[T], limit: usize, seq: impl Fn(&T) -> u64) -> Option<u64> {
+    (items.len() == limit)
+        .then(|| items.last().map(seq))
+        .flatten()
 }
 
 /// Read the caller's audit chain, with filters.
@@ -108,22 +50,18 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, RestErr
     get, path = "/v1/audit", tag = "audit", operation_id = "ListAuditRecords",
     params(AuditParams),
     responses(
-        (status = 200, description = "A page of records", body = AuditPage),
+        (status = 200, description = "A page of records", body = RecordPage),
         (status = 400, description = "Invalid filter", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_records(
     State(api): State<RestApi>,
-    params: Result<Query<AuditParams>, QueryRejection>,
+    params: QueryParams<AuditParams>,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("ListAuditRecords", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
+    api.serve("ListAuditRecords", request, async |call| {
         let p = query(params)?;
         let key = p
             .key
@@ -137,32 +75,24 @@ pub(crate) async fn list_records(
             })
             .transpose()?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-        let records = api
-            .service
-            .list_audit_records(
-                caller,
-                AuditQuery {
-                    tenant: None,
-                    after_seq: p.after.unwrap_or(0),
-                    limit,
-                    from: time_param("from", p.from.as_deref())?,
-                    to: time_param("to", p.to.as_deref())?,
-                    key,
-                    principal: p.principal,
-                    operation: p.operation,
-                },
-            )
-            .await?;
-        let next_after = (records.len() == limit)
-            .then(|| records.last().map(|r| r.seq))
-            .flatten();
-        crate::handlers::ok(AuditPage {
+        let query = AuditQuery {
+            tenant: None,
+            after_seq: p.after.unwrap_or(0),
+            limit,
+            from: time_param("from", p.from.as_deref())?,
+            to: time_param("to", p.to.as_deref())?,
+            key,
+            principal: p.principal,
+            operation: p.operation,
+        };
+        let records = call.service.list_audit_records(call.caller, query).await?;
+        let next_after = next_after(&records, limit, |r| r.seq);
+        ok(RecordPage {
             records,
             next_after,
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 /// Read the signed checkpoints of the caller's audit chain.
@@ -170,37 +100,31 @@ pub(crate) async fn list_records(
     get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "ListAuditCheckpoints",
     params(CheckpointParams),
     responses(
-        (status = 200, description = "A page of checkpoints", body = CheckpointPage),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 200, description = "A page of checkpoints", body = CheckpointPageOf),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_checkpoints(
     State(api): State<RestApi>,
-    params: Result<Query<CheckpointParams>, QueryRejection>,
+    params: QueryParams<CheckpointParams>,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("ListAuditCheckpoints", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
+    api.serve("ListAuditCheckpoints", request, async |call| {
         let p = query(params)?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-        let checkpoints = api
+        let after = p.after.unwrap_or(0);
+        let checkpoints = call
             .service
-            .list_audit_checkpoints(caller, p.after.unwrap_or(0), limit)
-            .await?;
-        let next_after = (checkpoints.len() == limit)
-            .then(|| checkpoints.last().map(|c| c.seq))
-            .flatten();
-        crate::handlers::ok(CheckpointPage {
+            .list_audit_checkpoints(call.caller, after, limit);
+        let checkpoints = checkpoints.await?;
+        let next_after = next_after(&checkpoints, limit, |c| c.seq);
+        ok(CheckpointPageOf {
             checkpoints,
             next_after,
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 /// The public key that signs audit checkpoints.
@@ -208,22 +132,17 @@ pub(crate) async fn list_checkpoints(
     get, path = "/v1/audit/signing-key", tag = "audit", operation_id = "GetAuditSigningKey",
     responses(
         (status = 200, description = "The Ed25519 public key", body = SigningKey),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Role may not read the audit log", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn signing_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("GetAuditSigningKey", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let key = api.service.audit_signing_public_key(caller).await?;
-        crate::handlers::ok(SigningKey {
+    api.serve("GetAuditSigningKey", request, async |call| {
+        let key = call.service.audit_signing_public_key(call.caller).await?;
+        ok(SigningKey {
             algorithm: "Ed25519".into(),
             public_key: hex::encode(key),
         })
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }

@@ -1,114 +1,141 @@
-//! One REST call from start to finish: authenticate, run, audit, answer.
+//! One REST call from start to finish: the request path every door shares
+//! ([`kcm_frontdoor::Call`]), with what is REST's own — reading the body, choosing
+//! between bearer and SigV4 authentication — folded into two helpers, so that a
+//! handler is only the translation of its route onto one core call:
 //!
-//! Every handler has the same shape:
-//!
-//! ```ignore
-//! let mut call = api.begin("ListSystems", &request);
-//! let result: Outcome = async {
-//!     let (incoming, caller) = call.accept(request).await?;
-//!     /* one core call with `caller` */
-//! }
-//! .await;
-//! call.finish(result).await
+//! ```text
+//! api.serve_at("GetSystem", id, request, async |call, id| {
+//!     ok(call.service.get_system(call.caller, &id).await?.to_wire())
+//! })
+//! .await
 //! ```
 //!
-//! [`Call::finish`] writes the request's audit record — durable before the response
-//! goes out; if it cannot be written, the caller gets that error instead — logs
-//! refusals (code and message only) and records metrics.
+//! [`RestApi::serve`] and [`RestApi::serve_at`] begin the call, read and authenticate
+//! the request, run the handler's core call with the authenticated caller and finish
+//! ([`kcm_frontdoor::Call::finish`]: the audit record, durable before the response
+//! goes out, the log line of a refusal, the `x-kcm-request-id` header, the metrics).
 
-use std::time::Instant;
-
-use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use kcm_core::authz::Caller;
-use kcm_core::model::AuditOutcome;
-use kcm_frontdoor::RequestAudit;
+use kcm_core::service::Service;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::error::{code, RestError};
-use crate::request::Incoming;
-use crate::{RestApi, METRICS_DOOR};
+use crate::error::RestError;
+use crate::request::{parse_json, Incoming};
+use crate::RestApi;
 
-/// Response header carrying the request id (also in the audit record).
-pub const REQUEST_ID_HEADER: &str = "x-kcm-request-id";
+/// What a handler returns: the response, or the error to answer with.
+pub(crate) type Outcome = Result<Response, RestError>;
 
-/// A request in progress.
-pub(crate) struct Call {
-    api: RestApi,
-    operation: &'static str,
-    started: Instant,
-    audit: RequestAudit,
-    caller: Option<Caller>,
+/// The `{id}` or `{id_or_name}` of a route, as axum extracts it; checked by
+/// [`RestApi::serve_at`] so that a bad one is answered (and audited) like any refusal.
+pub(crate) type PathParam = Result<Path<String>, PathRejection>;
+
+/// A route's query parameters as axum extracts them; read with [`query`] inside the
+/// call, after authentication, so that a bad one is answered and audited too.
+pub(crate) type QueryParams<T> = Result<Query<T>, QueryRejection>;
+
+/// The query parameters, or a 400 naming what is wrong with them.
+pub(crate) fn query<T>(params: QueryParams<T>) -> Result<T, RestError> {
+    params
+        .map(|Query(params)| params)
+        .map_err(|e| RestError::invalid_input(format!("invalid query: {}", e.body_text())))
+}
+
+/// An authenticated request, handed to the handler's core call.
+pub(crate) struct Accepted<'a> {
+    /// The core.
+    pub(crate) service: &'a Service,
+    /// Who sent the request (the core notes in it what the audit record needs).
+    pub(crate) caller: &'a Caller,
+    body: Bytes,
+}
+
+impl Accepted<'_> {
+    /// The JSON body as `T`, or a 400 naming what is wrong with it.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, RestError> {
+        parse_json(&self.body)
+    }
 }
 
 impl RestApi {
-    /// Starts serving `operation` (its stable name, as in the audit log).
-    pub(crate) fn begin(&self, operation: &'static str, request: &Request) -> Call {
-        Call {
-            api: self.clone(),
-            operation,
-            started: Instant::now(),
-            audit: RequestAudit::of(METRICS_DOOR, kcm_frontdoor::next_request_id(), request),
-            caller: None,
+    /// Serves `operation` (its stable name, as in the audit log and the metrics): read
+    /// and authenticate the request, then `run` its core call.
+    pub(crate) async fn serve(
+        &self,
+        operation: &'static str,
+        request: Request,
+        run: impl AsyncFnOnce(Accepted<'_>) -> Outcome,
+    ) -> Response {
+        self.serve_checked(operation, request, Ok(()), async |call, ()| run(call).await)
+            .await
+    }
+
+    /// Serves `operation` on the resource its path names: the path parameter is
+    /// checked first, then the request is read and authenticated, then `run` gets both.
+    pub(crate) async fn serve_at(
+        &self,
+        operation: &'static str,
+        id: PathParam,
+        request: Request,
+        run: impl AsyncFnOnce(Accepted<'_>, String) -> Outcome,
+    ) -> Response {
+        let id = id
+            .map(|Path(id)| id)
+            .map_err(|e| RestError::invalid_input(format!("invalid path parameter: {e}")));
+        self.serve_checked(operation, request, id, run).await
+    }
+
+    /// Answers `operation` with `error` straight away (unknown paths and methods):
+    /// still audited and counted, like every request.
+    pub(crate) async fn refuse(
+        &self,
+        operation: &'static str,
+        request: Request,
+        error: RestError,
+    ) -> Response {
+        let call = self.front.begin_http(operation, &request);
+        call.finish(Err(error)).await
+    }
+
+    /// The one body behind [`RestApi::serve`] and [`RestApi::serve_at`]: `checked` is
+    /// what was read from the URL before authentication.
+    async fn serve_checked<T>(
+        &self,
+        operation: &'static str,
+        request: Request,
+        checked: Result<T, RestError>,
+        run: impl AsyncFnOnce(Accepted<'_>, T) -> Outcome,
+    ) -> Response {
+        let mut call = self.front.begin_http(operation, &request);
+        let result = async {
+            let input = checked?;
+            let incoming = Incoming::read(request).await?;
+            let caller = incoming.authenticate(&mut call).await?;
+            let accepted = Accepted {
+                service: self.service(),
+                caller,
+                body: incoming.body,
+            };
+            run(accepted, input).await
         }
+        .await;
+        call.finish(result).await
     }
 }
 
-impl Call {
-    /// Reads and authenticates the request; the caller is kept for the audit record.
-    pub(crate) async fn accept(
-        &mut self,
-        request: Request,
-    ) -> Result<(Incoming, &Caller), RestError> {
-        let (incoming, principal) = self.api.accept(request).await?;
-        Ok((incoming, self.caller.insert(Caller::new(principal))))
-    }
+/// `200 OK` with `body` as JSON.
+pub(crate) fn ok(body: impl Serialize) -> Outcome {
+    Ok(Json(body).into_response())
+}
 
-    /// Audits the outcome and turns it into the response.
-    pub(crate) async fn finish(self, result: Result<Response, RestError>) -> Response {
-        let refusal = result.as_ref().err().map(|e| {
-            let outcome = if e.code == code::UNAUTHENTICATED || e.code == code::ACCESS_DENIED {
-                AuditOutcome::Denied
-            } else {
-                AuditOutcome::Failed
-            };
-            (outcome, e.code)
-        });
-        let request_id = self.audit.request_id.clone();
-        let audited = self
-            .audit
-            .finish(
-                &self.api.service,
-                self.operation,
-                self.caller.as_ref(),
-                refusal,
-            )
-            .await;
-        let result = match audited {
-            Ok(()) => result,
-            Err(e) => Err(RestError::from(e)),
-        };
-        let operation = self.operation;
-        let mut response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::warn!(operation, code = e.code, message = %e.message, "request failed");
-                } else {
-                    tracing::debug!(operation, code = e.code, message = %e.message, "request refused");
-                }
-                e.into_response()
-            }
-        };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, v);
-        }
-        self.api.metrics.record(
-            METRICS_DOOR,
-            operation,
-            response.status().as_u16(),
-            self.started.elapsed(),
-        );
-        response
-    }
+/// `201 Created` with `body` as JSON.
+pub(crate) fn created(body: impl Serialize) -> Outcome {
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

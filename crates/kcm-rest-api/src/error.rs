@@ -1,70 +1,24 @@
-//! The `/v1` error body and the one mapping from core errors to HTTP.
+//! The one mapping from core errors to HTTP, and the `/v1` error body
+//! ([`ErrorBody`], shared with clients through `kcm_api_types`).
 //!
 //! Every error the REST API returns has the shape
 //! `{"error": {"code": "<Code>", "message": "<what was wrong>"}}`. Core errors are
 //! mapped by [`status_and_code`], the only place that decides a status for an
 //! [`ErrorKind`]; authentication failures by [`RestError::from`] on
-//! [`kcm_frontdoor::AuthError`].
+//! [`kcm_frontdoor::AuthnError`].
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
-use kcm_frontdoor::AuthError;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use kcm_core::model::AuditOutcome;
+use kcm_frontdoor::{AuthnError, DoorError};
 
-/// Stable error codes of the REST API (the `code` field of [`ErrorDetail`]).
-pub mod code {
-    /// A parameter or the request body is missing, malformed or out of range.
-    pub const INVALID_INPUT: &str = "InvalidInput";
-    /// An alias name breaks the alias rules.
-    pub const INVALID_ALIAS_NAME: &str = "InvalidAliasName";
-    /// A paging marker was not issued by this server.
-    pub const INVALID_MARKER: &str = "InvalidMarker";
-    /// A tag key or value breaks the tag rules.
-    pub const INVALID_TAG: &str = "InvalidTag";
-    /// A ciphertext is malformed, tampered with, or its context does not match.
-    pub const INVALID_CIPHERTEXT: &str = "InvalidCiphertext";
-    /// The ciphertext was made by another key than the one named.
-    pub const INCORRECT_KEY: &str = "IncorrectKey";
-    /// The key's usage or spec does not allow the operation.
-    pub const INVALID_KEY_USAGE: &str = "InvalidKeyUsage";
-    /// A signature did not verify.
-    pub const INVALID_SIGNATURE: &str = "InvalidSignature";
-    /// A MAC did not verify.
-    pub const INVALID_MAC: &str = "InvalidMac";
-    /// The request asks for something kcm does not support.
-    pub const UNSUPPORTED: &str = "Unsupported";
-    /// A limit was reached.
-    pub const LIMIT_EXCEEDED: &str = "LimitExceeded";
-    /// An import token is unknown, used, expired, or for another key.
-    pub const INVALID_IMPORT_TOKEN: &str = "InvalidImportToken";
-    /// Imported key material is not what was imported before.
-    pub const INCORRECT_KEY_MATERIAL: &str = "IncorrectKeyMaterial";
-    /// The resource does not exist (or is not visible to the caller), or the path is unknown.
-    pub const NOT_FOUND: &str = "NotFound";
-    /// The path exists but not with this HTTP method.
-    pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
-    /// The request body is larger than the API accepts.
-    pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
-    /// A name is already taken.
-    pub const ALREADY_EXISTS: &str = "AlreadyExists";
-    /// The caller is authenticated but not allowed to do this.
-    pub const ACCESS_DENIED: &str = "AccessDenied";
-    /// No valid credentials: missing, malformed, unknown, disabled or wrongly signed.
-    pub const UNAUTHENTICATED: &str = "Unauthenticated";
-    /// The resource (or a key above it in the chain) is in a state that forbids this.
-    pub const INVALID_STATE: &str = "InvalidState";
-    /// The store or a keystore cannot be reached; nothing was changed.
-    pub const UNAVAILABLE: &str = "Unavailable";
-    /// A bug or corrupt data; details are in the server log.
-    pub const INTERNAL: &str = "Internal";
-}
+pub use kcm_api_types::{code, ErrorBody, ErrorDetail};
 
 /// The HTTP status and REST error code of each core error kind.
 ///
-/// This is the one place that decides them. [`ErrorKind`] is `#[non_exhaustive]`, so a
-/// kind added to the core later is reported as `500 Internal` until it is mapped here.
+/// This is the one place that decides them. The match has no catch-all: a kind added
+/// to the core does not compile until it is mapped here.
 pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
     use ErrorKind::*;
     let bad = StatusCode::BAD_REQUEST;
@@ -92,26 +46,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
             (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE)
         }
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
     }
-}
-
-/// The body of every error response.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"error": {"code": "NotFound", "message": "system payments does not exist"}}))]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The code and message of an error.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code (`InvalidInput`, `NotFound`, `AlreadyExists`,
-    /// `AccessDenied`, `Unauthenticated`, `InvalidState`, `Unavailable`, `Internal`, …).
-    pub code: String,
-    /// Human-readable message naming what was wrong.
-    pub message: String,
 }
 
 /// An error on its way to becoming an HTTP response.
@@ -123,15 +58,20 @@ pub struct RestError {
     pub code: &'static str,
     /// Message naming what was wrong; never contains a secret.
     pub message: String,
+    /// How the audit log classifies it, decided where the error was made (see
+    /// [`kcm_frontdoor::DoorError`]).
+    outcome: AuditOutcome,
 }
 
 impl RestError {
-    /// An error with an explicit status and code.
+    /// An error with an explicit status and code: a refusal by this door itself
+    /// (`failed` in the audit log).
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
+            outcome: AuditOutcome::Failed,
         }
     }
 
@@ -140,9 +80,13 @@ impl RestError {
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, message)
     }
 
-    /// `401 Unauthenticated`.
+    /// `401 Unauthenticated`: the request carries no usable credentials (`denied` in
+    /// the audit log, like every authentication failure).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+        Self {
+            outcome: AuditOutcome::Denied,
+            ..Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
+        }
     }
 
     /// `404 NotFound`.
@@ -164,17 +108,20 @@ impl RestError {
 impl From<Error> for RestError {
     fn from(e: Error) -> Self {
         let (status, code) = status_and_code(e.kind());
-        Self::new(status, code, e.message())
+        Self {
+            outcome: kcm_core::audit::outcome_of(e.kind()),
+            ..Self::new(status, code, e.message())
+        }
     }
 }
 
-impl From<AuthError> for RestError {
-    fn from(e: AuthError) -> Self {
+impl From<AuthnError> for RestError {
+    fn from(e: AuthnError) -> Self {
         match e {
-            AuthError::Core(core) => core.into(),
+            AuthnError::Core(core) => core.into(),
             // The AWS error type is meaningful to AWS clients only; the message already
             // says what was wrong with the signature.
-            AuthError::Signature { message, .. } => Self::unauthenticated(message),
+            AuthnError::Signature { message, .. } => Self::unauthenticated(message),
         }
     }
 }
@@ -196,40 +143,38 @@ impl IntoResponse for RestError {
     }
 }
 
+impl DoorError for RestError {
+    type Answer = Response;
+
+    fn audit_outcome(&self) -> AuditOutcome {
+        self.outcome
+    }
+
+    fn code(&self) -> &str {
+        self.code
+    }
+
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
+    }
+
+    fn into_answer(self) -> Response {
+        self.into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [ErrorKind; 23] = [
-        ErrorKind::InvalidSignature,
-        ErrorKind::InvalidMac,
-        ErrorKind::InvalidInput,
-        ErrorKind::MalformedPolicy,
-        ErrorKind::InvalidAliasName,
-        ErrorKind::InvalidMarker,
-        ErrorKind::InvalidTag,
-        ErrorKind::NotFound,
-        ErrorKind::AlreadyExists,
-        ErrorKind::AccessDenied,
-        ErrorKind::UnknownAccessKey,
-        ErrorKind::InvalidCiphertext,
-        ErrorKind::IncorrectKey,
-        ErrorKind::KeyDisabled,
-        ErrorKind::InvalidState,
-        ErrorKind::InvalidKeyUsage,
-        ErrorKind::Unsupported,
-        ErrorKind::LimitExceeded,
-        ErrorKind::InvalidImportToken,
-        ErrorKind::IncorrectKeyMaterial,
-        ErrorKind::StoreUnavailable,
-        ErrorKind::KeystoreUnavailable,
-        ErrorKind::Internal,
-    ];
-
     #[test]
     fn every_kind_has_the_documented_status_and_code() {
         use ErrorKind::*;
-        for kind in ALL_KINDS {
+        for kind in ErrorKind::ALL {
             let (status, code) = status_and_code(kind);
             let expected = match kind {
                 InvalidInput | MalformedPolicy => (400, "InvalidInput"),
@@ -251,7 +196,7 @@ mod tests {
                 InvalidImportToken => (400, "InvalidImportToken"),
                 IncorrectKeyMaterial => (400, "IncorrectKeyMaterial"),
                 StoreUnavailable | KeystoreUnavailable => (503, "Unavailable"),
-                _ => (500, "Internal"),
+                Internal => (500, "Internal"),
             };
             assert_eq!((status.as_u16(), code), expected, "{kind:?}");
             // Only dependency and internal failures are 5xx, exactly as the core says.
@@ -276,7 +221,7 @@ mod tests {
 
     #[test]
     fn signature_failures_are_unauthenticated() {
-        let e = RestError::from(AuthError::Signature {
+        let e = RestError::from(AuthnError::Signature {
             error_type: "InvalidSignatureException",
             message: "the request signature does not match".into(),
         });
@@ -284,6 +229,28 @@ mod tests {
         assert_eq!(e.code, "Unauthenticated");
         let response = e.into_response();
         assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn refusals_are_classified_by_origin() {
+        let denied = |e: RestError| e.audit_outcome() == AuditOutcome::Denied;
+        assert!(denied(Error::denied("no").into()));
+        assert!(denied(
+            Error::new(ErrorKind::UnknownAccessKey, "who").into()
+        ));
+        assert!(denied(RestError::unauthenticated("no credentials")));
+        assert!(denied(
+            AuthnError::Signature {
+                error_type: "InvalidSignatureException",
+                message: "the request signature does not match".into(),
+            }
+            .into()
+        ));
+        assert!(!denied(Error::not_found("gone").into()));
+        assert!(!denied(
+            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
+        ));
+        assert!(!denied(RestError::invalid_input("bad")));
     }
 
     #[test]

@@ -1,39 +1,22 @@
-//! One handler per route. Each reads and authenticates the request, parses its
-//! JSON, calls one [`kcm_core::service::Service`] method and shapes the answer;
-//! every decision (authorisation, validation, lifecycle) is the core's.
+//! One handler per route, each the translation of its route onto one
+//! [`kcm_core::service::Service`] call: parse the JSON, call, shape the answer.
+//! Reading, authenticating, auditing and counting the request are the request
+//! path's ([`RestApi::serve`](crate::RestApi)); every decision (authorisation,
+//! validation, lifecycle) is the core's.
 
 use std::time::Instant;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use kcm_api_types::*;
 use kcm_core::model::{Role, ALL_ROLES};
 use kcm_core::service::NewSystem;
 
-use crate::call::Call;
+use crate::call::{created, ok, query, PathParam, QueryParams};
 use crate::error::{code, ErrorBody, RestError};
-use crate::request::parse_json;
-use crate::types::*;
+use crate::wire::ToWire;
 use crate::RestApi;
-
-pub(crate) type Outcome = Result<Response, RestError>;
-
-/// The path parameter, or a JSON 400 naming the problem.
-pub(crate) fn path_param(param: Result<Path<String>, PathRejection>) -> Result<String, RestError> {
-    param
-        .map(|Path(p)| p)
-        .map_err(|e| RestError::invalid_input(format!("invalid path parameter: {e}")))
-}
-
-pub(crate) fn ok<T: serde::Serialize>(body: T) -> Outcome {
-    Ok(Json(body).into_response())
-}
-
-pub(crate) fn created<T: serde::Serialize>(body: T) -> Outcome {
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
 
 // ---------------------------------------------------------------- tenants
 
@@ -47,23 +30,22 @@ pub(crate) fn created<T: serde::Serialize>(body: T) -> Outcome {
     responses(
         (status = 201, description = "Tenant created", body = CreateTenantResponse),
         (status = 400, description = "Invalid name or body", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller is not system-admin", body = ErrorBody),
         (status = 409, description = "A tenant with this name exists", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("CreateTenant", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: CreateTenantRequest = parse_json(&req.body)?;
-        let new = api.service.create_tenant(caller, &body.name).await?;
-        created(CreateTenantResponse::from(new))
-    }
-    .await;
-    call.finish(result).await
+    api.serve("CreateTenant", request, async |call| {
+        let body: CreateTenantRequest = call.json()?;
+        created(
+            call.service
+                .create_tenant(call.caller, &body.name)
+                .await?
+                .to_wire(),
+        )
+    })
+    .await
 }
 
 /// List every tenant (system-admin only).
@@ -71,23 +53,15 @@ pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) 
     get, path = "/v1/tenants", tag = "tenants", operation_id = "ListTenants",
     responses(
         (status = 200, description = "All tenants", body = TenantList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller is not system-admin", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ListTenants", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let tenants = api.service.list_tenants(caller).await?;
-        ok(TenantList {
-            tenants: tenants.iter().map(Tenant::from).collect(),
-        })
-    }
-    .await;
-    call.finish(result).await
+    api.serve("ListTenants", request, async |call| {
+        ok(call.service.list_tenants(call.caller).await?.to_wire())
+    })
+    .await
 }
 
 /// Get one tenant by id or name.
@@ -98,27 +72,20 @@ pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -
     params(("id_or_name" = String, Path, description = "Tenant id (UUID) or name")),
     responses(
         (status = 200, description = "The tenant", body = Tenant),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such tenant (or not visible)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn get_tenant(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("GetTenant", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let tenant = api.service.get_tenant(caller, &id).await?;
-        ok(Tenant::from(&tenant))
-    }
-    .await;
-    call.finish(result).await
+    api.serve_at("GetTenant", id, request, async |call, id| {
+        ok(call.service.get_tenant(call.caller, &id).await?.to_wire())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- access keys
@@ -142,33 +109,28 @@ fn parse_role(name: &str) -> Result<Role, RestError> {
     responses(
         (status = 201, description = "Access key created; the secret is shown once", body = CreatedAccessKey),
         (status = 400, description = "Unknown role, invalid description or body", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
         (status = 404, description = "The named system does not exist", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("CreateAccessKey", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: CreateAccessKeyRequest = parse_json(&req.body)?;
+    api.serve("CreateAccessKey", request, async |call| {
+        let body: CreateAccessKeyRequest = call.json()?;
         let role = parse_role(&body.role)?;
-        let new = api
+        let new = call
             .service
             .create_access_key(
-                caller,
+                call.caller,
                 role,
                 body.system.as_deref(),
                 body.operations.as_deref(),
                 body.description.unwrap_or_default(),
             )
             .await?;
-        created(CreatedAccessKey::from(new))
-    }
-    .await;
-    call.finish(result).await
+        created(new.to_wire())
+    })
+    .await
 }
 
 /// List the access keys of the caller's tenant (never with secrets).
@@ -176,39 +138,31 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
     get, path = "/v1/access-keys", tag = "access-keys", operation_id = "ListAccessKeys",
     responses(
         (status = 200, description = "Access keys, without secrets", body = AccessKeyList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ListAccessKeys", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let keys = api.service.list_access_keys(caller).await?;
-        ok(AccessKeyList {
-            access_keys: keys.iter().map(AccessKey::from).collect(),
-        })
-    }
-    .await;
-    call.finish(result).await
+    api.serve("ListAccessKeys", request, async |call| {
+        ok(call.service.list_access_keys(call.caller).await?.to_wire())
+    })
+    .await
 }
 
 async fn set_enabled(
-    api: &RestApi,
-    call: &mut Call,
-    id: Result<Path<String>, PathRejection>,
+    api: RestApi,
+    operation: &'static str,
+    id: PathParam,
     request: Request,
     enabled: bool,
-) -> Outcome {
-    let id = path_param(id)?;
-    let (_, caller) = call.accept(request).await?;
-    let info = api
-        .service
-        .set_access_key_enabled(caller, &id, enabled)
-        .await?;
-    ok(AccessKey::from(&info))
+) -> Response {
+    api.serve_at(operation, id, request, async |call, id| {
+        let info = call
+            .service
+            .set_access_key_enabled(call.caller, &id, enabled);
+        ok(info.await?.to_wire())
+    })
+    .await
 }
 
 /// Disable an access key of the caller's tenant; it is refused from then on.
@@ -218,21 +172,17 @@ async fn set_enabled(
     responses(
         (status = 200, description = "The access key, now disabled", body = AccessKey),
         (status = 400, description = "A key cannot disable itself", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
         (status = 404, description = "No such access key in the tenant", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn disable_access_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("DisableAccessKey", &request);
-    let result = set_enabled(&api, &mut call, id, request, false).await;
-    call.finish(result).await
+    set_enabled(api, "DisableAccessKey", id, request, false).await
 }
 
 /// Enable an access key of the caller's tenant.
@@ -241,21 +191,17 @@ pub(crate) async fn disable_access_key(
     params(("id" = String, Path, description = "Access key id")),
     responses(
         (status = 200, description = "The access key, now enabled", body = AccessKey),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
         (status = 404, description = "No such access key in the tenant", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn enable_access_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("EnableAccessKey", &request);
-    let result = set_enabled(&api, &mut call, id, request, true).await;
-    call.finish(result).await
+    set_enabled(api, "EnableAccessKey", id, request, true).await
 }
 
 /// Delete an access key of the caller's tenant.
@@ -265,27 +211,21 @@ pub(crate) async fn enable_access_key(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "A key cannot delete itself", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
         (status = 404, description = "No such access key in the tenant", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn delete_access_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("DeleteAccessKey", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        api.service.delete_access_key(caller, &id).await?;
+    api.serve_at("DeleteAccessKey", id, request, async |call, id| {
+        call.service.delete_access_key(call.caller, &id).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- systems
@@ -300,18 +240,14 @@ pub(crate) async fn delete_access_key(
     responses(
         (status = 201, description = "System created", body = System),
         (status = 400, description = "Invalid name, kind, description, region, labels or body", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 409, description = "A system with this name exists", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("CreateSystem", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: CreateSystemRequest = parse_json(&req.body)?;
+    api.serve("CreateSystem", request, async |call| {
+        let body: CreateSystemRequest = call.json()?;
         let new = NewSystem {
             name: body.name,
             kind: body.kind.unwrap_or_else(|| DEFAULT_SYSTEM_KIND.into()),
@@ -321,11 +257,14 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
             link: body.link.unwrap_or(true),
             root_key: body.root_key_id,
         };
-        let info = api.service.create_system(caller, &new).await?;
-        created(System::from(&info))
-    }
-    .await;
-    call.finish(result).await
+        created(
+            call.service
+                .create_system(call.caller, &new)
+                .await?
+                .to_wire(),
+        )
+    })
+    .await
 }
 
 /// List the systems of the caller's tenant (a scoped key sees only its system).
@@ -333,23 +272,15 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
     get, path = "/v1/systems", tag = "systems", operation_id = "ListSystems",
     responses(
         (status = 200, description = "Systems", body = SystemList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ListSystems", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let systems = api.service.list_systems(caller).await?;
-        ok(SystemList {
-            systems: systems.iter().map(System::from).collect(),
-        })
-    }
-    .await;
-    call.finish(result).await
+    api.serve("ListSystems", request, async |call| {
+        ok(call.service.list_systems(call.caller).await?.to_wire())
+    })
+    .await
 }
 
 /// Get one system of the caller's tenant by id or name.
@@ -358,27 +289,20 @@ pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -
     params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
     responses(
         (status = 200, description = "The system", body = System),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such system", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn get_system(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("GetSystem", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let info = api.service.get_system(caller, &id).await?;
-        ok(System::from(&info))
-    }
-    .await;
-    call.finish(result).await
+    api.serve_at("GetSystem", id, request, async |call, id| {
+        ok(call.service.get_system(call.caller, &id).await?.to_wire())
+    })
+    .await
 }
 
 /// Link a system to another root key of the tenant (tenant-admin).
@@ -393,32 +317,25 @@ pub(crate) async fn get_system(
     responses(
         (status = 200, description = "The system, now below the new root key", body = System),
         (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 404, description = "No such system or root key in the caller's tenant", body = ErrorBody),
         (status = 409, description = "A root key involved is not active", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn switch_system_root_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("SwitchSystemRootKey", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (req, caller) = call.accept(request).await?;
-        let body: SwitchRootKeyRequest = parse_json(&req.body)?;
-        let info = api
+    api.serve_at("SwitchSystemRootKey", id, request, async |call, id| {
+        let body: SwitchRootKeyRequest = call.json()?;
+        let info = call
             .service
-            .switch_system_root(caller, &id, &body.root_key_id)
-            .await?;
-        ok(System::from(&info))
-    }
-    .await;
-    call.finish(result).await
+            .switch_system_root(call.caller, &id, &body.root_key_id);
+        ok(info.await?.to_wire())
+    })
+    .await
 }
 
 /// Link an unlinked system to a root key of the tenant (tenant-admin): a fresh
@@ -431,32 +348,25 @@ pub(crate) async fn switch_system_root_key(
     responses(
         (status = 200, description = "The system, now linked", body = System),
         (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 404, description = "No such system or root key in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Already linked, or the root key is not active", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn link_system(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("LinkSystem", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (req, caller) = call.accept(request).await?;
-        let body: LinkSystemRequest = parse_json(&req.body)?;
-        let info = api
+    api.serve_at("LinkSystem", id, request, async |call, id| {
+        let body: LinkSystemRequest = call.json()?;
+        let info = call
             .service
-            .link_system(caller, &id, body.root_key_id.as_deref())
-            .await?;
-        ok(System::from(&info))
-    }
-    .await;
-    call.finish(result).await
+            .link_system(call.caller, &id, body.root_key_id.as_deref());
+        ok(info.await?.to_wire())
+    })
+    .await
 }
 
 /// Unlink a system from its root key (tenant-admin): every version of its system
@@ -467,42 +377,22 @@ pub(crate) async fn link_system(
     params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
     responses(
         (status = 200, description = "The system, now unlinked", body = System),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 404, description = "No such system in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Not linked, or it still holds service keys", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn unlink_system(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("UnlinkSystem", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let info = api.service.unlink_system(caller, &id).await?;
-        ok(System::from(&info))
-    }
-    .await;
-    call.finish(result).await
-}
-
-/// Options of `POST /v1/systems/{id_or_name}/rewrap`.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct RewrapParams {
-    /// Most key versions to re-wrap in this call (1–1000, default 100).
-    #[serde(default = "default_rewrap_limit")]
-    pub limit: usize,
-}
-
-fn default_rewrap_limit() -> usize {
-    100
+    api.serve_at("UnlinkSystem", id, request, async |call, id| {
+        let system = call.service.unlink_system(call.caller, &id).await?;
+        ok(system.to_wire())
+    })
+    .await
 }
 
 /// Start rotating a system's key (tenant-admin): a fresh system key version becomes
@@ -513,28 +403,22 @@ fn default_rewrap_limit() -> usize {
     params(("id_or_name" = String, Path, description = "System id (UUID) or name")),
     responses(
         (status = 200, description = "Rotation started", body = SystemKeyRotationBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 404, description = "No such system", body = ErrorBody),
         (status = 409, description = "An earlier rotation is not finished, or the root key is not active", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn rotate_system_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("RotateSystemKey", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let rotation = api.service.rotate_system_key(caller, &id).await?;
-        ok(SystemKeyRotationBody::from(&rotation))
-    }
-    .await;
-    call.finish(result).await
+    api.serve_at("RotateSystemKey", id, request, async |call, id| {
+        let rotation = call.service.rotate_system_key(call.caller, &id).await?;
+        ok(rotation.to_wire())
+    })
+    .await
 }
 
 /// Re-wrap up to `limit` of a system's key versions that an older system key
@@ -546,32 +430,23 @@ pub(crate) async fn rotate_system_key(
     responses(
         (status = 200, description = "Progress", body = SystemKeyRotationBody),
         (status = 400, description = "Bad limit", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
         (status = 404, description = "No such system", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn rewrap_system_keys(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<axum::extract::Query<RewrapParams>, axum::extract::rejection::QueryRejection>,
+    id: PathParam,
+    params: QueryParams<RewrapParams>,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("RewrapSystemKeys", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let params = crate::audit::query(params)?;
-        let rotation = api
-            .service
-            .rewrap_system_keys(caller, &id, params.limit)
-            .await?;
-        ok(SystemKeyRotationBody::from(&rotation))
-    }
-    .await;
-    call.finish(result).await
+    api.serve_at("RewrapSystemKeys", id, request, async |call, id| {
+        let limit = query(params)?.limit;
+        let rotation = call.service.rewrap_system_keys(call.caller, &id, limit);
+        ok(rotation.await?.to_wire())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- keychain
@@ -581,21 +456,15 @@ pub(crate) async fn rewrap_system_keys(
     get, path = "/v1/keychain", tag = "keychain", operation_id = "GetKeychain",
     responses(
         (status = 200, description = "The tenant's keychain", body = Keychain),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("GetKeychain", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let view = api.service.keychain(caller).await?;
-        ok(Keychain::from(&view))
-    }
-    .await;
-    call.finish(result).await
+    api.serve("GetKeychain", request, async |call| {
+        ok(call.service.keychain(call.caller).await?.to_wire())
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- backup
@@ -611,22 +480,18 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     get, path = "/v1/backup", tag = "backup", operation_id = "GetBackup",
     responses(
         (status = 200, description = "The backup archive (format KCMBAK1)",
-         content_type = "application/octet-stream", body = BackupArchiveBody,
+         content_type = "application/octet-stream", body = crate::BackupArchiveBody,
          headers(
              ("Content-Length" = u64, description = "Archive size in bytes"),
              ("Content-Disposition" = String, description = "attachment; filename=\"kcm-backup-<unix ms>.kcmbak\""),
          )),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Caller is not system-admin", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+    )
 )]
 pub(crate) async fn backup(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("GetBackup", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let archive = api.service.backup(caller).await?;
+    api.serve("GetBackup", request, async |call| {
+        let archive = call.service.backup(call.caller).await?;
         let disposition = format!(
             "attachment; filename=\"kcm-backup-{}.kcmbak\"",
             archive.created_at
@@ -642,9 +507,8 @@ pub(crate) async fn backup(State(api): State<RestApi>, request: Request) -> Resp
             archive.bytes,
         )
             .into_response())
-    }
-    .await;
-    call.finish(result).await
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- meta
@@ -662,25 +526,25 @@ pub(crate) async fn openapi_json(State(api): State<RestApi>) -> Response {
         crate::openapi_json().clone(),
     )
         .into_response();
-    api.metrics
-        .record(crate::METRICS_DOOR, "GetOpenApi", 200, started.elapsed());
+    api.front
+        .metrics()
+        .record(crate::DOOR.name, "GetOpenApi", 200, started.elapsed());
     response
 }
 
 /// Any path under `/v1` that no route serves.
 pub(crate) async fn unknown_path(State(api): State<RestApi>, request: Request) -> Response {
-    let call = api.begin("UnknownPath", &request);
     let message = format!(
         "no such API path: {} {}; see /v1/openapi.json",
         request.method(),
         request.uri().path()
     );
-    call.finish(Err(RestError::not_found(message))).await
+    api.refuse("UnknownPath", request, RestError::not_found(message))
+        .await
 }
 
 /// A known path called with a method it does not serve.
 pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Request) -> Response {
-    let call = api.begin("MethodNotAllowed", &request);
     let message = format!(
         "{} is not allowed on {}; see /v1/openapi.json",
         request.method(),
@@ -691,5 +555,5 @@ pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Requ
         code::METHOD_NOT_ALLOWED,
         message,
     );
-    call.finish(Err(error)).await
+    api.refuse("MethodNotAllowed", request, error).await
 }

@@ -26,9 +26,10 @@
 //! `Authorization: Bearer <access key id>:<secret>` (for scripts) or an AWS SigV4
 //! signature with signing service `kcm`.
 //!
-//! The front door is thin by design: read and authenticate the request (through
-//! [`kcm_frontdoor::Authenticator`]), parse its JSON, call one
-//! [`kcm_core::service::Service`] method, shape the answer. Authorisation,
+//! The front door is thin by design: each request takes the path every door shares
+//! ([`kcm_frontdoor::Call`]: authenticate, one core call, finish with the audit
+//! record, request id and metrics); between those steps it parses the JSON, calls one
+//! [`kcm_core::service::Service`] method and shapes the answer. Authorisation,
 //! validation and lifecycle rules are the core's. Core errors become
 //! `{"error": {"code": …, "message": …}}` bodies through one mapping,
 //! [`error::status_and_code`]. Secrets appear only in the responses that create
@@ -42,7 +43,7 @@ pub mod error;
 mod handlers;
 mod request;
 mod root_keys;
-pub mod types;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -52,38 +53,40 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 use axum::routing::{any, delete, get, post};
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Metrics};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::OpenApi as _;
 
-/// Label of this front door in the request metrics.
-pub const METRICS_DOOR: &str = "rest";
+/// How audit records and metrics name this front door, and the header that carries
+/// the request id back.
+pub const DOOR: Door = Door {
+    name: "rest",
+    request_id_header: "x-kcm-request-id",
+};
 
 /// SigV4 signing service name of the REST API.
 pub const SIGNING_SERVICE: &str = request::SIGNING_SERVICE;
 
 /// What the REST front door needs, shared by all requests.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RestApi {
-    service: Arc<Service>,
-    auth: Arc<Authenticator>,
-    metrics: Arc<Metrics>,
-}
-
-impl std::fmt::Debug for RestApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RestApi").finish_non_exhaustive()
-    }
+    front: FrontDoor,
 }
 
 impl RestApi {
     /// A front door over `service`, authenticating with `auth` and recording into `metrics`.
     pub fn new(service: Arc<Service>, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Self {
         Self {
-            service,
-            auth,
-            metrics,
+            front: FrontDoor::new(DOOR, service, auth, metrics),
         }
+    }
+
+    /// The core.
+    fn service(&self) -> &Service {
+        self.front.service()
     }
 }
 
@@ -92,131 +95,72 @@ impl RestApi {
 /// merges with the other front doors' routers.
 pub fn router(api: RestApi) -> axum::Router {
     use handlers::*;
+    use root_keys::*;
     axum::Router::new()
-        .route(
-            "/v1/openapi.json",
-            get(openapi_json).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/tenants",
-            post(create_tenant)
-                .get(list_tenants)
-                .fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/tenants/{id_or_name}",
-            get(get_tenant).fallback(method_not_allowed),
-        )
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/tenants", post(create_tenant).get(list_tenants))
+        .route("/v1/tenants/{id_or_name}", get(get_tenant))
         .route(
             "/v1/access-keys",
-            post(create_access_key)
-                .get(list_access_keys)
-                .fallback(method_not_allowed),
+            post(create_access_key).get(list_access_keys),
         )
-        .route(
-            "/v1/access-keys/{id}",
-            delete(delete_access_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/access-keys/{id}/disable",
-            post(disable_access_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/access-keys/{id}/enable",
-            post(enable_access_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/systems",
-            post(create_system)
-                .get(list_systems)
-                .fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/systems/{id_or_name}",
-            get(get_system).fallback(method_not_allowed),
-        )
+        .route("/v1/access-keys/{id}", delete(delete_access_key))
+        .route("/v1/access-keys/{id}/disable", post(disable_access_key))
+        .route("/v1/access-keys/{id}/enable", post(enable_access_key))
+        .route("/v1/systems", post(create_system).get(list_systems))
+        .route("/v1/systems/{id_or_name}", get(get_system))
         .route(
             "/v1/systems/{id_or_name}/rotate-key",
-            post(rotate_system_key).fallback(method_not_allowed),
+            post(rotate_system_key),
         )
-        .route(
-            "/v1/systems/{id_or_name}/rewrap",
-            post(rewrap_system_keys).fallback(method_not_allowed),
-        )
+        .route("/v1/systems/{id_or_name}/rewrap", post(rewrap_system_keys))
         .route(
             "/v1/systems/{id_or_name}/switch-root-key",
-            post(switch_system_root_key).fallback(method_not_allowed),
+            post(switch_system_root_key),
         )
-        .route(
-            "/v1/systems/{id_or_name}/link",
-            post(link_system).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/systems/{id_or_name}/unlink",
-            post(unlink_system).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys",
-            post(root_keys::create_root_key)
-                .get(root_keys::list_root_keys)
-                .fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/import-parameters",
-            post(root_keys::import_parameters).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/reference",
-            post(root_keys::reference_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/import",
-            post(root_keys::import_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/{id}",
-            get(root_keys::get_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/{id}/enable",
-            post(root_keys::enable_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/{id}/disable",
-            post(root_keys::disable_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/{id}/rotate",
-            post(root_keys::rotate_root_key).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/root-keys/{id}/suspend",
-            post(root_keys::suspend_root_key).fallback(method_not_allowed),
-        )
-        .route("/v1/keychain", get(keychain).fallback(method_not_allowed))
-        .route(
-            "/v1/audit",
-            get(crate::audit::list_records).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/audit/checkpoints",
-            get(crate::audit::list_checkpoints).fallback(method_not_allowed),
-        )
-        .route(
-            "/v1/audit/signing-key",
-            get(crate::audit::signing_key).fallback(method_not_allowed),
-        )
-        .route("/v1/backup", get(backup).fallback(method_not_allowed))
+        .route("/v1/systems/{id_or_name}/link", post(link_system))
+        .route("/v1/systems/{id_or_name}/unlink", post(unlink_system))
+        .route("/v1/root-keys", post(create_root_key).get(list_root_keys))
+        .route("/v1/root-keys/import-parameters", post(import_parameters))
+        .route("/v1/root-keys/reference", post(reference_root_key))
+        .route("/v1/root-keys/import", post(import_root_key))
+        .route("/v1/root-keys/{id}", get(get_root_key))
+        .route("/v1/root-keys/{id}/enable", post(enable_root_key))
+        .route("/v1/root-keys/{id}/disable", post(disable_root_key))
+        .route("/v1/root-keys/{id}/rotate", post(rotate_root_key))
+        .route("/v1/root-keys/{id}/suspend", post(suspend_root_key))
+        .route("/v1/keychain", get(keychain))
+        .route("/v1/audit", get(audit::list_records))
+        .route("/v1/audit/checkpoints", get(audit::list_checkpoints))
+        .route("/v1/audit/signing-key", get(audit::signing_key))
+        .route("/v1/backup", get(backup))
+        // A known path called with a method it does not serve: a JSON 405. Set once
+        // here, for the routes above only (the catch-alls below take every method).
+        .method_not_allowed_fallback(method_not_allowed)
+        // Everything else under /v1 is answered (and audited) as an unknown path.
         .route("/v1", any(unknown_path))
         .route("/v1/", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))
         .with_state(api)
 }
 
-/// Adds the two authentication schemes to the document's components.
-struct SecuritySchemes;
+/// Body of `GET /v1/backup`: a kcm backup archive (`KCMBAK1`), binary.
+///
+/// Only for the OpenAPI document; the handler sends the archive bytes as they are.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BackupArchiveBody(pub Vec<u8>);
 
-impl utoipa::Modify for SecuritySchemes {
+/// The one route that is public: this document itself.
+const PUBLIC_DOCUMENT: &str = "/v1/openapi.json";
+
+/// How to authenticate, said once for the whole document: the two schemes, and on
+/// every operation but [`PUBLIC_DOCUMENT`] that one of them is required and that a
+/// request without valid credentials gets a 401. Every such route authenticates
+/// through the same [`RestApi::serve`], so the routes do not each repeat it.
+struct Authentication;
+
+impl utoipa::Modify for Authentication {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -242,6 +186,35 @@ impl utoipa::Modify for SecuritySchemes {
                  (`x-amz-content-sha256` optional). Any AWS SDK signer works.",
             ))),
         );
+        let required = ["bearer", "sigv4"].map(|scheme| SecurityRequirement::new(scheme, [""; 0]));
+        let unauthenticated = ResponseBuilder::new()
+            .description("Not authenticated")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in &mut openapi.paths.paths {
+            if path == PUBLIC_DOCUMENT {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(required.to_vec());
+                operation
+                    .responses
+                    .responses
+                    .insert("401".into(), RefOr::T(unauthenticated.clone()));
+            }
+        }
     }
 }
 
@@ -289,8 +262,8 @@ impl utoipa::Modify for SecuritySchemes {
         handlers::backup,
         handlers::openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, types::RoleName, types::BackupArchiveBody)),
-    modifiers(&SecuritySchemes),
+    components(schemas(kcm_api_types::ErrorBody, kcm_api_types::ErrorDetail, kcm_api_types::RoleName, BackupArchiveBody)),
+    modifiers(&Authentication),
     tags(
         (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),
         (name = "access-keys", description = "Access keys of the caller's tenant"),

@@ -3,11 +3,10 @@
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use kcm_core::authz::Principal;
+use kcm_core::authz::Caller;
 use serde::de::DeserializeOwned;
 
 use crate::error::{code, RestError};
-use crate::RestApi;
 
 /// Largest request body accepted (management bodies are small).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -54,19 +53,14 @@ impl Incoming {
     }
 }
 
-impl RestApi {
-    /// Reads `request` and authenticates it: bearer token or SigV4 (service `kcm`).
-    pub(crate) async fn accept(
+impl Incoming {
+    /// Authenticates the request — bearer token or SigV4 (service `kcm`) — and admits
+    /// its caller into `call`.
+    pub(crate) async fn authenticate<'c>(
         &self,
-        request: Request,
-    ) -> Result<(Incoming, Principal), RestError> {
-        let incoming = Incoming::read(request).await?;
-        let principal = self.authenticate(&incoming).await?;
-        Ok((incoming, principal))
-    }
-
-    async fn authenticate(&self, req: &Incoming) -> Result<Principal, RestError> {
-        let value = req
+        call: &'c mut kcm_frontdoor::Call<'_>,
+    ) -> Result<&'c Caller, RestError> {
+        let value = self
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| RestError::unauthenticated(HOW_TO_AUTHENTICATE))?;
@@ -81,15 +75,14 @@ impl RestApi {
                     "the bearer token is empty: use `Authorization: Bearer <access key id>:<secret>`",
                 ));
             }
-            Ok(self.auth.authenticate_bearer(token).await?)
+            Ok(call.bearer(token).await?)
         } else if scheme.starts_with("AWS4-") {
-            Ok(self
-                .auth
-                .authenticate_sigv4(
-                    &req.method,
-                    &req.uri,
-                    &req.headers,
-                    &req.body,
+            Ok(call
+                .sigv4(
+                    &self.method,
+                    &self.uri,
+                    &self.headers,
+                    &self.body,
                     SIGNING_SERVICE,
                 )
                 .await?)
@@ -131,7 +124,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::CreateSystemRequest;
+    use kcm_api_types::CreateSystemRequest;
 
     #[test]
     fn json_problems_are_named() {

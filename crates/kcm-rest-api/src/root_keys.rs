@@ -1,28 +1,14 @@
 //! `/v1/root-keys`: a tenant's root keys and the kill switch.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
+use kcm_api_types::*;
 use kcm_core::service::RootKeyChange;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
-use crate::audit::query;
-use crate::handlers::{created, ok, path_param, Outcome};
-use crate::request::parse_json;
-use crate::types::*;
+use crate::call::{created, ok, query, PathParam, QueryParams};
+use crate::error::{ErrorBody, RestError};
+use crate::wire::ToWire;
 use crate::RestApi;
-
-/// Options of a root key state change.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct StateChangeParams {
-    /// `true`: change nothing, only report the systems and keys the change would
-    /// affect (the impact preview).
-    #[serde(default)]
-    pub dry_run: bool,
-}
 
 /// Create a root key in the caller's tenant (tenant-admin), generated inside a keystore.
 #[utoipa::path(
@@ -30,30 +16,21 @@ pub struct StateChangeParams {
     request_body = CreateRootKeyRequest,
     responses(
         (status = 201, description = "Root key generated in the keystore", body = RootKey),
-        (status = 400, description = "Unknown keystore, description too long, or bad body", body = crate::error::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 400, description = "Unknown keystore, description too long, or bad body", body = ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("CreateRootKey", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: CreateRootKeyRequest = parse_json(&req.body)?;
-        let info = api
+    api.serve("CreateRootKey", request, async |call| {
+        let body: CreateRootKeyRequest = call.json()?;
+        let description = body.description.as_deref().unwrap_or_default();
+        let info = call
             .service
-            .create_root_key(
-                caller,
-                body.keystore.as_deref(),
-                body.description.as_deref().unwrap_or_default(),
-            )
-            .await?;
-        created(RootKey::from(&info))
-    }
-    .await;
-    call.finish(result).await
+            .create_root_key(call.caller, body.keystore.as_deref(), description);
+        created(info.await?.to_wire())
+    })
+    .await
 }
 
 /// List the root keys of the caller's tenant.
@@ -61,23 +38,15 @@ pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request
     get, path = "/v1/root-keys", tag = "root-keys", operation_id = "ListRootKeys",
     responses(
         (status = 200, description = "Root keys", body = RootKeyList),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
-        (status = 503, description = "Store unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn list_root_keys(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ListRootKeys", &request);
-    let result: Outcome = async {
-        let (_, caller) = call.accept(request).await?;
-        let roots = api.service.list_root_keys(caller).await?;
-        ok(RootKeyList {
-            root_keys: roots.iter().map(RootKey::from).collect(),
-        })
-    }
-    .await;
-    call.finish(result).await
+    api.serve("ListRootKeys", request, async |call| {
+        ok(call.service.list_root_keys(call.caller).await?.to_wire())
+    })
+    .await
 }
 
 /// Get one root key of the caller's tenant.
@@ -86,145 +55,75 @@ pub(crate) async fn list_root_keys(State(api): State<RestApi>, request: Request)
     params(("id" = String, Path, description = "Root key id (UUID)")),
     responses(
         (status = 200, description = "The root key", body = RootKey),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
-        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
-        (status = 503, description = "Store unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such root key in the caller's tenant", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn get_root_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("GetRootKey", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let info = api.service.get_root_key(caller, &id).await?;
-        ok(RootKey::from(&info))
-    }
-    .await;
-    call.finish(result).await
-}
-
-/// One state change of the kill switch, shared by the three routes.
-async fn change_state(
-    api: RestApi,
-    operation: &'static str,
-    change: RootKeyChange,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<StateChangeParams>, QueryRejection>,
-    request: Request,
-) -> Response {
-    let mut call = api.begin(operation, &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let params = query(params)?;
-        let impact = api
-            .service
-            .change_root_key_state(caller, &id, change, params.dry_run)
-            .await?;
-        ok(RootKeyImpactBody::from(&impact))
-    }
-    .await;
-    call.finish(result).await
-}
-
-/// Enable a disabled or suspended root key: everything below it works again.
-#[utoipa::path(
-    post, path = "/v1/root-keys/{id}/enable", tag = "root-keys", operation_id = "EnableRootKey",
-    params(("id" = String, Path, description = "Root key id (UUID)"), StateChangeParams),
-    responses(
-        (status = 200, description = "Enabled (or, with dry_run, what enabling would restore)", body = RootKeyImpactBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
-        (status = 409, description = "The root key's state does not allow it", body = crate::error::ErrorBody),
-        (status = 503, description = "Store unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
-)]
-pub(crate) async fn enable_root_key(
-    State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<StateChangeParams>, QueryRejection>,
-    request: Request,
-) -> Response {
-    change_state(
-        api,
-        "EnableRootKey",
-        RootKeyChange::Enable,
-        id,
-        params,
-        request,
-    )
+    api.serve_at("GetRootKey", id, request, async |call, id| {
+        ok(call.service.get_root_key(call.caller, &id).await?.to_wire())
+    })
     .await
 }
 
-/// The kill switch: disable a root key, so every system and key below it refuses
-/// every operation (on every node within the revocation bound).
-#[utoipa::path(
-    post, path = "/v1/root-keys/{id}/disable", tag = "root-keys", operation_id = "DisableRootKey",
-    params(("id" = String, Path, description = "Root key id (UUID)"), StateChangeParams),
-    responses(
-        (status = 200, description = "Disabled (or, with dry_run, what disabling would cut off)", body = RootKeyImpactBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
-        (status = 409, description = "The root key's state does not allow it", body = crate::error::ErrorBody),
-        (status = 503, description = "Store unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
-)]
-pub(crate) async fn disable_root_key(
-    State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<StateChangeParams>, QueryRejection>,
-    request: Request,
-) -> Response {
-    change_state(
-        api,
-        "DisableRootKey",
-        RootKeyChange::Disable,
-        id,
-        params,
-        request,
-    )
-    .await
+/// The three routes of the kill switch differ only in their change and their words:
+/// one definition makes each handler, its OpenAPI description included.
+macro_rules! state_change_route {
+    (
+        $(#[doc = $doc:literal])+
+        $handler:ident: $change:ident at $path:literal as $operation:literal, ok = $done:literal
+    ) => {
+        $(#[doc = $doc])+
+        #[utoipa::path(
+            post, path = $path, tag = "root-keys", operation_id = $operation,
+            params(("id" = String, Path, description = "Root key id (UUID)"), StateChangeParams),
+            responses(
+                (status = 200, description = $done, body = RootKeyImpactBody),
+                (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+                (status = 404, description = "No such root key in the caller's tenant", body = ErrorBody),
+                (status = 409, description = "The root key's state does not allow it", body = ErrorBody),
+                (status = 503, description = "Store unavailable", body = ErrorBody),
+            )
+        )]
+        pub(crate) async fn $handler(
+            State(api): State<RestApi>,
+            id: PathParam,
+            params: QueryParams<StateChangeParams>,
+            request: Request,
+        ) -> Response {
+            api.serve_at($operation, id, request, async |call, id| {
+                let dry_run = query(params)?.dry_run;
+                let change = RootKeyChange::$change;
+                let impact = call.service.change_root_key_state(call.caller, &id, change, dry_run);
+                ok(impact.await?.to_wire())
+            })
+            .await
+        }
+    };
 }
 
-/// Suspend a root key: everything below it may only decrypt.
-#[utoipa::path(
-    post, path = "/v1/root-keys/{id}/suspend", tag = "root-keys", operation_id = "SuspendRootKey",
-    params(("id" = String, Path, description = "Root key id (UUID)"), StateChangeParams),
-    responses(
-        (status = 200, description = "Suspended (or, with dry_run, what suspending would affect)", body = RootKeyImpactBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
-        (status = 409, description = "The root key's state does not allow it", body = crate::error::ErrorBody),
-        (status = 503, description = "Store unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
-)]
-pub(crate) async fn suspend_root_key(
-    State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
-    params: Result<Query<StateChangeParams>, QueryRejection>,
-    request: Request,
-) -> Response {
-    change_state(
-        api,
-        "SuspendRootKey",
-        RootKeyChange::Suspend,
-        id,
-        params,
-        request,
-    )
-    .await
+state_change_route! {
+    /// Enable a disabled or suspended root key: everything below it works again.
+    enable_root_key: Enable at "/v1/root-keys/{id}/enable" as "EnableRootKey",
+    ok = "Enabled (or, with dry_run, what enabling would restore)"
+}
+
+state_change_route! {
+    /// The kill switch: disable a root key, so every system and key below it refuses
+    /// every operation (on every node within the revocation bound).
+    disable_root_key: Disable at "/v1/root-keys/{id}/disable" as "DisableRootKey",
+    ok = "Disabled (or, with dry_run, what disabling would cut off)"
+}
+
+state_change_route! {
+    /// Suspend a root key: everything below it may only decrypt.
+    suspend_root_key: Suspend at "/v1/root-keys/{id}/suspend" as "SuspendRootKey",
+    ok = "Suspended (or, with dry_run, what suspending would affect)"
 }
 
 /// Import parameters for bringing your own root key (tenant-admin): an RSA wrapping
@@ -235,21 +134,17 @@ pub(crate) async fn suspend_root_key(
     request_body = RootKeyImportParametersRequest,
     responses(
         (status = 200, description = "Wrap your key material to this key", body = RootKeyImportParameters),
-        (status = 400, description = "Unknown keystore or algorithm, a keystore that cannot import, too many open imports", body = crate::error::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 400, description = "Unknown keystore or algorithm, a keystore that cannot import, too many open imports", body = ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+    )
 )]
 pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("GetRootKeyImportParameters", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: RootKeyImportParametersRequest = parse_json(&req.body)?;
-        let params = api
+    api.serve("GetRootKeyImportParameters", request, async |call| {
+        let body: RootKeyImportParametersRequest = call.json()?;
+        let params = call
             .service
             .root_key_import_parameters(
-                caller,
+                call.caller,
                 body.keystore.as_deref(),
                 body.wrapping_algorithm
                     .as_deref()
@@ -257,10 +152,9 @@ pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Reque
                 body.wrapping_key_spec.as_deref().unwrap_or("RSA_3072"),
             )
             .await?;
-        ok(RootKeyImportParameters::from(&params))
-    }
-    .await;
-    call.finish(result).await
+        ok(params.to_wire())
+    })
+    .await
 }
 
 /// Import your own AES-256 key material as a root key (BYOK): the material, wrapped
@@ -271,37 +165,30 @@ pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Reque
     request_body = ImportRootKeyRequest,
     responses(
         (status = 201, description = "Root key imported", body = RootKey),
-        (status = 400, description = "Unknown, used or expired token; material that does not unwrap to 32 bytes", body = crate::error::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 400, description = "Unknown, used or expired token; material that does not unwrap to 32 bytes", body = ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ImportRootKey", &request);
-    let result: Outcome = async {
+    api.serve("ImportRootKey", request, async |call| {
         use base64::Engine as _;
-        let (req, caller) = call.accept(request).await?;
-        let body: ImportRootKeyRequest = parse_json(&req.body)?;
+        let body: ImportRootKeyRequest = call.json()?;
         let wrapped = base64::engine::general_purpose::STANDARD
             .decode(body.wrapped_key_material.trim())
-            .map_err(|_| {
-                crate::error::RestError::invalid_input("wrapped_key_material is not base64")
-            })?;
-        let info = api
+            .map_err(|_| RestError::invalid_input("wrapped_key_material is not base64"))?;
+        let info = call
             .service
             .import_root_key(
-                caller,
+                call.caller,
                 &body.import_token,
                 &wrapped,
                 body.description.as_deref().unwrap_or_default(),
             )
             .await?;
-        created(RootKey::from(&info))
-    }
-    .await;
-    call.finish(result).await
+        created(info.to_wire())
+    })
+    .await
 }
 
 /// Hold your own key (HYOK): make a key that already lives in a keystore, and stays
@@ -312,32 +199,27 @@ pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request
     request_body = ReferenceRootKeyRequest,
     responses(
         (status = 201, description = "The key is now a root key (origin external)", body = RootKey),
-        (status = 400, description = "Unknown keystore, a keystore that cannot refer, or a key that is missing, ambiguous, not AES-256 or not usable to encrypt and decrypt", body = crate::error::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 409, description = "That key is already a root key of the tenant", body = crate::error::ErrorBody),
-        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 400, description = "Unknown keystore, a keystore that cannot refer, or a key that is missing, ambiguous, not AES-256 or not usable to encrypt and decrypt", body = ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+        (status = 409, description = "That key is already a root key of the tenant", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    let mut call = api.begin("ReferenceRootKey", &request);
-    let result: Outcome = async {
-        let (req, caller) = call.accept(request).await?;
-        let body: ReferenceRootKeyRequest = parse_json(&req.body)?;
-        let info = api
+    api.serve("ReferenceRootKey", request, async |call| {
+        let body: ReferenceRootKeyRequest = call.json()?;
+        let info = call
             .service
             .reference_root_key(
-                caller,
+                call.caller,
                 body.keystore.as_deref(),
                 &body.reference,
                 body.description.as_deref().unwrap_or_default(),
             )
             .await?;
-        created(RootKey::from(&info))
-    }
-    .await;
-    call.finish(result).await
+        created(info.to_wire())
+    })
+    .await
 }
 
 /// Rotate a generated root key: new material in the same keystore re-wraps every
@@ -348,27 +230,21 @@ pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Requ
     params(("id" = String, Path, description = "Root key id (UUID)")),
     responses(
         (status = 200, description = "Rotated; the systems below it", body = RootKeyImpactBody),
-        (status = 400, description = "An imported or external root key (its material is the customer's)", body = crate::error::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::error::ErrorBody),
-        (status = 403, description = "Caller may not manage root keys", body = crate::error::ErrorBody),
-        (status = 404, description = "No such root key in the caller's tenant", body = crate::error::ErrorBody),
-        (status = 409, description = "The root key is not active", body = crate::error::ErrorBody),
-        (status = 503, description = "Store or keystore unavailable", body = crate::error::ErrorBody),
-    ),
-    security(("bearer" = []), ("sigv4" = []))
+        (status = 400, description = "An imported or external root key (its material is the customer's)", body = ErrorBody),
+        (status = 403, description = "Caller may not manage root keys", body = ErrorBody),
+        (status = 404, description = "No such root key in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "The root key is not active", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    )
 )]
 pub(crate) async fn rotate_root_key(
     State(api): State<RestApi>,
-    id: Result<Path<String>, PathRejection>,
+    id: PathParam,
     request: Request,
 ) -> Response {
-    let mut call = api.begin("RotateRootKey", &request);
-    let result: Outcome = async {
-        let id = path_param(id)?;
-        let (_, caller) = call.accept(request).await?;
-        let impact = api.service.rotate_root_key(caller, &id).await?;
-        ok(RootKeyImpactBody::from(&impact))
-    }
-    .await;
-    call.finish(result).await
+    api.serve_at("RotateRootKey", id, request, async |call, id| {
+        let impact = call.service.rotate_root_key(call.caller, &id).await?;
+        ok(impact.to_wire())
+    })
+    .await
 }

@@ -1,5 +1,6 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
+use kcm_core::service::KeyRef;
 use serde::{Deserialize, Serialize};
 
 use super::{check_limit, empty, parse, reply, Ctx};
@@ -13,23 +14,26 @@ struct AliasTarget {
     target_key_id: String,
 }
 
+impl AliasTarget {
+    /// The alias name and the key it is to name (a key id or ARN, not an alias).
+    fn parse(ctx: &Ctx<'_>, body: &[u8]) -> Result<(String, KeyRef), AwsError> {
+        let req: AliasTarget = parse(body)?;
+        let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
+        Ok((req.alias_name, target))
+    }
+}
+
 /// CreateAlias.
 pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
-    ctx.service
-        .create_alias(ctx.caller, &req.alias_name, &target)
-        .await?;
+    let (name, target) = AliasTarget::parse(ctx, body)?;
+    ctx.service.create_alias(ctx.caller, &name, &target).await?;
     empty()
 }
 
 /// UpdateAlias.
 pub async fn update_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: AliasTarget = parse(body)?;
-    let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
-    ctx.service
-        .update_alias(ctx.caller, &req.alias_name, &target)
-        .await?;
+    let (name, target) = AliasTarget::parse(ctx, body)?;
+    ctx.service.update_alias(ctx.caller, &name, &target).await?;
     empty()
 }
 
@@ -78,7 +82,7 @@ struct ListAliasesResponse {
 /// ListAliases.
 pub async fn list_aliases(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ListAliases = parse(body)?;
-    let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let key = ctx.optional_key(req.key_id.as_deref())?;
     let (aliases, next_marker) = ctx
         .service
         .list_aliases(

@@ -2,8 +2,9 @@
 //! GenerateDataKeyPair(WithoutPlaintext).
 
 use kcm_core::keyspec::{
-    parse_data_key_pair_spec, parse_message_type, MacAlgorithm, SigningAlgorithm, ECDH,
+    parse_data_key_pair_spec, parse_message_type, MacAlgorithm, MessageType, SigningAlgorithm, ECDH,
 };
+use kcm_core::service::KeyRef;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -40,21 +41,36 @@ struct SignResponse {
     signing_algorithm: &'static str,
 }
 
+/// What Sign and Verify requests name alike: the key, the signing algorithm and
+/// what the message is (raw, or already a digest).
+trait Signing {
+    /// `KeyId`, `SigningAlgorithm` and `MessageType` as sent.
+    fn fields(&self) -> (&str, &str, Option<&str>);
+
+    /// Those fields parsed, in the order AWS checks them.
+    fn signing(&self, ctx: &Ctx<'_>) -> Result<(KeyRef, SigningAlgorithm, MessageType), AwsError> {
+        let (key_id, algorithm, message_type) = self.fields();
+        let algorithm = SigningAlgorithm::parse_field("SigningAlgorithm", algorithm)?;
+        let message_type = parse_message_type(message_type)?;
+        Ok((ctx.key(key_id)?, algorithm, message_type))
+    }
+}
+
+impl Signing for Sign {
+    fn fields(&self) -> (&str, &str, Option<&str>) {
+        let message_type = self.message_type.as_deref();
+        (&self.key_id, &self.signing_algorithm, message_type)
+    }
+}
+
 /// Sign.
 pub async fn sign(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Sign = parse(body)?;
-    let algorithm = SigningAlgorithm::parse_field("SigningAlgorithm", &req.signing_algorithm)?;
-    let message_type = parse_message_type(req.message_type.as_deref())?;
-    let out = ctx
+    let (key, algorithm, message_type) = req.signing(ctx)?;
+    let signed = ctx
         .service
-        .sign(
-            ctx.caller,
-            &ctx.key(&req.key_id)?,
-            algorithm,
-            message_type,
-            &req.message,
-        )
-        .await?;
+        .sign(ctx.caller, &key, algorithm, message_type, &req.message);
+    let out = signed.await?;
     reply(&SignResponse {
         key_id: ctx.arn(out.key_id),
         signature: b64(&out.signature),
@@ -74,6 +90,13 @@ struct Verify {
     signing_algorithm: String,
 }
 
+impl Signing for Verify {
+    fn fields(&self) -> (&str, &str, Option<&str>) {
+        let message_type = self.message_type.as_deref();
+        (&self.key_id, &self.signing_algorithm, message_type)
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct VerifyResponse {
@@ -85,19 +108,17 @@ struct VerifyResponse {
 /// Verify. An invalid signature is `KMSInvalidSignatureException`, as in AWS.
 pub async fn verify(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Verify = parse(body)?;
-    let algorithm = SigningAlgorithm::parse_field("SigningAlgorithm", &req.signing_algorithm)?;
-    let message_type = parse_message_type(req.message_type.as_deref())?;
-    let key_id = ctx
-        .service
-        .verify(
-            ctx.caller,
-            &ctx.key(&req.key_id)?,
-            algorithm,
-            message_type,
-            &req.message,
-            &req.signature,
-        )
-        .await?;
+    let (key, algorithm, message_type) = req.signing(ctx)?;
+    let (message, signature) = (&req.message, &req.signature);
+    let verified = ctx.service.verify(
+        ctx.caller,
+        &key,
+        algorithm,
+        message_type,
+        message,
+        signature,
+    );
+    let key_id = verified.await?;
     reply(&VerifyResponse {
         key_id: ctx.arn(key_id),
         signature_valid: true,
@@ -174,9 +195,10 @@ struct GenerateMacResponse {
 pub async fn generate_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: GenerateMac = parse(body)?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
+    let key = ctx.key(&req.key_id)?;
     let out = ctx
         .service
-        .generate_mac(ctx.caller, &ctx.key(&req.key_id)?, algorithm, &req.message)
+        .generate_mac(ctx.caller, &key, algorithm, &req.message)
         .await?;
     reply(&GenerateMacResponse {
         mac: b64(&out.signature),
@@ -208,16 +230,11 @@ struct VerifyMacResponse {
 pub async fn verify_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: VerifyMac = parse(body)?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
-    let key_id = ctx
+    let key = ctx.key(&req.key_id)?;
+    let verified = ctx
         .service
-        .verify_mac(
-            ctx.caller,
-            &ctx.key(&req.key_id)?,
-            algorithm,
-            &req.message,
-            &req.mac,
-        )
-        .await?;
+        .verify_mac(ctx.caller, &key, algorithm, &req.message, &req.mac);
+    let key_id = verified.await?;
     reply(&VerifyMacResponse {
         key_id: ctx.arn(key_id),
         mac_valid: true,

@@ -94,7 +94,7 @@ struct DecryptResponse {
 pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: Decrypt = parse(body)?;
     let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
-    let key = req.key_id.as_deref().map(|k| ctx.key(k)).transpose()?;
+    let key = ctx.optional_key(req.key_id.as_deref())?;
     if let Some(algorithm) = rsa {
         // An RSA ciphertext is bare OAEP output: it does not name its key.
         let key = key.ok_or_else(|| {
@@ -162,11 +162,7 @@ pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
         req.destination_encryption_algorithm.as_deref(),
         &req.destination_encryption_context,
     )?;
-    let source = req
-        .source_key_id
-        .as_deref()
-        .map(|k| ctx.key(k))
-        .transpose()?;
+    let source = ctx.optional_key(req.source_key_id.as_deref())?;
     let destination = ctx.key(&req.destination_key_id)?;
     let out = ctx
         .service
@@ -289,10 +285,7 @@ struct GenerateRandomResponse {
 pub async fn generate_random(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: GenerateRandom = parse(body)?;
     if req.custom_key_store_id.is_some() {
-        return Err(AwsError::bad_request(
-            "UnsupportedOperationException",
-            "CustomKeyStoreId is not supported by this kcm release",
-        ));
+        return Err(AwsError::unsupported("CustomKeyStoreId"));
     }
     let n = req
         .number_of_bytes

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{empty, parse, reply, Ctx, KeyIdRequest};
+use super::{empty, parse, reply, Ctx};
 use crate::codec::{b64, blob, epoch_seconds};
 use crate::error::AwsError;
 
@@ -69,12 +69,7 @@ struct ImportedKeyMaterial {
 /// ImportKeyMaterial.
 pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ImportKeyMaterial = parse(body)?;
-    let unsupported = |what: &str| {
-        AwsError::bad_request(
-            "UnsupportedOperationException",
-            format!("{what} is not supported by this kcm release"),
-        )
-    };
+    let unsupported = AwsError::unsupported;
     match req.expiration_model.as_deref() {
         None | Some("KEY_MATERIAL_DOES_NOT_EXPIRE") if req.valid_to.is_none() => {}
         None | Some("KEY_MATERIAL_DOES_NOT_EXPIRE") => {
@@ -121,9 +116,9 @@ pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
 
 /// DeleteImportedKeyMaterial.
 pub async fn delete_imported_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
+    let key = ctx.requested_key(body)?;
     ctx.service
-        .delete_imported_key_material(ctx.caller, &ctx.key(&req.key_id)?)
+        .delete_imported_key_material(ctx.caller, &key)
         .await?;
     empty()
 }

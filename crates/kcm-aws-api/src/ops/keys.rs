@@ -4,7 +4,7 @@
 use kcm_core::service::CreateKeyRequest;
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, KeyIdRequest, KeyMetadataResponse};
+use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse};
 use crate::error::AwsError;
 use crate::ops::tags::{tags_to_map, Tag};
 
@@ -33,17 +33,11 @@ struct CreateKey {
 /// CreateKey.
 pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: CreateKey = parse(body)?;
-    let unsupported = |what: &str| {
-        AwsError::bad_request(
-            "UnsupportedOperationException",
-            format!("{what} is not supported by this kcm release"),
-        )
-    };
     if req.multi_region {
-        return Err(unsupported("a multi-Region key"));
+        return Err(AwsError::unsupported("a multi-Region key"));
     }
     if req.custom_key_store_id.is_some() {
-        return Err(unsupported("CustomKeyStoreId"));
+        return Err(AwsError::unsupported("CustomKeyStoreId"));
     }
     if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
         return Err(AwsError::validation(
@@ -69,11 +63,8 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
 
 /// DescribeKey.
 pub async fn describe_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    let info = ctx
-        .service
-        .describe_key(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    let info = ctx.service.describe_key(ctx.caller, &key).await?;
     reply(&KeyMetadataResponse::new(ctx.region(), &info))
 }
 
@@ -143,19 +134,15 @@ pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8
 
 /// EnableKey.
 pub async fn enable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    ctx.service
-        .enable_key(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    ctx.service.enable_key(ctx.caller, &key).await?;
     empty()
 }
 
 /// DisableKey.
 pub async fn disable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    ctx.service
-        .disable_key(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    ctx.service.disable_key(ctx.caller, &key).await?;
     empty()
 }
 
@@ -204,11 +191,8 @@ struct KeyIdResponse {
 
 /// CancelKeyDeletion.
 pub async fn cancel_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    let info = ctx
-        .service
-        .cancel_key_deletion(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    let info = ctx.service.cancel_key_deletion(ctx.caller, &key).await?;
     reply(&KeyIdResponse {
         key_id: ctx.arn(info.record.id),
     })

@@ -40,6 +40,17 @@ impl Ctx<'_> {
         ids::parse_key_ref(input, self.region())
     }
 
+    /// Parses a key identifier that a request may leave out.
+    pub fn optional_key(&self, input: Option<&str>) -> Result<Option<KeyRef>, AwsError> {
+        input.map(|k| self.key(k)).transpose()
+    }
+
+    /// The key of a request that names nothing but a key (`{"KeyId": …}`).
+    pub fn requested_key(&self, body: &[u8]) -> Result<KeyRef, AwsError> {
+        let req: KeyIdRequest = parse(body)?;
+        self.key(&req.key_id)
+    }
+
     /// The ARN of a key of the caller.
     pub fn arn(&self, id: kcm_core::model::KeyId) -> String {
         ids::key_arn(self.region(), &self.caller.principal.account_id, id)

@@ -144,18 +144,11 @@ struct CreateGrantResponse {
     grant_token: String,
 }
 
-fn unsupported(what: &str) -> AwsError {
-    AwsError::bad_request(
-        "UnsupportedOperationException",
-        format!("{what} is not supported by this kcm release"),
-    )
-}
-
 /// CreateGrant.
 pub async fn create_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: CreateGrant = parse(body)?;
     if req.constraints.is_some() {
-        return Err(unsupported("grant Constraints"));
+        return Err(AwsError::unsupported("grant Constraints"));
     }
     let grant = ctx
         .service
@@ -236,18 +229,13 @@ struct ListGrants {
 pub async fn list_grants(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ListGrants = parse(body)?;
     let limit = check_limit(req.limit, 100)?;
+    let key = ctx.key(&req.key_id)?;
+    let (grant, grantee) = (req.grant_id.as_deref(), req.grantee_principal.as_deref());
+    let marker = req.marker.as_deref();
     let page = ctx
         .service
-        .list_grants(
-            ctx.caller,
-            &ctx.key(&req.key_id)?,
-            req.grant_id.as_deref(),
-            req.grantee_principal.as_deref(),
-            limit,
-            req.marker.as_deref(),
-        )
-        .await?;
-    grant_list(ctx, page)
+        .list_grants(ctx.caller, &key, grant, grantee, limit, marker);
+    grant_list(ctx, page.await?)
 }
 
 #[derive(Deserialize)]
@@ -262,16 +250,11 @@ struct ListRetirableGrants {
 pub async fn list_retirable_grants(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ListRetirableGrants = parse(body)?;
     let limit = check_limit(req.limit, 100)?;
+    let (retiring, marker) = (&req.retiring_principal, req.marker.as_deref());
     let page = ctx
         .service
-        .list_retirable_grants(
-            ctx.caller,
-            &req.retiring_principal,
-            limit,
-            req.marker.as_deref(),
-        )
-        .await?;
-    grant_list(ctx, page)
+        .list_retirable_grants(ctx.caller, retiring, limit, marker);
+    grant_list(ctx, page.await?)
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, KeyIdRequest};
+use super::{check_limit, empty, parse, reply, Ctx};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -35,10 +35,8 @@ pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
 
 /// DisableKeyRotation.
 pub async fn disable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    ctx.service
-        .disable_key_rotation(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    ctx.service.disable_key_rotation(ctx.caller, &key).await?;
     empty()
 }
 
@@ -55,11 +53,8 @@ struct RotationStatusResponse {
 
 /// GetKeyRotationStatus.
 pub async fn get_key_rotation_status(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    let status = ctx
-        .service
-        .key_rotation_status(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    let status = ctx.service.key_rotation_status(ctx.caller, &key).await?;
     reply(&RotationStatusResponse {
         key_rotation_enabled: status.enabled,
         key_id: ctx.arn(status.key_id),
@@ -76,11 +71,8 @@ struct RotateResponse {
 
 /// RotateKeyOnDemand.
 pub async fn rotate_key_on_demand(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-    let req: KeyIdRequest = parse(body)?;
-    let id = ctx
-        .service
-        .rotate_key_on_demand(ctx.caller, &ctx.key(&req.key_id)?)
-        .await?;
+    let key = ctx.requested_key(body)?;
+    let id = ctx.service.rotate_key_on_demand(ctx.caller, &key).await?;
     reply(&RotateResponse {
         key_id: id.to_string(),
     })

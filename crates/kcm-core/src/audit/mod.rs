@@ -67,11 +67,17 @@ pub fn checkpoint_signature_valid(checkpoint: &AuditCheckpoint, public_key: &[u8
 }
 
 /// Classifies a refusal for the audit record: authentication and authorisation
-/// refusals are `denied`, everything else `failed`.
+/// refusals are `denied`, everything else `failed`. Front doors classify the core
+/// errors they answer with through this, so the classification follows the error's
+/// origin rather than the name a protocol gives it.
 pub fn outcome_of(kind: crate::error::ErrorKind) -> AuditOutcome {
-    use crate::error::ErrorKind;
+    use crate::error::ErrorKind::*;
     match kind {
-        ErrorKind::AccessDenied | ErrorKind::UnknownAccessKey => AuditOutcome::Denied,
-        _ => AuditOutcome::Failed,
+        AccessDenied | UnknownAccessKey => AuditOutcome::Denied,
+        InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
+        | NotFound | AlreadyExists | InvalidCiphertext | IncorrectKey | KeyDisabled
+        | InvalidState | InvalidKeyUsage | InvalidSignature | InvalidMac | Unsupported
+        | LimitExceeded | InvalidImportToken | IncorrectKeyMaterial | StoreUnavailable
+        | KeystoreUnavailable | Internal => AuditOutcome::Failed,
     }
 }

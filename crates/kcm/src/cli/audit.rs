@@ -12,12 +12,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use kcm_api_types::{AuditParams, CheckpointParams};
 use kcm_core::audit::verify::{verify_chain, Report};
 use kcm_core::model::{AuditCheckpoint, AuditRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{seg, Clients};
+use super::client::Clients;
 use super::output::Format;
 use super::ClientOptions;
 
@@ -96,18 +97,14 @@ impl AuditArgs {
                 out,
             } => {
                 let c = Clients::new(client)?;
-                let mut filters = String::new();
-                for (name, value) in [
-                    ("from", from),
-                    ("to", to),
-                    ("key", key),
-                    ("principal", principal),
-                    ("operation", operation),
-                ] {
-                    if let Some(v) = value {
-                        filters.push_str(&format!("&{name}={}", seg(&v)));
-                    }
-                }
+                let filters = AuditParams {
+                    from,
+                    to,
+                    key,
+                    principal,
+                    operation,
+                    ..AuditParams::default()
+                };
                 let sink: Box<dyn Write> = match &out {
                     Some(path) => Box::new(
                         std::fs::File::create(path)
@@ -123,7 +120,7 @@ impl AuditArgs {
                     Vec::new()
                 };
                 let mut written = 0u64;
-                for record in fetch_records(&c, &filters).await? {
+                for record in fetch_records(&c, filters).await? {
                     serde_json::to_writer(&mut sink, &Line::Record(record))?;
                     sink.write_all(b"\n")?;
                     written += 1;
@@ -142,10 +139,13 @@ impl AuditArgs {
                 let public_key = match public_key {
                     Some(hex_key) => Some(parse_public_key(&hex_key)?),
                     None => match Clients::new(client) {
-                        Ok(c) => match c.get("/v1/audit/signing-key").await {
-                            Ok(v) => Some(parse_public_key(
-                                v["public_key"].as_str().unwrap_or_default(),
-                            )?),
+                        Ok(c) => match c
+                            .rest()
+                            .audit_signing_key()
+                            .await
+                            .map_err(anyhow::Error::from)
+                        {
+                            Ok(key) => Some(parse_public_key(&key.public_key)?),
                             Err(e) if file.is_some() => {
                                 eprintln!("warning: cannot fetch the signing key from the server ({e:#}); checkpoint signatures are not checked");
                                 None
@@ -170,7 +170,7 @@ impl AuditArgs {
                         // read's own), which a checkpoint signed in between would
                         // vouch for although the records fetched end before it.
                         let checkpoints = fetch_checkpoints(&c).await?;
-                        let records = fetch_records(&c, "").await?;
+                        let records = fetch_records(&c, AuditParams::default()).await?;
                         (records, checkpoints, client.endpoint.clone())
                     }
                 };
@@ -197,32 +197,47 @@ fn parse_public_key(hex_key: &str) -> Result<Vec<u8>> {
     Ok(key)
 }
 
-async fn fetch_records(c: &Clients, filters: &str) -> Result<Vec<AuditRecord>> {
-    fetch_all(c, "/v1/audit", filters, "records").await
+/// Every record of the caller's chain that `filters` select, page by page.
+async fn fetch_records(c: &Clients, filters: AuditParams) -> Result<Vec<AuditRecord>> {
+    let mut params = AuditParams {
+        limit: Some(PAGE),
+        ..filters
+    };
+    fetch_all(async |after| {
+        params.after = Some(after);
+        let page = c.rest().audit_records(&params).await?;
+        Ok((page.records, page.next_after))
+    })
+    .await
 }
 
+/// Every signed checkpoint of the caller's chain, page by page.
 async fn fetch_checkpoints(c: &Clients) -> Result<Vec<AuditCheckpoint>> {
-    fetch_all(c, "/v1/audit/checkpoints", "", "checkpoints").await
+    fetch_all(async |after| {
+        let params = CheckpointParams {
+            after: Some(after),
+            limit: Some(PAGE),
+        };
+        let page = c.rest().audit_checkpoints(&params).await?;
+        Ok((page.checkpoints, page.next_after))
+    })
+    .await
 }
 
-/// Every item of a paged `/v1/audit…` listing (`field` of each page, following
-/// `next_after` until the last page).
-async fn fetch_all<T: serde::de::DeserializeOwned>(
-    c: &Clients,
-    path: &str,
-    filters: &str,
-    field: &str,
+/// Page size of the audit listings (their largest).
+const PAGE: usize = 1000;
+
+/// Every item of a paged listing: `page(after)` fetches the items after `after`
+/// and where the next page starts, until the last page.
+async fn fetch_all<T>(
+    mut page: impl AsyncFnMut(u64) -> Result<(Vec<T>, Option<u64>)>,
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
     let mut after = 0u64;
     loop {
-        let page = c
-            .get(&format!("{path}?limit=1000&after={after}{filters}"))
-            .await?;
-        let items: Vec<T> = serde_json::from_value(page[field].clone())
-            .with_context(|| format!("the server sent {field} this client cannot read"))?;
+        let (items, next) = page(after).await?;
         out.extend(items);
-        match page["next_after"].as_u64() {
+        match next {
             Some(next) => after = next,
             None => return Ok(out),
         }

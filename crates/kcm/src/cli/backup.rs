@@ -167,7 +167,8 @@ impl BackupArgs {
             ProgressBar::hidden()
         };
         let received = clients
-            .download("/v1/backup", &mut writer, |done, total| {
+            .rest()
+            .backup(&mut writer, |done, total| {
                 if let Some(total) = total {
                     if bar.length() != Some(total) {
                         bar.set_length(total);

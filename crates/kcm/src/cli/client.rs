@@ -27,39 +27,8 @@ impl Clients {
         Ok(self.kms.call(operation, &body).await?)
     }
 
-    /// `GET /v1/…`.
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        Ok(self.rest.get(below_v1(path)).await?)
+    /// The `/v1` client: one typed method per route.
+    pub fn rest(&self) -> &RestClient {
+        &self.rest
     }
-
-    /// `POST /v1/…` with a JSON body.
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        Ok(self.rest.post(below_v1(path), &body).await?)
-    }
-
-    /// `GET /v1/…` of a binary resource, streamed into `sink`; `progress(received,
-    /// total)` after each piece. Returns the bytes received.
-    pub async fn download(
-        &self,
-        path: &str,
-        sink: &mut impl std::io::Write,
-        progress: impl FnMut(u64, Option<u64>),
-    ) -> Result<u64> {
-        Ok(self.rest.download(below_v1(path), sink, progress).await?)
-    }
-
-    /// `DELETE /v1/…`.
-    pub async fn delete(&self, path: &str) -> Result<Value> {
-        Ok(self.rest.delete(below_v1(path)).await?)
-    }
-}
-
-/// The REST client takes paths below `/v1`; commands spell them in full for clarity.
-fn below_v1(path: &str) -> &str {
-    path.strip_prefix("/v1").unwrap_or(path)
-}
-
-/// A user-supplied name or id, percent-encoded for use as one path segment.
-pub fn seg(s: &str) -> String {
-    RestClient::encode_segment(s)
 }

@@ -1,15 +1,20 @@
 //! Management commands: keys and aliases (through the AWS KMS API), tenants, access
 //! keys, systems and the keychain (through `/v1`).
 
-use std::process::ExitCode;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use kcm_api_types::{
+    AccessKey, CreateAccessKeyRequest, CreateRootKeyRequest, CreateSystemRequest,
+    CreateTenantRequest, ImportRootKeyRequest, Keychain, KeychainSystemNode, LinkSystemRequest,
+    ReferenceRootKeyRequest, RewrapParams, RootKey, RootKeyImpactBody,
+    RootKeyImportParametersRequest, StateChangeParams, SwitchRootKeyRequest, System,
+    SystemKeyRotationBody, Tenant,
+};
+use kcm_client::RootKeyChange;
 use serde_json::{json, Value};
 
-use super::client::{seg, Clients};
-use super::output;
-use super::ClientOptions;
+use super::client::Clients;
+use super::output::{self, columns, Format};
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
@@ -130,9 +135,7 @@ fn public_key_pem(der_base64: &str) -> Result<String> {
 
 impl KeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             KeyCommand::Create {
                 description,
@@ -176,15 +179,15 @@ impl KeyArgs {
                     f,
                     &json!({"Keys": rows}),
                     &rows,
-                    &["KeyId", "KeyState", "Description"],
+                    &output::json_columns(&["KeyId", "KeyState", "Description"]),
                 );
             }
             KeyCommand::Describe { key } => {
                 let out = c.kms("DescribeKey", json!({"KeyId": key})).await?;
                 output::object(f, &out["KeyMetadata"]);
             }
-            KeyCommand::Enable { key } => done(&c, f, "EnableKey", &key, "enabled").await?,
-            KeyCommand::Disable { key } => done(&c, f, "DisableKey", &key, "disabled").await?,
+            KeyCommand::Enable { key } => done(c, f, "EnableKey", &key, "enabled").await?,
+            KeyCommand::Disable { key } => done(c, f, "DisableKey", &key, "disabled").await?,
             KeyCommand::ScheduleDeletion { key, days } => {
                 let out = c
                     .kms(
@@ -213,7 +216,7 @@ impl KeyArgs {
             }
             KeyCommand::DisableRotation { key } => {
                 done(
-                    &c,
+                    c,
                     f,
                     "DisableKeyRotation",
                     &key,
@@ -236,19 +239,19 @@ impl KeyArgs {
                 }
                 let out = c.kms("GetPublicKey", request).await?;
                 match f {
-                    output::Format::Json => output::object(f, &out),
-                    output::Format::Text => println!(
+                    Format::Json => output::object(f, &out),
+                    Format::Text => println!(
                         "{}",
                         public_key_pem(out["PublicKey"].as_str().unwrap_or_default())?
                     ),
                 }
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
-async fn done(c: &Clients, f: output::Format, op: &str, key: &str, what: &str) -> Result<()> {
+async fn done(c: &Clients, f: Format, op: &str, key: &str, what: &str) -> Result<()> {
     c.kms(op, json!({"KeyId": key})).await?;
     output::object(f, &json!({"KeyId": key, "result": what}));
     Ok(())
@@ -288,9 +291,7 @@ enum AliasCommand {
 
 impl AliasArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             AliasCommand::Create { name, key } => {
                 c.kms(
@@ -315,10 +316,11 @@ impl AliasArgs {
             AliasCommand::List => {
                 let out = c.kms("ListAliases", json!({"Limit": 100})).await?;
                 let rows = out["Aliases"].as_array().cloned().unwrap_or_default();
-                output::table(f, &out, &rows, &["AliasName", "TargetKeyId"]);
+                let columns = output::json_columns(&["AliasName", "TargetKeyId"]);
+                output::table(f, &out, &rows, &columns);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -347,27 +349,28 @@ enum TenantCommand {
 
 impl TenantArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             TenantCommand::Create { name } => {
-                let out = c.post("/v1/tenants", json!({"name": name})).await?;
+                let out = c
+                    .rest()
+                    .create_tenant(&CreateTenantRequest { name })
+                    .await?;
                 output::object(f, &out);
-                if f == output::Format::Text {
+                if f == Format::Text {
                     eprintln!("note: the secret access key is shown only once; store it now.");
                 }
             }
             TenantCommand::List => {
-                let out = c.get("/v1/tenants").await?;
-                let rows = out["tenants"].as_array().cloned().unwrap_or_default();
-                output::table(f, &out, &rows, &["id", "name", "account_id"]);
+                let out = c.rest().list_tenants().await?;
+                let columns = columns!(Tenant: id, name, account_id);
+                output::table(f, &out, &out.tenants, &columns);
             }
             TenantCommand::Show { tenant } => {
-                output::object(f, &c.get(&format!("/v1/tenants/{}", seg(&tenant))).await?);
+                output::object(f, &c.rest().get_tenant(&tenant).await?);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -417,9 +420,7 @@ enum AccessKeyCommand {
 
 impl AccessKeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             AccessKeyCommand::Create {
                 role,
@@ -427,47 +428,32 @@ impl AccessKeyArgs {
                 operations,
                 description,
             } => {
-                let out = c
-                    .post(
-                        "/v1/access-keys",
-                        json!({"role": role, "system": system, "operations": operations, "description": description}),
-                    )
-                    .await?;
-                output::object(f, &out);
+                let body = CreateAccessKeyRequest {
+                    role,
+                    system,
+                    description,
+                    operations,
+                };
+                output::object(f, &c.rest().create_access_key(&body).await?);
             }
             AccessKeyCommand::List => {
-                let out = c.get("/v1/access-keys").await?;
-                let rows = out["access_keys"].as_array().cloned().unwrap_or_default();
-                output::table(
-                    f,
-                    &out,
-                    &rows,
-                    &[
-                        "access_key_id",
-                        "role",
-                        "system",
-                        "operations",
-                        "enabled",
-                        "description",
-                    ],
-                );
+                let out = c.rest().list_access_keys().await?;
+                let columns = columns!(AccessKey:
+                    access_key_id, role, system, operations, enabled, description);
+                output::table(f, &out, &out.access_keys, &columns);
             }
-            AccessKeyCommand::Disable { id } => output::object(
-                f,
-                &c.post(&format!("/v1/access-keys/{}/disable", seg(&id)), json!({}))
-                    .await?,
-            ),
-            AccessKeyCommand::Enable { id } => output::object(
-                f,
-                &c.post(&format!("/v1/access-keys/{}/enable", seg(&id)), json!({}))
-                    .await?,
-            ),
+            AccessKeyCommand::Disable { id } => {
+                output::object(f, &c.rest().set_access_key_enabled(&id, false).await?)
+            }
+            AccessKeyCommand::Enable { id } => {
+                output::object(f, &c.rest().set_access_key_enabled(&id, true).await?)
+            }
             AccessKeyCommand::Delete { id } => {
-                c.delete(&format!("/v1/access-keys/{}", seg(&id))).await?;
+                c.rest().delete_access_key(&id).await?;
                 output::object(f, &json!({"access_key_id": id, "result": "deleted"}));
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -552,9 +538,7 @@ enum SystemCommand {
 
 impl SystemArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         match self.command {
             SystemCommand::Create {
                 name,
@@ -565,49 +549,45 @@ impl SystemArgs {
                 root_key,
                 unlinked,
             } => {
-                let labels: serde_json::Map<String, Value> =
-                    labels.into_iter().map(|(k, v)| (k, json!(v))).collect();
-                let mut body = json!({
-                    "name": name, "kind": kind, "description": description,
-                    "region": system_region, "labels": labels, "link": !unlinked,
-                });
-                if let Some(root) = root_key {
-                    body["root_key_id"] = json!(root);
-                }
-                let out = c.post("/v1/systems", body).await?;
-                output::object(f, &out);
+                let body = CreateSystemRequest {
+                    name,
+                    kind: Some(kind),
+                    description: Some(description),
+                    region: Some(system_region),
+                    labels: Some(labels.into_iter().collect()),
+                    link: Some(!unlinked),
+                    root_key_id: root_key,
+                };
+                output::object(f, &c.rest().create_system(&body).await?);
             }
             SystemCommand::Link { system, root_key } => {
-                let path = format!("/v1/systems/{}/link", seg(&system));
-                let body = match root_key {
-                    Some(root) => json!({"root_key_id": root}),
-                    None => json!({}),
+                let body = LinkSystemRequest {
+                    root_key_id: root_key,
                 };
-                output::object(f, &c.post(&path, body).await?);
+                output::object(f, &c.rest().link_system(&system, &body).await?);
             }
             SystemCommand::Unlink { system } => {
-                let path = format!("/v1/systems/{}/unlink", seg(&system));
-                output::object(f, &c.post(&path, json!({})).await?);
+                output::object(f, &c.rest().unlink_system(&system).await?)
             }
             SystemCommand::List => {
-                let out = c.get("/v1/systems").await?;
-                let rows = out["systems"].as_array().cloned().unwrap_or_default();
-                output::table(f, &out, &rows, &["id", "name", "kind", "status"]);
+                let out = c.rest().list_systems().await?;
+                let columns = columns!(System: id, name, kind, status);
+                output::table(f, &out, &out.systems, &columns);
             }
             SystemCommand::Show { system } => {
-                output::object(f, &c.get(&format!("/v1/systems/{}", seg(&system))).await?)
+                output::object(f, &c.rest().get_system(&system).await?)
             }
             SystemCommand::RotateKey { system, batch } => {
-                let out = rotate_system_key(&c, &system, batch).await?;
-                output::object(f, &out);
+                output::object(f, &rotate_system_key(c, &system, batch).await?)
             }
             SystemCommand::SwitchRoot { system, root_key } => {
-                let path = format!("/v1/systems/{}/switch-root-key", seg(&system));
-                let out = c.post(&path, json!({"root_key_id": root_key})).await?;
-                output::object(f, &out);
+                let body = SwitchRootKeyRequest {
+                    root_key_id: root_key,
+                };
+                output::object(f, &c.rest().switch_system_root_key(&system, &body).await?);
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
@@ -621,16 +601,23 @@ fn parse_label(arg: &str) -> std::result::Result<(String, String), String> {
 
 /// Starts a system key rotation (or finds one in progress) and re-wraps every key
 /// version below it in batches, showing progress on a terminal.
-async fn rotate_system_key(c: &Clients, system: &str, batch: usize) -> Result<Value> {
+async fn rotate_system_key(
+    c: &Clients,
+    system: &str,
+    batch: usize,
+) -> Result<SystemKeyRotationBody> {
     use std::io::IsTerminal as _;
-    let base = format!("/v1/systems/{}", seg(system));
+    let rest = c.rest();
+    let rewrap = async |limit| {
+        rest.rewrap_system_keys(system, &RewrapParams { limit })
+            .await
+    };
     // A rotation left unfinished is resumed rather than started again.
-    let mut state = c.post(&format!("{base}/rewrap?limit=1"), json!({})).await?;
-    if state["rewrapped"].as_u64() == Some(0) && state["remaining"].as_u64() == Some(0) {
-        state = c.post(&format!("{base}/rotate-key"), json!({})).await?;
+    let mut state = rewrap(1).await?;
+    if state.rewrapped == 0 && state.remaining == 0 {
+        state = rest.rotate_system_key(system).await?;
     }
-    let remaining = |v: &Value| v["remaining"].as_u64().unwrap_or(0);
-    let total = remaining(&state);
+    let total = state.remaining as u64;
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -642,11 +629,9 @@ async fn rotate_system_key(c: &Clients, system: &str, batch: usize) -> Result<Va
     } else {
         indicatif::ProgressBar::hidden()
     };
-    while remaining(&state) > 0 {
-        state = c
-            .post(&format!("{base}/rewrap?limit={batch}"), json!({}))
-            .await?;
-        bar.set_position(total.saturating_sub(remaining(&state)));
+    while state.remaining > 0 {
+        state = rewrap(batch).await?;
+        bar.set_position(total.saturating_sub(state.remaining as u64));
     }
     // The call that leaves nothing to re-wrap also erased the old system key versions.
     bar.finish_and_clear();
@@ -747,20 +732,19 @@ struct RootKeyChangeArgs {
 
 impl RootKeyArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
-        let f = client.output;
-        let (verb, change) = match self.command {
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
+        let rest = c.rest();
+        let (change, args) = match self.command {
             RootKeyCommand::Create {
                 keystore,
                 description,
             } => {
-                let mut body = json!({"description": description});
-                if let Some(keystore) = keystore {
-                    body["keystore"] = json!(keystore);
-                }
-                output::object(f, &c.post("/v1/root-keys", body).await?);
-                return Ok(ExitCode::SUCCESS);
+                let body = CreateRootKeyRequest {
+                    keystore,
+                    description: Some(description),
+                };
+                output::object(f, &rest.create_root_key(&body).await?);
+                return Ok(());
             }
             RootKeyCommand::ImportParams {
                 keystore,
@@ -768,21 +752,18 @@ impl RootKeyArgs {
                 key_spec,
                 public_key_out,
             } => {
-                let mut body =
-                    json!({"wrapping_algorithm": algorithm, "wrapping_key_spec": key_spec});
-                if let Some(keystore) = keystore {
-                    body["keystore"] = json!(keystore);
-                }
-                let out = c.post("/v1/root-keys/import-parameters", body).await?;
+                let body = RootKeyImportParametersRequest {
+                    keystore,
+                    wrapping_algorithm: Some(algorithm),
+                    wrapping_key_spec: Some(key_spec),
+                };
+                let out = rest.root_key_import_parameters(&body).await?;
                 if let Some(path) = public_key_out {
-                    let pem = out["public_key_pem"]
-                        .as_str()
-                        .ok_or_else(|| anyhow::anyhow!("the server sent no public_key_pem"))?;
-                    std::fs::write(&path, pem)
+                    std::fs::write(&path, &out.public_key_pem)
                         .with_context(|| format!("cannot write {}", path.display()))?;
                 }
                 output::object(f, &out);
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
             RootKeyCommand::Import {
                 import_token,
@@ -792,129 +773,91 @@ impl RootKeyArgs {
                 use base64::Engine as _;
                 let wrapped = std::fs::read(&wrapped_material)
                     .with_context(|| format!("cannot read {}", wrapped_material.display()))?;
-                let body = json!({
-                    "import_token": import_token,
-                    "wrapped_key_material": base64::engine::general_purpose::STANDARD.encode(wrapped),
-                    "description": description,
-                });
-                output::object(f, &c.post("/v1/root-keys/import", body).await?);
-                return Ok(ExitCode::SUCCESS);
+                let body = ImportRootKeyRequest {
+                    import_token,
+                    wrapped_key_material: base64::engine::general_purpose::STANDARD.encode(wrapped),
+                    description: Some(description),
+                };
+                output::object(f, &rest.import_root_key(&body).await?);
+                return Ok(());
             }
             RootKeyCommand::Reference {
                 keystore,
                 reference,
                 description,
             } => {
-                let mut body = json!({"reference": reference, "description": description});
-                if let Some(keystore) = keystore {
-                    body["keystore"] = json!(keystore);
-                }
-                output::object(f, &c.post("/v1/root-keys/reference", body).await?);
-                return Ok(ExitCode::SUCCESS);
+                let body = ReferenceRootKeyRequest {
+                    keystore,
+                    reference,
+                    description: Some(description),
+                };
+                output::object(f, &rest.reference_root_key(&body).await?);
+                return Ok(());
             }
             RootKeyCommand::List => {
-                let out = c.get("/v1/root-keys").await?;
-                let rows = out["root_keys"].as_array().cloned().unwrap_or_default();
-                output::table(
-                    f,
-                    &out,
-                    &rows,
-                    &[
-                        "id",
-                        "keystore",
-                        "keystore_kind",
-                        "origin",
-                        "state",
-                        "default",
-                    ],
-                );
-                return Ok(ExitCode::SUCCESS);
+                let out = rest.list_root_keys().await?;
+                let columns =
+                    columns!(RootKey: id, keystore, keystore_kind, origin, state, default);
+                output::table(f, &out, &out.root_keys, &columns);
+                return Ok(());
             }
             RootKeyCommand::Show { root_key } => {
-                let path = format!("/v1/root-keys/{}", seg(&root_key));
-                output::object(f, &c.get(&path).await?);
-                return Ok(ExitCode::SUCCESS);
+                output::object(f, &rest.get_root_key(&root_key).await?);
+                return Ok(());
             }
             RootKeyCommand::Rotate { root_key } => {
-                let path = format!("/v1/root-keys/{}/rotate", seg(&root_key));
-                let out = c.post(&path, json!({})).await?;
-                if f == output::Format::Json {
+                let out = rest.rotate_root_key(&root_key).await?;
+                if f == Format::Json {
                     output::object(f, &out);
                 } else {
-                    let systems = out["systems"].as_array().map_or(0, Vec::len);
                     println!(
-                        "root key {} rotated: the system keys of {systems} system(s) are re-wrapped",
-                        s(&out["root_key"]["id"])
+                        "root key {} rotated: the system keys of {} system(s) are re-wrapped",
+                        out.root_key.id,
+                        out.systems.len()
                     );
                 }
-                return Ok(ExitCode::SUCCESS);
+                return Ok(());
             }
-            RootKeyCommand::Disable(a) => ("disable", a),
-            RootKeyCommand::Suspend(a) => ("suspend", a),
-            RootKeyCommand::Enable(a) => ("enable", a),
+            RootKeyCommand::Disable(a) => (RootKeyChange::Disable, a),
+            RootKeyCommand::Suspend(a) => (RootKeyChange::Suspend, a),
+            RootKeyCommand::Enable(a) => (RootKeyChange::Enable, a),
         };
-        let path = format!(
-            "/v1/root-keys/{}/{verb}{}",
-            seg(&change.root_key),
-            if change.dry_run { "?dry_run=true" } else { "" }
-        );
-        let out = c.post(&path, json!({})).await?;
-        if f == output::Format::Json {
+        let params = StateChangeParams {
+            dry_run: args.dry_run,
+        };
+        let out = rest
+            .change_root_key_state(&args.root_key, change, &params)
+            .await?;
+        if f == Format::Json {
             output::object(f, &out);
         } else {
             print!("{}", describe_impact(&out));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
 /// The impact of a root key state change as text: what changed (or would), and
 /// every system and key below.
-fn describe_impact(v: &Value) -> String {
-    let root = &v["root_key"];
-    let (from, to) = (s(&v["previous_state"]), s(&v["new_state"]));
-    let applied = v["applied"].as_bool().unwrap_or(false);
-    let mut out = if applied {
-        format!("root key {} is now {to} (was {from})\n", s(&root["id"]))
+fn describe_impact(impact: &RootKeyImpactBody) -> String {
+    let id = &impact.root_key.id;
+    let (from, to) = (&impact.previous_state, &impact.new_state);
+    let mut out = if impact.applied {
+        format!("root key {id} is now {to} (was {from})\n")
     } else if from == to {
-        format!(
-            "root key {} is already {to}; nothing changed\n",
-            s(&root["id"])
-        )
+        format!("root key {id} is already {to}; nothing changed\n")
     } else {
-        format!(
-            "dry run: root key {} would go from {from} to {to}; nothing changed\n",
-            s(&root["id"])
-        )
+        format!("dry run: root key {id} would go from {from} to {to}; nothing changed\n")
     };
-    let systems = v["systems"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let keys: usize = systems
-        .iter()
-        .map(|sys| sys["service_keys"].as_array().map_or(0, Vec::len))
-        .sum();
+    let keys: usize = impact.systems.iter().map(|s| s.service_keys.len()).sum();
     out.push_str(&format!(
         "below it: {} system(s), {keys} service key(s)\n",
-        systems.len()
+        impact.systems.len()
     ));
-    for sys in systems {
-        out.push_str(&format!(
-            "  system {} ({})\n",
-            s(&sys["name"]),
-            s(&sys["id"])
-        ));
-        for key in sys["service_keys"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            out.push_str(&format!(
-                "    key {} [{}]\n",
-                s(&key["id"]),
-                s(&key["state"])
-            ));
+    for sys in &impact.systems {
+        out.push_str(&format!("  system {} ({})\n", sys.name, sys.id));
+        for key in &sys.service_keys {
+            out.push_str(&format!("    key {} [{}]\n", key.id, key.state));
         }
     }
     out
@@ -935,37 +878,24 @@ enum KeychainCommand {
 
 impl KeychainArgs {
     /// Runs the command.
-    pub async fn run(self, client: &ClientOptions) -> Result<ExitCode> {
-        let c = Clients::new(client)?;
+    pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         let KeychainCommand::Show = self.command;
-        let out = c.get("/v1/keychain").await?;
-        if client.output == output::Format::Json {
-            output::object(client.output, &out);
+        let out = c.rest().keychain().await?;
+        if f == Format::Json {
+            output::object(f, &out);
         } else {
-            print!("{}", draw_keychain(&out)?);
+            print!("{}", draw_keychain(&out));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     }
 }
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("?")
-}
-
-/// Renders the keychain JSON as an indented tree.
-fn draw_keychain(v: &Value) -> Result<String> {
-    let Some(roots) = v["root_keys"].as_array() else {
-        bail!("unexpected keychain response: no root_keys");
-    };
-    let mut out = format!(
-        "tenant {} ({})\n",
-        s(&v["tenant"]["name"]),
-        s(&v["tenant"]["id"])
-    );
-    let unlinked = v["unlinked_systems"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+/// Renders the keychain as an indented tree.
+fn draw_keychain(keychain: &Keychain) -> String {
+    let tenant = &keychain.tenant;
+    let mut out = format!("tenant {} ({})\n", tenant.name, tenant.id);
+    let roots = &keychain.root_keys;
+    let unlinked = &keychain.unlinked_systems;
     for (ri, root) in roots.iter().enumerate() {
         let last_root = ri + 1 == roots.len() && unlinked.is_empty();
         let (branch, indent) = if last_root {
@@ -975,23 +905,19 @@ fn draw_keychain(v: &Value) -> Result<String> {
         };
         out += &format!(
             "{branch} root key {} [{}] keystore={} origin={}\n",
-            s(&root["id"]),
-            s(&root["state"]),
-            s(&root["keystore"]),
-            s(&root["origin"])
+            root.id, root.state, root.keystore, root.origin
         );
-        let systems = root["systems"].as_array().cloned().unwrap_or_default();
-        draw_systems(&mut out, indent, &systems);
+        draw_systems(&mut out, indent, &root.systems);
     }
     if !unlinked.is_empty() {
         out += "└─ unlinked systems (no root key)\n";
-        draw_systems(&mut out, "   ", &unlinked);
+        draw_systems(&mut out, "   ", unlinked);
     }
-    Ok(out)
+    out
 }
 
 /// Draws systems with their service keys below a branch indented by `indent`.
-fn draw_systems(out: &mut String, indent: &str, systems: &[Value]) {
+fn draw_systems(out: &mut String, indent: &str, systems: &[KeychainSystemNode]) {
     for (si, sys) in systems.iter().enumerate() {
         let last_sys = si + 1 == systems.len();
         let (b2, i2) = if last_sys {
@@ -999,36 +925,26 @@ fn draw_systems(out: &mut String, indent: &str, systems: &[Value]) {
         } else {
             ("├─", "│  ")
         };
-        let key = match sys["state"].as_str() {
-            Some(state) => format!(" system key v{} [{state}]", sys["system_key_version"]),
+        let key = match &sys.state {
+            Some(state) => format!(" system key v{} [{state}]", sys.system_key_version),
             None => String::new(),
         };
-        *out += &format!(
-            "{indent}{b2} system {} [{}]{key}\n",
-            s(&sys["name"]),
-            s(&sys["status"]),
-        );
-        let keys = sys["service_keys"].as_array().cloned().unwrap_or_default();
+        *out += &format!("{indent}{b2} system {} [{}]{key}\n", sys.name, sys.status);
+        let keys = &sys.service_keys;
         for (ki, key) in keys.iter().enumerate() {
             let b3 = if ki + 1 == keys.len() {
                 "└─"
             } else {
                 "├─"
             };
-            let aliases: Vec<&str> = key["aliases"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-                .unwrap_or_default();
-            let aliases = if aliases.is_empty() {
+            let aliases = if key.aliases.is_empty() {
                 String::new()
             } else {
-                format!(" {}", aliases.join(","))
+                format!(" {}", key.aliases.join(","))
             };
             *out += &format!(
                 "{indent}{i2}{b3} key {} [{}] v{}{aliases}\n",
-                s(&key["id"]),
-                s(&key["state"]),
-                key["primary_version"]
+                key.id, key.state, key.primary_version
             );
         }
     }
@@ -1038,15 +954,21 @@ fn draw_systems(out: &mut String, indent: &str, systems: &[Value]) {
 mod tests {
     use super::*;
 
+    /// A keychain as the server sends it.
+    fn keychain(body: Value) -> Keychain {
+        serde_json::from_value(body).unwrap()
+    }
+
     #[test]
     fn keychain_tree_shows_every_level() {
-        let v = json!({
-            "tenant": {"id": "t1", "name": "acme"},
+        let v = keychain(json!({
+            "tenant": {"id": "t1", "name": "acme", "account_id": "000000000001", "created_at": "2026-01-01T00:00:00Z"},
             "root_keys": [{"id": "r1", "state": "active", "keystore": "software", "origin": "generated",
-                "systems": [{"name": "default", "status": "connected", "system_key_version": 1, "state": "active",
-                    "service_keys": [{"id": "k1", "state": "active", "primary_version": 2, "aliases": ["alias/app"]}]}]}]
-        });
-        let text = draw_keychain(&v).unwrap();
+                "systems": [{"id": "s1", "name": "default", "status": "connected", "system_key_version": 1, "state": "active",
+                    "service_keys": [{"id": "k1", "description": "", "state": "active", "primary_version": 2, "aliases": ["alias/app"]}]}]}],
+            "unlinked_systems": []
+        }));
+        let text = draw_keychain(&v);
         assert!(text.contains("tenant acme"));
         assert!(text.contains("root key r1 [active]"));
         assert!(text.contains("system default [connected]"));
@@ -1056,12 +978,12 @@ mod tests {
 
     #[test]
     fn keychain_tree_shows_unlinked_systems() {
-        let v = json!({
-            "tenant": {"id": "t1", "name": "acme"},
+        let v = keychain(json!({
+            "tenant": {"id": "t1", "name": "acme", "account_id": "000000000001", "created_at": "2026-01-01T00:00:00Z"},
             "root_keys": [{"id": "r1", "state": "active", "keystore": "software", "origin": "generated", "systems": []}],
-            "unlinked_systems": [{"name": "edge", "status": "unlinked", "system_key_version": 0, "state": null, "service_keys": []}]
-        });
-        let text = draw_keychain(&v).unwrap();
+            "unlinked_systems": [{"id": "s2", "name": "edge", "status": "unlinked", "system_key_version": 0, "state": null, "service_keys": []}]
+        }));
+        let text = draw_keychain(&v);
         assert!(text.contains("├─ root key r1"), "{text}");
         assert!(text.contains("└─ unlinked systems"), "{text}");
         assert!(text.contains("   └─ system edge [unlinked]\n"), "{text}");

@@ -119,6 +119,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Runs a management command: the clients are built from the common options first
+/// (a command without credentials fails before it sends anything).
+fn with_clients(
+    opts: &ClientOptions,
+    command: impl AsyncFnOnce(&client::Clients, output::Format) -> Result<()>,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let clients = client::Clients::new(opts)?;
+        command(&clients, opts.output).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -136,13 +149,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(kcm_server::launch(settings, Listen::Configured, shutdown))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Alias(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Tenant(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::AccessKey(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::System(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::RootKey(c) => runtime()?.block_on(c.run(&cli.client)),
-        Command::Keychain(c) => runtime()?.block_on(c.run(&cli.client)),
+        Command::Key(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Alias(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Tenant(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::AccessKey(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::System(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::RootKey(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
+        Command::Keychain(c) => with_clients(&cli.client, async |s, f| c.run(s, f).await),
         Command::Audit(c) => runtime()?.block_on(c.run(&cli.client)),
         Command::Encrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),

@@ -1,5 +1,9 @@
 //! How client commands print results: readable text by default, JSON on request.
+//!
+//! Results are the typed bodies of the APIs; they are printed through their JSON
+//! form, so text and JSON output show the same fields under the same names.
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// `--output`.
@@ -12,14 +16,20 @@ pub enum Format {
 }
 
 /// Prints `value` as JSON, or as `name: value` lines.
-pub fn object(format: Format, value: &Value) {
+pub fn object(format: Format, value: &impl Serialize) {
+    let value = json(value);
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
+            serde_json::to_string_pretty(&value).unwrap_or_default()
         ),
-        Format::Text => print_fields(value, 0),
+        Format::Text => print_fields(&value, 0),
     }
+}
+
+/// The JSON form of a result (a body that does not serialise prints as `-`).
+fn json(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn scalar(v: &Value) -> String {
@@ -34,6 +44,11 @@ fn scalar(v: &Value) -> String {
             .join(","),
         other => other.to_string(),
     }
+}
+
+/// A value as a table cell shows it (`-` for none, `A,B` for a list of names).
+pub fn cell(value: &impl Serialize) -> String {
+    scalar(&json(value))
 }
 
 fn print_fields(value: &Value, indent: usize) {
@@ -65,19 +80,51 @@ fn print_fields(value: &Value, indent: usize) {
     }
 }
 
+/// One column of a table: its name (the header, upper-cased) and how a row shows in it.
+pub struct Column<'a, R> {
+    name: &'a str,
+    cell: Box<dyn Fn(&R) -> String + 'a>,
+}
+
+impl<'a, R> Column<'a, R> {
+    /// A column `name` whose cells are `cell(row)`.
+    pub fn new(name: &'a str, cell: impl Fn(&R) -> String + 'a) -> Self {
+        Self {
+            name,
+            cell: Box::new(cell),
+        }
+    }
+}
+
+/// Columns named after fields of a typed row, so that a renamed field is a build
+/// error here rather than an empty column: `columns!(System: id, name, status)`.
+macro_rules! columns {
+    ($row:ty: $($field:ident),+ $(,)?) => {
+        vec![$(
+            $crate::cli::output::Column::new(stringify!($field), |row: &$row| {
+                $crate::cli::output::cell(&row.$field)
+            })
+        ),+]
+    };
+}
+pub(crate) use columns;
+
+/// Columns of untyped JSON rows (AWS API answers), by member name.
+pub fn json_columns<'a>(names: &'a [&'a str]) -> Vec<Column<'a, Value>> {
+    names
+        .iter()
+        .map(|name| Column::new(name, move |row: &Value| scalar(&row[*name])))
+        .collect()
+}
+
 /// Prints rows as JSON (the whole `value`), or a table of `columns` of `rows`.
-pub fn table(format: Format, value: &Value, rows: &[Value], columns: &[&str]) {
+pub fn table<R>(format: Format, value: &impl Serialize, rows: &[R], columns: &[Column<'_, R>]) {
     if format == Format::Json {
         return object(format, value);
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| scalar(r.get(*c).unwrap_or(&Value::Null)))
-                .collect()
-        })
+        .map(|r| columns.iter().map(|c| (c.cell)(r)).collect())
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -88,7 +135,7 @@ pub fn table(format: Format, value: &Value, rows: &[Value], columns: &[&str]) {
                 .map(|r| r[i].len())
                 .max()
                 .unwrap_or(0)
-                .max(c.len())
+                .max(c.name.len())
         })
         .collect();
     let line = |items: Vec<String>| {
@@ -99,7 +146,7 @@ pub fn table(format: Format, value: &Value, rows: &[Value], columns: &[&str]) {
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
-    line(columns.iter().map(|c| c.to_uppercase()).collect());
+    line(columns.iter().map(|c| c.name.to_uppercase()).collect());
     for row in cells {
         line(row);
     }

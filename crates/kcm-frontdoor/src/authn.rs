@@ -1,16 +1,19 @@
-//! Authentication of HTTP requests against the core's credentials.
+//! Authentication (who is calling), as opposed to the core's authorisation (what the
+//! caller may do): proves which access key sent a request, against the core's credentials.
 
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
 use kcm_core::authz::Principal;
 use kcm_core::error::{Error, ErrorKind};
+use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 use kcm_sigv4::{AuthorizationHeader, SigV4Error, SigningKeyCache};
 
-/// Why a request could not be authenticated.
+/// Why a request could not be authenticated (named for authentication, so it is not
+/// mistaken for an authorisation refusal, which is the core's `AccessDenied`).
 #[derive(Debug)]
-pub enum AuthError {
+pub enum AuthnError {
     /// The core refused (unknown or disabled access key, store unavailable, …).
     Core(Error),
     /// The signature is missing, malformed, wrong or expired.
@@ -22,15 +25,27 @@ pub enum AuthError {
     },
 }
 
-impl From<Error> for AuthError {
-    fn from(e: Error) -> Self {
-        AuthError::Core(e)
+impl AuthnError {
+    /// How the audit log classifies it: a signature that is missing, malformed or
+    /// wrong is `denied`, and so is an unknown or disabled access key; when the core
+    /// could not check the credential at all (its store is down), the request `failed`.
+    pub fn audit_outcome(&self) -> AuditOutcome {
+        match self {
+            AuthnError::Core(e) => kcm_core::audit::outcome_of(e.kind()),
+            AuthnError::Signature { .. } => AuditOutcome::Denied,
+        }
     }
 }
 
-impl From<SigV4Error> for AuthError {
+impl From<Error> for AuthnError {
+    fn from(e: Error) -> Self {
+        AuthnError::Core(e)
+    }
+}
+
+impl From<SigV4Error> for AuthnError {
     fn from(e: SigV4Error) -> Self {
-        AuthError::Signature {
+        AuthnError::Signature {
             error_type: e.aws_error_type(),
             message: e.to_string(),
         }
@@ -66,7 +81,7 @@ impl Authenticator {
         headers: &HeaderMap,
         body: &[u8],
         signing_service: &str,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<Principal, AuthnError> {
         let auth: AuthorizationHeader = kcm_sigv4::parse_authorization(headers)?;
         let credential = self.service.credential(&auth.access_key_id).await?;
         let region = self.service.region();
@@ -93,7 +108,7 @@ impl Authenticator {
     }
 
     /// Verifies `Authorization: Bearer <access key id>:<secret>`.
-    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, AuthnError> {
         let (id, secret) = token.split_once(':').ok_or_else(|| {
             Error::new(
                 ErrorKind::UnknownAccessKey,

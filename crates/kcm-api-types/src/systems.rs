@@ -1,0 +1,200 @@
+//! `/v1/systems` and `/v1/keychain`: systems, their system keys, and the tenant's tree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Tenant;
+
+/// The kind given to a system when the request names none.
+pub const DEFAULT_SYSTEM_KIND: &str = "application";
+
+/// Body of `POST /v1/systems`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "payments", "kind": "kubernetes", "description": "payments cluster"})))]
+pub struct CreateSystemRequest {
+    /// Name, unique in the tenant: 1–64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// What kind of environment it is (free text, at most 64 characters); default `application`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(default = "application"))]
+    pub kind: Option<String>,
+    /// Free text, at most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where it runs (free form: `eu-west-1`, `dc2`, …), at most 64 letters,
+    /// digits, `-`, `_` or `.`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Labels (at most 32; names 1–63 of letters, digits, `-`, `_`, `.`, `/`;
+    /// values at most 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Link it to a root key now (default `true`); `false` registers it unlinked,
+    /// to be linked later with `…/link`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(default = true))]
+    pub link: Option<bool>,
+    /// Id of the tenant's root key to link it to; default the tenant's default root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key_id: Option<String>,
+}
+
+/// Body of `POST /v1/systems/{id_or_name}/link`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LinkSystemRequest {
+    /// Id of the tenant's root key to link it to; default the tenant's default root key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key_id: Option<String>,
+}
+
+/// Body of `POST /v1/systems/{id_or_name}/switch-root-key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SwitchRootKeyRequest {
+    /// Id of the tenant's root key the system is to hang below.
+    pub root_key_id: String,
+}
+
+/// Response of the system key rotation routes: where the rotation stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SystemKeyRotationBody {
+    /// The system, with its active system key version.
+    pub system: System,
+    /// Key versions re-wrapped by this call.
+    pub rewrapped: usize,
+    /// Key versions still wrapped by an older system key version; 0: done (the older
+    /// versions are erased).
+    pub remaining: usize,
+}
+
+/// A system: a consumer environment linked to one root key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct System {
+    /// System id (UUID).
+    pub id: String,
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Kind of environment.
+    pub kind: String,
+    /// Free text.
+    pub description: String,
+    /// Where it runs (may be empty).
+    pub region: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// The root key its system key is wrapped by; `null` when unlinked.
+    pub root_key_id: Option<String>,
+    /// Lifecycle state of its active system key (`active`, `disabled`, …); `null`
+    /// when unlinked.
+    #[cfg_attr(feature = "openapi", schema(example = "active"))]
+    pub system_key_state: Option<String>,
+    /// Version of its latest system key (0: never linked).
+    pub system_key_version: u32,
+    /// `connected`; `locked: <reason>` when a key above it is not usable;
+    /// `unlinked` when it has no root key.
+    #[cfg_attr(feature = "openapi", schema(example = "connected"))]
+    pub status: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// Response of `GET /v1/systems`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SystemList {
+    /// The systems the caller can see.
+    pub systems: Vec<System>,
+}
+
+/// Response of `GET /v1/keychain`: the caller's tenant as a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Keychain {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its root keys, with the systems and service keys below them.
+    pub root_keys: Vec<KeychainRootKey>,
+    /// Systems linked to no root key.
+    pub unlinked_systems: Vec<KeychainSystemNode>,
+}
+
+/// A root key (L1) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeychainRootKey {
+    /// Root key id.
+    pub id: String,
+    /// Keystore instance holding it.
+    pub keystore: String,
+    /// `generated`, `imported` or `external`.
+    #[cfg_attr(feature = "openapi", schema(example = "generated"))]
+    pub origin: String,
+    /// Lifecycle state.
+    #[cfg_attr(feature = "openapi", schema(example = "active"))]
+    pub state: String,
+    /// Systems linked to it.
+    pub systems: Vec<KeychainSystemNode>,
+}
+
+/// A system (with its system key, L2) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeychainSystemNode {
+    /// System id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// State of its active system key; `null` when unlinked.
+    #[cfg_attr(feature = "openapi", schema(example = "active"))]
+    pub state: Option<String>,
+    /// Active system key version.
+    pub system_key_version: u32,
+    /// `connected`, `locked: <reason>` or `unlinked`.
+    #[cfg_attr(feature = "openapi", schema(example = "connected"))]
+    pub status: String,
+    /// Its service keys (L3), destroyed ones excluded.
+    pub service_keys: Vec<KeychainServiceKeyNode>,
+}
+
+/// A service key (L3) in the keychain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeychainServiceKeyNode {
+    /// Key id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Lifecycle state.
+    #[cfg_attr(feature = "openapi", schema(example = "active"))]
+    pub state: String,
+    /// Primary (encrypting) version.
+    pub primary_version: u32,
+    /// Aliases naming it (`alias/…`).
+    pub aliases: Vec<String>,
+}
+
+/// Options of `POST /v1/systems/{id_or_name}/rewrap`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapParams {
+    /// Most key versions to re-wrap in this call (1–1000, default 100).
+    #[serde(default = "default_rewrap_limit")]
+    pub limit: usize,
+}
+
+fn default_rewrap_limit() -> usize {
+    100
+}

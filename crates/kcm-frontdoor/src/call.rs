@@ -1,0 +1,256 @@
+//! One request through a front door, from start to finish. Every door takes the
+//! same path:
+//!
+//! ```text
+//! FrontDoor::begin ─► Call::sigv4 / Call::bearer / Call::admit ─► one core call ─► Call::finish
+//!                     (authenticate; the caller is kept)                            (audit, log, request id, metrics)
+//! ```
+//!
+//! Nothing here knows a wire protocol. A door describes its errors through
+//! [`DoorError`] and its responses through [`Answer`]; the HTTP doors' response type
+//! implements `Answer` in this crate's HTTP layer, and a gRPC door (tonic) would
+//! implement it for `Result<tonic::Response<T>, tonic::Status>`, with the request id
+//! going into the response metadata instead of a header.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use kcm_core::authz::{Caller, Principal};
+use kcm_core::error::Error;
+use kcm_core::model::AuditOutcome;
+use kcm_core::service::Service;
+
+use crate::audit::{next_request_id, RequestAudit};
+use crate::{Authenticator, AuthnError, Metrics};
+
+/// How a front door is named wherever its requests are accounted for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Door {
+    /// The name in audit records (`front_door`) and in the `door` label of the
+    /// metrics: `aws`, `rest`, and for the doors to come `k8s-kms`, `barbican`, …
+    pub name: &'static str,
+    /// Where the request id goes back to the caller: an HTTP header name, or a gRPC
+    /// metadata key (lower case). The AWS door uses `x-amzn-requestid`, which AWS SDKs read.
+    pub request_id_header: &'static str,
+}
+
+/// What a front door shares across its requests: its name, the core, the
+/// authenticator and the metrics. Each door crate wraps one; [`FrontDoor::begin`]
+/// starts a request.
+#[derive(Clone)]
+pub struct FrontDoor {
+    door: Door,
+    service: Arc<Service>,
+    auth: Arc<Authenticator>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for FrontDoor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontDoor")
+            .field("door", &self.door)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrontDoor {
+    /// The front door `door` over `service`, authenticating with `auth` and recording
+    /// into `metrics` (both shared with the other doors of the process).
+    pub fn new(
+        door: Door,
+        service: Arc<Service>,
+        auth: Arc<Authenticator>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            door,
+            service,
+            auth,
+            metrics,
+        }
+    }
+
+    /// The door's names.
+    pub fn door(&self) -> Door {
+        self.door
+    }
+
+    /// The core.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The metrics, for what a door counts outside a [`Call`] (public documents that
+    /// are neither authenticated nor audited).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Starts serving `operation` (its stable name, as in the audit log and the
+    /// metrics) for a client at `source`. `authorization` is the credential the request
+    /// carries (an HTTP `Authorization` header or the same gRPC metadata), read only if
+    /// authentication fails, to name the access key the request claimed.
+    pub fn begin(
+        &self,
+        operation: &'static str,
+        source: Option<SocketAddr>,
+        authorization: Option<HeaderValue>,
+    ) -> Call<'_> {
+        Call {
+            front: self,
+            operation,
+            started: Instant::now(),
+            audit: RequestAudit {
+                front_door: self.door.name,
+                request_id: next_request_id(),
+                source,
+                authorization,
+            },
+            caller: None,
+        }
+    }
+}
+
+/// A request in progress: started by [`FrontDoor::begin`], ended by
+/// [`Call::finish`], which every request must reach (it writes the audit record).
+#[must_use = "a request ends with Call::finish, which writes its audit record"]
+pub struct Call<'a> {
+    front: &'a FrontDoor,
+    operation: &'static str,
+    started: Instant,
+    audit: RequestAudit,
+    caller: Option<Caller>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("request_id", &self.audit.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call<'_> {
+    /// The core, for the call's one core call.
+    pub fn service(&self) -> &Service {
+        &self.front.service
+    }
+
+    /// The id this request is known by in the audit log and to the caller.
+    pub fn request_id(&self) -> &str {
+        &self.audit.request_id
+    }
+
+    /// Keeps the caller a door authenticated by its own means; the core notes what it
+    /// touches in it, for the audit record. Returns it for the core call.
+    pub fn admit(&mut self, principal: Principal) -> &Caller {
+        self.caller.insert(Caller::new(principal))
+    }
+
+    /// Authenticates a SigV4-signed request for `signing_service` and admits its caller.
+    pub async fn sigv4(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        signing_service: &str,
+    ) -> Result<&Caller, AuthnError> {
+        let principal = self
+            .front
+            .auth
+            .authenticate_sigv4(method, uri, headers, body, signing_service)
+            .await?;
+        Ok(self.admit(principal))
+    }
+
+    /// Authenticates a bearer `<access key id>:<secret>` and admits its caller.
+    pub async fn bearer(&mut self, token: &str) -> Result<&Caller, AuthnError> {
+        let principal = self.front.auth.authenticate_bearer(token).await?;
+        Ok(self.admit(principal))
+    }
+
+    /// Ends the request: writes its audit record and waits until it is durable (if it
+    /// cannot be written, the caller gets that error instead of the result: nothing
+    /// unaudited goes out), logs a refusal, puts the request id on the answer and
+    /// records the metrics. The one exit of every request of every door.
+    pub async fn finish<E: DoorError>(self, result: Result<E::Answer, E>) -> E::Answer {
+        let door = self.front.door;
+        let operation = self.operation;
+        let refusal = result.as_ref().err().map(|e| (e.audit_outcome(), e.code()));
+        let audited = self
+            .audit
+            .finish(
+                &self.front.service,
+                operation,
+                self.caller.as_ref(),
+                refusal,
+            )
+            .await;
+        let result = match audited {
+            Ok(()) => result,
+            Err(e) => Err(E::from(e)),
+        };
+        let mut answer = match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                let (code, message) = (e.code(), e.message());
+                if e.is_server_error() {
+                    tracing::warn!(door = door.name, operation, code, message, "request failed");
+                } else {
+                    tracing::debug!(
+                        door = door.name,
+                        operation,
+                        code,
+                        message,
+                        "request refused"
+                    );
+                }
+                e.into_answer()
+            }
+        };
+        answer.set_request_id(door.request_id_header, &self.audit.request_id);
+        self.front.metrics.record(
+            door.name,
+            operation,
+            answer.status_code(),
+            self.started.elapsed(),
+        );
+        answer
+    }
+}
+
+/// What [`Call::finish`] needs from a front door's error type.
+///
+/// The audit classification is the error's own: a door sets it where the error is
+/// made — from the core's [`ErrorKind`](kcm_core::error::ErrorKind) through
+/// [`kcm_core::audit::outcome_of`], from an [`AuthnError`] through
+/// [`AuthnError::audit_outcome`], `failed` for the door's own refusals (bad input) —
+/// never by reading the code it will be given on the wire.
+pub trait DoorError: From<Error> {
+    /// What the door answers with.
+    type Answer: Answer;
+    /// `denied` (authentication or authorisation refused) or `failed` (anything else).
+    fn audit_outcome(&self) -> AuditOutcome;
+    /// The error as the caller sees it (an AWS error type, a REST code): what the
+    /// audit record names and the log shows.
+    fn code(&self) -> &str;
+    /// The caller-safe message, for the log.
+    fn message(&self) -> &str;
+    /// Whether the server is at fault (an outage, a bug): logged as a warning, while a
+    /// refusal the caller caused is logged at debug level.
+    fn is_server_error(&self) -> bool;
+    /// The answer that carries the error to the caller.
+    fn into_answer(self) -> Self::Answer;
+}
+
+/// What [`Call::finish`] needs from a front door's answer.
+pub trait Answer {
+    /// The status the metrics count it under: the HTTP status, or a gRPC code.
+    fn status_code(&self) -> u16;
+    /// Carries the request id back to the caller under `name`.
+    fn set_request_id(&mut self, name: &'static str, request_id: &str);
+}
