@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use kcm_core::authz::Op;
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics};
+use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics, Requested};
 
 use error::AwsError;
 use ops::Ctx;
@@ -134,9 +134,10 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .and_then(Op::from_aws_target);
-    let mut call = api
-        .front
-        .begin_http(operation.map_or("Unknown", Op::as_str), &request);
+    let mut call = api.front.begin_http(
+        operation.map_or(Requested::Unrecognised("Unknown"), Requested::Op),
+        &request,
+    );
     let result = async {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
-use kcm_core::authz::{Caller, Principal};
+use kcm_core::authz::{Caller, Op, Principal};
 use kcm_core::error::Error;
 use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
@@ -88,19 +88,19 @@ impl FrontDoor {
         &self.metrics
     }
 
-    /// Starts serving `operation` (its stable name, as in the audit log and the
-    /// metrics) for a client at `source`. `authorization` is the credential the request
+    /// Starts serving `operation` (an operation of the core's table, or what a
+    /// request that names none is recorded as) for a client at `source`. `authorization` is the credential the request
     /// carries (an HTTP `Authorization` header or the same gRPC metadata), read only if
     /// authentication fails, to name the access key the request claimed.
     pub fn begin(
         &self,
-        operation: &'static str,
+        operation: impl Into<Requested>,
         source: Option<SocketAddr>,
         authorization: Option<HeaderValue>,
     ) -> Call<'_> {
         Call {
             front: self,
-            operation,
+            operation: operation.into().name(),
             started: Instant::now(),
             audit: RequestAudit {
                 front_door: self.door.name,
@@ -110,6 +110,34 @@ impl FrontDoor {
             },
             caller: None,
         }
+    }
+}
+
+/// What a request asked for, as its audit record and metrics name it: one of the
+/// core's operations (the one vocabulary of every door), or — for a request that
+/// names none a door serves — a fixed name saying so (`Unknown`, `UnknownPath`,
+/// `MethodNotAllowed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested {
+    /// An operation of the core's table.
+    Op(Op),
+    /// A request that names no operation this door serves.
+    Unrecognised(&'static str),
+}
+
+impl Requested {
+    /// The stable name: the operation's, or the fixed one.
+    pub fn name(self) -> &'static str {
+        match self {
+            Requested::Op(op) => op.as_str(),
+            Requested::Unrecognised(name) => name,
+        }
+    }
+}
+
+impl From<Op> for Requested {
+    fn from(op: Op) -> Self {
+        Requested::Op(op)
     }
 }
 

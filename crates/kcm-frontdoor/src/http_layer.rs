@@ -7,13 +7,13 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request};
 use axum::response::Response;
 
-use crate::{Answer, Call, FrontDoor};
+use crate::{Answer, Call, FrontDoor, Requested};
 
 impl FrontDoor {
     /// Starts serving `operation` for an HTTP request: the client address (from
     /// axum's connection info) and the `Authorization` header are read now, before the
     /// door consumes the request.
-    pub fn begin_http<B>(&self, operation: &'static str, request: &Request<B>) -> Call<'_> {
+    pub fn begin_http<B>(&self, operation: impl Into<Requested>, request: &Request<B>) -> Call<'_> {
         let source = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()

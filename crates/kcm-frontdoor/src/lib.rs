@@ -35,5 +35,5 @@ mod metrics;
 mod tests;
 
 pub use authn::{Authenticator, AuthnError};
-pub use call::{Answer, Call, Door, DoorError, FrontDoor};
+pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
 pub use metrics::Metrics;

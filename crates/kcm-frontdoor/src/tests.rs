@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kcm_core::authz::Caller;
+use kcm_core::authz::{Caller, Op};
 use kcm_core::config::ServiceConfig;
 use kcm_core::error::Error;
 use kcm_core::keystore::KeystoreProvider;
@@ -110,7 +110,7 @@ async fn fixture() -> Fixture {
 impl Fixture {
     /// The operator's audit records of `operation`, oldest first.
     async fn records(&self, operation: &str) -> Vec<AuditRecord> {
-        let mut call = self.front.begin("ReadAudit", None, None);
+        let mut call = self.front.begin(Op::ListAuditRecords, None, None);
         let caller: &Caller = call.bearer(&self.operator).await.unwrap();
         let query = AuditQuery {
             limit: 100,
@@ -141,7 +141,7 @@ fn request(token: &str) -> Request<()> {
 async fn finish_audits_stamps_and_counts_an_accepted_request() {
     let f = fixture().await;
     let token = f.operator.clone();
-    let mut call = f.front.begin_http("Probe", &request(&token));
+    let mut call = f.front.begin_http(Op::ListTenants, &request(&token));
     let request_id = call.request_id().to_string();
     call.bearer(&token).await.unwrap();
     let answer = call
@@ -154,8 +154,8 @@ async fn finish_audits_stamps_and_counts_an_accepted_request() {
     assert!(f
         .metrics
         .render()
-        .contains(r#"kcm_requests_total{door="test",operation="Probe",status="201"} 1"#));
-    let records = f.records("Probe").await;
+        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="201"} 1"#));
+    let records = f.records("ListTenants").await;
     let record = records.last().unwrap();
     assert_eq!(record.front_door, "test");
     assert_eq!(record.request_id, request_id);
@@ -169,7 +169,7 @@ async fn a_refused_authentication_is_denied_and_names_the_claimed_key() {
     let f = fixture().await;
     let mut call = f
         .front
-        .begin_http("Probe", &request("KCMNOSUCHKEY:whatever"));
+        .begin_http(Op::ListTenants, &request("KCMNOSUCHKEY:whatever"));
     let error = call.bearer("KCMNOSUCHKEY:whatever").await.unwrap_err();
     let answer = call.finish(Err(TestError::from(error))).await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
@@ -177,8 +177,8 @@ async fn a_refused_authentication_is_denied_and_names_the_claimed_key() {
     assert!(f
         .metrics
         .render()
-        .contains(r#"kcm_requests_total{door="test",operation="Probe",status="401"} 1"#));
-    let records = f.records("Probe").await;
+        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="401"} 1"#));
+    let records = f.records("ListTenants").await;
     let record = records.last().unwrap();
     assert_eq!(record.outcome, AuditOutcome::Denied);
     assert_eq!(record.error.as_deref(), Some("Unauthenticated"));
@@ -189,7 +189,7 @@ async fn a_refused_authentication_is_denied_and_names_the_claimed_key() {
 async fn a_refusal_after_authentication_keeps_its_own_classification() {
     let f = fixture().await;
     let token = f.operator.clone();
-    let mut call = f.front.begin_http("Probe", &request(&token));
+    let mut call = f.front.begin_http(Op::ListTenants, &request(&token));
     call.bearer(&token).await.unwrap();
     let answer = call
         .finish(Err::<Response, _>(TestError::from(Error::not_found(
@@ -197,7 +197,7 @@ async fn a_refusal_after_authentication_keeps_its_own_classification() {
         ))))
         .await;
     assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let records = f.records("Probe").await;
+    let records = f.records("ListTenants").await;
     let record = records.last().unwrap();
     assert_eq!(record.outcome, AuditOutcome::Failed);
     assert_eq!(record.error.as_deref(), Some("Core"));

@@ -7,6 +7,7 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, SigningKey};
+use kcm_core::authz::Op;
 use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -61,7 +62,7 @@ pub(crate) async fn list_records(
     params: QueryParams<AuditParams>,
     request: Request,
 ) -> Response {
-    api.serve("ListAuditRecords", request, async |call| {
+    api.serve(Op::ListAuditRecords, request, async |call| {
         let p = query(params)?;
         let key = p
             .key
@@ -110,7 +111,7 @@ pub(crate) async fn list_checkpoints(
     params: QueryParams<CheckpointParams>,
     request: Request,
 ) -> Response {
-    api.serve("ListAuditCheckpoints", request, async |call| {
+    api.serve(Op::ListAuditCheckpoints, request, async |call| {
         let p = query(params)?;
         let limit = p.limit.unwrap_or(DEFAULT_PAGE);
         let after = p.after.unwrap_or(0);
@@ -137,7 +138,7 @@ pub(crate) async fn list_checkpoints(
     )
 )]
 pub(crate) async fn signing_key(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("GetAuditSigningKey", request, async |call| {
+    api.serve(Op::GetAuditSigningKey, request, async |call| {
         let key = call.service.audit_signing_public_key(call.caller).await?;
         ok(SigningKey {
             algorithm: "Ed25519".into(),

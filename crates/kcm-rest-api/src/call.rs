@@ -4,7 +4,7 @@
 //! handler is only the translation of its route onto one core call:
 //!
 //! ```text
-//! api.serve_at("GetSystem", id, request, async |call, id| {
+//! api.serve_at(Op::GetSystem, id, request, async |call, id| {
 //!     ok(call.service.get_system(call.caller, &id).await?.to_wire())
 //! })
 //! .await
@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_core::authz::Caller;
 use kcm_core::service::Service;
+use kcm_frontdoor::Requested;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -69,7 +70,7 @@ impl RestApi {
     /// and authenticate the request, then `run` its core call.
     pub(crate) async fn serve(
         &self,
-        operation: &'static str,
+        operation: impl Into<Requested>,
         request: Request,
         run: impl AsyncFnOnce(Accepted<'_>) -> Outcome,
     ) -> Response {
@@ -81,7 +82,7 @@ impl RestApi {
     /// checked first, then the request is read and authenticated, then `run` gets both.
     pub(crate) async fn serve_at(
         &self,
-        operation: &'static str,
+        operation: impl Into<Requested>,
         id: PathParam,
         request: Request,
         run: impl AsyncFnOnce(Accepted<'_>, String) -> Outcome,
@@ -96,7 +97,7 @@ impl RestApi {
     /// still audited and counted, like every request.
     pub(crate) async fn refuse(
         &self,
-        operation: &'static str,
+        operation: impl Into<Requested>,
         request: Request,
         error: RestError,
     ) -> Response {
@@ -108,7 +109,7 @@ impl RestApi {
     /// what was read from the URL before authentication.
     async fn serve_checked<T>(
         &self,
-        operation: &'static str,
+        operation: impl Into<Requested>,
         request: Request,
         checked: Result<T, RestError>,
         run: impl AsyncFnOnce(Accepted<'_>, T) -> Outcome,

@@ -10,8 +10,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_api_types::*;
+use kcm_core::authz::Op;
 use kcm_core::model::{Role, ALL_ROLES};
 use kcm_core::service::NewSystem;
+use kcm_frontdoor::Requested;
 
 use crate::call::{created, ok, query, PathParam, QueryParams};
 use crate::error::{code, ErrorBody, RestError};
@@ -36,7 +38,7 @@ use crate::RestApi;
     )
 )]
 pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("CreateTenant", request, async |call| {
+    api.serve(Op::CreateTenant, request, async |call| {
         let body: CreateTenantRequest = call.json()?;
         created(
             call.service
@@ -58,7 +60,7 @@ pub(crate) async fn create_tenant(State(api): State<RestApi>, request: Request) 
     )
 )]
 pub(crate) async fn list_tenants(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ListTenants", request, async |call| {
+    api.serve(Op::ListTenants, request, async |call| {
         ok(call.service.list_tenants(call.caller).await?.to_wire())
     })
     .await
@@ -82,7 +84,7 @@ pub(crate) async fn get_tenant(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("GetTenant", id, request, async |call, id| {
+    api.serve_at(Op::GetTenant, id, request, async |call, id| {
         ok(call.service.get_tenant(call.caller, &id).await?.to_wire())
     })
     .await
@@ -115,7 +117,7 @@ fn parse_role(name: &str) -> Result<Role, RestError> {
     )
 )]
 pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("CreateAccessKey", request, async |call| {
+    api.serve(Op::CreateAccessKey, request, async |call| {
         let body: CreateAccessKeyRequest = call.json()?;
         let role = parse_role(&body.role)?;
         let new = call
@@ -143,7 +145,7 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
     )
 )]
 pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ListAccessKeys", request, async |call| {
+    api.serve(Op::ListAccessKeys, request, async |call| {
         ok(call.service.list_access_keys(call.caller).await?.to_wire())
     })
     .await
@@ -151,7 +153,7 @@ pub(crate) async fn list_access_keys(State(api): State<RestApi>, request: Reques
 
 async fn set_enabled(
     api: RestApi,
-    operation: &'static str,
+    operation: Op,
     id: PathParam,
     request: Request,
     enabled: bool,
@@ -182,7 +184,7 @@ pub(crate) async fn disable_access_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    set_enabled(api, "DisableAccessKey", id, request, false).await
+    set_enabled(api, Op::DisableAccessKey, id, request, false).await
 }
 
 /// Enable an access key of the caller's tenant.
@@ -201,7 +203,7 @@ pub(crate) async fn enable_access_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    set_enabled(api, "EnableAccessKey", id, request, true).await
+    set_enabled(api, Op::EnableAccessKey, id, request, true).await
 }
 
 /// Delete an access key of the caller's tenant.
@@ -221,7 +223,7 @@ pub(crate) async fn delete_access_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("DeleteAccessKey", id, request, async |call, id| {
+    api.serve_at(Op::DeleteAccessKey, id, request, async |call, id| {
         call.service.delete_access_key(call.caller, &id).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
@@ -246,7 +248,7 @@ pub(crate) async fn delete_access_key(
     )
 )]
 pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("CreateSystem", request, async |call| {
+    api.serve(Op::CreateSystem, request, async |call| {
         let body: CreateSystemRequest = call.json()?;
         let new = NewSystem {
             name: body.name,
@@ -277,7 +279,7 @@ pub(crate) async fn create_system(State(api): State<RestApi>, request: Request) 
     )
 )]
 pub(crate) async fn list_systems(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ListSystems", request, async |call| {
+    api.serve(Op::ListSystems, request, async |call| {
         ok(call.service.list_systems(call.caller).await?.to_wire())
     })
     .await
@@ -299,7 +301,7 @@ pub(crate) async fn get_system(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("GetSystem", id, request, async |call, id| {
+    api.serve_at(Op::GetSystem, id, request, async |call, id| {
         ok(call.service.get_system(call.caller, &id).await?.to_wire())
     })
     .await
@@ -328,7 +330,7 @@ pub(crate) async fn switch_system_root_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("SwitchSystemRootKey", id, request, async |call, id| {
+    api.serve_at(Op::SwitchSystemRootKey, id, request, async |call, id| {
         let body: SwitchRootKeyRequest = call.json()?;
         let info = call
             .service
@@ -359,7 +361,7 @@ pub(crate) async fn link_system(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("LinkSystem", id, request, async |call, id| {
+    api.serve_at(Op::LinkSystem, id, request, async |call, id| {
         let body: LinkSystemRequest = call.json()?;
         let info = call
             .service
@@ -388,7 +390,7 @@ pub(crate) async fn unlink_system(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("UnlinkSystem", id, request, async |call, id| {
+    api.serve_at(Op::UnlinkSystem, id, request, async |call, id| {
         let system = call.service.unlink_system(call.caller, &id).await?;
         ok(system.to_wire())
     })
@@ -414,7 +416,7 @@ pub(crate) async fn rotate_system_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("RotateSystemKey", id, request, async |call, id| {
+    api.serve_at(Op::RotateSystemKey, id, request, async |call, id| {
         let rotation = call.service.rotate_system_key(call.caller, &id).await?;
         ok(rotation.to_wire())
     })
@@ -441,7 +443,7 @@ pub(crate) async fn rewrap_system_keys(
     params: QueryParams<RewrapParams>,
     request: Request,
 ) -> Response {
-    api.serve_at("RewrapSystemKeys", id, request, async |call, id| {
+    api.serve_at(Op::RewrapSystemKeys, id, request, async |call, id| {
         let limit = query(params)?.limit;
         let rotation = call.service.rewrap_system_keys(call.caller, &id, limit);
         ok(rotation.await?.to_wire())
@@ -461,7 +463,7 @@ pub(crate) async fn rewrap_system_keys(
     )
 )]
 pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("GetKeychain", request, async |call| {
+    api.serve(Op::GetKeychain, request, async |call| {
         ok(call.service.keychain(call.caller).await?.to_wire())
     })
     .await
@@ -490,7 +492,7 @@ pub(crate) async fn keychain(State(api): State<RestApi>, request: Request) -> Re
     )
 )]
 pub(crate) async fn backup(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("GetBackup", request, async |call| {
+    api.serve(Op::GetBackup, request, async |call| {
         let archive = call.service.backup(call.caller).await?;
         let disposition = format!(
             "attachment; filename=\"kcm-backup-{}.kcmbak\"",
@@ -539,8 +541,12 @@ pub(crate) async fn unknown_path(State(api): State<RestApi>, request: Request) -
         request.method(),
         request.uri().path()
     );
-    api.refuse("UnknownPath", request, RestError::not_found(message))
-        .await
+    api.refuse(
+        Requested::Unrecognised("UnknownPath"),
+        request,
+        RestError::not_found(message),
+    )
+    .await
 }
 
 /// A known path called with a method it does not serve.
@@ -555,5 +561,6 @@ pub(crate) async fn method_not_allowed(State(api): State<RestApi>, request: Requ
         code::METHOD_NOT_ALLOWED,
         message,
     );
-    api.refuse("MethodNotAllowed", request, error).await
+    api.refuse(Requested::Unrecognised("MethodNotAllowed"), request, error)
+        .await
 }

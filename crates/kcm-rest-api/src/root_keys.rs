@@ -3,6 +3,7 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 use kcm_api_types::*;
+use kcm_core::authz::Op;
 use kcm_core::service::RootKeyChange;
 
 use crate::call::{created, ok, query, PathParam, QueryParams};
@@ -22,7 +23,7 @@ use crate::RestApi;
     )
 )]
 pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("CreateRootKey", request, async |call| {
+    api.serve(Op::CreateRootKey, request, async |call| {
         let body: CreateRootKeyRequest = call.json()?;
         let description = body.description.as_deref().unwrap_or_default();
         let info = call
@@ -43,7 +44,7 @@ pub(crate) async fn create_root_key(State(api): State<RestApi>, request: Request
     )
 )]
 pub(crate) async fn list_root_keys(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ListRootKeys", request, async |call| {
+    api.serve(Op::ListRootKeys, request, async |call| {
         ok(call.service.list_root_keys(call.caller).await?.to_wire())
     })
     .await
@@ -65,7 +66,7 @@ pub(crate) async fn get_root_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("GetRootKey", id, request, async |call, id| {
+    api.serve_at(Op::GetRootKey, id, request, async |call, id| {
         ok(call.service.get_root_key(call.caller, &id).await?.to_wire())
     })
     .await
@@ -96,7 +97,7 @@ macro_rules! state_change_route {
             params: QueryParams<StateChangeParams>,
             request: Request,
         ) -> Response {
-            api.serve_at($operation, id, request, async |call, id| {
+            api.serve_at(RootKeyChange::$change.op(), id, request, async |call, id| {
                 let dry_run = query(params)?.dry_run;
                 let change = RootKeyChange::$change;
                 let impact = call.service.change_root_key_state(call.caller, &id, change, dry_run);
@@ -139,7 +140,7 @@ state_change_route! {
     )
 )]
 pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("GetRootKeyImportParameters", request, async |call| {
+    api.serve(Op::GetRootKeyImportParameters, request, async |call| {
         let body: RootKeyImportParametersRequest = call.json()?;
         let params = call
             .service
@@ -171,7 +172,7 @@ pub(crate) async fn import_parameters(State(api): State<RestApi>, request: Reque
     )
 )]
 pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ImportRootKey", request, async |call| {
+    api.serve(Op::ImportRootKey, request, async |call| {
         use base64::Engine as _;
         let body: ImportRootKeyRequest = call.json()?;
         let wrapped = base64::engine::general_purpose::STANDARD
@@ -206,7 +207,7 @@ pub(crate) async fn import_root_key(State(api): State<RestApi>, request: Request
     )
 )]
 pub(crate) async fn reference_root_key(State(api): State<RestApi>, request: Request) -> Response {
-    api.serve("ReferenceRootKey", request, async |call| {
+    api.serve(Op::ReferenceRootKey, request, async |call| {
         let body: ReferenceRootKeyRequest = call.json()?;
         let info = call
             .service
@@ -242,7 +243,7 @@ pub(crate) async fn rotate_root_key(
     id: PathParam,
     request: Request,
 ) -> Response {
-    api.serve_at("RotateRootKey", id, request, async |call, id| {
+    api.serve_at(Op::RotateRootKey, id, request, async |call, id| {
         let impact = call.service.rotate_root_key(call.caller, &id).await?;
         ok(impact.to_wire())
     })

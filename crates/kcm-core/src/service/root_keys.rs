@@ -52,7 +52,8 @@ pub enum RootKeyChange {
 }
 
 impl RootKeyChange {
-    fn op(self) -> Op {
+    /// The operation this change is, as authorised and audited.
+    pub fn op(self) -> Op {
         match self {
             RootKeyChange::Enable => Op::EnableRootKey,
             RootKeyChange::Disable => Op::DisableRootKey,
