@@ -20,6 +20,7 @@
 mod access_keys;
 mod audit;
 mod error;
+mod keys;
 mod root_keys;
 mod systems;
 mod tenants;
@@ -27,6 +28,7 @@ mod tenants;
 pub use access_keys::*;
 pub use audit::*;
 pub use error::*;
+pub use keys::*;
 pub use root_keys::*;
 pub use systems::*;
 pub use tenants::*;

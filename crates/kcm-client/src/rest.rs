@@ -29,6 +29,8 @@ pub enum RootKeyChange {
     Disable,
     /// `…/suspend`: everything below may only decrypt.
     Suspend,
+    /// `…/compromise`: everything below may only decrypt, for good.
+    MarkCompromised,
 }
 
 impl RootKeyChange {
@@ -37,6 +39,7 @@ impl RootKeyChange {
             RootKeyChange::Enable => "enable",
             RootKeyChange::Disable => "disable",
             RootKeyChange::Suspend => "suspend",
+            RootKeyChange::MarkCompromised => "compromise",
         }
     }
 }
@@ -200,7 +203,7 @@ impl RestClient {
         self.get(&path("/root-keys", id, "")).await
     }
 
-    /// `POST /v1/root-keys/{id}/enable|disable|suspend`, or with `dry_run` only the
+    /// `POST /v1/root-keys/{id}/enable|disable|suspend|compromise`, or with `dry_run` only the
     /// impact preview.
     pub async fn change_root_key_state(
         &self,
@@ -211,6 +214,16 @@ impl RestClient {
         let verb = format!("/{}", change.verb());
         self.post(&(path("/root-keys", id, &verb) + &query(params)?))
             .await
+    }
+
+    /// `POST /v1/keys/{key}/compromise`: `key` is a key id or an alias.
+    pub async fn mark_key_compromised(&self, key: &str) -> Result<ServiceKey, ClientError> {
+        self.post(&path("/keys", key, "/compromise")).await
+    }
+
+    /// `POST /v1/keys/{key}/destroy`: destroys a compromised key at once.
+    pub async fn destroy_compromised_key(&self, key: &str) -> Result<ServiceKey, ClientError> {
+        self.post(&path("/keys", key, "/destroy")).await
     }
 
     /// `POST /v1/root-keys/{id}/rotate`.

@@ -41,6 +41,7 @@ pub mod audit;
 mod call;
 pub mod error;
 mod handlers;
+mod keys;
 mod request;
 mod root_keys;
 mod wire;
@@ -129,6 +130,18 @@ pub fn router(api: RestApi) -> axum::Router {
         .route("/v1/root-keys/{id}/disable", post(disable_root_key))
         .route("/v1/root-keys/{id}/rotate", post(rotate_root_key))
         .route("/v1/root-keys/{id}/suspend", post(suspend_root_key))
+        .route(
+            "/v1/root-keys/{id}/compromise",
+            post(mark_root_key_compromised),
+        )
+        .route(
+            "/v1/keys/{key}/compromise",
+            post(keys::mark_key_compromised),
+        )
+        .route(
+            "/v1/keys/{key}/destroy",
+            post(keys::destroy_compromised_key),
+        )
         .route("/v1/keychain", get(keychain))
         .route("/v1/audit", get(audit::list_records))
         .route("/v1/audit/checkpoints", get(audit::list_checkpoints))
@@ -246,12 +259,15 @@ impl utoipa::Modify for Authentication {
         handlers::rotate_system_key,
         handlers::rewrap_system_keys,
         handlers::keychain,
+        keys::mark_key_compromised,
+        keys::destroy_compromised_key,
         root_keys::create_root_key,
         root_keys::list_root_keys,
         root_keys::get_root_key,
         root_keys::enable_root_key,
         root_keys::disable_root_key,
         root_keys::suspend_root_key,
+        root_keys::mark_root_key_compromised,
         root_keys::rotate_root_key,
         root_keys::import_parameters,
         root_keys::import_root_key,
@@ -269,6 +285,7 @@ impl utoipa::Modify for Authentication {
         (name = "access-keys", description = "Access keys of the caller's tenant"),
         (name = "systems", description = "Systems: consumer environments, each with a system key under a root key"),
         (name = "root-keys", description = "Root keys (L1) in keystores, and the kill switch: disable, suspend, enable with an impact preview"),
+        (name = "keys", description = "Service keys: the lifecycle changes the AWS KMS API has no words for (compromise)"),
         (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
         (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, the signing key"),
         (name = "backup", description = "Backup archives of the whole store, for the operator (system-admin)"),

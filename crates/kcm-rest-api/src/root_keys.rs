@@ -127,6 +127,13 @@ state_change_route! {
     ok = "Suspended (or, with dry_run, what suspending would affect)"
 }
 
+state_change_route! {
+    /// Mark a root key compromised (NIST SP 800-57): everything below it may only
+    /// decrypt, to recover data, for good — it can never be enabled again.
+    mark_root_key_compromised: MarkCompromised at "/v1/root-keys/{id}/compromise" as "MarkRootKeyCompromised",
+    ok = "Marked compromised (or, with dry_run, what marking it would affect)"
+}
+
 /// Import parameters for bringing your own root key (tenant-admin): an RSA wrapping
 /// public key and a single-use token that expires after 24 hours (or a restart).
 #[utoipa::path(

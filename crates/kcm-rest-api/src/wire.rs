@@ -7,12 +7,12 @@
 use kcm_api_types::{
     AccessKey, AccessKeyList, CreateTenantResponse, CreatedAccessKey, Keychain, KeychainRootKey,
     KeychainServiceKeyNode, KeychainSystemNode, RootKey, RootKeyImpactBody,
-    RootKeyImportParameters, RootKeyList, System, SystemKeyRotationBody, SystemList, Tenant,
-    TenantList,
+    RootKeyImportParameters, RootKeyList, ServiceKey, System, SystemKeyRotationBody, SystemList,
+    Tenant, TenantList,
 };
 use kcm_core::model::{TenantRecord, UnixMillis};
 use kcm_core::service::{
-    AccessKeyInfo, ImportParameters, KeychainRoot, KeychainServiceKey, KeychainSystem,
+    AccessKeyInfo, ImportParameters, KeyInfo, KeychainRoot, KeychainServiceKey, KeychainSystem,
     KeychainView, NewAccessKey, NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
     SystemKeyRotation,
 };
@@ -239,6 +239,24 @@ impl ToWire for RootKeyImpact {
             new_state: self.new_state.to_string(),
             applied: self.applied,
             systems: all(&self.systems),
+        }
+    }
+}
+
+impl ToWire for KeyInfo {
+    type Wire = ServiceKey;
+    fn to_wire(&self) -> ServiceKey {
+        let r = &self.record;
+        ServiceKey {
+            id: r.id.to_string(),
+            system_id: r.system_id.to_string(),
+            key_spec: r.spec.as_str().to_string(),
+            key_usage: r.usage.as_str().to_string(),
+            origin: r.origin.as_str().to_string(),
+            state: r.lifecycle.state().as_str().to_string(),
+            description: r.description.clone(),
+            created_at: rfc3339(r.created_at),
+            deletion_at: r.deletion_at.map(rfc3339),
         }
     }
 }

@@ -81,6 +81,23 @@ enum KeyCommand {
         /// The key.
         key: String,
     },
+    /// Mark a key compromised (NIST SP 800-57): from now on it only decrypts and
+    /// verifies, so data can be recovered and re-protected under another key; every
+    /// audit record naming it says so. Irreversible: it never encrypts or signs again.
+    Compromise {
+        /// The key (id or alias).
+        key: String,
+    },
+    /// Destroy a compromised key now: its material, aliases and grants are erased
+    /// (metadata stays for audit). Irreversible; only a compromised key can be
+    /// destroyed this way — others are scheduled for deletion.
+    Destroy {
+        /// The key (id or alias).
+        key: String,
+        /// Confirm that the key's material is to be erased now, for good.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Rotate now: a new key version encrypts from now on; old ciphertexts still decrypt.
     Rotate {
         /// The key.
@@ -200,6 +217,30 @@ impl KeyArgs {
             KeyCommand::CancelDeletion { key } => {
                 let out = c.kms("CancelKeyDeletion", json!({"KeyId": key})).await?;
                 output::object(f, &out);
+            }
+            KeyCommand::Compromise { key } => {
+                let out = c.rest().mark_key_compromised(&key).await?;
+                if f == Format::Json {
+                    output::object(f, &out);
+                } else {
+                    println!(
+                        "key {} is now compromised: it only decrypts and verifies",
+                        out.id
+                    );
+                }
+            }
+            KeyCommand::Destroy { key, yes } => {
+                if !yes {
+                    anyhow::bail!(
+                        "destroying key {key} erases its material for good: repeat with --yes"
+                    );
+                }
+                let out = c.rest().destroy_compromised_key(&key).await?;
+                if f == Format::Json {
+                    output::object(f, &out);
+                } else {
+                    println!("key {} is destroyed ({})", out.id, out.state);
+                }
             }
             KeyCommand::Rotate { key } => {
                 let out = c.kms("RotateKeyOnDemand", json!({"KeyId": key})).await?;
@@ -713,6 +754,10 @@ enum RootKeyCommand {
     Suspend(RootKeyChangeArgs),
     /// Undo a disable or suspend: everything below works again.
     Enable(RootKeyChangeArgs),
+    /// Mark the root key compromised (NIST SP 800-57): every system and key below
+    /// it may only decrypt, so data can be recovered and re-protected under another
+    /// root key. Irreversible: a compromised root key is never enabled again.
+    Compromise(RootKeyChangeArgs),
     /// New material for a generated root key: the system keys below are re-wrapped
     /// and the old material is destroyed in the keystore.
     Rotate {
@@ -821,6 +866,7 @@ impl RootKeyArgs {
             RootKeyCommand::Disable(a) => (RootKeyChange::Disable, a),
             RootKeyCommand::Suspend(a) => (RootKeyChange::Suspend, a),
             RootKeyCommand::Enable(a) => (RootKeyChange::Enable, a),
+            RootKeyCommand::Compromise(a) => (RootKeyChange::MarkCompromised, a),
         };
         let params = StateChangeParams {
             dry_run: args.dry_run,
