@@ -428,6 +428,14 @@ REST_ROUTES: list[RestRoute] = [
               "root_key"),
     RestRoute("POST", "/v1/root-keys/{}/enable", "EnableRootKey", "EnableRootKey", MANAGE_TENANT, 200,
               "root_key"),
+    RestRoute("POST", "/v1/root-keys/{}/compromise", "MarkRootKeyCompromised", "MarkRootKeyCompromised",
+              MANAGE_TENANT, 200, "root_key"),
+    # Service key lifecycle changes the AWS API has no words for. Allowed cells run on a
+    # fresh key of the context's system (destroy: one marked compromised first).
+    RestRoute("POST", "/v1/keys/{}/compromise", "MarkKeyCompromised", "MarkKeyCompromised", MANAGE_KEYS, 200,
+              "key"),
+    RestRoute("POST", "/v1/keys/{}/destroy", "DestroyCompromisedKey", "DestroyCompromisedKey", MANAGE_KEYS,
+              200, "key"),
     RestRoute("POST", "/v1/root-keys/{}/rotate", "RotateRootKey", "RotateRootKey", MANAGE_TENANT, 200,
               "root_key"),
     RestRoute("POST", "/v1/root-keys/import-parameters", "GetRootKeyImportParameters",
@@ -452,6 +460,7 @@ class Rtgt:
     system: Optional[str] = None       # system id for GET /v1/systems/{}
     access_key: Optional[str] = None   # access key id for …/access-keys/{}…
     root_key: Optional[str] = None     # root key id for …/root-keys/{}…
+    key: Optional[str] = None          # service key id for …/keys/{}…
     ak_system: Optional[str] = ""      # "": POST /v1/access-keys without a system; None: not applicable
 
 
@@ -749,18 +758,20 @@ class World:
             # A scoped caller names the root key above its own system; the others a root key
             # without systems (denied state changes on it must change nothing).
             root = self.root_default if ctx == "own-system" else self.root_spare
+            key = self.key_sys_a.id if ctx == "own-system" else self.key_plain.id
             return Rtgt(tenant=self.tenant_a, system=self.sys_a["id"], access_key=self.victim_id, ak_system="",
-                        root_key=root)
+                        root_key=root, key=key)
         if ctx == "other-system":
-            return Rtgt(system=self.sys_b["id"], ak_system=self.sys_b["name"], root_key=self.root_b)
+            return Rtgt(system=self.sys_b["id"], ak_system=self.sys_b["name"], root_key=self.root_b,
+                        key=self.key_sys_b.id)
         if ctx == "other-tenant":
             return Rtgt(tenant=self.tenant_b, system=self.b_system["id"], access_key=self.b_victim_id,
-                        ak_system=self.b_system["name"], root_key=self.b_root)
+                        ak_system=self.b_system["name"], root_key=self.b_root, key=self.b_key.id)
         if ctx == "nonexistent":
             return Rtgt(tenant=str(uuid.uuid4()), system=str(uuid.uuid4()),
                         access_key="KCM" + "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
                                                    for _ in range(17)),
-                        ak_system=unique("no-such-system"), root_key=str(uuid.uuid4()))
+                        ak_system=unique("no-such-system"), root_key=str(uuid.uuid4()), key=str(uuid.uuid4()))
         raise AssertionError(ctx)
 
     # -- fingerprints ---------------------------------------------------------------------
@@ -904,7 +915,7 @@ def build_aws_cells(w: World) -> list[Cell]:
 def rest_request(route: RestRoute, t: Rtgt) -> Optional[tuple[str, Any]]:
     """(path, json body) of `route` naming what `t` holds, or None if `t` holds nothing for it."""
     body = None
-    if route.param in ("tenant", "system", "access_key", "root_key"):
+    if route.param in ("tenant", "system", "access_key", "root_key", "key"):
         value = getattr(t, route.param)
         if value is None:
             return None
@@ -965,8 +976,8 @@ def build_rest_cells(w: World) -> list[Cell]:
                 name = self_limited_name(route.core_op) if name == SELF_LIMITED[0] else name
                 caller = w.callers[name]
                 status, code = expect_rest(route, caller, ctx)
-                phase = 2 if code == OK and route.cls in (MANAGE_TENANT, MANAGE_TENANTS) and route.method != "GET" \
-                    else 1
+                phase = 2 if code == OK and route.cls in (MANAGE_TENANT, MANAGE_TENANTS, MANAGE_KEYS) \
+                    and route.method != "GET" else 1
                 cells.append(Cell("rest", key, name, ctx, code, status=status, audit_op=route.audit_op,
                                   phase=phase, params=req if phase == 1 else None))
     return cells
@@ -1155,6 +1166,12 @@ def run_matrix(w: World, cells: list[Cell]) -> tuple[list[str], dict]:
                 if route.audit_op == "EnableRootKey":
                     w.srv.v1_ok("POST", f"/v1/root-keys/{rk}/disable", creds=w.creds)
                 t.root_key = rk
+            elif route.param == "key":
+                # a fresh key of the context's system; destroy needs it compromised first
+                maker = w.kms_sys_a if c.ctx == "own-system" else w.kms
+                t.key = maker.create_key(Description="matrix throwaway")["KeyMetadata"]["KeyId"]
+                if route.audit_op == "DestroyCompromisedKey":
+                    w.srv.v1_ok("POST", f"/v1/keys/{t.key}/compromise", creds=w.creds)
             elif route.audit_op == "ReferenceRootKey":
                 label = unique("mx-customer")
                 w.srv.token.customer_key(label, secrets.token_hex(8))
