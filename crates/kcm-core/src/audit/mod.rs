@@ -1,9 +1,9 @@
 //! The tamper-evident audit log.
 //!
-//! Every request on every front door ends in exactly one [`AuditRecord`]: the front
+//! Every request on every front door ends in exactly one [`crate::model::AuditRecord`]: the front
 //! door reports how it ended ([`AuditEvent`]), the core adds what it noted while
 //! serving it (the keys touched, see [`crate::authz::Caller`]), and the group-commit
-//! [`writer`] makes it durable before the front door sends its response.
+//! writer (`audit/writer.rs`) makes it durable before the front door sends its response.
 //!
 //! **Chains.** Each tenant has its own chain (the operator has one too). A record
 //! commits to its chain position (`seq`) and to the previous record's hash, so

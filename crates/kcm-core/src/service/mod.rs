@@ -5,7 +5,7 @@
 //! [`crate::authz::authorize`], checks the lifecycle through
 //! [`crate::lifecycle::chain_allows`], and only then reads material or writes.
 //!
-//! Management changes are serialised by [`Service::lock_changes`] (this node's
+//! Management changes are serialised by `Service::lock_changes` (this node's
 //! mutex, plus the store's cluster-wide lock when nodes share the store), so a
 //! read-modify-write of a record cannot lose a concurrent update on any node.
 

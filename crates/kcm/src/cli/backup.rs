@@ -61,7 +61,7 @@ pub struct RestoreArgs {
     #[arg(long, env = "KCM_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// The server's TOML configuration file (for data_dir, database_url,
-    /// keystore.master_key_file and the [keystores.<name>] tables: an archive whose
+    /// keystore.master_key_file and the [keystores.NAME] tables: an archive whose
     /// key is in an HSM needs them).
     #[arg(long, env = "KCM_CONFIG")]
     config: Option<PathBuf>,
