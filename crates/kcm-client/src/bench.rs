@@ -575,22 +575,14 @@ mod tests {
 
     #[test]
     fn operations_parse() {
-        assert_eq!(
-            "generate-data-key".parse::<BenchOperation>().unwrap(),
-            BenchOperation::GenerateDataKey
-        );
-        assert_eq!(
-            "Decrypt".parse::<BenchOperation>().unwrap(),
-            BenchOperation::Decrypt
-        );
-        assert_eq!(
-            "sign".parse::<BenchOperation>().unwrap(),
-            BenchOperation::Sign
-        );
-        assert_eq!(
-            "GenerateMac".parse::<BenchOperation>().unwrap(),
-            BenchOperation::GenerateMac
-        );
+        for (name, expected) in [
+            ("generate-data-key", BenchOperation::GenerateDataKey),
+            ("Decrypt", BenchOperation::Decrypt),
+            ("sign", BenchOperation::Sign),
+            ("GenerateMac", BenchOperation::GenerateMac),
+        ] {
+            assert_eq!(name.parse::<BenchOperation>().unwrap(), expected, "{name}");
+        }
         assert!("verify".parse::<BenchOperation>().is_err());
     }
 }

@@ -263,26 +263,28 @@ mod tests {
     /// or data it cannot read fail the same way every time, and say so.
     #[test]
     fn only_an_unreachable_store_is_unavailable() {
-        let kind = |e: StoreError| Error::from(e).kind();
-        assert_eq!(
-            kind(StoreError::Unavailable("down".into())),
-            ErrorKind::StoreUnavailable
-        );
-        assert_eq!(
-            kind(StoreError::Unencodable("too large".into())),
-            ErrorKind::Internal
-        );
-        assert_eq!(
-            kind(StoreError::Corrupt("bad row".into())),
-            ErrorKind::Internal
-        );
-        assert_eq!(
-            kind(StoreError::Conflict("taken".into())),
-            ErrorKind::AlreadyExists
-        );
-        assert_eq!(
-            kind(StoreError::Refused("not empty".into())),
-            ErrorKind::InvalidState
-        );
+        let cases = [
+            (
+                StoreError::Unavailable("down".into()),
+                ErrorKind::StoreUnavailable,
+            ),
+            (
+                StoreError::Unencodable("too large".into()),
+                ErrorKind::Internal,
+            ),
+            (StoreError::Corrupt("bad row".into()), ErrorKind::Internal),
+            (
+                StoreError::Conflict("taken".into()),
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                StoreError::Refused("not empty".into()),
+                ErrorKind::InvalidState,
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            assert_eq!(Error::from(error).kind(), expected, "{shown}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use kcm_core::error::ErrorKind;
 use kcm_core::keystore::KeystoreProvider;
 use kcm_core::lifecycle::{KeyState, Lifecycle, ALL_STATES};
 use kcm_core::model::*;
-use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, Service};
+use kcm_core::service::{CreateKeyRequest, KeyRef, RootKeyChange, RootKeyImpact, Service};
 use kcm_core::store::{Store, Write};
 use kcm_keystore_software::SoftwareKeystore;
 use kcm_test_support::service::{DataDir, ServiceFixture};
@@ -58,6 +58,60 @@ async fn assert_decrypts(f: &Fixture, blob: &[u8], data: &[u8]) {
     assert_eq!(plain.plaintext.expose_secret(), data);
 }
 
+/// A new key and a ciphertext of `data` under it, made by the tenant-admin.
+async fn key_with_ciphertext(f: &Fixture) -> (KeyRef, Vec<u8>) {
+    let key = new_key(f).await;
+    let blob = encrypt(f, &key, b"data").await;
+    (key, blob)
+}
+
+/// The tenant-admin's `change` of root key `root` (only previewed when `dry_run`),
+/// which must be accepted.
+async fn change_root(
+    f: &Fixture,
+    root: &str,
+    change: RootKeyChange,
+    dry_run: bool,
+) -> RootKeyImpact {
+    f.service
+        .change_root_key_state(&f.admin, root, change, dry_run)
+        .await
+        .unwrap()
+}
+
+/// The tenant-admin's attempt to encrypt under `key`, which must be refused.
+async fn refused_encrypt(f: &Fixture, key: &KeyRef) -> kcm_core::error::Error {
+    f.service
+        .encrypt(&f.admin, key, b"data", &ctx())
+        .await
+        .unwrap_err()
+}
+
+/// The tenant-admin's attempt to decrypt `blob`, which must be refused.
+async fn refused_decrypt(f: &Fixture, blob: &[u8]) -> kcm_core::error::Error {
+    f.service
+        .decrypt(&f.admin, None, blob, &ctx())
+        .await
+        .unwrap_err()
+}
+
+/// A caller signing with access key `id`.
+async fn caller_of(f: &Fixture, id: &str) -> Caller {
+    Caller::new(f.service.credential(id).await.unwrap().principal.clone())
+}
+
+/// The id of the tenant's default root key.
+async fn default_root(f: &Fixture) -> RootKeyId {
+    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
+    roots.iter().find(|r| r.is_default).unwrap().id
+}
+
+/// The id `key` names (every key of these tests is named by id).
+fn id_of(key: &KeyRef) -> KeyId {
+    let KeyRef::Id(id) = key else { unreachable!() };
+    *id
+}
+
 async fn new_key(f: &Fixture) -> KeyRef {
     let info = f
         .service
@@ -68,8 +122,7 @@ async fn new_key(f: &Fixture) -> KeyRef {
 }
 
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
-    let KeyRef::Id(id) = key else { unreachable!() };
-    let mut record = f.store.service_key(*id).await.unwrap().unwrap();
+    let mut record = f.store.service_key(id_of(key)).await.unwrap().unwrap();
     record.lifecycle = Lifecycle::stored(state);
     f.store
         .commit(vec![Write::PutServiceKey(record)])
@@ -143,8 +196,7 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
 #[tokio::test]
 async fn a_key_is_usable_only_if_every_key_above_it_is() {
     let f = fixture().await;
-    let key = new_key(&f).await;
-    let blob = encrypt(&f, &key, b"data").await;
+    let (key, blob) = key_with_ciphertext(&f).await;
     let cases = [
         (KeyState::Active, KeyState::Active, true, true),
         (KeyState::Active, KeyState::Disabled, false, false),
@@ -228,23 +280,16 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
     let f = fixture().await;
     let a = new_key(&f).await;
     let b = new_key(&f).await;
-    let (KeyRef::Id(a_id), KeyRef::Id(b_id)) = (&a, &b) else {
-        unreachable!()
-    };
-    let a_version = f.store.key_versions(*a_id).await.unwrap().remove(0);
+    let a_version = f.store.key_versions(id_of(&a)).await.unwrap().remove(0);
     f.store
         .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
-            key_id: *b_id,
+            key_id: id_of(&b),
             ..a_version
         })])
         .await
         .unwrap();
     tokio::time::sleep(BOUND * 2).await;
-    let err = f
-        .service
-        .encrypt(&f.admin, &b, b"data", &ctx())
-        .await
-        .unwrap_err();
+    let err = refused_encrypt(&f, &b).await;
     assert_eq!(err.kind(), ErrorKind::Internal);
     // The original key is unaffected.
     f.service
@@ -254,17 +299,25 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
 }
 
 #[tokio::test]
+async fn credential_debug_does_not_show_the_secret() {
+    let f = fixture().await;
+    let new = f
+        .service
+        .create_access_key(&f.admin, Role::KeyUser, None, None, String::new())
+        .await
+        .unwrap();
+    let credential = f.service.credential(&new.info.id).await.unwrap();
+    let shown = format!("{credential:?}");
+    assert!(shown.contains(&new.info.id), "{shown}");
+    assert!(shown.contains("REDACTED"), "{shown}");
+    assert!(!shown.contains(new.secret.expose_secret()), "{shown}");
+}
+
+#[tokio::test]
 async fn tenants_are_isolated() {
     let f = fixture().await;
     let other = f.service.create_tenant(&f.operator, "other").await.unwrap();
-    let other_admin = f
-        .service
-        .credential(&other.access_key.info.id)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    let other_admin = Caller::new(other_admin);
+    let other_admin = caller_of(&f, &other.access_key.info.id).await;
     let key = new_key(&f).await;
     let blob = encrypt(&f, &key, b"secret").await;
     // Another tenant's key is answered exactly as a key that does not exist: by
@@ -319,14 +372,7 @@ async fn denials_change_nothing() {
         .create_access_key(&f.admin, Role::KeyUser, None, None, String::new())
         .await
         .unwrap();
-    let user = f
-        .service
-        .credential(&user.info.id)
-        .await
-        .unwrap()
-        .principal
-        .clone();
-    let user = Caller::new(user);
+    let user = caller_of(&f, &user.info.id).await;
     let before = f.service.describe_key(&f.admin, &key).await.unwrap().record;
     let err = f.service.disable_key(&user, &key).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
@@ -360,7 +406,7 @@ async fn deletion_window_end_destroys_material() {
         .unwrap();
     // The window has not ended: nothing is destroyed.
     assert_eq!(f.service.run_due_work().await.unwrap(), 0);
-    let KeyRef::Id(id) = key else { unreachable!() };
+    let id = id_of(&key);
     let mut record = f.store.service_key(id).await.unwrap().unwrap();
     record.deletion_at = Some(0);
     f.store
@@ -377,11 +423,8 @@ async fn deletion_window_end_destroys_material() {
             .kind(),
         ErrorKind::NotFound
     );
-    assert!(f
-        .service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .is_err());
+    // Nor does a ciphertext made under it decrypt.
+    refused_decrypt(f, &blob).await;
 }
 
 /// Access keys made before secrets were derived (stored sealed by the credential
@@ -627,14 +670,9 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
     let key = new_key(&f).await;
     // Load the key into the hot-path cache.
     let blob = encrypt(&f, &key, b"data").await;
-    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
-    let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
+    let root = default_root(&f).await.to_string();
 
-    let preview = f
-        .service
-        .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, true)
-        .await
-        .unwrap();
+    let preview = change_root(&f, &root, RootKeyChange::Disable, true).await;
     assert!(!preview.applied);
     assert_eq!(preview.new_state, KeyState::Disabled);
     assert_eq!(preview.systems.len(), 1);
@@ -644,22 +682,11 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
         .await
         .expect("a dry run changes nothing");
 
-    f.service
-        .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, false)
-        .await
-        .unwrap();
+    change_root(&f, &root, RootKeyChange::Disable, false).await;
     // No sleep: the bound of the fixture is irrelevant on this node.
-    let refused = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap_err();
+    let refused = refused_encrypt(&f, &key).await;
     assert_eq!(refused.kind(), ErrorKind::KeyDisabled);
-    let refused = f
-        .service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .unwrap_err();
+    let refused = refused_decrypt(&f, &blob).await;
     assert_eq!(refused.kind(), ErrorKind::KeyDisabled);
 
     let err = f
@@ -668,14 +695,8 @@ async fn disabling_a_root_key_refuses_keys_below_it_at_once() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    f.service
-        .change_root_key_state(&f.admin, &root, RootKeyChange::Enable, false)
-        .await
-        .unwrap();
-    f.service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .unwrap();
+    change_root(&f, &root, RootKeyChange::Enable, false).await;
+    assert_decrypts(&f, &blob, b"data").await;
 }
 
 /// A system whose root key's keystore does not answer says so in its status.
@@ -733,7 +754,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         old.wrapped.is_empty(),
         "the old system key's material is erased"
     );
-    let KeyRef::Id(id) = key else { unreachable!() };
+    let id = id_of(&key);
     assert!(f
         .store
         .key_versions(id)
@@ -749,16 +770,8 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
 #[tokio::test]
 async fn rotating_a_root_key_rewraps_its_system_keys() {
     let f = fixture().await;
-    let key = new_key(&f).await;
-    let blob = encrypt(&f, &key, b"data").await;
-    let root = f
-        .service
-        .list_root_keys(&f.admin)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.is_default)
-        .unwrap();
+    let (_, blob) = key_with_ciphertext(&f).await;
+    let root = default_root(&f).await;
     let system = f.service.get_system(&f.admin, "default").await.unwrap();
     let before = f
         .store
@@ -766,9 +779,9 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
         .await
         .unwrap()
         .unwrap();
-    let old_handle = f.store.root_key(root.id).await.unwrap().unwrap().handle;
+    let old_handle = f.store.root_key(root).await.unwrap().unwrap().handle;
     f.service
-        .rotate_root_key(&f.admin, &root.id.to_string())
+        .rotate_root_key(&f.admin, &root.to_string())
         .await
         .unwrap();
     let after = f
@@ -783,7 +796,7 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
     );
     assert_ne!(
         old_handle,
-        f.store.root_key(root.id).await.unwrap().unwrap().handle
+        f.store.root_key(root).await.unwrap().unwrap().handle
     );
     assert_decrypts(&f, &blob, b"data").await;
 }
@@ -861,7 +874,7 @@ async fn every_key_state_times_every_operator_transition() {
                 (KeyState::PendingDeletion, T::Destroy) => None,
                 _ => from.transition(transition).ok(),
             };
-            let KeyRef::Id(id) = key else { unreachable!() };
+            let id = id_of(&key);
             let stored = f.store.service_key(id).await.unwrap().unwrap();
             let label = format!("{from} -{transition:?}->");
             match (result, expected) {
@@ -890,12 +903,7 @@ async fn every_key_state_times_every_operator_transition() {
 #[tokio::test]
 async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
     let f = fixture().await;
-    let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
+    let (key, blob) = key_with_ciphertext(&f).await;
     f.service
         .schedule_key_deletion(&f.admin, &key, Some(7))
         .await
@@ -957,16 +965,12 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
         destroyed.record.lifecycle.state(),
         KeyState::DestroyedCompromised
     );
-    let KeyRef::Id(id) = key else { unreachable!() };
+    let id = id_of(&key);
     assert!(
         f.store.key_versions(id).await.unwrap().is_empty(),
         "material erased"
     );
-    let gone = f
-        .service
-        .decrypt(&f.admin, None, &blob, &ctx())
-        .await
-        .unwrap_err();
+    let gone = refused_decrypt(&f, &blob).await;
     assert_eq!(gone.kind(), ErrorKind::NotFound);
 }
 
@@ -985,7 +989,7 @@ async fn only_a_compromised_key_is_destroyed_at_once() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
-    let KeyRef::Id(id) = key else { unreachable!() };
+    let id = id_of(&key);
     let stored = f.store.service_key(id).await.unwrap().unwrap();
     assert_eq!(stored.lifecycle.state(), KeyState::PendingDeletion);
     assert!(!f.store.key_versions(id).await.unwrap().is_empty());
@@ -996,26 +1000,12 @@ async fn only_a_compromised_key_is_destroyed_at_once() {
 #[tokio::test]
 async fn a_compromised_root_key_leaves_everything_below_decrypt_only() {
     let f = fixture().await;
-    let key = new_key(&f).await;
-    let (_, blob) = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap();
-    let roots = f.service.list_root_keys(&f.admin).await.unwrap();
-    let root = roots.iter().find(|r| r.is_default).unwrap().id.to_string();
-    let impact = f
-        .service
-        .change_root_key_state(&f.admin, &root, RootKeyChange::MarkCompromised, false)
-        .await
-        .unwrap();
+    let (key, blob) = key_with_ciphertext(&f).await;
+    let root = default_root(&f).await.to_string();
+    let impact = change_root(&f, &root, RootKeyChange::MarkCompromised, false).await;
     assert!(impact.applied);
     assert_eq!(impact.new_state, KeyState::Compromised);
-    let refused = f
-        .service
-        .encrypt(&f.admin, &key, b"data", &ctx())
-        .await
-        .unwrap_err();
+    let refused = refused_encrypt(&f, &key).await;
     assert_eq!(refused.kind(), ErrorKind::InvalidState);
     f.service
         .decrypt(&f.admin, None, &blob, &ctx())

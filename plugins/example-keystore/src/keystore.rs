@@ -127,20 +127,14 @@ struct KeyFile {
 }
 
 /// The keystore: a directory of sealed key files and the KEK that opens them.
+// `Debug` is derived: aws-lc-rs prints a `LessSafeKey` as its algorithm only, so
+// the KEK never shows.
+#[derive(Debug)]
 pub struct FileKeystore {
     dir: PathBuf,
     kek: LessSafeKey,
     /// Serialises read-modify-write of key files (enable/disable/destroy).
     write_lock: Mutex<()>,
-}
-
-impl std::fmt::Debug for FileKeystore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileKeystore")
-            .field("dir", &self.dir)
-            .field("kek", &"[REDACTED]")
-            .finish()
-    }
 }
 
 /// Reads a KEK file: exactly 32 raw bytes, or 64 hex digits (surrounding
@@ -492,6 +486,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn debug_does_not_show_the_kek() {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore = FileKeystore::open(dir.path(), &[0xab; KEY_LEN]).unwrap();
+        let shown = format!("{keystore:?}");
+        assert!(shown.contains("FileKeystore"), "{shown}");
+        assert!(
+            !shown.contains("171, 171") && !shown.to_lowercase().contains("abab"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(crate) const CREDENTIAL_ROOT_META: &str = "credential_root_key_id";
 pub(crate) const CREDENTIAL_KEY_META: &str = "credential_key";
 
 /// An authenticated identity with the secret needed to check its signatures.
+// `Debug` is derived: `SecretBytes` prints only its length.
+#[derive(Debug)]
 pub struct Credential {
     /// Who this access key is.
     pub principal: Principal,
@@ -30,15 +32,6 @@ impl Credential {
     /// The secret access key, for SigV4 verification.
     pub fn secret(&self) -> &SecretBytes {
         &self.secret
-    }
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("principal", &self.principal)
-            .field("secret", &"[REDACTED]")
-            .finish()
     }
 }
 
@@ -338,12 +331,7 @@ impl Service {
         operations: Option<&[String]>,
         description: String,
     ) -> Result<NewAccessKey> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::CreateAccessKey,
-            Target::tenant(tenant),
-        )?;
+        let tenant = Self::own_tenant_for(caller, Op::CreateAccessKey)?;
         if role == Role::SystemAdmin {
             return Err(Error::invalid(
                 "role system-admin cannot be given to a tenant access key",
@@ -395,8 +383,7 @@ impl Service {
     }
 
     async fn own_access_key(&self, caller: &Caller, id: &str, op: Op) -> Result<AccessKeyRecord> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, op)?;
         self.store
             .access_key(id)
             .await?

@@ -2,7 +2,7 @@
 
 use super::keys::page_limit;
 use super::{now_ms, KeyRef, Service};
-use crate::authz::{authorize, Caller, Op, Target};
+use crate::authz::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::KeyUse;
 use crate::model::*;
@@ -55,8 +55,7 @@ impl Service {
 
     /// Creates `name` pointing at `target`.
     pub async fn create_alias(&self, caller: &Caller, name: &str, target: &KeyRef) -> Result<()> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, Op::CreateAlias, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, Op::CreateAlias)?;
         validate_alias_name(name)?;
         let mut changes = self.lock_changes().await?;
         let record = self
@@ -85,8 +84,7 @@ impl Service {
     }
 
     async fn existing_alias(&self, caller: &Caller, name: &str, op: Op) -> Result<AliasRecord> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, op, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, op)?;
         validate_alias_name(name)?;
         let alias = self
             .store
@@ -143,8 +141,7 @@ impl Service {
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<(Vec<AliasRecord>, Option<String>)> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, Op::ListAliases, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, Op::ListAliases)?;
         let limit = page_limit(limit, 100, 50)?;
         let key_id = match key {
             Some(k) => Some(self.authorized_record(caller, Op::ListAliases, k).await?.id),

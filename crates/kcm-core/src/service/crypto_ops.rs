@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::chain::LoadedKey;
 use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
-use crate::authz::{authorize, Caller, Op, Target};
+use crate::authz::{Caller, Op};
 use crate::crypto::{self, CiphertextHeader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage};
@@ -295,12 +295,7 @@ impl Service {
 
     /// `len` random bytes (1–1024).
     pub async fn generate_random(&self, caller: &Caller, len: usize) -> Result<SecretBytes> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::GenerateRandom,
-            Target::tenant(tenant),
-        )?;
+        Self::own_tenant_for(caller, Op::GenerateRandom)?;
         if !(1..=1024).contains(&len) {
             return Err(Error::invalid(format!(
                 "NumberOfBytes must be between 1 and 1024, got {len}"

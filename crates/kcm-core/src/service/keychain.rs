@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Service;
-use crate::authz::{authorize, Caller, Op, Target};
+use crate::authz::{Caller, Op};
 use crate::error::Result;
 use crate::lifecycle::KeyState;
 use crate::model::*;
@@ -69,12 +69,7 @@ pub struct KeychainView {
 impl Service {
     /// The caller's keychain (a scoped access key sees only its system).
     pub async fn keychain(&self, caller: &Caller) -> Result<KeychainView> {
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::GetKeychain,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::own_tenant_for(caller, Op::GetKeychain)?;
         self.keychain_of(caller, tenant_id).await
     }
 

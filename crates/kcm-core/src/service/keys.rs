@@ -123,9 +123,8 @@ impl Service {
     /// Creates a service key (symmetric, asymmetric or HMAC) in the caller's system (its scope, or the
     /// tenant's `default` system).
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
-        let tenant_id = Self::own_tenant(&caller.principal)?;
         // Authorise before looking anything up, so denied callers learn nothing.
-        authorize(&caller.principal, Op::CreateKey, Target::tenant(tenant_id))?;
+        let tenant_id = Self::own_tenant_for(caller, Op::CreateKey)?;
         let spec = match req.key_spec.as_deref() {
             None => KeySpec::SymmetricDefault,
             Some(s) => KeySpec::parse_field("KeySpec", s)?,
@@ -249,8 +248,7 @@ impl Service {
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<KeyPage> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, Op::ListKeys, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, Op::ListKeys)?;
         let limit = page_limit(limit, 1000, 100)?;
         let mut after = match marker {
             None => None,

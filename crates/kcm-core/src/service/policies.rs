@@ -2,7 +2,7 @@
 //! replacing a key's policy, and creating, listing, retiring and revoking grants.
 
 use super::{now_ms, KeyRef, Service};
-use crate::authz::{authorize, authorize_op, Caller, Op, OpSet, Target};
+use crate::authz::{authorize_op, Caller, Op, OpSet};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
 use crate::policy::{GrantRecord, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME};
@@ -237,12 +237,7 @@ impl Service {
         limit: Option<u32>,
         marker: Option<&str>,
     ) -> Result<GrantPage> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::ListRetirableGrants,
-            Target::tenant(tenant),
-        )?;
+        let tenant = Self::own_tenant_for(caller, Op::ListRetirableGrants)?;
         let limit = super::keys::page_limit(limit, 100, 50)?;
         let mut grants = self
             .store

@@ -78,14 +78,22 @@ impl Service {
         })
     }
 
-    /// Authorises `op` on the caller's own tenant: role and operation limit first
-    /// (so a forbidden caller learns nothing), then the tenant as the target.
-    /// Returns the tenant.
-    pub(crate) fn authorize_in_own_tenant(caller: &Caller, op: Op) -> Result<TenantId> {
-        authorize_op(&caller.principal, op)?;
+    /// The caller's own tenant, once `op` is authorised with it as the target: the
+    /// preamble of every operation on the tenant as a whole (creating or listing
+    /// its keys, aliases, systems and access keys). A caller of no tenant is told
+    /// so before anything else.
+    pub(crate) fn own_tenant_for(caller: &Caller, op: Op) -> Result<TenantId> {
         let tenant = Self::own_tenant(&caller.principal)?;
         authorize(&caller.principal, op, Target::tenant(tenant))?;
         Ok(tenant)
+    }
+
+    /// [`Self::own_tenant_for`] with the role and operation limit checked first
+    /// (so a forbidden caller learns nothing, not even that it has no tenant).
+    /// Returns the tenant.
+    pub(crate) fn authorize_in_own_tenant(caller: &Caller, op: Op) -> Result<TenantId> {
+        authorize_op(&caller.principal, op)?;
+        Self::own_tenant_for(caller, op)
     }
 
     async fn alias_target(&self, tenant: TenantId, name: &str) -> Result<KeyId> {

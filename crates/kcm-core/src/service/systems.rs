@@ -283,12 +283,7 @@ impl Service {
     /// or, when that is `None`, to the tenant's default root key; otherwise it is
     /// registered unlinked, to be linked later ([`Service::link_system`]).
     pub async fn create_system(&self, caller: &Caller, new: &NewSystem) -> Result<SystemInfo> {
-        let tenant_id = Self::own_tenant(&caller.principal)?;
-        authorize(
-            &caller.principal,
-            Op::CreateSystem,
-            Target::tenant(tenant_id),
-        )?;
+        let tenant_id = Self::own_tenant_for(caller, Op::CreateSystem)?;
         new.validate()?;
         let root = if new.link {
             Some(
@@ -318,8 +313,7 @@ impl Service {
 
     /// Systems of the caller's tenant (a scoped key sees only its own system).
     pub async fn list_systems(&self, caller: &Caller) -> Result<Vec<SystemInfo>> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, Op::ListSystems, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, Op::ListSystems)?;
         self.visible_systems(caller, tenant).await
     }
 
@@ -342,8 +336,7 @@ impl Service {
 
     /// One system of the caller's tenant, by id or name.
     pub async fn get_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
-        let tenant = Self::own_tenant(&caller.principal)?;
-        authorize(&caller.principal, Op::GetSystem, Target::tenant(tenant))?;
+        let tenant = Self::own_tenant_for(caller, Op::GetSystem)?;
         let record = self.find_system(tenant, name_or_id).await?;
         authorize(
             &caller.principal,
