@@ -158,10 +158,7 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_racing_get_one_winner_and_conflicts() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
-        .await
-        .unwrap();
+    let (a, b, _db) = server.two_nodes().await;
     let t = TenantId::new_random();
     for round in 0..10u64 {
         let name = format!("alias/race-{round}");
@@ -267,10 +264,7 @@ async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it
 async fn nodes_appending_to_one_audit_chain_take_turns() {
     use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
-        .await
-        .unwrap();
+    let (a, b, _db) = server.two_nodes().await;
     let t = Some(TenantId::new_random());
     let mut appenders = Vec::new();
     for node in [
@@ -317,10 +311,7 @@ async fn nodes_appending_to_one_audit_chain_take_turns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_lock_is_held_by_one_node_at_a_time() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
-        .await
-        .unwrap();
+    let (a, b, _db) = server.two_nodes().await;
     let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
     let waiter = {
         let b = b.clone();
@@ -361,11 +352,8 @@ async fn the_change_lock_is_held_by_one_node_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_change_lock_commits_nothing() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
+    let (a, b, db) = server.two_nodes().await;
     let url = server.url(&db.name);
-    let b = PostgresStore::open(&url, PostgresOptions::default())
-        .await
-        .unwrap();
     let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
     let killed = sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_locks
