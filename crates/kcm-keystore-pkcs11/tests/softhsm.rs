@@ -70,6 +70,14 @@ impl Hsm {
         Pkcs11Keystore::open(self.config(label, PIN, 4)).expect("open keystore")
     }
 
+    /// A keystore open on a fresh token, and the token's label (for a second
+    /// keystore or the test's own session on it).
+    fn open_fresh(&self) -> (String, Pkcs11Keystore) {
+        let label = self.token();
+        let ks = self.open(&label);
+        (label, ks)
+    }
+
     /// A logged-in session of the test's own on token `label`.
     fn session(&self, label: &str) -> Session {
         let slot = self
@@ -181,8 +189,7 @@ async fn handles_and_blobs_have_the_documented_layout() {
 #[tokio::test]
 async fn generated_key_stays_inside_the_token() {
     let hsm = hsm();
-    let label = hsm.token();
-    let ks = hsm.open(&label);
+    let (label, ks) = hsm.open_fresh();
     let handle = ks.create_root_key("root-attrs").await.unwrap();
 
     let session = hsm.session(&label);
@@ -310,8 +317,7 @@ async fn debug_output_has_no_pin() {
 #[tokio::test]
 async fn a_restarted_keystore_unwraps_what_the_first_wrapped() {
     let hsm = hsm();
-    let label = hsm.token();
-    let first = hsm.open(&label);
+    let (label, first) = hsm.open_fresh();
     let handle = first.create_root_key("root-persistent").await.unwrap();
     let blob = first
         .wrap(&handle, &secret(b"system key"), b"sys")
@@ -354,8 +360,7 @@ async fn recovers_after_the_token_logs_out() {
     // What a rebooted or failed-over HSM looks like to a client: the login is gone.
     // The keystore must answer Unavailable once, then reconnect and log in again.
     let hsm = hsm();
-    let label = hsm.token();
-    let ks = hsm.open(&label);
+    let (label, ks) = hsm.open_fresh();
     let handle = ks.create_root_key("root-resilient").await.unwrap();
     let blob = ks.wrap(&handle, &secret(b"k"), b"").await.unwrap();
 
@@ -376,8 +381,7 @@ async fn recovers_after_the_token_logs_out() {
 #[tokio::test]
 async fn health_notices_a_lost_login_and_recovers() {
     let hsm = hsm();
-    let label = hsm.token();
-    let ks = hsm.open(&label);
+    let (label, ks) = hsm.open_fresh();
     ks.health().await.unwrap();
     hsm.session(&label).logout().unwrap();
     let r = ks.health().await;

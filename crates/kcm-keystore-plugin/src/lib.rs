@@ -62,6 +62,20 @@ pub use config::{
 };
 pub use plugin::{PluginKeystore, RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX};
 
+/// The longest prefix of `text` of at most `max` bytes that ends on a character
+/// boundary: what the plugin writes (output lines, status messages) is bounded
+/// before it reaches kcm's log or errors, without splitting a UTF-8 character.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The `kcm.keystore.v1` protocol types and the generated gRPC client, compiled
 /// from `proto/kcm/keystore/v1/plugin.proto` (with pure-Rust tooling; no `protoc`).
 #[allow(missing_docs, clippy::all)]

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::config::PluginConfig;
 use crate::process::{launch, Client, Launched};
-use crate::proto::GetCapabilitiesRequest;
+use crate::proto::{GetCapabilitiesRequest, GetCapabilitiesResponse};
 
 /// First wait before restarting a plugin that exited.
 pub const RESTART_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
@@ -172,11 +172,7 @@ impl PluginKeystore {
                 )))
             }
         };
-        let capabilities = Capabilities {
-            generate: response.generate,
-            import: response.import,
-            reference: response.reference,
-        };
+        let capabilities = capabilities_of(&response);
         tracing::info!(
             keystore = %name,
             plugin = %response.plugin_name,
@@ -297,6 +293,16 @@ async fn kill(name: &str, child: &mut Child) {
     }
 }
 
+/// What a `GetCapabilities` answer says the plugin can do (read at start, and
+/// again after each restart to notice a change).
+fn capabilities_of(response: &GetCapabilitiesResponse) -> Capabilities {
+    Capabilities {
+        generate: response.generate,
+        import: response.import,
+        reference: response.reference,
+    }
+}
+
 /// Asks a restarted plugin `GetCapabilities` again, for the log: kcm keeps the
 /// capabilities from the first start, and warns if they changed.
 async fn recheck_capabilities(inner: &Inner, client: &Client) {
@@ -309,11 +315,7 @@ async fn recheck_capabilities(inner: &Inner, client: &Client) {
     match answer {
         Ok(Ok(response)) => {
             let response = response.into_inner();
-            let now = Capabilities {
-                generate: response.generate,
-                import: response.import,
-                reference: response.reference,
-            };
+            let now = capabilities_of(&response);
             tracing::info!(
                 keystore = %name,
                 plugin = %response.plugin_name,

@@ -15,6 +15,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::config::{PluginConfig, INHERITED_ENV, SOCKET_ENV};
 use crate::proto::keystore_plugin_client::KeystorePluginClient;
 use crate::proto::HealthRequest;
+use crate::truncate;
 
 /// The gRPC client type for a plugin.
 pub(crate) type Client = KeystorePluginClient<Channel>;
@@ -156,7 +157,7 @@ async fn forward(
     loop {
         match lines.next_line().await {
             Ok(Some(line)) => {
-                let line = truncate(&line);
+                let line = truncate(&line, MAX_LINE);
                 if looks_like_a_problem(line) {
                     tracing::warn!(keystore = %name, plugin_pid = ?pid, stream, "plugin: {line}");
                 } else {
@@ -170,17 +171,6 @@ async fn forward(
             }
         }
     }
-}
-
-fn truncate(line: &str) -> &str {
-    if line.len() <= MAX_LINE {
-        return line;
-    }
-    let mut end = MAX_LINE;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    &line[..end]
 }
 
 fn looks_like_a_problem(line: &str) -> bool {
@@ -205,8 +195,8 @@ mod tests {
         ));
         assert!(!looks_like_a_problem(" INFO listening"));
         let long = "é".repeat(MAX_LINE);
-        let cut = truncate(&long);
+        let cut = truncate(&long, MAX_LINE);
         assert!(cut.len() <= MAX_LINE && cut.len() >= MAX_LINE - 1);
-        assert_eq!(truncate("short"), "short");
+        assert_eq!(truncate("short", MAX_LINE), "short");
     }
 }

@@ -10,7 +10,7 @@ use tonic::{Code, Response, Status};
 
 use crate::plugin::PluginKeystore;
 use crate::process::Client;
-use crate::proto;
+use crate::{proto, truncate};
 
 /// The RPCs of the protocol (for error messages and error mapping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,20 +30,12 @@ pub(crate) enum Rpc {
 /// Longest part of a plugin's status message carried into a kcm error.
 const MAX_MESSAGE: usize = 512;
 
-fn short(message: &str) -> &str {
-    if message.len() <= MAX_MESSAGE {
-        return message;
-    }
-    let mut end = MAX_MESSAGE;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    &message[..end]
-}
-
 /// The protocol's error contract (see `plugin.proto`).
 pub(crate) fn map_status(keystore: &str, rpc: Rpc, status: &Status) -> KeystoreError {
-    let message = format!("plugin {keystore}: {rpc:?}: {}", short(status.message()));
+    let message = format!(
+        "plugin {keystore}: {rpc:?}: {}",
+        truncate(status.message(), MAX_MESSAGE)
+    );
     match status.code() {
         Code::Unavailable => KeystoreError::Unavailable(message),
         Code::NotFound | Code::FailedPrecondition => KeystoreError::KeyUnusable(message),
@@ -77,6 +69,20 @@ impl PluginKeystore {
             Err(_) => Err(KeystoreError::Unavailable(format!(
                 "plugin {name}: {rpc:?} did not answer within {timeout:?}"
             ))),
+        }
+    }
+
+    /// Makes a call the protocol lets a plugin leave unimplemented (CheckKey,
+    /// EnableKey, DisableKey): `UNIMPLEMENTED` there means nothing to do, as in the
+    /// trait's defaults, so it is success; any other failure stays a failure.
+    async fn optional_call<T, F, Fut>(&self, rpc: Rpc, f: F) -> KeystoreResult<()>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        match self.call(rpc, f).await {
+            Err(KeystoreError::Unsupported(_)) => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 
@@ -169,48 +175,33 @@ impl KeystoreProvider for PluginKeystore {
         let request = proto::CheckKeyRequest {
             handle: handle.to_vec(),
         };
-        match self
-            .call(
-                Rpc::CheckKey,
-                |mut c| async move { c.check_key(request).await },
-            )
-            .await
-        {
-            // The plugin cannot tell: trust the handle, as the trait's default does.
-            Err(KeystoreError::Unsupported(_)) => Ok(()),
-            other => other.map(|_| ()),
-        }
+        // The plugin cannot tell: trust the handle, as the trait's default does.
+        self.optional_call(
+            Rpc::CheckKey,
+            |mut c| async move { c.check_key(request).await },
+        )
+        .await
     }
 
     async fn disable_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
         let request = proto::DisableKeyRequest {
             handle: handle.to_vec(),
         };
-        match self
-            .call(Rpc::DisableKey, |mut c| async move {
-                c.disable_key(request).await
-            })
-            .await
-        {
-            // No switch in the plugin: kcm's own state is the authority.
-            Err(KeystoreError::Unsupported(_)) => Ok(()),
-            other => other.map(|_| ()),
-        }
+        // No switch in the plugin: kcm's own state is the authority.
+        self.optional_call(Rpc::DisableKey, |mut c| async move {
+            c.disable_key(request).await
+        })
+        .await
     }
 
     async fn enable_root_key(&self, handle: &[u8]) -> KeystoreResult<()> {
         let request = proto::EnableKeyRequest {
             handle: handle.to_vec(),
         };
-        match self
-            .call(Rpc::EnableKey, |mut c| async move {
-                c.enable_key(request).await
-            })
-            .await
-        {
-            Err(KeystoreError::Unsupported(_)) => Ok(()),
-            other => other.map(|_| ()),
-        }
+        self.optional_call(Rpc::EnableKey, |mut c| async move {
+            c.enable_key(request).await
+        })
+        .await
     }
 
     async fn wrap(

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider};
 use kcm_core::secret::SecretBytes;
-use kcm_keystore_plugin::{PluginConfig, PluginKeystore};
+use kcm_keystore_plugin::{
+    PluginConfig, PluginKeystore, DEFAULT_CALL_TIMEOUT, DEFAULT_START_TIMEOUT,
+};
 use kcm_test_support::keystore_conformance::{Destroy, Disable, Expected, KeyHolder, Subject};
 use kcm_test_support::process::example_plugin;
 
@@ -57,6 +59,41 @@ impl Setup {
             .await
             .expect("the example plugin starts")
     }
+
+    /// Starts the plugin as `name` with calls bounded by `call_timeout`, and makes
+    /// one root key with it: where the supervision tests begin.
+    async fn start_with_root(
+        &self,
+        name: &str,
+        call_timeout: Duration,
+    ) -> (PluginKeystore, Vec<u8>) {
+        let mut config = self.config(name, &[]);
+        config.call_timeout = call_timeout;
+        let ks = PluginKeystore::start(config)
+            .await
+            .expect("the example plugin starts");
+        let root = ks.create_root_key("root").await.unwrap();
+        (ks, root)
+    }
+}
+
+/// Starts a plugin that must not come up: `command args…` in a fresh socket
+/// directory, given `start_timeout`. Returns the error and how long start took.
+async fn failed_start(
+    name: &str,
+    command: &str,
+    args: &[&str],
+    start_timeout: Duration,
+) -> (KeystoreError, Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = PluginConfig::new(name, command, tmp.path());
+    config.args = args.iter().map(|a| a.to_string()).collect();
+    config.start_timeout = start_timeout;
+    let began = Instant::now();
+    let err = PluginKeystore::start(config)
+        .await
+        .expect_err("the plugin must not start");
+    (err, began.elapsed())
 }
 
 fn signal(pid: u32, sig: &str) {
@@ -204,8 +241,7 @@ async fn the_plugin_names_itself_and_its_socket_is_private() {
 #[tokio::test]
 async fn error_mapping() {
     let setup = Setup::new();
-    let ks = setup.start().await;
-    let h = ks.create_root_key("root").await.unwrap();
+    let (ks, h) = setup.start_with_root("example", DEFAULT_CALL_TIMEOUT).await;
     let blob = ks.wrap(&h, &secret(b"k"), b"right").await.unwrap();
     ks.disable_root_key(&h).await.unwrap();
     assert!(matches!(
@@ -229,8 +265,7 @@ async fn error_mapping() {
 #[tokio::test]
 async fn killed_plugin_is_restarted() {
     let setup = Setup::new();
-    let ks = setup.start().await;
-    let h = ks.create_root_key("root").await.unwrap();
+    let (ks, h) = setup.start_with_root("example", DEFAULT_CALL_TIMEOUT).await;
     let blob = ks.wrap(&h, &secret(b"survives"), b"a").await.unwrap();
     let old_pid = ks.child_pid().unwrap();
 
@@ -256,10 +291,7 @@ async fn killed_plugin_is_restarted() {
 #[tokio::test]
 async fn calls_fail_fast_while_the_plugin_is_down_and_recover() {
     let setup = Setup::new();
-    let mut config = setup.config("flaky", &[]);
-    config.call_timeout = Duration::from_secs(3);
-    let ks = PluginKeystore::start(config).await.unwrap();
-    let h = ks.create_root_key("root").await.unwrap();
+    let (ks, h) = setup.start_with_root("flaky", Duration::from_secs(3)).await;
     let blob = ks.wrap(&h, &secret(b"k"), b"").await.unwrap();
 
     // Make every restart fail (the plugin refuses a KEK file others can read), then kill it.
@@ -306,10 +338,9 @@ async fn calls_fail_fast_while_the_plugin_is_down_and_recover() {
 #[tokio::test]
 async fn a_hung_plugin_times_out() {
     let setup = Setup::new();
-    let mut config = setup.config("hung", &[]);
-    config.call_timeout = Duration::from_millis(500);
-    let ks = PluginKeystore::start(config).await.unwrap();
-    let h = ks.create_root_key("root").await.unwrap();
+    let (ks, h) = setup
+        .start_with_root("hung", Duration::from_millis(500))
+        .await;
     let pid = ks.child_pid().unwrap();
 
     signal(pid, "STOP");
@@ -340,28 +371,18 @@ async fn a_hung_plugin_times_out() {
 
 #[tokio::test]
 async fn missing_command_is_a_clear_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = PluginConfig::new("ghost", "/nonexistent/kcm-plugin-ghost", tmp.path());
-    let err = PluginKeystore::start(config).await.unwrap_err();
+    let command = "/nonexistent/kcm-plugin-ghost";
+    let (err, _) = failed_start("ghost", command, &[], DEFAULT_START_TIMEOUT).await;
     let KeystoreError::Misconfigured(message) = &err else {
         panic!("wrong error: {err:?}");
     };
-    assert!(
-        message.contains("/nonexistent/kcm-plugin-ghost"),
-        "{message}"
-    );
+    assert!(message.contains(command), "{message}");
     assert!(message.contains("ghost"), "{message}");
 }
 
 #[tokio::test]
 async fn a_plugin_that_never_listens_fails_within_the_timeout() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut config = PluginConfig::new("silent", "sleep", tmp.path());
-    config.args = vec!["30".into()];
-    config.start_timeout = Duration::from_secs(1);
-    let began = Instant::now();
-    let err = PluginKeystore::start(config).await.unwrap_err();
-    let took = began.elapsed();
+    let (err, took) = failed_start("silent", "sleep", &["30"], Duration::from_secs(1)).await;
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "{took:?}"
@@ -378,12 +399,8 @@ async fn a_plugin_that_never_listens_fails_within_the_timeout() {
 
 #[tokio::test]
 async fn a_plugin_that_exits_at_once_fails_start_quickly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut config = PluginConfig::new("quitter", "false", tmp.path());
-    config.start_timeout = Duration::from_secs(10);
-    let began = Instant::now();
-    let err = PluginKeystore::start(config).await.unwrap_err();
-    assert!(began.elapsed() < Duration::from_secs(5));
+    let (err, took) = failed_start("quitter", "false", &[], Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5));
     assert!(
         matches!(&err, KeystoreError::Misconfigured(m) if m.contains("exited during start-up")),
         "{err:?}"

@@ -130,34 +130,27 @@ fn kind(table: &str, column: &Column) -> Result<Kind, StoreError> {
 }
 
 fn cell(row: &PgRow, i: usize, kind: Kind, table: &str, column: &str) -> Result<Value, DbError> {
-    let bad = |e: sqlx::Error| StoreError::Corrupt(format!("{table}.{column}: {e}"));
     let value = match kind {
-        Kind::Int8 => row
-            .try_get::<Option<i64>, _>(i)
-            .map_err(bad)?
-            .map(Value::Integer),
-        Kind::Int4 => row
-            .try_get::<Option<i32>, _>(i)
-            .map_err(bad)?
-            .map(|v| Value::Integer(v.into())),
-        Kind::Int2 => row
-            .try_get::<Option<i16>, _>(i)
-            .map_err(bad)?
-            .map(|v| Value::Integer(v.into())),
-        Kind::Bool => row
-            .try_get::<Option<bool>, _>(i)
-            .map_err(bad)?
-            .map(|v| Value::Integer(v.into())),
-        Kind::Text => row
-            .try_get::<Option<String>, _>(i)
-            .map_err(bad)?
-            .map(Value::Text),
-        Kind::Bytes => row
-            .try_get::<Option<Vec<u8>>, _>(i)
-            .map_err(bad)?
-            .map(Value::Blob),
-    };
+        Kind::Int8 => integer::<i64>(row, i),
+        Kind::Int4 => integer::<i32>(row, i),
+        Kind::Int2 => integer::<i16>(row, i),
+        Kind::Bool => integer::<bool>(row, i),
+        Kind::Text => row.try_get(i).map(|v: Option<String>| v.map(Value::Text)),
+        Kind::Bytes => row.try_get(i).map(|v: Option<Vec<u8>>| v.map(Value::Blob)),
+    }
+    .map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))?;
     Ok(value.unwrap_or(Value::Null))
+}
+
+/// Column `i` of `row`, of any integer type or BOOLEAN, as a [`Value::Integer`]
+/// (a boolean as 0 or 1, which is how SQLite stores one).
+fn integer<'r, T>(row: &'r PgRow, i: usize) -> Result<Option<Value>, sqlx::Error>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Into<i64>,
+{
+    Ok(row
+        .try_get::<Option<T>, _>(i)?
+        .map(|v| Value::Integer(v.into())))
 }
 
 /// Every row of `table`, ordered by its primary key (or by every column if it has

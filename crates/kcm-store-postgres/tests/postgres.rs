@@ -15,6 +15,19 @@ use kcm_test_support::store_conformance::fixtures;
 use sqlx::{Connection, PgConnection, Row};
 use support::shared;
 
+/// Runs `call` on a clone of `store` in a task of its own, so the test can act on
+/// the database (plant a row, hold a lock, end a session) while the call waits.
+fn in_background<T, F>(
+    store: &PostgresStore,
+    call: impl FnOnce(PostgresStore) -> F,
+) -> tokio::task::JoinHandle<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(call(store.clone()))
+}
+
 async fn raw(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("raw connection")
 }
@@ -158,10 +171,7 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_racing_get_one_winner_and_conflicts() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
-        .await
-        .unwrap();
+    let (a, b, _db) = server.two_nodes().await;
     let t = TenantId::new_random();
     for round in 0..10u64 {
         let name = format!("alias/race-{round}");
@@ -215,18 +225,15 @@ async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it
     .await
     .unwrap();
     // Linked after the committed tail (3): t's 4, other's 1, t's 5 — the planted seq.
-    let append = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .append_audit(vec![
-                    fixtures::audit_record(Some(t), 0),
-                    fixtures::audit_record(Some(other), 0),
-                    fixtures::bare_audit_record(Some(t), 0),
-                ])
-                .await
-        })
-    };
+    let append = in_background(&store, |store| async move {
+        store
+            .append_audit(vec![
+                fixtures::audit_record(Some(t), 0),
+                fixtures::audit_record(Some(other), 0),
+                fixtures::bare_audit_record(Some(t), 0),
+            ])
+            .await
+    });
     let mut admin = raw(&url).await;
     let waiting = "SELECT pid FROM pg_stat_activity
                    WHERE datname = current_database() AND wait_event_type = 'Lock'
@@ -267,10 +274,7 @@ async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it
 async fn nodes_appending_to_one_audit_chain_take_turns() {
     use kcm_core::audit::hash::{record_hash, GENESIS_HASH};
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
-        .await
-        .unwrap();
+    let (a, b, _db) = server.two_nodes().await;
     let t = Some(TenantId::new_random());
     let mut appenders = Vec::new();
     for node in [
@@ -317,25 +321,19 @@ async fn nodes_appending_to_one_audit_chain_take_turns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_change_lock_is_held_by_one_node_at_a_time() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
-    let b = PostgresStore::open(&server.url(&db.name), PostgresOptions::default())
+    let (a, b, _db) = server.two_nodes().await;
+    let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
+    let waiter = in_background(&b, |b| async move {
+        let mut lock = b.lock_changes().await.unwrap().expect("a cluster lock");
+        let got_at = Instant::now();
+        lock.commit(vec![Write::PutMeta {
+            key: "order".into(),
+            value: "b".into(),
+        }])
         .await
         .unwrap();
-    let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
-    let waiter = {
-        let b = b.clone();
-        tokio::spawn(async move {
-            let mut lock = b.lock_changes().await.unwrap().expect("a cluster lock");
-            let got_at = Instant::now();
-            lock.commit(vec![Write::PutMeta {
-                key: "order".into(),
-                value: "b".into(),
-            }])
-            .await
-            .unwrap();
-            got_at
-        })
-    };
+        got_at
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!waiter.is_finished(), "B took the lock while A held it");
     held.commit(vec![Write::PutMeta {
@@ -361,11 +359,8 @@ async fn the_change_lock_is_held_by_one_node_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_change_lock_commits_nothing() {
     let server = shared();
-    let (a, db) = server.fresh_store().await;
+    let (a, b, db) = server.two_nodes().await;
     let url = server.url(&db.name);
-    let b = PostgresStore::open(&url, PostgresOptions::default())
-        .await
-        .unwrap();
     let mut held = a.lock_changes().await.unwrap().expect("a cluster lock");
     let killed = sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_locks
@@ -424,17 +419,14 @@ async fn a_connection_lost_during_commit_is_unavailable_never_ok() {
     .execute(&mut admin)
     .await
     .unwrap();
-    let commit = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .commit(vec![Write::PutMeta {
-                    key: "slow".into(),
-                    value: "v".into(),
-                }])
-                .await
-        })
-    };
+    let commit = in_background(&store, |store| async move {
+        store
+            .commit(vec![Write::PutMeta {
+                key: "slow".into(),
+                value: "v".into(),
+            }])
+            .await
+    });
     let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE datname = current_database() AND pid <> pg_backend_pid()
                   AND query ILIKE 'COMMIT%' AND state = 'active'";
@@ -458,11 +450,8 @@ async fn a_connection_lost_during_commit_is_unavailable_never_ok() {
         .await
         .unwrap();
     let t = fixtures::tenant("alpha", "000000000001");
-    let commit = {
-        let store = store.clone();
-        let t = t.clone();
-        tokio::spawn(async move { store.commit(vec![Write::PutTenant(t)]).await })
-    };
+    let writes = vec![Write::PutTenant(t.clone())];
+    let commit = in_background(&store, |store| async move { store.commit(writes).await });
     let waiting = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                    WHERE datname = current_database() AND wait_event_type = 'Lock'
                      AND query ILIKE 'INSERT INTO tenants%'";

@@ -224,15 +224,6 @@ async fn stored_forms_are_as_documented() {
         .unwrap();
     let conn = raw(&path);
     let text = |sql: &str| -> Option<String> { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    // In `OpSet` order (declaration order), by name.
-    assert_eq!(
-        text("SELECT operations FROM grants").as_deref(),
-        Some("RetireGrant,Encrypt,Decrypt")
-    );
-    assert_eq!(
-        text("SELECT operations FROM access_keys WHERE id = 'KCMFORMS000000000001'").as_deref(),
-        Some("Encrypt,DescribeKey")
-    );
     let (sealed_len, salt_null): (i64, bool) = conn
         .query_row(
             "SELECT length(sealed_secret), secret_salt IS NULL FROM access_keys
@@ -265,18 +256,27 @@ async fn stored_forms_are_as_documented() {
         .iter()
         .map(|k| k.id.to_string())
         .collect::<Vec<_>>();
-    assert_eq!(
-        text("SELECT key_ids FROM audit_records WHERE chain != ''"),
-        Some(format!(",{},{},", ids[0], ids[1]))
-    );
-    assert_eq!(
-        text("SELECT key_ids FROM audit_records WHERE chain = ''").as_deref(),
-        Some(",")
-    );
-    assert_eq!(
-        text("SELECT chain FROM audit_checkpoints").as_deref(),
-        Some("")
-    );
+    let tenant_key_ids = format!(",{},{},", ids[0], ids[1]);
+    // Each stored form as its column holds it.
+    for (sql, stored) in [
+        // Operations in `OpSet` order (declaration order), by name.
+        (
+            "SELECT operations FROM grants",
+            "RetireGrant,Encrypt,Decrypt",
+        ),
+        (
+            "SELECT operations FROM access_keys WHERE id = 'KCMFORMS000000000001'",
+            "Encrypt,DescribeKey",
+        ),
+        (
+            "SELECT key_ids FROM audit_records WHERE chain != ''",
+            tenant_key_ids.as_str(),
+        ),
+        ("SELECT key_ids FROM audit_records WHERE chain = ''", ","),
+        ("SELECT chain FROM audit_checkpoints", ""),
+    ] {
+        assert_eq!(text(sql).as_deref(), Some(stored), "{sql}");
+    }
 }
 
 /// Rows the decoder cannot make sense of are reported as corrupt, naming the value.

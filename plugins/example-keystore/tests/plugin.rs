@@ -162,6 +162,42 @@ async fn reference(c: &mut Client, reference: &str) -> Result<Vec<u8>, tonic::St
     .map(|r| r.into_inner().handle)
 }
 
+/// CheckKey on `handle`.
+async fn check(c: &mut Client, handle: &[u8]) -> Result<(), tonic::Status> {
+    c.check_key(CheckKeyRequest {
+        handle: handle.to_vec(),
+    })
+    .await
+    .map(|_| ())
+}
+
+/// EnableKey on `handle`.
+async fn enable(c: &mut Client, handle: &[u8]) -> Result<(), tonic::Status> {
+    c.enable_key(EnableKeyRequest {
+        handle: handle.to_vec(),
+    })
+    .await
+    .map(|_| ())
+}
+
+/// DisableKey on `handle`.
+async fn disable(c: &mut Client, handle: &[u8]) -> Result<(), tonic::Status> {
+    c.disable_key(DisableKeyRequest {
+        handle: handle.to_vec(),
+    })
+    .await
+    .map(|_| ())
+}
+
+/// DestroyKey on `handle`.
+async fn destroy(c: &mut Client, handle: &[u8]) -> Result<(), tonic::Status> {
+    c.destroy_key(DestroyKeyRequest {
+        handle: handle.to_vec(),
+    })
+    .await
+    .map(|_| ())
+}
+
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
     r.expect_err("expected a failure status").code()
 }
@@ -254,13 +290,9 @@ async fn disable_refuses_use_until_enabled() {
     let h = create(c).await;
     let blob = wrap(c, &h, b"k", b"a").await.unwrap();
 
-    c.disable_key(DisableKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
+    disable(c, &h).await.unwrap();
     // Idempotent.
-    c.disable_key(DisableKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
+    disable(c, &h).await.unwrap();
     assert_eq!(
         code(wrap(c, &h, b"k", b"a").await),
         Code::FailedPrecondition
@@ -269,17 +301,10 @@ async fn disable_refuses_use_until_enabled() {
         code(unwrap(c, &h, &blob, b"a").await),
         Code::FailedPrecondition
     );
-    assert_eq!(
-        code(c.check_key(CheckKeyRequest { handle: h.clone() }).await),
-        Code::FailedPrecondition
-    );
+    assert_eq!(code(check(c, &h).await), Code::FailedPrecondition);
 
-    c.enable_key(EnableKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
-    c.check_key(CheckKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
+    enable(c, &h).await.unwrap();
+    check(c, &h).await.unwrap();
     assert_eq!(unwrap(c, &h, &blob, b"a").await.unwrap(), b"k");
 }
 
@@ -292,9 +317,7 @@ async fn destroy_makes_the_handle_not_found() {
     let blob = wrap(c, &h, b"k", b"a").await.unwrap();
     assert_eq!(std::fs::read_dir(setup.keys()).unwrap().count(), 1);
 
-    c.destroy_key(DestroyKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
+    destroy(c, &h).await.unwrap();
     assert_eq!(
         std::fs::read_dir(setup.keys()).unwrap().count(),
         0,
@@ -302,18 +325,10 @@ async fn destroy_makes_the_handle_not_found() {
     );
     assert_eq!(code(unwrap(c, &h, &blob, b"a").await), Code::NotFound);
     assert_eq!(code(wrap(c, &h, b"k", b"a").await), Code::NotFound);
-    assert_eq!(
-        code(c.check_key(CheckKeyRequest { handle: h.clone() }).await),
-        Code::NotFound
-    );
-    assert_eq!(
-        code(c.enable_key(EnableKeyRequest { handle: h.clone() }).await),
-        Code::NotFound
-    );
+    assert_eq!(code(check(c, &h).await), Code::NotFound);
+    assert_eq!(code(enable(c, &h).await), Code::NotFound);
     // Idempotent.
-    c.destroy_key(DestroyKeyRequest { handle: h.clone() })
-        .await
-        .unwrap();
+    destroy(c, &h).await.unwrap();
 }
 
 #[tokio::test]
@@ -365,11 +380,7 @@ async fn reference_uses_an_existing_key_and_destroy_leaves_it() {
     assert_eq!(unwrap(c, &owned, &blob, b"a").await.unwrap(), b"k");
 
     // Destroying a reference changes nothing.
-    c.destroy_key(DestroyKeyRequest {
-        handle: referenced.clone(),
-    })
-    .await
-    .unwrap();
+    destroy(c, &referenced).await.unwrap();
     assert_eq!(unwrap(c, &referenced, &blob, b"a").await.unwrap(), b"k");
 
     let unknown = reference(c, "0123456789abcdef0123456789abcdef").await;
@@ -378,9 +389,7 @@ async fn reference_uses_an_existing_key_and_destroy_leaves_it() {
     assert_eq!(code(malformed), Code::InvalidArgument);
 
     // Revoked by its holder (here: the owned handle destroyed): the reference is gone too.
-    c.destroy_key(DestroyKeyRequest { handle: owned })
-        .await
-        .unwrap();
+    destroy(c, &owned).await.unwrap();
     assert_eq!(
         code(unwrap(c, &referenced, &blob, b"a").await),
         Code::NotFound
@@ -398,11 +407,7 @@ async fn keys_survive_a_restart_and_are_sealed_on_disk() {
         let generated = create(c).await;
         let blob_i = wrap(c, &imported, b"one", b"x").await.unwrap();
         let blob_g = wrap(c, &generated, b"two", b"y").await.unwrap();
-        c.disable_key(DisableKeyRequest {
-            handle: generated.clone(),
-        })
-        .await
-        .unwrap();
+        disable(c, &generated).await.unwrap();
         (imported, generated, blob_i, blob_g)
         // The plugin is killed here.
     };
@@ -440,11 +445,7 @@ async fn keys_survive_a_restart_and_are_sealed_on_disk() {
         code(unwrap(c, &generated, &blob_g, b"y").await),
         Code::FailedPrecondition
     );
-    c.enable_key(EnableKeyRequest {
-        handle: generated.clone(),
-    })
-    .await
-    .unwrap();
+    enable(c, &generated).await.unwrap();
     assert_eq!(unwrap(c, &generated, &blob_g, b"y").await.unwrap(), b"two");
 }
 

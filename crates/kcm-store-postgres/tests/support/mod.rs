@@ -273,6 +273,16 @@ impl Server {
         (store, DatabaseGuard { server: self, name })
     }
 
+    /// A fresh database with two stores open on it (default options): two nodes of
+    /// one cluster, for what only a second node can see or race for.
+    pub async fn two_nodes(&'static self) -> (PostgresStore, PostgresStore, DatabaseGuard) {
+        let (a, db) = self.fresh_store().await;
+        let b = PostgresStore::open(&self.url(&db.name), PostgresOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("open a second store on {}: {e}", db.name));
+        (a, b, db)
+    }
+
     /// Stops a private server (immediately, like a crash).
     pub fn stop(&self) {
         self.private.as_ref().expect("a private server").stop();
