@@ -31,6 +31,65 @@ fn signature_of(h: &HeaderMap) -> String {
     auth.rsplit_once("Signature=").unwrap().1.to_owned()
 }
 
+/// `h` signed with the test credentials for a request to `uri`: every signing test
+/// but the credentials' own varies only these.
+fn signed(
+    method: &Method,
+    uri: &Uri,
+    mut h: HeaderMap,
+    body: &[u8],
+    region: &str,
+    service: &str,
+    now: OffsetDateTime,
+) -> HeaderMap {
+    sign(method, uri, &mut h, body, &creds(), region, service, now).unwrap();
+    h
+}
+
+/// A request as the verifier sees it.
+struct Req {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Req {
+    /// A POST of `body` to `uri` with `h`, signed for `kms` in `us-east-1` at `now`.
+    fn signed_post(uri: Uri, h: HeaderMap, body: &[u8], now: OffsetDateTime) -> Req {
+        Req {
+            headers: signed(&Method::POST, &uri, h, body, "us-east-1", "kms", now),
+            method: Method::POST,
+            uri,
+            body: body.to_vec(),
+        }
+    }
+
+    /// Verifies the request against `auth` and `key`, expecting `region` and
+    /// `service`, at `now` with the standard skew.
+    fn verify(
+        &self,
+        auth: &AuthorizationHeader,
+        key: &SigningKey,
+        region: &str,
+        service: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), SigV4Error> {
+        verify(
+            &self.method,
+            &self.uri,
+            &self.headers,
+            &self.body,
+            auth,
+            key,
+            region,
+            service,
+            now,
+            MAX_CLOCK_SKEW,
+        )
+    }
+}
+
 /// Verifies a test-suite vector: builds the published Authorization header and
 /// checks that `verify` accepts it (and a one-bit-different signature is refused).
 fn check_vector(
@@ -51,24 +110,15 @@ fn check_vector(
         "AWS4-HMAC-SHA256 Credential={AKID}/20150830/us-east-1/service/aws4_request, SignedHeaders={signed}, Signature={sig}"
     );
     h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
-    let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let uri: Uri = target.parse().unwrap();
     let parsed = parse_authorization(&h).unwrap();
-    let key = derive_signing_key(SECRET.as_bytes(), "20150830", "us-east-1", "service");
-    let run = |a: &AuthorizationHeader| {
-        verify(
-            &method,
-            &uri,
-            &h,
-            body,
-            a,
-            &key,
-            "us-east-1",
-            "service",
-            VECTOR_TIME,
-            MAX_CLOCK_SKEW,
-        )
+    let req = Req {
+        method: Method::from_bytes(method.as_bytes()).unwrap(),
+        uri: target.parse().unwrap(),
+        headers: h,
+        body: body.to_vec(),
     };
+    let key = derive_signing_key(SECRET.as_bytes(), "20150830", "us-east-1", "service");
+    let run = |a: &AuthorizationHeader| req.verify(a, &key, "us-east-1", "service", VECTOR_TIME);
     assert_eq!(run(&parsed), Ok(()), "vector {method} {target}");
     let mut wrong = parsed.clone();
     wrong.signature[31] ^= 1;
@@ -98,18 +148,15 @@ fn sign_reproduces_get_and_post_vanilla() {
         ),
     ] {
         let uri: Uri = "https://example.amazonaws.com/".parse().unwrap();
-        let mut h = HeaderMap::new();
-        sign(
+        let h = signed(
             &method,
             &uri,
-            &mut h,
+            HeaderMap::new(),
             b"",
-            &creds(),
             "us-east-1",
             "service",
             VECTOR_TIME,
-        )
-        .unwrap();
+        );
         assert_eq!(h["host"], "example.amazonaws.com");
         assert_eq!(h["x-amz-date"], "20150830T123600Z");
         assert_eq!(
@@ -177,18 +224,15 @@ fn sign_reproduces_query_and_form_vectors() {
     ];
     for (method, target, extra, body, sig) in cases {
         let uri: Uri = target.parse().unwrap();
-        let mut h = headers(extra);
-        sign(
+        let h = signed(
             &method,
             &uri,
-            &mut h,
+            headers(extra),
             body,
-            &creds(),
             "us-east-1",
             "service",
             VECTOR_TIME,
-        )
-        .unwrap();
+        );
         assert_eq!(signature_of(&h), sig, "{method} {target}");
     }
 }
@@ -198,137 +242,119 @@ fn sign_reproduces_the_iam_list_users_example() {
     let uri: Uri = "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08"
         .parse()
         .unwrap();
-    let mut h = headers(&[(
+    let h = headers(&[(
         "content-type",
         "application/x-www-form-urlencoded; charset=utf-8",
     )]);
-    sign(
-        &Method::GET,
-        &uri,
-        &mut h,
-        b"",
-        &creds(),
-        "us-east-1",
-        "iam",
-        VECTOR_TIME,
-    )
-    .unwrap();
+    let h = signed(&Method::GET, &uri, h, b"", "us-east-1", "iam", VECTOR_TIME);
     assert_eq!(
         h["authorization"].to_str().unwrap(),
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
     );
 }
 
+/// Method, extra headers, body, signed headers, signature: a vector that signs
+/// more than host and date.
+type HeaderVector = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [u8],
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn verify_accepts_the_test_suite_vectors() {
     const VANILLA: &str = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-    let hd = "host;x-amz-date";
-    check_vector("GET", "/", &[], b"", hd, VANILLA);
-    check_vector(
-        "POST",
-        "/",
-        &[],
-        b"",
-        hd,
-        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
-    );
-    // Path normalisation.
-    check_vector("GET", "/example/..", &[], b"", hd, VANILLA);
-    check_vector("GET", "/example1/example2/../..", &[], b"", hd, VANILLA);
-    check_vector("GET", "//", &[], b"", hd, VANILLA);
-    check_vector("GET", "/./", &[], b"", hd, VANILLA);
-    check_vector(
-        "GET",
-        "/example/",
-        &[],
-        b"",
-        hd,
-        "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84",
-    );
-    check_vector(
-        "GET",
-        "//example//",
-        &[],
-        b"",
-        hd,
-        "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84",
-    );
-    check_vector(
-        "GET",
-        "/./example",
-        &[],
-        b"",
-        hd,
-        "ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5",
-    );
-    // Query strings.
-    check_vector(
-        "GET",
-        "/?Param2=value2&Param1=value1",
-        &[],
-        b"",
-        hd,
-        "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
-    );
-    // Headers.
+    const EXAMPLE: &str = "9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84";
+    // Method, target, signature: the vectors that sign only host and date.
+    let plain = [
+        ("GET", "/", VANILLA),
+        (
+            "POST",
+            "/",
+            "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+        ),
+        // Path normalisation.
+        ("GET", "/example/..", VANILLA),
+        ("GET", "/example1/example2/../..", VANILLA),
+        ("GET", "//", VANILLA),
+        ("GET", "/./", VANILLA),
+        ("GET", "/example/", EXAMPLE),
+        ("GET", "//example//", EXAMPLE),
+        (
+            "GET",
+            "/./example",
+            "ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5",
+        ),
+        // Query strings.
+        (
+            "GET",
+            "/?Param2=value2&Param1=value1",
+            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+        ),
+    ];
+    for (method, target, sig) in plain {
+        check_vector(method, target, &[], b"", "host;x-amz-date", sig);
+    }
+    // Headers: method, extra headers, body, signed headers, signature; all to `/`.
     let my = "host;my-header1;x-amz-date";
-    check_vector(
-        "GET",
-        "/",
-        &[
-            ("my-header1", "value2"),
-            ("my-header1", "value2"),
-            ("my-header1", "value1"),
-        ],
-        b"",
-        my,
-        "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea",
-    );
-    check_vector(
-        "GET",
-        "/",
-        &[
-            ("my-header1", "value4"),
-            ("my-header1", "value1"),
-            ("my-header1", "value3"),
-            ("my-header1", "value2"),
-        ],
-        b"",
-        my,
-        "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01",
-    );
-    check_vector(
-        "GET",
-        "/",
-        &[("my-header1", " value1"), ("my-header2", " \"a   b   c\"")],
-        b"",
-        "host;my-header1;my-header2;x-amz-date",
-        "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736",
-    );
-    check_vector(
-        "POST",
-        "/",
-        &[("my-header1", "value1")],
-        b"",
-        my,
-        "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c",
-    );
-    check_vector(
-        "POST",
-        "/",
-        &[("my-header1", "VALUE1")],
-        b"",
-        my,
-        "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d",
-    );
-    check_vector(
-        "POST",
-        "/",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        b"Param1=value1",
-        "content-type;host;x-amz-date",
-        "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
-    );
+    let with_headers: [HeaderVector; 6] = [
+        (
+            "GET",
+            &[
+                ("my-header1", "value2"),
+                ("my-header1", "value2"),
+                ("my-header1", "value1"),
+            ],
+            b"",
+            my,
+            "c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea",
+        ),
+        (
+            "GET",
+            &[
+                ("my-header1", "value4"),
+                ("my-header1", "value1"),
+                ("my-header1", "value3"),
+                ("my-header1", "value2"),
+            ],
+            b"",
+            my,
+            "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01",
+        ),
+        (
+            "GET",
+            &[("my-header1", " value1"), ("my-header2", " \"a   b   c\"")],
+            b"",
+            "host;my-header1;my-header2;x-amz-date",
+            "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736",
+        ),
+        (
+            "POST",
+            &[("my-header1", "value1")],
+            b"",
+            my,
+            "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c",
+        ),
+        (
+            "POST",
+            &[("my-header1", "VALUE1")],
+            b"",
+            my,
+            "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d",
+        ),
+        (
+            "POST",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Param1=value1",
+            "content-type;host;x-amz-date",
+            "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
+        ),
+    ];
+    for (method, extra, body, signed, sig) in with_headers {
+        check_vector(method, "/", extra, body, signed, sig);
+    }
 }
 
 #[test]
@@ -353,40 +379,16 @@ fn canonical_query_sorts_and_encodes_strictly() {
 
 // ---------- round trips and failures ----------
 
-struct Req {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 const NOW: OffsetDateTime = datetime!(2024-05-01 10:00:00 UTC);
 
 fn kms_request(now: OffsetDateTime) -> Req {
-    let uri: Uri = "http://127.0.0.1:8990/".parse().unwrap();
-    let mut h = headers(&[
+    let h = headers(&[
         ("x-amz-target", "TrentService.Encrypt"),
         ("content-type", "application/x-amz-json-1.1"),
         ("user-agent", "test"),
     ]);
-    let body = br#"{"KeyId":"alias/x","Plaintext":"aGVsbG8="}"#.to_vec();
-    sign(
-        &Method::POST,
-        &uri,
-        &mut h,
-        &body,
-        &creds(),
-        "us-east-1",
-        "kms",
-        now,
-    )
-    .unwrap();
-    Req {
-        method: Method::POST,
-        uri,
-        headers: h,
-        body,
-    }
+    let body = br#"{"KeyId":"alias/x","Plaintext":"aGVsbG8="}"#;
+    Req::signed_post("http://127.0.0.1:8990/".parse().unwrap(), h, body, now)
 }
 
 fn check(
@@ -398,18 +400,7 @@ fn check(
 ) -> Result<(), SigV4Error> {
     let auth = parse_authorization(&req.headers)?;
     let key = derive_signing_key(secret.as_bytes(), &auth.scope.date, region, service);
-    verify(
-        &req.method,
-        &req.uri,
-        &req.headers,
-        &req.body,
-        &auth,
-        &key,
-        region,
-        service,
-        now,
-        MAX_CLOCK_SKEW,
-    )
+    req.verify(&auth, &key, region, service, now)
 }
 
 fn ok(req: &Req) -> Result<(), SigV4Error> {
@@ -432,43 +423,27 @@ fn sign_then_verify_round_trips() {
     );
     assert_eq!(ok(&req), Ok(()));
     // Skew at the limits is accepted.
-    assert_eq!(
-        check(
-            &req,
-            SECRET,
-            "us-east-1",
-            "kms",
-            NOW + Duration::minutes(15)
-        ),
-        Ok(())
-    );
-    assert_eq!(
-        check(
-            &req,
-            SECRET,
-            "us-east-1",
-            "kms",
-            NOW - Duration::minutes(15)
-        ),
-        Ok(())
-    );
+    for now in [NOW + Duration::minutes(15), NOW - Duration::minutes(15)] {
+        assert_eq!(
+            check(&req, SECRET, "us-east-1", "kms", now),
+            Ok(()),
+            "{now}"
+        );
+    }
 }
 
 #[test]
 fn default_ports_are_not_part_of_the_host() {
-    let mut h = HeaderMap::new();
     let uri: Uri = "https://kms.example:443/".parse().unwrap();
-    sign(
+    let h = signed(
         &Method::POST,
         &uri,
-        &mut h,
+        HeaderMap::new(),
         b"{}",
-        &creds(),
         "r",
         "kms",
         NOW,
-    )
-    .unwrap();
+    );
     assert_eq!(h["host"], "kms.example");
 }
 
@@ -548,20 +523,7 @@ fn wrong_scope_is_refused_naming_the_expected_value() {
     let req = kms_request(NOW);
     let auth = parse_authorization(&req.headers).unwrap();
     let key = derive_signing_key(SECRET.as_bytes(), "20240501", "us-east-1", "kms");
-    let run = |region: &str, service: &str| {
-        verify(
-            &req.method,
-            &req.uri,
-            &req.headers,
-            &req.body,
-            &auth,
-            &key,
-            region,
-            service,
-            NOW,
-            MAX_CLOCK_SKEW,
-        )
-    };
+    let run = |region: &str, service: &str| req.verify(&auth, &key, region, service, NOW);
     let err = run("eu-west-1", "kms").unwrap_err();
     assert!(matches!(err, SigV4Error::WrongRegion { .. }));
     assert!(err.to_string().contains("'eu-west-1'"));
@@ -573,35 +535,13 @@ fn wrong_scope_is_refused_naming_the_expected_value() {
     let mut bad = auth.clone();
     bad.scope.terminator = "aws5_request".into();
     assert!(matches!(
-        verify(
-            &req.method,
-            &req.uri,
-            &req.headers,
-            &req.body,
-            &bad,
-            &key,
-            "us-east-1",
-            "kms",
-            NOW,
-            MAX_CLOCK_SKEW
-        ),
+        req.verify(&bad, &key, "us-east-1", "kms", NOW),
         Err(SigV4Error::WrongTerminator(_))
     ));
     let mut bad = auth.clone();
     bad.scope.date = "20240502".into();
     assert!(matches!(
-        verify(
-            &req.method,
-            &req.uri,
-            &req.headers,
-            &req.body,
-            &bad,
-            &key,
-            "us-east-1",
-            "kms",
-            NOW,
-            MAX_CLOCK_SKEW
-        ),
+        req.verify(&bad, &key, "us-east-1", "kms", NOW),
         Err(SigV4Error::ScopeDateMismatch { .. })
     ));
 }
@@ -646,46 +586,14 @@ fn missing_and_malformed_headers_are_refused() {
 
     // x-amz-content-sha256 must match the body.
     let uri: Uri = "http://127.0.0.1:8990/".parse().unwrap();
-    for claimed in ["UNSIGNED-PAYLOAD", &sha256_hex(b"other")] {
-        let mut h = headers(&[("x-amz-content-sha256", claimed)]);
-        sign(
-            &Method::POST,
-            &uri,
-            &mut h,
-            b"{}",
-            &creds(),
-            "us-east-1",
-            "kms",
-            NOW,
-        )
-        .unwrap();
-        let req = Req {
-            method: Method::POST,
-            uri: uri.clone(),
-            headers: h,
-            body: b"{}".to_vec(),
-        };
-        assert_eq!(ok(&req), Err(SigV4Error::PayloadHashMismatch));
-    }
-    let mut h = headers(&[("x-amz-content-sha256", &sha256_hex(b"{}"))]);
-    sign(
-        &Method::POST,
-        &uri,
-        &mut h,
-        b"{}",
-        &creds(),
-        "us-east-1",
-        "kms",
-        NOW,
-    )
-    .unwrap();
-    let req = Req {
-        method: Method::POST,
-        uri,
-        headers: h,
-        body: b"{}".to_vec(),
+    let claiming = |claimed: &str| {
+        let h = headers(&[("x-amz-content-sha256", claimed)]);
+        Req::signed_post(uri.clone(), h, b"{}", NOW)
     };
-    assert_eq!(ok(&req), Ok(()));
+    for claimed in ["UNSIGNED-PAYLOAD", &sha256_hex(b"other")] {
+        assert_eq!(ok(&claiming(claimed)), Err(SigV4Error::PayloadHashMismatch));
+    }
+    assert_eq!(ok(&claiming(&sha256_hex(b"{}"))), Ok(()));
 
     let malformed = [
         "AWS4-HMAC-SHA1 Credential=a/20240501/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00",
@@ -713,18 +621,7 @@ fn missing_and_malformed_headers_are_refused() {
     auth.signed_headers.retain(|h| h != "host");
     let key = derive_signing_key(SECRET.as_bytes(), "20240501", "us-east-1", "kms");
     assert_eq!(
-        verify(
-            &req.method,
-            &req.uri,
-            &req.headers,
-            &req.body,
-            &auth,
-            &key,
-            "us-east-1",
-            "kms",
-            NOW,
-            MAX_CLOCK_SKEW
-        ),
+        req.verify(&auth, &key, "us-east-1", "kms", NOW),
         Err(SigV4Error::HeaderNotSigned("host".into()))
     );
 }
@@ -756,19 +653,14 @@ fn the_http_date_header_may_replace_x_amz_date() {
     let auth = format!("AWS4-HMAC-SHA256 Credential={AKID}/20150830/us-east-1/service/aws4_request, SignedHeaders=date;host, Signature={sig}");
     h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
     let parsed = parse_authorization(&h).unwrap();
+    let req = Req {
+        method: Method::GET,
+        uri,
+        headers: h,
+        body: Vec::new(),
+    };
     assert_eq!(
-        verify(
-            &Method::GET,
-            &uri,
-            &h,
-            b"",
-            &parsed,
-            &key,
-            "us-east-1",
-            "service",
-            VECTOR_TIME,
-            MAX_CLOCK_SKEW
-        ),
+        req.verify(&parsed, &key, "us-east-1", "service", VECTOR_TIME),
         Ok(())
     );
 }
@@ -780,19 +672,9 @@ fn secrets_are_never_printed() {
     let req = kms_request(NOW);
     let auth = parse_authorization(&req.headers).unwrap();
     let key = derive_signing_key(b"other", &auth.scope.date, "us-east-1", "kms");
-    let err = verify(
-        &req.method,
-        &req.uri,
-        &req.headers,
-        &req.body,
-        &auth,
-        &key,
-        "us-east-1",
-        "kms",
-        NOW,
-        MAX_CLOCK_SKEW,
-    )
-    .unwrap_err();
+    let err = req
+        .verify(&auth, &key, "us-east-1", "kms", NOW)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(!msg.contains(SECRET));
     assert!(!msg.contains(&hex::encode(auth.signature)));
