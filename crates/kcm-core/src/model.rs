@@ -302,6 +302,20 @@ pub struct ServiceKeyRecord {
     pub import_check: Option<String>,
 }
 
+impl ServiceKeyRecord {
+    /// The id of the key material that encrypts now (AWS's `CurrentKeyMaterialId`):
+    /// 64 hex digits that name the primary version and change when the key rotates.
+    /// Derived from the key id and the version (a hash: it reveals nothing of the
+    /// material), so every node computes the same id without storing one.
+    pub fn current_material_id(&self) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"kcm key material id v1\0");
+        ctx.update(self.id.0.as_bytes());
+        ctx.update(&self.primary_version.to_be_bytes());
+        hex::encode(ctx.finish())
+    }
+}
+
 /// How a key version came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VersionOrigin {

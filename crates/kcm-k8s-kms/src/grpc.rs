@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -36,13 +37,34 @@ const MAX_UID: usize = 128;
 pub struct KmsV2<B> {
     backend: Arc<B>,
     status: Arc<StatusCache<B>>,
+    timeout: Duration,
 }
 
 impl<B: KeyBackend> KmsV2<B> {
     /// The service over `backend`, answering Status from `status` (a cache over the
-    /// same backend).
-    pub fn new(backend: Arc<B>, status: Arc<StatusCache<B>>) -> Self {
-        Self { backend, status }
+    /// same backend). A call to the backend that takes longer than `timeout` is
+    /// answered "unavailable".
+    pub fn new(backend: Arc<B>, status: Arc<StatusCache<B>>, timeout: Duration) -> Self {
+        Self {
+            backend,
+            status,
+            timeout,
+        }
+    }
+
+    /// `call`, or [`BackendError::Unavailable`] once `timeout` has passed.
+    async fn within_timeout<T>(
+        &self,
+        call: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            })
     }
 
     /// The key id Encrypt reports: the current version's, probing if none is known.
@@ -106,7 +128,8 @@ impl<B: KeyBackend> KeyManagementService for KmsV2<B> {
             )));
         }
         let key_id = self.current_key_id().await?;
-        let ciphertext = match self.backend.encrypt(&request.plaintext, uid).await {
+        let sealed = self.within_timeout(self.backend.encrypt(&request.plaintext, uid));
+        let ciphertext = match sealed.await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(uid, error = %e, "kms-plugin: Encrypt refused");
@@ -151,7 +174,8 @@ impl<B: KeyBackend> KeyManagementService for KmsV2<B> {
         }
         // The ciphertext names the key version that made it; the key id the API
         // server kept beside it is not needed to decrypt.
-        match self.backend.decrypt(&request.ciphertext, uid).await {
+        let opened = self.within_timeout(self.backend.decrypt(&request.ciphertext, uid));
+        match opened.await {
             Ok(mut plaintext) => {
                 self.status.note_success();
                 tracing::debug!(uid, "kms-plugin: Decrypt");

@@ -101,7 +101,7 @@ async fn start(max_age: Duration) -> Running {
         max_age,
         Duration::from_secs(2),
     ));
-    let service = KmsV2::new(backend.clone(), status);
+    let service = KmsV2::new(backend.clone(), status, Duration::from_secs(2));
     let listener = bind_socket(&socket).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let served = tokio::spawn(async move {

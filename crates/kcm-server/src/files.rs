@@ -3,7 +3,8 @@
 //! durable, and random names for files that are made beside their final place.
 //!
 //! The restore, the bootstrap credentials file and the client's `kcm backup`
-//! download all place files this way, so it is public.
+//! download all place files this way, so it is public. Files that hold a secret are
+//! read only when they are private to their owner ([`ensure_owner_only`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,21 @@ pub fn random_suffix() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Fails unless `path` (a file holding `what`, e.g. "PIN") can be read by its owner
+/// only: a secret that group or others can read is already disclosed.
+pub fn ensure_owner_only(path: &Path, what: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read the {what} file {shown}"))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "the {what} file {shown} is accessible by group or others; fix with: chmod 600 {shown}"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +96,22 @@ mod tests {
         std::fs::write(&b, "x").unwrap();
         Cleanup::new(b.clone()).keep();
         assert!(b.exists());
+    }
+
+    #[test]
+    fn secret_files_must_be_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, b"s").unwrap();
+        for (mode, private) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let checked = ensure_owner_only(&file, "PIN");
+            assert_eq!(checked.is_ok(), private, "mode {mode:o}");
+            if let Err(e) = checked {
+                assert!(e.to_string().contains("chmod 600"), "{e}");
+            }
+        }
+        assert!(ensure_owner_only(&dir.path().join("missing"), "PIN").is_err());
     }
 }

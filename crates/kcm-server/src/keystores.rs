@@ -4,7 +4,6 @@
 //! an HSM restores with the same configuration the server runs with.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,14 +150,8 @@ fn read_secret(
     let secret = match (file, env) {
         (Some(path), _) => {
             let shown = path.display();
-            let meta = std::fs::metadata(path)
-                .with_context(|| format!("keystore {name:?}: cannot read {what} file {shown}"))?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                bail!(
-                    "keystore {name:?}: {what} file {shown} is accessible by group or others; \
-                     fix with: chmod 600 {shown}"
-                );
-            }
+            crate::files::ensure_owner_only(path, what)
+                .with_context(|| format!("keystore {name:?}"))?;
             let text =
                 Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
                     format!("keystore {name:?}: cannot read {what} file {shown}")

@@ -275,17 +275,17 @@ pub async fn launch(
     Ok(())
 }
 
-/// Sends the server's log to stderr with the settings' filter (`log`) and format
-/// (`log_format`: text or JSON). Once per process, before [`launch`]: it installs
+/// Sends the process's log to stderr with `filter` (tracing syntax; the settings'
+/// `log`) in `format` (`text` or `json`; the settings' `log_format`). Once per process, before [`launch`]: it installs
 /// the process-wide subscriber, which is why `launch` does not do it (a test may
 /// launch several servers in one process).
-pub fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+pub fn init_logging(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if settings.log_format == "json" {
+    if format == "json" {
         builder.json().init();
     } else {
         builder.init();

@@ -115,6 +115,10 @@ pub struct KeyMetadata {
     /// For origin EXTERNAL: whether the imported material expires (it never does in kcm).
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_model: Option<&'static str>,
+    /// For symmetric encryption keys: the material that encrypts now; it changes
+    /// when the key rotates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_key_material_id: Option<String>,
     /// kcm's own lifecycle state, finer than AWS's `KeyState` (extra members are
     /// ignored by AWS SDKs).
     kcm_key_state: &'static str,
@@ -160,6 +164,10 @@ impl KeyMetadata {
             multi_region: false,
             expiration_model: (r.origin == kcm_core::keyspec::KeyOrigin::External)
                 .then_some("KEY_MATERIAL_DOES_NOT_EXPIRE"),
+            // A key still waiting for its imported material has none yet.
+            current_key_material_id: (r.spec == kcm_core::keyspec::KeySpec::SymmetricDefault
+                && state != kcm_core::lifecycle::KeyState::PreActive)
+                .then(|| r.current_material_id()),
             kcm_key_state: state.as_str(),
         }
     }

@@ -7,6 +7,7 @@ mod backup;
 mod bench;
 mod client;
 mod envelope;
+mod kms_plugin;
 mod manage;
 mod output;
 
@@ -90,6 +91,17 @@ enum Command {
     /// PostgreSQL database when KCM_DATABASE_URL is set (offline; needs the master
     /// key or passphrase of the server that made it).
     Restore(backup::RestoreArgs),
+    /// Run the Kubernetes KMS v2 plugin: a gRPC server on a Unix socket that the
+    /// API server calls to encrypt its secrets' seeds under a kcm key.
+    ///
+    /// The plugin listens on --socket (mode 0600) for the Kubernetes API server's
+    /// KMS v2 calls (Status, Encrypt, Decrypt) and encrypts the API server's seeds
+    /// under one kcm key, calling the kcm server at --endpoint with the access key
+    /// in --credentials-file (mode 0600 required). Give the plugin an access key
+    /// scoped to the cluster's system and to Encrypt, Decrypt and DescribeKey. Every
+    /// ciphertext is bound to --cluster. See README, "Kubernetes".
+    #[command(name = "kms-plugin")]
+    KmsPlugin(kms_plugin::KmsPluginArgs),
     /// Load generator: drive Encrypt, Decrypt, GenerateDataKey, Sign or GenerateMac and
     /// report throughput and latency percentiles.
     Bench(bench::BenchArgs),
@@ -144,7 +156,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 settings.listen = l;
             }
             settings.validate()?;
-            kcm_server::init_logging(&settings);
+            kcm_server::init_logging(&settings.log, &settings.log_format);
             let shutdown = kcm_server::shutdown_signal();
             runtime()?.block_on(kcm_server::launch(settings, Listen::Configured, shutdown))?;
             Ok(ExitCode::SUCCESS)
@@ -161,6 +173,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Decrypt(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Backup(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Restore(a) => runtime()?.block_on(a.run(cli.client.output)),
+        Command::KmsPlugin(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::Bench(a) => runtime()?.block_on(a.run(&cli.client)),
         Command::BenchBaseline(a) => runtime()?.block_on(a.run()),
     }

@@ -1,0 +1,227 @@
+"""The Kubernetes KMS v2 plugin end to end: a gRPC client that behaves as the API server
+does talks to the real `kcm kms-plugin` over a real Unix socket, and the plugin to a real
+`kcm serve` with an access key scoped to the cluster's system.
+
+Each test gets its own server (the kill switch and restarts change it): a second root key,
+a system `cluster` under it, a key in that system, and a key-user access key scoped to the
+system and to Encrypt, Decrypt and DescribeKey — what an operator gives a cluster's plugin.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import stat
+import subprocess
+import time
+
+import grpc
+import pytest
+from k8s_kms import ApiServer, Plugin, grpc_code, load_stubs
+from kcmtest import KCM_BIN, poll, unique
+
+# The server's revocation bound in these tests, and the slack a slow machine needs.
+BOUND_S = 0.5
+SLACK_S = 2.0
+PLUGIN_OPERATIONS = ["Encrypt", "Decrypt", "DescribeKey"]
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory):
+    return load_stubs(tmp_path_factory.mktemp("kms-v2-stubs"))
+
+
+@pytest.fixture
+def cluster(spawn_server, tmp_path, stubs):
+    """A server, a cluster's system and key, and a started plugin with its API-server client."""
+    srv = spawn_server(env={"KCM_REVOCATION_BOUND_MS": str(int(BOUND_S * 1000))})
+    root = srv.v1_ok("POST", "/v1/root-keys", expect=(201,), json_body={"description": "cluster root"})
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                       json_body={"name": unique("cluster"), "root_key_id": root["id"]})
+    admin_ak = srv.create_access_key("tenant-admin", system=system["id"])
+    admin = srv.client_for(admin_ak)
+    key = admin.create_key(Description="kubernetes secrets")["KeyMetadata"]
+    plugin_ak = srv.v1_ok("POST", "/v1/access-keys", expect=(201,), json_body={
+        "role": "key-user", "system": system["id"], "operations": PLUGIN_OPERATIONS,
+        "description": "kms plugin of cluster a"})
+    plugin_ak = plugin_ak.get("access_key", plugin_ak)
+    creds = (plugin_ak["access_key_id"], plugin_ak["secret_access_key"])
+    plugin = Plugin(srv, tmp_path / "plugin-a", key["Arn"], "cluster-a", creds).start()
+    api = ApiServer(stubs, plugin.socket)
+    poll(lambda: api.status().healthz == "ok", 10, what="the plugin to become healthy")
+    yield {"srv": srv, "root": root, "system": system, "admin": admin, "key": key, "creds": creds,
+           "plugin": plugin, "api": api, "tmp": tmp_path}
+    api.close()
+    plugin.stop()
+
+
+def raw_describe(srv, creds, key_id: str) -> dict:
+    """DescribeKey's raw answer: boto3 may drop members its model lacks."""
+    r = srv.aws_raw("DescribeKey", {"KeyId": key_id}, creds=creds)
+    assert r.status_code == 200, r.text
+    return r.json()["KeyMetadata"]
+
+
+def test_round_trip_and_every_check_the_api_server_makes(cluster):
+    api, key, srv = cluster["api"], cluster["key"], cluster["srv"]
+    status = api.status()
+    meta = raw_describe(srv, cluster["creds"], key["KeyId"])
+    assert status.key_id == f"{key['Arn']}:{meta['CurrentKeyMaterialId']}"
+    assert len(meta["CurrentKeyMaterialId"]) == 64
+
+    seed = os.urandom(32)
+    sealed = api.seal(seed)
+    assert seed not in sealed.ciphertext
+    assert api.decrypt(sealed) == seed
+    # The socket is the plugin's owner's alone.
+    mode = stat.S_IMODE(os.stat(cluster["plugin"].socket).st_mode)
+    assert mode == 0o600, oct(mode)
+
+    # What the API server would never send, and what was altered, is refused as such.
+    pb = api.pb
+    assert grpc_code(lambda: api.stub.Encrypt(pb.EncryptRequest(plaintext=b"", uid="u"))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    too_long = pb.DecryptRequest(ciphertext=b"x" * 1025, key_id=sealed.key_id, uid="u")
+    assert grpc_code(lambda: api.stub.Decrypt(too_long)) == grpc.StatusCode.INVALID_ARGUMENT
+    tampered = bytearray(sealed.ciphertext)
+    tampered[-1] ^= 1
+    altered = pb.DecryptRequest(ciphertext=bytes(tampered), key_id=sealed.key_id, uid="u")
+    assert grpc_code(lambda: api.stub.Decrypt(altered)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert api.status().healthz == "ok", "a bad ciphertext says nothing about health"
+
+    # Every call reached kcm under the plugin's access key, and is in the audit log.
+    records = srv.v1_ok("GET", "/v1/audit?limit=1000")["records"]
+    mine = [r for r in records if r["principal"] == cluster["creds"][0]]
+    assert {"Encrypt", "Decrypt", "DescribeKey"} <= {r["operation"] for r in mine}, mine[-5:]
+
+
+def test_rotation_changes_the_key_id_and_old_seeds_still_decrypt(cluster):
+    api, admin, key = cluster["api"], cluster["admin"], cluster["key"]
+    before = api.healthy_key_id()
+    old = api.seal(b"s" * 32)
+    admin.rotate_key_on_demand(KeyId=key["KeyId"])
+    after = poll(lambda: (k := api.healthy_key_id()) != before and k, 5, what="a new key id")
+    assert after.startswith(key["Arn"] + ":")
+    new = api.seal(b"t" * 32)
+    assert new.key_id == after
+    assert api.decrypt(old) == b"s" * 32
+    assert api.decrypt(new) == b"t" * 32
+
+
+def test_kill_switch_cuts_the_cluster_off_within_the_bound_and_enable_restores_it(cluster):
+    api, srv, root = cluster["api"], cluster["srv"], cluster["root"]
+    sealed = api.seal(b"k" * 32)
+    impact = srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+    assert impact["applied"] is True
+    off_at = time.monotonic()
+
+    def refused():
+        s = api.status()
+        return s.healthz != "ok" and s
+    status = poll(refused, BOUND_S + SLACK_S, interval=0.05, what="Status to report the cut-off")
+    assert time.monotonic() - off_at < BOUND_S + SLACK_S
+    assert "disabled" in status.healthz.lower() or "state" in status.healthz.lower(), status.healthz
+    assert status.key_id, "the last known key id is still reported"
+    assert grpc_code(lambda: api.encrypt(b"k" * 32)) == grpc.StatusCode.FAILED_PRECONDITION
+    assert grpc_code(lambda: api.decrypt(sealed)) == grpc.StatusCode.FAILED_PRECONDITION
+
+    srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    poll(lambda: api.status().healthz == "ok", BOUND_S + SLACK_S, interval=0.05, what="recovery")
+    assert api.decrypt(sealed) == b"k" * 32
+    assert api.decrypt(api.seal(b"n" * 32)) == b"n" * 32
+
+
+def test_another_clusters_ciphertext_is_refused_even_with_the_same_key(cluster, stubs):
+    api = cluster["api"]
+    sealed = api.seal(b"a" * 32)
+    other = Plugin(cluster["srv"], cluster["tmp"] / "plugin-b", cluster["key"]["Arn"], "cluster-b",
+                   cluster["creds"]).start()
+    try:
+        api_b = ApiServer(stubs, other.socket)
+        poll(lambda: api_b.status().healthz == "ok", 10, what="plugin b to become healthy")
+        assert grpc_code(lambda: api_b.decrypt(sealed)) == grpc.StatusCode.INVALID_ARGUMENT
+        own = api_b.seal(b"b" * 32)
+        assert api_b.decrypt(own) == b"b" * 32
+        assert grpc_code(lambda: api.decrypt(own)) == grpc.StatusCode.INVALID_ARGUMENT
+        api_b.close()
+    finally:
+        other.stop()
+
+
+def test_a_key_outside_the_plugins_system_is_denied_and_reported(cluster, stubs):
+    srv = cluster["srv"]
+    elsewhere = srv.client("default").create_key(Description="not the cluster's")["KeyMetadata"]
+    wrong = Plugin(srv, cluster["tmp"] / "plugin-wrong", elsewhere["Arn"], "cluster-a",
+                   cluster["creds"]).start()
+    try:
+        api = ApiServer(stubs, wrong.socket)
+        status = api.status()
+        assert status.healthz != "ok" and "AccessDenied" in status.healthz, status.healthz
+        assert grpc_code(lambda: api.encrypt(b"x" * 32)) in (
+            grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE)
+        api.close()
+    finally:
+        wrong.stop()
+
+
+def test_64_concurrent_callers(cluster):
+    api = cluster["api"]
+    seeds = [os.urandom(32) for _ in range(64)]
+
+    def round_trip(seed: bytes) -> bool:
+        return api.decrypt(api.encrypt(seed)) == seed
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+        results = list(pool.map(round_trip, seeds, timeout=60))
+    assert results == [True] * 64
+    assert api.status().healthz == "ok"
+
+
+def test_kcm_unreachable_is_unavailable_and_health_returns_with_it(cluster):
+    api, srv = cluster["api"], cluster["srv"]
+    sealed = api.seal(b"u" * 32)
+    port = srv.port
+    srv.stop()
+    status = poll(lambda: (s := api.status()).healthz != "ok" and s, 5, what="unhealthy")
+    assert "unavailable" in status.healthz.lower(), status.healthz
+    assert grpc_code(lambda: api.decrypt(sealed)) == grpc.StatusCode.UNAVAILABLE
+    srv.start(port=port)
+    poll(lambda: api.status().healthz == "ok", 10, what="health to return")
+    assert api.decrypt(sealed) == b"u" * 32
+
+
+def test_restart_over_a_stale_socket_and_never_over_a_live_one(cluster, stubs):
+    plugin, api = cluster["plugin"], cluster["api"]
+    sealed = api.seal(b"r" * 32)
+    # A second plugin on the live socket refuses to start and leaves it working.
+    twin = subprocess.run(plugin.command(), capture_output=True, text=True, timeout=30,
+                          env={k: v for k, v in os.environ.items() if not k.startswith(("KCM_", "AWS_"))})
+    assert twin.returncode != 0 and "in use" in twin.stderr, twin.stderr
+    assert api.decrypt(sealed) == b"r" * 32
+    # Killed (no clean-up), the plugin leaves its socket; the next start replaces it.
+    plugin.kill()
+    assert plugin.socket.exists()
+    plugin.start()
+    fresh = ApiServer(stubs, plugin.socket)
+    poll(lambda: fresh.status().healthz == "ok", 10, what="the restarted plugin")
+    assert fresh.decrypt(sealed) == b"r" * 32
+    fresh.close()
+
+
+def test_the_credentials_file_must_be_private(cluster):
+    plugin = cluster["plugin"]
+    plugin.credentials_file.chmod(0o644)
+    other = plugin.command()
+    other[other.index("--socket") + 1] = str(cluster["tmp"] / "other.sock")
+    run = subprocess.run(other, capture_output=True, text=True, timeout=30,
+                         env={k: v for k, v in os.environ.items() if not k.startswith(("KCM_", "AWS_"))})
+    assert run.returncode != 0 and "chmod 600" in run.stderr, run.stderr
+    assert not (cluster["tmp"] / "other.sock").exists()
+
+
+def test_help_explains_the_plugin():
+    out = subprocess.run([str(KCM_BIN), "kms-plugin", "--help"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0
+    for needle in ("--socket", "--key-id", "--cluster", "--status-max-age-ms", "0600"):
+        assert needle in out.stdout, needle
