@@ -27,6 +27,8 @@ use base64::Engine as _;
 use kcm_core::keystore::{Capabilities, KeystoreError, KeystoreProvider, KeystoreResult};
 use kcm_core::secret::SecretBytes;
 use kcm_sigv4::Credentials;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::blob::Sealed;
@@ -99,10 +101,8 @@ impl XksKeystore {
     /// encrypt and decrypt.
     async fn usable_key(&self, key_id: &str) -> KeystoreResult<()> {
         let meta: wire::MetadataResponse = self
-            .proxy
-            .call(key_id, "metadata", "DescribeKey", &wire::Empty {})
-            .await
-            .map_err(|f| self.key_error(key_id, f))?;
+            .call_for_key(key_id, "metadata", "DescribeKey", &wire::Empty {})
+            .await?;
         let usage = |u: &str| meta.key_usage.iter().any(|k| k == u);
         if meta.key_spec != "AES_256" || !usage("ENCRYPT") || !usage("DECRYPT") {
             return Err(KeystoreError::KeyUnusable(format!(
@@ -117,6 +117,21 @@ impl XksKeystore {
             )));
         }
         Ok(())
+    }
+
+    /// Calls the proxy's `op` API on `key_id` (`kms_operation` is the KMS operation
+    /// the request metadata names), a failure said as what it means for kcm.
+    async fn call_for_key<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        key_id: &str,
+        op: &str,
+        kms_operation: &str,
+        payload: &Req,
+    ) -> KeystoreResult<Resp> {
+        self.proxy
+            .call(key_id, op, kms_operation, payload)
+            .await
+            .map_err(|f| self.key_error(key_id, f))
     }
 
     /// What a failed call means for kcm.
@@ -275,21 +290,15 @@ impl KeystoreProvider for XksKeystore {
         let key_id = self.key_id(handle)?;
         let encoded = Zeroizing::new(B64.encode(plaintext.expose_secret()));
         let aad_b64 = aad_field(aad);
+        let request = wire::EncryptRequest {
+            plaintext: &encoded,
+            encryption_algorithm: "AES_GCM",
+            additional_authenticated_data: aad_b64.as_deref(),
+            ciphertext_data_integrity_value_algorithm: "SHA_256",
+        };
         let response: wire::EncryptResponse = self
-            .proxy
-            .call(
-                key_id,
-                "encrypt",
-                "Encrypt",
-                &wire::EncryptRequest {
-                    plaintext: &encoded,
-                    encryption_algorithm: "AES_GCM",
-                    additional_authenticated_data: aad_b64.as_deref(),
-                    ciphertext_data_integrity_value_algorithm: "SHA_256",
-                },
-            )
-            .await
-            .map_err(|f| self.key_error(key_id, f))?;
+            .call_for_key(key_id, "encrypt", "Encrypt", &request)
+            .await?;
 
         let invalid = |why: String| {
             KeystoreError::Unavailable(format!(
@@ -350,23 +359,17 @@ impl KeystoreProvider for XksKeystore {
         let tag = B64.encode(sealed.tag);
         let iv = B64.encode(sealed.iv);
         let aad_b64 = aad_field(aad);
+        let request = wire::DecryptRequest {
+            ciphertext: &ciphertext,
+            ciphertext_metadata: metadata.as_deref(),
+            encryption_algorithm: "AES_GCM",
+            additional_authenticated_data: aad_b64.as_deref(),
+            authentication_tag: &tag,
+            initialization_vector: &iv,
+        };
         let response: wire::DecryptResponse = self
-            .proxy
-            .call(
-                key_id,
-                "decrypt",
-                "Decrypt",
-                &wire::DecryptRequest {
-                    ciphertext: &ciphertext,
-                    ciphertext_metadata: metadata.as_deref(),
-                    encryption_algorithm: "AES_GCM",
-                    additional_authenticated_data: aad_b64.as_deref(),
-                    authentication_tag: &tag,
-                    initialization_vector: &iv,
-                },
-            )
-            .await
-            .map_err(|f| self.key_error(key_id, f))?;
+            .call_for_key(key_id, "decrypt", "Decrypt", &request)
+            .await?;
         let encoded = Zeroizing::new(response.plaintext);
         let plaintext = SecretBytes::new(B64.decode(encoded.as_bytes()).map_err(|_| {
             KeystoreError::Unavailable(format!(

@@ -155,6 +155,14 @@ impl Subject {
         handle
     }
 
+    /// A new usable key (see [`Subject::usable_key`]) and the blob it wraps `secret`
+    /// into with the associated data `b"aad"`: where most checks begin.
+    async fn usable_key_with_blob(&self, label: &str, secret: &SecretBytes) -> (Vec<u8>, Vec<u8>) {
+        let handle = self.usable_key(label).await;
+        let blob = self.wrap(&handle, secret, b"aad").await;
+        (handle, blob)
+    }
+
     /// Every way the provider can give kcm a key, one key each, named by how.
     async fn keys_of_every_origin(&self) -> Vec<(&'static str, Vec<u8>)> {
         let caps = self.caps();
@@ -462,9 +470,8 @@ pub mod checks {
     /// A blob unwraps only with the associated data it was wrapped with: any other
     /// (empty, longer, shorter, one bit off) is `UnwrapFailed`.
     pub async fn unwrap_is_bound_to_the_associated_data(s: &Subject) {
-        let handle = s.usable_key("aad").await;
         let secret = SecretBytes::random(32);
-        let blob = s.wrap(&handle, &secret, b"aad").await;
+        let (handle, blob) = s.usable_key_with_blob("aad", &secret).await;
         for aad in [&b"other"[..], b"", b"aad\0", b"aa", b"aae", b"AAD"] {
             let what = format!("unwrap with aad {:?}", String::from_utf8_lossy(aad));
             unwrap_failed(s.ks().unwrap(&handle, &blob, aad).await, &what);
@@ -482,9 +489,8 @@ pub mod checks {
     /// it `UnwrapFailed` (a blob that is not the provider's cannot authenticate), and
     /// the provider stays usable after all those failures.
     pub async fn a_tampered_or_truncated_blob_does_not_unwrap(s: &Subject) {
-        let handle = s.usable_key("tamper").await;
         let secret = SecretBytes::random(32);
-        let blob = s.wrap(&handle, &secret, b"aad").await;
+        let (handle, blob) = s.usable_key_with_blob("tamper", &secret).await;
         for i in 0..blob.len() {
             let mut tampered = blob.clone();
             tampered[i] ^= 0x01;
@@ -522,9 +528,8 @@ pub mod checks {
     /// one bit) names no key: wrap and unwrap refuse it as `KeyUnusable`, and the
     /// genuine handle keeps working.
     pub async fn a_handle_of_no_key_is_unusable(s: &Subject) {
-        let handle = s.usable_key("genuine").await;
         let secret = SecretBytes::random(32);
-        let blob = s.wrap(&handle, &secret, b"aad").await;
+        let (handle, blob) = s.usable_key_with_blob("genuine", &secret).await;
         let mut changed = handle.clone();
         *changed.last_mut().expect("a non-empty handle") ^= 0x01;
         let foreign = FOREIGN_HANDLES.iter().map(|h| h.to_vec());
@@ -543,18 +548,15 @@ pub mod checks {
     pub async fn destroy_is_idempotent_and_touches_only_its_key(s: &Subject) {
         let caps = s.caps();
         if !(caps.generate || caps.import) {
-            let handle = s.usable_key("kept").await;
             let secret = SecretBytes::random(32);
-            let blob = s.wrap(&handle, &secret, b"aad").await;
+            let (handle, blob) = s.usable_key_with_blob("kept", &secret).await;
             ok(s.ks().destroy(&handle).await);
             s.assert_usable(&handle, &blob, &secret, b"aad").await;
             return;
         }
-        let doomed = s.usable_key("doomed").await;
-        let kept = s.usable_key("kept").await;
         let secret = SecretBytes::random(32);
-        let doomed_blob = s.wrap(&doomed, &secret, b"aad").await;
-        let kept_blob = s.wrap(&kept, &secret, b"aad").await;
+        let (doomed, doomed_blob) = s.usable_key_with_blob("doomed", &secret).await;
+        let (kept, kept_blob) = s.usable_key_with_blob("kept", &secret).await;
         ok(s.ks().check_root_key(&doomed).await);
         ok(s.ks().destroy(&doomed).await);
         match s.expected.destroy {
@@ -594,11 +596,9 @@ pub mod checks {
     /// provider says ([`Disable`]), and enabling it makes it work again, with every
     /// blob made before.
     pub async fn disable_and_enable_do_what_the_provider_says(s: &Subject) {
-        let handle = s.usable_key("switched").await;
-        let other = s.usable_key("bystander").await;
         let secret = SecretBytes::random(32);
-        let blob = s.wrap(&handle, &secret, b"aad").await;
-        let other_blob = s.wrap(&other, &secret, b"aad").await;
+        let (handle, blob) = s.usable_key_with_blob("switched", &secret).await;
+        let (other, other_blob) = s.usable_key_with_blob("bystander", &secret).await;
         ok(s.ks().disable_root_key(&handle).await);
         ok(s.ks().disable_root_key(&handle).await);
         match s.expected.disable {
