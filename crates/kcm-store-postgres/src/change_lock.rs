@@ -37,23 +37,21 @@ pub(crate) struct PgChangeLock {
 
 /// Takes the change lock, waiting up to [`LOCK_WAIT`] for another node to give it up.
 pub(crate) async fn take(store: &PostgresStore) -> StoreResult<PgChangeLock> {
-    let pass = store.gate().enter(store.target())?;
-    let (result, unreachable) = acquire(store).await;
-    store.gate().report(pass, unreachable);
-    let conn = result.map_err(|e| store.scrub(e))?;
+    let conn = store.through_gate(acquire(store)).await?;
     Ok(PgChangeLock {
         conn: Some(conn),
         store: store.clone(),
     })
 }
 
-/// A connection holding the lock; also says whether the database proved unreachable.
+/// A connection holding the lock (errors scrubbed of the password); also says
+/// whether the database proved unreachable.
 async fn acquire(store: &PostgresStore) -> (StoreResult<PoolConnection<Postgres>>, bool) {
     let mut conn = match store.pool().acquire().await {
         Ok(conn) => conn,
         Err(e) => {
             let unreachable = matches!(e, sqlx::Error::PoolTimedOut);
-            return (Err(from_sqlx(e)), unreachable);
+            return (Err(store.scrub(from_sqlx(e))), unreachable);
         }
     };
     let lock = sqlx::query("SELECT pg_advisory_lock($1)")
@@ -63,7 +61,7 @@ async fn acquire(store: &PostgresStore) -> (StoreResult<PoolConnection<Postgres>
         Ok(Ok(_)) => (Ok(conn), false),
         Ok(Err(e)) => {
             conn.close_on_drop();
-            (Err(from_sqlx(e)), false)
+            (Err(store.scrub(from_sqlx(e))), false)
         }
         Err(_) => {
             // The wait was abandoned mid-statement: the lock may still be granted
@@ -73,7 +71,7 @@ async fn acquire(store: &PostgresStore) -> (StoreResult<PoolConnection<Postgres>
                 "another kcm node has held the cluster-wide lock on management changes \
                  for over {LOCK_WAIT:?}; try again"
             ));
-            (Err(e), false)
+            (Err(store.scrub(e)), false)
         }
     }
 }

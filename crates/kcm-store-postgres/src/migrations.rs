@@ -25,7 +25,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 /// The advisory lock key that serialises migrations (and restores) across nodes:
 /// the bytes of "kcm-migr" as a big-endian integer.
-pub(crate) const LOCK_KEY: i64 = i64::from_be_bytes(*b"kcm-migr");
+const LOCK_KEY: i64 = i64::from_be_bytes(*b"kcm-migr");
+
+/// Takes the schema lock ([`LOCK_KEY`]) on `conn` until its transaction ends, so
+/// migrations and restores on every node run one after the other.
+pub(crate) async fn lock_schema(conn: &mut PgConnection) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    BIGINT PRIMARY KEY NOT NULL,
@@ -45,10 +55,7 @@ pub(crate) async fn migrate_with(pool: &PgPool, migrations: &[&str]) -> Result<u
         let mut tx = pool.begin().await?;
         // Taken before anything else, so concurrent openers (even the creation of the
         // bookkeeping table) run one after the other; released at commit or rollback.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
+        lock_schema(&mut tx).await?;
         (&mut *tx).execute(sqlx::raw_sql(CREATE_TABLE)).await?;
         let current = current_version(&mut tx).await?;
         refuse_newer(current, known)?;

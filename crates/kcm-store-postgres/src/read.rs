@@ -30,6 +30,30 @@ async fn one<T>(pool: &PgPool, q: Q<'_>, decode: Decoder<T>) -> ReadResult<Optio
     Ok(row.as_ref().map(|row| decode(&PgCells(row))).transpose()?)
 }
 
+/// Runs `select` (a `SELECT … FROM <table>`) for the rows of `tenant`, or the
+/// operator's (`tenant_id IS NULL`) when `None`, in `order_by` order.
+///
+/// Two statements rather than one with `tenant_id IS NOT DISTINCT FROM $1`, which
+/// no index serves.
+async fn owned_by<T>(
+    pool: &PgPool,
+    select: &str,
+    order_by: &str,
+    tenant: Option<TenantId>,
+    decode: Decoder<T>,
+) -> ReadResult<Vec<T>> {
+    match tenant {
+        Some(t) => {
+            let sql = format!("{select} WHERE tenant_id = $1 ORDER BY {order_by}");
+            all(pool, sqlx::query(&sql).bind(t.to_string()), decode).await
+        }
+        None => {
+            let sql = format!("{select} WHERE tenant_id IS NULL ORDER BY {order_by}");
+            all(pool, sqlx::query(&sql), decode).await
+        }
+    }
+}
+
 /// Checks a connection answers.
 pub(crate) async fn ping(pool: &PgPool) -> ReadResult<()> {
     sqlx::query("SELECT 1").execute(pool).await?;
@@ -81,25 +105,8 @@ pub(crate) async fn access_keys(
     pool: &PgPool,
     tenant: Option<TenantId>,
 ) -> ReadResult<Vec<AccessKeyRecord>> {
-    match tenant {
-        Some(t) => {
-            let sql = format!(
-                "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id = $1 ORDER BY id"
-            );
-            all(
-                pool,
-                sqlx::query(&sql).bind(t.to_string()),
-                decode::access_key,
-            )
-            .await
-        }
-        None => {
-            let sql = format!(
-                "SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id IS NULL ORDER BY id"
-            );
-            all(pool, sqlx::query(&sql), decode::access_key).await
-        }
-    }
+    let select = format!("SELECT {ACCESS_KEY_COLS} FROM access_keys");
+    owned_by(pool, &select, "id", tenant, decode::access_key).await
 }
 
 /// See [`kcm_core::store::Store::root_key`].
@@ -118,27 +125,8 @@ pub(crate) async fn root_keys(
     pool: &PgPool,
     tenant: Option<TenantId>,
 ) -> ReadResult<Vec<RootKeyRecord>> {
-    match tenant {
-        Some(t) => {
-            let sql = format!(
-                "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id = $1
-                 ORDER BY created_at, id"
-            );
-            all(
-                pool,
-                sqlx::query(&sql).bind(t.to_string()),
-                decode::root_key,
-            )
-            .await
-        }
-        None => {
-            let sql = format!(
-                "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id IS NULL
-                 ORDER BY created_at, id"
-            );
-            all(pool, sqlx::query(&sql), decode::root_key).await
-        }
-    }
+    let select = format!("SELECT {ROOT_KEY_COLS} FROM root_keys");
+    owned_by(pool, &select, "created_at, id", tenant, decode::root_key).await
 }
 
 /// See [`kcm_core::store::Store::system`].

@@ -25,7 +25,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::codec::Q;
 use crate::error::{sqlstate, DbError};
-use crate::migrations::{self, LOCK_KEY};
+use crate::migrations;
 
 /// The kinds of column a snapshot carries, from PostgreSQL's type name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,10 +264,7 @@ fn rows_per_statement(columns: usize) -> usize {
 /// can slip in between the checks and the inserts.
 pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), DbError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *tx)
-        .await?;
+    migrations::lock_schema(&mut tx).await?;
     let names = tables(&mut tx).await?;
     if !names.is_empty() {
         let lock = format!("LOCK TABLE {} IN EXCLUSIVE MODE", quote_all(&names));

@@ -163,11 +163,6 @@ impl PostgresStore {
         &self.inner.pool
     }
 
-    /// The outage gate in front of every call.
-    pub(crate) fn gate(&self) -> &OutageGate {
-        &self.inner.gate
-    }
-
     /// The server and database, without the password, for messages.
     pub(crate) fn target(&self) -> &str {
         &self.inner.target
@@ -177,6 +172,19 @@ impl PostgresStore {
         scrub_error(&self.inner.redactor, e)
     }
 
+    /// Runs `call` behind the outage gate: refused at once while the database is
+    /// believed down; otherwise run, and whether it found the database unreachable
+    /// (the `bool` of its outcome) reported to the gate.
+    pub(crate) async fn through_gate<T>(
+        &self,
+        call: impl Future<Output = (StoreResult<T>, bool)>,
+    ) -> StoreResult<T> {
+        let pass = self.inner.gate.enter(&self.inner.target)?;
+        let (result, unreachable) = call.await;
+        self.inner.gate.report(pass, unreachable);
+        result
+    }
+
     /// Runs a read, again (after a pause) if its connection failed, up to
     /// [`READ_ATTEMPTS`] times.
     async fn read<T, F, Fut>(&self, f: F) -> StoreResult<T>
@@ -184,10 +192,7 @@ impl PostgresStore {
         F: Fn() -> Fut,
         Fut: Future<Output = ReadResult<T>>,
     {
-        let pass = self.inner.gate.enter(&self.inner.target)?;
-        let (result, unreachable) = self.read_attempts(f).await;
-        self.inner.gate.report(pass, unreachable);
-        result
+        self.through_gate(self.read_attempts(f)).await
     }
 
     /// [`PostgresStore::read`] without the gate; also says whether the database
@@ -366,22 +371,16 @@ impl Store for PostgresStore {
         if writes.is_empty() {
             return Ok(());
         }
-        let pass = self.inner.gate.enter(&self.inner.target)?;
-        let (result, unreachable) = self.commit_attempts(|| self.try_commit(&writes)).await;
-        self.inner.gate.report(pass, unreachable);
-        result
+        self.through_gate(self.commit_attempts(|| self.try_commit(&writes)))
+            .await
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let pass = self.inner.gate.enter(&self.inner.target)?;
-        let (result, unreachable) = self
-            .commit_attempts(|| self.try_append_audit(&records))
-            .await;
-        self.inner.gate.report(pass, unreachable);
-        result
+        self.through_gate(self.commit_attempts(|| self.try_append_audit(&records)))
+            .await
     }
 
     async fn lock_changes(&self) -> StoreResult<Option<Box<dyn ChangeLock>>> {

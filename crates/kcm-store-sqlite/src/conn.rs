@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use kcm_core::store::{StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::from_sqlite;
 
@@ -87,6 +87,15 @@ pub(crate) fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
         let _ = guard.execute_batch("ROLLBACK");
     }
     guard
+}
+
+/// `BEGIN IMMEDIATE` on `conn`: takes the database's write lock at once rather than
+/// at the first write, so whatever the transaction reads first (a chain's tail, the
+/// schema version, whether the store is empty) cannot change before it commits.
+/// Dropping the transaction rolls it back.
+pub(crate) fn begin_immediate(conn: &mut Connection) -> StoreResult<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(from_sqlite)
 }
 
 /// A fixed set of read connections, handed out round-robin (preferring idle ones).

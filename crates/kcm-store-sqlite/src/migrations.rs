@@ -7,8 +7,9 @@
 
 use kcm_core::store::{StoreError, StoreResult};
 use kcm_store_rows::schema::{known_version, now_millis, refuse_newer, stored_version};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension};
 
+use crate::conn;
 use crate::error::from_sqlite;
 
 /// Every migration this build knows, in order.
@@ -36,9 +37,7 @@ pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> StoreR
     let known = known_version(migrations);
     for (index, sql) in migrations.iter().enumerate() {
         let version = index as u32 + 1;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(from_sqlite)?;
+        let tx = conn::begin_immediate(conn)?;
         // Checked inside the write lock, so concurrent openers apply each script once.
         let current = current_version(&tx)?;
         refuse_newer(current, known)?;

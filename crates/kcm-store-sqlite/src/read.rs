@@ -43,6 +43,20 @@ fn one<T>(
     }
 }
 
+/// Runs `select` (a `SELECT … FROM <table>`) for the rows of `tenant`, or the
+/// operator's (`tenant_id IS NULL`) when `None`, in `order_by` order. SQLite's `IS`
+/// matches NULL as a value, so one statement serves both.
+fn owned_by<T>(
+    conn: &Connection,
+    select: &str,
+    order_by: &str,
+    tenant: Option<TenantId>,
+    decode: Decoder<T>,
+) -> StoreResult<Vec<T>> {
+    let sql = format!("{select} WHERE tenant_id IS ?1 ORDER BY {order_by}");
+    all(conn, &sql, [tenant.map(|t| t.to_string())], decode)
+}
+
 /// Checks the connection answers.
 pub(crate) fn ping(conn: &Connection) -> StoreResult<()> {
     conn.query_row("SELECT 1", [], |_| Ok(()))
@@ -88,14 +102,8 @@ pub(crate) fn access_keys(
     conn: &Connection,
     tenant: Option<TenantId>,
 ) -> StoreResult<Vec<AccessKeyRecord>> {
-    let sql =
-        format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE tenant_id IS ?1 ORDER BY id");
-    all(
-        conn,
-        &sql,
-        [tenant.map(|t| t.to_string())],
-        decode::access_key,
-    )
+    let select = format!("SELECT {ACCESS_KEY_COLS} FROM access_keys");
+    owned_by(conn, &select, "id", tenant, decode::access_key)
 }
 
 /// See [`kcm_core::store::Store::root_key`].
@@ -109,15 +117,8 @@ pub(crate) fn root_keys(
     conn: &Connection,
     tenant: Option<TenantId>,
 ) -> StoreResult<Vec<RootKeyRecord>> {
-    let sql = format!(
-        "SELECT {ROOT_KEY_COLS} FROM root_keys WHERE tenant_id IS ?1 ORDER BY created_at, id"
-    );
-    all(
-        conn,
-        &sql,
-        [tenant.map(|t| t.to_string())],
-        decode::root_key,
-    )
+    let select = format!("SELECT {ROOT_KEY_COLS} FROM root_keys");
+    owned_by(conn, &select, "created_at, id", tenant, decode::root_key)
 }
 
 /// See [`kcm_core::store::Store::system`].

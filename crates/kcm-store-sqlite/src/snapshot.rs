@@ -14,10 +14,10 @@ use kcm_store_rows::snapshot::{
     check_empty, check_schema_version, insert_head, quote, quote_all, restore_plan,
 };
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::error::from_sqlite;
-use crate::migrations;
+use crate::{conn, migrations};
 
 /// The data tables, by name.
 fn tables(conn: &Connection) -> StoreResult<Vec<String>> {
@@ -132,9 +132,7 @@ fn to_sql(value: &Value) -> rusqlite::types::Value {
 
 /// Writes `snapshot` into an empty store in one `BEGIN IMMEDIATE` transaction.
 pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(from_sqlite)?;
+    let tx = conn::begin_immediate(conn)?;
     // Every check runs inside the write lock, so nothing can slip in between.
     check_schema_version(snapshot, migrations::current_version(&tx)?)?;
     let mut store = BTreeMap::new();

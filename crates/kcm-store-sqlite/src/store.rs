@@ -9,7 +9,7 @@ use kcm_core::model::*;
 use kcm_core::policy::GrantRecord;
 use kcm_core::store::{Snapshot, Store, StoreResult, Write};
 use kcm_store_rows::audit;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::conn::{self, ReaderPool};
 use crate::error::{from_join, from_sqlite};
@@ -72,12 +72,23 @@ impl SqliteStore {
             .await
             .map_err(from_join)?
     }
+
+    /// Runs `f` on the one writer connection on the blocking pool; writers take
+    /// turns on its lock.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&mut conn::lock(&inner.writer)))
+            .await
+            .map_err(from_join)?
+    }
 }
 
 fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(from_sqlite)?;
+    let tx = conn::begin_immediate(conn)?;
     // On error `tx` is dropped, which rolls back.
     write::apply_all(&tx, writes)?;
     tx.commit().map_err(from_sqlite)
@@ -87,9 +98,7 @@ fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
 /// appends them (see [`Store::append_audit`]). The write lock of `BEGIN IMMEDIATE`
 /// keeps every other appender out until COMMIT, so the tails cannot move meanwhile.
 fn append_audit_blocking(conn: &mut Connection, records: Vec<AuditRecord>) -> StoreResult<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(from_sqlite)?;
+    let tx = conn::begin_immediate(conn)?;
     let mut tails = HashMap::new();
     for chain in audit::chains_of(&records) {
         if let Some(tail) = read::audit_tail(&tx, chain)? {
@@ -106,24 +115,14 @@ impl Store for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            append_audit_blocking(&mut conn::lock(&inner.writer), records)
-        })
-        .await
-        .map_err(from_join)?
+        self.write(move |c| append_audit_blocking(c, records)).await
     }
 
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            commit_blocking(&mut conn::lock(&inner.writer), &writes)
-        })
-        .await
-        .map_err(from_join)?
+        self.write(move |c| commit_blocking(c, &writes)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -284,12 +283,7 @@ impl Store for SqliteStore {
     }
 
     async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            snapshot::restore(&mut conn::lock(&inner.writer), &snapshot)
-        })
-        .await
-        .map_err(from_join)?
+        self.write(move |c| snapshot::restore(c, &snapshot)).await
     }
 }
 
