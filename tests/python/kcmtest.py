@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
 import boto3
@@ -502,6 +502,22 @@ def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.1, what: str
             break
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def kms_pages(list_call: Callable[..., dict], max_pages: int = 10_000, **kw) -> Iterator[dict]:
+    """Every page of a paged AWS KMS listing (`kms.list_keys`, `kms.list_aliases`, ...)
+    called with `kw`, following NextMarker until a page is not Truncated; fails if the
+    listing has not ended after `max_pages` pages, so a server that never stops saying
+    Truncated cannot hang a test."""
+    marker = None
+    for _ in range(max_pages):
+        page = list_call(**kw, **({"Marker": marker} if marker else {}))
+        yield page
+        if not page.get("Truncated"):
+            return
+        assert page.get("NextMarker"), f"{list_call.__name__}: Truncated without NextMarker"
+        marker = page["NextMarker"]
+    raise AssertionError(f"{list_call.__name__} paging did not end")
 
 
 def b64(b: bytes) -> str:
