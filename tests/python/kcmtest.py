@@ -445,6 +445,20 @@ class Server:
         return self.new_client(access_key_obj["access_key_id"], access_key_obj["secret_access_key"], **kw)
 
 
+def start_or_fail(srv: Server) -> None:
+    """Start `srv`, or fail the test with the server's own words (its start error and log
+    tail) rather than a traceback through this module."""
+    err = None
+    try:
+        srv.start()
+    except ServerStartError as e:
+        err = str(e)
+    # Failed outside the `except`, so pytest does not print the ServerStartError again as
+    # the cause of the failure.
+    if err is not None:
+        pytest.fail(err, pytrace=False)
+
+
 # ---------------------------------------------------------------------------
 # Assertion helpers
 # ---------------------------------------------------------------------------
@@ -518,6 +532,16 @@ def kms_pages(list_call: Callable[..., dict], max_pages: int = 10_000, **kw) -> 
         assert page.get("NextMarker"), f"{list_call.__name__}: Truncated without NextMarker"
         marker = page["NextMarker"]
     raise AssertionError(f"{list_call.__name__} paging did not end")
+
+
+def cli_ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """`cp`, checked to have exited 0; otherwise the failure shows the command and the
+    tails of what it wrote."""
+    assert cp.returncode == 0, (
+        f"{' '.join(map(str, cp.args))} exited {cp.returncode}\n"
+        f"stderr: {cp.stderr.decode(errors='replace')[-3000:]}\nstdout: {cp.stdout[:2000]!r}"
+    )
+    return cp
 
 
 def b64(b: bytes) -> str:

@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from byok import der_to_pem, new_material, wrap
 from softhsm import Token
-from kcmtest import REPO, Server, ServerStartError, error_code, kms_pages, unique, v1_error_code
+from kcmtest import REPO, Server, error_code, kms_pages, start_or_fail, unique, v1_error_code
 
 # =====================================================================================
 # The oracle: roles, classes, operations. Written from the rules, not from the code.
@@ -1226,13 +1226,7 @@ def world(tmp_path_factory):
     srv = Server(root / "data", root / "logs", name="authz-matrix",
                  env=dict(token.env, KCM_CONFIG=str(conf)))
     srv.token = token
-    err = None
-    try:
-        srv.start()
-    except ServerStartError as e:
-        err = str(e)
-    if err is not None:
-        pytest.fail(err, pytrace=False)
+    start_or_fail(srv)
     try:
         yield World(srv)
     finally:
