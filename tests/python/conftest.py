@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kcmtest import FAST_DAY_SECONDS, Server, ServerStartError, unique  # noqa: E402
+from kcmtest import FAST_DAY_SECONDS, Server, start_or_fail, unique  # noqa: E402
 
 
 def pytest_configure(config):
@@ -49,18 +49,8 @@ def tmp_root():
 
 def _start(root: Path, name: str, env: dict | None = None) -> Server:
     srv = Server(root / name / "data", root / name / "logs", env=env, name=name)
-    _start_or_fail(srv)
+    start_or_fail(srv)
     return srv
-
-
-def _start_or_fail(srv: Server) -> None:
-    err = None
-    try:
-        srv.start()
-    except ServerStartError as e:
-        err = str(e)
-    if err is not None:
-        pytest.fail(err, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +80,7 @@ def spawn_server(tmp_path):
                      env=env, name=name)
         made.append(srv)
         if start:
-            _start_or_fail(srv)
+            start_or_fail(srv)
         return srv
 
     yield make

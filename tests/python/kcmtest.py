@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
 import boto3
@@ -445,6 +445,31 @@ class Server:
         return self.new_client(access_key_obj["access_key_id"], access_key_obj["secret_access_key"], **kw)
 
 
+def system_with_key(srv: Server, root_id: str, name: str) -> tuple[dict, Any, str]:
+    """A new system (named `name` and a unique suffix) below root key `root_id`, a
+    tenant-admin client scoped to that system, and a new key in it: (system, client, key
+    id). What a test then checks of them (status, round trip) stays in the test."""
+    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
+                       json_body={"name": unique(name), "root_key_id": root_id})
+    client = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
+    key_id = client.create_key(Description=unique(name))["KeyMetadata"]["KeyId"]
+    return system, client, key_id
+
+
+def start_or_fail(srv: Server) -> None:
+    """Start `srv`, or fail the test with the server's own words (its start error and log
+    tail) rather than a traceback through this module."""
+    err = None
+    try:
+        srv.start()
+    except ServerStartError as e:
+        err = str(e)
+    # Failed outside the `except`, so pytest does not print the ServerStartError again as
+    # the cause of the failure.
+    if err is not None:
+        pytest.fail(err, pytrace=False)
+
+
 # ---------------------------------------------------------------------------
 # Assertion helpers
 # ---------------------------------------------------------------------------
@@ -502,6 +527,67 @@ def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.1, what: str
             break
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+def kms_pages(list_call: Callable[..., dict], max_pages: int = 10_000, **kw) -> Iterator[dict]:
+    """Every page of a paged AWS KMS listing (`kms.list_keys`, `kms.list_aliases`, ...)
+    called with `kw`, following NextMarker until a page is not Truncated; fails if the
+    listing has not ended after `max_pages` pages, so a server that never stops saying
+    Truncated cannot hang a test."""
+    marker = None
+    for _ in range(max_pages):
+        page = list_call(**kw, **({"Marker": marker} if marker else {}))
+        yield page
+        if not page.get("Truncated"):
+            return
+        assert page.get("NextMarker"), f"{list_call.__name__}: Truncated without NextMarker"
+        marker = page["NextMarker"]
+    raise AssertionError(f"{list_call.__name__} paging did not end")
+
+
+def refused_within(call: Callable[[], Any], seconds: float, codes: Iterable[str],
+                   interval: float = 0.05) -> float:
+    """Call `call` until it fails with an AWS error whose code is one of `codes`; the time
+    that took. For a change that reaches a client later (a revocation by a key's holder,
+    a disable on another node): fails if `call` still works `seconds` later, or fails with
+    another code."""
+    codes = tuple(codes)
+    start = time.monotonic()
+    for _ in range(int(seconds / interval) + 2):
+        try:
+            call()
+        except ClientError as e:
+            assert error_code(e) in codes, e
+            return time.monotonic() - start
+        elapsed = time.monotonic() - start
+        assert elapsed < seconds, f"still allowed {elapsed:.2f} s after the change"
+        time.sleep(interval)
+    raise AssertionError(f"still allowed after {seconds} s")
+
+
+def works_again_within(call: Callable[[], Any], seconds: float, what: str, interval: float = 0.05) -> Any:
+    """Call `call` until it no longer fails with an AWS error; what it returned. For a
+    change undone (a key re-enabled, a dependency back) that reaches a client later:
+    fails with `what` if `call` still fails `seconds` later. An assertion inside `call`
+    fails at once: only a refusal is waited out."""
+    deadline = time.monotonic() + seconds
+    for _ in range(int(seconds / interval) + 2):
+        try:
+            return call()
+        except ClientError:
+            assert time.monotonic() < deadline, what
+            time.sleep(interval)
+    raise AssertionError(what)
+
+
+def cli_ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """`cp`, checked to have exited 0; otherwise the failure shows the command and the
+    tails of what it wrote."""
+    assert cp.returncode == 0, (
+        f"{' '.join(map(str, cp.args))} exited {cp.returncode}\n"
+        f"stderr: {cp.stderr.decode(errors='replace')[-3000:]}\nstdout: {cp.stdout[:2000]!r}"
+    )
+    return cp
 
 
 def b64(b: bytes) -> str:

@@ -6,22 +6,11 @@ import uuid
 
 import pytest
 
-from kcmtest import ALIAS_ARN_RE, REGION, kms_error, unique
+from kcmtest import ALIAS_ARN_RE, REGION, kms_error, kms_pages, unique
 
 
 def all_aliases(kms, **kw):
-    out, marker = [], None
-    for _ in range(2000):
-        args = dict(kw)
-        if marker:
-            args["Marker"] = marker
-        r = kms.list_aliases(**args)
-        out.extend(r["Aliases"])
-        if not r.get("Truncated"):
-            return out
-        assert r.get("NextMarker")
-        marker = r["NextMarker"]
-    raise AssertionError("ListAliases paging did not end")
+    return [a for page in kms_pages(kms.list_aliases, **kw) for a in page["Aliases"]]
 
 
 def alias_names(kms, **kw):
@@ -158,35 +147,17 @@ def test_list_aliases_paging(kms, new_key):
     names = ["alias/" + unique("pg") for _ in range(5)]
     for n in names:
         kms.create_alias(AliasName=n, TargetKeyId=kid)
-    seen, marker, pages = [], None, 0
-    for _ in range(5000):
-        kw = {"Limit": 2}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_aliases(**kw)
+    seen, pages = [], 0
+    for page in kms_pages(kms.list_aliases, Limit=2):
         pages += 1
-        assert len(r["Aliases"]) <= 2
-        seen.extend(a["AliasName"] for a in r["Aliases"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
-    else:
-        raise AssertionError("paging did not end")
+        assert len(page["Aliases"]) <= 2
+        seen.extend(a["AliasName"] for a in page["Aliases"])
     assert len(seen) == len(set(seen))
     for n in names:
         assert n in seen
     assert pages >= 3
     # Paging with the key filter too.
-    seen_f, marker = [], None
-    for _ in range(100):
-        kw = {"Limit": 1, "KeyId": kid}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_aliases(**kw)
-        seen_f.extend(a["AliasName"] for a in r["Aliases"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
+    seen_f = [a["AliasName"] for page in kms_pages(kms.list_aliases, Limit=1, KeyId=kid) for a in page["Aliases"]]
     assert sorted(seen_f) == sorted(names)
     with kms_error("InvalidMarkerException", "ValidationException"):
         kms.list_aliases(Limit=1, Marker="definitely-not-a-marker")
@@ -213,19 +184,12 @@ def test_alias_names_are_per_tenant(kms, new_key, other_tenant):
 
 
 def tags_of(kms, kid):
-    out, marker = {}, None
-    for _ in range(100):
-        kw = {"KeyId": kid}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_resource_tags(**kw)
-        for t in r["Tags"]:
+    out = {}
+    for page in kms_pages(kms.list_resource_tags, KeyId=kid):
+        for t in page["Tags"]:
             assert t["TagKey"] not in out, "tag listed twice"
             out[t["TagKey"]] = t["TagValue"]
-        if not r.get("Truncated"):
-            return out
-        marker = r["NextMarker"]
-    raise AssertionError("ListResourceTags paging did not end")
+    return out
 
 
 def test_tag_untag_list(kms, new_key):
@@ -252,17 +216,10 @@ def test_list_resource_tags_paging(kms, new_key):
     kid = new_key()
     tags = [{"TagKey": f"k{i:02d}", "TagValue": f"v{i}"} for i in range(7)]
     kms.tag_resource(KeyId=kid, Tags=tags)
-    seen, marker = [], None
-    for _ in range(100):
-        kw = {"KeyId": kid, "Limit": 3}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_resource_tags(**kw)
-        assert len(r["Tags"]) <= 3
-        seen.extend(t["TagKey"] for t in r["Tags"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
+    seen = []
+    for page in kms_pages(kms.list_resource_tags, KeyId=kid, Limit=3):
+        assert len(page["Tags"]) <= 3
+        seen.extend(t["TagKey"] for t in page["Tags"])
     assert sorted(seen) == [t["TagKey"] for t in tags]
 
 
@@ -316,14 +273,9 @@ def test_create_key_with_reserved_tag(kms):
     with kms_error("TagException"):
         kms.create_key(Description=desc, Tags=[{"TagKey": "aws:nope", "TagValue": "x"}])
     # No key was created by the refused call.
-    marker = None
-    for _ in range(1000):
-        r = kms.list_keys(**({"Marker": marker} if marker else {}))
-        for k in r["Keys"][-20:]:
+    for page in kms_pages(kms.list_keys):
+        for k in page["Keys"][-20:]:
             assert kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"].get("Description") != desc
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
 
 
 def test_tag_unknown_key(kms):

@@ -36,7 +36,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kcmtest import KCM_BIN, REGION, poll, unique, v1_error_code
+from kcmtest import KCM_BIN, REGION, cli_ok, poll, unique, v1_error_code
 
 GENESIS = "0" * 64
 # Checkpoints every 200 ms, so a chain is covered quickly.
@@ -62,14 +62,6 @@ def kcm(server, *args, profile: str | None = None, creds_file: Path | None = Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("KCM_")}
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, timeout=timeout, env=env)
-
-
-def ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert cp.returncode == 0, (
-        f"{' '.join(map(str, cp.args))} exited {cp.returncode}\n"
-        f"stderr: {cp.stderr.decode(errors='replace')[-2000:]}\nstdout: {cp.stdout[:2000]!r}"
-    )
-    return cp
 
 
 def write_creds(path: Path, access_key: dict) -> Path:
@@ -579,7 +571,7 @@ def test_rest_records_and_refusal_codes(spawn_server):
 
     # The kcm CLI talks to /v1 too: its requests are audited the same way.
     name = unique("clisys")
-    ok(kcm(srv, "system", "create", name))
+    cli_ok(kcm(srv, "system", "create", name))
 
     records = fetch_chain(srv)
     operator = fetch_chain(srv, profile="system-admin")
@@ -675,7 +667,7 @@ def test_record_is_durable_before_the_response(spawn_server):
 def test_verify_intact_chain_from_store_and_from_export(spawn_server, tmp_path):
     srv, tenant, public_key = prepared_chain(spawn_server)
 
-    cp = ok(kcm(srv, "audit", "verify", output_json=False))
+    cp = cli_ok(kcm(srv, "audit", "verify", output_json=False))
     text = cp.stdout.decode()
     assert "intact" in text and "TAMPERED" not in text and "NOT checked" not in text, text
 
@@ -686,7 +678,7 @@ def test_verify_intact_chain_from_store_and_from_export(spawn_server, tmp_path):
         assert report["records"] >= 12, report
 
     export = tmp_path / "audit.jsonl"
-    ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
+    cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
     records, checkpoints = read_export(export)
     assert records and checkpoints, "the export has no records or no checkpoints"
     for args in (("--file", export, "--public-key", public_key), ("--file", export)):
@@ -731,7 +723,7 @@ def test_verify_of_a_live_chain_is_not_fooled_by_checkpoints_signed_meanwhile(sp
         if not report["intact"]:
             verify_failures.append(report["problem"])
         export = tmp_path / f"live-{i}.jsonl"
-        ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
+        cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
         report = verify(srv, "--file", export, "--public-key", public_key)
         if not report["intact"]:
             export_failures.append(report["problem"])
@@ -843,7 +835,7 @@ def _check_report(report: dict, kind: str, seq: int, words: list[str], where: st
 def test_tampering_is_named_in_store_and_in_export(spawn_server, tmp_path, tamper):
     srv, tenant, public_key = prepared_chain(spawn_server)
     export = tmp_path / "audit.jsonl"
-    ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
+    cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
     assert verify(srv, "--file", export, "--public-key", public_key)["intact"]
     assert srv.stop() == 0  # (writes one last checkpoint covering the export's own records)
 
@@ -884,7 +876,7 @@ def test_tampering_is_named_in_store_and_in_export(spawn_server, tmp_path, tampe
 def test_reordered_lines_in_an_export_are_named(spawn_server, tmp_path):
     srv, tenant, public_key = prepared_chain(spawn_server)
     export = tmp_path / "audit.jsonl"
-    ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
+    cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
     recs, cps = read_export(export)
     kind, seq, words = swap_lines(recs, cps)
     tampered = write_export(tmp_path / "tampered.jsonl", recs, cps)
@@ -921,7 +913,7 @@ def test_export_filters(spawn_server, tmp_path):
     assert len(full) >= 10
 
     def export(*args):
-        return export_lines(ok(kcm(srv, "audit", "export", *args, output_json=False)))
+        return export_lines(cli_ok(kcm(srv, "audit", "export", *args, output_json=False)))
 
     everything = export()
     assert everything[: len(full)] == full, "the unfiltered export is not the chain"
@@ -960,7 +952,7 @@ def test_export_filters(spawn_server, tmp_path):
 
     # --out writes the same lines; --checkpoints adds the chain's checkpoints.
     out = tmp_path / "ops.jsonl"
-    ok(kcm(srv, "audit", "export", "--operation", "Encrypt", "--checkpoints", "-o", out))
+    cli_ok(kcm(srv, "audit", "export", "--operation", "Encrypt", "--checkpoints", "-o", out))
     recs, cps = read_export(out)
     assert recs == [r for r in full if r["operation"] == "Encrypt"]
     assert all(set(c) == {"tenant", "seq", "hash", "time", "signature"} for c in cps), cps
@@ -1067,8 +1059,8 @@ def test_who_may_read_which_chain(spawn_server, tmp_path):
         cp = kcm(srv, "audit", "export", creds_file=write_creds(tmp_path / who, roles[who]))
         assert cp.returncode != 0, f"{who} could export the audit log"
 
-    auditor_view = export_lines(ok(kcm(srv, "audit", "export", output_json=False,
-                                       creds_file=write_creds(tmp_path / "auditor", roles["auditor"]))))
+    auditor_view = export_lines(cli_ok(kcm(srv, "audit", "export", output_json=False,
+                                           creds_file=write_creds(tmp_path / "auditor", roles["auditor"]))))
     a_chain = fetch_chain(srv)
     assert auditor_view == a_chain[: len(auditor_view)] and len(auditor_view) >= len(a_chain) - 2
     ops = {"/v1/audit": "ListAuditRecords", "/v1/audit/checkpoints": "ListAuditCheckpoints",
@@ -1101,7 +1093,7 @@ def test_who_may_read_which_chain(spawn_server, tmp_path):
         assert r["tenant"] is None, r
         assert r["role"] == "system-admin" or (r["role"] is None and r["outcome"] == "denied"), r
     assert fetch_chain(srv, profile="system-admin", key=a_key) == []
-    operator_export = export_lines(ok(kcm(srv, "audit", "export", profile="system-admin", output_json=False)))
+    operator_export = export_lines(cli_ok(kcm(srv, "audit", "export", profile="system-admin", output_json=False)))
     assert all(r["tenant"] is None for r in operator_export) and create_tenant_rid in \
         {r["request_id"] for r in operator_export}
 

@@ -12,7 +12,7 @@ import requests
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from kcmtest import REGION, kms_error, raw_error_type, sigv4_headers, unique
+from kcmtest import REGION, kms_error, kms_pages, raw_error_type, sigv4_headers, unique
 
 UNSIGNED_TYPES = {
     "MissingAuthenticationTokenException",
@@ -298,14 +298,7 @@ def test_tenant_admin_access_key(roles):
 
 
 def _all_keys(c):
-    out, marker = [], None
-    for _ in range(1000):
-        r = c.list_keys(**({"Marker": marker} if marker else {}))
-        out.extend(r["Keys"])
-        if not r.get("Truncated"):
-            return out
-        marker = r["NextMarker"]
-    raise AssertionError("ListKeys paging did not end")
+    return [k for page in kms_pages(c.list_keys) for k in page["Keys"]]
 
 
 def test_system_scoped_access_keys(server):

@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from byok import der_to_pem, new_material, wrap
 from softhsm import Token
-from kcmtest import REPO, Server, ServerStartError, error_code, unique, v1_error_code
+from kcmtest import REPO, Server, error_code, kms_pages, start_or_fail, unique, v1_error_code
 
 # =====================================================================================
 # The oracle: roles, classes, operations. Written from the rules, not from the code.
@@ -805,14 +805,7 @@ def _snap(fn, **kw):
 def fingerprint_tenant(srv: Server, kms, creds) -> dict:
     """Everything a tenant-admin can see of a tenant's keys, aliases, systems, access keys,
     root keys (ids, states, descriptions)."""
-    keys: list[str] = []
-    marker = None
-    for _ in range(100):
-        page = kms.list_keys(Limit=1000, **({"Marker": marker} if marker else {}))
-        keys += [k["KeyId"] for k in page["Keys"]]
-        marker = page.get("NextMarker")
-        if not page.get("Truncated"):
-            break
+    keys = [k["KeyId"] for page in kms_pages(kms.list_keys, Limit=1000) for k in page["Keys"]]
     out: dict[str, Any] = {"keys": {}}
     for kid in sorted(keys):
         out["keys"][kid] = {
@@ -823,14 +816,7 @@ def fingerprint_tenant(srv: Server, kms, creds) -> dict:
             "rotation": _snap(kms.get_key_rotation_status, KeyId=kid),
             "rotations": _snap(kms.list_key_rotations, KeyId=kid),
         }
-    aliases = []
-    marker = None
-    for _ in range(100):
-        page = kms.list_aliases(Limit=100, **({"Marker": marker} if marker else {}))
-        aliases += _strip(page["Aliases"])
-        marker = page.get("NextMarker")
-        if not page.get("Truncated"):
-            break
+    aliases = [_strip(a) for page in kms_pages(kms.list_aliases, Limit=100) for a in page["Aliases"]]
     out["aliases"] = sorted(aliases, key=lambda a: a["AliasName"])
     out["systems"] = srv.v1_ok("GET", "/v1/systems", creds=creds)
     out["access_keys"] = srv.v1_ok("GET", "/v1/access-keys", creds=creds)
@@ -1240,13 +1226,7 @@ def world(tmp_path_factory):
     srv = Server(root / "data", root / "logs", name="authz-matrix",
                  env=dict(token.env, KCM_CONFIG=str(conf)))
     srv.token = token
-    err = None
-    try:
-        srv.start()
-    except ServerStartError as e:
-        err = str(e)
-    if err is not None:
-        pytest.fail(err, pytrace=False)
+    start_or_fail(srv)
     try:
         yield World(srv)
     finally:

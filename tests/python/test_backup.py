@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kcmtest import KCM_BIN, unique, v1_error_code
+from kcmtest import KCM_BIN, cli_ok, unique, v1_error_code
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +39,6 @@ def run(args: list[str], env: dict | None = None, timeout: float = 90) -> subpro
     full.update(env or {})
     return subprocess.run([str(KCM_BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, timeout=timeout, env=full)
-
-
-def ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert cp.returncode == 0, (
-        f"{' '.join(map(str, cp.args))} exited {cp.returncode}\n"
-        f"stderr: {cp.stderr.decode(errors='replace')[-3000:]}\nstdout: {cp.stdout[:2000]!r}"
-    )
-    return cp
 
 
 def failed(cp: subprocess.CompletedProcess, *phrases: str) -> str:
@@ -164,7 +156,7 @@ def test_backup_while_serving_destroy_restore_decrypt_everything(spawn_server, t
     archive = tmp_path / "kcm.kcmbak"
 
     with Busy(srv) as busy:
-        cp = ok(backup(srv, archive))
+        cp = cli_ok(backup(srv, archive))
     assert not busy.errors, busy.errors
     summary = json.loads(cp.stdout)
     assert summary["tables"]["service_keys"] >= N_KEYS + 2, summary
@@ -184,7 +176,7 @@ def test_backup_while_serving_destroy_restore_decrypt_everything(spawn_server, t
     assert srv.stop() == 0
     shutil.rmtree(srv.data_dir)
 
-    cp = ok(restore(archive, srv.data_dir, master_key=master))
+    cp = cli_ok(restore(archive, srv.data_dir, master_key=master))
     report = json.loads(cp.stdout)
     assert report["tables"] == summary["tables"], (report, summary)
     assert report["rows"] == sum(summary["tables"].values())
@@ -203,8 +195,8 @@ def test_backup_while_serving_destroy_restore_decrypt_everything(spawn_server, t
     assert len(tenants["tenants"]) == 2
     # The audit log came back whole: its chain (and signed checkpoints) verify.
     assert summary["tables"]["audit_records"] > 0, summary
-    cp = ok(run(["--endpoint", srv.url, "--credentials-file", str(srv.credentials_path),
-                 "--output", "json", "audit", "verify"]))
+    cp = cli_ok(run(["--endpoint", srv.url, "--credentials-file", str(srv.credentials_path),
+                     "--output", "json", "audit", "verify"]))
     verdict = json.loads(cp.stdout)
     assert verdict["intact"] and verdict["records"] > 0, verdict
     # And the restored server works for new requests.
@@ -220,7 +212,7 @@ def test_backup_and_restore_with_a_passphrase(spawn_server, tmp_path):
     kid = kms.create_key()["KeyMetadata"]["KeyId"]
     ct = kms.encrypt(KeyId=kid, Plaintext=b"passphrase protected")["CiphertextBlob"]
     archive = tmp_path / "pass.kcmbak"
-    ok(backup(srv, archive))
+    cli_ok(backup(srv, archive))
     credentials = keep(srv.credentials_path, tmp_path / "kept")
     assert srv.stop() == 0
     shutil.rmtree(srv.data_dir)
@@ -233,7 +225,7 @@ def test_backup_and_restore_with_a_passphrase(spawn_server, tmp_path):
     failed(restore(archive, srv.data_dir), "--master-key-file", "KCM_MASTER_PASSPHRASE")
     assert not srv.data_dir.exists()
 
-    ok(restore(archive, srv.data_dir, env=env))
+    cli_ok(restore(archive, srv.data_dir, env=env))
     assert not (srv.data_dir / "master.key").exists()
     shutil.copy2(credentials, srv.credentials_path)
     srv.start()
@@ -249,7 +241,7 @@ def session_archive(server, tmp_path_factory):
     d = tmp_path_factory.mktemp("archive")
     server.client("default").create_key(Description="in the session archive")
     archive = d / "session.kcmbak"
-    ok(backup(server, archive))
+    cli_ok(backup(server, archive))
     return archive, keep(server.data_dir / "master.key", d / "kept")
 
 
@@ -297,7 +289,7 @@ def test_wrong_master_key_is_refused(session_archive, tmp_path):
 def test_restore_into_a_data_directory_that_holds_a_store_is_refused(session_archive, server, tmp_path):
     archive, master = session_archive
     target = tmp_path / "restored"
-    ok(restore(archive, target, master_key=master))
+    cli_ok(restore(archive, target, master_key=master))
     before = sorted(p.name for p in target.iterdir())
     db = (target / "kcm.db").read_bytes()
     failed(restore(archive, target, master_key=master), "already holds")
@@ -311,7 +303,7 @@ def test_restore_into_an_existing_empty_directory(session_archive, tmp_path):
     archive, master = session_archive
     target = tmp_path / "empty"
     target.mkdir()
-    cp = ok(restore(archive, target, master_key=master))
+    cp = cli_ok(restore(archive, target, master_key=master))
     assert json.loads(cp.stdout)["tables"]["service_keys"] >= 1
     assert (target / "kcm.db").exists() and (target / "keystore-check").exists()
 
@@ -332,7 +324,7 @@ def test_backup_never_overwrites_without_force(server, tmp_path):
     out.write_bytes(b"precious")
     failed(backup(server, out), "already exists", "--force")
     assert out.read_bytes() == b"precious"
-    ok(backup(server, out, force=True))
+    cli_ok(backup(server, out, force=True))
     assert out.read_bytes().startswith(b"KCMBAK1\n")
 
 
@@ -345,7 +337,7 @@ def test_backup_over_rest_has_a_length_and_octet_stream(server):
 
 
 def test_help_texts_explain_what_to_keep():
-    out = ok(run(["backup", "--help"])).stdout.decode()
+    out = cli_ok(run(["backup", "--help"])).stdout.decode()
     assert "master key" in out and "system-admin" in out
-    out = ok(run(["restore", "--help"])).stdout.decode()
+    out = cli_ok(run(["restore", "--help"])).stdout.decode()
     assert "--master-key-file" in out and "KCM_MASTER_PASSPHRASE" in out

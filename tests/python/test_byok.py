@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from byok import new_material, wrap
-from kcmtest import KCM_BIN, unique
+from kcmtest import KCM_BIN, system_with_key, unique
 
 
 def kcm(srv, *args: str) -> dict:
@@ -20,14 +20,6 @@ def kcm(srv, *args: str) -> dict:
     r = subprocess.run(base + list(args), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, (args, r.stdout, r.stderr)
     return json.loads(r.stdout)
-
-
-def use_root(srv, root_id: str):
-    """A system below `root_id`, a key in it, and a client scoped to that system."""
-    system = srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": unique("byok"), "root_key_id": root_id})
-    client = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
-    key_id = client.create_key(Description=unique("byok"))["KeyMetadata"]["KeyId"]
-    return system, client, key_id
 
 
 @pytest.fixture
@@ -48,7 +40,7 @@ def test_import_with_openssl_and_the_cli(srv, tmp_path):
     assert (root["origin"], root["state"], root["keystore"]) == ("imported", "active", "software"), root
     assert root["description"] == "our own key"
 
-    system, client, key_id = use_root(srv, root["id"])
+    system, client, key_id = system_with_key(srv, root["id"], "byok")
     blob = client.encrypt(KeyId=key_id, Plaintext=b"under our own root")["CiphertextBlob"]
     # Its material is the customer's: kcm does not replace it.
     r = srv.v1("POST", f"/v1/root-keys/{root['id']}/rotate")
@@ -93,7 +85,7 @@ def test_both_wrapping_schemes_and_key_sizes(srv, tmp_path, algorithm, key_spec)
     root = srv.v1_ok("POST", "/v1/root-keys/import", expect=(201,), json_body={
         "import_token": params["import_token"], "wrapped_key_material": base64.b64encode(wrapped).decode()})
     assert root["origin"] == "imported"
-    _, client, key_id = use_root(srv, root["id"])
+    _, client, key_id = system_with_key(srv, root["id"], "byok")
     dk = client.generate_data_key(KeyId=key_id, KeySpec="AES_256")
     assert client.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kcmtest import KCM_BIN, UUID_RE, unique
+from kcmtest import KCM_BIN, UUID_RE, cli_ok, unique
 
 pytestmark = pytest.mark.cli
 
@@ -93,14 +93,6 @@ def run(cmd: list[str], input: bytes | None = None, timeout: float = 120) -> sub
                           timeout=timeout, env=env, stdin=None if input is not None else subprocess.DEVNULL)
 
 
-def ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert cp.returncode == 0, (
-        f"{' '.join(map(str, cp.args))} exited {cp.returncode}\n"
-        f"stderr: {cp.stderr.decode(errors='replace')[-2000:]}\nstdout: {cp.stdout[:2000]!r}"
-    )
-    return cp
-
-
 def json_out(cp: subprocess.CompletedProcess):
     text = cp.stdout.decode()
     try:
@@ -111,7 +103,7 @@ def json_out(cp: subprocess.CompletedProcess):
 
 @pytest.fixture(scope="module")
 def cli_key(server):
-    cp = ok(run(base(server) + key_create(unique("cli"))))
+    cp = cli_ok(run(base(server) + key_create(unique("cli"))))
     out = json_out(cp)
     ids = UUID_RE.findall(json.dumps(out))
     assert ids, f"no key id in {out}"
@@ -133,9 +125,9 @@ def test_key_create_list_describe(server, cli_key):
     kms = server.client("default")
     md = kms.describe_key(KeyId=cli_key)["KeyMetadata"]
     assert md["KeyState"] == "Enabled"
-    listed = json_out(ok(run(base(server) + key_list())))
+    listed = json_out(cli_ok(run(base(server) + key_list())))
     assert cli_key in json.dumps(listed)
-    described = json_out(ok(run(base(server) + key_describe(cli_key))))
+    described = json_out(cli_ok(run(base(server) + key_describe(cli_key))))
     assert cli_key in json.dumps(described)
     assert md["Arn"] in json.dumps(described) or cli_key in json.dumps(described)
 
@@ -143,9 +135,9 @@ def test_key_create_list_describe(server, cli_key):
 def test_key_disable_enable(server, new_key):
     kid = new_key()
     kms = server.client("default")
-    ok(run(base(server) + key_disable(kid)))
+    cli_ok(run(base(server) + key_disable(kid)))
     assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
-    ok(run(base(server) + key_enable(kid)))
+    cli_ok(run(base(server) + key_enable(kid)))
     assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
@@ -156,7 +148,7 @@ def test_describe_unknown_key_fails(server):
 
 
 def test_human_output_default(server, cli_key):
-    cp = ok(run(base(server, json_output=False) + key_list()))
+    cp = cli_ok(run(base(server, json_output=False) + key_list()))
     assert cli_key in cp.stdout.decode()
 
 
@@ -167,26 +159,26 @@ def test_file_round_trip_5mib(server, cli_key, tmp_path):
     data = os.urandom(5 * 1024 * 1024)
     src, enc, back = tmp_path / "plain.bin", tmp_path / "plain.bin.kcm", tmp_path / "back.bin"
     src.write_bytes(data)
-    ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
+    cli_ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
     ct = enc.read_bytes()
     assert len(ct) >= len(data)
     assert data[:4096] not in ct and data[-4096:] not in ct, "ciphertext contains plaintext"
-    ok(run(base(server, json_output=False) + decrypt(enc, back)))
+    cli_ok(run(base(server, json_output=False) + decrypt(enc, back)))
     assert back.read_bytes() == data
 
 
 def test_stdin_stdout_round_trip(server, cli_key):
     data = os.urandom(100_000) + b"end"
-    cp = ok(run(base(server, json_output=False) + encrypt(cli_key), input=data))
+    cp = cli_ok(run(base(server, json_output=False) + encrypt(cli_key), input=data))
     ct = cp.stdout
     assert ct and data not in ct
-    cp = ok(run(base(server, json_output=False) + decrypt(), input=ct))
+    cp = cli_ok(run(base(server, json_output=False) + decrypt(), input=ct))
     assert cp.stdout == data
 
 
 def test_empty_input_round_trip(server, cli_key):
-    cp = ok(run(base(server, json_output=False) + encrypt(cli_key), input=b""))
-    cp = ok(run(base(server, json_output=False) + decrypt(), input=cp.stdout))
+    cp = cli_ok(run(base(server, json_output=False) + encrypt(cli_key), input=b""))
+    cp = cli_ok(run(base(server, json_output=False) + decrypt(), input=cp.stdout))
     assert cp.stdout == b""
 
 
@@ -195,7 +187,7 @@ def test_tampered_file_fails(server, cli_key, tmp_path, where):
     data = os.urandom(256 * 1024)
     src, enc, out = tmp_path / "p", tmp_path / "p.kcm", tmp_path / "out"
     src.write_bytes(data)
-    ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
+    cli_ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
     ct = bytearray(enc.read_bytes())
     if where == "truncate":
         ct = ct[: len(ct) - 100]
@@ -211,7 +203,7 @@ def test_tampered_file_fails(server, cli_key, tmp_path, where):
 
 def test_tampered_stdin_fails(server, cli_key):
     data = os.urandom(64 * 1024)
-    ct = bytearray(ok(run(base(server, json_output=False) + encrypt(cli_key), input=data)).stdout)
+    ct = bytearray(cli_ok(run(base(server, json_output=False) + encrypt(cli_key), input=data)).stdout)
     ct[len(ct) // 2] ^= 0x01
     cp = run(base(server, json_output=False) + decrypt(), input=bytes(ct))
     assert cp.returncode != 0
@@ -223,7 +215,7 @@ def test_decrypt_needs_access(server, cli_key, other_tenant, tmp_path):
     data = os.urandom(1000)
     src, enc, out = tmp_path / "p", tmp_path / "p.kcm", tmp_path / "out"
     src.write_bytes(data)
-    ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
+    cli_ok(run(base(server, json_output=False) + encrypt(cli_key, src, enc)))
     ak = other_tenant["access_key"]
     creds = tmp_path / "other-credentials"
     creds.write_text(f"[default]\naws_access_key_id = {ak['access_key_id']}\n"
@@ -240,10 +232,10 @@ def test_decrypt_needs_access(server, cli_key, other_tenant, tmp_path):
 
 def test_tenant_create_and_list(server):
     name = unique("clitenant")
-    ok(run(base(server, profile="system-admin") + tenant_create(name)))
+    cli_ok(run(base(server, profile="system-admin") + tenant_create(name)))
     names = [t["name"] for t in server.v1_ok("GET", "/v1/tenants", profile="system-admin")["tenants"]]
     assert name in names
-    listed = ok(run(base(server, profile="system-admin") + tenant_list()))
+    listed = cli_ok(run(base(server, profile="system-admin") + tenant_list()))
     assert name in listed.stdout.decode()
     # A tenant admin may not.
     cp = run(base(server) + tenant_create(unique("denied")))
@@ -251,7 +243,7 @@ def test_tenant_create_and_list(server):
 
 
 def test_keychain_show(server, cli_key):
-    out = ok(run(base(server) + keychain_show()))
+    out = cli_ok(run(base(server) + keychain_show()))
     text = out.stdout.decode()
     json.loads(text)
     assert cli_key in text
@@ -267,26 +259,26 @@ def test_key_create_with_spec_and_public_key_of_every_version(server):
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    meta = json_out(ok(run(base(server) + ["key", "create", "--key-spec", "ECC_NIST_P256",
-                                           "--key-usage", "SIGN_VERIFY"])))
+    meta = json_out(cli_ok(run(base(server) + ["key", "create", "--key-spec", "ECC_NIST_P256",
+                                               "--key-usage", "SIGN_VERIFY"])))
     key_id = meta["KeyId"]
     assert meta["KeySpec"] == "ECC_NIST_P256" and meta["SigningAlgorithms"] == ["ECDSA_SHA_256"]
     kms = server.client("default")
     old_sig = kms.sign(KeyId=key_id, Message=b"v1", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
-    v1_pem = ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
+    v1_pem = cli_ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
     assert v1_pem.startswith(b"-----BEGIN PUBLIC KEY-----"), v1_pem[:80]
     load_pem_public_key(v1_pem).verify(old_sig, b"v1", ec.ECDSA(hashes.SHA256()))
 
-    ok(run(base(server) + ["key", "rotate", key_id]))
-    rotations = json_out(ok(run(base(server) + ["key", "rotations", key_id])))["Rotations"]
+    cli_ok(run(base(server) + ["key", "rotate", key_id]))
+    rotations = json_out(cli_ok(run(base(server) + ["key", "rotations", key_id])))["Rotations"]
     assert [r["KcmKeyVersion"] for r in rotations] == [2]
-    current = ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
+    current = cli_ok(run(base(server, json_output=False) + ["key", "public-key", key_id])).stdout
     assert current != v1_pem, "rotation must make a new key pair"
-    again_v1 = ok(run(base(server, json_output=False) + ["key", "public-key", key_id, "--key-version", "1"])).stdout
+    again_v1 = cli_ok(run(base(server, json_output=False) + ["key", "public-key", key_id, "--key-version", "1"])).stdout
     assert again_v1 == v1_pem
     missing = run(base(server) + ["key", "public-key", key_id, "--key-version", "7"])
     assert missing.returncode != 0 and b"no version 7" in missing.stderr, missing.stderr
 
-    symmetric = json_out(ok(run(base(server) + key_create(unique("sym")))))["KeyId"]
+    symmetric = json_out(cli_ok(run(base(server) + key_create(unique("sym")))))["KeyId"]
     refused = run(base(server) + ["key", "public-key", symmetric])
     assert refused.returncode != 0 and b"has no public key" in refused.stderr, refused.stderr

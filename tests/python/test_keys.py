@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from kcmtest import FAST_DAY_SECONDS, ALIAS_ARN_RE, KEY_ARN_RE, REGION, UUID_RE, kms_error, poll, unique
+from kcmtest import FAST_DAY_SECONDS, ALIAS_ARN_RE, KEY_ARN_RE, REGION, UUID_RE, kms_error, kms_pages, poll, unique
 from botocore.exceptions import ClientError
 
 
@@ -92,17 +92,7 @@ def test_create_key_description_too_long(kms):
 
 
 def _count_keys(kms):
-    n, marker = 0, None
-    for _ in range(10_000):
-        kw = {"Limit": 1000}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_keys(**kw)
-        n += len(r["Keys"])
-        if not r.get("Truncated"):
-            return n
-        marker = r["NextMarker"]
-    raise AssertionError("ListKeys did not end")
+    return sum(len(page["Keys"]) for page in kms_pages(kms.list_keys, Limit=1000))
 
 
 # --------------------------------------------------------------------- DescribeKey
@@ -155,14 +145,7 @@ def test_keys_are_tenant_isolated(kms, new_key, other_tenant):
     for ident in (kid, arn):
         with kms_error("NotFoundException", "AccessDeniedException"):
             okms.describe_key(KeyId=ident)
-    seen = set()
-    marker = None
-    for _ in range(1000):
-        r = okms.list_keys(**({"Marker": marker} if marker else {}))
-        seen.update(k["KeyId"] for k in r["Keys"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
+    seen = {k["KeyId"] for page in kms_pages(okms.list_keys) for k in page["Keys"]}
     assert kid not in seen
     with kms_error("NotFoundException", "AccessDeniedException"):
         okms.disable_key(KeyId=arn)
@@ -355,14 +338,7 @@ def test_key_destroyed_after_window(fast_server):
         kms.encrypt(KeyId=kid, Plaintext=b"x")
     with kms_error("NotFoundException", "KMSInvalidStateException"):
         kms.cancel_key_deletion(KeyId=kid)
-    listed = set()
-    marker = None
-    for _ in range(1000):
-        r = kms.list_keys(**({"Marker": marker} if marker else {}))
-        listed.update(k["KeyId"] for k in r["Keys"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
+    listed = {k["KeyId"] for page in kms_pages(kms.list_keys) for k in page["Keys"]}
     assert kid not in listed
     assert survivor in listed
     # Other keys are untouched.

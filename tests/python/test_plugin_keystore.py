@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from byok import new_material, wrap
-from kcmtest import REPO, ServerStartError, unique
+from kcmtest import REPO, ServerStartError, system_with_key, unique
 
 PLUGIN = Path(os.environ.get("KCM_EXAMPLE_PLUGIN", str(REPO / "target" / "release" / "kcm-keystore-example")))
 
@@ -187,10 +187,7 @@ def test_byok_and_a_referenced_key_in_the_plugin(spawn_server, plugin_dirs, tmp_
     assert material.read_bytes().hex() not in json.dumps(files), "the material is sealed on disk"
 
     # The imported key becomes the root of a system: boto3 round trip through it.
-    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
-                       json_body={"name": unique("byok-plugin"), "root_key_id": imported["id"]})
-    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
-    key_id = kms.create_key(Description=unique("byok"))["KeyMetadata"]["KeyId"]
+    _, kms, key_id = system_with_key(srv, imported["id"], "byok-plugin")
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"own material")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"own material"
 

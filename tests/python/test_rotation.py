@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from kcmtest import FAST_DAY_SECONDS, kms_error, poll
+from kcmtest import FAST_DAY_SECONDS, kms_error, kms_pages, poll
 
 
 def now():
@@ -16,19 +16,8 @@ def now():
 
 
 def rotations(kms, kid, limit=None):
-    out, marker = [], None
-    for _ in range(200):
-        kw = {"KeyId": kid}
-        if limit:
-            kw["Limit"] = limit
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_key_rotations(**kw)
-        out.extend(r["Rotations"])
-        if not r.get("Truncated"):
-            return out
-        marker = r["NextMarker"]
-    raise AssertionError("ListKeyRotations paging did not end")
+    limit_arg = {"Limit": limit} if limit else {}
+    return [r for page in kms_pages(kms.list_key_rotations, KeyId=kid, **limit_arg) for r in page["Rotations"]]
 
 
 def test_rotation_status_default_off(kms, new_key):
@@ -136,17 +125,10 @@ def test_list_key_rotations_paging(kms, new_key):
     kid = new_key()
     for _ in range(3):
         kms.rotate_key_on_demand(KeyId=kid)
-    seen, marker = [], None
-    for _ in range(20):
-        kw = {"KeyId": kid, "Limit": 1}
-        if marker:
-            kw["Marker"] = marker
-        r = kms.list_key_rotations(**kw)
-        assert len(r["Rotations"]) <= 1
-        seen.extend(r["Rotations"])
-        if not r.get("Truncated"):
-            break
-        marker = r["NextMarker"]
+    seen = []
+    for page in kms_pages(kms.list_key_rotations, KeyId=kid, Limit=1):
+        assert len(page["Rotations"]) <= 1
+        seen.extend(page["Rotations"])
     assert len(seen) == 3
     assert all(x["RotationType"] == "ON_DEMAND" for x in seen)
 

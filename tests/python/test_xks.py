@@ -8,11 +8,9 @@ calls the proxy for every unwrap of a system key. boto3 drives the AWS API.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from botocore.exceptions import ClientError
-from kcmtest import ServerStartError, unique
+from kcmtest import ServerStartError, refused_within, system_with_key, unique, works_again_within
 from softhsm import Token
 from xks_proxy import XksProxy
 
@@ -56,20 +54,6 @@ def reference(srv, key_id: str):
                   json_body={"keystore": "xks", "reference": key_id, "description": "customer's key"})
 
 
-def refused_within(fn, seconds: float, codes: tuple[str, ...]) -> float:
-    """Polls `fn` until it fails with one of `codes`; the time that took."""
-    start = time.monotonic()
-    while True:
-        try:
-            fn()
-        except ClientError as e:
-            assert e.response["Error"]["Code"] in codes, e
-            return time.monotonic() - start
-        elapsed = time.monotonic() - start
-        assert elapsed < seconds, f"still working {elapsed:.1f} s later"
-        time.sleep(0.05)
-
-
 def test_a_root_key_held_behind_an_xks_proxy_and_its_revocation_by_the_holder(spawn_server, proxy, tmp_path):
     srv = start(spawn_server, proxy, tmp_path)
 
@@ -86,11 +70,8 @@ def test_a_root_key_held_behind_an_xks_proxy_and_its_revocation_by_the_holder(sp
     assert (root["origin"], root["keystore_kind"]) == ("external", "xks"), root
     assert reference(srv, "customer-root").status_code == 409
 
-    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
-                       json_body={"name": unique("xks"), "root_key_id": root["id"]})
+    system, kms, key_id = system_with_key(srv, root["id"], "xks")
     assert system["status"] == "connected", system
-    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
-    key_id = kms.create_key(Description=unique("hyok"))["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"held by the customer")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"held by the customer"
     dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
@@ -126,14 +107,9 @@ def test_a_root_key_held_behind_an_xks_proxy_and_its_revocation_by_the_holder(sp
 
     # Re-enabled on their side: everything works again, nothing to do in kcm.
     proxy.enable("customer-root")
-    deadline = time.monotonic() + CHECK_MS / 1000 + 5.0
-    while True:
-        try:
-            assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"held by the customer"
-            break
-        except ClientError:
-            assert time.monotonic() < deadline, "still refused after the holder re-enabled the key"
-            time.sleep(0.1)
+    plain = works_again_within(lambda: kms.decrypt(CiphertextBlob=blob), CHECK_MS / 1000 + 5.0,
+                               "still refused after the holder re-enabled the key", interval=0.1)["Plaintext"]
+    assert plain == b"held by the customer"
     assert srv.v1_ok("GET", f"/v1/systems/{system['id']}")["status"] == "connected"
 
     # The key deleted from the customer's key manager: refused, and said so.
@@ -153,10 +129,7 @@ def test_a_proxy_that_goes_away_locks_the_systems_below(spawn_server, proxy, tmp
     srv = start(spawn_server, proxy, tmp_path)
     root = srv.v1_ok("POST", "/v1/root-keys/reference", expect=(201,),
                      json_body={"keystore": "xks", "reference": "customer-root"})
-    system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
-                       json_body={"name": unique("xks"), "root_key_id": root["id"]})
-    kms = srv.client_for(srv.create_access_key("tenant-admin", system=system["id"]))
-    key_id = kms.create_key(Description=unique("hyok"))["KeyMetadata"]["KeyId"]
+    system, kms, key_id = system_with_key(srv, root["id"], "xks")
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
 
     proxy.stop()
