@@ -14,57 +14,43 @@ use kcm_core::model::{AuditOutcome, AuditQuery, AuditRecord};
 use kcm_core::service::Service;
 use kcm_store_sqlite::SqliteStore;
 
-use crate::{Authenticator, AuthnError, Door, DoorError, FrontDoor, Metrics};
+use crate::{Authenticator, AuthnError, Door, FrontDoor, HttpDoorError, HttpError, Metrics};
 
 const TEST_DOOR: Door = Door {
     name: "test",
     request_id_header: "x-test-request-id",
 };
 
-/// A door's error as simple as can be: a status, a code, the classification.
+/// A door's error as simple as can be: a status and a code, answered as the code.
 #[derive(Debug)]
-struct TestError {
-    status: StatusCode,
-    code: &'static str,
-    outcome: AuditOutcome,
-}
+struct TestError(HttpError);
 
 impl From<Error> for TestError {
     fn from(e: Error) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "Core",
-            outcome: kcm_core::audit::outcome_of(e.kind()),
-        }
+        Self(HttpError::from_core(
+            &e,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Core",
+        ))
     }
 }
 
 impl From<AuthnError> for TestError {
     fn from(e: AuthnError) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: "Unauthenticated",
-            outcome: e.audit_outcome(),
-        }
+        let refusal = HttpError::new(StatusCode::UNAUTHORIZED, "Unauthenticated", "refused");
+        Self(refusal.classified(e.audit_outcome()))
     }
 }
 
-impl DoorError for TestError {
-    type Answer = Response;
-    fn audit_outcome(&self) -> AuditOutcome {
-        self.outcome
+impl IntoResponse for TestError {
+    fn into_response(self) -> Response {
+        (self.0.status, self.0.code).into_response()
     }
-    fn code(&self) -> &str {
-        self.code
-    }
-    fn message(&self) -> &str {
-        "refused"
-    }
-    fn is_server_error(&self) -> bool {
-        self.status.is_server_error()
-    }
-    fn into_answer(self) -> Response {
-        (self.status, self.code).into_response()
+}
+
+impl HttpDoorError for TestError {
+    fn http_error(&self) -> &HttpError {
+        &self.0
     }
 }
 
