@@ -94,6 +94,20 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Whether the metrics count exactly one `operation` request of the test door
+    /// answered with `status`.
+    fn counted_once(&self, operation: &str, status: u16) -> bool {
+        let series = format!(
+            r#"kcm_requests_total{{door="test",operation="{operation}",status="{status}"}} 1"#
+        );
+        self.metrics.render().contains(&series)
+    }
+
+    /// The operator's latest audit record of `operation`.
+    async fn last_record(&self, operation: &str) -> AuditRecord {
+        self.records(operation).await.pop().unwrap()
+    }
+
     /// The operator's audit records of `operation`, oldest first.
     async fn records(&self, operation: &str) -> Vec<AuditRecord> {
         let mut call = self.front.begin(Op::ListAuditRecords, None, None);
@@ -137,12 +151,8 @@ async fn finish_audits_stamps_and_counts_an_accepted_request() {
         .await;
     assert_eq!(answer.status(), StatusCode::CREATED);
     assert_eq!(answer.headers()["x-test-request-id"], request_id.as_str());
-    assert!(f
-        .metrics
-        .render()
-        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="201"} 1"#));
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    assert!(f.counted_once("ListTenants", 201));
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.front_door, "test");
     assert_eq!(record.request_id, request_id);
     assert_eq!(record.outcome, AuditOutcome::Success);
@@ -160,12 +170,8 @@ async fn a_refused_authentication_is_denied_and_names_the_claimed_key() {
     let answer = call.finish(Err(TestError::from(error))).await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(answer.headers().contains_key("x-test-request-id"));
-    assert!(f
-        .metrics
-        .render()
-        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="401"} 1"#));
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    assert!(f.counted_once("ListTenants", 401));
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.outcome, AuditOutcome::Denied);
     assert_eq!(record.error.as_deref(), Some("Unauthenticated"));
     assert_eq!(record.principal, "KCMNOSUCHKEY");
@@ -183,8 +189,7 @@ async fn a_refusal_after_authentication_keeps_its_own_classification() {
         ))))
         .await;
     assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.outcome, AuditOutcome::Failed);
     assert_eq!(record.error.as_deref(), Some("Core"));
 }
