@@ -36,6 +36,9 @@ mod metrics;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 pub use authn::{Authenticator, AuthnError};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
 pub use http_layer::{HttpDoorError, HttpError};

@@ -204,24 +204,16 @@ mod tests {
 
     #[test]
     fn refusals_are_classified_by_origin() {
-        let denied = |e: RestError| e.audit_outcome() == AuditOutcome::Denied;
-        assert!(denied(Error::denied("no").into()));
-        assert!(denied(
-            Error::new(ErrorKind::UnknownAccessKey, "who").into()
-        ));
-        assert!(denied(RestError::unauthenticated("no credentials")));
-        assert!(denied(
-            AuthnError::Signature {
-                error_type: "InvalidSignatureException",
-                message: "the request signature does not match".into(),
-            }
-            .into()
-        ));
-        assert!(!denied(Error::not_found("gone").into()));
-        assert!(!denied(
-            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
-        ));
-        assert!(!denied(RestError::invalid_input("bad")));
+        kcm_frontdoor::conformance::assert_refusals_classified_by_origin::<RestError>();
+        let outcome = |e: RestError| e.audit_outcome();
+        assert_eq!(
+            outcome(RestError::unauthenticated("no credentials")),
+            AuditOutcome::Denied
+        );
+        assert_eq!(
+            outcome(RestError::invalid_input("bad")),
+            AuditOutcome::Failed
+        );
     }
 
     #[test]
