@@ -3,34 +3,19 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
-use kcm_core::model::AuditOutcome;
-use kcm_frontdoor::{AuthnError, DoorError};
+use kcm_frontdoor::{AuthnError, HttpDoorError, HttpError};
 
-/// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`.
+/// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`,
+/// where `__type` is the [`HttpError`]'s code (`NotFoundException`, …).
 #[derive(Debug)]
-pub struct AwsError {
-    /// The AWS error type (`NotFoundException`, …).
-    pub error_type: &'static str,
-    /// Human-readable message naming what was wrong.
-    pub message: String,
-    /// HTTP status.
-    pub status: StatusCode,
-    /// How the audit log classifies it, decided where the error was made (see
-    /// [`kcm_frontdoor::DoorError`]).
-    outcome: AuditOutcome,
-}
+pub struct AwsError(HttpError);
 
 impl AwsError {
     /// A 400 error of `error_type`: a refusal by this door itself (`failed` in the
     /// audit log; authentication and authorisation refusals come from
     /// [`AuthnError`] and the core).
     pub fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            error_type,
-            message: message.into(),
-            status: StatusCode::BAD_REQUEST,
-            outcome: AuditOutcome::Failed,
-        }
+        Self(HttpError::new(StatusCode::BAD_REQUEST, error_type, message))
     }
 
     /// `ValidationException`.
@@ -85,12 +70,7 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
 impl From<Error> for AwsError {
     fn from(e: Error) -> Self {
         let (error_type, status) = aws_type(e.kind());
-        Self {
-            error_type,
-            message: e.message().to_string(),
-            status,
-            outcome: kcm_core::audit::outcome_of(e.kind()),
-        }
+        Self(HttpError::from_core(&e, status, error_type))
     }
 }
 
@@ -102,21 +82,19 @@ impl From<AuthnError> for AwsError {
             AuthnError::Signature {
                 error_type,
                 message,
-            } => Self {
-                error_type,
-                message,
-                status: StatusCode::BAD_REQUEST,
-                outcome,
-            },
+            } => Self(
+                HttpError::new(StatusCode::BAD_REQUEST, error_type, message).classified(outcome),
+            ),
         }
     }
 }
 
 impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "__type": self.error_type, "message": self.message });
+        let HttpError { code, message, .. } = &self.0;
+        let body = serde_json::json!({ "__type": code, "message": message });
         (
-            self.status,
+            self.0.status,
             [(http::header::CONTENT_TYPE, crate::CONTENT_TYPE)],
             body.to_string(),
         )
@@ -124,42 +102,26 @@ impl IntoResponse for AwsError {
     }
 }
 
-impl DoorError for AwsError {
-    type Answer = Response;
-
-    fn audit_outcome(&self) -> AuditOutcome {
-        self.outcome
-    }
-
-    fn code(&self) -> &str {
-        self.error_type
-    }
-
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn is_server_error(&self) -> bool {
-        self.status.is_server_error()
-    }
-
-    fn into_answer(self) -> Response {
-        self.into_response()
+impl HttpDoorError for AwsError {
+    fn http_error(&self) -> &HttpError {
+        &self.0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kcm_core::model::AuditOutcome;
+    use kcm_frontdoor::DoorError;
 
     #[test]
     fn every_kind_maps_to_an_aws_type_with_the_cores_fault_split() {
         for kind in ErrorKind::ALL {
             let e = AwsError::from(Error::new(kind, "x"));
-            assert!(e.error_type.ends_with("Exception"), "{kind:?}");
+            assert!(e.code().ends_with("Exception"), "{kind:?}");
             // Only dependency and internal failures are 5xx, exactly as the core says.
             assert_eq!(
-                e.status.is_client_error(),
+                e.0.status.is_client_error(),
                 Error::new(kind, "x").is_client_error(),
                 "{kind:?}"
             );
@@ -168,25 +130,11 @@ mod tests {
 
     #[test]
     fn refusals_are_classified_by_origin() {
-        let denied = |e: AwsError| e.audit_outcome() == AuditOutcome::Denied;
-        assert!(denied(Error::denied("no").into()));
-        assert!(denied(
-            Error::new(ErrorKind::UnknownAccessKey, "who").into()
-        ));
-        assert!(denied(
-            AuthnError::Signature {
-                error_type: "InvalidSignatureException",
-                message: "the request signature does not match".into(),
-            }
-            .into()
-        ));
-        assert!(!denied(Error::not_found("gone").into()));
-        assert!(!denied(
-            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
-        ));
+        kcm_frontdoor::conformance::assert_refusals_classified_by_origin::<AwsError>();
         // An error is classified by how it was made, never by its type name: the door's
         // own refusals are failures (its authorisation refusals it makes through the
         // core's Error::denied, as ids.rs does for another account's ARN).
-        assert!(!denied(AwsError::bad_request("AccessDeniedException", "x")));
+        let own = AwsError::bad_request("AccessDeniedException", "x");
+        assert_eq!(own.audit_outcome(), AuditOutcome::Failed);
     }
 }

@@ -18,6 +18,8 @@
 //!   audit classification they carry from where they were made, their code) and
 //!   responses (a status, a place for the request id). The HTTP doors' responses
 //!   implement `Answer` here; a gRPC door implements it for tonic's result type.
+//!   An HTTP door's error is an [`HttpError`] rendered its own way: implementing
+//!   [`HttpDoorError`] gives it `DoorError`.
 //! - [`Authenticator`]: proves which access key sent a request (AWS SigV4, or a
 //!   bearer `id:secret` for scripts) by asking the core for the credential. It only
 //!   authenticates; authorisation is the core's.
@@ -34,6 +36,10 @@ mod metrics;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 pub use authn::{Authenticator, AuthnError};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
+pub use http_layer::{HttpDoorError, HttpError};
 pub use metrics::Metrics;

@@ -14,57 +14,43 @@ use kcm_core::model::{AuditOutcome, AuditQuery, AuditRecord};
 use kcm_core::service::Service;
 use kcm_store_sqlite::SqliteStore;
 
-use crate::{Authenticator, AuthnError, Door, DoorError, FrontDoor, Metrics};
+use crate::{Authenticator, AuthnError, Door, FrontDoor, HttpDoorError, HttpError, Metrics};
 
 const TEST_DOOR: Door = Door {
     name: "test",
     request_id_header: "x-test-request-id",
 };
 
-/// A door's error as simple as can be: a status, a code, the classification.
+/// A door's error as simple as can be: a status and a code, answered as the code.
 #[derive(Debug)]
-struct TestError {
-    status: StatusCode,
-    code: &'static str,
-    outcome: AuditOutcome,
-}
+struct TestError(HttpError);
 
 impl From<Error> for TestError {
     fn from(e: Error) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "Core",
-            outcome: kcm_core::audit::outcome_of(e.kind()),
-        }
+        Self(HttpError::from_core(
+            &e,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Core",
+        ))
     }
 }
 
 impl From<AuthnError> for TestError {
     fn from(e: AuthnError) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: "Unauthenticated",
-            outcome: e.audit_outcome(),
-        }
+        let refusal = HttpError::new(StatusCode::UNAUTHORIZED, "Unauthenticated", "refused");
+        Self(refusal.classified(e.audit_outcome()))
     }
 }
 
-impl DoorError for TestError {
-    type Answer = Response;
-    fn audit_outcome(&self) -> AuditOutcome {
-        self.outcome
+impl IntoResponse for TestError {
+    fn into_response(self) -> Response {
+        (self.0.status, self.0.code).into_response()
     }
-    fn code(&self) -> &str {
-        self.code
-    }
-    fn message(&self) -> &str {
-        "refused"
-    }
-    fn is_server_error(&self) -> bool {
-        self.status.is_server_error()
-    }
-    fn into_answer(self) -> Response {
-        (self.status, self.code).into_response()
+}
+
+impl HttpDoorError for TestError {
+    fn http_error(&self) -> &HttpError {
+        &self.0
     }
 }
 
@@ -108,6 +94,20 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// Whether the metrics count exactly one `operation` request of the test door
+    /// answered with `status`.
+    fn counted_once(&self, operation: &str, status: u16) -> bool {
+        let series = format!(
+            r#"kcm_requests_total{{door="test",operation="{operation}",status="{status}"}} 1"#
+        );
+        self.metrics.render().contains(&series)
+    }
+
+    /// The operator's latest audit record of `operation`.
+    async fn last_record(&self, operation: &str) -> AuditRecord {
+        self.records(operation).await.pop().unwrap()
+    }
+
     /// The operator's audit records of `operation`, oldest first.
     async fn records(&self, operation: &str) -> Vec<AuditRecord> {
         let mut call = self.front.begin(Op::ListAuditRecords, None, None);
@@ -151,12 +151,8 @@ async fn finish_audits_stamps_and_counts_an_accepted_request() {
         .await;
     assert_eq!(answer.status(), StatusCode::CREATED);
     assert_eq!(answer.headers()["x-test-request-id"], request_id.as_str());
-    assert!(f
-        .metrics
-        .render()
-        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="201"} 1"#));
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    assert!(f.counted_once("ListTenants", 201));
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.front_door, "test");
     assert_eq!(record.request_id, request_id);
     assert_eq!(record.outcome, AuditOutcome::Success);
@@ -174,12 +170,8 @@ async fn a_refused_authentication_is_denied_and_names_the_claimed_key() {
     let answer = call.finish(Err(TestError::from(error))).await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(answer.headers().contains_key("x-test-request-id"));
-    assert!(f
-        .metrics
-        .render()
-        .contains(r#"kcm_requests_total{door="test",operation="ListTenants",status="401"} 1"#));
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    assert!(f.counted_once("ListTenants", 401));
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.outcome, AuditOutcome::Denied);
     assert_eq!(record.error.as_deref(), Some("Unauthenticated"));
     assert_eq!(record.principal, "KCMNOSUCHKEY");
@@ -197,8 +189,7 @@ async fn a_refusal_after_authentication_keeps_its_own_classification() {
         ))))
         .await;
     assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let records = f.records("ListTenants").await;
-    let record = records.last().unwrap();
+    let record = f.last_record("ListTenants").await;
     assert_eq!(record.outcome, AuditOutcome::Failed);
     assert_eq!(record.error.as_deref(), Some("Core"));
 }

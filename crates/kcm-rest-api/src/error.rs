@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::model::AuditOutcome;
-use kcm_frontdoor::{AuthnError, DoorError};
+use kcm_frontdoor::{AuthnError, HttpDoorError, HttpError};
 
 pub use kcm_api_types::{code, ErrorBody, ErrorDetail};
 
@@ -49,30 +49,17 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
     }
 }
 
-/// An error on its way to becoming an HTTP response.
+/// An error on its way to becoming an HTTP response: an [`HttpError`] (status, code
+/// from [`code`], message that never contains a secret, audit classification) with
+/// the `/v1` [`ErrorBody`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RestError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable error code (see [`code`]).
-    pub code: &'static str,
-    /// Message naming what was wrong; never contains a secret.
-    pub message: String,
-    /// How the audit log classifies it, decided where the error was made (see
-    /// [`kcm_frontdoor::DoorError`]).
-    outcome: AuditOutcome,
-}
+pub struct RestError(HttpError);
 
 impl RestError {
     /// An error with an explicit status and code: a refusal by this door itself
     /// (`failed` in the audit log).
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            outcome: AuditOutcome::Failed,
-        }
+        Self(HttpError::new(status, code, message))
     }
 
     /// `400 InvalidInput`.
@@ -83,10 +70,8 @@ impl RestError {
     /// `401 Unauthenticated`: the request carries no usable credentials (`denied` in
     /// the audit log, like every authentication failure).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self {
-            outcome: AuditOutcome::Denied,
-            ..Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message)
-        }
+        let refusal = HttpError::new(StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED, message);
+        Self(refusal.classified(AuditOutcome::Denied))
     }
 
     /// `404 NotFound`.
@@ -94,12 +79,17 @@ impl RestError {
         Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     /// The response body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
-                message: self.message.clone(),
+                code: self.0.code.to_string(),
+                message: self.0.message.clone(),
             },
         }
     }
@@ -108,10 +98,7 @@ impl RestError {
 impl From<Error> for RestError {
     fn from(e: Error) -> Self {
         let (status, code) = status_and_code(e.kind());
-        Self {
-            outcome: kcm_core::audit::outcome_of(e.kind()),
-            ..Self::new(status, code, e.message())
-        }
+        Self(HttpError::from_core(&e, status, code))
     }
 }
 
@@ -128,48 +115,32 @@ impl From<AuthnError> for RestError {
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
+        let status = self.status();
+        let mut response = (status, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"kcm\""),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
 }
 
-impl DoorError for RestError {
-    type Answer = Response;
-
-    fn audit_outcome(&self) -> AuditOutcome {
-        self.outcome
-    }
-
-    fn code(&self) -> &str {
-        self.code
-    }
-
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn is_server_error(&self) -> bool {
-        self.status.is_server_error()
-    }
-
-    fn into_answer(self) -> Response {
-        self.into_response()
+impl HttpDoorError for RestError {
+    fn http_error(&self) -> &HttpError {
+        &self.0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kcm_frontdoor::DoorError;
 
     #[test]
     fn every_kind_has_the_documented_status_and_code() {
@@ -212,7 +183,7 @@ mod tests {
     #[test]
     fn core_errors_keep_their_message() {
         let e = RestError::from(Error::not_found("system payments does not exist"));
-        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             serde_json::to_value(e.body()).unwrap(),
             serde_json::json!({"error": {"code": "NotFound", "message": "system payments does not exist"}})
@@ -225,32 +196,24 @@ mod tests {
             error_type: "InvalidSignatureException",
             message: "the request signature does not match".into(),
         });
-        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(e.code, "Unauthenticated");
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(e.code(), "Unauthenticated");
         let response = e.into_response();
         assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]
     fn refusals_are_classified_by_origin() {
-        let denied = |e: RestError| e.audit_outcome() == AuditOutcome::Denied;
-        assert!(denied(Error::denied("no").into()));
-        assert!(denied(
-            Error::new(ErrorKind::UnknownAccessKey, "who").into()
-        ));
-        assert!(denied(RestError::unauthenticated("no credentials")));
-        assert!(denied(
-            AuthnError::Signature {
-                error_type: "InvalidSignatureException",
-                message: "the request signature does not match".into(),
-            }
-            .into()
-        ));
-        assert!(!denied(Error::not_found("gone").into()));
-        assert!(!denied(
-            AuthnError::Core(Error::new(ErrorKind::StoreUnavailable, "down")).into()
-        ));
-        assert!(!denied(RestError::invalid_input("bad")));
+        kcm_frontdoor::conformance::assert_refusals_classified_by_origin::<RestError>();
+        let outcome = |e: RestError| e.audit_outcome();
+        assert_eq!(
+            outcome(RestError::unauthenticated("no credentials")),
+            AuditOutcome::Denied
+        );
+        assert_eq!(
+            outcome(RestError::invalid_input("bad")),
+            AuditOutcome::Failed
+        );
     }
 
     #[test]

@@ -125,22 +125,31 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestErro
 mod tests {
     use super::*;
     use kcm_api_types::CreateSystemRequest;
+    use kcm_frontdoor::DoorError;
 
     #[test]
     fn json_problems_are_named() {
         let e = parse_json::<CreateSystemRequest>(b"").unwrap_err();
-        assert!(e.message.contains("empty"), "{}", e.message);
+        assert!(e.message().contains("empty"), "{}", e.message());
         let e = parse_json::<CreateSystemRequest>(b"{\"name\": ").unwrap_err();
         assert!(
-            e.message.starts_with("request body is not valid JSON"),
+            e.message().starts_with("request body is not valid JSON"),
             "{}",
-            e.message
+            e.message()
         );
         let e = parse_json::<CreateSystemRequest>(b"{}").unwrap_err();
-        assert!(e.message.contains("missing field `name`"), "{}", e.message);
+        assert!(
+            e.message().contains("missing field `name`"),
+            "{}",
+            e.message()
+        );
         let e = parse_json::<CreateSystemRequest>(b"{\"name\":\"a\",\"nmae\":1}").unwrap_err();
-        assert!(e.message.contains("unknown field `nmae`"), "{}", e.message);
-        assert_eq!(e.code, "InvalidInput");
+        assert!(
+            e.message().contains("unknown field `nmae`"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(e.code(), "InvalidInput");
         let ok = parse_json::<CreateSystemRequest>(b"{\"name\":\"a\"}").unwrap();
         assert_eq!(ok.kind, None);
     }

@@ -58,6 +58,15 @@ impl Fixture {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Asserts that `GET path` as `token` succeeds and that its list `list` names
+    /// (at least) every one of `expected`.
+    async fn assert_lists(&self, path: &str, token: &str, list: &str, expected: &[&str]) {
+        let (status, body) = self.get(path, token).await;
+        assert_eq!(status, StatusCode::OK);
+        let names = names(&body, list);
+        assert!(expected.iter().all(|e| names.contains(e)), "{names:?}");
+    }
+
     /// Sends one request; `token` becomes `Authorization: Bearer <token>`.
     async fn call(
         &self,
@@ -166,17 +175,11 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
     let (status, body) = f
         .post("/v1/tenants", &f.admin, Some(r#"{"name":"evil"}"#))
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 
     // Listing and reading.
-    let (status, body) = f.get("/v1/tenants", &f.operator).await;
-    assert_eq!(status, StatusCode::OK);
-    let names = names(&body, "tenants");
-    assert!(
-        names.contains(&"default") && names.contains(&"acme"),
-        "{names:?}"
-    );
+    f.assert_lists("/v1/tenants", &f.operator, "tenants", &["default", "acme"])
+        .await;
     let (status, body) = f.get("/v1/tenants/acme", &f.operator).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["name"], "acme");
@@ -188,8 +191,7 @@ async fn operator_creates_tenants_and_tenant_admins_cannot() {
     );
     // Another tenant is invisible to a tenant's key.
     let (status, body) = f.get(&format!("/v1/tenants/{id}"), &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, _) = f.get("/v1/tenants", &f.admin).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -231,8 +233,7 @@ async fn access_key_lifecycle() {
 
     // A key-user may not manage access keys.
     let (status, body) = f.get("/v1/access-keys", &token).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 
     // Disable: the key is refused from then on; enable: accepted again.
     let (status, body) = f
@@ -241,8 +242,7 @@ async fn access_key_lifecycle() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], false);
     let (status, body) = f.get("/v1/systems", &token).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     let (status, body) = f
         .post(&format!("/v1/access-keys/{id}/enable"), &f.admin, None)
         .await;
@@ -258,8 +258,7 @@ async fn access_key_lifecycle() {
         .iter()
         .any(|k| k["access_key_id"] == id.as_str()));
     let (status, body) = f.delete(&format!("/v1/access-keys/{id}"), &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
 
     // Unknown roles are named, with the valid ones.
     let (status, body) = f
@@ -310,16 +309,10 @@ async fn systems_create_duplicate_list_get() {
             Some(r#"{"name":"payments","kind":"kubernetes"}"#),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_error(&body, "AlreadyExists");
+    assert_refused(status, &body, StatusCode::CONFLICT, "AlreadyExists");
 
-    let (status, body) = f.get("/v1/systems", &f.admin).await;
-    assert_eq!(status, StatusCode::OK);
-    let names = names(&body, "systems");
-    assert!(
-        names.contains(&"default") && names.contains(&"payments"),
-        "{names:?}"
-    );
+    f.assert_lists("/v1/systems", &f.admin, "systems", &["default", "payments"])
+        .await;
 
     let (status, body) = f.get("/v1/systems/payments", &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
@@ -327,13 +320,11 @@ async fn systems_create_duplicate_list_get() {
     let (status, body) = f.get(&path, &f.admin).await;
     assert_eq!((status, &body), (StatusCode::OK, &system));
     let (status, body) = f.get("/v1/systems/nope", &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
 
     // The operator has no tenant, hence no systems.
     let (status, body) = f.get("/v1/systems", &f.operator).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
 }
 
 #[tokio::test]
@@ -375,8 +366,7 @@ async fn bad_requests_are_named() {
     let (status, body) = f
         .post("/v1/systems", &f.admin, Some(r#"{"name": "x""#))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "InvalidInput");
+    assert_refused(status, &body, StatusCode::BAD_REQUEST, "InvalidInput");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.starts_with("request body is not valid JSON"),
@@ -404,8 +394,7 @@ async fn bad_requests_are_named() {
 
     // Unknown paths and methods answer in the same JSON shape.
     let (status, body) = f.get("/v1/nope", &f.admin).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_error(&body, "NotFound");
+    assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1/tenants/a/b", None, None).await;
     assert_refused(status, &body, StatusCode::NOT_FOUND, "NotFound");
     let (status, body) = f.call(Method::GET, "/v1", None, None).await;
@@ -423,8 +412,12 @@ async fn bad_requests_are_named() {
     // Oversized bodies are refused before parsing.
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(crate::request::MAX_BODY));
     let (status, body) = f.post("/v1/systems", &f.admin, Some(&big)).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_error(&body, "PayloadTooLarge");
+    assert_refused(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+    );
 }
 
 #[tokio::test]
@@ -444,17 +437,14 @@ async fn authentication_is_required_and_checked() {
     let last = if secret.ends_with('x') { 'y' } else { 'x' };
     let wrong = format!("{id}:{}{last}", &secret[..secret.len() - 1]);
     let (status, body) = f.get("/v1/systems", &wrong).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     assert!(!body.to_string().contains(secret));
 
     let (status, body) = f.get("/v1/systems", "KCMNOSUCHKEY:whatever").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
 
     let (status, body) = f.get("/v1/systems", "no-colon").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
 
     let request = Request::builder()
         .uri("/v1/systems")
@@ -635,8 +625,7 @@ async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
     let f = fixture().await;
     // A tenant-admin is denied with the usual JSON error, decided in the core.
     let (status, body) = f.get("/v1/backup", &f.admin).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "AccessDenied");
+    assert_refused(status, &body, StatusCode::FORBIDDEN, "AccessDenied");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -645,11 +634,14 @@ async fn backup_is_the_operators_and_comes_as_an_octet_stream() {
         "{body}"
     );
     let (status, body) = f.call(Method::GET, "/v1/backup", None, None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_error(&body, "Unauthenticated");
+    assert_refused(status, &body, StatusCode::UNAUTHORIZED, "Unauthenticated");
     let (status, body) = f.post("/v1/backup", &f.operator, None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_error(&body, "MethodNotAllowed");
+    assert_refused(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+    );
 
     let request = Request::builder()
         .method(Method::GET)

@@ -3,7 +3,7 @@
 use kcm_core::service::KeyRef;
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
 use crate::error::AwsError;
 use crate::ids;
 
@@ -74,9 +74,8 @@ struct AliasEntry {
 #[serde(rename_all = "PascalCase")]
 struct ListAliasesResponse {
     aliases: Vec<AliasEntry>,
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 /// ListAliases.
@@ -104,7 +103,6 @@ pub async fn list_aliases(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
                 last_updated_date: crate::codec::epoch_seconds(a.updated_at),
             })
             .collect(),
-        truncated: next_marker.is_some(),
-        next_marker,
+        page_end: PageEnd::at(next_marker),
     })
 }

@@ -4,7 +4,7 @@
 use kcm_core::service::CreateKeyRequest;
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse};
+use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse, PageEnd};
 use crate::error::AwsError;
 use crate::ops::tags::{tags_to_map, Tag};
 
@@ -86,9 +86,8 @@ struct KeyListEntry {
 #[serde(rename_all = "PascalCase")]
 struct ListKeysResponse {
     keys: Vec<KeyListEntry>,
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 /// ListKeys.
@@ -111,8 +110,7 @@ pub async fn list_keys(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> 
                 key_arn: ctx.arn(*id),
             })
             .collect(),
-        truncated: page.next_marker.is_some(),
-        next_marker: page.next_marker,
+        page_end: PageEnd::at(page.next_marker),
     })
 }
 

@@ -202,6 +202,27 @@ pub fn empty() -> Result<Vec<u8>, AwsError> {
     Ok(b"{}".to_vec())
 }
 
+/// How an AWS list response ends: `Truncated`, with the `NextMarker` that the next
+/// request passes while it is. Every list response flattens one in, so that the two
+/// members always agree.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageEnd {
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+}
+
+impl PageEnd {
+    /// A page that continues after `next_marker`, or the last page when it is `None`.
+    pub fn at(next_marker: Option<String>) -> Self {
+        Self {
+            truncated: next_marker.is_some(),
+            next_marker,
+        }
+    }
+}
+
 /// Validates an AWS page size given as `Limit` (1..=`max`).
 pub fn check_limit(limit: Option<i64>, max: u32) -> Result<Option<u32>, AwsError> {
     match limit {
@@ -210,5 +231,39 @@ pub fn check_limit(limit: Option<i64>, max: u32) -> Result<Option<u32>, AwsError
         Some(l) => Err(AwsError::validation(format!(
             "Limit must be between 1 and {max}, got {l}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ListThings {
+        things: Vec<u8>,
+        #[serde(flatten)]
+        page_end: PageEnd,
+    }
+
+    fn listed(next_marker: Option<&str>) -> serde_json::Value {
+        let list = ListThings {
+            things: vec![1],
+            page_end: PageEnd::at(next_marker.map(String::from)),
+        };
+        serde_json::from_slice(&reply(&list).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_page_end_is_two_members_of_the_list_response() {
+        assert_eq!(
+            listed(Some("m")),
+            serde_json::json!({"Things": [1], "Truncated": true, "NextMarker": "m"})
+        );
+        // The last page has no NextMarker at all, as in AWS.
+        assert_eq!(
+            listed(None),
+            serde_json::json!({"Things": [1], "Truncated": false})
+        );
     }
 }

@@ -6,7 +6,7 @@ use kcm_core::policy::GrantRecord;
 use kcm_core::service::{CreateGrantRequest, GrantPage, GrantRef};
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -78,7 +78,8 @@ struct ListKeyPolicies {
 #[serde(rename_all = "PascalCase")]
 struct ListKeyPoliciesResponse {
     policy_names: Vec<String>,
-    truncated: bool,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 /// ListKeyPolicies.
@@ -91,7 +92,8 @@ pub async fn list_key_policies(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, Aw
         .await?;
     reply(&ListKeyPoliciesResponse {
         policy_names,
-        truncated: false,
+        // kcm has one policy per key: the list always fits one page.
+        page_end: PageEnd::at(None),
     })
 }
 
@@ -188,16 +190,14 @@ struct GrantListEntry {
 #[serde(rename_all = "PascalCase")]
 struct ListGrantsResponse {
     grants: Vec<GrantListEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
-    truncated: bool,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 fn grant_list(ctx: &Ctx<'_>, page: GrantPage) -> Result<Vec<u8>, AwsError> {
     let account = &ctx.caller.principal.account_id;
     reply(&ListGrantsResponse {
-        truncated: page.next_marker.is_some(),
-        next_marker: page.next_marker,
+        page_end: PageEnd::at(page.next_marker),
         grants: page
             .grants
             .iter()

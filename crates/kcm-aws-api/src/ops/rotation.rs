@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -101,9 +101,8 @@ struct RotationEntry {
 #[serde(rename_all = "PascalCase")]
 struct ListKeyRotationsResponse {
     rotations: Vec<RotationEntry>,
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 /// ListKeyRotations.
@@ -131,7 +130,6 @@ pub async fn list_key_rotations(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
                 },
             })
             .collect(),
-        truncated: next_marker.is_some(),
-        next_marker,
+        page_end: PageEnd::at(next_marker),
     })
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
 use crate::error::AwsError;
 
 /// A tag as AWS spells it.
@@ -75,9 +75,8 @@ struct ListResourceTags {
 #[serde(rename_all = "PascalCase")]
 struct ListResourceTagsResponse {
     tags: Vec<Tag>,
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
+    #[serde(flatten)]
+    page_end: PageEnd,
 }
 
 /// ListResourceTags (paged by tag key).
@@ -115,7 +114,6 @@ pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, A
     let next_marker = truncated.then(|| page[limit - 1].tag_key.clone());
     reply(&ListResourceTagsResponse {
         tags: page,
-        truncated,
-        next_marker,
+        page_end: PageEnd::at(next_marker),
     })
 }

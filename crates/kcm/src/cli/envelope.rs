@@ -44,7 +44,13 @@ pub struct DecryptArgs {
     out_path: Option<PathBuf>,
 }
 
-fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+/// Where `kcm encrypt` / `decrypt` read from: a file or stdin.
+type Input = Box<dyn Read + Send>;
+
+/// Where they write to: a temporary file or stdout (see [`Output`]).
+type Sink = Box<dyn Write + Send>;
+
+fn open_input(path: Option<&Path>) -> Result<(Input, Option<u64>)> {
     match path {
         None => Ok((Box::new(std::io::stdin()), None)),
         Some(p) => {
@@ -59,7 +65,7 @@ fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read + Send>, Option<u64>)
 /// the target, renamed into place; or stdout.
 struct Output {
     target: Option<(PathBuf, PathBuf)>,
-    writer: Box<dyn Write + Send>,
+    writer: Sink,
 }
 
 impl Output {
@@ -127,6 +133,31 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     bar
 }
 
+/// Streams `reader` (`len` bytes, when known) through `transform` — encryption or
+/// decryption — into the output at `out_path`, off the async threads and with a
+/// progress bar. The output appears only if `transform` succeeds (see [`Output`]).
+/// Returns what `transform` returns: the plaintext bytes.
+async fn stream_to_output(
+    mut reader: Input,
+    len: Option<u64>,
+    out_path: Option<&Path>,
+    transform: impl FnOnce(&mut Input, &mut Sink, &dyn Fn(u64)) -> Result<u64> + Send + 'static,
+) -> Result<u64> {
+    let mut output = Output::create(out_path)?;
+    let bar = progress_bar(len);
+    let progress = bar.clone();
+    let (output, total) = tokio::task::spawn_blocking(move || -> Result<(Output, u64)> {
+        let total = transform(&mut reader, &mut output.writer, &|n| {
+            progress.set_position(n)
+        })?;
+        Ok((output, total))
+    })
+    .await??;
+    output.commit()?;
+    bar.finish_and_clear();
+    Ok(total)
+}
+
 fn decode_b64(v: &serde_json::Value, field: &str) -> Result<Zeroizing<Vec<u8>>> {
     let text = v[field]
         .as_str()
@@ -152,24 +183,19 @@ impl EncryptArgs {
         let wrapped = decode_b64(&out, "CiphertextBlob")?;
         let key_id = out["KeyId"].as_str().unwrap_or(&self.key_id).to_string();
         let data_key = DataKey::from_slice(&plaintext)?;
-        let (mut reader, len) = open_input(self.input.as_deref())?;
-        let mut output = Output::create(self.out_path.as_deref())?;
-        let bar = progress_bar(len);
-        let bar2 = bar.clone();
-        let (output, total) = tokio::task::spawn_blocking(move || -> Result<(Output, u64)> {
-            let total = envelope::encrypt_stream(
-                &mut reader,
-                &mut output.writer,
-                &data_key,
-                &wrapped,
-                &key_id,
-                |n| bar2.set_position(n),
-            )?;
-            Ok((output, total))
-        })
-        .await??;
-        output.commit()?;
-        bar.finish_and_clear();
+        let (reader, len) = open_input(self.input.as_deref())?;
+        let total = stream_to_output(
+            reader,
+            len,
+            self.out_path.as_deref(),
+            move |reader, writer, progress| {
+                // The envelope error becomes the command's error.
+                Ok(envelope::encrypt_stream(
+                    reader, writer, &data_key, &wrapped, &key_id, progress,
+                )?)
+            },
+        )
+        .await?;
         eprintln!("encrypted {total} bytes");
         Ok(ExitCode::SUCCESS)
     }
@@ -197,26 +223,17 @@ impl DecryptArgs {
             bail!("the data key in this envelope is not an AES-256 key");
         }
         let data_key = DataKey::from_slice(&plaintext)?;
-        let mut output = Output::create(self.out_path.as_deref())?;
-        let bar = progress_bar(len);
-        let bar2 = bar.clone();
-        let mut reader = reader;
-        let (output, total) = tokio::task::spawn_blocking(move || -> Result<(Output, u64)> {
-            let total = envelope::decrypt_body(
-                &mut reader,
-                &mut output.writer,
-                &data_key,
-                &header,
-                |n| bar2.set_position(n),
-            )
-            .context(
-                "decryption failed: the input was modified, truncated, or is not a kcm envelope",
-            )?;
-            Ok((output, total))
-        })
-        .await??;
-        output.commit()?;
-        bar.finish_and_clear();
+        let total = stream_to_output(
+            reader,
+            len,
+            self.out_path.as_deref(),
+            move |reader, writer, progress| {
+                envelope::decrypt_body(reader, writer, &data_key, &header, progress).context(
+                    "decryption failed: the input was modified, truncated, or is not a kcm envelope",
+                )
+            },
+        )
+        .await?;
         eprintln!("decrypted {total} bytes");
         Ok(ExitCode::SUCCESS)
     }

@@ -220,14 +220,12 @@ impl KeyArgs {
             }
             KeyCommand::Compromise { key } => {
                 let out = c.rest().mark_key_compromised(&key).await?;
-                if f == Format::Json {
-                    output::object(f, &out);
-                } else {
-                    println!(
-                        "key {} is now compromised: it only decrypts and verifies",
+                output::object_or_text(f, &out, |out| {
+                    format!(
+                        "key {} is now compromised: it only decrypts and verifies\n",
                         out.id
-                    );
-                }
+                    )
+                });
             }
             KeyCommand::Destroy { key, yes } => {
                 if !yes {
@@ -236,11 +234,9 @@ impl KeyArgs {
                     );
                 }
                 let out = c.rest().destroy_compromised_key(&key).await?;
-                if f == Format::Json {
-                    output::object(f, &out);
-                } else {
-                    println!("key {} is destroyed ({})", out.id, out.state);
-                }
+                output::object_or_text(f, &out, |out| {
+                    format!("key {} is destroyed ({})\n", out.id, out.state)
+                });
             }
             KeyCommand::Rotate { key } => {
                 let out = c.kms("RotateKeyOnDemand", json!({"KeyId": key})).await?;
@@ -852,15 +848,13 @@ impl RootKeyArgs {
             }
             RootKeyCommand::Rotate { root_key } => {
                 let out = rest.rotate_root_key(&root_key).await?;
-                if f == Format::Json {
-                    output::object(f, &out);
-                } else {
-                    println!(
-                        "root key {} rotated: the system keys of {} system(s) are re-wrapped",
+                output::object_or_text(f, &out, |out| {
+                    format!(
+                        "root key {} rotated: the system keys of {} system(s) are re-wrapped\n",
                         out.root_key.id,
                         out.systems.len()
-                    );
-                }
+                    )
+                });
                 return Ok(());
             }
             RootKeyCommand::Disable(a) => (RootKeyChange::Disable, a),
@@ -874,11 +868,7 @@ impl RootKeyArgs {
         let out = rest
             .change_root_key_state(&args.root_key, change, &params)
             .await?;
-        if f == Format::Json {
-            output::object(f, &out);
-        } else {
-            print!("{}", describe_impact(&out));
-        }
+        output::object_or_text(f, &out, describe_impact);
         Ok(())
     }
 }
@@ -927,11 +917,7 @@ impl KeychainArgs {
     pub async fn run(self, c: &Clients, f: Format) -> Result<()> {
         let KeychainCommand::Show = self.command;
         let out = c.rest().keychain().await?;
-        if f == Format::Json {
-            output::object(f, &out);
-        } else {
-            print!("{}", draw_keychain(&out));
-        }
+        output::object_or_text(f, &out, draw_keychain);
         Ok(())
     }
 }

@@ -27,6 +27,20 @@ pub fn object(format: Format, value: &impl Serialize) {
     }
 }
 
+/// Prints `value` as JSON, or as the text `describe` makes of it (ending in a
+/// newline): for results that read better as a sentence or a drawing than as
+/// `name: value` lines.
+pub fn object_or_text<T: Serialize>(
+    format: Format,
+    value: &T,
+    describe: impl FnOnce(&T) -> String,
+) {
+    match format {
+        Format::Json => object(format, value),
+        Format::Text => print!("{}", describe(value)),
+    }
+}
+
 /// The JSON form of a result (a body that does not serialise prints as `-`).
 fn json(value: &impl Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
