@@ -88,15 +88,21 @@ pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
     ))
 }
 
-/// Refuses an empty or oversized ciphertext (ValidationException, as AWS).
-pub(crate) fn check_ciphertext_len(blob: &[u8]) -> Result<()> {
-    if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
+/// Refuses an empty input or one longer than `max` bytes (ValidationException, as
+/// AWS), naming the request `field` it came in.
+pub(crate) fn check_len(field: &str, bytes: &[u8], max: usize) -> Result<()> {
+    if bytes.is_empty() || bytes.len() > max {
         return Err(Error::invalid(format!(
-            "CiphertextBlob must be 1 to {MAX_CIPHERTEXT} bytes, got {}",
-            blob.len()
+            "{field} must be 1 to {max} bytes, got {}",
+            bytes.len()
         )));
     }
     Ok(())
+}
+
+/// Refuses an empty or oversized ciphertext (ValidationException, as AWS).
+pub(crate) fn check_ciphertext_len(blob: &[u8]) -> Result<()> {
+    check_len("CiphertextBlob", blob, MAX_CIPHERTEXT)
 }
 
 impl Service {
@@ -133,17 +139,11 @@ impl Service {
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<(KeyId, Vec<u8>)> {
-        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(Error::invalid(format!(
-                "Plaintext must be 1 to {MAX_PLAINTEXT} bytes, got {}",
-                plaintext.len()
-            )));
-        }
-        let loaded = self
-            .authorized_key(caller, Op::Encrypt, KeyBy::Ref(key))
-            .await?;
-        let blob = self.encrypt_with(caller, &loaded, plaintext, context)?;
-        Ok((loaded.record.id, blob))
+        check_len("Plaintext", plaintext, MAX_PLAINTEXT)?;
+        self.with_authorized_key(caller, Op::Encrypt, key, |loaded| {
+            self.encrypt_with(caller, loaded, plaintext, context)
+        })
+        .await
     }
 
     /// Opens kcm's symmetric format with the version of `key` the ciphertext names.
