@@ -7,13 +7,12 @@
 //! throughout.
 
 use super::systems::SystemInfo;
-use super::{now_ms, Service};
+use super::Service;
 use crate::authz::{Caller, Op};
 use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::{KeyUse, Lifecycle, Transition};
+use crate::lifecycle::Transition;
 use crate::model::*;
-use crate::secret::SecretBytes;
 use crate::store::Write;
 
 /// Most key versions one re-wrap call handles.
@@ -40,7 +39,7 @@ impl Service {
         name_or_id: &str,
     ) -> Result<SystemKeyRotation> {
         let mut changes = self.lock_changes().await?;
-        let (mut system, tenant) = self
+        let (mut system, _) = self
             .system_for(caller, Op::RotateSystemKey, name_or_id)
             .await?;
         let pending = self.pending_rewraps(&system, usize::MAX).await?;
@@ -55,49 +54,13 @@ impl Service {
             ));
         }
         let current = self
-            .store
-            .system_key(system.id, system.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
-        let root = self
-            .store
-            .root_key(current.root_key_id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("root key {} missing", current.root_key_id)))?;
-        if !root.lifecycle.state().allows(KeyUse::Wrap) {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "root key {} is {}: no new system key can be wrapped by it",
-                    root.id,
-                    root.lifecycle.state()
-                ),
-            ));
-        }
-        let version = system.active_key_version + 1;
-        let aad = WrapBinding::SystemKey {
-            tenant,
-            system: system.id,
-            version,
-            root: root.id,
-        }
-        .to_aad();
-        let material = SecretBytes::random(crypto::KEY_LEN);
-        let wrapped = self
-            .keystore(&root.keystore)?
-            .wrap(&root.handle, &material, &aad)
+            .stored_system_key(&system, system.active_key_version)
             .await?;
-        system.active_key_version = version;
+        let root = self.stored_root_key(current.root_key_id).await?;
+        let new_key = self.mint_system_key(&mut system, &root).await?;
         changes
             .commit(vec![
-                Write::PutSystemKey(SystemKeyRecord {
-                    system_id: system.id,
-                    version,
-                    root_key_id: root.id,
-                    wrapped,
-                    lifecycle: Lifecycle::active(),
-                    created_at: now_ms(),
-                }),
+                Write::PutSystemKey(new_key),
                 Write::PutSystem(system.clone()),
             ])
             .await?;

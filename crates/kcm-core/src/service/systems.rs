@@ -65,6 +65,17 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// What version `version` of `system`'s key is bound to when `root` wraps it.
+pub(crate) fn system_key_aad(system: &SystemRecord, version: u32, root: RootKeyId) -> Vec<u8> {
+    WrapBinding::SystemKey {
+        tenant: system.tenant_id,
+        system: system.id,
+        version,
+        root,
+    }
+    .to_aad()
+}
+
 impl Service {
     /// Builds a system (not yet written) and, when `root` is given, its first
     /// system key wrapped by it.
@@ -113,13 +124,7 @@ impl Service {
         // Versions only grow, so a relinked system never reuses the binding of a
         // key it had before.
         let version = system.active_key_version + 1;
-        let aad = WrapBinding::SystemKey {
-            tenant: system.tenant_id,
-            system: system.id,
-            version,
-            root: root.id,
-        }
-        .to_aad();
+        let aad = system_key_aad(system, version, root.id);
         let material = SecretBytes::random(crate::crypto::KEY_LEN);
         let wrapped = self
             .keystore(&root.keystore)?
@@ -146,10 +151,8 @@ impl Service {
             return Ok(None);
         }
         let key = self
-            .store
-            .system_key(system.id, system.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
+            .stored_system_key(system, system.active_key_version)
+            .await?;
         Ok((!key.lifecycle.state().is_destroyed()).then_some(key))
     }
 
@@ -189,11 +192,7 @@ impl Service {
                 status: SystemStatus::Unlinked,
             });
         };
-        let root = self
-            .store
-            .root_key(key.root_key_id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("root key {} missing", key.root_key_id)))?;
+        let root = self.stored_root_key(key.root_key_id).await?;
         let status = if !root.lifecycle.state().allows(KeyUse::Wrap) {
             SystemStatus::Locked(format!(
                 "root key {} is {}",
@@ -393,27 +392,19 @@ impl Service {
             if key.root_key_id == new_root.id || key.lifecycle.state().is_destroyed() {
                 continue;
             }
-            let old_root = self.store.root_key(key.root_key_id).await?.ok_or_else(|| {
-                Error::internal(format!("root key {} is missing", key.root_key_id))
-            })?;
+            let old_root = self.stored_root_key(key.root_key_id).await?;
             if !old_root.lifecycle.state().allows(KeyUse::Unwrap) {
                 return Err(refuse(
                     &old_root,
                     "it cannot unwrap the system key to move it",
                 ));
             }
-            let binding = |root| WrapBinding::SystemKey {
-                tenant: tenant_id,
-                system: system.id,
-                version,
-                root,
-            };
-            let old_aad = binding(old_root.id).to_aad();
+            let old_aad = system_key_aad(&system, version, old_root.id);
             let material = self
                 .keystore(&old_root.keystore)?
                 .unwrap(&old_root.handle, &key.wrapped, &old_aad)
                 .await?;
-            let new_aad = binding(new_root.id).to_aad();
+            let new_aad = system_key_aad(&system, version, new_root.id);
             key.wrapped = self
                 .keystore(&new_root.keystore)?
                 .wrap(&new_root.handle, &material, &new_aad)
