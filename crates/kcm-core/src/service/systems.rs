@@ -300,13 +300,12 @@ impl Service {
         let name = &new.name;
         let mut writes = vec![Write::PutSystem(system.clone())];
         writes.extend(key.map(Write::PutSystemKey));
-        self.store.commit(writes).await.map_err(|e| match e {
-            crate::store::StoreError::Conflict(_) => Error::new(
-                crate::error::ErrorKind::AlreadyExists,
-                format!("a system named {name} already exists"),
-            ),
-            other => other.into(),
-        })?;
+        self.store
+            .commit(writes)
+            .await
+            .map_err(Error::conflict_means_exists(format_args!(
+                "a system named {name}"
+            )))?;
         self.system_info(system).await
     }
 
