@@ -11,7 +11,6 @@ use super::Service;
 use crate::authz::{Caller, Op};
 use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::Transition;
 use crate::model::*;
 use crate::store::Write;
 
@@ -38,9 +37,8 @@ impl Service {
         caller: &Caller,
         name_or_id: &str,
     ) -> Result<SystemKeyRotation> {
-        let mut changes = self.lock_changes().await?;
-        let (mut system, _) = self
-            .system_for(caller, Op::RotateSystemKey, name_or_id)
+        let (mut changes, mut system, _) = self
+            .lock_own_system(caller, Op::RotateSystemKey, name_or_id)
             .await?;
         let pending = self.pending_rewraps(&system, usize::MAX).await?;
         if !pending.is_empty() {
@@ -88,9 +86,8 @@ impl Service {
                 "limit must be between 1 and {MAX_REWRAP_BATCH}, got {limit}"
             )));
         }
-        let mut changes = self.lock_changes().await?;
-        let (system, tenant) = self
-            .system_for(caller, Op::RewrapSystemKeys, name_or_id)
+        let (mut changes, system, tenant) = self
+            .lock_own_system(caller, Op::RewrapSystemKeys, name_or_id)
             .await?;
         let batch = self.pending_rewraps(&system, limit).await?;
         let mut writes = Vec::with_capacity(batch.len() + 1);
@@ -151,7 +148,9 @@ impl Service {
                 .saturating_sub(rewrapped)
         };
         if remaining == 0 {
-            writes.extend(self.retired_system_keys(&system).await?);
+            // Nothing is wrapped by the older versions any more.
+            let older = 1..system.active_key_version;
+            writes.extend(self.erased_system_keys(&system, older).await?);
         }
         if !writes.is_empty() {
             changes.commit(writes).await?;
@@ -163,17 +162,6 @@ impl Service {
             rewrapped,
             remaining,
         })
-    }
-
-    /// The system named, after authorising `op` (which manages the tenant).
-    async fn system_for(
-        &self,
-        caller: &Caller,
-        op: Op,
-        name_or_id: &str,
-    ) -> Result<(SystemRecord, TenantId)> {
-        let tenant = Self::authorize_in_own_tenant(caller, op)?;
-        Ok((self.find_system(tenant, name_or_id).await?, tenant))
     }
 
     /// Up to `limit` key versions below the system that an older system key version
@@ -198,23 +186,5 @@ impl Service {
             }
         }
         Ok(pending)
-    }
-
-    /// Writes that erase every system key version older than the active one (nothing
-    /// is wrapped by them any more).
-    async fn retired_system_keys(&self, system: &SystemRecord) -> Result<Vec<Write>> {
-        let mut writes = Vec::new();
-        for version in 1..system.active_key_version {
-            if let Some(mut old) = self.store.system_key(system.id, version).await? {
-                if !old.lifecycle.state().is_destroyed() {
-                    old.lifecycle.apply(Transition::Retire).map_err(|e| {
-                        Error::internal(format!("system key {} v{version}: {e}", system.id))
-                    })?;
-                    old.wrapped = Vec::new();
-                    writes.push(Write::PutSystemKey(old));
-                }
-            }
-        }
-        Ok(writes)
     }
 }

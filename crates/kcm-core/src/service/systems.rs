@@ -1,5 +1,6 @@
 //! Systems: consumer environments, each with a system key (L2) wrapped by a root key.
 
+use super::change_lock::ChangeGuard;
 use super::{now_ms, Service};
 use crate::authz::{authorize, Caller, Op, Target};
 use crate::crypto::WrapBinding;
@@ -139,6 +140,55 @@ impl Service {
             lifecycle: Lifecycle::active(),
             created_at: now_ms(),
         })
+    }
+
+    /// The start of every change to one system of the caller's tenant: authorises
+    /// `op` (before anything is read), takes the change lock, then reads the system
+    /// `name_or_id` names under it.
+    pub(crate) async fn lock_own_system(
+        &self,
+        caller: &Caller,
+        op: Op,
+        name_or_id: &str,
+    ) -> Result<(ChangeGuard<'_>, SystemRecord, TenantId)> {
+        let tenant = Self::authorize_in_own_tenant(caller, op)?;
+        let changes = self.lock_changes().await?;
+        let system = self.find_system(tenant, name_or_id).await?;
+        Ok((changes, system, tenant))
+    }
+
+    /// Refuses a system with no active system key (InvalidState); `advice`, appended
+    /// to the message, says what to do instead.
+    async fn require_linked(&self, system: &SystemRecord, advice: &str) -> Result<()> {
+        if self.active_system_key(system).await?.is_none() {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!("system {} is not linked to a root key{advice}", system.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes that retire `system`'s key `versions` (those not destroyed already)
+    /// and erase their wrapped material, so nothing can be unwrapped by them again.
+    pub(crate) async fn erased_system_keys(
+        &self,
+        system: &SystemRecord,
+        versions: impl Iterator<Item = u32>,
+    ) -> Result<Vec<Write>> {
+        let mut writes = Vec::new();
+        for version in versions {
+            if let Some(mut key) = self.store.system_key(system.id, version).await? {
+                if !key.lifecycle.state().is_destroyed() {
+                    key.lifecycle.apply(Transition::Retire).map_err(|e| {
+                        Error::internal(format!("system key {} v{version}: {e}", system.id))
+                    })?;
+                    key.wrapped = Vec::new();
+                    writes.push(Write::PutSystemKey(key));
+                }
+            }
+        }
+        Ok(writes)
     }
 
     /// The system's active system key, or `None` when the system is unlinked
@@ -354,18 +404,11 @@ impl Service {
         name_or_id: &str,
         root_key: &str,
     ) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::SwitchSystemRootKey)?;
-        let mut changes = self.lock_changes().await?;
-        let system = self.find_system(tenant_id, name_or_id).await?;
-        if self.active_system_key(&system).await?.is_none() {
-            return Err(Error::new(
-                crate::error::ErrorKind::InvalidState,
-                format!(
-                    "system {} is not linked to a root key: link it instead of switching",
-                    system.name
-                ),
-            ));
-        }
+        let (mut changes, system, tenant_id) = self
+            .lock_own_system(caller, Op::SwitchSystemRootKey, name_or_id)
+            .await?;
+        self.require_linked(&system, ": link it instead of switching")
+            .await?;
         let new_root = RootKeyId::parse(root_key)
             .ok_or_else(|| Error::not_found(format!("root key {root_key} does not exist")))?;
         let new_root = self
@@ -429,9 +472,9 @@ impl Service {
         name_or_id: &str,
         root_key: Option<&str>,
     ) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::LinkSystem)?;
-        let mut changes = self.lock_changes().await?;
-        let mut system = self.find_system(tenant_id, name_or_id).await?;
+        let (mut changes, mut system, tenant_id) = self
+            .lock_own_system(caller, Op::LinkSystem, name_or_id)
+            .await?;
         if let Some(key) = self.active_system_key(&system).await? {
             return Err(Error::new(
                 crate::error::ErrorKind::InvalidState,
@@ -459,15 +502,10 @@ impl Service {
     /// unlinking would destroy them without the waiting period a deletion has.
     /// The system stays registered and can be linked again.
     pub async fn unlink_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::UnlinkSystem)?;
-        let mut changes = self.lock_changes().await?;
-        let system = self.find_system(tenant_id, name_or_id).await?;
-        if self.active_system_key(&system).await?.is_none() {
-            return Err(Error::new(
-                crate::error::ErrorKind::InvalidState,
-                format!("system {} is not linked to a root key", system.name),
-            ));
-        }
+        let (mut changes, system, tenant_id) = self
+            .lock_own_system(caller, Op::UnlinkSystem, name_or_id)
+            .await?;
+        self.require_linked(&system, "").await?;
         let live = self.live_service_keys_in(tenant_id, system.id).await?;
         if live > 0 {
             return Err(Error::new(
@@ -480,18 +518,9 @@ impl Service {
                 ),
             ));
         }
-        let mut writes = Vec::new();
-        for version in 1..=system.active_key_version {
-            if let Some(mut key) = self.store.system_key(system.id, version).await? {
-                if !key.lifecycle.state().is_destroyed() {
-                    key.lifecycle.apply(Transition::Retire).map_err(|e| {
-                        Error::internal(format!("system key {} v{version}: {e}", system.id))
-                    })?;
-                    key.wrapped = Vec::new();
-                    writes.push(Write::PutSystemKey(key));
-                }
-            }
-        }
+        let writes = self
+            .erased_system_keys(&system, 1..=system.active_key_version)
+            .await?;
         changes.commit(writes).await?;
         self.keys.clear();
         self.system_keys.clear();
