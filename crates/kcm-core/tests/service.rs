@@ -121,13 +121,24 @@ async fn new_key(f: &Fixture) -> KeyRef {
     KeyRef::Id(info.record.id)
 }
 
+/// Schedules the deletion of `key` in the shortest window AWS allows (7 days).
+async fn schedule_deletion(f: &Fixture, key: &KeyRef) {
+    f.service
+        .schedule_key_deletion(&f.admin, key, Some(7))
+        .await
+        .unwrap();
+}
+
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
     let mut record = f.store.service_key(id_of(key)).await.unwrap().unwrap();
     record.lifecycle = Lifecycle::stored(state);
-    f.store
-        .commit(vec![Write::PutServiceKey(record)])
-        .await
-        .unwrap();
+    write_behind_the_service(f, vec![Write::PutServiceKey(record)]).await;
+}
+
+/// Commits `writes` straight to the store, as another node would, and waits out
+/// the revocation bound, so the service's caches no longer hold what they replace.
+async fn write_behind_the_service(f: &Fixture, writes: Vec<Write>) {
+    f.store.commit(writes).await.unwrap();
     tokio::time::sleep(BOUND * 2).await;
 }
 
@@ -186,11 +197,7 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
         .unwrap();
     sk.lifecycle = Lifecycle::stored(system_key);
     rk.lifecycle = Lifecycle::stored(root);
-    f.store
-        .commit(vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)])
-        .await
-        .unwrap();
-    tokio::time::sleep(BOUND * 2).await;
+    write_behind_the_service(f, vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)]).await;
 }
 
 #[tokio::test]
@@ -281,14 +288,11 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
     let a = new_key(&f).await;
     let b = new_key(&f).await;
     let a_version = f.store.key_versions(id_of(&a)).await.unwrap().remove(0);
-    f.store
-        .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
-            key_id: id_of(&b),
-            ..a_version
-        })])
-        .await
-        .unwrap();
-    tokio::time::sleep(BOUND * 2).await;
+    let moved = KeyVersionRecord {
+        key_id: id_of(&b),
+        ..a_version
+    };
+    write_behind_the_service(&f, vec![Write::PutKeyVersion(moved)]).await;
     let err = refused_encrypt(&f, &b).await;
     assert_eq!(err.kind(), ErrorKind::Internal);
     // The original key is unaffected.
@@ -400,10 +404,7 @@ async fn deletion_window_end_destroys_material() {
     let f = &dir_fixture;
     let key = new_key(f).await;
     let blob = encrypt(f, &key, b"data").await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(f, &key).await;
     // The window has not ended: nothing is destroyed.
     assert_eq!(f.service.run_due_work().await.unwrap(), 0);
     let id = id_of(&key);
@@ -904,10 +905,7 @@ async fn every_key_state_times_every_operator_transition() {
 async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
     let f = fixture().await;
     let (key, blob) = key_with_ciphertext(&f).await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(&f, &key).await;
     let marked = f
         .service
         .mark_key_compromised(&f.admin, &key)
@@ -979,10 +977,7 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
 async fn only_a_compromised_key_is_destroyed_at_once() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(&f, &key).await;
     let err = f
         .service
         .destroy_compromised_key(&f.admin, &key)
