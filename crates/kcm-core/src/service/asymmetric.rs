@@ -97,11 +97,7 @@ fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Resu
             "signing algorithm {algorithm} is not valid for {} key {}; use {}",
             key.record.spec,
             key.record.id,
-            offered
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            SigningAlgorithm::names(offered).join(", ")
         ),
     ))
 }
