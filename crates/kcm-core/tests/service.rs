@@ -81,8 +81,13 @@ async fn change_root(
 
 /// The tenant-admin's attempt to encrypt under `key`, which must be refused.
 async fn refused_encrypt(f: &Fixture, key: &KeyRef) -> kcm_core::error::Error {
+    refused_encrypt_by(f, &f.admin, key).await
+}
+
+/// `caller`'s attempt to encrypt under `key`, which must be refused.
+async fn refused_encrypt_by(f: &Fixture, caller: &Caller, key: &KeyRef) -> kcm_core::error::Error {
     f.service
-        .encrypt(&f.admin, key, b"data", &ctx())
+        .encrypt(caller, key, b"data", &ctx())
         .await
         .unwrap_err()
 }
@@ -127,6 +132,16 @@ async fn schedule_deletion(f: &Fixture, key: &KeyRef) {
         .schedule_key_deletion(&f.admin, key, Some(7))
         .await
         .unwrap();
+}
+
+/// Version `version` of `system`'s key, as the store holds it.
+async fn stored_system_key(f: &Fixture, system: SystemId, version: u32) -> SystemKeyRecord {
+    f.store.system_key(system, version).await.unwrap().unwrap()
+}
+
+/// Root key `id`, as the store holds it.
+async fn stored_root_key(f: &Fixture, id: RootKeyId) -> RootKeyRecord {
+    f.store.root_key(id).await.unwrap().unwrap()
 }
 
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
@@ -183,18 +198,8 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
         .await
         .unwrap()
         .unwrap();
-    let mut sk = f
-        .store
-        .system_key(tenant.default_system_id, 1)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rk = f
-        .store
-        .root_key(tenant.default_root_key_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut sk = stored_system_key(f, tenant.default_system_id, 1).await;
+    let mut rk = stored_root_key(f, tenant.default_root_key_id).await;
     sk.lifecycle = Lifecycle::stored(system_key);
     rk.lifecycle = Lifecycle::stored(root);
     write_behind_the_service(f, vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)]).await;
@@ -352,18 +357,10 @@ async fn tenants_are_isolated() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let err = f
-        .service
-        .encrypt(&other_admin, &key, b"x", &ctx())
-        .await
-        .unwrap_err();
+    let err = refused_encrypt_by(&f, &other_admin, &key).await;
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // The operator manages tenants but cannot use or see tenant keys.
-    let err = f
-        .service
-        .encrypt(&f.operator, &key, b"x", &ctx())
-        .await
-        .unwrap_err();
+    let err = refused_encrypt_by(&f, &f.operator, &key).await;
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
 }
 
@@ -730,12 +727,8 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
     assert_eq!(started.system.record.active_key_version, 2);
     assert_eq!(started.remaining, 1);
     let system = started.system.record.id;
-    assert!(!f
-        .store
-        .system_key(system, 1)
+    assert!(!stored_system_key(&f, system, 1)
         .await
-        .unwrap()
-        .unwrap()
         .lifecycle
         .state()
         .is_destroyed());
@@ -749,7 +742,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .await
         .unwrap();
     assert_eq!((done.rewrapped, done.remaining), (1, 0));
-    let old = f.store.system_key(system, 1).await.unwrap().unwrap();
+    let old = stored_system_key(&f, system, 1).await;
     assert_eq!(old.lifecycle.state(), KeyState::Destroyed);
     assert!(
         old.wrapped.is_empty(),
@@ -774,31 +767,18 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
     let (_, blob) = key_with_ciphertext(&f).await;
     let root = default_root(&f).await;
     let system = f.service.get_system(&f.admin, "default").await.unwrap();
-    let before = f
-        .store
-        .system_key(system.record.id, 1)
-        .await
-        .unwrap()
-        .unwrap();
-    let old_handle = f.store.root_key(root).await.unwrap().unwrap().handle;
+    let before = stored_system_key(&f, system.record.id, 1).await;
+    let old_handle = stored_root_key(&f, root).await.handle;
     f.service
         .rotate_root_key(&f.admin, &root.to_string())
         .await
         .unwrap();
-    let after = f
-        .store
-        .system_key(system.record.id, 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = stored_system_key(&f, system.record.id, 1).await;
     assert_ne!(
         before.wrapped, after.wrapped,
         "the system key is re-wrapped"
     );
-    assert_ne!(
-        old_handle,
-        f.store.root_key(root).await.unwrap().unwrap().handle
-    );
+    assert_ne!(old_handle, stored_root_key(&f, root).await.handle);
     assert_decrypts(&f, &blob, b"data").await;
 }
 
@@ -929,11 +909,7 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
     let notes = caller.noted_keys();
     assert!(notes.len() == 1 && notes[0].compromised, "{notes:?}");
 
-    let refused = f
-        .service
-        .encrypt(&f.admin, &key, b"more", &ctx())
-        .await
-        .unwrap_err();
+    let refused = refused_encrypt(&f, &key).await;
     assert_eq!(refused.kind(), ErrorKind::InvalidState);
     assert!(refused.message().contains("compromised"), "{refused}");
     for refused in [
