@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
-use super::crypto_ops::{check_ciphertext_len, check_len};
+use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key};
 use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
 use crate::authz::{Caller, KeyNote, Op};
@@ -119,17 +119,13 @@ fn check_mac_algorithm(key: &LoadedKey, algorithm: MacAlgorithm) -> Result<()> {
 }
 
 fn check_rsa_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> Result<()> {
-    key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.record.spec.encryption_algorithms().contains(&algorithm) {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::InvalidKeyUsage,
+    let offered = key.record.spec.encryption_algorithms().contains(&algorithm);
+    require_encryption_key(key, offered, || {
         format!(
             "encryption algorithm {algorithm} is not valid for {} key {}",
             key.record.spec, key.record.id
-        ),
-    ))
+        )
+    })
 }
 
 impl Service {

@@ -72,20 +72,29 @@ pub struct ReEncrypted {
     pub ciphertext: Vec<u8>,
 }
 
+/// Refuses a key whose usage is not ENCRYPT_DECRYPT, then one whose spec does not
+/// `fit` the operation, with `misfit` as the InvalidKeyUsage message.
+pub(crate) fn require_encryption_key(
+    key: &LoadedKey,
+    fits: bool,
+    misfit: impl FnOnce() -> String,
+) -> Result<()> {
+    key.require_usage(KeyUsage::EncryptDecrypt)?;
+    if fits {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::InvalidKeyUsage, misfit()))
+}
+
 /// Refuses the symmetric operations on a key that is not a SYMMETRIC_DEFAULT
 /// encryption key, naming what the key is for.
 pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
-    key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.record.spec == KeySpec::SymmetricDefault {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::InvalidKeyUsage,
+    require_encryption_key(key, key.record.spec == KeySpec::SymmetricDefault, || {
         format!(
             "key {} is an {} key: encrypt with EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256; data keys need a SYMMETRIC_DEFAULT key",
             key.record.id, key.record.spec
-        ),
-    ))
+        )
+    })
 }
 
 /// Refuses an empty input or one longer than `max` bytes (ValidationException, as
