@@ -145,6 +145,21 @@ struct AadFields<'b> {
     parent_version: u32,
 }
 
+impl<'b> AadFields<'b> {
+    /// The fields of one of the service's own secrets: no tenant, a fixed name as
+    /// its id, a single version, wrapped by (version 1 of) a root key.
+    fn service_secret(level: &'static [u8], id: &'static [u8], root: &'b [u8]) -> Self {
+        AadFields {
+            level,
+            tenant: b"",
+            id,
+            version: 1,
+            parent: root,
+            parent_version: 1,
+        }
+    }
+}
+
 impl WrapBinding<'_> {
     /// Unambiguous, length-prefixed encoding used as AEAD associated data:
     /// `kcm-wrap-v1`, then the level tag, tenant, id, version, parent id and parent
@@ -194,22 +209,16 @@ impl WrapBinding<'_> {
                 parent: uuid_text(root.0, &mut parent_buf),
                 parent_version: 1,
             },
-            WrapBinding::CredentialKey { root } => AadFields {
-                level: b"CK",
-                tenant: b"",
-                id: b"credential-key",
-                version: 1,
-                parent: uuid_text(root.0, &mut parent_buf),
-                parent_version: 1,
-            },
-            WrapBinding::AuditSigningKey { root } => AadFields {
-                level: b"AS",
-                tenant: b"",
-                id: b"audit-signing-key",
-                version: 1,
-                parent: uuid_text(root.0, &mut parent_buf),
-                parent_version: 1,
-            },
+            WrapBinding::CredentialKey { root } => AadFields::service_secret(
+                b"CK",
+                b"credential-key",
+                uuid_text(root.0, &mut parent_buf),
+            ),
+            WrapBinding::AuditSigningKey { root } => AadFields::service_secret(
+                b"AS",
+                b"audit-signing-key",
+                uuid_text(root.0, &mut parent_buf),
+            ),
         };
         let mut out = Vec::with_capacity(160);
         out.extend_from_slice(b"kcm-wrap-v1");

@@ -185,6 +185,30 @@ impl Error {
         Self::new(ErrorKind::AccessDenied, message)
     }
 
+    /// Shorthand for [`ErrorKind::AlreadyExists`]: "`what` already exists".
+    pub fn already_exists(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::AlreadyExists, format!("{what} already exists"))
+    }
+
+    /// For a commit that creates something unique: the store's conflict becomes
+    /// [`Error::already_exists`] naming `what` (the store's own wording names a
+    /// table, not what the caller asked for); any other store error maps as usual.
+    pub(crate) fn conflict_means_exists(
+        what: impl std::fmt::Display,
+    ) -> impl FnOnce(StoreError) -> Error {
+        move |e| match e {
+            StoreError::Conflict(_) => Error::already_exists(what),
+            other => other.into(),
+        }
+    }
+
+    /// A dependency that cannot serve right now: `detail` (which may name hosts or
+    /// paths) goes to the log at warning level, the caller gets `kind` and `message`.
+    fn unavailable(kind: ErrorKind, dependency: &str, detail: &str, message: &str) -> Self {
+        tracing::warn!(msg = %detail, "{dependency} unavailable");
+        Self::new(kind, message)
+    }
+
     /// An internal error: `detail` is logged, the caller sees a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -209,13 +233,12 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(msg) => Error::new(ErrorKind::AlreadyExists, msg),
-            StoreError::Unavailable(msg) => {
-                tracing::warn!(%msg, "store unavailable");
-                Error::new(
-                    ErrorKind::StoreUnavailable,
-                    "the key store is unavailable; nothing was changed, retry later",
-                )
-            }
+            StoreError::Unavailable(msg) => Error::unavailable(
+                ErrorKind::StoreUnavailable,
+                "store",
+                &msg,
+                "the key store is unavailable; nothing was changed, retry later",
+            ),
             StoreError::Refused(msg) => Error::new(ErrorKind::InvalidState, msg),
             // Deterministic: retrying cannot help, so not "unavailable" (503).
             e @ (StoreError::Corrupt(_) | StoreError::Unencodable(_)) => Error::internal(e),
@@ -226,13 +249,12 @@ impl From<StoreError> for Error {
 impl From<KeystoreError> for Error {
     fn from(e: KeystoreError) -> Self {
         match e {
-            KeystoreError::Unavailable(msg) => {
-                tracing::warn!(%msg, "keystore unavailable");
-                Error::new(
-                    ErrorKind::KeystoreUnavailable,
-                    "the keystore holding the root key is unavailable; retry later",
-                )
-            }
+            KeystoreError::Unavailable(msg) => Error::unavailable(
+                ErrorKind::KeystoreUnavailable,
+                "keystore",
+                &msg,
+                "the keystore holding the root key is unavailable; retry later",
+            ),
             KeystoreError::KeyUnusable(msg) => Error::new(
                 ErrorKind::InvalidState,
                 format!("the root key is not usable: {msg}"),

@@ -27,6 +27,11 @@ macro_rules! named {
                 }
             }
 
+            /// The AWS names of `values`, in their order.
+            pub fn names(values: &[Self]) -> Vec<&'static str> {
+                values.iter().map(|v| v.as_str()).collect()
+            }
+
             /// Parses [`Self::as_str`].
             pub fn parse(s: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == s)
@@ -38,7 +43,7 @@ macro_rules! named {
                 Self::parse(s).ok_or_else(|| {
                     Error::invalid(format!(
                         "{field} {s:?} is not valid; use one of {}",
-                        join(Self::ALL.iter().map(|v| v.as_str()))
+                        Self::names(Self::ALL).join(", ")
                     ))
                 })
             }
@@ -250,7 +255,7 @@ impl KeySpec {
         }
         Err(Error::invalid(format!(
             "key usage {usage} is not valid for a {self} key; use {}",
-            join(self.usages().iter().map(|u| u.as_str()))
+            KeyUsage::names(self.usages()).join(", ")
         )))
     }
 
@@ -319,18 +324,10 @@ impl KeyAlgorithms {
         let mut out = Self::default();
         match usage {
             KeyUsage::EncryptDecrypt => {
-                out.encryption = spec
-                    .encryption_algorithms()
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect()
+                out.encryption = EncryptionAlgorithm::names(spec.encryption_algorithms())
             }
             KeyUsage::SignVerify => {
-                out.signing = spec
-                    .signing_algorithms()
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect()
+                out.signing = SigningAlgorithm::names(spec.signing_algorithms())
             }
             KeyUsage::GenerateVerifyMac => {
                 out.mac = spec
@@ -366,7 +363,7 @@ pub fn parse_data_key_pair_spec(s: &str) -> Result<KeySpec> {
         .ok_or_else(|| {
             Error::invalid(format!(
                 "KeyPairSpec {s:?} is not valid; use one of {}",
-                join(DATA_KEY_PAIR_SPECS.iter().map(|s| s.as_str()))
+                KeySpec::names(DATA_KEY_PAIR_SPECS).join(", ")
             ))
         })
 }
@@ -377,10 +374,6 @@ pub fn wrong_usage(key: impl std::fmt::Display, usage: &str, needed: KeyUsage) -
         ErrorKind::InvalidKeyUsage,
         format!("key {key} has key usage {usage}; this operation needs a {needed} key"),
     )
-}
-
-fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    items.collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -344,6 +344,16 @@ mod tests {
     const APP: &str = "KCMAPPAAAAAAAAAAAAAA";
     const OTHER: &str = "KCMOTHERAAAAAAAAAAAA";
 
+    /// The key user the policies of these tests name (and grants go to).
+    fn app_user() -> Principal {
+        principal(APP, Role::KeyUser)
+    }
+
+    /// A key user no policy or grant of these tests names.
+    fn other_user() -> Principal {
+        principal(OTHER, Role::KeyUser)
+    }
+
     fn policy(json: &str) -> KeyAccess {
         KeyAccess {
             policy: Some(KeyPolicy::parse(json).unwrap()),
@@ -351,15 +361,26 @@ mod tests {
         }
     }
 
+    /// A grant to `APP`, issued by `OTHER`, of `op` on `key`.
+    fn grant_to_app(key: KeyId, op: Op) -> GrantRecord {
+        GrantRecord {
+            id: "g".into(),
+            tenant_id: TenantId::new_random(),
+            key_id: key,
+            grantee: APP.into(),
+            retiring_principal: None,
+            operations: [op].into_iter().collect(),
+            name: None,
+            issuing_principal: OTHER.into(),
+            created_at: 0,
+        }
+    }
+
     #[test]
     fn no_policy_means_roles_decide() {
         let access = KeyAccess::default();
         assert!(access
-            .admits(
-                &principal(APP, Role::KeyUser),
-                Op::Encrypt,
-                KeyId::new_random()
-            )
+            .admits(&app_user(), Op::Encrypt, KeyId::new_random())
             .is_ok());
     }
 
@@ -369,15 +390,11 @@ mod tests {
             r#"{{"Version":"{POLICY_VERSION}","Statement":[{{"Effect":"Allow","Principal":"{APP}","Action":["kms:Encrypt","Decrypt"]}}]}}"#
         ));
         let key = KeyId::new_random();
+        assert!(access.admits(&app_user(), Op::Encrypt, key).is_ok());
         assert!(access
-            .admits(&principal(APP, Role::KeyUser), Op::Encrypt, key)
-            .is_ok());
-        assert!(access
-            .admits(&principal(APP, Role::KeyUser), Op::GenerateDataKey, key)
+            .admits(&app_user(), Op::GenerateDataKey, key)
             .is_err());
-        let err = access
-            .admits(&principal(OTHER, Role::KeyUser), Op::Encrypt, key)
-            .unwrap_err();
+        let err = access.admits(&other_user(), Op::Encrypt, key).unwrap_err();
         assert!(err.message().contains("not allowed Encrypt"), "{err}");
     }
 
@@ -388,21 +405,11 @@ mod tests {
                 {{"Effect":"Allow","Principal":"*","Action":"*"}},
                 {{"Sid":"nodecrypt","Effect":"Deny","Principal":"role:key-user","Action":"Decrypt"}}]}}"#
         ));
-        access.grants.push(GrantRecord {
-            id: "g".into(),
-            tenant_id: TenantId::new_random(),
-            key_id: KeyId::new_random(),
-            grantee: APP.into(),
-            retiring_principal: None,
-            operations: [Op::Decrypt].into_iter().collect(),
-            name: None,
-            issuing_principal: OTHER.into(),
-            created_at: 0,
-        });
+        access
+            .grants
+            .push(grant_to_app(KeyId::new_random(), Op::Decrypt));
         let key = KeyId::new_random();
-        let err = access
-            .admits(&principal(APP, Role::KeyUser), Op::Decrypt, key)
-            .unwrap_err();
+        let err = access.admits(&app_user(), Op::Decrypt, key).unwrap_err();
         assert!(err.message().contains("\"nodecrypt\""), "{err}");
         assert!(access
             .admits(&principal(APP, Role::KeyAdmin), Op::Decrypt, key)
@@ -415,29 +422,11 @@ mod tests {
             r#"{{"Version":"{POLICY_VERSION}","Statement":[{{"Effect":"Allow","Principal":"role:key-admin","Action":"*"}}]}}"#
         ));
         let key = KeyId::new_random();
-        assert!(access
-            .admits(&principal(APP, Role::KeyUser), Op::Encrypt, key)
-            .is_err());
-        access.grants.push(GrantRecord {
-            id: "g".into(),
-            tenant_id: TenantId::new_random(),
-            key_id: key,
-            grantee: APP.into(),
-            retiring_principal: None,
-            operations: [Op::Encrypt].into_iter().collect(),
-            name: None,
-            issuing_principal: OTHER.into(),
-            created_at: 0,
-        });
-        assert!(access
-            .admits(&principal(APP, Role::KeyUser), Op::Encrypt, key)
-            .is_ok());
-        assert!(access
-            .admits(&principal(APP, Role::KeyUser), Op::Decrypt, key)
-            .is_err());
-        assert!(access
-            .admits(&principal(OTHER, Role::KeyUser), Op::Encrypt, key)
-            .is_err());
+        assert!(access.admits(&app_user(), Op::Encrypt, key).is_err());
+        access.grants.push(grant_to_app(key, Op::Encrypt));
+        assert!(access.admits(&app_user(), Op::Encrypt, key).is_ok());
+        assert!(access.admits(&app_user(), Op::Decrypt, key).is_err());
+        assert!(access.admits(&other_user(), Op::Encrypt, key).is_err());
     }
 
     #[test]

@@ -81,8 +81,13 @@ async fn change_root(
 
 /// The tenant-admin's attempt to encrypt under `key`, which must be refused.
 async fn refused_encrypt(f: &Fixture, key: &KeyRef) -> kcm_core::error::Error {
+    refused_encrypt_by(f, &f.admin, key).await
+}
+
+/// `caller`'s attempt to encrypt under `key`, which must be refused.
+async fn refused_encrypt_by(f: &Fixture, caller: &Caller, key: &KeyRef) -> kcm_core::error::Error {
     f.service
-        .encrypt(&f.admin, key, b"data", &ctx())
+        .encrypt(caller, key, b"data", &ctx())
         .await
         .unwrap_err()
 }
@@ -121,13 +126,34 @@ async fn new_key(f: &Fixture) -> KeyRef {
     KeyRef::Id(info.record.id)
 }
 
+/// Schedules the deletion of `key` in the shortest window AWS allows (7 days).
+async fn schedule_deletion(f: &Fixture, key: &KeyRef) {
+    f.service
+        .schedule_key_deletion(&f.admin, key, Some(7))
+        .await
+        .unwrap();
+}
+
+/// Version `version` of `system`'s key, as the store holds it.
+async fn stored_system_key(f: &Fixture, system: SystemId, version: u32) -> SystemKeyRecord {
+    f.store.system_key(system, version).await.unwrap().unwrap()
+}
+
+/// Root key `id`, as the store holds it.
+async fn stored_root_key(f: &Fixture, id: RootKeyId) -> RootKeyRecord {
+    f.store.root_key(id).await.unwrap().unwrap()
+}
+
 async fn set_key_state(f: &Fixture, key: &KeyRef, state: KeyState) {
     let mut record = f.store.service_key(id_of(key)).await.unwrap().unwrap();
     record.lifecycle = Lifecycle::stored(state);
-    f.store
-        .commit(vec![Write::PutServiceKey(record)])
-        .await
-        .unwrap();
+    write_behind_the_service(f, vec![Write::PutServiceKey(record)]).await;
+}
+
+/// Commits `writes` straight to the store, as another node would, and waits out
+/// the revocation bound, so the service's caches no longer hold what they replace.
+async fn write_behind_the_service(f: &Fixture, writes: Vec<Write>) {
+    f.store.commit(writes).await.unwrap();
     tokio::time::sleep(BOUND * 2).await;
 }
 
@@ -172,25 +198,11 @@ async fn set_chain(f: &Fixture, system_key: KeyState, root: KeyState) {
         .await
         .unwrap()
         .unwrap();
-    let mut sk = f
-        .store
-        .system_key(tenant.default_system_id, 1)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rk = f
-        .store
-        .root_key(tenant.default_root_key_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut sk = stored_system_key(f, tenant.default_system_id, 1).await;
+    let mut rk = stored_root_key(f, tenant.default_root_key_id).await;
     sk.lifecycle = Lifecycle::stored(system_key);
     rk.lifecycle = Lifecycle::stored(root);
-    f.store
-        .commit(vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)])
-        .await
-        .unwrap();
-    tokio::time::sleep(BOUND * 2).await;
+    write_behind_the_service(f, vec![Write::PutSystemKey(sk), Write::PutRootKey(rk)]).await;
 }
 
 #[tokio::test]
@@ -281,14 +293,11 @@ async fn a_wrapped_version_moved_to_another_key_does_not_unwrap() {
     let a = new_key(&f).await;
     let b = new_key(&f).await;
     let a_version = f.store.key_versions(id_of(&a)).await.unwrap().remove(0);
-    f.store
-        .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
-            key_id: id_of(&b),
-            ..a_version
-        })])
-        .await
-        .unwrap();
-    tokio::time::sleep(BOUND * 2).await;
+    let moved = KeyVersionRecord {
+        key_id: id_of(&b),
+        ..a_version
+    };
+    write_behind_the_service(&f, vec![Write::PutKeyVersion(moved)]).await;
     let err = refused_encrypt(&f, &b).await;
     assert_eq!(err.kind(), ErrorKind::Internal);
     // The original key is unaffected.
@@ -348,18 +357,10 @@ async fn tenants_are_isolated() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    let err = f
-        .service
-        .encrypt(&other_admin, &key, b"x", &ctx())
-        .await
-        .unwrap_err();
+    let err = refused_encrypt_by(&f, &other_admin, &key).await;
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // The operator manages tenants but cannot use or see tenant keys.
-    let err = f
-        .service
-        .encrypt(&f.operator, &key, b"x", &ctx())
-        .await
-        .unwrap_err();
+    let err = refused_encrypt_by(&f, &f.operator, &key).await;
     assert_eq!(err.kind(), ErrorKind::AccessDenied);
 }
 
@@ -400,10 +401,7 @@ async fn deletion_window_end_destroys_material() {
     let f = &dir_fixture;
     let key = new_key(f).await;
     let blob = encrypt(f, &key, b"data").await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(f, &key).await;
     // The window has not ended: nothing is destroyed.
     assert_eq!(f.service.run_due_work().await.unwrap(), 0);
     let id = id_of(&key);
@@ -729,12 +727,8 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
     assert_eq!(started.system.record.active_key_version, 2);
     assert_eq!(started.remaining, 1);
     let system = started.system.record.id;
-    assert!(!f
-        .store
-        .system_key(system, 1)
+    assert!(!stored_system_key(&f, system, 1)
         .await
-        .unwrap()
-        .unwrap()
         .lifecycle
         .state()
         .is_destroyed());
@@ -748,7 +742,7 @@ async fn rotating_a_system_key_rewraps_below_and_erases_the_old_version() {
         .await
         .unwrap();
     assert_eq!((done.rewrapped, done.remaining), (1, 0));
-    let old = f.store.system_key(system, 1).await.unwrap().unwrap();
+    let old = stored_system_key(&f, system, 1).await;
     assert_eq!(old.lifecycle.state(), KeyState::Destroyed);
     assert!(
         old.wrapped.is_empty(),
@@ -773,31 +767,18 @@ async fn rotating_a_root_key_rewraps_its_system_keys() {
     let (_, blob) = key_with_ciphertext(&f).await;
     let root = default_root(&f).await;
     let system = f.service.get_system(&f.admin, "default").await.unwrap();
-    let before = f
-        .store
-        .system_key(system.record.id, 1)
-        .await
-        .unwrap()
-        .unwrap();
-    let old_handle = f.store.root_key(root).await.unwrap().unwrap().handle;
+    let before = stored_system_key(&f, system.record.id, 1).await;
+    let old_handle = stored_root_key(&f, root).await.handle;
     f.service
         .rotate_root_key(&f.admin, &root.to_string())
         .await
         .unwrap();
-    let after = f
-        .store
-        .system_key(system.record.id, 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = stored_system_key(&f, system.record.id, 1).await;
     assert_ne!(
         before.wrapped, after.wrapped,
         "the system key is re-wrapped"
     );
-    assert_ne!(
-        old_handle,
-        f.store.root_key(root).await.unwrap().unwrap().handle
-    );
+    assert_ne!(old_handle, stored_root_key(&f, root).await.handle);
     assert_decrypts(&f, &blob, b"data").await;
 }
 
@@ -904,10 +885,7 @@ async fn every_key_state_times_every_operator_transition() {
 async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
     let f = fixture().await;
     let (key, blob) = key_with_ciphertext(&f).await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(&f, &key).await;
     let marked = f
         .service
         .mark_key_compromised(&f.admin, &key)
@@ -931,11 +909,7 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
     let notes = caller.noted_keys();
     assert!(notes.len() == 1 && notes[0].compromised, "{notes:?}");
 
-    let refused = f
-        .service
-        .encrypt(&f.admin, &key, b"more", &ctx())
-        .await
-        .unwrap_err();
+    let refused = refused_encrypt(&f, &key).await;
     assert_eq!(refused.kind(), ErrorKind::InvalidState);
     assert!(refused.message().contains("compromised"), "{refused}");
     for refused in [
@@ -979,10 +953,7 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
 async fn only_a_compromised_key_is_destroyed_at_once() {
     let f = fixture().await;
     let key = new_key(&f).await;
-    f.service
-        .schedule_key_deletion(&f.admin, &key, Some(7))
-        .await
-        .unwrap();
+    schedule_deletion(&f, &key).await;
     let err = f
         .service
         .destroy_compromised_key(&f.admin, &key)

@@ -6,7 +6,7 @@ use crate::authz::{Caller, Op};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::KeyUse;
 use crate::model::*;
-use crate::store::{StoreError, Write};
+use crate::store::Write;
 
 /// Checks an alias name by AWS's rules: `alias/` followed by 1–250 characters of
 /// letters, digits, `/`, `_`, `-`; the `alias/aws/` prefix is reserved.
@@ -72,13 +72,7 @@ impl Service {
         changes
             .commit(vec![Write::InsertAlias(alias)])
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("alias {name} already exists"),
-                ),
-                other => other.into(),
-            })?;
+            .map_err(Error::conflict_means_exists(format_args!("alias {name}")))?;
         self.aliases.remove(&(tenant, name.to_string()));
         Ok(())
     }

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
+use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key};
 use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
 use crate::authz::{Caller, KeyNote, Op};
@@ -81,13 +82,7 @@ fn check_message(message: &[u8]) -> Result<()> {
 }
 
 fn check_signature_len(what: &str, bytes: &[u8]) -> Result<()> {
-    if bytes.is_empty() || bytes.len() > MAX_SIGNATURE {
-        return Err(Error::invalid(format!(
-            "{what} must be 1 to {MAX_SIGNATURE} bytes, got {}",
-            bytes.len()
-        )));
-    }
-    Ok(())
+    check_len(what, bytes, MAX_SIGNATURE)
 }
 
 fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Result<()> {
@@ -102,11 +97,7 @@ fn check_signing_algorithm(key: &LoadedKey, algorithm: SigningAlgorithm) -> Resu
             "signing algorithm {algorithm} is not valid for {} key {}; use {}",
             key.record.spec,
             key.record.id,
-            offered
-                .iter()
-                .map(|a| a.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            SigningAlgorithm::names(offered).join(", ")
         ),
     ))
 }
@@ -128,17 +119,13 @@ fn check_mac_algorithm(key: &LoadedKey, algorithm: MacAlgorithm) -> Result<()> {
 }
 
 fn check_rsa_encryption(key: &LoadedKey, algorithm: EncryptionAlgorithm) -> Result<()> {
-    key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.record.spec.encryption_algorithms().contains(&algorithm) {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::InvalidKeyUsage,
+    let offered = key.record.spec.encryption_algorithms().contains(&algorithm);
+    require_encryption_key(key, offered, || {
         format!(
             "encryption algorithm {algorithm} is not valid for {} key {}",
             key.record.spec, key.record.id
-        ),
-    ))
+        )
+    })
 }
 
 impl Service {
@@ -168,17 +155,15 @@ impl Service {
         message: &[u8],
     ) -> Result<Signed> {
         check_message(message)?;
-        let loaded = self
-            .authorized_key(caller, Op::Sign, KeyBy::Ref(key))
+        let (key_id, signature) = self
+            .with_authorized_key(caller, Op::Sign, key, |loaded| {
+                check_signing_algorithm(loaded, algorithm)?;
+                loaded
+                    .use_primary(caller)?
+                    .sign(algorithm, message_type, message)
+            })
             .await?;
-        check_signing_algorithm(&loaded, algorithm)?;
-        let signature = loaded
-            .use_primary(caller)?
-            .sign(algorithm, message_type, message)?;
-        Ok(Signed {
-            key_id: loaded.record.id,
-            signature,
-        })
+        Ok(Signed { key_id, signature })
     }
 
     /// Checks a signature made by any version of `key`. An invalid signature is an
@@ -263,11 +248,10 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<(KeyId, Vec<u8>)> {
-        let loaded = self
-            .authorized_key(caller, Op::Encrypt, KeyBy::Ref(key))
-            .await?;
-        let ciphertext = Self::rsa_encrypt(caller, &loaded, algorithm, plaintext)?;
-        Ok((loaded.record.id, ciphertext))
+        self.with_authorized_key(caller, Op::Encrypt, key, |loaded| {
+            Self::rsa_encrypt(caller, loaded, algorithm, plaintext)
+        })
+        .await
     }
 
     /// RSAES-OAEP under the primary version of `loaded` (admitted for encryption by
@@ -301,12 +285,11 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
-        super::crypto_ops::check_ciphertext_len(ciphertext)?;
-        let loaded = self
-            .authorized_key(caller, Op::Decrypt, KeyBy::Ref(key))
-            .await?;
-        let plaintext = Self::rsa_decrypt(caller, &loaded, algorithm, ciphertext)?;
-        Ok((loaded.record.id, plaintext))
+        check_ciphertext_len(ciphertext)?;
+        self.with_authorized_key(caller, Op::Decrypt, key, |loaded| {
+            Self::rsa_decrypt(caller, loaded, algorithm, ciphertext)
+        })
+        .await
     }
 
     /// RSAES-OAEP decryption under any version of `loaded` (admitted for decryption
@@ -336,15 +319,13 @@ impl Service {
         message: &[u8],
     ) -> Result<Signed> {
         check_message(message)?;
-        let loaded = self
-            .authorized_key(caller, Op::GenerateMac, KeyBy::Ref(key))
+        let (key_id, signature) = self
+            .with_authorized_key(caller, Op::GenerateMac, key, |loaded| {
+                check_mac_algorithm(loaded, algorithm)?;
+                loaded.use_primary(caller)?.mac(message)
+            })
             .await?;
-        check_mac_algorithm(&loaded, algorithm)?;
-        let signature = loaded.use_primary(caller)?.mac(message)?;
-        Ok(Signed {
-            key_id: loaded.record.id,
-            signature,
-        })
+        Ok(Signed { key_id, signature })
     }
 
     /// Checks a MAC made by any version of an HMAC key (constant-time comparison).
@@ -387,20 +368,14 @@ impl Service {
         key: &KeyRef,
         peer_public_key: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
-        if peer_public_key.is_empty() || peer_public_key.len() > MAX_PEER_KEY {
-            return Err(Error::invalid(format!(
-                "PublicKey must be 1 to {MAX_PEER_KEY} bytes, got {}",
-                peer_public_key.len()
-            )));
-        }
-        let loaded = self
-            .authorized_key(caller, Op::DeriveSharedSecret, KeyBy::Ref(key))
-            .await?;
-        loaded.require_usage(KeyUsage::KeyAgreement)?;
-        let secret = loaded
-            .use_primary(caller)?
-            .derive_shared_secret(peer_public_key)?;
-        Ok((loaded.record.id, secret))
+        check_len("PublicKey", peer_public_key, MAX_PEER_KEY)?;
+        self.with_authorized_key(caller, Op::DeriveSharedSecret, key, |loaded| {
+            loaded.require_usage(KeyUsage::KeyAgreement)?;
+            loaded
+                .use_primary(caller)?
+                .derive_shared_secret(peer_public_key)
+        })
+        .await
     }
 
     /// A new key pair of `spec`: the private key returned in plaintext (unless the

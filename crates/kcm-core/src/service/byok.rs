@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::root_keys::RootKeyInfo;
+use super::root_keys::{KeystoreAbility, RootKeyInfo};
 use super::{now_ms, Service};
 use super::{KeyInfo, KeyRef};
 use crate::authz::{Caller, Op};
@@ -108,14 +108,7 @@ impl Service {
         let tenant = Self::authorize_in_own_tenant(caller, Op::GetRootKeyImportParameters)?;
         let algorithm = WrappingAlgorithm::parse(algorithm)?;
         let key_spec = WrappingKeySpec::parse(key_spec)?;
-        let keystore = keystore.unwrap_or(&self.config.default_keystore);
-        let provider = self.configured_keystore(keystore)?;
-        if !provider.capabilities().import {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("keystore {keystore:?} cannot import key material"),
-            ));
-        }
+        let (keystore, _) = self.keystore_able_to(keystore, KeystoreAbility::Import)?;
         self.open_import(
             tenant,
             ImportTarget::RootKey {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::systems::system_key_aad;
 use super::Service;
 use crate::authz::{Caller, KeyNote};
 use crate::crypto::{self, WrapBinding};
@@ -139,6 +140,12 @@ impl LoadedKey {
     }
 }
 
+/// A record that another record names: a missing one is a broken chain (an internal
+/// error, logged with `what`), not a caller's mistake.
+fn referenced<T>(found: Option<T>, what: std::fmt::Arguments<'_>) -> Result<T> {
+    found.ok_or_else(|| Error::internal(format!("{what} is missing")))
+}
+
 impl Service {
     /// The key with its chain, from the cache or the store. `NotFound` if absent.
     pub(crate) async fn load_key(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
@@ -258,10 +265,26 @@ impl Service {
     }
 
     pub(crate) async fn system_record(&self, id: SystemId) -> Result<SystemRecord> {
-        self.store
-            .system(id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system {id} is missing")))
+        referenced(self.store.system(id).await?, format_args!("system {id}"))
+    }
+
+    /// Version `version` of `system`'s key, which the system (or a key version
+    /// below it) names.
+    pub(crate) async fn stored_system_key(
+        &self,
+        system: &SystemRecord,
+        version: u32,
+    ) -> Result<SystemKeyRecord> {
+        let found = self.store.system_key(system.id, version).await?;
+        referenced(found, format_args!("system key {} v{version}", system.id))
+    }
+
+    /// The root key a system key names.
+    pub(crate) async fn stored_root_key(&self, id: RootKeyId) -> Result<RootKeyRecord> {
+        referenced(
+            self.store.root_key(id).await?,
+            format_args!("root key {id}"),
+        )
     }
 
     /// A system key version with its root state; unwrapped if the chain allows.
@@ -283,30 +306,12 @@ impl Service {
                 ),
             ));
         }
-        let record = self
-            .store
-            .system_key(system.id, version)
-            .await?
-            .ok_or_else(|| {
-                Error::internal(format!("system key {} v{version} is missing", system.id))
-            })?;
-        let root = self
-            .store
-            .root_key(record.root_key_id)
-            .await?
-            .ok_or_else(|| {
-                Error::internal(format!("root key {} is missing", record.root_key_id))
-            })?;
+        let record = self.stored_system_key(system, version).await?;
+        let root = self.stored_root_key(record.root_key_id).await?;
         let material = if record.lifecycle.state().allows(KeyUse::Unwrap)
             && root.lifecycle.state().allows(KeyUse::Unwrap)
         {
-            let aad = WrapBinding::SystemKey {
-                tenant: system.tenant_id,
-                system: system.id,
-                version,
-                root: root.id,
-            }
-            .to_aad();
+            let aad = system_key_aad(system, version, root.id);
             Some(
                 self.keystore(&root.keystore)?
                     .unwrap(&root.handle, &record.wrapped, &aad)

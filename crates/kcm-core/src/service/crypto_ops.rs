@@ -72,31 +72,46 @@ pub struct ReEncrypted {
     pub ciphertext: Vec<u8>,
 }
 
+/// Refuses a key whose usage is not ENCRYPT_DECRYPT, then one whose spec does not
+/// `fit` the operation, with `misfit` as the InvalidKeyUsage message.
+pub(crate) fn require_encryption_key(
+    key: &LoadedKey,
+    fits: bool,
+    misfit: impl FnOnce() -> String,
+) -> Result<()> {
+    key.require_usage(KeyUsage::EncryptDecrypt)?;
+    if fits {
+        return Ok(());
+    }
+    Err(Error::new(ErrorKind::InvalidKeyUsage, misfit()))
+}
+
 /// Refuses the symmetric operations on a key that is not a SYMMETRIC_DEFAULT
 /// encryption key, naming what the key is for.
 pub(crate) fn require_symmetric(key: &LoadedKey) -> Result<()> {
-    key.require_usage(KeyUsage::EncryptDecrypt)?;
-    if key.record.spec == KeySpec::SymmetricDefault {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::InvalidKeyUsage,
+    require_encryption_key(key, key.record.spec == KeySpec::SymmetricDefault, || {
         format!(
             "key {} is an {} key: encrypt with EncryptionAlgorithm RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256; data keys need a SYMMETRIC_DEFAULT key",
             key.record.id, key.record.spec
-        ),
-    ))
+        )
+    })
+}
+
+/// Refuses an empty input or one longer than `max` bytes (ValidationException, as
+/// AWS), naming the request `field` it came in.
+pub(crate) fn check_len(field: &str, bytes: &[u8], max: usize) -> Result<()> {
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(Error::invalid(format!(
+            "{field} must be 1 to {max} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses an empty or oversized ciphertext (ValidationException, as AWS).
 pub(crate) fn check_ciphertext_len(blob: &[u8]) -> Result<()> {
-    if blob.is_empty() || blob.len() > MAX_CIPHERTEXT {
-        return Err(Error::invalid(format!(
-            "CiphertextBlob must be 1 to {MAX_CIPHERTEXT} bytes, got {}",
-            blob.len()
-        )));
-    }
-    Ok(())
+    check_len("CiphertextBlob", blob, MAX_CIPHERTEXT)
 }
 
 impl Service {
@@ -133,17 +148,11 @@ impl Service {
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<(KeyId, Vec<u8>)> {
-        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
-            return Err(Error::invalid(format!(
-                "Plaintext must be 1 to {MAX_PLAINTEXT} bytes, got {}",
-                plaintext.len()
-            )));
-        }
-        let loaded = self
-            .authorized_key(caller, Op::Encrypt, KeyBy::Ref(key))
-            .await?;
-        let blob = self.encrypt_with(caller, &loaded, plaintext, context)?;
-        Ok((loaded.record.id, blob))
+        check_len("Plaintext", plaintext, MAX_PLAINTEXT)?;
+        self.with_authorized_key(caller, Op::Encrypt, key, |loaded| {
+            self.encrypt_with(caller, loaded, plaintext, context)
+        })
+        .await
     }
 
     /// Opens kcm's symmetric format with the version of `key` the ciphertext names.

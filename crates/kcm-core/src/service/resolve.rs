@@ -144,6 +144,20 @@ impl Service {
         self.authorized_key_for(caller, op, op.key_use(), by).await
     }
 
+    /// Runs `work` on the key `key` names once [`Self::authorized_key`] has admitted
+    /// it for `op`; the answer names the key, as every cryptographic response does.
+    pub(crate) async fn with_authorized_key<T>(
+        &self,
+        caller: &Caller,
+        op: Op,
+        key: &KeyRef,
+        work: impl FnOnce(&LoadedKey) -> Result<T>,
+    ) -> Result<(KeyId, T)> {
+        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
+        let answer = work(&loaded)?;
+        Ok((loaded.record.id, answer))
+    }
+
     /// [`Self::authorized_key`] for a use other than `op`'s own: the destination of
     /// ReEncrypt, which `op` (named for its source) uses to encrypt.
     pub(crate) async fn authorized_key_for(

@@ -9,6 +9,7 @@ use super::{now_ms, Service};
 use crate::authz::{Caller, Op};
 use crate::crypto::WrapBinding;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keystore::Capabilities;
 use crate::lifecycle::{KeyState, Lifecycle, Transition};
 use crate::model::*;
 use crate::store::Write;
@@ -87,6 +88,36 @@ pub struct RootKeyImpact {
     pub systems: Vec<KeychainSystem>,
 }
 
+/// What a new root key asks of the keystore it goes into.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KeystoreAbility {
+    /// Generating the key inside the keystore.
+    Generate,
+    /// Importing the customer's material (BYOK).
+    Import,
+    /// Referring to a key the keystore does not hold (HYOK).
+    Reference,
+}
+
+impl KeystoreAbility {
+    fn offered(self, capabilities: &Capabilities) -> bool {
+        match self {
+            KeystoreAbility::Generate => capabilities.generate,
+            KeystoreAbility::Import => capabilities.import,
+            KeystoreAbility::Reference => capabilities.reference,
+        }
+    }
+
+    /// What a keystore without the ability cannot do, as the caller is told.
+    fn refusal(self) -> &'static str {
+        match self {
+            KeystoreAbility::Generate => "cannot generate root keys",
+            KeystoreAbility::Import => "cannot import key material",
+            KeystoreAbility::Reference => "cannot refer to keys it does not hold",
+        }
+    }
+}
+
 /// Refuses a root key description that is too long.
 pub(crate) fn check_description(description: &str) -> Result<()> {
     if description.chars().count() > MAX_DESCRIPTION {
@@ -108,14 +139,7 @@ impl Service {
     ) -> Result<RootKeyInfo> {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::CreateRootKey)?;
         check_description(description)?;
-        let name = keystore.unwrap_or(&self.config.default_keystore);
-        let provider = self.configured_keystore(name)?;
-        if !provider.capabilities().generate {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("keystore {name:?} cannot generate root keys"),
-            ));
-        }
+        let (name, provider) = self.keystore_able_to(keystore, KeystoreAbility::Generate)?;
         let id = RootKeyId::new_random();
         let handle = provider.create_root_key(&format!("kcm-root-{id}")).await?;
         self.record_new_root(
@@ -178,14 +202,7 @@ impl Service {
     ) -> Result<RootKeyInfo> {
         let tenant_id = Self::authorize_in_own_tenant(caller, Op::ReferenceRootKey)?;
         check_description(description)?;
-        let name = keystore.unwrap_or(&self.config.default_keystore);
-        let provider = self.configured_keystore(name)?;
-        if !provider.capabilities().reference {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("keystore {name:?} cannot refer to keys it does not hold"),
-            ));
-        }
+        let (name, provider) = self.keystore_able_to(keystore, KeystoreAbility::Reference)?;
         let unusable = |e: crate::keystore::KeystoreError| match e {
             crate::keystore::KeystoreError::KeyUnusable(why) => {
                 Error::invalid(format!("keystore {name:?} cannot use {reference:?}: {why}"))
@@ -480,6 +497,27 @@ impl Service {
             .await?
             .ok_or_else(|| Error::internal(format!("tenant {tenant_id} is missing")))?
             .default_root_key_id)
+    }
+
+    /// The keystore a caller named for a new root key (the default keystore when
+    /// `None`) and its name, refused unless it offers `ability`.
+    pub(crate) fn keystore_able_to<'a>(
+        &'a self,
+        name: Option<&'a str>,
+        ability: KeystoreAbility,
+    ) -> Result<(
+        &'a str,
+        &'a std::sync::Arc<dyn crate::keystore::KeystoreProvider>,
+    )> {
+        let name = name.unwrap_or(&self.config.default_keystore);
+        let provider = self.configured_keystore(name)?;
+        if !ability.offered(&provider.capabilities()) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("keystore {name:?} {}", ability.refusal()),
+            ));
+        }
+        Ok((name, provider))
     }
 
     /// A keystore a caller named: unknown names are the caller's mistake (a 400

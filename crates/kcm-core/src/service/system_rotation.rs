@@ -7,13 +7,11 @@
 //! throughout.
 
 use super::systems::SystemInfo;
-use super::{now_ms, Service};
+use super::Service;
 use crate::authz::{Caller, Op};
 use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lifecycle::{KeyUse, Lifecycle, Transition};
 use crate::model::*;
-use crate::secret::SecretBytes;
 use crate::store::Write;
 
 /// Most key versions one re-wrap call handles.
@@ -39,9 +37,8 @@ impl Service {
         caller: &Caller,
         name_or_id: &str,
     ) -> Result<SystemKeyRotation> {
-        let mut changes = self.lock_changes().await?;
-        let (mut system, tenant) = self
-            .system_for(caller, Op::RotateSystemKey, name_or_id)
+        let (mut changes, mut system, _) = self
+            .lock_own_system(caller, Op::RotateSystemKey, name_or_id)
             .await?;
         let pending = self.pending_rewraps(&system, usize::MAX).await?;
         if !pending.is_empty() {
@@ -55,49 +52,13 @@ impl Service {
             ));
         }
         let current = self
-            .store
-            .system_key(system.id, system.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
-        let root = self
-            .store
-            .root_key(current.root_key_id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("root key {} missing", current.root_key_id)))?;
-        if !root.lifecycle.state().allows(KeyUse::Wrap) {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "root key {} is {}: no new system key can be wrapped by it",
-                    root.id,
-                    root.lifecycle.state()
-                ),
-            ));
-        }
-        let version = system.active_key_version + 1;
-        let aad = WrapBinding::SystemKey {
-            tenant,
-            system: system.id,
-            version,
-            root: root.id,
-        }
-        .to_aad();
-        let material = SecretBytes::random(crypto::KEY_LEN);
-        let wrapped = self
-            .keystore(&root.keystore)?
-            .wrap(&root.handle, &material, &aad)
+            .stored_system_key(&system, system.active_key_version)
             .await?;
-        system.active_key_version = version;
+        let root = self.stored_root_key(current.root_key_id).await?;
+        let new_key = self.mint_system_key(&mut system, &root).await?;
         changes
             .commit(vec![
-                Write::PutSystemKey(SystemKeyRecord {
-                    system_id: system.id,
-                    version,
-                    root_key_id: root.id,
-                    wrapped,
-                    lifecycle: Lifecycle::active(),
-                    created_at: now_ms(),
-                }),
+                Write::PutSystemKey(new_key),
                 Write::PutSystem(system.clone()),
             ])
             .await?;
@@ -125,9 +86,8 @@ impl Service {
                 "limit must be between 1 and {MAX_REWRAP_BATCH}, got {limit}"
             )));
         }
-        let mut changes = self.lock_changes().await?;
-        let (system, tenant) = self
-            .system_for(caller, Op::RewrapSystemKeys, name_or_id)
+        let (mut changes, system, tenant) = self
+            .lock_own_system(caller, Op::RewrapSystemKeys, name_or_id)
             .await?;
         let batch = self.pending_rewraps(&system, limit).await?;
         let mut writes = Vec::with_capacity(batch.len() + 1);
@@ -188,7 +148,9 @@ impl Service {
                 .saturating_sub(rewrapped)
         };
         if remaining == 0 {
-            writes.extend(self.retired_system_keys(&system).await?);
+            // Nothing is wrapped by the older versions any more.
+            let older = 1..system.active_key_version;
+            writes.extend(self.erased_system_keys(&system, older).await?);
         }
         if !writes.is_empty() {
             changes.commit(writes).await?;
@@ -200,17 +162,6 @@ impl Service {
             rewrapped,
             remaining,
         })
-    }
-
-    /// The system named, after authorising `op` (which manages the tenant).
-    async fn system_for(
-        &self,
-        caller: &Caller,
-        op: Op,
-        name_or_id: &str,
-    ) -> Result<(SystemRecord, TenantId)> {
-        let tenant = Self::authorize_in_own_tenant(caller, op)?;
-        Ok((self.find_system(tenant, name_or_id).await?, tenant))
     }
 
     /// Up to `limit` key versions below the system that an older system key version
@@ -235,23 +186,5 @@ impl Service {
             }
         }
         Ok(pending)
-    }
-
-    /// Writes that erase every system key version older than the active one (nothing
-    /// is wrapped by them any more).
-    async fn retired_system_keys(&self, system: &SystemRecord) -> Result<Vec<Write>> {
-        let mut writes = Vec::new();
-        for version in 1..system.active_key_version {
-            if let Some(mut old) = self.store.system_key(system.id, version).await? {
-                if !old.lifecycle.state().is_destroyed() {
-                    old.lifecycle.apply(Transition::Retire).map_err(|e| {
-                        Error::internal(format!("system key {} v{version}: {e}", system.id))
-                    })?;
-                    old.wrapped = Vec::new();
-                    writes.push(Write::PutSystemKey(old));
-                }
-            }
-        }
-        Ok(writes)
     }
 }

@@ -1,5 +1,6 @@
 //! Systems: consumer environments, each with a system key (L2) wrapped by a root key.
 
+use super::change_lock::ChangeGuard;
 use super::{now_ms, Service};
 use crate::authz::{authorize, Caller, Op, Target};
 use crate::crypto::WrapBinding;
@@ -65,6 +66,17 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// What version `version` of `system`'s key is bound to when `root` wraps it.
+pub(crate) fn system_key_aad(system: &SystemRecord, version: u32, root: RootKeyId) -> Vec<u8> {
+    WrapBinding::SystemKey {
+        tenant: system.tenant_id,
+        system: system.id,
+        version,
+        root,
+    }
+    .to_aad()
+}
+
 impl Service {
     /// Builds a system (not yet written) and, when `root` is given, its first
     /// system key wrapped by it.
@@ -113,13 +125,7 @@ impl Service {
         // Versions only grow, so a relinked system never reuses the binding of a
         // key it had before.
         let version = system.active_key_version + 1;
-        let aad = WrapBinding::SystemKey {
-            tenant: system.tenant_id,
-            system: system.id,
-            version,
-            root: root.id,
-        }
-        .to_aad();
+        let aad = system_key_aad(system, version, root.id);
         let material = SecretBytes::random(crate::crypto::KEY_LEN);
         let wrapped = self
             .keystore(&root.keystore)?
@@ -136,6 +142,55 @@ impl Service {
         })
     }
 
+    /// The start of every change to one system of the caller's tenant: authorises
+    /// `op` (before anything is read), takes the change lock, then reads the system
+    /// `name_or_id` names under it.
+    pub(crate) async fn lock_own_system(
+        &self,
+        caller: &Caller,
+        op: Op,
+        name_or_id: &str,
+    ) -> Result<(ChangeGuard<'_>, SystemRecord, TenantId)> {
+        let tenant = Self::authorize_in_own_tenant(caller, op)?;
+        let changes = self.lock_changes().await?;
+        let system = self.find_system(tenant, name_or_id).await?;
+        Ok((changes, system, tenant))
+    }
+
+    /// Refuses a system with no active system key (InvalidState); `advice`, appended
+    /// to the message, says what to do instead.
+    async fn require_linked(&self, system: &SystemRecord, advice: &str) -> Result<()> {
+        if self.active_system_key(system).await?.is_none() {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidState,
+                format!("system {} is not linked to a root key{advice}", system.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes that retire `system`'s key `versions` (those not destroyed already)
+    /// and erase their wrapped material, so nothing can be unwrapped by them again.
+    pub(crate) async fn erased_system_keys(
+        &self,
+        system: &SystemRecord,
+        versions: impl Iterator<Item = u32>,
+    ) -> Result<Vec<Write>> {
+        let mut writes = Vec::new();
+        for version in versions {
+            if let Some(mut key) = self.store.system_key(system.id, version).await? {
+                if !key.lifecycle.state().is_destroyed() {
+                    key.lifecycle.apply(Transition::Retire).map_err(|e| {
+                        Error::internal(format!("system key {} v{version}: {e}", system.id))
+                    })?;
+                    key.wrapped = Vec::new();
+                    writes.push(Write::PutSystemKey(key));
+                }
+            }
+        }
+        Ok(writes)
+    }
+
     /// The system's active system key, or `None` when the system is unlinked
     /// (registered without a root key, or its keys erased by an unlink).
     pub(crate) async fn active_system_key(
@@ -146,10 +201,8 @@ impl Service {
             return Ok(None);
         }
         let key = self
-            .store
-            .system_key(system.id, system.active_key_version)
-            .await?
-            .ok_or_else(|| Error::internal(format!("system key of {} missing", system.id)))?;
+            .stored_system_key(system, system.active_key_version)
+            .await?;
         Ok((!key.lifecycle.state().is_destroyed()).then_some(key))
     }
 
@@ -189,11 +242,7 @@ impl Service {
                 status: SystemStatus::Unlinked,
             });
         };
-        let root = self
-            .store
-            .root_key(key.root_key_id)
-            .await?
-            .ok_or_else(|| Error::internal(format!("root key {} missing", key.root_key_id)))?;
+        let root = self.stored_root_key(key.root_key_id).await?;
         let status = if !root.lifecycle.state().allows(KeyUse::Wrap) {
             SystemStatus::Locked(format!(
                 "root key {} is {}",
@@ -301,13 +350,12 @@ impl Service {
         let name = &new.name;
         let mut writes = vec![Write::PutSystem(system.clone())];
         writes.extend(key.map(Write::PutSystemKey));
-        self.store.commit(writes).await.map_err(|e| match e {
-            crate::store::StoreError::Conflict(_) => Error::new(
-                crate::error::ErrorKind::AlreadyExists,
-                format!("a system named {name} already exists"),
-            ),
-            other => other.into(),
-        })?;
+        self.store
+            .commit(writes)
+            .await
+            .map_err(Error::conflict_means_exists(format_args!(
+                "a system named {name}"
+            )))?;
         self.system_info(system).await
     }
 
@@ -356,18 +404,11 @@ impl Service {
         name_or_id: &str,
         root_key: &str,
     ) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::SwitchSystemRootKey)?;
-        let mut changes = self.lock_changes().await?;
-        let system = self.find_system(tenant_id, name_or_id).await?;
-        if self.active_system_key(&system).await?.is_none() {
-            return Err(Error::new(
-                crate::error::ErrorKind::InvalidState,
-                format!(
-                    "system {} is not linked to a root key: link it instead of switching",
-                    system.name
-                ),
-            ));
-        }
+        let (mut changes, system, tenant_id) = self
+            .lock_own_system(caller, Op::SwitchSystemRootKey, name_or_id)
+            .await?;
+        self.require_linked(&system, ": link it instead of switching")
+            .await?;
         let new_root = RootKeyId::parse(root_key)
             .ok_or_else(|| Error::not_found(format!("root key {root_key} does not exist")))?;
         let new_root = self
@@ -393,27 +434,19 @@ impl Service {
             if key.root_key_id == new_root.id || key.lifecycle.state().is_destroyed() {
                 continue;
             }
-            let old_root = self.store.root_key(key.root_key_id).await?.ok_or_else(|| {
-                Error::internal(format!("root key {} is missing", key.root_key_id))
-            })?;
+            let old_root = self.stored_root_key(key.root_key_id).await?;
             if !old_root.lifecycle.state().allows(KeyUse::Unwrap) {
                 return Err(refuse(
                     &old_root,
                     "it cannot unwrap the system key to move it",
                 ));
             }
-            let binding = |root| WrapBinding::SystemKey {
-                tenant: tenant_id,
-                system: system.id,
-                version,
-                root,
-            };
-            let old_aad = binding(old_root.id).to_aad();
+            let old_aad = system_key_aad(&system, version, old_root.id);
             let material = self
                 .keystore(&old_root.keystore)?
                 .unwrap(&old_root.handle, &key.wrapped, &old_aad)
                 .await?;
-            let new_aad = binding(new_root.id).to_aad();
+            let new_aad = system_key_aad(&system, version, new_root.id);
             key.wrapped = self
                 .keystore(&new_root.keystore)?
                 .wrap(&new_root.handle, &material, &new_aad)
@@ -439,9 +472,9 @@ impl Service {
         name_or_id: &str,
         root_key: Option<&str>,
     ) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::LinkSystem)?;
-        let mut changes = self.lock_changes().await?;
-        let mut system = self.find_system(tenant_id, name_or_id).await?;
+        let (mut changes, mut system, tenant_id) = self
+            .lock_own_system(caller, Op::LinkSystem, name_or_id)
+            .await?;
         if let Some(key) = self.active_system_key(&system).await? {
             return Err(Error::new(
                 crate::error::ErrorKind::InvalidState,
@@ -469,15 +502,10 @@ impl Service {
     /// unlinking would destroy them without the waiting period a deletion has.
     /// The system stays registered and can be linked again.
     pub async fn unlink_system(&self, caller: &Caller, name_or_id: &str) -> Result<SystemInfo> {
-        let tenant_id = Self::authorize_in_own_tenant(caller, Op::UnlinkSystem)?;
-        let mut changes = self.lock_changes().await?;
-        let system = self.find_system(tenant_id, name_or_id).await?;
-        if self.active_system_key(&system).await?.is_none() {
-            return Err(Error::new(
-                crate::error::ErrorKind::InvalidState,
-                format!("system {} is not linked to a root key", system.name),
-            ));
-        }
+        let (mut changes, system, tenant_id) = self
+            .lock_own_system(caller, Op::UnlinkSystem, name_or_id)
+            .await?;
+        self.require_linked(&system, "").await?;
         let live = self.live_service_keys_in(tenant_id, system.id).await?;
         if live > 0 {
             return Err(Error::new(
@@ -490,18 +518,9 @@ impl Service {
                 ),
             ));
         }
-        let mut writes = Vec::new();
-        for version in 1..=system.active_key_version {
-            if let Some(mut key) = self.store.system_key(system.id, version).await? {
-                if !key.lifecycle.state().is_destroyed() {
-                    key.lifecycle.apply(Transition::Retire).map_err(|e| {
-                        Error::internal(format!("system key {} v{version}: {e}", system.id))
-                    })?;
-                    key.wrapped = Vec::new();
-                    writes.push(Write::PutSystemKey(key));
-                }
-            }
-        }
+        let writes = self
+            .erased_system_keys(&system, 1..=system.active_key_version)
+            .await?;
         changes.commit(writes).await?;
         self.keys.clear();
         self.system_keys.clear();

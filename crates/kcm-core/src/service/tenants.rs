@@ -6,7 +6,7 @@ use super::change_lock::ChangeGuard;
 use super::systems::validate_name;
 use super::{now_ms, Service};
 use crate::authz::{authorize, authorize_op, Caller, Op, Target};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
 use crate::model::*;
 use crate::store::{StoreError, StoreResult, Write};
@@ -135,22 +135,14 @@ impl Service {
     pub async fn create_tenant(&self, caller: &Caller, name: &str) -> Result<NewTenant> {
         authorize(&caller.principal, Op::CreateTenant, Target::OPERATOR)?;
         let mut changes = self.lock_changes().await?;
+        let exists = format!("a tenant named {name}");
         if self.store.tenant_by_name(name).await?.is_some() {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("a tenant named {name} already exists"),
-            ));
+            return Err(Error::already_exists(exists));
         }
         let (writes, new) = self.mint_tenant(name).await?;
         self.commit_with_new_roots(&mut changes, writes)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("a tenant named {name} already exists"),
-                ),
-                other => other.into(),
-            })?;
+            .map_err(Error::conflict_means_exists(exists))?;
         Ok(new)
     }
 
