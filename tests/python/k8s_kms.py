@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import grpc
-from kcmtest import KCM_BIN, REPO, _set_pdeathsig
+from kcmtest import KCM_BIN, REPO, _set_pdeathsig, kill_process, stop_process
 
 # What kube-apiserver accepts from a KMS v2 plugin (k8s.io/apiserver, kmsv2 envelope).
 MAX_KEY_ID = 1024
@@ -158,18 +158,7 @@ class Plugin:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.work.glob("*.log")))
 
     def stop(self) -> Optional[int]:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_process(self.proc)

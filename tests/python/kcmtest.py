@@ -171,6 +171,27 @@ def sigv4_headers(
 # ---------------------------------------------------------------------------
 
 
+def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10.0) -> Optional[int]:
+    """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code (None: never started)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
+def kill_process(proc: Optional[subprocess.Popen]) -> None:
+    """SIGKILL (kill -9) and reap, as a crash would end it."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class ServerStartError(RuntimeError):
     pass
 
@@ -294,22 +315,11 @@ class Server:
 
     def stop(self, timeout: float = 10.0) -> Optional[int]:
         """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL (kill -9) and reap."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        kill_process(self.proc)
 
     def restart(self, timeout: float = 30.0) -> "Server":
         self.stop()

@@ -92,16 +92,23 @@ fn to_status(e: &BackendError) -> Status {
     Status::new(code, e.to_string())
 }
 
-/// `uid` cut to [`MAX_UID`] bytes at a character boundary: it is only a label.
+/// `uid` cut to at most [`MAX_UID`] bytes, at a character boundary: it is only a label.
 fn bounded_uid(uid: &str) -> &str {
-    if uid.len() <= MAX_UID {
-        return uid;
-    }
-    let mut end = MAX_UID;
-    while !uid.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = (0..=MAX_UID.min(uid.len()))
+        .rev()
+        .find(|&i| uid.is_char_boundary(i))
+        .unwrap_or(0);
     &uid[..end]
+}
+
+/// Refuses `what` unless it is 1 to `max` bytes long.
+fn check_size(what: &str, len: usize, max: usize) -> Result<(), Status> {
+    if len == 0 || len > max {
+        return Err(Status::invalid_argument(format!(
+            "the {what} must be 1 to {max} bytes, not {len}"
+        )));
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -121,12 +128,7 @@ impl<B: KeyBackend> KeyManagementService for KmsV2<B> {
     ) -> Result<Response<EncryptResponse>, Status> {
         let request = request.into_inner();
         let uid = bounded_uid(&request.uid);
-        if request.plaintext.is_empty() || request.plaintext.len() > MAX_PLAINTEXT {
-            return Err(Status::invalid_argument(format!(
-                "the plaintext must be 1 to {MAX_PLAINTEXT} bytes, not {}",
-                request.plaintext.len()
-            )));
-        }
+        check_size("plaintext", request.plaintext.len(), MAX_PLAINTEXT)?;
         let key_id = self.current_key_id().await?;
         let sealed = self.within_timeout(self.backend.encrypt(&request.plaintext, uid));
         let ciphertext = match sealed.await {
@@ -161,12 +163,7 @@ impl<B: KeyBackend> KeyManagementService for KmsV2<B> {
     ) -> Result<Response<DecryptResponse>, Status> {
         let request = request.into_inner();
         let uid = bounded_uid(&request.uid);
-        if request.ciphertext.is_empty() || request.ciphertext.len() > MAX_CIPHERTEXT {
-            return Err(Status::invalid_argument(format!(
-                "the ciphertext must be 1 to {MAX_CIPHERTEXT} bytes, not {}",
-                request.ciphertext.len()
-            )));
-        }
+        check_size("ciphertext", request.ciphertext.len(), MAX_CIPHERTEXT)?;
         if request.key_id.len() > MAX_KEY_ID {
             return Err(Status::invalid_argument(format!(
                 "the key id must be at most {MAX_KEY_ID} bytes"

@@ -118,6 +118,20 @@ fn undecodable(what: &str) -> BackendError {
     BackendError::Unavailable(format!("kcm answered with {what} that is not base64"))
 }
 
+impl RemoteKey {
+    /// Calls `operation` on kcm; a refusal becomes what it means to the plugin.
+    async fn call<Req: Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        operation: &str,
+        body: &Req,
+    ) -> Result<Resp, BackendError> {
+        self.client
+            .call_typed(operation, body)
+            .await
+            .map_err(classify)
+    }
+}
+
 #[async_trait]
 impl KeyBackend for RemoteKey {
     async fn encrypt(&self, plaintext: &[u8], _uid: &str) -> Result<Vec<u8>, BackendError> {
@@ -126,11 +140,7 @@ impl KeyBackend for RemoteKey {
             plaintext: Zeroizing::new(B64.encode(plaintext)),
             encryption_context: &self.context,
         };
-        let answer: EncryptAnswer = self
-            .client
-            .call_typed("Encrypt", &body)
-            .await
-            .map_err(classify)?;
+        let answer: EncryptAnswer = self.call("Encrypt", &body).await?;
         B64.decode(answer.ciphertext_blob)
             .map_err(|_| undecodable("a ciphertext"))
     }
@@ -145,11 +155,7 @@ impl KeyBackend for RemoteKey {
             ciphertext_blob: B64.encode(ciphertext),
             encryption_context: &self.context,
         };
-        let answer: DecryptAnswer = self
-            .client
-            .call_typed("Decrypt", &body)
-            .await
-            .map_err(classify)?;
+        let answer: DecryptAnswer = self.call("Decrypt", &body).await?;
         B64.decode(answer.plaintext.as_bytes())
             .map(Zeroizing::new)
             .map_err(|_| undecodable("a plaintext"))

@@ -77,6 +77,30 @@ struct Running {
     socket: PathBuf,
 }
 
+impl Running {
+    /// Status, which must answer.
+    async fn status(&mut self) -> crate::proto::StatusResponse {
+        self.client
+            .status(StatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Encrypt, which must succeed.
+    async fn seal(&mut self, plaintext: &[u8]) -> crate::proto::EncryptResponse {
+        let request = encrypt_request(plaintext);
+        self.client.encrypt(request).await.unwrap().into_inner()
+    }
+
+    /// Decrypt of what [`Running::seal`] returned, which must succeed.
+    async fn open(&mut self, sealed: &crate::proto::EncryptResponse) -> Vec<u8> {
+        let request = decrypt_request(sealed.ciphertext.clone(), sealed.key_id.clone());
+        let mut opened = self.client.decrypt(request).await.unwrap().into_inner();
+        std::mem::take(&mut opened.plaintext)
+    }
+}
+
 async fn connect(socket: &Path) -> KeyManagementServiceClient<tonic::transport::Channel> {
     let socket = socket.to_owned();
     let channel = Endpoint::from_static("http://kms-plugin.invalid")
@@ -140,12 +164,7 @@ fn decrypt_request(ciphertext: Vec<u8>, key_id: String) -> DecryptRequest {
 #[tokio::test]
 async fn status_encrypt_and_decrypt_round_trip_with_the_status_key_id() {
     let mut p = start(Duration::from_millis(50)).await;
-    let status = p
-        .client
-        .status(StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = p.status().await;
     assert_eq!(
         (status.version.as_str(), status.healthz.as_str()),
         ("v2", "ok")
@@ -153,58 +172,23 @@ async fn status_encrypt_and_decrypt_round_trip_with_the_status_key_id() {
     assert_eq!(status.key_id, "key-1:v1");
 
     let seed = [7u8; 32];
-    let sealed = p
-        .client
-        .encrypt(encrypt_request(&seed))
-        .await
-        .unwrap()
-        .into_inner();
+    let sealed = p.seal(&seed).await;
     assert_eq!(sealed.key_id, status.key_id);
     assert!(sealed.annotations.is_empty());
-    let opened = p
-        .client
-        .decrypt(decrypt_request(
-            sealed.ciphertext.clone(),
-            sealed.key_id.clone(),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(opened.plaintext, seed);
+    assert_eq!(p.open(&sealed).await, seed);
 }
 
 #[tokio::test]
 async fn a_rotation_changes_the_key_id_within_max_age_and_old_ciphertexts_still_decrypt() {
     let mut p = start(Duration::from_millis(50)).await;
-    let old = p
-        .client
-        .encrypt(encrypt_request(b"seed"))
-        .await
-        .unwrap()
-        .into_inner();
+    let old = p.seal(b"seed").await;
     *p.backend.version.lock().unwrap() = 2;
     tokio::time::sleep(Duration::from_millis(80)).await;
-    let status = p
-        .client
-        .status(StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = p.status().await;
     assert_eq!(status.key_id, "key-1:v2");
-    let new = p
-        .client
-        .encrypt(encrypt_request(b"seed"))
-        .await
-        .unwrap()
-        .into_inner();
+    let new = p.seal(b"seed").await;
     assert_eq!(new.key_id, "key-1:v2");
-    let opened = p
-        .client
-        .decrypt(decrypt_request(old.ciphertext, old.key_id))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(opened.plaintext, b"seed");
+    assert_eq!(p.open(&old).await, b"seed");
 }
 
 #[tokio::test]
@@ -220,27 +204,14 @@ async fn status_is_served_from_the_cache_while_it_is_fresh() {
     for call in calls {
         assert_eq!(call.await.unwrap().healthz, "ok");
     }
-    assert_eq!(
-        p.client
-            .status(StatusRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .healthz,
-        "ok"
-    );
+    assert_eq!(p.status().await.healthz, "ok");
     assert_eq!(p.backend.probes.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn refusals_map_to_the_codes_the_api_server_acts_on_and_health_follows() {
     let mut p = start(Duration::from_secs(60)).await;
-    let sealed = p
-        .client
-        .encrypt(encrypt_request(b"seed"))
-        .await
-        .unwrap()
-        .into_inner();
+    let sealed = p.seal(b"seed").await;
     let cases = [
         (
             BackendError::KeyUnusable("the root key is disabled".into()),
@@ -268,29 +239,13 @@ async fn refusals_map_to_the_codes_the_api_server_acts_on_and_health_follows() {
         assert_eq!(e.code(), code, "{refusal:?}");
         // A refusal of the key makes the next Status probe again, however fresh
         // the cache was.
-        let status = p
-            .client
-            .status(StatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let status = p.status().await;
         assert_eq!(status.healthz, refusal.to_string());
         assert_eq!(status.key_id, "key-1:v1", "the last known key id stays");
     }
     p.backend.refuse(None);
-    p.client
-        .decrypt(decrypt_request(sealed.ciphertext, sealed.key_id))
-        .await
-        .unwrap();
-    assert_eq!(
-        p.client
-            .status(StatusRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .healthz,
-        "ok"
-    );
+    assert_eq!(p.open(&sealed).await, b"seed");
+    assert_eq!(p.status().await.healthz, "ok");
 }
 
 #[tokio::test]
