@@ -37,7 +37,8 @@ def cluster(spawn_server, tmp_path, stubs):
     srv = spawn_server(env={"KCM_REVOCATION_BOUND_MS": str(int(BOUND_S * 1000))})
     root = srv.v1_ok("POST", "/v1/root-keys", expect=(201,), json_body={"description": "cluster root"})
     system = srv.v1_ok("POST", "/v1/systems", expect=(201,),
-                       json_body={"name": unique("cluster"), "root_key_id": root["id"]})
+                       json_body={"name": unique("cluster"), "kind": "kubernetes",
+                                  "root_key_id": root["id"]})
     admin_ak = srv.create_access_key("tenant-admin", system=system["id"])
     admin = srv.client_for(admin_ak)
     key = admin.create_key(Description="kubernetes secrets")["KeyMetadata"]
@@ -111,6 +112,11 @@ def test_rotation_changes_the_key_id_and_old_seeds_still_decrypt(cluster):
 def test_kill_switch_cuts_the_cluster_off_within_the_bound_and_enable_restores_it(cluster):
     api, srv, root = cluster["api"], cluster["srv"], cluster["root"]
     sealed = api.seal(b"k" * 32)
+    # The preview names the cluster as what it is.
+    preview = srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable?dry_run=true")
+    assert [(s["name"], s["kind"]) for s in preview["systems"]] == \
+        [(cluster["system"]["name"], "kubernetes")], preview["systems"]
+    assert [k["id"] for k in preview["systems"][0]["service_keys"]] == [cluster["key"]["KeyId"]]
     impact = srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
     assert impact["applied"] is True
     off_at = time.monotonic()

@@ -152,6 +152,11 @@ pub struct KeychainSystemNode {
     pub id: String,
     /// Name.
     pub name: String,
+    /// What kind of environment it is, as registered: a kill switch's impact shows
+    /// which Kubernetes clusters (`kubernetes`) or other systems it reaches.
+    #[cfg_attr(feature = "openapi", schema(example = "kubernetes"))]
+    #[serde(default)]
+    pub kind: String,
     /// State of its active system key; `null` when unlinked.
     #[cfg_attr(feature = "openapi", schema(example = "active"))]
     pub state: Option<String>,

@@ -160,6 +160,7 @@ impl ToWire for KeychainSystem {
         KeychainSystemNode {
             id: self.id.to_string(),
             name: self.name.clone(),
+            kind: self.kind.clone(),
             state: self.state.map(|state| state.to_string()),
             system_key_version: self.system_key_version,
             status: self.status.clone(),

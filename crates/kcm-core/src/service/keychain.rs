@@ -30,6 +30,8 @@ pub struct KeychainSystem {
     pub id: SystemId,
     /// Name.
     pub name: String,
+    /// What kind of environment it is, as registered (e.g. `kubernetes`).
+    pub kind: String,
     /// State of its active system key (`None` when unlinked).
     pub state: Option<KeyState>,
     /// Active system key version.
@@ -127,6 +129,7 @@ impl Service {
             let node = KeychainSystem {
                 id: system.id,
                 name: system.name.clone(),
+                kind: system.kind.clone(),
                 state: info.system_key_state,
                 system_key_version: system.active_key_version,
                 status: info.status.describe(),

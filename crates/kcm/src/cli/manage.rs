@@ -891,7 +891,10 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
         impact.systems.len()
     ));
     for sys in &impact.systems {
-        out.push_str(&format!("  system {} ({})\n", sys.name, sys.id));
+        out.push_str(&format!(
+            "  {} system {} ({})\n",
+            sys.kind, sys.name, sys.id
+        ));
         for key in &sys.service_keys {
             out.push_str(&format!("    key {} [{}]\n", key.id, key.state));
         }
@@ -948,6 +951,15 @@ fn draw_keychain(keychain: &Keychain) -> String {
     out
 }
 
+/// `<kind> system <name>`, e.g. `kubernetes system prod-eu`: what a kill switch
+/// reaches, said in the operator's words.
+fn system_label(sys: &KeychainSystemNode) -> String {
+    match sys.kind.as_str() {
+        "" => format!("system {}", sys.name),
+        kind => format!("{kind} system {}", sys.name),
+    }
+}
+
 /// Draws systems with their service keys below a branch indented by `indent`.
 fn draw_systems(out: &mut String, indent: &str, systems: &[KeychainSystemNode]) {
     for (si, sys) in systems.iter().enumerate() {
@@ -961,7 +973,7 @@ fn draw_systems(out: &mut String, indent: &str, systems: &[KeychainSystemNode]) 
             Some(state) => format!(" system key v{} [{state}]", sys.system_key_version),
             None => String::new(),
         };
-        *out += &format!("{indent}{b2} system {} [{}]{key}\n", sys.name, sys.status);
+        *out += &format!("{indent}{b2} {} [{}]{key}\n", system_label(sys), sys.status);
         let keys = &sys.service_keys;
         for (ki, key) in keys.iter().enumerate() {
             let b3 = if ki + 1 == keys.len() {
@@ -996,14 +1008,17 @@ mod tests {
         let v = keychain(json!({
             "tenant": {"id": "t1", "name": "acme", "account_id": "000000000001", "created_at": "2026-01-01T00:00:00Z"},
             "root_keys": [{"id": "r1", "state": "active", "keystore": "software", "origin": "generated",
-                "systems": [{"id": "s1", "name": "default", "status": "connected", "system_key_version": 1, "state": "active",
+                "systems": [{"id": "s1", "name": "default", "kind": "kubernetes", "status": "connected", "system_key_version": 1, "state": "active",
                     "service_keys": [{"id": "k1", "description": "", "state": "active", "primary_version": 2, "aliases": ["alias/app"]}]}]}],
             "unlinked_systems": []
         }));
         let text = draw_keychain(&v);
         assert!(text.contains("tenant acme"));
         assert!(text.contains("root key r1 [active]"));
-        assert!(text.contains("system default [connected]"));
+        assert!(
+            text.contains("kubernetes system default [connected]"),
+            "{text}"
+        );
         assert!(text.contains("key k1 [active] v2 alias/app"), "{text}");
         assert!(!text.contains("unlinked"), "{text}");
     }
@@ -1019,5 +1034,30 @@ mod tests {
         assert!(text.contains("├─ root key r1"), "{text}");
         assert!(text.contains("└─ unlinked systems"), "{text}");
         assert!(text.contains("   └─ system edge [unlinked]\n"), "{text}");
+    }
+
+    #[test]
+    fn an_impact_names_each_system_by_its_kind() {
+        let impact: RootKeyImpactBody = serde_json::from_value(json!({
+            "root_key": {"id": "r1", "keystore": "software", "keystore_kind": "software",
+                "origin": "generated", "state": "active", "default": false, "description": "",
+                "created_at": "2026-01-01T00:00:00Z"},
+            "previous_state": "active", "new_state": "disabled", "applied": false,
+            "systems": [{"id": "s1", "name": "prod-eu", "kind": "kubernetes", "status": "connected",
+                "system_key_version": 1, "state": "active",
+                "service_keys": [{"id": "k1", "description": "", "state": "active",
+                    "primary_version": 1, "aliases": []}]}]
+        }))
+        .unwrap();
+        let text = describe_impact(&impact);
+        assert!(
+            text.contains("dry run: root key r1 would go from active to disabled"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  kubernetes system prod-eu (s1)\n"),
+            "{text}"
+        );
+        assert!(text.contains("    key k1 [active]"), "{text}");
     }
 }
