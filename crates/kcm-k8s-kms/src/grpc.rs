@@ -30,7 +30,7 @@ pub const MAX_PLAINTEXT: usize = 4096;
 /// The largest request message decoded at all: a ciphertext, a key id and the
 /// annotations the API server may send back (32 KiB at most), with room to spare.
 const MAX_MESSAGE: usize = 64 * 1024;
-/// The longest request uid taken into logs and audit; a longer one is cut.
+/// The longest request uid the plugin logs; a longer one is cut.
 const MAX_UID: usize = 128;
 
 /// The KMS v2 service over one kcm key.
