@@ -146,7 +146,8 @@ def client_error(fn) -> ClientError:
 def record_hash(r: dict, seq: int | None = None) -> str:
     """The record hash exactly as `kcm_core::audit::hash::record_hash` computes it: SHA-256 of
     `kcm-audit-record-v1\\n` + the compact serde JSON of every field but `hash`, in struct order
-    (`AuditKey` omits a missing version and a false `compromised`)."""
+    (`AuditKey` omits a missing version and a false `compromised`; a record omits a missing
+    `client_request_id`, so records made before it existed hash as they did)."""
     keys = []
     for k in r["keys"]:
         key = {"id": k["id"]}
@@ -169,8 +170,10 @@ def record_hash(r: dict, seq: int | None = None) -> str:
         "error": r["error"],
         "request_id": r["request_id"],
         "source": r["source"],
-        "prev_hash": r["prev_hash"],
     }
+    if r.get("client_request_id") is not None:
+        content["client_request_id"] = r["client_request_id"]
+    content["prev_hash"] = r["prev_hash"]
     body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(b"kcm-audit-record-v1\n" + body).hexdigest()
 
@@ -182,7 +185,8 @@ def checkpoint_message(cp: dict) -> bytes:
 # ------------------------------------------------------------------ the SQLite store, directly
 
 RECORD_COLS = ("chain", "seq", "time", "principal", "role", "front_door", "operation", "keys",
-               "key_ids", "system_id", "outcome", "error", "request_id", "source", "prev_hash", "hash")
+               "key_ids", "system_id", "outcome", "error", "request_id", "source", "prev_hash", "hash",
+               "client_request_id")
 
 
 @contextlib.contextmanager
@@ -202,13 +206,17 @@ def store_records(server, chain: str) -> list[dict]:
     out = []
     for row in rows:
         d = dict(zip(RECORD_COLS, row))
-        out.append({
+        record = {
             "seq": d["seq"], "time": d["time"], "tenant": d["chain"] or None,
             "principal": d["principal"], "role": d["role"], "front_door": d["front_door"],
             "operation": d["operation"], "keys": json.loads(d["keys"]), "system": d["system_id"],
             "outcome": d["outcome"], "error": d["error"], "request_id": d["request_id"],
-            "source": d["source"], "prev_hash": d["prev_hash"], "hash": d["hash"],
-        })
+            "source": d["source"],
+        }
+        if d["client_request_id"] is not None:
+            record["client_request_id"] = d["client_request_id"]
+        record.update(prev_hash=d["prev_hash"], hash=d["hash"])
+        out.append(record)
     return out
 
 
@@ -234,7 +242,7 @@ def replace_store_chain(server, chain: str, records: list[dict], checkpoints: li
                 f"VALUES ({', '.join('?' * len(RECORD_COLS))})",
                 (chain, r["seq"], r["time"], r["principal"], r["role"], r["front_door"],
                  r["operation"], keys, key_ids, r["system"], r["outcome"], r["error"],
-                 r["request_id"], r["source"], r["prev_hash"], r["hash"]),
+                 r["request_id"], r["source"], r["prev_hash"], r["hash"], r.get("client_request_id")),
             )
         for c in checkpoints:
             db.execute("INSERT INTO audit_checkpoints (chain, seq, hash, time, signature) "
@@ -315,6 +323,11 @@ def some_activity(server, n: int = 8) -> dict:
     kid = kms.create_key(Description="audited")["KeyMetadata"]["KeyId"]
     for i in range(n):
         kms.encrypt(KeyId=kid, Plaintext=f"activity {i}".encode())
+    # One record carries the client's own request id, so that every verification
+    # below covers a record with it too.
+    tagged = server.aws_raw("Encrypt", {"KeyId": kid, "Plaintext": b64s(b"tagged")},
+                            extra_headers={"X-Kcm-Client-Request-Id": "client-req-7"})
+    assert tagged.status_code == 200, tagged.text
     client_error(lambda: kms.describe_key(KeyId="00000000-0000-4000-8000-000000000000"))
     server.v1_ok("GET", "/v1/systems")
     kms.generate_random(NumberOfBytes=8)
@@ -681,6 +694,8 @@ def test_verify_intact_chain_from_store_and_from_export(spawn_server, tmp_path):
     cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
     records, checkpoints = read_export(export)
     assert records and checkpoints, "the export has no records or no checkpoints"
+    tagged = [r for r in records if r.get("client_request_id") == "client-req-7"]
+    assert [r["operation"] for r in tagged] == ["Encrypt"], "the client's request id is recorded"
     for args in (("--file", export, "--public-key", public_key), ("--file", export)):
         report = verify(srv, *args)
         assert report["intact"] is True and report["checkpoints_verified"] == len(checkpoints), report

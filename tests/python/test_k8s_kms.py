@@ -90,10 +90,14 @@ def test_round_trip_and_every_check_the_api_server_makes(cluster):
     assert grpc_code(lambda: api.stub.Decrypt(altered)) == grpc.StatusCode.INVALID_ARGUMENT
     assert api.status().healthz == "ok", "a bad ciphertext says nothing about health"
 
-    # Every call reached kcm under the plugin's access key, and is in the audit log.
+    # Every call reached kcm under the plugin's access key, and is in the audit log
+    # with the API server's request uid.
     records = srv.v1_ok("GET", "/v1/audit?limit=1000")["records"]
     mine = [r for r in records if r["principal"] == cluster["creds"][0]]
     assert {"Encrypt", "Decrypt", "DescribeKey"} <= {r["operation"] for r in mine}, mine[-5:]
+    uids = {(r["operation"], r.get("client_request_id")) for r in mine if r["outcome"] == "success"}
+    assert ("Encrypt", "uid-encrypt") in uids and ("Decrypt", "uid-decrypt") in uids, uids
+    assert all(r["front_door"] == "aws" for r in mine)
 
 
 def test_rotation_changes_the_key_id_and_old_seeds_still_decrypt(cluster):

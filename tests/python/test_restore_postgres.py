@@ -19,8 +19,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kcmtest import cli_ok
 from postgres import Postgres
-from test_backup import N_KEYS, backup, decrypt_all, failed, fill, keep, ok, restore, run
+from test_backup import N_KEYS, backup, decrypt_all, failed, fill, keep, restore, run
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,7 @@ def test_restore_into_an_empty_postgresql_database_then_serve_from_it(spawn_serv
     srv = spawn_server()
     sealed, second_key = fill(srv)
     archive = tmp_path / "kcm.kcmbak"
-    summary = json.loads(ok(backup(srv, archive)).stdout)
+    summary = json.loads(cli_ok(backup(srv, archive)).stdout)
     kept = tmp_path / "kept"
     master = keep(srv.data_dir / "master.key", kept)
     credentials = keep(srv.credentials_path, kept)
@@ -96,7 +97,7 @@ def test_restore_into_an_empty_postgresql_database_then_serve_from_it(spawn_serv
     assert not node.exists()
     assert "authentication" in output(cp), output(cp)
 
-    cp = ok(restore(archive, node, master_key=master, env={"KCM_DATABASE_URL": url}))
+    cp = cli_ok(restore(archive, node, master_key=master, env={"KCM_DATABASE_URL": url}))
     assert db.password not in output(cp), output(cp)
     report = json.loads(cp.stdout)
     assert report["store"] == db.target("restored"), report
@@ -116,7 +117,7 @@ def test_restore_into_an_empty_postgresql_database_then_serve_from_it(spawn_serv
     kms, _ = decrypt_all(pg_node, second_key, sealed)
     assert kms.describe_key(KeyId="alias/backup-7")["KeyMetadata"]["Description"] == "backup key 7"
     assert len(kms.list_keys(Limit=1000)["Keys"]) >= N_KEYS
-    cp = ok(run(["--endpoint", pg_node.url, "--credentials-file", str(pg_node.credentials_path),
+    cp = cli_ok(run(["--endpoint", pg_node.url, "--credentials-file", str(pg_node.credentials_path),
                  "--output", "json", "audit", "verify"]))
     verdict = json.loads(cp.stdout)
     assert verdict["intact"] and verdict["records"] > 0, verdict
@@ -136,7 +137,7 @@ def test_restore_into_an_empty_postgresql_database_then_serve_from_it(spawn_serv
 
 def test_a_refusal_by_the_database_leaves_nothing_behind(server, db, tmp_path):
     archive = tmp_path / "session.kcmbak"
-    ok(backup(server, archive))
+    cli_ok(backup(server, archive))
     master = server.data_dir / "master.key"
     url = db.create("stray")
     target = tmp_path / "node"
@@ -162,6 +163,6 @@ def test_a_refusal_by_the_database_leaves_nothing_behind(server, db, tmp_path):
 
 
 def test_restore_help_explains_both_destinations():
-    out = ok(run(["restore", "--help"])).stdout.decode()
+    out = cli_ok(run(["restore", "--help"])).stdout.decode()
     assert "KCM_DATABASE_URL" in out and "empty" in out and "data directory" in out
     assert "cluster" in out

@@ -55,7 +55,8 @@ pub struct CheckpointParams {
 pub struct AuditPage<R> {
     /// Records, by sequence number. Each is an object with `seq`, `time` (Unix ms),
     /// `tenant`, `principal`, `role`, `front_door`, `operation`, `keys`, `system`,
-    /// `outcome`, `error`, `request_id`, `source`, `prev_hash`, `hash`.
+    /// `outcome`, `error`, `request_id`, `source`, `prev_hash`, `hash`, and
+    /// `client_request_id` when the client named its own id for the request.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub records: Vec<R>,
     /// Pass as `after` for the next page; absent on the last page.

@@ -40,15 +40,34 @@ impl KmsClient {
         Req: serde::Serialize + ?Sized,
         Resp: serde::de::DeserializeOwned,
     {
+        self.call_tagged(operation, body, None).await
+    }
+
+    /// [`KmsClient::call_typed`], naming the caller's own id for the request
+    /// (`x-kcm-client-request-id`), which kcm keeps in the request's audit record.
+    pub async fn call_tagged<Req, Resp>(
+        &self,
+        operation: &str,
+        body: &Req,
+        client_request_id: Option<&str>,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: serde::Serialize + ?Sized,
+        Resp: serde::de::DeserializeOwned,
+    {
         let body = serde_json::to_vec(body).map_err(|e| ClientError::InvalidResponse {
             status: 0,
             detail: format!("cannot serialise the request: {e}"),
         })?;
         let url = self.conn.url("/");
-        let (status, bytes) = self
-            .conn
-            .send(Method::POST, &url, kms_headers(operation)?, body)
-            .await?;
+        let mut headers = kms_headers(operation)?;
+        if let Some(id) = client_request_id {
+            let value = http::HeaderValue::from_str(id).map_err(|_| {
+                ClientError::Config(format!("{id:?} cannot be sent as a request id"))
+            })?;
+            headers.insert("x-kcm-client-request-id", value);
+        }
+        let (status, bytes) = self.conn.send(Method::POST, &url, headers, body).await?;
         if !(200..300).contains(&status) {
             return Err(kms_error(status, &bytes));
         }

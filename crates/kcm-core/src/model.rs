@@ -414,6 +414,12 @@ pub struct AuditRecord {
     pub request_id: String,
     /// Client address.
     pub source: Option<String>,
+    /// The id the client gave its request (the Kubernetes API server's request
+    /// uid, an `x-kcm-client-request-id` header), to find kcm's record from the
+    /// client's log. Absent from records made before it existed, and hashed only
+    /// when present, so their hashes stay what they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     /// Hex SHA-256 of the previous record of the chain (64 zeros for the first).
     pub prev_hash: String,
     /// Hex SHA-256 of this record's content (every field above), see `crate::audit`.

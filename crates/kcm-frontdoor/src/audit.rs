@@ -20,6 +20,8 @@ pub(crate) struct RequestAudit {
     pub(crate) request_id: String,
     /// The client's address.
     pub(crate) source: Option<SocketAddr>,
+    /// The id the client gave the request, when it gave a valid one.
+    pub(crate) client_request_id: Option<String>,
     /// The request's credential (`Authorization`), read only if authentication fails
     /// (to name the access key the request claimed).
     pub(crate) authorization: Option<http::HeaderValue>,
@@ -55,6 +57,7 @@ impl RequestAudit {
                 operation,
                 request_id: &self.request_id,
                 source: self.source.map(|a| a.ip().to_string()),
+                client_request_id: self.client_request_id.as_deref(),
                 caller,
                 claimed_access_key: claimed.as_deref(),
                 outcome,
@@ -84,6 +87,15 @@ pub(crate) fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
 fn valid_id(id: &str) -> Option<String> {
     (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
         .then(|| id.to_string())
+}
+
+/// A client's id for its request, kept for the audit record when it is 1 to 128
+/// characters of letters, digits and `. _ : / -` (a UUID, a Kubernetes uid, an
+/// OpenStack `req-…` id); anything else is not recorded: it would only be a label,
+/// and the log is no place for arbitrary client bytes.
+pub(crate) fn valid_client_request_id(id: &str) -> Option<String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._:/-".contains(&b);
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(allowed)).then(|| id.to_string())
 }
 
 /// A request id unique within this process without a random-number call per request.

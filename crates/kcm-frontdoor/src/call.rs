@@ -22,7 +22,7 @@ use kcm_core::error::Error;
 use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 
-use crate::audit::{next_request_id, RequestAudit};
+use crate::audit::{next_request_id, valid_client_request_id, RequestAudit};
 use crate::{Authenticator, AuthnError, Metrics};
 
 /// How a front door is named wherever its requests are accounted for.
@@ -106,6 +106,7 @@ impl FrontDoor {
                 front_door: self.door.name,
                 request_id: next_request_id(),
                 source,
+                client_request_id: None,
                 authorization,
             },
             caller: None,
@@ -170,6 +171,13 @@ impl Call<'_> {
     /// The id this request is known by in the audit log and to the caller.
     pub fn request_id(&self) -> &str {
         &self.audit.request_id
+    }
+
+    /// Records `id`, the client's own id for this request, in the audit record
+    /// (when it is a valid one: 1 to 128 characters of letters, digits and
+    /// `. _ : / -`; otherwise it is left out).
+    pub fn set_client_request_id(&mut self, id: &str) {
+        self.audit.client_request_id = valid_client_request_id(id);
     }
 
     /// Keeps the caller a door authenticated by its own means; the core notes what it

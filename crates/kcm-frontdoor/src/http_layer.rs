@@ -26,9 +26,17 @@ impl FrontDoor {
             .headers()
             .get(axum::http::header::AUTHORIZATION)
             .cloned();
-        self.begin(operation, source, authorization)
+        let mut call = self.begin(operation, source, authorization);
+        if let Some(id) = request.headers().get(CLIENT_REQUEST_ID_HEADER) {
+            call.set_client_request_id(id.to_str().unwrap_or(""));
+        }
+        call
     }
 }
+
+/// The header in which an HTTP client may name its own id for a request; it goes
+/// into the request's audit record (`client_request_id`).
+pub const CLIENT_REQUEST_ID_HEADER: &str = "x-kcm-client-request-id";
 
 impl Answer for Response {
     fn status_code(&self) -> u16 {

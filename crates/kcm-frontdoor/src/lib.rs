@@ -41,5 +41,5 @@ pub mod conformance;
 
 pub use authn::{Authenticator, AuthnError};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
-pub use http_layer::{HttpDoorError, HttpError};
+pub use http_layer::{HttpDoorError, HttpError, CLIENT_REQUEST_ID_HEADER};
 pub use metrics::Metrics;

@@ -193,3 +193,34 @@ async fn a_refusal_after_authentication_keeps_its_own_classification() {
     assert_eq!(record.outcome, AuditOutcome::Failed);
     assert_eq!(record.error.as_deref(), Some("Core"));
 }
+
+#[tokio::test]
+async fn a_clients_own_request_id_is_recorded_when_valid_and_left_out_otherwise() {
+    let f = fixture().await;
+    let token = f.operator.clone();
+    let long = "u".repeat(129);
+    let cases = [
+        ("3f1c9a2e-5b7d-4e0a-9c11-2f6d8b0e4a77", true),
+        ("req-1c2d:apiserver/uid_9.x", true),
+        ("", false),
+        ("two words", false),
+        ("bell\u{7}", false),
+        (long.as_str(), false),
+    ];
+    for (id, kept) in cases {
+        let mut request = request(&token);
+        if let Ok(value) = header::HeaderValue::from_str(id) {
+            request
+                .headers_mut()
+                .insert(crate::CLIENT_REQUEST_ID_HEADER, value);
+        }
+        let mut call = f.front.begin_http(Op::ListTenants, &request);
+        call.bearer(&token).await.unwrap();
+        let _ = call
+            .finish(Ok::<Response, TestError>(StatusCode::OK.into_response()))
+            .await;
+        let record = f.last_record("ListTenants").await;
+        let expected = kept.then(|| id.to_string());
+        assert_eq!(record.client_request_id, expected, "{id:?}");
+    }
+}

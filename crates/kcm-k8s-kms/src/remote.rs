@@ -119,14 +119,18 @@ fn undecodable(what: &str) -> BackendError {
 }
 
 impl RemoteKey {
-    /// Calls `operation` on kcm; a refusal becomes what it means to the plugin.
+    /// Calls `operation` on kcm, naming the API server's request `uid` for kcm's
+    /// audit record; a refusal becomes what it means to the plugin.
     async fn call<Req: Serialize, Resp: serde::de::DeserializeOwned>(
         &self,
         operation: &str,
         body: &Req,
+        uid: Option<&str>,
     ) -> Result<Resp, BackendError> {
+        // A uid kcm would not record is still a valid request: send none then.
+        let uid = uid.filter(|u| !u.is_empty() && u.len() <= 128 && u.is_ascii());
         self.client
-            .call_typed(operation, body)
+            .call_tagged(operation, body, uid)
             .await
             .map_err(classify)
     }
@@ -134,13 +138,13 @@ impl RemoteKey {
 
 #[async_trait]
 impl KeyBackend for RemoteKey {
-    async fn encrypt(&self, plaintext: &[u8], _uid: &str) -> Result<Vec<u8>, BackendError> {
+    async fn encrypt(&self, plaintext: &[u8], uid: &str) -> Result<Vec<u8>, BackendError> {
         let body = EncryptBody {
             key_id: &self.key_id,
             plaintext: Zeroizing::new(B64.encode(plaintext)),
             encryption_context: &self.context,
         };
-        let answer: EncryptAnswer = self.call("Encrypt", &body).await?;
+        let answer: EncryptAnswer = self.call("Encrypt", &body, Some(uid)).await?;
         B64.decode(answer.ciphertext_blob)
             .map_err(|_| undecodable("a ciphertext"))
     }
@@ -148,14 +152,14 @@ impl KeyBackend for RemoteKey {
     async fn decrypt(
         &self,
         ciphertext: &[u8],
-        _uid: &str,
+        uid: &str,
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
         let body = DecryptBody {
             key_id: &self.key_id,
             ciphertext_blob: B64.encode(ciphertext),
             encryption_context: &self.context,
         };
-        let answer: DecryptAnswer = self.call("Decrypt", &body).await?;
+        let answer: DecryptAnswer = self.call("Decrypt", &body, Some(uid)).await?;
         B64.decode(answer.plaintext.as_bytes())
             .map(Zeroizing::new)
             .map_err(|_| undecodable("a plaintext"))
@@ -182,7 +186,7 @@ impl KeyBackend for RemoteKey {
         }
         // The key itself is enabled; whether every key above it (system key, root
         // key) lets it encrypt shows only by encrypting.
-        self.encrypt(&[0], "status-probe").await?;
+        self.encrypt(&[0], "kms-plugin-status").await?;
         Ok(match meta.current_key_material_id {
             Some(material) => format!("{}:{material}", meta.arn),
             None => meta.arn,

@@ -299,6 +299,7 @@ pub fn audit_record(row: &dyn Row) -> StoreResult<AuditRecord> {
         error: opt_text(row, 10, "error")?,
         request_id: text(row, 11, "request id")?,
         source: opt_text(row, 12, "source")?,
+        client_request_id: opt_text(row, 15, "client request id")?,
         prev_hash: text(row, 13, "prev hash")?,
         hash: text(row, 14, "hash")?,
     })

@@ -294,7 +294,7 @@ pub fn grant(g: &GrantRecord) -> [Param<'_>; 9] {
 }
 
 /// An audit record's parameters ([`crate::cols::AUDIT_RECORD_WRITTEN_COLS`]).
-pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 16]> {
+pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 17]> {
     Ok([
         Param::string(chain_key(r.tenant)),
         Param::int(int(r.seq, "audit seq")?),
@@ -312,6 +312,7 @@ pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 16]> {
         Param::opt_str(r.source.as_deref()),
         Param::str(&r.prev_hash),
         Param::str(&r.hash),
+        Param::opt_str(r.client_request_id.as_deref()),
     ])
 }
 

@@ -175,6 +175,7 @@ pub(crate) fn audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
         error: Some("AccessDeniedException".into()),
         request_id: "req".into(),
         source: None,
+        client_request_id: Some("uid-1".into()),
         prev_hash: "00".into(),
         hash: "01".into(),
     }

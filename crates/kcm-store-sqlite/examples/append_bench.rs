@@ -39,6 +39,7 @@ async fn main() {
                     error: None,
                     request_id: format!("0123456789abcdef-{seq:016x}"),
                     source: Some("127.0.0.1".into()),
+                    client_request_id: None,
                     prev_hash: String::new(),
                     hash: String::new(),
                 });

@@ -427,6 +427,7 @@ pub mod fixtures {
             error: Some("AccessDeniedException: ü, \"quoted\"".to_owned()),
             request_id: format!("req-{seq}"),
             source: Some("192.0.2.7:4431".to_owned()),
+            client_request_id: Some("6b0c1c6e-uid".to_owned()),
             prev_hash: format!("{:064x}", seq.saturating_sub(1)),
             hash: format!("{seq:064x}"),
         }
@@ -442,6 +443,7 @@ pub mod fixtures {
             outcome: AuditOutcome::Success,
             error: None,
             source: None,
+            client_request_id: None,
             ..audit_record(chain, seq)
         }
     }

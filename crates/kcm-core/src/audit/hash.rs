@@ -24,6 +24,9 @@ struct Content<'a> {
     error: Option<&'a str>,
     request_id: &'a str,
     source: Option<&'a str>,
+    // Added later: absent, it leaves the hashed form of a record as it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_request_id: Option<&'a str>,
     prev_hash: &'a str,
 }
 
@@ -74,6 +77,7 @@ pub(crate) fn record_hash_at(r: &AuditRecord, seq: u64) -> String {
         error: r.error.as_deref(),
         request_id: &r.request_id,
         source: r.source.as_deref(),
+        client_request_id: r.client_request_id.as_deref(),
         prev_hash: &r.prev_hash,
     };
     let json = serde_json::to_vec(&content).expect("audit content serialises");
@@ -81,4 +85,57 @@ pub(crate) fn record_hash_at(r: &AuditRecord, seq: u64) -> String {
     ctx.update(b"kcm-audit-record-v1\n");
     ctx.update(&json);
     hex::encode(ctx.finish().as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(client_request_id: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            seq: 1,
+            time: 1_700_000_000_000,
+            tenant: None,
+            principal: "AKID".into(),
+            role: None,
+            front_door: "aws".into(),
+            operation: "Encrypt".into(),
+            keys: vec![],
+            system: None,
+            outcome: AuditOutcome::Success,
+            error: None,
+            request_id: "req-1".into(),
+            source: None,
+            client_request_id: client_request_id.map(str::to_string),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        }
+    }
+
+    fn sha256_hex(content: &str) -> String {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"kcm-audit-record-v1\n");
+        ctx.update(content.as_bytes());
+        hex::encode(ctx.finish().as_ref())
+    }
+
+    #[test]
+    fn the_hashed_form_is_pinned_and_a_record_without_a_client_id_hashes_as_before_it_existed() {
+        let before = format!(
+            "{{\"seq\":1,\"time\":1700000000000,\"tenant\":null,\"principal\":\"AKID\",\
+             \"role\":null,\"front_door\":\"aws\",\"operation\":\"Encrypt\",\"keys\":[],\
+             \"system\":null,\"outcome\":\"success\",\"error\":null,\"request_id\":\"req-1\",\
+             \"source\":null,\"prev_hash\":\"{GENESIS_HASH}\"}}"
+        );
+        assert_eq!(record_hash(&record(None)), sha256_hex(&before));
+        let with_id = before.replace(
+            "\"source\":null,",
+            "\"source\":null,\"client_request_id\":\"uid-7\",",
+        );
+        assert_eq!(record_hash(&record(Some("uid-7"))), sha256_hex(&with_id));
+        assert_ne!(
+            record_hash(&record(Some("uid-7"))),
+            record_hash(&record(None))
+        );
+    }
 }

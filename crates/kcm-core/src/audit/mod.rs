@@ -34,6 +34,8 @@ pub struct AuditEvent<'a> {
     pub request_id: &'a str,
     /// Client address, when known.
     pub source: Option<String>,
+    /// The id the client gave its request, when it gave a valid one.
+    pub client_request_id: Option<&'a str>,
     /// The authenticated caller, if authentication succeeded.
     pub caller: Option<&'a crate::authz::Caller>,
     /// The access key id the request claimed, if authentication failed.

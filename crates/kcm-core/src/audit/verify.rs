@@ -265,6 +265,7 @@ mod tests {
                     error: None,
                     request_id: format!("req-{seq}"),
                     source: None,
+                    client_request_id: None,
                     prev_hash: prev.clone(),
                     hash: String::new(),
                 };

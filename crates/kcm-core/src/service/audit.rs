@@ -73,6 +73,7 @@ impl Service {
             error: event.error.map(str::to_string),
             request_id: event.request_id.to_string(),
             source: event.source,
+            client_request_id: event.client_request_id.map(str::to_string),
             prev_hash: String::new(),
             hash: String::new(),
         };

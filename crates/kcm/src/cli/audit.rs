@@ -76,7 +76,8 @@ enum AuditCommand {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Line {
-    Record(AuditRecord),
+    // Boxed: a record is several times the size of a checkpoint.
+    Record(Box<AuditRecord>),
     Checkpoint(AuditCheckpoint),
 }
 
@@ -121,7 +122,7 @@ impl AuditArgs {
                 };
                 let mut written = 0u64;
                 for record in fetch_records(&c, filters).await? {
-                    serde_json::to_writer(&mut sink, &Line::Record(record))?;
+                    serde_json::to_writer(&mut sink, &Line::Record(Box::new(record)))?;
                     sink.write_all(b"\n")?;
                     written += 1;
                 }
@@ -261,7 +262,7 @@ fn read_export(path: &PathBuf) -> Result<(Vec<AuditRecord>, Vec<AuditCheckpoint>
                 n + 1
             )
         })? {
-            Line::Record(r) => records.push(r),
+            Line::Record(r) => records.push(*r),
             Line::Checkpoint(c) => checkpoints.push(c),
         }
     }
