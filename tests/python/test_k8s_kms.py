@@ -235,3 +235,58 @@ def test_help_explains_the_plugin():
     assert out.returncode == 0
     for needle in ("--socket", "--key-id", "--cluster", "--status-max-age-ms", "0600"):
         assert needle in out.stdout, needle
+
+
+def test_embedded_plugin_in_kcm_serve_is_its_own_audited_door(cluster, stubs):
+    """`[kubernetes_kms]` in the server's configuration: the same API on a socket of the
+    server itself, acting as the plugin's access key, audited as the door `k8s-kms`."""
+    srv, key, tmp = cluster["srv"], cluster["key"], cluster["tmp"]
+    cluster["plugin"].stop()
+    socket = tmp / "embedded.sock"
+    config = tmp / "kcm.toml"
+    config.write_text(
+        "[kubernetes_kms]\n"
+        f'socket = "{socket}"\n'
+        f'key_id = "{key["KeyId"]}"\n'
+        'cluster = "cluster-a"\n'
+        f'access_key_id = "{cluster["creds"][0]}"\n'
+        "status_max_age_ms = 200\n")
+    srv.extra_env["KCM_CONFIG"] = str(config)
+    srv.restart()
+    api = ApiServer(stubs, socket)
+    try:
+        status = poll(lambda: (s := api.status()).healthz == "ok" and s, 10, what="embedded plugin")
+        meta = raw_describe(srv, cluster["creds"], key["KeyId"])
+        assert status.key_id == f"{key['KeyId']}:{meta['CurrentKeyMaterialId']}"
+        assert stat.S_IMODE(os.stat(socket).st_mode) == 0o600
+        sealed = api.seal(b"e" * 32)
+        assert api.decrypt(sealed) == b"e" * 32
+        # The same cluster binding as the standalone plugin: what one wrote, the other reads.
+        assert grpc_code(lambda: api.decrypt(type(sealed)(ciphertext=sealed.ciphertext[:-1] + b"\0",
+                                                          key_id=sealed.key_id))) == \
+            grpc.StatusCode.INVALID_ARGUMENT
+
+        records = srv.v1_ok("GET", "/v1/audit?limit=1000")["records"]
+        door = [r for r in records if r["front_door"] == "k8s-kms"]
+        assert {(r["operation"], r.get("client_request_id"), r["principal"]) for r in door} >= {
+            ("Encrypt", "uid-encrypt", cluster["creds"][0]),
+            ("Decrypt", "uid-decrypt", cluster["creds"][0]),
+        }, door[-6:]
+        assert all(key["KeyId"] in [k["id"] for k in r["keys"]] for r in door if r["outcome"] == "success")
+
+        # The kill switch reaches it within the bound, and enable brings it back.
+        root = cluster["root"]
+        srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+        poll(lambda: api.status().healthz != "ok", BOUND_S + SLACK_S, interval=0.05, what="cut-off")
+        assert grpc_code(lambda: api.decrypt(sealed)) == grpc.StatusCode.FAILED_PRECONDITION
+        srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+        poll(lambda: api.status().healthz == "ok", BOUND_S + SLACK_S, interval=0.05, what="recovery")
+
+        # Disabling the plugin's access key stops it: the core refuses it as any caller.
+        srv.v1_ok("POST", f"/v1/access-keys/{cluster['creds'][0]}/disable")
+        poll(lambda: api.status().healthz != "ok", BOUND_S + SLACK_S, interval=0.05, what="refusal")
+        assert grpc_code(lambda: api.decrypt(sealed)) == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        api.close()
+    assert srv.stop() == 0
+    assert not socket.exists(), "a clean stop removes the socket"

@@ -25,6 +25,17 @@ pub trait KeyBackend: Send + Sync + 'static {
     async fn probe(&self) -> Result<String, BackendError>;
 }
 
+/// The gRPC code the API server acts on for `e`: retry on `UNAVAILABLE`, report
+/// the reason of the others.
+pub(crate) fn grpc_code(e: &BackendError) -> tonic::Code {
+    match e {
+        BackendError::Unavailable(_) => tonic::Code::Unavailable,
+        BackendError::KeyUnusable(_) => tonic::Code::FailedPrecondition,
+        BackendError::Denied(_) => tonic::Code::PermissionDenied,
+        BackendError::Invalid(_) => tonic::Code::InvalidArgument,
+    }
+}
+
 /// Why kcm did not do what the plugin asked. Each kind becomes the gRPC code the
 /// API server expects for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
+use crate::backend::grpc_code;
 use crate::proto::key_management_service_server::{
     KeyManagementService, KeyManagementServiceServer,
 };
@@ -83,13 +84,7 @@ impl<B: KeyBackend> KmsV2<B> {
 /// The gRPC status for a refusal of kcm's. A refusal because of the key's state
 /// also makes the next Status probe again, so that health reflects it at once.
 fn to_status(e: &BackendError) -> Status {
-    let code = match e {
-        BackendError::Unavailable(_) => Code::Unavailable,
-        BackendError::KeyUnusable(_) => Code::FailedPrecondition,
-        BackendError::Denied(_) => Code::PermissionDenied,
-        BackendError::Invalid(_) => Code::InvalidArgument,
-    };
-    Status::new(code, e.to_string())
+    Status::new(grpc_code(e), e.to_string())
 }
 
 /// `uid` cut to at most [`MAX_UID`] bytes, at a character boundary: it is only a label.

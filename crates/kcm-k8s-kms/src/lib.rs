@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod embedded;
 mod grpc;
 mod remote;
 mod socket;

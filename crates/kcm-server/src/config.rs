@@ -182,6 +182,29 @@ pub struct Settings {
     pub database_url: Option<DatabaseUrl>,
     /// Most connections this node keeps to PostgreSQL.
     pub database_max_connections: u32,
+    /// The Kubernetes KMS v2 plugin inside this server, for a single host
+    /// (`[kubernetes_kms]`); none when absent.
+    pub kubernetes_kms: Option<KubernetesKmsSettings>,
+}
+
+/// `[kubernetes_kms]`: serve the Kubernetes KMS v2 API on a Unix socket from this
+/// server itself (the door `k8s-kms`), acting as one access key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesKmsSettings {
+    /// The Unix socket (mode 0600, owned by the server's user); the API server's
+    /// EncryptionConfiguration names it as `unix://<socket>`.
+    pub socket: PathBuf,
+    /// The key that encrypts: a key id or `alias/NAME`.
+    pub key_id: String,
+    /// The cluster's name, bound to every ciphertext as encryption context.
+    pub cluster: String,
+    /// The access key the plugin acts as (scoped to the cluster's system, limited to
+    /// Encrypt, Decrypt and DescribeKey). Whoever can open the socket acts as it.
+    pub access_key_id: String,
+    /// How old the answer to Status may be, in milliseconds (default: the
+    /// revocation bound).
+    pub status_max_age_ms: Option<u64>,
 }
 
 /// A database URL: it may hold a password, so `Debug` shows only its scheme.
@@ -235,6 +258,7 @@ impl Default for Settings {
             keystores: BTreeMap::new(),
             database_url: None,
             database_max_connections: 16,
+            kubernetes_kms: None,
         }
     }
 }
@@ -330,6 +354,19 @@ impl Settings {
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json, got {:?}", self.log_format);
+        }
+        if let Some(k8s) = &self.kubernetes_kms {
+            kcm_k8s_kms::embedded::parse_key(&k8s.key_id)
+                .map_err(|e| anyhow::anyhow!("kubernetes_kms.key_id: {e}"))?;
+            if k8s.cluster.is_empty() || k8s.cluster.len() > 256 {
+                bail!("kubernetes_kms.cluster must be 1 to 256 characters");
+            }
+            if k8s.access_key_id.is_empty() {
+                bail!("kubernetes_kms.access_key_id is empty");
+            }
+            if k8s.status_max_age_ms == Some(0) {
+                bail!("kubernetes_kms.status_max_age_ms must be at least 1");
+            }
         }
         if let Some(url) = &self.database_url {
             let url = url.expose_secret();

@@ -17,13 +17,13 @@ use axum::Router;
 use kcm_core::config::ServiceConfig;
 use kcm_core::service::{BootstrapCredentials, Service};
 use kcm_core::store::Store;
-use kcm_frontdoor::{Authenticator, Metrics};
+use kcm_frontdoor::{Authenticator, FrontDoor, Metrics};
 use kcm_keystore_software::MasterKeySource;
 use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::{DatabaseUrl, KubernetesKmsSettings, Settings};
 use crate::keystores;
 
 /// Name of the embedded database file in the data directory.
@@ -60,15 +60,11 @@ async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
 }
 
 /// The whole HTTP application: operational endpoints, `/v1`, and the AWS API on `/`.
-fn app(service: Arc<Service>) -> Router {
-    let metrics = Arc::new(Metrics::default());
-    let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
-    let aws = kcm_aws_api::AwsApi::new(
-        Arc::clone(&service),
-        Arc::clone(&auth),
-        Arc::clone(&metrics),
-    );
-    let rest = kcm_rest_api::RestApi::new(Arc::clone(&service), auth, Arc::clone(&metrics));
+fn app(service: Arc<Service>, auth: &Arc<Authenticator>, metrics: &Arc<Metrics>) -> Router {
+    let aws = kcm_aws_api::AwsApi::new(Arc::clone(&service), Arc::clone(auth), Arc::clone(metrics));
+    let rest =
+        kcm_rest_api::RestApi::new(Arc::clone(&service), Arc::clone(auth), Arc::clone(metrics));
+    let metrics = Arc::clone(metrics);
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -250,8 +246,24 @@ pub async fn launch(
         tracing::info!("shutting down: finishing requests in flight");
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
+    let kubernetes_kms = match &settings.kubernetes_kms {
+        Some(k8s) => Some(spawn_kubernetes_kms(
+            k8s,
+            &settings,
+            FrontDoor::new(
+                kcm_k8s_kms::embedded::DOOR,
+                Arc::clone(&service),
+                Arc::clone(&auth),
+                Arc::clone(&metrics),
+            ),
+            stop_rx.clone(),
+        )?),
+        None => None,
+    };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
-    let app = app(Arc::clone(&service));
+    let app = app(Arc::clone(&service), &auth, &metrics);
     match (&settings.tls.cert, &settings.tls.key) {
         (Some(cert), Some(key)) => {
             let acceptor = crate::tls::acceptor(cert, key)?;
@@ -271,9 +283,53 @@ pub async fn launch(
     }
     let _ = stop_tx.send(true);
     let _ = background.await;
+    if let Some(task) = kubernetes_kms {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Serves the Kubernetes KMS v2 API on the configured socket (the door `k8s-kms`)
+/// until `stop` turns true; removes the socket then.
+fn spawn_kubernetes_kms(
+    k8s: &KubernetesKmsSettings,
+    settings: &Settings,
+    front: FrontDoor,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    use kcm_k8s_kms::{bind_socket, embedded, serve, KmsV2, StatusCache};
+    let key =
+        embedded::parse_key(&k8s.key_id).map_err(|e| anyhow::anyhow!("kubernetes_kms: {e}"))?;
+    let backend = Arc::new(embedded::EmbeddedKey::new(
+        front,
+        &k8s.access_key_id,
+        key,
+        &k8s.cluster,
+    ));
+    let max_age = k8s.status_max_age_ms.map_or(
+        settings.revocation_bound(),
+        std::time::Duration::from_millis,
+    );
+    let timeout = KUBERNETES_KMS_TIMEOUT;
+    let status = Arc::new(StatusCache::new(Arc::clone(&backend), max_age, timeout));
+    let listener = bind_socket(&k8s.socket).context("kubernetes_kms")?;
+    let socket = k8s.socket.clone();
+    tracing::info!(socket = %socket.display(), key = %k8s.key_id, cluster = %k8s.cluster, "Kubernetes KMS v2 plugin listening");
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = serve(KmsV2::new(backend, status, timeout), listener, stopped).await {
+            tracing::error!(error = %e, "the Kubernetes KMS v2 plugin stopped");
+        }
+        let _ = std::fs::remove_file(&socket);
+    }))
+}
+
+/// How long one call of the embedded Kubernetes plugin may take (the API server's
+/// own default timeout is 3 s).
+const KUBERNETES_KMS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// Sends the process's log to stderr with `filter` (tracing syntax; the settings'
 /// `log`) in `format` (`text` or `json`; the settings' `log_format`). Once per process, before [`launch`]: it installs
