@@ -241,6 +241,7 @@ def test_embedded_plugin_in_kcm_serve_is_its_own_audited_door(cluster, stubs):
     """`[kubernetes_kms]` in the server's configuration: the same API on a socket of the
     server itself, acting as the plugin's access key, audited as the door `k8s-kms`."""
     srv, key, tmp = cluster["srv"], cluster["key"], cluster["tmp"]
+    from_standalone = cluster["api"].seal(b"s" * 32)
     cluster["plugin"].stop()
     socket = tmp / "embedded.sock"
     config = tmp / "kcm.toml"
@@ -262,9 +263,10 @@ def test_embedded_plugin_in_kcm_serve_is_its_own_audited_door(cluster, stubs):
         sealed = api.seal(b"e" * 32)
         assert api.decrypt(sealed) == b"e" * 32
         # The same cluster binding as the standalone plugin: what one wrote, the other reads.
-        assert grpc_code(lambda: api.decrypt(type(sealed)(ciphertext=sealed.ciphertext[:-1] + b"\0",
-                                                          key_id=sealed.key_id))) == \
-            grpc.StatusCode.INVALID_ARGUMENT
+        assert api.decrypt(from_standalone) == b"s" * 32
+        flipped = sealed.ciphertext[:-1] + bytes([sealed.ciphertext[-1] ^ 1])
+        altered = type(sealed)(ciphertext=flipped, key_id=sealed.key_id)
+        assert grpc_code(lambda: api.decrypt(altered)) == grpc.StatusCode.INVALID_ARGUMENT
 
         records = srv.v1_ok("GET", "/v1/audit?limit=1000")["records"]
         door = [r for r in records if r["front_door"] == "k8s-kms"]
