@@ -93,22 +93,8 @@ mod tests {
 
     fn record(client_request_id: Option<&str>) -> AuditRecord {
         AuditRecord {
-            seq: 1,
-            time: 1_700_000_000_000,
-            tenant: None,
-            principal: "AKID".into(),
-            role: None,
-            front_door: "aws".into(),
-            operation: "Encrypt".into(),
-            keys: vec![],
-            system: None,
-            outcome: AuditOutcome::Success,
-            error: None,
-            request_id: "req-1".into(),
-            source: None,
             client_request_id: client_request_id.map(str::to_string),
-            prev_hash: GENESIS_HASH.into(),
-            hash: String::new(),
+            ..crate::audit::test_record(1)
         }
     }
 
@@ -122,7 +108,7 @@ mod tests {
     #[test]
     fn the_hashed_form_is_pinned_and_a_record_without_a_client_id_hashes_as_before_it_existed() {
         let before = format!(
-            "{{\"seq\":1,\"time\":1700000000000,\"tenant\":null,\"principal\":\"AKID\",\
+            "{{\"seq\":1,\"time\":1001,\"tenant\":null,\"principal\":\"KCMTESTTESTTESTTESTT\",\
              \"role\":null,\"front_door\":\"aws\",\"operation\":\"Encrypt\",\"keys\":[],\
              \"system\":null,\"outcome\":\"success\",\"error\":null,\"request_id\":\"req-1\",\
              \"source\":null,\"prev_hash\":\"{GENESIS_HASH}\"}}"

@@ -83,3 +83,27 @@ pub fn outcome_of(kind: crate::error::ErrorKind) -> AuditOutcome {
         | KeystoreUnavailable | Internal => AuditOutcome::Failed,
     }
 }
+
+/// A record of the kind tests chain and hash: an Encrypt on the AWS door, in the
+/// operator's chain, first in its chain; tests change what they need.
+#[cfg(test)]
+pub(crate) fn test_record(seq: u64) -> crate::model::AuditRecord {
+    crate::model::AuditRecord {
+        seq,
+        time: 1_000 + seq as i64,
+        tenant: None,
+        principal: "KCMTESTTESTTESTTESTT".into(),
+        role: None,
+        front_door: "aws".into(),
+        operation: "Encrypt".into(),
+        keys: vec![],
+        system: None,
+        outcome: AuditOutcome::Success,
+        error: None,
+        request_id: format!("req-{seq}"),
+        source: None,
+        client_request_id: None,
+        prev_hash: GENESIS_HASH.into(),
+        hash: String::new(),
+    }
+}

@@ -252,22 +252,9 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let mut r = AuditRecord {
-                    seq,
-                    time: 1_000 + seq as i64,
                     tenant,
-                    principal: "KCMTESTTESTTESTTESTT".into(),
-                    role: None,
-                    front_door: "aws".into(),
-                    operation: "Encrypt".into(),
-                    keys: vec![],
-                    system: None,
-                    outcome: AuditOutcome::Success,
-                    error: None,
-                    request_id: format!("req-{seq}"),
-                    source: None,
-                    client_request_id: None,
                     prev_hash: prev.clone(),
-                    hash: String::new(),
+                    ..crate::audit::test_record(seq)
                 };
                 r.hash = record_hash(&r);
                 prev = r.hash.clone();
