@@ -244,7 +244,7 @@ fn misplaced(records: &[AuditRecord], i: usize, expected: u64) -> Option<Problem
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AuditOutcome, TenantId};
+    use crate::model::TenantId;
 
     fn chain(n: u64) -> Vec<AuditRecord> {
         let tenant = Some(TenantId::new_random());
