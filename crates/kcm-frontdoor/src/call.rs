@@ -180,11 +180,6 @@ impl Call<'_> {
         self.audit.client_request_id = valid_client_request_id(id);
     }
 
-    /// The caller, once authenticated or admitted.
-    pub fn caller(&self) -> Option<&Caller> {
-        self.caller.as_ref()
-    }
-
     /// Keeps the caller a door authenticated by its own means; the core notes what it
     /// touches in it, for the audit record. Returns it for the core call.
     pub fn admit(&mut self, principal: Principal) -> &Caller {

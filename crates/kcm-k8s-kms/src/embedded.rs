@@ -13,12 +13,12 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 use kcm_core::audit::outcome_of;
-use kcm_core::authz::Op;
+use kcm_core::authz::{Caller, Op};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::lifecycle::KeyState;
 use kcm_core::model::{AuditOutcome, KeyId};
-use kcm_core::service::KeyRef;
-use kcm_frontdoor::{Answer, Call, Door, DoorError, FrontDoor};
+use kcm_core::service::{KeyRef, Service};
+use kcm_frontdoor::{Answer, Door, DoorError, FrontDoor};
 use zeroize::Zeroizing;
 
 use crate::backend::grpc_code;
@@ -79,14 +79,15 @@ impl EmbeddedKey {
     /// begin and finish (the audit record, with the API server's `uid`).
     async fn through_door<T, F>(&self, op: Op, uid: &str, call: F) -> Result<T, BackendError>
     where
-        F: AsyncFnOnce(&Call<'_>) -> Result<T, Error>,
+        F: AsyncFnOnce(&Service, &Caller) -> Result<T, Error>,
     {
+        let service = self.front.service();
         let mut door_call = self.front.begin(op, None, None);
         door_call.set_client_request_id(uid);
-        let result = match self.front.service().credential(&self.access_key_id).await {
+        let result = match service.credential(&self.access_key_id).await {
             Ok(credential) => {
-                door_call.admit(credential.principal.clone());
-                call(&door_call).await
+                let caller = door_call.admit(credential.principal.clone());
+                call(service, caller).await
             }
             Err(e) => Err(e),
         };
@@ -100,10 +101,8 @@ impl EmbeddedKey {
 #[async_trait]
 impl KeyBackend for EmbeddedKey {
     async fn encrypt(&self, plaintext: &[u8], uid: &str) -> Result<Vec<u8>, BackendError> {
-        self.through_door(Op::Encrypt, uid, async |call| {
-            let caller = call.caller().expect("admitted");
-            let (_, blob) = call
-                .service()
+        self.through_door(Op::Encrypt, uid, async |service, caller| {
+            let (_, blob) = service
                 .encrypt(caller, &self.key, plaintext, &self.context)
                 .await?;
             Ok(blob)
@@ -116,10 +115,8 @@ impl KeyBackend for EmbeddedKey {
         ciphertext: &[u8],
         uid: &str,
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        self.through_door(Op::Decrypt, uid, async |call| {
-            let caller = call.caller().expect("admitted");
-            let opened = call
-                .service()
+        self.through_door(Op::Decrypt, uid, async |service, caller| {
+            let opened = service
                 .decrypt(caller, Some(&self.key), ciphertext, &self.context)
                 .await?;
             Ok(Zeroizing::new(opened.plaintext.expose_secret().to_vec()))
@@ -129,10 +126,11 @@ impl KeyBackend for EmbeddedKey {
 
     async fn probe(&self) -> Result<String, BackendError> {
         let record = self
-            .through_door(Op::DescribeKey, "kms-plugin-status", async |call| {
-                let caller = call.caller().expect("admitted");
-                Ok(call.service().describe_key(caller, &self.key).await?.record)
-            })
+            .through_door(
+                Op::DescribeKey,
+                "kms-plugin-status",
+                async |service, caller| Ok(service.describe_key(caller, &self.key).await?.record),
+            )
             .await?;
         let state = record.lifecycle.state();
         if state != KeyState::Active {
