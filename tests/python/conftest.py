@@ -27,6 +27,10 @@ from kcmtest import FAST_DAY_SECONDS, Server, start_or_fail, unique  # noqa: E40
 
 
 def pytest_configure(config):
+    # The Kubernetes plugin tests talk gRPC (grpcio) while they start processes:
+    # grpcio's fork handlers can abort a child between fork and exec. The tests never
+    # use gRPC in a forked child, so they are not needed.
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
     # Never let a developer's own AWS configuration leak into the tests.
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
