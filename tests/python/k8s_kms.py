@@ -104,7 +104,7 @@ class Plugin:
     """One `kcm kms-plugin` process."""
 
     def __init__(self, server, work: Path, key_id: str, cluster: str, creds: tuple[str, str],
-                 max_age_ms: int = 200, name: str = "plugin"):
+                 max_age_ms: int = 200, name: str = "plugin", env: Optional[dict] = None):
         self.server = server
         self.work = work
         self.work.mkdir(parents=True, exist_ok=True)
@@ -117,6 +117,7 @@ class Plugin:
         self.credentials_file.write_text(
             f"[plugin]\naws_access_key_id = {creds[0]}\naws_secret_access_key = {creds[1]}\n")
         self.credentials_file.chmod(0o600)
+        self.extra_env = dict(env or {})
         self.proc: Optional[subprocess.Popen] = None
         self.starts = 0
 
@@ -128,7 +129,9 @@ class Plugin:
 
     def spawn(self) -> subprocess.Popen:
         self.starts += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KCM_", "AWS_"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("KCM_", "AWS_", "SSL_CERT_"))}
+        env.update(self.extra_env)
         log = open(self.work / f"{self.name}-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, env=env, preexec_fn=_set_pdeathsig)

@@ -204,6 +204,7 @@ class Server:
         self.log_dir = Path(log_dir)
         self.extra_env = dict(env or {})
         self.name = name
+        self.trusted_ca: Optional[str] = None
         self.proc: Optional[subprocess.Popen] = None
         self.port: Optional[int] = None
         self.starts = 0
@@ -214,8 +215,9 @@ class Server:
     # -- paths and urls ----------------------------------------------------
     @property
     def tls_ca(self) -> Optional[str]:
-        """The certificate to trust when the server was started with TLS (KCM_TLS_CERT)."""
-        return self.extra_env.get("KCM_TLS_CERT")
+        """The certificate to trust when the server was started with TLS: `trusted_ca` when
+        set (a private CA that issued KCM_TLS_CERT), else KCM_TLS_CERT itself (self-signed)."""
+        return self.trusted_ca or self.extra_env.get("KCM_TLS_CERT")
 
     @property
     def url(self) -> str:

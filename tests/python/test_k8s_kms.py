@@ -292,3 +292,66 @@ def test_embedded_plugin_in_kcm_serve_is_its_own_audited_door(cluster, stubs):
         api.close()
     assert srv.stop() == 0
     assert not socket.exists(), "a clean stop removes the socket"
+
+
+def test_the_plugin_reaches_kcm_over_https_with_a_private_ca(spawn_server, tmp_path, stubs):
+    """kcm over HTTPS with its own CA: the plugin trusts the system's CA store, or the
+    file SSL_CERT_FILE names; without it, Status says kcm is unavailable."""
+    ca, cert, key = private_ca_and_server_cert(tmp_path)
+    srv = spawn_server(env={"KCM_TLS_CERT": cert, "KCM_TLS_KEY": key}, start=False)
+    srv.trusted_ca = ca
+    srv.start()
+    assert srv.url.startswith("https://")
+    arn = srv.client("default").create_key(Description="over tls")["KeyMetadata"]["Arn"]
+    untrusting = Plugin(srv, tmp_path / "untrusting", arn, "cluster-t", srv.creds("default")).start()
+    trusting = Plugin(srv, tmp_path / "trusting", arn, "cluster-t", srv.creds("default"),
+                      env={"SSL_CERT_FILE": ca}).start()
+    try:
+        api = ApiServer(stubs, untrusting.socket)
+        status = api.status()
+        assert status.healthz != "ok" and "unavailable" in status.healthz, status.healthz
+        api.close()
+        api = ApiServer(stubs, trusting.socket)
+        poll(lambda: api.status().healthz == "ok", 10, what="the plugin over HTTPS")
+        assert api.decrypt(api.seal(b"t" * 32)) == b"t" * 32
+        api.close()
+    finally:
+        untrusting.stop()
+        trusting.stop()
+
+
+def private_ca_and_server_cert(tmp_path):
+    """A private CA and a certificate it issued for 127.0.0.1: paths (ca, cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(subject, public_key, issuer, signer, ca: bool):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                   .public_key(public_key).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kcm test CA")])
+    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    ca_cert = issue(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True)
+    server_cert = issue(server_name, server_key.public_key(), ca_name, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    paths = tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
+    paths[0].write_bytes(ca_cert.public_bytes(pem))
+    paths[1].write_bytes(server_cert.public_bytes(pem))
+    paths[2].write_bytes(server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return tuple(str(p) for p in paths)

@@ -99,7 +99,9 @@ enum Command {
     /// under one kcm key, calling the kcm server at --endpoint with the access key
     /// in --credentials-file (mode 0600 required). Give the plugin an access key
     /// scoped to the cluster's system and to Encrypt, Decrypt and DescribeKey. Every
-    /// ciphertext is bound to --cluster. See README, "Kubernetes".
+    /// ciphertext is bound to --cluster. Over HTTPS it trusts the system's CA
+    /// certificates, or those in the file SSL_CERT_FILE names. See README,
+    /// "Kubernetes".
     #[command(name = "kms-plugin")]
     KmsPlugin(kms_plugin::KmsPluginArgs),
     /// Load generator: drive Encrypt, Decrypt, GenerateDataKey, Sign or GenerateMac and
