@@ -89,6 +89,9 @@ def test_round_trip_and_every_check_the_api_server_makes(cluster):
     altered = pb.DecryptRequest(ciphertext=bytes(tampered), key_id=sealed.key_id, uid="u")
     assert grpc_code(lambda: api.stub.Decrypt(altered)) == grpc.StatusCode.INVALID_ARGUMENT
     assert api.status().healthz == "ok", "a bad ciphertext says nothing about health"
+    # A uid kcm would not record (here with a newline) is only left out of the audit.
+    odd = api.encrypt(seed, uid="odd\nuid")
+    assert api.decrypt(odd, uid="x" * 300) == seed
 
     # Every call reached kcm under the plugin's access key, and is in the audit log
     # with the API server's request uid.

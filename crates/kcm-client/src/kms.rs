@@ -45,6 +45,8 @@ impl KmsClient {
 
     /// [`KmsClient::call_typed`], naming the caller's own id for the request
     /// (`x-kcm-client-request-id`), which kcm keeps in the request's audit record.
+    /// The id is only a label: one that cannot be a header value is left out, and
+    /// the call goes ahead without it.
     pub async fn call_tagged<Req, Resp>(
         &self,
         operation: &str,
@@ -61,10 +63,7 @@ impl KmsClient {
         })?;
         let url = self.conn.url("/");
         let mut headers = kms_headers(operation)?;
-        if let Some(id) = client_request_id {
-            let value = http::HeaderValue::from_str(id).map_err(|_| {
-                ClientError::Config(format!("{id:?} cannot be sent as a request id"))
-            })?;
+        if let Some(value) = client_request_id.and_then(|id| http::HeaderValue::from_str(id).ok()) {
             headers.insert("x-kcm-client-request-id", value);
         }
         let (status, bytes) = self.conn.send(Method::POST, &url, headers, body).await?;
@@ -128,7 +127,11 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let input: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        axum::Json(serde_json::json!({"Target": target, "Echo": input})).into_response()
+        let request_id = headers
+            .get("x-kcm-client-request-id")
+            .and_then(|v| v.to_str().ok());
+        axum::Json(serde_json::json!({"Target": target, "Echo": input, "RequestId": request_id}))
+            .into_response()
     }
 
     async fn server() -> String {
@@ -150,6 +153,23 @@ mod tests {
             .unwrap();
         assert_eq!(out["Target"], "TrentService.ListKeys");
         assert_eq!(out["Echo"]["Limit"], 5);
+    }
+
+    #[tokio::test]
+    async fn a_client_request_id_is_sent_when_it_can_be_a_header_and_left_out_otherwise() {
+        let endpoint = server().await;
+        let client = KmsClient::new(&endpoint, Credentials::new("AKID", SECRET)).unwrap();
+        for (id, sent) in [
+            (Some("uid-1"), Some("uid-1")),
+            (Some("bad\nid"), None),
+            (None, None),
+        ] {
+            let out: serde_json::Value = client
+                .call_tagged("ListKeys", &serde_json::json!({}), id)
+                .await
+                .unwrap();
+            assert_eq!(out["RequestId"].as_str(), sent, "{id:?}");
+        }
     }
 
     #[tokio::test]

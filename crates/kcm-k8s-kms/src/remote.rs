@@ -127,8 +127,6 @@ impl RemoteKey {
         body: &Req,
         uid: Option<&str>,
     ) -> Result<Resp, BackendError> {
-        // A uid kcm would not record is still a valid request: send none then.
-        let uid = uid.filter(|u| !u.is_empty() && u.len() <= 128 && u.is_ascii());
         self.client
             .call_tagged(operation, body, uid)
             .await
