@@ -35,7 +35,7 @@ mod status;
 
 pub use backend::{BackendError, KeyBackend};
 pub use grpc::{serve, KmsV2, API_VERSION, MAX_CIPHERTEXT, MAX_KEY_ID, MAX_PLAINTEXT};
-pub use remote::{RemoteKey, CLUSTER_CONTEXT_KEY};
+pub use remote::{check_cluster_name, RemoteKey, CLUSTER_CONTEXT_KEY};
 pub use socket::{bind_socket, SocketError};
 pub use status::{Snapshot, StatusCache};
 

@@ -14,6 +14,19 @@ use crate::{BackendError, KeyBackend};
 /// The encryption-context key that binds a ciphertext to its cluster.
 pub const CLUSTER_CONTEXT_KEY: &str = "kcm:kubernetes-cluster";
 
+/// Checks a cluster name (the value bound as [`CLUSTER_CONTEXT_KEY`]): 1 to 256
+/// bytes. The same rule for the standalone and the embedded plugin, which must be
+/// able to read each other's ciphertexts.
+pub fn check_cluster_name(cluster: &str) -> Result<(), String> {
+    if cluster.is_empty() || cluster.len() > 256 {
+        return Err(format!(
+            "the cluster name must be 1 to 256 bytes, not {}",
+            cluster.len()
+        ));
+    }
+    Ok(())
+}
+
 /// One kcm service key on a kcm server, used for one cluster.
 #[derive(Debug, Clone)]
 pub struct RemoteKey {

@@ -319,3 +319,11 @@ async fn the_socket_is_owner_only_a_stale_one_is_replaced_and_a_live_one_kept() 
         Err(SocketError::NoDirectory(_))
     ));
 }
+
+#[test]
+fn cluster_names_are_1_to_256_bytes() {
+    assert!(check_cluster_name("prod-eu").is_ok());
+    assert!(check_cluster_name(&"c".repeat(256)).is_ok());
+    assert!(check_cluster_name("").is_err());
+    assert!(check_cluster_name(&"c".repeat(257)).is_err());
+}

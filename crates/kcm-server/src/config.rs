@@ -358,9 +358,8 @@ impl Settings {
         if let Some(k8s) = &self.kubernetes_kms {
             kcm_k8s_kms::embedded::parse_key(&k8s.key_id)
                 .map_err(|e| anyhow::anyhow!("kubernetes_kms.key_id: {e}"))?;
-            if k8s.cluster.is_empty() || k8s.cluster.len() > 256 {
-                bail!("kubernetes_kms.cluster must be 1 to 256 characters");
-            }
+            kcm_k8s_kms::check_cluster_name(&k8s.cluster)
+                .map_err(|e| anyhow::anyhow!("kubernetes_kms.cluster: {e}"))?;
             if k8s.access_key_id.is_empty() {
                 bail!("kubernetes_kms.access_key_id is empty");
             }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use kcm_client::{load_credentials, KmsClient};
 use kcm_k8s_kms::{bind_socket, serve, KmsV2, RemoteKey, StatusCache, CLUSTER_CONTEXT_KEY};
@@ -45,9 +45,7 @@ pub struct KmsPluginArgs {
 impl KmsPluginArgs {
     /// Runs the plugin until SIGTERM or Ctrl-C.
     pub async fn run(&self, opts: &ClientOptions) -> Result<ExitCode> {
-        if self.cluster.is_empty() || self.cluster.len() > 256 {
-            bail!("--cluster must be 1 to 256 characters");
-        }
+        kcm_k8s_kms::check_cluster_name(&self.cluster).map_err(|e| anyhow!("--cluster: {e}"))?;
         if self.status_max_age_ms == 0 || self.timeout_ms == 0 {
             bail!("--status-max-age-ms and --timeout-ms must be at least 1");
         }
