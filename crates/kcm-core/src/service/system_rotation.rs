@@ -144,7 +144,7 @@ impl Service {
                         )
                         .await?;
                     payload.system_key_version = system.active_key_version;
-                    Write::PutManagedObject(object)
+                    Write::PutManagedObject(*object)
                 }
             });
         }
@@ -246,5 +246,5 @@ enum Pending {
     /// A service key version.
     Version(KeyVersionRecord),
     /// A managed object's payload.
-    Object(ManagedObjectRecord),
+    Object(Box<ManagedObjectRecord>),
 }
