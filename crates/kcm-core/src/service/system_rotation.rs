@@ -231,7 +231,7 @@ impl Service {
                 .as_ref()
                 .is_some_and(|p| p.system_key_version < system.active_key_version);
             if older {
-                pending.push(Pending::Object(object));
+                pending.push(Pending::Object(Box::new(object)));
                 if pending.len() >= limit {
                     return Ok(pending);
                 }
