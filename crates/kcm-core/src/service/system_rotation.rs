@@ -105,8 +105,7 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what =
-                        format_args!("version {} of key {}", version.version, version.key_id);
+                    let what = || format!("version {} of key {}", version.version, version.key_id);
                     version.wrapped = self
                         .reseal(
                             &system,
@@ -133,7 +132,8 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what = format_args!("the payload of object {}", object.id);
+                    let id = object.id;
+                    let what = || format!("the payload of object {id}");
                     payload.sealed = self
                         .reseal(
                             &system,
@@ -183,7 +183,7 @@ impl Service {
         old: u32,
         sealed: &[u8],
         aad: impl Fn(u32) -> Vec<u8>,
-        what: std::fmt::Arguments<'_>,
+        what: impl Fn() -> String,
     ) -> Result<Vec<u8>> {
         let old_key = self.load_system_key(system, old).await?;
         let old_material = old_key.material.as_ref().ok_or_else(|| {
@@ -196,8 +196,9 @@ impl Service {
                 ),
             )
         })?;
-        let plain = crypto::open(old_material, sealed, &aad(old))
-            .map_err(|_| Error::internal(format!("{what} does not unwrap under its system key")))?;
+        let plain = crypto::open(old_material, sealed, &aad(old)).map_err(|_| {
+            Error::internal(format!("{} does not unwrap under its system key", what()))
+        })?;
         let active = self
             .load_system_key(system, system.active_key_version)
             .await?;
