@@ -9,6 +9,8 @@
 * `new_key`     - creates a key on the session server (keys are left behind: the session
                   server's data dir is discarded at the end).
 * `other_tenant`- a second tenant on the session server, with its tenant-admin KMS client.
+* `keystone`    - one real OpenStack Keystone for the whole session (tests/python/keystone.py),
+                  started only when a test asks for it (about 15 s).
 """
 
 from __future__ import annotations
@@ -114,3 +116,17 @@ def other_tenant(server):
     body = server.create_tenant(unique("other"))
     ak = body["access_key"]
     return {"tenant": body["tenant"], "access_key": ak, "kms": server.client_for(ak)}
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_root):
+    """A real Keystone on 127.0.0.1 (see keystone.py): admin, roles admin/manager/member/reader/service."""
+    from keystone import Keystone, KeystoneError
+
+    ks = Keystone(tmp_root / "keystone")
+    try:
+        ks.start()
+    except KeystoneError as e:
+        pytest.fail(f"Keystone did not start: {e}", pytrace=False)
+    yield ks
+    ks.stop()
