@@ -7,7 +7,7 @@ and a real `kcm serve` whose Barbican door trusts that Keystone.
     cloud.srv                                        # kcmtest.Server (AWS/REST listener, CLI)
     cloud.stop()
 
-Users (domain `cloud.domain_name`): member1 (member of p1), reader1 (reader of p1), admin1
+Users (domain `cloud.domain_name`): member1 and member2 (members of p1), reader1 (reader of p1), admin1
 (admin of p1), other1 (member of p2). The domain maps to the kcm tenant `default` of the
 server (it exists after the first start); projects become systems `keystone-<project id>`.
 """
@@ -26,6 +26,7 @@ from openstack_clients import OpenStackAuth
 #: (user, project, Keystone role) of every user a cloud has.
 USERS = (
     ("member1", "p1", "member"),
+    ("member2", "p1", "member"),
     ("reader1", "p1", "reader"),
     ("admin1", "p1", "admin"),
     ("other1", "p2", "member"),

@@ -43,6 +43,12 @@ def raw(cloud, user, method, path, **kw) -> requests.Response:
     return requests.request(method, cloud.barbican_url + path, headers=headers, timeout=30, **kw)
 
 
+def text(castellan_object) -> str:
+    """A castellan passphrase's value (castellan returns what it was given: str or bytes)."""
+    encoded = castellan_object.get_encoded()
+    return encoded.decode() if isinstance(encoded, bytes) else encoded
+
+
 def secret_id(href: str) -> str:
     return href.rstrip("/").rsplit("/", 1)[-1]
 
@@ -65,8 +71,6 @@ def test_version_discovery_answers_both_shapes(cloud):
     assert r.status_code == 300
     (v1,) = r.json()["versions"]
     assert v1["id"] == "v1" and v1["status"] == "CURRENT" and v1["min_version"] == "1.0", v1
-    # /v1 is behind authentication, as in Barbican.
-    assert requests.get(cloud.barbican_url + "/v1", timeout=10).status_code == 401
     r = raw(cloud, "member1", "GET", "/v1/")
     assert r.status_code == 200 and r.json()["version"]["id"] == "v1", r.text
 
@@ -90,7 +94,7 @@ def test_the_barbican_cli_stores_reads_lists_and_deletes(cloud):
     for h in (href, later):
         cli(cloud, "member1", "secret", "delete", h, output_json=False)
     gone = cli(cloud, "member1", "secret", "get", href, check=False)
-    assert gone.returncode != 0 and "404" in gone.stdout + gone.stderr
+    assert gone.returncode != 0 and "Not Found" in gone.stdout + gone.stderr, gone
 
 
 def test_castellan_does_what_cinder_and_nova_do(cloud):
@@ -102,7 +106,7 @@ def test_castellan_does_what_cinder_and_nova_do(cloud):
     # Nova: a vTPM passphrase, stored and read back.
     phrase = random_passphrase()
     pid = km.store_passphrase(phrase, name="vtpm")
-    assert km.get(pid).get_encoded().decode() == phrase
+    assert text(km.get(pid)) == phrase
     # A key pair (PEM halves converted by castellan itself).
     private_id, public_id = km.create_key_pair(name="pair")
     private, public = km.get(private_id), km.get(public_id)
@@ -148,19 +152,25 @@ def test_containers_consumers_metadata_and_acls(cloud):
     assert r.json() == {"metadata": {"purpose": "test"}}, r.text
 
     # Read ACLs: another project is refused until its user is listed; the project itself is
-    # shut out once project access is off (only the admin may change ACLs).
-    assert_barbican_error(raw(cloud, "other1", "GET", f"/v1/secrets/{sid}/payload",
-                              headers={"Accept": "text/plain"}), 403)
+    # shut out once project access is off, but for the creator and the project's admin
+    # (only an admin may change ACLs).
+    def payload(user):
+        return raw(cloud, user, "GET", f"/v1/secrets/{sid}/payload", headers={"Accept": "text/plain"})
+
+    assert_barbican_error(payload("other1"), 403)
+    assert payload("member2").content == b"aaa"
     other_id = cloud.users["other1"].id
     r = raw(cloud, "admin1", "PUT", f"/v1/secrets/{sid}/acl",
             json={"read": {"users": [other_id], "project-access": False}})
     assert r.status_code == 200, r.text
-    acl = raw(cloud, "admin1", "GET", f"/v1/secrets/{sid}/acl").json()
+    r = raw(cloud, "admin1", "GET", f"/v1/secrets/{sid}/acl")
+    assert r.status_code == 200, r.text
+    acl = r.json()
     assert acl["read"]["users"] == [other_id] and acl["read"]["project-access"] is False, acl
-    r = raw(cloud, "other1", "GET", f"/v1/secrets/{sid}/payload", headers={"Accept": "text/plain"})
-    assert r.status_code == 200 and r.content == b"aaa", r.text
-    assert_barbican_error(raw(cloud, "member1", "GET", f"/v1/secrets/{sid}/payload",
-                              headers={"Accept": "text/plain"}), 403)
+    for user in ("other1", "member1", "admin1"):
+        r = payload(user)
+        assert r.status_code == 200 and r.content == b"aaa", (user, r.text)
+    assert_barbican_error(payload("member2"), 403)
     # A member may not change an ACL.
     assert_barbican_error(raw(cloud, "member1", "PUT", f"/v1/secrets/{sid}/acl",
                               json={"read": {"users": [], "project-access": True}}), 403)
@@ -224,9 +234,9 @@ def test_the_kill_switch_makes_every_secret_unreadable_within_the_bound(cloud):
 
         def refused():
             r = raw(cloud, "member1", "GET", f"/v1/secrets/{pid}/payload", headers={"Accept": "text/plain"})
-            return r.status_code >= 400 and r
+            return r.status_code >= 400 and [r]  # a 4xx Response is falsy itself
 
-        r = poll(refused, BOUND_S * 4 + 2, interval=0.05, what="a refused payload read")
+        (r,) = poll(refused, BOUND_S * 4 + 2, interval=0.05, what="a refused payload read")
         took = time.monotonic() - start
         assert took <= BOUND_S + 1.0, took
         assert_barbican_error(r, r.status_code)
@@ -242,15 +252,15 @@ def test_the_kill_switch_makes_every_secret_unreadable_within_the_bound(cloud):
         cloud.kill_switch("enable")
     poll(lambda: raw(cloud, "member1", "GET", f"/v1/secrets/{pid}/payload",
                      headers={"Accept": "text/plain"}).status_code == 200, BOUND_S * 4 + 2, what="readable again")
-    assert km.get(pid).get_encoded().decode() == phrase
+    assert text(km.get(pid)) == phrase
 
 
 def test_the_audit_shows_the_door_and_the_keystone_user(cloud):
     cli(cloud, "member1", "secret", "store", "-n", "audited", "-p", "x")
-    records = cloud.srv.v1_ok("GET", "/v1/audit/records?limit=1000")["records"]
-    mine = [r for r in records if r.get("front_door") == "barbican"
-            and r.get("principal") == f"keystone:{cloud.users['member1'].id}"]
-    assert any(r["operation"] == "CreateObject" and r["outcome"] == "success" for r in mine), records[-5:]
+    principal = f"keystone:{cloud.users['member1'].id}"
+    records = cloud.srv.v1_ok("GET", f"/v1/audit?principal={principal}&operation=CreateObject&limit=1000")["records"]
+    assert records and all(r["front_door"] == "barbican" and r["principal"] == principal for r in records), records
+    assert any(r["outcome"] == "success" and r["system"] for r in records), records[-3:]
 
 
 def test_backup_and_restore_keep_secrets_readable(cloud, keystone, tmp_path):
@@ -277,7 +287,7 @@ def test_backup_and_restore_keep_secrets_readable(cloud, keystone, tmp_path):
     shutil.copy2(credentials, srv.credentials_path)
     srv.start()
     poll(lambda: requests.get(cloud.barbican_url + "/", timeout=2).status_code == 300, 15, what="the door")
-    assert km.get(pid).get_encoded().decode() == phrase
+    assert text(km.get(pid)) == phrase
 
 
 def test_no_auth_mode_refuses_to_start_off_loopback(spawn_server, tmp_path):

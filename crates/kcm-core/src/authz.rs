@@ -44,6 +44,8 @@ pub struct Caller {
     /// Who signed the request.
     pub principal: Principal,
     notes: Mutex<Vec<KeyNote>>,
+    /// The system a request on no key acted in (a managed object's), for the record.
+    system: std::sync::OnceLock<SystemId>,
 }
 
 /// A key a request touched, as the audit record names it.
@@ -77,6 +79,7 @@ impl Caller {
         Self {
             principal,
             notes: Mutex::new(Vec::new()),
+            system: std::sync::OnceLock::new(),
         }
     }
 
@@ -88,6 +91,22 @@ impl Caller {
             Some(n) if n.version.is_none() || n.version == note.version => *n = note,
             Some(_) | None => notes.push(note),
         }
+    }
+
+    /// Notes that the request acted in `system` without a key (on a managed
+    /// object); the first system noted is the one recorded.
+    pub(crate) fn note_system(&self, system: SystemId) {
+        let _ = self.system.set(system);
+    }
+
+    /// The system the audit record names: the first noted key's, else the one
+    /// [`Caller::note_system`] noted.
+    pub fn noted_system(&self) -> Option<SystemId> {
+        let notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        notes
+            .first()
+            .map(|n| n.system)
+            .or_else(|| self.system.get().copied())
     }
 
     /// The keys noted so far.

@@ -90,6 +90,9 @@ async fn a_payload_is_stored_sealed_and_reads_back() {
     let plaintext = b"correct horse battery staple";
     let id = store_secret(&f, &alice, plaintext).await;
     assert_eq!(read(&f, &alice, id).await, plaintext);
+    // Its audit record names the object's system, though no key was used.
+    assert_eq!(alice.noted_system(), Some(scope(&alice)));
+    assert!(alice.noted_keys().is_empty());
 
     let stored = f.store.managed_object(id).await.unwrap().unwrap();
     let sealed = &stored.payload.as_ref().unwrap().sealed;
@@ -301,10 +304,12 @@ async fn roles_decide_what_a_project_user_may_do() {
 #[tokio::test]
 async fn a_read_acl_closes_an_object_to_its_project_and_opens_it_to_named_users() {
     let f = fixture().await;
+    let creator = keystone_user(&f, "creator", "p1", Role::KeyUser).await;
     let admin = keystone_user(&f, "admin1", "p1", Role::TenantAdmin).await;
     let colleague = keystone_user(&f, "colleague", "p1", Role::KeyUser).await;
     let outsider = keystone_user(&f, "outsider", "p2", Role::KeyUser).await;
-    let id = store_secret(&f, &admin, b"private").await;
+    let other_admin = keystone_user(&f, "admin2", "p2", Role::TenantAdmin).await;
+    let id = store_secret(&f, &creator, b"private").await;
     let acl = ObjectAcl {
         project_access: false,
         users: vec!["keystone:outsider".into()],
@@ -313,8 +318,15 @@ async fn a_read_acl_closes_an_object_to_its_project_and_opens_it_to_named_users(
         .update_object(&admin, id, ObjectChange::SetAcl(acl))
         .await
         .unwrap();
+    // The creator, the project's admin and the listed outsider read it; the
+    // creator's colleague and another project's admin do not.
+    assert_eq!(read(&f, &creator, id).await, b"private");
     assert_eq!(read(&f, &admin, id).await, b"private");
     assert_eq!(read(&f, &outsider, id).await, b"private");
+    assert_eq!(
+        refused_read(&f, &other_admin, id).await,
+        ErrorKind::AccessDenied
+    );
     assert_eq!(
         refused_read(&f, &colleague, id).await,
         ErrorKind::AccessDenied

@@ -60,7 +60,7 @@ impl Service {
             role,
             front_door: event.front_door.to_string(),
             operation: event.operation.to_string(),
-            system: noted.first().map(|n| n.system),
+            system: event.caller.and_then(Caller::noted_system),
             keys: noted
                 .iter()
                 .map(|n| AuditKey {

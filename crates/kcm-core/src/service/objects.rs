@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::{now_ms, Service};
-use crate::authz::{authorize, authorize_op, Caller, Op, Target};
+use crate::authz::{authorize, authorize_op, Caller, Op, Principal, Target};
 use crate::crypto::{self, WrapBinding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::KeySpec;
@@ -170,10 +170,17 @@ fn reads(op: Op) -> bool {
     matches!(op, Op::GetObject | Op::GetObjectPayload)
 }
 
-/// Whether `principal` may read `record` as far as its read ACL goes.
-fn acl_admits(record: &ManagedObjectRecord, principal: &str) -> bool {
+/// Whether `principal` may read `record` as far as its read ACL goes: everyone in
+/// its system while project access is on; otherwise its creator, the principals
+/// listed, and a tenant-admin of its system (as Barbican lets the project admin).
+fn acl_admits(record: &ManagedObjectRecord, principal: &Principal) -> bool {
     let a = &record.attributes;
-    a.acl.project_access || a.creator == principal || a.acl.users.iter().any(|u| u == principal)
+    let me = principal.access_key_id.as_str();
+    a.acl.project_access
+        || a.creator == me
+        || a.acl.users.iter().any(|u| u == me)
+        || (principal.role == Role::TenantAdmin
+            && principal.system_scope.is_none_or(|s| s == record.system_id))
 }
 
 fn check_text(what: &str, text: &str) -> Result<()> {
@@ -520,7 +527,6 @@ impl Service {
             )));
         }
         let system = self.object_system(caller, Op::ListObjects, system).await?;
-        let me = &caller.principal.access_key_id;
         let same = |want: &Option<String>, have: &Option<String>| {
             want.as_ref()
                 .is_none_or(|w| have.as_ref().is_some_and(|h| h.eq_ignore_ascii_case(w)))
@@ -538,7 +544,7 @@ impl Service {
                     && same(&filter.algorithm, &a.algorithm)
                     && same(&filter.mode, &a.mode)
                     && filter.bit_length.is_none_or(|b| a.bit_length == Some(b))
-                    && acl_admits(r, me)
+                    && acl_admits(r, &caller.principal)
             })
             .collect();
         Ok(ObjectPage {
@@ -638,6 +644,7 @@ impl Service {
             .filter(|s| s.tenant_id == tenant)
             .ok_or_else(|| Error::not_found(format!("system {id} does not exist")))?;
         authorize(&caller.principal, op, Target::system(tenant, system.id))?;
+        caller.note_system(system.id);
         Ok(system)
     }
 
@@ -668,7 +675,8 @@ impl Service {
             Target::system(tenant, record.system_id)
         };
         authorize(principal, op, target)?;
-        if reads(op) && !acl_admits(&record, me) {
+        caller.note_system(record.system_id);
+        if reads(op) && !acl_admits(&record, principal) {
             return Err(Error::denied(format!(
                 "{me} is not on the read ACL of object {id}, which is closed to its project"
             )));
