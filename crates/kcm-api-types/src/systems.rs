@@ -167,6 +167,10 @@ pub struct KeychainSystemNode {
     pub status: String,
     /// Its service keys (L3), destroyed ones excluded.
     pub service_keys: Vec<KeychainServiceKeyNode>,
+    /// How many managed objects (Barbican secrets and containers) its key seals:
+    /// what a kill switch on its root key makes unreadable besides the keys.
+    #[serde(default)]
+    pub managed_objects: usize,
 }
 
 /// A service key (L3) in the keychain.

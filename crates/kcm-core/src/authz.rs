@@ -266,6 +266,18 @@ operations! {
     VerifyMac                           => UseKeys,      Verify,         aws;
     DeriveSharedSecret                  => UseKeys,      Decrypt,        aws;
     GenerateRandom                      => GenerateRandom, -,            aws;
+    // Managed objects (Barbican secrets and containers, KMIP objects), classed like
+    // keys: reading a description is reading metadata; storing, reading back and
+    // deleting a value is the data plane of its system; opening an object to other
+    // readers is managing it.
+    GetObject                           => ReadKeys,     -,              -;
+    ListObjects                         => ReadKeys,     -,              -;
+    CreateObject                        => UseKeys,      -,              -;
+    PutObjectPayload                    => UseKeys,      -,              -;
+    GetObjectPayload                    => UseKeys,      -,              -;
+    UpdateObject                        => UseKeys,      -,              -;
+    DeleteObject                        => UseKeys,      -,              -;
+    SetObjectAcl                        => ManageKeys,   -,              -;
     // The tenant.
     ListAccessKeys                      => ReadTenant,   -,              -;
     ListSystems                         => ReadTenant,   -,              -;

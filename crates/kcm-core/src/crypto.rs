@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hkdf;
 
-use crate::model::{KeyId, RootKeyId, SystemId, TenantId};
+use crate::model::{KeyId, ObjectId, ObjectKind, RootKeyId, SystemId, TenantId};
 use crate::secret::SecretBytes;
 
 /// Length of every symmetric key kcm makes (AES-256).
@@ -107,6 +107,20 @@ pub enum WrapBinding<'a> {
         /// The system key version that wraps it.
         system_version: u32,
     },
+    /// A managed object's payload, sealed by a version of its system's key. Its
+    /// kind is bound too, so a payload cannot be served as another kind of object.
+    ManagedObject {
+        /// The object's tenant.
+        tenant: TenantId,
+        /// The object.
+        object: ObjectId,
+        /// What it holds.
+        kind: ObjectKind,
+        /// The system whose key seals it.
+        system: SystemId,
+        /// The system key version that seals it.
+        system_version: u32,
+    },
     /// An access key secret of a key made before secrets were derived, sealed by
     /// the service's credential root.
     AccessKeySecret {
@@ -194,6 +208,20 @@ impl WrapBinding<'_> {
                 parent: uuid_text(system.0, &mut parent_buf),
                 parent_version: system_version,
             },
+            WrapBinding::ManagedObject {
+                tenant,
+                object,
+                kind,
+                system,
+                system_version,
+            } => AadFields {
+                level: object_level(kind),
+                tenant: uuid_text(tenant.0, &mut tenant_buf),
+                id: uuid_text(object.0, &mut id_buf),
+                version: 1,
+                parent: uuid_text(system.0, &mut parent_buf),
+                parent_version: system_version,
+            },
             WrapBinding::AccessKeySecret {
                 tenant,
                 access_key_id,
@@ -229,6 +257,19 @@ impl WrapBinding<'_> {
         push_len_prefixed(&mut out, f.parent);
         out.extend_from_slice(&f.parent_version.to_be_bytes());
         out
+    }
+}
+
+/// The level tag of a managed object's payload: `MO-` and its kind.
+fn object_level(kind: ObjectKind) -> &'static [u8] {
+    match kind {
+        ObjectKind::SymmetricKey => b"MO-symmetric",
+        ObjectKind::PrivateKey => b"MO-private",
+        ObjectKind::PublicKey => b"MO-public",
+        ObjectKind::Certificate => b"MO-certificate",
+        ObjectKind::Passphrase => b"MO-passphrase",
+        ObjectKind::OpaqueData => b"MO-opaque",
+        ObjectKind::Container => b"MO-container",
     }
 }
 
@@ -408,6 +449,23 @@ mod tests {
                     system_version: 2,
                 },
                 expected("L3", &ts, &ks, 5, &ss, 2),
+            ),
+            (
+                WrapBinding::ManagedObject {
+                    tenant: t,
+                    object: ObjectId(uuid::Uuid::from_u128(0x55)),
+                    kind: ObjectKind::Passphrase,
+                    system,
+                    system_version: 4,
+                },
+                expected(
+                    "MO-passphrase",
+                    &ts,
+                    "00000000-0000-0000-0000-000000000055",
+                    1,
+                    &ss,
+                    4,
+                ),
             ),
             (
                 WrapBinding::AccessKeySecret {

@@ -504,3 +504,181 @@ pub struct AuditQuery {
     /// Only records of this operation.
     pub operation: Option<String>,
 }
+
+uuid_id!(
+    /// A managed object: a value a client stores and reads back (a Barbican secret
+    /// or container, a KMIP object), sealed under its system's key.
+    ObjectId
+);
+
+/// What a managed object holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// A symmetric key (raw bytes).
+    SymmetricKey,
+    /// A private key (PKCS#8 DER or PEM, as stored).
+    PrivateKey,
+    /// A public key (SubjectPublicKeyInfo DER or PEM, as stored).
+    PublicKey,
+    /// An X.509 certificate.
+    Certificate,
+    /// A passphrase.
+    Passphrase,
+    /// Bytes kcm does not interpret.
+    OpaqueData,
+    /// No payload: a named set of links to other objects (a Barbican container).
+    Container,
+}
+
+/// Every object kind (for exhaustive tests and parsing).
+pub const ALL_OBJECT_KINDS: [ObjectKind; 7] = [
+    ObjectKind::SymmetricKey,
+    ObjectKind::PrivateKey,
+    ObjectKind::PublicKey,
+    ObjectKind::Certificate,
+    ObjectKind::Passphrase,
+    ObjectKind::OpaqueData,
+    ObjectKind::Container,
+];
+
+impl ObjectKind {
+    /// Stable name (`symmetric`, `private`, `public`, `certificate`, `passphrase`,
+    /// `opaque`, `container`): Barbican's secret types, and the store's column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::SymmetricKey => "symmetric",
+            ObjectKind::PrivateKey => "private",
+            ObjectKind::PublicKey => "public",
+            ObjectKind::Certificate => "certificate",
+            ObjectKind::Passphrase => "passphrase",
+            ObjectKind::OpaqueData => "opaque",
+            ObjectKind::Container => "container",
+        }
+    }
+
+    /// Parses [`ObjectKind::as_str`].
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        ALL_OBJECT_KINDS.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether objects of this kind carry a payload (all but containers).
+    pub fn has_payload(self) -> bool {
+        self != ObjectKind::Container
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named reference from one object to another: a container's members, a key
+/// pair's halves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLink {
+    /// The member's name in the container (`private_key`, `certificate`, free text
+    /// for a generic container).
+    pub name: String,
+    /// The object it names.
+    pub object: ObjectId,
+}
+
+/// A service that registered its use of an object (a Barbican consumer): deleting
+/// the object is the consumer's problem to know about, so it is listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectConsumer {
+    /// The consuming service (`image`, `volume`, a free name).
+    pub service: String,
+    /// The kind of resource that uses it.
+    pub resource_type: String,
+    /// The resource's id.
+    pub resource_id: String,
+}
+
+/// Who may read an object beyond the role table: Barbican's per-secret read ACL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectAcl {
+    /// Whether every reader of the object's system may read it (the default). When
+    /// false, only its creator and `users` may.
+    pub project_access: bool,
+    /// Principals (`keystone:<user id>`, an access key id) allowed to read it, even
+    /// from another system of the tenant.
+    pub users: Vec<String>,
+}
+
+impl Default for ObjectAcl {
+    fn default() -> Self {
+        Self {
+            project_access: true,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// A managed object's description: everything but its identity, state and payload.
+/// Stored as one JSON column, since nothing is looked up by these fields inside the
+/// store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ObjectAttributes {
+    /// Its name; may be empty.
+    pub name: String,
+    /// Algorithm (`aes`, `rsa`, …), as the client named it.
+    pub algorithm: Option<String>,
+    /// Length in bits.
+    pub bit_length: Option<u32>,
+    /// Mode (`cbc`, …).
+    pub mode: Option<String>,
+    /// The payload's content type (`application/octet-stream`, `text/plain`).
+    pub content_type: Option<String>,
+    /// A door's own sub-kind (a container's type: `generic`, `rsa`, `certificate`).
+    pub subtype: Option<String>,
+    /// When it expires; an expired object's payload is no longer served.
+    pub expiration: Option<UnixMillis>,
+    /// Free metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Links to other objects.
+    pub links: Vec<ObjectLink>,
+    /// The principal that created it (set by the core).
+    pub creator: String,
+    /// Its read ACL.
+    pub acl: ObjectAcl,
+    /// Services that registered their use of it.
+    pub consumers: Vec<ObjectConsumer>,
+}
+
+/// A managed object's payload as stored: sealed under one version of its system's
+/// key (never in plaintext).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedPayload {
+    /// The system key version that sealed it.
+    pub system_key_version: u32,
+    /// The payload sealed with AES-256-GCM, bound to the object
+    /// ([`crate::crypto::WrapBinding::ManagedObject`]).
+    pub sealed: Vec<u8>,
+}
+
+/// A managed object as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedObjectRecord {
+    /// Identifier.
+    pub id: ObjectId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The system whose key seals it.
+    pub system_id: SystemId,
+    /// What it holds.
+    pub kind: ObjectKind,
+    /// Lifecycle state: pending material until a payload arrives, then active.
+    pub lifecycle: Lifecycle,
+    /// Its description.
+    pub attributes: ObjectAttributes,
+    /// The sealed payload, once it has one.
+    pub payload: Option<SealedPayload>,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Last change.
+    pub updated_at: UnixMillis,
+}

@@ -85,6 +85,10 @@ pub enum Write {
     DeleteGrantsOf(KeyId),
     /// Inserts or replaces an audit checkpoint (by chain and `seq`).
     PutAuditCheckpoint(AuditCheckpoint),
+    /// Inserts or replaces a managed object.
+    PutManagedObject(ManagedObjectRecord),
+    /// Deletes a managed object (its sealed payload with it).
+    DeleteManagedObject(ObjectId),
 }
 
 impl Write {
@@ -214,6 +218,11 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         principal: &str,
     ) -> StoreResult<Vec<GrantRecord>>;
+
+    /// A managed object by id.
+    async fn managed_object(&self, id: ObjectId) -> StoreResult<Option<ManagedObjectRecord>>;
+    /// Every managed object of a system, oldest first (by creation time, then id).
+    async fn managed_objects(&self, system: SystemId) -> StoreResult<Vec<ManagedObjectRecord>>;
 
     /// Appends `records` to the end of their chains, atomically and durably: each
     /// is linked ([`crate::audit::hash::link_all`]) after its chain's last record

@@ -165,6 +165,7 @@ impl ToWire for KeychainSystem {
             system_key_version: self.system_key_version,
             status: self.status.clone(),
             service_keys: all(&self.service_keys),
+            managed_objects: self.managed_objects,
         }
     }
 }

@@ -28,6 +28,16 @@ pub(crate) struct LoadedSystemKey {
     pub(crate) trusted_until: std::time::Instant,
 }
 
+impl LoadedSystemKey {
+    /// The unwrapped material; an internal error if the chain did not allow
+    /// unwrapping it (callers check the states first).
+    pub(crate) fn material(&self) -> Result<&SecretBytes> {
+        self.material
+            .as_ref()
+            .ok_or_else(|| Error::internal("system key material not loaded"))
+    }
+}
+
 /// A service key as the hot path sees it: its record, the states above it, and the
 /// unwrapped material of each version, parsed for use (only while the chain allows
 /// using it).
@@ -340,6 +350,29 @@ impl Service {
         Ok(loaded)
     }
 
+    /// The system's active system key, to protect something new (`what`: `keys`,
+    /// `objects`) under it: refused (InvalidState, naming both states) unless it and
+    /// its root key allow wrapping.
+    pub(crate) async fn wrapping_system_key(
+        &self,
+        system: &SystemRecord,
+        what: &str,
+    ) -> Result<Arc<LoadedSystemKey>> {
+        let parent = self
+            .load_system_key(system, system.active_key_version)
+            .await?;
+        if !(parent.state.allows(KeyUse::Wrap) && parent.root_state.allows(KeyUse::Wrap)) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "system {} cannot protect new {what}: its system key is {} and its root key is {}",
+                    system.name, parent.state, parent.root_state
+                ),
+            ));
+        }
+        Ok(parent)
+    }
+
     /// Wraps new service key material under the system's active system key.
     pub(crate) async fn wrap_service_key(
         &self,
@@ -348,22 +381,8 @@ impl Service {
         version: u32,
         material: &SecretBytes,
     ) -> Result<Vec<u8>> {
-        let parent = self
-            .load_system_key(system, system.active_key_version)
-            .await?;
-        if !(parent.state.allows(KeyUse::Wrap) && parent.root_state.allows(KeyUse::Wrap)) {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "system {} cannot protect new keys: its system key is {} and its root key is {}",
-                    system.name, parent.state, parent.root_state
-                ),
-            ));
-        }
-        let parent_material = parent
-            .material
-            .as_ref()
-            .ok_or_else(|| Error::internal("system key material not loaded"))?;
+        let parent = self.wrapping_system_key(system, "keys").await?;
+        let parent_material = parent.material()?;
         let aad = WrapBinding::ServiceKey {
             tenant: system.tenant_id,
             key,

@@ -40,6 +40,8 @@ pub struct KeychainSystem {
     pub status: String,
     /// Its service keys (not destroyed).
     pub service_keys: Vec<KeychainServiceKey>,
+    /// How many managed objects (Barbican secrets and containers) its key seals.
+    pub managed_objects: usize,
 }
 
 /// A root key in the keychain view.
@@ -134,6 +136,7 @@ impl Service {
                 system_key_version: system.active_key_version,
                 status: info.status.describe(),
                 service_keys,
+                managed_objects: self.store.managed_objects(system.id).await?.len(),
             };
             match info.root_key_id {
                 Some(id) => {

@@ -19,9 +19,11 @@ mod byok;
 mod chain;
 mod change_lock;
 mod crypto_ops;
+mod federated;
 mod keychain;
 mod keys;
 mod lease;
+mod objects;
 mod policies;
 mod resolve;
 mod root_keys;
@@ -43,8 +45,13 @@ pub use bootstrap::BootstrapCredentials;
 pub use byok::{ImportParameters, IMPORT_TOKEN_LIFETIME};
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
+pub use federated::{FederatedLogin, PROJECT_SYSTEM_KIND};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
 pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
+pub use objects::{
+    GenerateObject, NewObject, ObjectChange, ObjectFilter, ObjectInfo, ObjectPage,
+    MAX_OBJECTS_PER_SYSTEM, MAX_OBJECT_PAGE, MAX_OBJECT_PAYLOAD,
+};
 pub use policies::{grant_token, CreateGrantRequest, GrantPage, GrantRef, NewGrant};
 pub use root_keys::{RootKeyChange, RootKeyImpact, RootKeyInfo};
 pub use rotation::{RotationInfo, RotationStatus};

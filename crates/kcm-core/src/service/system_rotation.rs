@@ -1,6 +1,7 @@
 //! Rotating a system key (L2), online: a new system key version becomes active at
 //! once (new keys and versions are wrapped by it), then the service key versions
-//! below the older ones are re-wrapped in bounded batches — each batch one commit,
+//! below the older ones, and the payloads of managed objects sealed by them, are
+//! re-wrapped in bounded batches — each batch one commit,
 //! so a caller can show progress and resume after any interruption. When none is
 //! left, the old system key versions are erased. No ciphertext changes: each key
 //! version records which system key version wraps it, so everything decrypts
@@ -22,9 +23,9 @@ pub const MAX_REWRAP_BATCH: usize = 1000;
 pub struct SystemKeyRotation {
     /// The system, with its active system key version.
     pub system: SystemInfo,
-    /// Key versions re-wrapped by this call.
+    /// Key versions and object payloads re-wrapped by this call.
     pub rewrapped: usize,
-    /// Key versions still wrapped by an older system key version.
+    /// Key versions and object payloads still wrapped by an older system key version.
     pub remaining: usize,
 }
 
@@ -45,7 +46,7 @@ impl Service {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
-                    "system {} is still being rotated: {} key versions to re-wrap first",
+                    "system {} is still being rotated: {} key versions or objects to re-wrap first",
                     system.name,
                     pending.len()
                 ),
@@ -91,51 +92,61 @@ impl Service {
             .await?;
         let batch = self.pending_rewraps(&system, limit).await?;
         let mut writes = Vec::with_capacity(batch.len() + 1);
-        for mut version in batch {
-            let old = self
-                .load_system_key(&system, version.system_key_version)
-                .await?;
-            let old = old.material.as_ref().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "system key version {} of {} cannot be unwrapped (its root key or it \
-                         is not usable), so the keys below it cannot be moved",
-                        version.system_key_version, system.name
-                    ),
-                )
-            })?;
-            let aad = |system_version| {
-                WrapBinding::ServiceKey {
-                    tenant,
-                    key: version.key_id,
-                    version: version.version,
-                    system: system.id,
-                    system_version,
+        for pending in batch {
+            writes.push(match pending {
+                Pending::Version(mut version) => {
+                    let aad = |system_version| {
+                        WrapBinding::ServiceKey {
+                            tenant,
+                            key: version.key_id,
+                            version: version.version,
+                            system: system.id,
+                            system_version,
+                        }
+                        .to_aad()
+                    };
+                    let what =
+                        format_args!("version {} of key {}", version.version, version.key_id);
+                    version.wrapped = self
+                        .reseal(
+                            &system,
+                            version.system_key_version,
+                            &version.wrapped,
+                            aad,
+                            what,
+                        )
+                        .await?;
+                    version.system_key_version = system.active_key_version;
+                    Write::PutKeyVersion(version)
                 }
-                .to_aad()
-            };
-            let material = crypto::open(old, &version.wrapped, &aad(version.system_key_version))
-                .map_err(|_| {
-                    Error::internal(format!(
-                        "version {} of key {} does not unwrap under its system key",
-                        version.version, version.key_id
-                    ))
-                })?;
-            let active = self
-                .load_system_key(&system, system.active_key_version)
-                .await?;
-            let active = active
-                .material
-                .as_ref()
-                .ok_or_else(|| Error::internal("the active system key is not loaded"))?;
-            version.wrapped = crypto::seal(
-                active,
-                material.expose_secret(),
-                &aad(system.active_key_version),
-            );
-            version.system_key_version = system.active_key_version;
-            writes.push(Write::PutKeyVersion(version));
+                Pending::Object(mut object) => {
+                    let Some(payload) = object.payload.as_mut() else {
+                        continue;
+                    };
+                    let aad = |system_version| {
+                        WrapBinding::ManagedObject {
+                            tenant,
+                            object: object.id,
+                            kind: object.kind,
+                            system: system.id,
+                            system_version,
+                        }
+                        .to_aad()
+                    };
+                    let what = format_args!("the payload of object {}", object.id);
+                    payload.sealed = self
+                        .reseal(
+                            &system,
+                            payload.system_key_version,
+                            &payload.sealed,
+                            aad,
+                            what,
+                        )
+                        .await?;
+                    payload.system_key_version = system.active_key_version;
+                    Write::PutManagedObject(*object)
+                }
+            });
         }
         let rewrapped = writes.len();
         let remaining = if rewrapped < limit {
@@ -164,13 +175,42 @@ impl Service {
         })
     }
 
-    /// Up to `limit` key versions below the system that an older system key version
-    /// wraps.
-    async fn pending_rewraps(
+    /// Opens `sealed` (`what`), sealed under `system`'s key version `old` and bound
+    /// by `aad(version)`, and seals it again under the active version.
+    async fn reseal(
         &self,
         system: &SystemRecord,
-        limit: usize,
-    ) -> Result<Vec<KeyVersionRecord>> {
+        old: u32,
+        sealed: &[u8],
+        aad: impl Fn(u32) -> Vec<u8>,
+        what: std::fmt::Arguments<'_>,
+    ) -> Result<Vec<u8>> {
+        let old_key = self.load_system_key(system, old).await?;
+        let old_material = old_key.material.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "system key version {old} of {} cannot be unwrapped (its root key or it \
+                     is not usable), so what is below it cannot be moved",
+                    system.name
+                ),
+            )
+        })?;
+        let plain = crypto::open(old_material, sealed, &aad(old))
+            .map_err(|_| Error::internal(format!("{what} does not unwrap under its system key")))?;
+        let active = self
+            .load_system_key(system, system.active_key_version)
+            .await?;
+        Ok(crypto::seal(
+            active.material()?,
+            plain.expose_secret(),
+            &aad(system.active_key_version),
+        ))
+    }
+
+    /// Up to `limit` key versions and objects below the system that an older
+    /// system key version wraps.
+    async fn pending_rewraps(&self, system: &SystemRecord, limit: usize) -> Result<Vec<Pending>> {
         let mut pending = Vec::new();
         for key in self
             .live_service_keys(system.tenant_id, Some(system.id))
@@ -178,13 +218,33 @@ impl Service {
         {
             for version in self.store.key_versions(key.id).await? {
                 if version.system_key_version < system.active_key_version {
-                    pending.push(version);
+                    pending.push(Pending::Version(version));
                     if pending.len() >= limit {
                         return Ok(pending);
                     }
                 }
             }
         }
+        for object in self.store.managed_objects(system.id).await? {
+            let older = object
+                .payload
+                .as_ref()
+                .is_some_and(|p| p.system_key_version < system.active_key_version);
+            if older {
+                pending.push(Pending::Object(Box::new(object)));
+                if pending.len() >= limit {
+                    return Ok(pending);
+                }
+            }
+        }
         Ok(pending)
     }
+}
+
+/// Something sealed under an older system key version, to move under the active one.
+enum Pending {
+    /// A service key version.
+    Version(KeyVersionRecord),
+    /// A managed object's payload.
+    Object(Box<ManagedObjectRecord>),
 }

@@ -310,7 +310,7 @@ impl Service {
 
     /// A root key of the tenant to link a system to: `root_key` (an id) or, when
     /// `None`, the tenant's default root key.
-    async fn root_to_link(
+    pub(crate) async fn root_to_link(
         &self,
         tenant_id: TenantId,
         root_key: Option<&str>,

@@ -886,13 +886,18 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
         format!("dry run: root key {id} would go from {from} to {to}; nothing changed\n")
     };
     let keys: usize = impact.systems.iter().map(|s| s.service_keys.len()).sum();
+    let objects: usize = impact.systems.iter().map(|s| s.managed_objects).sum();
     out.push_str(&format!(
-        "below it: {} system(s), {keys} service key(s)\n",
+        "below it: {} system(s), {keys} service key(s), {objects} managed object(s)\n",
         impact.systems.len()
     ));
     for sys in &impact.systems {
+        let held = match sys.managed_objects {
+            0 => String::new(),
+            n => format!(", {n} managed object(s)"),
+        };
         out.push_str(&format!(
-            "  {} system {} ({})\n",
+            "  {} system {} ({}){held}\n",
             sys.kind, sys.name, sys.id
         ));
         for key in &sys.service_keys {
