@@ -152,36 +152,30 @@ pub fn from_put(
     Ok((bytes, ct))
 }
 
-/// How a payload is sent back for an `Accept` header.
+/// How a payload is sent back for an `Accept` header: decided before the payload
+/// is read (an `Accept` nothing can satisfy is refused before anything is
+/// unsealed), completed once the stored type is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// The type the body is sent as.
-    pub content_type: ContentType,
+    /// The type the client asked for; `None`: whatever the payload was stored as
+    /// (`*/*`, or no `Accept`).
+    asked: Option<ContentType>,
 }
 
 impl Delivery {
-    /// Chooses how to send a payload stored as `stored` (`None`: unknown, taken as
-    /// binary) to a client that accepts `accept`: the first type it lists that
-    /// Barbican serves; `*/*` or no header means the stored type.
-    pub fn negotiate(
-        accept: Option<&str>,
-        stored: Option<ContentType>,
-    ) -> Result<Self, BarbicanError> {
-        let stored = stored.unwrap_or(ContentType::OctetStream);
+    /// Reads `accept`: the first type it lists that Barbican serves; `*/*` or no
+    /// header means the stored type; anything else is a 406.
+    pub fn negotiate(accept: Option<&str>) -> Result<Self, BarbicanError> {
         let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-            return Ok(Self {
-                content_type: stored,
-            });
+            return Ok(Self { asked: None });
         };
         for item in accept.split(',') {
             let media = item.split(';').next().unwrap_or("").trim();
             if media == "*/*" {
-                return Ok(Self {
-                    content_type: stored,
-                });
+                return Ok(Self { asked: None });
             }
             if let Some(ct) = ContentType::parse(media) {
-                return Ok(Self { content_type: ct });
+                return Ok(Self { asked: Some(ct) });
             }
         }
         Err(BarbicanError::not_acceptable(format!(
@@ -190,16 +184,20 @@ impl Delivery {
         )))
     }
 
-    /// Checks that `payload` can be sent this way: as text only if it is UTF-8.
-    pub fn check(self, payload: &SecretBytes) -> Result<(), BarbicanError> {
-        if self.content_type == ContentType::Text
-            && std::str::from_utf8(payload.expose_secret()).is_err()
-        {
+    /// The type `payload`, stored as `stored`, is sent as: as text only if it is
+    /// UTF-8 (else 406, as Barbican).
+    pub fn content_type(
+        self,
+        stored: ContentType,
+        payload: &SecretBytes,
+    ) -> Result<ContentType, BarbicanError> {
+        let ct = self.asked.unwrap_or(stored);
+        if ct == ContentType::Text && std::str::from_utf8(payload.expose_secret()).is_err() {
             return Err(BarbicanError::not_acceptable(
                 "The secret is not text: ask for application/octet-stream",
             ));
         }
-        Ok(())
+        Ok(ct)
     }
 }
 
@@ -319,8 +317,10 @@ mod tests {
 
     #[test]
     fn accept_chooses_the_delivery() {
-        let stored = Some(ContentType::Text);
-        let pick = |accept| Delivery::negotiate(accept, stored).map(|d| d.content_type);
+        let text = SecretBytes::copy_from(b"ok");
+        let pick = |accept| {
+            Delivery::negotiate(accept).and_then(|d| d.content_type(ContentType::Text, &text))
+        };
         assert_eq!(pick(None).unwrap(), ContentType::Text);
         assert_eq!(pick(Some("*/*")).unwrap(), ContentType::Text);
         assert_eq!(
@@ -332,12 +332,11 @@ mod tests {
             ContentType::Text
         );
         assert_eq!(pick(Some("image/png")).unwrap_err().status().as_u16(), 406);
-        let text = Delivery {
-            content_type: ContentType::Text,
-        };
-        assert!(text.check(&SecretBytes::copy_from(b"ok")).is_ok());
+        let binary = SecretBytes::copy_from(&[0xff, 0xfe]);
+        let as_text = Delivery::negotiate(Some("text/plain")).unwrap();
         assert_eq!(
-            text.check(&SecretBytes::copy_from(&[0xff, 0xfe]))
+            as_text
+                .content_type(ContentType::OctetStream, &binary)
                 .unwrap_err()
                 .status()
                 .as_u16(),

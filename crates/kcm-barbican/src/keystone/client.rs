@@ -273,75 +273,12 @@ fn tls_config(config: &KeystoneConfig) -> Result<rustls::ClientConfig, String> {
 
 #[cfg(test)]
 mod tests {
-    //! Against a tiny Keystone in the test process: just enough of
-    //! `/v3/auth/tokens` to count what the client asks.
+    //! Against the tiny Keystone of [`crate::keystone::fake`].
 
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
-    use axum::extract::State;
-    use axum::http::{HeaderMap, StatusCode as Status};
-    use axum::response::{IntoResponse, Response};
-    use axum::routing::post;
-    use time::format_description::well_known::Rfc3339;
-
-    #[derive(Default)]
-    struct Fake {
-        /// Password authentications so far; each issues `svc-<n>`.
-        logins: AtomicUsize,
-        validations: AtomicUsize,
-        /// The service token Keystone accepts (older ones get 401).
-        accepted_from: AtomicUsize,
-        /// Life of issued service tokens, in seconds.
-        life: i64,
-    }
-
-    async fn login(State(fake): State<Arc<Fake>>, body: String) -> Response {
-        if !body.contains("\"password\":\"s3cret\"") {
-            return Status::UNAUTHORIZED.into_response();
-        }
-        let n = fake.logins.fetch_add(1, Ordering::SeqCst) + 1;
-        let expires = (OffsetDateTime::now_utc() + time::Duration::seconds(fake.life))
-            .format(&Rfc3339)
-            .unwrap();
-        let body = format!(r#"{{"token": {{"expires_at": "{expires}"}}}}"#);
-        (
-            Status::CREATED,
-            [("X-Subject-Token", format!("svc-{n}"))],
-            body,
-        )
-            .into_response()
-    }
-
-    async fn validate(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
-        fake.validations.fetch_add(1, Ordering::SeqCst);
-        let own = headers["X-Auth-Token"].to_str().unwrap();
-        let n: usize = own.trim_start_matches("svc-").parse().unwrap();
-        if n < fake.accepted_from.load(Ordering::SeqCst) {
-            return Status::UNAUTHORIZED.into_response();
-        }
-        match headers["X-Subject-Token"].to_str().unwrap() {
-            "good" => (
-                Status::OK,
-                r#"{"token": {"expires_at": "2099-01-01T00:00:00.000000Z",
-                   "user": {"id": "u1", "name": "alice", "domain": {"id": "default"}},
-                   "project": {"id": "p1", "name": "web", "domain": {"id": "default", "name": "Default"}},
-                   "roles": [{"id": "r", "name": "member"}]}}"#,
-            )
-                .into_response(),
-            _ => Status::NOT_FOUND.into_response(),
-        }
-    }
-
-    async fn keystone(fake: Arc<Fake>) -> String {
-        let app = axum::Router::new()
-            .route("/v3/auth/tokens", post(login).get(validate))
-            .with_state(fake);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}")
-    }
+    use crate::keystone::fake::{self, FakeKeystone};
 
     fn client(base_url: String, password: &str) -> KeystoneClient {
         KeystoneClient::new(KeystoneConfig {
@@ -357,15 +294,19 @@ mod tests {
         .unwrap()
     }
 
+    async fn keystone(life: i64) -> (Arc<FakeKeystone>, String) {
+        let fake = Arc::new(FakeKeystone::new(life));
+        fake.issue("good", fake::token_body("default", "Default", &["member"]));
+        let url = fake::start(Arc::clone(&fake)).await;
+        (fake, url)
+    }
+
     #[tokio::test]
     async fn tokens_are_validated_with_one_service_token() {
-        let fake = Arc::new(Fake {
-            life: 3600,
-            ..Fake::default()
-        });
-        let keystone = client(keystone(Arc::clone(&fake)).await, "s3cret");
+        let (fake, url) = keystone(3600).await;
+        let keystone = client(url, fake::PASSWORD);
         let info = keystone.validate("good").await.unwrap();
-        assert_eq!(info.user_id, "u1");
+        assert_eq!(info.user_id, "u-good");
         assert_eq!(info.project.unwrap().domain_name, "Default");
         assert_eq!(
             keystone.validate("bad").await,
@@ -386,11 +327,8 @@ mod tests {
     #[tokio::test]
     async fn the_service_token_is_renewed_before_it_expires() {
         // A token of 2 s is renewed once half of it has passed.
-        let fake = Arc::new(Fake {
-            life: 2,
-            ..Fake::default()
-        });
-        let keystone = client(keystone(Arc::clone(&fake)).await, "s3cret");
+        let (fake, url) = keystone(2).await;
+        let keystone = client(url, fake::PASSWORD);
         keystone.validate("good").await.unwrap();
         keystone.validate("good").await.unwrap();
         assert_eq!(fake.logins.load(Ordering::SeqCst), 1);
@@ -401,11 +339,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_service_token_is_replaced_once() {
-        let fake = Arc::new(Fake {
-            life: 3600,
-            ..Fake::default()
-        });
-        let keystone = client(keystone(Arc::clone(&fake)).await, "s3cret");
+        let (fake, url) = keystone(3600).await;
+        let keystone = client(url, fake::PASSWORD);
         keystone.validate("good").await.unwrap();
         // Keystone forgets svc-1 (revoked, or restarted with new keys).
         fake.accepted_from.store(2, Ordering::SeqCst);
@@ -415,17 +350,14 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_credentials_or_no_keystone_are_unavailable() {
-        let fake = Arc::new(Fake {
-            life: 3600,
-            ..Fake::default()
-        });
-        let wrong = client(keystone(Arc::clone(&fake)).await, "guess");
+        let (_fake, url) = keystone(3600).await;
+        let wrong = client(url, "guess");
         let Err(KeystoneError::Unavailable(why)) = wrong.validate("good").await else {
             panic!("wrong credentials must not validate")
         };
         assert!(why.contains("service credentials"), "{why}");
         assert!(!why.contains("guess"), "the password is never shown: {why}");
-        let nowhere = client("http://127.0.0.1:9".into(), "s3cret");
+        let nowhere = client("http://127.0.0.1:9".into(), fake::PASSWORD);
         assert!(matches!(
             nowhere.validate("good").await,
             Err(KeystoneError::Unavailable(_))

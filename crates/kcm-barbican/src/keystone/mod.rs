@@ -4,9 +4,13 @@
 
 pub mod cache;
 pub mod client;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod token;
 
 use std::collections::BTreeMap;
+
+use kcm_core::service::FederatedLogin;
 
 use crate::config::DomainMapping;
 use crate::roles::map_role_names;
@@ -15,24 +19,6 @@ use token::TokenInfo;
 /// The identity provider name kcm's principals carry for Keystone users
 /// (`keystone:<user id>`).
 pub const PROVIDER: &str = "keystone";
-
-/// Who a Keystone token says calls, in kcm's terms: the tenant its project's domain
-/// maps to, the project (which becomes a system) and the role.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Login {
-    /// The Keystone user id.
-    pub user_id: String,
-    /// The kcm tenant's name.
-    pub tenant: String,
-    /// The project id.
-    pub project_id: String,
-    /// The project name.
-    pub project_name: String,
-    /// The root key the project's system is registered under, if configured.
-    pub root_key: Option<String>,
-    /// The kcm role of the user's Keystone roles.
-    pub role: kcm_core::model::Role,
-}
 
 /// Why a valid token does not let its holder in (a 403: Keystone vouched for the
 /// user, kcm does not admit them).
@@ -68,12 +54,13 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// The login a validated token gives, with `domains` mapping Keystone domains (by
-/// id, else by name) to tenants.
+/// The login a validated token gives, in the core's terms: the tenant its
+/// project's domain maps to (`domains`: Keystone domains by id, else by name), the
+/// project (which becomes a system) and the role.
 pub fn login_for(
     info: &TokenInfo,
     domains: &BTreeMap<String, DomainMapping>,
-) -> Result<Login, Refusal> {
+) -> Result<FederatedLogin, Refusal> {
     let project = info.project.as_ref().ok_or(Refusal::NotProjectScoped)?;
     let mapping = domains
         .get(&project.domain_id)
@@ -83,7 +70,8 @@ pub fn login_for(
             id: project.domain_id.clone(),
         })?;
     let role = map_role_names(info.roles.iter().map(String::as_str)).ok_or(Refusal::NoKnownRole)?;
-    Ok(Login {
+    Ok(FederatedLogin {
+        provider: PROVIDER.into(),
         user_id: info.user_id.clone(),
         tenant: mapping.tenant.clone(),
         project_id: project.id.clone(),
