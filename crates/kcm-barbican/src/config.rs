@@ -199,20 +199,9 @@ impl BarbicanSettings {
         revocation_bound: Duration,
         read_password: impl FnOnce(&KeystoneSettings) -> Result<SecretString, String>,
     ) -> Result<BarbicanConfig, String> {
-        self.validate()?;
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|e| format!("barbican.listen {:?}: {e}", self.listen))?;
+        let listen = self.validate()?;
         let auth = match (self.no_auth, self.keystone) {
             (Some(no_auth), _) => {
-                if !listen.ip().is_loopback() {
-                    return Err(format!(
-                        "barbican.no_auth lets anyone act as {} without a token: it is refused \
-                         on {listen}, which is not a loopback address",
-                        no_auth.user_id
-                    ));
-                }
                 let role =
                     crate::roles::map_role_names([no_auth.role.as_str()]).ok_or_else(|| {
                         format!(
@@ -266,8 +255,13 @@ impl BarbicanSettings {
         })
     }
 
-    /// Checks what can be checked without reading secrets.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what can be checked without reading secrets; returns the listen
+    /// address.
+    pub fn validate(&self) -> Result<SocketAddr, String> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|e| format!("barbican.listen {:?}: {e}", self.listen))?;
         if let Some(url) = &self.public_url {
             check_base_url("barbican.public_url", url)?;
         }
@@ -307,8 +301,15 @@ impl BarbicanSettings {
                     "barbican.no_auth: tenant, project_id and user_id must not be empty".into(),
                 );
             }
+            if !listen.ip().is_loopback() {
+                return Err(format!(
+                    "barbican.no_auth lets anyone act as {} without a token: it is refused \
+                     on {listen}, which is not a loopback address",
+                    n.user_id
+                ));
+            }
         }
-        Ok(())
+        Ok(listen)
     }
 }
 
