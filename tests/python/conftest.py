@@ -9,6 +9,9 @@
 * `new_key`     - creates a key on the session server (keys are left behind: the session
                   server's data dir is discarded at the end).
 * `other_tenant`- a second tenant on the session server, with its tenant-admin KMS client.
+* `ceph`        - a factory for the session's one-node Ceph cluster with RGW (tests/python/ceph.py):
+                  `ceph(rgw_config)` starts it on first use and restarts RGW alone when a test
+                  asks for other RGW options.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ceph import CephCluster, CephError  # noqa: E402
 from kcmtest import FAST_DAY_SECONDS, Server, start_or_fail, unique  # noqa: E402
 
 
@@ -114,3 +118,34 @@ def other_tenant(server):
     body = server.create_tenant(unique("other"))
     ak = body["access_key"]
     return {"tenant": body["tenant"], "access_key": ak, "kms": server.client_for(ak)}
+
+
+@pytest.fixture(scope="session")
+def ceph():
+    """Factory: ceph(rgw_config=None) -> CephCluster, one cluster for the whole session.
+
+    The first call starts the cluster (about 10 s) with `rgw_config` merged into RGW's
+    `[client.rgw.x]` section; a later call with other options restarts RGW alone (about 1 s)
+    with them, so tests that want the same options should pass equal dicts. The cluster
+    stops, and its directory is removed, when the session ends."""
+    state: dict = {}
+
+    def get(rgw_config: dict | None = None) -> CephCluster:
+        cfg = dict(rgw_config or {})
+        if "error" in state:
+            raise CephError(f"the session's Ceph cluster failed to start earlier: {state['error']}")
+        cluster = state.get("cluster")
+        if cluster is None:
+            try:
+                cluster = CephCluster(rgw_config=cfg).__enter__()
+            except Exception as e:
+                state["error"] = e
+                raise
+            state["cluster"] = cluster
+        elif cluster.rgw_config != cfg:
+            cluster.restart_rgw(cfg)
+        return cluster
+
+    yield get
+    if "cluster" in state:
+        state["cluster"].close()

@@ -328,6 +328,37 @@ pub(crate) async fn grants_retirable_by(
     all(pool, q, decode::grant).await
 }
 
+/// See [`kcm_core::store::Store::managed_object`].
+pub(crate) async fn managed_object(
+    pool: &PgPool,
+    id: ObjectId,
+) -> ReadResult<Option<ManagedObjectRecord>> {
+    let sql = format!("SELECT {MANAGED_OBJECT_COLS} FROM managed_objects WHERE id = $1");
+    one(
+        pool,
+        sqlx::query(&sql).bind(id.to_string()),
+        decode::managed_object,
+    )
+    .await
+}
+
+/// See [`kcm_core::store::Store::managed_objects`].
+pub(crate) async fn managed_objects(
+    pool: &PgPool,
+    system: SystemId,
+) -> ReadResult<Vec<ManagedObjectRecord>> {
+    let sql = format!(
+        "SELECT {MANAGED_OBJECT_COLS} FROM managed_objects
+         WHERE system_id = $1 ORDER BY created_at, id"
+    );
+    all(
+        pool,
+        sqlx::query(&sql).bind(system.to_string()),
+        decode::managed_object,
+    )
+    .await
+}
+
 /// See [`kcm_core::store::Store::audit_tail`].
 pub(crate) async fn audit_tail(
     pool: &PgPool,

@@ -527,6 +527,16 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn managed_object(&self, id: ObjectId) -> StoreResult<Option<ManagedObjectRecord>> {
+        let p = self.pool();
+        self.read(move || read::managed_object(p, id)).await
+    }
+
+    async fn managed_objects(&self, system: SystemId) -> StoreResult<Vec<ManagedObjectRecord>> {
+        let p = self.pool();
+        self.read(move || read::managed_objects(p, system)).await
+    }
+
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
         let p = self.pool();
         self.read(move || read::audit_tail(p, chain)).await

@@ -264,6 +264,23 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  signature = excluded.signature",
             encode::audit_checkpoint(c)?,
         ),
+        Write::PutManagedObject(o) => query(
+            "INSERT INTO managed_objects (id, tenant_id, system_id, kind, state, created_at,
+                                          updated_at, attributes, system_key_version,
+                                          sealed_payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET
+                 tenant_id = excluded.tenant_id, system_id = excluded.system_id,
+                 kind = excluded.kind, state = excluded.state,
+                 created_at = excluded.created_at, updated_at = excluded.updated_at,
+                 attributes = excluded.attributes,
+                 system_key_version = excluded.system_key_version,
+                 sealed_payload = excluded.sealed_payload",
+            encode::managed_object(o),
+        ),
+        Write::DeleteManagedObject(id) => {
+            sqlx::query("DELETE FROM managed_objects WHERE id = $1").bind(id.to_string())
+        }
     };
     q.execute(conn).await?;
     Ok(())
@@ -328,5 +345,5 @@ fn chain_lock_key(chain: &str) -> i32 {
 #[cfg(test)]
 #[test]
 fn inserts_name_the_encoders_columns_in_order() {
-    kcm_store_rows::cols::check_inserts(include_str!("write.rs"), 12).unwrap();
+    kcm_store_rows::cols::check_inserts(include_str!("write.rs"), 13).unwrap();
 }

@@ -73,10 +73,10 @@ async fn concurrent_opens_migrate_once() {
         stores.push(open.await.unwrap().expect("concurrent open"));
     }
     let rows = migration_rows(&url).await;
-    assert_eq!(rows, (5, 5), "one row per migration, versions 1..=5");
+    assert_eq!(rows, (6, 6), "one row per migration, versions 1..=6");
     for s in &stores {
         s.ping().await.unwrap();
-        assert_eq!(s.snapshot().await.unwrap().schema_version, 5);
+        assert_eq!(s.snapshot().await.unwrap().schema_version, 6);
     }
     // Nodes see each other's writes.
     let t = fixtures::tenant("alpha", "000000000001");
@@ -646,6 +646,13 @@ fn every_kind_of_row() -> (Vec<Write>, Vec<AuditRecord>) {
         }),
         Write::PutAuditCheckpoint(fixtures::audit_checkpoint(Some(alpha.id), 2)),
         Write::PutAuditCheckpoint(fixtures::audit_checkpoint(None, 1)),
+        Write::PutManagedObject(fixtures::managed_object(alpha.id, system.id, 30)),
+        Write::PutManagedObject(fixtures::bare_managed_object(alpha.id, system.id, 10)),
+        Write::PutManagedObject(ManagedObjectRecord {
+            kind: ObjectKind::Container,
+            payload: None,
+            ..fixtures::managed_object(alpha.id, system.id, 10)
+        }),
     ];
     for i in 0..12 {
         writes.push(Write::PutServiceKey(ServiceKeyRecord {
@@ -691,6 +698,14 @@ async fn assert_same_reads(a: &dyn Store, b: &dyn Store) {
         let systems = a.systems(t.id).await.unwrap();
         assert_eq!(systems, b.systems(t.id).await.unwrap());
         for s in &systems {
+            let objects = a.managed_objects(s.id).await.unwrap();
+            assert_eq!(objects, b.managed_objects(s.id).await.unwrap());
+            for o in &objects {
+                assert_eq!(
+                    a.managed_object(o.id).await.unwrap(),
+                    b.managed_object(o.id).await.unwrap()
+                );
+            }
             for v in 1..=2 {
                 assert_eq!(
                     a.system_key(s.id, v).await.unwrap(),
@@ -746,6 +761,13 @@ async fn snapshots_are_portable_between_sqlite_and_postgres() {
     let from_sqlite = sqlite.snapshot().await.unwrap();
     assert!(
         from_sqlite.total_rows() > 30,
+        "{:?}",
+        from_sqlite.row_counts()
+    );
+    assert!(
+        from_sqlite
+            .row_counts()
+            .contains(&("managed_objects".to_owned(), 3)),
         "{:?}",
         from_sqlite.row_counts()
     );

@@ -53,6 +53,12 @@ pub const AUDIT_RECORD_WRITTEN_COLS: &str = "chain, seq, time, principal, role, 
 /// [`crate::encode::audit_checkpoint`].
 pub const AUDIT_CHECKPOINT_COLS: &str = "chain, seq, hash, time, signature";
 
+/// `managed_objects`: [`crate::decode::managed_object`],
+/// [`crate::encode::managed_object`]. The attributes are one JSON column; the payload
+/// is its two columns, both set or both NULL.
+pub const MANAGED_OBJECT_COLS: &str = "id, tenant_id, system_id, kind, state, created_at, \
+     updated_at, attributes, system_key_version, sealed_payload";
+
 /// The tables the encoders write, each with the columns its encoder's parameters
 /// come in.
 const WRITTEN: &[(&str, &str)] = &[
@@ -67,6 +73,7 @@ const WRITTEN: &[(&str, &str)] = &[
     ("grants", GRANT_COLS),
     ("audit_records", AUDIT_RECORD_WRITTEN_COLS),
     ("audit_checkpoints", AUDIT_CHECKPOINT_COLS),
+    ("managed_objects", MANAGED_OBJECT_COLS),
 ];
 
 /// Checks every `INSERT INTO <table> (<columns>)` in `source` (a store's SQL, or

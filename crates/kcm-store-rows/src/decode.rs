@@ -316,6 +316,40 @@ pub fn audit_checkpoint(row: &dyn Row) -> StoreResult<AuditCheckpoint> {
     })
 }
 
+/// Decodes a managed object ([`crate::cols::MANAGED_OBJECT_COLS`]): the attributes
+/// from their JSON column; a payload is its system key version and sealed bytes
+/// together, or neither.
+pub fn managed_object(row: &dyn Row) -> StoreResult<ManagedObjectRecord> {
+    let version = opt_u32(row, 8, "payload system key version")?;
+    let sealed = opt_blob(row, 9, "sealed payload")?;
+    let payload = match (version, sealed) {
+        (Some(system_key_version), Some(sealed)) => Some(SealedPayload {
+            system_key_version,
+            sealed,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(corrupt(
+                "object payload",
+                "system key version and sealed payload not both set",
+            ))
+        }
+    };
+    let attributes = text(row, 7, "object attributes")?;
+    Ok(ManagedObjectRecord {
+        id: parsed(row, 0, "object id", ObjectId::parse)?,
+        tenant_id: parsed(row, 1, "tenant id", TenantId::parse)?,
+        system_id: parsed(row, 2, "system id", SystemId::parse)?,
+        kind: parsed(row, 3, "object kind", ObjectKind::parse)?,
+        lifecycle: lifecycle(row, 4)?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| corrupt("object attributes", e))?,
+        payload,
+        created_at: int(row, 5, "created_at")?,
+        updated_at: int(row, 6, "updated_at")?,
+    })
+}
+
 /// Decodes an audit chain (first column) and its last `seq` (second).
 pub fn audit_chain(row: &dyn Row) -> StoreResult<(AuditChain, u64)> {
     Ok((chain(row, 0)?, u64(row, 1, "seq")?))

@@ -100,6 +100,11 @@ fn tags_json(tags: &BTreeMap<String, String>) -> String {
     serde_json::to_string(tags).expect("a string map always serialises")
 }
 
+/// A managed object's attributes as their JSON column.
+fn object_attributes_json(attributes: &ObjectAttributes) -> String {
+    serde_json::to_string(attributes).expect("object attributes always serialise")
+}
+
 /// A stored secret's columns: `(sealed_secret, secret_salt, secret_verifier)`. A
 /// derived secret keeps an empty `sealed_secret` (the column is NOT NULL, from
 /// the time every secret was sealed).
@@ -325,4 +330,23 @@ pub fn audit_checkpoint(c: &AuditCheckpoint) -> StoreResult<[Param<'_>; 5]> {
         Param::int(c.time),
         Param::str(&c.signature),
     ])
+}
+
+/// A managed object's parameters ([`crate::cols::MANAGED_OBJECT_COLS`]): the
+/// attributes as one JSON object, the payload as its system key version and sealed
+/// bytes (both NULL without a payload).
+pub fn managed_object(o: &ManagedObjectRecord) -> [Param<'_>; 10] {
+    let payload = o.payload.as_ref();
+    [
+        Param::display(o.id),
+        Param::display(o.tenant_id),
+        Param::display(o.system_id),
+        Param::str(o.kind.as_str()),
+        Param::str(o.lifecycle.state().as_str()),
+        Param::int(o.created_at),
+        Param::int(o.updated_at),
+        Param::string(object_attributes_json(&o.attributes)),
+        Param::Integer(payload.map(|p| i64::from(p.system_key_version))),
+        Param::Blob(payload.map(|p| p.sealed.as_slice())),
+    ]
 }

@@ -19,6 +19,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_imported_key_material.sql"),
     include_str!("../migrations/0004_system_region_labels.sql"),
     include_str!("../migrations/0005_audit_client_request_id.sql"),
+    include_str!("../migrations/0006_managed_objects.sql"),
 ];
 
 /// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.

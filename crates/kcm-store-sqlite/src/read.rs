@@ -269,6 +269,27 @@ pub(crate) fn grants_retirable_by(
     all(conn, &sql, (tenant.to_string(), principal), decode::grant)
 }
 
+/// See [`kcm_core::store::Store::managed_object`].
+pub(crate) fn managed_object(
+    conn: &Connection,
+    id: ObjectId,
+) -> StoreResult<Option<ManagedObjectRecord>> {
+    let sql = format!("SELECT {MANAGED_OBJECT_COLS} FROM managed_objects WHERE id = ?1");
+    one(conn, &sql, [id.to_string()], decode::managed_object)
+}
+
+/// See [`kcm_core::store::Store::managed_objects`].
+pub(crate) fn managed_objects(
+    conn: &Connection,
+    system: SystemId,
+) -> StoreResult<Vec<ManagedObjectRecord>> {
+    let sql = format!(
+        "SELECT {MANAGED_OBJECT_COLS} FROM managed_objects
+         WHERE system_id = ?1 ORDER BY created_at, id"
+    );
+    all(conn, &sql, [system.to_string()], decode::managed_object)
+}
+
 /// See [`kcm_core::store::Store::audit_tail`].
 pub(crate) fn audit_tail(
     conn: &Connection,

@@ -247,6 +247,14 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn managed_object(&self, id: ObjectId) -> StoreResult<Option<ManagedObjectRecord>> {
+        self.read(move |c| read::managed_object(c, id)).await
+    }
+
+    async fn managed_objects(&self, system: SystemId) -> StoreResult<Vec<ManagedObjectRecord>> {
+        self.read(move |c| read::managed_objects(c, system)).await
+    }
+
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
         self.read(move |c| read::audit_tail(c, chain)).await
     }

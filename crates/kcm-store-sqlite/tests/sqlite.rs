@@ -279,6 +279,51 @@ async fn stored_forms_are_as_documented() {
     }
 }
 
+/// A managed object's columns: kind and state by name, the attributes as one JSON
+/// object, the payload's two columns both NULL without one; the table refuses a
+/// half payload (written from outside kcm).
+#[tokio::test]
+async fn managed_object_stored_forms_are_as_documented() {
+    let (_dir, path) = db();
+    let store = SqliteStore::open(&path).unwrap();
+    let (t, s) = (TenantId::new_random(), SystemId::new_random());
+    let full = fixtures::managed_object(t, s, 1);
+    let bare = fixtures::bare_managed_object(t, s, 2);
+    store
+        .commit(vec![
+            Write::PutManagedObject(full.clone()),
+            Write::PutManagedObject(bare.clone()),
+        ])
+        .await
+        .unwrap();
+    let conn = raw(&path);
+    let row = |id: ObjectId| -> (String, String, String, Option<i64>, Option<Vec<u8>>) {
+        conn.query_row(
+            "SELECT kind, state, attributes, system_key_version, sealed_payload
+             FROM managed_objects WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap()
+    };
+    let (kind, state, attributes, version, sealed) = row(full.id);
+    assert_eq!((kind.as_str(), state.as_str()), ("symmetric", "active"));
+    let json: serde_json::Value = serde_json::from_str(&attributes).unwrap();
+    assert_eq!(json["name"], full.attributes.name.as_str(), "{json}");
+    assert_eq!(json["acl"]["project_access"], false, "{json}");
+    let payload = full.payload.unwrap();
+    assert_eq!(version, Some(i64::from(payload.system_key_version)));
+    assert_eq!(sealed, Some(payload.sealed));
+    let (kind, state, _, version, sealed) = row(bare.id);
+    assert_eq!((kind.as_str(), state.as_str()), ("opaque", "pre-active"));
+    assert_eq!((version, sealed), (None, None));
+    let half = conn.execute(
+        "UPDATE managed_objects SET sealed_payload = NULL WHERE id = ?1",
+        [full.id.to_string()],
+    );
+    assert!(half.is_err(), "a half payload must be refused");
+}
+
 /// Rows the decoder cannot make sense of are reported as corrupt, naming the value.
 #[tokio::test]
 async fn undecodable_new_rows_are_corrupt() {
@@ -333,6 +378,29 @@ async fn undecodable_new_rows_are_corrupt() {
     conn.execute("UPDATE audit_records SET chain = 'no-tenant'", [])
         .unwrap();
     corrupt(store.audit_chains().await.unwrap_err(), "no-tenant");
+
+    let system = SystemId::new_random();
+    let object = fixtures::managed_object(t, system, 1);
+    store
+        .commit(vec![Write::PutManagedObject(object.clone())])
+        .await
+        .unwrap();
+    conn.execute("UPDATE managed_objects SET attributes = 'not json'", [])
+        .unwrap();
+    corrupt(
+        store.managed_object(object.id).await.unwrap_err(),
+        "object attributes",
+    );
+    corrupt(
+        store.managed_objects(system).await.unwrap_err(),
+        "object attributes",
+    );
+    conn.execute(
+        "UPDATE managed_objects SET attributes = '{}', kind = 'cheese'",
+        [],
+    )
+    .unwrap();
+    corrupt(store.managed_object(object.id).await.unwrap_err(), "cheese");
 }
 
 /// An operation name that could not be read back as written fails the commit, and

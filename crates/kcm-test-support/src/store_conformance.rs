@@ -94,6 +94,10 @@ macro_rules! __store_conformance_checks {
             grants_retirable_by_principal,
             delete_grant,
             delete_grants_of_key,
+            managed_object_round_trip,
+            managed_object_upsert_replaces,
+            delete_managed_object,
+            managed_objects_are_listed_per_system_oldest_first,
             audit_record_round_trip,
             append_audit_never_reuses_a_taken_seq,
             append_audit_links_after_the_stored_tail,
@@ -124,6 +128,7 @@ macro_rules! __store_conformance_pair_checks {
             snapshot_restores_every_record_into_a_fresh_store,
             restore_is_all_or_nothing,
             snapshot_during_concurrent_writes_is_consistent,
+            snapshot_carries_managed_objects,
         }
     };
 }
@@ -456,6 +461,76 @@ pub mod fixtures {
             hash: format!("{seq:064x}"),
             time: 1_700_000_020_000 + seq as i64,
             signature: "ab".repeat(64),
+        }
+    }
+
+    /// A managed object of `system` with a payload (every byte value) and every
+    /// attribute set (quotes, non-ASCII and control characters in the JSON).
+    pub fn managed_object(
+        tenant: TenantId,
+        system: SystemId,
+        created_at: UnixMillis,
+    ) -> ManagedObjectRecord {
+        ManagedObjectRecord {
+            id: ObjectId::new_random(),
+            tenant_id: tenant,
+            system_id: system,
+            kind: ObjectKind::SymmetricKey,
+            lifecycle: Lifecycle::stored(KeyState::Active),
+            attributes: ObjectAttributes {
+                name: "secret — ü, \"quoted\"\n\t".to_owned(),
+                algorithm: Some("aes".to_owned()),
+                bit_length: Some(256),
+                mode: Some("cbc".to_owned()),
+                content_type: Some("application/octet-stream".to_owned()),
+                subtype: Some("generic".to_owned()),
+                expiration: Some(1_800_000_000_000),
+                metadata: [
+                    ("owner".to_owned(), "team \"a\" / ü".to_owned()),
+                    ("empty".to_owned(), String::new()),
+                ]
+                .into(),
+                links: vec![ObjectLink {
+                    name: "private_key".to_owned(),
+                    object: ObjectId::new_random(),
+                }],
+                creator: "keystone:user-1".to_owned(),
+                acl: ObjectAcl {
+                    project_access: false,
+                    users: vec![
+                        "keystone:user-2".to_owned(),
+                        "KCMREADER00000000001".to_owned(),
+                    ],
+                },
+                consumers: vec![ObjectConsumer {
+                    service: "image".to_owned(),
+                    resource_type: "image".to_owned(),
+                    resource_id: "6f0c-ü".to_owned(),
+                }],
+            },
+            payload: Some(SealedPayload {
+                system_key_version: 2,
+                sealed: blob(11),
+            }),
+            created_at,
+            updated_at: created_at + 500,
+        }
+    }
+
+    /// A managed object of `system` awaiting its payload: none, and every attribute
+    /// at its default.
+    pub fn bare_managed_object(
+        tenant: TenantId,
+        system: SystemId,
+        created_at: UnixMillis,
+    ) -> ManagedObjectRecord {
+        ManagedObjectRecord {
+            kind: ObjectKind::OpaqueData,
+            lifecycle: Lifecycle::stored(KeyState::PreActive),
+            attributes: ObjectAttributes::default(),
+            payload: None,
+            updated_at: created_at,
+            ..managed_object(tenant, system, created_at)
         }
     }
 
@@ -1587,6 +1662,173 @@ pub mod checks {
         ok(store, vec![Write::DeleteGrant("missing".into())]).await;
     }
 
+    /// Managed objects round-trip by id: with a payload, without one, a container
+    /// (links, no payload) and a large payload; an unknown id is `None`.
+    pub async fn managed_object_round_trip(store: &dyn Store) {
+        let (t, s) = (TenantId::new_random(), SystemId::new_random());
+        let full = managed_object(t, s, 100);
+        let bare = bare_managed_object(t, s, 200);
+        let container = ManagedObjectRecord {
+            kind: ObjectKind::Container,
+            payload: None,
+            attributes: ObjectAttributes {
+                subtype: Some("certificate".to_owned()),
+                links: vec![
+                    ObjectLink {
+                        name: "certificate".to_owned(),
+                        object: full.id,
+                    },
+                    ObjectLink {
+                        name: "private_key".to_owned(),
+                        object: bare.id,
+                    },
+                ],
+                ..ObjectAttributes::default()
+            },
+            ..managed_object(t, s, 300)
+        };
+        let large = ManagedObjectRecord {
+            kind: ObjectKind::Certificate,
+            payload: Some(SealedPayload {
+                system_key_version: u32::MAX,
+                sealed: (0..256 * 1024).map(|i| (i % 251) as u8).collect(),
+            }),
+            ..managed_object(t, s, 400)
+        };
+        let objects = [&full, &bare, &container, &large];
+        ok(store, puts(Write::PutManagedObject, objects)).await;
+        for o in objects {
+            assert_eq!(store.managed_object(o.id).await.unwrap().as_ref(), Some(o));
+        }
+        assert_eq!(
+            store.managed_object(ObjectId::new_random()).await.unwrap(),
+            None
+        );
+        // Every kind and every state reads back as written.
+        for (i, kind) in ALL_OBJECT_KINDS.into_iter().enumerate() {
+            for (j, state) in ALL_STATES.into_iter().enumerate() {
+                let o = ManagedObjectRecord {
+                    kind,
+                    lifecycle: Lifecycle::stored(state),
+                    ..managed_object(t, SystemId::new_random(), (i * 10 + j) as i64)
+                };
+                ok(store, vec![Write::PutManagedObject(o.clone())]).await;
+                assert_eq!(store.managed_object(o.id).await.unwrap(), Some(o));
+            }
+        }
+    }
+
+    /// Putting an object again replaces it whole: a payload arrives, attributes
+    /// change, the payload goes.
+    pub async fn managed_object_upsert_replaces(store: &dyn Store) {
+        let (t, s) = (TenantId::new_random(), SystemId::new_random());
+        let pending = bare_managed_object(t, s, 100);
+        let other = managed_object(t, s, 50);
+        ok(store, puts(Write::PutManagedObject, [&pending, &other])).await;
+        let full = managed_object(t, s, 100);
+        let stored = ManagedObjectRecord {
+            id: pending.id,
+            updated_at: 900,
+            ..full
+        };
+        ok(store, vec![Write::PutManagedObject(stored.clone())]).await;
+        assert_eq!(
+            store.managed_object(pending.id).await.unwrap(),
+            Some(stored.clone())
+        );
+        let mut attributes = stored.attributes.clone();
+        attributes
+            .metadata
+            .insert("added".to_owned(), "yes".to_owned());
+        attributes.consumers.clear();
+        attributes.expiration = None;
+        let destroyed = ManagedObjectRecord {
+            lifecycle: Lifecycle::stored(KeyState::Destroyed),
+            payload: None,
+            attributes,
+            updated_at: 1_000,
+            ..stored
+        };
+        ok(store, vec![Write::PutManagedObject(destroyed.clone())]).await;
+        assert_eq!(
+            store.managed_object(pending.id).await.unwrap(),
+            Some(destroyed.clone())
+        );
+        assert_eq!(
+            store.managed_objects(s).await.unwrap(),
+            vec![other.clone(), destroyed],
+            "replaced, not added"
+        );
+        assert_eq!(store.managed_object(other.id).await.unwrap(), Some(other));
+    }
+
+    /// `DeleteManagedObject` removes exactly one object; deleting a missing one is
+    /// no error, and the id may be used again.
+    pub async fn delete_managed_object(store: &dyn Store) {
+        let (t, s) = (TenantId::new_random(), SystemId::new_random());
+        let gone = managed_object(t, s, 100);
+        let kept = bare_managed_object(t, s, 200);
+        ok(store, puts(Write::PutManagedObject, [&gone, &kept])).await;
+        ok(store, vec![Write::DeleteManagedObject(gone.id)]).await;
+        assert_eq!(store.managed_object(gone.id).await.unwrap(), None);
+        assert_eq!(
+            store.managed_object(kept.id).await.unwrap(),
+            Some(kept.clone())
+        );
+        assert_eq!(store.managed_objects(s).await.unwrap(), vec![kept.clone()]);
+        ok(store, vec![Write::DeleteManagedObject(gone.id)]).await;
+        ok(
+            store,
+            vec![Write::DeleteManagedObject(ObjectId::new_random())],
+        )
+        .await;
+        ok(store, vec![Write::PutManagedObject(gone.clone())]).await;
+        assert_eq!(store.managed_objects(s).await.unwrap(), vec![gone, kept]);
+    }
+
+    /// `managed_objects(system)` lists that system's objects only, oldest first
+    /// (ties by id), whatever their tenant or the order they were written in.
+    pub async fn managed_objects_are_listed_per_system_oldest_first(store: &dyn Store) {
+        let (t, other_tenant) = (TenantId::new_random(), TenantId::new_random());
+        let (s, sibling, foreign) = (
+            SystemId::new_random(),
+            SystemId::new_random(),
+            SystemId::new_random(),
+        );
+        let late = managed_object(t, s, 300);
+        let early = bare_managed_object(t, s, 100);
+        let ties: Vec<_> = (0..4).map(|_| managed_object(t, s, 200)).collect();
+        let in_sibling = managed_object(t, sibling, 150);
+        let in_foreign = managed_object(other_tenant, foreign, 50);
+        let mut writes = vec![
+            Write::PutManagedObject(late.clone()),
+            Write::PutManagedObject(in_sibling.clone()),
+        ];
+        writes.extend(puts(Write::PutManagedObject, ties.iter().rev()));
+        writes.push(Write::PutManagedObject(early.clone()));
+        writes.push(Write::PutManagedObject(in_foreign.clone()));
+        ok(store, writes).await;
+        let mut want = vec![early];
+        let mut tied = ties.clone();
+        tied.sort_by_key(|o| o.id);
+        want.extend(tied);
+        want.push(late);
+        assert_eq!(store.managed_objects(s).await.unwrap(), want);
+        assert_eq!(
+            store.managed_objects(sibling).await.unwrap(),
+            vec![in_sibling]
+        );
+        assert_eq!(
+            store.managed_objects(foreign).await.unwrap(),
+            vec![in_foreign]
+        );
+        assert!(store
+            .managed_objects(SystemId::new_random())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     /// `DeleteGrantsOf` removes every grant of one key and no other.
     pub async fn delete_grants_of_key(store: &dyn Store) {
         let t = TenantId::new_random();
@@ -2188,8 +2430,18 @@ pub mod checks {
     pub async fn commit_is_atomic(store: &dyn Store) {
         let t = tenant("alpha", "000000000001");
         let existing = alias(t.id, "alias/taken", KeyId::new_random());
-        ok(store, vec![Write::InsertAlias(existing.clone())]).await;
+        let system_id = SystemId::new_random();
+        let existing_object = managed_object(t.id, system_id, 1);
+        ok(
+            store,
+            vec![
+                Write::InsertAlias(existing.clone()),
+                Write::PutManagedObject(existing_object.clone()),
+            ],
+        )
+        .await;
         let key = service_key(t.id);
+        let object = bare_managed_object(t.id, system_id, 2);
         let batch = vec![
             Write::PutMeta {
                 key: "m".into(),
@@ -2208,6 +2460,8 @@ pub mod checks {
             },
             Write::PutGrant(grant(t.id, key.id, "atomic-grant", 1)),
             Write::PutAuditCheckpoint(audit_checkpoint(Some(t.id), 1)),
+            Write::PutManagedObject(object.clone()),
+            Write::DeleteManagedObject(existing_object.id),
             Write::DeleteAlias {
                 tenant_id: t.id,
                 name: "alias/taken".into(),
@@ -2227,6 +2481,11 @@ pub mod checks {
         assert_eq!(store.meta("inserted").await.unwrap(), None);
         assert!(store.grants(key.id).await.unwrap().is_empty());
         assert_eq!(store.last_audit_checkpoint(Some(t.id)).await.unwrap(), None);
+        assert_eq!(store.managed_object(object.id).await.unwrap(), None);
+        assert_eq!(
+            store.managed_objects(system_id).await.unwrap(),
+            vec![existing_object]
+        );
         // The store is still usable afterwards.
         ok(store, vec![Write::PutServiceKey(key.clone())]).await;
         assert_eq!(store.service_key(key.id).await.unwrap(), Some(key));
@@ -2263,6 +2522,13 @@ pub mod checks {
         };
         let first = alias(t, "alias/a", KeyId::new_random());
         let second = alias(t, "alias/a", key.id);
+        let s = SystemId::new_random();
+        let pending = bare_managed_object(t, s, 1);
+        let stored = ManagedObjectRecord {
+            id: pending.id,
+            ..managed_object(t, s, 1)
+        };
+        let dropped = managed_object(t, s, 2);
         let batch = vec![
             Write::PutServiceKey(key.clone()),
             Write::PutServiceKey(disabled.clone()),
@@ -2280,8 +2546,13 @@ pub mod checks {
             Write::PutGrant(grant(t, key.id, "second", 2)),
             Write::DeleteGrant("second".into()),
             Write::PutGrant(grant(t, key.id, "third", 3)),
+            Write::PutManagedObject(pending.clone()),
+            Write::PutManagedObject(stored.clone()),
+            Write::PutManagedObject(dropped.clone()),
+            Write::DeleteManagedObject(dropped.id),
         ];
         ok(store, batch).await;
+        assert_eq!(store.managed_objects(s).await.unwrap(), vec![stored]);
         let grants = store.grants(key.id).await.unwrap();
         assert_eq!(
             grants.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
@@ -2436,6 +2707,14 @@ async fn populate(store: &dyn Store) -> Population {
         Write::InsertAlias(alias(alpha.id, "alias/full", key_full.id)),
         Write::InsertAlias(alias(bravo.id, "alias/a", key_b.id)),
         Write::PutAuditCheckpoint(audit_checkpoint(Some(alpha.id), 2)),
+        Write::PutManagedObject(managed_object(alpha.id, system_a.id, 10)),
+        Write::PutManagedObject(bare_managed_object(alpha.id, system_a.id, 20)),
+        Write::PutManagedObject(ManagedObjectRecord {
+            kind: ObjectKind::Container,
+            payload: None,
+            ..managed_object(alpha.id, system_a.id, 20)
+        }),
+        Write::PutManagedObject(managed_object(bravo.id, system_b.id, 5)),
     ];
     for i in 0..20u32 {
         let k = service_key(alpha.id);
@@ -2508,6 +2787,11 @@ async fn assert_same_records(a: &dyn Store, b: &dyn Store, population: &Populati
         assert_eq!(systems, b.systems(t.id).await.unwrap());
         for s in &systems {
             assert_eq!(Some(s.clone()), b.system(s.id).await.unwrap());
+            let objects = a.managed_objects(s.id).await.unwrap();
+            assert_eq!(objects, b.managed_objects(s.id).await.unwrap());
+            for o in &objects {
+                assert_eq!(Some(o.clone()), b.managed_object(o.id).await.unwrap());
+            }
             assert_eq!(
                 Some(s.clone()),
                 b.system_by_name(t.id, &s.name).await.unwrap()
@@ -2541,6 +2825,7 @@ async fn assert_same_records(a: &dyn Store, b: &dyn Store, population: &Populati
     }
     for s in &population.systems {
         assert!(b.system_key(s.id, 1).await.unwrap().is_some());
+        assert!(!b.managed_objects(s.id).await.unwrap().is_empty());
     }
     let far = 4_000_000_000_000;
     assert_eq!(
@@ -2581,6 +2866,9 @@ async fn assert_empty(store: &dyn Store, population: &Population) {
     for t in &population.tenants {
         assert!(store.service_keys(t.id, None, 10).await.unwrap().is_empty());
         assert!(store.aliases(t.id, None).await.unwrap().is_empty());
+    }
+    for s in &population.systems {
+        assert!(store.managed_objects(s.id).await.unwrap().is_empty());
     }
 }
 
@@ -2668,6 +2956,73 @@ pub mod pair_checks {
         // After the refusals the store is still usable for a good restore.
         b.restore_snapshot(snapshot).await.expect("restore");
         assert_same_records(a, b, &population).await;
+    }
+
+    /// A snapshot carries the `managed_objects` table (a row per object, in id
+    /// order, payloads as bytes and an absent payload as NULLs), and a restore
+    /// brings every object back as it was.
+    pub async fn snapshot_carries_managed_objects(a: &dyn Store, b: &dyn Store) {
+        let t = TenantId::new_random();
+        let (s1, s2) = (SystemId::new_random(), SystemId::new_random());
+        let objects = vec![
+            managed_object(t, s1, 300),
+            bare_managed_object(t, s1, 100),
+            managed_object(t, s2, 200),
+        ];
+        ok(a, puts(Write::PutManagedObject, &objects)).await;
+        let snapshot = a.snapshot().await.expect("snapshot");
+        let table = snapshot
+            .tables
+            .iter()
+            .find(|t| t.name == "managed_objects")
+            .expect("the snapshot has the managed_objects table");
+        let column = |name: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c == name)
+                .unwrap_or_else(|| panic!("managed_objects has no column {name}"))
+        };
+        let (id, sealed) = (column("id"), column("sealed_payload"));
+        let ids: Vec<&Value> = table.rows.iter().map(|r| &r[id]).collect();
+        let want: Vec<Value> = sorted(objects.iter().map(|o| o.id).collect())
+            .into_iter()
+            .map(|id| Value::Text(id.to_string()))
+            .collect();
+        assert_eq!(ids, want.iter().collect::<Vec<_>>(), "rows in id order");
+        for row in &table.rows {
+            let o = objects
+                .iter()
+                .find(|o| Value::Text(o.id.to_string()) == row[id])
+                .unwrap();
+            let payload = match &o.payload {
+                Some(p) => Value::Blob(p.sealed.clone()),
+                None => Value::Null,
+            };
+            assert_eq!(row[sealed], payload);
+        }
+        let json = serde_json::to_vec(&snapshot).expect("serialise");
+        b.restore_snapshot(serde_json::from_slice(&json).expect("deserialise"))
+            .await
+            .expect("restore");
+        for o in &objects {
+            assert_eq!(b.managed_object(o.id).await.unwrap().as_ref(), Some(o));
+        }
+        assert_eq!(
+            b.managed_objects(s1).await.unwrap(),
+            vec![objects[1].clone(), objects[0].clone()]
+        );
+        assert_eq!(
+            b.managed_objects(s2).await.unwrap(),
+            vec![objects[2].clone()]
+        );
+        assert_eq!(b.snapshot().await.unwrap(), snapshot);
+        // The restored objects can be changed like any other.
+        ok(b, vec![Write::DeleteManagedObject(objects[0].id)]).await;
+        assert_eq!(
+            b.managed_objects(s1).await.unwrap(),
+            vec![objects[1].clone()]
+        );
     }
 
     /// A snapshot taken while commits go on sees each commit whole or not at all.
