@@ -105,15 +105,14 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what =
-                        format_args!("version {} of key {}", version.version, version.key_id);
+                    let what = format!("version {} of key {}", version.version, version.key_id);
                     version.wrapped = self
                         .reseal(
                             &system,
                             version.system_key_version,
                             &version.wrapped,
                             aad,
-                            what,
+                            &what,
                         )
                         .await?;
                     version.system_key_version = system.active_key_version;
@@ -133,14 +132,14 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what = format_args!("the payload of object {}", object.id);
+                    let what = format!("the payload of object {}", object.id);
                     payload.sealed = self
                         .reseal(
                             &system,
                             payload.system_key_version,
                             &payload.sealed,
                             aad,
-                            what,
+                            &what,
                         )
                         .await?;
                     payload.system_key_version = system.active_key_version;
@@ -183,7 +182,7 @@ impl Service {
         old: u32,
         sealed: &[u8],
         aad: impl Fn(u32) -> Vec<u8>,
-        what: std::fmt::Arguments<'_>,
+        what: &str,
     ) -> Result<Vec<u8>> {
         let old_key = self.load_system_key(system, old).await?;
         let old_material = old_key.material.as_ref().ok_or_else(|| {
