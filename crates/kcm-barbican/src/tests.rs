@@ -706,26 +706,24 @@ async fn every_request_is_audited_and_counted_under_the_door_name() {
     let f = fixture().await;
     f.text_secret("audited", "v").await;
     assert_error(&f.get("/v1/nothing-here").await, 404);
-    let records = f
-        .service
-        .service
-        .list_audit_records(
-            &f.service.admin(),
-            AuditQuery {
-                limit: 100,
-                ..AuditQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    let ours: Vec<_> = records
-        .iter()
-        .filter(|r| r.front_door == "barbican")
-        .collect();
-    assert!(ours
+    let service = &f.service.service;
+    let chain = |caller: kcm_core::authz::Caller| async move {
+        let query = AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        let records = service.list_audit_records(&caller, query).await;
+        let records = records.unwrap().into_iter();
+        records.filter(|r| r.front_door == "barbican").collect::<Vec<_>>()
+    };
+    // The tenant's chain holds its callers' requests.
+    let tenant = chain(f.service.admin()).await;
+    assert!(tenant
         .iter()
         .any(|r| r.operation == "CreateObject" && r.principal == "keystone:u1"));
-    assert!(ours.iter().any(|r| r.operation == "UnknownPath"));
+    // A request refused before anyone was admitted goes to the operator's chain.
+    let operator = chain(f.service.operator()).await;
+    assert!(operator.iter().any(|r| r.operation == "UnknownPath"));
     assert!(f.metrics.render().contains("door=\"barbican\""));
 }
 
