@@ -714,7 +714,9 @@ async fn every_request_is_audited_and_counted_under_the_door_name() {
         };
         let records = service.list_audit_records(&caller, query).await;
         let records = records.unwrap().into_iter();
-        records.filter(|r| r.front_door == "barbican").collect::<Vec<_>>()
+        records
+            .filter(|r| r.front_door == "barbican")
+            .collect::<Vec<_>>()
     };
     // The tenant's chain holds its callers' requests.
     let tenant = chain(f.service.admin()).await;
