@@ -746,7 +746,12 @@ async fn the_core_decides_what_a_role_may_do() {
 async fn keystone_fixture() -> (Fixture, Arc<FakeKeystone>) {
     let keystone = Arc::new(FakeKeystone::new(3600));
     let url = fake::start(Arc::clone(&keystone)).await;
-    let f = fixture_with(AuthMode::Keystone(KeystoneConfig {
+    (keystone_at(url).await, keystone)
+}
+
+/// A door authenticating with the Keystone at `url`.
+async fn keystone_at(url: String) -> Fixture {
+    fixture_with(AuthMode::Keystone(KeystoneConfig {
         base_url: url,
         user: "kcm".into(),
         user_domain: "Default".into(),
@@ -756,8 +761,22 @@ async fn keystone_fixture() -> (Fixture, Arc<FakeKeystone>) {
         ca_file: None,
         timeout: Duration::from_secs(5),
     }))
-    .await;
-    (f, keystone)
+    .await
+}
+
+#[tokio::test]
+async fn an_unreachable_keystone_is_a_503_that_changes_nothing() {
+    let f = keystone_at("http://127.0.0.1:9".into()).await;
+    let a = f
+        .as_token(
+            Method::POST,
+            "/v1/secrets",
+            "anything",
+            Some(json!({"payload": "v", "payload_content_type": "text/plain"})),
+        )
+        .await;
+    assert_error(&a, 503);
+    assert_eq!(a.headers[header::RETRY_AFTER], "1");
 }
 
 impl Fixture {
