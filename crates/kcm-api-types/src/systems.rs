@@ -170,7 +170,7 @@ pub struct KeychainSystemNode {
     /// How many managed objects (Barbican secrets and containers) its key seals:
     /// what a kill switch on its root key makes unreadable besides the keys.
     #[serde(default)]
-    pub managed_objects: usize,
+    pub managed_objects: u64,
 }
 
 /// A service key (L3) in the keychain.

@@ -223,6 +223,8 @@ pub trait Store: Send + Sync + 'static {
     async fn managed_object(&self, id: ObjectId) -> StoreResult<Option<ManagedObjectRecord>>;
     /// Every managed object of a system, oldest first (by creation time, then id).
     async fn managed_objects(&self, system: SystemId) -> StoreResult<Vec<ManagedObjectRecord>>;
+    /// How many managed objects a system holds (without reading them).
+    async fn managed_object_count(&self, system: SystemId) -> StoreResult<u64>;
 
     /// Appends `records` to the end of their chains, atomically and durably: each
     /// is linked ([`crate::audit::hash::link_all`]) after its chain's last record

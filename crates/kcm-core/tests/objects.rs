@@ -489,7 +489,7 @@ async fn lists_filter_and_page_and_metadata_and_consumers_change() {
     for _ in 0..2 {
         let change = ObjectChange::AddConsumer(consumer.clone());
         let info = f.service.update_object(&alice, id, change).await.unwrap();
-        assert_eq!(info.attributes.consumers, [consumer.clone()]);
+        assert_eq!(info.attributes.consumers, std::slice::from_ref(&consumer));
     }
     let change = ObjectChange::RemoveConsumer(consumer.clone());
     f.service.update_object(&alice, id, change).await.unwrap();

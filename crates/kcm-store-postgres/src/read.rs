@@ -342,6 +342,13 @@ pub(crate) async fn managed_object(
     .await
 }
 
+/// See [`kcm_core::store::Store::managed_object_count`].
+pub(crate) async fn managed_object_count(pool: &PgPool, system: SystemId) -> ReadResult<u64> {
+    let q = sqlx::query("SELECT COUNT(*) FROM managed_objects WHERE system_id = $1")
+        .bind(system.to_string());
+    Ok(one(pool, q, decode::count).await?.unwrap_or(0))
+}
+
 /// See [`kcm_core::store::Store::managed_objects`].
 pub(crate) async fn managed_objects(
     pool: &PgPool,

@@ -537,6 +537,12 @@ impl Store for PostgresStore {
         self.read(move || read::managed_objects(p, system)).await
     }
 
+    async fn managed_object_count(&self, system: SystemId) -> StoreResult<u64> {
+        let p = self.pool();
+        self.read(move || read::managed_object_count(p, system))
+            .await
+    }
+
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
         let p = self.pool();
         self.read(move || read::audit_tail(p, chain)).await

@@ -365,6 +365,11 @@ pub fn key_id(row: &dyn Row) -> StoreResult<KeyId> {
     parsed(row, 0, "key id", KeyId::parse)
 }
 
+/// Decodes a row count (first column, `COUNT(*)`).
+pub fn count(row: &dyn Row) -> StoreResult<u64> {
+    u64(row, 0, "count")
+}
+
 /// Decodes a single text column (a setting's value, an audit chain's key).
 pub fn first_text(row: &dyn Row) -> StoreResult<String> {
     text(row, 0, "value")

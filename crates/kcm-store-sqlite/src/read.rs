@@ -290,6 +290,12 @@ pub(crate) fn managed_objects(
     all(conn, &sql, [system.to_string()], decode::managed_object)
 }
 
+/// See [`kcm_core::store::Store::managed_object_count`].
+pub(crate) fn managed_object_count(conn: &Connection, system: SystemId) -> StoreResult<u64> {
+    let sql = "SELECT COUNT(*) FROM managed_objects WHERE system_id = ?1";
+    Ok(one(conn, sql, [system.to_string()], decode::count)?.unwrap_or(0))
+}
+
 /// See [`kcm_core::store::Store::audit_tail`].
 pub(crate) fn audit_tail(
     conn: &Connection,

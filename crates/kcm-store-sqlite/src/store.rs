@@ -255,6 +255,11 @@ impl Store for SqliteStore {
         self.read(move |c| read::managed_objects(c, system)).await
     }
 
+    async fn managed_object_count(&self, system: SystemId) -> StoreResult<u64> {
+        self.read(move |c| read::managed_object_count(c, system))
+            .await
+    }
+
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>> {
         self.read(move |c| read::audit_tail(c, chain)).await
     }

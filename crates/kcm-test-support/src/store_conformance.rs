@@ -1787,7 +1787,8 @@ pub mod checks {
     }
 
     /// `managed_objects(system)` lists that system's objects only, oldest first
-    /// (ties by id), whatever their tenant or the order they were written in.
+    /// (ties by id), whatever their tenant or the order they were written in; and
+    /// `managed_object_count` counts the same objects.
     pub async fn managed_objects_are_listed_per_system_oldest_first(store: &dyn Store) {
         let (t, other_tenant) = (TenantId::new_random(), TenantId::new_random());
         let (s, sibling, foreign) = (
@@ -1827,6 +1828,14 @@ pub mod checks {
             .await
             .unwrap()
             .is_empty());
+        for (system, count) in [
+            (s, 6),
+            (sibling, 1),
+            (foreign, 1),
+            (SystemId::new_random(), 0),
+        ] {
+            assert_eq!(store.managed_object_count(system).await.unwrap(), count);
+        }
     }
 
     /// `DeleteGrantsOf` removes every grant of one key and no other.

@@ -41,7 +41,7 @@ pub struct KeychainSystem {
     /// Its service keys (not destroyed).
     pub service_keys: Vec<KeychainServiceKey>,
     /// How many managed objects (Barbican secrets and containers) its key seals.
-    pub managed_objects: usize,
+    pub managed_objects: u64,
 }
 
 /// A root key in the keychain view.
@@ -136,7 +136,7 @@ impl Service {
                 system_key_version: system.active_key_version,
                 status: info.status.describe(),
                 service_keys,
-                managed_objects: self.store.managed_objects(system.id).await?.len(),
+                managed_objects: self.store.managed_object_count(system.id).await?,
             };
             match info.root_key_id {
                 Some(id) => {

@@ -30,7 +30,7 @@ const MAX_ITEMS: usize = 64;
 /// Longest name, metadata key or value, or other attribute text.
 const MAX_TEXT: usize = 255;
 /// Most objects one system holds (lists read them all, so this bounds a list).
-pub const MAX_OBJECTS_PER_SYSTEM: usize = 100_000;
+pub const MAX_OBJECTS_PER_SYSTEM: u64 = 100_000;
 
 /// A new object, as a door received it.
 #[derive(Debug)]
@@ -723,8 +723,8 @@ impl Service {
         records: Vec<ManagedObjectRecord>,
     ) -> Result<()> {
         let mut changes = self.lock_changes().await?;
-        let held = self.store.managed_objects(system.id).await?.len();
-        if held + records.len() > MAX_OBJECTS_PER_SYSTEM {
+        let held = self.store.managed_object_count(system.id).await?;
+        if held + records.len() as u64 > MAX_OBJECTS_PER_SYSTEM {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
                 format!(

@@ -105,14 +105,14 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what = format!("version {} of key {}", version.version, version.key_id);
+                    let what = || format!("version {} of key {}", version.version, version.key_id);
                     version.wrapped = self
                         .reseal(
                             &system,
                             version.system_key_version,
                             &version.wrapped,
                             aad,
-                            &what,
+                            what,
                         )
                         .await?;
                     version.system_key_version = system.active_key_version;
@@ -132,14 +132,15 @@ impl Service {
                         }
                         .to_aad()
                     };
-                    let what = format!("the payload of object {}", object.id);
+                    let id = object.id;
+                    let what = || format!("the payload of object {id}");
                     payload.sealed = self
                         .reseal(
                             &system,
                             payload.system_key_version,
                             &payload.sealed,
                             aad,
-                            &what,
+                            what,
                         )
                         .await?;
                     payload.system_key_version = system.active_key_version;
@@ -182,7 +183,7 @@ impl Service {
         old: u32,
         sealed: &[u8],
         aad: impl Fn(u32) -> Vec<u8>,
-        what: &str,
+        what: impl Fn() -> String,
     ) -> Result<Vec<u8>> {
         let old_key = self.load_system_key(system, old).await?;
         let old_material = old_key.material.as_ref().ok_or_else(|| {
@@ -195,8 +196,9 @@ impl Service {
                 ),
             )
         })?;
-        let plain = crypto::open(old_material, sealed, &aad(old))
-            .map_err(|_| Error::internal(format!("{what} does not unwrap under its system key")))?;
+        let plain = crypto::open(old_material, sealed, &aad(old)).map_err(|_| {
+            Error::internal(format!("{} does not unwrap under its system key", what()))
+        })?;
         let active = self
             .load_system_key(system, system.active_key_version)
             .await?;

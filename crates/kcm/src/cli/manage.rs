@@ -886,7 +886,7 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
         format!("dry run: root key {id} would go from {from} to {to}; nothing changed\n")
     };
     let keys: usize = impact.systems.iter().map(|s| s.service_keys.len()).sum();
-    let objects: usize = impact.systems.iter().map(|s| s.managed_objects).sum();
+    let objects: u64 = impact.systems.iter().map(|s| s.managed_objects).sum();
     out.push_str(&format!(
         "below it: {} system(s), {keys} service key(s), {objects} managed object(s)\n",
         impact.systems.len()
