@@ -99,22 +99,13 @@ impl Authenticator {
                     .and_then(|v| v.to_str().ok())
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        BarbicanError::unauthorized(
-                            "Authentication required: send a Keystone token in X-Auth-Token",
-                            self.keystone_url(),
-                        )
-                    })?;
+                    .ok_or_else(|| BarbicanError::unauthorized(self.keystone_url()))?;
                 let key = digest(token);
                 if let Some(principal) = self.principals.get(&key, Instant::now()) {
                     return Ok(principal);
                 }
                 let info = client.validate(token).await.map_err(|e| match e {
-                    KeystoneError::InvalidToken => BarbicanError::unauthorized(
-                        "The request you have made requires authentication: the token is \
-                         invalid or has expired",
-                        self.keystone_url(),
-                    ),
+                    KeystoneError::InvalidToken => BarbicanError::unauthorized(self.keystone_url()),
                     KeystoneError::Unavailable(detail) => {
                         tracing::warn!(%detail, "Keystone unavailable");
                         BarbicanError::unavailable(

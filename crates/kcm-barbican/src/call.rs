@@ -14,12 +14,13 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use kcm_core::authz::Caller;
+use kcm_core::error::Error;
 use kcm_core::model::{ObjectId, SystemId};
 use kcm_core::service::Service;
 use kcm_frontdoor::Requested;
 use serde::de::DeserializeOwned;
 
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::microversion::Microversion;
 use crate::refs::Refs;
 use crate::request::{parse_json, read_body, BodyBytes};
@@ -74,22 +75,20 @@ impl Accepted<'_> {
     }
 }
 
-/// The object a path names, or a 404 in Barbican's words for `what` (`secret`,
-/// `container`, `order`): an id that is not a UUID names nothing.
-pub(crate) fn object_id(id: &str, what: &str) -> Result<ObjectId, BarbicanError> {
-    ObjectId::parse(id).ok_or_else(|| {
-        BarbicanError::not_found(format!(
-            "Not Found. Sorry but your {what} is in another castle."
-        ))
-    })
+/// The object a path names: an id that is not a UUID names nothing (a 404, which
+/// [`BarbicanApi::serve`] words as its action's missing object).
+pub(crate) fn object_id(id: &str) -> Result<ObjectId, BarbicanError> {
+    ObjectId::parse(id).ok_or_else(|| Error::not_found(format!("no object {id:?}")).into())
 }
 
 impl BarbicanApi {
-    /// Serves `operation`: read the request, authenticate it, run its core call,
-    /// finish.
+    /// Serves `operation` (`action` in Barbican's words): read the request,
+    /// authenticate it, run its core call, finish. Every answer says the
+    /// microversion it speaks, as Barbican's do.
     pub(crate) async fn serve(
         &self,
         operation: impl Into<Requested>,
+        action: Action,
         request: Request,
         run: impl AsyncFnOnce(Accepted<'_>) -> Outcome,
     ) -> Response {
@@ -108,7 +107,10 @@ impl BarbicanApi {
             call.set_client_request_id(id);
         }
         let asked = Microversion::of_request(&parts.headers);
-        let stamp = asked.as_ref().ok().copied().flatten();
+        let speaks = match &asked {
+            Ok(version) => version.unwrap_or(Microversion::V1_0),
+            Err(_) => Microversion::V1_0,
+        };
         let result = async {
             let version = asked?.unwrap_or(Microversion::V1_0);
             let body = read_body(&parts.headers, body).await?;
@@ -132,10 +134,9 @@ impl BarbicanApi {
             run(accepted).await
         }
         .await;
+        let result = result.map_err(|e| e.in_words_of(&action));
         let mut response = call.finish(result).await;
-        if let Some(version) = stamp {
-            version.stamp(response.headers_mut());
-        }
+        speaks.stamp(response.headers_mut());
         response
     }
 
@@ -152,6 +153,8 @@ impl BarbicanApi {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let call = self.front.begin(operation, source, None);
-        call.finish(Err(error)).await
+        let mut response = call.finish(Err(error)).await;
+        Microversion::V1_0.stamp(response.headers_mut());
+        response
     }
 }

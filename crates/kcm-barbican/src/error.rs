@@ -72,12 +72,29 @@ pub struct ErrorBody {
     pub description: String,
 }
 
+/// What keystonemiddleware answers a request without a valid token with, in front
+/// of every OpenStack service (Barbican's own error shape is not used for it).
+pub const AUTHENTICATION_REQUIRED: &str = "The request you have made requires authentication.";
+
+/// What a request was doing, in Barbican's words, for the errors the core gives it:
+/// a refusal is "`<name>` attempt not allowed - …", a missing object `missing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// Barbican's name of the operation (`Secret retrieval`).
+    pub name: &'static str,
+    /// Barbican's 404 for the object the path names.
+    pub missing: &'static str,
+}
+
 /// An error on its way to becoming a Barbican error response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BarbicanError {
     error: HttpError,
-    /// Sent with a 401 so that clients know where to get a token
-    /// (`Keystone uri="…"`, as keystonemiddleware sends).
+    /// The core's kind, when the core made the error (so that its words can be
+    /// Barbican's for the action at hand, see [`BarbicanError::in_words_of`]).
+    core: Option<ErrorKind>,
+    /// A 401 carries Keystone's body and where to get a token
+    /// (`WWW-Authenticate: Keystone uri="…"`), as keystonemiddleware sends them.
     www_authenticate: Option<String>,
 }
 
@@ -86,6 +103,7 @@ impl BarbicanError {
     pub fn new(status: StatusCode, description: impl Into<String>) -> Self {
         Self {
             error: HttpError::new(status, code_of(status), description),
+            core: None,
             www_authenticate: None,
         }
     }
@@ -95,17 +113,22 @@ impl BarbicanError {
         Self::new(StatusCode::BAD_REQUEST, description)
     }
 
+    /// `400 Bad Request` for a body that does not match Barbican's schema `schema`
+    /// (`Secret`, `Container`), in Barbican's words.
+    pub fn schema(schema: &str, reason: &str, property: &str) -> Self {
+        Self::bad_request(format!(
+            "Provided object does not match schema '{schema}': {reason}. Invalid property: '{property}'"
+        ))
+    }
+
     /// `404 Not Found`.
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, description)
     }
 
-    /// `405 Method Not Allowed`.
+    /// `405 Method Not Allowed` (Barbican gives no description).
     pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "The method is not allowed for the requested URL.",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "")
     }
 
     /// `406 Not Acceptable`.
@@ -118,23 +141,31 @@ impl BarbicanError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, description)
     }
 
-    /// `415 Unsupported Media Type`.
-    pub fn unsupported_media_type(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, description)
+    /// `415 Unsupported Media Type`, naming the types `expected`.
+    pub fn unsupported_media_type(expected: &[&str]) -> Self {
+        let list: Vec<String> = expected.iter().map(|t| format!("'{t}'")).collect();
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Unexpected content type. Expected content types are: [{}]",
+                list.join(", ")
+            ),
+        )
     }
 
     /// `401 Unauthorized`: no token, or one Keystone does not honour (`denied`).
-    /// `keystone` is where to get one.
-    pub fn unauthorized(description: impl Into<String>, keystone: Option<&str>) -> Self {
-        let error = HttpError::new(
-            StatusCode::UNAUTHORIZED,
-            code_of(StatusCode::UNAUTHORIZED),
-            description,
-        )
-        .classified(AuditOutcome::Denied);
+    /// `keystone` (Keystone's base URL) is where to get one.
+    pub fn unauthorized(keystone: Option<&str>) -> Self {
+        let status = StatusCode::UNAUTHORIZED;
+        let error = HttpError::new(status, code_of(status), AUTHENTICATION_REQUIRED)
+            .classified(AuditOutcome::Denied);
         Self {
             error,
-            www_authenticate: keystone.map(|uri| format!("Keystone uri=\"{uri}\"")),
+            core: None,
+            www_authenticate: Some(match keystone {
+                Some(uri) => format!("Keystone uri=\"{uri}/v3\""),
+                None => "Keystone".into(),
+            }),
         }
     }
 
@@ -145,6 +176,7 @@ impl BarbicanError {
         Self {
             error: HttpError::new(status, code_of(status), description)
                 .classified(AuditOutcome::Denied),
+            core: None,
             www_authenticate: None,
         }
     }
@@ -160,13 +192,49 @@ impl BarbicanError {
         self.error.status
     }
 
-    /// The response body.
+    /// The response body (for every status but a 401, whose body is Keystone's).
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             code: self.error.status.as_u16(),
             title: title_of(self.error.status).to_owned(),
             description: self.error.message.clone(),
         }
+    }
+
+    /// The same error in Barbican's words for `action` when the core made it: a
+    /// refusal names the action, a missing object is `action.missing` (or, for a
+    /// secret without its payload or a missing metadata key, what Barbican says
+    /// then), a payload stored twice is Barbican's conflict. Status, code and
+    /// audit classification stay the core's.
+    pub fn in_words_of(mut self, action: &Action) -> Self {
+        let Some(kind) = self.core else {
+            return self;
+        };
+        let message = &self.error.message;
+        let words = match kind {
+            ErrorKind::AccessDenied => Some(format!(
+                "{} attempt not allowed - please review your user/project privileges",
+                action.name
+            )),
+            ErrorKind::NotFound if message.contains("has no payload") => {
+                Some("Not Found. Sorry but your secret has no payload.".into())
+            }
+            ErrorKind::NotFound if message.contains("metadata item") => {
+                Some("Secret metadata not found.".into())
+            }
+            ErrorKind::NotFound if message.contains("no such consumer") => {
+                Some("Consumer not found.".into())
+            }
+            ErrorKind::NotFound => Some(action.missing.into()),
+            ErrorKind::InvalidState if message.contains("already has its payload") => {
+                Some("Secret already has data, cannot modify it.".into())
+            }
+            _ => None,
+        };
+        if let Some(words) = words {
+            self.error.message = words;
+        }
+        self
     }
 }
 
@@ -175,6 +243,7 @@ impl From<Error> for BarbicanError {
         let status = status_of(e.kind());
         Self {
             error: HttpError::from_core(&e, status, code_of(status)),
+            core: Some(e.kind()),
             www_authenticate: None,
         }
     }
@@ -184,9 +253,7 @@ impl From<kcm_frontdoor::AuthnError> for BarbicanError {
     fn from(e: kcm_frontdoor::AuthnError) -> Self {
         match e {
             kcm_frontdoor::AuthnError::Core(core) => core.into(),
-            kcm_frontdoor::AuthnError::Signature { message, .. } => {
-                Self::unauthorized(message, None)
-            }
+            kcm_frontdoor::AuthnError::Signature { .. } => Self::unauthorized(None),
         }
     }
 }
@@ -194,7 +261,16 @@ impl From<kcm_frontdoor::AuthnError> for BarbicanError {
 impl IntoResponse for BarbicanError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let mut response = if status == StatusCode::UNAUTHORIZED {
+            let body = serde_json::json!({"error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": self.error.message,
+            }});
+            (status, axum::Json(body)).into_response()
+        } else {
+            (status, axum::Json(self.body())).into_response()
+        };
         let headers = response.headers_mut();
         if let Some(value) = self
             .www_authenticate
@@ -250,14 +326,44 @@ mod tests {
     }
 
     #[test]
-    fn a_401_says_where_to_authenticate() {
-        let e = BarbicanError::unauthorized("no token", Some("http://keystone:5000"));
+    fn a_401_is_keystones() {
+        let e = BarbicanError::unauthorized(Some("http://keystone:5000"));
         let response = e.into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],
-            "Keystone uri=\"http://keystone:5000\""
+            "Keystone uri=\"http://keystone:5000/v3\""
         );
+    }
+
+    #[test]
+    fn core_errors_take_barbicans_words() {
+        let action = Action {
+            name: "Secret retrieval",
+            missing: "Not Found. Provided secret id is invalid.",
+        };
+        let words = |e: Error| {
+            BarbicanError::from(e)
+                .in_words_of(&action)
+                .body()
+                .description
+        };
+        assert_eq!(
+            words(Error::denied("no")),
+            "Secret retrieval attempt not allowed - please review your user/project privileges"
+        );
+        assert_eq!(
+            words(Error::not_found("object x does not exist")),
+            "Not Found. Provided secret id is invalid."
+        );
+        assert_eq!(
+            words(Error::not_found("object x has no payload")),
+            "Not Found. Sorry but your secret has no payload."
+        );
+        assert_eq!(words(Error::invalid("bad name")), "bad name");
+        // The door's own errors keep their words.
+        let own = BarbicanError::forbidden("domain unknown").in_words_of(&action);
+        assert_eq!(own.body().description, "domain unknown");
     }
 
     #[test]
@@ -268,7 +374,7 @@ mod tests {
             AuditOutcome::Denied
         );
         assert_eq!(
-            BarbicanError::unauthorized("no token", None).audit_outcome(),
+            BarbicanError::unauthorized(None).audit_outcome(),
             AuditOutcome::Denied
         );
         assert_eq!(

@@ -63,7 +63,8 @@ impl Microversion {
         }
     }
 
-    /// Puts the version on an answer, as Barbican does when one was asked for.
+    /// Puts the version on an answer, as Barbican does on every answer (1.0 when
+    /// the client named none).
     pub fn stamp(self, headers: &mut HeaderMap) {
         let value = format!("{SERVICE} {}", self.as_str());
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -71,7 +72,7 @@ impl Microversion {
         }
         headers.insert(
             axum::http::header::VARY,
-            HeaderValue::from_static("OpenStack-API-Version"),
+            HeaderValue::from_static("openstack-api-version"),
         );
     }
 }

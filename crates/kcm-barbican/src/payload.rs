@@ -77,38 +77,51 @@ pub fn from_json(
     encoding: Option<&str>,
 ) -> Result<(SecretBytes, ContentType), BarbicanError> {
     if payload.is_empty() {
-        return Err(BarbicanError::bad_request(
-            "If 'payload' is specified, it must not be empty.",
+        return Err(BarbicanError::schema(
+            "Secret",
+            "If 'payload' specified, must be non empty",
+            "payload",
         ));
     }
-    let ct = ContentType::parse(content_type).ok_or_else(|| {
-        BarbicanError::bad_request(format!(
-            "payload_content_type {content_type:?} is not supported: use text/plain or \
-             application/octet-stream (or application/pkcs8, application/pkix-cert)"
-        ))
-    })?;
+    // What Barbican's schema allows in a JSON body (pkix-cert only through PUT).
+    let ct = ContentType::parse(content_type)
+        .filter(|ct| *ct != ContentType::PkixCert)
+        .ok_or_else(|| {
+            BarbicanError::schema(
+                "Secret",
+                "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', \
+                 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']",
+                "payload_content_type",
+            )
+        })?;
+    let encodings = || {
+        BarbicanError::schema(
+            "Secret",
+            "payload_content_encoding is not one of ['base64', 'binary']",
+            "payload_content_encoding",
+        )
+    };
     let bytes = match (
         ct.is_binary(),
         encoding.map(str::to_ascii_lowercase).as_deref(),
     ) {
         (false, None) => SecretBytes::copy_from(payload.as_bytes()),
         (false, Some(_)) => {
-            return Err(BarbicanError::bad_request(
+            return Err(BarbicanError::schema(
+                "Secret",
                 "payload_content_encoding is not allowed with payload_content_type text/plain",
+                "payload_content_encoding",
             ))
         }
-        (true, Some("base64")) => decode_base64(payload.as_bytes())?,
-        (true, Some(other)) => {
-            return Err(BarbicanError::bad_request(format!(
-                "payload_content_encoding {other:?} is not supported: use base64"
-            )))
-        }
-        (true, None) => {
-            return Err(BarbicanError::bad_request(format!(
-                "payload_content_encoding must be base64 when payload_content_type is {}",
-                ct.as_str()
-            )))
-        }
+        (true, Some("base64")) => decode_base64(payload.as_bytes()).map_err(|_| {
+            BarbicanError::schema(
+                "Secret",
+                "Invalid payload for payload_content_encoding",
+                "payload",
+            )
+        })?,
+        (true, Some("binary")) => SecretBytes::copy_from(payload.as_bytes()),
+        (true, _) => return Err(encodings()),
     };
     check_size(&bytes)?;
     Ok((bytes, ct))
@@ -125,11 +138,7 @@ pub fn from_put(
         .and_then(ContentType::parse)
         .filter(|ct| matches!(ct, ContentType::Text | ContentType::OctetStream))
         .ok_or_else(|| {
-            BarbicanError::unsupported_media_type(format!(
-                "Unexpected content type: {}. Expected content types are: \
-                 ['application/octet-stream', 'text/plain']",
-                content_type.unwrap_or("None")
-            ))
+            BarbicanError::unsupported_media_type(&["application/octet-stream", "text/plain"])
         })?;
     if body.is_empty() {
         return Err(BarbicanError::bad_request("No data supplied to process."));
@@ -152,52 +161,63 @@ pub fn from_put(
     Ok((bytes, ct))
 }
 
+/// Barbican's words for an `Accept` it cannot serve.
+const WRONG_ACCEPT: &str = "Secret payload retrieval issue seen - Wrong payload content-type.";
+
 /// How a payload is sent back for an `Accept` header: decided before the payload
 /// is read (an `Accept` nothing can satisfy is refused before anything is
 /// unsealed), completed once the stored type is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    /// The type the client asked for; `None`: whatever the payload was stored as
-    /// (`*/*`, or no `Accept`).
-    asked: Option<ContentType>,
+pub enum Delivery {
+    /// No `Accept`: as the payload was stored.
+    AsStored,
+    /// `Accept: */*`: the stored bytes, labelled `*/*` as Barbican labels them.
+    Anything,
+    /// A type Barbican serves.
+    As(ContentType),
 }
 
 impl Delivery {
-    /// Reads `accept`: the first type it lists that Barbican serves; `*/*` or no
-    /// header means the stored type; anything else is a 406.
+    /// Reads `accept`: the first type it lists that Barbican serves, or `*/*`;
+    /// anything else is a 406.
     pub fn negotiate(accept: Option<&str>) -> Result<Self, BarbicanError> {
         let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-            return Ok(Self { asked: None });
+            return Ok(Delivery::AsStored);
         };
         for item in accept.split(',') {
             let media = item.split(';').next().unwrap_or("").trim();
             if media == "*/*" {
-                return Ok(Self { asked: None });
+                return Ok(Delivery::Anything);
             }
             if let Some(ct) = ContentType::parse(media) {
-                return Ok(Self { asked: Some(ct) });
+                return Ok(Delivery::As(ct));
             }
         }
-        Err(BarbicanError::not_acceptable(format!(
-            "Wrong payload content-type: {accept} is not one of text/plain, \
-             application/octet-stream, application/pkcs8, application/pkix-cert"
-        )))
+        Err(BarbicanError::not_acceptable(WRONG_ACCEPT))
     }
 
-    /// The type `payload`, stored as `stored`, is sent as: as text only if it is
-    /// UTF-8 (else 406, as Barbican).
+    /// The `Content-Type` `payload`, stored as `stored`, is sent with. Text (asked
+    /// for, or stored and not otherwise asked for) is sent as
+    /// `text/plain; charset=UTF-8` — Barbican's clients ask for text even for
+    /// binary secrets and get the bytes — but only bytes that are UTF-8 (else 406,
+    /// as Barbican).
     pub fn content_type(
         self,
         stored: ContentType,
         payload: &SecretBytes,
-    ) -> Result<ContentType, BarbicanError> {
-        let ct = self.asked.unwrap_or(stored);
-        if ct == ContentType::Text && std::str::from_utf8(payload.expose_secret()).is_err() {
-            return Err(BarbicanError::not_acceptable(
-                "The secret is not text: ask for application/octet-stream",
-            ));
+    ) -> Result<&'static str, BarbicanError> {
+        let ct = match self {
+            Delivery::Anything => return Ok("*/*"),
+            Delivery::AsStored => stored,
+            Delivery::As(ct) => ct,
+        };
+        if ct != ContentType::Text {
+            return Ok(ct.as_str());
         }
-        Ok(ct)
+        if std::str::from_utf8(payload.expose_secret()).is_err() {
+            return Err(BarbicanError::not_acceptable(WRONG_ACCEPT));
+        }
+        Ok("text/plain; charset=UTF-8")
     }
 }
 
@@ -318,29 +338,31 @@ mod tests {
     #[test]
     fn accept_chooses_the_delivery() {
         let text = SecretBytes::copy_from(b"ok");
-        let pick = |accept| {
-            Delivery::negotiate(accept).and_then(|d| d.content_type(ContentType::Text, &text))
+        let pick = |accept, stored| {
+            Delivery::negotiate(accept).and_then(|d| d.content_type(stored, &text))
         };
-        assert_eq!(pick(None).unwrap(), ContentType::Text);
-        assert_eq!(pick(Some("*/*")).unwrap(), ContentType::Text);
+        let (t, b) = (ContentType::Text, ContentType::OctetStream);
+        assert_eq!(pick(None, t).unwrap(), "text/plain; charset=UTF-8");
+        assert_eq!(pick(None, b).unwrap(), "application/octet-stream");
+        assert_eq!(pick(Some("*/*"), t).unwrap(), "*/*");
         assert_eq!(
-            pick(Some("application/octet-stream")).unwrap(),
-            ContentType::OctetStream
+            pick(Some("application/octet-stream"), t).unwrap(),
+            "application/octet-stream"
         );
         assert_eq!(
-            pick(Some("image/png, text/plain;q=0.5")).unwrap(),
-            ContentType::Text
+            pick(Some("text/plain"), b).unwrap(),
+            "text/plain; charset=UTF-8"
         );
-        assert_eq!(pick(Some("image/png")).unwrap_err().status().as_u16(), 406);
+        assert_eq!(
+            pick(Some("image/png, text/plain;q=0.5"), b).unwrap(),
+            "text/plain; charset=UTF-8"
+        );
+        let e = pick(Some("image/png"), t).unwrap_err();
+        assert_eq!(e.status().as_u16(), 406);
+        assert_eq!(e.body().description, WRONG_ACCEPT);
         let binary = SecretBytes::copy_from(&[0xff, 0xfe]);
         let as_text = Delivery::negotiate(Some("text/plain")).unwrap();
-        assert_eq!(
-            as_text
-                .content_type(ContentType::OctetStream, &binary)
-                .unwrap_err()
-                .status()
-                .as_u16(),
-            406
-        );
+        let e = as_text.content_type(b, &binary).unwrap_err();
+        assert_eq!(e.status().as_u16(), 406);
     }
 }

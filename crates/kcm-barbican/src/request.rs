@@ -67,17 +67,10 @@ pub fn parse_json<T: DeserializeOwned>(
 ) -> Result<T, BarbicanError> {
     match media_type(headers).as_deref() {
         Some("application/json") => {}
-        other => {
-            return Err(BarbicanError::unsupported_media_type(format!(
-                "Unexpected content type: {}. Expected content types are: ['application/json']",
-                other.unwrap_or("None")
-            )))
-        }
+        _ => return Err(BarbicanError::unsupported_media_type(&["application/json"])),
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BarbicanError::bad_request(
-            "Provided object does not match schema: the request body is empty",
-        ));
+        return Err(BarbicanError::bad_request("Malformed JSON"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -91,8 +84,10 @@ pub fn parse_json<T: DeserializeOwned>(
             Category::Data => {
                 BarbicanError::bad_request(format!("Provided object does not match schema: {e}"))
             }
+            // Barbican says only this; the position is for the log.
             Category::Syntax | Category::Eof | Category::Io => {
-                BarbicanError::bad_request(format!("Malformed JSON: {e}"))
+                tracing::debug!(error = %e, "malformed JSON body");
+                BarbicanError::bad_request("Malformed JSON")
             }
         }
     })
@@ -127,11 +122,7 @@ mod tests {
         let e = parse_json::<Named>(&h, b"").unwrap_err();
         assert_eq!(e.status().as_u16(), 400);
         let e = parse_json::<Named>(&h, b"{\"name\": ").unwrap_err();
-        assert!(
-            e.body().description.starts_with("Malformed JSON"),
-            "{:?}",
-            e.body()
-        );
+        assert!(e.body().description == "Malformed JSON", "{:?}", e.body());
         let e = parse_json::<Named>(&h, br#"{"name": 1}"#).unwrap_err();
         assert!(e.body().description.contains("'name'"), "{:?}", e.body());
         let e = parse_json::<Named>(&HeaderMap::new(), br#"{"name": "a"}"#).unwrap_err();

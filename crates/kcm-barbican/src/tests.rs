@@ -175,6 +175,21 @@ fn path_of(reference: &str) -> String {
         .to_owned()
 }
 
+/// Asserts keystonemiddleware's 401: its body and where to get a token.
+fn assert_unauthenticated(a: &Answer) {
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let body = a.json();
+    assert_eq!(body["error"]["code"], 401, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "The request you have made requires authentication."
+    );
+    assert!(a.headers[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Keystone uri="));
+}
+
 /// Asserts Barbican's error shape with `status`.
 fn assert_error(a: &Answer, status: u16) {
     assert_eq!(a.status.as_u16(), status, "{}", a.json());
@@ -189,6 +204,8 @@ async fn version_discovery_answers_both_shapes() {
     let f = fixture().await;
     let a = f.get("/").await;
     assert_eq!(a.status, StatusCode::MULTIPLE_CHOICES);
+    assert_eq!(a.headers["openstack-api-version"], "key-manager 1.0");
+    assert_eq!(a.headers[header::VARY], "openstack-api-version");
     let v = &a.json()["versions"]["values"][0];
     assert_eq!((&v["id"], &v["status"]), (&json!("v1"), &json!("stable")));
     assert_eq!(v["links"][0]["href"], "http://kms.test:9311/v1/");
@@ -237,7 +254,19 @@ async fn a_text_secret_round_trips() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.bytes, b"hunter2");
-    assert_eq!(a.headers[header::CONTENT_TYPE], "text/plain");
+    assert_eq!(a.headers[header::CONTENT_TYPE], "text/plain; charset=UTF-8");
+    assert_eq!(a.headers["openstack-api-version"], "key-manager 1.0");
+    // Barbican labels a payload sent for `*/*` as `*/*`.
+    let a = f
+        .call(
+            Method::GET,
+            &format!("{path}/payload"),
+            &[("accept", "*/*")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(a.bytes, b"hunter2");
+    assert_eq!(a.headers[header::CONTENT_TYPE], "*/*");
     // RGW's way: the payload from the secret's own URL.
     let a = f
         .call(
@@ -730,6 +759,122 @@ async fn every_request_is_audited_and_counted_under_the_door_name() {
 }
 
 #[tokio::test]
+async fn errors_are_worded_as_barbican_words_them() {
+    let f = fixture().await;
+    let unknown = "/v1/secrets/00000000-0000-4000-8000-000000000000";
+    for path in [
+        unknown.to_string(),
+        format!("{unknown}/payload"),
+        "/v1/secrets/x".into(),
+    ] {
+        let a = f.get(&path).await;
+        assert_error(&a, 404);
+        assert_eq!(
+            a.json()["description"],
+            "Not Found. Provided secret id is invalid."
+        );
+    }
+    let a = f.delete(unknown).await;
+    assert_eq!(a.json()["description"], "Secret not found.");
+    let a = f.post_json("/v1/secrets", json!({"name": "later"})).await;
+    let path = path_of(a.json()["secret_ref"].as_str().unwrap());
+    let a = f.get(&format!("{path}/payload")).await;
+    assert_eq!(
+        a.json()["description"],
+        "Not Found. Sorry but your secret has no payload."
+    );
+    let put =
+        |body: &'static str| f.call(Method::PUT, &path, &[("content-type", "text/plain")], body);
+    assert_eq!(put("late").await.status, StatusCode::NO_CONTENT);
+    let a = put("again").await;
+    assert_error(&a, 409);
+    assert_eq!(
+        a.json()["description"],
+        "Secret already has data, cannot modify it."
+    );
+    let a = f
+        .call(
+            Method::GET,
+            &format!("{path}/payload"),
+            &[("accept", "image/png")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        a.json()["description"],
+        "Secret payload retrieval issue seen - Wrong payload content-type."
+    );
+    let a = f
+        .post_json(
+            "/v1/secrets",
+            json!({"payload": "x", "payload_content_type": "text/plain",
+                                          "expiration": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        a.json()["description"],
+        "Provided object does not match schema 'Secret': 'expiration' is before current time. \
+         Invalid property: 'expiration'"
+    );
+    let a = f
+        .call(
+            Method::POST,
+            "/v1/secrets",
+            &[("content-type", "application/json")],
+            "{x",
+        )
+        .await;
+    assert_eq!(a.json()["description"], "Malformed JSON");
+    let a = f
+        .call(
+            Method::POST,
+            "/v1/secrets",
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
+    assert_eq!(
+        a.json()["description"],
+        "Unexpected content type. Expected content types are: ['application/json']"
+    );
+    let a = f.call(Method::PATCH, &path, &[], Body::empty()).await;
+    assert_error(&a, 405);
+    assert_eq!(a.json()["description"], "");
+    let allow = a
+        .headers
+        .get(header::ALLOW)
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(allow.as_deref(), Some("GET,HEAD,PUT,DELETE"));
+}
+
+#[tokio::test]
+async fn castellan_cleans_up_a_key_pair_order() {
+    // What castellan does for create_key_pair: the order, its container, then it
+    // deletes the container and the order; the two keys stay.
+    let f = fixture().await;
+    let a = f
+        .post_json(
+            "/v1/orders/",
+            json!({"type": "asymmetric",
+                                          "meta": {"algorithm": "RSA", "bit_length": 2048}}),
+        )
+        .await;
+    let order = path_of(a.json()["order_ref"].as_str().unwrap());
+    let o = f.get(&order).await.json();
+    assert_eq!(
+        o["meta"],
+        json!({"algorithm": "RSA", "bit_length": 2048,
+        "payload_content_type": "application/octet-stream", "expiration": null})
+    );
+    let container = path_of(o["container_ref"].as_str().unwrap());
+    let c = f.get(&container).await.json();
+    let private = path_of(c["secret_refs"][0]["secret_ref"].as_str().unwrap());
+    assert_eq!(f.delete(&container).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(f.delete(&order).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(f.get(&private).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn the_core_decides_what_a_role_may_do() {
     let f = fixture_with(no_auth(Role::Auditor)).await;
     let a = f
@@ -739,6 +884,10 @@ async fn the_core_decides_what_a_role_may_do() {
         )
         .await;
     assert_error(&a, 403);
+    assert_eq!(
+        a.json()["description"],
+        "Secret creation attempt not allowed - please review your user/project privileges"
+    );
     assert_eq!(f.get("/v1/secrets").await.status, StatusCode::OK);
 }
 
@@ -841,13 +990,8 @@ async fn keystone_tokens_are_checked_and_mapped() {
         .unwrap()
         .contains("Elsewhere"));
 
-    let a = f.as_token(Method::GET, "/v1/secrets", "forged", None).await;
-    assert_error(&a, 401);
-    assert!(a.headers[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .starts_with("Keystone uri="));
-    assert_error(&f.get("/v1/secrets").await, 401);
+    assert_unauthenticated(&f.as_token(Method::GET, "/v1/secrets", "forged", None).await);
+    assert_unauthenticated(&f.get("/v1/secrets").await);
 }
 
 #[tokio::test]
@@ -871,10 +1015,7 @@ async fn validations_are_cached_within_the_bound_only() {
         "still trusted within the bound"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_error(
-        &f.as_token(Method::GET, "/v1/secrets", "member", None).await,
-        401,
-    );
+    assert_unauthenticated(&f.as_token(Method::GET, "/v1/secrets", "member", None).await);
 }
 
 #[test]

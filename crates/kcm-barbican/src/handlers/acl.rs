@@ -9,9 +9,9 @@ use kcm_core::authz::Op;
 use kcm_core::model::ObjectAcl;
 use kcm_core::service::{ObjectChange, ObjectInfo};
 
-use super::{container, json, secret};
+use super::{container, json, on_container, on_secret, secret};
 use crate::call::{object_id, Accepted, Outcome};
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::wire::acl::{AclBody, AclRef, AclView};
 use crate::BarbicanApi;
 
@@ -23,10 +23,19 @@ enum Under {
 }
 
 impl Under {
-    fn what(self) -> &'static str {
+    /// Barbican's name of reading (`None`) or changing an ACL here.
+    fn action(self, change: Option<Change>) -> Action {
+        let name = match (self, change) {
+            (Under::Secrets, None) => "SecretACL(s) retrieval",
+            (Under::Secrets, Some(Change::Reset)) => "SecretACL(s) deletion",
+            (Under::Secrets, Some(_)) => "SecretACL(s) Update",
+            (Under::Containers, None) => "ContainerACL(s) retrieval",
+            (Under::Containers, Some(Change::Reset)) => "ContainerACL(s) deletion",
+            (Under::Containers, Some(_)) => "ContainerACL(s) Update",
+        };
         match self {
-            Under::Secrets => "secret",
-            Under::Containers => "container",
+            Under::Secrets => on_secret(name),
+            Under::Containers => on_container(name),
         }
     }
 
@@ -56,8 +65,8 @@ enum Change {
 }
 
 async fn get(api: &BarbicanApi, under: Under, id: String, request: Request) -> Response {
-    api.serve(Op::GetObject, request, async |call| {
-        let id = object_id(&id, under.what())?;
+    api.serve(Op::GetObject, under.action(None), request, async |call| {
+        let id = object_id(&id)?;
         let info = under.check(call.service.get_object(call.caller, id).await?)?;
         json(StatusCode::OK, AclView::new(&info))
     })
@@ -71,26 +80,31 @@ async fn set(
     id: String,
     request: Request,
 ) -> Response {
-    api.serve(Op::SetObjectAcl, request, async |call| -> Outcome {
-        let id = object_id(&id, under.what())?;
-        let acl = match change {
-            Change::Replace => call.json::<AclBody>()?.replacement()?,
-            Change::Patch => call.json::<AclBody>()?.patch()?,
-            Change::Reset => ObjectAcl::default(),
-        };
-        call.service
-            .update_object(call.caller, id, ObjectChange::SetAcl(acl))
-            .await?;
-        match change {
-            Change::Reset => Ok(StatusCode::OK.into_response()),
-            Change::Replace | Change::Patch => json(
-                StatusCode::OK,
-                AclRef {
-                    acl_ref: under.acl_ref(&call, id),
-                },
-            ),
-        }
-    })
+    api.serve(
+        Op::SetObjectAcl,
+        under.action(Some(change)),
+        request,
+        async |call| -> Outcome {
+            let id = object_id(&id)?;
+            let acl = match change {
+                Change::Replace => call.json::<AclBody>()?.replacement()?,
+                Change::Patch => call.json::<AclBody>()?.patch()?,
+                Change::Reset => ObjectAcl::default(),
+            };
+            call.service
+                .update_object(call.caller, id, ObjectChange::SetAcl(acl))
+                .await?;
+            match change {
+                Change::Reset => Ok(StatusCode::OK.into_response()),
+                Change::Replace | Change::Patch => json(
+                    StatusCode::OK,
+                    AclRef {
+                        acl_ref: under.acl_ref(&call, id),
+                    },
+                ),
+            }
+        },
+    )
     .await
 }
 

@@ -30,9 +30,9 @@ async fn version_document(api: &BarbicanApi, request: Request, root: bool) -> Re
             } else {
                 (StatusCode::OK, Json(versions::version(&refs, asked))).into_response()
             };
-            if let Some(version) = asked {
-                version.stamp(response.headers_mut());
-            }
+            asked
+                .unwrap_or(Microversion::V1_0)
+                .stamp(response.headers_mut());
             (if root { "GetVersions" } else { "GetVersion" }, response)
         }
     };

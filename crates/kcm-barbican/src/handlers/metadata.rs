@@ -15,10 +15,18 @@ use kcm_core::service::ObjectChange;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{json, json_at, no_content, secret};
+use super::{json, json_at, no_content, on_secret, secret};
 use crate::call::object_id;
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::BarbicanApi;
+
+/// Barbican's names of what these routes do.
+const GET_ALL: Action = on_secret("Secret metadata retrieval");
+const REPLACE: Action = on_secret("Secret metadata creation");
+const ADD: Action = on_secret("Secret metadatum creation");
+const GET_ONE: Action = on_secret("Secret metadatum retrieval");
+const PUT_ONE: Action = on_secret("Secret metadatum update");
+const DELETE_ONE: Action = on_secret("Secret metadatum removal");
 
 /// `PUT /v1/secrets/{id}/metadata`.
 #[derive(Debug, Deserialize)]
@@ -52,8 +60,8 @@ pub(crate) async fn get_all(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    api.serve(Op::GetObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::GetObject, GET_ALL, request, async |call| {
+        let id = object_id(&id)?;
         let info = secret(call.service.get_object(call.caller, id).await?)?;
         json(
             StatusCode::OK,
@@ -69,8 +77,8 @@ pub(crate) async fn replace(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    api.serve(Op::UpdateObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::UpdateObject, REPLACE, request, async |call| {
+        let id = object_id(&id)?;
         let body: MetadataBody = call.json()?;
         let metadata = body
             .metadata
@@ -92,8 +100,8 @@ pub(crate) async fn add(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    api.serve(Op::UpdateObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::UpdateObject, ADD, request, async |call| {
+        let id = object_id(&id)?;
         let item: Item = call.json()?;
         let item = Item {
             key: key(&item.key)?,
@@ -121,8 +129,8 @@ pub(crate) async fn get_one(
     Path((id, item)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    api.serve(Op::GetObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::GetObject, GET_ONE, request, async |call| {
+        let id = object_id(&id)?;
         let item = key(&item)?;
         let info = secret(call.service.get_object(call.caller, id).await?)?;
         let value = info.attributes.metadata.get(&item).ok_or_else(|| {
@@ -139,8 +147,8 @@ pub(crate) async fn put_one(
     Path((id, item)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    api.serve(Op::UpdateObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::UpdateObject, PUT_ONE, request, async |call| {
+        let id = object_id(&id)?;
         let item = key(&item)?;
         let body: Item = call.json()?;
         if key(&body.key)? != item {
@@ -175,8 +183,8 @@ pub(crate) async fn delete_one(
     Path((id, item)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    api.serve(Op::UpdateObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::UpdateObject, DELETE_ONE, request, async |call| {
+        let id = object_id(&id)?;
         let item = key(&item)?;
         call.service
             .update_object(call.caller, id, ObjectChange::DeleteMetadataItem(item))

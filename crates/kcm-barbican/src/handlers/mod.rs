@@ -17,8 +17,10 @@ use kcm_core::service::ObjectInfo;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use kcm_core::error::Error;
+
 use crate::call::Outcome;
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::paging::NavLinks;
 
 /// `status` with `body` as JSON.
@@ -58,10 +60,11 @@ pub(crate) fn list_body(name: &str, items: impl Serialize, total: usize, links: 
 }
 
 /// `info` if it is a secret (anything but a container); a container named where
-/// a secret is expected is not found, as Barbican keeps them apart.
+/// a secret is expected is not found, as Barbican keeps them apart (a 404 that
+/// [`BarbicanApi::serve`](crate::BarbicanApi) words as its action's missing object).
 pub(crate) fn secret(info: ObjectInfo) -> Result<ObjectInfo, BarbicanError> {
     if info.kind == ObjectKind::Container {
-        return Err(secret_not_found());
+        return Err(Error::not_found(format!("{} is a container", info.id)).into());
     }
     Ok(info)
 }
@@ -69,17 +72,39 @@ pub(crate) fn secret(info: ObjectInfo) -> Result<ObjectInfo, BarbicanError> {
 /// `info` if it is a container.
 pub(crate) fn container(info: ObjectInfo) -> Result<ObjectInfo, BarbicanError> {
     if info.kind != ObjectKind::Container {
-        return Err(container_not_found());
+        return Err(Error::not_found(format!("{} is not a container", info.id)).into());
     }
     Ok(info)
 }
 
 /// Barbican's 404 for a secret.
-pub(crate) fn secret_not_found() -> BarbicanError {
-    BarbicanError::not_found("Not Found. Sorry but your secret is in another castle.")
+pub(crate) const SECRET_MISSING: &str = "Not Found. Provided secret id is invalid.";
+/// Barbican's 404 for a container.
+pub(crate) const CONTAINER_MISSING: &str =
+    "Not Found. Sorry but your container is in another castle.";
+/// Barbican's 404 for an order.
+pub(crate) const ORDER_MISSING: &str = "Not Found. Sorry but your order is in another castle.";
+
+/// An action on a secret, in Barbican's words.
+pub(crate) const fn on_secret(name: &'static str) -> Action {
+    Action {
+        name,
+        missing: SECRET_MISSING,
+    }
 }
 
-/// Barbican's 404 for a container.
-pub(crate) fn container_not_found() -> BarbicanError {
-    BarbicanError::not_found("Not Found. Sorry but your container is in another castle.")
+/// An action on a container, in Barbican's words.
+pub(crate) const fn on_container(name: &'static str) -> Action {
+    Action {
+        name,
+        missing: CONTAINER_MISSING,
+    }
+}
+
+/// An action on an order, in Barbican's words.
+pub(crate) const fn on_order(name: &'static str) -> Action {
+    Action {
+        name,
+        missing: ORDER_MISSING,
+    }
 }

@@ -8,17 +8,28 @@ use kcm_core::authz::Op;
 use kcm_core::service::ObjectFilter;
 use serde_json::json;
 
-use super::{json, json_at, list_body, no_content, secret};
+use super::{json, json_at, list_body, no_content, on_secret, secret};
 use crate::call::{object_id, Accepted};
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::paging::{NavLinks, Page};
 use crate::payload::{self, Delivery};
 use crate::wire::secret::{kind_of_secret_type, stored_content_type, NewSecretBody, SecretView};
 use crate::BarbicanApi;
 
+/// Barbican's names of what these routes do.
+const CREATE: Action = on_secret("Secret creation");
+const LIST: Action = on_secret("Secret(s) retrieval");
+const GET: Action = on_secret("Secret retrieval");
+const PAYLOAD: Action = on_secret("Secret payload retrieval");
+const UPDATE: Action = on_secret("Secret update");
+const DELETE: Action = Action {
+    name: "Secret deletion",
+    missing: "Secret not found.",
+};
+
 /// `POST /v1/secrets`: 201 with `secret_ref`.
 pub(crate) async fn create(State(api): State<BarbicanApi>, request: Request) -> Response {
-    api.serve(Op::CreateObject, request, async |call| {
+    api.serve(Op::CreateObject, CREATE, request, async |call| {
         let new = call.json::<NewSecretBody>()?.into_object()?;
         let info = call
             .service
@@ -32,7 +43,7 @@ pub(crate) async fn create(State(api): State<BarbicanApi>, request: Request) -> 
 
 /// `GET /v1/secrets`: a page of the project's secrets.
 pub(crate) async fn list(State(api): State<BarbicanApi>, request: Request) -> Response {
-    api.serve(Op::ListObjects, request, async |call| {
+    api.serve(Op::ListObjects, LIST, request, async |call| {
         let (filter, page) = secret_filter(&call.query())?;
         let found = call
             .service
@@ -126,8 +137,8 @@ pub(crate) async fn get(
     if !wants_metadata(request.headers()) {
         return payload_of(&api, id, request).await;
     }
-    api.serve(Op::GetObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::GetObject, GET, request, async |call| {
+        let id = object_id(&id)?;
         let info = secret(call.service.get_object(call.caller, id).await?)?;
         json(
             StatusCode::OK,
@@ -148,9 +159,9 @@ pub(crate) async fn payload(
 
 /// The payload of secret `id` in the type `Accept` asks for.
 async fn payload_of(api: &BarbicanApi, id: String, request: Request) -> Response {
-    api.serve(Op::GetObjectPayload, request, async |call| {
+    api.serve(Op::GetObjectPayload, PAYLOAD, request, async |call| {
         let delivery = Delivery::negotiate(call.header("accept"))?;
-        let id = object_id(&id, "secret")?;
+        let id = object_id(&id)?;
         let (info, payload) = call.service.object_payload(call.caller, id).await?;
         let info = secret(info)?;
         let content_type = delivery.content_type(stored_content_type(&info), &payload)?;
@@ -159,10 +170,9 @@ async fn payload_of(api: &BarbicanApi, id: String, request: Request) -> Response
             bytes::Bytes::copy_from_slice(payload.expose_secret()),
         )
             .into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type.as_str()),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         Ok(response)
     })
     .await
@@ -174,18 +184,23 @@ pub(crate) async fn put_payload(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    api.serve(Op::PutObjectPayload, request, async |call: Accepted<'_>| {
-        let id = object_id(&id, "secret")?;
-        let (bytes, content_type) = payload::from_put(
-            call.body(),
-            call.header("content-type"),
-            call.header("content-encoding"),
-        )?;
-        call.service
-            .put_object_payload(call.caller, id, bytes, Some(content_type.as_str().into()))
-            .await?;
-        no_content()
-    })
+    api.serve(
+        Op::PutObjectPayload,
+        UPDATE,
+        request,
+        async |call: Accepted<'_>| {
+            let id = object_id(&id)?;
+            let (bytes, content_type) = payload::from_put(
+                call.body(),
+                call.header("content-type"),
+                call.header("content-encoding"),
+            )?;
+            call.service
+                .put_object_payload(call.caller, id, bytes, Some(content_type.as_str().into()))
+                .await?;
+            no_content()
+        },
+    )
     .await
 }
 
@@ -195,8 +210,8 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    api.serve(Op::DeleteObject, request, async |call| {
-        let id = object_id(&id, "secret")?;
+    api.serve(Op::DeleteObject, DELETE, request, async |call| {
+        let id = object_id(&id)?;
         call.service.delete_object(call.caller, id).await?;
         no_content()
     })

@@ -110,12 +110,24 @@ impl NewContainerBody {
             }
             links.push(ObjectLink { name, object });
         }
-        for name in *required {
-            if !links.iter().any(|l| l.name == *name) {
-                return Err(bad(format!(
-                    "A {container_type} container needs a secret named {name}"
-                )));
-            }
+        if !required
+            .iter()
+            .all(|name| links.iter().any(|l| l.name == *name))
+        {
+            let reason = match container_type.as_str() {
+                "rsa" => "The minimum required reference names are 'public_key' and'private_key' \
+                          for RSA type"
+                    .to_owned(),
+                _ => format!(
+                    "The minimum required reference name is {} for {container_type} type",
+                    required
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            };
+            return Err(BarbicanError::schema("Container", &reason, "secret_refs"));
         }
         Ok(NewObject {
             kind: ObjectKind::Container,

@@ -41,14 +41,20 @@ pub struct NewOrderBody {
     meta: Option<OrderMeta>,
 }
 
-/// An order's `meta`, as sent and as shown.
+/// An order's `meta`, as sent and as shown (what was not given is left out, but
+/// `expiration`, which Barbican always shows).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     bit_length: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     payload_content_type: Option<String>,
     expiration: Option<String>,
     #[serde(skip_serializing)]
@@ -88,7 +94,7 @@ impl NewOrderBody {
                 u32::try_from(b)
                     .ok()
                     .filter(|b| *b > 0 && b % 8 == 0)
-                    .ok_or_else(|| bad("'bit_length' must be a positive multiple of 8"))
+                    .ok_or_else(|| bad("Provided field value is not supported"))
             })?;
         if let Some(ct) = &meta.payload_content_type {
             if ContentType::parse(ct) != Some(ContentType::OctetStream) {
@@ -256,7 +262,7 @@ mod tests {
         assert!(refusal(r#"{"type": "key", "meta": {"bit_length": 256}}"#).contains("algorithm"));
         assert!(
             refusal(r#"{"type": "key", "meta": {"algorithm": "aes", "bit_length": 100}}"#)
-                .contains("multiple of 8")
+                .contains("not supported")
         );
         assert!(
             refusal(r#"{"type": "key", "meta": {"algorithm": "des", "bit_length": 64}}"#)

@@ -19,6 +19,12 @@ fn bad(message: impl Into<String>) -> BarbicanError {
     BarbicanError::bad_request(message)
 }
 
+/// Milliseconds since the Unix epoch now.
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
 /// Barbican's secret types, each the kind of object it is.
 pub fn kind_of_secret_type(secret_type: &str) -> Option<ObjectKind> {
     ObjectKind::parse(secret_type).filter(|k| *k != ObjectKind::Container)
@@ -84,20 +90,36 @@ impl NewSecretBody {
         };
         let expiration = match self.expiration.as_deref() {
             None => None,
-            Some(text) => Some(timefmt::read(text).ok_or_else(|| {
-                bad(format!(
-                    "Invalid date for 'expiration': {text:?} is not an ISO 8601 time"
-                ))
-            })?),
+            Some(text) => {
+                let at = timefmt::read(text).ok_or_else(|| {
+                    BarbicanError::schema("Secret", "Invalid date for 'expiration'", "expiration")
+                })?;
+                if at <= now_ms() {
+                    return Err(BarbicanError::schema(
+                        "Secret",
+                        "'expiration' is before current time",
+                        "expiration",
+                    ));
+                }
+                Some(at)
+            }
         };
         let (payload, content_type) = match (&self.payload, &self.payload_content_type) {
             (None, None) => (None, None),
-            (Some(_), None) => return Err(bad(
-                "If 'payload' is specified, then 'payload_content_type' must be specified as well.",
-            )),
-            (None, Some(_)) => return Err(bad(
-                "If 'payload_content_type' is specified, then 'payload' must be specified as well.",
-            )),
+            (Some(_), None) => {
+                return Err(BarbicanError::schema(
+                    "Secret",
+                    "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
+                    "payload_content_type",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(BarbicanError::schema(
+                    "Secret",
+                    "If 'payload_content_type' is supplied, 'payload' must also be supplied.",
+                    "payload",
+                ))
+            }
             (Some(p), Some(ct)) => {
                 let (bytes, ct) =
                     payload::from_json(p, ct, self.payload_content_encoding.as_deref())?;
