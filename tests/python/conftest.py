@@ -12,6 +12,8 @@
 * `ceph`        - a factory for the session's one-node Ceph cluster with RGW (tests/python/ceph.py):
                   `ceph(rgw_config)` starts it on first use and restarts RGW alone when a test
                   asks for other RGW options.
+* `keystone`    - one real OpenStack Keystone for the whole session (tests/python/keystone.py),
+                  started only when a test asks for it (about 15 s).
 """
 
 from __future__ import annotations
@@ -149,3 +151,17 @@ def ceph():
     yield get
     if "cluster" in state:
         state["cluster"].close()
+
+
+@pytest.fixture(scope="session")
+def keystone(tmp_root):
+    """A real Keystone on 127.0.0.1 (see keystone.py): admin, roles admin/manager/member/reader/service."""
+    from keystone import Keystone, KeystoneError
+
+    ks = Keystone(tmp_root / "keystone")
+    try:
+        ks.start()
+    except KeystoneError as e:
+        pytest.fail(f"Keystone did not start: {e}", pytrace=False)
+    yield ks
+    ks.stop()

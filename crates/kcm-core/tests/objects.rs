@@ -491,6 +491,9 @@ async fn lists_filter_and_page_and_metadata_and_consumers_change() {
         let info = f.service.update_object(&alice, id, change).await.unwrap();
         assert_eq!(info.attributes.consumers, std::slice::from_ref(&consumer));
     }
+    let in_use = f.service.delete_object(&alice, id).await.unwrap_err();
+    assert_eq!(in_use.kind(), ErrorKind::InvalidState);
+    assert!(in_use.message().contains("v-1"), "{in_use}");
     let change = ObjectChange::RemoveConsumer(consumer.clone());
     f.service.update_object(&alice, id, change).await.unwrap();
     let change = ObjectChange::RemoveConsumer(consumer);

@@ -606,10 +606,23 @@ impl Service {
         Ok(ObjectInfo::from(&record))
     }
 
-    /// Deletes an object and its sealed payload.
+    /// Deletes an object and its sealed payload; refused while a consumer is
+    /// registered (the service using it must let go first, as Barbican requires).
     pub async fn delete_object(&self, caller: &Caller, id: ObjectId) -> Result<()> {
         let mut changes = self.lock_changes().await?;
-        self.authorized_object(caller, Op::DeleteObject, id).await?;
+        let record = self.authorized_object(caller, Op::DeleteObject, id).await?;
+        if let Some(c) = record.attributes.consumers.first() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "object {id} is in use by {} {} {} (and {} other consumer(s)): remove its consumers first",
+                    c.service,
+                    c.resource_type,
+                    c.resource_id,
+                    record.attributes.consumers.len() - 1
+                ),
+            ));
+        }
         changes.commit(vec![Write::DeleteManagedObject(id)]).await?;
         Ok(())
     }
