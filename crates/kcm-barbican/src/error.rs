@@ -192,7 +192,7 @@ impl BarbicanError {
         self.error.status
     }
 
-    /// The response body (for every status but a 401, whose body is Keystone's).
+    /// The response body (a 401 carries keystonemiddleware's `error` object too).
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             code: self.error.status.as_u16(),
@@ -262,11 +262,14 @@ impl IntoResponse for BarbicanError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = if status == StatusCode::UNAUTHORIZED {
-            let body = serde_json::json!({"error": {
+            // keystonemiddleware's body (`error`), with Barbican's fields beside it:
+            // python-barbicanclient reads `title` and `description`.
+            let body = serde_json::json!({
                 "code": 401,
                 "title": "Unauthorized",
-                "message": self.error.message,
-            }});
+                "description": self.error.message,
+                "error": {"code": 401, "title": "Unauthorized", "message": self.error.message},
+            });
             (status, axum::Json(body)).into_response()
         } else {
             (status, axum::Json(self.body())).into_response()

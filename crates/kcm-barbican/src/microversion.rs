@@ -1,7 +1,8 @@
 //! Barbican's microversions: a client names the version it speaks in
-//! `OpenStack-API-Version: key-manager 1.1`. Version 1.0 is the API as first
-//! released; 1.1 adds secret consumers (and the `consumers` list of a secret).
-//! A version outside 1.0–1.1 is refused with 406.
+//! `OpenStack-API-Version: key-manager 1.2`. Version 1.0 is the API as first
+//! released; 1.1 adds secret consumers (and the `consumers` list of a secret); 1.2
+//! refuses to delete a secret that has consumers (kcm's core refuses that at every
+//! version, and knows no `force`). A version outside 1.0–1.2 is refused with 406.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -20,17 +21,20 @@ pub enum Microversion {
     V1_0,
     /// 1.1: secret consumers.
     V1_1,
+    /// 1.2: a secret in use is not deleted.
+    V1_2,
 }
 
 impl Microversion {
     /// The newest one served.
-    pub const LATEST: Microversion = Microversion::V1_1;
+    pub const LATEST: Microversion = Microversion::V1_2;
 
     /// `1.0` or `1.1`.
     pub fn as_str(self) -> &'static str {
         match self {
             Microversion::V1_0 => "1.0",
             Microversion::V1_1 => "1.1",
+            Microversion::V1_2 => "1.2",
         }
     }
 
@@ -57,8 +61,9 @@ impl Microversion {
             "latest" => Ok(Self::LATEST),
             "1.0" => Ok(Microversion::V1_0),
             "1.1" => Ok(Microversion::V1_1),
+            "1.2" => Ok(Microversion::V1_2),
             other => Err(BarbicanError::not_acceptable(format!(
-                "Version {other} is not supported by the API. Minimum is 1.0 and Maximum is 1.1."
+                "Version {other} is not supported by the API. Minimum is 1.0 and Maximum is 1.2."
             ))),
         }
     }
@@ -94,7 +99,7 @@ mod tests {
         assert_eq!(ask("key-manager 1.0").unwrap(), Some(Microversion::V1_0));
         assert_eq!(
             ask("compute 2.1, key-manager latest").unwrap(),
-            Some(Microversion::V1_1)
+            Some(Microversion::V1_2)
         );
         assert_eq!(ask("compute 2.1").unwrap(), None);
         assert_eq!(ask("key-manager 1.7").unwrap_err().status().as_u16(), 406);

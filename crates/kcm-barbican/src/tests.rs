@@ -184,6 +184,11 @@ fn assert_unauthenticated(a: &Answer) {
         body["error"]["message"],
         "The request you have made requires authentication."
     );
+    assert_eq!(
+        (&body["code"], &body["title"]),
+        (&json!(401), &json!("Unauthorized"))
+    );
+    assert!(body["description"].is_string());
     assert!(a.headers[header::WWW_AUTHENTICATE]
         .to_str()
         .unwrap()
@@ -217,7 +222,7 @@ async fn version_discovery_answers_both_shapes() {
             Body::empty(),
         )
         .await;
-    assert_eq!(a.json()["versions"][0]["max_version"], "1.1");
+    assert_eq!(a.json()["versions"][0]["max_version"], "1.2");
     assert_eq!(a.headers["openstack-api-version"], "key-manager 1.1");
     let a = f.get("/v1").await;
     assert_eq!(a.status, StatusCode::OK);
@@ -669,6 +674,13 @@ async fn secret_consumers_need_microversion_1_1_to_show() {
     let listed = f.get(&format!("{path}/consumers")).await.json();
     assert_eq!(listed["consumers"][0]["service"], "image");
     assert_eq!(listed["consumers"][0]["status"], "ACTIVE");
+    // A secret in use is not deleted.
+    let a = f.delete(&path).await;
+    assert_error(&a, 400);
+    assert_eq!(
+        a.json()["description"],
+        "Secret deletion issue seen - Secret cannot be deleted as it has consumers.."
+    );
     let a = f
         .call(
             Method::DELETE,
@@ -992,6 +1004,14 @@ async fn keystone_tokens_are_checked_and_mapped() {
 
     assert_unauthenticated(&f.as_token(Method::GET, "/v1/secrets", "forged", None).await);
     assert_unauthenticated(&f.get("/v1/secrets").await);
+    // /v1 is behind authentication, as in Barbican; / is not.
+    assert_unauthenticated(&f.get("/v1").await);
+    let a = f.as_token(Method::GET, "/v1/", "member", None).await;
+    assert_eq!(
+        (a.status, &a.json()["version"]["id"]),
+        (StatusCode::OK, &json!("v1"))
+    );
+    assert_eq!(f.get("/").await.status, StatusCode::MULTIPLE_CHOICES);
 }
 
 #[tokio::test]

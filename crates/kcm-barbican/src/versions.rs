@@ -73,7 +73,7 @@ mod tests {
         let v = &doc["versions"][0];
         assert_eq!(
             (&v["status"], &v["min_version"], &v["max_version"]),
-            (&json!("CURRENT"), &json!("1.0"), &json!("1.1"))
+            (&json!("CURRENT"), &json!("1.0"), &json!("1.2"))
         );
     }
 }

@@ -1,6 +1,7 @@
-//! What is not a resource: version discovery (public, counted, not audited), and
-//! the refusals — certificate authorities, unknown paths, wrong methods — which
-//! are audited like every request.
+//! What is not a resource: version discovery (`GET /` public, counted, not
+//! audited; `GET /v1` behind authentication, as in Barbican), and the refusals —
+//! certificate authorities, unknown paths, wrong methods — which are audited like
+//! every request.
 
 use std::time::Instant;
 
@@ -10,47 +11,53 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_frontdoor::Requested;
 
-use crate::error::BarbicanError;
+use crate::error::{Action, BarbicanError};
 use crate::microversion::Microversion;
 use crate::{versions, BarbicanApi, DOOR};
 
-/// A version document: 300 for `GET /`, 200 for `GET /v1`.
-async fn version_document(api: &BarbicanApi, request: Request, root: bool) -> Response {
+/// `GET /`: every version (300 Multiple Choices), without authentication.
+pub(crate) async fn root(State(api): State<BarbicanApi>, request: Request) -> Response {
     let started = Instant::now();
-    let (name, response) = match Microversion::of_request(request.headers()) {
-        Err(e) => ("GetVersions", e.into_response()),
+    let mut response = match Microversion::of_request(request.headers()) {
+        Err(e) => e.into_response(),
         Ok(asked) => {
             let refs = api.refs(request.headers());
-            let mut response = if root {
-                (
-                    StatusCode::MULTIPLE_CHOICES,
-                    Json(versions::versions(&refs, asked)),
-                )
-                    .into_response()
-            } else {
-                (StatusCode::OK, Json(versions::version(&refs, asked))).into_response()
-            };
+            let body = Json(versions::versions(&refs, asked));
+            let mut response = (StatusCode::MULTIPLE_CHOICES, body).into_response();
             asked
                 .unwrap_or(Microversion::V1_0)
                 .stamp(response.headers_mut());
-            (if root { "GetVersions" } else { "GetVersion" }, response)
+            response
         }
     };
     let status = response.status().as_u16();
     api.front
         .metrics()
-        .record(DOOR.name, name, status, started.elapsed());
+        .record(DOOR.name, "GetVersions", status, started.elapsed());
+    if status != 300 {
+        Microversion::V1_0.stamp(response.headers_mut());
+    }
     response
 }
 
-/// `GET /`: every version (300 Multiple Choices).
-pub(crate) async fn root(State(api): State<BarbicanApi>, request: Request) -> Response {
-    version_document(&api, request, true).await
-}
-
-/// `GET /v1`: this version.
+/// `GET /v1`: this version, for an authenticated caller (a 401 otherwise, as
+/// Barbican's `/v1` is behind keystonemiddleware). Audited like every
+/// authenticated request; it makes no core call.
 pub(crate) async fn v1(State(api): State<BarbicanApi>, request: Request) -> Response {
-    version_document(&api, request, false).await
+    const ACTION: Action = Action {
+        name: "Version retrieval",
+        missing: "The version you requested wasn't found",
+    };
+    api.serve(
+        Requested::Unrecognised("GetVersion"),
+        ACTION,
+        request,
+        async |call| {
+            let body = versions::version(&call.refs, Some(call.version));
+            Ok((StatusCode::OK, Json(body)).into_response())
+        },
+    )
+    .await
 }
 
 /// `/v1/cas…`: certificate authorities are not served.

@@ -5,6 +5,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::authz::Op;
+use kcm_core::error::ErrorKind;
 use kcm_core::service::ObjectFilter;
 use serde_json::json;
 
@@ -212,7 +213,19 @@ pub(crate) async fn delete(
 ) -> Response {
     api.serve(Op::DeleteObject, DELETE, request, async |call| {
         let id = object_id(&id)?;
-        call.service.delete_object(call.caller, id).await?;
+        call.service
+            .delete_object(call.caller, id)
+            .await
+            .map_err(|e| match e.kind() {
+                // The core keeps an object in use (microversion 1.2's rule, which
+                // `?force=true` would lift in Barbican; kcm has no force).
+                ErrorKind::InvalidState if e.message().contains("consumer") => {
+                    BarbicanError::bad_request(
+                        "Secret deletion issue seen - Secret cannot be deleted as it has consumers..",
+                    )
+                }
+                _ => e.into(),
+            })?;
         no_content()
     })
     .await
