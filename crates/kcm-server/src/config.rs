@@ -185,6 +185,9 @@ pub struct Settings {
     /// The Kubernetes KMS v2 plugin inside this server, for a single host
     /// (`[kubernetes_kms]`); none when absent.
     pub kubernetes_kms: Option<KubernetesKmsSettings>,
+    /// The OpenStack Key Manager API (Barbican v1) on a listener of its own, with
+    /// Keystone tokens (`[barbican]`); none when absent.
+    pub barbican: Option<kcm_barbican::BarbicanSettings>,
 }
 
 /// `[kubernetes_kms]`: serve the Kubernetes KMS v2 API on a Unix socket from this
@@ -259,6 +262,7 @@ impl Default for Settings {
             database_url: None,
             database_max_connections: 16,
             kubernetes_kms: None,
+            barbican: None,
         }
     }
 }
@@ -365,6 +369,12 @@ impl Settings {
             }
             if k8s.status_max_age_ms == Some(0) {
                 bail!("kubernetes_kms.status_max_age_ms must be at least 1");
+            }
+        }
+        if let Some(barbican) = &self.barbican {
+            let listen = barbican.validate().map_err(|e| anyhow::anyhow!(e))?;
+            if self.listen.parse::<std::net::SocketAddr>().ok() == Some(listen) {
+                bail!("barbican.listen must differ from listen: the Barbican API has a listener of its own");
             }
         }
         if let Some(url) = &self.database_url {
@@ -594,6 +604,29 @@ mod tests {
         )
         .contains("embedded"));
         assert!(invalid("[keystores.x]\nkind = \"vault\"\n".into()).contains("vault"));
+    }
+
+    #[test]
+    fn a_barbican_table_parses_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let table = "[barbican]\nlisten = \"127.0.0.1:9311\"\n\
+            [barbican.keystone]\nurl = \"http://127.0.0.1:5000/v3\"\nuser = \"kcm\"\n\
+            password_env = \"KCM_KEYSTONE_PASSWORD\"\nproject = \"service\"\n\
+            [barbican.domains.Default]\ntenant = \"default\"\n";
+        std::fs::write(&path, table).unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        let b = s.barbican.unwrap();
+        assert_eq!(b.domains["Default"].tenant, "default");
+        assert_eq!(b.keystone.unwrap().user_domain, "Default");
+
+        let invalid = |text: &str| refusal(&path, text);
+        assert!(invalid("[barbican]\nlisten = \"127.0.0.1:8990\"\n[barbican.no_auth]\ntenant = \"t\"\nproject_id = \"p\"\nuser_id = \"u\"\n")
+            .contains("must differ from listen"));
+        assert!(invalid("[barbican]\nlisten = \"0.0.0.0:9311\"\n[barbican.no_auth]\ntenant = \"t\"\nproject_id = \"p\"\nuser_id = \"u\"\n")
+            .contains("not a loopback address"));
+        assert!(invalid("[barbican]\nlissten = \"x\"\n").contains("lissten"));
     }
 
     #[test]

@@ -106,7 +106,12 @@ async fn start_plugin(name: &str, settings: &PluginSettings) -> Result<PluginKey
 }
 
 fn open_pkcs11(name: &str, settings: &Pkcs11Settings) -> Result<Pkcs11Keystore> {
-    let pin = read_secret(name, "PIN", &settings.pin_file, &settings.pin_env)?;
+    let pin = read_secret(
+        &format!("keystore {name:?}"),
+        "PIN",
+        &settings.pin_file,
+        &settings.pin_env,
+    )?;
     Pkcs11Keystore::open(Pkcs11Config {
         module: settings.module.clone(),
         token_label: settings.token_label.trim().to_string(),
@@ -121,7 +126,7 @@ fn open_pkcs11(name: &str, settings: &Pkcs11Settings) -> Result<Pkcs11Keystore> 
 /// at start).
 fn open_xks(name: &str, settings: &XksSettings) -> Result<XksKeystore> {
     let secret = read_secret(
-        name,
+        &format!("keystore {name:?}"),
         "secret access key",
         &settings.secret_file,
         &settings.secret_env,
@@ -138,11 +143,12 @@ fn open_xks(name: &str, settings: &XksSettings) -> Result<XksKeystore> {
     .map_err(|e| anyhow!("keystore {name:?}: {e}"))
 }
 
-/// A secret (a PIN, an access key) from `file` (which must be private to its
-/// owner) or from the environment variable `env` (removed once read, so nothing
-/// kcm starts inherits it). Exactly one is set (checked with the settings).
-fn read_secret(
-    name: &str,
+/// A secret (a PIN, an access key, a password) from `file` (which must be private
+/// to its owner) or from the environment variable `env` (removed once read, so
+/// nothing kcm starts inherits it). Exactly one is set (checked with the settings).
+/// `owner` names the setting in errors (`keystore "hsm"`, `barbican.keystone`).
+pub(crate) fn read_secret(
+    owner: &str,
     what: &str,
     file: &Option<PathBuf>,
     env: &Option<String>,
@@ -150,27 +156,24 @@ fn read_secret(
     let secret = match (file, env) {
         (Some(path), _) => {
             let shown = path.display();
-            crate::files::ensure_owner_only(path, what)
-                .with_context(|| format!("keystore {name:?}"))?;
-            let text =
-                Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
-                    format!("keystore {name:?}: cannot read {what} file {shown}")
-                })?);
+            crate::files::ensure_owner_only(path, what).with_context(|| owner.to_string())?;
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{owner}: cannot read {what} file {shown}"))?,
+            );
             Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string())
         }
         (None, Some(var)) => {
             let value = std::env::var(var).map_err(|_| {
-                anyhow!(
-                    "keystore {name:?}: environment variable {var} (holding the {what}) is not set"
-                )
+                anyhow!("{owner}: environment variable {var} (holding the {what}) is not set")
             })?;
             std::env::remove_var(var);
             Zeroizing::new(value)
         }
-        (None, None) => bail!("keystore {name:?}: no {what} configured"),
+        (None, None) => bail!("{owner}: no {what} configured"),
     };
     if secret.is_empty() {
-        bail!("keystore {name:?}: the {what} is empty");
+        bail!("{owner}: the {what} is empty");
     }
     Ok(SecretString::new(secret.to_string()))
 }

@@ -262,6 +262,23 @@ pub async fn launch(
         )?),
         None => None,
     };
+    let barbican = match &settings.barbican {
+        Some(barbican) => Some(
+            spawn_barbican(
+                barbican,
+                &settings,
+                FrontDoor::new(
+                    kcm_barbican::DOOR,
+                    Arc::clone(&service),
+                    Arc::clone(&auth),
+                    Arc::clone(&metrics),
+                ),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service), &auth, &metrics);
     match (&settings.tls.cert, &settings.tls.key) {
@@ -284,6 +301,9 @@ pub async fn launch(
     let _ = stop_tx.send(true);
     let _ = background.await;
     if let Some(task) = kubernetes_kms {
+        let _ = task.await;
+    }
+    if let Some(task) = barbican {
         let _ = task.await;
     }
     tracing::info!("stopped");
@@ -325,6 +345,78 @@ fn spawn_kubernetes_kms(
         }
         let _ = std::fs::remove_file(&socket);
     }))
+}
+
+/// Serves the OpenStack Key Manager API (the door `barbican`) on its own listener,
+/// over HTTPS when the server's `[tls]` is set, until `stop` turns true. Kcm's
+/// Keystone password is read here (from its file or environment variable).
+async fn spawn_barbican(
+    barbican: &kcm_barbican::BarbicanSettings,
+    settings: &Settings,
+    front: FrontDoor,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let config = barbican
+        .clone()
+        .into_config(settings.revocation_bound(), |keystone| {
+            keystones_password(keystone).map_err(|e| format!("{e:#}"))
+        })
+        .map_err(|e| anyhow::anyhow!("barbican: {e}"))?;
+    let tls = match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let api = kcm_barbican::BarbicanApi::new(front, &config, tls.is_some())
+        .map_err(|e| anyhow::anyhow!("barbican: {e}"))?;
+    let app = kcm_barbican::router(api);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("barbican: cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    match &config.auth {
+        kcm_barbican::config::AuthMode::NoAuth(caller) => tracing::warn!(
+            address = %address,
+            user = %caller.user_id,
+            project = %caller.project_id,
+            "Barbican API listening WITHOUT authentication (no_auth): every request acts as this user"
+        ),
+        kcm_barbican::config::AuthMode::Keystone(keystone) => tracing::info!(
+            address = %address,
+            keystone = %keystone.base_url,
+            tls = tls.is_some(),
+            "Barbican API listening"
+        ),
+    }
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let served = match tls {
+            Some(acceptor) => crate::tls::serve(listener, acceptor, app, stopped).await,
+            None => axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await
+            .map_err(anyhow::Error::from),
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the Barbican API stopped");
+        }
+    }))
+}
+
+/// kcm's own Keystone password, from the file or variable `[barbican.keystone]` names.
+fn keystones_password(
+    keystone: &kcm_barbican::config::KeystoneSettings,
+) -> Result<kcm_core::secret::SecretString> {
+    keystores::read_secret(
+        "barbican.keystone",
+        "Keystone password",
+        &keystone.password_file,
+        &keystone.password_env,
+    )
 }
 
 /// How long one call of the embedded Kubernetes plugin may take (the API server's
