@@ -60,7 +60,11 @@ impl Service {
             role,
             front_door: event.front_door.to_string(),
             operation: event.operation.to_string(),
-            system: event.caller.and_then(Caller::noted_system),
+            // The hot path notes keys; only object operations fall back to the system.
+            system: match noted.first() {
+                Some(key) => Some(key.system),
+                None => event.caller.and_then(Caller::noted_system),
+            },
             keys: noted
                 .iter()
                 .map(|n| AuditKey {

@@ -1,0 +1,117 @@
+"""Object storage end to end: Ceph's RADOS Gateway encrypts S3 objects (SSE-KMS) with keys
+it fetches from kcm's Barbican door — RGW's real `barbican` backend, with a real Keystone
+and a real one-node Ceph cluster (tests/python/ceph.py).
+
+RGW authenticates to Keystone as a project member (by password, v3), then for every PUT, GET
+and HEAD of an encrypted object fetches `GET /v1/secrets/<key id>` (Accept:
+application/octet-stream) and needs exactly 32 raw bytes. So the kill switch on the root key
+above the project's system stops reads and writes of those objects within the revocation
+bound, and enabling it brings them back; RADOS never holds their plaintext.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from kcmtest import poll, unique
+from openstack_clients import Castellan
+from openstack_cloud import OpenStackCloud
+
+BOUND_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def rgw(keystone, ceph, tmp_path_factory):
+    """(cloud, cluster, s3 client, bucket, key id): RGW configured with kcm as its key
+    manager, acting as member1 of project p1, and an AES-256 key ordered in p1."""
+    cloud = OpenStackCloud.start(keystone, tmp_path_factory.mktemp("rgw"), revocation_bound_ms=int(BOUND_S * 1000))
+    try:
+        member = cloud.users["member1"]
+        cluster = ceph({
+            "rgw_crypt_s3_kms_backend": "barbican",
+            "rgw_barbican_url": cloud.barbican_url,
+            "rgw_keystone_url": keystone.url,
+            "rgw_keystone_api_version": 3,
+            "rgw_keystone_barbican_user": member.name,
+            "rgw_keystone_barbican_password": member.password,
+            "rgw_keystone_barbican_project": "p1",
+            "rgw_keystone_barbican_domain": cloud.domain_name,
+            "rgw_keystone_verify_ssl": "false",
+        })
+        access, secret = cluster.create_user(unique("rgw"))
+        s3 = cluster.s3_client(access, secret)
+        bucket = unique("sse")
+        s3.create_bucket(Bucket=bucket)
+        key_id = Castellan(cloud.auth("member1"), cloud.barbican_url).create_volume_key(name="rgw-sse")
+        yield cloud, cluster, s3, bucket, key_id
+    finally:
+        cloud.stop()
+
+
+def put(s3, bucket, key, body, key_id):
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+
+
+def get(s3, bucket, key) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_sse_kms_objects_read_back_and_rados_holds_no_plaintext(rgw):
+    cloud, cluster, s3, bucket, key_id = rgw
+    body = b"ceph-rgw-plaintext-marker " + unique("m").encode() + b" " * 4096
+    answer = put(s3, bucket, "doc", body, key_id)
+    assert answer["ServerSideEncryption"] == "aws:kms" and answer["SSEKMSKeyId"] == key_id, answer
+    assert get(s3, bucket, "doc") == body
+    head = s3.head_object(Bucket=bucket, Key="doc")
+    assert head["ServerSideEncryption"] == "aws:kms", head
+    marker = body[:40]
+    assert cluster.find_in_data(marker) == [], "RADOS holds the object's plaintext"
+    # RGW asked kcm's Barbican door, as the project member, for the key.
+    principal = f"keystone:{cloud.users['member1'].id}"
+    records = cloud.srv.v1_ok("GET", f"/v1/audit?principal={principal}&operation=GetObjectPayload&limit=1000")
+    assert any(r["front_door"] == "barbican" and r["outcome"] == "success" for r in records["records"]), records
+    # A key id kcm does not have is refused, and nothing is written.
+    with pytest.raises(ClientError):
+        put(s3, bucket, "unknown-key", b"x", "00000000-0000-4000-8000-000000000000")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="unknown-key")
+
+
+def test_the_kill_switch_stops_reads_and_writes_within_the_bound(rgw):
+    cloud, cluster, s3, bucket, key_id = rgw
+    body = b"cut off by the kill switch " + unique("k").encode()
+    put(s3, bucket, "switched", body, key_id)
+    assert get(s3, bucket, "switched") == body
+    cloud.kill_switch("disable")
+    try:
+        start = time.monotonic()
+
+        def refused() -> bool:
+            try:
+                get(s3, bucket, "switched")
+                return False
+            except ClientError:
+                return True
+
+        poll(refused, BOUND_S * 4 + 5, interval=0.05, what="an RGW GET refused after the kill switch")
+        took = time.monotonic() - start
+        assert took <= BOUND_S + 2.0, f"RGW still read the object {took:.2f}s after the kill switch"
+        with pytest.raises(ClientError):
+            put(s3, bucket, "after-switch", b"new data", key_id)
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=bucket, Key="after-switch")
+    finally:
+        cloud.kill_switch("enable")
+
+    def readable():
+        try:
+            return get(s3, bucket, "switched") == body
+        except ClientError:
+            return False
+
+    poll(readable, BOUND_S * 4 + 5, interval=0.1, what="the object readable again after enable")
+    put(s3, bucket, "after-enable", b"written again", key_id)
+    assert get(s3, bucket, "after-enable") == b"written again"
