@@ -13,6 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
+
+from kcmtest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -124,9 +127,64 @@ def exercise_asymmetric(kms, symmetric_key: str) -> dict[str, bytes]:
     return found
 
 
-def test_no_plaintext_or_secrets_on_disk(spawn_server):
-    srv = spawn_server()
+def barbican_no_auth(tmp_path: Path) -> tuple[dict, str]:
+    """The server's environment for a Barbican door in no-auth mode, and its URL."""
+    port = free_port()
+    config = tmp_path / "barbican.toml"
+    config.write_text(f'[barbican]\nlisten = "127.0.0.1:{port}"\n\n[barbican.no_auth]\n'
+                      'tenant = "default"\nproject_id = "scan"\nuser_id = "scanner"\nrole = "admin"\n')
+    return {"KCM_CONFIG": str(config)}, f"http://127.0.0.1:{port}"
+
+
+def exercise_barbican(url: str) -> dict[str, bytes]:
+    """Managed objects: secrets stored through the Barbican door (text and binary, in one
+    step and in two), generated keys and key pairs read back. Their payloads are sealed
+    under the project system's key, never written as given."""
+    found: dict[str, bytes] = {}
+
+    def post(path, body):
+        r = requests.post(url + path, json=body, timeout=30)
+        assert r.status_code in (201, 202), r.text
+        return r.json()
+
+    def payload(ref):
+        r = requests.get(ref + "/payload", headers={"Accept": "application/octet-stream"}, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.content
+
+    for i in range(5):
+        phrase = os.urandom(24).hex().encode()
+        post("/v1/secrets", {"payload": phrase.decode(), "payload_content_type": "text/plain",
+                             "secret_type": "passphrase"})
+        found[f"stored passphrase #{i}"] = phrase
+        key = os.urandom(32)
+        post("/v1/secrets", {"payload": base64.b64encode(key).decode(), "secret_type": "symmetric",
+                             "payload_content_type": "application/octet-stream",
+                             "payload_content_encoding": "base64"})
+        found[f"stored key #{i}"] = key
+    later = os.urandom(32)
+    ref = post("/v1/secrets", {"name": "two steps"})["secret_ref"]
+    r = requests.put(ref, data=later, headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 204, r.text
+    found["payload put later"] = later
+    for i in range(3):
+        order = post("/v1/orders", {"type": "key", "meta": {"algorithm": "aes", "bit_length": 256}})
+        secret_ref = requests.get(order["order_ref"], timeout=30).json()["secret_ref"]
+        found[f"ordered key #{i}"] = payload(secret_ref)
+    order = post("/v1/orders", {"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 2048}})
+    container = requests.get(requests.get(order["order_ref"], timeout=30).json()["container_ref"], timeout=30).json()
+    private_ref = next(s["secret_ref"] for s in container["secret_refs"] if s["name"] == "private_key")
+    pem = payload(private_ref)
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----"), pem[:40]
+    found["ordered RSA private key (PEM body)"] = b"".join(pem.splitlines()[1:-1])[:200]
+    return found
+
+
+def test_no_plaintext_or_secrets_on_disk(spawn_server, tmp_path):
+    env, barbican_url = barbican_no_auth(tmp_path)
+    srv = spawn_server(env=env)
     material, secrets = exercise(srv)
+    material.update(exercise_barbican(barbican_url))
 
     # While running (WAL not yet checkpointed), then after a clean stop.
     leaks = find_leaks(srv.data_dir, material) + find_leaks(srv.data_dir, secrets, exclude_names={"credentials"})
