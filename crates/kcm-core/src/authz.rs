@@ -100,7 +100,7 @@ impl Caller {
     }
 
     /// The system the audit record names: the first noted key's, else the one
-    /// [`Caller::note_system`] noted.
+    /// object operation noted.
     pub fn noted_system(&self) -> Option<SystemId> {
         let notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
         notes
