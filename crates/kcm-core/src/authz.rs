@@ -12,6 +12,12 @@
 //! 5. on a service key with a **key policy** ([`crate::policy`]), a `Deny` statement
 //!    matching the caller refuses; otherwise an `Allow` statement or an active
 //!    **grant** must admit the caller. A key without a policy is governed by roles alone.
+//!
+//! **No privilege escalation.** What a principal creates never gives more than it
+//! holds: a new access key's role, operation set and system scope are each at most
+//! its creator's ([`authorize_new_access_key`]); a grant, or a key policy's `Allow`
+//! statements, name only operations the principal may do itself on the key
+//! ([`authorize_giving`], which asks [`authorize`] once per operation).
 
 use std::sync::Mutex;
 
@@ -171,6 +177,15 @@ pub fn role_allows(role: Role, class: OpClass) -> bool {
         Role::Auditor => matches!(class, ReadKeys | ReadTenant | ReadAudit),
         Role::SystemAdmin => matches!(class, ManageTenants | ReadAudit | Backup),
     }
+}
+
+/// Whether role `holder` may do every class of operation role `other` may: then, and
+/// only then, may a principal of role `holder` create an access key of role `other`.
+/// Derived from the role table, so a new role or class needs no second table.
+pub fn role_covers(holder: Role, other: Role) -> bool {
+    ALL_CLASSES
+        .iter()
+        .all(|&class| !role_allows(other, class) || role_allows(holder, class))
 }
 
 /// Declares [`Op`] from one table: every operation of every front door, with its
@@ -382,6 +397,11 @@ impl OpSet {
         self.0 == 0
     }
 
+    /// The operations of `self` that are not in `other`.
+    pub fn difference(self, other: OpSet) -> OpSet {
+        OpSet(self.0 & !other.0)
+    }
+
     /// The operations, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = Op> {
         ALL_OPS.iter().copied().filter(move |op| self.contains(*op))
@@ -514,6 +534,84 @@ pub fn authorize_op(principal: &Principal, op: Op) -> Result<()> {
     Ok(())
 }
 
+/// No privilege escalation through access keys: `creator` may create an access key
+/// of `role`, scoped to `system` and limited to `operations` (`None`: every
+/// operation) only if each is at most its own — its role covers `role`
+/// ([`role_covers`]); if it is limited, `operations` is a subset of its limit (no
+/// limit would exceed it); if it is scoped, `system` is its own system. The denial
+/// names the part that exceeded.
+pub fn authorize_new_access_key(
+    creator: &Principal,
+    role: Role,
+    system: Option<SystemId>,
+    operations: Option<OpSet>,
+) -> Result<()> {
+    let id = &creator.access_key_id;
+    if !role_covers(creator.role, role) {
+        return Err(Error::denied(format!(
+            "access key {id} cannot create an access key with role {role}: that role exceeds its own role {}",
+            creator.role
+        )));
+    }
+    if let Some(held) = creator.operations {
+        let Some(asked) = operations else {
+            return Err(Error::denied(format!(
+                "access key {id} cannot create an access key without an operation limit: it is limited itself, and no limit means every operation, which exceeds its own operations"
+            )));
+        };
+        let excess = asked.difference(held);
+        if !excess.is_empty() {
+            return Err(Error::denied(format!(
+                "access key {id} cannot create an access key whose operations exceed its own: {} {} not among them",
+                op_list(excess),
+                if excess.iter().count() == 1 { "is" } else { "are" }
+            )));
+        }
+    }
+    if let Some(scope) = creator.system_scope {
+        if system != Some(scope) {
+            return Err(Error::denied(format!(
+                "access key {id} cannot create an access key whose system scope exceeds its own: it must be scoped to the same system"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No privilege escalation through grants and key policies: every operation in
+/// `given` must be one `principal` may do itself on `target` — [`authorize`] is asked
+/// for each. `what` says what would give them ("grant", "allow in a key policy"); the
+/// denial names the operations beyond the principal's own and why the first is.
+pub fn authorize_giving(
+    principal: &Principal,
+    given: OpSet,
+    target: Target<'_>,
+    what: &str,
+) -> Result<()> {
+    let mut excess = OpSet::EMPTY;
+    let mut first_reason = None;
+    for op in given.iter() {
+        if let Err(e) = authorize(principal, op, target) {
+            excess.insert(op);
+            first_reason.get_or_insert(e);
+        }
+    }
+    match first_reason {
+        None => Ok(()),
+        Some(reason) => Err(Error::denied(format!(
+            "access key {} cannot {what} operations beyond its own: {} ({})",
+            principal.access_key_id,
+            op_list(excess),
+            reason.message()
+        ))),
+    }
+}
+
+/// `Encrypt, Decrypt`: the operations of `set`, for messages.
+fn op_list(set: OpSet) -> String {
+    set.iter().map(Op::as_str).collect::<Vec<_>>().join(", ")
+}
+
 fn class_phrase(class: OpClass) -> &'static str {
     match class {
         OpClass::ReadKeys => "read key metadata",
@@ -561,6 +659,118 @@ mod tests {
                 assert_eq!(role_allows(role, *class), allowed, "{role} × {class:?}");
             }
         }
+    }
+
+    #[test]
+    fn role_cover_every_role_times_every_role() {
+        #[rustfmt::skip]
+        let expected: [(Role, [bool; 5]); 5] = [
+            //  holder covers:  tenant-admin key-admin key-user auditor system-admin
+            (Role::TenantAdmin, [true,        true,     true,    true,   false]),
+            (Role::KeyAdmin,    [false,       true,     false,   false,  false]),
+            (Role::KeyUser,     [false,       false,    true,    false,  false]),
+            (Role::Auditor,     [false,       false,    false,   true,   false]),
+            (Role::SystemAdmin, [false,       false,    false,   false,  true]),
+        ];
+        let others = [
+            Role::TenantAdmin,
+            Role::KeyAdmin,
+            Role::KeyUser,
+            Role::Auditor,
+            Role::SystemAdmin,
+        ];
+        assert_eq!(others.len(), ALL_ROLES.len());
+        for (holder, row) in expected {
+            for (other, covers) in others.iter().zip(row) {
+                assert_eq!(
+                    role_covers(holder, *other),
+                    covers,
+                    "{holder} covers {other}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_access_key_is_at_most_its_creator_in_role_operations_and_scope() {
+        let t = TenantId::new_random();
+        let (s1, s2) = (SystemId::new_random(), SystemId::new_random());
+        let ops = |names: &[&str]| Some(OpSet::parse(names.iter().copied()).unwrap());
+        let denied = |r: Result<()>, part: &str| {
+            let err = r.unwrap_err();
+            assert_eq!(err.kind(), crate::error::ErrorKind::AccessDenied);
+            assert!(err.message().contains(part), "{part}: {err}");
+        };
+        let admin = principal(Role::TenantAdmin, Some(t), None);
+        for role in [
+            Role::TenantAdmin,
+            Role::KeyAdmin,
+            Role::KeyUser,
+            Role::Auditor,
+        ] {
+            assert!(authorize_new_access_key(&admin, role, None, None).is_ok());
+            assert!(authorize_new_access_key(&admin, role, Some(s1), ops(&["Encrypt"])).is_ok());
+        }
+        let key_admin = principal(Role::KeyAdmin, Some(t), None);
+        denied(
+            authorize_new_access_key(&key_admin, Role::TenantAdmin, None, None),
+            "role",
+        );
+        // Limited: a subset only; no limit is every operation.
+        let mut limited = admin.clone();
+        limited.operations = ops(&["CreateAccessKey", "Encrypt"]);
+        let new = |set| authorize_new_access_key(&limited, Role::KeyUser, None, set);
+        assert!(new(ops(&["Encrypt"])).is_ok());
+        assert!(new(ops(&["Encrypt", "CreateAccessKey"])).is_ok());
+        denied(new(None), "operation limit");
+        denied(
+            new(ops(&["Encrypt", "Decrypt"])),
+            "operations exceed its own: Decrypt is",
+        );
+        // Scoped: its own system only.
+        let scoped = principal(Role::TenantAdmin, Some(t), Some(s1));
+        assert!(authorize_new_access_key(&scoped, Role::KeyUser, Some(s1), None).is_ok());
+        denied(
+            authorize_new_access_key(&scoped, Role::KeyUser, None, None),
+            "system scope",
+        );
+        denied(
+            authorize_new_access_key(&scoped, Role::KeyUser, Some(s2), None),
+            "system scope",
+        );
+    }
+
+    #[test]
+    fn nothing_is_given_beyond_what_the_giver_may_do() {
+        let t = TenantId::new_random();
+        let s = SystemId::new_random();
+        let target = Target::system(t, s);
+        let given = OpSet::parse(["Encrypt", "DescribeKey", "ScheduleKeyDeletion"]).unwrap();
+        let admin = principal(Role::TenantAdmin, Some(t), None);
+        assert!(authorize_giving(&admin, given, target, "grant").is_ok());
+        let err = authorize_giving(
+            &principal(Role::KeyAdmin, Some(t), None),
+            given,
+            target,
+            "grant",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::AccessDenied);
+        assert!(
+            err.message()
+                .contains("cannot grant operations beyond its own: Encrypt (")
+                && err.message().contains("role key-admin"),
+            "{err}"
+        );
+        let mut limited = admin.clone();
+        limited.operations = Some(OpSet::parse(["CreateGrant", "DescribeKey"]).unwrap());
+        let err = authorize_giving(&limited, given, target, "grant").unwrap_err();
+        assert!(
+            err.message()
+                .contains("beyond its own: ScheduleKeyDeletion, Encrypt ("),
+            "{err}"
+        );
+        assert!(authorize_giving(&limited, OpSet::EMPTY, target, "grant").is_ok());
     }
 
     #[test]

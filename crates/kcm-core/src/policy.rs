@@ -24,14 +24,25 @@
 //!   principal do what its role does not allow.
 //! - So that a policy can never lock a tenant out of its own key, a tenant-admin may
 //!   always read and replace the policy (`GetKeyPolicy`, `PutKeyPolicy`).
+//! - **A policy gives no more than its writer holds.** Every operation an `Allow`
+//!   statement names (among the operations on keys, the only ones a policy is asked
+//!   about) must be one the writer may do itself on the key — judged by
+//!   [`crate::authz::authorize`] with the key's policy and grants in force. A
+//!   tenant-admin is judged by its role, operation limit and system scope alone: it
+//!   may always replace the policy, so the one in force bounds it only until it does,
+//!   and judging it by that one could lock the tenant out of its own key for good. A
+//!   `Deny` statement takes away, so it may name anything. A key created with a
+//!   policy has none in force yet: its creator is judged by role, operation limit and
+//!   system scope.
 //!
 //! A **grant** lets one access key (the grantee) use one key for listed operations,
 //! without editing the policy; it is retired by its retiring principal or grantee, or
-//! revoked by a key manager.
+//! revoked by a key manager. Its operations must each be one its creator may do itself
+//! on the key, policy and grants included.
 
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{Op, OpSet, Principal, ALL_OPS};
+use crate::authz::{Op, OpClass, OpSet, Principal, ALL_OPS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{KeyId, Role, TenantId, UnixMillis};
 
@@ -244,6 +255,23 @@ impl KeyPolicy {
         })
     }
 
+    /// What the policy gives: the operations on keys its `Allow` statements name. A
+    /// policy is asked only about operations on its key (classes read, manage and use
+    /// keys), so other names give nothing; a `Deny` only takes away.
+    pub fn allowed_operations(&self) -> OpSet {
+        self.statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow)
+            .flat_map(|s| s.operations.iter())
+            .filter(|op| {
+                matches!(
+                    op.class(),
+                    OpClass::ReadKeys | OpClass::ManageKeys | OpClass::UseKeys
+                )
+            })
+            .collect()
+    }
+
     /// The policy `GetKeyPolicy` shows for a key that has none: it admits every
     /// principal of the tenant to everything its role allows.
     pub fn role_based_document() -> String {
@@ -251,6 +279,14 @@ impl KeyPolicy {
             "{{\"Version\":\"{POLICY_VERSION}\",\"Statement\":[{{\"Sid\":\"RolesDecide\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"*\"}}]}}"
         )
     }
+}
+
+/// Whether `principal` may read and replace any key policy of its tenant whatever
+/// the policy says (a tenant-admin), so that no policy locks the tenant out of its own
+/// key. Such a principal is bounded, when it writes a policy, by its role, operation
+/// limit and system scope alone: see the module documentation.
+pub fn always_replaces_policy(principal: &Principal) -> bool {
+    principal.role == Role::TenantAdmin
 }
 
 /// A grant: `grantee` may use `key_id` for `operations`.
@@ -293,8 +329,7 @@ impl KeyAccess {
             return Ok(());
         };
         let id = &principal.access_key_id;
-        if principal.role == Role::TenantAdmin && matches!(op, Op::GetKeyPolicy | Op::PutKeyPolicy)
-        {
+        if always_replaces_policy(principal) && matches!(op, Op::GetKeyPolicy | Op::PutKeyPolicy) {
             return Ok(());
         }
         if let Some((i, deny)) = policy
@@ -439,6 +474,30 @@ mod tests {
         assert!(access.admits(&admin, Op::PutKeyPolicy, key).is_ok());
         assert!(access.admits(&admin, Op::GetKeyPolicy, key).is_ok());
         assert!(access.admits(&admin, Op::Encrypt, key).is_err());
+    }
+
+    #[test]
+    fn a_policy_gives_the_key_operations_its_allow_statements_name() {
+        let p = KeyPolicy::parse(&format!(
+            r#"{{"Version":"{POLICY_VERSION}","Statement":[
+                {{"Effect":"Allow","Principal":"*","Action":["Encrypt","DescribeKey","CreateSystem"]}},
+                {{"Effect":"Deny","Principal":"*","Action":"Decrypt"}}]}}"#
+        ))
+        .unwrap();
+        // CreateSystem acts on no key, and a Deny gives nothing.
+        let given: Vec<Op> = p.allowed_operations().iter().collect();
+        assert_eq!(given, [Op::DescribeKey, Op::Encrypt]);
+        // `*` gives every operation on keys, and nothing else.
+        let all = KeyPolicy::parse(&KeyPolicy::role_based_document())
+            .unwrap()
+            .allowed_operations();
+        for op in ALL_OPS {
+            let on_keys = matches!(
+                op.class(),
+                OpClass::ReadKeys | OpClass::ManageKeys | OpClass::UseKeys
+            );
+            assert_eq!(all.contains(*op), on_keys, "{op}");
+        }
     }
 
     #[test]

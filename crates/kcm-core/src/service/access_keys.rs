@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{now_ms, random_token, Service};
-use crate::authz::{authorize, Caller, Op, OpSet, Principal, Target};
+use crate::authz::{authorize, authorize_new_access_key, Caller, Op, OpSet, Principal, Target};
 use crate::crypto::WrapBinding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keystore::KeystoreError;
@@ -322,7 +322,9 @@ impl Service {
     }
 
     /// Creates an access key in the caller's tenant, optionally scoped to a system
-    /// and to a set of operations (by name: `Encrypt`, `Decrypt`, …).
+    /// and to a set of operations (by name: `Encrypt`, `Decrypt`, …). Its role,
+    /// operations and system scope are each at most the caller's
+    /// ([`authorize_new_access_key`]): no key mints a stronger one.
     pub async fn create_access_key(
         &self,
         caller: &Caller,
@@ -356,6 +358,8 @@ impl Service {
             }
             None => None,
         };
+        // The new key gives no more than its creator holds.
+        authorize_new_access_key(&caller.principal, role, system_id, operations)?;
         let (record, secret) = self
             .mint_access_key(Some(tenant), role, system_id, operations, description)
             .await?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{now_ms, KeyRef, Service};
-use crate::authz::{authorize, Caller, KeyNote, Op, Target};
+use crate::authz::{authorize, authorize_giving, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{KeyOrigin, KeySpec, KeyUsage};
 use crate::lifecycle::{KeyState, Lifecycle, Transition};
@@ -159,7 +159,7 @@ impl Service {
         }
         validate_tags(&req.tags)?;
         let policy = match req.policy {
-            Some(doc) => Some(KeyPolicy::parse(&doc)?.document),
+            Some(doc) => Some(KeyPolicy::parse(&doc)?),
             None => None,
         };
         if req.tags.len() > MAX_TAGS {
@@ -182,6 +182,16 @@ impl Service {
             Op::CreateKey,
             Target::system(tenant_id, system_id),
         )?;
+        if let Some(policy) = &policy {
+            // Judged as on a key without a policy: what the caller's role, operation
+            // limit and system scope let it do (see `crate::policy`).
+            authorize_giving(
+                &caller.principal,
+                policy.allowed_operations(),
+                Target::system(tenant_id, system_id),
+                "allow in a key policy",
+            )?;
+        }
         let material = if external {
             None
         } else {
@@ -214,7 +224,7 @@ impl Service {
             rotation: None,
             primary_version: 1,
             tags: req.tags,
-            policy,
+            policy: policy.map(|p| p.document),
             import_check: None,
         };
         let mut writes = vec![Write::PutServiceKey(record.clone())];

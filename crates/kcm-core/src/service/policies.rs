@@ -2,10 +2,13 @@
 //! replacing a key's policy, and creating, listing, retiring and revoking grants.
 
 use super::{now_ms, KeyRef, Service};
-use crate::authz::{authorize_op, Caller, Op, OpSet};
+use crate::authz::{authorize_giving, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
-use crate::policy::{GrantRecord, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME};
+use crate::policy::{
+    always_replaces_policy, GrantRecord, KeyAccess, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY,
+    POLICY_NAME,
+};
 use crate::store::Write;
 
 /// Prefix of the grant tokens this server issues.
@@ -93,6 +96,8 @@ impl Service {
     }
 
     /// Replaces the key's policy. Takes effect on every node within the revocation bound.
+    /// The policy may allow only operations the caller may do itself on the key (see
+    /// [`crate::policy`]: a tenant-admin is judged without the policy in force).
     pub async fn put_key_policy(
         &self,
         caller: &Caller,
@@ -102,24 +107,45 @@ impl Service {
     ) -> Result<()> {
         check_policy_name(name)?;
         let policy = KeyPolicy::parse(document)?;
-        self.change_key(caller, key, Op::PutKeyPolicy, |r| {
-            r.policy = Some(policy.document);
-            Ok(())
-        })
-        .await
-        .map(|_| ())
+        let op = Op::PutKeyPolicy;
+        let mut changes = self.lock_changes().await?;
+        let (mut record, in_force) = self
+            .authorized_record_with_access(caller, op, op.key_use(), key)
+            .await?;
+        // A tenant-admin may replace any policy, so the one in force does not bound it.
+        let bound = if always_replaces_policy(&caller.principal) {
+            KeyAccess::default()
+        } else {
+            in_force
+        };
+        authorize_giving(
+            &caller.principal,
+            policy.allowed_operations(),
+            Target::key(record.tenant_id, record.system_id, record.id, &bound),
+            "allow in a key policy",
+        )?;
+        record.policy = Some(policy.document);
+        changes
+            .commit(vec![Write::PutServiceKey(record.clone())])
+            .await?;
+        self.keys.remove(&record.id);
+        Ok(())
     }
 
     /// Creates a grant on `key` (or returns the existing grant of the same name and
-    /// parameters).
+    /// parameters). Its operations must each be one the caller may do itself on the
+    /// key, policy and grants included.
     pub async fn create_grant(
         &self,
         caller: &Caller,
         key: &KeyRef,
         req: CreateGrantRequest,
     ) -> Result<NewGrant> {
+        let op = Op::CreateGrant;
         let mut changes = self.lock_changes().await?;
-        let record = self.authorized_record(caller, Op::CreateGrant, key).await?;
+        let (record, access) = self
+            .authorized_record_with_access(caller, op, op.key_use(), key)
+            .await?;
         let operations = OpSet::parse(req.operations.iter().map(String::as_str))?;
         if operations.is_empty() {
             return Err(Error::invalid(
@@ -136,6 +162,12 @@ impl Service {
                     .join(", ")
             )));
         }
+        authorize_giving(
+            &caller.principal,
+            operations,
+            Target::key(record.tenant_id, record.system_id, record.id, &access),
+            "grant",
+        )?;
         self.grant_principal(record.tenant_id, &req.grantee, "GranteePrincipal")
             .await?;
         if let Some(retiring) = &req.retiring_principal {

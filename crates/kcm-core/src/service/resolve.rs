@@ -247,6 +247,22 @@ impl Service {
         key_use: Option<KeyUse>,
         key: &KeyRef,
     ) -> Result<ServiceKeyRecord> {
+        let (record, _) = self
+            .authorized_record_with_access(caller, op, key_use, key)
+            .await?;
+        Ok(record)
+    }
+
+    /// [`Self::authorized_record_for`], with the key's policy and grants as they were
+    /// judged: for CreateGrant and PutKeyPolicy, which ask what the caller holds on
+    /// the key.
+    pub(crate) async fn authorized_record_with_access(
+        &self,
+        caller: &Caller,
+        op: Op,
+        key_use: Option<KeyUse>,
+        key: &KeyRef,
+    ) -> Result<(ServiceKeyRecord, KeyAccess)> {
         let by = KeyBy::Ref(key);
         authorize_op(&caller.principal, op)?;
         let tenant = Self::own_tenant(&caller.principal)?;
@@ -265,7 +281,7 @@ impl Service {
         if let Some(key_use) = key_use {
             require(&record, key_use)?;
         }
-        Ok(record)
+        Ok((record, access))
     }
 
     /// The decision on one key, once found (steps 3 to 5 of the module's list);
