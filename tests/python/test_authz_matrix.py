@@ -35,6 +35,14 @@ The expected outcome comes only from the role table and the rules below (`expect
 * on a key with a policy, a matching Deny refuses; otherwise an Allow statement or an
   active grant for the caller must admit it (a tenant-admin may always Get/PutKeyPolicy);
   roles stay the ceiling. A key without a policy is governed by roles alone.
+* no privilege escalation: what a caller creates gives no more than it holds. A new
+  access key's role, operation set and system scope are each at most the caller's (a
+  limited caller must set a limit, a subset of its own); a grant's operations must each
+  be allowed to the caller on the key by these same rules; a key policy (PutKeyPolicy,
+  CreateKey with one) may Allow only operations on keys the caller may do itself on the
+  key, a tenant-admin judged without the policy in force. The matrix's CreateGrant
+  grants Encrypt and its PutKeyPolicy sends policies that Allow everything; the rows of
+  `test_no_privilege_escalation` try every such combination.
 
 Every key context with real keys has, beside its symmetric key, a signing key (ECC_NIST_P256,
 SIGN_VERIFY), an HMAC_256 key and a key-agreement key (ECC_NIST_P256, KEY_AGREEMENT) of
@@ -143,6 +151,11 @@ GRANTED_OPS = {
 # A grant to the key-user on the "denied by policy" keys: the Deny wins over it.
 DENY_KEY_GRANT = ["Encrypt", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
                   "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret"]
+
+# What the CreateGrant cells grant: the caller must be allowed each itself on the key.
+CELL_GRANT_OPS = ["Encrypt"]
+# The classes of the operations a key policy is asked about (what an Allow can give).
+KEY_CLASSES = {READ_KEYS, MANAGE_KEYS, USE_KEYS}
 
 # What the operations on keys of other types send.
 SIGN_KEY = {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
@@ -278,7 +291,7 @@ AWS_OPS: dict[str, AwsOp] = {
     "RotateKeyOnDemand": AwsOp(MANAGE_KEYS, _key),
     "PutKeyPolicy": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "PolicyName": "default", "Policy": t.policy}),
     "CreateGrant": AwsOp(MANAGE_KEYS, lambda t, w: {"KeyId": t.key, "GranteePrincipal": w.victim_id,
-                                                    "Operations": ["Encrypt"]}),
+                                                    "Operations": CELL_GRANT_OPS}),
     "RetireGrant": AwsOp(MANAGE_KEYS, _grant_ref),
     "RevokeGrant": AwsOp(MANAGE_KEYS, _grant_ref),
     "GetParametersForImport": AwsOp(MANAGE_KEYS, lambda t, w: {
@@ -348,6 +361,26 @@ PLAIN_CONTEXTS: dict[str, tuple[str, ...]] = {
 
 def expect_aws(op: str, caller: "Caller", ctx: str) -> str:
     """The expected outcome of AWS operation `op` by `caller` in `ctx` (OK or an error type)."""
+    outcome = expect_aws_access(op, caller, ctx)
+    if outcome != OK:
+        return outcome
+    # No privilege escalation (the cells' grant and policies; see the module docstring).
+    if op == "CreateGrant" and any(expect_aws_access(g, caller, ctx) != OK for g in CELL_GRANT_OPS):
+        return AWS_DENIED
+    if op == "PutKeyPolicy" and not allows_every_key_operation(caller):
+        return AWS_DENIED
+    return OK
+
+
+def allows_every_key_operation(caller: "Caller") -> bool:
+    """Whether `caller` holds every operation on keys, as a policy Allowing "*" needs: only
+    an unlimited tenant-admin does (judged without the policy in force, which it may always
+    replace; the other roles lack a class of operations on keys whatever the policy says)."""
+    return KEY_CLASSES <= ROLE_MAY[caller.role] and caller.ops is None
+
+
+def expect_aws_access(op: str, caller: "Caller", ctx: str) -> str:
+    """May `caller` do `op` in `ctx` (roles, limit, scope, tenant, policy and grants)?"""
     if AWS_OPS[op].cls not in ROLE_MAY[caller.role]:
         return AWS_DENIED
     if caller.ops is not None and op not in caller.ops:
@@ -497,6 +530,10 @@ def expect_rest(route: RestRoute, caller: "Caller", ctx: str) -> tuple[int, str]
         return 403, REST_DENIED
     if ctx == "nonexistent":
         return 404, REST_NOT_FOUND
+    if route.audit_op == "CreateAccessKey" and caller.ops is not None and ctx != "other-tenant":
+        # The cell asks for a key without an operation limit: every operation, more than
+        # a limited caller holds. (Another tenant's system is not found before that.)
+        return 403, REST_DENIED
     if ctx == "other-tenant":
         if caller.role == SA:
             return route.ok_status, OK  # the operator may read every tenant
@@ -1212,6 +1249,226 @@ def report(failures: list[str], cells: list[Cell], stats: dict) -> str:
 
 
 # =====================================================================================
+# No privilege escalation: what a caller creates gives no more than it holds
+# =====================================================================================
+
+# Tenant-admin access keys limited to sets of operations, made for these rows.
+ESCALATION_LIMITS = {
+    "tenant-admin/mint": ["CreateAccessKey", "Encrypt", "Decrypt", "DescribeKey"],
+    "tenant-admin/grant-encrypt": ["CreateGrant", "Encrypt"],
+    "tenant-admin/policy-describe": ["PutKeyPolicy", "DescribeKey"],
+    "tenant-admin/create-encrypt": ["CreateKey", "Encrypt"],
+}
+MINT_OPS = ESCALATION_LIMITS["tenant-admin/mint"]
+ACCESS_KEY_ROUTE = "POST /v1/access-keys"
+# The words a denial uses for the part that exceeded.
+ROLE, OPERATIONS, SCOPE, NO_TENANT = "role", "operation", "system", "tenant"
+
+
+def pol(*statements: tuple[str, str, list[str]]) -> str:
+    """A policy of (Effect, Principal, Actions) statements."""
+    return json.dumps({"Version": POLICY_VERSION, "Statement": [
+        {"Effect": effect, "Principal": principal, "Action": actions}
+        for effect, principal, actions in statements]})
+
+
+KA_MANAGES = ["DescribeKey", "PutKeyPolicy", "ScheduleKeyDeletion"]
+# The key-admin may allow what it may do itself; a Deny gives nothing.
+KA_OWN_POLICY = pol(("Allow", "role:key-admin", KA_MANAGES), ("Deny", "*", ["Encrypt"]))
+
+
+@dataclass(frozen=True)
+class Esc:
+    """One row: `caller` asks for something that gives `what`; `part` is None when it is
+    allowed, else the word its denial names (the part that exceeded)."""
+    door: str                    # "rest" (an access key) or "aws"
+    op: str                      # ACCESS_KEY_ROUTE or an AWS operation
+    caller: str
+    what: str                    # for the report
+    body: dict                   # the request, without the key it names
+    part: Optional[str]          # None: allowed
+    key: Optional[str] = None    # the kind of key it names (World.escalation_key)
+    invalid: bool = False        # refused as invalid input rather than denied
+
+
+def access_key_row(caller: str, role: str, ops: Optional[list[str]] = None, system: Optional[str] = None,
+                   part: Optional[str] = None, invalid: bool = False) -> Esc:
+    body: dict[str, Any] = {"role": role, "description": "matrix escalation row"}
+    if ops is not None:
+        body["operations"] = ops
+    if system is not None:
+        body["system"] = system
+    what = f"access key {role}" + (f" limited to {ops}" if ops is not None else " without a limit") \
+        + (f" in {system}" if system else "")
+    return Esc("rest", ACCESS_KEY_ROUTE, caller, what, body, part, invalid=invalid)
+
+
+def pol_label(doc: str) -> str:
+    """`Allow role:key-user ['Encrypt']; Deny * ['Decrypt']`: a policy, short, for the report."""
+    return "; ".join(f"{st['Effect']} {st['Principal']} {st['Action']}" for st in json.loads(doc)["Statement"])
+
+
+def grant_row(caller: str, key: str, ops: list[str], part: Optional[str] = None) -> Esc:
+    return Esc("aws", "CreateGrant", caller, f"grant of {ops} on a {key} key",
+               {"Operations": ops}, part, key=key)
+
+
+def policy_row(caller: str, key: str, doc: str, part: Optional[str] = None) -> Esc:
+    return Esc("aws", "PutKeyPolicy", caller, f"policy {pol_label(doc)} on a {key} key",
+               {"PolicyName": "default", "Policy": doc}, part, key=key)
+
+
+def create_key_row(caller: str, doc: str, part: Optional[str] = None) -> Esc:
+    return Esc("aws", "CreateKey", caller, f"new key with policy {pol_label(doc)}", {"Policy": doc}, part)
+
+
+def escalation_rows(w: World) -> list[Esc]:
+    """Every combination, with its expected outcome written out from the rule."""
+    sys_a, sys_b = w.sys_a["name"], w.sys_b["name"]
+    rows: list[Esc] = []
+    # Creator role × requested role: only a tenant-admin manages access keys, and it
+    # covers every tenant role; system-admin is no tenant role at all.
+    for creator in (TA, KA, KU, AU, SA):
+        for role in (TA, KA, KU, AU, SA):
+            if creator == TA:
+                rows.append(access_key_row(creator, role, invalid=role == SA))
+            else:
+                rows.append(access_key_row(creator, role, part=NO_TENANT if creator == SA else ROLE))
+    # Limited creator × a wider set, or no limit (which is every operation).
+    only = self_limited_name("CreateAccessKey")
+    rows += [
+        access_key_row(only, TA, part=OPERATIONS),
+        access_key_row(only, KU, part=OPERATIONS),
+        access_key_row(only, AU, ["CreateAccessKey", "DescribeKey"], part=OPERATIONS),
+        access_key_row(only, TA, ["CreateAccessKey"]),
+        access_key_row(only, KU, ["CreateAccessKey"]),
+        access_key_row("tenant-admin/mint", KU, part=OPERATIONS),
+        access_key_row("tenant-admin/mint", KU, MINT_OPS + ["GenerateDataKey"], part=OPERATIONS),
+        access_key_row("tenant-admin/mint", TA, MINT_OPS + ["CreateSystem"], part=OPERATIONS),
+        access_key_row("tenant-admin/mint", KA, ["DescribeKey", "ScheduleKeyDeletion"], part=OPERATIONS),
+        access_key_row("tenant-admin/mint", KU, ["Encrypt", "Decrypt"]),
+        access_key_row("tenant-admin/mint", AU, ["DescribeKey"]),
+        access_key_row("tenant-admin/mint", TA, MINT_OPS),
+        access_key_row("tenant-admin/limited", KU, ["Encrypt"], part=OPERATIONS),
+    ]
+    # Scoped creator × no scope, another system, its own system: a scoped key manages
+    # no access keys at all.
+    for role in (TA, KA, KU, AU):
+        for system in (None, sys_b, sys_a):
+            rows.append(access_key_row(f"{role}@sys-a", KU, system=system, part=SCOPE if role == TA else ROLE))
+    # Grants: each operation must be the creator's own on that key.
+    rows += [
+        grant_row(TA, "plain", ["Encrypt", "Decrypt"]),
+        grant_row(KA, "plain", ["Encrypt"], part=OPERATIONS),
+        grant_row(KA, "plain", ["DescribeKey", "Decrypt"], part=OPERATIONS),
+        grant_row(KA, "plain", ["DescribeKey"]),
+        grant_row(KA, "plain", ["CreateGrant", "RetireGrant"]),
+        grant_row(KU, "plain", ["Encrypt"], part=ROLE),
+        grant_row(AU, "plain", ["DescribeKey"], part=ROLE),
+        grant_row("key-admin@sys-a", "sys-a", ["Sign"], part=OPERATIONS),
+        grant_row("key-admin@sys-a", "sys-a", ["DescribeKey"]),
+        grant_row("tenant-admin@sys-a", "sys-a", ["Encrypt"]),
+        grant_row(self_limited_name("CreateGrant"), "plain", ["Decrypt"], part=OPERATIONS),
+        grant_row(self_limited_name("CreateGrant"), "plain", ["CreateGrant"]),
+        grant_row("tenant-admin/grant-encrypt", "admins-only", ["Encrypt", "Decrypt"], part=OPERATIONS),
+        grant_row("tenant-admin/grant-encrypt", "admins-only", ["Encrypt"]),
+        # The key-admin holds DescribeKey and CreateGrant there through its own grant.
+        grant_row(KA, "admins-only", ["GenerateDataKey"], part=OPERATIONS),
+        grant_row(KA, "admins-only", ["DescribeKey"]),
+        # The policy bounds its tenant-admin too: denied Decrypt, it grants no Decrypt.
+        grant_row(TA, "no-admin-decrypt", ["Decrypt"], part=OPERATIONS),
+        grant_row(TA, "no-admin-decrypt", ["Encrypt"]),
+    ]
+    # Key policies: Allow only what the writer may do itself on the key.
+    rows += [
+        policy_row(TA, "plain", ALLOW_ALL),
+        policy_row(KA, "plain", ALLOW_ALL, part=OPERATIONS),
+        policy_row(KA, "plain", pol(("Allow", "role:key-user", ["Encrypt"])), part=OPERATIONS),
+        policy_row(KA, "plain", KA_OWN_POLICY),
+        # Bounded by the policy in force: denied ScheduleKeyDeletion, it may not allow it.
+        policy_row(KA, "ka-no-schedule", pol(("Allow", "role:key-admin", ["PutKeyPolicy", "ScheduleKeyDeletion"])),
+                   part=OPERATIONS),
+        policy_row(KA, "ka-no-schedule", pol(("Allow", "role:key-admin", ["PutKeyPolicy", "DescribeKey"]))),
+        policy_row(self_limited_name("PutKeyPolicy"), "plain", pol(("Allow", "*", ["Decrypt"])), part=OPERATIONS),
+        policy_row(self_limited_name("PutKeyPolicy"), "plain", pol(("Allow", "*", ["PutKeyPolicy"]))),
+        policy_row("tenant-admin/policy-describe", "plain", pol(("Allow", "*", ["DescribeKey", "Encrypt"])),
+                   part=OPERATIONS),
+        policy_row("tenant-admin/policy-describe", "plain", pol(("Allow", "*", ["DescribeKey"]))),
+        # A tenant-admin may always replace a policy: one denying it Decrypt does not
+        # bound the next, so the tenant is never locked out of its key.
+        policy_row(TA, "no-admin-decrypt", ALLOW_ALL),
+        policy_row("key-admin@sys-a", "sys-a", ALLOW_ALL, part=OPERATIONS),
+        policy_row("tenant-admin@sys-a", "sys-a", ALLOW_ALL),
+        # A new key's policy: judged by the creator's role, limit and scope.
+        create_key_row(TA, ALLOW_ALL),
+        create_key_row(KA, ALLOW_ALL, part=OPERATIONS),
+        create_key_row(KA, pol(("Allow", "role:key-user", ["Encrypt", "Decrypt"])), part=OPERATIONS),
+        create_key_row(KA, pol(("Allow", "role:key-admin", ["DescribeKey", "PutKeyPolicy"]))),
+        create_key_row(self_limited_name("CreateKey"), pol(("Allow", "*", ["Encrypt"])), part=OPERATIONS),
+        create_key_row(self_limited_name("CreateKey"), pol(("Deny", "*", ["Decrypt"]))),
+        create_key_row("tenant-admin/create-encrypt", pol(("Allow", "*", ["Encrypt", "Decrypt"])), part=OPERATIONS),
+        create_key_row("tenant-admin/create-encrypt", pol(("Allow", "*", ["Encrypt"]), ("Deny", "*", ["Decrypt"]))),
+        create_key_row("key-admin@sys-a", ALLOW_ALL, part=OPERATIONS),
+        create_key_row("tenant-admin@sys-a", ALLOW_ALL),
+    ]
+    return rows
+
+
+def escalation_key(w: World, kind: str) -> str:
+    """A new key of `kind` (made by tenant A's admins) for the escalation rows."""
+    ta = w.callers[TA].akid
+    if kind == "plain":
+        return w.make_key(w.kms, with_ct=False).id
+    if kind == "sys-a":
+        return w.make_key(w.kms_sys_a, with_ct=False).id
+    if kind == "admins-only":
+        return w.make_key(w.kms, policy=ADMINS_ONLY, with_ct=False,
+                          grants=[(w.callers[KA].akid, ["DescribeKey", "CreateGrant"])]).id
+    if kind == "no-admin-decrypt":
+        return w.make_key(w.kms, with_ct=False,
+                          policy=pol(("Allow", "*", ["*"]), ("Deny", ta, ["Decrypt"]))).id
+    if kind == "ka-no-schedule":
+        return w.make_key(w.kms, with_ct=False, policy=pol(("Allow", "role:key-admin", KA_MANAGES),
+                                                           ("Deny", "role:key-admin", ["ScheduleKeyDeletion"]))).id
+    raise AssertionError(kind)
+
+
+def escalation_request(w: World, row: Esc, keys: dict[str, str]) -> Any:
+    """What the cell of `row` sends: a REST (path, body), or AWS parameters naming a key of
+    its kind from `keys` (a new one of that kind when `keys` lacks it)."""
+    if row.door == "rest":
+        return ("/v1/access-keys", row.body)
+    params = dict(row.body)
+    if row.op == "CreateGrant":
+        params["GranteePrincipal"] = w.victim_id
+    if row.op == "CreateKey":
+        params["Description"] = unique("mx-escalation")
+    if row.key:
+        params["KeyId"] = keys.get(row.key) or escalation_key(w, row.key)
+    return params
+
+
+def escalation_cell(row: Esc) -> Cell:
+    if row.invalid:
+        expect, status = "InvalidInput", 400
+    elif row.part is not None:
+        expect, status = (REST_DENIED, 403) if row.door == "rest" else (AWS_DENIED, None)
+    else:
+        expect, status = OK, (201 if row.door == "rest" else None)
+    return Cell(row.door, row.op, row.caller, row.what, expect, status=status,
+                audit_op="CreateAccessKey" if row.door == "rest" else row.op,
+                phase=1 if expect != OK else 2)
+
+
+def add_escalation_callers(w: World) -> None:
+    for name, ops in ESCALATION_LIMITS.items():
+        if name not in w.callers:
+            ak = w.srv.v1_ok("POST", "/v1/access-keys", expect=(201,), creds=w.creds,
+                             json_body={"role": TA, "operations": ops, "description": f"matrix {name}"})
+            w._add(Caller(name, TA, ak["access_key_id"], ak["secret_access_key"], None, ops=frozenset(ops)))
+
+
+# =====================================================================================
 # Fixtures and tests
 # =====================================================================================
 
@@ -1316,4 +1573,42 @@ def test_rest_api_matrix(world):
     cells = build_rest_cells(world)
     failures, stats = run_matrix(world, cells)
     print(f"\nREST matrix: {stats}")
+    assert not failures, report(failures, cells, stats)
+
+
+def test_no_privilege_escalation(world):
+    """No caller creates an access key, grant or key policy that gives more than it holds:
+    creator role × requested role, a limited creator × a wider set or no limit, a scoped
+    creator × no scope or another system, grants and policies × what the creator may do on
+    the key. Each refusal is AccessDenied naming the part that exceeded, changes nothing
+    and is audited as denied; each allowed row succeeds."""
+    w = world
+    add_escalation_callers(w)
+    rows = escalation_rows(w)
+    cells = [escalation_cell(r) for r in rows]
+    shared = {kind: escalation_key(w, kind) for kind in {r.key for r in rows if r.key}}
+    run = {"rest": lambda c, req: run_rest(w, c, *req), "aws": lambda c, req: run_aws(w, c, req)}
+    failures: list[str] = []
+
+    before = w.fingerprint()
+    for row, cell in zip(rows, cells):
+        if cell.phase == 1:
+            run[row.door](cell, escalation_request(w, row, shared))
+    diff = fingerprint_diff(before, w.fingerprint())
+    if diff:
+        failures.append("the refused rows changed state:\n    " + "\n    ".join(diff[:40]))
+    for row, cell in zip(rows, cells):
+        if cell.phase == 2:  # allowed: each on a key of its own
+            run[row.door](cell, escalation_request(w, row, {}))
+
+    for row, cell in zip(rows, cells):
+        problem = check_outcome(cell)
+        if problem:
+            failures.append(problem)
+        elif row.part and row.part not in (cell.message + cell.text).lower():
+            failures.append(f"{cell.coord()}: the denial does not name the {row.part}: {cell.message[:300]!r}")
+    failures += check_audit(w, cells)
+    stats = {"rows": len(cells), "allowed": sum(c.expect == OK for c in cells),
+             "refused": sum(c.expect != OK for c in cells)}
+    print(f"\nescalation rows: {stats}")
     assert not failures, report(failures, cells, stats)

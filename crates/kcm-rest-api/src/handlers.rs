@@ -111,7 +111,7 @@ fn parse_role(name: &str) -> Result<Role, RestError> {
     responses(
         (status = 201, description = "Access key created; the secret is shown once", body = CreatedAccessKey),
         (status = 400, description = "Unknown role, invalid description or body", body = ErrorBody),
-        (status = 403, description = "Caller may not manage access keys", body = ErrorBody),
+        (status = 403, description = "Caller may not manage access keys, or the new key's role, operations or system scope would exceed its own", body = ErrorBody),
         (status = 404, description = "The named system does not exist", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
     )

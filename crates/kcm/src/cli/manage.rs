@@ -430,6 +430,7 @@ enum AccessKeyCommand {
         system: Option<String>,
         /// Restrict the key to these operations (comma-separated API names, e.g.
         /// Encrypt,Decrypt,GenerateDataKey). Its role still bounds what it may do.
+        /// A caller limited itself must set this, to a subset of its own operations.
         #[arg(long, value_delimiter = ',')]
         operations: Option<Vec<String>>,
         /// Description.
