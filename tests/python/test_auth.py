@@ -6,10 +6,12 @@ import datetime as dt
 import json
 from unittest import mock
 
+import boto3
 import botocore.auth
 import pytest
 import requests
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from kcmtest import REGION, kms_error, kms_pages, raw_error_type, sigv4_headers, unique
@@ -103,16 +105,89 @@ def test_target_changed_after_signing(server):
     assert raw_error_type(r) == "InvalidSignatureException", r.text
 
 
-@pytest.mark.parametrize("minutes", [-20, 20])
+@pytest.mark.parametrize("minutes", [-20, -6, 6, 20])
 def test_signature_outside_clock_skew(server, minutes):
+    """AWS allows 5 minutes of clock skew either way, and says so in AWS's words."""
     when = utcnow() + dt.timedelta(minutes=minutes)
     url, headers, body = botocore_signed_request(server, "ListKeys", {}, server.creds("default"), when)
     r = requests.post(url, data=body, headers=headers, timeout=30)
     assert r.status_code in (400, 403), r.text
     assert raw_error_type(r) == "InvalidSignatureException", r.text
+    words = ("Signature expired: ", " is now earlier than ", " - 5 min.)") if minutes < 0 else \
+        ("Signature not yet current: ", " is still later than ", " + 5 min.)")
+    message = r.json()["message"]
+    assert all(w in message for w in words), message
     # The same with the hand signer.
     r = server.aws_raw("ListKeys", {}, when=when)
     assert raw_error_type(r) == "InvalidSignatureException", r.text
+
+
+@pytest.mark.parametrize("minutes", [-4, 4])
+def test_signature_within_clock_skew(server, minutes):
+    """Control for the above: inside the 5 minutes, either way, a request is served."""
+    when = utcnow() + dt.timedelta(minutes=minutes)
+    url, headers, body = botocore_signed_request(server, "ListKeys", {}, server.creds("default"), when)
+    r = requests.post(url, data=body, headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+
+
+# --------------------------------------------------------------------- session tokens
+# kcm issues no session tokens: a request that carries one was made by a client set up
+# for somewhere else, and is refused rather than served with the token ignored.
+
+TOKEN_MESSAGE = "The security token included in the request is invalid"
+
+
+def test_session_token_is_refused(server):
+    """boto3 configured with a session token (it signs X-Amz-Security-Token) is refused,
+    although the access key and secret are right."""
+    kid, sec = server.creds("default")
+    c = boto3.session.Session().client(
+        "kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id=kid,
+        aws_secret_access_key=sec, aws_session_token="FwoGZXIvYXdzEXAMPLETOKEN",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    with kms_error("UnrecognizedClientException") as ei:
+        c.list_keys()
+    assert TOKEN_MESSAGE in ei.value.response["Error"]["Message"]
+    # Control: the same credentials without the token are served.
+    server.new_client(kid, sec).list_keys(Limit=1)
+
+
+def test_session_token_header_is_refused(server):
+    r = server.aws_raw("ListKeys", {}, extra_headers={"X-Amz-Security-Token": "token"})
+    assert r.status_code == 400, r.text
+    assert raw_error_type(r) == "UnrecognizedClientException", r.text
+    assert TOKEN_MESSAGE in r.json()["message"], r.text
+
+
+def test_session_token_query_parameter_is_refused(server):
+    """The query-string form (as a presigned request carries it), on a request signed with
+    it in its canonical query string."""
+    kid, sec = server.creds("default")
+    body = b"{}"
+    url = server.url + "/?X-Amz-Security-Token=token"
+    headers = sigv4_headers("POST", url, body, {
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"}, kid, sec)
+    r = requests.post(url, data=body, headers=headers, timeout=30)
+    assert r.status_code == 400, r.text
+    assert raw_error_type(r) == "UnrecognizedClientException", r.text
+    assert TOKEN_MESSAGE in r.json()["message"], r.text
+
+
+def test_session_token_is_refused_on_the_rest_api(server):
+    """The native API (SigV4 with service `kcm`) refuses it too, in its own format."""
+    kid, sec = server.creds("default")
+    url = server.url + "/v1/systems"
+    for extra, target in (({"X-Amz-Security-Token": "token"}, url),
+                          ({}, url + "?X-Amz-Security-Token=token")):
+        headers = sigv4_headers("GET", target, b"", extra, kid, sec, service="kcm")
+        r = requests.get(target, headers=headers, timeout=30)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["code"] == "Unauthenticated", r.text
+        assert TOKEN_MESSAGE in r.json()["error"]["message"], r.text
+    headers = sigv4_headers("GET", url, b"", {}, kid, sec, service="kcm")
+    r = requests.get(url, headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
 
 
 def test_botocore_signed_now_works(server):

@@ -28,7 +28,8 @@ The expected outcome comes only from the role table and the rules below (`expect
   than the one above its own system;
 * another tenant's key named by id is ``NotFoundException`` (existence is not revealed:
   the same answer, and the same audit outcome, as for a key that does not exist); by a
-  full ARN of the other account ``AccessDeniedException``; another tenant's ciphertext
+  full ARN of the other account ``NotFoundException`` too (an ARN of an account not the
+  caller's names no key it can see, as AWS answers); another tenant's ciphertext
   ``InvalidCiphertextException`` (the answer for a ciphertext naming a key that does not
   exist, so again nothing is revealed); REST paths naming another tenant's objects 404 (a root key
   of another tenant like one that does not exist);
@@ -394,7 +395,7 @@ def expect_aws_access(op: str, caller: "Caller", ctx: str) -> str:
         # by id as "not found".
         return AWS_INVALID_CIPHERTEXT if op in ("Decrypt", "ReEncrypt") else AWS_NOT_FOUND
     if base == "other-tenant-arn":
-        return AWS_DENIED
+        return AWS_NOT_FOUND
     if base == "other-system":
         return AWS_DENIED
     if base == "policy-deny":

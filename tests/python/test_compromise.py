@@ -105,7 +105,8 @@ def test_destroying_a_compromised_key_needs_confirmation_and_keeps_the_mark(serv
 
     destroyed = kcm_json(server, "key", "destroy", key, "--yes")
     assert destroyed["state"] == "destroyed-compromised", destroyed
-    with kms_error("NotFoundException"):
+    # Gone: its ciphertexts are as those of a key that never existed.
+    with kms_error("InvalidCiphertextException"):
         kms.decrypt(CiphertextBlob=ct)
     with kms_error("NotFoundException"):
         kms.describe_key(KeyId=key)

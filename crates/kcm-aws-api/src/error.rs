@@ -132,8 +132,8 @@ mod tests {
     fn refusals_are_classified_by_origin() {
         kcm_frontdoor::conformance::assert_refusals_classified_by_origin::<AwsError>();
         // An error is classified by how it was made, never by its type name: the door's
-        // own refusals are failures (its authorisation refusals it makes through the
-        // core's Error::denied, as ids.rs does for another account's ARN).
+        // own refusals are failures (authorisation refusals come from the core's
+        // Error::denied).
         let own = AwsError::bad_request("AccessDeniedException", "x");
         assert_eq!(own.audit_outcome(), AuditOutcome::Failed);
     }

@@ -21,7 +21,9 @@ fn not_found(input: &str) -> AwsError {
 
 /// Parses any AWS key identifier. ARNs must name this region (anything else cannot
 /// name a key this server holds and is reported as not found); the account they name
-/// is kept in the reference for the core to judge.
+/// is kept in the reference for the core to judge. Key ids are taken only in their
+/// canonical form (lower-case, hyphenated, as `KeyId::parse` requires): another
+/// spelling of the same UUID names no key, as in AWS.
 pub fn parse_key_ref(input: &str, region: &str) -> Result<KeyRef, AwsError> {
     if input.is_empty() || input.len() > 2048 {
         return Err(AwsError::validation("KeyId must be 1 to 2048 characters"));
@@ -57,7 +59,7 @@ pub fn parse_key_ref(input: &str, region: &str) -> Result<KeyRef, AwsError> {
             return Err(not_found(input));
         };
         // Whether the account is the caller's is the core's to decide (another
-        // account's ARN is denied, as AWS does, without saying whether it exists).
+        // account's ARN is not found, as in AWS, whether a key exists there or not).
         return Ok(KeyRef::InAccount {
             account: account.to_string(),
             key: Box::new(key),
@@ -79,5 +81,51 @@ pub fn parse_key_id_only(input: &str, region: &str) -> Result<KeyRef, AwsError> 
             "'{input}' is an alias; this parameter takes a key id or key ARN"
         ))),
         _ => Ok(key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kcm_frontdoor::DoorError;
+
+    const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    const REGION: &str = "us-east-1";
+
+    fn not_found_for(input: &str) {
+        let err = parse_key_ref(input, REGION).expect_err(input);
+        assert_eq!(err.code(), "NotFoundException", "{input}");
+    }
+
+    #[test]
+    fn key_ids_are_taken_only_in_canonical_form() {
+        let id = KeyId::parse(ID).unwrap();
+        assert!(matches!(parse_key_ref(ID, REGION), Ok(KeyRef::Id(k)) if k == id));
+        let arn = format!("arn:aws:kms:{REGION}:111122223333:key/{ID}");
+        assert!(matches!(
+            parse_key_ref(&arn, REGION),
+            Ok(KeyRef::InAccount { key, .. }) if matches!(*key, KeyRef::Id(k) if k == id)
+        ));
+        // Every other spelling of the same UUID names no key, bare or in an ARN.
+        let simple = ID.replace('-', "");
+        for other in [
+            ID.to_uppercase(),
+            format!("{}{}", &ID[..9].to_uppercase(), &ID[9..]),
+            format!("{{{ID}}}"),
+            simple.clone(),
+            simple.to_uppercase(),
+            format!("urn:uuid:{ID}"),
+            format!(" {ID}"),
+        ] {
+            assert!(uuid::Uuid::try_parse(other.trim()).is_ok() || other.starts_with(' '));
+            not_found_for(&other);
+            not_found_for(&format!("arn:aws:kms:{REGION}:111122223333:key/{other}"));
+        }
+    }
+
+    #[test]
+    fn an_arn_of_another_region_is_not_found() {
+        not_found_for(&format!("arn:aws:kms:eu-west-1:111122223333:key/{ID}"));
+        not_found_for("arn:aws:kms:eu-west-1:111122223333:alias/x");
     }
 }

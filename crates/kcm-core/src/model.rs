@@ -24,8 +24,14 @@ macro_rules! uuid_id {
                 Self(Uuid::new_v4())
             }
 
-            /// Parses the hyphenated form.
+            /// Parses the canonical form, the one `Display` writes and stores keep:
+            /// lower-case, hyphenated (`8-4-4-4-12` hex digits). Any other spelling
+            /// of the same UUID (upper case, braces, no hyphens, `urn:uuid:`) is not
+            /// an id, so one id has one text — in requests, in paths, in the store.
             pub fn parse(s: &str) -> Option<Self> {
+                if !is_canonical_uuid(s) {
+                    return None;
+                }
                 Uuid::try_parse(s).ok().map(Self)
             }
         }
@@ -36,6 +42,16 @@ macro_rules! uuid_id {
             }
         }
     };
+}
+
+/// Whether `s` is a UUID as `Uuid::hyphenated` writes it: 36 characters, hyphens at
+/// 8, 13, 18 and 23, lower-case hex digits everywhere else.
+fn is_canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
 }
 
 uuid_id!(
@@ -681,4 +697,47 @@ pub struct ManagedObjectRecord {
     pub created_at: UnixMillis,
     /// Last change.
     pub updated_at: UnixMillis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_only_in_canonical_form() {
+        let canonical = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let id = KeyId::parse(canonical).expect("canonical");
+        assert_eq!(id.to_string(), canonical, "Display writes what parse takes");
+        let simple = canonical.replace('-', "");
+        for other in [
+            canonical.to_uppercase(),
+            format!("{}{}", &canonical[..9].to_uppercase(), &canonical[9..]),
+            format!("{{{canonical}}}"),
+            simple.clone(),
+            simple.to_uppercase(),
+            format!("urn:uuid:{canonical}"),
+        ] {
+            // The same UUID to the uuid crate, but not a key id.
+            assert_eq!(Uuid::try_parse(&other).ok(), Some(id.0), "{other}");
+            assert_eq!(KeyId::parse(&other), None, "{other}");
+            assert_eq!(TenantId::parse(&other), None, "{other}");
+            assert_eq!(SystemId::parse(&other), None, "{other}");
+            assert_eq!(RootKeyId::parse(&other), None, "{other}");
+        }
+        for wrong in [
+            "",
+            "1234abcd",
+            "1234abcd-12ab-34cd-56ef-1234567890a",
+            "1234abcd-12ab-34cd-56ef-1234567890abc",
+            "1234abcd_12ab-34cd-56ef-1234567890ab",
+            "1234abcd-12ab-34cd-56ef-1234567890ag",
+        ] {
+            assert_eq!(KeyId::parse(wrong), None, "{wrong}");
+        }
+        // Every id a key is given round-trips.
+        for _ in 0..100 {
+            let id = KeyId::new_random();
+            assert_eq!(KeyId::parse(&id.to_string()), Some(id));
+        }
+    }
 }

@@ -945,8 +945,9 @@ async fn a_compromised_key_only_recovers_data_and_keeps_its_mark() {
         f.store.key_versions(id).await.unwrap().is_empty(),
         "material erased"
     );
+    // Gone: its ciphertexts are as those of a key that never existed.
     let gone = refused_decrypt(&f, &blob).await;
-    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    assert_eq!(gone.kind(), ErrorKind::InvalidCiphertext);
 }
 
 /// Only a compromised key is destroyed at once; a key pending deletion waits.
@@ -998,12 +999,18 @@ async fn a_compromised_root_key_leaves_everything_below_decrypt_only() {
 }
 
 /// A key named with an account (as an AWS ARN names one) is the caller's key when the
-/// account is its tenant's; any other account is denied, existing key or not, so
-/// nothing says whether it exists.
+/// account is its tenant's; in any other account it names no key the caller can see,
+/// so it is not found, existing key or not, in the words of a key that does not exist
+/// (as AWS answers an ARN of another account). The role is still judged first.
 #[tokio::test]
-async fn a_key_named_in_another_account_is_denied_whether_it_exists_or_not() {
+async fn a_key_named_in_another_account_is_not_found_whether_it_exists_or_not() {
     let f = fixture().await;
     let key = new_key(&f).await;
+    let alias = KeyRef::Alias("alias/mine".into());
+    f.service
+        .create_alias(&f.admin, "alias/mine", &key)
+        .await
+        .unwrap();
     let own = f.admin.principal.account_id.clone();
     let in_account = |account: &str, key: &KeyRef| KeyRef::InAccount {
         account: account.to_string(),
@@ -1013,24 +1020,116 @@ async fn a_key_named_in_another_account_is_denied_whether_it_exists_or_not() {
         .encrypt(&f.admin, &in_account(&own, &key), b"data", &ctx())
         .await
         .expect("the caller's own account");
+    f.service
+        .encrypt(&f.admin, &in_account(&own, &alias), b"data", &ctx())
+        .await
+        .expect("the caller's own account");
     let missing = KeyRef::Id(KeyId::new_random());
-    let mut answers = Vec::new();
-    for target in [&key, &missing] {
+    let missing_alias = KeyRef::Alias("alias/missing".into());
+    let absent = refused_encrypt(&f, &in_account(&own, &missing)).await;
+    let absent_alias = refused_encrypt(&f, &in_account(&own, &missing_alias)).await;
+    assert_eq!(absent.kind(), ErrorKind::NotFound, "{absent}");
+    // The answer is the one for a missing key of the caller's own account, id for id.
+    let as_missing = |err: &kcm_core::error::Error,
+                      named: &KeyRef,
+                      control: &kcm_core::error::Error,
+                      control_named: &KeyRef| {
+        assert_eq!(err.kind(), control.kind(), "{err}");
+        assert_eq!(
+            err.message().replace(&named.to_string(), "<key>"),
+            control
+                .message()
+                .replace(&control_named.to_string(), "<key>"),
+        );
+    };
+    for account in ["999999999999", "000000000000"] {
+        for target in [&key, &missing] {
+            let caller = Caller::new(f.admin.principal.clone());
+            let err = refused_encrypt_by(&f, &caller, &in_account(account, target)).await;
+            as_missing(&err, target, &absent, &missing);
+            assert!(
+                caller.noted_keys().is_empty(),
+                "no key is noted for the audit record"
+            );
+            let err = f
+                .service
+                .disable_key(&f.admin, &in_account(account, target))
+                .await
+                .unwrap_err();
+            as_missing(&err, target, &absent, &missing);
+            let err = f
+                .service
+                .decrypt(
+                    &f.admin,
+                    Some(&in_account(account, target)),
+                    &encrypt(&f, &key, b"d").await,
+                    &ctx(),
+                )
+                .await
+                .unwrap_err();
+            as_missing(&err, target, &absent, &missing);
+        }
+        for target in [&alias, &missing_alias] {
+            let err = refused_encrypt(&f, &in_account(account, target)).await;
+            as_missing(&err, target, &absent_alias, &missing_alias);
+        }
+    }
+    // A caller whose role may not manage keys is denied management before anything
+    // about the key is said.
+    let user = f
+        .service
+        .create_access_key(&f.admin, Role::KeyUser, None, None, String::new())
+        .await
+        .unwrap();
+    let user = caller_of(&f, &user.info.id).await;
+    let err = f
+        .service
+        .disable_key(&user, &in_account("999999999999", &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+    let err = refused_encrypt_by(&f, &user, &in_account("999999999999", &key)).await;
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// A destroyed key is gone: a ciphertext made under it is answered exactly as one
+/// naming a key that never existed, and the audit record names no key.
+#[tokio::test]
+async fn a_destroyed_keys_ciphertext_is_answered_as_one_of_no_key() {
+    let f = fixture().await;
+    for state in [KeyState::Destroyed, KeyState::DestroyedCompromised] {
+        let (key, blob) = key_with_ciphertext(&f).await;
+        let mut no_key = blob.clone();
+        no_key[1..17].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        set_key_state(&f, &key, state).await;
+        let absent = refused_decrypt(&f, &no_key).await;
+        assert_eq!(absent.kind(), ErrorKind::InvalidCiphertext);
+        let caller = Caller::new(f.admin.principal.clone());
         let err = f
             .service
-            .encrypt(
+            .decrypt(&caller, None, &blob, &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(err, absent, "{state}");
+        assert!(caller.noted_keys().is_empty(), "{state}");
+        // Naming the key too changes nothing.
+        let named = f
+            .service
+            .decrypt(&f.admin, Some(&key), &blob, &ctx())
+            .await
+            .unwrap_err();
+        let named_absent = f
+            .service
+            .decrypt(
                 &f.admin,
-                &in_account("999999999999", target),
-                b"data",
+                Some(&KeyRef::Id(KeyId(
+                    uuid::Uuid::from_slice(&no_key[1..17]).unwrap(),
+                ))),
+                &no_key,
                 &ctx(),
             )
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
-        answers.push(err.message().to_string());
+        assert_eq!(named, named_absent, "{state}");
     }
-    assert_eq!(
-        answers[0], answers[1],
-        "the answer must not depend on existence"
-    );
 }

@@ -3,8 +3,8 @@
 /// Why a request's signature was refused (or a request could not be signed).
 ///
 /// Variants are grouped by cause: missing, malformed, out-of-scope, out-of-time,
-/// wrong. Messages follow AWS wording where AWS has one, and never contain a secret,
-/// a signing key or the signature computed by the server.
+/// not accepted, wrong. Messages follow AWS wording where AWS has one, and never
+/// contain a secret, a signing key or the signature computed by the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SigV4Error {
@@ -92,6 +92,13 @@ pub enum SigV4Error {
         skew_minutes: i64,
     },
 
+    // ---- not accepted ----
+    /// The request carries a session token (`X-Amz-Security-Token`), which only
+    /// temporary credentials have; kcm issues none. AWS's words for a token it does
+    /// not know, then why.
+    #[error("The security token included in the request is invalid. kcm issues no session tokens: sign with an access key id and its secret alone.")]
+    SecurityTokenNotAccepted,
+
     // ---- wrong ----
     /// `x-amz-content-sha256` is not the SHA-256 of the body.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
@@ -111,6 +118,7 @@ impl SigV4Error {
     pub fn aws_error_type(&self) -> &'static str {
         match self {
             SigV4Error::MissingAuthorization => "MissingAuthenticationTokenException",
+            SigV4Error::SecurityTokenNotAccepted => "UnrecognizedClientException",
             SigV4Error::MissingDate
             | SigV4Error::MalformedAuthorization(_)
             | SigV4Error::UnsupportedAlgorithm(_)

@@ -9,7 +9,8 @@
 //! scope, signed headers, signature); the caller finds the secret for the access key id
 //! and derives the [`SigningKey`] (through a [`SigningKeyCache`] to skip the four HMACs
 //! per request); [`verify`] rebuilds the canonical request, checks the date, the scope
-//! and the clock skew, and compares signatures in constant time.
+//! and the clock skew (5 minutes), refuses session tokens, and compares signatures in
+//! constant time.
 //!
 //! Every failure is a [`SigV4Error`] naming the AWS error type to answer with. No error
 //! message ever contains a secret, a signing key or the signature the server computed.

@@ -422,8 +422,9 @@ fn sign_then_verify_round_trips() {
         ["content-type", "host", "x-amz-date", "x-amz-target"]
     );
     assert_eq!(ok(&req), Ok(()));
-    // Skew at the limits is accepted.
-    for now in [NOW + Duration::minutes(15), NOW - Duration::minutes(15)] {
+    // Skew at the limits (5 minutes, as AWS) is accepted.
+    assert_eq!(MAX_CLOCK_SKEW, Duration::minutes(5));
+    for now in [NOW + Duration::minutes(5), NOW - Duration::minutes(5)] {
         assert_eq!(
             check(&req, SECRET, "us-east-1", "kms", now),
             Ok(()),
@@ -501,21 +502,65 @@ fn wrong_secret_is_a_signature_mismatch_with_the_aws_message() {
 
 #[test]
 fn expired_and_future_requests_are_refused() {
-    let req = kms_request(NOW - Duration::minutes(16));
+    // One second past the 5 minutes either way is refused, in AWS's words.
+    let req = kms_request(NOW - Duration::minutes(5) - Duration::seconds(1));
     let err = ok(&req).unwrap_err();
     assert!(matches!(err, SigV4Error::Expired { .. }));
     assert_eq!(err.aws_error_type(), "InvalidSignatureException");
     assert_eq!(
         err.to_string(),
-        "Signature expired: 20240501T094400Z is now earlier than 20240501T094500Z (20240501T100000Z - 15 min.)"
+        "Signature expired: 20240501T095459Z is now earlier than 20240501T095500Z (20240501T100000Z - 5 min.)"
     );
 
-    let req = kms_request(NOW + Duration::minutes(16));
+    let req = kms_request(NOW + Duration::minutes(5) + Duration::seconds(1));
     let err = ok(&req).unwrap_err();
     assert!(matches!(err, SigV4Error::NotYetCurrent { .. }));
-    assert!(err
-        .to_string()
-        .starts_with("Signature not yet current: 20240501T101600Z"));
+    assert_eq!(err.aws_error_type(), "InvalidSignatureException");
+    assert_eq!(
+        err.to_string(),
+        "Signature not yet current: 20240501T100501Z is still later than 20240501T100500Z (20240501T100000Z + 5 min.)"
+    );
+}
+
+#[test]
+fn a_session_token_is_refused_in_the_header_and_in_the_query() {
+    // Signed with the token, so nothing but the token is wrong.
+    let token = |h: &mut HeaderMap| {
+        h.insert(
+            "x-amz-security-token",
+            HeaderValue::from_static("FwoGZXIvYXdzEXAMPLE"),
+        );
+    };
+    let mut h = headers(&[("x-amz-target", "TrentService.ListKeys")]);
+    token(&mut h);
+    let in_header = Req::signed_post("http://127.0.0.1:8990/".parse().unwrap(), h, b"{}", NOW);
+    let in_query = |query: &str| {
+        let uri = format!("http://127.0.0.1:8990/?{query}").parse().unwrap();
+        let h = headers(&[("x-amz-target", "TrentService.ListKeys")]);
+        Req::signed_post(uri, h, b"{}", NOW)
+    };
+    for req in [
+        in_header,
+        in_query("X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE"),
+        in_query("a=b&x-amz-security-token=t"),
+        in_query("X-Amz-Security-Token="),
+    ] {
+        let err = ok(&req).unwrap_err();
+        assert_eq!(err, SigV4Error::SecurityTokenNotAccepted, "{}", req.uri);
+        assert_eq!(err.aws_error_type(), "UnrecognizedClientException");
+        assert!(
+            err.to_string()
+                .starts_with("The security token included in the request is invalid."),
+            "{err}"
+        );
+        // It is refused before the signature is looked at: a wrong secret says the same.
+        assert_eq!(
+            check(&req, "not-the-secret", "us-east-1", "kms", NOW),
+            Err(SigV4Error::SecurityTokenNotAccepted)
+        );
+    }
+    // A query parameter that only resembles it is an ordinary parameter.
+    assert_eq!(ok(&in_query("X-Amz-Security-Token-Like=1")), Ok(()));
 }
 
 #[test]

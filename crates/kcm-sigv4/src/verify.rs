@@ -11,17 +11,21 @@ use crate::{
     format_amz_date, parse_amz_date, AuthorizationHeader, SigV4Error, SigningKey, TERMINATOR,
 };
 
-/// The clock skew AWS allows between a request's date and the server's clock.
-pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(15);
+/// The clock skew AWS allows between a request's date and the server's clock: five
+/// minutes either way. A captured request can be replayed only within it.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 const X_AMZ_DATE: &str = "x-amz-date";
 const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
+/// The session token of temporary credentials, as a header and (in presigned
+/// requests) as a query parameter.
+const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
 
 /// Verifies a request signed with SigV4.
 ///
 /// `key` must be derived for `auth.access_key_id`'s secret, `auth.scope.date`,
-/// `expected_region` and `expected_service`. Checks, in order: the scope's
-/// terminator, service and region; the request date (`X-Amz-Date`, else `Date`)
+/// `expected_region` and `expected_service`. Checks, in order: that the request
+/// carries no session token; the scope's terminator, service and region; the request date (`X-Amz-Date`, else `Date`)
 /// and that its day is the scope date; the clock skew against `now`; that `host`,
 /// the date header and every `x-amz-*` header are signed; `x-amz-content-sha256`
 /// (when present) against the body; and finally the signature, in constant time.
@@ -38,6 +42,7 @@ pub fn verify(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<(), SigV4Error> {
+    refuse_session_token(uri, headers)?;
     check_scope(auth, expected_region, expected_service)?;
     let (date_header, request_time) = request_date(headers)?;
     let amz_date = format_amz_date(request_time);
@@ -67,6 +72,24 @@ pub fn verify(
     } else {
         Err(SigV4Error::SignatureMismatch)
     }
+}
+
+/// Refuses a request that carries a session token, in the `X-Amz-Security-Token`
+/// header or query parameter (the name matched in any case). Only temporary
+/// credentials come with one and this verifier knows no temporary credentials: a
+/// client that sends one was set up for another service, and serving it with the
+/// token ignored would hide that.
+fn refuse_session_token(uri: &Uri, headers: &HeaderMap) -> Result<(), SigV4Error> {
+    let in_query = uri.query().is_some_and(|query| {
+        query.split('&').any(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            name.eq_ignore_ascii_case(X_AMZ_SECURITY_TOKEN)
+        })
+    });
+    if in_query || headers.contains_key(X_AMZ_SECURITY_TOKEN) {
+        return Err(SigV4Error::SecurityTokenNotAccepted);
+    }
+    Ok(())
 }
 
 fn check_scope(

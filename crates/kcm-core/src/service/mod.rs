@@ -74,9 +74,9 @@ pub enum KeyRef {
     /// By full alias name (`alias/…`).
     Alias(String),
     /// By a name qualified with an account (an AWS key or alias ARN names the
-    /// account that owns the key). The core refuses any account but the caller's
-    /// tenant's, as AWS refuses another account's ARN: without saying whether the
-    /// key exists.
+    /// account that owns the key). In any account but the caller's tenant's it names
+    /// no key the caller can see: the core answers it as a missing key, as AWS
+    /// answers another account's ARN, without looking it up.
     InAccount {
         /// The 12-digit account id the name was qualified with.
         account: String,

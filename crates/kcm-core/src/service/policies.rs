@@ -304,11 +304,18 @@ impl Service {
                 self.store.grant(id).await?
             }
             GrantRef::Id { key, grant_id } => {
-                let key_id = self.key_id_of(&caller.principal, tenant, key).await?;
-                self.store
-                    .grant(grant_id)
-                    .await?
-                    .filter(|g| g.key_id == key_id)
+                // A key reference that names nothing (an alias that does not exist,
+                // an ARN of another account) has no grants: the answer below, with
+                // the role judged first.
+                match self.key_id_of(&caller.principal, tenant, key).await {
+                    Ok(key_id) => self
+                        .store
+                        .grant(grant_id)
+                        .await?
+                        .filter(|g| g.key_id == key_id),
+                    Err(e) if e.kind() == ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                }
             }
         };
         let Some(grant) = found.filter(|g| g.tenant_id == tenant) else {

@@ -9,7 +9,9 @@
 //! 2. the caller's tenant;
 //! 3. the key itself: **another tenant's key, or a destroyed one, is answered exactly
 //!    as a key that does not exist** — `NotFound` for a reference, `InvalidCiphertext`
-//!    for a ciphertext — so nothing about other tenants' keys leaks;
+//!    for a ciphertext, in the same words — so nothing about other tenants' keys
+//!    leaks; a reference qualified with another account than the caller's (an ARN)
+//!    names no key the caller can see, and is not found without being looked up;
 //! 4. the key is noted for the request's audit record;
 //! 5. [`authorize`] with the key's system, policy and grants;
 //! 6. the lifecycle: what the operation uses the key for ([`Op::key_use`], one table
@@ -56,6 +58,20 @@ impl KeyBy<'_> {
             KeyBy::Ciphertext { .. } => invalid_ciphertext(),
         }
     }
+}
+
+/// The answer for a reference that names nothing in the caller's tenant, in the words
+/// of a missing key or a missing alias, whichever `key` names.
+fn absent_ref(key: &KeyRef) -> Error {
+    match key.unqualified() {
+        KeyRef::Alias(name) => absent_alias(name),
+        _ => KeyBy::Ref(key).absent(),
+    }
+}
+
+/// The answer for an alias that does not exist in the caller's tenant.
+fn absent_alias(name: &str) -> Error {
+    Error::not_found(format!("alias {name} does not exist"))
 }
 
 /// The one error of a ciphertext that is malformed, altered, made under a key the
@@ -105,13 +121,16 @@ impl Service {
             .store
             .alias(tenant, name)
             .await?
-            .ok_or_else(|| Error::not_found(format!("alias {name} does not exist")))?;
+            .ok_or_else(|| absent_alias(name))?;
         self.aliases.insert(cache_key, Arc::new(alias.key_id));
         Ok(alias.key_id)
     }
 
     /// The id a reference names within the caller's tenant (not checking existence).
-    /// A reference qualified with another account than the tenant's is denied.
+    /// A reference qualified with another account than the tenant's names no key the
+    /// caller can see: it is answered as a missing key (or alias) of the caller's own,
+    /// as AWS answers an ARN of another account, and nothing is looked up — so the
+    /// answer is the same whether that account, or a key in it, exists.
     pub(crate) async fn key_id_of(
         &self,
         principal: &Principal,
@@ -120,10 +139,7 @@ impl Service {
     ) -> Result<KeyId> {
         if let KeyRef::InAccount { account, .. } = key {
             if *account != principal.account_id {
-                return Err(Error::denied(format!(
-                    "access key {} is not authorized to use resources of account {account}",
-                    principal.access_key_id
-                )));
+                return Err(absent_ref(key));
             }
         }
         match key.unqualified() {
@@ -301,13 +317,9 @@ impl Service {
             return Err(by.absent());
         }
         if record.lifecycle.state().is_destroyed() {
-            return Err(match by {
-                KeyBy::Ref(_) => by.absent(),
-                KeyBy::Ciphertext { .. } => Error::not_found(format!(
-                    "key {} that encrypted this ciphertext has been deleted",
-                    record.id
-                )),
-            });
+            // Gone is gone: a destroyed key's ciphertext is answered as one naming a
+            // key that never existed, word for word.
+            return Err(by.absent());
         }
         caller.note_key(KeyNote::of(record, version));
         authorize(
