@@ -244,7 +244,8 @@ class Server:
                 f"kcm binary not found at {KCM_BIN}; build it with `cargo build --release -p kcm` "
                 "or set KCM_BIN"
             )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Private, as kcm requires of a data directory that exists (it makes a new one so).
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         last_err = None
         for attempt in range(3):  # a picked port can be taken before the server binds it

@@ -301,8 +301,13 @@ def test_restore_into_a_data_directory_that_holds_a_store_is_refused(session_arc
 
 def test_restore_into_an_existing_empty_directory(session_archive, tmp_path):
     archive, master = session_archive
+    # One that group or others can enter is refused, as the server would refuse it.
     target = tmp_path / "empty"
-    target.mkdir()
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    failed(restore(archive, target, master_key=master), f"chmod 700 {target}")
+    assert list(target.iterdir()) == []
+    target.chmod(0o700)
     cp = cli_ok(restore(archive, target, master_key=master))
     assert json.loads(cp.stdout)["tables"]["service_keys"] >= 1
     assert (target / "kcm.db").exists() and (target / "keystore-check").exists()

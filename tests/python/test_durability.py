@@ -1,4 +1,5 @@
-"""Durability: acknowledged writes survive kill -9; SIGTERM stops cleanly."""
+"""Durability: acknowledged writes survive kill -9; SIGTERM stops cleanly; one server at a
+time uses a data directory."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import threading
 import time
 
 import pytest
+
+from kcmtest import ServerStartError
 
 pytestmark = pytest.mark.slow
 
@@ -136,18 +139,17 @@ def test_restart_after_kill9_idle(spawn_server):
     assert srv.client("default").decrypt(CiphertextBlob=ct)["Plaintext"] == b"idle"
 
 
-def test_second_server_on_same_data_dir_refused_or_safe(spawn_server):
-    """Starting a second server on a data dir in use must not corrupt it: it either refuses to
-    start, or both serve the same data."""
+def test_second_server_on_same_data_dir_is_refused(spawn_server):
+    """A second server on a data dir in use refuses to start, naming the first one's pid
+    (it would be a second writer of the same store, scheduler and keystore files); once
+    the first has stopped, the directory is free again."""
     a = spawn_server()
     kid = a.client("default").create_key()["KeyMetadata"]["KeyId"]
     b = spawn_server(data_dir=a.data_dir, start=False)
-    try:
+    with pytest.raises(ServerStartError) as e:
         b.start(timeout=15)
-        started = True
-    except Exception:
-        started = False
-    if started:
-        assert b.client("default").describe_key(KeyId=kid)["KeyMetadata"]["KeyId"] == kid
-        b.stop()
+    assert f"in use by another kcm (pid {a.proc.pid})" in str(e.value), str(e.value)
     assert a.client("default").describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert a.stop() == 0
+    b.start()
+    assert b.client("default").describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"

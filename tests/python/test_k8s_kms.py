@@ -357,4 +357,5 @@ def private_ca_and_server_cert(tmp_path):
     paths[1].write_bytes(server_cert.public_bytes(pem))
     paths[2].write_bytes(server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
+    paths[2].chmod(0o600)  # kcm reads a private key only when it is private
     return tuple(str(p) for p in paths)

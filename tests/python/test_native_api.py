@@ -31,7 +31,8 @@ def test_health_ready(server):
         assert r.status_code == 200, (path, r.text)
 
 
-def test_metrics(server):
+def test_metrics(spawn_server):
+    server = spawn_server(env={"KCM_METRICS": "public"})
     server.client("default").list_keys()
     server.v1("GET", "/v1/systems")
     r = requests.get(server.url + "/metrics", timeout=10)

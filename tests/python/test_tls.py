@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from pathlib import Path
 
 import pytest
 import requests
@@ -43,6 +44,7 @@ def self_signed(tmp_path):
             serialization.NoEncryption(),
         )
     )
+    key_path.chmod(0o600)
     return str(cert_path), str(key_path)
 
 
@@ -70,3 +72,15 @@ def test_half_tls_configuration_is_refused(spawn_server, tmp_path):
     with pytest.raises(ServerStartError) as e:
         srv.start(timeout=10)
     assert "TLS needs both" in str(e.value)
+
+
+def test_a_private_key_others_can_read_is_refused(spawn_server, tmp_path):
+    cert, key = self_signed(tmp_path)
+    Path(key).chmod(0o644)
+    srv = spawn_server(env={"KCM_TLS_CERT": cert, "KCM_TLS_KEY": key}, start=False)
+    from kcmtest import ServerStartError
+
+    with pytest.raises(ServerStartError) as e:
+        srv.start(timeout=10)
+    assert f"the TLS private key file {key} is accessible by group or others" in str(e.value)
+    assert f"chmod 600 {key}" in str(e.value)

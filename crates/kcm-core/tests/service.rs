@@ -480,7 +480,21 @@ async fn access_keys_stored_sealed_by_an_older_kcm_still_authenticate() {
         .unwrap();
     let principal = f.service.authenticate_bearer(id, secret).await.unwrap();
     assert_eq!(principal.role, Role::KeyUser);
-    assert!(f.service.authenticate_bearer(id, "wrong").await.is_err());
+    // A wrong secret is answered exactly as an access key that does not exist.
+    let wrong = f
+        .service
+        .authenticate_bearer(id, "wrong")
+        .await
+        .unwrap_err();
+    let unknown = f
+        .service
+        .authenticate_bearer("KCMNOSUCHKEYNOSUCH01", "wrong")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (wrong.kind(), wrong.message()),
+        (unknown.kind(), unknown.message())
+    );
     // A new key: derived secret, verifier only.
     let new = f
         .service

@@ -89,7 +89,7 @@ pub(crate) fn load_or_create_master_file(path: &Path) -> KeystoreResult<SecretBy
          can unseal EVERY root key and so decrypt every key and all data in this kcm. Back it up \
          SEPARATELY from the data directory (if it is lost, every root key is unrecoverable; if it \
          is stored with the data, the encryption protects nothing). For anything but development, \
-         set KCM_MASTER_PASSPHRASE instead. !!!",
+         use a passphrase instead (--passphrase-file). !!!",
         path.display()
     );
     Ok(key)

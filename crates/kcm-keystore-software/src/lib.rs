@@ -38,10 +38,11 @@
 //!
 //! ### Passphrase
 //!
-//! [`MasterKeySource::Passphrase`], which the server takes from the environment
-//! variable `KCM_MASTER_PASSPHRASE`. The master key is derived with **Argon2id**
-//! (64 MiB of memory, 3 passes, 1 lane) from the passphrase and a random 16-byte
-//! salt. The salt and the parameters are not secret; they are recorded in
+//! [`MasterKeySource::Passphrase`], which the server takes from a file (its
+//! `--passphrase-file`, `KCM_MASTER_PASSPHRASE_FILE`, or the systemd credential
+//! `kcm-master-passphrase`) or from the environment variable
+//! `KCM_MASTER_PASSPHRASE`. The master key is derived with **Argon2id** (64 MiB of
+//! memory, 3 passes, 1 lane) from the passphrase and a random 16-byte salt. The salt and the parameters are not secret; they are recorded in
 //! `<data-dir>/keystore-params.json` (mode 0600) at first start so the cost can be
 //! raised for new data directories without breaking existing ones. Passphrases
 //! shorter than 12 characters are refused.
@@ -153,7 +154,7 @@ impl std::fmt::Debug for MasterKeySource {
 fn describe_kind(kind: &str) -> &str {
     match kind {
         "file" => "a master key file",
-        "passphrase" => "a passphrase (KCM_MASTER_PASSPHRASE)",
+        "passphrase" => "a passphrase (a passphrase file or KCM_MASTER_PASSPHRASE)",
         other => other,
     }
 }

@@ -60,7 +60,7 @@ pub(crate) fn derive_master_key(
 ) -> KeystoreResult<SecretBytes> {
     if passphrase.expose_secret().chars().count() < min_chars {
         return Err(KeystoreError::Misconfigured(format!(
-            "the master passphrase (KCM_MASTER_PASSPHRASE) is too short: it must be at least \
+            "the master passphrase is too short: it must be at least \
              {min_chars} characters"
         )));
     }

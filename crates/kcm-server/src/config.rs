@@ -24,6 +24,10 @@ pub struct TlsSettings {
 pub struct KeystoreSettings {
     /// Master key file (default `<data-dir>/master.key`). Ignored when a passphrase is set.
     pub master_key_file: Option<PathBuf>,
+    /// A file holding the passphrase the master key is derived from (readable by its
+    /// owner only; one line). Without it, the systemd credential
+    /// `kcm-master-passphrase` or `KCM_MASTER_PASSPHRASE` may give one.
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// The name of the embedded keystore, always present.
@@ -170,6 +174,14 @@ pub struct Settings {
     pub audit_checkpoint_interval_ms: u64,
     /// TLS.
     pub tls: TlsSettings,
+    /// Serve plain HTTP on an address other than loopback. Off: without `[tls]`, a
+    /// listener reachable from other hosts would receive bearer secrets and signed
+    /// requests in clear text, so kcm refuses to start. Turn on only when something
+    /// on the path (a TLS-terminating proxy, a private link) protects the traffic.
+    pub allow_plain_http: bool,
+    /// Who may read `/metrics`: [`MetricsAccess::Off`] (not served) or
+    /// [`MetricsAccess::Public`] (anyone who can reach the listener, no credentials).
+    pub metrics: MetricsAccess,
     /// Software keystore.
     pub keystore: KeystoreSettings,
     /// The keystore new root keys are created in: `software` or the name of a
@@ -188,6 +200,32 @@ pub struct Settings {
     /// The OpenStack Key Manager API (Barbican v1) on a listener of its own, with
     /// Keystone tokens (`[barbican]`); none when absent.
     pub barbican: Option<kcm_barbican::BarbicanSettings>,
+}
+
+/// Whether `/metrics` is served (the `metrics` setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Not served (`404`): the default, so that nothing about the traffic is told to
+    /// whoever can reach the listener.
+    #[default]
+    Off,
+    /// Served to anyone who can reach the listener, without credentials, as
+    /// Prometheus scrapes it: request counts and latencies per door, operation and
+    /// status (no tenant, key, caller or address).
+    Public,
+}
+
+impl std::str::FromStr for MetricsAccess {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "off" => Ok(MetricsAccess::Off),
+            "public" => Ok(MetricsAccess::Public),
+            other => Err(format!("{other:?} is neither \"off\" nor \"public\"")),
+        }
+    }
 }
 
 /// `[kubernetes_kms]`: serve the Kubernetes KMS v2 API on a Unix socket from this
@@ -256,6 +294,8 @@ impl Default for Settings {
             audit: true,
             audit_checkpoint_interval_ms: 60_000,
             tls: TlsSettings::default(),
+            allow_plain_http: false,
+            metrics: MetricsAccess::Off,
             keystore: KeystoreSettings::default(),
             default_keystore: SOFTWARE_KEYSTORE.into(),
             keystores: BTreeMap::new(),
@@ -284,6 +324,29 @@ where
             .map_err(|e| anyhow::anyhow!("environment variable {name}={v:?} is invalid: {e}"))?;
     }
     Ok(())
+}
+
+/// The log filter `text` (the `log` setting, tracing's `EnvFilter` syntax) as a
+/// filter, or why it is refused: a directive that does not parse, or a bare word
+/// that is not a level. tracing would take a bare word such as `debg` as the name of
+/// a target and log nothing else, so a typo would silently turn the log off; a
+/// target is written with its level instead (`kcm_core=trace`).
+pub fn log_filter(text: &str) -> Result<tracing_subscriber::EnvFilter> {
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains(['=', '['])
+            && directive
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+        {
+            bail!(
+                "log filter {text:?} is invalid: {directive:?} is not a level (off, error, warn, \
+                 info, debug, trace); to log a target at every level write {directive}=trace"
+            );
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map_err(|e| anyhow::anyhow!("log filter {text:?} is invalid: {e}"))
 }
 
 impl Settings {
@@ -322,8 +385,13 @@ impl Settings {
         if let Some(v) = env("KCM_TLS_KEY") {
             s.tls.key = Some(v.into());
         }
+        env_parse("KCM_ALLOW_PLAIN_HTTP", &mut s.allow_plain_http)?;
+        env_parse("KCM_METRICS", &mut s.metrics)?;
         if let Some(v) = env("KCM_MASTER_KEY_FILE") {
             s.keystore.master_key_file = Some(v.into());
+        }
+        if let Some(v) = env("KCM_MASTER_PASSPHRASE_FILE") {
+            s.keystore.passphrase_file = Some(v.into());
         }
         env_parse("KCM_DEFAULT_KEYSTORE", &mut s.default_keystore)?;
         if let Some(v) = env("KCM_DATABASE_URL") {
@@ -356,6 +424,7 @@ impl Settings {
         if self.scheduler_interval_ms == 0 {
             bail!("scheduler_interval_ms must be at least 1");
         }
+        log_filter(&self.log)?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json, got {:?}", self.log_format);
         }
@@ -394,6 +463,10 @@ impl Settings {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");
         }
+        self.check_plain_http("listen", &self.listen)?;
+        if let Some(barbican) = &self.barbican {
+            self.check_plain_http("barbican.listen", &barbican.listen)?;
+        }
         if self.region.is_empty()
             || !self
                 .region
@@ -403,6 +476,30 @@ impl Settings {
             bail!("region {:?} is invalid", self.region);
         }
         self.validate_keystores()
+    }
+
+    /// Refuses to serve plain HTTP on `address` (the setting `name`) unless it is a
+    /// loopback address, TLS is configured, or `allow_plain_http` says so. A host
+    /// name counts as loopback only if every address it resolves to is one.
+    fn check_plain_http(&self, name: &str, address: &str) -> Result<()> {
+        if self.tls.cert.is_some() || self.allow_plain_http {
+            return Ok(());
+        }
+        use std::net::ToSocketAddrs;
+        let addresses: Vec<std::net::SocketAddr> = address
+            .to_socket_addrs()
+            .with_context(|| format!("{name} {address:?} is not an address to listen on"))?
+            .collect();
+        if addresses.is_empty() || !addresses.iter().all(|a| a.ip().is_loopback()) {
+            bail!(
+                "{name} {address:?} is not a loopback address and no TLS is configured: access \
+                 key secrets and signed requests would cross the network in plain HTTP. Set \
+                 tls.cert and tls.key (KCM_TLS_CERT, KCM_TLS_KEY), listen on 127.0.0.1, or, if \
+                 a TLS proxy or a private link protects the traffic, set allow_plain_http = true \
+                 (KCM_ALLOW_PLAIN_HTTP=true)"
+            );
+        }
+        Ok(())
     }
 
     fn validate_keystores(&self) -> Result<()> {
@@ -571,6 +668,93 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("database_max_connections must be between 4 and 1000"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_allowed_or_tls() {
+        let on = |listen: &str| Settings {
+            listen: listen.into(),
+            ..Settings::default()
+        };
+        for loopback in [
+            "127.0.0.1:8990",
+            "127.9.9.9:1",
+            "[::1]:8990",
+            "localhost:8990",
+        ] {
+            on(loopback).validate().unwrap();
+        }
+        for open in ["0.0.0.0:8990", "[::]:8990", "192.0.2.10:8990"] {
+            let e = on(open).validate().unwrap_err().to_string();
+            assert!(e.contains("not a loopback address and no TLS"), "{e}");
+            assert!(e.contains("allow_plain_http = true"), "{e}");
+            Settings {
+                allow_plain_http: true,
+                ..on(open)
+            }
+            .validate()
+            .unwrap();
+            Settings {
+                tls: TlsSettings {
+                    cert: Some("c.pem".into()),
+                    key: Some("k.pem".into()),
+                },
+                ..on(open)
+            }
+            .validate()
+            .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let e = refusal(
+            &path,
+            "[barbican]\nlisten = \"0.0.0.0:9311\"\n[barbican.keystone]\n\
+             url = \"http://127.0.0.1:5000/v3\"\nuser = \"kcm\"\npassword_env = \"P\"\n\
+             project = \"service\"\n[barbican.domains.Default]\ntenant = \"default\"\n",
+        );
+        assert!(
+            e.contains("barbican.listen \"0.0.0.0:9311\" is not a loopback"),
+            "{e}"
+        );
+        std::fs::write(&path, "allow_plain_http = true\nlisten = \"0.0.0.0:1\"\n").unwrap();
+        Settings::load(Some(&path)).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn metrics_are_off_unless_made_public() {
+        assert_eq!(Settings::default().metrics, MetricsAccess::Off);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        std::fs::write(&path, "metrics = \"public\"\n").unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!(s.metrics, MetricsAccess::Public);
+        assert!(refusal(&path, "metrics = \"open\"\n").contains("open"));
+        assert_eq!("off".parse::<MetricsAccess>(), Ok(MetricsAccess::Off));
+        assert!("Public".parse::<MetricsAccess>().is_err());
+    }
+
+    #[test]
+    fn a_log_filter_that_would_log_nothing_is_refused() {
+        for good in [
+            "info",
+            "warn,kcm_core=debug",
+            "kcm_core=trace",
+            "",
+            "off",
+            "DEBUG",
+        ] {
+            log_filter(good).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+        }
+        let e = log_filter("kcm=bogus").unwrap_err().to_string();
+        assert!(e.contains("log filter \"kcm=bogus\" is invalid"), "{e}");
+        let e = log_filter("info,debg").unwrap_err().to_string();
+        assert!(e.contains("\"debg\" is not a level"), "{e}");
+        assert!(e.contains("debg=trace"), "{e}");
+        let s = Settings {
+            log: "verbose".into(),
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("verbose"));
     }
 
     #[test]

@@ -25,15 +25,59 @@ use crate::config::{
 /// Keystore providers by name, as the core takes them.
 pub type Keystores = HashMap<String, Arc<dyn KeystoreProvider>>;
 
-/// The software keystore's passphrase, from `KCM_MASTER_PASSPHRASE` when it is set
-/// and not empty. It is removed from the environment once read, so nothing kcm
-/// starts (a keystore plugin) inherits it.
-pub fn take_passphrase() -> Option<SecretString> {
-    let passphrase = std::env::var("KCM_MASTER_PASSPHRASE")
-        .ok()
-        .filter(|p| !p.is_empty())?;
-    std::env::remove_var("KCM_MASTER_PASSPHRASE");
-    Some(SecretString::new(passphrase))
+/// The environment variable that may hold the software keystore's passphrase. It is
+/// removed from kcm's environment once read (so nothing kcm starts inherits it), but
+/// the kernel keeps the environment kcm was started with readable in
+/// `/proc/<pid>/environ` to the same user and root for as long as kcm runs: the file
+/// forms ([`PASSPHRASE_CREDENTIAL`], `keystore.passphrase_file`) do not have that.
+pub const PASSPHRASE_ENV: &str = "KCM_MASTER_PASSPHRASE";
+
+/// The name of the systemd credential that holds the passphrase:
+/// `$CREDENTIALS_DIRECTORY/kcm-master-passphrase` (`LoadCredential=` or
+/// `LoadCredentialEncrypted=kcm-master-passphrase:…` in the unit).
+pub const PASSPHRASE_CREDENTIAL: &str = "kcm-master-passphrase";
+
+/// The software keystore's passphrase, if one is configured, from the first of:
+/// `keystore.passphrase_file` (`--passphrase-file`, `KCM_MASTER_PASSPHRASE_FILE`;
+/// readable by its owner only), the systemd credential [`PASSPHRASE_CREDENTIAL`]
+/// when it exists, or the variable [`PASSPHRASE_ENV`] when set and not empty.
+///
+/// A file and the variable together are refused rather than one silently
+/// preferred. The variable is removed from the environment whatever happens.
+pub fn passphrase(settings: &Settings) -> Result<Option<SecretString>> {
+    let from_env = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
+    std::env::remove_var(PASSPHRASE_ENV);
+    let from_env = from_env.map(SecretString::new);
+    let file = match &settings.keystore.passphrase_file {
+        Some(path) => Some((path.clone(), false)),
+        None => std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join(PASSPHRASE_CREDENTIAL))
+            .filter(|path| path.exists())
+            .map(|path| (path, true)),
+    };
+    let Some((path, credential)) = file else {
+        return Ok(from_env);
+    };
+    if from_env.is_some() {
+        bail!(
+            "the master passphrase is given twice, in {} and in {PASSPHRASE_ENV}: unset {PASSPHRASE_ENV}",
+            path.display()
+        );
+    }
+    if credential {
+        // systemd gives a credential to the unit's user alone, often through an ACL on
+        // a root-owned file, which shows as group bits in the mode: only "others" is
+        // checked here.
+        use std::os::unix::fs::PermissionsExt;
+        let shown = path.display();
+        let meta = std::fs::metadata(&path)
+            .with_context(|| format!("cannot read the passphrase credential {shown}"))?;
+        if meta.permissions().mode() & 0o007 != 0 {
+            bail!("the passphrase credential {shown} is readable by others; fix with: chmod o-rwx {shown}");
+        }
+        return read_secret_file("systemd credential", "passphrase", &path).map(Some);
+    }
+    read_secret("keystore.passphrase_file", "passphrase", &Some(path), &None).map(Some)
 }
 
 /// Opens the software keystore in `dir` with the master key from `source`, then
@@ -145,33 +189,43 @@ fn open_xks(name: &str, settings: &XksSettings) -> Result<XksKeystore> {
 
 /// A secret (a PIN, an access key, a password) from `file` (which must be private
 /// to its owner) or from the environment variable `env` (removed once read, so
-/// nothing kcm starts inherits it). Exactly one is set (checked with the settings).
-/// `owner` names the setting in errors (`keystore "hsm"`, `barbican.keystone`).
+/// nothing kcm starts inherits it; it stays readable in `/proc/<pid>/environ` to the
+/// same user and root, which is why the file is the better choice). Exactly one is
+/// set (checked with the settings). `owner` names the setting in errors
+/// (`keystore "hsm"`, `barbican.keystone`).
 pub(crate) fn read_secret(
     owner: &str,
     what: &str,
     file: &Option<PathBuf>,
     env: &Option<String>,
 ) -> Result<SecretString> {
-    let secret = match (file, env) {
+    match (file, env) {
         (Some(path), _) => {
-            let shown = path.display();
             crate::files::ensure_owner_only(path, what).with_context(|| owner.to_string())?;
-            let text = Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("{owner}: cannot read {what} file {shown}"))?,
-            );
-            Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string())
+            read_secret_file(owner, what, path)
         }
         (None, Some(var)) => {
-            let value = std::env::var(var).map_err(|_| {
+            let value = Zeroizing::new(std::env::var(var).map_err(|_| {
                 anyhow!("{owner}: environment variable {var} (holding the {what}) is not set")
-            })?;
+            })?);
             std::env::remove_var(var);
-            Zeroizing::new(value)
+            if value.is_empty() {
+                bail!("{owner}: the {what} is empty");
+            }
+            Ok(SecretString::new(value.to_string()))
         }
         (None, None) => bail!("{owner}: no {what} configured"),
-    };
+    }
+}
+
+/// The secret in `path` without its trailing line break; an empty one is an error.
+/// The caller has checked who may read the file.
+fn read_secret_file(owner: &str, what: &str, path: &Path) -> Result<SecretString> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("{owner}: cannot read {what} file {}", path.display()))?,
+    );
+    let secret = text.trim_end_matches(['\r', '\n']);
     if secret.is_empty() {
         bail!("{owner}: the {what} is empty");
     }

@@ -14,6 +14,8 @@
 //! - [`restore`]: offline restore of a backup archive, with the same settings and
 //!   keystores the server runs with.
 //! - [`files`]: placing files so that a failure leaves nothing half-written.
+//! - `data_dir`: the data directory is private to its owner (mode 0700) and used by
+//!   one server at a time (an `flock` on `kcm.lock` in it, naming the holder's pid).
 //!
 //! Errors are `anyhow` errors whose chain is the message an operator reads: every
 //! caller prints them and stops, and none branches on their cause.
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod data_dir;
 pub mod files;
 mod keystores;
 pub mod restore;

@@ -61,8 +61,8 @@ impl RestoredStore {
 /// Restores the archive at `input` where `settings` put the store: a new SQLite
 /// store in the data directory, or the empty PostgreSQL database of
 /// `database_url`. `master_key_file` is the kept copy of the software keystore's
-/// master key when it is not where the settings say; with `KCM_MASTER_PASSPHRASE`
-/// set it must be `None`.
+/// master key when it is not where the settings say; with a passphrase (a passphrase
+/// file, the systemd credential or `KCM_MASTER_PASSPHRASE`) it must be `None`.
 ///
 /// Offline: no server may run on the data directory or the database meanwhile. The
 /// whole archive is authenticated before anything is written; a refusal or a
@@ -182,12 +182,13 @@ struct MasterKey {
     copy_into_data_dir: Option<PathBuf>,
 }
 
-/// The master key the restore opens the software keystore with: the passphrase in
-/// `KCM_MASTER_PASSPHRASE`, else `kept_copy`, else the file the server reads.
+/// The master key the restore opens the software keystore with: the passphrase (see
+/// [`keystores::passphrase`]: a passphrase file, the systemd credential or
+/// `KCM_MASTER_PASSPHRASE`), else `kept_copy`, else the file the server reads.
 fn master_key(kept_copy: Option<&Path>, settings: &Settings) -> Result<MasterKey> {
-    if let Some(passphrase) = keystores::take_passphrase() {
+    if let Some(passphrase) = keystores::passphrase(settings)? {
         if kept_copy.is_some() {
-            bail!("give either KCM_MASTER_PASSPHRASE or --master-key-file, not both");
+            bail!("give either a passphrase (--passphrase-file or KCM_MASTER_PASSPHRASE) or --master-key-file, not both");
         }
         return Ok(MasterKey {
             source: MasterKeySource::Passphrase(passphrase),
@@ -200,7 +201,8 @@ fn master_key(kept_copy: Option<&Path>, settings: &Settings) -> Result<MasterKey
         bail!(
             "the master key file {} does not exist. A restore needs the master key of the \
              server that made the backup: pass the kept copy with --master-key-file FILE \
-             (or set KCM_MASTER_PASSPHRASE if that server used a passphrase)",
+             (or, if that server used a passphrase, --passphrase-file FILE or \
+             KCM_MASTER_PASSPHRASE)",
             file.display()
         );
     }
@@ -228,11 +230,13 @@ fn master_key(kept_copy: Option<&Path>, settings: &Settings) -> Result<MasterKey
     })
 }
 
-/// Refuses a data directory that holds a store; returns whether it exists.
+/// Refuses a data directory that holds a store, or that group or others can enter
+/// (the server would refuse it); returns whether it exists.
 fn check_data_dir(dir: &Path) -> Result<bool> {
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => bail!("{} exists and is not a directory", dir.display()),
         Ok(_) => {
+            crate::data_dir::ensure_private(dir)?;
             for name in server_files() {
                 if dir.join(name).exists() {
                     bail!(
@@ -419,9 +423,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_data_directory_with_a_store_is_refused() {
+    fn a_data_directory_with_a_store_or_open_to_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         assert!(!check_data_dir(&dir.path().join("new")).unwrap());
+        let chmod = |mode| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        chmod(0o755);
+        let e = check_data_dir(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("chmod 700"), "{e}");
+        chmod(0o700);
         assert!(check_data_dir(dir.path()).unwrap());
         std::fs::write(dir.path().join("master.key"), "x").unwrap();
         assert!(check_data_dir(dir.path()).unwrap());

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use kcm_store_postgres::{PostgresOptions, PostgresStore};
 use kcm_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseUrl, KubernetesKmsSettings, Settings};
+use crate::config::{DatabaseUrl, KubernetesKmsSettings, MetricsAccess, Settings};
 use crate::keystores;
 
 /// Name of the embedded database file in the data directory.
@@ -59,31 +59,34 @@ async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
     )
 }
 
-/// The whole HTTP application: operational endpoints, `/v1`, and the AWS API on `/`.
-fn app(service: Arc<Service>, auth: &Arc<Authenticator>, metrics: &Arc<Metrics>) -> Router {
+/// The whole HTTP application: operational endpoints (`/metrics` only when
+/// `metrics_access` makes it public), `/v1`, and the AWS API on `/`.
+fn app(
+    service: Arc<Service>,
+    auth: &Arc<Authenticator>,
+    metrics: &Arc<Metrics>,
+    metrics_access: MetricsAccess,
+) -> Router {
     let aws = kcm_aws_api::AwsApi::new(Arc::clone(&service), Arc::clone(auth), Arc::clone(metrics));
     let rest =
         kcm_rest_api::RestApi::new(Arc::clone(&service), Arc::clone(auth), Arc::clone(metrics));
     let metrics = Arc::clone(metrics);
-    Router::new()
+    let mut ops = Router::new()
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(render_metrics))
-        .with_state(Ops { service, metrics })
+        .route("/ready", get(ready));
+    if metrics_access == MetricsAccess::Public {
+        ops = ops.route("/metrics", get(render_metrics));
+    }
+    ops.with_state(Ops { service, metrics })
         .merge(kcm_aws_api::router(aws))
         .merge(kcm_rest_api::router(rest))
 }
 
-/// Opens the data directory and builds the core over it.
+/// Builds the core over the data directory (created and locked by the caller).
 async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     let dir = &settings.data_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let store = open_store(settings).await?;
-    let source = match keystores::take_passphrase() {
+    let source = match keystores::passphrase(settings)? {
         Some(passphrase) => MasterKeySource::Passphrase(passphrase),
         None => MasterKeySource::File(settings.master_key_file()),
     };
@@ -201,10 +204,11 @@ pub enum Listen {
 /// Runs a kcm server with `settings` until `shutdown` resolves, then finishes the
 /// requests in flight and stops the background work.
 ///
-/// In order: opens (creating if needed) the data directory, the store and every
-/// keystore, and builds the core; on a fresh store bootstraps it and writes the
-/// `credentials` file into the data directory, otherwise refuses to start unless the
-/// keystore opens this store; listens (see [`Listen`]); serves HTTP, or HTTPS when
+/// In order: opens the data directory (creating it mode 0700 if needed, refusing one
+/// that group or others can enter, and locking it against a second server), the
+/// store and every keystore, and builds the core; on a fresh store bootstraps it and
+/// writes the `credentials` file into the data directory, otherwise refuses to start
+/// unless the keystore opens this store; listens (see [`Listen`]); serves HTTP, or HTTPS when
 /// the settings name a certificate and key; runs deletions, rotations and
 /// checkpoints in the background.
 ///
@@ -216,6 +220,8 @@ pub async fn launch(
     listen: Listen,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Held until the server has stopped: a second server on this directory is refused.
+    let _data_dir = crate::data_dir::DataDirLock::acquire(&settings.data_dir)?;
     let service = open_service(&settings).await?;
     let credentials = settings.data_dir.join(CREDENTIALS_FILE);
     let fresh = service
@@ -280,7 +286,7 @@ pub async fn launch(
         None => None,
     };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
-    let app = app(Arc::clone(&service), &auth, &metrics);
+    let app = app(Arc::clone(&service), &auth, &metrics, settings.metrics);
     match (&settings.tls.cert, &settings.tls.key) {
         (Some(cert), Some(key)) => {
             let acceptor = crate::tls::acceptor(cert, key)?;
@@ -424,18 +430,26 @@ fn keystones_password(
 const KUBERNETES_KMS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// Sends the process's log to stderr with `filter` (tracing syntax; the settings'
-/// `log`) in `format` (`text` or `json`; the settings' `log_format`). Once per process, before [`launch`]: it installs
-/// the process-wide subscriber, which is why `launch` does not do it (a test may
-/// launch several servers in one process).
-pub fn init_logging(filter: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// `log`) in `format` (`text` or `json`, one JSON object a line; the settings'
+/// `log_format`). Colours (ANSI escapes) only when stderr is a terminal, so a log
+/// file, the journal or a pipe gets plain text. A filter that does not parse is an
+/// error (as [`Settings::validate`] says too), never a silent change of what is
+/// logged.
+///
+/// Once per process, before [`launch`]: it installs the process-wide subscriber,
+/// which is why `launch` does not do it (a test may launch several servers in one
+/// process).
+pub fn init_logging(filter: &str, format: &str) -> Result<()> {
+    use std::io::IsTerminal as _;
+    let filter = crate::config::log_filter(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
+    Ok(())
 }

@@ -10,8 +10,10 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// A TLS acceptor from PEM files.
+/// A TLS acceptor from PEM files. The private key file must be readable by its owner
+/// only, as every other secret file kcm reads.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    crate::files::ensure_owner_only(key, "TLS private key")?;
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert)
             .with_context(|| format!("cannot open TLS certificate {}", cert.display()))?,
@@ -80,4 +82,26 @@ pub async fn serve(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_key_that_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, "").unwrap();
+        std::fs::write(&key, "").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = acceptor(&cert, &key).err().expect("refused").to_string();
+        assert!(e.contains("TLS private key file"), "{e}");
+        assert!(e.contains(&format!("chmod 600 {}", key.display())), "{e}");
+        // Private, it is read (and here found to be no key at all).
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = format!("{:#}", acceptor(&cert, &key).err().expect("not a key"));
+        assert!(e.contains("no private key found"), "{e}");
+    }
 }

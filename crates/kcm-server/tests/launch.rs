@@ -42,6 +42,22 @@ async fn launch_serves_on_a_bound_listener_until_told_to_stop() {
     assert!(health.ends_with("ok\n"), "{health}");
     let ready = get(addr, "/ready").await;
     assert!(ready.ends_with("ready\n"), "{ready}");
+    // Metrics are served only when the settings make them public.
+    let metrics = get(addr, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");
+
+    // A second server on the same data directory is refused while this one runs.
+    let second = Settings {
+        data_dir: data_dir.clone(),
+        ..Settings::default()
+    };
+    let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = launch(second, Listen::On(other), std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    let holder = format!("in use by another kcm (pid {})", std::process::id());
+    assert!(refused.contains(&holder), "{refused}");
 
     let credentials = data_dir.join("credentials");
     let kms = KmsClient::new(

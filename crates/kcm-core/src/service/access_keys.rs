@@ -15,6 +15,11 @@ use crate::store::Write;
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// Meta key naming the service's credential root key.
+/// The one answer to bearer credentials that do not authenticate, whether the
+/// access key is unknown, disabled or given the wrong secret.
+const BEARER_REFUSED: &str =
+    "the bearer token is invalid: unknown or disabled access key, or wrong secret";
+
 pub(crate) const CREDENTIAL_ROOT_META: &str = "credential_root_key_id";
 /// Meta key holding the credential key, wrapped by the credential root (hex).
 pub(crate) const CREDENTIAL_KEY_META: &str = "credential_key";
@@ -109,15 +114,21 @@ impl Service {
     }
 
     /// Authenticates `id:secret` bearer credentials (for scripts on the native API).
+    ///
+    /// An unknown or disabled access key and a wrong secret are one refusal, with
+    /// one kind and one message: the answer does not tell a
+    /// caller guessing ids which ones exist. Other errors (the store is down) pass.
     pub async fn authenticate_bearer(&self, id: &str, secret: &str) -> Result<Principal> {
-        let credential = self.credential(id).await?;
+        let refused = || Error::new(ErrorKind::UnknownAccessKey, BEARER_REFUSED);
+        let credential = match self.credential(id).await {
+            Ok(credential) => credential,
+            Err(e) if e.kind() == ErrorKind::UnknownAccessKey => return Err(refused()),
+            Err(e) => return Err(e),
+        };
         if credential.secret.ct_eq(secret.as_bytes()) {
             Ok(credential.principal.clone())
         } else {
-            Err(Error::new(
-                ErrorKind::UnknownAccessKey,
-                "the access key secret does not match",
-            ))
+            Err(refused())
         }
     }
 

@@ -43,7 +43,7 @@ The archive is encrypted and integrity-protected. It holds only wrapped key \
 material: its key is wrapped by the server's root key in its keystore, so restoring \
 it (`kcm restore`) needs that keystore too. For the software keystore keep, apart \
 from the archive, the master key file (default <data-dir>/master.key) or the \
-passphrase (KCM_MASTER_PASSPHRASE). Clients' credential files are not in the archive.
+passphrase. Clients' credential files are not in the archive.
 
 The download goes to a temporary file next to FILE, is synced to disk and renamed \
 into place only when complete; a progress bar is shown on a terminal.";
@@ -70,6 +70,11 @@ pub struct RestoreArgs {
     /// default DATA_DIR/master.key).
     #[arg(long, value_name = "FILE")]
     master_key_file: Option<PathBuf>,
+    /// File holding the passphrase of a passphrase-protected software keystore
+    /// (readable by its owner only; one line); also KCM_MASTER_PASSPHRASE_FILE or
+    /// keystore.passphrase_file.
+    #[arg(long, value_name = "FILE", conflicts_with = "master_key_file")]
+    passphrase_file: Option<PathBuf>,
 }
 
 const RESTORE_HELP: &str = "\
@@ -79,6 +84,7 @@ the restore). The store goes where the server's settings put it:
   - SQLite (the default): a new store in the data directory.
 
     kcm restore --input kcm-backup.kcmbak --data-dir /var/lib/kcm --master-key-file /safe/master.key
+    kcm restore --input kcm-backup.kcmbak --data-dir /var/lib/kcm --passphrase-file /safe/passphrase
     KCM_MASTER_PASSPHRASE=... kcm restore --input kcm-backup.kcmbak --data-dir /var/lib/kcm
 
   - PostgreSQL, when database_url (in --config) or KCM_DATABASE_URL is set: the rows \
@@ -235,6 +241,9 @@ impl RestoreArgs {
         let mut settings = Settings::load(self.config.as_deref())?;
         if let Some(d) = &self.data_dir {
             settings.data_dir = d.clone();
+        }
+        if let Some(f) = &self.passphrase_file {
+            settings.keystore.passphrase_file = Some(f.clone());
         }
         settings.validate()?;
         let restored =

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +12,7 @@ use base64::Engine;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kcm_client::envelope::{self, DataKey};
+use kcm_server::files::PendingFile;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -28,7 +28,8 @@ pub struct EncryptArgs {
     /// Input file (default: stdin).
     #[arg(short, long)]
     input: Option<PathBuf>,
-    /// Output file (default: stdout). Written to a temporary file and renamed on success.
+    /// Output file (default: stdout). It appears only when complete: until then it has
+    /// no name (or, where the file system cannot do that, a hidden one).
     #[arg(short = 'o', long = "out")]
     out_path: Option<PathBuf>,
 }
@@ -39,7 +40,9 @@ pub struct DecryptArgs {
     /// Input file made by `kcm encrypt` (default: stdin).
     #[arg(short, long)]
     input: Option<PathBuf>,
-    /// Output file (default: stdout). Created only if the whole input authenticates.
+    /// Output file (default: stdout). Created only if the whole input authenticates:
+    /// until then the plaintext is in a file without a name, which an interrupted run
+    /// (Ctrl-C, kill, even kill -9) leaves nowhere.
     #[arg(short = 'o', long = "out")]
     out_path: Option<PathBuf>,
 }
@@ -47,7 +50,7 @@ pub struct DecryptArgs {
 /// Where `kcm encrypt` / `decrypt` read from: a file or stdin.
 type Input = Box<dyn Read + Send>;
 
-/// Where they write to: a temporary file or stdout (see [`Output`]).
+/// Where they write to: a file not yet named, or stdout (see [`Output`]).
 type Sink = Box<dyn Write + Send>;
 
 fn open_input(path: Option<&Path>) -> Result<(Input, Option<u64>)> {
@@ -61,11 +64,13 @@ fn open_input(path: Option<&Path>) -> Result<(Input, Option<u64>)> {
     }
 }
 
-/// Output that becomes visible only when `commit` is called: a temporary file next to
-/// the target, renamed into place; or stdout.
+/// Output that becomes visible only when `commit` is called: a [`PendingFile`] (no
+/// name until it is complete, so an interrupted run leaves nothing behind), or
+/// stdout.
 struct Output {
-    target: Option<(PathBuf, PathBuf)>,
-    writer: Sink,
+    target: Option<PendingFile>,
+    /// Taken by the thread that writes ([`Output::take_writer`]).
+    writer: Option<Sink>,
 }
 
 impl Output {
@@ -73,47 +78,51 @@ impl Output {
         match path {
             None => Ok(Self {
                 target: None,
-                writer: Box::new(BufWriter::new(std::io::stdout())),
+                writer: Some(Box::new(BufWriter::new(std::io::stdout()))),
             }),
             Some(p) => {
-                let name = p.file_name().context("output path has no file name")?;
-                let tmp = p.with_file_name(format!(".{}.kcm-partial", name.to_string_lossy()));
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&tmp)
-                    .with_context(|| format!("cannot create {}", tmp.display()))?;
+                let pending = PendingFile::create(p)?;
+                let file = pending.file().try_clone()?;
                 Ok(Self {
-                    target: Some((tmp, p.to_path_buf())),
-                    writer: Box::new(BufWriter::with_capacity(1 << 20, f)),
+                    target: Some(pending),
+                    writer: Some(Box::new(BufWriter::with_capacity(1 << 20, file))),
                 })
             }
         }
     }
 
+    /// The writer, for the thread that streams into it; it flushes it when done.
+    fn take_writer(&mut self) -> Sink {
+        self.writer
+            .take()
+            .unwrap_or_else(|| Box::new(std::io::sink()))
+    }
+
+    /// Gives the file its name (the writer was flushed).
     fn commit(mut self) -> Result<()> {
-        self.writer.flush()?;
-        drop(std::mem::replace(
-            &mut self.writer,
-            Box::new(std::io::sink()),
-        ));
-        if let Some((tmp, target)) = self.target.take() {
-            File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &target)
-                .with_context(|| format!("cannot write {}", target.display()))?;
+        match self.target.take() {
+            Some(pending) => pending.persist(),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
-impl Drop for Output {
-    fn drop(&mut self) {
-        // Not committed: never leave partial (possibly unauthenticated) output behind.
-        if let Some((tmp, _)) = &self.target {
-            let _ = std::fs::remove_file(tmp);
-        }
+/// Resolves when SIGINT (Ctrl-C), SIGTERM or SIGHUP arrives: the signal's name and
+/// the exit code a shell gives a process it ends (128 + its number). Never resolves
+/// if the handlers cannot be installed (the default action then ends the process).
+async fn interrupted() -> (&'static str, u8) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => ("SIGINT", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+        _ = hup.recv() => ("SIGHUP", 129),
     }
 }
 
@@ -137,6 +146,10 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
 /// decryption — into the output at `out_path`, off the async threads and with a
 /// progress bar. The output appears only if `transform` succeeds (see [`Output`]).
 /// Returns what `transform` returns: the plaintext bytes.
+///
+/// SIGINT, SIGTERM or SIGHUP meanwhile ends the process at once, with the output not
+/// written: an unnamed file goes with the process, a named temporary one is removed
+/// first.
 async fn stream_to_output(
     mut reader: Input,
     len: Option<u64>,
@@ -144,15 +157,23 @@ async fn stream_to_output(
     transform: impl FnOnce(&mut Input, &mut Sink, &dyn Fn(u64)) -> Result<u64> + Send + 'static,
 ) -> Result<u64> {
     let mut output = Output::create(out_path)?;
+    let mut writer = output.take_writer();
     let bar = progress_bar(len);
     let progress = bar.clone();
-    let (output, total) = tokio::task::spawn_blocking(move || -> Result<(Output, u64)> {
-        let total = transform(&mut reader, &mut output.writer, &|n| {
-            progress.set_position(n)
-        })?;
-        Ok((output, total))
-    })
-    .await??;
+    let work = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let total = transform(&mut reader, &mut writer, &|n| progress.set_position(n))?;
+        writer.flush()?;
+        Ok(total)
+    });
+    let total = tokio::select! {
+        done = work => done??,
+        (signal, code) = interrupted() => {
+            bar.finish_and_clear();
+            drop(output);
+            eprintln!("interrupted by {signal}: no output was written");
+            std::process::exit(i32::from(code));
+        }
+    };
     output.commit()?;
     bar.finish_and_clear();
     Ok(total)

@@ -49,7 +49,7 @@ impl KmsPluginArgs {
         if self.status_max_age_ms == 0 || self.timeout_ms == 0 {
             bail!("--status-max-age-ms and --timeout-ms must be at least 1");
         }
-        kcm_server::init_logging(&self.log, "text");
+        kcm_server::init_logging(&self.log, "text")?;
         let file = opts.credentials_file.as_deref().context(
             "--credentials-file is required: the file (mode 0600) holding the plugin's access key",
         )?;

@@ -116,15 +116,24 @@ enum Command {
 /// Arguments of `kcm serve`.
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Data directory (embedded store, software keystore, credentials file).
+    /// Data directory (embedded store, software keystore, credentials file): made
+    /// mode 0700 if new, refused if group or others can enter it, and locked against
+    /// a second server while this one runs.
     #[arg(long, env = "KCM_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Address to listen on (host:port).
+    /// Address to listen on (host:port). Without TLS only a loopback address, unless
+    /// allow_plain_http = true (KCM_ALLOW_PLAIN_HTTP).
     #[arg(long, env = "KCM_LISTEN")]
     listen: Option<String>,
     /// TOML configuration file (see README for every key).
     #[arg(long, env = "KCM_CONFIG")]
     config: Option<PathBuf>,
+    /// File holding the software keystore's passphrase (readable by its owner only;
+    /// one line); also KCM_MASTER_PASSPHRASE_FILE, keystore.passphrase_file, or the
+    /// systemd credential kcm-master-passphrase. Better than KCM_MASTER_PASSPHRASE,
+    /// which stays readable in /proc/PID/environ while kcm runs.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -157,8 +166,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(l) = args.listen {
                 settings.listen = l;
             }
+            if let Some(f) = args.passphrase_file {
+                settings.keystore.passphrase_file = Some(f);
+            }
             settings.validate()?;
-            kcm_server::init_logging(&settings.log, &settings.log_format);
+            kcm_server::init_logging(&settings.log, &settings.log_format)?;
             let shutdown = kcm_server::shutdown_signal();
             runtime()?.block_on(kcm_server::launch(settings, Listen::Configured, shutdown))?;
             Ok(ExitCode::SUCCESS)
