@@ -7,6 +7,11 @@
 //! at once with [`StoreError::Unavailable`]. After it, one call at a time probes
 //! the database; any answer from it opens the gate again. A broken connection or
 //! a refused statement does not close it: the database answered.
+//!
+//! A call that passes holds a [`GatePass`] until it reports. A call given up while
+//! it waits (its client went away, a timeout dropped its future) drops the pass
+//! unreported: a probe's pass then gives the probe back, so the next call probes
+//! instead of the gate staying shut until the process restarts.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -39,38 +44,73 @@ pub(crate) enum Pass {
     Probe,
 }
 
-impl OutageGate {
-    /// Lets a call through, or refuses it at once while the database is believed
-    /// down (naming `target`).
-    pub(crate) fn enter(&self, target: &str) -> Result<Pass, StoreError> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(until) = state.closed_until else {
-            return Ok(Pass::Open);
-        };
-        if Instant::now() < until || state.probing {
-            return Err(StoreError::Unavailable(format!(
-                "{target} is unreachable; kcm tries it again every {COOLDOWN:?}"
-            )));
-        }
-        state.probing = true;
-        Ok(Pass::Probe)
+/// A call let through the gate, until it reports how it ended
+/// ([`GatePass::report`]) or is dropped unreported (given up).
+#[must_use = "a pass reports how its call ended"]
+pub(crate) struct GatePass<'a> {
+    gate: &'a OutageGate,
+    pass: Pass,
+    reported: bool,
+}
+
+impl GatePass<'_> {
+    /// Whether this call is the probe.
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> Pass {
+        self.pass
     }
 
-    /// Reports how a call that passed ended: `unreachable` (no connection could
-    /// be had) closes the gate for [`COOLDOWN`]; anything else opens it.
-    pub(crate) fn report(&self, pass: Pass, unreachable: bool) {
-        if pass == Pass::Open && !unreachable {
+    /// Reports how the call ended: `unreachable` (no connection could be had)
+    /// closes the gate for [`COOLDOWN`]; anything else opens it.
+    pub(crate) fn report(mut self, unreachable: bool) {
+        self.reported = true;
+        if self.pass == Pass::Open && !unreachable {
             return; // the common case: nothing to change, no lock taken
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if pass == Pass::Probe {
+        let mut state = self.gate.lock();
+        if self.pass == Pass::Probe {
             state.probing = false;
         }
-        if unreachable {
-            state.closed_until = Some(Instant::now() + COOLDOWN);
-        } else {
-            state.closed_until = None;
+        state.closed_until = unreachable.then(|| Instant::now() + COOLDOWN);
+    }
+}
+
+impl Drop for GatePass<'_> {
+    fn drop(&mut self) {
+        if !self.reported && self.pass == Pass::Probe {
+            // The probe was given up before it learnt anything: let the next call
+            // probe (the gate stays closed until one reports).
+            self.gate.lock().probing = false;
         }
+    }
+}
+
+impl OutageGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets a call through, or refuses it at once while the database is believed
+    /// down (naming `target`).
+    pub(crate) fn enter(&self, target: &str) -> Result<GatePass<'_>, StoreError> {
+        let mut state = self.lock();
+        let pass = match state.closed_until {
+            None => Pass::Open,
+            Some(until) if Instant::now() < until || state.probing => {
+                return Err(StoreError::Unavailable(format!(
+                    "{target} is unreachable; kcm tries it again every {COOLDOWN:?}"
+                )));
+            }
+            Some(_) => {
+                state.probing = true;
+                Pass::Probe
+            }
+        };
+        Ok(GatePass {
+            gate: self,
+            pass,
+            reported: false,
+        })
     }
 }
 
@@ -81,25 +121,67 @@ mod tests {
     #[test]
     fn closes_on_unavailable_probes_one_at_a_time_and_reopens() {
         let gate = OutageGate::default();
-        assert_eq!(gate.enter("db").unwrap(), Pass::Open);
-        gate.report(Pass::Open, true);
+        let first = gate.enter("db").unwrap();
+        assert_eq!(first.kind(), Pass::Open);
+        first.report(true);
         assert!(gate
             .enter("db")
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string()
             .contains("db is unreachable"));
 
         std::thread::sleep(COOLDOWN + Duration::from_millis(20));
-        assert_eq!(gate.enter("db").unwrap(), Pass::Probe);
+        let probe = gate.enter("db").unwrap();
+        assert_eq!(probe.kind(), Pass::Probe);
         assert!(gate.enter("db").is_err(), "only one probe at a time");
-        gate.report(Pass::Probe, true);
+        probe.report(true);
         assert!(gate.enter("db").is_err(), "a failed probe closes it again");
 
         std::thread::sleep(COOLDOWN + Duration::from_millis(20));
-        assert_eq!(gate.enter("db").unwrap(), Pass::Probe);
-        gate.report(Pass::Probe, false);
-        assert_eq!(gate.enter("db").unwrap(), Pass::Open);
-        gate.report(Pass::Open, false);
-        assert_eq!(gate.enter("db").unwrap(), Pass::Open);
+        let probe = gate.enter("db").unwrap();
+        assert_eq!(probe.kind(), Pass::Probe);
+        probe.report(false);
+        let open = gate.enter("db").unwrap();
+        assert_eq!(open.kind(), Pass::Open);
+        open.report(false);
+        assert_eq!(gate.enter("db").unwrap().kind(), Pass::Open);
+    }
+
+    /// A probe whose caller gave up (its future dropped mid-call) must not leave
+    /// the gate shut for good: the next call after it probes.
+    #[test]
+    fn a_probe_given_up_lets_the_next_call_probe() {
+        let gate = OutageGate::default();
+        gate.enter("db").unwrap().report(true);
+        std::thread::sleep(COOLDOWN + Duration::from_millis(20));
+        let probe = gate.enter("db").unwrap();
+        assert_eq!(probe.kind(), Pass::Probe);
+        drop(probe); // cancelled: never reported
+        let next = gate
+            .enter("db")
+            .expect("the gate stays shut after a cancelled probe");
+        assert_eq!(next.kind(), Pass::Probe);
+        next.report(false);
+        assert_eq!(gate.enter("db").unwrap().kind(), Pass::Open);
+    }
+
+    /// The same through a real future cancelled by a timeout, as a client that
+    /// disconnects cancels its request.
+    #[tokio::test]
+    async fn a_probe_cancelled_by_a_timeout_does_not_shut_the_gate() {
+        let gate = OutageGate::default();
+        gate.enter("db").unwrap().report(true);
+        tokio::time::sleep(COOLDOWN + Duration::from_millis(20)).await;
+        let call = async {
+            let pass = gate.enter("db").unwrap();
+            std::future::pending::<()>().await; // a database that never answers
+            pass.report(false);
+        };
+        assert!(tokio::time::timeout(Duration::from_millis(20), call)
+            .await
+            .is_err());
+        let next = gate.enter("db").expect("shut after a cancelled probe");
+        assert_eq!(next.kind(), Pass::Probe);
     }
 }

@@ -181,7 +181,7 @@ impl PostgresStore {
     ) -> StoreResult<T> {
         let pass = self.inner.gate.enter(&self.inner.target)?;
         let (result, unreachable) = call.await;
-        self.inner.gate.report(pass, unreachable);
+        pass.report(unreachable);
         result
     }
 
