@@ -125,6 +125,28 @@ def test_castellan_does_what_cinder_and_nova_do(cloud):
         km.get(volume_key)
 
 
+def test_a_secret_expires(cloud):
+    """An expiration in the past is refused; a secret whose expiration passes keeps its
+    description but no longer serves its payload."""
+    from datetime import datetime, timedelta, timezone
+
+    def at(delta: float) -> str:
+        return (datetime.now(timezone.utc) + timedelta(seconds=delta)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+    body = {"payload": "short-lived", "payload_content_type": "text/plain"}
+    assert_barbican_error(raw(cloud, "member1", "POST", "/v1/secrets", json={**body, "expiration": at(-60)}), 400)
+    r = raw(cloud, "member1", "POST", "/v1/secrets", json={**body, "expiration": at(3)})
+    assert r.status_code == 201, r.text
+    sid = secret_id(r.json()["secret_ref"])
+    meta = raw(cloud, "member1", "GET", f"/v1/secrets/{sid}", headers={"Accept": "application/json"}).json()
+    assert meta["expiration"], meta
+    payload = raw(cloud, "member1", "GET", f"/v1/secrets/{sid}/payload", headers={"Accept": "text/plain"})
+    assert payload.status_code == 200 and payload.text == "short-lived", payload.text
+    poll(lambda: raw(cloud, "member1", "GET", f"/v1/secrets/{sid}/payload",
+                     headers={"Accept": "text/plain"}).status_code == 404, 10, what="the payload to expire")
+    assert raw(cloud, "member1", "GET", f"/v1/secrets/{sid}", headers={"Accept": "application/json"}).status_code == 200
+
+
 def test_containers_consumers_metadata_and_acls(cloud):
     a = cli(cloud, "member1", "secret", "store", "-n", "cert-a", "-p", "aaa")["Secret href"]
     b = cli(cloud, "member1", "secret", "store", "-n", "cert-b", "-p", "bbb")["Secret href"]
