@@ -340,3 +340,49 @@ def test_an_import_token_from_one_node_works_once_on_any_node(cluster, tmp_path)
                                                 EncryptedKeyMaterial=wrapped,
                                                 ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     assert e.value.response["Error"]["Code"] == "InvalidImportTokenException", e.value.response
+
+
+def postgres_processes(pg) -> list[int]:
+    """The postmaster of `pg` and every process it started."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_node_whose_clients_gave_up_during_a_freeze_recovers_without_restart(cluster):
+    """Health checks and SDKs give up after a second. While PostgreSQL is frozen (SIGSTOP:
+    connections hang rather than fail), the node's requests, its outage gate's probe among
+    them, outlive their clients; once PostgreSQL thaws, the node serves again without a
+    restart. (The gate's own unit tests cancel a probe outright; here hyper lets an
+    abandoned request run to its end, which this guards as well.)"""
+    outage = "frozen"
+    import signal
+
+    pg, (a, _, _) = cluster
+    ka = a.client("default")
+    ka.create_key(Description=unique("before"))
+    frozen: list[int] = []
+    if outage == "stopped":
+        pg.stop("immediate")
+    else:
+        frozen = postgres_processes(pg)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 12
+        abandoned = 0
+        while time.monotonic() < deadline:
+            try:
+                requests.get(a.url + "/ready", timeout=1)
+            except requests.RequestException:
+                abandoned += 1
+            time.sleep(0.1)
+        assert abandoned, "no request waited long enough to be abandoned"
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    if outage == "stopped":
+        pg.start()
+    works_again_within(lambda: ka.create_key(Description=unique("after")), 20,
+                       "the node kept refusing after PostgreSQL came back", interval=0.2)
+    assert requests.get(a.url + "/ready", timeout=5).status_code == 200
