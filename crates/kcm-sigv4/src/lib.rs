@@ -10,7 +10,9 @@
 //! and derives the [`SigningKey`] (through a [`SigningKeyCache`] to skip the four HMACs
 //! per request); [`verify`] rebuilds the canonical request, checks the date, the scope
 //! and the clock skew (5 minutes), refuses session tokens, and compares signatures in
-//! constant time.
+//! constant time. A server that wants to refuse before it reads a body calls its two
+//! halves instead: [`verify_head`] (everything the head decides, no secret needed)
+//! before reading the body, [`verify_signature`] after.
 //!
 //! Every failure is a [`SigV4Error`] naming the AWS error type to answer with. No error
 //! message ever contains a secret, a signing key or the signature the server computed.
@@ -30,7 +32,7 @@ pub use date::{format_amz_date, parse_amz_date};
 pub use error::SigV4Error;
 pub use key::{derive_signing_key, Credentials, SigningKey};
 pub use sign::sign;
-pub use verify::{verify, MAX_CLOCK_SKEW};
+pub use verify::{verify, verify_head, verify_signature, CheckedHead, MAX_CLOCK_SKEW};
 
 /// The credential-scope terminator of SigV4.
 pub const TERMINATOR: &str = "aws4_request";

@@ -490,6 +490,80 @@ fn tampering_is_detected() {
 }
 
 #[test]
+fn the_head_is_judged_without_the_body_or_the_secret() {
+    // What a server checks before it reads a body: a good head passes whatever the
+    // body turns out to be; the signature step then judges the body.
+    let req = kms_request(NOW);
+    let auth = parse_authorization(&req.headers).unwrap();
+    let head = verify_head(
+        &req.uri,
+        &req.headers,
+        &auth,
+        "us-east-1",
+        "kms",
+        NOW,
+        MAX_CLOCK_SKEW,
+    )
+    .unwrap();
+    let key = derive_signing_key(SECRET.as_bytes(), &auth.scope.date, "us-east-1", "kms");
+    let signature = |body: &[u8]| {
+        verify_signature(
+            &req.method,
+            &req.uri,
+            &req.headers,
+            body,
+            &auth,
+            &key,
+            &head,
+        )
+    };
+    assert_eq!(signature(&req.body), Ok(()));
+    assert_eq!(
+        signature(b"{\"other\":1}"),
+        Err(SigV4Error::SignatureMismatch)
+    );
+
+    // A head that is out of scope or out of time is refused before any body exists.
+    let head_at = |region: &str, now: OffsetDateTime| {
+        verify_head(
+            &req.uri,
+            &req.headers,
+            &auth,
+            region,
+            "kms",
+            now,
+            MAX_CLOCK_SKEW,
+        )
+        .map(|_| ())
+    };
+    assert!(matches!(
+        head_at("eu-west-1", NOW),
+        Err(SigV4Error::WrongRegion { .. })
+    ));
+    assert!(matches!(
+        head_at("us-east-1", NOW + Duration::hours(1)),
+        Err(SigV4Error::Expired { .. })
+    ));
+    let mut unsigned = kms_request(NOW);
+    unsigned
+        .headers
+        .insert("x-amz-extra", HeaderValue::from_static("1"));
+    assert_eq!(
+        verify_head(
+            &unsigned.uri,
+            &unsigned.headers,
+            &auth,
+            "us-east-1",
+            "kms",
+            NOW,
+            MAX_CLOCK_SKEW
+        )
+        .map(|_| ()),
+        Err(SigV4Error::HeaderNotSigned("x-amz-extra".into()))
+    );
+}
+
+#[test]
 fn wrong_secret_is_a_signature_mismatch_with_the_aws_message() {
     let req = kms_request(NOW);
     let err = check(&req, "not-the-secret", "us-east-1", "kms", NOW).unwrap_err();

@@ -21,14 +21,10 @@ const X_AMZ_CONTENT_SHA256: &str = "x-amz-content-sha256";
 /// requests) as a query parameter.
 const X_AMZ_SECURITY_TOKEN: &str = "x-amz-security-token";
 
-/// Verifies a request signed with SigV4.
+/// Verifies a request signed with SigV4: [`verify_head`], then [`verify_signature`].
 ///
 /// `key` must be derived for `auth.access_key_id`'s secret, `auth.scope.date`,
-/// `expected_region` and `expected_service`. Checks, in order: that the request
-/// carries no session token; the scope's terminator, service and region; the request date (`X-Amz-Date`, else `Date`)
-/// and that its day is the scope date; the clock skew against `now`; that `host`,
-/// the date header and every `x-amz-*` header are signed; `x-amz-content-sha256`
-/// (when present) against the body; and finally the signature, in constant time.
+/// `expected_region` and `expected_service`.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     method: &Method,
@@ -42,6 +38,42 @@ pub fn verify(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<(), SigV4Error> {
+    let head = verify_head(
+        uri,
+        headers,
+        auth,
+        expected_region,
+        expected_service,
+        now,
+        max_skew,
+    )?;
+    verify_signature(method, uri, headers, body, auth, key, &head)
+}
+
+/// A request head that passed [`verify_head`]: what [`verify_signature`] needs of it.
+/// Only `verify_head` makes one, so the signature cannot be checked without the
+/// head's checks.
+#[derive(Debug, Clone)]
+pub struct CheckedHead {
+    /// The request time in the basic format (`YYYYMMDD'T'HHMMSS'Z'`), as signed.
+    amz_date: String,
+}
+
+/// Checks everything about a SigV4 request that its head alone decides, so that a
+/// server can refuse before it reads (and holds) the body: that the request carries
+/// no session token; the scope's terminator, service and region; the request date
+/// (`X-Amz-Date`, else `Date`) and that its day is the scope date; the clock skew
+/// against `now`; and that `host`, the date header and every `x-amz-*` header are
+/// signed. No secret is needed, so this runs before the access key is looked up.
+pub fn verify_head(
+    uri: &Uri,
+    headers: &HeaderMap,
+    auth: &AuthorizationHeader,
+    expected_region: &str,
+    expected_service: &str,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<CheckedHead, SigV4Error> {
     refuse_session_token(uri, headers)?;
     check_scope(auth, expected_region, expected_service)?;
     let (date_header, request_time) = request_date(headers)?;
@@ -54,7 +86,22 @@ pub fn verify(
     }
     check_skew(request_time, now, max_skew)?;
     check_signed_headers(headers, auth, date_header)?;
+    Ok(CheckedHead { amz_date })
+}
 
+/// Checks the body and the signature of a request whose head passed
+/// [`verify_head`]: `x-amz-content-sha256` (when present) against the body, then the
+/// signature over the canonical request, in constant time. `key` must be derived as
+/// for [`verify`].
+pub fn verify_signature(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &AuthorizationHeader,
+    key: &SigningKey,
+    head: &CheckedHead,
+) -> Result<(), SigV4Error> {
     let payload_hash = crate::sha256_hex(body);
     if let Some(claimed) = headers.get(X_AMZ_CONTENT_SHA256) {
         if !claimed
@@ -65,7 +112,7 @@ pub fn verify(
         }
     }
     let creq = canonical_request(method, uri, headers, &auth.signed_headers, &payload_hash)?;
-    let sts = string_to_sign(&amz_date, &auth.scope.to_scope_string(), &creq);
+    let sts = string_to_sign(&head.amz_date, &auth.scope.to_scope_string(), &creq);
     let expected = key.sign(sts.as_bytes());
     if bool::from(expected.ct_eq(&auth.signature)) {
         Ok(())
