@@ -39,6 +39,8 @@ pub mod code {
     pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
     /// The request body is larger than the API accepts.
     pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
+    /// The request body did not arrive within the server's body timeout.
+    pub const REQUEST_TIMEOUT: &str = "RequestTimeout";
     /// A name is already taken.
     pub const ALREADY_EXISTS: &str = "AlreadyExists";
     /// The caller is authenticated but not allowed to do this.

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
-use kcm_frontdoor::{AuthnError, HttpDoorError, HttpError};
+use kcm_frontdoor::{AuthnError, BodyError, HttpDoorError, HttpError};
 
 /// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`,
 /// where `__type` is the [`HttpError`]'s code (`NotFoundException`, …).
@@ -86,6 +86,26 @@ impl From<AuthnError> for AwsError {
                 HttpError::new(StatusCode::BAD_REQUEST, error_type, message).classified(outcome),
             ),
         }
+    }
+}
+
+/// A body this door would not read, in AWS's words: 413 for one over
+/// [`MAX_BODY`](crate::MAX_BODY) (AWS's `RequestEntityTooLargeException`, as its
+/// Lambda API answers), 408 for one that did not arrive in time, AWS's
+/// `ThrottlingException` (which every SDK retries after a pause) when the server is
+/// busy with other unauthenticated bodies.
+impl From<BodyError> for AwsError {
+    fn from(e: BodyError) -> Self {
+        let (status, error_type) = match e {
+            BodyError::TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLargeException",
+            ),
+            BodyError::TimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException"),
+            BodyError::Busy => (StatusCode::BAD_REQUEST, "ThrottlingException"),
+            BodyError::Unreadable => (StatusCode::BAD_REQUEST, "ValidationException"),
+        };
+        Self(HttpError::new(status, error_type, e.to_string()))
     }
 }
 

@@ -121,12 +121,18 @@ fn unknown_operation(target: &str) -> AwsError {
     )
 }
 
-/// Largest request body accepted (a 6 KiB ciphertext in base64 fits many times over).
-const MAX_BODY: usize = 1 << 20;
+/// Largest request body accepted: 128 KiB. The largest legitimate request is a
+/// CreateKey with every field at its maximum — a 32 KiB policy (escaped inside the
+/// JSON, so larger), an 8192-character description and 50 tags of 128 + 256
+/// characters — about 70 KiB (`the_largest_legitimate_request_fits` builds it);
+/// ImportKeyMaterial (a 4096-bit wrapped key and its import token) is a few KiB and
+/// Encrypt (4096 bytes of plaintext in base64) under 8 KiB.
+pub const MAX_BODY: usize = 128 * 1024;
 
 /// The axum handler for `POST /`: the request path every door takes
-/// ([`kcm_frontdoor::Call`]): begin, authenticate (SigV4), one operation on the core,
-/// finish (audit record durable before the response goes out, request id, metrics).
+/// ([`kcm_frontdoor::Call`]): begin, authenticate (SigV4: the head before the body is
+/// read, the signature over the body after), one operation on the core, finish
+/// (audit record durable before the response goes out, request id, metrics).
 pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) -> Response {
     let operation = request
         .headers()
@@ -140,24 +146,18 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
     );
     let result = async {
         let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-            AwsError::validation(format!("request body is larger than {MAX_BODY} bytes"))
-        })?;
         let operation = operation.ok_or_else(|| {
             AwsError::bad_request(
                 "UnknownOperationException",
                 "X-Amz-Target must name a supported TrentService operation",
             )
         })?;
-        let caller = call
-            .sigv4(
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                &body,
-                SIGNING_SERVICE,
-            )
+        let head = call
+            .sigv4_head(&parts.uri, &parts.headers, SIGNING_SERVICE)
             .await?;
+        let body = kcm_frontdoor::read_unproven(&parts, body, MAX_BODY).await?;
+        let (caller, body) =
+            call.sigv4_body(head, &parts.method, &parts.uri, &parts.headers, body)?;
         let ctx = Ctx {
             service: api.front.service(),
             caller,
@@ -197,4 +197,44 @@ pub fn router(api: AwsApi) -> axum::Router {
     axum::Router::new()
         .route("/", axum::routing::post(handle))
         .with_state(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MAX_BODY;
+    use kcm_core::policy::MAX_POLICY_BYTES;
+
+    #[test]
+    fn the_largest_legitimate_request_fits() {
+        // A CreateKey with every field at the maximum the core accepts: a policy of
+        // exactly 32 KiB (its quotes escaped once it is a JSON string), an
+        // 8192-character description and 50 tags of 128 + 256 characters.
+        let statement = r#"{"Sid":"s","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
+        let mut policy = String::from(r#"{"Version":"2012-10-17","Statement":["#);
+        while policy.len() + 2 * statement.len() + 3 < MAX_POLICY_BYTES {
+            policy.push_str(statement);
+            policy.push(',');
+        }
+        let pad = MAX_POLICY_BYTES - policy.len() - statement.len() - 2;
+        policy.push_str(&statement.replacen(r#""s""#, &format!("\"s{}\"", "x".repeat(pad)), 1));
+        policy.push_str("]}");
+        assert_eq!(policy.len(), MAX_POLICY_BYTES);
+        let tags: Vec<_> = (0..50)
+            .map(|i| serde_json::json!({"TagKey": format!("{i:0>128}"), "TagValue": "v".repeat(256)}))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "Policy": policy,
+            "Description": "d".repeat(8192),
+            "Tags": tags,
+            "KeySpec": "SYMMETRIC_DEFAULT",
+            "KeyUsage": "ENCRYPT_DECRYPT",
+            "Origin": "AWS_KMS",
+            "BypassPolicyLockoutSafetyCheck": true,
+            "MultiRegion": false,
+        }))
+        .unwrap();
+        assert!(body.len() <= MAX_BODY, "{} bytes", body.len());
+        // Why the limit is not 64 KiB.
+        assert!(body.len() > 64 * 1024, "{} bytes", body.len());
+    }
 }

@@ -1,7 +1,7 @@
 //! One Barbican request from start to finish, on the path every door shares:
 //!
 //! ```text
-//! FrontDoor::begin ─► microversion, body (≤ 25 000 bytes), token ─► Call::admit
+//! FrontDoor::begin ─► microversion, token, body (≤ 25 000 bytes) ─► Call::admit
 //!                 ─► the handler's one core call ─► Call::finish (audit, request id, metrics)
 //! ```
 //!
@@ -22,8 +22,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Action, BarbicanError};
 use crate::microversion::Microversion;
+use crate::payload::MAX_REQUEST_BYTES;
 use crate::refs::Refs;
-use crate::request::{parse_json, read_body, BodyBytes};
+use crate::request::parse_json;
 use crate::BarbicanApi;
 
 /// What a handler returns: the response, or the error to answer with.
@@ -48,7 +49,7 @@ pub(crate) struct Accepted<'a> {
     /// The request's headers.
     pub(crate) headers: HeaderMap,
     uri: Uri,
-    body: BodyBytes,
+    body: kcm_frontdoor::BodyBytes,
 }
 
 impl Accepted<'_> {
@@ -98,6 +99,7 @@ impl BarbicanApi {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let mut call = self.front.begin(operation, source, None);
+        call.track(parts.extensions.get());
         if let Some(id) = parts
             .headers
             .get(OPENSTACK_REQUEST_ID)
@@ -113,9 +115,11 @@ impl BarbicanApi {
         };
         let result = async {
             let version = asked?.unwrap_or(Microversion::V1_0);
-            let body = read_body(&parts.headers, body).await?;
             let service = self.front.service();
+            // The token is checked before the body is read: an unauthenticated
+            // client never makes the server hold its body.
             let principal = self.auth.authenticate(service, &parts.headers).await?;
+            let body = kcm_frontdoor::read_proven(&parts, body, MAX_REQUEST_BYTES).await?;
             let caller = call.admit(principal);
             let system = caller
                 .principal

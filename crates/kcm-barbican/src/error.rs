@@ -45,6 +45,7 @@ fn code_of(status: StatusCode) -> &'static str {
         404 => "NotFound",
         405 => "MethodNotAllowed",
         406 => "NotAcceptable",
+        408 => "RequestTimeout",
         409 => "Conflict",
         413 => "RequestEntityTooLarge",
         415 => "UnsupportedMediaType",
@@ -254,6 +255,24 @@ impl From<kcm_frontdoor::AuthnError> for BarbicanError {
         match e {
             kcm_frontdoor::AuthnError::Core(core) => core.into(),
             kcm_frontdoor::AuthnError::Signature { .. } => Self::unauthorized(None),
+        }
+    }
+}
+
+/// A body this door would not read: 413 in Barbican's words for one over its
+/// `max_allowed_request_size_in_bytes`, 408 for one that did not arrive in time, 400
+/// for one that could not be read. (Bodies are read after the token is checked, so
+/// the budget of unauthenticated bodies never refuses one here; if it did, 503.)
+impl From<kcm_frontdoor::BodyError> for BarbicanError {
+    fn from(e: kcm_frontdoor::BodyError) -> Self {
+        use kcm_frontdoor::BodyError::*;
+        match e {
+            TooLarge { limit } => {
+                Self::too_large(format!("The request is larger than {limit} bytes."))
+            }
+            TimedOut { .. } => Self::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+            Busy => Self::unavailable(e.to_string()),
+            Unreadable => Self::bad_request("The request body could not be read."),
         }
     }
 }

@@ -8,7 +8,7 @@ use kcm_core::authz::Principal;
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
-use kcm_sigv4::{AuthorizationHeader, SigV4Error, SigningKeyCache};
+use kcm_sigv4::{AuthorizationHeader, CheckedHead, SigV4Error, SigningKey, SigningKeyCache};
 
 /// Why a request could not be authenticated (named for authentication, so it is not
 /// mistaken for an authorisation refusal, which is the core's `AccessDenied`).
@@ -52,6 +52,24 @@ impl From<SigV4Error> for AuthnError {
     }
 }
 
+/// A SigV4 request whose head passed [`Authenticator::sigv4_head`]: the access key
+/// it names is known and its scope and date are right; only the signature over the
+/// body is left to check ([`Authenticator::sigv4_body`]).
+pub struct SigV4Head {
+    auth: AuthorizationHeader,
+    checked: CheckedHead,
+    key: Arc<SigningKey>,
+    principal: Principal,
+}
+
+impl std::fmt::Debug for SigV4Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigV4Head")
+            .field("access_key_id", &self.auth.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Authenticates requests: SigV4 for every front door, bearer tokens for `/v1`.
 pub struct Authenticator {
     service: Arc<Service>,
@@ -73,7 +91,70 @@ impl Authenticator {
         }
     }
 
-    /// Verifies a SigV4-signed request for `signing_service` in the service's region.
+    /// Checks what the head of a SigV4-signed request for `signing_service` decides
+    /// — the header's form, the scope (this region, this service), the date and its
+    /// skew, the signed headers, no session token, and last (the one step that may
+    /// reach the store) a known, enabled access key — so that a request failing any
+    /// of it is refused before its body is read. [`Authenticator::sigv4_body`] then
+    /// checks the signature over the body.
+    pub async fn sigv4_head(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        signing_service: &str,
+    ) -> Result<SigV4Head, AuthnError> {
+        let auth: AuthorizationHeader = kcm_sigv4::parse_authorization(headers)?;
+        let region = self.service.region();
+        let checked = kcm_sigv4::verify_head(
+            uri,
+            headers,
+            &auth,
+            region,
+            signing_service,
+            time::OffsetDateTime::now_utc(),
+            kcm_sigv4::MAX_CLOCK_SKEW,
+        )?;
+        let credential = self.service.credential(&auth.access_key_id).await?;
+        let key = self.signing_keys.get_or_derive(
+            &auth.access_key_id,
+            credential.secret().expose_secret(),
+            &auth.scope.date,
+            region,
+            signing_service,
+        );
+        Ok(SigV4Head {
+            auth,
+            checked,
+            key,
+            principal: credential.principal.clone(),
+        })
+    }
+
+    /// Checks the signature of a request whose head passed
+    /// [`Authenticator::sigv4_head`] over its `body`: the caller it names.
+    pub fn sigv4_body(
+        &self,
+        head: SigV4Head,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Principal, AuthnError> {
+        kcm_sigv4::verify_signature(
+            method,
+            uri,
+            headers,
+            body,
+            &head.auth,
+            &head.key,
+            &head.checked,
+        )?;
+        Ok(head.principal)
+    }
+
+    /// Verifies a SigV4-signed request for `signing_service` in the service's region
+    /// whose body is already in hand: [`Authenticator::sigv4_head`], then
+    /// [`Authenticator::sigv4_body`].
     pub async fn authenticate_sigv4(
         &self,
         method: &Method,
@@ -82,29 +163,8 @@ impl Authenticator {
         body: &[u8],
         signing_service: &str,
     ) -> Result<Principal, AuthnError> {
-        let auth: AuthorizationHeader = kcm_sigv4::parse_authorization(headers)?;
-        let credential = self.service.credential(&auth.access_key_id).await?;
-        let region = self.service.region();
-        let key = self.signing_keys.get_or_derive(
-            &auth.access_key_id,
-            credential.secret().expose_secret(),
-            &auth.scope.date,
-            region,
-            signing_service,
-        );
-        kcm_sigv4::verify(
-            method,
-            uri,
-            headers,
-            body,
-            &auth,
-            &key,
-            region,
-            signing_service,
-            time::OffsetDateTime::now_utc(),
-            kcm_sigv4::MAX_CLOCK_SKEW,
-        )?;
-        Ok(credential.principal.clone())
+        let head = self.sigv4_head(uri, headers, signing_service).await?;
+        self.sigv4_body(head, method, uri, headers, body)
     }
 
     /// Verifies `Authorization: Bearer <access key id>:<secret>`.

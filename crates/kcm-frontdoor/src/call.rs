@@ -2,8 +2,8 @@
 //! same path:
 //!
 //! ```text
-//! FrontDoor::begin ─► Call::sigv4 / Call::bearer / Call::admit ─► one core call ─► Call::finish
-//!                     (authenticate; the caller is kept)                            (audit, log, request id, metrics)
+//! FrontDoor::begin ─► Call::sigv4_head + sigv4_body / Call::bearer / Call::admit ─► one core call ─► Call::finish
+//!                     (authenticate; the caller is kept)                                               (audit, log, request id, metrics)
 //! ```
 //!
 //! Nothing here knows a wire protocol. A door describes its errors through
@@ -23,6 +23,9 @@ use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 
 use crate::audit::{next_request_id, valid_client_request_id, RequestAudit};
+use crate::authn::SigV4Head;
+use crate::body::{BodyBytes, UnprovenBody};
+use crate::connections::InFlight;
 use crate::{Authenticator, AuthnError, Metrics};
 
 /// How a front door is named wherever its requests are accounted for.
@@ -110,6 +113,7 @@ impl FrontDoor {
                 authorization,
             },
             caller: None,
+            in_flight: None,
         }
     }
 }
@@ -151,6 +155,8 @@ pub struct Call<'a> {
     started: Instant,
     audit: RequestAudit,
     caller: Option<Caller>,
+    /// The request as its listener tracks it, when it came through one.
+    in_flight: Option<InFlight>,
 }
 
 impl std::fmt::Debug for Call<'_> {
@@ -180,27 +186,55 @@ impl Call<'_> {
         self.audit.client_request_id = valid_client_request_id(id);
     }
 
+    /// Ties the call to its request as the listener tracks it (an HTTP door finds
+    /// it in the request's extensions; [`FrontDoor::begin_http`] does this itself),
+    /// so that [`Call::admit`] can tell the listener the caller is authenticated.
+    pub fn track(&mut self, in_flight: Option<&InFlight>) {
+        self.in_flight = in_flight.cloned();
+    }
+
     /// Keeps the caller a door authenticated by its own means; the core notes what it
-    /// touches in it, for the audit record. Returns it for the core call.
+    /// touches in it, for the audit record. Returns it for the core call. From now
+    /// on the request's connection is not evicted to make room for another.
     pub fn admit(&mut self, principal: Principal) -> &Caller {
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.authenticated();
+        }
         self.caller.insert(Caller::new(principal))
     }
 
-    /// Authenticates a SigV4-signed request for `signing_service` and admits its caller.
-    pub async fn sigv4(
+    /// Checks the head of a SigV4-signed request for `signing_service`
+    /// ([`Authenticator::sigv4_head`]), before its body is read. Nobody is admitted
+    /// yet: [`Call::sigv4_body`] does that once the signature over the body holds.
+    pub async fn sigv4_head(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        signing_service: &str,
+    ) -> Result<SigV4Head, AuthnError> {
+        self.front
+            .auth
+            .sigv4_head(uri, headers, signing_service)
+            .await
+    }
+
+    /// Checks the signature of a request whose head passed [`Call::sigv4_head`] over
+    /// its `body` (read with [`read_unproven`](crate::read_unproven)), admits its
+    /// caller, and hands over the body, now authenticated: its share of the budget
+    /// of unauthenticated bytes is returned.
+    pub fn sigv4_body(
         &mut self,
+        head: SigV4Head,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        body: &[u8],
-        signing_service: &str,
-    ) -> Result<&Caller, AuthnError> {
+        body: UnprovenBody,
+    ) -> Result<(&Caller, BodyBytes), AuthnError> {
         let principal = self
             .front
             .auth
-            .authenticate_sigv4(method, uri, headers, body, signing_service)
-            .await?;
-        Ok(self.admit(principal))
+            .sigv4_body(head, method, uri, headers, body.bytes())?;
+        Ok((self.admit(principal), body.proven()))
     }
 
     /// Authenticates a bearer `<access key id>:<secret>` and admits its caller.

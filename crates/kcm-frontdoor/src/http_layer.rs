@@ -15,8 +15,9 @@ use crate::{Answer, Call, DoorError, FrontDoor, Requested};
 
 impl FrontDoor {
     /// Starts serving `operation` for an HTTP request: the client address (from
-    /// axum's connection info) and the `Authorization` header are read now, before the
-    /// door consumes the request.
+    /// axum's connection info), the `Authorization` header and the listener's
+    /// [`InFlight`](crate::connections::InFlight) are read now, before the door
+    /// consumes the request.
     pub fn begin_http<B>(&self, operation: impl Into<Requested>, request: &Request<B>) -> Call<'_> {
         let source = request
             .extensions()
@@ -27,6 +28,7 @@ impl FrontDoor {
             .get(axum::http::header::AUTHORIZATION)
             .cloned();
         let mut call = self.begin(operation, source, authorization);
+        call.track(request.extensions().get());
         if let Some(id) = request.headers().get(CLIENT_REQUEST_ID_HEADER) {
             call.set_client_request_id(id.to_str().unwrap_or(""));
         }

@@ -5,7 +5,7 @@
 //! Every request of every door goes one way:
 //!
 //! ```text
-//! FrontDoor::begin(_http) ─► Call::sigv4 / bearer / admit ─► one core call ─► Call::finish
+//! FrontDoor::begin(_http) ─► Call::sigv4_head · body · sigv4_body / bearer / admit ─► one core call ─► Call::finish
 //! ```
 //!
 //! - [`FrontDoor`]: a door's shared state (its [`Door`] names, the core, the
@@ -24,12 +24,23 @@
 //!   bearer `id:secret` for scripts) by asking the core for the credential. It only
 //!   authenticates; authorisation is the core's.
 //! - [`Metrics`]: request counters and latency histograms in Prometheus text format.
+//! - [`read_proven`] / [`read_unproven`]: a request body read within the door's
+//!   limit and the listener's body timeout; one read before authentication also
+//!   within the process's budget of unauthenticated bytes, held until
+//!   [`Call::sigv4_body`] has checked the signature over it.
+//! - [`connections`]: what every listener bounds — the connection cap (room made by
+//!   evicting the least recently active connection that serves no authenticated
+//!   request), the header and idle timeouts — kept here, free of I/O, and applied
+//!   by kcm-server's listener to every door; [`Call::admit`] tells it which
+//!   requests are authenticated.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod audit;
 mod authn;
+mod body;
 mod call;
+pub mod connections;
 mod http_layer;
 mod metrics;
 
@@ -39,7 +50,8 @@ mod tests;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use authn::{Authenticator, AuthnError};
+pub use authn::{Authenticator, AuthnError, SigV4Head};
+pub use body::{read_proven, read_unproven, BodyBytes, BodyError, UnprovenBody};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
 pub use http_layer::{HttpDoorError, HttpError, CLIENT_REQUEST_ID_HEADER};
 pub use metrics::Metrics;

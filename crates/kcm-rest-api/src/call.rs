@@ -15,7 +15,6 @@
 //! ([`kcm_frontdoor::Call::finish`]: the audit record, durable before the response
 //! goes out, the log line of a refusal, the `x-kcm-request-id` header, the metrics).
 
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request};
 use axum::http::StatusCode;
@@ -23,12 +22,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kcm_core::authz::Caller;
 use kcm_core::service::Service;
-use kcm_frontdoor::Requested;
+use kcm_frontdoor::{BodyBytes, Requested};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RestError;
-use crate::request::{parse_json, Incoming};
+use crate::request::{authenticate, parse_json};
 use crate::RestApi;
 
 /// What a handler returns: the response, or the error to answer with.
@@ -55,7 +54,7 @@ pub(crate) struct Accepted<'a> {
     pub(crate) service: &'a Service,
     /// Who sent the request (the core notes in it what the audit record needs).
     pub(crate) caller: &'a Caller,
-    body: Bytes,
+    body: BodyBytes,
 }
 
 impl Accepted<'_> {
@@ -117,12 +116,11 @@ impl RestApi {
         let mut call = self.front.begin_http(operation, &request);
         let result = async {
             let input = checked?;
-            let incoming = Incoming::read(request).await?;
-            let caller = incoming.authenticate(&mut call).await?;
+            let (caller, body) = authenticate(request, &mut call).await?;
             let accepted = Accepted {
                 service: self.service(),
                 caller,
-                body: incoming.body,
+                body,
             };
             run(accepted, input).await
         }

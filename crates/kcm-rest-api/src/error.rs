@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::model::AuditOutcome;
-use kcm_frontdoor::{AuthnError, HttpDoorError, HttpError};
+use kcm_frontdoor::{AuthnError, BodyError, HttpDoorError, HttpError};
 
 pub use kcm_api_types::{code, ErrorBody, ErrorDetail};
 
@@ -110,6 +110,21 @@ impl From<AuthnError> for RestError {
             // says what was wrong with the signature.
             AuthnError::Signature { message, .. } => Self::unauthenticated(message),
         }
+    }
+}
+
+/// A body this door would not read: 413 `PayloadTooLarge`, 408 `RequestTimeout`,
+/// 503 `Unavailable` while the server is busy with other unauthenticated bodies
+/// (retry), 400 `InvalidInput` for one that could not be read.
+impl From<BodyError> for RestError {
+    fn from(e: BodyError) -> Self {
+        let (status, code) = match e {
+            BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE),
+            BodyError::TimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, code::REQUEST_TIMEOUT),
+            BodyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE),
+            BodyError::Unreadable => (StatusCode::BAD_REQUEST, code::INVALID_INPUT),
+        };
+        Self::new(status, code, e.to_string())
     }
 }
 

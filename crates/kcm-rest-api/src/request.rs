@@ -1,12 +1,12 @@
-//! Reading a request: the body (bounded), who sent it, and its JSON.
+//! Reading a request: who sent it, then its body (bounded), and its JSON.
 
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, Request};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::header;
 use kcm_core::authz::Caller;
+use kcm_frontdoor::BodyBytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::{code, RestError};
+use crate::error::RestError;
 
 /// Largest request body accepted (management bodies are small).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -19,81 +19,54 @@ const HOW_TO_AUTHENTICATE: &str = "missing Authorization header: send \
      `Authorization: Bearer <access key id>:<secret>` or sign the request with \
      AWS Signature Version 4 (signing service `kcm`)";
 
-/// A request with its body read, ready for authentication.
-pub(crate) struct Incoming {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
-
-impl Incoming {
-    /// Reads the body (at most [`MAX_BODY`] bytes).
-    pub(crate) async fn read(request: Request) -> Result<Self, RestError> {
-        let (parts, body) = request.into_parts();
+/// Authenticates a request — bearer token or SigV4 (service `kcm`) — and reads its
+/// body (at most [`MAX_BODY`] bytes), admitting its caller into `call`.
+///
+/// What the head alone can prove is proved before the body is read: a bearer token
+/// entirely, a SigV4 signature in all but the body's hash. Only a SigV4 body is read
+/// unauthenticated, within the process's budget for such bodies, and its signature
+/// is checked right after.
+pub(crate) async fn authenticate<'c>(
+    request: Request,
+    call: &'c mut kcm_frontdoor::Call<'_>,
+) -> Result<(&'c Caller, BodyBytes), RestError> {
+    let (parts, body) = request.into_parts();
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| RestError::unauthenticated(HOW_TO_AUTHENTICATE))?;
+    let value = value
+        .to_str()
+        .map_err(|_| RestError::unauthenticated("the Authorization header is not valid ASCII"))?;
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let token = rest.trim();
+        if token.is_empty() {
+            return Err(RestError::unauthenticated(
+                "the bearer token is empty: use `Authorization: Bearer <access key id>:<secret>`",
+            ));
+        }
+        let caller = call.bearer(token).await?;
+        let body = kcm_frontdoor::read_proven(&parts, body, MAX_BODY).await?;
+        Ok((caller, body))
+    } else if scheme.starts_with("AWS4-") {
         // SigV4 signs the path the client sent, before any nesting stripped a prefix.
         let uri = parts
             .extensions
             .get::<OriginalUri>()
-            .map(|o| o.0.clone())
-            .unwrap_or(parts.uri);
-        let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-            RestError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                code::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {MAX_BODY} bytes or could not be read"),
-            )
-        })?;
-        Ok(Self {
-            method: parts.method,
-            uri,
-            headers: parts.headers,
-            body,
-        })
-    }
-}
-
-impl Incoming {
-    /// Authenticates the request — bearer token or SigV4 (service `kcm`) — and admits
-    /// its caller into `call`.
-    pub(crate) async fn authenticate<'c>(
-        &self,
-        call: &'c mut kcm_frontdoor::Call<'_>,
-    ) -> Result<&'c Caller, RestError> {
-        let value = self
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| RestError::unauthenticated(HOW_TO_AUTHENTICATE))?;
-        let value = value.to_str().map_err(|_| {
-            RestError::unauthenticated("the Authorization header is not valid ASCII")
-        })?;
-        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            let token = rest.trim();
-            if token.is_empty() {
-                return Err(RestError::unauthenticated(
-                    "the bearer token is empty: use `Authorization: Bearer <access key id>:<secret>`",
-                ));
-            }
-            Ok(call.bearer(token).await?)
-        } else if scheme.starts_with("AWS4-") {
-            Ok(call
-                .sigv4(
-                    &self.method,
-                    &self.uri,
-                    &self.headers,
-                    &self.body,
-                    SIGNING_SERVICE,
-                )
-                .await?)
-        } else {
-            Err(RestError::unauthenticated(format!(
-                "unsupported authorization scheme {:?}: use `Bearer <access key id>:<secret>` \
-                 or AWS4-HMAC-SHA256 (SigV4, signing service `kcm`)",
-                // Only the scheme word is echoed, never what follows it.
-                scheme.chars().take(32).collect::<String>()
-            )))
-        }
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let head = call
+            .sigv4_head(&uri, &parts.headers, SIGNING_SERVICE)
+            .await?;
+        let body = kcm_frontdoor::read_unproven(&parts, body, MAX_BODY).await?;
+        Ok(call.sigv4_body(head, &parts.method, &uri, &parts.headers, body)?)
+    } else {
+        Err(RestError::unauthenticated(format!(
+            "unsupported authorization scheme {:?}: use `Bearer <access key id>:<secret>` \
+             or AWS4-HMAC-SHA256 (SigV4, signing service `kcm`)",
+            // Only the scheme word is echoed, never what follows it.
+            scheme.chars().take(32).collect::<String>()
+        )))
     }
 }
 

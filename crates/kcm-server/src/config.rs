@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kcm_frontdoor::connections::ConnectionLimits;
 use serde::Deserialize;
 
 /// The `[tls]` table.
@@ -200,6 +201,25 @@ pub struct Settings {
     /// The OpenStack Key Manager API (Barbican v1) on a listener of its own, with
     /// Keystone tokens (`[barbican]`); none when absent.
     pub barbican: Option<kcm_barbican::BarbicanSettings>,
+    /// Most client connections open at once, over every listener. Unset: derived
+    /// from the open-file limit (raised to its hard limit at start): three quarters
+    /// of it, at most 16 384. At the cap a new connection makes room by closing the
+    /// least recently active one that serves no authenticated request; it is
+    /// refused only when every one does.
+    pub max_connections: Option<usize>,
+    /// How long a client has to send a request head, in milliseconds: from its
+    /// connection's accept (TLS handshake included), or from the first byte of a
+    /// later request on a kept-alive connection.
+    pub header_read_timeout_ms: u64,
+    /// How long a client has to send a request body once its head is read, in
+    /// milliseconds.
+    pub body_read_timeout_ms: u64,
+    /// How long a kept-alive connection may wait silent for its next request, in
+    /// milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Most bytes of request bodies read but not yet authenticated (SigV4 bodies,
+    /// before their signature is checked), over every connection.
+    pub max_unauthenticated_body_bytes: usize,
 }
 
 /// Whether `/metrics` is served (the `metrics` setting).
@@ -303,8 +323,17 @@ impl Default for Settings {
             database_max_connections: 16,
             kubernetes_kms: None,
             barbican: None,
+            max_connections: None,
+            header_read_timeout_ms: millis(ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT),
+            body_read_timeout_ms: millis(ConnectionLimits::DEFAULT_BODY_READ_TIMEOUT),
+            idle_timeout_ms: millis(ConnectionLimits::DEFAULT_IDLE_TIMEOUT),
+            max_unauthenticated_body_bytes: ConnectionLimits::DEFAULT_UNAUTHENTICATED_BODY_BYTES,
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn env(name: &str) -> Option<String> {
@@ -401,6 +430,18 @@ impl Settings {
             "KCM_DATABASE_MAX_CONNECTIONS",
             &mut s.database_max_connections,
         )?;
+        if env("KCM_MAX_CONNECTIONS").is_some() {
+            let mut n = 0usize;
+            env_parse("KCM_MAX_CONNECTIONS", &mut n)?;
+            s.max_connections = Some(n);
+        }
+        env_parse("KCM_HEADER_READ_TIMEOUT_MS", &mut s.header_read_timeout_ms)?;
+        env_parse("KCM_BODY_READ_TIMEOUT_MS", &mut s.body_read_timeout_ms)?;
+        env_parse("KCM_IDLE_TIMEOUT_MS", &mut s.idle_timeout_ms)?;
+        env_parse(
+            "KCM_MAX_UNAUTHENTICATED_BODY_BYTES",
+            &mut s.max_unauthenticated_body_bytes,
+        )?;
         Ok(s)
     }
 
@@ -460,6 +501,7 @@ impl Settings {
                  connection for a management change while it reads through others)"
             );
         }
+        self.validate_connection_limits()?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("TLS needs both tls.cert and tls.key (or KCM_TLS_CERT and KCM_TLS_KEY)");
         }
@@ -500,6 +542,52 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    fn validate_connection_limits(&self) -> Result<()> {
+        if self
+            .max_connections
+            .is_some_and(|n| !(1..=1_000_000).contains(&n))
+        {
+            bail!("max_connections must be between 1 and 1000000 (or unset: derived from the open-file limit)");
+        }
+        for (name, ms, max) in [
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms,
+                600_000,
+            ),
+            ("body_read_timeout_ms", self.body_read_timeout_ms, 600_000),
+            ("idle_timeout_ms", self.idle_timeout_ms, 3_600_000),
+        ] {
+            if !(100..=max).contains(&ms) {
+                bail!("{name} must be between 100 and {max}, got {ms}");
+            }
+        }
+        // At least twice the largest body any door takes (the AWS API's), so that
+        // one such body never has the budget to itself.
+        let least = 2 * kcm_aws_api::MAX_BODY;
+        if !(least..=(4 << 30)).contains(&self.max_unauthenticated_body_bytes) {
+            bail!(
+                "max_unauthenticated_body_bytes must be between {least} and 4294967296, got {}",
+                self.max_unauthenticated_body_bytes
+            );
+        }
+        Ok(())
+    }
+
+    /// The bounds every listener applies, for a process allowed `nofile` open files
+    /// (the cap is derived from it unless `max_connections` is set).
+    pub fn connection_limits(&self, nofile: u64) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(|| ConnectionLimits::max_connections_for(nofile)),
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            unauthenticated_body_bytes: self.max_unauthenticated_body_bytes,
+        }
     }
 
     fn validate_keystores(&self) -> Result<()> {
@@ -618,6 +706,39 @@ mod tests {
         std::fs::write(&path, "lissten = \"x\"\n").unwrap();
         let err = format!("{:#}", Settings::load(Some(&path)).unwrap_err());
         assert!(err.contains("lissten"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_have_careful_defaults_and_are_checked() {
+        let s = Settings::default();
+        let limits = s.connection_limits(20_000);
+        assert_eq!(limits.max_connections, 15_000);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(limits.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+        assert_eq!(limits.unauthenticated_body_bytes, 32 << 20);
+        s.validate().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        std::fs::write(
+            &path,
+            "max_connections = 200\nheader_read_timeout_ms = 2000\nidle_timeout_ms = 5000\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        let limits = s.connection_limits(20_000);
+        assert_eq!(limits.max_connections, 200);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+
+        let invalid = |text: &str| refusal(&path, text);
+        assert!(invalid("max_connections = 0\n").contains("max_connections"));
+        assert!(invalid("header_read_timeout_ms = 5\n").contains("header_read_timeout_ms"));
+        assert!(invalid("idle_timeout_ms = 0\n").contains("idle_timeout_ms"));
+        assert!(invalid("max_unauthenticated_body_bytes = 1024\n")
+            .contains("max_unauthenticated_body_bytes"));
     }
 
     #[test]

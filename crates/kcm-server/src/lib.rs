@@ -10,7 +10,9 @@
 //!   operational endpoints, the native REST API and the AWS KMS API over HTTP or
 //!   HTTPS until the shutdown future resolves. `kcm serve` passes
 //!   [`shutdown_signal`] (SIGTERM, Ctrl-C) and lets it bind the configured address; a
-//!   test passes a listener it bound on port 0 and a future of its own.
+//!   test passes a listener it bound on port 0 and a future of its own. Every TCP
+//!   listener (the main one, Barbican's) is served by one accept loop (`listener.rs`)
+//!   under one connection cap and the header, idle and body timeouts.
 //! - [`restore`]: offline restore of a backup archive, with the same settings and
 //!   keystores the server runs with.
 //! - [`files`]: placing files so that a failure leaves nothing half-written.
@@ -26,6 +28,7 @@ pub mod config;
 mod data_dir;
 pub mod files;
 mod keystores;
+mod listener;
 pub mod restore;
 mod serve;
 mod tls;

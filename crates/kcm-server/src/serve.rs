@@ -17,6 +17,7 @@ use axum::Router;
 use kcm_core::config::ServiceConfig;
 use kcm_core::service::{BootstrapCredentials, Service};
 use kcm_core::store::Store;
+use kcm_frontdoor::connections::{ConnectionLimits, Connections};
 use kcm_frontdoor::{Authenticator, FrontDoor, Metrics};
 use kcm_keystore_software::MasterKeySource;
 use kcm_store_postgres::{PostgresOptions, PostgresStore};
@@ -247,6 +248,9 @@ pub async fn launch(
         Listen::On(listener) => listener,
     };
     let local = listener.local_addr()?;
+    let nofile = crate::listener::raise_descriptor_limit();
+    let connections = Connections::new(settings.connection_limits(nofile));
+    log_connection_limits(connections.limits(), nofile);
     let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
@@ -279,6 +283,7 @@ pub async fn launch(
                     Arc::clone(&auth),
                     Arc::clone(&metrics),
                 ),
+                Arc::clone(&connections),
                 stop_rx.clone(),
             )
             .await?,
@@ -287,23 +292,15 @@ pub async fn launch(
     };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service), &auth, &metrics, settings.metrics);
-    match (&settings.tls.cert, &settings.tls.key) {
-        (Some(cert), Some(key)) => {
-            let acceptor = crate::tls::acceptor(cert, key)?;
-            tracing::info!(address = %local, "kcm listening (HTTPS)");
-            crate::tls::serve(listener, acceptor, app, shutdown).await?;
-        }
-        _ => {
-            tracing::info!(address = %local, "kcm listening (HTTP)");
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
-        }
-    }
+    let tls = match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    tracing::info!(address = %local, "kcm listening ({scheme})");
+    crate::listener::serve(listener, tls, app, connections, shutdown)
+        .await
+        .context("server failed")?;
     let _ = stop_tx.send(true);
     let _ = background.await;
     if let Some(task) = kubernetes_kms {
@@ -354,12 +351,15 @@ fn spawn_kubernetes_kms(
 }
 
 /// Serves the OpenStack Key Manager API (the door `barbican`) on its own listener,
-/// over HTTPS when the server's `[tls]` is set, until `stop` turns true. Kcm's
+/// over HTTPS when the server's `[tls]` is set, until `stop` turns true. Its
+/// connections count against the same cap as the main listener's (`connections`):
+/// the descriptors are the process's. Kcm's
 /// Keystone password is read here (from its file or environment variable).
 async fn spawn_barbican(
     barbican: &kcm_barbican::BarbicanSettings,
     settings: &Settings,
     front: FrontDoor,
+    connections: Arc<Connections>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let config = barbican
@@ -397,17 +397,7 @@ async fn spawn_barbican(
         let stopped = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        let served = match tls {
-            Some(acceptor) => crate::tls::serve(listener, acceptor, app, stopped).await,
-            None => axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped)
-            .await
-            .map_err(anyhow::Error::from),
-        };
-        if let Err(e) = served {
+        if let Err(e) = crate::listener::serve(listener, tls, app, connections, stopped).await {
             tracing::error!(error = %e, "the Barbican API stopped");
         }
     }))
@@ -423,6 +413,29 @@ fn keystones_password(
         &keystone.password_file,
         &keystone.password_env,
     )
+}
+
+/// Says at start what bounds the listeners, and warns when a configured cap leaves
+/// too few descriptors for the rest of the server.
+fn log_connection_limits(limits: &ConnectionLimits, nofile: u64) {
+    tracing::info!(
+        max_connections = limits.max_connections,
+        open_file_limit = nofile,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        body_read_timeout_ms = limits.body_read_timeout.as_millis() as u64,
+        idle_timeout_ms = limits.idle_timeout.as_millis() as u64,
+        max_unauthenticated_body_bytes = limits.unauthenticated_body_bytes,
+        "connection limits"
+    );
+    if limits.max_connections > ConnectionLimits::max_connections_for(nofile)
+        && limits.max_connections as u64 >= nofile.saturating_sub(64)
+    {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_file_limit = nofile,
+            "max_connections leaves almost no file descriptors for the store and keystores; lower it or raise the limit"
+        );
+    }
 }
 
 /// How long one call of the embedded Kubernetes plugin may take (the API server's

@@ -1,13 +1,10 @@
-//! HTTPS: rustls (aws-lc-rs provider) in front of the same axum application.
+//! HTTPS: the rustls (aws-lc-rs provider) acceptor the listeners put in front of
+//! the same axum application (`listener.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS acceptor from PEM files. The private key file must be readable by its owner
@@ -36,52 +33,6 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     .context("TLS certificate and key do not form a valid pair")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Serves `app` over TLS until `shutdown` resolves, then waits for open connections.
-pub async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        // The client's address, for audit records (as axum's ConnectInfo gives it on plain HTTP).
-        let app = app
-            .clone()
-            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let service = hyper_util::service::TowerToHyperService::new(app);
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let builder = Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    graceful.shutdown().await;
-    Ok(())
 }
 
 #[cfg(test)]
