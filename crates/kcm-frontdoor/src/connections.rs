@@ -369,16 +369,23 @@ impl Connection {
 
     /// Runs `change` on this connection's entry (if it was not evicted), re-sorts
     /// it for eviction and wakes its listener task.
-    fn update(&self, change: impl FnOnce(&mut Entry, Instant)) {
+    ///
+    /// `change` says whether the deadline may have come *earlier*: only then is the
+    /// task woken. A deadline that moved later (or went away) needs no wake-up: the
+    /// task wakes at the old one, reads the new one and sleeps again. This keeps
+    /// the ordinary request (start, authenticated, answered) at one wake-up.
+    fn update(&self, change: impl FnOnce(&mut Entry, Instant) -> bool) {
         let now = Instant::now();
         let mut registry = self.0.connections.lock();
         let Some(entry) = registry.open.get_mut(&self.0.id) else {
             return;
         };
-        change(entry, now);
+        let earlier = change(entry, now);
         registry.reorder(self.0.id, now);
         drop(registry);
-        self.0.signal.changed.notify_one();
+        if earlier {
+            self.0.signal.changed.notify_one();
+        }
     }
 
     /// A request on this connection began (its head was read): the connection has
@@ -390,6 +397,7 @@ impl Connection {
             entry.in_flight += 1;
             entry.head_since = None;
             entry.signal.awaiting_bytes.store(false, Ordering::Release);
+            false // busy: no deadline
         });
         InFlight(Arc::new(Request {
             connection: self.clone(),
@@ -404,9 +412,11 @@ impl Connection {
             return;
         }
         self.update(|entry, now| {
-            if entry.in_flight == 0 && entry.head_since.is_none() {
+            let starts_head = entry.in_flight == 0 && entry.head_since.is_none();
+            if starts_head {
                 entry.head_since = Some(now);
             }
+            starts_head
         });
     }
 
@@ -432,8 +442,10 @@ impl Connection {
         self.0.signal.evicted.load(Ordering::Acquire)
     }
 
-    /// Resolves when [`Connection::deadline`] or [`Connection::is_evicted`] may have
-    /// changed. A change made while nobody waits is kept for the next wait.
+    /// Resolves when [`Connection::deadline`] may have come earlier (or gone from
+    /// none to some) or the connection was evicted; a deadline that only moved later
+    /// is found when the old one passes. A change made while nobody waits is kept
+    /// for the next wait.
     pub async fn changed(&self) {
         self.0.signal.changed.notified().await;
     }
@@ -456,7 +468,10 @@ impl InFlight {
     /// in full, its connection is not evicted to make room for another.
     pub fn authenticated(&self) {
         if !self.0.proven.swap(true, Ordering::AcqRel) {
-            self.0.connection.update(|entry, _| entry.proven += 1);
+            self.0.connection.update(|entry, _| {
+                entry.proven += 1;
+                false
+            });
         }
     }
 
@@ -474,11 +489,13 @@ impl Drop for Request {
             if proven {
                 entry.proven = entry.proven.saturating_sub(1);
             }
-            if entry.in_flight == 0 {
+            let idle = entry.in_flight == 0;
+            if idle {
                 entry.idle_since = now;
                 entry.head_since = None;
                 entry.signal.awaiting_bytes.store(true, Ordering::Release);
             }
+            idle // from no deadline to the idle one
         });
     }
 }
