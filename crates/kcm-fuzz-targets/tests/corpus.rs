@@ -72,3 +72,21 @@ fn every_target_has_a_cargo_fuzz_target() {
     listed.sort();
     assert_eq!(declared, listed);
 }
+
+#[test]
+fn scripts_fuzz_runs_every_target_with_its_max_len() {
+    let script = std::fs::read_to_string(fuzz_dir().join("../scripts/fuzz")).expect("scripts/fuzz");
+    for target in TARGETS {
+        let entry = format!("[{}]={}\n", target.name, target.max_len);
+        assert!(
+            script.contains(&entry),
+            "scripts/fuzz has no `{}`",
+            entry.trim()
+        );
+    }
+    let order: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+    assert!(
+        script.contains(&format!("ALL=({})", order.join(" "))),
+        "scripts/fuzz's ALL must list {order:?}"
+    );
+}
