@@ -113,6 +113,24 @@ async fn dispatch(op: Op, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
     }
 }
 
+/// What [`handle`] does with a request once SigV4 has authenticated `caller`: the
+/// operation `target` names (without `TrentService.`), `DryRun` refused, then the
+/// operation's JSON decoded and served. Only for the fuzz targets and their corpus
+/// replay (the `fuzzing` feature): it skips authentication, so no door may call it.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub async fn dispatch_authenticated(
+    service: &Service,
+    caller: &kcm_core::authz::Caller,
+    target: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, AwsError> {
+    let operation = Op::from_aws_target(target).ok_or_else(|| unknown_operation(target))?;
+    let ctx = Ctx { service, caller };
+    refuse_dry_run(body)?;
+    dispatch(operation, &ctx, body).await
+}
+
 /// The error for an `X-Amz-Target` this front door does not serve.
 fn unknown_operation(target: &str) -> AwsError {
     AwsError::bad_request(

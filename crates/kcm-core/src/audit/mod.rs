@@ -13,6 +13,7 @@
 //! Ed25519 audit signing key that exists only wrapped by a keystore root key; a
 //! rewritten chain cannot match a checkpoint signed before the rewrite.
 
+pub mod export;
 pub mod hash;
 pub mod verify;
 pub(crate) mod writer;

@@ -6,16 +6,16 @@
 //! checks a chain — fetched from the server, or from an unfiltered export — with
 //! the same code the server's format is defined by (`kcm_core::audit::verify`).
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use kcm_api_types::{AuditParams, CheckpointParams};
+use kcm_core::audit::export::{self, ExportLine};
 use kcm_core::audit::verify::{verify_chain, Report};
 use kcm_core::model::{AuditCheckpoint, AuditRecord};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::Clients;
@@ -72,15 +72,6 @@ enum AuditCommand {
     },
 }
 
-/// One line of an export.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Line {
-    // Boxed: a record is several times the size of a checkpoint.
-    Record(Box<AuditRecord>),
-    Checkpoint(AuditCheckpoint),
-}
-
 /// Exit code of a verification that found a problem.
 const TAMPERED: u8 = 3;
 
@@ -122,12 +113,12 @@ impl AuditArgs {
                 };
                 let mut written = 0u64;
                 for record in fetch_records(&c, filters).await? {
-                    serde_json::to_writer(&mut sink, &Line::Record(Box::new(record)))?;
+                    serde_json::to_writer(&mut sink, &ExportLine::Record(Box::new(record)))?;
                     sink.write_all(b"\n")?;
                     written += 1;
                 }
                 for cp in checkpoints {
-                    serde_json::to_writer(&mut sink, &Line::Checkpoint(cp))?;
+                    serde_json::to_writer(&mut sink, &ExportLine::Checkpoint(cp))?;
                     sink.write_all(b"\n")?;
                 }
                 sink.flush()?;
@@ -248,25 +239,7 @@ async fn fetch_all<T>(
 fn read_export(path: &PathBuf) -> Result<(Vec<AuditRecord>, Vec<AuditCheckpoint>)> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut records = Vec::new();
-    let mut checkpoints = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Line>(&line).with_context(|| {
-            format!(
-                "{} line {}: not an audit export line",
-                path.display(),
-                n + 1
-            )
-        })? {
-            Line::Record(r) => records.push(*r),
-            Line::Checkpoint(c) => checkpoints.push(c),
-        }
-    }
-    Ok((records, checkpoints))
+    export::read_export(std::io::BufReader::new(file)).with_context(|| path.display().to_string())
 }
 
 fn print_report(format: Format, source: &str, report: &Report) {
