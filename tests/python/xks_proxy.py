@@ -183,19 +183,27 @@ class Hsm:
         except Exception:
             return "unknown"
 
-    def _token(self):
-        """The token, after checking the library still sees it (C_GetSlotList/C_GetTokenInfo)."""
+    def _token(self, attempts: int = 3):
+        """The token, after checking the library still sees it (C_GetSlotList/C_GetTokenInfo).
+
+        SoftHSM answers with a transient CKR_GENERAL_ERROR while another process rewrites
+        the token's files (the tests run several proxies on one machine at once), so the
+        token counts as lost only when it stays out of reach over a few tries, each after
+        reinitialising the library."""
         p11 = self.p11
-        try:
-            if self.needs_reinit:
+        for attempt in range(attempts):
+            try:
+                if self.needs_reinit:
+                    self.session = None
+                    self.lib.reinitialize()
+                    self.needs_reinit = False
+                return self.lib.get_token(token_label=self.label)
+            except (p11.PKCS11Error, RuntimeError) as e:
+                self.needs_reinit = True
                 self.session = None
-                self.lib.reinitialize()
-                self.needs_reinit = False
-            return self.lib.get_token(token_label=self.label)
-        except (p11.PKCS11Error, RuntimeError) as e:
-            self.needs_reinit = True
-            self.session = None
-            raise TokenUnavailable(f"token {self.label!r} cannot be reached: {type(e).__name__}") from None
+                if attempt + 1 == attempts:
+                    raise TokenUnavailable(f"token {self.label!r} cannot be reached: {type(e).__name__}") from None
+                time.sleep(0.05)
 
     def _open(self):
         tok = self._token()
