@@ -26,7 +26,9 @@ use kcm_test_support::service::ServiceFixture;
 pub const MAX_LEN: usize = 1 << 20;
 
 /// The operations the fuzzed caller may call: reads and cryptography that neither
-/// write to the store nor make RSA keys (which takes seconds).
+/// write to the store nor make RSA keys (which takes seconds), and
+/// `ImportKeyMaterial`, so that import tokens are parsed too: it writes only with a
+/// token of `GetParametersForImport`, which this caller may not call.
 pub const ALLOWED: &[Op] = &[
     Op::DescribeKey,
     Op::ListKeys,
@@ -50,6 +52,7 @@ pub const ALLOWED: &[Op] = &[
     Op::ListKeyPolicies,
     Op::ListGrants,
     Op::ListRetirableGrants,
+    Op::ImportKeyMaterial,
 ];
 
 /// The keys the fixture makes: (alias, CreateKey body).

@@ -5,7 +5,8 @@
 //! and the request message in protobuf, as tonic hands it to the service. The
 //! service runs over a backend that checks what reaches it: a plaintext of 1 to
 //! `MAX_PLAINTEXT` bytes, a ciphertext of 1 to `MAX_CIPHERTEXT`, a uid of at most
-//! 128 bytes. An answer is a success only for a request within the API's limits.
+//! 128 bytes. An answer is a success only for a request within the API's limits
+//! (and, for Encrypt, a ciphertext within them).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -82,7 +83,10 @@ pub fn run(data: &[u8]) {
                 let Ok(request) = EncryptRequest::decode(message) else {
                     return;
                 };
-                let fits = (1..=MAX_PLAINTEXT).contains(&request.plaintext.len());
+                // The backend's ciphertext is 8 bytes longer than the plaintext, and
+                // the service refuses to return one the API server would refuse.
+                let len = request.plaintext.len();
+                let fits = (1..=MAX_PLAINTEXT).contains(&len) && len + 8 <= MAX_CIPHERTEXT;
                 let answer = service.encrypt(Request::new(request)).await;
                 assert_eq!(answer.is_ok(), fits, "{answer:?}");
             }
