@@ -51,6 +51,9 @@ pub mod code {
     pub const INVALID_STATE: &str = "InvalidState";
     /// The store or a keystore cannot be reached; nothing was changed.
     pub const UNAVAILABLE: &str = "Unavailable";
+    /// 429: the caller's access key or tenant exceeded its request-rate quota; retry
+    /// after the delay the message names.
+    pub const THROTTLED: &str = "Throttled";
     /// A bug or corrupt data; details are in the server log.
     pub const INTERNAL: &str = "Internal";
 }

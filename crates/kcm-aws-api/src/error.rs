@@ -59,6 +59,8 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         LimitExceeded => ("LimitExceededException", bad),
         InvalidImportToken => ("InvalidImportTokenException", bad),
         IncorrectKeyMaterial => ("IncorrectKeyMaterialException", bad),
+        // AWS KMS answers throttling with 400 too; SDKs retry it by its type.
+        Throttled => ("ThrottlingException", bad),
         StoreUnavailable | KeystoreUnavailable => (
             "DependencyTimeoutException",
             StatusCode::SERVICE_UNAVAILABLE,

@@ -120,7 +120,7 @@ impl BarbicanApi {
             // client never makes the server hold its body.
             let principal = self.auth.authenticate(service, &parts.headers).await?;
             let body = kcm_frontdoor::read_proven(&parts, body, MAX_REQUEST_BYTES).await?;
-            let caller = call.admit(principal);
+            let caller = call.admit(principal)?;
             let system = caller
                 .principal
                 .system_scope

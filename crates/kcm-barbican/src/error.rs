@@ -30,6 +30,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         AlreadyExists | KeyDisabled | InvalidState => StatusCode::CONFLICT,
         AccessDenied => StatusCode::FORBIDDEN,
         UnknownAccessKey => StatusCode::UNAUTHORIZED,
+        Throttled => StatusCode::TOO_MANY_REQUESTS,
         StoreUnavailable | KeystoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -49,6 +50,7 @@ fn code_of(status: StatusCode) -> &'static str {
         409 => "Conflict",
         413 => "RequestEntityTooLarge",
         415 => "UnsupportedMediaType",
+        429 => "TooManyRequests",
         503 => "ServiceUnavailable",
         _ => "InternalServerError",
     }

@@ -96,6 +96,10 @@ pub struct BenchConfig {
     pub duration: Duration,
     /// How long to run before measuring.
     pub warmup: Duration,
+    /// At most this many requests a second over all connections (each connection
+    /// sends at its share of the rate; one that falls behind sends at once, without
+    /// catching up). `None`: as fast as the server answers.
+    pub rate: Option<f64>,
 }
 
 impl BenchConfig {
@@ -113,6 +117,7 @@ impl BenchConfig {
             concurrency: 32,
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
+            rate: None,
         }
     }
 }
@@ -380,9 +385,15 @@ async fn worker(
     p: Arc<Prepared>,
     measure_from: Instant,
     end: Instant,
+    pace: Option<Duration>,
 ) -> WorkerResult {
     let mut r = WorkerResult::default();
+    let mut next = Instant::now();
     loop {
+        if let Some(interval) = pace {
+            tokio::time::sleep_until(next.into()).await;
+            next = (next + interval).max(Instant::now());
+        }
         let start = Instant::now();
         if start >= end {
             break;
@@ -423,6 +434,10 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, ClientError> {
         .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
     let measure_from = Instant::now() + config.warmup;
     let end = measure_from + config.duration;
+    let pace = config
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
             tokio::spawn(worker(
@@ -430,6 +445,7 @@ pub async fn run(config: BenchConfig) -> Result<BenchReport, ClientError> {
                 Arc::clone(&prepared),
                 measure_from,
                 end,
+                pace,
             ))
         })
         .collect();

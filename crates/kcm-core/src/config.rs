@@ -25,6 +25,8 @@ pub struct ServiceConfig {
     pub audit: bool,
     /// How often a signed checkpoint is written for each audit chain that grew.
     pub audit_checkpoint_interval: Duration,
+    /// Request-rate quotas per access key and per tenant (none by default).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl Default for ServiceConfig {
@@ -37,6 +39,7 @@ impl Default for ServiceConfig {
             default_keystore: "software".into(),
             audit: true,
             audit_checkpoint_interval: Duration::from_secs(60),
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
     }
 }

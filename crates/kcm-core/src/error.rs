@@ -58,6 +58,9 @@ pub enum ErrorKind {
     InvalidImportToken,
     /// Imported key material is not the material imported into this key before.
     IncorrectKeyMaterial,
+    /// The caller's access key or tenant exceeded its request-rate quota; nothing
+    /// was done, and the same request succeeds once the caller slows down.
+    Throttled,
     // --- a dependency's fault ---
     /// The store is unreachable; nothing was changed.
     StoreUnavailable,
@@ -71,7 +74,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, each once: what tests iterate over when they check that a mapping
     /// covers all kinds, instead of keeping their own copy of the list.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::InvalidInput,
         ErrorKind::InvalidAliasName,
         ErrorKind::InvalidMarker,
@@ -92,6 +95,7 @@ impl ErrorKind {
         ErrorKind::LimitExceeded,
         ErrorKind::InvalidImportToken,
         ErrorKind::IncorrectKeyMaterial,
+        ErrorKind::Throttled,
         ErrorKind::StoreUnavailable,
         ErrorKind::KeystoreUnavailable,
         ErrorKind::Internal,
@@ -123,9 +127,10 @@ impl ErrorKind {
             LimitExceeded => 17,
             InvalidImportToken => 18,
             IncorrectKeyMaterial => 19,
-            StoreUnavailable => 20,
-            KeystoreUnavailable => 21,
-            Internal => 22,
+            Throttled => 20,
+            StoreUnavailable => 21,
+            KeystoreUnavailable => 22,
+            Internal => 23,
         }
     }
 }
@@ -223,7 +228,7 @@ impl Error {
             | NotFound | AlreadyExists | AccessDenied | UnknownAccessKey | InvalidCiphertext
             | IncorrectKey | KeyDisabled | InvalidState | InvalidKeyUsage | InvalidSignature
             | InvalidMac | Unsupported | LimitExceeded | InvalidImportToken
-            | IncorrectKeyMaterial => true,
+            | IncorrectKeyMaterial | Throttled => true,
             StoreUnavailable | KeystoreUnavailable | Internal => false,
         }
     }

@@ -26,6 +26,7 @@ pub mod keystore;
 pub mod lifecycle;
 pub mod model;
 pub mod policy;
+pub mod rate_limit;
 pub mod secret;
 pub mod service;
 pub mod store;

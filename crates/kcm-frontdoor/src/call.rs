@@ -114,6 +114,7 @@ impl FrontDoor {
             },
             caller: None,
             in_flight: None,
+            throttled: false,
         }
     }
 }
@@ -157,6 +158,11 @@ pub struct Call<'a> {
     caller: Option<Caller>,
     /// The request as its listener tracks it, when it came through one.
     in_flight: Option<InFlight>,
+    /// The caller's request-rate quota refused the request: it did nothing, and it
+    /// is counted in the metrics and logged by the limiter, not written to the audit
+    /// log one record each — a caller flooding past its quota would otherwise spend
+    /// the audit writer that the quota protects for every other caller.
+    throttled: bool,
 }
 
 impl std::fmt::Debug for Call<'_> {
@@ -193,14 +199,23 @@ impl Call<'_> {
         self.in_flight = in_flight.cloned();
     }
 
-    /// Keeps the caller a door authenticated by its own means; the core notes what it
-    /// touches in it, for the audit record. Returns it for the core call. From now
-    /// on the request's connection is not evicted to make room for another.
-    pub fn admit(&mut self, principal: Principal) -> &Caller {
+    /// Admits the caller a door authenticated by its own means, through the core's
+    /// request-rate quotas ([`Service::admit_caller`]); the core notes what it
+    /// touches in the caller, for the audit record. Returns it for the core call, or
+    /// the core's `Throttled` error, which the door answers in its own protocol's
+    /// words (AWS `ThrottlingException`, HTTP 429, gRPC `RESOURCE_EXHAUSTED`). From
+    /// now on the request's connection is not evicted to make room for another.
+    pub fn admit(&mut self, principal: Principal) -> Result<&Caller, Error> {
         if let Some(in_flight) = &self.in_flight {
             in_flight.authenticated();
         }
-        self.caller.insert(Caller::new(principal))
+        match self.front.service.admit_caller(principal) {
+            Ok(caller) => Ok(self.caller.insert(caller)),
+            Err(e) => {
+                self.throttled = true;
+                Err(e)
+            }
+        }
     }
 
     /// Checks the head of a SigV4-signed request for `signing_service`
@@ -234,13 +249,13 @@ impl Call<'_> {
             .front
             .auth
             .sigv4_body(head, method, uri, headers, body.bytes())?;
-        Ok((self.admit(principal), body.proven()))
+        Ok((self.admit(principal)?, body.proven()))
     }
 
     /// Authenticates a bearer `<access key id>:<secret>` and admits its caller.
     pub async fn bearer(&mut self, token: &str) -> Result<&Caller, AuthnError> {
         let principal = self.front.auth.authenticate_bearer(token).await?;
-        Ok(self.admit(principal))
+        Ok(self.admit(principal)?)
     }
 
     /// Ends the request: writes its audit record and waits until it is durable (if it
@@ -251,15 +266,19 @@ impl Call<'_> {
         let door = self.front.door;
         let operation = self.operation;
         let refusal = result.as_ref().err().map(|e| (e.audit_outcome(), e.code()));
-        let audited = self
-            .audit
-            .finish(
-                &self.front.service,
-                operation,
-                self.caller.as_ref(),
-                refusal,
-            )
-            .await;
+        let audited = if self.throttled {
+            self.front.metrics.record_throttled(door.name);
+            Ok(())
+        } else {
+            self.audit
+                .finish(
+                    &self.front.service,
+                    operation,
+                    self.caller.as_ref(),
+                    refusal,
+                )
+                .await
+        };
         let result = match audited {
             Ok(()) => result,
             Err(e) => Err(E::from(e)),

@@ -27,6 +27,7 @@ type SeriesKey = (&'static str, &'static str, u16);
 #[derive(Default)]
 pub struct Metrics {
     series: RwLock<HashMap<SeriesKey, Arc<Series>>>,
+    throttled: RwLock<HashMap<&'static str, Arc<AtomicU64>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,8 +64,40 @@ impl Metrics {
         }
     }
 
+    /// Records one request refused by a request-rate quota (also counted by
+    /// [`Metrics::record`] under its status): AWS answers throttling with 400, like
+    /// any client error, so it needs a series of its own to be seen.
+    pub fn record_throttled(&self, door: &'static str) {
+        let counter = {
+            let map = self.throttled.read().unwrap_or_else(|e| e.into_inner());
+            map.get(door).cloned()
+        };
+        let counter = counter.unwrap_or_else(|| {
+            let mut map = self.throttled.write().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(map.entry(door).or_default())
+        });
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
+        let mut out = self.render_requests();
+        let throttled = self.throttled.read().unwrap_or_else(|e| e.into_inner());
+        let mut doors: Vec<_> = throttled.iter().collect();
+        doors.sort_by_key(|(door, _)| **door);
+        out.push_str("# HELP kcm_requests_throttled_total Requests refused by a request-rate quota, by front door.\n");
+        out.push_str("# TYPE kcm_requests_throttled_total counter\n");
+        for (door, count) in doors {
+            let _ = writeln!(
+                out,
+                "kcm_requests_throttled_total{{door=\"{door}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+
+    fn render_requests(&self) -> String {
         let map = self.series.read().unwrap_or_else(|e| e.into_inner());
         let mut keys: Vec<&SeriesKey> = map.keys().collect();
         keys.sort();
@@ -125,5 +158,11 @@ mod tests {
         assert!(text.contains("operation=\"Encrypt\",status=\"200\",le=\"0.005\"} 2"));
         assert!(text.contains("operation=\"Decrypt\",status=\"400\",le=\"1\"} 0"));
         assert!(text.contains("operation=\"Decrypt\",status=\"400\",le=\"+Inf\"} 1"));
+        assert!(!text.contains("kcm_requests_throttled_total{"));
+        m.record_throttled("aws");
+        m.record_throttled("aws");
+        assert!(m
+            .render()
+            .contains("kcm_requests_throttled_total{door=\"aws\"} 2"));
     }
 }

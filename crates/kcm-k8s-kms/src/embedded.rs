@@ -85,10 +85,10 @@ impl EmbeddedKey {
         let mut door_call = self.front.begin(op, None, None);
         door_call.set_client_request_id(uid);
         let result = match service.credential(&self.access_key_id).await {
-            Ok(credential) => {
-                let caller = door_call.admit(credential.principal.clone());
-                call(service, caller).await
-            }
+            Ok(credential) => match door_call.admit(credential.principal.clone()) {
+                Ok(caller) => call(service, caller).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let answered = door_call
@@ -164,6 +164,8 @@ impl<T> From<Error> for EmbeddedError<T> {
                 (BackendError::Unavailable(message), "unavailable")
             }
             Internal => (BackendError::Unavailable(message), "internal"),
+            // The API server retries UNAVAILABLE with backoff: what a quota asks for.
+            Throttled => (BackendError::Unavailable(message), "throttled"),
             KeyDisabled | InvalidState | NotFound => {
                 (BackendError::KeyUnusable(message), "key_unusable")
             }

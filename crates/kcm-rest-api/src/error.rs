@@ -42,6 +42,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         AccessDenied => (StatusCode::FORBIDDEN, code::ACCESS_DENIED),
         UnknownAccessKey => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
         KeyDisabled | InvalidState => (StatusCode::CONFLICT, code::INVALID_STATE),
+        Throttled => (StatusCode::TOO_MANY_REQUESTS, code::THROTTLED),
         StoreUnavailable | KeystoreUnavailable => {
             (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE)
         }
@@ -181,6 +182,7 @@ mod tests {
                 LimitExceeded => (400, "LimitExceeded"),
                 InvalidImportToken => (400, "InvalidImportToken"),
                 IncorrectKeyMaterial => (400, "IncorrectKeyMaterial"),
+                Throttled => (429, "Throttled"),
                 StoreUnavailable | KeystoreUnavailable => (503, "Unavailable"),
                 Internal => (500, "Internal"),
             };

@@ -9,6 +9,37 @@ use anyhow::{bail, Context, Result};
 use kcm_frontdoor::connections::ConnectionLimits;
 use serde::Deserialize;
 
+/// The `[rate_limits]` table: request-rate quotas, per node. A rate of 0 (the
+/// default) is no quota; a burst of 0 is one second's worth of the rate.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Requests a second each access key may make, on average.
+    pub access_key_requests_per_second: u32,
+    /// Requests an access key may make at once after a quiet spell.
+    pub access_key_burst: u32,
+    /// Requests a second each tenant may make, over all its access keys.
+    pub tenant_requests_per_second: u32,
+    /// Requests a tenant may make at once after a quiet spell.
+    pub tenant_burst: u32,
+}
+
+impl RateLimitSettings {
+    /// The core's quotas.
+    pub fn limits(&self) -> kcm_core::rate_limit::RateLimits {
+        let rate = |per_second: u32, burst: u32| {
+            (per_second > 0).then_some(kcm_core::rate_limit::Rate {
+                per_second,
+                burst: if burst == 0 { per_second } else { burst },
+            })
+        };
+        kcm_core::rate_limit::RateLimits {
+            access_key: rate(self.access_key_requests_per_second, self.access_key_burst),
+            tenant: rate(self.tenant_requests_per_second, self.tenant_burst),
+        }
+    }
+}
+
 /// The `[tls]` table.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,6 +251,8 @@ pub struct Settings {
     /// Most bytes of request bodies read but not yet authenticated (SigV4 bodies,
     /// before their signature is checked), over every connection.
     pub max_unauthenticated_body_bytes: usize,
+    /// Request-rate quotas per access key and per tenant (`[rate_limits]`).
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Whether `/metrics` is served (the `metrics` setting).
@@ -328,6 +361,7 @@ impl Default for Settings {
             body_read_timeout_ms: millis(ConnectionLimits::DEFAULT_BODY_READ_TIMEOUT),
             idle_timeout_ms: millis(ConnectionLimits::DEFAULT_IDLE_TIMEOUT),
             max_unauthenticated_body_bytes: ConnectionLimits::DEFAULT_UNAUTHENTICATED_BODY_BYTES,
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -442,6 +476,17 @@ impl Settings {
             "KCM_MAX_UNAUTHENTICATED_BODY_BYTES",
             &mut s.max_unauthenticated_body_bytes,
         )?;
+        let limits = &mut s.rate_limits;
+        env_parse(
+            "KCM_ACCESS_KEY_REQUESTS_PER_SECOND",
+            &mut limits.access_key_requests_per_second,
+        )?;
+        env_parse("KCM_ACCESS_KEY_BURST", &mut limits.access_key_burst)?;
+        env_parse(
+            "KCM_TENANT_REQUESTS_PER_SECOND",
+            &mut limits.tenant_requests_per_second,
+        )?;
+        env_parse("KCM_TENANT_BURST", &mut limits.tenant_burst)?;
         Ok(s)
     }
 

@@ -105,13 +105,28 @@ async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         audit_checkpoint_interval: std::time::Duration::from_millis(
             settings.audit_checkpoint_interval_ms,
         ),
+        rate_limits: settings.rate_limits.limits(),
     };
+    log_rate_limits(&config.rate_limits);
     if !settings.audit {
         tracing::warn!("the audit log is OFF (audit = false): requests are not recorded");
     }
     let service = Service::new(store, keystores, config)
         .map_err(|e| anyhow::anyhow!("cannot start the service: {e}"))?;
     Ok(Arc::new(service))
+}
+
+/// Says which request-rate quotas this node enforces, if any.
+fn log_rate_limits(limits: &kcm_core::rate_limit::RateLimits) {
+    let describe = |rate: Option<kcm_core::rate_limit::Rate>| match rate {
+        Some(r) => format!("{}/s, bursts of {}", r.per_second, r.burst),
+        None => "none".to_owned(),
+    };
+    tracing::info!(
+        access_key = %describe(limits.access_key),
+        tenant = %describe(limits.tenant),
+        "request-rate quotas (per node)"
+    );
 }
 
 /// The store: PostgreSQL when `database_url` is set (shared by every node of a

@@ -80,8 +80,8 @@ pub fn outcome_of(kind: crate::error::ErrorKind) -> AuditOutcome {
         InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
         | NotFound | AlreadyExists | InvalidCiphertext | IncorrectKey | KeyDisabled
         | InvalidState | InvalidKeyUsage | InvalidSignature | InvalidMac | Unsupported
-        | LimitExceeded | InvalidImportToken | IncorrectKeyMaterial | StoreUnavailable
-        | KeystoreUnavailable | Internal => AuditOutcome::Failed,
+        | LimitExceeded | InvalidImportToken | IncorrectKeyMaterial | Throttled
+        | StoreUnavailable | KeystoreUnavailable | Internal => AuditOutcome::Failed,
     }
 }
 

@@ -59,6 +59,7 @@ pub use system_rotation::{SystemKeyRotation, MAX_REWRAP_BATCH};
 pub use systems::{NewSystem, SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
 
+use crate::authz::{Caller, Principal};
 use crate::cache::TtlMap;
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
@@ -118,6 +119,7 @@ pub struct Service {
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
+    rate_limiter: crate::rate_limit::RateLimiter,
     /// This node's id in a cluster (random per start), for the scheduler lease.
     node_id: String,
 }
@@ -156,6 +158,7 @@ impl Service {
             credential_key: tokio::sync::OnceCell::new(),
             audit_writer: std::sync::OnceLock::new(),
             audit_signer: tokio::sync::OnceCell::new(),
+            rate_limiter: crate::rate_limit::RateLimiter::new(config.rate_limits),
             config,
             writes: tokio::sync::Mutex::new(()),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -170,6 +173,16 @@ impl Service {
     /// The region used in ARNs and SigV4 scopes.
     pub fn region(&self) -> &str {
         &self.config.region
+    }
+
+    /// Admits one request of an authenticated `principal`: the caller of the
+    /// request's core call, or [`ErrorKind::Throttled`](crate::error::ErrorKind::Throttled)
+    /// when its access key or tenant exceeded its request-rate quota. Every front door
+    /// calls this once per request (through its shared front-door path), after
+    /// authentication and before anything else is done.
+    pub fn admit_caller(&self, principal: Principal) -> Result<Caller> {
+        self.rate_limiter.admit(&principal)?;
+        Ok(Caller::new(principal))
     }
 
     /// Readiness: the store and every keystore answer.

@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// Warm-up seconds (not measured).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// Send at most this many requests a second, spread over the connections (a
+    /// steady client rather than one as fast as the server answers; latency then
+    /// shows what a caller of that rate sees). Default: no limit.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Plaintext bytes per Encrypt (and of the ciphertext Decrypt uses), data-key
     /// bytes per GenerateDataKey, message bytes (RAW, 1 to 4096) per Sign and
     /// GenerateMac.
@@ -66,6 +71,10 @@ impl BenchArgs {
         config.duration = Duration::from_secs_f64(self.duration.max(0.1));
         config.warmup = Duration::from_secs_f64(self.warmup.max(0.0));
         config.payload_size = self.payload_bytes;
+        if let Some(rate) = self.rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            bail!("--rate must be a positive number of requests a second, got {rate}");
+        }
+        config.rate = self.rate;
         // The usage a created key needs, and the spec it gets by default.
         let (usage, default_spec) = match operation {
             BenchOperation::Sign => (Some("SIGN_VERIFY"), Some("ECC_NIST_P256")),
