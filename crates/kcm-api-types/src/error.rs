@@ -54,6 +54,9 @@ pub mod code {
     /// 429: the caller's access key or tenant exceeded its request-rate quota; retry
     /// after the delay the message names.
     pub const THROTTLED: &str = "Throttled";
+    /// 500: the request was carried out, but its audit record could not be written;
+    /// check its effect before repeating it.
+    pub const UNAUDITED: &str = "Unaudited";
     /// A bug or corrupt data; details are in the server log.
     pub const INTERNAL: &str = "Internal";
 }

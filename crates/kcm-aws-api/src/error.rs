@@ -65,6 +65,10 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
             "DependencyTimeoutException",
             StatusCode::SERVICE_UNAVAILABLE,
         ),
+        // A change was made: AWS SDKs retry every 500 on their own, and a retried
+        // CreateKey or CreateGrant would make a second one. KMS's internal error,
+        // with a status SDKs do not retry, so that the caller reads the message.
+        Unaudited => ("KMSInternalException", bad),
         Internal => ("KMSInternalException", StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
@@ -141,10 +145,13 @@ mod tests {
         for kind in ErrorKind::ALL {
             let e = AwsError::from(Error::new(kind, "x"));
             assert!(e.code().ends_with("Exception"), "{kind:?}");
-            // Only dependency and internal failures are 5xx, exactly as the core says.
+            // Only dependency and internal failures are 5xx, exactly as the core says —
+            // but a change made without its audit record, which SDKs must not retry.
+            let expected_client_error =
+                Error::new(kind, "x").is_client_error() || kind == ErrorKind::Unaudited;
             assert_eq!(
                 e.0.status.is_client_error(),
-                Error::new(kind, "x").is_client_error(),
+                expected_client_error,
                 "{kind:?}"
             );
         }

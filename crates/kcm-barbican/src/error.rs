@@ -32,7 +32,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         UnknownAccessKey => StatusCode::UNAUTHORIZED,
         Throttled => StatusCode::TOO_MANY_REQUESTS,
         StoreUnavailable | KeystoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Unaudited | Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -188,6 +188,31 @@ pub fn role_covers(holder: Role, other: Role) -> bool {
         .all(|&class| !role_allows(other, class) || role_allows(holder, class))
 }
 
+impl Op {
+    /// Whether a successful call may have changed what the store holds (a key, an
+    /// alias, a grant, a managed object, an access key, a system, a tenant, …). A
+    /// request whose change committed but whose audit record could not be written
+    /// is answered with an error that says so, never with "nothing was changed".
+    /// Reading, cryptographic use and random bytes change nothing; a backup only
+    /// reads, but is counted as a change to stay on the safe side.
+    pub fn changes_state(self) -> bool {
+        match self.class() {
+            OpClass::ManageKeys
+            | OpClass::ManageTenant
+            | OpClass::ManageTenants
+            | OpClass::Backup => true,
+            OpClass::UseKeys => matches!(
+                self,
+                Op::CreateObject | Op::PutObjectPayload | Op::UpdateObject | Op::DeleteObject
+            ),
+            OpClass::ReadKeys
+            | OpClass::ReadTenant
+            | OpClass::ReadAudit
+            | OpClass::GenerateRandom => false,
+        }
+    }
+}
+
 /// Declares [`Op`] from one table: every operation of every front door, with its
 /// stable name (the AWS operation name where AWS has one), its [`OpClass`], what it
 /// uses the service key it acts on for ([`KeyUse`], `-` when it acts on no key or

@@ -27,6 +27,10 @@ pub struct ServiceConfig {
     pub audit_checkpoint_interval: Duration,
     /// Request-rate quotas per access key and per tenant (none by default).
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Where this node keeps audit records, durably, while the store cannot take
+    /// them (forwarded once it can). `None`: a request whose record the store
+    /// cannot take is refused.
+    pub audit_spool: Option<std::path::PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +44,7 @@ impl Default for ServiceConfig {
             audit: true,
             audit_checkpoint_interval: Duration::from_secs(60),
             rate_limits: crate::rate_limit::RateLimits::default(),
+            audit_spool: None,
         }
     }
 }

@@ -66,6 +66,10 @@ pub enum ErrorKind {
     StoreUnavailable,
     /// A keystore is unreachable; nothing was changed.
     KeystoreUnavailable,
+    /// The request was carried out (a change committed), but its audit record could
+    /// be written neither to the store nor to the node's audit spool. Not "nothing
+    /// was changed": repeating the request would repeat the change.
+    Unaudited,
     // --- ours ---
     /// A bug or corrupt data; details are in the server log.
     Internal,
@@ -74,7 +78,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, each once: what tests iterate over when they check that a mapping
     /// covers all kinds, instead of keeping their own copy of the list.
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::InvalidInput,
         ErrorKind::InvalidAliasName,
         ErrorKind::InvalidMarker,
@@ -98,6 +102,7 @@ impl ErrorKind {
         ErrorKind::Throttled,
         ErrorKind::StoreUnavailable,
         ErrorKind::KeystoreUnavailable,
+        ErrorKind::Unaudited,
         ErrorKind::Internal,
     ];
 
@@ -130,7 +135,8 @@ impl ErrorKind {
             Throttled => 20,
             StoreUnavailable => 21,
             KeystoreUnavailable => 22,
-            Internal => 23,
+            Unaudited => 23,
+            Internal => 24,
         }
     }
 }
@@ -214,6 +220,18 @@ impl Error {
         Self::new(kind, message)
     }
 
+    /// A request that changed what the store holds but whose audit record could not
+    /// be written (`audit` says why): the caller must not read the error as "nothing
+    /// was changed" and repeat a create. Logged as an error.
+    pub fn carried_out_unaudited(operation: &str, audit: &Error) -> Self {
+        tracing::error!(operation, error = %audit, "a change was committed but its audit record could not be written");
+        Self::new(
+            ErrorKind::Unaudited,
+            "the request was carried out, but its audit record could not be written (the \
+             server log says why); check its effect before repeating it",
+        )
+    }
+
     /// An internal error: `detail` is logged, the caller sees a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -229,10 +247,14 @@ impl Error {
             | IncorrectKey | KeyDisabled | InvalidState | InvalidKeyUsage | InvalidSignature
             | InvalidMac | Unsupported | LimitExceeded | InvalidImportToken
             | IncorrectKeyMaterial | Throttled => true,
-            StoreUnavailable | KeystoreUnavailable | Internal => false,
+            StoreUnavailable | KeystoreUnavailable | Unaudited | Internal => false,
         }
     }
 }
+
+/// What a caller is told when the disk holding the store is full.
+pub const STORE_FULL: &str =
+    "the key store's disk is full; nothing was changed, retry once the operator has freed space";
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
@@ -244,6 +266,9 @@ impl From<StoreError> for Error {
                 &msg,
                 "the key store is unavailable; nothing was changed, retry later",
             ),
+            StoreError::Full(msg) => {
+                Error::unavailable(ErrorKind::StoreUnavailable, "store", &msg, STORE_FULL)
+            }
             StoreError::Refused(msg) => Error::new(ErrorKind::InvalidState, msg),
             // Deterministic: retrying cannot help, so not "unavailable" (503).
             e @ (StoreError::Corrupt(_) | StoreError::Unencodable(_)) => Error::internal(e),

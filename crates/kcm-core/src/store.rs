@@ -123,6 +123,10 @@ pub enum StoreError {
     /// The store could not be reached or did not confirm durability. Nothing is assumed written.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The disk holding the store is full: nothing was written, and nothing will be
+    /// until space is freed.
+    #[error("store disk full: {0}")]
+    Full(String),
     /// Stored data could not be decoded.
     #[error("store data corrupt: {0}")]
     Corrupt(String),
@@ -240,7 +244,11 @@ pub trait Store: Send + Sync + 'static {
     /// path outside this serialisation (SQL from outside kcm; on PostgreSQL, a
     /// restore committed between its read of the tail and its insert); nothing is
     /// written then.
-    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
+    ///
+    /// `records` is taken by reference so that a caller keeps the batch when the
+    /// append fails (the audit writer spools it to a local file then): it holds the
+    /// same records afterwards, linked or not.
+    async fn append_audit(&self, records: &mut Vec<AuditRecord>) -> StoreResult<()>;
 
     /// The last record of a chain: its `seq` and `hash` (`None` for an empty chain).
     async fn audit_tail(&self, chain: AuditChain) -> StoreResult<Option<(u64, String)>>;

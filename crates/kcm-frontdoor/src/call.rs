@@ -101,9 +101,14 @@ impl FrontDoor {
         source: Option<SocketAddr>,
         authorization: Option<HeaderValue>,
     ) -> Call<'_> {
+        let requested = operation.into();
         Call {
             front: self,
-            operation: operation.into().name(),
+            operation: requested.name(),
+            op: match requested {
+                Requested::Op(op) => Some(op),
+                Requested::Unrecognised(_) => None,
+            },
             started: Instant::now(),
             audit: RequestAudit {
                 front_door: self.door.name,
@@ -153,6 +158,8 @@ impl From<Op> for Requested {
 pub struct Call<'a> {
     front: &'a FrontDoor,
     operation: &'static str,
+    /// The core operation asked for, when the request names one.
+    op: Option<Op>,
     started: Instant,
     audit: RequestAudit,
     caller: Option<Caller>,
@@ -281,7 +288,13 @@ impl Call<'_> {
         };
         let result = match audited {
             Ok(()) => result,
-            Err(e) => Err(E::from(e)),
+            // A committed change must not be answered "nothing was changed".
+            Err(e) => Err(E::from(match self.op {
+                Some(op) if result.is_ok() && op.changes_state() => {
+                    Error::carried_out_unaudited(operation, &e)
+                }
+                _ => e,
+            })),
         };
         let mut answer = match result {
             Ok(answer) => answer,

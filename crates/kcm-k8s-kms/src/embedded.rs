@@ -164,6 +164,7 @@ impl<T> From<Error> for EmbeddedError<T> {
                 (BackendError::Unavailable(message), "unavailable")
             }
             Internal => (BackendError::Unavailable(message), "internal"),
+            Unaudited => (BackendError::Unavailable(message), "unaudited"),
             // The API server retries UNAVAILABLE with backoff: what a quota asks for.
             Throttled => (BackendError::Unavailable(message), "throttled"),
             KeyDisabled | InvalidState | NotFound => {

@@ -46,6 +46,7 @@ pub fn status_and_code(kind: ErrorKind) -> (StatusCode, &'static str) {
         StoreUnavailable | KeystoreUnavailable => {
             (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE)
         }
+        Unaudited => (StatusCode::INTERNAL_SERVER_ERROR, code::UNAUDITED),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL),
     }
 }
@@ -184,6 +185,7 @@ mod tests {
                 IncorrectKeyMaterial => (400, "IncorrectKeyMaterial"),
                 Throttled => (429, "Throttled"),
                 StoreUnavailable | KeystoreUnavailable => (503, "Unavailable"),
+                Unaudited => (500, "Unaudited"),
                 Internal => (500, "Internal"),
             };
             assert_eq!((status.as_u16(), code), expected, "{kind:?}");

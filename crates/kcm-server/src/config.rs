@@ -204,6 +204,9 @@ pub struct Settings {
     /// How often a signed checkpoint is written for each audit chain that grew, in
     /// milliseconds.
     pub audit_checkpoint_interval_ms: u64,
+    /// Keep audit records in `<data_dir>/audit-spool` while the store cannot take
+    /// them, and forward them when it can; off: such requests are refused.
+    pub audit_spool: bool,
     /// TLS.
     pub tls: TlsSettings,
     /// Serve plain HTTP on an address other than loopback. Off: without `[tls]`, a
@@ -346,6 +349,7 @@ impl Default for Settings {
             scheduler_interval_ms: 1000,
             audit: true,
             audit_checkpoint_interval_ms: 60_000,
+            audit_spool: true,
             tls: TlsSettings::default(),
             allow_plain_http: false,
             metrics: MetricsAccess::Off,
@@ -442,6 +446,7 @@ impl Settings {
             "KCM_AUDIT_CHECKPOINT_INTERVAL_MS",
             &mut s.audit_checkpoint_interval_ms,
         )?;
+        env_parse("KCM_AUDIT_SPOOL", &mut s.audit_spool)?;
         if let Some(v) = env("KCM_TLS_CERT") {
             s.tls.cert = Some(v.into());
         }

@@ -83,6 +83,10 @@ fn app(
         .merge(kcm_rest_api::router(rest))
 }
 
+/// The directory in the data directory where audit records wait while the store
+/// cannot take them.
+pub const AUDIT_SPOOL_DIR: &str = "audit-spool";
+
 /// Builds the core over the data directory (created and locked by the caller).
 async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
     let dir = &settings.data_dir;
@@ -106,6 +110,9 @@ async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
             settings.audit_checkpoint_interval_ms,
         ),
         rate_limits: settings.rate_limits.limits(),
+        audit_spool: settings
+            .audit_spool
+            .then(|| settings.data_dir.join(AUDIT_SPOOL_DIR)),
     };
     log_rate_limits(&config.rate_limits);
     if !settings.audit {

@@ -91,6 +91,10 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
         | E::ColumnNotFound(_)
         | E::ColumnIndexOutOfBounds { .. }
         | E::TypeNotFound { .. } => StoreError::Corrupt(e.to_string()),
+        // disk_full: the database server's disk; retrying helps only once it has room.
+        E::Database(_) if sqlstate(&e).as_deref() == Some("53100") => {
+            StoreError::Full(e.to_string())
+        }
         E::Database(_) if sqlstate(&e).is_some_and(|c| c.starts_with("XX")) => {
             StoreError::Corrupt(e.to_string())
         }

@@ -360,6 +360,7 @@ fn scrub_error(redactor: &Redactor, e: StoreError) -> StoreError {
         StoreError::Conflict(m) => StoreError::Conflict(redactor.scrub(&m)),
         StoreError::Unavailable(m) => StoreError::Unavailable(redactor.scrub(&m)),
         StoreError::Corrupt(m) => StoreError::Corrupt(redactor.scrub(&m)),
+        StoreError::Full(m) => StoreError::Full(redactor.scrub(&m)),
         StoreError::Refused(m) => StoreError::Refused(redactor.scrub(&m)),
         StoreError::Unencodable(m) => StoreError::Unencodable(redactor.scrub(&m)),
     }
@@ -375,11 +376,12 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+    async fn append_audit(&self, records: &mut Vec<AuditRecord>) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.through_gate(self.commit_attempts(|| self.try_append_audit(&records)))
+        let records: &[AuditRecord] = records;
+        self.through_gate(self.commit_attempts(|| self.try_append_audit(records)))
             .await
     }
 

@@ -146,7 +146,7 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cannot be stored"), "{err}");
-    let records = vec![
+    let mut records = vec![
         fixtures::audit_record(Some(t.id), 1),
         fixtures::bare_audit_record(None, 1),
         AuditRecord {
@@ -154,7 +154,7 @@ async fn a_commit_failing_midway_leaves_nothing_written() {
             ..fixtures::bare_audit_record(Some(t.id), 2)
         },
     ];
-    let err = store.append_audit(records).await.unwrap_err();
+    let err = store.append_audit(&mut records).await.unwrap_err();
     assert!(!matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(store.snapshot().await.unwrap().total_rows(), 0);
     assert_eq!(store.meta("m").await.unwrap(), None);
@@ -208,10 +208,10 @@ async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it
     let (store, db) = server.fresh_store().await;
     let url = server.url(&db.name);
     let (t, other) = (TenantId::new_random(), TenantId::new_random());
-    let first = (1..=3)
+    let mut first = (1..=3)
         .map(|seq| fixtures::audit_record(Some(t), seq))
         .collect();
-    store.append_audit(first).await.unwrap();
+    store.append_audit(&mut first).await.unwrap();
     let mut planter = raw(&url).await;
     sqlx::raw_sql("BEGIN").execute(&mut planter).await.unwrap();
     sqlx::query(
@@ -227,7 +227,7 @@ async fn an_append_meeting_a_row_from_outside_the_chain_lock_conflicts_naming_it
     // Linked after the committed tail (3): t's 4, other's 1, t's 5 — the planted seq.
     let append = in_background(&store, |store| async move {
         store
-            .append_audit(vec![
+            .append_audit(&mut vec![
                 fixtures::audit_record(Some(t), 0),
                 fixtures::audit_record(Some(other), 0),
                 fixtures::bare_audit_record(Some(t), 0),
@@ -287,8 +287,8 @@ async fn nodes_appending_to_one_audit_chain_take_turns() {
     ] {
         appenders.push(tokio::spawn(async move {
             for i in 0..20 {
-                let batch = (0..4).map(|_| fixtures::bare_audit_record(t, i)).collect();
-                node.append_audit(batch)
+                let mut batch = (0..4).map(|_| fixtures::bare_audit_record(t, i)).collect();
+                node.append_audit(&mut batch)
                     .await
                     .expect("no conflict between nodes");
             }
@@ -672,7 +672,7 @@ fn every_kind_of_row() -> (Vec<Write>, Vec<AuditRecord>) {
 /// records the same way in every empty store, so the stored rows match too.
 async fn write_rows(store: &dyn Store, (writes, records): &(Vec<Write>, Vec<AuditRecord>)) {
     store.commit(writes.clone()).await.unwrap();
-    store.append_audit(records.clone()).await.unwrap();
+    store.append_audit(&mut records.clone()).await.unwrap();
 }
 
 /// Every read of the trait that the rows above touch gives the same answer.

@@ -37,6 +37,11 @@ pub fn linked(
     records
 }
 
+/// Links `records` in place after their chains' `tails`, as [`linked`] does.
+pub fn link(records: &mut [AuditRecord], tails: HashMap<AuditChain, (u64, String)>) {
+    kcm_core::audit::hash::link_all(records, tails);
+}
+
 /// The [`StoreError::Conflict`](kcm_core::store::StoreError::Conflict) message
 /// for inserting `record` at a `seq` its chain already holds, in the same words
 /// for both stores.

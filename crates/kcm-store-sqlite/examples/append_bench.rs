@@ -44,7 +44,7 @@ async fn main() {
                     hash: String::new(),
                 });
             }
-            store.append_audit(records).await.unwrap();
+            store.append_audit(&mut records).await.unwrap();
         }
         let el = t.elapsed();
         println!(

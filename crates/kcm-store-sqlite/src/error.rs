@@ -22,6 +22,9 @@ pub(crate) fn from_sqlite(e: rusqlite::Error) -> StoreError {
         // A value that cannot be bound, or one SQLite refuses every time (too big,
         // a CHECK or NOT NULL constraint): retrying would fail the same way.
         E::ToSqlConversionFailure(..) => StoreError::Unencodable(e.to_string()),
+        E::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull => StoreError::Full(format!(
+            "the disk holding the SQLite database is full ({e})"
+        )),
         E::SqliteFailure(f, _)
             if matches!(f.code, ErrorCode::TooBig | ErrorCode::ConstraintViolation) =>
         {

@@ -97,25 +97,32 @@ fn commit_blocking(conn: &mut Connection, writes: &[Write]) -> StoreResult<()> {
 /// Links `records` after their chains' tails, read inside the transaction, and
 /// appends them (see [`Store::append_audit`]). The write lock of `BEGIN IMMEDIATE`
 /// keeps every other appender out until COMMIT, so the tails cannot move meanwhile.
-fn append_audit_blocking(conn: &mut Connection, records: Vec<AuditRecord>) -> StoreResult<()> {
+fn append_audit_blocking(conn: &mut Connection, records: &mut [AuditRecord]) -> StoreResult<()> {
     let tx = conn::begin_immediate(conn)?;
     let mut tails = HashMap::new();
-    for chain in audit::chains_of(&records) {
+    for chain in audit::chains_of(records) {
         if let Some(tail) = read::audit_tail(&tx, chain)? {
             tails.insert(chain, tail);
         }
     }
-    write::insert_linked_audit_records(&tx, &audit::linked(records, tails))?;
+    audit::link(records, tails);
+    write::insert_linked_audit_records(&tx, records)?;
     tx.commit().map_err(from_sqlite)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+    async fn append_audit(&self, records: &mut Vec<AuditRecord>) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.write(move |c| append_audit_blocking(c, records)).await
+        // The batch goes to the writer thread and comes back with the outcome.
+        let mut batch = std::mem::take(records);
+        let (outcome, batch) = self
+            .write(move |c| Ok((append_audit_blocking(c, &mut batch), batch)))
+            .await?;
+        *records = batch;
+        outcome
     }
 
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {

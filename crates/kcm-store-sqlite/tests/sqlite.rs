@@ -219,7 +219,7 @@ async fn stored_forms_are_as_documented() {
         .await
         .unwrap();
     store
-        .append_audit(vec![tenant_record.clone(), operator_record])
+        .append_audit(&mut vec![tenant_record.clone(), operator_record])
         .await
         .unwrap();
     let conn = raw(&path);
@@ -339,7 +339,7 @@ async fn undecodable_new_rows_are_corrupt() {
         .await
         .unwrap();
     store
-        .append_audit(vec![fixtures::audit_record(Some(t), 1)])
+        .append_audit(&mut vec![fixtures::audit_record(Some(t), 1)])
         .await
         .unwrap();
     let conn = raw(&path);

@@ -588,7 +588,7 @@ impl Chains {
         for r in &linked {
             self.tails.insert(r.tenant, (r.seq, r.hash.clone()));
         }
-        if let Err(e) = store.append_audit(records).await {
+        if let Err(e) = store.append_audit(&mut records.clone()).await {
             panic!("append_audit failed: {e}");
         }
         linked
@@ -1944,7 +1944,10 @@ pub mod checks {
                 vec![bare_audit_record(Some(t), 1), bare_audit_record(Some(t), 2)],
             )
             .await;
-        store.append_audit(vec![]).await.expect("an empty append");
+        store
+            .append_audit(&mut vec![])
+            .await
+            .expect("an empty append");
         let unlinked = |chain| AuditRecord {
             seq: 99,
             prev_hash: "junk".into(),
@@ -1976,8 +1979,8 @@ pub mod checks {
         let t = Some(TenantId::new_random());
         let append = |n: u64| async move {
             for i in 0..10 {
-                let batch = (0..n).map(|_| bare_audit_record(t, i)).collect();
-                store.append_audit(batch).await.expect("append_audit");
+                let mut batch = (0..n).map(|_| bare_audit_record(t, i)).collect();
+                store.append_audit(&mut batch).await.expect("append_audit");
             }
         };
         tokio::join!(append(1), append(3));
@@ -2082,7 +2085,10 @@ pub mod checks {
             records.push(bare_audit_record(None, seq));
         }
         records.push(audit_record(Some(t2), 1));
-        store.append_audit(records).await.expect("append_audit");
+        store
+            .append_audit(&mut records)
+            .await
+            .expect("append_audit");
         // A checkpoint alone does not make a chain.
         let checkpoint = audit_checkpoint(Some(TenantId::new_random()), 9);
         ok(store, vec![Write::PutAuditCheckpoint(checkpoint)]).await;
@@ -2092,7 +2098,7 @@ pub mod checks {
             sorted(vec![(Some(t1), 5), (None, 2), (Some(t2), 1)])
         );
         store
-            .append_audit(vec![audit_record(Some(t2), 2)])
+            .append_audit(&mut vec![audit_record(Some(t2), 2)])
             .await
             .expect("append_audit");
         let chains = sorted(store.audit_chains().await.unwrap());
@@ -2738,13 +2744,16 @@ async fn populate(store: &dyn Store) -> Population {
         }));
     }
     ok(store, writes).await;
-    let records = vec![
+    let mut records = vec![
         audit_record(Some(alpha.id), 1),
         bare_audit_record(None, 1),
         bare_audit_record(Some(alpha.id), 2),
         audit_record(Some(bravo.id), 1),
     ];
-    store.append_audit(records).await.expect("append_audit");
+    store
+        .append_audit(&mut records)
+        .await
+        .expect("append_audit");
     Population {
         tenants: vec![alpha, bravo],
         systems: vec![system_a, system_b],
@@ -2919,7 +2928,7 @@ pub mod pair_checks {
             .await
             .unwrap()
             .expect("a restored chain");
-        b.append_audit(vec![bare_audit_record(chain, 0)])
+        b.append_audit(&mut vec![bare_audit_record(chain, 0)])
             .await
             .expect("append_audit");
         let records = b.audit_records(&checks::whole_chain(chain)).await.unwrap();

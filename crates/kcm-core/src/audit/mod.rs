@@ -15,6 +15,7 @@
 
 pub mod export;
 pub mod hash;
+pub(crate) mod spool;
 pub mod verify;
 pub(crate) mod writer;
 
@@ -81,7 +82,7 @@ pub fn outcome_of(kind: crate::error::ErrorKind) -> AuditOutcome {
         | NotFound | AlreadyExists | InvalidCiphertext | IncorrectKey | KeyDisabled
         | InvalidState | InvalidKeyUsage | InvalidSignature | InvalidMac | Unsupported
         | LimitExceeded | InvalidImportToken | IncorrectKeyMaterial | Throttled
-        | StoreUnavailable | KeystoreUnavailable | Internal => AuditOutcome::Failed,
+        | StoreUnavailable | KeystoreUnavailable | Unaudited | Internal => AuditOutcome::Failed,
     }
 }
 

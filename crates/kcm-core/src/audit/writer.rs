@@ -1,24 +1,72 @@
-//! Group commit: many requests' audit records made durable by one store commit.
+//! Group commit: many requests' audit records made durable by one store commit —
+//! or, while the store cannot take them, by one write to the node's audit spool.
 //!
 //! Requests hand their record to one writer task and wait. The writer takes every
 //! record waiting (up to [`MAX_BATCH`]) and has the store append them in one
 //! transaction (one fsync; [`Store::append_audit`] links each into its chain), and
-//! then answers every waiting request. While
-//! one batch commits, the next one gathers, so under load each fsync carries many
-//! records and the per-request cost stays small.
+//! then answers every waiting request. While one batch commits, the next one
+//! gathers, so under load each fsync carries many records and the per-request cost
+//! stays small.
+//!
+//! When the store is unreachable or does not answer within [`STORE_DEADLINE`], the
+//! batch goes to the spool ([`super::spool`]) instead, and so does every batch after
+//! it until a forwarder task has handed everything spooled to the store, oldest
+//! first: records of a chain reach the store in the order they were acknowledged.
+//! Without a spool (or when the spool cannot be written either) the requests get
+//! the error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::spool::Spool;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::AuditRecord;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Most records in one commit.
 pub(crate) const MAX_BATCH: usize = 2048;
 /// Requests waiting for the writer before new ones wait for room (backpressure).
 const QUEUE: usize = 16 * 1024;
+/// How long an append may take before the store counts as unavailable for it: a
+/// hung database holds each request at most this long, once; then records spool.
+pub(crate) const STORE_DEADLINE: Duration = Duration::from_secs(2);
+/// How often the forwarder tries to hand spooled records to the store.
+const FORWARD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether the last batch could be written anywhere: read by readiness, so that a
+/// node that can audit nothing (its disk full, its store and spool both failing)
+/// stops being sent requests it can only refuse.
+#[derive(Debug, Default)]
+pub(crate) struct WriterHealth {
+    unwritable: std::sync::Mutex<Option<String>>,
+}
+
+impl WriterHealth {
+    /// Why the last batch could be written nowhere, if it could not.
+    pub(crate) fn unwritable(&self) -> Option<String> {
+        self.lock().clone()
+    }
+
+    /// Records the outcome of a write.
+    pub(crate) fn set(&self, reason: Option<String>) {
+        let mut current = self.lock();
+        if current.is_some() != reason.is_some() {
+            match &reason {
+                Some(r) => {
+                    tracing::error!(reason = %r, "audit records can be written nowhere: this node is not ready")
+                }
+                None => tracing::info!("audit records are written again: this node is ready"),
+            }
+        }
+        *current = reason;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.unwritable.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 struct Pending {
     record: AuditRecord,
@@ -31,10 +79,19 @@ pub(crate) struct AuditWriter {
 }
 
 impl AuditWriter {
-    /// Starts the writer task over `store` (needs a Tokio runtime).
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer task over `store`, spooling to `spool` while the store is
+    /// out of reach, and the task that forwards spooled records (needs a Tokio
+    /// runtime).
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        spool: Option<Arc<Spool>>,
+        health: Arc<WriterHealth>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rx));
+        if let Some(spool) = &spool {
+            tokio::spawn(forward(Arc::clone(&store), Arc::clone(spool)));
+        }
+        tokio::spawn(run(store, spool, health, rx));
         Self { tx }
     }
 
@@ -51,8 +108,12 @@ impl AuditWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
-    // Handed to the store whole each batch, so it starts empty each time.
+async fn run(
+    store: Arc<dyn Store>,
+    spool: Option<Arc<Spool>>,
+    health: Arc<WriterHealth>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
     let mut records: Vec<AuditRecord> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -66,14 +127,126 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>) {
                 None
             };
         }
-        // The store links each record after its chain's tail inside the
-        // appending transaction, so writers on other nodes never conflict.
-        let outcome = store
-            .append_audit(std::mem::take(&mut records))
-            .await
-            .map_err(Error::from);
+        let outcome = write(&*store, spool.as_deref(), &mut records).await;
+        records.clear();
+        health.set(outcome.as_ref().err().map(|e| e.message().to_owned()));
         for done in waiting.drain(..) {
             let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+/// Makes `records` durable: in the store, or in the spool while it holds records
+/// or the store cannot take them.
+async fn write(
+    store: &dyn Store,
+    spool: Option<&Spool>,
+    records: &mut Vec<AuditRecord>,
+) -> Result<()> {
+    let Some(spool) = spool else {
+        return match tokio::time::timeout(STORE_DEADLINE, store.append_audit(records)).await {
+            Ok(outcome) => outcome.map_err(Error::from),
+            Err(_) => Err(Error::from(late(STORE_DEADLINE))),
+        };
+    };
+    // The store may take records only when none wait before them.
+    if spool.is_empty() {
+        match tokio::time::timeout(STORE_DEADLINE, store.append_audit(records)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(StoreError::Unavailable(detail) | StoreError::Full(detail))) => {
+                spooling(&detail)
+            }
+            Err(_) => spooling(&late(STORE_DEADLINE).to_string()),
+            Ok(Err(e)) => return Err(e.into()),
+        }
+    }
+    spool.append(records).map_err(|e| {
+        tracing::error!(error = %e, "the audit spool cannot be written either; refusing requests until the store or the spool takes records again");
+        unwritable(&e)
+    })
+}
+
+fn late(deadline: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the store did not take audit records within {deadline:?}"
+    ))
+}
+
+fn spooling(detail: &str) {
+    tracing::warn!(
+        error = %detail,
+        "the store cannot take audit records: keeping them in the local audit spool until it can"
+    );
+}
+
+/// What a request whose record could be written nowhere is told.
+fn unwritable(e: &std::io::Error) -> Error {
+    let message = if e.kind() == std::io::ErrorKind::StorageFull {
+        "the audit log cannot be written: the server's disk is full; nothing was changed, retry \
+         once the operator has freed space"
+    } else {
+        "the audit log cannot be written: the store is unavailable and so is the server's local \
+         audit spool; nothing was changed, retry later"
+    };
+    Error::new(ErrorKind::StoreUnavailable, message)
+}
+
+/// Hands spooled records to the store, oldest segment first, every
+/// [`FORWARD_INTERVAL`] while there are any.
+async fn forward(store: Arc<dyn Store>, spool: Arc<Spool>) {
+    let mut tick = tokio::time::interval(FORWARD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut forwarded = 0usize;
+    // A segment the store took but that could not be deleted: deleted, not sent again.
+    let mut taken: Option<super::spool::Segment> = None;
+    loop {
+        tick.tick().await;
+        if let Some(segment) = taken.take() {
+            if let Err(e) = spool.remove(&segment) {
+                tracing::error!(error = %e, "cannot remove a forwarded audit spool segment; will retry");
+                taken = Some(segment);
+                continue;
+            }
+        }
+        if spool.is_empty() {
+            continue;
+        }
+        loop {
+            let mut segment = match spool.oldest() {
+                Ok(Some(segment)) => segment,
+                Ok(None) => {
+                    tracing::info!(
+                        records = forwarded,
+                        "the audit spool is empty: every spooled record is in the store"
+                    );
+                    forwarded = 0;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the audit spool; will retry");
+                    break;
+                }
+            };
+            let count = segment.records.len();
+            match tokio::time::timeout(STORE_DEADLINE, store.append_audit(&mut segment.records))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "spooled audit records not forwarded yet");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!("the store did not take spooled audit records in time");
+                    break;
+                }
+            }
+            forwarded += count;
+            if let Err(e) = spool.remove(&segment) {
+                tracing::error!(error = %e, "cannot remove a forwarded audit spool segment; will retry");
+                taken = Some(segment);
+                break;
+            }
         }
     }
 }

@@ -27,9 +27,17 @@ pub(crate) struct AuditSigner {
 }
 
 impl Service {
-    fn audit_writer(&self) -> &AuditWriter {
-        self.audit_writer
-            .get_or_init(|| AuditWriter::start(std::sync::Arc::clone(&self.store)))
+    /// The audit writer, started on first use (and by the background tasks, so
+    /// that an earlier run's spooled records are forwarded without waiting for a
+    /// request).
+    pub(super) fn audit_writer(&self) -> &AuditWriter {
+        self.audit_writer.get_or_init(|| {
+            AuditWriter::start(
+                std::sync::Arc::clone(&self.store),
+                self.audit_spool.clone(),
+                std::sync::Arc::clone(&self.audit_health),
+            )
+        })
     }
 
     /// Appends the record of one request and returns once it is durable. A front

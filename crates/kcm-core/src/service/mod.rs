@@ -117,6 +117,8 @@ pub struct Service {
     credentials: TtlMap<String, Credential>,
     credential_key: tokio::sync::OnceCell<crate::secret::SecretBytes>,
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
+    audit_spool: Option<Arc<crate::audit::spool::Spool>>,
+    audit_health: Arc<crate::audit::writer::WriterHealth>,
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
     rate_limiter: crate::rate_limit::RateLimiter,
@@ -148,6 +150,23 @@ impl Service {
             )));
         }
         let bound = config.revocation_bound;
+        let audit_spool = match &config.audit_spool {
+            Some(dir) => Some(Arc::new(crate::audit::spool::Spool::open(dir).map_err(
+                |e| {
+                    Error::new(
+                        crate::error::ErrorKind::StoreUnavailable,
+                        format!("cannot open the audit spool {}: {e}", dir.display()),
+                    )
+                },
+            )?)),
+            None => None,
+        };
+        if let Some(spool) = audit_spool.as_ref().filter(|s| !s.is_empty()) {
+            tracing::warn!(
+                segments = spool.segments(),
+                "the audit spool holds records of an earlier run: forwarding them to the store"
+            );
+        }
         Ok(Self {
             store,
             keystores,
@@ -157,6 +176,8 @@ impl Service {
             credentials: TtlMap::new(bound),
             credential_key: tokio::sync::OnceCell::new(),
             audit_writer: std::sync::OnceLock::new(),
+            audit_spool,
+            audit_health: Arc::default(),
             audit_signer: tokio::sync::OnceCell::new(),
             rate_limiter: crate::rate_limit::RateLimiter::new(config.rate_limits),
             config,
@@ -185,14 +206,42 @@ impl Service {
         Ok(Caller::new(principal))
     }
 
-    /// Readiness: the store and every keystore answer.
+    /// Readiness: the store and the default keystore answer (each within
+    /// [`READY_DEADLINE`]), and audit records can be written somewhere.
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await?;
+        let late = |what: &str| {
+            Error::new(
+                crate::error::ErrorKind::StoreUnavailable,
+                format!("the {what} did not answer within {READY_DEADLINE:?}"),
+            )
+        };
+        tokio::time::timeout(READY_DEADLINE, self.store.ping())
+            .await
+            .map_err(|_| late("store"))??;
+        if let Some(reason) = self.audit_health.unwritable() {
+            // Requests are what would find out that records can be written again;
+            // while the node is not ready it gets none, so readiness tries itself.
+            let probe = self.store.commit(vec![crate::store::Write::PutMeta {
+                key: READY_PROBE_META.into(),
+                value: now_ms().to_string(),
+            }]);
+            match tokio::time::timeout(READY_DEADLINE, probe).await {
+                Ok(Ok(())) => self.audit_health.set(None),
+                _ => {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::StoreUnavailable,
+                        reason,
+                    ))
+                }
+            }
+        }
         // Only the default keystore (which holds the service's own credential root)
         // decides readiness: a customer's HSM or XKS proxy that is down locks the
         // systems below its keys, and must not take the node away from every other
         // tenant. Their state shows in each system's status.
-        self.default_keystore().health().await?;
+        tokio::time::timeout(READY_DEADLINE, self.default_keystore().health())
+            .await
+            .map_err(|_| late("default keystore"))??;
         Ok(())
     }
 
@@ -206,6 +255,15 @@ impl Service {
         &self.keystores[&self.config.default_keystore]
     }
 }
+
+/// The longest readiness waits for the store or the default keystore: a load
+/// balancer's health check gives up after a second or two, and a hung dependency
+/// must make the node "not ready", not make the check time out.
+pub const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The setting readiness writes to learn whether the store takes writes again,
+/// after audit records could be written nowhere.
+const READY_PROBE_META: &str = "ready_probe";
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> UnixMillis {

@@ -76,6 +76,9 @@ impl Service {
         if let Some(changes) = self.store.changes() {
             tokio::spawn(Arc::clone(self).follow_changes(changes, shutdown.clone()));
         }
+        if self.config.audit {
+            self.audit_writer();
+        }
         let service = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
