@@ -94,12 +94,16 @@ impl Module {
     /// module changed generation since the caller saw `seen` (another keystore did
     /// it meanwhile) or was initialised less than [`REINITIALIZE_INTERVAL`] ago.
     /// Every session of the old generation is gone afterwards, in every keystore
-    /// on this module: each notices by the generation and logs in again.
-    pub(crate) fn reinitialize(&self, path: &Path, seen: u64) {
+    /// on this module: each notices by the generation and logs in again. Returns
+    /// whether the module is of a newer generation than `seen` now.
+    pub(crate) fn reinitialize(&self, path: &Path, seen: u64) -> bool {
         let _exclusive = self.calls.write().unwrap_or_else(|e| e.into_inner());
         let mut initialized_at = lock(&self.initialized_at);
-        if self.generation() != seen || initialized_at.elapsed() < REINITIALIZE_INTERVAL {
-            return;
+        if self.generation() != seen {
+            return true;
+        }
+        if initialized_at.elapsed() < REINITIALIZE_INTERVAL {
+            return false;
         }
         if let Err(e) = self.ctx.clone().finalize() {
             tracing::debug!(module = %path.display(), error = %describe(&e), "C_Finalize failed");
@@ -120,5 +124,6 @@ impl Module {
                 "pkcs11 module could not be initialised again; retrying on a later call"
             ),
         }
+        true
     }
 }

@@ -66,6 +66,18 @@ impl Conn {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the idle sessions is a call into the module like any other: not
+        // while it is being initialised again, and not for sessions it forgot.
+        let conn = lock(&self.state).conn.take();
+        if let Some(conn) = conn {
+            let _inside = self.loaded.enter();
+            conn.discard(self.loaded.generation());
+        }
+    }
+}
+
 /// A session taken from the pool for one call.
 pub(crate) struct Lease {
     pub(crate) session: Session,
@@ -95,13 +107,11 @@ impl Inner {
                 let reason = self.settle(what, f);
                 let seen = self.loaded.generation();
                 drop(inside);
-                self.loaded.reinitialize(&self.module, seen);
-                inside = self.loaded.enter();
-                match self.take() {
-                    Ok(lease) => lease,
-                    Err(_) if self.loaded.generation() == seen => return Err(reason),
-                    Err(f) => return Err(self.settle(what, f)),
+                if !self.loaded.reinitialize(&self.module, seen) {
+                    return Err(reason); // done less than a second ago: fail fast
                 }
+                inside = self.loaded.enter();
+                self.take().map_err(|f| self.settle(what, f))?
             }
             Err(f) => return Err(self.settle(what, f)),
         };
