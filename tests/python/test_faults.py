@@ -22,6 +22,8 @@ from postgres import Postgres
 # How long an idle server is watched: fifty scheduler ticks at the tests' 100 ms
 # (BASE_SERVER_ENV), so a write per tick cannot hide in the window.
 IDLE_WINDOW_S = 5.0
+# How long the start's own writes may take to end (a bound, generous for a loaded machine).
+SETTLE_BOUND_S = 15.0
 # A generous bound on SIGTERM to exit while the store does not answer (measured:
 # about 0.5 s, the background work's shutdown grace; 5 s before the grace existed).
 STOP_BOUND_S = 3.0
@@ -38,8 +40,6 @@ def test_an_idle_server_on_sqlite_writes_nothing(spawn_server):
     srv = spawn_server()
     db = srv.data_dir / "kcm.db"
     wal = db.with_name("kcm.db-wal")
-    # Let the start's own writes (bootstrap, the first audit checkpoint) end.
-    time.sleep(1.0)
     # A read-only connection of our own: its data_version changes when any other
     # connection commits to the database.
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
@@ -47,6 +47,16 @@ def test_an_idle_server_on_sqlite_writes_nothing(spawn_server):
         def version() -> int:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn.execute("PRAGMA data_version").fetchone()[0]
+
+        # Let the start's own writes (bootstrap, the first audit checkpoint) end:
+        # wait for a second without a commit (before the fix there never was one).
+        deadline = time.monotonic() + SETTLE_BOUND_S
+        seen, quiet_since = version(), time.monotonic()
+        while time.monotonic() - quiet_since < 1.0:
+            assert time.monotonic() < deadline, "the server never stayed a second without a commit"
+            time.sleep(0.1)
+            if (now := version()) != seen:
+                seen, quiet_since = now, time.monotonic()
 
         before, wal_before = version(), os.stat(wal)
         time.sleep(IDLE_WINDOW_S)
