@@ -198,3 +198,100 @@ def test_byok_and_a_referenced_key_in_the_plugin(spawn_server, plugin_dirs, tmp_
     assert ref.json()["origin"] == "external"
     bad = srv.v1("POST", "/v1/root-keys/reference", json_body={"keystore": "ext", "reference": "0" * 32})
     assert bad.status_code == 400, bad.text
+
+
+# A generous bound on any one call while the plugin is stalled or killed: the call
+# timeout of plugin_config (3 s) and the time of a loaded machine besides.
+CALL_BOUND_S = 10.0
+# How long kcm may take to have the killed plugin serving again (measured: well under
+# a second; the first restart waits 100 ms).
+RECOVERY_BOUND_S = 15.0
+
+
+def test_a_plugin_killed_mid_request_gives_a_retryable_error_and_recovers(spawn_server, plugin_dirs, tmp_path):
+    """Issue 14, section 9 (RELIABILITY.md "Faults"). Four clients Encrypt and Decrypt
+    without pause, every call through the plugin (a revocation bound of 1 ms leaves
+    nothing cached); the plugin is stopped (SIGSTOP) so that every client's request is
+    waiting on it, then killed (SIGKILL). The calls in flight and those made while kcm
+    restarts it fail with a 503 DependencyTimeoutException (retryable), none hangs,
+    none returns something wrong, and calls succeed again once the new plugin is up."""
+    import threading
+
+    keys, kek = plugin_dirs
+    conf = plugin_config(tmp_path / "kcm.toml", keys, kek, default=True)
+    srv = spawn_server(env={"KCM_CONFIG": conf, "KCM_REVOCATION_BOUND_MS": "1"})
+    kms = srv.client("default")  # boto3 clients are safe to share between threads
+    key_id = kms.create_key(Description=unique("plugin-kill"))["KeyMetadata"]["KeyId"]
+    (pid,) = plugin_pids(srv)
+
+    stop = threading.Event()
+    lock = threading.Lock()
+    # (thread, start, seconds, outcome): "ok", (status, code, message), or "transport: …"
+    calls: list[tuple[int, float, float, object]] = []
+    wrong: list[str] = []
+
+    def worker(t: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            plaintext = f"thread {t} call {n}".encode()
+            started = time.monotonic()
+            try:
+                blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
+                back = kms.decrypt(CiphertextBlob=blob)
+                if back["Plaintext"] != plaintext or not back["KeyId"].endswith(key_id):
+                    wrong.append(f"thread {t} call {n}: {back['Plaintext']!r} under {back['KeyId']}")
+                outcome: object = "ok"
+            except ClientError as e:
+                r = e.response
+                outcome = (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"])
+            except Exception as e:  # a timeout or a dropped connection: what must not happen
+                outcome = f"transport: {e!r}"
+            with lock:
+                calls.append((t, started, time.monotonic() - started, outcome))
+
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(4)]
+    for th in threads:
+        th.start()
+    try:
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.5)  # every client's next call is now waiting on the plugin
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        # Run on until every client has succeeded again after the kill.
+        while True:
+            with lock:
+                recovered = {t for t, s, _, o in calls if o == "ok" and s > killed}
+            if len(recovered) == len(threads):
+                break
+            assert time.monotonic() - killed < RECOVERY_BOUND_S, "calls did not succeed again after the kill"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(timeout=CALL_BOUND_S + 5)
+
+    assert not wrong, wrong
+    before = [c for c in calls if c[1] + c[2] < killed - 0.5]
+    assert before and all(o == "ok" for *_, o in before), "calls failed before the fault"
+    failed = [c for c in calls if c[3] != "ok"]
+    outcomes = {o for *_, o in failed}
+    transport = [o for o in outcomes if isinstance(o, str)]
+    assert not transport, transport
+    assert {(status, code) for status, code, _ in outcomes} == {(503, "DependencyTimeoutException")}, outcomes
+    assert all("retry" in message for _, _, message in outcomes), outcomes
+    # The calls in flight at the kill failed rather than hung (each client had one).
+    in_flight = [c for c in failed if c[1] < killed]
+    assert len({t for t, *_ in in_flight}) == len(threads), failed
+    longest = max(d for _, _, d, _ in calls)
+    assert longest < CALL_BOUND_S, f"a call took {longest:.2f} s"
+    first_ok = min(s + d for _, s, d, o in calls if o == "ok" and s > killed)
+    print(f"errors: {outcomes}")
+    print(f"{len(calls)} calls, {len(failed)} failed ({len(in_flight)} in flight at the kill), "
+          f"longest {longest:.2f} s, first success {first_ok - killed:.3f} s after the kill")
+
+    new = plugin_pids(srv)
+    assert len(new) == 1 and new != [pid], new
+    log = srv.stderr_path.read_text()
+    assert "keystore plugin exited; restarting it" in log and "keystore plugin restarted" in log

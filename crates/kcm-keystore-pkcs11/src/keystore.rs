@@ -51,8 +51,10 @@ impl Pkcs11Keystore {
         if config.max_sessions == 0 {
             return Err(misconfigured("pkcs11 max_sessions must be at least 1"));
         }
+        let loaded = load_module(&config.module)?;
         let inner = Inner {
-            ctx: load_module(&config.module)?,
+            ctx: loaded.ctx.clone(),
+            loaded,
             module: config.module,
             token_label: config.token_label.trim().to_string(),
             pin: config.pin,
@@ -60,11 +62,13 @@ impl Pkcs11Keystore {
         };
         // Connect now so configuration mistakes surface at start, not on first use.
         // A missing token is a configuration error here; later it is `Unavailable`.
+        let inside = inner.loaded.enter();
         let lease = inner.take().map_err(|f| match f {
             Failure::Ks(KeystoreError::Unavailable(msg)) => misconfigured(msg),
             f => inner.settle("login", f),
         })?;
         inner.give_back(lease);
+        drop(inside);
         tracing::info!(
             module = %inner.module.display(),
             token = %inner.token_label,

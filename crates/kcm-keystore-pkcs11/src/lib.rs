@@ -43,9 +43,9 @@
 //! never appears in `Debug` output, logs or error messages.
 //!
 //! The module is loaded and `C_Initialize`d (with OS locking) once per process and
-//! path, and never finalised: a PKCS#11 module is process-global state, and
-//! finalising it would pull the sessions out from under any other keystore of the
-//! same process.
+//! path. A PKCS#11 module is process-global state, shared by every keystore of the
+//! process on it, so it is finalised only to find a lost token again (below), with
+//! no call of any keystore inside it, and every keystore on it then logs in again.
 //!
 //! ## Sessions and failures
 //!
@@ -57,10 +57,22 @@
 //!
 //! If the token goes away — a device, session or login error such as
 //! `CKR_DEVICE_REMOVED`, `CKR_TOKEN_NOT_PRESENT`, `CKR_SESSION_HANDLE_INVALID` or
-//! `CKR_USER_NOT_LOGGED_IN` — the keystore drops its sessions and cached handles and
-//! the call fails with [`KeystoreError::Unavailable`]; the next call looks the slot
-//! up by label again and logs in again, so a token that comes back is used again
-//! without restarting kcm.
+//! `CKR_USER_NOT_LOGGED_IN`, or a search that finds no key while the token itself
+//! cannot be read (`C_GetTokenInfo` fails) — the keystore drops its sessions and
+//! cached handles and the call fails with [`KeystoreError::Unavailable`]; the next
+//! call looks the slot up by label again and logs in again, so a token that comes
+//! back is used again without restarting kcm. A key is reported missing
+//! ([`KeystoreError::KeyUnusable`]; for `destroy`, already destroyed) only when the
+//! token that answered is there and is ours.
+//!
+//! Some modules see a token that went away and came back only after `C_Finalize`
+//! and `C_Initialize` (SoftHSM2 does; a vendor's client may keep a failed connection
+//! likewise). So while a lost token cannot be found again, a call initialises the
+//! module again — at most once a second per module, once no call is inside it — and
+//! looks again. Sessions of the old initialisation are forgotten, not closed: their
+//! handles may already be numbered anew for someone else. Another keystore on the
+//! same module notices the new initialisation at its next call and logs in again
+//! without failing it.
 //!
 //! Login state in PKCS#11 belongs to the application and token, not the session:
 //! logging in on a second session returns `CKR_USER_ALREADY_LOGGED_IN`, which is
@@ -88,9 +100,10 @@
 //! "token" is files in the token directory, encrypted under the PIN: fine for
 //! development and tests, not a hardware boundary. Two more SoftHSM2 habits: it
 //! reports a GCM blob that does not authenticate as `CKR_GENERAL_ERROR` (mapped to
-//! [`KeystoreError::UnwrapFailed`] for `C_Decrypt`), and it cannot simulate a token
-//! that goes away and comes back — if its token directory disappears, the token
-//! stays broken until the process re-initialises the module, i.e. restarts.
+//! [`KeystoreError::UnwrapFailed`] for `C_Decrypt`), and a token whose directory
+//! disappears stays broken until the module is initialised again, which the
+//! keystore does (see "Sessions and failures"; `tests/token_loss.rs` moves a
+//! token's directory away and back).
 //!
 //! ## What differs with a network HSM
 //!
@@ -122,7 +135,7 @@
 //!
 //! One module per job: `handle` (the handle format: which key a handle names),
 //! `blob` (the wrapped-blob format), `module` (loading a PKCS#11 module once per
-//! process), `error` (what a PKCS#11 error means: a lost token, a blob that does
+//! process, and initialising it again), `error` (what a PKCS#11 error means: a lost token, a blob that does
 //! not authenticate, or something else), `pool` (the session pool, reconnection and
 //! key lookup, on blocking threads), `keystore` ([`Pkcs11Keystore`], its
 //! configuration and opening) and `provider` (the [`KeystoreProvider`] methods).
@@ -130,6 +143,7 @@
 //! [`KeystoreProvider`]: kcm_core::keystore::KeystoreProvider
 //! [`KeystoreError::Unavailable`]: kcm_core::keystore::KeystoreError::Unavailable
 //! [`KeystoreError::UnwrapFailed`]: kcm_core::keystore::KeystoreError::UnwrapFailed
+//! [`KeystoreError::KeyUnusable`]: kcm_core::keystore::KeystoreError::KeyUnusable
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

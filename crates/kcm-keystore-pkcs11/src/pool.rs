@@ -2,11 +2,12 @@
 //! sessions, the object handles found for each key), used on blocking threads.
 //! [`Inner::call`] lends a session to one operation and decides, through
 //! [`Inner::settle`], when a failure means the token is lost: then the connection is
-//! dropped and the next call finds the token by label and logs in again.
+//! dropped and the next call finds the token by label and logs in again — after
+//! initialising the module again if the token cannot be found otherwise.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
@@ -19,10 +20,13 @@ use kcm_core::secret::SecretString;
 
 use crate::error::{describe, is_connection_lost, misconfigured, rv, Failure};
 use crate::handle::KeyId;
+use crate::module::Module;
 
 /// What the blocking calls share.
 pub(crate) struct Inner {
     pub(crate) ctx: Pkcs11,
+    /// The loaded module `ctx` belongs to, shared with other keystores on it.
+    pub(crate) loaded: Arc<Module>,
     pub(crate) module: PathBuf,
     pub(crate) token_label: String,
     pub(crate) pin: SecretString,
@@ -43,6 +47,35 @@ struct Conn {
     slot: Slot,
     idle: Vec<Session>,
     objects: HashMap<KeyId, ObjectHandle>,
+    /// The module's generation when it connected (see [`Module::reinitialize`]).
+    generation: u64,
+}
+
+impl Conn {
+    /// Lets the connection go. Its sessions are closed only if the module was not
+    /// initialised again since they were opened: after that their handles mean
+    /// nothing, or — numbered afresh — another keystore's new sessions.
+    fn discard(self, current_generation: u64) {
+        if self.generation != current_generation {
+            for session in self.idle {
+                // Leaks the session's small struct rather than C_CloseSession a
+                // handle that may now belong to someone else.
+                std::mem::forget(session);
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the idle sessions is a call into the module like any other: not
+        // while it is being initialised again, and not for sessions it forgot.
+        let conn = lock(&self.state).conn.take();
+        if let Some(conn) = conn {
+            let _inside = self.loaded.enter();
+            conn.discard(self.loaded.generation());
+        }
+    }
 }
 
 /// A session taken from the pool for one call.
@@ -64,7 +97,41 @@ impl Inner {
         what: &'static str,
         op: impl FnOnce(&Inner, &Lease) -> Result<T, Failure>,
     ) -> KeystoreResult<T> {
-        let lease = self.take().map_err(|f| self.settle(what, f))?;
+        let mut inside = self.loaded.enter();
+        let lease = match self.take() {
+            Ok(lease) => lease,
+            Err(f) if self.lost() && !matches!(f, Failure::Ks(KeystoreError::Misconfigured(_))) => {
+                // The token was lost and is not found again: some modules notice a
+                // token that came back only once initialised again. Not while
+                // inside the module ourselves: re-initialising waits for every call.
+                let reason = self.settle(what, f);
+                let seen = self.loaded.generation();
+                drop(inside);
+                if !self.loaded.reinitialize(&self.module, seen) {
+                    return Err(reason); // done less than a second ago: fail fast
+                }
+                inside = self.loaded.enter();
+                self.take().map_err(|f| self.settle(what, f))?
+            }
+            Err(f) => return Err(self.settle(what, f)),
+        };
+        let result = self.run_op(what, lease, op);
+        drop(inside);
+        result
+    }
+
+    /// Whether the connection was lost and not made again since.
+    fn lost(&self) -> bool {
+        let state = lock(&self.state);
+        state.epoch > 0 && state.conn.is_none()
+    }
+
+    fn run_op<T>(
+        &self,
+        what: &'static str,
+        lease: Lease,
+        op: impl FnOnce(&Inner, &Lease) -> Result<T, Failure>,
+    ) -> KeystoreResult<T> {
         match op(self, &lease) {
             Ok(v) => {
                 self.give_back(lease);
@@ -111,29 +178,44 @@ impl Inner {
             state.epoch += 1;
             state.conn.take()
         };
-        drop(old); // closes the idle sessions, outside the lock
+        if let Some(old) = old {
+            old.discard(self.loaded.generation()); // closes the idle sessions, outside the lock
+        }
     }
 
     /// An idle session, or a new logged-in one; (re)connects first if needed.
     pub(crate) fn take(&self) -> Result<Lease, Failure> {
-        let (slot, epoch, idle) = {
-            let mut state = lock(&self.state);
-            let epoch = state.epoch;
-            if state.conn.is_none() {
-                // Under the lock, so concurrent calls reconnect once.
-                let slot = self.find_slot()?;
-                if epoch > 0 {
-                    tracing::info!(token = %self.token_label, "pkcs11 token found again; reconnecting");
-                }
-                state.conn = Some(Conn {
-                    slot,
-                    idle: Vec::new(),
-                    objects: HashMap::new(),
-                });
+        let generation = self.loaded.generation();
+        let mut state = lock(&self.state);
+        if state
+            .conn
+            .as_ref()
+            .is_some_and(|conn| conn.generation != generation)
+        {
+            // The module was initialised again (by this keystore or another on
+            // it): every session and handle of the connection is gone.
+            state.epoch += 1;
+            if let Some(stale) = state.conn.take() {
+                stale.discard(generation);
             }
-            let conn = state.conn.as_mut().expect("connected above");
-            (conn.slot, epoch, conn.idle.pop())
-        };
+        }
+        let epoch = state.epoch;
+        if state.conn.is_none() {
+            // Under the lock, so concurrent calls reconnect once.
+            let slot = self.find_slot()?;
+            if epoch > 0 {
+                tracing::info!(token = %self.token_label, "pkcs11 token found again; reconnecting");
+            }
+            state.conn = Some(Conn {
+                slot,
+                idle: Vec::new(),
+                objects: HashMap::new(),
+                generation,
+            });
+        }
+        let conn = state.conn.as_mut().expect("connected above");
+        let (slot, idle) = (conn.slot, conn.idle.pop());
+        drop(state);
         let session = match idle {
             Some(s) => s,
             None => self.open_session(slot)?,
@@ -224,10 +306,21 @@ impl Inner {
             Attribute::Token(true),
             Attribute::Id(id.to_vec()),
         ])?;
-        if found.is_empty() && s.get_session_info()?.session_state() != SessionState::RwUser {
+        if found.is_empty() {
+            // No key is proof it is gone only if the token is still there: a token
+            // whose storage went away (SoftHSM2's files removed, a device pulled)
+            // may answer a search with nothing. Then it is a lost token, retryable,
+            // not `KeyUnusable` — nor, for `destroy`, a key already destroyed.
+            let info = s.get_session_info()?;
+            let token = self.ctx.get_token_info(info.slot_id())?;
+            if token.label().trim() != self.token_label {
+                return Err(Failure::Lost("another token is in its slot"));
+            }
             // Private objects are invisible when logged out: that is no proof the key
             // is gone, so treat it as a lost login rather than `KeyUnusable`.
-            return Err(Failure::Lost("the session is no longer logged in"));
+            if info.session_state() != SessionState::RwUser {
+                return Err(Failure::Lost("the session is no longer logged in"));
+            }
         }
         Ok(found.first().copied())
     }

@@ -5,7 +5,9 @@
 //! The lease is a setting in the store, `"<node id> <expiry in Unix ms>"`, taken
 //! and renewed only by compare-and-set ([`Write::ReplaceMeta`]): of two nodes
 //! that saw the same expired lease, one wins. The holder renews it on every
-//! scheduler tick and gives it up when it stops.
+//! scheduler tick and gives it up when it stops. Only a store several nodes share
+//! has a lease: the only node of a SQLite store takes none (see
+//! `Service::spawn_background`), so that an idle server does not write.
 
 use std::time::Duration;
 

@@ -10,6 +10,15 @@ use crate::lifecycle::{KeyState, Transition};
 use crate::model::VersionOrigin;
 use crate::store::Change;
 
+/// The longest the background work may go on after shutdown was asked for: the
+/// tick in progress, the last audit checkpoint and giving the scheduler lease up.
+/// Against a store that answers these take milliseconds; against one that does not
+/// (PostgreSQL down: each call would wait for a connection for 5 s) they are
+/// abandoned, which loses nothing acknowledged: every audit record was durable
+/// before its response, a checkpoint is written again by the next holder for the
+/// chains that grew, and an unreleased lease runs out by itself.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 impl Service {
     /// Destroys keys whose deletion window has ended and rotates keys whose automatic
     /// rotation is due. Returns how many keys it changed.
@@ -65,56 +74,106 @@ impl Service {
 
     /// Runs [`Service::run_due_work`] every `interval`, and writes audit checkpoints
     /// every `audit_checkpoint_interval` (and once more at shutdown), until
-    /// `shutdown` turns true — while this node holds the scheduler lease, so that
-    /// in a cluster the work is done by one node at a time (another takes over
-    /// within a few intervals when it stops).
+    /// `shutdown` turns true.
+    ///
+    /// On a store several nodes share (one that reports [`Store::changes`]) the
+    /// work is done only while this node holds the scheduler lease, so that it
+    /// happens once however many nodes run (another takes over within a few
+    /// intervals when this one stops). A store only one node uses (SQLite, whose
+    /// data directory `kcm serve` locks) needs no lease: renewing it would write
+    /// to the store on every tick of an idle server.
+    ///
+    /// Once `shutdown` turns true, what is left — a tick in progress, the last
+    /// checkpoint, giving the lease up — gets at most 500 ms (`SHUTDOWN_GRACE`); a store
+    /// that does not answer (PostgreSQL down) does not hold the process up.
+    ///
+    /// [`Store::changes`]: crate::store::Store::changes
     pub fn spawn_background(
         self: &Arc<Self>,
         interval: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        if let Some(changes) = self.store.changes() {
-            tokio::spawn(Arc::clone(self).follow_changes(changes, shutdown.clone()));
-        }
+        let shared = match self.store.changes() {
+            Some(changes) => {
+                tokio::spawn(Arc::clone(self).follow_changes(changes, shutdown.clone()));
+                true
+            }
+            None => false,
+        };
         if self.config.audit {
+            // Started now, so that an earlier run's spooled records are forwarded
+            // without waiting for a request.
             self.audit_writer();
         }
         let service = Arc::clone(self);
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut checkpoints = tokio::time::interval(service.config.audit_checkpoint_interval);
-            checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // Renewed every tick, so it outlives a few slow ticks but passes to
-            // another node soon after this one stops renewing it.
-            let lease = (interval * 3).max(Duration::from_secs(2));
-            let mut leader = false;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let held = service.hold_scheduler_lease(lease).await;
-                        if held != leader {
-                            tracing::info!(node = %service.node_id, held, "scheduler lease");
-                            leader = held;
-                        }
-                        if leader {
-                            if let Err(e) = service.run_due_work().await {
-                                tracing::warn!(error = %e, "background work failed; will retry");
-                            }
-                        }
-                    }
-                    _ = checkpoints.tick(), if leader => service.checkpoint_audit_chains().await,
-                    _ = shutdown.changed() => break,
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
-            if leader {
-                service.checkpoint_audit_chains().await;
-                service.release_scheduler_lease().await;
+            let work = service.background(interval, shared, shutdown);
+            let grace = async {
+                // Also when the sender is gone: nothing will stop the work otherwise.
+                let _ = stop.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            };
+            tokio::select! {
+                () = work => {}
+                () = grace => tracing::warn!(
+                    grace = ?SHUTDOWN_GRACE,
+                    "shutting down: the store did not answer in time; the last audit checkpoint \
+                     and giving the scheduler lease up were skipped (the next holder writes the \
+                     checkpoint, the lease runs out by itself)"
+                ),
             }
         })
+    }
+
+    /// The loop of [`Service::spawn_background`], and what it does at shutdown.
+    async fn background(
+        self: Arc<Self>,
+        interval: Duration,
+        shared: bool,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checkpoints = tokio::time::interval(self.config.audit_checkpoint_interval);
+        checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Renewed every tick, so it outlives a few slow ticks but passes to
+        // another node soon after this one stops renewing it.
+        let lease = (interval * 3).max(Duration::from_secs(2));
+        // The only node of its store holds the work from the start.
+        let mut leader = !shared;
+        if !shared {
+            tracing::debug!(node = %self.node_id, "scheduler: this node is its store's only user; no lease");
+        }
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if shared {
+                        let held = self.hold_scheduler_lease(lease).await;
+                        if held != leader {
+                            tracing::info!(node = %self.node_id, held, "scheduler lease");
+                            leader = held;
+                        }
+                    }
+                    if leader {
+                        if let Err(e) = self.run_due_work().await {
+                            tracing::warn!(error = %e, "background work failed; will retry");
+                        }
+                    }
+                }
+                _ = checkpoints.tick(), if leader => self.checkpoint_audit_chains().await,
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        if leader {
+            self.checkpoint_audit_chains().await;
+            if shared {
+                self.release_scheduler_lease().await;
+            }
+        }
     }
 
     /// Drops what this node cached of every record another node changed, as the
