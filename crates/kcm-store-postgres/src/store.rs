@@ -34,8 +34,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_millis(400);
 /// The longest a single attempt (acquire included) may take before it is abandoned
 /// as [`StoreError::Unavailable`]: a server that stopped answering without closing
-/// the connection must not hang callers forever.
-pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// the connection must not hang callers. A request's reads and commits are single
+/// rows or a few; five seconds is far beyond a healthy database and short enough
+/// that a client's own timeout (and a load balancer's) is not reached first.
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// The same for reading a whole-store snapshot (a backup), which grows with the
+/// store.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A [`Store`] in a PostgreSQL database, shared by every kcm node of a cluster.
 ///
@@ -192,12 +197,13 @@ impl PostgresStore {
         F: Fn() -> Fut,
         Fut: Future<Output = ReadResult<T>>,
     {
-        self.through_gate(self.read_attempts(f)).await
+        self.through_gate(self.read_attempts(f, OPERATION_TIMEOUT))
+            .await
     }
 
-    /// [`PostgresStore::read`] without the gate; also says whether the database
-    /// proved unreachable.
-    async fn read_attempts<T, F, Fut>(&self, f: F) -> (StoreResult<T>, bool)
+    /// [`PostgresStore::read`] without the gate, each attempt within `timeout`;
+    /// also says whether the database proved unreachable.
+    async fn read_attempts<T, F, Fut>(&self, f: F, timeout: Duration) -> (StoreResult<T>, bool)
     where
         F: Fn() -> Fut,
         Fut: Future<Output = ReadResult<T>>,
@@ -205,11 +211,11 @@ impl PostgresStore {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let result = match tokio::time::timeout(OPERATION_TIMEOUT, f()).await {
+            let result = match tokio::time::timeout(timeout, f()).await {
                 Ok(result) => result,
                 Err(_) => {
                     let e = StoreError::Unavailable(format!(
-                        "{} did not answer within {OPERATION_TIMEOUT:?}",
+                        "{} did not answer within {timeout:?}",
                         self.inner.target
                     ));
                     return (Err(e), true);
@@ -582,20 +588,20 @@ impl Store for PostgresStore {
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         let p = self.pool();
-        self.read(move || snapshot::snapshot(p)).await
+        self.through_gate(self.read_attempts(move || snapshot::snapshot(p), SNAPSHOT_TIMEOUT))
+            .await
     }
 
     async fn restore_snapshot(&self, snapshot: Snapshot) -> StoreResult<()> {
-        let result = tokio::time::timeout(
-            OPERATION_TIMEOUT * 10,
-            snapshot::restore(self.pool(), &snapshot),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(DbError::Store(StoreError::Unavailable(
-                "the restore did not finish in time; whether it was committed is unknown".into(),
-            )))
-        });
+        let result =
+            tokio::time::timeout(SNAPSHOT_TIMEOUT, snapshot::restore(self.pool(), &snapshot))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DbError::Store(StoreError::Unavailable(
+                        "the restore did not finish in time; whether it was committed is unknown"
+                            .into(),
+                    )))
+                });
         result.map_err(|e| self.scrub(e.into_store()))
     }
 }
