@@ -34,10 +34,12 @@ pub struct CreateAccessKeyRequest {
     pub system: Option<String>,
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
     /// The only operations the key may call (names as in the API: `Encrypt`,
     /// `Decrypt`, `DescribeKey`, …); unlimited (within its role) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub operations: Option<Vec<String>>,
 }
 

@@ -18,14 +18,25 @@ use serde::{Deserialize, Serialize};
 pub struct AuditParams {
     /// Only records with a sequence number greater than this (paging: pass the
     /// previous page's `next_after`).
+    #[cfg_attr(
+        feature = "openapi",
+        param(format = "uint64", maximum = 18446744073709551615_u64)
+    )]
     pub after: Option<u64>,
     /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<usize>,
     /// Only records at or after this time (RFC 3339).
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     pub from: Option<String>,
     /// Only records before this time (RFC 3339).
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     pub to: Option<String>,
-    /// Only records naming this key id.
+    /// Only records naming this key id (a UUID, lower-case).
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    )]
     pub key: Option<String>,
     /// Only records of this access key id.
     pub principal: Option<String>,
@@ -43,8 +54,13 @@ pub struct AuditParams {
 #[serde(deny_unknown_fields)]
 pub struct CheckpointParams {
     /// Only checkpoints covering records after this sequence number.
+    #[cfg_attr(
+        feature = "openapi",
+        param(format = "uint64", maximum = 18446744073709551615_u64)
+    )]
     pub after: Option<u64>,
     /// Page size, 1–1000 (default 100).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     pub limit: Option<usize>,
 }
 

@@ -15,6 +15,7 @@ pub struct CreateRootKeyRequest {
     pub keystore: Option<String>,
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
 }
 
@@ -56,6 +57,7 @@ pub struct ReferenceRootKeyRequest {
     pub reference: String,
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
 }
 
@@ -69,12 +71,36 @@ pub struct RootKeyImportParametersRequest {
     pub keystore: Option<String>,
     /// `RSAES_OAEP_SHA_256` (default) or `RSA_AES_KEY_WRAP_SHA_256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(example = "RSAES_OAEP_SHA_256"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<WrappingAlgorithm>, example = "RSAES_OAEP_SHA_256"))]
     pub wrapping_algorithm: Option<String>,
     /// `RSA_3072` (default) or `RSA_4096`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(example = "RSA_3072"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<WrappingKeySpec>, example = "RSA_3072"))]
     pub wrapping_key_spec: Option<String>,
+}
+
+/// The wrappings of imported root key material the server takes (the names of
+/// [`RootKeyImportParametersRequest::wrapping_algorithm`], for the document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[allow(non_camel_case_types)]
+pub enum WrappingAlgorithm {
+    /// RSA-OAEP with SHA-256 over the 32 bytes (the default).
+    RSAES_OAEP_SHA_256,
+    /// RSA-OAEP wraps an ephemeral AES key, which wraps the material (RFC 5649).
+    RSA_AES_KEY_WRAP_SHA_256,
+}
+
+/// The sizes of import wrapping key the server makes (the names of
+/// [`RootKeyImportParametersRequest::wrapping_key_spec`], for the document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[allow(non_camel_case_types)]
+pub enum WrappingKeySpec {
+    /// A 3072-bit RSA key (the default).
+    RSA_3072,
+    /// A 4096-bit RSA key.
+    RSA_4096,
 }
 
 /// Response of `POST /v1/root-keys/import-parameters`: wrap 32 bytes of AES-256 key
@@ -108,6 +134,7 @@ pub struct ImportRootKeyRequest {
     pub wrapped_key_material: String,
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
 }
 

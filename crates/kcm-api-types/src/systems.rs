@@ -15,22 +15,32 @@ pub const DEFAULT_SYSTEM_KIND: &str = "application";
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "payments", "kind": "kubernetes", "description": "payments cluster"})))]
 pub struct CreateSystemRequest {
-    /// Name, unique in the tenant: 1–64 letters, digits, `-`, `_` or `.`.
+    /// Name, unique in the tenant: 1–64 letters, digits, `-`, `_` or `.`, and not a UUID.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)
+    )]
     pub name: String,
     /// What kind of environment it is (free text, at most 64 characters); default `application`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(default = "application"))]
+    #[cfg_attr(feature = "openapi", schema(default = "application", max_length = 64))]
     pub kind: Option<String>,
     /// Free text, at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub description: Option<String>,
     /// Where it runs (free form: `eu-west-1`, `dc2`, …), at most 64 letters,
     /// digits, `-`, `_` or `.`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{0,64}$", max_length = 64)
+    )]
     pub region: Option<String>,
     /// Labels (at most 32; names 1–63 of letters, digits, `-`, `_`, `.`, `/`;
     /// values at most 256 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = labels_schema))]
     pub labels: Option<BTreeMap<String, String>>,
     /// Link it to a root key now (default `true`); `false` registers it unlinked,
     /// to be linked later with `…/link`.
@@ -40,6 +50,31 @@ pub struct CreateSystemRequest {
     /// Id of the tenant's root key to link it to; default the tenant's default root key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_key_id: Option<String>,
+}
+
+/// The schema of a system's labels, with the limits the server checks: at most 32,
+/// names 1–63 of letters, digits, `-`, `_`, `.`, `/`, values at most 256 characters
+/// none of which is a control character; `null` as good as absent.
+#[cfg(feature = "openapi")]
+fn labels_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(256))
+        .pattern(Some(r"^[^\u0000-\u001f\u007f-\u009f]*$"));
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^[A-Za-z0-9._/-]{1,63}$"));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .additional_properties(Some(AdditionalProperties::RefOr(value.build().into())))
+        .property_names(Some(name))
+        .max_properties(Some(32))
+        .description(Some(
+            "Labels (at most 32; names 1–63 of letters, digits, `-`, `_`, `.`, `/`; \
+             values at most 256 characters, no control characters).",
+        ))
+        .build()
 }
 
 /// Body of `POST /v1/systems/{id_or_name}/link`.
@@ -201,6 +236,10 @@ pub struct KeychainServiceKeyNode {
 pub struct RewrapParams {
     /// Most key versions to re-wrap in this call (1–1000, default 100).
     #[serde(default = "default_rewrap_limit")]
+    #[cfg_attr(
+        feature = "openapi",
+        param(required = false, minimum = 1, maximum = 1000, default = 100)
+    )]
     pub limit: usize,
 }
 

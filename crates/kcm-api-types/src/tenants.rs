@@ -10,7 +10,11 @@ use crate::CreatedAccessKey;
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "acme"})))]
 pub struct CreateTenantRequest {
-    /// Unique tenant name: 1–64 letters, digits, `-`, `_` or `.`.
+    /// Unique tenant name: 1–64 letters, digits, `-`, `_` or `.`, and not a UUID.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)
+    )]
     pub name: String,
 }
 

@@ -243,7 +243,8 @@ pub(crate) async fn delete_access_key(
         (status = 201, description = "System created", body = System),
         (status = 400, description = "Invalid name, kind, description, region, labels or body", body = ErrorBody),
         (status = 403, description = "Caller may not manage systems", body = ErrorBody),
-        (status = 409, description = "A system with this name exists", body = ErrorBody),
+        (status = 404, description = "The named root key does not exist in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "A system with this name exists, or the root key is not active", body = ErrorBody),
         (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
     )
 )]

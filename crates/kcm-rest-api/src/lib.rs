@@ -167,13 +167,66 @@ pub struct BackupArchiveBody(pub Vec<u8>);
 /// The one route that is public: this document itself.
 const PUBLIC_DOCUMENT: &str = "/v1/openapi.json";
 
-/// How to authenticate, said once for the whole document: the two schemes, and on
-/// every operation but [`PUBLIC_DOCUMENT`] that one of them is required and that a
-/// request without valid credentials gets a 401. Every such route authenticates
-/// through the same [`RestApi::serve`], so the routes do not each repeat it.
-struct Authentication;
+/// What every authenticated route can answer, whatever its handler does: the request
+/// path every route shares ([`RestApi::serve`]) produces these before, around or
+/// after the handler's one core call. A route's own `responses(...)` name what is
+/// particular to it (its success, and a 404 or 409 that only some routes can give);
+/// [`SharedResponses`] adds each of these that the route does not already describe in
+/// its own words.
+const SHARED_RESPONSES: [(&str, &str); 7] = [
+    (
+        "400",
+        "The request cannot be read: a body that is not a JSON object of this operation's \
+         shape, a path or query parameter of the wrong form, or a body the connection \
+         could not deliver",
+    ),
+    ("401", "Not authenticated"),
+    (
+        "403",
+        "The caller's role, operations or system scope do not allow this operation",
+    ),
+    (
+        "408",
+        "The request body did not arrive within the body timeout",
+    ),
+    (
+        "413",
+        "The request body is larger than 64 KiB (refused from Content-Length before it is read)",
+    ),
+    ("500", "An internal error (logged by the server)"),
+    (
+        "503",
+        "The store or a keystore is unavailable, or the server is busy reading other \
+         requests' bodies; retry (`Retry-After`)",
+    ),
+];
 
-impl utoipa::Modify for Authentication {
+/// What every route with a path parameter can answer besides: nothing by that id or
+/// name, as well as a path whose parameter no route takes (it contains a `/`).
+const NOT_FOUND: &str = "Nothing by this id or name is visible to the caller";
+
+/// The error response `description`: an [`ErrorBody`](kcm_api_types::ErrorBody) as JSON.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+/// How to authenticate and what the shared request path answers, said once for the
+/// whole document: the two schemes, and on every operation but [`PUBLIC_DOCUMENT`]
+/// that one of them is required and every status of [`SHARED_RESPONSES`] (and, on
+/// routes with a path parameter, 404). Every such route goes through the same
+/// [`RestApi::serve`], so the routes do not each repeat them. Added entries are
+/// inline objects, not `$ref`s, like the routes' own.
+struct SharedResponses;
+
+impl utoipa::Modify for SharedResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -200,19 +253,11 @@ impl utoipa::Modify for Authentication {
             ))),
         );
         let required = ["bearer", "sigv4"].map(|scheme| SecurityRequirement::new(scheme, [""; 0]));
-        let unauthenticated = ResponseBuilder::new()
-            .description("Not authenticated")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build();
         for (path, item) in &mut openapi.paths.paths {
             if path == PUBLIC_DOCUMENT {
                 continue;
             }
+            let names_something = path.contains('{');
             let operations = [
                 &mut item.get,
                 &mut item.put,
@@ -222,11 +267,84 @@ impl utoipa::Modify for Authentication {
             ];
             for operation in operations.into_iter().flatten() {
                 operation.security = Some(required.to_vec());
-                operation
-                    .responses
-                    .responses
-                    .insert("401".into(), RefOr::T(unauthenticated.clone()));
+                let responses = &mut operation.responses.responses;
+                let not_found = names_something.then_some(("404", NOT_FOUND));
+                for (status, description) in SHARED_RESPONSES.into_iter().chain(not_found) {
+                    responses
+                        .entry(status.into())
+                        .or_insert_with(|| RefOr::T(error_response(description)));
+                }
             }
+        }
+    }
+}
+
+/// What the request schemas can say that their types alone do not: the roles and
+/// operation names an access key may be given (the core's tables: every role but
+/// the operator's), and that a system
+/// registered without a link (`"link": false`) names no root key. With these, a
+/// body the document admits is one the server takes, short of what only the
+/// server's state or configuration decides (which keystores exist, whether a name is
+/// taken, whether an import token is live).
+struct RequestConstraints;
+
+impl utoipa::Modify for RequestConstraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{
+            AllOfBuilder, AnyOfBuilder, ArrayItems, ObjectBuilder, Schema, Type,
+        };
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let schemas = &mut components.schemas;
+        if let Some(RefOr::T(Schema::Object(request))) = schemas.get_mut("CreateAccessKeyRequest") {
+            let tenant_roles = kcm_core::model::ALL_ROLES
+                .into_iter()
+                .filter(|role| *role != kcm_core::model::Role::SystemAdmin)
+                .map(|role| role.as_str().into());
+            let role = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(tenant_roles.collect::<Vec<serde_json::Value>>()))
+                .description(Some(
+                    "Role of the new key: any role but `system-admin`, which only the operator's \
+                     keys have",
+                ));
+            request.properties.insert("role".into(), role.into());
+            if let Some(RefOr::T(Schema::Array(operations))) =
+                request.properties.get_mut("operations")
+            {
+                if let ArrayItems::RefOrSchema(item) = &mut operations.items {
+                    if let RefOr::T(Schema::Object(name)) = item.as_mut() {
+                        let names = kcm_core::authz::ALL_OPS.iter().map(|op| op.as_str().into());
+                        name.enum_values = Some(names.collect());
+                    }
+                }
+            }
+        }
+        if let Some(RefOr::T(request)) = schemas.get_mut("CreateSystemRequest") {
+            let linked = ObjectBuilder::new().property(
+                "link",
+                ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                        Type::Boolean,
+                        Type::Null,
+                    ]))
+                    .enum_values(Some([serde_json::json!(true), serde_json::Value::Null])),
+            );
+            let no_root_key = ObjectBuilder::new()
+                .property("root_key_id", ObjectBuilder::new().schema_type(Type::Null));
+            let consistent = AnyOfBuilder::new()
+                .item(linked)
+                .item(no_root_key)
+                .description(Some(
+                    "A system registered without a link (`\"link\": false`) names no root key",
+                ));
+            let object = std::mem::replace(request, Schema::Object(Default::default()));
+            *request = AllOfBuilder::new()
+                .item(object)
+                .item(consistent)
+                .build()
+                .into();
         }
     }
 }
@@ -237,8 +355,10 @@ impl utoipa::Modify for Authentication {
         title = "kcm REST API",
         description = "Native management API of kcm, the key chain manager: tenants, access keys, \
                        root keys, systems, the keychain, the audit log and backups. Errors are `{\"error\": {\"code\", \"message\"}}` with \
-                       codes InvalidInput (400), Unauthenticated (401), AccessDenied (403), NotFound (404), \
-                       AlreadyExists (409), InvalidState (409), Unavailable (503) and Internal (500).",
+                       codes InvalidInput and the other validation codes (400), Unauthenticated (401), AccessDenied (403), \
+                       NotFound (404), MethodNotAllowed (405), RequestTimeout (408), AlreadyExists (409), \
+                       InvalidState (409), PayloadTooLarge (413), Internal (500) and Unavailable (503). \
+                       Every operation lists every status it can answer.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -278,8 +398,8 @@ impl utoipa::Modify for Authentication {
         handlers::backup,
         handlers::openapi_json,
     ),
-    components(schemas(kcm_api_types::ErrorBody, kcm_api_types::ErrorDetail, kcm_api_types::RoleName, BackupArchiveBody)),
-    modifiers(&Authentication),
+    components(schemas(kcm_api_types::ErrorBody, kcm_api_types::ErrorDetail, kcm_api_types::RoleName, kcm_api_types::WrappingAlgorithm, kcm_api_types::WrappingKeySpec, BackupArchiveBody)),
+    modifiers(&SharedResponses, &RequestConstraints),
     tags(
         (name = "tenants", description = "Tenants: isolation boundaries, managed by the operator (system-admin)"),
         (name = "access-keys", description = "Access keys of the caller's tenant"),

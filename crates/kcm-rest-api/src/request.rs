@@ -72,10 +72,20 @@ pub(crate) async fn authenticate<'c>(
 
 /// Parses a JSON request body into `T`, naming the problem on failure.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RestError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(RestError::invalid_input(
-            "request body is empty: expected a JSON object",
-        ));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(RestError::invalid_input(
+                "request body is empty: expected a JSON object",
+            ))
+        }
+        // serde would read a struct from a JSON array too (`[null, null]` as the
+        // fields in order): every body of this API is an object, and only that is read.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(RestError::invalid_input(
+                "request body is not a JSON object",
+            ))
+        }
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -123,6 +133,12 @@ mod tests {
             e.message()
         );
         assert_eq!(e.code(), "InvalidInput");
+        for not_an_object in [&b"[\"a\"]"[..], b" [null, null]", b"\"a\"", b"null", b"1"] {
+            let e = parse_json::<CreateSystemRequest>(not_an_object).unwrap_err();
+            assert_eq!(e.message(), "request body is not a JSON object");
+            let e = parse_json::<kcm_api_types::CreateRootKeyRequest>(not_an_object).unwrap_err();
+            assert_eq!(e.code(), "InvalidInput");
+        }
         let ok = parse_json::<CreateSystemRequest>(b"{\"name\":\"a\"}").unwrap();
         assert_eq!(ok.kind, None);
     }

@@ -623,7 +623,21 @@ async fn openapi_document_is_served_without_auth_and_complete() {
                     json!([{"bearer": []}, {"sigv4": []}]),
                     "{method} {path}"
                 );
-                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                // What the shared request path can answer, on every route: a
+                // request it cannot read, credentials, authorisation, body timeout
+                // and size, an internal error, an unavailable store or keystore.
+                for status in ["400", "401", "403", "408", "413", "500", "503"] {
+                    let response = &op["responses"][status];
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+                // A route naming something by id or name can find nothing there.
+                if path.contains('{') {
+                    assert!(op["responses"]["404"].is_object(), "{method} {path}");
+                }
             }
         }
     }

@@ -350,7 +350,7 @@ impl Service {
                 "role system-admin cannot be given to a tenant access key",
             ));
         }
-        if description.len() > 256 {
+        if description.chars().count() > 256 {
             return Err(Error::invalid("description is longer than 256 characters"));
         }
         let system_id = match system {

@@ -590,7 +590,8 @@ const MAX_LABELS: usize = 32;
 impl NewSystem {
     fn validate(&self) -> Result<()> {
         validate_name("system", &self.name)?;
-        if self.kind.len() > 64 || self.description.len() > 256 {
+        // Characters, as the messages (and the OpenAPI document's maxLength) say.
+        if self.kind.chars().count() > 64 || self.description.chars().count() > 256 {
             return Err(Error::invalid(
                 "system kind must be at most 64 and description at most 256 characters",
             ));
@@ -623,7 +624,7 @@ impl NewSystem {
                     "label name {key:?} is invalid: use 1–63 letters, digits, '-', '_', '.' or '/'"
                 )));
             }
-            if value.len() > 256 || value.chars().any(char::is_control) {
+            if value.chars().count() > 256 || value.chars().any(char::is_control) {
                 return Err(Error::invalid(format!(
                     "label {key:?}: the value must be at most 256 printable characters"
                 )));
