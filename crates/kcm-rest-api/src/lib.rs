@@ -173,7 +173,7 @@ const PUBLIC_DOCUMENT: &str = "/v1/openapi.json";
 /// particular to it (its success, and a 404 or 409 that only some routes can give);
 /// [`SharedResponses`] adds each of these that the route does not already describe in
 /// its own words.
-const SHARED_RESPONSES: [(&str, &str); 7] = [
+const SHARED_RESPONSES: [(&str, &str); 8] = [
     (
         "400",
         "The request cannot be read: a body that is not a JSON object of this operation's \
@@ -193,7 +193,17 @@ const SHARED_RESPONSES: [(&str, &str); 7] = [
         "413",
         "The request body is larger than 64 KiB (refused from Content-Length before it is read)",
     ),
-    ("500", "An internal error (logged by the server)"),
+    (
+        "429",
+        "`Throttled`: the caller's access key or tenant exceeded its request-rate quota \
+         (`[rate_limits]`); nothing was done, retry after the delay the message names",
+    ),
+    (
+        "500",
+        "`Internal`: an internal error (logged by the server); or `Unaudited`: the request \
+         was carried out but its audit record could not be written, so check its effect \
+         before repeating it",
+    ),
     (
         "503",
         "The store or a keystore is unavailable, or the server is busy reading other \
@@ -357,7 +367,7 @@ impl utoipa::Modify for RequestConstraints {
                        root keys, systems, the keychain, the audit log and backups. Errors are `{\"error\": {\"code\", \"message\"}}` with \
                        codes InvalidInput and the other validation codes (400), Unauthenticated (401), AccessDenied (403), \
                        NotFound (404), MethodNotAllowed (405), RequestTimeout (408), AlreadyExists (409), \
-                       InvalidState (409), PayloadTooLarge (413), Internal (500) and Unavailable (503). \
+                       InvalidState (409), PayloadTooLarge (413), Throttled (429), Internal and Unaudited (500) and Unavailable (503). \
                        Every operation lists every status it can answer.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),

@@ -625,8 +625,9 @@ async fn openapi_document_is_served_without_auth_and_complete() {
                 );
                 // What the shared request path can answer, on every route: a
                 // request it cannot read, credentials, authorisation, body timeout
-                // and size, an internal error, an unavailable store or keystore.
-                for status in ["400", "401", "403", "408", "413", "500", "503"] {
+                // and size, a request-rate quota, an internal error, an unavailable
+                // store or keystore.
+                for status in ["400", "401", "403", "408", "413", "429", "500", "503"] {
                     let response = &op["responses"][status];
                     assert_eq!(
                         response["content"]["application/json"]["schema"]["$ref"],
