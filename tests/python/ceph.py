@@ -523,7 +523,7 @@ class CephCluster:
         from botocore.config import Config
 
         kw = dict(signature_version="s3v4", s3={"addressing_style": "path"},
-                  retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+                  retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                   read_timeout=60)
         try:
             cfg = Config(request_checksum_calculation="when_required",

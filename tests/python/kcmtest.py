@@ -357,7 +357,7 @@ class Server:
                     aws_secret_access_key=secret,
                     config=Config(
                         parameter_validation=False,
-                        retries={"max_attempts": 1, "mode": "standard"},
+                        retries={"total_max_attempts": 1, "mode": "standard"},
                         connect_timeout=5,
                         read_timeout=30,
                     ),

@@ -642,7 +642,7 @@ def test_record_is_durable_before_the_response(spawn_server):
     clients = [boto3.session.Session().client(
         "kms", endpoint_url=srv.url, region_name=REGION, aws_access_key_id=admin_id,
         aws_secret_access_key=admin_secret,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     ) for _ in range(4)]
     acked: list[str] = []
     stop = threading.Event()

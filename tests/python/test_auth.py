@@ -145,7 +145,7 @@ def test_session_token_is_refused(server):
     c = boto3.session.Session().client(
         "kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id=kid,
         aws_secret_access_key=sec, aws_session_token="FwoGZXIvYXdzEXAMPLETOKEN",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     with kms_error("UnrecognizedClientException") as ei:
         c.list_keys()
     assert TOKEN_MESSAGE in ei.value.response["Error"]["Message"]

@@ -94,7 +94,7 @@ def _fresh_client(srv, kid, sec):
         region_name="us-east-1",
         aws_access_key_id=kid,
         aws_secret_access_key=sec,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     )
 
 

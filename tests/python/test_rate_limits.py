@@ -57,8 +57,8 @@ def patiently(call, seconds: float = 30.0):
 
 
 def once(srv: Server, ak: dict):
-    """A boto3 client for `ak` that sends every request exactly once (botocore's
-    `max_attempts` counts retries, so the shared test clients may send one twice)."""
+    """A boto3 client for `ak` that sends every request exactly once, made afresh (the
+    shared test clients are cached per server and key)."""
     return boto3.session.Session().client(
         "kms", endpoint_url=srv.url, region_name="us-east-1",
         aws_access_key_id=ak["access_key_id"], aws_secret_access_key=ak["secret_access_key"],
