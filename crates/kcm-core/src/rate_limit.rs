@@ -11,7 +11,7 @@
 //! The quotas are per node: a cluster of `n` nodes behind a load balancer admits up
 //! to `n` times them. They are checked once per request, after authentication (so
 //! that nobody can spend another caller's quota with unsigned requests), by
-//! [`crate::service::Service::admit`], before any store or keystore is touched.
+//! [`crate::service::Service::admit_caller`], before any store or keystore is touched.
 
 use std::collections::HashMap;
 use std::hash::Hash;
