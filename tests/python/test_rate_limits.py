@@ -144,6 +144,20 @@ def test_an_sdk_with_retries_gets_through(limited):
     assert retrying.encrypt(KeyId=t["key"], Plaintext=b"x")["CiphertextBlob"]
 
 
+def test_the_kcm_cli_waits_out_a_throttle(limited, tmp_path):
+    """The kcm CLI sends a throttled request again after a growing pause (up to six
+    attempts), as AWS SDKs do: a throttled operator sees a delay, not an error."""
+    from test_audit import kcm, write_creds
+
+    t = new_tenant(limited)
+    _, refusals, _ = flood(t["kms"], t["key"], 30)
+    assert refusals
+    creds = write_creds(tmp_path / "credentials", t["access_key"])
+    cp = kcm(limited, "key", "describe", t["key"], creds_file=creds)
+    assert cp.returncode == 0, cp.stderr.decode()
+    assert t["key"] in cp.stdout.decode()
+
+
 def test_a_tenant_quota_covers_all_its_access_keys(limited):
     t = new_tenant(limited)
     a = {"kms": t["kms"], "creds": t["creds"]}

@@ -98,7 +98,10 @@ impl Connection {
     }
 
     /// Signs a request to `url` (`headers` are the caller's extra headers), sends it,
-    /// and returns the status and body.
+    /// and returns the status and body. A request refused by a request-rate quota
+    /// (AWS `ThrottlingException`, HTTP 429) did nothing, so it is sent again —
+    /// signed afresh — after a growing pause, as AWS SDKs do, up to
+    /// [`THROTTLED_ATTEMPTS`] times in all; the last refusal is returned.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -106,13 +109,27 @@ impl Connection {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<(u16, bytes::Bytes), ClientError> {
-        let response = self.send_streaming(method, url, headers, body).await?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::transport(url, &e))?;
-        Ok((status, bytes))
+        let mut pause = FIRST_THROTTLED_PAUSE;
+        for attempt in 1.. {
+            let response = self
+                .send_streaming(method.clone(), url, headers.clone(), body.clone())
+                .await?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::transport(url, &e))?;
+            if attempt >= THROTTLED_ATTEMPTS || !is_throttled(status, &bytes) {
+                return Ok((status, bytes));
+            }
+            // Full jitter: clients throttled together do not come back together.
+            let mut random = [0u8; 2];
+            let _ = aws_lc_rs::rand::fill(&mut random);
+            let fraction = f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX);
+            tokio::time::sleep(pause.mul_f64(0.5 + fraction / 2.0)).await;
+            pause = (pause * 2).min(MAX_THROTTLED_PAUSE);
+        }
+        unreachable!("the loop returns by its last attempt")
     }
 
     /// Signs and sends a request like [`Connection::send`], and returns the response
@@ -145,6 +162,24 @@ impl Connection {
             .await
             .map_err(|e| ClientError::transport(url, &e))
     }
+}
+
+/// Attempts of a request the server throttles, the first included.
+pub(crate) const THROTTLED_ATTEMPTS: u32 = 6;
+/// The pause before the second attempt; it doubles up to [`MAX_THROTTLED_PAUSE`].
+const FIRST_THROTTLED_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest pause between attempts.
+const MAX_THROTTLED_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a response is a request-rate quota's refusal: `429` (the REST API), or
+/// AWS's `ThrottlingException` (status 400, named in the body).
+fn is_throttled(status: u16, body: &[u8]) -> bool {
+    status == 429
+        || (status == 400
+            && matches!(
+                crate::error::kms_error(status, body),
+                ClientError::Api { ref error_type, .. } if error_type == "ThrottlingException"
+            ))
 }
 
 /// The constructor and settings every client over a [`Connection`] has (a `conn`
@@ -195,4 +230,27 @@ pub(crate) fn kms_headers(operation: &str) -> Result<HeaderMap, ClientError> {
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_throttled;
+
+    #[test]
+    fn throttling_is_recognised_in_both_apis_and_nothing_else_is() {
+        assert!(is_throttled(
+            429,
+            b"{\"error\":{\"code\":\"Throttled\",\"message\":\"x\"}}"
+        ));
+        assert!(is_throttled(
+            400,
+            b"{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}"
+        ));
+        assert!(!is_throttled(
+            400,
+            b"{\"__type\":\"ValidationException\",\"message\":\"x\"}"
+        ));
+        assert!(!is_throttled(503, b"{\"__type\":\"ThrottlingException\"}"));
+        assert!(!is_throttled(400, b"not json"));
+    }
 }
