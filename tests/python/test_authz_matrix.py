@@ -97,13 +97,14 @@ READ_TENANT = "ReadTenant"
 MANAGE_TENANT = "ManageTenant"
 READ_AUDIT = "ReadAudit"
 MANAGE_TENANTS = "ManageTenants"
+BACKUP = "Backup"
 
 ROLE_MAY: dict[str, set[str]] = {
     TA: {READ_KEYS, MANAGE_KEYS, USE_KEYS, RANDOM, READ_TENANT, MANAGE_TENANT, READ_AUDIT},
     KA: {READ_KEYS, MANAGE_KEYS, READ_TENANT},
     KU: {READ_KEYS, USE_KEYS, RANDOM},
     AU: {READ_KEYS, READ_TENANT, READ_AUDIT},
-    SA: {READ_AUDIT, MANAGE_TENANTS},
+    SA: {READ_AUDIT, MANAGE_TENANTS, BACKUP},
 }
 
 OK = "ok"
@@ -481,10 +482,12 @@ REST_ROUTES: list[RestRoute] = [
     RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
+    # A backup of the whole store, every tenant's keys included: the operator's alone.
+    RestRoute("GET", "/v1/backup", "GetBackup", "GetBackup", BACKUP, 200),
 ]
 REST_BY_KEY = {(r.method, r.template): r for r in REST_ROUTES}
-# Routes of the REST router this matrix does not cover (public or operator backup).
-REST_IGNORED_PATHS = {"/v1/openapi.json", "/v1/backup"}
+# Routes of the REST router this matrix does not cover (public, nothing to authorise).
+REST_IGNORED_PATHS = {"/v1/openapi.json"}
 
 
 @dataclass

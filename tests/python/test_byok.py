@@ -257,3 +257,64 @@ def test_aws_import_refusals(srv, tmp_path):
     with kms_error("InvalidCiphertextException"):
         kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=b"\0" * 384)
     assert kms.describe_key(KeyId=b)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+# ----------------------------------------------------------------- expired import tokens
+
+def test_an_expired_token_is_refused_on_both_apis_and_a_fresh_one_works(spawn_server, tmp_path):
+    """Tokens stop working at the end of their lifetime: AWS ImportKeyMaterial answers
+    ExpiredImportTokenException and /v1 ExpiredImportToken, and nothing is imported.
+    The lifetime is shortened for the test (24 h otherwise); it is long enough that a
+    token taken at once still works, so only expiry can explain the refusals."""
+    import datetime
+    import time
+
+    from kcmtest import kms_error
+
+    lifetime_s = 15
+    srv = spawn_server(env={"KCM_IMPORT_TOKEN_LIFETIME_MS": str(lifetime_s * 1000)})
+    kms = srv.client("default")
+
+    # Tokens to let expire, each with correctly wrapped material, on both APIs.
+    rest_params = srv.v1_ok("POST", "/v1/root-keys/import-parameters", json_body={})
+    rest_pem = tmp_path / "rest.pem"
+    rest_pem.write_text(rest_params["public_key_pem"])
+    rest_wrapped = wrap("RSAES_OAEP_SHA_256", rest_pem, new_material(tmp_path / "rest.bin"),
+                        tmp_path / "rest.w")
+    ext_key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    aws_params, aws_wrapped = aws_import(kms, ext_key, new_material(tmp_path / "aws.bin"), tmp_path)
+    rest_expiry = datetime.datetime.fromisoformat(rest_params["expires_at"].replace("Z", "+00:00"))
+    for expiry in (rest_expiry, aws_params["ParametersValidTo"]):
+        left = (expiry - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        assert 0 < left <= lifetime_s + 1, (expiry, left)
+
+    # Meanwhile a fresh token works on each API, on the same server.
+    fresh = srv.v1_ok("POST", "/v1/root-keys/import-parameters", json_body={})
+    fresh_pem = tmp_path / "fresh.pem"
+    fresh_pem.write_text(fresh["public_key_pem"])
+    fresh_wrapped = wrap("RSAES_OAEP_SHA_256", fresh_pem, new_material(tmp_path / "fresh.bin"),
+                         tmp_path / "fresh.w")
+    root = srv.v1_ok("POST", "/v1/root-keys/import", expect=(201,), json_body={
+        "import_token": fresh["import_token"],
+        "wrapped_key_material": base64.b64encode(fresh_wrapped).decode()})
+    assert root["origin"] == "imported"
+    other_key = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    p, w = aws_import(kms, other_key, new_material(tmp_path / "other.bin"), tmp_path)
+    kms.import_key_material(KeyId=other_key, ImportToken=p["ImportToken"], EncryptedKeyMaterial=w)
+    assert kms.describe_key(KeyId=other_key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # Wait until both first tokens are past the expiry the server announced.
+    last = max(rest_expiry, aws_params["ParametersValidTo"])
+    time.sleep(max(0.0, (last - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 1.0)
+
+    roots = {r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"]}
+    r = srv.v1("POST", "/v1/root-keys/import", json_body={
+        "import_token": rest_params["import_token"],
+        "wrapped_key_material": base64.b64encode(rest_wrapped).decode()})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "ExpiredImportToken", r.text
+    assert {r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"]} == roots
+
+    with kms_error("ExpiredImportTokenException"):
+        kms.import_key_material(KeyId=ext_key, ImportToken=aws_params["ImportToken"],
+                                EncryptedKeyMaterial=aws_wrapped)
+    assert kms.describe_key(KeyId=ext_key)["KeyMetadata"]["KeyState"] == "PendingImport"

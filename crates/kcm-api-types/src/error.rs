@@ -29,8 +29,10 @@ pub mod code {
     pub const UNSUPPORTED: &str = "Unsupported";
     /// A limit was reached.
     pub const LIMIT_EXCEEDED: &str = "LimitExceeded";
-    /// An import token is unknown, used, expired, or for another key.
+    /// An import token is unknown, used, or for another key.
     pub const INVALID_IMPORT_TOKEN: &str = "InvalidImportToken";
+    /// An import token is past its lifetime: get new import parameters.
+    pub const EXPIRED_IMPORT_TOKEN: &str = "ExpiredImportToken";
     /// Imported key material is not what was imported before.
     pub const INCORRECT_KEY_MATERIAL: &str = "IncorrectKeyMaterial";
     /// The resource does not exist (or is not visible to the caller), or the path is unknown.

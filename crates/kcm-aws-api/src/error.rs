@@ -58,6 +58,7 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
         Unsupported => ("UnsupportedOperationException", bad),
         LimitExceeded => ("LimitExceededException", bad),
         InvalidImportToken => ("InvalidImportTokenException", bad),
+        ExpiredImportToken => ("ExpiredImportTokenException", bad),
         IncorrectKeyMaterial => ("IncorrectKeyMaterialException", bad),
         // AWS KMS answers throttling with 400 too; SDKs retry it by its type.
         Throttled => ("ThrottlingException", bad),

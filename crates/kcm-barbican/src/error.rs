@@ -21,7 +21,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
         InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
         | InvalidCiphertext | IncorrectKey | InvalidKeyUsage | InvalidSignature | InvalidMac
-        | Unsupported | InvalidImportToken | IncorrectKeyMaterial => StatusCode::BAD_REQUEST,
+        | Unsupported | InvalidImportToken | ExpiredImportToken | IncorrectKeyMaterial => {
+            StatusCode::BAD_REQUEST
+        }
         // Barbican's LimitExceeded is a payload over max_allowed_secret_in_bytes.
         LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         NotFound => StatusCode::NOT_FOUND,

@@ -18,6 +18,9 @@ pub struct ServiceConfig {
     /// Always 24 h in production; tests shorten it through configuration so that the
     /// public API's rules (7–30 day windows, 90+ day periods) stay unchanged.
     pub day: Duration,
+    /// How long BYOK import parameters (their token) stay usable. 24 h, as in AWS
+    /// KMS; tests shorten it through configuration to see an expired token refused.
+    pub import_token_lifetime: Duration,
     /// Name of the keystore new root keys are created in.
     pub default_keystore: String,
     /// Whether requests are recorded in the audit log. Only for measuring its cost:
@@ -40,6 +43,7 @@ impl Default for ServiceConfig {
             revocation_bound: Duration::from_secs(1),
             external_check_interval: Duration::from_secs(5),
             day: Duration::from_secs(86_400),
+            import_token_lifetime: crate::service::IMPORT_TOKEN_LIFETIME,
             default_keystore: "software".into(),
             audit: true,
             audit_checkpoint_interval: Duration::from_secs(60),

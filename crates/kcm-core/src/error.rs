@@ -54,8 +54,11 @@ pub enum ErrorKind {
     Unsupported,
     /// A limit was reached.
     LimitExceeded,
-    /// An import token is unknown, used, expired, or for another key.
+    /// An import token is unknown, used, or for another key.
     InvalidImportToken,
+    /// An import token is genuine but past its lifetime (AWS answers
+    /// `ExpiredImportTokenException` for this, apart from an invalid token).
+    ExpiredImportToken,
     /// Imported key material is not the material imported into this key before.
     IncorrectKeyMaterial,
     /// The caller's access key or tenant exceeded its request-rate quota; nothing
@@ -78,7 +81,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Every kind, each once: what tests iterate over when they check that a mapping
     /// covers all kinds, instead of keeping their own copy of the list.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 26] = [
         ErrorKind::InvalidInput,
         ErrorKind::InvalidAliasName,
         ErrorKind::InvalidMarker,
@@ -98,6 +101,7 @@ impl ErrorKind {
         ErrorKind::Unsupported,
         ErrorKind::LimitExceeded,
         ErrorKind::InvalidImportToken,
+        ErrorKind::ExpiredImportToken,
         ErrorKind::IncorrectKeyMaterial,
         ErrorKind::Throttled,
         ErrorKind::StoreUnavailable,
@@ -131,12 +135,13 @@ impl ErrorKind {
             Unsupported => 16,
             LimitExceeded => 17,
             InvalidImportToken => 18,
-            IncorrectKeyMaterial => 19,
-            Throttled => 20,
-            StoreUnavailable => 21,
-            KeystoreUnavailable => 22,
-            Unaudited => 23,
-            Internal => 24,
+            ExpiredImportToken => 19,
+            IncorrectKeyMaterial => 20,
+            Throttled => 21,
+            StoreUnavailable => 22,
+            KeystoreUnavailable => 23,
+            Unaudited => 24,
+            Internal => 25,
         }
     }
 }
@@ -246,7 +251,7 @@ impl Error {
             | NotFound | AlreadyExists | AccessDenied | UnknownAccessKey | InvalidCiphertext
             | IncorrectKey | KeyDisabled | InvalidState | InvalidKeyUsage | InvalidSignature
             | InvalidMac | Unsupported | LimitExceeded | InvalidImportToken
-            | IncorrectKeyMaterial | Throttled => true,
+            | ExpiredImportToken | IncorrectKeyMaterial | Throttled => true,
             StoreUnavailable | KeystoreUnavailable | Unaudited | Internal => false,
         }
     }

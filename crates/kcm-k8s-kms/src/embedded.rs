@@ -174,7 +174,9 @@ impl<T> From<Error> for EmbeddedError<T> {
             InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
             | AlreadyExists | InvalidCiphertext | IncorrectKey | InvalidKeyUsage
             | InvalidSignature | InvalidMac | Unsupported | LimitExceeded | InvalidImportToken
-            | IncorrectKeyMaterial => (BackendError::Invalid(message), "invalid"),
+            | ExpiredImportToken | IncorrectKeyMaterial => {
+                (BackendError::Invalid(message), "invalid")
+            }
         };
         Self {
             error,

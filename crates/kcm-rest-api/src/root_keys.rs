@@ -135,7 +135,7 @@ state_change_route! {
 }
 
 /// Import parameters for bringing your own root key (tenant-admin): an RSA wrapping
-/// public key and a single-use token that expires after 24 hours (or a restart).
+/// public key and a single-use token that expires after 24 hours.
 #[utoipa::path(
     post, path = "/v1/root-keys/import-parameters", tag = "root-keys",
     operation_id = "GetRootKeyImportParameters",

@@ -197,6 +197,9 @@ pub struct Settings {
     pub external_check_interval_ms: u64,
     /// Seconds in a "day" for deletion windows and rotation periods. Testing only.
     pub day_seconds: f64,
+    /// How long BYOK import parameters stay usable, in milliseconds (24 h, as in AWS
+    /// KMS). Testing only: tests shorten it to see an expired token refused.
+    pub import_token_lifetime_ms: u64,
     /// How often background work (deletions, rotations) runs, in milliseconds.
     pub scheduler_interval_ms: u64,
     /// Record every request in the audit log. Turn off only to measure its cost.
@@ -346,6 +349,7 @@ impl Default for Settings {
             revocation_bound_ms: 1000,
             external_check_interval_ms: 5000,
             day_seconds: 86_400.0,
+            import_token_lifetime_ms: 24 * 60 * 60 * 1000,
             scheduler_interval_ms: 1000,
             audit: true,
             audit_checkpoint_interval_ms: 60_000,
@@ -440,6 +444,10 @@ impl Settings {
             &mut s.external_check_interval_ms,
         )?;
         env_parse("KCM_DAY_SECONDS", &mut s.day_seconds)?;
+        env_parse(
+            "KCM_IMPORT_TOKEN_LIFETIME_MS",
+            &mut s.import_token_lifetime_ms,
+        )?;
         env_parse("KCM_SCHEDULER_INTERVAL_MS", &mut s.scheduler_interval_ms)?;
         env_parse("KCM_AUDIT", &mut s.audit)?;
         env_parse(
@@ -502,6 +510,9 @@ impl Settings {
                 "day_seconds must be a positive number, got {}",
                 self.day_seconds
             );
+        }
+        if self.import_token_lifetime_ms == 0 {
+            bail!("import_token_lifetime_ms must be at least 1");
         }
         if self.revocation_bound_ms == 0 {
             bail!("revocation_bound_ms must be at least 1");
@@ -720,6 +731,11 @@ impl Settings {
         Duration::from_secs_f64(self.day_seconds)
     }
 
+    /// How long BYOK import parameters stay usable.
+    pub fn import_token_lifetime(&self) -> Duration {
+        Duration::from_millis(self.import_token_lifetime_ms)
+    }
+
     /// The background work interval.
     pub fn scheduler_interval(&self) -> Duration {
         Duration::from_millis(self.scheduler_interval_ms)
@@ -822,6 +838,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("day_seconds"));
+        let s = Settings {
+            import_token_lifetime_ms: 0,
+            ..Settings::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("import_token_lifetime_ms"));
         let s = Settings {
             tls: TlsSettings {
                 cert: Some("c.pem".into()),

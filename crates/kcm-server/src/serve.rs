@@ -104,6 +104,7 @@ async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
             settings.external_check_interval_ms,
         ),
         day: settings.day(),
+        import_token_lifetime: settings.import_token_lifetime(),
         default_keystore: settings.default_keystore.clone(),
         audit: settings.audit,
         audit_checkpoint_interval: std::time::Duration::from_millis(

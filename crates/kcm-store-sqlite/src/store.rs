@@ -313,6 +313,49 @@ mod tests {
     use kcm_core::store::StoreError;
     use kcm_test_support::store_conformance::fixtures::bare_audit_record;
 
+    /// `synchronous`, `journal_mode` and `foreign_keys` as `conn` has them.
+    fn pragmas(conn: &Connection) -> (i64, String, i64) {
+        let int = |name: &str| {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        (
+            int("synchronous"),
+            mode.to_ascii_lowercase(),
+            int("foreign_keys"),
+        )
+    }
+
+    /// The durability README and ARCHITECTURE promise: WAL with `synchronous = FULL`
+    /// (2), so the WAL is fsynced at every commit and an acknowledged commit survives
+    /// power loss (NORMAL, 1, would not). `synchronous` belongs to each connection,
+    /// not the file, so it is read back from the store's own connections: the writer
+    /// and every reader (a reader can run a WAL checkpoint too).
+    #[test]
+    fn every_connection_is_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kcm.db")).unwrap();
+        const FULL: i64 = 2;
+        let writer = conn::lock(&store.inner.writer);
+        assert_eq!(pragmas(&writer), (FULL, "wal".into(), 1), "writer");
+        drop(writer);
+        // Holding each reader while taking the next yields every one of them once.
+        let readers: Vec<_> = (0..conn::READERS)
+            .map(|_| store.inner.readers.get())
+            .collect();
+        for (i, reader) in readers.iter().enumerate() {
+            assert_eq!(pragmas(reader), (FULL, "wal".into(), 1), "reader {i}");
+        }
+        let distinct: std::collections::HashSet<_> = readers
+            .iter()
+            .map(|r| &**r as *const Connection as usize)
+            .collect();
+        assert_eq!(distinct.len(), conn::READERS);
+    }
+
     /// Inserting a linked record at a `seq` its chain holds — which `append_audit`
     /// never does, as it reads the tail under the write lock, but a row put there
     /// from outside kcm would make happen — is a conflict naming the chain and

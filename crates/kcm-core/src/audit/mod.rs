@@ -81,8 +81,10 @@ pub fn outcome_of(kind: crate::error::ErrorKind) -> AuditOutcome {
         InvalidInput | InvalidAliasName | InvalidMarker | InvalidTag | MalformedPolicy
         | NotFound | AlreadyExists | InvalidCiphertext | IncorrectKey | KeyDisabled
         | InvalidState | InvalidKeyUsage | InvalidSignature | InvalidMac | Unsupported
-        | LimitExceeded | InvalidImportToken | IncorrectKeyMaterial | Throttled
-        | StoreUnavailable | KeystoreUnavailable | Unaudited | Internal => AuditOutcome::Failed,
+        | LimitExceeded | InvalidImportToken | ExpiredImportToken | IncorrectKeyMaterial
+        | Throttled | StoreUnavailable | KeystoreUnavailable | Unaudited | Internal => {
+            AuditOutcome::Failed
+        }
     }
 }
 

@@ -29,7 +29,8 @@ use crate::model::*;
 use crate::secret::SecretBytes;
 use crate::store::{StoreError, Write};
 
-/// How long import parameters stay usable (as AWS KMS: 24 hours).
+/// How long import parameters stay usable by default (as AWS KMS: 24 hours);
+/// [`crate::config::ServiceConfig::import_token_lifetime`] sets it.
 pub const IMPORT_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// Prefix of import tokens, so they are recognisable in logs and support requests.
 const TOKEN_PREFIX: &str = "kcm-import-v2.";
@@ -86,12 +87,23 @@ fn token_aad(tenant: TenantId) -> Vec<u8> {
     format!("kcm-import-token-v2\n{tenant}").into_bytes()
 }
 
-/// The token's invalid-token error, one wording for every way a token is unusable.
+/// The token's invalid-token error, one wording for every way but expiry that a
+/// token is unusable, so a forged or foreign token learns nothing.
 fn unusable_token() -> Error {
     Error::new(
         ErrorKind::InvalidImportToken,
-        "the import token is unknown, used, expired or for another key (tokens are \
-         single-use and last 24 hours): get new import parameters",
+        "the import token is unknown, used or for another key (tokens are single-use): \
+         get new import parameters",
+    )
+}
+
+/// An authentic token past its lifetime: AWS KMS tells this apart
+/// (`ExpiredImportTokenException`), and only a token that opened under the
+/// service's key gets here, so it reveals nothing to a forger.
+fn expired_token() -> Error {
+    Error::new(
+        ErrorKind::ExpiredImportToken,
+        "the import token has expired: get new import parameters",
     )
 }
 
@@ -137,7 +149,8 @@ impl Service {
         let pkcs8 = key
             .as_der()
             .map_err(|_| Error::internal("cannot encode the RSA wrapping key"))?;
-        let expires_at = now_ms() + IMPORT_TOKEN_LIFETIME.as_millis() as UnixMillis;
+        let lifetime = self.config.import_token_lifetime.as_millis();
+        let expires_at = now_ms().saturating_add(lifetime.try_into().unwrap_or(UnixMillis::MAX));
         let header = serde_json::to_vec(&ImportHeader {
             target,
             algorithm: algorithm.as_str().to_string(),
@@ -197,8 +210,12 @@ impl Service {
                 .map_err(|_| unusable_token())?;
         let (session, pkcs8) =
             split_sealed_import(plain.expose_secret()).ok_or_else(unusable_token)?;
-        if session.expires_at <= now_ms() || !fits(&session.target) {
+        // A token for another key is invalid whether or not it has expired.
+        if !fits(&session.target) {
             return Err(unusable_token());
+        }
+        if session.expires_at <= now_ms() {
+            return Err(expired_token());
         }
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let used = Write::InsertMeta {
