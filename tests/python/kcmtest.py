@@ -488,6 +488,15 @@ def start_or_fail(srv: Server) -> None:
 # ---------------------------------------------------------------------------
 
 
+def assert_days_after(when, before, after, days):
+    """`when` is `days` days after the instant the server handled a request sent at
+    `before` and answered by `after` (the client's clock, which is the server's here).
+    The second of slack covers the server's millisecond dates, not a loose day."""
+    lo = before + _dt.timedelta(days=days) - _dt.timedelta(seconds=1)
+    hi = after + _dt.timedelta(days=days) + _dt.timedelta(seconds=1)
+    assert lo <= when <= hi, f"{when} is not {days} days after [{before}, {after}]"
+
+
 def error_code(e: ClientError) -> str:
     return e.response.get("Error", {}).get("Code", "")
 

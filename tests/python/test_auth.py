@@ -232,15 +232,18 @@ def test_unknown_access_key(server):
 @pytest.mark.parametrize("service,region", [("s3", REGION), ("kms", "eu-west-1"), ("kcm", REGION)])
 def test_wrong_scope(server, service, region):
     r = server.aws_raw("ListKeys", {}, service=service, region=region)
-    assert 400 <= r.status_code < 500, r.text
-    assert raw_error_type(r), f"no AWS error type in {r.status_code} {r.text!r}"
+    # As AWS answers a credential scoped to another service or region.
+    assert r.status_code == 400, r.text
+    assert raw_error_type(r) == "InvalidSignatureException", r.text
+    scoped = "a valid region" if service == "kms" else "correct service"
+    assert f"Credential should be scoped to {scoped}" in r.text, r.text
     assert "Keys" not in r.text
 
 
 def test_unknown_operation(server):
     r = server.aws_raw("FrobnicateKey", {})
-    assert 400 <= r.status_code < 500, r.text
-    assert raw_error_type(r) in ("UnknownOperationException", "InvalidAction", "ValidationException"), r.text
+    assert r.status_code == 400, r.text
+    assert raw_error_type(r) == "UnknownOperationException", r.text
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"Limit": "two"}'])

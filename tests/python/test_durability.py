@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kcmtest import ServerStartError
+from kcmtest import ServerStartError, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -146,10 +146,20 @@ def test_second_server_on_same_data_dir_is_refused(spawn_server):
     a = spawn_server()
     kid = a.client("default").create_key()["KeyMetadata"]["KeyId"]
     b = spawn_server(data_dir=a.data_dir, start=False)
+    # The port is given so that start() makes one attempt (it retries other "in use" errors
+    # on a new port), and the answer must be the process exiting, not a wait that timed out.
     with pytest.raises(ServerStartError) as e:
-        b.start(timeout=15)
-    assert f"in use by another kcm (pid {a.proc.pid})" in str(e.value), str(e.value)
+        b.start(timeout=15, port=free_port())
+    assert "kcm serve exited with code" in str(e.value), str(e.value)
+    assert b.proc.returncode not in (None, 0), b.proc.returncode
+    stderr = b.stderr_path.read_text()
+    assert (
+        f"the data directory {a.data_dir} is in use by another kcm (pid {a.proc.pid})" in stderr
+    ), stderr
+    # The first server is untouched: still running, still answering from its store.
+    assert a.proc.poll() is None
     assert a.client("default").describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert a.client("default").create_key()["KeyMetadata"]["KeyState"] == "Enabled"
     assert a.stop() == 0
     b.start()
     assert b.client("default").describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"

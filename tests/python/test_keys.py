@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from kcmtest import FAST_DAY_SECONDS, ALIAS_ARN_RE, KEY_ARN_RE, REGION, UUID_RE, kms_error, kms_pages, poll, unique
+from kcmtest import FAST_DAY_SECONDS, assert_days_after, ALIAS_ARN_RE, KEY_ARN_RE, REGION, UUID_RE, kms_error, kms_pages, poll, unique
 from botocore.exceptions import ClientError
 
 
@@ -82,7 +82,7 @@ def test_create_key_unsupported_spec_or_usage(kms, spec, usage):
 
 
 def test_create_key_bad_usage_for_symmetric(kms):
-    with kms_error("ValidationException", "UnsupportedOperationException"):
+    with kms_error("ValidationException"):
         kms.create_key(KeySpec="SYMMETRIC_DEFAULT", KeyUsage="SIGN_VERIFY")
 
 
@@ -123,7 +123,7 @@ def test_describe_unknown_key(kms):
 
 @pytest.mark.parametrize("bad", ["not-a-key", "1234", "arn:aws:kms:us-east-1:abc:key/zzz", "key/", "../../etc/passwd"])
 def test_describe_malformed_key_id(kms, bad):
-    with kms_error("NotFoundException", "ValidationException"):
+    with kms_error("NotFoundException"):
         kms.describe_key(KeyId=bad)
 
 
@@ -143,11 +143,11 @@ def test_keys_are_tenant_isolated(kms, new_key, other_tenant):
     arn = meta(kms, kid)["Arn"]
     okms = other_tenant["kms"]
     for ident in (kid, arn):
-        with kms_error("NotFoundException", "AccessDeniedException"):
+        with kms_error("NotFoundException"):
             okms.describe_key(KeyId=ident)
     seen = {k["KeyId"] for page in kms_pages(okms.list_keys) for k in page["Keys"]}
     assert kid not in seen
-    with kms_error("NotFoundException", "AccessDeniedException"):
+    with kms_error("NotFoundException"):
         okms.disable_key(KeyId=arn)
     assert meta(kms, kid)["KeyState"] == "Enabled"
 
@@ -190,7 +190,7 @@ def test_list_keys_paging(kms):
 
 def test_list_keys_bad_marker(kms):
     kms.create_key()
-    with kms_error("InvalidMarkerException", "ValidationException"):
+    with kms_error("InvalidMarkerException"):
         kms.list_keys(Limit=1, Marker="this-is-not-a-marker!!")
 
 
@@ -250,16 +250,16 @@ def test_schedule_and_cancel_deletion(kms, new_key):
     ct = kms.encrypt(KeyId=kid, Plaintext=b"keep me")["CiphertextBlob"]
     t0 = now()
     r = kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    t1 = now()
     assert r["KeyId"] in (kid, arn)
     assert r["KeyState"] == "PendingDeletion"
     assert r["PendingWindowInDays"] == 7
-    expected = t0 + dt.timedelta(days=7)
-    assert abs((r["DeletionDate"] - expected).total_seconds()) < 2 * 86400, r["DeletionDate"]
+    assert_days_after(r["DeletionDate"], t0, t1, 7)
 
     md = meta(kms, kid)
     assert md["KeyState"] == "PendingDeletion"
     assert md["Enabled"] is False
-    assert "DeletionDate" in md
+    assert md["DeletionDate"] == r["DeletionDate"]
     with kms_error("KMSInvalidStateException"):
         kms.encrypt(KeyId=kid, Plaintext=b"x")
     with kms_error("KMSInvalidStateException"):
@@ -283,8 +283,9 @@ def test_schedule_deletion_default_window_is_30_days(kms, new_key):
     kid = new_key()
     t0 = now()
     r = kms.schedule_key_deletion(KeyId=kid)
-    assert r.get("PendingWindowInDays", 30) == 30
-    assert abs((r["DeletionDate"] - (t0 + dt.timedelta(days=30))).total_seconds()) < 2 * 86400
+    t1 = now()
+    assert r["PendingWindowInDays"] == 30  # present in the answer, as AWS sends it
+    assert_days_after(r["DeletionDate"], t0, t1, 30)
     kms.cancel_key_deletion(KeyId=kid)
 
 
@@ -332,11 +333,13 @@ def test_key_destroyed_after_window(fast_server):
             return True
 
     poll(destroyed, timeout=30, interval=0.2, what="the key to be destroyed")
-    with kms_error("NotFoundException", "InvalidCiphertextException", "KMSInvalidStateException"):
+    # A ciphertext whose key is gone answers as one whose key never existed
+    # (test_no_oracles.py); a key id that names nothing is NotFoundException.
+    with kms_error("InvalidCiphertextException"):
         kms.decrypt(CiphertextBlob=ct)
-    with kms_error("NotFoundException", "KMSInvalidStateException"):
+    with kms_error("NotFoundException"):
         kms.encrypt(KeyId=kid, Plaintext=b"x")
-    with kms_error("NotFoundException", "KMSInvalidStateException"):
+    with kms_error("NotFoundException"):
         kms.cancel_key_deletion(KeyId=kid)
     listed = {k["KeyId"] for page in kms_pages(kms.list_keys) for k in page["Keys"]}
     assert kid not in listed

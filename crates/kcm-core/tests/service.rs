@@ -1147,3 +1147,43 @@ async fn a_destroyed_keys_ciphertext_is_answered_as_one_of_no_key() {
         assert_eq!(named, named_absent, "{state}");
     }
 }
+
+/// On a single-node store (SQLite, which has no cluster-wide change lock:
+/// `Store::lock_changes` is `None`), the service's own lock serialises changes that
+/// read, decide and write one record: many concurrent TagResource calls on one key,
+/// each adding its own tag, lose none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_service_lock_serialises_changes_on_a_single_node_store() {
+    let f = Arc::new(fixture().await);
+    assert!(f.store.lock_changes().await.unwrap().is_none());
+    let key = new_key(&f).await;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (f, key) = (Arc::clone(&f), key.clone());
+            tokio::spawn(async move {
+                f.service
+                    .tag_key(
+                        &f.admin,
+                        &key,
+                        [(format!("tag-{i:02}"), i.to_string())].into(),
+                    )
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let tags = f.service.list_resource_tags(&f.admin, &key).await.unwrap();
+    let expected: BTreeMap<String, String> = (0..24)
+        .map(|i| (format!("tag-{i:02}"), i.to_string()))
+        .collect();
+    assert_eq!(tags, expected);
+    // And in the store itself, not only in a cache.
+    let KeyRef::Id(id) = key else { unreachable!() };
+    assert_eq!(
+        f.store.service_key(id).await.unwrap().unwrap().tags,
+        expected
+    );
+}

@@ -273,20 +273,67 @@ async fn debug_shows_no_key_material() {
     assert!(!shown.contains("horse"), "{shown}");
 }
 
-#[test]
-fn concurrent_first_open_agrees_on_one_master_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    let threads: Vec<_> = (0..8)
+/// Opens the keystore in `dir` from `threads` threads at once (all released together),
+/// each with a source made by `source`.
+fn open_concurrently(
+    dir: &Path,
+    threads: usize,
+    source: impl Fn(&Path) -> MasterKeySource,
+) -> Vec<SoftwareKeystore> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || SoftwareKeystore::open(&path, file_source(&path)))
+            let (path, barrier, source) = (dir.to_path_buf(), barrier.clone(), source(dir));
+            std::thread::spawn(move || {
+                barrier.wait();
+                SoftwareKeystore::open(&path, source)
+            })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap().unwrap();
+    handles
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect()
+}
+
+/// Every opener holds the same master key (and the one a later open reads back), and
+/// a root key made through any one of them is usable through every other.
+async fn assert_one_master_key(openers: &[SoftwareKeystore], later: &SoftwareKeystore) {
+    let expected = later.master.expose_secret();
+    for (i, ks) in openers.iter().enumerate() {
+        assert!(
+            ks.master.expose_secret() == expected,
+            "opener {i} holds another master key"
+        );
     }
-    SoftwareKeystore::open(&path, file_source(&path)).unwrap();
+    for (i, maker) in openers.iter().enumerate() {
+        let (handle, secret, wrapped) = wrapped(maker, b"aad").await;
+        for (j, other) in openers.iter().chain([later]).enumerate() {
+            assert_eq!(
+                other.unwrap(&handle, &wrapped, b"aad").await.unwrap(),
+                secret,
+                "a root key made by opener {i} does not work through opener {j}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_first_open_agrees_on_one_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let openers = open_concurrently(dir.path(), 8, file_source);
+    let later = open(dir.path());
+    // The key on disk is the one they all hold.
+    let on_disk = std::fs::read_to_string(dir.path().join(MASTER_KEY_FILE)).unwrap();
+    assert_eq!(on_disk.trim(), hex::encode(later.master.expose_secret()));
+    assert_one_master_key(&openers, &later).await;
+
+    // With a passphrase, the concurrent first opens agree on one salt, so on one key.
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = "correct horse battery staple";
+    let openers = open_concurrently(dir.path(), 4, |_| pass(passphrase));
+    let later = SoftwareKeystore::open(dir.path(), pass(passphrase)).unwrap();
+    assert_one_master_key(&openers, &later).await;
 }
 
 #[tokio::test]

@@ -637,12 +637,49 @@ pub mod checks {
         assert_eq!(store.meta("other").await.unwrap(), None);
     }
 
-    /// A store's change lock, if it has one, commits like `commit` (a conflict
-    /// included, which leaves the lock usable) and is given up when dropped, so it
-    /// can be taken again at once.
+    /// A store says in two places whether several nodes share it (`Store` docs):
+    /// `lock_changes` and `changes` are both `None` for a store only one node uses,
+    /// and both present for a shared one; the two must agree.
+    ///
+    /// A single-node store has no change lock (the node's own lock is enough there,
+    /// and `kcm-core`'s service tests check that it serialises changes): asking for
+    /// one answers `None` at once, every time, also while another caller asks. A
+    /// shared store's lock commits like `commit` (a conflict included, which leaves
+    /// the lock usable) and is given up when dropped, so it can be taken again at once.
     pub async fn change_lock_commits_and_is_given_up(store: &dyn Store) {
-        let Some(mut lock) = store.lock_changes().await.expect("lock_changes") else {
-            return; // a single-node store: nothing more to check
+        // Not a timing assertion: a bound generous enough for a loaded machine, so
+        // that a lock which is never given up fails the check instead of hanging it.
+        const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+        let lock = tokio::time::timeout(BOUND, store.lock_changes())
+            .await
+            .expect("lock_changes answers")
+            .expect("lock_changes");
+        assert_eq!(
+            lock.is_some(),
+            store.changes().is_some(),
+            "lock_changes and changes disagree on whether the store is shared"
+        );
+        let Some(mut lock) = lock else {
+            // Single-node: no lock is held, so asking again (twice at once) answers
+            // `None` again rather than waiting, and commits go straight to the store.
+            let (a, b) = tokio::time::timeout(BOUND, async {
+                tokio::join!(store.lock_changes(), store.lock_changes())
+            })
+            .await
+            .expect("a single-node store's lock_changes never waits");
+            assert!(a.expect("lock_changes").is_none());
+            assert!(b.expect("lock_changes").is_none());
+            assert!(store.changes().is_none());
+            ok(
+                store,
+                vec![Write::InsertMeta {
+                    key: "unlocked".into(),
+                    value: "v1".into(),
+                }],
+            )
+            .await;
+            assert_eq!(store.meta("unlocked").await.unwrap().as_deref(), Some("v1"));
+            return;
         };
         let insert = |v: &str| Write::InsertMeta {
             key: "locked".into(),
