@@ -614,3 +614,86 @@ def cli_ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 def b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
+
+
+class RoundTrips:
+    """`threads` clients that Encrypt and Decrypt under `key_id` without pause, on one
+    shared boto3 client, while a test injects a fault (`with RoundTrips(...) as load:`).
+
+    Every call is kept in `calls` as (thread, start, seconds, outcome), the outcome
+    "ok", (status, error code, message) for an error answer, or "transport: …" for a
+    timeout or a dropped connection; a round trip that returned something other than
+    what was encrypted is kept in `wrong`. Leaving the block stops the clients."""
+
+    def __init__(self, kms, key_id: str, threads: int = 4, join_timeout: float = 15.0):
+        self.kms, self.key_id, self.join_timeout = kms, key_id, join_timeout
+        self.calls: list[tuple[int, float, float, object]] = []
+        self.wrong: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(t,), daemon=True)
+                         for t in range(threads)]
+
+    @property
+    def clients(self) -> int:
+        """How many clients run."""
+        return len(self._threads)
+
+    def __enter__(self) -> "RoundTrips":
+        for th in self._threads:
+            th.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=self.join_timeout)
+
+    def _client(self, t: int) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            plaintext = f"thread {t} call {n}".encode()
+            started = time.monotonic()
+            try:
+                blob = self.kms.encrypt(KeyId=self.key_id, Plaintext=plaintext)["CiphertextBlob"]
+                back = self.kms.decrypt(CiphertextBlob=blob)
+                if back["Plaintext"] != plaintext or not back["KeyId"].endswith(self.key_id):
+                    self.wrong.append(f"thread {t} call {n}: {back['Plaintext']!r} under {back['KeyId']}")
+                outcome: object = "ok"
+            except ClientError as e:
+                r = e.response
+                outcome = (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"])
+            except Exception as e:  # a timeout or a dropped connection: what must not happen
+                outcome = f"transport: {e!r}"
+            with self._lock:
+                self.calls.append((t, started, time.monotonic() - started, outcome))
+
+    def wait_until_every_client_succeeds_after(self, moment: float, bound: float, what: str) -> None:
+        """Returns once every client has had a call that started after `moment` succeed;
+        fails the test if that takes more than `bound` seconds from `moment`."""
+        while True:
+            with self._lock:
+                recovered = {t for t, s, _, o in self.calls if o == "ok" and s > moment}
+            if len(recovered) == len(self._threads):
+                return
+            assert time.monotonic() - moment < bound, what
+            time.sleep(0.05)
+
+    def retryable_failures(self, call_bound: float, none_failed: str) -> tuple[list, set, float]:
+        """Checks what an outage of a dependency must look like to the clients: nothing
+        wrong returned, no transport failure, some call failed (`none_failed` says what
+        it means if none did), every error a retryable `503 DependencyTimeoutException`
+        saying to retry, no call longer than `call_bound`. Returns the failed calls,
+        their distinct outcomes and the longest call."""
+        assert not self.wrong, self.wrong
+        failed = [c for c in self.calls if c[3] != "ok"]
+        outcomes = {o for *_, o in failed}
+        transport = [o for o in outcomes if isinstance(o, str)]
+        assert not transport, transport
+        assert failed, none_failed
+        assert {(status, code) for status, code, _ in outcomes} == {(503, "DependencyTimeoutException")}, outcomes
+        assert all("retry" in message for _, _, message in outcomes), outcomes
+        longest = max(d for _, _, d, _ in self.calls)
+        assert longest < call_bound, f"a call took {longest:.2f} s"
+        return failed, outcomes, longest

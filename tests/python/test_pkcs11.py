@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
-from kcmtest import ServerStartError, refused_within, system_with_key, unique
+from kcmtest import RoundTrips, ServerStartError, refused_within, system_with_key, unique
 from softhsm import Token
 
 
@@ -337,78 +338,32 @@ def test_a_token_lost_under_load_is_a_retryable_error_and_is_used_again_without_
     a 503 DependencyTimeoutException (retryable; before, a 400 KMSInvalidStateException
     "no root key … (destroyed …)" that lasted until kcm restarted), none hangs, none
     returns something wrong; once the token is back the same kcm process serves again."""
-    import threading
-    import time
-
     srv = start_on_token(spawn_server, token, tmp_path, extra_env={"KCM_REVOCATION_BOUND_MS": "1"})
     pid = srv.proc.pid
     kms = srv.client("default")  # boto3 clients are safe to share between threads
     key_id = kms.create_key(Description=unique("token-loss"))["KeyMetadata"]["KeyId"]
     kept = kms.encrypt(KeyId=key_id, Plaintext=b"before the loss")["CiphertextBlob"]
 
-    stop = threading.Event()
-    lock = threading.Lock()
-    calls: list[tuple[int, float, float, object]] = []
-    wrong: list[str] = []
-
-    def worker(t: int) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            plaintext = f"thread {t} call {n}".encode()
-            started = time.monotonic()
-            try:
-                blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
-                back = kms.decrypt(CiphertextBlob=blob)
-                if back["Plaintext"] != plaintext or not back["KeyId"].endswith(key_id):
-                    wrong.append(f"thread {t} call {n}: {back['Plaintext']!r} under {back['KeyId']}")
-                outcome: object = "ok"
-            except ClientError as e:
-                r = e.response
-                outcome = (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"])
-            except Exception as e:  # a timeout or a dropped connection: what must not happen
-                outcome = f"transport: {e!r}"
-            with lock:
-                calls.append((t, started, time.monotonic() - started, outcome))
-
     (token_dir,) = [p for p in token.tokendir.iterdir() if p.is_dir()]
     aside = tmp_path / "token-aside"
-    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(4)]
-    for th in threads:
-        th.start()
     try:
-        time.sleep(1.0)
-        lost = time.monotonic()
-        token_dir.rename(aside)
-        time.sleep(2.0)
-        aside.rename(token_dir)
-        back = time.monotonic()
-        while True:
-            with lock:
-                recovered = {t for t, s, _, o in calls if o == "ok" and s > back}
-            if len(recovered) == len(threads):
-                break
-            assert time.monotonic() - back < RECOVERY_BOUND_S, "calls did not succeed again after the token came back"
-            time.sleep(0.05)
+        with RoundTrips(kms, key_id, join_timeout=CALL_BOUND_S + 5) as load:
+            time.sleep(1.0)
+            lost = time.monotonic()
+            token_dir.rename(aside)
+            time.sleep(2.0)
+            aside.rename(token_dir)
+            back = time.monotonic()
+            load.wait_until_every_client_succeeds_after(
+                back, RECOVERY_BOUND_S, "calls did not succeed again after the token came back")
     finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=CALL_BOUND_S + 5)
         if aside.exists():
             aside.rename(token_dir)
 
-    assert not wrong, wrong
+    calls = load.calls
     before = [c for c in calls if c[1] + c[2] < lost]
     assert before and all(o == "ok" for *_, o in before), "calls failed before the fault"
-    failed = [c for c in calls if c[3] != "ok"]
-    outcomes = {o for *_, o in failed}
-    transport = [o for o in outcomes if isinstance(o, str)]
-    assert not transport, transport
-    assert failed, "no call noticed the token gone"
-    assert {(status, code) for status, code, _ in outcomes} == {(503, "DependencyTimeoutException")}, outcomes
-    assert all("retry" in message for _, _, message in outcomes), outcomes
-    longest = max(d for _, _, d, _ in calls)
-    assert longest < CALL_BOUND_S, f"a call took {longest:.2f} s"
+    failed, outcomes, longest = load.retryable_failures(CALL_BOUND_S, "no call noticed the token gone")
     during = [c for c in calls if lost + 0.2 < c[1] and c[1] + c[2] < back]
     assert during and all(o != "ok" for *_, o in during), "a call succeeded without the token"
     first_ok = min(s + d for _, s, d, o in calls if o == "ok" and s > back)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from byok import new_material, wrap
-from kcmtest import REPO, ServerStartError, system_with_key, unique
+from kcmtest import REPO, RoundTrips, ServerStartError, system_with_key, unique
 
 PLUGIN = Path(os.environ.get("KCM_EXAMPLE_PLUGIN", str(REPO / "target" / "release" / "kcm-keystore-example")))
 
@@ -215,8 +215,6 @@ def test_a_plugin_killed_mid_request_gives_a_retryable_error_and_recovers(spawn_
     waiting on it, then killed (SIGKILL). The calls in flight and those made while kcm
     restarts it fail with a 503 DependencyTimeoutException (retryable), none hangs,
     none returns something wrong, and calls succeed again once the new plugin is up."""
-    import threading
-
     keys, kek = plugin_dirs
     conf = plugin_config(tmp_path / "kcm.toml", keys, kek, default=True)
     srv = spawn_server(env={"KCM_CONFIG": conf, "KCM_REVOCATION_BOUND_MS": "1"})
@@ -224,68 +222,23 @@ def test_a_plugin_killed_mid_request_gives_a_retryable_error_and_recovers(spawn_
     key_id = kms.create_key(Description=unique("plugin-kill"))["KeyMetadata"]["KeyId"]
     (pid,) = plugin_pids(srv)
 
-    stop = threading.Event()
-    lock = threading.Lock()
-    # (thread, start, seconds, outcome): "ok", (status, code, message), or "transport: …"
-    calls: list[tuple[int, float, float, object]] = []
-    wrong: list[str] = []
-
-    def worker(t: int) -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            plaintext = f"thread {t} call {n}".encode()
-            started = time.monotonic()
-            try:
-                blob = kms.encrypt(KeyId=key_id, Plaintext=plaintext)["CiphertextBlob"]
-                back = kms.decrypt(CiphertextBlob=blob)
-                if back["Plaintext"] != plaintext or not back["KeyId"].endswith(key_id):
-                    wrong.append(f"thread {t} call {n}: {back['Plaintext']!r} under {back['KeyId']}")
-                outcome: object = "ok"
-            except ClientError as e:
-                r = e.response
-                outcome = (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"])
-            except Exception as e:  # a timeout or a dropped connection: what must not happen
-                outcome = f"transport: {e!r}"
-            with lock:
-                calls.append((t, started, time.monotonic() - started, outcome))
-
-    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(4)]
-    for th in threads:
-        th.start()
-    try:
+    with RoundTrips(kms, key_id, join_timeout=CALL_BOUND_S + 5) as load:
         time.sleep(1.0)
         os.kill(pid, signal.SIGSTOP)
         time.sleep(0.5)  # every client's next call is now waiting on the plugin
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         # Run on until every client has succeeded again after the kill.
-        while True:
-            with lock:
-                recovered = {t for t, s, _, o in calls if o == "ok" and s > killed}
-            if len(recovered) == len(threads):
-                break
-            assert time.monotonic() - killed < RECOVERY_BOUND_S, "calls did not succeed again after the kill"
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=CALL_BOUND_S + 5)
+        load.wait_until_every_client_succeeds_after(
+            killed, RECOVERY_BOUND_S, "calls did not succeed again after the kill")
 
-    assert not wrong, wrong
+    calls = load.calls
     before = [c for c in calls if c[1] + c[2] < killed - 0.5]
     assert before and all(o == "ok" for *_, o in before), "calls failed before the fault"
-    failed = [c for c in calls if c[3] != "ok"]
-    outcomes = {o for *_, o in failed}
-    transport = [o for o in outcomes if isinstance(o, str)]
-    assert not transport, transport
-    assert {(status, code) for status, code, _ in outcomes} == {(503, "DependencyTimeoutException")}, outcomes
-    assert all("retry" in message for _, _, message in outcomes), outcomes
+    failed, outcomes, longest = load.retryable_failures(CALL_BOUND_S, "no call noticed the plugin gone")
     # The calls in flight at the kill failed rather than hung (each client had one).
     in_flight = [c for c in failed if c[1] < killed]
-    assert len({t for t, *_ in in_flight}) == len(threads), failed
-    longest = max(d for _, _, d, _ in calls)
-    assert longest < CALL_BOUND_S, f"a call took {longest:.2f} s"
+    assert len({t for t, *_ in in_flight}) == load.clients, failed
     first_ok = min(s + d for _, s, d, o in calls if o == "ok" and s > killed)
     print(f"errors: {outcomes}")
     print(f"{len(calls)} calls, {len(failed)} failed ({len(in_flight)} in flight at the kill), "
