@@ -143,27 +143,32 @@ async fn write(
     spool: Option<&Spool>,
     records: &mut Vec<AuditRecord>,
 ) -> Result<()> {
-    let Some(spool) = spool else {
-        return match tokio::time::timeout(STORE_DEADLINE, store.append_audit(records)).await {
-            Ok(outcome) => outcome.map_err(Error::from),
-            Err(_) => Err(Error::from(late(STORE_DEADLINE))),
-        };
-    };
-    // The store may take records only when none wait before them.
-    if spool.is_empty() {
-        match tokio::time::timeout(STORE_DEADLINE, store.append_audit(records)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(StoreError::Unavailable(detail) | StoreError::Full(detail))) => {
+    // The store may take records only when none wait before them in the spool.
+    if spool.is_none_or(Spool::is_empty) {
+        match append_in_time(store, records).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Unavailable(detail) | StoreError::Full(detail)) if spool.is_some() => {
                 spooling(&detail)
             }
-            Err(_) => spooling(&late(STORE_DEADLINE).to_string()),
-            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
     }
+    let spool = spool.expect("only a spool is written to here");
     spool.append(records).map_err(|e| {
         tracing::error!(error = %e, "the audit spool cannot be written either; refusing requests until the store or the spool takes records again");
         unwritable(&e)
     })
+}
+
+/// [`Store::append_audit`] within [`STORE_DEADLINE`]; a store that does not answer in
+/// time is unavailable for this batch.
+async fn append_in_time(
+    store: &dyn Store,
+    records: &mut Vec<AuditRecord>,
+) -> std::result::Result<(), StoreError> {
+    tokio::time::timeout(STORE_DEADLINE, store.append_audit(records))
+        .await
+        .unwrap_or_else(|_| Err(late(STORE_DEADLINE)))
 }
 
 fn late(deadline: Duration) -> StoreError {
@@ -228,18 +233,9 @@ async fn forward(store: Arc<dyn Store>, spool: Arc<Spool>) {
                 }
             };
             let count = segment.records.len();
-            match tokio::time::timeout(STORE_DEADLINE, store.append_audit(&mut segment.records))
-                .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "spooled audit records not forwarded yet");
-                    break;
-                }
-                Err(_) => {
-                    tracing::debug!("the store did not take spooled audit records in time");
-                    break;
-                }
+            if let Err(e) = append_in_time(&*store, &mut segment.records).await {
+                tracing::debug!(error = %e, "spooled audit records not forwarded yet");
+                break;
             }
             forwarded += count;
             if let Err(e) = spool.remove(&segment) {
