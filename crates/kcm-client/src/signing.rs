@@ -109,6 +109,8 @@ impl Connection {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<(u16, bytes::Bytes), ClientError> {
+        // Shared, not copied, by every attempt.
+        let body = bytes::Bytes::from(body);
         let mut pause = FIRST_THROTTLED_PAUSE;
         for attempt in 1.. {
             let response = self
@@ -139,8 +141,9 @@ impl Connection {
         method: Method,
         url: &str,
         mut headers: HeaderMap,
-        body: Vec<u8>,
+        body: impl Into<bytes::Bytes>,
     ) -> Result<reqwest::Response, ClientError> {
+        let body = body.into();
         let uri: Uri = url
             .parse()
             .map_err(|_| ClientError::InvalidEndpoint(url.to_owned()))?;
