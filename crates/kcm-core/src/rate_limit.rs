@@ -74,6 +74,10 @@ impl RateLimiter {
     /// quota refuses has still used its access key's share: a caller that floods is
     /// slowed by both.
     pub fn admit(&self, principal: &Principal) -> Result<()> {
+        if self.access_keys.is_none() && self.tenants.is_none() {
+            // No quota (the default): not even the clock is read.
+            return Ok(());
+        }
         let now = self.now_ns();
         if let Some(table) = &self.access_keys {
             table

@@ -45,15 +45,7 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        let key = (door, operation, status);
-        let series = {
-            let map = self.series.read().unwrap_or_else(|e| e.into_inner());
-            map.get(&key).cloned()
-        };
-        let series = series.unwrap_or_else(|| {
-            let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(map.entry(key).or_default())
-        });
+        let series = entry(&self.series, (door, operation, status));
         series.count.fetch_add(1, Ordering::Relaxed);
         series
             .sum_micros
@@ -68,15 +60,7 @@ impl Metrics {
     /// [`Metrics::record`] under its status): AWS answers throttling with 400, like
     /// any client error, so it needs a series of its own to be seen.
     pub fn record_throttled(&self, door: &'static str) {
-        let counter = {
-            let map = self.throttled.read().unwrap_or_else(|e| e.into_inner());
-            map.get(door).cloned()
-        };
-        let counter = counter.unwrap_or_else(|| {
-            let mut map = self.throttled.write().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(map.entry(door).or_default())
-        });
-        counter.fetch_add(1, Ordering::Relaxed);
+        entry(&self.throttled, door).fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every series.
@@ -139,6 +123,16 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The value at `key`, made on first use: a read lock when it exists (every request
+/// but the first of a series), the write lock once.
+fn entry<K: Eq + std::hash::Hash, V: Default>(map: &RwLock<HashMap<K, Arc<V>>>, key: K) -> Arc<V> {
+    if let Some(value) = map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Arc::clone(value);
+    }
+    let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+    Arc::clone(map.entry(key).or_default())
 }
 
 #[cfg(test)]
