@@ -695,7 +695,7 @@ pub mod checks {
         ));
         assert_eq!(store.meta("locked").await.unwrap().as_deref(), Some("v1"));
         drop(lock);
-        let again = tokio::time::timeout(std::time::Duration::from_secs(10), store.lock_changes())
+        let again = tokio::time::timeout(BOUND, store.lock_changes())
             .await
             .expect("the lock was given up when dropped");
         assert!(again.expect("lock_changes").is_some());
