@@ -1,5 +1,5 @@
 //! Request metrics: a counter and a latency histogram per front door, operation and
-//! status, rendered in the Prometheus text format.
+//! status, and the process's heap in use, rendered in the Prometheus text format.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -77,6 +77,11 @@ impl Metrics {
                 "kcm_requests_throttled_total{{door=\"{door}\"}} {}",
                 count.load(Ordering::Relaxed)
             );
+        }
+        if let Some(bytes) = kcm_heap::in_use() {
+            out.push_str("# HELP kcm_process_heap_bytes Heap the process holds: allocated and not yet freed (not the pages the allocator keeps for reuse).\n");
+            out.push_str("# TYPE kcm_process_heap_bytes gauge\n");
+            let _ = writeln!(out, "kcm_process_heap_bytes {bytes}");
         }
         out
     }
@@ -158,5 +163,8 @@ mod tests {
         assert!(m
             .render()
             .contains("kcm_requests_throttled_total{door=\"aws\"} 2"));
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            assert!(text.contains("# TYPE kcm_process_heap_bytes gauge\nkcm_process_heap_bytes "));
+        }
     }
 }
