@@ -178,8 +178,15 @@ def record_hash(r: dict, seq: int | None = None) -> str:
     return hashlib.sha256(b"kcm-audit-record-v1\n" + body).hexdigest()
 
 
-def checkpoint_message(cp: dict) -> bytes:
-    return f"kcm-audit-checkpoint-v1\n{cp['tenant'] or ''}\n{cp['seq']}\n{cp['hash']}\n{cp['time']}".encode()
+def checkpoint_message(cp: dict, prev: dict | None) -> bytes:
+    """What a checkpoint signs: its chain, record, time, and the checkpoint before it."""
+    prev_seq, prev_sig = (prev["seq"], prev["signature"]) if prev else (0, "")
+    return (f"kcm-audit-checkpoint-v2\n{cp['tenant'] or ''}\n{cp['seq']}\n{cp['hash']}\n{cp['time']}\n"
+            f"{prev_seq}\n{prev_sig}").encode()
+
+
+def head_message(head: dict) -> bytes:
+    return f"kcm-audit-head-v1\n{head['tenant'] or ''}\n{head['seq']}\n{head['hash']}\n{head['time']}".encode()
 
 
 # ------------------------------------------------------------------ the SQLite store, directly
@@ -272,20 +279,33 @@ def wait_until_checkpointed(server, chain: str, timeout: float = 15) -> int:
 
 
 def read_export(path: Path) -> tuple[list[dict], list[dict]]:
+    """The records and checkpoints of an export (its head: `read_export_head`)."""
     records, checkpoints = [], []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         obj = json.loads(line)
         kind = obj.pop("type", None)
-        assert kind in ("record", "checkpoint"), f"{path} line {n}: type {kind!r}"
-        (records if kind == "record" else checkpoints).append(obj)
+        assert kind in ("record", "checkpoint", "head"), f"{path} line {n}: type {kind!r}"
+        if kind != "head":
+            (records if kind == "record" else checkpoints).append(obj)
     return records, checkpoints
 
 
-def write_export(path: Path, records: list[dict], checkpoints: list[dict]) -> Path:
+def read_export_head(path: Path) -> dict | None:
+    heads = [json.loads(line) for line in path.read_text().splitlines() if '"type":"head"' in line]
+    assert len(heads) <= 1, heads
+    if not heads:
+        return None
+    heads[0].pop("type")
+    return heads[0]
+
+
+def write_export(path: Path, records: list[dict], checkpoints: list[dict], head: dict | None = None) -> Path:
     lines = [json.dumps({"type": "record", **r}) for r in records]
     lines += [json.dumps({"type": "checkpoint", **c}) for c in checkpoints]
+    if head is not None:
+        lines.append(json.dumps({"type": "head", **head}))
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -335,13 +355,15 @@ def some_activity(server, n: int = 8) -> dict:
 
 
 def prepared_chain(spawn_server):
-    """A fresh server whose default-tenant chain has records and checkpoints, restarted with
+    """A fresh server whose default-tenant chain has records and two checkpoints or more, restarted with
     quiet checkpoints. Returns (server, tenant chain key, signing public key)."""
     srv = spawn_server(env=dict(FAST_CHECKPOINTS))
     tenant = tenant_of(srv)
     some_activity(srv)
     public_key = srv.v1_ok("GET", "/v1/audit/signing-key")["public_key"]
     assert len(public_key) == 64 and int(public_key, 16) >= 0
+    wait_until_checkpointed(srv, tenant)
+    some_activity(srv, n=2)  # a second checkpoint, linked to the first
     wait_until_checkpointed(srv, tenant)
     assert srv.stop() == 0
     srv.extra_env.update(QUIET_CHECKPOINTS)
@@ -695,7 +717,8 @@ def test_verify_intact_chain_from_store_and_from_export(spawn_server, tmp_path):
     records, checkpoints = read_export(export)
     assert records and checkpoints, "the export has no records or no checkpoints"
     tagged = [r for r in records if r.get("client_request_id") == "client-req-7"]
-    assert [r["operation"] for r in tagged] == ["Encrypt"], "the client's request id is recorded"
+    # prepared_chain's two rounds of activity each tag one Encrypt.
+    assert [r["operation"] for r in tagged] == ["Encrypt", "Encrypt"], "the client's request id is recorded"
     for args in (("--file", export, "--public-key", public_key), ("--file", export)):
         report = verify(srv, *args)
         assert report["intact"] is True and report["checkpoints_verified"] == len(checkpoints), report
@@ -710,9 +733,16 @@ def test_verify_intact_chain_from_store_and_from_export(spawn_server, tmp_path):
         prev = r["hash"]
     pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key))
     hashes = {r["seq"]: r["hash"] for r in records}
-    for c in checkpoints:
-        pub.verify(bytes.fromhex(c["signature"]), checkpoint_message(c))  # raises if invalid
+    prev = None
+    for c in sorted(checkpoints, key=lambda c: c["seq"]):
+        # Each signed as the successor of the one before it (raises if invalid).
+        pub.verify(bytes.fromhex(c["signature"]), checkpoint_message(c, prev))
         assert hashes[c["seq"]] == c["hash"], c
+        prev = c
+    head = read_export_head(export)
+    assert head is not None, "an export with --checkpoints carries the signed head"
+    pub.verify(bytes.fromhex(head["signature"]), head_message(head))
+    assert head["tenant"] == tenant and hashes[head["seq"]] == head["hash"], head
     assert store_records(srv, tenant)[: len(records)] == records, "the export differs from the store"
 
     # A key that did not sign the checkpoints refuses them.
@@ -827,6 +857,24 @@ def truncate_end(recs, cps):
     return "removed", end - 1, ["removed from the end"]
 
 
+def remove_checkpoint(recs, cps):
+    """A checkpoint deleted: the next one was signed as its successor."""
+    assert len(cps) >= 2, cps
+    cps.sort(key=lambda c: c["seq"])
+    removed, after = cps[0], cps[1]
+    cps.remove(removed)
+    return "checkpoint", after["seq"], ["removed"]
+
+
+def swap_checkpoints(recs, cps):
+    """Two checkpoints trade the records they vouch for, each keeping its signature."""
+    assert len(cps) >= 2, cps
+    cps.sort(key=lambda c: c["seq"])
+    a, b = cps[0], cps[1]
+    a["signature"], b["signature"] = b["signature"], a["signature"]
+    return "checkpoint", a["seq"], ["invalid signature"]
+
+
 def alter_checkpoint_signature(recs, cps):
     c = min(cps, key=lambda c: c["seq"])
     sig = c["signature"]
@@ -835,7 +883,8 @@ def alter_checkpoint_signature(recs, cps):
 
 
 TAMPERINGS = [alter_operation, alter_outcome, remove_record, remove_and_renumber, insert_forged,
-              swap_records, rewrite_from_n, truncate_end, alter_checkpoint_signature]
+              swap_records, rewrite_from_n, truncate_end, alter_checkpoint_signature, remove_checkpoint,
+              swap_checkpoints]
 
 
 def _check_report(report: dict, kind: str, seq: int, words: list[str], where: str):
@@ -899,6 +948,72 @@ def test_reordered_lines_in_an_export_are_named(spawn_server, tmp_path):
 
 
 # =========================================================================== export and paging
+
+
+def cut_store_tail(server, chain: str, keep: int) -> None:
+    """Records after `keep` and the checkpoints covering them deleted from the store of a
+    running server, as whoever can write the database would: what is left is consistent."""
+    with store(server) as db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM audit_records WHERE chain = ? AND seq > ?", (chain, keep))
+        db.execute("DELETE FROM audit_checkpoints WHERE chain = ? AND seq > ?", (chain, keep))
+        db.execute("COMMIT")
+
+
+def test_a_tail_cut_with_its_checkpoints_is_caught_by_the_server_and_a_saved_head(spawn_server, tmp_path):
+    srv, tenant, public_key = prepared_chain(spawn_server)
+    checkpointed = max(c["seq"] for c in store_checkpoints(srv, tenant))
+    some_activity(srv, n=3)
+    saved = tmp_path / "head.json"
+    cli_ok(kcm(srv, "audit", "head", "-o", saved, output_json=False))
+    head = json.loads(saved.read_text())
+    assert head["tenant"] == tenant and head["seq"] > checkpointed, head
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
+        bytes.fromhex(head["signature"]), head_message(head))
+    export = tmp_path / "before.jsonl"
+    cli_ok(kcm(srv, "audit", "export", "--checkpoints", "-o", export))
+    assert verify(srv, "--file", export, "--public-key", public_key, "--head", saved)["intact"]
+
+    # Cut into what the last checkpoint covered, with that checkpoint, while the server runs.
+    keep = checkpointed - 2
+    cut_store_tail(srv, tenant, keep)
+
+    # The running server knows what it appended: its head vouches for that, so the cut shows
+    # (as records removed, or — once the chain regrew over the cut with the verification's own
+    # records — as a rewrite), and it says so in its log.
+    for args in ((), ("--head", saved)):
+        report = verify(srv, "--public-key", public_key, *args)
+        problem = report["problem"] or {}
+        assert problem.get("kind") in ("removed", "altered") and keep < problem["seq"] <= head["seq"] + 40, report
+    assert "audit log tampering" in srv.log_tail(400), srv.log_tail(40)
+
+    # Restarted, the server knows only the store, which is consistent again; a head saved
+    # before the cut still catches it.
+    assert srv.stop() == 0
+    srv.start()
+    assert verify(srv, "--public-key", public_key)["intact"], "a restarted server trusts the store"
+    report = verify(srv, "--public-key", public_key, "--head", saved)
+    problem = report["problem"] or {}
+    assert problem.get("kind") in ("removed", "altered") and keep < problem["seq"] <= head["seq"], report
+    assert "signed head" in problem["message"], problem
+
+    # The same cut in an exported file, its own head line dropped with the tail: the saved
+    # head catches it, and without one the report says how many records no signature covers.
+    recs, cps = read_export(export)
+    recs = [r for r in recs if r["seq"] <= keep]
+    cps = [c for c in cps if c["seq"] <= keep]
+    cut = write_export(tmp_path / "cut.jsonl", recs, cps)
+    report = verify(srv, "--file", cut, "--public-key", public_key)
+    assert report["intact"] and report["unsigned_tail"] == keep - max(c["seq"] for c in cps), report
+    report = verify(srv, "--file", cut, "--public-key", public_key, "--head", saved)
+    assert report["problem"]["kind"] == "removed" and report["problem"]["seq"] == keep + 1, report
+    # A head from the export cannot be moved onto another chain or forged.
+    forged = dict(head, seq=keep)
+    forged["hash"] = recs[-1]["hash"]
+    report = verify(srv, "--file", write_export(tmp_path / "forged.jsonl", recs, cps, forged),
+                    "--public-key", public_key)
+    assert report["problem"]["kind"] == "checkpoint" and "signed head" in report["problem"]["message"], report
 
 
 def test_export_filters(spawn_server, tmp_path):
@@ -1042,6 +1157,9 @@ UUID_ZERO = "00000000-0000-4000-8000-000000000000"
 # =========================================================================== who may read
 
 
+AUDIT_PATHS = ("/v1/audit", "/v1/audit/checkpoints", "/v1/audit/signing-key", "/v1/audit/head")
+
+
 def test_who_may_read_which_chain(spawn_server, tmp_path):
     srv = spawn_server()
     tenant_a = tenant_of(srv)
@@ -1062,12 +1180,12 @@ def test_who_may_read_which_chain(spawn_server, tmp_path):
 
     # tenant-admin and auditor read their tenant's chain; key-admin and key-user may not.
     for who, creds in (("tenant-admin", None), ("auditor", _creds(roles["auditor"]))):
-        for path in ("/v1/audit", "/v1/audit/checkpoints", "/v1/audit/signing-key"):
+        for path in AUDIT_PATHS:
             r = srv.v1("GET", path, creds=creds)
             assert r.status_code == 200, f"{who} GET {path} -> {r.status_code} {r.text}"
     denied_rids = {}
     for who in ("key-admin", "key-user"):
-        for path in ("/v1/audit", "/v1/audit/checkpoints", "/v1/audit/signing-key"):
+        for path in AUDIT_PATHS:
             r = srv.v1("GET", path, creds=_creds(roles[who]))
             assert r.status_code == 403 and v1_error_code(r) == "AccessDenied", f"{who} GET {path} -> {r.text}"
             denied_rids[r.headers["x-kcm-request-id"]] = (who, path)
@@ -1079,7 +1197,7 @@ def test_who_may_read_which_chain(spawn_server, tmp_path):
     a_chain = fetch_chain(srv)
     assert auditor_view == a_chain[: len(auditor_view)] and len(auditor_view) >= len(a_chain) - 2
     ops = {"/v1/audit": "ListAuditRecords", "/v1/audit/checkpoints": "ListAuditCheckpoints",
-           "/v1/audit/signing-key": "GetAuditSigningKey"}
+           "/v1/audit/signing-key": "GetAuditSigningKey", "/v1/audit/head": "GetAuditHead"}
     for request_id, (who, path) in denied_rids.items():
         rec = the_record(a_chain, request_id)
         assert (rec["role"], rec["operation"], rec["outcome"], rec["error"]) == \
@@ -1095,6 +1213,9 @@ def test_who_may_read_which_chain(spawn_server, tmp_path):
     assert fetch_chain(srv, creds=b_creds, key=a_key) == [], "tenant B reads records about tenant A's key"
     r = srv.v1("GET", f"/v1/audit?tenant={tenant_b}")
     assert r.status_code == 400, "a `tenant` parameter must not select another chain"
+    for creds, tenant in ((None, tenant_a), (b_creds, tenant_b)):
+        r = srv.v1("GET", "/v1/audit/head", creds=creds)
+        assert r.status_code == 200 and r.json()["head"]["tenant"] == tenant, r.text
 
     # system-admin reads the operator's chain only: operator actions such as CreateTenant.
     operator = fetch_chain(srv, profile="system-admin")

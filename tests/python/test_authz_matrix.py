@@ -482,6 +482,7 @@ REST_ROUTES: list[RestRoute] = [
     RestRoute("GET", "/v1/audit", "ListAuditRecords", "ListAuditRecords", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/checkpoints", "ListAuditCheckpoints", "ListAuditCheckpoints", READ_AUDIT, 200),
     RestRoute("GET", "/v1/audit/signing-key", "GetAuditSigningKey", "GetAuditSigningKey", READ_AUDIT, 200),
+    RestRoute("GET", "/v1/audit/head", "GetAuditHead", "GetAuditHead", READ_AUDIT, 200),
     # A backup of the whole store, every tenant's keys included: the operator's alone.
     RestRoute("GET", "/v1/backup", "GetBackup", "GetBackup", BACKUP, 200),
 ]

@@ -91,6 +91,19 @@ pub struct CheckpointPage<C> {
     pub next_after: Option<u64>,
 }
 
+/// The signed head of the caller's audit chain, made now (`GET /v1/audit/head`).
+// `C` is the core's `AuditCheckpoint`, signed as a head.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(bound = ""))]
+pub struct HeadOf<C> {
+    /// `tenant`, `seq`, `hash`, `time`, `signature`: the chain had `seq` records
+    /// ending in `hash` at `time`, signed by the audit signing key over
+    /// `kcm-audit-head-v1`. Keep it outside the store; `kcm audit verify --head`
+    /// checks a chain against it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub head: C,
+}
+
 /// The audit signing key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

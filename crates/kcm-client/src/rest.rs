@@ -279,6 +279,12 @@ impl RestClient {
             .await
     }
 
+    /// `GET /v1/audit/head`: the chain's signed head, made now (`C`: the core's
+    /// `AuditCheckpoint`).
+    pub async fn audit_head<C: DeserializeOwned>(&self) -> Result<HeadOf<C>, ClientError> {
+        self.get("/audit/head").await
+    }
+
     /// `GET /v1/audit/signing-key`.
     pub async fn audit_signing_key(&self) -> Result<SigningKey, ClientError> {
         self.get("/audit/signing-key").await

@@ -368,6 +368,7 @@ operations! {
     ListAuditRecords                    => ReadAudit,    -,              -;
     ListAuditCheckpoints                => ReadAudit,    -,              -;
     GetAuditSigningKey                  => ReadAudit,    -,              -;
+    GetAuditHead                        => ReadAudit,    -,              -;
     // The operator.
     CreateTenant                        => ManageTenants, -,             -;
     ListTenants                         => ManageTenants, -,             -;

@@ -558,7 +558,7 @@ async fn concurrent_audit_records_form_one_intact_chain() {
         .iter()
         .enumerate()
         .all(|(i, r)| r.seq == i as u64 + 1));
-    let report = verify_chain(&records, &[], None);
+    let report = verify_chain(&records, &[], None, None);
     assert!(report.is_intact(), "{report:?}");
     // A signed checkpoint covers the chain's end.
     assert!(f.service.write_audit_checkpoints().await.unwrap() >= 1);

@@ -15,7 +15,7 @@ pub const PUBLIC_KEY: [u8; 32] = [0x55; 32];
 
 /// Runs one input (see the module documentation).
 pub fn run(data: &[u8]) {
-    let (records, checkpoints) = match read_export(data) {
+    let export = match read_export(data) {
         Ok(read) => read,
         Err(e) => {
             let _ = e.to_string();
@@ -23,8 +23,13 @@ pub fn run(data: &[u8]) {
         }
     };
     for key in [None, Some(&PUBLIC_KEY[..])] {
-        let report = verify_chain(&records, &checkpoints, key);
-        assert_eq!(report.records, records.len() as u64);
+        let report = verify_chain(
+            &export.records,
+            &export.checkpoints,
+            key,
+            export.head.as_ref(),
+        );
+        assert_eq!(report.records, export.records.len() as u64);
         let _ = serde_json::to_string(&report);
     }
 }

@@ -6,7 +6,7 @@
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, SigningKey};
+use kcm_api_types::{AuditPage, AuditParams, CheckpointPage, CheckpointParams, HeadOf, SigningKey};
 use kcm_core::authz::Op;
 use kcm_core::model::{AuditCheckpoint, AuditQuery, AuditRecord, KeyId};
 use time::format_description::well_known::Rfc3339;
@@ -21,6 +21,7 @@ use crate::RestApi;
 // through an alias the schema keeps the page's own name, `AuditPage`.
 type RecordPage = AuditPage<AuditRecord>;
 type CheckpointPageOf = CheckpointPage<AuditCheckpoint>;
+type AuditHeadOf = HeadOf<AuditCheckpoint>;
 
 const DEFAULT_PAGE: usize = 100;
 
@@ -124,6 +125,25 @@ pub(crate) async fn list_checkpoints(
             checkpoints,
             next_after,
         })
+    })
+    .await
+}
+
+/// A signed head of the caller's audit chain, made now: keep it outside the store,
+/// to check later exports and the store against (records cut from the end are
+/// missing under it).
+#[utoipa::path(
+    get, path = "/v1/audit/head", tag = "audit", operation_id = "GetAuditHead",
+    responses(
+        (status = 200, description = "The signed head", body = AuditHeadOf),
+        (status = 403, description = "Role may not read the audit log", body = ErrorBody),
+        (status = 503, description = "Store or keystore unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn head(State(api): State<RestApi>, request: Request) -> Response {
+    api.serve(Op::GetAuditHead, request, async |call| {
+        let head = call.service.audit_head(call.caller).await?;
+        ok(AuditHeadOf { head })
     })
     .await
 }

@@ -18,7 +18,7 @@
 //! | `POST /v1/root-keys/import-parameters`, `POST /v1/root-keys/import` | bring your own root key (BYOK) |
 //! | `POST /v1/root-keys/reference` | hold your own root key (HYOK): refer to a key in a keystore |
 //! | `GET /v1/keychain` | the tenant's tree: root keys → systems → service keys |
-//! | `GET /v1/audit`, `…/checkpoints`, `…/signing-key` | the caller's audit chain |
+//! | `GET /v1/audit`, `…/checkpoints`, `…/head`, `…/signing-key` | the caller's audit chain |
 //! | `GET /v1/backup` | a backup archive of the whole store (the operator; binary) |
 //! | `GET /v1/openapi.json` | this API's description (no authentication) |
 //!
@@ -146,6 +146,7 @@ pub fn router(api: RestApi) -> axum::Router {
         .route("/v1/audit", get(audit::list_records))
         .route("/v1/audit/checkpoints", get(audit::list_checkpoints))
         .route("/v1/audit/signing-key", get(audit::signing_key))
+        .route("/v1/audit/head", get(audit::head))
         .route("/v1/backup", get(backup))
         // A known path called with a method it does not serve: a JSON 405. Set once
         // here, for the routes above only (the catch-alls below take every method).
@@ -405,6 +406,7 @@ impl utoipa::Modify for RequestConstraints {
         audit::list_records,
         audit::list_checkpoints,
         audit::signing_key,
+        audit::head,
         handlers::backup,
         handlers::openapi_json,
     ),
@@ -417,7 +419,7 @@ impl utoipa::Modify for RequestConstraints {
         (name = "root-keys", description = "Root keys (L1) in keystores, and the kill switch: disable, suspend, enable with an impact preview"),
         (name = "keys", description = "Service keys: the lifecycle changes the AWS KMS API has no words for (compromise)"),
         (name = "keychain", description = "The tenant's tree of root keys, systems and service keys"),
-        (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, the signing key"),
+        (name = "audit", description = "The tamper-evident audit log: records, signed checkpoints, a signed head, the signing key"),
         (name = "backup", description = "Backup archives of the whole store, for the operator (system-admin)"),
         (name = "meta", description = "About this API"),
     ),

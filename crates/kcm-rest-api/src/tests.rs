@@ -607,6 +607,7 @@ async fn openapi_document_is_served_without_auth_and_complete() {
         ("/v1/audit", vec!["get"]),
         ("/v1/audit/checkpoints", vec!["get"]),
         ("/v1/audit/signing-key", vec!["get"]),
+        ("/v1/audit/head", vec!["get"]),
         ("/v1/backup", vec!["get"]),
         ("/v1/openapi.json", vec!["get"]),
     ];

@@ -13,13 +13,15 @@
 //! it until a forwarder task has handed everything spooled to the store, oldest
 //! first: records of a chain reach the store in the order they were acknowledged.
 //! Without a spool (or when the spool cannot be written either) the requests get
-//! the error.
+//! the error. Each batch the store takes is noted in the node's [`Heads`]: the
+//! newest record it wrote to each chain, which the store cannot take back unseen.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::heads::Heads;
 use super::spool::Spool;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::AuditRecord;
@@ -86,12 +88,17 @@ impl AuditWriter {
         store: Arc<dyn Store>,
         spool: Option<Arc<Spool>>,
         health: Arc<WriterHealth>,
+        heads: Arc<Heads>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         if let Some(spool) = &spool {
-            tokio::spawn(forward(Arc::clone(&store), Arc::clone(spool)));
+            tokio::spawn(forward(
+                Arc::clone(&store),
+                Arc::clone(spool),
+                Arc::clone(&heads),
+            ));
         }
-        tokio::spawn(run(store, spool, health, rx));
+        tokio::spawn(run(store, spool, health, heads, rx));
         Self { tx }
     }
 
@@ -112,6 +119,7 @@ async fn run(
     store: Arc<dyn Store>,
     spool: Option<Arc<Spool>>,
     health: Arc<WriterHealth>,
+    heads: Arc<Heads>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let mut records: Vec<AuditRecord> = Vec::new();
@@ -127,7 +135,7 @@ async fn run(
                 None
             };
         }
-        let outcome = write(&*store, spool.as_deref(), &mut records).await;
+        let outcome = write(&*store, spool.as_deref(), &heads, &mut records).await;
         records.clear();
         health.set(outcome.as_ref().err().map(|e| e.message().to_owned()));
         for done in waiting.drain(..) {
@@ -141,12 +149,16 @@ async fn run(
 async fn write(
     store: &dyn Store,
     spool: Option<&Spool>,
+    heads: &Heads,
     records: &mut Vec<AuditRecord>,
 ) -> Result<()> {
     // The store may take records only when none wait before them in the spool.
     if spool.is_none_or(Spool::is_empty) {
         match append_in_time(store, records).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                heads.appended(records);
+                return Ok(());
+            }
             Err(StoreError::Unavailable(detail) | StoreError::Full(detail)) if spool.is_some() => {
                 spooling(&detail)
             }
@@ -198,7 +210,7 @@ fn unwritable(e: &std::io::Error) -> Error {
 
 /// Hands spooled records to the store, oldest segment first, every
 /// [`FORWARD_INTERVAL`] while there are any.
-async fn forward(store: Arc<dyn Store>, spool: Arc<Spool>) {
+async fn forward(store: Arc<dyn Store>, spool: Arc<Spool>, heads: Arc<Heads>) {
     let mut tick = tokio::time::interval(FORWARD_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut forwarded = 0usize;
@@ -237,6 +249,7 @@ async fn forward(store: Arc<dyn Store>, spool: Arc<Spool>) {
                 tracing::debug!(error = %e, "spooled audit records not forwarded yet");
                 break;
             }
+            heads.appended(&segment.records);
             forwarded += count;
             if let Err(e) = spool.remove(&segment) {
                 tracing::error!(error = %e, "cannot remove a forwarded audit spool segment; will retry");

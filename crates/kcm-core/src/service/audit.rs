@@ -1,12 +1,13 @@
 //! The audit log as the service sees it: appending a request's record, signing
-//! checkpoints, and reading chains back (tenant-admins and auditors their tenant's,
+//! checkpoints and heads, and reading chains back (tenant-admins and auditors their tenant's,
 //! the operator the operator's).
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 
 use super::{now_ms, Service};
+use crate::audit::heads;
 use crate::audit::writer::AuditWriter;
-use crate::audit::{checkpoint_message, AuditEvent};
+use crate::audit::{checkpoint_message, head_message, AuditEvent, GENESIS_HASH};
 use crate::authz::{authorize, Caller, Op, Target};
 use crate::crypto::WrapBinding;
 use crate::error::{Error, Result};
@@ -36,6 +37,7 @@ impl Service {
                 std::sync::Arc::clone(&self.store),
                 self.audit_spool.clone(),
                 std::sync::Arc::clone(&self.audit_health),
+                std::sync::Arc::clone(&self.audit_heads),
             )
         })
     }
@@ -146,21 +148,113 @@ impl Service {
         Ok(signer.key.public_key().as_ref().to_vec())
     }
 
-    /// Signs a checkpoint for every chain that grew since its last one. Returns how
-    /// many it wrote.
+    /// A signed head of the caller's chain: "it had `seq` records ending in `hash`"
+    /// now, for the caller to keep outside the store (see [`head_message`]). It
+    /// vouches for the store's tail — or, when the store holds less than this node
+    /// appended to the chain, or something else there, for what this node appended,
+    /// so that the cut shows in every verification against it.
+    pub async fn audit_head(&self, caller: &Caller) -> Result<AuditCheckpoint> {
+        let chain = Self::audit_chain_of(caller, Op::GetAuditHead)?;
+        let signer = self.audit_signer().await?;
+        // What this node wrote, read before the store: the store holds at least that.
+        let mine = self.audit_heads.record(chain);
+        let store_tail = self.store.audit_tail(chain).await?;
+        let store_last = store_tail.as_ref().map_or(0, |(seq, _)| *seq);
+        let tampering = self
+            .audit_tail_tampering(chain, mine.as_ref(), store_last)
+            .await?;
+        let (seq, hash) = match (tampering, mine) {
+            (Some(_), Some(mine)) => mine,
+            _ => store_tail.unwrap_or_else(|| (0, GENESIS_HASH.to_string())),
+        };
+        let time = now_ms();
+        let message = head_message(chain, seq, &hash, time);
+        Ok(AuditCheckpoint {
+            tenant: chain,
+            seq,
+            hash,
+            time,
+            signature: hex::encode(signer.key.sign(&message).as_ref()),
+        })
+    }
+
+    /// Whether the store's tail of `chain` (its last `seq`) disagrees with what this
+    /// node appended (`mine`); a disagreement is logged, once.
+    async fn audit_tail_tampering(
+        &self,
+        chain: AuditChain,
+        mine: Option<&(u64, String)>,
+        store_last: u64,
+    ) -> Result<Option<heads::Tampering>> {
+        let Some((seq, _)) = mine else {
+            return Ok(None);
+        };
+        let hash_at_mine = if store_last >= *seq {
+            self.store
+                .audit_records(&AuditQuery {
+                    tenant: chain,
+                    after_seq: seq - 1,
+                    limit: 1,
+                    ..AuditQuery::default()
+                })
+                .await?
+                .pop()
+                .filter(|r| r.seq == *seq)
+                .map(|r| r.hash)
+        } else {
+            None
+        };
+        let found = heads::compare_tail(chain, mine, store_last, hash_at_mine.as_deref());
+        if let Some(t) = &found {
+            self.audit_heads.report(t);
+        }
+        Ok(found)
+    }
+
+    /// Signs a checkpoint for every chain that grew since its last one, each linked
+    /// to the checkpoint before it in its chain. First holds the store's chains to
+    /// what this node appended and signed: a chain cut or rewritten, or a checkpoint
+    /// removed, from outside kcm is logged as tampering, and the next checkpoint
+    /// links to the one this node signed, so the gap stays in the chain of
+    /// checkpoints for every verification to find. Returns how many it wrote.
     pub async fn write_audit_checkpoints(&self) -> Result<usize> {
         if !self.config.audit {
             return Ok(0);
         }
         let signer = self.audit_signer().await?;
+        // What this node knows, read before the store (which holds at least that).
+        let known: Vec<_> = self
+            .audit_heads
+            .chains()
+            .into_iter()
+            .map(|chain| {
+                let record = self.audit_heads.record(chain);
+                let checkpoint = self.audit_heads.checkpoint(chain);
+                (chain, (record, checkpoint))
+            })
+            .collect();
+        let mut chains: std::collections::HashMap<AuditChain, u64> =
+            self.store.audit_chains().await?.into_iter().collect();
+        for (chain, _) in &known {
+            chains.entry(*chain).or_insert(0);
+        }
+        let mut known: std::collections::HashMap<_, _> = known.into_iter().collect();
         let mut written = 0;
-        for (chain, last_seq) in self.store.audit_chains().await? {
-            let covered = self
-                .store
-                .last_audit_checkpoint(chain)
-                .await?
-                .map_or(0, |c| c.seq);
-            if covered >= last_seq {
+        for (chain, last_seq) in chains {
+            let (mine, my_checkpoint) = known.remove(&chain).unwrap_or_default();
+            self.audit_tail_tampering(chain, mine.as_ref(), last_seq)
+                .await?;
+            let stored = self.store.last_audit_checkpoint(chain).await?;
+            if let Some(t) =
+                heads::compare_checkpoint(chain, my_checkpoint.as_ref(), stored.as_ref())
+            {
+                self.audit_heads.report(&t);
+            }
+            let prev = match (stored, my_checkpoint) {
+                (Some(s), Some(m)) => Some(if s.seq > m.seq { s } else { m }),
+                (s, m) => s.or(m),
+            };
+            if prev.as_ref().map_or(0, |c| c.seq) >= last_seq {
                 continue;
             }
             let Some(record) = self
@@ -177,7 +271,7 @@ impl Service {
                 continue;
             };
             let time = now_ms();
-            let message = checkpoint_message(chain, record.seq, &record.hash, time);
+            let message = checkpoint_message(chain, record.seq, &record.hash, time, prev.as_ref());
             let checkpoint = AuditCheckpoint {
                 tenant: chain,
                 seq: record.seq,
@@ -186,8 +280,9 @@ impl Service {
                 signature: hex::encode(signer.key.sign(&message).as_ref()),
             };
             self.store
-                .commit(vec![Write::PutAuditCheckpoint(checkpoint)])
+                .commit(vec![Write::PutAuditCheckpoint(checkpoint.clone())])
                 .await?;
+            self.audit_heads.signed(&checkpoint);
             written += 1;
         }
         Ok(written)

@@ -119,6 +119,8 @@ pub struct Service {
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
     audit_spool: Option<Arc<crate::audit::spool::Spool>>,
     audit_health: Arc<crate::audit::writer::WriterHealth>,
+    /// What this node appended and signed, to hold the store's audit chains to.
+    audit_heads: Arc<crate::audit::heads::Heads>,
     audit_signer: tokio::sync::OnceCell<audit::AuditSigner>,
     writes: tokio::sync::Mutex<()>,
     rate_limiter: crate::rate_limit::RateLimiter,
@@ -178,6 +180,7 @@ impl Service {
             audit_writer: std::sync::OnceLock::new(),
             audit_spool,
             audit_health: Arc::default(),
+            audit_heads: Arc::default(),
             audit_signer: tokio::sync::OnceCell::new(),
             rate_limiter: crate::rate_limit::RateLimiter::new(config.rate_limits),
             config,

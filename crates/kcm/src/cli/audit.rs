@@ -1,10 +1,12 @@
-//! `kcm audit export` and `kcm audit verify`.
+//! `kcm audit export`, `kcm audit head` and `kcm audit verify`.
 //!
 //! Export writes JSON lines for shipping to a SIEM: one object per record
 //! (`"type": "record"` plus the record's fields exactly as hashed), and with
-//! `--checkpoints` the chain's signed checkpoints (`"type": "checkpoint"`). Verify
-//! checks a chain — fetched from the server, or from an unfiltered export — with
-//! the same code the server's format is defined by (`kcm_core::audit::verify`).
+//! `--checkpoints` the chain's signed checkpoints (`"type": "checkpoint"`) and its
+//! signed head at the time of the export (`"type": "head"`). Head writes the chain's
+//! signed head alone, to keep outside the server. Verify checks a chain — fetched
+//! from the server, or from an unfiltered export — with the same code the server's
+//! format is defined by (`kcm_core::audit::verify`), against a saved head if given.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use kcm_api_types::{AuditParams, CheckpointParams};
-use kcm_core::audit::export::{self, ExportLine};
+use kcm_core::audit::export::{self, Export, ExportLine};
 use kcm_core::audit::verify::{verify_chain, Report};
 use kcm_core::model::{AuditCheckpoint, AuditRecord};
 use serde_json::Value;
@@ -51,15 +53,34 @@ enum AuditCommand {
         /// Only records of this operation (Encrypt, CreateSystem, …).
         #[arg(long)]
         operation: Option<String>,
-        /// Also write the chain's signed checkpoints (needed by `audit verify --file`).
+        /// Also write the chain's signed checkpoints and its signed head as of now
+        /// (needed by `audit verify --file`).
         #[arg(long)]
         checkpoints: bool,
         /// Output file (default: standard output).
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
     },
-    /// Check your audit chain and its signed checkpoints; name the first record that
-    /// was altered, removed, inserted or reordered. Exits 0 when intact, 3 when not.
+    /// Write your chain's signed head: "it had N records, ending in hash H", signed
+    /// now by the audit signing key.
+    ///
+    /// Keep heads where whoever can write the server's store cannot (a SIEM, another
+    /// machine): `audit verify --head` then finds records cut from the end of the
+    /// chain since, even when the checkpoints covering them were removed with them.
+    Head {
+        /// Output file (default: standard output).
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Check your audit chain, its signed checkpoints (each signed as the successor
+    /// of the one before) and a signed head; name the first record that was altered,
+    /// removed, inserted or reordered, or the checkpoint that was removed or forged.
+    /// Exits 0 when intact, 3 when not.
+    ///
+    /// From the server, the chain is checked against a head the server signs now
+    /// (which vouches for what the server itself wrote when its store lost records)
+    /// and against `--head` when given; from a file, against the file's head or
+    /// `--head`.
     Verify {
         /// Verify an export (`audit export --checkpoints`, without filters) instead of
         /// the server's store.
@@ -69,6 +90,10 @@ enum AuditCommand {
         /// signatures without trusting the server. Default: fetched from the server.
         #[arg(long)]
         public_key: Option<String>,
+        /// A signed head saved earlier (`audit head -o FILE`): the chain must still
+        /// hold the record it vouches for, with the same hash.
+        #[arg(long)]
+        head: Option<PathBuf>,
     },
 }
 
@@ -105,11 +130,12 @@ impl AuditArgs {
                     None => Box::new(std::io::stdout().lock()),
                 };
                 let mut sink = BufWriter::new(sink);
-                // Checkpoints before records, for the reason given in `verify`.
-                let checkpoints = if checkpoints {
-                    fetch_checkpoints(&c).await?
+                // Head and checkpoints before records, for the reason given in
+                // `verify`.
+                let (head, checkpoints) = if checkpoints {
+                    (Some(fetch_head(&c).await?), fetch_checkpoints(&c).await?)
                 } else {
-                    Vec::new()
+                    (None, Vec::new())
                 };
                 let mut written = 0u64;
                 for record in fetch_records(&c, filters).await? {
@@ -121,13 +147,35 @@ impl AuditArgs {
                     serde_json::to_writer(&mut sink, &ExportLine::Checkpoint(cp))?;
                     sink.write_all(b"\n")?;
                 }
+                if let Some(head) = head {
+                    serde_json::to_writer(&mut sink, &ExportLine::Head(head))?;
+                    sink.write_all(b"\n")?;
+                }
                 sink.flush()?;
                 if let Some(path) = out {
                     eprintln!("wrote {written} audit records to {}", path.display());
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            AuditCommand::Verify { file, public_key } => {
+            AuditCommand::Head { out } => {
+                let c = Clients::new(client)?;
+                let head = serde_json::to_string_pretty(&fetch_head(&c).await?)?;
+                match &out {
+                    Some(path) => {
+                        std::fs::write(path, head + "\n")
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        eprintln!("wrote the signed head to {}", path.display());
+                    }
+                    None => println!("{head}"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            AuditCommand::Verify {
+                file,
+                public_key,
+                head,
+            } => {
+                let saved_head = head.as_ref().map(read_head).transpose()?;
                 let public_key = match public_key {
                     Some(hex_key) => Some(parse_public_key(&hex_key)?),
                     None => match Clients::new(client) {
@@ -151,22 +199,34 @@ impl AuditArgs {
                         Err(e) => return Err(e),
                     },
                 };
-                let (records, checkpoints, source) = match &file {
-                    Some(path) => {
-                        let (r, c) = read_export(path)?;
-                        (r, c, path.display().to_string())
-                    }
+                let (export, source) = match &file {
+                    Some(path) => (read_export(path)?, path.display().to_string()),
                     None => {
                         let c = Clients::new(client)?;
-                        // Checkpoints first: reading records appends a record (this
-                        // read's own), which a checkpoint signed in between would
-                        // vouch for although the records fetched end before it.
+                        // Head and checkpoints first: reading records appends a
+                        // record (this read's own), which a head or checkpoint signed
+                        // in between would vouch for although the records fetched end
+                        // before it.
+                        let head = fetch_head(&c).await?;
                         let checkpoints = fetch_checkpoints(&c).await?;
                         let records = fetch_records(&c, AuditParams::default()).await?;
-                        (records, checkpoints, client.endpoint.clone())
+                        let export = Export {
+                            records,
+                            checkpoints,
+                            head: Some(head),
+                        };
+                        (export, client.endpoint.clone())
                     }
                 };
-                let report = verify_chain(&records, &checkpoints, public_key.as_deref());
+                let key = public_key.as_deref();
+                let (records, checkpoints) = (&export.records, &export.checkpoints);
+                let mut report = verify_chain(records, checkpoints, key, export.head.as_ref());
+                // A saved head is checked too: the newer one cannot vouch for it.
+                if report.is_intact() && saved_head.is_some() {
+                    let unsigned_tail = report.unsigned_tail;
+                    report = verify_chain(records, checkpoints, key, saved_head.as_ref());
+                    report.unsigned_tail = report.unsigned_tail.min(unsigned_tail);
+                }
                 print_report(client.output, &source, &report);
                 Ok(if report.is_intact() {
                     ExitCode::SUCCESS
@@ -203,6 +263,19 @@ async fn fetch_records(c: &Clients, filters: AuditParams) -> Result<Vec<AuditRec
     .await
 }
 
+/// The caller's chain's signed head, made now.
+async fn fetch_head(c: &Clients) -> Result<AuditCheckpoint> {
+    Ok(c.rest().audit_head().await?.head)
+}
+
+/// A head saved by `audit head -o FILE`.
+fn read_head(path: &PathBuf) -> Result<AuditCheckpoint> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a signed head (`kcm audit head`)", path.display()))
+}
+
 /// Every signed checkpoint of the caller's chain, page by page.
 async fn fetch_checkpoints(c: &Clients) -> Result<Vec<AuditCheckpoint>> {
     fetch_all(async |after| {
@@ -236,7 +309,7 @@ async fn fetch_all<T>(
     }
 }
 
-fn read_export(path: &PathBuf) -> Result<(Vec<AuditRecord>, Vec<AuditCheckpoint>)> {
+fn read_export(path: &PathBuf) -> Result<Export> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     export::read_export(std::io::BufReader::new(file)).with_context(|| path.display().to_string())
@@ -260,6 +333,15 @@ fn print_report(format: Format, source: &str, report: &Report) {
                     ", signatures NOT checked"
                 }
             );
+            if report.head_checked {
+                println!("the chain reaches its signed head");
+            }
+            if report.unsigned_tail > 0 {
+                println!(
+                    "the newest {} records are covered by no signature yet: records cut from the end would not show (check against a head signed later)",
+                    report.unsigned_tail
+                );
+            }
             match &report.problem {
                 None => println!("intact"),
                 Some(p) => println!("TAMPERED: {}", p.message),
