@@ -321,19 +321,36 @@ impl CiphertextHeader {
     }
 }
 
-struct DerivedKeyLen;
-impl hkdf::KeyType for DerivedKeyLen {
+/// An HKDF output length.
+struct OutputLen(usize);
+impl hkdf::KeyType for OutputLen {
     fn len(&self) -> usize {
-        KEY_LEN
+        self.0
     }
 }
 
+/// HKDF-SHA-256 (RFC 5869): fills `out` with the key derived from `ikm` with `salt`
+/// and `info`. Fails only when `out` is longer than HKDF allows (255 × 32 bytes).
+pub(crate) fn hkdf_sha256(
+    ikm: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), aws_lc_rs::error::Unspecified> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
+    prk.expand(&[info], OutputLen(out.len()))
+        .and_then(|okm| okm.fill(out))
+}
+
 fn derive_data_key(version_key: &SecretBytes, salt: &[u8]) -> LessSafeKey {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(version_key.expose_secret());
     let mut derived = zeroize::Zeroizing::new([0u8; KEY_LEN]);
-    prk.expand(&[b"kcm data encryption v1"], DerivedKeyLen)
-        .and_then(|okm| okm.fill(derived.as_mut()))
-        .expect("HKDF output of 32 bytes");
+    hkdf_sha256(
+        version_key.expose_secret(),
+        salt,
+        b"kcm data encryption v1",
+        derived.as_mut(),
+    )
+    .expect("HKDF output of 32 bytes");
     gcm_key(derived.as_ref()).expect("32-byte key")
 }
 

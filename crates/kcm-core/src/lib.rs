@@ -23,6 +23,8 @@ pub mod error;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;
+#[cfg(test)]
+mod known_answers;
 pub mod lifecycle;
 pub mod model;
 pub mod policy;

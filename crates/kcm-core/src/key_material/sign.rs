@@ -92,9 +92,7 @@ impl VersionKey {
             (VersionKey::Ed25519 { prehash, .. }, input) => match algorithm {
                 SigningAlgorithm::Ed25519Sha512 => match input {
                     SignedInput::Raw(m) => {
-                        signature::UnparsedPublicKey::new(&signature::ED25519, prehash.public_key())
-                            .verify(m, signature_bytes)
-                            .is_ok()
+                        VersionKey::verify_ed25519(prehash.public_key(), m, signature_bytes)
                     }
                     _ => return Err(internal("pure Ed25519 takes no digest")),
                 },
@@ -118,6 +116,20 @@ impl VersionKey {
             _ => return Err(internal("verifying with a key that cannot verify")),
         };
         Ok(ok)
+    }
+
+    /// Whether `signature_bytes` is the pure Ed25519 (RFC 8032) signature of
+    /// `message` under the raw 32-byte `public_key`: how an Ed25519 version verifies
+    /// ED25519_SHA_512, reachable on its own so known-answer tests can give it the
+    /// public keys of published vectors.
+    pub(crate) fn verify_ed25519(
+        public_key: &[u8; ed25519ph::PUBLIC_KEY_LEN],
+        message: &[u8],
+        signature_bytes: &[u8],
+    ) -> bool {
+        signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
+            .verify(message, signature_bytes)
+            .is_ok()
     }
 }
 
