@@ -95,6 +95,141 @@ def test_any_node_serves_any_request_and_revocation_reaches_every_node(cluster):
     kb.enable_key(KeyId=key_id)
 
 
+def peer_public_key() -> bytes:
+    """A P-256 public key (SubjectPublicKeyInfo DER) for DeriveSharedSecret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+class Keys:
+    """One key of each usage, made on one node, and every operation on them as another
+    node's client calls it."""
+
+    def __init__(self, maker, user):
+        make = lambda **kw: maker.create_key(Description=unique("kill-switch"), **kw)["KeyMetadata"]["KeyId"]
+        self.kms = user
+        self.sym = make()
+        self.sign = make(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+        self.mac = make(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+        self.agree = make(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
+        self.peer = peer_public_key()
+        self.blob = user.encrypt(KeyId=self.sym, Plaintext=b"made before")["CiphertextBlob"]
+        self.signature = self.sign_now()["Signature"]
+        self.tag = self.mac_now()["Mac"]
+
+    def encrypt(self):
+        return self.kms.encrypt(KeyId=self.sym, Plaintext=b"new")
+
+    def decrypt(self):
+        out = self.kms.decrypt(CiphertextBlob=self.blob)
+        assert out["Plaintext"] == b"made before"
+        return out
+
+    def sign_now(self):
+        return self.kms.sign(KeyId=self.sign, Message=b"m", MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")
+
+    def verify(self):
+        out = self.kms.verify(KeyId=self.sign, Message=b"m", MessageType="RAW", Signature=self.signature,
+                              SigningAlgorithm="ECDSA_SHA_256")
+        assert out["SignatureValid"]
+        return out
+
+    def mac_now(self):
+        return self.kms.generate_mac(KeyId=self.mac, Message=b"m", MacAlgorithm="HMAC_SHA_256")
+
+    def verify_mac(self):
+        out = self.kms.verify_mac(KeyId=self.mac, Message=b"m", Mac=self.tag, MacAlgorithm="HMAC_SHA_256")
+        assert out["MacValid"]
+        return out
+
+    def derive(self):
+        return self.kms.derive_shared_secret(KeyId=self.agree, KeyAgreementAlgorithm="ECDH", PublicKey=self.peer)
+
+    def everything(self):
+        return {"Encrypt": self.encrypt, "Decrypt": self.decrypt, "Sign": self.sign_now, "Verify": self.verify,
+                "GenerateMac": self.mac_now, "VerifyMac": self.verify_mac, "DeriveSharedSecret": self.derive}
+
+
+def test_the_kill_switch_thrown_on_one_node_stops_every_operation_on_the_others(cluster):
+    """Disable and suspend (decrypt-only) on A, with B's keys cached: every operation on B is
+    refused within the revocation bound — or, when suspended, every operation that makes
+    something new — and everything works again after the enable."""
+    _, (a, b, _) = cluster
+    keys = Keys(a.client("default"), b.client("default"))
+    root = next(r for r in a.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    bound = BOUND_MS / 1000 + SLACK_S
+
+    def warm():
+        for call in keys.everything().values():
+            call()
+
+    warm()
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
+    for name, call in keys.everything().items():
+        took = disabled_within(call, bound)
+        print(f"disabled on a: {name} refused on b after {took * 1000:.0f} ms (bound {BOUND_MS} ms)")
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    for name, call in keys.everything().items():
+        works_again_within(call, bound, f"{name} still refused on b after the enable")
+
+    warm()
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/suspend")
+    allowed = ("Decrypt", "Verify", "VerifyMac", "DeriveSharedSecret")
+    for name, call in keys.everything().items():
+        if name not in allowed:
+            took = refused_within(call, bound, ("KMSInvalidStateException",), interval=0.02)
+            print(f"suspended on a: {name} refused on b after {took * 1000:.0f} ms")
+    # Past the bound, what reads what was made before still works on B.
+    time.sleep(bound)
+    for name in allowed:
+        keys.everything()[name]()
+    a.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
+    for name, call in keys.everything().items():
+        works_again_within(call, bound, f"{name} still refused on b after the enable")
+
+
+def test_cached_keys_stop_working_after_the_revocation_bound_while_postgresql_is_down(tmp_path, spawn_server):
+    """A node that cannot reach PostgreSQL cannot learn of a kill switch thrown elsewhere, so
+    it trusts what it cached for the revocation bound and no longer: every operation on
+    cached keys is refused once the bound has passed, and works again when the database is
+    back."""
+    bound_ms = 3000
+    pg, (a, b, c) = start_cluster(tmp_path, spawn_server, bound_ms=bound_ms)
+    try:
+        keys = Keys(a.client("default"), b.client("default"))
+        for call in keys.everything().values():
+            call()
+        warmed = time.monotonic()
+        pg.stop("immediate")
+        # Within the bound, the cached keys serve (their records go to B's audit spool).
+        keys.encrypt()
+        assert time.monotonic() - warmed < bound_ms / 1000, "the test was too slow to see the cache serve"
+        # Past it, none does: a call that starts after the bound is refused (the first to need
+        # the store waits up to its 5 s connection timeout to learn it is gone).
+        for name, call in keys.everything().items():
+            while True:
+                started = time.monotonic() - warmed
+                try:
+                    call()
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "DependencyTimeoutException", e.response
+                    break
+                assert started < bound_ms / 1000, f"{name} served {started:.2f} s after the last check"
+                assert started < 30, f"{name} never refused"
+                time.sleep(0.1)
+            print(f"postgresql down: {name} refused on b, called {started:.1f} s after the last check "
+                  f"(bound {bound_ms} ms), answered at {time.monotonic() - warmed:.1f} s")
+        pg.start()
+        for name, call in keys.everything().items():
+            works_again_within(call, 30, f"{name} still refused on b after PostgreSQL came back", interval=0.2)
+    finally:
+        for node in (a, b, c):
+            node.stop()
+        pg.stop("immediate")
+
+
 def test_killing_a_node_mid_load_loses_nothing_acknowledged(cluster):
     _, (a, b, c) = cluster
     key_id = a.client("default").create_key(Description=unique("load"))["KeyMetadata"]["KeyId"]
