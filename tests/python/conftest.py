@@ -29,6 +29,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ceph import CephCluster, CephError  # noqa: E402
+import kcmtest  # noqa: E402
 from kcmtest import FAST_DAY_SECONDS, Server, start_or_fail, unique  # noqa: E402
 
 
@@ -61,6 +62,18 @@ def _start(root: Path, name: str, env: dict | None = None) -> Server:
     srv = Server(root / name / "data", root / name / "logs", env=env, name=name)
     start_or_fail(srv)
     return srv
+
+
+@pytest.fixture(autouse=True)
+def no_server_panics():
+    """Fails the test during which any `kcm serve` of the session panicked — in a request or
+    in a background task, which a client never sees. Torn down after the test's own
+    fixtures, so what servers write while they stop counts too."""
+    kcmtest.new_panics()  # what earlier tests left (they were failed for it already)
+    yield
+    panics = kcmtest.new_panics()
+    if panics:
+        pytest.fail("a kcm server panicked during this test:\n" + "\n".join(panics[:20]), pytrace=False)
 
 
 @pytest.fixture(scope="session")

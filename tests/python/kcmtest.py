@@ -196,6 +196,30 @@ class ServerStartError(RuntimeError):
     pass
 
 
+# Every server log written in this session, and how far each has been read for panics.
+_LOGS_READ: dict[Path, int] = {}
+
+
+def new_panics() -> list[str]:
+    """Lines of every `kcm serve` log written since the last call that say a thread
+    panicked (Rust's default panic message: `thread '…' panicked at …`). A panic in a
+    background task does not fail the request that caused it, so the tests look for
+    it here: conftest fails the test during which one appears."""
+    found = []
+    for path, offset in list(_LOGS_READ.items()):
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        _LOGS_READ[path] = offset + len(text)
+        for line in text.decode(errors="replace").splitlines():
+            if "panicked at" in line:
+                found.append(f"{path.name}: {line.strip()}")
+    return found
+
+
 class Server:
     """One real `kcm serve` process on 127.0.0.1."""
 
@@ -265,6 +289,8 @@ class Server:
         tag = f"{self.name}-{self.starts}"
         self.stdout_path = self.log_dir / f"{tag}.stdout.log"
         self.stderr_path = self.log_dir / f"{tag}.stderr.log"
+        for path in (self.stdout_path, self.stderr_path):
+            _LOGS_READ.setdefault(path, 0)
         # Only the settings chosen here reach the server (a developer's KCM_* must not).
         env = {k: v for k, v in os.environ.items() if not k.startswith("KCM_")}
         env.update(BASE_SERVER_ENV)

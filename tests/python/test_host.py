@@ -278,3 +278,24 @@ def test_a_complete_decrypt_still_writes_its_file(server, big_envelope, tmp_path
         assert f.read(4096) == BLOCK
     assert out.stat().st_mode & 0o077 == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.out"]
+
+
+# --------------------------------------------------------------------- the harness
+
+
+def test_a_panic_in_a_server_log_is_found(tmp_path):
+    """The check conftest runs after every test: a server's log line saying a thread
+    panicked is found once, whichever server wrote it and however far into the log."""
+    import kcmtest
+
+    kcmtest.new_panics()
+    log = tmp_path / "fake-1.stderr.log"
+    log.write_text("INFO started\n")
+    kcmtest._LOGS_READ[log] = 0
+    assert kcmtest.new_panics() == []
+    with open(log, "a") as f:
+        f.write("thread 'tokio-runtime-worker' panicked at crates/kcm-core/src/x.rs:1:1:\nboom\n")
+    found = kcmtest.new_panics()
+    assert len(found) == 1 and "panicked at crates/kcm-core/src/x.rs" in found[0], found
+    assert kcmtest.new_panics() == [], "each panic is reported once"
+    del kcmtest._LOGS_READ[log]

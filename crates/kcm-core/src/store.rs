@@ -247,7 +247,9 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// `records` is taken by reference so that a caller keeps the batch when the
     /// append fails (the audit writer spools it to a local file then): it holds the
-    /// same records afterwards, linked or not.
+    /// same records afterwards, linked or not. After a success each holds the `seq`,
+    /// `prev_hash` and `hash` it was committed with (the audit writer notes the
+    /// newest of each chain, see `audit::heads`).
     async fn append_audit(&self, records: &mut Vec<AuditRecord>) -> StoreResult<()>;
 
     /// The last record of a chain: its `seq` and `hash` (`None` for an empty chain).

@@ -296,7 +296,11 @@ impl PostgresStore {
     /// One attempt at an audit append: BEGIN, lock the chains and read their
     /// tails, link, then the records (one multi-row INSERT) and COMMIT. No change
     /// notice: an audit record is in no node's cache.
-    async fn try_append_audit(&self, records: &[AuditRecord]) -> Result<(), CommitError> {
+    async fn try_append_audit(
+        &self,
+        records: &[AuditRecord],
+        committed: &std::sync::Mutex<Option<Vec<AuditRecord>>>,
+    ) -> Result<(), CommitError> {
         let mut tx = self.begin().await?;
         let tails = write::lock_audit_tails(&mut tx, records)
             .await
@@ -306,7 +310,9 @@ impl PostgresStore {
             // Dropping `tx` rolls back (COMMIT was never sent).
             return Err(retry_or_fail(e, |e| from_audit_insert(&records[index], e)));
         }
-        self.finish(tx).await
+        self.finish(tx).await?;
+        *committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(records);
+        Ok(())
     }
 
     /// Every write and COMMIT, in the begun transaction `tx`.
@@ -386,9 +392,16 @@ impl Store for PostgresStore {
         if records.is_empty() {
             return Ok(());
         }
-        let records: &[AuditRecord] = records;
-        self.through_gate(self.commit_attempts(|| self.try_append_audit(records)))
-            .await
+        // The attempt that commits leaves the records as it linked them here: the
+        // caller learns their places in their chains.
+        let committed = std::sync::Mutex::new(None);
+        let batch: &[AuditRecord] = records;
+        self.through_gate(self.commit_attempts(|| self.try_append_audit(batch, &committed)))
+            .await?;
+        if let Some(linked) = committed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            *records = linked;
+        }
+        Ok(())
     }
 
     async fn lock_changes(&self) -> StoreResult<Option<Box<dyn ChangeLock>>> {

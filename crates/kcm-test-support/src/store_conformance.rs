@@ -581,16 +581,22 @@ struct Chains {
 
 impl Chains {
     /// Appends `records` (whatever `seq` and hashes they carry) and returns them as
-    /// stored: each linked after its chain's last record.
+    /// stored: each linked after its chain's last record. Checks that the store left
+    /// the batch as it committed it (the audit writer relies on that).
     async fn append(&mut self, store: &dyn Store, records: Vec<AuditRecord>) -> Vec<AuditRecord> {
         let mut linked = records.clone();
         kcm_core::audit::hash::link_all(&mut linked, self.tails.clone());
         for r in &linked {
             self.tails.insert(r.tenant, (r.seq, r.hash.clone()));
         }
-        if let Err(e) = store.append_audit(&mut records.clone()).await {
+        let mut batch = records;
+        if let Err(e) = store.append_audit(&mut batch).await {
             panic!("append_audit failed: {e}");
         }
+        assert_eq!(
+            batch, linked,
+            "append_audit leaves the batch as it was committed"
+        );
         linked
     }
 }

@@ -45,7 +45,8 @@ impl Heads {
     /// of each chain in it. Called once per commit, by the writer task.
     pub(crate) fn appended(&self, records: &[AuditRecord]) {
         let mut chains = self.lock();
-        for record in records.iter().rev() {
+        // seq 0: not linked, which a store that committed the batch never leaves.
+        for record in records.iter().rev().filter(|r| r.seq > 0) {
             let known = chains.entry(record.tenant).or_default();
             if known
                 .record

@@ -16,7 +16,7 @@
 //! own that cannot lose a member unseen. The newest records, after the last
 //! checkpoint, are vouched for by a **signed head**, made on request and kept outside
 //! the store; and a running server compares the store's chains with what it wrote
-//! itself ([`heads`]), so cutting the end off a chain is seen either way.
+//! itself (`heads.rs`), so cutting the end off a chain is seen either way.
 
 pub mod export;
 pub mod hash;
