@@ -34,6 +34,9 @@ pub struct Restored {
     pub data_dir: PathBuf,
     /// Where the store went.
     pub store: RestoredStore,
+    /// Staging directories of earlier restores into the same data directory, killed
+    /// before they could clean up, that this one removed.
+    pub interrupted: Vec<PathBuf>,
 }
 
 /// Where a restored store went.
@@ -89,6 +92,7 @@ pub async fn restore(
         .with_context(|| format!("{} is not a directory name", data_dir.display()))?
         .to_string_lossy()
         .into_owned();
+    let interrupted = remove_interrupted_restores(&data_dir, &name)?;
     let staging = parent_of(&data_dir).join(format!(".{name}.kcm-restore-{}", random_suffix()));
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -159,7 +163,40 @@ pub async fn restore(
         report,
         data_dir,
         store,
+        interrupted,
     })
+}
+
+/// Removes the staging directories that restores into `data_dir` (named `name`) left
+/// when they were killed before they could clean up: each holds part of a store
+/// and perhaps a copy of the master key file, which must not linger. Restores are
+/// offline, one at a time, so none of these belongs to a restore still running.
+/// Returns what was removed.
+fn remove_interrupted_restores(data_dir: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let parent = parent_of(data_dir);
+    let prefix = format!(".{name}.kcm-restore-");
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", parent.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", parent.display()))?;
+        let is_staging = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_staging {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).with_context(|| {
+                format!(
+                    "cannot remove {}, left by an interrupted restore",
+                    path.display()
+                )
+            })?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// Files of a data directory that mean it already holds a store or a keystore.

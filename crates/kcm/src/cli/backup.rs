@@ -258,7 +258,14 @@ fn print_report(format: output::Format, restored: &Restored) {
         report,
         data_dir,
         store,
+        interrupted,
     } = restored;
+    for path in interrupted {
+        eprintln!(
+            "removed {}: left by an earlier restore that was interrupted",
+            path.display()
+        );
+    }
     let h = &report.header;
     let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
     let serve = match store {
