@@ -111,4 +111,165 @@ mod tests {
         };
         assert_eq!(decode(&empty.encode()).unwrap().ciphertext, b"");
     }
+    /// Golden fixtures: a system key wrapped by an XKS key as kcm stored it, kept
+    /// in `tests/golden/<set>/` and read by every later build. Made once by
+    /// `generate_golden_set` with the kcm of the manifest's `kcm_commit`; never
+    /// regenerated to make a test pass (see `tests/golden/README.md`).
+    mod golden {
+        use std::path::{Path, PathBuf};
+
+        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        use base64::engine::general_purpose::STANDARD as B64;
+        use base64::Engine as _;
+        use serde_json::{json, Value};
+
+        use super::super::*;
+        use crate::{integrity_value, valid_key_id, HANDLE_V1};
+
+        /// The AES key standing in for the customer's key behind the proxy: a TEST KEY.
+        const TEST_XKS_KEY: [u8; 32] = *b"kcm golden XKS test key material";
+
+        fn golden_dir() -> PathBuf {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+        }
+
+        fn b64(v: &Value, field: &str) -> Vec<u8> {
+            B64.decode(v[field].as_str().unwrap()).unwrap()
+        }
+
+        /// The associated data the XKS spec has the proxy give the HSM: the
+        /// request's AAD and the ciphertext metadata, each after its length.
+        fn hsm_aad(aad: &[u8], metadata: &[u8]) -> Vec<u8> {
+            let mut out = (aad.len() as u16).to_be_bytes().to_vec();
+            out.extend_from_slice(aad);
+            out.push(metadata.len() as u8);
+            out.extend_from_slice(metadata);
+            out
+        }
+
+        fn key() -> LessSafeKey {
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &TEST_XKS_KEY).unwrap())
+        }
+
+        #[test]
+        fn golden_xks_blobs_decode_to_their_parts() {
+            let mut sets: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.join("manifest.json").is_file())
+                .collect();
+            sets.sort();
+            assert!(!sets.is_empty(), "no golden set");
+            for set in sets {
+                let manifest: Value =
+                    serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap())
+                        .unwrap();
+                for f in manifest["blobs"].as_array().unwrap() {
+                    let blob = std::fs::read(set.join(f["file"].as_str().unwrap())).unwrap();
+                    let sealed = decode(&blob).unwrap();
+                    assert_eq!(sealed.iv, b64(f, "iv"));
+                    assert_eq!(sealed.metadata, b64(f, "metadata"));
+                    assert_eq!(sealed.tag, b64(f, "tag"));
+                    assert_eq!(sealed.ciphertext, b64(f, "ciphertext"));
+                    // What kcm checks the proxy's answer against, the same today.
+                    let aad = b64(f, "aad");
+                    assert_eq!(
+                        integrity_value(&aad, &sealed).as_ref(),
+                        b64(f, "integrity_value")
+                    );
+                    // The parts are a real AES-GCM output: they open to the plaintext.
+                    let mut buf = [sealed.ciphertext, sealed.tag].concat();
+                    let plain = key()
+                        .open_in_place(
+                            Nonce::try_assume_unique_for_key(sealed.iv).unwrap(),
+                            Aad::from(hsm_aad(&aad, sealed.metadata)),
+                            &mut buf,
+                        )
+                        .unwrap();
+                    assert_eq!(plain, b64(f, "plaintext"));
+                    // And this build writes the same bytes from the same parts.
+                    assert_eq!(sealed.encode(), blob);
+                }
+                let handle =
+                    std::fs::read(set.join(manifest["handle"]["file"].as_str().unwrap())).unwrap();
+                let (&format, id) = handle.split_first().unwrap();
+                assert_eq!(format, HANDLE_V1);
+                let id = std::str::from_utf8(id).unwrap();
+                assert_eq!(id, manifest["handle"]["external_key_id"]);
+                assert!(valid_key_id(id));
+            }
+        }
+
+        /// Makes a new set in `tests/golden/$KCM_GOLDEN_SET` (which must not exist):
+        /// `KCM_GOLDEN_SET=set-2 cargo test -p kcm-keystore-xks --lib -- --ignored generate_golden_set`.
+        #[test]
+        #[ignore = "makes a new golden set; run by hand, see tests/golden/README.md"]
+        fn generate_golden_set() {
+            let name = std::env::var("KCM_GOLDEN_SET").expect("KCM_GOLDEN_SET names the new set");
+            let out = golden_dir().join(name);
+            assert!(!out.exists(), "{} exists: make a new set", out.display());
+            std::fs::create_dir_all(&out).unwrap();
+            // A system key as the core wraps it: 32 bytes (a TEST KEY), bound to an aad.
+            let plaintext = *b"kcm golden system key via XKS!!!";
+            let aad = b"kcm-wrap-v1 golden system key binding".to_vec();
+            let mut blobs = Vec::new();
+            for (file, iv, metadata) in [
+                (
+                    "wrapped-iv12-metadata.xksblob",
+                    &[0x5a_u8; 12][..],
+                    &b"kcm-golden"[..],
+                ),
+                (
+                    "wrapped-iv12-no-metadata.xksblob",
+                    &[0xa5_u8; 12][..],
+                    &b""[..],
+                ),
+            ] {
+                let mut buf = plaintext.to_vec();
+                let tag = key()
+                    .seal_in_place_separate_tag(
+                        Nonce::try_assume_unique_for_key(iv).unwrap(),
+                        Aad::from(hsm_aad(&aad, metadata)),
+                        &mut buf,
+                    )
+                    .unwrap();
+                let sealed = Sealed {
+                    iv,
+                    metadata,
+                    tag: tag.as_ref(),
+                    ciphertext: &buf,
+                };
+                std::fs::write(out.join(file), sealed.encode()).unwrap();
+                blobs.push(json!({
+                    "file": file,
+                    "iv": B64.encode(iv),
+                    "metadata": B64.encode(metadata),
+                    "tag": B64.encode(tag.as_ref()),
+                    "ciphertext": B64.encode(&buf),
+                    "aad": B64.encode(&aad),
+                    "integrity_value": B64.encode(integrity_value(&aad, &sealed).as_ref()),
+                    "plaintext": B64.encode(plaintext),
+                }));
+            }
+            let external_key_id = "kcm-golden-xks-key-1";
+            let handle = [&[HANDLE_V1][..], external_key_id.as_bytes()].concat();
+            std::fs::write(out.join("root-key.handle"), handle).unwrap();
+            let commit = std::process::Command::new("git")
+                .args(["rev-parse", "HEAD"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            let manifest = json!({
+                "about": "Golden fixtures of the XKS keystore's stored forms, made by kcm's own code (crate::blob). The proxy's AES-GCM is done here with a TEST KEY, with the spec's HSM associated data. Read by blob.rs's golden test. All values are TEST values.",
+                "kcm_commit": commit,
+                "format": "XKS wrapped blob format 1: 0x01, iv_len, iv, meta_len, ciphertextMetadata, tag (16), ciphertext; handle format 1: 0x01, external key id (UTF-8)",
+                "test_key_base64": B64.encode(TEST_XKS_KEY),
+                "blobs": blobs,
+                "handle": { "file": "root-key.handle", "external_key_id": external_key_id },
+            });
+            let mut text = serde_json::to_string_pretty(&manifest).unwrap();
+            text.push('\n');
+            std::fs::write(out.join("manifest.json"), text).unwrap();
+        }
+    }
 }

@@ -273,4 +273,137 @@ mod tests {
         spool.append(&[test_record(0)]).unwrap();
         assert_eq!(spool.segments(), 2);
     }
+    /// Golden fixtures: a spool segment as this code wrote it, kept in
+    /// `tests/golden/spool/<set>/` and read by every later build (a node upgraded
+    /// while records waited in its spool forwards them after the upgrade). Made
+    /// once by `generate_golden_spool`; never regenerated to make a test pass (see
+    /// `tests/golden/README.md`).
+    mod golden {
+        use std::path::{Path, PathBuf};
+
+        use super::*;
+        use crate::model::{AuditKey, AuditOutcome, KeyId, Role, SystemId, TenantId};
+
+        fn golden_dir() -> PathBuf {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/spool")
+        }
+
+        /// The records of every set, as the writer spools them: not yet linked
+        /// (no `seq`, no hashes), every field of a record used by one of them.
+        fn records() -> Vec<AuditRecord> {
+            let tenant = TenantId(uuid::Uuid::from_u128(0x006b_636d_0001));
+            let key = KeyId(uuid::Uuid::from_u128(0x006b_636d_0002));
+            let system = SystemId(uuid::Uuid::from_u128(0x006b_636d_0003));
+            let base = AuditRecord {
+                seq: 0,
+                time: 1_796_600_000_000,
+                tenant: Some(tenant),
+                principal: "KCMGOLDENSPOOLTEST01".into(),
+                role: Some(Role::KeyUser),
+                front_door: "aws".into(),
+                operation: "Encrypt".into(),
+                keys: vec![AuditKey {
+                    id: key,
+                    version: Some(2),
+                    compromised: false,
+                }],
+                system: Some(system),
+                outcome: AuditOutcome::Success,
+                error: None,
+                request_id: "golden-spool-1".into(),
+                source: Some("192.0.2.9".into()),
+                client_request_id: Some("golden-client-1".into()),
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            vec![
+                base.clone(),
+                AuditRecord {
+                    time: base.time + 1,
+                    operation: "Decrypt".into(),
+                    keys: vec![AuditKey {
+                        id: key,
+                        version: Some(1),
+                        compromised: true,
+                    }],
+                    outcome: AuditOutcome::Failed,
+                    error: Some("KMSInvalidStateException".into()),
+                    request_id: "golden-spool-2".into(),
+                    client_request_id: None,
+                    ..base.clone()
+                },
+                AuditRecord {
+                    time: base.time + 2,
+                    tenant: None,
+                    principal: "KCMUNKNOWNACCESSKEY1".into(),
+                    role: None,
+                    front_door: "rest".into(),
+                    operation: "ListTenants".into(),
+                    keys: vec![],
+                    system: None,
+                    outcome: AuditOutcome::Denied,
+                    error: Some("unknown_access_key".into()),
+                    request_id: "golden-spool-3".into(),
+                    source: None,
+                    client_request_id: None,
+                    ..base
+                },
+            ]
+        }
+
+        #[test]
+        fn golden_spool_segments_are_forwarded_as_written() {
+            let mut sets: Vec<PathBuf> = fs::read_dir(golden_dir())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_dir())
+                .collect();
+            sets.sort();
+            assert!(!sets.is_empty(), "no golden spool set");
+            for set in sets {
+                let temp = tempfile::tempdir().unwrap();
+                let dir = temp.path().join("audit-spool");
+                fs::create_dir(&dir).unwrap();
+                for entry in fs::read_dir(set.join("audit-spool")).unwrap() {
+                    let entry = entry.unwrap();
+                    fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+                }
+                let spool = Spool::open(&dir).unwrap();
+                assert_eq!(spool.segments(), 1, "{}", set.display());
+                let segment = spool.oldest().unwrap().unwrap();
+                assert_eq!(segment.records, records(), "{}", set.display());
+                spool.remove(&segment).unwrap();
+                assert!(spool.is_empty());
+            }
+        }
+
+        /// Makes a new set in `tests/golden/spool/$KCM_GOLDEN_SET` (which must not
+        /// exist): `KCM_GOLDEN_SET=set-2 cargo test -p kcm-core --lib -- --ignored
+        /// generate_golden_spool`.
+        #[test]
+        #[ignore = "makes a new golden set; run by hand, see tests/golden/README.md"]
+        fn generate_golden_spool() {
+            let name = std::env::var("KCM_GOLDEN_SET").expect("KCM_GOLDEN_SET names the new set");
+            let out = golden_dir().join(name);
+            assert!(!out.exists(), "{} exists: make a new set", out.display());
+            let spool = Spool::open(&out.join("audit-spool")).unwrap();
+            let records = records();
+            spool.append(&records[..2]).unwrap();
+            spool.append(&records[2..]).unwrap();
+            let commit = std::process::Command::new("git")
+                .args(["rev-parse", "HEAD"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            let manifest = serde_json::json!({
+                "about": "A node's audit spool as kcm wrote it (crate::audit::spool): one segment of JSON-lines records, not yet linked. The expected records are spool.rs's golden::records(). All values are TEST values.",
+                "kcm_commit": commit,
+                "format": "audit spool segment: <number, 20 digits>.jsonl, one AuditRecord as JSON a line",
+                "records": records.len(),
+            });
+            let mut text = serde_json::to_string_pretty(&manifest).unwrap();
+            text.push('\n');
+            fs::write(out.join("manifest.json"), text).unwrap();
+        }
+    }
 }
