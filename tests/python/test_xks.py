@@ -168,3 +168,40 @@ def test_wrong_credentials_and_settings_are_named(spawn_server, proxy, tmp_path)
     with pytest.raises(ServerStartError) as e:
         bad.start(timeout=15)
     assert "chmod 600" in str(e.value) + bad.log_tail(), bad.log_tail()
+
+
+def test_the_proxys_spec_errors_reach_an_aws_client_as_kcm_promises(spawn_server, proxy, tmp_path):
+    """Errors of the spec the proxy never makes itself, answered on purpose (its canned
+    answers), through the real server to boto3 (one attempt, no retries): throttling is
+    "retry later" and leaves the system connected; the proxy's authorization refusing
+    kcm the key is its holder's refusal, and locks the system as revoked."""
+    srv = start(spawn_server, proxy, tmp_path)
+    root = srv.v1_ok("POST", "/v1/root-keys/reference", expect=(201,),
+                     json_body={"keystore": "xks", "reference": "customer-root"})
+    system, kms, key_id = system_with_key(srv, root["id"], "xks")
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+
+    def status_of():
+        return srv.v1_ok("GET", f"/v1/systems/{system['id']}")["status"]
+
+    # kcm trusts an unwrapped system key for the external check interval, then asks again.
+    for error_name in ("ThrottlingException", "DependencyTimeoutException"):
+        proxy.answer_error("customer-root", "decrypt", error_name)
+        refused_within(lambda: kms.decrypt(CiphertextBlob=blob), CHECK_MS / 1000 + 3.0,
+                       ("DependencyTimeoutException",))
+        assert status_of() == "connected"
+    log = srv.stderr_path.read_text()
+    assert "ThrottlingException" in log and "DependencyTimeoutException" in log, log[-3000:]
+
+    for op in ("metadata", "decrypt"):
+        proxy.answer_error("customer-root", op, "AccessDeniedException", "policy says no")
+    refused_within(lambda: kms.decrypt(CiphertextBlob=blob), CHECK_MS / 1000 + 3.0,
+                   ("KMSInvalidStateException",))
+    assert status_of() == f"locked: root key {root['id']} is revoked by its holder"
+
+    for op in ("metadata", "decrypt"):
+        proxy.real_answers("customer-root", op)
+    plain = works_again_within(lambda: kms.decrypt(CiphertextBlob=blob), CHECK_MS / 1000 + 5.0,
+                               "still refused after the proxy answered normally again", interval=0.1)
+    assert plain["Plaintext"] == b"x"
+    assert status_of() == "connected"

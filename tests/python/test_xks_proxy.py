@@ -493,3 +493,27 @@ def test_script_refuses_a_wrong_pin(tmp_path):
     assert r.returncode != 0
     assert "LISTENING" not in r.stdout
     assert "cannot" in r.stderr
+
+
+def test_canned_answers(proxy, key):
+    """A test's canned answer replaces one operation's answer on one key, after SigV4, until
+    cleared; the spec errors come at their status in the spec's body."""
+    code, enc = proxy.call(f"keys/{key}/encrypt", enc_body(b"x"))
+    assert code == 200
+    proxy.answer_error(key, "decrypt", "ThrottlingException", "slow down")
+    assert proxy.call(f"keys/{key}/decrypt", dec_body(enc)) == (
+        429, {"errorName": "ThrottlingException", "errorMessage": "slow down"})
+    # Only that operation of that key; and never before authentication.
+    assert proxy.call(f"keys/{key}/encrypt", enc_body(b"x"))[0] == 200
+    other = proxy.create_key("not-canned-" + secrets.token_hex(4))
+    assert proxy.call(f"keys/{other}/decrypt", dec_body(proxy.call(f"keys/{other}/encrypt", enc_body(b"y"))[1]))[0] == 200
+    assert_error(proxy.call(f"keys/{key}/decrypt", dec_body(enc), secret="wrong-" + proxy.secret), 401,
+                 "AuthenticationFailedException")
+
+    proxy.answer(key, "metadata", 502, "<html>bad gateway</html>", headers={"Content-Type": "text/html"})
+    assert proxy.call(f"keys/{key}/metadata", {"requestMetadata": md("DescribeKey")}) == (502, None)
+    proxy.real_answers(key, "metadata")
+    proxy.real_answers(key, "decrypt")
+    assert proxy.call(f"keys/{key}/metadata", {"requestMetadata": md("DescribeKey")})[0] == 200
+    code, dec = proxy.call(f"keys/{key}/decrypt", dec_body(enc))
+    assert code == 200 and unb64(dec["plaintext"]) == b"x"

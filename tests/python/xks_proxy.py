@@ -27,8 +27,9 @@ Implemented from the spec
   InvalidCiphertextException 400, InvalidKeyUsageException 400,
   AuthenticationFailedException 401, KeyNotFoundException 404, InvalidUriPathException 404,
   UnsupportedOperationException 501, InternalException 500. (AccessDeniedException 403,
-  ThrottlingException 429 and DependencyTimeoutException 503 are never produced: there is no
-  secondary authorization, no quota and no timeout layer.)
+  ThrottlingException 429 and DependencyTimeoutException 503 are never produced by the proxy
+  itself: there is no secondary authorization, no quota and no timeout layer. A test makes
+  the proxy answer them, or anything else, with a canned answer; see below.)
 * SigV4 (Appendix A): `Authorization: AWS4-HMAC-SHA256 Credential=<akid>/<yyyymmdd>/<region>/
   <service>/aws4_request, SignedHeaders=..., Signature=...`. The service is `kms-xks-proxy`
   (the spec's name; --service changes it), the region is the configured one, SignedHeaders
@@ -68,6 +69,14 @@ Implemented from the spec
 * Disabled keys (400 InvalidStateException on encrypt/decrypt, keyStatus DISABLED in
   metadata) are the customer's switch, outside the XKS API: `POST /admin/keys/{id}/disable`
   and `/enable`, no SigV4 (this proxy listens on 127.0.0.1 only). The state is in memory.
+* Canned answers, for tests of a client's error handling (outside the XKS API, like the
+  switch above): `POST /admin/keys/{id}/answer` with a JSON body `{"operation":
+  "metadata"|"encrypt"|"decrypt", "status": 429, "body": "<text sent as is>", "headers":
+  {...}, "length": true}` makes every later request of that operation on that key, once
+  authenticated, get exactly that answer (Content-Type application/json unless "headers"
+  says otherwise; with "length": false no Content-Length, and the connection closes after
+  the body). The same without "status" goes back to real answers. Per key, so tests
+  sharing one proxy do not see each other's answers.
 * GetHealthStatus: a deep check in a fresh token session with a session-only test AES key
   (never a customer key): GCM round trip. Response xksProxyFleetSize 1, xksProxyVendor,
   xksProxyModel, ekmVendor (the token's manufacturer), ekmFleetDetails with one entry
@@ -405,13 +414,14 @@ class Proxy:
         self.prefix = prefix
         self.ciphertext_metadata = ciphertext_metadata
         self.disabled: set[str] = set()
+        self.answers: dict[tuple[str, str], dict] = {}
         self.state_lock = threading.Lock()
 
     # --- routing
     def route(self, path: str):
         """('health', None) | ('metadata'|'encrypt'|'decrypt', keyId) | ('admin-...', keyId) | None."""
         path = path.partition("?")[0]
-        m = re.fullmatch(r"/admin/keys/([^/]+)/(disable|enable)", path)
+        m = re.fullmatch(r"/admin/keys/([^/]+)/(disable|enable|answer)", path)
         if m:
             return "admin-" + m.group(2), m.group(1)
         base = self.prefix + API_PATH
@@ -422,6 +432,33 @@ class Proxy:
             if m:
                 return m.group(2), m.group(1)
         return None
+
+    # --- canned answers (see the module documentation)
+    def set_answer(self, key_id: str, body: bytes) -> dict:
+        try:
+            spec = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise XksError("ValidationException", "the answer must be a JSON object") from None
+        op = spec.get("operation") if isinstance(spec, dict) else None
+        if op not in ("metadata", "encrypt", "decrypt"):
+            raise XksError("ValidationException", "operation must be metadata, encrypt or decrypt")
+        status, text, headers = spec.get("status"), spec.get("body", ""), spec.get("headers", {})
+        if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
+            raise XksError("ValidationException", "status must be an HTTP status")
+        if not isinstance(text, str) or not isinstance(headers, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise XksError("ValidationException", "body must be a string, headers an object of strings")
+        with self.state_lock:
+            if status is None:
+                self.answers.pop((key_id, op), None)
+            else:
+                self.answers[(key_id, op)] = {"status": status, "body": text.encode(), "headers": headers,
+                                              "length": spec.get("length", True) is not False}
+        return {"externalKeyId": key_id, "operation": op, "status": status}
+
+    def answer_for(self, op: str, key_id: str | None) -> dict | None:
+        with self.state_lock:
+            return self.answers.get((key_id, op))
 
     # --- operations (each returns a JSON-able dict or raises XksError/TokenUnavailable)
     @staticmethod
@@ -575,6 +612,19 @@ def make_handler(proxy: Proxy):
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_canned(self, canned: dict):
+            headers = {"Content-Type": "application/json", **canned["headers"]}
+            self.send_response(canned["status"])
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if canned["length"]:
+                self.send_header("Content-Length", str(len(canned["body"])))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(canned["body"])
+
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding"):
                 self.close_connection = True
@@ -621,6 +671,10 @@ def make_handler(proxy: Proxy):
                 if op.startswith("admin-"):
                     if not KEY_ID_RE.fullmatch(key_id):
                         raise XksError("ValidationException", "externalKeyId has characters outside [A-Za-z0-9._-]")
+                    if op == "admin-answer":
+                        self._send(200, proxy.set_answer(key_id, body))
+                        log_request("POST", self.path, 200, None, None, started)
+                        return
                     with proxy.state_lock:
                         (proxy.disabled.add if op == "admin-disable" else proxy.disabled.discard)(key_id)
                     status = "DISABLED" if op == "admin-disable" else "ENABLED"
@@ -644,6 +698,11 @@ def make_handler(proxy: Proxy):
                         raise XksError("ValidationException", "the body must be a JSON object")
                     parsed = {}
                 md = parsed.get("requestMetadata") if isinstance(parsed.get("requestMetadata"), dict) else None
+                canned = proxy.answer_for(op, key_id)
+                if canned is not None:
+                    self._send_canned(canned)
+                    log_request("POST", self.path, canned["status"], "canned answer", md, started)
+                    return
                 try:
                     result = getattr(proxy, "op_" + op)(key_id, parsed)
                 except TokenUnavailable as e:
@@ -823,6 +882,8 @@ class XksProxy:
         proxy.ca_file    # the self-signed certificate to trust (None without TLS)
         proxy.access_key_id, proxy.secret, proxy.region, proxy.service   # the SigV4 settings
         proxy.disable("customer-key-1"); proxy.enable("customer-key-1")
+        proxy.answer_error("customer-key-1", "decrypt", "ThrottlingException")  # a canned answer
+        proxy.real_answers("customer-key-1", "decrypt")
         proxy.call("keys/customer-key-1/metadata", {...})  # botocore-signed POST -> (status, json)
         proxy.output()   # everything the proxy printed (stdout + stderr)
     """
@@ -937,8 +998,9 @@ class XksProxy:
     def _ssl_context(self):
         return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
 
-    def _admin(self, key_id: str, action: str) -> dict:
-        req = urllib.request.Request(f"{self.endpoint}/admin/keys/{key_id}/{action}", data=b"", method="POST")
+    def _admin(self, key_id: str, action: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else b""
+        req = urllib.request.Request(f"{self.endpoint}/admin/keys/{key_id}/{action}", data=data, method="POST")
         with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as r:
             return json.loads(r.read())
 
@@ -947,6 +1009,21 @@ class XksProxy:
 
     def enable(self, key_id: str) -> dict:
         return self._admin(key_id, "enable")
+
+    def answer(self, key_id: str, operation: str, status: int | None, body: str = "",
+               headers: dict | None = None, length: bool = True) -> dict:
+        """Every later `operation` (metadata, encrypt, decrypt) on `key_id` gets this answer
+        as is; `status` None goes back to real answers."""
+        return self._admin(key_id, "answer", {"operation": operation, "status": status, "body": body,
+                                              "headers": headers or {}, "length": length})
+
+    def answer_error(self, key_id: str, operation: str, error_name: str, message: str = "") -> dict:
+        """Every later `operation` on `key_id` fails with the spec's `error_name`, at its status."""
+        err = XksError(error_name, message)
+        return self.answer(key_id, operation, err.status, json.dumps(err.body()))
+
+    def real_answers(self, key_id: str, operation: str) -> dict:
+        return self.answer(key_id, operation, None)
 
     # --- a signed client (botocore's SigV4Auth), independent of kcm
     def call(self, api_path: str, body: dict | bytes | None = None, *, method: str = "POST",

@@ -15,6 +15,14 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::wire::{Empty, Envelope, ErrorBody, HealthResponse, RequestMetadata};
 use crate::XksConfig;
 
+/// The longest answer kcm reads from a proxy. Every answer the API defines is a few
+/// hundred bytes (kcm's plaintexts are 32-byte keys; a health answer has at most ten
+/// fleet entries): a proxy that sends more is not speaking the API, and kcm does not
+/// buffer it.
+pub const MAX_RESPONSE: usize = 64 * 1024;
+/// The longest `errorName` kept (the spec's names are under 32 characters).
+const MAX_ERROR_NAME: usize = 64;
+
 /// Why a call did not succeed.
 #[derive(Debug)]
 pub enum Failure {
@@ -79,6 +87,9 @@ impl Proxy {
         let tls = tls_config(&config).map_err(bad)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            // The API has no redirects, and a followed 307 would send the request's
+            // system key to wherever the answer points: a redirect is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(8)
@@ -169,7 +180,7 @@ impl Proxy {
         .map_err(|e| Failure::Transport(format!("cannot sign the request: {e}")))?;
         tracing::debug!(%path, kms_request_id = %request_id, "xks call");
 
-        let response = self
+        let mut response = self
             .http
             .post(&url)
             .headers(headers)
@@ -178,13 +189,27 @@ impl Proxy {
             .await
             .map_err(|e| Failure::Transport(describe(&e)))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failure::Transport(describe(&e)))?;
+        let too_long = || {
+            Failure::Transport(format!(
+                "the proxy's answer (HTTP {status}) is over {MAX_RESPONSE} bytes"
+            ))
+        };
+        let announced = response.content_length().unwrap_or(0);
+        if announced > MAX_RESPONSE as u64 {
+            return Err(too_long());
+        }
         // A decrypt response holds a system key: wipe our copy once parsed.
-        let mut owned = Zeroizing::new(bytes.to_vec());
-        drop(bytes);
+        let mut owned = Zeroizing::new(Vec::with_capacity(announced as usize));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Transport(describe(&e)))?
+        {
+            if owned.len() + chunk.len() > MAX_RESPONSE {
+                return Err(too_long());
+            }
+            owned.extend_from_slice(&chunk);
+        }
         if status == 200 {
             let parsed = serde_json::from_slice(&owned).map_err(|_| {
                 Failure::Transport(
@@ -197,8 +222,8 @@ impl Proxy {
         match serde_json::from_slice::<ErrorBody>(&owned) {
             Ok(e) => Err(Failure::Proxy {
                 status,
-                error_name: e.error_name,
-                message: e.error_message.map(printable),
+                error_name: printable(e.error_name, MAX_ERROR_NAME),
+                message: e.error_message.map(|m| printable(m, 511)),
             }),
             Err(_) => Err(Failure::Transport(format!(
                 "the proxy answered HTTP {status} without an XKS error body"
@@ -207,13 +232,13 @@ impl Proxy {
     }
 }
 
-/// The proxy's message, limited to what the spec allows (printable ASCII,
-/// under 512 characters) so it cannot inject into kcm's logs.
-fn printable(message: String) -> String {
-    message
-        .chars()
+/// The proxy's words (its `errorMessage`, `errorName`), limited to what the spec
+/// allows a message (printable ASCII, under 512 characters; `max` characters here)
+/// so they cannot inject into kcm's logs.
+fn printable(text: String, max: usize) -> String {
+    text.chars()
         .filter(|c| (' '..='~').contains(c))
-        .take(511)
+        .take(max)
         .collect()
 }
 

@@ -12,6 +12,48 @@
 //! The protocol is the public "AWS KMS External Key Store Proxy API"
 //! specification, version 1: `POST <uri_path>/keys/<externalKeyId>/metadata|encrypt|decrypt`
 //! and `POST <uri_path>/health`, JSON bodies, SigV4 with service `kms-xks-proxy`.
+//!
+//! # The proxy's errors
+//!
+//! The specification's "Error Codes" table fixes each error's `errorName`, the HTTP
+//! status it comes with and the APIs that may answer it; the body is
+//! `{"errorName": ..., "errorMessage": ...}`. kcm turns each into a [`KeystoreError`],
+//! which the core turns into what its caller sees ([`ErrorKind`], here with the type
+//! the AWS API door answers with):
+//!
+//! | `errorName` | HTTP | answered by | [`KeystoreError`] | caller sees |
+//! |---|---|---|---|---|
+//! | `ValidationException` | 400 | all but health | `Misconfigured` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `InvalidStateException` | 400 | all | `KeyUnusable` (from health: `Unavailable`) | `InvalidState`, AWS `KMSInvalidStateException` (400) |
+//! | `InvalidCiphertextException` | 400 | decrypt | `UnwrapFailed` | `Internal`, AWS `KMSInternalException` (500): a stored wrapped key that does not open |
+//! | `InvalidKeyUsageException` | 400 | encrypt, decrypt | `KeyUnusable` | `InvalidState`, AWS `KMSInvalidStateException` (400) |
+//! | `AuthenticationFailedException` | 401 | all | `Misconfigured` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `AccessDeniedException` | 403 | all but health | `KeyUnusable` | `InvalidState`, AWS `KMSInvalidStateException` (400) |
+//! | `KeyNotFoundException` | 404 | all but health | `KeyUnusable` | `InvalidState`, AWS `KMSInvalidStateException` (400) |
+//! | `InvalidUriPathException` | 404 | all | `Misconfigured` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `ThrottlingException` | 429 | all | `Unavailable` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `UnsupportedOperationException` | 501 | all | `Misconfigured` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `DependencyTimeoutException` | 503 | all | `Unavailable` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | `InternalException` | 500 | all | `Unavailable` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//! | anything else | | | `Unavailable` | `KeystoreUnavailable`, AWS `DependencyTimeoutException` (503) |
+//!
+//! `KeyUnusable` is the key holder's verdict on the key (disabled, deleted, refused
+//! to kcm): the periodic check locks the systems below such a key as revoked by its
+//! holder (and a reference to such a key is refused as the caller's `InvalidInput`). `Misconfigured` is the operator's to fix (credentials, `uri_path`, a proxy
+//! that cannot do what kcm asks); the caller is told only that, the log says what.
+//! `Unavailable` says nothing about the key: the proxy is busy, slow, broken or not
+//! speaking the API, and the same call may work later.
+//!
+//! "Anything else" is every answer the table does not define, which the
+//! specification (like AWS KMS) treats as a malformed response: a name not in the
+//! table, a name with another status or from an API the table does not list it for,
+//! an error body that is not that JSON, a 200 whose body is not the API's, an answer
+//! over 64 KiB, a redirect (never followed: the request may hold a system key), and
+//! no answer within the timeout.
+//! The `errorMessage` is cut to the specification's printable ASCII under 512
+//! characters, and the `errorName` to 64 of them, before kcm logs or repeats either.
+//!
+//! [`ErrorKind`]: kcm_core::error::ErrorKind
 
 mod blob;
 mod http;
@@ -131,54 +173,105 @@ impl XksKeystore {
         self.proxy
             .call(key_id, op, kms_operation, payload)
             .await
-            .map_err(|f| self.key_error(key_id, f))
+            .map_err(|f| self.key_error(op, key_id, f))
     }
 
-    /// What a failed call means for kcm.
-    fn key_error(&self, key_id: &str, failure: Failure) -> KeystoreError {
+    /// What a failed call of the proxy's `op` API (`metadata`, `encrypt`, `decrypt`
+    /// or [`HEALTH`]) means for kcm: the table in the module documentation.
+    fn key_error(&self, op: &str, key_id: &str, failure: Failure) -> KeystoreError {
         let name = &self.name;
-        match failure {
+        let (status, error_name, message) = match failure {
             Failure::Transport(why) => {
-                KeystoreError::Unavailable(format!("xks proxy {name:?}: {why}"))
+                return KeystoreError::Unavailable(format!("xks proxy {name:?}: {why}"))
             }
             Failure::Proxy {
                 status,
                 error_name,
                 message,
-            } => {
-                let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
-                match error_name.as_str() {
-                    "InvalidCiphertextException" => KeystoreError::UnwrapFailed,
-                    "KeyNotFoundException" => KeystoreError::KeyUnusable(format!(
-                        "external key {key_id:?} is not found at xks proxy {name:?}"
-                    )),
-                    "InvalidStateException" => KeystoreError::KeyUnusable(format!(
-                        "external key {key_id:?} is disabled by its holder (xks proxy {name:?}{detail})"
-                    )),
-                    "InvalidKeyUsageException" | "AccessDeniedException" => {
-                        KeystoreError::KeyUnusable(format!(
-                            "xks proxy {name:?} refused to use external key {key_id:?}: {error_name}{detail}"
-                        ))
-                    }
-                    "AuthenticationFailedException" => KeystoreError::Misconfigured(format!(
-                        "xks proxy {name:?} rejected kcm's SigV4 credentials (check access_key_id, the secret and region){detail}"
-                    )),
-                    "InvalidUriPathException" => KeystoreError::Misconfigured(format!(
-                        "xks proxy {name:?} does not serve uri_path {:?}{detail}",
-                        self.proxy.uri_path()
-                    )),
-                    "ValidationException" | "UnsupportedOperationException" => {
-                        KeystoreError::Misconfigured(format!(
-                            "xks proxy {name:?} refused kcm's request: {error_name}{detail}"
-                        ))
-                    }
-                    _ => KeystoreError::Unavailable(format!(
-                        "xks proxy {name:?} answered {status} {error_name}{detail}"
-                    )),
-                }
+            } => (status, error_name, message),
+        };
+        let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+        if !spec_defines(&error_name, status, op) {
+            // Spec, "Error Codes" and its KMS considerations: an error outside the
+            // table (or with another status, or from another API) is a malformed
+            // response. It says nothing about the key or kcm's settings.
+            return KeystoreError::Unavailable(format!(
+                "xks proxy {name:?} answered {op} with HTTP {status} {error_name:?}, which the XKS proxy API does not define there{detail}"
+            ));
+        }
+        match error_name.as_str() {
+            // Spec: "the key store is disabled/deactivated/blocked"; health names no key.
+            "InvalidStateException" if op == HEALTH => KeystoreError::Unavailable(format!(
+                "xks proxy {name:?} says its key store is disabled{detail}"
+            )),
+            "InvalidCiphertextException" => KeystoreError::UnwrapFailed,
+            "KeyNotFoundException" => KeystoreError::KeyUnusable(format!(
+                "external key {key_id:?} is not found at xks proxy {name:?}"
+            )),
+            "InvalidStateException" => KeystoreError::KeyUnusable(format!(
+                "external key {key_id:?} is disabled by its holder (xks proxy {name:?}{detail})"
+            )),
+            // AccessDenied: the proxy's own authorisation (spec, "Authorization")
+            // refuses kcm this key: the holder's decision, like disabling it.
+            "InvalidKeyUsageException" | "AccessDeniedException" => {
+                KeystoreError::KeyUnusable(format!(
+                    "xks proxy {name:?} refused to use external key {key_id:?}: {error_name}{detail}"
+                ))
             }
+            "AuthenticationFailedException" => KeystoreError::Misconfigured(format!(
+                "xks proxy {name:?} rejected kcm's SigV4 credentials (check access_key_id, the secret and region){detail}"
+            )),
+            "InvalidUriPathException" => KeystoreError::Misconfigured(format!(
+                "xks proxy {name:?} does not serve uri_path {:?}{detail}",
+                self.proxy.uri_path()
+            )),
+            // Validation: kcm's request is not what this proxy accepts; Unsupported:
+            // the proxy does not implement it. Neither goes away by retrying.
+            "ValidationException" | "UnsupportedOperationException" => {
+                KeystoreError::Misconfigured(format!(
+                    "xks proxy {name:?} refused kcm's request: {error_name}{detail}"
+                ))
+            }
+            // Throttling, DependencyTimeout and Internal: the proxy or the key manager
+            // behind it cannot serve now (the spec's KMS messages: retry, slow down,
+            // check the HSM). Nothing about the key: the same call may work later.
+            _ => KeystoreError::Unavailable(format!(
+                "xks proxy {name:?} answered {op} with HTTP {status} {error_name}{detail}"
+            )),
         }
     }
+}
+
+/// The `op` of the health API in [`XksKeystore::key_error`].
+const HEALTH: &str = "health";
+/// The proxy APIs, as kcm names them in its calls: all of them, those that name a
+/// key, and those that use one.
+const ALL_APIS: &[&str] = &["metadata", "encrypt", "decrypt", HEALTH];
+const KEY_APIS: &[&str] = &["metadata", "encrypt", "decrypt"];
+const CRYPTO_APIS: &[&str] = &["encrypt", "decrypt"];
+
+/// The specification's "Error Codes" table: each `errorName`, its HTTP status and
+/// the APIs that may answer it.
+const SPEC_ERRORS: [(&str, u16, &[&str]); 12] = [
+    ("ValidationException", 400, KEY_APIS),
+    ("InvalidStateException", 400, ALL_APIS),
+    ("InvalidCiphertextException", 400, &["decrypt"]),
+    ("InvalidKeyUsageException", 400, CRYPTO_APIS),
+    ("AuthenticationFailedException", 401, ALL_APIS),
+    ("AccessDeniedException", 403, KEY_APIS),
+    ("KeyNotFoundException", 404, KEY_APIS),
+    ("InvalidUriPathException", 404, ALL_APIS),
+    ("ThrottlingException", 429, ALL_APIS),
+    ("UnsupportedOperationException", 501, ALL_APIS),
+    ("DependencyTimeoutException", 503, ALL_APIS),
+    ("InternalException", 500, ALL_APIS),
+];
+
+/// Whether the specification defines `error_name` with `status` as an answer of `op`.
+fn spec_defines(error_name: &str, status: u16, op: &str) -> bool {
+    SPEC_ERRORS
+        .iter()
+        .any(|&(n, s, apis)| n == error_name && s == status && apis.contains(&op))
 }
 
 /// Whether `id` is an `externalKeyId` the specification allows: 1 to 128 of
@@ -235,7 +328,7 @@ impl KeystoreProvider for XksKeystore {
             .proxy
             .call_health()
             .await
-            .map_err(|f| self.key_error("", f))?;
+            .map_err(|f| self.key_error(HEALTH, "", f))?;
         let serving = health
             .ekm_fleet_details
             .iter()
@@ -433,6 +526,39 @@ mod tests {
         let mut missing_ca = config("https://xks.example.com", "/kms/xks/v1");
         missing_ca.ca_file = Some("/nonexistent/ca.pem".into());
         assert!(refused(missing_ca).contains("/nonexistent/ca.pem"));
+    }
+
+    /// Health has no key: the key's errors are not among its answers, and a disabled
+    /// key store is the proxy being unavailable. (The key APIs are tested against the
+    /// proxy, in tests/proxy.rs.)
+    #[test]
+    fn health_errors_never_name_a_key() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let ks = XksKeystore::new(config("https://xks.example.com", "/kms/xks/v1")).unwrap();
+        for (error_name, status, _) in SPEC_ERRORS {
+            let e = ks.key_error(
+                HEALTH,
+                "",
+                Failure::Proxy {
+                    status,
+                    error_name: error_name.into(),
+                    message: None,
+                },
+            );
+            let operator = matches!(
+                error_name,
+                "AuthenticationFailedException"
+                    | "InvalidUriPathException"
+                    | "UnsupportedOperationException"
+            );
+            match e {
+                KeystoreError::Misconfigured(_) if operator => {}
+                KeystoreError::Unavailable(m) if !operator => {
+                    assert!(!m.contains("external key"), "{error_name}: {m}")
+                }
+                other => panic!("health answered {error_name}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use tempfile::TempDir;
 
@@ -67,6 +68,9 @@ pub struct SoftHsm {
     module: PathBuf,
     tokens: usize,
     next: AtomicUsize,
+    /// Held while `pkcs11-tool` changes a token: two at once in one token directory
+    /// can make one of them find no token at all ("No slot with token named ...").
+    tool: Mutex<()>,
 }
 
 impl SoftHsm {
@@ -90,6 +94,7 @@ impl SoftHsm {
             module,
             tokens,
             next: AtomicUsize::new(0),
+            tool: Mutex::new(()),
         };
         for i in 0..tokens {
             hsm.run(
@@ -170,6 +175,7 @@ impl SoftHsm {
             "--pin",
             PIN,
         ];
+        let _one_at_a_time = self.tool.lock().unwrap_or_else(|e| e.into_inner());
         self.run("pkcs11-tool", &login, args);
     }
 
