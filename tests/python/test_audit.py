@@ -988,11 +988,23 @@ def test_a_tail_cut_with_its_checkpoints_is_caught_by_the_server_and_a_saved_hea
         assert problem.get("kind") in ("removed", "altered") and keep < problem["seq"] <= head["seq"] + 40, report
     assert "audit log tampering" in srv.log_tail(400), srv.log_tail(40)
 
-    # Restarted, the server knows only the store, which is consistent again; a head saved
-    # before the cut still catches it.
+    # Restarted, the server still knows what it appended and signed: it saved that in its
+    # data directory (owner-only). The checkpoint it signed as it stopped follows the one
+    # it signed before the cut, which the cut removed: the link is broken.
+    heads_file = srv.data_dir / "audit-heads.json"
     assert srv.stop() == 0
+    assert heads_file.exists() and oct(heads_file.stat().st_mode & 0o777) == oct(0o600)
     srv.start()
-    assert verify(srv, "--public-key", public_key)["intact"], "a restarted server trusts the store"
+    problem = verify(srv, "--public-key", public_key)["problem"] or {}
+    assert problem.get("kind") == "checkpoint" and "removed" in problem["message"], problem
+    # Cut again while the server is stopped, with every checkpoint signed since, and its
+    # heads file gone too (a new node, or one whose disk went with the cut): as far as the
+    # server can tell the store is consistent; a head saved before the cut still catches it.
+    assert srv.stop() == 0
+    cut_store_tail(srv, tenant, keep)
+    heads_file.unlink()
+    srv.start()
+    assert verify(srv, "--public-key", public_key)["intact"], "a server without its heads trusts the store"
     report = verify(srv, "--public-key", public_key, "--head", saved)
     problem = report["problem"] or {}
     assert problem.get("kind") in ("removed", "altered") and keep < problem["seq"] <= head["seq"], report

@@ -34,6 +34,10 @@ pub struct ServiceConfig {
     /// them (forwarded once it can). `None`: a request whose record the store
     /// cannot take is refused.
     pub audit_spool: Option<std::path::PathBuf>,
+    /// Where this node saves the newest record it appended and checkpoint it signed
+    /// to each audit chain, so that after a restart it still holds the store to
+    /// them. `None`: kept in memory only.
+    pub audit_heads_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -49,6 +53,7 @@ impl Default for ServiceConfig {
             audit_checkpoint_interval: Duration::from_secs(60),
             rate_limits: crate::rate_limit::RateLimits::default(),
             audit_spool: None,
+            audit_heads_file: None,
         }
     }
 }

@@ -199,8 +199,10 @@ fn remove_interrupted_restores(data_dir: &Path, name: &str) -> Result<Vec<PathBu
     Ok(removed)
 }
 
-/// Files of a data directory that mean it already holds a store or a keystore.
-fn server_files() -> [&'static str; 6] {
+/// Files of a data directory that mean it already holds a store or a keystore —
+/// or held one: the audit heads a node kept would hold a restored (older) store to
+/// records it no longer has.
+fn server_files() -> [&'static str; 7] {
     [
         DB_FILE,
         "kcm.db-wal",
@@ -208,6 +210,7 @@ fn server_files() -> [&'static str; 6] {
         kcm_keystore_software::CHECK_FILE,
         kcm_keystore_software::PARAMS_FILE,
         CREDENTIALS_FILE,
+        crate::serve::AUDIT_HEADS_FILE,
     ]
 }
 

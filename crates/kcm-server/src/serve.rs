@@ -86,6 +86,9 @@ fn app(
 /// The directory in the data directory where audit records wait while the store
 /// cannot take them.
 pub const AUDIT_SPOOL_DIR: &str = "audit-spool";
+/// The file, in the data directory, where this node keeps the newest record it
+/// appended and checkpoint it signed to each audit chain (see `kcm_core::audit`).
+pub const AUDIT_HEADS_FILE: &str = "audit-heads.json";
 
 /// Builds the core over the data directory (created and locked by the caller).
 async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
@@ -114,6 +117,9 @@ async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         audit_spool: settings
             .audit_spool
             .then(|| settings.data_dir.join(AUDIT_SPOOL_DIR)),
+        audit_heads_file: settings
+            .audit
+            .then(|| settings.data_dir.join(AUDIT_HEADS_FILE)),
     };
     log_rate_limits(&config.rate_limits);
     if !settings.audit {

@@ -6,23 +6,48 @@
 //! now vouches for what this node knows, not for what the store says, so the cut
 //! stays visible to every later verification.
 //!
-//! Kept in memory only: after a restart the node starts from what the store says
-//! (a head saved outside the store covers that gap, see `kcm audit head`).
+//! Kept in memory, and saved to a file of the node's data directory
+//! (`audit-heads.json`) at every checkpoint interval in which it changed and at
+//! shutdown, so that a restarted node still holds the store to what it wrote
+//! before. A node without the file (a new one, or one whose file was lost) starts
+//! from what the store says; a head saved outside the server covers that gap (see
+//! `kcm audit head`).
 
 use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
+
+use super::spool::{sync_dir, PrivateMode};
 use crate::model::{AuditChain, AuditCheckpoint, AuditRecord};
 
 /// The newest record appended and checkpoint signed by this node, per chain.
 #[derive(Debug, Default)]
 pub(crate) struct Heads {
     chains: Mutex<HashMap<AuditChain, Known>>,
+    /// Changed since the file was last written.
+    dirty: AtomicBool,
     /// Tampering already logged: each is said once, not at every checkpoint.
     reported: Mutex<std::collections::HashSet<String>>,
 }
 
-#[derive(Debug, Default, Clone)]
+/// The heads file: one entry per chain.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    chains: Vec<SavedChain>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedChain {
+    chain: AuditChain,
+    #[serde(flatten)]
+    known: Known,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Known {
     /// `seq` and `hash` of the newest record this node appended.
     record: Option<(u64, String)>,
@@ -36,6 +61,64 @@ struct Known {
 pub(crate) struct Tampering(pub(crate) String);
 
 impl Heads {
+    /// What an earlier run of this node saved at `path`; empty when there is no
+    /// file yet.
+    pub(crate) fn load(path: &Path) -> std::io::Result<Self> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e),
+        };
+        let saved: Saved = serde_json::from_slice(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let chains = saved
+            .chains
+            .into_iter()
+            .map(|c| (c.chain, c.known))
+            .collect();
+        Ok(Self {
+            chains: Mutex::new(chains),
+            ..Self::default()
+        })
+    }
+
+    /// Writes what this node knows to `path` (owner-only, replaced whole: written
+    /// beside it, synced, renamed), when it changed since the last save.
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let saved = Saved {
+            chains: self
+                .lock()
+                .iter()
+                .map(|(chain, known)| SavedChain {
+                    chain: *chain,
+                    known: known.clone(),
+                })
+                .collect(),
+        };
+        let written = (|| {
+            let json = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+            let partial = path.with_extension("json.partial");
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode_private()
+                .open(&partial)?;
+            file.write_all(&json)?;
+            file.sync_all()?;
+            std::fs::rename(&partial, path)?;
+            sync_dir(path.parent().unwrap_or(Path::new(".")))
+        })();
+        if written.is_err() {
+            // Try again at the next save.
+            self.dirty.store(true, Ordering::Release);
+        }
+        written
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AuditChain, Known>> {
         // Plain values: a panic elsewhere cannot leave them half-changed.
         self.chains.lock().unwrap_or_else(|e| e.into_inner())
@@ -54,6 +137,7 @@ impl Heads {
                 .is_none_or(|(seq, _)| *seq < record.seq)
             {
                 known.record = Some((record.seq, record.hash.clone()));
+                self.dirty.store(true, Ordering::Release);
             }
         }
     }
@@ -68,6 +152,7 @@ impl Heads {
             .is_none_or(|c| c.seq <= checkpoint.seq)
         {
             known.checkpoint = Some(checkpoint.clone());
+            self.dirty.store(true, Ordering::Release);
         }
     }
 
@@ -164,6 +249,54 @@ mod tests {
         heads.appended(&[record(3, "c")]);
         assert_eq!(heads.record(None), Some((3, "c".into())));
         assert_eq!(heads.chains(), vec![None]);
+    }
+
+    #[test]
+    fn what_is_saved_is_loaded_and_an_unchanged_state_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-heads.json");
+        assert!(
+            Heads::load(&path).unwrap().chains().is_empty(),
+            "no file yet"
+        );
+        let heads = Heads::default();
+        let tenant = Some(crate::model::TenantId::new_random());
+        heads.appended(&[record(4, "d")]);
+        heads.appended(&[AuditRecord {
+            tenant,
+            ..record(9, "i")
+        }]);
+        let checkpoint = AuditCheckpoint {
+            tenant,
+            seq: 9,
+            hash: "i".into(),
+            time: 5,
+            signature: "s".into(),
+        };
+        heads.signed(&checkpoint);
+        heads.save(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = Heads::load(&path).unwrap();
+        assert_eq!(loaded.record(None), Some((4, "d".into())));
+        assert_eq!(loaded.record(tenant), Some((9, "i".into())));
+        assert_eq!(loaded.checkpoint(tenant), Some(checkpoint));
+
+        std::fs::remove_file(&path).unwrap();
+        heads.save(&path).unwrap();
+        assert!(!path.exists(), "nothing changed: nothing written");
+        heads.appended(&[record(5, "e")]);
+        heads.save(&path).unwrap();
+        assert_eq!(
+            Heads::load(&path).unwrap().record(None),
+            Some((5, "e".into()))
+        );
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(
+            Heads::load(&path).is_err(),
+            "a damaged file is an error, not an empty state"
+        );
     }
 
     #[test]

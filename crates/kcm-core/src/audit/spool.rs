@@ -171,7 +171,9 @@ impl Spool {
     }
 }
 
-trait PrivateMode {
+/// Files only the owner may read: the spool's and the heads file.
+pub(super) trait PrivateMode {
+    /// Mode 0600 on Unix.
     fn mode_private(&mut self) -> &mut Self;
 }
 
@@ -194,7 +196,8 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+/// Makes the names in `dir` durable (after a create or a rename).
+pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -211,6 +211,23 @@ impl Service {
         Ok(found)
     }
 
+    /// Compares the store's tail of every chain this node appended to with what it
+    /// appended (see [`heads`]); a difference is logged as tampering, once.
+    pub(super) async fn check_audit_tails(&self) -> Result<()> {
+        for chain in self.audit_heads.chains() {
+            // Read before the store, which holds at least that.
+            let mine = self.audit_heads.record(chain);
+            let store_last = self
+                .store
+                .audit_tail(chain)
+                .await?
+                .map_or(0, |(seq, _)| seq);
+            self.audit_tail_tampering(chain, mine.as_ref(), store_last)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Signs a checkpoint for every chain that grew since its last one, each linked
     /// to the checkpoint before it in its chain. First holds the store's chains to
     /// what this node appended and signed: a chain cut or rewritten, or a checkpoint

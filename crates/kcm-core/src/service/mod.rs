@@ -169,6 +169,20 @@ impl Service {
                 "the audit spool holds records of an earlier run: forwarding them to the store"
             );
         }
+        let audit_heads = match &config.audit_heads_file {
+            Some(path) => crate::audit::heads::Heads::load(path).map_err(|e| {
+                Error::new(
+                    crate::error::ErrorKind::StoreUnavailable,
+                    format!(
+                        "cannot read {}: {e}. It holds what this node appended to the audit \
+                         log, to hold the store to; if it is damaged, remove it (the node then \
+                         holds the store only to what it appends from now on)",
+                        path.display()
+                    ),
+                )
+            })?,
+            None => crate::audit::heads::Heads::default(),
+        };
         Ok(Self {
             store,
             keystores,
@@ -180,7 +194,7 @@ impl Service {
             audit_writer: std::sync::OnceLock::new(),
             audit_spool,
             audit_health: Arc::default(),
-            audit_heads: Arc::default(),
+            audit_heads: Arc::new(audit_heads),
             audit_signer: tokio::sync::OnceCell::new(),
             rate_limiter: crate::rate_limit::RateLimiter::new(config.rate_limits),
             config,

@@ -161,7 +161,14 @@ impl Service {
                         }
                     }
                 }
-                _ = checkpoints.tick(), if leader => self.checkpoint_audit_chains().await,
+                _ = checkpoints.tick() => {
+                    if leader {
+                        self.checkpoint_audit_chains().await;
+                    } else {
+                        self.check_audit_chains().await;
+                    }
+                    self.save_audit_heads();
+                }
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
@@ -174,6 +181,7 @@ impl Service {
                 self.release_scheduler_lease().await;
             }
         }
+        self.save_audit_heads();
     }
 
     /// Drops what this node cached of every record another node changed, as the
@@ -208,6 +216,22 @@ impl Service {
         self.system_keys.clear();
         self.aliases.clear();
         self.credentials.clear();
+    }
+
+    /// Holds the store's audit chains to what this node appended (the checkpoint
+    /// holder does it as it signs); a difference is logged as tampering.
+    async fn check_audit_chains(&self) {
+        if let Err(e) = self.check_audit_tails().await {
+            tracing::debug!(error = %e, "audit chains not checked; will retry");
+        }
+    }
+
+    fn save_audit_heads(&self) {
+        if let Some(path) = &self.config.audit_heads_file {
+            if let Err(e) = self.audit_heads.save(path) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot save this node's audit heads; will retry");
+            }
+        }
     }
 
     async fn checkpoint_audit_chains(&self) {
