@@ -36,6 +36,11 @@ from botocore.exceptions import ClientError
 REPO = Path(__file__).resolve().parents[2]
 KCM_BIN = Path(os.environ.get("KCM_BIN", str(REPO / "target" / "release" / "kcm")))
 REGION = "us-east-1"
+# What a loaded machine adds to a bound the product promises (a revocation bound, an
+# external check interval, a restart) when a test checks it: CI runs a debug build on 2
+# cores shared with other jobs, where a server or the test itself can go unscheduled for
+# seconds. BENCHMARKS.md: timings are never asserted; a promised bound is, plus this.
+LOADED_SLACK_S = 10.0
 # Length of a "day" on the `fast_server` (deletion windows, rotation periods).
 FAST_DAY_SECONDS = 0.05
 
@@ -528,17 +533,20 @@ def error_code(e: ClientError) -> str:
 
 
 @contextlib.contextmanager
-def kms_error(*codes: str):
-    """Expect the block to fail with a botocore ClientError whose code is one of `codes`,
-    a 4xx HTTP status and a non-empty message."""
-    assert codes, "name at least one expected error code"
+def kms_error(code: str, status: int = 400):
+    """Expect the block to fail with a botocore ClientError of exactly type `code`, with
+    exactly HTTP `status` and a non-empty message. AWS KMS answers every client error
+    with 400 (its API reference gives "HTTP Status Code: 400" for each of them), and
+    kcm's AWS door does the same (crates/kcm-aws-api/src/error.rs); only a dependency
+    (503) or an internal failure (500) differ, and a test expecting one says so."""
+    assert isinstance(code, str) and code, "name the one error type expected"
     with pytest.raises(ClientError) as ei:
         yield ei
-    code = error_code(ei.value)
+    got = error_code(ei.value)
     err = ei.value.response.get("Error", {})
-    status = ei.value.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    assert code in codes, f"expected one of {codes}, got {code!r} ({status}): {err.get('Message')!r}"
-    assert status is not None and 400 <= status < 500, f"{code} came with HTTP status {status}"
+    got_status = ei.value.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    assert (got, got_status) == (code, status), \
+        f"expected {code} ({status}), got {got!r} ({got_status}): {err.get('Message')!r}"
     assert (err.get("Message") or "").strip(), f"{code} came without a message"
 
 
@@ -593,19 +601,20 @@ def kms_pages(list_call: Callable[..., dict], max_pages: int = 10_000, **kw) -> 
     raise AssertionError(f"{list_call.__name__} paging did not end")
 
 
-def refused_within(call: Callable[[], Any], seconds: float, codes: Iterable[str],
+def refused_within(call: Callable[[], Any], seconds: float, code: str, status: int = 400,
                    interval: float = 0.05) -> float:
-    """Call `call` until it fails with an AWS error whose code is one of `codes`; the time
-    that took. For a change that reaches a client later (a revocation by a key's holder,
-    a disable on another node): fails if `call` still works `seconds` later, or fails with
-    another code."""
-    codes = tuple(codes)
+    """Call `call` until it fails with an AWS error; the time that took. For a change
+    that reaches a client later (a revocation by a key's holder, a disable on another
+    node): fails if `call` still works `seconds` later, or if the refusal is not exactly
+    `code` with HTTP `status` (see `kms_error`)."""
+    assert isinstance(code, str) and code, "name the one error type expected"
     start = time.monotonic()
     for _ in range(int(seconds / interval) + 2):
         try:
             call()
         except ClientError as e:
-            assert error_code(e) in codes, e
+            got = (error_code(e), e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+            assert got == (code, status), f"expected {code} ({status}), got {got}: {e}"
             return time.monotonic() - start
         elapsed = time.monotonic() - start
         assert elapsed < seconds, f"still allowed {elapsed:.2f} s after the change"

@@ -537,7 +537,9 @@ def test_unauthenticated_aws_requests_land_in_the_operator_chain(spawn_server):
     wrong_secret = "W" * 40
     bad_sig = srv.new_client(admin_id, wrong_secret)
     e = client_error(lambda: bad_sig.list_keys())
-    assert e.response["Error"]["Code"] in ("InvalidSignatureException", "UnrecognizedClientException")
+    # A known access key id with the wrong secret: the signature does not match.
+    assert e.response["Error"]["Code"] == "InvalidSignatureException", e.response
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
     bad_sig_rid, bad_sig_code = rid(e), e.response["Error"]["Code"]
 
     unknown_id = "KCMUNKNOWNACCESSKEY1"

@@ -22,7 +22,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from kcmtest import poll, unique, works_again_within
+from kcmtest import LOADED_SLACK_S, kms_error, poll, unique, works_again_within
 from postgres import Postgres
 from test_audit import fetch_chain, verify
 
@@ -68,8 +68,8 @@ def test_cached_keys_serve_through_an_outage_and_their_records_arrive_after(pg, 
     for segment in spooled(srv):
         assert segment.stat().st_mode & 0o777 == 0o600
         assert b"during" not in segment.read_bytes()
-    # Management needs the store: refused, and the node is not ready.
-    with pytest.raises(ClientError):
+    # Management needs the store: refused (the retryable 503), and the node is not ready.
+    with kms_error("DependencyTimeoutException", status=503):
         kms.create_key(Description="during the outage")
     assert requests.get(srv.url + "/ready", timeout=10).status_code == 503
     assert "local audit spool" in srv.log_tail(400)
@@ -111,11 +111,18 @@ def test_a_frozen_database_holds_a_request_at_most_the_audit_deadline(pg, spawn_
             took.append(time.monotonic() - started)
             request_ids.append(out["ResponseMetadata"]["RequestId"])
         print("Encrypt while frozen took " + ", ".join(f"{t:.2f}" for t in took) + " s")
-        assert max(took) < 4, took
-        assert sum(t > 1 for t in took) <= 1, f"more than one request waited on the frozen store: {took}"
+        # The one request that waits waits the audit deadline (2 s), and a loaded
+        # machine's slack at most.
+        assert max(took) < 2 + LOADED_SLACK_S, took
+        # Only one batch of records waited on the frozen store: the writer tried it once,
+        # gave up after the deadline and said so; every later record went straight to the
+        # spool. The writer's own words count the waits, whatever this machine's speed.
+        gave_up = srv.stderr_path.read_text().count("did not take audit records within")
+        assert gave_up == 1, f"the writer waited on the frozen store {gave_up} times: {took}"
         started = time.monotonic()
-        ready = requests.get(srv.url + "/ready", timeout=10)
-        assert ready.status_code == 503 and time.monotonic() - started < 3, ready.text
+        ready = requests.get(srv.url + "/ready", timeout=1 + 2 * LOADED_SLACK_S)
+        # Within /ready's own 1 s deadline, and a loaded machine's slack.
+        assert ready.status_code == 503 and time.monotonic() - started < 1 + LOADED_SLACK_S, ready.text
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
@@ -158,12 +165,14 @@ def test_a_change_whose_record_cannot_be_written_says_it_was_carried_out(pg, spa
         BEGIN RAISE EXCEPTION 'audit inserts refused by the test'; END $$ LANGUAGE plpgsql;
         CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_records
             FOR EACH ROW EXECUTE FUNCTION refuse_audit();""")
-    with pytest.raises(ClientError) as ei:
+    # KMS's internal error, with a status SDKs do not retry (a retried CreateKey would
+    # make a second key): crates/kcm-aws-api/src/error.rs.
+    with kms_error("KMSInternalException", status=400) as ei:
         kms.create_key(Description="made, not audited")
     err = ei.value.response["Error"]
     assert "carried out" in err["Message"] and "nothing was changed" not in err["Message"], err
     # A request that changes nothing may say so.
-    with pytest.raises(ClientError) as ei:
+    with kms_error("DependencyTimeoutException", status=503) as ei:
         kms.encrypt(KeyId=key, Plaintext=b"x")
     assert "carried out" not in ei.value.response["Error"]["Message"]
     psql(pg, "DROP TRIGGER refuse_audit ON audit_records")

@@ -16,7 +16,9 @@ import time
 import pytest
 import requests
 
-from kcmtest import KCM_BIN, cli_ok, poll
+from castellan.common.exception import KeyManagerError, ManagedObjectNotFoundError
+
+from kcmtest import KCM_BIN, LOADED_SLACK_S, ServerStartError, cli_ok, poll
 from openstack_clients import Castellan, barbican_cli
 from openstack_cloud import OpenStackCloud, random_passphrase
 
@@ -121,7 +123,8 @@ def test_castellan_does_what_cinder_and_nova_do(cloud):
     assert km.get(stored).get_encoded() == material
     for oid in (volume_key, pid, private_id, public_id, stored):
         km.delete(oid)
-    with pytest.raises(Exception):
+    # Deleted: Barbican's 404, which castellan reads as not found.
+    with pytest.raises(ManagedObjectNotFoundError):
         km.get(volume_key)
 
 
@@ -228,14 +231,16 @@ def test_bad_requests_are_refused_in_barbicans_shape_and_change_nothing(cloud):
     r = raw(cloud, "member1", "POST", "/v1/secrets", json={
         "payload": too_big, "payload_content_type": "application/octet-stream",
         "payload_content_encoding": "base64"})
-    assert r.status_code in (400, 413), r.text
-    assert_barbican_error(r, r.status_code)
+    # Over Barbican's 10,000-byte secret limit: 413, as Barbican answers.
+    assert_barbican_error(r, 413)
+    assert "10001 bytes" in r.json()["description"], r.text
     assert_barbican_error(raw(cloud, "member1", "POST", "/v1/secrets", data=b"x" * 30_000,
                               headers={"Content-Type": "application/json"}), 413)
     assert_barbican_error(raw(cloud, "member1", "POST", "/v1/orders",
                               json={"type": "certificate", "meta": {}}), 400)
     r = raw(cloud, "member1", "GET", "/v1/cas")
-    assert r.status_code in (400, 404, 405) and r.json()["title"], r.text
+    assert_barbican_error(r, 404)
+    assert "not supported" in r.json()["description"], r.text
     assert_barbican_error(raw(cloud, "member1", "GET", "/v1/secrets/not-a-uuid"), 404)
     after = raw(cloud, "member1", "GET", "/v1/secrets?limit=1").json()["total"]
     assert after == before
@@ -258,22 +263,27 @@ def test_the_kill_switch_makes_every_secret_unreadable_within_the_bound(cloud):
             r = raw(cloud, "member1", "GET", f"/v1/secrets/{pid}/payload", headers={"Accept": "text/plain"})
             return r.status_code >= 400 and [r]  # a 4xx Response is falsy itself
 
-        (r,) = poll(refused, BOUND_S * 4 + 2, interval=0.05, what="a refused payload read")
-        took = time.monotonic() - start
-        assert took <= BOUND_S + 1.0, took
-        assert_barbican_error(r, r.status_code)
-        assert r.status_code in (403, 409), r.text
+        # Within the revocation bound, and a loaded machine's slack: poll fails otherwise.
+        (r,) = poll(refused, BOUND_S + LOADED_SLACK_S, interval=0.05, what="a refused payload read")
+        print(f"payload refused {time.monotonic() - start:.2f} s after the kill switch (bound {BOUND_S} s)")
+        # The object's state refuses it: 409, saying the root key is disabled.
+        assert_barbican_error(r, 409)
+        assert "root key" in r.json()["description"] and "disabled" in r.json()["description"], r.text
         other = raw(cloud, "other1", "GET", f"/v1/secrets/{secret_id(href)}/payload", headers={"Accept": "text/plain"})
-        assert other.status_code in (403, 409), other.text
-        with pytest.raises(Exception):
+        assert_barbican_error(other, 409)
+        # Castellan's error for an answer other than a 404: here the 409 above, in its words.
+        with pytest.raises(KeyManagerError) as refused:
             km.get(pid)
+        assert "Conflict" in str(refused.value) and "is disabled" in str(refused.value), refused.value
         # Nothing new is protected under a disabled root either.
         r = raw(cloud, "member1", "POST", "/v1/secrets", json={"payload": "x", "payload_content_type": "text/plain"})
-        assert r.status_code >= 400, r.text
+        assert_barbican_error(r, 409)
+        assert "cannot protect new objects" in r.json()["description"], r.text
     finally:
         cloud.kill_switch("enable")
     poll(lambda: raw(cloud, "member1", "GET", f"/v1/secrets/{pid}/payload",
-                     headers={"Accept": "text/plain"}).status_code == 200, BOUND_S * 4 + 2, what="readable again")
+                     headers={"Accept": "text/plain"}).status_code == 200, BOUND_S + LOADED_SLACK_S,
+         what="readable again")
     assert text(km.get(pid)) == phrase
 
 
@@ -317,7 +327,7 @@ def test_no_auth_mode_refuses_to_start_off_loopback(spawn_server, tmp_path):
     config.write_text('[barbican]\nlisten = "0.0.0.0:9311"\n\n[barbican.no_auth]\ntenant = "default"\n'
                       'project_id = "p1"\nuser_id = "u1"\n')
     srv = spawn_server(env={"KCM_CONFIG": str(config)}, start=False)
-    with pytest.raises(Exception):
+    with pytest.raises(ServerStartError):
         srv.start(timeout=10)
     assert "loopback" in srv.log_tail(), srv.log_tail()
 

@@ -110,7 +110,9 @@ def test_rgw_decrypts_with_the_key_its_kms_gives(ceph, s3_user):
         with pytest.raises(ClientError) as e:
             s3.put_object(Bucket=bucket, Key="nokey", Body=b"x", ServerSideEncryption="aws:kms",
                           SSEKMSKeyId="no-such-key")
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403), e.value.response
+        # Ceph's own testing KMS has no such key: RGW's 403 InvalidAccessKeyId.
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, e.value.response
+        assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId", e.value.response
     finally:
         ceph(TESTING_KMS)
     assert s3.get_object(Bucket=bucket, Key="rekey")["Body"].read() == body

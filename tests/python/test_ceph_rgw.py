@@ -16,7 +16,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from kcmtest import poll, unique
+from kcmtest import LOADED_SLACK_S, poll, unique
 from openstack_clients import Castellan
 from openstack_cloud import OpenStackCloud
 
@@ -59,6 +59,20 @@ def get(s3, bucket, key) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def s3_error(e: ClientError) -> tuple:
+    """(HTTP status, S3 error code) of an RGW answer."""
+    return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
+
+
+# What RGW answers when kcm's Barbican door refuses it the key: RGW passes kcm's HTTP status
+# on and names it in its own words — kcm's 404 (no such secret) as NoSuchKey, kcm's 409 (the
+# root key above the secret is disabled) as BucketNotEmpty, RGW's name for every 409. A HEAD
+# has no body, so its code is the status.
+KEY_UNKNOWN = (404, "NoSuchKey")
+KEY_CUT_OFF = (409, "BucketNotEmpty")
+NOT_WRITTEN = (404, "404")
+
+
 def test_sse_kms_objects_read_back_and_rados_holds_no_plaintext(rgw):
     cloud, cluster, s3, bucket, key_id = rgw
     body = b"ceph-rgw-plaintext-marker " + unique("m").encode() + b" " * 4096
@@ -74,10 +88,12 @@ def test_sse_kms_objects_read_back_and_rados_holds_no_plaintext(rgw):
     records = cloud.srv.v1_ok("GET", f"/v1/audit?principal={principal}&operation=GetObjectPayload&limit=1000")
     assert any(r["front_door"] == "barbican" and r["outcome"] == "success" for r in records["records"]), records
     # A key id kcm does not have is refused, and nothing is written.
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as e:
         put(s3, bucket, "unknown-key", b"x", "00000000-0000-4000-8000-000000000000")
-    with pytest.raises(ClientError):
+    assert s3_error(e.value) == KEY_UNKNOWN, e.value.response
+    with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="unknown-key")
+    assert s3_error(e.value) == NOT_WRITTEN, e.value.response
 
 
 def test_the_kill_switch_stops_reads_and_writes_within_the_bound(rgw):
@@ -93,16 +109,19 @@ def test_the_kill_switch_stops_reads_and_writes_within_the_bound(rgw):
             try:
                 get(s3, bucket, "switched")
                 return False
-            except ClientError:
+            except ClientError as e:
+                assert s3_error(e) == KEY_CUT_OFF, e.response
                 return True
 
-        poll(refused, BOUND_S * 4 + 5, interval=0.05, what="an RGW GET refused after the kill switch")
-        took = time.monotonic() - start
-        assert took <= BOUND_S + 2.0, f"RGW still read the object {took:.2f}s after the kill switch"
-        with pytest.raises(ClientError):
+        # Within the revocation bound, and a loaded machine's slack: poll fails otherwise.
+        poll(refused, BOUND_S + LOADED_SLACK_S, interval=0.05, what="an RGW GET refused after the kill switch")
+        print(f"RGW refused the object {time.monotonic() - start:.2f} s after the kill switch (bound {BOUND_S} s)")
+        with pytest.raises(ClientError) as e:
             put(s3, bucket, "after-switch", b"new data", key_id)
-        with pytest.raises(ClientError):
+        assert s3_error(e.value) == KEY_CUT_OFF, e.value.response
+        with pytest.raises(ClientError) as e:
             s3.head_object(Bucket=bucket, Key="after-switch")
+        assert s3_error(e.value) == NOT_WRITTEN, e.value.response
     finally:
         cloud.kill_switch("enable")
 
@@ -112,6 +131,6 @@ def test_the_kill_switch_stops_reads_and_writes_within_the_bound(rgw):
         except ClientError:
             return False
 
-    poll(readable, BOUND_S * 4 + 5, interval=0.1, what="the object readable again after enable")
+    poll(readable, BOUND_S + LOADED_SLACK_S, interval=0.1, what="the object readable again after enable")
     put(s3, bucket, "after-enable", b"written again", key_id)
     assert get(s3, bucket, "after-enable") == b"written again"

@@ -18,11 +18,14 @@ import time
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from kcmtest import FAST_DAY_SECONDS, KCM_BIN, ServerStartError, refused_within, unique, works_again_within
+from kcmtest import (FAST_DAY_SECONDS, KCM_BIN, LOADED_SLACK_S, ServerStartError, kms_error, refused_within,
+                     unique, works_again_within)
 from postgres import Postgres
 
 BOUND_MS = 500
-SLACK_S = 2.0
+# Other nodes follow a change within the revocation bound (README): the tests allow it
+# plus what a loaded machine needs.
+SLACK_S = LOADED_SLACK_S
 
 
 def start_cluster(tmp_path, spawn_server, bound_ms: int = BOUND_MS):
@@ -53,8 +56,9 @@ def cluster(tmp_path, spawn_server):
 
 
 def disabled_within(call, seconds: float) -> float:
-    """How long until `call` is refused as a disabled key (or one below a disabled root)."""
-    return refused_within(call, seconds, ("DisabledException", "KMSInvalidStateException"), interval=0.02)
+    """How long until `call` is refused as a disabled key, or one below a disabled root:
+    DisabledException, either way (README, "the kill switch")."""
+    return refused_within(call, seconds, "DisabledException", interval=0.02)
 
 
 def test_any_node_serves_any_request_and_revocation_reaches_every_node(cluster):
@@ -179,7 +183,7 @@ def test_the_kill_switch_thrown_on_one_node_stops_every_operation_on_the_others(
     allowed = ("Decrypt", "Verify", "VerifyMac", "DeriveSharedSecret")
     for name, call in keys.everything().items():
         if name not in allowed:
-            took = refused_within(call, bound, ("KMSInvalidStateException",), interval=0.02)
+            took = refused_within(call, bound, "KMSInvalidStateException", interval=0.02)
             print(f"suspended on a: {name} refused on b after {took * 1000:.0f} ms")
     # Past the bound, what reads what was made before still works on B.
     time.sleep(bound)
@@ -195,7 +199,9 @@ def test_cached_keys_stop_working_after_the_revocation_bound_while_postgresql_is
     it trusts what it cached for the revocation bound and no longer: every operation on
     cached keys is refused once the bound has passed, and works again when the database is
     back."""
-    bound_ms = 3000
+    # Long enough for this test to stop PostgreSQL and make one call inside it on a loaded
+    # machine: 3 s, plus LOADED_SLACK_S.
+    bound_ms = int((3 + LOADED_SLACK_S) * 1000)
     pg, (a, b, c) = start_cluster(tmp_path, spawn_server, bound_ms=bound_ms)
     try:
         keys = Keys(a.client("default"), b.client("default"))
@@ -217,7 +223,8 @@ def test_cached_keys_stop_working_after_the_revocation_bound_while_postgresql_is
                     assert e.response["Error"]["Code"] == "DependencyTimeoutException", e.response
                     break
                 assert started < bound_ms / 1000, f"{name} served {started:.2f} s after the last check"
-                assert started < 30, f"{name} never refused"
+                # The bound, the store's 5 s acquire timeout, and a loaded machine's slack.
+                assert started < bound_ms / 1000 + 5 + LOADED_SLACK_S, f"{name} never refused"
                 time.sleep(0.1)
             print(f"postgresql down: {name} refused on b, called {started:.1f} s after the last check "
                   f"(bound {bound_ms} ms), answered at {time.monotonic() - warmed:.1f} s")
@@ -270,20 +277,33 @@ def test_postgresql_going_away_fails_requests_cleanly_and_the_cluster_recovers(c
     blob = kb.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
 
     pg.stop("immediate")
-    # Management needs the store: a clean 5xx error, not a hang or a lie.
+    # Management needs the store: a clean, retryable 503 DependencyTimeoutException, not
+    # a hang or a lie.
     started = time.monotonic()
-    with pytest.raises(ClientError) as e:
+    with kms_error("DependencyTimeoutException", status=503):
         ka.create_key(Description="during the outage")
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 500, e.value.response
     failed_after = time.monotonic() - started
     print(f"CreateKey failed {failed_after:.2f} s into the outage")
-    assert failed_after < 10, "the first call waits at most the pool's acquire timeout (5 s)"
-    # Once the node knows PostgreSQL is down, calls fail at once instead of each
-    # waiting for a connection.
-    started = time.monotonic()
-    with pytest.raises(ClientError):
-        ka.describe_key(KeyId=unique("no-such-alias").join(["alias/", ""]))
-    assert time.monotonic() - started < 2.0, "a call during a known outage should fail fast"
+    # The first call waits at most the pool's acquire timeout (5 s); a loaded machine
+    # may add to it.
+    assert failed_after < 5 + LOADED_SLACK_S, f"CreateKey took {failed_after:.2f} s to fail"
+    # Once the node knows PostgreSQL is down, calls fail at once instead of each waiting
+    # for a connection: the store's gate refuses them without trying, and lets one call
+    # probe after each 500 ms cooldown; a call that tries the store waits the pool's
+    # whole acquire timeout (5 s) before it fails. Which call of a run falls in a
+    # cooldown depends on this machine's speed, so no call is held to a time of its own:
+    # one of a short run must be refused before a connection attempt could have timed
+    # out, which only the gate explains.
+    acquire_timeout_s = 5.0
+    took = []
+    for _ in range(10):
+        started = time.monotonic()
+        with kms_error("DependencyTimeoutException", status=503):
+            ka.describe_key(KeyId=unique("no-such-alias").join(["alias/", ""]))
+        took.append(time.monotonic() - started)
+        if took[-1] < acquire_timeout_s:
+            break
+    assert min(took) < acquire_timeout_s, f"every call waited for a connection: {took}"
     # The node says it is not ready, so a load balancer stops sending it work.
     assert requests.get(a.url + "/ready", timeout=30).status_code == 503
 
@@ -315,8 +335,18 @@ def test_background_work_happens_once_and_moves_when_its_node_stops(cluster):
         assert time.monotonic() < deadline, "no automatic rotation"
         time.sleep(0.1)
     first = time.monotonic()
+
+    def spaced(client) -> list:
+        """The rotation dates, checked to be a period apart: several nodes doing the
+        same work would rotate twice within moments, and the server's dates say so
+        whatever this machine's speed."""
+        dates = sorted(r["RotationDate"] for r in client.list_key_rotations(KeyId=key_id)["Rotations"])
+        gaps = [(b - a).total_seconds() for a, b in zip(dates, dates[1:])]
+        assert all(g > period / 2 for g in gaps), f"rotated more than once for one period: {dates}"
+        return dates
+
     time.sleep(1.0)
-    assert rotations(kms) == 1, "rotated more than once for one period: several nodes did the work"
+    spaced(kms)
 
     def log(node) -> str:
         return re.sub(r"\x1b\[[0-9;]*m", "", node.stderr_path.read_text())
@@ -329,7 +359,7 @@ def test_background_work_happens_once_and_moves_when_its_node_stops(cluster):
     while rotations(survivor) < 2:
         assert time.monotonic() < first + period + 10, "the lease did not move to another node"
         time.sleep(0.1)
-    assert rotations(survivor) == 2
+    assert len(spaced(survivor)) >= 2
 
 
 def test_changes_reach_other_nodes_at_once_through_postgresql_notifications(tmp_path, spawn_server):
@@ -346,13 +376,16 @@ def test_changes_reach_other_nodes_at_once_through_postgresql_notifications(tmp_
         root = next(r for r in a.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
         a.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
         for node in (kb, kc):
-            took = disabled_within(lambda: node.encrypt(KeyId=key_id, Plaintext=b"x"), 5.0)
+            # Far below the 60 s bound, even with a loaded machine's slack: only the
+            # notification explains it.
+            took = disabled_within(lambda: node.encrypt(KeyId=key_id, Plaintext=b"x"), LOADED_SLACK_S)
             print(f"root key disable reached another node in {took * 1000:.0f} ms (bound 60 s)")
         a.v1_ok("POST", f"/v1/root-keys/{root['id']}/enable")
-        works_again_within(lambda: kb.encrypt(KeyId=key_id, Plaintext=b"x"), 5, "the re-enable did not reach B")
+        works_again_within(lambda: kb.encrypt(KeyId=key_id, Plaintext=b"x"), LOADED_SLACK_S,
+                           "the re-enable did not reach B")
 
         kc.disable_key(KeyId=key_id)
-        disabled_within(lambda: kb.encrypt(KeyId=key_id, Plaintext=b"x"), 5.0)
+        disabled_within(lambda: kb.encrypt(KeyId=key_id, Plaintext=b"x"), LOADED_SLACK_S)
         kc.enable_key(KeyId=key_id)
 
         # An alias moved on A resolves to the new key on B within seconds.
@@ -361,7 +394,7 @@ def test_changes_reach_other_nodes_at_once_through_postgresql_notifications(tmp_
         ka.create_alias(AliasName=alias, TargetKeyId=key_id)
         assert kb.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key_id
         ka.update_alias(AliasName=alias, TargetKeyId=other)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + LOADED_SLACK_S
         while kb.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] != other:
             assert time.monotonic() < deadline, "the alias change did not reach B"
             time.sleep(0.05)

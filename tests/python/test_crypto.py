@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 
-from botocore.exceptions import ClientError
 import pytest
 
 from kcmtest import kms_error, unique
@@ -134,7 +133,8 @@ def test_tampered_ciphertext(kms, key):
 
 
 def test_empty_ciphertext(kms):
-    with kms_error("ValidationException", "InvalidCiphertextException"):
+    # Below CiphertextBlob's documented minimum length (1): the request is not valid.
+    with kms_error("ValidationException"):
         kms.decrypt(CiphertextBlob=b"")
 
 
@@ -291,21 +291,22 @@ def test_cross_tenant_ciphertext_refused(kms, key, other_tenant):
     # error, word for word, as a ciphertext naming a key id no tenant has (the key id
     # sits in bytes 1..17 of kcm's format).
     unknown = ct[:1] + uuid.uuid4().bytes + ct[17:]
-    with pytest.raises(ClientError) as absent:
+    with kms_error("InvalidCiphertextException") as absent:
         kms.decrypt(CiphertextBlob=unknown)
-    with pytest.raises(ClientError) as foreign:
+    with kms_error("InvalidCiphertextException") as foreign:
         kms.decrypt(CiphertextBlob=ct)
     assert foreign.value.response["Error"] == absent.value.response["Error"]
-    assert foreign.value.response["Error"]["Code"] == "InvalidCiphertextException"
     with kms_error("InvalidCiphertextException"):
         kms.re_encrypt(CiphertextBlob=ct, DestinationKeyId=key["id"])
     # And the other way round.
     mine = kms.encrypt(KeyId=key["id"], Plaintext=secret)["CiphertextBlob"]
     with kms_error("InvalidCiphertextException"):
         okms.decrypt(CiphertextBlob=mine)
-    with kms_error("AccessDeniedException", "NotFoundException"):
+    # An ARN of another account names no key the caller can see: NotFoundException, as
+    # AWS answers.
+    with kms_error("NotFoundException"):
         okms.encrypt(KeyId=key["arn"], Plaintext=b"x")
-    with kms_error("AccessDeniedException", "NotFoundException"):
+    with kms_error("NotFoundException"):
         okms.generate_data_key(KeyId=key["arn"], KeySpec="AES_256")
 
 

@@ -13,16 +13,16 @@ import concurrent.futures
 import os
 import stat
 import subprocess
-import time
 
 import grpc
 import pytest
 from k8s_kms import ApiServer, Plugin, grpc_code, load_stubs
-from kcmtest import KCM_BIN, poll, unique
+from kcmtest import KCM_BIN, LOADED_SLACK_S, poll, unique
 
 # The server's revocation bound in these tests, and the slack a slow machine needs.
 BOUND_S = 0.5
-SLACK_S = 2.0
+# The revocation bound is promised; a loaded machine may add to it.
+SLACK_S = LOADED_SLACK_S
 PLUGIN_OPERATIONS = ["Encrypt", "Decrypt", "DescribeKey"]
 
 
@@ -126,13 +126,12 @@ def test_kill_switch_cuts_the_cluster_off_within_the_bound_and_enable_restores_i
     assert [k["id"] for k in preview["systems"][0]["service_keys"]] == [cluster["key"]["KeyId"]]
     impact = srv.v1_ok("POST", f"/v1/root-keys/{root['id']}/disable")
     assert impact["applied"] is True
-    off_at = time.monotonic()
 
     def refused():
         s = api.status()
         return s.healthz != "ok" and s
+    # Within the bound (and a loaded machine's slack): poll fails the test otherwise.
     status = poll(refused, BOUND_S + SLACK_S, interval=0.05, what="Status to report the cut-off")
-    assert time.monotonic() - off_at < BOUND_S + SLACK_S
     assert "disabled" in status.healthz.lower() or "state" in status.healthz.lower(), status.healthz
     assert status.key_id, "the last known key id is still reported"
     assert grpc_code(lambda: api.encrypt(b"k" * 32)) == grpc.StatusCode.FAILED_PRECONDITION
@@ -170,8 +169,9 @@ def test_a_key_outside_the_plugins_system_is_denied_and_reported(cluster, stubs)
         api = ApiServer(stubs, wrong.socket)
         status = api.status()
         assert status.healthz != "ok" and "AccessDenied" in status.healthz, status.healthz
-        assert grpc_code(lambda: api.encrypt(b"x" * 32)) in (
-            grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE)
+        # The plugin never learned the key's current version (Status was denied), so
+        # Encrypt has no key id to report and is refused as UNAVAILABLE before kcm is asked.
+        assert grpc_code(lambda: api.encrypt(b"x" * 32)) == grpc.StatusCode.UNAVAILABLE
         api.close()
     finally:
         wrong.stop()

@@ -70,15 +70,38 @@ def test_create_key_ids_are_unique(kms):
     assert len(ids) == 5
 
 
-@pytest.mark.parametrize("spec,usage", [("SM2", "SIGN_VERIFY"), ("ML_KEM_768", "KEY_AGREEMENT"),
-                                        ("ECC_SECG_P256K1", "KEY_AGREEMENT"), ("HMAC_256", "SIGN_VERIFY")])
-def test_create_key_unsupported_spec_or_usage(kms, spec, usage):
+@pytest.mark.parametrize("spec,usage,code", [
+    # Key specs of AWS's list that kcm does not offer: "a specified parameter is not
+    # supported", UnsupportedOperationException (as AWS KMS answers SM2 outside its China
+    # Regions).
+    ("SM2", "SIGN_VERIFY", "UnsupportedOperationException"),
+    ("ML_KEM_768", "KEY_AGREEMENT", "UnsupportedOperationException"),
+    ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE", "UnsupportedOperationException"),
+    # A usage the spec does not allow: the request is not valid.
+    ("ECC_SECG_P256K1", "KEY_AGREEMENT", "ValidationException"),
+    ("HMAC_256", "SIGN_VERIFY", "ValidationException"),
+    # A spec that is no spec at all.
+    ("RSA_1024", "SIGN_VERIFY", "ValidationException"),
+])
+def test_create_key_unsupported_spec_or_usage(kms, spec, usage, code):
     """Specs kcm does not offer (SM2, ML-KEM) and usages a spec does not allow are
-    refused, and nothing is created."""
+    refused, each with its one error, and nothing is created."""
     n_before = _count_keys(kms)
-    with kms_error("UnsupportedOperationException", "ValidationException"):
+    with kms_error(code) as ei:
         kms.create_key(KeySpec=spec, KeyUsage=usage)
+    assert spec in ei.value.response["Error"]["Message"] or usage in ei.value.response["Error"]["Message"], ei.value
     assert _count_keys(kms) == n_before, "a refused CreateKey must not create a key"
+
+
+@pytest.mark.parametrize("spec", ["SM2", "ML_KEM_512"])
+def test_generate_data_key_pair_unsupported_spec(kms, spec):
+    """A data key pair spec of AWS's list that kcm does not offer: UnsupportedOperationException."""
+    kid = kms.create_key()["KeyMetadata"]["KeyId"]
+    with kms_error("UnsupportedOperationException") as ei:
+        kms.generate_data_key_pair(KeyId=kid, KeyPairSpec=spec)
+    assert spec in ei.value.response["Error"]["Message"], ei.value
+    with kms_error("ValidationException"):
+        kms.generate_data_key_pair(KeyId=kid, KeyPairSpec="RSA_1024")
 
 
 def test_create_key_bad_usage_for_symmetric(kms):

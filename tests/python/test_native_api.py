@@ -11,14 +11,14 @@ import requests
 from kcmtest import KEY_ARN_RE, unique
 
 
-def assert_v1_error(r: requests.Response, statuses, codes=None):
-    assert r.status_code in statuses, f"{r.status_code}: {r.text[:500]}"
+def assert_v1_error(r: requests.Response, status: int, code: str):
+    """`r` is exactly the `/v1` error `code` with HTTP `status` (the one mapping:
+    crates/kcm-rest-api/src/error.rs), with a message."""
+    assert r.status_code == status, f"expected {status} {code}, got {r.status_code}: {r.text[:500]}"
     body = r.json()
     assert isinstance(body.get("error"), dict), body
-    assert body["error"].get("code"), body
+    assert body["error"].get("code") == code, body
     assert (body["error"].get("message") or "").strip(), body
-    if codes:
-        assert body["error"]["code"] in codes, body
     return body["error"]
 
 
@@ -66,19 +66,19 @@ def test_openapi(server):
 
 def test_v1_requires_auth(server):
     r = server.v1("GET", "/v1/systems", auth=False)
-    assert_v1_error(r, (401,))
+    assert_v1_error(r, 401, "Unauthenticated")
     kid, _ = server.creds("default")
     r = server.v1("GET", "/v1/systems", creds=(kid, "wrong-secret"))
-    assert_v1_error(r, (401, 403))
+    assert_v1_error(r, 401, "Unauthenticated")
     r = server.v1("GET", "/v1/systems", creds=("AKIANOSUCHKEY0000000", "x"))
-    assert_v1_error(r, (401, 403))
+    assert_v1_error(r, 401, "Unauthenticated")
     r = server.v1("GET", "/v1/systems", auth=False, headers={"Authorization": "Bearer no-colon-here"})
-    assert_v1_error(r, (400, 401))
+    assert_v1_error(r, 401, "Unauthenticated")
 
 
 def test_v1_unknown_path(server):
     r = server.v1("GET", "/v1/no-such-thing")
-    assert_v1_error(r, (404,))
+    assert_v1_error(r, 404, "NotFound")
 
 
 # --------------------------------------------------------------------- tenants
@@ -120,18 +120,18 @@ def test_duplicate_tenant(server):
     name = unique("dup")
     server.create_tenant(name)
     r = server.v1("POST", "/v1/tenants", profile="system-admin", json_body={"name": name})
-    assert_v1_error(r, (400, 409))
+    assert_v1_error(r, 409, "AlreadyExists")
 
 
 def test_unknown_tenant(server):
     r = server.v1("GET", "/v1/tenants/" + unique("nosuch"), profile="system-admin")
-    assert_v1_error(r, (404,), codes=("NotFound",))
+    assert_v1_error(r, 404, "NotFound")
 
 
 def test_only_system_admin_creates_tenants(server):
     name = unique("nope")
     r = server.v1("POST", "/v1/tenants", profile="default", json_body={"name": name})
-    assert_v1_error(r, (403,), codes=("AccessDenied",))
+    assert_v1_error(r, 403, "AccessDenied")
     names = [x["name"] for x in server.v1_ok("GET", "/v1/tenants", profile="system-admin")["tenants"]]
     assert name not in names
 
@@ -139,20 +139,20 @@ def test_only_system_admin_creates_tenants(server):
 @pytest.mark.parametrize("payload", [{}, {"name": ""}, {"name": 42}, {"name": "x" * 1000}])
 def test_invalid_tenant_payload(server, payload):
     r = server.v1("POST", "/v1/tenants", profile="system-admin", json_body=payload)
-    assert_v1_error(r, (400, 422))
+    assert_v1_error(r, 400, "InvalidInput")
 
 
 @pytest.mark.parametrize("path", ["/v1/tenants", "/v1/systems", "/v1/access-keys"])
 def test_invalid_json_body(server, path):
     profile = "system-admin" if path == "/v1/tenants" else "default"
     r = server.v1("POST", path, profile=profile, data=b'{"name": "x",', headers={"Content-Type": "application/json"})
-    err = assert_v1_error(r, (400,))
+    err = assert_v1_error(r, 400, "InvalidInput")
     assert len(err["message"]) > 5
 
 
 def test_wrong_field_type_is_named(server):
     r = server.v1("POST", "/v1/systems", json_body={"name": 123, "kind": "application"})
-    err = assert_v1_error(r, (400, 422))
+    err = assert_v1_error(r, 400, "InvalidInput")
     assert "name" in err["message"].lower(), err
 
 
@@ -179,29 +179,29 @@ def test_access_key_lifecycle(server):
     server.v1_ok("POST", f"/v1/access-keys/{kid}/disable")
     listed = {k["access_key_id"]: k for k in server.v1_ok("GET", "/v1/access-keys")["access_keys"]}
     assert listed[kid]["enabled"] is False
-    assert_v1_error(server.v1("GET", "/v1/systems", creds=creds), (401, 403))
+    assert_v1_error(server.v1("GET", "/v1/systems", creds=creds), 401, "Unauthenticated")
     server.v1_ok("POST", f"/v1/access-keys/{kid}/enable")
     assert server.v1("GET", "/v1/systems", creds=creds).status_code == 200
     r = server.v1("DELETE", f"/v1/access-keys/{kid}")
     assert r.status_code == 204, r.text
-    assert_v1_error(server.v1("GET", "/v1/systems", creds=creds), (401, 403))
+    assert_v1_error(server.v1("GET", "/v1/systems", creds=creds), 401, "Unauthenticated")
     assert kid not in [k["access_key_id"] for k in server.v1_ok("GET", "/v1/access-keys")["access_keys"]]
-    assert_v1_error(server.v1("DELETE", f"/v1/access-keys/{kid}"), (404,))
+    assert_v1_error(server.v1("DELETE", f"/v1/access-keys/{kid}"), 404, "NotFound")
 
 
 def test_access_key_invalid_role(server):
     for role in ("superuser", "system-admin", ""):
         r = server.v1("POST", "/v1/access-keys", json_body={"role": role})
-        assert_v1_error(r, (400, 403, 422))
+        assert_v1_error(r, 400, "InvalidInput")
 
 
 def test_access_key_unknown_system(server):
     r = server.v1("POST", "/v1/access-keys", json_body={"role": "key-user", "system": unique("nosys")})
-    assert_v1_error(r, (400, 404))
+    assert_v1_error(r, 404, "NotFound")
 
 
 def test_access_key_unknown_id(server):
-    assert_v1_error(server.v1("POST", "/v1/access-keys/AKIANOSUCHKEY0000000/disable"), (404,))
+    assert_v1_error(server.v1("POST", "/v1/access-keys/AKIANOSUCHKEY0000000/disable"), 404, "NotFound")
 
 
 def test_only_tenant_admin_manages_access_keys(server):
@@ -209,7 +209,7 @@ def test_only_tenant_admin_manages_access_keys(server):
         ak = server.create_access_key(role)
         r = server.v1("POST", "/v1/access-keys", creds=(ak["access_key_id"], ak["secret_access_key"]),
                       json_body={"role": "tenant-admin"})
-        assert_v1_error(r, (403,), codes=("AccessDenied",))
+        assert_v1_error(r, 403, "AccessDenied")
 
 
 def test_access_keys_are_per_tenant(server, other_tenant):
@@ -219,7 +219,7 @@ def test_access_keys_are_per_tenant(server, other_tenant):
     theirs = server.v1_ok("GET", "/v1/access-keys", creds=ocreds)["access_keys"]
     assert ak["access_key_id"] not in [k["access_key_id"] for k in theirs]
     r = server.v1("POST", f"/v1/access-keys/{ak['access_key_id']}/disable", creds=ocreds)
-    assert_v1_error(r, (403, 404))
+    assert_v1_error(r, 404, "NotFound")
     assert server.v1("GET", "/v1/access-keys").json()  # still fine
     listed = {k["access_key_id"]: k for k in server.v1_ok("GET", "/v1/access-keys")["access_keys"]}
     assert listed[ak["access_key_id"]]["enabled"] is True
@@ -234,7 +234,7 @@ def test_system_admin_cannot_read_tenant_objects(server):
             for kid in [k["KeyId"] for k in server.client("default").list_keys(Limit=50)["Keys"]]:
                 assert kid not in text
         else:
-            assert_v1_error(r, (400, 403))
+            assert_v1_error(r, 403, "AccessDenied")
 
 
 # --------------------------------------------------------------------- systems
@@ -256,13 +256,13 @@ def test_systems(server):
         got = got.get("system", got)
         assert got["id"] == s["id"]
     r = server.v1("POST", "/v1/systems", json_body={"name": name, "kind": "kubernetes", "description": ""})
-    assert_v1_error(r, (400, 409))
+    assert_v1_error(r, 409, "AlreadyExists")
     assert [x["name"] for x in server.v1_ok("GET", "/v1/systems")["systems"]].count(name) == 1
-    assert_v1_error(server.v1("GET", "/v1/systems/" + unique("nosys")), (404,), codes=("NotFound",))
+    assert_v1_error(server.v1("GET", "/v1/systems/" + unique("nosys")), 404, "NotFound")
 
 
 def test_system_requires_name(server):
-    assert_v1_error(server.v1("POST", "/v1/systems", json_body={"kind": "storage"}), (400, 422))
+    assert_v1_error(server.v1("POST", "/v1/systems", json_body={"kind": "storage"}), 400, "InvalidInput")
 
 
 def test_systems_are_per_tenant(server, other_tenant):
@@ -271,7 +271,7 @@ def test_systems_are_per_tenant(server, other_tenant):
     oak = other_tenant["access_key"]
     ocreds = (oak["access_key_id"], oak["secret_access_key"])
     assert name not in [x["name"] for x in server.v1_ok("GET", "/v1/systems", creds=ocreds)["systems"]]
-    assert_v1_error(server.v1("GET", f"/v1/systems/{name}", creds=ocreds), (403, 404))
+    assert_v1_error(server.v1("GET", f"/v1/systems/{name}", creds=ocreds), 404, "NotFound")
     # The same name is free in the other tenant.
     server.v1_ok("POST", "/v1/systems", expect=(201,), creds=ocreds,
                  json_body={"name": name, "kind": "storage", "description": ""})
@@ -332,7 +332,7 @@ def test_keychain_roles(server):
         if ok:
             assert r.status_code == 200, (role, r.text)
         else:
-            assert_v1_error(r, (403,), codes=("AccessDenied",))
+            assert_v1_error(r, 403, "AccessDenied")
 
 
 def test_json_responses(server):

@@ -193,9 +193,11 @@ def test_requests_that_fail_authentication_spend_no_quota(limited):
     kid, _ = t["creds"]
     wrong = once(limited, {"access_key_id": kid, "secret_access_key": "not-the-secret-" + "x" * 25})
     for _ in range(3 * KEY_BURST):
+        # Refused for the signature every time, never throttled.
         with pytest.raises(ClientError) as ei:
             wrong.encrypt(KeyId=t["key"], Plaintext=b"x")
-        assert ei.value.response["Error"]["Code"] != "ThrottlingException"
+        assert ei.value.response["Error"]["Code"] == "InvalidSignatureException", ei.value.response
+        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, ei.value.response
     for _ in range(3 * KEY_BURST):
         r = limited.v1("GET", "/v1/systems", creds=(kid, "wrong"))
         assert r.status_code == 401, r.text

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 from kcmtest import KCM_BIN, kms_error, unique
 
-REFUSED = ("DisabledException", "KMSInvalidStateException")
-# How long a refusal may take to show on the node that made the change: that node
-# drops its caches at once, so this is only slack for a slow machine.
-SLACK_S = 2.0
+# What the AWS API answers below a disabled root key, and below a suspended one (README,
+# "the kill switch"): one error each.
+DISABLED = "DisabledException"
+SUSPENDED = "KMSInvalidStateException"
 
 
 @pytest.fixture
@@ -88,22 +87,18 @@ def test_dry_run_lists_what_would_be_cut_off_and_changes_nothing(estate):
 
 def test_disable_cuts_off_everything_below_and_only_that(estate):
     srv, scoped, admin = estate["srv"], estate["scoped"], estate["admin"]
+    # Warm the node's caches first, so that the refusal below is the change's doing.
+    works(scoped, estate["k2"], estate["blob2"], b"two")
     impact = change(srv, estate["root2"]["id"], "disable")
-    disabled_at = time.monotonic()
     assert impact["applied"] is True and impact["root_key"]["state"] == "disabled"
 
-    # Poll until refused: the bound is measured, not assumed.
-    while True:
-        try:
-            scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
-        except Exception:  # noqa: BLE001 - the refusal is checked precisely below
-            break
-        assert time.monotonic() - disabled_at < 0.5 + SLACK_S, "Encrypt still allowed after the bound"
-    with kms_error(*REFUSED):
+    # The node that made the change drops its caches before it answers (README, "the
+    # kill switch"): the very first call after the change is refused, no time allowed.
+    with kms_error(DISABLED):
         scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
-    with kms_error(*REFUSED):
+    with kms_error(DISABLED):
         scoped.decrypt(CiphertextBlob=estate["blob2"])
-    with kms_error(*REFUSED):
+    with kms_error(DISABLED):
         scoped.generate_data_key(KeyId=estate["k2"], KeySpec="AES_256")
     # The other root's keys are untouched.
     works(admin, estate["k1"], estate["blob1"], b"one")
@@ -126,9 +121,9 @@ def test_suspend_leaves_everything_below_decrypt_only(estate):
     srv, scoped = estate["srv"], estate["scoped"]
     change(srv, estate["root2"]["id"], "suspend")
     assert scoped.decrypt(CiphertextBlob=estate["blob2"])["Plaintext"] == b"two"
-    with kms_error(*REFUSED):
+    with kms_error(SUSPENDED):
         scoped.encrypt(KeyId=estate["k2"], Plaintext=b"x")
-    with kms_error(*REFUSED):
+    with kms_error(SUSPENDED):
         scoped.generate_data_key(KeyId=estate["k2"], KeySpec="AES_256")
     change(srv, estate["root2"]["id"], "enable")
     works(scoped, estate["k2"], estate["blob2"], b"two")
@@ -179,7 +174,7 @@ def test_the_cli_previews_and_throws_the_switch(estate):
     assert srv.v1_ok("GET", f"/v1/root-keys/{root2['id']}")["state"] == "active"
     out = json.loads(kcm("--output", "json", "root-key", "disable", root2["id"]))
     assert out["applied"] is True and out["new_state"] == "disabled"
-    with kms_error(*REFUSED):
+    with kms_error(DISABLED):
         estate["scoped"].encrypt(KeyId=estate["k2"], Plaintext=b"x")
     assert "now active" in kcm("root-key", "enable", root2["id"])
     created = json.loads(kcm("--output", "json", "root-key", "create", "--description", "from the cli"))
@@ -204,7 +199,7 @@ def test_switching_a_system_to_another_root_rewraps_only_its_system_key(estate):
     change(srv, estate["root2"]["id"], "disable")
     works(scoped, estate["k2"], estate["blob2"], b"two")
     change(srv, root3["id"], "disable")
-    with kms_error(*REFUSED):
+    with kms_error(DISABLED):
         scoped.decrypt(CiphertextBlob=estate["blob2"])
     # A system cannot move below a root key that is not active (nothing changes).
     change(srv, root3["id"], "enable")
@@ -281,5 +276,5 @@ def test_rotating_a_root_key_rewraps_the_system_keys_below(estate):
     change(srv, root2["id"], "disable")
     r = srv.v1("POST", f"/v1/root-keys/{root2['id']}/rotate")
     assert r.status_code == 409, r.text
-    with kms_error(*REFUSED):
+    with kms_error(DISABLED):
         scoped.decrypt(CiphertextBlob=estate["blob2"])

@@ -356,8 +356,41 @@ pub fn parse_encryption_algorithm(s: Option<&str>) -> Result<EncryptionAlgorithm
     })
 }
 
+/// AWS KMS key specs kcm does not offer: SM2 (AWS offers it in its China Regions
+/// only) and ML-KEM.
+pub const AWS_KEY_SPECS_NOT_OFFERED: &[&str] = &["SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"];
+
+/// AWS KMS key usages kcm does not offer (ML-KEM's).
+pub const AWS_KEY_USAGES_NOT_OFFERED: &[&str] = &["ENCAPSULATE_DECAPSULATE"];
+
+/// `UnsupportedOperationException` for a value of AWS's own list for `field` that kcm
+/// does not offer, as AWS KMS answers a key spec it does not offer in a Region ("a
+/// specified parameter is not supported"); a value of no list stays a validation error.
+fn not_offered(field: &str, s: &str, not_offered: &[&str]) -> Result<()> {
+    if not_offered.contains(&s) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{field} {s} is not supported by kcm"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a request's key spec (CreateKey's `KeySpec`).
+pub fn parse_key_spec(field: &str, s: &str) -> Result<KeySpec> {
+    not_offered(field, s, AWS_KEY_SPECS_NOT_OFFERED)?;
+    KeySpec::parse_field(field, s)
+}
+
+/// Parses a request's key usage (CreateKey's `KeyUsage`).
+pub fn parse_key_usage(field: &str, s: &str) -> Result<KeyUsage> {
+    not_offered(field, s, AWS_KEY_USAGES_NOT_OFFERED)?;
+    KeyUsage::parse_field(field, s)
+}
+
 /// Parses a request's data key pair spec (one of [`DATA_KEY_PAIR_SPECS`]).
 pub fn parse_data_key_pair_spec(s: &str) -> Result<KeySpec> {
+    not_offered("KeyPairSpec", s, AWS_KEY_SPECS_NOT_OFFERED)?;
     KeySpec::parse(s)
         .filter(|spec| DATA_KEY_PAIR_SPECS.contains(spec))
         .ok_or_else(|| {
@@ -379,6 +412,31 @@ pub fn wrong_usage(key: impl std::fmt::Display, usage: &str, needed: KeyUsage) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_specs_kcm_does_not_offer_are_unsupported_and_unknown_ones_invalid() {
+        for spec in AWS_KEY_SPECS_NOT_OFFERED {
+            assert_eq!(KeySpec::parse(spec), None, "{spec} is offered after all");
+            let kind = |r: Result<KeySpec>| r.unwrap_err().kind();
+            assert_eq!(
+                kind(parse_key_spec("KeySpec", spec)),
+                ErrorKind::Unsupported
+            );
+            assert_eq!(kind(parse_data_key_pair_spec(spec)), ErrorKind::Unsupported);
+        }
+        let usage = parse_key_usage("KeyUsage", "ENCAPSULATE_DECAPSULATE").unwrap_err();
+        assert_eq!(usage.kind(), ErrorKind::Unsupported);
+        for unknown in ["RSA_1024", "sm2", ""] {
+            let e = parse_key_spec("KeySpec", unknown).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{unknown:?}");
+        }
+        let e = parse_key_usage("KeyUsage", "SIGN").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            parse_key_spec("KeySpec", "HMAC_256").unwrap(),
+            KeySpec::Hmac256
+        );
+    }
 
     #[test]
     fn every_name_parses_back() {

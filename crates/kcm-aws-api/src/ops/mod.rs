@@ -64,6 +64,16 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
     } else {
         body
     };
+    // serde would read a struct from a JSON array too (`[1, null]` as ListKeys's fields
+    // in order): every request of the AWS JSON protocol is an object, and only that is
+    // read (as the native API's `parse_json`).
+    if let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace()) {
+        if *first != b'{' && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            return Err(AwsError::validation(
+                "invalid request: the request body is not a JSON object",
+            ));
+        }
+    }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             AwsError::bad_request(
@@ -252,6 +262,28 @@ mod tests {
             page_end: PageEnd::at(next_marker.map(String::from)),
         };
         serde_json::from_slice(&reply(&list).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_a_json_object_is_read_as_a_request() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "PascalCase")]
+        #[allow(dead_code)]
+        struct Paging {
+            limit: Option<i64>,
+            marker: Option<String>,
+        }
+        use kcm_frontdoor::DoorError;
+        let code = |body: &[u8]| parse::<Paging>(body).unwrap_err().code().to_string();
+        for not_an_object in [&b"[1, null]"[..], b" []", b"\"x\"", b"null", b"3"] {
+            assert_eq!(code(not_an_object), "ValidationException");
+        }
+        for not_json in [&b"{not json"[..], b"[1,", b"nul"] {
+            assert_eq!(code(not_json), "SerializationException");
+        }
+        assert_eq!(code(br#"{"Limit": "two"}"#), "ValidationException");
+        assert_eq!(parse::<Paging>(br#" {"Limit": 1}"#).unwrap().limit, Some(1));
+        assert_eq!(parse::<Paging>(b"").unwrap().limit, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{now_ms, KeyRef, Service};
 use crate::authz::{authorize, authorize_giving, Caller, KeyNote, Op, Target};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use crate::keyspec::{parse_key_spec, parse_key_usage, KeyOrigin, KeySpec};
 use crate::lifecycle::{KeyState, Lifecycle, Transition};
 use crate::model::*;
 use crate::policy::KeyPolicy;
@@ -127,10 +127,10 @@ impl Service {
         let tenant_id = Self::own_tenant_for(caller, Op::CreateKey)?;
         let spec = match req.key_spec.as_deref() {
             None => KeySpec::SymmetricDefault,
-            Some(s) => KeySpec::parse_field("KeySpec", s)?,
+            Some(s) => parse_key_spec("KeySpec", s)?,
         };
         let usage = match req.key_usage.as_deref() {
-            Some(u) => KeyUsage::parse_field("KeyUsage", u)?,
+            Some(u) => parse_key_usage("KeyUsage", u)?,
             None => spec.default_usage().ok_or_else(|| {
                 Error::invalid(format!(
                     "a {spec} key needs a KeyUsage: SIGN_VERIFY or KEY_AGREEMENT"

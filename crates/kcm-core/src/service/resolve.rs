@@ -31,6 +31,7 @@ use super::{KeyRef, Service};
 use crate::authz::{authorize, authorize_op, Caller, KeyNote, Op, Principal, Target};
 use crate::crypto::CiphertextHeader;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::{KeyState, KeyUse};
 use crate::model::{KeyId, ServiceKeyRecord, TenantId};
 use crate::policy::KeyAccess;
@@ -67,6 +68,23 @@ fn absent_ref(key: &KeyRef) -> Error {
         KeyRef::Alias(name) => absent_alias(name),
         _ => KeyBy::Ref(key).absent(),
     }
+}
+
+/// The refusal of a key named for a SYMMETRIC_DEFAULT ciphertext that is not a
+/// SYMMETRIC_DEFAULT encryption key: the algorithm does not fit the key's spec (or its
+/// usage), which AWS KMS answers with InvalidKeyUsageException.
+fn not_a_symmetric_ciphertext_key(key: &LoadedKey) -> Error {
+    if let Err(wrong_usage) = key.require_usage(KeyUsage::EncryptDecrypt) {
+        return wrong_usage;
+    }
+    Error::new(
+        ErrorKind::InvalidKeyUsage,
+        format!(
+            "key {} is an {} key and made no SYMMETRIC_DEFAULT ciphertext: decrypt with the \
+             EncryptionAlgorithm the ciphertext was made with",
+            key.record.id, key.record.spec
+        ),
+    )
 }
 
 /// The answer for an alias that does not exist in the caller's tenant.
@@ -189,6 +207,14 @@ impl Service {
         let (id, version) = match by {
             KeyBy::Ref(key) => (self.key_id_of(&caller.principal, tenant, key).await?, None),
             KeyBy::Ciphertext { blob, named } => {
+                if let Some(named) = named {
+                    if let Some(key) = self.named_not_symmetric(caller, op, tenant, named).await? {
+                        if let Some(key_use) = key_use {
+                            key.check(key_use)?;
+                        }
+                        return Err(not_a_symmetric_ciphertext_key(&key));
+                    }
+                }
                 let header = CiphertextHeader::parse(blob).ok_or_else(invalid_ciphertext)?;
                 if let Some(named) = named {
                     let named_id = self.key_id_of(&caller.principal, tenant, named).await?;
@@ -211,6 +237,38 @@ impl Service {
             loaded.check(key_use)?;
         }
         Ok(loaded)
+    }
+
+    /// The key `named`, admitted for `op`, when a request names it for a ciphertext in
+    /// kcm's symmetric format (SYMMETRIC_DEFAULT) though it is a key of the caller's
+    /// tenant of another spec: such a key made no such ciphertext, whatever the
+    /// ciphertext's bytes say (an RSA ciphertext's first byte is kcm's format byte one
+    /// time in 256, and its next 16 then name a key). `None` when the name resolves to
+    /// no such key: the ciphertext alone decides the answer then, so nothing is told
+    /// about a key the caller cannot see.
+    async fn named_not_symmetric(
+        &self,
+        caller: &Caller,
+        op: Op,
+        tenant: TenantId,
+        named: &KeyRef,
+    ) -> Result<Option<Arc<LoadedKey>>> {
+        let Ok(id) = self.key_id_of(&caller.principal, tenant, named).await else {
+            return Ok(None);
+        };
+        let Ok(peek) = self.load_key(id).await else {
+            return Ok(None);
+        };
+        let record = &peek.record;
+        if record.tenant_id != tenant
+            || record.lifecycle.state().is_destroyed()
+            || record.spec == KeySpec::SymmetricDefault
+        {
+            return Ok(None);
+        }
+        self.found(caller, op, tenant, id, KeyBy::Ref(named), None)
+            .await
+            .map(Some)
     }
 
     /// Key `id` with its chain, admitted for `op`.
