@@ -188,7 +188,8 @@ driver = noop
             self._finish(db_sync, deadline)
             # The endpoints name the port, which the child chose: bootstrap once it listens.
             self._finish(self._manage(
-                "bootstrap", "--bootstrap-password", self.admin_password,
+                # `=` form: a random password may begin with "-", which argparse would read as a flag.
+                "bootstrap", f"--bootstrap-password={self.admin_password}",
                 "--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
                 "--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
                 "--bootstrap-region-id", REGION, "--bootstrap-public-url", self.auth_url,
