@@ -26,6 +26,12 @@ pub enum RoleName {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", schema(example = json!({"role": "key-user", "system": "payments", "description": "payments service"})))]
 pub struct CreateAccessKeyRequest {
+    /// What the key's secret signs: `sigv4` (the default: kcm's own API and the AWS
+    /// KMS API) or `xks` (AWS KMS's calls to the XKS proxy API; needs `system`, takes
+    /// role `key-user` and no `operations`: it may call the XKS operations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(sigv4|xks)$"))]
+    pub kind: Option<String>,
     /// Role of the new key.
     #[cfg_attr(feature = "openapi", schema(value_type = RoleName))]
     pub role: String,
@@ -49,6 +55,9 @@ pub struct CreateAccessKeyRequest {
 pub struct AccessKey {
     /// The public access key id.
     pub access_key_id: String,
+    /// What its secret signs: `sigv4` or `xks`.
+    #[serde(default = "sigv4")]
+    pub kind: String,
     /// Role.
     #[cfg_attr(feature = "openapi", schema(value_type = RoleName))]
     pub role: String,
@@ -100,4 +109,9 @@ impl Drop for CreatedAccessKey {
 pub struct AccessKeyList {
     /// The caller's tenant's access keys (for the operator: the operator's keys).
     pub access_keys: Vec<AccessKey>,
+}
+
+/// The kind of access keys listed by servers from before kinds.
+fn sigv4() -> String {
+    "sigv4".into()
 }

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use kcm_core::authz::Op;
 use kcm_core::service::Service;
-use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics, Requested};
+use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics, Requested, SigV4Service};
 
 use error::AwsError;
 use ops::Ctx;
@@ -171,7 +171,11 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
             )
         })?;
         let head = call
-            .sigv4_head(&parts.uri, &parts.headers, SIGNING_SERVICE)
+            .sigv4_head(
+                &parts.uri,
+                &parts.headers,
+                SigV4Service::kcm(SIGNING_SERVICE),
+            )
             .await?;
         let body = kcm_frontdoor::read_unproven(&parts, body, MAX_BODY).await?;
         let (caller, body) =

@@ -325,6 +325,13 @@ operations! {
     VerifyMac                           => UseKeys,      Verify,         aws;
     DeriveSharedSecret                  => UseKeys,      Decrypt,        aws;
     GenerateRandom                      => GenerateRandom, -,            aws;
+    // The XKS proxy API, through which AWS KMS keeps its keys in kcm: the same uses
+    // of a key as kcm's own operations, named apart so that the audit log, access
+    // keys' operation lists and key policies can tell AWS KMS's calls from others.
+    XksGetKeyMetadata                   => ReadKeys,     Describe,       -;
+    XksEncrypt                          => UseKeys,      Encrypt,        -;
+    XksDecrypt                          => UseKeys,      Decrypt,        -;
+    XksGetHealthStatus                  => ReadKeys,     -,              -;
     // Managed objects (Barbican secrets and containers, KMIP objects), classed like
     // keys: reading a description is reading metadata; storing, reading back and
     // deleting a value is the data plane of its system; opening an object to other

@@ -32,3 +32,4 @@ pub mod rate_limit;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod xks;

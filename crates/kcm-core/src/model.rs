@@ -147,6 +147,8 @@ pub enum StoredSecret {
     /// exists only wrapped by a keystore root key) and this salt; the store keeps the
     /// salt and a one-way verifier (SHA-256) of the secret, neither of which can sign.
     Derived {
+        /// What the secret is for, which fixes its form.
+        kind: CredentialKind,
         /// Random per-key salt (not secret).
         salt: Vec<u8>,
         /// SHA-256 over a label, the key id and the secret.
@@ -155,6 +157,37 @@ pub enum StoredSecret {
     /// Keys made by kcm before derived secrets: the secret sealed by the credential
     /// root key. Still accepted; new keys are never stored this way.
     Sealed(Vec<u8>),
+}
+
+/// What an access key's secret signs, which fixes its form and the doors that take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// kcm's own: SigV4 on the AWS API and `/v1`, bearer tokens on `/v1`; a secret
+    /// of 40 characters.
+    SigV4,
+    /// AWS KMS's, for the XKS proxy API only: the specification wants 43 to 64
+    /// characters of secret (kcm's are 44, Base64 of 32 bytes), and such a key signs
+    /// nothing on kcm's other doors.
+    Xks,
+}
+
+impl CredentialKind {
+    /// Stable name (`sigv4`, `xks`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::SigV4 => "sigv4",
+            CredentialKind::Xks => "xks",
+        }
+    }
+
+    /// Parses [`CredentialKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sigv4" => Some(CredentialKind::SigV4),
+            "xks" => Some(CredentialKind::Xks),
+            _ => None,
+        }
+    }
 }
 
 /// An access key: who calls. The store never holds its secret in a usable form.
@@ -178,6 +211,16 @@ pub struct AccessKeyRecord {
     pub enabled: bool,
     /// Creation time.
     pub created_at: UnixMillis,
+}
+
+impl AccessKeyRecord {
+    /// What the key's secret signs (keys with a sealed secret predate the other kinds).
+    pub fn kind(&self) -> CredentialKind {
+        match &self.secret {
+            StoredSecret::Derived { kind, .. } => *kind,
+            StoredSecret::Sealed(_) => CredentialKind::SigV4,
+        }
+    }
 }
 
 /// Where a root key's material came from.

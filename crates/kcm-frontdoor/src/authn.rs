@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 use kcm_core::authz::Principal;
 use kcm_core::error::{Error, ErrorKind};
-use kcm_core::model::AuditOutcome;
+use kcm_core::model::{AuditOutcome, CredentialKind};
 use kcm_core::service::Service;
 use kcm_sigv4::{AuthorizationHeader, CheckedHead, SigV4Error, SigningKey, SigningKeyCache};
 
@@ -52,6 +52,26 @@ impl From<SigV4Error> for AuthnError {
     }
 }
 
+/// What a door's SigV4 signatures are checked for: the service their scope names
+/// and the kind of access key that may sign them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigV4Service {
+    /// The service in the credential scope (`kms`, `kms-xks-proxy`).
+    pub name: &'static str,
+    /// The access keys this door takes; a key of another kind is an unknown key.
+    pub credentials: CredentialKind,
+}
+
+impl SigV4Service {
+    /// A service signed for with kcm's own access keys ([`CredentialKind::SigV4`]).
+    pub const fn kcm(name: &'static str) -> Self {
+        Self {
+            name,
+            credentials: CredentialKind::SigV4,
+        }
+    }
+}
+
 /// A SigV4 request whose head passed [`Authenticator::sigv4_head`]: the access key
 /// it names is known and its scope and date are right; only the signature over the
 /// body is left to check ([`Authenticator::sigv4_body`]).
@@ -91,18 +111,19 @@ impl Authenticator {
         }
     }
 
-    /// Checks what the head of a SigV4-signed request for `signing_service` decides
+    /// Checks what the head of a SigV4-signed request for `service` decides
     /// — the header's form, the scope (this region, this service), the date and its
     /// skew, the signed headers, no session token, and last (the one step that may
-    /// reach the store) a known, enabled access key — so that a request failing any
-    /// of it is refused before its body is read. [`Authenticator::sigv4_body`] then
-    /// checks the signature over the body.
+    /// reach the store) a known, enabled access key of the service's kind — so that
+    /// a request failing any of it is refused before its body is read.
+    /// [`Authenticator::sigv4_body`] then checks the signature over the body.
     pub async fn sigv4_head(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
-        signing_service: &str,
+        service: SigV4Service,
     ) -> Result<SigV4Head, AuthnError> {
+        let signing_service = service.name;
         let auth: AuthorizationHeader = kcm_sigv4::parse_authorization(headers)?;
         let region = self.service.region();
         let checked = kcm_sigv4::verify_head(
@@ -114,7 +135,10 @@ impl Authenticator {
             time::OffsetDateTime::now_utc(),
             kcm_sigv4::MAX_CLOCK_SKEW,
         )?;
-        let credential = self.service.credential(&auth.access_key_id).await?;
+        let credential = self
+            .service
+            .credential_of_kind(&auth.access_key_id, service.credentials)
+            .await?;
         let key = self.signing_keys.get_or_derive(
             &auth.access_key_id,
             credential.secret().expose_secret(),
@@ -152,7 +176,7 @@ impl Authenticator {
         Ok(head.principal)
     }
 
-    /// Verifies a SigV4-signed request for `signing_service` in the service's region
+    /// Verifies a SigV4-signed request for `service` in the service's region
     /// whose body is already in hand: [`Authenticator::sigv4_head`], then
     /// [`Authenticator::sigv4_body`].
     pub async fn authenticate_sigv4(
@@ -161,9 +185,9 @@ impl Authenticator {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-        signing_service: &str,
+        service: SigV4Service,
     ) -> Result<Principal, AuthnError> {
-        let head = self.sigv4_head(uri, headers, signing_service).await?;
+        let head = self.sigv4_head(uri, headers, service).await?;
         self.sigv4_body(head, method, uri, headers, body)
     }
 

@@ -23,7 +23,7 @@ use kcm_core::model::AuditOutcome;
 use kcm_core::service::Service;
 
 use crate::audit::{next_request_id, valid_client_request_id, RequestAudit};
-use crate::authn::SigV4Head;
+use crate::authn::{SigV4Head, SigV4Service};
 use crate::body::{BodyBytes, UnprovenBody};
 use crate::connections::InFlight;
 use crate::{Authenticator, AuthnError, Metrics};
@@ -192,6 +192,12 @@ impl Call<'_> {
         &self.audit.request_id
     }
 
+    /// The caller, once admitted ([`Call::admit`], [`Call::sigv4_body`],
+    /// [`Call::bearer`]).
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
     /// Records `id`, the client's own id for this request, in the audit record
     /// (when it is a valid one: 1 to 128 characters of letters, digits and
     /// `. _ : / -`; otherwise it is left out).
@@ -225,19 +231,16 @@ impl Call<'_> {
         }
     }
 
-    /// Checks the head of a SigV4-signed request for `signing_service`
+    /// Checks the head of a SigV4-signed request for `service`
     /// ([`Authenticator::sigv4_head`]), before its body is read. Nobody is admitted
     /// yet: [`Call::sigv4_body`] does that once the signature over the body holds.
     pub async fn sigv4_head(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
-        signing_service: &str,
+        service: SigV4Service,
     ) -> Result<SigV4Head, AuthnError> {
-        self.front
-            .auth
-            .sigv4_head(uri, headers, signing_service)
-            .await
+        self.front.auth.sigv4_head(uri, headers, service).await
     }
 
     /// Checks the signature of a request whose head passed [`Call::sigv4_head`] over

@@ -50,7 +50,7 @@ mod tests;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use authn::{Authenticator, AuthnError, SigV4Head};
+pub use authn::{Authenticator, AuthnError, SigV4Head, SigV4Service};
 pub use body::{read_proven, read_unproven, BodyBytes, BodyError, UnprovenBody};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
 pub use http_layer::{HttpDoorError, HttpError, CLIENT_REQUEST_ID_HEADER};

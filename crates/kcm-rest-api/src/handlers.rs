@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kcm_api_types::*;
 use kcm_core::authz::Op;
-use kcm_core::model::{Role, ALL_ROLES};
+use kcm_core::model::{CredentialKind, Role, ALL_ROLES};
 use kcm_core::service::NewSystem;
 use kcm_frontdoor::Requested;
 
@@ -102,6 +102,36 @@ fn parse_role(name: &str) -> Result<Role, RestError> {
     })
 }
 
+/// The kind a create request asks for (`sigv4` when it names none).
+fn parse_credential_kind(kind: Option<&str>) -> Result<CredentialKind, RestError> {
+    match kind {
+        None => Ok(CredentialKind::SigV4),
+        Some(name) => CredentialKind::parse(name).ok_or_else(|| {
+            RestError::invalid_input(format!("kind {name:?} is not one of: sigv4, xks"))
+        }),
+    }
+}
+
+/// The system an XKS access key is for: such a key is a key-user of one system,
+/// limited to the XKS operations, which the request cannot change.
+fn xks_key_request(role: Role, body: &CreateAccessKeyRequest) -> Result<&str, RestError> {
+    if role != Role::KeyUser {
+        return Err(RestError::invalid_input(
+            "an access key of kind xks has role key-user",
+        ));
+    }
+    if body.operations.is_some() {
+        return Err(RestError::invalid_input(
+            "an access key of kind xks may call the XKS operations only: omit operations",
+        ));
+    }
+    body.system.as_deref().ok_or_else(|| {
+        RestError::invalid_input(
+            "an access key of kind xks needs system: the kcm system that serves one external key store of AWS KMS",
+        )
+    })
+}
+
 /// Create an access key in the caller's tenant (tenant-admin).
 ///
 /// The secret access key is returned only in this response.
@@ -120,16 +150,26 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
     api.serve(Op::CreateAccessKey, request, async |call| {
         let body: CreateAccessKeyRequest = call.json()?;
         let role = parse_role(&body.role)?;
-        let new = call
-            .service
-            .create_access_key(
-                call.caller,
-                role,
-                body.system.as_deref(),
-                body.operations.as_deref(),
-                body.description.unwrap_or_default(),
-            )
-            .await?;
+        let description = body.description.clone().unwrap_or_default();
+        let new = match parse_credential_kind(body.kind.as_deref())? {
+            CredentialKind::SigV4 => {
+                call.service
+                    .create_access_key(
+                        call.caller,
+                        role,
+                        body.system.as_deref(),
+                        body.operations.as_deref(),
+                        description,
+                    )
+                    .await?
+            }
+            CredentialKind::Xks => {
+                let system = xks_key_request(role, &body)?;
+                call.service
+                    .create_xks_access_key(call.caller, system, description)
+                    .await?
+            }
+        };
         created(new.to_wire())
     })
     .await

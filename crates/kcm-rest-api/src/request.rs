@@ -56,7 +56,11 @@ pub(crate) async fn authenticate<'c>(
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
         let head = call
-            .sigv4_head(&uri, &parts.headers, SIGNING_SERVICE)
+            .sigv4_head(
+                &uri,
+                &parts.headers,
+                kcm_frontdoor::SigV4Service::kcm(SIGNING_SERVICE),
+            )
             .await?;
         let body = kcm_frontdoor::read_unproven(&parts, body, MAX_BODY).await?;
         Ok(call.sigv4_body(head, &parts.method, &uri, &parts.headers, body)?)

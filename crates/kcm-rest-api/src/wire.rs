@@ -90,6 +90,7 @@ impl ToWire for AccessKeyInfo {
     fn to_wire(&self) -> AccessKey {
         AccessKey {
             access_key_id: self.id.clone(),
+            kind: self.kind.as_str().to_string(),
             role: self.role.as_str().to_string(),
             tenant_id: self.tenant_id.map(|t| t.to_string()),
             system: self.system.clone(),

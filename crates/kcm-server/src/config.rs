@@ -238,6 +238,9 @@ pub struct Settings {
     /// The OpenStack Key Manager API (Barbican v1) on a listener of its own, with
     /// Keystone tokens (`[barbican]`); none when absent.
     pub barbican: Option<kcm_barbican::BarbicanSettings>,
+    /// The AWS XKS proxy API on a listener of its own, over HTTPS only, so that AWS
+    /// KMS keeps its external keys in kcm (`[xks_server]`); none when absent.
+    pub xks_server: Option<kcm_xks_server::config::XksServerSettings>,
     /// Most client connections open at once, over every listener. Unset: derived
     /// from the open-file limit (raised to its hard limit at start): three quarters
     /// of it, at most 16 384. At the cap a new connection makes room by closing the
@@ -364,6 +367,7 @@ impl Default for Settings {
             database_max_connections: 16,
             kubernetes_kms: None,
             barbican: None,
+            xks_server: None,
             max_connections: None,
             header_read_timeout_ms: millis(ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT),
             body_read_timeout_ms: millis(ConnectionLimits::DEFAULT_BODY_READ_TIMEOUT),
@@ -546,6 +550,27 @@ impl Settings {
             let listen = barbican.validate().map_err(|e| anyhow::anyhow!(e))?;
             if self.listen.parse::<std::net::SocketAddr>().ok() == Some(listen) {
                 bail!("barbican.listen must differ from listen: the Barbican API has a listener of its own");
+            }
+        }
+        if let Some(xks) = &self.xks_server {
+            let listen = xks.validate().map_err(|e| anyhow::anyhow!(e))?;
+            let taken = [
+                Some(self.listen.as_str()),
+                self.barbican.as_ref().map(|b| b.listen.as_str()),
+            ];
+            if taken
+                .into_iter()
+                .flatten()
+                .any(|other| other.parse::<std::net::SocketAddr>().ok() == Some(listen))
+            {
+                bail!("xks_server.listen must differ from listen and barbican.listen: the XKS proxy API has a listener of its own");
+            }
+            if self.tls.cert.is_none() {
+                bail!(
+                    "xks_server needs tls.cert and tls.key: the XKS proxy API is served over \
+                     HTTPS only (AWS KMS connects to nothing else, and the requests carry key \
+                     material)"
+                );
             }
         }
         if let Some(url) = &self.database_url {
@@ -984,6 +1009,28 @@ mod tests {
         )
         .contains("embedded"));
         assert!(invalid("[keystores.x]\nkind = \"vault\"\n".into()).contains("vault"));
+    }
+
+    #[test]
+    fn an_xks_server_table_needs_tls_and_a_listener_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let invalid = |text: &str| refusal(&path, text);
+        let table = "[xks_server]\nlisten = \"127.0.0.1:8446\"\nuri_path_prefix = \"/a\"\n";
+        let e = invalid(table);
+        assert!(e.contains("xks_server needs tls.cert"), "{e}");
+        let tls = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";
+        std::fs::write(&path, format!("{table}{tls}")).unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.xks_server.unwrap().uri_path(), "/a/kms/xks/v1");
+        let same = format!("listen = \"127.0.0.1:8446\"\n{table}{tls}");
+        assert!(invalid(&same).contains("listener of its own"));
+        assert!(
+            invalid(&format!("[xks_server]\nuri_path_prefix = \"x\"\n{tls}"))
+                .contains("uri_path_prefix")
+        );
+        assert!(invalid("[xks_server]\nlissten = \"x\"\n").contains("lissten"));
     }
 
     #[test]

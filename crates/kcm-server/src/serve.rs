@@ -319,6 +319,24 @@ pub async fn launch(
         ),
         None => None,
     };
+    let xks_server = match &settings.xks_server {
+        Some(xks) => Some(
+            spawn_xks_server(
+                xks,
+                &settings,
+                FrontDoor::new(
+                    kcm_xks_server::DOOR,
+                    Arc::clone(&service),
+                    Arc::clone(&auth),
+                    Arc::clone(&metrics),
+                ),
+                Arc::clone(&connections),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service), &auth, &metrics, settings.metrics);
     let tls = match (&settings.tls.cert, &settings.tls.key) {
@@ -336,6 +354,9 @@ pub async fn launch(
         let _ = task.await;
     }
     if let Some(task) = barbican {
+        let _ = task.await;
+    }
+    if let Some(task) = xks_server {
         let _ = task.await;
     }
     tracing::info!("stopped");
@@ -428,6 +449,43 @@ async fn spawn_barbican(
         };
         if let Err(e) = crate::listener::serve(listener, tls, app, connections, stopped).await {
             tracing::error!(error = %e, "the Barbican API stopped");
+        }
+    }))
+}
+
+/// Serves the AWS XKS proxy API (the door `xks`) on its own listener, over HTTPS
+/// with the server's certificate (the settings refuse `[xks_server]` without one),
+/// until `stop` turns true. Its connections count against the process's one cap.
+async fn spawn_xks_server(
+    xks: &kcm_xks_server::config::XksServerSettings,
+    settings: &Settings,
+    front: FrontDoor,
+    connections: Arc<Connections>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
+        anyhow::bail!(
+            "xks_server needs tls.cert and tls.key: the XKS proxy API is served over HTTPS only"
+        );
+    };
+    let tls = crate::tls::acceptor(cert, key)?;
+    let listen = xks.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let app = kcm_xks_server::router(kcm_xks_server::XksApi::new(front, &xks.uri_path_prefix));
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("xks_server: cannot listen on {listen}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        uri_path = %xks.uri_path(),
+        "XKS proxy API listening (HTTPS)"
+    );
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = crate::listener::serve(listener, Some(tls), app, connections, stopped).await
+        {
+            tracing::error!(error = %e, "the XKS proxy API stopped");
         }
     }))
 }

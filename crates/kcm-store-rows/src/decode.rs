@@ -137,7 +137,23 @@ pub fn access_key(row: &dyn Row) -> StoreResult<AccessKeyRecord> {
     let salt = opt_blob(row, 8, "secret salt")?;
     let verifier = opt_blob(row, 9, "secret verifier")?;
     let secret = match (salt, verifier) {
-        (Some(salt), Some(verifier)) => StoredSecret::Derived { salt, verifier },
+        (Some(salt), Some(verifier)) => {
+            let kind = match sealed.as_slice() {
+                [] => CredentialKind::SigV4,
+                mark if mark == crate::encode::XKS_KIND_MARK => CredentialKind::Xks,
+                _ => {
+                    return Err(corrupt(
+                        "access key secret",
+                        "a derived secret with an unknown kind",
+                    ))
+                }
+            };
+            StoredSecret::Derived {
+                kind,
+                salt,
+                verifier,
+            }
+        }
         (None, None) => StoredSecret::Sealed(sealed),
         _ => {
             return Err(corrupt(

@@ -106,14 +106,30 @@ fn object_attributes_json(attributes: &ObjectAttributes) -> String {
 }
 
 /// A stored secret's columns: `(sealed_secret, secret_salt, secret_verifier)`. A
-/// derived secret keeps an empty `sealed_secret` (the column is NOT NULL, from
-/// the time every secret was sealed).
+/// derived secret seals nothing: its `sealed_secret` (NOT NULL, from the time every
+/// secret was sealed) holds its kind instead — empty for kcm's own SigV4 secrets,
+/// which were the only kind when the column was repurposed, [`XKS_KIND_MARK`] for
+/// the XKS door's. (The kind is also bound into the derivation, so a changed mark
+/// yields a secret its verifier refuses.)
 fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
     match secret {
-        StoredSecret::Derived { salt, verifier } => (&[], Some(salt), Some(verifier)),
+        StoredSecret::Derived {
+            kind,
+            salt,
+            verifier,
+        } => {
+            let mark: &[u8] = match kind {
+                CredentialKind::SigV4 => &[],
+                CredentialKind::Xks => XKS_KIND_MARK,
+            };
+            (mark, Some(salt), Some(verifier))
+        }
         StoredSecret::Sealed(sealed) => (sealed, None, None),
     }
 }
+
+/// What `sealed_secret` holds for a derived secret of the XKS kind.
+pub const XKS_KIND_MARK: &[u8] = b"xks";
 
 /// An access key's operation limit: `None` stays NULL (unlimited), a list becomes
 /// its names joined by commas (the empty list: the empty string).

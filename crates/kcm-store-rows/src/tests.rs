@@ -267,10 +267,19 @@ fn every_record_round_trips_through_its_columns() {
     for k in [
         access_key(
             StoredSecret::Derived {
+                kind: CredentialKind::SigV4,
                 salt: vec![0; 16],
                 verifier: (0..=255).collect(),
             },
             Some(vec!["Encrypt".into(), "Decrypt".into()]),
+        ),
+        access_key(
+            StoredSecret::Derived {
+                kind: CredentialKind::Xks,
+                salt: vec![3; 16],
+                verifier: vec![4; 32],
+            },
+            Some(vec!["XksEncrypt".into()]),
         ),
         access_key(StoredSecret::Sealed(vec![9; 40]), Some(vec![])),
         access_key(StoredSecret::Sealed(vec![]), None),
@@ -418,6 +427,7 @@ fn stored_forms_are_as_documented() {
 
     let k = access_key(
         StoredSecret::Derived {
+            kind: CredentialKind::SigV4,
             salt: vec![1],
             verifier: vec![2],
         },
@@ -537,6 +547,7 @@ fn undecodable_rows_are_corrupt_naming_the_field() {
 
     let half = access_key(
         StoredSecret::Derived {
+            kind: CredentialKind::SigV4,
             salt: vec![1],
             verifier: vec![2],
         },

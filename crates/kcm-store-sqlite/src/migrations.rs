@@ -179,6 +179,7 @@ mod tests {
         let new = AccessKeyRecord {
             id: "KCMNEWKEY00000000001".into(),
             secret: StoredSecret::Derived {
+                kind: CredentialKind::SigV4,
                 salt: vec![1; 16],
                 verifier: vec![2; 32],
             },

@@ -259,6 +259,7 @@ pub mod fixtures {
     /// A derived access key secret (salt and verifier binary, distinct).
     pub fn derived_secret(seed: u8) -> StoredSecret {
         StoredSecret::Derived {
+            kind: CredentialKind::SigV4,
             salt: blob(seed)[..16].to_vec(),
             verifier: blob(seed.wrapping_add(100)),
         }
@@ -969,8 +970,8 @@ pub mod checks {
         assert_eq!(store.access_keys(Some(t)).await.unwrap(), vec![other]);
     }
 
-    /// Both forms of a stored secret round-trip (binary-safe), and an upsert can
-    /// switch a key from one form to the other.
+    /// Both forms of a stored secret round-trip (binary-safe), a derived one with
+    /// its kind, and an upsert can switch a key from one form to the other.
     pub async fn access_key_secret_forms_round_trip(store: &dyn Store) {
         let t = TenantId::new_random();
         let derived = access_key("KCMDERIVED0000000001", Some(t));
@@ -981,12 +982,21 @@ pub mod checks {
         };
         let empty_salt = AccessKeyRecord {
             secret: StoredSecret::Derived {
+                kind: CredentialKind::SigV4,
                 salt: vec![],
                 verifier: vec![0; 32],
             },
             ..access_key("KCMEMPTYSALT00000001", None)
         };
-        let keys = [&derived, &sealed, &empty_salt];
+        let xks = AccessKeyRecord {
+            secret: StoredSecret::Derived {
+                kind: CredentialKind::Xks,
+                salt: vec![7; 16],
+                verifier: vec![8; 32],
+            },
+            ..access_key("KCMXKSKEY00000000001", None)
+        };
+        let keys = [&derived, &sealed, &empty_salt, &xks];
         ok(store, puts(Write::PutAccessKey, keys)).await;
         for k in keys {
             assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));

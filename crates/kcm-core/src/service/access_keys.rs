@@ -12,6 +12,14 @@ use crate::model::*;
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::Write;
 
+/// What an access key of [`CredentialKind::Xks`] may call: the XKS proxy API.
+pub const XKS_OPERATIONS: [Op; 4] = [
+    Op::XksGetKeyMetadata,
+    Op::XksEncrypt,
+    Op::XksDecrypt,
+    Op::XksGetHealthStatus,
+];
+
 const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// Meta key naming the service's credential root key.
@@ -30,6 +38,7 @@ pub(crate) const CREDENTIAL_KEY_META: &str = "credential_key";
 pub struct Credential {
     /// Who this access key is.
     pub principal: Principal,
+    kind: CredentialKind,
     secret: SecretBytes,
 }
 
@@ -45,6 +54,8 @@ impl Credential {
 pub struct AccessKeyInfo {
     /// Access key id.
     pub id: String,
+    /// What its secret signs.
+    pub kind: CredentialKind,
     /// Tenant, if any.
     pub tenant_id: Option<TenantId>,
     /// Role.
@@ -71,25 +82,51 @@ pub struct NewAccessKey {
 }
 
 impl Service {
-    /// The credential for `access_key_id`, cached for at most the revocation bound.
+    /// The credential of kcm's own kind ([`CredentialKind::SigV4`]) for
+    /// `access_key_id`, cached for at most the revocation bound.
     pub async fn credential(&self, access_key_id: &str) -> Result<Arc<Credential>> {
-        if let Some(c) = self.credentials.get(access_key_id) {
-            return Ok(c);
-        }
+        self.credential_of_kind(access_key_id, CredentialKind::SigV4)
+            .await
+    }
+
+    /// The credential of `kind` for `access_key_id`, cached for at most the
+    /// revocation bound. A key of another kind is answered as an unknown one: an
+    /// XKS key signs nothing on kcm's own doors, nor a kcm key on the XKS door.
+    pub async fn credential_of_kind(
+        &self,
+        access_key_id: &str,
+        kind: CredentialKind,
+    ) -> Result<Arc<Credential>> {
         let unknown = || {
             Error::new(
                 ErrorKind::UnknownAccessKey,
                 "the security token included in the request is invalid: unknown or disabled access key",
             )
         };
+        let credential = self.any_credential(access_key_id, unknown).await?;
+        if credential.kind == kind {
+            Ok(credential)
+        } else {
+            Err(unknown())
+        }
+    }
+
+    async fn any_credential(
+        &self,
+        access_key_id: &str,
+        unknown: impl Fn() -> Error,
+    ) -> Result<Arc<Credential>> {
+        if let Some(c) = self.credentials.get(access_key_id) {
+            return Ok(c);
+        }
         let record = self
             .store
             .access_key(access_key_id)
             .await?
             .filter(|r| r.enabled)
-            .ok_or_else(unknown)?;
+            .ok_or_else(&unknown)?;
         let account_id = match record.tenant_id {
-            Some(t) => self.store.tenant(t).await?.ok_or_else(unknown)?.account_id,
+            Some(t) => self.store.tenant(t).await?.ok_or_else(&unknown)?.account_id,
             None => String::new(),
         };
         let secret = self.recover_secret(&record).await?;
@@ -106,6 +143,7 @@ impl Service {
                 system_scope: record.system_id,
                 operations,
             },
+            kind: record.kind(),
             secret,
         });
         self.credentials
@@ -255,8 +293,12 @@ impl Service {
     /// the stored verifier), or for keys made before derived secrets, unsealed.
     async fn recover_secret(&self, record: &AccessKeyRecord) -> Result<SecretBytes> {
         match &record.secret {
-            StoredSecret::Derived { salt, verifier } => {
-                let secret = derive_secret(self.credential_key().await?, &record.id, salt);
+            StoredSecret::Derived {
+                kind,
+                salt,
+                verifier,
+            } => {
+                let secret = derive_secret(*kind, self.credential_key().await?, &record.id, salt);
                 let expected = secret_verifier(&record.id, secret.expose_secret().as_bytes());
                 if !bool::from(subtle::ConstantTimeEq::ct_eq(
                     expected.as_slice(),
@@ -285,10 +327,11 @@ impl Service {
         }
     }
 
-    /// Builds a new access key record: its secret is derived from the credential
-    /// key and a fresh salt, and only the salt and a verifier are stored.
+    /// Builds a new access key record of `kind`: its secret is derived from the
+    /// credential key and a fresh salt, and only the salt and a verifier are stored.
     pub(crate) async fn mint_access_key(
         &self,
+        kind: CredentialKind,
         tenant: Option<TenantId>,
         role: Role,
         system: Option<SystemId>,
@@ -298,14 +341,18 @@ impl Service {
         let id = format!("KCM{}", random_token(ID_ALPHABET, 17));
         let mut salt = vec![0u8; 16];
         crate::crypto::fill_random(&mut salt);
-        let secret = derive_secret(self.credential_key().await?, &id, &salt);
+        let secret = derive_secret(kind, self.credential_key().await?, &id, &salt);
         let verifier = secret_verifier(&id, secret.expose_secret().as_bytes());
         let record = AccessKeyRecord {
             id,
             tenant_id: tenant,
             role,
             system_id: system,
-            secret: StoredSecret::Derived { salt, verifier },
+            secret: StoredSecret::Derived {
+                kind,
+                salt,
+                verifier,
+            },
             operations: operations
                 .map(|set| set.iter().map(|op| op.as_str().to_string()).collect()),
             description,
@@ -322,6 +369,7 @@ impl Service {
         };
         Ok(AccessKeyInfo {
             id: record.id.clone(),
+            kind: record.kind(),
             tenant_id: record.tenant_id,
             role: record.role,
             system,
@@ -372,7 +420,61 @@ impl Service {
         // The new key gives no more than its creator holds.
         authorize_new_access_key(&caller.principal, role, system_id, operations)?;
         let (record, secret) = self
-            .mint_access_key(Some(tenant), role, system_id, operations, description)
+            .mint_access_key(
+                CredentialKind::SigV4,
+                Some(tenant),
+                role,
+                system_id,
+                operations,
+                description,
+            )
+            .await?;
+        self.store
+            .commit(vec![Write::PutAccessKey(record.clone())])
+            .await?;
+        Ok(NewAccessKey {
+            info: self.access_key_info(&record).await?,
+            secret,
+        })
+    }
+
+    /// Creates an access key for AWS KMS to sign its calls to the XKS proxy API
+    /// with ([`CredentialKind::Xks`]): role key-user, scoped to `system` (one
+    /// external key store of AWS KMS is one kcm system), limited to the XKS
+    /// operations, and given nothing its creator does not hold. Such a key signs
+    /// nothing on kcm's other doors. Rotating it is creating a second one for the
+    /// same system, giving AWS KMS the new one (`UpdateCustomKeyStore`), then
+    /// deleting the first.
+    pub async fn create_xks_access_key(
+        &self,
+        caller: &Caller,
+        system: &str,
+        description: String,
+    ) -> Result<NewAccessKey> {
+        let tenant = Self::own_tenant_for(caller, Op::CreateAccessKey)?;
+        if description.chars().count() > 256 {
+            return Err(Error::invalid("description is longer than 256 characters"));
+        }
+        let system_id = self.find_system(tenant, system).await?.id;
+        let mut operations = OpSet::EMPTY;
+        for op in XKS_OPERATIONS {
+            operations.insert(op);
+        }
+        authorize_new_access_key(
+            &caller.principal,
+            Role::KeyUser,
+            Some(system_id),
+            Some(operations),
+        )?;
+        let (record, secret) = self
+            .mint_access_key(
+                CredentialKind::Xks,
+                Some(tenant),
+                Role::KeyUser,
+                Some(system_id),
+                Some(operations),
+                description,
+            )
             .await?;
         self.store
             .commit(vec![Write::PutAccessKey(record.clone())])
@@ -451,16 +553,30 @@ impl Service {
 }
 
 /// The secret of access key `id`: HMAC-SHA256 of the id and salt under the
-/// credential key, as 40 characters of base64 (240 bits).
-fn derive_secret(credential_key: &SecretBytes, id: &str, salt: &[u8]) -> SecretString {
+/// credential key (labelled by `kind`, so that one kind's secret is not another's).
+/// kcm's own are 40 characters of base64 (240 bits); the XKS door's, Base64 of all
+/// 32 bytes with its padding, 44 characters, within the specification's 43 to 64.
+fn derive_secret(
+    kind: CredentialKind,
+    credential_key: &SecretBytes,
+    id: &str,
+    salt: &[u8],
+) -> SecretString {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA256, credential_key.expose_secret());
     let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(b"kcm-access-key-secret-v1\n");
+    ctx.update(match kind {
+        CredentialKind::SigV4 => b"kcm-access-key-secret-v1\n",
+        CredentialKind::Xks => b"kcm-xks-key-secret-v1\n",
+    });
     ctx.update(id.as_bytes());
     ctx.update(b"\n");
     ctx.update(salt);
     let tag = ctx.sign();
+    if kind == CredentialKind::Xks {
+        use base64::Engine as _;
+        return SecretString::new(base64::engine::general_purpose::STANDARD.encode(tag.as_ref()));
+    }
     let mut out = String::with_capacity(40);
     // 30 bytes → 40 base64 characters; no padding.
     for chunk in tag.as_ref()[..30].chunks(3) {

@@ -76,6 +76,7 @@ impl Service {
         let credential_key = self.new_credential_key(&credential_root).await?;
         let (operator, operator_secret) = self
             .mint_access_key(
+                CredentialKind::SigV4,
                 None,
                 Role::SystemAdmin,
                 None,

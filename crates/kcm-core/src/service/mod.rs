@@ -32,12 +32,13 @@ mod scheduler;
 mod system_rotation;
 mod systems;
 mod tenants;
+mod xks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey};
+pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey, XKS_OPERATIONS};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNATURE};
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
@@ -58,6 +59,7 @@ pub use rotation::{RotationInfo, RotationStatus};
 pub use system_rotation::{SystemKeyRotation, MAX_REWRAP_BATCH};
 pub use systems::{NewSystem, SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
+pub use xks::{xks_key_ref, XksEncrypted, XksHealth, XksKeyMetadata};
 
 use crate::authz::{Caller, Principal};
 use crate::cache::TtlMap;

@@ -98,6 +98,7 @@ impl Service {
         };
         let (key, secret) = self
             .mint_access_key(
+                CredentialKind::SigV4,
                 Some(tenant_id),
                 Role::TenantAdmin,
                 None,
@@ -114,6 +115,7 @@ impl Service {
         ];
         let info = AccessKeyInfo {
             id: key.id,
+            kind: CredentialKind::SigV4,
             tenant_id: Some(tenant_id),
             role: Role::TenantAdmin,
             system: None,

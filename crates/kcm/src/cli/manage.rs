@@ -421,12 +421,27 @@ pub struct AccessKeyArgs {
 #[derive(Subcommand, Debug)]
 enum AccessKeyCommand {
     /// Create an access key (its secret is shown once).
+    ///
+    /// With --kind xks, the key AWS KMS signs its calls to kcm's XKS proxy API with
+    /// (give it to CreateCustomKeyStore or UpdateCustomKeyStore): role key-user,
+    /// scoped to --system (one external key store is one system), limited to the
+    /// XKS operations. Rotate it by creating a second one for the same system,
+    /// updating the key store in AWS KMS, then deleting the first.
     Create {
-        /// tenant-admin, key-admin, key-user or auditor.
-        #[arg(long)]
-        role: String,
+        /// tenant-admin, key-admin, key-user or auditor (with --kind xks: key-user,
+        /// the default).
+        #[arg(
+            long,
+            required_unless_present = "kind",
+            required_if_eq("kind", "sigv4")
+        )]
+        role: Option<String>,
+        /// sigv4 (default: kcm's API and the AWS KMS API) or xks (AWS KMS's calls to
+        /// the XKS proxy API only; needs --system).
+        #[arg(long, value_parser = ["sigv4", "xks"])]
+        kind: Option<String>,
         /// Restrict the key to one system (name or id).
-        #[arg(long)]
+        #[arg(long, required_if_eq("kind", "xks"))]
         system: Option<String>,
         /// Restrict the key to these operations (comma-separated API names, e.g.
         /// Encrypt,Decrypt,GenerateDataKey). Its role still bounds what it may do.
@@ -462,12 +477,14 @@ impl AccessKeyArgs {
         match self.command {
             AccessKeyCommand::Create {
                 role,
+                kind,
                 system,
                 operations,
                 description,
             } => {
                 let body = CreateAccessKeyRequest {
-                    role,
+                    role: role.unwrap_or_else(|| "key-user".into()),
+                    kind,
                     system,
                     description,
                     operations,
@@ -477,7 +494,7 @@ impl AccessKeyArgs {
             AccessKeyCommand::List => {
                 let out = c.rest().list_access_keys().await?;
                 let columns = columns!(AccessKey:
-                    access_key_id, role, system, operations, enabled, description);
+                    access_key_id, kind, role, system, operations, enabled, description);
                 output::table(f, &out, &out.access_keys, &columns);
             }
             AccessKeyCommand::Disable { id } => {

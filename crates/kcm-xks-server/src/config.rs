@@ -1,0 +1,68 @@
+//! The door's configuration: the `[xks_server]` table of `kcm serve`.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use crate::route::check_prefix;
+
+/// The `[xks_server]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksServerSettings {
+    /// Where the door listens (`host:port`), apart from kcm's main listener; always
+    /// HTTPS, with the server's `[tls]` certificate.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The optional path prefix: the API is at `<prefix>/kms/xks/v1`, the
+    /// `XksProxyUriPath` to give AWS KMS.
+    #[serde(default)]
+    pub uri_path_prefix: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8446".into()
+}
+
+impl XksServerSettings {
+    /// Checks the table: the address it listens on.
+    pub fn validate(&self) -> Result<SocketAddr, String> {
+        check_prefix(&self.uri_path_prefix).map_err(|e| format!("xks_server.{e}"))?;
+        self.listen.parse().map_err(|_| {
+            format!(
+                "xks_server.listen {:?} is not an address and port (e.g. 0.0.0.0:8446)",
+                self.listen
+            )
+        })
+    }
+
+    /// The `XksProxyUriPath` AWS KMS is given: `<prefix>/kms/xks/v1`.
+    pub fn uri_path(&self) -> String {
+        format!("{}{}", self.uri_path_prefix, crate::route::API_PATH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(toml_text: &str) -> Result<XksServerSettings, String> {
+        let s: XksServerSettings = serde_json::from_str(toml_text).map_err(|e| e.to_string())?;
+        s.validate().map(|_| s)
+    }
+
+    #[test]
+    fn the_table_is_checked() {
+        let s = settings(r#"{"listen":"127.0.0.1:9000","uri_path_prefix":"/a"}"#).unwrap();
+        assert_eq!(s.uri_path(), "/a/kms/xks/v1");
+        assert!(settings(r#"{"listen":"nowhere"}"#)
+            .unwrap_err()
+            .contains("xks_server.listen"));
+        assert!(settings(r#"{"uri_path_prefix":"a"}"#)
+            .unwrap_err()
+            .contains("uri_path_prefix"));
+        assert!(settings(r#"{"lissten":"x"}"#)
+            .unwrap_err()
+            .contains("lissten"));
+    }
+}
