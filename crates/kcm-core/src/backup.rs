@@ -527,6 +527,7 @@ impl<R: Read> ArchiveReader<R> {
             BackupError::InvalidHeader(format!("the content does not decode as a snapshot: {e}"))
         })?;
         drop(plaintext);
+        check_tables(&snapshot)?;
         let counts: BTreeMap<String, u64> = snapshot.row_counts().into_iter().collect();
         if snapshot.schema_version != self.header.schema_version || counts != self.header.tables {
             return Err(BackupError::InvalidHeader(
@@ -535,6 +536,30 @@ impl<R: Read> ArchiveReader<R> {
         }
         Ok((self.header, snapshot))
     }
+}
+
+/// Refuses a snapshot no store writes: a table named twice (whose rows the header's
+/// per-table counts could not account for), or a row with more or fewer cells than
+/// its table has columns.
+fn check_tables(snapshot: &Snapshot) -> Result<(), BackupError> {
+    let mut names = std::collections::BTreeSet::new();
+    for table in &snapshot.tables {
+        if !names.insert(table.name.as_str()) {
+            return Err(BackupError::InvalidHeader(format!(
+                "the content names table {:?} twice",
+                table.name
+            )));
+        }
+        if let Some(row) = table.rows.iter().find(|r| r.len() != table.columns.len()) {
+            return Err(BackupError::InvalidHeader(format!(
+                "a row of table {:?} has {} cells for {} columns",
+                table.name,
+                row.len(),
+                table.columns.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Restores an archive into an empty `store`: reads and authenticates the **whole**

@@ -400,6 +400,23 @@ async fn header_edits_with_a_recomputed_checksum_are_refused() {
     ));
 }
 
+/// Found by the `backup_archive` fuzz target: content that names a table twice
+/// (or has rows of the wrong width) is authenticated but not a snapshot any store
+/// wrote; the header's per-table counts cannot vouch for it.
+#[tokio::test]
+async fn content_with_a_table_twice_or_a_ragged_row_is_refused() {
+    let s = setup().await;
+    let mut twice = snapshot(2);
+    twice.tables.push(twice.tables[1].clone());
+    let err = read(&s, &archive(&s, &twice, 64).await).await.unwrap_err();
+    assert!(err.to_string().contains("names table \"meta\" twice"), "{err}");
+
+    let mut ragged = snapshot(2);
+    ragged.tables[0].rows[1].pop();
+    let err = read(&s, &archive(&s, &ragged, 64).await).await.unwrap_err();
+    assert!(err.to_string().contains("has 2 cells for 3 columns"), "{err}");
+}
+
 #[tokio::test]
 async fn the_wrong_keystore_is_refused_with_a_clear_error() {
     let s = setup().await;
