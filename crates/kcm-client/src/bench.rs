@@ -36,6 +36,11 @@ pub enum BenchOperation {
     GenerateMac,
     /// An unsigned `POST /` with body `{}`: measures a baseline server.
     Post,
+    /// The XKS proxy API's `Encrypt` of a `payload_size`-byte plaintext, as AWS KMS
+    /// sends it (request metadata, 32 bytes of AAD, the integrity value asked
+    /// for), to `<endpoint><xks_uri_path>/keys/<key id>/encrypt`, signed for
+    /// `kms-xks-proxy` with an access key of kind `xks`.
+    XksEncrypt,
 }
 
 impl std::fmt::Display for BenchOperation {
@@ -47,6 +52,7 @@ impl std::fmt::Display for BenchOperation {
             BenchOperation::Sign => "Sign",
             BenchOperation::GenerateMac => "GenerateMac",
             BenchOperation::Post => "Post",
+            BenchOperation::XksEncrypt => "XksEncrypt",
         })
     }
 }
@@ -55,7 +61,7 @@ impl std::str::FromStr for BenchOperation {
     type Err = ClientError;
 
     /// Case-insensitive: `encrypt`, `decrypt`, `generate-data-key` (or
-    /// `GenerateDataKey`), `sign`, `generate-mac`, `post`.
+    /// `GenerateDataKey`), `sign`, `generate-mac`, `post`, `xks-encrypt`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "encrypt" => Ok(BenchOperation::Encrypt),
@@ -64,8 +70,9 @@ impl std::str::FromStr for BenchOperation {
             "sign" => Ok(BenchOperation::Sign),
             "generatemac" => Ok(BenchOperation::GenerateMac),
             "post" => Ok(BenchOperation::Post),
+            "xksencrypt" => Ok(BenchOperation::XksEncrypt),
             _ => Err(ClientError::Config(format!(
-                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key, sign, generate-mac or post"
+                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key, sign, generate-mac, post or xks-encrypt"
             ))),
         }
     }
@@ -82,8 +89,11 @@ pub struct BenchConfig {
     pub region: String,
     /// The request to send.
     pub operation: BenchOperation,
-    /// The KMS key (required for every operation but [`BenchOperation::Post`]).
+    /// The KMS key (required for every operation but [`BenchOperation::Post`]); for
+    /// [`BenchOperation::XksEncrypt`], the `externalKeyId`.
     pub key_id: Option<String>,
+    /// [`BenchOperation::XksEncrypt`]: the `XksProxyUriPath` (`[/<prefix>]/kms/xks/v1`).
+    pub xks_uri_path: String,
     /// Plaintext bytes for `Encrypt`/`Decrypt`, data-key bytes for `GenerateDataKey`,
     /// message bytes for `Sign`/`GenerateMac`.
     pub payload_size: usize,
@@ -112,6 +122,7 @@ impl BenchConfig {
             region: DEFAULT_REGION.to_owned(),
             operation,
             key_id: None,
+            xks_uri_path: "/kms/xks/v1".to_owned(),
             payload_size: 32,
             algorithm: None,
             concurrency: 32,
@@ -207,6 +218,8 @@ struct Prepared {
     body: Bytes,
     /// Credentials and region, when the request is signed.
     signer: Option<(Credentials, String)>,
+    /// The SigV4 service it is signed for.
+    service: &'static str,
     /// The signing or MAC algorithm.
     algorithm: Option<String>,
 }
@@ -250,6 +263,7 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             headers,
             body: Bytes::from_static(b"{}"),
             signer: None,
+            service: "kms",
             algorithm: None,
         });
     }
@@ -265,6 +279,9 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
     let kms = || -> Result<KmsClient, ClientError> {
         Ok(KmsClient::new(&config.endpoint, creds.clone())?.with_region(config.region.clone()))
     };
+    if op == BenchOperation::XksEncrypt {
+        return prepare_xks_encrypt(config, &endpoint, creds, key_id, random_payload()?);
+    }
     let mut algorithm = None;
     let (operation, body) = match op {
         BenchOperation::Encrypt => (
@@ -332,7 +349,7 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             algorithm = Some(chosen);
             (operation, body)
         }
-        BenchOperation::Post => unreachable!("handled above"),
+        BenchOperation::Post | BenchOperation::XksEncrypt => unreachable!("handled above"),
     };
     let body = serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?;
     Ok(Prepared {
@@ -341,7 +358,52 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
         headers: kms_headers(operation)?,
         body: Bytes::from(body),
         signer: Some((creds.clone(), config.region.clone())),
+        service: "kms",
         algorithm,
+    })
+}
+
+/// An XKS Encrypt as AWS KMS sends one.
+fn prepare_xks_encrypt(
+    config: &BenchConfig,
+    endpoint: &Endpoint,
+    creds: &Credentials,
+    key_id: &str,
+    plaintext_b64: String,
+) -> Result<Prepared, ClientError> {
+    let url_str = endpoint.url(&format!("{}/keys/{key_id}/encrypt", config.xks_uri_path));
+    let url =
+        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let uri: Uri = url_str
+        .parse()
+        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let body = serde_json::json!({
+        "requestMetadata": {
+            "awsPrincipalArn": "arn:aws:iam::123456789012:role/kcm-bench",
+            "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/kcm-bench",
+            "kmsOperation": "GenerateDataKey",
+            "kmsRequestId": "kcm-bench",
+        },
+        "plaintext": plaintext_b64,
+        "additionalAuthenticatedData": base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+        "encryptionAlgorithm": "AES_GCM",
+        "ciphertextDataIntegrityValueAlgorithm": "SHA_256",
+    });
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(Prepared {
+        url,
+        uri,
+        headers,
+        body: Bytes::from(
+            serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?,
+        ),
+        signer: Some((creds.clone(), config.region.clone())),
+        service: "kms-xks-proxy",
+        algorithm: None,
     })
 }
 
@@ -356,7 +418,7 @@ async fn one_request(client: &reqwest::Client, p: &Prepared) -> Result<(), Strin
             &p.body,
             creds,
             region,
-            "kms",
+            p.service,
             time::OffsetDateTime::now_utc(),
         )
         .map_err(|e| e.to_string())?;

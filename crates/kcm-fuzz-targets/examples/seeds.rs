@@ -773,7 +773,37 @@ fn k8s_seeds() {
     write("k8s_kms", "status", seed);
 }
 
+fn xks_seeds() {
+    let metadata = r#""requestMetadata":{"awsPrincipalArn":"arn:aws:iam::123456789012:user/Alice","kmsKeyArn":"arn:aws:kms:us-east-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab","kmsOperation":"Encrypt","kmsRequestId":"4112f4d6-db54-4af4-ae30-c55a22a8dfae","kmsViaService":"ebs"}"#;
+    let seeds: [(&str, String); 4] = [
+        (
+            "encrypt",
+            format!(
+                "/fuzz/kms/xks/v1/keys/xks-1/encrypt\n{{{metadata},\"additionalAuthenticatedData\":\"cHJvamVjdD1uaWxl\",\"plaintext\":\"SGVsbG8gV29ybGQh\",\"encryptionAlgorithm\":\"AES_GCM\",\"ciphertextDataIntegrityValueAlgorithm\":\"SHA_256\"}}"
+            ),
+        ),
+        (
+            "decrypt",
+            format!(
+                "/fuzz/kms/xks/v1/keys/1234abcd-12ab-34cd-56ef-1234567890ab/decrypt\n{{{metadata},\"ciphertext\":\"ghxkK1txeDNn3q8Y\",\"ciphertextMetadata\":\"AQAAAAEGU8nQ+r7sMCIFESJQ/ME=\",\"encryptionAlgorithm\":\"AES_GCM\",\"initializationVector\":\"HMrlRw85cAJUd5Ax\",\"authenticationTag\":\"vBxN2ncH1oEkR8WVXpmyYQ==\"}}"
+            ),
+        ),
+        (
+            "metadata",
+            format!("/fuzz/kms/xks/v1/keys/xks-1/metadata\n{{{metadata}}}"),
+        ),
+        (
+            "health",
+            "/fuzz/kms/xks/v1/health\n{\"requestMetadata\":{\"kmsRequestId\":\"h\",\"kmsOperation\":\"KmsHealthCheck\"}}".to_string(),
+        ),
+    ];
+    for (name, seed) in seeds {
+        write("xks", name, seed);
+    }
+}
+
 fn main() {
+    xks_seeds();
     sigv4_seeds();
     aws_json_seeds();
     ciphertext_seeds();

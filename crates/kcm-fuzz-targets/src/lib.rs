@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod k8s_kms;
 pub mod key_policy;
 pub mod sigv4;
+pub mod xks;
 
 use std::sync::OnceLock;
 
@@ -94,6 +95,11 @@ pub const TARGETS: &[Target] = &[
         name: "k8s_kms",
         run: k8s_kms::run,
         max_len: k8s_kms::MAX_LEN,
+    },
+    Target {
+        name: "xks",
+        run: xks::run,
+        max_len: xks::MAX_LEN,
     },
 ];
 

@@ -16,8 +16,10 @@ use super::ClientOptions;
 /// `kcm bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// encrypt, decrypt, generate-data-key, sign, generate-mac, or post (an unsigned
-    /// POST, for a baseline server).
+    /// encrypt, decrypt, generate-data-key, sign, generate-mac, post (an unsigned
+    /// POST, for a baseline server), or xks-encrypt (the XKS proxy API's Encrypt as
+    /// AWS KMS sends it: --endpoint is the XKS listener, --profile an access key of
+    /// kind xks, --key-id the externalKeyId).
     #[arg(long, default_value = "encrypt")]
     operation: String,
     /// Key to use; a new key is created when omitted (see --key-spec).
@@ -59,6 +61,9 @@ pub struct BenchArgs {
     /// GenerateMac.
     #[arg(long, default_value_t = 32)]
     payload_bytes: usize,
+    /// xks-encrypt only: the XksProxyUriPath, `[/<prefix>]/kms/xks/v1`.
+    #[arg(long, default_value = "/kms/xks/v1")]
+    xks_uri_path: String,
 }
 
 impl BenchArgs {
@@ -75,6 +80,10 @@ impl BenchArgs {
             bail!("--rate must be a positive number of requests a second, got {rate}");
         }
         config.rate = self.rate;
+        config.xks_uri_path = self.xks_uri_path;
+        if operation == BenchOperation::XksEncrypt && self.key_id.is_none() {
+            bail!("--operation xks-encrypt needs --key-id: the externalKeyId (a key id, or an alias name without alias/, in the system of the xks access key)");
+        }
         // The usage a created key needs, and the spec it gets by default.
         let (usage, default_spec) = match operation {
             BenchOperation::Sign => (Some("SIGN_VERIFY"), Some("ECC_NIST_P256")),
