@@ -38,6 +38,9 @@ pub struct ServiceConfig {
     /// to each audit chain, so that after a restart it still holds the store to
     /// them. `None`: kept in memory only.
     pub audit_heads_file: Option<std::path::PathBuf>,
+    /// The XKS proxy API's secondary authorisation over AWS KMS's request metadata
+    /// (no rules: none).
+    pub xks_policy: crate::xks_policy::XksPolicy,
 }
 
 impl Default for ServiceConfig {
@@ -54,6 +57,7 @@ impl Default for ServiceConfig {
             rate_limits: crate::rate_limit::RateLimits::default(),
             audit_spool: None,
             audit_heads_file: None,
+            xks_policy: Default::default(),
         }
     }
 }

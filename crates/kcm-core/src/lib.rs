@@ -33,3 +33,4 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod xks;
+pub mod xks_policy;

@@ -120,6 +120,10 @@ async fn open_service(settings: &Settings) -> Result<Arc<Service>> {
         audit_heads_file: settings
             .audit
             .then(|| settings.data_dir.join(AUDIT_HEADS_FILE)),
+        xks_policy: match &settings.xks_server {
+            Some(xks) => xks.policy().map_err(|e| anyhow::anyhow!(e))?,
+            None => Default::default(),
+        },
     };
     log_rate_limits(&config.rate_limits);
     if !settings.audit {

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use kcm_core::xks_policy::{XksPolicy, XksRule};
+
 use crate::route::check_prefix;
 
 /// The `[xks_server]` table.
@@ -18,6 +20,11 @@ pub struct XksServerSettings {
     /// `XksProxyUriPath` to give AWS KMS.
     #[serde(default)]
     pub uri_path_prefix: String,
+    /// The secondary authorisation (`[[xks_server.allow]]`): with rules, a call must
+    /// match one of them by its request metadata, else `AccessDeniedException`; see
+    /// [`kcm_core::xks_policy`].
+    #[serde(default)]
+    pub allow: Vec<XksRule>,
 }
 
 fn default_listen() -> String {
@@ -28,12 +35,18 @@ impl XksServerSettings {
     /// Checks the table: the address it listens on.
     pub fn validate(&self) -> Result<SocketAddr, String> {
         check_prefix(&self.uri_path_prefix).map_err(|e| format!("xks_server.{e}"))?;
+        self.policy()?;
         self.listen.parse().map_err(|_| {
             format!(
                 "xks_server.listen {:?} is not an address and port (e.g. 0.0.0.0:8446)",
                 self.listen
             )
         })
+    }
+
+    /// The secondary authorisation the rules make.
+    pub fn policy(&self) -> Result<XksPolicy, String> {
+        XksPolicy::new(self.allow.clone()).map_err(|e| format!("xks_server.allow: {e}"))
     }
 
     /// The `XksProxyUriPath` AWS KMS is given: `<prefix>/kms/xks/v1`.
@@ -64,5 +77,13 @@ mod tests {
         assert!(settings(r#"{"lissten":"x"}"#)
             .unwrap_err()
             .contains("lissten"));
+        let rules = settings(
+            r#"{"allow":[{"name":"apps","aws_principal_arn":["arn:aws:iam::1:role/app-*"]}]}"#,
+        )
+        .unwrap();
+        assert!(!rules.policy().unwrap().is_empty());
+        assert!(settings(r#"{"allow":[{"name":"all"}]}"#)
+            .unwrap_err()
+            .contains("xks_server.allow"));
     }
 }

@@ -161,7 +161,7 @@ async fn key_operation(
             record_request_id(call, request.kms_request_id.as_deref());
             let meta = call
                 .service()
-                .xks_key_metadata(admitted(call), &key)
+                .xks_key_metadata(admitted(call), &key, &request.as_core())
                 .await?;
             Ok(json(&wire::MetadataResponse {
                 key_spec: key_spec(meta.spec),
@@ -177,6 +177,7 @@ async fn key_operation(
                 .xks_encrypt(
                     admitted(call),
                     &key,
+                    &request.metadata.as_core(),
                     &request.plaintext,
                     &request.aad,
                     request.integrity_value,
@@ -195,7 +196,13 @@ async fn key_operation(
             record_request_id(call, request.metadata.kms_request_id.as_deref());
             let (_, plaintext) = call
                 .service()
-                .xks_decrypt(admitted(call), &key, request.sealed(), &request.aad)
+                .xks_decrypt(
+                    admitted(call),
+                    &key,
+                    &request.metadata.as_core(),
+                    request.sealed(),
+                    &request.aad,
+                )
                 .await?;
             let text = Zeroizing::new(b64(plaintext.expose_secret()));
             Ok(json(&wire::DecryptResponse { plaintext: &text }))

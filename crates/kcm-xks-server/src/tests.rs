@@ -28,7 +28,11 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let service = ServiceFixture::new().await;
+    fixture_with(kcm_core::config::ServiceConfig::default()).await
+}
+
+async fn fixture_with(config: kcm_core::config::ServiceConfig) -> Fixture {
+    let service = ServiceFixture::with_config(config).await;
     let auth = Arc::new(Authenticator::new(Arc::clone(&service.service)));
     let front = FrontDoor::new(
         DOOR,
@@ -347,4 +351,46 @@ async fn refusals_carry_the_specifications_names() {
         error_name(&f.encrypt(&rsa, b"x", b"").await),
         (400, "InvalidKeyUsageException")
     );
+}
+
+#[tokio::test]
+async fn the_secondary_authorisation_judges_the_request_metadata() {
+    let rule = kcm_core::xks_policy::XksRule {
+        name: "apps".into(),
+        aws_principal_arn: Some(vec!["arn:aws:iam::123456789012:role/app-*".into()]),
+        kms_operation: Some(vec!["Encrypt".into(), "GenerateDataKey".into()]),
+        ..Default::default()
+    };
+    let config = kcm_core::config::ServiceConfig {
+        xks_policy: kcm_core::xks_policy::XksPolicy::new(vec![rule]).unwrap(),
+        ..Default::default()
+    };
+    let f = fixture_with(config).await;
+    // metadata() names Alice, a user: no rule admits her.
+    assert_eq!(
+        error_name(&f.encrypt(&f.key, b"x", b"").await),
+        (403, "AccessDeniedException")
+    );
+    let mut allowed = json!({
+        "requestMetadata": metadata("GenerateDataKey"),
+        "plaintext": STANDARD.encode(b"x"),
+        "encryptionAlgorithm": "AES_GCM",
+    });
+    allowed["requestMetadata"]["awsPrincipalArn"] =
+        json!("arn:aws:iam::123456789012:role/app-orders");
+    let (status, body) = f.xks(&format!("/keys/{}/encrypt", f.key), &allowed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    allowed["requestMetadata"]["kmsOperation"] = json!("ReEncrypt");
+    assert_eq!(
+        error_name(&f.xks(&format!("/keys/{}/encrypt", f.key), &allowed).await),
+        (403, "AccessDeniedException")
+    );
+    // Health is never judged by it.
+    let (status, _) = f
+        .xks(
+            "/health",
+            &json!({"requestMetadata": {"kmsRequestId": "h", "kmsOperation": "KmsHealthCheck"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -67,6 +67,19 @@ pub enum Api {
 }
 
 impl<'a> RequestMetadata<'a> {
+    /// The metadata as the core judges it.
+    pub fn as_core(&self) -> kcm_core::xks_policy::RequestMetadata<'_> {
+        kcm_core::xks_policy::RequestMetadata {
+            aws_principal_arn: self.aws_principal_arn.as_deref(),
+            kms_key_arn: self.kms_key_arn.as_deref(),
+            kms_operation: self.kms_operation.as_deref(),
+            kms_request_id: self.kms_request_id.as_deref(),
+            kms_via_service: self.kms_via_service.as_deref(),
+            aws_source_vpc: self.aws_source_vpc.as_deref(),
+            aws_source_vpce: self.aws_source_vpce.as_deref(),
+        }
+    }
+
     /// Checks what `api` requires of the metadata: `awsPrincipalArn`,
     /// `kmsOperation` and `kmsRequestId` always, `kmsKeyArn` for Encrypt and
     /// Decrypt; every value within its length.

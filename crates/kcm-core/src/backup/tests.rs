@@ -409,12 +409,18 @@ async fn content_with_a_table_twice_or_a_ragged_row_is_refused() {
     let mut twice = snapshot(2);
     twice.tables.push(twice.tables[1].clone());
     let err = read(&s, &archive(&s, &twice, 64).await).await.unwrap_err();
-    assert!(err.to_string().contains("names table \"meta\" twice"), "{err}");
+    assert!(
+        err.to_string().contains("names table \"meta\" twice"),
+        "{err}"
+    );
 
     let mut ragged = snapshot(2);
     ragged.tables[0].rows[1].pop();
     let err = read(&s, &archive(&s, &ragged, 64).await).await.unwrap_err();
-    assert!(err.to_string().contains("has 2 cells for 3 columns"), "{err}");
+    assert!(
+        err.to_string().contains("has 2 cells for 3 columns"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use crate::lifecycle::KeyUse;
 use crate::model::{KeyId, SystemId};
 use crate::secret::SecretBytes;
 use crate::xks::{self, Ciphertext, CiphertextMetadata, Sealed};
+use crate::xks_policy::RequestMetadata;
 
 use super::crypto_ops::require_symmetric;
 
@@ -64,8 +65,36 @@ pub fn xks_key_ref(external_key_id: &str) -> KeyRef {
 }
 
 impl Service {
+    /// The secondary authorisation ([`crate::xks_policy`]): refuses (`AccessDenied`)
+    /// a call whose request metadata no rule allows, and says so in the log with
+    /// the metadata, as the specification asks.
+    fn judge_xks_call(&self, op: Op, metadata: &RequestMetadata<'_>) -> Result<()> {
+        let policy = &self.config.xks_policy;
+        if policy.judge(metadata).is_ok() {
+            return Ok(());
+        }
+        tracing::info!(
+            operation = %op,
+            aws_principal_arn = metadata.aws_principal_arn.unwrap_or(""),
+            kms_key_arn = metadata.kms_key_arn.unwrap_or(""),
+            kms_operation = metadata.kms_operation.unwrap_or(""),
+            kms_request_id = metadata.kms_request_id.unwrap_or(""),
+            kms_via_service = metadata.kms_via_service.unwrap_or(""),
+            "XKS call refused: no rule of xks_server.allow admits its request metadata"
+        );
+        Err(Error::denied(
+            "the request metadata (AWS principal, key, operation, service, VPC) matches no rule of this XKS proxy's policy",
+        ))
+    }
+
     /// GetKeyMetadata: the spec, usage and state of `key`.
-    pub async fn xks_key_metadata(&self, caller: &Caller, key: &KeyRef) -> Result<XksKeyMetadata> {
+    pub async fn xks_key_metadata(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        metadata: &RequestMetadata<'_>,
+    ) -> Result<XksKeyMetadata> {
+        self.judge_xks_call(Op::XksGetKeyMetadata, metadata)?;
         let record = self
             .authorized_record(caller, Op::XksGetKeyMetadata, key)
             .await?;
@@ -84,10 +113,12 @@ impl Service {
         &self,
         caller: &Caller,
         key: &KeyRef,
+        metadata: &RequestMetadata<'_>,
         plaintext: &[u8],
         aad: &[u8],
         integrity_value: bool,
     ) -> Result<XksEncrypted> {
+        self.judge_xks_call(Op::XksEncrypt, metadata)?;
         check_sizes(plaintext, aad)?;
         let (key_id, (sealed, integrity)) = self
             .with_authorized_key(caller, Op::XksEncrypt, key, |loaded| {
@@ -129,9 +160,11 @@ impl Service {
         &self,
         caller: &Caller,
         key: &KeyRef,
+        metadata: &RequestMetadata<'_>,
         sealed: Ciphertext<'_>,
         aad: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
+        self.judge_xks_call(Op::XksDecrypt, metadata)?;
         check_sizes(sealed.ciphertext, aad)?;
         let loaded = self
             .authorized_key(caller, Op::XksDecrypt, KeyBy::Ref(key))
@@ -151,6 +184,8 @@ impl Service {
     /// GetHealthStatus: whether the caller's system can serve — its system key and
     /// root key allow use (a thrown kill switch is `InvalidState`, the
     /// specification's "key store is disabled") and the root key's keystore answers.
+    /// Not judged by the secondary authorisation, which the specification excludes
+    /// it from.
     pub async fn xks_health(&self, caller: &Caller) -> Result<XksHealth> {
         let tenant = Self::own_tenant(&caller.principal)?;
         let system_id = caller.principal.system_scope.ok_or_else(|| {
