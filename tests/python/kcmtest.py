@@ -422,7 +422,8 @@ class Server:
         if not path.startswith("/v1"):
             path = "/v1" + path
         return requests.request(
-            method, self.url + path, json=json_body, data=data, headers=h, timeout=timeout
+            method, self.url + path, json=json_body, data=data, headers=h, timeout=timeout,
+            verify=self.tls_ca or True,
         )
 
     def v1_ok(self, method: str, path: str, expect: Iterable[int] = (200, 201, 204), **kw) -> Any:
