@@ -394,3 +394,57 @@ async fn the_secondary_authorisation_judges_the_request_metadata() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_key_of_another_system_is_not_found() {
+    let f = fixture().await;
+    let admin = f.service.admin();
+    f.service
+        .service
+        .create_system(
+            &admin,
+            &kcm_core::service::NewSystem {
+                name: "other".into(),
+                link: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let other = f
+        .service
+        .service
+        .create_access_key(
+            &admin,
+            kcm_core::model::Role::KeyAdmin,
+            Some("other"),
+            None,
+            String::new(),
+        )
+        .await
+        .unwrap();
+    let caller = kcm_core::authz::Caller::new(
+        f.service
+            .service
+            .credential(&other.info.id)
+            .await
+            .unwrap()
+            .principal
+            .clone(),
+    );
+    let elsewhere = f
+        .service
+        .service
+        .create_key(&caller, CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .record
+        .id
+        .to_string();
+    assert_eq!(
+        error_name(&f.encrypt(&elsewhere, b"x", b"").await),
+        (404, "KeyNotFoundException")
+    );
+    let (status, body) = f.encrypt(&f.key, b"x", b"").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -379,6 +379,17 @@ impl Service {
             // key that never existed, word for word.
             return Err(by.absent());
         }
+        if super::XKS_OPERATIONS.contains(&op)
+            && caller
+                .principal
+                .system_scope
+                .is_some_and(|system| system != record.system_id)
+        {
+            // To AWS KMS an external key store is one system: a key of another
+            // system is not in it (the specification's KeyNotFoundException), and
+            // an XKS call learns nothing of the tenant's other systems.
+            return Err(by.absent());
+        }
         caller.note_key(KeyNote::of(record, version));
         authorize(
             &caller.principal,
