@@ -781,6 +781,15 @@ def test_the_kill_switch_cuts_the_door_off_within_the_bound(a, door):
     enc = door.round_trip(key, cred, b"before the switch")
     assert_ok(door.health(cred))
 
+    # The preview names the way in from AWS: the system's XKS access key.
+    preview = kcm_json(a, "root-key", "disable", "--dry-run", root["id"])
+    assert preview["applied"] is False, preview
+    (reached,) = [sys for sys in preview["systems"] if sys["name"] == system["name"]]
+    assert reached["xks_access_keys"] == [cred.access_key_id], reached
+    text = cli_ok(kcm(a, "root-key", "disable", "--dry-run", root["id"], output_json=False)).stdout.decode()
+    assert f"AWS KMS external key store (XKS access key {cred.access_key_id})" in text, text
+    assert_ok(door.health(cred))  # a dry run changes nothing
+
     out = kcm_json(a, "root-key", "disable", root["id"])
     assert out["applied"] is True and out["new_state"] == "disabled", out
     try:

@@ -206,6 +206,11 @@ pub struct KeychainSystemNode {
     /// what a kill switch on its root key makes unreadable besides the keys.
     #[serde(default)]
     pub managed_objects: u64,
+    /// The enabled access keys of kind `xks` scoped to it: AWS KMS reaches its keys
+    /// through them (an external key store), so a kill switch on its root key
+    /// reaches into AWS.
+    #[serde(default)]
+    pub xks_access_keys: Vec<String>,
 }
 
 /// A service key (L3) in the keychain.

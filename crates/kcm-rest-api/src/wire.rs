@@ -167,6 +167,7 @@ impl ToWire for KeychainSystem {
             status: self.status.clone(),
             service_keys: all(&self.service_keys),
             managed_objects: self.managed_objects,
+            xks_access_keys: self.xks_access_keys.clone(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct KeychainSystem {
     pub service_keys: Vec<KeychainServiceKey>,
     /// How many managed objects (Barbican secrets and containers) its key seals.
     pub managed_objects: u64,
+    /// The enabled access keys of kind `xks` scoped to it: AWS KMS reaches its keys
+    /// through them (an external key store), so its kill switch reaches into AWS.
+    pub xks_access_keys: Vec<String>,
 }
 
 /// A root key in the keychain view.
@@ -113,6 +116,14 @@ impl Service {
                 systems: Vec::new(),
             })
             .collect();
+        let mut xks_keys_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
+        for key in self.store.access_keys(Some(tenant_id)).await? {
+            if let (CredentialKind::Xks, true, Some(system)) =
+                (key.kind(), key.enabled, key.system_id)
+            {
+                xks_keys_by_system.entry(system).or_default().push(key.id);
+            }
+        }
         let mut unlinked = Vec::new();
         for info in self.visible_systems(caller, tenant_id).await? {
             let system = &info.record;
@@ -137,6 +148,7 @@ impl Service {
                 status: info.status.describe(),
                 service_keys,
                 managed_objects: self.store.managed_object_count(system.id).await?,
+                xks_access_keys: xks_keys_by_system.remove(&system.id).unwrap_or_default(),
             };
             match info.root_key_id {
                 Some(id) => {

@@ -910,10 +910,16 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
         impact.systems.len()
     ));
     for sys in &impact.systems {
-        let held = match sys.managed_objects {
+        let mut held = match sys.managed_objects {
             0 => String::new(),
             n => format!(", {n} managed object(s)"),
         };
+        if !sys.xks_access_keys.is_empty() {
+            held.push_str(&format!(
+                ", AWS KMS external key store (XKS access key {})",
+                sys.xks_access_keys.join(", ")
+            ));
+        }
         out.push_str(&format!(
             "  {} system {} ({}){held}\n",
             sys.kind, sys.name, sys.id
