@@ -842,6 +842,16 @@ def test_every_call_is_audited_with_the_kms_request_id(a, door, estate):
     assert all(r["front_door"] == "xks" and r["principal"] == cred.access_key_id for r in records), records
     for r in records[1:3]:
         assert key in [k["id"] for k in r["keys"]], r
+    # The whole request metadata is in each record's detail: who behind AWS KMS asked.
+    encrypt = records[1]
+    assert encrypt["detail"] == {"awsPrincipalArn": PRINCIPAL_ARN, "kmsKeyArn": KEY_ARN,
+                                 "kmsOperation": "Encrypt", "kmsRequestId": rid["enc"],
+                                 "kmsViaService": "ebs"}, encrypt
+    assert records[3]["detail"]["kmsOperation"] == "KmsHealthCheck", records[3]
+    assert records[5]["detail"]["kmsRequestId"] == "has a space", records[5]
+    # The chain, detail hashed in, still verifies.
+    verified = kcm(a, "audit", "verify", output_json=False)
+    assert verified.returncode == 0, verified
 
 
 def test_no_plaintext_or_secret_in_the_log(a, door, estate):

@@ -42,6 +42,7 @@ mod tests {
         let key = CreatedAccessKey {
             access_key: AccessKey {
                 access_key_id: "KCMAAAA".into(),
+                kind: "sigv4".into(),
                 role: "key-user".into(),
                 tenant_id: None,
                 system: None,

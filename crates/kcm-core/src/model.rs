@@ -479,6 +479,13 @@ pub struct AuditRecord {
     /// when present, so their hashes stay what they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<String>,
+    /// What the request said of itself that a door records as given, name by name
+    /// (the XKS door: AWS KMS's request metadata — `awsPrincipalArn`, `kmsKeyArn`,
+    /// `kmsOperation`, `kmsRequestId`, …), so that the record shows who, behind the
+    /// access key, asked. Absent from records made before it existed, and hashed
+    /// only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<std::collections::BTreeMap<String, String>>,
     /// Hex SHA-256 of the previous record of the chain (64 zeros for the first).
     pub prev_hash: String,
     /// Hex SHA-256 of this record's content (every field above), see `crate::audit`.

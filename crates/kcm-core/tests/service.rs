@@ -531,6 +531,7 @@ async fn concurrent_audit_records_form_one_intact_chain() {
                     request_id: &format!("req-{i}"),
                     source: None,
                     client_request_id: None,
+                    detail: None,
                     caller: Some(&caller),
                     claimed_access_key: None,
                     outcome: AuditOutcome::Success,

@@ -22,6 +22,8 @@ pub(crate) struct RequestAudit {
     pub(crate) source: Option<SocketAddr>,
     /// The id the client gave the request, when it gave a valid one.
     pub(crate) client_request_id: Option<String>,
+    /// What the request said of itself, recorded as given.
+    pub(crate) detail: Option<std::collections::BTreeMap<String, String>>,
     /// The request's credential (`Authorization`), read only if authentication fails
     /// (to name the access key the request claimed).
     pub(crate) authorization: Option<http::HeaderValue>,
@@ -58,6 +60,7 @@ impl RequestAudit {
                 request_id: &self.request_id,
                 source: self.source.map(|a| a.ip().to_string()),
                 client_request_id: self.client_request_id.as_deref(),
+                detail: self.detail.as_ref(),
                 caller,
                 claimed_access_key: claimed.as_deref(),
                 outcome,

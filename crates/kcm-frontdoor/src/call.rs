@@ -115,6 +115,7 @@ impl FrontDoor {
                 request_id: next_request_id(),
                 source,
                 client_request_id: None,
+                detail: None,
                 authorization,
             },
             caller: None,
@@ -190,6 +191,13 @@ impl Call<'_> {
     /// The id this request is known by in the audit log and to the caller.
     pub fn request_id(&self) -> &str {
         &self.audit.request_id
+    }
+
+    /// Records `detail` in the audit record: what the request said of itself (the
+    /// XKS door: AWS KMS's request metadata), name by name, as given. The door
+    /// bounds it (names and values of a known, small set).
+    pub fn set_audit_detail(&mut self, detail: std::collections::BTreeMap<String, String>) {
+        self.audit.detail = (!detail.is_empty()).then_some(detail);
     }
 
     /// The caller, once admitted ([`Call::admit`], [`Call::sigv4_body`],

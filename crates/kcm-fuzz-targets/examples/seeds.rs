@@ -566,6 +566,7 @@ fn audit_seeds() {
                     request_id: &format!("req-{i}"),
                     source: Some("127.0.0.1".into()),
                     client_request_id: (i == 1).then_some("client-1"),
+                    detail: None,
                     caller: Some(&caller),
                     claimed_access_key: None,
                     outcome,

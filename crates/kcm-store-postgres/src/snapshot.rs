@@ -273,7 +273,7 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
             .execute(&mut *tx)
             .await?;
     }
-    check_schema_version(snapshot, migrations::current_version(&mut tx).await?)?;
+    let upgrade = check_schema_version(snapshot, migrations::current_version(&mut tx).await?)?;
     let mut store = BTreeMap::new();
     for table in names {
         let count = format!("SELECT COUNT(*) FROM {}", quote(&table));
@@ -286,7 +286,7 @@ pub(crate) async fn restore(pool: &PgPool, snapshot: &Snapshot) -> Result<(), Db
         let (columns, _) = columns(&mut tx, &table).await?;
         store.insert(table, columns);
     }
-    for (dump, columns) in restore_plan(snapshot, store)? {
+    for (dump, columns) in restore_plan(snapshot, upgrade.as_of_snapshot(store))? {
         if dump.rows.is_empty() {
             continue;
         }

@@ -64,11 +64,12 @@ async fn insert_audit_rows(
     let q = sqlx::query(
         "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
                                     operation, keys, key_ids, system_id, outcome, error,
-                                    request_id, source, prev_hash, hash, client_request_id)
+                                    request_id, source, prev_hash, hash, client_request_id,
+                                    detail)
          SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                               $11::text[], $12::text[], $13::text[], $14::text[],
-                              $15::text[], $16::text[], $17::text[])",
+                              $15::text[], $16::text[], $17::text[], $18::text[])",
     );
     bind_columns(q, &rows)?.execute(conn).await?;
     Ok(())

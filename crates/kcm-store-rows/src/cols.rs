@@ -41,13 +41,13 @@ pub const GRANT_COLS: &str = "id, tenant_id, key_id, grantee, retiring_principal
 /// `audit_records` as read: [`crate::decode::audit_record`].
 pub const AUDIT_RECORD_COLS: &str = "chain, seq, time, principal, role, front_door, \
      operation, keys, system_id, outcome, error, request_id, source, prev_hash, hash, \
-     client_request_id";
+     client_request_id, detail";
 
 /// `audit_records` as written: [`AUDIT_RECORD_COLS`] with `key_ids` after `keys` (a
 /// search column derived from `keys`, never read back); [`crate::encode::audit_record`].
 pub const AUDIT_RECORD_WRITTEN_COLS: &str = "chain, seq, time, principal, role, front_door, \
      operation, keys, key_ids, system_id, outcome, error, request_id, source, prev_hash, hash, \
-     client_request_id";
+     client_request_id, detail";
 
 /// `audit_checkpoints`: [`crate::decode::audit_checkpoint`],
 /// [`crate::encode::audit_checkpoint`].

@@ -316,6 +316,9 @@ pub fn audit_record(row: &dyn Row) -> StoreResult<AuditRecord> {
         request_id: text(row, 11, "request id")?,
         source: opt_text(row, 12, "source")?,
         client_request_id: opt_text(row, 15, "client request id")?,
+        detail: opt_text(row, 16, "audit detail")?
+            .map(|d| serde_json::from_str(&d).map_err(|e| corrupt("audit detail", e)))
+            .transpose()?,
         prev_hash: text(row, 13, "prev hash")?,
         hash: text(row, 14, "hash")?,
     })

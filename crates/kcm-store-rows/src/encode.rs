@@ -315,7 +315,7 @@ pub fn grant(g: &GrantRecord) -> [Param<'_>; 9] {
 }
 
 /// An audit record's parameters ([`crate::cols::AUDIT_RECORD_WRITTEN_COLS`]).
-pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 17]> {
+pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 18]> {
     Ok([
         Param::string(chain_key(r.tenant)),
         Param::int(int(r.seq, "audit seq")?),
@@ -334,6 +334,9 @@ pub fn audit_record(r: &AuditRecord) -> StoreResult<[Param<'_>; 17]> {
         Param::str(&r.prev_hash),
         Param::str(&r.hash),
         Param::opt_str(r.client_request_id.as_deref()),
+        Param::Text(r.detail.as_ref().map(|d| {
+            Cow::Owned(serde_json::to_string(d).expect("a string map always serialises"))
+        })),
     ])
 }
 

@@ -31,16 +31,95 @@ fn refused(message: String) -> StoreError {
 }
 
 /// Refuses a snapshot of another schema version than the store's: its tables and
-/// columns would not mean the same.
-pub fn check_schema_version(snapshot: &Snapshot, store_version: u32) -> StoreResult<()> {
-    if snapshot.schema_version != store_version {
-        return Err(refused(format!(
-            "the snapshot has store schema version {}, but this store has version \
-             {store_version}; restore it with the kcm release that made it",
-            snapshot.schema_version
-        )));
+/// columns would not mean the same — unless every migration between the two only
+/// added ([`ADDITIVE_MIGRATIONS`]): then the snapshot restores as if its store had
+/// been migrated, the added columns NULL and the added tables empty ([`Upgrade`]).
+pub fn check_schema_version(snapshot: &Snapshot, store_version: u32) -> StoreResult<Upgrade> {
+    let from = snapshot.schema_version;
+    if from == store_version {
+        return Ok(Upgrade::default());
     }
-    Ok(())
+    let refusal = |why: String| {
+        refused(format!(
+            "the snapshot has store schema version {from}, but this store has version \
+             {store_version}{why}; restore it with the kcm release that made it"
+        ))
+    };
+    if from > store_version {
+        return Err(refusal(String::new()));
+    }
+    let mut upgrade = Upgrade::default();
+    for version in from + 1..=store_version {
+        let Some(additive) = ADDITIVE_MIGRATIONS.iter().find(|a| a.version == version) else {
+            return Err(refusal(format!(
+                " (migration {version} changed what older rows mean, so they cannot be brought forward)"
+            )));
+        };
+        upgrade.columns.extend(additive.columns);
+        upgrade.tables.extend(additive.tables);
+    }
+    Ok(upgrade)
+}
+
+/// A store migration that only adds — nullable columns, new tables — so that a
+/// store of the version before holds the same rows meaning the same, with the new
+/// columns NULL and the new tables empty. Both stores number their migrations
+/// alike; one that does anything else is simply not listed.
+#[derive(Clone, Copy, Debug)]
+pub struct AdditiveMigration {
+    /// The schema version it makes.
+    pub version: u32,
+    /// The nullable `(table, column)`s it adds.
+    pub columns: &'static [(&'static str, &'static str)],
+    /// The tables it adds.
+    pub tables: &'static [&'static str],
+}
+
+/// The migrations that only add (see [`AdditiveMigration`]).
+pub const ADDITIVE_MIGRATIONS: &[AdditiveMigration] = &[
+    AdditiveMigration {
+        version: 5,
+        columns: &[("audit_records", "client_request_id")],
+        tables: &[],
+    },
+    AdditiveMigration {
+        version: 6,
+        columns: &[],
+        tables: &["managed_objects"],
+    },
+    AdditiveMigration {
+        version: 7,
+        columns: &[("audit_records", "detail")],
+        tables: &[],
+    },
+];
+
+/// What a store has that a snapshot of an older schema, restorable into it, lacks:
+/// the columns and tables that later migrations added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Upgrade {
+    columns: Vec<(&'static str, &'static str)>,
+    tables: Vec<&'static str>,
+}
+
+impl Upgrade {
+    /// The store's tables and columns (as [`restore_plan`] takes them) as they were
+    /// at the snapshot's version: what the snapshot must match exactly. The rows
+    /// are then inserted naming the snapshot's columns, so the added ones are NULL.
+    pub fn as_of_snapshot<C: AsRef<str>>(
+        &self,
+        mut store: BTreeMap<String, Vec<C>>,
+    ) -> BTreeMap<String, Vec<C>> {
+        for table in &self.tables {
+            store.remove(*table);
+        }
+        for (table, column) in &self.columns {
+            if let Some(columns) = store.get_mut(*table) {
+                columns.retain(|c| c.as_ref() != *column);
+            }
+        }
+        store
+    }
 }
 
 /// Refuses to restore into a store whose `table` holds `rows` rows: a restore
@@ -202,7 +281,37 @@ mod tests {
             tables: vec![],
         };
         assert!(check_schema_version(&snapshot, 2).is_ok());
-        assert!(refusal(check_schema_version(&snapshot, 3)).contains("schema version"));
+        assert!(
+            refusal(check_schema_version(&snapshot, 3)).contains("changed what older rows mean")
+        );
+        assert!(refusal(check_schema_version(&snapshot, 1)).contains("schema version 2"));
+        // From 4, every migration up to 7 only added.
+        let old = Snapshot {
+            schema_version: 4,
+            tables: vec![],
+        };
+        let upgrade = check_schema_version(&old, 7).unwrap();
+        let now = store(&[
+            ("audit_records", &["seq", "client_request_id", "detail"]),
+            ("managed_objects", &["id"]),
+            ("keys", &["id"]),
+        ]);
+        assert_eq!(
+            upgrade.as_of_snapshot(now),
+            store(&[("audit_records", &["seq"]), ("keys", &["id"])])
+        );
+        assert_eq!(
+            check_schema_version(
+                &Snapshot {
+                    schema_version: 6,
+                    tables: vec![]
+                },
+                7
+            )
+            .unwrap()
+            .as_of_snapshot(store(&[("audit_records", &["seq", "detail"])])),
+            store(&[("audit_records", &["seq"])])
+        );
         assert!(check_empty("meta", 0).is_ok());
         assert!(refusal(check_empty("meta", 1)).contains("not empty"));
     }

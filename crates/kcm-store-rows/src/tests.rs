@@ -231,6 +231,7 @@ pub(crate) fn audit_record(chain: AuditChain, seq: u64) -> AuditRecord {
         request_id: "req".into(),
         source: None,
         client_request_id: Some("uid-1".into()),
+        detail: Some([("kmsRequestId".to_owned(), "r-1".to_owned())].into()),
         prev_hash: "00".into(),
         hash: "01".into(),
     }

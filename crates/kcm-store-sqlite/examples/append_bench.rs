@@ -40,6 +40,7 @@ async fn main() {
                     request_id: format!("0123456789abcdef-{seq:016x}"),
                     source: Some("127.0.0.1".into()),
                     client_request_id: None,
+                    detail: None,
                     prev_hash: String::new(),
                     hash: String::new(),
                 });

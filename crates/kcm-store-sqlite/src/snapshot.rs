@@ -134,7 +134,7 @@ fn to_sql(value: &Value) -> rusqlite::types::Value {
 pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult<()> {
     let tx = conn::begin_immediate(conn)?;
     // Every check runs inside the write lock, so nothing can slip in between.
-    check_schema_version(snapshot, migrations::current_version(&tx)?)?;
+    let upgrade = check_schema_version(snapshot, migrations::current_version(&tx)?)?;
     let mut store = BTreeMap::new();
     for table in tables(&tx)? {
         let rows: i64 = tx
@@ -148,7 +148,7 @@ pub(crate) fn restore(conn: &mut Connection, snapshot: &Snapshot) -> StoreResult
         let (columns, _) = columns(&tx, &table)?;
         store.insert(table, columns);
     }
-    for (dump, _) in restore_plan(snapshot, store)? {
+    for (dump, _) in restore_plan(snapshot, upgrade.as_of_snapshot(store))? {
         if dump.rows.is_empty() {
             continue;
         }

@@ -240,8 +240,10 @@ pub(crate) fn insert_linked_audit_records(
             tx,
             "INSERT INTO audit_records (chain, seq, time, principal, role, front_door,
                                         operation, keys, key_ids, system_id, outcome, error,
-                                        request_id, source, prev_hash, hash, client_request_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                                        request_id, source, prev_hash, hash, client_request_id,
+                                        detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18)",
             bind_all(&encode::audit_record(r)?),
         )
         .map_err(|e| from_audit_insert(r, e))?;

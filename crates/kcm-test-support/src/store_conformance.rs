@@ -434,6 +434,18 @@ pub mod fixtures {
             request_id: format!("req-{seq}"),
             source: Some("192.0.2.7:4431".to_owned()),
             client_request_id: Some("6b0c1c6e-uid".to_owned()),
+            detail: Some(
+                [
+                    (
+                        "awsPrincipalArn",
+                        "arn:aws:iam::123456789012:role/ünïcødé \"x\"",
+                    ),
+                    ("kmsOperation", "GenerateDataKey"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ),
             prev_hash: format!("{:064x}", seq.saturating_sub(1)),
             hash: format!("{seq:064x}"),
         }

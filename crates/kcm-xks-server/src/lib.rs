@@ -11,8 +11,8 @@
 //! operations). An `externalKeyId` is a kcm key id, or an alias name without
 //! `alias/`, of a key in that system. Each request takes the path every door
 //! shares ([`kcm_frontdoor::Call`]: the SigV4 head before the body, the body, the
-//! signature, one core call, finish with the audit record, whose
-//! `client_request_id` is AWS KMS's `kmsRequestId`). The encryption is the core's
+//! signature, one core call, finish with the audit record, which holds AWS KMS's
+//! request metadata and whose `client_request_id` is its `kmsRequestId`). The encryption is the core's
 //! ([`kcm_core::xks`]); the error names are the specification's ([`error`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -102,7 +102,7 @@ pub async fn handle(State(api): State<XksApi>, request: axum::extract::Request) 
         match route {
             Route::Health => {
                 let metadata = wire::health_metadata(&body);
-                record_request_id(&mut call, metadata.kms_request_id.as_deref());
+                record_metadata(&mut call, &metadata);
                 health(api.front.service(), admitted(&call)).await
             }
             Route::Key { op, key_id } => {
@@ -122,12 +122,15 @@ fn admitted<'c>(call: &'c kcm_frontdoor::Call<'_>) -> &'c Caller {
         .expect("a request whose signature holds has an admitted caller")
 }
 
-/// Puts AWS KMS's `kmsRequestId` into the audit record, to find a CloudTrail entry's
-/// record (when it is an id the audit log takes).
-fn record_request_id(call: &mut kcm_frontdoor::Call<'_>, id: Option<&str>) {
-    if let Some(id) = id {
+/// Puts AWS KMS's request metadata into the audit record (who behind AWS KMS asked,
+/// for which AWS key and operation), and its `kmsRequestId` as the record's client
+/// request id, to find a CloudTrail entry's record (when it is an id the audit log
+/// takes).
+fn record_metadata(call: &mut kcm_frontdoor::Call<'_>, metadata: &wire::RequestMetadata<'_>) {
+    if let Some(id) = metadata.kms_request_id.as_deref() {
         call.set_client_request_id(id);
     }
+    call.set_audit_detail(metadata.audit_detail());
 }
 
 /// The specification: requests are `application/json`.
@@ -158,7 +161,7 @@ async fn key_operation(
     match op {
         Op::XksGetKeyMetadata => {
             let request = wire::metadata_request(body)?;
-            record_request_id(call, request.kms_request_id.as_deref());
+            record_metadata(call, &request);
             let meta = call
                 .service()
                 .xks_key_metadata(admitted(call), &key, &request.as_core())
@@ -171,7 +174,7 @@ async fn key_operation(
         }
         Op::XksEncrypt => {
             let request = wire::encrypt_request(body)?;
-            record_request_id(call, request.metadata.kms_request_id.as_deref());
+            record_metadata(call, &request.metadata);
             let out = call
                 .service()
                 .xks_encrypt(
@@ -193,7 +196,7 @@ async fn key_operation(
         }
         Op::XksDecrypt => {
             let request = wire::decrypt_request(body)?;
-            record_request_id(call, request.metadata.kms_request_id.as_deref());
+            record_metadata(call, &request.metadata);
             let (_, plaintext) = call
                 .service()
                 .xks_decrypt(

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use kcm_core::service::{CreateKeyRequest, KeyRef};
+use kcm_core::store::Store as _;
 use kcm_frontdoor::{Authenticator, FrontDoor, Metrics};
 use kcm_test_support::service::ServiceFixture;
 use serde_json::{json, Value};
@@ -177,6 +178,30 @@ async fn encrypt_and_decrypt_round_trip_with_the_integrity_value() {
 
     let (status, opened) = f.decrypt(&f.key, &sealed, b"context").await;
     assert_eq!(status, StatusCode::OK, "{opened}");
+    // The audit record holds AWS KMS's request metadata, the request id twice over.
+    let records = f
+        .service
+        .store
+        .audit_records(&kcm_core::model::AuditQuery {
+            tenant: f.service.admin.principal.tenant_id,
+            operation: Some("XksDecrypt".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let decrypt = records.last().unwrap();
+    let detail = decrypt.detail.as_ref().unwrap();
+    assert_eq!(
+        detail["awsPrincipalArn"],
+        "arn:aws:iam::123456789012:user/Alice"
+    );
+    assert_eq!(detail["kmsOperation"], "Decrypt");
+    assert_eq!(
+        decrypt.client_request_id.as_deref(),
+        Some(detail["kmsRequestId"].as_str())
+    );
+    assert_eq!(decrypt.front_door, "xks");
     assert_eq!(b64(&opened["plaintext"]), b"a data key");
 
     assert_eq!(

@@ -67,6 +67,26 @@ pub enum Api {
 }
 
 impl<'a> RequestMetadata<'a> {
+    /// The metadata for the audit record: every field AWS KMS sent, by its name in
+    /// the specification, each at most 2048 characters (a key call's are checked by
+    /// [`RequestMetadata::check`]; a health call's, never refused, are left out when
+    /// longer).
+    pub fn audit_detail(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("awsPrincipalArn", &self.aws_principal_arn),
+            ("kmsKeyArn", &self.kms_key_arn),
+            ("kmsOperation", &self.kms_operation),
+            ("kmsRequestId", &self.kms_request_id),
+            ("kmsViaService", &self.kms_via_service),
+            ("awsSourceVpc", &self.aws_source_vpc),
+            ("awsSourceVpce", &self.aws_source_vpce),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.as_deref()?.to_owned())))
+        .filter(|(_, value)| value.chars().count() <= MAX_METADATA_TEXT)
+        .collect()
+    }
+
     /// The metadata as the core judges it.
     pub fn as_core(&self) -> kcm_core::xks_policy::RequestMetadata<'_> {
         kcm_core::xks_policy::RequestMetadata {

@@ -27,6 +27,8 @@ struct Content<'a> {
     // Added later: absent, it leaves the hashed form of a record as it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a std::collections::BTreeMap<String, String>>,
     prev_hash: &'a str,
 }
 
@@ -78,6 +80,7 @@ pub(crate) fn record_hash_at(r: &AuditRecord, seq: u64) -> String {
         request_id: &r.request_id,
         source: r.source.as_deref(),
         client_request_id: r.client_request_id.as_deref(),
+        detail: r.detail.as_ref(),
         prev_hash: &r.prev_hash,
     };
     let json = serde_json::to_vec(&content).expect("audit content serialises");

@@ -44,6 +44,9 @@ pub struct AuditEvent<'a> {
     pub source: Option<String>,
     /// The id the client gave its request, when it gave a valid one.
     pub client_request_id: Option<&'a str>,
+    /// What the request said of itself, recorded as given (see
+    /// [`crate::model::AuditRecord::detail`]).
+    pub detail: Option<&'a std::collections::BTreeMap<String, String>>,
     /// The authenticated caller, if authentication succeeded.
     pub caller: Option<&'a crate::authz::Caller>,
     /// The access key id the request claimed, if authentication failed.
@@ -176,6 +179,7 @@ pub(crate) fn test_record(seq: u64) -> crate::model::AuditRecord {
         request_id: format!("req-{seq}"),
         source: None,
         client_request_id: None,
+        detail: None,
         prev_hash: GENESIS_HASH.into(),
         hash: String::new(),
     }

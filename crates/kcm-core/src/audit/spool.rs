@@ -316,6 +316,7 @@ mod tests {
                 request_id: "golden-spool-1".into(),
                 source: Some("192.0.2.9".into()),
                 client_request_id: Some("golden-client-1".into()),
+                detail: None,
                 prev_hash: String::new(),
                 hash: String::new(),
             };

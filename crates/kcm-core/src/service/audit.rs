@@ -88,6 +88,7 @@ impl Service {
             request_id: event.request_id.to_string(),
             source: event.source,
             client_request_id: event.client_request_id.map(str::to_string),
+            detail: event.detail.cloned(),
             prev_hash: String::new(),
             hash: String::new(),
         };
