@@ -55,6 +55,8 @@ SERVICE = "kms-xks-proxy"
 # may take to reach a request. Server B's external check interval: how long B trusts a
 # system key it unwrapped through A.
 BOUND_MS = 500
+# Server A's header read timeout, short so that a test can watch the XKS listener use it.
+HEADER_TIMEOUT_MS = 2000
 CHECK_MS = 500
 PRINCIPAL_ARN = "arn:aws:iam::123456789012:user/Alice"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -347,6 +349,7 @@ def a(tmp_path_factory, pki):
         "KCM_CONFIG": xks_server_config(root / "kcm.toml", port),
         "KCM_TLS_CERT": cert, "KCM_TLS_KEY": key,
         "KCM_REVOCATION_BOUND_MS": str(BOUND_MS),
+        "KCM_HEADER_READ_TIMEOUT_MS": str(HEADER_TIMEOUT_MS),
         "KCM_LOG": "debug",
     })
     srv.trusted_ca = ca
@@ -617,6 +620,35 @@ def test_invalid_input_is_validation_exception(door, estate):
     assert_each_refused(answers, 400, "ValidationException")
     # Nothing of the above changed the key.
     assert door.metadata(key, cred).body == ENABLED_AES
+
+
+def test_the_listener_closes_a_head_that_never_ends(door):
+    """The XKS listener is bounded like every listener of kcm: a client that opens a TLS
+    connection and sends half a request head is cut off at the header read timeout, and
+    so is one that never finishes the TLS handshake."""
+    ctx = ssl.create_default_context(cafile=door.ca_file)
+    ctx.check_hostname = False
+    limit = HEADER_TIMEOUT_MS / 1000 + 2 + LOADED_SLACK_S
+    with socket.create_connection(("127.0.0.1", door.port), timeout=limit + 5) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            tls.sendall(b"POST " + PREFIX.encode() + b"/kms/xks/v1/health HTTP/1.1\r\nHost: x\r\n")
+            start = time.monotonic()
+            try:
+                rest = tls.recv(4096)
+            except (ConnectionResetError, ssl.SSLError):
+                rest = b""
+            took = time.monotonic() - start
+    assert not rest or rest.startswith(b"HTTP/1.1 408"), rest
+    assert took <= limit, f"half a head held the connection for {took:.1f} s"
+    with socket.create_connection(("127.0.0.1", door.port), timeout=limit + 5) as raw:
+        raw.sendall(b"\x16\x03\x01")  # the start of a TLS record, and nothing more
+        start = time.monotonic()
+        try:
+            closed = raw.recv(4096) == b""
+        except ConnectionResetError:
+            closed = True
+        took = time.monotonic() - start
+    assert closed and took <= limit, f"a handshake never finished held the connection {took:.1f} s"
 
 
 def test_uris_and_methods(door, estate):
