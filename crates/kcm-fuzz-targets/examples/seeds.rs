@@ -803,7 +803,68 @@ fn xks_seeds() {
     }
 }
 
+fn kmip_seeds() {
+    use kcm_kmip::ttlv::{encode, Tag, Ttlv, Value};
+    let tag = |t: u32| Tag::new(t);
+    // A KMIP 1.0 Locate by Name then Get, as Ceph's RADOS Gateway sends them, and a
+    // DiscoverVersions: request message, header (version, batch count), batch item.
+    let header = |batch: i32| {
+        Ttlv::new(
+            tag(0x42_0077),
+            Value::Structure(vec![
+                Ttlv::new(
+                    tag(0x42_0069),
+                    Value::Structure(vec![
+                        Ttlv::new(tag(0x42_006A), Value::Integer(1)),
+                        Ttlv::new(tag(0x42_006B), Value::Integer(0)),
+                    ]),
+                ),
+                Ttlv::new(tag(0x42_000D), Value::Integer(batch)),
+            ]),
+        )
+    };
+    let item = |operation: u32, payload: Vec<Ttlv>| {
+        Ttlv::new(
+            tag(0x42_000F),
+            Value::Structure(vec![
+                Ttlv::new(tag(0x42_005C), Value::Enumeration(operation)),
+                Ttlv::new(tag(0x42_0079), Value::Structure(payload)),
+            ]),
+        )
+    };
+    let name = Ttlv::new(
+        tag(0x42_0008),
+        Value::Structure(vec![
+            Ttlv::new(tag(0x42_000A), Value::TextString("Name".into())),
+            Ttlv::new(
+                tag(0x42_000B),
+                Value::Structure(vec![
+                    Ttlv::new(tag(0x42_0055), Value::TextString("rgw-bucket-key".into())),
+                    Ttlv::new(tag(0x42_0054), Value::Enumeration(1)),
+                ]),
+            ),
+        ]),
+    );
+    let request = |operation: u32, payload: Vec<Ttlv>| {
+        encode(&Ttlv::new(
+            tag(0x42_0078),
+            Value::Structure(vec![header(1), item(operation, payload)]),
+        ))
+    };
+    write("kmip_ttlv", "locate", request(0x08, vec![name]));
+    write(
+        "kmip_ttlv",
+        "get",
+        request(
+            0x0A,
+            vec![Ttlv::new(tag(0x42_0094), Value::TextString("1".into()))],
+        ),
+    );
+    write("kmip_ttlv", "discover-versions", request(0x1E, vec![]));
+}
+
 fn main() {
+    kmip_seeds();
     xks_seeds();
     sigv4_seeds();
     aws_json_seeds();

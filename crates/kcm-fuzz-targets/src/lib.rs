@@ -22,6 +22,7 @@ pub mod ciphertext;
 pub mod envelope;
 pub mod k8s_kms;
 pub mod key_policy;
+pub mod kmip_ttlv;
 pub mod sigv4;
 pub mod xks;
 
@@ -100,6 +101,11 @@ pub const TARGETS: &[Target] = &[
         name: "xks",
         run: xks::run,
         max_len: xks::MAX_LEN,
+    },
+    Target {
+        name: "kmip_ttlv",
+        run: kmip_ttlv::run,
+        max_len: kmip_ttlv::MAX_LEN,
     },
 ];
 

@@ -1,0 +1,12 @@
+//! # kcm-kmip
+//!
+//! KMIP (the OASIS Key Management Interoperability Protocol) for kcm: what storage
+//! arrays, hypervisors, databases and Ceph speak to an enterprise key manager.
+//!
+//! So far the binary encoding every KMIP message travels in, [`ttlv`], bounded for a
+//! server reading untrusted clients. The server (operations on the core's managed
+//! objects, mutual TLS, version negotiation) builds on it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ttlv;
