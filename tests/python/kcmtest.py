@@ -572,6 +572,29 @@ def v1_error_code(r: requests.Response) -> str:
         return ""
 
 
+def read_http_answer(sock) -> tuple[int, dict, bytes]:
+    """Reads one HTTP/1.1 answer off `sock` (a socket, or a TLS-wrapped one): its head and
+    as much body as its Content-Length says, or up to the close. (status, headers with
+    lower-case names, body)."""
+    def announced(data: bytes) -> int:
+        for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return int(value)
+        return 0
+
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < announced(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head_text, _, body = data.partition(b"\r\n\r\n")
+    lines = head_text.decode().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
 def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
     """Call fn until it returns a truthy value; bounded in time and count."""
     deadline = time.monotonic() + timeout

@@ -26,7 +26,7 @@ import time
 import pytest
 import requests
 
-from kcmtest import sigv4_headers, unique
+from kcmtest import read_http_answer, sigv4_headers, unique
 
 CAP = 200
 IDLE = CAP + 500
@@ -322,24 +322,8 @@ def head_only(srv, head: bytes) -> tuple[int, dict, dict]:
     (status, headers, JSON body). What the server says before reading any body."""
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
         s.sendall(head)
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head_text, _, body = data.partition(b"\r\n\r\n")
-    lines = head_text.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, json.loads(body or b"{}")
-
-
-def _length(data: bytes) -> int:
-    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
+        status, headers, body = read_http_answer(s)
+    return status, headers, json.loads(body or b"{}")
 
 
 def test_an_oversized_body_is_refused_from_its_length_before_it_is_sent(server):

@@ -44,7 +44,8 @@ from botocore.credentials import Credentials
 
 import xks_proxy
 from kcmtest import (KCM_BIN, LOADED_SLACK_S, REGION, Server, ServerStartError, cli_ok, free_port, kms_error,
-                     poll, refused_within, start_or_fail, system_with_key, unique, works_again_within)
+                     poll, read_http_answer, refused_within, start_or_fail, system_with_key, unique,
+                     works_again_within)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,15 +67,6 @@ ENABLED_AES = {"keySpec": "AES_256", "keyUsage": ["ENCRYPT", "DECRYPT"], "keySta
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def _length(data: bytes) -> int:
-    """The Content-Length of the response head in `data` (0 when it names none)."""
-    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
-
 
 def b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
@@ -263,16 +255,8 @@ class XksDoor:
         with socket.create_connection(("127.0.0.1", self.port), timeout=15) as raw:
             with ctx.wrap_socket(raw) as tls:
                 tls.sendall((head + "\r\n").encode())
-                data = b""
-                while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-        head_text, _, body = data.partition(b"\r\n\r\n")
-        lines = head_text.decode().split("\r\n")
-        answer_headers = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-        return Answer(int(lines[0].split()[1]), json.loads(body) if body else None, answer_headers)
+                status, answer_headers, body = read_http_answer(tls)
+        return Answer(status, json.loads(body) if body else None, answer_headers)
 
     # The spec's four APIs.
     def metadata(self, key: str, cred: Cred, body: Optional[dict] = None) -> Answer:

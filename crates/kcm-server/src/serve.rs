@@ -291,16 +291,20 @@ pub async fn launch(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let metrics = Arc::new(Metrics::default());
     let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
+    // Every door shares the core, the authenticator and the metrics.
+    let front = |door| {
+        FrontDoor::new(
+            door,
+            Arc::clone(&service),
+            Arc::clone(&auth),
+            Arc::clone(&metrics),
+        )
+    };
     let kubernetes_kms = match &settings.kubernetes_kms {
         Some(k8s) => Some(spawn_kubernetes_kms(
             k8s,
             &settings,
-            FrontDoor::new(
-                kcm_k8s_kms::embedded::DOOR,
-                Arc::clone(&service),
-                Arc::clone(&auth),
-                Arc::clone(&metrics),
-            ),
+            front(kcm_k8s_kms::embedded::DOOR),
             stop_rx.clone(),
         )?),
         None => None,
@@ -310,12 +314,7 @@ pub async fn launch(
             spawn_barbican(
                 barbican,
                 &settings,
-                FrontDoor::new(
-                    kcm_barbican::DOOR,
-                    Arc::clone(&service),
-                    Arc::clone(&auth),
-                    Arc::clone(&metrics),
-                ),
+                front(kcm_barbican::DOOR),
                 Arc::clone(&connections),
                 stop_rx.clone(),
             )
@@ -328,12 +327,7 @@ pub async fn launch(
             spawn_xks_server(
                 xks,
                 &settings,
-                FrontDoor::new(
-                    kcm_xks_server::DOOR,
-                    Arc::clone(&service),
-                    Arc::clone(&auth),
-                    Arc::clone(&metrics),
-                ),
+                front(kcm_xks_server::DOOR),
                 Arc::clone(&connections),
                 stop_rx.clone(),
             )

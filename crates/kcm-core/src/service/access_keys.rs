@@ -398,9 +398,7 @@ impl Service {
                 "role system-admin cannot be given to a tenant access key",
             ));
         }
-        if description.chars().count() > 256 {
-            return Err(Error::invalid("description is longer than 256 characters"));
-        }
+        check_access_key_description(&description)?;
         let system_id = match system {
             Some(name) => Some(self.find_system(tenant, name).await?.id),
             None => None,
@@ -419,7 +417,7 @@ impl Service {
         };
         // The new key gives no more than its creator holds.
         authorize_new_access_key(&caller.principal, role, system_id, operations)?;
-        let (record, secret) = self
+        let minted = self
             .mint_access_key(
                 CredentialKind::SigV4,
                 Some(tenant),
@@ -429,6 +427,14 @@ impl Service {
                 description,
             )
             .await?;
+        self.store_new_access_key(minted).await
+    }
+
+    /// Stores a minted access key and hands it out, its secret the one time.
+    async fn store_new_access_key(
+        &self,
+        (record, secret): (AccessKeyRecord, SecretString),
+    ) -> Result<NewAccessKey> {
         self.store
             .commit(vec![Write::PutAccessKey(record.clone())])
             .await?;
@@ -452,9 +458,7 @@ impl Service {
         description: String,
     ) -> Result<NewAccessKey> {
         let tenant = Self::own_tenant_for(caller, Op::CreateAccessKey)?;
-        if description.chars().count() > 256 {
-            return Err(Error::invalid("description is longer than 256 characters"));
-        }
+        check_access_key_description(&description)?;
         let system_id = self.find_system(tenant, system).await?.id;
         let mut operations = OpSet::EMPTY;
         for op in XKS_OPERATIONS {
@@ -466,7 +470,7 @@ impl Service {
             Some(system_id),
             Some(operations),
         )?;
-        let (record, secret) = self
+        let minted = self
             .mint_access_key(
                 CredentialKind::Xks,
                 Some(tenant),
@@ -476,13 +480,7 @@ impl Service {
                 description,
             )
             .await?;
-        self.store
-            .commit(vec![Write::PutAccessKey(record.clone())])
-            .await?;
-        Ok(NewAccessKey {
-            info: self.access_key_info(&record).await?,
-            secret,
-        })
+        self.store_new_access_key(minted).await
     }
 
     /// Access keys of the caller's tenant (the operator sees the operator's keys).
@@ -550,6 +548,14 @@ impl Service {
         self.credentials.remove(&record.id);
         Ok(())
     }
+}
+
+/// Refuses an access key description over 256 characters.
+fn check_access_key_description(description: &str) -> Result<()> {
+    if description.chars().count() > 256 {
+        return Err(Error::invalid("description is longer than 256 characters"));
+    }
+    Ok(())
 }
 
 /// The secret of access key `id`: HMAC-SHA256 of the id and salt under the
