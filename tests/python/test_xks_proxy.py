@@ -24,7 +24,7 @@ import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from softhsm import Token
-from xks_proxy import XksProxy, random_access_key_id, random_secret
+from xks_proxy import XksProxy, decrypt_fields, random_access_key_id, random_secret
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -62,14 +62,7 @@ def enc_body(plaintext: bytes, aad: bytes | None = None, cdiv: bool = False) -> 
 
 
 def dec_body(enc: dict, aad: bytes | None = None, **override) -> dict:
-    body = {"requestMetadata": md("Decrypt"), "encryptionAlgorithm": "AES_GCM"}
-    for f in ("ciphertext", "initializationVector", "authenticationTag", "ciphertextMetadata"):
-        if f in enc:
-            body[f] = enc[f]
-    if aad is not None:
-        body["additionalAuthenticatedData"] = b64(aad)
-    body.update(override)
-    return {k: v for k, v in body.items() if v is not None}
+    return {"requestMetadata": md("Decrypt"), **decrypt_fields(enc, aad, **override)}
 
 
 def flip(s: str, i: int = 0) -> str:

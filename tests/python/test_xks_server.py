@@ -114,14 +114,8 @@ def enc_body(plaintext: bytes, aad: Optional[bytes] = None, cdiv: bool = False,
 
 def dec_body(enc: dict, aad: Optional[bytes] = None, request_id: Optional[str] = None, **override) -> dict:
     """A decrypt request for encrypt's answer `enc`; an override of None drops that field."""
-    body = {"requestMetadata": md("Decrypt", request_id=request_id), "encryptionAlgorithm": "AES_GCM"}
-    for f in ("ciphertext", "initializationVector", "authenticationTag", "ciphertextMetadata"):
-        if f in enc:
-            body[f] = enc[f]
-    if aad is not None:
-        body["additionalAuthenticatedData"] = b64(aad)
-    body.update(override)
-    return {k: v for k, v in body.items() if v is not None}
+    return {"requestMetadata": md("Decrypt", request_id=request_id),
+            **xks_proxy.decrypt_fields(enc, aad, **override)}
 
 
 def without(d: dict, *fields: str) -> dict:

@@ -866,6 +866,20 @@ def random_access_key_id() -> str:
     return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
 
 
+def decrypt_fields(enc: dict, aad: bytes | None = None, **override) -> dict:
+    """The fields of a Decrypt request (no requestMetadata) for an Encrypt's answer `enc`,
+    with `aad` if given; an override of None drops that field. Shared by the tests of
+    this proxy and of kcm's XKS door."""
+    body = {"encryptionAlgorithm": "AES_GCM"}
+    for f in ("ciphertext", "initializationVector", "authenticationTag", "ciphertextMetadata"):
+        if f in enc:
+            body[f] = enc[f]
+    if aad is not None:
+        body["additionalAuthenticatedData"] = base64.b64encode(aad).decode()
+    body.update(override)
+    return {k: v for k, v in body.items() if v is not None}
+
+
 def random_secret() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
