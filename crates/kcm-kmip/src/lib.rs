@@ -3,12 +3,23 @@
 //! KMIP (the OASIS Key Management Interoperability Protocol) for kcm: what storage
 //! arrays, hypervisors, databases and Ceph speak to an enterprise key manager.
 //!
-//! So far the binary encoding every KMIP message travels in, [`ttlv`], bounded for a
-//! server reading untrusted clients, and the request and response frame above it,
-//! [`message`]. The server (operations on the core's managed objects, mutual TLS,
-//! version negotiation) builds on them.
+//! [`ttlv`]: the binary encoding every KMIP message travels in, bounded for a server
+//! reading untrusted clients; [`message`]: the request and response frame above it;
+//! [`objects`]: KMIP's objects and attributes as kcm's managed objects; [`door`]:
+//! the operations, each batch item through the shared request path as the door
+//! `kmip`; [`listener`]: TCP with mutual TLS, the client certificate naming the
+//! access key; [`config`]: the `[kmip_server]` table.
+//!
+//! KMIP 1.0 to 1.4: Discover Versions, Query, Create (AES keys), Register
+//! (symmetric keys, secret data, opaque objects), Locate (by Name, Object Type),
+//! Get (Raw key format), Get Attributes and Destroy; every other operation is
+//! answered Operation Not Supported.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod door;
+pub mod listener;
 pub mod message;
+pub mod objects;
 pub mod ttlv;

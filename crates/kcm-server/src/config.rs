@@ -241,6 +241,9 @@ pub struct Settings {
     /// The AWS XKS proxy API on a listener of its own, over HTTPS only, so that AWS
     /// KMS keeps its external keys in kcm (`[xks_server]`); none when absent.
     pub xks_server: Option<kcm_xks_server::config::XksServerSettings>,
+    /// KMIP on a listener of its own, over mutual TLS (`[kmip_server]`); none when
+    /// absent.
+    pub kmip_server: Option<kcm_kmip::config::KmipServerSettings>,
     /// Most client connections open at once, over every listener. Unset: derived
     /// from the open-file limit (raised to its hard limit at start): three quarters
     /// of it, at most 16 384. At the cap a new connection makes room by closing the
@@ -368,6 +371,7 @@ impl Default for Settings {
             kubernetes_kms: None,
             barbican: None,
             xks_server: None,
+            kmip_server: None,
             max_connections: None,
             header_read_timeout_ms: millis(ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT),
             body_read_timeout_ms: millis(ConnectionLimits::DEFAULT_BODY_READ_TIMEOUT),
@@ -570,6 +574,17 @@ impl Settings {
                     "xks_server needs tls.cert and tls.key: the XKS proxy API is served over \
                      HTTPS only (AWS KMS connects to nothing else, and the requests carry key \
                      material)"
+                );
+            }
+        }
+        if let Some(kmip) = &self.kmip_server {
+            let listen = kmip.validate().map_err(|e| anyhow::anyhow!(e))?;
+            if self.listen.parse::<std::net::SocketAddr>().ok() == Some(listen) {
+                bail!("kmip_server.listen must differ from listen: KMIP has a listener of its own");
+            }
+            if self.tls.cert.is_none() {
+                bail!(
+                    "kmip_server needs tls.cert and tls.key: KMIP is served over mutual TLS only"
                 );
             }
         }

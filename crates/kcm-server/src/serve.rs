@@ -335,6 +335,19 @@ pub async fn launch(
         ),
         None => None,
     };
+    let kmip_server = match &settings.kmip_server {
+        Some(kmip) => Some(
+            spawn_kmip_server(
+                kmip,
+                &settings,
+                front(kcm_kmip::door::DOOR),
+                Arc::clone(&connections),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service), &auth, &metrics, settings.metrics);
     let tls = match (&settings.tls.cert, &settings.tls.key) {
@@ -355,6 +368,9 @@ pub async fn launch(
         let _ = task.await;
     }
     if let Some(task) = xks_server {
+        let _ = task.await;
+    }
+    if let Some(task) = kmip_server {
         let _ = task.await;
     }
     tracing::info!("stopped");
@@ -485,6 +501,41 @@ async fn spawn_xks_server(
         {
             tracing::error!(error = %e, "the XKS proxy API stopped");
         }
+    }))
+}
+
+/// Serves KMIP (the door `kmip`) on its own listener, over TLS with the server's
+/// certificate and a client certificate from `client_ca_file` required, until
+/// `stop` turns true. Its connections count against the process's one cap.
+async fn spawn_kmip_server(
+    kmip: &kcm_kmip::config::KmipServerSettings,
+    settings: &Settings,
+    front: FrontDoor,
+    connections: Arc<Connections>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
+        anyhow::bail!(
+            "kmip_server needs tls.cert and tls.key: KMIP is served over mutual TLS only"
+        );
+    };
+    let tls =
+        crate::tls::mutual_acceptor(cert, key, &kmip.client_ca_file).context("kmip_server")?;
+    let listen = kmip.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("kmip_server: cannot listen on {listen}"))?;
+    let clients = Arc::new(kmip.client_map());
+    if clients.is_empty() {
+        tracing::warn!("kmip_server has no clients: every client certificate will be refused");
+    }
+    tracing::info!(address = %listener.local_addr()?, clients = kmip.clients.len(), "KMIP listening (mutual TLS)");
+    let door = kcm_kmip::door::KmipDoor::new(front);
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        kcm_kmip::listener::serve(listener, tls, door, clients, connections, stopped).await;
     }))
 }
 

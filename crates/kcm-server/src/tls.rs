@@ -10,6 +10,51 @@ use tokio_rustls::TlsAcceptor;
 /// A TLS acceptor from PEM files. The private key file must be readable by its owner
 /// only, as every other secret file kcm reads.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    let mut config = server_config(cert, key, None)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS acceptor that also requires a client certificate issued by a CA of
+/// `client_ca` (PEM), as KMIP's mutual TLS does.
+pub fn mutual_acceptor(cert: &Path, key: &Path, client_ca: &Path) -> Result<TlsAcceptor> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pems = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(client_ca)
+            .with_context(|| format!("cannot open client CA file {}", client_ca.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .with_context(|| format!("client CA file {} is not valid PEM", client_ca.display()))?;
+    for ca in pems {
+        roots
+            .add(ca)
+            .with_context(|| format!("a certificate in {} is not a CA", client_ca.display()))?;
+    }
+    if roots.is_empty() {
+        anyhow::bail!(
+            "client CA file {} holds no certificate",
+            client_ca.display()
+        );
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+    )
+    .build()
+    .context("client certificate verifier")?;
+    Ok(TlsAcceptor::from(Arc::new(server_config(
+        cert,
+        key,
+        Some(verifier),
+    )?)))
+}
+
+/// The server side of TLS with `cert` and `key`, and a client verifier if given.
+fn server_config(
+    cert: &Path,
+    key: &Path,
+    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Result<rustls::ServerConfig> {
     crate::files::ensure_owner_only(key, "TLS private key")?;
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert)
@@ -23,16 +68,18 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     ))
     .with_context(|| format!("TLS key {} is not valid PEM", key.display()))?
     .with_context(|| format!("no private key found in {}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .context("TLS protocol setup")?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .context("TLS certificate and key do not form a valid pair")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    .context("TLS protocol setup")?;
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    builder
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not form a valid pair")
 }
 
 #[cfg(test)]
