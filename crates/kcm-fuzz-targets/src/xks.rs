@@ -1,5 +1,5 @@
-//! The XKS proxy API door (`kcm-xks-server`: [`route`](kcm_xks_server::route::route)
-//! and the [`wire`](kcm_xks_server::wire) parsers) and kcm's XKS ciphertext fields
+//! The XKS proxy API door (`kcm-xks-server`: [`route`] and the [`wire`] parsers) and
+//! kcm's XKS ciphertext fields
 //! (`kcm-core` [`xks::open`]), as AWS KMS's requests reach them once signed.
 //!
 //! The input is a request: its first line the URI path, the rest the body. The path

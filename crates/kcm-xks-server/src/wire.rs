@@ -69,7 +69,7 @@ pub enum Api {
 impl<'a> RequestMetadata<'a> {
     /// The metadata for the audit record: every field AWS KMS sent, by its name in
     /// the specification, each at most 2048 characters (a key call's are checked by
-    /// [`RequestMetadata::check`]; a health call's, never refused, are left out when
+    /// `RequestMetadata::check`; a health call's, never refused, are left out when
     /// longer).
     pub fn audit_detail(&self) -> std::collections::BTreeMap<String, String> {
         [
