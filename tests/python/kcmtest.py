@@ -661,6 +661,24 @@ def works_again_within(call: Callable[[], Any], seconds: float, what: str, inter
     raise AssertionError(what)
 
 
+def kcm_cli(srv: "Server", *args, output_json: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real `kcm` CLI against `srv` (its default profile), trusting its CA over HTTPS;
+    `--output json` unless `output_json` is false."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KCM_")}
+    if srv.tls_ca:
+        env["SSL_CERT_FILE"] = srv.tls_ca
+    cmd = [str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path)]
+    if output_json:
+        cmd += ["--output", "json"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, stdin=subprocess.DEVNULL,
+                          timeout=timeout, env=env)
+
+
+def kcm_cli_json(srv: "Server", *args) -> Any:
+    """What `kcm --output json <args>` printed, parsed; the command must succeed."""
+    return json.loads(cli_ok(kcm_cli(srv, *args)).stdout)
+
+
 def cli_ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """`cp`, checked to have exited 0; otherwise the failure shows the command and the
     tails of what it wrote."""

@@ -43,6 +43,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 import xks_proxy
+from kcmtest import kcm_cli as kcm
+from kcmtest import kcm_cli_json as kcm_json
 from kcmtest import (KCM_BIN, LOADED_SLACK_S, REGION, Server, ServerStartError, cli_ok, free_port, kms_error,
                      poll, read_http_answer, refused_within, start_or_fail, system_with_key, unique,
                      works_again_within)
@@ -129,20 +131,6 @@ def cdiv_of(aad: Optional[bytes], enc: dict) -> bytes:
     return hashlib.sha256(b"".join(parts)).digest()
 
 
-def kcm(srv: Server, *args, output_json: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    """The real `kcm` CLI against `srv` (its default profile), trusting its CA over HTTPS."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KCM_")}
-    if srv.tls_ca:
-        env["SSL_CERT_FILE"] = srv.tls_ca
-    cmd = [str(KCM_BIN), "--endpoint", srv.url, "--credentials-file", str(srv.credentials_path)]
-    if output_json:
-        cmd += ["--output", "json"]
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, stdin=subprocess.DEVNULL,
-                          timeout=timeout, env=env)
-
-
-def kcm_json(srv: Server, *args) -> Any:
-    return json.loads(cli_ok(kcm(srv, *args)).stdout)
 
 
 # ----------------------------------------------------------------------------- the XKS client

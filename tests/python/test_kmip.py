@@ -1,0 +1,452 @@
+"""kcm's KMIP server (`[kmip_server]`) against PyKMIP's client, over real mutual TLS.
+
+One kcm server for the module with a private PKI: a CA that issued the server's
+certificate and two client certificates (each mapped by its SHA-256 fingerprint to a kcm
+access key scoped to a system of its own), a trusted client certificate mapped to nothing,
+and a client certificate of another CA. The server is started once to mint the access
+keys, then again with the `[kmip_server]` table naming them.
+
+What PyKMIP (0.11, `kmip.pie.client.ProxyKmipClient`) does here is what storage systems do:
+Discover Versions, Query, Create an AES key with a Name, Locate it by Name, Get it (Raw),
+Register keys, secret data and opaque objects, Get Attributes, Destroy; and what the
+server refuses it refuses in KMIP's words (Operation Not Supported, Item Not Found).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import json
+import ssl
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kmip.core import enums
+from kmip.pie import exceptions as kmip_exceptions
+from kmip.pie import objects as kmip_objects
+from kmip.pie.client import ProxyKmipClient
+
+from kcmtest import LOADED_SLACK_S, Server, cli_ok, free_port, kcm_cli, kcm_cli_json, start_or_fail
+
+pytestmark = pytest.mark.timeout(120)
+
+BOUND_MS = 500
+
+
+# ----------------------------------------------------------------------------- the PKI
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject: str, issuer: str, public_key, signer, *, ca: bool = False, server: bool = False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+         .public_key(public_key).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+    elif server:
+        b = (b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                          x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    else:
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    return b.sign(signer, hashes.SHA256())
+
+
+class Pki:
+    """A CA, the server's certificate, and client certificates: (cert path, key path,
+    SHA-256 fingerprint) by name."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        self.ca = _cert("kmip test CA", "kmip test CA", self.ca_key.public_key(), self.ca_key, ca=True)
+        self.ca_file = self._write("ca.pem", self.ca.public_bytes(serialization.Encoding.PEM))
+        self.server_cert, self.server_key, _ = self.issue("localhost", server=True)
+
+    def _write(self, name: str, data: bytes, private: bool = False) -> str:
+        path = self.dir / name
+        path.write_bytes(data)
+        if private:
+            path.chmod(0o600)
+        return str(path)
+
+    def issue(self, cn: str, *, server: bool = False, ca_key=None, ca_name: str = "kmip test CA"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(cn, ca_name, key.public_key(), ca_key or self.ca_key, server=server)
+        cert_path = self._write(f"{cn}.pem", cert.public_bytes(serialization.Encoding.PEM))
+        key_path = self._write(f"{cn}.key", key.private_bytes(serialization.Encoding.PEM,
+                                                               serialization.PrivateFormat.PKCS8,
+                                                               serialization.NoEncryption()), private=True)
+        fingerprint = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+        return cert_path, key_path, fingerprint
+
+    def foreign(self, cn: str):
+        """A client certificate of another CA, which the server does not trust."""
+        other = ec.generate_private_key(ec.SECP256R1())
+        return self.issue(cn, ca_key=other, ca_name="another CA")
+
+
+# ----------------------------------------------------------------------------- the server
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("kmip-pki"))
+
+
+@pytest.fixture(scope="module")
+def kmip(tmp_path_factory, pki):
+    """The server, its KMIP port, and the two mapped clients ("storage-a", "storage-b"),
+    each a key-user of a system of its own."""
+    root = tmp_path_factory.mktemp("kmip")
+    env = {"KCM_TLS_CERT": pki.server_cert, "KCM_TLS_KEY": pki.server_key,
+           "KCM_REVOCATION_BOUND_MS": str(BOUND_MS)}
+    srv = Server(root / "data", root / "logs", name="kmip", env=env)
+    srv.trusted_ca = pki.ca_file
+    start_or_fail(srv)
+    clients = {}
+    for name in ("storage-a", "storage-b"):
+        kcm_cli_json(srv, "system", "create", name)
+        key = kcm_cli_json(srv, "access-key", "create", "--role", "key-user", "--system", name)
+        cert, key_file, fingerprint = pki.issue(name)
+        clients[name] = {"cert": cert, "key": key_file, "fingerprint": fingerprint,
+                         "access_key_id": key["access_key_id"], "system": name}
+    srv.stop()
+    port = free_port()
+    table = f'[kmip_server]\nlisten = "127.0.0.1:{port}"\nclient_ca_file = "{pki.ca_file}"\n'
+    for name, c in clients.items():
+        table += (f'[[kmip_server.clients]]\nname = "{name}"\nfingerprint = "{c["fingerprint"]}"\n'
+                  f'access_key_id = "{c["access_key_id"]}"\n')
+    config = root / "kcm.toml"
+    config.write_text(table)
+    srv.extra_env["KCM_CONFIG"] = str(config)
+    start_or_fail(srv)
+    wait_for_port(port)
+    yield srv, port, clients
+    srv.stop()
+
+
+def wait_for_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"KMIP port {port} never opened")
+
+
+def client(pki: Pki, port: int, cert: str, key: str, version=enums.KMIPVersion.KMIP_1_2) -> ProxyKmipClient:
+    c = ProxyKmipClient(hostname="127.0.0.1", port=port, cert=cert, key=key, ca=pki.ca_file,
+                        kmip_version=version, config_file=None)
+    c.open()
+    return c
+
+
+@pytest.fixture()
+def storage_a(kmip, pki):
+    srv, port, clients = kmip
+    c = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"])
+    yield c
+    c.close()
+
+
+def name_attribute(c: ProxyKmipClient, name: str):
+    return c.attribute_factory.create_attribute(enums.AttributeType.NAME, name)
+
+
+# ----------------------------------------------------------------------------- the tests
+
+@pytest.mark.parametrize("version", [enums.KMIPVersion.KMIP_1_2, enums.KMIPVersion.KMIP_1_4],
+                         ids=["kmip-1.2", "kmip-1.4"])
+def test_create_locate_get_attributes_destroy(kmip, pki, version):
+    srv, port, clients = kmip
+    c = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"], version)
+    try:
+        name = f"bucket-{version.name}-{time.time_ns()}"
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=name)
+        # As Ceph's RADOS Gateway asks for its key: Locate by Name, then Get.
+        assert c.locate(attributes=[name_attribute(c, name)]) == [uid]
+        key = c.get(uid)
+        assert isinstance(key, kmip_objects.SymmetricKey)
+        assert key.cryptographic_algorithm == enums.CryptographicAlgorithm.AES
+        assert key.cryptographic_length == 256 and len(key.value) == 32
+        assert c.get(uid).value == key.value, "a key reads back the same every time"
+        got_uid, attributes = c.get_attributes(uid)
+        assert got_uid == uid
+        by_name = {a.attribute_name.value: a.attribute_value for a in attributes}
+        assert by_name["Object Type"].value == enums.ObjectType.SYMMETRIC_KEY
+        assert by_name["Name"].name_value.value == name
+        assert by_name["Cryptographic Length"].value == 256
+        assert by_name["State"].value == enums.State.ACTIVE
+        c.destroy(uid)
+        with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+            c.get(uid)
+        assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+        assert c.locate(attributes=[name_attribute(c, name)]) == []
+    finally:
+        c.close()
+
+
+def test_register_each_object_type_and_get_it_back(storage_a):
+    c = storage_a
+    made = {
+        "symmetric key": kmip_objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 128, b"\x01" * 16,
+                                                   name="registered-key"),
+        "secret data": kmip_objects.SecretData(b"a passphrase", enums.SecretDataType.PASSWORD,
+                                              name="registered-secret"),
+        "opaque object": kmip_objects.OpaqueObject(b"\x00opaque\xff", enums.OpaqueDataType.NONE,
+                                                   name="registered-opaque"),
+    }
+    for what, obj in made.items():
+        uid = c.register(obj)
+        back = c.get(uid)
+        assert type(back) is type(obj), what
+        assert back.value == obj.value, what
+        c.destroy(uid)
+
+
+def test_discover_versions_and_query(storage_a):
+    versions = storage_a.proxy.discover_versions().protocol_versions
+    assert [(v.major, v.minor) for v in versions] == [(1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+    answer = storage_a.proxy.query(query_functions=[enums.QueryFunction.QUERY_OPERATIONS,
+                                                    enums.QueryFunction.QUERY_OBJECTS,
+                                                    enums.QueryFunction.QUERY_SERVER_INFORMATION])
+    operations = {enums.Operation(o.value) for o in answer.operations}
+    assert {enums.Operation.CREATE, enums.Operation.GET, enums.Operation.LOCATE, enums.Operation.REGISTER,
+            enums.Operation.DESTROY, enums.Operation.GET_ATTRIBUTES, enums.Operation.DISCOVER_VERSIONS,
+            enums.Operation.QUERY} == operations
+    assert {enums.ObjectType(o.value) for o in answer.object_types} == {enums.ObjectType.SYMMETRIC_KEY, enums.ObjectType.SECRET_DATA,
+                                                      enums.ObjectType.OPAQUE_DATA}
+    assert answer.vendor_identification.startswith("kcm ")
+
+
+def test_what_the_server_does_not_do_is_refused_in_kmips_words(storage_a):
+    c = storage_a
+    uid = c.create(enums.CryptographicAlgorithm.AES, 128, name="unsupported-ops")
+    for attempt in (lambda: c.activate(uid), lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)):
+        with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+            attempt()
+        assert e.value.reason == enums.ResultReason.OPERATION_NOT_SUPPORTED
+    with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+        c.create(enums.CryptographicAlgorithm.RSA, 2048)
+    assert e.value.reason == enums.ResultReason.FEATURE_NOT_SUPPORTED
+    with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+        c.get("not-an-object")
+    assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+    # None of it changed the key.
+    assert len(c.get(uid).value) == 16
+    c.destroy(uid)
+
+
+def test_each_client_sees_only_its_own_systems_objects(kmip, pki):
+    srv, port, clients = kmip
+    a = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"])
+    b = client(pki, port, clients["storage-b"]["cert"], clients["storage-b"]["key"])
+    try:
+        uid = a.create(enums.CryptographicAlgorithm.AES, 256, name="a-only")
+        assert b.locate(attributes=[name_attribute(b, "a-only")]) == []
+        for attempt in (lambda: b.get(uid), lambda: b.destroy(uid), lambda: b.get_attributes(uid)):
+            with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+                attempt()
+            assert e.value.reason == enums.ResultReason.PERMISSION_DENIED, e.value
+        assert len(a.get(uid).value) == 32, "b's attempts changed nothing"
+        a.destroy(uid)
+    finally:
+        a.close()
+        b.close()
+
+
+def _handshake(pki: Pki, port: int, cert: str | None, key: str | None) -> bytes:
+    """Opens TLS to the KMIP port with `cert` (or none) and tries one Discover Versions:
+    what comes back (b"" when the server closed the connection)."""
+    ctx = ssl.create_default_context(cafile=pki.ca_file)
+    ctx.check_hostname = False
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    discover = bytes.fromhex(
+        "42007801000000504200770100000038420069010000002042006a0200000004000000010000000042006b0200000004"
+        "000000020000000042000d0200000004000000010000000042000f010000001042005c05000000040000001e00000000"
+        "420079010000000000000000")  # a KMIP 1.2 Discover Versions, as PyKMIP writes it
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(discover)
+                return tls.recv(4096)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return b""
+
+
+def test_a_client_without_a_mapped_trusted_certificate_is_refused(kmip, pki):
+    srv, port, clients = kmip
+    mapped = clients["storage-a"]
+    assert _handshake(pki, port, mapped["cert"], mapped["key"]).startswith(bytes.fromhex("42007b01"))
+    unmapped = pki.issue("unmapped-client")
+    assert _handshake(pki, port, unmapped[0], unmapped[1]) == b""
+    foreign = pki.foreign("foreign-client")
+    assert _handshake(pki, port, foreign[0], foreign[1]) == b""
+    assert _handshake(pki, port, None, None) == b""
+
+
+def test_the_kill_switch_cuts_kmip_off_within_the_bound(kmip, pki):
+    srv, port, clients = kmip
+    # storage-a's system was made below the tenant's default root key: its switch.
+    default_root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    c = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"])
+    try:
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256, name="kill-switch")
+        assert len(c.get(uid).value) == 32
+        cli_ok(kcm_cli(srv, "root-key", "disable", default_root))
+        try:
+            start = time.monotonic()
+            bound = BOUND_MS / 1000 + LOADED_SLACK_S
+            while True:
+                try:
+                    c.get(uid)
+                except kmip_exceptions.KmipOperationFailure as e:
+                    assert e.reason == enums.ResultReason.ILLEGAL_OPERATION, e
+                    break
+                assert time.monotonic() - start < bound, "Get still served after the bound"
+                time.sleep(0.05)
+            with pytest.raises(kmip_exceptions.KmipOperationFailure):
+                c.create(enums.CryptographicAlgorithm.AES, 256, name="under-a-disabled-root")
+        finally:
+            cli_ok(kcm_cli(srv, "root-key", "enable", default_root))
+        deadline = time.monotonic() + BOUND_MS / 1000 + LOADED_SLACK_S
+        while True:
+            try:
+                assert len(c.get(uid).value) == 32
+                break
+            except kmip_exceptions.KmipOperationFailure:
+                assert time.monotonic() < deadline, "Get still refused after the root key was enabled"
+                time.sleep(0.05)
+        c.destroy(uid)
+    finally:
+        c.close()
+
+
+def test_every_operation_is_audited_as_the_kmip_door(kmip, storage_a):
+    srv, port, clients = kmip
+    uid = storage_a.create(enums.CryptographicAlgorithm.AES, 256, name="audited")
+    storage_a.get(uid)
+    storage_a.destroy(uid)
+    principal = clients["storage-a"]["access_key_id"]
+    out = cli_ok(kcm_cli(srv, "audit", "export", "--principal", principal, output_json=False)).stdout
+    records = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    records = [r for r in records if r.get("type", "record") == "record"]
+    assert records and all(r["front_door"] == "kmip" for r in records), records
+    ops = [r["operation"] for r in records]
+    for op in ("CreateObject", "GetObjectPayload", "DeleteObject"):
+        assert op in ops, ops
+    assert cli_ok(kcm_cli(srv, "audit", "verify", output_json=False)).returncode == 0
+
+
+def _send(pki: Pki, port: int, cert: str, key: str, request: bytes) -> bytes:
+    """One raw request message over mutual TLS; the whole response message."""
+    ctx = ssl.create_default_context(cafile=pki.ca_file)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, ctx.wrap_socket(raw) as tls:
+        tls.sendall(request)
+        data = b""
+        while len(data) < 8 or len(data) < 8 + int.from_bytes(data[4:8], "big"):
+            chunk = tls.recv(65536)
+            assert chunk, "the server closed the connection before answering"
+            data += chunk
+    return data
+
+
+def test_a_batch_of_several_items_is_answered_item_by_item(kmip, pki):
+    """A request of three batch items (Discover Versions, a Get of nothing, Query), each
+    with its Unique Batch Item ID, written and read by PyKMIP's message classes."""
+    from kmip.core import utils
+    from kmip.core.messages import contents, messages, payloads
+
+    srv, port, clients = kmip
+    items = [
+        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.DISCOVER_VERSIONS),
+                                  unique_batch_item_id=contents.UniqueBatchItemID(b"1"),
+                                  request_payload=payloads.DiscoverVersionsRequestPayload()),
+        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.GET),
+                                  unique_batch_item_id=contents.UniqueBatchItemID(b"2"),
+                                  request_payload=payloads.GetRequestPayload(unique_identifier="no-such-object")),
+        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.QUERY),
+                                  unique_batch_item_id=contents.UniqueBatchItemID(b"3"),
+                                  request_payload=payloads.QueryRequestPayload(
+                                      query_functions=[enums.QueryFunction.QUERY_OBJECTS])),
+    ]
+    header = messages.RequestHeader(protocol_version=contents.ProtocolVersion(1, 2),
+                                    batch_count=contents.BatchCount(len(items)))
+    stream = utils.BytearrayStream()
+    messages.RequestMessage(request_header=header, batch_items=items).write(stream)
+    a = clients["storage-a"]
+    answer = _send(pki, port, a["cert"], a["key"], bytes(stream.buffer))
+    response = messages.ResponseMessage()
+    response.read(utils.BytearrayStream(answer))
+    assert response.response_header.batch_count.value == 3
+    got = [(i.unique_batch_item_id.value, i.result_status.value,
+            i.result_reason.value if i.result_reason else None) for i in response.batch_items]
+    assert got == [(b"1", enums.ResultStatus.SUCCESS, None),
+                   (b"2", enums.ResultStatus.OPERATION_FAILED, enums.ResultReason.ITEM_NOT_FOUND),
+                   (b"3", enums.ResultStatus.SUCCESS, None)], got
+
+
+def test_a_message_that_is_not_kmip_is_answered_invalid_message(kmip, pki):
+    srv, port, clients = kmip
+    a = clients["storage-a"]
+    # A structure whose tag is a Response Message: well-formed TTLV, not a request.
+    answer = _send(pki, port, a["cert"], a["key"], bytes.fromhex("42007b0100000000"))
+    from kmip.core import utils
+    from kmip.core.messages import messages
+    response = messages.ResponseMessage()
+    response.read(utils.BytearrayStream(answer))
+    (item,) = response.batch_items
+    assert item.result_status.value == enums.ResultStatus.OPERATION_FAILED
+    assert item.result_reason.value == enums.ResultReason.INVALID_MESSAGE
+
+
+def test_concurrent_clients(kmip, pki):
+    """Eight clients at once, each creating, reading and destroying its own keys: every
+    answer is its own key, and nothing fails."""
+    import threading
+
+    srv, port, clients = kmip
+    a = clients["storage-a"]
+    failures: list[str] = []
+
+    def worker(n: int) -> None:
+        try:
+            c = client(pki, port, a["cert"], a["key"])
+            try:
+                for i in range(5):
+                    uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=f"concurrent-{n}-{i}")
+                    assert c.locate(attributes=[name_attribute(c, f"concurrent-{n}-{i}")]) == [uid]
+                    assert len(c.get(uid).value) == 32
+                    c.destroy(uid)
+            finally:
+                c.close()
+        except Exception as e:  # collected: a thread's assertion would otherwise be lost
+            failures.append(f"client {n}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a client did not finish within a minute"
+    assert not failures, failures
