@@ -1049,6 +1049,28 @@ mod tests {
     }
 
     #[test]
+    fn a_kmip_server_table_needs_tls_and_well_formed_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kcm.toml");
+        let invalid = |text: &str| refusal(&path, text);
+        let fingerprint = "ab".repeat(32);
+        let table = format!(
+            "[kmip_server]\nlisten = \"127.0.0.1:5696\"\nclient_ca_file = \"/ca.pem\"\n\
+             [[kmip_server.clients]]\nname = \"rgw\"\nfingerprint = \"{fingerprint}\"\n\
+             access_key_id = \"KCMKEY\"\n"
+        );
+        assert!(invalid(&table).contains("kmip_server needs tls.cert"));
+        let tls = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";
+        std::fs::write(&path, format!("{table}{tls}")).unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.kmip_server.unwrap().clients[0].access_key_id, "KCMKEY");
+        let short = table.replace(&fingerprint, "abcd");
+        assert!(invalid(&format!("{short}{tls}")).contains("64 hex digits"));
+        assert!(invalid("[kmip_server]\nlisten = \"x\"\n").contains("client_ca_file"));
+    }
+
+    #[test]
     fn a_barbican_table_parses_and_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kcm.toml");
