@@ -59,8 +59,9 @@ def storage_a(kmip, pki):
 
 # ----------------------------------------------------------------------------- the tests
 
-@pytest.mark.parametrize("version", [enums.KMIPVersion.KMIP_1_2, enums.KMIPVersion.KMIP_1_4],
-                         ids=["kmip-1.2", "kmip-1.4"])
+@pytest.mark.parametrize("version", [enums.KMIPVersion.KMIP_1_2, enums.KMIPVersion.KMIP_1_4,
+                                     enums.KMIPVersion.KMIP_2_0],
+                         ids=["kmip-1.2", "kmip-1.4", "kmip-2.0"])
 def test_create_locate_get_attributes_destroy(kmip, pki, version):
     srv, port, clients = kmip
     c = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"], version)
@@ -110,7 +111,7 @@ def test_register_each_object_type_and_get_it_back(storage_a):
 
 def test_discover_versions_and_query(storage_a):
     versions = storage_a.proxy.discover_versions().protocol_versions
-    assert [(v.major, v.minor) for v in versions] == [(1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+    assert [(v.major, v.minor) for v in versions] == [(2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
     answer = storage_a.proxy.query(query_functions=[enums.QueryFunction.QUERY_OPERATIONS,
                                                     enums.QueryFunction.QUERY_OBJECTS,
                                                     enums.QueryFunction.QUERY_SERVER_INFORMATION])

@@ -25,7 +25,8 @@ pub const DOOR: Door = Door {
 
 /// The protocol versions this server speaks, most preferred first (what Discover
 /// Versions answers).
-pub const VERSIONS: [ProtocolVersion; 5] = [
+pub const VERSIONS: [ProtocolVersion; 6] = [
+    ProtocolVersion::new(2, 0),
     ProtocolVersion::new(1, 4),
     ProtocolVersion::new(1, 3),
     ProtocolVersion::new(1, 2),
@@ -199,7 +200,7 @@ async fn run(
         Operation::REGISTER => register(service, caller, payload).await,
         Operation::LOCATE => locate(service, caller, payload).await,
         Operation::GET => get(service, caller, payload).await,
-        Operation::GET_ATTRIBUTES => get_attributes(service, caller, payload).await,
+        Operation::GET_ATTRIBUTES => get_attributes(service, caller, version, payload).await,
         Operation::DESTROY => destroy(service, caller, payload).await,
         other => Err(KmipError::failed(Failure::new(
             ResultReason::OperationNotSupported,
@@ -409,13 +410,8 @@ async fn locate(
         Some(Value::Integer(n)) if *n > 0 => (*n as usize).min(MAX_OBJECT_PAGE),
         _ => MAX_OBJECT_PAGE,
     };
-    let object_type = payload
-        .iter()
-        .filter(|a| a.tag == tag::ATTRIBUTE)
-        .filter_map(Ttlv::items)
-        .find(|a| objects::text(a, tag::ATTRIBUTE_NAME) == Some("Object Type"))
-        .and_then(|a| objects::enumeration(a, tag::ATTRIBUTE_VALUE));
-    let kind = object_type
+    let kind = attributes
+        .object_type
         .map(objects::kind_of)
         .transpose()
         .map_err(KmipError::failed)?;
@@ -426,7 +422,7 @@ async fn locate(
             system,
             &ObjectFilter {
                 kind,
-                name: attributes.name,
+                name: attributes.name.clone(),
                 limit: maximum,
                 ..ObjectFilter::default()
             },
@@ -462,40 +458,59 @@ async fn get(service: &Service, caller: &Caller, payload: &[Ttlv]) -> Result<Vec
 async fn get_attributes(
     service: &Service,
     caller: &Caller,
+    version: ProtocolVersion,
     payload: &[Ttlv],
 ) -> Result<Vec<Ttlv>, KmipError> {
     let id = unique_identifier(payload)?;
     let info = service.get_object(caller, id).await?;
-    let mut out = vec![id_ttlv(id)];
+    // Each attribute by its 1.x name and its 2.0 tag.
+    let mut found: Vec<(&str, crate::ttlv::Tag, Value)> = Vec::new();
     if let Some(object_type) = objects::object_type_of(info.kind) {
-        out.push(objects::attribute(
+        found.push((
             "Object Type",
+            tag::OBJECT_TYPE,
             Value::Enumeration(object_type),
         ));
     }
     if !info.attributes.name.is_empty() {
-        out.push(objects::attribute(
+        found.push((
             "Name",
+            tag::NAME,
             objects::name_value(&info.attributes.name),
         ));
     }
     if info.kind == kcm_core::model::ObjectKind::SymmetricKey {
-        out.push(objects::attribute(
+        found.push((
             "Cryptographic Algorithm",
+            tag::CRYPTOGRAPHIC_ALGORITHM,
             Value::Enumeration(objects::ALGORITHM_AES),
         ));
     }
     if let Some(bits) = info.attributes.bit_length {
-        out.push(objects::attribute(
+        found.push((
             "Cryptographic Length",
+            tag::CRYPTOGRAPHIC_LENGTH,
             Value::Integer(bits as i32),
         ));
     }
-    out.push(objects::attribute(
+    found.push((
         "State",
+        tag::STATE,
         Value::Enumeration(kmip_state(info.state)),
     ));
-    Ok(out)
+    let attributes = if version.major >= 2 {
+        let items = found.into_iter().map(|(_, t, value)| Ttlv::new(t, value));
+        vec![Ttlv::new(
+            tag::ATTRIBUTES,
+            Value::Structure(items.collect()),
+        )]
+    } else {
+        found
+            .into_iter()
+            .map(|(name, _, value)| objects::attribute(name, value))
+            .collect()
+    };
+    Ok([vec![id_ttlv(id)], attributes].concat())
 }
 
 /// KMIP's State of a kcm lifecycle state (the same NIST states, numbered).

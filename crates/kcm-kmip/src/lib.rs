@@ -10,7 +10,8 @@
 //! `kmip`; [`listener`]: TCP with mutual TLS, the client certificate naming the
 //! access key; [`config`]: the `[kmip_server]` table.
 //!
-//! KMIP 1.0 to 1.4: Discover Versions, Query, Create (AES keys), Register
+//! KMIP 1.0 to 1.4 and 2.0 (attributes in 1.x's Template-Attribute or 2.0's
+//! Attributes, answered in the client's form): Discover Versions, Query, Create (AES keys), Register
 //! (symmetric keys, secret data, opaque objects), Locate (by Name, Object Type),
 //! Get (Raw key format), Get Attributes and Destroy; every other operation is
 //! answered Operation Not Supported.

@@ -62,6 +62,8 @@ pub mod tag {
     pub const MAXIMUM_ITEMS: Tag = Tag::new(0x42_004F);
     /// Query Function.
     pub const QUERY_FUNCTION: Tag = Tag::new(0x42_0074);
+    /// Attributes (KMIP 2.0: attributes as items of their own tags).
+    pub const ATTRIBUTES: Tag = Tag::new(0x42_0125);
     /// Vendor Identification.
     pub const VENDOR_IDENTIFICATION: Tag = Tag::new(0x42_009D);
     /// Server Information.
@@ -135,12 +137,45 @@ pub struct Attributes {
     pub algorithm: Option<u32>,
     /// Cryptographic Length.
     pub length: Option<i32>,
+    /// Object Type (as Locate filters by it).
+    pub object_type: Option<u32>,
 }
 
-/// Reads the attributes of a KMIP 1.x Template-Attribute (or of bare Attribute
-/// items, as Locate has them). Attributes kcm does not keep are ignored.
+/// Reads the attributes of a request: KMIP 1.x's Template-Attribute or bare
+/// Attribute items (as Locate has them), or KMIP 2.0's Attributes structure, whose
+/// items are the attributes under their own tags. Attributes kcm does not keep are
+/// ignored.
 pub fn read_attributes(items: &[Ttlv]) -> Result<Attributes, Failure> {
     let mut out = Attributes::default();
+    let wrong = |name: &str| {
+        Failure::new(
+            ResultReason::InvalidField,
+            format!("attribute {name} has a value of the wrong type"),
+        )
+    };
+    for attribute in items
+        .iter()
+        .filter(|i| i.tag == tag::ATTRIBUTES)
+        .filter_map(Ttlv::items)
+        .flatten()
+    {
+        match (attribute.tag, &attribute.value) {
+            (tag::NAME, Value::Structure(name)) => {
+                let value = text(name, tag::NAME_VALUE).ok_or_else(|| {
+                    Failure::new(ResultReason::InvalidField, "a Name has no Name Value")
+                })?;
+                out.name = Some(value.to_owned());
+            }
+            (tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(v)) => out.algorithm = Some(*v),
+            (tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(v)) => out.length = Some(*v),
+            (tag::OBJECT_TYPE, Value::Enumeration(v)) => out.object_type = Some(*v),
+            (tag::NAME, _) => return Err(wrong("Name")),
+            (tag::CRYPTOGRAPHIC_ALGORITHM, _) => return Err(wrong("Cryptographic Algorithm")),
+            (tag::CRYPTOGRAPHIC_LENGTH, _) => return Err(wrong("Cryptographic Length")),
+            (tag::OBJECT_TYPE, _) => return Err(wrong("Object Type")),
+            _ => {}
+        }
+    }
     let nested: Vec<&Ttlv> = items
         .iter()
         .filter(|i| i.tag == tag::TEMPLATE_ATTRIBUTE)
@@ -172,11 +207,9 @@ pub fn read_attributes(items: &[Ttlv]) -> Result<Attributes, Failure> {
             }
             ("Cryptographic Algorithm", Value::Enumeration(v)) => out.algorithm = Some(*v),
             ("Cryptographic Length", Value::Integer(v)) => out.length = Some(*v),
-            ("Name" | "Cryptographic Algorithm" | "Cryptographic Length", _) => {
-                return Err(Failure::new(
-                    ResultReason::InvalidField,
-                    format!("attribute {name} has a value of the wrong type"),
-                ))
+            ("Object Type", Value::Enumeration(v)) => out.object_type = Some(*v),
+            ("Name" | "Cryptographic Algorithm" | "Cryptographic Length" | "Object Type", _) => {
+                return Err(wrong(name))
             }
             _ => {}
         }
@@ -337,7 +370,29 @@ mod tests {
             Attributes {
                 name: Some("rgw-key".into()),
                 algorithm: Some(ALGORITHM_AES),
-                length: Some(256)
+                length: Some(256),
+                object_type: None,
+            }
+        );
+        // KMIP 2.0: the same, as items of their own tags in Attributes.
+        let items = vec![Ttlv::new(
+            tag::ATTRIBUTES,
+            Value::Structure(vec![
+                Ttlv::new(tag::NAME, name_value("rgw-key")),
+                Ttlv::new(
+                    tag::CRYPTOGRAPHIC_ALGORITHM,
+                    Value::Enumeration(ALGORITHM_AES),
+                ),
+                Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+                Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
+            ]),
+        )];
+        let two = read_attributes(&items).unwrap();
+        assert_eq!(
+            two,
+            Attributes {
+                object_type: Some(2),
+                ..a
             }
         );
         let bad = vec![attribute(
