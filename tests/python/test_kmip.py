@@ -118,16 +118,63 @@ def test_discover_versions_and_query(storage_a):
     operations = {enums.Operation(o.value) for o in answer.operations}
     assert {enums.Operation.CREATE, enums.Operation.GET, enums.Operation.LOCATE, enums.Operation.REGISTER,
             enums.Operation.DESTROY, enums.Operation.GET_ATTRIBUTES, enums.Operation.DISCOVER_VERSIONS,
-            enums.Operation.QUERY} == operations
+            enums.Operation.QUERY, enums.Operation.GET_ATTRIBUTE_LIST, enums.Operation.ACTIVATE,
+            enums.Operation.RNG_RETRIEVE} == operations
     assert {enums.ObjectType(o.value) for o in answer.object_types} == {enums.ObjectType.SYMMETRIC_KEY, enums.ObjectType.SECRET_DATA,
                                                       enums.ObjectType.OPAQUE_DATA}
     assert answer.vendor_identification.startswith("kcm ")
 
 
+def test_activate_and_the_attribute_list(storage_a):
+    c = storage_a
+    uid = c.create(enums.CryptographicAlgorithm.AES, 128, name="activated")
+    c.activate(uid)  # kcm's objects are active from the start: activating confirms it
+    names = c.get_attribute_list(uid)
+    assert set(names) == {"Object Type", "Name", "Cryptographic Algorithm", "Cryptographic Length", "State"}, names
+    c.destroy(uid)
+    with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+        c.activate(uid)
+    assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+
+
+def _item(tag: int, kind: int, value: bytes) -> bytes:
+    """One TTLV item, encoded from the specification (value padded to 8 bytes)."""
+    return tag.to_bytes(3, "big") + bytes([kind]) + len(value).to_bytes(4, "big") + value + b"\0" * (-len(value) % 8)
+
+
+def _items(data: bytes):
+    """(tag, type, value) of each TTLV item in `data`, one level."""
+    at = 0
+    while at < len(data):
+        tag, kind, length = int.from_bytes(data[at:at + 3], "big"), data[at + 3], int.from_bytes(data[at + 4:at + 8], "big")
+        yield tag, kind, data[at + 8:at + 8 + length]
+        at += 8 + length + (-length % 8)
+
+
+def test_rng_retrieve(kmip, pki):
+    """RNG Retrieve, which PyKMIP's client lacks, written and read from the specification."""
+    srv, port, clients = kmip
+    integer = lambda tag, v: _item(tag, 0x02, v.to_bytes(4, "big"))
+    version = _item(0x420069, 0x01, integer(0x42006A, 1) + integer(0x42006B, 2))
+    header = _item(0x420077, 0x01, version + integer(0x42000D, 1))
+    batch = _item(0x42000F, 0x01, _item(0x42005C, 0x05, (0x25).to_bytes(4, "big"))
+                  + _item(0x420079, 0x01, integer(0x4200C4, 32)))
+    request = _item(0x420078, 0x01, header + batch)
+    a = clients["storage-a"]
+    answer = _send(pki, port, a["cert"], a["key"], request)
+    (message,) = list(_items(answer))
+    item = next(v for tag, _, v in _items(message[2]) if tag == 0x42000F)
+    fields = {tag: v for tag, _, v in _items(item)}
+    assert int.from_bytes(fields[0x42007F], "big") == 0, fields  # Result Status: Success
+    data = {tag: v for tag, _, v in _items(fields[0x42007C])}[0x4200C2]
+    assert len(data) == 32 and data != b"\0" * 32
+
+
 def test_what_the_server_does_not_do_is_refused_in_kmips_words(storage_a):
     c = storage_a
     uid = c.create(enums.CryptographicAlgorithm.AES, 128, name="unsupported-ops")
-    for attempt in (lambda: c.activate(uid), lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid)):
+    for attempt in (lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid),
+                    lambda: c.mac(b"data", uid, enums.CryptographicAlgorithm.HMAC_SHA256)):
         with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
             attempt()
         assert e.value.reason == enums.ResultReason.OPERATION_NOT_SUPPORTED

@@ -35,7 +35,7 @@ pub const VERSIONS: [ProtocolVersion; 6] = [
 ];
 
 /// The operations this server does; everything else is Operation Not Supported.
-pub const OPERATIONS: [Operation; 8] = [
+pub const OPERATIONS: [Operation; 11] = [
     Operation::DISCOVER_VERSIONS,
     Operation::QUERY,
     Operation::CREATE,
@@ -43,7 +43,10 @@ pub const OPERATIONS: [Operation; 8] = [
     Operation::LOCATE,
     Operation::GET,
     Operation::GET_ATTRIBUTES,
+    Operation::GET_ATTRIBUTE_LIST,
+    Operation::ACTIVATE,
     Operation::DESTROY,
+    Operation::RNG_RETRIEVE,
 ];
 
 /// The KMIP door over the shared front door.
@@ -160,7 +163,10 @@ fn core_op(operation: Operation) -> Option<Op> {
         Operation::CREATE | Operation::REGISTER => Op::CreateObject,
         Operation::LOCATE => Op::ListObjects,
         Operation::GET => Op::GetObjectPayload,
-        Operation::GET_ATTRIBUTES => Op::GetObject,
+        Operation::GET_ATTRIBUTES | Operation::GET_ATTRIBUTE_LIST | Operation::ACTIVATE => {
+            Op::GetObject
+        }
+        Operation::RNG_RETRIEVE => Op::GenerateRandom,
         Operation::DESTROY => Op::DeleteObject,
         _ => return None,
     })
@@ -201,6 +207,11 @@ async fn run(
         Operation::LOCATE => locate(service, caller, payload).await,
         Operation::GET => get(service, caller, payload).await,
         Operation::GET_ATTRIBUTES => get_attributes(service, caller, version, payload).await,
+        Operation::GET_ATTRIBUTE_LIST => {
+            get_attribute_list(service, caller, version, payload).await
+        }
+        Operation::ACTIVATE => activate(service, caller, payload).await,
+        Operation::RNG_RETRIEVE => rng_retrieve(service, caller, payload).await,
         Operation::DESTROY => destroy(service, caller, payload).await,
         other => Err(KmipError::failed(Failure::new(
             ResultReason::OperationNotSupported,
@@ -511,6 +522,76 @@ async fn get_attributes(
             .collect()
     };
     Ok([vec![id_ttlv(id)], attributes].concat())
+}
+
+/// Get Attribute List (KMIP 1.x): the names of the attributes Get Attributes
+/// answers with.
+async fn get_attribute_list(
+    service: &Service,
+    caller: &Caller,
+    version: ProtocolVersion,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    if version.major >= 2 {
+        return Err(KmipError::failed(Failure::new(
+            ResultReason::OperationNotSupported,
+            "Get Attribute List is answered in KMIP 1.x; ask for Get Attributes in 2.0",
+        )));
+    }
+    let answer = get_attributes(service, caller, version, payload).await?;
+    let mut out = vec![answer[0].clone()];
+    for attribute in &answer[1..] {
+        if let Some(name) = attribute
+            .items()
+            .and_then(|a| message::find(a, tag::ATTRIBUTE_NAME))
+        {
+            out.push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Activate: kcm's objects are active from the moment their material exists, so
+/// activating one that is active confirms it; one in any other state is refused.
+async fn activate(
+    service: &Service,
+    caller: &Caller,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    let id = unique_identifier(payload)?;
+    let info = service.get_object(caller, id).await?;
+    if info.state != KeyState::Active {
+        return Err(KmipError::failed(Failure::new(
+            ResultReason::IllegalOperation,
+            format!(
+                "object {id} is {}: only an active object confirms activation",
+                info.state
+            ),
+        )));
+    }
+    Ok(vec![id_ttlv(id)])
+}
+
+/// RNG Retrieve: 1 to 1024 random bytes from the server's generator.
+async fn rng_retrieve(
+    service: &Service,
+    caller: &Caller,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    let length = match message::find(payload, tag::DATA_LENGTH).map(|l| &l.value) {
+        Some(Value::Integer(n)) if *n > 0 => *n as usize,
+        _ => {
+            return Err(KmipError::failed(Failure::new(
+                ResultReason::InvalidField,
+                "RNG Retrieve needs a positive Data Length",
+            )))
+        }
+    };
+    let bytes = service.generate_random(caller, length).await?;
+    Ok(vec![Ttlv::new(
+        tag::DATA,
+        Value::ByteString(zeroize::Zeroizing::new(bytes.expose_secret().to_vec())),
+    )])
 }
 
 /// KMIP's State of a kcm lifecycle state (the same NIST states, numbered).

@@ -13,8 +13,9 @@
 //! KMIP 1.0 to 1.4 and 2.0 (attributes in 1.x's Template-Attribute or 2.0's
 //! Attributes, answered in the client's form): Discover Versions, Query, Create (AES keys), Register
 //! (symmetric keys, secret data, opaque objects), Locate (by Name, Object Type),
-//! Get (Raw key format), Get Attributes and Destroy; every other operation is
-//! answered Operation Not Supported.
+//! Get (Raw key format), Get Attributes, Get Attribute List, Activate (confirming an
+//! active object), Destroy and RNG Retrieve; every other operation is answered
+//! Operation Not Supported.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

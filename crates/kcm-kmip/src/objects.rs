@@ -62,6 +62,10 @@ pub mod tag {
     pub const MAXIMUM_ITEMS: Tag = Tag::new(0x42_004F);
     /// Query Function.
     pub const QUERY_FUNCTION: Tag = Tag::new(0x42_0074);
+    /// Data Length (RNG Retrieve).
+    pub const DATA_LENGTH: Tag = Tag::new(0x42_00C4);
+    /// Data (RNG Retrieve).
+    pub const DATA: Tag = Tag::new(0x42_00C2);
     /// Attributes (KMIP 2.0: attributes as items of their own tags).
     pub const ATTRIBUTES: Tag = Tag::new(0x42_0125);
     /// Vendor Identification.
