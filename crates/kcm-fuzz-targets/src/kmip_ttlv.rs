@@ -1,12 +1,15 @@
-//! KMIP's TTLV encoding (`kcm-kmip` [`ttlv::decode`], [`ttlv::message_len`]), as a
-//! KMIP client's message reaches the server.
+//! KMIP's TTLV encoding and request frame (`kcm-kmip` [`ttlv::decode`],
+//! [`ttlv::message_len`], [`message::parse_request`]), as a KMIP client's message
+//! reaches the server.
 //!
 //! The input is a message. The framing reads its length from the first 8 bytes;
-//! the decoder reads the message. The decoder is strict (exact lengths, zero
-//! padding), so a message it accepts is in the one canonical form: encoding what
-//! it read gives back the input, byte for byte, and the framing agrees on its
-//! length.
+//! the decoder reads the message; the request frame is read from what decodes. The
+//! decoder is strict (exact lengths, zero padding), so a message it accepts is in
+//! the one canonical form: encoding what it read gives back the input, byte for
+//! byte, and the framing agrees on its length. A request the frame accepts has as
+//! many items as its Batch Count says, at least one.
 
+use kcm_kmip::message;
 use kcm_kmip::ttlv::{self, Limits, HEADER_LEN};
 
 /// The default message limit, and a little more so the limit itself is tried.
@@ -30,6 +33,9 @@ pub fn run(data: &[u8]) {
                 Some(Ok(data.len())),
                 "the framing disagrees on the length"
             );
+            if let Ok(request) = message::parse_request(&message) {
+                assert!(!request.items.is_empty());
+            }
         }
         Err(e) => {
             let _ = e.to_string();
