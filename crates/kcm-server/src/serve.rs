@@ -300,54 +300,31 @@ pub async fn launch(
             Arc::clone(&metrics),
         )
     };
-    let kubernetes_kms = match &settings.kubernetes_kms {
-        Some(k8s) => Some(spawn_kubernetes_kms(
+    // The doors beside the main listener, each a task that ends when `stop_rx` turns.
+    let mut doors = Vec::new();
+    if let Some(k8s) = &settings.kubernetes_kms {
+        doors.push(spawn_kubernetes_kms(
             k8s,
             &settings,
             front(kcm_k8s_kms::embedded::DOOR),
             stop_rx.clone(),
-        )?),
-        None => None,
-    };
-    let barbican = match &settings.barbican {
-        Some(barbican) => Some(
-            spawn_barbican(
-                barbican,
-                &settings,
-                front(kcm_barbican::DOOR),
-                Arc::clone(&connections),
-                stop_rx.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let xks_server = match &settings.xks_server {
-        Some(xks) => Some(
-            spawn_xks_server(
-                xks,
-                &settings,
-                front(kcm_xks_server::DOOR),
-                Arc::clone(&connections),
-                stop_rx.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
-    let kmip_server = match &settings.kmip_server {
-        Some(kmip) => Some(
-            spawn_kmip_server(
-                kmip,
-                &settings,
-                front(kcm_kmip::door::DOOR),
-                Arc::clone(&connections),
-                stop_rx.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
+        )?);
+    }
+    if let Some(barbican) = &settings.barbican {
+        let front = front(kcm_barbican::DOOR);
+        let connections = Arc::clone(&connections);
+        doors.push(spawn_barbican(barbican, &settings, front, connections, stop_rx.clone()).await?);
+    }
+    if let Some(xks) = &settings.xks_server {
+        let front = front(kcm_xks_server::DOOR);
+        let connections = Arc::clone(&connections);
+        doors.push(spawn_xks_server(xks, &settings, front, connections, stop_rx.clone()).await?);
+    }
+    if let Some(kmip) = &settings.kmip_server {
+        let front = front(kcm_kmip::door::DOOR);
+        let connections = Arc::clone(&connections);
+        doors.push(spawn_kmip_server(kmip, &settings, front, connections, stop_rx.clone()).await?);
+    }
     let background = service.spawn_background(settings.scheduler_interval(), stop_rx);
     let app = app(Arc::clone(&service), &auth, &metrics, settings.metrics);
     let tls = match (&settings.tls.cert, &settings.tls.key) {
@@ -361,16 +338,7 @@ pub async fn launch(
         .context("server failed")?;
     let _ = stop_tx.send(true);
     let _ = background.await;
-    if let Some(task) = kubernetes_kms {
-        let _ = task.await;
-    }
-    if let Some(task) = barbican {
-        let _ = task.await;
-    }
-    if let Some(task) = xks_server {
-        let _ = task.await;
-    }
-    if let Some(task) = kmip_server {
+    for task in doors {
         let _ = task.await;
     }
     tracing::info!("stopped");
