@@ -89,7 +89,7 @@ class Pki:
 def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: int) -> tuple[Server, int, dict]:
     """A kcm server with TLS and `[kmip_server]`, and for each of `systems` a system, a
     key-user access key scoped to it and a client certificate mapped to that key:
-    (server, KMIP port, {system: {cert, key, fingerprint, access_key_id, system}}). The
+    (server, KMIP port, {system: {cert, key, fingerprint, access_key_id, secret, system}}). The
     server is started once to mint the keys, then again with the table naming them."""
     env = {"KCM_TLS_CERT": pki.server_cert, "KCM_TLS_KEY": pki.server_key,
            "KCM_REVOCATION_BOUND_MS": str(bound_ms)}
@@ -102,7 +102,8 @@ def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: 
         key = kcm_cli_json(srv, "access-key", "create", "--role", "key-user", "--system", name)
         cert, key_file, fingerprint = pki.issue(name)
         clients[name] = {"cert": cert, "key": key_file, "fingerprint": fingerprint,
-                         "access_key_id": key["access_key_id"], "system": name}
+                         "access_key_id": key["access_key_id"], "secret": key["secret_access_key"],
+                         "system": name}
     srv.stop()
     port = free_port()
     table = f'[kmip_server]\nlisten = "127.0.0.1:{port}"\nclient_ca_file = "{pki.ca_file}"\n'
@@ -128,9 +129,12 @@ def wait_for_port(port: int, timeout: float = 15) -> None:
     raise AssertionError(f"KMIP port {port} never opened")
 
 
-def client(pki: Pki, port: int, cert: str, key: str, version=enums.KMIPVersion.KMIP_1_2) -> ProxyKmipClient:
+def client(pki: Pki, port: int, cert: str, key: str, version=enums.KMIPVersion.KMIP_1_2,
+           username: str | None = None, password: str | None = None) -> ProxyKmipClient:
+    """PyKMIP's client over mutual TLS, opened; with `username`, it sends a Username and
+    Password credential in every request's header."""
     c = ProxyKmipClient(hostname="127.0.0.1", port=port, cert=cert, key=key, ca=pki.ca_file,
-                        kmip_version=version, config_file=None)
+                        kmip_version=version, config_file=None, username=username, password=password)
     c.open()
     return c
 

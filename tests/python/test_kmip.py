@@ -385,3 +385,24 @@ def test_concurrent_clients(kmip, pki):
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a client did not finish within a minute"
     assert not failures, failures
+
+
+def test_username_and_password_must_name_the_certificates_access_key(kmip, pki):
+    """Some clients send a Username and Password credential (RGW can): the access key id and
+    its secret, which must be the access key the client certificate maps to."""
+    srv, port, clients = kmip
+    a, b = clients["storage-a"], clients["storage-b"]
+    good = client(pki, port, a["cert"], a["key"], username=a["access_key_id"], password=a["secret"])
+    try:
+        uid = good.create(enums.CryptographicAlgorithm.AES, 256, name="with-credentials")
+        assert len(good.get(uid).value) == 32
+    finally:
+        good.close()
+    for username, password in ((a["access_key_id"], "wrong"), (b["access_key_id"], b["secret"])):
+        c = client(pki, port, a["cert"], a["key"], username=username, password=password)
+        try:
+            with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+                c.get(uid)
+            assert e.value.reason == enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL, e.value
+        finally:
+            c.close()

@@ -34,6 +34,10 @@ pub const VERSIONS: [ProtocolVersion; 6] = [
     ProtocolVersion::new(1, 0),
 ];
 
+/// The lowest version this server speaks: what it answers a message in whose
+/// version it could not read.
+const LOWEST_VERSION: ProtocolVersion = VERSIONS[VERSIONS.len() - 1];
+
 /// The operations this server does; everything else is Operation Not Supported.
 pub const OPERATIONS: [Operation; 11] = [
     Operation::DISCOVER_VERSIONS,
@@ -93,9 +97,13 @@ impl KmipDoor {
             .and_then(|m| message::parse_request(&m));
         let response = match request {
             Ok(request) => {
+                let refusal = self.check_credential(&request, principal).await;
                 let mut items = Vec::with_capacity(request.items.len());
                 for item in &request.items {
-                    items.push(self.serve_item(&request, item, principal, source).await);
+                    items.push(
+                        self.serve_item(&request, item, principal, refusal.as_ref(), source)
+                            .await,
+                    );
                 }
                 message::response(answer_version(request.version), now, items)
             }
@@ -107,7 +115,7 @@ impl KmipDoor {
                     .finish::<KmipError>(Err(KmipError::failed(e.failure)))
                     .await;
                 message::response(
-                    answer_version(e.version.unwrap_or(VERSIONS[4])),
+                    answer_version(e.version.unwrap_or(LOWEST_VERSION)),
                     now,
                     vec![item.0],
                 )
@@ -116,11 +124,44 @@ impl KmipDoor {
         ttlv::encode(&response)
     }
 
+    /// Username and password credentials in the request header, which some clients
+    /// send (RGW's `rgw_crypt_kmip_username`): the username is a kcm access key id
+    /// and the password its secret, and they must name the same access key as the
+    /// client certificate. Without them the certificate alone authenticates.
+    async fn check_credential(&self, request: &Request, principal: &Principal) -> Option<Failure> {
+        let refused = |why: &str| {
+            Some(Failure::new(
+                ResultReason::AuthenticationNotSuccessful,
+                format!("the request's credential does not authenticate: {why}"),
+            ))
+        };
+        match &request.credential {
+            None => None,
+            Some(message::Credential::UsernamePassword { username, password }) => {
+                let password = password.as_ref().map_or("", |p| p.as_str());
+                match self
+                    .front
+                    .service()
+                    .authenticate_bearer(username, password)
+                    .await
+                {
+                    Ok(p) if p.access_key_id == principal.access_key_id => None,
+                    Ok(_) => refused("it names another access key than the client certificate"),
+                    Err(_) => refused("unknown access key or wrong password"),
+                }
+            }
+            Some(message::Credential::Other(kind)) => {
+                refused(&format!("credential type {kind} is not supported"))
+            }
+        }
+    }
+
     async fn serve_item(
         &self,
         request: &Request,
         item: &RequestItem,
         principal: &Principal,
+        refusal: Option<&Failure>,
         source: Option<std::net::SocketAddr>,
     ) -> ResponseItem {
         let requested = match core_op(item.operation) {
@@ -128,6 +169,17 @@ impl KmipDoor {
             None => Requested::Unrecognised(unrecognised_name(item.operation)),
         };
         let mut call = self.front.begin(requested, source, None);
+        if let Some(failure) = refusal {
+            let error = KmipError {
+                failure: failure.clone(),
+                outcome: AuditOutcome::Denied,
+                server_error: false,
+            };
+            let KmipAnswered(mut answered) = call.finish(Err(error)).await;
+            answered.operation = Some(item.operation);
+            answered.id.clone_from(&item.id);
+            return answered;
+        }
         let result = match call.admit(principal.clone()) {
             Ok(caller) => run(self.front.service(), caller, request.version, item)
                 .await
