@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kmip.core import enums
 from kmip.pie.client import ProxyKmipClient
 
-from kcmtest import Server, free_port, kcm_cli_json, start_or_fail
+from kcmtest import Server, free_port, start_or_fail
 
 # ----------------------------------------------------------------------------- the PKI
 
@@ -86,20 +86,29 @@ class Pki:
 
 # ----------------------------------------------------------------------------- the server
 
-def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: int) -> tuple[Server, int, dict]:
-    """A kcm server with TLS and `[kmip_server]`, and for each of `systems` a system, a
-    key-user access key scoped to it and a client certificate mapped to that key:
-    (server, KMIP port, {system: {cert, key, fingerprint, access_key_id, secret, system}}). The
-    server is started once to mint the keys, then again with the table naming them."""
+def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: int,
+                      other_tenant_systems: tuple[str, ...] = ()) -> tuple[Server, int, dict]:
+    """A kcm server with TLS and `[kmip_server]`, and for each of `systems` (in the default
+    tenant) and of `other_tenant_systems` (in a second tenant) a system, a key-user access
+    key scoped to it and a client certificate mapped to that key: (server, KMIP port,
+    {system: {cert, key, fingerprint, access_key_id, secret, system}}). The server is
+    started once to mint the keys, then again with the table naming them."""
     env = {"KCM_TLS_CERT": pki.server_cert, "KCM_TLS_KEY": pki.server_key,
            "KCM_REVOCATION_BOUND_MS": str(bound_ms)}
     srv = Server(root / "data", root / "logs", name="kmip", env=env)
     srv.trusted_ca = pki.ca_file
     start_or_fail(srv)
+    admins = [(name, None) for name in systems]
+    if other_tenant_systems:
+        made = srv.v1_ok("POST", "/v1/tenants", profile="system-admin", expect=(201,),
+                         json_body={"name": "kmip-other-tenant"})
+        other_admin = (made["access_key"]["access_key_id"], made["access_key"]["secret_access_key"])
+        admins += [(name, other_admin) for name in other_tenant_systems]
     clients = {}
-    for name in systems:
-        kcm_cli_json(srv, "system", "create", name)
-        key = kcm_cli_json(srv, "access-key", "create", "--role", "key-user", "--system", name)
+    for name, admin in admins:
+        srv.v1_ok("POST", "/v1/systems", creds=admin, expect=(201,), json_body={"name": name})
+        key = srv.v1_ok("POST", "/v1/access-keys", creds=admin, expect=(201,),
+                        json_body={"role": "key-user", "system": name})
         cert, key_file, fingerprint = pki.issue(name)
         clients[name] = {"cert": cert, "key": key_file, "fingerprint": fingerprint,
                          "access_key_id": key["access_key_id"], "secret": key["secret_access_key"],

@@ -41,10 +41,11 @@ def pki(tmp_path_factory) -> Pki:
 
 @pytest.fixture(scope="module")
 def kmip(tmp_path_factory, pki):
-    """The server, its KMIP port, and the two mapped clients ("storage-a", "storage-b"),
-    each a key-user of a system of its own."""
+    """The server, its KMIP port, and the mapped clients: "storage-a" and "storage-b", each a
+    key-user of a system of its own in the default tenant, and "elsewhere", of another tenant."""
     srv, port, clients = start_kmip_server(tmp_path_factory.mktemp("kmip"), pki,
-                                           ("storage-a", "storage-b"), BOUND_MS)
+                                           ("storage-a", "storage-b"), BOUND_MS,
+                                           other_tenant_systems=("elsewhere",))
     yield srv, port, clients
     srv.stop()
 
@@ -406,3 +407,31 @@ def test_username_and_password_must_name_the_certificates_access_key(kmip, pki):
             assert e.value.reason == enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL, e.value
         finally:
             c.close()
+
+
+def test_another_tenants_objects_are_invisible(kmip, pki):
+    """A client of another tenant finds nothing of this tenant's, and asking for an object
+    by its identifier is answered as for one that does not exist, word for word."""
+    srv, port, clients = kmip
+    a = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"])
+    other = client(pki, port, clients["elsewhere"]["cert"], clients["elsewhere"]["key"])
+    try:
+        uid = a.create(enums.CryptographicAlgorithm.AES, 256, name="tenant-a-key")
+        assert other.locate(attributes=[name_attribute(other, "tenant-a-key")]) == []
+        missing = "00000000-0000-4000-8000-000000000000"
+
+        def refusals(target: str) -> list[str]:
+            said = []
+            for attempt in (other.get, other.get_attributes, other.destroy):
+                with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+                    attempt(target)
+                assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND, e.value
+                said.append(str(e.value).replace(target, "<id>"))
+            return said
+
+        assert refusals(uid) == refusals(missing), "an existing object is told apart from a missing one"
+        assert len(a.get(uid).value) == 32, "the other tenant's attempts changed nothing"
+        a.destroy(uid)
+    finally:
+        a.close()
+        other.close()
