@@ -45,15 +45,20 @@ class Postgres:
         self.root.mkdir(parents=True, exist_ok=True)
         self.sockets.mkdir(exist_ok=True)
         if self.as_root:
-            # The postgres user must reach its directories.
-            for p in [self.root, *self.root.parents]:
-                if p == Path("/"):
-                    break
-                p.chmod(p.stat().st_mode | 0o011)
+            self._reachable()
             subprocess.run(["chown", "-R", "postgres", str(self.root)], check=True, timeout=30)
         self._run([_bin("initdb"), "-D", str(self.data), "-U", "kcm", "--auth=trust", "-E", "UTF8",
                    "--no-locale"])
         self.start()
+
+    def _reachable(self) -> None:
+        """Lets the postgres user traverse the directories above its own. Done again before
+        every start: another pytest session of the same user (a developer's, beside CI's)
+        resets /tmp/pytest-of-<user> to 0700 when it begins."""
+        for p in [self.root, *self.root.parents]:
+            if p == Path("/"):
+                break
+            p.chmod(p.stat().st_mode | 0o011)
 
     def _run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
         if self.as_root:
@@ -64,6 +69,8 @@ class Postgres:
         return r
 
     def start(self) -> None:
+        if self.as_root:
+            self._reachable()
         opts = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
                 "-c max_connections=200 -c fsync=on")
         self._run([_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",

@@ -332,6 +332,44 @@ impl utoipa::Modify for RequestConstraints {
                 }
             }
         }
+        if let Some(RefOr::T(request)) = schemas.get_mut("CreateAccessKeyRequest") {
+            let sigv4 = ObjectBuilder::new().property(
+                "kind",
+                ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                        Type::String,
+                        Type::Null,
+                    ]))
+                    .enum_values(Some([serde_json::json!("sigv4"), serde_json::Value::Null])),
+            );
+            let xks = ObjectBuilder::new()
+                .property(
+                    "kind",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["xks"])),
+                )
+                .property(
+                    "role",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["key-user"])),
+                )
+                .property("operations", ObjectBuilder::new().schema_type(Type::Null))
+                .property("system", ObjectBuilder::new().schema_type(Type::String))
+                .required("kind")
+                .required("system");
+            let consistent = AnyOfBuilder::new().item(sigv4).item(xks).description(Some(
+                "An access key of kind `xks` is a key-user of one system (`system` required) \
+                     and takes no `operations`: it may call the XKS operations only",
+            ));
+            let object = std::mem::replace(request, Schema::Object(Default::default()));
+            *request = AllOfBuilder::new()
+                .item(object)
+                .item(consistent)
+                .build()
+                .into();
+        }
         if let Some(RefOr::T(request)) = schemas.get_mut("CreateSystemRequest") {
             let linked = ObjectBuilder::new().property(
                 "link",
