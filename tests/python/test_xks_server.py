@@ -433,6 +433,29 @@ def test_xks_access_keys_by_cli_and_rest(a, door, estate):
     assert SECRET_RE.fullmatch(estate.cred.secret)
 
 
+def test_the_cli_writes_the_aws_console_configuration_file(a, door, estate, tmp_path):
+    """`--xks-config F` writes the specification's proxy configuration file (the JSON the
+    AWS KMS console takes), 0600, and never replaces a file."""
+    path = tmp_path / "xks-proxy-config.json"
+    made = kcm_json(a, "access-key", "create", "--kind", "xks", "--system", estate.system["name"],
+                    "--xks-config", path, "--xks-uri-path", PREFIX + API)
+    assert path.stat().st_mode & 0o777 == 0o600
+    config = json.loads(path.read_text())
+    assert config == {"XksProxyUriPath": PREFIX + API,
+                      "XksProxyAuthenticationCredential": {"AccessKeyId": made["access_key_id"],
+                                                           "RawSecretAccessKey": made["secret_access_key"]}}
+    cred = Cred(config["XksProxyAuthenticationCredential"]["AccessKeyId"],
+                config["XksProxyAuthenticationCredential"]["RawSecretAccessKey"])
+    assert door.metadata(estate.key, cred).body == ENABLED_AES, "the file's credential signs the door"
+    before = {k["access_key_id"] for k in a.v1_ok("GET", "/v1/access-keys")["access_keys"]}
+    again = kcm(a, "access-key", "create", "--kind", "xks", "--system", estate.system["name"],
+                "--xks-config", path)
+    assert again.returncode != 0 and b"never replaced" in again.stderr, again
+    assert json.loads(path.read_text()) == config
+    after = {k["access_key_id"] for k in a.v1_ok("GET", "/v1/access-keys")["access_keys"]}
+    assert after == before, "a refused --xks-config still made a key whose secret nobody has"
+
+
 # ----------------------------------------------------------------------------- the four APIs
 
 def test_health(door, estate):

@@ -451,6 +451,15 @@ enum AccessKeyCommand {
         /// Description.
         #[arg(long)]
         description: Option<String>,
+        /// With --kind xks: also write the key as the XKS proxy configuration file
+        /// the AWS KMS console takes (XksProxyUriPath and the credential; mode 0600,
+        /// never replacing a file). Its secret is in it: delete it once uploaded.
+        #[arg(long, value_name = "FILE", requires = "kind")]
+        xks_config: Option<std::path::PathBuf>,
+        /// With --xks-config: the server's XksProxyUriPath
+        /// (`<uri_path_prefix>/kms/xks/v1` of its `[xks_server]`).
+        #[arg(long, default_value = "/kms/xks/v1", requires = "xks_config")]
+        xks_uri_path: String,
     },
     /// List access keys.
     List,
@@ -481,7 +490,19 @@ impl AccessKeyArgs {
                 system,
                 operations,
                 description,
+                xks_config,
+                xks_uri_path,
             } => {
+                if xks_config.is_some() && kind.as_deref() != Some("xks") {
+                    anyhow::bail!("--xks-config goes with --kind xks");
+                }
+                // Checked before the key is made, so a refusal makes no key.
+                if let Some(path) = xks_config.as_ref().filter(|p| p.exists()) {
+                    anyhow::bail!(
+                        "{} exists: an existing file is never replaced; choose another",
+                        path.display()
+                    );
+                }
                 let body = CreateAccessKeyRequest {
                     role: role.unwrap_or_else(|| "key-user".into()),
                     kind,
@@ -489,7 +510,13 @@ impl AccessKeyArgs {
                     description,
                     operations,
                 };
-                output::object(f, &c.rest().create_access_key(&body).await?);
+                let created = c.rest().create_access_key(&body).await?;
+                // Shown before the file is written: if writing fails, the secret
+                // is not lost with it.
+                output::object(f, &created);
+                if let Some(path) = &xks_config {
+                    write_xks_config(path, &xks_uri_path, &created)?;
+                }
             }
             AccessKeyCommand::List => {
                 let out = c.rest().list_access_keys().await?;
@@ -1021,6 +1048,53 @@ fn draw_systems(out: &mut String, indent: &str, systems: &[KeychainSystemNode]) 
             );
         }
     }
+}
+
+/// Writes `created` as the XKS proxy configuration file of the specification
+/// ("XKS proxy configuration in AWS KMS console"), mode 0600, refusing to replace a
+/// file: it holds the secret.
+fn write_xks_config(
+    path: &std::path::Path,
+    uri_path: &str,
+    created: &kcm_api_types::CreatedAccessKey,
+) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Borrowed, so the secret is not copied into a value nobody wipes.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Credential<'a> {
+        access_key_id: &'a str,
+        raw_secret_access_key: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct XksProxyConfiguration<'a> {
+        xks_proxy_uri_path: &'a str,
+        xks_proxy_authentication_credential: Credential<'a>,
+    }
+    let config = XksProxyConfiguration {
+        xks_proxy_uri_path: uri_path,
+        xks_proxy_authentication_credential: Credential {
+            access_key_id: &created.access_key.access_key_id,
+            raw_secret_access_key: &created.secret_access_key,
+        },
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing file is never replaced)",
+                path.display()
+            )
+        })?;
+    let text = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&config)?);
+    file.write_all(&text)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
