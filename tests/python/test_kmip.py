@@ -120,7 +120,7 @@ def test_discover_versions_and_query(storage_a):
     assert {enums.Operation.CREATE, enums.Operation.GET, enums.Operation.LOCATE, enums.Operation.REGISTER,
             enums.Operation.DESTROY, enums.Operation.GET_ATTRIBUTES, enums.Operation.DISCOVER_VERSIONS,
             enums.Operation.QUERY, enums.Operation.GET_ATTRIBUTE_LIST, enums.Operation.ACTIVATE,
-            enums.Operation.RNG_RETRIEVE} == operations
+            enums.Operation.REVOKE, enums.Operation.RNG_RETRIEVE} == operations
     assert {enums.ObjectType(o.value) for o in answer.object_types} == {enums.ObjectType.SYMMETRIC_KEY, enums.ObjectType.SECRET_DATA,
                                                       enums.ObjectType.OPAQUE_DATA}
     assert answer.vendor_identification.startswith("kcm ")
@@ -171,10 +171,33 @@ def test_rng_retrieve(kmip, pki):
     assert len(data) == 32 and data != b"\0" * 32
 
 
+@pytest.mark.parametrize("reason, state", [
+    (enums.RevocationReasonCode.CESSATION_OF_OPERATION, enums.State.DEACTIVATED),
+    (enums.RevocationReasonCode.KEY_COMPROMISE, enums.State.COMPROMISED),
+], ids=["cessation", "compromise"])
+def test_a_revoked_object_is_never_active_again(storage_a, reason, state):
+    c = storage_a
+    uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=f"revoked-{reason.name}")
+    key = c.get(uid).value
+    c.revoke(reason, uid)
+    _, attributes = c.get_attributes(uid)
+    assert {a.attribute_name.value: a.attribute_value for a in attributes}["State"].value == state
+    # KMIP lets a deactivated or compromised key still be got, to process what it
+    # protected; it is never active again.
+    assert c.get(uid).value == key
+    with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+        c.activate(uid)
+    assert e.value.reason == enums.ResultReason.ILLEGAL_OPERATION, e.value
+    c.destroy(uid)  # a revoked object can still be destroyed
+    with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
+        c.get_attributes(uid)
+    assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+
+
 def test_what_the_server_does_not_do_is_refused_in_kmips_words(storage_a):
     c = storage_a
     uid = c.create(enums.CryptographicAlgorithm.AES, 128, name="unsupported-ops")
-    for attempt in (lambda: c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid),
+    for attempt in (lambda: c.rekey(uid=uid),
                     lambda: c.mac(b"data", uid, enums.CryptographicAlgorithm.HMAC_SHA256)):
         with pytest.raises(kmip_exceptions.KmipOperationFailure) as e:
             attempt()

@@ -39,7 +39,7 @@ pub const VERSIONS: [ProtocolVersion; 6] = [
 const LOWEST_VERSION: ProtocolVersion = VERSIONS[VERSIONS.len() - 1];
 
 /// The operations this server does; everything else is Operation Not Supported.
-pub const OPERATIONS: [Operation; 11] = [
+pub const OPERATIONS: [Operation; 12] = [
     Operation::DISCOVER_VERSIONS,
     Operation::QUERY,
     Operation::CREATE,
@@ -49,6 +49,7 @@ pub const OPERATIONS: [Operation; 11] = [
     Operation::GET_ATTRIBUTES,
     Operation::GET_ATTRIBUTE_LIST,
     Operation::ACTIVATE,
+    Operation::REVOKE,
     Operation::DESTROY,
     Operation::RNG_RETRIEVE,
 ];
@@ -219,6 +220,7 @@ fn core_op(operation: Operation) -> Option<Op> {
             Op::GetObject
         }
         Operation::RNG_RETRIEVE => Op::GenerateRandom,
+        Operation::REVOKE => Op::UpdateObject,
         Operation::DESTROY => Op::DeleteObject,
         _ => return None,
     })
@@ -263,6 +265,7 @@ async fn run(
             get_attribute_list(service, caller, version, payload).await
         }
         Operation::ACTIVATE => activate(service, caller, payload).await,
+        Operation::REVOKE => revoke(service, caller, payload).await,
         Operation::RNG_RETRIEVE => rng_retrieve(service, caller, payload).await,
         Operation::DESTROY => destroy(service, caller, payload).await,
         other => Err(KmipError::failed(Failure::new(
@@ -621,6 +624,30 @@ async fn activate(
             ),
         )));
     }
+    Ok(vec![id_ttlv(id)])
+}
+
+/// Revoke: Key Compromise (2) or CA Compromise (3) marks the object compromised;
+/// any other reason deactivates it. Either way it can still be got, to process
+/// what it protected (KMIP's rule for both states), and never be activated again.
+async fn revoke(
+    service: &Service,
+    caller: &Caller,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    let id = unique_identifier(payload)?;
+    let code = message::find(payload, tag::REVOCATION_REASON)
+        .and_then(Ttlv::items)
+        .and_then(|r| objects::enumeration(r, tag::REVOCATION_REASON_CODE))
+        .ok_or_else(|| {
+            KmipError::failed(Failure::new(
+                ResultReason::InvalidField,
+                "Revoke needs a Revocation Reason with its code",
+            ))
+        })?;
+    service
+        .revoke_object(caller, id, matches!(code, 2 | 3))
+        .await?;
     Ok(vec![id_ttlv(id)])
 }
 

@@ -14,7 +14,7 @@
 //! Attributes, answered in the client's form): Discover Versions, Query, Create (AES keys), Register
 //! (symmetric keys, secret data, opaque objects), Locate (by Name, Object Type),
 //! Get (Raw key format), Get Attributes, Get Attribute List, Activate (confirming an
-//! active object), Destroy and RNG Retrieve; every other operation is answered
+//! active object), Revoke, Destroy and RNG Retrieve; every other operation is answered
 //! Operation Not Supported.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -62,6 +62,10 @@ pub mod tag {
     pub const MAXIMUM_ITEMS: Tag = Tag::new(0x42_004F);
     /// Query Function.
     pub const QUERY_FUNCTION: Tag = Tag::new(0x42_0074);
+    /// Revocation Reason.
+    pub const REVOCATION_REASON: Tag = Tag::new(0x42_0081);
+    /// Revocation Reason Code.
+    pub const REVOCATION_REASON_CODE: Tag = Tag::new(0x42_0082);
     /// Data Length (RNG Retrieve).
     pub const DATA_LENGTH: Tag = Tag::new(0x42_00C4);
     /// Data (RNG Retrieve).

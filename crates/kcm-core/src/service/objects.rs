@@ -612,6 +612,34 @@ impl Service {
         Ok(ObjectInfo::from(&record))
     }
 
+    /// Revokes an object (KMIP's Revoke): compromised, it is marked so; for any other
+    /// reason it is suspended (KMIP's Deactivated). As KMIP and NIST SP 800-57 have
+    /// it, either may still be read to process what it protected, never again be
+    /// made active; cutting access is deleting it, or the kill switch above it.
+    pub async fn revoke_object(
+        &self,
+        caller: &Caller,
+        id: ObjectId,
+        compromised: bool,
+    ) -> Result<ObjectInfo> {
+        let mut changes = self.lock_changes().await?;
+        let mut record = self.authorized_object(caller, Op::UpdateObject, id).await?;
+        let transition = if compromised {
+            Transition::MarkCompromised
+        } else {
+            Transition::Suspend
+        };
+        record
+            .lifecycle
+            .apply(transition)
+            .map_err(|e| Error::new(ErrorKind::InvalidState, format!("object {id}: {e}")))?;
+        record.updated_at = now_ms();
+        changes
+            .commit(vec![Write::PutManagedObject(record.clone())])
+            .await?;
+        Ok(ObjectInfo::from(&record))
+    }
+
     /// Deletes an object and its sealed payload; refused while a consumer is
     /// registered (the service using it must let go first, as Barbican requires).
     pub async fn delete_object(&self, caller: &Caller, id: ObjectId) -> Result<()> {
