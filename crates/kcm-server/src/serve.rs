@@ -351,7 +351,7 @@ fn spawn_kubernetes_kms(
     k8s: &KubernetesKmsSettings,
     settings: &Settings,
     front: FrontDoor,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     use kcm_k8s_kms::{bind_socket, embedded, serve, KmsV2, StatusCache};
     let key =
@@ -372,9 +372,7 @@ fn spawn_kubernetes_kms(
     let socket = k8s.socket.clone();
     tracing::info!(socket = %socket.display(), key = %k8s.key_id, cluster = %k8s.cluster, "Kubernetes KMS v2 plugin listening");
     Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
+        let stopped = stopped(stop);
         if let Err(e) = serve(KmsV2::new(backend, status, timeout), listener, stopped).await {
             tracing::error!(error = %e, "the Kubernetes KMS v2 plugin stopped");
         }
@@ -392,7 +390,7 @@ async fn spawn_barbican(
     settings: &Settings,
     front: FrontDoor,
     connections: Arc<Connections>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let config = barbican
         .clone()
@@ -426,9 +424,7 @@ async fn spawn_barbican(
         ),
     }
     Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
+        let stopped = stopped(stop);
         if let Err(e) = crate::listener::serve(listener, tls, app, connections, stopped).await {
             tracing::error!(error = %e, "the Barbican API stopped");
         }
@@ -443,13 +439,13 @@ async fn spawn_xks_server(
     settings: &Settings,
     front: FrontDoor,
     connections: Arc<Connections>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
-        anyhow::bail!(
-            "xks_server needs tls.cert and tls.key: the XKS proxy API is served over HTTPS only"
-        );
-    };
+    let (cert, key) = tls_files(
+        settings,
+        "xks_server",
+        "the XKS proxy API is served over HTTPS only",
+    )?;
     let tls = crate::tls::acceptor(cert, key)?;
     let listen = xks.validate().map_err(|e| anyhow::anyhow!(e))?;
     let app = kcm_xks_server::router(kcm_xks_server::XksApi::new(front, &xks.uri_path_prefix));
@@ -462,9 +458,7 @@ async fn spawn_xks_server(
         "XKS proxy API listening (HTTPS)"
     );
     Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
+        let stopped = stopped(stop);
         if let Err(e) = crate::listener::serve(listener, Some(tls), app, connections, stopped).await
         {
             tracing::error!(error = %e, "the XKS proxy API stopped");
@@ -480,13 +474,13 @@ async fn spawn_kmip_server(
     settings: &Settings,
     front: FrontDoor,
     connections: Arc<Connections>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
-        anyhow::bail!(
-            "kmip_server needs tls.cert and tls.key: KMIP is served over mutual TLS only"
-        );
-    };
+    let (cert, key) = tls_files(
+        settings,
+        "kmip_server",
+        "KMIP is served over mutual TLS only",
+    )?;
     let tls =
         crate::tls::mutual_acceptor(cert, key, &kmip.client_ca_file).context("kmip_server")?;
     let listen = kmip.validate().map_err(|e| anyhow::anyhow!(e))?;
@@ -500,11 +494,26 @@ async fn spawn_kmip_server(
     tracing::info!(address = %listener.local_addr()?, clients = kmip.clients.len(), "KMIP listening (mutual TLS)");
     let door = kcm_kmip::door::KmipDoor::new(front);
     Ok(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        kcm_kmip::listener::serve(listener, tls, door, clients, connections, stopped).await;
+        kcm_kmip::listener::serve(listener, tls, door, clients, connections, stopped(stop)).await;
     }))
+}
+
+/// Resolves when `stop` turns true (or its sender is gone): when a door's task ends.
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// The server's certificate and key, which the door `table` serves with; refused
+/// without them, saying `why` the door needs TLS.
+fn tls_files<'s>(
+    settings: &'s Settings,
+    table: &str,
+    why: &str,
+) -> Result<(&'s std::path::Path, &'s std::path::Path)> {
+    match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => Ok((cert, key)),
+        _ => anyhow::bail!("{table} needs tls.cert and tls.key: {why}"),
+    }
 }
 
 /// kcm's own Keystone password, from the file or variable `[barbican.keystone]` names.
