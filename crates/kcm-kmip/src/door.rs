@@ -281,37 +281,12 @@ async fn run(
 fn discover_versions(payload: &[Ttlv]) -> Vec<Ttlv> {
     let asked: Vec<ProtocolVersion> = payload
         .iter()
-        .filter(|i| i.tag == message::tag::PROTOCOL_VERSION)
-        .filter_map(|v| {
-            let v = v.items()?;
-            let int = |t| match message::find(v, t)?.value {
-                Value::Integer(i) => Some(i),
-                _ => None,
-            };
-            Some(ProtocolVersion::new(
-                int(message::tag::PROTOCOL_VERSION_MAJOR)?,
-                int(message::tag::PROTOCOL_VERSION_MINOR)?,
-            ))
-        })
+        .filter_map(ProtocolVersion::from_ttlv)
         .collect();
     VERSIONS
         .iter()
         .filter(|v| asked.is_empty() || asked.contains(v))
-        .map(|v| {
-            Ttlv::new(
-                message::tag::PROTOCOL_VERSION,
-                Value::Structure(vec![
-                    Ttlv::new(
-                        message::tag::PROTOCOL_VERSION_MAJOR,
-                        Value::Integer(v.major),
-                    ),
-                    Ttlv::new(
-                        message::tag::PROTOCOL_VERSION_MINOR,
-                        Value::Integer(v.minor),
-                    ),
-                ]),
-            )
-        })
+        .map(|v| v.to_ttlv())
         .collect()
 }
 

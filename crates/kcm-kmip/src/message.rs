@@ -89,7 +89,20 @@ impl ProtocolVersion {
         Self { major, minor }
     }
 
-    fn to_ttlv(self) -> Ttlv {
+    /// A Protocol Version structure (its major and minor), as requests carry it and
+    /// Discover Versions lists it; `None` for anything else.
+    pub fn from_ttlv(item: &Ttlv) -> Option<Self> {
+        if item.tag != tag::PROTOCOL_VERSION {
+            return None;
+        }
+        let fields = item.items()?;
+        let major = integer(find(fields, tag::PROTOCOL_VERSION_MAJOR)?)?;
+        let minor = integer(find(fields, tag::PROTOCOL_VERSION_MINOR)?)?;
+        Some(Self::new(major, minor))
+    }
+
+    /// The Protocol Version structure of this version.
+    pub fn to_ttlv(self) -> Ttlv {
         Ttlv::new(
             tag::PROTOCOL_VERSION,
             Value::Structure(vec![
@@ -330,12 +343,7 @@ pub fn parse_request(message: &Ttlv) -> Result<Request, MessageError> {
         .and_then(Ttlv::items)
         .ok_or_else(|| invalid(None, "the request has no Request Header".into()))?;
     let version = find(header, tag::PROTOCOL_VERSION)
-        .and_then(Ttlv::items)
-        .and_then(|v| {
-            let major = integer(find(v, tag::PROTOCOL_VERSION_MAJOR)?)?;
-            let minor = integer(find(v, tag::PROTOCOL_VERSION_MINOR)?)?;
-            Some(ProtocolVersion::new(major, minor))
-        })
+        .and_then(ProtocolVersion::from_ttlv)
         .ok_or_else(|| invalid(None, "the Request Header has no Protocol Version".into()))?;
     let invalid = |message: String| invalid(Some(version), message);
     let batch_count = find(header, tag::BATCH_COUNT)
