@@ -423,12 +423,14 @@ async fn spawn_barbican(
             "Barbican API listening"
         ),
     }
-    Ok(tokio::spawn(async move {
-        let stopped = stopped(stop);
-        if let Err(e) = crate::listener::serve(listener, tls, app, connections, stopped).await {
-            tracing::error!(error = %e, "the Barbican API stopped");
-        }
-    }))
+    Ok(spawn_http_door(
+        "the Barbican API",
+        listener,
+        tls,
+        app,
+        connections,
+        stop,
+    ))
 }
 
 /// Serves the AWS XKS proxy API (the door `xks`) on its own listener, over HTTPS
@@ -457,13 +459,14 @@ async fn spawn_xks_server(
         uri_path = %xks.uri_path(),
         "XKS proxy API listening (HTTPS)"
     );
-    Ok(tokio::spawn(async move {
-        let stopped = stopped(stop);
-        if let Err(e) = crate::listener::serve(listener, Some(tls), app, connections, stopped).await
-        {
-            tracing::error!(error = %e, "the XKS proxy API stopped");
-        }
-    }))
+    Ok(spawn_http_door(
+        "the XKS proxy API",
+        listener,
+        Some(tls),
+        app,
+        connections,
+        stop,
+    ))
 }
 
 /// Serves KMIP (the door `kmip`) on its own listener, over TLS with the server's
@@ -496,6 +499,25 @@ async fn spawn_kmip_server(
     Ok(tokio::spawn(async move {
         kcm_kmip::listener::serve(listener, tls, door, clients, connections, stopped(stop)).await;
     }))
+}
+
+/// Serves `app` on a door's own `listener` (TLS when `tls` is given) until `stop`
+/// turns true, its connections counted against the process's one cap; `door` names
+/// it in the log if it fails.
+fn spawn_http_door(
+    door: &'static str,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    connections: Arc<Connections>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stopped = stopped(stop);
+        if let Err(e) = crate::listener::serve(listener, tls, app, connections, stopped).await {
+            tracing::error!(error = %e, "{door} stopped");
+        }
+    })
 }
 
 /// Resolves when `stop` turns true (or its sender is gone): when a door's task ends.
