@@ -589,3 +589,20 @@ def new_testing_kms_key() -> str:
     """A fresh base64 key of 32 bytes, for `rgw_crypt_s3_kms_encryption_keys` (RGW's built-in
     `testing` SSE-KMS backend: `rgw_crypt_s3_kms_encryption_keys = <id>=<base64 key> ...`)."""
     return base64.b64encode(os.urandom(32)).decode()
+
+
+# ----------------------------------------------------------------------------- S3 with SSE-KMS
+
+def put(s3, bucket: str, key: str, body: bytes, key_id: str):
+    """PUTs `body` encrypted by RGW with the key manager's key `key_id` (SSE-KMS)."""
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
+
+
+def get(s3, bucket: str, key: str) -> bytes:
+    """The body of an object, read back through RGW."""
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def s3_error(e) -> tuple:
+    """(HTTP status, S3 error code) of an RGW answer (a botocore ClientError)."""
+    return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]

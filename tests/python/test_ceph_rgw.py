@@ -16,6 +16,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from ceph import get, put, s3_error
 from kcmtest import LOADED_SLACK_S, poll, unique
 from openstack_clients import Castellan
 from openstack_cloud import OpenStackCloud
@@ -49,19 +50,6 @@ def rgw(keystone, ceph, tmp_path_factory):
         yield cloud, cluster, s3, bucket, key_id
     finally:
         cloud.stop()
-
-
-def put(s3, bucket, key, body, key_id):
-    return s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
-
-
-def get(s3, bucket, key) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def s3_error(e: ClientError) -> tuple:
-    """(HTTP status, S3 error code) of an RGW answer."""
-    return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
 
 
 # What RGW answers when kcm's Barbican door refuses it the key: RGW passes kcm's HTTP status

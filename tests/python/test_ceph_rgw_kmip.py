@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from kmip.core import enums
 
+from ceph import get, put, s3_error
 from kcmtest import LOADED_SLACK_S, cli_ok, kcm_cli, poll, unique
 from kmip_harness import Pki, client, start_kmip_server
 
@@ -60,19 +61,6 @@ def rgw(ceph, tmp_path_factory):
 # RGW's InvalidArgument (400), its word for a key it could not fetch.
 KEY_UNKNOWN = (404, "NoSuchKey")
 KEY_CUT_OFF = (400, "InvalidArgument")
-
-
-def s3_error(e: ClientError) -> tuple:
-    """(HTTP status, S3 error code) of an RGW answer."""
-    return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
-
-
-def put(s3, bucket, key, body, key_id):
-    return s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id)
-
-
-def get(s3, bucket, key) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def default_root(srv) -> str:
