@@ -87,12 +87,14 @@ class Pki:
 # ----------------------------------------------------------------------------- the server
 
 def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: int,
-                      other_tenant_systems: tuple[str, ...] = ()) -> tuple[Server, int, dict]:
+                      other_tenant_systems: tuple[str, ...] = (),
+                      by_subject: tuple[str, ...] = ()) -> tuple[Server, int, dict]:
     """A kcm server with TLS and `[kmip_server]`, and for each of `systems` (in the default
     tenant) and of `other_tenant_systems` (in a second tenant) a system, a key-user access
-    key scoped to it and a client certificate mapped to that key: (server, KMIP port,
-    {system: {cert, key, fingerprint, access_key_id, secret, system}}). The server is
-    started once to mint the keys, then again with the table naming them."""
+    key scoped to it and a client certificate mapped to that key — by its SHA-256
+    fingerprint, or for the systems in `by_subject` by its subject `CN=<system>`: (server,
+    KMIP port, {system: {cert, key, fingerprint, access_key_id, secret, system}}). The
+    server is started once to mint the keys, then again with the table naming them."""
     env = {"KCM_TLS_CERT": pki.server_cert, "KCM_TLS_KEY": pki.server_key,
            "KCM_REVOCATION_BOUND_MS": str(bound_ms)}
     srv = Server(root / "data", root / "logs", name="kmip", env=env)
@@ -117,7 +119,8 @@ def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: 
     port = free_port()
     table = f'[kmip_server]\nlisten = "127.0.0.1:{port}"\nclient_ca_file = "{pki.ca_file}"\n'
     for name, c in clients.items():
-        table += (f'[[kmip_server.clients]]\nname = "{name}"\nfingerprint = "{c["fingerprint"]}"\n'
+        mapped = f'subject = "CN={name}"' if name in by_subject else f'fingerprint = "{c["fingerprint"]}"'
+        table += (f'[[kmip_server.clients]]\nname = "{name}"\n{mapped}\n'
                   f'access_key_id = "{c["access_key_id"]}"\n')
     config = root / "kcm.toml"
     config.write_text(table)
@@ -150,3 +153,102 @@ def client(pki: Pki, port: int, cert: str, key: str, version=enums.KMIPVersion.K
 
 def name_attribute(c: ProxyKmipClient, name: str):
     return c.attribute_factory.create_attribute(enums.AttributeType.NAME, name)
+
+
+# ----------------------------------------------------------------------------- raw TTLV
+# For what PyKMIP's client cannot send or read (RNG Retrieve, AES-GCM's tag, MAC Verify,
+# Add Attribute, KMIP 2.1): items encoded and read from the specification.
+
+STRUCTURE, INTEGER, ENUMERATION, BOOLEAN, TEXT, BYTES = 0x01, 0x02, 0x05, 0x06, 0x07, 0x08
+
+
+def item(tag: int, kind: int, value: bytes) -> bytes:
+    """One TTLV item (value padded to 8 bytes)."""
+    return tag.to_bytes(3, "big") + bytes([kind]) + len(value).to_bytes(4, "big") + value + b"\0" * (-len(value) % 8)
+
+
+def structure(tag: int, *children: bytes) -> bytes:
+    return item(tag, STRUCTURE, b"".join(children))
+
+
+def integer(tag: int, v: int) -> bytes:
+    return item(tag, INTEGER, v.to_bytes(4, "big"))
+
+
+def enum(tag: int, v: int) -> bytes:
+    return item(tag, ENUMERATION, v.to_bytes(4, "big"))
+
+
+def text(tag: int, v: str) -> bytes:
+    return item(tag, TEXT, v.encode())
+
+
+def byte_string(tag: int, v: bytes) -> bytes:
+    return item(tag, BYTES, v)
+
+
+def items(data: bytes):
+    """(tag, type, value) of each TTLV item in `data`, one level."""
+    at = 0
+    while at < len(data):
+        tag, kind, length = int.from_bytes(data[at:at + 3], "big"), data[at + 3], int.from_bytes(data[at + 4:at + 8], "big")
+        yield tag, kind, data[at + 8:at + 8 + length]
+        at += 8 + length + (-length % 8)
+
+
+def request(operation: int, payload: bytes, version: tuple[int, int] = (1, 4)) -> bytes:
+    """A request message of one batch item."""
+    header = structure(0x420077, structure(0x420069, integer(0x42006A, version[0]), integer(0x42006B, version[1])),
+                       integer(0x42000D, 1))
+    batch = structure(0x42000F, enum(0x42005C, operation), item(0x420079, STRUCTURE, payload))
+    return structure(0x420078, header, batch)
+
+
+def send(pki: Pki, port: int, cert: str, key: str, message: bytes) -> bytes:
+    """One raw request message over mutual TLS; the whole response message."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=pki.ca_file)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, ctx.wrap_socket(raw) as tls:
+        tls.sendall(message)
+        data = b""
+        while len(data) < 8 or len(data) < 8 + int.from_bytes(data[4:8], "big"):
+            chunk = tls.recv(65536)
+            assert chunk, "the server closed the connection before answering"
+            data += chunk
+    return data
+
+
+class Answer:
+    """A response of one batch item: its header's version, status, reason, message, and
+    the payload's items by tag (each a list, in order)."""
+
+    def __init__(self, data: bytes):
+        ((tag, _, message),) = list(items(data))
+        assert tag == 0x42007B, hex(tag)
+        fields = list(items(message))
+        header = next(v for t, _, v in fields if t == 0x42007A)
+        version = {t: v for t, _, v in items(header)}[0x420069]
+        version = {t: int.from_bytes(v, "big") for t, _, v in items(version)}
+        self.version = (version[0x42006A], version[0x42006B])
+        batch = {t: v for t, _, v in items(next(v for t, _, v in fields if t == 0x42000F))}
+        self.status = int.from_bytes(batch[0x42007F], "big")
+        self.reason = int.from_bytes(batch[0x42007E], "big") if 0x42007E in batch else None
+        self.message = batch.get(0x42007D, b"").decode()
+        self.payload: dict[int, list[bytes]] = {}
+        for t, _, v in items(batch.get(0x42007C, b"")):
+            self.payload.setdefault(t, []).append(v)
+
+    def ok(self) -> "Answer":
+        assert self.status == 0, (self.reason, self.message)
+        return self
+
+    def one(self, tag: int) -> bytes:
+        (value,) = self.payload[tag]
+        return value
+
+
+def call(pki: Pki, port: int, who: dict, operation: int, payload: bytes, version=(1, 4)) -> Answer:
+    """One operation as `who` (a client of `start_kmip_server`), raw."""
+    return Answer(send(pki, port, who["cert"], who["key"], request(operation, payload, version)))

@@ -211,6 +211,11 @@ pub struct KeychainSystemNode {
     /// reaches into AWS.
     #[serde(default)]
     pub xks_access_keys: Vec<String>,
+    /// The KMIP clients (storage systems, hypervisors, databases) whose access
+    /// keys are scoped to it, by the names the serving node's `[kmip_server]`
+    /// gives them: a kill switch on its root key cuts them off.
+    #[serde(default)]
+    pub kmip_clients: Vec<String>,
 }
 
 /// A service key (L3) in the keychain.

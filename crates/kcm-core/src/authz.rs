@@ -341,6 +341,9 @@ operations! {
     CreateObject                        => UseKeys,      -,              -;
     PutObjectPayload                    => UseKeys,      -,              -;
     GetObjectPayload                    => UseKeys,      -,              -;
+    // Computing with an object's material inside kcm (KMIP's Encrypt, Decrypt,
+    // Sign, Signature Verify, MAC, MAC Verify): the material never leaves.
+    UseObject                           => UseKeys,      -,              -;
     UpdateObject                        => UseKeys,      -,              -;
     DeleteObject                        => UseKeys,      -,              -;
     SetObjectAcl                        => ManageKeys,   -,              -;

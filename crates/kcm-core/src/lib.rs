@@ -27,6 +27,7 @@ pub mod keystore;
 mod known_answers;
 pub mod lifecycle;
 pub mod model;
+pub mod object_crypto;
 pub mod policy;
 pub mod rate_limit;
 pub mod secret;

@@ -8,7 +8,9 @@ use kcm_core::authz::{Caller, Op, Principal};
 use kcm_core::error::{Error, ErrorKind};
 use kcm_core::lifecycle::KeyState;
 use kcm_core::model::{AuditOutcome, ObjectAttributes, ObjectId, SystemId};
-use kcm_core::service::{GenerateObject, NewObject, ObjectFilter, Service, MAX_OBJECT_PAGE};
+use kcm_core::service::{
+    GenerateObject, NewObject, ObjectChange, ObjectFilter, Service, MAX_OBJECT_PAGE,
+};
 use kcm_frontdoor::{Answer, Door, DoorError, FrontDoor, Requested};
 
 use crate::message::{
@@ -16,6 +18,7 @@ use crate::message::{
 };
 use crate::objects::{self, tag};
 use crate::ttlv::{self, Limits, Ttlv, Value};
+use crate::{attributes, crypto};
 
 /// How audit records and metrics name this door.
 pub const DOOR: Door = Door {
@@ -25,7 +28,8 @@ pub const DOOR: Door = Door {
 
 /// The protocol versions this server speaks, most preferred first (what Discover
 /// Versions answers).
-pub const VERSIONS: [ProtocolVersion; 6] = [
+pub const VERSIONS: [ProtocolVersion; 7] = [
+    ProtocolVersion::new(2, 1),
     ProtocolVersion::new(2, 0),
     ProtocolVersion::new(1, 4),
     ProtocolVersion::new(1, 3),
@@ -39,18 +43,30 @@ pub const VERSIONS: [ProtocolVersion; 6] = [
 const LOWEST_VERSION: ProtocolVersion = VERSIONS[VERSIONS.len() - 1];
 
 /// The operations this server does; everything else is Operation Not Supported.
-pub const OPERATIONS: [Operation; 12] = [
+pub const OPERATIONS: [Operation; 24] = [
     Operation::DISCOVER_VERSIONS,
     Operation::QUERY,
     Operation::CREATE,
+    Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
+    Operation::REKEY,
     Operation::LOCATE,
     Operation::GET,
     Operation::GET_ATTRIBUTES,
     Operation::GET_ATTRIBUTE_LIST,
+    Operation::ADD_ATTRIBUTE,
+    Operation::MODIFY_ATTRIBUTE,
+    Operation::DELETE_ATTRIBUTE,
+    Operation::SET_ATTRIBUTE,
     Operation::ACTIVATE,
     Operation::REVOKE,
     Operation::DESTROY,
+    Operation::ENCRYPT,
+    Operation::DECRYPT,
+    Operation::SIGN,
+    Operation::SIGNATURE_VERIFY,
+    Operation::MAC,
+    Operation::MAC_VERIFY,
     Operation::RNG_RETRIEVE,
 ];
 
@@ -148,7 +164,11 @@ impl KmipDoor {
                 {
                     Ok(p) if p.access_key_id == principal.access_key_id => None,
                     Ok(_) => refused("it names another access key than the client certificate"),
-                    Err(_) => refused("unknown access key or wrong password"),
+                    Err(e) if e.kind() == ErrorKind::UnknownAccessKey => {
+                        refused("unknown access key or wrong password")
+                    }
+                    // The store or keystore could not answer: not the client's fault.
+                    Err(e) => Some(KmipError::from(e).failure),
                 }
             }
             Some(message::Credential::Other(kind)) => {
@@ -213,14 +233,26 @@ fn time_now() -> i64 {
 /// The core operation a KMIP operation is, for authorisation and the audit log.
 fn core_op(operation: Operation) -> Option<Op> {
     Some(match operation {
-        Operation::CREATE | Operation::REGISTER => Op::CreateObject,
+        Operation::CREATE | Operation::CREATE_KEY_PAIR | Operation::REGISTER | Operation::REKEY => {
+            Op::CreateObject
+        }
         Operation::LOCATE => Op::ListObjects,
         Operation::GET => Op::GetObjectPayload,
         Operation::GET_ATTRIBUTES | Operation::GET_ATTRIBUTE_LIST | Operation::ACTIVATE => {
             Op::GetObject
         }
         Operation::RNG_RETRIEVE => Op::GenerateRandom,
-        Operation::REVOKE => Op::UpdateObject,
+        Operation::REVOKE
+        | Operation::ADD_ATTRIBUTE
+        | Operation::MODIFY_ATTRIBUTE
+        | Operation::DELETE_ATTRIBUTE
+        | Operation::SET_ATTRIBUTE => Op::UpdateObject,
+        Operation::ENCRYPT
+        | Operation::DECRYPT
+        | Operation::SIGN
+        | Operation::SIGNATURE_VERIFY
+        | Operation::MAC
+        | Operation::MAC_VERIFY => Op::UseObject,
         Operation::DESTROY => Op::DeleteObject,
         _ => return None,
     })
@@ -257,13 +289,29 @@ async fn run(
         Operation::DISCOVER_VERSIONS => Ok(discover_versions(payload)),
         Operation::QUERY => Ok(query(payload)),
         Operation::CREATE => create(service, caller, payload).await,
+        Operation::CREATE_KEY_PAIR => create_key_pair(service, caller, payload).await,
         Operation::REGISTER => register(service, caller, payload).await,
+        Operation::REKEY => rekey(service, caller, payload).await,
         Operation::LOCATE => locate(service, caller, payload).await,
         Operation::GET => get(service, caller, payload).await,
-        Operation::GET_ATTRIBUTES => get_attributes(service, caller, version, payload).await,
-        Operation::GET_ATTRIBUTE_LIST => {
-            get_attribute_list(service, caller, version, payload).await
+        Operation::GET_ATTRIBUTES => {
+            attributes::get_attributes(service, caller, version, payload).await
         }
+        Operation::GET_ATTRIBUTE_LIST => {
+            attributes::get_attribute_list(service, caller, version, payload).await
+        }
+        Operation::ADD_ATTRIBUTE | Operation::MODIFY_ATTRIBUTE | Operation::DELETE_ATTRIBUTE => {
+            attributes::change(service, caller, version, item.operation, payload).await
+        }
+        Operation::SET_ATTRIBUTE if version.major >= 2 => {
+            attributes::change(service, caller, version, item.operation, payload).await
+        }
+        Operation::ENCRYPT
+        | Operation::DECRYPT
+        | Operation::SIGN
+        | Operation::SIGNATURE_VERIFY
+        | Operation::MAC
+        | Operation::MAC_VERIFY => crypto::run(service, caller, item.operation, payload).await,
         Operation::ACTIVATE => activate(service, caller, payload).await,
         Operation::REVOKE => revoke(service, caller, payload).await,
         Operation::RNG_RETRIEVE => rng_retrieve(service, caller, payload).await,
@@ -309,11 +357,7 @@ fn query(payload: &[Ttlv]) -> Vec<Ttlv> {
         );
     }
     if functions.contains(&2) {
-        for object_type in [
-            objects::object_type::SYMMETRIC_KEY,
-            objects::object_type::SECRET_DATA,
-            objects::object_type::OPAQUE_OBJECT,
-        ] {
+        for object_type in objects::OBJECT_TYPES {
             out.push(Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)));
         }
     }
@@ -326,7 +370,7 @@ fn query(payload: &[Ttlv]) -> Vec<Ttlv> {
     out
 }
 
-fn unique_identifier(payload: &[Ttlv]) -> Result<ObjectId, KmipError> {
+pub(crate) fn unique_identifier(payload: &[Ttlv]) -> Result<ObjectId, KmipError> {
     let id = objects::text(payload, tag::UNIQUE_IDENTIFIER).ok_or_else(|| {
         KmipError::failed(Failure::new(
             ResultReason::InvalidField,
@@ -341,7 +385,7 @@ fn unique_identifier(payload: &[Ttlv]) -> Result<ObjectId, KmipError> {
     })
 }
 
-fn id_ttlv(id: ObjectId) -> Ttlv {
+pub(crate) fn id_ttlv(id: ObjectId) -> Ttlv {
     Ttlv::new(tag::UNIQUE_IDENTIFIER, Value::TextString(id.to_string()))
 }
 
@@ -349,17 +393,34 @@ fn object_type_ttlv(object_type: u32) -> Ttlv {
     Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(object_type))
 }
 
+/// kcm's description of a new object from a request's attributes: its Name, the
+/// Cryptographic Algorithm and Length, and custom attributes as metadata.
 fn kcm_attributes(attributes: &objects::Attributes) -> ObjectAttributes {
     ObjectAttributes {
         name: attributes.name.clone().unwrap_or_default(),
         algorithm: attributes
             .algorithm
-            .filter(|a| *a == objects::ALGORITHM_AES)
-            .map(|_| "aes".to_owned()),
+            .and_then(objects::algorithm_name)
+            .map(str::to_owned),
+        bit_length: attributes.length.and_then(|l| u32::try_from(l).ok()),
+        metadata: attributes.custom.iter().cloned().collect(),
         ..ObjectAttributes::default()
     }
 }
 
+/// A Cryptographic Length as a bit count.
+fn bits_of(length: i32) -> Result<u32, KmipError> {
+    u32::try_from(length).map_err(|_| {
+        KmipError::failed(Failure::new(
+            ResultReason::InvalidField,
+            format!("Cryptographic Length {length} is not a length"),
+        ))
+    })
+}
+
+/// Create: a symmetric key of the Cryptographic Algorithm AES (the default) or
+/// HMAC-SHA256/384/512, of the Cryptographic Length asked for (256 bits by
+/// default).
 async fn create(
     service: &Service,
     caller: &Caller,
@@ -369,26 +430,24 @@ async fn create(
     {
         return Err(KmipError::failed(Failure::new(
             ResultReason::FeatureNotSupported,
-            "Create makes symmetric keys (Object Type 2); register other objects",
+            "Create makes symmetric keys (Object Type 2); Create Key Pair makes key pairs; register other objects",
         )));
     }
-    let attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
-    if attributes
-        .algorithm
-        .is_some_and(|a| a != objects::ALGORITHM_AES)
-    {
+    let mut attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
+    let algorithm = *attributes.algorithm.get_or_insert(objects::ALGORITHM_AES);
+    if !matches!(
+        algorithm,
+        objects::ALGORITHM_AES
+            | objects::ALGORITHM_HMAC_SHA256
+            | objects::ALGORITHM_HMAC_SHA384
+            | objects::ALGORITHM_HMAC_SHA512
+    ) {
         return Err(KmipError::failed(Failure::new(
             ResultReason::FeatureNotSupported,
-            "Create makes AES keys (Cryptographic Algorithm 3)",
+            format!("Create makes AES and HMAC-SHA256/384/512 keys, not Cryptographic Algorithm {algorithm}"),
         )));
     }
-    let bits = attributes.length.unwrap_or(256);
-    let bits = u32::try_from(bits).map_err(|_| {
-        KmipError::failed(Failure::new(
-            ResultReason::InvalidField,
-            format!("Cryptographic Length {bits} is not a length"),
-        ))
-    })?;
+    let bits = bits_of(attributes.length.unwrap_or(256))?;
     let system = system_of(caller)?;
     let made = service
         .generate_object(
@@ -409,6 +468,104 @@ async fn create(
     ])
 }
 
+/// Create Key Pair: an RSA key pair (2048, 3072 or 4096 bits) or an EC key pair
+/// (P-256, P-384, P-521: by Cryptographic Length or Recommended Curve). The
+/// private key takes the private template's Name, the public key the public
+/// template's; either, when its template has none, the common one.
+async fn create_key_pair(
+    service: &Service,
+    caller: &Caller,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    let part = |template, attributes| {
+        objects::read_key_pair_part(payload, template, attributes).map_err(KmipError::failed)
+    };
+    let common = part(tag::COMMON_TEMPLATE_ATTRIBUTE, tag::COMMON_ATTRIBUTES)?;
+    let private = objects::merged(
+        &common,
+        part(
+            tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+            tag::PRIVATE_KEY_ATTRIBUTES,
+        )?,
+    );
+    let public = objects::merged(
+        &common,
+        part(
+            tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+            tag::PUBLIC_KEY_ATTRIBUTES,
+        )?,
+    );
+    // P-256, P-384 and P-521 by their Recommended Curve numbers.
+    let curve_bits = |curve| match curve {
+        7 => Some(256),
+        0x0A => Some(384),
+        0x0D => Some(521),
+        _ => None,
+    };
+    let kcm = kcm_attributes(&private);
+    let what = match private.algorithm.or(public.algorithm) {
+        Some(objects::ALGORITHM_RSA) => GenerateObject::RsaKeyPair {
+            bits: bits_of(private.length.or(public.length).unwrap_or(2048))?,
+            attributes: kcm,
+        },
+        Some(objects::ALGORITHM_EC | objects::ALGORITHM_ECDSA) => {
+            let bits = match private.curve.or(public.curve) {
+                Some(curve) => curve_bits(curve).ok_or_else(|| {
+                    KmipError::failed(Failure::new(
+                        ResultReason::FeatureNotSupported,
+                        format!("Recommended Curve {curve} is not supported (P-256, P-384 and P-521 are)"),
+                    ))
+                })?,
+                None => bits_of(private.length.or(public.length).unwrap_or(256))?,
+            };
+            GenerateObject::EcKeyPair {
+                bits,
+                attributes: kcm,
+            }
+        }
+        other => return Err(KmipError::failed(Failure::new(
+            ResultReason::FeatureNotSupported,
+            format!(
+                "Create Key Pair makes RSA and EC key pairs, not Cryptographic Algorithm {other:?}"
+            ),
+        ))),
+    };
+    let system = system_of(caller)?;
+    let made = service.generate_object(caller, system, what).await?;
+    let id_of = |kind| {
+        made.iter()
+            .find(|o| o.kind == kind)
+            .map(|o| o.id)
+            .ok_or_else(|| {
+                KmipError::from(Error::internal(
+                    "generating a key pair made no key of a kind",
+                ))
+            })
+    };
+    let (private_id, public_id) = (
+        id_of(kcm_core::model::ObjectKind::PrivateKey)?,
+        id_of(kcm_core::model::ObjectKind::PublicKey)?,
+    );
+    let public_name = public.name.unwrap_or_default();
+    if public_name != private.name.unwrap_or_default() {
+        service
+            .update_object(caller, public_id, ObjectChange::Rename(public_name))
+            .await?;
+    }
+    Ok(vec![
+        Ttlv::new(
+            tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            Value::TextString(private_id.to_string()),
+        ),
+        Ttlv::new(
+            tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+            Value::TextString(public_id.to_string()),
+        ),
+    ])
+}
+
+/// Register: a symmetric, private or public key, a certificate, secret data or
+/// an opaque object, in the formats kcm serves them in.
 async fn register(
     service: &Service,
     caller: &Caller,
@@ -421,10 +578,14 @@ async fn register(
         ))
     })?;
     let kind = objects::kind_of(object_type).map_err(KmipError::failed)?;
-    let attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
-    let secret = objects::payload_of(kind, payload).map_err(KmipError::failed)?;
+    let mut attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
+    let registered = objects::payload_of(kind, payload).map_err(KmipError::failed)?;
+    attributes.algorithm = attributes.algorithm.or(registered.algorithm);
+    attributes.length = attributes.length.or(registered.length);
     let mut kcm = kcm_attributes(&attributes);
-    kcm.bit_length = u32::try_from(secret.expose_secret().len() * 8).ok();
+    if kind == kcm_core::model::ObjectKind::SymmetricKey || kcm.bit_length.is_none() {
+        kcm.bit_length = u32::try_from(registered.payload.expose_secret().len() * 8).ok();
+    }
     kcm.content_type = Some("application/octet-stream".into());
     let system = system_of(caller)?;
     let info = service
@@ -434,11 +595,22 @@ async fn register(
             NewObject {
                 kind,
                 attributes: kcm,
-                payload: Some(secret),
+                payload: Some(registered.payload),
             },
         )
         .await?;
     Ok(vec![id_ttlv(info.id)])
+}
+
+/// Re-key: a new symmetric key in place of the one named, which takes its Name.
+async fn rekey(
+    service: &Service,
+    caller: &Caller,
+    payload: &[Ttlv],
+) -> Result<Vec<Ttlv>, KmipError> {
+    let id = unique_identifier(payload)?;
+    let made = service.rekey_object(caller, id).await?;
+    Ok(vec![id_ttlv(made.id)])
 }
 
 async fn locate(
@@ -477,108 +649,44 @@ async fn locate(
         .collect())
 }
 
+/// Get: the object in the format kcm keeps its kind in (a Key Format Type asked
+/// for must be that one: kcm does not convert keys).
 async fn get(service: &Service, caller: &Caller, payload: &[Ttlv]) -> Result<Vec<Ttlv>, KmipError> {
     let id = unique_identifier(payload)?;
+    let asked = message::find(payload, tag::KEY_FORMAT_TYPE).map(|f| match f.value {
+        Value::Enumeration(v) => Some(v),
+        _ => None,
+    });
     let (info, secret) = service.object_payload(caller, id).await?;
-    let object_type = objects::object_type_of(info.kind);
-    let object = objects::object_ttlv(info.kind, &secret, info.attributes.bit_length);
-    match (object_type, object) {
-        (Some(object_type), Some(object)) => {
-            Ok(vec![object_type_ttlv(object_type), id_ttlv(id), object])
-        }
-        _ => Err(KmipError::failed(Failure::new(
+    let object_type = objects::object_type_of(info.kind).ok_or_else(|| {
+        KmipError::failed(Failure::new(
             ResultReason::FeatureNotSupported,
             format!(
                 "object {id} is a {}, which this server does not serve over KMIP",
                 info.kind.as_str()
             ),
-        ))),
-    }
-}
-
-async fn get_attributes(
-    service: &Service,
-    caller: &Caller,
-    version: ProtocolVersion,
-    payload: &[Ttlv],
-) -> Result<Vec<Ttlv>, KmipError> {
-    let id = unique_identifier(payload)?;
-    let info = service.get_object(caller, id).await?;
-    // Each attribute by its 1.x name and its 2.0 tag.
-    let mut found: Vec<(&str, crate::ttlv::Tag, Value)> = Vec::new();
-    if let Some(object_type) = objects::object_type_of(info.kind) {
-        found.push((
-            "Object Type",
-            tag::OBJECT_TYPE,
-            Value::Enumeration(object_type),
-        ));
-    }
-    if !info.attributes.name.is_empty() {
-        found.push((
-            "Name",
-            tag::NAME,
-            objects::name_value(&info.attributes.name),
-        ));
-    }
-    if info.kind == kcm_core::model::ObjectKind::SymmetricKey {
-        found.push((
-            "Cryptographic Algorithm",
-            tag::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(objects::ALGORITHM_AES),
-        ));
-    }
-    if let Some(bits) = info.attributes.bit_length {
-        found.push((
-            "Cryptographic Length",
-            tag::CRYPTOGRAPHIC_LENGTH,
-            Value::Integer(bits as i32),
-        ));
-    }
-    found.push((
-        "State",
-        tag::STATE,
-        Value::Enumeration(kmip_state(info.state)),
-    ));
-    let attributes = if version.major >= 2 {
-        let items = found.into_iter().map(|(_, t, value)| Ttlv::new(t, value));
-        vec![Ttlv::new(
-            tag::ATTRIBUTES,
-            Value::Structure(items.collect()),
-        )]
-    } else {
-        found
-            .into_iter()
-            .map(|(name, _, value)| objects::attribute(name, value))
-            .collect()
-    };
-    Ok([vec![id_ttlv(id)], attributes].concat())
-}
-
-/// Get Attribute List (KMIP 1.x): the names of the attributes Get Attributes
-/// answers with.
-async fn get_attribute_list(
-    service: &Service,
-    caller: &Caller,
-    version: ProtocolVersion,
-    payload: &[Ttlv],
-) -> Result<Vec<Ttlv>, KmipError> {
-    if version.major >= 2 {
-        return Err(KmipError::failed(Failure::new(
-            ResultReason::OperationNotSupported,
-            "Get Attribute List is answered in KMIP 1.x; ask for Get Attributes in 2.0",
-        )));
-    }
-    let answer = get_attributes(service, caller, version, payload).await?;
-    let mut out = vec![answer[0].clone()];
-    for attribute in &answer[1..] {
-        if let Some(name) = attribute
-            .items()
-            .and_then(|a| message::find(a, tag::ATTRIBUTE_NAME))
-        {
-            out.push(name.clone());
+        ))
+    })?;
+    if let Some(asked) = asked {
+        let served = objects::key_format_of(info.kind);
+        if asked != served {
+            return Err(KmipError::failed(Failure::new(
+                ResultReason::KeyFormatTypeNotSupported,
+                format!(
+                    "object {id} is served in Key Format Type {}, not {}",
+                    served.map_or("(none: it is no key)".into(), |f| f.to_string()),
+                    asked.map_or("(unreadable)".into(), |f| f.to_string())
+                ),
+            )));
         }
     }
-    Ok(out)
+    let described = objects::Described {
+        kind: info.kind,
+        algorithm: attributes::algorithm_of(&info),
+        bits: info.attributes.bit_length,
+    };
+    let object = objects::object_ttlv(described, &secret).map_err(KmipError::failed)?;
+    Ok(vec![object_type_ttlv(object_type), id_ttlv(id), object])
 }
 
 /// Activate: kcm's objects are active from the moment their material exists, so
@@ -649,7 +757,7 @@ async fn rng_retrieve(
 }
 
 /// KMIP's State of a kcm lifecycle state (the same NIST states, numbered).
-fn kmip_state(state: KeyState) -> u32 {
+pub(crate) fn kmip_state(state: KeyState) -> u32 {
     match state {
         KeyState::PreActive => 1,
         KeyState::Active => 2,
@@ -707,7 +815,7 @@ pub struct KmipError {
 
 impl KmipError {
     /// A refusal of the door's own (bad input): `failed` in the audit log.
-    fn failed(failure: Failure) -> Self {
+    pub(crate) fn failed(failure: Failure) -> Self {
         let outcome = if failure.reason == ResultReason::PermissionDenied {
             AuditOutcome::Denied
         } else {

@@ -5,8 +5,8 @@
 //! timeout, the rest of a message by the body timeout, silence by the idle timeout.
 //! The client's certificate, verified against the configured CA by rustls, names
 //! the access key the connection acts as ([`ClientMap`], by the certificate's
-//! SHA-256 fingerprint); a certificate the map does not name is refused before any
-//! message is read. The access key is looked up for every message, so disabling it
+//! SHA-256 fingerprint or its subject); a certificate the map does not name is
+//! refused before any message is read. The access key is looked up for every message, so disabling it
 //! cuts an open connection off within the revocation bound.
 
 use std::collections::HashMap;
@@ -23,11 +23,14 @@ use tokio_rustls::TlsAcceptor;
 use crate::door::KmipDoor;
 use crate::ttlv::{self, HEADER_LEN};
 
-/// Which access key each client certificate acts as, by the SHA-256 fingerprint
-/// of the certificate (lower-case hex).
+/// Which access key each client certificate acts as: by the SHA-256 fingerprint
+/// of the certificate (lower-case hex), or by its subject (RFC 4514, as
+/// `openssl x509 -noout -subject -nameopt RFC2253` prints it) — for clients whose
+/// certificates a CA renews. A fingerprint is looked up first.
 #[derive(Clone, Debug, Default)]
 pub struct ClientMap {
     by_fingerprint: HashMap<String, String>,
+    by_subject: HashMap<String, String>,
 }
 
 impl ClientMap {
@@ -42,18 +45,38 @@ impl ClientMap {
         self.by_fingerprint.insert(normal, access_key_id.to_owned());
     }
 
+    /// Maps every certificate (trusted by the client CA) whose subject is
+    /// `subject` (RFC 4514) to `access_key_id`.
+    pub fn subject(&mut self, subject: &str, access_key_id: &str) {
+        self.by_subject
+            .insert(subject.to_owned(), access_key_id.to_owned());
+    }
+
     /// The access key of the certificate `der`, if the map names it.
     pub fn access_key_of(&self, der: &[u8]) -> Option<&str> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-        self.by_fingerprint
-            .get(&hex::encode(digest.as_ref()))
-            .map(String::as_str)
+        if let Some(key) = self.by_fingerprint.get(&hex::encode(digest.as_ref())) {
+            return Some(key);
+        }
+        if self.by_subject.is_empty() {
+            return None;
+        }
+        let subject = subject_of(der)?;
+        self.by_subject.get(&subject).map(String::as_str)
     }
 
     /// Whether no certificate is mapped.
     pub fn is_empty(&self) -> bool {
-        self.by_fingerprint.is_empty()
+        self.by_fingerprint.is_empty() && self.by_subject.is_empty()
     }
+}
+
+/// The subject of the certificate `der` in RFC 4514's form (most specific
+/// attribute first, `CN=…,O=…`), if it parses.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    use x509_cert::der::Decode;
+    let certificate = x509_cert::Certificate::from_der(der).ok()?;
+    Some(certificate.tbs_certificate.subject.to_string())
 }
 
 /// Serves KMIP on `listener` until `stop` resolves.

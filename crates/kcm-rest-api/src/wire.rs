@@ -168,6 +168,7 @@ impl ToWire for KeychainSystem {
             service_keys: all(&self.service_keys),
             managed_objects: self.managed_objects,
             xks_access_keys: self.xks_access_keys.clone(),
+            kmip_clients: self.kmip_clients.clone(),
         }
     }
 }

@@ -495,6 +495,19 @@ async fn spawn_kmip_server(
         tracing::warn!("kmip_server has no clients: every client certificate will be refused");
     }
     tracing::info!(address = %listener.local_addr()?, clients = kmip.clients.len(), "KMIP listening (mutual TLS)");
+    front.service().set_kmip_clients(
+        kmip.clients
+            .iter()
+            .map(|c| {
+                let name = if c.name.is_empty() {
+                    &c.access_key_id
+                } else {
+                    &c.name
+                };
+                (c.access_key_id.clone(), name.clone())
+            })
+            .collect(),
+    );
     let door = kcm_kmip::door::KmipDoor::new(front);
     Ok(tokio::spawn(async move {
         kcm_kmip::listener::serve(listener, tls, door, clients, connections, stopped(stop)).await;

@@ -45,6 +45,10 @@ pub struct KeychainSystem {
     /// The enabled access keys of kind `xks` scoped to it: AWS KMS reaches its keys
     /// through them (an external key store), so its kill switch reaches into AWS.
     pub xks_access_keys: Vec<String>,
+    /// The KMIP clients (storage systems, hypervisors, databases) whose access
+    /// keys are scoped to it, by the names this node's `[kmip_server]` gives them:
+    /// its kill switch cuts them off.
+    pub kmip_clients: Vec<String>,
 }
 
 /// A root key in the keychain view.
@@ -74,6 +78,16 @@ pub struct KeychainView {
 }
 
 impl Service {
+    /// Records the KMIP clients this node serves, as (access key id, client name):
+    /// the keychain view, and so the kill-switch preview, names them below the
+    /// system their access key is scoped to.
+    pub fn set_kmip_clients(&self, clients: Vec<(String, String)>) {
+        *self
+            .kmip_clients
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = clients;
+    }
+
     /// The caller's keychain (a scoped access key sees only its system).
     pub async fn keychain(&self, caller: &Caller) -> Result<KeychainView> {
         let tenant_id = Self::own_tenant_for(caller, Op::GetKeychain)?;
@@ -117,10 +131,23 @@ impl Service {
             })
             .collect();
         let mut xks_keys_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
+        let mut kmip_clients_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
+        let kmip_clients = self
+            .kmip_clients
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         for key in self.store.access_keys(Some(tenant_id)).await? {
-            if let (CredentialKind::Xks, true, Some(system)) =
-                (key.kind(), key.enabled, key.system_id)
-            {
+            let (true, Some(system)) = (key.enabled, key.system_id) else {
+                continue;
+            };
+            for (_, name) in kmip_clients.iter().filter(|(id, _)| *id == key.id) {
+                kmip_clients_by_system
+                    .entry(system)
+                    .or_default()
+                    .push(name.clone());
+            }
+            if key.kind() == CredentialKind::Xks {
                 xks_keys_by_system.entry(system).or_default().push(key.id);
             }
         }
@@ -149,6 +176,9 @@ impl Service {
                 service_keys,
                 managed_objects: self.store.managed_object_count(system.id).await?,
                 xks_access_keys: xks_keys_by_system.remove(&system.id).unwrap_or_default(),
+                kmip_clients: kmip_clients_by_system
+                    .remove(&system.id)
+                    .unwrap_or_default(),
             };
             match info.root_key_id {
                 Some(id) => {

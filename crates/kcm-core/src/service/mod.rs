@@ -128,6 +128,9 @@ pub struct Service {
     rate_limiter: crate::rate_limit::RateLimiter,
     /// This node's id in a cluster (random per start), for the scheduler lease.
     node_id: String,
+    /// The KMIP clients this node's configuration maps to access keys: (access
+    /// key id, client name), for the kill-switch preview.
+    kmip_clients: std::sync::RwLock<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -202,6 +205,7 @@ impl Service {
             config,
             writes: tokio::sync::Mutex::new(()),
             node_id: uuid::Uuid::new_v4().simple().to_string(),
+            kmip_clients: std::sync::RwLock::default(),
         })
     }
 

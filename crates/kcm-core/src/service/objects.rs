@@ -62,6 +62,14 @@ pub enum GenerateObject {
         /// The description of all three (the container's name is this name).
         attributes: ObjectAttributes,
     },
+    /// An EC key pair on P-256, P-384 or P-521 (`bits` 256, 384 or 521), kept as an
+    /// RSA key pair is, in a container of subtype `ec`.
+    EcKeyPair {
+        /// The curve's size in bits.
+        bits: u32,
+        /// The description of all three (the container's name is this name).
+        attributes: ObjectAttributes,
+    },
 }
 
 /// What a list of objects is narrowed to.
@@ -114,6 +122,8 @@ pub enum ObjectChange {
     AddConsumer(ObjectConsumer),
     /// Removes a consumer (NotFound if absent).
     RemoveConsumer(ObjectConsumer),
+    /// Gives the object a new name (empty: none).
+    Rename(String),
 }
 
 impl ObjectChange {
@@ -167,7 +177,7 @@ impl From<&ManagedObjectRecord> for ObjectInfo {
 /// Whether `op` only reads an object, which its read ACL can open to principals
 /// outside its system and close to readers inside it.
 fn reads(op: Op) -> bool {
-    matches!(op, Op::GetObject | Op::GetObjectPayload)
+    matches!(op, Op::GetObject | Op::GetObjectPayload | Op::UseObject)
 }
 
 /// Whether `principal` may read `record` as far as its read ACL goes: everyone in
@@ -276,21 +286,6 @@ fn check_payload(payload: &SecretBytes) -> Result<()> {
     Ok(())
 }
 
-/// `der` as PEM with `label` (`PRIVATE KEY`, `PUBLIC KEY`), the form Barbican
-/// serves generated key pairs in.
-fn pem(label: &str, der: &[u8]) -> SecretBytes {
-    use base64::Engine;
-    let body = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 64);
-    out.extend_from_slice(format!("-----BEGIN {label}-----\n").as_bytes());
-    for line in body.as_bytes().chunks(64) {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
-    SecretBytes::new(out)
-}
-
 impl Service {
     /// Stores a new object in `system` (the caller's, or one its scope allows). An
     /// object with a payload is active at once; one without waits for
@@ -329,8 +324,8 @@ impl Service {
     }
 
     /// Generates material and stores it as new objects in `system`, in one commit:
-    /// one symmetric key, or an RSA key pair and its container (returned container
-    /// first, then the private and the public key).
+    /// one symmetric key, or an RSA or EC key pair and its container (returned
+    /// container first, then the private and the public key).
     pub async fn generate_object(
         &self,
         caller: &Caller,
@@ -371,45 +366,70 @@ impl Service {
                         )))
                     }
                 };
-                check_attributes(&attributes, now)?;
-                let (private, public) =
-                    crate::key_material::generate_data_key_pair_off_thread(spec).await?;
-                let half = |kind| {
-                    let mut a = attributes.clone();
-                    a.algorithm = Some("rsa".into());
-                    a.bit_length = Some(bits);
-                    a.content_type = Some("application/octet-stream".into());
-                    self.new_record(caller, &system, kind, a, now)
+                self.key_pair_records(caller, &system, (spec, "rsa", bits), attributes, now)
+                    .await?
+            }
+            GenerateObject::EcKeyPair { bits, attributes } => {
+                let spec = match bits {
+                    256 => KeySpec::EccNistP256,
+                    384 => KeySpec::EccNistP384,
+                    521 => KeySpec::EccNistP521,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "an EC key pair is on P-256, P-384 or P-521 (256, 384 or 521 bits), not {bits} bits"
+                        )))
+                    }
                 };
-                let mut private_record = half(ObjectKind::PrivateKey);
-                let mut public_record = half(ObjectKind::PublicKey);
-                self.seal_payload(
-                    &system,
-                    &mut private_record,
-                    &pem("PRIVATE KEY", private.expose_secret()),
-                )
-                .await?;
-                self.seal_payload(&system, &mut public_record, &pem("PUBLIC KEY", &public))
-                    .await?;
-                let mut container = attributes;
-                container.subtype = Some("rsa".into());
-                container.links = vec![
-                    ObjectLink {
-                        name: "private_key".into(),
-                        object: private_record.id,
-                    },
-                    ObjectLink {
-                        name: "public_key".into(),
-                        object: public_record.id,
-                    },
-                ];
-                let container =
-                    self.new_record(caller, &system, ObjectKind::Container, container, now);
-                vec![container, private_record, public_record]
+                self.key_pair_records(caller, &system, (spec, "ec", bits), attributes, now)
+                    .await?
             }
         };
         self.insert_objects(&system, records.clone()).await?;
         Ok(records.iter().map(ObjectInfo::from).collect())
+    }
+
+    /// A new key pair of `spec` as records: its container (subtype `algorithm`),
+    /// the private key (PKCS#8 PEM) and the public key (SubjectPublicKeyInfo PEM).
+    async fn key_pair_records(
+        &self,
+        caller: &Caller,
+        system: &SystemRecord,
+        (spec, algorithm, bits): (KeySpec, &str, u32),
+        attributes: ObjectAttributes,
+        now: UnixMillis,
+    ) -> Result<Vec<ManagedObjectRecord>> {
+        check_attributes(&attributes, now)?;
+        let (private, public) =
+            crate::key_material::generate_data_key_pair_off_thread(spec).await?;
+        let half = |kind| {
+            let mut a = attributes.clone();
+            a.algorithm = Some(algorithm.into());
+            a.bit_length = Some(bits);
+            a.content_type = Some("application/octet-stream".into());
+            self.new_record(caller, system, kind, a, now)
+        };
+        let mut private_record = half(ObjectKind::PrivateKey);
+        let mut public_record = half(ObjectKind::PublicKey);
+        let private_pem = crate::object_crypto::pem("PRIVATE KEY", private.expose_secret());
+        self.seal_payload(system, &mut private_record, &private_pem)
+            .await?;
+        let public_pem = crate::object_crypto::pem("PUBLIC KEY", &public);
+        self.seal_payload(system, &mut public_record, &public_pem)
+            .await?;
+        let mut container = attributes;
+        container.subtype = Some(algorithm.into());
+        container.links = vec![
+            ObjectLink {
+                name: "private_key".into(),
+                object: private_record.id,
+            },
+            ObjectLink {
+                name: "public_key".into(),
+                object: public_record.id,
+            },
+        ];
+        let container = self.new_record(caller, system, ObjectKind::Container, container, now);
+        Ok(vec![container, private_record, public_record])
     }
 
     /// An object's description.
@@ -426,9 +446,105 @@ impl Service {
         caller: &Caller,
         id: ObjectId,
     ) -> Result<(ObjectInfo, SecretBytes)> {
-        let record = self
-            .authorized_object(caller, Op::GetObjectPayload, id)
+        let (record, payload) = self
+            .open_object(caller, Op::GetObjectPayload, id, KeyUse::Decrypt)
             .await?;
+        Ok((ObjectInfo::from(&record), payload))
+    }
+
+    /// Computes with an object's material inside kcm (KMIP's Encrypt, Decrypt,
+    /// Sign, Signature Verify, MAC and MAC Verify): a symmetric key encrypts,
+    /// decrypts and MACs, a private key signs, a public or private key verifies.
+    /// The object's state and its chain's must allow the use (protecting new data
+    /// needs an active object; processing what it protected, also a deactivated
+    /// or compromised one), so the kill switch cuts it off as it cuts off Decrypt.
+    pub async fn compute_with_object(
+        &self,
+        caller: &Caller,
+        id: ObjectId,
+        computation: crate::object_crypto::Computation,
+    ) -> Result<crate::object_crypto::Computed> {
+        use crate::object_crypto::Material;
+        let (record, material) = self
+            .open_object(caller, Op::UseObject, id, computation.key_use())
+            .await?;
+        let kind = match record.kind {
+            ObjectKind::SymmetricKey => Material::Symmetric,
+            ObjectKind::PrivateKey => Material::Private,
+            ObjectKind::PublicKey => Material::Public,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidKeyUsage,
+                    format!(
+                        "object {id} is a {}, which holds no key to compute with",
+                        other.as_str()
+                    ),
+                ))
+            }
+        };
+        let material = material.expose_secret().to_vec();
+        let material = zeroize::Zeroizing::new(material);
+        tokio::task::spawn_blocking(move || {
+            crate::object_crypto::compute(kind, &material, computation)
+        })
+        .await
+        .map_err(|_| Error::internal("a computation with an object did not finish"))?
+    }
+
+    /// Re-keys a symmetric key (KMIP's Re-key): a new key of the same length and
+    /// description in the same system, which takes over the old key's name (the
+    /// old one loses it, so a lookup by name finds the new one), in one commit.
+    /// The old key stays, under its id, to process what it protected.
+    pub async fn rekey_object(&self, caller: &Caller, id: ObjectId) -> Result<ObjectInfo> {
+        let mut changes = self.lock_changes().await?;
+        let mut old = self.authorized_object(caller, Op::UpdateObject, id).await?;
+        if old.kind != ObjectKind::SymmetricKey {
+            return Err(Error::new(
+                ErrorKind::InvalidKeyUsage,
+                format!(
+                    "object {id} is a {}: only a symmetric key is re-keyed",
+                    old.kind.as_str()
+                ),
+            ));
+        }
+        let system = self
+            .object_system(caller, Op::CreateObject, old.system_id)
+            .await?;
+        let bits = old.attributes.bit_length.unwrap_or(256);
+        if !matches!(bits, 128 | 192 | 256 | 512) {
+            return Err(Error::invalid(format!(
+                "object {id} is {bits} bits long, which is no length kcm generates"
+            )));
+        }
+        let now = now_ms();
+        let mut attributes = old.attributes.clone();
+        attributes.consumers.clear();
+        let mut new = self.new_record(caller, &system, ObjectKind::SymmetricKey, attributes, now);
+        let material = SecretBytes::random(bits as usize / 8);
+        self.seal_payload(&system, &mut new, &material).await?;
+        self.check_capacity(&system, 1).await?;
+        old.attributes.name.clear();
+        old.updated_at = now;
+        changes
+            .commit(vec![
+                Write::PutManagedObject(old),
+                Write::PutManagedObject(new.clone()),
+            ])
+            .await?;
+        Ok(ObjectInfo::from(&new))
+    }
+
+    /// An object's record and payload, unsealed through its chain once `op` is
+    /// authorised and the object's state and its chain's allow `use_`; refused
+    /// once it has expired.
+    async fn open_object(
+        &self,
+        caller: &Caller,
+        op: Op,
+        id: ObjectId,
+        use_: KeyUse,
+    ) -> Result<(ManagedObjectRecord, SecretBytes)> {
+        let record = self.authorized_object(caller, op, id).await?;
         if record.attributes.expiration.is_some_and(|e| e <= now_ms()) {
             return Err(Error::not_found(format!("object {id} has expired")));
         }
@@ -442,10 +558,11 @@ impl Service {
             .load_system_key(&system, system.active_key_version)
             .await?;
         let own = record.lifecycle.state();
-        if !chain_allows(own, &[active.state, active.root_state], KeyUse::Decrypt) {
-            let (what, state) = if !own.allows(KeyUse::Decrypt) {
+        if !chain_allows(own, &[active.state, active.root_state], use_) {
+            let needed = use_.required_of_ancestors();
+            let (what, state) = if !own.allows(use_) {
                 (format!("object {id}"), own)
-            } else if !active.state.allows(KeyUse::Unwrap) {
+            } else if !active.state.allows(needed) {
                 (format!("the system key of {}", system.name), active.state)
             } else {
                 (format!("root key {}", active.root_id), active.root_state)
@@ -457,7 +574,7 @@ impl Service {
             };
             return Err(Error::new(
                 kind,
-                format!("object {id} cannot be read: {what} is {state}"),
+                format!("object {id} cannot be used: {what} is {state}"),
             ));
         }
         let sealer = if sealed.system_key_version == system.active_key_version {
@@ -472,7 +589,7 @@ impl Service {
                 "the payload of object {id} does not open under its system key"
             ))
         })?;
-        Ok((ObjectInfo::from(&record), payload))
+        Ok((record, payload))
     }
 
     /// Gives an object that waits for its payload one; refused once it has one.
@@ -594,6 +711,10 @@ impl Service {
                     a.consumers.push(consumer);
                     check_count("consumers", a.consumers.len())?;
                 }
+            }
+            ObjectChange::Rename(name) => {
+                check_text("a name", &name)?;
+                a.name = name;
             }
             ObjectChange::RemoveConsumer(consumer) => {
                 let before = a.consumers.len();
@@ -772,8 +893,18 @@ impl Service {
         records: Vec<ManagedObjectRecord>,
     ) -> Result<()> {
         let mut changes = self.lock_changes().await?;
+        self.check_capacity(system, records.len()).await?;
+        changes
+            .commit(records.into_iter().map(Write::PutManagedObject).collect())
+            .await?;
+        Ok(())
+    }
+
+    /// Refuses `adding` more objects to a system that would then hold more than
+    /// [`MAX_OBJECTS_PER_SYSTEM`].
+    async fn check_capacity(&self, system: &SystemRecord, adding: usize) -> Result<()> {
         let held = self.store.managed_object_count(system.id).await?;
-        if held + records.len() as u64 > MAX_OBJECTS_PER_SYSTEM {
+        if held + adding as u64 > MAX_OBJECTS_PER_SYSTEM {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
                 format!(
@@ -782,9 +913,6 @@ impl Service {
                 ),
             ));
         }
-        changes
-            .commit(records.into_iter().map(Write::PutManagedObject).collect())
-            .await?;
         Ok(())
     }
 }

@@ -947,6 +947,9 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
                 sys.xks_access_keys.join(", ")
             ));
         }
+        if !sys.kmip_clients.is_empty() {
+            held.push_str(&format!(", KMIP client(s) {}", sys.kmip_clients.join(", ")));
+        }
         out.push_str(&format!(
             "  {} system {} ({}){held}\n",
             sys.kind, sys.name, sys.id
