@@ -851,7 +851,7 @@ fn kmip_seeds() {
             Value::Structure(vec![header(1), item(operation, payload)]),
         ))
     };
-    write("kmip_ttlv", "locate", request(0x08, vec![name]));
+    write("kmip_ttlv", "locate", request(0x08, vec![name.clone()]));
     write(
         "kmip_ttlv",
         "get",
@@ -861,6 +861,108 @@ fn kmip_seeds() {
         ),
     );
     write("kmip_ttlv", "discover-versions", request(0x1E, vec![]));
+    // The payloads of the operations that read more than an identifier: an
+    // AES-GCM Encrypt, a Sign, a MAC Verify, a Create Key Pair with its
+    // templates, and the Register of a private key.
+    let id = || Ttlv::new(tag(0x42_0094), Value::TextString("1".into()));
+    let bytes = |t: u32, b: &[u8]| Ttlv::new(tag(t), Value::ByteString(b.to_vec().into()));
+    let parameters = |items: Vec<Ttlv>| Ttlv::new(tag(0x42_002B), Value::Structure(items));
+    let enumeration = |t: u32, v: u32| Ttlv::new(tag(t), Value::Enumeration(v));
+    write(
+        "kmip_ttlv",
+        "encrypt-gcm",
+        request(
+            0x1F,
+            vec![
+                id(),
+                parameters(vec![enumeration(0x42_0011, 9)]),
+                bytes(0x42_00C2, b"plaintext"),
+                bytes(0x42_003D, &[0; 12]),
+                bytes(0x42_00FE, b"aad"),
+            ],
+        ),
+    );
+    write(
+        "kmip_ttlv",
+        "sign",
+        request(
+            0x21,
+            vec![
+                id(),
+                parameters(vec![enumeration(0x42_005F, 10), enumeration(0x42_0038, 6)]),
+                bytes(0x42_00C2, b"message"),
+            ],
+        ),
+    );
+    write(
+        "kmip_ttlv",
+        "mac-verify",
+        request(
+            0x24,
+            vec![
+                id(),
+                parameters(vec![enumeration(0x42_0028, 9)]),
+                bytes(0x42_00C2, b"message"),
+                bytes(0x42_00C6, &[0; 32]),
+            ],
+        ),
+    );
+    let template = |t: u32, attributes: Vec<Ttlv>| Ttlv::new(tag(t), Value::Structure(attributes));
+    let attribute = |n: &str, v: Value| {
+        Ttlv::new(
+            tag(0x42_0008),
+            Value::Structure(vec![
+                Ttlv::new(tag(0x42_000A), Value::TextString(n.into())),
+                Ttlv::new(tag(0x42_000B), v),
+            ]),
+        )
+    };
+    write(
+        "kmip_ttlv",
+        "create-key-pair",
+        request(
+            0x02,
+            vec![
+                template(
+                    0x42_001F,
+                    vec![
+                        attribute("Cryptographic Algorithm", Value::Enumeration(4)),
+                        attribute("Cryptographic Length", Value::Integer(2048)),
+                    ],
+                ),
+                template(0x42_0065, vec![name.clone()]),
+                template(
+                    0x42_006E,
+                    vec![attribute("x-owner", Value::TextString("a".into()))],
+                ),
+            ],
+        ),
+    );
+    write(
+        "kmip_ttlv",
+        "register-private-key",
+        request(
+            0x03,
+            vec![
+                enumeration(0x42_0057, 4),
+                Ttlv::new(
+                    tag(0x42_0064),
+                    Value::Structure(vec![Ttlv::new(
+                        tag(0x42_0040),
+                        Value::Structure(vec![
+                            enumeration(0x42_0042, 4),
+                            Ttlv::new(
+                                tag(0x42_0045),
+                                Value::Structure(vec![bytes(0x42_0043, &[0x30, 0x03, 2, 1, 0])]),
+                            ),
+                            enumeration(0x42_0028, 4),
+                            Ttlv::new(tag(0x42_002A), Value::Integer(2048)),
+                        ]),
+                    )]),
+                ),
+            ],
+        ),
+    );
 }
 
 fn main() {

@@ -523,12 +523,14 @@ async fn create_key_pair(
                 attributes: kcm,
             }
         }
-        other => return Err(KmipError::failed(Failure::new(
-            ResultReason::FeatureNotSupported,
-            format!(
+        other => {
+            return Err(KmipError::failed(Failure::new(
+                ResultReason::FeatureNotSupported,
+                format!(
                 "Create Key Pair makes RSA and EC key pairs, not Cryptographic Algorithm {other:?}"
             ),
-        ))),
+            )))
+        }
     };
     let system = system_of(caller)?;
     let made = service.generate_object(caller, system, what).await?;
