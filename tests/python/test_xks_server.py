@@ -944,3 +944,58 @@ def test_kcm_holds_its_root_key_in_another_kcm_through_the_xks_door(a, door, spa
                                "kcm B still refused after kcm A enabled the root key", interval=0.1)["Plaintext"]
     assert plain == b"held by kcm A"
     assert kms_b.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+
+
+def test_mutual_tls_toward_aws_kms(spawn_server, pki, tmp_path):
+    """With `client_ca_file` and `client_subjects` (the specification's recommended mutual
+    TLS): AWS KMS's certificate — chained to the named CA and of the named subject — is
+    served; no certificate, another subject of the same CA, or another CA's certificate is
+    refused in the handshake, before any request is read."""
+    from kmip_harness import Pki
+
+    ca, cert, key = pki
+    (tmp_path / "clients").mkdir()
+    (tmp_path / "another-ca").mkdir()
+    clients = Pki(tmp_path / "clients")
+    aws_cert, aws_key, _ = clients.issue("cks.kms.eu-west-1.amazonaws.com")
+    other_cert, other_key, _ = clients.issue("someone.example")
+    # The same subject from a CA the door does not trust.
+    foreign_cert, foreign_key, _ = Pki(tmp_path / "another-ca").issue("cks.kms.eu-west-1.amazonaws.com")
+    port = free_port()
+    conf = tmp_path / "mtls.toml"
+    conf.write_text(f'[xks_server]\nlisten = "127.0.0.1:{port}"\nuri_path_prefix = "{PREFIX}"\n'
+                    f'client_ca_file = "{clients.ca_file}"\n'
+                    f'client_subjects = ["CN=cks.kms.eu-west-1.amazonaws.com"]\n')
+    srv = spawn_server(env={"KCM_CONFIG": str(conf), "KCM_TLS_CERT": cert, "KCM_TLS_KEY": key}, start=False)
+    srv.trusted_ca = ca
+    start_or_fail(srv)
+    system, _, key_id = system_with_key(srv, default_root(srv), "mtls")
+    cred = xks_credential(srv, system["name"])
+    url = f"https://127.0.0.1:{port}{PREFIX}{API}/health"
+    data = json.dumps(health_body()).encode()
+
+    def health(client_cert):
+        return requests.post(url, data=data, headers=sigv4("POST", url, data, cred), verify=ca,
+                             cert=client_cert, timeout=15)
+
+    served = poll(lambda: _try(lambda: health((aws_cert, aws_key))), 15, what="the XKS door with mutual TLS")
+    assert served.status_code == 200, served.text
+    for refused in (None, (other_cert, other_key), (foreign_cert, foreign_key)):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            health(refused)
+    assert "its subject is not one the listener accepts" in srv.log_tail(400)
+    # client_subjects without client_ca_file is a configuration error, said at start.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[xks_server]\nlisten = "127.0.0.1:{free_port()}"\n'
+                   f'client_subjects = ["CN=cks.kms.eu-west-1.amazonaws.com"]\n')
+    broken = spawn_server(env={"KCM_CONFIG": str(bad), "KCM_TLS_CERT": cert, "KCM_TLS_KEY": key}, start=False)
+    with pytest.raises(ServerStartError) as e:
+        broken.start(timeout=15)
+    assert "client_subjects needs client_ca_file" in str(e.value) + broken.log_tail()
+
+
+def _try(call):
+    try:
+        return call()
+    except requests.RequestException:
+        return None

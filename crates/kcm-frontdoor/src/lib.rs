@@ -40,6 +40,7 @@ mod audit;
 mod authn;
 mod body;
 mod call;
+pub mod certificate;
 pub mod connections;
 mod http_layer;
 mod metrics;

@@ -61,7 +61,7 @@ impl ClientMap {
         if self.by_subject.is_empty() {
             return None;
         }
-        let subject = subject_of(der)?;
+        let subject = kcm_frontdoor::certificate::subject_of(der)?;
         self.by_subject.get(&subject).map(String::as_str)
     }
 
@@ -69,14 +69,6 @@ impl ClientMap {
     pub fn is_empty(&self) -> bool {
         self.by_fingerprint.is_empty() && self.by_subject.is_empty()
     }
-}
-
-/// The subject of the certificate `der` in RFC 4514's form (most specific
-/// attribute first, `CN=…,O=…`), if it parses.
-pub fn subject_of(der: &[u8]) -> Option<String> {
-    use x509_cert::der::Decode;
-    let certificate = x509_cert::Certificate::from_der(der).ok()?;
-    Some(certificate.tbs_certificate.subject.to_string())
 }
 
 /// Serves KMIP on `listener` until `stop` resolves.

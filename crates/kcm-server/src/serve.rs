@@ -448,7 +448,11 @@ async fn spawn_xks_server(
         "xks_server",
         "the XKS proxy API is served over HTTPS only",
     )?;
-    let tls = crate::tls::acceptor(cert, key)?;
+    let tls = match &xks.client_ca_file {
+        Some(ca) => crate::tls::mutual_acceptor(cert, key, ca, &xks.client_subjects)
+            .context("xks_server")?,
+        None => crate::tls::acceptor(cert, key)?,
+    };
     let listen = xks.validate().map_err(|e| anyhow::anyhow!(e))?;
     let app = kcm_xks_server::router(kcm_xks_server::XksApi::new(front, &xks.uri_path_prefix));
     let listener = TcpListener::bind(listen)
@@ -457,6 +461,7 @@ async fn spawn_xks_server(
     tracing::info!(
         address = %listener.local_addr()?,
         uri_path = %xks.uri_path(),
+        mutual_tls = xks.client_ca_file.is_some(),
         "XKS proxy API listening (HTTPS)"
     );
     Ok(spawn_http_door(
@@ -485,7 +490,7 @@ async fn spawn_kmip_server(
         "KMIP is served over mutual TLS only",
     )?;
     let tls =
-        crate::tls::mutual_acceptor(cert, key, &kmip.client_ca_file).context("kmip_server")?;
+        crate::tls::mutual_acceptor(cert, key, &kmip.client_ca_file, &[]).context("kmip_server")?;
     let listen = kmip.validate().map_err(|e| anyhow::anyhow!(e))?;
     let listener = TcpListener::bind(listen)
         .await

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use rustls::server::danger::ClientCertVerifier;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS acceptor from PEM files. The private key file must be readable by its owner
@@ -16,8 +17,15 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
 }
 
 /// A TLS acceptor that also requires a client certificate issued by a CA of
-/// `client_ca` (PEM), as KMIP's mutual TLS does.
-pub fn mutual_acceptor(cert: &Path, key: &Path, client_ca: &Path) -> Result<TlsAcceptor> {
+/// `client_ca` (PEM), as KMIP's mutual TLS does, and, when `subjects` names any,
+/// with one of those subjects (RFC 4514): the XKS door's mutual TLS toward AWS
+/// KMS, whose certificates a public CA issues.
+pub fn mutual_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    subjects: &[String],
+) -> Result<TlsAcceptor> {
     let mut roots = rustls::RootCertStore::empty();
     let pems = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(client_ca)
@@ -42,6 +50,14 @@ pub fn mutual_acceptor(cert: &Path, key: &Path, client_ca: &Path) -> Result<TlsA
     )
     .build()
     .context("client certificate verifier")?;
+    let verifier: Arc<dyn ClientCertVerifier> = if subjects.is_empty() {
+        verifier
+    } else {
+        Arc::new(SubjectVerifier {
+            chain: verifier,
+            subjects: subjects.to_vec(),
+        })
+    };
     Ok(TlsAcceptor::from(Arc::new(server_config(
         cert,
         key,
@@ -49,11 +65,71 @@ pub fn mutual_acceptor(cert: &Path, key: &Path, client_ca: &Path) -> Result<TlsA
     )?)))
 }
 
+/// A client verifier that, once the chain verifies, also requires the client
+/// certificate's subject (RFC 4514) to be one of `subjects`: a public CA issues
+/// certificates to many, so the CA alone does not say who is calling.
+#[derive(Debug)]
+struct SubjectVerifier {
+    chain: Arc<dyn ClientCertVerifier>,
+    subjects: Vec<String>,
+}
+
+impl ClientCertVerifier for SubjectVerifier {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match kcm_frontdoor::certificate::subject_of(end_entity.as_ref()) {
+            Some(subject) if self.subjects.contains(&subject) => Ok(verified),
+            subject => {
+                tracing::warn!(
+                    subject = subject.as_deref().unwrap_or("(unreadable)"),
+                    "client certificate refused: its subject is not one the listener accepts"
+                );
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
 /// The server side of TLS with `cert` and `key`, and a client verifier if given.
 fn server_config(
     cert: &Path,
     key: &Path,
-    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<rustls::ServerConfig> {
     crate::files::ensure_owner_only(key, "TLS private key")?;
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(

@@ -25,6 +25,17 @@ pub struct XksServerSettings {
     /// [`kcm_core::xks_policy`].
     #[serde(default)]
     pub allow: Vec<XksRule>,
+    /// Mutual TLS (the specification's recommendation): the PEM file of the CAs
+    /// whose client certificates are accepted. With it, a connection without a
+    /// certificate that chains to one of them is refused in the handshake.
+    #[serde(default)]
+    pub client_ca_file: Option<std::path::PathBuf>,
+    /// With `client_ca_file`: the subjects (RFC 4514, as
+    /// `openssl x509 -noout -subject -nameopt RFC2253` prints them) a client
+    /// certificate must have — AWS KMS's is `CN=cks.kms.<region>.amazonaws.com`.
+    /// A public CA issues certificates to anyone: name the subject.
+    #[serde(default)]
+    pub client_subjects: Vec<String>,
 }
 
 fn default_listen() -> String {
@@ -36,6 +47,9 @@ impl XksServerSettings {
     pub fn validate(&self) -> Result<SocketAddr, String> {
         check_prefix(&self.uri_path_prefix).map_err(|e| format!("xks_server.{e}"))?;
         self.policy()?;
+        if !self.client_subjects.is_empty() && self.client_ca_file.is_none() {
+            return Err("xks_server.client_subjects needs client_ca_file: the CA that issues the certificates of those subjects".into());
+        }
         self.listen.parse().map_err(|_| {
             format!(
                 "xks_server.listen {:?} is not an address and port (e.g. 0.0.0.0:8446)",
