@@ -88,7 +88,7 @@ class Pki:
 
 def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: int,
                       other_tenant_systems: tuple[str, ...] = (),
-                      by_subject: tuple[str, ...] = ()) -> tuple[Server, int, dict]:
+                      by_subject: tuple[str, ...] = (), env: dict | None = None) -> tuple[Server, int, dict]:
     """A kcm server with TLS and `[kmip_server]`, and for each of `systems` (in the default
     tenant) and of `other_tenant_systems` (in a second tenant) a system, a key-user access
     key scoped to it and a client certificate mapped to that key — by its SHA-256
@@ -96,7 +96,7 @@ def start_kmip_server(root: Path, pki: Pki, systems: tuple[str, ...], bound_ms: 
     KMIP port, {system: {cert, key, fingerprint, access_key_id, secret, system}}). The
     server is started once to mint the keys, then again with the table naming them."""
     env = {"KCM_TLS_CERT": pki.server_cert, "KCM_TLS_KEY": pki.server_key,
-           "KCM_REVOCATION_BOUND_MS": str(bound_ms)}
+           "KCM_REVOCATION_BOUND_MS": str(bound_ms), **(env or {})}
     srv = Server(root / "data", root / "logs", name="kmip", env=env)
     srv.trusted_ca = pki.ca_file
     start_or_fail(srv)

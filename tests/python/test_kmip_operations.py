@@ -16,6 +16,7 @@ import ssl
 import time
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives import padding as sym_padding
@@ -51,7 +52,7 @@ def pki(tmp_path_factory) -> Pki:
 @pytest.fixture(scope="module")
 def kmip(tmp_path_factory, pki):
     srv, port, clients = start_kmip_server(tmp_path_factory.mktemp("kmip-ops"), pki, ("ops-a", "ops-b"),
-                                           BOUND_MS, by_subject=("ops-b",))
+                                           BOUND_MS, by_subject=("ops-b",), env={"KCM_METRICS": "public"})
     yield srv, port, clients
     srv.stop()
 
@@ -368,6 +369,11 @@ def test_computing_is_audited_and_no_material_is_logged(kmip, a):
     records = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
     uses = [r for r in records if r.get("operation") == "UseObject"]
     assert uses and all(r["front_door"] == "kmip" for r in uses), records[-5:]
+    # Counted in /metrics like every door's calls: by door, operation and result
+    # (0: success; 8: Feature Not Supported, for the HMAC key asked to encrypt).
+    metrics = requests.get(srv.url + "/metrics", verify=srv.trusted_ca, timeout=10).text
+    for status in (0, 8):
+        assert f'kcm_requests_total{{door="kmip",operation="UseObject",status="{status}"}}' in metrics, status
     log = "".join(p.read_text(errors="replace") for p in sorted(srv.log_dir.glob("*.log")))
     assert log, "no server log to check"
     for secret in (canary.decode(), canary.hex(), key.hex()):
