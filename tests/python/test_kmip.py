@@ -298,37 +298,47 @@ def test_every_operation_is_audited_as_the_kmip_door(kmip, storage_a):
 
 def test_a_batch_of_several_items_is_answered_item_by_item(kmip, pki):
     """A request of three batch items (Discover Versions, a Get of nothing, Query), each
-    with its Unique Batch Item ID, written and read by PyKMIP's message classes."""
+    with its Unique Batch Item ID, written and read by PyKMIP's message classes. By the
+    Batch Error Continuation Option: Stop (the default) answers up to the failed item and
+    runs nothing after it; Continue runs and answers every item; Undo, which kcm cannot
+    do (each item commits as it runs), is refused whole before any item runs."""
     from kmip.core import utils
     from kmip.core.messages import contents, messages, payloads
 
     srv, port, clients = kmip
-    items = [
-        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.DISCOVER_VERSIONS),
-                                  unique_batch_item_id=contents.UniqueBatchItemID(b"1"),
-                                  request_payload=payloads.DiscoverVersionsRequestPayload()),
-        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.GET),
-                                  unique_batch_item_id=contents.UniqueBatchItemID(b"2"),
-                                  request_payload=payloads.GetRequestPayload(unique_identifier="no-such-object")),
-        messages.RequestBatchItem(operation=contents.Operation(enums.Operation.QUERY),
-                                  unique_batch_item_id=contents.UniqueBatchItemID(b"3"),
-                                  request_payload=payloads.QueryRequestPayload(
-                                      query_functions=[enums.QueryFunction.QUERY_OBJECTS])),
-    ]
-    header = messages.RequestHeader(protocol_version=contents.ProtocolVersion(1, 2),
-                                    batch_count=contents.BatchCount(len(items)))
-    stream = utils.BytearrayStream()
-    messages.RequestMessage(request_header=header, batch_items=items).write(stream)
     a = clients["storage-a"]
-    answer = send(pki, port, a["cert"], a["key"], bytes(stream.buffer))
-    response = messages.ResponseMessage()
-    response.read(utils.BytearrayStream(answer))
-    assert response.response_header.batch_count.value == 3
-    got = [(i.unique_batch_item_id.value, i.result_status.value,
-            i.result_reason.value if i.result_reason else None) for i in response.batch_items]
-    assert got == [(b"1", enums.ResultStatus.SUCCESS, None),
-                   (b"2", enums.ResultStatus.OPERATION_FAILED, enums.ResultReason.ITEM_NOT_FOUND),
-                   (b"3", enums.ResultStatus.SUCCESS, None)], got
+
+    def batch(option):
+        items = [
+            messages.RequestBatchItem(operation=contents.Operation(enums.Operation.DISCOVER_VERSIONS),
+                                      unique_batch_item_id=contents.UniqueBatchItemID(b"1"),
+                                      request_payload=payloads.DiscoverVersionsRequestPayload()),
+            messages.RequestBatchItem(operation=contents.Operation(enums.Operation.GET),
+                                      unique_batch_item_id=contents.UniqueBatchItemID(b"2"),
+                                      request_payload=payloads.GetRequestPayload(unique_identifier="no-such-object")),
+            messages.RequestBatchItem(operation=contents.Operation(enums.Operation.QUERY),
+                                      unique_batch_item_id=contents.UniqueBatchItemID(b"3"),
+                                      request_payload=payloads.QueryRequestPayload(
+                                          query_functions=[enums.QueryFunction.QUERY_OBJECTS])),
+        ]
+        header = messages.RequestHeader(
+            protocol_version=contents.ProtocolVersion(1, 2), batch_count=contents.BatchCount(len(items)),
+            batch_error_cont_option=None if option is None else contents.BatchErrorContinuationOption(option))
+        stream = utils.BytearrayStream()
+        messages.RequestMessage(request_header=header, batch_items=items).write(stream)
+        response = messages.ResponseMessage()
+        response.read(utils.BytearrayStream(send(pki, port, a["cert"], a["key"], bytes(stream.buffer))))
+        assert response.response_header.batch_count.value == len(response.batch_items)
+        return [(i.unique_batch_item_id.value if i.unique_batch_item_id else None, i.result_status.value,
+                 i.result_reason.value if i.result_reason else None) for i in response.batch_items]
+
+    ok, failed = enums.ResultStatus.SUCCESS, enums.ResultStatus.OPERATION_FAILED
+    stopped = [(b"1", ok, None), (b"2", failed, enums.ResultReason.ITEM_NOT_FOUND)]
+    assert batch(None) == stopped
+    assert batch(enums.BatchErrorContinuationOption.STOP) == stopped
+    assert batch(enums.BatchErrorContinuationOption.CONTINUE) == stopped + [(b"3", ok, None)]
+    ((_, status, reason),) = batch(enums.BatchErrorContinuationOption.UNDO)
+    assert (status, reason) == (failed, enums.ResultReason.FEATURE_NOT_SUPPORTED)
 
 
 def test_a_message_that_is_not_kmip_is_answered_invalid_message(kmip, pki):

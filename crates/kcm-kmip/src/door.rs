@@ -117,10 +117,16 @@ impl KmipDoor {
                 let refusal = self.check_credential(&request, principal).await;
                 let mut items = Vec::with_capacity(request.items.len());
                 for item in &request.items {
-                    items.push(
-                        self.serve_item(&request, item, principal, refusal.as_ref(), source)
-                            .await,
-                    );
+                    let answered = self
+                        .serve_item(&request, item, principal, refusal.as_ref(), source)
+                        .await;
+                    let failed = answered.result.is_err();
+                    items.push(answered);
+                    // Stop (the default): the items after a failed one are neither
+                    // processed nor answered.
+                    if failed && request.on_error == message::BatchErrorOption::Stop {
+                        break;
+                    }
                 }
                 message::response(answer_version(request.version), now, items)
             }

@@ -292,8 +292,20 @@ pub struct Request {
     pub maximum_response_size: Option<i32>,
     /// Credentials in the header, if any.
     pub credential: Option<Credential>,
+    /// What to do with the rest of the batch once an item fails.
+    pub on_error: BatchErrorOption,
     /// The batch items, in order.
     pub items: Vec<RequestItem>,
+}
+
+/// The Batch Error Continuation Option of a request: what the server does with
+/// the items after one that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchErrorOption {
+    /// Process no further item, and answer only those processed (the default).
+    Stop,
+    /// Process every item, each on its own.
+    Continue,
 }
 
 /// One batch item of a request.
@@ -370,6 +382,26 @@ pub fn parse_request(message: &Ttlv) -> Result<Request, MessageError> {
             ),
         });
     }
+    // Batch Error Continuation Option: Continue (1), Stop (2, the default), Undo
+    // (3). kcm commits each item as it runs, so it cannot undo one: a batch of
+    // several items asking for Undo is refused whole, before any runs.
+    let on_error = match find(header, tag::BATCH_ERROR_CONTINUATION_OPTION).map(|o| &o.value) {
+        None | Some(Value::Enumeration(2)) => BatchErrorOption::Stop,
+        Some(Value::Enumeration(1)) => BatchErrorOption::Continue,
+        Some(Value::Enumeration(3)) if batch_count == 1 => BatchErrorOption::Stop,
+        Some(Value::Enumeration(3)) => return Err(MessageError {
+            version: Some(version),
+            failure: Failure::new(
+                ResultReason::FeatureNotSupported,
+                "the Batch Error Continuation Option Undo is not supported: send Stop or Continue",
+            ),
+        }),
+        Some(_) => {
+            return Err(invalid(
+                "the Batch Error Continuation Option is none of Continue, Stop, Undo".into(),
+            ))
+        }
+    };
     let items = items
         .into_iter()
         .map(|item| request_item(item, batch_count > 1))
@@ -379,6 +411,7 @@ pub fn parse_request(message: &Ttlv) -> Result<Request, MessageError> {
         version,
         maximum_response_size,
         credential,
+        on_error,
         items,
     })
 }
@@ -590,6 +623,35 @@ mod tests {
         assert_eq!(username, "rgw");
         assert_eq!(password.as_ref().map(|p| p.as_str()), Some("s3cr3t"));
         assert!(!format!("{request:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn the_batch_error_continuation_option_is_read() {
+        let request = |batch: i32, option: Option<u32>| {
+            let extra = option
+                .map(|o| {
+                    vec![Ttlv::new(
+                        tag::BATCH_ERROR_CONTINUATION_OPTION,
+                        Value::Enumeration(o),
+                    )]
+                })
+                .unwrap_or_default();
+            let mut fields = vec![header(1, 4, batch, extra)];
+            for n in 0..batch {
+                fields.push(item(Operation::GET, Some(&[n as u8])));
+            }
+            parse_request(&st(tag::REQUEST_MESSAGE, fields))
+        };
+        let on_error = |batch, option| request(batch, option).unwrap().on_error;
+        assert_eq!(on_error(2, None), BatchErrorOption::Stop);
+        assert_eq!(on_error(2, Some(2)), BatchErrorOption::Stop);
+        assert_eq!(on_error(2, Some(1)), BatchErrorOption::Continue);
+        // Undo: nothing to undo in a batch of one; refused for several.
+        assert_eq!(on_error(1, Some(3)), BatchErrorOption::Stop);
+        let undo = request(2, Some(3)).unwrap_err();
+        assert_eq!(undo.failure.reason, ResultReason::FeatureNotSupported);
+        let odd = request(2, Some(7)).unwrap_err();
+        assert_eq!(odd.failure.reason, ResultReason::InvalidMessage);
     }
 
     /// A Get request as PyKMIP 0.11's client writes it (KMIP 1.2, a username and
