@@ -25,7 +25,8 @@ from kmip.pie import exceptions as kmip_exceptions
 from kmip.pie import objects as kmip_objects
 
 from kcmtest import LOADED_SLACK_S, cli_ok, kcm_cli
-from kmip_harness import Pki, call, client, integer, name_attribute, send, start_kmip_server, text
+from kmip_harness import (Answer, Pki, call, client, enum, integer, name_attribute, send, start_kmip_server,
+                          structure, text)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -148,6 +149,21 @@ def test_rng_retrieve(kmip, pki):
     assert len(data) == 32 and data != b"\0" * 32
     refused = call(pki, port, clients["storage-a"], 0x25, integer(0x4200C4, 0), version=(1, 2))
     assert (refused.status, refused.reason) == (1, 0x07), refused.message  # Invalid Field
+
+
+def test_the_maximum_response_size_is_kept(kmip, pki):
+    """A request header's Maximum Response Size: a payload larger than it is Response Too
+    Large, and none of it is sent."""
+    srv, port, clients = kmip
+    who = clients["storage-a"]
+    header = lambda size: structure(0x420077, structure(0x420069, integer(0x42006A, 1), integer(0x42006B, 2)),
+                                    integer(0x420050, size), integer(0x42000D, 1))
+    rng = lambda size: structure(0x420078, header(size), structure(0x42000F, enum(0x42005C, 0x25),
+                                                                   structure(0x420079, integer(0x4200C4, 512))))
+    big = Answer(send(pki, port, who["cert"], who["key"], rng(100)))
+    assert (big.status, big.reason) == (1, 0x02) and 0x4200C2 not in big.payload, big.message
+    fits = Answer(send(pki, port, who["cert"], who["key"], rng(4096))).ok()
+    assert len(fits.one(0x4200C2)) == 512
 
 
 @pytest.mark.parametrize("reason, state", [

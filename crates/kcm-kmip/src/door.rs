@@ -210,6 +210,7 @@ impl KmipDoor {
         let result = match call.admit(principal.clone()) {
             Ok(caller) => run(self.front.service(), caller, request.version, item)
                 .await
+                .and_then(|payload| within_size(payload, request.maximum_response_size))
                 .map(KmipAnswered::ok),
             Err(e) => Err(KmipError::from(e)),
         };
@@ -218,6 +219,22 @@ impl KmipDoor {
         answered.id.clone_from(&item.id);
         answered
     }
+}
+
+/// `payload`, unless it is larger than the Maximum Response Size the client
+/// asked for: then Response Too Large, and the client gets none of it.
+fn within_size(payload: Vec<Ttlv>, maximum: Option<i32>) -> Result<Vec<Ttlv>, KmipError> {
+    let Some(maximum) = maximum else {
+        return Ok(payload);
+    };
+    let size: usize = payload.iter().map(|item| ttlv::encode(item).len()).sum();
+    if i64::try_from(size).unwrap_or(i64::MAX) > i64::from(maximum) {
+        return Err(KmipError::failed(Failure::new(
+            ResultReason::ResponseTooLarge,
+            format!("the response payload is {size} bytes, more than the Maximum Response Size of {maximum}"),
+        )));
+    }
+    Ok(payload)
 }
 
 /// The version to answer in: the client's, or the highest this server speaks
