@@ -378,3 +378,22 @@ def test_computing_is_audited_and_no_material_is_logged(kmip, a):
     assert log, "no server log to check"
     for secret in (canary.decode(), canary.hex(), key.hex()):
         assert secret not in log, "key material or plaintext is in the server log"
+
+
+def test_locate_by_algorithm_and_length_with_offset_and_count(kmip, pki, a):
+    srv, port, clients = kmip
+    made = [a.create(enums.CryptographicAlgorithm.HMAC_SHA384, bits, name=f"locate-{bits}-{n}")
+            for bits, n in ((256, 0), (256, 1), (512, 2))]
+    algorithm = a.attribute_factory.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_ALGORITHM,
+                                                     enums.CryptographicAlgorithm.HMAC_SHA384)
+    length = a.attribute_factory.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_LENGTH, 256)
+    assert a.locate(attributes=[algorithm]) == made, "oldest first"
+    assert a.locate(attributes=[algorithm, length]) == made[:2]
+    # KMIP 1.4, raw: Offset Items skips, Located Items counts every match.
+    payload = (integer(0x42004F, 1) + integer(0x4200D4, 1)
+               + structure(0x420008, text(0x42000A, "Cryptographic Algorithm"), enum(0x42000B, 0x0A)))
+    found = call(pki, port, clients["ops-a"], 0x08, payload, version=(1, 4)).ok()
+    assert int.from_bytes(found.one(0x4200D5), "big") == 3
+    assert [v.decode() for v in found.payload[UID]] == [made[1]]
+    for uid in made:
+        a.destroy(uid)

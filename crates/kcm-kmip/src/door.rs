@@ -315,7 +315,7 @@ async fn run(
         Operation::CREATE_KEY_PAIR => create_key_pair(service, caller, payload).await,
         Operation::REGISTER => register(service, caller, payload).await,
         Operation::REKEY => rekey(service, caller, payload).await,
-        Operation::LOCATE => locate(service, caller, payload).await,
+        Operation::LOCATE => locate(service, caller, version, payload).await,
         Operation::GET => get(service, caller, payload).await,
         Operation::GET_ATTRIBUTES => {
             attributes::get_attributes(service, caller, version, payload).await
@@ -638,21 +638,32 @@ async fn rekey(
     Ok(vec![id_ttlv(made.id)])
 }
 
+/// Locate: the objects of the client's system by Name, Object Type,
+/// Cryptographic Algorithm and Length, skipping Offset Items and at most Maximum
+/// Items of them (100 at a time); from KMIP 1.3, with Located Items, how many
+/// match in all.
 async fn locate(
     service: &Service,
     caller: &Caller,
+    version: ProtocolVersion,
     payload: &[Ttlv],
 ) -> Result<Vec<Ttlv>, KmipError> {
     let attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
-    let maximum = match message::find(payload, tag::MAXIMUM_ITEMS).map(|m| &m.value) {
-        Some(Value::Integer(n)) if *n > 0 => (*n as usize).min(MAX_OBJECT_PAGE),
-        _ => MAX_OBJECT_PAGE,
+    let count = |t| match message::find(payload, t).map(|m| &m.value) {
+        Some(Value::Integer(n)) if *n > 0 => Some(*n as usize),
+        _ => None,
     };
+    let maximum = count(tag::MAXIMUM_ITEMS).map_or(MAX_OBJECT_PAGE, |n| n.min(MAX_OBJECT_PAGE));
     let kind = attributes
         .object_type
         .map(objects::kind_of)
         .transpose()
         .map_err(KmipError::failed)?;
+    let algorithm = match attributes.algorithm {
+        // An algorithm kcm records on no object matches nothing.
+        Some(a) => Some(objects::algorithm_name(a).unwrap_or("(none)").to_owned()),
+        None => None,
+    };
     let system = system_of(caller)?;
     let page = service
         .list_objects(
@@ -661,17 +672,28 @@ async fn locate(
             &ObjectFilter {
                 kind,
                 name: attributes.name.clone(),
+                algorithm,
+                bit_length: attributes.length.and_then(|l| u32::try_from(l).ok()),
+                offset: count(tag::OFFSET_ITEMS).unwrap_or(0),
                 limit: maximum,
                 ..ObjectFilter::default()
             },
         )
         .await?;
-    Ok(page
-        .objects
-        .iter()
-        .filter(|o| objects::object_type_of(o.kind).is_some())
-        .map(|o| id_ttlv(o.id))
-        .collect())
+    let mut out = Vec::with_capacity(page.objects.len() + 1);
+    if version >= ProtocolVersion::new(1, 3) {
+        out.push(Ttlv::new(
+            tag::LOCATED_ITEMS,
+            Value::Integer(i32::try_from(page.total).unwrap_or(i32::MAX)),
+        ));
+    }
+    out.extend(
+        page.objects
+            .iter()
+            .filter(|o| objects::object_type_of(o.kind).is_some())
+            .map(|o| id_ttlv(o.id)),
+    );
+    Ok(out)
 }
 
 /// Get: the object in the format kcm keeps its kind in (a Key Format Type asked

@@ -60,6 +60,10 @@ pub mod tag {
     pub const STATE: Tag = Tag::new(0x42_008D);
     /// Maximum Items.
     pub const MAXIMUM_ITEMS: Tag = Tag::new(0x42_004F);
+    /// Offset Items (Locate, KMIP 1.3).
+    pub const OFFSET_ITEMS: Tag = Tag::new(0x42_00D4);
+    /// Located Items (Locate, KMIP 1.3).
+    pub const LOCATED_ITEMS: Tag = Tag::new(0x42_00D5);
     /// Query Function.
     pub const QUERY_FUNCTION: Tag = Tag::new(0x42_0074);
     /// Revocation Reason.
