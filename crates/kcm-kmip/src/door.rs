@@ -659,11 +659,10 @@ async fn locate(
         .map(objects::kind_of)
         .transpose()
         .map_err(KmipError::failed)?;
-    let algorithm = match attributes.algorithm {
-        // An algorithm kcm records on no object matches nothing.
-        Some(a) => Some(objects::algorithm_name(a).unwrap_or("(none)").to_owned()),
-        None => None,
-    };
+    // An algorithm kcm records on no object matches nothing.
+    let algorithm = attributes
+        .algorithm
+        .map(|a| objects::algorithm_name(a).unwrap_or("(none)").to_owned());
     let system = system_of(caller)?;
     let page = service
         .list_objects(
