@@ -317,6 +317,7 @@ def a(tmp_path_factory, pki):
         "KCM_REVOCATION_BOUND_MS": str(BOUND_MS),
         "KCM_HEADER_READ_TIMEOUT_MS": str(HEADER_TIMEOUT_MS),
         "KCM_LOG": "debug",
+        "KCM_METRICS": "public",
     })
     srv.trusted_ca = ca
     start_or_fail(srv)
@@ -471,6 +472,17 @@ def test_health(door, estate):
         assert set(ekm) == {"id", "model", "healthStatus"}, ekm
         assert isinstance(ekm["id"], str) and ekm["id"] and isinstance(ekm["model"], str) and ekm["model"]
         assert ekm["healthStatus"] == "ACTIVE", ekm
+
+
+def test_calls_are_counted_in_metrics_by_the_door(a, door, estate):
+    door.round_trip(estate.key, estate.cred, b"counted")
+    assert_xks_error(door.decrypt(estate.key, estate.cred, dec_body(door.round_trip(estate.key, estate.cred, b"x"),
+                                                                     aad=b"wrong")),
+                     400, "InvalidCiphertextException")
+    metrics = requests.get(a.url + "/metrics", verify=a.trusted_ca, timeout=10).text
+    for line in ('kcm_requests_total{door="xks",operation="XksEncrypt",status="200"}',
+                 'kcm_requests_total{door="xks",operation="XksDecrypt",status="400"}'):
+        assert line in metrics, line
 
 
 def test_metadata_by_key_id_and_alias(door, estate):

@@ -86,6 +86,10 @@ pub struct CreatedAccessKey {
     pub access_key: AccessKey,
     /// The secret access key. Shown once: store it now, it cannot be read again.
     pub secret_access_key: String,
+    /// For an access key of kind `vault`: the token to send as `X-Vault-Token`
+    /// (`kcm.<access key id>.<secret>`). Shown once, as the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_token: Option<String>,
 }
 
 impl std::fmt::Debug for CreatedAccessKey {
@@ -93,6 +97,10 @@ impl std::fmt::Debug for CreatedAccessKey {
         f.debug_struct("CreatedAccessKey")
             .field("access_key", &self.access_key)
             .field("secret_access_key", &"[REDACTED]")
+            .field(
+                "vault_token",
+                &self.vault_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -100,6 +108,9 @@ impl std::fmt::Debug for CreatedAccessKey {
 impl Drop for CreatedAccessKey {
     fn drop(&mut self) {
         self.secret_access_key.zeroize();
+        if let Some(token) = &mut self.vault_token {
+            token.zeroize();
+        }
     }
 }
 

@@ -169,14 +169,18 @@ pub enum CredentialKind {
     /// characters of secret (kcm's are 44, Base64 of 32 bytes), and such a key signs
     /// nothing on kcm's other doors.
     Xks,
+    /// A Vault token, for the Vault-compatible API only: sent whole in
+    /// `X-Vault-Token` (`kcm.<id>.<secret>`), taken by no other door.
+    Vault,
 }
 
 impl CredentialKind {
-    /// Stable name (`sigv4`, `xks`).
+    /// Stable name (`sigv4`, `xks`, `vault`).
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::SigV4 => "sigv4",
             CredentialKind::Xks => "xks",
+            CredentialKind::Vault => "vault",
         }
     }
 
@@ -185,9 +189,25 @@ impl CredentialKind {
         match s {
             "sigv4" => Some(CredentialKind::SigV4),
             "xks" => Some(CredentialKind::Xks),
+            "vault" => Some(CredentialKind::Vault),
             _ => None,
         }
     }
+}
+
+/// The prefix of a Vault token: `kcm.<access key id>.<secret>`.
+pub const VAULT_TOKEN_PREFIX: &str = "kcm.";
+
+/// The Vault token of access key `id` with `secret` (a [`CredentialKind::Vault`] key).
+pub fn vault_token(id: &str, secret: &str) -> String {
+    format!("{VAULT_TOKEN_PREFIX}{id}.{secret}")
+}
+
+/// The access key id and secret of a Vault token; `None` if it is not one.
+pub fn parse_vault_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(VAULT_TOKEN_PREFIX)?;
+    rest.split_once('.')
+        .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
 }
 
 /// An access key: who calls. The store never holds its secret in a usable form.

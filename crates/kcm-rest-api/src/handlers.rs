@@ -107,7 +107,7 @@ fn parse_credential_kind(kind: Option<&str>) -> Result<CredentialKind, RestError
     match kind {
         None => Ok(CredentialKind::SigV4),
         Some(name) => CredentialKind::parse(name).ok_or_else(|| {
-            RestError::invalid_input(format!("kind {name:?} is not one of: sigv4, xks"))
+            RestError::invalid_input(format!("kind {name:?} is not one of: sigv4, xks, vault"))
         }),
     }
 }
@@ -167,6 +167,22 @@ pub(crate) async fn create_access_key(State(api): State<RestApi>, request: Reque
                 let system = xks_key_request(role, &body)?;
                 call.service
                     .create_xks_access_key(call.caller, system, description)
+                    .await?
+            }
+            CredentialKind::Vault => {
+                let system = body.system.as_deref().ok_or_else(|| {
+                    RestError::invalid_input(
+                        "an access key of kind vault needs system: a Vault token acts in one kcm system",
+                    )
+                })?;
+                call.service
+                    .create_vault_token(
+                        call.caller,
+                        system,
+                        role,
+                        body.operations.as_deref(),
+                        description,
+                    )
                     .await?
             }
         };

@@ -10,7 +10,7 @@ use kcm_api_types::{
     RootKeyImportParameters, RootKeyList, ServiceKey, System, SystemKeyRotationBody, SystemList,
     Tenant, TenantList,
 };
-use kcm_core::model::{TenantRecord, UnixMillis};
+use kcm_core::model::{CredentialKind, TenantRecord, UnixMillis};
 use kcm_core::service::{
     AccessKeyInfo, ImportParameters, KeyInfo, KeychainRoot, KeychainServiceKey, KeychainSystem,
     KeychainView, NewAccessKey, NewTenant, RootKeyImpact, RootKeyInfo, SystemInfo,
@@ -108,6 +108,8 @@ impl ToWire for NewAccessKey {
         CreatedAccessKey {
             access_key: self.info.to_wire(),
             secret_access_key: self.secret.expose_secret().to_string(),
+            vault_token: (self.info.kind == CredentialKind::Vault)
+                .then(|| kcm_core::model::vault_token(&self.info.id, self.secret.expose_secret())),
         }
     }
 }

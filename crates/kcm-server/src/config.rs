@@ -244,6 +244,9 @@ pub struct Settings {
     /// KMIP on a listener of its own, over mutual TLS (`[kmip_server]`); none when
     /// absent.
     pub kmip_server: Option<kcm_kmip::config::KmipServerSettings>,
+    /// The Vault-compatible API (Transit) on a listener of its own, HTTPS when
+    /// `[tls]` is set (`[vault_server]`); none when absent.
+    pub vault_server: Option<kcm_vault::config::VaultServerSettings>,
     /// Most client connections open at once, over every listener. Unset: derived
     /// from the open-file limit (raised to its hard limit at start): three quarters
     /// of it, at most 16 384. At the cap a new connection makes room by closing the
@@ -371,6 +374,7 @@ impl Default for Settings {
             kubernetes_kms: None,
             barbican: None,
             xks_server: None,
+            vault_server: None,
             kmip_server: None,
             max_connections: None,
             header_read_timeout_ms: millis(ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT),
@@ -575,6 +579,21 @@ impl Settings {
                      HTTPS only (AWS KMS connects to nothing else, and the requests carry key \
                      material)"
                 );
+            }
+        }
+        if let Some(vault) = &self.vault_server {
+            let listen = vault.validate().map_err(|e| anyhow::anyhow!(e))?;
+            let taken = [
+                Some(self.listen.as_str()),
+                self.barbican.as_ref().map(|b| b.listen.as_str()),
+                self.xks_server.as_ref().map(|x| x.listen.as_str()),
+            ];
+            if taken
+                .into_iter()
+                .flatten()
+                .any(|other| other.parse::<std::net::SocketAddr>().ok() == Some(listen))
+            {
+                bail!("vault_server.listen must differ from the other listeners: the Vault API has a listener of its own");
             }
         }
         if let Some(kmip) = &self.kmip_server {

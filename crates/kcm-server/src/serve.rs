@@ -320,6 +320,12 @@ pub async fn launch(
         let connections = Arc::clone(&connections);
         doors.push(spawn_xks_server(xks, &settings, front, connections, stop_rx.clone()).await?);
     }
+    if let Some(vault) = &settings.vault_server {
+        let front = front(kcm_vault::DOOR);
+        let connections = Arc::clone(&connections);
+        doors
+            .push(spawn_vault_server(vault, &settings, front, connections, stop_rx.clone()).await?);
+    }
     if let Some(kmip) = &settings.kmip_server {
         let front = front(kcm_kmip::door::DOOR);
         let connections = Arc::clone(&connections);
@@ -425,6 +431,43 @@ async fn spawn_barbican(
     }
     Ok(spawn_http_door(
         "the Barbican API",
+        listener,
+        tls,
+        app,
+        connections,
+        stop,
+    ))
+}
+
+/// Serves the Vault-compatible API (the door `vault`) on its own listener, over
+/// HTTPS when the server's `[tls]` is set, until `stop` turns true. Its connections
+/// count against the process's one cap.
+async fn spawn_vault_server(
+    vault: &kcm_vault::config::VaultServerSettings,
+    settings: &Settings,
+    front: FrontDoor,
+    connections: Arc<Connections>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listen = vault.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let tls = match (&settings.tls.cert, &settings.tls.key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let app = kcm_vault::router(kcm_vault::VaultApi::new(front, &vault.transit_mount));
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("vault_server: cannot listen on {listen}"))?;
+    if tls.is_none() {
+        tracing::warn!(
+            address = %listener.local_addr()?,
+            "Vault API listening over plain HTTP: tokens and key material cross the network in clear; set [tls]"
+        );
+    } else {
+        tracing::info!(address = %listener.local_addr()?, transit = %vault.transit_mount, "Vault API listening (HTTPS)");
+    }
+    Ok(spawn_http_door(
+        "the Vault API",
         listener,
         tls,
         app,

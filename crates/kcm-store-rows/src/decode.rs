@@ -141,6 +141,7 @@ pub fn access_key(row: &dyn Row) -> StoreResult<AccessKeyRecord> {
             let kind = match sealed.as_slice() {
                 [] => CredentialKind::SigV4,
                 mark if mark == crate::encode::XKS_KIND_MARK => CredentialKind::Xks,
+                mark if mark == crate::encode::VAULT_KIND_MARK => CredentialKind::Vault,
                 _ => {
                     return Err(corrupt(
                         "access key secret",

@@ -121,6 +121,7 @@ fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Option<&[u8]>
             let mark: &[u8] = match kind {
                 CredentialKind::SigV4 => &[],
                 CredentialKind::Xks => XKS_KIND_MARK,
+                CredentialKind::Vault => VAULT_KIND_MARK,
             };
             (mark, Some(salt), Some(verifier))
         }
@@ -130,6 +131,9 @@ fn secret_columns(secret: &StoredSecret) -> (&[u8], Option<&[u8]>, Option<&[u8]>
 
 /// What `sealed_secret` holds for a derived secret of the XKS kind.
 pub const XKS_KIND_MARK: &[u8] = b"xks";
+
+/// What `sealed_secret` holds for a derived secret of the Vault token kind.
+pub const VAULT_KIND_MARK: &[u8] = b"vault";
 
 /// An access key's operation limit: `None` stays NULL (unlimited), a list becomes
 /// its names joined by commas (the empty list: the empty string).

@@ -282,6 +282,14 @@ fn every_record_round_trips_through_its_columns() {
             },
             Some(vec!["XksEncrypt".into()]),
         ),
+        access_key(
+            StoredSecret::Derived {
+                kind: CredentialKind::Vault,
+                salt: vec![5; 16],
+                verifier: vec![6; 32],
+            },
+            Some(vec!["Encrypt".into(), "Decrypt".into()]),
+        ),
         access_key(StoredSecret::Sealed(vec![9; 40]), Some(vec![])),
         access_key(StoredSecret::Sealed(vec![]), None),
     ] {

@@ -1008,7 +1008,15 @@ pub mod checks {
             },
             ..access_key("KCMXKSKEY00000000001", None)
         };
-        let keys = [&derived, &sealed, &empty_salt, &xks];
+        let vault = AccessKeyRecord {
+            secret: StoredSecret::Derived {
+                kind: CredentialKind::Vault,
+                salt: vec![9; 16],
+                verifier: vec![10; 32],
+            },
+            ..access_key("KCMVAULTTOKEN0000001", None)
+        };
+        let keys = [&derived, &sealed, &empty_salt, &xks, &vault];
         ok(store, puts(Write::PutAccessKey, keys)).await;
         for k in keys {
             assert_eq!(store.access_key(&k.id).await.unwrap().as_ref(), Some(k));

@@ -392,6 +392,57 @@ impl Service {
         operations: Option<&[String]>,
         description: String,
     ) -> Result<NewAccessKey> {
+        self.create_access_key_of_kind(
+            caller,
+            CredentialKind::SigV4,
+            role,
+            system,
+            operations,
+            description,
+        )
+        .await
+    }
+
+    /// Creates a Vault token ([`CredentialKind::Vault`]) for the Vault-compatible
+    /// API: a key-user (Transit's encryption and data keys, KV reads and writes) or
+    /// key-admin (also creating, rotating and deleting Transit keys) of one system,
+    /// optionally limited to `operations`, and given nothing its creator does not
+    /// hold. The token, `kcm.<id>.<secret>` ([`vault_token`]), is taken by the
+    /// Vault door only.
+    pub async fn create_vault_token(
+        &self,
+        caller: &Caller,
+        system: &str,
+        role: Role,
+        operations: Option<&[String]>,
+        description: String,
+    ) -> Result<NewAccessKey> {
+        if !matches!(role, Role::KeyUser | Role::KeyAdmin) {
+            return Err(Error::invalid(format!(
+                "a Vault token is a key-user or key-admin of one system, not a {}",
+                role.as_str()
+            )));
+        }
+        self.create_access_key_of_kind(
+            caller,
+            CredentialKind::Vault,
+            role,
+            Some(system),
+            operations,
+            description,
+        )
+        .await
+    }
+
+    async fn create_access_key_of_kind(
+        &self,
+        caller: &Caller,
+        kind: CredentialKind,
+        role: Role,
+        system: Option<&str>,
+        operations: Option<&[String]>,
+        description: String,
+    ) -> Result<NewAccessKey> {
         let tenant = Self::own_tenant_for(caller, Op::CreateAccessKey)?;
         if role == Role::SystemAdmin {
             return Err(Error::invalid(
@@ -418,16 +469,33 @@ impl Service {
         // The new key gives no more than its creator holds.
         authorize_new_access_key(&caller.principal, role, system_id, operations)?;
         let minted = self
-            .mint_access_key(
-                CredentialKind::SigV4,
-                Some(tenant),
-                role,
-                system_id,
-                operations,
-                description,
-            )
+            .mint_access_key(kind, Some(tenant), role, system_id, operations, description)
             .await?;
         self.store_new_access_key(minted).await
+    }
+
+    /// Authenticates a Vault token (`kcm.<id>.<secret>`): an enabled access key of
+    /// the Vault kind and its secret. Whatever is wrong — not a token, unknown,
+    /// disabled, another kind, the wrong secret — is one refusal; a store outage
+    /// passes as itself.
+    pub async fn authenticate_vault_token(&self, token: &str) -> Result<Principal> {
+        let refused = || {
+            Error::new(
+                ErrorKind::UnknownAccessKey,
+                "permission denied: the token is invalid",
+            )
+        };
+        let (id, secret) = parse_vault_token(token).ok_or_else(refused)?;
+        let credential = match self.credential_of_kind(id, CredentialKind::Vault).await {
+            Ok(credential) => credential,
+            Err(e) if e.kind() == ErrorKind::UnknownAccessKey => return Err(refused()),
+            Err(e) => return Err(e),
+        };
+        if credential.secret.ct_eq(secret.as_bytes()) {
+            Ok(credential.principal.clone())
+        } else {
+            Err(refused())
+        }
     }
 
     /// Stores a minted access key and hands it out, its secret the one time.
@@ -574,6 +642,7 @@ fn derive_secret(
     ctx.update(match kind {
         CredentialKind::SigV4 => b"kcm-access-key-secret-v1\n",
         CredentialKind::Xks => b"kcm-xks-key-secret-v1\n",
+        CredentialKind::Vault => b"kcm-vault-token-secret-v1\n",
     });
     ctx.update(id.as_bytes());
     ctx.update(b"\n");

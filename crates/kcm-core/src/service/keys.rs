@@ -123,8 +123,25 @@ impl Service {
     /// Creates a service key (symmetric, asymmetric or HMAC) in the caller's system (its scope, or the
     /// tenant's `default` system).
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
+        self.create_key_with_alias(caller, req, None).await
+    }
+
+    /// Creates a service key as [`Service::create_key`] does and, with `alias`,
+    /// the alias naming it in the same commit (a Vault Transit key is a key and its
+    /// name at once: neither exists without the other). An alias that exists is
+    /// AlreadyExists, and no key is made.
+    pub async fn create_key_with_alias(
+        &self,
+        caller: &Caller,
+        req: CreateKeyRequest,
+        alias: Option<&str>,
+    ) -> Result<KeyInfo> {
         // Authorise before looking anything up, so denied callers learn nothing.
         let tenant_id = Self::own_tenant_for(caller, Op::CreateKey)?;
+        if let Some(name) = alias {
+            Self::own_tenant_for(caller, Op::CreateAlias)?;
+            crate::service::aliases::validate_alias_name(name)?;
+        }
         let spec = match req.key_spec.as_deref() {
             None => KeySpec::SymmetricDefault,
             Some(s) => parse_key_spec("KeySpec", s)?,
@@ -239,7 +256,23 @@ impl Service {
                 created_at: now,
             }));
         }
-        changes.commit(writes).await?;
+        if let Some(name) = alias {
+            writes.push(Write::InsertAlias(AliasRecord {
+                tenant_id,
+                name: name.to_string(),
+                key_id: id,
+                created_at: now,
+                updated_at: now,
+            }));
+        }
+        let committed = changes.commit(writes).await;
+        match alias {
+            Some(name) => {
+                committed.map_err(Error::conflict_means_exists(format_args!("alias {name}")))?;
+                self.aliases.remove(&(tenant_id, name.to_string()));
+            }
+            None => committed?,
+        }
         caller.note_key(KeyNote::of(&record, (!external).then_some(1)));
         Ok(self.key_info(caller, record))
     }

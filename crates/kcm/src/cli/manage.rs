@@ -427,21 +427,27 @@ enum AccessKeyCommand {
     /// scoped to --system (one external key store is one system), limited to the
     /// XKS operations. Rotate it by creating a second one for the same system,
     /// updating the key store in AWS KMS, then deleting the first.
+    ///
+    /// With --kind vault, a token for kcm's Vault-compatible API (`vault_token` in
+    /// the output, for `X-Vault-Token` or `VAULT_TOKEN`): a key-user (the default:
+    /// Transit encrypt, decrypt, data keys; KV) or key-admin (also Transit keys'
+    /// creation, rotation and deletion) of --system.
     Create {
         /// tenant-admin, key-admin, key-user or auditor (with --kind xks: key-user,
-        /// the default).
+        /// the default; with --kind vault: key-user, the default, or key-admin).
         #[arg(
             long,
             required_unless_present = "kind",
             required_if_eq("kind", "sigv4")
         )]
         role: Option<String>,
-        /// sigv4 (default: kcm's API and the AWS KMS API) or xks (AWS KMS's calls to
-        /// the XKS proxy API only; needs --system).
-        #[arg(long, value_parser = ["sigv4", "xks"])]
+        /// sigv4 (default: kcm's API and the AWS KMS API), xks (AWS KMS's calls to
+        /// the XKS proxy API only; needs --system) or vault (a token for the
+        /// Vault-compatible API only; needs --system).
+        #[arg(long, value_parser = ["sigv4", "xks", "vault"])]
         kind: Option<String>,
         /// Restrict the key to one system (name or id).
-        #[arg(long, required_if_eq("kind", "xks"))]
+        #[arg(long, required_if_eq_any([("kind", "xks"), ("kind", "vault")]))]
         system: Option<String>,
         /// Restrict the key to these operations (comma-separated API names, e.g.
         /// Encrypt,Decrypt,GenerateDataKey). Its role still bounds what it may do.

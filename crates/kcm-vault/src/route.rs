@@ -1,0 +1,238 @@
+//! Which endpoint a request is: Vault's paths below `/v1/`, by method.
+
+use http::Method;
+use kcm_core::authz::Op;
+
+/// One endpoint of the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /v1/sys/health` (no token).
+    SysHealth,
+    /// `GET /v1/sys/seal-status` (no token).
+    SysSealStatus,
+    /// `GET /v1/sys/mounts`.
+    SysMounts,
+    /// `GET /v1/sys/internal/ui/mounts/<path>`: the mount a path is in.
+    SysMountOf(String),
+    /// `GET|POST /v1/auth/token/lookup-self`.
+    TokenLookupSelf,
+    /// `POST /v1/auth/token/renew-self`.
+    TokenRenewSelf,
+    /// `LIST /v1/<transit>/keys` (or `GET …?list=true`).
+    ListKeys,
+    /// `POST /v1/<transit>/keys/<name>`.
+    CreateKey(String),
+    /// `GET /v1/<transit>/keys/<name>`.
+    ReadKey(String),
+    /// `DELETE /v1/<transit>/keys/<name>`.
+    DeleteKey(String),
+    /// `POST /v1/<transit>/keys/<name>/config`.
+    ConfigureKey(String),
+    /// `POST /v1/<transit>/keys/<name>/rotate`.
+    RotateKey(String),
+    /// `POST /v1/<transit>/encrypt/<name>`.
+    Encrypt(String),
+    /// `POST /v1/<transit>/decrypt/<name>`.
+    Decrypt(String),
+    /// `POST /v1/<transit>/rewrap/<name>`.
+    Rewrap(String),
+    /// `POST /v1/<transit>/datakey/plaintext|wrapped/<name>`.
+    DataKey {
+        /// Whether the plaintext is returned too.
+        plaintext: bool,
+        /// The key.
+        name: String,
+    },
+    /// `POST /v1/<transit>/random[/<bytes>]`.
+    Random(Option<String>),
+    /// `POST /v1/<transit>/hash[/<algorithm>]`.
+    Hash(Option<String>),
+}
+
+/// Why a request has no endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    /// No endpoint has this path.
+    UnknownPath,
+    /// The path is an endpoint's, the method is not.
+    MethodNotAllowed,
+}
+
+impl Route {
+    /// The core operation the endpoint is, for authorisation and the audit log;
+    /// `None` for those that act on no key (health, mounts, the token itself,
+    /// hashing), named by [`Route::name`].
+    pub fn op(&self) -> Option<Op> {
+        Some(match self {
+            Route::ListKeys => Op::ListAliases,
+            Route::CreateKey(_) => Op::CreateKey,
+            Route::ReadKey(_) => Op::DescribeKey,
+            Route::DeleteKey(_) => Op::ScheduleKeyDeletion,
+            Route::ConfigureKey(_) => Op::TagResource,
+            Route::RotateKey(_) => Op::RotateKeyOnDemand,
+            Route::Encrypt(_) => Op::Encrypt,
+            Route::Decrypt(_) => Op::Decrypt,
+            Route::Rewrap(_) => Op::ReEncrypt,
+            Route::DataKey {
+                plaintext: true, ..
+            } => Op::GenerateDataKey,
+            Route::DataKey {
+                plaintext: false, ..
+            } => Op::GenerateDataKeyWithoutPlaintext,
+            Route::Random(_) => Op::GenerateRandom,
+            _ => return None,
+        })
+    }
+
+    /// The audit name of an endpoint that is no core operation.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::SysHealth => "VaultSysHealth",
+            Route::SysSealStatus => "VaultSysSealStatus",
+            Route::SysMounts | Route::SysMountOf(_) => "VaultSysMounts",
+            Route::TokenLookupSelf => "VaultTokenLookupSelf",
+            Route::TokenRenewSelf => "VaultTokenRenewSelf",
+            Route::Hash(_) => "VaultTransitHash",
+            _ => "VaultTransit",
+        }
+    }
+
+    /// Whether the endpoint answers without a token (as Vault's do).
+    pub fn is_public(&self) -> bool {
+        matches!(self, Route::SysHealth | Route::SysSealStatus)
+    }
+}
+
+/// `LIST`, Vault's method for listings (`GET ?list=true` is the same).
+pub fn is_list(method: &Method, query: Option<&str>) -> bool {
+    method.as_str() == "LIST"
+        || (method == Method::GET && query.is_some_and(|q| q.split('&').any(|p| p == "list=true")))
+}
+
+/// The endpoint of `method` on `path` (below `/v1/`), with the Transit engine
+/// at `transit`.
+pub fn route(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    transit: &str,
+) -> Result<Route, NoRoute> {
+    let path = path
+        .strip_prefix("/v1/")
+        .ok_or(NoRoute::UnknownPath)?
+        .trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').collect();
+    let list = is_list(method, query);
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let write = *method == Method::POST || *method == Method::PUT;
+    let allow = |ok: bool, r: Route| {
+        if ok {
+            Ok(r)
+        } else {
+            Err(NoRoute::MethodNotAllowed)
+        }
+    };
+    let name = |s: &str| s.to_owned();
+    match parts.as_slice() {
+        ["sys", "health"] => allow(get, Route::SysHealth),
+        ["sys", "seal-status"] => allow(get, Route::SysSealStatus),
+        ["sys", "mounts"] => allow(get, Route::SysMounts),
+        ["sys", "internal", "ui", "mounts", rest @ ..] if !rest.is_empty() => {
+            allow(get, Route::SysMountOf(rest.join("/")))
+        }
+        ["auth", "token", "lookup-self"] => allow(get || write, Route::TokenLookupSelf),
+        ["auth", "token", "renew-self"] => allow(write, Route::TokenRenewSelf),
+        [mount, rest @ ..] if *mount == transit => match rest {
+            ["keys"] => allow(list, Route::ListKeys),
+            ["keys", key] if list => Err(if key.is_empty() {
+                NoRoute::UnknownPath
+            } else {
+                NoRoute::MethodNotAllowed
+            }),
+            ["keys", key] if write => Ok(Route::CreateKey(name(key))),
+            ["keys", key] if get => Ok(Route::ReadKey(name(key))),
+            ["keys", key] if *method == Method::DELETE => Ok(Route::DeleteKey(name(key))),
+            ["keys", _] => Err(NoRoute::MethodNotAllowed),
+            ["keys", key, "config"] => allow(write, Route::ConfigureKey(name(key))),
+            ["keys", key, "rotate"] => allow(write, Route::RotateKey(name(key))),
+            ["encrypt", key] => allow(write, Route::Encrypt(name(key))),
+            ["decrypt", key] => allow(write, Route::Decrypt(name(key))),
+            ["rewrap", key] => allow(write, Route::Rewrap(name(key))),
+            ["datakey", kind @ ("plaintext" | "wrapped"), key] => allow(
+                write,
+                Route::DataKey {
+                    plaintext: *kind == "plaintext",
+                    name: name(key),
+                },
+            ),
+            ["random"] => allow(write, Route::Random(None)),
+            ["random", bytes] => allow(write, Route::Random(Some(name(bytes)))),
+            ["hash"] => allow(write, Route::Hash(None)),
+            ["hash", algorithm] => allow(write, Route::Hash(Some(name(algorithm)))),
+            _ => Err(NoRoute::UnknownPath),
+        },
+        _ => Err(NoRoute::UnknownPath),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(method: &str, path: &str) -> Result<Route, NoRoute> {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        route(
+            &Method::from_bytes(method.as_bytes()).unwrap(),
+            path,
+            query,
+            "transit",
+        )
+    }
+
+    #[test]
+    fn vaults_paths_route_by_method() {
+        assert_eq!(r("GET", "/v1/sys/health"), Ok(Route::SysHealth));
+        assert_eq!(r("LIST", "/v1/transit/keys"), Ok(Route::ListKeys));
+        assert_eq!(r("GET", "/v1/transit/keys?list=true"), Ok(Route::ListKeys));
+        assert_eq!(
+            r("GET", "/v1/transit/keys/k"),
+            Ok(Route::ReadKey("k".into()))
+        );
+        assert_eq!(
+            r("PUT", "/v1/transit/keys/k"),
+            Ok(Route::CreateKey("k".into()))
+        );
+        assert_eq!(
+            r("DELETE", "/v1/transit/keys/k"),
+            Ok(Route::DeleteKey("k".into()))
+        );
+        assert_eq!(
+            r("POST", "/v1/transit/datakey/plaintext/k"),
+            Ok(Route::DataKey {
+                plaintext: true,
+                name: "k".into()
+            })
+        );
+        assert_eq!(
+            r("POST", "/v1/transit/encrypt/k/"),
+            Ok(Route::Encrypt("k".into()))
+        );
+        assert_eq!(
+            r("GET", "/v1/transit/encrypt/k"),
+            Err(NoRoute::MethodNotAllowed)
+        );
+        assert_eq!(
+            r("POST", "/v1/transit/datakey/other/k"),
+            Err(NoRoute::UnknownPath)
+        );
+        assert_eq!(r("POST", "/v1/secret/data/k"), Err(NoRoute::UnknownPath));
+        assert_eq!(r("GET", "/v2/sys/health"), Err(NoRoute::UnknownPath));
+        assert_eq!(
+            r("GET", "/v1/sys/internal/ui/mounts/transit/keys"),
+            Ok(Route::SysMountOf("transit/keys".into()))
+        );
+    }
+}

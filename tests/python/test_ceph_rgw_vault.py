@@ -1,0 +1,122 @@
+"""Object storage end to end over the Vault API: Ceph's RADOS Gateway encrypts S3 objects
+(SSE-KMS) with its real `vault` backend and the Transit engine, against kcm's
+Vault-compatible API over HTTPS with a token from a 0600 file, on a real one-node Ceph
+cluster (tests/python/ceph.py).
+
+For every PUT RGW asks `POST /v1/transit/datakey/plaintext/<key id>` with a context naming
+the object, keeps the data key's ciphertext with the object, and for every GET and HEAD
+asks `POST /v1/transit/decrypt/<key id>` with the same context. So the kill switch on the
+root key above the token's system stops reads and writes within the revocation bound,
+enabling it brings them back, and RADOS never holds the plaintext.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ceph import get, put, s3_error
+from kcmtest import LOADED_SLACK_S, cli_ok, kcm_cli, poll, unique
+from vault_harness import start_vault_server, vault_client, vault_token
+
+BOUND_MS = 500
+
+
+@pytest.fixture(scope="module")
+def rgw(ceph, tmp_path_factory):
+    """(kcm server, cluster, s3 client, bucket, key name): RGW with kcm's Vault API as its
+    key manager (Transit), and a Transit key for it in the system ceph-rgw."""
+    root = tmp_path_factory.mktemp("rgw-vault")
+    srv, address, pki = start_vault_server(root, BOUND_MS)
+    try:
+        srv.v1_ok("POST", "/v1/systems", expect=(201,), json_body={"name": "ceph-rgw"})
+        admin = vault_token(srv, "ceph-rgw", "key-admin")
+        rgw_token = vault_token(srv, "ceph-rgw", "key-user")
+        key_name = unique("rgw-key")
+        vault_client(address, pki, admin["vault_token"]).secrets.transit.create_key(name=key_name)
+        token_file = root / "rgw-vault-token"
+        token_file.write_text(rgw_token["vault_token"])
+        os.chmod(token_file, 0o600)
+        cluster = ceph({
+            "rgw_crypt_s3_kms_backend": "vault",
+            "rgw_crypt_vault_auth": "token",
+            "rgw_crypt_vault_token_file": str(token_file),
+            "rgw_crypt_vault_addr": address,
+            "rgw_crypt_vault_ssl_cacert": pki.ca_file,
+            "rgw_crypt_vault_verify_ssl": "true",
+            "rgw_crypt_vault_secret_engine": "transit",
+            "rgw_crypt_vault_prefix": "/v1/transit",
+        })
+        access, secret = cluster.create_user(unique("rgw"))
+        s3 = cluster.s3_client(access, secret)
+        bucket = unique("sse-vault")
+        s3.create_bucket(Bucket=bucket)
+        yield srv, cluster, s3, bucket, key_name, rgw_token
+    finally:
+        srv.stop()
+
+
+def default_root(srv) -> str:
+    return next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+
+
+def test_sse_kms_objects_over_transit_read_back_and_rados_holds_no_plaintext(rgw):
+    srv, cluster, s3, bucket, key_name, token = rgw
+    body = b"ceph-rgw-vault-plaintext-marker " + unique("m").encode() + b" " * 4096
+    answer = put(s3, bucket, "doc", body, key_name)
+    assert answer["ServerSideEncryption"] == "aws:kms" and answer["SSEKMSKeyId"] == key_name, answer
+    assert get(s3, bucket, "doc") == body
+    assert s3.head_object(Bucket=bucket, Key="doc")["ServerSideEncryption"] == "aws:kms"
+    assert cluster.find_in_data(body[:40]) == [], "RADOS holds the object's plaintext"
+    # RGW asked kcm's Vault door for a data key and to decrypt it, as its token.
+    records = srv.v1_ok("GET", f"/v1/audit?principal={token['access_key_id']}&limit=1000")["records"]
+    done = {(r["operation"], r["outcome"]) for r in records if r["front_door"] == "vault"}
+    assert {("GenerateDataKey", "success"), ("Decrypt", "success")} <= done, done
+    # A key name kcm does not have is refused, and nothing is written.
+    with pytest.raises(ClientError) as e:
+        put(s3, bucket, "unknown-key", b"x", unique("no-such-key"))
+    assert s3_error(e.value)[0] in (400, 404, 500), e.value.response
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="unknown-key")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_the_kill_switch_stops_rgw_over_vault_within_the_bound(rgw):
+    srv, cluster, s3, bucket, key_name, token = rgw
+    body = b"cut off over Vault " + unique("k").encode()
+    put(s3, bucket, "switched", body, key_name)
+    assert get(s3, bucket, "switched") == body
+    root = default_root(srv)
+    cli_ok(kcm_cli(srv, "root-key", "disable", root))
+    refusal = {}
+    try:
+        start = time.monotonic()
+
+        def refused() -> bool:
+            try:
+                get(s3, bucket, "switched")
+                return False
+            except ClientError as e:
+                refusal["error"] = s3_error(e)
+                return True
+
+        poll(refused, BOUND_MS / 1000 + LOADED_SLACK_S, interval=0.05,
+             what="an RGW GET refused after the kill switch")
+        print(f"RGW refused the object {time.monotonic() - start:.2f} s after the kill switch: {refusal}")
+        with pytest.raises(ClientError):
+            put(s3, bucket, "after-switch", b"new data", key_name)
+    finally:
+        cli_ok(kcm_cli(srv, "root-key", "enable", root))
+
+    def readable():
+        try:
+            return get(s3, bucket, "switched") == body
+        except ClientError:
+            return False
+
+    poll(readable, BOUND_MS / 1000 + LOADED_SLACK_S, interval=0.1, what="the object readable again after enable")
+    put(s3, bucket, "after-enable", b"written again", key_name)
+    assert get(s3, bucket, "after-enable") == b"written again"
