@@ -965,7 +965,47 @@ fn kmip_seeds() {
     );
 }
 
+/// Vault API requests as hvac and Ceph's RADOS Gateway send them, one of them with
+/// a real kcm ciphertext in Vault's form.
+fn vault_seeds() {
+    use kcm_core::crypto::{encrypt_data, CiphertextHeader};
+    let header = CiphertextHeader {
+        key_id: kcm_core::model::KeyId::new_random(),
+        key_version: 3,
+    };
+    let key = kcm_core::secret::SecretBytes::new(vec![7; 32]);
+    let blob = encrypt_data(&key, header, b"plaintext", b"");
+    let ciphertext = format!("vault:v3:{}", b64(&blob));
+    write(
+        "vault",
+        "encrypt",
+        "POST /v1/transit/encrypt/orders\n{\"plaintext\":\"aGVsbG8=\",\"context\":\"Y3R4\"}",
+    );
+    write(
+        "vault",
+        "decrypt",
+        format!("POST /v1/transit/decrypt/orders\n{{\"ciphertext\":\"{ciphertext}\",\"context\":\"Y3R4\"}}"),
+    );
+    write(
+        "vault",
+        "batch",
+        format!("POST /v1/transit/decrypt/orders\n{{\"batch_input\":[{{\"ciphertext\":\"{ciphertext}\"}},{{\"ciphertext\":\"vault:v1:AAAA\"}}]}}"),
+    );
+    write(
+        "vault",
+        "datakey",
+        "POST /v1/transit/datakey/plaintext/orders\n{\"context\":\"eyJhd3M6czM6YXJuIjogImFybjphd3M6czM6OjpiL28ifQ==\",\"bits\":512}",
+    );
+    write(
+        "vault",
+        "create",
+        "PUT /v1/transit/keys/orders\n{\"type\":\"aes256-gcm96\",\"exportable\":\"false\",\"deletion_allowed\":true}",
+    );
+    write("vault", "list", "LIST /v1/transit/keys\n");
+}
+
 fn main() {
+    vault_seeds();
     kmip_seeds();
     xks_seeds();
     sigv4_seeds();

@@ -24,6 +24,7 @@ pub mod k8s_kms;
 pub mod key_policy;
 pub mod kmip_ttlv;
 pub mod sigv4;
+pub mod vault;
 pub mod xks;
 
 use std::sync::OnceLock;
@@ -106,6 +107,11 @@ pub const TARGETS: &[Target] = &[
         name: "kmip_ttlv",
         run: kmip_ttlv::run,
         max_len: kmip_ttlv::MAX_LEN,
+    },
+    Target {
+        name: "vault",
+        run: vault::run,
+        max_len: vault::MAX_LEN,
     },
 ];
 

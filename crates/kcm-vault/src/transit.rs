@@ -72,10 +72,12 @@ pub async fn serve(
 
 /// A request body: a JSON object (or nothing). Vault's clients send JSON with or
 /// without a Content-Type (Ceph's RADOS Gateway sends none).
-struct Request(Map<String, Value>);
+#[derive(Debug)]
+pub struct Request(Map<String, Value>);
 
 impl Request {
-    fn parse(body: &[u8]) -> Result<Self, VaultError> {
+    /// Reads a body.
+    pub fn parse(body: &[u8]) -> Result<Self, VaultError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Map::new()));
         }
@@ -94,7 +96,8 @@ impl Request {
         self.0.get(field).filter(|v| !v.is_null())
     }
 
-    fn text(&self, field: &str) -> Result<Option<&str>, VaultError> {
+    /// A string field.
+    pub fn text(&self, field: &str) -> Result<Option<&str>, VaultError> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -102,7 +105,8 @@ impl Request {
         }
     }
 
-    fn flag(&self, field: &str) -> Result<Option<bool>, VaultError> {
+    /// A boolean field (Vault takes `"true"` and `"false"` too).
+    pub fn flag(&self, field: &str) -> Result<Option<bool>, VaultError> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -112,7 +116,8 @@ impl Request {
         }
     }
 
-    fn number(&self, field: &str) -> Result<Option<u64>, VaultError> {
+    /// A whole-number field (or its decimal string).
+    pub fn number(&self, field: &str) -> Result<Option<u64>, VaultError> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -127,8 +132,8 @@ impl Request {
         }
     }
 
-    /// The items of a batch (`batch_input`), or the request itself as one item.
-    fn items(&self) -> Result<Option<Vec<Request>>, VaultError> {
+    /// The items of a batch (`batch_input`, 1 to 1000), if it is one.
+    pub fn items(&self) -> Result<Option<Vec<Request>>, VaultError> {
         match self.get("batch_input") {
             None => Ok(None),
             Some(Value::Array(items)) => {
@@ -153,7 +158,7 @@ impl Request {
     }
 
     /// A base64 field, decoded.
-    fn base64(&self, field: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+    pub fn base64(&self, field: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
         match self.text(field)? {
             None => Ok(None),
             Some(text) => STANDARD
@@ -164,7 +169,7 @@ impl Request {
     }
 
     /// The encryption context a `context` field binds (none without one).
-    fn context(&self) -> Result<BTreeMap<String, String>, VaultError> {
+    pub fn context(&self) -> Result<BTreeMap<String, String>, VaultError> {
         let mut context = BTreeMap::new();
         if let Some(text) = self.text("context")? {
             if STANDARD.decode(text).is_err() {
@@ -186,7 +191,7 @@ struct Transit<'a> {
 
 /// A Transit key name: what kcm's alias names take (letters, digits, `-`, `_`),
 /// 1 to 128 characters.
-fn check_name(name: &str) -> Result<(), VaultError> {
+pub fn check_name(name: &str) -> Result<(), VaultError> {
     let fine = !name.is_empty()
         && name.len() <= 128
         && name
@@ -212,8 +217,9 @@ fn vault_ciphertext(blob: &[u8]) -> Result<(String, u32), VaultError> {
     ))
 }
 
-/// kcm's ciphertext in a Vault ciphertext.
-fn kcm_ciphertext(text: &str) -> Result<Vec<u8>, VaultError> {
+/// kcm's ciphertext in a Vault ciphertext `vault:v<N>:<base64>`, whose N must be
+/// the version kcm's ciphertext names.
+pub fn kcm_ciphertext(text: &str) -> Result<Vec<u8>, VaultError> {
     let invalid = || VaultError::invalid("invalid ciphertext: not vault:v<N>:<base64> of kcm's");
     let rest = text.strip_prefix("vault:v").ok_or_else(invalid)?;
     let (version, payload) = rest.split_once(':').ok_or_else(invalid)?;

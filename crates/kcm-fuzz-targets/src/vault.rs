@@ -1,0 +1,77 @@
+//! The Vault-compatible API door (`kcm-vault`: [`route::route`], the body reader
+//! [`transit::Request`] and every field Transit reads, [`transit::kcm_ciphertext`]),
+//! as a client's request reaches them.
+//!
+//! The input is a request: its first line `METHOD PATH[?QUERY]`, the rest the body.
+//! The request is routed; the body is read as Transit reads it — a JSON object with
+//! strings, base64, numbers, flags, a context and batch items, and ciphertexts in
+//! Vault's form. What is accepted keeps its bounds: a key name is 1 to 128
+//! characters an alias takes, a batch 1 to 1000 items, and a ciphertext's `v<N>` is
+//! the version kcm's ciphertext inside names.
+
+use kcm_core::crypto::CiphertextHeader;
+use kcm_vault::route::{route, Route};
+use kcm_vault::transit::{check_name, kcm_ciphertext, Request};
+
+/// The door's body limit, and a request line.
+pub const MAX_LEN: usize = kcm_vault::MAX_BODY + 512;
+
+/// Runs one input (see the module documentation).
+pub fn run(data: &[u8]) {
+    let (line, body) = crate::first_line(data);
+    let Ok(line) = std::str::from_utf8(line) else {
+        return;
+    };
+    let Some((method, target)) = line.split_once(' ') else {
+        return;
+    };
+    let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
+        return;
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let Ok(route) = route(&method, path, query, "transit") else {
+        return;
+    };
+    if let Route::Encrypt(name) | Route::Decrypt(name) | Route::ReadKey(name) = &route {
+        if check_name(name).is_ok() {
+            assert!(!name.is_empty() && name.len() <= 128);
+        }
+    }
+    let Ok(request) = Request::parse(body) else {
+        return;
+    };
+    read(&request);
+    if let Ok(Some(items)) = request.items() {
+        assert!((1..=1000).contains(&items.len()));
+        for item in &items {
+            read(item);
+        }
+    }
+}
+
+/// Every field Transit reads from one item.
+fn read(request: &Request) {
+    for field in ["plaintext", "input", "context"] {
+        let _ = request.base64(field);
+    }
+    for field in ["bits", "bytes", "key_version", "min_decryption_version"] {
+        let _ = request.number(field);
+    }
+    for field in ["deletion_allowed", "exportable"] {
+        let _ = request.flag(field);
+    }
+    let _ = request.context();
+    if let Ok(Some(text)) = request.text("ciphertext") {
+        if let Ok(blob) = kcm_ciphertext(text) {
+            let version = CiphertextHeader::parse(&blob).map(|h| h.key_version);
+            let shown = text
+                .strip_prefix("vault:v")
+                .and_then(|r| r.split_once(':'))
+                .and_then(|(v, _)| v.parse::<u32>().ok());
+            assert_eq!(version, shown, "the version shown is not the ciphertext's");
+        }
+    }
+}
