@@ -23,6 +23,9 @@ pub mod route;
 pub mod sys;
 pub mod transit;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use axum::extract::State;
