@@ -59,6 +59,13 @@ def rgw(ceph, tmp_path_factory):
         srv.stop()
 
 
+# What RGW answers when kcm's Vault API refuses it a data key: a key kcm does not have
+# (404 from Transit) is S3's NoSuchKey (404); the kill switch (400) is RGW's
+# InvalidArgument (400), its word for a key it could not get.
+KEY_UNKNOWN = (404, "NoSuchKey")
+KEY_CUT_OFF = (400, "InvalidArgument")
+
+
 def default_root(srv) -> str:
     return next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
 
@@ -78,7 +85,7 @@ def test_sse_kms_objects_over_transit_read_back_and_rados_holds_no_plaintext(rgw
     # A key name kcm does not have is refused, and nothing is written.
     with pytest.raises(ClientError) as e:
         put(s3, bucket, "unknown-key", b"x", unique("no-such-key"))
-    assert s3_error(e.value)[0] in (400, 404, 500), e.value.response
+    assert s3_error(e.value) == KEY_UNKNOWN, e.value.response
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="unknown-key")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
@@ -100,14 +107,16 @@ def test_the_kill_switch_stops_rgw_over_vault_within_the_bound(rgw):
                 get(s3, bucket, "switched")
                 return False
             except ClientError as e:
+                assert s3_error(e) == KEY_CUT_OFF, e.response
                 refusal["error"] = s3_error(e)
                 return True
 
         poll(refused, BOUND_MS / 1000 + LOADED_SLACK_S, interval=0.05,
              what="an RGW GET refused after the kill switch")
         print(f"RGW refused the object {time.monotonic() - start:.2f} s after the kill switch: {refusal}")
-        with pytest.raises(ClientError):
+        with pytest.raises(ClientError) as e:
             put(s3, bucket, "after-switch", b"new data", key_name)
+        assert s3_error(e.value) == KEY_CUT_OFF, e.value.response
     finally:
         cli_ok(kcm_cli(srv, "root-key", "enable", root))
 

@@ -5,8 +5,8 @@ context), rotation and rewrap, data keys, random bytes and hashes — with kcm's
 authorisation, kill switch and audit log behind them.
 
 One server for the module; tokens are minted with the kcm CLI (`access-key create --kind
-vault`): a key-admin of the system "apps", a key-user of it, and a key-admin of another
-system "other".
+vault`): a key-admin of the system "apps", a key-user of it, and a key-admin and a
+key-user of another system "other".
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def vault(tmp_path_factory):
         "admin": vault_token(srv, "apps", "key-admin"),
         "user": vault_token(srv, "apps", "key-user"),
         "other": vault_token(srv, "other", "key-admin"),
+        "other-user": vault_token(srv, "other", "key-user"),
     }
     yield srv, address, pki, tokens
     srv.stop()
@@ -175,8 +176,9 @@ def test_tokens_and_authorisation(vault, admin, user):
     other = vault_client(address, pki, tokens["other"]["vault_token"])
     with pytest.raises(hvac.exceptions.InvalidPath):
         other.secrets.transit.read_key(name=name)
+    other_user = vault_client(address, pki, tokens["other-user"]["vault_token"])
     with pytest.raises(hvac.exceptions.InvalidPath):
-        other.secrets.transit.encrypt_data(name=name, plaintext=b64(b"x"))
+        other_user.secrets.transit.encrypt_data(name=name, plaintext=b64(b"x"))
     # No token, a token with a wrong secret, and kcm's own access key written as a token.
     access_key = srv.creds()
     wrong_secret = tokens["user"]["vault_token"][:-2] + "AA"
@@ -227,9 +229,9 @@ def test_errors_are_vaults(vault, admin):
         conn.close()
         return status
 
-    token = headers["X-Vault-Token"]
+    token = tokens["user"]["vault_token"]
     assert random_with([token, token]) == 200
-    assert random_with([token, tokens["user"]["vault_token"]]) == 400
+    assert random_with([token, tokens["admin"]["vault_token"]]) == 400
 
 
 def test_the_kill_switch_and_the_audit_log(vault, admin, user):

@@ -15,6 +15,7 @@ from kmip_harness import Pki
 def start_vault_server(root: Path, bound_ms: int, env: dict | None = None) -> tuple[Server, str, Pki]:
     """A kcm server with TLS and `[vault_server]`: (server, the Vault API's address, the PKI
     whose CA the clients trust)."""
+    (root / "pki").mkdir(exist_ok=True)
     pki = Pki(root / "pki")
     port = free_port()
     config = root / "kcm.toml"
