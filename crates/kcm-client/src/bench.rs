@@ -41,6 +41,10 @@ pub enum BenchOperation {
     /// for), to `<endpoint><xks_uri_path>/keys/<key id>/encrypt`, signed for
     /// `kms-xks-proxy` with an access key of kind `xks`.
     XksEncrypt,
+    /// Vault Transit's `encrypt` of a `payload_size`-byte plaintext, to
+    /// `<endpoint>/v1/transit/encrypt/<key name>` with the Vault token of an access
+    /// key of kind `vault` (`kcm.<id>.<secret>`) in `X-Vault-Token`.
+    VaultEncrypt,
 }
 
 impl std::fmt::Display for BenchOperation {
@@ -53,6 +57,7 @@ impl std::fmt::Display for BenchOperation {
             BenchOperation::GenerateMac => "GenerateMac",
             BenchOperation::Post => "Post",
             BenchOperation::XksEncrypt => "XksEncrypt",
+            BenchOperation::VaultEncrypt => "VaultEncrypt",
         })
     }
 }
@@ -61,7 +66,8 @@ impl std::str::FromStr for BenchOperation {
     type Err = ClientError;
 
     /// Case-insensitive: `encrypt`, `decrypt`, `generate-data-key` (or
-    /// `GenerateDataKey`), `sign`, `generate-mac`, `post`, `xks-encrypt`.
+    /// `GenerateDataKey`), `sign`, `generate-mac`, `post`, `xks-encrypt`,
+    /// `vault-encrypt`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "encrypt" => Ok(BenchOperation::Encrypt),
@@ -71,8 +77,9 @@ impl std::str::FromStr for BenchOperation {
             "generatemac" => Ok(BenchOperation::GenerateMac),
             "post" => Ok(BenchOperation::Post),
             "xksencrypt" => Ok(BenchOperation::XksEncrypt),
+            "vaultencrypt" => Ok(BenchOperation::VaultEncrypt),
             _ => Err(ClientError::Config(format!(
-                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key, sign, generate-mac, post or xks-encrypt"
+                "unknown operation '{s}': expected encrypt, decrypt, generate-data-key, sign, generate-mac, post, xks-encrypt or vault-encrypt"
             ))),
         }
     }
@@ -282,6 +289,9 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
     if op == BenchOperation::XksEncrypt {
         return prepare_xks_encrypt(config, &endpoint, creds, key_id, random_payload()?);
     }
+    if op == BenchOperation::VaultEncrypt {
+        return prepare_vault_encrypt(&endpoint, creds, key_id, random_payload()?);
+    }
     let mut algorithm = None;
     let (operation, body) = match op {
         BenchOperation::Encrypt => (
@@ -349,7 +359,9 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             algorithm = Some(chosen);
             (operation, body)
         }
-        BenchOperation::Post | BenchOperation::XksEncrypt => unreachable!("handled above"),
+        BenchOperation::Post | BenchOperation::XksEncrypt | BenchOperation::VaultEncrypt => {
+            unreachable!("handled above")
+        }
     };
     let body = serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?;
     Ok(Prepared {
@@ -403,6 +415,45 @@ fn prepare_xks_encrypt(
         ),
         signer: Some((creds.clone(), config.region.clone())),
         service: "kms-xks-proxy",
+        algorithm: None,
+    })
+}
+
+/// Vault Transit's encrypt of `plaintext_b64` under the key `name`, with the Vault
+/// token of `creds` (an access key of kind `vault`): no signature, the token in a
+/// header.
+fn prepare_vault_encrypt(
+    endpoint: &Endpoint,
+    creds: &Credentials,
+    name: &str,
+    plaintext_b64: String,
+) -> Result<Prepared, ClientError> {
+    let url_str = endpoint.url(&format!("/v1/transit/encrypt/{name}"));
+    let url =
+        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let uri: Uri = url_str
+        .parse()
+        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let token = format!("kcm.{}.{}", creds.access_key_id(), creds.expose_secret());
+    let mut token = http::HeaderValue::from_str(&token)
+        .map_err(|_| ClientError::Config("the access key does not make a header value".into()))?;
+    token.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-vault-token", token);
+    let body = serde_json::json!({ "plaintext": plaintext_b64 });
+    Ok(Prepared {
+        url,
+        uri,
+        headers,
+        body: Bytes::from(
+            serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?,
+        ),
+        signer: None,
+        service: "vault",
         algorithm: None,
     })
 }

@@ -17,9 +17,11 @@ use super::ClientOptions;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// encrypt, decrypt, generate-data-key, sign, generate-mac, post (an unsigned
-    /// POST, for a baseline server), or xks-encrypt (the XKS proxy API's Encrypt as
+    /// POST, for a baseline server), xks-encrypt (the XKS proxy API's Encrypt as
     /// AWS KMS sends it: --endpoint is the XKS listener, --profile an access key of
-    /// kind xks, --key-id the externalKeyId).
+    /// kind xks, --key-id the externalKeyId) or vault-encrypt (Vault Transit's
+    /// encrypt: --endpoint is the Vault listener, --profile an access key of kind
+    /// vault, --key-id the Transit key's name).
     #[arg(long, default_value = "encrypt")]
     operation: String,
     /// Key to use; a new key is created when omitted (see --key-spec).
@@ -83,6 +85,9 @@ impl BenchArgs {
         config.xks_uri_path = self.xks_uri_path;
         if operation == BenchOperation::XksEncrypt && self.key_id.is_none() {
             bail!("--operation xks-encrypt needs --key-id: the externalKeyId (a key id, or an alias name without alias/, in the system of the xks access key)");
+        }
+        if operation == BenchOperation::VaultEncrypt && self.key_id.is_none() {
+            bail!("--operation vault-encrypt needs --key-id: the Transit key's name (in the system of the vault access key)");
         }
         // The usage a created key needs, and the spec it gets by default.
         let (usage, default_spec) = match operation {
