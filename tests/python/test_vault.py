@@ -200,6 +200,16 @@ def test_tokens_and_authorisation(vault, admin, user):
         time.sleep(0.05)
 
 
+def test_a_namespace_names_the_tokens_system(vault):
+    srv, address, pki, tokens = vault
+    token = tokens["user"]["vault_token"]
+    inside = hvac.Client(url=address, token=token, verify=pki.ca_file, namespace="apps")
+    assert len(base64.b64decode(inside.secrets.transit.generate_random_bytes(n_bytes=8)["data"]["random_bytes"])) == 8
+    outside = hvac.Client(url=address, token=token, verify=pki.ca_file, namespace="other")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        outside.secrets.transit.generate_random_bytes(n_bytes=8)
+
+
 def test_errors_are_vaults(vault, admin):
     srv, address, pki, tokens = vault
     headers = {"X-Vault-Token": tokens["admin"]["vault_token"]}

@@ -96,6 +96,7 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
         let token = token_of(&parts.headers)?;
         let principal = call.service().authenticate_vault_token(&token).await?;
         call.admit(principal)?;
+        check_namespace(&call, &parts.headers).await?;
         let body = kcm_frontdoor::read_proven(&parts, body, MAX_BODY).await?;
         let request_id = call.request_id().to_owned();
         let data = match route {
@@ -140,6 +141,31 @@ fn token_of(headers: &HeaderMap) -> Result<zeroize::Zeroizing<String>, VaultErro
             .ok_or_else(VaultError::missing_token)?,
     };
     Ok(zeroize::Zeroizing::new(token.to_owned()))
+}
+
+/// `X-Vault-Namespace`, which some clients send (RGW's `rgw_crypt_vault_namespace`):
+/// a token acts in one system, so a namespace, when sent, must be that system's
+/// name or id.
+async fn check_namespace(
+    call: &kcm_frontdoor::Call<'_>,
+    headers: &HeaderMap,
+) -> Result<(), VaultError> {
+    let Some(namespace) = headers
+        .get("x-vault-namespace")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").trim_matches('/'))
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(());
+    };
+    let caller = call.caller().expect("checked after admission");
+    if call.service().names_own_system(caller, namespace).await? {
+        Ok(())
+    } else {
+        Err(VaultError::from(kcm_core::error::Error::new(
+            kcm_core::error::ErrorKind::AccessDenied,
+            format!("permission denied: namespace {namespace:?} is not this token's system"),
+        )))
+    }
 }
 
 /// Vault's response envelope around `data`.

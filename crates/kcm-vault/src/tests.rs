@@ -175,6 +175,32 @@ async fn only_a_vault_token_of_kcms_is_taken() {
 }
 
 #[tokio::test]
+async fn a_namespace_must_be_the_tokens_system() {
+    let f = fixture().await;
+    let user = f.token("default", Role::KeyUser).await;
+    let send = |namespace: &'static str| {
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/transit/random")
+            .header("x-vault-token", user.as_str())
+            .header("x-vault-namespace", namespace)
+            .body(Body::empty())
+            .unwrap();
+        f.app.clone().oneshot(request)
+    };
+    for ok in ["default", "/default/", ""] {
+        assert_eq!(send(ok).await.unwrap().status(), StatusCode::OK, "{ok:?}");
+    }
+    for refused in ["other", "default/child", "nope"] {
+        assert_eq!(
+            send(refused).await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn another_systems_token_finds_no_key_of_the_name() {
     let f = fixture().await;
     f.service

@@ -206,6 +206,25 @@ impl Service {
         Ok((!key.lifecycle.state().is_destroyed()).then_some(key))
     }
 
+    /// Whether `name_or_id` names the one system the caller is scoped to (a Vault
+    /// namespace, which a token of that system may send): its name or id. A caller
+    /// scoped to no system has no such name.
+    pub async fn names_own_system(&self, caller: &Caller, name_or_id: &str) -> Result<bool> {
+        let (Some(tenant), Some(scope)) =
+            (caller.principal.tenant_id, caller.principal.system_scope)
+        else {
+            return Ok(false);
+        };
+        if SystemId::parse(name_or_id) == Some(scope) {
+            return Ok(true);
+        }
+        Ok(self
+            .store
+            .system(scope)
+            .await?
+            .is_some_and(|s| s.tenant_id == tenant && s.name == name_or_id))
+    }
+
     pub(crate) async fn find_system(
         &self,
         tenant: TenantId,
