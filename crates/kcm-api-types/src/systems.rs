@@ -216,6 +216,11 @@ pub struct KeychainSystemNode {
     /// gives them: a kill switch on its root key cuts them off.
     #[serde(default)]
     pub kmip_clients: Vec<String>,
+    /// The enabled Vault tokens (access keys of kind `vault`) of it: Ceph's RADOS
+    /// Gateway, Transit plugins and scripts reach its keys through kcm's Vault API
+    /// with them.
+    #[serde(default)]
+    pub vault_tokens: Vec<String>,
 }
 
 /// A service key (L3) in the keychain.

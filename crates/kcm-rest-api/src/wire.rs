@@ -171,6 +171,7 @@ impl ToWire for KeychainSystem {
             managed_objects: self.managed_objects,
             xks_access_keys: self.xks_access_keys.clone(),
             kmip_clients: self.kmip_clients.clone(),
+            vault_tokens: self.vault_tokens.clone(),
         }
     }
 }

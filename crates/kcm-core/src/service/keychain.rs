@@ -49,6 +49,9 @@ pub struct KeychainSystem {
     /// keys are scoped to it, by the names this node's `[kmip_server]` gives them:
     /// its kill switch cuts them off.
     pub kmip_clients: Vec<String>,
+    /// The enabled Vault tokens (access keys of kind `vault`) of it: what asks
+    /// kcm's Vault API for its keys (Ceph's RADOS Gateway, Transit plugins).
+    pub vault_tokens: Vec<String>,
 }
 
 /// A root key in the keychain view.
@@ -132,6 +135,7 @@ impl Service {
             .collect();
         let mut xks_keys_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
         let mut kmip_clients_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
+        let mut vault_tokens_by_system: BTreeMap<SystemId, Vec<String>> = BTreeMap::new();
         let kmip_clients = self
             .kmip_clients
             .read()
@@ -147,8 +151,13 @@ impl Service {
                     .or_default()
                     .push(name.clone());
             }
-            if key.kind() == CredentialKind::Xks {
-                xks_keys_by_system.entry(system).or_default().push(key.id);
+            match key.kind() {
+                CredentialKind::Xks => xks_keys_by_system.entry(system).or_default().push(key.id),
+                CredentialKind::Vault => vault_tokens_by_system
+                    .entry(system)
+                    .or_default()
+                    .push(key.id),
+                CredentialKind::SigV4 => {}
             }
         }
         let mut unlinked = Vec::new();
@@ -177,6 +186,9 @@ impl Service {
                 managed_objects: self.store.managed_object_count(system.id).await?,
                 xks_access_keys: xks_keys_by_system.remove(&system.id).unwrap_or_default(),
                 kmip_clients: kmip_clients_by_system
+                    .remove(&system.id)
+                    .unwrap_or_default(),
+                vault_tokens: vault_tokens_by_system
                     .remove(&system.id)
                     .unwrap_or_default(),
             };

@@ -956,6 +956,12 @@ fn describe_impact(impact: &RootKeyImpactBody) -> String {
         if !sys.kmip_clients.is_empty() {
             held.push_str(&format!(", KMIP client(s) {}", sys.kmip_clients.join(", ")));
         }
+        if !sys.vault_tokens.is_empty() {
+            held.push_str(&format!(
+                ", Vault API token(s) {}",
+                sys.vault_tokens.join(", ")
+            ));
+        }
         out.push_str(&format!(
             "  {} system {} ({}){held}\n",
             sys.kind, sys.name, sys.id
