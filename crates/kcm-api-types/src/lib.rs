@@ -52,10 +52,12 @@ mod tests {
                 created_at: "1970-01-01T00:00:00Z".into(),
             },
             secret_access_key: "s3cr3t".into(),
+            vault_token: Some("kcm.KCMAAAA.s3cr3t".into()),
         };
         let json = serde_json::to_value(&key).unwrap();
         assert_eq!(json["access_key_id"], "KCMAAAA");
         assert_eq!(json["secret_access_key"], "s3cr3t");
+        assert_eq!(json["vault_token"], "kcm.KCMAAAA.s3cr3t");
         assert!(!format!("{key:?}").contains("s3cr3t"));
         // And back: a client reads what the server wrote.
         let back: CreatedAccessKey = serde_json::from_value(json).unwrap();
