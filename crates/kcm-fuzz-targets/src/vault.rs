@@ -1,6 +1,6 @@
-//! The Vault-compatible API door (`kcm-vault`: [`route::route`], the body reader
-//! [`transit::Request`] and every field Transit reads, [`transit::kcm_ciphertext`]),
-//! as a client's request reaches them.
+//! The Vault-compatible API door (`kcm-vault`: [`route`], the body reader
+//! [`Request`] and every field Transit reads, [`kcm_ciphertext`]), as a client's
+//! request reaches them.
 //!
 //! The input is a request: its first line `METHOD PATH[?QUERY]`, the rest the body.
 //! The request is routed; the body is read as Transit reads it — a JSON object with
