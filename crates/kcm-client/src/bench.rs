@@ -251,19 +251,10 @@ fn required<'a, T>(
 
 async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
     let endpoint = Endpoint::parse(&config.endpoint)?;
-    let url_str = endpoint.url("/");
-    let url =
-        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
-    let uri: Uri = url_str
-        .parse()
-        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let (url, uri) = target(&endpoint, "/")?;
     let op = config.operation;
     if op == BenchOperation::Post {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
+        let headers = json_headers();
         return Ok(Prepared {
             url,
             uri,
@@ -383,12 +374,10 @@ fn prepare_xks_encrypt(
     key_id: &str,
     plaintext_b64: String,
 ) -> Result<Prepared, ClientError> {
-    let url_str = endpoint.url(&format!("{}/keys/{key_id}/encrypt", config.xks_uri_path));
-    let url =
-        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
-    let uri: Uri = url_str
-        .parse()
-        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let (url, uri) = target(
+        endpoint,
+        &format!("{}/keys/{key_id}/encrypt", config.xks_uri_path),
+    )?;
     let body = serde_json::json!({
         "requestMetadata": {
             "awsPrincipalArn": "arn:aws:iam::123456789012:role/kcm-bench",
@@ -401,11 +390,7 @@ fn prepare_xks_encrypt(
         "encryptionAlgorithm": "AES_GCM",
         "ciphertextDataIntegrityValueAlgorithm": "SHA_256",
     });
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    let headers = json_headers();
     Ok(Prepared {
         url,
         uri,
@@ -428,21 +413,12 @@ fn prepare_vault_encrypt(
     name: &str,
     plaintext_b64: String,
 ) -> Result<Prepared, ClientError> {
-    let url_str = endpoint.url(&format!("/v1/transit/encrypt/{name}"));
-    let url =
-        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
-    let uri: Uri = url_str
-        .parse()
-        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let (url, uri) = target(endpoint, &format!("/v1/transit/encrypt/{name}"))?;
     let token = format!("kcm.{}.{}", creds.access_key_id(), creds.expose_secret());
     let mut token = http::HeaderValue::from_str(&token)
         .map_err(|_| ClientError::Config("the access key does not make a header value".into()))?;
     token.set_sensitive(true);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    let mut headers = json_headers();
     headers.insert("x-vault-token", token);
     let body = serde_json::json!({ "plaintext": plaintext_b64 });
     Ok(Prepared {
@@ -456,6 +432,27 @@ fn prepare_vault_encrypt(
         service: "vault",
         algorithm: None,
     })
+}
+
+/// The URL `path` of `endpoint`, as reqwest sends to and SigV4 signs.
+fn target(endpoint: &Endpoint, path: &str) -> Result<(reqwest::Url, Uri), ClientError> {
+    let url_str = endpoint.url(path);
+    let url =
+        reqwest::Url::parse(&url_str).map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    let uri: Uri = url_str
+        .parse()
+        .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
+    Ok((url, uri))
+}
+
+/// Headers of a JSON body.
+fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers
 }
 
 /// Sends one request and reads the whole response; `Err` describes a failure.

@@ -75,6 +75,13 @@ impl FrontDoor {
         }
     }
 
+    /// The front door `door` over `service` on its own, with an authenticator and
+    /// metrics of its own: a door run alone, as its tests run it.
+    pub fn alone(door: Door, service: Arc<Service>) -> Self {
+        let auth = Arc::new(Authenticator::new(Arc::clone(&service)));
+        Self::new(door, service, auth, Arc::new(Metrics::default()))
+    }
+
     /// The door's names.
     pub fn door(&self) -> Door {
         self.door

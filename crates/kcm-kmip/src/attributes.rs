@@ -14,13 +14,9 @@ use kcm_core::model::{ObjectId, ObjectKind};
 use kcm_core::service::{ObjectChange, ObjectInfo, Service};
 
 use crate::door::{id_ttlv, kmip_state, unique_identifier, KmipError};
-use crate::message::{find, Failure, Operation, ProtocolVersion, ResultReason};
+use crate::message::{find, Operation, ProtocolVersion, ResultReason};
 use crate::objects::{self, is_custom, named_attribute, tag, AttributeKey};
 use crate::ttlv::{Tag, Ttlv, Value};
-
-fn refused(reason: ResultReason, message: impl Into<String>) -> KmipError {
-    KmipError::failed(Failure::new(reason, message))
-}
 
 /// The KMIP 1.x name of each attribute kcm keeps, with its KMIP 2.0 tag.
 const KEPT: [(&str, Tag); 5] = [
@@ -153,7 +149,7 @@ pub async fn get_attribute_list(
     payload: &[Ttlv],
 ) -> Result<Vec<Ttlv>, KmipError> {
     if version.major >= 2 {
-        return Err(refused(
+        return Err(KmipError::refused(
             ResultReason::OperationNotSupported,
             "Get Attribute List is answered in KMIP 1.x; ask for Get Attributes in 2.0",
         ));
@@ -192,7 +188,7 @@ fn changeable(key: AttributeKey<'_>) -> Result<Changeable, KmipError> {
 }
 
 fn read_only(name: &str) -> KmipError {
-    refused(
+    KmipError::refused(
         ResultReason::InvalidField,
         format!(
             "attribute {name} is the object's own or the server's: a client does not change it"
@@ -201,7 +197,7 @@ fn read_only(name: &str) -> KmipError {
 }
 
 fn not_kept(name: &str) -> KmipError {
-    refused(
+    KmipError::refused(
         ResultReason::FeatureNotSupported,
         format!("attribute {name} is not kept by this server (Name and custom x- attributes can be changed)"),
     )
@@ -230,7 +226,7 @@ fn index_is_zero(payload: &[Ttlv]) -> Result<(), KmipError> {
         .or_else(|| find(payload, tag::ATTRIBUTE_INDEX));
     match index.map(|i| &i.value) {
         None | Some(Value::Integer(0)) => Ok(()),
-        Some(_) => Err(refused(
+        Some(_) => Err(KmipError::refused(
             ResultReason::ItemNotFound,
             "kcm keeps one value of each attribute: only index 0 exists",
         )),
@@ -242,8 +238,10 @@ fn text_value(value: &Value, what: &str) -> Result<String, KmipError> {
         Value::TextString(t) => Ok(t.clone()),
         Value::Structure(name) => objects::text(name, tag::NAME_VALUE)
             .map(str::to_owned)
-            .ok_or_else(|| refused(ResultReason::InvalidField, format!("{what} has no value"))),
-        _ => Err(refused(
+            .ok_or_else(|| {
+                KmipError::refused(ResultReason::InvalidField, format!("{what} has no value"))
+            }),
+        _ => Err(KmipError::refused(
             ResultReason::InvalidField,
             format!("{what} must be a text string"),
         )),
@@ -264,7 +262,7 @@ pub async fn change(
         return delete(service, caller, version, id, payload).await;
     }
     let (key, value) = carried(payload, version, tag::NEW_ATTRIBUTE).ok_or_else(|| {
-        refused(
+        KmipError::refused(
             ResultReason::InvalidField,
             "the request carries no attribute (KMIP 1.x: an Attribute; 2.x: a New Attribute)",
         )
@@ -279,13 +277,13 @@ pub async fn change(
     // Set (2.x) either.
     match operation {
         Operation::ADD_ATTRIBUTE if exists => {
-            return Err(refused(
+            return Err(KmipError::refused(
                 ResultReason::IllegalOperation,
                 format!("object {id} already has {what}, and kcm keeps one value of it: modify it"),
             ))
         }
         Operation::MODIFY_ATTRIBUTE if !exists => {
-            return Err(refused(
+            return Err(KmipError::refused(
                 ResultReason::ItemNotFound,
                 format!("object {id} has no {what} to modify"),
             ))
@@ -323,7 +321,7 @@ async fn delete(
         objects::text(payload, tag::ATTRIBUTE_NAME).map(AttributeKey::Named)
     }
     .ok_or_else(|| {
-        refused(
+        KmipError::refused(
             ResultReason::InvalidField,
             "the request names no attribute to delete",
         )
@@ -333,7 +331,7 @@ async fn delete(
     let (deleted, change) = match which {
         Changeable::Name => {
             if info.attributes.name.is_empty() {
-                return Err(refused(
+                return Err(KmipError::refused(
                     ResultReason::ItemNotFound,
                     format!("object {id} has no Name"),
                 ));
@@ -345,7 +343,7 @@ async fn delete(
         }
         Changeable::Custom(key) => {
             let value = info.attributes.metadata.get(&key).cloned().ok_or_else(|| {
-                refused(
+                KmipError::refused(
                     ResultReason::ItemNotFound,
                     format!("object {id} has no attribute {key}"),
                 )

@@ -16,7 +16,7 @@ use kcm_core::service::Service;
 use zeroize::Zeroizing;
 
 use crate::door::{id_ttlv, unique_identifier, KmipError};
-use crate::message::{find, Failure, Operation, ResultReason};
+use crate::message::{find, Operation, ResultReason};
 use crate::objects::{self, enumeration};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -77,10 +77,6 @@ const VALID: u32 = 1;
 /// Validity Indicator Invalid.
 const INVALID: u32 = 2;
 
-fn refused(reason: ResultReason, message: impl Into<String>) -> KmipError {
-    KmipError::failed(Failure::new(reason, message))
-}
-
 fn bytes(payload: &[Ttlv], tag: Tag) -> Option<&[u8]> {
     match &find(payload, tag)?.value {
         Value::ByteString(b) => Some(b),
@@ -90,7 +86,7 @@ fn bytes(payload: &[Ttlv], tag: Tag) -> Option<&[u8]> {
 
 fn required<'a>(payload: &'a [Ttlv], tag: Tag, what: &str) -> Result<&'a [u8], KmipError> {
     bytes(payload, tag).ok_or_else(|| {
-        refused(
+        KmipError::refused(
             ResultReason::InvalidField,
             format!("the request carries no {what}"),
         )
@@ -110,7 +106,7 @@ fn hash_of(parameters: &[Ttlv], default: Hash) -> Result<Hash, KmipError> {
         Some(6) => Ok(Hash::Sha256),
         Some(7) => Ok(Hash::Sha384),
         Some(8) => Ok(Hash::Sha512),
-        Some(other) => Err(refused(
+        Some(other) => Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             format!(
                 "Hashing Algorithm {other} is not supported (SHA-256, SHA-384 and SHA-512 are)"
@@ -122,7 +118,7 @@ fn hash_of(parameters: &[Ttlv], default: Hash) -> Result<Hash, KmipError> {
 fn cipher_mode(parameters: &[Ttlv]) -> Result<CipherMode, KmipError> {
     if let Some(algorithm) = enumeration(parameters, objects::tag::CRYPTOGRAPHIC_ALGORITHM) {
         if algorithm != objects::ALGORITHM_AES {
-            return Err(refused(
+            return Err(KmipError::refused(
                 ResultReason::FeatureNotSupported,
                 format!("Cryptographic Algorithm {algorithm} does not encrypt here (AES does)"),
             ));
@@ -133,14 +129,14 @@ fn cipher_mode(parameters: &[Ttlv]) -> Result<CipherMode, KmipError> {
         (None | Some(MODE_GCM), None | Some(PADDING_NONE)) => {
             match find(parameters, tag::TAG_LENGTH).map(|t| &t.value) {
                 None | Some(Value::Integer(16)) => Ok(CipherMode::Gcm),
-                Some(_) => Err(refused(
+                Some(_) => Err(KmipError::refused(
                     ResultReason::FeatureNotSupported,
                     "AES-GCM tags are 16 bytes here (Tag Length 16)",
                 )),
             }
         }
         (Some(MODE_CBC), None | Some(PADDING_PKCS5)) => Ok(CipherMode::CbcPkcs5),
-        (mode, padding) => Err(refused(
+        (mode, padding) => Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             format!(
                 "Block Cipher Mode {mode:?} with Padding Method {padding:?} is not supported (GCM, and CBC with PKCS5 padding, are)"
@@ -160,7 +156,7 @@ fn signature_scheme(parameters: &[Ttlv]) -> Result<SignatureScheme, KmipError> {
             0x0E => Ok(Ecdsa(Hash::Sha256)),
             0x0F => Ok(Ecdsa(Hash::Sha384)),
             0x10 => Ok(Ecdsa(Hash::Sha512)),
-            other => Err(refused(
+            other => Err(KmipError::refused(
                 ResultReason::FeatureNotSupported,
                 format!("Digital Signature Algorithm {other} is not supported (SHA-256/384/512 with RSA, RSASSA-PSS, ECDSA with SHA-256/384/512 are)"),
             )),
@@ -172,7 +168,7 @@ fn signature_scheme(parameters: &[Ttlv]) -> Result<SignatureScheme, KmipError> {
         (Some(objects::ALGORITHM_ECDSA | objects::ALGORITHM_EC), _) => Ok(Ecdsa(hash)),
         (None | Some(objects::ALGORITHM_RSA), Some(PADDING_PSS)) => Ok(RsaPss(hash)),
         (None | Some(objects::ALGORITHM_RSA), Some(PADDING_PKCS1V15)) => Ok(RsaPkcs1(hash)),
-        _ => Err(refused(
+        _ => Err(KmipError::refused(
             ResultReason::InvalidField,
             "name the signature: a Digital Signature Algorithm, or a Padding Method (PKCS1 v1.5 or PSS) with RSA, or the Cryptographic Algorithm ECDSA, with a Hashing Algorithm",
         )),
@@ -184,11 +180,11 @@ fn mac_hash(parameters: &[Ttlv]) -> Result<Hash, KmipError> {
         Some(objects::ALGORITHM_HMAC_SHA256) => Ok(Hash::Sha256),
         Some(objects::ALGORITHM_HMAC_SHA384) => Ok(Hash::Sha384),
         Some(objects::ALGORITHM_HMAC_SHA512) => Ok(Hash::Sha512),
-        Some(other) => Err(refused(
+        Some(other) => Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             format!("Cryptographic Algorithm {other} makes no MAC here (HMAC-SHA256/384/512 do)"),
         )),
-        None => Err(refused(
+        None => Err(KmipError::refused(
             ResultReason::InvalidField,
             "name the MAC's Cryptographic Algorithm (HMAC-SHA256, -SHA384 or -SHA512) in the Cryptographic Parameters",
         )),
@@ -199,7 +195,7 @@ fn mac_hash(parameters: &[Ttlv]) -> Result<Hash, KmipError> {
 /// refused rather than answered as if it were whole.
 fn whole_message_only(payload: &[Ttlv]) -> Result<(), KmipError> {
     if find(payload, tag::DIGESTED_DATA).is_some() {
-        return Err(refused(
+        return Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             "Digested Data is not supported: send the Data, which the server hashes",
         ));
@@ -210,7 +206,7 @@ fn whole_message_only(payload: &[Ttlv]) -> Result<(), KmipError> {
         tag::FINAL_INDICATOR,
     ] {
         if find(payload, t).is_some() {
-            return Err(refused(
+            return Err(KmipError::refused(
                 ResultReason::FeatureNotSupported,
                 "streaming cryptographic operations (Correlation Value, Init and Final Indicators) are not supported: send the whole data in one request",
             ));

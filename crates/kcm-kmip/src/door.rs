@@ -229,10 +229,10 @@ fn within_size(payload: Vec<Ttlv>, maximum: Option<i32>) -> Result<Vec<Ttlv>, Km
     };
     let size: usize = payload.iter().map(|item| ttlv::encode(item).len()).sum();
     if i64::try_from(size).unwrap_or(i64::MAX) > i64::from(maximum) {
-        return Err(KmipError::failed(Failure::new(
+        return Err(KmipError::refused(
             ResultReason::ResponseTooLarge,
             format!("the response payload is {size} bytes, more than the Maximum Response Size of {maximum}"),
-        )));
+        ));
     }
     Ok(payload)
 }
@@ -293,10 +293,10 @@ fn unrecognised_name(operation: Operation) -> &'static str {
 /// The system a client's objects live in: its access key's.
 fn system_of(caller: &Caller) -> Result<SystemId, KmipError> {
     caller.principal.system_scope.ok_or_else(|| {
-        KmipError::failed(Failure::new(
+        KmipError::refused(
             ResultReason::PermissionDenied,
             "the access key this client's certificate maps to is scoped to no system: a KMIP client keeps its objects in one system",
-        ))
+        )
     })
 }
 
@@ -339,13 +339,13 @@ async fn run(
         Operation::REVOKE => revoke(service, caller, payload).await,
         Operation::RNG_RETRIEVE => rng_retrieve(service, caller, payload).await,
         Operation::DESTROY => destroy(service, caller, payload).await,
-        other => Err(KmipError::failed(Failure::new(
+        other => Err(KmipError::refused(
             ResultReason::OperationNotSupported,
             format!(
                 "{} is not supported by this server (KMIP {version})",
                 other.name().unwrap_or("this operation")
             ),
-        ))),
+        )),
     }
 }
 
@@ -395,16 +395,16 @@ fn query(payload: &[Ttlv]) -> Vec<Ttlv> {
 
 pub(crate) fn unique_identifier(payload: &[Ttlv]) -> Result<ObjectId, KmipError> {
     let id = objects::text(payload, tag::UNIQUE_IDENTIFIER).ok_or_else(|| {
-        KmipError::failed(Failure::new(
+        KmipError::refused(
             ResultReason::InvalidField,
             "the request names no Unique Identifier (ID placeholders are not supported)",
-        ))
+        )
     })?;
     ObjectId::parse(id).ok_or_else(|| {
-        KmipError::failed(Failure::new(
+        KmipError::refused(
             ResultReason::ItemNotFound,
             format!("no object has the Unique Identifier {id:?}"),
-        ))
+        )
     })
 }
 
@@ -434,10 +434,10 @@ fn kcm_attributes(attributes: &objects::Attributes) -> ObjectAttributes {
 /// A Cryptographic Length as a bit count.
 fn bits_of(length: i32) -> Result<u32, KmipError> {
     u32::try_from(length).map_err(|_| {
-        KmipError::failed(Failure::new(
+        KmipError::refused(
             ResultReason::InvalidField,
             format!("Cryptographic Length {length} is not a length"),
-        ))
+        )
     })
 }
 
@@ -451,10 +451,10 @@ async fn create(
 ) -> Result<Vec<Ttlv>, KmipError> {
     if objects::enumeration(payload, tag::OBJECT_TYPE) != Some(objects::object_type::SYMMETRIC_KEY)
     {
-        return Err(KmipError::failed(Failure::new(
+        return Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             "Create makes symmetric keys (Object Type 2); Create Key Pair makes key pairs; register other objects",
-        )));
+        ));
     }
     let mut attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
     let algorithm = *attributes.algorithm.get_or_insert(objects::ALGORITHM_AES);
@@ -465,10 +465,10 @@ async fn create(
             | objects::ALGORITHM_HMAC_SHA384
             | objects::ALGORITHM_HMAC_SHA512
     ) {
-        return Err(KmipError::failed(Failure::new(
+        return Err(KmipError::refused(
             ResultReason::FeatureNotSupported,
             format!("Create makes AES and HMAC-SHA256/384/512 keys, not Cryptographic Algorithm {algorithm}"),
-        )));
+        ));
     }
     let bits = bits_of(attributes.length.unwrap_or(256))?;
     let system = system_of(caller)?;
@@ -534,10 +534,10 @@ async fn create_key_pair(
         Some(objects::ALGORITHM_EC | objects::ALGORITHM_ECDSA) => {
             let bits = match private.curve.or(public.curve) {
                 Some(curve) => curve_bits(curve).ok_or_else(|| {
-                    KmipError::failed(Failure::new(
+                    KmipError::refused(
                         ResultReason::FeatureNotSupported,
                         format!("Recommended Curve {curve} is not supported (P-256, P-384 and P-521 are)"),
-                    ))
+                    )
                 })?,
                 None => bits_of(private.length.or(public.length).unwrap_or(256))?,
             };
@@ -547,12 +547,12 @@ async fn create_key_pair(
             }
         }
         other => {
-            return Err(KmipError::failed(Failure::new(
+            return Err(KmipError::refused(
                 ResultReason::FeatureNotSupported,
                 format!(
                 "Create Key Pair makes RSA and EC key pairs, not Cryptographic Algorithm {other:?}"
             ),
-            )))
+            ))
         }
     };
     let system = system_of(caller)?;
@@ -597,10 +597,7 @@ async fn register(
     payload: &[Ttlv],
 ) -> Result<Vec<Ttlv>, KmipError> {
     let object_type = objects::enumeration(payload, tag::OBJECT_TYPE).ok_or_else(|| {
-        KmipError::failed(Failure::new(
-            ResultReason::InvalidField,
-            "Register names no Object Type",
-        ))
+        KmipError::refused(ResultReason::InvalidField, "Register names no Object Type")
     })?;
     let kind = objects::kind_of(object_type).map_err(KmipError::failed)?;
     let mut attributes = objects::read_attributes(payload).map_err(KmipError::failed)?;
@@ -705,25 +702,25 @@ async fn get(service: &Service, caller: &Caller, payload: &[Ttlv]) -> Result<Vec
     });
     let (info, secret) = service.object_payload(caller, id).await?;
     let object_type = objects::object_type_of(info.kind).ok_or_else(|| {
-        KmipError::failed(Failure::new(
+        KmipError::refused(
             ResultReason::FeatureNotSupported,
             format!(
                 "object {id} is a {}, which this server does not serve over KMIP",
                 info.kind.as_str()
             ),
-        ))
+        )
     })?;
     if let Some(asked) = asked {
         let served = objects::key_format_of(info.kind);
         if asked != served {
-            return Err(KmipError::failed(Failure::new(
+            return Err(KmipError::refused(
                 ResultReason::KeyFormatTypeNotSupported,
                 format!(
                     "object {id} is served in Key Format Type {}, not {}",
                     served.map_or("(none: it is no key)".into(), |f| f.to_string()),
                     asked.map_or("(unreadable)".into(), |f| f.to_string())
                 ),
-            )));
+            ));
         }
     }
     let described = objects::Described {
@@ -745,13 +742,13 @@ async fn activate(
     let id = unique_identifier(payload)?;
     let info = service.get_object(caller, id).await?;
     if info.state != KeyState::Active {
-        return Err(KmipError::failed(Failure::new(
+        return Err(KmipError::refused(
             ResultReason::IllegalOperation,
             format!(
                 "object {id} is {}: only an active object confirms activation",
                 info.state
             ),
-        )));
+        ));
     }
     Ok(vec![id_ttlv(id)])
 }
@@ -769,10 +766,10 @@ async fn revoke(
         .and_then(Ttlv::items)
         .and_then(|r| objects::enumeration(r, tag::REVOCATION_REASON_CODE))
         .ok_or_else(|| {
-            KmipError::failed(Failure::new(
+            KmipError::refused(
                 ResultReason::InvalidField,
                 "Revoke needs a Revocation Reason with its code",
-            ))
+            )
         })?;
     service
         .revoke_object(caller, id, matches!(code, 2 | 3))
@@ -789,10 +786,10 @@ async fn rng_retrieve(
     let length = match message::find(payload, tag::DATA_LENGTH).map(|l| &l.value) {
         Some(Value::Integer(n)) if *n > 0 => *n as usize,
         _ => {
-            return Err(KmipError::failed(Failure::new(
+            return Err(KmipError::refused(
                 ResultReason::InvalidField,
                 "RNG Retrieve needs a positive Data Length",
-            )))
+            ))
         }
     };
     let bytes = service.generate_random(caller, length).await?;
@@ -860,6 +857,11 @@ pub struct KmipError {
 }
 
 impl KmipError {
+    /// A refusal of the door's own for `reason`, saying `message`.
+    pub(crate) fn refused(reason: ResultReason, message: impl Into<String>) -> Self {
+        Self::failed(Failure::new(reason, message))
+    }
+
     /// A refusal of the door's own (bad input): `failed` in the audit log.
     pub(crate) fn failed(failure: Failure) -> Self {
         let outcome = if failure.reason == ResultReason::PermissionDenied {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use kcm_core::model::{vault_token, Role};
 use kcm_core::service::NewSystem;
-use kcm_frontdoor::{Authenticator, FrontDoor, Metrics};
+use kcm_frontdoor::FrontDoor;
 use kcm_test_support::service::ServiceFixture;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -24,13 +24,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let service = ServiceFixture::new().await;
-    let auth = Arc::new(Authenticator::new(Arc::clone(&service.service)));
-    let front = FrontDoor::new(
-        DOOR,
-        Arc::clone(&service.service),
-        auth,
-        Arc::new(Metrics::default()),
-    );
+    let front = FrontDoor::alone(DOOR, Arc::clone(&service.service));
     Fixture {
         app: router(VaultApi::new(front, "transit")),
         service,

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use kcm_core::service::{CreateKeyRequest, KeyRef};
 use kcm_core::store::Store as _;
-use kcm_frontdoor::{Authenticator, FrontDoor, Metrics};
+use kcm_frontdoor::FrontDoor;
 use kcm_test_support::service::ServiceFixture;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -34,13 +34,7 @@ async fn fixture() -> Fixture {
 
 async fn fixture_with(config: kcm_core::config::ServiceConfig) -> Fixture {
     let service = ServiceFixture::with_config(config).await;
-    let auth = Arc::new(Authenticator::new(Arc::clone(&service.service)));
-    let front = FrontDoor::new(
-        DOOR,
-        Arc::clone(&service.service),
-        auth,
-        Arc::new(Metrics::default()),
-    );
+    let front = FrontDoor::alone(DOOR, Arc::clone(&service.service));
     let app = router(XksApi::new(front, PREFIX));
     let new = service
         .service

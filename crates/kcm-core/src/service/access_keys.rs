@@ -27,6 +27,8 @@ const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 /// access key is unknown, disabled or given the wrong secret.
 const BEARER_REFUSED: &str =
     "the bearer token is invalid: unknown or disabled access key, or wrong secret";
+/// The one answer to a Vault token that does not authenticate, for any reason.
+const VAULT_TOKEN_REFUSED: &str = "permission denied: the token is invalid";
 
 pub(crate) const CREDENTIAL_ROOT_META: &str = "credential_root_key_id";
 /// Meta key holding the credential key, wrapped by the credential root (hex).
@@ -157,8 +159,23 @@ impl Service {
     /// one kind and one message: the answer does not tell a
     /// caller guessing ids which ones exist. Other errors (the store is down) pass.
     pub async fn authenticate_bearer(&self, id: &str, secret: &str) -> Result<Principal> {
-        let refused = || Error::new(ErrorKind::UnknownAccessKey, BEARER_REFUSED);
-        let credential = match self.credential(id).await {
+        self.authenticate_secret(id, secret, CredentialKind::SigV4, BEARER_REFUSED)
+            .await
+    }
+
+    /// The principal of access key `id` of `kind`, once `secret` is its secret
+    /// (compared in constant time). An unknown, disabled or other-kind key and a
+    /// wrong secret are one refusal, `refusal`; other errors (the store is down)
+    /// pass.
+    async fn authenticate_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        kind: CredentialKind,
+        refusal: &'static str,
+    ) -> Result<Principal> {
+        let refused = || Error::new(ErrorKind::UnknownAccessKey, refusal);
+        let credential = match self.credential_of_kind(id, kind).await {
             Ok(credential) => credential,
             Err(e) if e.kind() == ErrorKind::UnknownAccessKey => return Err(refused()),
             Err(e) => return Err(e),
@@ -479,23 +496,10 @@ impl Service {
     /// disabled, another kind, the wrong secret — is one refusal; a store outage
     /// passes as itself.
     pub async fn authenticate_vault_token(&self, token: &str) -> Result<Principal> {
-        let refused = || {
-            Error::new(
-                ErrorKind::UnknownAccessKey,
-                "permission denied: the token is invalid",
-            )
-        };
-        let (id, secret) = parse_vault_token(token).ok_or_else(refused)?;
-        let credential = match self.credential_of_kind(id, CredentialKind::Vault).await {
-            Ok(credential) => credential,
-            Err(e) if e.kind() == ErrorKind::UnknownAccessKey => return Err(refused()),
-            Err(e) => return Err(e),
-        };
-        if credential.secret.ct_eq(secret.as_bytes()) {
-            Ok(credential.principal.clone())
-        } else {
-            Err(refused())
-        }
+        let (id, secret) = parse_vault_token(token)
+            .ok_or_else(|| Error::new(ErrorKind::UnknownAccessKey, VAULT_TOKEN_REFUSED))?;
+        self.authenticate_secret(id, secret, CredentialKind::Vault, VAULT_TOKEN_REFUSED)
+            .await
     }
 
     /// Stores a minted access key and hands it out, its secret the one time.
