@@ -606,3 +606,60 @@ def get(s3, bucket: str, key: str) -> bytes:
 def s3_error(e) -> tuple:
     """(HTTP status, S3 error code) of an RGW answer (a botocore ClientError)."""
     return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
+
+
+def kill_switch_round(s3, bucket: str, key_id: str, throw: Callable[[], Any], restore: Callable[[], Any],
+                      cut_off: tuple, bound_s: float, not_written: Optional[tuple] = None) -> float:
+    """The kill switch seen through RGW: an object written and read with `key_id`, the
+    switch thrown (`throw()`), then every GET refused as `cut_off` (S3's status and code)
+    within `bound_s` and a loaded machine's slack, a PUT refused the same way (and, with
+    `not_written`, the object it tried answered so by HEAD); then `restore()`, the object
+    readable again within the same time and a new one written. Returns the seconds from
+    the switch to the first refusal."""
+    from kcmtest import LOADED_SLACK_S, poll, unique
+
+    from botocore.exceptions import ClientError
+
+    body = b"cut off by the kill switch " + unique("k").encode()
+    put(s3, bucket, "switched", body, key_id)
+    assert get(s3, bucket, "switched") == body
+    throw()
+    try:
+        start = time.monotonic()
+
+        def refused() -> bool:
+            try:
+                get(s3, bucket, "switched")
+                return False
+            except ClientError as e:
+                assert s3_error(e) == cut_off, e.response
+                return True
+
+        # Within the revocation bound, and a loaded machine's slack: poll fails otherwise.
+        poll(refused, bound_s + LOADED_SLACK_S, interval=0.05, what="an RGW GET refused after the kill switch")
+        took = time.monotonic() - start
+        print(f"RGW refused the object {took:.2f} s after the kill switch (bound {bound_s} s)")
+        try:
+            put(s3, bucket, "after-switch", b"new data", key_id)
+            raise AssertionError("RGW wrote an object after the kill switch")
+        except ClientError as e:
+            assert s3_error(e) == cut_off, e.response
+        if not_written is not None:
+            try:
+                s3.head_object(Bucket=bucket, Key="after-switch")
+                raise AssertionError("the object refused after the kill switch exists")
+            except ClientError as e:
+                assert s3_error(e) == not_written, e.response
+    finally:
+        restore()
+
+    def readable() -> bool:
+        try:
+            return get(s3, bucket, "switched") == body
+        except ClientError:
+            return False
+
+    poll(readable, bound_s + LOADED_SLACK_S, interval=0.1, what="the object readable again after enable")
+    put(s3, bucket, "after-enable", b"written again", key_id)
+    assert get(s3, bucket, "after-enable") == b"written again"
+    return took

@@ -260,6 +260,10 @@ class Server:
     def credentials(self) -> dict[str, tuple[str, str]]:
         return read_credentials(self.credentials_path)
 
+    def default_root_id(self) -> str:
+        """The id of the default tenant's default root key."""
+        return next(r["id"] for r in self.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+
     def creds(self, profile: str = "default") -> tuple[str, str]:
         profiles = self.credentials()
         assert profile in profiles, f"profile {profile!r} missing from {self.credentials_path}: {sorted(profiles)}"

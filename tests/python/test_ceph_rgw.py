@@ -11,13 +11,12 @@ bound, and enabling it brings them back; RADOS never holds their plaintext.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from ceph import get, put, s3_error
-from kcmtest import LOADED_SLACK_S, poll, unique
+from ceph import get, kill_switch_round, put, s3_error
+from kcmtest import unique
 from openstack_clients import Castellan
 from openstack_cloud import OpenStackCloud
 
@@ -86,39 +85,5 @@ def test_sse_kms_objects_read_back_and_rados_holds_no_plaintext(rgw):
 
 def test_the_kill_switch_stops_reads_and_writes_within_the_bound(rgw):
     cloud, cluster, s3, bucket, key_id = rgw
-    body = b"cut off by the kill switch " + unique("k").encode()
-    put(s3, bucket, "switched", body, key_id)
-    assert get(s3, bucket, "switched") == body
-    cloud.kill_switch("disable")
-    try:
-        start = time.monotonic()
-
-        def refused() -> bool:
-            try:
-                get(s3, bucket, "switched")
-                return False
-            except ClientError as e:
-                assert s3_error(e) == KEY_CUT_OFF, e.response
-                return True
-
-        # Within the revocation bound, and a loaded machine's slack: poll fails otherwise.
-        poll(refused, BOUND_S + LOADED_SLACK_S, interval=0.05, what="an RGW GET refused after the kill switch")
-        print(f"RGW refused the object {time.monotonic() - start:.2f} s after the kill switch (bound {BOUND_S} s)")
-        with pytest.raises(ClientError) as e:
-            put(s3, bucket, "after-switch", b"new data", key_id)
-        assert s3_error(e.value) == KEY_CUT_OFF, e.value.response
-        with pytest.raises(ClientError) as e:
-            s3.head_object(Bucket=bucket, Key="after-switch")
-        assert s3_error(e.value) == NOT_WRITTEN, e.value.response
-    finally:
-        cloud.kill_switch("enable")
-
-    def readable():
-        try:
-            return get(s3, bucket, "switched") == body
-        except ClientError:
-            return False
-
-    poll(readable, BOUND_S + LOADED_SLACK_S, interval=0.1, what="the object readable again after enable")
-    put(s3, bucket, "after-enable", b"written again", key_id)
-    assert get(s3, bucket, "after-enable") == b"written again"
+    kill_switch_round(s3, bucket, key_id, lambda: cloud.kill_switch("disable"),
+                      lambda: cloud.kill_switch("enable"), KEY_CUT_OFF, BOUND_S, not_written=NOT_WRITTEN)

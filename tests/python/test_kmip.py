@@ -262,7 +262,7 @@ def test_a_client_without_a_mapped_trusted_certificate_is_refused(kmip, pki):
 def test_the_kill_switch_cuts_kmip_off_within_the_bound(kmip, pki):
     srv, port, clients = kmip
     # storage-a's system was made below the tenant's default root key: its switch.
-    default_root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    default_root = srv.default_root_id()
     c = client(pki, port, clients["storage-a"]["cert"], clients["storage-a"]["key"])
     try:
         uid = c.create(enums.CryptographicAlgorithm.AES, 256, name="kill-switch")

@@ -321,7 +321,7 @@ def test_a_client_is_mapped_by_its_certificates_subject(kmip, pki):
 def test_the_kill_switch_cuts_off_computing_and_the_preview_names_the_clients(kmip, pki, a):
     srv, port, clients = kmip
     uid = a.create(enums.CryptographicAlgorithm.AES, 256, name="computing-under-a-switch")
-    default_root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    default_root = srv.default_root_id()
     preview = cli_ok(kcm_cli(srv, "root-key", "disable", default_root, "--dry-run", output_json=False)).stdout.decode()
     assert "KMIP client(s) ops-a" in preview and "KMIP client(s) ops-b" in preview, preview
     params = {"block_cipher_mode": enums.BlockCipherMode.CBC, "padding_method": enums.PaddingMethod.PKCS5}

@@ -249,7 +249,7 @@ def test_the_kill_switch_and_the_audit_log(vault, admin, user):
     name = unique("switched")
     admin.secrets.transit.create_key(name=name)
     sealed = user.secrets.transit.encrypt_data(name=name, plaintext=b64(b"data"))["data"]["ciphertext"]
-    root = next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
+    root = srv.default_root_id()
     preview = cli_ok(kcm_cli(srv, "root-key", "disable", root, "--dry-run", output_json=False)).stdout.decode()
     apps = next(line for line in preview.splitlines() if " system apps " in line)
     assert "Vault API token(s)" in apps and tokens["user"]["access_key_id"] in apps, preview

@@ -350,10 +350,6 @@ def xks_credential(srv: Server, system: str) -> Cred:
     return Cred(ak["access_key_id"], ak["secret_access_key"])
 
 
-def default_root(srv: Server) -> str:
-    return next(r["id"] for r in srv.v1_ok("GET", "/v1/root-keys")["root_keys"] if r["default"])
-
-
 @dataclass
 class Estate:
     system: dict          # the XKS credential's system (below the tenant's default root key)
@@ -366,7 +362,7 @@ class Estate:
 
 @pytest.fixture(scope="module")
 def estate(a) -> Estate:
-    system, kms, key = system_with_key(a, default_root(a), "xks")
+    system, kms, key = system_with_key(a, a.default_root_id(), "xks")
     alias = unique("xks")
     kms.create_alias(AliasName=f"alias/{alias}", TargetKeyId=key)
     other = kms.create_key(Description="another key")["KeyMetadata"]["KeyId"]
@@ -406,7 +402,7 @@ def test_without_a_prefix_the_api_is_at_kms_xks_v1(spawn_server, pki, tmp_path):
     bare = XksDoor(port, ca, prefix="")
     assert bare.api == f"https://127.0.0.1:{port}{API}"
     poll(lambda: _answers(bare), 15, what=f"the XKS door on {bare.api}")
-    system, _, key_id = system_with_key(srv, default_root(srv), "bare")
+    system, _, key_id = system_with_key(srv, srv.default_root_id(), "bare")
     cred = xks_credential(srv, system["name"])
     assert_ok(bare.health(cred))
     assert bare.metadata(key_id, cred).body == ENABLED_AES
@@ -724,7 +720,7 @@ def test_sigv4_is_required_and_checked(a, door, estate):
 def test_only_keys_of_the_credentials_system_are_found(a, door, estate):
     cred = estate.cred
     # A key of another system of the same tenant, and a key of another tenant.
-    _, _, other_system_key = system_with_key(a, default_root(a), "xks-other")
+    _, _, other_system_key = system_with_key(a, a.default_root_id(), "xks-other")
     tenant = a.create_tenant(unique("xks-tenant"))
     other_tenant_key = a.client_for(tenant["access_key"]).create_key()["KeyMetadata"]["KeyId"]
     assert door.metadata(estate.key, cred).body == ENABLED_AES
@@ -981,7 +977,7 @@ def test_mutual_tls_toward_aws_kms(spawn_server, pki, tmp_path):
     srv = spawn_server(env={"KCM_CONFIG": str(conf), "KCM_TLS_CERT": cert, "KCM_TLS_KEY": key}, start=False)
     srv.trusted_ca = ca
     start_or_fail(srv)
-    system, _, key_id = system_with_key(srv, default_root(srv), "mtls")
+    system, _, key_id = system_with_key(srv, srv.default_root_id(), "mtls")
     cred = xks_credential(srv, system["name"])
     url = f"https://127.0.0.1:{port}{PREFIX}{API}/health"
     data = json.dumps(health_body()).encode()
