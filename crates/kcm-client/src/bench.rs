@@ -354,12 +354,11 @@ async fn prepare(config: &BenchConfig) -> Result<Prepared, ClientError> {
             unreachable!("handled above")
         }
     };
-    let body = serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?;
     Ok(Prepared {
         url,
         uri,
         headers: kms_headers(operation)?,
-        body: Bytes::from(body),
+        body: json_body(&body)?,
         signer: Some((creds.clone(), config.region.clone())),
         service: "kms",
         algorithm,
@@ -395,9 +394,7 @@ fn prepare_xks_encrypt(
         url,
         uri,
         headers,
-        body: Bytes::from(
-            serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?,
-        ),
+        body: json_body(&body)?,
         signer: Some((creds.clone(), config.region.clone())),
         service: "kms-xks-proxy",
         algorithm: None,
@@ -425,9 +422,7 @@ fn prepare_vault_encrypt(
         url,
         uri,
         headers,
-        body: Bytes::from(
-            serde_json::to_vec(&body).map_err(|e| ClientError::Config(e.to_string()))?,
-        ),
+        body: json_body(&body)?,
         signer: None,
         service: "vault",
         algorithm: None,
@@ -443,6 +438,13 @@ fn target(endpoint: &Endpoint, path: &str) -> Result<(reqwest::Url, Uri), Client
         .parse()
         .map_err(|_| ClientError::InvalidEndpoint(url_str.clone()))?;
     Ok((url, uri))
+}
+
+/// `body` as the bytes sent.
+fn json_body(body: &serde_json::Value) -> Result<Bytes, ClientError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| ClientError::Config(e.to_string()))
 }
 
 /// Headers of a JSON body.

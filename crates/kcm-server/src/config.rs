@@ -562,15 +562,13 @@ impl Settings {
         }
         if let Some(xks) = &self.xks_server {
             let listen = xks.validate().map_err(|e| anyhow::anyhow!(e))?;
-            let taken = [
-                Some(self.listen.as_str()),
-                self.barbican.as_ref().map(|b| b.listen.as_str()),
-            ];
-            if taken
-                .into_iter()
-                .flatten()
-                .any(|other| other.parse::<std::net::SocketAddr>().ok() == Some(listen))
-            {
+            if listens_on(
+                listen,
+                [
+                    Some(self.listen.as_str()),
+                    self.barbican.as_ref().map(|b| b.listen.as_str()),
+                ],
+            ) {
                 bail!("xks_server.listen must differ from listen and barbican.listen: the XKS proxy API has a listener of its own");
             }
             if self.tls.cert.is_none() {
@@ -583,16 +581,14 @@ impl Settings {
         }
         if let Some(vault) = &self.vault_server {
             let listen = vault.validate().map_err(|e| anyhow::anyhow!(e))?;
-            let taken = [
-                Some(self.listen.as_str()),
-                self.barbican.as_ref().map(|b| b.listen.as_str()),
-                self.xks_server.as_ref().map(|x| x.listen.as_str()),
-            ];
-            if taken
-                .into_iter()
-                .flatten()
-                .any(|other| other.parse::<std::net::SocketAddr>().ok() == Some(listen))
-            {
+            if listens_on(
+                listen,
+                [
+                    Some(self.listen.as_str()),
+                    self.barbican.as_ref().map(|b| b.listen.as_str()),
+                    self.xks_server.as_ref().map(|x| x.listen.as_str()),
+                ],
+            ) {
                 bail!("vault_server.listen must differ from the other listeners: the Vault API has a listener of its own");
             }
         }
@@ -799,6 +795,17 @@ impl Settings {
     pub fn scheduler_interval(&self) -> Duration {
         Duration::from_millis(self.scheduler_interval_ms)
     }
+}
+
+/// Whether one of the `others` listener addresses (those set) is `listen`.
+fn listens_on<'a>(
+    listen: std::net::SocketAddr,
+    others: impl IntoIterator<Item = Option<&'a str>>,
+) -> bool {
+    others
+        .into_iter()
+        .flatten()
+        .any(|other| other.parse::<std::net::SocketAddr>().ok() == Some(listen))
 }
 
 #[cfg(test)]
