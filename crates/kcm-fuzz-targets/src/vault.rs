@@ -11,7 +11,7 @@
 
 use kcm_core::crypto::CiphertextHeader;
 use kcm_vault::route::{route, Route};
-use kcm_vault::transit::{check_name, kcm_ciphertext, Request};
+use kcm_vault::transit::{check_name, kcm_ciphertext, Batch, Request};
 
 /// The door's body limit, and a request line.
 pub const MAX_LEN: usize = kcm_vault::MAX_BODY + 512;
@@ -44,7 +44,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     read(&request);
-    if let Ok(Some(items)) = request.items() {
+    if let Ok(Batch::Many(items)) = request.into_items() {
         assert!((1..=1000).contains(&items.len()));
         for item in &items {
             read(item);

@@ -58,9 +58,9 @@ pub async fn serve(
         Route::DeleteKey(name) => transit.delete(name).await.map(|()| None),
         Route::ConfigureKey(name) => transit.configure(name, &request).await.map(Some),
         Route::RotateKey(name) => transit.rotate(name).await.map(Some),
-        Route::Encrypt(name) => transit.each(name, &request, Transit::encrypt).await,
-        Route::Decrypt(name) => transit.each(name, &request, Transit::decrypt).await,
-        Route::Rewrap(name) => transit.each(name, &request, Transit::rewrap).await,
+        Route::Encrypt(name) => transit.each(name, request, Transit::encrypt).await,
+        Route::Decrypt(name) => transit.each(name, request, Transit::decrypt).await,
+        Route::Rewrap(name) => transit.each(name, request, Transit::rewrap).await,
         Route::DataKey { plaintext, name } => {
             transit.data_key(name, *plaintext, &request).await.map(Some)
         }
@@ -68,6 +68,15 @@ pub async fn serve(
         Route::Hash(algorithm) => hash(algorithm.as_deref(), &request).map(Some),
         _ => Err(VaultError::invalid("not a Transit endpoint")),
     }
+}
+
+/// What an encrypt, decrypt or rewrap request holds: one item, or a batch.
+#[derive(Debug)]
+pub enum Batch {
+    /// The request is the item.
+    One(Request),
+    /// `batch_input`'s items, each answered on its own.
+    Many(Vec<Request>),
 }
 
 /// A request body: a JSON object (or nothing). Vault's clients send JSON with or
@@ -132,10 +141,11 @@ impl Request {
         }
     }
 
-    /// The items of a batch (`batch_input`, 1 to 1000), if it is one.
-    pub fn items(&self) -> Result<Option<Vec<Request>>, VaultError> {
-        match self.get("batch_input") {
-            None => Ok(None),
+    /// The items of a batch (`batch_input`, 1 to 1000), or the request itself as
+    /// its one item; moved out, not copied.
+    pub fn into_items(mut self) -> Result<Batch, VaultError> {
+        match self.0.remove("batch_input") {
+            None | Some(Value::Null) => Ok(Batch::One(self)),
             Some(Value::Array(items)) => {
                 if items.is_empty() || items.len() > MAX_BATCH {
                     return Err(VaultError::invalid(format!(
@@ -143,15 +153,15 @@ impl Request {
                     )));
                 }
                 items
-                    .iter()
+                    .into_iter()
                     .map(|item| match item {
-                        Value::Object(map) => Ok(Request(map.clone())),
+                        Value::Object(map) => Ok(Request(map)),
                         _ => Err(VaultError::invalid(
                             "each batch_input item must be an object",
                         )),
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map(Some)
+                    .map(Batch::Many)
             }
             Some(_) => Err(VaultError::invalid("batch_input must be a list")),
         }
@@ -429,7 +439,7 @@ impl Transit<'_> {
     async fn each<'a, F, Fut>(
         &'a self,
         name: &'a str,
-        request: &'a Request,
+        request: Request,
         one: F,
     ) -> Result<Option<Value>, VaultError>
     where
@@ -437,9 +447,9 @@ impl Transit<'_> {
         Fut: std::future::Future<Output = Result<Value, VaultError>> + 'a,
     {
         let key = self.key(name)?;
-        match request.items()? {
-            None => one(self, key, Request(request.0.clone())).await.map(Some),
-            Some(items) => {
+        match request.into_items()? {
+            Batch::One(item) => one(self, key, item).await.map(Some),
+            Batch::Many(items) => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     results.push(match one(self, key.clone(), item).await {
