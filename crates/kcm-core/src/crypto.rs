@@ -270,6 +270,7 @@ fn object_level(kind: ObjectKind) -> &'static [u8] {
         ObjectKind::Passphrase => b"MO-passphrase",
         ObjectKind::OpaqueData => b"MO-opaque",
         ObjectKind::Container => b"MO-container",
+        ObjectKind::VersionedSecret => b"MO-kv",
     }
 }
 

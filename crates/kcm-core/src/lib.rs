@@ -23,6 +23,7 @@ pub mod error;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;
+pub mod kv;
 #[cfg(test)]
 mod known_answers;
 pub mod lifecycle;

@@ -615,10 +615,14 @@ pub enum ObjectKind {
     OpaqueData,
     /// No payload: a named set of links to other objects (a Barbican container).
     Container,
+    /// The versions of a value at one path of a key-value store (Vault's KV
+    /// version 2, [`crate::kv`]); served by that store's door only.
+    #[serde(rename = "kv")]
+    VersionedSecret,
 }
 
 /// Every object kind (for exhaustive tests and parsing).
-pub const ALL_OBJECT_KINDS: [ObjectKind; 7] = [
+pub const ALL_OBJECT_KINDS: [ObjectKind; 8] = [
     ObjectKind::SymmetricKey,
     ObjectKind::PrivateKey,
     ObjectKind::PublicKey,
@@ -626,11 +630,12 @@ pub const ALL_OBJECT_KINDS: [ObjectKind; 7] = [
     ObjectKind::Passphrase,
     ObjectKind::OpaqueData,
     ObjectKind::Container,
+    ObjectKind::VersionedSecret,
 ];
 
 impl ObjectKind {
     /// Stable name (`symmetric`, `private`, `public`, `certificate`, `passphrase`,
-    /// `opaque`, `container`): Barbican's secret types, and the store's column.
+    /// `opaque`, `container`, `kv`): Barbican's secret types, and the store's column.
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::SymmetricKey => "symmetric",
@@ -640,6 +645,7 @@ impl ObjectKind {
             ObjectKind::Passphrase => "passphrase",
             ObjectKind::OpaqueData => "opaque",
             ObjectKind::Container => "container",
+            ObjectKind::VersionedSecret => "kv",
         }
     }
 

@@ -22,6 +22,7 @@ mod crypto_ops;
 mod federated;
 mod keychain;
 mod keys;
+mod kv;
 mod lease;
 mod objects;
 mod policies;
@@ -49,6 +50,7 @@ pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
 pub use federated::{FederatedLogin, PROJECT_SYSTEM_KIND};
 pub use keychain::{KeychainRoot, KeychainServiceKey, KeychainSystem, KeychainView};
 pub use keys::{CreateKeyRequest, KeyInfo, KeyPage};
+pub use kv::KvPath;
 pub use objects::{
     GenerateObject, NewObject, ObjectChange, ObjectFilter, ObjectInfo, ObjectPage,
     MAX_OBJECTS_PER_SYSTEM, MAX_OBJECT_PAGE, MAX_OBJECT_PAYLOAD,

@@ -545,6 +545,18 @@ impl Service {
         use_: KeyUse,
     ) -> Result<(ManagedObjectRecord, SecretBytes)> {
         let record = self.authorized_object(caller, op, id).await?;
+        let payload = self.unseal_object(&record, use_).await?;
+        Ok((record, payload))
+    }
+
+    /// An object's payload, unsealed through its chain once the object's state
+    /// and its chain's allow `use_`; refused once it has expired.
+    pub(super) async fn unseal_object(
+        &self,
+        record: &ManagedObjectRecord,
+        use_: KeyUse,
+    ) -> Result<SecretBytes> {
+        let id = record.id;
         if record.attributes.expiration.is_some_and(|e| e <= now_ms()) {
             return Err(Error::not_found(format!("object {id} has expired")));
         }
@@ -583,13 +595,12 @@ impl Service {
             self.load_system_key(&system, sealed.system_key_version)
                 .await?
         };
-        let aad = object_aad(&record, sealed.system_key_version);
-        let payload = crypto::open(sealer.material()?, &sealed.sealed, &aad).map_err(|_| {
+        let aad = object_aad(record, sealed.system_key_version);
+        crypto::open(sealer.material()?, &sealed.sealed, &aad).map_err(|_| {
             Error::internal(format!(
                 "the payload of object {id} does not open under its system key"
             ))
-        })?;
-        Ok((record, payload))
+        })
     }
 
     /// Gives an object that waits for its payload one; refused once it has one.
@@ -655,7 +666,8 @@ impl Service {
             .into_iter()
             .filter(|r| {
                 let a = &r.attributes;
-                (r.kind == ObjectKind::Container) == filter.containers
+                r.kind != ObjectKind::VersionedSecret
+                    && (r.kind == ObjectKind::Container) == filter.containers
                     && filter.kind.is_none_or(|k| k == r.kind)
                     && filter.name.as_ref().is_none_or(|n| *n == a.name)
                     && same(&filter.algorithm, &a.algorithm)
@@ -784,7 +796,7 @@ impl Service {
 
     /// The system `op` acts in, once the caller may act in it. A system of another
     /// tenant is not found, as if it did not exist.
-    async fn object_system(&self, caller: &Caller, op: Op, id: SystemId) -> Result<SystemRecord> {
+    pub(super) async fn object_system(&self, caller: &Caller, op: Op, id: SystemId) -> Result<SystemRecord> {
         let tenant = Self::authorize_in_own_tenant(caller, op)?;
         let system = self
             .store
@@ -797,25 +809,41 @@ impl Service {
         Ok(system)
     }
 
-    /// The object `op` acts on, once the caller may: by the role table, then the
-    /// system scope — which a read ACL naming the caller opens for reading — and,
-    /// for reading, an ACL that closed the object to its system. An object of
-    /// another tenant is not found.
+    /// The object `op` acts on, once the caller may ([`Service::authorized_object_record`]).
+    /// A versioned secret is its key-value store's alone, so here it is not found.
     async fn authorized_object(
         &self,
         caller: &Caller,
         op: Op,
         id: ObjectId,
     ) -> Result<ManagedObjectRecord> {
+        self.authorized_object_record(caller, op, id)
+            .await?
+            .filter(|r| r.kind != ObjectKind::VersionedSecret)
+            .ok_or_else(|| Error::not_found(format!("object {id} does not exist")))
+    }
+
+    /// The object `op` acts on, if it exists, once the caller may: by the role
+    /// table, then the system scope — which a read ACL naming the caller opens for
+    /// reading — and, for reading, an ACL that closed the object to its system.
+    /// An object of another tenant does not exist.
+    pub(super) async fn authorized_object_record(
+        &self,
+        caller: &Caller,
+        op: Op,
+        id: ObjectId,
+    ) -> Result<Option<ManagedObjectRecord>> {
         let principal = &caller.principal;
         authorize_op(principal, op)?;
         let tenant = Self::own_tenant(principal)?;
-        let record = self
+        let Some(record) = self
             .store
             .managed_object(id)
             .await?
             .filter(|r| r.tenant_id == tenant)
-            .ok_or_else(|| Error::not_found(format!("object {id} does not exist")))?;
+        else {
+            return Ok(None);
+        };
         let me = &principal.access_key_id;
         let listed = record.attributes.acl.users.iter().any(|u| u == me);
         let target = if reads(op) && listed {
@@ -830,7 +858,7 @@ impl Service {
                 "{me} is not on the read ACL of object {id}, which is closed to its project"
             )));
         }
-        Ok(record)
+        Ok(Some(record))
     }
 
     /// An object a container is to link: the caller must be able to read it.
@@ -846,7 +874,7 @@ impl Service {
             })
     }
 
-    fn new_record(
+    pub(super) fn new_record(
         &self,
         caller: &Caller,
         system: &SystemRecord,
@@ -870,7 +898,7 @@ impl Service {
     }
 
     /// Seals `payload` under the system's active key into `record`.
-    async fn seal_payload(
+    pub(super) async fn seal_payload(
         &self,
         system: &SystemRecord,
         record: &mut ManagedObjectRecord,
@@ -902,7 +930,7 @@ impl Service {
 
     /// Refuses `adding` more objects to a system that would then hold more than
     /// [`MAX_OBJECTS_PER_SYSTEM`].
-    async fn check_capacity(&self, system: &SystemRecord, adding: usize) -> Result<()> {
+    pub(super) async fn check_capacity(&self, system: &SystemRecord, adding: usize) -> Result<()> {
         let held = self.store.managed_object_count(system.id).await?;
         if held + adding as u64 > MAX_OBJECTS_PER_SYSTEM {
             return Err(Error::new(
