@@ -433,7 +433,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
         name: "m".into(),
         object: ObjectId::new_random(),
     }];
+    let mut versioned = passphrase("v", b"{}");
+    versioned.kind = ObjectKind::VersionedSecret;
     for (new, kind) in [
+        (versioned, ErrorKind::InvalidInput),
         (too_big, ErrorKind::LimitExceeded),
         (past, ErrorKind::InvalidInput),
         (container_with_payload, ErrorKind::InvalidInput),

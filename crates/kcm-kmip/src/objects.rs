@@ -210,7 +210,7 @@ pub fn object_type_of(kind: ObjectKind) -> Option<u32> {
         ObjectKind::Certificate => Some(object_type::CERTIFICATE),
         ObjectKind::Passphrase => Some(object_type::SECRET_DATA),
         ObjectKind::OpaqueData => Some(object_type::OPAQUE_OBJECT),
-        ObjectKind::Container => None,
+        ObjectKind::Container | ObjectKind::VersionedSecret => None,
     }
 }
 
@@ -551,10 +551,10 @@ pub fn object_ttlv(object: Described, payload: &SecretBytes) -> Result<Ttlv, Fai
                 Ttlv::new(tag::OPAQUE_DATA_VALUE, bytes(payload)),
             ]),
         ),
-        ObjectKind::Container => {
+        ObjectKind::Container | ObjectKind::VersionedSecret => {
             return Err(Failure::new(
                 ResultReason::FeatureNotSupported,
-                "a container is no KMIP object",
+                format!("a {} is no KMIP object", object.kind),
             ))
         }
     })
@@ -583,7 +583,9 @@ pub fn payload_of(kind: ObjectKind, items: &[Ttlv]) -> Result<Registered, Failur
         ObjectKind::Certificate => tag::CERTIFICATE,
         ObjectKind::Passphrase => tag::SECRET_DATA,
         ObjectKind::OpaqueData => tag::OPAQUE_OBJECT,
-        ObjectKind::Container => return Err(missing("a kept object type")),
+        ObjectKind::Container | ObjectKind::VersionedSecret => {
+            return Err(missing("a kept object type"))
+        }
     };
     let object = find(items, object_tag)
         .and_then(Ttlv::items)

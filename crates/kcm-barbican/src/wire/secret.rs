@@ -27,7 +27,8 @@ fn now_ms() -> i64 {
 
 /// Barbican's secret types, each the kind of object it is.
 pub fn kind_of_secret_type(secret_type: &str) -> Option<ObjectKind> {
-    ObjectKind::parse(secret_type).filter(|k| *k != ObjectKind::Container)
+    ObjectKind::parse(secret_type)
+        .filter(|k| !matches!(k, ObjectKind::Container | ObjectKind::VersionedSecret))
 }
 
 /// The body of `POST /v1/secrets`.

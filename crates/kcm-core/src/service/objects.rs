@@ -300,6 +300,11 @@ impl Service {
         let system = self.object_system(caller, Op::CreateObject, system).await?;
         let now = now_ms();
         check_attributes(&new.attributes, now)?;
+        if new.kind == ObjectKind::VersionedSecret {
+            return Err(Error::invalid(
+                "a versioned secret is written through the key-value store, not created as an object",
+            ));
+        }
         if new.kind == ObjectKind::Container {
             if new.payload.is_some() {
                 return Err(Error::invalid("a container holds links, not a payload"));
