@@ -213,7 +213,7 @@ def test_a_namespace_names_the_tokens_system(vault):
 def test_errors_are_vaults(vault, admin):
     srv, address, pki, tokens = vault
     headers = {"X-Vault-Token": tokens["admin"]["vault_token"]}
-    unknown = requests.get(f"{address}/v1/secret/data/x", headers=headers, verify=pki.ca_file, timeout=10)
+    unknown = requests.get(f"{address}/v1/cubbyhole/x", headers=headers, verify=pki.ca_file, timeout=10)
     assert unknown.status_code == 404 and unknown.json()["errors"], unknown.text
     wrong_method = requests.get(f"{address}/v1/transit/encrypt/x", headers=headers, verify=pki.ca_file, timeout=10)
     assert wrong_method.status_code == 405 and wrong_method.json()["errors"]

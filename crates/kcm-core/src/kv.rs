@@ -209,9 +209,7 @@ impl KvEntry {
     /// description; not found when it was never written, was dropped, deleted or
     /// destroyed.
     pub fn read(&self, version: Option<u64>, now: UnixMillis) -> Result<(KvVersionInfo, &[u8])> {
-        let number = version
-            .filter(|v| *v != 0)
-            .unwrap_or(self.current_version);
+        let number = version.filter(|v| *v != 0).unwrap_or(self.current_version);
         let info = self
             .info(number)
             .ok_or_else(|| Error::not_found(format!("version {number} does not exist")))?;
@@ -540,12 +538,18 @@ mod tests {
         e.write(value("two"), None, 2).unwrap();
         e.change_versions(KvVersionAction::Delete, &[], 3).unwrap();
         assert_eq!(e.read(None, 4).unwrap_err().kind(), ErrorKind::NotFound);
-        e.change_versions(KvVersionAction::Undelete, &[2], 5).unwrap();
+        e.change_versions(KvVersionAction::Undelete, &[2], 5)
+            .unwrap();
         assert_eq!(e.read(None, 6).unwrap().1, b"two");
         e.change_versions(KvVersionAction::Destroy, &[1, 7], 7)
             .unwrap();
-        e.change_versions(KvVersionAction::Undelete, &[1], 8).unwrap();
-        assert!(e.read(Some(1), 9).unwrap_err().message().contains("destroyed"));
+        e.change_versions(KvVersionAction::Undelete, &[1], 8)
+            .unwrap();
+        assert!(e
+            .read(Some(1), 9)
+            .unwrap_err()
+            .message()
+            .contains("destroyed"));
         let sealable = e.to_sealable().unwrap();
         let text = String::from_utf8_lossy(sealable.expose_secret()).into_owned();
         assert!(!text.contains(&base64::Engine::encode(

@@ -23,9 +23,9 @@ pub mod error;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;
-pub mod kv;
 #[cfg(test)]
 mod known_answers;
+pub mod kv;
 pub mod lifecycle;
 pub mod model;
 pub mod object_crypto;

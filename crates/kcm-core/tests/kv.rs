@@ -160,7 +160,12 @@ async fn concurrent_check_and_set_writers_win_once() {
             let (f, alice) = (f.clone(), alice.clone());
             tokio::spawn(async move {
                 f.service
-                    .kv_write(&alice, at(&alice, "counter"), value(&i.to_string()), Some(1))
+                    .kv_write(
+                        &alice,
+                        at(&alice, "counter"),
+                        value(&i.to_string()),
+                        Some(1),
+                    )
                     .await
             })
         })
@@ -268,18 +273,22 @@ async fn roles_and_systems_bound_who_reads_what() {
         ErrorKind::AccessDenied
     );
     // The same path in bob's system is another entry.
-    assert_eq!(
-        read(&f, &bob, "k").await.unwrap_err(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(read(&f, &bob, "k").await.unwrap_err(), ErrorKind::NotFound);
     // Destroying needs deletion rights and removes the value for good.
     f.service
         .kv_change_versions(&alice, at(&alice, "k"), KvVersionAction::Destroy, &[1])
         .await
         .unwrap();
-    let stored = f.store.managed_objects(alice.principal.system_scope.unwrap()).await.unwrap();
+    let stored = f
+        .store
+        .managed_objects(alice.principal.system_scope.unwrap())
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(read(&f, &alice, "k").await.unwrap_err(), ErrorKind::NotFound);
+    assert_eq!(
+        read(&f, &alice, "k").await.unwrap_err(),
+        ErrorKind::NotFound
+    );
     let bad = f
         .service
         .kv_write(&alice, at(&alice, "../k"), value("v"), None)

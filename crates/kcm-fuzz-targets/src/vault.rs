@@ -1,6 +1,6 @@
 //! The Vault-compatible API door (`kcm-vault`: [`route`], the body reader
-//! [`Request`] and every field Transit reads, [`kcm_ciphertext`]), as a client's
-//! request reaches them.
+//! [`Request`] and every field Transit and KV read, [`kcm_ciphertext`]), as a
+//! client's request reaches them.
 //!
 //! The input is a request: its first line `METHOD PATH[?QUERY]`, the rest the body.
 //! The request is routed; the body is read as Transit reads it — a JSON object with
@@ -10,8 +10,10 @@
 //! the version kcm's ciphertext inside names.
 
 use kcm_core::crypto::CiphertextHeader;
-use kcm_vault::route::{route, Route};
-use kcm_vault::transit::{check_name, kcm_ciphertext, Batch, Request};
+use kcm_vault::kv::{data_of, parse_duration_ms, settings_of, versions_of};
+use kcm_vault::request::{Batch, Request};
+use kcm_vault::route::{route, Mounts, Route};
+use kcm_vault::transit::{check_name, kcm_ciphertext};
 
 /// The door's body limit, and a request line.
 pub const MAX_LEN: usize = kcm_vault::MAX_BODY + 512;
@@ -32,9 +34,16 @@ pub fn run(data: &[u8]) {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let Ok(route) = route(&method, path, query, "transit") else {
+    let mounts = Mounts {
+        transit: "transit".into(),
+        kv: "secret".into(),
+    };
+    let Ok(route) = route(&method, path, query, &mounts) else {
         return;
     };
+    if let Route::KvRead { path, .. } | Route::KvWrite(path) = &route {
+        assert!(!path.is_empty());
+    }
     if let Route::Encrypt(name) | Route::Decrypt(name) | Route::ReadKey(name) = &route {
         if check_name(name).is_ok() {
             assert!(!name.is_empty() && name.len() <= 128);
@@ -64,6 +73,17 @@ fn read(request: &Request) {
         let _ = request.flag(field);
     }
     let _ = request.context();
+    let _ = data_of(request);
+    let _ = versions_of(request);
+    let _ = settings_of(request);
+    if let Ok(Some(options)) = request.object("options") {
+        let _ = options.number("cas");
+    }
+    if let Ok(Some(text)) = request.text("delete_version_after") {
+        if let Ok(ms) = parse_duration_ms(text) {
+            assert!(ms >= 0 || text.starts_with('-'));
+        }
+    }
     if let Ok(Some(text)) = request.text("ciphertext") {
         if let Ok(blob) = kcm_ciphertext(text) {
             let version = CiphertextHeader::parse(&blob).map(|h| h.key_version);

@@ -454,7 +454,7 @@ async fn spawn_vault_server(
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let app = kcm_vault::router(kcm_vault::VaultApi::new(front, &vault.transit_mount));
+    let app = kcm_vault::router(kcm_vault::VaultApi::new(front, vault.mounts()));
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("vault_server: cannot listen on {listen}"))?;
@@ -464,7 +464,7 @@ async fn spawn_vault_server(
             "Vault API listening over plain HTTP: tokens and key material cross the network in clear; set [tls]"
         );
     } else {
-        tracing::info!(address = %listener.local_addr()?, transit = %vault.transit_mount, "Vault API listening (HTTPS)");
+        tracing::info!(address = %listener.local_addr()?, transit = %vault.transit_mount, kv = %vault.kv_mount, "Vault API listening (HTTPS)");
     }
     Ok(spawn_http_door(
         "the Vault API",

@@ -15,6 +15,9 @@ pub struct VaultServerSettings {
     /// The mount path of the Transit engine (`transit`: `/v1/transit/…`).
     #[serde(default = "default_transit")]
     pub transit_mount: String,
+    /// The mount path of the KV version 2 engine (`secret`: `/v1/secret/data/…`).
+    #[serde(default = "default_kv")]
+    pub kv_mount: String,
 }
 
 fn default_listen() -> String {
@@ -25,11 +28,30 @@ fn default_transit() -> String {
     "transit".into()
 }
 
+fn default_kv() -> String {
+    "secret".into()
+}
+
 impl VaultServerSettings {
-    /// Checks the table: the address it listens on, and a mount path of
-    /// letters, digits, `-` and `_`, not one of Vault's own (`sys`, `auth`).
+    /// Where the engines are mounted.
+    pub fn mounts(&self) -> crate::route::Mounts {
+        crate::route::Mounts {
+            transit: self.transit_mount.clone(),
+            kv: self.kv_mount.clone(),
+        }
+    }
+
+    /// Checks the table: the address it listens on, and mount paths of letters,
+    /// digits, `-` and `_`, not one of Vault's own (`sys`, `auth`), one per engine.
     pub fn validate(&self) -> Result<SocketAddr, String> {
         check_mount("transit_mount", &self.transit_mount)?;
+        check_mount("kv_mount", &self.kv_mount)?;
+        if self.kv_mount == self.transit_mount {
+            return Err(format!(
+                "vault_server.kv_mount and transit_mount are both {:?}: each engine needs its own",
+                self.kv_mount
+            ));
+        }
         self.listen.parse().map_err(|_| {
             format!(
                 "vault_server.listen {:?} is not an address and port (e.g. 0.0.0.0:8200)",
@@ -64,6 +86,7 @@ mod tests {
         let good = VaultServerSettings {
             listen: "127.0.0.1:8200".into(),
             transit_mount: "transit".into(),
+            kv_mount: "secret".into(),
         };
         assert!(good.validate().is_ok());
         for bad in ["", "sys", "a/b", "tr ansit"] {
@@ -73,6 +96,11 @@ mod tests {
             };
             assert!(s.validate().unwrap_err().contains("transit_mount"), "{bad}");
         }
+        let same = VaultServerSettings {
+            kv_mount: "transit".into(),
+            ..good.clone()
+        };
+        assert!(same.validate().unwrap_err().contains("its own"));
         let s = VaultServerSettings {
             listen: "nowhere".into(),
             ..good

@@ -54,7 +54,7 @@ impl VaultError {
             http: HttpError::new(
                 StatusCode::NOT_FOUND,
                 "UnsupportedPath",
-                format!("1 error occurred: unsupported path {path:?} (kcm serves sys/, auth/token/ and Transit)"),
+                format!("1 error occurred: unsupported path {path:?} (kcm serves sys/, auth/token/, Transit and KV version 2)"),
             ),
         }
     }

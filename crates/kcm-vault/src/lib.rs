@@ -13,12 +13,15 @@
 //! principal, one core call, finish with the audit record); authorisation is the
 //! core's. [`route`] tells the endpoints apart; [`sys`] answers `sys/` and the
 //! token's own endpoints; [`transit`] is the Transit engine, whose keys are kcm
-//! service keys named by aliases.
+//! service keys named by aliases; [`kv`] is KV version 2, whose secrets are the
+//! core's versioned secrets.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod error;
+pub mod kv;
+pub mod request;
 pub mod route;
 pub mod sys;
 pub mod transit;
@@ -34,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use kcm_frontdoor::{Door, FrontDoor, Requested};
 
 use error::VaultError;
-use route::{NoRoute, Route};
+use route::{Mounts, NoRoute, Route};
 
 /// How audit records and metrics name this front door.
 pub const DOOR: Door = Door {
@@ -49,15 +52,15 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct VaultApi {
     front: FrontDoor,
-    transit: Arc<str>,
+    mounts: Arc<Mounts>,
 }
 
 impl VaultApi {
-    /// The door over `front`, with the Transit engine at `transit_mount`.
-    pub fn new(front: FrontDoor, transit_mount: &str) -> Self {
+    /// The door over `front`, with the engines at `mounts`.
+    pub fn new(front: FrontDoor, mounts: Mounts) -> Self {
         Self {
             front,
-            transit: transit_mount.into(),
+            mounts: Arc::new(mounts),
         }
     }
 }
@@ -73,7 +76,7 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
         request.method(),
         request.uri().path(),
         request.uri().query(),
-        &api.transit,
+        &api.mounts,
     );
     let requested = match &route {
         Ok(r) => match r.op() {
@@ -100,10 +103,11 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
         let body = kcm_frontdoor::read_proven(&parts, body, MAX_BODY).await?;
         let request_id = call.request_id().to_owned();
         let data = match route {
-            Route::SysMounts | Route::SysMountOf(_) => sys::mounts(&route, &api.transit)?,
+            Route::SysMounts | Route::SysMountOf(_) => sys::mounts(&route, &api.mounts)?,
             Route::TokenLookupSelf | Route::TokenRenewSelf => {
                 return Ok(sys::token_self(&route, &call, &request_id))
             }
+            _ if route.is_kv() => kv::serve(&call, &route, &api.mounts.kv, &body).await?,
             _ => transit::serve(&call, &route, &body).await?,
         };
         Ok(match data {
@@ -166,6 +170,18 @@ async fn check_namespace(
             format!("permission denied: namespace {namespace:?} is not this token's system"),
         )))
     }
+}
+
+/// The system a token acts in: a Vault token is scoped to one.
+pub fn token_system(
+    caller: &kcm_core::authz::Caller,
+) -> Result<kcm_core::model::SystemId, VaultError> {
+    caller.principal.system_scope.ok_or_else(|| {
+        VaultError::from(kcm_core::error::Error::new(
+            kcm_core::error::ErrorKind::AccessDenied,
+            "permission denied: a Vault token acts in one system",
+        ))
+    })
 }
 
 /// Vault's response envelope around `data`.

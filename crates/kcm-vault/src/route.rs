@@ -2,6 +2,16 @@
 
 use http::Method;
 use kcm_core::authz::Op;
+use kcm_core::kv::KvVersionAction;
+
+/// Where the engines are mounted: the first segment of their paths below `/v1/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mounts {
+    /// The Transit engine (`transit`).
+    pub transit: String,
+    /// The KV version 2 engine (`secret`).
+    pub kv: String,
+}
 
 /// One endpoint of the API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +57,32 @@ pub enum Route {
     Random(Option<String>),
     /// `POST /v1/<transit>/hash[/<algorithm>]`.
     Hash(Option<String>),
+    /// `GET /v1/<kv>/data/<path>[?version=N]`.
+    KvRead {
+        /// The secret's path.
+        path: String,
+        /// The `version` asked for, as sent.
+        version: Option<String>,
+    },
+    /// `POST|PUT /v1/<kv>/data/<path>`: a new version.
+    KvWrite(String),
+    /// `DELETE /v1/<kv>/data/<path>`: deletes the current version.
+    KvDeleteLatest(String),
+    /// `POST /v1/<kv>/delete|undelete|destroy/<path>`: chosen versions.
+    KvVersions {
+        /// What is done to them.
+        action: KvVersionAction,
+        /// The secret's path.
+        path: String,
+    },
+    /// `GET /v1/<kv>/metadata/<path>`.
+    KvReadMetadata(String),
+    /// `POST|PUT /v1/<kv>/metadata/<path>`: settings and custom metadata.
+    KvWriteMetadata(String),
+    /// `DELETE /v1/<kv>/metadata/<path>`: the secret, all versions.
+    KvDeleteMetadata(String),
+    /// `LIST /v1/<kv>/metadata/[<prefix>]`: the names below a folder.
+    KvList(String),
 }
 
 /// Why a request has no endpoint.
@@ -80,6 +116,21 @@ impl Route {
                 plaintext: false, ..
             } => Op::GenerateDataKeyWithoutPlaintext,
             Route::Random(_) => Op::GenerateRandom,
+            Route::KvRead { .. } => Op::GetObjectPayload,
+            Route::KvWrite(_)
+            | Route::KvDeleteLatest(_)
+            | Route::KvWriteMetadata(_)
+            | Route::KvVersions {
+                action: KvVersionAction::Delete | KvVersionAction::Undelete,
+                ..
+            } => Op::UpdateObject,
+            Route::KvVersions {
+                action: KvVersionAction::Destroy,
+                ..
+            }
+            | Route::KvDeleteMetadata(_) => Op::DeleteObject,
+            Route::KvReadMetadata(_) => Op::GetObject,
+            Route::KvList(_) => Op::ListObjects,
             _ => return None,
         })
     }
@@ -97,6 +148,21 @@ impl Route {
         }
     }
 
+    /// Whether the endpoint is one of the KV engine's.
+    pub fn is_kv(&self) -> bool {
+        matches!(
+            self,
+            Route::KvRead { .. }
+                | Route::KvWrite(_)
+                | Route::KvDeleteLatest(_)
+                | Route::KvVersions { .. }
+                | Route::KvReadMetadata(_)
+                | Route::KvWriteMetadata(_)
+                | Route::KvDeleteMetadata(_)
+                | Route::KvList(_)
+        )
+    }
+
     /// Whether the endpoint answers without a token (as Vault's do).
     pub fn is_public(&self) -> bool {
         matches!(self, Route::SysHealth | Route::SysSealStatus)
@@ -109,19 +175,17 @@ pub fn is_list(method: &Method, query: Option<&str>) -> bool {
         || (method == Method::GET && query.is_some_and(|q| q.split('&').any(|p| p == "list=true")))
 }
 
-/// The endpoint of `method` on `path` (below `/v1/`), with the Transit engine
-/// at `transit`.
+/// The endpoint of `method` on `path` (below `/v1/`), with the engines at `mounts`.
 pub fn route(
     method: &Method,
     path: &str,
     query: Option<&str>,
-    transit: &str,
+    mounts: &Mounts,
 ) -> Result<Route, NoRoute> {
-    let path = path
-        .strip_prefix("/v1/")
-        .ok_or(NoRoute::UnknownPath)?
-        .trim_end_matches('/');
-    let parts: Vec<&str> = path.split('/').collect();
+    let path = path.strip_prefix("/v1/").ok_or(NoRoute::UnknownPath)?;
+    // Vault (Go's net/http) routes on the decoded path: `a%20b` is the secret `a b`.
+    let path = percent_decoded(path).ok_or(NoRoute::UnknownPath)?;
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let list = is_list(method, query);
     let get = *method == Method::GET || *method == Method::HEAD;
     let write = *method == Method::POST || *method == Method::PUT;
@@ -142,7 +206,8 @@ pub fn route(
         }
         ["auth", "token", "lookup-self"] => allow(get || write, Route::TokenLookupSelf),
         ["auth", "token", "renew-self"] => allow(write, Route::TokenRenewSelf),
-        [mount, rest @ ..] if *mount == transit => match rest {
+        [mount, rest @ ..] if *mount == mounts.kv => kv_route(method, rest, query, list),
+        [mount, rest @ ..] if *mount == mounts.transit => match rest {
             ["keys"] => allow(list, Route::ListKeys),
             ["keys", key] if list => Err(if key.is_empty() {
                 NoRoute::UnknownPath
@@ -175,6 +240,80 @@ pub fn route(
     }
 }
 
+/// `path` with its `%XX` escapes decoded; `None` for a broken escape or bytes
+/// that are not UTF-8.
+fn percent_decoded(path: &str) -> Option<String> {
+    if !path.contains('%') {
+        return Some(path.to_owned());
+    }
+    let mut bytes = Vec::with_capacity(path.len());
+    let mut rest = path.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// A KV version 2 endpoint: `rest` is the path below the mount.
+fn kv_route(
+    method: &Method,
+    rest: &[&str],
+    query: Option<&str>,
+    list: bool,
+) -> Result<Route, NoRoute> {
+    let Some((area, path)) = rest.split_first() else {
+        return Err(NoRoute::UnknownPath);
+    };
+    let path = path.join("/");
+    let write = *method == Method::POST || *method == Method::PUT;
+    let delete = *method == Method::DELETE;
+    let get = *method == Method::GET || *method == Method::HEAD;
+    if *area == "metadata" && list {
+        return Ok(Route::KvList(path));
+    }
+    if path.is_empty() {
+        return Err(NoRoute::UnknownPath);
+    }
+    let action = |action| {
+        if write {
+            Ok(Route::KvVersions {
+                action,
+                path: path.clone(),
+            })
+        } else {
+            Err(NoRoute::MethodNotAllowed)
+        }
+    };
+    match *area {
+        "data" if get => Ok(Route::KvRead {
+            version: query.and_then(|q| {
+                q.split('&')
+                    .find_map(|p| p.strip_prefix("version="))
+                    .map(str::to_owned)
+            }),
+            path,
+        }),
+        "data" if write => Ok(Route::KvWrite(path)),
+        "data" if delete => Ok(Route::KvDeleteLatest(path)),
+        "metadata" if get => Ok(Route::KvReadMetadata(path)),
+        "metadata" if write => Ok(Route::KvWriteMetadata(path)),
+        "metadata" if delete => Ok(Route::KvDeleteMetadata(path)),
+        "data" | "metadata" => Err(NoRoute::MethodNotAllowed),
+        "delete" => action(KvVersionAction::Delete),
+        "undelete" => action(KvVersionAction::Undelete),
+        "destroy" => action(KvVersionAction::Destroy),
+        _ => Err(NoRoute::UnknownPath),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,7 +327,10 @@ mod tests {
             &Method::from_bytes(method.as_bytes()).unwrap(),
             path,
             query,
-            "transit",
+            &Mounts {
+                transit: "transit".into(),
+                kv: "secret".into(),
+            },
         )
     }
 
@@ -228,11 +370,70 @@ mod tests {
             r("POST", "/v1/transit/datakey/other/k"),
             Err(NoRoute::UnknownPath)
         );
-        assert_eq!(r("POST", "/v1/secret/data/k"), Err(NoRoute::UnknownPath));
+        assert_eq!(r("POST", "/v1/other/data/k"), Err(NoRoute::UnknownPath));
         assert_eq!(r("GET", "/v2/sys/health"), Err(NoRoute::UnknownPath));
         assert_eq!(
             r("GET", "/v1/sys/internal/ui/mounts/transit/keys"),
             Ok(Route::SysMountOf("transit/keys".into()))
         );
+    }
+
+    #[test]
+    fn kv_paths_route_by_area_and_method() {
+        assert_eq!(
+            r("GET", "/v1/secret/data/a/b?version=2"),
+            Ok(Route::KvRead {
+                path: "a/b".into(),
+                version: Some("2".into())
+            })
+        );
+        assert_eq!(
+            r("POST", "/v1/secret/data/a/b"),
+            Ok(Route::KvWrite("a/b".into()))
+        );
+        assert_eq!(
+            r("DELETE", "/v1/secret/data/a"),
+            Ok(Route::KvDeleteLatest("a".into()))
+        );
+        assert_eq!(
+            r("POST", "/v1/secret/destroy/a"),
+            Ok(Route::KvVersions {
+                action: KvVersionAction::Destroy,
+                path: "a".into()
+            })
+        );
+        assert_eq!(
+            r("LIST", "/v1/secret/metadata"),
+            Ok(Route::KvList("".into()))
+        );
+        assert_eq!(
+            r("GET", "/v1/secret/metadata/a/?list=true"),
+            Ok(Route::KvList("a".into()))
+        );
+        assert_eq!(
+            r("GET", "/v1/secret/metadata/a"),
+            Ok(Route::KvReadMetadata("a".into()))
+        );
+        assert_eq!(r("GET", "/v1/secret/data/"), Err(NoRoute::UnknownPath));
+        assert_eq!(
+            r("GET", "/v1/secret/undelete/a"),
+            Err(NoRoute::MethodNotAllowed)
+        );
+        assert_eq!(
+            r("PATCH", "/v1/secret/data/a"),
+            Err(NoRoute::MethodNotAllowed)
+        );
+        assert_eq!(r("GET", "/v1/secret/config"), Err(NoRoute::UnknownPath));
+        assert_eq!(
+            r("GET", "/v1/secret/metadata/a%20b%2Fc"),
+            Ok(Route::KvReadMetadata("a b/c".into()))
+        );
+        for broken in [
+            "/v1/secret/data/a%2",
+            "/v1/secret/data/a%zz",
+            "/v1/secret/data/%ff",
+        ] {
+            assert_eq!(r("GET", broken), Err(NoRoute::UnknownPath), "{broken}");
+        }
     }
 }

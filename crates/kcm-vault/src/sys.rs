@@ -13,7 +13,7 @@ use kcm_core::service::Service;
 use serde_json::{json, Value};
 
 use crate::error::VaultError;
-use crate::route::Route;
+use crate::route::{Mounts, Route};
 
 fn version() -> String {
     format!("kcm {}", env!("CARGO_PKG_VERSION"))
@@ -77,25 +77,42 @@ fn mount(kind: &str, description: &str, options: Value) -> Value {
 }
 
 /// `sys/mounts` (the engines kcm serves), or the mount a path is in
-/// (`sys/internal/ui/mounts/<path>`, which Vault's CLI asks to learn a KV
-/// version): a path in no mount is not found.
-pub fn mounts(route: &Route, transit: &str) -> Result<Option<Value>, VaultError> {
-    let transit_mount = mount("transit", "kcm Transit: kcm service keys", Value::Null);
+/// (`sys/internal/ui/mounts/<path>`, which Vault's CLI and ceph-csi ask to learn
+/// a KV version): a path in no mount is not found.
+pub fn mounts(route: &Route, mounts: &Mounts) -> Result<Option<Value>, VaultError> {
+    let engines = [
+        (
+            &mounts.transit,
+            mount("transit", "kcm Transit: kcm service keys", Value::Null),
+        ),
+        (
+            &mounts.kv,
+            mount(
+                "kv",
+                "kcm KV version 2: versioned secrets sealed under kcm's key chain",
+                json!({"version": "2"}),
+            ),
+        ),
+    ];
     match route {
         Route::SysMountOf(path) => {
             let first = path.split('/').next().unwrap_or("");
-            if first != transit {
-                return Err(VaultError::from(kcm_core::error::Error::not_found(
-                    format!("no mount holds {path:?}"),
-                )));
-            }
-            let mut found = transit_mount;
-            found["path"] = json!(format!("{transit}/"));
+            let (name, mut found) = engines
+                .into_iter()
+                .find(|(name, _)| name.as_str() == first)
+                .ok_or_else(|| {
+                    VaultError::from(kcm_core::error::Error::not_found(format!(
+                        "no mount holds {path:?}"
+                    )))
+                })?;
+            found["path"] = json!(format!("{name}/"));
             Ok(Some(found))
         }
         _ => {
-            let mut all = serde_json::Map::new();
-            all.insert(format!("{transit}/"), transit_mount);
+            let mut all: serde_json::Map<String, Value> = engines
+                .into_iter()
+                .map(|(name, m)| (format!("{name}/"), m))
+                .collect();
             all.insert(
                 "sys/".into(),
                 mount(

@@ -26,7 +26,13 @@ async fn fixture() -> Fixture {
     let service = ServiceFixture::new().await;
     let front = FrontDoor::alone(DOOR, Arc::clone(&service.service));
     Fixture {
-        app: router(VaultApi::new(front, "transit")),
+        app: router(VaultApi::new(
+            front,
+            crate::route::Mounts {
+                transit: "transit".into(),
+                kv: "secret".into(),
+            },
+        )),
         service,
     }
 }

@@ -23,9 +23,9 @@ use kcm_core::keyspec::EncryptionAlgorithm;
 use kcm_core::service::{CreateKeyRequest, KeyInfo, KeyRef, ReEncryptRequest, Service};
 use kcm_frontdoor::Call;
 use serde_json::{json, Map, Value};
-use zeroize::Zeroizing;
 
 use crate::error::VaultError;
+use crate::request::{Batch, Request};
 use crate::route::Route;
 
 /// The one Transit key type kcm serves so far: AES-256-GCM (kcm's symmetric keys).
@@ -36,8 +36,6 @@ const TYPE_TAG: &str = "vault:type";
 const DELETION_TAG: &str = "vault:deletion_allowed";
 /// The encryption-context entry a Transit `context` is bound as.
 const CONTEXT_ENTRY: &str = "vault:context";
-/// Most items in one batch.
-const MAX_BATCH: usize = 1000;
 
 /// Serves one Transit endpoint; `None` is Vault's 204 (nothing to say).
 pub async fn serve(
@@ -70,114 +68,7 @@ pub async fn serve(
     }
 }
 
-/// What an encrypt, decrypt or rewrap request holds: one item, or a batch.
-#[derive(Debug)]
-pub enum Batch {
-    /// The request is the item.
-    One(Request),
-    /// `batch_input`'s items, each answered on its own.
-    Many(Vec<Request>),
-}
-
-/// A request body: a JSON object (or nothing). Vault's clients send JSON with or
-/// without a Content-Type (Ceph's RADOS Gateway sends none).
-#[derive(Debug)]
-pub struct Request(Map<String, Value>);
-
 impl Request {
-    /// Reads a body.
-    pub fn parse(body: &[u8]) -> Result<Self, VaultError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(Map::new()));
-        }
-        match serde_json::from_slice(body) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(VaultError::invalid(
-                "the request body must be a JSON object",
-            )),
-            Err(e) => Err(VaultError::invalid(format!(
-                "the request body is not JSON: {e}"
-            ))),
-        }
-    }
-
-    fn get(&self, field: &str) -> Option<&Value> {
-        self.0.get(field).filter(|v| !v.is_null())
-    }
-
-    /// A string field.
-    pub fn text(&self, field: &str) -> Result<Option<&str>, VaultError> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(VaultError::invalid(format!("{field} must be a string"))),
-        }
-    }
-
-    /// A boolean field (Vault takes `"true"` and `"false"` too).
-    pub fn flag(&self, field: &str) -> Result<Option<bool>, VaultError> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            // Vault's HTTP API takes "true"/"false" as strings too.
-            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-            Some(_) => Err(VaultError::invalid(format!("{field} must be a boolean"))),
-        }
-    }
-
-    /// A whole-number field (or its decimal string).
-    pub fn number(&self, field: &str) -> Result<Option<u64>, VaultError> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| VaultError::invalid(format!("{field} must be a whole number"))),
-            Some(Value::String(s)) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| VaultError::invalid(format!("{field} must be a whole number"))),
-            Some(_) => Err(VaultError::invalid(format!("{field} must be a number"))),
-        }
-    }
-
-    /// The items of a batch (`batch_input`, 1 to 1000), or the request itself as
-    /// its one item; moved out, not copied.
-    pub fn into_items(mut self) -> Result<Batch, VaultError> {
-        match self.0.remove("batch_input") {
-            None | Some(Value::Null) => Ok(Batch::One(self)),
-            Some(Value::Array(items)) => {
-                if items.is_empty() || items.len() > MAX_BATCH {
-                    return Err(VaultError::invalid(format!(
-                        "batch_input holds 1 to {MAX_BATCH} items"
-                    )));
-                }
-                items
-                    .into_iter()
-                    .map(|item| match item {
-                        Value::Object(map) => Ok(Request(map)),
-                        _ => Err(VaultError::invalid(
-                            "each batch_input item must be an object",
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Batch::Many)
-            }
-            Some(_) => Err(VaultError::invalid("batch_input must be a list")),
-        }
-    }
-
-    /// A base64 field, decoded.
-    pub fn base64(&self, field: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        match self.text(field)? {
-            None => Ok(None),
-            Some(text) => STANDARD
-                .decode(text)
-                .map(|b| Some(Zeroizing::new(b)))
-                .map_err(|_| VaultError::invalid(format!("{field} must be base64"))),
-        }
-    }
-
     /// The encryption context a `context` field binds (none without one).
     pub fn context(&self) -> Result<BTreeMap<String, String>, VaultError> {
         let mut context = BTreeMap::new();
@@ -244,16 +135,7 @@ pub fn kcm_ciphertext(text: &str) -> Result<Vec<u8>, VaultError> {
 
 impl Transit<'_> {
     fn system(&self) -> Result<String, VaultError> {
-        self.caller
-            .principal
-            .system_scope
-            .map(|s| s.to_string())
-            .ok_or_else(|| {
-                VaultError::from(Error::new(
-                    ErrorKind::AccessDenied,
-                    "permission denied: a Vault token acts in one system",
-                ))
-            })
+        crate::token_system(self.caller).map(|s| s.to_string())
     }
 
     fn prefix(&self) -> Result<String, VaultError> {
@@ -638,6 +520,6 @@ mod tests {
         );
         assert!(hash(Some("md5"), &request).is_err());
         assert!(Request::parse(b"[1]").is_err());
-        assert!(Request::parse(b" ").unwrap().0.is_empty());
+        assert!(Request::parse(b" ").unwrap().get("plaintext").is_none());
     }
 }

@@ -422,7 +422,8 @@ impl Service {
 
     /// Creates a Vault token ([`CredentialKind::Vault`]) for the Vault-compatible
     /// API: a key-user (Transit's encryption and data keys, KV reads and writes) or
-    /// key-admin (also creating, rotating and deleting Transit keys) of one system,
+    /// key-admin (also creating, rotating and deleting Transit keys), or an auditor
+    /// (reading Transit keys and KV metadata, no values) of one system,
     /// optionally limited to `operations`, and given nothing its creator does not
     /// hold. The token, `kcm.<id>.<secret>` ([`vault_token`]), is taken by the
     /// Vault door only.
@@ -434,9 +435,9 @@ impl Service {
         operations: Option<&[String]>,
         description: String,
     ) -> Result<NewAccessKey> {
-        if !matches!(role, Role::KeyUser | Role::KeyAdmin) {
+        if !matches!(role, Role::KeyUser | Role::KeyAdmin | Role::Auditor) {
             return Err(Error::invalid(format!(
-                "a Vault token is a key-user or key-admin of one system, not a {}",
+                "a Vault token is a key-user, key-admin or auditor of one system, not a {}",
                 role.as_str()
             )));
         }

@@ -14,8 +14,7 @@ use super::{now_ms, Service};
 use crate::authz::{Caller, Op};
 use crate::error::{Error, Result};
 use crate::kv::{
-    check_path, names_below, KvEntry, KvMetadata, KvSettingsChange, KvVersionAction,
-    KvVersionInfo,
+    check_path, names_below, KvEntry, KvMetadata, KvSettingsChange, KvVersionAction, KvVersionInfo,
 };
 use crate::lifecycle::KeyUse;
 use crate::model::*;
@@ -99,7 +98,9 @@ impl Service {
         let (mut record, mut entry) = self.kv_entry(caller, at, op).await?;
         entry.change_versions(action, versions, now_ms())?;
         self.kv_seal(&mut record, &entry).await?;
-        changes.commit(vec![Write::PutManagedObject(record)]).await?;
+        changes
+            .commit(vec![Write::PutManagedObject(record)])
+            .await?;
         Ok(())
     }
 
@@ -165,36 +166,40 @@ impl Service {
         let mut changes = self.lock_changes().await?;
         let tenant = Self::authorize_in_own_tenant(caller, op)?;
         let now = now_ms();
-        let (mut record, mut entry) =
-            match self.authorized_object_record(caller, op, at.object_id(tenant)).await? {
-                Some(record) => {
-                    let entry = self.kv_open(&record).await?;
-                    (record, entry)
-                }
-                None => {
-                    let system = self
-                        .object_system(caller, Op::CreateObject, at.system)
-                        .await?;
-                    self.check_capacity(&system, 1).await?;
-                    let attributes = ObjectAttributes {
-                        name: at.name(),
-                        ..Default::default()
-                    };
-                    let mut record = self.new_record(
-                        caller,
-                        &system,
-                        ObjectKind::VersionedSecret,
-                        attributes,
-                        now,
-                    );
-                    record.id = at.object_id(tenant);
-                    (record, KvEntry::new(now))
-                }
-            };
+        let (mut record, mut entry) = match self
+            .authorized_object_record(caller, op, at.object_id(tenant))
+            .await?
+        {
+            Some(record) => {
+                let entry = self.kv_open(&record).await?;
+                (record, entry)
+            }
+            None => {
+                let system = self
+                    .object_system(caller, Op::CreateObject, at.system)
+                    .await?;
+                self.check_capacity(&system, 1).await?;
+                let attributes = ObjectAttributes {
+                    name: at.name(),
+                    ..Default::default()
+                };
+                let mut record = self.new_record(
+                    caller,
+                    &system,
+                    ObjectKind::VersionedSecret,
+                    attributes,
+                    now,
+                );
+                record.id = at.object_id(tenant);
+                (record, KvEntry::new(now))
+            }
+        };
         let answer = change(&mut entry, now)?;
         record.updated_at = now;
         self.kv_seal(&mut record, &entry).await?;
-        changes.commit(vec![Write::PutManagedObject(record)]).await?;
+        changes
+            .commit(vec![Write::PutManagedObject(record)])
+            .await?;
         Ok(answer)
     }
 

@@ -801,7 +801,12 @@ impl Service {
 
     /// The system `op` acts in, once the caller may act in it. A system of another
     /// tenant is not found, as if it did not exist.
-    pub(super) async fn object_system(&self, caller: &Caller, op: Op, id: SystemId) -> Result<SystemRecord> {
+    pub(super) async fn object_system(
+        &self,
+        caller: &Caller,
+        op: Op,
+        id: SystemId,
+    ) -> Result<SystemRecord> {
         let tenant = Self::authorize_in_own_tenant(caller, op)?;
         let system = self
             .store
