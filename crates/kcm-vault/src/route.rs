@@ -57,6 +57,27 @@ pub enum Route {
     Random(Option<String>),
     /// `POST /v1/<transit>/hash[/<algorithm>]`.
     Hash(Option<String>),
+    /// `POST /v1/<transit>/sign/<name>[/<hash>]`.
+    Sign {
+        /// The key.
+        name: String,
+        /// The hash the path names.
+        hash: Option<String>,
+    },
+    /// `POST /v1/<transit>/verify/<name>[/<hash>]`: a signature or an HMAC.
+    Verify {
+        /// The key.
+        name: String,
+        /// The hash the path names.
+        hash: Option<String>,
+    },
+    /// `POST /v1/<transit>/hmac/<name>[/<algorithm>]`.
+    Hmac {
+        /// The key.
+        name: String,
+        /// The hash the path names.
+        hash: Option<String>,
+    },
     /// `GET /v1/<kv>/data/<path>[?version=N]`.
     KvRead {
         /// The secret's path.
@@ -116,6 +137,9 @@ impl Route {
                 plaintext: false, ..
             } => Op::GenerateDataKeyWithoutPlaintext,
             Route::Random(_) => Op::GenerateRandom,
+            Route::Sign { .. } => Op::Sign,
+            Route::Verify { .. } => Op::Verify,
+            Route::Hmac { .. } => Op::GenerateMac,
             Route::KvRead { .. } => Op::GetObjectPayload,
             Route::KvWrite(_)
             | Route::KvDeleteLatest(_)
@@ -232,6 +256,17 @@ pub fn route(
             ),
             ["random"] => allow(write, Route::Random(None)),
             ["random", bytes] => allow(write, Route::Random(Some(name(bytes)))),
+            [action @ ("sign" | "verify" | "hmac"), key, hash @ ..] if hash.len() <= 1 => {
+                let (name, hash) = (name(key), hash.first().map(|h| name(h)));
+                allow(
+                    write,
+                    match *action {
+                        "sign" => Route::Sign { name, hash },
+                        "verify" => Route::Verify { name, hash },
+                        _ => Route::Hmac { name, hash },
+                    },
+                )
+            }
             ["hash"] => allow(write, Route::Hash(None)),
             ["hash", algorithm] => allow(write, Route::Hash(Some(name(algorithm)))),
             _ => Err(NoRoute::UnknownPath),
@@ -372,6 +407,24 @@ mod tests {
         );
         assert_eq!(r("POST", "/v1/other/data/k"), Err(NoRoute::UnknownPath));
         assert_eq!(r("GET", "/v2/sys/health"), Err(NoRoute::UnknownPath));
+        assert_eq!(
+            r("POST", "/v1/transit/sign/k/sha2-384"),
+            Ok(Route::Sign {
+                name: "k".into(),
+                hash: Some("sha2-384".into())
+            })
+        );
+        assert_eq!(
+            r("POST", "/v1/transit/hmac/k"),
+            Ok(Route::Hmac {
+                name: "k".into(),
+                hash: None
+            })
+        );
+        assert_eq!(
+            r("POST", "/v1/transit/verify/k/a/b"),
+            Err(NoRoute::UnknownPath)
+        );
         assert_eq!(
             r("GET", "/v1/sys/internal/ui/mounts/transit/keys"),
             Ok(Route::SysMountOf("transit/keys".into()))

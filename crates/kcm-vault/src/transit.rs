@@ -19,14 +19,18 @@ use base64::Engine;
 use kcm_core::authz::Caller;
 use kcm_core::crypto::CiphertextHeader;
 use kcm_core::error::{Error, ErrorKind};
-use kcm_core::keyspec::EncryptionAlgorithm;
+use kcm_core::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage};
 use kcm_core::service::{CreateKeyRequest, KeyInfo, KeyRef, ReEncryptRequest, Service};
 use kcm_frontdoor::Call;
 use serde_json::{json, Map, Value};
 
 use crate::error::VaultError;
 use crate::request::{Batch, Request};
+
+mod signing;
+
 use crate::route::Route;
+use signing::{key_type_named, Signing};
 
 /// The one Transit key type kcm serves so far: AES-256-GCM (kcm's symmetric keys).
 const AES256_GCM96: &str = "aes256-gcm96";
@@ -64,6 +68,35 @@ pub async fn serve(
         }
         Route::Random(bytes) => transit.random(bytes.as_deref(), &request).await.map(Some),
         Route::Hash(algorithm) => hash(algorithm.as_deref(), &request).map(Some),
+        Route::Sign { name, hash } => {
+            let spec = transit.spec(name).await?;
+            let how = Signing::of(spec, &request, hash.as_deref())?;
+            transit
+                .each(name, request, move |t, k, i| t.sign(k, i, how))
+                .await
+        }
+        Route::Verify { name, hash } => {
+            let spec = transit.spec(name).await?;
+            let how = if spec.signing_algorithms().is_empty() {
+                None
+            } else {
+                Some(Signing::of(spec, &request, hash.as_deref())?)
+            };
+            transit
+                .each(name, request, move |t, k, i| t.verify(k, i, how))
+                .await
+        }
+        Route::Hmac { name, hash } => {
+            let spec = transit.spec(name).await?;
+            let asked = match hash.as_deref() {
+                Some(h) => Some(h),
+                None => request.text("algorithm")?,
+            };
+            signing::check_hmac_hash(spec, asked)?;
+            transit
+                .each(name, request, move |t, k, i| t.hmac(k, i, spec))
+                .await
+        }
         _ => Err(VaultError::invalid("not a Transit endpoint")),
     }
 }
@@ -151,12 +184,17 @@ impl Transit<'_> {
     fn describe(name: &str, info: &KeyInfo) -> Value {
         let record = &info.record;
         let created = record.created_at / 1000;
+        let kind = record
+            .tags
+            .get(TYPE_TAG)
+            .map_or(AES256_GCM96, String::as_str);
+        let encrypts = record.usage == KeyUsage::EncryptDecrypt;
         let keys: Map<String, Value> = (1..=record.primary_version)
             .map(|v| (v.to_string(), json!(created)))
             .collect();
         json!({
             "name": name,
-            "type": record.tags.get(TYPE_TAG).map_or(AES256_GCM96, String::as_str),
+            "type": kind,
             "keys": keys,
             "latest_version": record.primary_version,
             "min_available_version": 0,
@@ -166,10 +204,10 @@ impl Transit<'_> {
             "derived": false,
             "exportable": false,
             "allow_plaintext_backup": false,
-            "supports_encryption": true,
-            "supports_decryption": true,
-            "supports_derivation": true,
-            "supports_signing": false,
+            "supports_encryption": encrypts,
+            "supports_decryption": encrypts,
+            "supports_derivation": encrypts,
+            "supports_signing": record.usage == KeyUsage::SignVerify,
             "imported_key": false,
             "auto_rotate_period": 0,
             "kcm_key_id": record.id.to_string(),
@@ -204,12 +242,7 @@ impl Transit<'_> {
 
     async fn create(&self, name: &str, request: &Request) -> Result<Value, VaultError> {
         let key = self.key(name)?;
-        let kind = request.text("type")?.unwrap_or(AES256_GCM96);
-        if kind != AES256_GCM96 {
-            return Err(VaultError::invalid(format!(
-                "key type {kind:?} is not served by kcm's Transit yet (aes256-gcm96 is)"
-            )));
-        }
+        let kind = key_type_named(request.text("type")?.unwrap_or(AES256_GCM96))?;
         for (field, refused) in [
             ("exportable", "kcm's keys never leave kcm"),
             ("allow_plaintext_backup", "kcm's keys never leave kcm"),
@@ -226,7 +259,7 @@ impl Transit<'_> {
             unreachable!("a Transit key is named by its alias")
         };
         let mut tags = BTreeMap::new();
-        tags.insert(TYPE_TAG.to_owned(), kind.to_owned());
+        tags.insert(TYPE_TAG.to_owned(), kind.name.to_owned());
         tags.insert(DELETION_TAG.to_owned(), "false".to_owned());
         let made = self
             .service
@@ -234,8 +267,8 @@ impl Transit<'_> {
                 self.caller,
                 CreateKeyRequest {
                     description: format!("Vault Transit key {name}"),
-                    key_usage: None,
-                    key_spec: None,
+                    key_usage: Some(kind.usage.to_owned()),
+                    key_spec: Some(kind.spec.to_owned()),
                     origin: None,
                     tags,
                     policy: None,
@@ -252,6 +285,15 @@ impl Transit<'_> {
             Err(e) => return Err(e.into()),
         };
         Ok(Self::describe(name, &info))
+    }
+
+    /// The spec of the key `name`.
+    async fn spec(&self, name: &str) -> Result<KeySpec, VaultError> {
+        let info = self
+            .service
+            .describe_key(self.caller, &self.key(name)?)
+            .await?;
+        Ok(info.record.spec)
     }
 
     async fn read(&self, name: &str) -> Result<Value, VaultError> {
