@@ -1002,6 +1002,32 @@ fn vault_seeds() {
         "PUT /v1/transit/keys/orders\n{\"type\":\"aes256-gcm96\",\"exportable\":\"false\",\"deletion_allowed\":true}",
     );
     write("vault", "list", "LIST /v1/transit/keys\n");
+    write(
+        "vault",
+        "sign",
+        "POST /v1/transit/sign/release/sha2-384\n{\"input\":\"aGVsbG8=\",\"signature_algorithm\":\"pkcs1v15\",\"prehashed\":false}",
+    );
+    write(
+        "vault",
+        "verify",
+        "POST /v1/transit/verify/release\n{\"input\":\"aGVsbG8=\",\"signature\":\"vault:v2:c2lnbmF0dXJl\"}",
+    );
+    write(
+        "vault",
+        "kv-write",
+        "POST /v1/secret/data/ceph-csi/vol%201\n{\"data\":{\"key\":\"c2VjcmV0\"},\"options\":{\"cas\":0}}",
+    );
+    write(
+        "vault",
+        "kv-metadata",
+        "POST /v1/secret/metadata/ceph-csi/vol\n{\"max_versions\":5,\"cas_required\":\"true\",\"delete_version_after\":\"1h30m\",\"custom_metadata\":{\"owner\":\"csi\"}}",
+    );
+    write(
+        "vault",
+        "kv-destroy",
+        "POST /v1/secret/destroy/ceph-csi/vol\n{\"versions\":[1,\"2\"]}",
+    );
+    write("vault", "kv-read", "GET /v1/secret/data/ceph-csi/vol?version=2\n");
 }
 
 fn main() {

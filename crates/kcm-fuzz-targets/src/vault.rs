@@ -13,6 +13,7 @@ use kcm_core::crypto::CiphertextHeader;
 use kcm_vault::kv::{data_of, parse_duration_ms, settings_of, versions_of};
 use kcm_vault::request::{Batch, Request};
 use kcm_vault::route::{route, Mounts, Route};
+use kcm_vault::transit::signing::{key_type_named, signature_bytes, Signing};
 use kcm_vault::transit::{check_name, kcm_ciphertext};
 
 /// The door's body limit, and a request line.
@@ -73,6 +74,20 @@ fn read(request: &Request) {
         let _ = request.flag(field);
     }
     let _ = request.context();
+    for field in ["signature", "hmac"] {
+        if let Ok(Some(text)) = request.text(field) {
+            let _ = signature_bytes(text);
+        }
+    }
+    if let Ok(Some(kind)) = request.text("type") {
+        let _ = key_type_named(kind);
+    }
+    for spec in [
+        kcm_core::keyspec::KeySpec::EccNistP384,
+        kcm_core::keyspec::KeySpec::Rsa2048,
+    ] {
+        let _ = Signing::of(spec, request, None);
+    }
     let _ = data_of(request);
     let _ = versions_of(request);
     let _ = settings_of(request);

@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::error::VaultError;
 use crate::request::{Batch, Request};
 
-mod signing;
+pub mod signing;
 
 use crate::route::Route;
 use signing::{key_type_named, Signing};
