@@ -1027,7 +1027,11 @@ fn vault_seeds() {
         "kv-destroy",
         "POST /v1/secret/destroy/ceph-csi/vol\n{\"versions\":[1,\"2\"]}",
     );
-    write("vault", "kv-read", "GET /v1/secret/data/ceph-csi/vol?version=2\n");
+    write(
+        "vault",
+        "kv-read",
+        "GET /v1/secret/data/ceph-csi/vol?version=2\n",
+    );
 }
 
 fn main() {

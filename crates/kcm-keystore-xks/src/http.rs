@@ -1,8 +1,6 @@
 //! Signed calls to the proxy: one HTTPS client per keystore, SigV4 per request,
 //! and the spec's error bodies turned into [`Failure`]s.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, Uri};
@@ -84,7 +82,9 @@ impl Proxy {
         if config.region.is_empty() || config.credentials.access_key_id().is_empty() {
             return Err(bad("region and access_key_id must not be empty".into()));
         }
-        let tls = tls_config(&config).map_err(bad)?;
+        let tls =
+            kcm_tls_client::client_config(&config.endpoint, config.ca_file.as_deref(), "ca_file")
+                .map_err(bad)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             // The API has no redirects, and a followed 307 would send the request's
@@ -258,42 +258,4 @@ fn describe(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// TLS for the proxy: the CA file's certificates when given (a private CA),
-/// else the operating system's roots. Always aws-lc-rs.
-fn tls_config(config: &XksConfig) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-            let mut added = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(format!(
-                    "ca_file {} holds no PEM certificate",
-                    path.display()
-                ));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(native.certs);
-            if added == 0 {
-                return Err("no CA certificates found in the operating system; set ca_file".into());
-            }
-        }
-    }
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }

@@ -72,7 +72,11 @@ impl KeystoneClient {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(8)
-            .use_preconfigured_tls(tls_config(&config)?)
+            .use_preconfigured_tls(kcm_tls_client::client_config(
+                &config.base_url,
+                config.ca_file.as_deref(),
+                "barbican.keystone.ca_file",
+            )?)
             .build()
             .map_err(|e| format!("cannot build the Keystone client: {e}"))?;
         Ok(Self {
@@ -232,43 +236,6 @@ fn unavailable(doing: &str, e: &reqwest::Error) -> KeystoneError {
         source = cause.source();
     }
     KeystoneError::Unavailable(text)
-}
-
-/// TLS for an `https` Keystone: the CA file's certificates when given, else the
-/// operating system's roots (none for a plain `http` Keystone). Always aws-lc-rs.
-fn tls_config(config: &KeystoneConfig) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
-        _ if !config.base_url.starts_with("https://") => {}
-        Some(path) => {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{} holds no PEM certificate", path.display()));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-            if roots.is_empty() {
-                return Err(
-                    "no CA certificates found in the operating system; set barbican.keystone.ca_file"
-                        .into(),
-                );
-            }
-        }
-    }
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }
 
 #[cfg(test)]
