@@ -493,10 +493,14 @@ impl Service {
     }
 
     /// Authenticates a Vault token (`kcm.<id>.<secret>`): an enabled access key of
-    /// the Vault kind and its secret. Whatever is wrong — not a token, unknown,
+    /// the Vault kind and its secret; or a login's session token (`kcms.…`,
+    /// [`Service::issue_vault_session`]). Whatever is wrong — not a token, unknown,
     /// disabled, another kind, the wrong secret — is one refusal; a store outage
     /// passes as itself.
     pub async fn authenticate_vault_token(&self, token: &str) -> Result<Principal> {
+        if token.starts_with(super::SESSION_PREFIX) {
+            return self.authenticate_vault_session(token).await;
+        }
         let (id, secret) = parse_vault_token(token)
             .ok_or_else(|| Error::new(ErrorKind::UnknownAccessKey, VAULT_TOKEN_REFUSED))?;
         self.authenticate_secret(id, secret, CredentialKind::Vault, VAULT_TOKEN_REFUSED)

@@ -1,7 +1,9 @@
-//! The key-value store of versioned secrets against the real embedded store and
-//! software keystore: values sealed, check-and-set decided under the change lock
-//! against concurrent writers, the kill switch, roles, isolation from the other
-//! doors' objects and between systems.
+//! What the Vault-compatible door relies on in the core, against the real embedded
+//! store and software keystore: the key-value store of versioned secrets (values
+//! sealed, check-and-set decided under the change lock against concurrent writers,
+//! the kill switch, roles, isolation from the other doors' objects and between
+//! systems), and login sessions (issued for a Vault token's access key, forgery and
+//! expiry refused, cut off with their access key).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -294,4 +296,89 @@ async fn roles_and_systems_bound_who_reads_what() {
         .kv_write(&alice, at(&alice, "../k"), value("v"), None)
         .await;
     assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn login_sessions_act_as_their_access_key_until_they_expire_or_it_is_disabled() {
+    let f = fixture().await;
+    let tenant_admin = &f.admin;
+    let system = f
+        .service
+        .create_system(
+            tenant_admin,
+            &kcm_core::service::NewSystem {
+                name: "csi".into(),
+                kind: "kubernetes".into(),
+                description: String::new(),
+                region: String::new(),
+                labels: Default::default(),
+                link: true,
+                root_key: None,
+            },
+        )
+        .await
+        .unwrap();
+    let made = f
+        .service
+        .create_vault_token(tenant_admin, "csi", Role::KeyUser, None, String::new())
+        .await
+        .unwrap();
+    let id = made.info.id.clone();
+    let session = f
+        .service
+        .issue_vault_session(&id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let token = session.token.expose_secret();
+    assert!(token.starts_with("kcms."));
+    let principal = f.service.authenticate_vault_token(token).await.unwrap();
+    assert_eq!(principal.access_key_id, id);
+    assert_eq!(principal.system_scope, Some(system.record.id));
+    // A changed expiry, id or tag is refused.
+    let parts: Vec<&str> = token.split('.').collect();
+    let later = format!(
+        "kcms.{}.{}.{}",
+        parts[1],
+        parts[2].parse::<i64>().unwrap() + 1,
+        parts[3]
+    );
+    let mut tag = parts[3].to_owned();
+    tag.replace_range(0..1, if tag.starts_with('A') { "B" } else { "A" });
+    let forged = format!("kcms.{}.{}.{tag}", parts[1], parts[2]);
+    for bad in [later.as_str(), forged.as_str(), "kcms.x", "kcms...."] {
+        let e = f.service.authenticate_vault_token(bad).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnknownAccessKey, "{bad}");
+    }
+    // Only a Vault token's access key gets a session, for at most a day.
+    let sigv4 = f.admin.principal.access_key_id.clone();
+    let e = f
+        .service
+        .issue_vault_session(&sigv4, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AccessDenied);
+    assert!(f
+        .service
+        .issue_vault_session(&id, kcm_core::service::MAX_SESSION * 2)
+        .await
+        .is_err());
+    // An expired session is refused.
+    let short = f
+        .service
+        .issue_vault_session(&id, Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(f
+        .service
+        .authenticate_vault_token(short.token.expose_secret())
+        .await
+        .is_err());
+    // Disabling the access key cuts its sessions off.
+    f.service
+        .set_access_key_enabled(tenant_admin, &id, false)
+        .await
+        .unwrap();
+    tokio::time::sleep(BOUND * 2).await;
+    assert!(f.service.authenticate_vault_token(token).await.is_err());
 }
