@@ -14,7 +14,8 @@ from kmip_harness import Pki
 
 def start_vault_server(root: Path, bound_ms: int, env: dict | None = None) -> tuple[Server, str, Pki]:
     """A kcm server with TLS and `[vault_server]`: (server, the Vault API's address, the PKI
-    whose CA the clients trust)."""
+    whose CA the clients trust). The config file is `root / "kcm.toml"`: a test may add
+    tables to it and restart the server."""
     (root / "pki").mkdir(exist_ok=True)
     pki = Pki(root / "pki")
     port = free_port()
@@ -49,3 +50,63 @@ def vault_token(srv: Server, system: str, role: str = "key-user", *extra: str) -
 
 def vault_client(address: str, pki: Pki, token: str | None) -> hvac.Client:
     return hvac.Client(url=address, token=token, verify=pki.ca_file)
+
+
+class TokenReviewStandIn:
+    """A small stand-in for a Kubernetes API server's TokenReview API (kube-apiserver is
+    not installable here), over HTTPS with the PKI's server certificate: `POST
+    /apis/authentication.k8s.io/v1/tokenreviews` answers `authenticated` with the service
+    account `tokens` maps the token to, `authenticated: false` for any other token, and 401
+    unless the request carries `Bearer <reviewer>`. It keeps the reviews it was asked, and
+    with `down` set answers 500."""
+
+    def __init__(self, pki: Pki, reviewer: str, tokens: dict[str, tuple[str, str]]):
+        import http.server
+        import ssl
+        import threading
+
+        self.reviewer, self.tokens, self.reviews, self.down = reviewer, tokens, [], False
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path != "/apis/authentication.k8s.io/v1/tokenreviews":
+                    return self._answer(404, {"kind": "Status", "code": 404})
+                if self.headers.get("Authorization") != f"Bearer {stand_in.reviewer}":
+                    return self._answer(401, {"kind": "Status", "code": 401})
+                if stand_in.down:
+                    return self._answer(500, {"kind": "Status", "code": 500})
+                review = json.loads(body)
+                stand_in.reviews.append(review)
+                account = stand_in.tokens.get(review["spec"]["token"])
+                status = {"authenticated": False}
+                if account is not None:
+                    namespace, name = account
+                    status = {"authenticated": True, "user": {
+                        "username": f"system:serviceaccount:{namespace}:{name}", "uid": f"uid-{name}",
+                        "groups": ["system:serviceaccounts"]}}
+                self._answer(201, {**review, "status": status})
+
+            def _answer(self, code: int, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.server_cert, pki.server_key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -454,7 +454,14 @@ async fn spawn_vault_server(
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let app = kcm_vault::router(kcm_vault::VaultApi::new(front, vault.mounts()));
+    let mut api = kcm_vault::VaultApi::new(front, vault.mounts());
+    if let Some(kubernetes) = &vault.kubernetes {
+        let auth = kcm_vault::kubernetes::KubernetesAuth::new(kubernetes.clone())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        tracing::info!(api_server = %kubernetes.api_server, roles = kubernetes.roles.len(), "Vault API: Kubernetes login on");
+        api = api.with_kubernetes(auth);
+    }
+    let app = kcm_vault::router(api);
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("vault_server: cannot listen on {listen}"))?;

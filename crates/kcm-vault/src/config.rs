@@ -1,6 +1,7 @@
 //! The `[vault_server]` table of `kcm serve`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -18,6 +19,122 @@ pub struct VaultServerSettings {
     /// The mount path of the KV version 2 engine (`secret`: `/v1/secret/data/…`).
     #[serde(default = "default_kv")]
     pub kv_mount: String,
+    /// Kubernetes service-account login (`auth/kubernetes/login`); off without it.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesAuthSettings>,
+}
+
+/// The `[vault_server.kubernetes]` table: where kcm checks a service account's
+/// token (the cluster's TokenReview API), and which service accounts log in as
+/// which Vault token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesAuthSettings {
+    /// The API server (`https://kubernetes.default.svc`, or the cluster's address).
+    pub api_server: String,
+    /// The CA that signed the API server's certificate (PEM); the system's roots
+    /// without it.
+    pub ca_file: Option<PathBuf>,
+    /// A token kcm presents to TokenReview (a service account allowed to create
+    /// `tokenreviews`). Without it, each login's own token is presented, as Vault
+    /// does when kcm runs in the cluster without a reviewer.
+    pub reviewer_token_file: Option<PathBuf>,
+    /// The audiences a token must be for (TokenReview checks them); none: the API
+    /// server's default.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// How long a login's session lasts, seconds (default 3600, at most 86400).
+    #[serde(default = "default_ttl")]
+    pub token_ttl_seconds: u64,
+    /// Seconds to wait for the API server (default 10).
+    #[serde(default = "default_review_timeout")]
+    pub timeout_seconds: u64,
+    /// The roles a login names.
+    pub roles: Vec<KubernetesRole>,
+}
+
+/// A role of `auth/kubernetes/login`: the service accounts it admits and the Vault
+/// token whose rights their sessions carry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesRole {
+    /// Its name (the login's `role`).
+    pub name: String,
+    /// Service account names admitted (`*`: any).
+    pub service_account_names: Vec<String>,
+    /// Namespaces admitted (`*`: any).
+    pub service_account_namespaces: Vec<String>,
+    /// The access key id of a Vault token (`kcm access-key create --kind vault`):
+    /// a session acts as it, with its role and system.
+    pub access_key: String,
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+fn default_review_timeout() -> u64 {
+    10
+}
+
+impl KubernetesAuthSettings {
+    /// Checks the table: an `https://` API server (plain `http://` only on the
+    /// loopback, where tokens do not cross a network), a session of 1 s to a day,
+    /// and roles with a unique name, service accounts, namespaces and an access key.
+    pub fn validate(&self) -> Result<(), String> {
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| self.api_server.starts_with(p));
+        if !(self.api_server.starts_with("https://") || loopback) {
+            return Err(format!(
+                "vault_server.kubernetes.api_server {:?} must be an https:// URL (service account tokens travel to it)",
+                self.api_server
+            ));
+        }
+        if !(1..=86_400).contains(&self.token_ttl_seconds) {
+            return Err("vault_server.kubernetes.token_ttl_seconds must be 1 to 86400".into());
+        }
+        if !(1..=300).contains(&self.timeout_seconds) {
+            return Err("vault_server.kubernetes.timeout_seconds must be 1 to 300".into());
+        }
+        if self.roles.is_empty() {
+            return Err(
+                "vault_server.kubernetes needs at least one [[vault_server.kubernetes.roles]]"
+                    .into(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for role in &self.roles {
+            let named = |what: &str, list: &[String]| {
+                if list.is_empty() || list.iter().any(String::is_empty) {
+                    Err(format!(
+                        "vault_server.kubernetes role {:?}: {what} must list at least one name (or \"*\")",
+                        role.name
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            if role.name.is_empty() || !names.insert(role.name.as_str()) {
+                return Err(format!(
+                    "vault_server.kubernetes role names must be unique and not empty: {:?}",
+                    role.name
+                ));
+            }
+            named("service_account_names", &role.service_account_names)?;
+            named(
+                "service_account_namespaces",
+                &role.service_account_namespaces,
+            )?;
+            if role.access_key.is_empty() {
+                return Err(format!(
+                    "vault_server.kubernetes role {:?}: access_key must name a Vault token's access key",
+                    role.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_listen() -> String {
@@ -51,6 +168,9 @@ impl VaultServerSettings {
                 "vault_server.kv_mount and transit_mount are both {:?}: each engine needs its own",
                 self.kv_mount
             ));
+        }
+        if let Some(kubernetes) = &self.kubernetes {
+            kubernetes.validate()?;
         }
         self.listen.parse().map_err(|_| {
             format!(
@@ -87,6 +207,7 @@ mod tests {
             listen: "127.0.0.1:8200".into(),
             transit_mount: "transit".into(),
             kv_mount: "secret".into(),
+            kubernetes: None,
         };
         assert!(good.validate().is_ok());
         for bad in ["", "sys", "a/b", "tr ansit"] {
@@ -106,5 +227,65 @@ mod tests {
             ..good
         };
         assert!(s.validate().unwrap_err().contains("vault_server.listen"));
+    }
+
+    #[test]
+    fn the_kubernetes_table_is_checked() {
+        let role = KubernetesRole {
+            name: "csi".into(),
+            service_account_names: vec!["rbd-csi".into()],
+            service_account_namespaces: vec!["*".into()],
+            access_key: "KCMEXAMPLE".into(),
+        };
+        let good = KubernetesAuthSettings {
+            api_server: "https://10.0.0.1:6443".into(),
+            ca_file: None,
+            reviewer_token_file: None,
+            audiences: vec![],
+            token_ttl_seconds: 3600,
+            timeout_seconds: 10,
+            roles: vec![role.clone()],
+        };
+        assert!(good.validate().is_ok());
+        let local = KubernetesAuthSettings {
+            api_server: "http://127.0.0.1:8080".into(),
+            ..good.clone()
+        };
+        assert!(local.validate().is_ok());
+        let bad = [
+            KubernetesAuthSettings {
+                api_server: "http://10.0.0.1".into(),
+                ..good.clone()
+            },
+            KubernetesAuthSettings {
+                token_ttl_seconds: 0,
+                ..good.clone()
+            },
+            KubernetesAuthSettings {
+                roles: vec![],
+                ..good.clone()
+            },
+            KubernetesAuthSettings {
+                roles: vec![role.clone(), role.clone()],
+                ..good.clone()
+            },
+            KubernetesAuthSettings {
+                roles: vec![KubernetesRole {
+                    service_account_names: vec![],
+                    ..role.clone()
+                }],
+                ..good.clone()
+            },
+            KubernetesAuthSettings {
+                roles: vec![KubernetesRole {
+                    access_key: String::new(),
+                    ..role
+                }],
+                ..good
+            },
+        ];
+        for b in bad {
+            assert!(b.validate().is_err(), "{b:?}");
+        }
     }
 }

@@ -48,6 +48,14 @@ impl VaultError {
         }
     }
 
+    /// What kcm asked on the caller's behalf (a Kubernetes API server) did not
+    /// answer usefully: 503, which clients retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            http: HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", message),
+        }
+    }
+
     /// A path no endpoint has: Vault's 404 for an unsupported path.
     pub fn unknown_path(path: &str) -> Self {
         Self {

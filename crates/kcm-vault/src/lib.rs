@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod error;
+pub mod kubernetes;
 pub mod kv;
 pub mod request;
 pub mod route;
@@ -53,6 +54,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct VaultApi {
     front: FrontDoor,
     mounts: Arc<Mounts>,
+    kubernetes: Option<Arc<kubernetes::KubernetesAuth>>,
 }
 
 impl VaultApi {
@@ -61,9 +63,19 @@ impl VaultApi {
         Self {
             front,
             mounts: Arc::new(mounts),
+            kubernetes: None,
         }
     }
+
+    /// The door with Kubernetes service-account login (`auth/kubernetes/login`).
+    pub fn with_kubernetes(mut self, auth: kubernetes::KubernetesAuth) -> Self {
+        self.kubernetes = Some(Arc::new(auth));
+        self
+    }
 }
+
+/// The largest login body (a service account token is a few KB).
+const MAX_LOGIN_BODY: usize = 32 * 1024;
 
 /// The door's router: every path goes to [`handle`].
 pub fn router(api: VaultApi) -> axum::Router {
@@ -94,6 +106,32 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
         })?;
         if route.is_public() {
             return Ok(sys::public(&route, call.service()));
+        }
+        if route == Route::KubernetesLogin {
+            let auth = api
+                .kubernetes
+                .as_deref()
+                .ok_or_else(|| VaultError::unknown_path(request.uri().path()))?;
+            let (parts, body) = request.into_parts();
+            let body = kcm_frontdoor::read_unproven(&parts, body, MAX_LOGIN_BODY).await?;
+            let login = auth
+                .login(call.service(), &request::Request::parse(body.bytes())?)
+                .await?;
+            call.admit(login.session.principal.clone())?;
+            tracing::info!(
+                role = %login.role.name,
+                namespace = %login.account.namespace,
+                service_account = %login.account.name,
+                access_key = %login.session.principal.access_key_id,
+                "Vault Kubernetes login"
+            );
+            let answer = kubernetes::login_answer(call.request_id(), &login);
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                answer.to_string(),
+            )
+                .into_response());
         }
         let (parts, body) = request.into_parts();
         let token = token_of(&parts.headers)?;

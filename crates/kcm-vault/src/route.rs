@@ -28,6 +28,8 @@ pub enum Route {
     TokenLookupSelf,
     /// `POST /v1/auth/token/renew-self`.
     TokenRenewSelf,
+    /// `POST /v1/auth/kubernetes/login` (no token: a service account's JWT).
+    KubernetesLogin,
     /// `LIST /v1/<transit>/keys` (or `GET …?list=true`).
     ListKeys,
     /// `POST /v1/<transit>/keys/<name>`.
@@ -167,6 +169,7 @@ impl Route {
             Route::SysMounts | Route::SysMountOf(_) => "VaultSysMounts",
             Route::TokenLookupSelf => "VaultTokenLookupSelf",
             Route::TokenRenewSelf => "VaultTokenRenewSelf",
+            Route::KubernetesLogin => "VaultKubernetesLogin",
             Route::Hash(_) => "VaultTransitHash",
             _ => "VaultTransit",
         }
@@ -230,6 +233,7 @@ pub fn route(
         }
         ["auth", "token", "lookup-self"] => allow(get || write, Route::TokenLookupSelf),
         ["auth", "token", "renew-self"] => allow(write, Route::TokenRenewSelf),
+        ["auth", "kubernetes", "login"] => allow(write, Route::KubernetesLogin),
         [mount, rest @ ..] if *mount == mounts.kv => kv_route(method, rest, query, list),
         [mount, rest @ ..] if *mount == mounts.transit => match rest {
             ["keys"] => allow(list, Route::ListKeys),
