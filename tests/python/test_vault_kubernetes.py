@@ -91,6 +91,7 @@ def test_a_service_account_logs_in_and_acts_as_its_roles_token(login_server):
     # The session is the role's token: its system's KV and Transit, its role.
     me = client.auth.token.lookup_self()["data"]
     assert me["accessor"] == csi["access_key_id"] and me["meta"]["kcm_role"] == "key-user"
+    assert 590 <= me["ttl"] <= 600 and me["expire_time"].endswith("Z"), me
     path = unique("csi-volume")
     client.secrets.kv.v2.create_or_update_secret(path=path, secret={"passphrase": "p"})
     owner = vault_client(address, pki, csi["vault_token"])

@@ -1032,6 +1032,16 @@ fn vault_seeds() {
         "kv-read",
         "GET /v1/secret/data/ceph-csi/vol?version=2\n",
     );
+    write(
+        "vault",
+        "kubernetes-login",
+        "POST /v1/auth/kubernetes/login\n{\"role\":\"ceph-csi\",\"jwt\":\"eyJhbGciOi.eyJpc3Mi.c2ln\"}",
+    );
+    write(
+        "vault",
+        "token-review",
+        "POST /v1/auth/kubernetes/login\n{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,\"user\":{\"username\":\"system:serviceaccount:ceph-csi:rbd\",\"uid\":\"u\"}}}",
+    );
 }
 
 fn main() {

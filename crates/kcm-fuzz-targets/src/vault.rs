@@ -2,7 +2,8 @@
 //! [`Request`] and every field Transit and KV read, [`kcm_ciphertext`]), as a
 //! client's request reaches them.
 //!
-//! The input is a request: its first line `METHOD PATH[?QUERY]`, the rest the body.
+//! The input is a request: its first line `METHOD PATH[?QUERY]`, the rest the body
+//! (read also as a Kubernetes TokenReview answer, which the login reads).
 //! The request is routed; the body is read as Transit reads it — a JSON object with
 //! strings, base64, numbers, flags, a context and batch items, and ciphertexts in
 //! Vault's form. What is accepted keeps its bounds: a key name is 1 to 128
@@ -10,6 +11,7 @@
 //! the version kcm's ciphertext inside names.
 
 use kcm_core::crypto::CiphertextHeader;
+use kcm_vault::kubernetes::service_account_of;
 use kcm_vault::kv::{data_of, parse_duration_ms, settings_of, versions_of};
 use kcm_vault::request::{Batch, Request};
 use kcm_vault::route::{route, Mounts, Route};
@@ -50,6 +52,12 @@ pub fn run(data: &[u8]) {
             assert!(!name.is_empty() && name.len() <= 128);
         }
     }
+    // What a Kubernetes API server answers a TokenReview with is read too.
+    if let Ok(review) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Ok(account) = service_account_of(&review) {
+            assert!(!account.namespace.is_empty() && !account.name.contains(':'));
+        }
+    }
     let Ok(request) = Request::parse(body) else {
         return;
     };
@@ -74,7 +82,7 @@ fn read(request: &Request) {
         let _ = request.flag(field);
     }
     let _ = request.context();
-    for field in ["signature", "hmac"] {
+    for field in ["signature", "hmac", "role", "jwt"] {
         if let Ok(Some(text)) = request.text(field) {
             let _ = signature_bytes(text);
         }

@@ -229,7 +229,7 @@ fn metadata_answer(m: &KvMetadata) -> Value {
 }
 
 /// RFC 3339 in UTC, as Vault writes times.
-fn timestamp(ms: UnixMillis) -> String {
+pub(crate) fn timestamp(ms: UnixMillis) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -143,7 +143,7 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
         let data = match route {
             Route::SysMounts | Route::SysMountOf(_) => sys::mounts(&route, &api.mounts)?,
             Route::TokenLookupSelf | Route::TokenRenewSelf => {
-                return Ok(sys::token_self(&route, &call, &request_id))
+                return Ok(sys::token_self(&route, &call, &request_id, &token))
             }
             _ if route.is_kv() => kv::serve(&call, &route, &api.mounts.kv, &body).await?,
             _ => transit::serve(&call, &route, &body).await?,

@@ -127,8 +127,16 @@ pub fn mounts(route: &Route, mounts: &Mounts) -> Result<Option<Value>, VaultErro
 }
 
 /// `auth/token/lookup-self` and `renew-self`: the token's access key, its role and
-/// system; it does not expire. The token itself is never echoed back.
-pub fn token_self(route: &Route, call: &kcm_frontdoor::Call<'_>, request_id: &str) -> Response {
+/// system; a Vault token does not expire, a login's session does (`ttl` says
+/// when). The token itself is never echoed back.
+pub fn token_self(
+    route: &Route,
+    call: &kcm_frontdoor::Call<'_>,
+    request_id: &str,
+    token: &str,
+) -> Response {
+    let expires_at = kcm_core::service::session_expiry(token);
+    let ttl = expires_at.map_or(0, |e| (e - kcm_core::service::now_ms()).max(0) / 1000);
     let principal = &call
         .caller()
         .expect("a token's request has an admitted caller")
@@ -147,7 +155,11 @@ pub fn token_self(route: &Route, call: &kcm_frontdoor::Call<'_>, request_id: &st
             "lease_duration": 0,
             "data": null,
             "wrap_info": null,
-            "warnings": ["kcm tokens do not expire: they last until their access key is disabled or deleted"],
+            "warnings": [if expires_at.is_some() {
+                "a login's session is not renewed: log in again before it expires"
+            } else {
+                "kcm tokens do not expire: they last until their access key is disabled or deleted"
+            }],
             "auth": {
                 "client_token": "",
                 "accessor": id,
@@ -172,15 +184,15 @@ pub fn token_self(route: &Route, call: &kcm_frontdoor::Call<'_>, request_id: &st
             "accessor": id,
             "display_name": format!("kcm-{id}"),
             "entity_id": "",
-            "expire_time": null,
+            "expire_time": expires_at.map(crate::kv::timestamp),
             "explicit_max_ttl": 0,
             "meta": meta,
             "num_uses": 0,
             "orphan": true,
-            "path": "auth/token/create",
+            "path": if expires_at.is_some() { "auth/kubernetes/login" } else { "auth/token/create" },
             "policies": ["default"],
             "renewable": false,
-            "ttl": 0,
+            "ttl": ttl,
             "type": "service",
         }),
     )

@@ -62,7 +62,7 @@ pub use rotation::{RotationInfo, RotationStatus};
 pub use system_rotation::{SystemKeyRotation, MAX_REWRAP_BATCH};
 pub use systems::{NewSystem, SystemInfo, SystemStatus};
 pub use tenants::NewTenant;
-pub use vault_sessions::{VaultSession, MAX_SESSION, SESSION_PREFIX};
+pub use vault_sessions::{session_expiry, VaultSession, MAX_SESSION, SESSION_PREFIX};
 pub use xks::{xks_key_ref, XksEncrypted, XksHealth, XksKeyMetadata};
 
 use crate::authz::{Caller, Principal};
