@@ -255,3 +255,74 @@ async fn another_systems_token_finds_no_key_of_the_name() {
         .await;
     assert_ne!(mine["data"]["kcm_key_id"], theirs["data"]["kcm_key_id"]);
 }
+
+#[tokio::test]
+async fn kv_versions_round_trip_and_cas_is_checked() {
+    let f = fixture().await;
+    let user = f.token("default", Role::KeyUser).await;
+    let (status, written) = f
+        .send(
+            "POST",
+            "/v1/secret/data/csi/vol",
+            Some(&user),
+            json!({"data": {"key": "c2VjcmV0"}, "options": {"cas": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert_eq!(written["data"]["version"], 1);
+    let (status, stale) = f
+        .send(
+            "POST",
+            "/v1/secret/data/csi/vol",
+            Some(&user),
+            json!({"data": {"key": "b3RoZXI="}, "options": {"cas": 0}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{stale}");
+    let (status, read) = f
+        .send("GET", "/v1/secret/data/csi/vol", Some(&user), Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["data"]["data"], json!({"key": "c2VjcmV0"}));
+    let (status, listed) = f
+        .send("LIST", "/v1/secret/metadata/csi", Some(&user), Value::Null)
+        .await;
+    assert_eq!(
+        (status, &listed["data"]["keys"]),
+        (StatusCode::OK, &json!(["vol"]))
+    );
+    let (status, _) = f
+        .send(
+            "DELETE",
+            "/v1/secret/metadata/csi/vol",
+            Some(&user),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, gone) = f
+        .send("GET", "/v1/secret/data/csi/vol", Some(&user), Value::Null)
+        .await;
+    assert_eq!(
+        (status, gone),
+        (StatusCode::NOT_FOUND, json!({"errors": []}))
+    );
+}
+
+#[tokio::test]
+async fn kubernetes_login_is_no_endpoint_until_configured() {
+    let f = fixture().await;
+    let (status, answer) = f
+        .send(
+            "POST",
+            "/v1/auth/kubernetes/login",
+            None,
+            json!({"role": "r", "jwt": "j"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(answer["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("unsupported path"));
+}
