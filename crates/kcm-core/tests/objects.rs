@@ -146,16 +146,7 @@ async fn the_kill_switch_cuts_off_payloads_within_the_bound_and_enable_restores_
     let f = fixture().await;
     let alice = keystone_user(&f, "alice", "p1", Role::KeyUser).await;
     let id = store_secret(&f, &alice, b"volume key").await;
-    let root = f
-        .service
-        .list_root_keys(&f.admin)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.is_default)
-        .unwrap()
-        .id
-        .to_string();
+    let root = f.default_root_id().await;
     let impact = f
         .service
         .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, false)

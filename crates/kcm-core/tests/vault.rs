@@ -199,16 +199,7 @@ async fn the_kill_switch_cuts_off_values_and_history() {
         .kv_write(&alice, at(&alice, "k"), value("v"), None)
         .await
         .unwrap();
-    let root = f
-        .service
-        .list_root_keys(&f.admin)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.is_default)
-        .unwrap()
-        .id
-        .to_string();
+    let root = f.default_root_id().await;
     f.service
         .change_root_key_state(&f.admin, &root, RootKeyChange::Disable, false)
         .await

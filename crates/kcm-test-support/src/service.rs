@@ -195,6 +195,17 @@ impl ServiceFixture {
         Caller::new(self.admin.principal.clone())
     }
 
+    /// The id of the tenant's default root key (the one the kill-switch tests throw).
+    pub async fn default_root_id(&self) -> String {
+        let roots = self.service.list_root_keys(&self.admin).await.unwrap();
+        roots
+            .iter()
+            .find(|r| r.is_default)
+            .expect("a bootstrapped tenant has a default root key")
+            .id
+            .to_string()
+    }
+
     /// A new caller for the operator.
     pub fn operator(&self) -> Caller {
         Caller::new(self.operator.principal.clone())

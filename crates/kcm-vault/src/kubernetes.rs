@@ -236,34 +236,25 @@ pub fn service_account_of(review: &Value) -> Result<ServiceAccount, VaultError> 
     })
 }
 
-/// Vault's answer to a login: the session token in `auth`.
-pub fn login_answer(request_id: &str, login: &Login<'_>) -> Value {
+/// The `auth` of a login's answer: the session token, and who logged in.
+pub fn login_auth(login: &Login<'_>) -> Value {
     let ttl = (login.session.expires_at - kcm_core::service::now_ms()).max(0) / 1000;
     json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": null,
-        "wrap_info": null,
-        "warnings": null,
-        "auth": {
-            "client_token": login.session.token.expose_secret(),
-            "accessor": login.session.principal.access_key_id,
-            "policies": ["default"],
-            "token_policies": ["default"],
-            "metadata": {
-                "role": login.role.name,
-                "service_account_name": login.account.name,
-                "service_account_namespace": login.account.namespace,
-                "service_account_uid": login.account.uid,
-            },
-            "lease_duration": ttl,
-            "renewable": false,
-            "entity_id": "",
-            "token_type": "service",
-            "orphan": true,
+        "client_token": login.session.token.expose_secret(),
+        "accessor": login.session.principal.access_key_id,
+        "policies": ["default"],
+        "token_policies": ["default"],
+        "metadata": {
+            "role": login.role.name,
+            "service_account_name": login.account.name,
+            "service_account_namespace": login.account.namespace,
+            "service_account_uid": login.account.uid,
         },
+        "lease_duration": ttl,
+        "renewable": false,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": true,
     })
 }
 

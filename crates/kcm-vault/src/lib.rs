@@ -125,13 +125,11 @@ pub async fn handle(State(api): State<VaultApi>, request: axum::extract::Request
                 access_key = %login.session.principal.access_key_id,
                 "Vault Kubernetes login"
             );
-            let answer = kubernetes::login_answer(call.request_id(), &login);
-            return Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                answer.to_string(),
-            )
-                .into_response());
+            return Ok(auth_answer(
+                call.request_id(),
+                kubernetes::login_auth(&login),
+                None,
+            ));
         }
         let (parts, body) = request.into_parts();
         let token = token_of(&parts.headers)?;
@@ -224,6 +222,26 @@ pub fn token_system(
 
 /// Vault's response envelope around `data`.
 pub fn answer(request_id: &str, data: serde_json::Value) -> Response {
+    envelope(
+        request_id,
+        data,
+        serde_json::Value::Null,
+        serde_json::Value::Null,
+    )
+}
+
+/// Vault's response envelope of a login or a token renewal: the token in `auth`.
+pub fn auth_answer(request_id: &str, auth: serde_json::Value, warning: Option<&str>) -> Response {
+    let warnings = warning.map_or(serde_json::Value::Null, |w| serde_json::json!([w]));
+    envelope(request_id, serde_json::Value::Null, auth, warnings)
+}
+
+fn envelope(
+    request_id: &str,
+    data: serde_json::Value,
+    auth: serde_json::Value,
+    warnings: serde_json::Value,
+) -> Response {
     let body = serde_json::json!({
         "request_id": request_id,
         "lease_id": "",
@@ -231,8 +249,8 @@ pub fn answer(request_id: &str, data: serde_json::Value) -> Response {
         "lease_duration": 0,
         "data": data,
         "wrap_info": null,
-        "warnings": null,
-        "auth": null,
+        "warnings": warnings,
+        "auth": auth,
     });
     (
         StatusCode::OK,

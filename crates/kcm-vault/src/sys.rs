@@ -148,35 +148,22 @@ pub fn token_self(
         "kcm_system_id": principal.system_scope.map(|s| s.to_string()),
     });
     if *route == Route::TokenRenewSelf {
-        let body = json!({
-            "request_id": request_id,
-            "lease_id": "",
+        let warning = if expires_at.is_some() {
+            "a login's session is not renewed: log in again before it expires"
+        } else {
+            "kcm tokens do not expire: they last until their access key is disabled or deleted"
+        };
+        let auth = json!({
+            "client_token": "",
+            "accessor": id,
+            "policies": ["default"],
+            "token_policies": ["default"],
+            "metadata": meta,
+            "lease_duration": ttl,
             "renewable": false,
-            "lease_duration": 0,
-            "data": null,
-            "wrap_info": null,
-            "warnings": [if expires_at.is_some() {
-                "a login's session is not renewed: log in again before it expires"
-            } else {
-                "kcm tokens do not expire: they last until their access key is disabled or deleted"
-            }],
-            "auth": {
-                "client_token": "",
-                "accessor": id,
-                "policies": ["default"],
-                "token_policies": ["default"],
-                "metadata": meta,
-                "lease_duration": 0,
-                "renewable": false,
-                "orphan": true,
-            },
+            "orphan": true,
         });
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        return crate::auth_answer(request_id, auth, Some(warning));
     }
     crate::answer(
         request_id,
