@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use kcm_core::authz::Caller;
-use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
 use kcm_core::lifecycle::KeyState;
 use kcm_core::model::*;
@@ -20,11 +19,7 @@ use kcm_test_support::service::ServiceFixture;
 const BOUND: Duration = Duration::from_millis(40);
 
 async fn fixture() -> ServiceFixture {
-    ServiceFixture::with_config(ServiceConfig {
-        revocation_bound: BOUND,
-        ..ServiceConfig::default()
-    })
-    .await
+    ServiceFixture::with_revocation_bound(BOUND).await
 }
 
 async fn tenant_name(f: &ServiceFixture) -> String {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kcm_core::authz::Caller;
-use kcm_core::config::ServiceConfig;
 use kcm_core::error::ErrorKind;
 use kcm_core::kv::KvVersionAction;
 use kcm_core::model::*;
@@ -21,11 +20,7 @@ use kcm_test_support::service::ServiceFixture;
 const BOUND: Duration = Duration::from_millis(40);
 
 async fn fixture() -> ServiceFixture {
-    ServiceFixture::with_config(ServiceConfig {
-        revocation_bound: BOUND,
-        ..ServiceConfig::default()
-    })
-    .await
+    ServiceFixture::with_revocation_bound(BOUND).await
 }
 
 async fn project_user(f: &ServiceFixture, project: &str, role: Role) -> Caller {

@@ -138,6 +138,16 @@ impl ServiceFixture {
         Self::with_config(ServiceConfig::default()).await
     }
 
+    /// A service whose caches live at most `bound` (so kill-switch tests wait
+    /// little), otherwise configured by default.
+    pub async fn with_revocation_bound(bound: std::time::Duration) -> Self {
+        Self::with_config(ServiceConfig {
+            revocation_bound: bound,
+            ..ServiceConfig::default()
+        })
+        .await
+    }
+
     /// A service with `config` in a fresh data directory.
     pub async fn with_config(config: ServiceConfig) -> Self {
         let data = DataDir::new();
