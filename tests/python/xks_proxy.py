@@ -76,7 +76,10 @@ Implemented from the spec
   authenticated, get exactly that answer (Content-Type application/json unless "headers"
   says otherwise; with "length": false no Content-Length, and the connection closes after
   the body). The same without "status" goes back to real answers. Per key, so tests
-  sharing one proxy do not see each other's answers.
+  sharing one proxy do not see each other's answers — except "operation": "health",
+  which names no key and so is the whole proxy's (use a proxy of your own for it).
+* Mutual TLS: with --client-ca, the proxy requires a client certificate signed by that
+  CA (test_certificates also issues one, xks-client-cert.pem / xks-client-key.pem).
 * GetHealthStatus: a deep check in a fresh token session with a session-only test AES key
   (never a customer key): GCM round trip. Response xksProxyFleetSize 1, xksProxyVendor,
   xksProxyModel, ekmVendor (the token's manufacturer), ekmFleetDetails with one entry
@@ -88,7 +91,7 @@ Implemented from the spec
 
 Left out
 --------
-mTLS (client certificates); secondary authorization (AccessDeniedException) and request
+secondary authorization (AccessDeniedException, except as a canned answer) and request
 metadata policies; request quotas / ThrottlingException; DependencyTimeoutException; HTTP/2;
 the load balancer GET health check; per-prefix isolation (one prefix per process);
 persistence of the disabled state across restarts; the spec's "server MUST be an FQDN"
@@ -440,8 +443,10 @@ class Proxy:
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise XksError("ValidationException", "the answer must be a JSON object") from None
         op = spec.get("operation") if isinstance(spec, dict) else None
-        if op not in ("metadata", "encrypt", "decrypt"):
-            raise XksError("ValidationException", "operation must be metadata, encrypt or decrypt")
+        if op not in ("metadata", "encrypt", "decrypt", "health"):
+            raise XksError("ValidationException", "operation must be metadata, encrypt, decrypt or health")
+        if op == "health":
+            key_id = None  # health names no key: its canned answer is the proxy's
         status, text, headers = spec.get("status"), spec.get("body", ""), spec.get("headers", {})
         if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
             raise XksError("ValidationException", "status must be an HTTP status")
@@ -771,6 +776,7 @@ def main(argv=None) -> int:
     ap.add_argument("--uri-prefix", default="")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca", help="require client certificates signed by this CA (mutual TLS)")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--no-ciphertext-metadata", action="store_true",
                     help="do not return ciphertextMetadata from encrypt")
@@ -800,6 +806,9 @@ def main(argv=None) -> int:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_alpn_protocols(["http/1.1"])
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(a.client_ca)
         server.tls = ctx
     port = server.server_address[1]
     log(f"serving {'https' if a.tls_cert else 'http'}://127.0.0.1:{port}{prefix}{API_PATH} "
@@ -820,7 +829,9 @@ def main(argv=None) -> int:
 def test_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate it signs for 127.0.0.1 / localhost, as a
     customer's private PKI would give (strict TLS clients such as rustls refuse a CA
-    certificate used as the server's own). Returns (ca_file, cert_file, key_file)."""
+    certificate used as the server's own), and a client certificate of the same CA
+    (xks-client-cert.pem, xks-client-key.pem) for mutual TLS. Returns (ca_file,
+    cert_file, key_file)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -851,13 +862,21 @@ def test_certificates(directory: Path) -> tuple[Path, Path, Path]:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (builder("kcm xks client", "xks test CA", client_key.public_key())
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
     ca_path = directory / "xks-ca.pem"
     cert_path, key_path = directory / "xks-cert.pem", directory / "xks-key.pem"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    for c, k, c_path, k_path in ((cert, key, cert_path, key_path),
+                                 (client, client_key, directory / "xks-client-cert.pem",
+                                  directory / "xks-client-key.pem")):
+        c_path.write_bytes(c.public_bytes(serialization.Encoding.PEM))
+        k_path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    key_path.chmod(0o600)
+        k_path.chmod(0o600)
     return ca_path, cert_path, key_path
 
 

@@ -82,9 +82,21 @@ impl Proxy {
         if config.region.is_empty() || config.credentials.access_key_id().is_empty() {
             return Err(bad("region and access_key_id must not be empty".into()));
         }
-        let tls =
-            kcm_tls_client::client_config(&config.endpoint, config.ca_file.as_deref(), "ca_file")
-                .map_err(bad)?;
+        let identity =
+            config
+                .client_identity
+                .as_ref()
+                .map(|(cert, key)| kcm_tls_client::ClientIdentity {
+                    cert_file: cert,
+                    key_file: key,
+                });
+        let tls = kcm_tls_client::client_config_with_identity(
+            &config.endpoint,
+            config.ca_file.as_deref(),
+            identity,
+            "ca_file",
+        )
+        .map_err(bad)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             // The API has no redirects, and a followed 307 would send the request's

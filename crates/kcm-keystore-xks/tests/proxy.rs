@@ -25,6 +25,7 @@ fn config(proxy: &XksProxy) -> XksConfig {
         credentials: Credentials::new(ACCESS_KEY_ID, SECRET),
         region: REGION.into(),
         ca_file: Some(proxy.ca_file()),
+        client_identity: None,
         timeout: Duration::from_secs(10),
     }
 }
@@ -123,17 +124,22 @@ async fn proxy_errors_are_sorted_by_cause() {
 }
 
 /// Makes the test proxy answer every later `op` (`metadata`, `encrypt`, `decrypt`) on
-/// `key` with `canned` as is: `{"status": .., "body": "..", "headers": {..}, "length":
+/// `key` — or every `health` check, whatever `key` — with `canned` as is: `{"status": .., "body": "..", "headers": {..}, "length":
 /// bool}` (tests/python/xks_proxy.py, "Canned answers"); `{}` goes back to real answers.
 async fn answer(proxy: &XksProxy, key: &str, op: &str, canned: serde_json::Value) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let ca = std::fs::read(proxy.ca_file()).expect("the proxy's CA file");
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("a PEM certificate"))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTPS client");
+        .timeout(Duration::from_secs(10));
+    if proxy.requires_client_certificates() {
+        let (cert, key) = proxy.client_identity();
+        let mut pem = std::fs::read(cert).expect("the client certificate");
+        pem.extend(std::fs::read(key).expect("the client key"));
+        client = client.identity(reqwest::Identity::from_pem(&pem).expect("a client identity"));
+    }
+    let client = client.build().expect("an HTTPS client");
     let mut spec = canned;
     spec["operation"] = op.into();
     let r = client
@@ -368,4 +374,47 @@ async fn answers_outside_the_spec_are_unavailable() {
     for op in OPS {
         call(&ks, op, &handle, &blob).await.unwrap();
     }
+}
+
+/// Mutual TLS: a proxy that requires a client certificate refuses kcm without one
+/// (unavailable, as any failed connection) and serves it with one. And a proxy whose
+/// own authorisation refuses the health check (AccessDeniedException) is reachable,
+/// not down: its keys stay usable and nothing below them is locked.
+#[tokio::test]
+async fn mutual_tls_and_a_health_check_the_proxy_refuses() {
+    let proxy = XksProxy::start_requiring_client_certificates();
+    let anonymous = keystore(config(&proxy));
+    let r = anonymous.health().await;
+    assert!(matches!(&r, Err(KeystoreError::Unavailable(_))), "{r:?}");
+
+    let ks = keystore(XksConfig {
+        client_identity: Some(proxy.client_identity()),
+        ..config(&proxy)
+    });
+    ks.health()
+        .await
+        .expect("the proxy answers kcm's certificate");
+    let key = proxy.create_key();
+    let handle = ks.reference_root_key(&key).await.unwrap();
+    let secret = SecretBytes::random(32);
+    let blob = ks.wrap(&handle, &secret, b"aad").await.unwrap();
+    let back = ks.unwrap(&handle, &blob, b"aad").await.unwrap();
+    assert_eq!(back.expose_secret(), secret.expose_secret());
+
+    answer(
+        &proxy,
+        &key,
+        "health",
+        spec_error("AccessDeniedException", 403),
+    )
+    .await;
+    ks.health()
+        .await
+        .expect("a health check the proxy's policy refuses is no outage");
+    let back = ks.unwrap(&handle, &blob, b"aad").await.unwrap();
+    assert_eq!(back.expose_secret(), secret.expose_secret());
+    // Other refusals of the health check still say the proxy cannot serve.
+    answer(&proxy, &key, "health", spec_error("InternalException", 500)).await;
+    let r = ks.health().await;
+    assert!(matches!(&r, Err(KeystoreError::Unavailable(_))), "{r:?}");
 }

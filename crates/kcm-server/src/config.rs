@@ -135,6 +135,11 @@ pub struct XksSettings {
     /// PEM file of the CA certificates that sign the proxy's certificate (else
     /// the operating system's roots).
     pub ca_file: Option<PathBuf>,
+    /// PEM file of kcm's client certificate (chain, leaf first), for a proxy that
+    /// requires mutual TLS; set with `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (mode 0600).
+    pub client_key_file: Option<PathBuf>,
     /// How long one call to the proxy may take, in milliseconds.
     #[serde(default = "default_xks_timeout_ms")]
     pub timeout_ms: u64,
@@ -736,6 +741,9 @@ impl Settings {
                     if x.secret_file.is_some() == x.secret_env.is_some() {
                         bail!("keystores.{name}: set exactly one of secret_file and secret_env");
                     }
+                    if x.client_cert_file.is_some() != x.client_key_file.is_some() {
+                        bail!("keystores.{name}: client_cert_file and client_key_file go together (mutual TLS to the proxy)");
+                    }
                     if !(100..=60_000).contains(&x.timeout_ms) {
                         bail!("keystores.{name}: timeout_ms must be between 100 and 60000");
                     }
@@ -1141,5 +1149,9 @@ mod tests {
             invalid(format!("{table}secret_env = \"S\"\ntimeout_ms = 5\n")).contains("timeout_ms")
         );
         assert!(invalid(format!("{table}secret_env = \"S\"\nsecret = \"x\"\n")).contains("secret"));
+        assert!(invalid(format!(
+            "{table}secret_env = \"S\"\nclient_cert_file = \"/c.pem\"\n"
+        ))
+        .contains("go together"));
     }
 }

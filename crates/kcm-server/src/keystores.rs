@@ -182,6 +182,14 @@ fn open_xks(name: &str, settings: &XksSettings) -> Result<XksKeystore> {
         credentials: Credentials::new(settings.access_key_id.clone(), secret.expose_secret()),
         region: settings.region.clone(),
         ca_file: settings.ca_file.clone(),
+        client_identity: match (&settings.client_cert_file, &settings.client_key_file) {
+            (Some(cert), Some(key)) => {
+                crate::files::ensure_owner_only(key, "client key")
+                    .with_context(|| format!("keystore {name:?}"))?;
+                Some((cert.clone(), key.clone()))
+            }
+            _ => None,
+        },
         timeout: Duration::from_millis(settings.timeout_ms),
     })
     .map_err(|e| anyhow!("keystore {name:?}: {e}"))

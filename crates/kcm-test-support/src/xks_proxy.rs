@@ -57,12 +57,23 @@ pub struct XksProxy {
     child: Child,
     port: u16,
     next_key: AtomicUsize,
+    client_certificates: bool,
 }
 
 impl XksProxy {
     /// Starts a proxy on a free port of 127.0.0.1, with TLS from a private CA
     /// ([`XksProxy::ca_file`]) and one fresh SoftHSM2 token.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a proxy as [`XksProxy::start`] does that requires mutual TLS: a client
+    /// certificate of its CA ([`XksProxy::client_identity`]).
+    pub fn start_requiring_client_certificates() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(client_certificates: bool) -> Self {
         let hsm = SoftHsm::with_tokens(1);
         let token = hsm.token();
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -104,6 +115,12 @@ impl XksProxy {
             .arg(dir.path().join("xks-cert.pem"))
             .arg("--tls-key")
             .arg(dir.path().join("xks-key.pem"))
+            .args(
+                client_certificates
+                    .then(|| ["--client-ca".into(), dir.path().join("xks-ca.pem")])
+                    .into_iter()
+                    .flatten(),
+            )
             .envs(hsm.env())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -118,6 +135,7 @@ impl XksProxy {
             child,
             port,
             next_key: AtomicUsize::new(0),
+            client_certificates,
         }
     }
 
@@ -170,6 +188,19 @@ impl XksProxy {
     /// The PEM file of the private CA that signed the proxy's certificate.
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("xks-ca.pem")
+    }
+
+    /// Whether the proxy requires a client certificate (mutual TLS).
+    pub fn requires_client_certificates(&self) -> bool {
+        self.client_certificates
+    }
+
+    /// A client certificate and key of the proxy's CA (for mutual TLS).
+    pub fn client_identity(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("xks-client-cert.pem"),
+            self.dir.path().join("xks-client-key.pem"),
+        )
     }
 
     /// Makes a new AES-256 key in the proxy's token, as the key's holder would, and

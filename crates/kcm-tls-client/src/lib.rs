@@ -11,6 +11,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+/// A client certificate and its private key (PEM files), for a server that asks
+/// the client to prove who it is (mutual TLS).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIdentity<'a> {
+    /// The certificate chain, leaf first.
+    pub cert_file: &'a Path,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: &'a Path,
+}
+
 /// A client configuration for calls to `base_url`, trusting the certificates in
 /// `ca_file`, or the system's roots without one. `setting` names the configuration
 /// field in errors (for example `barbican.keystone.ca_file`), so the operator knows
@@ -21,24 +31,26 @@ pub fn client_config(
     ca_file: Option<&Path>,
     setting: &str,
 ) -> Result<rustls::ClientConfig, String> {
+    client_config_with_identity(base_url, ca_file, None, setting)
+}
+
+/// [`client_config`], presenting `identity` to a server that asks for a client
+/// certificate.
+pub fn client_config_with_identity(
+    base_url: &str,
+    ca_file: Option<&Path>,
+    identity: Option<ClientIdentity<'_>>,
+    setting: &str,
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         _ if !base_url.starts_with("https://") => {}
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("{setting}: cannot read {}: {e}", path.display()))?;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("{setting} {}: {e}", path.display()))?;
+            for cert in read_certificates(path, setting)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("{setting} {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "{setting} {} holds no PEM certificate",
-                    path.display()
-                ));
             }
         }
         None => {
@@ -51,10 +63,48 @@ pub fn client_config(
             }
         }
     }
-    rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(id) => {
+            let chain = read_certificates(id.cert_file, "the client certificate")?;
+            let pem = std::fs::read(id.key_file).map_err(|e| {
+                format!("cannot read the client key {}: {e}", id.key_file.display())
+            })?;
+            let key = rustls_pemfile::private_key(&mut pem.as_slice())
+                .map_err(|e| format!("the client key {}: {e}", id.key_file.display()))?
+                .ok_or_else(|| format!("{} holds no PEM private key", id.key_file.display()))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                format!(
+                    "the client certificate {} and key {} do not go together: {e}",
+                    id.cert_file.display(),
+                    id.key_file.display()
+                )
+            })
+        }
+    }
+}
+
+/// The certificates of a PEM file: at least one.
+fn read_certificates(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]
