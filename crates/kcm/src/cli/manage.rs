@@ -781,8 +781,19 @@ enum RootKeyCommand {
         /// Keystore holding the key (default: the server's default keystore).
         #[arg(long)]
         keystore: Option<String>,
-        /// The key in the keystore's terms: for PKCS#11 `label:<CKA_LABEL>` or
-        /// `id:<CKA_ID in hex>`.
+        /// The key in the keystore's terms, by the keystore's kind:
+        ///
+        /// - pkcs11: `label:<CKA_LABEL>` or `id:<CKA_ID in hex>` (a token AES-256
+        ///   secret key with CKA_ENCRYPT and CKA_DECRYPT, and a CKA_ID unique on
+        ///   the token);
+        ///
+        /// - xks: the key's externalKeyId at the XKS proxy, as the proxy names it
+        ///   (1 to 128 of A-Z a-z 0-9 . - _), for example `customer-root-1`; kcm
+        ///   checks it with the proxy's GetKeyMetadata (an AES-256 key that can
+        ///   encrypt and decrypt);
+        ///
+        /// - plugin: whatever the plugin documents (the text is passed to it as is).
+        #[arg(verbatim_doc_comment)]
         reference: String,
         /// Description.
         #[arg(long, default_value = "")]
