@@ -8,10 +8,11 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 
 import pytest
 from byok import new_material, wrap
-from kcmtest import KCM_BIN, kms_error, system_with_key, unique
+from kcmtest import KCM_BIN, LOADED_SLACK_S, kms_error, poll, system_with_key, unique
 
 
 def kcm(srv, *args: str) -> dict:
@@ -202,11 +203,29 @@ def test_aws_import_key_material_with_boto3_and_openssl(srv, tmp_path, algorithm
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
 
-    # A second import while the key is active is refused for the key's state, which kcm
-    # checks before the (single-use) token.
-    with kms_error("KMSInvalidStateException") as ei:
+    # The token is used up; while the key is enabled, new parameters may be had, the
+    # same material imported again (to change its expiry, as AWS allows) and other
+    # material is refused.
+    with kms_error("InvalidImportTokenException"):
         kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
-    assert "pending import" in ei.value.response["Error"]["Message"], ei.value
+    params, other = aws_import(kms, key_id, new_material(tmp_path / "other-while-enabled.bin"), tmp_path)
+    with kms_error("IncorrectKeyMaterialException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=other,
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    valid_to = int(time.time()) + 30 * 86400
+    params, same = aws_import(kms, key_id, material, tmp_path, algorithm, spec)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=same,
+                            ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["ExpirationModel"], int(meta["ValidTo"].timestamp())) == (
+        "Enabled", "KEY_MATERIAL_EXPIRES", valid_to), meta
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    # Importing it once more without an expiry makes it last again.
+    params, same = aws_import(kms, key_id, material, tmp_path, algorithm, spec)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=same,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE" and "ValidTo" not in meta, meta
 
     # Deleting the material makes every ciphertext undecryptable until it comes back.
     kms.delete_imported_key_material(KeyId=key_id)
@@ -242,9 +261,16 @@ def test_aws_import_refusals(srv, tmp_path):
     params, wrapped = aws_import(kms, a, new_material(tmp_path / "a.bin"), tmp_path)
     with kms_error("InvalidImportTokenException"):
         kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
-    with kms_error("UnsupportedOperationException"):
-        kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
-                                ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=2_000_000_000)
+    # An expiry that is not one is refused before the token is used: none with
+    # KEY_MATERIAL_EXPIRES, one with KEY_MATERIAL_DOES_NOT_EXPIRE, one in the past or more
+    # than 365 days away.
+    now = int(time.time())
+    for model, valid_to in (("KEY_MATERIAL_EXPIRES", None), ("KEY_MATERIAL_DOES_NOT_EXPIRE", now + 3600),
+                            ("KEY_MATERIAL_EXPIRES", now - 60), ("KEY_MATERIAL_EXPIRES", now + 400 * 86400)):
+        extra = {"ValidTo": valid_to} if valid_to else {}
+        with kms_error("ValidationException"):
+            kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                    ExpirationModel=model, **extra)
     kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
     # Material kcm cannot make: no rotation.
     with kms_error("UnsupportedOperationException"):
@@ -256,6 +282,30 @@ def test_aws_import_refusals(srv, tmp_path):
     with kms_error("InvalidCiphertextException"):
         kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=b"\0" * 384)
     assert kms.describe_key(KeyId=b)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_imported_material_that_expires_is_erased_at_its_valid_to(srv, tmp_path):
+    """KEY_MATERIAL_EXPIRES: at ValidTo kcm erases the material, as AWS KMS does — the key
+    goes back to PendingImport and its ciphertexts stop decrypting — until the same
+    material is imported again."""
+    kms = srv.client("default")
+    key_id = kms.create_key(Origin="EXTERNAL", Description=unique("expiring"))["KeyMetadata"]["KeyId"]
+    material = new_material(tmp_path / "expiring.bin")
+    params, wrapped = aws_import(kms, key_id, material, tmp_path)
+    valid_to = int(time.time()) + 3
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"until it expires")["CiphertextBlob"]
+    # The scheduler runs every second; a loaded machine may take longer.
+    poll(lambda: kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport",
+         valid_to - time.time() + 2 + LOADED_SLACK_S, interval=0.2, what="the key pending import after ValidTo")
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert "ValidTo" not in meta and meta["Enabled"] is False, meta
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=blob)
+    params, again = aws_import(kms, key_id, material, tmp_path)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=again)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"until it expires"
 
 
 # ----------------------------------------------------------------- expired import tokens

@@ -379,6 +379,10 @@ pub struct ServiceKeyRecord {
     /// keyed by it, hex; reveals nothing about it), so that a re-import must bring
     /// the same material. `None` until the first import.
     pub import_check: Option<String>,
+    /// For origin `EXTERNAL`: when the imported material expires (AWS's `ValidTo`,
+    /// expiration model `KEY_MATERIAL_EXPIRES`); the material is erased then and the
+    /// key waits for it again. `None`: it does not expire.
+    pub material_expires_at: Option<UnixMillis>,
 }
 
 impl ServiceKeyRecord {

@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + 'static {
     async fn keys_due_for_deletion(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>>;
     /// Ids of keys whose automatic rotation is due at or before `now`.
     async fn keys_due_for_rotation(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>>;
+    /// Ids of keys whose imported material expires at or before `now`
+    /// (`material_expires_at`), in any state.
+    async fn keys_with_expired_material(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>>;
 
     /// An alias by tenant and full name.
     async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>>;

@@ -463,7 +463,13 @@ async fn golden_import_tokens_are_taken_or_refused_as_on_the_day() {
         assert_eq!(e.kind(), ErrorKind::InvalidState, "{e}");
         // The token already redeemed on the day is used up.
         let e = s
-            .import_key_material(&world.admin(), &external, &token("used"), &wrapped("used"))
+            .import_key_material(
+                &world.admin(),
+                &external,
+                &token("used"),
+                &wrapped("used"),
+                None,
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidImportToken, "{e}");
@@ -475,6 +481,7 @@ async fn golden_import_tokens_are_taken_or_refused_as_on_the_day() {
                 &external,
                 &token("expired"),
                 &wrapped("expired"),
+                None,
             )
             .await
             .unwrap_err();
@@ -487,6 +494,7 @@ async fn golden_import_tokens_are_taken_or_refused_as_on_the_day() {
                 &external,
                 &token("valid"),
                 &wrapped("valid"),
+                None,
             )
             .await
             .unwrap();
@@ -1054,7 +1062,7 @@ async fn generate(out: &Path) -> Value {
     };
     let used = params(ServiceConfig::default(), "RSAES_OAEP_SHA_256", "RSA_3072").await;
     let used_wrapped = oaep_to(&used.public_key_der, &TEST_BYOK_MATERIAL);
-    s.import_key_material(&admin(), &ext, &used.import_token, &used_wrapped)
+    s.import_key_material(&admin(), &ext, &used.import_token, &used_wrapped, None)
         .await
         .unwrap();
     let byok_plain = b"golden: encrypted under imported (BYOK) material";

@@ -256,6 +256,20 @@ pub(crate) async fn keys_due_for_rotation(
     all(pool, q, decode::key_id).await
 }
 
+/// See [`kcm_core::store::Store::keys_with_expired_material`].
+pub(crate) async fn keys_with_expired_material(
+    pool: &PgPool,
+    now: UnixMillis,
+) -> ReadResult<Vec<KeyId>> {
+    let q = sqlx::query(
+        "SELECT id FROM service_keys
+         WHERE material_expires_at <= $1
+         ORDER BY material_expires_at, id",
+    )
+    .bind(now);
+    all(pool, q, decode::key_id).await
+}
+
 /// See [`kcm_core::store::Store::alias`].
 pub(crate) async fn alias(
     pool: &PgPool,

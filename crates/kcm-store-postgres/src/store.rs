@@ -518,6 +518,12 @@ impl Store for PostgresStore {
         self.read(move || read::keys_due_for_rotation(p, now)).await
     }
 
+    async fn keys_with_expired_material(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        let p = self.pool();
+        self.read(move || read::keys_with_expired_material(p, now))
+            .await
+    }
+
     async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>> {
         let p = self.pool();
         self.read(move || read::alias(p, tenant, name)).await

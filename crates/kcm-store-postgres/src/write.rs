@@ -193,8 +193,10 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
             "INSERT INTO service_keys (id, tenant_id, system_id, description, usage, spec,
                                        origin, state, created_at, deletion_at,
                                        rotation_period_days, next_rotation_at,
-                                       primary_version, tags, policy, import_check)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                       primary_version, tags, policy, import_check,
+                                       material_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, system_id = excluded.system_id,
                  description = excluded.description, usage = excluded.usage,
@@ -203,7 +205,8 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
                  rotation_period_days = excluded.rotation_period_days,
                  next_rotation_at = excluded.next_rotation_at,
                  primary_version = excluded.primary_version, tags = excluded.tags,
-                 policy = excluded.policy, import_check = excluded.import_check",
+                 policy = excluded.policy, import_check = excluded.import_check,
+                 material_expires_at = excluded.material_expires_at",
             encode::service_key(k),
         ),
         Write::PutKeyVersion(v) => query(

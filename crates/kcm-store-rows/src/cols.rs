@@ -25,7 +25,7 @@ pub const SYSTEM_KEY_COLS: &str = "system_id, version, root_key_id, wrapped, sta
 /// `service_keys`: [`crate::decode::service_key`], [`crate::encode::service_key`].
 pub const SERVICE_KEY_COLS: &str = "id, tenant_id, system_id, description, usage, spec, \
      origin, state, created_at, deletion_at, rotation_period_days, next_rotation_at, \
-     primary_version, tags, policy, import_check";
+     primary_version, tags, policy, import_check, material_expires_at";
 
 /// `key_versions`: [`crate::decode::key_version`], [`crate::encode::key_version`].
 pub const KEY_VERSION_COLS: &str =

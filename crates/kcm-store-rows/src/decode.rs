@@ -251,6 +251,7 @@ pub fn service_key(row: &dyn Row) -> StoreResult<ServiceKeyRecord> {
         tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
         policy: opt_text(row, 14, "policy")?,
         import_check: opt_text(row, 15, "import check")?,
+        material_expires_at: opt_int(row, 16, "material_expires_at")?,
     })
 }
 

@@ -259,7 +259,7 @@ pub fn system_key(k: &SystemKeyRecord) -> [Param<'_>; 6] {
 }
 
 /// A service key's parameters ([`crate::cols::SERVICE_KEY_COLS`]).
-pub fn service_key(k: &ServiceKeyRecord) -> [Param<'_>; 16] {
+pub fn service_key(k: &ServiceKeyRecord) -> [Param<'_>; 17] {
     [
         Param::display(k.id),
         Param::display(k.tenant_id),
@@ -277,6 +277,7 @@ pub fn service_key(k: &ServiceKeyRecord) -> [Param<'_>; 16] {
         Param::string(tags_json(&k.tags)),
         Param::opt_str(k.policy.as_deref()),
         Param::opt_str(k.import_check.as_deref()),
+        Param::Integer(k.material_expires_at),
     ]
 }
 

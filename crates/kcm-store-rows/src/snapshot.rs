@@ -92,6 +92,11 @@ pub const ADDITIVE_MIGRATIONS: &[AdditiveMigration] = &[
         columns: &[("audit_records", "detail")],
         tables: &[],
     },
+    AdditiveMigration {
+        version: 8,
+        columns: &[("service_keys", "material_expires_at")],
+        tables: &[],
+    },
 ];
 
 /// What a store has that a snapshot of an older schema, restorable into it, lacks:

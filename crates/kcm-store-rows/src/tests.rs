@@ -133,6 +133,7 @@ fn service_key(full: bool) -> ServiceKeyRecord {
         tags: if full { tags } else { BTreeMap::new() },
         policy: full.then(|| "{}".into()),
         import_check: full.then(|| "5f".repeat(32)),
+        material_expires_at: full.then_some(i64::MAX),
     }
 }
 

@@ -214,6 +214,21 @@ pub(crate) fn keys_due_for_rotation(conn: &Connection, now: UnixMillis) -> Store
     )
 }
 
+/// See [`kcm_core::store::Store::keys_with_expired_material`].
+pub(crate) fn keys_with_expired_material(
+    conn: &Connection,
+    now: UnixMillis,
+) -> StoreResult<Vec<KeyId>> {
+    all(
+        conn,
+        "SELECT id FROM service_keys
+         WHERE material_expires_at <= ?1
+         ORDER BY material_expires_at, id",
+        [now],
+        decode::key_id,
+    )
+}
+
 /// See [`kcm_core::store::Store::alias`].
 pub(crate) fn alias(
     conn: &Connection,

@@ -226,6 +226,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn keys_with_expired_material(&self, now: UnixMillis) -> StoreResult<Vec<KeyId>> {
+        self.read(move |c| read::keys_with_expired_material(c, now))
+            .await
+    }
+
     async fn alias(&self, tenant: TenantId, name: &str) -> StoreResult<Option<AliasRecord>> {
         let name = name.to_owned();
         self.read(move |c| read::alias(c, tenant, &name)).await

@@ -84,6 +84,7 @@ macro_rules! __store_conformance_checks {
             delete_key_versions_erases_one_key,
             keys_due_for_deletion,
             keys_due_for_rotation,
+            keys_with_expired_material,
             alias_round_trip,
             insert_alias_conflicts,
             put_alias_replaces,
@@ -343,6 +344,7 @@ pub mod fixtures {
             tags: BTreeMap::new(),
             policy: None,
             import_check: None,
+            material_expires_at: None,
         }
     }
 
@@ -365,6 +367,7 @@ pub mod fixtures {
             policy: Some(policy_document()),
             origin: KeyOrigin::External,
             import_check: Some("5f".repeat(32)),
+            material_expires_at: Some(1_790_000_000_000),
             ..service_key(tenant)
         }
     }
@@ -1487,6 +1490,38 @@ pub mod checks {
         let due = sorted(store.keys_due_for_rotation(now).await.unwrap());
         assert_eq!(due, sorted(due_states));
         assert_eq!(store.keys_due_for_rotation(-1).await.unwrap(), vec![]);
+    }
+
+    /// Keys whose imported material expires at or before `now` are listed, whatever
+    /// their state or tenant; others are not.
+    pub async fn keys_with_expired_material(store: &dyn Store) {
+        let t = TenantId::new_random();
+        let now = 1_800_000_000_000;
+        let expiring = |at| ServiceKeyRecord {
+            origin: KeyOrigin::External,
+            material_expires_at: Some(at),
+            ..service_key(t)
+        };
+        let past = expiring(now - 1);
+        let exact = expiring(now);
+        let future = expiring(now + 1);
+        let never = service_key(t);
+        let disabled = ServiceKeyRecord {
+            lifecycle: Lifecycle::stored(KeyState::Disabled),
+            tenant_id: TenantId::new_random(),
+            ..expiring(now - 10)
+        };
+        ok(
+            store,
+            puts(
+                Write::PutServiceKey,
+                [&past, &exact, &future, &never, &disabled],
+            ),
+        )
+        .await;
+        let due = sorted(store.keys_with_expired_material(now).await.unwrap());
+        assert_eq!(due, sorted(vec![past.id, exact.id, disabled.id]));
+        assert_eq!(store.keys_with_expired_material(0).await.unwrap(), vec![]);
     }
 
     /// Aliases round-trip and list by name, per tenant and per key.

@@ -70,24 +70,7 @@ struct ImportedKeyMaterial {
 pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: ImportKeyMaterial = parse(body)?;
     let unsupported = AwsError::unsupported;
-    match req.expiration_model.as_deref() {
-        None | Some("KEY_MATERIAL_DOES_NOT_EXPIRE") if req.valid_to.is_none() => {}
-        None | Some("KEY_MATERIAL_DOES_NOT_EXPIRE") => {
-            return Err(AwsError::validation(
-                "ValidTo must be omitted when the key material does not expire",
-            ))
-        }
-        Some("KEY_MATERIAL_EXPIRES") => {
-            return Err(unsupported(
-                "key material that expires (KEY_MATERIAL_EXPIRES)",
-            ))
-        }
-        Some(other) => {
-            return Err(AwsError::validation(format!(
-            "ExpirationModel {other:?} is not KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE"
-        )))
-        }
-    }
+    let expires_at = expiry(req.expiration_model.as_deref(), req.valid_to)?;
     if req
         .import_type
         .as_deref()
@@ -107,11 +90,41 @@ pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
             &ctx.key(&req.key_id)?,
             token,
             &req.encrypted_key_material,
+            expires_at,
         )
         .await?;
     reply(&ImportedKeyMaterial {
         key_id: ctx.arn(info.record.id),
     })
+}
+
+/// When imported material expires, from `ExpirationModel` and `ValidTo` (epoch
+/// seconds): `KEY_MATERIAL_EXPIRES` needs a `ValidTo`, `KEY_MATERIAL_DOES_NOT_EXPIRE`
+/// refuses one; without a model, a `ValidTo` means the material expires (AWS's
+/// default model) and none means it does not.
+fn expiry(model: Option<&str>, valid_to: Option<f64>) -> Result<Option<i64>, AwsError> {
+    let at = |seconds: f64| {
+        if seconds.is_finite() && seconds > 0.0 && seconds < 1e11 {
+            Ok(Some((seconds * 1000.0) as i64))
+        } else {
+            Err(AwsError::validation(format!(
+                "ValidTo {seconds} is not a date"
+            )))
+        }
+    };
+    match (model, valid_to) {
+        (None | Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), None) => Ok(None),
+        (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), Some(_)) => Err(AwsError::validation(
+            "ValidTo must be omitted when the key material does not expire",
+        )),
+        (None | Some("KEY_MATERIAL_EXPIRES"), Some(seconds)) => at(seconds),
+        (Some("KEY_MATERIAL_EXPIRES"), None) => Err(AwsError::validation(
+            "ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES",
+        )),
+        (Some(other), _) => Err(AwsError::validation(format!(
+            "ExpirationModel {other:?} is not KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE"
+        ))),
+    }
 }
 
 /// DeleteImportedKeyMaterial.

@@ -122,9 +122,12 @@ pub struct KeyMetadata {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     key_agreement_algorithms: Vec<&'static str>,
     multi_region: bool,
-    /// For origin EXTERNAL: whether the imported material expires (it never does in kcm).
+    /// For origin EXTERNAL: whether the imported material expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_model: Option<&'static str>,
+    /// For origin EXTERNAL with expiring material: when it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<f64>,
     /// For symmetric encryption keys: the material that encrypts now; it changes
     /// when the key rotates.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,8 +175,14 @@ impl KeyMetadata {
             mac_algorithms: algorithms.mac,
             key_agreement_algorithms: algorithms.key_agreement,
             multi_region: false,
-            expiration_model: (r.origin == kcm_core::keyspec::KeyOrigin::External)
-                .then_some("KEY_MATERIAL_DOES_NOT_EXPIRE"),
+            expiration_model: (r.origin == kcm_core::keyspec::KeyOrigin::External).then_some(
+                if r.material_expires_at.is_some() {
+                    "KEY_MATERIAL_EXPIRES"
+                } else {
+                    "KEY_MATERIAL_DOES_NOT_EXPIRE"
+                },
+            ),
+            valid_to: r.material_expires_at.map(crate::codec::epoch_seconds),
             // A key still waiting for its imported material has none yet.
             current_key_material_id: (r.spec == kcm_core::keyspec::KeySpec::SymmetricDefault
                 && state != kcm_core::lifecycle::KeyState::PreActive)

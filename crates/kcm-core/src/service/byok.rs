@@ -273,8 +273,9 @@ impl Service {
         .await
     }
 
-    /// Import parameters for a service key with origin `EXTERNAL` that is waiting
-    /// for its material (AWS GetParametersForImport).
+    /// Import parameters for a service key with origin `EXTERNAL` (AWS
+    /// GetParametersForImport): while it waits for its material, or — to import
+    /// the same material again, with another expiry — while it has it.
     pub async fn key_import_parameters(
         &self,
         caller: &Caller,
@@ -287,7 +288,7 @@ impl Service {
             .await?;
         let algorithm = WrappingAlgorithm::parse(algorithm)?;
         let key_spec = WrappingKeySpec::parse(key_spec)?;
-        require_pending_import(&record)?;
+        require_importable(&record)?;
         let params = self
             .open_import(
                 record.tenant_id,
@@ -300,21 +301,33 @@ impl Service {
     }
 
     /// Imports a customer's material into a service key with origin `EXTERNAL`
-    /// (AWS ImportKeyMaterial): it becomes the key's version 1, wrapped by the
-    /// system key, and the key becomes active. After DeleteImportedKeyMaterial only
-    /// the same material is accepted again.
+    /// (AWS ImportKeyMaterial), to expire at `expires_at` (AWS's `ValidTo`; `None`:
+    /// it does not expire). Waiting for its material, the key takes it as its
+    /// version 1, wrapped by the system key, and becomes active. Holding it already
+    /// (enabled or disabled), it takes the same material again — only its expiry
+    /// changes — and refuses other material (IncorrectKeyMaterial), as it does after
+    /// DeleteImportedKeyMaterial.
     pub async fn import_key_material(
         &self,
         caller: &Caller,
         key: &KeyRef,
         import_token: &str,
         wrapped_material: &[u8],
+        expires_at: Option<UnixMillis>,
     ) -> Result<KeyInfo> {
+        let now = now_ms();
+        if let Some(at) = expires_at {
+            if at <= now || at > now + MAX_MATERIAL_LIFETIME_MS {
+                return Err(Error::invalid(
+                    "ValidTo must be in the future and at most 365 days away",
+                ));
+            }
+        }
         let mut changes = self.lock_changes().await?;
         let mut record = self
             .authorized_record(caller, Op::ImportKeyMaterial, key)
             .await?;
-        require_pending_import(&record)?;
+        require_importable(&record)?;
         let id = record.id;
         let (_, material) = self
             .take_import(
@@ -329,42 +342,74 @@ impl Service {
             Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {
                 return Err(Error::new(
                     ErrorKind::IncorrectKeyMaterial,
-                    format!(
-                        "key {id} had other key material before: import the same material again"
-                    ),
+                    format!("key {id} has other key material: import the material it had before"),
                 ))
             }
             _ => {}
         }
-        let system = self.system_record(record.system_id).await?;
-        let wrapped = self
-            .wrap_service_key(&system, id, record.primary_version, &material)
-            .await?;
-        record
-            .lifecycle
-            .apply(Transition::Activate)
-            .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
-        record.import_check = Some(check);
-        let version = KeyVersionRecord {
-            key_id: id,
-            version: record.primary_version,
-            system_key_version: system.active_key_version,
-            wrapped,
-            origin: VersionOrigin::Creation,
-            created_at: now_ms(),
-        };
-        changes
-            .commit(vec![
-                Write::PutServiceKey(record.clone()),
-                Write::PutKeyVersion(version),
-            ])
-            .await?;
+        record.material_expires_at = expires_at;
+        let mut writes = Vec::with_capacity(2);
+        if record.lifecycle.state() == KeyState::PreActive {
+            let system = self.system_record(record.system_id).await?;
+            let wrapped = self
+                .wrap_service_key(&system, id, record.primary_version, &material)
+                .await?;
+            record
+                .lifecycle
+                .apply(Transition::Activate)
+                .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
+            record.import_check = Some(check);
+            writes.push(Write::PutKeyVersion(KeyVersionRecord {
+                key_id: id,
+                version: record.primary_version,
+                system_key_version: system.active_key_version,
+                wrapped,
+                origin: VersionOrigin::Creation,
+                created_at: now,
+            }));
+        }
+        writes.insert(0, Write::PutServiceKey(record.clone()));
+        changes.commit(writes).await?;
         self.keys.remove(&id);
         caller.note_key(crate::authz::KeyNote::of(
             &record,
             Some(record.primary_version),
         ));
         Ok(self.key_info(caller, record))
+    }
+
+    /// Erases the imported material whose expiry (AWS's `ValidTo`) has come, as
+    /// AWS KMS does: the key waits for an import again. Returns how many keys
+    /// lost their material.
+    pub(super) async fn erase_expired_material(&self, now: UnixMillis) -> Result<usize> {
+        let mut erased = 0;
+        for id in self.store.keys_with_expired_material(now).await? {
+            let mut changes = self.lock_changes().await?;
+            let Some(mut record) = self.store.service_key(id).await? else {
+                continue;
+            };
+            // Re-check under the lock: the material may have been imported again.
+            if record.material_expires_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            record.material_expires_at = None;
+            let mut writes = vec![];
+            let had_material = record.lifecycle.state() != KeyState::PreActive;
+            if had_material
+                && record
+                    .lifecycle
+                    .apply(Transition::EraseImportedMaterial)
+                    .is_ok()
+            {
+                writes.push(Write::DeleteKeyVersions(id));
+                erased += 1;
+                tracing::info!(key = %id, "imported key material expired: erased, the key waits for an import");
+            }
+            writes.insert(0, Write::PutServiceKey(record));
+            changes.commit(writes).await?;
+            self.keys.remove(&id);
+        }
+        Ok(erased)
     }
 
     /// Erases the imported material of a service key with origin `EXTERNAL` (AWS
@@ -414,19 +459,22 @@ fn require_external(record: &ServiceKeyRecord) -> Result<()> {
     Ok(())
 }
 
-/// An `EXTERNAL` key takes material while it waits for it (PendingImport).
-fn require_pending_import(record: &ServiceKeyRecord) -> Result<()> {
+/// The longest an imported material may be valid (AWS's limit on `ValidTo`).
+const MAX_MATERIAL_LIFETIME_MS: i64 = 365 * 24 * 60 * 60 * 1000;
+
+/// An `EXTERNAL` key takes material while it waits for it (PendingImport), and the
+/// same material again while it has it (Enabled or Disabled), as AWS KMS does.
+fn require_importable(record: &ServiceKeyRecord) -> Result<()> {
     require_external(record)?;
-    if record.lifecycle.state() != KeyState::PreActive {
-        return Err(Error::new(
+    match record.lifecycle.state() {
+        KeyState::PreActive | KeyState::Active | KeyState::Disabled => Ok(()),
+        state => Err(Error::new(
             ErrorKind::InvalidState,
             format!(
-                "key {} is {}: key material can be imported only while the key is pending \
-                 import (delete the imported material first)",
-                record.id,
-                record.lifecycle.state()
+                "key {} is {state}: key material is imported only while the key is pending \
+                 import, enabled or disabled",
+                record.id
             ),
-        ));
+        )),
     }
-    Ok(())
 }

@@ -243,6 +243,7 @@ impl Service {
             tags: req.tags,
             policy: policy.map(|p| p.document),
             import_check: None,
+            material_expires_at: None,
         };
         let mut writes = vec![Write::PutServiceKey(record.clone())];
         if let Some(material) = material {

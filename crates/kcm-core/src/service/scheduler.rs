@@ -20,8 +20,9 @@ use crate::store::Change;
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 impl Service {
-    /// Destroys keys whose deletion window has ended and rotates keys whose automatic
-    /// rotation is due. Returns how many keys it changed.
+    /// Destroys keys whose deletion window has ended, rotates keys whose automatic
+    /// rotation is due and erases imported material that has expired. Returns how
+    /// many keys it changed.
     pub async fn run_due_work(&self) -> Result<usize> {
         let now = now_ms();
         let mut changed = 0;
@@ -69,6 +70,7 @@ impl Service {
                 }
             }
         }
+        changed += self.erase_expired_material(now).await?;
         Ok(changed)
     }
 
