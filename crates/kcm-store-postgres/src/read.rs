@@ -228,18 +228,20 @@ pub(crate) async fn key_versions(pool: &PgPool, key: KeyId) -> ReadResult<Vec<Ke
     .await
 }
 
+/// Ids of service keys that `sql` selects for the time `now` (`$1`).
+async fn key_ids_at(pool: &PgPool, sql: &'static str, now: UnixMillis) -> ReadResult<Vec<KeyId>> {
+    all(pool, sqlx::query(sql).bind(now), decode::key_id).await
+}
+
 /// See [`kcm_core::store::Store::keys_due_for_deletion`].
 pub(crate) async fn keys_due_for_deletion(
     pool: &PgPool,
     now: UnixMillis,
 ) -> ReadResult<Vec<KeyId>> {
-    let q = sqlx::query(
-        "SELECT id FROM service_keys
-         WHERE state = 'pending-deletion' AND deletion_at <= $1
-         ORDER BY deletion_at, id",
-    )
-    .bind(now);
-    all(pool, q, decode::key_id).await
+    let sql = "SELECT id FROM service_keys
+               WHERE state = 'pending-deletion' AND deletion_at <= $1
+               ORDER BY deletion_at, id";
+    key_ids_at(pool, sql, now).await
 }
 
 /// See [`kcm_core::store::Store::keys_due_for_rotation`].
@@ -247,13 +249,10 @@ pub(crate) async fn keys_due_for_rotation(
     pool: &PgPool,
     now: UnixMillis,
 ) -> ReadResult<Vec<KeyId>> {
-    let q = sqlx::query(
-        "SELECT id FROM service_keys
-         WHERE state = 'active' AND next_rotation_at <= $1
-         ORDER BY next_rotation_at, id",
-    )
-    .bind(now);
-    all(pool, q, decode::key_id).await
+    let sql = "SELECT id FROM service_keys
+               WHERE state = 'active' AND next_rotation_at <= $1
+               ORDER BY next_rotation_at, id";
+    key_ids_at(pool, sql, now).await
 }
 
 /// See [`kcm_core::store::Store::keys_with_expired_material`].
@@ -261,13 +260,10 @@ pub(crate) async fn keys_with_expired_material(
     pool: &PgPool,
     now: UnixMillis,
 ) -> ReadResult<Vec<KeyId>> {
-    let q = sqlx::query(
-        "SELECT id FROM service_keys
-         WHERE material_expires_at <= $1
-         ORDER BY material_expires_at, id",
-    )
-    .bind(now);
-    all(pool, q, decode::key_id).await
+    let sql = "SELECT id FROM service_keys
+               WHERE material_expires_at <= $1
+               ORDER BY material_expires_at, id";
+    key_ids_at(pool, sql, now).await
 }
 
 /// See [`kcm_core::store::Store::alias`].
