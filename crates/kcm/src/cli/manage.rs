@@ -430,12 +430,14 @@ enum AccessKeyCommand {
     ///
     /// With --kind vault, a token for kcm's Vault-compatible API (`vault_token` in
     /// the output, for `X-Vault-Token` or `VAULT_TOKEN`): a key-user (the default:
-    /// Transit encrypt, decrypt, rewrap, data keys) or a key-admin (Transit keys'
-    /// creation, configuration, rotation and deletion — as kcm's roles have it, not
-    /// their use) of --system.
+    /// Transit encrypt, decrypt, rewrap, data keys, sign, verify, hmac; KV secrets
+    /// read and written), a key-admin (Transit keys' creation, configuration,
+    /// rotation and deletion — as kcm's roles have it, not their use) or an auditor
+    /// (Transit keys and KV metadata, never a value) of --system.
     Create {
         /// tenant-admin, key-admin, key-user or auditor (with --kind xks: key-user,
-        /// the default; with --kind vault: key-user, the default, or key-admin).
+        /// the default; with --kind vault: key-user, the default, key-admin or
+        /// auditor).
         #[arg(
             long,
             required_unless_present = "kind",
