@@ -138,7 +138,8 @@ def test_a_secret_expires(cloud):
 
     body = {"payload": "short-lived", "payload_content_type": "text/plain"}
     assert_barbican_error(raw(cloud, "member1", "POST", "/v1/secrets", json={**body, "expiration": at(-60)}), 400)
-    r = raw(cloud, "member1", "POST", "/v1/secrets", json={**body, "expiration": at(3)})
+    # Ten seconds: long enough for the reads below on a loaded machine, short enough to wait.
+    r = raw(cloud, "member1", "POST", "/v1/secrets", json={**body, "expiration": at(10)})
     assert r.status_code == 201, r.text
     sid = secret_id(r.json()["secret_ref"])
     meta = raw(cloud, "member1", "GET", f"/v1/secrets/{sid}", headers={"Accept": "application/json"}).json()
@@ -146,7 +147,7 @@ def test_a_secret_expires(cloud):
     payload = raw(cloud, "member1", "GET", f"/v1/secrets/{sid}/payload", headers={"Accept": "text/plain"})
     assert payload.status_code == 200 and payload.text == "short-lived", payload.text
     poll(lambda: raw(cloud, "member1", "GET", f"/v1/secrets/{sid}/payload",
-                     headers={"Accept": "text/plain"}).status_code == 404, 10, what="the payload to expire")
+                     headers={"Accept": "text/plain"}).status_code == 404, 20, what="the payload to expire")
     assert raw(cloud, "member1", "GET", f"/v1/secrets/{sid}", headers={"Accept": "application/json"}).status_code == 200
 
 
