@@ -1,9 +1,10 @@
-"""Key policies and grants through the AWS API, with boto3.
+"""Key policies and grants through the AWS API, with boto3, in kcm's earlier small
+policy form (`"Version": "kcm-2026-11"`, principals "*", "role:<role>" or an access key id,
+no Resource), which kcm still reads so that stored policies keep their meaning; the AWS
+form is tested in test_key_policies_aws.py.
 
-kcm's key policy is a small JSON form (see `kcm_core::policy`): statements with Effect,
-Principal ("*", "role:<role>" or an access key id) and Action (operation names). A key
-without a policy is governed by roles alone; a key with one admits a caller only if no Deny
-matches and an Allow or an active grant does. Roles stay the ceiling.
+A key without a policy has AWS's default one (roles decide); a key with one admits a caller
+only if no Deny matches and an Allow or an active grant does. Roles stay the ceiling.
 """
 
 from __future__ import annotations
@@ -44,12 +45,22 @@ def users(server):
     return out
 
 
-def test_a_key_without_a_policy_shows_the_role_based_default(kms):
-    key = kms.create_key()["KeyMetadata"]["KeyId"]
+def test_a_key_without_a_policy_shows_aws_default_policy(kms):
+    meta = kms.create_key()["KeyMetadata"]
+    key, account = meta["KeyId"], meta["AWSAccountId"]
     assert kms.list_key_policies(KeyId=key)["PolicyNames"] == ["default"]
     doc = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-    assert doc["Version"] == VERSION
-    assert doc["Statement"] == [{"Sid": "RolesDecide", "Effect": "Allow", "Principal": "*", "Action": "*"}]
+    assert doc == {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    }
     with kms_error("NotFoundException"):
         kms.get_key_policy(KeyId=key, PolicyName="other")
 
@@ -89,7 +100,13 @@ def test_deny_wins_and_changes_apply_at_once(kms, users):
 
 def test_a_policy_cannot_lock_the_tenant_admin_out(kms):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.put_key_policy(KeyId=key, Policy=policy(deny("*")))
+    # AWS's lockout check refuses a policy its writer could not replace ...
+    with kms_error("MalformedPolicyDocumentException") as ei:
+        kms.put_key_policy(KeyId=key, Policy=policy(deny("*")))
+    assert ei.value.response["Error"]["Message"] == (
+        "The new key policy will not allow you to update the key policy in the future.")
+    # ... unless the request bypasses it.
+    kms.put_key_policy(KeyId=key, Policy=policy(deny("*")), BypassPolicyLockoutSafetyCheck=True)
     with kms_error("AccessDeniedException"):
         kms.describe_key(KeyId=key)
     # ... but the tenant-admin can still read and replace the policy.
@@ -100,7 +117,8 @@ def test_a_policy_cannot_lock_the_tenant_admin_out(kms):
 
 def test_roles_stay_the_ceiling(kms, users):
     kadmin_id, kadmin = users["kadmin"]
-    key = kms.create_key(Policy=policy(allow(kadmin_id)))["KeyMetadata"]["KeyId"]
+    key = kms.create_key(Policy=policy(allow(kadmin_id)),
+                         BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]["KeyId"]
     # The policy allows everything to the key-admin, but its role cannot use keys.
     with kms_error("AccessDeniedException") as ei:
         kadmin.encrypt(KeyId=key, Plaintext=b"x")
@@ -110,14 +128,15 @@ def test_roles_stay_the_ceiling(kms, users):
 
 
 @pytest.mark.parametrize("doc, needle", [
-    ("not json", "not a valid kcm key policy"),
-    (json.dumps({"Version": "2012-10-17", "Statement": [allow("*")]}), "Version must be"),
+    ("not json", "not valid JSON"),
+    (json.dumps({"Version": "2012-10-18", "Statement": [allow("*")]}), "Version must be"),
     (policy(allow("*", "Fly")), "Fly"),
     (policy(allow("somebody")), "somebody"),
     (policy(allow("role:king")), "unknown role"),
-    (json.dumps({"Version": VERSION, "Statement": [{**allow("*"), "Condition": {}}]}), "Condition"),
+    (json.dumps({"Version": VERSION, "Statement": [{**allow("*"), "Condition": {"StringEqualz": {}}}]}),
+     "StringEqualz"),
     (policy(allow("*")) + " " * 40_000, "at most"),
-], ids=["not-json", "aws-version", "unknown-action", "bad-principal", "unknown-role", "condition", "too-big"])
+], ids=["not-json", "unknown-version", "unknown-action", "bad-principal", "unknown-role", "condition", "too-big"])
 def test_malformed_policies_are_refused_and_change_nothing(kms, doc, needle):
     good = policy(allow("*"))
     key = kms.create_key(Policy=good)["KeyMetadata"]["KeyId"]

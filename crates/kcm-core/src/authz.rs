@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::lifecycle::KeyUse;
 use crate::model::{KeyId, Role, SystemId, TenantId};
-use crate::policy::KeyAccess;
+use crate::policy::{ConditionContext, Connection, KeyAccess};
 
 /// Who is calling: an authenticated access key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub struct Principal {
 pub struct Caller {
     /// Who signed the request.
     pub principal: Principal,
+    /// Where the request came from (for key policies' `aws:SourceIp` and
+    /// `aws:SecureTransport`), as its front door knows it.
+    pub connection: Connection,
     notes: Mutex<Vec<KeyNote>>,
     /// The system a request on no key acted in (a managed object's), for the record.
     system: std::sync::OnceLock<SystemId>,
@@ -84,9 +87,15 @@ impl Caller {
     pub fn new(principal: Principal) -> Self {
         Self {
             principal,
+            connection: Connection::default(),
             notes: Mutex::new(Vec::new()),
             system: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This caller, whose request came over `connection`.
+    pub fn over(self, connection: Connection) -> Self {
+        Self { connection, ..self }
     }
 
     /// Notes that the request touched `note.id` (a second note of the same key and
@@ -478,6 +487,9 @@ pub struct Target<'a> {
     pub system: Option<SystemId>,
     /// The key's policy and grants, if a key is involved.
     pub key: Option<(KeyId, &'a KeyAccess)>,
+    /// What the request says and where it came from, for the key policy's
+    /// conditions and resources.
+    pub context: &'a ConditionContext<'a>,
 }
 
 impl<'a> Target<'a> {
@@ -486,6 +498,7 @@ impl<'a> Target<'a> {
         tenant: None,
         system: None,
         key: None,
+        context: &ConditionContext::NONE,
     };
 
     /// A tenant-level resource.
@@ -494,6 +507,7 @@ impl<'a> Target<'a> {
             tenant: Some(tenant),
             system: None,
             key: None,
+            context: &ConditionContext::NONE,
         }
     }
 
@@ -503,16 +517,24 @@ impl<'a> Target<'a> {
             tenant: Some(tenant),
             system: Some(system),
             key: None,
+            context: &ConditionContext::NONE,
         }
     }
 
-    /// A service key, with its policy and grants.
+    /// A service key, with its policy and grants, in a request that says nothing its
+    /// policy's conditions could ask about ([`Target::within`] says it).
     pub fn key(tenant: TenantId, system: SystemId, id: KeyId, access: &'a KeyAccess) -> Self {
         Target {
             tenant: Some(tenant),
             system: Some(system),
             key: Some((id, access)),
+            context: &ConditionContext::NONE,
         }
+    }
+
+    /// This target, in the request `context` describes.
+    pub fn within(self, context: &'a ConditionContext<'a>) -> Self {
+        Target { context, ..self }
     }
 }
 
@@ -543,7 +565,7 @@ pub fn authorize(principal: &Principal, op: Op, target: Target<'_>) -> Result<()
         }
     }
     if let Some((key, access)) = target.key {
-        access.admits(principal, op, key)?;
+        access.admits(principal, op, key, target.context)?;
     }
     Ok(())
 }

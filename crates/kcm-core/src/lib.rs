@@ -20,6 +20,7 @@ mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod glob;
 pub mod key_material;
 pub mod keyspec;
 pub mod keystore;

@@ -814,6 +814,7 @@ async fn generate(out: &Path) -> Value {
             origin: Some(origin.into()),
             tags: [("fixture".to_string(), "golden".to_string())].into(),
             policy: None,
+            bypass_policy_lockout_safety_check: false,
         };
         let caller = admin();
         async move { s.create_key(&caller, request).await.unwrap().record.id }

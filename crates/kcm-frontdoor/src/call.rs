@@ -20,6 +20,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use kcm_core::authz::{Caller, Op, Principal};
 use kcm_core::error::Error;
 use kcm_core::model::AuditOutcome;
+use kcm_core::policy::Connection;
 use kcm_core::service::Service;
 
 use crate::audit::{next_request_id, valid_client_request_id, RequestAudit};
@@ -127,6 +128,7 @@ impl FrontDoor {
             },
             caller: None,
             in_flight: None,
+            transport: None,
             throttled: false,
         }
     }
@@ -173,6 +175,8 @@ pub struct Call<'a> {
     caller: Option<Caller>,
     /// The request as its listener tracks it, when it came through one.
     in_flight: Option<InFlight>,
+    /// How its connection is carried, when the listener said.
+    transport: Option<crate::Transport>,
     /// The caller's request-rate quota refused the request: it did nothing, and it
     /// is counted in the metrics and logged by the limiter, not written to the audit
     /// log one record each — a caller flooding past its quota would otherwise spend
@@ -227,6 +231,12 @@ impl Call<'_> {
         self.in_flight = in_flight.cloned();
     }
 
+    /// Records how the request's connection is carried (the listener's
+    /// [`crate::Transport`], when it said), for the core's key policies.
+    pub fn set_transport(&mut self, transport: Option<crate::Transport>) {
+        self.transport = transport;
+    }
+
     /// Admits the caller a door authenticated by its own means, through the core's
     /// request-rate quotas ([`Service::admit_caller`]); the core notes what it
     /// touches in the caller, for the audit record. Returns it for the core call, or
@@ -238,7 +248,13 @@ impl Call<'_> {
             in_flight.authenticated();
         }
         match self.front.service.admit_caller(principal) {
-            Ok(caller) => Ok(self.caller.insert(caller)),
+            Ok(caller) => {
+                let connection = Connection {
+                    source_ip: self.audit.source.map(|s| s.ip()),
+                    secure_transport: self.transport.map(|t| t.tls),
+                };
+                Ok(self.caller.insert(caller.over(connection)))
+            }
             Err(e) => {
                 self.throttled = true;
                 Err(e)

@@ -29,11 +29,20 @@ impl FrontDoor {
             .cloned();
         let mut call = self.begin(operation, source, authorization);
         call.track(request.extensions().get());
+        call.set_transport(request.extensions().get::<Transport>().copied());
         if let Some(id) = request.headers().get(CLIENT_REQUEST_ID_HEADER) {
             call.set_client_request_id(id.to_str().unwrap_or(""));
         }
         call
     }
+}
+
+/// How the request's connection is carried, as the listener that accepted it puts
+/// it in the request's extensions (for key policies' `aws:SecureTransport`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    /// The connection is TLS.
+    pub tls: bool,
 }
 
 /// The header in which an HTTP client may name its own id for a request; it goes

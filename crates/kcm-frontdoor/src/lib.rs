@@ -54,5 +54,5 @@ pub mod conformance;
 pub use authn::{Authenticator, AuthnError, SigV4Head, SigV4Service};
 pub use body::{read_proven, read_unproven, BodyBytes, BodyError, UnprovenBody};
 pub use call::{Answer, Call, Door, DoorError, FrontDoor, Requested};
-pub use http_layer::{HttpDoorError, HttpError, CLIENT_REQUEST_ID_HEADER};
+pub use http_layer::{HttpDoorError, HttpError, Transport, CLIENT_REQUEST_ID_HEADER};
 pub use metrics::Metrics;

@@ -627,11 +627,15 @@ fn audit_seeds() {
 }
 
 fn policy_seeds() {
-    let v = kcm_core::policy::POLICY_VERSION;
+    let v = kcm_core::policy::KCM_POLICY_VERSION;
     let seeds = [
         (
-            "role-based",
-            kcm_core::policy::KeyPolicy::role_based_document(),
+            "aws-default",
+            kcm_core::policy::KeyPolicy::default_document("111122223333"),
+        ),
+        (
+            "aws-conditions",
+            r#"{"Version":"2012-10-17","Id":"c","Statement":[{"Sid":"Use","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:role/key-user","arn:aws:iam::111122223333:user/KCMFUZZ0000000000001"]},"Action":["kms:Encrypt","kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*","Condition":{"StringEquals":{"kms:EncryptionContext:app":["orders","billing"]},"ForAllValues:StringLike":{"kms:EncryptionContextKeys":"a*"},"IpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"},"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"},"Bool":{"aws:SecureTransport":"true"}}},{"Effect":"Deny","NotPrincipal":{"AWS":"111122223333"},"NotAction":"kms:Describe*","NotResource":"arn:aws:kms:*:111122223333:key/*","Condition":{"Null":{"kms:RequestAlias":"false"},"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/KCM?*"},"NumericGreaterThan":{"aws:EpochTime":1}}}]}"#.to_owned(),
         ),
         (
             "access-key",
@@ -653,7 +657,7 @@ fn policy_seeds() {
         ),
         (
             "wrong-version",
-            r#"{"Version":"2012-10-17","Statement":[]}"#.to_owned(),
+            r#"{"Version":"2012-10-18","Statement":[]}"#.to_owned(),
         ),
         (
             "unknown-action",
@@ -664,7 +668,7 @@ fn policy_seeds() {
         (
             "condition",
             format!(
-                r#"{{"Version":"{v}","Statement":[{{"Effect":"Allow","Principal":"*","Action":"*","Condition":{{}}}}]}}"#
+                r#"{{"Version":"{v}","Statement":[{{"Effect":"Allow","Principal":"*","Action":"*","Condition":{{"StringEqualz":{{}}}}}}]}}"#
             ),
         ),
     ];

@@ -27,6 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use kcm_frontdoor::connections::{Admission, Connection, Connections, InFlight};
+use kcm_frontdoor::Transport;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -192,9 +193,11 @@ async fn serve_connection(
     // sent in full, and carries the client's address (for audit records) and its
     // InFlight (for the request path).
     let requests = connection.clone();
+    let secure = tls.is_some();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = requests.request_started();
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(Transport { tls: secure });
         request.extensions_mut().insert(in_flight.clone());
         let mut app = app.clone();
         async move {

@@ -272,6 +272,7 @@ impl Transit<'_> {
                     origin: None,
                     tags,
                     policy: None,
+                    bypass_policy_lockout_safety_check: false,
                 },
                 Some(alias),
             )

@@ -22,10 +22,7 @@ struct CreateKey {
     policy: Option<String>,
     #[serde(default)]
     multi_region: bool,
-    /// Accepted for compatibility: a tenant-admin can always replace a policy,
-    /// so kcm needs no lockout check to bypass.
     #[serde(default)]
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: bool,
     custom_key_store_id: Option<String>,
 }
@@ -55,6 +52,7 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
                 origin: req.origin,
                 tags: tags_to_map(req.tags)?,
                 policy: req.policy,
+                bypass_policy_lockout_safety_check: req.bypass_policy_lockout_safety_check,
             },
         )
         .await?;

@@ -1,6 +1,6 @@
 //! GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, and the grant operations CreateGrant,
-//! ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant. Policies use kcm's
-//! small policy language (see `kcm_core::policy`); grantees are access key ids.
+//! ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant. Policies are in AWS's
+//! key-policy language (see `kcm_core::policy`); grantees are access key ids.
 
 use kcm_core::policy::GrantRecord;
 use kcm_core::service::{CreateGrantRequest, GrantPage, GrantRef};
@@ -47,9 +47,7 @@ struct PutKeyPolicy {
     key_id: String,
     policy_name: Option<String>,
     policy: String,
-    /// Accepted for compatibility: a tenant-admin can always replace a policy.
     #[serde(default)]
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: bool,
 }
 
@@ -62,6 +60,7 @@ pub async fn put_key_policy(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsEr
             &ctx.key(&req.key_id)?,
             req.policy_name.as_deref(),
             &req.policy,
+            req.bypass_policy_lockout_safety_check,
         )
         .await?;
     empty()

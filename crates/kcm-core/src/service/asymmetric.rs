@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
-use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key};
+use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key, rsa_facts};
 use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
 use crate::authz::{Caller, KeyNote, Op};
@@ -23,6 +23,7 @@ use crate::keyspec::{
     SigningAlgorithm,
 };
 use crate::model::KeyId;
+use crate::policy::RequestFacts;
 use crate::secret::SecretBytes;
 
 /// Largest message Sign, Verify, GenerateMac and VerifyMac take (as AWS).
@@ -156,7 +157,7 @@ impl Service {
     ) -> Result<Signed> {
         check_message(message)?;
         let (key_id, signature) = self
-            .with_authorized_key(caller, Op::Sign, key, |loaded| {
+            .with_authorized_key(caller, Op::Sign, key, signing(algorithm), |loaded| {
                 check_signing_algorithm(loaded, algorithm)?;
                 loaded
                     .use_primary(caller)?
@@ -180,7 +181,7 @@ impl Service {
         check_message(message)?;
         check_signature_len("Signature", signature)?;
         let loaded = self
-            .authorized_key(caller, Op::Verify, KeyBy::Ref(key))
+            .authorized_key_with(caller, Op::Verify, KeyBy::Ref(key), signing(algorithm))
             .await?;
         check_signing_algorithm(&loaded, algorithm)?;
         let found = Self::find_version(caller, &loaded, |v| {
@@ -248,7 +249,7 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<(KeyId, Vec<u8>)> {
-        self.with_authorized_key(caller, Op::Encrypt, key, |loaded| {
+        self.with_authorized_key(caller, Op::Encrypt, key, rsa_facts(algorithm), |loaded| {
             Self::rsa_encrypt(caller, loaded, algorithm, plaintext)
         })
         .await
@@ -286,7 +287,7 @@ impl Service {
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
         check_ciphertext_len(ciphertext)?;
-        self.with_authorized_key(caller, Op::Decrypt, key, |loaded| {
+        self.with_authorized_key(caller, Op::Decrypt, key, rsa_facts(algorithm), |loaded| {
             Self::rsa_decrypt(caller, loaded, algorithm, ciphertext)
         })
         .await
@@ -320,7 +321,7 @@ impl Service {
     ) -> Result<Signed> {
         check_message(message)?;
         let (key_id, signature) = self
-            .with_authorized_key(caller, Op::GenerateMac, key, |loaded| {
+            .with_authorized_key(caller, Op::GenerateMac, key, RequestFacts::NONE, |loaded| {
                 check_mac_algorithm(loaded, algorithm)?;
                 loaded.use_primary(caller)?.mac(message)
             })
@@ -369,12 +370,18 @@ impl Service {
         peer_public_key: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
         check_len("PublicKey", peer_public_key, MAX_PEER_KEY)?;
-        self.with_authorized_key(caller, Op::DeriveSharedSecret, key, |loaded| {
-            loaded.require_usage(KeyUsage::KeyAgreement)?;
-            loaded
-                .use_primary(caller)?
-                .derive_shared_secret(peer_public_key)
-        })
+        self.with_authorized_key(
+            caller,
+            Op::DeriveSharedSecret,
+            key,
+            RequestFacts::NONE,
+            |loaded| {
+                loaded.require_usage(KeyUsage::KeyAgreement)?;
+                loaded
+                    .use_primary(caller)?
+                    .derive_shared_secret(peer_public_key)
+            },
+        )
         .await
     }
 
@@ -393,7 +400,13 @@ impl Service {
         } else {
             Op::GenerateDataKeyPair
         };
-        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
+        let facts = RequestFacts {
+            encryption_context: Some(context),
+            ..RequestFacts::NONE
+        };
+        let loaded = self
+            .authorized_key_with(caller, op, KeyBy::Ref(key), facts)
+            .await?;
         super::crypto_ops::require_symmetric(&loaded)?;
         if !crate::keyspec::DATA_KEY_PAIR_SPECS.contains(&spec) {
             return Err(Error::invalid(format!(
@@ -410,5 +423,13 @@ impl Service {
             private_key_ciphertext,
             public_key,
         })
+    }
+}
+
+/// What a signing request says for key policies (`kms:SigningAlgorithm`).
+fn signing(algorithm: SigningAlgorithm) -> RequestFacts<'static> {
+    RequestFacts {
+        signing_algorithm: Some(algorithm.as_str()),
+        ..RequestFacts::NONE
     }
 }

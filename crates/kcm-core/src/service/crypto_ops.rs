@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{EncryptionAlgorithm, KeySpec, KeyUsage};
 use crate::lifecycle::KeyUse;
 use crate::model::KeyId;
+use crate::policy::RequestFacts;
 use crate::secret::SecretBytes;
 
 /// Largest plaintext Encrypt accepts (as AWS).
@@ -149,7 +150,7 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<(KeyId, Vec<u8>)> {
         check_len("Plaintext", plaintext, MAX_PLAINTEXT)?;
-        self.with_authorized_key(caller, Op::Encrypt, key, |loaded| {
+        self.with_authorized_key(caller, Op::Encrypt, key, symmetric(context), |loaded| {
             self.encrypt_with(caller, loaded, plaintext, context)
         })
         .await
@@ -183,7 +184,9 @@ impl Service {
     ) -> Result<Decrypted> {
         check_ciphertext_len(blob)?;
         let by = KeyBy::Ciphertext { blob, named: key };
-        let loaded = self.authorized_key(caller, Op::Decrypt, by).await?;
+        let loaded = self
+            .authorized_key_with(caller, Op::Decrypt, by, symmetric(context))
+            .await?;
         let plaintext = Self::decrypt_with(&loaded, blob, context)?;
         Ok(Decrypted {
             key_id: loaded.record.id,
@@ -206,7 +209,9 @@ impl Service {
                     blob: req.ciphertext,
                     named: req.source_key,
                 };
-                let source = self.authorized_key(caller, Op::ReEncrypt, by).await?;
+                let source = self
+                    .authorized_key_with(caller, Op::ReEncrypt, by, symmetric(req.source_context))
+                    .await?;
                 let plaintext = Self::decrypt_with(&source, req.ciphertext, req.source_context)?;
                 (source.record.id, plaintext)
             }
@@ -215,7 +220,7 @@ impl Service {
                     Error::invalid(format!("SourceKeyId is required to re-encrypt from {rsa}"))
                 })?;
                 let source = self
-                    .authorized_key(caller, Op::ReEncrypt, KeyBy::Ref(key))
+                    .authorized_key_with(caller, Op::ReEncrypt, KeyBy::Ref(key), rsa_facts(rsa))
                     .await?;
                 let plaintext = Self::rsa_decrypt(caller, &source, rsa, req.ciphertext)?;
                 (source.record.id, plaintext)
@@ -228,6 +233,10 @@ impl Service {
                 Op::ReEncrypt,
                 Some(KeyUse::Encrypt),
                 KeyBy::Ref(req.destination),
+                match req.destination_algorithm {
+                    EncryptionAlgorithm::SymmetricDefault => symmetric(req.destination_context),
+                    rsa => rsa_facts(rsa),
+                },
             )
             .await?;
         let ciphertext = match req.destination_algorithm {
@@ -292,7 +301,9 @@ impl Service {
                 "NumberOfBytes must be between 1 and 1024, got {len}"
             )));
         }
-        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
+        let loaded = self
+            .authorized_key_with(caller, op, KeyBy::Ref(key), symmetric(context))
+            .await?;
         let plaintext = SecretBytes::random(len);
         let ciphertext = self.encrypt_with(caller, &loaded, plaintext.expose_secret(), context)?;
         Ok(DataKey {
@@ -311,5 +322,24 @@ impl Service {
             )));
         }
         Ok(SecretBytes::random(len))
+    }
+}
+
+/// What a request in kcm's symmetric format says for key policies: its encryption
+/// context, and `kms:EncryptionAlgorithm` `SYMMETRIC_DEFAULT` (as AWS, also when the
+/// request names no algorithm).
+fn symmetric(context: &BTreeMap<String, String>) -> RequestFacts<'_> {
+    RequestFacts {
+        encryption_context: Some(context),
+        encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
+        ..RequestFacts::NONE
+    }
+}
+
+/// What an RSA encryption or decryption says for key policies.
+pub(crate) fn rsa_facts(algorithm: EncryptionAlgorithm) -> RequestFacts<'static> {
+    RequestFacts {
+        encryption_algorithm: Some(algorithm.as_str()),
+        ..RequestFacts::NONE
     }
 }

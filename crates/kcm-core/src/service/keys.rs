@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{parse_key_spec, parse_key_usage, KeyOrigin, KeySpec};
 use crate::lifecycle::{KeyState, Lifecycle, Transition};
 use crate::model::*;
-use crate::policy::KeyPolicy;
+use crate::policy::{ConditionContext, KeyFacts, KeyPolicy};
 use crate::store::Write;
 
 const MAX_TAGS: usize = 50;
@@ -28,8 +28,11 @@ pub struct CreateKeyRequest {
     pub origin: Option<String>,
     /// Initial tags.
     pub tags: BTreeMap<String, String>,
-    /// Key policy document (see [`crate::policy`]); `None`: roles alone decide.
+    /// Key policy document (see [`crate::policy`]); `None`: AWS's default policy
+    /// (roles alone decide).
     pub policy: Option<String>,
+    /// Skip AWS's policy lockout safety check ([`KeyPolicy::check_lockout`]).
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 /// A key as shown to callers, with what a front door needs to build ARNs.
@@ -209,6 +212,25 @@ impl Service {
                 "allow in a key policy",
             )?;
         }
+        let id = KeyId::new_random();
+        if let Some(policy) = &policy {
+            let context = ConditionContext {
+                connection: caller.connection,
+                key: Some(KeyFacts {
+                    id,
+                    region: self.region(),
+                    spec,
+                    usage,
+                    origin,
+                }),
+                ..ConditionContext::NONE
+            };
+            policy.check_lockout(
+                &caller.principal,
+                &context,
+                req.bypass_policy_lockout_safety_check,
+            )?;
+        }
         let material = if external {
             None
         } else {
@@ -221,7 +243,6 @@ impl Service {
         let mut changes = self.lock_changes().await?;
         let system = self.system_record(system_id).await?;
         let now = now_ms();
-        let id = KeyId::new_random();
         let record = ServiceKeyRecord {
             id,
             tenant_id,

@@ -1,13 +1,14 @@
 //! Key policies and grants (see [`crate::policy`] for what they mean): reading and
 //! replacing a key's policy, and creating, listing, retiring and revoking grants.
 
+use super::resolve::KeyBy;
 use super::{now_ms, KeyRef, Service};
 use crate::authz::{authorize_giving, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
 use crate::policy::{
-    always_replaces_policy, GrantRecord, KeyAccess, KeyPolicy, GRANTABLE, MAX_GRANTS_PER_KEY,
-    POLICY_NAME,
+    always_replaces_policy, GrantRecord, KeyAccess, KeyPolicy, RequestFacts, GRANTABLE,
+    MAX_GRANTS_PER_KEY, POLICY_NAME,
 };
 use crate::store::Write;
 
@@ -85,7 +86,9 @@ impl Service {
             .authorized_record(caller, Op::GetKeyPolicy, key)
             .await?;
         check_policy_name(name)?;
-        Ok(record.policy.unwrap_or_else(KeyPolicy::role_based_document))
+        Ok(record
+            .policy
+            .unwrap_or_else(|| KeyPolicy::default_document(&caller.principal.account_id)))
     }
 
     /// The names of the key's policies (always `default`).
@@ -97,21 +100,25 @@ impl Service {
 
     /// Replaces the key's policy. Takes effect on every node within the revocation bound.
     /// The policy may allow only operations the caller may do itself on the key (see
-    /// [`crate::policy`]: a tenant-admin is judged without the policy in force).
+    /// [`crate::policy`]: a tenant-admin is judged without the policy in force), and
+    /// must let the caller replace it again unless `bypass_lockout` (AWS's lockout
+    /// safety check).
     pub async fn put_key_policy(
         &self,
         caller: &Caller,
         key: &KeyRef,
         name: Option<&str>,
         document: &str,
+        bypass_lockout: bool,
     ) -> Result<()> {
         check_policy_name(name)?;
         let policy = KeyPolicy::parse(document)?;
         let op = Op::PutKeyPolicy;
         let mut changes = self.lock_changes().await?;
         let (mut record, in_force) = self
-            .authorized_record_with_access(caller, op, op.key_use(), key)
+            .authorized_record_with_access(caller, op, op.key_use(), key, RequestFacts::NONE)
             .await?;
+        let context = self.condition_context(caller, &record, KeyBy::Ref(key), RequestFacts::NONE);
         // A tenant-admin may replace any policy, so the one in force does not bound it.
         let bound = if always_replaces_policy(&caller.principal) {
             KeyAccess::default()
@@ -121,9 +128,10 @@ impl Service {
         authorize_giving(
             &caller.principal,
             policy.allowed_operations(),
-            Target::key(record.tenant_id, record.system_id, record.id, &bound),
+            Target::key(record.tenant_id, record.system_id, record.id, &bound).within(&context),
             "allow in a key policy",
         )?;
+        policy.check_lockout(&caller.principal, &context, bypass_lockout)?;
         record.policy = Some(policy.document);
         changes
             .commit(vec![Write::PutServiceKey(record.clone())])
@@ -143,9 +151,14 @@ impl Service {
     ) -> Result<NewGrant> {
         let op = Op::CreateGrant;
         let mut changes = self.lock_changes().await?;
+        let facts = RequestFacts {
+            grant_operations: Some(&req.operations),
+            ..RequestFacts::NONE
+        };
         let (record, access) = self
-            .authorized_record_with_access(caller, op, op.key_use(), key)
+            .authorized_record_with_access(caller, op, op.key_use(), key, facts)
             .await?;
+        let context = self.condition_context(caller, &record, KeyBy::Ref(key), facts);
         let operations = OpSet::parse(req.operations.iter().map(String::as_str))?;
         if operations.is_empty() {
             return Err(Error::invalid(
@@ -165,7 +178,7 @@ impl Service {
         authorize_giving(
             &caller.principal,
             operations,
-            Target::key(record.tenant_id, record.system_id, record.id, &access),
+            Target::key(record.tenant_id, record.system_id, record.id, &access).within(&context),
             "grant",
         )?;
         self.grant_principal(record.tenant_id, &req.grantee, "GranteePrincipal")

@@ -34,7 +34,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::{KeyState, KeyUse};
 use crate::model::{KeyId, ServiceKeyRecord, TenantId};
-use crate::policy::KeyAccess;
+use crate::policy::{ConditionContext, KeyAccess, KeyFacts, RequestFacts};
 
 /// How a request names the service key it acts on.
 #[derive(Clone, Copy, Debug)]
@@ -175,19 +175,37 @@ impl Service {
         op: Op,
         by: KeyBy<'_>,
     ) -> Result<Arc<LoadedKey>> {
-        self.authorized_key_for(caller, op, op.key_use(), by).await
+        self.authorized_key_with(caller, op, by, RequestFacts::NONE)
+            .await
     }
 
-    /// Runs `work` on the key `key` names once [`Self::authorized_key`] has admitted
-    /// it for `op`; the answer names the key, as every cryptographic response does.
+    /// [`Self::authorized_key`] for a request that says what `facts` say, which the
+    /// key policy's conditions may ask about.
+    pub(crate) async fn authorized_key_with(
+        &self,
+        caller: &Caller,
+        op: Op,
+        by: KeyBy<'_>,
+        facts: RequestFacts<'_>,
+    ) -> Result<Arc<LoadedKey>> {
+        self.authorized_key_for(caller, op, op.key_use(), by, facts)
+            .await
+    }
+
+    /// Runs `work` on the key `key` names once [`Self::authorized_key_with`] has
+    /// admitted it for `op` with `facts`; the answer names the key, as every
+    /// cryptographic response does.
     pub(crate) async fn with_authorized_key<T>(
         &self,
         caller: &Caller,
         op: Op,
         key: &KeyRef,
+        facts: RequestFacts<'_>,
         work: impl FnOnce(&LoadedKey) -> Result<T>,
     ) -> Result<(KeyId, T)> {
-        let loaded = self.authorized_key(caller, op, KeyBy::Ref(key)).await?;
+        let loaded = self
+            .authorized_key_with(caller, op, KeyBy::Ref(key), facts)
+            .await?;
         let answer = work(&loaded)?;
         Ok((loaded.record.id, answer))
     }
@@ -200,6 +218,7 @@ impl Service {
         op: Op,
         key_use: Option<KeyUse>,
         by: KeyBy<'_>,
+        facts: RequestFacts<'_>,
     ) -> Result<Arc<LoadedKey>> {
         authorize_op(&caller.principal, op)?;
         let tenant = Self::own_tenant(&caller.principal)?;
@@ -208,7 +227,10 @@ impl Service {
             KeyBy::Ref(key) => (self.key_id_of(&caller.principal, tenant, key).await?, None),
             KeyBy::Ciphertext { blob, named } => {
                 if let Some(named) = named {
-                    if let Some(key) = self.named_not_symmetric(caller, op, tenant, named).await? {
+                    if let Some(key) = self
+                        .named_not_symmetric(caller, op, tenant, named, facts)
+                        .await?
+                    {
                         if let Some(key_use) = key_use {
                             key.check(key_use)?;
                         }
@@ -221,7 +243,7 @@ impl Service {
                     if named_id != header.key_id {
                         // The named key must exist for the caller before "incorrect"
                         // may say anything about it.
-                        self.found(caller, op, tenant, named_id, KeyBy::Ref(named), None)
+                        self.found(caller, op, tenant, named_id, KeyBy::Ref(named), None, facts)
                             .await?;
                         return Err(Error::new(
                             ErrorKind::IncorrectKey,
@@ -232,7 +254,9 @@ impl Service {
                 (header.key_id, Some(header.key_version))
             }
         };
-        let loaded = self.found(caller, op, tenant, id, by, version).await?;
+        let loaded = self
+            .found(caller, op, tenant, id, by, version, facts)
+            .await?;
         if let Some(key_use) = key_use {
             loaded.check(key_use)?;
         }
@@ -252,6 +276,7 @@ impl Service {
         op: Op,
         tenant: TenantId,
         named: &KeyRef,
+        facts: RequestFacts<'_>,
     ) -> Result<Option<Arc<LoadedKey>>> {
         let Ok(id) = self.key_id_of(&caller.principal, tenant, named).await else {
             return Ok(None);
@@ -266,12 +291,13 @@ impl Service {
         {
             return Ok(None);
         }
-        self.found(caller, op, tenant, id, KeyBy::Ref(named), None)
+        self.found(caller, op, tenant, id, KeyBy::Ref(named), None, facts)
             .await
             .map(Some)
     }
 
     /// Key `id` with its chain, admitted for `op`.
+    #[allow(clippy::too_many_arguments)]
     async fn found(
         &self,
         caller: &Caller,
@@ -280,6 +306,7 @@ impl Service {
         id: KeyId,
         by: KeyBy<'_>,
         version: Option<u32>,
+        facts: RequestFacts<'_>,
     ) -> Result<Arc<LoadedKey>> {
         let loaded = match self.load_key(id).await {
             Ok(loaded) => loaded,
@@ -294,6 +321,7 @@ impl Service {
             &loaded.access,
             by,
             version,
+            facts,
         )?;
         Ok(loaded)
     }
@@ -322,20 +350,21 @@ impl Service {
         key: &KeyRef,
     ) -> Result<ServiceKeyRecord> {
         let (record, _) = self
-            .authorized_record_with_access(caller, op, key_use, key)
+            .authorized_record_with_access(caller, op, key_use, key, RequestFacts::NONE)
             .await?;
         Ok(record)
     }
 
-    /// [`Self::authorized_record_for`], with the key's policy and grants as they were
-    /// judged: for CreateGrant and PutKeyPolicy, which ask what the caller holds on
-    /// the key.
+    /// [`Self::authorized_record_for`] in a request that says what `facts` say, with
+    /// the key's policy and grants as they were judged: for CreateGrant and
+    /// PutKeyPolicy, which ask what the caller holds on the key.
     pub(crate) async fn authorized_record_with_access(
         &self,
         caller: &Caller,
         op: Op,
         key_use: Option<KeyUse>,
         key: &KeyRef,
+        facts: RequestFacts<'_>,
     ) -> Result<(ServiceKeyRecord, KeyAccess)> {
         let by = KeyBy::Ref(key);
         authorize_op(&caller.principal, op)?;
@@ -351,7 +380,7 @@ impl Service {
         } else {
             KeyAccess::default()
         };
-        self.admit(caller, op, tenant, &record, &access, by, None)?;
+        self.admit(caller, op, tenant, &record, &access, by, None, facts)?;
         if let Some(key_use) = key_use {
             require(&record, key_use)?;
         }
@@ -370,6 +399,7 @@ impl Service {
         access: &KeyAccess,
         by: KeyBy<'_>,
         version: Option<u32>,
+        facts: RequestFacts<'_>,
     ) -> Result<()> {
         if record.tenant_id != tenant {
             return Err(by.absent());
@@ -391,11 +421,43 @@ impl Service {
             return Err(by.absent());
         }
         caller.note_key(KeyNote::of(record, version));
+        let context = self.condition_context(caller, record, by, facts);
         authorize(
             &caller.principal,
             op,
-            Target::key(tenant, record.system_id, record.id, access),
+            Target::key(tenant, record.system_id, record.id, access).within(&context),
         )
+    }
+
+    /// What the key policy of `record` may ask about a request of `caller` naming
+    /// the key `by` and saying `facts`.
+    pub(crate) fn condition_context<'a>(
+        &'a self,
+        caller: &Caller,
+        record: &ServiceKeyRecord,
+        by: KeyBy<'a>,
+        facts: RequestFacts<'a>,
+    ) -> ConditionContext<'a> {
+        let named = match by {
+            KeyBy::Ref(key) => Some(key),
+            KeyBy::Ciphertext { named, .. } => named,
+        };
+        ConditionContext {
+            request: facts,
+            connection: caller.connection,
+            key: Some(KeyFacts {
+                id: record.id,
+                region: self.region(),
+                spec: record.spec,
+                usage: record.usage,
+                origin: record.origin,
+            }),
+            request_alias: named.and_then(|k| match k.unqualified() {
+                KeyRef::Alias(name) => Some(name.as_str()),
+                _ => None,
+            }),
+            now: None,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::KeyUse;
 use crate::model::{KeyId, SystemId};
+use crate::policy::RequestFacts;
 use crate::secret::SecretBytes;
 use crate::xks::{self, Ciphertext, CiphertextMetadata, Sealed};
 use crate::xks_policy::RequestMetadata;
@@ -121,7 +122,7 @@ impl Service {
         self.judge_xks_call(Op::XksEncrypt, metadata)?;
         check_sizes(plaintext, aad)?;
         let (key_id, (sealed, integrity)) = self
-            .with_authorized_key(caller, Op::XksEncrypt, key, |loaded| {
+            .with_authorized_key(caller, Op::XksEncrypt, key, RequestFacts::NONE, |loaded| {
                 require_symmetric(loaded)?;
                 let material = aes_material(loaded.use_primary(caller)?.aes(), loaded.record.id)?;
                 let version = loaded.record.primary_version;
