@@ -84,3 +84,24 @@ def test_a_private_key_others_can_read_is_refused(spawn_server, tmp_path):
         srv.start(timeout=10)
     assert f"the TLS private key file {key} is accessible by group or others" in str(e.value)
     assert f"chmod 600 {key}" in str(e.value)
+
+
+def test_a_policy_requiring_tls_admits_requests_over_tls(spawn_server, tmp_path):
+    """`aws:SecureTransport` is what the listener says of the connection: over TLS, a
+    policy denying everything not over TLS denies nothing (test_key_policies_aws.py has
+    the same policy refusing a plain-HTTP request)."""
+    import json
+
+    cert, key = self_signed(tmp_path)
+    srv = spawn_server(env={"KCM_TLS_CERT": cert, "KCM_TLS_KEY": key})
+    kms = srv.client("default")
+    account = kms.create_key()["KeyMetadata"]["AWSAccountId"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
+         "Resource": "*"},
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]})
+    kid = kms.create_key(Policy=policy)["KeyMetadata"]["KeyId"]
+    ct = kms.encrypt(KeyId=kid, Plaintext=b"tls only")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"tls only"
