@@ -235,3 +235,50 @@ def test_malformed_aws_policies_are_refused_naming_the_problem(kms, root, statem
         kms.put_key_policy(KeyId=key, PolicyName="default", Policy=document(root, bad))
     assert needle in ei.value.response["Error"]["Message"], ei.value.response["Error"]["Message"]
     assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == before
+
+
+def restricted(kms, account) -> str:
+    """A key whose policy admits only tenant-admins: others need a grant."""
+    return kms.create_key(Policy=document(
+        statement("Allow", {"AWS": f"arn:aws:iam::{account}:role/tenant-admin"}, "kms:*")))["KeyMetadata"]["KeyId"]
+
+
+def test_grants_to_arns_with_encryption_context_constraints(kms, account, app, other):
+    app_id, client = app
+    other_id, stranger = other
+    key = restricted(kms, account)
+    equals = kms.create_grant(KeyId=key, GranteePrincipal=user_arn(account, app_id),
+                              RetiringPrincipal=user_arn(account, other_id),
+                              Operations=["Encrypt", "Decrypt", "GenerateDataKey"],
+                              Constraints={"EncryptionContextEquals": {"App": "orders"}})
+    # Constraint keys ignore case, values do not.
+    blob = client.encrypt(KeyId=key, Plaintext=b"o", EncryptionContext={"app": "orders"},
+                          GrantTokens=[equals["GrantToken"]])["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})["Plaintext"] == b"o"
+    for context in ({"app": "Orders"}, {"app": "orders", "more": "x"}, {}):
+        with kms_error("AccessDeniedException"):
+            client.encrypt(KeyId=key, Plaintext=b"o", EncryptionContext=context)
+    listed = kms.list_grants(KeyId=key)["Grants"]
+    assert [(g["GranteePrincipal"], g["RetiringPrincipal"], g["Constraints"]) for g in listed] == [
+        (user_arn(account, app_id), user_arn(account, other_id), {"EncryptionContextEquals": {"App": "orders"}})]
+    # Named by ARN or by access key id, the retiring principal finds and retires it.
+    for name in (other_id, user_arn(account, other_id)):
+        retirable = kms.list_retirable_grants(RetiringPrincipal=name)["Grants"]
+        assert equals["GrantId"] in [g["GrantId"] for g in retirable], name
+    stranger.retire_grant(GrantToken=equals["GrantToken"])
+    with kms_error("AccessDeniedException"):
+        client.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+
+    # A subset constraint, granted to every key-user by role ARN.
+    subset = kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{account}:role/key-user",
+                              Operations=["Encrypt", "DescribeKey"],
+                              Constraints={"EncryptionContextSubset": {"tenant": "t1"}})
+    for who in (client, stranger):
+        who.encrypt(KeyId=key, Plaintext=b"s", EncryptionContext={"tenant": "t1", "extra": "ok"})
+        with kms_error("AccessDeniedException"):
+            who.encrypt(KeyId=key, Plaintext=b"s", EncryptionContext={"extra": "ok"})
+        # DescribeKey takes no encryption context: the constraint does not apply.
+        who.describe_key(KeyId=key)
+    kms.revoke_grant(KeyId=key, GrantId=subset["GrantId"])
+    with kms_error("AccessDeniedException"):
+        client.describe_key(KeyId=key)

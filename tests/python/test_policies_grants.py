@@ -242,8 +242,12 @@ def test_named_grants_are_idempotent_and_paged(kms, users):
     ({"Operations": ["ScheduleKeyDeletion"]}, "ValidationException", "cannot be granted"),
     ({"Operations": []}, "ValidationException", "at least one"),
     ({"GranteePrincipal": "KCMNOTAREALKEY000000"}, "ValidationException", "GranteePrincipal"),
-    ({"Constraints": {"EncryptionContextEquals": {"a": "b"}}}, "UnsupportedOperationException", "Constraints"),
-], ids=["unknown-operation", "not-grantable", "no-operations", "unknown-grantee", "constraints"])
+    ({"GranteePrincipal": "arn:aws:iam::999999999999:role/key-user"}, "ValidationException", "999999999999"),
+    ({"GranteePrincipal": "arn:aws:iam::111122223333:role/Admin"}, "ValidationException", "role/Admin"),
+    ({"RetiringPrincipal": "arn:aws:iam::999999999999:root"}, "ValidationException", "RetiringPrincipal"),
+    ({"Constraints": {"EncryptionContextEquals": {"": "b"}}}, "ValidationException", "empty key"),
+], ids=["unknown-operation", "not-grantable", "no-operations", "unknown-grantee", "other-account",
+        "unknown-role", "other-account-retiring", "empty-constraint-key"])
 def test_bad_grants_are_refused_and_change_nothing(kms, users, kwargs, code, needle):
     alice_id, _ = users["alice"]
     key = restricted_key(kms)

@@ -245,15 +245,16 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         }
         Write::PutGrant(g) => query(
             "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
-                                 operations, name, issuing_principal, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                 operations, name, issuing_principal, created_at,
+                                 constraints)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, key_id = excluded.key_id,
                  grantee = excluded.grantee,
                  retiring_principal = excluded.retiring_principal,
                  operations = excluded.operations, name = excluded.name,
                  issuing_principal = excluded.issuing_principal,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, constraints = excluded.constraints",
             encode::grant(g),
         ),
         Write::DeleteGrant(id) => sqlx::query("DELETE FROM grants WHERE id = $1").bind(id),

@@ -36,7 +36,7 @@ pub const ALIAS_COLS: &str = "tenant_id, name, key_id, created_at, updated_at";
 
 /// `grants`: [`crate::decode::grant`], [`crate::encode::grant`].
 pub const GRANT_COLS: &str = "id, tenant_id, key_id, grantee, retiring_principal, \
-     operations, name, issuing_principal, created_at";
+     operations, name, issuing_principal, created_at, constraints";
 
 /// `audit_records` as read: [`crate::decode::audit_record`].
 pub const AUDIT_RECORD_COLS: &str = "chain, seq, time, principal, role, front_door, \

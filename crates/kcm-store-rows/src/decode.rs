@@ -8,7 +8,7 @@ use kcm_core::authz::OpSet;
 use kcm_core::keyspec::{KeyOrigin, KeySpec, KeyUsage};
 use kcm_core::lifecycle::{KeyState, Lifecycle};
 use kcm_core::model::*;
-use kcm_core::policy::GrantRecord;
+use kcm_core::policy::{GrantConstraints, GrantRecord};
 use kcm_core::store::{StoreError, StoreResult};
 
 use crate::row::{CellError, Row};
@@ -297,6 +297,12 @@ pub fn grant(row: &dyn Row) -> StoreResult<GrantRecord> {
         name: opt_text(row, 6, "grant name")?,
         issuing_principal: text(row, 7, "issuing principal")?,
         created_at: int(row, 8, "created_at")?,
+        constraints: match opt_text(row, 9, "grant constraints")? {
+            None => GrantConstraints::default(),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| corrupt("grant constraints", e))?
+            }
+        },
     })
 }
 

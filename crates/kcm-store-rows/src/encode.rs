@@ -304,8 +304,12 @@ pub fn alias(a: &AliasRecord) -> [Param<'_>; 5] {
     ]
 }
 
-/// A grant's parameters ([`crate::cols::GRANT_COLS`]).
-pub fn grant(g: &GrantRecord) -> [Param<'_>; 9] {
+/// A grant's parameters ([`crate::cols::GRANT_COLS`]); its constraints as JSON,
+/// NULL when it has none.
+pub fn grant(g: &GrantRecord) -> [Param<'_>; 10] {
+    // Maps of strings always encode as JSON.
+    let constraints = (!g.constraints.is_empty())
+        .then(|| serde_json::to_string(&g.constraints).expect("string maps encode as JSON"));
     [
         Param::str(&g.id),
         Param::display(g.tenant_id),
@@ -316,6 +320,7 @@ pub fn grant(g: &GrantRecord) -> [Param<'_>; 9] {
         Param::opt_str(g.name.as_deref()),
         Param::str(&g.issuing_principal),
         Param::int(g.created_at),
+        Param::Text(constraints.map(Cow::Owned)),
     ]
 }
 

@@ -97,6 +97,11 @@ pub const ADDITIVE_MIGRATIONS: &[AdditiveMigration] = &[
         columns: &[("service_keys", "material_expires_at")],
         tables: &[],
     },
+    AdditiveMigration {
+        version: 9,
+        columns: &[("grants", "constraints")],
+        tables: &[],
+    },
 ];
 
 /// What a store has that a snapshot of an older schema, restorable into it, lacks:

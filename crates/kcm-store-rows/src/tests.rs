@@ -149,6 +149,7 @@ fn grant(operations: OpSet) -> GrantRecord {
         name: Some("grant — ü, \"quoted\"".into()),
         issuing_principal: "KCMISSUER00000000001".into(),
         created_at: 13,
+        constraints: Default::default(),
     }
 }
 

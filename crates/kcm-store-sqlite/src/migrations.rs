@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_managed_objects.sql"),
     include_str!("../migrations/0007_audit_detail.sql"),
     include_str!("../migrations/0008_imported_material_expiry.sql"),
+    include_str!("../migrations/0009_grant_constraints.sql"),
 ];
 
 /// Brings the schema up to date with [`MIGRATIONS`]; returns the resulting version.

@@ -183,15 +183,16 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
         ),
         Write::PutGrant(g) => run(
             "INSERT INTO grants (id, tenant_id, key_id, grantee, retiring_principal,
-                                 operations, name, issuing_principal, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                 operations, name, issuing_principal, created_at,
+                                 constraints)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (id) DO UPDATE SET
                  tenant_id = excluded.tenant_id, key_id = excluded.key_id,
                  grantee = excluded.grantee,
                  retiring_principal = excluded.retiring_principal,
                  operations = excluded.operations, name = excluded.name,
                  issuing_principal = excluded.issuing_principal,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, constraints = excluded.constraints",
             &encode::grant(g),
         ),
         Write::DeleteGrant(id) => sql("DELETE FROM grants WHERE id = ?1", params![id]),

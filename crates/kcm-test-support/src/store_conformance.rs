@@ -25,7 +25,7 @@ use kcm_core::authz::{Op, OpSet, ALL_OPS};
 use kcm_core::keyspec::{KeyOrigin, KeySpec, KeyUsage};
 use kcm_core::lifecycle::{KeyState, Lifecycle, ALL_STATES};
 use kcm_core::model::*;
-use kcm_core::policy::GrantRecord;
+use kcm_core::policy::{GrantConstraints, GrantRecord};
 use kcm_core::store::{Snapshot, Store, StoreError, TableDump, Value, Write};
 
 /// What a conformance constructor returns: something that lends a store.
@@ -404,6 +404,18 @@ pub mod fixtures {
             name: Some("grant — ü, \"quoted\"".to_owned()),
             issuing_principal: "KCMISSUER00000000001".to_owned(),
             created_at,
+            constraints: GrantConstraints {
+                encryption_context_equals: Some(
+                    [("App".to_owned(), "orders — ü".to_owned())].into(),
+                ),
+                encryption_context_subset: Some(
+                    [
+                        ("a".to_owned(), "1".to_owned()),
+                        ("b".to_owned(), String::new()),
+                    ]
+                    .into(),
+                ),
+            },
         }
     }
 
@@ -1637,6 +1649,7 @@ pub mod checks {
             retiring_principal: None,
             name: None,
             operations: [Op::Encrypt].into_iter().collect(),
+            constraints: GrantConstraints::default(),
             ..grant(t, k, &"b".repeat(64), 200)
         };
         let every_op = GrantRecord {
@@ -1658,6 +1671,10 @@ pub mod checks {
             retiring_principal: None,
             operations: [Op::DescribeKey, Op::CreateGrant].into_iter().collect(),
             name: None,
+            constraints: GrantConstraints {
+                encryption_context_equals: None,
+                ..full.constraints.clone()
+            },
             ..full.clone()
         };
         ok(store, vec![Write::PutGrant(replaced.clone())]).await;

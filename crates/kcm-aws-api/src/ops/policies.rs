@@ -2,7 +2,7 @@
 //! ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant. Policies are in AWS's
 //! key-policy language (see `kcm_core::policy`); grantees are access key ids.
 
-use kcm_core::policy::GrantRecord;
+use kcm_core::policy::{GrantConstraints, GrantRecord};
 use kcm_core::service::{CreateGrantRequest, GrantPage, GrantRef};
 use serde::{Deserialize, Serialize};
 
@@ -130,7 +130,8 @@ struct CreateGrant {
     grantee_principal: String,
     operations: Vec<String>,
     retiring_principal: Option<String>,
-    constraints: Option<serde_json::Value>,
+    #[serde(default)]
+    constraints: GrantConstraints,
     name: Option<String>,
     /// Grants take effect at once in kcm, so tokens are not needed; accepted and ignored.
     #[serde(default)]
@@ -148,9 +149,6 @@ struct CreateGrantResponse {
 /// CreateGrant.
 pub async fn create_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: CreateGrant = parse(body)?;
-    if req.constraints.is_some() {
-        return Err(AwsError::unsupported("grant Constraints"));
-    }
     let grant = ctx
         .service
         .create_grant(
@@ -161,6 +159,7 @@ pub async fn create_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsErro
                 operations: grant_operations(req.operations),
                 retiring_principal: req.retiring_principal,
                 name: req.name,
+                constraints: req.constraints,
             },
         )
         .await?;
@@ -183,6 +182,8 @@ struct GrantListEntry {
     retiring_principal: Option<String>,
     issuing_account: String,
     operations: Vec<&'static str>,
+    #[serde(skip_serializing_if = "GrantConstraints::is_empty")]
+    constraints: GrantConstraints,
 }
 
 #[derive(Serialize)]
@@ -209,6 +210,7 @@ fn grant_list(ctx: &Ctx<'_>, page: GrantPage) -> Result<Vec<u8>, AwsError> {
                 retiring_principal: g.retiring_principal.clone(),
                 issuing_account: format!("arn:aws:iam::{account}:root"),
                 operations: aws_operations(g),
+                constraints: g.constraints.clone(),
             })
             .collect(),
     })

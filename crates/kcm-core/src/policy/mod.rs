@@ -308,6 +308,72 @@ pub struct GrantRecord {
     pub issuing_principal: String,
     /// Creation time.
     pub created_at: UnixMillis,
+    /// AWS's grant constraints on the encryption context.
+    pub constraints: GrantConstraints,
+}
+
+impl GrantRecord {
+    /// Whether the grant admits `principal` to `op` in the request `ctx` describes:
+    /// it names the principal (an access key id, or an IAM ARN of the tenant, a role
+    /// or an access key), allows `op`, and its constraints hold.
+    pub fn admits(&self, principal: &Principal, op: Op, ctx: &ConditionContext<'_>) -> bool {
+        self.operations.contains(op)
+            && names(&self.grantee, principal)
+            && self.constraints.hold(ctx.request.encryption_context)
+    }
+}
+
+/// Whether a grant's grantee or retiring principal `name` (as CreateGrant was given
+/// it: an access key id or an IAM ARN) names `principal`.
+pub fn names(name: &str, principal: &Principal) -> bool {
+    if name == principal.access_key_id {
+        return true;
+    }
+    PrincipalMatch::parse_aws(name).is_ok_and(|m| m.matches(principal))
+}
+
+/// AWS's grant constraints: a grant so constrained allows an operation that takes an
+/// encryption context (every cryptographic operation with a symmetric key) only when
+/// the request's context equals `encryption_context_equals`, and includes every pair
+/// of `encryption_context_subset`. Keys are compared without regard to case, values
+/// exactly (as AWS). Other operations are not constrained.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GrantConstraints {
+    /// The context the request's must equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
+    /// Pairs the request's context must include.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl GrantConstraints {
+    /// No constraint.
+    pub fn is_empty(&self) -> bool {
+        self.encryption_context_equals.is_none() && self.encryption_context_subset.is_none()
+    }
+
+    /// Whether the constraints hold for a request whose encryption context is
+    /// `context` (`None`: an operation that takes none, which they do not constrain).
+    pub fn hold(&self, context: Option<&std::collections::BTreeMap<String, String>>) -> bool {
+        let Some(context) = context else {
+            return true;
+        };
+        let value_of = |key: &str| {
+            context
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        };
+        let includes = |pairs: &std::collections::BTreeMap<String, String>| {
+            pairs.iter().all(|(k, v)| value_of(k) == Some(v))
+        };
+        self.encryption_context_equals
+            .as_ref()
+            .is_none_or(|equals| equals.len() == context.len() && includes(equals))
+            && self.encryption_context_subset.as_ref().is_none_or(includes)
+    }
 }
 
 /// A key's access rules: its policy, if any, and its active grants.
@@ -344,12 +410,7 @@ impl KeyAccess {
             }
             Ok(allowed) => allowed,
         };
-        if allowed
-            || self
-                .grants
-                .iter()
-                .any(|g| g.grantee == *id && g.operations.contains(op))
-        {
+        if allowed || self.grants.iter().any(|g| g.admits(principal, op, ctx)) {
             Ok(())
         } else {
             Err(Error::denied(format!(
@@ -406,6 +467,7 @@ mod tests {
             name: None,
             issuing_principal: OTHER.into(),
             created_at: 0,
+            constraints: GrantConstraints::default(),
         }
     }
 
@@ -802,5 +864,81 @@ mod tests {
             r#"{"Statement":{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Schedule*","Resource":"arn:aws:kms:*:*:key/*"}}"#
         )
         .is_ok());
+    }
+
+    #[test]
+    fn grants_name_their_grantee_by_id_or_arn_and_hold_their_constraints() {
+        let key = KeyId::new_random();
+        let user = in_account(APP, Role::KeyUser);
+        let context = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        fn with(ec: &std::collections::BTreeMap<String, String>) -> ConditionContext<'_> {
+            ConditionContext {
+                request: RequestFacts {
+                    encryption_context: Some(ec),
+                    ..RequestFacts::NONE
+                },
+                ..ConditionContext::NONE
+            }
+        }
+        for grantee in [
+            APP.to_string(),
+            format!("arn:aws:iam::{ACCOUNT}:user/{APP}"),
+            format!("arn:aws:iam::{ACCOUNT}:role/key-user"),
+        ] {
+            let g = GrantRecord {
+                grantee: grantee.clone(),
+                ..grant_to_app(key, Op::Encrypt)
+            };
+            assert!(
+                g.admits(&user, Op::Encrypt, &ConditionContext::NONE),
+                "{grantee}"
+            );
+            assert!(!g.admits(
+                &in_account(OTHER, Role::KeyAdmin),
+                Op::Encrypt,
+                &ConditionContext::NONE
+            ));
+        }
+        let equals = GrantRecord {
+            constraints: GrantConstraints {
+                encryption_context_equals: Some(context(&[("App", "orders")])),
+                encryption_context_subset: None,
+            },
+            ..grant_to_app(key, Op::Encrypt)
+        };
+        assert!(equals.admits(&user, Op::Encrypt, &with(&context(&[("app", "orders")]))));
+        assert!(!equals.admits(&user, Op::Encrypt, &with(&context(&[("app", "Orders")]))));
+        assert!(!equals.admits(
+            &user,
+            Op::Encrypt,
+            &with(&context(&[("app", "orders"), ("x", "y")]))
+        ));
+        assert!(!equals.admits(&user, Op::Encrypt, &with(&context(&[]))));
+        // An operation that takes no encryption context is not constrained.
+        assert!(equals.admits(&user, Op::Encrypt, &ConditionContext::NONE));
+        let subset = GrantRecord {
+            constraints: GrantConstraints {
+                encryption_context_equals: None,
+                encryption_context_subset: Some(context(&[("app", "orders")])),
+            },
+            ..grant_to_app(key, Op::Encrypt)
+        };
+        assert!(subset.admits(
+            &user,
+            Op::Encrypt,
+            &with(&context(&[("app", "orders"), ("x", "y")]))
+        ));
+        assert!(!subset.admits(&user, Op::Encrypt, &with(&context(&[("x", "y")]))));
+        let json = serde_json::to_string(&subset.constraints).unwrap();
+        assert_eq!(json, r#"{"EncryptionContextSubset":{"app":"orders"}}"#);
+        assert_eq!(
+            serde_json::from_str::<GrantConstraints>(&json).unwrap(),
+            subset.constraints
+        );
     }
 }

@@ -6,9 +6,10 @@ use super::{now_ms, KeyRef, Service};
 use crate::authz::{authorize_giving, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
+use crate::policy::principal::PrincipalMatch;
 use crate::policy::{
-    always_replaces_policy, GrantRecord, KeyAccess, KeyPolicy, RequestFacts, GRANTABLE,
-    MAX_GRANTS_PER_KEY, POLICY_NAME,
+    self, always_replaces_policy, GrantConstraints, GrantRecord, KeyAccess, KeyPolicy,
+    RequestFacts, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME,
 };
 use crate::store::Write;
 
@@ -18,15 +19,21 @@ const GRANT_TOKEN_PREFIX: &str = "kcm-grant-token-v1.";
 /// Parameters of [`Service::create_grant`].
 #[derive(Clone, Debug, Default)]
 pub struct CreateGrantRequest {
-    /// Access key id the grant admits.
+    /// Who the grant admits: an access key id, or an IAM ARN of the tenant's account
+    /// (`root`, `role/<role>`, `user/<access key id>`; see [`crate::policy::principal`]).
     pub grantee: String,
     /// Operations (names) it admits.
     pub operations: Vec<String>,
-    /// Access key id that may retire it.
+    /// Who may retire it, in the same forms as `grantee`.
     pub retiring_principal: Option<String>,
     /// Optional name; creating the same named grant again returns the existing one.
     pub name: Option<String>,
+    /// Constraints on the encryption context of the operations it allows.
+    pub constraints: GrantConstraints,
 }
+
+/// Largest grant constraint, in bytes of keys and values (as an encryption context).
+const MAX_CONSTRAINT_BYTES: usize = 8192;
 
 /// A grant as created: its id and the token naming it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,12 +188,13 @@ impl Service {
             Target::key(record.tenant_id, record.system_id, record.id, &access).within(&context),
             "grant",
         )?;
-        self.grant_principal(record.tenant_id, &req.grantee, "GranteePrincipal")
+        self.grant_principal(caller, record.tenant_id, &req.grantee, "GranteePrincipal")
             .await?;
         if let Some(retiring) = &req.retiring_principal {
-            self.grant_principal(record.tenant_id, retiring, "RetiringPrincipal")
+            self.grant_principal(caller, record.tenant_id, retiring, "RetiringPrincipal")
                 .await?;
         }
+        check_constraints(&req.constraints)?;
         if let Some(name) = &req.name {
             if name.is_empty()
                 || name.len() > 256
@@ -206,6 +214,7 @@ impl Service {
                     && g.grantee == req.grantee
                     && g.retiring_principal == req.retiring_principal
                     && g.operations == operations
+                    && g.constraints == req.constraints
             }) {
                 return Ok(NewGrant {
                     id: same.id.clone(),
@@ -231,6 +240,7 @@ impl Service {
             name: req.name,
             issuing_principal: caller.principal.access_key_id.clone(),
             created_at: now_ms(),
+            constraints: req.constraints,
         };
         let new = NewGrant {
             id: grant.id.clone(),
@@ -241,12 +251,41 @@ impl Service {
         Ok(new)
     }
 
-    /// A grant's grantee or retiring principal must be an access key of the tenant.
-    async fn grant_principal(&self, tenant: TenantId, id: &str, field: &str) -> Result<()> {
-        match self.store.access_key(id).await? {
+    /// A grant's grantee or retiring principal must name principals of the tenant:
+    /// one of its access keys (by id or `user/` ARN), a role or the account root.
+    async fn grant_principal(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        name: &str,
+        field: &str,
+    ) -> Result<()> {
+        let account = &caller.principal.account_id;
+        let access_key = match name.starts_with("arn:") {
+            false => name.to_string(),
+            true => match PrincipalMatch::parse_aws(name)
+                .map_err(|e| Error::invalid(format!("{field}: {}", e.message())))?
+            {
+                PrincipalMatch::Account(a)
+                | PrincipalMatch::Role {
+                    account: Some(a), ..
+                } if a == *account => return Ok(()),
+                PrincipalMatch::AccessKey {
+                    account: Some(a),
+                    id,
+                } if a == *account => id,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{field} {name:?} is not a principal of this tenant's account {account}"
+                    )))
+                }
+            },
+        };
+        match self.store.access_key(&access_key).await? {
             Some(k) if k.tenant_id == Some(tenant) => Ok(()),
             _ => Err(Error::invalid(format!(
-                "{field} {id:?} is not an access key of this tenant"
+                "{field} {name:?} is not an access key of this tenant, nor an IAM ARN of its account \
+                 (arn:aws:iam::{account}:root, :role/<role>, :user/<access key id>)"
             ))),
         }
     }
@@ -284,10 +323,21 @@ impl Service {
     ) -> Result<GrantPage> {
         let tenant = Self::own_tenant_for(caller, Op::ListRetirableGrants)?;
         let limit = super::keys::page_limit(limit, 100, 50)?;
+        // A principal may be named by access key id or by its ARN: both forms find it.
         let mut grants = self
             .store
             .grants_retirable_by(tenant, retiring_principal)
             .await?;
+        let account = &caller.principal.account_id;
+        let other_form = match retiring_principal.rsplit_once(":user/") {
+            Some((prefix, id)) if prefix == format!("arn:aws:iam::{account}") => id.to_string(),
+            Some(_) => String::new(),
+            None => format!("arn:aws:iam::{account}:user/{retiring_principal}"),
+        };
+        if !other_form.is_empty() {
+            grants.extend(self.store.grants_retirable_by(tenant, &other_form).await?);
+            grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        }
         if let Some(scope) = caller.principal.system_scope {
             // A system-scoped caller sees only grants on its system's keys.
             let mut visible = Vec::with_capacity(grants.len());
@@ -337,9 +387,12 @@ impl Service {
             authorize_op(&caller.principal, Op::RetireGrant)?;
             return Err(Error::not_found("the grant does not exist"));
         };
-        let me = &caller.principal.access_key_id;
-        let named = grant.retiring_principal.as_ref() == Some(me)
-            || (grant.grantee == *me && grant.operations.contains(Op::RetireGrant));
+        let me = &caller.principal;
+        let named = grant
+            .retiring_principal
+            .as_deref()
+            .is_some_and(|r| policy::names(r, me))
+            || (policy::names(&grant.grantee, me) && grant.operations.contains(Op::RetireGrant));
         let limited_out = caller
             .principal
             .operations
@@ -371,6 +424,34 @@ impl Service {
         self.keys.remove(&record.id);
         Ok(())
     }
+}
+
+/// Refuses grant constraints beyond what an encryption context may be.
+fn check_constraints(constraints: &GrantConstraints) -> Result<()> {
+    for (field, pairs) in [
+        (
+            "EncryptionContextEquals",
+            &constraints.encryption_context_equals,
+        ),
+        (
+            "EncryptionContextSubset",
+            &constraints.encryption_context_subset,
+        ),
+    ] {
+        let Some(pairs) = pairs else { continue };
+        if pairs.keys().any(|k| k.is_empty()) {
+            return Err(Error::invalid(format!(
+                "Constraints.{field} has an empty key"
+            )));
+        }
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_CONSTRAINT_BYTES {
+            return Err(Error::invalid(format!(
+                "Constraints.{field} is {size} bytes; at most {MAX_CONSTRAINT_BYTES} are allowed"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One page of `grants` after `marker` (the id of the last grant of the previous page).

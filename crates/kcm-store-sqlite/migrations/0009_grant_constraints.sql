@@ -1,0 +1,3 @@
+-- kcm store schema, version 9: AWS's grant constraints (EncryptionContextEquals,
+-- EncryptionContextSubset) as JSON. NULL: the grant is not constrained.
+ALTER TABLE grants ADD COLUMN constraints TEXT;
