@@ -58,13 +58,17 @@ def test_alias_already_exists(kms, new_key):
 def test_alias_reserved_aws_prefix(kms, new_key):
     kid = new_key()
     name = "alias/aws/" + unique("reserved")
-    # AWS reserves alias/aws/ for AWS managed keys; CreateAlias documents one error for a
-    # name it will not take: InvalidAliasNameException ("the specified alias name is not
-    # valid").
-    with kms_error("InvalidAliasNameException") as ei:
+    # AWS reserves alias/aws/ for AWS managed keys and answers a caller's CreateAlias,
+    # UpdateAlias or DeleteAlias under it with NotAuthorizedException (as observed of AWS,
+    # and as moto and other AWS emulators answer), whoever asks.
+    with kms_error("NotAuthorizedException") as ei:
         kms.create_alias(AliasName=name, TargetKeyId=kid)
     assert "alias/aws/" in ei.value.response["Error"]["Message"], ei.value
     assert name not in alias_names(kms)
+    with kms_error("NotAuthorizedException"):
+        kms.update_alias(AliasName=name, TargetKeyId=kid)
+    with kms_error("NotAuthorizedException"):
+        kms.delete_alias(AliasName=name)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use kcm_core::service::KeyRef;
+use kcm_core::service::{is_reserved_alias, KeyRef, RESERVED_ALIAS_PREFIX};
 use serde::{Deserialize, Serialize};
 
 use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
@@ -18,9 +18,24 @@ impl AliasTarget {
     /// The alias name and the key it is to name (a key id or ARN, not an alias).
     fn parse(ctx: &Ctx<'_>, body: &[u8]) -> Result<(String, KeyRef), AwsError> {
         let req: AliasTarget = parse(body)?;
+        refuse_reserved(&req.alias_name)?;
         let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
         Ok((req.alias_name, target))
     }
+}
+
+/// AWS answers an alias under `alias/aws/` (its managed keys') with
+/// NotAuthorizedException, whoever asks; the core refuses it too, for every door.
+fn refuse_reserved(name: &str) -> Result<(), AwsError> {
+    if is_reserved_alias(name) {
+        return Err(AwsError::bad_request(
+            "NotAuthorizedException",
+            format!(
+                "{name}: aliases beginning with {RESERVED_ALIAS_PREFIX} are reserved for AWS managed keys; choose another name"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// CreateAlias.
@@ -46,6 +61,7 @@ struct DeleteAlias {
 /// DeleteAlias.
 pub async fn delete_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     let req: DeleteAlias = parse(body)?;
+    refuse_reserved(&req.alias_name)?;
     ctx.service
         .delete_alias(ctx.caller, &req.alias_name)
         .await?;

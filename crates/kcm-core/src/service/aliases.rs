@@ -8,6 +8,15 @@ use crate::lifecycle::KeyUse;
 use crate::model::*;
 use crate::store::Write;
 
+/// The prefix AWS reserves for its managed keys' aliases: no caller may create,
+/// move or delete an alias under it.
+pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+
+/// Whether `name` is under [`RESERVED_ALIAS_PREFIX`].
+pub fn is_reserved_alias(name: &str) -> bool {
+    name.starts_with(RESERVED_ALIAS_PREFIX)
+}
+
 /// Checks an alias name by AWS's rules: `alias/` followed by 1–250 characters of
 /// letters, digits, `/`, `_`, `-`; the `alias/aws/` prefix is reserved.
 pub fn validate_alias_name(name: &str) -> Result<()> {
@@ -31,7 +40,7 @@ pub fn validate_alias_name(name: &str) -> Result<()> {
             "may contain only letters, digits, '/', '_' and '-'",
         ));
     }
-    if rest.starts_with("aws/") {
+    if is_reserved_alias(name) {
         return Err(invalid("uses the reserved prefix alias/aws/"));
     }
     Ok(())

@@ -40,6 +40,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use aliases::{is_reserved_alias, RESERVED_ALIAS_PREFIX};
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey, XKS_OPERATIONS};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNATURE};
 pub use audit::MAX_AUDIT_PAGE;
