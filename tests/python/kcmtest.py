@@ -629,37 +629,46 @@ def kms_pages(list_call: Callable[..., dict], max_pages: int = 10_000, **kw) -> 
     raise AssertionError(f"{list_call.__name__} paging did not end")
 
 
-def refused_within(call: Callable[[], Any], seconds: float, code: str, status: int = 400,
-                   interval: float = 0.05) -> float:
-    """Call `call` until it fails with an AWS error; the time that took. For a change
-    that reaches a client later (a revocation by a key's holder, a disable on another
-    node): fails if `call` still works `seconds` later, or if the refusal is not exactly
-    `code` with HTTP `status` (see `kms_error`)."""
-    assert isinstance(code, str) and code, "name the one error type expected"
+def first_refusal_within(call: Callable[[], Any], seconds: float, error: type = ClientError,
+                         interval: float = 0.05, what: str = "") -> tuple[Exception, float]:
+    """Call `call` until it raises `error`; that error and the time it took. For a change
+    that reaches a client later (a revocation, a disable on another node): fails if
+    `call` still works `seconds` later."""
     start = time.monotonic()
     for _ in range(int(seconds / interval) + 2):
         try:
             call()
-        except ClientError as e:
-            got = (error_code(e), e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
-            assert got == (code, status), f"expected {code} ({status}), got {got}: {e}"
-            return time.monotonic() - start
+        except error as e:
+            return e, time.monotonic() - start
         elapsed = time.monotonic() - start
-        assert elapsed < seconds, f"still allowed {elapsed:.2f} s after the change"
+        assert elapsed < seconds, f"{what} still allowed {elapsed:.2f} s after the change"
         time.sleep(interval)
-    raise AssertionError(f"still allowed after {seconds} s")
+    raise AssertionError(f"{what} still allowed after {seconds} s")
 
 
-def works_again_within(call: Callable[[], Any], seconds: float, what: str, interval: float = 0.05) -> Any:
-    """Call `call` until it no longer fails with an AWS error; what it returned. For a
-    change undone (a key re-enabled, a dependency back) that reaches a client later:
-    fails with `what` if `call` still fails `seconds` later. An assertion inside `call`
-    fails at once: only a refusal is waited out."""
+def refused_within(call: Callable[[], Any], seconds: float, code: str, status: int = 400,
+                   interval: float = 0.05) -> float:
+    """Call `call` until it fails with an AWS error; the time that took
+    (`first_refusal_within`). Fails if the refusal is not exactly `code` with HTTP
+    `status` (see `kms_error`)."""
+    assert isinstance(code, str) and code, "name the one error type expected"
+    e, took = first_refusal_within(call, seconds, ClientError, interval)
+    got = (error_code(e), e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    assert got == (code, status), f"expected {code} ({status}), got {got}: {e}"
+    return took
+
+
+def works_again_within(call: Callable[[], Any], seconds: float, what: str, interval: float = 0.05,
+                       error: type = ClientError) -> Any:
+    """Call `call` until it no longer raises `error` (an AWS error unless told); what it
+    returned. For a change undone (a key re-enabled, a dependency back) that reaches a
+    client later: fails with `what` if `call` still fails `seconds` later. An assertion
+    inside `call` fails at once: only a refusal is waited out."""
     deadline = time.monotonic() + seconds
     for _ in range(int(seconds / interval) + 2):
         try:
             return call()
-        except ClientError:
+        except error:
             assert time.monotonic() < deadline, what
             time.sleep(interval)
     raise AssertionError(what)

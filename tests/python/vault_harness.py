@@ -8,7 +8,8 @@ from pathlib import Path
 
 import hvac
 
-from kcmtest import LOADED_SLACK_S, Server, cli_ok, free_port, kcm_cli, poll, start_or_fail
+from kcmtest import (LOADED_SLACK_S, Server, cli_ok, first_refusal_within, free_port, kcm_cli, poll,
+                     start_or_fail, works_again_within)
 from kmip_harness import Pki
 
 
@@ -55,33 +56,12 @@ def vault_client(address: str, pki: Pki, token: str | None) -> hvac.Client:
 def until_refused(call, error: type, bound_s: float, what: str) -> Exception:
     """Calls `call` until it raises `error` — within the revocation bound `bound_s` and a
     loaded machine's slack, or the test fails — and returns that error."""
-    refusal: list[Exception] = []
-
-    def refused() -> bool:
-        try:
-            call()
-            return False
-        except error as e:
-            refusal.append(e)
-            return True
-
-    poll(refused, bound_s + LOADED_SLACK_S, interval=0.05, what=what)
-    return refusal[0]
+    return first_refusal_within(call, bound_s + LOADED_SLACK_S, error, what=what)[0]
 
 
 def until_served(call, error: type, bound_s: float, what: str):
     """Calls `call` until it stops raising `error`, within the same time; returns its answer."""
-    answers: list = []
-
-    def served() -> bool:
-        try:
-            answers.append(call())
-            return True
-        except error:
-            return False
-
-    poll(served, bound_s + LOADED_SLACK_S, interval=0.05, what=what)
-    return answers[0]
+    return works_again_within(call, bound_s + LOADED_SLACK_S, what, error=error)
 
 
 class TokenReviewStandIn:
