@@ -157,14 +157,14 @@ impl KubernetesAuth {
         if !self.settings.audiences.is_empty() {
             spec["audiences"] = json!(self.settings.audiences);
         }
-        let body = Zeroizing::new(
-            json!({
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenReview",
-                "spec": spec,
-            })
-            .to_string(),
-        );
+        // The review carries the JWT to the API server: the body is handed to the HTTP
+        // client as it is (no second copy), which owns it from then on.
+        let body = json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": spec,
+        })
+        .to_string();
         let unavailable = |why: String| {
             VaultError::unavailable(format!(
                 "the Kubernetes API server at {} could not check the token: {why}",
@@ -176,7 +176,7 @@ impl KubernetesAuth {
             .post(&self.review_url)
             .bearer_auth(bearer)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.as_str().to_owned())
+            .body(body)
             .send()
             .await
             .map_err(|e| unavailable(e.without_url().to_string()))?;

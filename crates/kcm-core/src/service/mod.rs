@@ -40,8 +40,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use aliases::{is_reserved_alias, RESERVED_ALIAS_PREFIX};
 pub use access_keys::{AccessKeyInfo, Credential, NewAccessKey, XKS_OPERATIONS};
+pub use aliases::{is_reserved_alias, RESERVED_ALIAS_PREFIX};
 pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNATURE};
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
@@ -123,6 +123,8 @@ pub struct Service {
     aliases: TtlMap<(TenantId, String), KeyId>,
     credentials: TtlMap<String, Credential>,
     credential_key: tokio::sync::OnceCell<crate::secret::SecretBytes>,
+    /// The key that signs Vault sessions, derived from the credential key once.
+    vault_session_key: tokio::sync::OnceCell<aws_lc_rs::hmac::Key>,
     audit_writer: std::sync::OnceLock<crate::audit::writer::AuditWriter>,
     audit_spool: Option<Arc<crate::audit::spool::Spool>>,
     audit_health: Arc<crate::audit::writer::WriterHealth>,
@@ -201,6 +203,7 @@ impl Service {
             aliases: TtlMap::new(bound),
             credentials: TtlMap::new(bound),
             credential_key: tokio::sync::OnceCell::new(),
+            vault_session_key: tokio::sync::OnceCell::new(),
             audit_writer: std::sync::OnceLock::new(),
             audit_spool,
             audit_health: Arc::default(),

@@ -93,7 +93,7 @@ impl Service {
         let expires_at: UnixMillis = expiry.parse().map_err(|_| refused())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| refused())?;
         let key = self.session_key().await?;
-        hmac::verify(&key, &session_message(id, expires_at), &tag).map_err(|_| refused())?;
+        hmac::verify(key, &session_message(id, expires_at), &tag).map_err(|_| refused())?;
         if expires_at <= now_ms() {
             return Err(refused());
         }
@@ -106,16 +106,20 @@ impl Service {
 
     async fn session_tag(&self, id: &str, expires_at: UnixMillis) -> Result<hmac::Tag> {
         let key = self.session_key().await?;
-        Ok(hmac::sign(&key, &session_message(id, expires_at)))
+        Ok(hmac::sign(key, &session_message(id, expires_at)))
     }
 
     /// The key that signs sessions: derived from the credential key, and used for
-    /// nothing else.
-    async fn session_key(&self) -> Result<hmac::Key> {
-        let credential_key = self.credential_key().await?;
-        let root = hmac::Key::new(hmac::HMAC_SHA256, credential_key.expose_secret());
-        let derived = hmac::sign(&root, b"kcm-vault-session-key-v1");
-        Ok(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+    /// nothing else. Derived once per process, as the credential key is unwrapped once.
+    async fn session_key(&self) -> Result<&hmac::Key> {
+        self.vault_session_key
+            .get_or_try_init(|| async {
+                let credential_key = self.credential_key().await?;
+                let root = hmac::Key::new(hmac::HMAC_SHA256, credential_key.expose_secret());
+                let derived = hmac::sign(&root, b"kcm-vault-session-key-v1");
+                Ok(hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()))
+            })
+            .await
     }
 }
 
