@@ -62,6 +62,14 @@ def user_arn(account: str, access_key_id: str) -> str:
     return f"arn:aws:iam::{account}:user/{access_key_id}"
 
 
+def test_access_keys_show_the_arn_policies_name_them_by(server, account):
+    made = server.create_access_key("key-user", description="arn shown")
+    arn = user_arn(account, made["access_key_id"])
+    assert made["arn"] == arn
+    listed = server.v1_ok("GET", "/v1/access-keys")["access_keys"]
+    assert [k["arn"] for k in listed if k["access_key_id"] == made["access_key_id"]] == [arn]
+
+
 def test_aws_default_policy_round_trips_and_governs_like_no_policy(kms, account, app):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     default = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]

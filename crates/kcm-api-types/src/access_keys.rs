@@ -74,6 +74,10 @@ pub struct AccessKey {
     pub operations: Option<Vec<String>>,
     /// Creation time (RFC 3339).
     pub created_at: String,
+    /// The key's ARN in key policies and grants
+    /// (`arn:aws:iam::<account>:user/<access key id>`); `null` for the operator's keys.
+    #[serde(default)]
+    pub arn: Option<String>,
 }
 
 /// A newly created access key with its secret: the only response that carries one.

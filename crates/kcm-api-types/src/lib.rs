@@ -50,6 +50,7 @@ mod tests {
                 enabled: true,
                 operations: None,
                 created_at: "1970-01-01T00:00:00Z".into(),
+                arn: None,
             },
             secret_access_key: "s3cr3t".into(),
             vault_token: Some("kcm.KCMAAAA.s3cr3t".into()),

@@ -98,6 +98,7 @@ impl ToWire for AccessKeyInfo {
             enabled: self.enabled,
             operations: self.operations.clone(),
             created_at: rfc3339(self.created_at),
+            arn: self.arn.clone(),
         }
     }
 }

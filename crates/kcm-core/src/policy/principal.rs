@@ -23,10 +23,12 @@ fn malformed(message: String) -> Error {
 
 /// The ARN a principal's requests carry (`aws:PrincipalArn`; the grantee of its grants).
 pub fn principal_arn(principal: &Principal) -> String {
-    format!(
-        "arn:aws:iam::{}:user/{}",
-        principal.account_id, principal.access_key_id
-    )
+    user_arn(&principal.account_id, &principal.access_key_id)
+}
+
+/// The ARN of access key `access_key_id` of `account`.
+pub fn user_arn(account: &str, access_key_id: &str) -> String {
+    format!("arn:aws:iam::{account}:user/{access_key_id}")
 }
 
 /// The ARN of `account`'s root: every principal of the tenant.

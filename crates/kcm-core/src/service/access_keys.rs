@@ -72,6 +72,9 @@ pub struct AccessKeyInfo {
     pub operations: Option<Vec<String>>,
     /// Creation time.
     pub created_at: UnixMillis,
+    /// Its ARN in key policies and grants (`arn:aws:iam::<account>:user/<id>`;
+    /// `None` for the operator's keys, which belong to no account).
+    pub arn: Option<String>,
 }
 
 /// A newly created access key: the only moment its secret is available.
@@ -384,6 +387,14 @@ impl Service {
             Some(id) => self.store.system(id).await?.map(|s| s.name),
             None => None,
         };
+        let arn = match record.tenant_id {
+            Some(t) => self
+                .store
+                .tenant(t)
+                .await?
+                .map(|t| crate::policy::principal::user_arn(&t.account_id, &record.id)),
+            None => None,
+        };
         Ok(AccessKeyInfo {
             id: record.id.clone(),
             kind: record.kind(),
@@ -394,6 +405,7 @@ impl Service {
             enabled: record.enabled,
             operations: record.operations.clone(),
             created_at: record.created_at,
+            arn,
         })
     }
 

@@ -114,6 +114,10 @@ impl Service {
             Write::PutAccessKey(key.clone()),
         ];
         let info = AccessKeyInfo {
+            arn: Some(crate::policy::principal::user_arn(
+                &tenant.account_id,
+                &key.id,
+            )),
             id: key.id,
             kind: CredentialKind::SigV4,
             tenant_id: Some(tenant_id),
