@@ -6,7 +6,7 @@ use super::{now_ms, KeyRef, Service};
 use crate::authz::{authorize_giving, authorize_op, Caller, Op, OpSet, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::*;
-use crate::policy::principal::PrincipalMatch;
+use crate::policy::principal::{user_arn, PrincipalMatch};
 use crate::policy::{
     self, always_replaces_policy, GrantConstraints, GrantRecord, KeyAccess, KeyPolicy,
     RequestFacts, GRANTABLE, MAX_GRANTS_PER_KEY, POLICY_NAME,
@@ -329,12 +329,15 @@ impl Service {
             .grants_retirable_by(tenant, retiring_principal)
             .await?;
         let account = &caller.principal.account_id;
-        let other_form = match retiring_principal.rsplit_once(":user/") {
-            Some((prefix, id)) if prefix == format!("arn:aws:iam::{account}") => id.to_string(),
-            Some(_) => String::new(),
-            None => format!("arn:aws:iam::{account}:user/{retiring_principal}"),
+        let user_prefix = user_arn(account, "");
+        let other_form = match retiring_principal.strip_prefix(&user_prefix) {
+            Some(id) => Some(id.to_string()),
+            None if !retiring_principal.starts_with("arn:") => {
+                Some(user_arn(account, retiring_principal))
+            }
+            None => None,
         };
-        if !other_form.is_empty() {
+        if let Some(other_form) = other_form {
             grants.extend(self.store.grants_retirable_by(tenant, &other_form).await?);
             grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         }
