@@ -1,5 +1,6 @@
 //! Key identifiers as the AWS API spells them: key id, key ARN, alias name, alias ARN.
 
+use kcm_core::authz::Op;
 use kcm_core::model::KeyId;
 use kcm_core::service::KeyRef;
 
@@ -15,6 +16,32 @@ pub fn alias_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:kms:{region}:{account}:{name}")
 }
 
+/// Whether `op`'s key identifiers may name an alias. AWS takes one where a key is
+/// used (cryptography, DescribeKey, GetPublicKey) and where aliases are listed; the
+/// operations that manage a key take its id or ARN only, and answer an alias with
+/// InvalidArnException.
+pub fn takes_alias(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        DescribeKey
+            | ListAliases
+            | Encrypt
+            | Decrypt
+            | ReEncrypt
+            | GenerateDataKey
+            | GenerateDataKeyWithoutPlaintext
+            | GenerateDataKeyPair
+            | GenerateDataKeyPairWithoutPlaintext
+            | Sign
+            | Verify
+            | GetPublicKey
+            | GenerateMac
+            | VerifyMac
+            | DeriveSharedSecret
+    )
+}
+
 fn not_found(input: &str) -> AwsError {
     AwsError::bad_request("NotFoundException", format!("Invalid keyId '{input}'"))
 }
@@ -25,9 +52,6 @@ fn not_found(input: &str) -> AwsError {
 /// canonical form (lower-case, hyphenated, as `KeyId::parse` requires): another
 /// spelling of the same UUID names no key, as in AWS.
 pub fn parse_key_ref(input: &str, region: &str) -> Result<KeyRef, AwsError> {
-    if input.is_empty() || input.len() > 2048 {
-        return Err(AwsError::validation("KeyId must be 1 to 2048 characters"));
-    }
     if let Some(rest) = input.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         let [partition, service, arn_region, account, resource] = parts[..] else {
@@ -47,7 +71,10 @@ pub fn parse_key_ref(input: &str, region: &str) -> Result<KeyRef, AwsError> {
             return Err(not_found(input));
         }
         if arn_region != region {
-            return Err(not_found(input));
+            return Err(AwsError::bad_request(
+                "NotFoundException",
+                format!("Invalid arn {arn_region}"),
+            ));
         }
         let key = if let Some(id) = resource.strip_prefix("key/") {
             KeyId::parse(id)

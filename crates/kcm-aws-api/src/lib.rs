@@ -16,6 +16,7 @@ mod codec;
 pub mod error;
 pub mod ids;
 mod ops;
+pub mod shape;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use kcm_frontdoor::{Authenticator, Door, FrontDoor, Metrics, Requested, SigV4Ser
 
 use error::AwsError;
 use ops::Ctx;
+use shape::Request;
 
 /// The AWS JSON 1.1 content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -56,7 +58,7 @@ impl AwsApi {
 }
 
 /// Runs one operation of the AWS KMS API (those whose `Op::aws_target` is set).
-async fn dispatch(op: Op, ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+async fn dispatch(op: Op, ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     use ops::*;
     match op {
         Op::CreateKey => keys::create_key(ctx, body).await,
@@ -126,9 +128,13 @@ pub async fn dispatch_authenticated(
     body: &[u8],
 ) -> Result<Vec<u8>, AwsError> {
     let operation = Op::from_aws_target(target).ok_or_else(|| unknown_operation(target))?;
-    let ctx = Ctx { service, caller };
-    refuse_dry_run(body)?;
-    dispatch(operation, &ctx, body).await
+    let ctx = Ctx {
+        service,
+        caller,
+        op: operation,
+    };
+    let request = checked(operation, body)?;
+    dispatch(operation, &ctx, request).await
 }
 
 /// The error for an `X-Amz-Target` this front door does not serve.
@@ -183,35 +189,29 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
         let ctx = Ctx {
             service: api.front.service(),
             caller,
+            op: operation,
         };
-        refuse_dry_run(&body)?;
-        dispatch(operation, &ctx, &body).await
+        let request = checked(operation, &body)?;
+        dispatch(operation, &ctx, request).await
     }
     .await
     .map(|body| ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response());
     call.finish(result).await
 }
 
-/// AWS's `DryRun` asks whether a call would be allowed without making it. kcm does
-/// not answer that question, and must not make the call either: such a request is
-/// refused whatever the operation. (A byte search first, so ordinary requests are
-/// not parsed twice.)
-fn refuse_dry_run(body: &[u8]) -> Result<(), AwsError> {
-    if !body.windows(6).any(|w| w == b"DryRun") {
-        return Ok(());
-    }
-    #[derive(serde::Deserialize)]
-    struct DryRun {
-        #[serde(rename = "DryRun", default)]
-        dry_run: bool,
-    }
-    match serde_json::from_slice::<DryRun>(body) {
-        Ok(DryRun { dry_run: true }) => Err(AwsError::bad_request(
+/// The request of `op`, checked against the operation's shape (AWS's validation
+/// errors), with `DryRun` refused. AWS's `DryRun` asks whether a call would be
+/// allowed without making it; kcm does not answer that question, and must not make
+/// the call either: such a request is refused whatever the operation.
+fn checked(op: Op, body: &[u8]) -> Result<Request, AwsError> {
+    let request = Request::check(body, shape::of(op))?;
+    if request.dry_run() {
+        return Err(AwsError::bad_request(
             "UnsupportedOperationException",
             "DryRun is not supported by kcm: send the request without it",
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(request)
 }
 
 /// The router of this front door: `POST /`.

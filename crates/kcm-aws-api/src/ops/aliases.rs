@@ -3,7 +3,7 @@
 use kcm_core::service::{is_reserved_alias, KeyRef, RESERVED_ALIAS_PREFIX};
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
 use crate::error::AwsError;
 use crate::ids;
 
@@ -16,7 +16,7 @@ struct AliasTarget {
 
 impl AliasTarget {
     /// The alias name and the key it is to name (a key id or ARN, not an alias).
-    fn parse(ctx: &Ctx<'_>, body: &[u8]) -> Result<(String, KeyRef), AwsError> {
+    fn parse(ctx: &Ctx<'_>, body: Request) -> Result<(String, KeyRef), AwsError> {
         let req: AliasTarget = parse(body)?;
         refuse_reserved(&req.alias_name)?;
         let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
@@ -39,14 +39,14 @@ fn refuse_reserved(name: &str) -> Result<(), AwsError> {
 }
 
 /// CreateAlias.
-pub async fn create_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn create_alias(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let (name, target) = AliasTarget::parse(ctx, body)?;
     ctx.service.create_alias(ctx.caller, &name, &target).await?;
     empty()
 }
 
 /// UpdateAlias.
-pub async fn update_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn update_alias(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let (name, target) = AliasTarget::parse(ctx, body)?;
     ctx.service.update_alias(ctx.caller, &name, &target).await?;
     empty()
@@ -59,7 +59,7 @@ struct DeleteAlias {
 }
 
 /// DeleteAlias.
-pub async fn delete_alias(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn delete_alias(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: DeleteAlias = parse(body)?;
     refuse_reserved(&req.alias_name)?;
     ctx.service
@@ -95,7 +95,7 @@ struct ListAliasesResponse {
 }
 
 /// ListAliases.
-pub async fn list_aliases(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_aliases(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListAliases = parse(body)?;
     let key = ctx.optional_key(req.key_id.as_deref())?;
     let (aliases, next_marker) = ctx

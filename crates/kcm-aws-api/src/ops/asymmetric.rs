@@ -8,7 +8,7 @@ use kcm_core::service::KeyRef;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{parse, reply, Context, Ctx};
+use super::{parse, reply, Context, Ctx, Request};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
@@ -64,7 +64,7 @@ impl Signing for Sign {
 }
 
 /// Sign.
-pub async fn sign(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn sign(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: Sign = parse(body)?;
     let (key, algorithm, message_type) = req.signing(ctx)?;
     let signed = ctx
@@ -106,7 +106,7 @@ struct VerifyResponse {
 }
 
 /// Verify. An invalid signature is `KMSInvalidSignatureException`, as in AWS.
-pub async fn verify(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn verify(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: Verify = parse(body)?;
     let (key, algorithm, message_type) = req.signing(ctx)?;
     let (message, signature) = (&req.message, &req.signature);
@@ -155,7 +155,7 @@ struct GetPublicKey {
 
 /// GetPublicKey (the current version's public key, or `KcmKeyVersion`'s, as
 /// SubjectPublicKeyInfo DER).
-pub async fn get_public_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn get_public_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: GetPublicKey = parse(body)?;
     let out = ctx
         .service
@@ -192,7 +192,7 @@ struct GenerateMacResponse {
 }
 
 /// GenerateMac.
-pub async fn generate_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn generate_mac(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: GenerateMac = parse(body)?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let key = ctx.key(&req.key_id)?;
@@ -227,7 +227,7 @@ struct VerifyMacResponse {
 }
 
 /// VerifyMac. A wrong MAC is `KMSInvalidMacException`, as in AWS.
-pub async fn verify_mac(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn verify_mac(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: VerifyMac = parse(body)?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let key = ctx.key(&req.key_id)?;
@@ -262,7 +262,7 @@ struct DeriveSharedSecretResponse {
 }
 
 /// DeriveSharedSecret (ECDH; the secret is the shared point's x-coordinate).
-pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: DeriveSharedSecret = parse(body)?;
     refuse_recipient(&req.recipient)?;
     if req.key_agreement_algorithm != ECDH {
@@ -306,7 +306,7 @@ struct GenerateDataKeyPairResponse {
 
 async fn data_key_pair(
     ctx: &Ctx<'_>,
-    body: &[u8],
+    body: Request,
     without_plaintext: bool,
 ) -> Result<Vec<u8>, AwsError> {
     let req: GenerateDataKeyPair = parse(body)?;
@@ -333,14 +333,14 @@ async fn data_key_pair(
 }
 
 /// GenerateDataKeyPair.
-pub async fn generate_data_key_pair(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn generate_data_key_pair(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     data_key_pair(ctx, body, false).await
 }
 
 /// GenerateDataKeyPairWithoutPlaintext.
 pub async fn generate_data_key_pair_without_plaintext(
     ctx: &Ctx<'_>,
-    body: &[u8],
+    body: Request,
 ) -> Result<Vec<u8>, AwsError> {
     data_key_pair(ctx, body, true).await
 }

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use kcm_core::keyspec::{parse_encryption_algorithm, EncryptionAlgorithm};
 use kcm_core::service::ReEncryptRequest;
 
-use super::{parse, reply, Context, Ctx};
+use super::{parse, reply, Context, Ctx, Request};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
@@ -48,7 +48,7 @@ struct EncryptResponse {
 }
 
 /// Encrypt.
-pub async fn encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn encrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: Encrypt = parse(body)?;
     let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
     let key = ctx.key(&req.key_id)?;
@@ -91,7 +91,7 @@ struct DecryptResponse {
 }
 
 /// Decrypt.
-pub async fn decrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn decrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: Decrypt = parse(body)?;
     let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
     let key = ctx.optional_key(req.key_id.as_deref())?;
@@ -152,7 +152,7 @@ struct ReEncryptResponse {
 }
 
 /// ReEncrypt (either side may be SYMMETRIC_DEFAULT or RSAES-OAEP).
-pub async fn re_encrypt(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn re_encrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ReEncrypt = parse(body)?;
     let source_rsa = rsa_algorithm(
         req.source_encryption_algorithm.as_deref(),
@@ -199,22 +199,20 @@ struct GenerateDataKey {
     key_spec: Option<String>,
 }
 
-/// The data key length a request asks for: exactly one of `KeySpec` and `NumberOfBytes`.
+/// The data key length a request asks for: exactly one of `KeySpec` and
+/// `NumberOfBytes`. (Their values are the shape's to check: `KeySpec` is AES_256 or
+/// AES_128, `NumberOfBytes` 1 to 1024.)
 fn data_key_len(req: &GenerateDataKey) -> Result<usize, AwsError> {
     match (req.key_spec.as_deref(), req.number_of_bytes) {
         (Some(_), Some(_)) => Err(AwsError::validation(
             "specify KeySpec or NumberOfBytes, not both",
         )),
         (None, None) => Err(AwsError::validation("specify KeySpec or NumberOfBytes")),
-        (Some("AES_256"), None) => Ok(32),
         (Some("AES_128"), None) => Ok(16),
-        (Some(other), None) => Err(AwsError::validation(format!(
-            "KeySpec must be AES_256 or AES_128, got {other}"
-        ))),
-        (None, Some(n)) if (1..=1024).contains(&n) => Ok(n as usize),
-        (None, Some(n)) => Err(AwsError::validation(format!(
-            "NumberOfBytes must be between 1 and 1024, got {n}"
-        ))),
+        (Some(_), None) => Ok(32),
+        (None, Some(n)) => usize::try_from(n).map_err(|_| {
+            AwsError::validation(format!("NumberOfBytes must be between 1 and 1024, got {n}"))
+        }),
     }
 }
 
@@ -227,7 +225,7 @@ struct GenerateDataKeyResponse {
     key_id: String,
 }
 
-async fn generate(ctx: &Ctx<'_>, body: &[u8], with_plaintext: bool) -> Result<Vec<u8>, AwsError> {
+async fn generate(ctx: &Ctx<'_>, body: Request, with_plaintext: bool) -> Result<Vec<u8>, AwsError> {
     let req: GenerateDataKey = parse(body)?;
     let len = data_key_len(&req)?;
     let key_ref = ctx.key(&req.key_id)?;
@@ -256,14 +254,14 @@ async fn generate(ctx: &Ctx<'_>, body: &[u8], with_plaintext: bool) -> Result<Ve
 }
 
 /// GenerateDataKey.
-pub async fn generate_data_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn generate_data_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     generate(ctx, body, true).await
 }
 
 /// GenerateDataKeyWithoutPlaintext.
 pub async fn generate_data_key_without_plaintext(
     ctx: &Ctx<'_>,
-    body: &[u8],
+    body: Request,
 ) -> Result<Vec<u8>, AwsError> {
     generate(ctx, body, false).await
 }
@@ -282,7 +280,7 @@ struct GenerateRandomResponse {
 }
 
 /// GenerateRandom.
-pub async fn generate_random(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn generate_random(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: GenerateRandom = parse(body)?;
     if req.custom_key_store_id.is_some() {
         return Err(AwsError::unsupported("CustomKeyStoreId"));

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{empty, parse, reply, Ctx};
+use super::{empty, parse, reply, Ctx, Request};
 use crate::codec::{b64, blob, epoch_seconds};
 use crate::error::AwsError;
 
@@ -26,7 +26,7 @@ struct ParametersForImport {
 }
 
 /// GetParametersForImport.
-pub async fn get_parameters_for_import(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn get_parameters_for_import(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: GetParametersForImport = parse(body)?;
     let (id, params) = ctx
         .service
@@ -67,7 +67,7 @@ struct ImportedKeyMaterial {
 }
 
 /// ImportKeyMaterial.
-pub async fn import_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn import_key_material(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ImportKeyMaterial = parse(body)?;
     let unsupported = AwsError::unsupported;
     let expires_at = expiry(req.expiration_model.as_deref(), req.valid_to)?;
@@ -128,7 +128,10 @@ fn expiry(model: Option<&str>, valid_to: Option<f64>) -> Result<Option<i64>, Aws
 }
 
 /// DeleteImportedKeyMaterial.
-pub async fn delete_imported_key_material(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn delete_imported_key_material(
+    ctx: &Ctx<'_>,
+    body: Request,
+) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     ctx.service
         .delete_imported_key_material(ctx.caller, &key)

@@ -4,7 +4,7 @@
 use kcm_core::service::CreateKeyRequest;
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse, PageEnd};
+use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse, PageEnd, Request};
 use crate::error::AwsError;
 use crate::ops::tags::{tags_to_map, Tag};
 
@@ -28,7 +28,7 @@ struct CreateKey {
 }
 
 /// CreateKey.
-pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn create_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: CreateKey = parse(body)?;
     if req.multi_region {
         return Err(AwsError::unsupported("a multi-Region key"));
@@ -60,7 +60,7 @@ pub async fn create_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError>
 }
 
 /// DescribeKey.
-pub async fn describe_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn describe_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     let info = ctx.service.describe_key(ctx.caller, &key).await?;
     reply(&KeyMetadataResponse::new(ctx.region(), &info))
@@ -89,7 +89,7 @@ struct ListKeysResponse {
 }
 
 /// ListKeys.
-pub async fn list_keys(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_keys(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: Paging = parse(body)?;
     let page = ctx
         .service
@@ -120,7 +120,7 @@ struct UpdateKeyDescription {
 }
 
 /// UpdateKeyDescription.
-pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn update_key_description(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: UpdateKeyDescription = parse(body)?;
     ctx.service
         .update_key_description(ctx.caller, &ctx.key(&req.key_id)?, req.description)
@@ -129,14 +129,14 @@ pub async fn update_key_description(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8
 }
 
 /// EnableKey.
-pub async fn enable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn enable_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     ctx.service.enable_key(ctx.caller, &key).await?;
     empty()
 }
 
 /// DisableKey.
-pub async fn disable_key(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn disable_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     ctx.service.disable_key(ctx.caller, &key).await?;
     empty()
@@ -159,7 +159,7 @@ struct ScheduleKeyDeletionResponse {
 }
 
 /// ScheduleKeyDeletion.
-pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ScheduleKeyDeletion = parse(body)?;
     let days = req.pending_window_in_days.unwrap_or(30);
     let days_u32 = u32::try_from(days).map_err(|_| {
@@ -186,7 +186,7 @@ struct KeyIdResponse {
 }
 
 /// CancelKeyDeletion.
-pub async fn cancel_key_deletion(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn cancel_key_deletion(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     let info = ctx.service.cancel_key_deletion(ctx.caller, &key).await?;
     reply(&KeyIdResponse {

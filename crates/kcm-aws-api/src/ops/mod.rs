@@ -12,7 +12,7 @@ pub mod tags;
 
 use std::collections::BTreeMap;
 
-use kcm_core::authz::Caller;
+use kcm_core::authz::{Caller, Op};
 use kcm_core::keyspec::KeyAlgorithms;
 use kcm_core::service::{KeyInfo, KeyRef, Service};
 use serde::de::DeserializeOwned;
@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::AwsError;
 use crate::ids;
+pub use crate::shape::Request;
 
 /// What every operation gets: the core, the authenticated caller, and the region.
 pub struct Ctx<'a> {
@@ -27,6 +28,8 @@ pub struct Ctx<'a> {
     pub service: &'a Service,
     /// Who signed the request (and what the core notes for its audit record).
     pub caller: &'a Caller,
+    /// The operation being served.
+    pub op: Op,
 }
 
 impl Ctx<'_> {
@@ -35,9 +38,17 @@ impl Ctx<'_> {
         self.service.region()
     }
 
-    /// Parses any key identifier.
+    /// Parses a key identifier: an alias only where the operation takes one
+    /// ([`ids::takes_alias`]).
     pub fn key(&self, input: &str) -> Result<KeyRef, AwsError> {
-        ids::parse_key_ref(input, self.region())
+        let key = ids::parse_key_ref(input, self.region())?;
+        if !ids::takes_alias(self.op) && matches!(key.unqualified(), KeyRef::Alias(_)) {
+            return Err(AwsError::bad_request(
+                "InvalidArnException",
+                "Key Aliases are not supported for this operation.",
+            ));
+        }
+        Ok(key)
     }
 
     /// Parses a key identifier that a request may leave out.
@@ -46,7 +57,7 @@ impl Ctx<'_> {
     }
 
     /// The key of a request that names nothing but a key (`{"KeyId": …}`).
-    pub fn requested_key(&self, body: &[u8]) -> Result<KeyRef, AwsError> {
+    pub fn requested_key(&self, body: Request) -> Result<KeyRef, AwsError> {
         let req: KeyIdRequest = parse(body)?;
         self.key(&req.key_id)
     }
@@ -57,33 +68,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Parses a JSON request body; a malformed body is a `ValidationException` naming the problem.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    // serde would read a struct from a JSON array too (`[1, null]` as ListKeys's fields
-    // in order): every request of the AWS JSON protocol is an object, and only that is
-    // read (as the native API's `parse_json`).
-    if let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace()) {
-        if *first != b'{' && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-            return Err(AwsError::validation(
-                "invalid request: the request body is not a JSON object",
-            ));
-        }
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            AwsError::bad_request(
-                "SerializationException",
-                format!("request body is not valid JSON: {e}"),
-            )
-        } else {
-            AwsError::validation(format!("invalid request: {e}"))
-        }
-    })
+/// The operation's own request type, read from its checked request.
+pub fn parse<T: DeserializeOwned>(body: Request) -> Result<T, AwsError> {
+    body.parse()
 }
 
 /// Serialises a response body.
@@ -271,28 +258,6 @@ mod tests {
             page_end: PageEnd::at(next_marker.map(String::from)),
         };
         serde_json::from_slice(&reply(&list).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn only_a_json_object_is_read_as_a_request() {
-        #[derive(serde::Deserialize, Debug)]
-        #[serde(rename_all = "PascalCase")]
-        #[allow(dead_code)]
-        struct Paging {
-            limit: Option<i64>,
-            marker: Option<String>,
-        }
-        use kcm_frontdoor::DoorError;
-        let code = |body: &[u8]| parse::<Paging>(body).unwrap_err().code().to_string();
-        for not_an_object in [&b"[1, null]"[..], b" []", b"\"x\"", b"null", b"3"] {
-            assert_eq!(code(not_an_object), "ValidationException");
-        }
-        for not_json in [&b"{not json"[..], b"[1,", b"nul"] {
-            assert_eq!(code(not_json), "SerializationException");
-        }
-        assert_eq!(code(br#"{"Limit": "two"}"#), "ValidationException");
-        assert_eq!(parse::<Paging>(br#" {"Limit": 1}"#).unwrap().limit, Some(1));
-        assert_eq!(parse::<Paging>(b"").unwrap().limit, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use kcm_core::policy::{GrantConstraints, GrantRecord};
 use kcm_core::service::{CreateGrantRequest, GrantPage, GrantRef};
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -25,7 +25,7 @@ struct GetKeyPolicyResponse {
 }
 
 /// GetKeyPolicy.
-pub async fn get_key_policy(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn get_key_policy(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: GetKeyPolicy = parse(body)?;
     let policy = ctx
         .service
@@ -52,7 +52,7 @@ struct PutKeyPolicy {
 }
 
 /// PutKeyPolicy.
-pub async fn put_key_policy(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn put_key_policy(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: PutKeyPolicy = parse(body)?;
     ctx.service
         .put_key_policy(
@@ -82,7 +82,7 @@ struct ListKeyPoliciesResponse {
 }
 
 /// ListKeyPolicies.
-pub async fn list_key_policies(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_key_policies(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListKeyPolicies = parse(body)?;
     check_limit(req.limit, 1000)?;
     let policy_names = ctx
@@ -147,7 +147,7 @@ struct CreateGrantResponse {
 }
 
 /// CreateGrant.
-pub async fn create_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn create_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: CreateGrant = parse(body)?;
     let grant = ctx
         .service
@@ -227,7 +227,7 @@ struct ListGrants {
 }
 
 /// ListGrants.
-pub async fn list_grants(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListGrants = parse(body)?;
     let limit = check_limit(req.limit, 100)?;
     let key = ctx.key(&req.key_id)?;
@@ -248,7 +248,7 @@ struct ListRetirableGrants {
 }
 
 /// ListRetirableGrants.
-pub async fn list_retirable_grants(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_retirable_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListRetirableGrants = parse(body)?;
     let limit = check_limit(req.limit, 100)?;
     let (retiring, marker) = (&req.retiring_principal, req.marker.as_deref());
@@ -267,7 +267,7 @@ struct RetireGrant {
 }
 
 /// RetireGrant.
-pub async fn retire_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn retire_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: RetireGrant = parse(body)?;
     let grant = match (req.grant_token, req.key_id, req.grant_id) {
         (Some(token), None, None) => GrantRef::Token(token),
@@ -293,7 +293,7 @@ struct RevokeGrant {
 }
 
 /// RevokeGrant.
-pub async fn revoke_grant(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn revoke_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: RevokeGrant = parse(body)?;
     ctx.service
         .revoke_grant(ctx.caller, &ctx.key(&req.key_id)?, &req.grant_id)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -15,7 +15,7 @@ struct EnableKeyRotation {
 }
 
 /// EnableKeyRotation.
-pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: EnableKeyRotation = parse(body)?;
     let period = req
         .rotation_period_in_days
@@ -34,7 +34,7 @@ pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, 
 }
 
 /// DisableKeyRotation.
-pub async fn disable_key_rotation(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn disable_key_rotation(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     ctx.service.disable_key_rotation(ctx.caller, &key).await?;
     empty()
@@ -52,7 +52,7 @@ struct RotationStatusResponse {
 }
 
 /// GetKeyRotationStatus.
-pub async fn get_key_rotation_status(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn get_key_rotation_status(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     let status = ctx.service.key_rotation_status(ctx.caller, &key).await?;
     reply(&RotationStatusResponse {
@@ -70,7 +70,7 @@ struct RotateResponse {
 }
 
 /// RotateKeyOnDemand.
-pub async fn rotate_key_on_demand(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn rotate_key_on_demand(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let key = ctx.requested_key(body)?;
     let id = ctx.service.rotate_key_on_demand(ctx.caller, &key).await?;
     reply(&RotateResponse {
@@ -106,7 +106,7 @@ struct ListKeyRotationsResponse {
 }
 
 /// ListKeyRotations.
-pub async fn list_key_rotations(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_key_rotations(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListKeyRotations = parse(body)?;
     let (rotations, next_marker) = ctx
         .service

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd};
+use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
 use crate::error::AwsError;
 
 /// A tag as AWS spells it.
@@ -37,7 +37,7 @@ struct TagResource {
 }
 
 /// TagResource.
-pub async fn tag_resource(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn tag_resource(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: TagResource = parse(body)?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
@@ -54,7 +54,7 @@ struct UntagResource {
 }
 
 /// UntagResource.
-pub async fn untag_resource(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn untag_resource(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: UntagResource = parse(body)?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
@@ -80,7 +80,7 @@ struct ListResourceTagsResponse {
 }
 
 /// ListResourceTags (paged by tag key).
-pub async fn list_resource_tags(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+pub async fn list_resource_tags(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListResourceTags = parse(body)?;
     let limit = check_limit(req.limit, 50)?.unwrap_or(50) as usize;
     let tags = ctx

@@ -229,11 +229,19 @@ impl ConditionKey {
             ConditionKey::KeyUsage => text(ctx.key.map(|k| k.usage.as_str())),
             ConditionKey::KeyOrigin => text(ctx.key.map(|k| k.origin.as_str())),
             ConditionKey::RequestAlias => text(ctx.request_alias),
-            ConditionKey::GrantOperations => ctx
-                .request
-                .grant_operations
-                .map(|ops| ops.iter().map(|o| Fact::Text(Cow::Borrowed(o))).collect())
-                .unwrap_or_default(),
+            ConditionKey::GrantOperations => {
+                let mut facts = Vec::new();
+                for op in ctx.request.grant_operations.unwrap_or_default() {
+                    match op.as_str() {
+                        // In AWS's names: kcm's one ReEncrypt is AWS's two.
+                        "ReEncrypt" => facts.extend(
+                            ["ReEncryptFrom", "ReEncryptTo"].map(|n| Fact::Text(Cow::Borrowed(n))),
+                        ),
+                        name => facts.push(Fact::Text(Cow::Borrowed(name))),
+                    }
+                }
+                facts
+            }
             ConditionKey::GrantIsForAwsResource => {
                 one(ctx.request.grant_operations.map(|_| Fact::Bool(false)))
             }
@@ -861,6 +869,35 @@ mod tests {
             r#"{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt"]}}"#,
             &grant
         ));
+        // kcm's ReEncrypt is seen under AWS's two names.
+        let ops = vec!["ReEncrypt".to_string()];
+        let re_encrypt = ConditionContext {
+            request: RequestFacts {
+                grant_operations: Some(&ops),
+                ..RequestFacts::NONE
+            },
+            ..ConditionContext::NONE
+        };
+        for (json, expected) in [
+            (
+                r#"{"ForAllValues:StringEquals":{"kms:GrantOperations":["ReEncryptFrom","ReEncryptTo"]}}"#,
+                true,
+            ),
+            (
+                r#"{"ForAllValues:StringEquals":{"kms:GrantOperations":["ReEncryptFrom"]}}"#,
+                false,
+            ),
+            (
+                r#"{"ForAnyValue:StringEquals":{"kms:GrantOperations":"ReEncryptTo"}}"#,
+                true,
+            ),
+            (
+                r#"{"ForAnyValue:StringEquals":{"kms:GrantOperations":"ReEncrypt"}}"#,
+                false,
+            ),
+        ] {
+            assert_eq!(holds(json, &re_encrypt), expected, "{json}");
+        }
     }
 
     #[test]
