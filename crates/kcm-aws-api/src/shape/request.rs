@@ -49,7 +49,8 @@ impl Request {
 
     /// The request as the operation's own type. Members sent as `null` are left out
     /// (AWS reads them as absent). The shape has been checked, so what fails here is
-    /// a value the shape cannot describe (a blob whose base64 has stray bits).
+    /// a value the shape does not describe: a blob with a character outside base64's
+    /// alphabet.
     pub fn parse<T: DeserializeOwned>(mut self) -> Result<T, AwsError> {
         let mut members = std::mem::take(&mut self.members);
         members.retain(|_, v| !v.is_null());
@@ -112,6 +113,20 @@ mod tests {
         assert_eq!(read(br#" {"Limit": 1}"#).limit, Some(1));
         assert_eq!(read(b"").limit, None);
         assert_eq!(read(br#"{"Limit": null}"#).limit, None);
+    }
+
+    #[test]
+    fn a_blob_that_is_not_base64_is_unreadable() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Blob {
+            #[serde(rename = "Plaintext", deserialize_with = "crate::codec::blob")]
+            plaintext: zeroize::Zeroizing<Vec<u8>>,
+        }
+        let body = br#"{"KeyId":"k","Plaintext":"AA*A"}"#;
+        let request = Request::check(body, shape::of(Op::Encrypt)).unwrap();
+        let err = request.parse::<Blob>().unwrap_err();
+        assert_eq!(err.code(), "SerializationException");
     }
 
     #[test]
