@@ -20,12 +20,14 @@ ReEncrypt require CiphertextBlob.
 """
 
 import re
+import uuid
 
 import botocore.session
 import pytest
 from botocore import xform_name
+from botocore.exceptions import ClientError
 
-from kcmtest import kms_error
+from kcmtest import kms_error, unique
 
 MODEL = botocore.session.get_session().get_service_model("kms")
 
@@ -317,3 +319,91 @@ def test_a_valid_request_passes_the_check(kms, new_key):
     kid = new_key()
     out = kms.encrypt(KeyId=kid, Plaintext=b"\x01" * 4096, GrantTokens=["t"] * 10)
     assert out["KeyId"].endswith(kid)
+
+
+# ------------------------------------------------------------ AWS's sentences
+# Past validation, the refusals every key operation shares are worded as AWS words
+# them, naming the key by its ARN.
+
+KEY_ONLY_OPERATIONS = {
+    # operation: the request besides KeyId (valid, so that only the alias is wrong)
+    "ScheduleKeyDeletion": {}, "CancelKeyDeletion": {}, "EnableKey": {}, "DisableKey": {},
+    "UpdateKeyDescription": {"Description": "d"},
+    "TagResource": {"Tags": [{"TagKey": "k", "TagValue": "v"}]},
+    "UntagResource": {"TagKeys": ["k"]}, "ListResourceTags": {},
+    "GetKeyPolicy": {}, "PutKeyPolicy": {"Policy": "{}"}, "ListKeyPolicies": {},
+    "GetKeyRotationStatus": {}, "EnableKeyRotation": {}, "DisableKeyRotation": {},
+    "RotateKeyOnDemand": {}, "ListKeyRotations": {},
+    "CreateGrant": {"GranteePrincipal": "arn:aws:iam::111122223333:root", "Operations": ["Encrypt"]},
+    "ListGrants": {}, "RevokeGrant": {"GrantId": "g"}, "RetireGrant": {"GrantId": "g"},
+    "GetParametersForImport": {"WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_3072"},
+    "ImportKeyMaterial": {"ImportToken": b"t", "EncryptedKeyMaterial": b"m"},
+    "DeleteImportedKeyMaterial": {},
+}
+
+
+@pytest.mark.parametrize("op", sorted(KEY_ONLY_OPERATIONS))
+def test_operations_that_manage_a_key_refuse_an_alias(kms, new_key, op):
+    kid = new_key()
+    name = "alias/" + unique("manage")
+    kms.create_alias(AliasName=name, TargetKeyId=kid)
+    arn = kms.describe_key(KeyId=kid)["KeyMetadata"]["Arn"]
+    alias_arn = arn[: arn.rindex(":") + 1] + name
+    for alias in (name, alias_arn):
+        with kms_error("InvalidArnException") as ei:
+            call(kms, op, {"KeyId": alias, **KEY_ONLY_OPERATIONS[op]})
+        assert ei.value.response["Error"]["Message"] == "Key Aliases are not supported for this operation."
+    # Nothing changed: the key is as it was.
+    meta = kms.describe_key(KeyId=kid)["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and meta["Description"] != "d"
+
+
+def refusal_of(call_):
+    with pytest.raises(ClientError) as ei:
+        call_()
+    return ei.value.response["Error"]["Code"], ei.value.response["Error"]["Message"]
+
+
+def test_missing_keys_and_aliases_are_named_by_their_arn(kms, new_key):
+    arn = kms.describe_key(KeyId=new_key())["KeyMetadata"]["Arn"]
+    prefix = arn[: arn.rindex(":") + 1]
+    missing = str(uuid.uuid4())
+    assert refusal_of(lambda: kms.describe_key(KeyId=missing)) == \
+        ("NotFoundException", f"Key '{prefix}key/{missing}' does not exist")
+    assert refusal_of(lambda: kms.encrypt(KeyId=f"{prefix}key/{missing}", Plaintext=b"x")) == \
+        ("NotFoundException", f"Key '{prefix}key/{missing}' does not exist")
+    for alias in ("alias/kcm-missing", f"{prefix}alias/kcm-missing"):
+        assert refusal_of(lambda: kms.encrypt(KeyId=alias, Plaintext=b"x")) == \
+            ("NotFoundException", f"Alias {prefix}alias/kcm-missing is not found.")
+    other_region = arn.replace(":us-east-1:", ":eu-west-1:") if ":us-east-1:" in arn \
+        else re.sub(r":kms:[^:]+:", ":kms:us-east-1:", arn)
+    region = other_region.split(":")[3]
+    assert refusal_of(lambda: kms.describe_key(KeyId=other_region)) == \
+        ("NotFoundException", f"Invalid arn {region}")
+
+
+def test_key_state_and_usage_refusals_are_awss_sentences(kms, new_key):
+    def arn_of(kid):
+        return kms.describe_key(KeyId=kid)["KeyMetadata"]["Arn"]
+
+    disabled = new_key()
+    kms.disable_key(KeyId=disabled)
+    assert refusal_of(lambda: kms.encrypt(KeyId=disabled, Plaintext=b"x")) == \
+        ("DisabledException", f"{arn_of(disabled)} is disabled.")
+    deleting = new_key()
+    kms.schedule_key_deletion(KeyId=deleting, PendingWindowInDays=7)
+    assert refusal_of(lambda: kms.encrypt(KeyId=deleting, Plaintext=b"x")) == \
+        ("KMSInvalidStateException", f"{arn_of(deleting)} is pending deletion.")
+    assert refusal_of(lambda: kms.enable_key(KeyId=deleting)) == \
+        ("KMSInvalidStateException", f"{arn_of(deleting)} is pending deletion.")
+    importing = new_key(Origin="EXTERNAL")
+    assert refusal_of(lambda: kms.encrypt(KeyId=importing, Plaintext=b"x")) == \
+        ("KMSInvalidStateException", f"{arn_of(importing)} is pending import.")
+    signing = new_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    assert refusal_of(lambda: kms.encrypt(KeyId=signing, Plaintext=b"x")) == \
+        ("InvalidKeyUsageException",
+         f"{arn_of(signing)} key usage is SIGN_VERIFY which is not valid for Encrypt.")
+    symmetric = new_key()
+    assert refusal_of(lambda: kms.generate_mac(KeyId=symmetric, Message=b"m", MacAlgorithm="HMAC_SHA_256")) == \
+        ("InvalidKeyUsageException",
+         f"{arn_of(symmetric)} key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac.")

@@ -179,7 +179,10 @@ def test_a_key_arn_of_another_account_is_not_found(kms, mine, theirs):
         assert expected[0] == "NotFoundException", (op, expected)
         for arn, key_id in arns.items():
             got = refusal(lambda: call(arn))
-            assert (got[0], without(got[1], key_id)) == (expected[0], without(expected[1], missing_id)), \
+            # The answer may repeat the ARN the caller wrote (AWS's "Key '<arn>' does
+            # not exist"), nothing else of it.
+            got_text = without(without(got[1], arn), key_id)
+            assert (got[0], got_text) == (expected[0], without(without(expected[1], control), missing_id)), \
                 (op, arn, got, expected)
     # The caller's key is still there, by its own ARN.
     assert kms.describe_key(KeyId=mine["arn"])["KeyMetadata"]["KeyId"] == mine["id"]
@@ -201,7 +204,9 @@ def test_an_alias_arn_of_another_account_is_not_found(kms, mine, other_tenant):
         (f"arn:aws:kms:{REGION}:{other}:{missing_name}", missing_name),
     ]:
         got = refusal(lambda: kms.describe_key(KeyId=alias_arn))
-        assert (got[0], without(got[1], shown)) == (expected[0], without(expected[1], missing_name)), \
+        control = f"arn:aws:kms:{REGION}:{own}:{missing_name}"
+        got_text = without(without(got[1], alias_arn), shown)
+        assert (got[0], got_text) == (expected[0], without(without(expected[1], control), missing_name)), \
             (alias_arn, got, expected)
         got = refusal(lambda: kms.encrypt(KeyId=alias_arn, Plaintext=b"x"))
         assert got[0] == "NotFoundException", (alias_arn, got)

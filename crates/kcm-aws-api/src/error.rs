@@ -2,20 +2,73 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kcm_core::error::{Error, ErrorKind};
+use kcm_core::authz::Op;
+use kcm_core::error::{Error, ErrorKind, Subject};
+use kcm_core::lifecycle::KeyState;
 use kcm_frontdoor::{AuthnError, BodyError, HttpDoorError, HttpError};
 
 /// An error as the AWS JSON protocol reports it: `{"__type": ..., "message": ...}`,
 /// where `__type` is the [`HttpError`]'s code (`NotFoundException`, …).
 #[derive(Debug)]
-pub struct AwsError(HttpError);
+pub struct AwsError {
+    http: HttpError,
+    /// What a core error was about, until [`AwsError::in_aws_words`] words it.
+    subject: Option<Subject>,
+}
 
 impl AwsError {
+    fn of(http: HttpError) -> Self {
+        Self {
+            http,
+            subject: None,
+        }
+    }
+
     /// A 400 error of `error_type`: a refusal by this door itself (`failed` in the
     /// audit log; authentication and authorisation refusals come from
     /// [`AuthnError`] and the core).
     pub fn bad_request(error_type: &'static str, message: impl Into<String>) -> Self {
-        Self(HttpError::new(StatusCode::BAD_REQUEST, error_type, message))
+        Self::of(HttpError::new(StatusCode::BAD_REQUEST, error_type, message))
+    }
+
+    /// The error in AWS's sentences where the core said what it is about: a missing
+    /// key or alias, a key whose state or usage refuses `op`, each named by its ARN
+    /// in `region` and `account` (the caller's: a key of another account is not
+    /// found). Other errors keep the core's message.
+    pub fn in_aws_words(mut self, region: &str, account: &str, op: Op) -> Self {
+        let Some(subject) = self.subject.take() else {
+            return self;
+        };
+        let arn = |id| crate::ids::key_arn(region, account, id);
+        let message = match subject {
+            // Named by the ARN the caller wrote, whichever account it names.
+            Subject::MissingKey { id, account: named } => format!(
+                "Key '{}' does not exist",
+                crate::ids::key_arn(region, named.as_deref().unwrap_or(account), id)
+            ),
+            Subject::MissingAlias {
+                name,
+                account: named,
+            } => format!(
+                "Alias {} is not found.",
+                crate::ids::alias_arn(region, named.as_deref().unwrap_or(account), &name)
+            ),
+            Subject::KeyState(id, KeyState::Disabled) => format!("{} is disabled.", arn(id)),
+            Subject::KeyState(id, KeyState::PendingDeletion) => {
+                format!("{} is pending deletion.", arn(id))
+            }
+            Subject::KeyState(id, KeyState::PreActive) => {
+                format!("{} is pending import.", arn(id))
+            }
+            Subject::KeyUsage(id, usage) => format!(
+                "{} key usage is {usage} which is not valid for {}.",
+                arn(id),
+                op.aws_target().unwrap_or(op.as_str())
+            ),
+            Subject::KeyState(..) => return self,
+        };
+        self.http.message = message;
+        self
     }
 
     /// `ValidationException`.
@@ -77,7 +130,10 @@ fn aws_type(kind: ErrorKind) -> (&'static str, StatusCode) {
 impl From<Error> for AwsError {
     fn from(e: Error) -> Self {
         let (error_type, status) = aws_type(e.kind());
-        Self(HttpError::from_core(&e, status, error_type))
+        Self {
+            subject: e.subject().cloned(),
+            http: HttpError::from_core(&e, status, error_type),
+        }
     }
 }
 
@@ -89,7 +145,7 @@ impl From<AuthnError> for AwsError {
             AuthnError::Signature {
                 error_type,
                 message,
-            } => Self(
+            } => Self::of(
                 HttpError::new(StatusCode::BAD_REQUEST, error_type, message).classified(outcome),
             ),
         }
@@ -112,16 +168,16 @@ impl From<BodyError> for AwsError {
             BodyError::Busy => (StatusCode::BAD_REQUEST, "ThrottlingException"),
             BodyError::Unreadable => (StatusCode::BAD_REQUEST, "ValidationException"),
         };
-        Self(HttpError::new(status, error_type, e.to_string()))
+        Self::of(HttpError::new(status, error_type, e.to_string()))
     }
 }
 
 impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
-        let HttpError { code, message, .. } = &self.0;
+        let HttpError { code, message, .. } = &self.http;
         let body = serde_json::json!({ "__type": code, "message": message });
         (
-            self.0.status,
+            self.http.status,
             [(http::header::CONTENT_TYPE, crate::CONTENT_TYPE)],
             body.to_string(),
         )
@@ -131,7 +187,7 @@ impl IntoResponse for AwsError {
 
 impl HttpDoorError for AwsError {
     fn http_error(&self) -> &HttpError {
-        &self.0
+        &self.http
     }
 }
 
@@ -151,10 +207,100 @@ mod tests {
             let expected_client_error =
                 Error::new(kind, "x").is_client_error() || kind == ErrorKind::Unaudited;
             assert_eq!(
-                e.0.status.is_client_error(),
+                e.http.status.is_client_error(),
                 expected_client_error,
                 "{kind:?}"
             );
+        }
+    }
+
+    #[test]
+    fn core_refusals_about_a_key_are_worded_as_aws_words_them() {
+        use kcm_core::keyspec::KeyUsage;
+        use kcm_core::model::KeyId;
+        let id = KeyId::parse("1234abcd-12ab-34cd-56ef-1234567890ab").unwrap();
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let worded = |e: Error, op: Op| {
+            AwsError::from(e)
+                .in_aws_words("us-east-1", "111122223333", op)
+                .http
+                .message
+        };
+        let about = |kind, subject| Error::new(kind, "kcm's words").about(subject);
+        let cases = [
+            (
+                about(
+                    ErrorKind::NotFound,
+                    Subject::MissingKey { id, account: None },
+                ),
+                format!("Key '{arn}' does not exist"),
+            ),
+            (
+                about(
+                    ErrorKind::NotFound,
+                    Subject::MissingKey {
+                        id,
+                        account: Some("444455556666".into()),
+                    },
+                ),
+                format!(
+                    "Key '{}' does not exist",
+                    arn.replace("111122223333", "444455556666")
+                ),
+            ),
+            (
+                about(
+                    ErrorKind::NotFound,
+                    Subject::MissingAlias {
+                        name: "alias/x".into(),
+                        account: None,
+                    },
+                ),
+                "Alias arn:aws:kms:us-east-1:111122223333:alias/x is not found.".into(),
+            ),
+            (
+                about(
+                    ErrorKind::KeyDisabled,
+                    Subject::KeyState(id, KeyState::Disabled),
+                ),
+                format!("{arn} is disabled."),
+            ),
+            (
+                about(
+                    ErrorKind::InvalidState,
+                    Subject::KeyState(id, KeyState::PendingDeletion),
+                ),
+                format!("{arn} is pending deletion."),
+            ),
+            (
+                about(
+                    ErrorKind::InvalidState,
+                    Subject::KeyState(id, KeyState::PreActive),
+                ),
+                format!("{arn} is pending import."),
+            ),
+            (
+                about(
+                    ErrorKind::InvalidKeyUsage,
+                    Subject::KeyUsage(id, KeyUsage::SignVerify),
+                ),
+                format!("{arn} key usage is SIGN_VERIFY which is not valid for Encrypt."),
+            ),
+            // States AWS has no sentence for keep kcm's.
+            (
+                about(
+                    ErrorKind::InvalidState,
+                    Subject::KeyState(id, KeyState::Compromised),
+                ),
+                "kcm's words".into(),
+            ),
+            (
+                Error::new(ErrorKind::NotFound, "kcm's words"),
+                "kcm's words".into(),
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(worded(error, Op::Encrypt), expected);
         }
     }
 

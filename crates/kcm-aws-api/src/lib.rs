@@ -60,7 +60,7 @@ impl AwsApi {
 /// Runs one operation of the AWS KMS API (those whose `Op::aws_target` is set).
 async fn dispatch(op: Op, ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     use ops::*;
-    match op {
+    let answer = match op {
         Op::CreateKey => keys::create_key(ctx, body).await,
         Op::DescribeKey => keys::describe_key(ctx, body).await,
         Op::ListKeys => keys::list_keys(ctx, body).await,
@@ -112,7 +112,8 @@ async fn dispatch(op: Op, ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsEr
         Op::DeleteImportedKeyMaterial => import::delete_imported_key_material(ctx, body).await,
         // Operations of other front doors: `Op::from_aws_target` never names them.
         other => Err(unknown_operation(other.as_str())),
-    }
+    };
+    answer.map_err(|e| e.in_aws_words(ctx.region(), &ctx.caller.principal.account_id, op))
 }
 
 /// What [`handle`] does with a request once SigV4 has authenticated `caller`: the

@@ -7,7 +7,10 @@
 //! Messages are safe to return to the caller: they name what was wrong and never
 //! contain key material, secrets or internal details (those are logged instead).
 
+use crate::keyspec::KeyUsage;
 use crate::keystore::KeystoreError;
+use crate::lifecycle::KeyState;
+use crate::model::KeyId;
 use crate::store::StoreError;
 
 /// What went wrong, by cause.
@@ -159,12 +162,40 @@ const _: () = {
     }
 };
 
+/// What an error is about, for a door that words such errors its own way (the AWS
+/// door names the key by its ARN, in AWS's sentences). The message stays the core's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// No key of this id in the caller's tenant (`account`: the account the
+    /// caller's ARN named, if it named one).
+    MissingKey {
+        /// The key id.
+        id: KeyId,
+        /// The account of the ARN the key was named by.
+        account: Option<String>,
+    },
+    /// No alias of this name in the caller's tenant (`account`: as for
+    /// [`Subject::MissingKey`]).
+    MissingAlias {
+        /// The alias name (`alias/…`).
+        name: String,
+        /// The account of the ARN the alias was named by.
+        account: Option<String>,
+    },
+    /// The key's own state refuses the operation.
+    KeyState(KeyId, KeyState),
+    /// The key's usage is not the one the operation needs.
+    KeyUsage(KeyId, KeyUsage),
+}
+
 /// An error returned by the core.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// Boxed: errors travel in every `Result` of the core, and most have none.
+    subject: Option<Box<Subject>>,
 }
 
 impl Error {
@@ -173,7 +204,19 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            subject: None,
         }
+    }
+
+    /// The same error, saying what it is about.
+    pub fn about(mut self, subject: Subject) -> Self {
+        self.subject = Some(Box::new(subject));
+        self
+    }
+
+    /// What the error is about, when the core said.
+    pub fn subject(&self) -> Option<&Subject> {
+        self.subject.as_deref()
     }
 
     /// The kind, for mapping to a protocol.

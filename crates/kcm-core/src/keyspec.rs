@@ -402,11 +402,12 @@ pub fn parse_data_key_pair_spec(s: &str) -> Result<KeySpec> {
 }
 
 /// The refusal for using a key in a way its usage does not allow.
-pub fn wrong_usage(key: impl std::fmt::Display, usage: &str, needed: KeyUsage) -> Error {
+pub fn wrong_usage(key: crate::model::KeyId, usage: KeyUsage, needed: KeyUsage) -> Error {
     Error::new(
         ErrorKind::InvalidKeyUsage,
         format!("key {key} has key usage {usage}; this operation needs a {needed} key"),
     )
+    .about(crate::error::Subject::KeyUsage(key, usage))
 }
 
 #[cfg(test)]

@@ -112,11 +112,7 @@ impl LoadedKey {
         if self.record.usage == needed {
             Ok(())
         } else {
-            Err(wrong_usage(
-                self.record.id,
-                self.record.usage.as_str(),
-                needed,
-            ))
+            Err(wrong_usage(self.record.id, self.record.usage, needed))
         }
     }
 

@@ -61,6 +61,7 @@ fn lifecycle_error(id: KeyId, e: crate::lifecycle::IllegalTransition) -> Error {
         ErrorKind::InvalidState,
         format!("key {id} is {} and cannot be changed that way", e.from),
     )
+    .about(crate::error::Subject::KeyState(id, e.from))
 }
 
 /// Validates tags by AWS's rules (key 1–128 characters not starting with `aws:`,

@@ -30,7 +30,7 @@ use super::chain::LoadedKey;
 use super::{KeyRef, Service};
 use crate::authz::{authorize, authorize_op, Caller, KeyNote, Op, Principal, Target};
 use crate::crypto::CiphertextHeader;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Subject};
 use crate::keyspec::{KeySpec, KeyUsage};
 use crate::lifecycle::{KeyState, KeyUse};
 use crate::model::{KeyId, ServiceKeyRecord, TenantId};
@@ -55,7 +55,23 @@ impl KeyBy<'_> {
     /// The answer for a key that does not exist — or that the caller may not know of.
     fn absent(self) -> Error {
         match self {
-            KeyBy::Ref(key) => Error::not_found(format!("key {key} does not exist")),
+            KeyBy::Ref(key) => {
+                let missing = Error::not_found(format!("key {key} does not exist"));
+                match key {
+                    KeyRef::Id(id) => missing.about(Subject::MissingKey {
+                        id: *id,
+                        account: None,
+                    }),
+                    KeyRef::InAccount { account, key } => match **key {
+                        KeyRef::Id(id) => missing.about(Subject::MissingKey {
+                            id,
+                            account: Some(account.clone()),
+                        }),
+                        _ => missing,
+                    },
+                    _ => missing,
+                }
+            }
             KeyBy::Ciphertext { .. } => invalid_ciphertext(),
         }
     }
@@ -65,7 +81,10 @@ impl KeyBy<'_> {
 /// of a missing key or a missing alias, whichever `key` names.
 fn absent_ref(key: &KeyRef) -> Error {
     match key.unqualified() {
-        KeyRef::Alias(name) => absent_alias(name),
+        KeyRef::Alias(name) => match key {
+            KeyRef::InAccount { account, .. } => absent_alias_in(name, Some(account.clone())),
+            _ => absent_alias(name),
+        },
         _ => KeyBy::Ref(key).absent(),
     }
 }
@@ -89,7 +108,15 @@ fn not_a_symmetric_ciphertext_key(key: &LoadedKey) -> Error {
 
 /// The answer for an alias that does not exist in the caller's tenant.
 fn absent_alias(name: &str) -> Error {
-    Error::not_found(format!("alias {name} does not exist"))
+    absent_alias_in(name, None)
+}
+
+/// [`absent_alias`], for an alias named by an ARN of `account`.
+fn absent_alias_in(name: &str, account: Option<String>) -> Error {
+    Error::not_found(format!("alias {name} does not exist")).about(Subject::MissingAlias {
+        name: name.to_string(),
+        account,
+    })
 }
 
 /// The one error of a ciphertext that is malformed, altered, made under a key the
@@ -474,7 +501,7 @@ pub(crate) fn require(record: &ServiceKeyRecord, key_use: KeyUse) -> Result<()> 
 /// Why a key whose own state forbids an operation is refused: the one mapping from
 /// a service key's state to the error its caller sees.
 pub(crate) fn own_state_refusal(id: KeyId, state: KeyState) -> Error {
-    match state {
+    let refusal = match state {
         KeyState::Disabled => Error::new(ErrorKind::KeyDisabled, format!("key {id} is disabled")),
         KeyState::Destroyed | KeyState::DestroyedCompromised => {
             Error::not_found(format!("key {id} has been deleted"))
@@ -493,5 +520,6 @@ pub(crate) fn own_state_refusal(id: KeyId, state: KeyState) -> Error {
             ErrorKind::InvalidState,
             format!("key {id} is {state} and does not allow this operation"),
         ),
-    }
+    };
+    refusal.about(Subject::KeyState(id, state))
 }
