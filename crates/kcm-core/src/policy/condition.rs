@@ -31,7 +31,7 @@ use super::principal::principal_arn;
 use crate::authz::Principal;
 use crate::error::{Error, ErrorKind, Result};
 use crate::glob::{self, Wildcards};
-use crate::keyspec::{KeyOrigin, KeySpec, KeyUsage};
+use crate::keyspec::{EncryptionAlgorithm, KeyOrigin, KeySpec, KeyUsage, SigningAlgorithm};
 use crate::model::{KeyId, UnixMillis};
 
 fn malformed(message: String) -> Error {
@@ -53,7 +53,7 @@ pub struct RequestFacts<'a> {
     pub grant_operations: Option<&'a [String]>,
 }
 
-impl RequestFacts<'_> {
+impl<'a> RequestFacts<'a> {
     /// A request that says none of it.
     pub const NONE: RequestFacts<'static> = RequestFacts {
         encryption_context: None,
@@ -61,6 +61,50 @@ impl RequestFacts<'_> {
         signing_algorithm: None,
         grant_operations: None,
     };
+
+    /// A request in kcm's symmetric format (Encrypt, Decrypt, GenerateDataKey, a
+    /// ReEncrypt side): its encryption context, and `kms:EncryptionAlgorithm`
+    /// `SYMMETRIC_DEFAULT` (as AWS, also when the request names no algorithm).
+    pub fn symmetric(context: &'a BTreeMap<String, String>) -> Self {
+        RequestFacts {
+            encryption_context: Some(context),
+            encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
+            ..RequestFacts::NONE
+        }
+    }
+
+    /// A request that binds an encryption context and names no algorithm
+    /// (GenerateDataKeyPair).
+    pub fn context(context: &'a BTreeMap<String, String>) -> Self {
+        RequestFacts {
+            encryption_context: Some(context),
+            ..RequestFacts::NONE
+        }
+    }
+
+    /// An encryption or decryption with `algorithm` (RSAES-OAEP: no context).
+    pub fn encryption(algorithm: EncryptionAlgorithm) -> Self {
+        RequestFacts {
+            encryption_algorithm: Some(algorithm.as_str()),
+            ..RequestFacts::NONE
+        }
+    }
+
+    /// A signature made or checked with `algorithm`.
+    pub fn signing(algorithm: SigningAlgorithm) -> Self {
+        RequestFacts {
+            signing_algorithm: Some(algorithm.as_str()),
+            ..RequestFacts::NONE
+        }
+    }
+
+    /// A grant being created for `operations` (kcm's names).
+    pub fn grant(operations: &'a [String]) -> Self {
+        RequestFacts {
+            grant_operations: Some(operations),
+            ..RequestFacts::NONE
+        }
+    }
 }
 
 /// Where a request came from (`aws:SourceIp`, `aws:SecureTransport`): what its front

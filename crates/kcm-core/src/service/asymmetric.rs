@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use super::chain::LoadedKey;
-use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key, rsa_facts};
+use super::crypto_ops::{check_ciphertext_len, check_len, require_encryption_key};
 use super::resolve::{invalid_ciphertext, KeyBy};
 use super::{KeyRef, Service};
 use crate::authz::{Caller, KeyNote, Op};
@@ -157,12 +157,18 @@ impl Service {
     ) -> Result<Signed> {
         check_message(message)?;
         let (key_id, signature) = self
-            .with_authorized_key(caller, Op::Sign, key, signing(algorithm), |loaded| {
-                check_signing_algorithm(loaded, algorithm)?;
-                loaded
-                    .use_primary(caller)?
-                    .sign(algorithm, message_type, message)
-            })
+            .with_authorized_key(
+                caller,
+                Op::Sign,
+                key,
+                RequestFacts::signing(algorithm),
+                |loaded| {
+                    check_signing_algorithm(loaded, algorithm)?;
+                    loaded
+                        .use_primary(caller)?
+                        .sign(algorithm, message_type, message)
+                },
+            )
             .await?;
         Ok(Signed { key_id, signature })
     }
@@ -181,7 +187,12 @@ impl Service {
         check_message(message)?;
         check_signature_len("Signature", signature)?;
         let loaded = self
-            .authorized_key_with(caller, Op::Verify, KeyBy::Ref(key), signing(algorithm))
+            .authorized_key_with(
+                caller,
+                Op::Verify,
+                KeyBy::Ref(key),
+                RequestFacts::signing(algorithm),
+            )
             .await?;
         check_signing_algorithm(&loaded, algorithm)?;
         let found = Self::find_version(caller, &loaded, |v| {
@@ -249,9 +260,13 @@ impl Service {
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<(KeyId, Vec<u8>)> {
-        self.with_authorized_key(caller, Op::Encrypt, key, rsa_facts(algorithm), |loaded| {
-            Self::rsa_encrypt(caller, loaded, algorithm, plaintext)
-        })
+        self.with_authorized_key(
+            caller,
+            Op::Encrypt,
+            key,
+            RequestFacts::encryption(algorithm),
+            |loaded| Self::rsa_encrypt(caller, loaded, algorithm, plaintext),
+        )
         .await
     }
 
@@ -287,9 +302,13 @@ impl Service {
         ciphertext: &[u8],
     ) -> Result<(KeyId, SecretBytes)> {
         check_ciphertext_len(ciphertext)?;
-        self.with_authorized_key(caller, Op::Decrypt, key, rsa_facts(algorithm), |loaded| {
-            Self::rsa_decrypt(caller, loaded, algorithm, ciphertext)
-        })
+        self.with_authorized_key(
+            caller,
+            Op::Decrypt,
+            key,
+            RequestFacts::encryption(algorithm),
+            |loaded| Self::rsa_decrypt(caller, loaded, algorithm, ciphertext),
+        )
         .await
     }
 
@@ -400,10 +419,7 @@ impl Service {
         } else {
             Op::GenerateDataKeyPair
         };
-        let facts = RequestFacts {
-            encryption_context: Some(context),
-            ..RequestFacts::NONE
-        };
+        let facts = RequestFacts::context(context);
         let loaded = self
             .authorized_key_with(caller, op, KeyBy::Ref(key), facts)
             .await?;
@@ -423,13 +439,5 @@ impl Service {
             private_key_ciphertext,
             public_key,
         })
-    }
-}
-
-/// What a signing request says for key policies (`kms:SigningAlgorithm`).
-fn signing(algorithm: SigningAlgorithm) -> RequestFacts<'static> {
-    RequestFacts {
-        signing_algorithm: Some(algorithm.as_str()),
-        ..RequestFacts::NONE
     }
 }

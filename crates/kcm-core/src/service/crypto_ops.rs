@@ -150,9 +150,13 @@ impl Service {
         context: &BTreeMap<String, String>,
     ) -> Result<(KeyId, Vec<u8>)> {
         check_len("Plaintext", plaintext, MAX_PLAINTEXT)?;
-        self.with_authorized_key(caller, Op::Encrypt, key, symmetric(context), |loaded| {
-            self.encrypt_with(caller, loaded, plaintext, context)
-        })
+        self.with_authorized_key(
+            caller,
+            Op::Encrypt,
+            key,
+            RequestFacts::symmetric(context),
+            |loaded| self.encrypt_with(caller, loaded, plaintext, context),
+        )
         .await
     }
 
@@ -185,7 +189,7 @@ impl Service {
         check_ciphertext_len(blob)?;
         let by = KeyBy::Ciphertext { blob, named: key };
         let loaded = self
-            .authorized_key_with(caller, Op::Decrypt, by, symmetric(context))
+            .authorized_key_with(caller, Op::Decrypt, by, RequestFacts::symmetric(context))
             .await?;
         let plaintext = Self::decrypt_with(&loaded, blob, context)?;
         Ok(Decrypted {
@@ -210,7 +214,12 @@ impl Service {
                     named: req.source_key,
                 };
                 let source = self
-                    .authorized_key_with(caller, Op::ReEncrypt, by, symmetric(req.source_context))
+                    .authorized_key_with(
+                        caller,
+                        Op::ReEncrypt,
+                        by,
+                        RequestFacts::symmetric(req.source_context),
+                    )
                     .await?;
                 let plaintext = Self::decrypt_with(&source, req.ciphertext, req.source_context)?;
                 (source.record.id, plaintext)
@@ -220,7 +229,12 @@ impl Service {
                     Error::invalid(format!("SourceKeyId is required to re-encrypt from {rsa}"))
                 })?;
                 let source = self
-                    .authorized_key_with(caller, Op::ReEncrypt, KeyBy::Ref(key), rsa_facts(rsa))
+                    .authorized_key_with(
+                        caller,
+                        Op::ReEncrypt,
+                        KeyBy::Ref(key),
+                        RequestFacts::encryption(rsa),
+                    )
                     .await?;
                 let plaintext = Self::rsa_decrypt(caller, &source, rsa, req.ciphertext)?;
                 (source.record.id, plaintext)
@@ -234,8 +248,10 @@ impl Service {
                 Some(KeyUse::Encrypt),
                 KeyBy::Ref(req.destination),
                 match req.destination_algorithm {
-                    EncryptionAlgorithm::SymmetricDefault => symmetric(req.destination_context),
-                    rsa => rsa_facts(rsa),
+                    EncryptionAlgorithm::SymmetricDefault => {
+                        RequestFacts::symmetric(req.destination_context)
+                    }
+                    rsa => RequestFacts::encryption(rsa),
                 },
             )
             .await?;
@@ -302,7 +318,12 @@ impl Service {
             )));
         }
         let loaded = self
-            .authorized_key_with(caller, op, KeyBy::Ref(key), symmetric(context))
+            .authorized_key_with(
+                caller,
+                op,
+                KeyBy::Ref(key),
+                RequestFacts::symmetric(context),
+            )
             .await?;
         let plaintext = SecretBytes::random(len);
         let ciphertext = self.encrypt_with(caller, &loaded, plaintext.expose_secret(), context)?;
@@ -322,24 +343,5 @@ impl Service {
             )));
         }
         Ok(SecretBytes::random(len))
-    }
-}
-
-/// What a request in kcm's symmetric format says for key policies: its encryption
-/// context, and `kms:EncryptionAlgorithm` `SYMMETRIC_DEFAULT` (as AWS, also when the
-/// request names no algorithm).
-fn symmetric(context: &BTreeMap<String, String>) -> RequestFacts<'_> {
-    RequestFacts {
-        encryption_context: Some(context),
-        encryption_algorithm: Some(EncryptionAlgorithm::SymmetricDefault.as_str()),
-        ..RequestFacts::NONE
-    }
-}
-
-/// What an RSA encryption or decryption says for key policies.
-pub(crate) fn rsa_facts(algorithm: EncryptionAlgorithm) -> RequestFacts<'static> {
-    RequestFacts {
-        encryption_algorithm: Some(algorithm.as_str()),
-        ..RequestFacts::NONE
     }
 }

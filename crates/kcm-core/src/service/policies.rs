@@ -158,10 +158,7 @@ impl Service {
     ) -> Result<NewGrant> {
         let op = Op::CreateGrant;
         let mut changes = self.lock_changes().await?;
-        let facts = RequestFacts {
-            grant_operations: Some(&req.operations),
-            ..RequestFacts::NONE
-        };
+        let facts = RequestFacts::grant(&req.operations);
         let (record, access) = self
             .authorized_record_with_access(caller, op, op.key_use(), key, facts)
             .await?;
