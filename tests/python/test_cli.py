@@ -141,6 +141,26 @@ def test_key_disable_enable(server, new_key):
     assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
+def test_keys_are_managed_by_alias_too(server, new_key):
+    """The AWS API's key-managing operations take a key id or ARN only (as AWS's);
+    the CLI looks an alias up first, so its commands take one."""
+    kid = new_key()
+    kms = server.client("default")
+    alias = "alias/" + unique("cli")
+    kms.create_alias(AliasName=alias, TargetKeyId=kid)
+    arn = kms.describe_key(KeyId=kid)["KeyMetadata"]["Arn"]
+    alias_arn = arn[: arn.rindex(":") + 1] + alias
+    cli_ok(run(base(server) + key_disable(alias)))
+    assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
+    cli_ok(run(base(server) + key_enable(alias_arn)))
+    assert kms.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    cli_ok(run(base(server) + ["key", "rotate", alias]))
+    rotations = json_out(cli_ok(run(base(server) + ["key", "rotations", alias])))["Rotations"]
+    assert len(rotations) == 1 and rotations[0]["KeyId"].endswith(kid)
+    cp = run(base(server) + key_disable("alias/" + unique("missing")))
+    assert cp.returncode != 0 and b"is not found" in cp.stderr
+
+
 def test_describe_unknown_key_fails(server):
     cp = run(base(server) + key_describe("00000000-0000-4000-8000-000000000000"))
     assert cp.returncode != 0

@@ -27,6 +27,23 @@ impl Clients {
         Ok(self.kms.call(operation, &body).await?)
     }
 
+    /// The key `key` names, as its key ARN when `key` is an alias or alias ARN
+    /// (looked up with DescribeKey; anything else is passed on as written). The AWS
+    /// API's key-managing operations take a key id or ARN only, as AWS's do; kcm's
+    /// commands take aliases too.
+    pub async fn key_arn(&self, key: &str) -> Result<String> {
+        if !key.starts_with("alias/") && !key.contains(":alias/") {
+            return Ok(key.to_string());
+        }
+        let out = self
+            .kms("DescribeKey", serde_json::json!({"KeyId": key}))
+            .await?;
+        out["KeyMetadata"]["Arn"]
+            .as_str()
+            .map(str::to_string)
+            .context("DescribeKey answered without the key's ARN")
+    }
+
     /// The `/v1` client: one typed method per route.
     pub fn rest(&self) -> &RestClient {
         &self.rest

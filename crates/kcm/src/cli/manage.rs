@@ -55,22 +55,22 @@ enum KeyCommand {
     List,
     /// Show a key (id, ARN, alias or alias ARN).
     Describe {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Enable a disabled key.
     Enable {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Disable a key: every operation with it is refused until it is enabled.
     Disable {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Schedule deletion after a waiting period (7–30 days).
     ScheduleDeletion {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
         /// Waiting period in days.
         #[arg(long, default_value_t = 30)]
@@ -78,7 +78,7 @@ enum KeyCommand {
     },
     /// Cancel a scheduled deletion (the key becomes disabled).
     CancelDeletion {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Mark a key compromised (NIST SP 800-57): from now on it only decrypts and
@@ -100,12 +100,12 @@ enum KeyCommand {
     },
     /// Rotate now: a new key version encrypts from now on; old ciphertexts still decrypt.
     Rotate {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Turn on automatic rotation.
     EnableRotation {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
         /// Rotation period in days (90–2560).
         #[arg(long, default_value_t = 365)]
@@ -113,18 +113,18 @@ enum KeyCommand {
     },
     /// Turn off automatic rotation.
     DisableRotation {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Show automatic rotation settings and past rotations.
     Rotations {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
     },
     /// Print an asymmetric key's public key as PEM (text output) or its details
     /// (JSON output). Every version's public key stays available after rotation.
     PublicKey {
-        /// The key.
+        /// The key (id, ARN, alias or alias ARN).
         key: String,
         /// The key version (`kcm key rotations` lists them as KcmKeyVersion); the
         /// current one by default.
@@ -206,6 +206,7 @@ impl KeyArgs {
             KeyCommand::Enable { key } => done(c, f, "EnableKey", &key, "enabled").await?,
             KeyCommand::Disable { key } => done(c, f, "DisableKey", &key, "disabled").await?,
             KeyCommand::ScheduleDeletion { key, days } => {
+                let key = c.key_arn(&key).await?;
                 let out = c
                     .kms(
                         "ScheduleKeyDeletion",
@@ -215,6 +216,7 @@ impl KeyArgs {
                 output::object(f, &out);
             }
             KeyCommand::CancelDeletion { key } => {
+                let key = c.key_arn(&key).await?;
                 let out = c.kms("CancelKeyDeletion", json!({"KeyId": key})).await?;
                 output::object(f, &out);
             }
@@ -239,10 +241,12 @@ impl KeyArgs {
                 });
             }
             KeyCommand::Rotate { key } => {
+                let key = c.key_arn(&key).await?;
                 let out = c.kms("RotateKeyOnDemand", json!({"KeyId": key})).await?;
                 output::object(f, &out);
             }
             KeyCommand::EnableRotation { key, days } => {
+                let key = c.key_arn(&key).await?;
                 c.kms(
                     "EnableKeyRotation",
                     json!({"KeyId": key, "RotationPeriodInDays": days}),
@@ -262,6 +266,7 @@ impl KeyArgs {
                 .await?
             }
             KeyCommand::Rotations { key } => {
+                let key = c.key_arn(&key).await?;
                 let status = c.kms("GetKeyRotationStatus", json!({"KeyId": key})).await?;
                 let list = c.kms("ListKeyRotations", json!({"KeyId": key})).await?;
                 output::object(
@@ -289,7 +294,7 @@ impl KeyArgs {
 }
 
 async fn done(c: &Clients, f: Format, op: &str, key: &str, what: &str) -> Result<()> {
-    c.kms(op, json!({"KeyId": key})).await?;
+    c.kms(op, json!({"KeyId": c.key_arn(key).await?})).await?;
     output::object(f, &json!({"KeyId": key, "result": what}));
     Ok(())
 }
