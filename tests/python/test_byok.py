@@ -272,16 +272,94 @@ def test_aws_import_refusals(srv, tmp_path):
             kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
                                     ExpirationModel=model, **extra)
     kms.import_key_material(KeyId=a, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
-    # Material kcm cannot make: no rotation.
+    # Material kcm cannot make: no automatic rotation, and no rotation on demand
+    # without new material imported for it (as AWS).
     with kms_error("UnsupportedOperationException"):
         kms.enable_key_rotation(KeyId=a)
-    with kms_error("UnsupportedOperationException"):
+    with kms_error("KMSInvalidStateException"):
         kms.rotate_key_on_demand(KeyId=a)
     # Garbage material uses up the token and changes nothing.
     params, _ = aws_import(kms, b, new_material(tmp_path / "b.bin"), tmp_path)
     with kms_error("InvalidCiphertextException"):
         kms.import_key_material(KeyId=b, ImportToken=params["ImportToken"], EncryptedKeyMaterial=b"\0" * 384)
     assert kms.describe_key(KeyId=b)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_new_key_material_is_rotated_to_on_demand(srv, tmp_path):
+    """ImportType NEW_KEY_MATERIAL, then RotateKeyOnDemand, as AWS KMS: the new
+    material waits (the current one keeps encrypting) until the rotation makes it
+    current; every material the key had keeps decrypting what it made; deleting the
+    current material and importing it again brings all of them back."""
+    kms = srv.client("default")
+    key_id = kms.create_key(Origin="EXTERNAL", Description=unique("rotating"))["KeyMetadata"]["KeyId"]
+    first = new_material(tmp_path / "first.bin")
+    params, wrapped = aws_import(kms, key_id, first, tmp_path)
+    out = kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
+    first_id = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert out["KeyMaterialId"] == first_id and len(first_id) == 64
+    old_blob = kms.encrypt(KeyId=key_id, Plaintext=b"under the first material")["CiphertextBlob"]
+    arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    with kms_error("KMSInvalidStateException") as ei:
+        kms.rotate_key_on_demand(KeyId=key_id)
+    assert ei.value.response["Error"]["Message"] == \
+        f"No available key material pending rotation for the key: {arn}."
+
+    second = new_material(tmp_path / "second.bin")
+    params, wrapped = aws_import(kms, key_id, second, tmp_path)
+    out = kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                  ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    second_id = out["KeyMaterialId"]
+    assert len(second_id) == 64 and second_id != first_id
+    # Waiting: the first material still encrypts, and no rotation has happened.
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", first_id), meta
+    assert kms.list_key_rotations(KeyId=key_id)["Rotations"] == []
+    # One waits at a time; material the key had is not new; new material does not expire.
+    for material, extra, code in (
+            (new_material(tmp_path / "third.bin"), {}, "KMSInvalidStateException"),
+            (first, {}, "IncorrectKeyMaterialException"),
+            (second, {}, "IncorrectKeyMaterialException")):
+        params, wrapped = aws_import(kms, key_id, material, tmp_path)
+        with kms_error(code):
+            kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                    ImportType="NEW_KEY_MATERIAL", **extra)
+    params, wrapped = aws_import(kms, key_id, new_material(tmp_path / "fourth.bin"), tmp_path)
+    with kms_error("ValidationException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ImportType="NEW_KEY_MATERIAL", ExpirationModel="KEY_MATERIAL_EXPIRES",
+                                ValidTo=int(time.time()) + 86400)
+
+    kms.rotate_key_on_demand(KeyId=key_id)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["CurrentKeyMaterialId"] == second_id, meta
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [(r["RotationType"], r["KeyMaterialId"]) for r in rotations] == [("ON_DEMAND", second_id)], rotations
+    new_blob = kms.encrypt(KeyId=key_id, Plaintext=b"under the second material")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"under the first material"
+    assert kms.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"under the second material"
+    # The current material is now the second: only it is "existing".
+    params, wrapped = aws_import(kms, key_id, first, tmp_path)
+    with kms_error("IncorrectKeyMaterialException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ImportType="EXISTING_KEY_MATERIAL")
+
+    # Deleting the current material stops the key; importing it again brings back
+    # what every material made.
+    kms.delete_imported_key_material(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=old_blob)
+    params, wrapped = aws_import(kms, key_id, new_material(tmp_path / "fifth.bin"), tmp_path)
+    with kms_error("KMSInvalidStateException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ImportType="NEW_KEY_MATERIAL")
+    params, wrapped = aws_import(kms, key_id, second, tmp_path)
+    out = kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
+    assert out["KeyMaterialId"] == second_id
+    srv.restart()
+    kms = srv.client("default")
+    assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"under the first material"
+    assert kms.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"under the second material"
 
 
 def test_imported_material_that_expires_is_erased_at_its_valid_to(srv, tmp_path):

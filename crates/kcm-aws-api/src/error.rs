@@ -65,6 +65,10 @@ impl AwsError {
                 arn(id),
                 op.aws_target().unwrap_or(op.as_str())
             ),
+            Subject::NoMaterialPendingRotation(id) => format!(
+                "No available key material pending rotation for the key: {}.",
+                arn(id)
+            ),
             Subject::KeyState(..) => return self,
         };
         self.http.message = message;
@@ -285,6 +289,13 @@ mod tests {
                     Subject::KeyUsage(id, KeyUsage::SignVerify),
                 ),
                 format!("{arn} key usage is SIGN_VERIFY which is not valid for Encrypt."),
+            ),
+            (
+                about(
+                    ErrorKind::InvalidState,
+                    Subject::NoMaterialPendingRotation(id),
+                ),
+                format!("No available key material pending rotation for the key: {arn}."),
             ),
             // States AWS has no sentence for keep kcm's.
             (

@@ -186,6 +186,8 @@ pub enum Subject {
     KeyState(KeyId, KeyState),
     /// The key's usage is not the one the operation needs.
     KeyUsage(KeyId, KeyUsage),
+    /// The key (with imported material) has no new material to rotate to.
+    NoMaterialPendingRotation(KeyId),
 }
 
 /// An error returned by the core.

@@ -71,6 +71,19 @@ uuid_id!(
     KeyId
 );
 
+impl KeyId {
+    /// The id of the material of this key's `version` (AWS's `KeyMaterialId`: 64
+    /// hex digits): a digest of the key id and the version, so it names the
+    /// material without revealing anything of it, and every node computes the same.
+    pub fn material_id(self, version: u32) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"kcm key material id v1\0");
+        ctx.update(self.0.as_bytes());
+        ctx.update(&version.to_be_bytes());
+        hex::encode(ctx.finish())
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub type UnixMillis = i64;
 
@@ -391,11 +404,14 @@ impl ServiceKeyRecord {
     /// Derived from the key id and the version (a hash: it reveals nothing of the
     /// material), so every node computes the same id without storing one.
     pub fn current_material_id(&self) -> String {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(b"kcm key material id v1\0");
-        ctx.update(self.id.0.as_bytes());
-        ctx.update(&self.primary_version.to_be_bytes());
-        hex::encode(ctx.finish())
+        self.material_id(self.primary_version)
+    }
+
+    /// The id of the material of `version` (AWS's `KeyMaterialId`: 64 hex digits):
+    /// a digest of the key id and the version, so it names the material without
+    /// revealing anything of it.
+    pub fn material_id(&self, version: u32) -> String {
+        self.id.material_id(version)
     }
 }
 
@@ -447,6 +463,12 @@ pub struct KeyVersionRecord {
     pub origin: VersionOrigin,
     /// Creation time.
     pub created_at: UnixMillis,
+    /// For imported material (origin `EXTERNAL`): its check value
+    /// ([`crate::byok::material_check`]), so that the same material can be told
+    /// apart from other material without keeping it. `None` for material kcm made,
+    /// and for material imported before store schema 10 (the key's own
+    /// `import_check` is that of its current material).
+    pub import_check: Option<String>,
 }
 
 /// An alias (`alias/…`) naming a service key within a tenant.

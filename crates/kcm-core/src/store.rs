@@ -64,6 +64,13 @@ pub enum Write {
     PutKeyVersion(KeyVersionRecord),
     /// Erases every version (the wrapped material) of a key.
     DeleteKeyVersions(KeyId),
+    /// Erases one version of a key (an imported material deleted or expired).
+    DeleteKeyVersion {
+        /// The key.
+        key: KeyId,
+        /// Its version.
+        version: u32,
+    },
     /// Inserts an alias; fails with [`StoreError::Conflict`] if the name is taken.
     InsertAlias(AliasRecord),
     /// Replaces an existing alias.
@@ -336,6 +343,7 @@ impl Change {
             Write::PutServiceKey(k) => Change::Key(k.id),
             Write::PutKeyVersion(v) => Change::Key(v.key_id),
             Write::DeleteKeyVersions(id) | Write::DeleteAliasesOf(id) => Change::Key(*id),
+            Write::DeleteKeyVersion { key, .. } => Change::Key(*key),
             Write::InsertAlias(a) | Write::PutAlias(a) => Change::Alias(a.tenant_id),
             Write::DeleteAlias { tenant_id, .. } => Change::Alias(*tenant_id),
             Write::PutAccessKey(a) => Change::AccessKey(a.id.clone()),

@@ -469,6 +469,7 @@ async fn golden_import_tokens_are_taken_or_refused_as_on_the_day() {
                 &token("used"),
                 &wrapped("used"),
                 None,
+                None,
             )
             .await
             .unwrap_err();
@@ -482,18 +483,20 @@ async fn golden_import_tokens_are_taken_or_refused_as_on_the_day() {
                 &token("expired"),
                 &wrapped("expired"),
                 None,
+                None,
             )
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ExpiredImportToken, "{e}");
         // The long-lived one is taken: the same material as before comes back
         // (another would be IncorrectKeyMaterial), and the old ciphertext decrypts.
-        let info = s
+        let (info, _) = s
             .import_key_material(
                 &world.admin(),
                 &external,
                 &token("valid"),
                 &wrapped("valid"),
+                None,
                 None,
             )
             .await
@@ -1063,9 +1066,16 @@ async fn generate(out: &Path) -> Value {
     };
     let used = params(ServiceConfig::default(), "RSAES_OAEP_SHA_256", "RSA_3072").await;
     let used_wrapped = oaep_to(&used.public_key_der, &TEST_BYOK_MATERIAL);
-    s.import_key_material(&admin(), &ext, &used.import_token, &used_wrapped, None)
-        .await
-        .unwrap();
+    s.import_key_material(
+        &admin(),
+        &ext,
+        &used.import_token,
+        &used_wrapped,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let byok_plain = b"golden: encrypted under imported (BYOK) material";
     let (_, byok_blob) = s
         .encrypt(&admin(), &ext, byok_plain, &context("byok"))

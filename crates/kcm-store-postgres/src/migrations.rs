@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_audit_detail.sql"),
     include_str!("../migrations/0008_imported_material_expiry.sql"),
     include_str!("../migrations/0009_grant_constraints.sql"),
+    include_str!("../migrations/0010_version_import_check.sql"),
 ];
 
 /// The advisory lock key that serialises migrations (and restores) across nodes:

@@ -211,16 +211,21 @@ async fn apply(conn: &mut PgConnection, write: &Write) -> Result<(), DbError> {
         ),
         Write::PutKeyVersion(v) => query(
             "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
-                                       created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
+                                       created_at, import_check)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (key_id, version) DO UPDATE SET
                  system_key_version = excluded.system_key_version,
                  wrapped = excluded.wrapped, origin = excluded.origin,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, import_check = excluded.import_check",
             encode::key_version(v),
         ),
         Write::DeleteKeyVersions(key) => {
             sqlx::query("DELETE FROM key_versions WHERE key_id = $1").bind(key.to_string())
+        }
+        Write::DeleteKeyVersion { key, version } => {
+            sqlx::query("DELETE FROM key_versions WHERE key_id = $1 AND version = $2")
+                .bind(key.to_string())
+                .bind(i64::from(*version))
         }
         Write::InsertAlias(a) => query(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)

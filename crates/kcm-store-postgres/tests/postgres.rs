@@ -73,10 +73,10 @@ async fn concurrent_opens_migrate_once() {
         stores.push(open.await.unwrap().expect("concurrent open"));
     }
     let rows = migration_rows(&url).await;
-    assert_eq!(rows, (9, 9), "one row per migration, versions 1..=9");
+    assert_eq!(rows, (10, 10), "one row per migration, versions 1..=10");
     for s in &stores {
         s.ping().await.unwrap();
-        assert_eq!(s.snapshot().await.unwrap().schema_version, 9);
+        assert_eq!(s.snapshot().await.unwrap().schema_version, 10);
     }
     // Nodes see each other's writes.
     let t = fixtures::tenant("alpha", "000000000001");

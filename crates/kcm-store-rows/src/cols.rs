@@ -29,7 +29,7 @@ pub const SERVICE_KEY_COLS: &str = "id, tenant_id, system_id, description, usage
 
 /// `key_versions`: [`crate::decode::key_version`], [`crate::encode::key_version`].
 pub const KEY_VERSION_COLS: &str =
-    "key_id, version, system_key_version, wrapped, origin, created_at";
+    "key_id, version, system_key_version, wrapped, origin, created_at, import_check";
 
 /// `aliases`: [`crate::decode::alias`], [`crate::encode::alias`].
 pub const ALIAS_COLS: &str = "tenant_id, name, key_id, created_at, updated_at";

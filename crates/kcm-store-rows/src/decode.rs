@@ -264,6 +264,7 @@ pub fn key_version(row: &dyn Row) -> StoreResult<KeyVersionRecord> {
         wrapped: blob(row, 3, "wrapped")?,
         origin: parsed(row, 4, "version origin", VersionOrigin::parse)?,
         created_at: int(row, 5, "created_at")?,
+        import_check: opt_text(row, 6, "import check")?,
     })
 }
 

@@ -282,7 +282,7 @@ pub fn service_key(k: &ServiceKeyRecord) -> [Param<'_>; 17] {
 }
 
 /// A key version's parameters ([`crate::cols::KEY_VERSION_COLS`]).
-pub fn key_version(v: &KeyVersionRecord) -> [Param<'_>; 6] {
+pub fn key_version(v: &KeyVersionRecord) -> [Param<'_>; 7] {
     [
         Param::display(v.key_id),
         Param::int(v.version),
@@ -290,6 +290,7 @@ pub fn key_version(v: &KeyVersionRecord) -> [Param<'_>; 6] {
         Param::bytes(&v.wrapped),
         Param::str(v.origin.as_str()),
         Param::int(v.created_at),
+        Param::opt_str(v.import_check.as_deref()),
     ]
 }
 

@@ -102,6 +102,11 @@ pub const ADDITIVE_MIGRATIONS: &[AdditiveMigration] = &[
         columns: &[("grants", "constraints")],
         tables: &[],
     },
+    AdditiveMigration {
+        version: 10,
+        columns: &[("key_versions", "import_check")],
+        tables: &[],
+    },
 ];
 
 /// What a store has that a snapshot of an older schema, restorable into it, lacks:

@@ -337,20 +337,23 @@ fn every_record_round_trips_through_its_columns() {
         round_trip!(k, service_key, SERVICE_KEY_COLS);
     }
 
-    let v = KeyVersionRecord {
-        key_id: KeyId::new_random(),
-        version: 3,
-        system_key_version: 13,
-        wrapped: vec![0; 60],
-        origin: VersionOrigin::OnDemandRotation,
-        created_at: 10,
-    };
-    round_trip!(v, key_version, KEY_VERSION_COLS);
+    for import_check in [None, Some("ab".repeat(32))] {
+        let v = KeyVersionRecord {
+            key_id: KeyId::new_random(),
+            version: 3,
+            system_key_version: 13,
+            wrapped: vec![0; 60],
+            origin: VersionOrigin::OnDemandRotation,
+            created_at: 10,
+            import_check,
+        };
+        round_trip!(v, key_version, KEY_VERSION_COLS);
+    }
 
     let a = AliasRecord {
         tenant_id: t.id,
         name: "alias/a".into(),
-        key_id: v.key_id,
+        key_id: KeyId::new_random(),
         created_at: 11,
         updated_at: 12,
     };

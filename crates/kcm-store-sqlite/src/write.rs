@@ -148,17 +148,21 @@ fn apply(tx: &Transaction<'_>, write: &Write) -> StoreResult<()> {
         ),
         Write::PutKeyVersion(v) => run(
             "INSERT INTO key_versions (key_id, version, system_key_version, wrapped, origin,
-                                       created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                       created_at, import_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (key_id, version) DO UPDATE SET
                  system_key_version = excluded.system_key_version,
                  wrapped = excluded.wrapped, origin = excluded.origin,
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, import_check = excluded.import_check",
             &encode::key_version(v),
         ),
         Write::DeleteKeyVersions(key) => sql(
             "DELETE FROM key_versions WHERE key_id = ?1",
             params![key.to_string()],
+        ),
+        Write::DeleteKeyVersion { key, version } => sql(
+            "DELETE FROM key_versions WHERE key_id = ?1 AND version = ?2",
+            params![key.to_string(), version],
         ),
         Write::InsertAlias(a) => run(
             "INSERT INTO aliases (tenant_id, name, key_id, created_at, updated_at)

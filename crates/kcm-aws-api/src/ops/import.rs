@@ -1,6 +1,7 @@
 //! GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial: bring your
 //! own key material into a key created with Origin EXTERNAL.
 
+use kcm_core::service::MaterialImport;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -64,26 +65,29 @@ struct ImportKeyMaterial {
 #[serde(rename_all = "PascalCase")]
 struct ImportedKeyMaterial {
     key_id: String,
+    key_material_id: String,
 }
 
-/// ImportKeyMaterial.
+/// ImportKeyMaterial. `ImportType` `NEW_KEY_MATERIAL` brings a symmetric key the
+/// material RotateKeyOnDemand rotates it to; the default is AWS's (new for a key
+/// that never had material, else the key's own again).
 pub async fn import_key_material(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ImportKeyMaterial = parse(body)?;
-    let unsupported = AwsError::unsupported;
     let expires_at = expiry(req.expiration_model.as_deref(), req.valid_to)?;
-    if req
-        .import_type
-        .as_deref()
-        .is_some_and(|t| t != "EXISTING_KEY_MATERIAL")
-        || req.key_material_id.is_some()
-    {
-        return Err(unsupported(
-            "importing new key material into an existing key",
+    if req.key_material_id.is_some() {
+        return Err(AwsError::unsupported(
+            "KeyMaterialId (kcm reimports a key's current material, whose id DescribeKey \
+             shows as CurrentKeyMaterialId; leave it out)",
         ));
     }
+    // The shape admits these two values only.
+    let kind = req.import_type.as_deref().map(|t| match t {
+        "NEW_KEY_MATERIAL" => MaterialImport::New,
+        _ => MaterialImport::Existing,
+    });
     let _ = req.key_material_description;
     let token = std::str::from_utf8(&req.import_token).unwrap_or_default();
-    let info = ctx
+    let (info, version) = ctx
         .service
         .import_key_material(
             ctx.caller,
@@ -91,10 +95,12 @@ pub async fn import_key_material(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>
             token,
             &req.encrypted_key_material,
             expires_at,
+            kind,
         )
         .await?;
     reply(&ImportedKeyMaterial {
         key_id: ctx.arn(info.record.id),
+        key_material_id: info.record.material_id(version),
     })
 }
 

@@ -90,6 +90,8 @@ struct ListKeyRotations {
 #[serde(rename_all = "PascalCase")]
 struct RotationEntry {
     key_id: String,
+    /// The material the rotation made current.
+    key_material_id: String,
     rotation_date: f64,
     rotation_type: &'static str,
     /// The key version the rotation made (a kcm extension: GetPublicKey's
@@ -122,6 +124,7 @@ pub async fn list_key_rotations(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>,
             .into_iter()
             .map(|r| RotationEntry {
                 key_id: r.key_id.to_string(),
+                key_material_id: r.key_id.material_id(r.version),
                 rotation_date: epoch_seconds(r.rotated_at),
                 kcm_key_version: r.version,
                 rotation_type: match r.origin {

@@ -52,6 +52,15 @@ pub struct ImportParameters {
     pub expires_at: UnixMillis,
 }
 
+/// What an import brings a key that has had material (AWS's `ImportType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaterialImport {
+    /// Its current material again (`EXISTING_KEY_MATERIAL`).
+    Existing,
+    /// Material for its next rotation (`NEW_KEY_MATERIAL`).
+    New,
+}
+
 /// What an import brings material for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -302,11 +311,18 @@ impl Service {
 
     /// Imports a customer's material into a service key with origin `EXTERNAL`
     /// (AWS ImportKeyMaterial), to expire at `expires_at` (AWS's `ValidTo`; `None`:
-    /// it does not expire). Waiting for its material, the key takes it as its
-    /// version 1, wrapped by the system key, and becomes active. Holding it already
-    /// (enabled or disabled), it takes the same material again — only its expiry
-    /// changes — and refuses other material (IncorrectKeyMaterial), as it does after
-    /// DeleteImportedKeyMaterial.
+    /// it does not expire). Returns the key and the version the material is.
+    ///
+    /// As `kind` says (AWS's `ImportType`; `None`: new material for a key that never
+    /// had any, else the key's own):
+    /// - [`MaterialImport::Existing`]: waiting for its material, the key takes it as
+    ///   its current version, wrapped by the system key, and becomes active. Holding
+    ///   it already (enabled or disabled), it takes the same material again — only
+    ///   its expiry changes. Other material is IncorrectKeyMaterial.
+    /// - [`MaterialImport::New`]: a key that has material (symmetric encryption keys
+    ///   only) takes other material as a version of its own, pending: it encrypts
+    ///   nothing until RotateKeyOnDemand makes it current. One waits at a time, and
+    ///   it does not expire (kcm keeps one expiry per key, its current material's).
     pub async fn import_key_material(
         &self,
         caller: &Caller,
@@ -314,7 +330,8 @@ impl Service {
         import_token: &str,
         wrapped_material: &[u8],
         expires_at: Option<UnixMillis>,
-    ) -> Result<KeyInfo> {
+        kind: Option<MaterialImport>,
+    ) -> Result<(KeyInfo, u32)> {
         let now = now_ms();
         if let Some(at) = expires_at {
             if at <= now || at > now + MAX_MATERIAL_LIFETIME_MS {
@@ -329,6 +346,14 @@ impl Service {
             .await?;
         require_importable(&record)?;
         let id = record.id;
+        let never_imported = record.import_check.is_none();
+        let new_material = match kind {
+            Some(MaterialImport::New) => !never_imported,
+            Some(MaterialImport::Existing) | None => false,
+        };
+        if new_material {
+            require_new_material_possible(&record, expires_at)?;
+        }
         let (_, material) = self
             .take_import(
                 record.tenant_id,
@@ -338,8 +363,56 @@ impl Service {
             )
             .await?;
         let check = byok::material_check(&material);
+        let same_as = |before: &str| bool::from(before.as_bytes().ct_eq(check.as_bytes()));
+        let system = self.system_record(record.system_id).await?;
+        if new_material {
+            let versions = self.store.key_versions(id).await?;
+            let known = record
+                .import_check
+                .iter()
+                .map(String::as_str)
+                .chain(versions.iter().filter_map(|v| v.import_check.as_deref()));
+            if known.into_iter().any(same_as) {
+                return Err(Error::new(
+                    ErrorKind::IncorrectKeyMaterial,
+                    format!(
+                        "key {id} has had this key material already: new key material must \
+                         be new (import the current material with ImportType \
+                         EXISTING_KEY_MATERIAL)"
+                    ),
+                ));
+            }
+            if let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "key {id} already has new key material waiting (version {}): rotate \
+                         to it (RotateKeyOnDemand) before importing more",
+                        pending.version
+                    ),
+                ));
+            }
+            let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+            let wrapped = self
+                .wrap_service_key(&system, id, version, &material)
+                .await?;
+            changes
+                .commit(vec![Write::PutKeyVersion(KeyVersionRecord {
+                    key_id: id,
+                    version,
+                    system_key_version: system.active_key_version,
+                    wrapped,
+                    origin: VersionOrigin::OnDemandRotation,
+                    created_at: now,
+                    import_check: Some(check),
+                })])
+                .await?;
+            self.keys.remove(&id);
+            caller.note_key(crate::authz::KeyNote::of(&record, Some(version)));
+            return Ok((self.key_info(caller, record), version));
+        }
         match &record.import_check {
-            Some(before) if !bool::from(before.as_bytes().ct_eq(check.as_bytes())) => {
+            Some(before) if !same_as(before) => {
                 return Err(Error::new(
                     ErrorKind::IncorrectKeyMaterial,
                     format!("key {id} has other key material: import the material it had before"),
@@ -350,7 +423,6 @@ impl Service {
         record.material_expires_at = expires_at;
         let mut writes = Vec::with_capacity(2);
         if record.lifecycle.state() == KeyState::PreActive {
-            let system = self.system_record(record.system_id).await?;
             let wrapped = self
                 .wrap_service_key(&system, id, record.primary_version, &material)
                 .await?;
@@ -358,7 +430,7 @@ impl Service {
                 .lifecycle
                 .apply(Transition::Activate)
                 .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
-            record.import_check = Some(check);
+            record.import_check = Some(check.clone());
             writes.push(Write::PutKeyVersion(KeyVersionRecord {
                 key_id: id,
                 version: record.primary_version,
@@ -366,16 +438,15 @@ impl Service {
                 wrapped,
                 origin: VersionOrigin::Creation,
                 created_at: now,
+                import_check: Some(check),
             }));
         }
         writes.insert(0, Write::PutServiceKey(record.clone()));
         changes.commit(writes).await?;
         self.keys.remove(&id);
-        caller.note_key(crate::authz::KeyNote::of(
-            &record,
-            Some(record.primary_version),
-        ));
-        Ok(self.key_info(caller, record))
+        let version = record.primary_version;
+        caller.note_key(crate::authz::KeyNote::of(&record, Some(version)));
+        Ok((self.key_info(caller, record), version))
     }
 
     /// Erases the imported material whose expiry (AWS's `ValidTo`) has come, as
@@ -401,7 +472,10 @@ impl Service {
                     .apply(Transition::EraseImportedMaterial)
                     .is_ok()
             {
-                writes.push(Write::DeleteKeyVersions(id));
+                writes.push(Write::DeleteKeyVersion {
+                    key: id,
+                    version: record.primary_version,
+                });
                 erased += 1;
                 tracing::info!(key = %id, "imported key material expired: erased, the key waits for an import");
             }
@@ -412,9 +486,11 @@ impl Service {
         Ok(erased)
     }
 
-    /// Erases the imported material of a service key with origin `EXTERNAL` (AWS
-    /// DeleteImportedKeyMaterial): its ciphertexts stay undecryptable until the same
-    /// material is imported again; the key waits for it.
+    /// Erases the current imported material of a service key with origin
+    /// `EXTERNAL` (AWS DeleteImportedKeyMaterial): the key waits for the same
+    /// material again and, until then, nothing is encrypted or decrypted with it.
+    /// Material it was rotated away from (and new material waiting) stays, as in
+    /// AWS: once the current material is back, older ciphertexts decrypt again.
     pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
@@ -436,7 +512,10 @@ impl Service {
         changes
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
-                Write::DeleteKeyVersions(record.id),
+                Write::DeleteKeyVersion {
+                    key: record.id,
+                    version: record.primary_version,
+                },
             ])
             .await?;
         self.keys.remove(&record.id);
@@ -454,6 +533,41 @@ fn require_external(record: &ServiceKeyRecord) -> Result<()> {
                  key material",
                 record.id, record.origin
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// New material waits for a rotation: only a symmetric encryption key, holding its
+/// current material (enabled or disabled), takes it, and it does not expire.
+fn require_new_material_possible(
+    record: &ServiceKeyRecord,
+    expires_at: Option<UnixMillis>,
+) -> Result<()> {
+    if record.spec != crate::keyspec::KeySpec::SymmetricDefault {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "key {} is {}: only symmetric encryption keys take new key material",
+                record.id, record.spec
+            ),
+        ));
+    }
+    if record.lifecycle.state() == KeyState::PreActive {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "key {} is pending import: import its current material again \
+                 (ImportType EXISTING_KEY_MATERIAL) before new material",
+                record.id
+            ),
+        ));
+    }
+    if expires_at.is_some() {
+        return Err(Error::invalid(
+            "new key material cannot expire: import it with ExpirationModel \
+             KEY_MATERIAL_DOES_NOT_EXPIRE (kcm keeps one expiry per key, its current \
+             material's)",
         ));
     }
     Ok(())

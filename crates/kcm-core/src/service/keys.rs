@@ -277,6 +277,7 @@ impl Service {
                 wrapped,
                 origin: VersionOrigin::Creation,
                 created_at: now,
+                import_check: None,
             }));
         }
         if let Some(name) = alias {

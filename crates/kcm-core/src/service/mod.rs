@@ -46,7 +46,7 @@ pub use asymmetric::{DataKeyPair, PublicKeyInfo, Signed, MAX_MESSAGE, MAX_SIGNAT
 pub use audit::MAX_AUDIT_PAGE;
 pub use backup::BackupArchive;
 pub use bootstrap::BootstrapCredentials;
-pub use byok::{ImportParameters, IMPORT_TOKEN_LIFETIME};
+pub use byok::{ImportParameters, MaterialImport, IMPORT_TOKEN_LIFETIME};
 pub use chain::LoadedKey;
 pub use crypto_ops::{DataKey, Decrypted, ReEncryptRequest, ReEncrypted};
 pub use federated::{FederatedLogin, PROJECT_SYSTEM_KIND};

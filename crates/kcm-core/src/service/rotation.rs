@@ -99,20 +99,23 @@ impl Service {
         })
     }
 
-    /// Rotates now: a new primary version; the automatic schedule is unchanged.
+    /// Rotates now: a new primary version; the automatic schedule is unchanged. A key
+    /// with imported material (origin `EXTERNAL`) rotates to the new material
+    /// imported for it (ImportType `NEW_KEY_MATERIAL`), which then encrypts; its
+    /// material does not expire after (the new material was imported without an
+    /// expiry).
     pub async fn rotate_key_on_demand(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId> {
         let mut changes = self.lock_changes().await?;
-        let record = self
+        let mut record = self
             .authorized_record(caller, Op::RotateKeyOnDemand, key)
             .await?;
-        refuse_imported(&record)?;
         let id = record.id;
-        let on_demand = self
-            .store
-            .key_versions(id)
-            .await?
+        let versions = self.store.key_versions(id).await?;
+        let on_demand = versions
             .iter()
-            .filter(|v| v.origin == VersionOrigin::OnDemandRotation)
+            .filter(|v| {
+                v.origin == VersionOrigin::OnDemandRotation && v.version <= record.primary_version
+            })
             .count();
         if on_demand >= MAX_ON_DEMAND_ROTATIONS {
             return Err(Error::new(
@@ -120,8 +123,39 @@ impl Service {
                 format!("key {id} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most allowed (as in AWS KMS)"),
             ));
         }
-        self.rotate(&mut changes, record, VersionOrigin::OnDemandRotation)
+        if record.origin != crate::keyspec::KeyOrigin::External {
+            self.rotate(&mut changes, record, VersionOrigin::OnDemandRotation)
+                .await?;
+            return Ok(id);
+        }
+        if record.spec != crate::keyspec::KeySpec::SymmetricDefault {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "key {id} is {} with imported material: only symmetric encryption keys \
+                     rotate, to new material imported for them",
+                    record.spec
+                ),
+            ));
+        }
+        require(&record, KeyUse::Rotate)?;
+        let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) else {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "key {id} has no key material pending rotation: import new material for \
+                     it first (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL)"
+                ),
+            )
+            .about(crate::error::Subject::NoMaterialPendingRotation(id)));
+        };
+        record.primary_version = pending.version;
+        record.import_check = pending.import_check.clone();
+        record.material_expires_at = None;
+        changes
+            .commit(vec![Write::PutServiceKey(record.clone())])
             .await?;
+        self.keys.remove(&id);
         Ok(id)
     }
 
@@ -156,6 +190,7 @@ impl Service {
                     wrapped,
                     origin,
                     created_at: now,
+                    import_check: None,
                 }),
                 Write::PutServiceKey(record.clone()),
             ])
@@ -190,7 +225,12 @@ impl Service {
             .key_versions(record.id)
             .await?
             .into_iter()
-            .filter(|v| v.origin != VersionOrigin::Creation && v.version > after)
+            // New imported material waiting for its rotation is not one yet.
+            .filter(|v| {
+                v.origin != VersionOrigin::Creation
+                    && v.version > after
+                    && v.version <= record.primary_version
+            })
             .map(|v| RotationInfo {
                 key_id: record.id,
                 version: v.version,
