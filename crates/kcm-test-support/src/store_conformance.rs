@@ -382,7 +382,9 @@ pub mod fixtures {
             origin,
             created_at: 1_700_000_003_000 + i64::from(version),
             // Imported material's check on even versions: both forms round-trip.
-            import_check: version.is_multiple_of(2).then(|| format!("{version:02x}").repeat(32)),
+            import_check: version
+                .is_multiple_of(2)
+                .then(|| format!("{version:02x}").repeat(32)),
         }
     }
 
