@@ -407,3 +407,31 @@ def test_key_state_and_usage_refusals_are_awss_sentences(kms, new_key):
     assert refusal_of(lambda: kms.generate_mac(KeyId=symmetric, Message=b"m", MacAlgorithm="HMAC_SHA_256")) == \
         ("InvalidKeyUsageException",
          f"{arn_of(symmetric)} key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac.")
+
+
+def test_members_kcm_does_not_take_are_refused_not_ignored(kms, new_key):
+    """A member of AWS's shape that kcm does not implement is refused by name: a
+    Nitro enclave's Recipient must not get its plaintext back in the clear."""
+    kid = new_key()
+    blob = kms.encrypt(KeyId=kid, Plaintext=b"secret")["CiphertextBlob"]
+    recipient = {"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": b"\x01" * 16}
+    calls = [
+        ("Decrypt", {"CiphertextBlob": blob, "Recipient": recipient}, "Recipient"),
+        ("GenerateDataKey", {"KeyId": kid, "KeySpec": "AES_256", "Recipient": recipient}, "Recipient"),
+        ("GenerateRandom", {"NumberOfBytes": 16, "Recipient": recipient}, "Recipient"),
+        ("CreateGrant", {"KeyId": kid, "Operations": ["Encrypt"],
+                         "GranteeServicePrincipal": "logs.us-east-1.amazonaws.com"}, "GranteeServicePrincipal"),
+        ("CreateGrant", {"KeyId": kid, "Operations": ["Encrypt"],
+                         "GranteePrincipal": "arn:aws:iam::111122223333:root",
+                         "Constraints": {"SourceArn": "arn:aws:s3:us-east-1:111122223333:bucket"}}, "SourceArn"),
+        ("CreateKey", {"XksKeyId": "external-key-1"}, "XksKeyId"),
+    ]
+    for op, request, named in calls:
+        with kms_error("UnsupportedOperationException") as ei:
+            call(kms, op, request)
+        assert named in ei.value.response["Error"]["Message"], (op, ei.value.response)
+    assert kms.list_grants(KeyId=kid)["Grants"] == []
+    # Required by kcm where AWS's shape lets a service principal stand in.
+    with kms_error("ValidationException") as ei:
+        call(kms, "CreateGrant", {"KeyId": kid, "Operations": ["Encrypt"]})
+    assert "GranteePrincipal" in ei.value.response["Error"]["Message"]

@@ -314,15 +314,12 @@ def test_new_key_material_is_rotated_to_on_demand(srv, tmp_path):
     meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
     assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", first_id), meta
     assert kms.list_key_rotations(KeyId=key_id)["Rotations"] == []
-    # One waits at a time; material the key had is not new; new material does not expire.
-    for material, extra, code in (
-            (new_material(tmp_path / "third.bin"), {}, "KMSInvalidStateException"),
-            (first, {}, "IncorrectKeyMaterialException"),
-            (second, {}, "IncorrectKeyMaterialException")):
-        params, wrapped = aws_import(kms, key_id, material, tmp_path)
-        with kms_error(code):
-            kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
-                                    ImportType="NEW_KEY_MATERIAL", **extra)
+    # One waits at a time (refused before the token is used: it then works for
+    # EXISTING material); new material does not expire.
+    params, wrapped = aws_import(kms, key_id, new_material(tmp_path / "third.bin"), tmp_path)
+    with kms_error("KMSInvalidStateException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ImportType="NEW_KEY_MATERIAL")
     params, wrapped = aws_import(kms, key_id, new_material(tmp_path / "fourth.bin"), tmp_path)
     with kms_error("ValidationException"):
         kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
@@ -337,15 +334,51 @@ def test_new_key_material_is_rotated_to_on_demand(srv, tmp_path):
     new_blob = kms.encrypt(KeyId=key_id, Plaintext=b"under the second material")["CiphertextBlob"]
     assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"under the first material"
     assert kms.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"under the second material"
+    # Material the key has had is not new.
+    for material in (first, second):
+        params, wrapped = aws_import(kms, key_id, material, tmp_path)
+        with kms_error("IncorrectKeyMaterialException"):
+            kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                    ImportType="NEW_KEY_MATERIAL")
     # The current material is now the second: only it is "existing".
     params, wrapped = aws_import(kms, key_id, first, tmp_path)
     with kms_error("IncorrectKeyMaterialException"):
         kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
                                 ImportType="EXISTING_KEY_MATERIAL")
 
+    # Material the key was rotated away from is not deleted (kcm could not take it
+    # back); an id the key never had is not found.
+    with kms_error("UnsupportedOperationException"):
+        kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=first_id)
+    with kms_error("NotFoundException"):
+        kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId="0" * 64)
+    # While the current material expires, no new material (a rotation would end that
+    # expiry): refused before the token is used, which works once it no longer expires.
+    params, wrapped = aws_import(kms, key_id, second, tmp_path)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=int(time.time()) + 86400)
+    third = new_material(tmp_path / "third-new.bin")
+    third_params, third_wrapped = aws_import(kms, key_id, third, tmp_path)
+    with kms_error("KMSInvalidStateException"):
+        kms.import_key_material(KeyId=key_id, ImportToken=third_params["ImportToken"],
+                                EncryptedKeyMaterial=third_wrapped, ImportType="NEW_KEY_MATERIAL")
+    params, wrapped = aws_import(kms, key_id, second, tmp_path)
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    out = kms.import_key_material(KeyId=key_id, ImportToken=third_params["ImportToken"],
+                                  EncryptedKeyMaterial=third_wrapped, ImportType="NEW_KEY_MATERIAL")
+    # New material waiting can be deleted by its id: the key is unchanged, and has
+    # nothing to rotate to.
+    deleted = kms.delete_imported_key_material(KeyId=key_id, KeyMaterialId=out["KeyMaterialId"])
+    assert deleted["KeyMaterialId"] == out["KeyMaterialId"]
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["CurrentKeyMaterialId"]) == ("Enabled", second_id), meta
+    with kms_error("KMSInvalidStateException"):
+        kms.rotate_key_on_demand(KeyId=key_id)
+
     # Deleting the current material stops the key; importing it again brings back
-    # what every material made.
-    kms.delete_imported_key_material(KeyId=key_id)
+    # what every material made (and the rotation it was made current by).
+    assert kms.delete_imported_key_material(KeyId=key_id)["KeyMaterialId"] == second_id
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
     with kms_error("KMSInvalidStateException"):
         kms.decrypt(CiphertextBlob=old_blob)
@@ -356,6 +389,8 @@ def test_new_key_material_is_rotated_to_on_demand(srv, tmp_path):
     params, wrapped = aws_import(kms, key_id, second, tmp_path)
     out = kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped)
     assert out["KeyMaterialId"] == second_id
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [(r["RotationType"], r["KeyMaterialId"]) for r in rotations] == [("ON_DEMAND", second_id)], rotations
     srv.restart()
     kms = srv.client("default")
     assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"under the first material"

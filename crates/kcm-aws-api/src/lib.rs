@@ -201,7 +201,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
 }
 
 /// The request of `op`, checked against the operation's shape (AWS's validation
-/// errors), with `DryRun` refused. AWS's `DryRun` asks whether a call would be
+/// errors), with `DryRun` and the members kcm does not take refused. AWS's `DryRun` asks whether a call would be
 /// allowed without making it; kcm does not answer that question, and must not make
 /// the call either: such a request is refused whatever the operation.
 fn checked(op: Op, body: &[u8]) -> Result<Request, AwsError> {
@@ -211,6 +211,9 @@ fn checked(op: Op, body: &[u8]) -> Result<Request, AwsError> {
             "UnsupportedOperationException",
             "DryRun is not supported by kcm: send the request without it",
         ));
+    }
+    if let Some(why) = request.member_not_taken() {
+        return Err(AwsError::bad_request("UnsupportedOperationException", why));
     }
     Ok(request)
 }

@@ -1081,7 +1081,7 @@ async fn generate(out: &Path) -> Value {
         .encrypt(&admin(), &ext, byok_plain, &context("byok"))
         .await
         .unwrap();
-    s.delete_imported_key_material(&admin(), &ext)
+    s.delete_imported_key_material(&admin(), &ext, None)
         .await
         .unwrap();
     let long = ServiceConfig {

@@ -12,17 +12,6 @@ use super::{parse, reply, Context, Ctx, Request};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
-/// Refuses the AWS Nitro Enclaves `Recipient` parameter, which kcm has no use for.
-fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), AwsError> {
-    match recipient {
-        None => Ok(()),
-        Some(_) => Err(AwsError::bad_request(
-            "UnsupportedOperationException",
-            "Recipient (AWS Nitro Enclaves attestation) is not supported by kcm",
-        )),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Sign {
@@ -249,7 +238,6 @@ struct DeriveSharedSecret {
     key_agreement_algorithm: String,
     #[serde(deserialize_with = "blob")]
     public_key: Zeroizing<Vec<u8>>,
-    recipient: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -264,7 +252,6 @@ struct DeriveSharedSecretResponse {
 /// DeriveSharedSecret (ECDH; the secret is the shared point's x-coordinate).
 pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: DeriveSharedSecret = parse(body)?;
-    refuse_recipient(&req.recipient)?;
     if req.key_agreement_algorithm != ECDH {
         return Err(AwsError::validation(format!(
             "KeyAgreementAlgorithm must be ECDH, got {:?}",
@@ -290,7 +277,6 @@ struct GenerateDataKeyPair {
     key_pair_spec: String,
     #[serde(default)]
     encryption_context: Context,
-    recipient: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -310,7 +296,6 @@ async fn data_key_pair(
     without_plaintext: bool,
 ) -> Result<Vec<u8>, AwsError> {
     let req: GenerateDataKeyPair = parse(body)?;
-    refuse_recipient(&req.recipient)?;
     let spec = parse_data_key_pair_spec(&req.key_pair_spec)?;
     let out = ctx
         .service

@@ -5,7 +5,7 @@ use kcm_core::service::MaterialImport;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{empty, parse, reply, Ctx, Request};
+use super::{parse, reply, Ctx, Request};
 use crate::codec::{b64, blob, epoch_seconds};
 use crate::error::AwsError;
 
@@ -133,14 +133,35 @@ fn expiry(model: Option<&str>, valid_to: Option<f64>) -> Result<Option<i64>, Aws
     }
 }
 
-/// DeleteImportedKeyMaterial.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteImportedKeyMaterial {
+    key_id: String,
+    key_material_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeletedKeyMaterial {
+    key_id: String,
+    key_material_id: String,
+}
+
+/// DeleteImportedKeyMaterial: the current material, or (by `KeyMaterialId`) the
+/// new material waiting for a rotation.
 pub async fn delete_imported_key_material(
     ctx: &Ctx<'_>,
     body: Request,
 ) -> Result<Vec<u8>, AwsError> {
-    let key = ctx.requested_key(body)?;
-    ctx.service
-        .delete_imported_key_material(ctx.caller, &key)
+    let req: DeleteImportedKeyMaterial = parse(body)?;
+    let key = ctx.key(&req.key_id)?;
+    let named = req.key_material_id.as_deref();
+    let (key_id, deleted) = ctx
+        .service
+        .delete_imported_key_material(ctx.caller, &key, named)
         .await?;
-    empty()
+    reply(&DeletedKeyMaterial {
+        key_id: ctx.arn(key_id),
+        key_material_id: deleted,
+    })
 }

@@ -127,7 +127,9 @@ fn aws_operations(grant: &GrantRecord) -> Vec<&'static str> {
 #[serde(rename_all = "PascalCase")]
 struct CreateGrant {
     key_id: String,
-    grantee_principal: String,
+    /// Optional in AWS's shape (a service principal may stand in for it, which kcm
+    /// does not take), so required here.
+    grantee_principal: Option<String>,
     operations: Vec<String>,
     retiring_principal: Option<String>,
     #[serde(default)]
@@ -149,13 +151,16 @@ struct CreateGrantResponse {
 /// CreateGrant.
 pub async fn create_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: CreateGrant = parse(body)?;
+    let grantee = req
+        .grantee_principal
+        .ok_or_else(|| AwsError::validation("GranteePrincipal is required"))?;
     let grant = ctx
         .service
         .create_grant(
             ctx.caller,
             &ctx.key(&req.key_id)?,
             CreateGrantRequest {
-                grantee: req.grantee_principal,
+                grantee,
                 operations: grant_operations(req.operations),
                 retiring_principal: req.retiring_principal,
                 name: req.name,
@@ -242,7 +247,8 @@ pub async fn list_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsErr
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ListRetirableGrants {
-    retiring_principal: String,
+    /// Optional in AWS's shape (as CreateGrant's grantee), required here.
+    retiring_principal: Option<String>,
     limit: Option<i64>,
     marker: Option<String>,
 }
@@ -251,7 +257,11 @@ struct ListRetirableGrants {
 pub async fn list_retirable_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
     let req: ListRetirableGrants = parse(body)?;
     let limit = check_limit(req.limit, 100)?;
-    let (retiring, marker) = (&req.retiring_principal, req.marker.as_deref());
+    let retiring = req
+        .retiring_principal
+        .as_ref()
+        .ok_or_else(|| AwsError::validation("RetiringPrincipal is required"))?;
+    let marker = req.marker.as_deref();
     let page = ctx
         .service
         .list_retirable_grants(ctx.caller, retiring, limit, marker);

@@ -2,7 +2,7 @@
 //! model) states it: which members are required, and each member's type, lengths,
 //! range, pattern or enumeration. A request is checked against its operation's shape
 //! before the operation reads it ([`Request::check`]); what breaks the shape is
-//! answered as AWS answers it ([`check`]).
+//! answered as AWS answers it (`check.rs`).
 //!
 //! The tables follow the model member for member and in its order (which is the
 //! order violations are listed in), for the operations kcm serves. One rule is

@@ -7,9 +7,8 @@ use zeroize::Zeroize;
 use super::Member;
 use crate::error::AwsError;
 
-/// A request whose members satisfy its operation's shape. The operation takes its
-/// fields out with [`Request::parse`]; the JSON is not read a second time (strings
-/// move into the operation's request, they are not copied).
+/// A request whose members satisfy its operation's shape. The operation reads its
+/// fields from it with [`Request::parse`]; the JSON text is not read a second time.
 pub struct Request {
     members: Map<String, Value>,
     shape: &'static [Member],
@@ -18,8 +17,8 @@ pub struct Request {
 impl Request {
     /// Reads `body` (empty = `{}`) and checks it against `shape`. Not JSON:
     /// `SerializationException`; JSON but not an object (every request of AWS's JSON
-    /// protocol is one): `ValidationException`; against the shape: see
-    /// [`super::check`].
+    /// protocol is one): `ValidationException`; against the shape: AWS's
+    /// "N validation errors detected: …" (see the `shape` module).
     pub fn check(body: &[u8], shape: &'static [Member]) -> Result<Self, AwsError> {
         let body = if body.is_empty() {
             b"{}".as_slice()
@@ -47,14 +46,46 @@ impl Request {
         self.members.get("DryRun").and_then(Value::as_bool) == Some(true)
     }
 
+    /// The first member of AWS's shape that kcm does not take and that this request
+    /// sends, with why: every operation's type would otherwise ignore it, and a
+    /// caller sending `Recipient` expects its plaintext sealed for an enclave, not
+    /// returned in the clear.
+    pub fn member_not_taken(&self) -> Option<&'static str> {
+        let sent = |name: &str| self.members.get(name).is_some_and(|v| !v.is_null());
+        NOT_TAKEN
+            .iter()
+            .find(|(name, _)| sent(name))
+            .map(|(_, why)| *why)
+            .or_else(|| {
+                let constraints = self.members.get("Constraints")?;
+                constraints
+                    .get("SourceArn")
+                    .filter(|v| !v.is_null())
+                    .map(|_| {
+                        "the grant constraint SourceArn (for AWS services) is not supported by kcm"
+                    })
+            })
+    }
+
     /// The request as the operation's own type. Members sent as `null` are left out
     /// (AWS reads them as absent). The shape has been checked, so what fails here is
     /// a value the shape does not describe: a blob with a character outside base64's
     /// alphabet.
+    ///
+    /// The members are read in place, not moved: a string is copied into the
+    /// operation's type (a blob decoded straight into a zeroizing buffer), so that
+    /// however the read ends — even when a member read before it fails — `Drop`
+    /// wipes the sensitive originals. (Moving them would leave the members not yet
+    /// read to be freed unwiped when one fails.)
     pub fn parse<T: DeserializeOwned>(mut self) -> Result<T, AwsError> {
-        let mut members = std::mem::take(&mut self.members);
-        members.retain(|_, v| !v.is_null());
-        serde_json::from_value(Value::Object(members)).map_err(|e| {
+        self.members.retain(|_, v| !v.is_null());
+        let members = std::mem::take(&mut self.members);
+        let object = Value::Object(members);
+        let read = T::deserialize(&object);
+        if let Value::Object(members) = object {
+            self.members = members;
+        }
+        read.map_err(|e| {
             AwsError::bad_request(
                 "SerializationException",
                 format!("the request cannot be read: {e}"),
@@ -62,6 +93,29 @@ impl Request {
         })
     }
 }
+
+/// Members of AWS's shapes kcm does not take, and why.
+const NOT_TAKEN: &[(&str, &str)] = &[
+    (
+        "Recipient",
+        "Recipient (AWS Nitro Enclaves attestation) is not supported by kcm",
+    ),
+    (
+        "GranteeServicePrincipal",
+        "service principals (GranteeServicePrincipal) are not supported by kcm: its \
+         principals are access keys, roles and accounts",
+    ),
+    (
+        "RetiringServicePrincipal",
+        "service principals (RetiringServicePrincipal) are not supported by kcm: its \
+         principals are access keys, roles and accounts",
+    ),
+    (
+        "XksKeyId",
+        "XksKeyId (keys in an external key store) is not supported by kcm's AWS API: \
+         kcm's XKS root keys are managed with `kcm root-key`",
+    ),
+];
 
 /// A request dropped unread (refused) may still hold a plaintext's base64: its
 /// sensitive members are wiped.

@@ -351,9 +351,16 @@ impl Service {
             Some(MaterialImport::New) => !never_imported,
             Some(MaterialImport::Existing) | None => false,
         };
-        if new_material {
+        // What refuses new material without reading it is checked before the token
+        // is used up.
+        let versions = if new_material {
             require_new_material_possible(&record, expires_at)?;
-        }
+            let versions = self.store.key_versions(id).await?;
+            require_room_for_new_material(&record, &versions)?;
+            versions
+        } else {
+            Vec::new()
+        };
         let (_, material) = self
             .take_import(
                 record.tenant_id,
@@ -366,7 +373,6 @@ impl Service {
         let same_as = |before: &str| bool::from(before.as_bytes().ct_eq(check.as_bytes()));
         let system = self.system_record(record.system_id).await?;
         if new_material {
-            let versions = self.store.key_versions(id).await?;
             let known = record
                 .import_check
                 .iter()
@@ -379,16 +385,6 @@ impl Service {
                         "key {id} has had this key material already: new key material must \
                          be new (import the current material with ImportType \
                          EXISTING_KEY_MATERIAL)"
-                    ),
-                ));
-            }
-            if let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) {
-                return Err(Error::new(
-                    ErrorKind::InvalidState,
-                    format!(
-                        "key {id} already has new key material waiting (version {}): rotate \
-                         to it (RotateKeyOnDemand) before importing more",
-                        pending.version
                     ),
                 ));
             }
@@ -431,12 +427,20 @@ impl Service {
                 .apply(Transition::Activate)
                 .map_err(|e| Error::new(ErrorKind::InvalidState, e.to_string()))?;
             record.import_check = Some(check.clone());
+            // The current material's version again: the first one, or the one a
+            // rotation made current (so ListKeyRotations and the rotation limit
+            // still count that rotation; its date becomes this import's).
+            let origin = if record.primary_version == 1 {
+                VersionOrigin::Creation
+            } else {
+                VersionOrigin::OnDemandRotation
+            };
             writes.push(Write::PutKeyVersion(KeyVersionRecord {
                 key_id: id,
                 version: record.primary_version,
                 system_key_version: system.active_key_version,
                 wrapped,
-                origin: VersionOrigin::Creation,
+                origin,
                 created_at: now,
                 import_check: Some(check),
             }));
@@ -486,17 +490,56 @@ impl Service {
         Ok(erased)
     }
 
-    /// Erases the current imported material of a service key with origin
-    /// `EXTERNAL` (AWS DeleteImportedKeyMaterial): the key waits for the same
-    /// material again and, until then, nothing is encrypted or decrypted with it.
-    /// Material it was rotated away from (and new material waiting) stays, as in
-    /// AWS: once the current material is back, older ciphertexts decrypt again.
-    pub async fn delete_imported_key_material(&self, caller: &Caller, key: &KeyRef) -> Result<()> {
+    /// Erases imported material of a service key with origin `EXTERNAL` (AWS
+    /// DeleteImportedKeyMaterial): `material` (a `KeyMaterialId`) names the
+    /// current material — the default — or the new material waiting for a rotation.
+    ///
+    /// The current material: the key waits for the same material again and, until
+    /// then, nothing is encrypted or decrypted with it. Material it was rotated away
+    /// from, and new material waiting, stay, as in AWS: once the current material is
+    /// back, older ciphertexts decrypt again. New material waiting: only it goes; the
+    /// key is unchanged. Material the key was rotated away from is not deleted
+    /// (kcm could not take it back: only the current material is imported again).
+    /// Returns the key and the id of the material deleted.
+    pub async fn delete_imported_key_material(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        material: Option<&str>,
+    ) -> Result<(KeyId, String)> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
             .authorized_record(caller, Op::DeleteImportedKeyMaterial, key)
             .await?;
         require_external(&record)?;
+        let id = record.id;
+        if let Some(named) = material.filter(|m| *m != record.current_material_id()) {
+            let versions = self.store.key_versions(id).await?;
+            let Some(version) = versions.iter().find(|v| id.material_id(v.version) == named) else {
+                return Err(Error::not_found(format!(
+                    "key {id} has no key material {named}"
+                )));
+            };
+            if version.version < record.primary_version {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "key material {named} is material key {id} was rotated away from: kcm \
+                         deletes a key's current material or the new material waiting, not \
+                         material it could not take back"
+                    ),
+                ));
+            }
+            let deleted = version.version;
+            changes
+                .commit(vec![Write::DeleteKeyVersion {
+                    key: id,
+                    version: deleted,
+                }])
+                .await?;
+            self.keys.remove(&id);
+            return Ok((id, id.material_id(deleted)));
+        }
         record
             .lifecycle
             .apply(Transition::EraseImportedMaterial)
@@ -504,8 +547,8 @@ impl Service {
                 Error::new(
                     ErrorKind::InvalidState,
                     format!(
-                        "key {} is {}: its imported key material cannot be deleted",
-                        record.id, e.from
+                        "key {id} is {}: its imported key material cannot be deleted",
+                        e.from
                     ),
                 )
             })?;
@@ -513,13 +556,13 @@ impl Service {
             .commit(vec![
                 Write::PutServiceKey(record.clone()),
                 Write::DeleteKeyVersion {
-                    key: record.id,
+                    key: id,
                     version: record.primary_version,
                 },
             ])
             .await?;
-        self.keys.remove(&record.id);
-        Ok(())
+        self.keys.remove(&id);
+        Ok((id, record.current_material_id()))
     }
 }
 
@@ -563,11 +606,61 @@ fn require_new_material_possible(
             ),
         ));
     }
+    if let Some(at) = record.material_expires_at {
+        return Err(current_material_expires(record.id, at));
+    }
     if expires_at.is_some() {
         return Err(Error::invalid(
             "new key material cannot expire: import it with ExpirationModel \
              KEY_MATERIAL_DOES_NOT_EXPIRE (kcm keeps one expiry per key, its current \
              material's)",
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of new material, or of a rotation to it, while the current material
+/// expires: kcm keeps one expiry per key, and a rotation would end it, leaving the
+/// old material to decrypt past the time its owner set.
+pub(crate) fn current_material_expires(id: KeyId, at: UnixMillis) -> Error {
+    Error::new(
+        ErrorKind::InvalidState,
+        format!(
+            "key {id}'s current key material expires (ValidTo, {} s after 1970): import it \
+             again with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE before new material, \
+             or let it expire",
+            at / 1000
+        ),
+    )
+}
+
+/// New material waits alone, and only while the key may still rotate on demand.
+fn require_room_for_new_material(
+    record: &ServiceKeyRecord,
+    versions: &[KeyVersionRecord],
+) -> Result<()> {
+    if let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) {
+        return Err(Error::new(
+            ErrorKind::InvalidState,
+            format!(
+                "key {} already has new key material waiting (version {}): rotate to it \
+                 (RotateKeyOnDemand), or delete it (DeleteImportedKeyMaterial with its \
+                 KeyMaterialId), before importing more",
+                record.id, pending.version
+            ),
+        ));
+    }
+    if super::rotation::on_demand_rotations(record, versions)
+        >= super::rotation::MAX_ON_DEMAND_ROTATIONS
+    {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "key {} has been rotated on demand {} times, the most allowed (as in AWS \
+                 KMS): new material could never become current",
+                record.id,
+                super::rotation::MAX_ON_DEMAND_ROTATIONS
+            ),
         ));
     }
     Ok(())

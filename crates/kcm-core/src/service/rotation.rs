@@ -101,9 +101,8 @@ impl Service {
 
     /// Rotates now: a new primary version; the automatic schedule is unchanged. A key
     /// with imported material (origin `EXTERNAL`) rotates to the new material
-    /// imported for it (ImportType `NEW_KEY_MATERIAL`), which then encrypts; its
-    /// material does not expire after (the new material was imported without an
-    /// expiry).
+    /// imported for it (ImportType `NEW_KEY_MATERIAL`), which then encrypts; not
+    /// while its current material expires (the rotation would end that expiry).
     pub async fn rotate_key_on_demand(&self, caller: &Caller, key: &KeyRef) -> Result<KeyId> {
         let mut changes = self.lock_changes().await?;
         let mut record = self
@@ -111,13 +110,7 @@ impl Service {
             .await?;
         let id = record.id;
         let versions = self.store.key_versions(id).await?;
-        let on_demand = versions
-            .iter()
-            .filter(|v| {
-                v.origin == VersionOrigin::OnDemandRotation && v.version <= record.primary_version
-            })
-            .count();
-        if on_demand >= MAX_ON_DEMAND_ROTATIONS {
+        if on_demand_rotations(&record, &versions) >= MAX_ON_DEMAND_ROTATIONS {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
                 format!("key {id} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most allowed (as in AWS KMS)"),
@@ -149,9 +142,11 @@ impl Service {
             )
             .about(crate::error::Subject::NoMaterialPendingRotation(id)));
         };
+        if let Some(at) = record.material_expires_at {
+            return Err(super::byok::current_material_expires(id, at));
+        }
         record.primary_version = pending.version;
         record.import_check = pending.import_check.clone();
-        record.material_expires_at = None;
         changes
             .commit(vec![Write::PutServiceKey(record.clone())])
             .await?;
@@ -241,6 +236,20 @@ impl Service {
         let next = (rotations.len() > limit).then(|| rotations[limit - 1].version.to_string());
         Ok((rotations.into_iter().take(limit).collect(), next))
     }
+}
+
+/// How many on-demand rotations `record` has had (new imported material waiting is
+/// not one yet).
+pub(crate) fn on_demand_rotations(
+    record: &ServiceKeyRecord,
+    versions: &[KeyVersionRecord],
+) -> usize {
+    versions
+        .iter()
+        .filter(|v| {
+            v.origin == VersionOrigin::OnDemandRotation && v.version <= record.primary_version
+        })
+        .count()
 }
 
 /// Keys with imported material get new material only by import: kcm cannot make it.
