@@ -68,24 +68,19 @@ impl Request {
     }
 
     /// The request as the operation's own type. Members sent as `null` are left out
-    /// (AWS reads them as absent). The shape has been checked, so what fails here is
-    /// a value the shape does not describe: a blob with a character outside base64's
-    /// alphabet.
+    /// (AWS reads them as absent). The members move into it (a string is not
+    /// copied; a blob's base64 goes into a zeroizing buffer before it is decoded).
     ///
-    /// The members are read in place, not moved: a string is copied into the
-    /// operation's type (a blob decoded straight into a zeroizing buffer), so that
-    /// however the read ends — even when a member read before it fails — `Drop`
-    /// wipes the sensitive originals. (Moving them would leave the members not yet
-    /// read to be freed unwiped when one fails.)
+    /// The shape has been checked, so what can still fail here is a sensitive
+    /// blob's own decoding (a character outside base64's alphabet: the check reads
+    /// only the length of a plaintext, whose one decode is here) — after its text
+    /// has moved into the zeroizing buffer. Every other member that could fail was
+    /// checked whole (the alphabet of the other blobs included), so that no read
+    /// fails midway leaving a plaintext's text unread, to be freed unwiped.
     pub fn parse<T: DeserializeOwned>(mut self) -> Result<T, AwsError> {
-        self.members.retain(|_, v| !v.is_null());
-        let members = std::mem::take(&mut self.members);
-        let object = Value::Object(members);
-        let read = T::deserialize(&object);
-        if let Value::Object(members) = object {
-            self.members = members;
-        }
-        read.map_err(|e| {
+        let mut members = std::mem::take(&mut self.members);
+        members.retain(|_, v| !v.is_null());
+        serde_json::from_value(Value::Object(members)).map_err(|e| {
             AwsError::bad_request(
                 "SerializationException",
                 format!("the request cannot be read: {e}"),
