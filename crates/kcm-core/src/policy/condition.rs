@@ -899,10 +899,7 @@ mod tests {
         }
         let ops = vec!["Encrypt".to_string(), "Decrypt".to_string()];
         let grant = ConditionContext {
-            request: RequestFacts {
-                grant_operations: Some(&ops),
-                ..RequestFacts::NONE
-            },
+            request: RequestFacts::grant(&ops),
             ..ConditionContext::NONE
         };
         assert!(holds(
@@ -916,10 +913,7 @@ mod tests {
         // kcm's ReEncrypt is seen under AWS's two names.
         let ops = vec!["ReEncrypt".to_string()];
         let re_encrypt = ConditionContext {
-            request: RequestFacts {
-                grant_operations: Some(&ops),
-                ..RequestFacts::NONE
-            },
+            request: RequestFacts::grant(&ops),
             ..ConditionContext::NONE
         };
         for (json, expected) in [
