@@ -252,8 +252,11 @@ def test_unknown_operation(server):
     (b"[]", "ValidationException"),
     (b"[1, null]", "ValidationException"),
     (b"null", "ValidationException"),
-    # An object, with a member of the wrong type.
-    (b'{"Limit": "two"}', "ValidationException"),
+    # An object, with a member of the wrong type: it cannot be read, which AWS
+    # answers with SerializationException ("STRING_VALUE can not be converted to an
+    # Integer"); a value of the right type outside its limits is a ValidationException.
+    (b'{"Limit": "two"}', "SerializationException"),
+    (b'{"Limit": 0}', "ValidationException"),
 ])
 def test_malformed_json_body(server, body, error):
     r = server.aws_raw("ListKeys", body)
