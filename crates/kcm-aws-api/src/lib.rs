@@ -57,9 +57,13 @@ impl AwsApi {
     }
 }
 
-/// Runs one operation of the AWS KMS API (those whose `Op::aws_target` is set).
-async fn dispatch(op: Op, ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
+/// Serves one request of the AWS KMS API (an operation whose `Op::aws_target` is
+/// set): `body` checked against the operation's shape ([`checked`]), then the
+/// operation, whose refusals about a key are put in AWS's words.
+async fn dispatch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, AwsError> {
     use ops::*;
+    let op = ctx.op;
+    let body = checked(op, body)?;
     let answer = match op {
         Op::CreateKey => keys::create_key(ctx, body).await,
         Op::DescribeKey => keys::describe_key(ctx, body).await,
@@ -134,8 +138,7 @@ pub async fn dispatch_authenticated(
         caller,
         op: operation,
     };
-    let request = checked(operation, body)?;
-    dispatch(operation, &ctx, request).await
+    dispatch(&ctx, body).await
 }
 
 /// The error for an `X-Amz-Target` this front door does not serve.
@@ -192,8 +195,7 @@ pub async fn handle(State(api): State<AwsApi>, request: axum::extract::Request) 
             caller,
             op: operation,
         };
-        let request = checked(operation, &body)?;
-        dispatch(operation, &ctx, request).await
+        dispatch(&ctx, &body).await
     }
     .await
     .map(|body| ([(http::header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response());

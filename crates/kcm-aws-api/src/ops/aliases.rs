@@ -3,7 +3,7 @@
 use kcm_core::service::{is_reserved_alias, KeyRef, RESERVED_ALIAS_PREFIX};
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
+use super::{check_limit, empty, reply, Ctx, PageEnd, Request};
 use crate::error::AwsError;
 use crate::ids;
 
@@ -17,7 +17,7 @@ struct AliasTarget {
 impl AliasTarget {
     /// The alias name and the key it is to name (a key id or ARN, not an alias).
     fn parse(ctx: &Ctx<'_>, body: Request) -> Result<(String, KeyRef), AwsError> {
-        let req: AliasTarget = parse(body)?;
+        let req: AliasTarget = body.parse()?;
         refuse_reserved(&req.alias_name)?;
         let target = ids::parse_key_id_only(&req.target_key_id, ctx.region())?;
         Ok((req.alias_name, target))
@@ -60,7 +60,7 @@ struct DeleteAlias {
 
 /// DeleteAlias.
 pub async fn delete_alias(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: DeleteAlias = parse(body)?;
+    let req: DeleteAlias = body.parse()?;
     refuse_reserved(&req.alias_name)?;
     ctx.service
         .delete_alias(ctx.caller, &req.alias_name)
@@ -96,7 +96,7 @@ struct ListAliasesResponse {
 
 /// ListAliases.
 pub async fn list_aliases(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListAliases = parse(body)?;
+    let req: ListAliases = body.parse()?;
     let key = ctx.optional_key(req.key_id.as_deref())?;
     let (aliases, next_marker) = ctx
         .service

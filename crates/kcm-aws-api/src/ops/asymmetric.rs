@@ -8,7 +8,7 @@ use kcm_core::service::KeyRef;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{parse, reply, Context, Ctx, Request};
+use super::{reply, Context, Ctx, Request};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
@@ -54,7 +54,7 @@ impl Signing for Sign {
 
 /// Sign.
 pub async fn sign(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: Sign = parse(body)?;
+    let req: Sign = body.parse()?;
     let (key, algorithm, message_type) = req.signing(ctx)?;
     let signed = ctx
         .service
@@ -96,7 +96,7 @@ struct VerifyResponse {
 
 /// Verify. An invalid signature is `KMSInvalidSignatureException`, as in AWS.
 pub async fn verify(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: Verify = parse(body)?;
+    let req: Verify = body.parse()?;
     let (key, algorithm, message_type) = req.signing(ctx)?;
     let (message, signature) = (&req.message, &req.signature);
     let verified = ctx.service.verify(
@@ -145,7 +145,7 @@ struct GetPublicKey {
 /// GetPublicKey (the current version's public key, or `KcmKeyVersion`'s, as
 /// SubjectPublicKeyInfo DER).
 pub async fn get_public_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: GetPublicKey = parse(body)?;
+    let req: GetPublicKey = body.parse()?;
     let out = ctx
         .service
         .get_public_key(ctx.caller, &ctx.key(&req.key_id)?, req.kcm_key_version)
@@ -182,7 +182,7 @@ struct GenerateMacResponse {
 
 /// GenerateMac.
 pub async fn generate_mac(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: GenerateMac = parse(body)?;
+    let req: GenerateMac = body.parse()?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let key = ctx.key(&req.key_id)?;
     let out = ctx
@@ -217,7 +217,7 @@ struct VerifyMacResponse {
 
 /// VerifyMac. A wrong MAC is `KMSInvalidMacException`, as in AWS.
 pub async fn verify_mac(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: VerifyMac = parse(body)?;
+    let req: VerifyMac = body.parse()?;
     let algorithm = MacAlgorithm::parse_field("MacAlgorithm", &req.mac_algorithm)?;
     let key = ctx.key(&req.key_id)?;
     let verified = ctx
@@ -251,7 +251,7 @@ struct DeriveSharedSecretResponse {
 
 /// DeriveSharedSecret (ECDH; the secret is the shared point's x-coordinate).
 pub async fn derive_shared_secret(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: DeriveSharedSecret = parse(body)?;
+    let req: DeriveSharedSecret = body.parse()?;
     if req.key_agreement_algorithm != ECDH {
         return Err(AwsError::validation(format!(
             "KeyAgreementAlgorithm must be ECDH, got {:?}",
@@ -295,7 +295,7 @@ async fn data_key_pair(
     body: Request,
     without_plaintext: bool,
 ) -> Result<Vec<u8>, AwsError> {
-    let req: GenerateDataKeyPair = parse(body)?;
+    let req: GenerateDataKeyPair = body.parse()?;
     let spec = parse_data_key_pair_spec(&req.key_pair_spec)?;
     let out = ctx
         .service

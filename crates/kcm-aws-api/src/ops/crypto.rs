@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use kcm_core::keyspec::{parse_encryption_algorithm, EncryptionAlgorithm};
 use kcm_core::service::ReEncryptRequest;
 
-use super::{parse, reply, Context, Ctx, Request};
+use super::{reply, Context, Ctx, Request};
 use crate::codec::{b64, blob, SecretB64};
 use crate::error::AwsError;
 
@@ -49,7 +49,7 @@ struct EncryptResponse {
 
 /// Encrypt.
 pub async fn encrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: Encrypt = parse(body)?;
+    let req: Encrypt = body.parse()?;
     let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
     let key = ctx.key(&req.key_id)?;
     let (key_id, blob) = match rsa {
@@ -92,7 +92,7 @@ struct DecryptResponse {
 
 /// Decrypt.
 pub async fn decrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: Decrypt = parse(body)?;
+    let req: Decrypt = body.parse()?;
     let rsa = rsa_algorithm(req.encryption_algorithm.as_deref(), &req.encryption_context)?;
     let key = ctx.optional_key(req.key_id.as_deref())?;
     if let Some(algorithm) = rsa {
@@ -153,7 +153,7 @@ struct ReEncryptResponse {
 
 /// ReEncrypt (either side may be SYMMETRIC_DEFAULT or RSAES-OAEP).
 pub async fn re_encrypt(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ReEncrypt = parse(body)?;
+    let req: ReEncrypt = body.parse()?;
     let source_rsa = rsa_algorithm(
         req.source_encryption_algorithm.as_deref(),
         &req.source_encryption_context,
@@ -226,7 +226,7 @@ struct GenerateDataKeyResponse {
 }
 
 async fn generate(ctx: &Ctx<'_>, body: Request, with_plaintext: bool) -> Result<Vec<u8>, AwsError> {
-    let req: GenerateDataKey = parse(body)?;
+    let req: GenerateDataKey = body.parse()?;
     let len = data_key_len(&req)?;
     let key_ref = ctx.key(&req.key_id)?;
     let context = &req.encryption_context;
@@ -281,7 +281,7 @@ struct GenerateRandomResponse {
 
 /// GenerateRandom.
 pub async fn generate_random(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: GenerateRandom = parse(body)?;
+    let req: GenerateRandom = body.parse()?;
     if req.custom_key_store_id.is_some() {
         return Err(AwsError::unsupported("CustomKeyStoreId"));
     }

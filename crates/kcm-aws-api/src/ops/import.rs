@@ -5,7 +5,7 @@ use kcm_core::service::MaterialImport;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{parse, reply, Ctx, Request};
+use super::{reply, Ctx, Request};
 use crate::codec::{b64, blob, epoch_seconds};
 use crate::error::AwsError;
 
@@ -28,7 +28,7 @@ struct ParametersForImport {
 
 /// GetParametersForImport.
 pub async fn get_parameters_for_import(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: GetParametersForImport = parse(body)?;
+    let req: GetParametersForImport = body.parse()?;
     let (id, params) = ctx
         .service
         .key_import_parameters(
@@ -72,7 +72,7 @@ struct ImportedKeyMaterial {
 /// material RotateKeyOnDemand rotates it to; the default is AWS's (new for a key
 /// that never had material, else the key's own again).
 pub async fn import_key_material(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ImportKeyMaterial = parse(body)?;
+    let req: ImportKeyMaterial = body.parse()?;
     let expires_at = expiry(req.expiration_model.as_deref(), req.valid_to)?;
     if req.key_material_id.is_some() {
         return Err(AwsError::unsupported(
@@ -153,7 +153,7 @@ pub async fn delete_imported_key_material(
     ctx: &Ctx<'_>,
     body: Request,
 ) -> Result<Vec<u8>, AwsError> {
-    let req: DeleteImportedKeyMaterial = parse(body)?;
+    let req: DeleteImportedKeyMaterial = body.parse()?;
     let key = ctx.key(&req.key_id)?;
     let named = req.key_material_id.as_deref();
     let (key_id, deleted) = ctx

@@ -4,7 +4,7 @@
 use kcm_core::service::CreateKeyRequest;
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, KeyMetadataResponse, PageEnd, Request};
+use super::{check_limit, empty, reply, Ctx, KeyMetadataResponse, PageEnd, Request};
 use crate::error::AwsError;
 use crate::ops::tags::{tags_to_map, Tag};
 
@@ -29,7 +29,7 @@ struct CreateKey {
 
 /// CreateKey.
 pub async fn create_key(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: CreateKey = parse(body)?;
+    let req: CreateKey = body.parse()?;
     if req.multi_region {
         return Err(AwsError::unsupported("a multi-Region key"));
     }
@@ -90,7 +90,7 @@ struct ListKeysResponse {
 
 /// ListKeys.
 pub async fn list_keys(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: Paging = parse(body)?;
+    let req: Paging = body.parse()?;
     let page = ctx
         .service
         .list_keys(
@@ -121,7 +121,7 @@ struct UpdateKeyDescription {
 
 /// UpdateKeyDescription.
 pub async fn update_key_description(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: UpdateKeyDescription = parse(body)?;
+    let req: UpdateKeyDescription = body.parse()?;
     ctx.service
         .update_key_description(ctx.caller, &ctx.key(&req.key_id)?, req.description)
         .await?;
@@ -160,7 +160,7 @@ struct ScheduleKeyDeletionResponse {
 
 /// ScheduleKeyDeletion.
 pub async fn schedule_key_deletion(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ScheduleKeyDeletion = parse(body)?;
+    let req: ScheduleKeyDeletion = body.parse()?;
     let days = req.pending_window_in_days.unwrap_or(30);
     let days_u32 = u32::try_from(days).map_err(|_| {
         AwsError::validation(format!(

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use kcm_core::authz::{Caller, Op};
 use kcm_core::keyspec::KeyAlgorithms;
 use kcm_core::service::{KeyInfo, KeyRef, Service};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::AwsError;
@@ -58,7 +57,7 @@ impl Ctx<'_> {
 
     /// The key of a request that names nothing but a key (`{"KeyId": …}`).
     pub fn requested_key(&self, body: Request) -> Result<KeyRef, AwsError> {
-        let req: KeyIdRequest = parse(body)?;
+        let req: KeyIdRequest = body.parse()?;
         self.key(&req.key_id)
     }
 
@@ -66,11 +65,6 @@ impl Ctx<'_> {
     pub fn arn(&self, id: kcm_core::model::KeyId) -> String {
         ids::key_arn(self.region(), &self.caller.principal.account_id, id)
     }
-}
-
-/// The operation's own request type, read from its checked request.
-pub fn parse<T: DeserializeOwned>(body: Request) -> Result<T, AwsError> {
-    body.parse()
 }
 
 /// Serialises a response body.

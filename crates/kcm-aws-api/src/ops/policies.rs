@@ -6,7 +6,7 @@ use kcm_core::policy::{GrantConstraints, GrantRecord};
 use kcm_core::service::{CreateGrantRequest, GrantPage, GrantRef};
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
+use super::{check_limit, empty, reply, Ctx, PageEnd, Request};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -26,7 +26,7 @@ struct GetKeyPolicyResponse {
 
 /// GetKeyPolicy.
 pub async fn get_key_policy(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: GetKeyPolicy = parse(body)?;
+    let req: GetKeyPolicy = body.parse()?;
     let policy = ctx
         .service
         .get_key_policy(
@@ -53,7 +53,7 @@ struct PutKeyPolicy {
 
 /// PutKeyPolicy.
 pub async fn put_key_policy(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: PutKeyPolicy = parse(body)?;
+    let req: PutKeyPolicy = body.parse()?;
     ctx.service
         .put_key_policy(
             ctx.caller,
@@ -83,7 +83,7 @@ struct ListKeyPoliciesResponse {
 
 /// ListKeyPolicies.
 pub async fn list_key_policies(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListKeyPolicies = parse(body)?;
+    let req: ListKeyPolicies = body.parse()?;
     check_limit(req.limit, 1000)?;
     let policy_names = ctx
         .service
@@ -150,7 +150,7 @@ struct CreateGrantResponse {
 
 /// CreateGrant.
 pub async fn create_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: CreateGrant = parse(body)?;
+    let req: CreateGrant = body.parse()?;
     let grantee = req
         .grantee_principal
         .ok_or_else(|| AwsError::validation("GranteePrincipal is required"))?;
@@ -233,7 +233,7 @@ struct ListGrants {
 
 /// ListGrants.
 pub async fn list_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListGrants = parse(body)?;
+    let req: ListGrants = body.parse()?;
     let limit = check_limit(req.limit, 100)?;
     let key = ctx.key(&req.key_id)?;
     let (grant, grantee) = (req.grant_id.as_deref(), req.grantee_principal.as_deref());
@@ -255,7 +255,7 @@ struct ListRetirableGrants {
 
 /// ListRetirableGrants.
 pub async fn list_retirable_grants(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListRetirableGrants = parse(body)?;
+    let req: ListRetirableGrants = body.parse()?;
     let limit = check_limit(req.limit, 100)?;
     let retiring = req
         .retiring_principal
@@ -278,7 +278,7 @@ struct RetireGrant {
 
 /// RetireGrant.
 pub async fn retire_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: RetireGrant = parse(body)?;
+    let req: RetireGrant = body.parse()?;
     let grant = match (req.grant_token, req.key_id, req.grant_id) {
         (Some(token), None, None) => GrantRef::Token(token),
         (None, Some(key), Some(grant_id)) => GrantRef::Id {
@@ -304,7 +304,7 @@ struct RevokeGrant {
 
 /// RevokeGrant.
 pub async fn revoke_grant(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: RevokeGrant = parse(body)?;
+    let req: RevokeGrant = body.parse()?;
     ctx.service
         .revoke_grant(ctx.caller, &ctx.key(&req.key_id)?, &req.grant_id)
         .await?;

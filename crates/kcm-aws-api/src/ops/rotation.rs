@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
+use super::{check_limit, empty, reply, Ctx, PageEnd, Request};
 use crate::codec::epoch_seconds;
 use crate::error::AwsError;
 
@@ -16,7 +16,7 @@ struct EnableKeyRotation {
 
 /// EnableKeyRotation.
 pub async fn enable_key_rotation(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: EnableKeyRotation = parse(body)?;
+    let req: EnableKeyRotation = body.parse()?;
     let period = req
         .rotation_period_in_days
         .map(|d| {
@@ -109,7 +109,7 @@ struct ListKeyRotationsResponse {
 
 /// ListKeyRotations.
 pub async fn list_key_rotations(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListKeyRotations = parse(body)?;
+    let req: ListKeyRotations = body.parse()?;
     let (rotations, next_marker) = ctx
         .service
         .list_key_rotations(

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_limit, empty, parse, reply, Ctx, PageEnd, Request};
+use super::{check_limit, empty, reply, Ctx, PageEnd, Request};
 use crate::error::AwsError;
 
 /// A tag as AWS spells it.
@@ -38,7 +38,7 @@ struct TagResource {
 
 /// TagResource.
 pub async fn tag_resource(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: TagResource = parse(body)?;
+    let req: TagResource = body.parse()?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
         .tag_key(ctx.caller, &key, tags_to_map(req.tags)?)
@@ -55,7 +55,7 @@ struct UntagResource {
 
 /// UntagResource.
 pub async fn untag_resource(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: UntagResource = parse(body)?;
+    let req: UntagResource = body.parse()?;
     let key = ctx.key(&req.key_id)?;
     ctx.service
         .untag_key(ctx.caller, &key, req.tag_keys)
@@ -81,7 +81,7 @@ struct ListResourceTagsResponse {
 
 /// ListResourceTags (paged by tag key).
 pub async fn list_resource_tags(ctx: &Ctx<'_>, body: Request) -> Result<Vec<u8>, AwsError> {
-    let req: ListResourceTags = parse(body)?;
+    let req: ListResourceTags = body.parse()?;
     let limit = check_limit(req.limit, 50)?.unwrap_or(50) as usize;
     let tags = ctx
         .service

@@ -94,14 +94,7 @@ fn check_value(
             let shown = || shown_value(member, text);
             // Lengths in characters, as AWS counts them.
             let len = text.chars().count();
-            if len < min {
-                let rule = format!("have length greater than or equal to {min}");
-                found.add(&shown(), path(), &rule);
-            }
-            if len > max {
-                let rule = format!("have length less than or equal to {max}");
-                found.add(&shown(), path(), &rule);
-            }
+            found.bounds("length", len, (min, max), shown, path);
             if let Some(pattern) = pattern {
                 if !pattern.matches(text) {
                     let rule = format!("satisfy regular expression pattern: {}", pattern.text());
@@ -124,27 +117,13 @@ fn check_value(
             let len = base64_decoded_len(text)
                 .filter(|_| member.sensitive || is_base64_alphabet(text))
                 .ok_or_else(|| unreadable(member, "valid base64 (RFC 4648, padded)"))?;
-            if len < min {
-                let rule = format!("have length greater than or equal to {min}");
-                found.add("", path(), &rule);
-            }
-            if len > max {
-                let rule = format!("have length less than or equal to {max}");
-                found.add("", path(), &rule);
-            }
+            found.bounds("length", len, (min, max), String::new, path);
         }
         Type::Int { min, max } => {
             let n = value
                 .as_i64()
                 .ok_or_else(|| unreadable(member, "an integer"))?;
-            if n < min {
-                let rule = format!("have value greater than or equal to {min}");
-                found.add(&format!(" '{n}'"), path(), &rule);
-            }
-            if n > max {
-                let rule = format!("have value less than or equal to {max}");
-                found.add(&format!(" '{n}'"), path(), &rule);
-            }
+            found.bounds("value", n, (min, max), || format!(" '{n}'"), path);
         }
         Type::Bool => {
             value
@@ -195,14 +174,7 @@ fn check_list(
 ) -> Result<(), AwsError> {
     let path = || prefix.path(member.name);
     let shown = || format!(" '{}'", list_text(items));
-    if items.len() < min {
-        let rule = format!("have length greater than or equal to {min}");
-        found.add(&shown(), path(), &rule);
-    }
-    if items.len() > max {
-        let rule = format!("have length less than or equal to {max}");
-        found.add(&shown(), path(), &rule);
-    }
+    found.bounds("length", items.len(), (min, max), shown, path);
     if let Type::Struct(members) = item {
         for (i, element) in items.iter().enumerate() {
             let object = element
@@ -313,6 +285,26 @@ impl Violations {
         }
         if self.rules.len() < MAX_LISTED {
             self.rules.push(format!("Member must {rule}"));
+        }
+    }
+
+    /// Notes a length or value (`what`) `n` outside `min..=max`: "Member must have
+    /// length greater than or equal to 1" and its kin.
+    fn bounds<N: PartialOrd + std::fmt::Display>(
+        &mut self,
+        what: &str,
+        n: N,
+        (min, max): (N, N),
+        shown: impl Fn() -> String,
+        path: impl Fn() -> String,
+    ) {
+        if n < min {
+            let rule = format!("have {what} greater than or equal to {min}");
+            self.add(&shown(), path(), &rule);
+        }
+        if n > max {
+            let rule = format!("have {what} less than or equal to {max}");
+            self.add(&shown(), path(), &rule);
         }
     }
 
