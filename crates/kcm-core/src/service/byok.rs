@@ -634,12 +634,13 @@ pub(crate) fn current_material_expires(id: KeyId, at: UnixMillis) -> Error {
     )
 }
 
-/// New material waits alone, and only while the key may still rotate on demand.
+/// New material waits alone, and only while the key may still rotate on demand (so
+/// that it can become current).
 fn require_room_for_new_material(
     record: &ServiceKeyRecord,
     versions: &[KeyVersionRecord],
 ) -> Result<()> {
-    if let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) {
+    if let Some(pending) = super::rotation::material_waiting(record, versions) {
         return Err(Error::new(
             ErrorKind::InvalidState,
             format!(
@@ -650,20 +651,7 @@ fn require_room_for_new_material(
             ),
         ));
     }
-    if super::rotation::on_demand_rotations(record, versions)
-        >= super::rotation::MAX_ON_DEMAND_ROTATIONS
-    {
-        return Err(Error::new(
-            ErrorKind::LimitExceeded,
-            format!(
-                "key {} has been rotated on demand {} times, the most allowed (as in AWS \
-                 KMS): new material could never become current",
-                record.id,
-                super::rotation::MAX_ON_DEMAND_ROTATIONS
-            ),
-        ));
-    }
-    Ok(())
+    super::rotation::require_on_demand_room(record, versions)
 }
 
 /// The longest an imported material may be valid (AWS's limit on `ValidTo`).

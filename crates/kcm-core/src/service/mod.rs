@@ -101,6 +101,14 @@ impl KeyRef {
             plain => plain,
         }
     }
+
+    /// The account an ARN named the key or alias in, if it was named by one.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            KeyRef::InAccount { account, .. } => Some(account),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for KeyRef {

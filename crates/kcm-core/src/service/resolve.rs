@@ -57,18 +57,11 @@ impl KeyBy<'_> {
         match self {
             KeyBy::Ref(key) => {
                 let missing = Error::not_found(format!("key {key} does not exist"));
-                match key {
+                match key.unqualified() {
                     KeyRef::Id(id) => missing.about(Subject::MissingKey {
                         id: *id,
-                        account: None,
+                        account: key.account().map(str::to_string),
                     }),
-                    KeyRef::InAccount { account, key } => match **key {
-                        KeyRef::Id(id) => missing.about(Subject::MissingKey {
-                            id,
-                            account: Some(account.clone()),
-                        }),
-                        _ => missing,
-                    },
                     _ => missing,
                 }
             }
@@ -81,10 +74,7 @@ impl KeyBy<'_> {
 /// of a missing key or a missing alias, whichever `key` names.
 fn absent_ref(key: &KeyRef) -> Error {
     match key.unqualified() {
-        KeyRef::Alias(name) => match key {
-            KeyRef::InAccount { account, .. } => absent_alias_in(name, Some(account.clone())),
-            _ => absent_alias(name),
-        },
+        KeyRef::Alias(name) => absent_alias_in(name, key.account().map(str::to_string)),
         _ => KeyBy::Ref(key).absent(),
     }
 }

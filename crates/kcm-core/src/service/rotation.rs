@@ -110,12 +110,7 @@ impl Service {
             .await?;
         let id = record.id;
         let versions = self.store.key_versions(id).await?;
-        if on_demand_rotations(&record, &versions) >= MAX_ON_DEMAND_ROTATIONS {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!("key {id} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most allowed (as in AWS KMS)"),
-            ));
-        }
+        require_on_demand_room(&record, &versions)?;
         if record.origin != crate::keyspec::KeyOrigin::External {
             self.rotate(&mut changes, record, VersionOrigin::OnDemandRotation)
                 .await?;
@@ -132,7 +127,7 @@ impl Service {
             ));
         }
         require(&record, KeyUse::Rotate)?;
-        let Some(pending) = versions.iter().find(|v| v.version > record.primary_version) else {
+        let Some(pending) = material_waiting(&record, &versions) else {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 format!(
@@ -238,18 +233,38 @@ impl Service {
     }
 }
 
-/// How many on-demand rotations `record` has had (new imported material waiting is
-/// not one yet).
-pub(crate) fn on_demand_rotations(
+/// Refuses another on-demand rotation of `record` (whose versions are `versions`)
+/// past AWS's limit. New imported material waiting is not a rotation yet.
+pub(crate) fn require_on_demand_room(
     record: &ServiceKeyRecord,
     versions: &[KeyVersionRecord],
-) -> usize {
-    versions
+) -> Result<()> {
+    let done = versions
         .iter()
         .filter(|v| {
             v.origin == VersionOrigin::OnDemandRotation && v.version <= record.primary_version
         })
-        .count()
+        .count();
+    if done >= MAX_ON_DEMAND_ROTATIONS {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "key {} has been rotated on demand {MAX_ON_DEMAND_ROTATIONS} times, the most \
+                 allowed (as in AWS KMS)",
+                record.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The imported material waiting for `record`'s next rotation: a version past its
+/// primary one (ImportType `NEW_KEY_MATERIAL`), if there is one.
+pub(crate) fn material_waiting<'a>(
+    record: &ServiceKeyRecord,
+    versions: &'a [KeyVersionRecord],
+) -> Option<&'a KeyVersionRecord> {
+    versions.iter().find(|v| v.version > record.primary_version)
 }
 
 /// Keys with imported material get new material only by import: kcm cannot make it.
